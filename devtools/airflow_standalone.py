@@ -1,0 +1,191 @@
+"""Run `airflow standalone` for the demo and the end-to-end tests, and talk to its REST API.
+
+One place knows how to bring up a local Airflow 3.3 that can run the project's DAGs:
+the environment it needs (fixed admin login, execution API on the real port, DAGs not
+paused, no examples, test-connection enabled), how to tell it is ready, and how to
+trigger a DAG run and wait for it through the public REST API.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TERMINAL_STATES = {"success", "failed"}
+
+
+@dataclass
+class AirflowStandalone:
+    home: Path
+    port: int = 8080
+    username: str = "admin"
+    password: str = "admin"
+    dags_folder: Path = REPO_ROOT / "dags"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    _token: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        passwords = self.home / "simple_auth_manager_passwords.json"
+        passwords.write_text(json.dumps({self.username: self.password}))
+        env = dict(os.environ)
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.base_url,
+                # Tasks reach the metadata DB only through the API server's real port.
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+                # New task files show up quickly in the UI.
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "15",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+                ),
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 180) -> "AirflowStandalone":
+        airflow = Path(sys.executable).with_name("airflow")
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self._proc = subprocess.Popen(
+            [str(airflow), "standalone"],
+            env=self.environment(),
+            cwd=str(REPO_ROOT),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so stop() can end the whole process group
+        )
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"airflow standalone exited with code {self._proc.returncode}; see {self.log_path}"
+                )
+            try:
+                health = requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).json()
+                states = {k: (v or {}).get("status") for k, v in health.items()}
+                if all(states.get(c) == "healthy" for c in ("metadatabase", "scheduler", "dag_processor", "triggerer")):
+                    self.token()
+                    return
+                last = f"health {states}"
+            except (requests.RequestException, ValueError) as exc:
+                last = type(exc).__name__
+            time.sleep(1)
+        raise TimeoutError(f"airflow standalone not ready after {timeout:.0f} s ({last}); see {self.log_path}")
+
+    def stop(self) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        os.killpg(self._proc.pid, signal.SIGINT)
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(timeout=10)
+
+    # --- REST API -------------------------------------------------------------------
+
+    def token(self) -> str:
+        if self._token is None:
+            resp = requests.post(
+                f"{self.base_url}/auth/token",
+                json={"username": self.username, "password": self.password},
+                timeout=10,
+            )
+            resp.raise_for_status()
+            self._token = resp.json()["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        return requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
+        """Wait until the DAG processor has parsed `dag_id` and return the DAG's details."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            resp = self.api("GET", f"/dags/{dag_id}")
+            if resp.status_code == 200:
+                return resp.json()
+            time.sleep(1)
+        errors = self.api("GET", "/importErrors").json()
+        raise TimeoutError(f"DAG {dag_id} did not appear within {timeout:.0f} s; import errors: {errors}")
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> requests.Response:
+        return self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()
+            if run.get("state") in TERMINAL_STATES:
+                return run
+            time.sleep(0.25)
+        raise TimeoutError(f"run {run_id} of {dag_id} not finished after {timeout:.0f} s")
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        resp = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
+        resp.raise_for_status()
+        return resp.json().get("value")
+
+    def last_task_result(self, dag_id: str, run_id: str) -> Any:
+        """The return value of the run's last task (the DAG run's result), or None."""
+        tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json().get("task_instances", [])
+        done = sorted((t for t in tis if t.get("end_date")), key=lambda t: t["end_date"])
+        for ti in reversed(done):
+            resp = self.api(
+                "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/xcomEntries/return_value"
+            )
+            if resp.status_code == 200:
+                return resp.json().get("value")
+        return None
+
+    def ensure_pool(self, name: str = "jira_esm_connector", slots: int = 6) -> None:
+        """The shared pool every connector task runs in (SPEC: default 6 slots)."""
+        resp = self.api("GET", f"/pools/{name}")
+        if resp.status_code == 404:
+            self.api("POST", "/pools", json={"name": name, "slots": slots, "description": "Jira <-> ESM connector"})
+
+    def test_connection_cli(self, conn_id: str) -> tuple[bool, str]:
+        """`airflow connections test <conn_id>` with the same environment the tasks get."""
+        airflow = Path(sys.executable).with_name("airflow")
+        proc = subprocess.run(
+            [str(airflow), "connections", "test", conn_id],
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+        return proc.returncode == 0, (lines[-1] if lines else f"exit code {proc.returncode}")

@@ -1,0 +1,213 @@
+"""`make demo`: the connector end to end on this machine.
+
+Starts the seeded Jira Cloud simulator and ESM simulator over HTTPS (local CA in
+.demo/ca.pem), points the `jira_default` and `esm_default` Airflow connections at them,
+starts `airflow standalone` with the project's DAGs, runs every example import once and
+one example event of each kind through the REST API, prints what happened, and keeps
+everything running until Ctrl-C.
+
+Every default can be overridden by an environment variable (see DEFAULTS).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone
+from devtools.tls import ensure_tls_material
+
+DEFAULTS = {
+    "DEMO_DIR": str(REPO_ROOT / ".demo"),
+    "DEMO_AIRFLOW_PORT": "8080",
+    "DEMO_AIRFLOW_USER": "admin",
+    "DEMO_AIRFLOW_PASSWORD": "admin",
+    "DEMO_JIRA_PORT": "8443",
+    "DEMO_JIRA_EMAIL": "demo@example.com",
+    "DEMO_JIRA_TOKEN": "demo-token",
+    "DEMO_JIRA_SEED": "42",
+    "DEMO_ESM_PORT": "8444",
+    "DEMO_ESM_USER": "demo",
+    "DEMO_ESM_PASSWORD": "demo",
+}
+
+
+def setting(name: str) -> str:
+    return os.environ.get(name, DEFAULTS[name])
+
+
+@dataclass
+class Service:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def start_service(name: str, args: list[str], log: Path, ready: str, timeout: float = 120) -> Service:
+    """Start `python -m <args>` and wait for its readiness line in the log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=str(REPO_ROOT),
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    service = Service(name, proc, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {proc.returncode}; last lines of {log}:\n{tail(log)}")
+        if re.search(ready, log.read_text(errors="replace")):
+            return service
+        time.sleep(0.3)
+    service.stop()
+    raise TimeoutError(f"{name} not ready after {timeout:.0f} s; see {log}")
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def connection_env(demo_dir: Path, ca_pem: Path) -> dict[str, str]:
+    jira = {
+        "conn_type": "jira_cloud",
+        "host": f"https://localhost:{setting('DEMO_JIRA_PORT')}",
+        "login": setting("DEMO_JIRA_EMAIL"),
+        "password": setting("DEMO_JIRA_TOKEN"),
+        "extra": {"ca_bundle": str(ca_pem), "token_expires": "2027-11-01"},
+    }
+    esm = {
+        "conn_type": "efecte_esm",
+        "host": f"https://localhost:{setting('DEMO_ESM_PORT')}/rest-api/itsm/v1",
+        "login": setting("DEMO_ESM_USER"),
+        "password": setting("DEMO_ESM_PASSWORD"),
+        "extra": {"ca_bundle": str(ca_pem)},
+    }
+    return {
+        "AIRFLOW_CONN_JIRA_DEFAULT": json.dumps(jira),
+        "AIRFLOW_CONN_ESM_DEFAULT": json.dumps(esm),
+        "JIRA_ESM_STATE_DB_URL": f"sqlite:///{demo_dir / 'connector_state.db'}",
+        "JIRA_ESM_STAGING_DIR": str(demo_dir / "staging"),
+        "REQUESTS_CA_BUNDLE": str(ca_pem),
+    }
+
+
+def run_examples(airflow: AirflowStandalone) -> None:
+    """Trigger each example DAG once through the REST API and print the outcome."""
+    from devtools.demo_runs import example_runs  # the examples grow with the DAGs
+
+    for dag_id, conf in example_runs(REPO_ROOT / "include" / "mappings"):
+        airflow.wait_for_dag(dag_id)
+        resp = airflow.trigger(dag_id, conf)
+        if resp.status_code != 200:
+            print(f"  {dag_id}: trigger refused: HTTP {resp.status_code} {resp.text[:300]}")
+            continue
+        run_id = resp.json()["dag_run_id"]
+        run = airflow.wait_for_run(dag_id, run_id)
+        result = airflow.last_task_result(dag_id, run_id)
+        print(f"  {dag_id}: {run['state']}  {json.dumps(result) if result is not None else ''}")
+
+
+def main() -> int:
+    demo_dir = Path(setting("DEMO_DIR")).resolve()
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    tls = ensure_tls_material(demo_dir)
+    env_for_children = connection_env(demo_dir, Path(tls.ca_pem))
+    services: list[Service] = []
+    airflow = AirflowStandalone(
+        home=demo_dir / "airflow",
+        port=int(setting("DEMO_AIRFLOW_PORT")),
+        username=setting("DEMO_AIRFLOW_USER"),
+        password=setting("DEMO_AIRFLOW_PASSWORD"),
+        extra_env=env_for_children,
+        log_path=demo_dir / "logs" / "airflow-standalone.log",
+    )
+    try:
+        print("Starting the Jira Cloud simulator ...", flush=True)
+        services.append(
+            start_service(
+                "Jira simulator",
+                [
+                    "devtools.jira_simulator",
+                    "--host", "127.0.0.1",
+                    "--port", setting("DEMO_JIRA_PORT"),
+                    "--seed", setting("DEMO_JIRA_SEED"),
+                    "--tls-dir", str(demo_dir),
+                    "--account", f"{setting('DEMO_JIRA_EMAIL')}:{setting('DEMO_JIRA_TOKEN')}",
+                ],
+                demo_dir / "logs" / "jira-simulator.log",
+                ready=r"Jira simulator ready",
+            )
+        )
+        print("Starting the ESM simulator ...", flush=True)
+        services.append(
+            start_service(
+                "ESM simulator",
+                [
+                    "devtools.esm_simulator",
+                    "--host", "127.0.0.1",
+                    "--port", setting("DEMO_ESM_PORT"),
+                    "--db", str(demo_dir / "esm-simulator.sqlite"),
+                    "--tls-dir", str(demo_dir),
+                    "--user", f"{setting('DEMO_ESM_USER')}:{setting('DEMO_ESM_PASSWORD')}",
+                    "--seed", "42",
+                ],
+                demo_dir / "logs" / "esm-simulator.log",
+                ready=r"ESM simulator ready",
+            )
+        )
+        print("Starting airflow standalone (first start migrates its database; about a minute) ...", flush=True)
+        airflow.start(timeout=300)
+        airflow.ensure_pool()
+        for conn_id in ("jira_default", "esm_default"):
+            ok, message = airflow.test_connection_cli(conn_id)
+            print(f"  connection {conn_id}: {'OK' if ok else 'FAILED'} - {message}")
+        print("Running the examples once through the REST API ...", flush=True)
+        run_examples(airflow)
+        print(
+            "\nThe demo is running:\n"
+            f"  Airflow UI and REST API  {airflow.base_url}   login {airflow.username} / {airflow.password}\n"
+            f"  Jira Cloud simulator     https://localhost:{setting('DEMO_JIRA_PORT')}   "
+            f"{setting('DEMO_JIRA_EMAIL')} / API token {setting('DEMO_JIRA_TOKEN')}\n"
+            f"  ESM simulator            https://localhost:{setting('DEMO_ESM_PORT')}/rest-api/itsm/v1   "
+            f"{setting('DEMO_ESM_USER')} / {setting('DEMO_ESM_PASSWORD')}\n"
+            f"  local CA certificate     {tls.ca_pem}\n"
+            f"  logs                     {demo_dir / 'logs'}\n"
+            "Press Ctrl-C to stop everything.",
+            flush=True,
+        )
+        if os.environ.get("DEMO_EXIT_AFTER_EXAMPLES") == "1":
+            return 0
+        while all(s.proc.poll() is None for s in services):
+            time.sleep(1)
+        print("A simulator stopped unexpectedly; shutting down.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping ...")
+        return 0
+    finally:
+        airflow.stop()
+        for service in services:
+            service.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
