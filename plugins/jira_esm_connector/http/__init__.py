@@ -1,0 +1,70 @@
+"""Shared HTTP plumbing for the Jira and ESM clients (requests + urllib3 Retry).
+
+Public API::
+
+    RetryPolicy, LoggingRetry                 -- retry rules and the retry that logs itself
+    build_session(...)                        -- a requests.Session with those retries mounted
+    validate_base_url(url, allow_insecure_http=...)
+    error_for_response(response, service=...) -- typed error for a non-2xx response
+    error_for_exception(exc, service=..., url=...) -- typed error for a transport failure
+    service_messages(response)                -- the service's own error messages, verbatim
+    redact(text, secrets=()), safe_path(url), safe_url(url)
+    ConnectorHTTPError and subclasses (see .errors)
+
+POST (and PATCH) requests are retried only on 429 and on connect failures; never on 5xx,
+read timeouts or resets, because they may have taken effect. Callers that create things
+check whether the object exists before repeating such a request themselves.
+"""
+from __future__ import annotations
+
+from .errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ConnectorHTTPError,
+    HostUnreachableError,
+    InsecureURLError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ServiceUnavailableError,
+    TLSError,
+)
+from .redact import REDACTED, redact, safe_path, safe_url
+from .retry import IDEMPOTENT_METHODS, LoggingRetry, RetryPolicy, describe_transport_error
+from .session import (
+    build_session,
+    error_for_exception,
+    error_for_response,
+    service_messages,
+    validate_base_url,
+)
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "REDACTED",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ConnectorHTTPError",
+    "HostUnreachableError",
+    "InsecureURLError",
+    "LoggingRetry",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "ServiceUnavailableError",
+    "TLSError",
+    "build_session",
+    "describe_transport_error",
+    "error_for_exception",
+    "error_for_response",
+    "redact",
+    "safe_path",
+    "safe_url",
+    "service_messages",
+    "validate_base_url",
+]

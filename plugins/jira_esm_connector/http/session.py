@@ -1,0 +1,343 @@
+"""Session building, base-URL validation and mapping failures to typed errors."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ConnectorHTTPError,
+    HostUnreachableError,
+    InsecureURLError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ServiceUnavailableError,
+    TLSError,
+)
+from .redact import redact, safe_path
+from .retry import IDEMPOTENT_METHODS, RetryPolicy
+
+
+def validate_base_url(url: str, *, allow_insecure_http: bool = False, service: str = "service") -> str:
+    """Check and normalise a service base URL; return it without a trailing slash.
+
+    Only ``https://`` is accepted, unless ``allow_insecure_http`` (an explicit opt-in for
+    local testing) is set, which also allows ``http://``. User-info, query strings and
+    fragments are refused: credentials belong in the connection's login/password.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise InsecureURLError(f"The {service} base URL is empty; set the connection's host to a full https:// URL.", service=service)
+    raw = url.strip()
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise InsecureURLError(f"The {service} base URL {redact(raw)!r} is not a valid URL.", service=service) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.hostname:
+        raise InsecureURLError(
+            f"The {service} base URL {redact(raw)!r} is not a full URL; write it as https://host[/path].",
+            service=service,
+        )
+    if parts.username or parts.password:
+        raise InsecureURLError(
+            f"The {service} base URL must not contain a user name or password; "
+            "put them in the connection's login and password fields.",
+            service=service,
+        )
+    if parts.query or parts.fragment:
+        raise InsecureURLError(f"The {service} base URL must not contain a query string or fragment.", service=service)
+    if scheme == "http" and not allow_insecure_http:
+        raise InsecureURLError(
+            f"Refusing plain http for {service} at {parts.hostname}: credentials would travel unencrypted. "
+            "Use https://, or set allow_insecure_http only for local testing against a simulator.",
+            service=service,
+        )
+    host = parts.hostname
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+class _NamedSession(requests.Session):
+    """A requests.Session whose repr never shows auth or headers."""
+
+    service_name: str = "service"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} for {self.service_name}>"
+
+
+def build_session(
+    *,
+    user_agent: str,
+    verify: bool | str,
+    retry: RetryPolicy,
+    logger: logging.Logger | logging.LoggerAdapter | None,
+    service_name: str,
+    base_url: str | None = None,
+    read_only_post_paths: Iterable[str] = (),
+    pool_maxsize: int = 10,
+) -> requests.Session:
+    """A ``requests.Session`` with retrying adapters mounted for http and https.
+
+    ``verify`` is ``True`` (system CAs), ``False`` (no verification; local testing only) or
+    the path of a CA bundle (PEM). ``read_only_post_paths`` (needs ``base_url``) are POST
+    endpoints that only read (e.g. ``/rest/api/3/search/jql``): they get the idempotent
+    retry rules. Every other POST is retried only on 429 -- see :mod:`.retry`; a caller
+    that creates something must check whether it exists before repeating the request.
+    """
+    log = logger or logging.getLogger("jira_esm_connector.http")
+    if isinstance(verify, str):
+        if not os.path.isfile(verify):
+            raise TLSError(
+                f"The CA bundle {verify} for {service_name} does not exist or is not a file.",
+                service=service_name,
+            )
+    session = _NamedSession()
+    session.service_name = service_name
+    session.headers["User-Agent"] = user_agent
+    session.headers["Accept"] = "application/json"
+    session.verify = verify
+
+    adapter = HTTPAdapter(
+        max_retries=retry.to_retry(logger=log, service_name=service_name),
+        pool_connections=4,
+        pool_maxsize=pool_maxsize,
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+    paths = list(read_only_post_paths)
+    if paths:
+        if not base_url:
+            raise ValueError("read_only_post_paths needs base_url")
+        read_adapter = HTTPAdapter(
+            max_retries=retry.to_retry(
+                logger=log, service_name=service_name, idempotent_methods=IDEMPOTENT_METHODS | {"POST"}
+            ),
+            pool_connections=4,
+            pool_maxsize=pool_maxsize,
+        )
+        root = base_url.rstrip("/")
+        for path in paths:
+            # requests picks the adapter with the longest matching URL prefix
+            session.mount(root + "/" + path.lstrip("/"), read_adapter)
+    return session
+
+
+# -- response and exception mapping ------------------------------------------------------------
+
+def service_messages(response: requests.Response, *, secrets: Iterable[str | None] = ()) -> list[str]:
+    """The service's own error messages from a response body, verbatim (secrets redacted).
+
+    Understands Jira's ``{"errorMessages": [...], "errors": {field: msg}}``, ESM's
+    ``{"message": ..., "error": ...}`` (also as a list), and ``title``/``detail`` shapes;
+    falls back to a short piece of the text body.
+    """
+    secrets = list(secrets)
+    messages: list[str] = []
+    try:
+        body: Any = response.json()
+    except (ValueError, json.JSONDecodeError):
+        body = None
+
+    def add(value: Any) -> None:
+        if value is None:
+            return
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        text = redact(text.strip(), secrets)
+        if text and text not in messages:
+            messages.append(text)
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, list):
+            for item in obj:
+                walk(item)
+            return
+        if not isinstance(obj, dict):
+            add(obj)
+            return
+        for m in obj.get("errorMessages") or []:
+            add(m)
+        errors = obj.get("errors")
+        if isinstance(errors, dict):
+            for fld, msg in errors.items():
+                add(f"{fld}: {msg}")
+        elif isinstance(errors, list):
+            walk(errors)
+        for key in ("message", "detail", "errorMessage"):
+            if obj.get(key):
+                attr = obj.get("attributeCode")
+                add(f"{attr}: {obj[key]}" if attr else obj[key])
+        if not messages and obj.get("title"):
+            add(obj["title"])
+
+    if body is not None:
+        walk(body)
+    elif response.text:
+        snippet = response.text.strip()
+        if snippet and not snippet.lstrip().startswith("<"):  # skip HTML error pages
+            add(snippet[:300])
+    return messages
+
+
+_STATUS_ERRORS: dict[int, type[ConnectorHTTPError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitedError,
+}
+
+
+def error_for_response(
+    response: requests.Response,
+    *,
+    service: str,
+    secrets: Iterable[str | None] = (),
+    auth_message: str | None = None,
+) -> ConnectorHTTPError:
+    """Build the typed error for a non-2xx response (does not raise it)."""
+    status = response.status_code
+    method = (response.request.method if response.request is not None else None) or "?"
+    path = safe_path(response.url or "/")
+    where = f"{method} {path}"
+    msgs = service_messages(response, secrets=secrets)
+    said = f": {'; '.join(msgs)}" if msgs else ""
+    host = urlsplit(response.url or "").hostname or "?"
+
+    if status == 401:
+        text = auth_message or f"{service} at {host} refused the credentials (bad credentials)"
+        return AuthenticationError(f"{text} [{where} -> 401]{said}", status, service, details=msgs, method=method, path=path)
+    if status == 403:
+        return PermissionDeniedError(
+            f"{service} says the account lacks permission for {where} (403){said}", status, service,
+            details=msgs, method=method, path=path,
+        )
+    if status == 404:
+        return NotFoundError(f"{service} found nothing at {where} (404){said}", status, service, details=msgs, method=method, path=path)
+    if status == 409:
+        return ConflictError(f"{service} reports a conflict for {where} (409){said}", status, service, details=msgs, method=method, path=path)
+    if status == 429:
+        return RateLimitedError(
+            f"{service} is still rate limiting {where} (429 Too Many Requests) after every retry{said}", status, service,
+            details=msgs, method=method, path=path,
+        )
+    if status >= 500:
+        return ServiceUnavailableError(
+            f"{service} at {host} failed with {status} for {where}{said}", status, service, details=msgs, method=method, path=path,
+        )
+    cls = _STATUS_ERRORS.get(status, BadRequestError)
+    return cls(f"{service} refused {where} ({status}){said}", status, service, details=msgs, method=method, path=path)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, its args that are exceptions (urllib3 nests them), causes and contexts."""
+    seen: list[BaseException] = []
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        reason = getattr(e, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+        for arg in getattr(e, "args", ()):
+            if isinstance(arg, BaseException):
+                stack.append(arg)
+        if e.__cause__ is not None:
+            stack.append(e.__cause__)
+        if e.__context__ is not None:
+            stack.append(e.__context__)
+    return seen
+
+
+def error_for_exception(exc: requests.RequestException, *, service: str, url: str, method: str = "GET") -> ConnectorHTTPError:
+    """Map a requests transport exception to a typed error naming the host (never credentials)."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError, ProtocolError
+
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    where = f"{method.upper()} {parts.path or '/'}"
+    chain = _chain(exc)
+
+    if isinstance(exc, requests.exceptions.SSLError):
+        detail = "the certificate is not trusted"
+        text = " ".join(str(e) for e in chain).lower()
+        if "hostname mismatch" in text or "doesn't match" in text or "not valid for" in text:
+            detail = "the certificate does not match the host name"
+        elif "expired" in text:
+            detail = "the certificate has expired"
+        elif "wrong version number" in text or "unsupported protocol" in text or "record layer failure" in text:
+            detail = "the server does not speak TLS on that port (http instead of https?)"
+        elif "certificate verify failed" not in text and "self-signed" not in text and "self signed" not in text:
+            detail = "the TLS handshake failed"
+        return TLSError(
+            f"TLS failure talking to {service} at {host}: {detail}. "
+            "Check the host, or set the connection's CA bundle to the certificate authority that signed it.",
+            service=service, method=method, path=parts.path,
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return RequestTimeoutError(
+            f"Timed out connecting to {service} at {host} for {where} (timeout). Check the host and the network.",
+            service=service, method=method, path=parts.path,
+        )
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return RequestTimeoutError(
+            f"{service} at {host} did not answer {where} within the read timeout (timeout).",
+            service=service, method=method, path=parts.path,
+        )
+    if any(isinstance(e, NameResolutionError) for e in chain) or any(
+        "name or service not known" in str(e).lower() or "nodename nor servname" in str(e).lower()
+        or "temporary failure in name resolution" in str(e).lower()
+        for e in chain
+    ):
+        return HostUnreachableError(
+            f"Wrong host: the {service} host name {parts.hostname} could not be resolved (DNS).",
+            service=service, method=method, path=parts.path,
+        )
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or any(
+        isinstance(e, NewConnectionError) and "refused" in str(e).lower() for e in chain
+    ):
+        return HostUnreachableError(
+            f"Wrong host or service down: {host} refused the connection to {service}.",
+            service=service, method=method, path=parts.path,
+        )
+    if any(isinstance(e, NewConnectionError) for e in chain):
+        return HostUnreachableError(
+            f"Could not connect to {service} at {host} (wrong host or network problem).",
+            service=service, method=method, path=parts.path,
+        )
+    if any(isinstance(e, (ProtocolError, ConnectionResetError)) for e in chain):
+        note = ""
+        if method.upper() not in IDEMPOTENT_METHODS:
+            note = " It was not repeated automatically because it may already have taken effect."
+        return ServiceUnavailableError(
+            f"{service} at {host} dropped the connection during {where} (connection reset).{note}",
+            service=service, method=method, path=parts.path,
+        )
+    if isinstance(exc, requests.exceptions.RetryError):
+        return ServiceUnavailableError(
+            f"{service} at {host} kept failing {where} after every retry.", service=service, method=method, path=parts.path,
+        )
+    return ConnectorHTTPError(
+        f"Request {where} to {service} at {host} failed: {type(exc).__name__}.",
+        service=service, method=method, path=parts.path,
+    )
