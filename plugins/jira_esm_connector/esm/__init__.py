@@ -1,0 +1,63 @@
+"""Efecte / Matrix42 ESM REST API v1: client, typed errors, EQL builder, Airflow hook.
+
+``EsmHook`` lives in :mod:`.hook` and is not imported here, so the client stays usable
+without Airflow.
+"""
+from __future__ import annotations
+
+from .client import MAX_CHUNK_SIZE, MAX_PAGE_SIZE, EsmClient
+from .eql import any_of, eq, eql_and, eql_attr, eql_not, eql_or, eql_quote, gt, lt, ne
+from .errors import (
+    CardNotFoundError,
+    EsmBadCredentialsError,
+    EsmProtocolError,
+    NotAnEsmApiError,
+    RefusedValueError,
+    UnknownAttributeError,
+    UnknownTemplateError,
+)
+from .models import (
+    AttributeInfo,
+    BulkImportResult,
+    CardInput,
+    CardOutcome,
+    EsmCard,
+    FolderInfo,
+    Ref,
+    StaticValueInfo,
+    TemplateInfo,
+    TemplateSummary,
+)
+
+__all__ = [
+    "MAX_CHUNK_SIZE",
+    "MAX_PAGE_SIZE",
+    "AttributeInfo",
+    "BulkImportResult",
+    "CardInput",
+    "CardNotFoundError",
+    "CardOutcome",
+    "EsmBadCredentialsError",
+    "EsmCard",
+    "EsmClient",
+    "EsmProtocolError",
+    "FolderInfo",
+    "NotAnEsmApiError",
+    "Ref",
+    "RefusedValueError",
+    "StaticValueInfo",
+    "TemplateInfo",
+    "TemplateSummary",
+    "UnknownAttributeError",
+    "UnknownTemplateError",
+    "any_of",
+    "eq",
+    "eql_and",
+    "eql_attr",
+    "eql_not",
+    "eql_or",
+    "eql_quote",
+    "gt",
+    "lt",
+    "ne",
+]

@@ -1,0 +1,777 @@
+"""Client for the Efecte / Matrix42 ESM REST API v1 (``.../rest-api/itsm/v1``).
+
+* Logs in with ``POST /users/login`` (form fields ``login`` / ``password``), keeps the
+  returned JWT and sends it as ``Authorization: Bearer ...``. Before a request it logs in
+  again when the token's ``exp`` is near; and when ESM answers 401 to a request that
+  carried a token (expired or revoked early), it logs in once more and repeats the
+  request once -- the log says so. Bad credentials on login raise
+  :class:`~.errors.EsmBadCredentialsError` ("bad credentials for ESM user 'x' ...").
+* Reads: keyset paging (``limit`` <= 200, ``filterId`` from ``meta.links.next``, ids
+  strictly decreasing) with :meth:`EsmClient.iter_cards`, or one streamed response with
+  :meth:`EsmClient.stream_cards`, both with optional EQL filters (build them with
+  :mod:`.eql` so values are escaped).
+* Writes: bulk import in chunks with per-card outcomes (:meth:`EsmClient.bulk_import`),
+  single-card create / patch / delete, attribute get / set, worklog append.
+* Errors are the typed errors of :mod:`jira_esm_connector.http.errors`, refined in
+  :mod:`.errors` (unknown template, unknown attribute, refused value, card not found).
+  No message, log line or repr carries the password or the token.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..http import (
+    IDEMPOTENT_METHODS,
+    AuthenticationError,
+    BadRequestError,
+    ConnectorHTTPError,
+    RetryPolicy,
+    build_session,
+    error_for_exception,
+    error_for_response,
+    redact,
+    service_messages,
+    validate_base_url,
+)
+from . import eql
+from .errors import (
+    SERVICE,
+    CardNotFoundError,
+    EsmBadCredentialsError,
+    EsmProtocolError,
+    NotAnEsmApiError,
+    RefusedValueError,
+    UnknownAttributeError,
+    UnknownTemplateError,
+)
+from .jsonstream import iter_array_items
+from .models import (
+    AttributeInfo,
+    BulkImportResult,
+    CardInput,
+    CardOutcome,
+    EsmCard,
+    TemplateInfo,
+    TemplateSummary,
+    as_card_input,
+    encode_card_data,
+    encode_values,
+)
+
+__all__ = ["EsmClient", "MAX_PAGE_SIZE", "MAX_CHUNK_SIZE"]
+
+MAX_PAGE_SIZE = 200  # the API's limit for GET /dc/{template}/data
+MAX_CHUNK_SIZE = 200  # cards per bulk PUT; keeps each request well inside ESM's limits
+_EXPIRY_SKEW = 30.0  # log in again this many seconds before the token's exp
+_USER_AGENT = "jira-esm-connector/0.1 (+Airflow; Efecte ESM REST v1)"
+
+
+def _jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT (unverified; only used to log in again in time)."""
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        exp = json.loads(base64.urlsafe_b64decode(payload)).get("exp")
+        return float(exp) if exp is not None else None
+    except (IndexError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def _q(segment: str) -> str:
+    return quote(str(segment), safe="")
+
+
+class EsmClient:
+    """One ESM environment, one local ESM user.
+
+    ``base_url`` is the REST root, e.g. ``https://esm.example.com/rest-api/itsm/v1``.
+    ``verify`` is ``True`` (system CAs), a CA bundle path, or ``False`` (local testing only).
+    ``timeout`` is ``(connect, read)`` seconds. ``allow_insecure_http`` opts in to plain
+    http for local simulators; otherwise only https is accepted.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        verify: bool | str = True,
+        timeout: float | tuple[float, float] = (5, 60),
+        retry: RetryPolicy | None = None,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        if not username:
+            raise ValueError("ESM connection has no login (user name)")
+        if not password:
+            raise ValueError(f"ESM connection for user '{username}' has no password")
+        self.base_url = validate_base_url(base_url, allow_insecure_http=allow_insecure_http, service=SERVICE)
+        self.username = username
+        self.__password = password
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.log = logger or logging.getLogger("jira_esm_connector.esm")
+        self._session = build_session(
+            user_agent=_USER_AGENT, verify=verify, retry=self.retry, logger=self.log, service_name=SERVICE
+        )
+        # Bulk PUTs that create cards are not idempotent: a second session whose retries
+        # treat PUT like POST (only 429 / connect failures are repeated).
+        self._create_session = build_session(
+            user_agent=_USER_AGENT, verify=verify, retry=self.retry, logger=self.log, service_name=SERVICE
+        )
+        careful = HTTPAdapter(
+            max_retries=self.retry.to_retry(
+                logger=self.log, service_name=SERVICE, idempotent_methods=IDEMPOTENT_METHODS - {"PUT"}
+            )
+        )
+        self._create_session.mount("https://", careful)
+        self._create_session.mount("http://", careful)
+        self._token: str | None = None
+        self._token_expiry: float | None = None
+        self._login_lock = threading.Lock()
+        self.logins = 0  # how many times this client logged in (visible in tests and logs)
+
+    # ------------------------------------------------------------------ plumbing
+    def __repr__(self) -> str:
+        return f"EsmClient(base_url={self.base_url!r}, username={self.username!r})"
+
+    def close(self) -> None:
+        self._session.close()
+        self._create_session.close()
+
+    def __enter__(self) -> EsmClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _secrets(self) -> list[str | None]:
+        return [self.__password, self._token]
+
+    def _url(self, path: str) -> str:
+        return self.base_url + "/" + path.lstrip("/")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        session: requests.Session | None = None,
+        auth: bool = True,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> requests.Response:
+        url = self._url(path)
+        headers = dict(kwargs.pop("headers", None) or {})
+        if auth:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            return (session or self._session).request(
+                method, url, headers=headers, timeout=self.timeout, stream=stream, **kwargs
+            )
+        except requests.RequestException as exc:
+            raise error_for_exception(exc, service=SERVICE, url=url, method=method) from None
+
+    def login(self) -> None:
+        """Log in (again) and keep the new JWT."""
+        resp = self._send(
+            "POST",
+            "users/login",
+            auth=False,
+            data={"login": self.username, "password": self.__password},
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        if resp.status_code in (401, 403):
+            raise EsmBadCredentialsError.for_user(self.username, self.base_url)
+        if resp.status_code in (404, 405):
+            raise NotAnEsmApiError(
+                f"Wrong host or path: there is no ESM REST API at {self.base_url} "
+                f"(POST /users/login answered {resp.status_code}); the base URL should end with /rest-api/itsm/v1",
+                resp.status_code,
+                SERVICE,
+            )
+        if not resp.ok:
+            raise error_for_response(resp, service=SERVICE, secrets=self._secrets())
+        token = None
+        try:
+            body = resp.json()
+            token = body.get("token") if isinstance(body, Mapping) else None
+        except ValueError:
+            body = None
+        token = token or resp.headers.get("Authorization")
+        if not token or not isinstance(token, str):
+            raise NotAnEsmApiError(
+                f"Wrong host or path: {self.base_url} answered the login but sent no ESM token; "
+                "the base URL should end with /rest-api/itsm/v1",
+                resp.status_code,
+                SERVICE,
+            )
+        if token.lower().startswith("bearer "):
+            token = token[7:].strip()
+        self._token = token
+        self._token_expiry = _jwt_expiry(token)
+        self.logins += 1
+        self.log.info("Logged in to ESM at %s as '%s'.", self.base_url, self.username)
+
+    def _ensure_token(self) -> None:
+        with self._login_lock:
+            if self._token is None:
+                self.login()
+            elif self._token_expiry is not None and time.time() > self._token_expiry - _EXPIRY_SKEW:
+                self.log.info("ESM session token for '%s' is about to expire; logging in again.", self.username)
+                self.login()
+
+    def _relogin_after_401(self, used_token: str | None) -> None:
+        with self._login_lock:
+            if self._token != used_token:
+                return  # another thread logged in meanwhile
+            self.log.info(
+                "ESM rejected the session token of '%s' (expired or revoked); logging in again and repeating the request.",
+                self.username,
+            )
+            self.login()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """An authenticated request; one transparent re-login on 401. Returns any status."""
+        self._ensure_token()
+        used = self._token
+        resp = self._send(method, path, **kwargs)
+        if resp.status_code == 401:
+            resp.close()
+            self._relogin_after_401(used)
+            resp = self._send(method, path, **kwargs)
+            if resp.status_code == 401:
+                raise AuthenticationError(
+                    f"ESM refused a fresh session token of user '{self.username}' for "
+                    f"{method} {urlsplit(self._url(path)).path} right after logging in (401); "
+                    "the user may lack REST API rights",
+                    401,
+                    SERVICE,
+                )
+        return resp
+
+    def _error(
+        self,
+        resp: requests.Response,
+        *,
+        template: str | None = None,
+        card_id: str | None = None,
+        attribute: str | None = None,
+    ) -> ConnectorHTTPError:
+        """The most specific typed error for a failed ESM response."""
+        msgs = service_messages(resp, secrets=self._secrets())
+        detail = "; ".join(msgs) or None
+        low = (detail or "").lower()
+        status = resp.status_code
+        if status == 404 and template:
+            if attribute and "attribute" in low:
+                return UnknownAttributeError.for_attribute(template, attribute, detail=detail)
+            if card_id and ("template" not in low or "card" in low):
+                return CardNotFoundError.for_card(template, card_id, detail)
+            return UnknownTemplateError.for_template(template, detail)
+        if status == 400 and template:
+            if "static" in low:
+                return RefusedValueError(
+                    f"ESM refused a value for template '{template}'"
+                    + (f", attribute '{attribute}'" if attribute else "")
+                    + f": {detail}",
+                    400,
+                    SERVICE,
+                    details=msgs,
+                )
+            if attribute and "attribute" in low:
+                return UnknownAttributeError.for_attribute(template, attribute, detail=detail)
+        return error_for_response(resp, service=SERVICE, secrets=self._secrets())
+
+    def _json(self, resp: requests.Response, what: str) -> Any:
+        try:
+            return resp.json()
+        except ValueError:
+            raise EsmProtocolError(
+                f"ESM answered {what} with something that is not JSON (status {resp.status_code})",
+                resp.status_code,
+                SERVICE,
+            ) from None
+
+    def _ok_json(self, resp: requests.Response, what: str, **ctx: Any) -> Any:
+        if not resp.ok:
+            raise self._error(resp, **ctx)
+        return self._json(resp, what)
+
+    # ------------------------------------------------------------------ health
+    def echo(self, message: str = "ping") -> str:
+        """``GET /echo`` (no login needed): the message ESM echoes back."""
+        resp = self._send("GET", "echo", auth=False, params={"message": message})
+        if resp.status_code == 404:
+            raise NotAnEsmApiError(
+                f"Wrong host or path: there is no ESM REST API at {self.base_url} (GET /echo answered 404)",
+                404,
+                SERVICE,
+            )
+        body = self._ok_json(resp, "GET /echo")
+        return str(body.get("message", "")) if isinstance(body, Mapping) else str(body)
+
+    def echo_jwt(self, message: str = "ping") -> str:
+        """``GET /echo/jwt``: proves that login works and the token is accepted."""
+        body = self._ok_json(self._request("GET", "echo/jwt", params={"message": message}), "GET /echo/jwt")
+        return str(body.get("message", "")) if isinstance(body, Mapping) else str(body)
+
+    # ------------------------------------------------------------------ templates
+    def templates(self) -> list[TemplateSummary]:
+        """``GET /dc``: every template the user can see."""
+        body = self._ok_json(self._request("GET", "dc"), "GET /dc")
+        if not isinstance(body, list):
+            raise EsmProtocolError("ESM's template list (GET /dc) is not a JSON array", 200, SERVICE)
+        return [
+            TemplateSummary(code=str(t.get("templateCode")), name=str(t.get("name") or t.get("templateCode")), url=t.get("url"))
+            for t in body
+            if isinstance(t, Mapping)
+        ]
+
+    def template(self, code: str) -> TemplateInfo:
+        """``GET /dc/{code}``: attributes (types, multi-value, static values, reference targets) and folders."""
+        body = self._ok_json(self._request("GET", f"dc/{_q(code)}"), f"GET /dc/{code}", template=code)
+        if not isinstance(body, Mapping):
+            raise EsmProtocolError(f"ESM's description of template '{code}' is not a JSON object", 200, SERVICE)
+        info = TemplateInfo.from_json(body)
+        if not info.code:
+            info = TemplateInfo(code=code, name=info.name or code, folders=info.folders, attributes=info.attributes, raw=info.raw)
+        return info
+
+    # ------------------------------------------------------------------ reads
+    @staticmethod
+    def _read_params(filter: str | None, selected_attributes: Sequence[str] | str | None, data_cards: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {"dataCards": "true" if data_cards else "false"}
+        if filter:
+            params["filter"] = filter
+        if selected_attributes:
+            if isinstance(selected_attributes, str):
+                selected_attributes = [a.strip() for a in selected_attributes.split(",") if a.strip()]
+            for a in selected_attributes:
+                eql.eql_attr(a)  # same rules as filter attribute codes: no commas or spaces
+            params["selectedAttributes"] = ",".join(selected_attributes)
+        return params
+
+    def iter_pages(
+        self,
+        template: str,
+        *,
+        filter: str | None = None,
+        selected_attributes: Sequence[str] | str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        data_cards: bool = True,
+    ) -> Iterator[list[EsmCard]]:
+        """Pages of cards (newest id first), following ``meta.links.next`` by its ``filterId``."""
+        if not 1 <= int(page_size) <= MAX_PAGE_SIZE:
+            raise ValueError(f"ESM page size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
+        params = self._read_params(filter, selected_attributes, data_cards)
+        params["limit"] = int(page_size)
+        filter_id: int | None = None
+        pages = 0
+        while True:
+            if filter_id is not None:
+                params["filterId"] = filter_id
+            path = f"dc/{_q(template)}/data"
+            body = self._ok_json(self._request("GET", path, params=params), f"GET /dc/{template}/data", template=template)
+            if not isinstance(body, Mapping) or not isinstance(body.get("data", []), list):
+                raise EsmProtocolError(f"ESM's page of '{template}' cards has no data list", 200, SERVICE)
+            pages += 1
+            cards = [EsmCard.from_json(c, template) for c in body.get("data") or [] if isinstance(c, Mapping)]
+            if cards:
+                yield cards
+            next_link = ((body.get("meta") or {}).get("links") or {}).get("next")
+            if not next_link or not cards:
+                self.log.debug("Read %d page(s) of ESM template '%s'.", pages, template)
+                return
+            next_id = self._filter_id_of(next_link, cards)
+            if filter_id is not None and next_id >= filter_id:
+                raise EsmProtocolError(
+                    f"ESM paging of '{template}' did not move forward (filterId {next_id} after {filter_id}); stopping",
+                    200,
+                    SERVICE,
+                )
+            filter_id = next_id
+
+    @staticmethod
+    def _filter_id_of(next_link: str, cards: list[EsmCard]) -> int:
+        values = parse_qs(urlsplit(next_link).query).get("filterId")
+        try:
+            if values:
+                return int(values[0])
+            return min(int(c.data_card_id) for c in cards)  # keyset by the smallest id seen
+        except ValueError:
+            raise EsmProtocolError(f"ESM sent a next-page link without a usable filterId: {safe_next(next_link)}", 200, SERVICE) from None
+
+    def iter_cards(
+        self,
+        template: str,
+        *,
+        filter: str | None = None,
+        selected_attributes: Sequence[str] | str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        data_cards: bool = True,
+    ) -> Iterator[EsmCard]:
+        """Every card of ``template`` matching the EQL ``filter``, newest id first, by keyset paging.
+
+        ``data_cards=False`` returns short info elements (id, name) only, which is much
+        lighter when only ids are needed.
+        """
+        for page in self.iter_pages(
+            template, filter=filter, selected_attributes=selected_attributes, page_size=page_size, data_cards=data_cards
+        ):
+            yield from page
+
+    def stream_cards(
+        self,
+        template: str,
+        *,
+        filter: str | None = None,
+        selected_attributes: Sequence[str] | str | None = None,
+        data_cards: bool = True,
+    ) -> Iterator[EsmCard]:
+        """Every card of ``template`` from one ``GET /dc/{template}/data/stream`` response, parsed as it arrives."""
+        params = self._read_params(filter, selected_attributes, data_cards)
+        resp = self._request("GET", f"dc/{_q(template)}/data/stream", params=params, stream=True)
+        try:
+            if not resp.ok:
+                raise self._error(resp, template=template)
+            resp.encoding = resp.encoding or "utf-8"
+            for item in iter_array_items(resp.iter_content(chunk_size=64 * 1024, decode_unicode=True)):
+                if isinstance(item, Mapping):
+                    yield EsmCard.from_json(item, template)
+        except ValueError as exc:
+            if isinstance(exc, ConnectorHTTPError):
+                raise
+            raise EsmProtocolError(f"ESM's card stream for '{template}' is not valid JSON: {exc}", 200, SERVICE) from None
+        except requests.RequestException as exc:
+            raise error_for_exception(exc, service=SERVICE, url=self._url(f"dc/{template}/data/stream")) from None
+        finally:
+            resp.close()
+
+    def get_card(self, template: str, card_id: str | int, *, selected_attributes: Sequence[str] | str | None = None) -> EsmCard:
+        """``GET /dc/{template}/data/{id}``; :class:`CardNotFoundError` when there is none."""
+        params = {}
+        if selected_attributes:
+            params = {"selectedAttributes": self._read_params(None, selected_attributes, True)["selectedAttributes"]}
+        resp = self._request("GET", f"dc/{_q(template)}/data/{_q(str(card_id))}", params=params)
+        body = self._ok_json(resp, f"GET /dc/{template}/data/{card_id}", template=template, card_id=str(card_id))
+        return EsmCard.from_json(body, template)
+
+    def find_cards(self, template: str, attribute: str, value: Any, *, data_cards: bool = True) -> list[EsmCard]:
+        """Every card whose ``attribute`` equals ``value`` (value escaped)."""
+        return list(self.iter_cards(template, filter=eql.eq(attribute, value), data_cards=data_cards))
+
+    def find_card(self, template: str, attribute: str, value: Any) -> EsmCard | None:
+        """The card whose ``attribute`` equals ``value``, or ``None``.
+
+        When several match (the key is not unique in ESM) the newest is returned and a
+        warning names the others.
+        """
+        cards = self.find_cards(template, attribute, value)
+        if len(cards) > 1:
+            self.log.warning(
+                "%d ESM '%s' cards have %s = %r (ids %s); using the newest, %s.",
+                len(cards), template, attribute, value, ", ".join(c.data_card_id for c in cards), cards[0].data_card_id,
+            )
+        return cards[0] if cards else None
+
+    def find_ids_by_key(self, template: str, attribute: str, values: Iterable[Any], *, batch: int = 40) -> dict[str, str]:
+        """``{key value: data card id}`` for the cards whose ``attribute`` is one of ``values``."""
+        wanted = list(dict.fromkeys(str(v) for v in values if v is not None and str(v) != ""))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), batch):
+            part = wanted[start : start + batch]
+            for card in self.iter_cards(template, filter=eql.any_of(attribute, part), selected_attributes=[attribute]):
+                key = card.value(attribute)
+                if key is not None and str(key) not in found:  # newest first wins
+                    found[str(key)] = card.data_card_id
+        return found
+
+    # ------------------------------------------------------------------ writes
+    def create_card(self, template: str, data: Mapping[str, Any], *, folder: str) -> str:
+        """``POST /dc/{template}/data``: create one card; returns its id."""
+        body = {"folderCode": folder, "data": encode_card_data(data)}
+        resp = self._request("POST", f"dc/{_q(template)}/data", json=body)
+        out = self._ok_json(resp, f"POST /dc/{template}/data", template=template, attribute=_only(data))
+        errors = _errors_of(out.get("meta") if isinstance(out, Mapping) else None)
+        card_id = ((out.get("dataCard") or {}) if isinstance(out, Mapping) else {}).get("dataCardId")
+        if errors or not card_id:
+            raise self._refusal(template, errors or ["ESM did not return the new card's id"])
+        return str(card_id)
+
+    def patch_card(self, template: str, card_id: str | int, data: Mapping[str, Any], *, folder: str | None = None) -> None:
+        """``PATCH /dc/{template}/data/{id}``: change the given attributes only."""
+        body: dict[str, Any] = {"dataCardId": str(card_id), "data": encode_card_data(data)}
+        if folder:
+            body["folderCode"] = folder
+        resp = self._request("PATCH", f"dc/{_q(template)}/data/{_q(str(card_id))}", json=body)
+        out = self._ok_json(
+            resp, f"PATCH /dc/{template}/data/{card_id}", template=template, card_id=str(card_id), attribute=_only(data)
+        )
+        errors = _errors_of(out.get("meta") if isinstance(out, Mapping) else None)
+        if errors:
+            raise self._refusal(template, errors)
+
+    def delete_card(self, template: str, card_id: str | int, *, missing_ok: bool = True) -> bool:
+        """Move a card to the trash. ``False`` when it already was there (409) and ``missing_ok``."""
+        resp = self._request("DELETE", f"dc/{_q(template)}/data/{_q(str(card_id))}")
+        if resp.status_code == 409 and missing_ok:
+            self.log.info("ESM '%s' card %s is already in the trash.", template, card_id)
+            return False
+        if not resp.ok:
+            raise self._error(resp, template=template, card_id=str(card_id))
+        return True
+
+    def get_attribute(self, template: str, card_id: str | int, attribute: str) -> list[Any]:
+        """The value elements of one attribute of one card."""
+        resp = self._request("GET", f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}")
+        if resp.status_code == 403 and "attribute" in " ".join(service_messages(resp)).lower():
+            # the spec documents 403 as "Resource not found" for this endpoint
+            raise UnknownAttributeError.for_attribute(template, attribute)
+        body = self._ok_json(
+            resp, f"GET attribute {attribute}", template=template, card_id=str(card_id), attribute=attribute
+        )
+        return list(body.get("values") or []) if isinstance(body, Mapping) else []
+
+    def set_attribute(self, template: str, card_id: str | int, attribute: str, value: Any) -> None:
+        """Replace the value(s) of one attribute (``PUT``); ``None`` or ``[]`` clears it."""
+        self._attribute_write("PUT", template, card_id, attribute, encode_values(value))
+
+    def add_attribute_value(self, template: str, card_id: str | int, attribute: str, value: Any) -> None:
+        """Add value(s) to an empty or multi-value attribute (``POST``)."""
+        self._attribute_write("POST", template, card_id, attribute, encode_values(value))
+
+    def clear_attribute(self, template: str, card_id: str | int, attribute: str) -> None:
+        resp = self._request("DELETE", f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}")
+        if not resp.ok:
+            raise self._error(resp, template=template, card_id=str(card_id), attribute=attribute)
+
+    def append_worklog(self, template: str, card_id: str | int, attribute: str, text: str) -> None:
+        """Append one entry to a worklog attribute (ESM stamps author and date)."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("a worklog entry needs some text")
+        self._attribute_write("POST", template, card_id, attribute, {"values": [{"value": text}]})
+
+    def _attribute_write(self, method: str, template: str, card_id: str | int, attribute: str, body: Mapping[str, Any]) -> None:
+        resp = self._request(method, f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}", json=body)
+        if not resp.ok:
+            if resp.status_code == 403 and "attribute" in " ".join(service_messages(resp)).lower():
+                raise UnknownAttributeError.for_attribute(template, attribute)
+            raise self._error(resp, template=template, card_id=str(card_id), attribute=attribute)
+
+    def _refusal(self, template: str, errors: list[Mapping[str, Any]]) -> ConnectorHTTPError:
+        reasons = [_reason(e) for e in errors]
+        text = "; ".join(redact(r, self._secrets()) for r in reasons)
+        kinds = {str(e.get("attributeType") or "") for e in errors if isinstance(e, Mapping)}
+        low = text.lower()
+        if "static-value" in kinds or "static value" in low or "static-value" in low:
+            return RefusedValueError(f"ESM refused a value for template '{template}': {text}", 400, SERVICE, details=reasons)
+        attrs = [str(e.get("attributeCode")) for e in errors if isinstance(e, Mapping) and e.get("attributeCode")]
+        if attrs and ("unknown" in low or "not found" in low or "no attribute" in low or "does not exist" in low):
+            return UnknownAttributeError.for_attribute(template, attrs[0], detail=text)
+        return BadRequestError(f"ESM refused the card for template '{template}': {text}", 400, SERVICE, details=reasons)
+
+    # ------------------------------------------------------------------ bulk import
+    def iter_bulk_import(
+        self,
+        template: str,
+        cards: Iterable[CardInput | Mapping[str, Any]],
+        *,
+        folder: str | None = None,
+        chunk_size: int = MAX_CHUNK_SIZE,
+    ) -> Iterator[list[CardOutcome]]:
+        """Like :meth:`bulk_import`, but yields each chunk's outcomes as soon as ESM answered.
+
+        A caller can record progress chunk by chunk, so a failure later in the run loses
+        nothing that was already saved.
+        """
+        if not 1 <= int(chunk_size) <= MAX_CHUNK_SIZE:
+            raise ValueError(f"bulk import chunk size must be between 1 and {MAX_CHUNK_SIZE}, not {chunk_size}")
+        chunk: list[tuple[int, CardInput]] = []
+        for index, raw in enumerate(cards):
+            chunk.append((index, as_card_input(raw)))
+            if len(chunk) >= chunk_size:
+                yield self._import_chunk(template, chunk, folder)
+                chunk = []
+        if chunk:
+            yield self._import_chunk(template, chunk, folder)
+
+    def bulk_import(
+        self,
+        template: str,
+        cards: Iterable[CardInput | Mapping[str, Any]],
+        *,
+        folder: str | None = None,
+        chunk_size: int = MAX_CHUNK_SIZE,
+    ) -> BulkImportResult:
+        """Create and edit cards with ``PUT /dc/{template}/data``, ``chunk_size`` cards per request.
+
+        A card with ``data_card_id`` edits that card; one without creates a card in its
+        own ``folder`` or else the ``folder`` given here. Returns one
+        :class:`CardOutcome` per input card, in input order: ``created`` / ``updated``
+        with the card id, or ``refused`` with ESM's reasons (the rest of the chunk is still
+        saved). When ESM rejects a whole chunk with 400, the chunk is split and retried
+        until the refused cards are isolated, so one bad card never sinks the others.
+        """
+        result = BulkImportResult()
+        for outcomes in self.iter_bulk_import(template, cards, folder=folder, chunk_size=chunk_size):
+            result.outcomes.extend(outcomes)
+            result.chunks += 1
+        counts = result.counts()
+        self.log.info(
+            "ESM bulk import into '%s': %d card(s) in %d chunk(s): %d created, %d updated, %d refused.",
+            template, counts["handled"], result.chunks, counts["created"], counts["updated"], counts["refused"],
+        )
+        for o in result.refused:
+            self.log.warning(
+                "ESM refused '%s' card #%d%s%s: %s",
+                template, o.index, f" ({o.ref})" if o.ref is not None else "",
+                f" [id {o.data_card_id}]" if o.data_card_id else "", o.reason,
+            )
+        return result
+
+    def _import_chunk(self, template: str, chunk: list[tuple[int, CardInput]], folder: str | None) -> list[CardOutcome]:
+        outcomes: dict[int, CardOutcome] = {}
+        sendable: list[tuple[int, CardInput]] = []
+        for index, card in chunk:
+            if not card.data_card_id and not (card.folder or folder):
+                outcomes[index] = CardOutcome(
+                    index, "refused", None, ("a new card needs a folder, and none was given",), card.ref, card
+                )
+            else:
+                sendable.append((index, card))
+        if sendable:
+            for o in self._put_cards(template, sendable, folder):
+                outcomes[o.index] = o
+        return [outcomes[i] for i, _ in chunk]
+
+    def _put_cards(self, template: str, cards: list[tuple[int, CardInput]], folder: str | None) -> list[CardOutcome]:
+        body = []
+        for _, card in cards:
+            item: dict[str, Any] = {"data": encode_card_data(card.data)}
+            if card.data_card_id:
+                item["dataCardId"] = str(card.data_card_id)
+            if card.folder or folder:
+                item["folderCode"] = card.folder or folder
+            body.append(item)
+        creates = any(not c.data_card_id for _, c in cards)
+        resp = self._request(
+            "PUT", f"dc/{_q(template)}/data", json=body, session=self._create_session if creates else self._session
+        )
+        if resp.status_code == 400 and len(cards) > 1:
+            # ESM refused the chunk as a whole: isolate the culprit(s) by halves.
+            self.log.info(
+                "ESM refused a bulk chunk of %d '%s' cards as a whole; splitting it to find the refused card(s).",
+                len(cards), template,
+            )
+            mid = len(cards) // 2
+            return self._put_cards(template, cards[:mid], folder) + self._put_cards(template, cards[mid:], folder)
+        if resp.status_code == 400:
+            index, card = cards[0]
+            reasons = tuple(service_messages(resp, secrets=self._secrets())) or ("ESM refused the card (400)",)
+            return [CardOutcome(index, "refused", card.data_card_id, reasons, card.ref, card)]
+        out = self._ok_json(resp, f"PUT /dc/{template}/data", template=template)
+        return self._match_outcomes(template, cards, out)
+
+    def _match_outcomes(self, template: str, cards: list[tuple[int, CardInput]], out: Any) -> list[CardOutcome]:
+        if not isinstance(out, Mapping):
+            raise EsmProtocolError(f"ESM's bulk import answer for '{template}' is not a JSON object", 200, SERVICE)
+        items = [i if isinstance(i, Mapping) else {} for i in (out.get("data") or [])]
+        meta = out.get("meta") if isinstance(out.get("meta"), Mapping) else {}
+        outcomes: list[CardOutcome] = []
+        if len(items) == len(cards):
+            pairs = list(zip(cards, items))
+        else:
+            # ESM did not answer card by card in order: match edits by id; creates stay unknown.
+            self.log.warning(
+                "ESM answered a bulk import of %d '%s' cards with %d results; matching them by card id.",
+                len(cards), template, len(items),
+            )
+            by_id = {str((i.get("dataCard") or {}).get("dataCardId")): i for i in items if i.get("dataCard")}
+            pairs = [(c, by_id.get(str(c[1].data_card_id)) if c[1].data_card_id else None) for c in cards]
+        for (index, card), item in pairs:
+            if item is None:
+                outcomes.append(
+                    CardOutcome(
+                        index, "refused", card.data_card_id,
+                        ("ESM's answer did not say what happened to this card; it is tried again next time",),
+                        card.ref, card,
+                    )
+                )
+                continue
+            errors = _errors_of(item)
+            dc = item.get("dataCard") if isinstance(item.get("dataCard"), Mapping) else {}
+            card_id = dc.get("dataCardId") if dc else None
+            if errors or not card_id:
+                reasons = tuple(redact(_reason(e), self._secrets()) for e in errors) or ("ESM did not save the card",)
+                outcomes.append(CardOutcome(index, "refused", str(card_id) if card_id else card.data_card_id, reasons, card.ref, card))
+            else:
+                status = "updated" if card.data_card_id else "created"
+                outcomes.append(CardOutcome(index, status, str(card_id), (), card.ref, card))
+        result = meta.get("importResult") if isinstance(meta, Mapping) else None
+        if isinstance(result, Mapping) and result.get("savedDataCards") is not None:
+            saved = sum(1 for o in outcomes if o.ok)
+            if int(result.get("savedDataCards") or 0) != saved:
+                self.log.warning(
+                    "ESM's import result for '%s' says %s card(s) saved, its per-card answers say %d.",
+                    template, result.get("savedDataCards"), saved,
+                )
+        return outcomes
+
+    # ------------------------------------------------------------------ helpers for callers
+    def check_attributes(self, template: str | TemplateInfo, attributes: Iterable[str]) -> TemplateInfo:
+        """Raise :class:`UnknownAttributeError` for the first attribute the template lacks."""
+        info = template if isinstance(template, TemplateInfo) else self.template(template)
+        for code in attributes:
+            info.attribute(code)
+        return info
+
+    def check_static_value(self, template: str | TemplateInfo, attribute: str, value: Any) -> AttributeInfo:
+        """Raise :class:`RefusedValueError` when ``value`` is not one of the attribute's static values."""
+        info = template if isinstance(template, TemplateInfo) else self.template(template)
+        attr = info.attribute(attribute)
+        if attr.is_static_value and attr.static_values and not attr.allows_static_value(value):
+            allowed = ", ".join(repr(str(v.value)) for v in attr.static_values)
+            raise RefusedValueError(
+                f"'{value}' is not an allowed value of ESM attribute '{attribute}' of template '{info.code}' "
+                f"(allowed: {allowed})",
+                400,
+                SERVICE,
+            )
+        return attr
+
+
+def _errors_of(obj: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(obj, Mapping):
+        return []
+    errs = obj.get("errors")
+    if not isinstance(errs, list):
+        return []
+    return [e if isinstance(e, Mapping) else {"message": str(e)} for e in errs]
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    msg = str(error.get("message") or error.get("error") or "refused")
+    attr = error.get("attributeCode")
+    return f"{attr}: {msg}" if attr and attr not in msg else msg
+
+
+def _only(data: Mapping[str, Any]) -> str | None:
+    return next(iter(data)) if len(data) == 1 else None
+
+
+def safe_next(link: str) -> str:
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}"[:200]
+
