@@ -1,0 +1,502 @@
+"""Jira Cloud REST API v3 client on one reused ``requests`` session with basic auth.
+
+Every method returns parsed JSON (or a generator of items/pages) and raises the typed
+errors of :mod:`jira_esm_connector.http.errors` with plain messages. Retries follow
+:class:`~jira_esm_connector.http.RetryPolicy`: reads (including the read-only POST
+search endpoints) are retried on 429/5xx/resets; creating POSTs only on 429 -- a caller
+that creates something must check whether it exists before repeating the call.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from ..http import (
+    AuthenticationError,
+    ConnectorHTTPError,
+    HostUnreachableError,
+    NotFoundError,
+    RetryPolicy,
+    build_session,
+    error_for_exception,
+    error_for_response,
+    redact,
+    service_messages,
+    validate_base_url,
+)
+from .paginators import OffsetArrayPaginator, Paginator, StartAtPaginator, TokenPaginator
+
+SERVICE = "Jira"
+USER_AGENT = "jira-esm-connector/0.1 (+Apache Airflow)"
+EXPIRY_WARNING_DAYS = 30
+BULK_FETCH_MAX = 100
+
+# POST endpoints that only read: safe to retry like a GET.
+READ_ONLY_POST_PATHS = (
+    "/rest/api/3/search/jql",
+    "/rest/api/3/search/approximate-count",
+    "/rest/api/3/issue/bulkfetch",
+)
+
+
+@dataclass
+class SearchPage:
+    """One page of ``/rest/api/3/search/jql``: ``number`` is 1-based."""
+
+    issues: list[dict[str, Any]]
+    number: int
+    is_last: bool
+    next_page_token: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+
+
+def parse_token_expiry(value: date | str | None) -> date | None:
+    """``date``, ``"YYYY-MM-DD"`` or empty -> ``date | None``; clear error otherwise."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"token_expires must be a date written YYYY-MM-DD, got {str(value)[:40]!r}") from None
+
+
+def _seg(value: str | int) -> str:
+    """One URL path segment, fully escaped."""
+    return quote(str(value), safe="")
+
+
+def _properties_list(properties: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
+    if properties is None:
+        return None
+    if isinstance(properties, Mapping):
+        return [{"key": k, "value": v} for k, v in properties.items()]
+    return [dict(p) for p in properties]
+
+
+class JiraClient:
+    """Client for one Jira Cloud site.
+
+    ``base_url``: ``https://<site>.atlassian.net`` (http only with ``allow_insecure_http``).
+    ``email`` / ``api_token``: the account that created the token (basic auth).
+    ``verify``: ``True``, ``False`` or a CA bundle path. ``timeout``: (connect, read) seconds.
+    ``token_expires``: the token's recorded expiry; from 30 days before it a WARNING naming
+    the date is logged whenever a client is created, and a 401 after it says
+    "API token expired or revoked".
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        email: str,
+        api_token: str,
+        *,
+        verify: bool | str = True,
+        timeout: float | tuple[float, float] = (5, 60),
+        retry: RetryPolicy | None = None,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,
+        allow_insecure_http: bool = False,
+        token_expires: date | str | None = None,
+    ) -> None:
+        self.base_url = validate_base_url(base_url, allow_insecure_http=allow_insecure_http, service=SERVICE)
+        if not email:
+            raise AuthenticationError("The Jira connection has no login: set it to the e-mail of the account that created the API token.", service=SERVICE)
+        if not api_token:
+            raise AuthenticationError("The Jira connection has no password: set it to the API token.", service=SERVICE)
+        self.email = email
+        self._api_token = api_token
+        self.host = urlsplit(self.base_url).netloc
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.log = logger or logging.getLogger("jira_esm_connector.jira")
+        self.token_expires = parse_token_expiry(token_expires)
+        self._session = build_session(
+            user_agent=USER_AGENT,
+            verify=verify,
+            retry=self.retry,
+            logger=self.log,
+            service_name=SERVICE,
+            base_url=self.base_url,
+            read_only_post_paths=READ_ONLY_POST_PATHS,
+        )
+        self._session.auth = (email, api_token)
+        self.warn_if_token_expiring()
+
+    # -- housekeeping --------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"JiraClient(base_url={self.base_url!r}, email={self.email!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> JiraClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def token_days_left(self, today: date | None = None) -> int | None:
+        if self.token_expires is None:
+            return None
+        return (self.token_expires - (today or datetime.now(timezone.utc).date())).days
+
+    def warn_if_token_expiring(self, today: date | None = None) -> str | None:
+        """Log (WARNING) and return a message when the token expires within 30 days or has expired."""
+        days = self.token_days_left(today)
+        if days is None or days > EXPIRY_WARNING_DAYS:
+            return None
+        when = self.token_expires.isoformat()  # type: ignore[union-attr]
+        if days < 0:
+            msg = (
+                f"The Jira API token for {self.email} at {self.host} expired on {when} (recorded expiry). "
+                "Create a new token and update the connection."
+            )
+        elif days == 0:
+            msg = f"The Jira API token for {self.email} at {self.host} expires today, {when}. Create a new token and update the connection."
+        else:
+            msg = (
+                f"The Jira API token for {self.email} at {self.host} expires on {when} "
+                f"({days} day{'s' if days != 1 else ''} left). Create a new token and update the connection before then."
+            )
+        self.log.warning(msg)
+        return msg
+
+    # -- core request --------------------------------------------------------------------------
+    def _auth_message(self) -> str:
+        days = self.token_days_left()
+        if days is not None and days < 0:
+            return (
+                f"Jira at {self.host} refused the credentials: API token expired or revoked "
+                f"(recorded expiry {self.token_expires.isoformat()})"  # type: ignore[union-attr]
+            )
+        return (
+            f"Jira at {self.host} refused the credentials (bad credentials): check the e-mail and API token "
+            "of the connection; the token may also have been revoked"
+        )
+
+    def _error(self, response: requests.Response) -> ConnectorHTTPError:
+        secrets = [self._api_token]
+        if response.status_code == 404 and not service_messages(response, secrets=secrets):
+            # Jira answers its own 404s with JSON errorMessages; a bare 404 means this host
+            # does not serve the Jira REST API at all.
+            method = response.request.method if response.request is not None else "GET"
+            path = urlsplit(response.url or "").path
+            return HostUnreachableError(
+                f"Wrong host: {self.base_url} answered 404 for {method} {path}; it does not look like a Jira Cloud site. "
+                "Check the connection's host (https://<site>.atlassian.net).",
+                404, SERVICE, method=method, path=path,
+            )
+        return error_for_response(response, service=SERVICE, secrets=secrets, auth_message=self._auth_message())
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one request to ``base_url + path``; return parsed JSON (None for empty bodies)."""
+        url = self.base_url + path
+        try:
+            response = self._session.request(method, url, params=params, json=json, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise error_for_exception(exc, service=SERVICE, url=url, method=method) from None
+        if response.status_code >= 400:
+            raise self._error(response)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            ctype = response.headers.get("Content-Type", "?")
+            raise HostUnreachableError(
+                f"Wrong host: {self.host} answered {method} {path} with {ctype}, not JSON; "
+                "it does not look like a Jira Cloud site.",
+                response.status_code, SERVICE, method=method, path=path,
+            ) from None
+
+    def paginate(
+        self,
+        method: str,
+        path: str,
+        paginator: Paginator,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+    ) -> Iterator[tuple[Any, list[Any]]]:
+        """Yield ``(page, items)`` for every page of a listing, driven by ``paginator``."""
+        cursor: dict[str, Any] | None = paginator.first()
+        while cursor is not None:
+            if paginator.where == "json":
+                page = self.request(method, path, params=params, json={**(json or {}), **cursor})
+            else:
+                page = self.request(method, path, params={**(params or {}), **cursor}, json=json)
+            items = paginator.items(page)
+            cursor = paginator.next(page, items)
+            yield page, items
+
+    # -- site ----------------------------------------------------------------------------------
+    def myself(self) -> dict[str, Any]:
+        return self.request("GET", "/rest/api/3/myself")
+
+    def server_info(self) -> dict[str, Any]:
+        return self.request("GET", "/rest/api/3/serverInfo")
+
+    def fields(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/rest/api/3/field")
+
+    # -- search --------------------------------------------------------------------------------
+    def iter_search_pages(
+        self,
+        jql: str,
+        *,
+        fields: Iterable[str] | None = None,
+        expand: str | Iterable[str] | None = None,
+        properties: Iterable[str] | None = None,
+        page_size: int = 100,
+    ) -> Iterator[SearchPage]:
+        """Pages of ``POST /rest/api/3/search/jql`` (``nextPageToken`` / ``isLast``).
+
+        ``fields`` defaults to Jira's own default (id only); pass e.g. ``["*all"]`` or a list.
+        """
+        body: dict[str, Any] = {"jql": jql}
+        field_list = list(fields) if fields is not None else None
+        if field_list is not None:
+            body["fields"] = field_list
+        if expand:
+            body["expand"] = expand if isinstance(expand, str) else ",".join(expand)
+        if properties:
+            body["properties"] = list(properties)
+        self.log.info(
+            "Running JQL on Jira %s: %s (fields: %s, page size %d)",
+            self.host, jql, ",".join(field_list) if field_list else "id only", page_size,
+        )
+        paginator = TokenPaginator(page_size, items_key="issues", where="json")
+        count = 0
+        number = 0
+        for page, items in self.paginate("POST", "/rest/api/3/search/jql", paginator, json=body):
+            number += 1
+            count += len(items)
+            token = page.get("nextPageToken")
+            is_last = page.get("isLast") is True or not token
+            self.log.debug("JQL page %d: %d issues", number, len(items))
+            yield SearchPage(issues=items, number=number, is_last=is_last, next_page_token=token, names=page.get("names") or {})
+        self.log.info("JQL returned %d issue%s in %d page%s", count, "" if count == 1 else "s", number, "" if number == 1 else "s")
+
+    def search(
+        self,
+        jql: str,
+        *,
+        fields: Iterable[str] | None = None,
+        expand: str | Iterable[str] | None = None,
+        properties: Iterable[str] | None = None,
+        page_size: int = 100,
+    ) -> Iterator[dict[str, Any]]:
+        """Every issue the JQL selects, page after page."""
+        for page in self.iter_search_pages(jql, fields=fields, expand=expand, properties=properties, page_size=page_size):
+            yield from page.issues
+
+    def approximate_count(self, jql: str) -> int:
+        result = self.request("POST", "/rest/api/3/search/approximate-count", json={"jql": jql})
+        return int((result or {}).get("count", 0))
+
+    def bulk_fetch(self, keys: Iterable[str], fields: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Issues by key or id, 100 per request. Keys Jira could not return are logged."""
+        key_list = list(dict.fromkeys(keys))
+        field_list = list(fields) if fields is not None else None
+        issues: list[dict[str, Any]] = []
+        for start in range(0, len(key_list), BULK_FETCH_MAX):
+            chunk = key_list[start : start + BULK_FETCH_MAX]
+            body: dict[str, Any] = {"issueIdsOrKeys": chunk}
+            if field_list is not None:
+                body["fields"] = field_list
+            result = self.request("POST", "/rest/api/3/issue/bulkfetch", json=body) or {}
+            issues.extend(result.get("issues") or [])
+            for err in result.get("issueErrors") or []:
+                self.log.warning("Jira could not return issue %s in a bulk fetch: %s", err.get("id"), err.get("errorMessage"))
+        returned = {i.get("key") for i in issues} | {i.get("id") for i in issues}
+        missing = [k for k in key_list if k not in returned]
+        if missing:
+            self.log.info(
+                "Jira returned no issue for %d of %d requested keys (deleted or not visible): %s",
+                len(missing), len(key_list), ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""),
+            )
+        return issues
+
+    # -- issues --------------------------------------------------------------------------------
+    def get_issue(self, key: str, fields: Iterable[str] | None = None, *, expand: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if fields is not None:
+            params["fields"] = ",".join(fields)
+        if expand:
+            params["expand"] = expand
+        return self.request("GET", f"/rest/api/3/issue/{_seg(key)}", params=params or None)
+
+    def create_issue(
+        self, fields: Mapping[str, Any], properties: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """``POST /rest/api/3/issue``; returns ``{"id", "key", "self"}``. Not retried except on 429."""
+        body: dict[str, Any] = {"fields": dict(fields)}
+        props = _properties_list(properties)
+        if props:
+            body["properties"] = props
+        created = self.request("POST", "/rest/api/3/issue", json=body)
+        self.log.info("Created Jira issue %s", (created or {}).get("key"))
+        return created
+
+    def edit_issue(self, key: str, fields: Mapping[str, Any], *, notify_users: bool = True) -> None:
+        params = None if notify_users else {"notifyUsers": "false"}
+        self.request("PUT", f"/rest/api/3/issue/{_seg(key)}", params=params, json={"fields": dict(fields)})
+
+    def get_transitions(self, key: str) -> list[dict[str, Any]]:
+        result = self.request("GET", f"/rest/api/3/issue/{_seg(key)}/transitions") or {}
+        return list(result.get("transitions") or [])
+
+    def transition_issue(
+        self,
+        key: str,
+        transition_id: str | int,
+        fields: Mapping[str, Any] | None = None,
+        comment_adf: Mapping[str, Any] | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"transition": {"id": str(transition_id)}}
+        if fields:
+            body["fields"] = dict(fields)
+        if comment_adf:
+            body["update"] = {"comment": [{"add": {"body": dict(comment_adf)}}]}
+        self.request("POST", f"/rest/api/3/issue/{_seg(key)}/transitions", json=body)
+
+    def iter_comments(self, issue_key: str, page_size: int = 100, *, order_by: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every comment of an issue (``startAt`` paging)."""
+        params = {"orderBy": order_by} if order_by else None
+        paginator = StartAtPaginator(page_size, items_key="comments")
+        for _page, items in self.paginate("GET", f"/rest/api/3/issue/{_seg(issue_key)}/comment", paginator, params=params):
+            yield from items
+
+    def add_comment(
+        self,
+        key: str,
+        body_adf: Mapping[str, Any],
+        properties: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """``POST .../comment`` with an ADF body; ``properties`` e.g. ``{"esm_connector": {...}}``."""
+        body: dict[str, Any] = {"body": dict(body_adf)}
+        props = _properties_list(properties)
+        if props:
+            body["properties"] = props
+        return self.request("POST", f"/rest/api/3/issue/{_seg(key)}/comment", json=body)
+
+    def get_issue_property(self, key: str, property_key: str, *, missing_ok: bool = False) -> Any:
+        """The property's value; with ``missing_ok`` a missing property gives None (a missing issue still raises)."""
+        try:
+            result = self.request("GET", f"/rest/api/3/issue/{_seg(key)}/properties/{_seg(property_key)}")
+        except NotFoundError as exc:
+            if missing_ok and "propert" in " ".join(exc.details).lower():
+                return None
+            raise
+        return (result or {}).get("value")
+
+    def set_issue_property(self, key: str, property_key: str, value: Any) -> None:
+        self.request("PUT", f"/rest/api/3/issue/{_seg(key)}/properties/{_seg(property_key)}", json=value)
+
+    # -- users ---------------------------------------------------------------------------------
+    def iter_users(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every user (``/rest/api/3/users/search``, bare arrays; a short page ends the listing)."""
+        paginator = OffsetArrayPaginator(page_size, max_page_size=1000)
+        for _page, items in self.paginate("GET", "/rest/api/3/users/search", paginator):
+            yield from items
+        self.log.info("Listed %d Jira users in %d pages", paginator.items_read, paginator.pages_read)
+
+    def find_users(self, query: str, *, page_size: int = 100) -> list[dict[str, Any]]:
+        """Users whose name or e-mail matches ``query`` (``/rest/api/3/user/search``)."""
+        paginator = OffsetArrayPaginator(page_size, max_page_size=1000)
+        found: list[dict[str, Any]] = []
+        for _page, items in self.paginate("GET", "/rest/api/3/user/search", paginator, params={"query": query}):
+            found.extend(items)
+        return found
+
+    def get_user(self, account_id: str) -> dict[str, Any]:
+        return self.request("GET", "/rest/api/3/user", params={"accountId": account_id})
+
+    def create_user(self, email: str, products: Iterable[str], display_name: str | None = None) -> dict[str, Any]:
+        """``POST /rest/api/3/user``. Not retried except on 429: check with ``find_users`` before repeating."""
+        body: dict[str, Any] = {"emailAddress": email, "products": list(products)}
+        if display_name:
+            body["displayName"] = display_name
+        return self.request("POST", "/rest/api/3/user", json=body)
+
+    def delete_user(self, account_id: str) -> None:
+        self.request("DELETE", "/rest/api/3/user", params={"accountId": account_id})
+
+    # -- groups --------------------------------------------------------------------------------
+    def iter_groups(self, page_size: int = 50, *, group_names: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every group (``/rest/api/3/group/bulk``, ``startAt`` / ``isLast``)."""
+        params = {"groupName": list(group_names)} if group_names else None
+        paginator = StartAtPaginator(page_size, items_key="values")
+        for _page, items in self.paginate("GET", "/rest/api/3/group/bulk", paginator, params=params):
+            yield from items
+
+    def find_group(self, name: str) -> dict[str, Any] | None:
+        """The group with exactly this name, or None."""
+        for group in self.iter_groups(group_names=[name]):
+            if group.get("name") == name:
+                return group
+        return None
+
+    @staticmethod
+    def _group_params(group_id: str | None, group_name: str | None) -> dict[str, str]:
+        if bool(group_id) == bool(group_name):
+            raise ValueError("give exactly one of group_id or group_name")
+        return {"groupId": group_id} if group_id else {"groupname": group_name}  # type: ignore[dict-item]
+
+    def iter_group_members(
+        self, group_id: str | None = None, group_name: str | None = None, include_inactive: bool = True, page_size: int = 50
+    ) -> Iterator[dict[str, Any]]:
+        """Members of one group (``/rest/api/3/group/member``, ``startAt`` / ``isLast``)."""
+        params: dict[str, Any] = self._group_params(group_id, group_name)
+        params["includeInactiveUsers"] = "true" if include_inactive else "false"
+        paginator = StartAtPaginator(page_size, items_key="values")
+        for _page, items in self.paginate("GET", "/rest/api/3/group/member", paginator, params=params):
+            yield from items
+
+    def create_group(self, name: str) -> dict[str, Any]:
+        """``POST /rest/api/3/group``. Not retried except on 429: check with ``find_group`` before repeating."""
+        return self.request("POST", "/rest/api/3/group", json={"name": name})
+
+    def delete_group(self, group_id: str | None = None, name: str | None = None) -> None:
+        self.request("DELETE", "/rest/api/3/group", params=self._group_params(group_id, name))
+
+    def add_user_to_group(self, account_id: str, group_id: str | None = None, group_name: str | None = None) -> dict[str, Any]:
+        return self.request(
+            "POST", "/rest/api/3/group/user", params=self._group_params(group_id, group_name), json={"accountId": account_id}
+        )
+
+    def remove_user_from_group(self, account_id: str, group_id: str | None = None, group_name: str | None = None) -> None:
+        params = {**self._group_params(group_id, group_name), "accountId": account_id}
+        self.request("DELETE", "/rest/api/3/group/user", params=params)
+
+    # -- connection test -----------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """``GET /rest/api/3/myself`` -> ``(True, "Connected to ... as ...")`` or ``(False, plain reason)``."""
+        try:
+            me = self.myself() or {}
+        except ConnectorHTTPError as exc:
+            return False, redact(str(exc), [self._api_token])
+        who = me.get("emailAddress") or me.get("displayName") or me.get("accountId") or self.email
+        msg = f"Connected to Jira at {self.host} as {who}"
+        if me.get("timeZone"):
+            msg += f" (time zone {me['timeZone']})"
+        days = self.token_days_left()
+        if days is not None and days <= EXPIRY_WARNING_DAYS:
+            msg += f". Warning: the API token {'expired' if days < 0 else 'expires'} on {self.token_expires.isoformat()}"  # type: ignore[union-attr]
+        return True, msg

@@ -1,0 +1,129 @@
+"""One small class per Jira paging style.
+
+A paginator knows where the items are in a page, what to send for the first page and,
+given the page just read, what to send for the next one (or that there is none). The
+client does the HTTP; the paginator only keeps the cursor. Styles:
+
+* :class:`TokenPaginator` -- ``nextPageToken`` / ``isLast`` (``/rest/api/3/search/jql``).
+* :class:`StartAtPaginator` -- ``startAt`` / ``maxResults`` with ``isLast`` or ``total``
+  (comments, ``group/bulk``, ``group/member``).
+* :class:`OffsetArrayPaginator` -- ``startAt`` / ``maxResults`` over bare JSON arrays
+  (``users/search``, ``user/search``): the end is a short or empty page.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+
+class PagingError(RuntimeError):
+    """The service's paging answers do not add up (e.g. the same cursor twice)."""
+
+
+class Paginator(ABC):
+    """Cursor over one paged listing. ``where`` is ``"params"`` (query) or ``"json"`` (body)."""
+
+    where: str = "params"
+
+    def __init__(self, page_size: int) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.page_size = page_size
+        self.pages_read = 0
+        self.items_read = 0
+
+    @abstractmethod
+    def first(self) -> dict[str, Any]:
+        """Request parameters (or body fields) for the first page."""
+
+    @abstractmethod
+    def items(self, page: Any) -> list[Any]:
+        """The items of one page."""
+
+    @abstractmethod
+    def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
+        """Parameters for the next page, or None when ``page`` was the last."""
+
+    def next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
+        self.pages_read += 1
+        self.items_read += len(items)
+        return self._next(page, items)
+
+
+class TokenPaginator(Paginator):
+    """``nextPageToken`` paging: the server hands out an opaque token until ``isLast``."""
+
+    def __init__(self, page_size: int, *, items_key: str = "issues", where: str = "json") -> None:
+        super().__init__(page_size)
+        self.items_key = items_key
+        self.where = where
+        self._seen_tokens: set[str] = set()
+
+    def first(self) -> dict[str, Any]:
+        return {"maxResults": self.page_size}
+
+    def items(self, page: Any) -> list[Any]:
+        return list((page or {}).get(self.items_key) or [])
+
+    def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
+        token = (page or {}).get("nextPageToken")
+        if page.get("isLast") is True or not token:
+            return None
+        if token in self._seen_tokens:
+            raise PagingError("Jira returned the same nextPageToken twice; stopping instead of looping forever.")
+        self._seen_tokens.add(token)
+        return {"maxResults": self.page_size, "nextPageToken": token}
+
+
+class StartAtPaginator(Paginator):
+    """``startAt`` paging over ``{"values"|"comments": [...], "isLast"?, "total"?}`` pages."""
+
+    def __init__(self, page_size: int, *, items_key: str = "values") -> None:
+        super().__init__(page_size)
+        self.items_key = items_key
+        self.start_at = 0
+
+    def first(self) -> dict[str, Any]:
+        return {"startAt": 0, "maxResults": self.page_size}
+
+    def items(self, page: Any) -> list[Any]:
+        return list((page or {}).get(self.items_key) or [])
+
+    def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
+        if not items:
+            return None
+        started = page.get("startAt", self.start_at)
+        self.start_at = int(started) + len(items)
+        is_last = page.get("isLast")
+        if is_last is True:
+            return None
+        total = page.get("total")
+        if is_last is None and isinstance(total, int) and self.start_at >= total:
+            return None
+        return {"startAt": self.start_at, "maxResults": self.page_size}
+
+
+class OffsetArrayPaginator(Paginator):
+    """Bare JSON arrays: advance ``startAt`` by what came back; a short or empty page ends it.
+
+    ``max_page_size`` is the server's documented cap (1000 for users), so that a page
+    shorter than what we asked for really means the end.
+    """
+
+    def __init__(self, page_size: int, *, max_page_size: int = 1000) -> None:
+        super().__init__(min(page_size, max_page_size))
+        self.start_at = 0
+
+    def first(self) -> dict[str, Any]:
+        return {"startAt": 0, "maxResults": self.page_size}
+
+    def items(self, page: Any) -> list[Any]:
+        if not isinstance(page, list):
+            raise PagingError(f"expected a JSON array page, got {type(page).__name__}")
+        return page
+
+    def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
+        self.start_at += len(items)
+        if len(items) < self.page_size:
+            return None
+        return {"startAt": self.start_at, "maxResults": self.page_size}
