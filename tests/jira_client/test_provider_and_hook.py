@@ -1,0 +1,179 @@
+"""Connection type registration, hook configuration, token expiry warnings, JQL escaping."""
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from jira_esm_connector.http import InsecureURLError
+from jira_esm_connector.jira import JiraClient, jql_list, jql_quote
+from jira_esm_connector.jira.paginators import OffsetArrayPaginator, PagingError, StartAtPaginator, TokenPaginator
+from jira_esm_connector.provider import CONNECTION_TYPES, get_provider_info
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def test_provider_info_matches_airflow_schema():
+    import airflow
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    info = get_provider_info()
+    jsonschema.validate(info, schema)
+    jira = next(c for c in info["connection-types"] if c["connection-type"] == "jira_cloud")
+    assert jira["hook-class-name"] == "jira_esm_connector.jira.hook.JiraCloudHook"
+    assert set(jira["conn-fields"]) >= {"token_expires", "ca_bundle", "verify", "allow_insecure_http"}
+    assert isinstance(CONNECTION_TYPES, list)
+
+
+def test_provider_module_imports_nothing_heavy():
+    code = "import sys, jira_esm_connector.provider as p; p.get_provider_info(); print(sorted(m for m in ('airflow','requests','urllib3','pydantic') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_providers_manager_registers_jira_cloud():
+    from airflow.providers_manager import ProvidersManager
+
+    pm = ProvidersManager()
+    hook = pm.hooks.get("jira_cloud")
+    assert hook is not None
+    assert hook.hook_class_name == "jira_esm_connector.jira.hook.JiraCloudHook"
+    assert hook.connection_id_attribute_name == "jira_conn_id"
+    assert hook.connection_testable
+    widgets = pm.connection_form_widgets
+    assert "extra__jira_cloud__token_expires" in widgets
+    assert widgets["extra__jira_cloud__verify"].field["value"] is True
+    assert pm.field_behaviours["jira_cloud"]["relabeling"]["password"] == "API token"
+
+
+def test_airflow_providers_hooks_cli_lists_jira_cloud(tmp_path):
+    import os
+
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [str(VENV_BIN / "airflow"), "providers", "hooks", "--output", "json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = json.loads(out.stdout[out.stdout.index("[") :])
+    jira = [r for r in rows if r.get("connection_type") == "jira_cloud"]
+    assert jira and jira[0]["class"] == "jira_esm_connector.jira.hook.JiraCloudHook"
+
+
+def _conn(monkeypatch, **conn):
+    monkeypatch.setenv("AIRFLOW_CONN_JIRA_UNIT", json.dumps({"conn_type": "jira_cloud", **conn}))
+
+
+def test_hook_builds_client_from_connection(monkeypatch, tmp_path):
+    from jira_esm_connector.jira.hook import JiraCloudHook
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not used before a request")
+    _conn(
+        monkeypatch, host="https://acme.atlassian.net/", login="ops@acme.example", password="tok-SECRET-1",
+        extra={"token_expires": "2099-01-31", "ca_bundle": str(ca), "verify": "true"},
+    )
+    hook = JiraCloudHook(jira_conn_id="jira_unit")
+    client = hook.get_client()
+    assert client.base_url == "https://acme.atlassian.net"
+    assert client.email == "ops@acme.example"
+    assert client.token_expires == date(2099, 1, 31)
+    assert client._session.verify == str(ca)
+    assert hook.get_client() is client  # one client, one reused session
+    assert "tok-SECRET-1" not in repr(client) + repr(hook) + repr(client._session)
+
+
+def test_hook_refuses_http_without_opt_in(monkeypatch):
+    from jira_esm_connector.jira.hook import JiraCloudHook
+
+    _conn(monkeypatch, host="http://localhost:1", login="a@b.c", password="tok-SECRET-2")
+    ok, message = JiraCloudHook(jira_conn_id="jira_unit").test_connection()
+    assert ok is False
+    assert "Refusing plain http" in message and "tok-SECRET-2" not in message
+    with pytest.raises(InsecureURLError):
+        JiraCloudHook(jira_conn_id="jira_unit").get_client()
+
+
+def test_hook_reports_bad_extras_plainly(monkeypatch):
+    from jira_esm_connector.jira.hook import JiraCloudHook
+
+    _conn(monkeypatch, host="https://acme.atlassian.net", login="a@b.c", password="tok-SECRET-3", extra={"token_expires": "31.01.2027"})
+    ok, message = JiraCloudHook(jira_conn_id="jira_unit").test_connection()
+    assert ok is False and "token_expires must be a date written YYYY-MM-DD" in message
+    _conn(monkeypatch, host="https://acme.atlassian.net", login="a@b.c", password="")
+    ok, message = JiraCloudHook(jira_conn_id="jira_unit").test_connection()
+    assert ok is False and "no password" in message
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [
+        (45, None),
+        (30, "expires on {d} (30 days left)"),
+        (1, "expires on {d} (1 day left)"),
+        (0, "expires today, {d}"),
+        (-3, "expired on {d} (recorded expiry)"),
+    ],
+)
+def test_token_expiry_warning_on_every_client_creation(caplog, days, expected):
+    expiry = date.today() + timedelta(days=days)
+    logger = logging.getLogger("tests.jira.expiry")
+    caplog.set_level(logging.INFO, logger=logger.name)
+    for _ in range(2):
+        JiraClient("https://acme.atlassian.net", "ops@acme.example", "tok-SECRET-4", token_expires=expiry, logger=logger)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    if expected is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 2
+        assert expected.format(d=expiry.isoformat()) in warnings[0].getMessage()
+    assert "tok-SECRET-4" not in caplog.text
+
+
+def test_jql_quote_keeps_payloads_inside_one_value():
+    assert jql_quote("SUP-1") == '"SUP-1"'
+    assert jql_quote(42) == '"42"'
+    evil = 'x" OR project != "SUP'
+    quoted = jql_quote(evil)
+    assert quoted == '"x\\" OR project != \\"SUP"'
+    # the only unescaped quotes are the outer two
+    inner = quoted[1:-1].replace("\\\\", "").replace('\\"', "")
+    assert '"' not in inner
+    assert jql_quote("back\\slash") == '"back\\\\slash"'
+    assert jql_quote("it's") == '"it\\\'s"'
+    assert jql_quote("a\nb") == '"a\\nb"'
+    with pytest.raises(ValueError):
+        jql_quote("bell\x07")
+    with pytest.raises(TypeError):
+        jql_quote(None)  # type: ignore[arg-type]
+    assert jql_list(["A", 'B"']) == '("A", "B\\"")'
+    with pytest.raises(ValueError):
+        jql_list([])
+
+
+def test_paginators_cursor_logic():
+    tok = TokenPaginator(2)
+    assert tok.first() == {"maxResults": 2}
+    assert tok.next({"issues": [1, 2], "nextPageToken": "t1"}, [1, 2]) == {"maxResults": 2, "nextPageToken": "t1"}
+    assert tok.next({"issues": [3], "isLast": True, "nextPageToken": None}, [3]) is None
+    loop = TokenPaginator(2)
+    loop.next({"nextPageToken": "same"}, [1])
+    with pytest.raises(PagingError):
+        loop.next({"nextPageToken": "same"}, [1])
+
+    start = StartAtPaginator(2, items_key="comments")
+    assert start.next({"startAt": 0, "total": 3, "comments": [1, 2]}, [1, 2]) == {"startAt": 2, "maxResults": 2}
+    assert start.next({"startAt": 2, "total": 3, "comments": [3]}, [3]) is None
+    capped = StartAtPaginator(100)  # server caps the page: isLast decides, not the size
+    assert capped.next({"startAt": 0, "isLast": False, "values": [1] * 50}, [1] * 50) == {"startAt": 50, "maxResults": 100}
+
+    arr = OffsetArrayPaginator(3)
+    assert arr.next([1, 2, 3], [1, 2, 3]) == {"startAt": 3, "maxResults": 3}
+    assert arr.next([4], [4]) is None
+    assert OffsetArrayPaginator(5000).page_size == 1000
