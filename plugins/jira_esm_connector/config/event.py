@@ -1,0 +1,294 @@
+"""``kind: event`` task files: ESM -> Jira pushes triggered with a conf payload."""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..mapping.specs import FieldSpec, spec_template_names
+from .common import ConnId, DagId, NonEmptyStr, StrictModel, TemplateSpec, located
+
+__all__ = [
+    "OPERATIONS",
+    "RESERVED_PAYLOAD_KEYS",
+    "JIRA_PRODUCTS",
+    "EventTask",
+    "GroupRef",
+    "PayloadField",
+    "TransitionSpec",
+    "UserRef",
+    "WriteBack",
+]
+
+Operation = Literal[
+    "create_issue", "update_issue", "add_comment", "transition_issue", "create_user",
+    "delete_user", "create_group", "delete_group", "add_user_to_group", "remove_user_from_group",
+]
+OPERATIONS: tuple[str, ...] = Operation.__args__  # type: ignore[attr-defined]
+
+# Always part of the payload; a task file cannot redeclare them.
+RESERVED_PAYLOAD_KEYS = ("event_id", "datacard_id")
+JIRA_PRODUCTS = ("jira-core", "jira-servicedesk", "jira-product-discovery", "jira-software")
+_FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool}
+
+
+class PayloadField(StrictModel):
+    """One value the ESM workflow sends in the trigger's conf."""
+
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    required: bool = False
+    max_length: int | None = Field(None, ge=1)
+    min_length: int | None = Field(None, ge=0)
+    enum: list[Any] | None = None
+    format: Literal["email", "date", "date-time", "uri", "uuid"] | None = None
+    pattern: str | None = None
+    title: str | None = None
+    description: str | None = None
+    default: Any = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PayloadField":
+        if self.type != "string":
+            for key in ("max_length", "min_length", "format", "pattern"):
+                if getattr(self, key) is not None:
+                    raise located(f"only applies to type: string (this field is {self.type})", key)
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise located(f"not a valid regular expression: {exc}", "pattern") from None
+        if self.enum is not None:
+            if not self.enum:
+                raise located("must list at least one allowed value", "enum")
+            for n, v in enumerate(self.enum):
+                if not _is_type(v, self.type):
+                    raise located(f"value {v!r} is not of type {self.type}", "enum", n)
+        if self.default is not None:
+            if self.required:
+                raise located("a required field cannot have a default", "default")
+            if not _is_type(self.default, self.type):
+                raise located(f"must be of type {self.type}, got {self.default!r}", "default")
+            if self.enum is not None and self.default not in self.enum:
+                raise located(f"must be one of the enum values, got {self.default!r}", "default")
+        return self
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    if kind != "boolean" and isinstance(value, bool):
+        return False
+    return isinstance(value, _TYPES[kind])
+
+
+class TransitionSpec(StrictModel):
+    to: TemplateSpec  # target status name, e.g. "Done"
+    resolution: TemplateSpec | None = None  # e.g. "Fixed"
+
+
+class UserRef(StrictModel):
+    """A Jira user: by ``account_id`` or ``email``; ``products`` for ``create_user``."""
+
+    account_id: TemplateSpec | None = None
+    email: TemplateSpec | None = None
+    products: list[Literal["jira-core", "jira-servicedesk", "jira-product-discovery", "jira-software"]] = []
+
+
+class GroupRef(StrictModel):
+    """A Jira group: by ``name`` or ``id`` (group id)."""
+
+    name: TemplateSpec | None = None
+    id: TemplateSpec | None = None
+
+
+class WriteBack(StrictModel):
+    """Write the operation's result (issue key, comment id, account id, group id) to
+    ``attribute`` of the originating ESM card (``template`` + the payload's ``datacard_id``)."""
+
+    template: NonEmptyStr
+    attribute: NonEmptyStr
+
+
+# Which operation-specific blocks each operation takes.
+_BLOCKS: dict[str, set[str]] = {
+    "create_issue": {"fields"},
+    "update_issue": {"issue", "fields"},
+    "add_comment": {"issue", "comment"},
+    "transition_issue": {"issue", "transition", "comment", "fields"},
+    "create_user": {"user"},
+    "delete_user": {"user"},
+    "create_group": {"group"},
+    "delete_group": {"group"},
+    "add_user_to_group": {"user", "group"},
+    "remove_user_from_group": {"user", "group"},
+}
+_CREATE_ISSUE_FIELDS = ("project", "issuetype", "summary")
+
+
+class EventTask(StrictModel):
+    name: DagId
+    kind: Literal["event"] = "event"
+    description: str | None = None
+    tags: list[NonEmptyStr] = []
+    operation: Operation
+    jira_conn_id: ConnId
+    esm_conn_id: ConnId
+    payload: dict[str, PayloadField] = {}
+    fields: dict[NonEmptyStr, TemplateSpec] = {}
+    issue: TemplateSpec | None = None
+    comment: TemplateSpec | None = None
+    transition: TransitionSpec | None = None
+    user: UserRef | None = None
+    group: GroupRef | None = None
+    write_back: WriteBack | None = None
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _payload_names(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            for name, spec in value.items():
+                if name in RESERVED_PAYLOAD_KEYS:
+                    raise located(f"'{name}' is always part of the payload; do not declare it", name)
+                if not isinstance(name, str) or not _FIELD_NAME_RE.match(name):
+                    raise located(
+                        f"payload field names must be letters, digits and '_' (not starting with a digit), got {name!r}",
+                        str(name),
+                    )
+                if spec is None:
+                    value = {**value, name: {}}
+        return value
+
+    @model_validator(mode="after")
+    def _operation_rules(self) -> "EventTask":
+        op = self.operation
+        allowed = _BLOCKS[op]
+        for block in ("fields", "issue", "comment", "transition", "user", "group"):
+            present = bool(getattr(self, block)) if block == "fields" else getattr(self, block) is not None
+            if present and block not in allowed:
+                users = sorted(o for o, b in _BLOCKS.items() if block in b)
+                raise located(f"{op} does not use '{block}' (it is for {', '.join(users)})", block)
+        if op == "create_issue":
+            missing = [f for f in _CREATE_ISSUE_FIELDS if f not in self.fields]
+            if missing:
+                raise located(
+                    f"create_issue needs at least project, issuetype and summary; missing: {', '.join(missing)}",
+                    "fields",
+                )
+        if op == "update_issue" and not self.fields:
+            raise located("update_issue needs at least one field to change", "fields")
+        if op in ("update_issue", "add_comment", "transition_issue") and self.issue is None:
+            raise located(f"is required for {op}: the issue key or id, e.g. \"{{{{ issue_key }}}}\"", "issue")
+        if op == "add_comment" and self.comment is None:
+            raise located("is required for add_comment: the comment text, e.g. \"{{ comment }}\"", "comment")
+        if op == "transition_issue" and self.transition is None:
+            raise located("is required for transition_issue: {to: <target status>, resolution: <optional>}", "transition")
+        if op == "create_user":
+            if self.user is None or self.user.email is None:
+                raise located("create_user needs the new user's e-mail", "user", "email")
+        elif self.user is not None and self.user.products:
+            raise located("only create_user takes products", "user", "products")
+        if op in ("delete_user", "add_user_to_group", "remove_user_from_group"):
+            if self.user is None or (self.user.account_id is None and self.user.email is None):
+                raise located(f"{op} needs the user's account_id or email", "user")
+        if op == "create_group" and (self.group is None or self.group.name is None):
+            raise located("create_group needs the group's name", "group", "name")
+        if op in ("delete_group", "add_user_to_group", "remove_user_from_group"):
+            if self.group is None or (self.group.name is None and self.group.id is None):
+                raise located(f"{op} needs the group's name or id", "group")
+        self._check_payload_references()
+        return self
+
+    def _check_payload_references(self) -> None:
+        known = set(self.payload) | set(RESERVED_PAYLOAD_KEYS)
+        for path, spec in self.specs():
+            names = spec_template_names(spec) | {s.split(".")[0].split("[")[0] for s in spec.sources()}
+            unknown = sorted(names - known)
+            if unknown:
+                declared = ", ".join(sorted(known))
+                raise located(
+                    f"refers to {', '.join(repr(u) for u in unknown)}, which is not a declared payload field "
+                    f"(declared: {declared})",
+                    *path,
+                )
+
+    # ---- helpers for the runtime ----------------------------------------------------
+    def specs(self) -> list[tuple[tuple[str, ...], FieldSpec]]:
+        """Every mapping spec in the file with its key path."""
+        out: list[tuple[tuple[str, ...], FieldSpec]] = [(("fields", k), v) for k, v in self.fields.items()]
+        for block in ("issue", "comment"):
+            spec = getattr(self, block)
+            if spec is not None:
+                out.append(((block,), spec))
+        for block, keys in (("transition", ("to", "resolution")), ("user", ("account_id", "email")), ("group", ("name", "id"))):
+            model = getattr(self, block)
+            if model is not None:
+                for key in keys:
+                    spec = getattr(model, key)
+                    if spec is not None:
+                        out.append(((block, key), spec))
+        return out
+
+    @property
+    def requires_datacard_id(self) -> bool:
+        return self.write_back is not None
+
+
+class RenderedEvent(StrictModel):
+    """Everything an operation needs, computed from one payload (values, not specs)."""
+
+    model_config = StrictModel.model_config | {"frozen": False}
+
+    operation: str
+    fields: dict[str, Any] = {}
+    issue: str | None = None
+    comment: str | None = None
+    transition_to: str | None = None
+    resolution: str | None = None
+    account_id: str | None = None
+    email: str | None = None
+    products: list[str] = []
+    group_name: str | None = None
+    group_id: str | None = None
+
+
+def event_renderer(task: EventTask):
+    """Compile the task's specs once; returns ``render(payload: dict) -> RenderedEvent``.
+
+    ``payload`` is the validated conf (``event_id``, ``datacard_id`` and declared fields).
+    Declared fields missing from it count as ``None`` (optional ones render empty and the
+    field is left out). Raises :class:`~jira_esm_connector.mapping.MappingError` naming the
+    key when a value cannot be mapped.
+    """
+    from ..mapping.engine import MappingError, compile_fields, compile_spec
+    from ..mapping.templates import TemplateError
+
+    fields_fn = compile_fields(task.fields)
+    singles = {
+        "issue": task.issue,
+        "comment": task.comment,
+        "transition_to": task.transition.to if task.transition else None,
+        "resolution": task.transition.resolution if task.transition else None,
+        "account_id": task.user.account_id if task.user else None,
+        "email": task.user.email if task.user else None,
+        "group_name": task.group.name if task.group else None,
+        "group_id": task.group.id if task.group else None,
+    }
+    compiled = {k: compile_spec(v, strings="template") for k, v in singles.items() if v is not None}
+    names = list(task.payload) + list(RESERVED_PAYLOAD_KEYS)
+
+    def render(payload: dict[str, Any]) -> RenderedEvent:
+        context = {name: payload.get(name) for name in names}
+        out: dict[str, Any] = {"operation": task.operation, "fields": fields_fn(context)}
+        for key, fn in compiled.items():
+            try:
+                value = fn(context)
+            except (ValueError, TypeError, TemplateError) as exc:
+                raise MappingError(key, str(exc)) from None
+            out[key] = None if value is None else str(value)
+        if task.user is not None:
+            out["products"] = list(task.user.products)
+        return RenderedEvent(**out)
+
+    return render

@@ -1,0 +1,141 @@
+"""Reading task files: one file -> one task, a folder -> tasks + per-file errors."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from pydantic import ValidationError
+
+from .errors import TaskFileError, format_key_path
+from .event import EventTask
+from .scheduled import ScheduledTask
+from .yamlio import YamlProblem, load_yaml
+
+__all__ = ["Task", "LoadResult", "load_task_file", "load_task_dir", "parse_task", "TASK_FILE_SUFFIXES"]
+
+Task = Union[ScheduledTask, EventTask]
+TASK_FILE_SUFFIXES = (".yaml", ".yml")
+_KINDS = {"scheduled": ScheduledTask, "event": EventTask}
+
+
+@dataclass
+class LoadResult:
+    tasks: dict[str, Task] = field(default_factory=dict)
+    errors: list[TaskFileError] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)  # task name -> file it came from
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _plain(err: dict[str, Any]) -> tuple[str, str]:
+    """pydantic error -> (key path, plain message)."""
+    loc = list(err.get("loc", ()))
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    msg = str(err.get("msg", ""))
+    if kind == "located":
+        loc += list(ctx.get("subpath", ()))
+        msg = ctx.get("message", msg)
+    elif kind == "missing":
+        msg = "is required"
+    elif kind == "literal_error":
+        msg = f"must be {ctx.get('expected')}, got {_short(value)}"
+    elif kind in ("string_type",):
+        msg = f"must be text, got {_short(value)}"
+    elif kind in ("int_type", "int_parsing", "int_from_float"):
+        msg = f"must be a whole number, got {_short(value)}"
+    elif kind in ("float_type", "float_parsing"):
+        msg = f"must be a number, got {_short(value)}"
+    elif kind in ("bool_type", "bool_parsing"):
+        msg = f"must be true or false, got {_short(value)}"
+    elif kind in ("dict_type", "model_type", "model_attributes_type"):
+        msg = f"must be a mapping of keys to values, got {_short(value)}"
+    elif kind in ("list_type",):
+        msg = f"must be a list, got {_short(value)}"
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {"greater_than": "greater than", "greater_than_equal": "at least",
+                 "less_than": "less than", "less_than_equal": "at most"}[kind]
+        limit = next(iter(ctx.values()), "?")
+        msg = f"must be {bound} {limit}, got {_short(value)}"
+    elif kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    if msg[:1].isupper() and not msg[1:2].isupper():
+        msg = msg[:1].lower() + msg[1:]
+    return format_key_path(loc), msg
+
+
+def parse_task(data: Any, file: str = "<task>") -> Task:
+    """Validate already-parsed YAML data; raises :class:`TaskFileError`."""
+    if not isinstance(data, dict):
+        raise TaskFileError(file, f"must be a mapping of keys (name, kind, ...), got {type(data).__name__}")
+    kind = data.get("kind")
+    if kind is None:
+        raise TaskFileError(file, "is required: scheduled (a Jira import) or event (a push to Jira)", key="kind")
+    model = _KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise TaskFileError(file, f"must be 'scheduled' or 'event', got {_short(kind)}", key="kind")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [_plain(e) for e in exc.errors()]
+        # de-duplicate, keep order
+        seen: set[tuple[str, str]] = set()
+        problems = [p for p in problems if not (p in seen or seen.add(p))]
+        key, message = problems[0]
+        raise TaskFileError(file, message, key=key or None, problems=[(k or None, m) for k, m in problems]) from None
+
+
+def load_task_file(path: str | Path) -> Task:
+    """Read and validate one task file; raises :class:`TaskFileError` naming the file."""
+    path = Path(path)
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TaskFileError(name, "is not UTF-8 text") from None
+    except OSError as exc:
+        raise TaskFileError(name, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = load_yaml(text)
+    except YamlProblem as exc:
+        raise TaskFileError(name, exc.message, line=exc.line) from None
+    if data is None:
+        raise TaskFileError(name, "is empty")
+    return parse_task(data, name)
+
+
+def load_task_dir(directory: str | Path) -> LoadResult:
+    """Load every ``*.yaml``/``*.yml`` file (sorted by name, hidden files skipped).
+
+    A broken file adds one :class:`TaskFileError` and never affects the others; a task
+    name used by an earlier file makes the later file an error.
+    """
+    result = LoadResult()
+    directory = Path(directory)
+    if not directory.is_dir():
+        result.errors.append(TaskFileError(str(directory), "task folder does not exist"))
+        return result
+    files = sorted(
+        p for p in directory.iterdir()
+        if p.is_file() and p.suffix.lower() in TASK_FILE_SUFFIXES and not p.name.startswith(".")
+    )
+    for path in files:
+        try:
+            task = load_task_file(path)
+        except TaskFileError as exc:
+            result.errors.append(exc)
+            continue
+        if task.name in result.tasks:
+            result.errors.append(TaskFileError(
+                path.name, f"name '{task.name}' is already used by {result.files[task.name].name}; task names must be unique",
+                key="name",
+            ))
+            continue
+        result.tasks[task.name] = task
+        result.files[task.name] = path
+    return result

@@ -1,0 +1,116 @@
+"""Trigger-time validation for event DAGs: JSON schema and Airflow ``Param`` kwargs.
+
+This package does not import Airflow; the DAG factory builds ``Param(**kwargs)`` from
+:func:`param_kwargs`, and the runtime refuses conf keys outside :func:`allowed_keys`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .event import EventTask, PayloadField
+
+__all__ = ["EVENT_ID_SCHEMA", "params_schema", "allowed_keys", "param_kwargs", "unknown_keys"]
+
+EVENT_ID_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "title": "Event id",
+    "description": "Unique id of this event; re-triggering the same id never acts twice.",
+}
+
+
+def _datacard_schema(required: bool) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "title": "Data card id",
+        "description": "ESM data card the event comes from"
+        + ("; the result is written back to it." if required else "."),
+    }
+
+
+def _field_schema(name: str, field: PayloadField) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": field.type}
+    if field.max_length is not None:
+        schema["maxLength"] = field.max_length
+    if field.min_length is not None:
+        schema["minLength"] = field.min_length
+    if field.enum is not None:
+        schema["enum"] = list(field.enum)
+    if field.format is not None:
+        schema["format"] = field.format
+    if field.pattern is not None:
+        schema["pattern"] = field.pattern
+    schema["title"] = field.title or name.replace("_", " ").capitalize()
+    if field.description:
+        schema["description"] = field.description
+    return schema
+
+
+def params_schema(task: EventTask) -> dict[str, Any]:
+    """JSON schema (draft 2020-12) of a valid conf payload for ``task``: ``event_id``,
+    ``datacard_id`` (required when ``write_back`` is set) and the declared fields; no
+    other keys. Optional fields may also be ``null``."""
+    properties: dict[str, Any] = {"event_id": dict(EVENT_ID_SCHEMA)}
+    required = ["event_id"]
+    dc = _datacard_schema(task.requires_datacard_id)
+    if task.requires_datacard_id:
+        required.append("datacard_id")
+        properties["datacard_id"] = dc
+    else:
+        properties["datacard_id"] = _nullable(dc)
+    for name, field in task.payload.items():
+        schema = _field_schema(name, field)
+        if field.required:
+            required.append(name)
+            properties[name] = schema
+        else:
+            properties[name] = _nullable(schema)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": task.name,
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    out = dict(schema)
+    out["type"] = ["null", schema["type"]]
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def allowed_keys(task: EventTask) -> frozenset[str]:
+    """Conf keys a trigger may carry; anything else must be refused."""
+    return frozenset({"event_id", "datacard_id", *task.payload})
+
+
+def unknown_keys(task: EventTask, conf: dict[str, Any]) -> list[str]:
+    """Sorted conf keys that ``task`` does not declare (empty list: all fine)."""
+    return sorted(k for k in conf if k not in allowed_keys(task))
+
+
+def param_kwargs(task: EventTask) -> dict[str, dict[str, Any]]:
+    """``{conf key: kwargs for airflow.sdk.Param}`` in payload order.
+
+    Required fields have no ``default`` key (Airflow then demands a value at trigger time);
+    optional ones default to their declared default or ``None`` and accept ``null``.
+    Keys are Param's JSON-schema keywords (``type``, ``enum``, ``maxLength``, ``format``, ...)
+    plus ``title`` and ``description`` for the UI's trigger form.
+    """
+    schema = params_schema(task)
+    required = set(schema["required"])
+    out: dict[str, dict[str, Any]] = {}
+    for key, prop in schema["properties"].items():
+        kwargs = {k: v for k, v in prop.items()}
+        if key not in required:
+            field = task.payload.get(key)
+            kwargs["default"] = field.default if field is not None else None
+        out[key] = kwargs
+    return out

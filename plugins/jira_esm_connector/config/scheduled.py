@@ -1,0 +1,331 @@
+"""``kind: scheduled`` task files: Jira -> ESM imports."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..mapping.engine import MappingOptions
+from ..mapping.specs import FieldSpec
+from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, located
+from .expectations import KNOWN_EXPECTATIONS
+from .scheduling import validate_schedule
+
+__all__ = [
+    "CacheSettings",
+    "CommentSettings",
+    "KeySpec",
+    "QualityExpectation",
+    "RemovalSettings",
+    "ScheduledTask",
+    "DEFAULT_REMOVAL",
+    "WORKLOG_ENTRY_FIELDS",
+    "DEFAULT_COMMENT_ATTRIBUTES",
+]
+
+MappingType = Literal["generic", "user", "group", "comment"]
+
+# SPEC §4 defaults: what "removed" means for person and group cards.
+DEFAULT_REMOVAL: dict[str, tuple[str, str]] = {
+    "user": ("accountStatus", "Deleted"),
+    "group": ("status", "5 - Removed"),
+}
+
+# A comment import writes one ESM worklog entry per Jira comment (ESM WorklogComment schema).
+WORKLOG_ENTRY_FIELDS = ("value", "author", "date")
+DEFAULT_COMMENT_ATTRIBUTES: dict[str, Any] = {
+    "value": {"from": "body", "transform": "adf_to_text"},
+    "author": "author.displayName",
+    "date": {"from": "created", "transform": "datetime"},
+}
+
+_INCREMENTAL_REFUSED = (
+    "incremental imports need a change timestamp, which Jira does not keep for {kind}s; use mode: full"
+)
+
+
+class KeySpec(StrictModel):
+    """Which Jira value identifies a record, and which ESM attribute holds it on the card."""
+
+    jira: NonEmptyStr
+    esm: NonEmptyStr
+
+
+class RemovalSettings(StrictModel):
+    """Full imports: cards of this task not fetched this run get ``attribute`` = ``value``."""
+
+    enabled: bool = True  # `removed: false` in a task file -> enabled=False
+    attribute: NonEmptyStr | None = None
+    value: NonEmptyStr | None = None
+    max_share: float = Field(0.5, gt=0, le=1)
+
+
+class CacheSettings(StrictModel):
+    """``clear_hours``: UTC hours at which the task cache is cleared (``[]``: never by clock)."""
+
+    clear_hours: list[int]
+
+    @field_validator("clear_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        return parse_clear_hours(value)
+
+
+def parse_clear_hours(value: Any) -> list[int]:
+    """``0``, ``"6,12"``, ``[6, 12]`` -> sorted unique hours 0..23; ValueError otherwise."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, bool):
+        raise ValueError(f"must be hours of the day 0-23, got {value!r}")
+    if isinstance(value, int):
+        items: list[Any] = [value]
+    elif isinstance(value, str):
+        items = [p.strip() for p in value.split(",") if p.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ValueError(f"must be hours of the day 0-23, e.g. [0] or [6, 12], got {value!r}")
+    hours: set[int] = set()
+    for item in items:
+        try:
+            if isinstance(item, bool):
+                raise ValueError
+            hour = int(item)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be hours of the day 0-23, got {item!r}") from None
+        if not 0 <= hour <= 23:
+            raise ValueError(f"must be hours of the day 0-23, got {hour}")
+        hours.add(hour)
+    return sorted(hours)
+
+
+class CommentSettings(StrictModel):
+    """Comment imports: every Jira comment becomes a worklog entry on its issue's ESM card."""
+
+    card_key_attribute: NonEmptyStr  # the issue card attribute holding the Jira issue key
+    worklog_attribute: NonEmptyStr  # the worklog attribute the entries are appended to
+    skip_marked: bool = True  # skip comments the connector itself pushed to Jira (no ping-pong)
+
+
+class QualityExpectation(StrictModel):
+    """One great-expectations expectation: ``name`` (snake_case), its GX class, kwargs."""
+
+    name: str
+    class_name: str
+    kwargs: dict[str, Any] = {}
+
+
+class ScheduledTask(StrictModel):
+    name: DagId
+    kind: Literal["scheduled"] = "scheduled"
+    description: str | None = None
+    tags: list[NonEmptyStr] = []
+    jira_conn_id: ConnId
+    esm_conn_id: ConnId
+    schedule: str | None  # cron or preset; null = only run by hand
+    mode: Literal["full", "incremental"]
+    mapping_type: MappingType
+    jql: str | None = None
+    template: NonEmptyStr
+    folder: NonEmptyStr | None = None
+    key: KeySpec | None = None
+    attributes: dict[NonEmptyStr, PathSpec] = {}
+    removed: RemovalSettings | None = None
+    cache: CacheSettings | None = None
+    task_id_attribute: NonEmptyStr = "task_id"
+    quality: list[QualityExpectation] = []
+    page_size: int | None = Field(None, ge=1, le=5000)
+    overlap_minutes: int = Field(1, ge=0, le=1440)
+    include_members: bool | None = None
+    comments: CommentSettings | None = None
+    timezone: str | None = None
+    date_format: str | None = None
+    datetime_format: str | None = None
+
+    # ---- field-level --------------------------------------------------------------
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise located(f"must be a cron expression such as '*/30 * * * *' or a preset such as '@hourly', got {value!r}")
+        try:
+            return validate_schedule(value)
+        except ValueError as exc:
+            raise located(str(exc)) from None
+
+    @field_validator("removed", mode="before")
+    @classmethod
+    def _removed(cls, value: Any) -> Any:
+        if value is False:
+            return {"enabled": False}
+        if value is True:
+            return {}
+        if value is not None and not isinstance(value, dict):
+            raise located(
+                f"must be {{attribute: <ESM attribute>, value: <its 'removed' value>, max_share: 0.5}} "
+                f"or false, got {value!r}"
+            )
+        return value
+
+    @field_validator("quality", mode="before")
+    @classmethod
+    def _quality(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise located("must be a list of expectations, e.g. - expect_column_values_to_not_be_null: {column: subject}")
+        out = []
+        for n, item in enumerate(value):
+            if isinstance(item, str):
+                item = {item: {}}
+            if not isinstance(item, dict) or len(item) != 1:
+                raise located("each entry must be one expectation: {<expectation name>: {<arguments>}}", n)
+            (name, kwargs), = item.items()
+            if name not in KNOWN_EXPECTATIONS:
+                import difflib
+
+                close = difflib.get_close_matches(str(name), list(KNOWN_EXPECTATIONS), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise located(f"unknown great-expectations expectation '{name}'{hint}", n)
+            if kwargs is None:
+                kwargs = {}
+            if not isinstance(kwargs, dict):
+                raise located(f"the arguments must be a mapping such as {{column: subject}}, got {kwargs!r}", n, name)
+            out.append({"name": name, "class_name": KNOWN_EXPECTATIONS[name], "kwargs": kwargs})
+        return out
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ..mapping.dates import get_zone
+
+            get_zone(value)
+        return value
+
+    # ---- cross-field --------------------------------------------------------------
+    @model_validator(mode="after")
+    def _consistency(self) -> "ScheduledTask":
+        kind = self.mapping_type
+        if kind in ("user", "group") and self.mode == "incremental":
+            raise located(_INCREMENTAL_REFUSED.format(kind=kind), "mode")
+        if kind in ("generic", "comment"):
+            if not self.jql or not self.jql.strip():
+                raise located(f"is required for {kind} imports: the JQL that selects the issues", "jql")
+        elif self.jql is not None:
+            raise located(f"{kind} imports list all Jira {kind}s; jql is only for generic and comment imports", "jql")
+        if kind == "comment":
+            if self.comments is None:
+                raise located(
+                    "is required for comment imports: {card_key_attribute: <issue card attribute with the "
+                    "Jira key>, worklog_attribute: <worklog attribute>}", "comments",
+                )
+            for name in self.attributes:
+                if name not in WORKLOG_ENTRY_FIELDS:
+                    raise located(
+                        f"a comment import fills worklog entries, whose fields are {', '.join(WORKLOG_ENTRY_FIELDS)}",
+                        "attributes", name,
+                    )
+            if self.removed is not None and self.removed.enabled:
+                raise located("comment imports do not mark removed records; remove this key", "removed")
+        else:
+            if self.comments is not None:
+                raise located("only for mapping_type: comment", "comments")
+            if self.key is None:
+                raise located(
+                    "is required: {jira: <Jira path of the record's id>, esm: <ESM attribute holding it>}", "key"
+                )
+            if self.folder is None:
+                raise located(f"is required: the ESM folder new {self.template} cards are created in", "folder")
+            if not self.attributes:
+                raise located("is required: at least one ESM attribute mapped from Jira", "attributes")
+        if self.task_id_attribute in self.attributes:
+            raise located(
+                f"'{self.task_id_attribute}' is stamped by the connector with the task's id "
+                "(task_id_attribute); do not map it", "attributes", self.task_id_attribute,
+            )
+        if self.include_members is not None and kind != "group":
+            raise located("only for mapping_type: group", "include_members")
+        self._check_removal()
+        return self
+
+    def _check_removal(self) -> None:
+        removed = self.removed
+        if self.mode == "incremental":
+            if removed is not None and removed.enabled:
+                raise located(
+                    "only full imports mark removed records (an incremental run does not see everything); "
+                    "remove this key or use mode: full", "removed",
+                )
+            return
+        if self.mapping_type == "generic" and removed is None:
+            raise located(
+                "full imports of generic templates must say how removed records are marked, e.g. "
+                "removed: {attribute: status, value: '05 - Removed'} — or removed: false to leave them as they are",
+                "removed",
+            )
+        if removed is not None and removed.enabled and self.mapping_type == "generic":
+            for key in ("attribute", "value"):
+                if getattr(removed, key) is None:
+                    raise located(f"is required for generic templates (there is no default)", "removed", key)
+
+    # ---- derived values -------------------------------------------------------------
+    @property
+    def removal(self) -> RemovalSettings | None:
+        """Effective removal settings (SPEC defaults filled in); ``None``: do not mark removed."""
+        if self.mode != "full" or self.mapping_type == "comment":
+            return None
+        given = self.removed or RemovalSettings()
+        if not given.enabled:
+            return None
+        attribute, value = DEFAULT_REMOVAL.get(self.mapping_type, (None, None))
+        return RemovalSettings(
+            attribute=given.attribute or attribute, value=given.value or value, max_share=given.max_share
+        )
+
+    @property
+    def record_key_path(self) -> str:
+        """Jira path of the id that identifies a record (comments: the comment id)."""
+        return self.key.jira if self.key is not None else "id"
+
+    @property
+    def effective_attributes(self) -> dict[str, FieldSpec]:
+        if self.mapping_type == "comment" and not self.attributes:
+            from ..mapping.specs import parse_spec
+
+            return {k: parse_spec(v) for k, v in DEFAULT_COMMENT_ATTRIBUTES.items()}
+        return dict(self.attributes)
+
+    @property
+    def fetch_members(self) -> bool:
+        """Group imports: whether members must be listed (explicit, or any attribute reads ``members``)."""
+        if self.mapping_type != "group":
+            return False
+        if self.include_members is not None:
+            return self.include_members
+        return any(
+            src.split(".")[0].split("[")[0] == "members"
+            for spec in self.attributes.values()
+            for src in spec.sources()
+        )
+
+    def clear_hours(self, default: list[int] | None = None) -> list[int]:
+        """Cache clear hours: the task's override, else the global default (``[0]``)."""
+        if self.cache is not None:
+            return list(self.cache.clear_hours)
+        return list(default) if default is not None else [0]
+
+    def mapping_options(self, settings: Any | None = None) -> MappingOptions:
+        """Date options: task values, else global settings, else ESM REST defaults."""
+        base = MappingOptions()
+        return MappingOptions(
+            date_format=self.date_format or getattr(settings, "date_format", None) or base.date_format,
+            datetime_format=self.datetime_format or getattr(settings, "datetime_format", None) or base.datetime_format,
+            timezone=self.timezone or getattr(settings, "timezone", None) or base.timezone,
+        )
+
+    def references(self) -> list[tuple[str, Any]]:
+        """(attribute, ReferenceSpec) for every reference attribute — the load step resolves them."""
+        return [(name, ref) for name, spec in self.attributes.items() for ref in spec.references()]

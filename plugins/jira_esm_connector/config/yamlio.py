@@ -1,0 +1,73 @@
+"""Safe YAML reading for task files.
+
+* ``yes``/``no``/``on``/``off`` stay text (only ``true``/``false`` are booleans), so value
+  maps like ``{Yes: ...}`` mean what they say;
+* a key written twice in one mapping is an error (PyYAML would silently keep the last one);
+* errors carry line numbers.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+__all__ = ["YamlProblem", "load_yaml"]
+
+
+class YamlProblem(ValueError):
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+# Replace YAML 1.1 booleans (yes/no/on/off/y/n) by YAML 1.2 ones.
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be plain text", key_node.start_mark
+            ) from None
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key '{key}' appears twice (lines {seen[key]} and {line})", key_node.start_mark
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or str(exc)
+        if exc.context and "appears twice" not in problem:
+            problem = f"{exc.context}: {problem}" if "while" not in exc.context else problem
+        raise YamlProblem(f"YAML syntax error: {problem}", line) from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(f"YAML syntax error: {exc}", None) from None

@@ -1,0 +1,264 @@
+"""Compile mapping specs once per run into fast callables, and apply them to records."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .adf import adf_to_text, text_to_adf
+from .dates import ESM_DATE_FORMAT, ESM_DATETIME_FORMAT, get_zone, to_esm_date, to_esm_datetime
+from .paths import get_path
+from .specs import FieldSpec, Strings, parse_spec
+from .templates import TemplateError, compile_template
+
+__all__ = [
+    "MappingError",
+    "MappingOptions",
+    "Reference",
+    "compile_attributes",
+    "compile_fields",
+    "compile_spec",
+]
+
+_MISSING = object()
+
+
+class MappingError(ValueError):
+    """A record could not be mapped; names the attribute and the problem (never the whole record)."""
+
+    def __init__(self, attribute: str, message: str) -> None:
+        super().__init__(f"attribute '{attribute}': {message}")
+        self.attribute = attribute
+        self.message = message
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """Run-wide defaults for date transforms (each spec may override format/timezone)."""
+
+    date_format: str = ESM_DATE_FORMAT
+    datetime_format: str = ESM_DATETIME_FORMAT
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Marker for a reference attribute: the load step resolves ``keys`` to ESM data card
+    ids by looking up cards of ``template`` whose attribute ``by`` equals each key.
+
+    ``keys`` is empty when the source list was empty (clear the reference)."""
+
+    template: str
+    by: str
+    keys: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"$reference": {"template": self.template, "by": self.by, "keys": list(self.keys)}}
+
+    @staticmethod
+    def is_reference_dict(value: Any) -> bool:
+        return isinstance(value, dict) and set(value) == {"$reference"}
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> "Reference":
+        ref = value["$reference"]
+        return cls(template=ref["template"], by=ref["by"], keys=tuple(ref["keys"]))
+
+
+# ---- transforms -------------------------------------------------------------------
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("true", "yes", "1", "on"):
+            return True
+        if low in ("false", "no", "0", "off", ""):
+            return False
+        raise ValueError(f"not a yes/no value: {value!r}")
+    return bool(value)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"not a whole number: {value!r}")
+        return int(value)
+    return int(str(value).strip())
+
+
+def _to_number(value: Any) -> int | float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _scalar_transform(spec: FieldSpec, options: MappingOptions) -> Callable[[Any], Any]:
+    kind = spec.transform
+    if kind == "adf_to_text":
+        return adf_to_text
+    if kind == "text_to_adf":
+        return lambda v: text_to_adf(str(v))
+    if kind == "date":
+        fmt, tz = spec.format or options.date_format, spec.timezone or options.timezone
+        return lambda v: to_esm_date(v, fmt, tz)
+    if kind == "datetime":
+        fmt, tz = spec.format or options.datetime_format, spec.timezone or options.timezone
+        return lambda v: to_esm_datetime(v, fmt, tz)
+    if kind == "lower":
+        return lambda v: str(v).lower()
+    if kind == "upper":
+        return lambda v: str(v).upper()
+    if kind == "strip":
+        return lambda v: str(v).strip()
+    if kind == "string":
+        return lambda v: v if isinstance(v, str) else str(v)
+    if kind == "integer":
+        return _to_int
+    if kind == "number":
+        return _to_number
+    if kind == "boolean":
+        return _to_bool
+    raise AssertionError(kind)
+
+
+def _join(value: Any, separator: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return separator.join(str(v) for v in value if v is not None and v != "")
+    return str(value)
+
+
+def _lookup(mapping: dict[Any, Any], value: Any) -> Any:
+    try:
+        if value in mapping:
+            return mapping[value]
+    except TypeError:  # unhashable value (dict): only the text form can match
+        pass
+    text = str(value)
+    if text in mapping:
+        return mapping[text]
+    return _MISSING
+
+
+def compile_spec(
+    spec: Any, *, strings: Strings = "path", options: MappingOptions | None = None
+) -> Callable[[Any], Any]:
+    """``spec`` (raw or parsed) -> ``fn(record) -> value``. Raises ValueError/TemplateError
+    on bad values; :func:`compile_attributes` turns those into :class:`MappingError`."""
+    spec = parse_spec(spec, strings=strings)
+    options = options or MappingOptions()
+    get_zone(options.timezone)  # fail early on a bad global zone
+
+    if spec.items is not None:
+        parts = [compile_spec(item, strings=strings, options=options) for item in spec.items]
+
+        def multi(record: Any) -> list[Any]:
+            out: list[Any] = []
+            for part in parts:
+                value = part(record)
+                if isinstance(value, (list, tuple)):
+                    out.extend(v for v in value if v is not None and v != "")
+                elif value is not None and value != "":
+                    out.append(value)
+            return out
+
+        return multi
+
+    if spec.is_const:
+        const = spec.const
+        return lambda record: const
+
+    if spec.template is not None:
+        render = compile_template(spec.template)
+
+        def templated(record: Any) -> str | None:
+            context = record if isinstance(record, dict) else {"record": record}
+            text = render(context)
+            return text if text != "" else None
+
+        return templated
+
+    source, each = spec.source, spec.each
+    transform = _scalar_transform(spec, options) if spec.transform and spec.transform != "join" else None
+    join_sep = spec.join if spec.join is not None else (
+        (spec.separator if spec.separator is not None else ", ") if spec.transform == "join" else None
+    )
+    mapping, has_default, default = spec.mapping, spec.has_default, spec.default
+    reference = spec.reference
+
+    def apply_scalar(value: Any) -> Any:
+        if value is None:
+            return None
+        if transform is not None:
+            value = transform(value)
+        if mapping is not None and value is not None:
+            mapped = _lookup(mapping, value)
+            if mapped is not _MISSING:
+                return mapped
+            return default if has_default else value
+        return value
+
+    def from_path(record: Any) -> Any:
+        value = get_path(record, source)
+        if each is not None and value is not None:
+            items = value if isinstance(value, (list, tuple)) else [value]
+            value = [v for v in (get_path(item, each) for item in items) if v is not None]
+        if isinstance(value, (list, tuple)) and spec.transform not in ("adf_to_text", "text_to_adf"):
+            value = [v for v in (apply_scalar(v) for v in value) if v is not None]
+        else:
+            value = apply_scalar(value)
+        if value is None and has_default:
+            value = default
+        if join_sep is not None:
+            value = _join(value, join_sep)
+        if reference is not None and value is not None:
+            keys = value if isinstance(value, (list, tuple)) else [value]
+            value = Reference(reference.template, reference.by, tuple(str(k) for k in keys))
+        return value
+
+    return from_path
+
+
+def compile_attributes(
+    specs: Mapping[str, Any],
+    *,
+    strings: Strings = "path",
+    options: MappingOptions | None = None,
+    drop_none: bool = False,
+) -> Callable[[Any], dict[str, Any]]:
+    """Compile a whole ``attributes:`` block once; the result maps one record to a dict.
+
+    ``strings="path"`` (scheduled imports): a plain string is a Jira path.
+    ``strings="template"`` (event pushes): a plain string is a template over the payload.
+    ``drop_none=True`` leaves out attributes whose value is ``None``.
+    Errors raise :class:`MappingError` naming the attribute.
+    """
+    compiled = [(name, compile_spec(spec, strings=strings, options=options)) for name, spec in specs.items()]
+
+    def apply(record: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, fn in compiled:
+            try:
+                value = fn(record)
+            except (ValueError, TypeError, TemplateError) as exc:
+                raise MappingError(name, str(exc)) from None
+            if value is None and drop_none:
+                continue
+            out[name] = value
+        return out
+
+    return apply
+
+
+def compile_fields(
+    specs: Mapping[str, Any], *, options: MappingOptions | None = None
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """Event pushes: Jira field specs over a conf payload. Strings are templates; fields
+    whose value comes out empty are left out (an optional payload value was not sent)."""
+    return compile_attributes(specs, strings="template", options=options, drop_none=True)

@@ -1,0 +1,63 @@
+"""Sandboxed Jinja2 templates for mapping values (``"{{ subject }}"``).
+
+Templates only substitute and format values: the sandbox refuses attribute tricks that
+reach Python internals, undefined names are errors (typos fail loudly), and ``None``
+renders as an empty string.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = ["TemplateError", "compile_template", "template_variables", "is_template"]
+
+
+class TemplateError(ValueError):
+    """A template is malformed or could not be rendered (undefined name, refused operation)."""
+
+
+def _finalize(value: Any) -> Any:
+    return "" if value is None else value
+
+
+_ENV = ImmutableSandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True
+)
+
+
+def is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+@lru_cache(maxsize=2048)
+def _parse(source: str):
+    try:
+        return _ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error: {exc.message} (line {exc.lineno})") from None
+
+
+def template_variables(source: str) -> set[str]:
+    """Top-level names a template refers to (``{{ fields.summary }}`` -> ``{"fields"}``)."""
+    return set(meta.find_undeclared_variables(_parse(source)))
+
+
+@lru_cache(maxsize=2048)
+def compile_template(source: str):
+    """Compile once; returns ``render(context: dict) -> str``."""
+    _parse(source)  # raise TemplateError with a plain message on bad syntax
+    template = _ENV.from_string(source)
+
+    def render(context: dict[str, Any]) -> str:
+        try:
+            return template.render(context)
+        except UndefinedError as exc:
+            raise TemplateError(f"template refers to an unknown value: {exc.message}") from None
+        except SecurityError as exc:
+            raise TemplateError(f"template operation refused: {exc}") from None
+
+    return render
