@@ -56,8 +56,37 @@ JIRA_CLOUD_CONNECTION: dict[str, Any] = {
     },
 }
 
+EFECTE_ESM_CONNECTION: dict[str, Any] = {
+    "connection-type": "efecte_esm",
+    "hook-class-name": "jira_esm_connector.esm.hook.EsmHook",
+    "hook-name": "Efecte ESM",
+    "conn-fields": {
+        "ca_bundle": _string(
+            "CA bundle path",
+            "Path to a PEM file with the certificate authority to trust (e.g. the local simulator's "
+            "ca.pem), or the PEM text itself. Empty: the system's trusted CAs.",
+        ),
+        "verify": _boolean("Verify TLS certificates", "Leave on. Turn off only for local testing.", True),
+        "allow_insecure_http": _boolean(
+            "Allow plain http (local testing only)",
+            "Allows an http:// base URL, e.g. a local simulator. Never for a real ESM.",
+            False,
+        ),
+    },
+    "ui-field-behaviour": {
+        "hidden-fields": ["schema", "port"],
+        "relabeling": {"host": "ESM REST base URL", "login": "ESM user", "password": "ESM password"},
+        "placeholders": {
+            "host": "https://esm.example.com/rest-api/itsm/v1",
+            "login": "a local ESM user allowed to use the REST API",
+            "password": "the ESM user's password",
+            "ca_bundle": "/path/to/ca.pem",
+        },
+    },
+}
+
 # One entry per connection type this distribution provides. Extend, don't replace.
-CONNECTION_TYPES: list[dict[str, Any]] = [JIRA_CLOUD_CONNECTION]
+CONNECTION_TYPES: list[dict[str, Any]] = [JIRA_CLOUD_CONNECTION, EFECTE_ESM_CONNECTION]
 
 
 def get_provider_info() -> dict[str, Any]:
