@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -74,6 +75,8 @@ MAX_PAGE_SIZE = 200  # the API's limit for GET /dc/{template}/data
 MAX_CHUNK_SIZE = 200  # cards per bulk PUT; keeps each request well inside ESM's limits
 _EXPIRY_SKEW = 30.0  # log in again this many seconds before the token's exp
 _USER_AGENT = "jira-esm-connector/0.1 (+Airflow; Efecte ESM REST v1)"
+# ESM's words for a missing attribute, e.g. "Template 'incident' has no attribute 'foo'"
+_NO_ATTRIBUTE = re.compile(r"has no attribute(?:\(s\))?:?\s*'?([A-Za-z_][A-Za-z0-9_.\-]*)")
 
 
 def _jwt_expiry(token: str) -> float | None:
@@ -274,24 +277,25 @@ class EsmClient:
         detail = "; ".join(msgs) or None
         low = (detail or "").lower()
         status = resp.status_code
-        if status == 404 and template:
-            if attribute and "attribute" in low:
-                return UnknownAttributeError.for_attribute(template, attribute, detail=detail)
-            if card_id and ("template" not in low or "card" in low):
-                return CardNotFoundError.for_card(template, card_id, detail)
-            return UnknownTemplateError.for_template(template, detail)
-        if status == 400 and template:
-            if "static" in low:
+        if template and status in (400, 403, 404):
+            if "static-value" in low or "static value" in low:
                 return RefusedValueError(
                     f"ESM refused a value for template '{template}'"
                     + (f", attribute '{attribute}'" if attribute else "")
                     + f": {detail}",
-                    400,
+                    status,
                     SERVICE,
                     details=msgs,
                 )
-            if attribute and "attribute" in low:
-                return UnknownAttributeError.for_attribute(template, attribute, detail=detail)
+            missing = _NO_ATTRIBUTE.search(detail or "")
+            if missing or (attribute and status in (403, 404) and "attribute" in low):
+                return UnknownAttributeError.for_attribute(
+                    template, missing.group(1) if missing else str(attribute), detail=detail
+                )
+        if status == 404 and template:
+            if card_id and ("template" not in low or "card" in low):
+                return CardNotFoundError.for_card(template, card_id, detail)
+            return UnknownTemplateError.for_template(template, detail)
         return error_for_response(resp, service=SERVICE, secrets=self._secrets())
 
     def _json(self, resp: requests.Response, what: str) -> Any:

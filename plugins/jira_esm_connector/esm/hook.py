@@ -16,6 +16,7 @@ reports a plain reason when that fails: bad credentials, wrong host, TLS, timeou
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from typing import Any
@@ -30,6 +31,14 @@ DEFAULT_API_PATH = "/rest-api/itsm/v1"
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+def _extra(extras: dict[str, Any], name: str) -> Any:
+    # Airflow stores UI extra fields by plain name; older forms used the prefixed name.
+    for key in (name, f"extra__efecte_esm__{name}"):
+        if key in extras and extras[key] not in (None, ""):
+            return extras[key]
+    return None
 
 
 def _as_bool(value: Any, name: str, default: bool) -> bool:
@@ -102,10 +111,9 @@ class EsmHook(BaseHook):
         esm_conn_id: str = default_conn_name,
         *,
         retry: RetryPolicy | None = None,
-        logger_name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(logger_name=logger_name)
+        super().__init__(**kwargs)
         self.esm_conn_id = esm_conn_id
         self.retry = retry
         self._client: EsmClient | None = None
@@ -137,8 +145,8 @@ class EsmHook(BaseHook):
         conn = self.get_connection(self.esm_conn_id)
         extra = conn.extra_dejson or {}
         base_url = base_url_from_connection(conn.host, schema=conn.schema, port=conn.port)
-        verify: bool | str = _as_bool(extra.get("verify"), "verify", True)
-        ca_bundle = extra.get("ca_bundle")
+        verify: bool | str = _as_bool(_extra(extra, "verify"), "verify", True)
+        ca_bundle = _extra(extra, "ca_bundle")
         if ca_bundle and verify:
             verify = _ca_bundle_path(str(ca_bundle))
         return {
@@ -147,10 +155,11 @@ class EsmHook(BaseHook):
             "password": conn.password or "",
             "verify": verify,
             "timeout": (
-                _as_float(extra.get("connect_timeout"), "connect_timeout", 5.0),
-                _as_float(extra.get("timeout"), "timeout", 60.0),
+                _as_float(_extra(extra, "connect_timeout"), "connect_timeout", 5.0),
+                _as_float(_extra(extra, "timeout"), "timeout", 60.0),
             ),
-            "allow_insecure_http": _as_bool(extra.get("allow_insecure_http"), "allow_insecure_http", False),
+            "allow_insecure_http": _as_bool(_extra(extra, "allow_insecure_http"), "allow_insecure_http", False),
+            "logger": logging.getLogger("jira_esm_connector.esm"),
         }
 
     def get_client(self) -> EsmClient:
@@ -162,11 +171,11 @@ class EsmHook(BaseHook):
             if not kwargs["password"]:
                 raise ValueError(f"ESM connection '{self.esm_conn_id}' has no password")
             if kwargs["verify"] is False:
-                self.log.warning(
+                kwargs["logger"].warning(
                     "ESM connection '%s' has certificate verification turned off (verify=false); use only for local testing.",
                     self.esm_conn_id,
                 )
-            self._client = EsmClient(**kwargs, retry=self.retry or RetryPolicy(), logger=self.log)
+            self._client = EsmClient(**kwargs, retry=self.retry or RetryPolicy())
         return self._client
 
     def get_conn(self) -> EsmClient:
@@ -183,7 +192,7 @@ class EsmHook(BaseHook):
             # Quick answer for the UI: short timeouts, no long retry waits.
             kwargs["timeout"] = (min(kwargs["timeout"][0], 5.0), min(kwargs["timeout"][1], 20.0))
             quick = RetryPolicy(total=1, connect_retries=0, read_retries=0, backoff_base=0.5, backoff_cap=2.0, max_retry_after=5.0)
-            with EsmClient(**kwargs, retry=quick, logger=self.log) as client:
+            with EsmClient(**kwargs, retry=quick) as client:
                 client.login()
                 client.echo_jwt("airflow connection test")
                 return True, f"Logged in to ESM at {client.base_url} as '{client.username}'; echo/jwt answered."
