@@ -1,0 +1,62 @@
+"""Command line: ``python -m devtools.esm_simulator --help``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .app import Knobs, SimState, create_app
+from .seed import seed
+from .server import abort_connection, serve
+from .store import Store
+from .templates import DEFAULT_TEMPLATES_FILE, load_catalog
+
+
+def _user(text: str) -> tuple[str, str]:
+    login, sep, password = text.partition(":")
+    if not sep or not login:
+        raise argparse.ArgumentTypeError("--user takes LOGIN:PASSWORD")
+    return login, password
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m devtools.esm_simulator", description="Efecte ESM REST API simulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8444, help="0 picks a free port (see the ready line)")
+    p.add_argument("--db", required=True, help="SQLite file (created if missing; kept across restarts)")
+    p.add_argument("--tls-dir", default=".demo", help="where devtools.tls keeps ca.pem / server.pem")
+    p.add_argument("--insecure-http", action="store_true", help="serve plain http (local testing only)")
+    p.add_argument("--user", action="append", type=_user, default=[], help="LOGIN:PASSWORD, repeatable")
+    p.add_argument("--templates", default=str(DEFAULT_TEMPLATES_FILE))
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--persons", type=int, default=0)
+    p.add_argument("--groups", type=int, default=0)
+    p.add_argument("--incidents", type=int, default=0)
+    p.add_argument("--token-ttl", type=int, default=3600, help="JWT lifetime in seconds")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds added to every API request")
+    args = p.parse_args(argv)
+
+    users = dict(args.user) or {"demo": "demo"}
+    catalog = load_catalog(args.templates)
+    Path(args.db).parent.mkdir(parents=True, exist_ok=True)
+    store = Store(args.db, catalog)
+    if not store.counts() and (args.persons or args.groups or args.incidents):
+        result = seed(store, catalog, seed_value=args.seed, persons=args.persons, groups=args.groups,
+                      incidents=args.incidents)
+        print(f"ESM simulator seeded: {result}", flush=True)
+    state = SimState(catalog=catalog, store=store, users=users,
+                     knobs=Knobs(latency=args.latency, token_ttl=args.token_ttl),
+                     default_token_ttl=args.token_ttl, abort_connection=abort_connection)
+    app = create_app(state)
+    certfile = keyfile = None
+    if not args.insecure_http:
+        from devtools.tls import ensure_tls_material
+
+        tls = ensure_tls_material(args.tls_dir)
+        certfile, keyfile = tls.cert_pem, tls.key_pem
+    serve(app, args.host, args.port, certfile=certfile, keyfile=keyfile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

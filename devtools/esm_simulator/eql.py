@@ -1,0 +1,239 @@
+"""The EQL subset of the simulator: parse a ``filter`` into a SQLAlchemy condition on cards.
+
+Grammar (keywords case-insensitive)::
+
+    expr       := and_expr ("or" and_expr)*
+    and_expr   := not_expr ("and" not_expr)*
+    not_expr   := "not" not_expr | "(" expr ")" | comparison
+    comparison := $attr$ op literal | $attr$ "in" "(" literal ("," literal)* ")"
+    op         := "=" | "<>" | "!=" | ">" | "<" | ">=" | "<="
+    literal    := 'text' | number
+
+Strings are single-quoted; a quote inside is written ``''`` or ``\\'`` and a backslash
+``\\\\``. ``=``/``<>``/``in`` compare the stored text of a value (static values by their
+value text, references by the referenced data card id, datetimes as UTC
+``YYYY-MM-DDTHH:MM:SSZ``). ``>``/``<``/``>=``/``<=`` work on date, datetime and number
+attributes only; date literals may be ``2021-03-24``, ``2021-03-24 10:57``, ISO 8601 with
+offset or ``24.03.2021 10:57`` (naive times are UTC). ``<>`` also matches cards that have no
+value for the attribute. Efecte's relative dates (``'start_week'`` etc.) are not supported.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from .templates import INDEXED_TYPES, Template, ValueProblem, parse_date, parse_datetime, parse_number
+
+
+class EqlError(ValueError):
+    """Invalid filter; the message says where and why."""
+
+
+@dataclass
+class _Tok:
+    kind: str  # attr, str, num, op, lpar, rpar, comma, kw, end
+    text: str
+    pos: int
+    value: Any = None
+
+
+_KEYWORDS = {"and", "or", "not", "in"}
+
+
+def _tokenise(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c == "$":
+            j = text.find("$", i + 1)
+            if j < 0:
+                raise EqlError(f"Invalid EQL filter at position {i}: attribute name not closed with '$'")
+            name = text[i + 1 : j].strip()
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name):
+                raise EqlError(f"Invalid EQL filter at position {i}: bad attribute name '{name}'")
+            toks.append(_Tok("attr", name, i))
+            i = j + 1
+        elif c == "'":
+            j, buf = i + 1, []
+            while True:
+                if j >= n:
+                    raise EqlError(f"Invalid EQL filter at position {i}: text value not closed with a quote")
+                ch = text[j]
+                if ch == "\\" and j + 1 < n:
+                    buf.append(text[j + 1])
+                    j += 2
+                elif ch == "'" and j + 1 < n and text[j + 1] == "'":
+                    buf.append("'")
+                    j += 2
+                elif ch == "'":
+                    break
+                else:
+                    buf.append(ch)
+                    j += 1
+            toks.append(_Tok("str", text[i : j + 1], i, "".join(buf)))
+            i = j + 1
+        elif c in "()," :
+            toks.append(_Tok({"(": "lpar", ")": "rpar", ",": "comma"}[c], c, i))
+            i += 1
+        elif text.startswith(("<>", "!=", ">=", "<="), i):
+            toks.append(_Tok("op", text[i : i + 2], i))
+            i += 2
+        elif c in "=<>":
+            toks.append(_Tok("op", c, i))
+            i += 1
+        else:
+            m = re.match(r"-?\d+(\.\d+)?", text[i:])
+            if m:
+                toks.append(_Tok("num", m.group(0), i, m.group(0)))
+                i += len(m.group(0))
+                continue
+            m = re.match(r"[A-Za-z_]+", text[i:])
+            if m and m.group(0).lower() in _KEYWORDS:
+                toks.append(_Tok("kw", m.group(0).lower(), i))
+                i += len(m.group(0))
+                continue
+            word = m.group(0) if m else c
+            raise EqlError(f"Invalid EQL filter at position {i}: unexpected '{word}'")
+    toks.append(_Tok("end", "", n))
+    return toks
+
+
+class _Parser:
+    def __init__(self, text: str, template: Template, cards: sa.Table, values: sa.Table):
+        self.toks = _tokenise(text)
+        self.i = 0
+        self.template = template
+        self.cards = cards
+        self.values = values
+
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self) -> _Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def fail(self, tok: _Tok, expected: str) -> EqlError:
+        found = tok.text or "end of filter"
+        return EqlError(f"Invalid EQL filter at position {tok.pos}: expected {expected}, found '{found}'")
+
+    def parse(self) -> sa.ColumnElement[bool]:
+        if self.peek().kind == "end":
+            raise EqlError("Invalid EQL filter: the filter is empty")
+        cond = self.expr()
+        if self.peek().kind != "end":
+            raise self.fail(self.peek(), "'and', 'or' or the end of the filter")
+        return cond
+
+    def expr(self) -> sa.ColumnElement[bool]:
+        parts = [self.and_expr()]
+        while self.peek().kind == "kw" and self.peek().text == "or":
+            self.take()
+            parts.append(self.and_expr())
+        return parts[0] if len(parts) == 1 else sa.or_(*parts)
+
+    def and_expr(self) -> sa.ColumnElement[bool]:
+        parts = [self.not_expr()]
+        while self.peek().kind == "kw" and self.peek().text == "and":
+            self.take()
+            parts.append(self.not_expr())
+        return parts[0] if len(parts) == 1 else sa.and_(*parts)
+
+    def not_expr(self) -> sa.ColumnElement[bool]:
+        tok = self.peek()
+        if tok.kind == "kw" and tok.text == "not":
+            self.take()
+            return sa.not_(self.not_expr())
+        if tok.kind == "lpar":
+            self.take()
+            inner = self.expr()
+            if self.peek().kind != "rpar":
+                raise self.fail(self.peek(), "')'")
+            self.take()
+            return inner
+        return self.comparison()
+
+    def literal(self) -> _Tok:
+        tok = self.take()
+        if tok.kind not in ("str", "num"):
+            raise self.fail(tok, "a quoted value")
+        return tok
+
+    def comparison(self) -> sa.ColumnElement[bool]:
+        tok = self.take()
+        if tok.kind != "attr":
+            raise self.fail(tok, "an attribute like $status$, 'not' or '('")
+        attr = self.template.attributes.get(tok.text)
+        if attr is None:
+            raise EqlError(
+                f"Invalid EQL filter at position {tok.pos}: template '{self.template.code}' "
+                f"has no attribute '{tok.text}'"
+            )
+        if attr.type not in INDEXED_TYPES:
+            raise EqlError(
+                f"Invalid EQL filter at position {tok.pos}: attribute '{attr.code}' of type "
+                f"{attr.type} cannot be filtered"
+            )
+        op = self.take()
+        if op.kind == "kw" and op.text == "in":
+            if self.take().kind != "lpar":
+                raise self.fail(self.toks[self.i - 1], "'(' after 'in'")
+            items = [self.literal()]
+            while self.peek().kind == "comma":
+                self.take()
+                items.append(self.literal())
+            if self.take().kind != "rpar":
+                raise self.fail(self.toks[self.i - 1], "')' closing the 'in' list")
+            texts = [self.canon(attr, t) for t in items]
+            return self.cards.c.id.in_(self.subquery(attr.code, self.values.c.value.in_(texts)))
+        if op.kind != "op":
+            raise self.fail(op, "an operator (=, <>, >, <, >=, <=, in)")
+        lit = self.literal()
+        text = self.canon(attr, lit)
+        v = self.values.c.value
+        if op.text == "=":
+            return self.cards.c.id.in_(self.subquery(attr.code, v == text))
+        if op.text in ("<>", "!="):
+            return self.cards.c.id.not_in(self.subquery(attr.code, v == text))
+        if attr.type in ("date", "datetime"):
+            cond = {">": v > text, "<": v < text, ">=": v >= text, "<=": v <= text}[op.text]
+        elif attr.type == "number":
+            num = sa.cast(v, sa.Float)
+            value = float(text)
+            cond = {">": num > value, "<": num < value, ">=": num >= value, "<=": num <= value}[op.text]
+        else:
+            raise EqlError(
+                f"Invalid EQL filter at position {op.pos}: '{op.text}' works on date and number "
+                f"attributes only, '{attr.code}' is {attr.type}"
+            )
+        return self.cards.c.id.in_(self.subquery(attr.code, cond))
+
+    def canon(self, attr, lit: _Tok) -> str:
+        try:
+            if attr.type == "datetime":
+                return parse_datetime(lit.value, attr.code)
+            if attr.type == "date":
+                return parse_date(lit.value, attr.code)
+            if attr.type == "number":
+                return str(parse_number(lit.value, attr.code))
+        except ValueProblem as exc:
+            raise EqlError(f"Invalid EQL filter at position {lit.pos}: {exc}") from None
+        return str(lit.value)
+
+    def subquery(self, attr_code: str, cond: sa.ColumnElement[bool]) -> sa.Select:
+        vt = self.values
+        return sa.select(vt.c.card_id).where(
+            vt.c.template == self.template.code, vt.c.attr == attr_code, cond
+        )
+
+
+def compile_filter(text: str, template: Template, cards: sa.Table, values: sa.Table) -> sa.ColumnElement[bool]:
+    """EQL text -> condition on ``cards`` (raises EqlError)."""
+    return _Parser(text, template, cards, values).parse()

@@ -1,0 +1,251 @@
+"""SQLite storage of data cards through SQLAlchemy Core.
+
+Tables (tests may read them directly through ``db_path``):
+
+- ``cards``: ``id`` (AUTOINCREMENT, so a new card always gets a higher id than any card that
+  ever existed: descending keyset paging never meets a card twice), ``template``,
+  ``folder``, ``name``, ``deleted`` (in the trash can), ``data`` (JSON: attribute code ->
+  list of stored value elements), ``created_at`` / ``updated_at`` (UTC ISO).
+  Index ``(template, deleted, id)`` serves ``limit``/``filterId`` pages.
+- ``card_values``: one row per filterable value (``card_id, template, attr, value``),
+  indexed ``(template, attr, value, card_id)`` so EQL comparisons stay index lookups.
+- ``sim_meta``: key/value (the JWT signing secret, so tokens survive a restart).
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from .templates import Catalog, index_text, now_iso
+
+metadata = sa.MetaData()
+
+cards = sa.Table(
+    "cards",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("template", sa.String(100), nullable=False),
+    sa.Column("folder", sa.String(100), nullable=False),
+    sa.Column("name", sa.Text, nullable=False, default=""),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+    sa.Index("ix_cards_template_deleted_id", "template", "deleted", "id"),
+    sqlite_autoincrement=True,
+)
+
+card_values = sa.Table(
+    "card_values",
+    metadata,
+    sa.Column("card_id", sa.Integer, nullable=False),
+    sa.Column("template", sa.String(100), nullable=False),
+    sa.Column("attr", sa.String(100), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_card_values_lookup", "template", "attr", "value", "card_id"),
+    sa.Index("ix_card_values_card", "card_id"),
+)
+
+sim_meta = sa.Table(
+    "sim_meta",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+@dataclass
+class CardRow:
+    id: int
+    template: str
+    folder: str
+    name: str
+    deleted: bool
+    data: dict[str, list[dict[str, Any]]]
+    created_at: str
+    updated_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "template": self.template, "folder": self.folder, "name": self.name,
+            "deleted": self.deleted, "data": self.data,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+        }
+
+
+def _row(r: Any) -> CardRow:
+    return CardRow(
+        id=r.id, template=r.template, folder=r.folder, name=r.name, deleted=bool(r.deleted),
+        data=json.loads(r.data), created_at=r.created_at, updated_at=r.updated_at,
+    )
+
+
+class Store:
+    def __init__(self, db_path: str, catalog: Catalog):
+        self.catalog = catalog
+        self.engine = sa.create_engine(f"sqlite:///{db_path}", pool_size=8, max_overflow=16)
+        sa.event.listen(self.engine, "connect", self._pragmas)
+        self.write_lock = threading.Lock()
+        metadata.create_all(self.engine)
+
+    @staticmethod
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- meta ------------------------------------------------------------------------
+    def secret(self) -> str:
+        with self.write_lock, self.engine.begin() as conn:
+            found = conn.execute(sa.select(sim_meta.c.value).where(sim_meta.c.key == "jwt_secret")).scalar()
+            if found:
+                return found
+            value = secrets.token_urlsafe(48)
+            conn.execute(sa.insert(sim_meta).values(key="jwt_secret", value=value))
+            return value
+
+    # --- reads -----------------------------------------------------------------------
+    def get(self, card_id: int) -> CardRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(sa.select(cards).where(cards.c.id == card_id)).first()
+        return _row(r) if r else None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        q = sa.select(cards.c.template, cards.c.deleted, sa.func.count()).group_by(cards.c.template, cards.c.deleted)
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for template, deleted, n in conn.execute(q):
+                out.setdefault(template, {"active": 0, "trash": 0})["trash" if deleted else "active"] = n
+        return out
+
+    def page(self, template: str, limit: int, before_id: int | None,
+             cond: sa.ColumnElement[bool] | None) -> list[CardRow]:
+        q = sa.select(cards).where(cards.c.template == template, cards.c.deleted.is_(False))
+        if before_id:
+            q = q.where(cards.c.id < before_id)
+        if cond is not None:
+            q = q.where(cond)
+        q = q.order_by(cards.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def iter_all(self, template: str, cond: sa.ColumnElement[bool] | None, batch: int = 1000) -> Iterator[CardRow]:
+        before: int | None = None
+        while True:
+            rows = self.page(template, batch, before, cond)
+            yield from rows
+            if len(rows) < batch:
+                return
+            before = rows[-1].id
+
+    def count_matching(self, template: str, cond: sa.ColumnElement[bool] | None) -> int:
+        q = sa.select(sa.func.count()).select_from(cards).where(
+            cards.c.template == template, cards.c.deleted.is_(False))
+        if cond is not None:
+            q = q.where(cond)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
+
+    def brief(self, ids: Iterable[int]) -> dict[int, tuple[str, str, bool]]:
+        """id -> (name, template, deleted) for the ids that exist."""
+        wanted = sorted(set(ids))
+        out: dict[int, tuple[str, str, bool]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                q = sa.select(cards.c.id, cards.c.name, cards.c.template, cards.c.deleted).where(cards.c.id.in_(chunk))
+                for r in conn.execute(q):
+                    out[r.id] = (r.name, r.template, bool(r.deleted))
+        return out
+
+    def list_raw(self, template: str | None, limit: int, offset: int) -> list[CardRow]:
+        q = sa.select(cards)
+        if template:
+            q = q.where(cards.c.template == template)
+        q = q.order_by(cards.c.id.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    # --- writes ----------------------------------------------------------------------
+    def _index_rows(self, card_id: int, template: str, data: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        tpl = self.catalog.templates[template]
+        rows = []
+        for code, elements in data.items():
+            attr = tpl.attributes.get(code)
+            if attr is None:
+                continue
+            for el in elements:
+                text = index_text(attr, el)
+                if text is not None:
+                    rows.append({"card_id": card_id, "template": template, "attr": code, "value": text})
+        return rows
+
+    def save(self, creates: list[dict[str, Any]], updates: list[dict[str, Any]]) -> list[int]:
+        """One transaction. creates: {template, folder, name, data}; updates: {id, folder, name, data}.
+        Returns the new ids of ``creates`` in order."""
+        now = now_iso()
+        new_ids: list[int] = []
+        with self.write_lock, self.engine.begin() as conn:
+            index_rows: list[dict[str, Any]] = []
+            for c in creates:
+                res = conn.execute(sa.insert(cards).values(
+                    template=c["template"], folder=c["folder"], name=c["name"], deleted=False,
+                    data=json.dumps(c["data"]), created_at=now, updated_at=now))
+                cid = int(res.inserted_primary_key[0])
+                new_ids.append(cid)
+                index_rows += self._index_rows(cid, c["template"], c["data"])
+            for u in updates:
+                conn.execute(sa.update(cards).where(cards.c.id == u["id"]).values(
+                    folder=u["folder"], name=u["name"], data=json.dumps(u["data"]), updated_at=now))
+                index_rows += self._index_rows(u["id"], u["template"], u["data"])
+            if updates:
+                ids = [u["id"] for u in updates]
+                for start in range(0, len(ids), 500):
+                    conn.execute(sa.delete(card_values).where(card_values.c.card_id.in_(ids[start : start + 500])))
+            if index_rows:
+                conn.execute(sa.insert(card_values), index_rows)
+        return new_ids
+
+    def trash(self, card_id: int) -> bool:
+        """Move to the trash can; False if it already was there."""
+        with self.write_lock, self.engine.begin() as conn:
+            res = conn.execute(sa.update(cards).where(cards.c.id == card_id, cards.c.deleted.is_(False))
+                               .values(deleted=True, updated_at=now_iso()))
+            return res.rowcount == 1
+
+    def wipe(self) -> None:
+        with self.write_lock, self.engine.begin() as conn:
+            conn.execute(sa.delete(card_values))
+            conn.execute(sa.delete(cards))
+
+    def bulk_insert(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Fast path for seeding: rows {template, folder, name, data}; ids assigned in order."""
+        now = now_iso()
+        with self.write_lock, self.engine.begin() as conn:
+            start = int(conn.execute(sa.text(
+                "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'cards'")).scalar() or 0)
+            start = max(start, int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(cards.c.id), 0))).scalar()))
+            ids = list(range(start + 1, start + 1 + len(rows)))
+            conn.execute(sa.insert(cards), [
+                {"id": cid, "template": r["template"], "folder": r["folder"], "name": r["name"],
+                 "deleted": False, "data": json.dumps(r["data"]), "created_at": now, "updated_at": now}
+                for cid, r in zip(ids, rows)
+            ])
+            index_rows: list[dict[str, Any]] = []
+            for cid, r in zip(ids, rows):
+                index_rows += self._index_rows(cid, r["template"], r["data"])
+            if index_rows:
+                conn.execute(sa.insert(card_values), index_rows)
+        return ids
