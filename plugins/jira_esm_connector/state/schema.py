@@ -1,0 +1,109 @@
+"""Tables of the connector's state database (SQLAlchemy Core) and their migrations."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["UTCDateTime", "Tables", "SCHEMA_VERSION", "MIGRATIONS"]
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC (portable:
+    SQLite has no time zones)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store; pass a time-zone aware value")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Tables:
+    """All tables, optionally with a name prefix and/or a (PostgreSQL) schema."""
+
+    def __init__(self, prefix: str = "", schema: str | None = None) -> None:
+        self.metadata = sa.MetaData(schema=schema)
+        p = prefix
+        m = self.metadata
+        self.schema_version = sa.Table(
+            f"{p}schema_version", m,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+        self.watermarks = sa.Table(
+            f"{p}watermarks", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("value", UTCDateTime, nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+        self.task_cache = sa.Table(
+            f"{p}task_cache", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("record_key", sa.String(400), primary_key=True),
+            sa.Column("fingerprint", sa.String(64), nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+        self.cache_clears = sa.Table(
+            f"{p}cache_clears", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("cleared_at", UTCDateTime, nullable=False),
+            sa.Column("reason", sa.String(400), nullable=False),
+        )
+        self.key_map = sa.Table(
+            f"{p}key_map", m,
+            sa.Column("scope", sa.String(250), primary_key=True),
+            sa.Column("record_key", sa.String(400), primary_key=True),
+            sa.Column("card_id", sa.String(100), nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+        self.runs = sa.Table(
+            f"{p}runs", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("run_id", sa.String(250), primary_key=True),
+            sa.Column("counts", sa.JSON, nullable=False),
+            sa.Column("volume", sa.Integer, nullable=True),
+            sa.Column("recorded_at", UTCDateTime, nullable=False),
+            sa.Index(f"{p}ix_runs_task_recorded", "task", "recorded_at"),
+        )
+        self.events = sa.Table(
+            f"{p}events", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("event_id", sa.String(200), primary_key=True),
+            sa.Column("status", sa.String(20), nullable=False),
+            sa.Column("owner", sa.String(250), nullable=True),
+            sa.Column("attempts", sa.Integer, nullable=False),
+            sa.Column("result", sa.JSON, nullable=True),
+            sa.Column("error", sa.Text, nullable=True),
+            sa.Column("claimed_at", UTCDateTime, nullable=False),
+            sa.Column("created_at", UTCDateTime, nullable=False),
+            sa.Column("finished_at", UTCDateTime, nullable=True),
+        )
+
+    @property
+    def data_tables(self) -> list[sa.Table]:
+        return [t for t in self.metadata.sorted_tables if t is not self.schema_version]
+
+
+def _v1(conn: sa.Connection, tables: Tables) -> None:
+    tables.metadata.create_all(conn, tables=tables.data_tables, checkfirst=True)
+
+
+# version -> migration; append new ones (never edit old ones). Each runs in the same
+# transaction as the version bump.
+MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1}
+SCHEMA_VERSION = max(MIGRATIONS)

@@ -1,0 +1,481 @@
+"""The connector's state store: watermarks, task cache, key map, run stats, event records.
+
+SQLAlchemy Core on SQLite (default; WAL, busy timeout, write transactions taken with
+``BEGIN IMMEDIATE`` so two processes never deadlock on a lock upgrade) or PostgreSQL.
+The schema is created and migrated on first use. Every method is one short transaction,
+so different tasks (and processes) can use the store at the same time.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from .schema import MIGRATIONS, SCHEMA_VERSION, Tables
+
+__all__ = ["EventRecord", "StateStore", "StateStoreError"]
+
+_CHUNK = 500
+_MAX_ERROR = 2000
+
+
+class StateStoreError(RuntimeError):
+    """The state database cannot be used (wrong URL, newer schema, ...); never holds a password."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{what} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        raise ValueError(f"{what} must be time-zone aware (naive datetimes are ambiguous)")
+    return value.astimezone(timezone.utc)
+
+
+def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """Outcome of :meth:`StateStore.begin_event` / :meth:`StateStore.get_event`.
+
+    ``claimed``: this caller now owns the event and must act (then ``complete_event`` or
+    ``fail_event``). ``resumed``: an earlier attempt started and did not finish — it may
+    have acted already, so check Jira before acting again. When ``status == "done"``,
+    ``result`` is the earlier result: return it, do nothing.
+    """
+
+    task: str
+    event_id: str
+    status: str  # running | done | failed
+    attempts: int
+    result: Any
+    error: str | None
+    owner: str | None
+    claimed: bool
+    resumed: bool
+    created_at: datetime
+    claimed_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+
+class StateStore:
+    """``StateStore(url)``; ``url`` is any SQLAlchemy URL (``sqlite:///path.db``,
+    ``postgresql+psycopg2://user@host/db``). ``table_prefix`` / ``schema`` place the tables
+    (tests use them to isolate runs)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        table_prefix: str = "",
+        schema: str | None = None,
+        busy_timeout_s: float = 30.0,
+        engine: sa.Engine | None = None,
+    ) -> None:
+        try:
+            parsed = make_url(url)
+        except Exception:  # noqa: BLE001 - the URL may hold a password: never echo it
+            raise StateStoreError("the state database URL cannot be parsed (check JIRA_ESM_STATE_DB_URL)") from None
+        self._safe_url = parsed.render_as_string(hide_password=True)
+        self.dialect = parsed.get_backend_name()
+        self.tables = Tables(table_prefix, schema)
+        self._schema = schema
+        self._lock_key = zlib.crc32(f"jira_esm_state:{schema}:{table_prefix}".encode()) & 0x7FFFFFFF
+        self.engine = engine or self._make_engine(parsed, busy_timeout_s)
+        try:
+            self._migrate()
+        except sa.exc.OperationalError as exc:
+            self.engine.dispose()
+            raise StateStoreError(
+                f"cannot open the state database {self._safe_url}: {type(exc.orig).__name__}: "
+                f"{str(exc.orig).splitlines()[0] if exc.orig else ''}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"StateStore({self._safe_url!r})"
+
+    # ---- engine and schema ---------------------------------------------------------
+    def _make_engine(self, url: sa.URL, busy_timeout_s: float) -> sa.Engine:
+        if self.dialect != "sqlite":
+            return sa.create_engine(url, pool_pre_ping=True, future=True)
+        database = url.database or ""
+        memory = database in ("", ":memory:") or database.startswith("file::memory:")
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_s, "check_same_thread": False}}
+        if memory:
+            kwargs["poolclass"] = StaticPool
+        else:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, **kwargs)
+        busy_ms = int(busy_timeout_s * 1000)
+
+        @sa_event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy (not pysqlite) decide when transactions begin.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @sa_event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            # Take the write lock up front: no read->write upgrade deadlocks between processes.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def _migrate(self) -> None:
+        t = self.tables
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                if self._schema:
+                    conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"'))
+            t.schema_version.create(conn, checkfirst=True)
+            current = conn.execute(sa.select(t.schema_version.c.version).where(t.schema_version.c.id == 1)).scalar()
+            current = current or 0
+            if current > SCHEMA_VERSION:
+                raise StateStoreError(
+                    f"the state database has schema version {current}, newer than this connector "
+                    f"understands ({SCHEMA_VERSION}); upgrade the connector"
+                )
+            for version in sorted(v for v in MIGRATIONS if v > current):
+                MIGRATIONS[version](conn, t)
+            if current < SCHEMA_VERSION:
+                now = _utcnow()
+                if current == 0:
+                    conn.execute(sa.insert(t.schema_version).values(id=1, version=SCHEMA_VERSION, updated_at=now))
+                else:
+                    conn.execute(
+                        sa.update(t.schema_version).where(t.schema_version.c.id == 1)
+                        .values(version=SCHEMA_VERSION, updated_at=now)
+                    )
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(self.tables.schema_version.c.version)).scalar() or 0)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def drop_all(self) -> None:
+        """Drop every table of this store (tests, or an operator resetting everything)."""
+        with self.engine.begin() as conn:
+            self.tables.metadata.drop_all(conn)
+
+    def _upsert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        if not rows:
+            return
+        update_cols = [c for c in rows[0] if c not in keys]
+        if self.dialect in ("postgresql", "sqlite"):
+            if self.dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            for chunk in _chunks(rows):
+                stmt = insert(table)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=keys, set_={c: stmt.excluded[c] for c in update_cols}
+                )
+                conn.execute(stmt, chunk)
+            return
+        for row in rows:  # other dialects: portable update-then-insert
+            cond = sa.and_(*(table.c[k] == row[k] for k in keys))
+            res = conn.execute(sa.update(table).where(cond).values({c: row[c] for c in update_cols}))
+            if res.rowcount == 0:
+                conn.execute(sa.insert(table).values(row))
+
+    # ---- watermarks -----------------------------------------------------------------
+    def get_watermark(self, task: str) -> datetime | None:
+        t = self.tables.watermarks
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(t.c.value).where(t.c.task == task)).scalar()
+
+    def set_watermark(self, task: str, value: datetime) -> None:
+        """Call only after a successful run. Cache clears never touch watermarks."""
+        value = _aware(value, "watermark")
+        with self.engine.begin() as conn:
+            self._upsert(conn, self.tables.watermarks, [{"task": task, "value": value, "updated_at": _utcnow()}], ["task"])
+
+    def reset_watermark(self, task: str) -> bool:
+        """Operator action: the next incremental run fetches everything again."""
+        t = self.tables.watermarks
+        with self.engine.begin() as conn:
+            return conn.execute(sa.delete(t).where(t.c.task == task)).rowcount > 0
+
+    # ---- task cache -----------------------------------------------------------------
+    def get_fingerprints(self, task: str, keys: Iterable[Any]) -> dict[str, str]:
+        """``{key: fingerprint}`` for the keys that are cached (missing keys are absent)."""
+        t = self.tables.task_cache
+        wanted = list(dict.fromkeys(str(k) for k in keys))
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                rows = conn.execute(
+                    sa.select(t.c.record_key, t.c.fingerprint).where(t.c.task == task, t.c.record_key.in_(chunk))
+                )
+                out.update({k: fp for k, fp in rows})
+        return out
+
+    def iter_fingerprints(self, task: str) -> Iterator[tuple[str, str]]:
+        """Every cached (key, fingerprint) of the task, streamed."""
+        t = self.tables.task_cache
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=5000).execute(
+                sa.select(t.c.record_key, t.c.fingerprint).where(t.c.task == task).order_by(t.c.record_key)
+            )
+            for key, fp in result:
+                yield key, fp
+
+    def count_fingerprints(self, task: str) -> int:
+        t = self.tables.task_cache
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.task == task)).scalar() or 0)
+
+    def put_fingerprints(self, task: str, fingerprints: Mapping[Any, str]) -> None:
+        now = _utcnow()
+        rows = [{"task": task, "record_key": str(k), "fingerprint": fp, "updated_at": now} for k, fp in fingerprints.items()]
+        with self.engine.begin() as conn:
+            self._upsert(conn, self.tables.task_cache, rows, ["task", "record_key"])
+
+    def delete_fingerprints(self, task: str, keys: Iterable[Any]) -> int:
+        t = self.tables.task_cache
+        wanted = [str(k) for k in keys]
+        deleted = 0
+        with self.engine.begin() as conn:
+            for chunk in _chunks(wanted):
+                deleted += conn.execute(sa.delete(t).where(t.c.task == task, t.c.record_key.in_(chunk))).rowcount
+        return deleted
+
+    def clear_cache(self, task: str, reason: str, *, now: datetime | None = None) -> int:
+        """Forget every fingerprint of ``task`` (the next run pushes everything) and record
+        when and why. Watermarks are not touched. Returns how many were forgotten."""
+        now = _aware(now, "now") if now is not None else _utcnow()
+        t = self.tables.task_cache
+        with self.engine.begin() as conn:
+            deleted = conn.execute(sa.delete(t).where(t.c.task == task)).rowcount
+            self._upsert(
+                conn, self.tables.cache_clears,
+                [{"task": task, "cleared_at": now, "reason": str(reason)[:400]}], ["task"],
+            )
+        return deleted
+
+    def last_cache_clear(self, task: str) -> tuple[datetime, str] | None:
+        t = self.tables.cache_clears
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.c.cleared_at, t.c.reason).where(t.c.task == task)).first()
+        return (row[0], row[1]) if row else None
+
+    def cache_due_for_clear(self, task: str, now: datetime, clear_hours: Iterable[int]) -> bool:
+        """True when a configured UTC clear hour (``HH:00``) lies after the last clear and at
+        or before ``now`` — or the cache was never cleared. No hours: never due."""
+        hours = sorted({int(h) for h in clear_hours})
+        if not hours:
+            return False
+        now = _aware(now, "now")
+        last = self.last_cache_clear(task)
+        if last is None:
+            return True
+        return hour_boundary_crossed(last[0], now, hours)
+
+    # ---- key -> data card id map ----------------------------------------------------------
+    def get_card_ids(self, scope: str, keys: Iterable[Any]) -> dict[str, str]:
+        """``scope`` is a task name or an ESM template (a key map shared by tasks)."""
+        t = self.tables.key_map
+        wanted = list(dict.fromkeys(str(k) for k in keys))
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                rows = conn.execute(sa.select(t.c.record_key, t.c.card_id).where(t.c.scope == scope, t.c.record_key.in_(chunk)))
+                out.update({k: c for k, c in rows})
+        return out
+
+    def all_card_ids(self, scope: str) -> dict[str, str]:
+        t = self.tables.key_map
+        with self.engine.connect() as conn:
+            return {k: c for k, c in conn.execute(sa.select(t.c.record_key, t.c.card_id).where(t.c.scope == scope))}
+
+    def put_card_ids(self, scope: str, card_ids: Mapping[Any, Any]) -> None:
+        now = _utcnow()
+        rows = [{"scope": scope, "record_key": str(k), "card_id": str(v), "updated_at": now} for k, v in card_ids.items()]
+        with self.engine.begin() as conn:
+            self._upsert(conn, self.tables.key_map, rows, ["scope", "record_key"])
+
+    def forget_card_ids(self, scope: str, keys: Iterable[Any]) -> int:
+        t = self.tables.key_map
+        wanted = [str(k) for k in keys]
+        n = 0
+        with self.engine.begin() as conn:
+            for chunk in _chunks(wanted):
+                n += conn.execute(sa.delete(t).where(t.c.scope == scope, t.c.record_key.in_(chunk))).rowcount
+        return n
+
+    # ---- run statistics ---------------------------------------------------------------------
+    def record_run(self, task: str, run_id: str, counts: Mapping[str, int], volume: int | None) -> None:
+        """Store a run's counts and measured volume (records the task selects)."""
+        row = {"task": task, "run_id": str(run_id), "counts": dict(counts), "volume": volume, "recorded_at": _utcnow()}
+        with self.engine.begin() as conn:
+            self._upsert(conn, self.tables.runs, [row], ["task", "run_id"])
+
+    def last_volume(self, task: str) -> int | None:
+        t = self.tables.runs
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(t.c.volume).where(t.c.task == task, t.c.volume.is_not(None))
+                .order_by(t.c.recorded_at.desc()).limit(1)
+            ).scalar()
+
+    def recent_runs(self, task: str, limit: int = 10) -> list[dict[str, Any]]:
+        t = self.tables.runs
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.run_id, t.c.counts, t.c.volume, t.c.recorded_at)
+                .where(t.c.task == task).order_by(t.c.recorded_at.desc()).limit(limit)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    # ---- events (exactly-once pushes) ---------------------------------------------------------
+    def _event_row(self, conn: sa.Connection, task: str, event_id: str) -> Any:
+        t = self.tables.events
+        return conn.execute(sa.select(t).where(t.c.task == task, t.c.event_id == event_id)).mappings().first()
+
+    @staticmethod
+    def _record(row: Any, *, claimed: bool, resumed: bool) -> EventRecord:
+        return EventRecord(
+            task=row["task"], event_id=row["event_id"], status=row["status"], attempts=row["attempts"],
+            result=row["result"], error=row["error"], owner=row["owner"], claimed=claimed, resumed=resumed,
+            created_at=row["created_at"], claimed_at=row["claimed_at"], finished_at=row["finished_at"],
+        )
+
+    def begin_event(
+        self,
+        task: str,
+        event_id: str,
+        *,
+        owner: str | None = None,
+        stale_after: timedelta = timedelta(minutes=10),
+        now: datetime | None = None,
+    ) -> EventRecord:
+        """Claim ``event_id`` for ``task`` atomically.
+
+        * new event -> claimed;
+        * done -> not claimed, carries the earlier ``result``;
+        * failed -> claimed again (``resumed``: check Jira first);
+        * running under the same ``owner`` (e.g. the Airflow run id: a task retry) or not
+          heard of for ``stale_after`` (a crashed worker) -> claimed, ``resumed``;
+        * running elsewhere -> not claimed, ``status == "running"``.
+        """
+        t = self.tables.events
+        now = _aware(now, "now") if now is not None else _utcnow()
+        event_id = str(event_id)
+        for _ in range(20):
+            with self.engine.begin() as conn:
+                row = self._event_row(conn, task, event_id)
+                if row is None:
+                    values = dict(task=task, event_id=event_id, status="running", owner=owner, attempts=1,
+                                  result=None, error=None, claimed_at=now, created_at=now, finished_at=None)
+                    if self._insert_if_absent(conn, t, values, ["task", "event_id"]):
+                        return self._record(values, claimed=True, resumed=False)
+                    continue  # somebody inserted first: look again
+                status = row["status"]
+                if status == "done":
+                    return self._record(row, claimed=False, resumed=False)
+                take_over = status == "failed" or (
+                    status == "running"
+                    and ((owner is not None and row["owner"] == owner) or row["claimed_at"] <= now - stale_after)
+                )
+                if not take_over:
+                    return self._record(row, claimed=False, resumed=False)
+                res = conn.execute(
+                    sa.update(t)
+                    .where(t.c.task == task, t.c.event_id == event_id, t.c.status == status,
+                           t.c.attempts == row["attempts"])
+                    .values(status="running", owner=owner, attempts=row["attempts"] + 1, claimed_at=now,
+                            error=row["error"], finished_at=None)
+                )
+                if res.rowcount == 1:
+                    new = dict(row)
+                    new.update(status="running", owner=owner, attempts=row["attempts"] + 1, claimed_at=now, finished_at=None)
+                    return self._record(new, claimed=True, resumed=True)
+        raise StateStoreError(f"could not claim event {event_id!r} of task {task!r}: too much contention")
+
+    def _insert_if_absent(self, conn: sa.Connection, table: sa.Table, values: dict[str, Any], keys: list[str]) -> bool:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.insert(table).values(values))
+                return True
+            except sa.exc.IntegrityError:
+                return False
+        res = conn.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=keys))
+        return res.rowcount == 1
+
+    def complete_event(self, task: str, event_id: str, result: Any) -> None:
+        """Record success with its JSON-serialisable ``result`` (e.g. ``{"key": "SUP-12"}``)."""
+        self._finish_event(task, event_id, status="done", result=result, error=None)
+
+    def fail_event(self, task: str, event_id: str, error: str) -> None:
+        """Record a failed attempt; ``error`` must already be free of secrets (it is truncated)."""
+        self._finish_event(task, event_id, status="failed", result=None, error=str(error)[:_MAX_ERROR])
+
+    def _finish_event(self, task: str, event_id: str, *, status: str, result: Any, error: str | None) -> None:
+        t = self.tables.events
+        now = _utcnow()
+        event_id = str(event_id)
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                sa.update(t).where(t.c.task == task, t.c.event_id == event_id)
+                .values(status=status, result=result, error=error, finished_at=now)
+            )
+            if res.rowcount == 0:
+                conn.execute(sa.insert(t).values(
+                    task=task, event_id=event_id, status=status, owner=None, attempts=1, result=result,
+                    error=error, claimed_at=now, created_at=now, finished_at=now,
+                ))
+
+    def get_event(self, task: str, event_id: str) -> EventRecord | None:
+        with self.engine.connect() as conn:
+            row = self._event_row(conn, task, str(event_id))
+        return self._record(row, claimed=False, resumed=False) if row else None
+
+
+def hour_boundary_crossed(last: datetime, now: datetime, hours: Iterable[int]) -> bool:
+    """Is there an instant ``D HH:00 UTC`` (HH in ``hours``) with ``last < instant <= now``?"""
+    last = last.astimezone(timezone.utc)
+    now = now.astimezone(timezone.utc)
+    hours = sorted(set(hours))
+    if not hours or now <= last:
+        return False
+    if now - last >= timedelta(days=1):
+        return True
+    day = last.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day <= now:
+        for h in hours:
+            instant = day + timedelta(hours=h)
+            if last < instant <= now:
+                return True
+        day += timedelta(days=1)
+    return False
