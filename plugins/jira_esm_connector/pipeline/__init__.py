@@ -1,0 +1,46 @@
+"""Scheduled imports (Jira -> ESM) as plain functions, one per DAG task.
+
+No Airflow imports: every step takes explicit inputs (the task model, clients, the state
+store, the run's staging folder) and returns a small dict of references and counts --
+exactly what the DAG's tasks pass to each other through XCom.
+
+    extract(task, jira, state, run_path)                 -> {"dataset", "fetched", "pages", "jql", ...}
+    transform(task, extracted, run_path, settings=...)   -> {"dataset", "transformed", ...}
+    diff(task, transformed, state, run_path, ...)        -> {"dataset", "changed", "unchanged", "cache_cleared"}
+    load(task, diffed, esm, state)                       -> {"created", "updated", "refused", "refused_records", ...}
+    mark_removed(task, extracted, esm, state, ...)       -> {"marked_removed", "active_cards", ...}   (full imports)
+    finish(task, state, run_id, extracted, transformed, diffed, loaded, removed) -> run summary
+
+:func:`run_import` chains them (tests, CLI, debugging).
+"""
+from __future__ import annotations
+
+from .diff import diff, maybe_clear_cache
+from .extract import extract, search_fields
+from .finish import COUNT_KEYS, finish, read_status, summary_line
+from .load import load
+from .quality import QualityError
+from .removal import RemovalLimitError, mark_removed
+from .runner import run_import
+from .staging import Dataset, run_dir
+from .transform import TransformError, transform
+
+__all__ = [
+    "COUNT_KEYS",
+    "Dataset",
+    "QualityError",
+    "RemovalLimitError",
+    "TransformError",
+    "diff",
+    "extract",
+    "finish",
+    "load",
+    "mark_removed",
+    "maybe_clear_cache",
+    "read_status",
+    "run_dir",
+    "run_import",
+    "search_fields",
+    "summary_line",
+    "transform",
+]

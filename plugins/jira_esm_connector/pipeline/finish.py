@@ -1,0 +1,126 @@
+"""Finish: the run's counts in one readable line, the run record, and the watermark.
+
+Called at the end of the last step of a run (``load`` for incremental imports,
+``mark_removed`` for full ones), i.e. only when every earlier step succeeded -- which is
+the only moment the watermark may move.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .staging import safe_name
+
+__all__ = ["finish", "summary_line", "COUNT_KEYS", "status_file", "read_status"]
+
+log = logging.getLogger("jira_esm_connector.pipeline")
+COUNT_KEYS = ("fetched", "transformed", "unchanged", "created", "updated", "refused", "marked_removed")
+
+
+def summary_line(task_name: str, counts: dict[str, Any]) -> str:
+    parts = ", ".join(f"{k.replace('_', ' ')} {counts.get(k, 0)}" for k in COUNT_KEYS)
+    return f"Import '{task_name}' finished: {parts}."
+
+
+def status_file(staging_root: str | Path, task_name: str) -> Path:
+    """A small JSON file per task with the last run's volume and scheduling advice.
+
+    The DAG factory reads it at parse time (a local file: no database or network I/O)
+    to put the scheduling-table warning into the DAG's docs.
+    """
+    return Path(staging_root) / "_status" / f"{safe_name(task_name)}.json"
+
+
+def read_status(staging_root: str | Path | None, task_name: str) -> dict[str, Any] | None:
+    if not staging_root:
+        return None
+    try:
+        return json.loads(status_file(staging_root, task_name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def finish(
+    task: Any,
+    state: Any,
+    run_id: str,
+    extracted: dict[str, Any],
+    transformed: dict[str, Any],
+    diffed: dict[str, Any],
+    loaded: dict[str, Any],
+    removed: dict[str, Any] | None = None,
+    *,
+    staging_root: str | Path | None = None,
+    logger: logging.Logger | logging.LoggerAdapter | None = None,
+) -> dict[str, Any]:
+    """Record the run, advance the watermark (incremental), log and return the summary."""
+    lg = logger or log
+    counts = {
+        "fetched": int(extracted.get("fetched", 0)),
+        "transformed": int(transformed.get("transformed", 0)),
+        "unchanged": int(diffed.get("unchanged", 0)),
+        "created": int(loaded.get("created", 0)),
+        "updated": int(loaded.get("updated", 0)),
+        "refused": int(loaded.get("refused", 0)),
+        "marked_removed": int((removed or {}).get("marked_removed", 0)),
+    }
+    watermark = None
+    if task.mode == "incremental":
+        candidate = _parse(extracted.get("watermark_candidate"))
+        previous = _parse(extracted.get("watermark_used"))
+        if candidate is not None and (previous is None or candidate > previous):
+            state.set_watermark(task.name, candidate)
+            lg.info("Watermark of '%s' advanced to %s (UTC, newest 'updated' in this run's data).", task.name, candidate.isoformat())
+        elif candidate is not None:
+            lg.info("Watermark of '%s' stays at %s (nothing newer in this run).", task.name, candidate.isoformat())
+        watermark = candidate.isoformat() if candidate else None
+    # A volume is only meaningful when the run saw everything (full, or a first incremental run).
+    complete = task.mode == "full" or not extracted.get("watermark_used")
+    volume = counts["fetched"] if complete else None
+    state.record_run(task.name, run_id, counts, volume)
+    warning = None
+    if volume is not None:
+        try:
+            from ..config.scheduling import schedule_warning
+
+            warning = schedule_warning(task, volume)
+        except Exception as exc:  # noqa: BLE001 - advice only; never fails a run
+            lg.debug("no scheduling advice: %s", exc)
+    if warning:
+        lg.warning("Scheduling: %s", warning)
+    if staging_root and volume is not None:
+        path = status_file(staging_root, task.name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({
+                "task": task.name, "run_id": run_id, "volume": volume, "warning": warning,
+                "finished_at": datetime.now(timezone.utc).isoformat(), "counts": counts,
+            }))
+            tmp.replace(path)
+        except OSError as exc:
+            lg.debug("could not write %s: %s", path, exc)
+    line = summary_line(task.name, counts)
+    lg.info("%s", line)
+    summary = {
+        "task": task.name,
+        "run_id": run_id,
+        "mode": task.mode,
+        **counts,
+        "refused_records": list(loaded.get("refused_records") or [])[:20],
+        "watermark": watermark,
+        "cache_cleared": bool(diffed.get("cache_cleared")),
+        "schedule_warning": warning,
+        "summary": line,
+    }
+    return summary

@@ -1,0 +1,271 @@
+"""Load: write the new/changed records to ESM, idempotently.
+
+For each chunk of records (at most 200, ESM's bulk size):
+
+1. **Which card is it?** The key -> data card id map of the state store is a hint; the
+   truth is asked from ESM (cards of the template whose key attribute is one of the
+   chunk's keys). A card created by an earlier attempt that crashed before recording it
+   is therefore found and edited, never duplicated; a mapped card that no longer exists
+   in ESM is forgotten and created again.
+2. **References** (``{"$reference": ...}`` markers from the mapping) are resolved to card
+   ids by looking the keys up in ESM (cached for the run). A key with no card is left
+   out of the value and the card is *not* cached, so the next run tries again; the log
+   names the missing keys.
+3. Every card is stamped with the task's id (``task_id_attribute``); new cards go into
+   the task's folder. A card that is disabled (its removal attribute holds the removal
+   value) keeps that value: the connector never re-enables a card on its own.
+4. One bulk ``PUT /dc/{template}/data`` per chunk; ESM answers card by card. Fingerprints
+   and card ids are recorded right after each chunk, only for cards ESM accepted; refused
+   cards are logged one by one and stay uncached, so the next run retries them.
+
+Comment imports append one worklog entry per comment to the issue's card instead.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..http.errors import BadRequestError, ConflictError, NotFoundError
+from ..mapping import Reference
+from .staging import Dataset
+from .transform import decode_data
+
+__all__ = ["load", "ReferenceResolver", "lookup_cards"]
+
+log = logging.getLogger("jira_esm_connector.pipeline")
+LOOKUP_BATCH = 50
+_MAX_LISTED = 100
+
+
+def _esm_modules():
+    from ..esm import CardInput, Ref, eql
+
+    return CardInput, Ref, eql
+
+
+def lookup_cards(
+    esm: Any, template: str, attribute: str, keys: Iterable[str], extra: Iterable[str] = ()
+) -> dict[str, Any]:
+    """``{key: EsmCard}`` for cards of ``template`` whose ``attribute`` is one of ``keys``
+    (newest card wins when a key is not unique), reading ``attribute`` and ``extra``."""
+    _, _, eql = _esm_modules()
+    wanted = list(dict.fromkeys(str(k) for k in keys if k not in (None, "")))
+    selected = list(dict.fromkeys([attribute, *[e for e in extra if e]]))
+    found: dict[str, Any] = {}
+    for start in range(0, len(wanted), LOOKUP_BATCH):
+        part = wanted[start : start + LOOKUP_BATCH]
+        for card in esm.iter_cards(template, filter=eql.any_of(attribute, part), selected_attributes=selected):
+            value = card.value(attribute)
+            if value is not None and str(value) not in found:
+                found[str(value)] = card
+    return found
+
+
+class ReferenceResolver:
+    """Resolves reference markers to ESM card ids, with a per-run cache."""
+
+    def __init__(self, esm: Any) -> None:
+        self.esm = esm
+        self.cache: dict[tuple[str, str], dict[str, str | None]] = {}
+
+    def prefetch(self, refs: Iterable[Reference]) -> None:
+        todo: dict[tuple[str, str], set[str]] = {}
+        for ref in refs:
+            known = self.cache.setdefault((ref.template, ref.by), {})
+            todo.setdefault((ref.template, ref.by), set()).update(k for k in ref.keys if k not in known)
+        for (template, by), keys in todo.items():
+            if not keys:
+                continue
+            found = lookup_cards(self.esm, template, by, sorted(keys))
+            known = self.cache[(template, by)]
+            for key in keys:
+                known[key] = found[key].data_card_id if key in found else None
+
+    def resolve(self, ref: Reference) -> tuple[list[Any], list[str]]:
+        """(list of Ref values, keys with no card)."""
+        _, Ref, _ = _esm_modules()
+        known = self.cache.get((ref.template, ref.by), {})
+        values, missing = [], []
+        for key in ref.keys:
+            card_id = known.get(key)
+            if card_id:
+                values.append(Ref(card_id))
+            else:
+                missing.append(key)
+        return values, missing
+
+
+def _references(data: dict[str, Any]) -> list[Reference]:
+    out = []
+    for value in data.values():
+        if isinstance(value, Reference):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, Reference))
+    return out
+
+
+def _resolve_data(data: dict[str, Any], resolver: ReferenceResolver) -> tuple[dict[str, Any], list[str]]:
+    resolved: dict[str, Any] = {}
+    missing_all: list[str] = []
+    for name, value in data.items():
+        if isinstance(value, Reference):
+            values, missing = resolver.resolve(value)
+            resolved[name] = values or None
+            missing_all += [f"{name}: no {value.template} card with {value.by} = {k!r}" for k in missing]
+        elif isinstance(value, list) and any(isinstance(v, Reference) for v in value):
+            merged: list[Any] = []
+            for v in value:
+                if isinstance(v, Reference):
+                    values, missing = resolver.resolve(v)
+                    merged += values
+                    missing_all += [f"{name}: no {v.template} card with {v.by} = {k!r}" for k in missing]
+                else:
+                    merged.append(v)
+            resolved[name] = merged or None
+        else:
+            resolved[name] = value
+    return resolved, missing_all
+
+
+def _chunks(dataset: Dataset, size: int) -> Iterable[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in dataset.iter_rows():
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _report_refused(lg: Any, task: Any, refused: list[dict[str, Any]]) -> None:
+    for item in refused[:_MAX_LISTED]:
+        lg.warning("ESM refused record %s of task '%s': %s", item["key"], task.name, item["reason"])
+    if len(refused) > _MAX_LISTED:
+        lg.warning("... and %d more refused record(s).", len(refused) - _MAX_LISTED)
+
+
+def load(
+    task: Any,
+    diffed: dict[str, Any],
+    esm: Any,
+    state: Any,
+    *,
+    chunk_size: int = 200,
+    logger: logging.Logger | logging.LoggerAdapter | None = None,
+) -> dict[str, Any]:
+    """Write the diff dataset to ESM. Returns counts and the refused records (first 100)."""
+    lg = logger or log
+    dataset = Dataset(diffed["dataset"])
+    if task.mapping_type == "comment":
+        return _load_comments(task, dataset, esm, state, lg)
+    CardInput, _, _ = _esm_modules()
+    removal = task.removal
+    key_attr = task.key.esm
+    resolver = ReferenceResolver(esm)
+    counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0}
+    refused: list[dict[str, Any]] = []
+    chunks = 0
+    for chunk in _chunks(dataset, chunk_size):
+        chunks += 1
+        keys = [row["key"] for row in chunk]
+        hinted = state.get_card_ids(task.name, keys)
+        existing = lookup_cards(esm, task.template, key_attr, keys, [removal.attribute if removal else None])
+        stale = [k for k, cid in hinted.items() if k not in existing]
+        if stale:
+            lg.info("%d mapped card(s) no longer exist in ESM and will be created again: %s", len(stale), ", ".join(stale[:20]))
+            state.forget_card_ids(task.name, stale)
+        decoded = [(row, decode_data(row["data"])) for row in chunk]
+        resolver.prefetch(ref for _, data in decoded for ref in _references(data))
+        cards = []
+        partial: dict[str, list[str]] = {}
+        for row, data in decoded:
+            data, missing = _resolve_data(data, resolver)
+            if missing:
+                partial[row["key"]] = missing
+            data[task.task_id_attribute] = task.name
+            card = existing.get(row["key"])
+            card_id = card.data_card_id if card is not None else None
+            if card is not None and removal and removal.attribute in data:
+                current = card.value(removal.attribute)
+                if current is not None and str(current) == str(removal.value) and str(data[removal.attribute]) != str(removal.value):
+                    # never re-enable on our own: the card stays disabled
+                    data.pop(removal.attribute)
+                    counts["kept_disabled"] += 1
+                    lg.info(
+                        "Card %s (%s) is disabled (%s = %s); the import leaves it disabled.",
+                        card_id, row["key"], removal.attribute, removal.value,
+                    )
+            cards.append(CardInput(data=data, data_card_id=card_id, folder=None if card_id else task.folder, ref=row))
+        for key, missing in partial.items():
+            counts["unresolved_references"] += 1
+            lg.warning(
+                "Record %s: reference(s) not found in ESM, left out and retried next run: %s", key, "; ".join(missing[:10])
+            )
+        fingerprints: dict[str, str] = {}
+        card_ids: dict[str, str] = {}
+        for outcomes in esm.iter_bulk_import(task.template, cards, folder=task.folder, chunk_size=min(chunk_size, 200)):
+            for outcome in outcomes:
+                row = outcome.ref
+                if outcome.ok:
+                    counts[outcome.status] += 1
+                    card_ids[row["key"]] = outcome.data_card_id
+                    if row["key"] not in partial:
+                        fingerprints[row["key"]] = row["fingerprint"]
+                else:
+                    counts["refused"] += 1
+                    refused.append({"key": row["key"], "reason": outcome.reason})
+        # record right after ESM answered: a crash later loses nothing that was saved
+        if card_ids:
+            state.put_card_ids(task.name, card_ids)
+        if fingerprints:
+            state.put_fingerprints(task.name, fingerprints)
+    _report_refused(lg, task, refused)
+    lg.info(
+        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s.",
+        task.template, chunks, counts["created"], counts["updated"], counts["refused"],
+        f", {counts['unresolved_references']} with unresolved references" if counts["unresolved_references"] else "",
+    )
+    return {**counts, "refused_records": refused[:_MAX_LISTED]}
+
+
+def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -> dict[str, Any]:
+    """Append each new comment as a worklog entry to its issue's card."""
+    settings = task.comments
+    counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0}
+    refused: list[dict[str, Any]] = []
+    for chunk in _chunks(dataset, 200):
+        issue_cards = lookup_cards(esm, task.template, settings.card_key_attribute, [r["issue_key"] for r in chunk])
+        fingerprints: dict[str, str] = {}
+        for row in chunk:
+            card = issue_cards.get(row["issue_key"])
+            if card is None:
+                counts["refused"] += 1
+                refused.append({
+                    "key": row["key"],
+                    "reason": f"no ESM '{task.template}' card with {settings.card_key_attribute} = "
+                              f"{row['issue_key']!r} yet (import the issue first); retried next run",
+                })
+                continue
+            entry = {k: v for k, v in decode_data(row["data"]).items() if v not in (None, "")}
+            if not entry.get("value"):
+                entry["value"] = "(empty comment)"
+            try:
+                esm.add_attribute_value(task.template, card.data_card_id, settings.worklog_attribute, entry)
+            except (BadRequestError, NotFoundError, ConflictError) as exc:  # ESM refused this entry only
+                counts["refused"] += 1
+                refused.append({"key": row["key"], "reason": str(exc)})
+                continue
+            counts["created"] += 1
+            fingerprints[row["key"]] = row["fingerprint"]
+        if fingerprints:
+            state.put_fingerprints(task.name, fingerprints)
+    _report_refused(lg, task, refused)
+    lg.info(
+        "Appended %d comment(s) as worklog entries to '%s' cards; %d refused.",
+        counts["created"], task.template, counts["refused"],
+    )
+    return {**counts, "refused_records": refused[:_MAX_LISTED]}

@@ -1,0 +1,110 @@
+"""Mark removed (full imports only).
+
+Cards that carry this task's id, are not yet disabled, and whose key was not fetched in
+this run get the task's removal attribute set to its removal value (SPEC defaults:
+person ``accountStatus`` = ``Deleted``, group ``status`` = ``5 - Removed``). Cards are
+never re-enabled here or by the load step.
+
+If several tasks fetch the same record, the last one to write it owns it (its task id is
+on the card), so only that task can mark it removed.
+
+Safety limit: when more than ``removed.max_share`` (default 0.5) of the task's active
+cards would be marked in one run -- a JQL typo, an expired permission -- the step stops
+with a clear message and marks nothing, unless the run was triggered with
+``allow_mass_removal: true``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from .staging import Dataset
+
+__all__ = ["mark_removed", "RemovalLimitError"]
+
+log = logging.getLogger("jira_esm_connector.pipeline")
+
+
+class RemovalLimitError(RuntimeError):
+    """Too many cards would be marked removed in one run."""
+
+
+def mark_removed(
+    task: Any,
+    extracted: dict[str, Any],
+    esm: Any,
+    state: Any,
+    *,
+    allow_mass_removal: bool = False,
+    logger: logging.Logger | logging.LoggerAdapter | None = None,
+) -> dict[str, Any]:
+    """Returns ``{"marked_removed", "active_cards", "refused_removals", "skipped"}``."""
+    lg = logger or log
+    removal = task.removal
+    if task.mode != "full" or removal is None:
+        lg.info("Task '%s' does not mark removed records (%s).", task.name,
+                "incremental import" if task.mode != "full" else "removed: false")
+        return {"marked_removed": 0, "active_cards": None, "refused_removals": 0, "skipped": True}
+    from ..esm import CardInput, eql
+
+    seen = {row["key"] for row in Dataset(extracted["dataset"]).iter_rows(columns=["key"]) if row["key"] is not None}
+    key_attr = task.key.esm
+    active = 0
+    candidates: list[tuple[str, str]] = []  # (card id, key)
+    no_key: list[str] = []
+    for card in esm.iter_cards(
+        task.template,
+        filter=eql.eq(task.task_id_attribute, task.name),
+        selected_attributes=[key_attr, removal.attribute, task.task_id_attribute],
+    ):
+        status = card.value(removal.attribute)
+        if status is not None and str(status) == str(removal.value):
+            continue  # already disabled
+        active += 1
+        key = card.value(key_attr)
+        if key in (None, ""):
+            no_key.append(card.data_card_id)
+            continue
+        if str(key) not in seen:
+            candidates.append((card.data_card_id, str(key)))
+    if no_key:
+        lg.warning(
+            "%d '%s' card(s) carry task id '%s' but no %s; left alone: %s",
+            len(no_key), task.template, task.name, key_attr, ", ".join(no_key[:20]),
+        )
+    share = (len(candidates) / active) if active else 0.0
+    lg.info(
+        "Removal check: %d of %d active '%s' card(s) of task '%s' were not fetched this run (%.0f%%; limit %.0f%%).",
+        len(candidates), active, task.template, task.name, share * 100, removal.max_share * 100,
+    )
+    if candidates and share > removal.max_share:
+        message = (
+            f"Task '{task.name}': refusing to mark {len(candidates)} of {active} active '{task.template}' cards "
+            f"as removed ({share:.0%}, more than the safety limit of {removal.max_share:.0%}). Nothing was marked. "
+            f"If Jira really lost these records, trigger the DAG once with the parameter allow_mass_removal = true; "
+            f"otherwise check the task's JQL and the Jira account's permissions. "
+            f"First keys: {', '.join(k for _, k in candidates[:10])}"
+        )
+        if not allow_mass_removal:
+            lg.error("%s", message)
+            raise RemovalLimitError(message)
+        lg.warning("Safety limit overridden for this run (allow_mass_removal): %s", message)
+    marked: list[str] = []
+    refused = 0
+    if candidates:
+        cards = [
+            CardInput(data={removal.attribute: removal.value}, data_card_id=card_id, ref=key) for card_id, key in candidates
+        ]
+        result = esm.bulk_import(task.template, cards)
+        for outcome in result.outcomes:
+            if outcome.ok:
+                marked.append(outcome.ref)
+                lg.info("Marked %s (card %s) as %s = %s.", outcome.ref, outcome.data_card_id, removal.attribute, removal.value)
+            else:
+                refused += 1
+                lg.warning("ESM refused to mark %s (card %s) removed: %s", outcome.ref, outcome.data_card_id, outcome.reason)
+        if marked:
+            # a record that comes back is compared afresh (the card itself stays disabled)
+            state.delete_fingerprints(task.name, marked)
+    return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False}

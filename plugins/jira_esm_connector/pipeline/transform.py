@@ -1,0 +1,145 @@
+"""Transform: apply the task's mapping to every extracted record, then the quality gate.
+
+Output dataset ``<run>/transform/``: one row per record with ``key``, ``fingerprint`` (of
+exactly what would be written to ESM, references still as keys) and ``data`` (the ESM
+attributes as JSON; references as ``{"$reference": ...}`` markers the load step resolves).
+Comment imports also carry ``issue_key`` (whose card receives the worklog entry).
+
+A record that cannot be mapped (or has no key) stops the run before anything is loaded,
+like a failed expectation: nothing Jira returned is silently dropped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..mapping import Reference, compile_attributes, fingerprint
+from ..mapping.engine import MappingError
+from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, validate_frame
+from .staging import Dataset, DatasetWriter
+
+__all__ = ["transform", "TransformError", "TRANSFORM_COLUMNS", "encode_data", "decode_data"]
+
+log = logging.getLogger("jira_esm_connector.pipeline")
+TRANSFORM_COLUMNS = ("key", "fingerprint", "data", "issue_key")
+_MAX_LISTED = 50
+
+
+class TransformError(RuntimeError):
+    """Records that could not be mapped; nothing is loaded."""
+
+    def __init__(self, task: str, problems: list[tuple[str, str]], total: int) -> None:
+        self.problems = problems
+        lines = [f"Task '{task}': {total} record(s) could not be mapped, so nothing was loaded to ESM:"]
+        lines += [f"  - record {key}: {msg}" for key, msg in problems[:_MAX_LISTED]]
+        if total > _MAX_LISTED:
+            lines.append(f"  ... and {total - _MAX_LISTED} more")
+        super().__init__("\n".join(lines))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Reference):
+        return value.to_dict()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def encode_data(data: dict[str, Any]) -> str:
+    return json.dumps(_jsonable(data), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _revive(value: Any) -> Any:
+    if Reference.is_reference_dict(value):
+        return Reference.from_dict(value)
+    if isinstance(value, list):
+        return [_revive(v) for v in value]
+    return value
+
+
+def decode_data(text: str) -> dict[str, Any]:
+    return {k: _revive(v) for k, v in json.loads(text).items()}
+
+
+def _frame_value(value: Any) -> Any:
+    """What the quality gate sees: reference keys instead of markers, lists as lists."""
+    if isinstance(value, Reference):
+        return value.keys[0] if len(value.keys) == 1 else (list(value.keys) or None)
+    return value
+
+
+def transform(
+    task: Any,
+    extracted: dict[str, Any],
+    run_path: str | Path,
+    *,
+    settings: Any = None,
+    logger: logging.Logger | logging.LoggerAdapter | None = None,
+) -> dict[str, Any]:
+    """Map the staged extract of this run; run the quality gate; stage the result.
+
+    Returns ``{"dataset", "transformed", "quality_checked"}``. Raises
+    :class:`TransformError` or :class:`~.quality.QualityError` (nothing is loaded).
+    """
+    lg = logger or log
+    attributes = task.effective_attributes
+    apply = compile_attributes(attributes, options=task.mapping_options(settings))
+    key_attr = task.key.esm if task.key is not None else None
+    is_comment = task.mapping_type == "comment"
+    writer = DatasetWriter(Path(run_path) / "transform", TRANSFORM_COLUMNS)
+    problems: list[tuple[str, str]] = []
+    problem_count = 0
+    frames: list[Any] = []
+    frame_rows = 0
+    failures = []
+    expectations = list(task.quality or [])
+
+    def check(rows: list[dict[str, Any]]) -> None:
+        import pandas as pd
+
+        frame = pd.DataFrame(rows, columns=list(dict.fromkeys([KEY_COLUMN, *attributes, *([key_attr] if key_attr else [])])))
+        failures.extend(validate_frame(frame, expectations))
+
+    pending: list[dict[str, Any]] = []
+    for page in Dataset(extracted["dataset"]).iter_pages():
+        out = []
+        for row in page:
+            record = json.loads(row["record"])
+            key = row["key"]
+            if key is None:
+                problem_count += 1
+                problems.append(("(no key)", f"the key path '{task.record_key_path}' is empty in this record"))
+                continue
+            try:
+                data = apply(record)
+            except MappingError as exc:
+                problem_count += 1
+                problems.append((key, str(exc)))
+                continue
+            if key_attr:
+                data[key_attr] = key
+            issue_key = str(record.get("issue", {}).get("key")) if is_comment else None
+            out.append({"key": key, "fingerprint": fingerprint(data), "data": encode_data(data), "issue_key": issue_key})
+            if expectations:
+                pending.append({KEY_COLUMN: key, **{k: _frame_value(v) for k, v in data.items()}})
+                if len(pending) >= CHUNK_ROWS:
+                    check(pending)
+                    pending = []
+        writer.write_page(out)
+    if problem_count:
+        raise TransformError(task.name, problems, problem_count)
+    if expectations:
+        if pending or writer.rows == 0:  # an empty batch is validated too (row-count expectations)
+            check(pending)
+        if failures:
+            error = QualityError(task.name, failures)
+            lg.error("%s", error)
+            raise error
+        lg.info("Data quality: %d expectation(s) passed on %d record(s).", len(expectations), writer.rows)
+    dataset = writer.close()
+    lg.info("Transformed %d record(s) with %d mapped attribute(s).", writer.rows, len(attributes))
+    return {"dataset": str(dataset.path), "transformed": writer.rows, "quality_checked": bool(expectations)}
