@@ -1,0 +1,57 @@
+"""Operational knobs through /_admin/: injected errors, connection resets, latency, stats."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+
+def test_injected_errors_then_normal_again(esm_api, esm_sim):
+    esm_sim.admin("POST", "errors", {"count": 2, "status": 503, "path_contains": "/dc/"})
+    assert esm_api.get("/echo/jwt").status_code == 200  # path does not match: untouched
+    first = esm_api.get("/dc/person/data", params={"limit": 1}, validate=False)
+    second = esm_api.get("/dc/person/data", params={"limit": 1}, validate=False)
+    assert first.status_code == second.status_code == 503
+    assert first.headers["Retry-After"] == "1"
+    assert esm_api.get("/dc/person/data", params={"limit": 1}).status_code == 200
+
+
+def test_connection_reset(esm_api, esm_sim):
+    esm_sim.admin("POST", "resets", {"count": 1})
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{esm_sim.base_url}/echo", verify=esm_sim.ca_pem, timeout=10)
+    assert requests.get(f"{esm_sim.base_url}/echo", verify=esm_sim.ca_pem, timeout=10).status_code == 200
+    assert esm_sim.admin("GET", "stats")["requests"]["injected connection reset"] == 1
+
+
+def test_latency(esm_api, esm_sim):
+    esm_sim.admin("POST", "latency", {"seconds": 0.3})
+    t0 = time.monotonic()
+    esm_api.get("/echo")
+    assert time.monotonic() - t0 >= 0.3
+    esm_sim.admin("POST", "latency", {"seconds": 0})
+    t0 = time.monotonic()
+    esm_api.get("/echo")
+    assert time.monotonic() - t0 < 0.3
+
+
+def test_stats_count_requests_per_endpoint(esm_api, esm_sim):
+    esm_sim.admin("POST", "stats/reset")
+    for _ in range(3):
+        esm_api.get("/dc/person/data", params={"limit": 1})
+    esm_api.put("/dc/person/data", json=[])
+    stats = esm_sim.admin("GET", "stats")
+    assert stats["requests"]["GET /rest-api/itsm/v1/dc/{templateCode}/data"] == 3
+    assert stats["requests"]["PUT /rest-api/itsm/v1/dc/{templateCode}/data"] == 1
+    assert stats["statuses"]["200"] >= 4
+
+
+def test_reset_wipes_cards_and_seed_adds_them(esm_api, esm_sim):
+    out = esm_sim.admin("POST", "seed", {"seed": 7, "persons": 5, "groups": 2, "incidents": 4})
+    assert out == {"persons": 5, "groups": 2, "incidents": 4}
+    assert esm_sim.admin("GET", "stats")["cards"]["incident"]["active"] == 4
+    group = esm_api.get("/dc/group/data", params={"limit": 1, "dataCards": "true"}).json()["data"][0]
+    assert group["data"]["status"]["values"][0]["value"] == "1 - Active"
+    esm_sim.reset()
+    assert esm_sim.admin("GET", "stats")["cards"] == {}

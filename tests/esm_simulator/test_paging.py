@@ -1,0 +1,86 @@
+"""Keyset paging (limit + filterId, meta.links.next) returns every card exactly once, even
+while other cards are being created during the walk."""
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from .conftest import person
+
+
+def walk(esm_api, limit: int, params: dict | None = None, on_page=None) -> list[str]:
+    seen: list[str] = []
+    resp = esm_api.get("/dc/person/data", params={"limit": limit, **(params or {})})
+    pages = 0
+    while True:
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        ids = [c["dataCardId"] for c in body["data"]]
+        assert body["meta"]["count"] == len(ids) <= limit
+        assert ids == sorted(ids, key=int, reverse=True)  # descending id order
+        seen += ids
+        pages += 1
+        if on_page:
+            on_page(pages)
+        nxt = body["meta"]["links"].get("next")
+        if not nxt:
+            return seen
+        q = parse_qs(urlparse(nxt).query)
+        assert q["limit"] == [str(limit)] and q["filterId"] == [ids[-1]]
+        assert nxt.startswith(esm_api.sim.base_url + "/dc/person/data?")
+        resp = esm_api.call("GET", nxt[len(esm_api.sim.base_url):])
+
+
+@pytest.mark.parametrize("limit", [1, 7, 200])
+def test_every_card_exactly_once_while_cards_are_added(esm_api, limit):
+    total = 230 if limit != 1 else 60
+    existing = set(esm_api.make_persons(total, prefix=f"l{limit}-"))
+
+    added: list[str] = []
+    stop = threading.Event()
+
+    def writer():
+        api2 = type(esm_api)(esm_api.sim, esm_api.openapi)
+        n = 0
+        while not stop.is_set() and n < 40:
+            out = api2.bulk("person", [person(f"new-{limit}-{n}")])
+            added.append(out["data"][0]["dataCard"]["dataCardId"])
+            n += 1
+
+    def wait_for_writer(page: int) -> None:
+        if page == 1:  # make sure cards really are created between our page requests
+            deadline = time.monotonic() + 20
+            while len(added) < 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        seen = walk(esm_api, limit, on_page=wait_for_writer)
+    finally:
+        stop.set()
+        t.join()
+    assert len(seen) == len(set(seen)), "a card was returned twice"
+    assert existing <= set(seen), "a card that existed before paging was missed"
+    # only cards added during the walk may appear besides those, never anything else
+    assert set(seen) - existing <= set(added)
+    assert len(added) >= 5, "the writer added nothing; the test would prove nothing"
+
+
+def test_next_link_keeps_filter_and_is_absent_on_last_page(esm_api):
+    esm_api.bulk("person", [person(f"a{i}", status="Deleted" if i % 2 else "Active") for i in range(9)])
+    seen = walk(esm_api, 2, {"filter": "$accountStatus$ = 'Deleted'", "dataCards": "true"})
+    assert len(seen) == 4
+    exact = esm_api.get("/dc/person/data", params={"limit": 9}).json()
+    assert exact["meta"]["count"] == 9 and "next" not in exact["meta"]["links"]
+
+
+def test_filter_id_zero_means_from_the_top(esm_api):
+    ids = esm_api.make_persons(3)
+    body = esm_api.get("/dc/person/data", params={"limit": 10, "filterId": 0}).json()
+    assert [c["dataCardId"] for c in body["data"]] == sorted(ids, key=int, reverse=True)
+    below = esm_api.get("/dc/person/data", params={"limit": 10, "filterId": max(map(int, ids))}).json()
+    assert len(below["data"]) == 2
