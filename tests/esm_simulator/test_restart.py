@@ -1,0 +1,35 @@
+"""Data (and issued tokens) survive a restart of the simulator on the same database."""
+from __future__ import annotations
+
+import sqlite3
+
+import requests
+
+from tests.fixtures.esm_simulator import EsmSimulatorProcess
+
+
+def test_data_survives_restart(tmp_path):
+    sim = EsmSimulatorProcess(tmp_path, extra_args=("--persons", "3", "--incidents", "2", "--seed", "5"))
+    sim.start()
+    try:
+        session = sim.session()
+        first = session.get(f"{sim.base_url}/dc/person/data", params={"limit": 10}, timeout=30).json()
+        assert first["meta"]["count"] == 3
+        created = session.put(f"{sim.base_url}/dc/person/data", timeout=30, json=[
+            {"folderCode": "persons", "data": {"display_name": {"values": [{"value": "Kept Across Restart"}]}}}]).json()
+        new_id = created["data"][0]["dataCard"]["dataCardId"]
+        session.close()
+        token = sim.login()
+        sim.restart()  # same port, same database; seeding is skipped because cards exist
+        card = requests.get(f"{sim.base_url}/dc/person/data/{new_id}", headers={"Authorization": token},
+                            verify=sim.ca_pem, timeout=30)
+        assert card.status_code == 200, card.text  # the signing secret is stored too
+        assert card.json()["name"] == "Kept Across Restart"
+        again = sim.session().get(f"{sim.base_url}/dc/person/data", params={"limit": 10}, timeout=30).json()
+        assert again["meta"]["count"] == 4
+        assert "seeded" not in sim.log_text()
+    finally:
+        sim.stop()
+    with sqlite3.connect(sim.db_path) as db:  # tests can inspect the storage directly
+        assert db.execute("SELECT COUNT(*) FROM cards WHERE template = 'person'").fetchone()[0] == 4
+        assert db.execute("SELECT COUNT(*) FROM card_values WHERE attr = 'display_name'").fetchone()[0] == 4
