@@ -123,6 +123,8 @@ class EsmClient:
         self.username = username
         self.__password = password
         self.timeout = timeout
+        # Passed with every request: requests lets REQUESTS_CA_BUNDLE override session.verify.
+        self.verify = verify
         self.retry = retry or RetryPolicy()
         self.log = logger or logging.getLogger("jira_esm_connector.esm")
         self._session = build_session(
@@ -181,7 +183,7 @@ class EsmClient:
             headers["Authorization"] = f"Bearer {self._token}"
         try:
             return (session or self._session).request(
-                method, url, headers=headers, timeout=self.timeout, stream=stream, **kwargs
+                method, url, headers=headers, timeout=self.timeout, stream=stream, verify=self.verify, **kwargs
             )
         except requests.RequestException as exc:
             raise error_for_exception(exc, service=SERVICE, url=url, method=method) from None

@@ -3,9 +3,10 @@
 ESM filters look like ``$status$ = '02 - Solving' and $updated$ > '2024-01-01'``:
 attribute codes between dollar signs, string literals between single quotes. A value
 is never pasted into a filter by hand; it goes through :func:`eql_quote`, which doubles
-any single quote inside it (``O'Brien`` -> ``'O''Brien'``), so no value can end the
-literal early and widen the query. Attribute codes are checked against a strict pattern
-instead, because they cannot be quoted.
+any single quote inside it (``O'Brien`` -> ``'O''Brien'``) and any backslash (EQL reads
+``\\'`` as an escaped quote, so a trailing backslash could otherwise swallow the closing
+quote), so no value can end the literal early and widen the query. Attribute codes
+are checked against a strict pattern instead, because they cannot be quoted.
 
     >>> eql_and(eq("status", "Open"), ne("owner", "O'Brien"))
     "($status$ = 'Open') and ($owner$ <> 'O''Brien')"
@@ -53,7 +54,7 @@ def eql_quote(value: Any) -> str:
         raise TypeError(f"cannot put a {type(value).__name__} into an EQL filter")
     if "\x00" in text:
         raise ValueError("EQL values cannot contain NUL characters")
-    return "'" + text.replace("'", "''") + "'"
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def eql_attr(code: str) -> str:

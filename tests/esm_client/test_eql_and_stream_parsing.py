@@ -1,0 +1,101 @@
+"""Pure-function parts of the ESM client: EQL quoting/building and the streamed-JSON reader.
+
+(The same EQL strings are also run against the real simulator in test_client_live.py.)
+"""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from jira_esm_connector.esm import eql
+from jira_esm_connector.esm.jsonstream import ArrayItemReader, JsonStreamError, iter_array_items
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Open", "'Open'"),
+        ("O'Brien", "'O''Brien'"),
+        ("'", "''''"),
+        ("x' or $status$ <> '", "'x'' or $status$ <> '''"),
+        (42, "'42'"),
+        (date(2024, 3, 1), "'2024-03-01'"),
+        (datetime(2024, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=2))), "'2024-03-01T10:00:00Z'"),
+        (True, "'true'"),
+        ("back\\slash", "'back\\\\slash'"),
+        ("end\\", "'end\\\\'"),
+    ],
+)
+def test_eql_quote_escapes_quotes(value, expected):
+    assert eql.eql_quote(value) == expected
+
+
+def test_quoted_literal_is_one_token():
+    # Whatever the value, the literal starts and ends with the only unpaired quotes.
+    for value in ["a'b", "''", "a'' or ''='", "\\'", "end'", "end\\", "\\\\'x"]:
+        lit = eql.eql_quote(value)
+        # decode the literal the way EQL reads it: \x is x, '' is ', a lone ' ends it
+        out, i, inner = [], 0, lit[1:]
+        while inner[i] != "'" or inner[i : i + 2] == "''":
+            if inner[i] == "\\":
+                out.append(inner[i + 1])
+                i += 2
+            elif inner[i] == "'":
+                out.append("'")
+                i += 2
+            else:
+                out.append(inner[i])
+                i += 1
+        assert i == len(inner) - 1, f"the literal for {value!r} ends early"
+        assert "".join(out) == value
+
+
+def test_eql_refuses_none_and_bad_attribute_codes():
+    with pytest.raises(TypeError):
+        eql.eql_quote(None)
+    with pytest.raises(TypeError):
+        eql.eql_quote(["a"])
+    for bad in ["status$ = 'x' or $a", "a b", "", "$x$", "x'"]:
+        with pytest.raises(ValueError):
+            eql.eq(bad, "v")
+
+
+def test_eql_builder_parenthesises():
+    f = eql.eql_and(eql.eq("status", "Open"), eql.eql_or(eql.ne("owner", "O'Brien"), eql.gt("updated", date(2024, 1, 2))))
+    assert f == "($status$ = 'Open') and (($owner$ <> 'O''Brien') or ($updated$ > '2024-01-02'))"
+    assert eql.eql_not(eql.eq("a", "b")) == "not ($a$ = 'b')"
+    assert eql.any_of("k", ["1", "2"]) == "($k$ = '1') or ($k$ = '2')"
+    assert eql.eql_and(eql.eq("a", "b")) == "$a$ = 'b'"
+    with pytest.raises(ValueError):
+        eql.any_of("k", [])
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 64, 10_000_000])
+def test_stream_reader_yields_every_item_whatever_the_chunking(size):
+    doc = {
+        "meta": {"count": 300, "links": {"self": "/dc/incident/data/stream"}},
+        "data": [{"dataCardId": str(i), "name": f"card \"{i}\" ]}}", "n": i * 1.25} for i in range(300)],
+        "after": 12345,
+    }
+    reader = ArrayItemReader(_chunks(json.dumps(doc), size))
+    assert list(reader) == doc["data"]
+    assert reader.other == {"meta": doc["meta"], "after": 12345}
+
+
+def test_stream_reader_data_first_and_top_level_array():
+    assert list(iter_array_items(['{"data": [1, 2, {"a": [3]}], "meta": {}}'])) == [1, 2, {"a": [3]}]
+    assert list(iter_array_items(["[", "10", "0,", " 2]"])) == [100, 2]
+    assert list(iter_array_items(['{"meta": {"data": [9]}, "data": []}'])) == []
+
+
+def test_stream_reader_reports_truncated_body():
+    with pytest.raises(JsonStreamError):
+        list(iter_array_items(['{"data": [{"a": 1}, {"b": ']))
+    with pytest.raises(JsonStreamError):
+        list(iter_array_items(["<html>oops</html>"]))
