@@ -1,0 +1,73 @@
+"""How the connector recognises what it created in Jira for an event.
+
+Every object an event creates carries the event's identity, so that a retry after a crash
+(Jira answered, the state record was not written) finds it instead of creating a second:
+
+* issues: the issue property ``jira_esm_connector.event`` = ``{"event_id", "task"}``, set
+  in the create request itself, plus a label ``esm-event-<hash>`` derived from task and
+  event id. Lookup runs the JQL
+  ``issue.property[jira_esm_connector.event].event_id = "<id>"``; where a Jira (or the
+  local simulator) does not support property JQL it falls back to the label, and the
+  property then confirms the match. The label holds only hex digits, so no payload text
+  ever reaches the JQL unescaped.
+* comments: the comment property ``jira_esm_connector.origin`` =
+  ``{"source": "esm", "event_id", "task"}``. The comment import skips comments carrying it
+  (no ping-pong) and a retried ``add_comment`` finds its comment by it.
+* users by e-mail, groups by name: Jira itself keeps those unique.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ISSUE_EVENT_PROPERTY",
+    "COMMENT_ORIGIN_PROPERTY",
+    "EVENT_LABEL_PREFIX",
+    "EventRef",
+    "is_connector_comment",
+]
+
+ISSUE_EVENT_PROPERTY = "jira_esm_connector.event"
+COMMENT_ORIGIN_PROPERTY = "jira_esm_connector.origin"
+EVENT_LABEL_PREFIX = "esm-event-"
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """One event: the task (DAG id) that handles it and the caller's ``event_id``."""
+
+    task: str
+    event_id: str
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.task}\x00{self.event_id}".encode()).hexdigest()
+
+    @property
+    def label(self) -> str:
+        """A Jira label naming this event: ASCII, no spaces, safe in JQL."""
+        return EVENT_LABEL_PREFIX + self.digest[:32]
+
+    def issue_property(self) -> dict[str, Any]:
+        return {"event_id": self.event_id, "task": self.task}
+
+    def comment_property(self) -> dict[str, Any]:
+        return {"source": "esm", "event_id": self.event_id, "task": self.task}
+
+    def matches(self, value: Any) -> bool:
+        """Does a stored property value name this very event?"""
+        return (
+            isinstance(value, dict)
+            and value.get("event_id") == self.event_id
+            and value.get("task") == self.task
+        )
+
+
+def is_connector_comment(comment: dict[str, Any]) -> bool:
+    """True for a Jira comment (fetched with ``expand=properties``) the connector pushed."""
+    for prop in comment.get("properties") or []:
+        if isinstance(prop, dict) and prop.get("key") == COMMENT_ORIGIN_PROPERTY:
+            return True
+    return False

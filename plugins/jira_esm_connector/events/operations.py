@@ -1,0 +1,476 @@
+"""The event operations, one plain function each, on a :class:`~jira_esm_connector.jira.JiraClient`.
+
+Each function does one change in Jira and returns a small JSON-able dict (the DAG run's
+result). None of them repeats a create blindly: the Jira client does not retry a POST
+that may have taken effect (5xx, reset, read timeout), so a create that fails that way
+is followed by a *check* -- is the issue / comment / user / group there now? -- and only
+repeated when it is not. ``check_first=True`` (set by :func:`~.runner.run_event` when an
+earlier attempt of the same event began but never recorded an outcome) looks before the
+first attempt too.
+
+Jira's refusals (4xx) raise :class:`~.errors.EventRefused` with Jira's own words.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from ..http.errors import BadRequestError, ConnectorHTTPError, NotFoundError
+from ..jira.jql import jql_quote
+from ..jira.paginators import StartAtPaginator
+from .errors import EventRefused, is_transient
+from .markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef
+
+__all__ = [
+    "CREATE_ATTEMPTS",
+    "add_comment",
+    "add_user_to_group",
+    "create_group",
+    "create_issue",
+    "create_user",
+    "delete_group",
+    "delete_user",
+    "find_comment_for_event",
+    "find_issue_for_event",
+    "find_user_by_email",
+    "refused",
+    "remove_user_from_group",
+    "resolve_account_id",
+    "transition_issue",
+    "update_issue",
+]
+
+log = logging.getLogger("jira_esm_connector.events")
+
+CREATE_ATTEMPTS = 3  # a create that failed transiently is checked, then repeated at most this often
+_RETRY_WAIT = 0.5  # seconds before checking/repeating (doubles each time)
+
+T = TypeVar("T")
+
+# Jira sites (by host) that answered 400 to property JQL: use the label lookup straight away.
+_NO_PROPERTY_JQL: set[str] = set()
+
+
+def refused(exc: ConnectorHTTPError, doing: str) -> EventRefused:
+    """Jira's 4xx as an operator-facing refusal, with Jira's own messages verbatim."""
+    said = "; ".join(exc.details) if exc.details else str(exc)
+    return EventRefused(f"Jira refused to {doing}: {said} (HTTP {exc.status})")
+
+
+def _call(doing: str, fn: Callable[[], T]) -> T:
+    """Run one Jira call; permanent failures become :class:`EventRefused`, transient ones pass."""
+    try:
+        return fn()
+    except ConnectorHTTPError as exc:
+        if is_transient(exc):
+            raise
+        raise refused(exc, doing) from None
+
+
+def _create_checked(
+    doing: str,
+    create: Callable[[], T],
+    find: Callable[[], T | None],
+    *,
+    check_first: bool,
+) -> tuple[T, bool]:
+    """``(result, found_existing)``: find first when asked; after a transient failure check
+    Jira before repeating the create (it may have taken effect)."""
+    if check_first:
+        found = find()
+        if found is not None:
+            log.info("An earlier attempt of this event already did this: %s (found in Jira, not repeated)", doing)
+            return found, True
+    wait = _RETRY_WAIT
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            return _call(doing, create), False
+        except ConnectorHTTPError as exc:
+            if attempt == CREATE_ATTEMPTS:
+                raise
+            log.warning(
+                "Could not %s (attempt %d of %d): %s. The request may have taken effect: "
+                "checking Jira before repeating it.", doing, attempt, CREATE_ATTEMPTS, exc,
+            )
+            time.sleep(wait)
+            wait *= 2
+            found = find()
+            if found is not None:
+                log.info("Jira did %s after all; not repeating the request", doing)
+                return found, True
+    raise AssertionError("unreachable")
+
+
+# ---- issues ---------------------------------------------------------------------------------
+
+def _issue_candidates(jira: Any, ref: EventRef) -> list[dict[str, Any]]:
+    host = getattr(jira, "host", "")
+    if host not in _NO_PROPERTY_JQL:
+        jql = f"issue.property[{ISSUE_EVENT_PROPERTY}].event_id = {jql_quote(ref.event_id)}"
+        try:
+            return list(jira.search(jql, fields=["summary"], page_size=10))
+        except BadRequestError as exc:
+            log.info("Jira does not answer property JQL (%s); looking the event up by its label instead", exc)
+            _NO_PROPERTY_JQL.add(host)
+    return list(jira.search(f"labels = {jql_quote(ref.label)}", fields=["summary"], page_size=10))
+
+
+def find_issue_for_event(jira: Any, ref: EventRef) -> dict[str, Any] | None:
+    """The issue an earlier attempt of this event created: ``{"issue_key", "issue_id"}`` or None."""
+    for issue in _issue_candidates(jira, ref):
+        value = jira.get_issue_property(issue["key"], ISSUE_EVENT_PROPERTY, missing_ok=True)
+        if ref.matches(value):
+            return {"issue_key": issue["key"], "issue_id": str(issue.get("id", ""))}
+    return None
+
+
+def create_issue(jira: Any, ref: EventRef, fields: Mapping[str, Any], *, check_first: bool = False) -> dict[str, Any]:
+    """``POST /rest/api/3/issue`` carrying the event's property and label.
+
+    Returns ``{"issue_key", "issue_id"}``."""
+    missing = [f for f in ("project", "issuetype", "summary") if not fields.get(f)]
+    if missing:
+        raise EventRefused(
+            f"cannot create a Jira issue without {', '.join(missing)}: map "
+            f"{'it' if len(missing) == 1 else 'them'} in the task's fields"
+        )
+    body = dict(fields)
+    labels = list(body.get("labels") or [])
+    if ref.label not in labels:
+        labels.append(ref.label)
+    body["labels"] = labels
+
+    def create() -> dict[str, Any]:
+        created = jira.create_issue(body, properties={ISSUE_EVENT_PROPERTY: ref.issue_property()})
+        return {"issue_key": created["key"], "issue_id": str(created.get("id", ""))}
+
+    result, _ = _create_checked(
+        "create the issue", create, lambda: find_issue_for_event(jira, ref), check_first=check_first
+    )
+    log.info("Jira issue %s holds event %s", result["issue_key"], ref.event_id)
+    return result
+
+
+def update_issue(jira: Any, ref: EventRef, issue_key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``PUT /rest/api/3/issue/{key}`` (repeating it is harmless). Returns ``{"issue_key", "fields"}``."""
+    if not fields:
+        raise EventRefused(f"nothing to change on {issue_key}: the payload gave no value for any mapped field")
+    _call(f"edit issue {issue_key}", lambda: jira.edit_issue(issue_key, fields))
+    log.info("Updated Jira issue %s: %s", issue_key, ", ".join(sorted(fields)))
+    return {"issue_key": issue_key, "fields": sorted(fields)}
+
+
+# ---- comments -------------------------------------------------------------------------------
+
+def _comment_has_marker(jira: Any, comment: Mapping[str, Any], ref: EventRef) -> bool:
+    props = comment.get("properties")
+    if isinstance(props, list):
+        for prop in props:
+            if isinstance(prop, Mapping) and prop.get("key") == COMMENT_ORIGIN_PROPERTY:
+                return ref.matches(prop.get("value"))
+        if props:
+            return False
+    # properties not embedded: ask for this comment's property
+    try:
+        got = jira.request("GET", f"/rest/api/3/comment/{comment['id']}/properties/{COMMENT_ORIGIN_PROPERTY}")
+    except NotFoundError:
+        return False
+    return ref.matches((got or {}).get("value"))
+
+
+def find_comment_for_event(jira: Any, ref: EventRef, issue_key: str) -> dict[str, Any] | None:
+    """The comment an earlier attempt of this event added to ``issue_key``, newest first."""
+    paginator = StartAtPaginator(100, items_key="comments")
+    params = {"expand": "properties", "orderBy": "-created"}
+    for _page, items in jira.paginate("GET", f"/rest/api/3/issue/{issue_key}/comment", paginator, params=params):
+        for comment in items:
+            if _comment_has_marker(jira, comment, ref):
+                return {"issue_key": issue_key, "comment_id": str(comment["id"])}
+    return None
+
+
+def add_comment(
+    jira: Any, ref: EventRef, issue_key: str, body_adf: Mapping[str, Any], *, check_first: bool = False
+) -> dict[str, Any]:
+    """``POST .../comment`` with the origin marker property. Returns ``{"issue_key", "comment_id"}``."""
+    if not body_adf:
+        raise EventRefused(f"cannot add an empty comment to {issue_key}")
+
+    def create() -> dict[str, Any]:
+        made = jira.add_comment(issue_key, body_adf, properties={COMMENT_ORIGIN_PROPERTY: ref.comment_property()})
+        return {"issue_key": issue_key, "comment_id": str(made["id"])}
+
+    result, _ = _create_checked(
+        f"add a comment to {issue_key}", create, lambda: find_comment_for_event(jira, ref, issue_key),
+        check_first=check_first,
+    )
+    log.info("Comment %s on %s holds event %s", result["comment_id"], issue_key, ref.event_id)
+    return result
+
+
+# ---- transitions ----------------------------------------------------------------------------
+
+def _status_of(jira: Any, issue_key: str) -> str | None:
+    issue = _call(f"read issue {issue_key}", lambda: jira.get_issue(issue_key, fields=["status"]))
+    return (((issue or {}).get("fields") or {}).get("status") or {}).get("name")
+
+
+def transition_issue(
+    jira: Any,
+    ref: EventRef,
+    issue_key: str,
+    status: str,
+    *,
+    resolution: str | None = None,
+    comment_adf: Mapping[str, Any] | None = None,
+    fields: Mapping[str, Any] | None = None,
+    check_first: bool = False,
+) -> dict[str, Any]:
+    """Move ``issue_key`` to the status named ``status`` by the transition of *its* workflow
+    that leads there. Already in that status: nothing to do. ``resolution`` (a name) and
+    ``fields`` go with the transition; ``comment_adf`` is added after it as a marked comment.
+
+    Returns ``{"issue_key", "status", "transition_id", "changed"}`` (+ ``comment_id``)."""
+    transitions = _call(f"read the transitions of {issue_key}", lambda: jira.get_transitions(issue_key))
+    target = status.strip()
+    matching = [t for t in transitions if ((t.get("to") or {}).get("name") or "") == target]
+    if not matching:
+        matching = [t for t in transitions if ((t.get("to") or {}).get("name") or "").casefold() == target.casefold()]
+    result: dict[str, Any] = {"issue_key": issue_key, "status": target, "transition_id": None, "changed": False}
+    if matching:
+        chosen = matching[0]
+        tfields: dict[str, Any] = dict(fields or {})
+        if resolution:
+            tfields["resolution"] = {"name": resolution}
+        _call(
+            f"move {issue_key} to '{target}' by transition '{chosen.get('name')}'",
+            lambda: jira.transition_issue(issue_key, chosen["id"], fields=tfields or None),
+        )
+        result.update(status=(chosen.get("to") or {}).get("name") or target, transition_id=str(chosen["id"]), changed=True)
+        log.info("Moved %s to '%s' (transition '%s', id %s)", issue_key, result["status"], chosen.get("name"), chosen["id"])
+    else:
+        current = _status_of(jira, issue_key)
+        if current is not None and current.casefold() == target.casefold():
+            log.info("%s is already in status '%s': no transition needed", issue_key, current)
+            result["status"] = current
+        else:
+            offered = ", ".join(
+                f"'{t.get('name')}' → '{(t.get('to') or {}).get('name')}'" for t in transitions
+            ) or "none"
+            raise EventRefused(
+                f"Jira offers no transition to status '{target}' for {issue_key} (now in '{current}'); "
+                f"transitions available from there: {offered}"
+            )
+    if comment_adf:
+        made = add_comment(jira, ref, issue_key, comment_adf, check_first=check_first or not result["changed"])
+        result["comment_id"] = made["comment_id"]
+    return result
+
+
+# ---- users ----------------------------------------------------------------------------------
+
+def find_user_by_email(jira: Any, email: str) -> dict[str, Any] | None:
+    wanted = email.strip().casefold()
+    users = _call(f"look up the user {email}", lambda: jira.find_users(email))
+    for user in users:
+        if str(user.get("emailAddress") or "").casefold() == wanted:
+            return user
+    return None
+
+
+def resolve_account_id(jira: Any, *, account_id: str | None = None, email: str | None = None) -> str | None:
+    """An account id as given, or the account id of the user with this e-mail (None: no such user)."""
+    if account_id:
+        return account_id
+    if email:
+        user = find_user_by_email(jira, email)
+        return user.get("accountId") if user else None
+    raise EventRefused("the payload names no user: give an account id or an e-mail address")
+
+
+def create_user(
+    jira: Any,
+    ref: EventRef,
+    email: str,
+    products: Iterable[str],
+    *,
+    display_name: str | None = None,
+    check_first: bool = False,
+) -> dict[str, Any]:
+    """``POST /rest/api/3/user``. Returns ``{"account_id", "email"}``."""
+    product_list = [p for p in products if p]
+
+    def create() -> dict[str, Any]:
+        user = jira.create_user(email, product_list, display_name=display_name)
+        return {"account_id": user["accountId"], "email": email}
+
+    def find() -> dict[str, Any] | None:
+        user = find_user_by_email(jira, email)
+        return {"account_id": user["accountId"], "email": email} if user else None
+
+    result, _ = _create_checked(f"create the user {email}", create, find, check_first=check_first)
+    log.info("Jira user %s has account id %s", email, result["account_id"])
+    return result
+
+
+def delete_user(
+    jira: Any, ref: EventRef, *, account_id: str | None = None, email: str | None = None, check_first: bool = False
+) -> dict[str, Any]:
+    """``DELETE /rest/api/3/user``. Returns ``{"account_id", "deleted"}`` (False: already gone)."""
+    resolved = resolve_account_id(jira, account_id=account_id, email=email)
+    if resolved is None:
+        if check_first:
+            log.info("No Jira user with e-mail %s any more: an earlier attempt deleted it", email)
+            return {"account_id": None, "email": email, "deleted": False}
+        raise EventRefused(f"Jira has no user with the e-mail address {email}")
+    try:
+        jira.delete_user(resolved)
+    except NotFoundError as exc:
+        if email or check_first:  # found a moment ago, or an earlier attempt ran: already gone
+            log.info("Jira user %s is already deleted", resolved)
+            return {"account_id": resolved, "deleted": False}
+        raise refused(exc, f"delete the user {resolved}") from None
+    except ConnectorHTTPError as exc:
+        if is_transient(exc):
+            raise
+        raise refused(exc, f"delete the user {resolved}") from None
+    log.info("Deleted Jira user %s", resolved)
+    return {"account_id": resolved, "deleted": True}
+
+
+# ---- groups ---------------------------------------------------------------------------------
+
+def _group_result(group: Mapping[str, Any]) -> dict[str, Any]:
+    return {"group_id": group.get("groupId"), "group_name": group.get("name")}
+
+
+def create_group(jira: Any, ref: EventRef, name: str, *, check_first: bool = False) -> dict[str, Any]:
+    """``POST /rest/api/3/group``. Returns ``{"group_id", "group_name"}``."""
+
+    def find() -> dict[str, Any] | None:
+        group = jira.find_group(name)
+        return _group_result(group) if group else None
+
+    result, _ = _create_checked(
+        f"create the group '{name}'", lambda: _group_result(jira.create_group(name)), find, check_first=check_first
+    )
+    log.info("Jira group '%s' has id %s", name, result["group_id"])
+    return result
+
+
+def _find_group(jira: Any, *, group_id: str | None, name: str | None) -> dict[str, Any] | None:
+    if name:
+        return jira.find_group(name)
+    for group in jira.iter_groups():
+        if group.get("groupId") == group_id:
+            return group
+    return None
+
+
+def delete_group(
+    jira: Any, ref: EventRef, *, name: str | None = None, group_id: str | None = None, check_first: bool = False
+) -> dict[str, Any]:
+    """``DELETE /rest/api/3/group``. Returns ``{"group_id", "group_name", "deleted"}``."""
+    if not (name or group_id):
+        raise EventRefused("the payload names no group: give a group name or id")
+    try:
+        jira.delete_group(group_id=group_id or None, name=None if group_id else name)
+    except NotFoundError as exc:
+        if check_first:
+            log.info("Jira group %s is already gone: an earlier attempt deleted it", name or group_id)
+            return {"group_id": group_id, "group_name": name, "deleted": False}
+        raise refused(exc, f"delete the group {name or group_id}") from None
+    except ConnectorHTTPError as exc:
+        if is_transient(exc):
+            raise
+        raise refused(exc, f"delete the group {name or group_id}") from None
+    log.info("Deleted Jira group %s", name or group_id)
+    return {"group_id": group_id, "group_name": name, "deleted": True}
+
+
+def _is_member(jira: Any, account_id: str, *, group_id: str | None, name: str | None) -> bool:
+    members = jira.iter_group_members(group_id=group_id or None, group_name=None if group_id else name)
+    return any(m.get("accountId") == account_id for m in members)
+
+
+def _membership(
+    jira: Any,
+    *,
+    add: bool,
+    group_name: str | None,
+    group_id: str | None,
+    account_id: str | None,
+    email: str | None,
+    check_first: bool,
+) -> dict[str, Any]:
+    if not (group_name or group_id):
+        raise EventRefused("the payload names no group: give a group name or id")
+    resolved = resolve_account_id(jira, account_id=account_id, email=email)
+    if resolved is None:
+        raise EventRefused(f"Jira has no user with the e-mail address {email}")
+    which = group_name or group_id
+    doing = f"{'add' if add else 'remove'} user {resolved} {'to' if add else 'from'} group '{which}'"
+    result = {"group_id": group_id, "group_name": group_name, "account_id": resolved, "changed": False}
+    gid, gname = (group_id or None), (None if group_id else group_name)
+    if check_first and _is_member(jira, resolved, group_id=gid, name=gname) == add:
+        log.info("An earlier attempt of this event already did this: %s", doing)
+        return result
+    try:
+        if add:
+            jira.add_user_to_group(resolved, group_id=gid, group_name=gname)
+        else:
+            jira.remove_user_from_group(resolved, group_id=gid, group_name=gname)
+    except ConnectorHTTPError as exc:
+        # "already a member" / "not a member" (or a repeated request that already took effect)
+        if isinstance(exc, (BadRequestError, NotFoundError)) or is_transient(exc):
+            try:
+                state_ok = _is_member(jira, resolved, group_id=gid, name=gname) == add
+            except ConnectorHTTPError:
+                state_ok = False
+            if state_ok:
+                log.info("User %s is %s group '%s' already", resolved, "in" if add else "not in", which)
+                return result
+        if is_transient(exc):
+            raise
+        raise refused(exc, doing) from None
+    log.info("Done: %s", doing)
+    result["changed"] = True
+    return result
+
+
+def add_user_to_group(
+    jira: Any,
+    ref: EventRef,
+    *,
+    group_name: str | None = None,
+    group_id: str | None = None,
+    account_id: str | None = None,
+    email: str | None = None,
+    check_first: bool = False,
+) -> dict[str, Any]:
+    """``POST /rest/api/3/group/user``; a user already in the group is fine.
+    Returns ``{"group_id", "group_name", "account_id", "changed"}``."""
+    return _membership(
+        jira, add=True, group_name=group_name, group_id=group_id, account_id=account_id, email=email,
+        check_first=check_first,
+    )
+
+
+def remove_user_from_group(
+    jira: Any,
+    ref: EventRef,
+    *,
+    group_name: str | None = None,
+    group_id: str | None = None,
+    account_id: str | None = None,
+    email: str | None = None,
+    check_first: bool = False,
+) -> dict[str, Any]:
+    """``DELETE /rest/api/3/group/user``; a user not in the group is fine.
+    Returns ``{"group_id", "group_name", "account_id", "changed"}``."""
+    return _membership(
+        jira, add=False, group_name=group_name, group_id=group_id, account_id=account_id, email=email,
+        check_first=check_first,
+    )

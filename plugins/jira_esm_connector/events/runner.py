@@ -1,0 +1,263 @@
+"""``run_event``: one triggered event, from conf payload to Jira change, exactly once.
+
+Steps:
+
+1. **Check the payload**: only keys the task declares (Airflow lets undeclared conf keys
+   through), a non-empty ``event_id``, values matching the task's JSON schema.
+2. **Claim the event** in the state store. Already done -> return the recorded result
+   with ``replayed: true`` without touching Jira. Begun by an earlier attempt that never
+   recorded an outcome (crash, task retry, failure) -> act with ``check_first`` so a
+   create looks in Jira before repeating itself.
+3. **Map** the payload to Jira values (the task file's ``fields``/``issue``/``comment``/
+   ``transition``/``user``/``group``; custom field names resolved via ``/rest/api/3/field``).
+4. **Act** in Jira with the operation function, **write back** the result to the ESM card
+   when the task asks, **record** the outcome, and return it (the DAG run's result).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..config.event import EventTask, event_renderer
+from ..config.params import allowed_keys, params_schema
+from ..http.errors import ConnectorHTTPError
+from ..mapping import MappingError, text_to_adf
+from . import operations as ops
+from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient
+from .fields import FieldResolver, resolve_fields
+from .markers import EventRef
+
+__all__ = ["RESULT_KEYS", "EventBusy", "run_event", "check_payload", "write_back"]
+
+log = logging.getLogger("jira_esm_connector.events")
+
+# Which result value is written back to the ESM card, per operation.
+RESULT_KEYS: dict[str, str] = {
+    "create_issue": "issue_key",
+    "update_issue": "issue_key",
+    "add_comment": "comment_id",
+    "transition_issue": "issue_key",
+    "create_user": "account_id",
+    "delete_user": "account_id",
+    "create_group": "group_id",
+    "delete_group": "group_id",
+    "add_user_to_group": "account_id",
+    "remove_user_from_group": "account_id",
+}
+
+_RENDERERS: dict[int, tuple[EventTask, Any]] = {}
+
+
+def _renderer(task: EventTask):
+    cached = _RENDERERS.get(id(task))
+    if cached is None or cached[0] is not task:
+        cached = (task, event_renderer(task))
+        _RENDERERS[id(task)] = cached
+    return cached[1]
+
+
+def _schema_problem(error: Any) -> str:
+    where = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        return error.message.replace("is a required property", "is required")
+    if error.validator == "additionalProperties":
+        return error.message
+    value = error.instance
+    shown = repr(value) if not isinstance(value, str) or len(value) <= 60 else repr(value[:57] + "...")
+    if error.validator == "maxLength":
+        return f"{where}: {len(value)} characters is longer than the allowed {error.validator_value}"
+    if error.validator == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value if v is not None)
+        return f"{where}: {shown} is not one of {allowed}"
+    if error.validator == "type":
+        return f"{where}: {shown} is not of type {error.validator_value}"
+    if error.validator == "format":
+        return f"{where}: {shown} is not a valid {error.validator_value}"
+    return f"{where}: {error.message if len(error.message) < 200 else error.message[:200] + '...'}"
+
+
+def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The conf as the operation sees it: declared keys only (optional ones filled with their
+    default), validated against the task's schema. Raises :class:`PayloadError`."""
+    import jsonschema
+
+    if conf is None:
+        conf = {}
+    if not isinstance(conf, Mapping):
+        raise PayloadError(f"the trigger's conf must be a JSON object, got {type(conf).__name__}")
+    allowed = allowed_keys(task)
+    unknown = sorted(str(k) for k in conf if k not in allowed)
+    if unknown:
+        raise PayloadError(
+            f"the payload has keys this event does not take: {', '.join(unknown)} "
+            f"(it takes: {', '.join(sorted(allowed))})"
+        )
+    payload: dict[str, Any] = {"datacard_id": None}
+    for name, field in task.payload.items():
+        payload[name] = field.default
+    payload.update(conf)
+    event_id = payload.get("event_id")
+    if not isinstance(event_id, str) or not event_id.strip():
+        raise PayloadError("the payload has no event_id: every event needs a unique, non-empty event_id")
+    validator = jsonschema.Draft202012Validator(
+        params_schema(task), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    problems = sorted(validator.iter_errors(payload), key=lambda e: [str(p) for p in e.absolute_path])
+    if problems:
+        raise PayloadError("the payload is not valid: " + "; ".join(_schema_problem(p) for p in problems))
+    return payload
+
+
+def _require(value: str | None, what: str) -> str:
+    if value is None or not str(value).strip():
+        raise PayloadError(f"{what} came out empty for this payload")
+    return str(value).strip()
+
+
+def _act(task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, check_first: bool) -> dict[str, Any]:
+    try:
+        rendered = _renderer(task)(payload)
+    except MappingError as exc:
+        raise PayloadError(f"cannot map the payload: {exc}") from None
+    op = task.operation
+    resolver = FieldResolver(jira)
+    if op == "create_issue":
+        return ops.create_issue(jira, ref, resolve_fields(rendered.fields, resolver), check_first=check_first)
+    if op == "update_issue":
+        return ops.update_issue(
+            jira, ref, _require(rendered.issue, "the issue key"), resolve_fields(rendered.fields, resolver)
+        )
+    if op == "add_comment":
+        body = text_to_adf(_require(rendered.comment, "the comment text"))
+        return ops.add_comment(jira, ref, _require(rendered.issue, "the issue key"), body, check_first=check_first)
+    if op == "transition_issue":
+        return ops.transition_issue(
+            jira, ref, _require(rendered.issue, "the issue key"), _require(rendered.transition_to, "the target status"),
+            resolution=rendered.resolution or None,
+            comment_adf=text_to_adf(rendered.comment) if rendered.comment else None,
+            fields=resolve_fields(rendered.fields, resolver) or None,
+            check_first=check_first,
+        )
+    if op == "create_user":
+        return ops.create_user(
+            jira, ref, _require(rendered.email, "the user's e-mail"), rendered.products or ["jira-software"],
+            check_first=check_first,
+        )
+    if op == "delete_user":
+        return ops.delete_user(
+            jira, ref, account_id=rendered.account_id or None, email=rendered.email or None, check_first=check_first
+        )
+    if op == "create_group":
+        return ops.create_group(jira, ref, _require(rendered.group_name, "the group name"), check_first=check_first)
+    if op == "delete_group":
+        return ops.delete_group(
+            jira, ref, name=rendered.group_name or None, group_id=rendered.group_id or None, check_first=check_first
+        )
+    if op in ("add_user_to_group", "remove_user_from_group"):
+        fn = ops.add_user_to_group if op == "add_user_to_group" else ops.remove_user_from_group
+        return fn(
+            jira, ref, group_name=rendered.group_name or None, group_id=rendered.group_id or None,
+            account_id=rendered.account_id or None, email=rendered.email or None, check_first=check_first,
+        )
+    raise AssertionError(f"unknown operation {op}")
+
+
+def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any], esm: Any) -> dict[str, Any] | None:
+    """Write the operation's result value to the originating ESM card, when the task asks."""
+    wb = task.write_back
+    if wb is None:
+        return None
+    card_id = payload.get("datacard_id")
+    if not card_id:
+        raise PayloadError("the task writes the result back to ESM, but the payload has no datacard_id")
+    key = RESULT_KEYS[task.operation]
+    value = result.get(key)
+    if value is None:
+        log.info("Nothing to write back to ESM: the result has no %s", key)
+        return None
+    try:
+        esm.patch_card(wb.template, card_id, {wb.attribute: value})
+    except ConnectorHTTPError as exc:
+        if is_transient(exc):
+            raise
+        said = "; ".join(exc.details) if exc.details else str(exc)
+        raise EventRefused(
+            f"ESM refused the write-back of {key} {value} to {wb.template} card {card_id}, attribute "
+            f"{wb.attribute}: {said}"
+        ) from None
+    log.info("Wrote %s %s back to ESM %s card %s (attribute %s)", key, value, wb.template, card_id, wb.attribute)
+    return {"template": wb.template, "datacard_id": str(card_id), "attribute": wb.attribute, "value": value}
+
+
+class EventBusy(EventError):
+    """Another run is handling the same event and has not finished: try again later."""
+
+    permanent = False
+
+
+def _claim(state: Any, ref: EventRef, owner: str | None, wait_for_other: float) -> Any:
+    deadline = time.monotonic() + wait_for_other
+    pause = 0.2
+    while True:
+        claim = state.begin_event(ref.task, ref.event_id, owner=owner)
+        if claim.claimed or claim.done:
+            return claim
+        if time.monotonic() >= deadline:
+            raise EventBusy(
+                f"event {ref.event_id} of {ref.task} is being handled by another run ({claim.owner}) "
+                f"since {claim.claimed_at:%Y-%m-%d %H:%M:%S} UTC; try again later"
+            )
+        log.info("Event %s is being handled by another run (%s): waiting for its outcome", ref.event_id, claim.owner)
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
+
+
+def run_event(
+    task: EventTask,
+    conf: Mapping[str, Any] | None,
+    jira: Any,
+    esm: Any,
+    state: Any,
+    *,
+    owner: str | None = None,
+    wait_for_other: float = 30.0,
+) -> dict[str, Any]:
+    """Handle one event exactly once; returns the result dict (with ``event_id`` and ``replayed``).
+
+    ``jira``: a JiraClient; ``esm``: an EsmClient (only used for write-back; may be None when
+    the task has no ``write_back``); ``state``: the connector's StateStore; ``owner``: who
+    is acting (the Airflow run id: a task retry of the same run takes over at once).
+    When another run is handling the same event right now, wait up to ``wait_for_other``
+    seconds for its outcome.
+    """
+    payload = check_payload(task, conf)
+    ref = EventRef(task.name, payload["event_id"])
+    claim = _claim(state, ref, owner, wait_for_other)
+    if claim.done:
+        log.info("Event %s of %s was handled before: returning the recorded result, not acting again", ref.event_id, task.name)
+        return {**(claim.result or {}), "event_id": ref.event_id, "replayed": True}
+    check_first = bool(claim.resumed)
+    if check_first:
+        log.info(
+            "Event %s of %s was begun before (attempt %d) without a recorded success: checking Jira before acting",
+            ref.event_id, task.name, claim.attempts,
+        )
+    try:
+        result = _act(task, payload, jira, ref, check_first)
+        written = write_back(task, payload, result, esm)
+        if written is not None:
+            result["written_back"] = written
+    except BaseException as exc:
+        kind = "permanent" if is_permanent(exc) else "transient"
+        try:
+            state.fail_event(task.name, ref.event_id, f"{type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - recording must not hide the real error
+            log.exception("Could not record the failure of event %s", ref.event_id)
+        if isinstance(exc, (EventError, ConnectorHTTPError)):
+            log.error("Event %s of %s failed (%s): %s", ref.event_id, task.name, kind, exc)
+        raise
+    result = {**result, "operation": task.operation}
+    state.complete_event(task.name, ref.event_id, result)
+    return {**result, "event_id": ref.event_id, "replayed": False}
