@@ -1,0 +1,1210 @@
+"""The FastAPI application: Jira Cloud REST v3 (and v2) endpoints plus the /_admin/ API."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as _dt
+import json
+import math
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
+
+from . import model
+from .jql import JqlError, compile_query, parse
+from .knobs import Fault, Knobs, Stats
+from .render import Renderer, is_adf_value, rich_input_to_storage
+from .store import (
+    Account, Conflict, NotFound, Store, adf_to_text, decode_token, encode_token, fingerprint,
+    now_ms, text_to_adf,
+)
+
+SEARCH_MAX = 5000  # search/jql: "It returns max 5000 issues" (id/key only)
+SEARCH_MAX_WITH_FIELDS = 100  # fewer per page when fields are requested, as Jira does
+UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
+REMOVED_SEARCH = (
+    "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
+    "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
+)
+ISSUE_NOT_FOUND = "Issue does not exist or you do not have permission to see it."
+USER_NOT_FOUND = "Specified user does not exist or you do not have required permissions"
+GROUP_NOT_FOUND = "Specified group does not exist."
+
+
+class JiraError(Exception):
+    def __init__(
+        self, status: int, messages: list[str] | str | None = None,
+        errors: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status)
+        self.status = status
+        self.messages = [messages] if isinstance(messages, str) else list(messages or [])
+        self.errors = errors or {}
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"errorMessages": self.messages, "errors": self.errors},
+            status_code=self.status, headers=self.headers,
+        )
+
+
+def jira_error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JiraError(status, message, headers=headers).response()
+
+
+@dataclass
+class Caller:
+    account: Account | None
+
+    @property
+    def account_id(self) -> str | None:
+        return self.account.account_id if self.account else None
+
+    @property
+    def tz(self) -> str:
+        return self.account.time_zone if self.account else "UTC"
+
+
+class Simulator:
+    """Shared state of a running simulator: data, accounts, knobs, statistics."""
+
+    def __init__(self, store: Store, accounts: list[Account], latency_ms: int = 0, rate_limit: int = 0) -> None:
+        self.store = store
+        self.accounts = {a.email.lower(): a for a in accounts}
+        self.knobs = Knobs()
+        self.default_knobs = (latency_ms, rate_limit)
+        self.knobs.reset(latency_ms, rate_limit)
+        self.stats = Stats()
+        self.transports: dict[tuple[str, int], Any] = {}  # client address -> transport (resets)
+
+    def authenticate(self, header: str | None) -> Account | None:
+        """The account of a Basic auth header, or None when absent; raises on bad credentials."""
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            raise JiraError(401, "Client must be authenticated to access this resource.")
+        try:
+            email, _, token = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise JiraError(401, "Client must be authenticated to access this resource.") from None
+        account = self.accounts.get(email.lower())
+        if account is None or account.token != token:
+            raise JiraError(401, "Client must be authenticated to access this resource.")
+        return account
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def q_int(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise JiraError(400, f"The '{name}' parameter must be an integer, got '{raw}'.") from None
+
+
+def q_bool(request: Request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    return default if raw is None else raw.lower() == "true"
+
+
+def q_list(request: Request, name: str) -> list[str]:
+    out: list[str] = []
+    for v in request.query_params.getlist(name):
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return out
+
+
+def as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
+    out: list[str] = []
+    for v in value:
+        out.extend(p.strip() for p in str(v).split(",") if p.strip())
+    return out
+
+
+async def body_json(request: Request, required: bool = True) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise JiraError(400, "No content to map due to end-of-input")
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise JiraError(400, f"Unexpected character in the request body: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+
+
+def resolve_fields(spec: list[str], default: str) -> list[str] | None:
+    """Field ids to render from a `fields` parameter; None means id only."""
+    items = list(spec) or [default]
+    if all(i.startswith("-") for i in items):
+        items = [default if default != "id" else "*navigable", *items]
+    all_ids = model.all_field_ids()
+    base: list[str] = []
+    include: list[str] = []
+    exclude: set[str] = set()
+    for item in items:
+        if item == "*all":
+            base = all_ids
+        elif item == "*navigable":
+            if base != all_ids:
+                base = model.navigable_field_ids()
+        elif item.startswith("-"):
+            exclude.add(item[1:])
+        elif item in ("id", "key", "issuekey") or item in all_ids:
+            include.append(item)
+    fields = [f for f in dict.fromkeys(base + include) if f not in exclude]
+    if not fields or set(fields) <= {"id"}:
+        return None
+    return fields
+
+
+def parse_time(value: Any) -> int:
+    """Epoch ms from ms, or an ISO 8601 string (admin API convenience)."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":" and "T" in text:
+        text = text[:-2] + ":" + text[-2:]
+    d = _dt.datetime.fromisoformat(text)
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=_dt.timezone.utc)
+    return int(d.timestamp() * 1000)
+
+
+# --- issue field input -----------------------------------------------------------------------
+
+
+def _ref_name(value: Any, items: list[dict]) -> str | None:
+    if isinstance(value, dict):
+        if "id" in value:
+            return next((i["name"] for i in items if i["id"] == str(value["id"])), None)
+        if "name" in value:
+            return next((i["name"] for i in items if i["name"].lower() == str(value["name"]).lower()), None)
+    if isinstance(value, str):
+        return next((i["name"] for i in items if i["name"].lower() == value.lower() or i["id"] == value), None)
+    return None
+
+
+def apply_issue_input(
+    sim: Simulator, body: dict, *, v2: bool, creating: bool, row: Any = None,
+) -> tuple[dict[str, Any], list[str] | None, list[dict]]:
+    """Turn an IssueUpdateDetails body into column values, new labels and comments to add."""
+    store = sim.store
+    if not isinstance(body, dict):
+        raise JiraError(400, "Can not deserialize the request body: expected an object.")
+    fields = body.get("fields") or {}
+    update = body.get("update") or {}
+    if not isinstance(fields, dict) or not isinstance(update, dict):
+        raise JiraError(400, "Can not deserialize the request body: 'fields' and 'update' must be objects.")
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    labels: list[str] | None = None
+    comments: list[dict] = []
+    extra = json.loads(row["extra"]) if row is not None and row["extra"] else {}
+    extra_changed = False
+
+    for fid, value in fields.items():
+        if fid == "project":
+            if not creating:
+                errors["project"] = "Field 'project' cannot be set. It is not on the appropriate screen, or unknown."
+                continue
+            ref = value.get("key") or value.get("id") if isinstance(value, dict) else value
+            p = store.project(str(ref)) if ref is not None else None
+            if p is None:
+                errors["project"] = "Specify a valid project ID or key"
+            else:
+                values["project_key"] = p["key"]
+        elif fid == "issuetype":
+            name = _ref_name(value, model.ISSUE_TYPES)
+            if name is None:
+                errors["issuetype"] = "The issue type selected is invalid." if value else "Specify an issue type"
+            else:
+                values["issuetype"] = name
+        elif fid == "summary":
+            if not isinstance(value, str) or not value.strip():
+                errors["summary"] = "You must specify a summary of the issue."
+            elif len(value) > 255:
+                errors["summary"] = "Summary must be less than 255 characters."
+            else:
+                values["summary"] = value
+        elif fid in ("description", "environment"):
+            try:
+                adf, text = rich_input_to_storage(value, v2)
+            except ValueError as exc:
+                errors[fid] = str(exc)
+                continue
+            if fid == "description":
+                values["description_adf"], values["description_text"] = adf, text
+            else:
+                values["environment"] = text
+        elif fid == "priority":
+            name = _ref_name(value, model.PRIORITIES)
+            if value is not None and name is None:
+                errors["priority"] = "The priority selected is invalid."
+            else:
+                values["priority"] = name
+        elif fid in ("assignee", "reporter"):
+            if value is None:
+                values[fid] = None
+                continue
+            account_id = value.get("accountId") if isinstance(value, dict) else None
+            u = store.user(account_id)
+            if u is None or not u["active"]:
+                errors[fid] = (f"User '{account_id}' cannot be assigned issues." if fid == "assignee"
+                               else "Specify a valid value for reporter")
+            else:
+                values[fid] = account_id
+        elif fid == "labels":
+            if not isinstance(value, list) or not all(isinstance(l, str) for l in value):
+                errors["labels"] = "Labels must be a list of strings."
+            elif any(" " in l for l in value):
+                bad = next(l for l in value if " " in l)
+                errors["labels"] = f"The label '{bad}' contains spaces which is invalid."
+            else:
+                labels = list(dict.fromkeys(value))
+        elif fid == "resolution":
+            name = _ref_name(value, model.RESOLUTIONS)
+            if value is not None and name is None:
+                errors["resolution"] = "The resolution selected is invalid."
+            else:
+                values["resolution"] = name
+        elif fid in model.CUSTOM_FIELDS:
+            kind = model.CUSTOM_FIELDS[fid][2]
+            if value is None:
+                extra.pop(fid, None)
+            elif kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                extra[fid] = value
+            elif kind == "string" and isinstance(value, str):
+                extra[fid] = value
+            elif kind == "option" and isinstance(value, dict):
+                opt = next((o for o in model.TEAM_OPTIONS if o["id"] == str(value.get("id")) or o["value"] == value.get("value")), None)
+                if opt is None:
+                    errors[fid] = f"Option value '{value.get('value', value.get('id'))}' is not valid"
+                    continue
+                extra[fid] = opt["value"]
+            elif kind == "datetime" and isinstance(value, str):
+                try:
+                    extra[fid] = parse_time(value)
+                except ValueError:
+                    errors[fid] = "Invalid date format. Please enter the date in the format \"yyyy-MM-dd'T'HH:mm:ss.SSSZ\"."
+                    continue
+            else:
+                errors[fid] = f"Operation value must be a {kind}"
+                continue
+            extra_changed = True
+        else:
+            errors[fid] = f"Field '{fid}' cannot be set. It is not on the appropriate screen, or unknown."
+
+    for fid, ops in update.items():
+        if not isinstance(ops, list):
+            errors[fid] = "Operations must be a list."
+            continue
+        if fid == "labels":
+            current = labels if labels is not None else (store.labels_of(row["id"]) if row is not None else [])
+            for op in ops:
+                if "set" in op:
+                    current = list(op["set"] or [])
+                elif "add" in op:
+                    if op["add"] not in current:
+                        current.append(op["add"])
+                elif "remove" in op:
+                    current = [l for l in current if l != op["remove"]]
+            labels = current
+        elif fid == "summary":
+            for op in ops:
+                if "set" in op:
+                    values["summary"] = op["set"]
+        elif fid == "comment":
+            for op in ops:
+                add = op.get("add") if isinstance(op, dict) else None
+                if not isinstance(add, dict):
+                    errors["comment"] = "Comment operation must be {\"add\": {\"body\": ...}}."
+                    continue
+                try:
+                    adf, text = rich_input_to_storage(add.get("body"), v2)
+                except ValueError as exc:
+                    errors["comment"] = str(exc)
+                    continue
+                comments.append({"adf": json.loads(adf) if adf else text_to_adf(text), "properties": add.get("properties")})
+        else:
+            errors[fid] = f"Field '{fid}' cannot be set. It is not on the appropriate screen, or unknown."
+
+    if creating:
+        if "project_key" not in values and "project" not in errors:
+            errors["project"] = "Specify a valid project ID or key"
+        if "issuetype" not in values and "issuetype" not in errors:
+            errors["issuetype"] = "Specify an issue type"
+        if "summary" not in values and "summary" not in errors:
+            errors["summary"] = "You must specify a summary of the issue."
+    if errors:
+        raise JiraError(400, [], errors)
+    if extra_changed:
+        values["extra"] = json.dumps(extra) if extra else None
+    return values, labels, comments
+
+
+# --- application -----------------------------------------------------------------------------
+
+
+def create_app(sim: Simulator) -> FastAPI:
+    app = FastAPI(title="Jira Cloud simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.sim = sim
+    store = sim.store
+
+    @app.exception_handler(JiraError)
+    async def _jira_error(request: Request, exc: JiraError) -> Response:
+        return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = {404: "null for uri: " + str(request.url), 405: "Method Not Allowed"}.get(exc.status_code, str(exc.detail))
+        return jira_error_response(exc.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return jira_error_response(400, "Invalid request: " + "; ".join(str(e.get("msg")) for e in exc.errors()))
+
+    def endpoint_name(request: Request) -> str:
+        for route in app.router.routes:
+            match, _ = route.matches(request.scope)
+            if match == Match.FULL:
+                return f"{request.method} {getattr(route, 'path', request.url.path)}"
+        return f"{request.method} {request.url.path}"
+
+    @app.middleware("http")
+    async def _knobs(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        path = request.url.path
+        if path.startswith("/_admin"):
+            return await call_next(request)
+        name = endpoint_name(request)
+        status: int | str = "reset"
+        try:
+            # authentication first: a bad token is a 401 whatever else happens
+            try:
+                account = sim.authenticate(request.headers.get("authorization"))
+            except JiraError as exc:
+                status = exc.status
+                return exc.response()
+            anonymous_ok = request.method == "GET" and path.endswith("/serverInfo")
+            if account is None and not anonymous_ok and path.startswith("/rest/"):
+                status = 401
+                return jira_error_response(401, "Client must be authenticated to access this resource.")
+            request.state.caller = Caller(account)
+            fault = sim.knobs.take_fault(request.method, path)
+            if fault is not None and fault.type == "reset":
+                _reset_connection(sim, request)
+                status = "reset"
+                return Response(status_code=500)  # never delivered: the socket is gone
+            if fault is not None and fault.type == "slow":
+                await asyncio.sleep(fault.delay_ms / 1000)
+            if sim.knobs.latency_ms:
+                await asyncio.sleep(sim.knobs.latency_ms / 1000)
+            decision = sim.knobs.rate(account.email if account else "anonymous")
+            if decision is not None and not decision.allowed:
+                status = 429
+                return JiraError(429, "Rate limit exceeded.", headers=decision.headers()).response()
+            if fault is not None and fault.type == "status":
+                headers = {}
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after)))
+                status = fault.status
+                return jira_error_response(fault.status, _status_text(fault.status), headers)
+            response = await call_next(request)
+            if decision is not None:
+                for k, v in decision.headers().items():
+                    response.headers[k] = v
+            status = response.status_code
+            return response
+        finally:
+            sim.stats.record(name, status)
+
+    def ctx(request: Request, version: str) -> tuple[Caller, Renderer]:
+        caller: Caller = getattr(request.state, "caller", Caller(None))
+        base = str(request.base_url).rstrip("/")
+        return caller, Renderer(store, base, version, caller.tz)
+
+    def issue_or_404(id_or_key: str) -> Any:
+        row = store.issue_row(id_or_key)
+        if row is None:
+            raise JiraError(404, ISSUE_NOT_FOUND)
+        return row
+
+    def require_admin(caller: Caller, what: str) -> None:
+        if caller.account is None or not caller.account.admin:
+            raise JiraError(403, f"You do not have the permission to {what}.")
+
+    for version in ("3", "2"):
+        _register_api(app, sim, version, ctx, issue_or_404, require_admin)
+    _register_admin(app, sim)
+    return app
+
+
+def _status_text(status: int) -> str:
+    return {500: "Internal server error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}.get(status, "Injected error")
+
+
+def _reset_connection(sim: Simulator, request: Request) -> None:
+    client = request.scope.get("client")
+    transport = sim.transports.get(tuple(client)) if client else None
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:  # RST instead of FIN: the client sees "connection reset by peer"
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()
+
+
+def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or_404: Any, require_admin: Any) -> None:
+    store = sim.store
+    prefix = f"/rest/api/{version}"
+    v2 = version == "2"
+
+    # --- server / identity -------------------------------------------------------------
+    @app.get(prefix + "/serverInfo")
+    async def server_info(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return {
+            "baseUrl": r.base, "displayUrl": r.base, "version": "1001.0.0-SNAPSHOT",
+            "versionNumbers": [1001, 0, 0], "deploymentType": "Cloud", "buildNumber": 100290,
+            "buildDate": "2025-11-20T00:00:00.000+0000", "serverTime": r.date(now_ms()),
+            "scmInfo": "57a0ca5b0f8b3e4e9f0c1b0ad5c1e1f1d9a6c2e3", "serverTitle": "Jira",
+        }
+
+    @app.get(prefix + "/myself")
+    async def myself(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        u = store.user(caller.account_id)
+        if u is None:
+            raise JiraError(404, USER_NOT_FOUND)
+        return r.user_full(u, {e.strip().lower() for e in q_list(request, "expand")})
+
+    @app.get(prefix + "/field")
+    async def fields(request: Request) -> Any:
+        out = []
+        for fid, (name, schema, navigable, orderable, searchable, clauses) in model.SYSTEM_FIELDS.items():
+            item: dict[str, Any] = {
+                "id": fid, "key": fid, "name": name, "custom": False, "orderable": orderable,
+                "navigable": navigable, "searchable": searchable, "clauseNames": clauses,
+            }
+            if schema:
+                item["schema"] = schema
+            out.append(item)
+        for fid, (name, schema, _kind) in model.CUSTOM_FIELDS.items():
+            out.append({
+                "id": fid, "key": fid, "name": name, "custom": True, "orderable": True,
+                "navigable": True, "searchable": True,
+                "clauseNames": [f"cf[{fid.split('_')[1]}]", name], "schema": schema,
+            })
+        return out
+
+    # --- search ------------------------------------------------------------------------
+    @app.api_route(prefix + "/search", methods=["GET", "POST"])
+    async def removed_search(request: Request) -> Any:
+        raise JiraError(410, REMOVED_SEARCH.replace("/rest/api/3/", f"/rest/api/{version}/"))
+
+    def run_search(request: Request, params: dict[str, Any]) -> dict:
+        caller, r = ctx(request, version)
+        jql = params.get("jql") or ""
+        properties = as_list(params.get("properties"))
+        if len(properties) > 5:
+            raise JiraError(400, "You can request at most 5 issue properties.")
+        max_results = params.get("maxResults", 50)
+        if max_results is None:
+            max_results = 50
+        if isinstance(max_results, bool) or not isinstance(max_results, int):
+            raise JiraError(400, "The 'maxResults' parameter must be an integer.")
+        if max_results < 1:
+            raise JiraError(400, "The 'maxResults' parameter must be between 1 and 5000.")
+        try:
+            query = parse(jql)
+            if query.where is None:
+                raise JiraError(400, UNBOUNDED)
+            compiled = compile_query(query, store, account_id=caller.account_id, tz=caller.tz, now_ms=now_ms())
+        except JqlError as exc:
+            raise JiraError(400, str(exc)) from None
+        fields = resolve_fields(as_list(params.get("fields")), "id")
+        expand = {e.lower() for e in as_list(params.get("expand"))}
+        cheap = (fields is None or set(fields) <= {"id", "key"}) and not expand and not properties
+        limit = min(max_results, SEARCH_MAX if cheap else SEARCH_MAX_WITH_FIELDS)
+        fp = fingerprint(jql.strip())
+        after = None
+        token = params.get("nextPageToken")
+        if token:
+            try:
+                after = decode_token(str(token), fp)
+            except ValueError:
+                raise JiraError(400, "The provided next page token is invalid or expired.") from None
+        try:
+            rows, positions = store.search(compiled, limit + 1, after)
+        except ValueError:
+            raise JiraError(400, "The provided next page token is invalid or expired.") from None
+        is_last = len(rows) <= limit
+        rows, positions = rows[:limit], positions[:limit]
+        issues = [r.issue(row, fields, expand, properties) for row in rows]
+        out: dict[str, Any] = {"issues": issues}
+        if "names" in expand or "schema" in expand:
+            for issue in issues:
+                names = issue.pop("names", None)
+                schema = issue.pop("schema", None)
+                if names is not None:
+                    out.setdefault("names", {}).update(names)
+                if schema is not None:
+                    out.setdefault("schema", {}).update(schema)
+        if not is_last:
+            out["nextPageToken"] = encode_token(positions[-1], fp)
+        out["isLast"] = is_last
+        return out
+
+    @app.get(prefix + "/search/jql")
+    async def search_get(request: Request) -> Any:
+        params = {
+            "jql": request.query_params.get("jql"),
+            "nextPageToken": request.query_params.get("nextPageToken"),
+            "maxResults": q_int(request, "maxResults", 50),
+            "fields": q_list(request, "fields"),
+            "expand": request.query_params.get("expand"),
+            "properties": q_list(request, "properties"),
+        }
+        return run_search(request, params)
+
+    @app.post(prefix + "/search/jql")
+    async def search_post(request: Request) -> Any:
+        body = await body_json(request)
+        if not isinstance(body, dict):
+            raise JiraError(400, "Can not deserialize the request body: expected an object.")
+        allowed = {"jql", "nextPageToken", "maxResults", "fields", "expand", "properties", "fieldsByKeys", "reconcileIssues"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise JiraError(400, f"Unrecognized field \"{unknown[0]}\": not one of the known properties.")
+        return run_search(request, body)
+
+    @app.post(prefix + "/search/approximate-count")
+    async def approximate_count(request: Request) -> Any:
+        caller, _ = ctx(request, version)
+        body = await body_json(request)
+        jql = (body or {}).get("jql") or ""
+        try:
+            query = parse(jql)
+            if query.where is None:
+                raise JiraError(400, UNBOUNDED)
+            compiled = compile_query(query, store, account_id=caller.account_id, tz=caller.tz, now_ms=now_ms())
+        except JqlError as exc:
+            raise JiraError(400, str(exc)) from None
+        return {"count": store.count(compiled)}
+
+    @app.post(prefix + "/issue/bulkfetch")
+    async def bulkfetch(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        body = await body_json(request)
+        ids = (body or {}).get("issueIdsOrKeys") if isinstance(body, dict) else None
+        if not ids or not isinstance(ids, list):
+            raise JiraError(400, "At least one issue id or key must be provided.")
+        if len(ids) > 100:
+            raise JiraError(400, "The number of issue ids or keys must be between 1 and 100.")
+        fields = resolve_fields(as_list(body.get("fields")), "*navigable")
+        expand = {e.lower() for e in as_list(body.get("expand"))}
+        properties = as_list(body.get("properties"))
+        found: dict[int, Any] = {}
+        errors = []
+        for ident in ids:
+            row = store.issue_row(str(ident))
+            if row is None:
+                errors.append({"id": str(ident), "errorMessage": ISSUE_NOT_FOUND})
+            else:
+                found[row["id"]] = row
+        issues = [r.issue(found[i], fields or [], expand, properties, envelope=True) for i in sorted(found)]
+        return {"issues": issues, "issueErrors": errors}
+
+    # --- issues ------------------------------------------------------------------------
+    @app.post(prefix + "/issue")
+    async def create_issue(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        body = await body_json(request)
+        values, labels, comments = apply_issue_input(sim, body, v2=v2, creating=True)
+        values.setdefault("reporter", caller.account_id)
+        values["creator"] = caller.account_id
+        if values.get("resolution"):
+            values["resolved"] = now_ms()
+        row = store.insert_issue(values, labels or [])
+        for c in comments:
+            store.add_comment(row["id"], caller.account_id, c["adf"], c["properties"])
+        for prop in (body.get("properties") or []):
+            if isinstance(prop, dict) and "key" in prop:
+                store.put_property(row["id"], str(prop["key"]), prop.get("value"))
+        key = f"{row['project_key']}-{row['num']}"
+        return JSONResponse({"id": str(row["id"]), "key": key, "self": f"{r.api}/issue/{row['id']}"}, status_code=201)
+
+    @app.get(prefix + "/issue/{issueIdOrKey}")
+    async def get_issue(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        fields = resolve_fields(q_list(request, "fields"), "*all") or []
+        expand = {e.lower() for e in q_list(request, "expand")}
+        return r.issue(row, fields, expand, q_list(request, "properties"), envelope=True)
+
+    @app.put(prefix + "/issue/{issueIdOrKey}")
+    async def edit_issue(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        body = await body_json(request)
+        values, labels, comments = apply_issue_input(sim, body, v2=v2, creating=False, row=row)
+        if "issuetype" in values and values["issuetype"] == row["issuetype"]:
+            pass
+        store.update_issue(row["id"], values)
+        if labels is not None:
+            store.set_labels(row["id"], labels)
+        for c in comments:
+            store.add_comment(row["id"], caller.account_id, c["adf"], c["properties"])
+        if q_bool(request, "returnIssue", False):
+            return r.issue(store.issue_row(str(row["id"])), model.all_field_ids(), set(), [])
+        return Response(status_code=204)
+
+    @app.get(prefix + "/issue/{issueIdOrKey}/transitions")
+    async def get_transitions(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        transitions = r.transitions(row)
+        wanted = request.query_params.get("transitionId")
+        if wanted:
+            transitions = [t for t in transitions if t["id"] == wanted]
+        return {"expand": "transitions", "transitions": transitions}
+
+    @app.post(prefix + "/issue/{issueIdOrKey}/transitions")
+    async def do_transition(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        body = await body_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("transition"), dict) or not body["transition"].get("id"):
+            raise JiraError(400, "Missing 'transition' identifier")
+        tid = str(body["transition"]["id"])
+        workflow = store.project(row["project_key"])["workflow"]
+        transition = next((t for t in model.WORKFLOWS[workflow] if t.id == tid and t.to != row["status"]), None)
+        if transition is None:
+            raise JiraError(400, f"Transition id '{tid}' is not valid for this issue.")
+        values, labels, comments = apply_issue_input(sim, {k: v for k, v in body.items() if k in ("fields", "update")}, v2=v2, creating=False, row=row)
+        now = now_ms()
+        values["status"] = transition.to
+        values["status_changed"] = now
+        if model.STATUS_BY_NAME[transition.to].category == "done":
+            values["resolution"] = values.get("resolution") or "Done"
+            values["resolved"] = now
+        else:
+            values["resolution"] = None
+            values["resolved"] = None
+        values["updated"] = now
+        store.update_issue(row["id"], values)
+        if labels is not None:
+            store.set_labels(row["id"], labels)
+        for c in comments:
+            store.add_comment(row["id"], caller.account_id, c["adf"], c["properties"])
+        return Response(status_code=204)
+
+    # --- comments ----------------------------------------------------------------------
+    @app.get(prefix + "/issue/{issueIdOrKey}/comment")
+    async def get_comments(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        start = q_int(request, "startAt", 0)
+        limit = q_int(request, "maxResults", 100)
+        if start < 0:
+            raise JiraError(400, "startAt must be greater than or equal to 0.")
+        limit = max(0, min(limit, 100))
+        order = request.query_params.get("orderBy", "created")
+        expand = {e for e in q_list(request, "expand")}
+        return r.comment_page(row["id"], start, limit, desc=order == "-created", expand=expand)
+
+    @app.post(prefix + "/issue/{issueIdOrKey}/comment")
+    async def add_comment(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        body = await body_json(request)
+        if not isinstance(body, dict) or body.get("body") in (None, "", {}):
+            raise JiraError(400, [], {"comment": "Comment body can not be empty!"})
+        try:
+            adf, text = rich_input_to_storage(body["body"], v2)
+        except ValueError as exc:
+            raise JiraError(400, [], {"comment": str(exc)}) from None
+        if not (text or "").strip():
+            raise JiraError(400, [], {"comment": "Comment body can not be empty!"})
+        props = body.get("properties")
+        c = store.add_comment(row["id"], caller.account_id, json.loads(adf) if adf else text_to_adf(text), props if isinstance(props, list) else None)
+        expand = set(q_list(request, "expand")) | ({"properties"} if props else set())
+        return JSONResponse(r.comment(c, row["id"], expand), status_code=201)
+
+    # --- issue properties --------------------------------------------------------------
+    @app.get(prefix + "/issue/{issueIdOrKey}/properties")
+    async def list_properties(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        return {"keys": [
+            {"self": f"{r.api}/issue/{row['id']}/properties/{k}", "key": k}
+            for k in store.property_keys(row["id"])
+        ]}
+
+    @app.get(prefix + "/issue/{issueIdOrKey}/properties/{propertyKey}")
+    async def get_property(request: Request, issueIdOrKey: str, propertyKey: str) -> Any:
+        row = issue_or_404(issueIdOrKey)
+        try:
+            return {"key": propertyKey, "value": store.get_property(row["id"], propertyKey)}
+        except NotFound:
+            raise JiraError(404, f"The property with key '{propertyKey}' does not exist.") from None
+
+    @app.put(prefix + "/issue/{issueIdOrKey}/properties/{propertyKey}")
+    async def put_property(request: Request, issueIdOrKey: str, propertyKey: str) -> Any:
+        row = issue_or_404(issueIdOrKey)
+        raw = await request.body()
+        if len(propertyKey) > 255:
+            raise JiraError(400, "The property key cannot be longer than 255 characters.")
+        if len(raw) > 32768:
+            raise JiraError(400, "The property value cannot be longer than 32768 characters.")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise JiraError(400, "The property value has to be a valid JSON.") from None
+        created = store.put_property(row["id"], propertyKey, value)
+        return Response(status_code=201 if created else 200)
+
+    @app.delete(prefix + "/issue/{issueIdOrKey}/properties/{propertyKey}")
+    async def delete_property(request: Request, issueIdOrKey: str, propertyKey: str) -> Any:
+        row = issue_or_404(issueIdOrKey)
+        if not store.delete_property(row["id"], propertyKey):
+            raise JiraError(404, f"The property with key '{propertyKey}' does not exist.")
+        return Response(status_code=204)
+
+    # --- users -------------------------------------------------------------------------
+    @app.get(prefix + "/user")
+    async def get_user(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        account_id = request.query_params.get("accountId")
+        if not account_id:
+            raise JiraError(400, "The accountId query parameter needs to be provided")
+        u = store.user(account_id)
+        if u is None:
+            raise JiraError(404, USER_NOT_FOUND)
+        return r.user_full(u, {e.lower() for e in q_list(request, "expand")})
+
+    @app.post(prefix + "/user")
+    async def create_user(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        require_admin(caller, "create users")
+        body = await body_json(request)
+        if not isinstance(body, dict):
+            raise JiraError(400, "Can not deserialize the request body: expected an object.")
+        email = body.get("emailAddress")
+        errors = {}
+        if not isinstance(email, str) or "@" not in email:
+            errors["emailAddress"] = "You must specify a valid email address."
+        products = body.get("products")
+        if not isinstance(products, list):
+            errors["products"] = "You must specify the products the user gets access to (may be empty)."
+        if errors:
+            raise JiraError(400, [], errors)
+        existing = store.user_by_email(email)
+        if existing is not None:
+            if not existing["active"]:
+                raise JiraError(400, f"The user with email address '{email}' exists but does not have access to Jira.")
+            return JSONResponse(r.user_full(existing, set()), status_code=201)
+        u = store.create_user(email, body.get("displayName") or email.split("@")[0], products=products)
+        return JSONResponse(r.user_full(u, set()), status_code=201)
+
+    @app.delete(prefix + "/user")
+    async def delete_user(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        require_admin(caller, "delete users")
+        account_id = request.query_params.get("accountId")
+        if not account_id:
+            raise JiraError(400, "The accountId query parameter needs to be provided")
+        try:
+            store.delete_user(account_id)
+        except NotFound:
+            raise JiraError(404, USER_NOT_FOUND) from None
+        return Response(status_code=204)
+
+    async def list_users(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        start = q_int(request, "startAt", 0)
+        limit = q_int(request, "maxResults", 50)
+        if start < 0 or limit < 0:
+            raise JiraError(400, "startAt and maxResults must not be negative.")
+        limit = min(limit, 1000)
+        return [r.user(u) for u in store.users_page(start, limit)]
+
+    app.add_api_route(prefix + "/users/search", list_users, methods=["GET"])
+    app.add_api_route(prefix + "/users", list_users, methods=["GET"])
+
+    @app.get(prefix + "/user/search")
+    async def user_search(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        query = request.query_params.get("query")
+        account_id = request.query_params.get("accountId")
+        if not query and not account_id:
+            raise JiraError(400, "One of 'accountId' or 'query' query parameters must be provided.")
+        start = q_int(request, "startAt", 0)
+        limit = min(q_int(request, "maxResults", 50), 1000)
+        found = []
+        for u in store.users_page(0, 10**9):
+            if account_id and u["account_id"] != account_id:
+                continue
+            if query:
+                q = query.lower()
+                words = u["display_name"].lower().split()
+                if not ((u["email"] or "").lower().startswith(q) or u["display_name"].lower().startswith(q) or any(w.startswith(q) for w in words)):
+                    continue
+            if not u["active"] and not account_id:
+                continue
+            found.append(u)
+        return [r.user(u) for u in found[start : start + limit]]
+
+    # --- groups ------------------------------------------------------------------------
+    def group_from_params(request: Request, required: bool = True) -> Any:
+        gid = request.query_params.get("groupId")
+        name = request.query_params.get("groupname") or request.query_params.get("groupName")
+        if gid is None and name is None:
+            if not required:
+                return None
+            raise JiraError(400, "You must specify the group name or the group ID.")
+        g = store.group(group_id=gid) if gid else store.group(name=name)
+        if g is None:
+            raise JiraError(404, GROUP_NOT_FOUND)
+        return g
+
+    @app.post(prefix + "/group")
+    async def create_group(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        require_admin(caller, "create groups")
+        body = await body_json(request)
+        name = body.get("name") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise JiraError(400, "You must specify a valid group name.")
+        try:
+            g = store.create_group(name.strip())
+        except Conflict:
+            raise JiraError(400, "A group with that name already exists.") from None
+        return JSONResponse(r.group(g), status_code=201)
+
+    @app.delete(prefix + "/group")
+    async def delete_group(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        require_admin(caller, "delete groups")
+        g = group_from_params(request)
+        store.delete_group(g["group_id"])
+        return Response(status_code=200)
+
+    @app.get(prefix + "/group/bulk")
+    async def group_bulk(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        start = q_int(request, "startAt", 0)
+        limit = q_int(request, "maxResults", 50)
+        if start < 0 or limit < 1:
+            raise JiraError(400, "startAt must be >= 0 and maxResults must be > 0.")
+        limit = min(limit, 1000)
+        ids = request.query_params.getlist("groupId")
+        names = request.query_params.getlist("groupName")
+        rows, total = store.groups_page(start, limit, ids, names)
+        is_last = start + len(rows) >= total
+        out: dict[str, Any] = {
+            "self": str(request.url), "maxResults": limit, "startAt": start, "total": total,
+            "isLast": is_last, "values": [{"name": g["name"], "groupId": g["group_id"]} for g in rows],
+        }
+        if not is_last:
+            out["nextPage"] = str(request.url.include_query_params(startAt=start + len(rows), maxResults=limit))
+        return out
+
+    @app.get(prefix + "/group/member")
+    async def group_members(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        g = group_from_params(request)
+        start = q_int(request, "startAt", 0)
+        limit = q_int(request, "maxResults", 50)
+        if start < 0 or limit < 1:
+            raise JiraError(400, "startAt must be >= 0 and maxResults must be between 1 and 50.")
+        limit = min(limit, 50)
+        members = store.members(g["group_id"], q_bool(request, "includeInactiveUsers", False))
+        page = members[start : start + limit]
+        is_last = start + len(page) >= len(members)
+        out: dict[str, Any] = {
+            "self": str(request.url), "maxResults": limit, "startAt": start, "total": len(members),
+            "isLast": is_last, "values": [r.user(u, details=True) for u in page],
+        }
+        if not is_last:
+            out["nextPage"] = str(request.url.include_query_params(startAt=start + len(page), maxResults=limit))
+        return out
+
+    @app.post(prefix + "/group/user")
+    async def add_group_user(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        require_admin(caller, "add users to groups")
+        g = group_from_params(request)
+        body = await body_json(request)
+        account_id = body.get("accountId") if isinstance(body, dict) else None
+        if not account_id:
+            raise JiraError(400, "You must specify the accountId of the user.")
+        if store.user(account_id) is None:
+            raise JiraError(404, USER_NOT_FOUND)
+        if not store.add_member(g["group_id"], account_id):
+            raise JiraError(400, f"Cannot add user. User is already a member of '{g['name']}'")
+        return JSONResponse(r.group(g), status_code=201)
+
+    @app.delete(prefix + "/group/user")
+    async def remove_group_user(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        require_admin(caller, "remove users from groups")
+        g = group_from_params(request)
+        account_id = request.query_params.get("accountId")
+        if not account_id:
+            raise JiraError(400, "The accountId query parameter needs to be provided")
+        if store.user(account_id) is None:
+            raise JiraError(404, USER_NOT_FOUND)
+        if not store.remove_member(g["group_id"], account_id):
+            raise JiraError(400, f"Cannot remove user. User is not a member of '{g['name']}'")
+        return Response(status_code=200)
+
+
+# --- admin API -------------------------------------------------------------------------------
+
+
+def _register_admin(app: FastAPI, sim: Simulator) -> None:
+    store = sim.store
+
+    def admin_issue_values(body: dict, creating: bool) -> tuple[dict[str, Any], list[str] | None]:
+        values: dict[str, Any] = {}
+        if "project" in body:
+            p = store.project(str(body["project"]))
+            if p is None:
+                raise JiraError(400, f"Unknown project '{body['project']}'")
+            values["project_key"] = p["key"]
+        for key, resolver in (("status", store.resolve_status), ("issuetype", store.resolve_issuetype), ("priority", store.resolve_priority), ("resolution", store.resolve_resolution)):
+            if key in body:
+                if body[key] is None and key in ("priority", "resolution"):
+                    values[key] = None
+                    continue
+                name = resolver(str(body[key]))
+                if name is None:
+                    raise JiraError(400, f"Unknown {key} '{body[key]}'")
+                values[key] = name
+        if "summary" in body:
+            values["summary"] = str(body["summary"])
+        for key, col in (("description", "description"), ("environment", "environment")):
+            if key in body:
+                v = body[key]
+                if is_adf_value(v):
+                    text, adf = adf_to_text(v), json.dumps(v)
+                else:
+                    text, adf = (None if v is None else str(v)), None
+                if key == "description":
+                    values["description_text"], values["description_adf"] = text, adf
+                else:
+                    values["environment"] = text
+        for key in ("assignee", "reporter"):
+            if key in body:
+                if body[key] is not None and store.user(body[key]) is None:
+                    raise JiraError(400, f"Unknown user '{body[key]}'")
+                values[key] = body[key]
+        for key, col in (("created", "created"), ("updated", "updated"), ("resolved", "resolved"), ("resolutiondate", "resolved")):
+            if key in body:
+                values[col] = None if body[key] is None else parse_time(body[key])
+        if "fields" in body and isinstance(body["fields"], dict):
+            values["extra"] = json.dumps(body["fields"]) if body["fields"] else None
+        if creating:
+            values.setdefault("project_key", store.project_rows()[0]["key"])
+            values.setdefault("summary", "Issue created through the admin API")
+        if "status" in values:
+            cat = model.STATUS_BY_NAME[values["status"]].category
+            if cat == "done":
+                values.setdefault("resolution", "Done")
+            else:
+                values.setdefault("resolution", None)
+                values.setdefault("resolved", None)
+        return values, body.get("labels")
+
+    def issue_ref(row: Any) -> dict:
+        return {"id": str(row["id"]), "key": f"{row['project_key']}-{row['num']}", "updated": row["updated"], "created": row["created"]}
+
+    @app.get("/_admin/health")
+    async def health() -> Any:
+        return {"status": "ok", "issues": store.conn.execute("SELECT COUNT(*) FROM issues").fetchone()[0]}
+
+    @app.get("/_admin/config")
+    async def get_config() -> Any:
+        return sim.knobs.config()
+
+    @app.put("/_admin/config")
+    async def put_config(request: Request) -> Any:
+        body = await body_json(request)
+        if "latency_ms" in body:
+            sim.knobs.latency_ms = int(body["latency_ms"])
+        if "rate_limit_per_second" in body:
+            sim.knobs.rate_limit_per_second = int(body["rate_limit_per_second"] or 0)
+        return sim.knobs.config()
+
+    @app.get("/_admin/faults")
+    async def get_faults() -> Any:
+        return [f.as_dict() for f in sim.knobs.faults]
+
+    @app.post("/_admin/faults")
+    async def add_fault(request: Request) -> Any:
+        body = await body_json(request)
+        ftype = body.get("type", "status")
+        if ftype not in ("status", "reset", "slow"):
+            raise JiraError(400, "type must be one of status, reset, slow")
+        fault = Fault(
+            type=ftype, count=int(body.get("count", 1)), status=int(body.get("status", 503)),
+            retry_after=body.get("retry_after"), delay_ms=int(body.get("delay_ms", 0)),
+            path=body.get("path"), method=body.get("method"),
+        )
+        sim.knobs.faults.append(fault)
+        return JSONResponse(fault.as_dict(), status_code=201)
+
+    @app.delete("/_admin/faults")
+    async def clear_faults() -> Any:
+        sim.knobs.faults.clear()
+        return Response(status_code=204)
+
+    @app.get("/_admin/stats")
+    async def get_stats() -> Any:
+        return sim.stats.snapshot()
+
+    @app.delete("/_admin/stats")
+    async def clear_stats() -> Any:
+        sim.stats.reset()
+        return Response(status_code=204)
+
+    @app.post("/_admin/reset")
+    async def reset(request: Request) -> Any:
+        body = await body_json(request, required=False) or {}
+        if body.get("data", True):
+            store.reset()
+        if body.get("knobs", True):
+            sim.knobs.reset(*sim.default_knobs)
+        if body.get("stats", True):
+            sim.stats.reset()
+        return {"status": "reset"}
+
+    @app.post("/_admin/accounts")
+    async def add_account(request: Request) -> Any:
+        body = await body_json(request)
+        account = Account(body["email"], body["token"], body.get("timeZone", "Europe/Helsinki"), bool(body.get("admin", True)))
+        sim.accounts[account.email.lower()] = account
+        if store.user(account.account_id) is None:
+            store.create_user(account.email, account.email.split("@")[0], account_id=account.account_id, time_zone=account.time_zone)
+        else:
+            store.update_user(account.account_id, {"time_zone": account.time_zone})
+        return JSONResponse({"email": account.email, "accountId": account.account_id, "timeZone": account.time_zone, "admin": account.admin}, status_code=201)
+
+    @app.post("/_admin/issues")
+    async def admin_create_issue(request: Request) -> Any:
+        body = await body_json(request)
+        values, labels = admin_issue_values(body, creating=True)
+        row = store.insert_issue(values, labels or [])
+        for c in body.get("comments") or []:
+            store.add_comment(row["id"], c.get("author"), c["body"] if is_adf_value(c.get("body")) else text_to_adf(str(c.get("body", ""))), None, created=parse_time(c["created"]) if c.get("created") else None)
+        if "updated" in values:  # comments touch `updated`; an explicit value wins
+            store.update_issue(row["id"], {"updated": values["updated"]}, touch=False)
+        return JSONResponse(issue_ref(store.issue_row(str(row["id"]))), status_code=201)
+
+    @app.patch("/_admin/issues/{key}")
+    async def admin_update_issue(request: Request, key: str) -> Any:
+        row = store.issue_row(key)
+        if row is None:
+            raise JiraError(404, ISSUE_NOT_FOUND)
+        body = await body_json(request)
+        values, labels = admin_issue_values(body, creating=False)
+        values.pop("project_key", None)
+        store.update_issue(row["id"], values)
+        if labels is not None:
+            store.set_labels(row["id"], labels)
+        return issue_ref(store.issue_row(str(row["id"])))
+
+    @app.delete("/_admin/issues/{key}")
+    async def admin_delete_issue(key: str) -> Any:
+        row = store.issue_row(key)
+        if row is None:
+            raise JiraError(404, ISSUE_NOT_FOUND)
+        store.delete_issue(row["id"])
+        return Response(status_code=204)
+
+    @app.post("/_admin/users")
+    async def admin_create_user(request: Request) -> Any:
+        body = await body_json(request)
+        u = store.create_user(
+            body.get("email"), body.get("displayName") or (body.get("email") or "user").split("@")[0],
+            account_id=body.get("accountId"), active=bool(body.get("active", True)),
+            account_type=body.get("accountType", "atlassian"), time_zone=body.get("timeZone", "Europe/Helsinki"),
+            products=body.get("products", ["jira-software"]),
+        )
+        return JSONResponse({"accountId": u["account_id"]}, status_code=201)
+
+    @app.patch("/_admin/users/{account_id}")
+    async def admin_update_user(request: Request, account_id: str) -> Any:
+        body = await body_json(request)
+        mapping = {"email": "email", "displayName": "display_name", "active": "active", "timeZone": "time_zone", "accountType": "account_type"}
+        values = {mapping[k]: (int(v) if k == "active" else v) for k, v in body.items() if k in mapping}
+        try:
+            u = store.update_user(account_id, values)
+        except NotFound:
+            raise JiraError(404, USER_NOT_FOUND) from None
+        return {"accountId": u["account_id"]}
+
+    @app.delete("/_admin/users/{account_id}")
+    async def admin_delete_user(account_id: str) -> Any:
+        try:
+            store.delete_user(account_id)
+        except NotFound:
+            raise JiraError(404, USER_NOT_FOUND) from None
+        return Response(status_code=204)
+
+    @app.post("/_admin/groups")
+    async def admin_create_group(request: Request) -> Any:
+        body = await body_json(request)
+        try:
+            g = store.create_group(body["name"], body.get("groupId"))
+        except Conflict:
+            raise JiraError(400, "A group with that name already exists.") from None
+        return JSONResponse({"groupId": g["group_id"], "name": g["name"]}, status_code=201)
+
+    @app.delete("/_admin/groups/{group_id}")
+    async def admin_delete_group(group_id: str) -> Any:
+        if store.group(group_id=group_id) is None:
+            raise JiraError(404, GROUP_NOT_FOUND)
+        store.delete_group(group_id)
+        return Response(status_code=204)
+
+    @app.put("/_admin/groups/{group_id}/members/{account_id}")
+    async def admin_add_member(group_id: str, account_id: str) -> Any:
+        if store.group(group_id=group_id) is None:
+            raise JiraError(404, GROUP_NOT_FOUND)
+        if store.user(account_id) is None:
+            raise JiraError(404, USER_NOT_FOUND)
+        store.add_member(group_id, account_id)
+        return Response(status_code=204)
+
+    @app.delete("/_admin/groups/{group_id}/members/{account_id}")
+    async def admin_remove_member(group_id: str, account_id: str) -> Any:
+        if not store.remove_member(group_id, account_id):
+            raise JiraError(404, "Not a member")
+        return Response(status_code=204)

@@ -1,0 +1,133 @@
+"""Operational knobs: latency, rate limit, injected faults, request statistics."""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Fault:
+    """One injected fault, used for the next ``count`` matching requests."""
+
+    type: str  # "status" | "reset" | "slow"
+    count: int = 1
+    status: int = 503
+    retry_after: float | None = None
+    delay_ms: int = 0
+    path: str | None = None  # path prefix the fault applies to (default: every /rest/ call)
+    method: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method and self.method.upper() != method.upper():
+            return False
+        return path.startswith(self.path) if self.path else path.startswith("/rest/")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type, "count": self.count, "status": self.status,
+            "retry_after": self.retry_after, "delay_ms": self.delay_ms, "path": self.path,
+            "method": self.method,
+        }
+
+
+@dataclass
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_epoch: float
+
+    def headers(self) -> dict[str, str]:
+        reset = _dt.datetime.fromtimestamp(self.reset_epoch, _dt.timezone.utc)
+        h = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(0, self.remaining)),
+            "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%M:%S.") + f"{reset.microsecond // 1000:03d}Z",
+        }
+        if not self.allowed:
+            h["Retry-After"] = str(max(1, math.ceil(self.reset_epoch - time.time())))
+            h["RateLimit-Reason"] = "jira-burst-based"
+        return h
+
+
+@dataclass
+class Knobs:
+    latency_ms: int = 0
+    rate_limit_per_second: int = 0  # 0 = no rate limit
+    faults: list[Fault] = field(default_factory=list)
+    _windows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "latency_ms": self.latency_ms,
+            "rate_limit_per_second": self.rate_limit_per_second,
+            "faults": [f.as_dict() for f in self.faults],
+        }
+
+    def reset(self, latency_ms: int = 0, rate_limit_per_second: int = 0) -> None:
+        with self._lock:
+            self.latency_ms = latency_ms
+            self.rate_limit_per_second = rate_limit_per_second
+            self.faults.clear()
+            self._windows.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for f in self.faults:
+                if f.count > 0 and f.matches(method, path):
+                    f.count -= 1
+                    if f.count <= 0:
+                        self.faults.remove(f)
+                    return f
+        return None
+
+    def rate(self, who: str) -> RateDecision | None:
+        """Fixed one-second windows per account; None when rate limiting is off."""
+        limit = self.rate_limit_per_second
+        if limit <= 0:
+            return None
+        now = time.time()
+        window = int(now)
+        with self._lock:
+            start, used = self._windows.get(who, (window, 0))
+            if start != window:
+                start, used = window, 0
+            allowed = used < limit
+            if allowed:
+                used += 1
+            self._windows[who] = (start, used)
+        return RateDecision(allowed, limit, limit - used, start + 1)
+
+
+class Stats:
+    """Request counts per endpoint (method + route template) and per status code."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.total = 0
+            self.endpoints: dict[str, int] = defaultdict(int)
+            self.statuses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def record(self, endpoint: str, status: int | str) -> None:
+        with self._lock:
+            self.total += 1
+            self.endpoints[endpoint] += 1
+            self.statuses[endpoint][str(status)] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total": self.total,
+                "endpoints": dict(self.endpoints),
+                "responses": {k: dict(v) for k, v in self.statuses.items()},
+            }
