@@ -1,0 +1,106 @@
+"""Params JSON schema for event DAGs, checked with a real JSON-schema validator."""
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from jsonschema import Draft202012Validator
+
+from jira_esm_connector.config import (
+    allowed_keys,
+    load_task_file,
+    param_kwargs,
+    params_schema,
+    unknown_keys,
+)
+
+
+@pytest.fixture
+def create(examples):
+    return load_task_file(examples / "create_jira_issue_from_incident.yaml")
+
+
+def validator(task):
+    schema = params_schema(task)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def errors(task, conf):
+    return sorted((list(e.path), e.validator) for e in validator(task).iter_errors(conf))
+
+
+GOOD = {"event_id": "inc-4711-create", "datacard_id": "4711", "subject": "Printer on fire", "priority": "2 - High"}
+
+
+def test_good_payload_passes(create):
+    assert errors(create, GOOD) == []
+    assert errors(create, {**GOOD, "description": None, "priority": None}) == []
+
+
+@pytest.mark.parametrize("conf,expected", [
+    ({k: v for k, v in GOOD.items() if k != "event_id"}, ([], "required")),
+    ({**GOOD, "event_id": ""}, (["event_id"], "minLength")),
+    ({**GOOD, "event_id": "x" * 201}, (["event_id"], "maxLength")),
+    ({k: v for k, v in GOOD.items() if k != "datacard_id"}, ([], "required")),  # write_back needs it
+    ({k: v for k, v in GOOD.items() if k != "subject"}, ([], "required")),
+    ({**GOOD, "subject": "x" * 256}, (["subject"], "maxLength")),
+    ({**GOOD, "subject": 42}, (["subject"], "type")),
+    ({**GOOD, "priority": "4 - Low"}, (["priority"], "enum")),
+    ({**GOOD, "reporter_email": "not-an-email"}, (["reporter_email"], "format")),
+    ({**GOOD, "sneaky": "x"}, ([], "additionalProperties")),
+])
+def test_bad_payloads_refused_naming_the_field(create, conf, expected):
+    assert errors(create, conf) == [expected]
+
+
+def test_required_flags_and_titles(create):
+    schema = params_schema(create)
+    assert schema["required"] == ["event_id", "datacard_id", "subject"]
+    assert schema["properties"]["subject"]["description"] == "Incident subject"
+    assert schema["properties"]["reporter_email"]["title"] == "Reporter email"
+    assert schema["additionalProperties"] is False
+
+
+def test_datacard_optional_without_write_back(examples):
+    t = load_task_file(examples / "transition_jira_issue.yaml")
+    assert "datacard_id" not in params_schema(t)["required"]
+    assert errors(t, {"event_id": "e", "issue_key": "SUP-1", "status": "Done"}) == []
+    assert errors(t, {"event_id": "e", "issue_key": "sup 1 OR x", "status": "Done"}) == [(["issue_key"], "pattern")]
+
+
+def test_allowed_and_unknown_keys(create):
+    assert allowed_keys(create) == {"event_id", "datacard_id", "subject", "description", "priority", "reporter_email"}
+    assert unknown_keys(create, {**GOOD, "zz": 1, "aa": 2}) == ["aa", "zz"]
+    assert unknown_keys(create, GOOD) == []
+
+
+def test_param_kwargs_are_plain_json_schema_per_field(create):
+    kwargs = param_kwargs(create)
+    assert list(kwargs)[:3] == ["event_id", "datacard_id", "subject"]
+    assert "default" not in kwargs["subject"] and kwargs["subject"]["maxLength"] == 255
+    assert kwargs["priority"]["default"] is None
+    assert kwargs["priority"]["type"] == ["null", "string"]
+    assert None in kwargs["priority"]["enum"]
+    # each field's kwargs (minus default/description/title) are a valid schema for that value
+    for name, kw in kwargs.items():
+        schema = {k: v for k, v in kw.items() if k != "default"}
+        Draft202012Validator.check_schema(schema)
+        if "default" in kw:
+            jsonschema.validate(kw["default"], schema)
+
+
+def test_param_kwargs_build_airflow_params_that_validate(create):
+    """The DAG factory does Param(**kwargs); check Airflow accepts and enforces them."""
+    from airflow.sdk import Param
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = {name: Param(**kw) for name, kw in param_kwargs(create).items()}
+    assert params["priority"].resolve(None) is None
+    assert params["priority"].resolve("2 - High") == "2 - High"
+    with pytest.raises(ParamValidationError):
+        params["priority"].resolve("9 - Whatever")
+    with pytest.raises(ParamValidationError):
+        params["subject"].resolve("x" * 256)
+    with pytest.raises(ParamValidationError):
+        params["event_id"].resolve(None)  # required: no default
+    assert params["subject"].description == "Incident subject"

@@ -1,0 +1,216 @@
+"""ScheduledTask validation rules and derived values."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from jira_esm_connector.config import (
+    ConnectorSettings,
+    ScheduledTask,
+    TaskFileError,
+    load_task_file,
+    parse_task,
+)
+from jira_esm_connector.mapping import Reference, compile_attributes
+
+BASE = {
+    "name": "imp",
+    "kind": "scheduled",
+    "jira_conn_id": "jira_default",
+    "esm_conn_id": "esm_default",
+    "schedule": "@hourly",
+    "mode": "full",
+    "mapping_type": "user",
+    "template": "person",
+    "folder": "persons",
+    "key": {"jira": "accountId", "esm": "jira_account_id"},
+    "attributes": {"name": "displayName"},
+}
+
+
+def task(**changes) -> ScheduledTask:
+    data = copy.deepcopy(BASE)
+    for k, v in changes.items():
+        if v is ...:
+            data.pop(k, None)
+        else:
+            data[k] = v
+    return parse_task(data, "t.yaml")  # type: ignore[return-value]
+
+
+def problem(**changes) -> TaskFileError:
+    with pytest.raises(TaskFileError) as info:
+        task(**changes)
+    return info.value
+
+
+@pytest.mark.parametrize("kind", ["user", "group"])
+def test_incremental_refused_for_users_and_groups(kind):
+    err = problem(mode="incremental", mapping_type=kind)
+    assert err.key == "mode"
+    assert err.message == (
+        f"incremental imports need a change timestamp, which Jira does not keep for {kind}s; use mode: full"
+    )
+
+
+@pytest.mark.parametrize("name", ["has space", "ümlaut", "a/b", "x" * 251, ""])
+def test_name_must_be_a_dag_id(name):
+    err = problem(name=name)
+    assert err.key == "name"
+
+
+@pytest.mark.parametrize("schedule", ["*/30 * * * *", "@hourly", "@daily", "0 6,12 * * 1-5", None])
+def test_valid_schedules(schedule):
+    assert task(schedule=schedule).schedule == schedule
+
+
+@pytest.mark.parametrize("schedule,words", [
+    ("61 * * * *", "not a valid cron"),
+    ("every hour", "5 fields"),
+    ("@sometimes", "unknown preset"),
+    ("@once", "unknown preset"),
+    (30, "must be a cron expression"),
+])
+def test_invalid_schedules(schedule, words):
+    err = problem(schedule=schedule)
+    assert err.key == "schedule" and words in err.message
+
+
+def test_jql_rules():
+    assert problem(mapping_type="generic", template="incident", removed=False).key == "jql"
+    assert "only for generic and comment" in problem(jql="project = X").message
+
+
+def test_generic_full_requires_removal_choice():
+    base = dict(mapping_type="generic", template="incident", jql="project = SUP",
+                key={"jira": "key", "esm": "jira_key"}, attributes={"subject": "fields.summary"})
+    err = problem(**base)
+    assert err.key == "removed" and "removed: false" in err.message
+    assert task(**base, removed=False).removal is None
+    t = task(**base, removed={"attribute": "status", "value": "07 - Removed"})
+    assert (t.removal.attribute, t.removal.value, t.removal.max_share) == ("status", "07 - Removed", 0.5)
+    assert problem(**base, removed={"attribute": "status"}).key == "removed.value"
+
+
+def test_removal_defaults_per_mapping_type():
+    assert (task().removal.attribute, task().removal.value) == ("accountStatus", "Deleted")
+    g = task(mapping_type="group", template="group", key={"jira": "groupId", "esm": "jira_group_id"})
+    assert (g.removal.attribute, g.removal.value) == ("status", "5 - Removed")
+    t = task(removed={"max_share": 0.2})
+    assert t.removal.max_share == 0.2 and t.removal.value == "Deleted"
+    assert problem(removed={"max_share": 1.5}).key == "removed.max_share"
+    assert problem(removed="yes").key == "removed"
+
+
+def test_incremental_does_not_mark_removed():
+    gen = dict(mapping_type="generic", template="incident", jql="project = SUP", mode="incremental")
+    assert task(**gen).removal is None
+    err = problem(**gen, removed={"attribute": "status", "value": "x"})
+    assert err.key == "removed" and "only full imports" in err.message
+
+
+def test_key_folder_attributes_required_except_for_comments():
+    assert problem(key=...).key == "key"
+    assert problem(folder=...).key == "folder"
+    assert problem(attributes={}).key == "attributes"
+
+
+def test_task_id_attribute_must_not_be_mapped():
+    err = problem(attributes={"task_id": "accountId"})
+    assert err.key == "attributes.task_id"
+    assert task(task_id_attribute="source_task").task_id_attribute == "source_task"
+
+
+def test_cache_hours_override_and_default():
+    assert task().clear_hours() == [0]
+    assert task().clear_hours([6, 12]) == [6, 12]
+    assert task(cache={"clear_hours": "6,12"}).clear_hours([0]) == [6, 12]
+    assert task(cache={"clear_hours": []}).clear_hours([0]) == []
+    assert problem(cache={"clear_hours": [24]}).key == "cache.clear_hours"
+
+
+def test_quality_expectations_validated():
+    t = task(quality=[{"expect_column_values_to_not_be_null": {"column": "name"}},
+                      "expect_table_row_count_to_be_between"])
+    assert t.quality[0].class_name == "ExpectColumnValuesToNotBeNull"
+    assert t.quality[0].kwargs == {"column": "name"}
+    assert t.quality[1].kwargs == {}
+    err = problem(quality=[{"expect_column_values_to_be_nul": {"column": "x"}}])
+    assert err.key == "quality[0]" and "did you mean 'expect_column_values_to_be_null'" in err.message
+    assert problem(quality=[{"expect_column_values_to_be_null": [1]}]).key == "quality[0].expect_column_values_to_be_null"
+
+
+def test_attribute_spec_errors_name_the_subkey():
+    assert problem(attributes={"s": {"from": "x", "transform": "rot13"}}).key == "attributes.s.transform"
+    assert problem(attributes={"s": {"from": "x", "map": []}}).key == "attributes.s.map"
+    assert problem(attributes={"s": {"from": "x", "format": "%Y"}}).key == "attributes.s.format"
+    assert problem(attributes={"s": {"value": 1, "default": 2}}).key == "attributes.s.default"
+    assert problem(attributes={"s": {"from": "x", "reference": {"template": "p"}}}).key == "attributes.s.reference.by"
+    assert problem(attributes={"s": {"map": {"a": "b"}}}).key == "attributes.s"
+    assert problem(attributes={"s": ["a", {"from": "b", "joinx": 1}]}).key == "attributes.s[1].joinx"
+    err = problem(attributes={"s": {"from": "x", "transform": "datetime", "timezone": "Mars/Base"}})
+    assert err.key == "attributes.s.timezone" and "IANA" in err.message
+    assert problem(attributes={"s": "{{ key "}).key == "attributes.s"
+
+
+def test_comment_import(examples):
+    t = load_task_file(examples / "jira_comments_to_worklog.yaml")
+    assert t.mapping_type == "comment" and t.removal is None and t.record_key_path == "id"
+    assert set(t.effective_attributes) == {"value", "author", "date"}
+    assert t.comments.card_key_attribute == "jira_key"
+    entry = compile_attributes(t.effective_attributes)({
+        "id": "10001", "author": {"displayName": "Ann"}, "created": "2024-05-01T10:15:30.123+0300",
+        "body": {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}]},
+    })
+    assert entry == {"value": "hi", "author": "Ann", "date": "2024-05-01T07:15:30Z"}
+    base = dict(mapping_type="comment", template="incident", jql="project = SUP", mode="incremental",
+                key=..., folder=...)
+    assert problem(**base, attributes={}).key == "comments"
+    comments = {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"}
+    assert problem(**base, comments=comments, attributes={"subject": "x"}).key == "attributes.subject"
+    assert problem(**base, comments=comments, attributes={}, removed={"attribute": "a", "value": "b"}).key == "removed"
+
+
+def test_group_members_detection(examples):
+    g = load_task_file(examples / "jira_groups_to_groups.yaml")
+    assert g.fetch_members is True
+    assert [(a, r.template, r.by) for a, r in g.references()] == [("members", "person", "jira_account_id")]
+    assert task().fetch_members is False
+    assert problem(include_members=True).key == "include_members"
+
+
+def test_example_issue_mapping_end_to_end(examples):
+    t = load_task_file(examples / "jira_issues_to_incidents.yaml")
+    assert t.clear_hours() == [0, 12] and t.mode == "incremental" and t.removal is None
+    fn = compile_attributes(t.attributes, options=t.mapping_options(ConnectorSettings()))
+    out = fn({
+        "key": "SUP-1",
+        "fields": {
+            "summary": "Printer on fire", "status": {"name": "Waiting"}, "priority": {"name": "High"},
+            "created": "2024-05-01T00:15:30.000+0300", "duedate": "2024-05-03",
+            "labels": ["hw", "urgent"], "components": [{"name": "Printers"}, {"name": "Floor 2"}],
+            "reporter": {"accountId": "5b10a"}, "description": None,
+        },
+    })
+    assert out == {
+        "subject": "Printer on fire", "description": None, "status": "01 - New", "priority": "2 - High",
+        "created": "2024-04-30T21:15:30Z", "due_date": "2024-05-03", "labels": "hw, urgent",
+        "components": "Printers, Floor 2", "reporter": Reference("person", "jira_account_id", ("5b10a",)),
+        "source": "Jira",
+    }
+
+
+def test_mapping_options_precedence(monkeypatch):
+    monkeypatch.setenv("JIRA_ESM_TIMEZONE", "Europe/Helsinki")
+    s = ConnectorSettings()
+    assert task().mapping_options(s).timezone == "Europe/Helsinki"
+    assert task(timezone="UTC").mapping_options(s).timezone == "UTC"
+    assert problem(timezone="Nowhere/Land").key == "timezone"
+
+
+def test_model_dump_round_trips_raw_specs(examples):
+    t = load_task_file(examples / "jira_issues_to_incidents.yaml")
+    dumped = t.model_dump(mode="json")
+    assert dumped["attributes"]["subject"] == "fields.summary"
+    assert ScheduledTask.model_validate(dumped).attributes["status"].mapping == t.attributes["status"].mapping

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from jira_esm_connector.config import ConnectorSettings
+
+
+def test_defaults(monkeypatch, tmp_path):
+    for var in ("STATE_DB_URL", "STAGING_DIR", "CACHE_CLEAR_HOURS", "POOL", "POOL_SLOTS", "MAPPINGS_DIR"):
+        monkeypatch.delenv(f"JIRA_ESM_{var}", raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    s = ConnectorSettings()
+    assert s.state_db_url == f"sqlite:///{tmp_path}/jira_esm_state.db"
+    assert s.staging_dir == tmp_path / "jira_esm_staging"
+    assert s.cache_clear_hours == [0]
+    assert (s.pool, s.pool_slots) == ("jira_esm_connector", 6)
+    assert s.mappings_dir == Path(__file__).resolve().parents[2] / "include" / "mappings"
+
+
+def test_env_overrides(monkeypatch):
+    monkeypatch.setenv("JIRA_ESM_CACHE_CLEAR_HOURS", "6,12")
+    monkeypatch.setenv("JIRA_ESM_POOL_SLOTS", "3")
+    monkeypatch.setenv("JIRA_ESM_STATE_DB_URL", "postgresql+psycopg2://svc:s3cret@db/state")
+    s = ConnectorSettings()
+    assert s.cache_clear_hours == [6, 12] and s.pool_slots == 3
+    assert "s3cret" not in repr(s)
+    assert "s3cret" not in s.safe_state_db_url() and "svc" in s.safe_state_db_url()
+
+
+@pytest.mark.parametrize("hours", ["25", "a,b", "6;12"])
+def test_bad_clear_hours(monkeypatch, hours):
+    monkeypatch.setenv("JIRA_ESM_CACHE_CLEAR_HOURS", hours)
+    with pytest.raises(ValidationError):
+        ConnectorSettings()
