@@ -305,3 +305,47 @@ def test_secrets_never_in_logs_or_exception_text(esm, esm_sim, tag, caplog):
     for token in tokens:
         assert token and token not in blob
     assert "eyJ" not in blob  # no JWT of any kind
+
+
+def test_every_request_and_answer_conforms_to_the_esm_openapi(esm, esm_openapi, tag):
+    """The client's requests (login form, bulk body, PATCH, attribute writes, paging params)
+    are checked against the shared OpenAPI document with openapi-core, as are the answers."""
+    from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+
+    checked: list[str] = []
+    problems: list[str] = []
+
+    def validate(response, *args, **kwargs):
+        request = RequestsOpenAPIRequest(response.request)
+        where = f"{response.request.method} {response.request.path_url.split('?')[0]}"
+        try:
+            esm_openapi.api.validate_request(request)
+            if response.headers.get("content-type", "").startswith("application/json") and "/stream" not in where:
+                esm_openapi.api.validate_response(request, RequestsOpenAPIResponse(response))
+        except Exception as exc:  # collect, report all at the end
+            problems.append(f"{where}: {type(exc).__name__}: {exc}")
+        checked.append(where)
+
+    for session in (esm._session, esm._create_session):
+        session.hooks["response"].append(validate)
+    esm.echo("x")
+    esm.echo_jwt("y")
+    esm.templates()
+    esm.template("incident")
+    ids = make_incidents(esm, tag, 3)
+    esm.bulk_import("incident", [CardInput({"subject": "u"}, data_card_id=ids[0]),
+                                 CardInput({"status": "bad"}, folder=FOLDER)])
+    list(esm.iter_cards("incident", filter=eql.eq("task_id", tag), page_size=2))
+    list(esm.iter_cards("incident", filter=eql.eq("task_id", tag), page_size=2, data_cards=False))
+    list(esm.stream_cards("incident", filter=eql.eq("task_id", tag)))
+    esm.get_card("incident", ids[0], selected_attributes=["subject"])
+    new = esm.create_card("incident", {"subject": "c", "task_id": tag, "labels": ["a"]}, folder=FOLDER)
+    esm.patch_card("incident", new, {"status": "02 - Solving"})
+    esm.set_attribute("incident", new, "subject", "d")
+    esm.add_attribute_value("incident", new, "labels", "b")
+    esm.append_worklog("incident", new, "worklog", "note")
+    esm.get_attribute("incident", new, "worklog")
+    esm.clear_attribute("incident", new, "labels")
+    esm.delete_card("incident", new)
+    assert len(checked) >= 18
+    assert problems == []
