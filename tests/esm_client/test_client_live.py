@@ -349,3 +349,20 @@ def test_every_request_and_answer_conforms_to_the_esm_openapi(esm, esm_openapi, 
     esm.delete_card("incident", new)
     assert len(checked) >= 18
     assert problems == []
+
+
+def test_a_chunk_refused_as_a_whole_is_split_until_the_refused_cards_are_isolated(esm, esm_sim, tag, caplog):
+    esm.echo_jwt()
+    # ESM answers 400 to the first two PUTs: the 4-card chunk, then its first half
+    esm_sim.admin("POST", "errors", {"count": 2, "status": 400, "path_contains": "/dc/incident/data"})
+    cards = [CardInput({"subject": f"{tag} {i}", "task_id": tag}, ref=i) for i in range(4)]
+    result = esm.bulk_import("incident", cards, folder=FOLDER)
+    assert [o.status for o in result.outcomes] == ["created"] * 4
+    assert "splitting it to find the refused card(s)" in caplog.text
+    assert len(list(esm.iter_cards("incident", filter=eql.eq("task_id", tag), data_cards=False))) == 4
+
+    # a single card that ESM refuses outright is reported with ESM's words
+    esm_sim.admin("POST", "errors", {"count": 3, "status": 400, "path_contains": "/dc/incident/data"})
+    result = esm.bulk_import("incident", cards[:2], folder=FOLDER)
+    assert [o.status for o in result.outcomes] == ["refused", "refused"]
+    assert all("Injected error 400" in o.reason for o in result.outcomes)

@@ -226,6 +226,10 @@ class EsmClient:
             token = token[7:].strip()
         self._token = token
         self._token_expiry = _jwt_expiry(token)
+        if self._token_expiry is not None and self._token_expiry - _EXPIRY_SKEW <= time.time():
+            # a fresh token that already looks expired means the clocks disagree: rely on 401s
+            self.log.debug("ESM token expiry is not usable (clock skew?); renewing on 401 only.")
+            self._token_expiry = None
         self.logins += 1
         self.log.info("Logged in to ESM at %s as '%s'.", self.base_url, self.username)
 
