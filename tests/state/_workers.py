@@ -1,0 +1,25 @@
+"""Run in child processes by the concurrency test (must be importable by `spawn`)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def hammer(url: str, kwargs: dict, task: str, rounds: int, shared_events: int) -> dict:
+    from jira_esm_connector.state import StateStore
+
+    store = StateStore(url, **kwargs)
+    claimed = []
+    try:
+        for r in range(rounds):
+            store.put_fingerprints(task, {f"{task}-{r}-{i}": f"fp{r}" for i in range(100)})
+            store.put_card_ids(task, {f"{task}-{r}": str(r)})
+            store.set_watermark(task, datetime(2024, 1, 1, 0, r, tzinfo=timezone.utc))
+            store.record_run(task, f"run{r}", {"fetched": 100}, 100 + r)
+            for e in range(shared_events):
+                rec = store.begin_event("shared", f"ev-{r}-{e}", owner=task)
+                if rec.claimed:
+                    claimed.append(rec.event_id)
+                    store.complete_event("shared", rec.event_id, {"by": task})
+        return {"claimed": claimed}
+    finally:
+        store.dispose()

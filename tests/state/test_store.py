@@ -1,0 +1,219 @@
+"""StateStore on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from jira_esm_connector.state import StateStore, StateStoreError, hour_boundary_crossed
+from jira_esm_connector.state.schema import SCHEMA_VERSION
+
+UTC = timezone.utc
+
+
+def dt(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_schema_created_and_reopen_is_idempotent(store_factory):
+    a = store_factory()
+    assert a.schema_version() == SCHEMA_VERSION
+    a.set_watermark("t", dt(2024, 1, 1))
+    b = store_factory()  # second open: no error, data kept
+    assert b.schema_version() == SCHEMA_VERSION
+    assert b.get_watermark("t") == dt(2024, 1, 1)
+
+
+def test_newer_schema_refused(store_factory):
+    s = store_factory()
+    with s.engine.begin() as conn:
+        conn.execute(sa.update(s.tables.schema_version).values(version=SCHEMA_VERSION + 5))
+    with pytest.raises(StateStoreError, match="newer than this connector"):
+        store_factory()
+
+
+def test_watermarks(store):
+    assert store.get_watermark("t") is None
+    helsinki = timezone(timedelta(hours=3))
+    store.set_watermark("t", datetime(2024, 5, 1, 10, 15, 30, 123000, tzinfo=helsinki))
+    got = store.get_watermark("t")
+    assert got == dt(2024, 5, 1, 7, 15, 30, 123000) and got.tzinfo == UTC
+    store.set_watermark("t", dt(2024, 6, 1))
+    assert store.get_watermark("t") == dt(2024, 6, 1)
+    assert store.get_watermark("other") is None
+    with pytest.raises(ValueError, match="time-zone aware"):
+        store.set_watermark("t", datetime(2024, 1, 1))
+    store.clear_cache("t", "test")
+    assert store.get_watermark("t") == dt(2024, 6, 1)  # cache clears never touch watermarks
+    assert store.reset_watermark("t") and store.get_watermark("t") is None
+
+
+def test_fingerprints(store):
+    store.put_fingerprints("t", {"A-1": "f1", "A-2": "f2", 3: "f3"})
+    store.put_fingerprints("other", {"A-1": "zz"})
+    assert store.get_fingerprints("t", ["A-1", "A-2", "3", "missing"]) == {"A-1": "f1", "A-2": "f2", "3": "f3"}
+    store.put_fingerprints("t", {"A-1": "new"})
+    assert store.get_fingerprints("t", ["A-1"]) == {"A-1": "new"}
+    assert store.delete_fingerprints("t", ["A-2", "nope"]) == 1
+    assert dict(store.iter_fingerprints("t")) == {"A-1": "new", "3": "f3"}
+    assert store.count_fingerprints("t") == 2
+    assert store.get_fingerprints("other", ["A-1"]) == {"A-1": "zz"}
+
+
+def test_fingerprints_bulk(store):
+    many = {f"SUP-{i}": f"{i:064x}" for i in range(3000)}
+    store.put_fingerprints("bulk", many)
+    got = store.get_fingerprints("bulk", list(many) + ["x"])
+    assert got == many
+    assert store.clear_cache("bulk", "operator request") == 3000
+    assert store.count_fingerprints("bulk") == 0
+
+
+def test_cache_clear_bookkeeping(store):
+    assert store.last_cache_clear("t") is None
+    assert store.cache_due_for_clear("t", dt(2024, 5, 1, 12), [0]) is True  # never cleared
+    assert store.cache_due_for_clear("t", dt(2024, 5, 1, 12), []) is False  # clearing switched off
+    store.put_fingerprints("t", {"k": "f"})
+    store.clear_cache("t", "scheduled clear at 00 UTC", now=dt(2024, 5, 1, 0, 5))
+    assert store.last_cache_clear("t") == (dt(2024, 5, 1, 0, 5), "scheduled clear at 00 UTC")
+    assert store.get_fingerprints("t", ["k"]) == {}
+    assert store.cache_due_for_clear("t", dt(2024, 5, 1, 23, 59), [0]) is False
+    assert store.cache_due_for_clear("t", dt(2024, 5, 2, 0, 0), [0]) is True
+    assert store.cache_due_for_clear("t", dt(2024, 5, 1, 11, 59), [6, 12]) is True
+    assert store.cache_due_for_clear("t", dt(2024, 5, 1, 5, 59), [6, 12]) is False
+    assert store.cache_due_for_clear("t", dt(2024, 5, 1, 6, 0), ["6", "12"]) is True
+
+
+def test_hour_boundary_crossed_cases():
+    assert hour_boundary_crossed(dt(2024, 5, 1, 23, 30), dt(2024, 5, 2, 0, 10), [0])
+    assert not hour_boundary_crossed(dt(2024, 5, 1, 0, 0), dt(2024, 5, 1, 23, 59), [0])  # exactly at 00:00 = done
+    assert hour_boundary_crossed(dt(2024, 5, 1, 0, 0), dt(2024, 5, 3, 0, 0), [5])  # >1 day
+    assert not hour_boundary_crossed(dt(2024, 5, 1, 1), dt(2024, 5, 1, 1), [1])
+    helsinki = timezone(timedelta(hours=3))
+    # 02:30 Helsinki = 23:30 UTC the previous day; 03:10 Helsinki = 00:10 UTC: the UTC midnight was crossed
+    assert hour_boundary_crossed(datetime(2024, 5, 2, 2, 30, tzinfo=helsinki), datetime(2024, 5, 2, 3, 10, tzinfo=helsinki), [0])
+
+
+def test_key_map(store):
+    store.put_card_ids("incident", {"SUP-1": 101, "SUP-2": "102"})
+    assert store.get_card_ids("incident", ["SUP-1", "SUP-2", "SUP-3"]) == {"SUP-1": "101", "SUP-2": "102"}
+    store.put_card_ids("incident", {"SUP-1": "201"})
+    assert store.all_card_ids("incident") == {"SUP-1": "201", "SUP-2": "102"}
+    assert store.forget_card_ids("incident", ["SUP-2"]) == 1
+    assert store.all_card_ids("incident") == {"SUP-1": "201"}
+    assert store.all_card_ids("person") == {}
+
+
+def test_run_stats(store):
+    assert store.last_volume("t") is None
+    store.record_run("t", "r1", {"fetched": 10, "created": 10}, 10)
+    store.record_run("t", "r2", {"fetched": 0}, None)
+    assert store.last_volume("t") == 10
+    store.record_run("t", "r3", {"fetched": 1200}, 1200)
+    assert store.last_volume("t") == 1200
+    store.record_run("t", "r3", {"fetched": 1300}, 1300)  # same run recorded again (task retry)
+    runs = store.recent_runs("t")
+    assert [r["run_id"] for r in runs][0] == "r3" and len(runs) == 3
+    assert runs[0]["counts"] == {"fetched": 1300}
+
+
+def test_event_lifecycle(store):
+    first = store.begin_event("create_issue", "inc-1", owner="run-a")
+    assert first.claimed and not first.resumed and first.status == "running" and first.attempts == 1
+    busy = store.begin_event("create_issue", "inc-1", owner="run-b")
+    assert not busy.claimed and busy.status == "running"
+    store.complete_event("create_issue", "inc-1", {"key": "SUP-7"})
+    again = store.begin_event("create_issue", "inc-1", owner="run-c")
+    assert not again.claimed and again.done and again.result == {"key": "SUP-7"}
+    assert store.get_event("create_issue", "inc-1").result == {"key": "SUP-7"}
+    assert store.get_event("create_issue", "nope") is None
+    # same event id under another task is a different event
+    assert store.begin_event("add_comment", "inc-1").claimed
+
+
+def test_event_failure_and_retries(store):
+    store.begin_event("t", "e1", owner="run-a")
+    store.fail_event("t", "e1", "Jira answered 503" + "x" * 5000)
+    rec = store.get_event("t", "e1")
+    assert rec.status == "failed" and len(rec.error) == 2000
+    retry = store.begin_event("t", "e1", owner="run-a")
+    assert retry.claimed and retry.resumed and retry.attempts == 2
+    # crash while running: the same Airflow run (task retry) takes over at once ...
+    crash = store.begin_event("t", "e1", owner="run-a")
+    assert crash.claimed and crash.resumed and crash.attempts == 3
+    # ... another run only once the claim is stale
+    t0 = crash.claimed_at
+    assert not store.begin_event("t", "e1", owner="run-b", now=t0 + timedelta(minutes=5)).claimed
+    late = store.begin_event("t", "e1", owner="run-b", now=t0 + timedelta(minutes=11))
+    assert late.claimed and late.resumed and late.owner == "run-b"
+
+
+def test_threads_claim_each_event_once(store):
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        for e in range(20):
+            rec = store.begin_event("t", f"ev{e}", owner=f"w{n}")
+            with lock:
+                results.append(rec.claimed)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert results.count(True) == 20 and len(results) == 80
+
+
+def test_two_processes_write_different_tasks_at_once(store_factory):
+    store_factory()  # create the schema first, like the scheduler's first task would
+    ctx = multiprocessing.get_context("spawn")
+    from tests.state._workers import hammer
+
+    with ctx.Pool(2) as pool:
+        jobs = [pool.apply_async(hammer, (store_factory.url, store_factory.kwargs, task, 8, 5)) for task in ("ta", "tb")]
+        outs = [j.get(timeout=60) for j in jobs]
+    check = store_factory()
+    for task in ("ta", "tb"):
+        assert check.count_fingerprints(task) == 800
+        assert check.get_watermark(task) == dt(2024, 1, 1, 0, 7)
+        assert check.last_volume(task) == 107
+        assert len(check.all_card_ids(task)) == 8
+    claimed = outs[0]["claimed"] + outs[1]["claimed"]
+    assert sorted(claimed) == sorted(f"ev-{r}-{e}" for r in range(8) for e in range(5))  # each exactly once
+
+
+def test_no_password_in_errors_or_repr():
+    url = "postgresql+psycopg2://svc:s3cret-pw@127.0.0.1:1/state"
+    with pytest.raises(StateStoreError) as info:
+        StateStore(url)
+    assert "s3cret-pw" not in str(info.value) and "127.0.0.1" in str(info.value)
+    with pytest.raises(StateStoreError) as info:
+        StateStore("::not a url s3cret")
+    assert "s3cret" not in str(info.value)
+
+
+def test_repr_hides_password(tmp_path):
+    s = StateStore(f"sqlite:///{tmp_path}/x.db")
+    assert "sqlite" in repr(s)
+    s.dispose()
+
+
+def test_in_memory_sqlite_works():
+    s = StateStore("sqlite://")
+    s.put_fingerprints("t", {"a": "b"})
+    assert s.get_fingerprints("t", ["a"]) == {"a": "b"}
+    s.dispose()
+
+
+def test_table_prefix_isolates(tmp_path):
+    url = f"sqlite:///{tmp_path}/p.db"
+    a, b = StateStore(url, table_prefix="a_"), StateStore(url, table_prefix="b_")
+    a.set_watermark("t", dt(2024, 1, 1))
+    assert b.get_watermark("t") is None
+    assert "a_watermarks" in sa.inspect(a.engine).get_table_names()
+    a.dispose(), b.dispose()
