@@ -1,0 +1,128 @@
+"""DAGs from task files: one ``include/mappings/*.yaml`` file -> one DAG. No Python per task.
+
+``dags/`` holds two tiny files:
+
+* ``jira_esm_connector_dags.py`` puts :func:`build_all_dags` into its globals -- every
+  valid task file becomes a DAG (scheduled imports via :mod:`.imports`, event pushes via
+  :mod:`.events`);
+* ``jira_esm_connector_task_file_errors.py`` calls :func:`raise_task_file_errors`, which
+  raises when any task file is broken. Airflow shows that as an *import error* in its UI
+  (and ``airflow dags list-import-errors``), one line per broken file naming the file,
+  the key and the problem -- while every valid task keeps its DAG, because the DAGs come
+  from the other file. When all files are fine it defines nothing.
+
+Why two files: Airflow records import errors per Python file, and a Python file that
+raises contributes no DAGs at all. Keeping the valid DAGs and the error report in
+separate files is the one way that only uses Airflow's public behaviour.
+
+Parsing reads the task files and environment settings only: no network, no database.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "TaskFilesBroken",
+    "build_all_dags",
+    "load_tasks",
+    "raise_task_file_errors",
+    "task_file_errors",
+]
+
+log = logging.getLogger("jira_esm_connector.dagfactory")
+
+
+class TaskFilesBroken(Exception):
+    """One or more task files are invalid; the message lists each file, key and problem."""
+
+
+def _mappings_dir(mappings_dir: str | Path | None, settings: Any) -> Path:
+    return Path(mappings_dir) if mappings_dir is not None else Path(settings.mappings_dir)
+
+
+def load_tasks(mappings_dir: str | Path | None = None, settings: Any = None):
+    """``(settings, LoadResult)`` for the task folder (default ``JIRA_ESM_MAPPINGS_DIR``)."""
+    from ..config import load_task_dir
+    from .common import connector_settings
+
+    settings = connector_settings(settings)
+    return settings, load_task_dir(_mappings_dir(mappings_dir, settings))
+
+
+def _event_builder():
+    try:
+        from .events import build_event_dag
+    except ImportError as exc:  # the events module is optional until it exists
+        log.warning("Event DAGs are not available (%s); event task files are skipped.", exc)
+        return None
+    return build_event_dag
+
+
+def _build(mappings_dir: str | Path | None, settings: Any) -> tuple[dict[str, Any], list[str]]:
+    from ..config import ScheduledTask
+    from .imports import build_import_dag
+
+    settings, result = load_tasks(mappings_dir, settings)
+    problems = [str(err) for err in result.errors]
+    dags: dict[str, Any] = {}
+    build_event_dag = None
+    for name, task in result.tasks.items():
+        source = result.files.get(name)
+        file_label = source.name if source else name
+        try:
+            if isinstance(task, ScheduledTask):
+                dags[name] = build_import_dag(task, settings, source_file=file_label)
+            else:
+                build_event_dag = build_event_dag or _event_builder()
+                if build_event_dag is None:
+                    continue
+                dags[name] = build_event_dag(task, settings)
+        except Exception as exc:  # noqa: BLE001 - one bad task never takes the others down
+            log.exception("Task file %s could not be turned into a DAG", file_label)
+            problems.append(f"{file_label}: the DAG could not be built: {type(exc).__name__}: {exc}")
+    return dags, problems
+
+
+def build_all_dags(mappings_dir: str | Path | None = None, settings: Any = None) -> dict[str, Any]:
+    """``{dag_id: DAG}`` for every valid task file. Broken files are logged (and reported
+    as import errors by :func:`raise_task_file_errors`), never fatal here."""
+    dags, problems = _build(mappings_dir, settings)
+    for problem in problems:
+        log.error("Task file problem: %s", problem)
+    return dags
+
+
+@contextmanager
+def _no_autoregistration() -> Iterator[None]:
+    """DAGs built only to check them must not be picked up by Airflow from this file."""
+    try:
+        from airflow.sdk.definitions._internal.contextmanager import DagContext
+    except ImportError:  # pragma: no cover - other Airflow layouts
+        yield
+        return
+    before = set(DagContext.autoregistered_dags)
+    try:
+        yield
+    finally:
+        DagContext.autoregistered_dags.intersection_update(before)
+
+
+def task_file_errors(mappings_dir: str | Path | None = None, settings: Any = None) -> list[str]:
+    """Every problem with the task files, one plain line per problem (file, key, message)."""
+    with _no_autoregistration():
+        return _build(mappings_dir, settings)[1]
+
+
+def raise_task_file_errors(mappings_dir: str | Path | None = None, settings: Any = None) -> None:
+    """Raise :class:`TaskFilesBroken` listing every broken task file; return when all are fine."""
+    problems = task_file_errors(mappings_dir, settings)
+    if problems:
+        count = len(problems)
+        raise TaskFilesBroken(
+            f"{count} task file problem{'s' if count != 1 else ''} in the Jira <-> ESM connector's task folder "
+            "(the other tasks' DAGs are not affected):\n" + "\n".join(f"- {p}" for p in problems)
+        )

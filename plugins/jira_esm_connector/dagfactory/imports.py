@@ -1,0 +1,224 @@
+"""Scheduled import DAGs: one ``kind: scheduled`` task file -> one DAG.
+
+    extract -> transform -> diff -> load [-> mark_removed]      (mark_removed: full imports)
+
+* TaskFlow tasks (``airflow.sdk``); each calls one plain function of
+  :mod:`jira_esm_connector.pipeline` and hands the next task a small dict (staged file
+  paths and counts) through XCom -- never records.
+* ``max_active_runs=1``, ``catchup=False``, every task in the connector's shared pool,
+  retries with exponential backoff (errors a retry cannot fix fail at once).
+* Run parameters: ``clear_cache`` (push everything again) and, for full imports,
+  ``allow_mass_removal`` (override the removal safety limit once).
+* ``doc_md`` shows the JQL, mode, schedule, template, mapping and any scheduling-table
+  warning from the last run (read from a small local status file: parsing does no
+  network or database I/O).
+* The last task returns the run's counts (the run's result) and logs them in one line.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
+
+from ..config.scheduled import ScheduledTask
+from .common import START_DATE, connector_settings, dag_tags, default_args, fail_without_retry, open_clients, open_state
+
+__all__ = ["build_import_dag", "import_doc_md", "IMPORT_TASK_IDS"]
+
+IMPORT_TASK_IDS = ("extract", "transform", "diff", "load", "mark_removed")
+log = logging.getLogger("jira_esm_connector.pipeline")
+
+
+def _no_retry_errors() -> tuple[type[BaseException], ...]:
+    from ..http.errors import AuthenticationError, BadRequestError, InsecureURLError, NotFoundError, PermissionDeniedError
+    from ..mapping.engine import MappingError
+    from ..pipeline import QualityError, RemovalLimitError, TransformError
+
+    return (
+        QualityError, TransformError, RemovalLimitError, MappingError,
+        AuthenticationError, PermissionDeniedError, BadRequestError, NotFoundError, InsecureURLError,
+    )
+
+
+def _run_step(fn, *args: Any, **kwargs: Any) -> Any:
+    """Run a pipeline step; turn errors a retry cannot fix into an immediate failure."""
+    try:
+        return fn(*args, **kwargs)
+    except _no_retry_errors() as exc:
+        log.error("%s", exc)
+        raise fail_without_retry(exc) from exc
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = None) -> str:
+    """The DAG's documentation in the Airflow UI."""
+    from ..pipeline.finish import read_status
+
+    removal = task.removal
+    lines = [f"### Jira → ESM import `{task.name}`", ""]
+    if task.description:
+        lines += [task.description, ""]
+    status = read_status(getattr(settings, "staging_dir", None), task.name)
+    if status and status.get("warning"):
+        lines += [f"> **Scheduling warning:** {status['warning']}", ""]
+    rows = [
+        ("mode", task.mode + (" (first run fetches everything, then `updated >=` watermark "
+                              f"minus {task.overlap_minutes} min)" if task.mode == "incremental" else "")),
+        ("schedule", f"`{task.schedule}`" if task.schedule else "none (run by hand)"),
+        ("mapping type", task.mapping_type),
+        ("ESM template / folder", f"`{task.template}` / `{task.folder or '-'}`"),
+        ("key", f"Jira `{task.key.jira}` → ESM `{task.key.esm}`" if task.key else "comment id"),
+        ("task id stamped in", f"`{task.task_id_attribute}`"),
+        ("connections", f"Jira `{task.jira_conn_id}`, ESM `{task.esm_conn_id}`"),
+        ("removed records", f"`{removal.attribute}` = `{removal.value}` (safety limit {removal.max_share:.0%})"
+         if removal else "not marked"),
+        ("task cache cleared at (UTC)", ", ".join(f"{h:02d}:00" for h in task.clear_hours(settings.cache_clear_hours)) or "never by clock"),
+    ]
+    if status and status.get("volume") is not None:
+        rows.append(("last measured volume", f"{status['volume']:,} records"))
+    if source_file:
+        rows.append(("task file", f"`{source_file}`"))
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {_md_escape(v)} |" for k, v in rows]
+    if task.jql:
+        lines += ["", "**JQL**", "", "```", task.jql.strip(), "```"]
+    if task.comments is not None:
+        lines += ["", f"Each Jira comment becomes an entry of worklog `{task.comments.worklog_attribute}` on the "
+                      f"`{task.template}` card whose `{task.comments.card_key_attribute}` is the issue key."]
+    lines += ["", "**Mapping** (ESM attribute ← Jira)", "", "| attribute | from |", "|---|---|"]
+    for name, spec in task.effective_attributes.items():
+        lines.append(f"| `{name}` | {_md_escape(spec.describe())} |")
+    if task.quality:
+        lines += ["", "**Data quality expectations** (a failure stops the run before anything is loaded)", ""]
+        lines += [f"- `{q.name}` {q.kwargs}" for q in task.quality]
+    lines += [
+        "", "**Run parameters**: `clear_cache` (push every record again)"
+        + (", `allow_mass_removal` (override the removal safety limit for this run)" if removal else "") + ".",
+    ]
+    return "\n".join(lines)
+
+
+def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: str | None = None) -> DAG:
+    """The import DAG of one scheduled task file (no I/O beyond reading a local status file)."""
+    settings = connector_settings(settings)
+    full = task.mode == "full"
+    removal = task.removal
+    params: dict[str, Param] = {
+        "clear_cache": Param(
+            False, type="boolean", title="Clear the task cache",
+            description="Forget what was pushed before, so this run writes every record to ESM again "
+                        "(the watermark is not changed).",
+        ),
+    }
+    if full and removal is not None:
+        params["allow_mass_removal"] = Param(
+            False, type="boolean", title="Allow mass removal",
+            description=f"Mark removed records even if more than {removal.max_share:.0%} of this task's cards "
+                        "would be marked in this run (safety limit override).",
+        )
+
+    with DAG(
+        dag_id=task.name,
+        schedule=task.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(settings),
+        tags=dag_tags("import", f"mapping:{task.mapping_type}", f"mode:{task.mode}", *task.tags),
+        doc_md=import_doc_md(task, settings, source_file),
+        description=(task.description or f"Jira → ESM {task.mapping_type} import into {task.template}")[:250],
+        params=params,
+        auto_register=False,  # the DAG file exposes it through its globals
+    ) as dag:
+
+        def _context() -> tuple[str, dict[str, Any], Any]:
+            from ..pipeline.staging import run_dir
+
+            ctx = get_current_context()
+            run_id = ctx["run_id"]
+            return run_id, dict(ctx.get("params") or {}), run_dir(settings.staging_dir, task.name, run_id)
+
+        @task_decorator(task_id="extract")
+        def extract_step() -> dict[str, Any]:
+            from ..config.scheduling import schedule_warning
+            from ..pipeline import extract
+
+            _run_id, _params, path = _context()
+            with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
+                warning = schedule_warning(task, state.last_volume(task.name))
+                if warning:
+                    log.warning("Scheduling: %s", warning)
+                return _run_step(extract, task, jira, state, path, logger=log)
+
+        @task_decorator(task_id="transform")
+        def transform_step(extracted: dict[str, Any]) -> dict[str, Any]:
+            from ..pipeline import transform
+
+            _run_id, _params, path = _context()
+            return _run_step(transform, task, extracted, path, settings=settings, logger=log)
+
+        @task_decorator(task_id="diff")
+        def diff_step(transformed: dict[str, Any]) -> dict[str, Any]:
+            from ..pipeline import diff
+
+            _run_id, params, path = _context()
+            with open_state(settings) as state:
+                return _run_step(
+                    diff, task, transformed, state, path,
+                    default_clear_hours=settings.cache_clear_hours,
+                    clear_cache=bool(params.get("clear_cache")), logger=log,
+                )
+
+        def _finish(state, run_id, extracted, transformed, diffed, loaded, removed=None) -> dict[str, Any]:
+            from ..pipeline import finish
+
+            return finish(
+                task, state, run_id, extracted, transformed, diffed, loaded, removed,
+                staging_root=settings.staging_dir, logger=log,
+            )
+
+        @task_decorator(task_id="load")
+        def load_step(extracted: dict[str, Any], transformed: dict[str, Any], diffed: dict[str, Any]) -> dict[str, Any]:
+            from ..pipeline import load
+
+            run_id, _params, _path = _context()
+            with open_state(settings) as state:
+                if diffed.get("changed", 0) == 0:
+                    log.info("Nothing new or changed: nothing is written to ESM.")
+                    loaded = {"created": 0, "updated": 0, "refused": 0, "refused_records": []}
+                else:
+                    with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
+                        loaded = _run_step(load, task, diffed, esm, state, logger=log)
+                if full:
+                    return loaded
+                return _finish(state, run_id, extracted, transformed, diffed, loaded)
+
+        @task_decorator(task_id="mark_removed")
+        def mark_removed_step(
+            extracted: dict[str, Any], transformed: dict[str, Any], diffed: dict[str, Any], loaded: dict[str, Any]
+        ) -> dict[str, Any]:
+            from ..pipeline import mark_removed
+
+            run_id, params, _path = _context()
+            with open_state(settings) as state:
+                removed = None
+                if removal is not None:
+                    with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
+                        removed = _run_step(
+                            mark_removed, task, extracted, esm, state,
+                            allow_mass_removal=bool(params.get("allow_mass_removal")), logger=log,
+                        )
+                else:
+                    log.info("This task does not mark removed records (removed: false).")
+                return _finish(state, run_id, extracted, transformed, diffed, loaded, removed)
+
+        extracted = extract_step()
+        transformed = transform_step(extracted)
+        diffed = diff_step(transformed)
+        loaded = load_step(extracted, transformed, diffed)
+        if full:
+            mark_removed_step(extracted, transformed, diffed, loaded)
+    return dag
