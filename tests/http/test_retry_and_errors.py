@@ -204,3 +204,17 @@ def test_policy_backoff_is_capped_with_jitter():
     assert r.is_retry("GET", 503) and r.is_retry("POST", 429)
     assert not r.is_retry("POST", 503) and not r.is_retry("GET", 404)
     assert r.new().service_name == "ESM"
+
+
+def test_connection_ca_bundle_beats_requests_ca_bundle_env(monkeypatch, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    s = build_session(user_agent="t", verify=str(ca), retry=FAST, logger=LOG, service_name="Jira")
+    assert s.merge_environment_settings("https://x.example/", {}, None, None, None)["verify"] == str(ca)
+    s = build_session(user_agent="t", verify=False, retry=FAST, logger=LOG, service_name="Jira")
+    assert s.merge_environment_settings("https://x.example/", {}, None, None, None)["verify"] is False
+    s = build_session(user_agent="t", verify=True, retry=FAST, logger=LOG, service_name="Jira")
+    assert s.merge_environment_settings("https://x.example/", {}, None, None, None)["verify"] == "/etc/ssl/certs/ca-certificates.crt"
+    with pytest.raises(Exception, match="does not exist"):
+        build_session(user_agent="t", verify=str(tmp_path / "missing.pem"), retry=FAST, logger=LOG, service_name="Jira")

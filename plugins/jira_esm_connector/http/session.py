@@ -79,6 +79,14 @@ class _NamedSession(requests.Session):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} for {self.service_name}>"
 
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own CA bundle
+        # (psf/requests#3829). The connection's CA bundle (or verify=False) must win; the
+        # environment still applies when the session simply trusts the system CAs.
+        if verify is None and self.verify is not True:
+            verify = self.verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
 
 def build_session(
     *,
