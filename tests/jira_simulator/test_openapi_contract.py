@@ -1,0 +1,117 @@
+"""Every implemented endpoint's responses validate against the shared Jira OpenAPI document."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+ADF = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Hello from the contract test"}]}]}
+
+
+@pytest.fixture
+def api(jira_sim_fresh):
+    s = jira_sim_fresh.session()
+    s.base = jira_sim_fresh.base_url + "/rest/api/3"
+    return s
+
+
+def test_server_identity_and_fields(api, validate):
+    info = validate(api.get(api.base + "/serverInfo")).json()
+    assert info["deploymentType"] == "Cloud"
+    me = validate(api.get(api.base + "/myself", params={"expand": "groups,applicationRoles"})).json()
+    assert me["emailAddress"] == "tester@example.com"
+    assert me["timeZone"] == "Europe/Helsinki"
+    fields = validate(api.get(api.base + "/field")).json()
+    ids = {f["id"] for f in fields}
+    assert {"summary", "status", "customfield_10016"} <= ids
+
+
+def test_search_variants(api, validate):
+    r = validate(api.get(api.base + "/search/jql", params={"jql": "project = SUP", "maxResults": 3}))
+    body = r.json()
+    assert body["isLast"] is False and body["nextPageToken"]
+    assert all(set(i) == {"id"} for i in body["issues"])  # fields default to id only
+    r = validate(api.get(api.base + "/search/jql", params={
+        "jql": "project = ENG ORDER BY updated DESC", "maxResults": 5, "fields": "*all",
+        "expand": "names,schema,renderedFields,transitions", "properties": "sync"}))
+    body = r.json()
+    assert body["names"]["summary"] == "Summary" and "schema" in body
+    issue = body["issues"][0]
+    assert issue["fields"]["status"]["statusCategory"]["key"] in ("new", "indeterminate", "done")
+    assert issue["fields"]["description"] is None or issue["fields"]["description"]["type"] == "doc"
+    assert issue["transitions"]
+    r = validate(api.post(api.base + "/search/jql", json={
+        "jql": "project = OPS", "maxResults": 2, "fields": ["summary", "status", "comment"],
+        "nextPageToken": body.get("nextPageToken") and None}))
+    assert len(r.json()["issues"]) == 2
+    count = validate(api.post(api.base + "/search/approximate-count", json={"jql": "project = SUP"})).json()
+    assert count["count"] > 0
+    bulk = validate(api.post(api.base + "/issue/bulkfetch", json={
+        "issueIdsOrKeys": ["SUP-2", "10000", "NOPE-1"], "fields": ["summary", "labels"], "expand": ["names"]})).json()
+    assert [i["id"] for i in bulk["issues"]] == sorted(i["id"] for i in bulk["issues"])
+    assert bulk["issueErrors"][0]["id"] == "NOPE-1"
+
+
+def test_issue_lifecycle(api, validate, jira_sim_fresh):
+    created = validate(api.post(api.base + "/issue", json={"fields": {
+        "project": {"key": "SUP"}, "issuetype": {"name": "Bug"}, "summary": "Printer on fire",
+        "description": ADF, "priority": {"name": "High"}, "labels": ["esm"],
+        "customfield_10050": "4711", "customfield_10020": {"value": "Platform"}}})).json()
+    assert created["key"].startswith("SUP-")
+    key = created["key"]
+    issue = validate(api.get(f"{api.base}/issue/{key}")).json()
+    assert issue["fields"]["summary"] == "Printer on fire"
+    assert issue["fields"]["customfield_10020"]["value"] == "Platform"
+    assert issue["fields"]["description"] == ADF
+    r = validate(api.put(f"{api.base}/issue/{key}", json={"fields": {"summary": "Printer still on fire"}}))
+    assert r.status_code == 204
+    r = validate(api.put(f"{api.base}/issue/{key}", params={"returnIssue": "true"}, json={"update": {"labels": [{"add": "hot"}]}}))
+    assert r.status_code == 200 and sorted(r.json()["fields"]["labels"]) == ["esm", "hot"]
+    transitions = validate(api.get(f"{api.base}/issue/{key}/transitions")).json()["transitions"]
+    done = next(t for t in transitions if t["to"]["statusCategory"]["key"] == "done")
+    r = validate(api.post(f"{api.base}/issue/{key}/transitions", json={
+        "transition": {"id": done["id"]}, "fields": {"resolution": {"name": "Won't Do"}}}))
+    assert r.status_code == 204
+    fields = api.get(f"{api.base}/issue/{key}", params={"fields": "status,resolution,resolutiondate"}).json()["fields"]
+    assert fields["resolution"]["name"] == "Won't Do" and fields["resolutiondate"]
+    comment = validate(api.post(f"{api.base}/issue/{key}/comment", json={"body": ADF})).json()
+    assert comment["body"] == ADF
+    page = validate(api.get(f"{api.base}/issue/{key}/comment", params={"startAt": 0, "maxResults": 10})).json()
+    assert page["total"] == 1 and page["comments"][0]["id"] == comment["id"]
+    r = validate(api.put(f"{api.base}/issue/{key}/properties/sync", json={"origin": "esm", "n": 1}))
+    assert r.status_code == 201
+    r = validate(api.put(f"{api.base}/issue/{key}/properties/sync", json={"origin": "esm", "n": 2}))
+    assert r.status_code == 200
+    keys = validate(api.get(f"{api.base}/issue/{key}/properties")).json()
+    assert [k["key"] for k in keys["keys"]] == ["sync"]
+    prop = validate(api.get(f"{api.base}/issue/{key}/properties/sync")).json()
+    assert prop == {"key": "sync", "value": {"origin": "esm", "n": 2}}
+    r = validate(api.delete(f"{api.base}/issue/{key}/properties/sync"))
+    assert r.status_code == 204
+
+
+def test_users_and_groups(api, validate):
+    users = validate(api.get(api.base + "/users/search", params={"startAt": 0, "maxResults": 10})).json()
+    assert isinstance(users, list) and len(users) == 10
+    assert {u["accountType"] for u in validate(api.get(api.base + "/users/search", params={"maxResults": 1000})).json()} >= {"atlassian", "app"}
+    email = f"new-{uuid.uuid4().hex[:8]}@example.com"
+    user = validate(api.post(api.base + "/user", json={"emailAddress": email, "products": ["jira-software"]})).json()
+    assert user["emailAddress"] == email and user["active"] is True
+    got = validate(api.get(api.base + "/user", params={"accountId": user["accountId"]})).json()
+    assert got["accountId"] == user["accountId"]
+    found = validate(api.get(api.base + "/user/search", params={"query": email[:8]})).json()
+    assert [u["accountId"] for u in found] == [user["accountId"]]
+    group = validate(api.post(api.base + "/group", json={"name": "contract-test-group"})).json()
+    assert group["name"] == "contract-test-group" and group["groupId"]
+    r = validate(api.post(api.base + "/group/user", params={"groupId": group["groupId"]}, json={"accountId": user["accountId"]}))
+    assert r.status_code == 201
+    members = validate(api.get(api.base + "/group/member", params={"groupId": group["groupId"]})).json()
+    assert members["total"] == 1 and members["values"][0]["accountId"] == user["accountId"]
+    bulk = validate(api.get(api.base + "/group/bulk", params={"maxResults": 3})).json()
+    assert bulk["isLast"] is False and len(bulk["values"]) == 3 and bulk["nextPage"]
+    r = validate(api.delete(api.base + "/group/user", params={"groupId": group["groupId"], "accountId": user["accountId"]}))
+    assert r.status_code == 200
+    r = validate(api.delete(api.base + "/group", params={"groupId": group["groupId"]}))
+    assert r.status_code == 200
+    r = validate(api.delete(api.base + "/user", params={"accountId": user["accountId"]}))
+    assert r.status_code == 204
