@@ -1,0 +1,96 @@
+"""Fixtures for the event tests: clients on the running simulators, a fresh state store,
+task models built from the example task files (include/mappings/event_*.yaml)."""
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jira_esm_connector.config import load_task_file, parse_task
+from jira_esm_connector.esm import EsmClient
+from jira_esm_connector.http import RetryPolicy
+from jira_esm_connector.jira import JiraClient
+from jira_esm_connector.state import StateStore
+
+from .proxy import ForwardingProxy
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MAPPINGS = REPO_ROOT / "include" / "mappings"
+FAST_RETRY = RetryPolicy(total=3, backoff_base=0.05, backoff_cap=0.2, jitter=0.0, connect_retries=1, read_retries=1)
+_COUNTER = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _no_ca_bundle_env(monkeypatch):
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own CA bundle;
+    # the simulators use a private CA.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+
+def unique(prefix: str = "evt") -> str:
+    return f"{prefix}-{os.getpid()}-{next(_COUNTER)}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def jira(jira_sim):
+    client = JiraClient(jira_sim.base_url, jira_sim.email, jira_sim.token, verify=jira_sim.ca_pem, retry=FAST_RETRY)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def esm(esm_sim):
+    client = EsmClient(esm_sim.base_url, esm_sim.username, esm_sim.password, verify=esm_sim.ca_pem, retry=FAST_RETRY)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def state(tmp_path):
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    yield store
+    store.engine.dispose()
+
+
+@pytest.fixture
+def proxy(jira_sim):
+    p = ForwardingProxy(jira_sim.base_url, jira_sim.ca_pem)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def proxied_jira(jira_sim, proxy):
+    """A JiraClient that reaches the simulator through the fault-injecting proxy (plain http)."""
+    client = JiraClient(
+        proxy.url, jira_sim.email, jira_sim.token, retry=FAST_RETRY, allow_insecure_http=True
+    )
+    yield client
+    client.close()
+
+
+def example_task(file_name: str, **changes: Any):
+    """An example task file from include/mappings, optionally with top-level keys changed."""
+    task = load_task_file(MAPPINGS / file_name)
+    if not changes:
+        return task
+    raw = _raw(MAPPINGS / file_name)
+    raw.update(changes)
+    return parse_task(raw, file_name)
+
+
+def _raw(path: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def make_task(**doc: Any):
+    base = {"kind": "event", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default"}
+    base.update(doc)
+    return parse_task(base, f"{doc.get('name', 'test')}.yaml")

@@ -1,0 +1,178 @@
+"""Every operation function against the running Jira simulator (real HTTPS)."""
+from __future__ import annotations
+
+import pytest
+
+from jira_esm_connector.events import (
+    COMMENT_ORIGIN_PROPERTY,
+    ISSUE_EVENT_PROPERTY,
+    EventRef,
+    EventRefused,
+    FieldResolver,
+    add_comment,
+    add_user_to_group,
+    create_group,
+    create_issue,
+    create_user,
+    delete_group,
+    delete_user,
+    find_issue_for_event,
+    remove_user_from_group,
+    transition_issue,
+    update_issue,
+)
+from jira_esm_connector.events.errors import EventConfigError
+from jira_esm_connector.mapping import adf_to_text, text_to_adf
+
+from .conftest import unique
+
+BUG = {"project": {"key": "SUP"}, "issuetype": {"name": "Bug"}}
+
+
+def _ref() -> EventRef:
+    return EventRef("test_events", unique())
+
+
+def _issue(jira, key, *fields):
+    return jira.get_issue(key, fields=list(fields) or ["*all"])["fields"]
+
+
+def _members(jira, group_name):
+    return {m["accountId"] for m in jira.iter_group_members(group_name=group_name)}
+
+
+def test_create_issue_sets_fields_property_and_label(jira):
+    ref = _ref()
+    result = create_issue(jira, ref, {**BUG, "summary": "Printer on fire", "priority": {"name": "High"}})
+    fields = _issue(jira, result["issue_key"], "summary", "priority", "labels", "issuetype")
+    assert fields["summary"] == "Printer on fire"
+    assert fields["priority"]["name"] == "High"
+    assert fields["issuetype"]["name"] == "Bug"
+    assert ref.label in fields["labels"]
+    assert jira.get_issue_property(result["issue_key"], ISSUE_EVENT_PROPERTY) == {"event_id": ref.event_id, "task": ref.task}
+    assert find_issue_for_event(jira, ref) == result
+    assert find_issue_for_event(jira, _ref()) is None
+
+
+def test_create_issue_check_first_finds_the_earlier_issue(jira):
+    ref = _ref()
+    first = create_issue(jira, ref, {**BUG, "summary": "once"})
+    again = create_issue(jira, ref, {**BUG, "summary": "once"}, check_first=True)
+    assert again == first
+    assert len(list(jira.search(f'labels = "{ref.label}"'))) == 1
+
+
+def test_update_issue_changes_only_the_given_fields(jira):
+    ref = _ref()
+    key = create_issue(jira, ref, {**BUG, "summary": "before", "priority": {"name": "Low"}})["issue_key"]
+    update_issue(jira, ref, key, {"summary": "after", "description": text_to_adf("new text")})
+    fields = _issue(jira, key, "summary", "description", "priority")
+    assert fields["summary"] == "after"
+    assert adf_to_text(fields["description"]) == "new text"
+    assert fields["priority"]["name"] == "Low"
+
+
+def test_add_comment_carries_the_marker_and_is_found_on_retry(jira):
+    ref = _ref()
+    key = create_issue(jira, ref, {**BUG, "summary": "comment target"})["issue_key"]
+    made = add_comment(jira, ref, key, text_to_adf("Called the user."))
+    again = add_comment(jira, ref, key, text_to_adf("Called the user."), check_first=True)
+    assert again == made
+    comments = jira.request("GET", f"/rest/api/3/issue/{key}/comment", params={"expand": "properties"})["comments"]
+    assert len(comments) == 1
+    props = {p["key"]: p["value"] for p in comments[0].get("properties", [])}
+    assert props[COMMENT_ORIGIN_PROPERTY] == {"source": "esm", "event_id": ref.event_id, "task": ref.task}
+    assert adf_to_text(comments[0]["body"]) == "Called the user."
+
+
+def test_transition_picks_the_workflows_transition_by_target_status(jira):
+    ref = _ref()
+    # ENG uses a service-desk workflow, SUP a simplified one: transition ids differ.
+    sup = create_issue(jira, ref, {**BUG, "summary": "sup"})["issue_key"]
+    eng = create_issue(jira, _ref(), {"project": {"key": "ENG"}, "issuetype": {"name": "Bug"}, "summary": "eng"})["issue_key"]
+    r1 = transition_issue(jira, ref, sup, "In Progress")
+    r2 = transition_issue(jira, _ref(), eng, "Resolved", resolution="Won't Do", comment_adf=text_to_adf("Solved in ESM"))
+    assert _issue(jira, sup, "status")["status"]["name"] == "In Progress"
+    eng_fields = _issue(jira, eng, "status", "resolution")
+    assert eng_fields["status"]["name"] == "Resolved"
+    assert eng_fields["resolution"]["name"] == "Won't Do"
+    assert r1["transition_id"] != r2["transition_id"]
+    assert r2["comment_id"]
+    # already there: nothing to do, no error
+    again = transition_issue(jira, ref, sup, "in progress")
+    assert again["changed"] is False
+
+
+def test_transition_to_a_status_the_workflow_lacks_is_refused_plainly(jira):
+    ref = _ref()
+    key = create_issue(jira, ref, {**BUG, "summary": "no such status"})["issue_key"]
+    with pytest.raises(EventRefused) as err:
+        transition_issue(jira, ref, key, "Resolved")  # SUP's workflow has no "Resolved"
+    assert "no transition to status 'Resolved'" in str(err.value)
+    assert "'Done'" in str(err.value)
+
+
+def test_users_and_groups_lifecycle(jira):
+    ref = _ref()
+    email = f"{unique('user')}@example.com"
+    group = unique("esm-group")
+    user = create_user(jira, ref, email, ["jira-software"])
+    assert jira.get_user(user["account_id"])["emailAddress"] == email
+    assert create_user(jira, ref, email, ["jira-software"], check_first=True) == user
+
+    made = create_group(jira, ref, group)
+    assert jira.find_group(group)["groupId"] == made["group_id"]
+    assert create_group(jira, ref, group, check_first=True) == made
+
+    added = add_user_to_group(jira, ref, group_name=group, email=email)
+    assert added["changed"] is True and user["account_id"] in _members(jira, group)
+    assert add_user_to_group(jira, ref, group_id=made["group_id"], account_id=user["account_id"])["changed"] is False
+
+    removed = remove_user_from_group(jira, ref, group_name=group, account_id=user["account_id"])
+    assert removed["changed"] is True and user["account_id"] not in _members(jira, group)
+    assert remove_user_from_group(jira, ref, group_name=group, email=email)["changed"] is False
+
+    assert delete_group(jira, ref, name=group)["deleted"] is True
+    assert jira.find_group(group) is None
+    assert delete_group(jira, ref, name=group, check_first=True)["deleted"] is False
+
+    assert delete_user(jira, ref, email=email)["deleted"] is True
+    assert not [u for u in jira.find_users(email) if u.get("emailAddress") == email]
+    with pytest.raises(EventRefused, match="no user with the e-mail"):
+        delete_user(jira, ref, email=email)
+
+
+def test_creating_a_group_that_exists_surfaces_jiras_words(jira):
+    ref = _ref()
+    group = unique("dup-group")
+    create_group(jira, ref, group)
+    with pytest.raises(EventRefused) as err:
+        create_group(jira, _ref(), group)
+    assert "A group with that name already exists." in str(err.value)
+
+
+def test_jira_refusal_is_verbatim_and_not_retried(jira, jira_sim):
+    before = jira_sim.stats()
+    with pytest.raises(EventRefused) as err:
+        create_issue(jira, _ref(), {"project": {"key": "NOPE"}, "issuetype": {"name": "Bug"}, "summary": "x"})
+    assert "Specify a valid project ID or key" in str(err.value)
+    assert "HTTP 400" in str(err.value)
+    after = jira_sim.stats()
+    # one POST, no repeats
+    assert _count(after, "POST /rest/api/3/issue") - _count(before, "POST /rest/api/3/issue") == 1
+
+
+def _count(stats, endpoint: str) -> int:
+    """Requests the simulator recorded for one endpoint, e.g. ``POST /rest/api/3/issue``."""
+    return int(stats["endpoints"].get(endpoint, 0))
+
+
+def test_field_names_resolve_through_the_field_list_once(jira, jira_sim):
+    resolver = FieldResolver(jira)
+    assert resolver.resolve("ESM reference") == "customfield_10050"
+    assert resolver.resolve("esm REFERENCE") == "customfield_10050"
+    assert resolver.resolve("summary") == "summary"
+    assert resolver.resolve("Team") == "customfield_10020"
+    with pytest.raises(EventConfigError, match="no field with that id or name"):
+        resolver.resolve("No such field")
+    assert resolver._fields is not None and len(resolver._fields) > 5
