@@ -217,3 +217,27 @@ def test_table_prefix_isolates(tmp_path):
     assert b.get_watermark("t") is None
     assert "a_watermarks" in sa.inspect(a.engine).get_table_names()
     a.dispose(), b.dispose()
+
+
+def test_iter_fingerprints_pages_in_key_order(store):
+    keys = {f"K{i:03d}": f"f{i}" for i in range(23)}
+    store.put_fingerprints("t", keys)
+    seen = list(store.iter_fingerprints("t", page_size=5))
+    assert seen == sorted(keys.items())
+
+
+def test_open_reader_does_not_block_writers(store):
+    store.put_fingerprints("t", {"a": "1"})
+    with store.engine.connect() as reader:  # a long-running read transaction elsewhere
+        assert reader.execute(sa.select(store.tables.task_cache.c.record_key)).all()
+        done = threading.Event()
+
+        def write() -> None:
+            store.put_fingerprints("t2", {"b": "2"})
+            done.set()
+
+        th = threading.Thread(target=write)
+        th.start()
+        assert done.wait(10), "writer blocked by an open reader"
+        th.join()
+    assert store.get_fingerprints("t2", ["b"]) == {"b": "2"}

@@ -8,6 +8,7 @@ so different tasks (and processes) can use the store at the same time.
 from __future__ import annotations
 
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -138,14 +139,18 @@ class StateStore:
 
         @sa_event.listens_for(engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
-            # Take the write lock up front: no read->write upgrade deadlocks between processes.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front (no read->write upgrade deadlocks between
+            # processes); readers use a deferred transaction and never block writers (WAL).
+            if conn.get_execution_options().get("jesm_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return engine
 
     def _migrate(self) -> None:
         t = self.tables
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             if self.dialect == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
                 if self._schema:
@@ -170,6 +175,13 @@ class StateStore:
                         .values(version=SCHEMA_VERSION, updated_at=now)
                     )
 
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """One write transaction (committed on success, rolled back on error)."""
+        with self.engine.connect().execution_options(jesm_write=True) as conn:
+            with conn.begin():
+                yield conn
+
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(self.tables.schema_version.c.version)).scalar() or 0)
@@ -179,7 +191,7 @@ class StateStore:
 
     def drop_all(self) -> None:
         """Drop every table of this store (tests, or an operator resetting everything)."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             self.tables.metadata.drop_all(conn)
 
     def _upsert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
@@ -213,13 +225,13 @@ class StateStore:
     def set_watermark(self, task: str, value: datetime) -> None:
         """Call only after a successful run. Cache clears never touch watermarks."""
         value = _aware(value, "watermark")
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             self._upsert(conn, self.tables.watermarks, [{"task": task, "value": value, "updated_at": _utcnow()}], ["task"])
 
     def reset_watermark(self, task: str) -> bool:
         """Operator action: the next incremental run fetches everything again."""
         t = self.tables.watermarks
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return conn.execute(sa.delete(t).where(t.c.task == task)).rowcount > 0
 
     # ---- task cache -----------------------------------------------------------------
@@ -236,15 +248,21 @@ class StateStore:
                 out.update({k: fp for k, fp in rows})
         return out
 
-    def iter_fingerprints(self, task: str) -> Iterator[tuple[str, str]]:
-        """Every cached (key, fingerprint) of the task, streamed."""
+    def iter_fingerprints(self, task: str, page_size: int = 5000) -> Iterator[tuple[str, str]]:
+        """Every cached (key, fingerprint) of the task in key order, read page by page
+        (no connection is held while the caller works between pages)."""
         t = self.tables.task_cache
-        with self.engine.connect() as conn:
-            result = conn.execution_options(yield_per=5000).execute(
-                sa.select(t.c.record_key, t.c.fingerprint).where(t.c.task == task).order_by(t.c.record_key)
-            )
-            for key, fp in result:
-                yield key, fp
+        after: str | None = None
+        while True:
+            query = sa.select(t.c.record_key, t.c.fingerprint).where(t.c.task == task)
+            if after is not None:
+                query = query.where(t.c.record_key > after)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(t.c.record_key).limit(page_size)).all()
+            yield from ((k, fp) for k, fp in rows)
+            if len(rows) < page_size:
+                return
+            after = rows[-1][0]
 
     def count_fingerprints(self, task: str) -> int:
         t = self.tables.task_cache
@@ -254,14 +272,14 @@ class StateStore:
     def put_fingerprints(self, task: str, fingerprints: Mapping[Any, str]) -> None:
         now = _utcnow()
         rows = [{"task": task, "record_key": str(k), "fingerprint": fp, "updated_at": now} for k, fp in fingerprints.items()]
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             self._upsert(conn, self.tables.task_cache, rows, ["task", "record_key"])
 
     def delete_fingerprints(self, task: str, keys: Iterable[Any]) -> int:
         t = self.tables.task_cache
         wanted = [str(k) for k in keys]
         deleted = 0
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             for chunk in _chunks(wanted):
                 deleted += conn.execute(sa.delete(t).where(t.c.task == task, t.c.record_key.in_(chunk))).rowcount
         return deleted
@@ -271,7 +289,7 @@ class StateStore:
         when and why. Watermarks are not touched. Returns how many were forgotten."""
         now = _aware(now, "now") if now is not None else _utcnow()
         t = self.tables.task_cache
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             deleted = conn.execute(sa.delete(t).where(t.c.task == task)).rowcount
             self._upsert(
                 conn, self.tables.cache_clears,
@@ -317,14 +335,14 @@ class StateStore:
     def put_card_ids(self, scope: str, card_ids: Mapping[Any, Any]) -> None:
         now = _utcnow()
         rows = [{"scope": scope, "record_key": str(k), "card_id": str(v), "updated_at": now} for k, v in card_ids.items()]
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             self._upsert(conn, self.tables.key_map, rows, ["scope", "record_key"])
 
     def forget_card_ids(self, scope: str, keys: Iterable[Any]) -> int:
         t = self.tables.key_map
         wanted = [str(k) for k in keys]
         n = 0
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             for chunk in _chunks(wanted):
                 n += conn.execute(sa.delete(t).where(t.c.scope == scope, t.c.record_key.in_(chunk))).rowcount
         return n
@@ -333,7 +351,7 @@ class StateStore:
     def record_run(self, task: str, run_id: str, counts: Mapping[str, int], volume: int | None) -> None:
         """Store a run's counts and measured volume (records the task selects)."""
         row = {"task": task, "run_id": str(run_id), "counts": dict(counts), "volume": volume, "recorded_at": _utcnow()}
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             self._upsert(conn, self.tables.runs, [row], ["task", "run_id"])
 
     def last_volume(self, task: str) -> int | None:
@@ -388,7 +406,7 @@ class StateStore:
         now = _aware(now, "now") if now is not None else _utcnow()
         event_id = str(event_id)
         for _ in range(20):
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 row = self._event_row(conn, task, event_id)
                 if row is None:
                     values = dict(task=task, event_id=event_id, status="running", owner=owner, attempts=1,
@@ -445,7 +463,7 @@ class StateStore:
         t = self.tables.events
         now = _utcnow()
         event_id = str(event_id)
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             res = conn.execute(
                 sa.update(t).where(t.c.task == task, t.c.event_id == event_id)
                 .values(status=status, result=result, error=error, finished_at=now)
