@@ -388,7 +388,7 @@ class EsmClient:
         params = self._read_params(filter, selected_attributes, data_cards)
         params["limit"] = int(page_size)
         filter_id: int | None = None
-        pages = 0
+        pages = cards_read = 0
         while True:
             if filter_id is not None:
                 params["filterId"] = filter_id
@@ -398,11 +398,16 @@ class EsmClient:
                 raise EsmProtocolError(f"ESM's page of '{template}' cards has no data list", 200, SERVICE)
             pages += 1
             cards = [EsmCard.from_json(c, template) for c in body.get("data") or [] if isinstance(c, Mapping)]
+            cards_read += len(cards)
             if cards:
                 yield cards
             next_link = ((body.get("meta") or {}).get("links") or {}).get("next")
             if not next_link or not cards:
-                self.log.debug("Read %d page(s) of ESM template '%s'.", pages, template)
+                self.log.log(
+                    logging.INFO if pages > 1 else logging.DEBUG,
+                    "Read %d page(s), %d card(s), of ESM template '%s'%s.",
+                    pages, cards_read, template, " (filtered)" if filter else "",
+                )
                 return
             next_id = self._filter_id_of(next_link, cards)
             if filter_id is not None and next_id >= filter_id:
@@ -421,7 +426,7 @@ class EsmClient:
                 return int(values[0])
             return min(int(c.data_card_id) for c in cards)  # keyset by the smallest id seen
         except ValueError:
-            raise EsmProtocolError(f"ESM sent a next-page link without a usable filterId: {safe_next(next_link)}", 200, SERVICE) from None
+            raise EsmProtocolError(f"ESM sent a next-page link without a usable filterId: {_safe_next(next_link)}", 200, SERVICE) from None
 
     def iter_cards(
         self,
@@ -781,7 +786,7 @@ def _only(data: Mapping[str, Any]) -> str | None:
     return next(iter(data)) if len(data) == 1 else None
 
 
-def safe_next(link: str) -> str:
+def _safe_next(link: str) -> str:
     parts = urlsplit(link)
     return f"{parts.path}?{parts.query}"[:200]
 
