@@ -214,3 +214,10 @@ def test_model_dump_round_trips_raw_specs(examples):
     dumped = t.model_dump(mode="json")
     assert dumped["attributes"]["subject"] == "fields.summary"
     assert ScheduledTask.model_validate(dumped).attributes["status"].mapping == t.attributes["status"].mapping
+
+
+def test_jql_must_not_order():
+    gen = dict(mapping_type="generic", template="incident", removed=False)
+    err = problem(**gen, jql="project = SUP ORDER BY created DESC")
+    assert err.key == "jql" and "ORDER BY" in err.message
+    assert task(**gen, jql='project = SUP AND summary ~ "order by"').jql.endswith('"order by"')

@@ -1,9 +1,10 @@
 """``kind: scheduled`` task files: Jira -> ESM imports."""
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from ..mapping.engine import MappingOptions
 from ..mapping.specs import FieldSpec
@@ -38,6 +39,9 @@ DEFAULT_COMMENT_ATTRIBUTES: dict[str, Any] = {
     "author": "author.displayName",
     "date": {"from": "created", "transform": "datetime"},
 }
+
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 
 _INCREMENTAL_REFUSED = (
     "incremental imports need a change timestamp, which Jira does not keep for {kind}s; use mode: full"
@@ -196,6 +200,11 @@ class ScheduledTask(StrictModel):
             out.append({"name": name, "class_name": KNOWN_EXPECTATIONS[name], "kwargs": kwargs})
         return out
 
+    @field_serializer("quality")
+    def _dump_quality(self, quality: list[QualityExpectation]) -> list[dict[str, Any]]:
+        # back to the task-file form, so a dump validates again
+        return [{q.name: dict(q.kwargs)} for q in quality]
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
@@ -214,6 +223,11 @@ class ScheduledTask(StrictModel):
         if kind in ("generic", "comment"):
             if not self.jql or not self.jql.strip():
                 raise located(f"is required for {kind} imports: the JQL that selects the issues", "jql")
+            if _ORDER_BY.search(_QUOTED.sub('""', self.jql)):
+                raise located(
+                    "must not contain ORDER BY: the connector adds its own ordering (and, for incremental "
+                    "imports, the 'updated >=' condition)", "jql",
+                )
         elif self.jql is not None:
             raise located(f"{kind} imports list all Jira {kind}s; jql is only for generic and comment imports", "jql")
         if kind == "comment":
