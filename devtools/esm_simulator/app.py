@@ -275,7 +275,7 @@ def create_app(state: SimState) -> Any:
         cond = None
         if flt is not None and flt.strip():
             try:
-                cond = compile_filter(flt, tpl, store_cards(), store_values())
+                cond = compile_filter(flt, tpl, store_cards(), store_values(), store.estimate_values)
             except EqlError as exc:
                 raise ApiError(400, str(exc)) from None
         selected = selected_attributes(tpl, q.get("selectedAttributes"))

@@ -21,11 +21,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
 from .templates import INDEXED_TYPES, Template, ValueProblem, parse_date, parse_datetime, parse_number
+
+
+# above this many matching values a filter probes per card instead of listing ids
+DENSE_MATCHES = 5000
 
 
 class EqlError(ValueError):
@@ -105,7 +110,9 @@ def _tokenise(text: str) -> list[_Tok]:
 
 
 class _Parser:
-    def __init__(self, text: str, template: Template, cards: sa.Table, values: sa.Table):
+    def __init__(self, text: str, template: Template, cards: sa.Table, values: sa.Table,
+                 estimate: Callable[..., int] | None):
+        self.estimate = estimate
         self.toks = _tokenise(text)
         self.i = 0
         self.template = template
@@ -192,16 +199,16 @@ class _Parser:
             if self.take().kind != "rpar":
                 raise self.fail(self.toks[self.i - 1], "')' closing the 'in' list")
             texts = [self.canon(attr, t) for t in items]
-            return self.cards.c.id.in_(self.subquery(attr.code, self.values.c.value.in_(texts)))
+            return self.match(attr.code, self.values.c.value.in_(texts))
         if op.kind != "op":
             raise self.fail(op, "an operator (=, <>, >, <, >=, <=, in)")
         lit = self.literal()
         text = self.canon(attr, lit)
         v = self.values.c.value
         if op.text == "=":
-            return self.cards.c.id.in_(self.subquery(attr.code, v == text))
+            return self.match(attr.code, v == text)
         if op.text in ("<>", "!="):
-            return self.cards.c.id.not_in(self.subquery(attr.code, v == text))
+            return self.match(attr.code, v == text, negate=True)
         if attr.type in ("date", "datetime"):
             cond = {">": v > text, "<": v < text, ">=": v >= text, "<=": v <= text}[op.text]
         elif attr.type == "number":
@@ -213,7 +220,7 @@ class _Parser:
                 f"Invalid EQL filter at position {op.pos}: '{op.text}' works on date and number "
                 f"attributes only, '{attr.code}' is {attr.type}"
             )
-        return self.cards.c.id.in_(self.subquery(attr.code, cond))
+        return self.match(attr.code, cond)
 
     def canon(self, attr, lit: _Tok) -> str:
         try:
@@ -227,13 +234,24 @@ class _Parser:
             raise EqlError(f"Invalid EQL filter at position {lit.pos}: {exc}") from None
         return str(lit.value)
 
-    def subquery(self, attr_code: str, cond: sa.ColumnElement[bool]) -> sa.Select:
+    def match(self, attr_code: str, cond: sa.ColumnElement[bool], negate: bool = False) -> sa.ColumnElement[bool]:
+        """Cards having a value of ``attr_code`` that satisfies ``cond``.
+
+        Few matching values: ``id IN (ids from the value index)`` (a key lookup is a few
+        index probes). Many: a correlated ``EXISTS`` probe per card, so a page of a large
+        result walks the card index instead of materialising every matching id per page."""
         vt = self.values
-        return sa.select(vt.c.card_id).where(
-            vt.c.template == self.template.code, vt.c.attr == attr_code, cond
-        )
+        where = (vt.c.template == self.template.code, vt.c.attr == attr_code, cond)
+        dense = self.estimate is not None and self.estimate(*where) > DENSE_MATCHES
+        if dense:  # probe through the (card_id, attr, value) index
+            found = sa.exists(sa.select(sa.literal(1)).where(vt.c.card_id == self.cards.c.id, vt.c.attr == attr_code, cond))
+        else:
+            found = self.cards.c.id.in_(sa.select(vt.c.card_id).where(*where))
+        return sa.not_(found) if negate else found
 
 
-def compile_filter(text: str, template: Template, cards: sa.Table, values: sa.Table) -> sa.ColumnElement[bool]:
-    """EQL text -> condition on ``cards`` (raises EqlError)."""
-    return _Parser(text, template, cards, values).parse()
+def compile_filter(text: str, template: Template, cards: sa.Table, values: sa.Table,
+                   estimate: Callable[..., int] | None = None) -> sa.ColumnElement[bool]:
+    """EQL text -> condition on ``cards`` (raises EqlError). ``estimate(*conditions)`` counts
+    matching value rows (capped) to pick the query shape; without it IN is always used."""
+    return _Parser(text, template, cards, values, estimate).parse()

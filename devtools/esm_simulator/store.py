@@ -8,7 +8,8 @@ Tables (tests may read them directly through ``db_path``):
   list of stored value elements), ``created_at`` / ``updated_at`` (UTC ISO).
   Index ``(template, deleted, id)`` serves ``limit``/``filterId`` pages.
 - ``card_values``: one row per filterable value (``card_id, template, attr, value``),
-  indexed ``(template, attr, value, card_id)`` so EQL comparisons stay index lookups.
+  indexed ``(template, attr, value, card_id)`` (which cards have this value) and
+  ``(card_id, attr, value)`` (does this card have it) so EQL filters stay index lookups.
 - ``sim_meta``: key/value (the JWT signing secret, so tokens survive a restart).
 """
 from __future__ import annotations
@@ -49,7 +50,7 @@ card_values = sa.Table(
     sa.Column("attr", sa.String(100), nullable=False),
     sa.Column("value", sa.Text, nullable=False),
     sa.Index("ix_card_values_lookup", "template", "attr", "value", "card_id"),
-    sa.Index("ix_card_values_card", "card_id"),
+    sa.Index("ix_card_values_card_attr", "card_id", "attr", "value"),
 )
 
 sim_meta = sa.Table(
@@ -157,6 +158,12 @@ class Store:
             q = q.where(cond)
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar() or 0)
+
+    def estimate_values(self, *conditions: sa.ColumnElement[bool], cap: int = 5001) -> int:
+        """How many card_values rows satisfy the conditions, counting at most ``cap``."""
+        inner = sa.select(sa.literal(1)).select_from(card_values).where(*conditions).limit(cap).subquery()
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(inner)).scalar() or 0)
 
     def brief(self, ids: Iterable[int]) -> dict[int, tuple[str, str, bool]]:
         """id -> (name, template, deleted) for the ids that exist."""
