@@ -27,3 +27,16 @@ def test_event_doc_lists_payload(examples):
     assert "one of `1 - Critical`, `2 - High`, `3 - Normal`" in doc
     assert "| `fields.summary` | template '{{ subject }}' |" in doc
     assert "`incident`.`jira_key`" in doc
+
+
+def test_pipes_and_formats_do_not_break_tables(examples):
+    from jira_esm_connector.config import parse_task
+
+    t = parse_task({
+        "name": "x", "kind": "event", "operation": "add_comment", "jira_conn_id": "j", "esm_conn_id": "e",
+        "payload": {"k": {"required": True}, "mail": {"format": "email"}},
+        "issue": "{{ k | upper }}", "comment": "{{ mail }}",
+    })
+    doc = describe_task(t)
+    assert "{{ k \\| upper }}" in doc
+    assert "| `mail` | string | no | format email |" in doc

@@ -8,8 +8,13 @@ from .scheduled import ScheduledTask
 __all__ = ["describe_task"]
 
 
+def _cell(text: object) -> str:
+    """Safe inside a markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _code(text: object) -> str:
-    return "`" + str(text).replace("`", "'") + "`"
+    return "`" + _cell(text).replace("`", "'") + "`"
 
 
 def describe_task(task: ScheduledTask | EventTask, *, warning: str | None = None, source: str | None = None) -> str:
@@ -46,7 +51,7 @@ def describe_task(task: ScheduledTask | EventTask, *, warning: str | None = None
                                     f"{_code(task.comments.card_key_attribute)} is the issue key"))
         lines += ["| setting | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
         lines += ["## Mapping", "", "| ESM attribute | from Jira |", "|---|---|"]
-        lines += [f"| {_code(name)} | {spec.describe()} |" for name, spec in task.effective_attributes.items()]
+        lines += [f"| {_code(name)} | {_cell(spec.describe())} |" for name, spec in task.effective_attributes.items()]
         if task.quality:
             lines += ["", "## Data quality", ""]
             lines += [f"- {_code(q.name)} {q.kwargs}" for q in task.quality]
@@ -63,7 +68,9 @@ def describe_task(task: ScheduledTask | EventTask, *, warning: str | None = None
         lines += ["## Payload (DAG run conf)", "", "| key | type | required | notes |", "|---|---|---|---|"]
         for key, prop in schema["properties"].items():
             kind = prop["type"] if isinstance(prop["type"], str) else prop["type"][-1]
-            notes = [prop.get("description", "")]
+            notes = [_cell(prop.get("description", "")).rstrip(".")]
+            if "format" in prop:
+                notes.append(f"format {prop['format']}")
             if "enum" in prop:
                 notes.append("one of " + ", ".join(_code(v) for v in prop["enum"] if v is not None))
             if "maxLength" in prop:
@@ -72,5 +79,5 @@ def describe_task(task: ScheduledTask | EventTask, *, warning: str | None = None
                          f"{'; '.join(n for n in notes if n)} |")
         if task.specs():
             lines += ["", "## Mapping", "", "| Jira | from payload |", "|---|---|"]
-            lines += [f"| {_code('.'.join(path))} | {spec.describe()} |" for path, spec in task.specs()]
+            lines += [f"| {_code('.'.join(path))} | {_cell(spec.describe())} |" for path, spec in task.specs()]
     return "\n".join(lines).replace("|  |", "| |") + "\n"
