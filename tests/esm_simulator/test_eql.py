@@ -83,3 +83,32 @@ def test_invalid_filters_are_400_with_a_clear_message(incidents, flt, words):
     body = resp.json()
     assert body["code"] == 400 and words in body["message"], body["message"]
     assert body["message"].startswith("Invalid EQL filter")
+
+
+def test_filters_matching_many_cards(esm_api):
+    """Above 5,000 matching values the simulator probes per card instead of listing ids;
+    results must be the same."""
+    from .conftest import person
+
+    cards = [person(f"d{i}", status="Deleted" if i % 10 == 0 else "Active", task_id=vals("dense"))
+             for i in range(5200)]
+    cards += [person(f"o{i}", task_id=vals("other")) for i in range(50)]
+    out = esm_api.bulk("person", cards)
+    assert out["meta"]["importResult"]["savedDataCards"] == 5250
+
+    def count(flt: str) -> int:
+        total, params = 0, {"limit": 200, "filter": flt}
+        while True:
+            body = esm_api.get("/dc/person/data", params=params).json()
+            total += body["meta"]["count"]
+            nxt = body["meta"]["links"].get("next")
+            if not nxt:
+                return total
+            params["filterId"] = body["data"][-1]["dataCardId"]
+
+    assert count("$task_id$ = 'dense'") == 5200
+    assert count("$task_id$ = 'dense' and $accountStatus$ <> 'Deleted'") == 4680
+    assert count("$task_id$ <> 'dense'") == 50
+    assert count("not $task_id$ = 'other' and $accountStatus$ = 'Deleted'") == 520
+    stream = esm_api.get("/dc/person/data/stream", params={"filter": "$accountStatus$ = 'Active'"}).json()
+    assert stream["meta"]["count"] == 4680 + 50
