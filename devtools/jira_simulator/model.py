@@ -64,7 +64,7 @@ WORKFLOWS: dict[str, list[Transition]] = {
         Transition("241", "Done", "Done"),
     ],
 }
-WORKFLOW_ORDER = ["software-simplified", "service-desk", "scrum"]
+WORKFLOW_ORDER = ["service-desk", "software-simplified", "scrum"]
 
 
 def workflow_statuses(workflow: str) -> list[str]:
