@@ -167,6 +167,8 @@ def parse_spec(raw: Any, *, strings: Strings = "path") -> FieldSpec:
             except SpecError as exc:
                 raise SpecError(exc.message, (n, *exc.subpath)) from None
         return FieldSpec(raw=raw, items=tuple(items))
+    if raw is None:
+        raise SpecError("is empty; give a Jira path, {value: ...}, {template: ...} or {from: ...}")
     if not isinstance(raw, dict):
         raise SpecError(
             "must be a Jira path, {value: ...}, {template: ...} or {from: ...}; "
