@@ -1,0 +1,253 @@
+"""run_event end to end on the simulators: payload checks, exactly once, crash recovery,
+faults before and after Jira acted, write-back, and payload values that look like JQL,
+are very long or are not Latin."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from jira_esm_connector.events import (
+    ISSUE_EVENT_PROPERTY,
+    EventRef,
+    EventRefused,
+    PayloadError,
+    check_payload,
+    find_issue_for_event,
+    run_event,
+)
+from jira_esm_connector.events.errors import is_permanent
+from jira_esm_connector.mapping import adf_to_text
+
+from .conftest import example_task, make_task, unique
+
+CREATE = "event_create_issue.yaml"
+
+
+def _incident_card(esm, subject="from ESM") -> str:
+    return esm.create_card("incident", {"subject": subject}, folder="incident_management")
+
+
+def _issues_for(jira, task_name, event_id):
+    ref = EventRef(task_name, event_id)
+    return list(jira.search(f'labels = "{ref.label}"', fields=["summary"]))
+
+
+class CrashAfterJira:
+    """A state store whose worker "dies" after Jira answered: no outcome is ever recorded."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def begin_event(self, *a, **kw):
+        return self.store.begin_event(*a, **kw)
+
+    def complete_event(self, *a, **kw):
+        raise SystemExit("worker killed before recording the outcome")
+
+    def fail_event(self, *a, **kw):
+        raise SystemExit("worker killed")
+
+
+# ---- payload ------------------------------------------------------------------------------
+
+def test_payload_refuses_unknown_keys_and_missing_event_id():
+    task = example_task(CREATE)
+    with pytest.raises(PayloadError, match="keys this event does not take: colour"):
+        check_payload(task, {"event_id": "e1", "datacard_id": "1", "subject": "s", "colour": "red"})
+    with pytest.raises(PayloadError, match="no event_id"):
+        check_payload(task, {"datacard_id": "1", "subject": "s"})
+    with pytest.raises(PayloadError, match="subject"):
+        check_payload(task, {"event_id": "e1", "datacard_id": "1", "subject": "x" * 256})
+    with pytest.raises(PayloadError, match="priority"):
+        check_payload(task, {"event_id": "e1", "datacard_id": "1", "subject": "s", "priority": "9 - Whatever"})
+    ok = check_payload(task, {"event_id": "e1", "datacard_id": "1", "subject": "s"})
+    assert ok["priority"] is None and ok["description"] is None
+
+
+def test_bad_payload_fails_before_touching_jira_or_the_state(jira, state, jira_sim):
+    task = example_task(CREATE)
+    before = jira_sim.stats()["total"]
+    with pytest.raises(PayloadError) as err:
+        run_event(task, {"event_id": "e-bad", "datacard_id": "1", "subject": "s", "extra": 1}, jira, None, state)
+    assert is_permanent(err.value)
+    assert state.get_event(task.name, "e-bad") is None
+    assert jira_sim.stats()["total"] == before
+
+
+# ---- exactly once ---------------------------------------------------------------------------
+
+def test_same_event_twice_creates_one_issue_and_replays_the_result(jira, esm, state):
+    task = example_task(CREATE)
+    card = _incident_card(esm)
+    conf = {"event_id": unique(), "datacard_id": card, "subject": "Printer on fire", "priority": "2 - High",
+            "description": "Smoke.\n\nFire brigade called."}
+    first = run_event(task, conf, jira, esm, state, owner="run-1")
+    second = run_event(task, conf, jira, esm, state, owner="run-2")
+    assert first["replayed"] is False and second["replayed"] is True
+    assert second["issue_key"] == first["issue_key"] and second["event_id"] == conf["event_id"]
+    assert len(_issues_for(jira, task.name, conf["event_id"])) == 1
+    fields = jira.get_issue(first["issue_key"], fields=["summary", "priority", "description", "customfield_10050"])["fields"]
+    assert fields["summary"] == "Printer on fire"
+    assert fields["priority"]["name"] == "High"
+    assert adf_to_text(fields["description"]) == "Smoke.\n\nFire brigade called."
+    assert fields["customfield_10050"] == card  # "ESM reference", mapped by field name
+    # write-back landed on the incident card
+    assert esm.get_card("incident", card).value("jira_key") == first["issue_key"]
+
+
+def test_crash_between_jiras_answer_and_the_record_does_not_duplicate(jira, state):
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "datacard_id": "1", "subject": "crash test"}
+    with pytest.raises(SystemExit):
+        run_event(task, conf, jira, None, CrashAfterJira(state), owner="run-9")
+    assert state.get_event(task.name, conf["event_id"]).status == "running"
+    # Airflow retries the task (same run): the event is resumed, Jira is checked first
+    retried = run_event(task, conf, jira, None, state, owner="run-9")
+    assert retried["replayed"] is False
+    issues = _issues_for(jira, task.name, conf["event_id"])
+    assert [i["key"] for i in issues] == [retried["issue_key"]]
+    assert state.get_event(task.name, conf["event_id"]).status == "done"
+
+
+def test_concurrent_duplicate_triggers_act_once(jira, tmp_path):
+    from jira_esm_connector.state import StateStore
+
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "two at once"}
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    results, errors = [], []
+
+    def trigger(owner):
+        store = StateStore(url)
+        try:
+            results.append(run_event(task, conf, jira, None, store, owner=owner, wait_for_other=20))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            store.engine.dispose()
+
+    threads = [threading.Thread(target=trigger, args=(f"run-{n}",)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert len({r["issue_key"] for r in results}) == 1
+    assert sorted(r["replayed"] for r in results) == [False, True, True]
+    assert len(_issues_for(jira, task.name, conf["event_id"])) == 1
+
+
+@pytest.mark.parametrize("kind", ["502", "reset"])
+def test_failure_after_jira_created_the_issue_then_retry_ends_with_one_issue(proxied_jira, proxy, jira, state, kind):
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": f"after-effect {kind}"}
+    proxy.fail_after("POST", "/rest/api/3/issue", kind=kind)
+    result = run_event(task, conf, proxied_jira, None, state, owner="run-1")
+    # Jira created it on the first POST; the connector checked instead of posting again
+    assert proxy.count("POST", "/rest/api/3/issue") == 1
+    assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [result["issue_key"]]
+
+
+def test_5xx_before_jira_acted_is_checked_then_repeated_once(jira, jira_sim, state):
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "503 first"}
+    jira_sim.admin("POST", "faults", json={"type": "status", "status": 503, "count": 1, "path": "/rest/api/3/issue", "method": "POST"})
+    try:
+        result = run_event(task, conf, jira, None, state)
+    finally:
+        jira_sim.admin("DELETE", "faults")
+    assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [result["issue_key"]]
+
+
+def test_a_failed_run_then_a_retrigger_ends_with_one_issue(proxied_jira, proxy, jira, state):
+    """Jira created the issue but the run failed every attempt (gateway keeps failing);
+    a later re-trigger of the same event finds it instead of creating a second."""
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "keeps failing"}
+    proxy.fail_after("POST", "/rest/api/3/issue", kind="502", count=1)
+    proxy.fail_after("POST", "/rest/api/3/search/jql", kind="502", count=99)
+    with pytest.raises(Exception) as err:
+        run_event(task, conf, proxied_jira, None, state, owner="run-1")
+    assert not is_permanent(err.value)  # transient: Airflow may retry
+    assert state.get_event(task.name, conf["event_id"]).status == "failed"
+    proxy.faults.clear()
+    again = run_event(task, conf, proxied_jira, None, state, owner="run-2")
+    assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [again["issue_key"]]
+    assert proxy.count("POST", "/rest/api/3/issue") == 1
+
+
+def test_jira_refusal_fails_permanently_and_is_recorded(jira, state):
+    task = make_task(
+        name="refused_create", operation="create_issue",
+        payload={"subject": {"type": "string", "required": True}},
+        fields={"project": {"value": {"key": "NOPE"}}, "issuetype": {"value": {"name": "Bug"}}, "summary": "{{ subject }}"},
+    )
+    with pytest.raises(EventRefused) as err:
+        run_event(task, {"event_id": "r1", "subject": "x"}, jira, None, state)
+    assert is_permanent(err.value)
+    assert "Specify a valid project ID or key" in str(err.value)
+    record = state.get_event(task.name, "r1")
+    assert record.status == "failed" and "Specify a valid project ID or key" in record.error
+
+
+# ---- tricky values --------------------------------------------------------------------------
+
+def test_jql_looking_long_and_non_latin_values_arrive_exactly(jira, state):
+    task = example_task(CREATE, write_back=None)
+    sly = '" OR project = X OR summary ~ "'
+    summary = ("Tulostin ei toimi – 打印机坏了 – принтер " + sly)[:255]
+    long_text = ("Ääkköset ja 漢字 " * 2500)[:32000]
+    conf = {"event_id": f'{sly} {unique()}', "subject": summary, "description": long_text}
+    result = run_event(task, conf, jira, None, state)
+    fields = jira.get_issue(result["issue_key"], fields=["summary", "description"])["fields"]
+    assert fields["summary"] == summary
+    assert adf_to_text(fields["description"]) == long_text
+    assert find_issue_for_event(jira, EventRef(task.name, conf["event_id"]))["issue_key"] == result["issue_key"]
+    # a replay with the same odd event id is recognised
+    assert run_event(task, conf, jira, None, state)["replayed"] is True
+    prop = jira.get_issue_property(result["issue_key"], ISSUE_EVENT_PROPERTY)
+    assert prop["event_id"] == conf["event_id"]
+
+
+# ---- the other operations through run_event -------------------------------------------------
+
+def test_comment_transition_update_via_run_event(jira, state):
+    created = run_event(example_task(CREATE, write_back=None), {"event_id": unique(), "subject": "flow"}, jira, None, state)
+    key = created["issue_key"]
+    upd = run_event(example_task("event_update_issue.yaml"),
+                    {"event_id": unique(), "issue_key": key, "subject": "flow, updated", "priority": "1 - Critical"},
+                    jira, None, state)
+    assert upd["issue_key"] == key
+    comment_conf = {"event_id": unique(), "issue_key": key, "text": "Soitettu käyttäjälle.", "author": "ESM Desk"}
+    c1 = run_event(example_task("event_add_comment.yaml"), comment_conf, jira, None, state)
+    c2 = run_event(example_task("event_add_comment.yaml"), comment_conf, jira, None, state)
+    assert c1["comment_id"] == c2["comment_id"] and c2["replayed"] is True
+    tr = run_event(example_task("event_transition_issue.yaml"),
+                   {"event_id": unique(), "issue_key": key, "status": "05 - Solved", "comment": "Solved in ESM."},
+                   jira, None, state)
+    assert tr["status"] == "Done"
+    fields = jira.get_issue(key, fields=["summary", "priority", "status", "resolution"])["fields"]
+    assert fields["summary"] == "flow, updated" and fields["priority"]["name"] == "Highest"
+    assert fields["status"]["name"] == "Done" and fields["resolution"]["name"] == "Done"
+    bodies = [adf_to_text(c["body"]) for c in jira.iter_comments(key)]
+    assert bodies == ["ESM Desk (ESM): Soitettu käyttäjälle.", "Solved in ESM."]
+
+
+def test_user_and_group_events_with_write_back(jira, esm, state):
+    email = f"{unique('hire')}@example.com"
+    group = unique("esm-admins")
+    person = esm.create_card("person", {"email": email}, folder="persons")
+    group_card = esm.create_card("group", {"name": group}, folder="groups")
+    user = run_event(example_task("event_create_user.yaml"), {"event_id": unique(), "datacard_id": person, "email": email}, jira, esm, state)
+    grp = run_event(example_task("event_create_group.yaml"), {"event_id": unique(), "datacard_id": group_card, "name": group}, jira, esm, state)
+    assert esm.get_card("person", person).value("jira_account_id") == user["account_id"]
+    assert esm.get_card("group", group_card).value("jira_group_id") == grp["group_id"]
+    run_event(example_task("event_add_user_to_group.yaml"), {"event_id": unique(), "email": email, "group": group}, jira, esm, state)
+    assert user["account_id"] in {m["accountId"] for m in jira.iter_group_members(group_name=group)}
+    run_event(example_task("event_remove_user_from_group.yaml"), {"event_id": unique(), "account_id": user["account_id"], "group": group}, jira, esm, state)
+    assert user["account_id"] not in {m["accountId"] for m in jira.iter_group_members(group_name=group)}
+    run_event(example_task("event_delete_group.yaml"), {"event_id": unique(), "name": group}, jira, esm, state)
+    assert jira.find_group(group) is None
+    gone = run_event(example_task("event_delete_user.yaml"), {"event_id": unique(), "email": email}, jira, esm, state)
+    assert gone["deleted"] is True and gone["account_id"] == user["account_id"]
