@@ -81,7 +81,8 @@ Admin API (no auth, JSON bodies; only API paths under /rest-api are affected by 
   requests have their TCP connection reset before any response byte
 - ``POST /_admin/tokens/expire`` (every token issued so far is now expired);
   ``POST /_admin/tokens/ttl {"seconds": N}`` (lifetime of tokens issued from now on)
-- ``POST /_admin/reset {"wipe": true}``: knobs back to start-up values, stats cleared, with
+- ``POST /_admin/reset {"wipe": true}``: knobs back to start-up values (tokens expired on
+  demand stay expired), stats cleared, with
   ``wipe`` all cards deleted (ids keep increasing); ``POST /_admin/wipe``
 - ``POST /_admin/seed {"seed": 42, "persons": N, "groups": N, "incidents": N}``
 - ``GET /_admin/cards?template=&limit=&offset=``, ``GET /_admin/cards/{id}``: stored form

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ESM simulator seeded: {result}", flush=True)
     state = SimState(catalog=catalog, store=store, users=users,
                      knobs=Knobs(latency=args.latency, token_ttl=args.token_ttl),
-                     default_token_ttl=args.token_ttl, abort_connection=abort_connection)
+                     abort_connection=abort_connection)
     app = create_app(state)
     certfile = keyfile = None
     if not args.insecure_http:

@@ -97,8 +97,9 @@ def register_admin(app: FastAPI, state: Any) -> None:
     @app.post("/_admin/reset")
     async def reset(request: Request) -> dict:
         data = await body(request)
-        from .app import Knobs
-        state.knobs = Knobs(token_ttl=state.default_token_ttl)
+        import dataclasses
+        # tokens expired on demand stay expired
+        state.knobs = dataclasses.replace(state.start_knobs, tokens_not_before_ms=state.knobs.tokens_not_before_ms)
         with state.lock:
             state.stats.clear()
             state.statuses.clear()

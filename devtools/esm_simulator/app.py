@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -59,7 +60,11 @@ class SimState:
     statuses: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     secret: str = ""
-    default_token_ttl: int = DEFAULT_TOKEN_TTL
+    start_knobs: Knobs | None = None  # what /_admin/reset returns to (default: the initial knobs)
+
+    def __post_init__(self) -> None:
+        if self.start_knobs is None:
+            self.start_knobs = dataclasses.replace(self.knobs)
     # set by the server: aborts the TCP connection of a client (host, port) with a RST
     abort_connection: Callable[[Any], bool] | None = None
 
