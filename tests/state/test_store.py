@@ -241,3 +241,13 @@ def test_open_reader_does_not_block_writers(store):
         assert done.wait(10), "writer blocked by an open reader"
         th.join()
     assert store.get_fingerprints("t2", ["b"]) == {"b": "2"}
+
+
+def test_open_state_store_from_env(monkeypatch, tmp_path):
+    from jira_esm_connector.state import open_state_store
+
+    monkeypatch.setenv("JIRA_ESM_STATE_DB_URL", f"sqlite:///{tmp_path}/sub/dir/state.db")
+    s = open_state_store()
+    s.set_watermark("t", dt(2024, 1, 1))
+    assert (tmp_path / "sub" / "dir" / "state.db").exists()
+    s.dispose()
