@@ -11,7 +11,8 @@ Grammar (keywords case-insensitive)::
 
 Strings are single-quoted; a quote inside is written ``''`` or ``\\'`` and a backslash
 ``\\\\``. ``=``/``<>``/``in`` compare the stored text of a value (static values by their
-value text, references by the referenced data card id, datetimes as UTC
+value text, references by the referenced card's name -- as Efecte does, e.g.
+``$support_group$ = 'IT Support'`` -- or by its data card id, datetimes as UTC
 ``YYYY-MM-DDTHH:MM:SSZ``). ``>``/``<``/``>=``/``<=`` work on date, datetime and number
 attributes only; date literals may be ``2021-03-24``, ``2021-03-24 10:57``, ISO 8601 with
 offset or ``24.03.2021 10:57`` (naive times are UTC). ``<>`` also matches cards that have no
@@ -199,16 +200,16 @@ class _Parser:
             if self.take().kind != "rpar":
                 raise self.fail(self.toks[self.i - 1], "')' closing the 'in' list")
             texts = [self.canon(attr, t) for t in items]
-            return self.match(attr.code, self.values.c.value.in_(texts))
+            return self.match(attr.code, self.equals(attr, texts))
         if op.kind != "op":
             raise self.fail(op, "an operator (=, <>, >, <, >=, <=, in)")
         lit = self.literal()
         text = self.canon(attr, lit)
         v = self.values.c.value
         if op.text == "=":
-            return self.match(attr.code, v == text)
+            return self.match(attr.code, self.equals(attr, [text]))
         if op.text in ("<>", "!="):
-            return self.match(attr.code, v == text, negate=True)
+            return self.match(attr.code, self.equals(attr, [text]), negate=True)
         if attr.type in ("date", "datetime"):
             cond = {">": v > text, "<": v < text, ">=": v >= text, "<=": v <= text}[op.text]
         elif attr.type == "number":
@@ -221,6 +222,18 @@ class _Parser:
                 f"attributes only, '{attr.code}' is {attr.type}"
             )
         return self.match(attr.code, cond)
+
+    def equals(self, attr: Any, texts: list[str]) -> sa.ColumnElement[bool]:
+        """Stored value equals one of ``texts``; a reference value names the referenced card
+        by its name (as Efecte's EQL does) or by its data card id."""
+        v = self.values.c.value
+        if attr.type != "reference":
+            return v == texts[0] if len(texts) == 1 else v.in_(texts)
+        c = self.cards
+        named = sa.select(sa.cast(c.c.id, sa.Text)).where(c.c.name.in_(texts))
+        if attr.target:
+            named = named.where(c.c.template.in_(attr.target))
+        return sa.or_(v.in_(texts), v.in_(named))
 
     def canon(self, attr, lit: _Tok) -> str:
         try:

@@ -39,6 +39,7 @@ cards = sa.Table(
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
     sa.Index("ix_cards_template_deleted_id", "template", "deleted", "id"),
+    sa.Index("ix_cards_template_name", "template", "name"),  # EQL on references by name
     sqlite_autoincrement=True,
 )
 
@@ -94,6 +95,10 @@ class Store:
         sa.event.listen(self.engine, "connect", self._pragmas)
         self.write_lock = threading.Lock()
         metadata.create_all(self.engine)
+        with self.engine.begin() as conn:  # indexes added since a database was created
+            for table in metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
     @staticmethod
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -112,3 +112,10 @@ def test_filters_matching_many_cards(esm_api):
     assert count("not $task_id$ = 'other' and $accountStatus$ = 'Deleted'") == 520
     stream = esm_api.get("/dc/person/data/stream", params={"filter": "$accountStatus$ = 'Active'"}).json()
     assert stream["meta"]["count"] == 4680 + 50
+
+
+def test_reference_filter_by_referenced_card_name(incidents):
+    api, pid = incidents
+    assert keys(api, "$reporter$ = 'User p0'") == ["SUP-2"]
+    assert keys(api, "$reporter$ in ('Nobody', 'User p0')") == ["SUP-2"]
+    assert keys(api, "$reporter$ <> 'User p0'") == ["SUP-1", "SUP-3", "SUP-4"]
