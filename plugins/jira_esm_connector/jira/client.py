@@ -27,7 +27,6 @@ from ..http import (
     error_for_exception,
     error_for_response,
     redact,
-    service_messages,
     validate_base_url,
 )
 from .paginators import OffsetArrayPaginator, Paginator, StartAtPaginator, TokenPaginator
@@ -68,6 +67,22 @@ def parse_token_expiry(value: date | str | None) -> date | None:
         return date.fromisoformat(str(value).strip())
     except ValueError:
         raise ValueError(f"token_expires must be a date written YYYY-MM-DD, got {str(value)[:40]!r}") from None
+
+
+def _is_jira_resource_404(response: requests.Response) -> bool:
+    """True for Jira's own "this issue/user/... does not exist" 404s.
+
+    False for 404s that mean the URL is not a Jira REST API at all: HTML or foreign JSON
+    bodies, and Jira's "null for uri: ..." answer for a path it does not serve.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict) or not ("errorMessages" in body or "errors" in body):
+        return False
+    messages = body.get("errorMessages") or []
+    return not any(isinstance(m, str) and m.startswith("null for uri") for m in messages)
 
 
 def _seg(value: str | int) -> str:
@@ -185,9 +200,9 @@ class JiraClient:
 
     def _error(self, response: requests.Response) -> ConnectorHTTPError:
         secrets = [self._api_token]
-        if response.status_code == 404 and not service_messages(response, secrets=secrets):
-            # Jira answers its own 404s with JSON errorMessages; a bare 404 means this host
-            # does not serve the Jira REST API at all.
+        if response.status_code == 404 and not _is_jira_resource_404(response):
+            # Jira answers its own 404s with {"errorMessages": [...], "errors": {...}}; any
+            # other 404 means this host (or path prefix) does not serve the Jira REST API.
             method = response.request.method if response.request is not None else "GET"
             path = urlsplit(response.url or "").path
             return HostUnreachableError(
@@ -492,6 +507,11 @@ class JiraClient:
             me = self.myself() or {}
         except ConnectorHTTPError as exc:
             return False, redact(str(exc), [self._api_token])
+        if not isinstance(me, dict) or "accountId" not in me:
+            return False, (
+                f"Wrong host: {self.base_url} answered GET /rest/api/3/myself, but not like Jira Cloud "
+                "(no accountId). Check the connection's host (https://<site>.atlassian.net)."
+            )
         who = me.get("emailAddress") or me.get("displayName") or me.get("accountId") or self.email
         msg = f"Connected to Jira at {self.host} as {who}"
         if me.get("timeZone"):

@@ -1,0 +1,321 @@
+"""The Jira client against the real Jira simulator over HTTPS (tests/fixtures/jira_simulator.py)."""
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+
+from jira_esm_connector.http import (
+    AuthenticationError,
+    BadRequestError,
+    HostUnreachableError,
+    InsecureURLError,
+    NotFoundError,
+    RetryPolicy,
+    ServiceUnavailableError,
+    TLSError,
+)
+from jira_esm_connector.jira import JiraClient, jql_quote
+
+FAST = RetryPolicy(total=6, backoff_base=0.05, backoff_cap=0.3, jitter=0.2, max_retry_after=3.0)
+LOG_NAME = "tests.jira_client.sim"
+
+
+def make_client(jira_sim, **kw) -> JiraClient:
+    args = dict(verify=str(jira_sim.ca_pem), retry=FAST, logger=logging.getLogger(LOG_NAME))
+    args.update(kw)
+    base_url = args.pop("base_url", jira_sim.base_url)
+    email = args.pop("email", jira_sim.email)
+    token = args.pop("api_token", jira_sim.token)
+    return JiraClient(base_url, email, token, **args)
+
+
+@pytest.fixture
+def client(jira_sim):
+    c = make_client(jira_sim)
+    yield c
+    c.close()
+
+
+@pytest.fixture(autouse=True)
+def _calm_simulator(jira_sim):
+    reset_knobs(jira_sim)
+    yield
+    reset_knobs(jira_sim)
+
+
+# -- simulator knobs (admin API of devtools/jira_simulator) ----------------------------------------
+
+def reset_knobs(jira_sim) -> None:
+    jira_sim.admin("PUT", "config", json={"latency_ms": 0, "rate_limit_per_second": 0})
+    jira_sim.admin("DELETE", "faults")
+
+
+def set_knobs(jira_sim, **knobs) -> None:
+    jira_sim.admin("PUT", "config", json=knobs)
+
+
+def inject_fault(jira_sim, **fault) -> None:
+    jira_sim.admin("POST", "faults", json=fault)
+
+
+def retry_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOG_NAME and "retry" in r.getMessage()]
+
+
+# -- basics ---------------------------------------------------------------------------------------
+
+def test_myself_and_server_info(client, jira_sim):
+    me = client.myself()
+    assert me["emailAddress"] == jira_sim.email and me["accountId"] and me["timeZone"]
+    assert client.server_info()["deploymentType"] == "Cloud"
+    ok, message = client.test_connection()
+    assert ok and jira_sim.email in message
+
+
+def test_fields_lists_system_fields(client):
+    ids = {f["id"] for f in client.fields()}
+    assert {"summary", "status", "description"} <= ids
+
+
+# -- paging ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page_size", [1, 7, 100, 5000])
+def test_search_returns_every_issue_exactly_once(client, page_size, caplog):
+    caplog.set_level(logging.INFO, logger=LOG_NAME)
+    jql = "project = OPS ORDER BY key"
+    expected = client.approximate_count(jql)
+    assert expected > 10
+    if page_size == 1:
+        jql = "project = OPS AND created >= -3650d ORDER BY key"  # same set, different text
+    keys = [i["key"] for i in client.search(jql, fields=["summary", "status"], page_size=page_size)]
+    assert len(keys) == len(set(keys)) == expected
+    assert f"Running JQL on Jira" in caplog.text and jql in caplog.text
+    assert "issues in" in caplog.text and "pages" in caplog.text or page_size >= expected
+
+
+def test_search_pages_carry_numbers_and_fields(client):
+    pages = list(client.iter_search_pages("project = SUP", fields=["summary"], page_size=50))
+    assert pages[-1].is_last and all(not p.is_last for p in pages[:-1])
+    assert [p.number for p in pages] == list(range(1, len(pages) + 1))
+    issue = pages[0].issues[0]
+    assert set(issue["fields"]) == {"summary"}
+
+
+def test_search_default_fields_are_id_only(client):
+    issue = next(client.search("project = SUP", page_size=5))
+    assert "id" in issue and not issue.get("fields")
+
+
+def test_bulk_fetch_and_get_issue(client):
+    keys = [i["key"] for i in client.search("project = ENG", fields=["summary"], page_size=100)][:130]
+    fetched = client.bulk_fetch(keys + ["ENG-999999"], fields=["summary"])
+    assert sorted(i["key"] for i in fetched) == sorted(keys)
+    one = client.get_issue(keys[0], fields=["summary", "status"])
+    assert one["key"] == keys[0] and "summary" in one["fields"]
+
+
+def test_comments_users_groups_members_page_through_everything(client):
+    issue = next(
+        i for i in client.search("project = SUP ORDER BY key", fields=["comment"], page_size=100)
+        if i["fields"].get("comment", {}).get("total", 0) >= 3
+    )
+    total = issue["fields"]["comment"]["total"]
+    comments = list(client.iter_comments(issue["key"], page_size=2))
+    assert len(comments) == total and len({c["id"] for c in comments}) == total
+
+    users_1 = [u["accountId"] for u in client.iter_users(page_size=7)]
+    users_2 = [u["accountId"] for u in client.iter_users(page_size=1000)]
+    assert len(users_1) == len(set(users_1)) and set(users_1) == set(users_2)
+
+    groups = list(client.iter_groups(page_size=3))
+    assert len({g["groupId"] for g in groups}) == len(groups) >= 5
+    big = groups[0]
+    members = [m["accountId"] for m in client.iter_group_members(group_id=big["groupId"], page_size=7)]
+    by_name = [m["accountId"] for m in client.iter_group_members(group_name=big["name"], page_size=50)]
+    assert len(members) == len(set(members)) and set(members) == set(by_name) and len(members) > 7
+
+
+# -- writes ---------------------------------------------------------------------------------------
+
+def test_issue_lifecycle(client):
+    created = client.create_issue(
+        {"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "Printer on fire"},
+        properties={"esm_connector": {"event_id": "inc-1"}},
+    )
+    key = created["key"]
+    assert key.startswith("SUP-")
+    assert client.get_issue_property(key, "esm_connector") == {"event_id": "inc-1"}
+    assert client.get_issue_property(key, "nothing_here", missing_ok=True) is None
+    client.set_issue_property(key, "other", {"n": 1})
+    assert client.get_issue_property(key, "other") == {"n": 1}
+
+    client.edit_issue(key, {"summary": "Printer still on fire"})
+    assert client.get_issue(key, ["summary"])["fields"]["summary"] == "Printer still on fire"
+
+    adf = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}]}
+    comment = client.add_comment(key, adf, properties={"esm_connector": {"origin": "esm"}})
+    assert comment["id"]
+    assert [c["id"] for c in client.iter_comments(key)] == [comment["id"]]
+
+    transitions = client.get_transitions(key)
+    assert transitions
+    target = transitions[-1]
+    client.transition_issue(key, target["id"], comment_adf=adf)
+    assert client.get_issue(key, ["status"])["fields"]["status"]["name"] == target["to"]["name"]
+
+    with pytest.raises(NotFoundError) as info:
+        client.get_issue("SUP-9999999")
+    assert "Issue does not exist" in str(info.value) or "does not exist" in str(info.value)
+
+
+def test_create_issue_reports_jiras_messages_verbatim(client):
+    with pytest.raises(BadRequestError) as info:
+        client.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}})
+    assert info.value.status == 400
+    assert any("summary" in d for d in info.value.details)
+
+
+def test_users_and_groups_lifecycle(client):
+    user = client.create_user("new.person.7@example.com", ["jira-software"], display_name="New Person")
+    account_id = user["accountId"]
+    assert client.get_user(account_id)["emailAddress"] == "new.person.7@example.com"
+    assert any(u["accountId"] == account_id for u in client.find_users("new.person.7"))
+
+    group = client.create_group("esm-synced-team")
+    assert client.find_group("esm-synced-team")["groupId"] == group["groupId"]
+    client.add_user_to_group(account_id, group_id=group["groupId"])
+    assert [m["accountId"] for m in client.iter_group_members(group_name="esm-synced-team")] == [account_id]
+    client.remove_user_from_group(account_id, group_name="esm-synced-team")
+    assert list(client.iter_group_members(group_id=group["groupId"])) == []
+    client.delete_group(name="esm-synced-team")
+    assert client.find_group("esm-synced-team") is None
+    client.delete_user(account_id)
+    with pytest.raises(NotFoundError):
+        client.get_user(account_id)
+
+
+def test_jql_quote_cannot_widen_a_query(client):
+    all_sup = client.approximate_count("project = SUP")
+    evil = 'nothing" OR project != "nothing'
+    jql = f"project = SUP AND summary ~ {jql_quote(evil)}"
+    assert client.approximate_count(jql) < all_sup
+
+
+# -- retries --------------------------------------------------------------------------------------
+
+def test_survives_a_429_storm_with_retries_logged(jira_sim, client, caplog):
+    caplog.set_level(logging.INFO, logger=LOG_NAME)
+    set_knobs(jira_sim, rate_limit_per_second=2)
+    keys = [i["key"] for i in client.search("project = OPS", fields=["summary"], page_size=20)]
+    assert len(keys) == client.approximate_count("project = OPS")
+    lines = retry_lines(caplog)
+    assert any("answered 429 Too Many Requests for POST /rest/api/3/search/jql" in l and "as Retry-After asks" in l for l in lines), lines
+    assert jira_sim.token not in caplog.text
+
+
+def test_survives_a_5xx_burst_with_retries_logged(jira_sim, client, caplog):
+    caplog.set_level(logging.INFO, logger=LOG_NAME)
+    inject_fault(jira_sim, type="status", status=503, count=2, path="/rest/api/3/search/jql")
+    inject_fault(jira_sim, type="status", status=500, count=1, path="/rest/api/3/users/search")
+    inject_fault(jira_sim, type="reset", count=1, path="/rest/api/3/group/bulk")
+    assert len(list(client.search("project = SUP", page_size=100))) == client.approximate_count("project = SUP")
+    assert list(client.iter_users())
+    assert list(client.iter_groups())
+    lines = retry_lines(caplog)
+    assert sum("503 Service Unavailable for POST /rest/api/3/search/jql" in l for l in lines) == 2, lines
+    assert any("500 Internal Server Error for GET /rest/api/3/users/search" in l for l in lines)
+    assert any("GET /rest/api/3/group/bulk failed: the connection" in l for l in lines)
+
+
+def test_create_is_never_repeated_after_a_5xx(jira_sim, client):
+    before = client.approximate_count("project = SUP")
+    inject_fault(jira_sim, type="status", status=502, count=1, path="/rest/api/3/issue", method="POST")
+    with pytest.raises(ServiceUnavailableError) as info:
+        client.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "once"})
+    assert "502" in str(info.value)
+    assert client.approximate_count("project = SUP") == before
+
+
+def test_gives_up_plainly_when_jira_stays_down(jira_sim, caplog):
+    caplog.set_level(logging.INFO, logger=LOG_NAME)
+    c = make_client(jira_sim, retry=FAST.with_(total=2))
+    inject_fault(jira_sim, type="status", status=503, count=10, path="/rest/api/3/myself")
+    with pytest.raises(ServiceUnavailableError) as info:
+        c.myself()
+    assert "failed with 503 for GET /rest/api/3/myself" in str(info.value)
+    assert "giving up after 2 retries" in caplog.text
+
+
+# -- failures worded for an operator --------------------------------------------------------------
+
+def test_bad_credentials(jira_sim, caplog):
+    c = make_client(jira_sim, api_token="wrong-token-5c1e")
+    with pytest.raises(AuthenticationError) as info:
+        c.myself()
+    assert "bad credentials" in str(info.value) and info.value.status == 401
+    assert "wrong-token-5c1e" not in str(info.value) + repr(info.value) + caplog.text
+    ok, message = c.test_connection()
+    assert not ok and "bad credentials" in message
+
+
+def test_expired_token(jira_sim, caplog):
+    caplog.set_level(logging.INFO, logger=LOG_NAME)
+    c = make_client(jira_sim, api_token="revoked-token-9a8b", token_expires="2026-01-01")
+    assert "expired on 2026-01-01" in caplog.text
+    with pytest.raises(AuthenticationError) as info:
+        c.myself()
+    assert "API token expired or revoked (recorded expiry 2026-01-01)" in str(info.value)
+
+
+def test_wrong_host_dns_and_refused_and_not_jira(jira_sim):
+    c = make_client(jira_sim, base_url="https://jira.no-such-host.invalid")
+    with pytest.raises(HostUnreachableError) as info:
+        c.myself()
+    assert str(info.value).startswith("Wrong host") and "jira.no-such-host.invalid" in str(info.value)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = make_client(jira_sim, base_url=f"https://127.0.0.1:{port}", retry=FAST.with_(connect_retries=1))
+    with pytest.raises(HostUnreachableError, match="refused the connection"):
+        c.myself()
+
+    c = make_client(jira_sim, base_url=jira_sim.base_url + "/not-jira")
+    with pytest.raises(HostUnreachableError, match="Wrong host"):
+        c.myself()
+    ok, message = c.test_connection()
+    assert not ok and "Wrong host" in message
+
+
+def test_tls_failure_when_ca_not_trusted(jira_sim):
+    c = make_client(jira_sim, verify=True)
+    with pytest.raises(TLSError) as info:
+        c.myself()
+    assert "TLS failure" in str(info.value) and "not trusted" in str(info.value)
+    assert jira_sim.token not in str(info.value)
+
+
+def test_plain_http_refused_without_opt_in(jira_sim):
+    http_url = jira_sim.base_url.replace("https://", "http://")
+    with pytest.raises(InsecureURLError, match="Refusing plain http"):
+        make_client(jira_sim, base_url=http_url)
+
+
+def test_secrets_never_in_logs_or_errors(jira_sim, caplog):
+    caplog.set_level(logging.DEBUG)
+    c = make_client(jira_sim)
+    set_knobs(jira_sim, rate_limit_per_second=2)
+    inject_fault(jira_sim, type="status", status=503, count=1)
+    list(c.search("project = ENG", fields=["summary"], page_size=30))
+    assert "429 Too Many Requests" in caplog.text and "503 Service Unavailable" in caplog.text
+    bad = make_client(jira_sim, api_token=jira_sim.token + "-x")
+    with pytest.raises(AuthenticationError) as info:
+        bad.myself()
+    texts = caplog.text + str(info.value) + repr(info.value) + repr(c) + repr(c._session)
+    assert jira_sim.token not in texts
+    import base64
+
+    basic = base64.b64encode(f"{jira_sim.email}:{jira_sim.token}".encode()).decode()
+    assert basic not in texts
