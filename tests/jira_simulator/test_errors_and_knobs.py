@@ -1,0 +1,141 @@
+"""Auth, removed endpoints, error shapes, and the operational knobs (rate limit, faults, stats)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+
+@pytest.fixture
+def sim(jira_sim_fresh):
+    return jira_sim_fresh
+
+
+def test_bad_credentials_are_401(sim, validate_error):
+    url = sim.base_url + "/rest/api/3/myself"
+    validate_error(sim.session(token="wrong-token").get(url), 401)
+    validate_error(sim.session(email="nobody@example.com").get(url), 401)
+    validate_error(requests.get(url, verify=sim.ca_pem), 401)  # no credentials at all
+    validate_error(requests.get(url, verify=sim.ca_pem, headers={"Authorization": "Bearer abc"}), 401)
+    # serverInfo can be read anonymously, like on Jira Cloud
+    assert requests.get(sim.base_url + "/rest/api/3/serverInfo", verify=sim.ca_pem).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_removed_search_is_410(sim, validate_error, method, version):
+    resp = sim.session().request(method, f"{sim.base_url}/rest/api/{version}/search", params={"jql": "project = SUP"})
+    body = validate_error(resp, 410)
+    assert "/search/jql" in body["errorMessages"][0] and "CHANGE-2046" in body["errorMessages"][0]
+
+
+def test_not_found_and_validation_errors(sim, validate_error):
+    s = sim.session()
+    base = sim.base_url + "/rest/api/3"
+    validate_error(s.get(base + "/issue/NOPE-1"), 404)
+    validate_error(s.get(base + "/issue/SUP-1/properties/none"), 404)
+    validate_error(s.get(base + "/user", params={"accountId": "no-such-account"}), 404)
+    validate_error(s.get(base + "/group/member", params={"groupId": "no-such-group"}), 404)
+    body = validate_error(s.post(base + "/issue", json={"fields": {"project": {"key": "SUP"}}}), 400)
+    assert set(body["errors"]) == {"issuetype", "summary"}
+    body = validate_error(s.post(base + "/issue", json={"fields": {
+        "project": {"key": "SUP"}, "issuetype": {"name": "Bug"}, "summary": "x", "description": "plain text"}}), 400)
+    assert "Atlassian Document" in body["errors"]["description"]
+    body = validate_error(s.post(base + "/issue", json={"fields": {
+        "project": {"key": "SUP"}, "issuetype": {"name": "Bug"}, "summary": "x", "customfield_99999": 1}}), 400)
+    assert "customfield_99999" in body["errors"]
+    body = validate_error(s.post(base + "/issue/SUP-1/transitions", json={"transition": {"id": "999"}}), 400)
+    assert body["errorMessages"] == ["Transition id '999' is not valid for this issue."]
+    validate_error(s.post(base + "/issue/SUP-1/comment", json={"body": "not adf"}), 400)
+    validate_error(s.post(base + "/group", json={"name": "jira-software-users"}), 400)  # duplicate
+    validate_error(s.get(base + "/search/jql", params={"jql": "project = SUP", "properties": "a,b,c,d,e,f"}), 400)
+    validate_error(s.post(base + "/issue/bulkfetch", json={"issueIdsOrKeys": [str(i) for i in range(101)]}), 400)
+
+
+def test_non_admin_gets_403(sim, validate_error):
+    sim.admin("POST", "accounts", json={"email": "agent@example.com", "token": "agent-token", "admin": False})
+    s = sim.session("agent@example.com", "agent-token")
+    base = sim.base_url + "/rest/api/3"
+    validate_error(s.post(base + "/group", json={"name": "not-allowed"}), 403)
+    validate_error(s.post(base + "/user", json={"emailAddress": "x@example.com", "products": []}), 403)
+    assert s.get(base + "/users/search").status_code == 200
+
+
+def test_rate_limit_answers_429_with_headers(sim, validate_error):
+    sim.admin("PUT", "config", json={"rate_limit_per_second": 3})
+    s = sim.session()
+    url = sim.base_url + "/rest/api/3/myself"
+    # align to the start of a one-second window so the burst lands in one window
+    time.sleep(1 - (time.time() % 1) + 0.02)
+    responses = [s.get(url) for _ in range(5)]
+    codes = [r.status_code for r in responses]
+    assert codes[:3] == [200, 200, 200] and 429 in codes[3:], codes
+    ok = responses[0]
+    assert ok.headers["X-RateLimit-Limit"] == "3"
+    limited = next(r for r in responses if r.status_code == 429)
+    validate_error(limited, 429)
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    assert limited.headers["X-RateLimit-Reset"].endswith("Z")
+    time.sleep(int(limited.headers["Retry-After"]))
+    assert s.get(url).status_code == 200
+    # another account has its own budget
+    sim.admin("PUT", "config", json={"rate_limit_per_second": 0})
+    assert all(s.get(url).status_code == 200 for _ in range(6))
+
+
+def test_injected_5xx_then_recovery(sim, validate_error):
+    sim.admin("POST", "faults", json={"type": "status", "status": 503, "count": 2, "retry_after": 2, "path": "/rest/api/3/search/jql"})
+    s = sim.session()
+    url = sim.base_url + "/rest/api/3/search/jql"
+    first = s.get(url, params={"jql": "project = SUP"})
+    validate_error(first, 503)
+    assert first.headers["Retry-After"] == "2"
+    # faults are scoped to their path: other endpoints are unaffected
+    assert s.get(sim.base_url + "/rest/api/3/myself").status_code == 200
+    validate_error(s.get(url, params={"jql": "project = SUP"}), 503)
+    assert s.get(url, params={"jql": "project = SUP"}).status_code == 200
+    sim.admin("POST", "faults", json={"type": "status", "status": 500, "count": 1})
+    validate_error(s.get(sim.base_url + "/rest/api/3/field"), 500)
+    assert sim.admin("GET", "faults").json() == []
+
+
+def test_connection_reset_and_slow_response(sim):
+    sim.admin("POST", "faults", json={"type": "reset", "count": 1})
+    s = sim.session()
+    url = sim.base_url + "/rest/api/3/serverInfo"
+    with pytest.raises(requests.ConnectionError):
+        s.get(url)
+    assert s.get(url).status_code == 200
+    sim.admin("POST", "faults", json={"type": "slow", "count": 1, "delay_ms": 1200})
+    with pytest.raises(requests.Timeout):
+        s.get(url, timeout=0.5)
+    started = time.monotonic()
+    assert s.get(url, timeout=5).status_code == 200
+    assert time.monotonic() - started < 1.0
+
+
+def test_latency_knob(sim):
+    sim.admin("PUT", "config", json={"latency_ms": 300})
+    s = sim.session()
+    started = time.monotonic()
+    assert s.get(sim.base_url + "/rest/api/3/serverInfo").status_code == 200
+    assert time.monotonic() - started >= 0.3
+    assert sim.admin("GET", "config").json()["latency_ms"] == 300
+
+
+def test_stats_count_calls_per_endpoint(sim):
+    s = sim.session()
+    for _ in range(3):
+        s.get(sim.base_url + "/rest/api/3/search/jql", params={"jql": "project = SUP"})
+    s.get(sim.base_url + "/rest/api/3/issue/SUP-1")
+    s.get(sim.base_url + "/rest/api/3/issue/SUP-2")
+    s.get(sim.base_url + "/rest/api/3/search")
+    stats = sim.stats()
+    assert stats["endpoints"]["GET /rest/api/3/search/jql"] == 3
+    assert stats["endpoints"]["GET /rest/api/3/issue/{issueIdOrKey}"] == 2
+    assert stats["responses"]["GET /rest/api/3/search"] == {"410": 1}
+    assert stats["total"] == 6
+    sim.admin("DELETE", "stats")
+    assert sim.stats()["total"] == 0
