@@ -61,7 +61,7 @@ def serve(
     shown_host = f"[{host}]" if ":" in host else host
     config = uvicorn.Config(
         app, log_level=log_level, access_log=False, http=_protocol_class(sim), lifespan="off",
-        ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_keep_alive=30,
+        ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_keep_alive=30, timeout_graceful_shutdown=2,
     )
     server = _Server(config, f"Jira simulator ready at {scheme}://{shown_host}:{actual_port}")
     try:
