@@ -94,3 +94,27 @@ def make_task(**doc: Any):
     base = {"kind": "event", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default"}
     base.update(doc)
     return parse_task(base, f"{doc.get('name', 'test')}.yaml")
+
+
+SEEDED_PROJECTS = ("SUP", "ENG", "OPS")  # the simulator's first three projects (fixture seeds 3)
+_PROJECT_STATUSES: dict[str, dict[str, set[str]]] = {}
+
+
+def project_statuses(jira) -> dict[str, set[str]]:
+    """``{project key: statuses its workflow's transitions lead to}`` for the seeded projects
+    (read from Jira through a probe issue per project, so tests do not hard-code workflows)."""
+    cached = _PROJECT_STATUSES.get(jira.base_url)
+    if cached is None:
+        cached = {}
+        for key in SEEDED_PROJECTS:
+            created = jira.create_issue({"project": {"key": key}, "issuetype": {"name": "Task"}, "summary": "workflow probe"})
+            cached[key] = {t["to"]["name"] for t in jira.get_transitions(created["key"])}
+        _PROJECT_STATUSES[jira.base_url] = cached
+    return cached
+
+
+def project_with(jira, status: str, *, without: str | None = None) -> str:
+    for key, statuses in project_statuses(jira).items():
+        if status in statuses and (without is None or without not in statuses):
+            return key
+    raise LookupError(f"no seeded project whose workflow leads to {status!r}")

@@ -24,7 +24,7 @@ from jira_esm_connector.events import (
 from jira_esm_connector.events.errors import EventConfigError
 from jira_esm_connector.mapping import adf_to_text, text_to_adf
 
-from .conftest import unique
+from .conftest import project_with, unique
 
 BUG = {"project": {"key": "SUP"}, "issuetype": {"name": "Bug"}}
 
@@ -87,27 +87,30 @@ def test_add_comment_carries_the_marker_and_is_found_on_retry(jira):
 
 def test_transition_picks_the_workflows_transition_by_target_status(jira):
     ref = _ref()
-    # ENG uses a service-desk workflow, SUP a simplified one: transition ids differ.
-    sup = create_issue(jira, ref, {**BUG, "summary": "sup"})["issue_key"]
-    eng = create_issue(jira, _ref(), {"project": {"key": "ENG"}, "issuetype": {"name": "Bug"}, "summary": "eng"})["issue_key"]
-    r1 = transition_issue(jira, ref, sup, "In Progress")
-    r2 = transition_issue(jira, _ref(), eng, "Resolved", resolution="Won't Do", comment_adf=text_to_adf("Solved in ESM"))
-    assert _issue(jira, sup, "status")["status"]["name"] == "In Progress"
-    eng_fields = _issue(jira, eng, "status", "resolution")
-    assert eng_fields["status"]["name"] == "Resolved"
-    assert eng_fields["resolution"]["name"] == "Won't Do"
+    # projects with different workflows: transition ids differ for the same kind of move
+    simple = project_with(jira, "Done", without="Resolved")
+    desk = project_with(jira, "Resolved")
+    a = create_issue(jira, ref, {"project": {"key": simple}, "issuetype": {"name": "Bug"}, "summary": "a"})["issue_key"]
+    b = create_issue(jira, _ref(), {"project": {"key": desk}, "issuetype": {"name": "Bug"}, "summary": "b"})["issue_key"]
+    r1 = transition_issue(jira, ref, a, "Done|Resolved")
+    r2 = transition_issue(jira, _ref(), b, "Done|Resolved", resolution="Won't Do", comment_adf=text_to_adf("Solved in ESM"))
+    assert _issue(jira, a, "status")["status"]["name"] == "Done"
+    b_fields = _issue(jira, b, "status", "resolution")
+    assert b_fields["status"]["name"] == "Resolved"
+    assert b_fields["resolution"]["name"] == "Won't Do"
     assert r1["transition_id"] != r2["transition_id"]
     assert r2["comment_id"]
     # already there: nothing to do, no error
-    again = transition_issue(jira, ref, sup, "in progress")
-    assert again["changed"] is False
+    again = transition_issue(jira, ref, a, "done")
+    assert again["changed"] is False and again["status"] == "Done"
 
 
 def test_transition_to_a_status_the_workflow_lacks_is_refused_plainly(jira):
     ref = _ref()
-    key = create_issue(jira, ref, {**BUG, "summary": "no such status"})["issue_key"]
+    simple = project_with(jira, "Done", without="Resolved")
+    key = create_issue(jira, ref, {"project": {"key": simple}, "issuetype": {"name": "Bug"}, "summary": "no such status"})["issue_key"]
     with pytest.raises(EventRefused) as err:
-        transition_issue(jira, ref, key, "Resolved")  # SUP's workflow has no "Resolved"
+        transition_issue(jira, ref, key, "Resolved")
     assert "no transition to status 'Resolved'" in str(err.value)
     assert "'Done'" in str(err.value)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..http.errors import BadRequestError, ConnectorHTTPError, NotFoundError
@@ -219,11 +219,17 @@ def _status_of(jira: Any, issue_key: str) -> str | None:
     return (((issue or {}).get("fields") or {}).get("status") or {}).get("name")
 
 
+def _targets(status: str | Sequence[str]) -> list[str]:
+    """``"Done"``, ``"Done|Resolved"`` or ``["Done", "Resolved"]`` -> names in order of preference."""
+    items = status.split("|") if isinstance(status, str) else list(status)
+    return [s.strip() for s in items if s and s.strip()]
+
+
 def transition_issue(
     jira: Any,
     ref: EventRef,
     issue_key: str,
-    status: str,
+    status: str | Sequence[str],
     *,
     resolution: str | None = None,
     comment_adf: Mapping[str, Any] | None = None,
@@ -231,38 +237,49 @@ def transition_issue(
     check_first: bool = False,
 ) -> dict[str, Any]:
     """Move ``issue_key`` to the status named ``status`` by the transition of *its* workflow
-    that leads there. Already in that status: nothing to do. ``resolution`` (a name) and
-    ``fields`` go with the transition; ``comment_adf`` is added after it as a marked comment.
+    that leads there (transition ids differ between workflows). ``status`` may name
+    alternatives, ``"Done|Resolved"``: the first one the issue's workflow offers wins, so one
+    task serves projects with different workflows. Already in that status: nothing to do.
+    ``resolution`` (a name) and ``fields`` go with the transition; ``comment_adf`` is added
+    after it as a marked comment (so the comment import does not bring it back).
 
     Returns ``{"issue_key", "status", "transition_id", "changed"}`` (+ ``comment_id``)."""
+    targets = _targets(status)
+    if not targets:
+        raise EventRefused(f"no target status given for {issue_key}")
     transitions = _call(f"read the transitions of {issue_key}", lambda: jira.get_transitions(issue_key))
-    target = status.strip()
-    matching = [t for t in transitions if ((t.get("to") or {}).get("name") or "") == target]
-    if not matching:
-        matching = [t for t in transitions if ((t.get("to") or {}).get("name") or "").casefold() == target.casefold()]
-    result: dict[str, Any] = {"issue_key": issue_key, "status": target, "transition_id": None, "changed": False}
-    if matching:
-        chosen = matching[0]
+
+    def leads_to(t: Mapping[str, Any]) -> str:
+        return str((t.get("to") or {}).get("name") or "")
+
+    chosen = None
+    for target in targets:
+        chosen = next((t for t in transitions if leads_to(t) == target), None) or next(
+            (t for t in transitions if leads_to(t).casefold() == target.casefold()), None
+        )
+        if chosen is not None:
+            break
+    wanted = " or ".join(f"'{t}'" for t in targets)
+    result: dict[str, Any] = {"issue_key": issue_key, "status": targets[0], "transition_id": None, "changed": False}
+    if chosen is not None:
         tfields: dict[str, Any] = dict(fields or {})
         if resolution:
             tfields["resolution"] = {"name": resolution}
         _call(
-            f"move {issue_key} to '{target}' by transition '{chosen.get('name')}'",
+            f"move {issue_key} to '{leads_to(chosen)}' by transition '{chosen.get('name')}'",
             lambda: jira.transition_issue(issue_key, chosen["id"], fields=tfields or None),
         )
-        result.update(status=(chosen.get("to") or {}).get("name") or target, transition_id=str(chosen["id"]), changed=True)
+        result.update(status=leads_to(chosen), transition_id=str(chosen["id"]), changed=True)
         log.info("Moved %s to '%s' (transition '%s', id %s)", issue_key, result["status"], chosen.get("name"), chosen["id"])
     else:
         current = _status_of(jira, issue_key)
-        if current is not None and current.casefold() == target.casefold():
+        if current is not None and current.casefold() in {t.casefold() for t in targets}:
             log.info("%s is already in status '%s': no transition needed", issue_key, current)
             result["status"] = current
         else:
-            offered = ", ".join(
-                f"'{t.get('name')}' → '{(t.get('to') or {}).get('name')}'" for t in transitions
-            ) or "none"
+            offered = ", ".join(f"'{t.get('name')}' → '{leads_to(t)}'" for t in transitions) or "none"
             raise EventRefused(
-                f"Jira offers no transition to status '{target}' for {issue_key} (now in '{current}'); "
+                f"Jira offers no transition to status {wanted} for {issue_key} (now in '{current}'); "
                 f"transitions available from there: {offered}"
             )
     if comment_adf:
