@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import math
 import threading
 import time
 import uuid
@@ -179,7 +180,7 @@ def create_app(state: SimState) -> Any:
     def issue_token(login: str) -> tuple[str, int]:
         now = time.time()
         ttl = state.knobs.token_ttl
-        payload = {"sub": login, "iat": int(now), "exp": int(now + ttl), "iat_ms": int(now * 1000),
+        payload = {"sub": login, "iat": int(now), "exp": math.ceil(now + ttl), "iat_ms": int(now * 1000),
                    "jti": uuid.uuid4().hex, "iss": "esm-simulator"}
         return jwt.encode(payload, state.secret, algorithm="HS256"), ttl
 

@@ -15,11 +15,14 @@ value text, references by the referenced card's name -- as Efecte does, e.g.
 ``$support_group$ = 'IT Support'`` -- or by its data card id, datetimes as UTC
 ``YYYY-MM-DDTHH:MM:SSZ``). ``>``/``<``/``>=``/``<=`` work on date, datetime and number
 attributes only; date literals may be ``2021-03-24``, ``2021-03-24 10:57``, ISO 8601 with
-offset or ``24.03.2021 10:57`` (naive times are UTC). ``<>`` also matches cards that have no
-value for the attribute. Efecte's relative dates (``'start_week'`` etc.) are not supported.
+offset or ``24.03.2021 10:57`` (naive times are UTC), or relative like Efecte's
+``'now - 2w'``, ``'start_week'`` (see ``relative_date``). ``<>`` also matches cards that
+have no value for the attribute.
 """
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import re
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -237,6 +240,11 @@ class _Parser:
 
     def canon(self, attr, lit: _Tok) -> str:
         try:
+            if attr.type in ("date", "datetime"):
+                relative = relative_date(str(lit.value))
+                if relative is not None:
+                    value = relative.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    return value if attr.type == "datetime" else value[:10]
             if attr.type == "datetime":
                 return parse_datetime(lit.value, attr.code)
             if attr.type == "date":
@@ -261,6 +269,39 @@ class _Parser:
         else:
             found = self.cards.c.id.in_(sa.select(vt.c.card_id).where(*where))
         return sa.not_(found) if negate else found
+
+
+_UNITS = {"s": "seconds", "sec": "seconds", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def relative_date(text: str, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Efecte's relative date values: ``now``, ``now - 2w``, ``now + 3d`` (units s, min, h,
+    d, w, M = months, y), ``today``, ``start_day``, ``start_week`` (Monday), ``start_month``,
+    ``start_year``; all in UTC. None when ``text`` is not one of them."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    t = text.strip()
+    low = t.lower()
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    starts = {
+        "today": today, "start_day": today, "start_week": today - dt.timedelta(days=today.weekday()),
+        "start_month": today.replace(day=1), "start_year": today.replace(month=1, day=1),
+    }
+    if low in starts:
+        return starts[low]
+    m = re.fullmatch(r"(?i:now)(?:\s*([+-])\s*(\d+)\s*(s|sec|min|h|d|w|M|y))?", t)
+    if not m:
+        return None
+    if not m.group(1):
+        return now.replace(microsecond=0)
+    sign = 1 if m.group(1) == "+" else -1
+    n, unit = int(m.group(2)), m.group(3)
+    if unit in ("M", "y"):
+        months = n * (12 if unit == "y" else 1) * sign
+        total = now.year * 12 + now.month - 1 + months
+        year, month = divmod(total, 12)
+        day = min(now.day, calendar.monthrange(year, month + 1)[1])
+        return now.replace(year=year, month=month + 1, day=day, microsecond=0)
+    return (now + sign * dt.timedelta(**{_UNITS[unit]: n})).replace(microsecond=0)
 
 
 def compile_filter(text: str, template: Template, cards: sa.Table, values: sa.Table,

@@ -69,7 +69,7 @@ def test_reference_filter_by_card_id(incidents):
     ("($status$ = 'x'", "')'"),
     ("$status$ = 'unterminated", "not closed"),
     ("status = 'x'", "unexpected"),
-    ("$updated$ > 'start_week'", "date-time"),
+    ("$updated$ > 'next tuesday'", "date-time"),
     ("$worklog$ = 'x'", "cannot be filtered"),
     ("", None),
 ])
@@ -119,3 +119,17 @@ def test_reference_filter_by_referenced_card_name(incidents):
     assert keys(api, "$reporter$ = 'User p0'") == ["SUP-2"]
     assert keys(api, "$reporter$ in ('Nobody', 'User p0')") == ["SUP-2"]
     assert keys(api, "$reporter$ <> 'User p0'") == ["SUP-1", "SUP-3", "SUP-4"]
+
+
+def test_relative_dates(esm_api):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    stamps = {"OLD": now - dt.timedelta(days=40), "WEEK": now - dt.timedelta(days=3), "HOUR": now - dt.timedelta(minutes=30)}
+    esm_api.bulk("incident", [{"folderCode": "incident_management", "data": {
+        "jira_key": vals(k), "updated": vals(t.strftime("%Y-%m-%dT%H:%M:%SZ"))}} for k, t in stamps.items()])
+    assert keys(esm_api, "$updated$ > 'now - 2w'") == ["HOUR", "WEEK"]
+    assert keys(esm_api, "$updated$ > 'now - 1h'") == ["HOUR"]
+    assert keys(esm_api, "$updated$ < 'now - 1M'") == ["OLD"]
+    assert keys(esm_api, "$updated$ >= 'start_day'") == (["HOUR"] if stamps["HOUR"].date() == now.date() else [])
+    assert keys(esm_api, "$updated$ < 'now'") == ["HOUR", "OLD", "WEEK"]
