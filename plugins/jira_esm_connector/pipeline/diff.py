@@ -38,9 +38,12 @@ def maybe_clear_cache(
     if force:
         reason = "cleared on request (run parameter clear_cache)"
     elif hours and state.cache_due_for_clear(task.name, now, hours):
-        reason = f"scheduled clear at UTC hour(s) {', '.join(str(h) for h in hours)}"
+        if state.last_cache_clear(task.name) is None:
+            reason = "first run of this task: its cache starts empty"
+        else:
+            reason = f"scheduled clear at UTC hour(s) {', '.join(str(h) for h in hours)}"
     if reason:
-        state.clear_cache(task.name, reason)
+        state.clear_cache(task.name, reason, now=now)
         lg.info("Task cache of '%s' cleared (%s): this run pushes every record to ESM again.", task.name, reason)
     return reason
 

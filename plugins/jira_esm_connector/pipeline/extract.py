@@ -184,12 +184,12 @@ def extract(
     staged = _Staged(run_path / "extract", task.record_key_path, updated_path)
 
     if kind in ("generic", "comment"):
-        jql = task.jql.strip()
+        jql = watermark_jql(task.jql, None, None)  # the task's JQL with the connector's ordering
         if task.mode == "incremental":
             watermark_used = state.get_watermark(task.name)
             if watermark_used is not None:
                 zone_name = (jira.myself() or {}).get("timeZone")
-                jql = watermark_jql(jql, watermark_used, user_zone(zone_name), task.overlap_minutes)
+                jql = watermark_jql(task.jql, watermark_used, user_zone(zone_name), task.overlap_minutes)
                 lg.info(
                     "Incremental run from watermark %s (UTC), Jira user's time zone %s, overlap %d min.",
                     watermark_used.isoformat(), zone_name or "UTC", task.overlap_minutes,

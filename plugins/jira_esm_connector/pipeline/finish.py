@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,14 @@ def finish(
     if task.mode == "incremental":
         candidate = _parse(extracted.get("watermark_candidate"))
         previous = _parse(extracted.get("watermark_used"))
+        held = _parse(loaded.get("refused_oldest_updated"))
+        if held is not None and candidate is not None and held < candidate:
+            # refused records must be fetched again by the next run: stop just before them
+            candidate = held - timedelta(minutes=1)
+            lg.warning(
+                "%d record(s) were refused: the watermark is held at %s so the next run fetches them again.",
+                counts["refused"], candidate.isoformat(),
+            )
         if candidate is not None and (previous is None or candidate > previous):
             state.set_watermark(task.name, candidate)
             lg.info("Watermark of '%s' advanced to %s (UTC, newest 'updated' in this run's data).", task.name, candidate.isoformat())

@@ -141,6 +141,15 @@ def _chunks(dataset: Dataset, size: int) -> Iterable[list[dict[str, Any]]]:
         yield chunk
 
 
+def _oldest(refused: list[dict[str, Any]]) -> str | None:
+    """The earliest ``updated`` among refused records (ISO, UTC): an incremental watermark
+    must not pass it, or the next run would not fetch them again."""
+    from ..mapping.dates import parse_jira_datetime
+
+    moments = [m for m in (parse_jira_datetime(r.get("updated")) for r in refused if r.get("updated")) if m]
+    return min(moments).isoformat() if moments else None
+
+
 def _report_refused(lg: Any, task: Any, refused: list[dict[str, Any]]) -> None:
     for item in refused[:_MAX_LISTED]:
         lg.warning("ESM refused record %s of task '%s': %s", item["key"], task.name, item["reason"])
@@ -217,7 +226,7 @@ def load(
                         fingerprints[row["key"]] = row["fingerprint"]
                 else:
                     counts["refused"] += 1
-                    refused.append({"key": row["key"], "reason": outcome.reason})
+                    refused.append({"key": row["key"], "reason": outcome.reason, "updated": row.get("updated")})
         # record right after ESM answered: a crash later loses nothing that was saved
         if card_ids:
             state.put_card_ids(task.name, card_ids)
@@ -229,7 +238,7 @@ def load(
         task.template, chunks, counts["created"], counts["updated"], counts["refused"],
         f", {counts['unresolved_references']} with unresolved references" if counts["unresolved_references"] else "",
     )
-    return {**counts, "refused_records": refused[:_MAX_LISTED]}
+    return {**counts, "refused_records": refused[:_MAX_LISTED], "refused_oldest_updated": _oldest(refused)}
 
 
 def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -> dict[str, Any]:
@@ -245,7 +254,7 @@ def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -
             if card is None:
                 counts["refused"] += 1
                 refused.append({
-                    "key": row["key"],
+                    "key": row["key"], "updated": row.get("updated"),
                     "reason": f"no ESM '{task.template}' card with {settings.card_key_attribute} = "
                               f"{row['issue_key']!r} yet (import the issue first); retried next run",
                 })
@@ -257,7 +266,7 @@ def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -
                 esm.add_attribute_value(task.template, card.data_card_id, settings.worklog_attribute, entry)
             except (BadRequestError, NotFoundError, ConflictError) as exc:  # ESM refused this entry only
                 counts["refused"] += 1
-                refused.append({"key": row["key"], "reason": str(exc)})
+                refused.append({"key": row["key"], "reason": str(exc), "updated": row.get("updated")})
                 continue
             counts["created"] += 1
             fingerprints[row["key"]] = row["fingerprint"]
@@ -268,4 +277,4 @@ def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -
         "Appended %d comment(s) as worklog entries to '%s' cards; %d refused.",
         counts["created"], task.template, counts["refused"],
     )
-    return {**counts, "refused_records": refused[:_MAX_LISTED]}
+    return {**counts, "refused_records": refused[:_MAX_LISTED], "refused_oldest_updated": _oldest(refused)}

@@ -65,6 +65,8 @@ class QualityError(RuntimeError):
 def _get_context() -> Any:
     global _context
     if _context is None:
+        # GX logs pages of INFO lines about itself; task logs need only our summary
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         import great_expectations as gx
 
         _context = gx.get_context(mode="ephemeral")

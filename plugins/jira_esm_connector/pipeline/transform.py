@@ -23,7 +23,7 @@ from .staging import Dataset, DatasetWriter
 __all__ = ["transform", "TransformError", "TRANSFORM_COLUMNS", "encode_data", "decode_data"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
-TRANSFORM_COLUMNS = ("key", "fingerprint", "data", "issue_key")
+TRANSFORM_COLUMNS = ("key", "fingerprint", "data", "issue_key", "updated")
 _MAX_LISTED = 50
 
 
@@ -123,7 +123,10 @@ def transform(
             if key_attr:
                 data[key_attr] = key
             issue_key = str(record.get("issue", {}).get("key")) if is_comment else None
-            out.append({"key": key, "fingerprint": fingerprint(data), "data": encode_data(data), "issue_key": issue_key})
+            out.append({
+                "key": key, "fingerprint": fingerprint(data), "data": encode_data(data),
+                "issue_key": issue_key, "updated": row["updated"],
+            })
             if expectations:
                 pending.append({KEY_COLUMN: key, **{k: _frame_value(v) for k, v in data.items()}})
                 if len(pending) >= CHUNK_ROWS:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["split_order_by", "watermark_jql", "jql_datetime", "user_zone"]
+__all__ = ["ORDER", "split_order_by", "watermark_jql", "jql_datetime", "user_zone"]
 
 
 def user_zone(name: str | None):
@@ -56,11 +56,18 @@ def split_order_by(jql: str) -> tuple[str, str]:
     return jql.strip(), ""
 
 
+# Oldest change first: a record changed while the run pages through the result moves
+# behind the cursor's position and is read again (harmless), never skipped.
+ORDER = "ORDER BY updated ASC, key ASC"
+
+
 def watermark_jql(jql: str, watermark: datetime | None, zone, overlap_minutes: int = 1) -> str:
-    """The task's JQL, restricted to what changed since ``watermark`` (minus the overlap)."""
+    """The task's JQL, restricted to what changed since ``watermark`` (minus the overlap),
+    with the connector's ordering (unless the JQL brings its own)."""
     where, order = split_order_by(jql)
+    order = order or ORDER
     if watermark is None:
-        return jql.strip()
+        return f"{where} {order}".strip() if where else order
     since = watermark.replace(second=0, microsecond=0) - timedelta(minutes=overlap_minutes)
     clause = f"updated >= {jql_datetime(since, zone)}"
     combined = f"({where}) AND {clause}" if where else clause

@@ -1,0 +1,47 @@
+"""Small helpers for the pipeline tests: reading ESM and Jira through their real APIs."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from jira_esm_connector.esm import eql
+
+
+def esm_cards(esm, template: str, task_name: str | None = None) -> dict[str, Any]:
+    """``{card id: EsmCard}`` of a template (optionally only those stamped with a task)."""
+    flt = eql.eq("task_id", task_name) if task_name else None
+    return {c.data_card_id: c for c in esm.iter_cards(template, filter=flt)}
+
+
+def by_attr(cards: dict[str, Any], attribute: str) -> dict[str, Any]:
+    return {str(c.value(attribute)): c for c in cards.values()}
+
+
+def esm_writes(esm_sim) -> int:
+    """How many writing requests ESM received since its stats were last reset (login excluded)."""
+    stats = esm_sim.admin("GET", "stats")["requests"]
+    return sum(
+        n for key, n in stats.items()
+        if key.split(" ")[0] in ("PUT", "POST", "PATCH", "DELETE") and "login" not in key and "/_admin/" not in key
+    )
+
+
+def reset_esm_stats(esm_sim) -> None:
+    esm_sim.admin("POST", "stats/reset")
+
+
+def jira_issues(jira, jql: str, fields=("summary", "updated", "status", "labels")) -> dict[str, dict]:
+    return {i["key"]: i for i in jira.search(jql, fields=list(fields), page_size=100)}
+
+
+def run_id(n: int | str) -> str:
+    return f"manual__test_{n}"
+
+
+def utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def esm_stats(esm_sim) -> dict:
+    return esm_sim.admin("GET", "stats")["requests"]

@@ -1,0 +1,325 @@
+"""The import steps called directly against the running Jira and ESM simulators (real
+HTTPS), one test per "Shown by" case of issue 4."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from jira_esm_connector.mapping import adf_to_text
+from jira_esm_connector.pipeline import (
+    QualityError,
+    RemovalLimitError,
+    diff,
+    extract,
+    load,
+    run_dir,
+    run_import,
+    transform,
+)
+
+from .conftest import ISSUES_TASK, USERS_TASK, make_task
+from .helpers import esm_stats, by_attr, esm_cards, esm_writes, jira_issues, reset_esm_stats, run_id
+
+FULL_ISSUES = dict(ISSUES_TASK, name="test_issues_full", mode="full", removed=False)
+
+
+def test_first_run_creates_every_card_with_values_and_task_id(jira, esm, state, staging):
+    task = make_task(ISSUES_TASK)
+    summary = run_import(task, jira, esm, state, staging, run_id(1))
+
+    issues = jira_issues(jira, "project = SUP", fields=("summary", "description", "status", "labels", "created", "updated"))
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    assert set(cards) == set(issues) and len(issues) > 20
+    assert summary["fetched"] == summary["transformed"] == summary["created"] == len(issues)
+    assert (summary["updated"], summary["refused"], summary["unchanged"]) == (0, 0, 0)
+    for key, issue in issues.items():
+        card, fields = cards[key], issue["fields"]
+        assert card.value("task_id") == task.name
+        assert card.value("subject") == fields["summary"]
+        status = fields["status"]["name"]
+        expected = {"In Progress": "02 - Solving", "Done": "05 - Solved", "Resolved": "05 - Solved",
+                    "Closed": "06 - Closed"}.get(status, "01 - New")
+        assert card.value("status") == expected
+        assert sorted(card.plain_values("labels")) == sorted(fields.get("labels") or [])
+        if fields.get("description"):
+            assert card.value("description") == adf_to_text(fields["description"])
+        created = datetime.strptime(fields["created"], "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(timezone.utc)
+        assert card.value("created") == created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert card.folder_code == "incident_management"
+    # the watermark comes from the data (newest `updated`), not from the wall clock
+    newest = max(datetime.strptime(i["fields"]["updated"], "%Y-%m-%dT%H:%M:%S.%f%z") for i in issues.values())
+    assert state.get_watermark(task.name) == newest.astimezone(timezone.utc)
+
+
+def test_unchanged_rerun_writes_nothing_to_esm(jira, esm, esm_sim, state, staging):
+    users = make_task(USERS_TASK)
+    issues = make_task(ISSUES_TASK)
+    run_import(users, jira, esm, state, staging, run_id(1))
+    run_import(issues, jira, esm, state, staging, run_id(1))
+    before = {c: card.data for c, card in esm_cards(esm, "incident").items()}
+    reset_esm_stats(esm_sim)
+
+    again_users = run_import(users, jira, esm, state, staging, run_id(2))
+    again_issues = run_import(issues, jira, esm, state, staging, run_id(2))
+
+    assert esm_writes(esm_sim) == 0, esm_stats(esm_sim)
+    assert (again_users["created"], again_users["updated"], again_users["marked_removed"]) == (0, 0, 0)
+    assert again_users["unchanged"] == again_users["fetched"] > 0
+    assert (again_issues["created"], again_issues["updated"]) == (0, 0)
+    assert {c: card.data for c, card in esm_cards(esm, "incident").items()} == before
+
+
+def test_incremental_run_updates_exactly_the_three_changed_issues(jira, jira_sim, esm, esm_sim, state, staging):
+    task = make_task(ISSUES_TASK)
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    keys = sorted(jira_issues(jira, "project = SUP"))[:3]
+    for n, key in enumerate(keys):
+        jira_sim.admin("PATCH", f"issues/{key}", json={"summary": f"Changed in Jira #{n}"})
+    reset_esm_stats(esm_sim)
+
+    second = run_import(task, jira, esm, state, staging, run_id(2))
+
+    assert second["updated"] == 3 and second["created"] == 0 and second["refused"] == 0
+    assert second["fetched"] < first["fetched"]  # only what changed since the watermark (+ overlap)
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    assert [cards[k].value("subject") for k in keys] == [f"Changed in Jira #{n}" for n in range(3)]
+    assert len(cards) == first["created"]
+    assert state.get_watermark(task.name) > datetime.now(timezone.utc) - timedelta(minutes=5)
+
+
+def test_issue_at_the_minute_boundary_of_the_watermark_is_not_missed(jira, jira_sim, esm, state, staging):
+    task = make_task(ISSUES_TASK)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    watermark = state.get_watermark(task.name)
+    # Jira compares `updated` to the minute: an issue in the watermark's minute, but before
+    # it, and one in the minute before, would be lost without the overlap.
+    at_minute = watermark.replace(second=0, microsecond=0)
+    made = [
+        jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": f"Boundary {n}", "updated": when.isoformat()}).json()["key"]
+        for n, when in enumerate([watermark, at_minute, at_minute - timedelta(seconds=30)])
+    ]
+
+    summary = run_import(task, jira, esm, state, staging, run_id(2))
+
+    assert summary["created"] == 3
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    assert all(key in cards for key in made)
+
+
+def test_user_deleted_in_jira_is_marked_deleted_and_stays_so(jira, jira_sim, esm, state, staging):
+    task = make_task(USERS_TASK)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    user = next(u for u in jira.iter_users() if u.get("active"))
+    gone = user["accountId"]
+    jira_sim.admin("DELETE", f"users/{gone}")
+
+    second = run_import(task, jira, esm, state, staging, run_id(2))
+    assert second["marked_removed"] == 1
+    cards = by_attr(esm_cards(esm, "person", task.name), "jira_account_id")
+    assert cards[gone].value("accountStatus") == "Deleted"
+    assert all(c.value("accountStatus") != "Deleted" for k, c in cards.items() if k != gone)
+
+    third = run_import(task, jira, esm, state, staging, run_id(3))
+    assert third["marked_removed"] == 0
+    # The account comes back in Jira: the connector never re-enables the card on its own.
+    jira_sim.admin("POST", "users", json={"accountId": gone, "email": user.get("emailAddress"),
+                                          "displayName": user["displayName"] + " (back)"})
+    fourth = run_import(task, jira, esm, state, staging, run_id(4))
+    card = by_attr(esm_cards(esm, "person", task.name), "jira_account_id")[gone]
+    assert fourth["updated"] == 1 and card.value("display_name").endswith("(back)")
+    assert card.value("accountStatus") == "Deleted"
+
+
+def test_cache_clear_hour_pushes_everything_and_leaves_the_watermark(jira, esm, esm_sim, state, staging):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    clear_hour = (now.hour + 2) % 24
+    full = make_task(FULL_ISSUES, cache={"clear_hours": [clear_hour]})
+    incremental = make_task(ISSUES_TASK, cache={"clear_hours": [clear_hour]})
+    first = run_import(full, jira, esm, state, staging, run_id(1), now=now)
+    run_import(incremental, jira, esm, state, staging, run_id(1), now=now)
+    watermark = state.get_watermark(incremental.name)
+
+    later = now + timedelta(minutes=30)
+    if later.hour == clear_hour:  # pragma: no cover - only near midnight edge cases
+        later = now
+    quiet = run_import(full, jira, esm, state, staging, run_id(2), now=later)
+    assert quiet["unchanged"] == quiet["fetched"] and quiet["updated"] == 0 and not quiet["cache_cleared"]
+
+    after_clear = now.replace(minute=0, second=0) + timedelta(hours=2, minutes=5)
+    reset_esm_stats(esm_sim)
+    pushed = run_import(full, jira, esm, state, staging, run_id(3), now=after_clear)
+    assert pushed["cache_cleared"] and pushed["updated"] == first["created"] and pushed["unchanged"] == 0
+    assert esm_writes(esm_sim) >= 1
+
+    again = run_import(incremental, jira, esm, state, staging, run_id(2), now=after_clear)
+    assert again["cache_cleared"]
+    assert state.get_watermark(incremental.name) == watermark
+
+
+def test_batch_failing_an_expectation_loads_nothing(jira, esm, esm_sim, state, staging, caplog):
+    task = make_task(
+        ISSUES_TASK,
+        quality=[
+            {"expect_column_values_to_not_be_null": {"column": "subject"}},
+            {"expect_column_values_to_be_in_set": {"column": "status", "value_set": ["01 - New", "02 - Solving"]}},
+        ],
+    )
+    caplog.set_level(logging.INFO)
+    reset_esm_stats(esm_sim)
+    with pytest.raises(QualityError) as err:
+        run_import(task, jira, esm, state, staging, run_id(1))
+
+    solved = [k for k, i in jira_issues(jira, "project = SUP").items()
+              if i["fields"]["status"]["name"] in ("Done", "Resolved", "Closed")]
+    message = str(err.value)
+    assert "expect_column_values_to_be_in_set" in message and "nothing was loaded" in message
+    assert "expect_column_values_to_not_be_null" not in message  # that one passed
+    assert solved and f"{len(solved)} record(s) failed: " in message
+    listed = message.split("record(s) failed: ")[1].split(" and ")[0].split(", ")
+    assert len(listed) == min(20, len(solved)) and set(listed) <= set(solved)
+    assert esm_cards(esm, "incident") == {} and esm_writes(esm_sim) == 0
+    assert state.get_watermark(task.name) is None
+
+
+def test_cards_esm_refuses_are_reported_and_retried_next_run(jira, esm, state, staging, caplog):
+    bad_map = dict(ISSUES_TASK["attributes"]["status"], map={"Resolved": "99 - No such status"})
+    broken = make_task(ISSUES_TASK, attributes=dict(ISSUES_TASK["attributes"], status=bad_map))
+    caplog.set_level(logging.WARNING)
+    first = run_import(broken, jira, esm, state, staging, run_id(1))
+
+    done = sorted(k for k, i in jira_issues(jira, "project = SUP").items() if i["fields"]["status"]["name"] == "Resolved")
+    assert done and first["refused"] == len(done)
+    assert first["created"] == first["fetched"] - len(done)
+    assert sorted(r["key"] for r in first["refused_records"]) == done
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert all(f"ESM refused record {key}" in logged for key in done)
+
+    # The next run (mapping fixed) fetches them again -- the watermark was held -- and loads them.
+    fixed = make_task(ISSUES_TASK)
+    second = run_import(fixed, jira, esm, state, staging, run_id(2))
+    assert second["created"] == len(done) and second["refused"] == 0
+    cards = by_attr(esm_cards(esm, "incident", fixed.name), "jira_key")
+    assert all(cards[k].value("status") == "05 - Solved" for k in done)
+    assert len(cards) == first["fetched"]
+
+
+def test_safety_limit_trips_when_a_jql_typo_would_remove_most_cards(jira, esm, state, staging):
+    removal = {"attribute": "status", "value": "07 - Cancelled"}
+    task = make_task(FULL_ISSUES, removed=removal)
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+
+    typo = make_task(FULL_ISSUES, removed=removal, jql='project = SUP AND summary ~ "prnter"')
+    with pytest.raises(RemovalLimitError) as err:
+        run_import(typo, jira, esm, state, staging, run_id(2))
+    assert "allow_mass_removal" in str(err.value) and f"of {first['created']} active" in str(err.value)
+    cards = esm_cards(esm, "incident", task.name)
+    assert all(c.value("status") != "07 - Cancelled" for c in cards.values())
+
+    forced = run_import(typo, jira, esm, state, staging, run_id(3), allow_mass_removal=True)
+    assert forced["marked_removed"] == first["created"]
+    assert all(c.value("status") == "07 - Cancelled" for c in esm_cards(esm, "incident", task.name).values())
+
+
+def test_a_few_removed_issues_are_marked_within_the_limit(jira, jira_sim, esm, state, staging):
+    task = make_task(FULL_ISSUES, removed={"attribute": "status", "value": "07 - Cancelled", "max_share": 0.2})
+    run_import(task, jira, esm, state, staging, run_id(1))
+    gone = sorted(jira_issues(jira, "project = SUP"))[:2]
+    for key in gone:
+        jira_sim.admin("DELETE", f"issues/{key}")
+    summary = run_import(task, jira, esm, state, staging, run_id(2))
+    assert summary["marked_removed"] == 2
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    assert [cards[k].value("status") for k in gone] == ["07 - Cancelled"] * 2
+
+
+def test_crash_after_esm_saved_but_before_state_was_written_duplicates_nothing(jira, esm, state, staging):
+    task = make_task(ISSUES_TASK)
+    path = run_dir(staging, task.name, run_id(1))
+    extracted = extract(task, jira, state, path)
+    transformed = transform(task, extracted, path)
+    diffed = diff(task, transformed, state, path)
+    first = load(task, diffed, esm, state)
+    # simulate the crash: ESM has the cards, the state store knows nothing about them
+    keys = [str(k) for k in by_attr(esm_cards(esm, "incident"), "jira_key")]
+    state.delete_fingerprints(task.name, keys)
+    state.forget_card_ids(task.name, keys)
+
+    retry = load(task, diffed, esm, state)  # an Airflow task retry re-runs load on the same diff
+
+    assert first["created"] == len(keys) and retry["created"] == 0 and retry["updated"] == len(keys)
+    assert len(esm_cards(esm, "incident")) == len(keys)
+    assert state.get_card_ids(task.name, keys).keys() == set(keys)
+
+
+def test_group_members_become_references_to_person_cards(jira, esm, state, staging):
+    run_import(make_task(USERS_TASK), jira, esm, state, staging, run_id(1))
+    groups = make_task({
+        "name": "test_groups", "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
+        "schedule": "0 * * * *", "mode": "full", "mapping_type": "group", "template": "group", "folder": "groups",
+        "key": {"jira": "groupId", "esm": "jira_group_id"},
+        "attributes": {
+            "name": "name",
+            "status": {"value": "1 - Active"},
+            "members": {"from": "members", "each": "accountId",
+                        "reference": {"template": "person", "by": "jira_account_id"}},
+        },
+    })
+    summary = run_import(groups, jira, esm, state, staging, run_id(1))
+
+    persons = {c.value("jira_account_id"): cid for cid, c in esm_cards(esm, "person").items()}
+    cards = by_attr(esm_cards(esm, "group", groups.name), "jira_group_id")
+    jira_groups = list(jira.iter_groups())
+    assert summary["created"] == len(jira_groups) == len(cards)
+    with_members = 0
+    for group in jira_groups:
+        members = [m["accountId"] for m in jira.iter_group_members(group_id=group["groupId"])]
+        card = cards[group["groupId"]]
+        assert card.value("name") == group["name"] and card.value("status") == "1 - Active"
+        assert sorted(str(v) for v in card.plain_values("members")) == sorted(persons[m] for m in members)
+        with_members += bool(members)
+    assert with_members > 0
+
+
+def test_comments_become_worklog_entries_and_connector_comments_are_skipped(jira, esm, state, staging):
+    issues = make_task(ISSUES_TASK, jql="key in (SUP-1, SUP-2)")
+    run_import(issues, jira, esm, state, staging, run_id(1))
+    marker = {"source": "esm", "event_id": "evt-1", "task": "add_jira_comment_from_incident"}
+    pushed = jira.add_comment("SUP-1", {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "From ESM, must not come back"}]}]},
+        properties={"jira_esm_connector.origin": marker})
+    comments_task = make_task({
+        "name": "test_comments", "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
+        "schedule": "*/30 * * * *", "mode": "incremental", "mapping_type": "comment",
+        "jql": "key in (SUP-1, SUP-2)", "template": "incident",
+        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
+    })
+    summary = run_import(comments_task, jira, esm, state, staging, run_id(1))
+
+    expected = {k: [c for c in jira.iter_comments(k) if c["id"] != pushed["id"]] for k in ("SUP-1", "SUP-2")}
+    total = sum(len(v) for v in expected.values())
+    assert summary["created"] == total and summary["refused"] == 0
+    cards = by_attr(esm_cards(esm, "incident", issues.name), "jira_key")
+    for key, comments in expected.items():
+        entries = esm.get_attribute("incident", cards[key].data_card_id, "worklog")
+        texts = [e.get("value") for e in entries]
+        assert sorted(texts) == sorted(adf_to_text(c["body"]) for c in comments)
+        assert "From ESM, must not come back" not in texts
+
+    again = run_import(comments_task, jira, esm, state, staging, run_id(2))
+    assert again["created"] == 0
+
+
+@pytest.mark.postgres
+def test_state_on_postgresql_full_cycle(jira, jira_sim, esm, esm_sim, pg_state, staging):
+    task = make_task(ISSUES_TASK)
+    first = run_import(task, jira, esm, pg_state, staging, run_id(1))
+    reset_esm_stats(esm_sim)
+    quiet = run_import(task, jira, esm, pg_state, staging, run_id(2))
+    assert first["created"] > 0 and esm_writes(esm_sim) == 0 and quiet["updated"] == 0
+    key = sorted(jira_issues(jira, "project = SUP"))[0]
+    jira_sim.admin("PATCH", f"issues/{key}", json={"summary": "Changed (PostgreSQL state)"})
+    third = run_import(task, jira, esm, pg_state, staging, run_id(3))
+    assert third["updated"] == 1
+    assert pg_state.get_watermark(task.name) > datetime.now(timezone.utc) - timedelta(minutes=5)
