@@ -1,1 +1,76 @@
-"""Jira Cloud simulator (dev tool): see README section in this docstring, filled in below."""
+"""Jira Cloud simulator: a real HTTP(S) server that behaves like Jira Cloud REST v3 (and v2).
+
+Run::
+
+    python -m devtools.jira_simulator --host 127.0.0.1 --port 8443 --seed 42 \\
+        [--projects 3 --issues 300 --users 60 --groups 12] --tls-dir .demo [--insecure-http] \\
+        --account demo@example.com:demo-token[:Europe/Helsinki] [--account other@x:tok] \\
+        [--db PATH] [--latency-ms N] [--rate-limit N]
+
+It prints ``Jira simulator ready at https://127.0.0.1:PORT`` once listening (``--port 0``
+picks a free port). HTTPS by default with a local CA from :mod:`devtools.tls` (``ca.pem`` in
+``--tls-dir``); plain http only with ``--insecure-http``. Accounts authenticate with HTTP
+Basic (e-mail + API token); each has a time zone (default Europe/Helsinki) used to read JQL
+dates and to render timestamps. ``--db`` names the SQLite file (re-created from the seed at
+start; default a temporary file). 500,000 issues seed in about 20 s.
+
+Jira endpoints (under ``/rest/api/3`` and, with plain-text rich fields, ``/rest/api/2``):
+``GET serverInfo`` (anonymous allowed), ``GET myself``, ``GET field``,
+``GET|POST search/jql`` (``nextPageToken``/``isLast`` keyset paging; ``fields`` defaults to
+id only; up to 5000 per page for id/key-only pages, 100 when fields, expand or properties
+are asked for; unbounded JQL is refused with 400), ``POST search/approximate-count``,
+``POST issue/bulkfetch``, ``POST issue``, ``GET|PUT issue/{key}``,
+``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
+``GET issue/{key}/properties``, ``GET|PUT|DELETE issue/{key}/properties/{propertyKey}``,
+``POST|GET|DELETE user``, ``GET users/search`` (bare array, also ``GET users``),
+``GET user/search``, ``POST|DELETE group``, ``GET group/bulk``, ``GET group/member``,
+``POST|DELETE group/user``. ``GET|POST search`` answers 410 Gone like Jira Cloud.
+The first 20 comments are embedded in an issue's ``comment`` field (with the full
+``total``); page the rest through ``issue/{key}/comment``. Errors always have Jira's shape
+``{"errorMessages": [...], "errors": {...}}``.
+
+Admin API (not part of Jira, no authentication; JSON in and out)::
+
+    GET    /_admin/health                      {"status": "ok", "issues": N}
+    GET    /_admin/config                      knobs: latency_ms, rate_limit_per_second, faults
+    PUT    /_admin/config                      {"latency_ms": 200, "rate_limit_per_second": 5}
+                                               (rate limit per account; 0 = off; over the limit:
+                                               429 + Retry-After + X-RateLimit-Limit/-Remaining/-Reset)
+    POST   /_admin/faults                      inject faults into the next N matching /rest/ calls:
+                                               {"type": "status", "status": 503, "count": 3,
+                                                "retry_after": 2, "path": "/rest/api/3/search/jql",
+                                                "method": "GET"}          -> that status (Jira error body)
+                                               {"type": "reset", "count": 1}  -> socket closed (RST), no response
+                                               {"type": "slow", "delay_ms": 5000, "count": 1}
+                                               ("path" is a prefix and "method" a filter, both optional)
+    GET    /_admin/faults                      pending faults;  DELETE /_admin/faults clears them
+    GET    /_admin/stats                       {"total": N, "endpoints": {"GET /rest/api/3/search/jql": n},
+                                                "responses": {"GET /rest/api/3/search/jql": {"200": n, "429": m}}}
+    DELETE /_admin/stats                       zero the counters
+    POST   /_admin/reset                       back to the seed; body {"data": true, "knobs": true,
+                                               "stats": true} (each defaults to true)
+    POST   /_admin/accounts                    {"email", "token", "timeZone", "admin": true|false}
+                                               (non-admins get 403 on user/group changes)
+    POST   /_admin/issues                      {"project": "SUP", "summary", "description" (text or ADF),
+                                                "status", "resolution", "priority", "issuetype",
+                                                "assignee"/"reporter" (accountId), "labels": [...],
+                                                "created"/"updated"/"resolved" (epoch ms or ISO 8601),
+                                                "fields": {"customfield_10016": 3},
+                                                "comments": [{"body", "author", "created"}]}
+                                               -> {"id", "key", "created", "updated"}
+    PATCH  /_admin/issues/{key}                same keys; ``updated`` is set to now unless given
+    DELETE /_admin/issues/{key}
+    POST   /_admin/users                       {"email", "displayName", "accountId", "active",
+                                                "accountType", "timeZone"} -> {"accountId"}
+    PATCH  /_admin/users/{accountId}           {"email", "displayName", "active", "timeZone"}
+    DELETE /_admin/users/{accountId}
+    POST   /_admin/groups                      {"name", "groupId"?} -> {"groupId", "name"}
+    DELETE /_admin/groups/{groupId}
+    PUT    /_admin/groups/{groupId}/members/{accountId}
+    DELETE /_admin/groups/{groupId}/members/{accountId}
+
+Design: data lives in SQLite (:mod:`.store`) with an indexed column per JQL-searchable
+field; JQL (:mod:`.jql`) compiles to a parameterised WHERE + ORDER BY (id as tie-breaker),
+and ``nextPageToken`` is the opaque keyset position (sort values + id), so every page is an
+index seek and the last page of a large result costs about what the first one does.
+"""
