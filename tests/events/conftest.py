@@ -24,14 +24,6 @@ FAST_RETRY = RetryPolicy(total=3, backoff_base=0.05, backoff_cap=0.2, jitter=0.0
 _COUNTER = itertools.count(1)
 
 
-@pytest.fixture(autouse=True)
-def _no_ca_bundle_env(monkeypatch):
-    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own CA bundle;
-    # the simulators use a private CA.
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-
-
 def unique(prefix: str = "evt") -> str:
     return f"{prefix}-{os.getpid()}-{next(_COUNTER)}-{uuid.uuid4().hex[:6]}"
 

@@ -25,6 +25,7 @@ from airflow.sdk import DAG, Param, task as task_decorator
 
 from ..config.event import EventTask
 from ..config.params import param_kwargs
+from .common import START_DATE, dag_tags
 
 __all__ = ["build_event_dag", "execute_event", "PUSH_TASK_ID", "event_doc_md"]
 
@@ -139,7 +140,8 @@ def build_event_dag(task: EventTask, settings: Any = None) -> DAG:
         params=build_params(task),
         doc_md=event_doc_md(task),
         description=(task.description or f"ESM -> Jira event: {task.operation}")[:200],
-        tags=["jira-esm", "event", task.operation, *task.tags],
+        tags=dag_tags("event", task.operation, *task.tags),
+        start_date=START_DATE,
         default_args={"owner": "jira_esm_connector"},
         is_paused_upon_creation=False,
     ) as dag:
