@@ -74,9 +74,11 @@ Admin API (no auth, JSON bodies; only API paths under /rest-api are affected by 
 - ``GET /_admin/health``, ``GET /_admin/config`` (knobs, users, templates)
 - ``GET /_admin/stats`` -> ``{requests: {"GET /rest-api/itsm/v1/dc/{templateCode}/data": n,
   ...}, statuses: {"200": n}, cards: {template: {active, trash}}}``; ``POST /_admin/stats/reset``
-- ``POST /_admin/latency {"seconds": 0.2}`` (added to every API request)
+- ``POST /_admin/latency {"seconds": 0.2}`` (added to every API request; also ``--latency``)
 - ``POST /_admin/errors {"count": N, "status": 503, "path_contains": "/dc/"}``: the next N
   matching API requests answer that status (ApiException body; 429/503 with Retry-After: 1)
+- ``POST /_admin/ratelimit {"per_second": 5}``: more API requests than that within one
+  second answer 429 (ApiException, ``Retry-After: 1``); 0 turns it off
 - ``POST /_admin/resets {"count": N, "path_contains": ""}``: the next N matching API
   requests have their TCP connection reset before any response byte
 - ``POST /_admin/tokens/expire`` (every token issued so far is now expired);

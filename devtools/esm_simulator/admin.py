@@ -58,6 +58,15 @@ def register_admin(app: FastAPI, state: Any) -> None:
         state.knobs.latency = seconds
         return state.knobs.as_dict()
 
+    @app.post("/_admin/ratelimit")
+    async def ratelimit(request: Request) -> dict:
+        data = await body(request)
+        per_second = float(data.get("per_second", 0))
+        if per_second < 0:
+            raise ApiError(400, "per_second must be >= 0 (0 turns the limit off)")
+        state.knobs.rate_limit = per_second
+        return state.knobs.as_dict()
+
     @app.post("/_admin/errors")
     async def errors(request: Request) -> dict:
         data = await body(request)

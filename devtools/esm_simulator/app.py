@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import datetime as dt
 import json
@@ -44,6 +45,7 @@ class Knobs:
     error_path: str = ""                # only requests whose path contains this (empty: all)
     reset_count: int = 0                # the next N API requests get their connection reset
     reset_path: str = ""
+    rate_limit: float = 0.0             # API requests per second before 429 (0: no limit)
     token_ttl: int = DEFAULT_TOKEN_TTL  # lifetime of newly issued tokens, seconds
     tokens_not_before_ms: int = 0       # tokens issued at or before this instant are expired
 
@@ -66,6 +68,7 @@ class SimState:
     def __post_init__(self) -> None:
         if self.start_knobs is None:
             self.start_knobs = dataclasses.replace(self.knobs)
+    recent: collections.deque = field(default_factory=collections.deque)  # API request times (rate limit)
     # set by the server: aborts the TCP connection of a client (host, port) with a RST
     abort_connection: Callable[[Any], bool] | None = None
 
@@ -109,7 +112,17 @@ class KnobsMiddleware:
                 await asyncio.sleep(k.latency)
             action = None
             with st.lock:
-                if k.reset_count > 0 and (not k.reset_path or k.reset_path in path):
+                if k.rate_limit > 0:
+                    now = time.monotonic()
+                    while st.recent and st.recent[0] <= now - 1.0:
+                        st.recent.popleft()
+                    if len(st.recent) >= k.rate_limit:
+                        action = "rate"
+                    else:
+                        st.recent.append(now)
+                if action:
+                    pass
+                elif k.reset_count > 0 and (not k.reset_path or k.reset_path in path):
                     k.reset_count -= 1
                     action = "reset"
                 elif k.error_count > 0 and (not k.error_path or k.error_path in path):
@@ -125,6 +138,14 @@ class KnobsMiddleware:
                             "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
                 await send({"type": "http.response.body", "body": b"{", "more_body": True})
                 raise ConnectionResetError("injected connection reset")
+            if action == "rate":
+                with st.lock:
+                    st.stats["rate limited"] += 1
+                    st.statuses[429] += 1
+                resp = api_exception(429, "Too many requests, try again in 1 seconds", path)
+                resp.headers["Retry-After"] = "1"
+                await resp(scope, receive, send)
+                return
             if action == "error":
                 status = k.error_status
                 with st.lock:

@@ -55,3 +55,13 @@ def test_reset_wipes_cards_and_seed_adds_them(esm_api, esm_sim):
     assert group["data"]["status"]["values"][0]["value"] == "1 - Active"
     esm_sim.reset()
     assert esm_sim.admin("GET", "stats")["cards"] == {}
+
+
+def test_rate_limit_answers_429_with_retry_after(esm_api, esm_sim):
+    esm_sim.admin("POST", "ratelimit", {"per_second": 3})
+    statuses = [esm_api.get("/echo", validate=False) for _ in range(6)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited and statuses[0].status_code == 200
+    assert limited[0].headers["Retry-After"] == "1" and limited[0].json()["code"] == 429
+    esm_sim.admin("POST", "ratelimit", {"per_second": 0})
+    assert esm_api.get("/echo").status_code == 200
