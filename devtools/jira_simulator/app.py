@@ -412,6 +412,12 @@ def create_app(sim: Simulator) -> FastAPI:
                 status = 401
                 return jira_error_response(401, "Client must be authenticated to access this resource.")
             request.state.caller = Caller(account)
+            if sim.knobs.latency_ms:
+                await asyncio.sleep(sim.knobs.latency_ms / 1000)
+            decision = sim.knobs.rate(account.email if account else "anonymous")
+            if decision is not None and not decision.allowed:
+                status = 429
+                return JiraError(429, "Rate limit exceeded.", headers=decision.headers()).response()
             fault = sim.knobs.take_fault(request.method, path)
             if fault is not None and fault.type == "reset":
                 _reset_connection(sim, request)
@@ -419,12 +425,6 @@ def create_app(sim: Simulator) -> FastAPI:
                 return Response(status_code=500)  # never delivered: the socket is gone
             if fault is not None and fault.type == "slow":
                 await asyncio.sleep(fault.delay_ms / 1000)
-            if sim.knobs.latency_ms:
-                await asyncio.sleep(sim.knobs.latency_ms / 1000)
-            decision = sim.knobs.rate(account.email if account else "anonymous")
-            if decision is not None and not decision.allowed:
-                status = 429
-                return JiraError(429, "Rate limit exceeded.", headers=decision.headers()).response()
             if fault is not None and fault.type == "status":
                 headers = {}
                 if fault.retry_after is not None:
@@ -1099,6 +1099,9 @@ def _register_admin(app: FastAPI, sim: Simulator) -> None:
         body = await body_json(request, required=False) or {}
         if body.get("data", True):
             store.reset()
+            for account in sim.accounts.values():  # accounts added at run time keep their user
+                if store.user(account.account_id) is None:
+                    store.create_user(account.email, account.email.split("@")[0], account_id=account.account_id, time_zone=account.time_zone)
         if body.get("knobs", True):
             sim.knobs.reset(*sim.default_knobs)
         if body.get("stats", True):

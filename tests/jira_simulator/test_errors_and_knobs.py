@@ -139,3 +139,15 @@ def test_stats_count_calls_per_endpoint(sim):
     assert stats["total"] == 6
     sim.admin("DELETE", "stats")
     assert sim.stats()["total"] == 0
+
+
+def test_reset_restores_seed_and_keeps_run_time_accounts(sim):
+    sim.admin("POST", "accounts", json={"email": "late@example.com", "token": "late-token", "timeZone": "UTC"})
+    s = sim.session()
+    s.put(sim.base_url + "/rest/api/3/issue/SUP-1", json={"fields": {"summary": "edited"}})
+    sim.admin("PUT", "config", json={"latency_ms": 50, "rate_limit_per_second": 100})
+    sim.reset()
+    assert s.get(sim.base_url + "/rest/api/3/issue/SUP-1").json()["fields"]["summary"] != "edited"
+    assert sim.admin("GET", "config").json() == {"latency_ms": 0, "rate_limit_per_second": 0, "faults": []}
+    me = sim.session("late@example.com", "late-token").get(sim.base_url + "/rest/api/3/myself")
+    assert me.status_code == 200 and me.json()["timeZone"] == "UTC"
