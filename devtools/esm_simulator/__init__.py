@@ -51,7 +51,8 @@ Endpoints (shapes as in the OpenAPI document):
   ``{errors: [RESTError...]}`` (plus ``dataCard`` for a refused modify) when refused;
   ``meta.importResult`` has handled/saved/notSaved counts. Saved cards are committed in
   one transaction. At most 10,000 cards per request.
-- ``POST /dc/{template}/data`` (201 ``{meta, dataCard: {dataCardId}}``; refusals -> 400
+- ``POST /dc/{template}/data`` (201 ``{meta, dataCard: {dataCardId}}``, with ``dataCards=true``
+  the whole stored card in ``dataCard``, likewise for PATCH; refusals -> 400
   with every reason in ``message``), ``GET`` / ``PATCH`` / ``DELETE /dc/{template}/data/{id}``
   (PATCH changes only the attributes given; DELETE moves to the trash can, 409 when the card
   already is there; a trashed card still answers GET with ``deleted: true`` but refuses edits).

@@ -456,6 +456,14 @@ def create_app(state: SimState) -> Any:
                          "data": prepared.data}])
         return row.id, prepared
 
+    def written_card(request: Request, cid: int) -> dict:
+        """``{dataCardId}``, or with ``dataCards=true`` the whole card as now stored."""
+        if parse_bool(request.query_params.get("dataCards"), "dataCards"):
+            row = store.get(cid)
+            if row is not None:
+                return card_rules.render_card(store, catalog, row, None)
+        return {"dataCardId": str(cid)}
+
     @app.post(API_PREFIX + "/dc/{templateCode}/data", status_code=201)
     async def create_card(request: Request, templateCode: str) -> JSONResponse:
         user = current_user(request)
@@ -464,7 +472,7 @@ def create_app(state: SimState) -> Any:
         if not isinstance(body, dict):
             raise ApiError(400, "Create expects one data card as a JSON object")
         cid, _ = await asyncio.to_thread(write_one, request, tpl, body, None, user)
-        return JSONResponse({"meta": response_meta(request), "dataCard": {"dataCardId": str(cid)}}, status_code=201)
+        return JSONResponse({"meta": response_meta(request), "dataCard": written_card(request, cid)}, status_code=201)
 
     @app.patch(API_PREFIX + "/dc/{templateCode}/data/{dataCardId}")
     async def modify_card(request: Request, templateCode: str, dataCardId: str) -> dict:
@@ -479,7 +487,7 @@ def create_app(state: SimState) -> Any:
         if row.deleted:
             raise ApiError(400, f"Data card {dataCardId} is in the trash can")
         cid, _ = await asyncio.to_thread(write_one, request, tpl, body, row, user)
-        return {"meta": response_meta(request), "dataCard": {"dataCardId": str(cid)}}
+        return {"meta": response_meta(request), "dataCard": written_card(request, cid)}
 
     @app.delete(API_PREFIX + "/dc/{templateCode}/data/{dataCardId}")
     def delete_card(request: Request, templateCode: str, dataCardId: str) -> dict:

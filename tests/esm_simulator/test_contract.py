@@ -68,8 +68,10 @@ def test_create_read_patch_card(esm_api):
     assert data["reporter"]["values"][0]["templateCode"] == "person"
     assert [v["value"] for v in data["labels"]["values"]] == ["hw", "urgent"]
 
-    patched = esm_api.patch(f"/dc/incident/data/{cid}", json={"dataCardId": cid, "data": {"status": vals("02 - Solving")}})
+    patched = esm_api.patch(f"/dc/incident/data/{cid}", params={"dataCards": "true"},
+                            json={"dataCardId": cid, "data": {"status": vals("02 - Solving")}})
     assert patched.status_code == 200, patched.text
+    assert patched.json()["dataCard"]["data"]["status"]["values"][0]["value"] == "02 - Solving"
     only = esm_api.get(f"/dc/incident/data/{cid}", params={"selectedAttributes": "status, subject"}).json()
     assert set(only["data"]) == {"status", "subject"}
     assert only["data"]["status"]["values"][0]["value"] == "02 - Solving"
