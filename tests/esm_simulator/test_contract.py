@@ -144,3 +144,46 @@ def test_list_full_cards_and_limit_rules(esm_api):
         assert resp.status_code == 400 and "limit" in resp.json()["message"]
     sel = esm_api.get("/dc/person/data", params={"limit": 1, "selectedAttributes": "email"}).json()
     assert set(sel["data"][0]["data"]) == {"email"}
+
+
+def test_the_requests_used_here_follow_the_document_too(esm_api, esm_openapi, esm_sim):
+    login = requests.post(f"{esm_sim.base_url}/users/login", data={"login": "tester", "password": "test-pass"},
+                          verify=esm_sim.ca_pem, timeout=30)
+    esm_openapi.validate_request(login)
+    (pid,) = esm_api.make_persons(1)
+    created = esm_api.post("/dc/incident/data", json={"folderCode": "incident_management", "data": {
+        "subject": vals("x"), "reporter": {"values": [{"dataCardId": pid}]}}})
+    esm_openapi.validate_request(created)
+    cid = created.json()["dataCard"]["dataCardId"]
+    for resp in (
+        esm_api.put("/dc/incident/data", json=[{"dataCardId": cid, "data": {"subject": vals("y")}},
+                                               {"folderCode": "incident_management", "data": {"subject": vals("z")}}]),
+        esm_api.get("/dc/incident/data", params={"limit": 5, "filterId": 0, "dataCards": "true",
+                                                 "filter": "$subject$ = 'y'", "selectedAttributes": "subject"}),
+        esm_api.post(f"/dc/incident/data/{cid}/worklog", json={"values": [{"value": "note"}]}),
+        esm_api.patch(f"/dc/incident/data/{cid}", json={"dataCardId": cid, "data": {"subject": vals("w")}}),
+    ):
+        assert resp.status_code == 200, resp.text
+        esm_openapi.validate_request(resp)
+
+
+def test_the_validator_has_teeth(esm_api, esm_openapi):
+    """A card whose element type is outside the document's enum must be rejected, so the
+    checks above really compare against the document."""
+    import json
+
+    import pytest
+
+    (pid,) = esm_api.make_persons(1)
+    resp = esm_api.get(f"/dc/person/data/{pid}")
+    body = resp.json()
+    body["data"]["email"]["type"] = "datetime"
+    resp._content = json.dumps(body).encode()
+    with pytest.raises(Exception, match="datetime"):
+        esm_openapi.validate(resp)
+    del body["data"]["email"]["type"]
+    body["data"]["email"]["type"] = "string"
+    del body["folderCode"]
+    resp._content = json.dumps(body).encode()
+    with pytest.raises(Exception):
+        esm_openapi.validate(resp)
