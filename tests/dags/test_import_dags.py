@@ -1,0 +1,215 @@
+"""Import DAGs built from task files: shape, parse-time behaviour, import errors for broken
+files, and whole runs with ``dag.test`` against the simulators."""
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from jira_esm_connector.dagfactory import build_all_dags, task_file_errors
+from jira_esm_connector.esm import EsmClient, eql
+from jira_esm_connector.state import StateStore
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO_ROOT / "include" / "mappings"
+IMPORT_EXAMPLES = sorted(EXAMPLES.glob("import_*.yaml"))
+
+BROKEN = """\
+name: broken_import
+kind: scheduled
+jira_conn_id: jira_default
+esm_conn_id: esm_default
+schedule: "@hourly"
+mode: ful
+mapping_type: user
+template: person
+folder: persons
+key: {jira: accountId, esm: jira_account_id}
+attributes: {email: emailAddress}
+"""
+
+
+def _copy_examples(target: Path, *names: str) -> None:
+    for path in IMPORT_EXAMPLES:
+        if not names or any(n in path.name for n in names):
+            shutil.copy(path, target / path.name)
+
+
+def _esm(esm_sim) -> EsmClient:
+    return EsmClient(esm_sim.base_url, esm_sim.username, esm_sim.password, verify=esm_sim.ca_pem)
+
+
+def _result(dag_run, task_id: str):
+    """The XCom return value of one task of a finished run (the run's result for the last task)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.execute(
+            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key="return_value")
+            .with_only_columns(XComModel.value)
+        ).first()
+    return XComModel.deserialize_value(row) if row is not None else None
+
+
+def _states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+# --------------------------------------------------------------------------- shape
+
+
+def test_every_example_import_becomes_a_dag_with_the_spec_shape():
+    dags = build_all_dags(EXAMPLES)
+    imports = {n: d for n, d in dags.items() if "import" in d.tags}
+    assert set(imports) == {"jira_users_to_persons", "jira_groups_to_groups", "jira_issues_to_incidents", "jira_comments_to_worklog"}
+    for name, dag in imports.items():
+        full = name in ("jira_users_to_persons", "jira_groups_to_groups")
+        ids = [t.task_id for t in dag.tasks]
+        assert ids == ["extract", "transform", "diff", "load"] + (["mark_removed"] if full else [])
+        assert dag.task_dict["transform"].upstream_task_ids == {"extract"}
+        assert dag.task_dict["load"].upstream_task_ids >= {"diff"}
+        assert dag.max_active_runs == 1 and dag.catchup is False
+        for t in dag.tasks:
+            assert t.pool == "jira_esm_connector"
+            assert t.retries == 3 and t.retry_exponential_backoff
+        assert {"import", f"mapping:{dag.tags and next(t for t in dag.tags if t.startswith('mapping:'))[8:]}"} <= set(dag.tags)
+        assert "clear_cache" in dag.params
+        assert ("allow_mass_removal" in dag.params) == full
+    doc = imports["jira_issues_to_incidents"].doc_md
+    for text in ("project in (SUP, OPS)", "incremental", "*/30 * * * *", "`incident`", "fields.summary", "→ person by jira_account_id"):
+        assert text in doc
+    assert "mapping:user" in imports["jira_users_to_persons"].tags
+
+
+def test_parsing_does_no_network_or_database_io(monkeypatch, tmp_path):
+    def refuse(*args, **kwargs):
+        raise AssertionError("network I/O at DAG parse time")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("JIRA_ESM_STATE_DB_URL", f"sqlite:///{tmp_path}/must-not-exist.db")
+    monkeypatch.setenv("JIRA_ESM_STAGING_DIR", str(tmp_path / "staging"))
+    dags = build_all_dags(EXAMPLES)
+    assert "jira_issues_to_incidents" in dags
+    assert not (tmp_path / "must-not-exist.db").exists()
+
+
+def test_scheduling_table_warning_reaches_the_dag_docs(monkeypatch, tmp_path):
+    from jira_esm_connector.pipeline.finish import status_file
+
+    monkeypatch.setenv("JIRA_ESM_STAGING_DIR", str(tmp_path))
+    path = status_file(tmp_path, "jira_issues_to_incidents")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"volume": 20000, "warning": "runs every 30 min ... suggested schedule: \'0 * * * *\'"}')
+    doc = build_all_dags(EXAMPLES)["jira_issues_to_incidents"].doc_md
+    assert "Scheduling warning" in doc and "suggested schedule" in doc and "20,000 records" in doc
+
+
+def test_broken_task_file_is_an_import_error_naming_file_and_key_others_still_load(monkeypatch, tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    _copy_examples(mappings, "users")
+    (mappings / "broken_users.yaml").write_text(BROKEN)
+    (mappings / "not_yaml.yaml").write_text("name: [unclosed\n")
+    monkeypatch.setenv("JIRA_ESM_MAPPINGS_DIR", str(mappings))
+    monkeypatch.setenv("JIRA_ESM_STAGING_DIR", str(tmp_path / "staging"))
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+
+    assert "jira_users_to_persons" in bag.dag_ids
+    assert "broken_import" not in bag.dag_ids
+    errors = {Path(k).name: v for k, v in bag.import_errors.items()}
+    assert set(errors) == {"jira_esm_connector_task_file_errors.py"}
+    text = errors["jira_esm_connector_task_file_errors.py"]
+    assert "broken_users.yaml: key 'mode': must be 'full' or 'incremental'" in text
+    assert "not_yaml.yaml: line" in text
+    assert task_file_errors(mappings) and len(task_file_errors(mappings)) == 2
+
+
+def test_all_good_task_files_give_no_import_error(monkeypatch, tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("JIRA_ESM_MAPPINGS_DIR", str(EXAMPLES))
+    monkeypatch.setenv("JIRA_ESM_STAGING_DIR", str(tmp_path / "staging"))
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    assert {"jira_users_to_persons", "jira_issues_to_incidents"} <= set(bag.dag_ids)
+
+
+# --------------------------------------------------------------------------- whole runs
+
+
+def test_full_user_import_dag_run_creates_persons_and_returns_the_counts(airflow_db, connector_env, esm_sim, jira_sim):
+    _copy_examples(connector_env, "users")
+    dag = build_all_dags()["jira_users_to_persons"]
+
+    run = dag.test()
+
+    assert str(run.state) == "success", _states(run)
+    summary = _result(run, "mark_removed")
+    esm = _esm(esm_sim)
+    persons = list(esm.iter_cards("person", filter=eql.eq("task_id", "jira_users_to_persons")))
+    assert summary["created"] == summary["fetched"] == len(persons) > 0
+    assert summary["summary"].startswith("Import 'jira_users_to_persons' finished: fetched")
+    assert set(_result(run, "extract")) >= {"dataset", "fetched", "pages"}  # XCom: references and counts only
+    esm.close()
+
+
+def test_incremental_dag_reruns_with_clear_cache_param_push_everything(airflow_db, connector_env, esm_sim, tmp_path):
+    _copy_examples(connector_env, "users", "issues")
+    dags = build_all_dags()
+    assert str(dags["jira_users_to_persons"].test().state) == "success"
+    first = dags["jira_issues_to_incidents"].test()
+    assert str(first.state) == "success", _states(first)
+    created = _result(first, "load")["created"]
+    state = StateStore(f"sqlite:///{tmp_path}/state.db")
+    mark = state.get_watermark("jira_issues_to_incidents")
+
+    quiet = dags["jira_issues_to_incidents"].test()
+    cleared = dags["jira_issues_to_incidents"].test(run_conf={"clear_cache": True})
+
+    assert _result(quiet, "load")["updated"] == 0
+    result = _result(cleared, "load")
+    assert result["cache_cleared"] and result["updated"] == result["fetched"] > 0 and created > 0
+    assert state.get_watermark("jira_issues_to_incidents") == mark
+    # reporter references resolved to the person cards of the user import
+    esm = _esm(esm_sim)
+    card = next(esm.iter_cards("incident", filter=eql.eq("task_id", "jira_issues_to_incidents")))
+    assert card.values("reporter") and "dataCardId" in card.values("reporter")[0]
+    esm.close()
+    state.dispose()
+
+
+def test_dag_run_with_a_failing_expectation_fails_before_load(airflow_db, connector_env, esm_sim):
+    text = (EXAMPLES / "import_1_users_to_persons.yaml").read_text().replace(
+        "value_set: [Active, Disabled]", "value_set: [Disabled]"
+    )
+    (connector_env / "users.yaml").write_text(text)
+    dag = build_all_dags()["jira_users_to_persons"]
+
+    run = dag.test()
+
+    states = _states(run)
+    assert str(run.state) == "failed"
+    assert states["transform"] == "failed" and states["load"] == "upstream_failed", states
+    assert list(_esm(esm_sim).iter_cards("person")) == []
+
+
+def test_safety_limit_param_override_through_run_conf(airflow_db, connector_env, esm_sim, jira_sim):
+    _copy_examples(connector_env, "users")
+    dag = build_all_dags()["jira_users_to_persons"]
+    assert str(dag.test().state) == "success"
+    users = jira_sim.session().get(f"{jira_sim.base_url}/rest/api/3/users/search", params={"maxResults": 1000}).json()
+    for user in users[: len(users) // 2 + 2]:
+        jira_sim.admin("DELETE", f"users/{user['accountId']}")
+
+    refused = dag.test()
+    assert str(refused.state) == "failed" and _states(refused)["mark_removed"] == "failed"
+    allowed = dag.test(run_conf={"allow_mass_removal": True})
+    assert str(allowed.state) == "success"
+    assert _result(allowed, "mark_removed")["marked_removed"] == len(users) // 2 + 2
