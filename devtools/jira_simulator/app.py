@@ -673,8 +673,6 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         row = issue_or_404(issueIdOrKey)
         body = await body_json(request)
         values, labels, comments = apply_issue_input(sim, body, v2=v2, creating=False, row=row)
-        if "issuetype" in values and values["issuetype"] == row["issuetype"]:
-            pass
         store.update_issue(row["id"], values)
         if labels is not None:
             store.set_labels(row["id"], labels)

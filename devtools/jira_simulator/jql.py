@@ -429,7 +429,7 @@ class _Compiler:
         if v.kind == "func":
             return self._date_func(v)
         text = v.text.strip()
-        if v.kind == "word" and re.fullmatch(r"-?\d+", text) and len(text) > 8:
+        if v.kind == "word" and re.fullmatch(r"-?\d+", text):
             return int(text)
         period = _period_ms(text)
         if period is not None:
