@@ -7,7 +7,8 @@ Run::
 
     python -m devtools.esm_simulator --host 127.0.0.1 --port 8444 --db .demo/esm.sqlite \\
         --tls-dir .demo --user demo:demo [--insecure-http] [--seed 42 --persons N --groups N \\
-        --incidents N] [--token-ttl SECONDS] [--latency SECONDS] [--templates FILE]
+        --incidents N] [--token-ttl SECONDS] [--latency SECONDS] [--rate-limit PER_SECOND] \\
+        [--inject-errors N:STATUS] [--inject-resets N] [--templates FILE]
 
 It prints ``ESM simulator ready at https://127.0.0.1:PORT/rest-api/itsm/v1`` once listening
 (``--port 0`` picks a free port; the line tells which). HTTPS uses ``devtools.tls``
@@ -85,7 +86,7 @@ Admin API (no auth, JSON bodies; only API paths under /rest-api are affected by 
 - ``POST /_admin/tokens/expire`` (every token issued so far is now expired);
   ``POST /_admin/tokens/ttl {"seconds": N}`` (lifetime of tokens issued from now on)
 - ``POST /_admin/reset {"wipe": true}``: knobs back to start-up values (tokens expired on
-  demand stay expired), stats cleared, with
+  demand stay expired, injected errors/resets are not re-armed), stats cleared, with
   ``wipe`` all cards deleted (ids keep increasing); ``POST /_admin/wipe``
 - ``POST /_admin/seed {"seed": 42, "persons": N, "groups": N, "incidents": N}``
 - ``GET /_admin/cards?template=&limit=&offset=``, ``GET /_admin/cards/{id}``: stored form

@@ -34,9 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--incidents", type=int, default=0)
     p.add_argument("--token-ttl", type=int, default=3600, help="JWT lifetime in seconds")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every API request")
+    p.add_argument("--rate-limit", type=float, default=0.0, help="API requests per second before 429 (0: off)")
+    p.add_argument("--inject-errors", default="", metavar="N:STATUS",
+                   help="the first N API requests answer STATUS (e.g. 3:503)")
+    p.add_argument("--inject-resets", type=int, default=0, metavar="N",
+                   help="the first N API requests get their connection reset")
     args = p.parse_args(argv)
 
     users = dict(args.user) or {"demo": "demo"}
+    error_count, error_status = 0, 503
+    if args.inject_errors:
+        count, _, status = args.inject_errors.partition(":")
+        if not count.isdigit() or (status and not status.isdigit()):
+            p.error("--inject-errors takes N:STATUS, e.g. 3:503")
+        error_count, error_status = int(count), int(status or 503)
     catalog = load_catalog(args.templates)
     Path(args.db).parent.mkdir(parents=True, exist_ok=True)
     store = Store(args.db, catalog)
@@ -45,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
                       incidents=args.incidents)
         print(f"ESM simulator seeded: {result}", flush=True)
     state = SimState(catalog=catalog, store=store, users=users,
-                     knobs=Knobs(latency=args.latency, token_ttl=args.token_ttl),
+                     knobs=Knobs(latency=args.latency, token_ttl=args.token_ttl, rate_limit=args.rate_limit,
+                                 error_count=error_count, error_status=error_status,
+                                 reset_count=args.inject_resets),
                      abort_connection=abort_connection)
     app = create_app(state)
     certfile = keyfile = None

@@ -67,7 +67,8 @@ class SimState:
 
     def __post_init__(self) -> None:
         if self.start_knobs is None:
-            self.start_knobs = dataclasses.replace(self.knobs)
+            # one-shot injections are not re-armed by /_admin/reset
+            self.start_knobs = dataclasses.replace(self.knobs, error_count=0, reset_count=0)
     recent: collections.deque = field(default_factory=collections.deque)  # API request times (rate limit)
     # set by the server: aborts the TCP connection of a client (host, port) with a RST
     abort_connection: Callable[[Any], bool] | None = None

@@ -33,3 +33,19 @@ def test_data_survives_restart(tmp_path):
     with sqlite3.connect(sim.db_path) as db:  # tests can inspect the storage directly
         assert db.execute("SELECT COUNT(*) FROM cards WHERE template = 'person'").fetchone()[0] == 4
         assert db.execute("SELECT COUNT(*) FROM card_values WHERE attr = 'display_name'").fetchone()[0] == 4
+
+
+def test_knobs_given_at_start(tmp_path):
+    sim = EsmSimulatorProcess(tmp_path, extra_args=("--inject-errors", "2:502", "--token-ttl", "77", "--rate-limit", "1000"))
+    sim.start()
+    try:
+        first = requests.get(f"{sim.base_url}/echo", verify=sim.ca_pem, timeout=30)
+        second = requests.get(f"{sim.base_url}/echo", verify=sim.ca_pem, timeout=30)
+        assert (first.status_code, second.status_code) == (502, 502)
+        login = requests.post(f"{sim.base_url}/users/login", data={"login": sim.username, "password": sim.password},
+                              verify=sim.ca_pem, timeout=30)
+        assert login.status_code == 200 and login.headers["X-Token-Expires-In"] == "77"
+        knobs = sim.admin("GET", "config")["knobs"]
+        assert knobs["rate_limit"] == 1000 and knobs["error_count"] == 0
+    finally:
+        sim.stop()
