@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import datetime as dt
 import json
 import math
 import threading
@@ -25,6 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import cards as card_rules
 from .eql import EqlError, compile_filter
 from .store import Store
+from .store import card_values as card_values_table
+from .store import cards as cards_table
 from .templates import Catalog, Template, now_iso
 
 API_PREFIX = "/rest-api/itsm/v1"
@@ -303,7 +304,7 @@ def create_app(state: SimState) -> Any:
         cond = None
         if flt is not None and flt.strip():
             try:
-                cond = compile_filter(flt, tpl, store_cards(), store_values(), store.estimate_values)
+                cond = compile_filter(flt, tpl, cards_table, card_values_table, store.estimate_values)
             except EqlError as exc:
                 raise ApiError(400, str(exc)) from None
         selected = selected_attributes(tpl, q.get("selectedAttributes"))
@@ -550,17 +551,8 @@ def create_app(state: SimState) -> Any:
         return await attribute_write(request, templateCode, dataCardId, attributeCode, "delete")
 
     # --- admin --------------------------------------------------------------------------
-    from .admin import register_admin  # noqa: E402 (kept beside the API routes it controls)
+    from .admin import register_admin  # late import: admin uses ApiError / Knobs from here
 
     register_admin(app, state)
     return KnobsMiddleware(app, state)
 
-
-def store_cards():
-    from .store import cards
-    return cards
-
-
-def store_values():
-    from .store import card_values
-    return card_values

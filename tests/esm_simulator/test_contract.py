@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import requests
 
-from .conftest import person, vals
+from .conftest import vals
 
 
 def test_login_returns_bearer_jwt_in_body_and_header(esm_sim, esm_openapi):
