@@ -34,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--insecure-http", action="store_true", help="serve plain http (local testing only)")
     p.add_argument("--account", action="append", type=parse_account, default=[],
                    help="EMAIL:TOKEN[:TIMEZONE], repeatable (default demo@example.com:demo-token)")
-    p.add_argument("--db", default=None, help="SQLite file for the data (default: a temporary file)")
+    p.add_argument("--db", default=None,
+                   help="SQLite file for the data (default: a temporary file). An existing file "
+                        "seeded with the same options is reused, edits included; else re-seeded")
+    p.add_argument("--reseed", action="store_true", help="seed --db again even if it matches")
     p.add_argument("--latency-ms", type=int, default=0, help="added to every request")
     p.add_argument("--rate-limit", type=int, default=0, help="requests per second per account (0 = off)")
     p.add_argument("--log-level", default="warning")
@@ -49,13 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         fd, tmp_db = tempfile.mkstemp(prefix="jira-sim-", suffix=".db")
         os.close(fd)
         db_path = tmp_db
-    elif os.path.exists(db_path):
-        os.remove(db_path)  # always start from the seed
     try:
         started = time.time()
-        store = Store(spec, db_path)
-        print(f"Seeded {args.issues} issues, {args.users} users, {args.groups} groups in "
-              f"{time.time() - started:.1f}s", file=sys.stderr, flush=True)
+        store = Store(spec, db_path, reuse=not args.reseed and tmp_db is None)
+        what = "Reused the data in" if store.reused else "Seeded"
+        print(f"{what} {db_path}: {args.issues} issues, {args.users} users, {args.groups} groups "
+              f"({time.time() - started:.1f}s)", file=sys.stderr, flush=True)
         sim = Simulator(store, accounts, latency_ms=args.latency_ms, rate_limit=args.rate_limit)
         app = create_app(sim)
         certfile = keyfile = None

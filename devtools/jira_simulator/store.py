@@ -68,6 +68,7 @@ CREATE TABLE comments (
     body_adf TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL, properties TEXT
 );
 CREATE INDEX comments_issue ON comments(issue_id, id);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE issue_properties (
     issue_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (issue_id, key)
@@ -192,13 +193,30 @@ def _hex_id(rng: random.Random) -> str:
 class Store:
     """All data of one simulated site. Not thread-safe: the server calls it from one loop."""
 
-    def __init__(self, spec: SeedSpec, db_path: str = ":memory:") -> None:
+    def __init__(self, spec: SeedSpec, db_path: str = ":memory:", reuse: bool = False) -> None:
+        """Open ``db_path``; seed it unless ``reuse`` and it already holds this spec's seed."""
         self.spec = spec
         self.db_path = db_path
         self.lock = threading.RLock()
         self.conn = self._connect()
         self._users: dict[str, dict] = {}
-        self.reset()
+        self.reused = reuse and self._seeded_with(self.spec_fingerprint())
+        if self.reused:
+            self._load_users()
+        else:
+            self.reset()
+
+    def spec_fingerprint(self) -> str:
+        s = self.spec
+        accounts = sorted((a.email.lower(), a.time_zone) for a in s.accounts)
+        return fingerprint(SCHEMA, s.seed, s.projects, s.issues, s.users, s.groups, accounts)
+
+    def _seeded_with(self, fp: str) -> bool:
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'seed'").fetchone()
+        except sqlite3.DatabaseError:
+            return False
+        return row is not None and row[0] == fp
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -220,6 +238,9 @@ class Store:
                 self.conn.execute(f'DROP TABLE IF EXISTS "{name}"')
             self.conn.executescript(SCHEMA)
             self._seed()
+            self.conn.execute(
+                "INSERT INTO meta VALUES ('seed', ?)", (self.spec_fingerprint(),)
+            )
             self._load_users()
 
     # --- seeding ---------------------------------------------------------------------------
