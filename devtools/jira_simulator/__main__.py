@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import tempfile
 import time
 
@@ -19,6 +21,23 @@ def parse_account(text: str) -> Account:
         raise argparse.ArgumentTypeError("expected EMAIL:TOKEN[:TIMEZONE]")
     token, _, tz = rest.partition(":")
     return Account(email=email, token=token, time_zone=tz or "Europe/Helsinki")
+
+
+def _exit_with_parent(pid: int) -> None:
+    """A watchdog: a simulator orphaned by a killed test run must not keep running."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,8 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-ms", type=int, default=0, help="added to every request")
     p.add_argument("--rate-limit", type=int, default=0, help="requests per second per account (0 = off)")
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--parent-pid", type=int, default=None,
+                   help="stop when this process is gone (test fixtures pass their own pid)")
     args = p.parse_args(argv)
 
+    if args.parent_pid:
+        _exit_with_parent(args.parent_pid)
     accounts = args.account or [Account("demo@example.com", "demo-token", "Europe/Helsinki")]
     spec = SeedSpec(seed=args.seed, projects=args.projects, issues=args.issues, users=args.users,
                     groups=args.groups, accounts=accounts)
