@@ -62,6 +62,8 @@ class AirflowStandalone:
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "15",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+                # standalone starts its components as `airflow ...` subprocesses.
+                "PATH": os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", ""))),
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
                 ),
