@@ -22,6 +22,7 @@ id only; up to 5000 per page for id/key-only pages, 100 when fields, expand or p
 are asked for; unbounded JQL is refused with 400), ``POST search/approximate-count``,
 ``POST issue/bulkfetch``, ``POST issue``, ``GET|PUT issue/{key}``,
 ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
+``GET|PUT|DELETE issue/{key}/comment/{id}``,
 ``GET issue/{key}/properties``, ``GET|PUT|DELETE issue/{key}/properties/{propertyKey}``,
 ``POST|GET|DELETE user``, ``GET users/search`` (bare array, also ``GET users``),
 ``GET user/search``, ``POST|DELETE group``, ``GET group/bulk``, ``GET group/member``,

@@ -754,6 +754,39 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         expand = set(q_list(request, "expand")) | ({"properties"} if props else set())
         return JSONResponse(r.comment(c, row["id"], expand), status_code=201)
 
+    def comment_or_404(row: Any, comment_id: str) -> Any:
+        c = store.comment(row["id"], comment_id)
+        if c is None:
+            raise JiraError(404, f"Can not find a comment for the id: {comment_id}.")
+        return c
+
+    @app.get(prefix + "/issue/{issueIdOrKey}/comment/{commentId}")
+    async def get_comment(request: Request, issueIdOrKey: str, commentId: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        return r.comment(comment_or_404(row, commentId), row["id"], set(q_list(request, "expand")))
+
+    @app.put(prefix + "/issue/{issueIdOrKey}/comment/{commentId}")
+    async def update_comment(request: Request, issueIdOrKey: str, commentId: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        c = comment_or_404(row, commentId)
+        body = await body_json(request)
+        try:
+            adf, text = rich_input_to_storage(body.get("body") if isinstance(body, dict) else None, v2)
+        except ValueError as exc:
+            raise JiraError(400, [], {"comment": str(exc)}) from None
+        if not (text or "").strip():
+            raise JiraError(400, [], {"comment": "Comment body can not be empty!"})
+        updated = store.update_comment(c["id"], json.loads(adf) if adf else text_to_adf(text))
+        return r.comment(updated, row["id"], set(q_list(request, "expand")))
+
+    @app.delete(prefix + "/issue/{issueIdOrKey}/comment/{commentId}")
+    async def delete_comment(request: Request, issueIdOrKey: str, commentId: str) -> Any:
+        row = issue_or_404(issueIdOrKey)
+        store.delete_comment(comment_or_404(row, commentId)["id"])
+        return Response(status_code=204)
+
     # --- issue properties --------------------------------------------------------------
     @app.get(prefix + "/issue/{issueIdOrKey}/properties")
     async def list_properties(request: Request, issueIdOrKey: str) -> Any:

@@ -4,7 +4,8 @@ Supported (what connector tasks and common clients use):
 
 - fields: project, key/issuekey, id, issuetype/type, status, statusCategory, resolution,
   priority, assignee, reporter, creator, labels, summary, description, environment, comment,
-  text, created/createdDate, updated/updatedDate, resolved/resolutiondate;
+  text, created/createdDate, updated/updatedDate, resolved/resolutiondate, and the custom
+  fields by id, ``cf[nnnnn]`` or name (text ``~``, number/date comparisons, select ``=``/``IN``);
 - operators: ``= != IN (..) NOT IN (..) ~ !~ > >= < <= IS [NOT] EMPTY|NULL``;
 - ``AND OR NOT`` (also ``&& || !``), parentheses, ``ORDER BY f [ASC|DESC], ...`` (max 7);
 - values: quoted ("..." or '...', with backslash escapes) or unquoted words and numbers;
@@ -344,6 +345,7 @@ class Catalog(Protocol):
     def resolve_priority(self, value: str) -> str | None: ...
     def resolve_users(self, value: str) -> list[str]: ...
     def group_members(self, group_name: str) -> list[str] | None: ...
+    def resolve_option(self, field_id: str, value: str) -> str | None: ...
 
 
 @dataclass
@@ -402,6 +404,20 @@ _DATE_FORMATS = ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
 _PERIOD = re.compile(r"^\s*([-+]?)\s*((?:\d+\s*[wdhm]\s*)+)$", re.IGNORECASE)
 _PERIOD_PART = re.compile(r"(\d+)\s*([wdhm])", re.IGNORECASE)
 _KEY = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)-(\d+)$")
+
+
+def _custom_field(name: str) -> tuple[str, str] | None:
+    """(field id, kind) of a custom field named by id, cf[nnnnn] or its (case-insensitive) name."""
+    from .model import CUSTOM_FIELDS  # local import: jql.py stays usable on its own
+
+    low = name.strip().lower()
+    m = re.fullmatch(r"cf\[(\d+)\]", low)
+    if m:
+        low = f"customfield_{m.group(1)}"
+    for field_id, (fname, _schema, kind) in CUSTOM_FIELDS.items():
+        if low in (field_id, fname.lower()):
+            return field_id, kind
+    return None
 
 
 def _period_ms(text: str) -> int | None:
@@ -518,6 +534,9 @@ class _Compiler:
             return self.labels_clause(c, fname)
         if lname in ("key", "id"):
             return self.key_clause(c, fname)
+        custom = _custom_field(fname)
+        if custom is not None:
+            return self.custom_clause(c, fname, *custom)
         raise JqlError(f"Field '{fname}' does not exist or you do not have permission to view it.")
 
     def _empty_check(self, c: Clause, fname: str, col: str, nullable: bool) -> str | None:
@@ -697,6 +716,54 @@ class _Compiler:
             return f"(id {sql_op} {self._p(k)})"
         return f"(project_key = {self._p(k[0])} AND num {sql_op} {self._p(k[1])})"
 
+    def custom_clause(self, c: Clause, fname: str, field_id: str, kind: str) -> str:
+        col = f"json_extract(extra, '$.{field_id}')"
+        empty = self._empty_check(c, fname, col, True)
+        if empty is not None:
+            return empty
+        values = self._values(c.value)
+        if kind == "string":
+            if c.op not in ("~", "!~"):
+                raise self._unsupported(c, fname)
+            terms = self._like_terms(c.value)
+            if not terms:
+                raise JqlError(f"The field '{fname}' does not support searching for an empty string.")
+            likes = []
+            for term in terms:
+                pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                likes.append(f"{col} LIKE {self._p(pattern)} ESCAPE '\\'")
+            positive = "(" + " AND ".join(likes) + ")"
+            return positive if c.op == "~" else f"({col} IS NOT NULL AND NOT {positive})"
+        if kind in ("number", "datetime"):
+            def num(v: Value) -> Any:
+                if kind == "datetime":
+                    return self._date_ms(fname, v)
+                try:
+                    return float(v.text) if "." in v.text else int(v.text)
+                except ValueError:
+                    raise JqlError(f"The value '{v.text}' for field '{fname}' is invalid - please specify a numeric value.") from None
+            if c.op in ("in", "not in"):
+                nums = [num(v) for v in values if v.kind != "empty"]
+                neg = "NOT " if c.op == "not in" else ""
+                return f"({col} IS NOT NULL AND {col} {neg}IN {self._in(nums)})"
+            if c.op in ("~", "!~"):
+                raise self._unsupported(c, fname)
+            return f"({col} {c.op} {self._p(num(c.value))})"
+        # option (select list): by option value or id
+        if c.op not in ("=", "!=", "in", "not in"):
+            raise self._unsupported(c, fname)
+        options = []
+        for v in values:
+            if v.kind == "empty":
+                continue
+            found = self.catalog.resolve_option(field_id, v.text)
+            if found is None:
+                raise JqlError(f"The option '{v.text}' for field '{fname}' does not exist.")
+            options.append(found)
+        if c.op in ("=", "in"):
+            return f"({col} IN {self._in(options)})"
+        return f"({col} IS NOT NULL AND {col} NOT IN {self._in(options)})"
+
     def order(self, order_by: list[tuple[str, str]]) -> list[tuple[str, str, Any]]:
         if len(order_by) > 7:
             raise JqlError("The 'ORDER BY' clause can contain a maximum of 7 fields.")
@@ -704,6 +771,10 @@ class _Compiler:
         seen: set[str] = set()
         for fname, direction in order_by:
             exprs = _ORDER_EXPR.get(fname.lower())
+            custom = _custom_field(fname) if exprs is None else None
+            if custom is not None:
+                empty: Any = 0 if custom[1] in ("number", "datetime") else ""
+                exprs = [(f"COALESCE(json_extract(extra, '$.{custom[0]}'), {empty!r})", empty)]
             if exprs is None:
                 if fname.lower() in _TEXT_FIELDS or fname.lower() in ("labels", "comment"):
                     raise JqlError(f"Field '{fname}' does not support sorting.")

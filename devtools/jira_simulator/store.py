@@ -441,6 +441,12 @@ class Store:
             if (u["email"] or "").lower() == low or u["display_name"].lower() == low
         ]
 
+    def resolve_option(self, field_id: str, value: str) -> str | None:
+        for opt in model.TEAM_OPTIONS if field_id == "customfield_10020" else []:
+            if value.lower() == opt["value"].lower() or value == opt["id"]:
+                return opt["value"]
+        return None
+
     def group_members(self, group_name: str) -> list[str] | None:
         g = self.group(name=group_name)
         if g is None:
@@ -602,6 +608,29 @@ class Store:
         )
         self.update_issue(issue_id, {"updated": when})
         return self.conn.execute("SELECT * FROM comments WHERE id = ?", (next_id,)).fetchone()
+
+    def comment(self, issue_id: int, comment_id: str) -> sqlite3.Row | None:
+        if not str(comment_id).isdigit():
+            return None
+        return self.conn.execute(
+            "SELECT * FROM comments WHERE id = ? AND issue_id = ?", (int(comment_id), issue_id)
+        ).fetchone()
+
+    def update_comment(self, comment_id: int, body_adf: dict) -> sqlite3.Row:
+        when = now_ms()
+        self.conn.execute(
+            "UPDATE comments SET body_text = ?, body_adf = ?, updated = ? WHERE id = ?",
+            (adf_to_text(body_adf), json.dumps(body_adf), when, comment_id),
+        )
+        row = self.conn.execute("SELECT * FROM comments WHERE id = ?", (comment_id,)).fetchone()
+        self.update_issue(row["issue_id"], {"updated": when})
+        return row
+
+    def delete_comment(self, comment_id: int) -> None:
+        row = self.conn.execute("SELECT issue_id FROM comments WHERE id = ?", (comment_id,)).fetchone()
+        self.conn.execute("DELETE FROM comments WHERE id = ?", (comment_id,))
+        if row:
+            self.update_issue(row["issue_id"], {})
 
     # --- issue properties ------------------------------------------------------------------
 

@@ -165,3 +165,21 @@ def test_unbounded_jql_is_refused(sim, validate_error, jql):
     assert body["errorMessages"] == ["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."]
     body = validate_error(s.post(sim.base_url + "/rest/api/3/search/approximate-count", json={"jql": jql}), 400)
     assert "Unbounded" in body["errorMessages"][0]
+
+
+def test_custom_fields_by_id_cf_and_name(sim):
+    s = sim.session()
+    created = s.post(sim.base_url + "/rest/api/3/issue", json={"fields": {
+        "project": {"key": "OPS"}, "issuetype": {"name": "Incident"}, "summary": "custom",
+        "customfield_10050": "INC-4711-unique", "customfield_10016": 21,
+        "customfield_10020": {"value": "Networks"}}}).json()
+    assert keys(sim, '"ESM reference" ~ "INC-4711-unique"') == [created["key"]]
+    assert keys(sim, 'cf[10050] ~ "INC-4711-unique"') == [created["key"]]
+    assert keys(sim, "customfield_10016 = 21") == [created["key"]]
+    points = fetch(sim, "project = OPS AND cf[10016] >= 8", ["customfield_10016"])
+    assert points and all(i["fields"]["customfield_10016"] >= 8 for i in points)
+    teams = fetch(sim, 'project = OPS AND Team in (Networks, "Platform")', ["customfield_10020"])
+    assert teams and {i["fields"]["customfield_10020"]["value"] for i in teams} <= {"Networks", "Platform"}
+    ordered = fetch(sim, "project = OPS AND cf[10016] is not empty ORDER BY cf[10016] DESC", ["customfield_10016"])
+    values = [i["fields"]["customfield_10016"] for i in ordered]
+    assert values == sorted(values, reverse=True)

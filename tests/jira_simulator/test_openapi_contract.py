@@ -114,3 +114,14 @@ def test_users_and_groups(api, validate):
     assert r.status_code == 200
     r = validate(api.delete(api.base + "/user", params={"accountId": user["accountId"]}))
     assert r.status_code == 204
+
+
+def test_single_comment_get_update_delete(api, validate, validate_error):
+    c = validate(api.post(f"{api.base}/issue/ENG-3/comment", json={"body": ADF})).json()
+    got = validate(api.get(f"{api.base}/issue/ENG-3/comment/{c['id']}")).json()
+    assert got["body"] == ADF
+    edited = dict(ADF, content=[{"type": "paragraph", "content": [{"type": "text", "text": "edited"}]}])
+    upd = validate(api.put(f"{api.base}/issue/ENG-3/comment/{c['id']}", json={"body": edited})).json()
+    assert upd["body"] == edited
+    assert validate(api.delete(f"{api.base}/issue/ENG-3/comment/{c['id']}")).status_code == 204
+    validate_error(api.get(f"{api.base}/issue/ENG-3/comment/{c['id']}"), 404)
