@@ -26,7 +26,9 @@ are asked for; unbounded JQL is refused with 400), ``POST search/approximate-cou
 ``GET issue/{key}/properties``, ``GET|PUT|DELETE issue/{key}/properties/{propertyKey}``,
 ``POST|GET|DELETE user``, ``GET users/search`` (bare array, also ``GET users``),
 ``GET user/search``, ``POST|DELETE group``, ``GET group/bulk``, ``GET group/member``,
-``POST|DELETE group/user``. ``GET|POST search`` answers 410 Gone like Jira Cloud.
+``POST|DELETE group/user``; read-only site metadata ``GET project``, ``project/search``,
+``project/{key}``, ``priority``, ``resolution``, ``status``, ``statuscategory``,
+``issuetype``. ``GET|POST search`` answers 410 Gone like Jira Cloud.
 The first 20 comments are embedded in an issue's ``comment`` field (with the full
 ``total``); page the rest through ``issue/{key}/comment``. Errors always have Jira's shape
 ``{"errorMessages": [...], "errors": {...}}``.

@@ -522,6 +522,70 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             })
         return out
 
+    # --- site metadata (what clients look up before creating or transitioning) ---------
+    def project_full(r: Renderer, p: Any) -> dict:
+        out = r.project(p["key"])
+        out.update({
+            "description": "", "style": "classic" if not out["simplified"] else "next-gen",
+            "isPrivate": False, "lead": r.user(store.user(p["lead"]), details=True) or {},
+            "issueTypes": [r.issuetype(t["name"]) for t in model.ISSUE_TYPES],
+        })
+        return out
+
+    @app.get(prefix + "/project")
+    async def projects(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [r.project(p["key"]) for p in store.project_rows()]
+
+    @app.get(prefix + "/project/search")
+    async def project_search(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        start = max(0, q_int(request, "startAt", 0))
+        limit = max(1, min(q_int(request, "maxResults", 50), 100))
+        rows = store.project_rows()
+        keys = set(q_list(request, "keys"))
+        query = (request.query_params.get("query") or "").lower()
+        rows = [p for p in rows if (not keys or p["key"] in keys) and (query in p["key"].lower() or query in p["name"].lower())]
+        page = rows[start : start + limit]
+        out: dict[str, Any] = {"self": str(request.url), "maxResults": limit, "startAt": start, "total": len(rows),
+                               "isLast": start + len(page) >= len(rows), "values": [r.project(p["key"]) for p in page]}
+        if not out["isLast"]:
+            out["nextPage"] = str(request.url.include_query_params(startAt=start + len(page)))
+        return out
+
+    @app.get(prefix + "/project/{projectIdOrKey}")
+    async def project(request: Request, projectIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        p = store.project(projectIdOrKey)
+        if p is None:
+            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
+        return project_full(r, p)
+
+    @app.get(prefix + "/priority")
+    async def priorities(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [dict(r.priority(p["name"]), description=p["name"], statusColor="#cfcfcf", isDefault=p["name"] == "Medium") for p in model.PRIORITIES]
+
+    @app.get(prefix + "/resolution")
+    async def resolutions(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [r.resolution(x["name"]) for x in model.RESOLUTIONS]
+
+    @app.get(prefix + "/status")
+    async def statuses(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [r.status(x.name) for x in model.STATUSES]
+
+    @app.get(prefix + "/statuscategory")
+    async def status_categories(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [{"self": f"{r.api}/statuscategory/{c['id']}", **c} for c in model.STATUS_CATEGORIES.values()]
+
+    @app.get(prefix + "/issuetype")
+    async def issue_types(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [r.issuetype(t["name"]) for t in model.ISSUE_TYPES]
+
     # --- search ------------------------------------------------------------------------
     @app.api_route(prefix + "/search", methods=["GET", "POST"])
     async def removed_search(request: Request) -> Any:

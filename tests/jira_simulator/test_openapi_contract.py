@@ -125,3 +125,18 @@ def test_single_comment_get_update_delete(api, validate, validate_error):
     assert upd["body"] == edited
     assert validate(api.delete(f"{api.base}/issue/ENG-3/comment/{c['id']}")).status_code == 204
     validate_error(api.get(f"{api.base}/issue/ENG-3/comment/{c['id']}"), 404)
+
+
+def test_site_metadata(api, validate, validate_error):
+    projects = validate(api.get(api.base + "/project")).json()
+    assert [p["key"] for p in projects] == ["SUP", "ENG", "OPS"]
+    page = validate(api.get(api.base + "/project/search", params={"maxResults": 2})).json()
+    assert page["total"] == 3 and page["isLast"] is False and len(page["values"]) == 2
+    sup = validate(api.get(api.base + "/project/SUP")).json()
+    assert sup["key"] == "SUP" and {t["name"] for t in sup["issueTypes"]} >= {"Bug", "Incident"}
+    validate_error(api.get(api.base + "/project/NOPE"), 404)
+    assert {p["name"] for p in validate(api.get(api.base + "/priority")).json()} >= {"High", "Medium"}
+    assert {x["name"] for x in validate(api.get(api.base + "/resolution")).json()} >= {"Done", "Won't Do"}
+    assert {x["name"] for x in validate(api.get(api.base + "/status")).json()} >= {"Open", "Done"}
+    assert {x["key"] for x in validate(api.get(api.base + "/statuscategory")).json()} == {"new", "indeterminate", "done"}
+    assert {x["name"] for x in validate(api.get(api.base + "/issuetype")).json()} >= {"Task", "Bug"}
