@@ -218,3 +218,21 @@ def test_connection_ca_bundle_beats_requests_ca_bundle_env(monkeypatch, tmp_path
     assert s.merge_environment_settings("https://x.example/", {}, None, None, None)["verify"] == "/etc/ssl/certs/ca-certificates.crt"
     with pytest.raises(Exception, match="does not exist"):
         build_session(user_agent="t", verify=str(tmp_path / "missing.pem"), retry=FAST, logger=LOG, service_name="Jira")
+
+
+def test_auth_objects_and_errors_never_show_secrets(scripted):
+    import pickle
+
+    from jira_esm_connector.http import BasicAuth, BearerAuth, RateLimitedError
+
+    s = session()
+    s.auth = BasicAuth("ops@example.com", "tok-hidden-99")
+    s.get(scripted.base_url + "/who")
+    assert scripted.requests[-1][2]["Authorization"].startswith("Basic ")
+    assert "tok-hidden-99" not in repr(s.auth) + repr(s)
+    s.auth = BearerAuth("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZW1vIn0.sig-hidden")
+    s.get(scripted.base_url + "/who")
+    assert scripted.requests[-1][2]["Authorization"] == "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZW1vIn0.sig-hidden"
+    assert "sig-hidden" not in repr(s.auth)
+    err = pickle.loads(pickle.dumps(RateLimitedError("slow down", 429, "Jira", details=["x"])))
+    assert isinstance(err, RateLimitedError) and err.status == 429 and err.details == ["x"] and str(err) == "slow down"

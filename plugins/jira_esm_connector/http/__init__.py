@@ -9,6 +9,7 @@ Public API::
     error_for_exception(exc, service=..., url=...) -- typed error for a transport failure
     service_messages(response)                -- the service's own error messages, verbatim
     redact(text, secrets=()), safe_path(url), safe_url(url)
+    BasicAuth(user, password), BearerAuth(token) -- auth objects with secret-free reprs
     ConnectorHTTPError and subclasses (see .errors)
 
 POST (and PATCH) requests are retried only on 429 and on connect failures; never on 5xx,
@@ -17,6 +18,7 @@ check whether the object exists before repeating such a request themselves.
 """
 from __future__ import annotations
 
+from .auth import BasicAuth, BearerAuth
 from .errors import (
     AuthenticationError,
     BadRequestError,
@@ -46,6 +48,8 @@ __all__ = [
     "REDACTED",
     "AuthenticationError",
     "BadRequestError",
+    "BasicAuth",
+    "BearerAuth",
     "ConflictError",
     "ConnectorHTTPError",
     "HostUnreachableError",

@@ -19,6 +19,7 @@ import requests
 
 from ..http import (
     AuthenticationError,
+    BasicAuth,
     ConnectorHTTPError,
     HostUnreachableError,
     NotFoundError,
@@ -143,7 +144,7 @@ class JiraClient:
             base_url=self.base_url,
             read_only_post_paths=READ_ONLY_POST_PATHS,
         )
-        self._session.auth = (email, api_token)
+        self._session.auth = BasicAuth(email, api_token)
         self.warn_if_token_expiring()
 
     # -- housekeeping --------------------------------------------------------------------------
