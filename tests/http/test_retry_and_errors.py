@@ -236,3 +236,15 @@ def test_auth_objects_and_errors_never_show_secrets(scripted):
     assert "sig-hidden" not in repr(s.auth)
     err = pickle.loads(pickle.dumps(RateLimitedError("slow down", 429, "Jira", details=["x"])))
     assert isinstance(err, RateLimitedError) and err.status == 429 and err.details == ["x"] and str(err) == "slow down"
+
+
+def test_429_without_retry_after_waits_for_x_ratelimit_reset(scripted, caplog):
+    from datetime import datetime, timedelta, timezone
+
+    caplog.set_level(logging.INFO, logger=LOG.name)
+    reset = (datetime.now(timezone.utc) + timedelta(seconds=1.2)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    scripted.script("/x", [(429, {"X-RateLimit-Reset": reset}, {})])
+    started = time.monotonic()
+    assert session().get(scripted.base_url + "/x").status_code == 200
+    assert time.monotonic() - started >= 0.9
+    assert "until X-RateLimit-Reset (retry 1 of 6)" in caplog.text

@@ -22,6 +22,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
 
@@ -233,6 +234,19 @@ class LoggingRetry(Retry):
             raise
 
     # -- waiting ---------------------------------------------------------------------------
+    def _rate_limit_reset_seconds(self, response: Any) -> float | None:
+        """Jira's ``X-RateLimit-Reset`` (ISO 8601 timestamp) on a 429 without Retry-After."""
+        value = response.headers.get("X-RateLimit-Reset")
+        if not value or response.status != 429:
+            return None
+        try:
+            reset = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if reset.tzinfo is None:
+            reset = reset.replace(tzinfo=timezone.utc)
+        return max(0.0, (reset - datetime.now(timezone.utc)).total_seconds())
+
     def _retry_after_seconds(self, response: Any) -> float | None:
         if response is None or not self.respect_retry_after_header:
             return None
@@ -282,7 +296,11 @@ class LoggingRetry(Retry):
         of = f"(retry {number} of {self.policy.total})"
 
         retry_after = self._retry_after_seconds(response)
-        if retry_after is not None:
+        reset_wait = None if retry_after is not None or response is None else self._rate_limit_reset_seconds(response)
+        if reset_wait is not None:
+            wait = min(reset_wait, self.policy.max_retry_after)
+            how = f"waiting {wait:.1f} s until X-RateLimit-Reset"
+        elif retry_after is not None:
             if retry_after > self.policy.max_retry_after:
                 wait = self.policy.max_retry_after
                 how = (
