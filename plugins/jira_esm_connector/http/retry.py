@@ -12,7 +12,8 @@ Rules (SPEC §6, Atlassian's rate-limit guidance):
   Read-only POST endpoints (e.g. Jira's ``POST /rest/api/3/search/jql``) can be declared
   idempotent per path through :func:`jira_esm_connector.http.build_session`.
 * ``Retry-After`` is honoured (seconds or HTTP date), capped at ``max_retry_after``;
-  without it the wait is capped exponential backoff with jitter.
+  a 429 without it waits until Jira's ``X-RateLimit-Reset``; otherwise the wait is capped
+  exponential backoff with jitter (Atlassian's guidance: a random factor of 0.7-1.3).
 * DNS failures and TLS failures are never retried: they will not fix themselves.
 """
 from __future__ import annotations
