@@ -179,7 +179,7 @@ def test_batch_failing_an_expectation_loads_nothing(jira, esm, esm_sim, state, s
     assert solved and f"{len(solved)} record(s) failed: " in message
     listed = message.split("record(s) failed: ")[1].split(" and ")[0].split(", ")
     assert len(listed) == min(20, len(solved)) and set(listed) <= set(solved)
-    assert esm_cards(esm, "incident") == {} and esm_writes(esm_sim) == 0
+    assert esm_cards(esm, "incident", task.name) == {} and esm_writes(esm_sim) == 0
     assert state.get_watermark(task.name) is None
 
 
