@@ -319,3 +319,25 @@ def test_secrets_never_in_logs_or_errors(jira_sim, caplog):
 
     basic = base64.b64encode(f"{jira_sim.email}:{jira_sim.token}".encode()).decode()
     assert basic not in texts
+
+
+def test_read_timeout_is_plain_and_post_not_repeated(jira_sim, caplog):
+    from jira_esm_connector.http import RequestTimeoutError
+
+    caplog.set_level(logging.INFO, logger=LOG_NAME)
+    c = make_client(jira_sim, timeout=(5, 0.4), retry=FAST.with_(read_retries=1))
+    inject_fault(jira_sim, type="slow", delay_ms=1200, count=2, path="/rest/api/3/myself")
+    with pytest.raises(RequestTimeoutError) as info:
+        c.myself()
+    assert "did not answer GET /rest/api/3/myself within the read timeout" in str(info.value)
+    assert "GET /rest/api/3/myself failed: no answer within the read timeout" in caplog.text
+
+    jira_sim.admin("DELETE", "stats")
+    inject_fault(jira_sim, type="slow", delay_ms=1200, count=1, path="/rest/api/3/group", method="POST")
+    with pytest.raises(RequestTimeoutError):
+        c.create_group("slow-group-1")
+    import time
+
+    time.sleep(1.5)  # the simulator counts the request when its slow answer is done
+    endpoints = jira_sim.stats()["endpoints"]
+    assert endpoints.get("POST /rest/api/3/group", 0) == 1, endpoints

@@ -277,7 +277,13 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def error_for_exception(exc: requests.RequestException, *, service: str, url: str, method: str = "GET") -> ConnectorHTTPError:
     """Map a requests transport exception to a typed error naming the host (never credentials)."""
-    from urllib3.exceptions import NameResolutionError, NewConnectionError, ProtocolError
+    from urllib3.exceptions import (
+        ConnectTimeoutError,
+        NameResolutionError,
+        NewConnectionError,
+        ProtocolError,
+        ReadTimeoutError,
+    )
 
     parts = urlsplit(url)
     host = parts.hostname or "?"
@@ -302,12 +308,14 @@ def error_for_exception(exc: requests.RequestException, *, service: str, url: st
             "Check the host, or set the connection's CA bundle to the certificate authority that signed it.",
             service=service, method=method, path=parts.path,
         )
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or any(
+        isinstance(e, ConnectTimeoutError) and not isinstance(e, NewConnectionError) for e in chain
+    ):
         return RequestTimeoutError(
             f"Timed out connecting to {service} at {host} for {where} (timeout). Check the host and the network.",
             service=service, method=method, path=parts.path,
         )
-    if isinstance(exc, requests.exceptions.ReadTimeout):
+    if isinstance(exc, requests.exceptions.ReadTimeout) or any(isinstance(e, ReadTimeoutError) for e in chain):
         return RequestTimeoutError(
             f"{service} at {host} did not answer {where} within the read timeout (timeout).",
             service=service, method=method, path=parts.path,
