@@ -7,6 +7,7 @@ import copy
 import logging
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from jira_esm_connector.esm import EsmClient
 from jira_esm_connector.jira import JiraClient
 from jira_esm_connector.state import StateStore
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("JIRA_ESM_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 ISSUES_TASK: dict[str, Any] = {

@@ -323,3 +323,33 @@ def test_state_on_postgresql_full_cycle(jira, jira_sim, esm, esm_sim, pg_state, 
     third = run_import(task, jira, esm, pg_state, staging, run_id(3))
     assert third["updated"] == 1
     assert pg_state.get_watermark(task.name) > datetime.now(timezone.utc) - timedelta(minutes=5)
+
+
+def test_the_documented_example_task_file_works_as_written(jira, esm, state, staging, tmp_path):
+    """docs/TASK_FILES.md's complete example, copied verbatim into a task file: a different
+    project, other attributes, a value map, a join and a reference -- no code changes."""
+    from jira_esm_connector.config import load_task_file
+
+    from .conftest import REPO_ROOT
+
+    doc = (REPO_ROOT / "docs" / "TASK_FILES.md").read_text()
+    example = doc.split("## A complete example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "eng.yaml").write_text(example)
+    task = load_task_file(tmp_path / "eng.yaml")
+    run_import(make_task(USERS_TASK), jira, esm, state, staging, run_id(0))
+
+    summary = run_import(task, jira, esm, state, staging, run_id(1))
+
+    issues = {i["key"]: i for i in jira.search("project = ENG AND issuetype in (Bug, Task)",
+                                                 fields=["summary", "priority", "labels", "reporter"])}
+    persons = {c.value("jira_account_id"): cid for cid, c in esm_cards(esm, "person").items()}
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    assert issues and summary["created"] == len(issues) == len(cards) and summary["refused"] == 0
+    priorities = {"Highest": "1 - Critical", "High": "2 - High"}
+    for key, issue in issues.items():
+        fields, card = issue["fields"], cards[key]
+        assert card.value("subject") == fields["summary"]
+        assert card.value("priority") == priorities.get((fields.get("priority") or {}).get("name"), "3 - Normal")
+        assert (card.value("labels") or "") == ", ".join(fields.get("labels") or [])
+        if fields.get("reporter"):
+            assert str(card.value("reporter")) == persons[fields["reporter"]["accountId"]]
