@@ -18,7 +18,6 @@ import json
 import secrets
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,16 +61,29 @@ sim_meta = sa.Table(
 )
 
 
-@dataclass
 class CardRow:
-    id: int
-    template: str
-    folder: str
-    name: str
-    deleted: bool
-    data: dict[str, list[dict[str, Any]]]
-    created_at: str
-    updated_at: str
+    """One stored card; ``data`` is parsed from JSON only when first used (listing info
+    elements never needs it)."""
+
+    __slots__ = ("id", "template", "folder", "name", "deleted", "_data", "_raw", "created_at", "updated_at")
+
+    def __init__(self, id: int, template: str, folder: str, name: str, deleted: bool,
+                 raw: str, created_at: str, updated_at: str):
+        self.id, self.template, self.folder, self.name, self.deleted = id, template, folder, name, deleted
+        self._raw: str | None = raw
+        self._data: dict[str, list[dict[str, Any]]] | None = None
+        self.created_at, self.updated_at = created_at, updated_at
+
+    @property
+    def data(self) -> dict[str, list[dict[str, Any]]]:
+        if self._data is None:
+            self._data = json.loads(self._raw or "{}")
+            self._raw = None
+        return self._data
+
+    @data.setter
+    def data(self, value: dict[str, list[dict[str, Any]]]) -> None:
+        self._data, self._raw = value, None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,10 +94,7 @@ class CardRow:
 
 
 def _row(r: Any) -> CardRow:
-    return CardRow(
-        id=r.id, template=r.template, folder=r.folder, name=r.name, deleted=bool(r.deleted),
-        data=json.loads(r.data), created_at=r.created_at, updated_at=r.updated_at,
-    )
+    return CardRow(r.id, r.template, r.folder, r.name, bool(r.deleted), r.data, r.created_at, r.updated_at)
 
 
 class Store:
@@ -147,11 +156,14 @@ class Store:
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(q)]
 
-    def iter_all(self, template: str, cond: sa.ColumnElement[bool] | None, batch: int = 1000) -> Iterator[CardRow]:
+    def iter_batches(self, template: str, cond: sa.ColumnElement[bool] | None,
+                     batch: int = 1000) -> Iterator[list[CardRow]]:
+        """Every matching card, newest first, in keyset batches (non-empty lists)."""
         before: int | None = None
         while True:
             rows = self.page(template, batch, before, cond)
-            yield from rows
+            if rows:
+                yield rows
             if len(rows) < batch:
                 return
             before = rows[-1].id
