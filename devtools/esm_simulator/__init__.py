@@ -71,6 +71,13 @@ has no ``datetime``); static values ``{"value", "code"}``; references ``{"dataCa
 ``author`` and the current time as ``date``; they are returned newest first; attribute
 DELETE empties the worklog.
 
+Scale (measured on the shared 2-core dev VM, 500,000 incidents + 1,000 persons + 100 groups,
+an 830 MB database; ``--incidents 500000`` seeds at about 9,000 cards/s): a page of 200 info
+elements 3 ms at the top or deep down, 200 full cards 6 ms, an EQL key lookup 1.5 ms, a page
+of ``$status$ = '01 - New'`` 3 ms, of a date range 6 ms; bulk ``PUT`` of 200 new cards 25 ms,
+200 modifications 40 ms; streaming all 500,000 info elements about 8 s. The slowest case is a
+filter matching many cards that all sit far below the newest ids (about 200 ms a page).
+
 Admin API (no auth, JSON bodies; only API paths under /rest-api are affected by knobs):
 
 - ``GET /_admin/health``, ``GET /_admin/config`` (knobs, users, templates)
