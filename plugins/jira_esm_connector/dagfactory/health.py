@@ -1,0 +1,64 @@
+"""The `jira_esm_connector_health` DAG: once a day, test every connection the task files
+use, warn from 30 days before a Jira API token's recorded expiry, and compare each
+import's schedule with the vendor's scheduling table (jira_esm_connector.health)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, task
+
+from .common import START_DATE, connector_settings, dag_tags, fail_without_retry
+
+HEALTH_DAG_ID = "jira_esm_connector_health"
+
+DOC_MD = """\
+### Connector health check
+
+Once a day (and whenever you press *Trigger*), for every connection id the task files in
+the mappings folder use:
+
+* **Jira Cloud** connections: `GET /rest/api/3/myself` with the stored e-mail and API token;
+  a **warning from 30 days before** the token expiry recorded in the connection's
+  `token_expires` field, and a failure once it has passed ("API token expired or revoked").
+* **ESM** connections: login + `echo/jwt`.
+* **Schedules**: each import's schedule against the vendor's scheduling table for the
+  volume its last run measured.
+
+The task fails (red in the grid) when a connection cannot be used; its log names each one
+and why. Warnings appear in the log and in the task's result (XCom).
+"""
+
+
+def build_health_dag(mappings_dir: str | Path | None = None, settings: Any = None) -> DAG:
+    settings = connector_settings(settings)
+    folder = str(mappings_dir) if mappings_dir is not None else None
+
+    with DAG(
+        dag_id=HEALTH_DAG_ID,
+        schedule="0 6 * * *",
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=dag_tags("health"),
+        doc_md=DOC_MD,
+        description="Connections, API token expiry and schedules of the Jira <-> ESM connector",
+        default_args={"owner": "jira-esm-connector", "pool": settings.pool, "retries": 0},
+        auto_register=False,
+    ) as dag:
+
+        @task(task_id="check")
+        def check() -> dict[str, Any]:
+            from ..config import load_task_dir
+            from ..health import HealthCheckFailed, run_health_check
+            from .common import open_state
+
+            result = load_task_dir(folder or settings.mappings_dir)
+            with open_state(settings) as state:
+                try:
+                    return run_health_check(result.tasks.values(), state)
+                except HealthCheckFailed as exc:
+                    raise fail_without_retry(exc) from exc
+
+        check()
+    return dag

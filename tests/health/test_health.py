@@ -1,0 +1,94 @@
+"""The connector health check against the real simulators: connection tests, API token
+expiry warnings and failures, and the vendor scheduling-table warning."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, timedelta
+
+import pytest
+
+from jira_esm_connector.config import parse_task
+from jira_esm_connector.health import HealthCheckFailed, run_health_check
+from jira_esm_connector.state import StateStore
+
+TASK = {
+    "name": "users_every_five_minutes",
+    "kind": "scheduled",
+    "jira_conn_id": "jira_health",
+    "esm_conn_id": "esm_health",
+    "schedule": "*/5 * * * *",
+    "mode": "full",
+    "mapping_type": "user",
+    "template": "person",
+    "folder": "persons",
+    "key": {"jira": "accountId", "esm": "jira_account_id"},
+    "attributes": {"full_name": "displayName"},
+}
+
+
+@pytest.fixture
+def connections(monkeypatch, jira_sim, esm_sim):
+    def configure(*, token=None, token_expires=None, esm_password=None):
+        extra = {"ca_bundle": str(jira_sim.ca_pem)}
+        if token_expires:
+            extra["token_expires"] = token_expires.isoformat()
+        monkeypatch.setenv("AIRFLOW_CONN_JIRA_HEALTH", json.dumps({
+            "conn_type": "jira_cloud", "host": jira_sim.base_url, "login": jira_sim.email,
+            "password": token or jira_sim.token, "extra": extra,
+        }))
+        monkeypatch.setenv("AIRFLOW_CONN_ESM_HEALTH", json.dumps({
+            "conn_type": "efecte_esm", "host": esm_sim.base_url, "login": esm_sim.username,
+            "password": esm_password or esm_sim.password, "extra": {"ca_bundle": str(esm_sim.ca_pem)},
+        }))
+    return configure
+
+
+def test_healthy_connections_pass(connections):
+    connections(token_expires=date.today() + timedelta(days=200))
+    report = run_health_check([parse_task(TASK)])
+    assert [(c["conn_id"], c["ok"]) for c in report["connections"]] == [("jira_health", True), ("esm_health", True)]
+    assert report["token_warnings"] == []
+
+
+def test_token_expiring_within_30_days_warns_with_the_date(connections, caplog):
+    expires = date.today() + timedelta(days=12)
+    connections(token_expires=expires)
+    with caplog.at_level(logging.WARNING):
+        report = run_health_check([parse_task(TASK)])
+    assert len(report["token_warnings"]) == 1
+    assert expires.isoformat() in report["token_warnings"][0]
+    assert expires.isoformat() in caplog.text
+
+
+def test_expired_and_revoked_token_fails_plainly_without_the_secret(connections, jira_sim, caplog):
+    expired = date.today() - timedelta(days=3)
+    connections(token="revoked-token-value", token_expires=expired)
+    with caplog.at_level(logging.INFO), pytest.raises(HealthCheckFailed) as failure:
+        run_health_check([parse_task(TASK)])
+    message = str(failure.value)
+    assert "jira_health" in message and "expired or revoked" in message
+    assert "esm_health" not in message  # the ESM connection is fine
+    assert "revoked-token-value" not in message + caplog.text
+
+
+def test_wrong_esm_password_fails_naming_the_connection(connections, caplog):
+    connections(esm_password="not-the-password")
+    with caplog.at_level(logging.INFO), pytest.raises(HealthCheckFailed) as failure:
+        run_health_check([parse_task(TASK)])
+    assert "esm_health" in str(failure.value) and "bad credentials" in str(failure.value)
+    assert "not-the-password" not in str(failure.value) + caplog.text
+
+
+def test_schedule_too_frequent_for_the_measured_volume_warns(connections, tmp_path):
+    connections()
+    task = parse_task(TASK)
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        state.record_run(task.name, "run-1", {"fetched": 12000}, volume=12000)
+        report = run_health_check([task], state)
+    finally:
+        state.dispose()
+    warning = report["schedule_warnings"][task.name]
+    assert "every 5 minutes" in warning or "*/5" in warning
+    assert "12,000" in warning
