@@ -152,6 +152,23 @@ def time_calls(fn: Callable[[], Any], repeat: int, *, warmup: int = 1, deadline:
     return samples
 
 
+def time_alternating(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat: int, *,
+                     warmup: int = 1) -> tuple[list[float], list[float]]:
+    """Seconds per call of two functions called in turn (a, b, a, b, ...), so that a burst of
+    load from elsewhere on the machine hits both figures alike."""
+    for _ in range(warmup):
+        fn_a()
+        fn_b()
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(repeat):
+        for fn, out in ((fn_a, a), (fn_b, b)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return a, b
+
+
 class Budget:
     """A wall-clock budget; loops ask ``left()`` / ``over()`` and report truncation."""
 

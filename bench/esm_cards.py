@@ -31,6 +31,7 @@ from .common import (
     running,
     start_esm_simulator,
     summary_ms,
+    time_alternating,
     time_calls,
     workspace,
 )
@@ -117,8 +118,9 @@ def run(opts: Any) -> BenchResult:
                 deep = api.page(filterId=deep_filter_id, **extra)
                 if len(first["data"]) != PAGE or len(deep["data"]) != PAGE:
                     raise RuntimeError(f"expected full pages of {PAGE}, got {len(first['data'])} and {len(deep['data'])}")
-                f = summary_ms(time_calls(lambda: api.page(**extra), repeat, warmup=2))
-                d = summary_ms(time_calls(lambda: api.page(filterId=deep_filter_id, **extra), repeat, warmup=2))
+                a, b = time_alternating(lambda: api.page(**extra), lambda: api.page(filterId=deep_filter_id, **extra),
+                                        repeat, warmup=2)
+                f, d = summary_ms(a), summary_ms(b)
                 ratio = d["p50"] / f["p50"] if f["p50"] else float("nan")
                 paging[label] = {"first_ms": f, "deep_ms": d, "deep_over_first": ratio}
                 result.add(f"page of {PAGE} ({label}): first page p50 / p95", f"{f['p50']:.1f} / {f['p95']:.1f}", "ms")
