@@ -86,8 +86,10 @@ Admin API (no auth, JSON bodies; only API paths under /rest-api are affected by 
 - ``POST /_admin/latency {"seconds": 0.2}`` (added to every API request; also ``--latency``)
 - ``POST /_admin/errors {"count": N, "status": 503, "path_contains": "/dc/"}``: the next N
   matching API requests answer that status (ApiException body; 429/503 with Retry-After: 1)
-- ``POST /_admin/ratelimit {"per_second": 5}``: more API requests than that within one
-  second answer 429 (ApiException, ``Retry-After: 1``); 0 turns it off
+- ``POST /_admin/ratelimit {"per_second": 5}``: token bucket (burst ``max(1, per_second)``,
+  refilled at ``per_second``; fractions allowed, 0.2 = one request per 5 s); a request
+  without a token answers 429 (ApiException, ``Retry-After`` = seconds until the next
+  token); 0 turns it off
 - ``POST /_admin/resets {"count": N, "path_contains": ""}``: the next N matching API
   requests have their TCP connection reset before any response byte
 - ``POST /_admin/tokens/expire`` (every token issued so far is now expired);

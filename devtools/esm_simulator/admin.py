@@ -64,7 +64,9 @@ def register_admin(app: FastAPI, state: Any) -> None:
         per_second = float(data.get("per_second", 0))
         if per_second < 0:
             raise ApiError(400, "per_second must be >= 0 (0 turns the limit off)")
-        state.knobs.rate_limit = per_second
+        with state.lock:
+            state.knobs.rate_limit = per_second
+            state.bucket_at = 0.0  # start with a full bucket
         return state.knobs.as_dict()
 
     @app.post("/_admin/errors")

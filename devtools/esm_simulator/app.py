@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import json
 import math
@@ -70,7 +69,8 @@ class SimState:
         if self.start_knobs is None:
             # one-shot injections are not re-armed by /_admin/reset
             self.start_knobs = dataclasses.replace(self.knobs, error_count=0, reset_count=0)
-    recent: collections.deque = field(default_factory=collections.deque)  # API request times (rate limit)
+    bucket: float = 0.0       # rate limit token bucket (tokens, last refill)
+    bucket_at: float = 0.0
     # set by the server: aborts the TCP connection of a client (host, port) with a RST
     abort_connection: Callable[[Any], bool] | None = None
 
@@ -113,15 +113,20 @@ class KnobsMiddleware:
             if k.latency > 0:
                 await asyncio.sleep(k.latency)
             action = None
+            retry_after = 1
             with st.lock:
-                if k.rate_limit > 0:
+                if k.rate_limit > 0:  # token bucket: burst of max(1, rate), refilled at rate/s
                     now = time.monotonic()
-                    while st.recent and st.recent[0] <= now - 1.0:
-                        st.recent.popleft()
-                    if len(st.recent) >= k.rate_limit:
-                        action = "rate"
+                    capacity = max(1.0, k.rate_limit)
+                    if st.bucket_at == 0.0:
+                        st.bucket, st.bucket_at = capacity, now
+                    st.bucket = min(capacity, st.bucket + (now - st.bucket_at) * k.rate_limit)
+                    st.bucket_at = now
+                    if st.bucket >= 1.0:
+                        st.bucket -= 1.0
                     else:
-                        st.recent.append(now)
+                        action = "rate"
+                        retry_after = max(1, math.ceil((1.0 - st.bucket) / k.rate_limit))
                 if action:
                     pass
                 elif k.reset_count > 0 and (not k.reset_path or k.reset_path in path):
@@ -144,8 +149,8 @@ class KnobsMiddleware:
                 with st.lock:
                     st.stats["rate limited"] += 1
                     st.statuses[429] += 1
-                resp = api_exception(429, "Too many requests, try again in 1 seconds", path)
-                resp.headers["Retry-After"] = "1"
+                resp = api_exception(429, f"Too many requests, try again in {retry_after} seconds", path)
+                resp.headers["Retry-After"] = str(retry_after)
                 await resp(scope, receive, send)
                 return
             if action == "error":

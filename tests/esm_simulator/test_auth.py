@@ -18,10 +18,10 @@ def echo(sim, token: str | None) -> requests.Response:
 
 
 def test_token_expires_after_its_ttl(esm_api, esm_sim, esm_openapi):
-    esm_sim.admin("POST", "tokens/ttl", {"seconds": 1})
+    esm_sim.admin("POST", "tokens/ttl", {"seconds": 2})
     token = login(esm_sim)
     assert echo(esm_sim, token).status_code == 200
-    time.sleep(2.1)
+    time.sleep(3.1)
     resp = echo(esm_sim, token)
     assert resp.status_code == 401 and "expired" in resp.json()["message"]
     data = requests.get(f"{esm_sim.base_url}/dc/person/data", params={"limit": 1}, headers={"Authorization": token},

@@ -26,14 +26,17 @@ def test_connection_reset(esm_api, esm_sim):
 
 
 def test_latency(esm_api, esm_sim):
-    esm_sim.admin("POST", "latency", {"seconds": 0.3})
+    esm_sim.admin("POST", "latency", {"seconds": 0.5})
     t0 = time.monotonic()
     esm_api.get("/echo")
-    assert time.monotonic() - t0 >= 0.3
+    assert time.monotonic() - t0 >= 0.5
     esm_sim.admin("POST", "latency", {"seconds": 0})
-    t0 = time.monotonic()
-    esm_api.get("/echo")
-    assert time.monotonic() - t0 < 0.3
+    fastest = 10.0
+    for _ in range(3):  # the best of three, so a busy machine does not fail the test
+        t0 = time.monotonic()
+        esm_api.get("/echo")
+        fastest = min(fastest, time.monotonic() - t0)
+    assert fastest < 0.5
 
 
 def test_stats_count_requests_per_endpoint(esm_api, esm_sim):
@@ -58,10 +61,11 @@ def test_reset_wipes_cards_and_seed_adds_them(esm_api, esm_sim):
 
 
 def test_rate_limit_answers_429_with_retry_after(esm_api, esm_sim):
-    esm_sim.admin("POST", "ratelimit", {"per_second": 3})
-    statuses = [esm_api.get("/echo", validate=False) for _ in range(6)]
-    limited = [r for r in statuses if r.status_code == 429]
-    assert limited and statuses[0].status_code == 200
-    assert limited[0].headers["Retry-After"] == "1" and limited[0].json()["code"] == 429
+    esm_sim.admin("POST", "ratelimit", {"per_second": 0.2})  # one request per 5 s
+    first = esm_api.get("/echo")
+    limited = esm_api.get("/echo", validate=False)
+    assert first.status_code == 200 and limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 5 and limited.json()["code"] == 429
+    assert esm_sim.admin("GET", "stats")["requests"]["rate limited"] == 1
     esm_sim.admin("POST", "ratelimit", {"per_second": 0})
     assert esm_api.get("/echo").status_code == 200
