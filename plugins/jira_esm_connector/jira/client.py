@@ -30,6 +30,7 @@ from ..http import (
     redact,
     validate_base_url,
 )
+from .jql import jql_list, jql_quote  # noqa: F401  (re-exported: escape values placed into JQL)
 from .paginators import OffsetArrayPaginator, Paginator, StartAtPaginator, TokenPaginator
 
 SERVICE = "Jira"
