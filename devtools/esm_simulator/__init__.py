@@ -7,13 +7,16 @@ Run::
 
     python -m devtools.esm_simulator --host 127.0.0.1 --port 8444 --db .demo/esm.sqlite \\
         --tls-dir .demo --user demo:demo [--insecure-http] [--seed 42 --persons N --groups N \\
-        --incidents N] [--token-ttl SECONDS] [--latency SECONDS] [--rate-limit PER_SECOND] \\
+        --incidents N] [--parent-pid PID] [--token-ttl SECONDS] [--latency SECONDS] [--rate-limit PER_SECOND] \\
         [--inject-errors N:STATUS] [--inject-resets N] [--templates FILE]
 
 It prints ``ESM simulator ready at https://127.0.0.1:PORT/rest-api/itsm/v1`` once listening
 (``--port 0`` picks a free port; the line tells which). HTTPS uses ``devtools.tls``
 (``ca.pem`` in ``--tls-dir`` is the CA to trust); ``--insecure-http`` serves plain http.
-Seeding happens only when the database has no cards yet, so a restart keeps the data.
+Seeding happens only when the database has no cards yet, so a restart keeps the data;
+``--seed`` alone seeds a demo-sized set (60 persons, 12 groups, 250 incidents), explicit
+counts seed exactly those, and without either the database starts empty. ``--parent-pid``
+stops the server when that process is gone.
 
 Endpoints (shapes as in the OpenAPI document):
 

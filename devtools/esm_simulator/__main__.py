@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 from .app import Knobs, SimState, create_app
@@ -19,6 +23,24 @@ def _user(text: str) -> tuple[str, str]:
     return login, password
 
 
+DEMO_COUNTS = {"persons": 60, "groups": 12, "incidents": 250}
+
+
+def _watch_parent(pid: int) -> None:
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGTERM)  # uvicorn shuts down gracefully
+                return
+            except PermissionError:
+                pass  # exists, owned by someone else
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m devtools.esm_simulator", description="Efecte ESM REST API simulator")
     p.add_argument("--host", default="127.0.0.1")
@@ -28,10 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--insecure-http", action="store_true", help="serve plain http (local testing only)")
     p.add_argument("--user", action="append", type=_user, default=[], help="LOGIN:PASSWORD, repeatable")
     p.add_argument("--templates", default=str(DEFAULT_TEMPLATES_FILE))
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--persons", type=int, default=0)
-    p.add_argument("--groups", type=int, default=0)
-    p.add_argument("--incidents", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed an empty database deterministically; alone it seeds the demo-sized set "
+                        f"({DEMO_COUNTS['persons']} persons, {DEMO_COUNTS['groups']} groups, "
+                        f"{DEMO_COUNTS['incidents']} incidents)")
+    p.add_argument("--persons", type=int, default=None)
+    p.add_argument("--groups", type=int, default=None)
+    p.add_argument("--incidents", type=int, default=None)
+    p.add_argument("--parent-pid", type=int, default=None,
+                   help="stop when this process is gone (so a killed test run leaves no server behind)")
     p.add_argument("--token-ttl", type=int, default=3600, help="JWT lifetime in seconds")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every API request")
     p.add_argument("--rate-limit", type=float, default=0.0, help="API requests per second before 429 (0: off)")
@@ -51,10 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     catalog = load_catalog(args.templates)
     Path(args.db).parent.mkdir(parents=True, exist_ok=True)
     store = Store(args.db, catalog)
-    if not store.counts() and (args.persons or args.groups or args.incidents):
-        result = seed(store, catalog, seed_value=args.seed, persons=args.persons, groups=args.groups,
-                      incidents=args.incidents)
+    counts = {"persons": args.persons, "groups": args.groups, "incidents": args.incidents}
+    if any(v is not None for v in counts.values()):
+        counts = {k: v or 0 for k, v in counts.items()}
+    elif args.seed is not None:
+        counts = dict(DEMO_COUNTS)
+    else:
+        counts = {k: 0 for k in counts}
+    if not store.counts() and any(counts.values()):
+        result = seed(store, catalog, seed_value=42 if args.seed is None else args.seed, **counts)
         print(f"ESM simulator seeded: {result}", flush=True)
+    if args.parent_pid:
+        _watch_parent(args.parent_pid)
     state = SimState(catalog=catalog, store=store, users=users,
                      knobs=Knobs(latency=args.latency, token_ttl=args.token_ttl, rate_limit=args.rate_limit,
                                  error_count=error_count, error_status=error_status,

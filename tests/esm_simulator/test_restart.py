@@ -49,3 +49,26 @@ def test_knobs_given_at_start(tmp_path):
         assert knobs["rate_limit"] == 1000 and knobs["error_count"] == 0
     finally:
         sim.stop()
+
+
+def test_seed_alone_gives_the_demo_set_and_parent_watch_stops_the_server(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    # a short-lived "parent" whose end must stop the simulator
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    sim = EsmSimulatorProcess(tmp_path, extra_args=("--seed", "42", "--parent-pid", str(parent.pid)))
+    sim.start()
+    try:
+        counts = sim.admin("GET", "stats")["cards"]
+        assert {k: v["active"] for k, v in counts.items()} == {"person": 60, "group": 12, "incident": 250}
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while sim.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sim.proc.poll() is not None, "the simulator outlived its parent"
+    finally:
+        parent.kill()
+        sim.stop()
