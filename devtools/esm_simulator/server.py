@@ -1,6 +1,7 @@
 """Run the simulator with uvicorn (HTTPS by default) and print the ready line."""
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import sys
@@ -42,6 +43,14 @@ def abort_connection(client: Any) -> bool:
     return True
 
 
+class _QuietResets(logging.Filter):
+    """A reset connection leaves the request without a response; uvicorn would log that as
+    an error although it is exactly what the knob asked for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("ASGI callable returned without starting response")
+
+
 class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, ready_line: str):
         super().__init__(config)
@@ -73,5 +82,7 @@ def serve(app: Any, host: str, port: int, *, certfile: str | None, keyfile: str 
         # idle TLS connections wait for the client's close_notify; do not hang a shutdown on them
         timeout_graceful_shutdown=2,
     )
+    config.load()  # configures uvicorn's loggers, so the filter below stays in place
+    logging.getLogger("uvicorn.error").addFilter(_QuietResets())
     server = _Server(config, f"ESM simulator ready at {scheme}://{shown_host}:{actual_port}/rest-api/itsm/v1")
     server.run(sockets=[sock])
