@@ -47,6 +47,14 @@ def test_import_triggered_through_the_rest_api_fills_esm(airflow_e2e, jira_sim, 
         assert result["fetched"] == len(users) and result["refused"] == 0
         assert result["created"] + result["updated"] == result["fetched"]  # clear_cache: everything pushed
         assert result["summary"].startswith("Import 'jira_users_to_persons' finished")
+        # the task log carries the one-line summary (what an operator reads in the UI)
+        log = airflow_e2e.api(
+            "GET", f"/dags/jira_users_to_persons/dagRuns/{run['dag_run_id']}/taskInstances/mark_removed/logs/1",
+            params={"full_content": "true"},
+        )
+        assert log.status_code == 200, log.text
+        assert "Import 'jira_users_to_persons' finished: fetched" in log.text
+        assert jira_sim.token not in log.text and esm_sim.password not in log.text
 
         # a second run right after writes nothing: its counts say so
         run, again = _run(airflow_e2e, "jira_users_to_persons")

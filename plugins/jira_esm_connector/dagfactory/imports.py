@@ -145,8 +145,10 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
         def extract_step() -> dict[str, Any]:
             from ..config.scheduling import schedule_warning
             from ..pipeline import extract
+            from ..pipeline.staging import cleanup_old_runs
 
             _run_id, _params, path = _context()
+            cleanup_old_runs(settings.staging_dir, task.name)  # staged files of old runs (> 1 day, beyond 5)
             with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
                 warning = schedule_warning(task, state.last_volume(task.name))
                 if warning:

@@ -180,6 +180,9 @@ def load(
     chunks = 0
     for chunk in _chunks(dataset, chunk_size):
         chunks += 1
+        # the same record twice in one chunk (changed while the run paged): keep the newest,
+        # or ESM would get two creates for one key
+        chunk = list({row["key"]: row for row in chunk}.values())
         keys = [row["key"] for row in chunk]
         hinted = state.get_card_ids(task.name, keys)
         existing = lookup_cards(esm, task.template, key_attr, keys, [removal.attribute if removal else None])
