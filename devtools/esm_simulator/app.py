@@ -236,7 +236,7 @@ def create_app(state: SimState) -> Any:
         return tpl
 
     def card_or_404(tpl: Template, card_id: str) -> Any:
-        row = store.get(int(card_id)) if card_id.isdigit() else None
+        row = store.get(int(card_id)) if card_id.isdigit() and len(card_id) < 19 else None
         if row is None or row.template != tpl.code:
             raise ApiError(404, f"Data card {card_id} not found in template '{tpl.code}'")
         return row
@@ -336,7 +336,7 @@ def create_app(state: SimState) -> Any:
         raw_fid = q.get("filterId") or "0"
         if not raw_fid.isdigit():
             raise ApiError(400, f"Query parameter 'filterId' must be a data card id, got '{raw_fid}'")
-        before = int(raw_fid)
+        before = min(int(raw_fid), 2**63 - 1)
         cond, full, selected = read_params(request, tpl)
         rows = store.page(tpl.code, limit + 1, before or None, cond)
         more = len(rows) > limit
@@ -396,7 +396,7 @@ def create_app(state: SimState) -> Any:
         target_ids: set[int] = set()
         for card in body:
             ref_ids |= card_rules.referenced_ids(card)
-            if isinstance(card, dict) and str(card.get("dataCardId", "")).isdigit():
+            if isinstance(card, dict) and str(card.get("dataCardId", "")).isdigit() and len(str(card["dataCardId"])) < 19:
                 target_ids.add(int(card["dataCardId"]))
         refs = store.brief(ref_ids)
         existing = {i: store.get(i) for i in target_ids}
@@ -405,7 +405,7 @@ def create_app(state: SimState) -> Any:
             row = None
             if isinstance(card, dict) and card.get("dataCardId") not in (None, ""):
                 cid = str(card["dataCardId"])
-                row = existing.get(int(cid)) if cid.isdigit() else None
+                row = existing.get(int(cid)) if cid.isdigit() and len(cid) < 19 else None
                 if row is None or row.template != tpl.code:
                     plans.append(("refused", card_rules.Prepared(errors=[card_rules.error(
                         "dataCardId", "card", f"Data card {cid} not found in template '{tpl.code}'")]), None))

@@ -37,8 +37,9 @@ def referenced_ids(body: Any) -> set[int]:
     for spec in body["data"].values():
         if isinstance(spec, dict) and isinstance(spec.get("values"), list):
             for v in spec["values"]:
-                if isinstance(v, dict) and str(v.get("dataCardId", "")).isdigit():
-                    out.add(int(v["dataCardId"]))
+                ref = str(v.get("dataCardId", "")) if isinstance(v, dict) else ""
+                if ref.isdigit() and len(ref) < 19:
+                    out.add(int(ref))
     return out
 
 

@@ -84,7 +84,7 @@ class Attribute:
         t = self.type
         if t == "reference":
             ref = item.get("dataCardId")
-            if ref is None or not re.fullmatch(r"\d+", str(ref)):
+            if ref is None or not re.fullmatch(r"\d{1,18}", str(ref)):
                 raise ValueProblem(f"Reference attribute '{self.code}' needs a numeric 'dataCardId'")
             return {"dataCardId": str(int(str(ref)))}
         if t == "external-reference":

@@ -187,3 +187,12 @@ def test_the_validator_has_teeth(esm_api, esm_openapi):
     resp._content = json.dumps(body).encode()
     with pytest.raises(Exception):
         esm_openapi.validate(resp)
+
+
+def test_absurd_ids_are_plain_404_and_errors(esm_api):
+    huge = "9" * 30
+    assert esm_api.get(f"/dc/person/data/{huge}", validate=False).status_code == 404
+    assert esm_api.get("/dc/person/data", params={"limit": 5, "filterId": huge}).status_code == 200
+    out = esm_api.bulk("incident", [{"dataCardId": huge, "data": {}},
+                                    {"folderCode": "incident_management", "data": {"reporter": {"values": [{"dataCardId": huge}]}}}])
+    assert out["meta"]["importResult"]["notSavedDataCards"] == 2
