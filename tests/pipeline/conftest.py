@@ -116,3 +116,25 @@ def staging(tmp_path):
 @pytest.fixture
 def quiet_log():
     return logging.getLogger("tests.pipeline")
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def run_log():
+    """A logger to pass as ``logger=`` plus the messages it received (independent of how
+    Airflow, once imported, reconfigures logging)."""
+    logger = logging.getLogger(f"tests.pipeline.{uuid.uuid4().hex[:8]}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    handler = _ListHandler()
+    logger.addHandler(handler)
+    logger.messages = handler.messages  # type: ignore[attr-defined]
+    return logger

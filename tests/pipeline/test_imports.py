@@ -158,7 +158,7 @@ def test_cache_clear_hour_pushes_everything_and_leaves_the_watermark(jira, esm, 
     assert state.get_watermark(incremental.name) == watermark
 
 
-def test_batch_failing_an_expectation_loads_nothing(jira, esm, esm_sim, state, staging, caplog):
+def test_batch_failing_an_expectation_loads_nothing(jira, esm, esm_sim, state, staging):
     task = make_task(
         ISSUES_TASK,
         quality=[
@@ -166,7 +166,6 @@ def test_batch_failing_an_expectation_loads_nothing(jira, esm, esm_sim, state, s
             {"expect_column_values_to_be_in_set": {"column": "status", "value_set": ["01 - New", "02 - Solving"]}},
         ],
     )
-    caplog.set_level(logging.INFO)
     reset_esm_stats(esm_sim)
     with pytest.raises(QualityError) as err:
         run_import(task, jira, esm, state, staging, run_id(1))
@@ -183,17 +182,16 @@ def test_batch_failing_an_expectation_loads_nothing(jira, esm, esm_sim, state, s
     assert state.get_watermark(task.name) is None
 
 
-def test_cards_esm_refuses_are_reported_and_retried_next_run(jira, esm, state, staging, caplog):
+def test_cards_esm_refuses_are_reported_and_retried_next_run(jira, esm, state, staging, run_log):
     bad_map = dict(ISSUES_TASK["attributes"]["status"], map={"Resolved": "99 - No such status"})
     broken = make_task(ISSUES_TASK, attributes=dict(ISSUES_TASK["attributes"], status=bad_map))
-    caplog.set_level(logging.WARNING)
-    first = run_import(broken, jira, esm, state, staging, run_id(1))
+    first = run_import(broken, jira, esm, state, staging, run_id(1), logger=run_log)
 
     done = sorted(k for k, i in jira_issues(jira, "project = SUP").items() if i["fields"]["status"]["name"] == "Resolved")
     assert done and first["refused"] == len(done)
     assert first["created"] == first["fetched"] - len(done)
     assert sorted(r["key"] for r in first["refused_records"]) == done
-    logged = "\n".join(r.getMessage() for r in caplog.records)
+    logged = "\n".join(run_log.messages)
     assert all(f"ESM refused record {key}" in logged for key in done)
 
     # The next run (mapping fixed) fetches them again -- the watermark was held -- and loads them.
@@ -353,3 +351,23 @@ def test_the_documented_example_task_file_works_as_written(jira, esm, state, sta
         assert (card.value("labels") or "") == ", ".join(fields.get("labels") or [])
         if fields.get("reporter"):
             assert str(card.value("reporter")) == persons[fields["reporter"]["accountId"]]
+
+
+def test_schedule_more_frequent_than_the_vendor_table_allows_is_warned_in_log_and_docs(jira, esm, state, staging, run_log):
+    from jira_esm_connector.dagfactory.imports import import_doc_md
+    from jira_esm_connector.pipeline import read_status
+
+    task = make_task(USERS_TASK, schedule="*/5 * * * *")  # full imports of <= 500 users: every 30 min at most
+    summary = run_import(task, jira, esm, state, staging, run_id(1), logger=run_log)
+
+    assert "suggested schedule: '*/30 * * * *'" in summary["schedule_warning"]
+    assert any(m.startswith("Scheduling: Task 'test_users' runs every 5 min") for m in run_log.messages)
+    assert any(m.startswith("Import 'test_users' finished: fetched") for m in run_log.messages)
+    assert state.last_volume(task.name) == summary["fetched"]
+    assert read_status(staging, task.name)["warning"] == summary["schedule_warning"]
+
+    class Settings:
+        staging_dir = staging
+        cache_clear_hours = [0]
+
+    assert "Scheduling warning" in import_doc_md(task, Settings())
