@@ -25,7 +25,8 @@ Endpoints (shapes as in the OpenAPI document):
   ``X-Token-Expires-In`` gives the lifetime in seconds (default 3600, ``--token-ttl``).
   Wrong credentials -> 401; a missing/expired/invalid token on any other endpoint -> 401
   ``ApiException`` (message says "expired" or "invalid"). The header may be
-  ``Authorization: Bearer <JWT>`` or the bare JWT.
+  ``Authorization: Bearer <JWT>`` or the bare JWT. The signing secret is kept in the
+  database, so tokens stay valid across a restart.
 - ``GET /echo``, ``GET /echo/jwt`` (``message`` echoed in ``ApiResponse.message``).
 - ``GET /dc`` (``[{name, templateCode, url}]``), ``GET /dc/{template}`` (``RESTTemplateInfo``;
   attribute ``type`` is one of string, number, date, datetime, static-value, reference,
@@ -40,7 +41,8 @@ Endpoints (shapes as in the OpenAPI document):
   attributes and implies full cards. Trashed cards are not listed.
 - ``filter``: the EQL subset documented in ``devtools.esm_simulator.eql`` (``=``, ``<>``,
   ``>``/``<``/``>=``/``<=`` on dates and numbers, ``in (...)``, ``and``/``or``/``not``,
-  parentheses; invalid EQL -> 400 naming the position and the problem).
+  parentheses; references compare by the referenced card's name or id; relative dates
+  like ``'now - 2w'``; invalid EQL -> 400 naming the position and the problem).
 - ``GET /dc/{template}/data/stream``: every matching card in one streamed
   ``{"data": [...], "meta": {"count": N}}`` document (same ``filter``/``dataCards``/
   ``selectedAttributes``).
@@ -85,7 +87,8 @@ Admin API (no auth, JSON bodies; only API paths under /rest-api are affected by 
 
 - ``GET /_admin/health``, ``GET /_admin/config`` (knobs, users, templates)
 - ``GET /_admin/stats`` -> ``{requests: {"GET /rest-api/itsm/v1/dc/{templateCode}/data": n,
-  ...}, statuses: {"200": n}, cards: {template: {active, trash}}}``; ``POST /_admin/stats/reset``
+  ..., "injected error": n, "injected connection reset": n, "rate limited": n}, statuses:
+  {"200": n}, cards: {template: {active, trash}}}``; ``POST /_admin/stats/reset``
 - ``POST /_admin/latency {"seconds": 0.2}`` (added to every API request; also ``--latency``)
 - ``POST /_admin/errors {"count": N, "status": 503, "path_contains": "/dc/"}``: the next N
   matching API requests answer that status (ApiException body; 429/503 with Retry-After: 1)
