@@ -7,9 +7,11 @@ import binascii
 import datetime as _dt
 import json
 import math
+import re
 import socket
 import struct
 from dataclasses import dataclass
+from html import escape as html_escape
 from typing import Any, Awaitable, Callable
 
 from fastapi import FastAPI, Request
@@ -37,6 +39,20 @@ REMOVED_SEARCH = (
 ISSUE_NOT_FOUND = "Issue does not exist or you do not have permission to see it."
 USER_NOT_FOUND = "Specified user does not exist or you do not have required permissions"
 GROUP_NOT_FOUND = "Specified group does not exist."
+GROUP_USERS_PAGE = 50  # deprecated GET group: "A maximum of 50 users is returned"
+GROUP_PICKER_DEFAULT = 20  # groups/picker: jira.ajax.autocomplete.limit's default
+GROUP_PICKER_LIMIT = 1000
+_USERS_EXPAND = re.compile(r"(?:^|,)\s*users(?:\[(\d+):(\d+)\])?\s*(?:,|$)")
+
+
+def _users_expand_window(expand: str) -> tuple[int, int] | None:
+    """``users`` -> (0, 49); ``users[51:100]`` -> (51, 100) (inclusive); absent -> None."""
+    m = _USERS_EXPAND.search(expand or "")
+    if m is None:
+        return None
+    if m.group(1) is None:
+        return 0, GROUP_USERS_PAGE - 1
+    return int(m.group(1)), int(m.group(2))
 
 
 class JiraError(Exception):
@@ -458,7 +474,30 @@ def create_app(sim: Simulator) -> FastAPI:
     for version in ("3", "2"):
         _register_api(app, sim, version, ctx, issue_or_404, require_admin)
     _register_admin(app, sim)
+    app.add_middleware(LatestApiAlias)  # outermost: runs before routing and the knobs
     return app
+
+
+class LatestApiAlias:
+    """Serve ``/rest/api/latest/...`` as ``/rest/api/2/...``, as Jira Cloud does.
+
+    Jira keeps ``latest`` as an alias of REST v2 (plain-text rich fields); long-lived clients
+    (e.g. the ``jira`` package's group and user administration) still call it.
+    """
+
+    PREFIX = "/rest/api/latest/"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.PREFIX):
+            scope = dict(scope)
+            scope["path"] = "/rest/api/2/" + scope["path"][len(self.PREFIX):]
+            raw = scope.get("raw_path")
+            if raw and raw.startswith(self.PREFIX.encode()):
+                scope["raw_path"] = b"/rest/api/2/" + raw[len(self.PREFIX):]
+        await self.app(scope, receive, send)
 
 
 def _status_text(status: int) -> str:
@@ -988,6 +1027,53 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             raise JiraError(404, GROUP_NOT_FOUND)
         return g
 
+    @app.get(prefix + "/group")
+    async def get_group(request: Request) -> Any:
+        """Deprecated (use group/member) but still served by Jira Cloud: the group with its
+        members as a PagedList, 50 at most, more through ``expand=users[start:end]``."""
+        caller, r = ctx(request, version)
+        g = group_from_params(request)
+        out = r.group(g)
+        expand = ",".join(request.query_params.getlist("expand"))
+        window = _users_expand_window(expand)
+        if window is not None:
+            members = store.members(g["group_id"], include_inactive=True)
+            first, last = window
+            last = min(last, first + GROUP_USERS_PAGE - 1, len(members) - 1)
+            page = members[first : last + 1] if last >= first else []
+            out["users"] = {
+                "size": len(members), "items": [r.user(u, details=True) for u in page],
+                "max-results": GROUP_USERS_PAGE, "start-index": first,
+                "end-index": first + len(page) - 1 if page else 0,
+            }
+        return out
+
+    @app.get(prefix + "/groups/picker")
+    async def groups_picker(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        query = request.query_params.get("query") or ""
+        insensitive = q_bool(request, "caseInsensitive", False)
+        limit = q_int(request, "maxResults", GROUP_PICKER_DEFAULT)
+        limit = max(0, min(limit, GROUP_PICKER_LIMIT))
+        excluded = set(request.query_params.getlist("exclude"))
+        excluded_ids = set(request.query_params.getlist("excludeId"))
+        rows, _ = store.groups_page(0, 10**9)
+        needle = query.lower() if insensitive else query
+        found = []
+        for g in sorted(rows, key=lambda g: g["name"].lower()):
+            name = g["name"]
+            if name in excluded or g["group_id"] in excluded_ids:
+                continue
+            at = (name.lower() if insensitive else name).find(needle)
+            if at < 0:
+                continue
+            html = html_escape(name[:at]) + "<b>" + html_escape(name[at : at + len(query)]) + "</b>" + html_escape(name[at + len(query):]) if query else html_escape(name)
+            found.append({"name": name, "html": html, "labels": [], "groupId": g["group_id"]})
+        if caller.account is None:  # anonymous callers get an empty list
+            found = []
+        shown = found[:limit]
+        return {"header": f"Showing {len(shown)} of {len(found)} matching groups", "total": len(found), "groups": shown}
+
     @app.post(prefix + "/group")
     async def create_group(request: Request) -> Any:
         caller, r = ctx(request, version)
@@ -1057,6 +1143,9 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         g = group_from_params(request)
         body = await body_json(request)
         account_id = body.get("accountId") if isinstance(body, dict) else None
+        if not account_id and isinstance(body, dict) and body.get("name"):
+            # `name` (username) is gone from Jira Cloud (GDPR): no user is found by it
+            raise JiraError(404, USER_NOT_FOUND)
         if not account_id:
             raise JiraError(400, "You must specify the accountId of the user.")
         if store.user(account_id) is None:
@@ -1071,6 +1160,9 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         require_admin(caller, "remove users from groups")
         g = group_from_params(request)
         account_id = request.query_params.get("accountId")
+        if not account_id and request.query_params.get("username"):
+            # `username` is gone from Jira Cloud (GDPR): no user is found by it
+            raise JiraError(404, USER_NOT_FOUND)
         if not account_id:
             raise JiraError(400, "The accountId query parameter needs to be provided")
         if store.user(account_id) is None:

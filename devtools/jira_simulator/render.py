@@ -89,7 +89,9 @@ class Renderer:
             "name": g["name"],
             "groupId": g["group_id"],
             "self": f"{self.api}/group?groupId={g['group_id']}",
-            "users": {"size": 0, "items": [], "max-results": 50, "start-index": 0, "end-index": 0},
+            # not expanded: no items, but `size` counts every member (as Jira's PagedList does)
+            "users": {"size": len(self.store.members(g["group_id"], include_inactive=True)), "items": [],
+                      "max-results": 50, "start-index": 0, "end-index": 0},
             "expand": "users",
         }
 

@@ -1,0 +1,386 @@
+"""The simulator under the two most used third-party Python Jira clients.
+
+``jira`` (pycontribs, 3.10.5) and ``atlassian-python-api`` (5.0.5) drive the simulator over
+real HTTPS with basic auth (e-mail + API token), through the workflows an admin script uses.
+Every effect is checked through a second, independent read (plain ``requests`` against the
+v3 API), not just "no exception". Where a library still calls what Jira Cloud has removed
+(the old ``/search``, the GDPR-removed ``username``/``name`` user references), the test
+asserts the library gets Jira Cloud's answer and that the modern call works.
+"""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+from atlassian import Jira as AtlassianJira
+from jira import JIRA, JIRAError
+
+from .site_alias import ALIAS_HOST, aliased_session
+
+BIG_JQL = "project in (SUP, ENG, OPS) ORDER BY key"  # every seeded issue: several pages
+
+
+@pytest.fixture(autouse=True)
+def _no_environment_tls_or_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests lets REQUESTS_CA_BUNDLE / proxies from the environment override `verify`
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def sim(jira_sim_fresh):
+    return jira_sim_fresh
+
+
+@pytest.fixture
+def raw(sim) -> requests.Session:
+    """The independent second read: plain requests on REST v3."""
+    s = sim.session()
+    s.api = sim.base_url + "/rest/api/3"
+    return s
+
+
+@pytest.fixture
+def pj(sim) -> JIRA:
+    return JIRA(sim.base_url, basic_auth=(sim.email, sim.token), options={"verify": sim.ca_pem}, max_retries=0)
+
+
+@pytest.fixture
+def aj(sim) -> AtlassianJira:
+    return AtlassianJira(sim.base_url, username=sim.email, password=sim.token, cloud=True, verify_ssl=sim.ca_pem)
+
+
+def all_keys(raw: requests.Session, jql: str) -> list[str]:
+    keys, token = [], None
+    while True:
+        body = raw.post(raw.api + "/search/jql", json={
+            "jql": jql, "maxResults": 5000, "fields": ["key"], **({"nextPageToken": token} if token else {})}).json()
+        keys += [i["key"] for i in body["issues"]]
+        token = body.get("nextPageToken")
+        if body["isLast"]:
+            return keys
+
+
+def read_issue(raw: requests.Session, key: str) -> dict:
+    r = raw.get(f"{raw.api}/issue/{key}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def adf_text(node: dict | None) -> str:
+    if not node:
+        return ""
+    return node.get("text", "") + "".join(adf_text(c) for c in node.get("content", []))
+
+
+def group_member_ids(raw: requests.Session, name: str) -> set[str]:
+    r = raw.get(raw.api + "/group/member", params={"groupname": name, "maxResults": 50, "includeInactiveUsers": "true"})
+    if r.status_code == 404:
+        return set()
+    ids, body = set(), r.json()
+    while True:
+        ids |= {u["accountId"] for u in body["values"]}
+        if body["isLast"]:
+            return ids
+        body = raw.get(body["nextPage"]).json()
+
+
+def group_names(raw: requests.Session) -> set[str]:
+    return {g["name"] for g in raw.get(raw.api + "/group/bulk", params={"maxResults": 1000}).json()["values"]}
+
+
+def my_account_id(raw: requests.Session) -> str:
+    return raw.get(raw.api + "/myself").json()["accountId"]
+
+
+# --- jira (pycontribs) -----------------------------------------------------------------------
+
+
+def test_jira_connects_as_cloud_and_reads_site_metadata(pj, raw, sim):
+    assert pj.server_info()["deploymentType"] == "Cloud"
+    assert pj._is_cloud  # the library picks its Cloud code paths (search/jql) from serverInfo
+    me = pj.myself()
+    assert me["emailAddress"] == sim.email and me["accountId"] == my_account_id(raw)
+    assert [p.key for p in pj.projects()] == [p["key"] for p in raw.get(raw.api + "/project").json()]
+    sup = pj.project("SUP")
+    assert sup.key == "SUP" and sup.name == raw.get(raw.api + "/project/SUP").json()["name"]
+    assert {f["id"] for f in pj.fields()} == {f["id"] for f in raw.get(raw.api + "/field").json()}
+
+
+def test_jira_search_issues_pages_through_search_jql(pj, raw, sim):
+    expected = all_keys(raw, BIG_JQL)
+    assert len(expected) > 200  # more than two of the library's 100-issue pages
+    sim.admin("DELETE", "stats")
+    found = pj.search_issues(BIG_JQL, maxResults=False)
+    assert [i.key for i in found] == expected
+    assert found[0].fields.summary == read_issue(raw, expected[0])["fields"]["summary"]
+    calls = sim.stats()["responses"]
+    assert calls["GET /rest/api/2/search/jql"]["200"] >= 3
+    assert not any(name.endswith("/search") for name in calls)  # never the removed endpoint
+
+    # one page at a time with the token, GET and POST
+    first = pj.enhanced_search_issues(BIG_JQL, maxResults=10)
+    assert [i.key for i in first] == expected[:10] and first.nextPageToken
+    second = pj.enhanced_search_issues(BIG_JQL, nextPageToken=first.nextPageToken, maxResults=10, use_post=True)
+    assert [i.key for i in second] == expected[10:20]
+    assert pj.approximate_issue_count(BIG_JQL) == len(expected)
+
+
+def test_jira_old_search_endpoint_answers_410(sim, pj):
+    # Without serverInfo the library cannot tell it is on Cloud and uses the removed /search.
+    old = JIRA(sim.base_url, basic_auth=(sim.email, sim.token), options={"verify": sim.ca_pem},
+               get_server_info=False, max_retries=0)
+    with pytest.raises(JIRAError) as err:
+        old.search_issues("project = SUP")
+    assert err.value.status_code == 410
+    assert "/rest/api/2/search/jql" in err.value.text  # Jira's migration message
+    # a client that asked serverInfo takes the modern path
+    assert len(pj.search_issues("project = SUP", maxResults=3, fields="summary")) == 3
+
+
+def test_jira_create_update_and_read_issue(pj, raw):
+    issue = pj.create_issue(fields={
+        "project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "Printer jammed",
+        "description": "Paper stuck in tray 2", "labels": ["third-party"], "priority": {"name": "High"}})
+    stored = read_issue(raw, issue.key)
+    assert stored["fields"]["summary"] == "Printer jammed"
+    assert stored["fields"]["description"]["type"] == "doc"  # v2 text stored, v3 reads ADF
+    assert adf_text(stored["fields"]["description"]) == "Paper stuck in tray 2"
+    assert stored["fields"]["labels"] == ["third-party"] and stored["fields"]["priority"]["name"] == "High"
+    kw = pj.create_issue(project="ENG", summary="Keyword form", issuetype={"name": "Bug"})
+    assert read_issue(raw, kw.key)["fields"]["issuetype"]["name"] == "Bug"
+
+    issue.update(fields={"summary": "Printer fixed", "labels": ["third-party", "done"]})
+    stored = read_issue(raw, issue.key)
+    assert stored["fields"]["summary"] == "Printer fixed"
+    assert sorted(stored["fields"]["labels"]) == ["done", "third-party"]
+    again = pj.issue(issue.key)
+    assert again.fields.summary == "Printer fixed" and again.fields.description == "Paper stuck in tray 2"
+
+
+def test_jira_transitions(pj, raw):
+    issue = pj.create_issue(fields={"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "To close"})
+    offered = pj.transitions(issue)
+    expected = raw.get(f"{raw.api}/issue/{issue.key}/transitions").json()["transitions"]
+    assert [(t["id"], t["name"]) for t in offered] == [(t["id"], t["name"]) for t in expected]
+    pj.transition_issue(issue, "Close", resolution={"name": "Won't Do"})
+    stored = read_issue(raw, issue.key)["fields"]
+    assert stored["status"]["name"] == "Closed" and stored["resolution"]["name"] == "Won't Do"
+    reopen = next(t["id"] for t in pj.transitions(issue) if t["name"] == "Reopen")
+    pj.transition_issue(issue.key, reopen)  # by id
+    stored = read_issue(raw, issue.key)["fields"]
+    assert stored["status"]["name"] == "Open" and stored["resolution"] is None
+
+
+def test_jira_comments_and_issue_properties(pj, raw):
+    key = "SUP-1"
+    before = raw.get(f"{raw.api}/issue/{key}/comment").json()["total"]
+    c = pj.add_comment(key, "Checked the cabling")
+    assert c.body == "Checked the cabling"
+    page = raw.get(f"{raw.api}/issue/{key}/comment", params={"orderBy": "-created", "maxResults": 1}).json()
+    assert page["total"] == before + 1
+    assert page["comments"][0]["id"] == c.id and adf_text(page["comments"][0]["body"]) == "Checked the cabling"
+    assert [x.id for x in pj.comments(key)][-1] == c.id
+
+    pj.add_issue_property(key, "esm.sync", {"cardId": 42})
+    assert raw.get(f"{raw.api}/issue/{key}/properties/esm.sync").json()["value"] == {"cardId": 42}
+    assert "esm.sync" in [p.key for p in pj.issue_properties(key)]
+    assert pj.issue_property(key, "esm.sync").value.cardId == 42
+
+
+def test_jira_search_users(pj, raw):
+    first = raw.get(raw.api + "/users/search", params={"maxResults": 100}).json()
+    someone = next(u for u in first if u["accountType"] == "atlassian" and u["active"])
+    word = someone["displayName"].split()[0]
+    found = pj.search_users(query=word)
+    assert someone["accountId"] in [u.accountId for u in found]
+    assert all(word.lower() in u.displayName.lower() or word.lower() in (getattr(u, "emailAddress", "") or "").lower() for u in found)
+
+
+def test_jira_groups_and_members(pj, raw, sim):
+    assert pj.groups() == sorted(group_names(raw))
+    name = f"tp-{uuid.uuid4().hex[:8]}"
+    assert pj.add_group(name) is True
+    assert name in group_names(raw)
+    # more than one 50-user page of the deprecated GET group?expand=users[a:b]
+    gid = next(g["groupId"] for g in raw.get(raw.api + "/group/bulk", params={"groupName": name}).json()["values"])
+    added = set()
+    for n in range(57):
+        acc = sim.admin("POST", "users", json={"email": f"member{n}.{name}@example.com", "displayName": f"Member {n:02d}"}).json()["accountId"]
+        sim.admin("PUT", f"groups/{gid}/members/{acc}")
+        added.add(acc)
+    members = pj.group_members(name)
+    assert set(members) == added == group_member_ids(raw, name)
+    assert len(members) == 57
+
+    # The library names users by `username`, which Jira Cloud no longer accepts (GDPR): Jira
+    # answers 404 and nothing changes.
+    me = my_account_id(raw)
+    with pytest.raises(JIRAError) as err:
+        pj.add_user_to_group(me, name)
+    assert err.value.status_code == 404
+    assert err.value.text == "Specified user does not exist or you do not have required permissions"
+    someone = sorted(added)[0]
+    with pytest.raises(JIRAError) as err:
+        pj.remove_user_from_group(someone, name)
+    assert err.value.status_code == 404
+    assert group_member_ids(raw, name) == added
+
+    assert pj.remove_group(name) is True
+    assert name not in group_names(raw)
+
+
+def test_jira_errors_carry_jiras_status_and_message(pj, sim):
+    with pytest.raises(JIRAError) as err:
+        pj.search_issues("project = = SUP")
+    assert err.value.status_code == 400 and err.value.text.startswith("Error in the JQL Query:")
+    with pytest.raises(JIRAError) as err:
+        pj.create_issue(fields={"project": {"key": "SUP"}, "issuetype": {"name": "Task"}})
+    assert err.value.status_code == 400
+    assert err.value.response.json()["errors"] == {"summary": "You must specify a summary of the issue."}
+    with pytest.raises(JIRAError) as err:
+        pj.issue("SUP-999999")
+    assert err.value.status_code == 404
+    assert err.value.text == "Issue does not exist or you do not have permission to see it."
+    with pytest.raises(JIRAError) as err:
+        JIRA(sim.base_url, basic_auth=(sim.email, "wrong-token"), options={"verify": sim.ca_pem}, max_retries=0).myself()
+    assert err.value.status_code == 401
+
+
+# --- atlassian-python-api --------------------------------------------------------------------
+
+
+def test_atlassian_myself_fields_and_user_search(aj, raw, sim):
+    assert aj.myself()["accountId"] == my_account_id(raw)
+    assert {f["id"] for f in aj.get_all_fields()} == {f["id"] for f in raw.get(raw.api + "/field").json()}
+    users = raw.get(raw.api + "/users/search", params={"maxResults": 100}).json()
+    someone = next(u for u in users if u["accountType"] == "atlassian" and u["active"])
+    found = aj.user_find_by_user_string(query=someone["displayName"].split()[-1])
+    assert someone["accountId"] in [u["accountId"] for u in found]
+
+
+def test_atlassian_jql_pages_with_next_page_token(aj, raw):
+    expected = all_keys(raw, BIG_JQL)
+    page = aj.jql(BIG_JQL, limit=7, fields="summary")  # Cloud: delegates to search/jql
+    assert [i["key"] for i in page["issues"]] == expected[:7]
+    assert page["isLast"] is False and page["nextPageToken"]
+    assert set(page["issues"][0]["fields"]) == {"summary"}
+    nxt = aj.enhanced_jql(BIG_JQL, limit=7, fields="summary", nextPageToken=page["nextPageToken"])
+    assert [i["key"] for i in nxt["issues"]] == expected[7:14]
+    everything = aj.enhanced_jql_get_list_of_tickets(BIG_JQL, fields="summary")
+    assert [i["key"] for i in everything] == expected
+    assert [i["key"] for i in aj.jql_get_list_of_tickets(BIG_JQL, fields="key")] == expected
+
+
+def test_atlassian_without_cloud_flag_gets_410_from_old_search(sim, aj):
+    server_style = AtlassianJira(sim.base_url, username=sim.email, password=sim.token, verify_ssl=sim.ca_pem)
+    with pytest.raises(requests.HTTPError) as err:
+        server_style.jql("project = SUP", limit=3)
+    assert err.value.response.status_code == 410
+    assert "/rest/api/2/search/jql" in str(err.value)
+    assert len(aj.jql("project = SUP", limit=3)["issues"]) == 3
+
+
+def test_atlassian_issue_lifecycle(aj, raw):
+    created = aj.issue_create(fields={
+        "project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "Rotate certificates",
+        "description": "Before Friday"})
+    key = created["key"]
+    stored = read_issue(raw, key)["fields"]
+    assert stored["summary"] == "Rotate certificates" and adf_text(stored["description"]) == "Before Friday"
+    aj.issue_update(key, fields={"summary": "Rotate TLS certificates", "labels": ["tls"]})
+    stored = read_issue(raw, key)["fields"]
+    assert stored["summary"] == "Rotate TLS certificates" and stored["labels"] == ["tls"]
+    assert aj.issue(key)["fields"]["summary"] == "Rotate TLS certificates"
+
+    transitions = aj.get_issue_transitions(key)
+    expected = raw.get(f"{raw.api}/issue/{key}/transitions").json()["transitions"]
+    assert [(t["id"], t["to"]) for t in transitions] == [(int(t["id"]), t["to"]["name"]) for t in expected]
+    target = next(t["to"] for t in transitions if t["to"] == "Done")
+    aj.set_issue_status(key, target)
+    stored = read_issue(raw, key)["fields"]
+    assert stored["status"]["name"] == "Done" and stored["resolution"]["name"] == "Done"
+
+    aj.issue_add_comment(key, "Rotated on all hosts")
+    comments = aj.issue_get_comments(key)
+    assert [c["body"] for c in comments["comments"]] == ["Rotated on all hosts"]
+    assert adf_text(raw.get(f"{raw.api}/issue/{key}/comment").json()["comments"][0]["body"]) == "Rotated on all hosts"
+
+
+def test_atlassian_groups_on_a_cloud_site(sim, raw):
+    # Under an *.atlassian.net name the library uses accountId for group membership.
+    aj = AtlassianJira(f"https://{ALIAS_HOST}", username=sim.email, password=sim.token, cloud=True,
+                       verify_ssl=sim.ca_pem, session=aliased_session(sim.base_url, sim.ca_pem))
+    me = aj.myself()
+    assert me["self"].startswith(f"https://{ALIAS_HOST}/")
+    listed = aj.get_groups(limit=1000)
+    assert sorted(g["name"] for g in listed["groups"]) == sorted(group_names(raw))
+    assert listed["total"] == len(listed["groups"])
+
+    name = f"atl-{uuid.uuid4().hex[:8]}"
+    assert aj.create_group(name)["name"] == name
+    assert name in group_names(raw)
+    assert aj.add_user_to_group(account_id=me["accountId"], group_name=name)["name"] == name
+    assert group_member_ids(raw, name) == {me["accountId"]}
+    page = aj.get_all_users_from_group(name)
+    assert [u["accountId"] for u in page["values"]] == [me["accountId"]] and page["total"] == 1
+    aj.remove_user_from_group(account_id=me["accountId"], group_name=name)
+    assert group_member_ids(raw, name) == set()
+    aj.remove_group(name)
+    assert name not in group_names(raw)
+
+
+def test_atlassian_group_membership_by_username_is_refused_like_cloud(aj, raw):
+    # Under a non-Cloud-looking URL the library sends the removed `name`/`username`.
+    name = f"atl-{uuid.uuid4().hex[:8]}"
+    aj.create_group(name)
+    me = my_account_id(raw)
+    with pytest.raises(requests.HTTPError) as err:
+        aj.add_user_to_group(username="tester", group_name=name)
+    assert err.value.response.status_code == 404
+    assert str(err.value) == "Specified user does not exist or you do not have required permissions"
+    with pytest.raises(requests.HTTPError) as err:
+        aj.remove_user_from_group(username="tester", group_name=name)
+    assert err.value.response.status_code == 404
+    assert group_member_ids(raw, name) == set()
+    assert me  # the account exists; only the removed way of naming it fails
+
+
+def test_atlassian_errors_carry_jiras_message(aj):
+    with pytest.raises(requests.HTTPError) as err:
+        aj.enhanced_jql("project = = SUP")
+    assert err.value.response.status_code == 400 and str(err.value).startswith("Error in the JQL Query:")
+    with pytest.raises(requests.HTTPError) as err:
+        aj.issue("SUP-999999")
+    assert err.value.response.status_code == 404
+    assert str(err.value) == "Issue does not exist or you do not have permission to see it."
+    with pytest.raises(requests.HTTPError) as err:
+        aj.issue_create(fields={"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "x",
+                                "customfield_99999": "y"})
+    assert err.value.response.status_code == 400
+    assert str(err.value) == "Field 'customfield_99999' cannot be set. It is not on the appropriate screen, or unknown."
+
+
+# --- the endpoints these clients added, against the published document ----------------------
+
+
+def test_group_endpoints_used_by_clients_validate(raw, validate, validate_error, sim):
+    picker = validate(raw.get(raw.api + "/groups/picker", params={"query": "jira", "maxResults": 2})).json()
+    matching = sorted(n for n in group_names(raw) if "jira" in n)
+    assert [g["name"] for g in picker["groups"]] == matching[:2] and picker["total"] == len(matching)
+    assert picker["header"] == f"Showing 2 of {len(matching)} matching groups"
+    assert "<b>jira</b>" in picker["groups"][0]["html"]
+    excluded = raw.get(raw.api + "/groups/picker", params={"query": "jira", "exclude": matching[0]}).json()
+    assert matching[0] not in [g["name"] for g in excluded["groups"]]
+
+    name = matching[0]
+    members = sorted(group_member_ids(raw, name))
+    group = validate(raw.get(raw.api + "/group", params={"groupname": name, "expand": "users"})).json()
+    assert group["users"]["size"] == len(members)
+    assert sorted(u["accountId"] for u in group["users"]["items"]) == members[:50] or len(members) > 50
+    validate_error(raw.get(raw.api + "/group", params={"groupname": "no-such-group"}), 404)
+    # /rest/api/latest is served as v2
+    latest = raw.get(sim.base_url + "/rest/api/latest/issue/SUP-1", params={"fields": "description"}).json()
+    v2 = raw.get(sim.base_url + "/rest/api/2/issue/SUP-1", params={"fields": "description"}).json()
+    assert latest["fields"] == v2["fields"]
