@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSONResponse, Response
 from starlette.routing import Match
 
 from . import model
@@ -28,6 +28,17 @@ from .store import (
     Account, Conflict, NotFound, Store, adf_to_text, decode_token, encode_token, fingerprint,
     now_ms, text_to_adf,
 )
+
+
+class JSONResponse(_StarletteJSONResponse):
+    """JSON the way Jira (Jersey) labels it: ``application/json;charset=UTF-8``.
+
+    Some clients compare the header verbatim (atlassian-python-api reads a 401's Jira message
+    only under exactly this type).
+    """
+
+    media_type = "application/json;charset=UTF-8"
+
 
 SEARCH_MAX = 5000  # search/jql: "It returns max 5000 issues" (id/key only)
 SEARCH_MAX_WITH_FIELDS = 100  # fewer per page when fields are requested, as Jira does
@@ -385,7 +396,8 @@ def apply_issue_input(
 
 
 def create_app(sim: Simulator) -> FastAPI:
-    app = FastAPI(title="Jira Cloud simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="Jira Cloud simulator", docs_url=None, redoc_url=None, openapi_url=None,
+                  default_response_class=JSONResponse)
     app.state.sim = sim
     store = sim.store
 
@@ -423,7 +435,8 @@ def create_app(sim: Simulator) -> FastAPI:
             except JiraError as exc:
                 status = exc.status
                 return exc.response()
-            anonymous_ok = request.method == "GET" and path.endswith("/serverInfo")
+            # documented as anonymous: serverInfo; groups/picker (an empty list for anonymous)
+            anonymous_ok = request.method == "GET" and path.endswith(("/serverInfo", "/groups/picker"))
             if account is None and not anonymous_ok and path.startswith("/rest/"):
                 status = 401
                 return jira_error_response(401, "Client must be authenticated to access this resource.")

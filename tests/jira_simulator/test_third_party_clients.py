@@ -362,6 +362,32 @@ def test_atlassian_errors_carry_jiras_message(aj):
     assert str(err.value) == "Field 'customfield_99999' cannot be set. It is not on the appropriate screen, or unknown."
 
 
+def test_atlassian_401_carries_jiras_message(sim):
+    wrong = AtlassianJira(sim.base_url, username=sim.email, password="wrong-token", cloud=True, verify_ssl=sim.ca_pem)
+    with pytest.raises(requests.HTTPError) as err:
+        wrong.myself()
+    assert err.value.response.status_code == 401
+    # the library reads Jira's message only under Jira's exact content type
+    assert err.value.response.headers["Content-Type"] == "application/json;charset=UTF-8"
+    assert str(err.value) == "Client must be authenticated to access this resource."
+
+
+# --- rate limiting as both clients handle it ----------------------------------------------
+
+
+def test_both_clients_wait_out_a_429_with_retry_after(sim, raw):
+    for path in ("/rest/api/2/myself", "/rest/api/3/search/jql"):
+        sim.admin("POST", "faults", json={"type": "status", "status": 429, "retry_after": 1, "count": 1, "path": path})
+    pj = JIRA(sim.base_url, basic_auth=(sim.email, sim.token), options={"verify": sim.ca_pem}, max_retries=2)
+    assert pj.myself()["accountId"] == my_account_id(raw)
+    aj = AtlassianJira(sim.base_url, username=sim.email, password=sim.token, cloud=True, verify_ssl=sim.ca_pem,
+                       backoff_and_retry=True, max_backoff_retries=2, max_backoff_seconds=5)
+    assert len(aj.enhanced_jql("project = SUP", limit=2)["issues"]) == 2
+    calls = sim.stats()["responses"]
+    assert calls["GET /rest/api/2/myself"] == {"429": 1, "200": 1}
+    assert calls["GET /rest/api/3/search/jql"] == {"429": 1, "200": 1}
+
+
 # --- the endpoints these clients added, against the published document ----------------------
 
 
@@ -380,6 +406,8 @@ def test_group_endpoints_used_by_clients_validate(raw, validate, validate_error,
     assert group["users"]["size"] == len(members)
     assert sorted(u["accountId"] for u in group["users"]["items"]) == members[:50] or len(members) > 50
     validate_error(raw.get(raw.api + "/group", params={"groupname": "no-such-group"}), 404)
+    anonymous = requests.get(raw.api + "/groups/picker", params={"query": "jira"}, verify=sim.ca_pem)
+    assert validate(anonymous).json()["groups"] == []
     # /rest/api/latest is served as v2
     latest = raw.get(sim.base_url + "/rest/api/latest/issue/SUP-1", params={"fields": "description"}).json()
     v2 = raw.get(sim.base_url + "/rest/api/2/issue/SUP-1", params={"fields": "description"}).json()
