@@ -6,7 +6,6 @@ import shutil
 import socket
 from pathlib import Path
 
-import pytest
 
 from jira_esm_connector.dagfactory import build_all_dags, task_file_errors
 from jira_esm_connector.esm import EsmClient, eql

@@ -2,7 +2,6 @@
 HTTPS), one test per "Shown by" case of issue 4."""
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest

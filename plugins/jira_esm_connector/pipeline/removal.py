@@ -16,7 +16,6 @@ with a clear message and marks nothing, unless the run was triggered with
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from .staging import Dataset
