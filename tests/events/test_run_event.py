@@ -251,3 +251,16 @@ def test_user_and_group_events_with_write_back(jira, esm, state):
     assert jira.find_group(group) is None
     gone = run_event(example_task("event_delete_user.yaml"), {"event_id": unique(), "email": email}, jira, esm, state)
     assert gone["deleted"] is True and gone["account_id"] == user["account_id"]
+
+
+def test_a_comment_that_came_from_jira_is_not_pushed_back(jira, state):
+    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "ping-pong"})["key"]
+    task = example_task("event_add_comment.yaml")
+    # the comment import wrote this worklog entry with author "Jira: <name>"
+    result = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Looked at it.", "author": "Jira: Aino Virtanen"},
+                       jira, None, state)
+    assert result["comment_id"] is None and "no ping-pong" in result["skipped"]
+    assert list(jira.iter_comments(key)) == []
+    pushed = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Looked at it.", "author": "Aino (ESM desk)"},
+                       jira, None, state)
+    assert [c["id"] for c in jira.iter_comments(key)] == [pushed["comment_id"]]

@@ -13,6 +13,10 @@ Every object an event creates carries the event's identity, so that a retry afte
 * comments: the comment property ``jira_esm_connector.origin`` =
   ``{"source": "esm", "event_id", "task"}``. The comment import skips comments carrying it
   (no ping-pong) and a retried ``add_comment`` finds its comment by it.
+* the other direction: the comment import writes Jira comments into ESM worklogs with the
+  author ``"Jira: <name>"`` (include/mappings/import_4_comments_to_worklog.yaml). An
+  ``add_comment`` event whose comment text starts with :data:`IMPORTED_COMMENT_PREFIX`
+  came from Jira in the first place and is not pushed back (result ``skipped``).
 * users by e-mail, groups by name: Jira itself keeps those unique.
 """
 from __future__ import annotations
@@ -25,13 +29,21 @@ __all__ = [
     "ISSUE_EVENT_PROPERTY",
     "COMMENT_ORIGIN_PROPERTY",
     "EVENT_LABEL_PREFIX",
+    "IMPORTED_COMMENT_PREFIX",
     "EventRef",
+    "came_from_jira",
     "is_connector_comment",
 ]
 
 ISSUE_EVENT_PROPERTY = "jira_esm_connector.event"
 COMMENT_ORIGIN_PROPERTY = "jira_esm_connector.origin"
 EVENT_LABEL_PREFIX = "esm-event-"
+IMPORTED_COMMENT_PREFIX = "Jira:"
+
+
+def came_from_jira(text: str | None) -> bool:
+    """A comment text that the comment import brought into ESM (must not go back)."""
+    return bool(text) and text.lstrip().startswith(IMPORTED_COMMENT_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from ..mapping import MappingError, text_to_adf
 from . import operations as ops
 from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient
 from .fields import FieldResolver, resolve_fields
-from .markers import EventRef
+from .markers import IMPORTED_COMMENT_PREFIX, EventRef, came_from_jira
 
 __all__ = ["RESULT_KEYS", "EventBusy", "run_event", "check_payload", "write_back"]
 
@@ -130,7 +130,11 @@ def _act(task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, che
             jira, ref, _require(rendered.issue, "the issue key"), resolve_fields(rendered.fields, resolver)
         )
     if op == "add_comment":
-        body = text_to_adf(_require(rendered.comment, "the comment text"))
+        text = _require(rendered.comment, "the comment text")
+        if came_from_jira(text):
+            log.info("The comment came from Jira (it starts with %r): not pushing it back", IMPORTED_COMMENT_PREFIX)
+            return {"issue_key": rendered.issue, "comment_id": None, "skipped": "the comment came from Jira (no ping-pong)"}
+        body = text_to_adf(text)
         return ops.add_comment(jira, ref, _require(rendered.issue, "the issue key"), body, check_first=check_first)
     if op == "transition_issue":
         return ops.transition_issue(

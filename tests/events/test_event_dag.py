@@ -1,0 +1,74 @@
+"""The event DAG builder (no scheduler needed) and the push task's body with real Airflow
+connections (AIRFLOW_CONN_* pointing at the simulators)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from jira_esm_connector.config import ConnectorSettings
+from jira_esm_connector.dagfactory.events import PUSH_TASK_ID, build_event_dag, execute_event
+
+from .conftest import example_task, unique
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return ConnectorSettings(state_db_url=f"sqlite:///{tmp_path / 'state.db'}", pool="jira_esm_connector", pool_slots=4)
+
+
+@pytest.fixture
+def connections(monkeypatch, jira_sim, esm_sim):
+    monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps({
+        "conn_type": "jira_cloud", "host": jira_sim.base_url, "login": jira_sim.email,
+        "password": jira_sim.token, "extra": {"ca_bundle": jira_sim.ca_pem},
+    }))
+    monkeypatch.setenv("AIRFLOW_CONN_ESM_DEFAULT", json.dumps({
+        "conn_type": "efecte_esm", "host": esm_sim.base_url, "login": esm_sim.username,
+        "password": esm_sim.password, "extra": {"ca_bundle": esm_sim.ca_pem},
+    }))
+
+
+def test_event_dag_shape(settings):
+    dag = build_event_dag(example_task("event_create_issue.yaml"), settings)
+    assert dag.dag_id == "create_jira_issue_from_incident"
+    assert dag.schedule is None or getattr(dag, "timetable", None).__class__.__name__ == "NullTimetable"
+    assert dag.max_active_runs == 4  # several events at once, limited by the pool
+    assert [t.task_id for t in dag.tasks] == [PUSH_TASK_ID]
+    assert dag.tasks[0].pool == "jira_esm_connector"
+    assert "event" in dag.tags and "create_issue" in dag.tags
+    params = dag.params
+    assert params.get_param("subject").schema["maxLength"] == 255
+    assert params.get_param("subject").description == "Incident subject"
+    assert None in params.get_param("priority").schema["enum"]  # optional: may be null
+    assert "subject" in dag.doc_md and "write" in dag.doc_md.lower()
+
+
+def test_params_refuse_a_bad_payload_naming_the_field(settings):
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = build_event_dag(example_task("event_create_issue.yaml"), settings)
+    params = ParamsDict(dag.params)
+    params.update({"event_id": "e", "datacard_id": "1", "subject": "x" * 300})
+    with pytest.raises(ParamValidationError, match="subject"):
+        params.validate()
+
+
+def test_push_body_acts_writes_back_and_replays(settings, connections, jira, esm):
+    task = example_task("event_create_issue.yaml")
+    card = esm.create_card("incident", {"subject": "via hooks"}, folder="incident_management")
+    conf = {"event_id": unique(), "datacard_id": card, "subject": "via hooks"}
+    first = execute_event(task, conf, owner="manual__1", settings=settings)
+    again = execute_event(task, conf, owner="manual__2", settings=settings)
+    assert first["replayed"] is False and again == {**first, "replayed": True}
+    assert esm.get_card("incident", card).value("jira_key") == first["issue_key"]
+
+
+def test_push_body_fails_without_retry_on_refusals_and_bad_payloads(settings, connections):
+    task = example_task("event_update_issue.yaml")
+    with pytest.raises(AirflowFailException, match="SUP-999999"):
+        execute_event(task, {"event_id": unique(), "issue_key": "SUP-999999", "subject": "x"}, owner="r1", settings=settings)
+    with pytest.raises(AirflowFailException, match="does not take: surprise"):
+        execute_event(task, {"event_id": unique(), "issue_key": "SUP-1", "surprise": 1}, owner="r2", settings=settings)
