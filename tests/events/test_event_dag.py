@@ -51,9 +51,12 @@ def test_params_refuse_a_bad_payload_naming_the_field(settings):
 
     dag = build_event_dag(example_task("event_create_issue.yaml"), settings)
     params = ParamsDict(dag.params)
-    params.update({"event_id": "e", "datacard_id": "1", "subject": "x" * 300})
-    with pytest.raises(ParamValidationError, match="subject"):
+    with pytest.raises(ParamValidationError, match="param subject"):
+        params.update({"event_id": "e", "datacard_id": "1", "subject": "x" * 300})
         params.validate()
+    ok = ParamsDict(dag.params)
+    ok.update({"event_id": "e", "datacard_id": "1", "subject": "fine"})
+    assert ok.validate()["subject"] == "fine"
 
 
 def test_push_body_acts_writes_back_and_replays(settings, connections, jira, esm):
