@@ -135,8 +135,11 @@ def test_users_and_groups_lifecycle(jira):
     assert removed["changed"] is True and user["account_id"] not in _members(jira, group)
     assert remove_user_from_group(jira, ref, group_name=group, email=email)["changed"] is False
 
-    assert delete_group(jira, ref, name=group)["deleted"] is True
+    deleted = delete_group(jira, ref, name=group)
+    assert deleted == {"group_id": made["group_id"], "group_name": group, "deleted": True}
     assert jira.find_group(group) is None
+    with pytest.raises(EventRefused, match="no group named"):
+        delete_group(jira, _ref(), name=group)
     assert delete_group(jira, ref, name=group, check_first=True)["deleted"] is False
 
     assert delete_user(jira, ref, email=email)["deleted"] is True

@@ -139,7 +139,8 @@ def create_issue(jira: Any, ref: EventRef, fields: Mapping[str, Any], *, check_f
             f"{'it' if len(missing) == 1 else 'them'} in the task's fields"
         )
     body = dict(fields)
-    labels = list(body.get("labels") or [])
+    given = body.get("labels") or []
+    labels = [given] if isinstance(given, str) else list(given)
     if ref.label not in labels:
         labels.append(ref.label)
     body["labels"] = labels
@@ -391,22 +392,29 @@ def _find_group(jira: Any, *, group_id: str | None, name: str | None) -> dict[st
 def delete_group(
     jira: Any, ref: EventRef, *, name: str | None = None, group_id: str | None = None, check_first: bool = False
 ) -> dict[str, Any]:
-    """``DELETE /rest/api/3/group``. Returns ``{"group_id", "group_name", "deleted"}``."""
+    """``DELETE /rest/api/3/group``. Returns ``{"group_id", "group_name", "deleted"}``
+    (``deleted`` False: an earlier attempt of this event already deleted it)."""
     if not (name or group_id):
         raise EventRefused("the payload names no group: give a group name or id")
-    try:
-        jira.delete_group(group_id=group_id or None, name=None if group_id else name)
-    except NotFoundError as exc:
+    which = name or group_id
+    group = _call(f"look up the group {which}", lambda: _find_group(jira, group_id=group_id, name=name))
+    if group is None:
         if check_first:
-            log.info("Jira group %s is already gone: an earlier attempt deleted it", name or group_id)
+            log.info("Jira group %s is already gone: an earlier attempt deleted it", which)
             return {"group_id": group_id, "group_name": name, "deleted": False}
-        raise refused(exc, f"delete the group {name or group_id}") from None
+        raise EventRefused(f"Jira has no group {'named ' + repr(name) if name else 'with id ' + str(group_id)}")
+    gid, gname = group.get("groupId"), group.get("name")
+    try:
+        jira.delete_group(group_id=gid) if gid else jira.delete_group(name=gname)
+    except NotFoundError:  # deleted meanwhile (or by a repeated request): the goal is reached
+        log.info("Jira group %s is already gone", which)
+        return {"group_id": gid, "group_name": gname, "deleted": False}
     except ConnectorHTTPError as exc:
         if is_transient(exc):
             raise
-        raise refused(exc, f"delete the group {name or group_id}") from None
-    log.info("Deleted Jira group %s", name or group_id)
-    return {"group_id": group_id, "group_name": name, "deleted": True}
+        raise refused(exc, f"delete the group {which}") from None
+    log.info("Deleted Jira group %s (%s)", gname, gid)
+    return {"group_id": gid, "group_name": gname, "deleted": True}
 
 
 def _is_member(jira: Any, account_id: str, *, group_id: str | None, name: str | None) -> bool:
