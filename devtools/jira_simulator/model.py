@@ -139,6 +139,36 @@ SYSTEM_FIELDS = {
     "issuekey": ("Key", None, False, False, True, ["id", "issue", "issuekey", "key"]),
 }
 
+# System fields the simulator keeps no data for. Jira returns every system field of the issue
+# (null or empty when unset) for `*all`, and clients read them unguarded (the `jira` package's
+# ``issue.fields.components``), so they are listed and rendered with Jira's empty value.
+# They cannot be written (Jira's "not on the appropriate screen" error) nor used in JQL.
+UNTRACKED_FIELDS = {
+    "components": ("Components", {"type": "array", "items": "component", "system": "components"}, True, True, True, ["component"]),
+    "fixVersions": ("Fix versions", {"type": "array", "items": "version", "system": "fixVersions"}, True, True, True, ["fixVersion"]),
+    "versions": ("Affects versions", {"type": "array", "items": "version", "system": "versions"}, True, True, True, ["affectedVersion"]),
+    "duedate": ("Due date", {"type": "date", "system": "duedate"}, True, True, True, ["due", "duedate"]),
+    "issuelinks": ("Linked Issues", {"type": "array", "items": "issuelinks", "system": "issuelinks"}, True, True, True, ["issueLink"]),
+    "subtasks": ("Sub-tasks", {"type": "array", "items": "issuelinks", "system": "subtasks"}, True, False, True, ["subtasks"]),
+    "attachment": ("Attachment", {"type": "array", "items": "attachment", "system": "attachment"}, True, True, True, ["attachments"]),
+    "watches": ("Watchers", {"type": "watches", "system": "watches"}, True, False, True, ["watchers"]),
+    "votes": ("Votes", {"type": "votes", "system": "votes"}, True, False, True, ["votes"]),
+    "security": ("Security Level", {"type": "securitylevel", "system": "security"}, True, True, True, ["level"]),
+    "lastViewed": ("Last Viewed", {"type": "datetime", "system": "lastViewed"}, True, False, True, ["lastViewed"]),
+    "timetracking": ("Time tracking", {"type": "timetracking", "system": "timetracking"}, False, True, False, []),
+    "timeoriginalestimate": ("Original estimate", {"type": "number", "system": "timeoriginalestimate"}, True, False, True, ["originalEstimate", "timeoriginalestimate"]),
+    "timeestimate": ("Remaining Estimate", {"type": "number", "system": "timeestimate"}, True, False, True, ["remainingEstimate", "timeestimate"]),
+    "timespent": ("Time Spent", {"type": "number", "system": "timespent"}, True, False, True, ["timespent"]),
+    "aggregatetimeoriginalestimate": ("\u03a3 Original Estimate", {"type": "number", "system": "aggregatetimeoriginalestimate"}, True, False, False, []),
+    "aggregatetimeestimate": ("\u03a3 Remaining Estimate", {"type": "number", "system": "aggregatetimeestimate"}, True, False, False, []),
+    "aggregatetimespent": ("\u03a3 Time Spent", {"type": "number", "system": "aggregatetimespent"}, True, False, False, []),
+    "progress": ("Progress", {"type": "progress", "system": "progress"}, True, False, True, ["progress"]),
+    "aggregateprogress": ("\u03a3 Progress", {"type": "progress", "system": "aggregateprogress"}, True, False, False, []),
+    "workratio": ("Work Ratio", {"type": "number", "system": "workratio"}, True, False, True, ["workratio"]),
+    "worklog": ("Log Work", {"type": "array", "items": "worklog", "system": "worklog"}, False, True, True, ["worklogAuthor", "worklogComment", "worklogDate"]),
+}
+SYSTEM_FIELDS.update(UNTRACKED_FIELDS)
+
 EMBEDDED_COMMENTS_MAX = 20  # comments embedded in an issue's `comment` field; page the rest
 
 

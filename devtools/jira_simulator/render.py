@@ -202,6 +202,8 @@ class Renderer:
             return self.date(row[fid])
         if fid == "comment":
             return self.comment_page(row["id"], 0, model.EMBEDDED_COMMENTS_MAX)
+        if fid in model.UNTRACKED_FIELDS:
+            return self.untracked_value(row, fid)
         if fid == "customfield_10020":
             value = extra.get(fid)
             if value is None:
@@ -212,6 +214,25 @@ class Renderer:
             v = extra.get(fid)
             return self.date(v) if isinstance(v, int) else v
         return extra.get(fid)
+
+    def untracked_value(self, row: Any, fid: str) -> Any:
+        """Jira's value of a system field the issue has nothing in (see model.UNTRACKED_FIELDS)."""
+        schema = model.UNTRACKED_FIELDS[fid][1]
+        if fid == "worklog":  # a page, although the field's schema says array
+            return {"startAt": 0, "maxResults": 20, "total": 0, "worklogs": []}
+        if schema["type"] == "array":
+            return []
+        if fid == "watches":
+            return {"self": f"{self.api}/issue/{row['project_key']}-{row['num']}/watchers", "watchCount": 0, "isWatching": False}
+        if fid == "votes":
+            return {"self": f"{self.api}/issue/{row['project_key']}-{row['num']}/votes", "votes": 0, "hasVoted": False}
+        if fid == "timetracking":
+            return {}
+        if schema["type"] == "progress":
+            return {"progress": 0, "total": 0}
+        if fid == "workratio":
+            return -1
+        return None
 
     def issue(
         self, row: Any, fields: list[str] | None, expand: set[str], properties: list[str],

@@ -157,6 +157,11 @@ def test_jira_create_update_and_read_issue(pj, raw):
     assert sorted(stored["fields"]["labels"]) == ["done", "third-party"]
     again = pj.issue(issue.key)
     assert again.fields.summary == "Printer fixed" and again.fields.description == "Paper stuck in tray 2"
+    # every system field is there, empty when unset, as scripts read them unguarded
+    f = again.fields
+    assert f.components == [] and f.fixVersions == [] and f.issuelinks == [] and f.subtasks == []
+    assert f.duedate is None and f.watches.watchCount == 0 and f.worklog.total == 0
+    assert f.workratio == -1 and f.progress.total == 0
 
 
 def test_jira_transitions(pj, raw):
