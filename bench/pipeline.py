@@ -106,6 +106,14 @@ def _esm_writes(admin_root: str, ca: str | bool) -> int:
     )
 
 
+def _esm_requests(admin_root: str, ca: str | bool) -> dict[str, int]:
+    """ESM API requests by endpoint since the counters were reset (logins and admin calls left out)."""
+    import requests
+
+    stats = requests.get(f"{admin_root}/_admin/stats", verify=ca, timeout=60).json()["requests"]
+    return {k: n for k, n in stats.items() if "/rest-api/" in k and "login" not in k}
+
+
 def _one_run(task: Any, jira: Any, esm: Any, state: Any, staging: Path, run_id: str) -> dict[str, Any]:
     from jira_esm_connector.pipeline import diff, extract, finish, load, mark_removed, run_dir, transform
 
@@ -165,12 +173,14 @@ def worker_main(spec: dict[str, Any]) -> dict[str, Any]:
     baseline_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out: dict[str, Any] = {"baseline_rss_mib": baseline_rss, "baseline_peak_mib": baseline_peak}
     try:
-        first = _one_run(task, jira, esm, state, staging, "bench__first")
-        first["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        out["first"] = first
-        requests_root = spec["esm_root"]
         import requests
 
+        requests_root = spec["esm_root"]
+        requests.post(f"{requests_root}/_admin/stats/reset", verify=spec["esm_ca"], timeout=60).raise_for_status()
+        first = _one_run(task, jira, esm, state, staging, "bench__first")
+        first["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        first["esm_requests"] = _esm_requests(requests_root, spec["esm_ca"])
+        out["first"] = first
         requests.post(f"{requests_root}/_admin/stats/reset", verify=spec["esm_ca"], timeout=60).raise_for_status()
         again = _one_run(task, jira, esm, state, staging, "bench__unchanged")
         again["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -230,6 +240,9 @@ def run(opts: Any) -> BenchResult:
         steps = ", ".join(f"{k} {v:.1f}" for k, v in first["seconds"].items())
         result.add(f"{s}: first import, wall time", first["total_s"], f"s ({steps})")
         result.add(f"{s}: first import, throughput", size / first["total_s"], "records/s")
+        reqs = first.get("esm_requests") or {}
+        result.add(f"{s}: first import, ESM requests", sum(reqs.values()),
+                   "; ".join(f"{n:,} {k.replace('/rest-api/itsm/v1', '')}" for k, n in sorted(reqs.items(), key=lambda kv: -kv[1])))
         steps = ", ".join(f"{k} {v:.1f}" for k, v in again["seconds"].items())
         result.add(f"{s}: unchanged re-run, wall time", again["total_s"],
                    f"s ({steps}); {again['unchanged']:,} unchanged, {again['esm_write_requests']} ESM writes")

@@ -59,8 +59,11 @@ def test_esm_benchmark_tiny():
     for key in ("client_read_rate", "create_rate", "update_rate", "startup_s"):
         assert positive(result.data[key]), key
     assert set(result.data["paging"]) == {"info elements", "full data cards"}
-    assert len(result.data["filters"]) == 5
+    assert len(result.data["filters"]) == 7
     assert all(f["first_page_cards"] > 0 for f in result.data["filters"])
+    by_what = {f["what"].split(":")[0]: f for f in result.data["filters"]}
+    # the import's 50-key lookup finds all 50 cards, OR-ed or with in (...)
+    assert by_what["50 keys OR-ed"]["first_page_cards"] == 50
 
 
 def test_pipeline_benchmark_tiny():
@@ -69,6 +72,7 @@ def test_pipeline_benchmark_tiny():
     assert data["first"]["created"] == 120 and data["first"]["fetched"] == 120
     assert data["unchanged"]["unchanged"] == 120
     assert data["unchanged"]["esm_write_requests"] == 0
+    assert sum(n for k, n in data["first"]["esm_requests"].items() if k.startswith("PUT")) >= 1
     assert data["unchanged"]["peak_rss_mib"] >= data["baseline_rss_mib"] > 0
 
 
