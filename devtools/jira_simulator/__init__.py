@@ -20,15 +20,24 @@ Jira endpoints (under ``/rest/api/3`` and, with plain-text rich fields, ``/rest/
 ``GET|POST search/jql`` (``nextPageToken``/``isLast`` keyset paging; ``fields`` defaults to
 id only; up to 5000 per page for id/key-only pages, 100 when fields, expand or properties
 are asked for; unbounded JQL is refused with 400), ``POST search/approximate-count``,
-``POST issue/bulkfetch``, ``POST issue``, ``GET|PUT issue/{key}``,
+``POST issue/bulkfetch``, ``POST issue``, ``GET|PUT|DELETE issue/{key}``, ``PUT issue/{key}/assignee``,
 ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
 ``GET|PUT|DELETE issue/{key}/comment/{id}``,
 ``GET issue/{key}/properties``, ``GET|PUT|DELETE issue/{key}/properties/{propertyKey}``,
 ``POST|GET|DELETE user``, ``GET users/search`` (bare array, also ``GET users``),
 ``GET user/search``, ``POST|DELETE group``, ``GET group/bulk``, ``GET group/member``,
-``POST|DELETE group/user``; read-only site metadata ``GET project``, ``project/search``,
-``project/{key}``, ``priority``, ``resolution``, ``status``, ``statuscategory``,
-``issuetype``. ``GET|POST search`` answers 410 Gone like Jira Cloud.
+``POST|DELETE group/user``, ``GET groups/picker``, the deprecated ``GET group``
+(``expand=users[start:end]``, 50 members a page); read-only site metadata ``GET project``,
+``project/search``, ``project/{key}`` (``/components`` and ``/versions``: none), ``priority``,
+``resolution``, ``status``, ``statuscategory``, ``issuetype``. ``GET|POST search`` answers
+410 Gone like Jira Cloud. ``/rest/api/latest/...`` is an alias of ``/rest/api/2/...``.
+User references by the GDPR-removed ``name``/``username`` find no user (404 on
+``group/user``, 400 on ``assignee``), as on Jira Cloud. Issues carry every Jira system field
+(components, fixVersions, issuelinks, subtasks, watches, worklog, time tracking, ...): the
+ones the simulator keeps no data for have Jira's empty value and cannot be set or searched.
+JSON is served as ``application/json;charset=UTF-8``, as Jira does. Third-party clients
+(``jira`` 3.10.5, ``atlassian-python-api`` 5.0.5) are tested against it
+(``tests/jira_simulator/test_third_party_clients.py``).
 The first 20 comments are embedded in an issue's ``comment`` field (with the full
 ``total``); page the rest through ``issue/{key}/comment``. Errors always have Jira's shape
 ``{"errorMessages": [...], "errors": {...}}``.

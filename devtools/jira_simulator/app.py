@@ -613,6 +613,18 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
         return project_full(r, p)
 
+    @app.get(prefix + "/project/{projectIdOrKey}/components")
+    async def project_components(request: Request, projectIdOrKey: str) -> Any:
+        if store.project(projectIdOrKey) is None:
+            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
+        return []  # the simulator's projects have no components
+
+    @app.get(prefix + "/project/{projectIdOrKey}/versions")
+    async def project_versions(request: Request, projectIdOrKey: str) -> Any:
+        if store.project(projectIdOrKey) is None:
+            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
+        return []  # ... and no versions
+
     @app.get(prefix + "/priority")
     async def priorities(request: Request) -> Any:
         caller, r = ctx(request, version)
@@ -796,6 +808,32 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             store.add_comment(row["id"], caller.account_id, c["adf"], c["properties"])
         if q_bool(request, "returnIssue", False):
             return r.issue(store.issue_row(str(row["id"])), model.all_field_ids(), set(), [])
+        return Response(status_code=204)
+
+    @app.delete(prefix + "/issue/{issueIdOrKey}")
+    async def delete_issue(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        require_admin(caller, "delete issues in this project")
+        store.delete_issue(row["id"])  # the simulator has no subtasks: nothing else to check
+        return Response(status_code=204)
+
+    @app.put(prefix + "/issue/{issueIdOrKey}/assignee")
+    async def assign_issue(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        body = await body_json(request)
+        if not isinstance(body, dict) or "accountId" not in body:
+            # `name`/`key` are gone from Jira Cloud (GDPR): only accountId identifies a user
+            raise JiraError(400, [], {"assignee": "accountId must be provided (name and key are no longer supported)."})
+        account_id = body["accountId"]
+        if account_id == "-1":  # automatic: the project's default assignee (its lead)
+            account_id = store.project(row["project_key"])["lead"]
+        if account_id is not None:
+            u = store.user(str(account_id))
+            if u is None or not u["active"]:
+                raise JiraError(400, [], {"assignee": f"User '{account_id}' cannot be assigned issues."})
+        store.update_issue(row["id"], {"assignee": account_id})
         return Response(status_code=204)
 
     @app.get(prefix + "/issue/{issueIdOrKey}/transitions")

@@ -178,6 +178,21 @@ def test_jira_transitions(pj, raw):
     assert stored["status"]["name"] == "Open" and stored["resolution"] is None
 
 
+def test_jira_assign_and_delete(pj, raw):
+    issue = pj.create_issue(fields={"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "Assign me"})
+    users = raw.get(raw.api + "/users/search", params={"maxResults": 100}).json()
+    someone = next(u for u in users if u["accountType"] == "atlassian" and u["active"] and u.get("emailAddress"))
+    assert pj.assign_issue(issue, someone["emailAddress"])  # the library looks the user up by query
+    assert read_issue(raw, issue.key)["fields"]["assignee"]["accountId"] == someone["accountId"]
+    pj.assign_issue(issue.key, None)
+    assert read_issue(raw, issue.key)["fields"]["assignee"] is None
+    assert pj.project_components("SUP") == [] and pj.project_versions("SUP") == []
+
+    issue.delete()
+    assert raw.get(f"{raw.api}/issue/{issue.key}").status_code == 404
+    assert issue.key not in all_keys(raw, "project = SUP")
+
+
 def test_jira_comments_and_issue_properties(pj, raw):
     key = "SUP-1"
     before = raw.get(f"{raw.api}/issue/{key}/comment").json()["total"]
@@ -313,6 +328,20 @@ def test_atlassian_issue_lifecycle(aj, raw):
     assert adf_text(raw.get(f"{raw.api}/issue/{key}/comment").json()["comments"][0]["body"]) == "Rotated on all hosts"
 
 
+def test_atlassian_assign_and_delete(aj, raw):
+    key = aj.issue_create(fields={"project": {"key": "ENG"}, "issuetype": {"name": "Task"}, "summary": "Assign"})["key"]
+    me = my_account_id(raw)
+    aj.assign_issue(key, account_id=me)
+    assert read_issue(raw, key)["fields"]["assignee"]["accountId"] == me
+    with pytest.raises(requests.HTTPError) as err:
+        aj.assign_issue(key, account_id="no-such-account")
+    assert err.value.response.status_code == 400
+    assert str(err.value) == "User 'no-such-account' cannot be assigned issues."
+    aj.delete_issue(key)
+    assert raw.get(f"{raw.api}/issue/{key}").status_code == 404
+    assert aj.issue_deleted(key)
+
+
 def test_atlassian_groups_on_a_cloud_site(sim, raw):
     # Under an *.atlassian.net name the library uses accountId for group membership.
     aj = AtlassianJira(f"https://{ALIAS_HOST}", username=sim.email, password=sim.token, cloud=True,
@@ -396,7 +425,7 @@ def test_both_clients_wait_out_a_429_with_retry_after(sim, raw):
 # --- the endpoints these clients added, against the published document ----------------------
 
 
-def test_group_endpoints_used_by_clients_validate(raw, validate, validate_error, sim):
+def test_endpoints_added_for_the_clients_validate(raw, validate, validate_error, sim):
     picker = validate(raw.get(raw.api + "/groups/picker", params={"query": "jira", "maxResults": 2})).json()
     matching = sorted(n for n in group_names(raw) if "jira" in n)
     assert [g["name"] for g in picker["groups"]] == matching[:2] and picker["total"] == len(matching)
@@ -413,6 +442,17 @@ def test_group_endpoints_used_by_clients_validate(raw, validate, validate_error,
     validate_error(raw.get(raw.api + "/group", params={"groupname": "no-such-group"}), 404)
     anonymous = requests.get(raw.api + "/groups/picker", params={"query": "jira"}, verify=sim.ca_pem)
     assert validate(anonymous).json()["groups"] == []
+    for path in ("/project/SUP/components", "/project/SUP/versions"):
+        assert validate(raw.get(raw.api + path)).json() == []
+    validate_error(raw.get(raw.api + "/project/NOPE/versions"), 404)
+    key = raw.post(raw.api + "/issue", json={"fields": {
+        "project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "short-lived"}}).json()["key"]
+    validate(raw.put(f"{raw.api}/issue/{key}/assignee", json={"accountId": "-1"}))  # project default
+    lead = raw.get(raw.api + "/project/SUP").json()["lead"]["accountId"]
+    assert read_issue(raw, key)["fields"]["assignee"]["accountId"] == lead
+    validate_error(raw.put(f"{raw.api}/issue/{key}/assignee", json={"name": "admin"}), 400)
+    validate(raw.delete(f"{raw.api}/issue/{key}"))
+    validate_error(raw.delete(f"{raw.api}/issue/{key}"), 404)
     # /rest/api/latest is served as v2
     latest = raw.get(sim.base_url + "/rest/api/latest/issue/SUP-1", params={"fields": "description"}).json()
     v2 = raw.get(sim.base_url + "/rest/api/2/issue/SUP-1", params={"fields": "description"}).json()
