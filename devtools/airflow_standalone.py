@@ -58,6 +58,9 @@ class AirflowStandalone:
                 "AIRFLOW__API__BASE_URL": self.base_url,
                 # Tasks reach the metadata DB only through the API server's real port.
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+                # Wait for SQLite locks instead of failing requests with "Database error".
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "devtools.airflow_sqlite.SYNC",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "devtools.airflow_sqlite.ASYNC",
                 # New task files show up quickly in the UI.
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "15",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
