@@ -58,7 +58,8 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                ("path" is a prefix and "method" a filter, both optional)
     GET    /_admin/faults                      pending faults;  DELETE /_admin/faults clears them
     GET    /_admin/stats                       {"total": N, "endpoints": {"GET /rest/api/3/search/jql": n},
-                                                "responses": {"GET /rest/api/3/search/jql": {"200": n, "429": m}}}
+                                                "responses": {"GET /rest/api/3/search/jql": {"200": n, "429": m}},
+                                                "unrouted": {"GET /rest/api/3/nope": 1}}  (404/405: no endpoint)
     DELETE /_admin/stats                       zero the counters
     POST   /_admin/reset                       back to the seed; body {"data": true, "knobs": true,
                                                "stats": true} (each defaults to true)

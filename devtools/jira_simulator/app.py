@@ -414,19 +414,20 @@ def create_app(sim: Simulator) -> FastAPI:
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         return jira_error_response(400, "Invalid request: " + "; ".join(str(e.get("msg")) for e in exc.errors()))
 
-    def endpoint_name(request: Request) -> str:
+    def endpoint_name(request: Request) -> tuple[str, bool]:
+        """"METHOD /route/{template}" and whether a route serves it (False: 404/405)."""
         for route in app.router.routes:
             match, _ = route.matches(request.scope)
             if match == Match.FULL:
-                return f"{request.method} {getattr(route, 'path', request.url.path)}"
-        return f"{request.method} {request.url.path}"
+                return f"{request.method} {getattr(route, 'path', request.url.path)}", True
+        return f"{request.method} {request.url.path}", False
 
     @app.middleware("http")
     async def _knobs(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         path = request.url.path
         if path.startswith("/_admin"):
             return await call_next(request)
-        name = endpoint_name(request)
+        name, routed = endpoint_name(request)
         status: int | str = "reset"
         try:
             # authentication first: a bad token is a 401 whatever else happens
@@ -467,7 +468,7 @@ def create_app(sim: Simulator) -> FastAPI:
             status = response.status_code
             return response
         finally:
-            sim.stats.record(name, status)
+            sim.stats.record(name, status, routed)
 
     def ctx(request: Request, version: str) -> tuple[Caller, Renderer]:
         caller: Caller = getattr(request.state, "caller", Caller(None))

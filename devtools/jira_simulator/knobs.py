@@ -106,7 +106,11 @@ class Knobs:
 
 
 class Stats:
-    """Request counts per endpoint (method + route template) and per status code."""
+    """Request counts per endpoint (method + route template) and per status code.
+
+    ``unrouted`` counts the calls no endpoint serves (answered 404 / 405): what a client
+    needs that the simulator does not implement.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -117,12 +121,15 @@ class Stats:
             self.total = 0
             self.endpoints: dict[str, int] = defaultdict(int)
             self.statuses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            self.unrouted: dict[str, int] = defaultdict(int)
 
-    def record(self, endpoint: str, status: int | str) -> None:
+    def record(self, endpoint: str, status: int | str, routed: bool = True) -> None:
         with self._lock:
             self.total += 1
             self.endpoints[endpoint] += 1
             self.statuses[endpoint][str(status)] += 1
+            if not routed:
+                self.unrouted[endpoint] += 1
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -130,4 +137,5 @@ class Stats:
                 "total": self.total,
                 "endpoints": dict(self.endpoints),
                 "responses": {k: dict(v) for k, v in self.statuses.items()},
+                "unrouted": dict(self.unrouted),
             }

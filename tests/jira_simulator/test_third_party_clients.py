@@ -9,6 +9,7 @@ asserts the library gets Jira Cloud's answer and that the modern call works.
 """
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -29,8 +30,21 @@ def _no_environment_tls_or_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def sim(jira_sim_fresh):
-    return jira_sim_fresh
+def sim(jira_sim_fresh, jira_spec_dict):
+    yield jira_sim_fresh
+    # Whatever the libraries called exists in the simulator and in Jira's published document.
+    stats = jira_sim_fresh.stats()
+    assert stats["unrouted"] == {}, f"calls no simulator endpoint serves: {stats['unrouted']}"
+    documented = {
+        (method.upper(), re.sub(r"\{[^}]+\}", "{}", path))
+        for path, item in jira_spec_dict["paths"].items() for method in item
+    }
+    for name in stats["endpoints"]:
+        method, path = name.split(" ", 1)
+        if not path.startswith("/rest/"):
+            continue
+        v3 = re.sub(r"^/rest/api/(2|latest)/", "/rest/api/3/", re.sub(r"\{[^}]+\}", "{}", path))
+        assert (method, v3) in documented, f"{name} is not in Jira's OpenAPI document"
 
 
 @pytest.fixture
