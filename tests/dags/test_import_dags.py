@@ -212,3 +212,13 @@ def test_safety_limit_param_override_through_run_conf(airflow_db, connector_env,
     allowed = dag.test(run_conf={"allow_mass_removal": True})
     assert str(allowed.state) == "success"
     assert _result(allowed, "mark_removed")["marked_removed"] == len(users) // 2 + 2
+
+
+def test_import_dags_still_build_when_the_event_dag_module_is_missing(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "jira_esm_connector.dagfactory.events", None)  # import -> ImportError
+    dags = build_all_dags(EXAMPLES)
+    assert {"jira_users_to_persons", "jira_issues_to_incidents"} <= set(dags)
+    assert all("import" in d.tags for d in dags.values())
+    assert task_file_errors(EXAMPLES) == []

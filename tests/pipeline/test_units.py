@@ -90,3 +90,15 @@ def test_cache_cli_clears_fingerprints_but_not_the_watermark(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert "0 cached record(s)" in status.stdout and "2026-01-01T00:00:00+00:00" in status.stdout
+
+
+def test_incremental_user_import_is_refused_with_a_plain_message():
+    import pytest
+
+    from jira_esm_connector.config import TaskFileError
+
+    from .conftest import USERS_TASK
+
+    with pytest.raises(TaskFileError) as err:
+        make_task(USERS_TASK, mode="incremental")
+    assert "key 'mode'" in str(err.value) and "use mode: full" in str(err.value)
