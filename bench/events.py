@@ -41,6 +41,23 @@ TITLE = "4. Event push latency: create_issue (operation function and run_event),
 TASK_FILE = REPO_ROOT / "include" / "mappings" / "event_create_issue.yaml"
 
 
+def _reset_stats(jira_sim: Any, esm_sim: Any) -> None:
+    import requests
+
+    requests.delete(f"{jira_sim.base_url}/_admin/stats", verify=jira_sim.ca_pem, timeout=30).raise_for_status()
+    requests.post(f"{esm_sim.root_url}/_admin/stats/reset", verify=esm_sim.ca_pem, timeout=30).raise_for_status()
+
+
+def _request_counts(jira_sim: Any, esm_sim: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """API requests each simulator served since the reset (admin calls left out)."""
+    import requests
+
+    jira = requests.get(f"{jira_sim.base_url}/_admin/stats", verify=jira_sim.ca_pem, timeout=30).json()["endpoints"]
+    esm = requests.get(f"{esm_sim.root_url}/_admin/stats", verify=esm_sim.ca_pem, timeout=30).json()["requests"]
+    return ({k: n for k, n in jira.items() if "/_admin" not in k},
+            {k: n for k, n in esm.items() if "/rest-api/" in k})
+
+
 def _fmt(s: dict[str, float]) -> str:
     return f"{s['p50']:.1f} / {s['p95']:.1f}"
 
@@ -89,6 +106,7 @@ def run(opts: Any) -> BenchResult:
 
                     # 2. the whole event, as the DAG's task runs it
                     incident_ids = [c.data_card_id for c in esm.iter_cards("incident", data_cards=False, page_size=200)]
+                    _reset_stats(jira_sim, esm_sim)
                     ev_samples: list[float] = []
                     conf_of: list[dict[str, Any]] = []
                     for i in range(runs):
@@ -106,6 +124,7 @@ def run(opts: Any) -> BenchResult:
                             raise RuntimeError(f"run_event did not create an issue: {out}")
                         conf_of.append(conf)
                     ev = summary_ms(ev_samples)
+                    jira_calls, esm_calls = _request_counts(jira_sim, esm_sim)
                     written = esm.get_card("incident", conf_of[-1]["datacard_id"]).value("jira_key") if conf_of else None
 
                     # 3. replays of handled events
@@ -122,7 +141,13 @@ def run(opts: Any) -> BenchResult:
     result.add("create_issue operation function: p50 / p95", _fmt(op), f"ms (n={op['n']}, max {op['max']:.1f})")
     result.add("run_event create_issue incl. state, /field, write-back: p50 / p95", _fmt(ev), f"ms (n={ev['n']}, max {ev['max']:.1f})")
     result.add("replay of a handled event (same event id): p50 / p95", _fmt(rp), f"ms (n={rp['n']})")
-    result.data.update({"op_ms": op, "run_event_ms": ev, "replay_ms": rp, "written_back": written})
+    n = max(1, ev["n"])
+    result.add("run_event: Jira requests per push", sum(jira_calls.values()) / n,
+               "; ".join(f"{c / n:g} x {k}" for k, c in sorted(jira_calls.items())))
+    result.add("run_event: ESM requests per push", sum(esm_calls.values()) / n,
+               "; ".join(f"{c / n:g} x {k.replace('/rest-api/itsm/v1', '')}" for k, c in sorted(esm_calls.items())))
+    result.data.update({"op_ms": op, "run_event_ms": ev, "replay_ms": rp, "written_back": written,
+                        "jira_requests": jira_calls, "esm_requests": esm_calls})
     if op["n"] < runs or ev["n"] < runs:
         result.notes.append("time budget reached: fewer pushes than asked for")
     result.seconds = time.perf_counter() - started

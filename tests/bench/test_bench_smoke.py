@@ -84,6 +84,7 @@ def test_events_benchmark_through_the_cli(tmp_path):
     data = report["results"][0]["data"]
     assert data["op_ms"]["n"] == 3 and data["run_event_ms"]["n"] == 3 and data["replay_ms"]["n"] == 3
     assert re.fullmatch(r"SUP-\d+", str(data["written_back"]))  # the issue key reached the ESM card
+    assert data["jira_requests"].get("POST /rest/api/3/issue") == 3  # one create per push, no repeats
     text = md.read_text()
     assert "python -m bench events --tiny" in text and "CPU cores" in text
 
