@@ -56,6 +56,13 @@ GROUP_PICKER_LIMIT = 1000
 _USERS_EXPAND = re.compile(r"(?:^|,)\s*users(?:\[(\d+):(\d+)\])?\s*(?:,|$)")
 
 
+def _user_matches(u: Any, query: str) -> bool:
+    """user/search's `query`: a prefix of the e-mail, the display name or one of its words."""
+    q = query.lower()
+    name = u["display_name"].lower()
+    return (u["email"] or "").lower().startswith(q) or name.startswith(q) or any(w.startswith(q) for w in name.split())
+
+
 def _users_expand_window(expand: str) -> tuple[int, int] | None:
     """``users`` -> (0, 49); ``users[51:100]`` -> (51, 100) (inclusive); absent -> None."""
     m = _USERS_EXPAND.search(expand or "")
@@ -1056,14 +1063,38 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         for u in store.users_page(0, 10**9):
             if account_id and u["account_id"] != account_id:
                 continue
-            if query:
-                q = query.lower()
-                words = u["display_name"].lower().split()
-                if not ((u["email"] or "").lower().startswith(q) or u["display_name"].lower().startswith(q) or any(w.startswith(q) for w in words)):
-                    continue
+            if query and not _user_matches(u, query):
+                continue
             if not u["active"] and not account_id:
                 continue
             found.append(u)
+        return [r.user(u) for u in found[start : start + limit]]
+
+    @app.get(prefix + "/user/assignable/search")
+    async def assignable_users(request: Request) -> Any:
+        """Users who can be assigned issues of a project or an issue: every active person
+        (the simulator has no permission schemes); app accounts cannot be assignees."""
+        caller, r = ctx(request, version)
+        query = request.query_params.get("query")
+        account_id = request.query_params.get("accountId")
+        project_ref = request.query_params.get("project")
+        issue_ref = request.query_params.get("issueKey") or request.query_params.get("issueId")
+        if not (project_ref or issue_ref):
+            raise JiraError(400, "One of 'project', 'issueKey' or 'issueId' query parameters must be provided.")
+        if query and account_id:
+            raise JiraError(400, "Only one of 'accountId' or 'query' query parameters may be provided.")
+        if issue_ref:
+            issue_or_404(issue_ref)
+        elif store.project(project_ref) is None:
+            raise JiraError(404, f"No project could be found with key '{project_ref}'.")
+        start = max(0, q_int(request, "startAt", 0))
+        limit = max(0, min(q_int(request, "maxResults", 50), 1000))
+        found = [
+            u for u in store.users_page(0, 10**9)
+            if u["active"] and u["account_type"] == "atlassian"
+            and (not account_id or u["account_id"] == account_id)
+            and (not query or _user_matches(u, query))
+        ]
         return [r.user(u) for u in found[start : start + limit]]
 
     # --- groups ------------------------------------------------------------------------

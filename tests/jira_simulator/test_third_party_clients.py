@@ -198,6 +198,13 @@ def test_jira_assign_and_delete(pj, raw):
     someone = next(u for u in users if u["accountType"] == "atlassian" and u["active"] and u.get("emailAddress"))
     assert pj.assign_issue(issue, someone["emailAddress"])  # the library looks the user up by query
     assert read_issue(raw, issue.key)["fields"]["assignee"]["accountId"] == someone["accountId"]
+    word = someone["displayName"].split()[-1]
+    assignable = pj.search_assignable_users_for_issues(query=word, issueKey=issue.key)
+    assert someone["accountId"] in [u.accountId for u in assignable]
+    assert all(u.accountType == "atlassian" and u.active for u in assignable)
+    app = next(u for u in users if u["accountType"] == "app")  # the seed has app accounts
+    found = pj.search_assignable_users_for_issues(query=app["displayName"].split()[0], project="SUP")
+    assert app["accountId"] not in [u.accountId for u in found]  # never assignable
     pj.assign_issue(issue.key, None)
     assert read_issue(raw, issue.key)["fields"]["assignee"] is None
     assert pj.project_components("SUP") == [] and pj.project_versions("SUP") == []
@@ -456,6 +463,9 @@ def test_endpoints_added_for_the_clients_validate(raw, validate, validate_error,
     validate_error(raw.get(raw.api + "/group", params={"groupname": "no-such-group"}), 404)
     anonymous = requests.get(raw.api + "/groups/picker", params={"query": "jira"}, verify=sim.ca_pem)
     assert validate(anonymous).json()["groups"] == []
+    assignable = validate(raw.get(raw.api + "/user/assignable/search", params={"project": "SUP", "maxResults": 5})).json()
+    assert 0 < len(assignable) <= 5 and all(u["accountType"] == "atlassian" for u in assignable)
+    validate_error(raw.get(raw.api + "/user/assignable/search", params={"query": "a"}), 400)
     for path in ("/project/SUP/components", "/project/SUP/versions"):
         assert validate(raw.get(raw.api + path)).json() == []
     validate_error(raw.get(raw.api + "/project/NOPE/versions"), 404)
