@@ -231,7 +231,7 @@ def test_a_few_removed_issues_are_marked_within_the_limit(jira, jira_sim, esm, s
     assert [cards[k].value("status") for k in gone] == ["07 - Cancelled"] * 2
 
 
-def test_crash_after_esm_saved_but_before_state_was_written_duplicates_nothing(jira, esm, state, staging):
+def test_crash_after_esm_saved_but_before_state_was_written_duplicates_nothing(jira, esm, esm_sim, state, staging):
     task = make_task(ISSUES_TASK)
     path = run_dir(staging, task.name, run_id(1))
     extracted = extract(task, jira, state, path)
@@ -248,6 +248,11 @@ def test_crash_after_esm_saved_but_before_state_was_written_duplicates_nothing(j
     assert first["created"] == len(keys) and retry["created"] == 0 and retry["updated"] == len(keys)
     assert len(esm_cards(esm, "incident")) == len(keys)
     assert state.get_card_ids(task.name, keys).keys() == set(keys)
+    # and a retry after everything was saved and recorded writes nothing at all
+    reset_esm_stats(esm_sim)
+    again = load(task, diffed, esm, state)
+    assert again["already_loaded"] == len(keys) and again["updated"] == again["created"] == 0
+    assert esm_writes(esm_sim) == 0
 
 
 def test_group_members_become_references_to_person_cards(jira, esm, state, staging):

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..mapping.dates import parse_jira_datetime
 from ..mapping.paths import get_path
@@ -143,7 +144,7 @@ def _iter_comment_records(jira: Any, task: Any, jql: str, stats: dict[str, int])
         for issue in page.issues:
             issue_ref = {"id": issue.get("id"), "key": issue.get("key"), "fields": issue.get("fields") or {}}
             paginator = StartAtPaginator(100, items_key="comments")
-            path = f"/rest/api/3/issue/{issue.get('key')}/comment"
+            path = f"/rest/api/3/issue/{quote(str(issue.get('key') or issue.get('id')), safe='')}/comment"
             for _p, comments in jira.paginate("GET", path, paginator, params={"expand": "properties"}):
                 for comment in comments:
                     if skip_marked and _is_connector_comment(comment):

@@ -174,7 +174,8 @@ def load(
     removal = task.removal
     key_attr = task.key.esm
     resolver = ReferenceResolver(esm)
-    counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0}
+    counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0,
+              "already_loaded": 0}
     refused: list[dict[str, Any]] = []
     chunks = 0
     for chunk in _chunks(dataset, chunk_size):
@@ -182,6 +183,12 @@ def load(
         # the same record twice in one chunk (changed while the run paged): keep the newest,
         # or ESM would get two creates for one key
         chunk = list({row["key"]: row for row in chunk}.values())
+        # an Airflow retry of this step: what an earlier attempt already saved is skipped
+        saved = state.get_fingerprints(task.name, [row["key"] for row in chunk])
+        chunk = [row for row in chunk if saved.get(row["key"]) != row["fingerprint"]]
+        counts["already_loaded"] += len(saved) - sum(1 for row in chunk if row["key"] in saved)
+        if not chunk:
+            continue
         keys = [row["key"] for row in chunk]
         hinted = state.get_card_ids(task.name, keys)
         existing = lookup_cards(esm, task.template, key_attr, keys, [removal.attribute if removal else None])
