@@ -240,3 +240,26 @@ def test_user_and_group_operations_via_the_official_client(airflow, api_client, 
     assert jira.find_group(group) is None
     push("delete_jira_user", {"event_id": _id(), "email": email})
     assert not [u for u in jira.find_users(email) if u.get("emailAddress") == email]
+
+
+def test_jira_5xx_during_create_then_airflow_retry_ends_with_one_issue(airflow, jira, jira_sim, esm):
+    """Jira answers 503 to every create of the first try (the connector checks Jira after
+    each, finds nothing, gives up transiently); Airflow retries the task; the retry resumes
+    the event, checks Jira again and creates the issue once."""
+    from jira_esm_connector.events.operations import CREATE_ATTEMPTS
+
+    card = esm.create_card("incident", {"subject": "503 then retry"}, folder="incident_management")
+    conf = {"event_id": _id("retry"), "datacard_id": card, "subject": "503 then retry"}
+    jira_sim.admin("POST", "faults", json={"type": "status", "status": 503, "count": CREATE_ATTEMPTS,
+                                           "path": "/rest/api/3/issue", "method": "POST"})
+    try:
+        run_id = _trigger_ok(airflow, "create_jira_issue_from_incident", {**conf})
+        run = airflow.wait_for_run(CREATE, run_id, timeout=240)
+    finally:
+        jira_sim.admin("DELETE", "faults")
+    tis = airflow.api("GET", f"/dags/{CREATE}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+    assert tis[0]["try_number"] == 2
+    assert run["state"] == "success"
+    issues = _issues_for(jira, CREATE, conf["event_id"])
+    assert [i["key"] for i in issues] == [airflow.last_task_result(CREATE, run_id)["issue_key"]]
+    assert esm.get_card("incident", card).value("jira_key") == issues[0]["key"]
