@@ -20,12 +20,13 @@ Jira endpoints (under ``/rest/api/3`` and, with plain-text rich fields, ``/rest/
 ``GET|POST search/jql`` (``nextPageToken``/``isLast`` keyset paging; ``fields`` defaults to
 id only; up to 5000 per page for id/key-only pages, 100 when fields, expand or properties
 are asked for; unbounded JQL is refused with 400), ``POST search/approximate-count``,
-``POST issue/bulkfetch``, ``POST issue``, ``GET|PUT|DELETE issue/{key}``, ``PUT issue/{key}/assignee``,
+``POST issue/bulkfetch``, ``POST issue``, ``POST issue/bulk`` (50 at most, refused ones by
+position), ``GET|PUT|DELETE issue/{key}``, ``PUT issue/{key}/assignee``,
 ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
 ``GET|PUT|DELETE issue/{key}/comment/{id}``,
 ``GET issue/{key}/properties``, ``GET|PUT|DELETE issue/{key}/properties/{propertyKey}``,
 ``POST|GET|DELETE user``, ``GET users/search`` (bare array, also ``GET users``),
-``GET user/search``, ``POST|DELETE group``, ``GET group/bulk``, ``GET group/member``,
+``GET user/search``, ``GET user/assignable/search``, ``POST|DELETE group``, ``GET group/bulk``, ``GET group/member``,
 ``POST|DELETE group/user``, ``GET groups/picker``, the deprecated ``GET group``
 (``expand=users[start:end]``, 50 members a page); read-only site metadata ``GET project``,
 ``project/search``, ``project/{key}`` (``/components`` and ``/versions``: none), ``priority``,

@@ -50,6 +50,7 @@ REMOVED_SEARCH = (
 ISSUE_NOT_FOUND = "Issue does not exist or you do not have permission to see it."
 USER_NOT_FOUND = "Specified user does not exist or you do not have required permissions"
 GROUP_NOT_FOUND = "Specified group does not exist."
+BULK_CREATE_MAX = 50  # issue/bulk: "Creates upto 50 issues"
 GROUP_USERS_PAGE = 50  # deprecated GET group: "A maximum of 50 users is returned"
 GROUP_PICKER_DEFAULT = 20  # groups/picker: jira.ajax.autocomplete.limit's default
 GROUP_PICKER_LIMIT = 1000
@@ -781,6 +782,10 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
     async def create_issue(request: Request) -> Any:
         caller, r = ctx(request, version)
         body = await body_json(request)
+        return JSONResponse(insert_issue(caller, r, body), status_code=201)
+
+    def insert_issue(caller: Caller, r: Renderer, body: Any) -> dict:
+        """Create one issue from an IssueUpdateDetails body -> CreatedIssue; JiraError if refused."""
         values, labels, comments = apply_issue_input(sim, body, v2=v2, creating=True)
         values.setdefault("reporter", caller.account_id)
         values["creator"] = caller.account_id
@@ -793,7 +798,27 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             if isinstance(prop, dict) and "key" in prop:
                 store.put_property(row["id"], str(prop["key"]), prop.get("value"))
         key = f"{row['project_key']}-{row['num']}"
-        return JSONResponse({"id": str(row["id"]), "key": key, "self": f"{r.api}/issue/{row['id']}"}, status_code=201)
+        return {"id": str(row["id"]), "key": key, "self": f"{r.api}/issue/{row['id']}"}
+
+    @app.post(prefix + "/issue/bulk")
+    async def create_issues(request: Request) -> Any:
+        """Up to 50 issues; each refused one is reported by its position, the rest are created
+        (201), unless all are refused (400)."""
+        caller, r = ctx(request, version)
+        body = await body_json(request)
+        updates = body.get("issueUpdates") if isinstance(body, dict) else None
+        if not isinstance(updates, list) or not updates:
+            raise JiraError(400, "Nothing to create: 'issueUpdates' must list at least one issue.")
+        if len(updates) > BULK_CREATE_MAX:
+            raise JiraError(400, f"You can create at most {BULK_CREATE_MAX} issues in one request.")
+        created, errors = [], []
+        for n, update in enumerate(updates):
+            try:
+                created.append(insert_issue(caller, r, update))
+            except JiraError as exc:
+                errors.append({"status": exc.status, "elementErrors": {"errorMessages": exc.messages, "errors": exc.errors},
+                               "failedElementNumber": n})
+        return JSONResponse({"issues": created, "errors": errors}, status_code=201 if created else 400)
 
     @app.get(prefix + "/issue/{issueIdOrKey}")
     async def get_issue(request: Request, issueIdOrKey: str) -> Any:

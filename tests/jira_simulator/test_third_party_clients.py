@@ -178,6 +178,19 @@ def test_jira_create_update_and_read_issue(pj, raw):
     assert f.workratio == -1 and f.progress.total == 0
 
 
+def test_jira_create_issues_in_bulk_reports_refused_ones(pj, raw):
+    before = len(all_keys(raw, "project = ENG"))
+    results = pj.create_issues([
+        {"project": {"key": "ENG"}, "issuetype": {"name": "Task"}, "summary": "Bulk one"},
+        {"project": {"key": "ENG"}, "issuetype": {"name": "Task"}},  # no summary
+        {"project": {"key": "ENG"}, "issuetype": {"name": "Bug"}, "summary": "Bulk three"},
+    ])
+    assert [x["status"] for x in results] == ["Success", "Error", "Success"]
+    assert results[1]["error"] == {"summary": "You must specify a summary of the issue."}
+    assert [read_issue(raw, x["issue"].key)["fields"]["summary"] for x in (results[0], results[2])] == ["Bulk one", "Bulk three"]
+    assert len(all_keys(raw, "project = ENG")) == before + 2
+
+
 def test_jira_transitions(pj, raw):
     issue = pj.create_issue(fields={"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "To close"})
     offered = pj.transitions(issue)
@@ -349,6 +362,19 @@ def test_atlassian_issue_lifecycle(aj, raw):
     assert adf_text(raw.get(f"{raw.api}/issue/{key}/comment").json()["comments"][0]["body"]) == "Rotated on all hosts"
 
 
+def test_atlassian_create_issues_in_bulk(aj, raw):
+    created = aj.create_issues([
+        {"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "Patch host a"}},
+        {"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "Patch host b"}},
+    ])
+    assert created["errors"] == []
+    assert [read_issue(raw, i["key"])["fields"]["summary"] for i in created["issues"]] == ["Patch host a", "Patch host b"]
+    with pytest.raises(requests.HTTPError) as err:  # all refused: 400 with the per-issue errors
+        aj.create_issues([{"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}}}])
+    assert err.value.response.status_code == 400
+    assert err.value.response.json()["errors"][0]["elementErrors"]["errors"] == {"summary": "You must specify a summary of the issue."}
+
+
 def test_atlassian_assign_and_delete(aj, raw):
     key = aj.issue_create(fields={"project": {"key": "ENG"}, "issuetype": {"name": "Task"}, "summary": "Assign"})["key"]
     me = my_account_id(raw)
@@ -466,6 +492,11 @@ def test_endpoints_added_for_the_clients_validate(raw, validate, validate_error,
     assignable = validate(raw.get(raw.api + "/user/assignable/search", params={"project": "SUP", "maxResults": 5})).json()
     assert 0 < len(assignable) <= 5 and all(u["accountType"] == "atlassian" for u in assignable)
     validate_error(raw.get(raw.api + "/user/assignable/search", params={"query": "a"}), 400)
+    bulk = raw.post(raw.api + "/issue/bulk", json={"issueUpdates": [
+        {"fields": {"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "ok"}},
+        {"fields": {"project": {"key": "NOPE"}, "issuetype": {"name": "Task"}, "summary": "refused"}}]})
+    body = validate(bulk).json()
+    assert bulk.status_code == 201 and len(body["issues"]) == 1 and body["errors"][0]["failedElementNumber"] == 1
     for path in ("/project/SUP/components", "/project/SUP/versions"):
         assert validate(raw.get(raw.api + path)).json() == []
     validate_error(raw.get(raw.api + "/project/NOPE/versions"), 404)
