@@ -169,12 +169,11 @@ def update_issue(jira: Any, ref: EventRef, issue_key: str, fields: Mapping[str, 
 
 def _comment_has_marker(jira: Any, comment: Mapping[str, Any], ref: EventRef) -> bool:
     props = comment.get("properties")
-    if isinstance(props, list):
+    if isinstance(props, list):  # embedded by expand=properties (empty: the comment has none)
         for prop in props:
             if isinstance(prop, Mapping) and prop.get("key") == COMMENT_ORIGIN_PROPERTY:
                 return ref.matches(prop.get("value"))
-        if props:
-            return False
+        return False
     # properties not embedded: ask for this comment's property
     try:
         got = jira.request("GET", f"/rest/api/3/comment/{comment['id']}/properties/{COMMENT_ORIGIN_PROPERTY}")

@@ -53,6 +53,8 @@ _RENDERERS: dict[int, tuple[EventTask, Any]] = {}
 def _renderer(task: EventTask):
     cached = _RENDERERS.get(id(task))
     if cached is None or cached[0] is not task:
+        if len(_RENDERERS) > 256:  # tasks are few; this only bounds a long-lived process
+            _RENDERERS.clear()
         cached = (task, event_renderer(task))
         _RENDERERS[id(task)] = cached
     return cached[1]
