@@ -44,8 +44,10 @@ __all__ = [
 
 log = logging.getLogger("jira_esm_connector.events")
 
-CREATE_ATTEMPTS = 3  # a create that failed transiently is checked, then repeated at most this often
-_RETRY_WAIT = 0.5  # seconds before checking/repeating (doubles each time)
+CREATE_ATTEMPTS = 3  # a create that failed transiently is checked, then repeated: at most this many tries
+# After a create failed transiently, look for its result at these pauses (seconds) before
+# repeating it: Jira's search index may lag a moment behind a create that did take effect.
+LOOKUP_PAUSES = (0.5, 1.5)
 
 T = TypeVar("T")
 
@@ -85,7 +87,6 @@ def _create_checked(
         if found is not None:
             log.info("An earlier attempt of this event already did this: %s (found in Jira, not repeated)", doing)
             return found, True
-    wait = _RETRY_WAIT
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         try:
             return _call(doing, create), False
@@ -96,13 +97,21 @@ def _create_checked(
                 "Could not %s (attempt %d of %d): %s. The request may have taken effect: "
                 "checking Jira before repeating it.", doing, attempt, CREATE_ATTEMPTS, exc,
             )
-            time.sleep(wait)
-            wait *= 2
-            found = find()
+            found = _find_patiently(find)
             if found is not None:
                 log.info("Jira did %s after all; not repeating the request", doing)
                 return found, True
+            log.info("Jira did not %s: repeating the request", doing)
     raise AssertionError("unreachable")
+
+
+def _find_patiently(find: Callable[[], T | None]) -> T | None:
+    for pause in LOOKUP_PAUSES:
+        time.sleep(pause)
+        found = find()
+        if found is not None:
+            return found
+    return None
 
 
 # ---- issues ---------------------------------------------------------------------------------
