@@ -75,3 +75,16 @@ def test_push_body_fails_without_retry_on_refusals_and_bad_payloads(settings, co
         execute_event(task, {"event_id": unique(), "issue_key": "SUP-999999", "subject": "x"}, owner="r1", settings=settings)
     with pytest.raises(AirflowFailException, match="does not take: surprise"):
         execute_event(task, {"event_id": unique(), "issue_key": "SUP-1", "surprise": 1}, owner="r2", settings=settings)
+
+
+def test_a_wrong_token_fails_at_once_and_never_shows_the_token(settings, monkeypatch, jira_sim):
+    secret = "wrong-token-5f1c9a7e"
+    monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps({
+        "conn_type": "jira_cloud", "host": jira_sim.base_url, "login": jira_sim.email,
+        "password": secret, "extra": {"ca_bundle": jira_sim.ca_pem},
+    }))
+    task = example_task("event_create_issue.yaml", write_back=None)
+    with pytest.raises(AirflowFailException) as err:
+        execute_event(task, {"event_id": unique(), "subject": "x"}, owner="r1", settings=settings)
+    assert "credentials" in str(err.value)
+    assert secret not in str(err.value) and secret not in repr(err.value)

@@ -41,6 +41,10 @@ def _settings(settings: Any) -> Any:
     return settings
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def event_doc_md(task: EventTask) -> str:
     """What the DAG does, for the Airflow UI."""
     lines = [
@@ -64,12 +68,12 @@ def event_doc_md(task: EventTask) -> str:
         if field.max_length:
             extra.append(f"at most {field.max_length} characters")
         desc = "; ".join([d for d in [field.description or field.title or ""] if d] + extra)
-        lines.append(f"| `{name}` | {field.type} | {'yes' if field.required else 'no'} | {desc} |")
+        lines.append(f"| `{name}` | {field.type} | {'yes' if field.required else 'no'} | {_cell(desc)} |")
     specs = task.specs()
     if specs:
         lines += ["", "| Jira side | from |", "|---|---|"]
         for path, spec in specs:
-            lines.append(f"| `{'.'.join(path)}` | {spec.describe()} |")
+            lines.append(f"| `{'.'.join(path)}` | {_cell(spec.describe())} |")
     if task.write_back is not None:
         lines += ["", f"Writes the result back to ESM `{task.write_back.template}` card `datacard_id`, "
                       f"attribute `{task.write_back.attribute}`."]

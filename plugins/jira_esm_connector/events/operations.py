@@ -57,7 +57,8 @@ _NO_PROPERTY_JQL: set[str] = set()
 
 def refused(exc: ConnectorHTTPError, doing: str) -> EventRefused:
     """Jira's 4xx as an operator-facing refusal, with Jira's own messages verbatim."""
-    if exc.status is None:  # never reached Jira (TLS, bad URL, credentials): say why
+    if exc.status is None or exc.status == 401:
+        # never reached Jira (TLS, bad URL) or bad / expired credentials: the client says why
         return EventRefused(f"Could not {doing}: {exc}")
     said = "; ".join(exc.details) if exc.details else str(exc)
     return EventRefused(f"Jira refused to {doing}: {said} (HTTP {exc.status})")
