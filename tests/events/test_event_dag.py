@@ -37,6 +37,7 @@ def test_event_dag_shape(settings):
     assert dag.max_active_runs == 4  # several events at once, limited by the pool
     assert [t.task_id for t in dag.tasks] == [PUSH_TASK_ID]
     assert dag.tasks[0].pool == "jira_esm_connector"
+    assert dag.tasks[0].priority_weight > 1  # served before queued import tasks in the pool
     assert "event" in dag.tags and "create_issue" in dag.tags
     params = dag.params
     assert params.get_param("subject").schema["maxLength"] == 255

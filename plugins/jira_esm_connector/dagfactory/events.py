@@ -7,7 +7,8 @@
   and the UI's trigger form shows the fields. Undeclared conf keys, which Airflow lets
   through, are refused by the task;
 * one task, so a push finishes close to Airflow's own floor; several runs at once
-  (``max_active_runs`` = pool size), all in the connector's shared pool;
+  (``max_active_runs`` = pool size), all in the connector's shared pool, where a waiting
+  push is served before queued import tasks (higher priority weight);
 * the task returns the result dict (the DAG run's result, readable as XCom
   ``return_value`` of ``push``). Jira's refusals and bad payloads fail the run at once,
   without retries; transient failures (5xx, timeouts, rate limits) are retried, and the
@@ -30,6 +31,7 @@ from .common import START_DATE, dag_tags
 __all__ = ["build_event_dag", "execute_event", "PUSH_TASK_ID", "event_doc_md"]
 
 PUSH_TASK_ID = "push"
+EVENT_PRIORITY_WEIGHT = 100  # import tasks keep Airflow's default weight (1 per task)
 log = logging.getLogger("jira_esm_connector.events")
 
 
@@ -153,6 +155,10 @@ def build_event_dag(task: EventTask, settings: Any = None) -> DAG:
         @task_decorator(
             task_id=PUSH_TASK_ID,
             pool=pool,
+            # interactive: when the shared pool is busy, a waiting push gets the next free
+            # slot before queued import tasks
+            priority_weight=EVENT_PRIORITY_WEIGHT,
+            weight_rule="absolute",
             retries=2,
             retry_delay=timedelta(seconds=5),
             retry_exponential_backoff=True,
