@@ -481,7 +481,7 @@ def create_app(sim: Simulator) -> FastAPI:
     def ctx(request: Request, version: str) -> tuple[Caller, Renderer]:
         caller: Caller = getattr(request.state, "caller", Caller(None))
         base = str(request.base_url).rstrip("/")
-        return caller, Renderer(store, base, version, caller.tz)
+        return caller, Renderer(store, base, version, caller.tz, caller.account_id)
 
     def issue_or_404(id_or_key: str) -> Any:
         row = store.issue_row(id_or_key)
@@ -792,6 +792,8 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         if values.get("resolution"):
             values["resolved"] = now_ms()
         row = store.insert_issue(values, labels or [])
+        if caller.account_id:  # Jira's default "autowatch": you watch the issues you create
+            store.add_watcher(row["id"], caller.account_id)
         for c in comments:
             store.add_comment(row["id"], caller.account_id, c["adf"], c["properties"])
         for prop in (body.get("properties") or []):
@@ -867,6 +869,37 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             if u is None or not u["active"]:
                 raise JiraError(400, [], {"assignee": f"User '{account_id}' cannot be assigned issues."})
         store.update_issue(row["id"], {"assignee": account_id})
+        return Response(status_code=204)
+
+    @app.get(prefix + "/issue/{issueIdOrKey}/watchers")
+    async def get_watchers(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        return r.watchers(issue_or_404(issueIdOrKey))
+
+    @app.post(prefix + "/issue/{issueIdOrKey}/watchers")
+    async def add_watcher(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        body = await body_json(request, required=False)  # a JSON string: the accountId
+        if body is None:
+            body = caller.account_id  # no body: the caller starts watching
+        if not isinstance(body, str) or not body:
+            raise JiraError(400, "The request body must be the account ID of the user, as a JSON string.")
+        if store.user(body) is None:  # also what a username or e-mail finds (GDPR)
+            raise JiraError(404, USER_NOT_FOUND)
+        store.add_watcher(row["id"], body)
+        return Response(status_code=204)
+
+    @app.delete(prefix + "/issue/{issueIdOrKey}/watchers")
+    async def remove_watcher(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        account_id = request.query_params.get("accountId")
+        if not account_id:
+            raise JiraError(400, "The accountId query parameter needs to be provided")
+        if store.user(account_id) is None:
+            raise JiraError(404, USER_NOT_FOUND)
+        store.remove_watcher(row["id"], account_id)
         return Response(status_code=204)
 
     @app.get(prefix + "/issue/{issueIdOrKey}/transitions")

@@ -136,6 +136,7 @@ SYSTEM_FIELDS = {
     "created": ("Created", {"type": "datetime", "system": "created"}, True, False, True, ["created", "createdDate"]),
     "updated": ("Updated", {"type": "datetime", "system": "updated"}, True, False, True, ["updated", "updatedDate"]),
     "comment": ("Comment", {"type": "comments-page", "system": "comment"}, False, True, True, ["comment"]),
+    "watches": ("Watchers", {"type": "watches", "system": "watches"}, True, False, True, ["watchers"]),
     "issuekey": ("Key", None, False, False, True, ["id", "issue", "issuekey", "key"]),
 }
 
@@ -151,7 +152,6 @@ UNTRACKED_FIELDS = {
     "issuelinks": ("Linked Issues", {"type": "array", "items": "issuelinks", "system": "issuelinks"}, True, True, True, ["issueLink"]),
     "subtasks": ("Sub-tasks", {"type": "array", "items": "issuelinks", "system": "subtasks"}, True, False, True, ["subtasks"]),
     "attachment": ("Attachment", {"type": "array", "items": "attachment", "system": "attachment"}, True, True, True, ["attachments"]),
-    "watches": ("Watchers", {"type": "watches", "system": "watches"}, True, False, True, ["watchers"]),
     "votes": ("Votes", {"type": "votes", "system": "votes"}, True, False, True, ["votes"]),
     "security": ("Security Level", {"type": "securitylevel", "system": "security"}, True, True, True, ["level"]),
     "lastViewed": ("Last Viewed", {"type": "datetime", "system": "lastViewed"}, True, False, True, ["lastViewed"]),

@@ -16,12 +16,13 @@ ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versio
 class Renderer:
     """Renders rows for one request: knows the base URL, API version and caller's time zone."""
 
-    def __init__(self, store: Store, base_url: str, api_version: str, tz: str) -> None:
+    def __init__(self, store: Store, base_url: str, api_version: str, tz: str, account_id: str | None = None) -> None:
         self.store = store
         self.base = base_url.rstrip("/")
         self.api = f"{self.base}/rest/api/{api_version}"
         self.v2 = api_version == "2"
         self.tz = ZoneInfo(tz)
+        self.account_id = account_id  # the caller: `isWatching`
 
     # --- primitives ------------------------------------------------------------------------
 
@@ -202,6 +203,9 @@ class Renderer:
             return self.date(row[fid])
         if fid == "comment":
             return self.comment_page(row["id"], 0, model.EMBEDDED_COMMENTS_MAX)
+        if fid == "watches":
+            w = self.watchers(row)
+            return {"self": w["self"], "watchCount": w["watchCount"], "isWatching": w["isWatching"]}
         if fid in model.UNTRACKED_FIELDS:
             return self.untracked_value(row, fid)
         if fid == "customfield_10020":
@@ -215,6 +219,15 @@ class Renderer:
             return self.date(v) if isinstance(v, int) else v
         return extra.get(fid)
 
+    def watchers(self, row: Any) -> dict:
+        users = self.store.watchers_of(row["id"])
+        return {
+            "self": f"{self.api}/issue/{row['project_key']}-{row['num']}/watchers",
+            "isWatching": any(u["account_id"] == self.account_id for u in users),
+            "watchCount": len(users),
+            "watchers": [self.user(u, details=True) for u in users],
+        }
+
     def untracked_value(self, row: Any, fid: str) -> Any:
         """Jira's value of a system field the issue has nothing in (see model.UNTRACKED_FIELDS)."""
         schema = model.UNTRACKED_FIELDS[fid][1]
@@ -222,8 +235,6 @@ class Renderer:
             return {"startAt": 0, "maxResults": 20, "total": 0, "worklogs": []}
         if schema["type"] == "array":
             return []
-        if fid == "watches":
-            return {"self": f"{self.api}/issue/{row['project_key']}-{row['num']}/watchers", "watchCount": 0, "isWatching": False}
         if fid == "votes":
             return {"self": f"{self.api}/issue/{row['project_key']}-{row['num']}/votes", "votes": 0, "hasVoted": False}
         if fid == "timetracking":

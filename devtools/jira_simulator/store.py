@@ -2,8 +2,8 @@
 
 Issues live in one table with a column per JQL-searchable field (indexed) so a compiled JQL
 WHERE clause and a keyset position turn every page into an index seek; the JSON an API call
-returns is rendered from the columns (see render.py). Comments, labels and issue properties
-have their own tables.
+returns is rendered from the columns (see render.py). Comments, labels, issue properties and
+watchers have their own tables.
 """
 from __future__ import annotations
 
@@ -72,6 +72,9 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE issue_properties (
     issue_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (issue_id, key)
+) WITHOUT ROWID;
+CREATE TABLE watchers (
+    issue_id INTEGER NOT NULL, account_id TEXT NOT NULL, PRIMARY KEY (issue_id, account_id)
 ) WITHOUT ROWID;
 """
 
@@ -578,8 +581,24 @@ class Store:
             "INSERT OR IGNORE INTO labels VALUES (?, ?)", [(issue_id, l) for l in labels]
         )
 
+    # --- watchers --------------------------------------------------------------------------
+
+    def watchers_of(self, issue_id: int) -> list[dict]:
+        ids = [r[0] for r in self.conn.execute("SELECT account_id FROM watchers WHERE issue_id = ?", (issue_id,))]
+        users = [self._users[i] for i in ids if i in self._users]
+        users.sort(key=lambda u: (u["display_name"].lower(), u["account_id"]))
+        return users
+
+    def add_watcher(self, issue_id: int, account_id: str) -> bool:
+        cur = self.conn.execute("INSERT OR IGNORE INTO watchers VALUES (?, ?)", (issue_id, account_id))
+        return cur.rowcount > 0
+
+    def remove_watcher(self, issue_id: int, account_id: str) -> bool:
+        cur = self.conn.execute("DELETE FROM watchers WHERE issue_id = ? AND account_id = ?", (issue_id, account_id))
+        return cur.rowcount > 0
+
     def delete_issue(self, issue_id: int) -> None:
-        for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id")):
+        for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id"), ("watchers", "issue_id")):
             self.conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (issue_id,))
 
     # --- comments --------------------------------------------------------------------------
@@ -709,6 +728,7 @@ class Store:
             raise NotFound(account_id)
         self.conn.execute("DELETE FROM users WHERE account_id = ?", (account_id,))
         self.conn.execute("DELETE FROM memberships WHERE account_id = ?", (account_id,))
+        self.conn.execute("DELETE FROM watchers WHERE account_id = ?", (account_id,))
         self._load_users()
 
     # --- groups ----------------------------------------------------------------------------

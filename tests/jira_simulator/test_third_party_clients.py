@@ -174,7 +174,8 @@ def test_jira_create_update_and_read_issue(pj, raw):
     # every system field is there, empty when unset, as scripts read them unguarded
     f = again.fields
     assert f.components == [] and f.fixVersions == [] and f.issuelinks == [] and f.subtasks == []
-    assert f.duedate is None and f.watches.watchCount == 0 and f.worklog.total == 0
+    assert f.duedate is None and f.worklog.total == 0
+    assert f.watches.watchCount == 1 and f.watches.isWatching  # the creator watches (autowatch)
     assert f.workratio == -1 and f.progress.total == 0
 
 
@@ -225,6 +226,22 @@ def test_jira_assign_and_delete(pj, raw):
     issue.delete()
     assert raw.get(f"{raw.api}/issue/{issue.key}").status_code == 404
     assert issue.key not in all_keys(raw, "project = SUP")
+
+
+def test_jira_watchers(pj, raw):
+    key = "OPS-3"
+    users = raw.get(raw.api + "/users/search", params={"maxResults": 100}).json()
+    someone = next(u for u in users if u["accountType"] == "atlassian" and u["active"] and u.get("emailAddress"))
+    before = {u["accountId"] for u in raw.get(f"{raw.api}/issue/{key}/watchers").json()["watchers"]}
+    assert someone["accountId"] not in before
+    pj.add_watcher(key, someone["emailAddress"])  # looked up by query, sent as accountId
+    after = raw.get(f"{raw.api}/issue/{key}/watchers").json()
+    assert {u["accountId"] for u in after["watchers"]} == before | {someone["accountId"]}
+    assert after["watchCount"] == len(before) + 1
+    assert someone["accountId"] in [u.accountId for u in pj.watchers(key).watchers]
+    assert pj.issue(key).fields.watches.watchCount == len(before) + 1
+    pj.remove_watcher(key, someone["emailAddress"])
+    assert {u["accountId"] for u in raw.get(f"{raw.api}/issue/{key}/watchers").json()["watchers"]} == before
 
 
 def test_jira_comments_and_issue_properties(pj, raw):
@@ -362,6 +379,19 @@ def test_atlassian_issue_lifecycle(aj, raw):
     assert adf_text(raw.get(f"{raw.api}/issue/{key}/comment").json()["comments"][0]["body"]) == "Rotated on all hosts"
 
 
+def test_atlassian_watchers(aj, raw):
+    key, me = "ENG-2", my_account_id(raw)
+    aj.issue_add_watcher(key, me)
+    watchers = aj.issue_get_watchers(key)
+    assert watchers["isWatching"] is True and me in [u["accountId"] for u in watchers["watchers"]]
+    assert raw.get(f"{raw.api}/issue/{key}").json()["fields"]["watches"]["isWatching"] is True
+    aj.issue_delete_watcher(key, account_id=me)
+    assert me not in [u["accountId"] for u in raw.get(f"{raw.api}/issue/{key}/watchers").json()["watchers"]]
+    with pytest.raises(requests.HTTPError) as err:
+        aj.issue_add_watcher(key, "tester")  # a username: gone from Jira Cloud
+    assert err.value.response.status_code == 404
+
+
 def test_atlassian_create_issues_in_bulk(aj, raw):
     created = aj.create_issues([
         {"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "Patch host a"}},
@@ -497,6 +527,11 @@ def test_endpoints_added_for_the_clients_validate(raw, validate, validate_error,
         {"fields": {"project": {"key": "NOPE"}, "issuetype": {"name": "Task"}, "summary": "refused"}}]})
     body = validate(bulk).json()
     assert bulk.status_code == 201 and len(body["issues"]) == 1 and body["errors"][0]["failedElementNumber"] == 1
+    w = validate(raw.get(raw.api + "/issue/SUP-1/watchers")).json()
+    validate(raw.post(raw.api + "/issue/SUP-1/watchers"))  # no body: the caller
+    assert validate(raw.get(raw.api + "/issue/SUP-1/watchers")).json()["watchCount"] == w["watchCount"] + 1
+    validate_error(raw.delete(raw.api + "/issue/SUP-1/watchers", params={"username": "tester"}), 400)
+    validate(raw.delete(raw.api + "/issue/SUP-1/watchers", params={"accountId": my_account_id(raw)}))
     for path in ("/project/SUP/components", "/project/SUP/versions"):
         assert validate(raw.get(raw.api + path)).json() == []
     validate_error(raw.get(raw.api + "/project/NOPE/versions"), 404)
