@@ -73,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--event-seed-issues", type=int, help=f"issues in the Jira simulator for the event benchmark (default {DEFAULTS['event_seed_issues']:,})")
     p.add_argument("--repeat", type=int, help=f"timed requests per latency figure (default {DEFAULTS['repeat']})")
     p.add_argument("--budget", type=float, help=f"seconds of measuring per benchmark before loops stop early (default {DEFAULTS['budget']:.0f})")
+    p.add_argument("--tracemalloc", action="store_true",
+                   help="pipeline: also trace the Python heap (peak per step; slower)")
     p.add_argument("--http", dest="tls", action="store_false", help="plain http to the simulators (default: HTTPS with a local CA)")
     p.add_argument("--keep", action="store_true", help="keep the temporary work directories")
     p.add_argument("--markdown", type=Path, help="also write the Markdown report to this file")

@@ -117,28 +117,31 @@ def _esm_requests(admin_root: str, ca: str | bool) -> dict[str, int]:
 def _one_run(task: Any, jira: Any, esm: Any, state: Any, staging: Path, run_id: str) -> dict[str, Any]:
     from jira_esm_connector.pipeline import diff, extract, finish, load, mark_removed, run_dir, transform
 
+    import tracemalloc
+
     path = run_dir(staging, task.name, run_id)
     t: dict[str, float] = {}
-    t0 = time.perf_counter()
-    extracted = extract(task, jira, state, path)
-    t["extract"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    transformed = transform(task, extracted, path)
-    t["transform"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    diffed = diff(task, transformed, state, path)
-    t["diff"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    loaded = load(task, diffed, esm, state)
-    t["load"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    removed = mark_removed(task, extracted, esm, state)
-    t["mark_removed"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    summary = finish(task, state, run_id, extracted, transformed, diffed, loaded, removed, staging_root=staging)
-    t["finish"] = time.perf_counter() - t0
+    traced: dict[str, float] = {}  # peak Python heap per step (MiB), with --tracemalloc
+
+    def step(name: str, fn: Any) -> Any:
+        if tracemalloc.is_tracing():
+            tracemalloc.reset_peak()
+        t0 = time.perf_counter()
+        out = fn()
+        t[name] = time.perf_counter() - t0
+        if tracemalloc.is_tracing():
+            traced[name] = tracemalloc.get_traced_memory()[1] / 2**20
+        return out
+
+    extracted = step("extract", lambda: extract(task, jira, state, path))
+    transformed = step("transform", lambda: transform(task, extracted, path))
+    diffed = step("diff", lambda: diff(task, transformed, state, path))
+    loaded = step("load", lambda: load(task, diffed, esm, state))
+    removed = step("mark_removed", lambda: mark_removed(task, extracted, esm, state))
+    summary = step("finish", lambda: finish(task, state, run_id, extracted, transformed, diffed, loaded, removed,
+                                            staging_root=staging))
     counts = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return {"seconds": t, "total_s": sum(t.values()), "counts": counts,
+    return {"seconds": t, "total_s": sum(t.values()), "counts": counts, "traced_peak_mib": traced,
             "fetched": extracted.get("fetched"), "changed": diffed.get("changed"),
             "unchanged": diffed.get("unchanged"), "created": loaded.get("created"),
             "updated": loaded.get("updated"), "refused": loaded.get("refused")}
@@ -172,6 +175,10 @@ def worker_main(spec: dict[str, Any]) -> dict[str, Any]:
     baseline_rss = _rss_now_mib()
     baseline_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out: dict[str, Any] = {"baseline_rss_mib": baseline_rss, "baseline_peak_mib": baseline_peak}
+    if spec.get("tracemalloc"):
+        import tracemalloc
+
+        tracemalloc.start()
     try:
         import requests
 
@@ -204,7 +211,7 @@ def _run_size(size: int, opts: Any, budget: Budget) -> dict[str, Any]:
                 spec = {
                     "jira_url": jira.base_url, "jira_ca": jira.ca_pem, "esm_url": esm.base_url,
                     "esm_root": esm.root_url, "esm_ca": esm.ca_pem, "state_db": str(work / "state.db"),
-                    "staging": str(work / "staging"),
+                    "staging": str(work / "staging"), "tracemalloc": bool(getattr(opts, "tracemalloc", False)),
                 }
                 cmd = [sys.executable, "-m", "bench.pipeline", json.dumps(spec)]
                 proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True,
@@ -221,7 +228,8 @@ def run(opts: Any) -> BenchResult:
     sizes = [int(s) for s in str(opts.pipeline_sizes).split(",") if s.strip()]
     budget = Budget(float(opts.budget))
     result = BenchResult(NAME, TITLE, params={"sizes": ",".join(f"{s:,}" for s in sizes), "mode": "full",
-                                              "ESM chunk": 200, "state store": "SQLite", "TLS": bool(opts.tls)})
+                                              "ESM chunk": 200, "state store": "SQLite", "TLS": bool(opts.tls),
+                                              "tracemalloc": bool(getattr(opts, "tracemalloc", False))})
     started = time.perf_counter()
     per_size: dict[int, Any] = {}
     for size in sizes:
@@ -251,6 +259,11 @@ def run(opts: Any) -> BenchResult:
         result.add(f"{s}: peak RSS of the pipeline process", again["peak_rss_mib"],
                    f"MiB (baseline after imports {data['baseline_rss_mib']:.0f} MiB; growth {growth:.0f} MiB)")
         data["growth_mib"] = growth
+        for label, run_data in (("first import", first), ("unchanged re-run", again)):
+            if run_data.get("traced_peak_mib"):
+                result.add(f"{s}: {label}, peak Python heap per step (tracemalloc)",
+                           max(run_data["traced_peak_mib"].values()),
+                           "MiB (" + ", ".join(f"{k} {v:.0f}" for k, v in run_data["traced_peak_mib"].items()) + ")")
     result.data["sizes"] = {str(k): v for k, v in per_size.items()}
     if len(per_size) >= 2:
         small, large = min(per_size), max(per_size)

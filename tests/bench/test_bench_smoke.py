@@ -67,13 +67,15 @@ def test_esm_benchmark_tiny():
 
 
 def test_pipeline_benchmark_tiny():
-    result = load("pipeline").run(tiny(pipeline_sizes="120"))
+    result = load("pipeline").run(tiny(pipeline_sizes="120", tracemalloc=True))
     data = result.data["sizes"]["120"]
     assert data["first"]["created"] == 120 and data["first"]["fetched"] == 120
     assert data["unchanged"]["unchanged"] == 120
     assert data["unchanged"]["esm_write_requests"] == 0
     assert sum(n for k, n in data["first"]["esm_requests"].items() if k.startswith("PUT")) >= 1
     assert data["unchanged"]["peak_rss_mib"] >= data["baseline_rss_mib"] > 0
+    assert set(data["first"]["traced_peak_mib"]) == {"extract", "transform", "diff", "load", "mark_removed", "finish"}
+    assert all(v > 0 for v in data["first"]["traced_peak_mib"].values())
 
 
 def test_events_benchmark_through_the_cli(tmp_path):
