@@ -23,21 +23,20 @@ are asked for; unbounded JQL is refused with 400), ``POST search/approximate-cou
 ``POST issue/bulkfetch``, ``POST issue``, ``POST issue/bulk`` (50 at most, refused ones by
 position), ``GET|PUT|DELETE issue/{key}``, ``PUT issue/{key}/assignee``,
 ``GET|POST|DELETE issue/{key}/watchers`` (creating an issue makes you watch it, as Jira's
-default autowatch does),
-``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
+default autowatch does), ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
 ``GET|PUT|DELETE issue/{key}/comment/{id}``,
 ``GET issue/{key}/properties``, ``GET|PUT|DELETE issue/{key}/properties/{propertyKey}``,
 ``POST|GET|DELETE user``, ``GET users/search`` (bare array, also ``GET users``),
-``GET user/search``, ``GET user/assignable/search``, ``POST|DELETE group``, ``GET group/bulk``, ``GET group/member``,
-``POST|DELETE group/user``, ``GET groups/picker``, the deprecated ``GET group``
+``GET user/search``, ``GET user/assignable/search``, ``POST|DELETE group``, ``GET group/bulk``,
+``GET group/member``, ``POST|DELETE group/user``, ``GET groups/picker``, the deprecated ``GET group``
 (``expand=users[start:end]``, 50 members a page); read-only site metadata ``GET project``,
 ``project/search``, ``project/{key}`` (``/components`` and ``/versions``: none), ``priority``,
 ``resolution``, ``status``, ``statuscategory``, ``issuetype``. ``GET|POST search`` answers
 410 Gone like Jira Cloud. ``/rest/api/latest/...`` is an alias of ``/rest/api/2/...``.
 User references by the GDPR-removed ``name``/``username`` find no user (404 on
 ``group/user``, 400 on ``assignee``), as on Jira Cloud. Issues carry every Jira system field
-(components, fixVersions, issuelinks, subtasks, worklog, time tracking, ...): the
-ones the simulator keeps no data for have Jira's empty value and cannot be set or searched.
+(components, fixVersions, issuelinks, subtasks, worklog, time tracking, ...): the ones the
+simulator keeps no data for have Jira's empty value and cannot be set or searched.
 JSON is served as ``application/json;charset=UTF-8``, as Jira does. Third-party clients
 (``jira`` 3.10.5, ``atlassian-python-api`` 5.0.5) are tested against it
 (``tests/jira_simulator/test_third_party_clients.py``).
