@@ -4,8 +4,6 @@ import is triggered through the REST API, like an operator's "run now", and ESM 
 """
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from jira_esm_connector.esm import EsmClient, eql
@@ -16,28 +14,27 @@ pytestmark = pytest.mark.airflow_e2e
 IMPORTS = ("jira_users_to_persons", "jira_groups_to_groups", "jira_issues_to_incidents", "jira_comments_to_worklog")
 
 
+def _stop(airflow, dag_id: str) -> None:
+    """Pause a DAG and end its active runs (a paused DAG's runs would otherwise wait forever)."""
+    airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+    for state in ("running", "queued"):
+        runs = airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"state": state}).json().get("dag_runs", [])
+        for run in runs:
+            airflow.api("PATCH", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
+
+
 @pytest.fixture
 def quiet_imports(airflow_e2e):
     """The example imports are scheduled (and unpaused in the test Airflow): keep the other
-    imports from running alongside, and afterwards pause all of them and let running runs
-    end, so later tests in the session see no background writes to the simulators."""
+    imports from running alongside, and afterwards stop all of them, so later tests in the
+    session see no background writes to the simulators."""
     for dag_id in IMPORTS:
         airflow_e2e.wait_for_dag(dag_id, timeout=180)
     for dag_id in IMPORTS[1:]:
-        airflow_e2e.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+        _stop(airflow_e2e, dag_id)
     yield airflow_e2e
     for dag_id in IMPORTS:
-        airflow_e2e.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        busy = [
-            r for dag_id in IMPORTS
-            for r in airflow_e2e.api("GET", f"/dags/{dag_id}/dagRuns", params={"state": "running"})
-            .json().get("dag_runs", [])
-        ]
-        if not busy:
-            break
-        time.sleep(1)
+        _stop(airflow_e2e, dag_id)
 
 
 def _run(airflow, dag_id: str, conf: dict | None = None) -> tuple[dict, dict]:
