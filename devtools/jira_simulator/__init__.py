@@ -23,7 +23,8 @@ are asked for; unbounded JQL is refused with 400), ``POST search/approximate-cou
 ``POST issue/bulkfetch``, ``POST issue``, ``POST issue/bulk`` (50 at most, refused ones by
 position), ``GET|PUT|DELETE issue/{key}``, ``PUT issue/{key}/assignee``,
 ``GET|POST|DELETE issue/{key}/watchers`` (creating an issue makes you watch it, as Jira's
-default autowatch does), ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
+default autowatch does), ``GET issue/{key}/changelog`` and ``expand=changelog`` (edits made
+through the API and the admin API; the seed has no history), ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
 ``GET|PUT|DELETE issue/{key}/comment/{id}``,
 ``GET issue/{key}/properties``, ``GET|PUT|DELETE issue/{key}/properties/{propertyKey}``,
 ``POST|GET|DELETE user``, ``GET users/search`` (bare array, also ``GET users``),
@@ -74,7 +75,9 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                 "fields": {"customfield_10016": 3},
                                                 "comments": [{"body", "author", "created"}]}
                                                -> {"id", "key", "created", "updated"}
-    PATCH  /_admin/issues/{key}                same keys; ``updated`` is set to now unless given
+    PATCH  /_admin/issues/{key}                same keys; ``updated`` is set to now unless given;
+                                               the change is in the issue's changelog ("author":
+                                               accountId, default none)
     DELETE /_admin/issues/{key}
     POST   /_admin/users                       {"email", "displayName", "accountId", "active",
                                                 "accountType", "timeZone"} -> {"accountId"}

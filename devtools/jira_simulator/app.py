@@ -57,6 +57,54 @@ GROUP_PICKER_LIMIT = 1000
 _USERS_EXPAND = re.compile(r"(?:^|,)\s*users(?:\[(\d+):(\d+)\])?\s*(?:,|$)")
 
 
+def _change(field: str, fid: str, frm: Any, frm_s: Any, to: Any, to_s: Any, custom: bool = False) -> dict:
+    # ChangeDetails: ids in from/to (left out when there is none: the document types them as
+    # strings), display values in fromString/toString ("" for nothing)
+    item: dict[str, Any] = {"field": field, "fieldtype": "custom" if custom else "jira", "fieldId": fid}
+    if frm is not None:
+        item["from"] = str(frm)
+    item["fromString"] = "" if frm_s is None else str(frm_s)
+    if to is not None:
+        item["to"] = str(to)
+    item["toString"] = "" if to_s is None else str(to_s)
+    return item
+
+
+def change_items(store: Store, row: Any, values: dict[str, Any], labels: list[str] | None) -> list[dict]:
+    """The changelog items of applying column ``values`` (and ``labels``) to issue ``row``."""
+    items: list[dict] = []
+    refs = {
+        "status": lambda n: model.STATUS_BY_NAME[n].id,
+        "resolution": lambda n: model.RESOLUTION_BY_NAME[n]["id"],
+        "priority": lambda n: model.PRIORITY_BY_NAME[n]["id"],
+        "issuetype": lambda n: model.ISSUE_TYPE_BY_NAME[n]["id"],
+    }
+    for col, fid in (("issuetype", "issuetype"), ("summary", "summary"), ("description_text", "description"),
+                     ("environment", "environment"), ("priority", "priority"), ("assignee", "assignee"),
+                     ("reporter", "reporter"), ("status", "status"), ("resolution", "resolution")):
+        if col not in values or values[col] == row[col]:
+            continue
+        old, new = row[col], values[col]
+        if col in refs:
+            items.append(_change(fid, fid, old and refs[col](old), old, new and refs[col](new), new))
+        elif col in ("assignee", "reporter"):
+            name = lambda a: (store.user(a) or {"display_name": a})["display_name"] if a else None  # noqa: E731
+            items.append(_change(fid, fid, old, name(old), new, name(new)))
+        else:
+            items.append(_change(fid, fid, None, old, None, new))
+    if labels is not None:
+        before = store.labels_of(row["id"])
+        if sorted(before) != sorted(labels):
+            items.append(_change("labels", "labels", None, " ".join(before), None, " ".join(sorted(labels))))
+    if "extra" in values:
+        old_extra = json.loads(row["extra"]) if row["extra"] else {}
+        new_extra = json.loads(values["extra"]) if values["extra"] else {}
+        for fid in sorted(set(old_extra) | set(new_extra)):
+            if old_extra.get(fid) != new_extra.get(fid):
+                items.append(_change(model.field_name(fid), fid, None, old_extra.get(fid), None, new_extra.get(fid), custom=True))
+    return items
+
+
 def _user_matches(u: Any, query: str) -> bool:
     """user/search's `query`: a prefix of the e-mail, the display name or one of its words."""
     q = query.lower()
@@ -778,6 +826,28 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         return {"issues": issues, "issueErrors": errors}
 
     # --- issues ------------------------------------------------------------------------
+    def record_history(row: Any, values: dict[str, Any], labels: list[str] | None, author: str | None) -> None:
+        items = change_items(store, row, values, labels)
+        if items:
+            store.add_history(row["id"], author, items)
+
+    @app.get(prefix + "/issue/{issueIdOrKey}/changelog")
+    async def get_changelog(request: Request, issueIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        row = issue_or_404(issueIdOrKey)
+        start = q_int(request, "startAt", 0)
+        limit = q_int(request, "maxResults", 100)
+        if start < 0 or limit < 0:
+            raise JiraError(400, "startAt and maxResults must not be negative.")
+        limit = min(limit, 100)
+        page = store.histories(row["id"], start, limit)
+        total = store.history_count(row["id"])
+        out: dict[str, Any] = {"self": str(request.url), "maxResults": limit, "startAt": start, "total": total,
+                               "isLast": start + len(page) >= total, "values": [r.history(h) for h in page]}
+        if not out["isLast"]:
+            out["nextPage"] = str(request.url.include_query_params(startAt=start + len(page), maxResults=limit))
+        return out
+
     @app.post(prefix + "/issue")
     async def create_issue(request: Request) -> Any:
         caller, r = ctx(request, version)
@@ -836,6 +906,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         row = issue_or_404(issueIdOrKey)
         body = await body_json(request)
         values, labels, comments = apply_issue_input(sim, body, v2=v2, creating=False, row=row)
+        record_history(row, values, labels, caller.account_id)
         store.update_issue(row["id"], values)
         if labels is not None:
             store.set_labels(row["id"], labels)
@@ -868,6 +939,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             u = store.user(str(account_id))
             if u is None or not u["active"]:
                 raise JiraError(400, [], {"assignee": f"User '{account_id}' cannot be assigned issues."})
+        record_history(row, {"assignee": account_id}, None, caller.account_id)
         store.update_issue(row["id"], {"assignee": account_id})
         return Response(status_code=204)
 
@@ -935,6 +1007,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             values["resolution"] = None
             values["resolved"] = None
         values["updated"] = now
+        record_history(row, values, labels, caller.account_id)
         store.update_issue(row["id"], values)
         if labels is not None:
             store.set_labels(row["id"], labels)
@@ -1466,6 +1539,9 @@ def _register_admin(app: FastAPI, sim: Simulator) -> None:
         body = await body_json(request)
         values, labels = admin_issue_values(body, creating=False)
         values.pop("project_key", None)
+        items = change_items(store, row, values, labels)
+        if items:  # Jira changed "by someone else": the changelog shows it
+            store.add_history(row["id"], body.get("author"), items)
         store.update_issue(row["id"], values)
         if labels is not None:
             store.set_labels(row["id"], labels)

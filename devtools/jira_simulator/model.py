@@ -169,6 +169,7 @@ UNTRACKED_FIELDS = {
 }
 SYSTEM_FIELDS.update(UNTRACKED_FIELDS)
 
+EMBEDDED_CHANGELOG_MAX = 100  # histories in an issue's expand=changelog; page the rest
 EMBEDDED_COMMENTS_MAX = 20  # comments embedded in an issue's `comment` field; page the rest
 
 

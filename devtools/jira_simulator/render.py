@@ -219,6 +219,15 @@ class Renderer:
             return self.date(v) if isinstance(v, int) else v
         return extra.get(fid)
 
+    def history(self, h: Any) -> dict:
+        out: dict[str, Any] = {"id": str(h["id"])}
+        author = self.user(self.store.user(h["author"]), details=True) if h["author"] else None
+        if author:
+            out["author"] = author
+        out["created"] = self.date(h["created"])
+        out["items"] = json.loads(h["items"])
+        return out
+
     def watchers(self, row: Any) -> dict:
         users = self.store.watchers_of(row["id"])
         return {
@@ -283,6 +292,10 @@ class Renderer:
             out["schema"] = {fid: model.field_schema(fid) for fid in wanted if model.field_schema(fid)}
         if "transitions" in expand:
             out["transitions"] = self.transitions(row)
+        if "changelog" in expand:  # "recent updates ..., starting from the most recent"
+            page = self.store.histories(row["id"], 0, model.EMBEDDED_CHANGELOG_MAX, newest_first=True)
+            out["changelog"] = {"startAt": 0, "maxResults": len(page), "total": self.store.history_count(row["id"]),
+                                "histories": [self.history(h) for h in page]}
         if properties:
             props = {}
             for k in properties:

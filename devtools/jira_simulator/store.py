@@ -2,8 +2,8 @@
 
 Issues live in one table with a column per JQL-searchable field (indexed) so a compiled JQL
 WHERE clause and a keyset position turn every page into an index seek; the JSON an API call
-returns is rendered from the columns (see render.py). Comments, labels, issue properties and
-watchers have their own tables.
+returns is rendered from the columns (see render.py). Comments, labels, issue properties,
+watchers and the changelog (edits made through the API) have their own tables.
 """
 from __future__ import annotations
 
@@ -76,6 +76,11 @@ CREATE TABLE issue_properties (
 CREATE TABLE watchers (
     issue_id INTEGER NOT NULL, account_id TEXT NOT NULL, PRIMARY KEY (issue_id, account_id)
 ) WITHOUT ROWID;
+CREATE TABLE changelog (
+    id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, author TEXT, created INTEGER NOT NULL,
+    items TEXT NOT NULL
+);
+CREATE INDEX changelog_issue ON changelog(issue_id, id);
 """
 
 ANCHOR_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: seeded data ends here (deterministic)
@@ -581,6 +586,27 @@ class Store:
             "INSERT OR IGNORE INTO labels VALUES (?, ?)", [(issue_id, l) for l in labels]
         )
 
+    # --- changelog -------------------------------------------------------------------------
+
+    def add_history(self, issue_id: int, author: str | None, items: list[dict], created: int | None = None) -> int:
+        """One changelog entry (the ChangeDetails ``items`` of one edit); returns its id."""
+        with self.lock:
+            next_id = self.conn.execute("SELECT COALESCE(MAX(id), 9999) + 1 FROM changelog").fetchone()[0]
+            self.conn.execute(
+                "INSERT INTO changelog VALUES (?, ?, ?, ?, ?)",
+                (next_id, issue_id, author, created if created is not None else now_ms(), json.dumps(items)),
+            )
+            return next_id
+
+    def histories(self, issue_id: int, start: int, limit: int, newest_first: bool = False) -> list[sqlite3.Row]:
+        order = "DESC" if newest_first else "ASC"
+        return self.conn.execute(
+            f"SELECT * FROM changelog WHERE issue_id = ? ORDER BY id {order} LIMIT ? OFFSET ?", (issue_id, limit, start)
+        ).fetchall()
+
+    def history_count(self, issue_id: int) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM changelog WHERE issue_id = ?", (issue_id,)).fetchone()[0]
+
     # --- watchers --------------------------------------------------------------------------
 
     def watchers_of(self, issue_id: int) -> list[dict]:
@@ -598,7 +624,7 @@ class Store:
         return cur.rowcount > 0
 
     def delete_issue(self, issue_id: int) -> None:
-        for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id"), ("watchers", "issue_id")):
+        for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id"), ("watchers", "issue_id"), ("changelog", "issue_id")):
             self.conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (issue_id,))
 
     # --- comments --------------------------------------------------------------------------

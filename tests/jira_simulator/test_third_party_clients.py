@@ -205,6 +205,14 @@ def test_jira_transitions(pj, raw):
     stored = read_issue(raw, issue.key)["fields"]
     assert stored["status"]["name"] == "Open" and stored["resolution"] is None
 
+    # the history report scripts build from expand=changelog (most recent first)
+    histories = pj.issue(issue.key, expand="changelog").changelog.histories
+    moves = [(i.fromString, i.toString) for h in histories for i in h.items if i.field == "status"]
+    assert moves == [("Closed", "Open"), ("Open", "Closed")]
+    resolutions = [(i.fromString, i.toString) for h in histories for i in h.items if i.field == "resolution"]
+    assert resolutions == [("Won't Do", ""), ("", "Won't Do")]
+    assert histories[0].author.accountId == my_account_id(raw)
+
 
 def test_jira_assign_and_delete(pj, raw):
     issue = pj.create_issue(fields={"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "Assign me"})
@@ -373,6 +381,12 @@ def test_atlassian_issue_lifecycle(aj, raw):
     stored = read_issue(raw, key)["fields"]
     assert stored["status"]["name"] == "Done" and stored["resolution"]["name"] == "Done"
 
+    log = aj.get_issue_changelog(key)  # Cloud: the paged issue/{key}/changelog, oldest first
+    fields_changed = [i["field"] for h in log["values"] for i in h["items"]]
+    assert fields_changed == ["summary", "labels", "status", "resolution"]
+    assert log["values"][0]["items"][0]["fromString"] == "Rotate certificates"
+    assert log["total"] == 2 and log["isLast"] is True
+
     aj.issue_add_comment(key, "Rotated on all hosts")
     comments = aj.issue_get_comments(key)
     assert [c["body"] for c in comments["comments"]] == ["Rotated on all hosts"]
@@ -532,6 +546,14 @@ def test_endpoints_added_for_the_clients_validate(raw, validate, validate_error,
     assert validate(raw.get(raw.api + "/issue/SUP-1/watchers")).json()["watchCount"] == w["watchCount"] + 1
     validate_error(raw.delete(raw.api + "/issue/SUP-1/watchers", params={"username": "tester"}), 400)
     validate(raw.delete(raw.api + "/issue/SUP-1/watchers", params={"accountId": my_account_id(raw)}))
+    raw.put(raw.api + "/issue/SUP-1", json={"fields": {"summary": "Renamed", "customfield_10016": 8}})
+    sim.admin("PATCH", "issues/SUP-1", json={"status": "Closed", "assignee": None})  # "someone else"
+    page = validate(raw.get(raw.api + "/issue/SUP-1/changelog", params={"maxResults": 1})).json()
+    assert page["total"] == 2 and page["isLast"] is False and page["nextPage"]
+    second = validate(raw.get(page["nextPage"])).json()
+    assert {i["field"] for i in second["values"][0]["items"]} >= {"status"}
+    expanded = validate(raw.get(raw.api + "/issue/SUP-1", params={"expand": "changelog"})).json()["changelog"]
+    assert [h["id"] for h in expanded["histories"]] == [second["values"][0]["id"], page["values"][0]["id"]]
     for path in ("/project/SUP/components", "/project/SUP/versions"):
         assert validate(raw.get(raw.api + path)).json() == []
     validate_error(raw.get(raw.api + "/project/NOPE/versions"), 404)
