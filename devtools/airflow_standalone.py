@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,12 @@ from typing import Any
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 TERMINAL_STATES = {"success", "failed"}
 
 
@@ -32,6 +39,8 @@ class AirflowStandalone:
     dags_folder: Path = REPO_ROOT / "dags"
     extra_env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    worker_log_port: int = field(default_factory=free_port)
+    trigger_log_port: int = field(default_factory=free_port)
     _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _token: str | None = field(default=None, init=False, repr=False)
 
@@ -64,7 +73,10 @@ class AirflowStandalone:
                 # New task files show up quickly in the UI.
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "15",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
-                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+                # Log servers on free ports, so a demo and a test run (or two test runs)
+                # can share a machine without "address already in use".
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.worker_log_port),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
                 # standalone starts its components as `airflow ...` subprocesses.
                 "PATH": os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", ""))),
                 "PYTHONPATH": os.pathsep.join(
