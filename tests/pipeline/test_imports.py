@@ -255,7 +255,7 @@ def test_crash_after_esm_saved_but_before_state_was_written_duplicates_nothing(j
     assert esm_writes(esm_sim) == 0
 
 
-def test_group_members_become_references_to_person_cards(jira, esm, state, staging):
+def test_group_members_become_references_to_person_cards(jira, jira_sim, esm, state, staging):
     run_import(make_task(USERS_TASK), jira, esm, state, staging, run_id(1))
     groups = make_task({
         "name": "test_groups", "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
@@ -282,6 +282,13 @@ def test_group_members_become_references_to_person_cards(jira, esm, state, stagi
         assert sorted(str(v) for v in card.plain_values("members")) == sorted(persons[m] for m in members)
         with_members += bool(members)
     assert with_members > 0
+
+    # a group deleted in Jira gets the SPEC default for groups: status = "5 - Removed"
+    jira_sim.admin("DELETE", f"groups/{jira_groups[0]['groupId']}")
+    again = run_import(groups, jira, esm, state, staging, run_id(2))
+    cards = by_attr(esm_cards(esm, "group", groups.name), "jira_group_id")
+    assert again["marked_removed"] == 1 and cards[jira_groups[0]["groupId"]].value("status") == "5 - Removed"
+    assert all(c.value("status") == "1 - Active" for k, c in cards.items() if k != jira_groups[0]["groupId"])
 
 
 def test_comments_become_worklog_entries_and_connector_comments_are_skipped(jira, esm, state, staging):
