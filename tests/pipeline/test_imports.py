@@ -382,3 +382,20 @@ def test_schedule_more_frequent_than_the_vendor_table_allows_is_warned_in_log_an
         cache_clear_hours = [0]
 
     assert "Scheduling warning" in import_doc_md(task, Settings())
+
+
+def test_records_are_staged_page_by_page_and_xcom_gets_only_references(jira, esm, state, staging):
+    from jira_esm_connector.pipeline import Dataset
+
+    task = make_task(ISSUES_TASK, page_size=10)
+    path = run_dir(staging, task.name, run_id(1))
+    extracted = extract(task, jira, state, path)
+    total = len(jira_issues(jira, "project = SUP"))
+    assert extracted["pages"] == -(-total // 10) == len(Dataset(extracted["dataset"]).files())
+    assert extracted["fetched"] == total
+    transformed = transform(task, extracted, path)
+    diffed = diff(task, transformed, state, path)
+    assert len(Dataset(diffed["dataset"]).files()) == extracted["pages"]
+    for handoff in (extracted, transformed, diffed):  # what XCom carries: paths and counts, no records
+        assert len(repr(handoff)) < 1000 and str(path) in handoff["dataset"]
+    assert load(task, diffed, esm, state)["created"] == total
