@@ -150,7 +150,11 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             _run_id, _params, path = _context()
             cleanup_old_runs(settings.staging_dir, task.name)  # staged files of old runs (> 1 day, beyond 5)
             with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
-                warning = schedule_warning(task, state.last_volume(task.name))
+                try:
+                    warning = schedule_warning(task, state.last_volume(task.name))
+                except Exception as exc:  # noqa: BLE001 - advice only, never fails a run
+                    warning = None
+                    log.debug("no scheduling advice: %s", exc)
                 if warning:
                     log.warning("Scheduling: %s", warning)
                 return _run_step(extract, task, jira, state, path, logger=log)
