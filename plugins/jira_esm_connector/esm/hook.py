@@ -24,46 +24,22 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk.bases.hook import BaseHook
 
+from ..connection_extras import extra_bool, extra_seconds, extra_value
 from ..http import ConnectorHTTPError, RetryPolicy, redact
 from .client import EsmClient
 
 DEFAULT_API_PATH = "/rest-api/itsm/v1"
 
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f", ""}
-
-
 def _extra(extras: dict[str, Any], name: str) -> Any:
-    # Airflow stores UI extra fields by plain name; older forms used the prefixed name.
-    for key in (name, f"extra__efecte_esm__{name}"):
-        if key in extras and extras[key] not in (None, ""):
-            return extras[key]
-    return None
+    return extra_value(extras, name, "efecte_esm")
 
 
 def _as_bool(value: Any, name: str, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"ESM connection extra '{name}' must be true or false, not {value!r}")
+    return extra_bool(value, name, default, service="ESM")
 
 
 def _as_float(value: Any, name: str, default: float) -> float:
-    if value in (None, ""):
-        return default
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"ESM connection extra '{name}' must be a number of seconds, not {value!r}") from None
-    if out <= 0:
-        raise ValueError(f"ESM connection extra '{name}' must be more than 0 seconds")
-    return out
+    return extra_seconds(value, name, default, service="ESM")
 
 
 def base_url_from_connection(host: str | None, *, schema: str | None = None, port: int | None = None) -> str:

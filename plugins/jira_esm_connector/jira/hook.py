@@ -13,32 +13,16 @@ from typing import Any
 
 from airflow.sdk.bases.hook import BaseHook
 
+from ..connection_extras import extra_bool, extra_seconds, extra_value
 from ..http import ConnectorHTTPError, RetryPolicy, redact
 from .client import JiraClient
 
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f", ""}
-
-
-def _extra(extras: dict[str, Any], name: str, conn_type: str = "jira_cloud") -> Any:
-    # Airflow stores UI extra fields by plain name; older forms used the prefixed name.
-    for key in (name, f"extra__{conn_type}__{name}"):
-        if key in extras and extras[key] not in (None, ""):
-            return extras[key]
-    return None
+def _extra(extras: dict[str, Any], name: str) -> Any:
+    return extra_value(extras, name, "jira_cloud")
 
 
 def _as_bool(value: Any, default: bool, name: str) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"The connection's extra field {name!r} must be true or false, got {str(value)[:20]!r}")
+    return extra_bool(value, name, default, service="Jira")
 
 
 def site_url(host: str | None, port: int | None = None, schema: str | None = None) -> str:
@@ -91,7 +75,7 @@ class JiraCloudHook(BaseHook):
             "logger": logging.getLogger("jira_esm_connector.jira"),
         }
         if timeout_value is not None:
-            kwargs["timeout"] = (5, float(timeout_value))
+            kwargs["timeout"] = (5, extra_seconds(timeout_value, "timeout", 60.0, service="Jira"))
         if self.retry is not None:
             kwargs["retry"] = self.retry
         return kwargs
