@@ -1,6 +1,7 @@
 """Fixed Jira metadata of the simulated site: statuses, workflows, issue types, fields, ..."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 STATUS_CATEGORIES = {
@@ -137,6 +138,12 @@ SYSTEM_FIELDS = {
     "updated": ("Updated", {"type": "datetime", "system": "updated"}, True, False, True, ["updated", "updatedDate"]),
     "comment": ("Comment", {"type": "comments-page", "system": "comment"}, False, True, True, ["comment"]),
     "watches": ("Watchers", {"type": "watches", "system": "watches"}, True, False, True, ["watchers"]),
+    "worklog": ("Log Work", {"type": "array", "items": "worklog", "system": "worklog"}, False, True, True, ["worklogAuthor", "worklogComment", "worklogDate"]),
+    "timetracking": ("Time tracking", {"type": "timetracking", "system": "timetracking"}, False, True, False, []),
+    "timespent": ("Time Spent", {"type": "number", "system": "timespent"}, True, False, True, ["timespent"]),
+    "aggregatetimespent": ("\u03a3 Time Spent", {"type": "number", "system": "aggregatetimespent"}, True, False, False, []),
+    "progress": ("Progress", {"type": "progress", "system": "progress"}, True, False, True, ["progress"]),
+    "aggregateprogress": ("\u03a3 Progress", {"type": "progress", "system": "aggregateprogress"}, True, False, False, []),
     "issuekey": ("Key", None, False, False, True, ["id", "issue", "issuekey", "key"]),
 }
 
@@ -155,20 +162,15 @@ UNTRACKED_FIELDS = {
     "votes": ("Votes", {"type": "votes", "system": "votes"}, True, False, True, ["votes"]),
     "security": ("Security Level", {"type": "securitylevel", "system": "security"}, True, True, True, ["level"]),
     "lastViewed": ("Last Viewed", {"type": "datetime", "system": "lastViewed"}, True, False, True, ["lastViewed"]),
-    "timetracking": ("Time tracking", {"type": "timetracking", "system": "timetracking"}, False, True, False, []),
     "timeoriginalestimate": ("Original estimate", {"type": "number", "system": "timeoriginalestimate"}, True, False, True, ["originalEstimate", "timeoriginalestimate"]),
     "timeestimate": ("Remaining Estimate", {"type": "number", "system": "timeestimate"}, True, False, True, ["remainingEstimate", "timeestimate"]),
-    "timespent": ("Time Spent", {"type": "number", "system": "timespent"}, True, False, True, ["timespent"]),
     "aggregatetimeoriginalestimate": ("\u03a3 Original Estimate", {"type": "number", "system": "aggregatetimeoriginalestimate"}, True, False, False, []),
     "aggregatetimeestimate": ("\u03a3 Remaining Estimate", {"type": "number", "system": "aggregatetimeestimate"}, True, False, False, []),
-    "aggregatetimespent": ("\u03a3 Time Spent", {"type": "number", "system": "aggregatetimespent"}, True, False, False, []),
-    "progress": ("Progress", {"type": "progress", "system": "progress"}, True, False, True, ["progress"]),
-    "aggregateprogress": ("\u03a3 Progress", {"type": "progress", "system": "aggregateprogress"}, True, False, False, []),
     "workratio": ("Work Ratio", {"type": "number", "system": "workratio"}, True, False, True, ["workratio"]),
-    "worklog": ("Log Work", {"type": "array", "items": "worklog", "system": "worklog"}, False, True, True, ["worklogAuthor", "worklogComment", "worklogDate"]),
 }
 SYSTEM_FIELDS.update(UNTRACKED_FIELDS)
 
+EMBEDDED_WORKLOGS_MAX = 20  # worklogs in an issue's `worklog` field (a page, although its schema says array)
 EMBEDDED_CHANGELOG_MAX = 100  # histories in an issue's expand=changelog; page the rest
 EMBEDDED_COMMENTS_MAX = 20  # comments embedded in an issue's `comment` field; page the rest
 
@@ -195,3 +197,30 @@ def field_schema(field_id: str) -> dict | None:
     if field_id in CUSTOM_FIELDS:
         return CUSTOM_FIELDS[field_id][1]
     return None
+
+
+# --- time tracking: Jira's default working time (8 h days, 5 day weeks) ------------------------
+
+_DURATION_UNITS = {"w": 5 * 8 * 3600, "d": 8 * 3600, "h": 3600, "m": 60}
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*([wdhm])?\s*)+$", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhm])?", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> int | None:
+    """Seconds of a Jira duration ("1w 2d 3h 30m", "1.5h", "90" = minutes); None if invalid."""
+    if not isinstance(text, str) or not _DURATION.match(text):
+        return None
+    total = 0.0
+    for number, unit in _DURATION_PART.findall(text):
+        total += float(number) * _DURATION_UNITS[(unit or "m").lower()]
+    return int(round(total))
+
+
+def format_duration(seconds: int) -> str:
+    """Jira's pretty duration: 5400 -> "1h 30m", 28800 -> "1d", 0 -> "0m"."""
+    parts, rest = [], int(seconds)
+    for unit in ("w", "d", "h", "m"):
+        n, rest = divmod(rest, _DURATION_UNITS[unit])
+        if n:
+            parts.append(f"{n}{unit}")
+    return " ".join(parts) or "0m"

@@ -206,6 +206,15 @@ class Renderer:
         if fid == "watches":
             w = self.watchers(row)
             return {"self": w["self"], "watchCount": w["watchCount"], "isWatching": w["isWatching"]}
+        if fid == "worklog":
+            return self.worklog_page(row["id"], 0, model.EMBEDDED_WORKLOGS_MAX)
+        if fid in ("timespent", "aggregatetimespent", "timetracking", "progress", "aggregateprogress"):
+            spent = self.store.time_spent(row["id"])
+            if fid == "timetracking":
+                return {"timeSpent": model.format_duration(spent), "timeSpentSeconds": spent} if spent else {}
+            if fid in ("progress", "aggregateprogress"):  # no estimates: all logged work is done work
+                return {"progress": spent, "total": spent, "percent": 100} if spent else {"progress": 0, "total": 0}
+            return spent or None
         if fid in model.UNTRACKED_FIELDS:
             return self.untracked_value(row, fid)
         if fid == "customfield_10020":
@@ -218,6 +227,25 @@ class Renderer:
             v = extra.get(fid)
             return self.date(v) if isinstance(v, int) else v
         return extra.get(fid)
+
+    def worklog(self, w: Any) -> dict:
+        out: dict[str, Any] = {"self": f"{self.api}/issue/{w['issue_id']}/worklog/{w['id']}"}
+        for key, col in (("author", "author"), ("updateAuthor", "update_author")):
+            u = self.user(self.store.user(w[col]), details=True) if w[col] else None
+            if u:
+                out[key] = u
+        if w["comment_text"] is not None or w["comment_adf"] is not None:
+            out["comment"] = self.rich(w["comment_adf"], w["comment_text"])
+        out.update({
+            "created": self.date(w["created"]), "updated": self.date(w["updated"]),
+            "started": self.date(w["started"]), "timeSpent": model.format_duration(w["seconds"]),
+            "timeSpentSeconds": w["seconds"], "id": str(w["id"]), "issueId": str(w["issue_id"]),
+        })
+        return out
+
+    def worklog_page(self, issue_id: int, start: int, limit: int, after: int | None = None, before: int | None = None) -> dict:
+        rows, total = self.store.worklogs(issue_id, start, limit, after, before)
+        return {"startAt": start, "maxResults": limit, "total": total, "worklogs": [self.worklog(w) for w in rows]}
 
     def history(self, h: Any) -> dict:
         out: dict[str, Any] = {"id": str(h["id"])}
@@ -240,16 +268,10 @@ class Renderer:
     def untracked_value(self, row: Any, fid: str) -> Any:
         """Jira's value of a system field the issue has nothing in (see model.UNTRACKED_FIELDS)."""
         schema = model.UNTRACKED_FIELDS[fid][1]
-        if fid == "worklog":  # a page, although the field's schema says array
-            return {"startAt": 0, "maxResults": 20, "total": 0, "worklogs": []}
         if schema["type"] == "array":
             return []
         if fid == "votes":
             return {"self": f"{self.api}/issue/{row['project_key']}-{row['num']}/votes", "votes": 0, "hasVoted": False}
-        if fid == "timetracking":
-            return {}
-        if schema["type"] == "progress":
-            return {"progress": 0, "total": 0}
         if fid == "workratio":
             return -1
         return None

@@ -3,7 +3,7 @@
 Issues live in one table with a column per JQL-searchable field (indexed) so a compiled JQL
 WHERE clause and a keyset position turn every page into an index seek; the JSON an API call
 returns is rendered from the columns (see render.py). Comments, labels, issue properties,
-watchers and the changelog (edits made through the API) have their own tables.
+watchers, worklogs and the changelog (edits made through the API) have their own tables.
 """
 from __future__ import annotations
 
@@ -81,6 +81,12 @@ CREATE TABLE changelog (
     items TEXT NOT NULL
 );
 CREATE INDEX changelog_issue ON changelog(issue_id, id);
+CREATE TABLE worklogs (
+    id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, author TEXT, update_author TEXT,
+    started INTEGER NOT NULL, seconds INTEGER NOT NULL, comment_text TEXT, comment_adf TEXT,
+    created INTEGER NOT NULL, updated INTEGER NOT NULL
+);
+CREATE INDEX worklogs_issue ON worklogs(issue_id, id);
 """
 
 ANCHOR_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: seeded data ends here (deterministic)
@@ -586,6 +592,58 @@ class Store:
             "INSERT OR IGNORE INTO labels VALUES (?, ?)", [(issue_id, l) for l in labels]
         )
 
+    # --- worklogs --------------------------------------------------------------------------
+
+    def add_worklog(self, issue_id: int, author: str | None, started: int, seconds: int,
+                    comment_text: str | None, comment_adf: str | None) -> sqlite3.Row:
+        with self.lock:
+            next_id = self.conn.execute("SELECT COALESCE(MAX(id), 9999) + 1 FROM worklogs").fetchone()[0]
+            now = now_ms()
+            self.conn.execute(
+                "INSERT INTO worklogs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (next_id, issue_id, author, author, started, seconds, comment_text, comment_adf, now, now),
+            )
+            self.update_issue(issue_id, {})  # logging work updates the issue
+            return self.conn.execute("SELECT * FROM worklogs WHERE id = ?", (next_id,)).fetchone()
+
+    def worklog(self, issue_id: int, worklog_id: str) -> sqlite3.Row | None:
+        if not str(worklog_id).isdigit():
+            return None
+        return self.conn.execute(
+            "SELECT * FROM worklogs WHERE issue_id = ? AND id = ?", (issue_id, int(worklog_id))
+        ).fetchone()
+
+    def worklogs(self, issue_id: int, start: int, limit: int, after: int | None = None, before: int | None = None) -> tuple[list[sqlite3.Row], int]:
+        where, params = "issue_id = ?", [issue_id]
+        if after is not None:
+            where += " AND started >= ?"
+            params.append(after)
+        if before is not None:
+            where += " AND started <= ?"
+            params.append(before)
+        total = self.conn.execute(f"SELECT COUNT(*) FROM worklogs WHERE {where}", params).fetchone()[0]
+        rows = self.conn.execute(
+            f"SELECT * FROM worklogs WHERE {where} ORDER BY started, id LIMIT ? OFFSET ?", [*params, limit, start]
+        ).fetchall()
+        return rows, total
+
+    def time_spent(self, issue_id: int) -> int:
+        return self.conn.execute("SELECT COALESCE(SUM(seconds), 0) FROM worklogs WHERE issue_id = ?", (issue_id,)).fetchone()[0]
+
+    def update_worklog(self, worklog_id: int, values: dict[str, Any]) -> sqlite3.Row:
+        values = {**values, "updated": now_ms()}
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.conn.execute(f"UPDATE worklogs SET {sets} WHERE id = ?", [*values.values(), worklog_id])
+        row = self.conn.execute("SELECT * FROM worklogs WHERE id = ?", (worklog_id,)).fetchone()
+        self.update_issue(row["issue_id"], {})
+        return row
+
+    def delete_worklog(self, worklog_id: int) -> None:
+        row = self.conn.execute("SELECT issue_id FROM worklogs WHERE id = ?", (worklog_id,)).fetchone()
+        self.conn.execute("DELETE FROM worklogs WHERE id = ?", (worklog_id,))
+        if row is not None:
+            self.update_issue(row["issue_id"], {})
+
     # --- changelog -------------------------------------------------------------------------
 
     def add_history(self, issue_id: int, author: str | None, items: list[dict], created: int | None = None) -> int:
@@ -624,7 +682,7 @@ class Store:
         return cur.rowcount > 0
 
     def delete_issue(self, issue_id: int) -> None:
-        for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id"), ("watchers", "issue_id"), ("changelog", "issue_id")):
+        for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id"), ("watchers", "issue_id"), ("changelog", "issue_id"), ("worklogs", "issue_id")):
             self.conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (issue_id,))
 
     # --- comments --------------------------------------------------------------------------

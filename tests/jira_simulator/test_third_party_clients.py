@@ -9,6 +9,7 @@ asserts the library gets Jira Cloud's answer and that the modern call works.
 """
 from __future__ import annotations
 
+import datetime
 import re
 import uuid
 
@@ -252,6 +253,28 @@ def test_jira_watchers(pj, raw):
     assert {u["accountId"] for u in raw.get(f"{raw.api}/issue/{key}/watchers").json()["watchers"]} == before
 
 
+def test_jira_worklogs(pj, raw):
+    key = "ENG-4"
+    assert read_issue(raw, key)["fields"]["timespent"] is None
+    started = datetime.datetime(2026, 3, 2, 9, 30, tzinfo=datetime.timezone.utc)
+    w = pj.add_worklog(key, timeSpent="1h 30m", comment="Traced the leak", started=started)
+    assert w.timeSpentSeconds == 5400 and w.timeSpent == "1h 30m"
+    pj.add_worklog(key, timeSpentSeconds=8 * 3600)  # started: now
+    page = raw.get(f"{raw.api}/issue/{key}/worklog").json()
+    assert page["total"] == 2 and [x["timeSpentSeconds"] for x in page["worklogs"]] == [5400, 28800]
+    assert page["worklogs"][0]["started"] == "2026-03-02T11:30:00.000+0200"  # caller's time zone
+    assert adf_text(page["worklogs"][0]["comment"]) == "Traced the leak"
+    fields = read_issue(raw, key)["fields"]
+    assert fields["timespent"] == 5400 + 28800 and fields["timetracking"]["timeSpent"] == "1d 1h 30m"
+    assert fields["worklog"]["total"] == 2
+    assert [x.id for x in pj.worklogs(key)] == [x["id"] for x in page["worklogs"]]
+    pj.worklog(key, w.id).delete()
+    assert raw.get(f"{raw.api}/issue/{key}/worklog").json()["total"] == 1
+    with pytest.raises(JIRAError) as err:
+        pj.add_worklog(key, timeSpent="soon")
+    assert err.value.status_code == 400 and err.value.response.json()["errors"] == {"timeLogged": "Invalid time duration entered."}
+
+
 def test_jira_comments_and_issue_properties(pj, raw):
     key = "SUP-1"
     before = raw.get(f"{raw.api}/issue/{key}/comment").json()["total"]
@@ -406,6 +429,15 @@ def test_atlassian_watchers(aj, raw):
     assert err.value.response.status_code == 404
 
 
+def test_atlassian_worklogs(aj, raw):
+    key = "OPS-5"
+    aj.issue_worklog(key, "2026-03-02T09:30:00.000+0000", 2700, comment="Swapped the disk")
+    logs = aj.issue_get_worklog(key)
+    assert logs["total"] == 1 and logs["worklogs"][0]["timeSpent"] == "45m"
+    assert logs["worklogs"][0]["comment"] == "Swapped the disk"  # v2: plain text
+    assert read_issue(raw, key)["fields"]["timespent"] == 2700
+
+
 def test_atlassian_create_issues_in_bulk(aj, raw):
     created = aj.create_issues([
         {"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "Patch host a"}},
@@ -554,6 +586,15 @@ def test_endpoints_added_for_the_clients_validate(raw, validate, validate_error,
     assert {i["field"] for i in second["values"][0]["items"]} >= {"status"}
     expanded = validate(raw.get(raw.api + "/issue/SUP-1", params={"expand": "changelog"})).json()["changelog"]
     assert [h["id"] for h in expanded["histories"]] == [second["values"][0]["id"], page["values"][0]["id"]]
+    wl = validate(raw.post(raw.api + "/issue/SUP-2/worklog", json={"timeSpent": "2h", "started": "2026-01-05T08:00:00.000+0000",
+                                                                    "comment": {"type": "doc", "version": 1, "content": []}}))
+    assert wl.status_code == 201
+    wid = wl.json()["id"]
+    assert validate(raw.put(f"{raw.api}/issue/SUP-2/worklog/{wid}", json={"timeSpentSeconds": 60})).json()["timeSpent"] == "1m"
+    assert validate(raw.get(raw.api + "/issue/SUP-2/worklog")).json()["worklogs"][0]["timeSpentSeconds"] == 60
+    validate_error(raw.post(raw.api + "/issue/SUP-2/worklog", json={"comment": "no time"}), 400)
+    validate(raw.delete(f"{raw.api}/issue/SUP-2/worklog/{wid}"))
+    validate_error(raw.get(f"{raw.api}/issue/SUP-2/worklog/{wid}"), 404)
     for path in ("/project/SUP/components", "/project/SUP/versions"):
         assert validate(raw.get(raw.api + path)).json() == []
     validate_error(raw.get(raw.api + "/project/NOPE/versions"), 404)
