@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from jira_esm_connector.mapping import adf_to_text
+from jira_esm_connector.pipeline.load import worklog_marker
 from jira_esm_connector.pipeline import (
     QualityError,
     RemovalLimitError,
@@ -313,11 +314,19 @@ def test_comments_become_worklog_entries_and_connector_comments_are_skipped(jira
     for key, comments in expected.items():
         entries = esm.get_attribute("incident", cards[key].data_card_id, "worklog")
         texts = [e.get("value") for e in entries]
-        assert sorted(texts) == sorted(adf_to_text(c["body"]) for c in comments)
-        assert "From ESM, must not come back" not in texts
+        assert sorted(texts) == sorted(f"{adf_to_text(c['body'])}\n\n{worklog_marker(c['id'])}" for c in comments)
+        assert not any("From ESM, must not come back" in t for t in texts)
 
     again = run_import(comments_task, jira, esm, state, staging, run_id(2))
     assert again["created"] == 0
+
+    # ESM worklogs only grow: after a cache clear the comments are pushed again, but each
+    # card's worklog already holds them (by their markers), so nothing is appended twice.
+    after_clear = run_import(comments_task, jira, esm, state, staging, run_id(3), clear_cache=True)
+    assert after_clear["fetched"] == total and after_clear["created"] == 0
+    for key, comments in expected.items():
+        entries = esm.get_attribute("incident", cards[key].data_card_id, "worklog")
+        assert len(entries) == len(comments)
 
 
 @pytest.mark.postgres

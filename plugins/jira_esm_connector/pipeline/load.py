@@ -18,11 +18,16 @@ For each chunk of records (at most 200, ESM's bulk size):
    and card ids are recorded right after each chunk, only for cards ESM accepted; refused
    cards are logged one by one and stay uncached, so the next run retries them.
 
-Comment imports append one worklog entry per comment to the issue's card instead.
+Comment imports append one worklog entry per comment to the issue's card instead. ESM
+worklogs only ever grow, so each entry ends with a marker naming the Jira comment
+(``[Jira comment 10001]``) and the card's worklog is read before appending: a comment
+already there (a retried load, a run after a cache clear) is not appended twice.
 """
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,6 +40,18 @@ __all__ = ["load", "ReferenceResolver", "lookup_cards"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 LOOKUP_BATCH = 50
+WORKLOG_MARKER_RE = re.compile(r"\[Jira comment (\d+)\]")
+
+
+def worklog_marker(comment_id: str) -> str:
+    """The tag that ends a worklog entry imported from Jira comment ``comment_id``."""
+    return f"[Jira comment {comment_id}]"
+
+
+def _comments_in_worklog(esm: Any, template: str, card_id: str, attribute: str) -> set[str]:
+    """Ids of the Jira comments a card's worklog already holds (read from their markers)."""
+    entries = esm.get_attribute(template, card_id, attribute)
+    return set(WORKLOG_MARKER_RE.findall(json.dumps(entries, ensure_ascii=False)))
 _MAX_LISTED = 100
 
 
@@ -253,11 +270,13 @@ def load(
 def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -> dict[str, Any]:
     """Append each new comment as a worklog entry to its issue's card."""
     settings = task.comments
-    counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0}
+    counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0,
+              "already_present": 0}
     refused: list[dict[str, Any]] = []
     for chunk in _chunks(dataset, 200):
         issue_cards = lookup_cards(esm, task.template, settings.card_key_attribute, [r["issue_key"] for r in chunk])
         fingerprints: dict[str, str] = {}
+        present: dict[str, set[str]] = {}  # card id -> comment ids its worklog holds
         for row in chunk:
             card = issue_cards.get(row["issue_key"])
             if card is None:
@@ -268,9 +287,17 @@ def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -
                               f"{row['issue_key']!r} yet (import the issue first); retried next run",
                 })
                 continue
+            comment_id = str(row["key"])
+            if card.data_card_id not in present:
+                present[card.data_card_id] = _comments_in_worklog(
+                    esm, task.template, card.data_card_id, settings.worklog_attribute
+                )
+            if comment_id in present[card.data_card_id]:
+                counts["already_present"] += 1
+                fingerprints[row["key"]] = row["fingerprint"]
+                continue
             entry = {k: v for k, v in decode_data(row["data"]).items() if v not in (None, "")}
-            if not entry.get("value"):
-                entry["value"] = "(empty comment)"
+            entry["value"] = f"{entry.get('value') or '(empty comment)'}\n\n{worklog_marker(comment_id)}"
             try:
                 esm.add_attribute_value(task.template, card.data_card_id, settings.worklog_attribute, entry)
             except (BadRequestError, NotFoundError, ConflictError) as exc:  # ESM refused this entry only
@@ -278,12 +305,13 @@ def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -
                 refused.append({"key": row["key"], "reason": str(exc), "updated": row.get("updated")})
                 continue
             counts["created"] += 1
+            present[card.data_card_id].add(comment_id)
             fingerprints[row["key"]] = row["fingerprint"]
         if fingerprints:
             state.put_fingerprints(task.name, fingerprints)
     _report_refused(lg, task, refused)
     lg.info(
-        "Appended %d comment(s) as worklog entries to '%s' cards; %d refused.",
-        counts["created"], task.template, counts["refused"],
+        "Appended %d comment(s) as worklog entries to '%s' cards; %d already there; %d refused.",
+        counts["created"], task.template, counts["already_present"], counts["refused"],
     )
     return {**counts, "refused_records": refused[:_MAX_LISTED], "refused_oldest_updated": _oldest(refused)}
