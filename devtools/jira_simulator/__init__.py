@@ -26,7 +26,9 @@ position), ``GET|PUT|DELETE issue/{key}``, ``PUT issue/{key}/assignee``,
 default autowatch does), ``GET issue/{key}/changelog`` and ``expand=changelog`` (edits made
 through the API and the admin API; the seed has no history),
 ``GET|POST issue/{key}/worklog``, ``GET|PUT|DELETE issue/{key}/worklog/{id}`` (durations in
-Jira's "1w 2d 3h 4m" with 8 h days; ``timespent``/``timetracking``/``progress`` follow), ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
+Jira's "1w 2d 3h 4m" with 8 h days; ``timespent``/``timetracking``/``progress`` follow),
+``GET issueLinkType[/{id}]``, ``POST issueLink``, ``GET|DELETE issueLink/{id}`` (an issue's
+``issuelinks`` lists the other ends; "A blocks B" is ``inwardIssue`` A, ``outwardIssue`` B), ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
 ``GET|PUT|DELETE issue/{key}/comment/{id}``,
 ``GET issue/{key}/properties``, ``GET|PUT|DELETE issue/{key}/properties/{propertyKey}``,
 ``POST|GET|DELETE user``, ``GET users/search`` (bare array, also ``GET users``),
@@ -38,7 +40,7 @@ Jira's "1w 2d 3h 4m" with 8 h days; ``timespent``/``timetracking``/``progress`` 
 410 Gone like Jira Cloud. ``/rest/api/latest/...`` is an alias of ``/rest/api/2/...``.
 User references by the GDPR-removed ``name``/``username`` find no user (404 on
 ``group/user``, 400 on ``assignee``), as on Jira Cloud. Issues carry every Jira system field
-(components, fixVersions, issuelinks, subtasks, estimates, ...): the ones the
+(components, fixVersions, subtasks, attachments, estimates, ...): the ones the
 simulator keeps no data for have Jira's empty value and cannot be set or searched.
 JSON is served as ``application/json;charset=UTF-8``, as Jira does. Third-party clients
 (``jira`` 3.10.5, ``atlassian-python-api`` 5.0.5) are tested against it

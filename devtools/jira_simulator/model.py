@@ -110,6 +110,17 @@ TEAM_OPTIONS = [
 ]
 TEAM_BY_VALUE = {o["value"]: o for o in TEAM_OPTIONS}
 
+# Issue link types of a new Jira Cloud site. A link stores (inward, outward) as the
+# create request names them; "A blocks B" is inwardIssue A, outwardIssue B (what Jira does,
+# whatever the names suggest): A lists B as its outwardIssue, B lists A as its inwardIssue.
+ISSUE_LINK_TYPES = [
+    {"id": "10000", "name": "Blocks", "inward": "is blocked by", "outward": "blocks"},
+    {"id": "10001", "name": "Cloners", "inward": "is cloned by", "outward": "clones"},
+    {"id": "10002", "name": "Duplicate", "inward": "is duplicated by", "outward": "duplicates"},
+    {"id": "10003", "name": "Relates", "inward": "relates to", "outward": "relates to"},
+]
+LINK_TYPE_BY_ID = {t["id"]: t for t in ISSUE_LINK_TYPES}
+
 # Custom fields: id -> (name, schema, kind)
 CUSTOM_FIELDS = {
     "customfield_10016": ("Story point estimate", {"type": "number", "custom": "com.pyxis.greenhopper.jira:jsw-story-points", "customId": 10016}, "number"),
@@ -138,6 +149,7 @@ SYSTEM_FIELDS = {
     "updated": ("Updated", {"type": "datetime", "system": "updated"}, True, False, True, ["updated", "updatedDate"]),
     "comment": ("Comment", {"type": "comments-page", "system": "comment"}, False, True, True, ["comment"]),
     "watches": ("Watchers", {"type": "watches", "system": "watches"}, True, False, True, ["watchers"]),
+    "issuelinks": ("Linked Issues", {"type": "array", "items": "issuelinks", "system": "issuelinks"}, True, True, True, ["issueLink"]),
     "worklog": ("Log Work", {"type": "array", "items": "worklog", "system": "worklog"}, False, True, True, ["worklogAuthor", "worklogComment", "worklogDate"]),
     "timetracking": ("Time tracking", {"type": "timetracking", "system": "timetracking"}, False, True, False, []),
     "timespent": ("Time Spent", {"type": "number", "system": "timespent"}, True, False, True, ["timespent"]),
@@ -156,7 +168,6 @@ UNTRACKED_FIELDS = {
     "fixVersions": ("Fix versions", {"type": "array", "items": "version", "system": "fixVersions"}, True, True, True, ["fixVersion"]),
     "versions": ("Affects versions", {"type": "array", "items": "version", "system": "versions"}, True, True, True, ["affectedVersion"]),
     "duedate": ("Due date", {"type": "date", "system": "duedate"}, True, True, True, ["due", "duedate"]),
-    "issuelinks": ("Linked Issues", {"type": "array", "items": "issuelinks", "system": "issuelinks"}, True, True, True, ["issueLink"]),
     "subtasks": ("Sub-tasks", {"type": "array", "items": "issuelinks", "system": "subtasks"}, True, False, True, ["subtasks"]),
     "attachment": ("Attachment", {"type": "array", "items": "attachment", "system": "attachment"}, True, True, True, ["attachments"]),
     "votes": ("Votes", {"type": "votes", "system": "votes"}, True, False, True, ["votes"]),

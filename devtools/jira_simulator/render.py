@@ -208,6 +208,8 @@ class Renderer:
             return {"self": w["self"], "watchCount": w["watchCount"], "isWatching": w["isWatching"]}
         if fid == "worklog":
             return self.worklog_page(row["id"], 0, model.EMBEDDED_WORKLOGS_MAX)
+        if fid == "issuelinks":
+            return [self.link(link, seen_from=row["id"]) for link in s.links_of(row["id"])]
         if fid in ("timespent", "aggregatetimespent", "timetracking", "progress", "aggregateprogress"):
             spent = self.store.time_spent(row["id"])
             if fid == "timetracking":
@@ -227,6 +229,31 @@ class Renderer:
             v = extra.get(fid)
             return self.date(v) if isinstance(v, int) else v
         return extra.get(fid)
+
+    def link_type(self, type_id: str) -> dict:
+        t = model.LINK_TYPE_BY_ID[type_id]
+        return {**t, "self": f"{self.api}/issueLinkType/{t['id']}"}
+
+    def linked_issue(self, issue_id: int) -> dict:
+        row = self.store.issue_row(str(issue_id))
+        return {
+            "id": str(row["id"]), "key": f"{row['project_key']}-{row['num']}", "self": f"{self.api}/issue/{row['id']}",
+            "fields": {"summary": row["summary"], "status": self.status(row["status"]),
+                       "priority": self.priority(row["priority"]), "issuetype": self.issuetype(row["issuetype"])},
+        }
+
+    def link(self, link: Any, seen_from: int | None = None) -> dict:
+        """An IssueLink: both ends (GET issueLink), or seen from one issue only the other end."""
+        out: dict[str, Any] = {"id": str(link["id"]), "self": f"{self.api}/issueLink/{link['id']}",
+                               "type": self.link_type(link["type_id"])}
+        if seen_from is None:
+            out["inwardIssue"] = self.linked_issue(link["inward_id"])
+            out["outwardIssue"] = self.linked_issue(link["outward_id"])
+        elif seen_from == link["inward_id"]:  # "A blocks B": A lists B as its outwardIssue
+            out["outwardIssue"] = self.linked_issue(link["outward_id"])
+        else:
+            out["inwardIssue"] = self.linked_issue(link["inward_id"])
+        return out
 
     def worklog(self, w: Any) -> dict:
         out: dict[str, Any] = {"self": f"{self.api}/issue/{w['issue_id']}/worklog/{w['id']}"}

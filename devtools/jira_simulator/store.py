@@ -3,7 +3,8 @@
 Issues live in one table with a column per JQL-searchable field (indexed) so a compiled JQL
 WHERE clause and a keyset position turn every page into an index seek; the JSON an API call
 returns is rendered from the columns (see render.py). Comments, labels, issue properties,
-watchers, worklogs and the changelog (edits made through the API) have their own tables.
+watchers, worklogs, issue links and the changelog (edits made through the API) have their
+own tables.
 """
 from __future__ import annotations
 
@@ -87,6 +88,11 @@ CREATE TABLE worklogs (
     created INTEGER NOT NULL, updated INTEGER NOT NULL
 );
 CREATE INDEX worklogs_issue ON worklogs(issue_id, id);
+CREATE TABLE issue_links (
+    id INTEGER PRIMARY KEY, type_id TEXT NOT NULL, inward_id INTEGER NOT NULL, outward_id INTEGER NOT NULL
+);
+CREATE INDEX issue_links_inward ON issue_links(inward_id, id);
+CREATE INDEX issue_links_outward ON issue_links(outward_id, id);
 """
 
 ANCHOR_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: seeded data ends here (deterministic)
@@ -681,7 +687,42 @@ class Store:
         cur = self.conn.execute("DELETE FROM watchers WHERE issue_id = ? AND account_id = ?", (issue_id, account_id))
         return cur.rowcount > 0
 
+    # --- issue links -----------------------------------------------------------------------
+
+    def add_link(self, type_id: str, inward_id: int, outward_id: int) -> int:
+        """The link's id; an existing identical link is kept (Jira answers "created" too)."""
+        with self.lock:
+            found = self.conn.execute(
+                "SELECT id FROM issue_links WHERE type_id = ? AND inward_id = ? AND outward_id = ?",
+                (type_id, inward_id, outward_id),
+            ).fetchone()
+            if found:
+                return found[0]
+            next_id = self.conn.execute("SELECT COALESCE(MAX(id), 9999) + 1 FROM issue_links").fetchone()[0]
+            self.conn.execute("INSERT INTO issue_links VALUES (?, ?, ?, ?)", (next_id, type_id, inward_id, outward_id))
+            for issue_id in (inward_id, outward_id):
+                self.update_issue(issue_id, {})
+            return next_id
+
+    def link(self, link_id: str) -> sqlite3.Row | None:
+        if not str(link_id).isdigit():
+            return None
+        return self.conn.execute("SELECT * FROM issue_links WHERE id = ?", (int(link_id),)).fetchone()
+
+    def links_of(self, issue_id: int) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM issue_links WHERE inward_id = ? OR outward_id = ? ORDER BY id", (issue_id, issue_id)
+        ).fetchall()
+
+    def delete_link(self, link_id: int) -> None:
+        row = self.conn.execute("SELECT * FROM issue_links WHERE id = ?", (link_id,)).fetchone()
+        self.conn.execute("DELETE FROM issue_links WHERE id = ?", (link_id,))
+        if row is not None:
+            for issue_id in (row["inward_id"], row["outward_id"]):
+                self.update_issue(issue_id, {})
+
     def delete_issue(self, issue_id: int) -> None:
+        self.conn.execute("DELETE FROM issue_links WHERE inward_id = ? OR outward_id = ?", (issue_id, issue_id))
         for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id"), ("watchers", "issue_id"), ("changelog", "issue_id"), ("worklogs", "issue_id")):
             self.conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (issue_id,))
 

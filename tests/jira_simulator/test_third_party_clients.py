@@ -275,6 +275,38 @@ def test_jira_worklogs(pj, raw):
     assert err.value.status_code == 400 and err.value.response.json()["errors"] == {"timeLogged": "Invalid time duration entered."}
 
 
+def issue_links(raw: requests.Session, key: str) -> list[tuple[str, str, str]]:
+    """(type, "inward"/"outward", other issue's key) as ``key``'s issuelinks list them."""
+    out = []
+    for link in read_issue(raw, key)["fields"]["issuelinks"]:
+        side = "outward" if "outwardIssue" in link else "inward"
+        out.append((link["type"]["name"], side, link[f"{side}Issue"]["key"]))
+    return out
+
+
+def test_jira_issue_links(pj, raw):
+    assert {t.name for t in pj.issue_link_types()} >= {"Blocks", "Duplicate", "Relates"}
+    before = read_issue(raw, "SUP-2")["fields"]["comment"]["total"]
+    pj.create_issue_link("Blocks", "SUP-2", "SUP-3", comment={"body": "Needs the new switch first"})
+    assert issue_links(raw, "SUP-2") == [("Blocks", "outward", "SUP-3")]  # SUP-2 blocks SUP-3
+    assert issue_links(raw, "SUP-3") == [("Blocks", "inward", "SUP-2")]  # SUP-3 is blocked by SUP-2
+    assert read_issue(raw, "SUP-2")["fields"]["comment"]["total"] == before + 1
+    # by the inward phrase the library swaps the ends: "SUP-4 is blocked by SUP-5" as meant
+    pj.create_issue_link("is blocked by", "SUP-4", "SUP-5")
+    assert issue_links(raw, "SUP-4") == [("Blocks", "inward", "SUP-5")]
+    assert issue_links(raw, "SUP-5") == [("Blocks", "outward", "SUP-4")]
+
+    link_id = read_issue(raw, "SUP-2")["fields"]["issuelinks"][0]["id"]
+    link = pj.issue_link(link_id)
+    assert (link.inwardIssue.key, link.outwardIssue.key, link.type.outward) == ("SUP-2", "SUP-3", "blocks")
+    assert [lk.outwardIssue.key for lk in pj.issue("SUP-2").fields.issuelinks] == ["SUP-3"]
+    pj.delete_issue_link(link_id)
+    assert issue_links(raw, "SUP-2") == [] and issue_links(raw, "SUP-3") == []
+    with pytest.raises(JIRAError) as err:
+        pj.create_issue_link("Relates", "SUP-2", "SUP-999999")
+    assert err.value.status_code == 404
+
+
 def test_jira_comments_and_issue_properties(pj, raw):
     key = "SUP-1"
     before = raw.get(f"{raw.api}/issue/{key}/comment").json()["total"]
@@ -438,6 +470,18 @@ def test_atlassian_worklogs(aj, raw):
     assert read_issue(raw, key)["fields"]["timespent"] == 2700
 
 
+def test_atlassian_issue_links(aj, raw):
+    types = aj.get_issue_link_types()
+    dup = next(t for t in types if t["name"] == "Duplicate")
+    aj.create_issue_link({"type": {"name": "Duplicate"}, "inwardIssue": {"key": "ENG-5"}, "outwardIssue": {"key": "ENG-6"}})
+    assert issue_links(raw, "ENG-5") == [("Duplicate", "outward", "ENG-6")]
+    link_id = read_issue(raw, "ENG-6")["fields"]["issuelinks"][0]["id"]
+    link = aj.get_issue_link(link_id)
+    assert link["type"]["id"] == dup["id"] and link["inwardIssue"]["key"] == "ENG-5"
+    aj.remove_issue_link(link_id)
+    assert issue_links(raw, "ENG-5") == [] and issue_links(raw, "ENG-6") == []
+
+
 def test_atlassian_create_issues_in_bulk(aj, raw):
     created = aj.create_issues([
         {"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "Patch host a"}},
@@ -595,6 +639,19 @@ def test_endpoints_added_for_the_clients_validate(raw, validate, validate_error,
     validate_error(raw.post(raw.api + "/issue/SUP-2/worklog", json={"comment": "no time"}), 400)
     validate(raw.delete(f"{raw.api}/issue/SUP-2/worklog/{wid}"))
     validate_error(raw.get(f"{raw.api}/issue/SUP-2/worklog/{wid}"), 404)
+    validate(raw.get(raw.api + "/issueLinkType"))
+    validate(raw.get(raw.api + "/issueLinkType/10000"))
+    validate_error(raw.get(raw.api + "/issueLinkType/1"), 404)
+    created = validate(raw.post(raw.api + "/issueLink", json={
+        "type": {"id": "10003"}, "inwardIssue": {"key": "OPS-1"}, "outwardIssue": {"id": read_issue(raw, "OPS-2")["id"]}}))
+    assert created.status_code == 201
+    link_id = read_issue(raw, "OPS-1")["fields"]["issuelinks"][0]["id"]
+    validate(raw.get(f"{raw.api}/issue/OPS-1", params={"fields": "issuelinks"}))
+    assert validate(raw.get(f"{raw.api}/issueLink/{link_id}")).json()["outwardIssue"]["key"] == "OPS-2"
+    validate_error(raw.post(raw.api + "/issueLink", json={
+        "type": {"name": "Relates"}, "inwardIssue": {"key": "OPS-1"}, "outwardIssue": {"key": "OPS-1"}}), 400)
+    validate(raw.delete(f"{raw.api}/issueLink/{link_id}"))
+    validate_error(raw.get(f"{raw.api}/issueLink/{link_id}"), 404)
     for path in ("/project/SUP/components", "/project/SUP/versions"):
         assert validate(raw.get(raw.api + path)).json() == []
     validate_error(raw.get(raw.api + "/project/NOPE/versions"), 404)
