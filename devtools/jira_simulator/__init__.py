@@ -28,7 +28,8 @@ through the API and the admin API; the seed has no history),
 ``GET|POST issue/{key}/worklog``, ``GET|PUT|DELETE issue/{key}/worklog/{id}`` (durations in
 Jira's "1w 2d 3h 4m" with 8 h days; ``timespent``/``timetracking``/``progress`` follow),
 ``GET issueLinkType[/{id}]``, ``POST issueLink``, ``GET|DELETE issueLink/{id}`` (an issue's
-``issuelinks`` lists the other ends; "A blocks B" is ``inwardIssue`` A, ``outwardIssue`` B), ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
+``issuelinks`` lists the other ends; "A blocks B" is ``inwardIssue`` A, ``outwardIssue`` B),
+``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
 ``GET|PUT|DELETE issue/{key}/comment/{id}``,
 ``GET issue/{key}/properties``, ``GET|PUT|DELETE issue/{key}/properties/{propertyKey}``,
 ``POST|GET|DELETE user``, ``GET users/search`` (bare array, also ``GET users``),
