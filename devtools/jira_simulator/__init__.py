@@ -27,6 +27,8 @@ default autowatch does), ``GET issue/{key}/changelog`` and ``expand=changelog`` 
 through the API and the admin API; the seed has no history),
 ``GET|POST issue/{key}/worklog``, ``GET|PUT|DELETE issue/{key}/worklog/{id}`` (durations in
 Jira's "1w 2d 3h 4m" with 8 h days; ``timespent``/``timetracking``/``progress`` follow),
+``POST issue/{key}/attachments`` (multipart, ``X-Atlassian-Token: no-check`` or 403),
+``GET|DELETE attachment/{id}``, ``GET attachment/content/{id}`` (303 to ``?redirect=false``),
 ``GET issueLinkType[/{id}]``, ``POST issueLink``, ``GET|DELETE issueLink/{id}`` (an issue's
 ``issuelinks`` lists the other ends; "A blocks B" is ``inwardIssue`` A, ``outwardIssue`` B),
 ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
@@ -41,7 +43,7 @@ Jira's "1w 2d 3h 4m" with 8 h days; ``timespent``/``timetracking``/``progress`` 
 410 Gone like Jira Cloud. ``/rest/api/latest/...`` is an alias of ``/rest/api/2/...``.
 User references by the GDPR-removed ``name``/``username`` find no user (404 on
 ``group/user``, 400 on ``assignee``), as on Jira Cloud. Issues carry every Jira system field
-(components, fixVersions, subtasks, attachments, estimates, ...): the ones the
+(components, fixVersions, subtasks, votes, estimates, ...): the ones the
 simulator keeps no data for have Jira's empty value and cannot be set or searched.
 JSON is served as ``application/json;charset=UTF-8``, as Jira does. Third-party clients
 (``jira`` 3.10.5, ``atlassian-python-api`` 5.0.5) are tested against it

@@ -149,6 +149,7 @@ SYSTEM_FIELDS = {
     "updated": ("Updated", {"type": "datetime", "system": "updated"}, True, False, True, ["updated", "updatedDate"]),
     "comment": ("Comment", {"type": "comments-page", "system": "comment"}, False, True, True, ["comment"]),
     "watches": ("Watchers", {"type": "watches", "system": "watches"}, True, False, True, ["watchers"]),
+    "attachment": ("Attachment", {"type": "array", "items": "attachment", "system": "attachment"}, True, True, True, ["attachments"]),
     "issuelinks": ("Linked Issues", {"type": "array", "items": "issuelinks", "system": "issuelinks"}, True, True, True, ["issueLink"]),
     "worklog": ("Log Work", {"type": "array", "items": "worklog", "system": "worklog"}, False, True, True, ["worklogAuthor", "worklogComment", "worklogDate"]),
     "timetracking": ("Time tracking", {"type": "timetracking", "system": "timetracking"}, False, True, False, []),
@@ -169,7 +170,6 @@ UNTRACKED_FIELDS = {
     "versions": ("Affects versions", {"type": "array", "items": "version", "system": "versions"}, True, True, True, ["affectedVersion"]),
     "duedate": ("Due date", {"type": "date", "system": "duedate"}, True, True, True, ["due", "duedate"]),
     "subtasks": ("Sub-tasks", {"type": "array", "items": "issuelinks", "system": "subtasks"}, True, False, True, ["subtasks"]),
-    "attachment": ("Attachment", {"type": "array", "items": "attachment", "system": "attachment"}, True, True, True, ["attachments"]),
     "votes": ("Votes", {"type": "votes", "system": "votes"}, True, False, True, ["votes"]),
     "security": ("Security Level", {"type": "securitylevel", "system": "security"}, True, True, True, ["level"]),
     "lastViewed": ("Last Viewed", {"type": "datetime", "system": "lastViewed"}, True, False, True, ["lastViewed"]),
@@ -181,6 +181,7 @@ UNTRACKED_FIELDS = {
 }
 SYSTEM_FIELDS.update(UNTRACKED_FIELDS)
 
+ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024  # per file; the simulator keeps attachments in SQLite
 EMBEDDED_WORKLOGS_MAX = 20  # worklogs in an issue's `worklog` field (a page, although its schema says array)
 EMBEDDED_CHANGELOG_MAX = 100  # histories in an issue's expand=changelog; page the rest
 EMBEDDED_COMMENTS_MAX = 20  # comments embedded in an issue's `comment` field; page the rest

@@ -208,6 +208,8 @@ class Renderer:
             return {"self": w["self"], "watchCount": w["watchCount"], "isWatching": w["isWatching"]}
         if fid == "worklog":
             return self.worklog_page(row["id"], 0, model.EMBEDDED_WORKLOGS_MAX)
+        if fid == "attachment":
+            return [self.attachment(a) for a in s.attachments_of(row["id"])]
         if fid == "issuelinks":
             return [self.link(link, seen_from=row["id"]) for link in s.links_of(row["id"])]
         if fid in ("timespent", "aggregatetimespent", "timetracking", "progress", "aggregateprogress"):
@@ -229,6 +231,15 @@ class Renderer:
             v = extra.get(fid)
             return self.date(v) if isinstance(v, int) else v
         return extra.get(fid)
+
+    def attachment(self, a: Any) -> dict:
+        out: dict[str, Any] = {"self": f"{self.api}/attachment/{a['id']}", "id": str(a["id"]), "filename": a["filename"]}
+        author = self.user(self.store.user(a["author"]), details=True) if a["author"] else None
+        if author:
+            out["author"] = author
+        out.update({"created": self.date(a["created"]), "size": a["size"], "mimeType": a["mime_type"],
+                    "content": f"{self.api}/attachment/content/{a['id']}"})
+        return out
 
     def link_type(self, type_id: str) -> dict:
         t = model.LINK_TYPE_BY_ID[type_id]

@@ -3,8 +3,8 @@
 Issues live in one table with a column per JQL-searchable field (indexed) so a compiled JQL
 WHERE clause and a keyset position turn every page into an index seek; the JSON an API call
 returns is rendered from the columns (see render.py). Comments, labels, issue properties,
-watchers, worklogs, issue links and the changelog (edits made through the API) have their
-own tables.
+watchers, worklogs, issue links, attachments and the changelog (edits made through the API)
+have their own tables.
 """
 from __future__ import annotations
 
@@ -93,6 +93,11 @@ CREATE TABLE issue_links (
 );
 CREATE INDEX issue_links_inward ON issue_links(inward_id, id);
 CREATE INDEX issue_links_outward ON issue_links(outward_id, id);
+CREATE TABLE attachments (
+    id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, author TEXT, filename TEXT NOT NULL,
+    mime_type TEXT NOT NULL, size INTEGER NOT NULL, created INTEGER NOT NULL, content BLOB NOT NULL
+);
+CREATE INDEX attachments_issue ON attachments(issue_id, id);
 """
 
 ANCHOR_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: seeded data ends here (deterministic)
@@ -687,6 +692,41 @@ class Store:
         cur = self.conn.execute("DELETE FROM watchers WHERE issue_id = ? AND account_id = ?", (issue_id, account_id))
         return cur.rowcount > 0
 
+    # --- attachments -----------------------------------------------------------------------
+
+    _ATTACHMENT_COLS = "id, issue_id, author, filename, mime_type, size, created"  # not the content
+
+    def add_attachment(self, issue_id: int, author: str | None, filename: str, mime_type: str, content: bytes) -> sqlite3.Row:
+        with self.lock:
+            next_id = self.conn.execute("SELECT COALESCE(MAX(id), 9999) + 1 FROM attachments").fetchone()[0]
+            self.conn.execute(
+                "INSERT INTO attachments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (next_id, issue_id, author, filename, mime_type, len(content), now_ms(), content),
+            )
+            self.update_issue(issue_id, {})
+            return self.attachment(str(next_id))
+
+    def attachment(self, attachment_id: str) -> sqlite3.Row | None:
+        if not str(attachment_id).isdigit():
+            return None
+        return self.conn.execute(
+            f"SELECT {self._ATTACHMENT_COLS} FROM attachments WHERE id = ?", (int(attachment_id),)
+        ).fetchone()
+
+    def attachment_content(self, attachment_id: int) -> bytes:
+        return self.conn.execute("SELECT content FROM attachments WHERE id = ?", (attachment_id,)).fetchone()[0]
+
+    def attachments_of(self, issue_id: int) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            f"SELECT {self._ATTACHMENT_COLS} FROM attachments WHERE issue_id = ? ORDER BY id", (issue_id,)
+        ).fetchall()
+
+    def delete_attachment(self, attachment_id: int) -> None:
+        row = self.attachment(str(attachment_id))
+        self.conn.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
+        if row is not None:
+            self.update_issue(row["issue_id"], {})
+
     # --- issue links -----------------------------------------------------------------------
 
     def add_link(self, type_id: str, inward_id: int, outward_id: int) -> int:
@@ -723,7 +763,7 @@ class Store:
 
     def delete_issue(self, issue_id: int) -> None:
         self.conn.execute("DELETE FROM issue_links WHERE inward_id = ? OR outward_id = ?", (issue_id, issue_id))
-        for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id"), ("watchers", "issue_id"), ("changelog", "issue_id"), ("worklogs", "issue_id")):
+        for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id"), ("watchers", "issue_id"), ("changelog", "issue_id"), ("worklogs", "issue_id"), ("attachments", "issue_id")):
             self.conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (issue_id,))
 
     # --- comments --------------------------------------------------------------------------

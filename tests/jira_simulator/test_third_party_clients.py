@@ -307,6 +307,19 @@ def test_jira_issue_links(pj, raw):
     assert err.value.status_code == 404
 
 
+def test_jira_attachments(pj, raw, tmp_path):
+    report = tmp_path / "report.csv"
+    report.write_bytes(b"host,status\nsrv1,ok\n")
+    a = pj.add_attachment("SUP-6", str(report))
+    assert a.filename == "report.csv" and a.size == report.stat().st_size
+    listed = read_issue(raw, "SUP-6")["fields"]["attachment"]
+    assert [(x["id"], x["filename"], x["size"]) for x in listed] == [(a.id, "report.csv", a.size)]
+    assert pj.attachment(a.id).get() == report.read_bytes()  # follows Jira's 303 to the download
+    assert raw.get(listed[0]["content"]).content == report.read_bytes()
+    pj.delete_attachment(a.id)
+    assert read_issue(raw, "SUP-6")["fields"]["attachment"] == []
+
+
 def test_jira_comments_and_issue_properties(pj, raw):
     key = "SUP-1"
     before = raw.get(f"{raw.api}/issue/{key}/comment").json()["total"]
@@ -482,6 +495,18 @@ def test_atlassian_issue_links(aj, raw):
     assert issue_links(raw, "ENG-5") == [] and issue_links(raw, "ENG-6") == []
 
 
+def test_atlassian_attachments(aj, raw, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("rebooted twice")
+    added = aj.add_attachment("OPS-4", str(notes))
+    att_id = added[0]["id"]
+    assert [x["filename"] for x in read_issue(raw, "OPS-4")["fields"]["attachment"]] == ["notes.txt"]
+    assert aj.get_attachment(att_id)["size"] == len("rebooted twice")
+    assert aj.get_attachment_content(att_id) == b"rebooted twice"
+    aj.remove_attachment(att_id)
+    assert raw.get(f"{raw.api}/attachment/{att_id}").status_code == 404
+
+
 def test_atlassian_create_issues_in_bulk(aj, raw):
     created = aj.create_issues([
         {"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "Patch host a"}},
@@ -639,6 +664,15 @@ def test_endpoints_added_for_the_clients_validate(raw, validate, validate_error,
     validate_error(raw.post(raw.api + "/issue/SUP-2/worklog", json={"comment": "no time"}), 400)
     validate(raw.delete(f"{raw.api}/issue/SUP-2/worklog/{wid}"))
     validate_error(raw.get(f"{raw.api}/issue/SUP-2/worklog/{wid}"), 404)
+    up = raw.post(raw.api + "/issue/SUP-7/attachments", files={"file": ("a.txt", b"abc", "text/plain")},
+                  headers={"X-Atlassian-Token": "no-check"})
+    att = validate(up).json()[0]
+    assert att["mimeType"] == "text/plain" and validate(raw.get(f"{raw.api}/attachment/{att['id']}")).json()["size"] == 3
+    redirect = raw.get(f"{raw.api}/attachment/content/{att['id']}", allow_redirects=False)
+    assert redirect.status_code == 303 and raw.get(redirect.headers["Location"]).content == b"abc"
+    validate_error(raw.post(raw.api + "/issue/SUP-7/attachments", files={"file": ("b.txt", b"x")}), 403)  # no XSRF header
+    validate(raw.delete(f"{raw.api}/attachment/{att['id']}"))
+    validate_error(raw.get(f"{raw.api}/attachment/{att['id']}"), 404)
     validate(raw.get(raw.api + "/issueLinkType"))
     validate(raw.get(raw.api + "/issueLinkType/10000"))
     validate_error(raw.get(raw.api + "/issueLinkType/1"), 404)
