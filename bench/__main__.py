@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m bench                                  # everything, documented sizes (~15 min)
+    python -m bench                                  # everything, documented sizes (5-10 min)
     python -m bench jira esm                         # only the two simulator benchmarks
     python -m bench pipeline --pipeline-sizes 10000,50000
     python -m bench events --event-runs 200

@@ -7,7 +7,10 @@ are started, and the pipeline runs in a **fresh child process** so that its peak
 
 1. the first import: every issue is new -> created in ESM (bulk, chunks of 200);
 2. an unchanged re-run: everything is fetched and transformed again, ``diff`` finds no
-   change, ``load`` writes nothing -- checked through the ESM simulator's request counters.
+   change, ``load`` writes nothing -- checked through the ESM simulator's request counters;
+3. the same task as an incremental import: a first run without watermark (fetches all,
+   writes nothing), then 1 % of the issues change in Jira (admin API) and an incremental
+   run fetches and updates just those.
 
 Reported per size: wall time per step and in total, records/s, peak RSS, the RSS of the
 child after imports (its baseline) and the growth above it. Memory is bounded when the
@@ -137,7 +140,7 @@ def _one_run(task: Any, jira: Any, esm: Any, state: Any, staging: Path, run_id: 
     transformed = step("transform", lambda: transform(task, extracted, path))
     diffed = step("diff", lambda: diff(task, transformed, state, path))
     loaded = step("load", lambda: load(task, diffed, esm, state))
-    removed = step("mark_removed", lambda: mark_removed(task, extracted, esm, state))
+    removed = step("mark_removed", lambda: mark_removed(task, extracted, esm, state)) if task.mode == "full" else None
     summary = step("finish", lambda: finish(task, state, run_id, extracted, transformed, diffed, loaded, removed,
                                             staging_root=staging))
     counts = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -145,6 +148,34 @@ def _one_run(task: Any, jira: Any, esm: Any, state: Any, staging: Path, run_id: 
             "fetched": extracted.get("fetched"), "changed": diffed.get("changed"),
             "unchanged": diffed.get("unchanged"), "created": loaded.get("created"),
             "updated": loaded.get("updated"), "refused": loaded.get("refused")}
+
+
+def _incremental_runs(spec: dict[str, Any], jira: Any, esm: Any, state: Any, staging: Path) -> dict[str, Any]:
+    """The same task as an incremental import: a first run (no watermark yet: fetches all,
+    writes nothing), then 1 % of the issues change in Jira and a second run picks them up."""
+    import requests
+
+    from jira_esm_connector.config import parse_task
+
+    doc = {k: v for k, v in TASK.items() if k != "removed"}
+    task = parse_task({**doc, "mode": "incremental"}, "bench_issues_to_incidents.yaml")
+    baseline = _one_run(task, jira, esm, state, staging, "bench__incremental_first")
+    size = int(spec["size"])
+    changed = max(1, size // 100)
+    admin = requests.Session()
+    admin.verify = spec["jira_ca"]
+    step = max(1, size // changed)
+    for i in range(changed):
+        key = f"SUP-{1 + i * step}"
+        resp = admin.patch(f"{spec['jira_url']}/_admin/issues/{key}", json={"summary": f"Changed by the benchmark ({key})"},
+                           timeout=60)
+        resp.raise_for_status()
+    admin.close()
+    requests.post(f"{spec['esm_root']}/_admin/stats/reset", verify=spec["esm_ca"], timeout=60).raise_for_status()
+    run = _one_run(task, jira, esm, state, staging, "bench__incremental_changed")
+    run["esm_requests"] = _esm_requests(spec["esm_root"], spec["esm_ca"])
+    run["changed_in_jira"] = changed
+    return {"first": baseline, "changed": run}
 
 
 def worker_main(spec: dict[str, Any]) -> dict[str, Any]:
@@ -193,6 +224,8 @@ def worker_main(spec: dict[str, Any]) -> dict[str, Any]:
         again["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         again["esm_write_requests"] = _esm_writes(requests_root, spec["esm_ca"])
         out["unchanged"] = again
+        if spec.get("incremental", True):
+            out["incremental"] = _incremental_runs(spec, jira, esm, state, staging)
     finally:
         jira.close()
         esm.close()
@@ -212,6 +245,7 @@ def _run_size(size: int, opts: Any, budget: Budget) -> dict[str, Any]:
                     "jira_url": jira.base_url, "jira_ca": jira.ca_pem, "esm_url": esm.base_url,
                     "esm_root": esm.root_url, "esm_ca": esm.ca_pem, "state_db": str(work / "state.db"),
                     "staging": str(work / "staging"), "tracemalloc": bool(getattr(opts, "tracemalloc", False)),
+                    "size": size,
                 }
                 cmd = [sys.executable, "-m", "bench.pipeline", json.dumps(spec)]
                 proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True,
@@ -255,6 +289,16 @@ def run(opts: Any) -> BenchResult:
         result.add(f"{s}: unchanged re-run, wall time", again["total_s"],
                    f"s ({steps}); {again['unchanged']:,} unchanged, {again['esm_write_requests']} ESM writes")
         result.add(f"{s}: unchanged re-run, throughput", size / again["total_s"], "records/s")
+        inc = data.get("incremental")
+        if inc:
+            c = inc["changed"]
+            if c["updated"] != c["changed_in_jira"] or c["created"] or c["refused"]:
+                raise RuntimeError(f"the incremental run after {c['changed_in_jira']} changes in Jira: {c}")
+            result.add(f"{s}: incremental, first run (no watermark yet)", inc["first"]["total_s"],
+                       f"s; {inc['first']['fetched']:,} fetched, {inc['first']['changed']:,} changed")
+            steps = ", ".join(f"{k} {v:.1f}" for k, v in c["seconds"].items())
+            result.add(f"{s}: incremental run after {c['changed_in_jira']:,} issues changed in Jira", c["total_s"],
+                       f"s ({steps}); {c['fetched']:,} fetched, {c['updated']:,} updated in ESM")
         growth = again["peak_rss_mib"] - data["baseline_rss_mib"]
         result.add(f"{s}: peak RSS of the pipeline process", again["peak_rss_mib"],
                    f"MiB (baseline after imports {data['baseline_rss_mib']:.0f} MiB; growth {growth:.0f} MiB)")

@@ -72,6 +72,9 @@ def test_pipeline_benchmark_tiny():
     assert data["first"]["created"] == 120 and data["first"]["fetched"] == 120
     assert data["unchanged"]["unchanged"] == 120
     assert data["unchanged"]["esm_write_requests"] == 0
+    changed = data["incremental"]["changed"]
+    assert changed["changed_in_jira"] == 1 and changed["updated"] == 1 and changed["fetched"] >= 1
+    assert changed["fetched"] < 120  # only what changed since the watermark (plus the overlap)
     assert sum(n for k, n in data["first"]["esm_requests"].items() if k.startswith("PUT")) >= 1
     assert data["unchanged"]["peak_rss_mib"] >= data["baseline_rss_mib"] > 0
     assert set(data["first"]["traced_peak_mib"]) == {"extract", "transform", "diff", "load", "mark_removed", "finish"}
