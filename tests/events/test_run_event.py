@@ -18,6 +18,7 @@ from jira_esm_connector.events import (
 )
 from jira_esm_connector.events.errors import is_permanent
 from jira_esm_connector.mapping import adf_to_text
+from jira_esm_connector.pipeline.load import worklog_marker
 
 from .conftest import example_task, make_task, unique
 
@@ -261,6 +262,10 @@ def test_a_comment_that_came_from_jira_is_not_pushed_back(jira, state):
                        jira, None, state)
     assert result["comment_id"] is None and "no ping-pong" in result["skipped"]
     assert list(jira.iter_comments(key)) == []
+    # the same entry as the comment import writes it: text ending with the comment marker
+    marked = run_event(task, {"event_id": unique(), "issue_key": key, "text": f"Looked at it.\n\n{worklog_marker('10001')}",
+                              "author": "Aino (ESM desk)"}, jira, None, state)
+    assert marked["comment_id"] is None and list(jira.iter_comments(key)) == []
     pushed = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Looked at it.", "author": "Aino (ESM desk)"},
                        jira, None, state)
     assert [c["id"] for c in jira.iter_comments(key)] == [pushed["comment_id"]]

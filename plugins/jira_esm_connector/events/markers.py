@@ -15,8 +15,9 @@ Every object an event creates carries the event's identity, so that a retry afte
   (no ping-pong) and a retried ``add_comment`` finds its comment by it.
 * the other direction: the comment import writes Jira comments into ESM worklogs with the
   author ``"Jira: <name>"`` (include/mappings/import_4_comments_to_worklog.yaml). An
-  ``add_comment`` event whose comment text starts with :data:`IMPORTED_COMMENT_PREFIX`
-  came from Jira in the first place and is not pushed back (result ``skipped``).
+  ``add_comment`` event whose comment text starts with :data:`IMPORTED_COMMENT_PREFIX`, or
+  carries the ``[Jira comment N]`` marker the import ends each worklog entry with, came
+  from Jira in the first place and is not pushed back (result ``skipped``).
 * users by e-mail, groups by name: Jira itself keeps those unique.
 """
 from __future__ import annotations
@@ -42,8 +43,14 @@ IMPORTED_COMMENT_PREFIX = "Jira:"
 
 
 def came_from_jira(text: str | None) -> bool:
-    """A comment text that the comment import brought into ESM (must not go back)."""
-    return bool(text) and text.lstrip().startswith(IMPORTED_COMMENT_PREFIX)
+    """A comment text that the comment import brought into ESM (must not go back): it
+    starts with the import's author prefix, or carries the ``[Jira comment N]`` marker
+    the import ends every worklog entry with (pipeline/load.py)."""
+    from ..pipeline.load import WORKLOG_MARKER_RE
+
+    if not text:
+        return False
+    return text.lstrip().startswith(IMPORTED_COMMENT_PREFIX) or WORKLOG_MARKER_RE.search(text) is not None
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,10 @@ def _act(task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, che
     if op == "add_comment":
         text = _require(rendered.comment, "the comment text")
         if came_from_jira(text):
-            log.info("The comment came from Jira (it starts with %r): not pushing it back", IMPORTED_COMMENT_PREFIX)
+            log.info(
+                "The comment came from Jira (it starts with %r or carries a [Jira comment N] marker): "
+                "not pushing it back", IMPORTED_COMMENT_PREFIX,
+            )
             return {"issue_key": rendered.issue, "comment_id": None, "skipped": "the comment came from Jira (no ping-pong)"}
         body = text_to_adf(text)
         return ops.add_comment(jira, ref, _require(rendered.issue, "the issue key"), body, check_first=check_first)
