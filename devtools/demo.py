@@ -110,11 +110,22 @@ def connection_env(demo_dir: Path, ca_pem: Path) -> dict[str, str]:
     }
 
 
-def run_examples(airflow: AirflowStandalone) -> None:
+def run_examples(airflow: AirflowStandalone, ca_pem: Path) -> None:
     """Trigger each example DAG once through the REST API and print the outcome."""
-    from devtools.demo_runs import example_runs  # the examples grow with the DAGs
+    from devtools.demo_runs import esm_card_resolver, example_runs
+    from jira_esm_connector.esm import EsmClient
 
-    for dag_id, conf in example_runs(REPO_ROOT / "include" / "mappings"):
+    esm = EsmClient(
+        f"https://localhost:{setting('DEMO_ESM_PORT')}/rest-api/itsm/v1",
+        setting("DEMO_ESM_USER"),
+        setting("DEMO_ESM_PASSWORD"),
+        verify=str(ca_pem),
+    )
+    try:
+        runs = example_runs(REPO_ROOT / "include" / "mappings", esm_card_resolver(esm))
+    finally:
+        esm.close()
+    for dag_id, conf in runs:
         airflow.wait_for_dag(dag_id)
         # Unpaused import DAGs start their latest scheduled interval on their own: show
         # that first run (it creates the cards), then the manual one (mostly unchanged).
@@ -196,7 +207,7 @@ def main() -> int:
             ok, message = airflow.test_connection_cli(conn_id)
             print(f"  connection {conn_id}: {'OK' if ok else 'FAILED'} - {message}")
         print("Running the examples once through the REST API ...", flush=True)
-        run_examples(airflow)
+        run_examples(airflow, Path(tls.ca_pem))
         print(
             "\nThe demo is running:\n"
             f"  Airflow UI and REST API  {airflow.base_url}   login {airflow.username} / {airflow.password}\n"
