@@ -96,3 +96,10 @@ def test_events_benchmark_through_the_cli(tmp_path):
 
 def test_tiny_sizes_cover_every_option():
     assert set(TINY) <= set(vars(tiny()))
+
+
+def test_time_budget_stops_a_benchmark_early():
+    result = load("jira").run(tiny(jira_issues=300, budget=0))
+    assert result.data["shapes"] == []
+    assert any("time budget reached" in note for note in result.notes)
+    assert "time budget reached" in result.markdown()
