@@ -353,6 +353,9 @@ class CompiledQuery:
     where_sql: str  # "" when unbounded
     params: list[Any]
     order: list[tuple[str, str, Any]]  # (sql expression, "asc"|"desc", empty default)
+    # column -> the only values it can hold in a match: ``=``/``in`` clauses on enum fields
+    # joined by top-level ANDs (``project in (A, B) AND ...``); Store.search seeks with them
+    pinned: dict[str, list[Any]] = field(default_factory=dict)
 
 
 _ENUM_FIELDS = {
@@ -436,6 +439,7 @@ class _Compiler:
         self.tz = ZoneInfo(tz)
         self.now_ms = now_ms
         self.params: list[Any] = []
+        self.enum_values: dict[Clause, tuple[str, list[str]]] = {}  # = / in clause -> column, values
 
     # values ----------------------------------------------------------------
     def _values(self, v: Value) -> list[Value]:
@@ -580,6 +584,8 @@ class _Compiler:
         names = [r for r in resolved if r is not None]
         has_empty = any(r is None for r in resolved)
         if c.op in ("=", "in"):
+            if names and not has_empty:
+                self.enum_values[c] = (col, names)
             parts = [f"{col} IN {self._in(names)}"] if names else []
             if has_empty:
                 parts.append(f"{col} IS NULL")
@@ -795,4 +801,19 @@ def compile_query(
     comp = _Compiler(catalog, account_id, tz, now_ms)
     where = comp.compile(query.where) if query.where is not None else ""
     order = comp.order(query.order_by)
-    return CompiledQuery(where, comp.params, order)
+    pinned: dict[str, list[Any]] = {}
+    if query.where is not None:
+        _pin(query.where, comp.enum_values, pinned)
+    return CompiledQuery(where, comp.params, order, pinned)
+
+
+def _pin(node: Any, enum_values: dict[Clause, tuple[str, list[str]]], pinned: dict[str, list[Any]]) -> None:
+    """Collect the enum ``=``/``in`` clauses every match satisfies (reached through ANDs only)."""
+    if isinstance(node, BoolOp) and node.op == "and":
+        for item in node.items:
+            _pin(item, enum_values, pinned)
+    elif isinstance(node, Clause) and node in enum_values:
+        col, values = enum_values[node]
+        if col in pinned:  # two clauses on one column: a match satisfies both
+            values = [v for v in pinned[col] if v in values]
+        pinned[col] = sorted(set(values))

@@ -53,6 +53,8 @@ CREATE UNIQUE INDEX issues_key ON issues(project_key, num);
 CREATE INDEX issues_updated ON issues(updated, id);
 CREATE INDEX issues_created ON issues(created, id);
 CREATE INDEX issues_project_updated ON issues(project_key, updated, id);
+CREATE INDEX issues_updated_key ON issues(updated, project_key, num);  -- ORDER BY updated, key
+CREATE INDEX issues_project_updated_key ON issues(project_key, updated, num);
 CREATE INDEX issues_project_created ON issues(project_key, created, id);
 CREATE INDEX issues_project_id ON issues(project_key, id);
 CREATE INDEX issues_status ON issues(status, id);
@@ -496,38 +498,73 @@ class Store:
     def search(
         self, compiled: CompiledQuery, limit: int, after: list[Any] | None
     ) -> tuple[list[sqlite3.Row], list[list[Any]]]:
-        """One page of issues: rows and each row's sort position (for the next page token)."""
+        """One page of issues: rows and each row's sort position (for the next page token).
+
+        A page after ``after`` (the last row's position) is read as the disjoint ranges of the
+        keyset, nearest first: for an order ``(c1, c2, id)`` these are ``c1 = v1 AND c2 = v2
+        AND id > i``, then ``c1 = v1 AND c2 > v2``, then ``c1 > v1`` (``<`` for a descending
+        column, so mixed directions work alike). Each range is a plain equality prefix plus
+        one range bound, which SQLite turns into an index seek -- unlike the row value
+        ``(c1, c2, id) > (?, ?, ?)``, which it does not use as a range bound once an index
+        column is already fixed by the filter (``project = X ORDER BY key``) or when the index
+        covers only the leading column (``ORDER BY updated, key``), so a page near the end
+        cost a scan from the start of the result. Ranges are read until the page is full.
+        """
         order = self._full_order(compiled)
-        params: list[Any] = list(compiled.params)
-        conds = [f"({compiled.where_sql})"] if compiled.where_sql else []
-        if after is not None:
-            if len(after) != len(order):
-                raise ValueError("position does not match the query's order")
-            dirs = {d for _, d, _ in order}
-            if len(dirs) == 1:
-                cmp = ">" if dirs.pop() == "asc" else "<"
-                lhs = ", ".join(e for e, _, _ in order)
-                conds.append(f"(({lhs}) {cmp} ({', '.join('?' for _ in order)}))")
-                params.extend(after)
-            else:
-                ors = []
-                for i, (expr, d, _) in enumerate(order):
-                    eqs = [f"{order[j][0]} = ?" for j in range(i)]
-                    params.extend(after[:i])
-                    ors.append("(" + " AND ".join(eqs + [f"{expr} {'>' if d == 'asc' else '<'} ?"]) + ")")
-                    params.append(after[i])
-                conds.append("(" + " OR ".join(ors) + ")")
-        sort_cols = ", ".join(f"{e} AS _s{i}" for i, (e, _, _) in enumerate(order))
-        sql = (
-            f"SELECT issues.*, {sort_cols} FROM issues"
-            + (f" WHERE {' AND '.join(conds)}" if conds else "")
-            + " ORDER BY " + ", ".join(f"{e} {d.upper()}" for e, d, _ in order)
-            + " LIMIT ?"
-        )
-        params.append(limit)
-        rows = self.conn.execute(sql, params).fetchall()
+        if after is not None and len(after) != len(order):
+            raise ValueError("position does not match the query's order")
+        rows: list[sqlite3.Row] = []
+        for sql, params in self.search_statements(compiled, after):
+            rows.extend(self.conn.execute(sql, [*params, limit - len(rows)]).fetchall())
+            if len(rows) >= limit:
+                break
         positions = [[row[f"_s{i}"] for i in range(len(order))] for row in rows]
         return rows, positions
+
+    def search_statements(
+        self, compiled: CompiledQuery, after: list[Any] | None
+    ) -> list[tuple[str, list[Any]]]:
+        """The SELECTs ``search`` runs in turn (each without its trailing ``LIMIT ?``
+        parameter), nearest keyset range first; one statement for a first page."""
+        order = self._full_order(compiled)
+        base = [f"({compiled.where_sql})"] if compiled.where_sql else []
+        sort_cols = ", ".join(f"{e} AS _s{i}" for i, (e, _, _) in enumerate(order))
+        order_sql = ", ".join(f"{e} {d.upper()}" for e, d, _ in order)
+
+        def select(conds: list[str]) -> str:
+            return (
+                f"SELECT issues.*, {sort_cols} FROM issues"
+                + (f" WHERE {' AND '.join(conds)}" if conds else "")
+                + f" ORDER BY {order_sql} LIMIT ?"
+            )
+
+        if after is None:
+            return [(select(base), list(compiled.params))]
+        if len(after) != len(order):
+            raise ValueError("position does not match the query's order")
+        # id is unique: columns after it never decide, so the keyset ends at id
+        keys = order[: next(i for i, (e, _, _) in enumerate(order) if e == "id") + 1]
+        statements = []
+        for k in range(len(keys) - 1, -1, -1):
+            expr, direction, _ = keys[k]
+            # The keyset bound goes first: of two lower bounds on one column (the filter's
+            # ``updated >= ?`` and this ``updated > ?``) SQLite seeks with the first it meets.
+            conds = [f"{keys[j][0]} = ?" for j in range(k)]
+            values = compiled.pinned.get(expr)
+            if values is not None and all(isinstance(v, str) for v in [*values, after[k]]):
+                # The filter allows only these values (``project = X``): next to its
+                # ``project_key IN (?)`` SQLite would seek with a range ``project_key > ?``
+                # and walk every later project, or with the IN and walk all of X. The values
+                # beyond the position, as an IN list, are a seek per value (none: no range).
+                beyond = [v for v in values if (v > after[k] if direction == "asc" else v < after[k])]
+                if not beyond:
+                    continue
+                conds.append(f"{expr} IN ({', '.join('?' for _ in beyond)})")
+                statements.append((select(conds + base), [*after[:k], *beyond, *compiled.params]))
+                continue
+            conds.append(f"{expr} {'>' if direction == 'asc' else '<'} ?")
+            statements.append((select(conds + base), [*after[:k], after[k], *compiled.params]))
+        return statements
 
     def count(self, compiled: CompiledQuery) -> int:
         sql = "SELECT COUNT(*) FROM issues" + (
