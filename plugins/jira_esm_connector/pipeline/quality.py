@@ -1,29 +1,82 @@
 """Data-quality gate: the task's great-expectations (GX Core) expectations, run in-process
-on the transformed batch (a pandas DataFrame with one column per ESM attribute plus
+on the transformed batch (pandas DataFrames with one column per ESM attribute plus
 ``__key__``, the record's key, so failures name the records).
 
 GX is imported only here and only when a task declares expectations: importing it takes
 seconds, far too slow for DAG parsing.
 
-Batches are validated in chunks of :data:`CHUNK_ROWS` rows to keep memory bounded;
-column-value expectations are exact, table-level ones (row counts, uniqueness across the
-whole batch) apply per chunk when an import is larger than one chunk.
+Memory stays bounded whatever the batch size, and every expectation keeps the meaning it has
+on the whole batch (:class:`QualityGate`):
+
+* **row-wise** expectations (``expect_column_values_to_match_regex``, ``..._to_be_in_set``,
+  ``..._to_not_be_null``, column pairs, multicolumn sums, ...) run on chunks of
+  :data:`CHUNK_ROWS` rows; their counts are added up over the chunks and ``mostly`` is
+  decided on the totals exactly as GX decides it on one frame (``_mostly_success``);
+* **schema** expectations (column count, column names, ``expect_column_to_exist``) look
+  only at the columns, which every chunk has: they run on the first chunk;
+* **whole-column** expectations (uniqueness, increasing/decreasing, z-scores, types, and
+  column or table aggregates: min/max/mean/median/quantiles/sum/stdev, distinct values,
+  proportions, row counts, ...) run once at the end on a compact frame holding only the
+  column(s) they name plus the record key -- not the whole batch.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Mapping
 
-__all__ = ["CHUNK_ROWS", "KEY_COLUMN", "QualityFailure", "QualityError", "validate_frame"]
+__all__ = [
+    "CHUNK_ROWS", "KEY_COLUMN", "QualityFailure", "QualityError", "QualityGate", "validate_frame",
+    "ROW_WISE", "SCHEMA_ONLY",
+]
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 10_000
 KEY_COLUMN = "__key__"
+MAX_KEYS_KEPT = 1_000  # failing record keys remembered per expectation (the count is exact)
 log = logging.getLogger("jira_esm_connector.pipeline")
 _lock = threading.Lock()
 _context: Any = None
 _counter = 0
+_NAN = float("nan")
+
+# Map expectations whose verdict on a row depends only on that row: exact per chunk.
+ROW_WISE = frozenset({
+    "expect_column_pair_values_a_to_be_greater_than_b",
+    "expect_column_pair_values_to_be_equal",
+    "expect_column_pair_values_to_be_in_set",
+    "expect_column_value_lengths_to_be_between",
+    "expect_column_value_lengths_to_equal",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_dateutil_parseable",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_be_json_parseable",
+    "expect_column_values_to_be_null",
+    "expect_column_values_to_match_json_schema",
+    "expect_column_values_to_match_like_pattern",
+    "expect_column_values_to_match_like_pattern_list",
+    "expect_column_values_to_match_regex",
+    "expect_column_values_to_match_regex_list",
+    "expect_column_values_to_match_strftime_format",
+    "expect_column_values_to_not_be_in_set",
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_not_match_like_pattern",
+    "expect_column_values_to_not_match_like_pattern_list",
+    "expect_column_values_to_not_match_regex",
+    "expect_column_values_to_not_match_regex_list",
+    "expect_multicolumn_sum_to_equal",
+    "expect_multicolumn_values_to_be_equal",
+    "expect_select_column_values_to_be_unique_within_record",
+})
+# Expectations about the frame's columns only (every chunk has the same columns).
+SCHEMA_ONLY = frozenset({
+    "expect_column_to_exist",
+    "expect_table_column_count_to_be_between",
+    "expect_table_column_count_to_equal",
+    "expect_table_columns_to_match_ordered_list",
+    "expect_table_columns_to_match_set",
+})
+# Everything else needs whole columns (uniqueness, order, types, aggregates, row counts).
 
 
 @dataclass
@@ -79,19 +132,22 @@ def _get_context() -> Any:
     return _context
 
 
-def _expectation(name: str, class_name: str, kwargs: dict[str, Any]) -> Any:
+def _expectation(name: str, class_name: str, kwargs: dict[str, Any], index: int) -> Any:
     import great_expectations.expectations as gxe
 
     cls = getattr(gxe, class_name, None)
     if cls is None:
         raise ValueError(f"great-expectations has no expectation {class_name} ({name})")
-    return cls(**kwargs)
+    try:
+        # meta carries the expectation's position in the task file back from the results
+        return cls(**kwargs, meta={"jira_esm_index": index})
+    except Exception as exc:  # noqa: BLE001 - bad kwargs: say so plainly
+        raise ValueError(f"quality expectation {name}{kwargs!r} is invalid: {exc}") from None
 
 
-def validate_frame(frame: Any, expectations: list[Any]) -> list[QualityFailure]:
-    """Run ``expectations`` (task ``quality`` entries: ``.name``, ``.class_name``,
-    ``.kwargs``) on ``frame``; return the failures (empty when all passed)."""
-    if not expectations:
+def _run(frame: Any, indexed: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """Validate ``frame`` against ``(index, expectation)`` pairs; GX results by index."""
+    if not indexed:
         return []
     import great_expectations as gx
 
@@ -106,13 +162,8 @@ def validate_frame(frame: Any, expectations: list[Any]) -> list[QualityFailure]:
             definition = asset.add_batch_definition_whole_dataframe("all")
             batch = definition.get_batch(batch_parameters={"dataframe": frame})
             suite = gx.ExpectationSuite(name=f"suite_{n}")
-            configs = []
-            for exp in expectations:
-                try:
-                    suite.add_expectation(_expectation(exp.name, exp.class_name, dict(exp.kwargs)))
-                    configs.append(exp)
-                except Exception as exc:  # noqa: BLE001 - bad kwargs: say so plainly
-                    raise ValueError(f"quality expectation {exp.name}{dict(exp.kwargs)!r} is invalid: {exc}") from None
+            for i, exp in indexed:
+                suite.add_expectation(_expectation(exp.name, exp.class_name, dict(exp.kwargs), i))
             index_cols = [KEY_COLUMN] if KEY_COLUMN in frame.columns else []
             result = batch.validate(
                 suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": index_cols}
@@ -122,27 +173,191 @@ def validate_frame(frame: Any, expectations: list[Any]) -> list[QualityFailure]:
                 ctx.data_sources.delete(f"batch_{n}")
             except Exception:  # noqa: BLE001
                 pass
-    failures: list[QualityFailure] = []
+    out = []
     for item in result.results:
-        if item.success:
-            continue
-        cfg = item.expectation_config
-        kwargs = {k: v for k, v in (cfg.kwargs or {}).items() if k not in ("batch_id",)}
+        meta = item.expectation_config.meta or {}
+        out.append((int(meta.get("jira_esm_index", -1)), item))
+    return out
+
+
+def _kwargs(item: Any) -> dict[str, Any]:
+    cfg = item.expectation_config
+    return {k: v for k, v in (cfg.kwargs or {}).items() if k not in ("batch_id",)}
+
+
+def _error(item: Any) -> str | None:
+    info = item.exception_info or {}
+    if info.get("raised_exception"):
+        return info.get("exception_message") or "error"
+    return None
+
+
+def _keys(res: Mapping[str, Any], limit: int | None = None) -> list[str]:
+    keys: list[str] = []
+    for entry in res.get("unexpected_index_list") or []:
+        if isinstance(entry, dict) and KEY_COLUMN in entry:
+            keys.append(str(entry[KEY_COLUMN]))
+            if limit is not None and len(keys) >= limit:
+                break
+    return keys
+
+
+def _failure(item: Any) -> QualityFailure:
+    res = item.result or {}
+    keys = _keys(res)
+    return QualityFailure(
+        expectation=item.expectation_config.type,
+        kwargs=_kwargs(item),
+        failing_keys=keys,
+        failing_count=int(res.get("unexpected_count") or len(keys)),
+        observed=res.get("observed_value"),
+        error=_error(item),
+    )
+
+
+def validate_frame(frame: Any, expectations: list[Any]) -> list[QualityFailure]:
+    """Run ``expectations`` (task ``quality`` entries: ``.name``, ``.class_name``,
+    ``.kwargs``) on one whole ``frame``; return the failures (empty when all passed)."""
+    results = _run(frame, list(enumerate(expectations)))
+    return [_failure(item) for _, item in sorted(results, key=lambda r: r[0]) if not item.success]
+
+
+def columns_needed(kwargs: Mapping[str, Any], all_columns: Iterable[str]) -> list[str] | None:
+    """The frame columns an expectation reads (``column``, ``column_A``/``column_B``,
+    ``column_list``); ``None`` = all of them (a ``row_condition`` may name any column)."""
+    if kwargs.get("row_condition"):
+        return None
+    named: list[str] = []
+    for key in ("column", "column_A", "column_B"):
+        if isinstance(kwargs.get(key), str):
+            named.append(kwargs[key])
+    if isinstance(kwargs.get("column_list"), (list, tuple)):
+        named += [c for c in kwargs["column_list"] if isinstance(c, str)]
+    present = set(all_columns)
+    # a column the frame does not have is left to GX to report, as on the whole frame
+    return [c for c in dict.fromkeys(named) if c in present]
+
+
+@dataclass
+class _RowWiseTotals:
+    """Counts of one row-wise expectation over the chunks seen so far."""
+
+    item: Any = None  # the last chunk's GX result (type, kwargs)
+    element_count: int = 0
+    nonnull_count: int = 0
+    unexpected_count: int = 0
+    keys: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def add(self, item: Any) -> None:
+        self.item = item
+        error = _error(item)
+        if error:
+            self.error = self.error or error
+            return
         res = item.result or {}
-        info = item.exception_info or {}
-        error = info.get("exception_message") if info.get("raised_exception") else None
-        keys: list[str] = []
-        for entry in res.get("unexpected_index_list") or []:
-            if isinstance(entry, dict) and KEY_COLUMN in entry:
-                keys.append(str(entry[KEY_COLUMN]))
-        failures.append(
-            QualityFailure(
-                expectation=cfg.type,
-                kwargs=kwargs,
-                failing_keys=keys,
-                failing_count=int(res.get("unexpected_count") or len(keys)),
-                observed=res.get("observed_value"),
-                error=error,
-            )
-        )
-    return failures
+        elements = int(res.get("element_count") or 0)
+        self.element_count += elements
+        missing = res.get("missing_count")
+        # null checks report no missing_count: there every row counts (GX divides by rows)
+        self.nonnull_count += elements - int(missing or 0)
+        self.unexpected_count += int(res.get("unexpected_count") or 0)
+        if len(self.keys) < MAX_KEYS_KEPT:
+            self.keys += _keys(res, MAX_KEYS_KEPT - len(self.keys))
+
+    def failure(self, mostly: float) -> QualityFailure | None:
+        if self.item is None:
+            return None
+        base = dict(expectation=self.item.expectation_config.type, kwargs=_kwargs(self.item))
+        if self.error:
+            return QualityFailure(**base, error=self.error)
+        if self.element_count == 0 or self.nonnull_count == 0 or self.unexpected_count == 0:
+            return None  # vacuously true, as GX decides it
+        ratio = (float(self.nonnull_count) - float(self.unexpected_count)) / float(self.nonnull_count)
+        if ratio >= mostly:
+            return None
+        return QualityFailure(**base, failing_keys=self.keys, failing_count=self.unexpected_count)
+
+
+class QualityGate:
+    """Validates a batch fed one record at a time (:meth:`add`), in bounded memory.
+
+    ``columns`` are the frame's columns (``KEY_COLUMN`` first). :meth:`finish` returns the
+    failures in the order the expectations are declared.
+    """
+
+    def __init__(self, expectations: list[Any], columns: list[str], *, chunk_rows: int = CHUNK_ROWS) -> None:
+        self.expectations = list(expectations)
+        self.columns = list(columns)
+        self.chunk_rows = max(1, int(chunk_rows))
+        self.rows = 0
+        self.chunks = 0
+        self._pending: list[dict[str, Any]] = []
+        self._row_wise: list[tuple[int, Any]] = []
+        self._schema: list[tuple[int, Any]] = []
+        self._whole: list[tuple[int, Any]] = []
+        whole_columns: list[str] = []
+        for i, exp in enumerate(self.expectations):
+            if exp.name in ROW_WISE:
+                self._row_wise.append((i, exp))
+            elif exp.name in SCHEMA_ONLY:
+                self._schema.append((i, exp))
+            else:
+                self._whole.append((i, exp))
+                needed = columns_needed(exp.kwargs, self.columns)
+                whole_columns += [c for c in self.columns if c != KEY_COLUMN] if needed is None else needed
+        # the whole-column frame: the key (to name failing records) + the columns named
+        self._whole_columns = [KEY_COLUMN, *[c for c in dict.fromkeys(whole_columns) if c != KEY_COLUMN]]
+        self._whole_values: dict[str, list[Any]] = {c: [] for c in self._whole_columns} if self._whole else {}
+        self._totals: dict[int, _RowWiseTotals] = {i: _RowWiseTotals() for i, _ in self._row_wise}
+        self._schema_failures: list[tuple[int, QualityFailure]] = []
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        """One record: ``{KEY_COLUMN: key, <column>: value, ...}``."""
+        self._pending.append(dict(row))
+        self.rows += 1
+        if len(self._pending) >= self.chunk_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pandas as pd
+
+        rows, self._pending = self._pending, []
+        if not rows:
+            return
+        frame = pd.DataFrame(rows, columns=self.columns)
+        schema = self._schema if self.chunks == 0 else []
+        self.chunks += 1
+        for i, item in _run(frame, self._row_wise + schema):
+            if i in self._totals:
+                self._totals[i].add(item)
+            elif not item.success:
+                self._schema_failures.append((i, _failure(item)))
+        if self._whole:
+            for column in self._whole_columns:
+                # the raw values, so the final frame infers the dtype the one-frame
+                # DataFrame would (a missing key is NaN there too)
+                self._whole_values[column].extend([r.get(column, _NAN) for r in rows])
+        del frame
+
+    def finish(self) -> list[QualityFailure]:
+        """Validate what is left and the whole-column expectations; the failures."""
+        import pandas as pd
+
+        if self.rows == 0:  # an empty batch is validated as one (empty) frame, like GX would
+            frame = pd.DataFrame([], columns=self.columns)
+            return validate_frame(frame, self.expectations)
+        self._flush()
+        found: list[tuple[int, QualityFailure]] = list(self._schema_failures)
+        for i, exp in self._row_wise:
+            mostly = exp.kwargs.get("mostly", 1)
+            failure = self._totals[i].failure(1.0 if mostly is None else float(mostly))
+            if failure is not None:
+                found.append((i, failure))
+        if self._whole:
+            frame = pd.DataFrame(self._whole_values, columns=self._whole_columns)
+            self._whole_values = {}
+            for i, item in _run(frame, self._whole):
+                if not item.success:
+                    found.append((i, _failure(item)))
+        return [f for _, f in sorted(found, key=lambda p: p[0])]

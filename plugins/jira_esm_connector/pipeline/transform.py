@@ -17,7 +17,7 @@ from typing import Any
 
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
-from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, validate_frame
+from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, QualityGate
 from .staging import Dataset, DatasetWriter
 
 __all__ = ["transform", "TransformError", "TRANSFORM_COLUMNS", "encode_data", "decode_data"]
@@ -79,8 +79,10 @@ def transform(
     *,
     settings: Any = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, Any]:
-    """Map the staged extract of this run; run the quality gate; stage the result.
+    """Map the staged extract of this run; run the quality gate (``chunk_rows`` rows at a
+    time); stage the result.
 
     Returns ``{"dataset", "transformed", "quality_checked"}``. Raises
     :class:`TransformError` or :class:`~.quality.QualityError` (nothing is loaded).
@@ -93,18 +95,10 @@ def transform(
     writer = DatasetWriter(Path(run_path) / "transform", TRANSFORM_COLUMNS)
     problems: list[tuple[str, str]] = []
     problem_count = 0
-    frames: list[Any] = []
-    frame_rows = 0
-    failures = []
     expectations = list(task.quality or [])
-
-    def check(rows: list[dict[str, Any]]) -> None:
-        import pandas as pd
-
-        frame = pd.DataFrame(rows, columns=list(dict.fromkeys([KEY_COLUMN, *attributes, *([key_attr] if key_attr else [])])))
-        failures.extend(validate_frame(frame, expectations))
-
-    pending: list[dict[str, Any]] = []
+    columns = list(dict.fromkeys([KEY_COLUMN, *attributes, *([key_attr] if key_attr else [])]))
+    # chunked, bounded memory; exact for every expectation (see quality.QualityGate)
+    gate = QualityGate(expectations, columns, chunk_rows=chunk_rows) if expectations else None
     for page in Dataset(extracted["dataset"]).iter_pages():
         out = []
         for row in page:
@@ -127,17 +121,13 @@ def transform(
                 "key": key, "fingerprint": fingerprint(data), "data": encode_data(data),
                 "issue_key": issue_key, "updated": row["updated"],
             })
-            if expectations:
-                pending.append({KEY_COLUMN: key, **{k: _frame_value(v) for k, v in data.items()}})
-                if len(pending) >= CHUNK_ROWS:
-                    check(pending)
-                    pending = []
+            if gate is not None:
+                gate.add({KEY_COLUMN: key, **{k: _frame_value(v) for k, v in data.items()}})
         writer.write_page(out)
     if problem_count:
         raise TransformError(task.name, problems, problem_count)
-    if expectations:
-        if pending or writer.rows == 0:  # an empty batch is validated too (row-count expectations)
-            check(pending)
+    if gate is not None:
+        failures = gate.finish()  # an empty batch is validated too (row-count expectations)
         if failures:
             error = QualityError(task.name, failures)
             lg.error("%s", error)
