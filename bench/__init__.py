@@ -10,6 +10,8 @@ One module per benchmark, each with ``NAME``, ``TITLE`` and ``run(opts) -> Bench
   wall time, records/s, peak RSS per size, unchanged re-run.
 - ``events``   (:mod:`bench.events`): one create_issue event push (operation function and
   run_event), p50/p95 latency, without Airflow.
+- ``airflow``  (:mod:`bench.airflow_events`): the same event through a real ``airflow standalone``,
+  trigger -> run success, against a no-op one-task DAG (Airflow's floor).
 
 Speed and memory targets are checked here, never by timed tests; ``tests/bench`` only proves
 that each benchmark runs at a tiny size.
@@ -25,6 +27,7 @@ BENCHMARKS = {
     "esm": "bench.esm_cards",
     "pipeline": "bench.pipeline",
     "events": "bench.events",
+    "airflow": "bench.airflow_events",
 }
 
 

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "pipeline_sizes": "10000,50000",
     "event_runs": 200,
     "event_seed_issues": 5_000,
+    "airflow_runs": 20,
     "repeat": 30,
     "budget": 900.0,
 }
@@ -51,6 +52,7 @@ TINY: dict[str, Any] = {
     "pipeline_sizes": "150,300",
     "event_runs": 5,
     "event_seed_issues": 50,
+    "airflow_runs": 2,
     "repeat": 3,
     "budget": 60.0,
 }
@@ -71,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline-sizes", help=f"comma-separated import sizes (default {DEFAULTS['pipeline_sizes']})")
     p.add_argument("--event-runs", type=int, help=f"create_issue pushes timed (default {DEFAULTS['event_runs']})")
     p.add_argument("--event-seed-issues", type=int, help=f"issues in the Jira simulator for the event benchmark (default {DEFAULTS['event_seed_issues']:,})")
+    p.add_argument("--airflow-runs", type=int, help=f"runs per DAG through airflow standalone (default {DEFAULTS['airflow_runs']})")
     p.add_argument("--repeat", type=int, help=f"timed requests per latency figure (default {DEFAULTS['repeat']})")
     p.add_argument("--budget", type=float, help=f"seconds of measuring per benchmark before loops stop early (default {DEFAULTS['budget']:.0f})")
     p.add_argument("--tracemalloc", action="store_true",
