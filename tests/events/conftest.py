@@ -12,6 +12,7 @@ import pytest
 
 from jira_esm_connector.config import load_task_file, parse_task
 from jira_esm_connector.esm import EsmClient
+from jira_esm_connector.events import clear_field_cache
 from jira_esm_connector.http import RetryPolicy
 from jira_esm_connector.jira import JiraClient
 from jira_esm_connector.state import StateStore
@@ -26,6 +27,14 @@ _COUNTER = itertools.count(1)
 
 def unique(prefix: str = "evt") -> str:
     return f"{prefix}-{os.getpid()}-{next(_COUNTER)}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_field_cache():
+    """Each test starts without cached Jira field lists (they are per process)."""
+    clear_field_cache()
+    yield
+    clear_field_cache()
 
 
 @pytest.fixture

@@ -3,12 +3,14 @@
 gets a 502 (like a load balancer timing out) or the connection is dropped.
 
 The simulator's own fault knobs answer before handling the request; this proxy covers the
-other, nastier case. Real sockets, real HTTP on both sides.
+other, nastier case. Real sockets, real HTTP on both sides. It can also rewrite a response
+body (e.g. hide a custom field from ``/field`` until a test "creates" it).
 """
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -29,6 +31,7 @@ class ForwardingProxy:
     ca_pem: str
     faults: list[AfterEffectFault] = field(default_factory=list)
     forwarded: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, upstream status)
+    rewrites: dict[tuple[str, str], Callable[[bytes], bytes]] = field(default_factory=dict)  # (method, path) -> body
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -72,13 +75,18 @@ class ForwardingProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
+                content = upstream.content
+                with proxy._lock:
+                    rewrite = proxy.rewrites.get((self.command, path))
+                if rewrite is not None:
+                    content = rewrite(content)
                 self.send_response(upstream.status_code)
                 for k, v in upstream.headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(upstream.content)))
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(upstream.content)
+                self.wfile.write(content)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
@@ -94,6 +102,14 @@ class ForwardingProxy:
     def fail_after(self, method: str, path_prefix: str, kind: str = "502", count: int = 1) -> None:
         with self._lock:
             self.faults.append(AfterEffectFault(method, path_prefix, kind, count))
+
+    def rewrite_response(self, method: str, path: str, fn: Callable[[bytes], bytes] | None) -> None:
+        """Pass the body of every ``method path`` response through ``fn`` (None: stop)."""
+        with self._lock:
+            if fn is None:
+                self.rewrites.pop((method, path), None)
+            else:
+                self.rewrites[(method, path)] = fn
 
     def count(self, method: str, path_prefix: str) -> int:
         with self._lock:

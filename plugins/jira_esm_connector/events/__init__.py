@@ -10,7 +10,7 @@ result dict (``issue_key`` / ``comment_id`` / ``account_id`` / ``group_id`` ...,
 from __future__ import annotations
 
 from .errors import EventConfigError, EventError, EventRefused, PayloadError, is_permanent, is_transient
-from .fields import FieldResolver, resolve_fields
+from .fields import FieldResolver, clear_field_cache, resolve_fields
 from .markers import (
     COMMENT_ORIGIN_PROPERTY,
     EVENT_LABEL_PREFIX,
@@ -45,6 +45,7 @@ __all__ = [
     "EventRef",
     "EventRefused",
     "FieldResolver",
+    "clear_field_cache",
     "PayloadError",
     "add_comment",
     "add_user_to_group",
