@@ -152,7 +152,12 @@ def _summary(result: object) -> str:
     return json.dumps(result) if result is not None else ""
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # `kill <pid>` stops everything too, like Ctrl-C
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     demo_dir = Path(setting("DEMO_DIR")).resolve()
     demo_dir.mkdir(parents=True, exist_ok=True)
     tls = ensure_tls_material(demo_dir)
