@@ -154,6 +154,9 @@ def build_event_dag(task: EventTask, settings: Any = None) -> DAG:
 
         @task_decorator(
             task_id=PUSH_TASK_ID,
+            # the result dict is the run's result, one XCom (return_value); the return
+            # annotation would otherwise make Airflow push every key too (~20 ms each)
+            multiple_outputs=False,
             pool=pool,
             # interactive: when the shared pool is busy, a waiting push gets the next free
             # slot before queued import tasks

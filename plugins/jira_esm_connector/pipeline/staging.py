@@ -18,8 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+# pyarrow is imported where pages are written or read: not when a DAG file is parsed
 
 __all__ = [
     "Dataset",
@@ -56,6 +55,8 @@ class DatasetWriter:
     def __init__(self, path: str | Path, columns: Iterable[str]) -> None:
         self.path = Path(path)
         self.columns = list(columns)
+        import pyarrow as pa
+
         self.schema = pa.schema([(c, pa.string()) for c in self.columns])
         if self.path.exists():
             shutil.rmtree(self.path)
@@ -67,6 +68,9 @@ class DatasetWriter:
         if not rows:
             return
         self.pages += 1
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         arrays = [pa.array([_text(r.get(c)) for r in rows], type=pa.string()) for c in self.columns]
         table = pa.Table.from_arrays(arrays, schema=self.schema)
         tmp = self.path / f".page-{self.pages:05d}.parquet.tmp"
@@ -103,6 +107,8 @@ class Dataset:
 
     def iter_pages(self, columns: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
         for file in self.files():
+            import pyarrow.parquet as pq
+
             yield pq.read_table(file, columns=columns).to_pylist()
 
     def iter_rows(self, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
@@ -110,6 +116,8 @@ class Dataset:
             yield from page
 
     def count(self) -> int:
+        import pyarrow.parquet as pq
+
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files())
 
 
