@@ -76,16 +76,13 @@ def _dags_folder(work: Path) -> Path:
 
 
 def _connection_env(jira_sim: Any, esm_sim: Any) -> dict[str, str]:
-    import json
-
-    def conn(conn_type: str, sim: Any, login: str, password: str) -> str:
-        extra: dict[str, Any] = {"ca_bundle": str(sim.ca_pem)} if sim.ca_pem else {"allow_insecure_http": True}
-        return json.dumps({"conn_type": conn_type, "host": sim.base_url, "login": login,
-                           "password": password, "extra": extra})
+    from devtools.airflow_standalone import connection_json
 
     return {
-        "AIRFLOW_CONN_JIRA_DEFAULT": conn("jira_cloud", jira_sim, JIRA_EMAIL, JIRA_TOKEN),
-        "AIRFLOW_CONN_ESM_DEFAULT": conn("efecte_esm", esm_sim, ESM_USER, ESM_PASSWORD),
+        "AIRFLOW_CONN_JIRA_DEFAULT": connection_json("jira_cloud", jira_sim.base_url, JIRA_EMAIL, JIRA_TOKEN,
+                                                     ca_pem=jira_sim.ca_pem),
+        "AIRFLOW_CONN_ESM_DEFAULT": connection_json("efecte_esm", esm_sim.base_url, ESM_USER, ESM_PASSWORD,
+                                                    ca_pem=esm_sim.ca_pem),
     }
 
 

@@ -30,6 +30,18 @@ def free_port() -> int:
 TERMINAL_STATES = {"success", "failed"}
 
 
+def connection_json(conn_type: str, host: str, login: str, password: str, *, ca_pem: str | None = None,
+                    **extra: Any) -> str:
+    """One Airflow connection as an ``AIRFLOW_CONN_*`` value (JSON), as an operator would set it.
+
+    With ``ca_pem`` the connection trusts that CA (the simulators' local CA); without it,
+    it opts in to plain http (simulators started with ``--insecure-http``).
+    """
+    extras: dict[str, Any] = {"ca_bundle": str(ca_pem)} if ca_pem else {"allow_insecure_http": True}
+    extras.update(extra)
+    return json.dumps({"conn_type": conn_type, "host": host, "login": login, "password": password, "extra": extras})
+
+
 @dataclass
 class AirflowStandalone:
     home: Path

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone
+from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone, connection_json
 from devtools.tls import ensure_tls_material
 
 DEFAULTS = {
@@ -87,23 +87,15 @@ def tail(path: Path, lines: int = 20) -> str:
 
 
 def connection_env(demo_dir: Path, ca_pem: Path) -> dict[str, str]:
-    jira = {
-        "conn_type": "jira_cloud",
-        "host": f"https://localhost:{setting('DEMO_JIRA_PORT')}",
-        "login": setting("DEMO_JIRA_EMAIL"),
-        "password": setting("DEMO_JIRA_TOKEN"),
-        "extra": {"ca_bundle": str(ca_pem), "token_expires": "2027-11-01"},
-    }
-    esm = {
-        "conn_type": "efecte_esm",
-        "host": f"https://localhost:{setting('DEMO_ESM_PORT')}/rest-api/itsm/v1",
-        "login": setting("DEMO_ESM_USER"),
-        "password": setting("DEMO_ESM_PASSWORD"),
-        "extra": {"ca_bundle": str(ca_pem)},
-    }
     return {
-        "AIRFLOW_CONN_JIRA_DEFAULT": json.dumps(jira),
-        "AIRFLOW_CONN_ESM_DEFAULT": json.dumps(esm),
+        "AIRFLOW_CONN_JIRA_DEFAULT": connection_json(
+            "jira_cloud", f"https://localhost:{setting('DEMO_JIRA_PORT')}", setting("DEMO_JIRA_EMAIL"),
+            setting("DEMO_JIRA_TOKEN"), ca_pem=str(ca_pem), token_expires="2027-11-01",
+        ),
+        "AIRFLOW_CONN_ESM_DEFAULT": connection_json(
+            "efecte_esm", f"https://localhost:{setting('DEMO_ESM_PORT')}/rest-api/itsm/v1", setting("DEMO_ESM_USER"),
+            setting("DEMO_ESM_PASSWORD"), ca_pem=str(ca_pem),
+        ),
         "JIRA_ESM_STATE_DB_URL": f"sqlite:///{demo_dir / 'connector_state.db'}",
         "JIRA_ESM_STAGING_DIR": str(demo_dir / "staging"),
         "REQUESTS_CA_BUNDLE": str(ca_pem),

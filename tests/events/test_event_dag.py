@@ -2,13 +2,13 @@
 connections (AIRFLOW_CONN_* pointing at the simulators)."""
 from __future__ import annotations
 
-import json
-
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from devtools.airflow_standalone import connection_json
 from jira_esm_connector.config import ConnectorSettings
 from jira_esm_connector.dagfactory.events import PUSH_TASK_ID, build_event_dag, execute_event
+from tests.fixtures.airflow_e2e import connection_env
 
 from .conftest import example_task, unique
 
@@ -20,14 +20,8 @@ def settings(tmp_path):
 
 @pytest.fixture
 def connections(monkeypatch, jira_sim, esm_sim):
-    monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps({
-        "conn_type": "jira_cloud", "host": jira_sim.base_url, "login": jira_sim.email,
-        "password": jira_sim.token, "extra": {"ca_bundle": jira_sim.ca_pem},
-    }))
-    monkeypatch.setenv("AIRFLOW_CONN_ESM_DEFAULT", json.dumps({
-        "conn_type": "efecte_esm", "host": esm_sim.base_url, "login": esm_sim.username,
-        "password": esm_sim.password, "extra": {"ca_bundle": esm_sim.ca_pem},
-    }))
+    for name, value in connection_env(jira_sim, esm_sim).items():
+        monkeypatch.setenv(name, value)
 
 
 def test_event_dag_shape(settings):
@@ -80,10 +74,9 @@ def test_push_body_fails_without_retry_on_refusals_and_bad_payloads(settings, co
 
 def test_a_wrong_token_fails_at_once_and_never_shows_the_token(settings, monkeypatch, jira_sim):
     secret = "wrong-token-5f1c9a7e"
-    monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps({
-        "conn_type": "jira_cloud", "host": jira_sim.base_url, "login": jira_sim.email,
-        "password": secret, "extra": {"ca_bundle": jira_sim.ca_pem},
-    }))
+    monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", connection_json(
+        "jira_cloud", jira_sim.base_url, jira_sim.email, secret, ca_pem=jira_sim.ca_pem,
+    ))
     task = example_task("event_create_issue.yaml", write_back=None)
     with pytest.raises(AirflowFailException) as err:
         execute_event(task, {"event_id": unique(), "subject": "x"}, owner="r1", settings=settings)

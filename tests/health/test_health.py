@@ -2,12 +2,12 @@
 expiry warnings and failures, and the vendor scheduling-table warning."""
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date, timedelta
 
 import pytest
 
+from devtools.airflow_standalone import connection_json
 from jira_esm_connector.config import parse_task
 from jira_esm_connector.health import HealthCheckFailed, run_health_check
 from jira_esm_connector.state import StateStore
@@ -30,17 +30,13 @@ TASK = {
 @pytest.fixture
 def connections(monkeypatch, jira_sim, esm_sim):
     def configure(*, token=None, token_expires=None, esm_password=None):
-        extra = {"ca_bundle": str(jira_sim.ca_pem)}
-        if token_expires:
-            extra["token_expires"] = token_expires.isoformat()
-        monkeypatch.setenv("AIRFLOW_CONN_JIRA_HEALTH", json.dumps({
-            "conn_type": "jira_cloud", "host": jira_sim.base_url, "login": jira_sim.email,
-            "password": token or jira_sim.token, "extra": extra,
-        }))
-        monkeypatch.setenv("AIRFLOW_CONN_ESM_HEALTH", json.dumps({
-            "conn_type": "efecte_esm", "host": esm_sim.base_url, "login": esm_sim.username,
-            "password": esm_password or esm_sim.password, "extra": {"ca_bundle": str(esm_sim.ca_pem)},
-        }))
+        expiry = {"token_expires": token_expires.isoformat()} if token_expires else {}
+        monkeypatch.setenv("AIRFLOW_CONN_JIRA_HEALTH", connection_json(
+            "jira_cloud", jira_sim.base_url, jira_sim.email, token or jira_sim.token, ca_pem=jira_sim.ca_pem, **expiry,
+        ))
+        monkeypatch.setenv("AIRFLOW_CONN_ESM_HEALTH", connection_json(
+            "efecte_esm", esm_sim.base_url, esm_sim.username, esm_password or esm_sim.password, ca_pem=esm_sim.ca_pem,
+        ))
     return configure
 
 
