@@ -70,7 +70,7 @@ def test_after_a_clean_import_everything_reconciles_to_zero(jira, jira_sim, esm,
     assert report["jira_records"] == report["esm_active_cards"] == report["esm_cards"] == total
     assert report["stale_sampled"] == total and report["stale_examples"] == []
     assert report["missing_in_esm_keys"] == report["not_in_jira_keys"] == report["wrongly_removed_keys"] == []
-    assert report["supported"] and report["notes"] == []
+    assert report["notes"] == []
     line = (f"Reconciliation of 'test_issues_full': Jira {total} records, ESM {total} active cards; missing in ESM 0, "
             f"not in Jira 0, wrongly removed 0, duplicates 0, stale 0 of {total} sampled.")
     assert report["summary"] == line and line in run_log.messages
@@ -184,16 +184,51 @@ def test_card_owned_by_another_task_is_not_missing(jira, jira_sim, esm, esm_sim,
     assert report["owned_by_other_task_keys"] == ["SUP-1"]
 
 
-def test_comment_tasks_are_reported_as_not_supported(jira, esm, esm_sim):
+def test_comment_task_compares_comments_with_worklog_markers(jira, jira_sim, esm, esm_sim, state, staging):
+    from jira_esm_connector.pipeline.load import worklog_marker
+
+    issues = make_task(ISSUES_TASK, jql="key in (SUP-1, SUP-2)")
+    run_import(issues, jira, esm, state, staging, run_id(1))
+    pushed = jira.add_comment("SUP-1", _adf("From ESM"), properties={"jira_esm_connector.origin": {"source": "esm"}})
     task = make_task({
         "name": "test_comments", "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
         "schedule": "*/30 * * * *", "mode": "incremental", "mapping_type": "comment",
-        "jql": "key in (SUP-1, SUP-2)", "template": "incident",
+        "jql": "key in (SUP-1, SUP-2, SUP-3)", "template": "incident",
         "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
     })
-    report = reconcile(task, jira, esm)
-    assert report["supported"] is False and "worklog" in report["reason"]
-    assert report["summary"].startswith("Reconciliation of 'test_comments': not supported:")
+    jira.add_comment("SUP-3", _adf("On an issue without a card"))
+    on_sup3 = len(list(jira.iter_comments("SUP-3")))
+    summary = run_import(task, jira, esm, state, staging, run_id(1))
+    assert summary["refused"] == on_sup3  # SUP-3 has no card
+
+    clean = reconcile_read_only(task, jira, jira_sim, esm, esm_sim, state)
+    assert (clean["missing_in_esm"], clean["not_in_jira"], clean["duplicate_keys"]) == (on_sup3, 0, 0), clean
+    assert clean["issues_without_card"] == 1 and clean["missing_in_esm_keys"][0].startswith("SUP-3#")
+    assert clean["jira_records"] == summary["fetched"] and clean["jira_issues"] == 3
+    assert clean["esm_worklog_entries"] == summary["created"] and clean["skipped_connector_comments"] == 1
+    assert pushed["id"] not in "".join(clean["missing_in_esm_keys"])
+
+    card = by_attr(esm_cards(esm, "incident", issues.name), "jira_key")["SUP-2"].data_card_id
+    new = jira.add_comment("SUP-2", _adf("Written after the import"))                     # missing in ESM
+    imported = next(key for key in ("SUP-1", "SUP-2") if any(c["id"] != pushed["id"] for c in jira.iter_comments(key)))
+    first = next(c["id"] for c in jira.iter_comments(imported) if c["id"] != pushed["id"])
+    on_card = by_attr(esm_cards(esm, "incident", issues.name), "jira_key")[imported].data_card_id
+    esm.add_attribute_value("incident", on_card, "worklog", {"value": f"again\n\n{worklog_marker(first)}"})  # duplicate
+    esm.add_attribute_value("incident", card, "worklog", {"value": f"gone\n\n{worklog_marker('999999')}"})  # not in Jira
+
+    report = reconcile_read_only(task, jira, jira_sim, esm, esm_sim, state)
+    assert report["missing_in_esm"] == on_sup3 + 1 and f"SUP-2#{new['id']}" in report["missing_in_esm_keys"]
+    assert (report["not_in_jira"], report["not_in_jira_keys"]) == (1, ["SUP-2#999999"])
+    assert (report["duplicate_keys"], report["duplicate_key_examples"]) == (1, [f"{imported}#{first}"])
+    assert report["summary"] == (
+        f"Reconciliation of 'test_comments': Jira {summary['fetched'] + 1} comments on 3 issues, "
+        f"ESM {summary['created'] + 2} worklog entries on 2 cards; missing in ESM {on_sup3 + 1}, not in Jira 1, "
+        f"duplicates 1."
+    )
+
+
+def _adf(text: str) -> dict:
+    return {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
 
 
 @pytest.mark.parametrize("counts, expected", [

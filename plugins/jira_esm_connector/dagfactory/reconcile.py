@@ -50,8 +50,9 @@ The result (XCom `return_value` of task `reconcile`) and one log line give:
 
 Each count comes with the first keys (`*_keys`, `stale_examples` with the differing attributes),
 and `notes` explain what to do, e.g. "run the task once with clear_cache = true" when the task
-cache would make the next import skip a missing or stale record. Comment imports are not
-reconciled (their entries live in the issue cards' worklogs).
+cache would make the next import skip a missing or stale record. For comment imports, each
+comment of the selected issues is compared with the `[Jira comment N]` markers in its issue
+card's worklog (missing, deleted in Jira, entered twice).
 
 Scheduled tasks: {tasks}
 """

@@ -25,17 +25,21 @@ when given, is only read to say whether the next import would repair a differenc
 
 Memory: two sets of keys (Jira, ESM) plus the sample -- fine at 500,000 records.
 
-Comment imports are not reconciled (a comment has no card of its own: it is an entry in
-its issue card's worklog); the report says so instead of guessing.
+Comment imports have no cards of their own (each comment is an entry in its issue card's
+worklog, ending with the ``[Jira comment N]`` marker the load step writes): for them every
+comment of the selected issues is compared with the markers in its issue card's worklog,
+one page of issues at a time (missing entries, entries of deleted comments, duplicates).
 """
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 import logging
 import random
 from decimal import Decimal, InvalidOperation
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
@@ -65,8 +69,13 @@ def _fmt(n: int) -> str:
 def reconcile_summary_line(task_name: str, report: dict[str, Any]) -> str:
     """One line for the log, e.g. "Reconciliation of 'X': Jira 1,234 records, ESM 1,230 active
     cards; missing in ESM 4, not in Jira 0, wrongly removed 0, duplicates 0, stale 1 of 200 sampled."""
-    if not report.get("supported", True):
-        return f"Reconciliation of '{task_name}': not supported: {report.get('reason')}"
+    if report.get("mapping_type") == "comment":
+        return (
+            f"Reconciliation of '{task_name}': Jira {_fmt(report['jira_records'])} comments on "
+            f"{_fmt(report['jira_issues'])} issues, ESM {_fmt(report['esm_worklog_entries'])} worklog entries on "
+            f"{_fmt(report['esm_active_cards'])} cards; missing in ESM {_fmt(report['missing_in_esm'])}, "
+            f"not in Jira {_fmt(report['not_in_jira'])}, duplicates {_fmt(report['duplicate_keys'])}."
+        )
     return (
         f"Reconciliation of '{task_name}': Jira {_fmt(report['jira_records'])} records, "
         f"ESM {_fmt(report['esm_active_cards'])} active cards; "
@@ -259,13 +268,99 @@ def _owned_elsewhere(task: Any, esm: Any, missing: list[str]) -> set[str]:
 # --------------------------------------------------------------------------- the report
 
 
-def _unsupported(task: Any, reason: str, lg: Any) -> dict[str, Any]:
+def _issue_comment_ids(jira: Any, issue_key: str, skip_marked: bool) -> tuple[set[str], int]:
+    """Ids of an issue's comments as the comment import selects them (the connector's own
+    comments, pushed from ESM, skipped), and how many were skipped."""
+    from ..events.markers import is_connector_comment
+    from ..jira.paginators import StartAtPaginator
+
+    ids: set[str] = set()
+    skipped = 0
+    path = f"/rest/api/3/issue/{quote(issue_key, safe='')}/comment"
+    for _page, comments in jira.paginate("GET", path, StartAtPaginator(100, items_key="comments"),
+                                         params={"expand": "properties"}):
+        for comment in comments:
+            if skip_marked and is_connector_comment(comment):
+                skipped += 1
+            else:
+                ids.add(str(comment.get("id")))
+    return ids, skipped
+
+
+def _reconcile_comments(task: Any, jira: Any, esm: Any, *, listed: int, lg: Any) -> dict[str, Any]:
+    """Comment imports: every comment of the selected issues against the ``[Jira comment N]``
+    markers in the worklog of its issue's card. Bounded memory: one page of issues at a time."""
+    import json
+
+    from .load import WORKLOG_MARKER_RE, lookup_cards
+    from .watermark import watermark_jql
+
+    settings = task.comments
+    jql = watermark_jql(task.jql, None, None)
+    counts = {"jira_records": 0, "jira_issues": 0, "esm_active_cards": 0, "esm_worklog_entries": 0,
+              "missing_in_esm": 0, "issues_without_card": 0, "not_in_jira": 0, "duplicate_keys": 0,
+              "duplicate_cards": 0, "skipped_connector_comments": 0}
+    missing: list[str] = []
+    extra: list[str] = []
+    duplicated: list[str] = []
+    no_card: list[str] = []
+    lg.info("Reconciling comment task '%s': comments of the issues selected by %s against the markers in "
+            "worklog '%s' of their '%s' cards.", task.name, jql, settings.worklog_attribute, task.template)
+    for page in jira.iter_search_pages(jql, fields=["key"], page_size=100):
+        keys = [str(i.get("key")) for i in page.issues if i.get("key")]
+        cards = lookup_cards(esm, task.template, settings.card_key_attribute, keys, [settings.worklog_attribute])
+        for key in keys:
+            counts["jira_issues"] += 1
+            comments, skipped = _issue_comment_ids(jira, key, settings.skip_marked)
+            counts["jira_records"] += len(comments)
+            counts["skipped_connector_comments"] += skipped
+            card = cards.get(key)
+            if card is None:
+                if comments:
+                    counts["issues_without_card"] += 1
+                    counts["missing_in_esm"] += len(comments)
+                    missing += [f"{key}#{c}" for c in sorted(comments)][: max(0, listed - len(missing))]
+                    no_card += [key][: max(0, listed - len(no_card))]
+                continue
+            counts["esm_active_cards"] += 1
+            markers = WORKLOG_MARKER_RE.findall(json.dumps(card.values(settings.worklog_attribute), ensure_ascii=False))
+            counts["esm_worklog_entries"] += len(markers)
+            seen = Counter(markers)
+            present = set(seen)
+            for comment_id, n in sorted(seen.items()):
+                if n > 1:
+                    counts["duplicate_keys"] += 1
+                    counts["duplicate_cards"] += n - 1
+                    duplicated += [f"{key}#{comment_id}"][: max(0, listed - len(duplicated))]
+            for comment_id in sorted(comments - present):
+                counts["missing_in_esm"] += 1
+                missing += [f"{key}#{comment_id}"][: max(0, listed - len(missing))]
+            for comment_id in sorted(present - comments):
+                counts["not_in_jira"] += 1
+                extra += [f"{key}#{comment_id}"][: max(0, listed - len(extra))]
+    notes = []
+    if counts["issues_without_card"]:
+        notes.append(
+            f"{counts['issues_without_card']} issue(s) with comments have no '{task.template}' card with "
+            f"{settings.card_key_attribute} yet (first: {', '.join(no_card)}); import the issues first."
+        )
+    if counts["not_in_jira"]:
+        notes.append("Worklog entries only ever grow: entries of comments deleted in Jira stay in ESM.")
     report: dict[str, Any] = {
-        "task": task.name, "mapping_type": task.mapping_type, "supported": False, "reason": reason,
+        "task": task.name, "mapping_type": "comment", "mode": task.mode,
         **{k: None for k in RECONCILE_COUNT_KEYS},
+        **counts,
+        "esm_cards": counts["esm_active_cards"],
+        "missing_in_esm_keys": missing, "not_in_jira_keys": extra, "duplicate_key_examples": duplicated,
+        "notes": notes,
     }
     report["summary"] = reconcile_summary_line(task.name, report)
-    lg.warning("%s", report["summary"])
+    lg.info("%s", report["summary"])
+    for label, items in (("missing in ESM", missing), ("not in Jira", extra), ("duplicate entries", duplicated)):
+        if items:
+            lg.warning("First %s (issue#comment): %s", label, ", ".join(items))
+    for note in notes:
+        lg.info("Note: %s", note)
     return report
 
 
@@ -290,12 +385,7 @@ def reconcile(
     """
     lg = logger or log
     if task.mapping_type == "comment":
-        return _unsupported(
-            task,
-            "comment imports append worklog entries to their issue's card, so there are no cards of their own "
-            "to compare; reconcile the issue task instead",
-            lg,
-        )
+        return _reconcile_comments(task, jira, esm, listed=listed, lg=lg)
     key_attr = task.key.esm
     removal = task.removal
     lg.info(
@@ -349,7 +439,6 @@ def reconcile(
         "task": task.name,
         "mapping_type": task.mapping_type,
         "mode": task.mode,
-        "supported": True,
         "jira_records": len(jira_keys),
         "jira_records_without_key": no_key,
         "esm_cards": side.cards,
