@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import shutil
 import socket
-from pathlib import Path
 
 import pytest
 

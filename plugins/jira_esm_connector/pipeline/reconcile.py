@@ -33,11 +33,11 @@ one page of issues at a time (missing entries, entries of deleted comments, dupl
 from __future__ import annotations
 
 import heapq
-from collections import Counter
 import logging
 import random
-from decimal import Decimal, InvalidOperation
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
@@ -247,7 +247,8 @@ def _references(data: dict[str, Any]) -> Iterator[Reference]:
 
 
 def _owned_elsewhere(task: Any, esm: Any, missing: list[str]) -> set[str]:
-    """The missing keys that do have a card of the template, stamped by another task."""
+    """The missing keys that do have a card of the template -- one not stamped with this
+    task's id (another task wrote it last, so that task owns it; or it was made by hand)."""
     from .load import lookup_cards
 
     key_attr = task.key.esm
@@ -467,8 +468,8 @@ def reconcile(
         )
     if owned:
         notes.append(
-            f"{len(owned)} Jira record(s) have a card stamped by another task (the last task to write a card owns "
-            f"it), so they are not counted as missing."
+            f"{len(owned)} Jira record(s) have a card that is not stamped with this task's id (another task wrote "
+            f"it last and owns it, or it was made by hand), so they are not counted as missing."
         )
     if no_key:
         notes.append(f"{no_key} Jira record(s) have no value at the key path '{key_path}' (an import refuses them).")
