@@ -239,3 +239,21 @@ def _adf(text: str) -> dict:
 ])
 def test_summary_line(counts, expected):
     assert reconcile_summary_line("X", counts) == expected
+
+
+@pytest.mark.parametrize("mapped, on_card, equal", [
+    (3, [{"value": "3"}], True),
+    (3.0, [{"value": 3}], True),
+    (2.5, [{"value": "2.50"}], True),
+    (True, [{"value": "true"}], True),
+    (["b", "a"], [{"value": "a"}, {"value": "b"}], True),  # multi-value: as a set
+    ("", [], True),
+    (None, [], True),
+    ("01 - New", [{"value": "02 - Solving"}], False),
+    ("x", [], False),
+])
+def test_values_compare_as_the_load_step_sends_them(mapped, on_card, equal):
+    from jira_esm_connector.pipeline.reconcile import _expected, _values
+
+    expected, missing = _expected(mapped, resolver=None)
+    assert (expected == _values(on_card)) is equal and missing == []

@@ -546,14 +546,19 @@ def _stale_sample(
         card = cards.get(key)
         if card is None:
             continue  # deleted meanwhile
-        out["stale_sampled"] += 1
         expected: dict[str, list[str]] = {}
         actual: dict[str, list[str]] = {}
         has_missing = False
-        for name in attributes:
-            expected[name], absent = _expected(data.get(name), resolver)
-            has_missing = has_missing or bool(absent)
-            actual[name] = _values(card.values(name))
+        try:
+            for name in attributes:
+                expected[name], absent = _expected(data.get(name), resolver)
+                has_missing = has_missing or bool(absent)
+                actual[name] = _values(card.values(name))
+        except TypeError as exc:  # a value ESM cannot take (the load step would refuse it too)
+            out["stale_unmappable"] += 1
+            lg.warning("Sampled record %s has a value that cannot be sent to ESM: %s", key, exc)
+            continue
+        out["stale_sampled"] += 1
         unresolved += has_missing
         if fingerprint(expected) == fingerprint(actual):
             continue
