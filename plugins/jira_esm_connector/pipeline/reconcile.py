@@ -475,7 +475,7 @@ def reconcile(
         notes.append(f"{no_key} Jira record(s) have no value at the key path '{key_path}' (an import refuses them).")
     if side.without_key_count:
         notes.append(f"{side.without_key_count} card(s) of this task have no {key_attr}; nothing can match them.")
-    del jira_keys  # the big sets are not needed for the sample
+    del jira_keys  # not needed any more: free it before the sample is fetched
 
     if state is not None and truly_missing:
         cached = state.get_fingerprints(task.name, truly_missing)
