@@ -23,6 +23,7 @@ from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
 from ..config.scheduled import ScheduledTask
 from .common import START_DATE, connector_settings, dag_tags, default_args, fail_without_retry, open_clients, open_state
+from .common import cap_doc_md
 
 __all__ = ["build_import_dag", "import_doc_md", "IMPORT_TASK_IDS"]
 
@@ -128,7 +129,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
         max_active_runs=1,
         default_args=default_args(settings),
         tags=dag_tags("import", f"mapping:{task.mapping_type}", f"mode:{task.mode}", *task.tags),
-        doc_md=import_doc_md(task, settings, source_file),
+        doc_md=cap_doc_md(import_doc_md(task, settings, source_file)),
         description=(task.description or f"Jira → ESM {task.mapping_type} import into {task.template}")[:250],
         params=params,
         auto_register=False,  # the DAG file exposes it through its globals
