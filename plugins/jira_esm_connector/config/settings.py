@@ -68,10 +68,7 @@ class ConnectorSettings(BaseSettings):
         return value
 
     def safe_state_db_url(self) -> str:
-        """The state DB URL with any password masked, for logs."""
-        from sqlalchemy.engine import make_url
+        """The state DB URL with its password and query-string secrets masked, for logs."""
+        from ..state.store import safe_db_url
 
-        try:
-            return make_url(self.state_db_url).render_as_string(hide_password=True)
-        except Exception:  # noqa: BLE001 - never echo an unparseable URL (may hold a secret)
-            return "<unparseable state DB URL>"
+        return safe_db_url(self.state_db_url)

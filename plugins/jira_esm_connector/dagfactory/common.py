@@ -78,8 +78,12 @@ def dag_tags(kind: str, *extra: str | None) -> list[str]:
 
 @contextmanager
 def open_state(settings: Any) -> Iterator[Any]:
+    from ..masking import mask_secret
     from ..state import StateStore
+    from ..state.store import db_url_secrets
 
+    for secret in db_url_secrets(settings.state_db_url):  # also a ?password= in the query string
+        mask_secret(secret)
     store = StateStore(settings.state_db_url)
     try:
         yield store
