@@ -149,7 +149,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             from ..pipeline.staging import cleanup_old_runs
 
             _run_id, _params, path = _context()
-            cleanup_old_runs(settings.staging_dir, task.name)  # staged files of old runs (> 1 day, beyond 5)
+            cleanup_old_runs(settings.staging_dir, task.name, current_run=_run_id)  # runs idle beyond the retention
             with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
                 try:
                     warning = schedule_warning(task, state.last_volume(task.name))
