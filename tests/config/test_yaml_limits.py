@@ -143,3 +143,21 @@ def test_the_number_of_problems_listed_is_capped():
     assert len(lines) == MAX_PROBLEMS + 1 and lines[-1] == f"f.yaml: ... and {500 - MAX_PROBLEMS} more problems"
     long = TaskFileError("f.yaml", "m" * 100_000, key="k" * 10_000)
     assert len(str(long)) < 1500
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('s: "*/30 * * * *"\n', {"s": "*/30 * * * *"}),
+    ("d: R&D *important* a*b\n", {"d": "R&D *important* a*b"}),
+    ("d: '&x *y'\n", {"d": "&x *y"}),
+])
+def test_ampersands_and_stars_in_text_are_fine(text, expected):
+    assert load_yaml(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x 1\n", "a: [&x 1]\n", "a: {k: &x 1}\n", "- &x 1\n", "--- &x\na: 1\n", "a:\n  &x\n  b: 1\n", "? &x k\n: v\n",
+    "a: !!str &x 1\n",
+])
+def test_every_anchor_position_is_refused(text):
+    with pytest.raises(YamlProblem, match="not allowed"):
+        load_yaml(text)

@@ -97,13 +97,23 @@ def _check_events(text: str) -> None:
                 )
 
 
+# Could the text hold an anchor or alias? (one needs whitespace, a flow indicator or the line
+# start before '&'/'*' and a name after it). Cron schedules such as "*/30 * * * *" do not
+# match; any match only means the exact check below runs.
+_MAYBE_ANCHOR = re.compile(r"(?:^|[\s\[{,])[&*][^\s\]},]", re.MULTILINE)
+# Below this size a file cannot hold MAX_YAML_NODES values (each needs 2+ characters).
+_SMALL = 2 * MAX_YAML_NODES
+
+
 def load_yaml(text: str) -> Any:
     if len(text) > MAX_YAML_CHARS:
         raise YamlProblem(
             f"is too large ({len(text)} characters; at most {MAX_YAML_CHARS} are allowed)", None
         )
     try:
-        _check_events(text)
+        # the event pass costs about a third of a load: skip it when it cannot find anything
+        if len(text) >= _SMALL or _MAYBE_ANCHOR.search(text):
+            _check_events(text)
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
