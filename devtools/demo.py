@@ -82,6 +82,33 @@ def start_service(name: str, args: list[str], log: Path, ready: str, timeout: fl
     raise TimeoutError(f"{name} not ready after {timeout:.0f} s; see {log}")
 
 
+def jira_simulator_args(demo_dir: Path) -> list[str]:
+    # --parent-pid: the simulators run in their own session (so Ctrl-C reaches only the
+    # demo, which stops them in order); if the demo is killed instead, they exit by themselves
+    return [
+        "devtools.jira_simulator",
+        "--host", "127.0.0.1",
+        "--port", setting("DEMO_JIRA_PORT"),
+        "--seed", setting("DEMO_JIRA_SEED"),
+        "--tls-dir", str(demo_dir),
+        "--account", f"{setting('DEMO_JIRA_EMAIL')}:{setting('DEMO_JIRA_TOKEN')}",
+        "--parent-pid", str(os.getpid()),
+    ]
+
+
+def esm_simulator_args(demo_dir: Path) -> list[str]:
+    return [
+        "devtools.esm_simulator",
+        "--host", "127.0.0.1",
+        "--port", setting("DEMO_ESM_PORT"),
+        "--db", str(demo_dir / "esm-simulator.sqlite"),
+        "--tls-dir", str(demo_dir),
+        "--user", f"{setting('DEMO_ESM_USER')}:{setting('DEMO_ESM_PASSWORD')}",
+        "--seed", "42",
+        "--parent-pid", str(os.getpid()),
+    ]
+
+
 def tail(path: Path, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -168,14 +195,7 @@ def main() -> int:
         services.append(
             start_service(
                 "Jira simulator",
-                [
-                    "devtools.jira_simulator",
-                    "--host", "127.0.0.1",
-                    "--port", setting("DEMO_JIRA_PORT"),
-                    "--seed", setting("DEMO_JIRA_SEED"),
-                    "--tls-dir", str(demo_dir),
-                    "--account", f"{setting('DEMO_JIRA_EMAIL')}:{setting('DEMO_JIRA_TOKEN')}",
-                ],
+                jira_simulator_args(demo_dir),
                 demo_dir / "logs" / "jira-simulator.log",
                 ready=r"Jira simulator ready",
             )
@@ -184,15 +204,7 @@ def main() -> int:
         services.append(
             start_service(
                 "ESM simulator",
-                [
-                    "devtools.esm_simulator",
-                    "--host", "127.0.0.1",
-                    "--port", setting("DEMO_ESM_PORT"),
-                    "--db", str(demo_dir / "esm-simulator.sqlite"),
-                    "--tls-dir", str(demo_dir),
-                    "--user", f"{setting('DEMO_ESM_USER')}:{setting('DEMO_ESM_PASSWORD')}",
-                    "--seed", "42",
-                ],
+                esm_simulator_args(demo_dir),
                 demo_dir / "logs" / "esm-simulator.log",
                 ready=r"ESM simulator ready",
             )

@@ -269,3 +269,15 @@ def test_a_comment_that_came_from_jira_is_not_pushed_back(jira, state):
     pushed = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Looked at it.", "author": "Aino (ESM desk)"},
                        jira, None, state)
     assert [c["id"] for c in jira.iter_comments(key)] == [pushed["comment_id"]]
+
+
+def test_payload_errors_stay_short_whatever_the_conf_holds():
+    task = example_task(CREATE)
+    many_keys = {f"k{i}-" + "y" * 5000: 1 for i in range(1000)}
+    with pytest.raises(PayloadError) as info:
+        check_payload(task, {"event_id": "e1", "datacard_id": "1", "subject": "s", **many_keys})
+    assert len(str(info.value)) < 2000 and "and 990 more" in str(info.value)
+    huge = [["z" * 1000] * 1000] * 100  # a list where text belongs
+    with pytest.raises(PayloadError) as info:
+        check_payload(task, {"event_id": "e1", "datacard_id": "1", "subject": huge})
+    assert "subject" in str(info.value) and len(str(info.value)) < 500

@@ -39,3 +39,23 @@ def test_plain_http_only_with_the_flag(tmp_path):
         assert r.status_code == 200 and r.json()["emailAddress"] == sim.email
     finally:
         stop_jira_simulator(sim)
+
+
+def test_the_simulator_exits_when_its_parent_pid_is_gone(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    sim = start_jira_simulator(tmp_path, ["--parent-pid", str(parent.pid)])
+    try:
+        assert sim.process.poll() is None
+        parent.kill()
+        parent.wait()  # reaped: the pid is gone, not a zombie
+        deadline = time.monotonic() + 20
+        while sim.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sim.process.poll() is not None, "the simulator outlived its parent"
+    finally:
+        parent.kill()
+        stop_jira_simulator(sim)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..bounded import short_repr
 from ..mapping.specs import FieldSpec, SpecError, parse_spec
 
 __all__ = [
@@ -51,7 +52,7 @@ class StrictModel(BaseModel):
 
 def _dag_id(value: Any) -> Any:
     if not isinstance(value, str):
-        raise located(f"must be text, got {value!r}")
+        raise located(f"must be text, got {short_repr(value)}")
     value = value.strip()
     if not value:
         raise located("must not be empty")
@@ -59,23 +60,23 @@ def _dag_id(value: Any) -> Any:
         raise located(f"must be at most {DAG_ID_MAX} characters (it becomes the Airflow DAG id)")
     if not DAG_ID_RE.match(value):
         raise located(
-            f"{value!r} is not a valid Airflow DAG id: use only letters, digits, '_', '-' and '.'"
+            f"{short_repr(value)} is not a valid Airflow DAG id: use only letters, digits, '_', '-' and '.'"
         )
     return value
 
 
 def _conn_id(value: Any) -> Any:
     if not isinstance(value, str) or not value.strip():
-        raise located(f"must be an Airflow connection id, got {value!r}")
+        raise located(f"must be an Airflow connection id, got {short_repr(value)}")
     value = value.strip()
     if not DAG_ID_RE.match(value):
-        raise located(f"{value!r} is not a valid connection id: use only letters, digits, '_', '-' and '.'")
+        raise located(f"{short_repr(value)} is not a valid connection id: use only letters, digits, '_', '-' and '.'")
     return value
 
 
 def _non_empty_str(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise located(f"must be text, got {value!r}")
+        raise located(f"must be text, got {short_repr(value)}")
     value = str(value).strip()
     if not value:
         raise located("must not be empty")

@@ -3,7 +3,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-__all__ = ["TaskFileError", "format_key_path"]
+from ..bounded import MAX_REPR, cut as _cut, short_repr
+
+__all__ = ["TaskFileError", "format_key_path", "short_repr", "MAX_REPR", "MAX_MESSAGE", "MAX_PROBLEMS"]
+
+# Safety net for any message, whatever produced it, and for the number of problems listed.
+MAX_MESSAGE = 1000
+MAX_PROBLEMS = 30
 
 
 def format_key_path(loc: Iterable[Any]) -> str:
@@ -44,6 +50,8 @@ class TaskFileError(ValueError):
 
     @staticmethod
     def _one(file: str, key: str | None, message: str, line: int | None = None) -> str:
+        message = _cut(str(message), MAX_MESSAGE)
+        key = _cut(key, MAX_REPR) if key else key
         where = f"{file}:"
         if line is not None:
             where += f" line {line}:"
@@ -55,5 +63,7 @@ class TaskFileError(ValueError):
         first = self._one(self.file, self.key, self.message, self.line)
         if len(self.problems) <= 1:
             return first
-        rest = [self._one(self.file, k, m) for k, m in self.problems[1:]]
+        rest = [self._one(self.file, k, m) for k, m in self.problems[1:MAX_PROBLEMS]]
+        if len(self.problems) > MAX_PROBLEMS:
+            rest.append(f"{self.file}: ... and {len(self.problems) - MAX_PROBLEMS} more problems")
         return "\n".join([first, *rest])

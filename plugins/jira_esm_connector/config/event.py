@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..bounded import short_repr
 from ..mapping.specs import FieldSpec, spec_template_names
 from .common import ConnId, DagId, NonEmptyStr, StrictModel, TemplateSpec, located
 
@@ -64,14 +65,14 @@ class PayloadField(StrictModel):
                 raise located("must list at least one allowed value", "enum")
             for n, v in enumerate(self.enum):
                 if not _is_type(v, self.type):
-                    raise located(f"value {v!r} is not of type {self.type}", "enum", n)
+                    raise located(f"value {short_repr(v)} is not of type {self.type}", "enum", n)
         if self.default is not None:
             if self.required:
                 raise located("a required field cannot have a default", "default")
             if not _is_type(self.default, self.type):
-                raise located(f"must be of type {self.type}, got {self.default!r}", "default")
+                raise located(f"must be of type {self.type}, got {short_repr(self.default)}", "default")
             if self.enum is not None and self.default not in self.enum:
-                raise located(f"must be one of the enum values, got {self.default!r}", "default")
+                raise located(f"must be one of the enum values, got {short_repr(self.default)}", "default")
         return self
 
 
@@ -153,7 +154,7 @@ class EventTask(StrictModel):
                     raise located(f"'{name}' is always part of the payload; do not declare it", name)
                 if not isinstance(name, str) or not _FIELD_NAME_RE.match(name):
                     raise located(
-                        f"payload field names must be letters, digits and '_' (not starting with a digit), got {name!r}",
+                        f"payload field names must be letters, digits and '_' (not starting with a digit), got {short_repr(name)}",
                         str(name),
                     )
                 if spec is None:
@@ -208,7 +209,7 @@ class EventTask(StrictModel):
             if unknown:
                 declared = ", ".join(sorted(known))
                 raise located(
-                    f"refers to {', '.join(repr(u) for u in unknown)}, which is not a declared payload field "
+                    f"refers to {', '.join(short_repr(u) for u in unknown)}, which is not a declared payload field "
                     f"(declared: {declared})",
                     *path,
                 )

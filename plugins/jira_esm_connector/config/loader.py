@@ -7,10 +7,10 @@ from typing import Any, Union
 
 from pydantic import ValidationError
 
-from .errors import TaskFileError, format_key_path
+from .errors import TaskFileError, format_key_path, short_repr
 from .event import EventTask
 from .scheduled import ScheduledTask
-from .yamlio import YamlProblem, load_yaml
+from .yamlio import MAX_YAML_CHARS, YamlProblem, load_yaml
 
 __all__ = ["Task", "LoadResult", "load_task_file", "load_task_dir", "parse_task", "TASK_FILE_SUFFIXES"]
 
@@ -27,8 +27,7 @@ class LoadResult:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return short_repr(value)
 
 
 def _plain(err: dict[str, Any]) -> tuple[str, str]:
@@ -95,11 +94,23 @@ def load_task_file(path: str | Path) -> Task:
     path = Path(path)
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise TaskFileError(name, "is not UTF-8 text") from None
+        with path.open("rb") as fh:
+            # read one byte more than allowed: a huge file is refused without reading it all
+            raw = fh.read(MAX_YAML_CHARS + 1)
     except OSError as exc:
         raise TaskFileError(name, f"cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_YAML_CHARS:
+        raise TaskFileError(name, f"is too large (more than {MAX_YAML_CHARS} bytes); a task file is a few KiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise TaskFileError(
+            name, f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at position {exc.start}); save it as UTF-8",
+            line=line,
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]  # a UTF-8 byte-order mark (some Windows editors write one)
     try:
         data = load_yaml(text)
     except YamlProblem as exc:

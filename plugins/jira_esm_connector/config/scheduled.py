@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_serializer, field_validator, model_validator
 
+from ..bounded import short_repr
 from ..mapping.engine import MappingOptions
 from ..mapping.specs import FieldSpec
 from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, located
@@ -80,7 +81,7 @@ def parse_clear_hours(value: Any) -> list[int]:
     if value is None or value == "":
         return []
     if isinstance(value, bool):
-        raise ValueError(f"must be hours of the day 0-23, got {value!r}")
+        raise ValueError(f"must be hours of the day 0-23, got {short_repr(value)}")
     if isinstance(value, int):
         items: list[Any] = [value]
     elif isinstance(value, str):
@@ -88,7 +89,7 @@ def parse_clear_hours(value: Any) -> list[int]:
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
-        raise ValueError(f"must be hours of the day 0-23, e.g. [0] or [6, 12], got {value!r}")
+        raise ValueError(f"must be hours of the day 0-23, e.g. [0] or [6, 12], got {short_repr(value)}")
     hours: set[int] = set()
     for item in items:
         try:
@@ -96,7 +97,7 @@ def parse_clear_hours(value: Any) -> list[int]:
                 raise ValueError
             hour = int(item)
         except (TypeError, ValueError):
-            raise ValueError(f"must be hours of the day 0-23, got {item!r}") from None
+            raise ValueError(f"must be hours of the day 0-23, got {short_repr(item)}") from None
         if not 0 <= hour <= 23:
             raise ValueError(f"must be hours of the day 0-23, got {hour}")
         hours.add(hour)
@@ -153,7 +154,7 @@ class ScheduledTask(StrictModel):
         if value is None:
             return None
         if not isinstance(value, str):
-            raise located(f"must be a cron expression such as '*/30 * * * *' or a preset such as '@hourly', got {value!r}")
+            raise located(f"must be a cron expression such as '*/30 * * * *' or a preset such as '@hourly', got {short_repr(value)}")
         try:
             return validate_schedule(value)
         except ValueError as exc:
@@ -169,7 +170,7 @@ class ScheduledTask(StrictModel):
         if value is not None and not isinstance(value, dict):
             raise located(
                 f"must be {{attribute: <ESM attribute>, value: <its 'removed' value>, max_share: 0.5}} "
-                f"or false, got {value!r}"
+                f"or false, got {short_repr(value)}"
             )
         return value
 
@@ -196,7 +197,7 @@ class ScheduledTask(StrictModel):
             if kwargs is None:
                 kwargs = {}
             if not isinstance(kwargs, dict):
-                raise located(f"the arguments must be a mapping such as {{column: subject}}, got {kwargs!r}", n, name)
+                raise located(f"the arguments must be a mapping such as {{column: subject}}, got {short_repr(kwargs)}", n, name)
             out.append({"name": name, "class_name": KNOWN_EXPECTATIONS[name], "kwargs": kwargs})
         return out
 

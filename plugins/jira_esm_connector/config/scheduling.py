@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from croniter import croniter
 
+from ..bounded import short_repr
+
 if TYPE_CHECKING:  # pragma: no cover
     from .scheduled import ScheduledTask
 
@@ -49,15 +51,15 @@ def validate_schedule(schedule: str) -> str:
     text = schedule.strip()
     if text.startswith("@"):
         if text not in PRESETS:
-            raise ValueError(f"unknown preset {text!r}; use one of {', '.join(PRESETS)} or a cron expression")
+            raise ValueError(f"unknown preset {short_repr(text)}; use one of {', '.join(PRESETS)} or a cron expression")
         return text
     if len(text.split()) != 5:
         raise ValueError(
-            f"{text!r} is not a cron expression with 5 fields (minute hour day month weekday), "
+            f"{short_repr(text)} is not a cron expression with 5 fields (minute hour day month weekday), "
             "e.g. '*/30 * * * *', or a preset such as '@hourly'"
         )
     if not croniter.is_valid(text):
-        raise ValueError(f"{text!r} is not a valid cron expression, e.g. '*/30 * * * *'")
+        raise ValueError(f"{short_repr(text)} is not a valid cron expression, e.g. '*/30 * * * *'")
     return text
 
 
@@ -158,9 +160,9 @@ def schedule_warning(task: "ScheduledTask", volume: int | None) -> str | None:
             f"Task '{task.name}' imports {volume:,} {unit}: {row.note}." if row.note else None
         )
     message = (
-        f"Task '{task.name}' runs every {_human(actual)} (schedule {task.schedule!r}), but with "
+        f"Task '{task.name}' runs every {_human(actual)} (schedule {short_repr(task.schedule)}), but with "
         f"{volume:,} {unit} in its last run the recommended interval for {task.mode} imports is at "
-        f"least {_human(recommended)}; suggested schedule: {suggest_cron(recommended)!r}."
+        f"least {_human(recommended)}; suggested schedule: {short_repr(suggest_cron(recommended))}."
     )
     if row.note:
         message += f" Note: {row.note}."

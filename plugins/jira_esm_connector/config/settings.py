@@ -28,24 +28,27 @@ def _default_state_url() -> str:
 class ConnectorSettings(BaseSettings):
     """Read fresh with ``ConnectorSettings()``; every value overridable by env var.
 
-    ============================== ==========================================================
-    ``JIRA_ESM_STATE_DB_URL``      SQLAlchemy URL of the state DB
-                                   (default ``sqlite:///<AIRFLOW_HOME or .>/jira_esm_state.db``)
-    ``JIRA_ESM_STAGING_DIR``       staged extract/transform files (default ``<AIRFLOW_HOME>/jira_esm_staging``)
-    ``JIRA_ESM_CACHE_CLEAR_HOURS`` UTC hours the task cache is cleared, e.g. ``0`` or ``6,12``
-    ``JIRA_ESM_POOL``              Airflow pool shared by all connector tasks
-    ``JIRA_ESM_POOL_SLOTS``        its size (default 6)
-    ``JIRA_ESM_MAPPINGS_DIR``      task files folder (default ``<repo>/include/mappings``)
-    ``JIRA_ESM_TIMEZONE``          zone ESM date/datetime values are written in (default UTC)
-    ``JIRA_ESM_DATE_FORMAT``       default ESM date format (default ``%Y-%m-%d``)
-    ``JIRA_ESM_DATETIME_FORMAT``   default ESM datetime format (default ``%Y-%m-%dT%H:%M:%SZ``)
-    ============================== ==========================================================
+    ====================================== ==========================================================
+    ``JIRA_ESM_STATE_DB_URL``              SQLAlchemy URL of the state DB
+                                           (default ``sqlite:///<AIRFLOW_HOME or .>/jira_esm_state.db``)
+    ``JIRA_ESM_STAGING_DIR``               staged extract/transform files (default ``<AIRFLOW_HOME>/jira_esm_staging``)
+    ``JIRA_ESM_STAGING_RETENTION_HOURS``   how long a run's staged files are kept after its
+                                           last step (default 6; they hold Jira data)
+    ``JIRA_ESM_CACHE_CLEAR_HOURS``         UTC hours the task cache is cleared, e.g. ``0`` or ``6,12``
+    ``JIRA_ESM_POOL``                      Airflow pool shared by all connector tasks
+    ``JIRA_ESM_POOL_SLOTS``                its size (default 6)
+    ``JIRA_ESM_MAPPINGS_DIR``              task files folder (default ``<repo>/include/mappings``)
+    ``JIRA_ESM_TIMEZONE``                  zone ESM date/datetime values are written in (default UTC)
+    ``JIRA_ESM_DATE_FORMAT``               default ESM date format (default ``%Y-%m-%d``)
+    ``JIRA_ESM_DATETIME_FORMAT``           default ESM datetime format (default ``%Y-%m-%dT%H:%M:%SZ``)
+    ====================================== ==========================================================
     """
 
     model_config = SettingsConfigDict(env_prefix="JIRA_ESM_", extra="ignore", frozen=True)
 
     state_db_url: str = Field(default_factory=_default_state_url, repr=False)
     staging_dir: Path = Field(default_factory=lambda: (_airflow_home() / "jira_esm_staging").resolve())
+    staging_retention_hours: float = Field(6.0, gt=0)
     cache_clear_hours: Annotated[list[int], NoDecode] = [0]
     pool: str = "jira_esm_connector"
     pool_slots: int = Field(6, ge=1)
@@ -68,10 +71,7 @@ class ConnectorSettings(BaseSettings):
         return value
 
     def safe_state_db_url(self) -> str:
-        """The state DB URL with any password masked, for logs."""
-        from sqlalchemy.engine import make_url
+        """The state DB URL with its password and query-string secrets masked, for logs."""
+        from ..state.store import safe_db_url
 
-        try:
-            return make_url(self.state_db_url).render_as_string(hide_password=True)
-        except Exception:  # noqa: BLE001 - never echo an unparseable URL (may hold a secret)
-            return "<unparseable state DB URL>"
+        return safe_db_url(self.state_db_url)

@@ -3,7 +3,12 @@
 * ``yes``/``no``/``on``/``off`` stay text (only ``true``/``false`` are booleans), so value
   maps like ``{Yes: ...}`` mean what they say;
 * a key written twice in one mapping is an error (PyYAML would silently keep the last one);
-* errors carry line numbers.
+* errors carry line numbers;
+* anchors and aliases (``&x`` / ``*x``) are refused: a few hundred bytes of nested aliases
+  ("billion laughs") expand to gigabytes as soon as anything walks the value (an error
+  message, the DAG docs), and task files have no need for them;
+* the text size and the number of YAML nodes are capped, so a huge or generated file is
+  refused with a plain message instead of stalling every DAG-file parse.
 """
 from __future__ import annotations
 
@@ -12,7 +17,11 @@ from typing import Any
 
 import yaml
 
-__all__ = ["YamlProblem", "load_yaml"]
+__all__ = ["YamlProblem", "load_yaml", "MAX_YAML_CHARS", "MAX_YAML_NODES"]
+
+# A real task file is a few KiB with a few hundred nodes; these leave plenty of room.
+MAX_YAML_CHARS = 1024 * 1024
+MAX_YAML_NODES = 50_000
 
 
 class YamlProblem(ValueError):
@@ -61,8 +70,50 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _check_events(text: str) -> None:
+    """Refuse anchors/aliases and too many nodes before anything is built.
+
+    A pass over libyaml's parse events is cheap (no Python objects per value) and sees
+    anchors, which the composed node graph no longer shows.
+    """
+    nodes = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise YamlProblem(
+                f"alias '*{event.anchor}' is not allowed in task files (write the value out instead)",
+                event.start_mark.line + 1,
+            )
+        if isinstance(event, (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if event.anchor is not None:
+                raise YamlProblem(
+                    f"anchor '&{event.anchor}' is not allowed in task files (anchors and aliases are not supported)",
+                    event.start_mark.line + 1,
+                )
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise YamlProblem(
+                    f"too many values (more than {MAX_YAML_NODES}); a task file this large is not supported",
+                    event.start_mark.line + 1,
+                )
+
+
+# Could the text hold an anchor or alias? (one needs whitespace, a flow indicator or the line
+# start before '&'/'*' and a name after it). Cron schedules such as "*/30 * * * *" do not
+# match; any match only means the exact check below runs.
+_MAYBE_ANCHOR = re.compile(r"(?:^|[\s\[{,])[&*][^\s\]},]", re.MULTILINE)
+# Below this size a file cannot hold MAX_YAML_NODES values (each needs 2+ characters).
+_SMALL = 2 * MAX_YAML_NODES
+
+
 def load_yaml(text: str) -> Any:
+    if len(text) > MAX_YAML_CHARS:
+        raise YamlProblem(
+            f"is too large ({len(text)} characters; at most {MAX_YAML_CHARS} are allowed)", None
+        )
     try:
+        # the event pass costs about a third of a load: skip it when it cannot find anything
+        if len(text) >= _SMALL or _MAYBE_ANCHOR.search(text):
+            _check_events(text)
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -18,7 +18,13 @@ __all__ = [
     "open_clients",
     "open_state",
     "fail_without_retry",
+    "cap_doc_md",
+    "MAX_DOC_MD",
 ]
+
+# doc_md is stored with every serialized DAG and rendered in the UI: a task file with a
+# huge JQL or mapping must not make it megabytes.
+MAX_DOC_MD = 20_000
 
 # A fixed start in the past; catchup is off, so only the latest interval ever runs.
 START_DATE = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -30,6 +36,14 @@ def connector_settings(settings: Any = None) -> Any:
     from ..config.settings import ConnectorSettings
 
     return ConnectorSettings()
+
+
+def cap_doc_md(text: str, limit: int = MAX_DOC_MD) -> str:
+    """``text`` cut to ``limit`` characters, saying so at the end when it was cut."""
+    if len(text) <= limit:
+        return text
+    note = "\n\n… (cut: the full details are in the task file)"
+    return text[: max(0, limit - len(note))] + note
 
 
 def _int_env(name: str, default: int) -> int:
@@ -64,8 +78,12 @@ def dag_tags(kind: str, *extra: str | None) -> list[str]:
 
 @contextmanager
 def open_state(settings: Any) -> Iterator[Any]:
+    from ..masking import mask_secret
     from ..state import StateStore
+    from ..state.store import db_url_secrets
 
+    for secret in db_url_secrets(settings.state_db_url):  # also a ?password= in the query string
+        mask_secret(secret)
     store = StateStore(settings.state_db_url)
     try:
         yield store

@@ -26,7 +26,7 @@ from airflow.sdk import DAG, Param, task as task_decorator
 
 from ..config.event import EventTask
 from ..config.params import param_kwargs
-from .common import START_DATE, dag_tags
+from .common import START_DATE, cap_doc_md, dag_tags
 
 __all__ = ["build_event_dag", "execute_event", "PUSH_TASK_ID", "event_doc_md"]
 
@@ -144,7 +144,7 @@ def build_event_dag(task: EventTask, settings: Any = None) -> DAG:
         max_active_runs=concurrent,
         max_active_tasks=concurrent,
         params=build_params(task),
-        doc_md=event_doc_md(task),
+        doc_md=cap_doc_md(event_doc_md(task)),
         description=(task.description or f"ESM -> Jira event: {task.operation}")[:200],
         tags=dag_tags("event", task.operation, *task.tags),
         start_date=START_DATE,

@@ -3,6 +3,7 @@ use, warn from 30 days before a Jira API token's recorded expiry, and compare ea
 import's schedule with the vendor's scheduling table (jira_esm_connector.health)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from airflow.sdk import DAG, task
 from .common import START_DATE, connector_settings, dag_tags, fail_without_retry
 
 HEALTH_DAG_ID = "jira_esm_connector_health"
+log = logging.getLogger("jira_esm_connector.health")
 
 DOC_MD = """\
 ### Connector health check
@@ -24,10 +26,32 @@ the mappings folder use:
 * **ESM** connections: login + `echo/jwt`.
 * **Schedules**: each import's schedule against the vendor's scheduling table for the
   volume its last run measured.
+* **Staging**: the staged files of tasks whose task file was deleted are removed (only
+  when every task file loads, and once unused for `JIRA_ESM_STAGING_RETENTION_HOURS`).
 
 The task fails (red in the grid) when a connection cannot be used; its log names each one
 and why. Warnings appear in the log and in the task's result (XCom).
 """
+
+
+def _remove_staging_of_deleted_tasks(result: Any, settings: Any = None) -> list[str]:
+    """Staged files (Jira data) of tasks whose file was deleted; only when every task file
+    loaded, since a broken file's task is unknown, not gone. Never fails the check."""
+    from ..pipeline.staging import cleanup_unknown_tasks
+
+    settings = connector_settings(settings)
+    if result.errors:
+        return []
+    try:
+        removed = cleanup_unknown_tasks(
+            settings.staging_dir, result.tasks, retention_hours=settings.staging_retention_hours
+        )
+    except OSError as exc:
+        log.warning("Could not clean the staging folder %s: %s", settings.staging_dir, exc)
+        return []
+    if removed:
+        log.info("Removed the staged files of deleted tasks: %s", ", ".join(removed))
+    return removed
 
 
 def build_health_dag(mappings_dir: str | Path | None = None, settings: Any = None) -> DAG:
@@ -54,6 +78,7 @@ def build_health_dag(mappings_dir: str | Path | None = None, settings: Any = Non
             from .common import open_state
 
             result = load_task_dir(folder or settings.mappings_dir)
+            _remove_staging_of_deleted_tasks(result, settings)
             with open_state(settings) as state:
                 try:
                     return run_health_check(result.tasks.values(), state)

@@ -23,6 +23,7 @@ from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
 from ..config.scheduled import ScheduledTask
 from .common import START_DATE, connector_settings, dag_tags, default_args, fail_without_retry, open_clients, open_state
+from .common import cap_doc_md
 
 __all__ = ["build_import_dag", "import_doc_md", "IMPORT_TASK_IDS"]
 
@@ -128,7 +129,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
         max_active_runs=1,
         default_args=default_args(settings),
         tags=dag_tags("import", f"mapping:{task.mapping_type}", f"mode:{task.mode}", *task.tags),
-        doc_md=import_doc_md(task, settings, source_file),
+        doc_md=cap_doc_md(import_doc_md(task, settings, source_file)),
         description=(task.description or f"Jira → ESM {task.mapping_type} import into {task.template}")[:250],
         params=params,
         auto_register=False,  # the DAG file exposes it through its globals
@@ -148,7 +149,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             from ..pipeline.staging import cleanup_old_runs
 
             _run_id, _params, path = _context()
-            cleanup_old_runs(settings.staging_dir, task.name)  # staged files of old runs (> 1 day, beyond 5)
+            cleanup_old_runs(settings.staging_dir, task.name, current_run=_run_id)  # runs idle beyond the retention
             with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
                 try:
                     warning = schedule_warning(task, state.last_volume(task.name))

@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
@@ -114,6 +114,7 @@ class EsmClient:
         retry: RetryPolicy | None = None,
         logger: logging.Logger | logging.LoggerAdapter | None = None,
         allow_insecure_http: bool = False,
+        on_secret: Callable[[str], None] | None = None,
     ) -> None:
         if not username:
             raise ValueError("ESM connection has no login (user name)")
@@ -122,11 +123,15 @@ class EsmClient:
         self.base_url = validate_base_url(base_url, allow_insecure_http=allow_insecure_http, service=SERVICE)
         self.username = username
         self.__password = password
+        # told about every secret this client holds (the password now, each new JWT at
+        # login): the Airflow hook registers them with Airflow's log masker
+        self._on_secret = on_secret
         self.timeout = timeout
         # Passed with every request: requests lets REQUESTS_CA_BUNDLE override session.verify.
         self.verify = verify
         self.retry = retry or RetryPolicy()
         self.log = logger or logging.getLogger("jira_esm_connector.esm")
+        self._report_secret(password)
         self._session = build_session(
             user_agent=_USER_AGENT, verify=verify, retry=self.retry, logger=self.log, service_name=SERVICE
         )
@@ -160,6 +165,13 @@ class EsmClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _report_secret(self, value: str | None) -> None:
+        if value and self._on_secret is not None:
+            try:
+                self._on_secret(value)
+            except Exception as exc:  # noqa: BLE001 - masking must never break a login
+                self.log.debug("secret callback failed: %s", type(exc).__name__)
 
     def _secrets(self) -> list[str | None]:
         return [self.__password, self._token]
@@ -224,6 +236,7 @@ class EsmClient:
             )
         if token.lower().startswith("bearer "):
             token = token[7:].strip()
+        self._report_secret(token)  # before anything can log it
         self._token = token
         self._token_expiry = _jwt_expiry(token)
         if self._token_expiry is not None and self._token_expiry - _EXPIRY_SKEW <= time.time():

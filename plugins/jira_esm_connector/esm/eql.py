@@ -17,6 +17,8 @@ import re
 from datetime import date, datetime, timezone
 from typing import Any
 
+from ..bounded import short_repr
+
 __all__ = [
     "eql_quote",
     "eql_attr",
@@ -60,7 +62,7 @@ def eql_quote(value: Any) -> str:
 def eql_attr(code: str) -> str:
     """Return ``$code$`` after checking that ``code`` is a plain attribute code."""
     if not isinstance(code, str) or not _ATTRIBUTE_CODE.match(code):
-        raise ValueError(f"not a valid ESM attribute code for a filter: {code!r}")
+        raise ValueError(f"not a valid ESM attribute code for a filter: {short_repr(code)}")
     return f"${code}$"
 
 

@@ -15,17 +15,15 @@ reports a plain reason when that fails: bad credentials, wrong host, TLS, timeou
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import tempfile
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk.bases.hook import BaseHook
 
-from ..connection_extras import extra_bool, extra_seconds, extra_value
+from ..connection_extras import ca_bundle_path, extra_bool, extra_seconds, extra_value, warn_if_unverified
 from ..http import ConnectorHTTPError, RetryPolicy, redact
+from ..masking import mask_secret
 from .client import EsmClient
 
 DEFAULT_API_PATH = "/rest-api/itsm/v1"
@@ -57,21 +55,6 @@ def base_url_from_connection(host: str | None, *, schema: str | None = None, por
         netloc = f"{netloc}:{int(port)}"
     path = parts.path.rstrip("/") or DEFAULT_API_PATH
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
-
-
-def _ca_bundle_path(value: str) -> str:
-    """A CA bundle extra may hold a path or the PEM text (handy with secrets backends)."""
-    text = value.strip()
-    if not text.startswith("-----BEGIN"):
-        return os.path.expanduser(text)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = os.path.join(tempfile.gettempdir(), f"jira-esm-connector-ca-{digest}.pem")
-    if not os.path.exists(path):
-        fd, tmp = tempfile.mkstemp(prefix="jira-esm-ca-", suffix=".pem")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, path)
-    return path
 
 
 class EsmHook(BaseHook):
@@ -124,7 +107,7 @@ class EsmHook(BaseHook):
         verify: bool | str = _as_bool(_extra(extra, "verify"), "verify", True)
         ca_bundle = _extra(extra, "ca_bundle")
         if ca_bundle and verify:
-            verify = _ca_bundle_path(str(ca_bundle))
+            verify = ca_bundle_path(str(ca_bundle))
         return {
             "base_url": base_url,
             "username": conn.login or "",
@@ -136,6 +119,8 @@ class EsmHook(BaseHook):
             ),
             "allow_insecure_http": _as_bool(_extra(extra, "allow_insecure_http"), "allow_insecure_http", False),
             "logger": logging.getLogger("jira_esm_connector.esm"),
+            # the password and every JWT the client gets go to Airflow's log masker
+            "on_secret": mask_secret,
         }
 
     def get_client(self) -> EsmClient:
@@ -146,11 +131,7 @@ class EsmHook(BaseHook):
                 raise ValueError(f"ESM connection '{self.esm_conn_id}' has no login (ESM user)")
             if not kwargs["password"]:
                 raise ValueError(f"ESM connection '{self.esm_conn_id}' has no password")
-            if kwargs["verify"] is False:
-                kwargs["logger"].warning(
-                    "ESM connection '%s' has certificate verification turned off (verify=false); use only for local testing.",
-                    self.esm_conn_id,
-                )
+            warn_if_unverified(kwargs["logger"], "ESM", self.esm_conn_id, kwargs["verify"])
             self._client = EsmClient(**kwargs, retry=self.retry or RetryPolicy())
         return self._client
 

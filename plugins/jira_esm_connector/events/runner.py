@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..bounded import cut, short_repr
 from ..config.event import EventTask, event_renderer
 from ..config.params import allowed_keys, params_schema
 from ..http.errors import ConnectorHTTPError
@@ -60,14 +61,19 @@ def _renderer(task: EventTask):
     return cached[1]
 
 
+# A conf payload comes from outside and can be any size: its error lists at most this many
+# keys/problems, each quoted value bounded.
+_MAX_LISTED = 10
+
+
 def _schema_problem(error: Any) -> str:
     where = ".".join(str(p) for p in error.absolute_path)
     if error.validator == "required":
         return error.message.replace("is a required property", "is required")
     if error.validator == "additionalProperties":
-        return error.message
+        return cut(error.message, 200)
     value = error.instance
-    shown = repr(value) if not isinstance(value, str) or len(value) <= 60 else repr(value[:57] + "...")
+    shown = short_repr(value, 60)  # a conf value can be anything, of any size
     if error.validator == "maxLength":
         return f"{where}: {len(value)} characters is longer than the allowed {error.validator_value}"
     if error.validator == "enum":
@@ -92,8 +98,11 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
     allowed = allowed_keys(task)
     unknown = sorted(str(k) for k in conf if k not in allowed)
     if unknown:
+        shown = ", ".join(cut(k, 60) for k in unknown[:_MAX_LISTED])
+        if len(unknown) > _MAX_LISTED:
+            shown += f" and {len(unknown) - _MAX_LISTED} more"
         raise PayloadError(
-            f"the payload has keys this event does not take: {', '.join(unknown)} "
+            f"the payload has keys this event does not take: {shown} "
             f"(it takes: {', '.join(sorted(allowed))})"
         )
     payload: dict[str, Any] = {"datacard_id": None}
@@ -108,7 +117,10 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
     )
     problems = sorted(validator.iter_errors(payload), key=lambda e: [str(p) for p in e.absolute_path])
     if problems:
-        raise PayloadError("the payload is not valid: " + "; ".join(_schema_problem(p) for p in problems))
+        text = "; ".join(_schema_problem(p) for p in problems[:_MAX_LISTED])
+        if len(problems) > _MAX_LISTED:
+            text += f"; and {len(problems) - _MAX_LISTED} more problems"
+        raise PayloadError("the payload is not valid: " + text)
     return payload
 
 

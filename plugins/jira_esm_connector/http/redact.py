@@ -3,25 +3,55 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "***"
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+# Names whose value is a secret; also as the end of a longer name (``db_password``,
+# ``sslpassword``, ``client_secret``, ``X-Api-Key``) but not as its start (``token_expires``).
+_KEY = (
+    r"\b[A-Za-z0-9_-]*?(?:password|passwd|passphrase|pwd|token|secret|jwt|apikey|api[_-]?key)\b"
+)
+# One token of an unquoted value: stops at quotes, '&' (query strings) and closing braces.
+_WORD = r"[^\s'\"&}]+"
+# A following word that is itself ``name=`` / ``name:`` starts the next pair, not the value.
+_NEXT_KEY = r"""['"]?[\w.-]+['"]?\s*[:=]"""
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    # only user:password@ (a bare user@ carries no secret and stays readable)
+    return match.group(1) + REDACTED + "@" if ":" in match.group(2) else match.group(0)
+
+
+_PATTERNS: tuple[tuple[re.Pattern[str], Any], ...] = (
     # Authorization: Basic xxx / Bearer xxx (header dumps, curl lines, reprs)
     (re.compile(r"(?i)\b(authorization|proxy-authorization)(['\"]?\s*[:=]\s*['\"]?)[^'\"\r\n,}]+"), r"\1\2" + REDACTED),
     (re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + REDACTED),
-    # key=value / "key": "value" pairs whose key names a secret
+    # "password": "a b c" / password='a b c': everything up to the closing quote
+    # (backslash escapes inside it included), however many spaces the value has
     (
-        re.compile(
-            r"(?i)(['\"]?\b(?:password|passwd|pwd|api[_-]?token|token|access[_-]?token|"
-            r"refresh[_-]?token|secret|client[_-]?secret|jwt|apikey|api[_-]?key)['\"]?\s*[:=]\s*['\"]?)"
-            r"[^'\"&\s,}]+"
-        ),
+        re.compile(rf"""(?i)(['"]?{_KEY}['"]?\s*[:=]\s*)(["'])(?:\\.|(?!\2)[^\\])*\2"""),
+        r"\1\2" + REDACTED + r"\2",
+    ),
+    # password=correct horse battery staple: the words up to the next name=value pair
+    (
+        re.compile(rf"""(?i)(['"]?{_KEY}['"]?[ \t]*=[ \t]*)(?!['"]){_WORD}(?:[ \t]+(?!{_NEXT_KEY}){_WORD})*"""),
         r"\1" + REDACTED,
     ),
-    # user:password@host in URLs
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@"), r"\1" + REDACTED + "@"),
+    # a line that starts with "password: ..." (YAML, headers, config dumps): the rest of it
+    (
+        re.compile(rf"""(?im)^([ \t]*-?[ \t]*['"]?{_KEY}['"]?[ \t]*:[ \t]*)(?!['"\s]).+$"""),
+        r"\1" + REDACTED,
+    ),
+    # "... password: xyz ..." inside a sentence: one word (more would eat the sentence)
+    (
+        re.compile(rf"""(?i)(['"]?{_KEY}['"]?\s*:\s*)(?!['"]|\*\*\*){_WORD}"""),
+        r"\1" + REDACTED,
+    ),
+    # user:password@host in URLs; the password may itself contain '@' (the last '@'
+    # before the path ends the user-info)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s]*)@"), _userinfo),
     # bare JWTs (header.payload.signature, base64url)
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\b"), REDACTED),
 )

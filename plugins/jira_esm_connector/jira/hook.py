@@ -2,19 +2,21 @@
 
 Connection fields: host = full site URL (``https://<site>.atlassian.net``), login = the
 e-mail of the account that created the API token, password = the API token. Extra fields
-(UI fields from ``provider.py``): ``token_expires`` (YYYY-MM-DD), ``ca_bundle`` (path),
+(UI fields from ``provider.py``): ``token_expires`` (YYYY-MM-DD), ``ca_bundle`` (path or PEM text),
 ``verify`` (bool), ``allow_insecure_http`` (bool, local testing only), optionally
 ``timeout`` (read timeout, seconds).
 """
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
 from airflow.sdk.bases.hook import BaseHook
 
-from ..connection_extras import extra_bool, extra_seconds, extra_value
+from ..connection_extras import ca_bundle_path, extra_bool, extra_seconds, extra_value, warn_if_unverified
 from ..http import ConnectorHTTPError, RetryPolicy, redact
+from ..masking import mask_secret
 from .client import JiraClient
 
 def _extra(extras: dict[str, Any], name: str) -> Any:
@@ -23,6 +25,14 @@ def _extra(extras: dict[str, Any], name: str) -> Any:
 
 def _as_bool(value: Any, default: bool, name: str) -> bool:
     return extra_bool(value, name, default, service="Jira")
+
+
+def _mask_credentials(email: str, api_token: str) -> None:
+    """Register the API token, and the Basic auth value it travels in, with Airflow's masker."""
+    if not api_token:
+        return
+    mask_secret(api_token)
+    mask_secret(base64.b64encode(f"{email}:{api_token}".encode()).decode())
 
 
 def site_url(host: str | None, port: int | None = None, schema: str | None = None) -> str:
@@ -63,7 +73,7 @@ class JiraCloudHook(BaseHook):
         verify: bool | str = _as_bool(_extra(extras, "verify"), True, "verify")
         ca_bundle = _extra(extras, "ca_bundle")
         if ca_bundle and verify is not False:
-            verify = str(ca_bundle)
+            verify = ca_bundle_path(str(ca_bundle))
         timeout_value = _extra(extras, "timeout")
         kwargs: dict[str, Any] = {
             "base_url": site_url(conn.host, conn.port, conn.schema),
@@ -78,12 +88,15 @@ class JiraCloudHook(BaseHook):
             kwargs["timeout"] = (5, extra_seconds(timeout_value, "timeout", 60.0, service="Jira"))
         if self.retry is not None:
             kwargs["retry"] = self.retry
+        _mask_credentials(kwargs["email"], kwargs["api_token"])
         return kwargs
 
     def get_client(self) -> JiraClient:
         """A JiraClient for this connection (one per hook; its session is reused)."""
         if self._client is None:
-            self._client = JiraClient(**self.client_kwargs())
+            kwargs = self.client_kwargs()
+            warn_if_unverified(kwargs["logger"], "Jira", self.jira_conn_id, kwargs["verify"])
+            self._client = JiraClient(**kwargs)
         return self._client
 
     def get_conn(self) -> JiraClient:

@@ -13,6 +13,8 @@ from datetime import date, datetime, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..bounded import short_repr
+
 __all__ = [
     "ESM_DATE_FORMAT",
     "ESM_DATETIME_FORMAT",
@@ -59,7 +61,7 @@ def get_zone(name: str | None) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as 'Europe/Helsinki')") from exc
+        raise ValueError(f"unknown time zone {short_repr(name)} (use an IANA name such as 'Europe/Helsinki')") from exc
 
 
 _OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
@@ -90,9 +92,9 @@ def parse_jira_datetime(value: object, *, assume: tzinfo = timezone.utc) -> date
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"not a Jira date/time: {value!r}") from None
+            raise ValueError(f"not a Jira date/time: {short_repr(value)}") from None
     else:
-        raise ValueError(f"not a Jira date/time: {value!r}")
+        raise ValueError(f"not a Jira date/time: {short_repr(value)}")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=assume)
     return dt

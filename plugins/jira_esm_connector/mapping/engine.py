@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from ..bounded import short_repr
+
 from .adf import adf_to_text, text_to_adf
 from .dates import ESM_DATE_FORMAT, ESM_DATETIME_FORMAT, get_zone, to_esm_date, to_esm_datetime
 from .paths import get_path
@@ -73,7 +75,7 @@ def _to_bool(value: Any) -> bool:
             return True
         if low in ("false", "no", "0", "off", ""):
             return False
-        raise ValueError(f"not a yes/no value: {value!r}")
+        raise ValueError(f"not a yes/no value: {short_repr(value)}")
     return bool(value)
 
 
@@ -82,7 +84,7 @@ def _to_int(value: Any) -> int:
         return int(value)
     if isinstance(value, float):
         if not value.is_integer():
-            raise ValueError(f"not a whole number: {value!r}")
+            raise ValueError(f"not a whole number: {short_repr(value)}")
         return int(value)
     return int(str(value).strip())
 

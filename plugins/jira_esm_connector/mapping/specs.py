@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..bounded import short_repr
+
 from .templates import TemplateError, compile_template, is_template, template_variables
 from .dates import get_zone
 
@@ -97,9 +99,9 @@ class FieldSpec:
         if self.items is not None:
             return "[" + ", ".join(i.describe() for i in self.items) + "]"
         if self.is_const:
-            return f"constant {self.const!r}"
+            return f"constant {short_repr(self.const)}"
         if self.template is not None and self.source is None:
-            return f"template {self.template!r}"
+            return f"template {short_repr(self.template)}"
         parts = [str(self.source)]
         if self.each:
             parts.append(f"each {self.each}")
@@ -108,9 +110,9 @@ class FieldSpec:
         if self.mapping is not None:
             parts.append(f"map ({len(self.mapping)} values)")
         if self.has_default:
-            parts.append(f"default {self.default!r}")
+            parts.append(f"default {short_repr(self.default)}")
         if self.join is not None:
-            parts.append(f"join {self.join!r}")
+            parts.append(f"join {short_repr(self.join)}")
         if self.reference:
             parts.append(f"→ {self.reference.template} by {self.reference.by}")
         return ", ".join(parts)
@@ -131,7 +133,7 @@ def _suggest(key: str, allowed: set[str]) -> str:
 
 def _nonempty_str(value: Any, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise SpecError(f"must be a non-empty text, got {value!r}", (key,))
+        raise SpecError(f"must be a non-empty text, got {short_repr(value)}", (key,))
     return value
 
 
@@ -172,7 +174,7 @@ def parse_spec(raw: Any, *, strings: Strings = "path") -> FieldSpec:
     if not isinstance(raw, dict):
         raise SpecError(
             "must be a Jira path, {value: ...}, {template: ...} or {from: ...}; "
-            f"got {type(raw).__name__} {raw!r}"
+            f"got {type(raw).__name__} {short_repr(raw)}"
         )
     keys = set(raw)
     kinds = [k for k in ("value", "template", "from") if k in raw]
@@ -206,7 +208,7 @@ def parse_spec(raw: Any, *, strings: Strings = "path") -> FieldSpec:
         each = _nonempty_str(each, "each")
     transform = raw.get("transform")
     if transform is not None and transform not in TRANSFORMS:
-        raise SpecError(f"must be one of {', '.join(TRANSFORMS)}, got {transform!r}", ("transform",))
+        raise SpecError(f"must be one of {', '.join(TRANSFORMS)}, got {short_repr(transform)}", ("transform",))
     fmt = raw.get("format")
     if fmt is not None:
         if transform not in _DATE_TRANSFORMS:
@@ -225,13 +227,13 @@ def parse_spec(raw: Any, *, strings: Strings = "path") -> FieldSpec:
         if transform != "join":
             raise SpecError("'separator' only applies to transform: join (or use join: ', ')", ("separator",))
         if not isinstance(separator, str):
-            raise SpecError(f"must be text, got {separator!r}", ("separator",))
+            raise SpecError(f"must be text, got {short_repr(separator)}", ("separator",))
     mapping = raw.get("map")
     if mapping is not None and (not isinstance(mapping, dict) or not mapping):
         raise SpecError("must be a non-empty mapping of source value → target value", ("map",))
     join = raw.get("join")
     if join is not None and not isinstance(join, str):
-        raise SpecError(f"must be the separator text, e.g. ', ', got {join!r}", ("join",))
+        raise SpecError(f"must be the separator text, e.g. ', ', got {short_repr(join)}", ("join",))
     reference = None
     if "reference" in raw:
         ref = raw["reference"]

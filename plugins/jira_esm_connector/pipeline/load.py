@@ -31,6 +31,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ..bounded import short_repr
 from ..http.errors import BadRequestError, ConflictError, NotFoundError
 from ..mapping import Reference
 from .staging import Dataset
@@ -130,14 +131,14 @@ def _resolve_data(data: dict[str, Any], resolver: ReferenceResolver) -> tuple[di
         if isinstance(value, Reference):
             values, missing = resolver.resolve(value)
             resolved[name] = values or None
-            missing_all += [f"{name}: no {value.template} card with {value.by} = {k!r}" for k in missing]
+            missing_all += [f"{name}: no {value.template} card with {value.by} = {short_repr(k)}" for k in missing]
         elif isinstance(value, list) and any(isinstance(v, Reference) for v in value):
             merged: list[Any] = []
             for v in value:
                 if isinstance(v, Reference):
                     values, missing = resolver.resolve(v)
                     merged += values
-                    missing_all += [f"{name}: no {v.template} card with {v.by} = {k!r}" for k in missing]
+                    missing_all += [f"{name}: no {v.template} card with {v.by} = {short_repr(k)}" for k in missing]
                 else:
                     merged.append(v)
             resolved[name] = merged or None
@@ -284,7 +285,7 @@ def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -
                 refused.append({
                     "key": row["key"], "updated": row.get("updated"),
                     "reason": f"no ESM '{task.template}' card with {settings.card_key_attribute} = "
-                              f"{row['issue_key']!r} yet (import the issue first); retried next run",
+                              f"{short_repr(row['issue_key'])} yet (import the issue first); retried next run",
                 })
                 continue
             comment_id = str(row["key"])

@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from ..bounded import short_repr
+
 __all__ = [
     "CHUNK_ROWS", "KEY_COLUMN", "QualityFailure", "QualityError", "QualityGate", "validate_frame",
     "ROW_WISE", "SCHEMA_ONLY",
@@ -91,7 +93,7 @@ class QualityFailure:
     error: str | None = None
 
     def describe(self, max_keys: int = 20) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        args = ", ".join(f"{k}={short_repr(v)}" for k, v in self.kwargs.items())
         text = f"{self.expectation}({args})"
         if self.error:
             return f"{text}: could not be evaluated: {self.error}"
@@ -100,7 +102,7 @@ class QualityFailure:
             more = f" and {self.failing_count - max_keys} more" if self.failing_count > max_keys else ""
             return f"{text}: {self.failing_count} record(s) failed: {shown}{more}"
         if self.observed is not None:
-            return f"{text}: failed (observed value {self.observed!r})"
+            return f"{text}: failed (observed value {short_repr(self.observed)})"
         return f"{text}: failed"
 
 
@@ -142,7 +144,7 @@ def _expectation(name: str, class_name: str, kwargs: dict[str, Any], index: int)
         # meta carries the expectation's position in the task file back from the results
         return cls(**kwargs, meta={"jira_esm_index": index})
     except Exception as exc:  # noqa: BLE001 - bad kwargs: say so plainly
-        raise ValueError(f"quality expectation {name}{kwargs!r} is invalid: {exc}") from None
+        raise ValueError(f"quality expectation {name}{short_repr(kwargs)} is invalid: {exc}") from None
 
 
 def _run(frame: Any, indexed: list[tuple[int, Any]]) -> list[tuple[int, Any]]:

@@ -10,7 +10,9 @@ The staging root must be reachable by every worker (a shared volume in productio
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shutil
 import time
@@ -26,21 +28,43 @@ __all__ = [
     "run_dir",
     "safe_name",
     "cleanup_old_runs",
+    "cleanup_unknown_tasks",
+    "DEFAULT_RETENTION_HOURS",
 ]
 
+# Staged files hold personal data from Jira: keep them only as long as a retry of the run
+# may still need them (Airflow retries back off up to 30 minutes, a few times).
+DEFAULT_RETENTION_HOURS = 6.0
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_MAX_NAME = 180
 
 
 def safe_name(value: str) -> str:
-    """A file-system-safe form of a task name or Airflow run id (``manual__2026-...+00:00``)."""
-    cleaned = _UNSAFE.sub("_", str(value)).strip("._")
-    return cleaned[:180] or "run"
+    """A file-system-safe folder name for a task name or Airflow run id; different names
+    always give different folders.
+
+    A name that is already safe (letters, digits, ``_.-``; not starting or ending with
+    ``.``/``_``; at most 180 characters) is used as it is. Any other name becomes a
+    readable slug plus ``~`` and a hash of the exact name
+    (``manual__2026-01-01T00_00_00_00_00~3f1c9a0b2d4e``): cleaning alone would give
+    ``a.b.`` and ``a.b`` -- or two long names sharing their first 180 characters -- one
+    folder. ``~`` never occurs in a safe name, so the two forms cannot meet either.
+    """
+    text = str(value)
+    cleaned = _UNSAFE.sub("_", text).strip("._")
+    if text and cleaned == text and len(text) <= _MAX_NAME:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{cleaned[:_MAX_NAME] or 'run'}~{digest}"
 
 
 def run_dir(staging_root: str | Path, task_name: str, run_id: str) -> Path:
-    """``<root>/<task>/<run>/``, created."""
+    """``<root>/<task>/<run>/``, created, and marked as in use now (every step of a run
+    calls this, so the retention clock of a running run starts at its latest step)."""
     path = Path(staging_root) / safe_name(task_name) / safe_name(run_id)
     path.mkdir(parents=True, exist_ok=True)
+    os.utime(path)
     return path
 
 
@@ -121,16 +145,80 @@ class Dataset:
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files())
 
 
-def cleanup_old_runs(staging_root: str | Path, task_name: str, keep: int = 5, older_than_s: float = 86400.0) -> int:
-    """Remove a task's staged runs beyond the newest ``keep`` that are older than a day."""
+def _retention_s(retention_hours: float | None) -> float:
+    if retention_hours is None:
+        from ..config.settings import ConnectorSettings
+
+        retention_hours = ConnectorSettings().staging_retention_hours
+    return float(retention_hours) * 3600.0
+
+
+def _idle_s(path: Path, now: float) -> float:
+    try:
+        return now - path.stat().st_mtime
+    except OSError:
+        return 0.0  # vanished or unreadable: leave it to the next cleanup
+
+
+def cleanup_old_runs(
+    staging_root: str | Path,
+    task_name: str,
+    *,
+    current_run: str | None = None,
+    retention_hours: float | None = None,
+) -> int:
+    """Remove a task's staged runs that no retry can need any more.
+
+    Kept: ``current_run`` and every run used within the retention
+    (``JIRA_ESM_STAGING_RETENTION_HOURS``, default 6 hours; see :func:`run_dir`).
+    Returns how many run folders were removed.
+    """
     base = Path(staging_root) / safe_name(task_name)
     if not base.is_dir():
         return 0
-    runs = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    removed = 0
+    keep = safe_name(current_run) if current_run is not None else None
+    retention = _retention_s(retention_hours)
     now = time.time()
-    for path in runs[keep:]:
-        if now - path.stat().st_mtime > older_than_s:
+    removed = 0
+    for path in base.iterdir():
+        if path.name == keep or path.is_symlink() or not path.is_dir():
+            continue
+        if _idle_s(path, now) > retention:
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
+    return removed
+
+
+def cleanup_unknown_tasks(
+    staging_root: str | Path,
+    known_task_names: Iterable[str],
+    *,
+    retention_hours: float | None = None,
+) -> list[str]:
+    """Remove the staged files (and status file) of tasks that no longer exist.
+
+    ``known_task_names`` are the names of every task file that loaded; call it only when
+    the whole folder loaded (a broken file's task is unknown, not gone). A folder is also
+    kept while it was used within the retention, so a task file renamed or removed by
+    mistake for a moment loses nothing. Returns the removed folder names.
+    """
+    root = Path(staging_root)
+    if not root.is_dir():
+        return []
+    known = {safe_name(n) for n in known_task_names}
+    retention = _retention_s(retention_hours)
+    now = time.time()
+    removed: list[str] = []
+    for path in sorted(root.iterdir()):
+        # task folders never start with '_' or '.' (see safe_name): those are ours (_status)
+        if path.name.startswith(("_", ".")) or path.name in known or path.is_symlink() or not path.is_dir():
+            continue
+        if _idle_s(path, now) > retention:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    status = root / "_status"
+    if status.is_dir():
+        for file in status.glob("*.json"):
+            if file.stem not in known and _idle_s(file, now) > retention:
+                file.unlink(missing_ok=True)
     return removed

@@ -19,9 +19,10 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from ..http.redact import redact
 from .schema import MIGRATIONS, SCHEMA_VERSION, Tables
 
-__all__ = ["EventRecord", "StateStore", "StateStoreError"]
+__all__ = ["EventRecord", "StateStore", "StateStoreError", "db_url_secrets", "safe_db_url"]
 
 _CHUNK = 500
 _MAX_ERROR = 2000
@@ -29,6 +30,49 @@ _MAX_ERROR = 2000
 
 class StateStoreError(RuntimeError):
     """The state database cannot be used (wrong URL, newer schema, ...); never holds a password."""
+
+
+# Query-string parameters that may carry a secret (``?password=``, libpq's ``sslpassword``,
+# ``sslkey``, tokens of cloud drivers, ...): matched as parts of the parameter name.
+_SECRET_PARAM_PARTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
+
+
+def _secret_param(name: str) -> bool:
+    lowered = name.lower()
+    return any(part in lowered for part in _SECRET_PARAM_PARTS)
+
+
+def _url_secrets(url: sa.URL) -> list[str]:
+    """The password and every secret-looking query value of a parsed URL."""
+    found = [url.password] if url.password else []
+    for name, value in url.query.items():
+        if _secret_param(name):
+            found += [value] if isinstance(value, str) else list(value)
+    return [str(v) for v in found if v]
+
+
+def _render_safe(url: sa.URL) -> str:
+    query = {k: ("***" if _secret_param(k) else v) for k, v in url.query.items()}
+    # the URL renderer percent-encodes the mask; show it as the password mask reads
+    return url.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+def db_url_secrets(url: str) -> list[str]:
+    """The secret values in a database URL (password, secret query values), e.g. to
+    register them with a log masker."""
+    try:
+        return _url_secrets(make_url(url))
+    except Exception:  # noqa: BLE001 - an unparseable URL is refused where it is opened
+        return []
+
+
+def safe_db_url(url: str) -> str:
+    """A database URL fit for logs and errors: the password and secret-looking
+    query-string values (``?password=``, ``sslpassword``, ``token``, ...) become ``***``."""
+    try:
+        return _render_safe(make_url(url))
+    except Exception:  # noqa: BLE001 - never echo an unparseable URL (may hold a secret)
+        return "<unparseable database URL>"
 
 
 def _utcnow() -> datetime:
@@ -94,7 +138,8 @@ class StateStore:
             parsed = make_url(url)
         except Exception:  # noqa: BLE001 - the URL may hold a password: never echo it
             raise StateStoreError("the state database URL cannot be parsed (check JIRA_ESM_STATE_DB_URL)") from None
-        self._safe_url = parsed.render_as_string(hide_password=True)
+        self._safe_url = _render_safe(parsed)
+        secrets = _url_secrets(parsed)
         self.dialect = parsed.get_backend_name()
         self.tables = Tables(table_prefix, schema)
         self._schema = schema
@@ -104,9 +149,10 @@ class StateStore:
             self._migrate()
         except sa.exc.OperationalError as exc:
             self.engine.dispose()
+            # the driver's message may echo connection parameters: scrub the URL's secrets
+            detail = redact(str(exc.orig).splitlines()[0] if exc.orig else "", secrets)
             raise StateStoreError(
-                f"cannot open the state database {self._safe_url}: {type(exc.orig).__name__}: "
-                f"{str(exc.orig).splitlines()[0] if exc.orig else ''}"
+                f"cannot open the state database {self._safe_url}: {type(exc.orig).__name__}: {detail}"
             ) from None
 
     def __repr__(self) -> str:

@@ -1,0 +1,63 @@
+"""`make demo` starts the simulators in their own session; when the demo itself is
+killed (not stopped with Ctrl-C), they must not keep running: the demo passes its pid
+with --parent-pid and the simulators exit once it is gone."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from devtools.demo import esm_simulator_args, jira_simulator_args
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("args", [jira_simulator_args, esm_simulator_args])
+def test_the_demo_passes_its_pid_to_every_simulator(args, tmp_path):
+    argv = args(tmp_path)
+    assert argv[argv.index("--parent-pid") + 1] == str(os.getpid())
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in state  # exited, waiting to be reaped by its new parent
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_simulator_exits_after_the_demo_that_started_it_is_killed(tmp_path):
+    script = textwrap.dedent(f"""\
+        import time
+        from pathlib import Path
+        from devtools import demo
+        folder = Path({str(tmp_path)!r})
+        service = demo.start_service("Jira simulator", demo.jira_simulator_args(folder), folder / "jira.log",
+                                     ready=r"Jira simulator ready", timeout=90)
+        print(service.proc.pid, flush=True)
+        time.sleep(600)
+    """)
+    env = {**os.environ, "DEMO_JIRA_PORT": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
+    fake_demo = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, env=env)
+    simulator = None
+    try:
+        line = fake_demo.stdout.readline()
+        assert line.strip().isdigit(), f"demo did not start the simulator: {line!r}; log: {(tmp_path / 'jira.log').read_text()[-2000:]}"
+        simulator = int(line)
+        fake_demo.kill()  # SIGKILL: the demo gets no chance to stop its services
+        fake_demo.wait()
+        deadline = time.monotonic() + 20
+        while not _gone(simulator) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(simulator), "the simulator outlived the killed demo"
+    finally:
+        fake_demo.kill()
+        if simulator is not None and not _gone(simulator):
+            os.kill(simulator, signal.SIGKILL)
