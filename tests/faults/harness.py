@@ -404,15 +404,21 @@ class TcpForwarder:
         with self._lock:
             conns, self._conns = self._conns, []
         for s in conns:
-            try:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                s.close()
-            except OSError:
-                pass
+            # shutdown first: a plain close() from this thread would not end the recv()
+            # another thread is blocked in, and the connection would live on
+            for step in (lambda: s.shutdown(socket.SHUT_RDWR), s.close):
+                try:
+                    step()
+                except OSError:
+                    pass
 
     def down(self) -> None:
         if self._listener is not None:
-            self._listener.close()
+            for step in (lambda: self._listener.shutdown(socket.SHUT_RDWR), self._listener.close):
+                try:
+                    step()
+                except OSError:
+                    pass
             self._listener = None
         self._drop_all()
 
