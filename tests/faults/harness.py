@@ -34,6 +34,8 @@ FAST_RETRY = RetryPolicy(
 )
 CHUNK = 20  # ESM bulk chunk size in the suite: several chunks per run, so faults can hit "mid-load"
 PAGE = 10   # Jira page size asked by the tasks: several pages per listing
+# about 50 of the simulator's seeded issues (SUP has 84): small enough for a 3-minute suite
+JQL = "project = SUP AND priority in (Medium, Low)"
 
 STATUS_MAP = {"In Progress": "02 - Solving", "Done": "05 - Solved", "Resolved": "05 - Solved", "Closed": "06 - Closed"}
 ISSUE_REMOVED = ("status", "07 - Cancelled")
@@ -46,7 +48,7 @@ ISSUES_FULL: dict[str, Any] = {
     "schedule": None,
     "mode": "full",
     "mapping_type": "generic",
-    "jql": "project = SUP",
+    "jql": JQL,
     "template": "incident",
     "folder": "incident_management",
     "key": {"jira": "key", "esm": "jira_key"},
@@ -111,7 +113,7 @@ COMMENTS_INCREMENTAL: dict[str, Any] = {
     "schedule": None,
     "mode": "incremental",
     "mapping_type": "comment",
-    "jql": "project = SUP",
+    "jql": JQL,
     "template": "incident",
     "page_size": PAGE,
     "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},

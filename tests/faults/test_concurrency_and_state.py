@@ -18,13 +18,21 @@ def test_two_concurrent_runs_of_one_task(env, report):
     """Two workers run the same import at the same moment (a manual trigger next to the
     scheduled run, or a zombie worker): only one may work; the next run converges."""
     task = make_task(ISSUES_FULL)
-    env.esm_sim.admin("POST", "latency", {"seconds": 0.05})  # both are surely in the load together
-    barrier = threading.Barrier(2)
+    start, first_put = threading.Barrier(2), threading.Barrier(2)
     outcomes: list[str] = []
+
+    def both_at_the_first_put() -> None:
+        # the race made certain: both workers looked up chunk 1 in ESM before either writes
+        # (with a lease the other worker never gets here: wait a little, then go on alone)
+        try:
+            first_put.wait(timeout=3)
+        except threading.BrokenBarrierError:
+            pass
 
     def worker(n: int) -> None:
         jira, esm, state = env.jira(), env.esm(), env.state()
-        barrier.wait()
+        before_put(esm, 1, both_at_the_first_put)
+        start.wait()
         try:
             run_steps(task, jira, esm, state, env.staging, new_run_id(f"{task.name}_w{n}"))
             outcomes.append("done")

@@ -83,7 +83,7 @@ def test_create_issue_under_search_index_lag_creates_once(env, report, proxy):
     _, task = event_task(CREATE_TASK)
     env.jira_sim.admin("PUT", "config", json={"search_lag_seconds": 10})
     jira, state = _proxied(env, proxy), env.state()
-    ids = _events("elag", 2)
+    ids = _events("elag", 1)
     runs = 0
     for event_id in ids:
         proxy.fail_after("POST", "/rest/api/3/issue", kind="502")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .check import check_import, esm_cards_by_key
+from .check import check_import, esm_cards_by_key, jira_issues
 from .harness import (
     GROUPS_FULL,
     ISSUES_FULL,
@@ -23,14 +23,14 @@ SEARCH = "/rest/api/3/search/jql"
 
 def test_jira_429_storm_with_retry_after(env, report):
     users, issues = make_task(USERS_FULL), make_task(ISSUES_FULL)
-    env.jira_sim.admin("PUT", "config", json={"rate_limit_per_second": 4})
+    env.jira_sim.admin("PUT", "config", json={"rate_limit_per_second": 6})
     for path in (SEARCH, "/rest/api/3/users/search"):
         env.jira_sim.admin("POST", "faults", json={"type": "status", "status": 429, "retry_after": 1, "count": 2, "path": path})
     runs = import_until_done(env, users).runs + import_until_done(env, issues).runs
     assert env.jira_sim.stats()["responses"][f"POST {SEARCH}"].get("429", 0) >= 2
     env.calm()
     esm = env.esm()
-    report("Jira 429 storm (Retry-After, rate limit 4/s)", runs, check_import(users, env.jira_sim, esm).add(check_import(issues, env.jira_sim, esm)))
+    report("Jira 429 storm (Retry-After, rate limit 6/s)", runs, check_import(users, env.jira_sim, esm).add(check_import(issues, env.jira_sim, esm)))
 
 
 def test_esm_429_storm_with_retry_after(env, report):
@@ -47,11 +47,12 @@ def test_jira_fault_mid_search_pages(env, report, fault):
     """A full import whose JQL listing breaks after page 3 (and again on the re-run)."""
     task = make_task(ISSUES_FULL)
     import_until_done(env, task, attempts=1)  # cards exist: a broken listing must not mark any removed
-    env.jira_sim.admin("PATCH", "issues/SUP-3", json={"summary": "changed before the faulted run"})
+    first_key = min(jira_issues(env.jira_sim, task.jql), key=lambda k: int(k.split("-")[1]))
+    env.jira_sim.admin("PATCH", f"issues/{first_key}", json={"summary": "changed before the faulted run"})
     spec = {"500": {"type": "status", "status": 500, "count": 3},
             "503": {"type": "status", "status": 503, "count": 3},
             "reset": {"type": "reset", "count": 3},
-            "read-timeout": {"type": "slow", "delay_ms": 2500, "count": 3}}[fault]
+            "read-timeout": {"type": "slow", "delay_ms": 2000, "count": 2}}[fault]
     jira = env.jira(timeout=(5, 1.0))
     after_pages(jira, 3, lambda: env.jira_sim.admin("POST", "faults", json={**spec, "path": SEARCH, "method": "POST"}))
     runs = 1 + import_until_done(env, task, jira=jira, delay=0.5).runs
@@ -101,7 +102,7 @@ def test_esm_refuses_some_cards_then_takes_them(env, report):
     priority = {"from": "fields.environment", "transform": "adf_to_text", "map": {bad: bad, "2 - High": "2 - High"}, "default": None}
     base = dict(ISSUES_INCREMENTAL, attributes={**ISSUES_INCREMENTAL["attributes"], "priority": priority})
     task = make_task(base)
-    refused_keys = ["SUP-2", "SUP-5", "SUP-7"]
+    refused_keys = sorted(jira_issues(env.jira_sim, task.jql), key=lambda k: int(k.split("-")[1]))[:3]
     for key in refused_keys:
         env.jira_sim.admin("PATCH", f"issues/{key}", json={"environment": bad})
     jira, esm, state = env.jira(), env.esm(), env.state()
@@ -125,7 +126,7 @@ def test_esm_unreachable_mid_load_then_back(env, report):
 
     def stop_and_restart_later():
         env.esm_sim.stop()
-        later(2.0, env.esm_sim.start)
+        later(1.0, env.esm_sim.start)
 
     hook = before_put(esm, 2, stop_and_restart_later)
     runs = import_until_done(env, task, esm=esm, attempts=6, delay=1.0).runs

@@ -49,14 +49,14 @@ def test_page_caps_below_the_asked_size_on_every_listing(env, report):
 def test_data_changes_between_pages(env, report, mode):
     """While the import pages (after its first page), Jira edits issues already fetched and
     not yet fetched, creates two and deletes one. A second (scheduled) run converges.
-    (Incremental: 30 issues changed before the run, so that it has several pages.)"""
+    (Incremental: 25 issues changed before the run, so that it has several pages.)"""
     task = make_task(ISSUES_FULL if mode == "full" else ISSUES_INCREMENTAL)
     jira, esm, state = env.jira(), env.esm(), env.state()
     runs = import_until_done(env, task, jira=jira, esm=esm, state=state, attempts=1).runs
     keys = sorted(jira_issues(env.jira_sim, task.jql), key=lambda k: int(k.split("-")[1]))
     changed: list[str] = []
     if mode == "incremental":
-        for key in keys[10:40]:
+        for key in keys[10:35]:
             env.jira_sim.admin("PATCH", f"issues/{key}", json={"summary": f"edited before run 2: {key}"})
 
     def change_jira():
@@ -64,7 +64,7 @@ def test_data_changes_between_pages(env, report, mode):
             env.jira_sim.admin("PATCH", f"issues/{key}", json={"summary": f"edited while paging {n}"})
             changed.append(key)
         for n in range(2):
-            env.jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": f"created while paging {n}"})
+            env.jira_sim.admin("POST", "issues", json={"project": "SUP", "priority": "Low", "summary": f"created while paging {n}"})
         env.jira_sim.admin("DELETE", f"issues/{keys[len(keys) // 2]}")
 
     hook = after_pages(jira, 1, change_jira)
