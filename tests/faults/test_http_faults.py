@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from jira_esm_connector.esm import EsmClient
+from tests.fixtures.jira_proxy import ForwardingProxy
+
 from .check import check_import, esm_cards_by_key, jira_issues
 from .harness import (
+    FAST_RETRY,
     GROUPS_FULL,
     ISSUES_FULL,
     ISSUES_INCREMENTAL,
@@ -62,8 +66,8 @@ def test_jira_fault_mid_search_pages(env, report, fault):
 
 @pytest.mark.parametrize("fault", ["503", "reset", "read-timeout"])
 def test_esm_fault_mid_bulk_put(env, report, fault):
-    """The load breaks after the first bulk chunk: 5xx / reset on the next PUTs, or a PUT
-    that ESM carries out after the client timed out (the ambiguous case)."""
+    """The load breaks at the second bulk chunk: a 5xx or a reset instead of the PUT, or
+    ESM too slow to answer within the client's read timeout."""
     task = make_task(ISSUES_INCREMENTAL)
     esm = env.esm(timeout=(5, 1.5))
 
@@ -72,7 +76,7 @@ def test_esm_fault_mid_bulk_put(env, report, fault):
             env.esm_sim.admin("POST", "errors", {"status": 503, "count": 1, "path_contains": "/dc/incident/data"})
         elif fault == "reset":
             env.esm_sim.admin("POST", "resets", {"count": 1, "path_contains": "/dc/incident/data"})
-        else:  # every request takes 2 s for 3 s: the PUT in flight is done by ESM, unseen by the client
+        else:  # every request takes 2 s for the next 3 s
             env.esm_sim.admin("POST", "latency", {"seconds": 2.0})
             later(3.0, lambda: env.esm_sim.admin("POST", "latency", {"seconds": 0}))
 
@@ -82,6 +86,26 @@ def test_esm_fault_mid_bulk_put(env, report, fault):
     assert hook.fired and runs > 1  # the PUT failed: the load step failed and was retried
     env.calm()
     report(f"ESM {fault} mid bulk PUT", runs, check_import(task, env.jira_sim, env.esm()))
+
+
+@pytest.mark.parametrize("kind", ["502", "reset"])
+def test_esm_answer_lost_after_bulk_put(env, report, kind):
+    """ESM saved the second chunk, but its answer never arrives (a gateway 502 or a reset
+    after ESM acted): the ambiguous case. The retry must find those cards by key."""
+    proxy = ForwardingProxy(env.esm_sim.root_url, env.esm_sim.ca_pem)
+    try:
+        task = make_task(ISSUES_FULL)
+        esm = EsmClient(proxy.url + "/rest-api/itsm/v1", env.esm_sim.username, env.esm_sim.password,
+                        retry=FAST_RETRY, allow_insecure_http=True)
+        env._clients.append(esm)
+        put = "/rest-api/itsm/v1/dc/incident/data"
+        hook = before_put(esm, 2, lambda: proxy.fail_after("PUT", put, kind=kind))
+        runs = import_until_done(env, task, esm=esm).runs
+        assert hook.fired and runs > 1 and proxy.count("PUT", put) >= 3
+    finally:
+        proxy.close()
+    env.calm()
+    report(f"ESM answer lost after bulk PUT ({kind})", runs, check_import(task, env.jira_sim, env.esm()))
 
 
 def test_esm_login_expires_mid_load(env, report):
