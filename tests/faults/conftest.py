@@ -24,7 +24,7 @@ from .harness import FaultEnv
 
 # test function name -> feature it needs from the parallel issue-8 work
 NEEDS: dict[str, str] = {
-    "test_page_caps_below_the_asked_size_on_every_listing": "the Jira simulator knob max_results_cap",
+    "test_page_caps_below_the_asked_size_on_every_listing": "the Jira simulator knob max_results_cap (and cap-safe user paging)",
     "test_create_issue_under_search_index_lag_creates_once": "the Jira simulator knob search_lag_seconds (and lag-safe create checks)",
     "test_two_concurrent_runs_of_one_task": "the per-task lease in the state store",
     "test_state_db_outage_mid_load_single_run_survives": "state-DB retry in the state store",
