@@ -150,7 +150,7 @@ def test_esm_refuses_some_cards_then_takes_them(env, report):
 def test_esm_unreachable_mid_load_then_back(env, report):
     """ESM stops after the first bulk chunk and comes back (same database, same port)."""
     task = make_task(ISSUES_FULL)
-    esm = env.esm(retry=env_fast_no_connect())
+    esm = env.esm(retry=FAST_RETRY.with_(connect_retries=1))
 
     def stop_and_restart_later():
         env.esm_sim.stop()
@@ -161,12 +161,6 @@ def test_esm_unreachable_mid_load_then_back(env, report):
     assert hook.fired and runs > 1
     env.calm()
     report("ESM unreachable mid load (restart)", runs, check_import(task, env.jira_sim, env.esm()))
-
-
-def env_fast_no_connect():
-    from .harness import FAST_RETRY
-
-    return FAST_RETRY.with_(connect_retries=1)
 
 
 def test_group_import_with_members_under_resets(env, report):
