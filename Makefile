@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-fast demo lock clean-demo bench
+.PHONY: venv test test-fast faults demo lock clean-demo bench
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ test: venv
 ## Everything except the slow end-to-end Airflow tests.
 test-fast: venv
 	$(BIN)/python -m pytest -ra -m "not airflow_e2e" $(PYTEST_ARGS)
+
+## The fault suite alone; prints the table lost / duplicated / wrongly removed (SPEC §6).
+faults: venv
+	$(BIN)/python -m pytest -ra tests/faults $(PYTEST_ARGS)
 
 ## Simulators + airflow standalone with the project's DAGs; Ctrl-C stops everything.
 demo: venv

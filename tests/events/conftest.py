@@ -17,8 +17,6 @@ from jira_esm_connector.http import RetryPolicy
 from jira_esm_connector.jira import JiraClient
 from jira_esm_connector.state import StateStore
 
-from .proxy import ForwardingProxy
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = REPO_ROOT / "include" / "mappings"
 FAST_RETRY = RetryPolicy(total=3, backoff_base=0.05, backoff_cap=0.2, jitter=0.0, connect_retries=1, read_retries=1)
@@ -56,13 +54,6 @@ def state(tmp_path):
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     yield store
     store.engine.dispose()
-
-
-@pytest.fixture
-def proxy(jira_sim):
-    p = ForwardingProxy(jira_sim.base_url, jira_sim.ca_pem)
-    yield p
-    p.close()
 
 
 @pytest.fixture
