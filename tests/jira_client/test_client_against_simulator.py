@@ -48,7 +48,7 @@ def _calm_simulator(jira_sim):
 # -- simulator knobs (admin API of devtools/jira_simulator) ----------------------------------------
 
 def reset_knobs(jira_sim) -> None:
-    jira_sim.admin("PUT", "config", json={"latency_ms": 0, "rate_limit_per_second": 0})
+    jira_sim.admin("PUT", "config", json={"latency_ms": 0, "rate_limit_per_second": 0, "max_results_cap": 0})
     jira_sim.admin("DELETE", "faults")
 
 
@@ -341,3 +341,22 @@ def test_read_timeout_is_plain_and_post_not_repeated(jira_sim, caplog):
     time.sleep(1.5)  # the simulator counts the request when its slow answer is done
     endpoints = jira_sim.stats()["endpoints"]
     assert endpoints.get("POST /rest/api/3/group", 0) == 1, endpoints
+
+
+def test_listings_are_complete_when_jira_caps_the_page_size(client, jira_sim):
+    """Jira returns fewer items per page than asked at will: a short page is not the end."""
+    users = [u["accountId"] for u in client.iter_users(page_size=20)]
+    groups = [g["groupId"] for g in client.iter_groups(page_size=20)]
+    members = {g: [m["accountId"] for m in client.iter_group_members(group_id=g, page_size=20)] for g in groups}
+    issues = [i["key"] for i in client.search("project = SUP", fields=["summary"], page_size=20)]
+    comments = [c["id"] for c in client.iter_comments("SUP-1", page_size=20)]
+    found = [u["accountId"] for u in client.find_users("e", page_size=20)]
+    assert len(users) > 20 and len(issues) > 20 and any(len(m) > 3 for m in members.values())
+
+    set_knobs(jira_sim, max_results_cap=3)
+    assert [u["accountId"] for u in client.iter_users(page_size=20)] == users
+    assert [g["groupId"] for g in client.iter_groups(page_size=20)] == groups
+    assert {g: [m["accountId"] for m in client.iter_group_members(group_id=g, page_size=20)] for g in groups} == members
+    assert [i["key"] for i in client.search("project = SUP", fields=["summary"], page_size=20)] == issues
+    assert [c["id"] for c in client.iter_comments("SUP-1", page_size=20)] == comments
+    assert [u["accountId"] for u in client.find_users("e", page_size=20)] == found

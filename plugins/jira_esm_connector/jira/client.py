@@ -428,7 +428,8 @@ class JiraClient:
 
     # -- users ---------------------------------------------------------------------------------
     def iter_users(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        """Every user (``/rest/api/3/users/search``, bare arrays; a short page ends the listing)."""
+        """Every user (``/rest/api/3/users/search``, bare arrays; only an empty page ends the listing:
+        Jira may return fewer users per page than asked)."""
         paginator = OffsetArrayPaginator(page_size, max_page_size=1000)
         for _page, items in self.paginate("GET", "/rest/api/3/users/search", paginator):
             yield from items
