@@ -116,6 +116,18 @@ def test_bulk_fetch_and_get_issue(client):
     assert one["key"] == keys[0] and "summary" in one["fields"]
 
 
+def test_iter_bulk_fetch_batches_100_and_reports_keys_jira_no_longer_has(client, jira_sim):
+    keys = [i["key"] for i in client.search("project in (SUP, ENG, OPS)", fields=["summary"], page_size=100)][:130]
+    assert len(keys) == 130
+    jira_sim.admin("DELETE", "stats")
+    batches = list(client.iter_bulk_fetch(keys[:70] + ["ENG-999999"] + keys[70:], fields=["summary", "updated"]))
+    assert [len(found) + len(missing) for found, missing in batches] == [100, 31]
+    assert sorted(i["key"] for found, _ in batches for i in found) == sorted(keys)
+    assert [missing for _, missing in batches] == [["ENG-999999"], []]
+    assert set(batches[0][0][0]["fields"]) == {"summary", "updated"}
+    assert jira_sim.stats()["endpoints"]["POST /rest/api/3/issue/bulkfetch"] == 2
+
+
 def test_comments_users_groups_members_page_through_everything(client):
     issue = next(
         i for i in client.search("project = SUP ORDER BY key", fields=["comment"], page_size=100)
