@@ -217,9 +217,10 @@ def _refetch_pending(
             len(gone), ", ".join(gone[:20]) + (" ..." if len(gone) > 20 else ""),
         )
     if renamed:
-        lg.info(
-            "%d record(s) with pending references came back under another key (moved issues) and are retried "
-            "under their new key: %s", len(renamed), ", ".join(renamed[:20]) + (" ..." if len(renamed) > 20 else ""),
+        lg.warning(
+            "%d record(s) with pending references were not returned under their key (a moved issue comes back "
+            "under its new key and is retried under that one) and are no longer retried under the old key: %s",
+            len(renamed), ", ".join(renamed[:20]) + (" ..." if len(renamed) > 20 else ""),
         )
     lg.info(
         "Fetched again %d record(s) whose references were pending, by key in %d bulk request(s)%s.",
