@@ -650,7 +650,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
     async def project_search(request: Request) -> Any:
         caller, r = ctx(request, version)
         start = max(0, q_int(request, "startAt", 0))
-        limit = max(1, min(q_int(request, "maxResults", 50), 100))
+        limit = max(1, sim.knobs.page_limit(q_int(request, "maxResults", 50), 100))
         rows = store.project_rows()
         keys = set(q_list(request, "keys"))
         query = (request.query_params.get("query") or "").lower()
@@ -735,7 +735,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         fields = resolve_fields(as_list(params.get("fields")), "id")
         expand = {e.lower() for e in as_list(params.get("expand"))}
         cheap = (fields is None or set(fields) <= {"id", "key"}) and not expand and not properties
-        limit = min(max_results, SEARCH_MAX if cheap else SEARCH_MAX_WITH_FIELDS)
+        limit = sim.knobs.page_limit(max_results, SEARCH_MAX if cheap else SEARCH_MAX_WITH_FIELDS)
         fp = fingerprint(jql.strip())
         after = None
         token = params.get("nextPageToken")
@@ -839,7 +839,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         limit = q_int(request, "maxResults", 100)
         if start < 0 or limit < 0:
             raise JiraError(400, "startAt and maxResults must not be negative.")
-        limit = min(limit, 100)
+        limit = sim.knobs.page_limit(limit, 100)
         page = store.histories(row["id"], start, limit)
         total = store.history_count(row["id"])
         out: dict[str, Any] = {"self": str(request.url), "maxResults": limit, "startAt": start, "total": total,
@@ -1138,7 +1138,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             raise JiraError(400, "startAt and maxResults must not be negative.")
         after = request.query_params.get("startedAfter")
         before = request.query_params.get("startedBefore")
-        return r.worklog_page(row["id"], start, min(limit, 5000),
+        return r.worklog_page(row["id"], start, sim.knobs.page_limit(limit, 5000),
                               int(after) if after and after.isdigit() else None,
                               int(before) if before and before.isdigit() else None)
 
@@ -1220,7 +1220,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         limit = q_int(request, "maxResults", 100)
         if start < 0:
             raise JiraError(400, "startAt must be greater than or equal to 0.")
-        limit = max(0, min(limit, 100))
+        limit = max(0, sim.knobs.page_limit(limit, 100))
         order = request.query_params.get("orderBy", "created")
         expand = {e for e in q_list(request, "expand")}
         return r.comment_page(row["id"], start, limit, desc=order == "-created", expand=expand)
@@ -1371,7 +1371,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         limit = q_int(request, "maxResults", 50)
         if start < 0 or limit < 0:
             raise JiraError(400, "startAt and maxResults must not be negative.")
-        limit = min(limit, 1000)
+        limit = sim.knobs.page_limit(limit, 1000)
         return [r.user(u) for u in store.users_page(start, limit)]
 
     app.add_api_route(prefix + "/users/search", list_users, methods=["GET"])
@@ -1385,7 +1385,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         if not query and not account_id:
             raise JiraError(400, "One of 'accountId' or 'query' query parameters must be provided.")
         start = q_int(request, "startAt", 0)
-        limit = min(q_int(request, "maxResults", 50), 1000)
+        limit = sim.knobs.page_limit(q_int(request, "maxResults", 50), 1000)
         found = []
         for u in store.users_page(0, 10**9):
             if account_id and u["account_id"] != account_id:
@@ -1415,7 +1415,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         elif store.project(project_ref) is None:
             raise JiraError(404, f"No project could be found with key '{project_ref}'.")
         start = max(0, q_int(request, "startAt", 0))
-        limit = max(0, min(q_int(request, "maxResults", 50), 1000))
+        limit = max(0, sim.knobs.page_limit(q_int(request, "maxResults", 50), 1000))
         found = [
             u for u in store.users_page(0, 10**9)
             if u["active"] and u["account_type"] == "atlassian"
@@ -1449,7 +1449,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         if window is not None:
             members = store.members(g["group_id"], include_inactive=True)
             first, last = window
-            last = min(last, first + GROUP_USERS_PAGE - 1, len(members) - 1)
+            last = min(last, first + sim.knobs.page_limit(GROUP_USERS_PAGE, GROUP_USERS_PAGE) - 1, len(members) - 1)
             page = members[first : last + 1] if last >= first else []
             out["users"] = {
                 "size": len(members), "items": [r.user(u, details=True) for u in page],
@@ -1513,7 +1513,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         limit = q_int(request, "maxResults", 50)
         if start < 0 or limit < 1:
             raise JiraError(400, "startAt must be >= 0 and maxResults must be > 0.")
-        limit = min(limit, 1000)
+        limit = sim.knobs.page_limit(limit, 1000)
         ids = request.query_params.getlist("groupId")
         names = request.query_params.getlist("groupName")
         rows, total = store.groups_page(start, limit, ids, names)
@@ -1534,7 +1534,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
         limit = q_int(request, "maxResults", 50)
         if start < 0 or limit < 1:
             raise JiraError(400, "startAt must be >= 0 and maxResults must be between 1 and 50.")
-        limit = min(limit, 50)
+        limit = sim.knobs.page_limit(limit, 50)
         members = store.members(g["group_id"], q_bool(request, "includeInactiveUsers", False))
         page = members[start : start + limit]
         is_last = start + len(page) >= len(members)
@@ -1657,6 +1657,8 @@ def _register_admin(app: FastAPI, sim: Simulator) -> None:
             sim.knobs.latency_ms = int(body["latency_ms"])
         if "rate_limit_per_second" in body:
             sim.knobs.rate_limit_per_second = int(body["rate_limit_per_second"] or 0)
+        if "max_results_cap" in body:
+            sim.knobs.max_results_cap = max(0, int(body["max_results_cap"] or 0))
         return sim.knobs.config()
 
     @app.get("/_admin/faults")

@@ -59,6 +59,9 @@ class RateDecision:
 class Knobs:
     latency_ms: int = 0
     rate_limit_per_second: int = 0  # 0 = no rate limit
+    # Largest page any listing endpoint returns, whatever the client asked (0 = no cap):
+    # Atlassian lowers maxResults silently, so clients must not take a short page for the end.
+    max_results_cap: int = 0
     faults: list[Fault] = field(default_factory=list)
     _windows: dict[str, tuple[int, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -67,6 +70,7 @@ class Knobs:
         return {
             "latency_ms": self.latency_ms,
             "rate_limit_per_second": self.rate_limit_per_second,
+            "max_results_cap": self.max_results_cap,
             "faults": [f.as_dict() for f in self.faults],
         }
 
@@ -74,8 +78,17 @@ class Knobs:
         with self._lock:
             self.latency_ms = latency_ms
             self.rate_limit_per_second = rate_limit_per_second
+            self.max_results_cap = 0
             self.faults.clear()
             self._windows.clear()
+
+    def page_limit(self, asked: int, endpoint_max: int) -> int:
+        """Items a listing page holds at most: what the client asked, within the endpoint's
+        documented maximum and the ``max_results_cap`` knob (applied silently, as Atlassian
+        does). Every listing endpoint computes its page size here."""
+        limit = min(asked, endpoint_max)
+        cap = self.max_results_cap
+        return min(limit, cap) if cap > 0 else limit
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:

@@ -103,6 +103,37 @@ def test_removal_defaults_per_mapping_type():
     assert problem(removed="yes").key == "removed"
 
 
+def test_max_share_of_one_is_refused_because_it_switches_the_safety_limit_off():
+    # a share can never exceed 1: `max_share: 1` used to disable the removal safety net silently
+    err = problem(removed={"max_share": 1})
+    assert err.key == "removed.max_share"
+    assert "less than 1" in err.message and "allow_mass_removal" in err.message
+    assert problem(removed={"max_share": 0}).key == "removed.max_share"
+    assert task(removed={"max_share": 0.99}).removal.max_share == 0.99
+
+
+def test_max_shrink_default_and_bounds():
+    assert task().removal.max_shrink == 0.10
+    assert task(removed={"max_shrink": 0}).removal.max_shrink == 0
+    assert task(removed={"max_shrink": 0.25, "max_share": 0.3}).removal.max_shrink == 0.25
+    err = problem(removed={"max_shrink": 1})
+    assert err.key == "removed.max_shrink" and "allow_shrink" in err.message
+    assert problem(removed={"max_shrink": -0.1}).key == "removed.max_shrink"
+
+
+def test_reactivate_needs_an_active_value_unless_the_mapping_sets_the_attribute():
+    assert task().removal.reactivate is False  # the vendor never re-enables: opt-in only
+    # the mapping does not set accountStatus: where would the card go back to?
+    err = problem(removed={"reactivate": True})
+    assert err.key == "removed.active_value" and "accountStatus" in err.message
+    t = task(removed={"reactivate": True, "active_value": "Active"})
+    assert (t.removal.reactivate, t.removal.active_value, t.removal.value) == (True, "Active", "Deleted")
+    mapped = task(removed={"reactivate": True},
+                  attributes={"name": "displayName", "accountStatus": {"from": "active", "map": {True: "Active"}}})
+    assert mapped.removal.reactivate and mapped.removal.active_value is None
+    assert problem(removed={"reactivate": True, "active_value": "Deleted"}).key == "removed.active_value"
+
+
 def test_incremental_does_not_mark_removed():
     gen = dict(mapping_type="generic", template="incident", jql="project = SUP", mode="incremental")
     assert task(**gen).removal is None

@@ -77,6 +77,7 @@ def test_every_example_import_becomes_a_dag_with_the_spec_shape():
         assert {"import", f"mapping:{dag.tags and next(t for t in dag.tags if t.startswith('mapping:'))[8:]}"} <= set(dag.tags)
         assert "clear_cache" in dag.params
         assert ("allow_mass_removal" in dag.params) == full
+        assert ("allow_shrink" in dag.params) == full
     doc = imports["jira_issues_to_incidents"].doc_md
     for text in ("project in (SUP, OPS)", "incremental", "*/30 * * * *", "`incident`", "fields.summary", "→ person by jira_account_id"):
         assert text in doc
@@ -209,7 +210,9 @@ def test_safety_limit_param_override_through_run_conf(airflow_db, connector_env,
 
     refused = dag.test()
     assert str(refused.state) == "failed" and _states(refused)["mark_removed"] == "failed"
-    allowed = dag.test(run_conf={"allow_mass_removal": True})
+    # more than half the users gone is also a fetch far smaller than the last run's: both
+    # safety limits trip, and both overrides are needed
+    allowed = dag.test(run_conf={"allow_mass_removal": True, "allow_shrink": True})
     assert str(allowed.state) == "success"
     assert _result(allowed, "mark_removed")["marked_removed"] == len(users) // 2 + 2
 

@@ -48,7 +48,7 @@ def _calm_simulator(jira_sim):
 # -- simulator knobs (admin API of devtools/jira_simulator) ----------------------------------------
 
 def reset_knobs(jira_sim) -> None:
-    jira_sim.admin("PUT", "config", json={"latency_ms": 0, "rate_limit_per_second": 0})
+    jira_sim.admin("PUT", "config", json={"latency_ms": 0, "rate_limit_per_second": 0, "max_results_cap": 0})
     jira_sim.admin("DELETE", "faults")
 
 
@@ -114,6 +114,18 @@ def test_bulk_fetch_and_get_issue(client):
     assert sorted(i["key"] for i in fetched) == sorted(keys)
     one = client.get_issue(keys[0], fields=["summary", "status"])
     assert one["key"] == keys[0] and "summary" in one["fields"]
+
+
+def test_iter_bulk_fetch_batches_100_and_reports_keys_jira_no_longer_has(client, jira_sim):
+    keys = [i["key"] for i in client.search("project in (SUP, ENG, OPS)", fields=["summary"], page_size=100)][:130]
+    assert len(keys) == 130
+    jira_sim.admin("DELETE", "stats")
+    batches = list(client.iter_bulk_fetch(keys[:70] + ["ENG-999999"] + keys[70:], fields=["summary", "updated"]))
+    assert [len(found) + len(missing) for found, missing in batches] == [100, 31]
+    assert sorted(i["key"] for found, _ in batches for i in found) == sorted(keys)
+    assert [missing for _, missing in batches] == [["ENG-999999"], []]
+    assert set(batches[0][0][0]["fields"]) == {"summary", "updated"}
+    assert jira_sim.stats()["endpoints"]["POST /rest/api/3/issue/bulkfetch"] == 2
 
 
 def test_comments_users_groups_members_page_through_everything(client):
@@ -341,3 +353,22 @@ def test_read_timeout_is_plain_and_post_not_repeated(jira_sim, caplog):
     time.sleep(1.5)  # the simulator counts the request when its slow answer is done
     endpoints = jira_sim.stats()["endpoints"]
     assert endpoints.get("POST /rest/api/3/group", 0) == 1, endpoints
+
+
+def test_listings_are_complete_when_jira_caps_the_page_size(client, jira_sim):
+    """Jira returns fewer items per page than asked at will: a short page is not the end."""
+    users = [u["accountId"] for u in client.iter_users(page_size=20)]
+    groups = [g["groupId"] for g in client.iter_groups(page_size=20)]
+    members = {g: [m["accountId"] for m in client.iter_group_members(group_id=g, page_size=20)] for g in groups}
+    issues = [i["key"] for i in client.search("project = SUP", fields=["summary"], page_size=20)]
+    comments = [c["id"] for c in client.iter_comments("SUP-1", page_size=20)]
+    found = [u["accountId"] for u in client.find_users("e", page_size=20)]
+    assert len(users) > 20 and len(issues) > 20 and any(len(m) > 3 for m in members.values())
+
+    set_knobs(jira_sim, max_results_cap=3)
+    assert [u["accountId"] for u in client.iter_users(page_size=20)] == users
+    assert [g["groupId"] for g in client.iter_groups(page_size=20)] == groups
+    assert {g: [m["accountId"] for m in client.iter_group_members(group_id=g, page_size=20)] for g in groups} == members
+    assert [i["key"] for i in client.search("project = SUP", fields=["summary"], page_size=20)] == issues
+    assert [c["id"] for c in client.iter_comments("SUP-1", page_size=20)] == comments
+    assert [u["accountId"] for u in client.find_users("e", page_size=20)] == found

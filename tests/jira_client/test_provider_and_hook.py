@@ -172,8 +172,17 @@ def test_paginators_cursor_logic():
     assert start.next({"startAt": 2, "total": 3, "comments": [3]}, [3]) is None
     capped = StartAtPaginator(100)  # server caps the page: isLast decides, not the size
     assert capped.next({"startAt": 0, "isLast": False, "values": [1] * 50}, [1] * 50) == {"startAt": 50, "maxResults": 100}
+    bare = StartAtPaginator(100)  # neither isLast nor total: a short page is not the end, an empty one is
+    assert bare.next({"startAt": 0, "values": [1] * 30}, [1] * 30) == {"startAt": 30, "maxResults": 100}
+    assert bare.next({"startAt": 30, "values": []}, []) is None
 
     arr = OffsetArrayPaginator(3)
     assert arr.next([1, 2, 3], [1, 2, 3]) == {"startAt": 3, "maxResults": 3}
-    assert arr.next([4], [4]) is None
+    # a short page is not the end (Jira caps page sizes at will): only an empty page is
+    assert arr.next([4], [4]) == {"startAt": 4, "maxResults": 3}
+    assert arr.next([], []) is None
+    same = OffsetArrayPaginator(2)  # a server ignoring startAt must not loop for ever
+    same.next([1, 2], [1, 2])
+    with pytest.raises(PagingError):
+        same.next([1, 2], [1, 2])
     assert OffsetArrayPaginator(5000).page_size == 1000

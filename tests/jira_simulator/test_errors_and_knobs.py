@@ -145,9 +145,52 @@ def test_reset_restores_seed_and_keeps_run_time_accounts(sim):
     sim.admin("POST", "accounts", json={"email": "late@example.com", "token": "late-token", "timeZone": "UTC"})
     s = sim.session()
     s.put(sim.base_url + "/rest/api/3/issue/SUP-1", json={"fields": {"summary": "edited"}})
-    sim.admin("PUT", "config", json={"latency_ms": 50, "rate_limit_per_second": 100})
+    sim.admin("PUT", "config", json={"latency_ms": 50, "rate_limit_per_second": 100, "max_results_cap": 5})
     sim.reset()
     assert s.get(sim.base_url + "/rest/api/3/issue/SUP-1").json()["fields"]["summary"] != "edited"
-    assert sim.admin("GET", "config").json() == {"latency_ms": 0, "rate_limit_per_second": 0, "faults": []}
+    assert sim.admin("GET", "config").json() == {"latency_ms": 0, "rate_limit_per_second": 0, "max_results_cap": 0,
+                                                 "faults": []}
     me = sim.session("late@example.com", "late-token").get(sim.base_url + "/rest/api/3/myself")
     assert me.status_code == 200 and me.json()["timeZone"] == "UTC"
+
+
+def test_max_results_cap_shortens_every_listing_page_silently(sim):
+    """Atlassian lowers maxResults at will: with the knob set, every listing endpoint returns
+    at most that many items per page, whatever the client asked, and says nothing about it."""
+    cap = 2
+    s = sim.session()
+    base = sim.base_url + "/rest/api/3"
+    big = next(g for g in s.get(base + "/group/bulk").json()["values"]
+               if s.get(base + "/group/member", params={"groupId": g["groupId"]}).json()["total"] > cap)
+    commented = "SUP-1"
+    for n in range(cap + 1):
+        s.post(base + f"/issue/{commented}/comment", json={"body": {"type": "doc", "version": 1, "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": f"comment {n}"}]}]}}).raise_for_status()
+    listings = {
+        "search/jql": lambda: s.post(base + "/search/jql", json={"jql": "project = SUP", "maxResults": 50,
+                                                                "fields": ["summary"]}).json()["issues"],
+        "users/search": lambda: s.get(base + "/users/search", params={"maxResults": 20}).json(),
+        "user/search": lambda: s.get(base + "/user/search", params={"query": "e", "maxResults": 20}).json(),
+        "user/assignable/search": lambda: s.get(base + "/user/assignable/search",
+                                                params={"project": "SUP", "maxResults": 20}).json(),
+        "group/bulk": lambda: s.get(base + "/group/bulk", params={"maxResults": 20}).json()["values"],
+        "group/member": lambda: s.get(base + "/group/member", params={"groupId": big["groupId"],
+                                                                      "maxResults": 20}).json()["values"],
+        "comment": lambda: s.get(base + f"/issue/{commented}/comment", params={"maxResults": 20}).json()["comments"],
+        "project/search": lambda: s.get(base + "/project/search", params={"maxResults": 20}).json()["values"],
+    }
+    uncapped = {name: len(fetch()) for name, fetch in listings.items()}
+    assert all(n > cap for n in uncapped.values()), uncapped
+    everyone = [u["accountId"] for u in s.get(base + "/users/search", params={"maxResults": 1000}).json()]
+
+    assert sim.admin("PUT", "config", json={"max_results_cap": cap}).json()["max_results_cap"] == cap
+    capped = {name: len(fetch()) for name, fetch in listings.items()}
+    assert capped == {name: cap for name in listings}
+    # paging on from where each short page ended loses nothing: the pages are only smaller
+    paged: list[str] = []
+    while page := s.get(base + "/users/search", params={"startAt": len(paged), "maxResults": 20}).json():
+        paged += [u["accountId"] for u in page]
+    assert paged == everyone
+
+    sim.admin("PUT", "config", json={"max_results_cap": 0})
+    assert {name: len(fetch()) for name, fetch in listings.items()} == uncapped

@@ -11,6 +11,7 @@ from jira_esm_connector.pipeline.load import worklog_marker
 from jira_esm_connector.pipeline import (
     QualityError,
     RemovalLimitError,
+    ShrinkLimitError,
     diff,
     extract,
     load,
@@ -215,7 +216,14 @@ def test_safety_limit_trips_when_a_jql_typo_would_remove_most_cards(jira, esm, s
     cards = esm_cards(esm, "incident", task.name)
     assert all(c.value("status") != "07 - Cancelled" for c in cards.values())
 
-    forced = run_import(typo, jira, esm, state, staging, run_id(3), allow_mass_removal=True)
+    # the typo also makes this run's fetch far smaller than the last one's: the shrink limit
+    # holds on its own, and names its own override
+    with pytest.raises(ShrinkLimitError) as err:
+        run_import(typo, jira, esm, state, staging, run_id(3), allow_mass_removal=True)
+    assert "allow_shrink" in str(err.value) and f"than the {first['fetched']} of the last successful run" in str(err.value)
+    assert all(c.value("status") != "07 - Cancelled" for c in esm_cards(esm, "incident", task.name).values())
+
+    forced = run_import(typo, jira, esm, state, staging, run_id(4), allow_mass_removal=True, allow_shrink=True)
     assert forced["marked_removed"] == first["created"]
     assert all(c.value("status") == "07 - Cancelled" for c in esm_cards(esm, "incident", task.name).values())
 
@@ -262,6 +270,8 @@ def test_group_members_become_references_to_person_cards(jira, jira_sim, esm, st
         "name": "test_groups", "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
         "schedule": "0 * * * *", "mode": "full", "mapping_type": "group", "template": "group", "folder": "groups",
         "key": {"jira": "groupId", "esm": "jira_group_id"},
+        # 1 of 8 groups deleted is a 12.5 % smaller fetch: above the default shrink limit of 10 %
+        "removed": {"max_shrink": 0.2},
         "attributes": {
             "name": "name",
             "status": {"value": "1 - Active"},

@@ -251,3 +251,41 @@ def test_open_state_store_from_env(monkeypatch, tmp_path):
     s.set_watermark("t", dt(2024, 1, 1))
     assert (tmp_path / "sub" / "dir" / "state.db").exists()
     s.dispose()
+
+
+def test_pending_records(store):
+    store.put_pending("t", {"SUP-1": "assignee: no person card with jira_account_id = 'a1'", "SUP-2": "x" * 5000})
+    store.put_pending("other", {"SUP-1": "elsewhere"})
+    first = {r["record_key"]: r for r in store.pending_records("t")}
+    assert set(first) == {"SUP-1", "SUP-2"} and store.count_pending("t") == 2
+    assert len(first["SUP-2"]["reason"]) == 1000  # bounded: a long list of missing keys is cut
+    assert first["SUP-1"]["first_seen"].tzinfo == UTC
+
+    store.put_pending("t", {"SUP-1": "still missing"})  # seen again: first_seen stays
+    again = {r["record_key"]: r for r in store.pending_records("t")}
+    assert again["SUP-1"]["reason"] == "still missing"
+    assert again["SUP-1"]["first_seen"] == first["SUP-1"]["first_seen"]
+    assert again["SUP-1"]["updated_at"] >= first["SUP-1"]["updated_at"]
+    assert store.pending_keys("t") == ["SUP-1", "SUP-2"]
+
+    assert store.delete_pending("t", ["SUP-1", "nope"]) == 1
+    assert store.pending_keys("t") == ["SUP-2"] and store.pending_keys("other") == ["SUP-1"]
+    assert store.count_pending("nobody") == 0 and store.pending_keys("nobody") == []
+
+
+def test_migration_2_adds_pending_records_to_a_version_1_database(store_factory):
+    """A state database created by the previous release (schema 1, no pending_records)
+    is migrated on first use and keeps its data."""
+    old = store_factory()
+    old.set_watermark("t", dt(2024, 1, 1))
+    with old.engine.begin() as conn:
+        old.tables.pending_records.drop(conn)
+        conn.execute(sa.update(old.tables.schema_version).values(version=1))
+    assert not sa.inspect(old.engine).has_table(old.tables.pending_records.name, schema=old.tables.metadata.schema)
+    old.dispose()
+
+    new = store_factory()
+    assert new.schema_version() == SCHEMA_VERSION >= 2
+    assert new.get_watermark("t") == dt(2024, 1, 1)
+    new.put_pending("t", {"SUP-1": "reporter missing"})
+    assert new.pending_keys("t") == ["SUP-1"]

@@ -44,6 +44,11 @@ def describe_task(task: ScheduledTask | EventTask, *, warning: str | None = None
         if removal:
             rows.append(("removed records", f"{_code(removal.attribute)} = {_code(removal.value)} "
                                             f"(at most {removal.max_share:.0%} per run)"))
+            rows.append(("removal after a smaller fetch", f"none when a run fetched more than {removal.max_shrink:.0%} "
+                                                          "fewer records than the last successful run"))
+            active = _code(removal.active_value) if removal.active_value else "its mapped value"
+            rows.append(("record back in Jira", f"card re-activated ({active})" if removal.reactivate
+                         else "card stays disabled"))
         if task.cache is not None:
             rows.append(("cache clear hours (UTC)", ", ".join(map(str, task.cache.clear_hours)) or "never"))
         if task.comments:

@@ -57,12 +57,46 @@ class KeySpec(StrictModel):
 
 
 class RemovalSettings(StrictModel):
-    """Full imports: cards of this task not fetched this run get ``attribute`` = ``value``."""
+    """Full imports: cards of this task not fetched this run get ``attribute`` = ``value``.
+
+    Safety nets (each overridable for one run by a DAG parameter): ``max_share`` -- never
+    mark more than this share of the task's active cards (``allow_mass_removal``);
+    ``max_shrink`` -- mark nothing when this run fetched more than this share fewer records
+    than the last successful run (``allow_shrink``). ``reactivate`` (opt-in, the vendor never
+    does it) puts a disabled card back to its active value when its record reappears.
+    """
 
     enabled: bool = True  # `removed: false` in a task file -> enabled=False
     attribute: NonEmptyStr | None = None
     value: NonEmptyStr | None = None
-    max_share: float = Field(0.5, gt=0, le=1)
+    max_share: float = 0.5
+    max_shrink: float = 0.10
+    reactivate: bool = False
+    active_value: NonEmptyStr | None = None
+
+    @field_validator("max_share", mode="after")
+    @classmethod
+    def _max_share(cls, value: float) -> float:
+        # 1 (100 %) would make the limit unreachable -- the share can never exceed it -- and
+        # silently switch the safety net off; a one-off mass removal has its own override.
+        if not 0 < value < 1:
+            raise located(
+                f"must be more than 0 and less than 1 (a share of the task's active cards, e.g. 0.5), got {value!r}; "
+                "1 or more would switch the removal safety limit off. To mark more cards once, trigger the run "
+                "with the parameter allow_mass_removal: true"
+            )
+        return value
+
+    @field_validator("max_shrink", mode="after")
+    @classmethod
+    def _max_shrink(cls, value: float) -> float:
+        if not 0 <= value < 1:
+            raise located(
+                f"must be at least 0 and less than 1 (how much smaller than the last successful run a run's "
+                f"fetch may be before nothing is marked removed, e.g. 0.1), got {value!r}. To mark removed "
+                "records once anyway, trigger the run with the parameter allow_shrink: true"
+            )
+        return value
 
 
 class CacheSettings(StrictModel):
@@ -169,7 +203,8 @@ class ScheduledTask(StrictModel):
             return {}
         if value is not None and not isinstance(value, dict):
             raise located(
-                f"must be {{attribute: <ESM attribute>, value: <its 'removed' value>, max_share: 0.5}} "
+                f"must be {{attribute: <ESM attribute>, value: <its 'removed' value>, max_share: 0.5, "
+                f"max_shrink: 0.1, reactivate: false}} "
                 f"or false, got {short_repr(value)}"
             )
         return value
@@ -285,6 +320,20 @@ class ScheduledTask(StrictModel):
             for key in ("attribute", "value"):
                 if getattr(removed, key) is None:
                     raise located(f"is required for generic templates (there is no default)", "removed", key)
+        removal = self.removal
+        if removal is None:
+            return
+        if removal.active_value is not None and str(removal.active_value) == str(removal.value):
+            raise located(
+                f"must differ from the removal value {removal.value!r}: it is the value a card gets back "
+                "when its record reappears", "removed", "active_value",
+            )
+        if removal.reactivate and removal.active_value is None and removal.attribute not in self.attributes:
+            raise located(
+                f"is required when reactivate is true and the mapping does not set '{removal.attribute}': "
+                f"the value '{removal.attribute}' gets back when a removed record reappears in Jira "
+                "(e.g. active_value: Active)", "removed", "active_value",
+            )
 
     # ---- derived values -------------------------------------------------------------
     @property
@@ -296,9 +345,7 @@ class ScheduledTask(StrictModel):
         if not given.enabled:
             return None
         attribute, value = DEFAULT_REMOVAL.get(self.mapping_type, (None, None))
-        return RemovalSettings(
-            attribute=given.attribute or attribute, value=given.value or value, max_share=given.max_share
-        )
+        return given.model_copy(update={"attribute": given.attribute or attribute, "value": given.value or value})
 
     @property
     def record_key_path(self) -> str:

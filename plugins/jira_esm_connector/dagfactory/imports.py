@@ -8,7 +8,8 @@
 * ``max_active_runs=1``, ``catchup=False``, every task in the connector's shared pool,
   retries with exponential backoff (errors a retry cannot fix fail at once).
 * Run parameters: ``clear_cache`` (push everything again) and, for full imports,
-  ``allow_mass_removal`` (override the removal safety limit once).
+  ``allow_mass_removal`` (override the removal share limit once) and ``allow_shrink``
+  (mark removed records although this run fetched markedly fewer than the last one).
 * ``doc_md`` shows the JQL, mode, schedule, template, mapping and any scheduling-table
   warning from the last run (read from a small local status file: parsing does no
   network or database I/O).
@@ -75,7 +76,9 @@ def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = 
         ("key", f"Jira `{task.key.jira}` → ESM `{task.key.esm}`" if task.key else "comment id"),
         ("task id stamped in", f"`{task.task_id_attribute}`"),
         ("connections", f"Jira `{task.jira_conn_id}`, ESM `{task.esm_conn_id}`"),
-        ("removed records", f"`{removal.attribute}` = `{removal.value}` (safety limit {removal.max_share:.0%})"
+        ("removed records", f"`{removal.attribute}` = `{removal.value}` (safety limits: at most "
+                            f"{removal.max_share:.0%} of the cards, not after a fetch {removal.max_shrink:.0%} smaller "
+                            f"than the last run's; {'re-activated' if removal.reactivate else 'never re-activated'})"
          if removal else "not marked"),
         ("task cache cleared at (UTC)", ", ".join(f"{h:02d}:00" for h in task.clear_hours(settings.cache_clear_hours)) or "never by clock"),
     ]
@@ -97,7 +100,8 @@ def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = 
         lines += [f"- `{q.name}` {q.kwargs}" for q in task.quality]
     lines += [
         "", "**Run parameters**: `clear_cache` (push every record again)"
-        + (", `allow_mass_removal` (override the removal safety limit for this run)" if removal else "") + ".",
+        + (", `allow_mass_removal` (override the removal share limit for this run), `allow_shrink` (mark removed "
+           "records although this run fetched markedly fewer than the last successful one)" if removal else "") + ".",
     ]
     return "\n".join(lines)
 
@@ -119,6 +123,11 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             False, type="boolean", title="Allow mass removal",
             description=f"Mark removed records even if more than {removal.max_share:.0%} of this task's cards "
                         "would be marked in this run (safety limit override).",
+        )
+        params["allow_shrink"] = Param(
+            False, type="boolean", title="Allow a smaller fetch",
+            description=f"Mark removed records even though this run fetched more than {removal.max_shrink:.0%} "
+                        "fewer records than the last successful run (use only when Jira really has fewer).",
         )
 
     with DAG(
@@ -216,7 +225,8 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
                     with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
                         removed = _run_step(
                             mark_removed, task, extracted, esm, state,
-                            allow_mass_removal=bool(params.get("allow_mass_removal")), logger=log,
+                            allow_mass_removal=bool(params.get("allow_mass_removal")),
+                            allow_shrink=bool(params.get("allow_shrink")), logger=log,
                         )
                 else:
                     log.info("This task does not mark removed records (removed: false).")

@@ -327,20 +327,32 @@ class JiraClient:
         result = self.request("POST", "/rest/api/3/search/approximate-count", json={"jql": jql})
         return int((result or {}).get("count", 0))
 
-    def bulk_fetch(self, keys: Iterable[str], fields: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Issues by key or id, 100 per request. Keys Jira could not return are logged."""
-        key_list = list(dict.fromkeys(keys))
+    def iter_bulk_fetch(
+        self, keys: Iterable[str], fields: Iterable[str] | None = None
+    ) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
+        """``POST /rest/api/3/issue/bulkfetch`` in batches of at most 100 keys or ids (Jira's
+        limit): yields ``(issues, not_found)`` per batch, ``not_found`` being the requested
+        keys Jira answered with an ``issueErrors`` entry (deleted, or not visible to the
+        account). Unlike ``key in (...)`` in JQL, one missing key does not fail the request."""
+        key_list = list(dict.fromkeys(str(k) for k in keys))
         field_list = list(fields) if fields is not None else None
-        issues: list[dict[str, Any]] = []
         for start in range(0, len(key_list), BULK_FETCH_MAX):
             chunk = key_list[start : start + BULK_FETCH_MAX]
             body: dict[str, Any] = {"issueIdsOrKeys": chunk}
             if field_list is not None:
                 body["fields"] = field_list
             result = self.request("POST", "/rest/api/3/issue/bulkfetch", json=body) or {}
-            issues.extend(result.get("issues") or [])
-            for err in result.get("issueErrors") or []:
+            errors = [e for e in result.get("issueErrors") or [] if isinstance(e, dict)]
+            for err in errors:
                 self.log.warning("Jira could not return issue %s in a bulk fetch: %s", err.get("id"), err.get("errorMessage"))
+            yield list(result.get("issues") or []), [str(e.get("id")) for e in errors if e.get("id") is not None]
+
+    def bulk_fetch(self, keys: Iterable[str], fields: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Issues by key or id, 100 per request. Keys Jira could not return are logged."""
+        key_list = list(dict.fromkeys(keys))
+        issues: list[dict[str, Any]] = []
+        for found, _not_found in self.iter_bulk_fetch(key_list, fields):
+            issues.extend(found)
         returned = {i.get("key") for i in issues} | {i.get("id") for i in issues}
         missing = [k for k in key_list if k not in returned]
         if missing:
@@ -428,7 +440,8 @@ class JiraClient:
 
     # -- users ---------------------------------------------------------------------------------
     def iter_users(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        """Every user (``/rest/api/3/users/search``, bare arrays; a short page ends the listing)."""
+        """Every user (``/rest/api/3/users/search``, bare arrays; only an empty page ends the listing:
+        Jira may return fewer users per page than asked)."""
         paginator = OffsetArrayPaginator(page_size, max_page_size=1000)
         for _page, items in self.paginate("GET", "/rest/api/3/users/search", paginator):
             yield from items

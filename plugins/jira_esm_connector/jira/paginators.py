@@ -8,7 +8,13 @@ client does the HTTP; the paginator only keeps the cursor. Styles:
 * :class:`StartAtPaginator` -- ``startAt`` / ``maxResults`` with ``isLast`` or ``total``
   (comments, ``group/bulk``, ``group/member``).
 * :class:`OffsetArrayPaginator` -- ``startAt`` / ``maxResults`` over bare JSON arrays
-  (``users/search``, ``user/search``): the end is a short or empty page.
+  (``users/search``, ``user/search``): the end is an empty page.
+
+A page shorter than asked is never taken as the end: Atlassian lowers ``maxResults`` at
+will (per endpoint, per site, under load), so a short page only says how far to advance.
+Listings end on an empty page, a confirmed ``isLast: true``, or a reported ``total``
+reached. A truncated listing would otherwise look complete, and a full import would mark
+every record it did not see as removed.
 """
 from __future__ import annotations
 
@@ -104,15 +110,19 @@ class StartAtPaginator(Paginator):
 
 
 class OffsetArrayPaginator(Paginator):
-    """Bare JSON arrays: advance ``startAt`` by what came back; a short or empty page ends it.
+    """Bare JSON arrays: advance ``startAt`` by what came back; only an empty page ends it.
 
-    ``max_page_size`` is the server's documented cap (1000 for users), so that a page
-    shorter than what we asked for really means the end.
+    These pages carry no ``isLast`` or ``total``, and Jira may return fewer items than
+    ``maxResults`` on any page (its cap is not the documented one), so the listing costs
+    one extra, empty request -- the price of never taking a capped page for the end.
+    ``max_page_size`` is the server's documented maximum (1000 for users): asking for more
+    is pointless.
     """
 
     def __init__(self, page_size: int, *, max_page_size: int = 1000) -> None:
         super().__init__(min(page_size, max_page_size))
         self.start_at = 0
+        self._previous_first: Any = None
 
     def first(self) -> dict[str, Any]:
         return {"startAt": 0, "maxResults": self.page_size}
@@ -123,7 +133,13 @@ class OffsetArrayPaginator(Paginator):
         return page
 
     def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
-        self.start_at += len(items)
-        if len(items) < self.page_size:
+        if not items:
             return None
+        if self.start_at and items[0] == self._previous_first:
+            # a server that ignores startAt would send the first page for ever
+            raise PagingError(
+                f"Jira returned the same page again at startAt={self.start_at}; stopping instead of looping forever."
+            )
+        self._previous_first = items[0]
+        self.start_at += len(items)
         return {"startAt": self.start_at, "maxResults": self.page_size}

@@ -8,7 +8,8 @@ exactly what the DAG's tasks pass to each other through XCom.
     transform(task, extracted, run_path, settings=...)   -> {"dataset", "transformed", ...}
     diff(task, transformed, state, run_path, ...)        -> {"dataset", "changed", "unchanged", "cache_cleared"}
     load(task, diffed, esm, state)                       -> {"created", "updated", "refused", "refused_records", ...}
-    mark_removed(task, extracted, esm, state, ...)       -> {"marked_removed", "active_cards", ...}   (full imports)
+    mark_removed(task, extracted, esm, state, ...)       -> {"marked_removed", "active_cards", ...}   (full imports;
+                                                            refuses on the share / shrink safety limits)
     finish(task, state, run_id, extracted, transformed, diffed, loaded, removed) -> run summary
 
 :func:`run_import` chains them (tests, CLI, debugging).
@@ -20,7 +21,7 @@ from .extract import extract, search_fields
 from .finish import COUNT_KEYS, finish, read_status, summary_line
 from .load import load
 from .quality import QualityError
-from .removal import RemovalLimitError, mark_removed
+from .removal import RemovalLimitError, ShrinkLimitError, mark_removed
 from .runner import run_import
 from .staging import Dataset, run_dir
 from .transform import TransformError, transform
@@ -30,6 +31,7 @@ __all__ = [
     "Dataset",
     "QualityError",
     "RemovalLimitError",
+    "ShrinkLimitError",
     "TransformError",
     "diff",
     "extract",

@@ -12,6 +12,16 @@ Incremental imports add ``updated >= <watermark - overlap>`` to the JQL (see
 :mod:`.watermark`); the new watermark *candidate* is the largest ``updated`` seen in the
 data, never the wall clock, and is only stored by :func:`..finish.finish` when the whole
 run succeeded.
+
+Incremental generic imports also fetch again the task's *pending* records -- saved earlier
+without some references because the referenced card did not exist yet (see
+:mod:`.load`) -- so they are retried until the references resolve, although Jira reports
+no change for them. They are read by key through ``POST /rest/api/3/issue/bulkfetch``
+(100 per request, the search's fields), never through ``key in (...)`` in the JQL, which
+fails the whole search in Jira as soon as one key no longer exists. Pending keys Jira no
+longer has are dropped from the list (and logged). Re-fetched records do not move the
+watermark: they were read after the search, and a change they carry could otherwise hide
+changes the search did not see.
 """
 from __future__ import annotations
 
@@ -81,22 +91,26 @@ def _updated(record: dict[str, Any], path: str) -> str | None:
 class _Staged:
     """Writes extracted records page by page, tracking keys and the newest ``updated``."""
 
-    def __init__(self, path: Path, key_path: str, updated_path: str | None) -> None:
+    def __init__(self, path: Path, key_path: str, updated_path: str | None, watched: set[str] | None = None) -> None:
         self.writer = DatasetWriter(path, EXTRACT_COLUMNS)
         self.key_path = key_path
         self.updated_path = updated_path
         self.max_updated: datetime | None = None
         self.missing_key: list[str] = []
+        self.watched = watched or set()  # pending keys: which of them the search returned
+        self.seen_watched: set[str] = set()
 
-    def add_page(self, records: list[dict[str, Any]]) -> None:
+    def add_page(self, records: list[dict[str, Any]], *, moves_watermark: bool = True) -> None:
         rows = []
         for record in records:
             key = get_path(record, self.key_path)
             if key in (None, ""):
                 # never dropped silently: the run fails in transform, naming the record
                 self.missing_key.append(str(record.get("key") or record.get("id") or record.get("accountId") or "?"))
+            elif str(key) in self.watched:
+                self.seen_watched.add(str(key))
             updated = _updated(record, self.updated_path) if self.updated_path else None
-            if updated:
+            if updated and moves_watermark:
                 moment = parse_jira_datetime(updated)
                 if moment is not None and (self.max_updated is None or moment > self.max_updated):
                     self.max_updated = moment
@@ -161,6 +175,60 @@ def _iter_comment_records(jira: Any, task: Any, jql: str, stats: dict[str, int])
         yield out
 
 
+def _refetch_pending(
+    jira: Any, task: Any, state: Any, staged: _Staged, pending: list[str], fields: list[str], stats: dict[str, int], lg: Any
+) -> None:
+    """Stage the pending records the search did not return, read by key (bulkfetch)."""
+    todo = [k for k in pending if k not in staged.seen_watched]
+    already = len(pending) - len(todo)
+    if not todo:
+        lg.info("All %d record(s) with pending references were in the search result already.", len(pending))
+        return
+    if task.record_key_path not in ("key", "id"):
+        lg.warning(
+            "%d record(s) wait for referenced cards, but they cannot be fetched by key (the task's key is %s, "
+            "not the issue key or id): they are retried when they change in Jira. First keys: %s",
+            len(todo), task.record_key_path, ", ".join(todo[:20]),
+        )
+        return
+    from ..jira.client import BULK_FETCH_MAX
+
+    gone: list[str] = []
+    renamed: list[str] = []
+    for first in range(0, len(todo), BULK_FETCH_MAX):
+        batch = todo[first : first + BULK_FETCH_MAX]
+        for issues, not_found in jira.iter_bulk_fetch(batch, fields=fields):  # one request per batch
+            stats["pending_requests"] += 1
+            # the search's fields, staged with its pages; none of these keys was in the
+            # search result, so no record is staged twice
+            staged.add_page(issues, moves_watermark=False)
+            stats["pending_refetched"] += len(issues)
+            returned = {str(i.get("key")) for i in issues} | {str(i.get("id")) for i in issues}
+            gone += [k for k in batch if k in not_found]
+            renamed += [k for k in batch if k not in returned and k not in not_found]
+    dropped = gone + renamed
+    if dropped:
+        # nothing left to retry under these keys: a moved issue comes back under its new key
+        state.delete_pending(task.name, dropped)
+    if gone:
+        lg.warning(
+            "%d record(s) with pending references no longer exist in Jira (deleted, or not visible to the "
+            "connector's account) and are no longer retried: %s",
+            len(gone), ", ".join(gone[:20]) + (" ..." if len(gone) > 20 else ""),
+        )
+    if renamed:
+        lg.warning(
+            "%d record(s) with pending references were not returned under their key (a moved issue comes back "
+            "under its new key and is retried under that one) and are no longer retried under the old key: %s",
+            len(renamed), ", ".join(renamed[:20]) + (" ..." if len(renamed) > 20 else ""),
+        )
+    lg.info(
+        "Fetched again %d record(s) whose references were pending, by key in %d bulk request(s)%s.",
+        stats["pending_refetched"], stats["pending_requests"],
+        f"; {already} more were in the search result already" if already else "",
+    )
+
+
 def extract(
     task: Any,
     jira: Any,
@@ -172,17 +240,20 @@ def extract(
     """Fetch the task's records from Jira into ``<run_path>/extract/``.
 
     Returns ``{"dataset", "fetched", "pages", "jql", "watermark_used",
-    "watermark_candidate", "skipped_connector_comments", "missing_keys"}`` (ISO strings,
-    small lists only).
+    "watermark_candidate", "skipped_connector_comments", "pending_refetched",
+    "missing_keys"}`` (ISO strings, small lists only). ``fetched`` includes the pending
+    records fetched again by key.
     """
     lg = logger or log
     run_path = Path(run_path)
-    stats = {"pages": 0, "skipped_connector_comments": 0}
+    stats = {"pages": 0, "skipped_connector_comments": 0, "pending_refetched": 0, "pending_requests": 0}
     jql: str | None = None
     watermark_used: datetime | None = None
     kind = task.mapping_type
     updated_path = {"generic": "fields.updated", "comment": "issue.fields.updated"}.get(kind)
-    staged = _Staged(run_path / "extract", task.record_key_path, updated_path)
+    # Full imports fetch every record anyway; incremental ones must ask for the pending ones.
+    pending: list[str] = state.pending_keys(task.name) if kind == "generic" and task.mode == "incremental" else []
+    staged = _Staged(run_path / "extract", task.record_key_path, updated_path, set(pending))
 
     if kind in ("generic", "comment"):
         jql = watermark_jql(task.jql, None, None)  # the task's JQL with the connector's ordering
@@ -203,6 +274,8 @@ def extract(
             for page in jira.iter_search_pages(jql, fields=fields, page_size=min(_page_size(task, 100), 5000)):
                 stats["pages"] += 1
                 staged.add_page(page.issues)
+            if pending:
+                _refetch_pending(jira, task, state, staged, pending, fields, stats, lg)
         else:
             for records in _iter_comment_records(jira, task, jql, stats):
                 staged.add_page(records)
@@ -229,6 +302,7 @@ def extract(
         "watermark_used": watermark_used.astimezone(timezone.utc).isoformat() if watermark_used else None,
         "watermark_candidate": candidate.astimezone(timezone.utc).isoformat() if candidate else None,
         "skipped_connector_comments": stats["skipped_connector_comments"],
+        "pending_refetched": stats["pending_refetched"],
         "missing_keys": staged.missing_key[:20],
         "missing_key_count": len(staged.missing_key),
     }

@@ -17,7 +17,10 @@ from .staging import safe_name
 __all__ = ["finish", "summary_line", "COUNT_KEYS", "status_file", "read_status"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
-COUNT_KEYS = ("fetched", "transformed", "unchanged", "created", "updated", "refused", "marked_removed")
+# references_pending: records saved without some references, retried on later runs
+COUNT_KEYS = (
+    "fetched", "transformed", "unchanged", "created", "updated", "refused", "references_pending", "marked_removed",
+)
 
 
 def summary_line(task_name: str, counts: dict[str, Any]) -> str:
@@ -50,6 +53,36 @@ def _parse(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _references_pending(task: Any, state: Any, extracted: dict[str, Any], lg: Any) -> int:
+    """How many of the task's records wait for referenced cards (the state store's pending
+    list). A full run fetched every record the task selects: pending keys it did not fetch
+    are gone from Jira and leave the list."""
+    count = state.count_pending(task.name)
+    if count and task.mode == "full" and extracted.get("dataset"):
+        from .staging import Dataset
+
+        pending = set(state.pending_keys(task.name))
+        for page in Dataset(extracted["dataset"]).iter_pages(columns=["key"]):
+            pending.difference_update(str(row["key"]) for row in page)
+            if not pending:
+                break
+        if pending:
+            state.delete_pending(task.name, pending)
+            lg.info(
+                "%d record(s) with pending references were not fetched by this full run (gone from Jira) and are "
+                "no longer retried: %s", len(pending), ", ".join(sorted(pending)[:20]),
+            )
+            count = state.count_pending(task.name)
+    if count:
+        lg.warning(
+            "%d record(s) of '%s' wait for referenced ESM cards that do not exist yet (saved without them); "
+            "they are tried again on every run until the references resolve. First: %s",
+            count, task.name,
+            "; ".join(f"{r['record_key']} ({r['reason']})" for r in state.pending_records(task.name, limit=5))[:1500],
+        )
+    return count
+
+
 def finish(
     task: Any,
     state: Any,
@@ -72,6 +105,7 @@ def finish(
         "created": int(loaded.get("created", 0)),
         "updated": int(loaded.get("updated", 0)),
         "refused": int(loaded.get("refused", 0)),
+        "references_pending": _references_pending(task, state, extracted, lg),
         "marked_removed": int((removed or {}).get("marked_removed", 0)),
     }
     watermark = None
@@ -125,6 +159,7 @@ def finish(
         "run_id": run_id,
         "mode": task.mode,
         **counts,
+        "reactivated": int(loaded.get("reactivated", 0)),
         "refused_records": list(loaded.get("refused_records") or [])[:20],
         "watermark": watermark,
         "cache_cleared": bool(diffed.get("cache_cleared")),

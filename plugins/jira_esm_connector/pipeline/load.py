@@ -13,10 +13,17 @@ For each chunk of records (at most 200, ESM's bulk size):
    names the missing keys.
 3. Every card is stamped with the task's id (``task_id_attribute``); new cards go into
    the task's folder. A card that is disabled (its removal attribute holds the removal
-   value) keeps that value: the connector never re-enables a card on its own.
+   value) keeps that value: by default the connector never re-enables a card on its own.
+   With ``removed: {reactivate: true}`` (opt-in) it puts the card back to its active value
+   -- the mapped value of the removal attribute, else ``removed.active_value`` -- and logs
+   each re-activation.
 4. One bulk ``PUT /dc/{template}/data`` per chunk; ESM answers card by card. Fingerprints
    and card ids are recorded right after each chunk, only for cards ESM accepted; refused
    cards are logged one by one and stay uncached, so the next run retries them.
+5. Records whose references could not all be resolved are saved without them and kept
+   in the state store's ``pending_records``; incremental extracts fetch them again by key
+   until they load fully (see :mod:`.extract`), full imports see them anyway. A record that
+   loads fully leaves the pending list.
 
 Comment imports append one worklog entry per comment to the issue's card instead. ESM
 worklogs only ever grow, so each entry ends with a marker naming the Jira comment
@@ -192,10 +199,13 @@ def load(
     removal = task.removal
     key_attr = task.key.esm
     resolver = ReferenceResolver(esm)
-    counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0,
-              "already_loaded": 0}
+    counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "reactivated": 0,
+              "unresolved_references": 0, "already_loaded": 0}
     refused: list[dict[str, Any]] = []
     chunks = 0
+    # records saved earlier without some references: they leave the list once loaded fully
+    pending_before = set(state.pending_keys(task.name))
+    resolved_now = 0
     for chunk in _chunks(dataset, chunk_size):
         chunks += 1
         # the same record twice in one chunk (changed while the run paged): keep the newest,
@@ -203,6 +213,13 @@ def load(
         chunk = list({row["key"]: row for row in chunk}.values())
         # an Airflow retry of this step: what an earlier attempt already saved is skipped
         saved = state.get_fingerprints(task.name, [row["key"] for row in chunk])
+        # (a record is only cached once it loaded fully: a crash between caching it and
+        # leaving the pending list must not keep it pending)
+        stale_pending = [row["key"] for row in chunk if saved.get(row["key"]) == row["fingerprint"]
+                         and row["key"] in pending_before]
+        if stale_pending:
+            state.delete_pending(task.name, stale_pending)
+            resolved_now += len(stale_pending)
         chunk = [row for row in chunk if saved.get(row["key"]) != row["fingerprint"]]
         counts["already_loaded"] += len(saved) - sum(1 for row in chunk if row["key"] in saved)
         if not chunk:
@@ -218,6 +235,7 @@ def load(
         resolver.prefetch(ref for _, data in decoded for ref in _references(data))
         cards = []
         partial: dict[str, list[str]] = {}
+        reactivating: dict[str, Any] = {}  # key -> the active value its disabled card gets back
         for row, data in decoded:
             data, missing = _resolve_data(data, resolver)
             if missing:
@@ -225,9 +243,17 @@ def load(
             data[task.task_id_attribute] = task.name
             card = existing.get(row["key"])
             card_id = card.data_card_id if card is not None else None
-            if card is not None and removal and removal.attribute in data:
-                current = card.value(removal.attribute)
-                if current is not None and str(current) == str(removal.value) and str(data[removal.attribute]) != str(removal.value):
+            current = card.value(removal.attribute) if card is not None and removal else None
+            if current is not None and str(current) == str(removal.value):  # the card is disabled
+                mapped = data.get(removal.attribute)
+                active = mapped if mapped not in (None, "") else removal.active_value
+                if mapped is not None and str(mapped) == str(removal.value):
+                    pass  # the record itself says removed: written as mapped
+                elif removal.reactivate and active is not None:
+                    # opt-in: the record is back in Jira, so is its card
+                    data[removal.attribute] = active
+                    reactivating[row["key"]] = active
+                elif removal.attribute in data:
                     # never re-enable on our own: the card stays disabled
                     data.pop(removal.attribute)
                     counts["kept_disabled"] += 1
@@ -239,18 +265,29 @@ def load(
         for key, missing in partial.items():
             counts["unresolved_references"] += 1
             lg.warning(
-                "Record %s: reference(s) not found in ESM, left out and retried next run: %s", key, "; ".join(missing[:10])
+                "Record %s: reference(s) not found in ESM, left out for now and retried on later runs until they "
+                "resolve: %s", key, "; ".join(missing[:10])
             )
         fingerprints: dict[str, str] = {}
         card_ids: dict[str, str] = {}
+        pending: dict[str, str] = {}  # saved without some references: key -> what is missing
         for outcomes in esm.iter_bulk_import(task.template, cards, folder=task.folder, chunk_size=min(chunk_size, 200)):
             for outcome in outcomes:
                 row = outcome.ref
                 if outcome.ok:
                     counts[outcome.status] += 1
                     card_ids[row["key"]] = outcome.data_card_id
-                    if row["key"] not in partial:
+                    if row["key"] in partial:
+                        pending[row["key"]] = "; ".join(partial[row["key"]])
+                    else:
                         fingerprints[row["key"]] = row["fingerprint"]
+                    if row["key"] in reactivating:
+                        counts["reactivated"] += 1
+                        lg.info(
+                            "Re-activated card %s (%s): its record is back in Jira, %s set from %s to %s "
+                            "(removed.reactivate).",
+                            outcome.data_card_id, row["key"], removal.attribute, removal.value, reactivating[row["key"]],
+                        )
                 else:
                     counts["refused"] += 1
                     refused.append({"key": row["key"], "reason": outcome.reason, "updated": row.get("updated")})
@@ -259,13 +296,24 @@ def load(
             state.put_card_ids(task.name, card_ids)
         if fingerprints:
             state.put_fingerprints(task.name, fingerprints)
+        if pending:
+            # not cached either, and an incremental extract fetches them again by key
+            state.put_pending(task.name, pending)
+        done = [k for k in fingerprints if k in pending_before]
+        if done:
+            state.delete_pending(task.name, done)
+            resolved_now += len(done)
     _report_refused(lg, task, refused)
+    if resolved_now:
+        lg.info("%d record(s) whose references were pending now carry all of them.", resolved_now)
     lg.info(
-        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s.",
+        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s.",
         task.template, chunks, counts["created"], counts["updated"], counts["refused"],
         f", {counts['unresolved_references']} with unresolved references" if counts["unresolved_references"] else "",
+        f", {counts['reactivated']} re-activated" if counts["reactivated"] else "",
     )
-    return {**counts, "refused_records": refused[:_MAX_LISTED], "refused_oldest_updated": _oldest(refused)}
+    return {**counts, "references_resolved": resolved_now, "refused_records": refused[:_MAX_LISTED],
+            "refused_oldest_updated": _oldest(refused)}
 
 
 def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -> dict[str, Any]:

@@ -8,10 +8,20 @@ never re-enabled here or by the load step.
 If several tasks fetch the same record, the last one to write it owns it (its task id is
 on the card), so only that task can mark it removed.
 
-Safety limit: when more than ``removed.max_share`` (default 0.5) of the task's active
-cards would be marked in one run -- a JQL typo, an expired permission -- the step stops
-with a clear message and marks nothing, unless the run was triggered with
-``allow_mass_removal: true``.
+Safety limits -- a removal is only as trustworthy as the listing it is based on:
+
+* **share**: when more than ``removed.max_share`` (default 0.5, always < 1) of the task's
+  active cards would be marked in one run -- a JQL typo, an expired permission -- the step
+  stops with a clear message and marks nothing, unless the run was triggered with
+  ``allow_mass_removal: true``;
+* **shrink**: when this run fetched more than ``removed.max_shrink`` (default 0.10) fewer
+  records than the last successful run (``state.last_volume``) -- a listing cut short by
+  page caps, a lost permission, a lagging index -- nothing is marked either, unless the
+  run was triggered with ``allow_shrink: true``.
+
+Both fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry would see
+the same listing. The run's volume is not recorded, so the next run compares against the
+last good one again.
 """
 from __future__ import annotations
 
@@ -20,13 +30,17 @@ from typing import Any
 
 from .staging import Dataset
 
-__all__ = ["mark_removed", "RemovalLimitError"]
+__all__ = ["mark_removed", "RemovalLimitError", "ShrinkLimitError"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 
 
 class RemovalLimitError(RuntimeError):
     """Too many cards would be marked removed in one run."""
+
+
+class ShrinkLimitError(RemovalLimitError):
+    """The run fetched markedly fewer records than the last successful one: nothing is marked."""
 
 
 def mark_removed(
@@ -36,15 +50,16 @@ def mark_removed(
     state: Any,
     *,
     allow_mass_removal: bool = False,
+    allow_shrink: bool = False,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> dict[str, Any]:
-    """Returns ``{"marked_removed", "active_cards", "refused_removals", "skipped"}``."""
+    """Returns ``{"marked_removed", "active_cards", "refused_removals", "skipped", "last_volume"}``."""
     lg = logger or log
     removal = task.removal
     if task.mode != "full" or removal is None:
         lg.info("Task '%s' does not mark removed records (%s).", task.name,
                 "incremental import" if task.mode != "full" else "removed: false")
-        return {"marked_removed": 0, "active_cards": None, "refused_removals": 0, "skipped": True}
+        return {"marked_removed": 0, "active_cards": None, "refused_removals": 0, "skipped": True, "last_volume": None}
     from ..esm import CardInput, eql
 
     seen = {row["key"] for row in Dataset(extracted["dataset"]).iter_rows(columns=["key"]) if row["key"] is not None}
@@ -77,6 +92,10 @@ def mark_removed(
         "Removal check: %d of %d active '%s' card(s) of task '%s' were not fetched this run (%.0f%%; limit %.0f%%).",
         len(candidates), active, task.template, task.name, share * 100, removal.max_share * 100,
     )
+    fetched = int(extracted.get("fetched") or 0)
+    last_volume = state.last_volume(task.name)
+    refusals: list[str] = []
+    shrink_refused = False
     if candidates and share > removal.max_share:
         message = (
             f"Task '{task.name}': refusing to mark {len(candidates)} of {active} active '{task.template}' cards "
@@ -85,10 +104,31 @@ def mark_removed(
             f"otherwise check the task's JQL and the Jira account's permissions. "
             f"First keys: {', '.join(k for _, k in candidates[:10])}"
         )
-        if not allow_mass_removal:
-            lg.error("%s", message)
-            raise RemovalLimitError(message)
-        lg.warning("Safety limit overridden for this run (allow_mass_removal): %s", message)
+        if allow_mass_removal:
+            lg.warning("Safety limit overridden for this run (allow_mass_removal): %s", message)
+        else:
+            refusals.append(message)
+    if candidates and last_volume and fetched < last_volume * (1 - removal.max_shrink):
+        # A listing cut short looks exactly like records deleted in Jira: trust it only when
+        # the run saw about as much as the last good one.
+        shrink = 1 - fetched / last_volume
+        message = (
+            f"Task '{task.name}': refusing to mark {len(candidates)} '{task.template}' card(s) as removed: "
+            f"this run fetched {fetched} record(s), {shrink:.0%} fewer than the {last_volume} of the last "
+            f"successful run (limit {removal.max_shrink:.0%}, removed.max_shrink). A listing cut short (Jira "
+            f"capping pages, a lost permission, a search index catching up) looks like records gone. Nothing was "
+            f"marked. If Jira really has that many fewer records now, trigger the DAG once with the parameter "
+            f"allow_shrink = true. First keys: {', '.join(k for _, k in candidates[:10])}"
+        )
+        if allow_shrink:
+            lg.warning("Shrink limit overridden for this run (allow_shrink): %s", message)
+        else:
+            refusals.append(message)
+            shrink_refused = True
+    if refusals:
+        message = " ".join(refusals)
+        lg.error("%s", message)
+        raise (ShrinkLimitError if shrink_refused else RemovalLimitError)(message)
     marked: list[str] = []
     refused = 0
     if candidates:
@@ -106,4 +146,5 @@ def mark_removed(
         if marked:
             # a record that comes back is compared afresh (the card itself stays disabled)
             state.delete_fingerprints(task.name, marked)
-    return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False}
+    return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False,
+            "last_volume": last_volume}

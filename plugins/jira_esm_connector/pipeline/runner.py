@@ -29,6 +29,7 @@ def run_import(
     settings: Any = None,
     clear_cache: bool = False,
     allow_mass_removal: bool = False,
+    allow_shrink: bool = False,
     now: datetime | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> dict[str, Any]:
@@ -44,7 +45,8 @@ def run_import(
     loaded = load(task, diffed, esm, state, logger=logger)
     removed = None
     if task.mode == "full":
-        removed = mark_removed(task, extracted, esm, state, allow_mass_removal=allow_mass_removal, logger=logger)
+        removed = mark_removed(task, extracted, esm, state, allow_mass_removal=allow_mass_removal,
+                               allow_shrink=allow_shrink, logger=logger)
     return finish(
         task, state, run_id, extracted, transformed, diffed, loaded, removed,
         staging_root=staging_root, logger=logger,

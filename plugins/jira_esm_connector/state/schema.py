@@ -7,7 +7,9 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime", "Tables", "SCHEMA_VERSION", "MIGRATIONS"]
+__all__ = ["UTCDateTime", "Tables", "SCHEMA_VERSION", "MIGRATIONS", "PENDING_REASON_MAX"]
+
+PENDING_REASON_MAX = 1000  # characters of a pending record's reason (the missing references)
 
 
 class UTCDateTime(TypeDecorator):
@@ -80,6 +82,16 @@ class Tables:
             sa.Column("recorded_at", UTCDateTime, nullable=False),
             sa.Index(f"{p}ix_runs_task_recorded", "task", "recorded_at"),
         )
+        # Records saved without some of their references (the referenced card did not exist
+        # yet): fetched again by key on later runs until they load fully (migration 2).
+        self.pending_records = sa.Table(
+            f"{p}pending_records", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("record_key", sa.String(400), primary_key=True),
+            sa.Column("reason", sa.String(PENDING_REASON_MAX), nullable=False),
+            sa.Column("first_seen", UTCDateTime, nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
         self.events = sa.Table(
             f"{p}events", m,
             sa.Column("task", sa.String(250), primary_key=True),
@@ -103,7 +115,13 @@ def _v1(conn: sa.Connection, tables: Tables) -> None:
     tables.metadata.create_all(conn, tables=tables.data_tables, checkfirst=True)
 
 
+def _v2(conn: sa.Connection, tables: Tables) -> None:
+    """``pending_records``: records whose references are retried on later runs."""
+    tables.pending_records.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
-# transaction as the version bump.
-MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1}
+# transaction as the version bump. (A fresh database gets every table from _v1, which
+# creates whatever the Tables class declares; later migrations then find theirs there.)
+MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2}
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -1,4 +1,5 @@
-"""The connector's state store: watermarks, task cache, key map, run stats, event records.
+"""The connector's state store: watermarks, task cache, key map, run stats, event records,
+records with pending references.
 
 SQLAlchemy Core on SQLite (default; WAL, busy timeout, write transactions taken with
 ``BEGIN IMMEDIATE`` so two processes never deadlock on a lock upgrade) or PostgreSQL.
@@ -20,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from ..http.redact import redact
-from .schema import MIGRATIONS, SCHEMA_VERSION, Tables
+from .schema import MIGRATIONS, PENDING_REASON_MAX, SCHEMA_VERSION, Tables
 
 __all__ = ["EventRecord", "StateStore", "StateStoreError", "db_url_secrets", "safe_db_url"]
 
@@ -240,10 +241,14 @@ class StateStore:
         with self._write() as conn:
             self.tables.metadata.drop_all(conn)
 
-    def _upsert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    def _upsert(
+        self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str],
+        keep: tuple[str, ...] = (),
+    ) -> None:
+        """Insert or update ``rows``; columns in ``keep`` are only written on insert."""
         if not rows:
             return
-        update_cols = [c for c in rows[0] if c not in keys]
+        update_cols = [c for c in rows[0] if c not in keys and c not in keep]
         if self.dialect in ("postgresql", "sqlite"):
             if self.dialect == "postgresql":
                 from sqlalchemy.dialects.postgresql import insert
@@ -392,6 +397,54 @@ class StateStore:
             for chunk in _chunks(wanted):
                 n += conn.execute(sa.delete(t).where(t.c.scope == scope, t.c.record_key.in_(chunk))).rowcount
         return n
+
+    # ---- records with pending references --------------------------------------------------
+    def put_pending(self, task: str, reasons: Mapping[Any, str]) -> None:
+        """Remember records saved without some references (``{key: why}``); ``first_seen``
+        stays what it was when a record is already pending."""
+        now = _utcnow()
+        rows = [
+            {"task": task, "record_key": str(k), "reason": str(why)[:PENDING_REASON_MAX], "first_seen": now,
+             "updated_at": now}
+            for k, why in reasons.items()
+        ]
+        with self._write() as conn:
+            self._upsert(conn, self.tables.pending_records, rows, ["task", "record_key"], keep=("first_seen",))
+
+    def delete_pending(self, task: str, keys: Iterable[Any]) -> int:
+        t = self.tables.pending_records
+        wanted = list(dict.fromkeys(str(k) for k in keys))
+        n = 0
+        with self._write() as conn:
+            for chunk in _chunks(wanted):
+                n += conn.execute(sa.delete(t).where(t.c.task == task, t.c.record_key.in_(chunk))).rowcount
+        return n
+
+    def pending_keys(self, task: str) -> list[str]:
+        """The task's pending record keys, oldest first."""
+        t = self.tables.pending_records
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.record_key).where(t.c.task == task).order_by(t.c.first_seen, t.c.record_key)
+            )
+            return [k for (k,) in rows]
+
+    def pending_records(self, task: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """``[{"record_key", "reason", "first_seen", "updated_at"}]``, oldest first (operators, tests)."""
+        t = self.tables.pending_records
+        query = (
+            sa.select(t.c.record_key, t.c.reason, t.c.first_seen, t.c.updated_at)
+            .where(t.c.task == task).order_by(t.c.first_seen, t.c.record_key)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def count_pending(self, task: str) -> int:
+        t = self.tables.pending_records
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.task == task)).scalar() or 0)
 
     # ---- run statistics ---------------------------------------------------------------------
     def record_run(self, task: str, run_id: str, counts: Mapping[str, int], volume: int | None) -> None:
