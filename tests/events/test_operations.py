@@ -16,6 +16,7 @@ from jira_esm_connector.events import (
     create_user,
     delete_group,
     delete_user,
+    find_comment_for_event,
     find_issue_for_event,
     remove_user_from_group,
     transition_issue,
@@ -182,3 +183,34 @@ def test_field_names_resolve_through_the_field_list_once(jira, jira_sim):
     with pytest.raises(EventConfigError, match="no field with that id or name"):
         resolver.resolve("No such field")
     assert resolver._fields is not None and len(resolver._fields) > 5
+
+
+@pytest.mark.parametrize("suffix", ["?fields=summary", "#comment"])
+def test_find_comment_escapes_the_issue_key_in_the_url(jira, jira_sim, suffix):
+    """A key from the payload with "?" or "#" must not turn the comment lookup into a request
+    for another resource (here: the issue itself, whose JSON has no comments)."""
+    ref = _ref()
+    key = create_issue(jira, ref, {**BUG, "summary": "escape target"})["issue_key"]
+    add_comment(jira, ref, key, text_to_adf("marked"))
+    before = jira_sim.stats()
+    from jira_esm_connector.http.errors import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        find_comment_for_event(jira, ref, key + suffix)
+    after = jira_sim.stats()
+    assert _count(after, "GET /rest/api/3/issue/{issueIdOrKey}/comment") - _count(before, "GET /rest/api/3/issue/{issueIdOrKey}/comment") == 1
+    assert _count(after, "GET /rest/api/3/issue/{issueIdOrKey}") == _count(before, "GET /rest/api/3/issue/{issueIdOrKey}")
+
+
+def test_find_comment_escapes_a_slash_in_the_issue_key():
+    """"/" cannot be told apart on the simulator (the server decodes %2F before routing), so
+    the path the connector asks for is checked directly."""
+    asked = []
+
+    class Recorder:
+        def paginate(self, method, path, paginator, params=None):
+            asked.append(path)
+            return iter(())
+
+    assert find_comment_for_event(Recorder(), _ref(), "SUP-1/../../project/SUP") is None
+    assert asked == ["/rest/api/3/issue/SUP-1%2F..%2F..%2Fproject%2FSUP/comment"]

@@ -257,15 +257,40 @@ def test_user_and_group_events_with_write_back(jira, esm, state):
 def test_a_comment_that_came_from_jira_is_not_pushed_back(jira, state):
     key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "ping-pong"})["key"]
     task = example_task("event_add_comment.yaml")
-    # the comment import wrote this worklog entry with author "Jira: <name>"
-    result = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Looked at it.", "author": "Jira: Aino Virtanen"},
-                       jira, None, state)
+    # the entry exactly as the comment import writes it: author "Jira: <name>", text ending with the marker
+    result = run_event(task, {"event_id": unique(), "issue_key": key, "text": f"Looked at it.\n\n{worklog_marker('10001')}",
+                              "author": "Jira: Aino Virtanen"}, jira, None, state)
     assert result["comment_id"] is None and "no ping-pong" in result["skipped"]
-    assert list(jira.iter_comments(key)) == []
-    # the same entry as the comment import writes it: text ending with the comment marker
-    marked = run_event(task, {"event_id": unique(), "issue_key": key, "text": f"Looked at it.\n\n{worklog_marker('10001')}",
+    marked = run_event(task, {"event_id": unique(), "issue_key": key, "text": f"Looked at it.\n\n{worklog_marker('10002')}",
                               "author": "Aino (ESM desk)"}, jira, None, state)
     assert marked["comment_id"] is None and list(jira.iter_comments(key)) == []
     pushed = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Looked at it.", "author": "Aino (ESM desk)"},
                        jira, None, state)
     assert [c["id"] for c in jira.iter_comments(key)] == [pushed["comment_id"]]
+
+
+def test_a_comment_that_merely_starts_with_jira_is_pushed(jira, state):
+    """Only the import's exact marker means "came from Jira": a person's words that start with
+    "Jira:", or an author named that way without the marker, are a real ESM comment."""
+    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "not ping-pong"})["key"]
+    task = example_task("event_add_comment.yaml")
+    own = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Jira: the board shows the wrong sprint."},
+                    jira, None, state)
+    by_author = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Checked the logs.",
+                                 "author": "Jira: Aino Virtanen"}, jira, None, state)
+    quoted = run_event(task, {"event_id": unique(), "issue_key": key,
+                              "text": f"See {worklog_marker('10001')} for what the customer said; called back."}, jira, None, state)
+    assert own["comment_id"] and by_author["comment_id"] and quoted["comment_id"]
+    assert [c["id"] for c in jira.iter_comments(key)] == [own["comment_id"], by_author["comment_id"], quoted["comment_id"]]
+
+
+def test_came_from_jira_knows_only_the_imports_exact_marker():
+    from jira_esm_connector.events.markers import came_from_jira
+
+    assert came_from_jira(f"Looked at it.\n\n{worklog_marker('10001')}")
+    assert came_from_jira(f"Aino (ESM): Looked at it.\n\n{worklog_marker('7')}\n")
+    assert not came_from_jira("Jira: Looked at it.")
+    assert not came_from_jira("Jira:")
+    assert not came_from_jira(f"{worklog_marker('7')} was wrong, fixed now")
+    assert not came_from_jira("Looked at it. [Jira comment x]")
+    assert not came_from_jira("")

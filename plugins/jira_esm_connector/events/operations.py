@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import quote
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -196,7 +197,9 @@ def find_comment_for_event(jira: Any, ref: EventRef, issue_key: str) -> dict[str
     """The comment an earlier attempt of this event added to ``issue_key``, newest first."""
     paginator = StartAtPaginator(100, items_key="comments")
     params = {"expand": "properties", "orderBy": "-created"}
-    for _page, items in jira.paginate("GET", f"/rest/api/3/issue/{issue_key}/comment", paginator, params=params):
+    # the key comes from the payload: escaped, so "SUP-1/../x" or "SUP-1?a=b" cannot reach another endpoint
+    path = f"/rest/api/3/issue/{quote(str(issue_key), safe='')}/comment"
+    for _page, items in jira.paginate("GET", path, paginator, params=params):
         for comment in items:
             if _comment_has_marker(jira, comment, ref):
                 return {"issue_key": issue_key, "comment_id": str(comment["id"])}

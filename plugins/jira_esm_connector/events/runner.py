@@ -27,7 +27,7 @@ from ..mapping import MappingError, text_to_adf
 from . import operations as ops
 from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient
 from .fields import FieldResolver, resolve_fields
-from .markers import IMPORTED_COMMENT_PREFIX, EventRef, came_from_jira
+from .markers import EventRef, came_from_jira
 
 __all__ = ["RESULT_KEYS", "EventBusy", "run_event", "check_payload", "write_back"]
 
@@ -135,8 +135,8 @@ def _act(task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, che
         text = _require(rendered.comment, "the comment text")
         if came_from_jira(text):
             log.info(
-                "The comment came from Jira (it starts with %r or carries a [Jira comment N] marker): "
-                "not pushing it back", IMPORTED_COMMENT_PREFIX,
+                "The comment came from Jira (it ends with the comment import's [Jira comment N] marker): "
+                "not pushing it back"
             )
             return {"issue_key": rendered.issue, "comment_id": None, "skipped": "the comment came from Jira (no ping-pong)"}
         body = text_to_adf(text)
