@@ -76,6 +76,45 @@ def test_bad_payload_fails_before_touching_jira_or_the_state(jira, state, jira_s
     assert jira_sim.stats()["total"] == before
 
 
+def _writes(stats) -> int:
+    """Requests that could change Jira (anything but GET)."""
+    return sum(n for endpoint, n in stats["endpoints"].items() if not endpoint.startswith("GET "))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("datacard_id", "INC-4711"),
+    ("datacard_id", "0"),
+    ("datacard_id", -3),
+    ("datacard_id", "4711\n"),
+    ("event_id", "inc-4711\ncreate"),
+    ("event_id", "inc\x1b[31m-4711"),
+    ("event_id", "x" * 201),
+])
+def test_malformed_card_or_event_id_is_refused_before_any_jira_call(jira, esm, state, jira_sim, field, value):
+    """A caller that does not go through Airflow's Params gets the same refusal: before the
+    claim, before Jira -- not an issue created and then a failed write-back."""
+    task = example_task(CREATE)
+    conf = {"event_id": unique(), "datacard_id": _incident_card(esm), "subject": "bad id"}
+    conf[field] = value
+    before = jira_sim.stats()
+    with pytest.raises(PayloadError) as err:
+        run_event(task, conf, jira, esm, state)
+    assert is_permanent(err.value)
+    assert str(err.value).count(f"{field}:") == 1  # names the field
+    assert "\n" not in str(err.value) and "\x1b" not in str(err.value)  # shown escaped, not raw
+    after = jira_sim.stats()
+    assert after["total"] == before["total"] and _writes(after) == _writes(before)
+    assert state.get_event(task.name, conf["event_id"]) is None
+
+
+def test_an_integer_card_id_is_written_back_as_esms_string_id(jira, esm, state):
+    task = example_task(CREATE)
+    card = _incident_card(esm)
+    result = run_event(task, {"event_id": unique(), "datacard_id": int(card), "subject": "integer id"}, jira, esm, state)
+    assert result["written_back"]["datacard_id"] == card
+    assert esm.get_card("incident", card).value("jira_key") == result["issue_key"]
+
+
 # ---- exactly once ---------------------------------------------------------------------------
 
 def test_same_event_twice_creates_one_issue_and_replays_the_result(jira, esm, state):

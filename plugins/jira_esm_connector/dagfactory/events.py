@@ -60,8 +60,9 @@ def event_doc_md(task: EventTask) -> str:
         "",
         "| payload key | type | required | description |",
         "|---|---|---|---|",
-        "| `event_id` | string | yes | unique id of this event |",
-        f"| `datacard_id` | string | {'yes' if task.requires_datacard_id else 'no'} | originating ESM data card |",
+        "| `event_id` | string | yes | unique id of this event (printable text, at most 200 characters) |",
+        f"| `datacard_id` | string of digits or integer | {'yes' if task.requires_datacard_id else 'no'} "
+        "| originating ESM data card (a positive whole number) |",
     ]
     for name, field in task.payload.items():
         extra = []

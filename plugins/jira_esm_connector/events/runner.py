@@ -60,8 +60,21 @@ def _renderer(task: EventTask):
     return cached[1]
 
 
+# What the two implicit keys must look like, in words (the schema's patterns are unreadable).
+_IMPLICIT_RULES = {
+    "event_id": "must be printable text of 1 to 200 characters, without line breaks, tabs or "
+                "other control characters",
+    "datacard_id": "must be an ESM data card id: a positive whole number such as 4711 "
+                   "(as a string of digits or a number)",
+}
+
+
 def _schema_problem(error: Any) -> str:
     where = ".".join(str(p) for p in error.absolute_path)
+    if where in _IMPLICIT_RULES and error.validator not in ("required", "additionalProperties"):
+        value = error.instance
+        shown = repr(value) if not isinstance(value, str) or len(value) <= 60 else repr(value[:57] + "...")
+        return f"{where}: {shown} {_IMPLICIT_RULES[where]}"
     if error.validator == "required":
         return error.message.replace("is a required property", "is required")
     if error.validator == "additionalProperties":
@@ -109,6 +122,10 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
     problems = sorted(validator.iter_errors(payload), key=lambda e: [str(p) for p in e.absolute_path])
     if problems:
         raise PayloadError("the payload is not valid: " + "; ".join(_schema_problem(p) for p in problems))
+    card_id = payload.get("datacard_id")
+    if card_id is not None and not isinstance(card_id, str):
+        # 4711 and 4711.0 (JSON schema's "integer") -> "4711": ESM's ids are strings of digits
+        payload["datacard_id"] = str(int(card_id))
     return payload
 
 
