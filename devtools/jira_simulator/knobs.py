@@ -14,7 +14,11 @@ from typing import Any
 class Fault:
     """One injected fault, used for the next ``count`` matching requests."""
 
-    type: str  # "status" | "reset" | "slow"
+    # "status": answer with that status instead of handling the request; "reset": drop the
+    # connection instead; "slow": wait delay_ms, then handle it; "drop_after": handle the
+    # request (it takes effect), then drop the connection instead of answering -- the
+    # ambiguous failure a client must not blindly repeat.
+    type: str  # "status" | "reset" | "slow" | "drop_after"
     count: int = 1
     status: int = 503
     retry_after: float | None = None
@@ -59,6 +63,10 @@ class RateDecision:
 class Knobs:
     latency_ms: int = 0
     rate_limit_per_second: int = 0  # 0 = no rate limit
+    # Jira's search index lags behind writes (search/jql is eventually consistent): issues
+    # created or changed less than this many seconds ago are missing from JQL search results
+    # and counts. GET /issue/{key} stays consistent. 0 = search sees every write at once.
+    search_lag_seconds: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     _windows: dict[str, tuple[int, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -67,6 +75,7 @@ class Knobs:
         return {
             "latency_ms": self.latency_ms,
             "rate_limit_per_second": self.rate_limit_per_second,
+            "search_lag_seconds": self.search_lag_seconds,
             "faults": [f.as_dict() for f in self.faults],
         }
 
@@ -74,6 +83,7 @@ class Knobs:
         with self._lock:
             self.latency_ms = latency_ms
             self.rate_limit_per_second = rate_limit_per_second
+            self.search_lag_seconds = 0.0
             self.faults.clear()
             self._windows.clear()
 
