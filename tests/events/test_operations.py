@@ -214,3 +214,114 @@ def test_find_comment_escapes_a_slash_in_the_issue_key():
 
     assert find_comment_for_event(Recorder(), _ref(), "SUP-1/../../project/SUP") is None
     assert asked == ["/rest/api/3/issue/SUP-1%2F..%2F..%2Fproject%2FSUP/comment"]
+
+
+class CloudSearch:
+    """The Jira client as Jira Cloud answers it: JQL on an entity property that no installed
+    app declares for indexing matches nothing (a REST client cannot declare one). Everything
+    else goes to the simulator."""
+
+    host = "your-site.atlassian.net"  # a site of its own: nothing learnt about the simulator applies
+
+    def __init__(self, jira):
+        self._jira = jira
+        self.jql: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self._jira, name)
+
+    def search(self, jql, **kwargs):
+        self.jql.append(jql)
+        if "issue.property[" in jql:
+            return iter(())
+        return self._jira.search(jql, **kwargs)
+
+
+def test_issue_lookup_works_where_property_jql_finds_nothing(jira, jira_sim):
+    """The exactly-once lookup must be the one real Jira Cloud answers: the label (indexed by
+    Jira itself), confirmed by the property read with GET."""
+    ref = _ref()
+    made = create_issue(jira, ref, {**BUG, "summary": "found by label"})
+    cloud = CloudSearch(jira)
+    assert find_issue_for_event(cloud, ref) == made
+    assert cloud.jql and all(q.startswith("labels = ") for q in cloud.jql)
+    # and a retried create finds it instead of creating a second
+    posts = _count(jira_sim.stats(), "POST /rest/api/3/issue")
+    assert create_issue(cloud, ref, {**BUG, "summary": "found by label"}, check_first=True) == made
+    assert _count(jira_sim.stats(), "POST /rest/api/3/issue") == posts
+
+
+def test_issue_lookup_needs_the_property_not_just_the_label(jira):
+    """Someone copying the label onto another issue does not make it the event's issue."""
+    ref = _ref()
+    made = create_issue(jira, ref, {**BUG, "summary": "the real one"})
+    jira.create_issue({**BUG, "summary": "copied label", "labels": [ref.label]})
+    assert find_issue_for_event(jira, ref) == made
+
+
+class FakeClock:
+    def __init__(self):
+        from datetime import datetime, timezone
+
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+
+
+class EmptySearchJira:
+    """A Jira whose search never shows the event's issue; counts searches and creates."""
+
+    host = "fake"
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.searched_at = []
+        self.creates = 0
+
+    def search(self, jql, **kwargs):
+        self.searched_at.append(self.clock())
+        return iter(())
+
+    def create_issue(self, body, properties=None):
+        self.creates += 1
+        return {"key": "SUP-1", "id": "10001"}
+
+
+def test_guard_does_not_create_while_the_index_may_still_miss_an_earlier_create():
+    from datetime import timedelta
+
+    from jira_esm_connector.events import CreateGuard, CreateUnconfirmed
+
+    clock = FakeClock()
+    noted = []
+    guard = CreateGuard(index_lag_s=60, ambiguous_at=clock() - timedelta(seconds=1), remember=noted.append,
+                        clock=clock, sleep=clock.sleep)
+    jira = EmptySearchJira(clock)
+    with pytest.raises(CreateUnconfirmed):
+        create_issue(jira, _ref(), {**BUG, "summary": "x"}, check_first=True, guard=guard)
+    assert jira.creates == 0 and noted == []
+    settled = guard.ambiguous_at + timedelta(seconds=60)
+    assert jira.searched_at[-1] >= settled  # the last search was made after the bound ...
+    assert jira.searched_at[-2] < settled  # ... after backing off while inside it
+    assert 3 <= len(jira.searched_at) <= 15
+
+
+def test_guard_creates_once_the_index_had_its_time_and_notes_the_send_first():
+    from datetime import timedelta
+
+    from jira_esm_connector.events import CreateGuard
+
+    clock = FakeClock()
+    noted = []
+    earlier = clock() - timedelta(seconds=61)
+    guard = CreateGuard(index_lag_s=60, ambiguous_at=earlier, remember=noted.append, clock=clock, sleep=clock.sleep)
+    jira = EmptySearchJira(clock)
+    assert create_issue(jira, _ref(), {**BUG, "summary": "x"}, check_first=True, guard=guard)["issue_key"] == "SUP-1"
+    assert len(jira.searched_at) == 1 and jira.creates == 1
+    assert noted == [clock()]  # the send time, stored before the request went out

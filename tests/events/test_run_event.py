@@ -4,6 +4,7 @@ are very long or are not Latin."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -42,6 +43,9 @@ class CrashAfterJira:
 
     def begin_event(self, *a, **kw):
         return self.store.begin_event(*a, **kw)
+
+    def note_event(self, *a, **kw):
+        return self.store.note_event(*a, **kw)
 
     def complete_event(self, *a, **kw):
         raise SystemExit("worker killed before recording the outcome")
@@ -229,6 +233,117 @@ def test_jira_refusal_fails_permanently_and_is_recorded(jira, state):
     assert "Specify a valid project ID or key" in str(err.value)
     record = state.get_event(task.name, "r1")
     assert record.status == "failed" and "Specify a valid project ID or key" in record.error
+
+
+# ---- Jira's search index lags behind creates ------------------------------------------------
+
+@pytest.fixture
+def search_lag(jira_sim):
+    """Set the simulator's search lag (seconds) for one test; faults and lag cleared after."""
+    def set_lag(seconds: float) -> None:
+        jira_sim.admin("PUT", "config", json={"search_lag_seconds": seconds})
+
+    yield set_lag
+    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
+    jira_sim.admin("DELETE", "faults")
+
+
+def _posts(jira_sim) -> int:
+    return int(jira_sim.stats()["endpoints"].get("POST /rest/api/3/issue", 0))
+
+
+def _fault_on_create(jira_sim, kind: str) -> None:
+    jira_sim.admin("POST", "faults", json={"type": kind, "count": 1, "path": "/rest/api/3/issue", "method": "POST"})
+
+
+def _indexed_issues_for(jira, jira_sim, task_name, event_id):
+    """Every issue of the event, once the index has caught up (lag switched off)."""
+    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
+    return _issues_for(jira, task_name, event_id)
+
+
+def test_create_answered_by_a_dropped_connection_under_10s_index_lag_creates_once(jira, jira_sim, state, search_lag):
+    """Jira creates the issue but the answer is lost, and search shows new issues only 10 s
+    later: the connector keeps searching instead of creating a second issue."""
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "dropped answer, lagging index"}
+    search_lag(10)
+    _fault_on_create(jira_sim, "drop_after")
+    posts = _posts(jira_sim)
+    result = run_event(task, conf, jira, None, state, owner="run-1")  # default bound: 60 s
+    assert _posts(jira_sim) - posts == 1  # the one POST that took effect; never repeated
+    assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [result["issue_key"]]
+    record = state.get_event(task.name, conf["event_id"])
+    assert record.status == "done" and record.result["issue_key"] == result["issue_key"]
+
+
+def test_unconfirmed_create_fails_retriably_and_only_a_later_attempt_creates(jira, jira_sim, state, search_lag):
+    """The first POST is lost on the way (connection reset): nothing was created, but the
+    connector cannot know. It does not create again until a search made after the index lag
+    bound still misses the issue: the attempt fails plainly and retriably, the event row keeps
+    when the unconfirmed create was sent, an early retry still does not create, a later one does."""
+    from jira_esm_connector.events import CreateUnconfirmed
+
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "lost on the way"}
+    search_lag(10)
+    _fault_on_create(jira_sim, "reset")
+    posts = _posts(jira_sim)
+    with pytest.raises(CreateUnconfirmed) as err:
+        run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=1.5)
+    assert not is_permanent(err.value)  # Airflow retries it
+    assert "could not confirm whether the request to create the issue took effect" in str(err.value)
+    assert "retrying later" in str(err.value)
+    record = state.get_event(task.name, conf["event_id"])
+    assert record.status == "failed" and "ambiguous_create_at" in record.notes
+    sent_at = record.notes["ambiguous_create_at"]
+    assert _posts(jira_sim) - posts == 1
+
+    # a retry whose bound has not passed since that create searches, finds nothing, and
+    # still does not create
+    with pytest.raises(CreateUnconfirmed):
+        run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=4)
+    assert _posts(jira_sim) - posts == 1
+    assert state.get_event(task.name, conf["event_id"]).notes["ambiguous_create_at"] == sent_at
+
+    # now the bound has passed: the search missing it means it was never created
+    result = run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=4)
+    assert _posts(jira_sim) - posts == 2
+    assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [result["issue_key"]]
+    assert state.get_event(task.name, conf["event_id"]).result["issue_key"] == result["issue_key"]
+
+
+def test_worker_killed_after_jira_created_under_index_lag_does_not_duplicate(jira, jira_sim, state, search_lag):
+    """The worker dies after Jira created the issue; the next attempt comes at once, while the
+    index still misses the issue: the time the create was sent is in the event row, so the
+    attempt waits for the index instead of creating."""
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "killed worker, lagging index"}
+    search_lag(3)
+    with pytest.raises(SystemExit):
+        run_event(task, conf, jira, None, CrashAfterJira(state), owner="run-7")
+    posts = _posts(jira_sim)
+    retried = run_event(task, conf, jira, None, state, owner="run-7")
+    assert _posts(jira_sim) == posts  # found, not created again
+    assert state.get_event(task.name, conf["event_id"]).status == "done"
+    assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [retried["issue_key"]]
+
+
+def test_503_on_create_is_not_ambiguous_and_leaves_no_wait_behind(jira, jira_sim, state, search_lag):
+    """Jira refused before acting (503): sending again at once is safe, and no note makes a
+    later attempt wait for the index."""
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "503 under lag"}
+    search_lag(10)
+    jira_sim.admin("POST", "faults", json={"type": "status", "status": 503, "count": 3, "path": "/rest/api/3/issue", "method": "POST"})
+    with pytest.raises(Exception) as err:
+        run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=60)
+    assert not is_permanent(err.value)
+    assert state.get_event(task.name, conf["event_id"]).notes == {}
+    started = time.monotonic()
+    result = run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=60)
+    assert time.monotonic() - started < 5  # one search, then the create: no index wait
+    assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [result["issue_key"]]
 
 
 # ---- tricky values --------------------------------------------------------------------------

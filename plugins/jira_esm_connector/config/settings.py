@@ -39,6 +39,9 @@ class ConnectorSettings(BaseSettings):
     ``JIRA_ESM_TIMEZONE``          zone ESM date/datetime values are written in (default UTC)
     ``JIRA_ESM_DATE_FORMAT``       default ESM date format (default ``%Y-%m-%d``)
     ``JIRA_ESM_DATETIME_FORMAT``   default ESM datetime format (default ``%Y-%m-%dT%H:%M:%SZ``)
+    ``JIRA_ESM_INDEX_LAG_SECONDS`` how long Jira's search may lag behind a create (default 60):
+                                   an issue create whose outcome is unknown is sent again
+                                   only when a search made that much later misses it
     ============================== ==========================================================
     """
 
@@ -53,6 +56,7 @@ class ConnectorSettings(BaseSettings):
     timezone: str = "UTC"
     date_format: str = "%Y-%m-%d"
     datetime_format: str = "%Y-%m-%dT%H:%M:%SZ"
+    index_lag_seconds: float = Field(60.0, ge=0, le=3600)
 
     @field_validator("cache_clear_hours", mode="before")
     @classmethod

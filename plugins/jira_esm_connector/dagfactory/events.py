@@ -115,7 +115,10 @@ def execute_event(task: EventTask, conf: dict[str, Any] | None, *, owner: str | 
             from ..esm.hook import EsmHook
 
             esm = EsmHook(task.esm_conn_id).get_client()
-        result = run_event(task, conf, jira, esm, state, owner=owner)
+        result = run_event(
+            task, conf, jira, esm, state, owner=owner,
+            index_lag_s=float(getattr(settings, "index_lag_seconds", 60.0)),
+        )
     except Exception as exc:
         if is_permanent(exc):
             # Jira's / ESM's own words are in the message; retrying cannot help.

@@ -5,11 +5,11 @@ Every object an event creates carries the event's identity, so that a retry afte
 
 * issues: the issue property ``jira_esm_connector.event`` = ``{"event_id", "task"}``, set
   in the create request itself, plus a label ``esm-event-<hash>`` derived from task and
-  event id. Lookup runs the JQL
-  ``issue.property[jira_esm_connector.event].event_id = "<id>"``; where a Jira (or the
-  local simulator) does not support property JQL it falls back to the label, and the
-  property then confirms the match. The label holds only hex digits, so no payload text
-  ever reaches the JQL unescaped.
+  event id. Lookup searches the label (``labels = "esm-event-..."``) and confirms each hit
+  by reading its property. Not property JQL: Jira Cloud indexes an entity property for JQL
+  only when an installed app declares it, which a REST client cannot. The label holds only
+  hex digits, so no payload text ever reaches the JQL unescaped. Search lags behind
+  creates (eventually consistent): see :class:`~.operations.CreateGuard`.
 * comments: the comment property ``jira_esm_connector.origin`` =
   ``{"source": "esm", "event_id", "task"}``. The comment import skips comments carrying it
   (no ping-pong) and a retried ``add_comment`` finds its comment by it.

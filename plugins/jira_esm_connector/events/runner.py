@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from ..config.event import EventTask, event_renderer
@@ -135,7 +136,9 @@ def _require(value: str | None, what: str) -> str:
     return str(value).strip()
 
 
-def _act(task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, check_first: bool) -> dict[str, Any]:
+def _act(
+    task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, check_first: bool, guard: ops.CreateGuard
+) -> dict[str, Any]:
     try:
         rendered = _renderer(task)(payload)
     except MappingError as exc:
@@ -143,7 +146,9 @@ def _act(task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, che
     op = task.operation
     resolver = FieldResolver(jira)
     if op == "create_issue":
-        return ops.create_issue(jira, ref, resolve_fields(rendered.fields, resolver), check_first=check_first)
+        return ops.create_issue(
+            jira, ref, resolve_fields(rendered.fields, resolver), check_first=check_first, guard=guard
+        )
     if op == "update_issue":
         return ops.update_issue(
             jira, ref, _require(rendered.issue, "the issue key"), resolve_fields(rendered.fields, resolver)
@@ -240,6 +245,27 @@ def _claim(state: Any, ref: EventRef, owner: str | None, wait_for_other: float) 
         pause = min(pause * 2, 2.0)
 
 
+AMBIGUOUS_CREATE_NOTE = "ambiguous_create_at"  # event note: when a create of unknown outcome was sent
+
+
+def _create_guard(state: Any, ref: EventRef, claim: Any, index_lag_s: float) -> ops.CreateGuard:
+    """The create's index-lag guard, fed from and stored into the event's state row."""
+    noted = (getattr(claim, "notes", None) or {}).get(AMBIGUOUS_CREATE_NOTE)
+    ambiguous_at = None
+    if isinstance(noted, str):
+        try:
+            ambiguous_at = datetime.fromisoformat(noted)
+        except ValueError:
+            log.warning("Ignoring an unreadable %s note on event %s: %r", AMBIGUOUS_CREATE_NOTE, ref.event_id, noted)
+    note_event = getattr(state, "note_event", None)
+
+    def remember(at: datetime | None) -> None:
+        if note_event is not None:
+            note_event(ref.task, ref.event_id, {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None})
+
+    return ops.CreateGuard(index_lag_s=index_lag_s, ambiguous_at=ambiguous_at, remember=remember)
+
+
 def run_event(
     task: EventTask,
     conf: Mapping[str, Any] | None,
@@ -249,6 +275,7 @@ def run_event(
     *,
     owner: str | None = None,
     wait_for_other: float = 30.0,
+    index_lag_s: float = ops.DEFAULT_INDEX_LAG_S,
 ) -> dict[str, Any]:
     """Handle one event exactly once; returns the result dict (with ``event_id`` and ``replayed``).
 
@@ -256,7 +283,9 @@ def run_event(
     the task has no ``write_back``); ``state``: the connector's StateStore; ``owner``: who
     is acting (the Airflow run id: a task retry of the same run takes over at once).
     When another run is handling the same event right now, wait up to ``wait_for_other``
-    seconds for its outcome.
+    seconds for its outcome. ``index_lag_s``: how long Jira's search may lag behind a create
+    (``JIRA_ESM_INDEX_LAG_SECONDS``); a create whose outcome is unknown is not sent again
+    before a search that much later still misses it (:class:`~.operations.CreateGuard`).
     """
     payload = check_payload(task, conf)
     ref = EventRef(task.name, payload["event_id"])
@@ -271,7 +300,7 @@ def run_event(
             ref.event_id, task.name, claim.attempts,
         )
     try:
-        result = _act(task, payload, jira, ref, check_first)
+        result = _act(task, payload, jira, ref, check_first, _create_guard(state, ref, claim, index_lag_s))
         written = write_back(task, payload, result, esm)
         if written is not None:
             result["written_back"] = written
