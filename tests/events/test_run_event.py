@@ -346,6 +346,32 @@ def test_503_on_create_is_not_ambiguous_and_leaves_no_wait_behind(jira, jira_sim
     assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [result["issue_key"]]
 
 
+def test_comment_group_and_user_creates_with_a_dropped_answer_are_found_at_once(jira, jira_sim, state, search_lag):
+    """Comments, groups and users are looked up by reading Jira's database (the issue's
+    comment list, group/bulk, user/search), not through the lagging issue search: a create
+    whose answer was lost is found right away and not repeated, however long the index lags."""
+    search_lag(30)
+    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "comment target"})["key"]
+    stats = jira_sim.stats
+    cases = [
+        ("/rest/api/3/issue/" + key + "/comment", "POST /rest/api/3/issue/{issueIdOrKey}/comment",
+         example_task("event_add_comment.yaml"), {"event_id": unique(), "issue_key": key, "text": "Called the user."}),
+        ("/rest/api/3/group", "POST /rest/api/3/group",
+         example_task("event_create_group.yaml", write_back=None), {"event_id": unique(), "name": unique("grp")}),
+        ("/rest/api/3/user", "POST /rest/api/3/user",
+         example_task("event_create_user.yaml", write_back=None), {"event_id": unique(), "email": f"{unique('u')}@example.com"}),
+    ]
+    for path, endpoint, task, conf in cases:
+        jira_sim.admin("POST", "faults", json={"type": "drop_after", "count": 1, "path": path, "method": "POST"})
+        before = int(stats()["endpoints"].get(endpoint, 0))
+        started = time.monotonic()
+        result = run_event(task, conf, jira, None, state)
+        assert int(stats()["endpoints"].get(endpoint, 0)) - before == 1, endpoint
+        assert time.monotonic() - started < 5, endpoint  # no index wait
+        assert result["replayed"] is False
+    assert len(list(jira.iter_comments(key))) == 1
+
+
 # ---- tricky values --------------------------------------------------------------------------
 
 def test_jql_looking_long_and_non_latin_values_arrive_exactly(jira, state):
