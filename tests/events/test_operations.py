@@ -325,3 +325,20 @@ def test_guard_creates_once_the_index_had_its_time_and_notes_the_send_first():
     assert create_issue(jira, _ref(), {**BUG, "summary": "x"}, check_first=True, guard=guard)["issue_key"] == "SUP-1"
     assert len(jira.searched_at) == 1 and jira.creates == 1
     assert noted == [clock()]  # the send time, stored before the request went out
+
+
+def test_guard_search_within_one_attempt_is_capped():
+    """A long lag bound does not keep one attempt searching past its cap: it fails retriably,
+    still without creating."""
+    from datetime import timedelta
+
+    from jira_esm_connector.events import CreateGuard, CreateUnconfirmed
+
+    clock = FakeClock()
+    guard = CreateGuard(index_lag_s=3600, ambiguous_at=clock(), max_wait_s=90, clock=clock, sleep=clock.sleep)
+    jira = EmptySearchJira(clock)
+    start = clock()
+    with pytest.raises(CreateUnconfirmed):
+        create_issue(jira, _ref(), {**BUG, "summary": "x"}, check_first=True, guard=guard)
+    assert jira.creates == 0
+    assert timedelta(seconds=90) <= clock() - start < timedelta(seconds=100)

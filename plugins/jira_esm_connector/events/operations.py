@@ -98,12 +98,15 @@ class CreateGuard:
     ``remember``: stores a new ``ambiguous_at`` (or None) with the event, so later attempts
     -- task retries, re-triggers, a worker after a crash -- know it too. It is called
     *before* each create is sent: a worker killed mid-request leaves the time behind.
+    ``max_wait_s``: the longest one attempt keeps searching (it must end well within the
+    task's deadline); past it the attempt fails retriably and the next one goes on.
     ``clock`` / ``sleep``: injectable for tests.
     """
 
     index_lag_s: float = DEFAULT_INDEX_LAG_S
     ambiguous_at: datetime | None = None
     remember: Callable[[datetime | None], None] | None = None
+    max_wait_s: float = 120.0
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     sleep: Callable[[float], None] = time.sleep
 
@@ -193,6 +196,7 @@ def _search_until_settled(doing: str, find: Callable[[], T | None], guard: Creat
     """Search with growing pauses until the index has had ``index_lag_s`` since the last
     ambiguous create; the result, or None when even a search after that time found nothing."""
     settled = guard.settled_at()
+    give_up = guard.clock() + timedelta(seconds=guard.max_wait_s)
     pause = INDEX_POLL_FIRST_S
     searches = 0
     while True:
@@ -203,7 +207,7 @@ def _search_until_settled(doing: str, find: Callable[[], T | None], guard: Creat
             if searches > 1:
                 log.info("Jira's search shows it now (search %d): the request to %s had taken effect", searches, doing)
             return found
-        if settled is None or now >= settled:
+        if settled is None or now >= settled or now >= give_up:
             return None
         if searches == 1:
             log.info(
