@@ -174,3 +174,15 @@ def test_airflow_params_refuse_bad_card_and_event_ids(create):
     for bad in ("inc\n4711", "inc\x00", "x" * 201):
         with pytest.raises(ParamValidationError):
             params["event_id"].resolve(bad)
+
+
+def test_a_huge_event_id_is_refused_quickly(create):
+    """Airflow checks the pattern even when the id is far too long: the check must stay linear
+    (a pattern with nested repetition took minutes here, holding the API server)."""
+    import time
+
+    for huge in ("a" * 40000 + "\n", " " * 40000 + "\x00", "a " * 20000 + "\n"):
+        started = time.perf_counter()
+        found = errors(create, {**GOOD, "event_id": huge})
+        assert time.perf_counter() - started < 2
+        assert (["event_id"], "pattern") in found and (["event_id"], "maxLength") in found

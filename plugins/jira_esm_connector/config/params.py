@@ -28,7 +28,9 @@ _CONTROLS = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029"
 # End of text is written (?![\\s\\S]) ("no character follows"), not $: in Python's re, which
 # Airflow's jsonschema uses, $ also matches before a final line break, so "4711\\n" would pass.
 _END = "(?![\\s\\S])"
-EVENT_ID_PATTERN = f"^[^{_CONTROLS}]*[^\\s{_CONTROLS}][^{_CONTROLS}]*{_END}"
+# One pass, no nested repetition (a long id must not make the check slow): a lookahead for
+# the non-space character, then only non-control characters up to the end.
+EVENT_ID_PATTERN = f"^(?=\\s*[^\\s{_CONTROLS}])[^{_CONTROLS}]+{_END}"
 # ESM data card ids are positive whole numbers, sent as strings ("4711"; the ESM REST API's
 # dataCardId is a string of digits) or as JSON integers. At most 18 digits (a 64-bit id).
 DATACARD_ID_PATTERN = f"^[1-9][0-9]{{0,17}}{_END}"
