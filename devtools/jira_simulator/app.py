@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import datetime as _dt
 import json
 import math

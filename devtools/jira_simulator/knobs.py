@@ -66,6 +66,8 @@ class Knobs:
     # Jira's search index lags behind writes (search/jql is eventually consistent): issues
     # created or changed less than this many seconds ago are missing from JQL search results
     # and counts. GET /issue/{key} stays consistent. 0 = search sees every write at once.
+    # (Real Jira shows a changed issue with its old values for a while; leaving it out is the
+    # simple, stricter stand-in. reconcileIssues is not modelled.)
     search_lag_seconds: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     _windows: dict[str, tuple[int, int]] = field(default_factory=dict)
