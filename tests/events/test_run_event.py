@@ -233,6 +233,7 @@ def test_jira_refusal_fails_permanently_and_is_recorded(jira, state):
     assert "Specify a valid project ID or key" in str(err.value)
     record = state.get_event(task.name, "r1")
     assert record.status == "failed" and "Specify a valid project ID or key" in record.error
+    assert record.notes == {}  # a refused create took no effect: nothing for a later attempt to wait for
 
 
 # ---- Jira's search index lags behind creates ------------------------------------------------

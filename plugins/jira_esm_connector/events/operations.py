@@ -263,6 +263,9 @@ def _create_guarded(
         guard.note(guard.clock())  # stored before sending: a worker killed mid-request leaves it behind
         try:
             return _call(doing, create), False
+        except EventRefused:
+            guard.note(before)  # Jira refused it (4xx): nothing was created
+            raise
         except ConnectorHTTPError as exc:
             if not _took_no_effect(exc):
                 log.warning(
