@@ -342,3 +342,27 @@ def test_guard_search_within_one_attempt_is_capped():
         create_issue(jira, _ref(), {**BUG, "summary": "x"}, check_first=True, guard=guard)
     assert jira.creates == 0
     assert timedelta(seconds=90) <= clock() - start < timedelta(seconds=100)
+
+
+@pytest.mark.parametrize("status, keeps_note", [(400, False), (None, True)])
+def test_a_refused_create_clears_the_note_only_when_jira_answered(status, keeps_note):
+    """A 4xx answer means Jira did not act. A failure without an answer (a TLS error, which
+    a connection dropped mid-response can look like) may hide a create that took effect:
+    the time stays noted, so a later attempt waits for the index before creating."""
+    from jira_esm_connector.events import CreateGuard
+    from jira_esm_connector.http.errors import BadRequestError, TLSError
+
+    clock = FakeClock()
+    noted = []
+    guard = CreateGuard(index_lag_s=60, remember=noted.append, clock=clock, sleep=clock.sleep)
+
+    class Refusing(EmptySearchJira):
+        def create_issue(self, body, properties=None):
+            if status is None:
+                raise TLSError("TLS failure talking to Jira", service="Jira")
+            raise BadRequestError("Jira refused", status, "Jira", details=["Specify a valid project ID or key"])
+
+    with pytest.raises(EventRefused):
+        create_issue(Refusing(clock), _ref(), {**BUG, "summary": "x"}, guard=guard)
+    assert noted[0] == clock()  # noted before sending
+    assert (noted[-1] is not None) is keeps_note

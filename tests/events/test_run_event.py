@@ -279,8 +279,8 @@ def test_create_answered_by_a_dropped_connection_under_10s_index_lag_creates_onc
 
 
 def test_unconfirmed_create_fails_retriably_and_only_a_later_attempt_creates(jira, jira_sim, state, search_lag):
-    """The first POST is lost on the way (connection reset): nothing was created, but the
-    connector cannot know. It does not create again until a search made after the index lag
+    """A gateway answers the first POST with 502 without passing it on: nothing was created,
+    but the connector cannot know. It does not create again until a search made after the index lag
     bound still misses the issue: the attempt fails plainly and retriably, the event row keeps
     when the unconfirmed create was sent, an early retry still does not create, a later one does."""
     from jira_esm_connector.events import CreateUnconfirmed
@@ -288,7 +288,7 @@ def test_unconfirmed_create_fails_retriably_and_only_a_later_attempt_creates(jir
     task = example_task(CREATE, write_back=None)
     conf = {"event_id": unique(), "subject": "lost on the way"}
     search_lag(10)
-    _fault_on_create(jira_sim, "reset")
+    jira_sim.admin("POST", "faults", json={"type": "status", "status": 502, "count": 1, "path": "/rest/api/3/issue", "method": "POST"})
     posts = _posts(jira_sim)
     with pytest.raises(CreateUnconfirmed) as err:
         run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=1.5)

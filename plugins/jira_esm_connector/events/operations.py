@@ -262,11 +262,13 @@ def _create_guarded(
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         guard.note(guard.clock())  # stored before sending: a worker killed mid-request leaves it behind
         try:
-            return _call(doing, create), False
-        except EventRefused:
-            guard.note(before)  # Jira refused it (4xx): nothing was created
-            raise
+            return create(), False
         except ConnectorHTTPError as exc:
+            if not is_transient(exc):
+                if exc.status is not None:
+                    guard.note(before)  # Jira answered with a refusal (4xx): nothing was created
+                # else (TLS, ...): the request may have gone out before the failure; the note stays
+                raise refused(exc, doing) from None
             if not _took_no_effect(exc):
                 log.warning(
                     "Could not %s: %s. The request may have taken effect: looking for its result in "
