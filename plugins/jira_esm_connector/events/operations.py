@@ -264,11 +264,12 @@ def _create_guarded(
         try:
             return create(), False
         except ConnectorHTTPError as exc:
-            if not is_transient(exc):
-                if exc.status is not None:
-                    guard.note(before)  # Jira answered with a refusal (4xx): nothing was created
-                # else (TLS, ...): the request may have gone out before the failure; the note stays
+            if not is_transient(exc) and exc.status is not None:
+                guard.note(before)  # Jira answered with a refusal (4xx): nothing was created
                 raise refused(exc, doing) from None
+            # No answer at all is ambiguous even when it looks permanent: a connection dropped
+            # mid-response can surface as a TLS error. The search below tells: it fails the
+            # same way if the TLS set-up really is wrong (then that refusal is raised).
             if not _took_no_effect(exc):
                 log.warning(
                     "Could not %s: %s. The request may have taken effect: looking for its result in "
