@@ -55,16 +55,24 @@ The first 20 comments are embedded in an issue's ``comment`` field (with the ful
 Admin API (not part of Jira, no authentication; JSON in and out)::
 
     GET    /_admin/health                      {"status": "ok", "issues": N}
-    GET    /_admin/config                      knobs: latency_ms, rate_limit_per_second, faults
+    GET    /_admin/config                      knobs: latency_ms, rate_limit_per_second,
+                                               search_lag_seconds, faults
     PUT    /_admin/config                      {"latency_ms": 200, "rate_limit_per_second": 5}
                                                (rate limit per account; 0 = off; over the limit:
                                                429 + Retry-After + X-RateLimit-Limit/-Remaining/-Reset)
+                                               {"search_lag_seconds": 10}: search/jql and
+                                               approximate-count leave out issues created or
+                                               changed in the last 10 s (Jira's eventually
+                                               consistent index); GET issue/{key} sees them
     POST   /_admin/faults                      inject faults into the next N matching /rest/ calls:
                                                {"type": "status", "status": 503, "count": 3,
                                                 "retry_after": 2, "path": "/rest/api/3/search/jql",
                                                 "method": "GET"}          -> that status (Jira error body)
                                                {"type": "reset", "count": 1}  -> socket closed (RST), no response
                                                {"type": "slow", "delay_ms": 5000, "count": 1}
+                                               {"type": "drop_after", "count": 1}  -> the request is
+                                                handled (takes effect), then the socket is closed
+                                                (RST) instead of answering
                                                ("path" is a prefix and "method" a filter, both optional)
     GET    /_admin/faults                      pending faults;  DELETE /_admin/faults clears them
     GET    /_admin/stats                       {"total": N, "endpoints": {"GET /rest/api/3/search/jql": n},

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -21,7 +22,7 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse, Response
 from starlette.routing import Match
 
 from . import model
-from .jql import JqlError, compile_query, parse
+from .jql import CompiledQuery, JqlError, compile_query, parse
 from .knobs import Fault, Knobs, Stats
 from .render import Renderer, is_adf_value, rich_input_to_storage
 from .store import (
@@ -511,6 +512,11 @@ def create_app(sim: Simulator) -> FastAPI:
                 return Response(status_code=500)  # never delivered: the socket is gone
             if fault is not None and fault.type == "slow":
                 await asyncio.sleep(fault.delay_ms / 1000)
+            if fault is not None and fault.type == "drop_after":
+                await call_next(request)  # the endpoint runs: the change is made ...
+                _reset_connection(sim, request)  # ... but the answer never arrives
+                status = "dropped"
+                return Response(status_code=500)  # never delivered: the socket is gone
             if fault is not None and fault.type == "status":
                 headers = {}
                 if fault.retry_after is not None:
@@ -712,6 +718,18 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
     async def removed_search(request: Request) -> Any:
         raise JiraError(410, REMOVED_SEARCH.replace("/rest/api/3/", f"/rest/api/{version}/"))
 
+    def indexed_only(compiled: CompiledQuery) -> CompiledQuery:
+        """With the ``search_lag_seconds`` knob on, leave out the issues created or changed in
+        the last N seconds: Jira's search index has not caught up with them yet."""
+        lag = sim.knobs.search_lag_seconds
+        if lag <= 0:
+            return compiled
+        # appended last, after the query's own condition and parameters (keyset conditions
+        # of later pages go first in Store.search_statements, so the order of ? still holds)
+        cond = "issues.updated <= ?"
+        where = f"({compiled.where_sql}) AND {cond}" if compiled.where_sql else cond
+        return dataclasses.replace(compiled, where_sql=where, params=[*compiled.params, now_ms() - int(lag * 1000)])
+
     def run_search(request: Request, params: dict[str, Any]) -> dict:
         caller, r = ctx(request, version)
         jql = params.get("jql") or ""
@@ -729,7 +747,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             query = parse(jql)
             if query.where is None:
                 raise JiraError(400, UNBOUNDED)
-            compiled = compile_query(query, store, account_id=caller.account_id, tz=caller.tz, now_ms=now_ms())
+            compiled = indexed_only(compile_query(query, store, account_id=caller.account_id, tz=caller.tz, now_ms=now_ms()))
         except JqlError as exc:
             raise JiraError(400, str(exc)) from None
         fields = resolve_fields(as_list(params.get("fields")), "id")
@@ -797,7 +815,7 @@ def _register_api(app: FastAPI, sim: Simulator, version: str, ctx: Any, issue_or
             query = parse(jql)
             if query.where is None:
                 raise JiraError(400, UNBOUNDED)
-            compiled = compile_query(query, store, account_id=caller.account_id, tz=caller.tz, now_ms=now_ms())
+            compiled = indexed_only(compile_query(query, store, account_id=caller.account_id, tz=caller.tz, now_ms=now_ms()))
         except JqlError as exc:
             raise JiraError(400, str(exc)) from None
         return {"count": store.count(compiled)}
@@ -1659,6 +1677,11 @@ def _register_admin(app: FastAPI, sim: Simulator) -> None:
             sim.knobs.rate_limit_per_second = int(body["rate_limit_per_second"] or 0)
         if "max_results_cap" in body:
             sim.knobs.max_results_cap = max(0, int(body["max_results_cap"] or 0))
+        if "search_lag_seconds" in body:
+            lag = float(body["search_lag_seconds"] or 0)
+            if not 0 <= lag <= 3600:
+                raise JiraError(400, "search_lag_seconds must be between 0 and 3600")
+            sim.knobs.search_lag_seconds = lag
         return sim.knobs.config()
 
     @app.get("/_admin/faults")
@@ -1669,8 +1692,8 @@ def _register_admin(app: FastAPI, sim: Simulator) -> None:
     async def add_fault(request: Request) -> Any:
         body = await body_json(request)
         ftype = body.get("type", "status")
-        if ftype not in ("status", "reset", "slow"):
-            raise JiraError(400, "type must be one of status, reset, slow")
+        if ftype not in ("status", "reset", "slow", "drop_after"):
+            raise JiraError(400, "type must be one of status, reset, slow, drop_after")
         fault = Fault(
             type=ftype, count=int(body.get("count", 1)), status=int(body.get("status", 503)),
             retry_after=body.get("retry_after"), delay_ms=int(body.get("delay_ms", 0)),

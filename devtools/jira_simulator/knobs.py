@@ -14,7 +14,11 @@ from typing import Any
 class Fault:
     """One injected fault, used for the next ``count`` matching requests."""
 
-    type: str  # "status" | "reset" | "slow"
+    # "status": answer with that status instead of handling the request; "reset": drop the
+    # connection instead; "slow": wait delay_ms, then handle it; "drop_after": handle the
+    # request (it takes effect), then drop the connection instead of answering -- the
+    # ambiguous failure a client must not blindly repeat.
+    type: str  # "status" | "reset" | "slow" | "drop_after"
     count: int = 1
     status: int = 503
     retry_after: float | None = None
@@ -62,6 +66,12 @@ class Knobs:
     # Largest page any listing endpoint returns, whatever the client asked (0 = no cap):
     # Atlassian lowers maxResults silently, so clients must not take a short page for the end.
     max_results_cap: int = 0
+    # Jira's search index lags behind writes (search/jql is eventually consistent): issues
+    # created or changed less than this many seconds ago are missing from JQL search results
+    # and counts. GET /issue/{key} stays consistent. 0 = search sees every write at once.
+    # (Real Jira shows a changed issue with its old values for a while; leaving it out is the
+    # simple, stricter stand-in. reconcileIssues is not modelled.)
+    search_lag_seconds: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     _windows: dict[str, tuple[int, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -71,6 +81,7 @@ class Knobs:
             "latency_ms": self.latency_ms,
             "rate_limit_per_second": self.rate_limit_per_second,
             "max_results_cap": self.max_results_cap,
+            "search_lag_seconds": self.search_lag_seconds,
             "faults": [f.as_dict() for f in self.faults],
         }
 
@@ -79,6 +90,7 @@ class Knobs:
             self.latency_ms = latency_ms
             self.rate_limit_per_second = rate_limit_per_second
             self.max_results_cap = 0
+            self.search_lag_seconds = 0.0
             self.faults.clear()
             self._windows.clear()
 

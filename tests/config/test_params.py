@@ -39,7 +39,6 @@ def test_good_payload_passes(create):
 
 @pytest.mark.parametrize("conf,expected", [
     ({k: v for k, v in GOOD.items() if k != "event_id"}, ([], "required")),
-    ({**GOOD, "event_id": ""}, (["event_id"], "minLength")),
     ({**GOOD, "event_id": "x" * 201}, (["event_id"], "maxLength")),
     ({k: v for k, v in GOOD.items() if k != "datacard_id"}, ([], "required")),  # write_back needs it
     ({k: v for k, v in GOOD.items() if k != "subject"}, ([], "required")),
@@ -104,3 +103,86 @@ def test_param_kwargs_build_airflow_params_that_validate(create):
     with pytest.raises(ParamValidationError):
         params["event_id"].resolve(None)  # required: no default
     assert params["subject"].description == "Incident subject"
+
+
+@pytest.mark.parametrize("card_id, validator_name", [
+    ("abc", "pattern"),
+    ("INC-4711", "pattern"),
+    ("0", "pattern"),
+    ("0042", "pattern"),
+    ("-5", "pattern"),
+    ("4711\n", "pattern"),  # Python's $ would let a final line break through
+    (" 4711", "pattern"),
+    ("4711 OR 1=1", "pattern"),
+    ("1" * 19, "pattern"),
+    ("", "pattern"),
+    (0, "minimum"),
+    (-4711, "minimum"),
+    (10**18, "maximum"),
+    (47.5, "type"),
+    (True, "type"),
+    ([4711], "type"),
+])
+def test_datacard_id_must_be_a_card_id(create, card_id, validator_name):
+    assert errors(create, {**GOOD, "datacard_id": card_id}) == [(["datacard_id"], validator_name)]
+
+
+@pytest.mark.parametrize("card_id", ["4711", "1", "9" * 18, 4711, 1])
+def test_datacard_id_as_digits_or_integer_passes(create, card_id):
+    assert errors(create, {**GOOD, "datacard_id": card_id}) == []
+
+
+def test_datacard_id_stays_optional_but_checked_without_write_back(examples):
+    t = load_task_file(examples / "transition_jira_issue.yaml")
+    ok = {"event_id": "e", "issue_key": "SUP-1", "status": "Done"}
+    assert errors(t, {**ok, "datacard_id": None}) == []
+    assert errors(t, {**ok, "datacard_id": 12}) == []
+    assert errors(t, {**ok, "datacard_id": "twelve"}) == [(["datacard_id"], "pattern")]
+
+
+@pytest.mark.parametrize("event_id", [
+    "inc-4711\ncreate", "inc-4711\n", "inc\r4711", "inc\t4711", "inc\x00", "inc\x1b[31m", "inc\x7f",
+    "inc\x85", "inc\u2028x", "   ", "\n",
+])
+def test_event_id_must_be_printable_text(create, event_id):
+    assert errors(create, {**GOOD, "event_id": event_id}) == [(["event_id"], "pattern")]
+
+
+def test_empty_event_id_is_refused(create):
+    assert errors(create, {**GOOD, "event_id": ""}) == [(["event_id"], "minLength"), (["event_id"], "pattern")]
+
+
+@pytest.mark.parametrize("event_id", [
+    "inc-4711-create", "a", " spaced out ", 'quotes " and \\ and OR', "Ääkköset 漢字 принтер", "x" * 200,
+])
+def test_printable_event_ids_pass(create, event_id):
+    assert errors(create, {**GOOD, "event_id": event_id}) == []
+
+
+def test_airflow_params_refuse_bad_card_and_event_ids(create):
+    """What Airflow checks at trigger time (HTTP 400): the same schema through Param."""
+    from airflow.sdk import Param
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = {name: Param(**kw) for name, kw in param_kwargs(create).items()}
+    assert params["datacard_id"].resolve("4711") == "4711"
+    assert params["datacard_id"].resolve(4711) == 4711
+    for bad in ("abc", "0", 0, "4711\n"):
+        with pytest.raises(ParamValidationError):
+            params["datacard_id"].resolve(bad)
+    assert params["event_id"].resolve("inc-4711") == "inc-4711"
+    for bad in ("inc\n4711", "inc\x00", "x" * 201):
+        with pytest.raises(ParamValidationError):
+            params["event_id"].resolve(bad)
+
+
+def test_a_huge_event_id_is_refused_quickly(create):
+    """Airflow checks the pattern even when the id is far too long: the check must stay linear
+    (a pattern with nested repetition took minutes here, holding the API server)."""
+    import time
+
+    for huge in ("a" * 40000 + "\n", " " * 40000 + "\x00", "a " * 20000 + "\n"):
+        started = time.perf_counter()
+        found = errors(create, {**GOOD, "event_id": huge})
+        assert time.perf_counter() - started < 2
+        assert (["event_id"], "pattern") in found and (["event_id"], "maxLength") in found

@@ -35,3 +35,13 @@ def test_bad_clear_hours(monkeypatch, hours):
     monkeypatch.setenv("JIRA_ESM_CACHE_CLEAR_HOURS", hours)
     with pytest.raises(ValidationError):
         ConnectorSettings()
+
+
+def test_index_lag_seconds(monkeypatch):
+    monkeypatch.delenv("JIRA_ESM_INDEX_LAG_SECONDS", raising=False)
+    assert ConnectorSettings().index_lag_seconds == 60
+    monkeypatch.setenv("JIRA_ESM_INDEX_LAG_SECONDS", "120")
+    assert ConnectorSettings().index_lag_seconds == 120
+    monkeypatch.setenv("JIRA_ESM_INDEX_LAG_SECONDS", "-1")
+    with pytest.raises(ValidationError):
+        ConnectorSettings()

@@ -141,6 +141,8 @@ def _issues_for(jira, dag_id, event_id):
         ({"event_id": "x3", "datacard_id": "1", "subject": "s", "priority": "9 - Whenever"}, "priority"),  # not in enum
         ({"event_id": "x4", "datacard_id": "1", "subject": 42}, "subject"),  # wrong type
         ({"datacard_id": "1", "subject": "s"}, "event_id"),  # no event id
+        ({"event_id": "x5", "datacard_id": "INC-1", "subject": "s"}, "datacard_id"),  # not a card id
+        ({"event_id": "x6\nforged log line", "datacard_id": "1", "subject": "s"}, "event_id"),  # control character
     ],
 )
 def test_bad_payload_is_refused_with_400_naming_the_field_and_no_run(airflow, conf, field):

@@ -16,6 +16,7 @@ from jira_esm_connector.events import (
     create_user,
     delete_group,
     delete_user,
+    find_comment_for_event,
     find_issue_for_event,
     remove_user_from_group,
     transition_issue,
@@ -182,3 +183,208 @@ def test_field_names_resolve_through_the_field_list_once(jira, jira_sim):
     with pytest.raises(EventConfigError, match="no field with that id or name"):
         resolver.resolve("No such field")
     assert resolver._fields is not None and len(resolver._fields) > 5
+
+
+@pytest.mark.parametrize("suffix", ["?fields=summary", "#comment"])
+def test_find_comment_escapes_the_issue_key_in_the_url(jira, jira_sim, suffix):
+    """A key from the payload with "?" or "#" must not turn the comment lookup into a request
+    for another resource (here: the issue itself, whose JSON has no comments)."""
+    ref = _ref()
+    key = create_issue(jira, ref, {**BUG, "summary": "escape target"})["issue_key"]
+    add_comment(jira, ref, key, text_to_adf("marked"))
+    before = jira_sim.stats()
+    from jira_esm_connector.http.errors import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        find_comment_for_event(jira, ref, key + suffix)
+    after = jira_sim.stats()
+    assert _count(after, "GET /rest/api/3/issue/{issueIdOrKey}/comment") - _count(before, "GET /rest/api/3/issue/{issueIdOrKey}/comment") == 1
+    assert _count(after, "GET /rest/api/3/issue/{issueIdOrKey}") == _count(before, "GET /rest/api/3/issue/{issueIdOrKey}")
+
+
+def test_find_comment_escapes_a_slash_in_the_issue_key():
+    """"/" cannot be told apart on the simulator (the server decodes %2F before routing), so
+    the path the connector asks for is checked directly."""
+    asked = []
+
+    class Recorder:
+        def paginate(self, method, path, paginator, params=None):
+            asked.append(path)
+            return iter(())
+
+    assert find_comment_for_event(Recorder(), _ref(), "SUP-1/../../project/SUP") is None
+    assert asked == ["/rest/api/3/issue/SUP-1%2F..%2F..%2Fproject%2FSUP/comment"]
+
+
+class CloudSearch:
+    """The Jira client as Jira Cloud answers it: JQL on an entity property that no installed
+    app declares for indexing matches nothing (a REST client cannot declare one). Everything
+    else goes to the simulator."""
+
+    host = "your-site.atlassian.net"  # a site of its own: nothing learnt about the simulator applies
+
+    def __init__(self, jira):
+        self._jira = jira
+        self.jql: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self._jira, name)
+
+    def search(self, jql, **kwargs):
+        self.jql.append(jql)
+        if "issue.property[" in jql:
+            return iter(())
+        return self._jira.search(jql, **kwargs)
+
+
+def test_issue_lookup_works_where_property_jql_finds_nothing(jira, jira_sim):
+    """The exactly-once lookup must be the one real Jira Cloud answers: the label (indexed by
+    Jira itself), confirmed by the property read with GET."""
+    ref = _ref()
+    made = create_issue(jira, ref, {**BUG, "summary": "found by label"})
+    cloud = CloudSearch(jira)
+    assert find_issue_for_event(cloud, ref) == made
+    assert cloud.jql and all(q.startswith("labels = ") for q in cloud.jql)
+    # and a retried create finds it instead of creating a second
+    posts = _count(jira_sim.stats(), "POST /rest/api/3/issue")
+    assert create_issue(cloud, ref, {**BUG, "summary": "found by label"}, check_first=True) == made
+    assert _count(jira_sim.stats(), "POST /rest/api/3/issue") == posts
+
+
+def test_issue_lookup_needs_the_property_not_just_the_label(jira):
+    """Someone copying the label onto another issue does not make it the event's issue."""
+    ref = _ref()
+    made = create_issue(jira, ref, {**BUG, "summary": "the real one"})
+    jira.create_issue({**BUG, "summary": "copied label", "labels": [ref.label]})
+    assert find_issue_for_event(jira, ref) == made
+
+
+class FakeClock:
+    def __init__(self):
+        from datetime import datetime, timezone
+
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+
+
+class EmptySearchJira:
+    """A Jira whose search never shows the event's issue; counts searches and creates."""
+
+    host = "fake"
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.searched_at = []
+        self.creates = 0
+
+    def search(self, jql, **kwargs):
+        self.searched_at.append(self.clock())
+        return iter(())
+
+    def create_issue(self, body, properties=None):
+        self.creates += 1
+        return {"key": "SUP-1", "id": "10001"}
+
+
+def test_guard_does_not_create_while_the_index_may_still_miss_an_earlier_create():
+    from datetime import timedelta
+
+    from jira_esm_connector.events import CreateGuard, CreateUnconfirmed
+
+    clock = FakeClock()
+    noted = []
+    guard = CreateGuard(index_lag_s=60, ambiguous_at=clock() - timedelta(seconds=1), remember=noted.append,
+                        clock=clock, sleep=clock.sleep)
+    jira = EmptySearchJira(clock)
+    with pytest.raises(CreateUnconfirmed):
+        create_issue(jira, _ref(), {**BUG, "summary": "x"}, check_first=True, guard=guard)
+    assert jira.creates == 0 and noted == []
+    settled = guard.ambiguous_at + timedelta(seconds=60)
+    assert jira.searched_at[-1] >= settled  # the last search was made after the bound ...
+    assert jira.searched_at[-2] < settled  # ... after backing off while inside it
+    assert 3 <= len(jira.searched_at) <= 15
+
+
+def test_guard_creates_once_the_index_had_its_time_and_notes_the_send_first():
+    from datetime import timedelta
+
+    from jira_esm_connector.events import CreateGuard
+
+    clock = FakeClock()
+    noted = []
+    earlier = clock() - timedelta(seconds=61)
+    guard = CreateGuard(index_lag_s=60, ambiguous_at=earlier, remember=noted.append, clock=clock, sleep=clock.sleep)
+    jira = EmptySearchJira(clock)
+    assert create_issue(jira, _ref(), {**BUG, "summary": "x"}, check_first=True, guard=guard)["issue_key"] == "SUP-1"
+    assert len(jira.searched_at) == 1 and jira.creates == 1
+    assert noted == [clock()]  # the send time, stored before the request went out
+
+
+def test_guard_search_within_one_attempt_is_capped():
+    """A long lag bound does not keep one attempt searching past its cap: it fails retriably,
+    still without creating."""
+    from datetime import timedelta
+
+    from jira_esm_connector.events import CreateGuard, CreateUnconfirmed
+
+    clock = FakeClock()
+    guard = CreateGuard(index_lag_s=3600, ambiguous_at=clock(), max_wait_s=90, clock=clock, sleep=clock.sleep)
+    jira = EmptySearchJira(clock)
+    start = clock()
+    with pytest.raises(CreateUnconfirmed):
+        create_issue(jira, _ref(), {**BUG, "summary": "x"}, check_first=True, guard=guard)
+    assert jira.creates == 0
+    assert timedelta(seconds=90) <= clock() - start < timedelta(seconds=100)
+
+
+def test_a_create_refused_by_jira_clears_the_note():
+    """A 4xx answer means Jira did not act: nothing for a later attempt to wait for."""
+    from jira_esm_connector.events import CreateGuard
+    from jira_esm_connector.http.errors import BadRequestError
+
+    clock = FakeClock()
+    noted = []
+    guard = CreateGuard(index_lag_s=60, remember=noted.append, clock=clock, sleep=clock.sleep)
+
+    class Refusing(EmptySearchJira):
+        def create_issue(self, body, properties=None):
+            raise BadRequestError("Jira refused", 400, "Jira", details=["Specify a valid project ID or key"])
+
+    with pytest.raises(EventRefused, match="Specify a valid project ID or key"):
+        create_issue(Refusing(clock), _ref(), {**BUG, "summary": "x"}, guard=guard)
+    assert noted == [clock(), None]  # noted before sending, cleared on the refusal
+
+
+def test_a_create_failing_without_an_answer_is_treated_as_ambiguous():
+    """A TLS error on the create (a connection dropped mid-response can look like one) is not
+    taken for "nothing happened": the connector searches; the issue there -> found, no repeat."""
+    from jira_esm_connector.events import CreateGuard
+    from jira_esm_connector.http.errors import TLSError
+
+    clock = FakeClock()
+    noted = []
+    guard = CreateGuard(index_lag_s=60, remember=noted.append, clock=clock, sleep=clock.sleep)
+    ref = _ref()
+
+    class DroppedAfterCreate(EmptySearchJira):
+        def search(self, jql, **kwargs):
+            self.searched_at.append(self.clock())
+            return iter([{"key": "SUP-9", "id": "10009"}] if len(self.searched_at) >= 3 else [])
+
+        def get_issue_property(self, key, prop, missing_ok=False):
+            return ref.issue_property()
+
+        def create_issue(self, body, properties=None):
+            self.creates += 1
+            raise TLSError("TLS failure talking to Jira", service="Jira")
+
+    jira = DroppedAfterCreate(clock)
+    assert create_issue(jira, ref, {**BUG, "summary": "x"}, guard=guard) == {"issue_key": "SUP-9", "issue_id": "10009"}
+    assert jira.creates == 1 and noted == [noted[0]] and noted[0] is not None

@@ -4,6 +4,7 @@ are very long or are not Latin."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -43,6 +44,9 @@ class CrashAfterJira:
     def begin_event(self, *a, **kw):
         return self.store.begin_event(*a, **kw)
 
+    def note_event(self, *a, **kw):
+        return self.store.note_event(*a, **kw)
+
     def complete_event(self, *a, **kw):
         raise SystemExit("worker killed before recording the outcome")
 
@@ -74,6 +78,45 @@ def test_bad_payload_fails_before_touching_jira_or_the_state(jira, state, jira_s
     assert is_permanent(err.value)
     assert state.get_event(task.name, "e-bad") is None
     assert jira_sim.stats()["total"] == before
+
+
+def _writes(stats) -> int:
+    """Requests that could change Jira (anything but GET)."""
+    return sum(n for endpoint, n in stats["endpoints"].items() if not endpoint.startswith("GET "))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("datacard_id", "INC-4711"),
+    ("datacard_id", "0"),
+    ("datacard_id", -3),
+    ("datacard_id", "4711\n"),
+    ("event_id", "inc-4711\ncreate"),
+    ("event_id", "inc\x1b[31m-4711"),
+    ("event_id", "x" * 201),
+])
+def test_malformed_card_or_event_id_is_refused_before_any_jira_call(jira, esm, state, jira_sim, field, value):
+    """A caller that does not go through Airflow's Params gets the same refusal: before the
+    claim, before Jira -- not an issue created and then a failed write-back."""
+    task = example_task(CREATE)
+    conf = {"event_id": unique(), "datacard_id": _incident_card(esm), "subject": "bad id"}
+    conf[field] = value
+    before = jira_sim.stats()
+    with pytest.raises(PayloadError) as err:
+        run_event(task, conf, jira, esm, state)
+    assert is_permanent(err.value)
+    assert str(err.value).count(f"{field}:") == 1  # names the field
+    assert "\n" not in str(err.value) and "\x1b" not in str(err.value)  # shown escaped, not raw
+    after = jira_sim.stats()
+    assert after["total"] == before["total"] and _writes(after) == _writes(before)
+    assert state.get_event(task.name, conf["event_id"]) is None
+
+
+def test_an_integer_card_id_is_written_back_as_esms_string_id(jira, esm, state):
+    task = example_task(CREATE)
+    card = _incident_card(esm)
+    result = run_event(task, {"event_id": unique(), "datacard_id": int(card), "subject": "integer id"}, jira, esm, state)
+    assert result["written_back"]["datacard_id"] == card
+    assert esm.get_card("incident", card).value("jira_key") == result["issue_key"]
 
 
 # ---- exactly once ---------------------------------------------------------------------------
@@ -190,6 +233,144 @@ def test_jira_refusal_fails_permanently_and_is_recorded(jira, state):
     assert "Specify a valid project ID or key" in str(err.value)
     record = state.get_event(task.name, "r1")
     assert record.status == "failed" and "Specify a valid project ID or key" in record.error
+    assert record.notes == {}  # a refused create took no effect: nothing for a later attempt to wait for
+
+
+# ---- Jira's search index lags behind creates ------------------------------------------------
+
+@pytest.fixture
+def search_lag(jira_sim):
+    """Set the simulator's search lag (seconds) for one test; faults and lag cleared after."""
+    def set_lag(seconds: float) -> None:
+        jira_sim.admin("PUT", "config", json={"search_lag_seconds": seconds})
+
+    yield set_lag
+    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
+    jira_sim.admin("DELETE", "faults")
+
+
+def _posts(jira_sim) -> int:
+    return int(jira_sim.stats()["endpoints"].get("POST /rest/api/3/issue", 0))
+
+
+def _fault_on_create(jira_sim, kind: str) -> None:
+    jira_sim.admin("POST", "faults", json={"type": kind, "count": 1, "path": "/rest/api/3/issue", "method": "POST"})
+
+
+def _indexed_issues_for(jira, jira_sim, task_name, event_id):
+    """Every issue of the event, once the index has caught up (lag switched off)."""
+    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
+    return _issues_for(jira, task_name, event_id)
+
+
+def test_create_answered_by_a_dropped_connection_under_10s_index_lag_creates_once(jira, jira_sim, state, search_lag):
+    """Jira creates the issue but the answer is lost, and search shows new issues only 10 s
+    later: the connector keeps searching instead of creating a second issue."""
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "dropped answer, lagging index"}
+    search_lag(10)
+    _fault_on_create(jira_sim, "drop_after")
+    posts = _posts(jira_sim)
+    result = run_event(task, conf, jira, None, state, owner="run-1")  # default bound: 60 s
+    assert _posts(jira_sim) - posts == 1  # the one POST that took effect; never repeated
+    assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [result["issue_key"]]
+    record = state.get_event(task.name, conf["event_id"])
+    assert record.status == "done" and record.result["issue_key"] == result["issue_key"]
+
+
+def test_unconfirmed_create_fails_retriably_and_only_a_later_attempt_creates(jira, jira_sim, state, search_lag):
+    """A gateway answers the first POST with 502 without passing it on: nothing was created,
+    but the connector cannot know. It does not create again until a search made after the index lag
+    bound still misses the issue: the attempt fails plainly and retriably, the event row keeps
+    when the unconfirmed create was sent, an early retry still does not create, a later one does."""
+    from jira_esm_connector.events import CreateUnconfirmed
+
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "lost on the way"}
+    search_lag(10)
+    jira_sim.admin("POST", "faults", json={"type": "status", "status": 502, "count": 1, "path": "/rest/api/3/issue", "method": "POST"})
+    posts = _posts(jira_sim)
+    with pytest.raises(CreateUnconfirmed) as err:
+        run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=1.5)
+    assert not is_permanent(err.value)  # Airflow retries it
+    assert "could not confirm whether the request to create the issue took effect" in str(err.value)
+    assert "retrying later" in str(err.value)
+    record = state.get_event(task.name, conf["event_id"])
+    assert record.status == "failed" and "ambiguous_create_at" in record.notes
+    sent_at = record.notes["ambiguous_create_at"]
+    assert _posts(jira_sim) - posts == 1
+
+    # a retry whose bound has not passed since that create searches, finds nothing, and
+    # still does not create
+    with pytest.raises(CreateUnconfirmed):
+        run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=4)
+    assert _posts(jira_sim) - posts == 1
+    assert state.get_event(task.name, conf["event_id"]).notes["ambiguous_create_at"] == sent_at
+
+    # now the bound has passed: the search missing it means it was never created
+    result = run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=4)
+    assert _posts(jira_sim) - posts == 2
+    assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [result["issue_key"]]
+    assert state.get_event(task.name, conf["event_id"]).result["issue_key"] == result["issue_key"]
+
+
+def test_worker_killed_after_jira_created_under_index_lag_does_not_duplicate(jira, jira_sim, state, search_lag):
+    """The worker dies after Jira created the issue; the next attempt comes at once, while the
+    index still misses the issue: the time the create was sent is in the event row, so the
+    attempt waits for the index instead of creating."""
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "killed worker, lagging index"}
+    search_lag(3)
+    with pytest.raises(SystemExit):
+        run_event(task, conf, jira, None, CrashAfterJira(state), owner="run-7")
+    posts = _posts(jira_sim)
+    retried = run_event(task, conf, jira, None, state, owner="run-7")
+    assert _posts(jira_sim) == posts  # found, not created again
+    assert state.get_event(task.name, conf["event_id"]).status == "done"
+    assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [retried["issue_key"]]
+
+
+def test_503_on_create_is_not_ambiguous_and_leaves_no_wait_behind(jira, jira_sim, state, search_lag):
+    """Jira refused before acting (503): sending again at once is safe, and no note makes a
+    later attempt wait for the index."""
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "503 under lag"}
+    search_lag(10)
+    jira_sim.admin("POST", "faults", json={"type": "status", "status": 503, "count": 3, "path": "/rest/api/3/issue", "method": "POST"})
+    with pytest.raises(Exception) as err:
+        run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=60)
+    assert not is_permanent(err.value)
+    assert state.get_event(task.name, conf["event_id"]).notes == {}
+    started = time.monotonic()
+    result = run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=60)
+    assert time.monotonic() - started < 5  # one search, then the create: no index wait
+    assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [result["issue_key"]]
+
+
+def test_comment_group_and_user_creates_with_a_dropped_answer_are_found_at_once(jira, jira_sim, state, search_lag):
+    """Comments, groups and users are looked up by reading Jira's database (the issue's
+    comment list, group/bulk, user/search), not through the lagging issue search: a create
+    whose answer was lost is found right away and not repeated, however long the index lags."""
+    search_lag(30)
+    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "comment target"})["key"]
+    stats = jira_sim.stats
+    cases = [
+        ("/rest/api/3/issue/" + key + "/comment", "POST /rest/api/3/issue/{issueIdOrKey}/comment",
+         example_task("event_add_comment.yaml"), {"event_id": unique(), "issue_key": key, "text": "Called the user."}),
+        ("/rest/api/3/group", "POST /rest/api/3/group",
+         example_task("event_create_group.yaml", write_back=None), {"event_id": unique(), "name": unique("grp")}),
+        ("/rest/api/3/user", "POST /rest/api/3/user",
+         example_task("event_create_user.yaml", write_back=None), {"event_id": unique(), "email": f"{unique('u')}@example.com"}),
+    ]
+    for path, endpoint, task, conf in cases:
+        jira_sim.admin("POST", "faults", json={"type": "drop_after", "count": 1, "path": path, "method": "POST"})
+        before = int(stats()["endpoints"].get(endpoint, 0))
+        started = time.monotonic()
+        result = run_event(task, conf, jira, None, state)
+        assert int(stats()["endpoints"].get(endpoint, 0)) - before == 1, endpoint
+        assert time.monotonic() - started < 5, endpoint  # no index wait
+        assert result["replayed"] is False
+    assert len(list(jira.iter_comments(key))) == 1
 
 
 # ---- tricky values --------------------------------------------------------------------------
@@ -257,13 +438,11 @@ def test_user_and_group_events_with_write_back(jira, esm, state):
 def test_a_comment_that_came_from_jira_is_not_pushed_back(jira, state):
     key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "ping-pong"})["key"]
     task = example_task("event_add_comment.yaml")
-    # the comment import wrote this worklog entry with author "Jira: <name>"
-    result = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Looked at it.", "author": "Jira: Aino Virtanen"},
-                       jira, None, state)
+    # the entry exactly as the comment import writes it: author "Jira: <name>", text ending with the marker
+    result = run_event(task, {"event_id": unique(), "issue_key": key, "text": f"Looked at it.\n\n{worklog_marker('10001')}",
+                              "author": "Jira: Aino Virtanen"}, jira, None, state)
     assert result["comment_id"] is None and "no ping-pong" in result["skipped"]
-    assert list(jira.iter_comments(key)) == []
-    # the same entry as the comment import writes it: text ending with the comment marker
-    marked = run_event(task, {"event_id": unique(), "issue_key": key, "text": f"Looked at it.\n\n{worklog_marker('10001')}",
+    marked = run_event(task, {"event_id": unique(), "issue_key": key, "text": f"Looked at it.\n\n{worklog_marker('10002')}",
                               "author": "Aino (ESM desk)"}, jira, None, state)
     assert marked["comment_id"] is None and list(jira.iter_comments(key)) == []
     pushed = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Looked at it.", "author": "Aino (ESM desk)"},
@@ -281,3 +460,30 @@ def test_payload_errors_stay_short_whatever_the_conf_holds():
     with pytest.raises(PayloadError) as info:
         check_payload(task, {"event_id": "e1", "datacard_id": "1", "subject": huge})
     assert "subject" in str(info.value) and len(str(info.value)) < 500
+
+
+def test_a_comment_that_merely_starts_with_jira_is_pushed(jira, state):
+    """Only the import's exact marker means "came from Jira": a person's words that start with
+    "Jira:", or an author named that way without the marker, are a real ESM comment."""
+    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "not ping-pong"})["key"]
+    task = example_task("event_add_comment.yaml")
+    own = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Jira: the board shows the wrong sprint."},
+                    jira, None, state)
+    by_author = run_event(task, {"event_id": unique(), "issue_key": key, "text": "Checked the logs.",
+                                 "author": "Jira: Aino Virtanen"}, jira, None, state)
+    quoted = run_event(task, {"event_id": unique(), "issue_key": key,
+                              "text": f"See {worklog_marker('10001')} for what the customer said; called back."}, jira, None, state)
+    assert own["comment_id"] and by_author["comment_id"] and quoted["comment_id"]
+    assert [c["id"] for c in jira.iter_comments(key)] == [own["comment_id"], by_author["comment_id"], quoted["comment_id"]]
+
+
+def test_came_from_jira_knows_only_the_imports_exact_marker():
+    from jira_esm_connector.events.markers import came_from_jira
+
+    assert came_from_jira(f"Looked at it.\n\n{worklog_marker('10001')}")
+    assert came_from_jira(f"Aino (ESM): Looked at it.\n\n{worklog_marker('7')}\n")
+    assert not came_from_jira("Jira: Looked at it.")
+    assert not came_from_jira("Jira:")
+    assert not came_from_jira(f"{worklog_marker('7')} was wrong, fixed now")
+    assert not came_from_jira("Looked at it. [Jira comment x]")
+    assert not came_from_jira("")

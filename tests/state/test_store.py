@@ -151,6 +151,29 @@ def test_event_failure_and_retries(store):
     assert late.claimed and late.resumed and late.owner == "run-b"
 
 
+def test_event_notes_survive_failed_attempts_and_end_with_success(store):
+    """Notes (e.g. when a create of unknown outcome was sent) live in the result column of an
+    unfinished event: kept by fail_event and by the next claim, replaced by the result."""
+    store.begin_event("t", "n1", owner="run-a")
+    assert store.get_event("t", "n1").notes == {}
+    assert store.note_event("t", "n1", {"ambiguous_create_at": "2026-01-02T03:04:05+00:00"})
+    store.note_event("t", "n1", {"other": 1})
+    store.fail_event("t", "n1", "could not confirm")
+    failed = store.get_event("t", "n1")
+    assert failed.status == "failed"
+    assert failed.notes == {"ambiguous_create_at": "2026-01-02T03:04:05+00:00", "other": 1}
+    retry = store.begin_event("t", "n1", owner="run-a")
+    assert retry.resumed and retry.notes["ambiguous_create_at"] == "2026-01-02T03:04:05+00:00"
+    store.note_event("t", "n1", {"other": None})  # None removes a note
+    assert store.get_event("t", "n1").notes == {"ambiguous_create_at": "2026-01-02T03:04:05+00:00"}
+    store.complete_event("t", "n1", {"issue_key": "SUP-1"})
+    done = store.get_event("t", "n1")
+    assert done.result == {"issue_key": "SUP-1"} and done.notes == {}
+    assert not store.note_event("t", "n1", {"late": 1})  # a done event's result is never touched
+    assert store.get_event("t", "n1").result == {"issue_key": "SUP-1"}
+    assert not store.note_event("t", "no-such-event", {"x": 1})
+
+
 def test_threads_claim_each_event_once(store):
     results: list[bool] = []
     lock = threading.Lock()

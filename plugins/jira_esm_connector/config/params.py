@@ -9,24 +9,53 @@ from typing import Any
 
 from .event import EventTask, PayloadField
 
-__all__ = ["EVENT_ID_SCHEMA", "params_schema", "allowed_keys", "param_kwargs", "unknown_keys"]
+__all__ = [
+    "DATACARD_ID_PATTERN",
+    "EVENT_ID_MAX_LENGTH",
+    "EVENT_ID_PATTERN",
+    "EVENT_ID_SCHEMA",
+    "params_schema",
+    "allowed_keys",
+    "param_kwargs",
+    "unknown_keys",
+]
+
+EVENT_ID_MAX_LENGTH = 200  # the state store's events.event_id column holds at most this many characters
+# Printable text: no control characters (C0, DEL, C1) and no line / paragraph separators --
+# an event id lands in logs, the state store and a JQL label hash; a line break in it would
+# forge log lines. At least one non-space character.
+_CONTROLS = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029"
+# End of text is written (?![\\s\\S]) ("no character follows"), not $: in Python's re, which
+# Airflow's jsonschema uses, $ also matches before a final line break, so "4711\\n" would pass.
+_END = "(?![\\s\\S])"
+# One pass, no nested repetition (a long id must not make the check slow): a lookahead for
+# the non-space character, then only non-control characters up to the end.
+EVENT_ID_PATTERN = f"^(?=\\s*[^\\s{_CONTROLS}])[^{_CONTROLS}]+{_END}"
+# ESM data card ids are positive whole numbers, sent as strings ("4711"; the ESM REST API's
+# dataCardId is a string of digits) or as JSON integers. At most 18 digits (a 64-bit id).
+DATACARD_ID_PATTERN = f"^[1-9][0-9]{{0,17}}{_END}"
+DATACARD_ID_MAX = 10**18 - 1
 
 EVENT_ID_SCHEMA: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
-    "maxLength": 200,
+    "maxLength": EVENT_ID_MAX_LENGTH,
+    "pattern": EVENT_ID_PATTERN,
     "title": "Event id",
-    "description": "Unique id of this event; re-triggering the same id never acts twice.",
+    "description": "Unique id of this event (printable text, at most 200 characters); "
+    "re-triggering the same id never acts twice.",
 }
 
 
 def _datacard_schema(required: bool) -> dict[str, Any]:
+    # "pattern" applies to strings only, "minimum"/"maximum" to numbers only (JSON schema)
     return {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": 200,
+        "type": ["string", "integer"],
+        "pattern": DATACARD_ID_PATTERN,
+        "minimum": 1,
+        "maximum": DATACARD_ID_MAX,
         "title": "Data card id",
-        "description": "ESM data card the event comes from"
+        "description": "ESM data card the event comes from (a positive whole number, e.g. 4711)"
         + ("; the result is written back to it." if required else "."),
     }
 
@@ -80,7 +109,8 @@ def params_schema(task: EventTask) -> dict[str, Any]:
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     out = dict(schema)
-    out["type"] = ["null", schema["type"]]
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    out["type"] = ["null", *types]
     if "enum" in out:
         out["enum"] = [*out["enum"], None]
     return out

@@ -28,21 +28,7 @@ def _default_state_url() -> str:
 class ConnectorSettings(BaseSettings):
     """Read fresh with ``ConnectorSettings()``; every value overridable by env var.
 
-    ====================================== ==========================================================
-    ``JIRA_ESM_STATE_DB_URL``              SQLAlchemy URL of the state DB
-                                           (default ``sqlite:///<AIRFLOW_HOME or .>/jira_esm_state.db``)
-    ``JIRA_ESM_STAGING_DIR``               staged extract/transform files (default ``<AIRFLOW_HOME>/jira_esm_staging``)
-    ``JIRA_ESM_STAGING_RETENTION_HOURS``   how long a run's staged files are kept after its
-                                           last step (default 6; they hold Jira data)
-    ``JIRA_ESM_CACHE_CLEAR_HOURS``         UTC hours the task cache is cleared, e.g. ``0`` or ``6,12``
-    ``JIRA_ESM_POOL``                      Airflow pool shared by all connector tasks
-    ``JIRA_ESM_POOL_SLOTS``                its size (default 6)
-    ``JIRA_ESM_MAPPINGS_DIR``              task files folder (default ``<repo>/include/mappings``)
-    ``JIRA_ESM_TIMEZONE``                  zone ESM date/datetime values are written in (default UTC)
-    ``JIRA_ESM_DATE_FORMAT``               default ESM date format (default ``%Y-%m-%d``)
-    ``JIRA_ESM_DATETIME_FORMAT``           default ESM datetime format (default ``%Y-%m-%dT%H:%M:%SZ``)
-    ====================================== ==========================================================
-    """
+    ====================================== ===================================================    """
 
     model_config = SettingsConfigDict(env_prefix="JIRA_ESM_", extra="ignore", frozen=True)
 
@@ -56,6 +42,7 @@ class ConnectorSettings(BaseSettings):
     timezone: str = "UTC"
     date_format: str = "%Y-%m-%d"
     datetime_format: str = "%Y-%m-%dT%H:%M:%SZ"
+    index_lag_seconds: float = Field(60.0, ge=0, le=3600)
 
     @field_validator("cache_clear_hours", mode="before")
     @classmethod

@@ -60,8 +60,9 @@ def event_doc_md(task: EventTask) -> str:
         "",
         "| payload key | type | required | description |",
         "|---|---|---|---|",
-        "| `event_id` | string | yes | unique id of this event |",
-        f"| `datacard_id` | string | {'yes' if task.requires_datacard_id else 'no'} | originating ESM data card |",
+        "| `event_id` | string | yes | unique id of this event (printable text, at most 200 characters) |",
+        f"| `datacard_id` | string of digits or integer | {'yes' if task.requires_datacard_id else 'no'} "
+        "| originating ESM data card (a positive whole number) |",
     ]
     for name, field in task.payload.items():
         extra = []
@@ -114,7 +115,10 @@ def execute_event(task: EventTask, conf: dict[str, Any] | None, *, owner: str | 
             from ..esm.hook import EsmHook
 
             esm = EsmHook(task.esm_conn_id).get_client()
-        result = run_event(task, conf, jira, esm, state, owner=owner)
+        result = run_event(
+            task, conf, jira, esm, state, owner=owner,
+            index_lag_s=float(getattr(settings, "index_lag_seconds", 60.0)),
+        )
     except Exception as exc:
         if is_permanent(exc):
             # Jira's / ESM's own words are in the message; retrying cannot help.

@@ -19,6 +19,8 @@ from .markers import (
     is_connector_comment,
 )
 from .operations import (
+    CreateGuard,
+    CreateUnconfirmed,
     add_comment,
     add_user_to_group,
     create_group,
@@ -36,6 +38,8 @@ from .runner import RESULT_KEYS, EventBusy, check_payload, run_event, write_back
 
 __all__ = [
     "COMMENT_ORIGIN_PROPERTY",
+    "CreateGuard",
+    "CreateUnconfirmed",
     "EVENT_LABEL_PREFIX",
     "ISSUE_EVENT_PROPERTY",
     "RESULT_KEYS",

@@ -5,24 +5,26 @@ Every object an event creates carries the event's identity, so that a retry afte
 
 * issues: the issue property ``jira_esm_connector.event`` = ``{"event_id", "task"}``, set
   in the create request itself, plus a label ``esm-event-<hash>`` derived from task and
-  event id. Lookup runs the JQL
-  ``issue.property[jira_esm_connector.event].event_id = "<id>"``; where a Jira (or the
-  local simulator) does not support property JQL it falls back to the label, and the
-  property then confirms the match. The label holds only hex digits, so no payload text
-  ever reaches the JQL unescaped.
+  event id. Lookup searches the label (``labels = "esm-event-..."``) and confirms each hit
+  by reading its property. Not property JQL: Jira Cloud indexes an entity property for JQL
+  only when an installed app declares it, which a REST client cannot. The label holds only
+  hex digits, so no payload text ever reaches the JQL unescaped. Search lags behind
+  creates (eventually consistent): see :class:`~.operations.CreateGuard`.
 * comments: the comment property ``jira_esm_connector.origin`` =
   ``{"source": "esm", "event_id", "task"}``. The comment import skips comments carrying it
   (no ping-pong) and a retried ``add_comment`` finds its comment by it.
-* the other direction: the comment import writes Jira comments into ESM worklogs with the
-  author ``"Jira: <name>"`` (include/mappings/import_4_comments_to_worklog.yaml). An
-  ``add_comment`` event whose comment text starts with :data:`IMPORTED_COMMENT_PREFIX`, or
-  carries the ``[Jira comment N]`` marker the import ends each worklog entry with, came
-  from Jira in the first place and is not pushed back (result ``skipped``).
+* the other direction: the comment import ends every worklog entry it writes into ESM with
+  the marker ``[Jira comment N]`` (pipeline/load.py). An ``add_comment`` event whose
+  comment text ends with that exact marker came from Jira in the first place and is not
+  pushed back (result ``skipped``). Only the marker counts: an ESM comment that merely
+  starts with ``Jira:`` (the example import's author prefix, a task-file template, or
+  simply words a person typed) is pushed like any other.
 * users by e-mail, groups by name: Jira itself keeps those unique.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,18 +41,20 @@ __all__ = [
 ISSUE_EVENT_PROPERTY = "jira_esm_connector.event"
 COMMENT_ORIGIN_PROPERTY = "jira_esm_connector.origin"
 EVENT_LABEL_PREFIX = "esm-event-"
-IMPORTED_COMMENT_PREFIX = "Jira:"
+IMPORTED_COMMENT_PREFIX = "Jira:"  # the example import's author prefix; NOT a skip criterion
+
+
+# The exact marker the comment import ends each worklog entry with (pipeline/load.py
+# worklog_marker), at the very end of the text: a marker quoted mid-text is a person's words.
+_IMPORTED_ENTRY_END = re.compile(r"\[Jira comment [0-9]+\]\s*\Z")
 
 
 def came_from_jira(text: str | None) -> bool:
-    """A comment text that the comment import brought into ESM (must not go back): it
-    starts with the import's author prefix, or carries the ``[Jira comment N]`` marker
-    the import ends every worklog entry with (pipeline/load.py)."""
-    from ..pipeline.load import WORKLOG_MARKER_RE
-
+    """A comment text that the comment import brought into ESM (must not go back): it ends
+    with the ``[Jira comment N]`` marker the import appends to every worklog entry."""
     if not text:
         return False
-    return text.lstrip().startswith(IMPORTED_COMMENT_PREFIX) or WORKLOG_MARKER_RE.search(text) is not None
+    return _IMPORTED_ENTRY_END.search(text) is not None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,18 @@ repeated when it is not. ``check_first=True`` (set by :func:`~.runner.run_event`
 earlier attempt of the same event began but never recorded an outcome) looks before the
 first attempt too.
 
+Issues are the hard case: they are found through ``search/jql``, which Jira documents as
+eventually consistent (a new issue may be missing from search for seconds to minutes),
+while ``GET issue``, the comment list and the group list are read straight from Jira's
+database. So after a create of an issue that *may* have taken effect (dropped connection,
+timeout, 500/502/504, or a worker killed mid-request) the connector never creates again
+until a search made more than :attr:`CreateGuard.index_lag_s` after that create still
+finds nothing: within the attempt it searches with backoff until then and, if the issue
+is still not found, fails with the retriable :class:`CreateUnconfirmed`; the next attempt
+(the Airflow retry) searches again and only then creates. When that create was sent is
+kept in the event's state row (see :class:`CreateGuard`), so the rule holds across task
+retries, re-triggers and crashed workers.
+
 Jira's refusals (4xx) raise :class:`~.errors.EventRefused` with Jira's own words.
 """
 from __future__ import annotations
@@ -15,16 +27,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
+from urllib.parse import quote
 
-from ..http.errors import BadRequestError, ConnectorHTTPError, NotFoundError
+from ..http.errors import (
+    BadRequestError,
+    ConnectorHTTPError,
+    HostUnreachableError,
+    NotFoundError,
+    RateLimitedError,
+)
 from ..jira.jql import jql_quote
 from ..jira.paginators import StartAtPaginator
-from .errors import EventRefused, is_transient
+from .errors import EventError, EventRefused, is_transient
 from .markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef
 
 __all__ = [
     "CREATE_ATTEMPTS",
+    "DEFAULT_INDEX_LAG_S",
+    "CreateGuard",
+    "CreateUnconfirmed",
     "add_comment",
     "add_user_to_group",
     "create_group",
@@ -46,13 +70,61 @@ log = logging.getLogger("jira_esm_connector.events")
 
 CREATE_ATTEMPTS = 3  # a create that failed transiently is checked, then repeated: at most this many tries
 # After a create failed transiently, look for its result at these pauses (seconds) before
-# repeating it: Jira's search index may lag a moment behind a create that did take effect.
+# repeating it (objects whose lookup reads Jira's database: comments, users, groups).
 LOOKUP_PAUSES = (0.5, 1.5)
+# How long Jira's search may lag behind a create (Atlassian: "a few seconds to minutes").
+DEFAULT_INDEX_LAG_S = 60.0
+# Pauses between searches while waiting for the index (doubling, capped).
+INDEX_POLL_FIRST_S = 0.5
+INDEX_POLL_MAX_S = 8.0
 
 T = TypeVar("T")
 
-# Jira sites (by host) that answered 400 to property JQL: use the label lookup straight away.
-_NO_PROPERTY_JQL: set[str] = set()
+
+class CreateUnconfirmed(EventError):
+    """A create may have taken effect but Jira's search does not show it yet: creating again
+    now could make a duplicate. Transient: a later attempt searches again first."""
+
+    permanent = False
+
+
+@dataclass
+class CreateGuard:
+    """What a create whose result is found through Jira's lagging search needs to know.
+
+    ``index_lag_s``: how long search may lag behind a write; absence is trusted only from a
+    search made more than this long after the last create that may have taken effect.
+    ``ambiguous_at``: when that create was sent (None: no earlier attempt sent one).
+    ``remember``: stores a new ``ambiguous_at`` (or None) with the event, so later attempts
+    -- task retries, re-triggers, a worker after a crash -- know it too. It is called
+    *before* each create is sent: a worker killed mid-request leaves the time behind.
+    ``max_wait_s``: the longest one attempt keeps searching (it must end well within the
+    task's deadline); past it the attempt fails retriably and the next one goes on.
+    ``clock`` / ``sleep``: injectable for tests.
+    """
+
+    index_lag_s: float = DEFAULT_INDEX_LAG_S
+    ambiguous_at: datetime | None = None
+    remember: Callable[[datetime | None], None] | None = None
+    max_wait_s: float = 120.0
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    sleep: Callable[[float], None] = time.sleep
+
+    def note(self, at: datetime | None) -> None:
+        self.ambiguous_at = at
+        if self.remember is not None:
+            self.remember(at)
+
+    def settled_at(self) -> datetime | None:
+        """From when on a search can be trusted to show the last ambiguous create."""
+        if self.ambiguous_at is None:
+            return None
+        return self.ambiguous_at + timedelta(seconds=self.index_lag_s)
+
+
+def _took_no_effect(exc: ConnectorHTTPError) -> bool:
+    """Jira refused before acting: 429, 503 (overloaded / maintenance), or never reached."""
+    return isinstance(exc, (RateLimitedError, HostUnreachableError)) or exc.status in (429, 503)
 
 
 def refused(exc: ConnectorHTTPError, doing: str) -> EventRefused:
@@ -81,8 +153,9 @@ def _create_checked(
     *,
     check_first: bool,
 ) -> tuple[T, bool]:
-    """``(result, found_existing)``: find first when asked; after a transient failure check
-    Jira before repeating the create (it may have taken effect)."""
+    """``(result, found_existing)`` for objects whose ``find`` reads Jira's database (it sees
+    a create at once): find first when asked; after a transient failure check Jira before
+    repeating the create (it may have taken effect)."""
     if check_first:
         found = find()
         if found is not None:
@@ -115,33 +188,150 @@ def _find_patiently(find: Callable[[], T | None]) -> T | None:
     return None
 
 
+def _stamp(at: datetime | None) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if at else "an unknown time"
+
+
+def _search_until_settled(doing: str, find: Callable[[], T | None], guard: CreateGuard) -> T | None:
+    """Search with growing pauses until the index has had ``index_lag_s`` since the last
+    ambiguous create; the result, or None when even a search after that time found nothing."""
+    settled = guard.settled_at()
+    give_up = guard.clock() + timedelta(seconds=guard.max_wait_s)
+    pause = INDEX_POLL_FIRST_S
+    searches = 0
+    while True:
+        now = guard.clock()
+        found = find()
+        searches += 1
+        if found is not None:
+            if searches > 1:
+                log.info("Jira's search shows it now (search %d): the request to %s had taken effect", searches, doing)
+            return found
+        if settled is None or now >= settled or now >= give_up:
+            return None
+        if searches == 1:
+            log.info(
+                "Not in Jira's search yet; it can lag up to %.0f s behind a create, so searching "
+                "again until %s before deciding whether to %s", guard.index_lag_s, _stamp(settled), doing,
+            )
+        guard.sleep(min(pause, (settled - now).total_seconds() + 0.05))
+        pause = min(pause * 2, INDEX_POLL_MAX_S)
+
+
+def _create_guarded(
+    doing: str,
+    create: Callable[[], T],
+    find: Callable[[], T | None],
+    guard: CreateGuard,
+    *,
+    check_first: bool,
+) -> tuple[T, bool]:
+    """``(result, found_existing)`` for objects ``find`` looks up through Jira's eventually
+    consistent search: never create while a search could still be missing an earlier create.
+
+    * an earlier attempt sent a create whose outcome is unknown (``guard.ambiguous_at``) and
+      the index may still miss it at the start of this attempt -> search until it may not;
+      found -> done, else :class:`CreateUnconfirmed` (the next attempt decides). The index
+      has had its time already -> one search, and create only when it finds nothing;
+    * a create fails before Jira acted (429, 503, unreachable) -> send it again;
+    * a create fails in a way that may have taken effect -> search until the index has had
+      its time; found -> done, else :class:`CreateUnconfirmed`.
+    """
+    if check_first or guard.ambiguous_at is not None:
+        settled = guard.settled_at()
+        if settled is not None and guard.clock() < settled:
+            log.info(
+                "An earlier attempt of this event sent the request to %s at %s without learning "
+                "whether it took effect: looking for its result first", doing, _stamp(guard.ambiguous_at),
+            )
+            found = _search_until_settled(doing, find, guard)
+            if found is not None:
+                log.info("An earlier attempt of this event already did this: %s (found in Jira, not repeated)", doing)
+                return found, True
+            raise _unconfirmed(doing, guard)
+        found = find()
+        if found is not None:
+            log.info("An earlier attempt of this event already did this: %s (found in Jira, not repeated)", doing)
+            return found, True
+        if guard.ambiguous_at is not None:
+            log.info(
+                "The request to %s sent at %s did not take effect: Jira's search, given over %.0f s to "
+                "catch up, does not show it. Sending it again.", doing, _stamp(guard.ambiguous_at), guard.index_lag_s,
+            )
+    before = guard.ambiguous_at
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        guard.note(guard.clock())  # stored before sending: a worker killed mid-request leaves it behind
+        try:
+            return create(), False
+        except ConnectorHTTPError as exc:
+            if not is_transient(exc) and exc.status is not None:
+                guard.note(before)  # Jira answered with a refusal (4xx): nothing was created
+                raise refused(exc, doing) from None
+            # No answer at all is ambiguous even when it looks permanent: a connection dropped
+            # mid-response can surface as a TLS error. The search below tells: it fails the
+            # same way if the TLS set-up really is wrong (then that refusal is raised).
+            if not _took_no_effect(exc):
+                log.warning(
+                    "Could not %s: %s. The request may have taken effect: looking for its result in "
+                    "Jira's search (which can lag up to %.0f s) instead of sending it again.", doing, exc, guard.index_lag_s,
+                )
+                found = _search_until_settled(doing, find, guard)
+                if found is not None:
+                    log.info("Jira did %s after all; not repeating the request", doing)
+                    return found, True
+                raise _unconfirmed(doing, guard) from None
+            guard.note(before)  # Jira did not act on this one: it created nothing
+            if attempt == CREATE_ATTEMPTS:
+                raise
+            pause = LOOKUP_PAUSES[min(attempt, len(LOOKUP_PAUSES)) - 1]
+            log.warning(
+                "Could not %s (attempt %d of %d): %s. Jira did not act on it: sending it again in %.1f s.",
+                doing, attempt, CREATE_ATTEMPTS, exc, pause,
+            )
+            guard.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def _unconfirmed(doing: str, guard: CreateGuard) -> CreateUnconfirmed:
+    return CreateUnconfirmed(
+        f"could not confirm whether the request to {doing} took effect (sent at {_stamp(guard.ambiguous_at)}; "
+        f"Jira's search can lag up to {guard.index_lag_s:.0f} s and does not show it yet); "
+        "not sending it again now, to avoid a duplicate; retrying later: the retry searches again "
+        "and sends it only when the search has had time to catch up"
+    )
+
+
 # ---- issues ---------------------------------------------------------------------------------
 
-def _issue_candidates(jira: Any, ref: EventRef) -> list[dict[str, Any]]:
-    host = getattr(jira, "host", "")
-    if host not in _NO_PROPERTY_JQL:
-        jql = f"issue.property[{ISSUE_EVENT_PROPERTY}].event_id = {jql_quote(ref.event_id)}"
-        try:
-            return list(jira.search(jql, fields=["summary"], page_size=10))
-        except BadRequestError as exc:
-            log.info("Jira does not answer property JQL (%s); looking the event up by its label instead", exc)
-            _NO_PROPERTY_JQL.add(host)
-    return list(jira.search(f"labels = {jql_quote(ref.label)}", fields=["summary"], page_size=10))
-
-
 def find_issue_for_event(jira: Any, ref: EventRef) -> dict[str, Any] | None:
-    """The issue an earlier attempt of this event created: ``{"issue_key", "issue_id"}`` or None."""
-    for issue in _issue_candidates(jira, ref):
+    """The issue an earlier attempt of this event created: ``{"issue_key", "issue_id"}`` or None.
+
+    Searched by the event's label, confirmed by the issue property (read with GET, which is
+    consistent). Not by property JQL: Jira Cloud answers JQL on an entity property only when
+    an installed app declares it for indexing, which a REST client cannot do -- such a query
+    finds nothing (or is refused), and "nothing" would read as "not created yet"."""
+    jql = f"labels = {jql_quote(ref.label)}"
+    for issue in jira.search(jql, fields=["summary"], page_size=10):
         value = jira.get_issue_property(issue["key"], ISSUE_EVENT_PROPERTY, missing_ok=True)
         if ref.matches(value):
             return {"issue_key": issue["key"], "issue_id": str(issue.get("id", ""))}
     return None
 
 
-def create_issue(jira: Any, ref: EventRef, fields: Mapping[str, Any], *, check_first: bool = False) -> dict[str, Any]:
+def create_issue(
+    jira: Any,
+    ref: EventRef,
+    fields: Mapping[str, Any],
+    *,
+    check_first: bool = False,
+    guard: CreateGuard | None = None,
+) -> dict[str, Any]:
     """``POST /rest/api/3/issue`` carrying the event's property and label.
 
-    Returns ``{"issue_key", "issue_id"}``."""
+    ``guard``: the index-lag rules and what earlier attempts left (see :class:`CreateGuard`;
+    default: a fresh one, 60 s lag, nothing remembered beyond this call).
+    Returns ``{"issue_key", "issue_id"}``; raises :class:`CreateUnconfirmed` (retriable)
+    when a create may have taken effect and Jira's search does not show it yet."""
     missing = [f for f in ("project", "issuetype", "summary") if not fields.get(f)]
     if missing:
         raise EventRefused(
@@ -159,8 +349,9 @@ def create_issue(jira: Any, ref: EventRef, fields: Mapping[str, Any], *, check_f
         created = jira.create_issue(body, properties={ISSUE_EVENT_PROPERTY: ref.issue_property()})
         return {"issue_key": created["key"], "issue_id": str(created.get("id", ""))}
 
-    result, _ = _create_checked(
-        "create the issue", create, lambda: find_issue_for_event(jira, ref), check_first=check_first
+    result, _ = _create_guarded(
+        "create the issue", create, lambda: _call("look up the event's issue", lambda: find_issue_for_event(jira, ref)),
+        guard if guard is not None else CreateGuard(), check_first=check_first,
     )
     log.info("Jira issue %s holds event %s", result["issue_key"], ref.event_id)
     return result
@@ -196,7 +387,9 @@ def find_comment_for_event(jira: Any, ref: EventRef, issue_key: str) -> dict[str
     """The comment an earlier attempt of this event added to ``issue_key``, newest first."""
     paginator = StartAtPaginator(100, items_key="comments")
     params = {"expand": "properties", "orderBy": "-created"}
-    for _page, items in jira.paginate("GET", f"/rest/api/3/issue/{issue_key}/comment", paginator, params=params):
+    # the key comes from the payload: escaped, so "SUP-1/../x" or "SUP-1?a=b" cannot reach another endpoint
+    path = f"/rest/api/3/issue/{quote(str(issue_key), safe='')}/comment"
+    for _page, items in jira.paginate("GET", path, paginator, params=params):
         for comment in items:
             if _comment_has_marker(jira, comment, ref):
                 return {"issue_key": issue_key, "comment_id": str(comment["id"])}

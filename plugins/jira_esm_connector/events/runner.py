@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from ..bounded import cut, short_repr
@@ -28,7 +29,7 @@ from ..mapping import MappingError, text_to_adf
 from . import operations as ops
 from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient
 from .fields import FieldResolver, resolve_fields
-from .markers import IMPORTED_COMMENT_PREFIX, EventRef, came_from_jira
+from .markers import EventRef, came_from_jira
 
 __all__ = ["RESULT_KEYS", "EventBusy", "run_event", "check_payload", "write_back"]
 
@@ -65,9 +66,21 @@ def _renderer(task: EventTask):
 # keys/problems, each quoted value bounded.
 _MAX_LISTED = 10
 
+# What the two implicit keys must look like, in words (the schema's patterns are unreadable).
+_IMPLICIT_RULES = {
+    "event_id": "must be printable text of 1 to 200 characters, without line breaks, tabs or "
+                "other control characters",
+    "datacard_id": "must be an ESM data card id: a positive whole number such as 4711 "
+                   "(as a string of digits or a number)",
+}
+
 
 def _schema_problem(error: Any) -> str:
     where = ".".join(str(p) for p in error.absolute_path)
+    if where in _IMPLICIT_RULES and error.validator not in ("required", "additionalProperties"):
+        value = error.instance
+        shown = repr(value) if not isinstance(value, str) or len(value) <= 60 else repr(value[:57] + "...")
+        return f"{where}: {shown} {_IMPLICIT_RULES[where]}"
     if error.validator == "required":
         return error.message.replace("is a required property", "is required")
     if error.validator == "additionalProperties":
@@ -121,6 +134,10 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
         if len(problems) > _MAX_LISTED:
             text += f"; and {len(problems) - _MAX_LISTED} more problems"
         raise PayloadError("the payload is not valid: " + text)
+    card_id = payload.get("datacard_id")
+    if card_id is not None and not isinstance(card_id, str):
+        # 4711 and 4711.0 (JSON schema's "integer") -> "4711": ESM's ids are strings of digits
+        payload["datacard_id"] = str(int(card_id))
     return payload
 
 
@@ -130,7 +147,9 @@ def _require(value: str | None, what: str) -> str:
     return str(value).strip()
 
 
-def _act(task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, check_first: bool) -> dict[str, Any]:
+def _act(
+    task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, check_first: bool, guard: ops.CreateGuard
+) -> dict[str, Any]:
     try:
         rendered = _renderer(task)(payload)
     except MappingError as exc:
@@ -138,7 +157,9 @@ def _act(task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, che
     op = task.operation
     resolver = FieldResolver(jira)
     if op == "create_issue":
-        return ops.create_issue(jira, ref, resolve_fields(rendered.fields, resolver), check_first=check_first)
+        return ops.create_issue(
+            jira, ref, resolve_fields(rendered.fields, resolver), check_first=check_first, guard=guard
+        )
     if op == "update_issue":
         return ops.update_issue(
             jira, ref, _require(rendered.issue, "the issue key"), resolve_fields(rendered.fields, resolver)
@@ -147,8 +168,8 @@ def _act(task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, che
         text = _require(rendered.comment, "the comment text")
         if came_from_jira(text):
             log.info(
-                "The comment came from Jira (it starts with %r or carries a [Jira comment N] marker): "
-                "not pushing it back", IMPORTED_COMMENT_PREFIX,
+                "The comment came from Jira (it ends with the comment import's [Jira comment N] marker): "
+                "not pushing it back"
             )
             return {"issue_key": rendered.issue, "comment_id": None, "skipped": "the comment came from Jira (no ping-pong)"}
         body = text_to_adf(text)
@@ -235,6 +256,27 @@ def _claim(state: Any, ref: EventRef, owner: str | None, wait_for_other: float) 
         pause = min(pause * 2, 2.0)
 
 
+AMBIGUOUS_CREATE_NOTE = "ambiguous_create_at"  # event note: when a create of unknown outcome was sent
+
+
+def _create_guard(state: Any, ref: EventRef, claim: Any, index_lag_s: float) -> ops.CreateGuard:
+    """The create's index-lag guard, fed from and stored into the event's state row."""
+    noted = (getattr(claim, "notes", None) or {}).get(AMBIGUOUS_CREATE_NOTE)
+    ambiguous_at = None
+    if isinstance(noted, str):
+        try:
+            ambiguous_at = datetime.fromisoformat(noted)
+        except ValueError:
+            log.warning("Ignoring an unreadable %s note on event %s: %r", AMBIGUOUS_CREATE_NOTE, ref.event_id, noted)
+    note_event = getattr(state, "note_event", None)
+
+    def remember(at: datetime | None) -> None:
+        if note_event is not None:
+            note_event(ref.task, ref.event_id, {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None})
+
+    return ops.CreateGuard(index_lag_s=index_lag_s, ambiguous_at=ambiguous_at, remember=remember)
+
+
 def run_event(
     task: EventTask,
     conf: Mapping[str, Any] | None,
@@ -244,6 +286,7 @@ def run_event(
     *,
     owner: str | None = None,
     wait_for_other: float = 30.0,
+    index_lag_s: float = ops.DEFAULT_INDEX_LAG_S,
 ) -> dict[str, Any]:
     """Handle one event exactly once; returns the result dict (with ``event_id`` and ``replayed``).
 
@@ -251,7 +294,9 @@ def run_event(
     the task has no ``write_back``); ``state``: the connector's StateStore; ``owner``: who
     is acting (the Airflow run id: a task retry of the same run takes over at once).
     When another run is handling the same event right now, wait up to ``wait_for_other``
-    seconds for its outcome.
+    seconds for its outcome. ``index_lag_s``: how long Jira's search may lag behind a create
+    (``JIRA_ESM_INDEX_LAG_SECONDS``); a create whose outcome is unknown is not sent again
+    before a search that much later still misses it (:class:`~.operations.CreateGuard`).
     """
     payload = check_payload(task, conf)
     ref = EventRef(task.name, payload["event_id"])
@@ -266,7 +311,7 @@ def run_event(
             ref.event_id, task.name, claim.attempts,
         )
     try:
-        result = _act(task, payload, jira, ref, check_first)
+        result = _act(task, payload, jira, ref, check_first, _create_guard(state, ref, claim, index_lag_s))
         written = write_back(task, payload, result, esm)
         if written is not None:
             result["written_back"] = written

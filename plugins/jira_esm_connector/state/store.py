@@ -100,7 +100,8 @@ class EventRecord:
     ``claimed``: this caller now owns the event and must act (then ``complete_event`` or
     ``fail_event``). ``resumed``: an earlier attempt started and did not finish — it may
     have acted already, so check Jira before acting again. When ``status == "done"``,
-    ``result`` is the earlier result: return it, do nothing.
+    ``result`` is the earlier result: return it, do nothing. Until then the same column
+    holds the attempts' :attr:`notes` (see :meth:`StateStore.note_event`).
     """
 
     task: str
@@ -119,6 +120,14 @@ class EventRecord:
     @property
     def done(self) -> bool:
         return self.status == "done"
+
+    @property
+    def notes(self) -> dict[str, Any]:
+        """What earlier attempts of an unfinished event wrote down (e.g. when a create whose
+        outcome is unknown was sent); empty once the event is done."""
+        if self.done or not isinstance(self.result, dict):
+            return {}
+        return dict(self.result)
 
 
 class StateStore:
@@ -550,22 +559,49 @@ class StateStore:
         res = conn.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=keys))
         return res.rowcount == 1
 
+    def note_event(self, task: str, event_id: str, notes: Mapping[str, Any]) -> bool:
+        """Merge ``notes`` (JSON values; None removes a key) into a running or failed event's
+        notes, kept across attempts until the event is done. They live in the ``result``
+        column, unused until then (no schema change). False: no such unfinished event."""
+        t = self.tables.events
+        event_id = str(event_id)
+        with self._write() as conn:
+            row = self._event_row(conn, task, event_id)
+            if row is None or row["status"] == "done":
+                return False
+            merged = dict(row["result"]) if isinstance(row["result"], dict) else {}
+            for key, value in notes.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            conn.execute(
+                sa.update(t).where(t.c.task == task, t.c.event_id == event_id, t.c.status != "done")
+                .values(result=merged or None)
+            )
+        return True
+
     def complete_event(self, task: str, event_id: str, result: Any) -> None:
         """Record success with its JSON-serialisable ``result`` (e.g. ``{"key": "SUP-12"}``)."""
         self._finish_event(task, event_id, status="done", result=result, error=None)
 
     def fail_event(self, task: str, event_id: str, error: str) -> None:
-        """Record a failed attempt; ``error`` must already be free of secrets (it is truncated)."""
-        self._finish_event(task, event_id, status="failed", result=None, error=str(error)[:_MAX_ERROR])
+        """Record a failed attempt; ``error`` must already be free of secrets (it is truncated).
+        The event's notes stay: the next attempt needs them."""
+        self._finish_event(task, event_id, status="failed", result=None, error=str(error)[:_MAX_ERROR], keep_notes=True)
 
-    def _finish_event(self, task: str, event_id: str, *, status: str, result: Any, error: str | None) -> None:
+    def _finish_event(
+        self, task: str, event_id: str, *, status: str, result: Any, error: str | None, keep_notes: bool = False
+    ) -> None:
         t = self.tables.events
         now = _utcnow()
         event_id = str(event_id)
+        values: dict[str, Any] = dict(status=status, error=error, finished_at=now)
+        if not keep_notes:
+            values["result"] = result
         with self._write() as conn:
             res = conn.execute(
-                sa.update(t).where(t.c.task == task, t.c.event_id == event_id)
-                .values(status=status, result=result, error=error, finished_at=now)
+                sa.update(t).where(t.c.task == task, t.c.event_id == event_id).values(**values)
             )
             if res.rowcount == 0:
                 conn.execute(sa.insert(t).values(
