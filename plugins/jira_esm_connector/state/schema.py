@@ -93,6 +93,18 @@ class Tables:
             sa.Column("created_at", UTCDateTime, nullable=False),
             sa.Column("finished_at", UTCDateTime, nullable=True),
         )
+        # One row per task while a run of it is in progress (see lease.py): who owns the
+        # run, which attempt is working right now, and until when each claim is valid.
+        self.leases = sa.Table(
+            f"{p}leases", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("owner_run", sa.String(250), nullable=False),
+            sa.Column("run_expires_at", UTCDateTime, nullable=False),
+            sa.Column("holder", sa.String(400), nullable=True),
+            sa.Column("holder_expires_at", UTCDateTime, nullable=True),
+            sa.Column("acquired_at", UTCDateTime, nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
 
     @property
     def data_tables(self) -> list[sa.Table]:
@@ -103,7 +115,14 @@ def _v1(conn: sa.Connection, tables: Tables) -> None:
     tables.metadata.create_all(conn, tables=tables.data_tables, checkfirst=True)
 
 
+def _v3(conn: sa.Connection, tables: Tables) -> None:
+    # per-task run leases (one run of a task at a time)
+    tables.leases.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
-# transaction as the version bump.
-MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1}
+# transaction as the version bump. Numbers may have gaps (branches add migrations in
+# parallel): the runner applies every version above the stored one, in order, and each
+# migration only creates what is missing, so applying one twice is harmless.
+MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 3: _v3}
 SCHEMA_VERSION = max(MIGRATIONS)

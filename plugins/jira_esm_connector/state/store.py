@@ -21,7 +21,7 @@ from sqlalchemy.pool import StaticPool
 
 from .schema import MIGRATIONS, SCHEMA_VERSION, Tables
 
-__all__ = ["EventRecord", "StateStore", "StateStoreError"]
+__all__ = ["EventRecord", "LeaseClaim", "LeaseInfo", "StateStore", "StateStoreError"]
 
 _CHUNK = 500
 _MAX_ERROR = 2000
@@ -74,6 +74,45 @@ class EventRecord:
     @property
     def done(self) -> bool:
         return self.status == "done"
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    """A task's lease row: the run that owns it and the attempt (holder) working now."""
+
+    task: str
+    owner_run: str
+    run_expires_at: datetime
+    holder: str | None
+    holder_expires_at: datetime | None
+    acquired_at: datetime
+
+    def holder_live(self, now: datetime) -> bool:
+        return self.holder is not None and self.holder_expires_at is not None and self.holder_expires_at > now
+
+    def free(self, now: datetime) -> bool:
+        """Nobody can still be working under it: run lease and holder heartbeat both ran out."""
+        return self.run_expires_at <= now and not self.holder_live(now)
+
+
+@dataclass(frozen=True)
+class LeaseClaim:
+    """Outcome of :meth:`StateStore.try_acquire_lease`.
+
+    ``outcome``: ``acquired``; ``busy`` (another run, or another live attempt of this run,
+    holds it: wait or give up); ``lost`` (a later step whose run no longer owns the lease:
+    the run was superseded and must stop). ``current`` is the row as found (``None``: no
+    row); after ``acquired`` it is the new row and ``taken_over`` the expired lease of
+    another run that was replaced, if any.
+    """
+
+    outcome: str
+    current: LeaseInfo | None
+    taken_over: LeaseInfo | None = None
+
+    @property
+    def acquired(self) -> bool:
+        return self.outcome == "acquired"
 
 
 class StateStore:
@@ -473,6 +512,123 @@ class StateStore:
                     task=task, event_id=event_id, status=status, owner=None, attempts=1, result=result,
                     error=error, claimed_at=now, created_at=now, finished_at=now,
                 ))
+
+    # ---- run leases (one run of a task at a time; see lease.py for the protocol) ------------
+    @staticmethod
+    def _lease(row: Any) -> LeaseInfo:
+        return LeaseInfo(
+            task=row["task"], owner_run=row["owner_run"], run_expires_at=row["run_expires_at"],
+            holder=row["holder"], holder_expires_at=row["holder_expires_at"], acquired_at=row["acquired_at"],
+        )
+
+    def get_lease(self, task: str) -> LeaseInfo | None:
+        t = self.tables.leases
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.task == task)).mappings().first()
+        return self._lease(row) if row else None
+
+    def try_acquire_lease(
+        self,
+        task: str,
+        run_id: str,
+        holder: str,
+        *,
+        holder_expires_at: datetime,
+        run_expires_at: datetime,
+        first_step: bool = True,
+        now: datetime | None = None,
+    ) -> LeaseClaim:
+        """One atomic attempt to make ``holder`` (an attempt of run ``run_id``) the lease holder.
+
+        * no lease -> taken (``first_step`` only: a later step finding no lease was released
+          or replaced meanwhile -> ``lost``);
+        * owned by ``run_id`` and no *other* live holder -> taken (next step, or an Airflow
+          retry after the previous attempt's heartbeat ran out); another live holder -> ``busy``;
+        * owned by another run -> ``lost`` for a later step (superseded); for a first step
+          ``busy``, unless both the run lease and the holder heartbeat expired -> taken over.
+
+        The run expiry only ever moves forward. SQLite serialises this with ``BEGIN
+        IMMEDIATE``, PostgreSQL with a row lock (``SELECT ... FOR UPDATE``) and
+        insert-if-absent for the first claim.
+        """
+        t = self.tables.leases
+        now = _aware(now, "now") if now is not None else _utcnow()
+        holder_expires_at = _aware(holder_expires_at, "holder_expires_at")
+        run_expires_at = max(_aware(run_expires_at, "run_expires_at"), holder_expires_at)
+        run_id, holder = str(run_id), str(holder)[:400]
+        for _ in range(20):
+            with self._write() as conn:
+                row = conn.execute(sa.select(t).where(t.c.task == task).with_for_update()).mappings().first()
+                if row is None:
+                    if not first_step:
+                        return LeaseClaim("lost", None)
+                    values = dict(task=task, owner_run=run_id, run_expires_at=run_expires_at, holder=holder,
+                                  holder_expires_at=holder_expires_at, acquired_at=now, updated_at=now)
+                    if self._insert_if_absent(conn, t, values, ["task"]):
+                        return LeaseClaim("acquired", self._lease(values))
+                    continue  # another run inserted first: look again
+                found = self._lease(row)
+                if found.owner_run == run_id:
+                    if found.holder != holder and found.holder_live(now):
+                        return LeaseClaim("busy", found)
+                    values = dict(holder=holder, holder_expires_at=holder_expires_at, updated_at=now,
+                                  run_expires_at=max(found.run_expires_at, run_expires_at))
+                    conn.execute(sa.update(t).where(t.c.task == task).values(values))
+                    return LeaseClaim("acquired", LeaseInfo(
+                        task=task, owner_run=run_id, run_expires_at=values["run_expires_at"], holder=holder,
+                        holder_expires_at=holder_expires_at, acquired_at=found.acquired_at,
+                    ))
+                if not first_step:
+                    return LeaseClaim("lost", found)
+                if not found.free(now):
+                    return LeaseClaim("busy", found)
+                conn.execute(sa.update(t).where(t.c.task == task).values(
+                    owner_run=run_id, run_expires_at=run_expires_at, holder=holder,
+                    holder_expires_at=holder_expires_at, acquired_at=now, updated_at=now,
+                ))
+                return LeaseClaim("acquired", LeaseInfo(
+                    task=task, owner_run=run_id, run_expires_at=run_expires_at, holder=holder,
+                    holder_expires_at=holder_expires_at, acquired_at=now,
+                ), taken_over=found)
+        raise StateStoreError(f"could not take the lease of task {task!r}: too much contention")
+
+    def renew_lease(self, task: str, run_id: str, holder: str, holder_expires_at: datetime) -> bool:
+        """Heartbeat: push the holder expiry forward. False when the lease is no longer
+        this holder's (released, or taken over after it expired)."""
+        t = self.tables.leases
+        holder_expires_at = _aware(holder_expires_at, "holder_expires_at")
+        with self._write() as conn:
+            res = conn.execute(
+                sa.update(t).where(t.c.task == task, t.c.owner_run == str(run_id), t.c.holder == str(holder)[:400])
+                .values(holder_expires_at=holder_expires_at, updated_at=_utcnow())
+            )
+            return res.rowcount == 1
+
+    def release_lease(self, task: str, run_id: str, holder: str | None = None, *, keep_run: bool = False) -> bool:
+        """``keep_run``: the attempt ends but the run goes on (next step or an Airflow retry):
+        only the holder is cleared. Otherwise the run is over and the lease row is removed.
+        Only ``run_id``'s lease is touched; False when it holds none."""
+        t = self.tables.leases
+        cond = [t.c.task == task, t.c.owner_run == str(run_id)]
+        if holder is not None:
+            cond.append(t.c.holder == str(holder)[:400])
+        with self._write() as conn:
+            if keep_run:
+                res = conn.execute(sa.update(t).where(*cond).values(holder=None, holder_expires_at=None, updated_at=_utcnow()))
+            else:
+                res = conn.execute(sa.delete(t).where(*cond))
+            return res.rowcount == 1
+
+    def break_lease(self, task: str) -> LeaseInfo | None:
+        """Operator action: remove a task's lease whoever owns it (e.g. a run that died on its
+        last try); returns what was removed."""
+        t = self.tables.leases
+        with self._write() as conn:
+            row = conn.execute(sa.select(t).where(t.c.task == task).with_for_update()).mappings().first()
+            if row is None:
+                return None
+            conn.execute(sa.delete(t).where(t.c.task == task))
+            return self._lease(row)
 
     def get_event(self, task: str, event_id: str) -> EventRecord | None:
         with self.engine.connect() as conn:
