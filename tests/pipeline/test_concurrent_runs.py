@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import threading
+from datetime import datetime, timezone
 
 import pytest
 
@@ -88,7 +89,7 @@ def test_two_concurrent_runs_of_one_task_create_exactly_one_card_per_key(
     keys = jira_issues(jira, "project = SUP")
     assert _cards_per_key(esm, task) == {k: 1 for k in keys}
     assert sorted(r["created"] for r in results.values()) == [0, len(keys)]  # the second found them all
-    assert StateStore(url, **kwargs).get_lease(task.name) is None  # released at the end
+    assert StateStore(url, **kwargs).get_lease(task.name).free(datetime.now(timezone.utc))  # released at the end
 
 
 def test_without_the_lease_the_same_race_duplicates_every_card(monkeypatch, jira, esm, jira_sim, esm_sim, tmp_path, staging):
@@ -115,8 +116,9 @@ def test_without_the_lease_the_same_race_duplicates_every_card(monkeypatch, jira
 def test_second_run_that_cannot_wait_fails_with_a_message_naming_the_first(jira, esm, tmp_path, staging):
     task = make_task(ISSUES_TASK)
     state = StateStore(f"sqlite:///{tmp_path}/state.db")
+    from datetime import timedelta
+
     from jira_esm_connector.state import RunLease
-    from datetime import datetime, timedelta, timezone
 
     other = RunLease(state, task.name, "scheduled__2026-11-29T08:00:00+00:00", "scheduled|extract|1",
                      run_expires_at=datetime.now(timezone.utc) + timedelta(hours=4), ttl_s=5)

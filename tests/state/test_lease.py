@@ -15,7 +15,7 @@ from jira_esm_connector.state import LeaseBusyError, LeaseLostError, RunLease, h
 from jira_esm_connector.state.schema import MIGRATIONS, SCHEMA_VERSION
 
 UTC = timezone.utc
-T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+T0 = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)  # after the real clock: release() stamps real "now"
 
 
 def at(seconds: float) -> datetime:
@@ -76,13 +76,20 @@ def test_a_live_heartbeat_protects_the_run_even_past_its_run_expiry(store):
     assert claim(store, "run_b", "run_b|extract|1", 130).outcome == "busy"
 
 
-def test_release_frees_the_task_and_a_later_step_without_a_lease_is_lost(store):
+def test_release_frees_the_task_and_a_rerun_step_of_an_older_run_is_refused(store):
     assert claim(store, "run_a", "run_a|extract|1", 0).acquired
     assert store.release_lease("t", "run_a")
-    assert store.get_lease("t") is None
-    assert claim(store, "run_a", "run_a|load|1", 1, first=False).outcome == "lost"
+    assert store.get_lease("t").free(datetime.now(UTC))
+    # an operator re-runs run_a's load: fine while nobody ran since (its data is the newest) ...
+    assert claim(store, "run_a", "run_a|load|1", 1, first=False).acquired
+    assert store.release_lease("t", "run_a")
     assert claim(store, "run_b", "run_b|extract|1", 1).acquired
+    # ... refused once run_b has run: run_a's staged data is older than what run_b wrote
+    assert store.release_lease("t", "run_b")
+    late = claim(store, "run_a", "run_a|load|2", 2, first=False)
+    assert late.outcome == "lost" and late.current.owner_run == "run_b"
     assert store.break_lease("t").owner_run == "run_b" and store.get_lease("t") is None
+    assert claim(store, "run_b", "run_b|load|2", 3, first=False).outcome == "lost"  # broken by hand
 
 
 def test_run_expiry_only_moves_forward(store):
@@ -130,7 +137,7 @@ def test_second_run_waits_then_fails_naming_the_holder_and_its_expiry(store):
     text = str(info.value)
     assert "Task 't' is already running" in text and "run 'scheduled__1'" in text
     assert deadline.strftime("%Y-%m-%d %H:%M:%S UTC") in text and "duplicate" in text
-    assert store.get_lease("t") is None  # the first run finished and released
+    assert store.get_lease("t").free(datetime.now(UTC))  # the first run finished and released
 
 
 def test_second_run_that_waits_long_enough_gets_the_task_when_the_first_finishes(store):
@@ -139,7 +146,7 @@ def test_second_run_that_waits_long_enough_gets_the_task_when_the_first_finishes
     threading.Timer(0.5, lambda: first.release(run_over=True)).start()
     with hold_lease(store, "t", "run_b", "run_b|x|1", run_expires_at=future(), wait_s=10, poll_s=0.1, ttl_s=1):
         assert store.get_lease("t").owner_run == "run_b"
-    assert store.get_lease("t") is None
+    assert store.get_lease("t").free(datetime.now(UTC))
 
 
 def test_heartbeat_keeps_a_long_step_alive_beyond_its_ttl(store):
@@ -160,7 +167,7 @@ def test_step_error_keeps_the_run_for_its_retry_or_frees_the_task_when_no_retry_
     with pytest.raises(RuntimeError):
         with hold_lease(store, "t", "run_a", "run_a|load|2", run_expires_at=future(), first_step=False, ttl_s=1):
             raise RuntimeError("last try")
-    assert store.get_lease("t") is None
+    assert store.get_lease("t").free(datetime.now(UTC))
 
 
 def test_lease_taken_over_mid_step_is_noticed_and_the_step_ends_superseded(store):

@@ -542,8 +542,9 @@ class StateStore:
 
         * no lease -> taken (``first_step`` only: a later step finding no lease was released
           or replaced meanwhile -> ``lost``);
-        * owned by ``run_id`` and no *other* live holder -> taken (next step, or an Airflow
-          retry after the previous attempt's heartbeat ran out); another live holder -> ``busy``;
+        * owned by ``run_id`` and no *other* live holder -> taken (next step, an Airflow retry
+          after the previous attempt's heartbeat ran out, or a step of a finished run cleared
+          by an operator while no other run has run since); another live holder -> ``busy``;
         * owned by another run -> ``lost`` for a later step (superseded); for a first step
           ``busy``, unless both the run lease and the holder heartbeat expired -> taken over.
 
@@ -606,18 +607,21 @@ class StateStore:
 
     def release_lease(self, task: str, run_id: str, holder: str | None = None, *, keep_run: bool = False) -> bool:
         """``keep_run``: the attempt ends but the run goes on (next step or an Airflow retry):
-        only the holder is cleared. Otherwise the run is over and the lease row is removed.
+        only the holder is cleared. Otherwise the run is over: its claim expires now, so any
+        run may take the task. The row stays as the record of the last owner -- if an
+        operator later re-runs a step of that same run, it may continue only while no other
+        run has taken the task since (its staged data is then still the newest).
         Only ``run_id``'s lease is touched; False when it holds none."""
         t = self.tables.leases
         cond = [t.c.task == task, t.c.owner_run == str(run_id)]
         if holder is not None:
             cond.append(t.c.holder == str(holder)[:400])
+        now = _utcnow()
+        values: dict[str, Any] = dict(holder=None, holder_expires_at=None, updated_at=now)
+        if not keep_run:
+            values["run_expires_at"] = now
         with self._write() as conn:
-            if keep_run:
-                res = conn.execute(sa.update(t).where(*cond).values(holder=None, holder_expires_at=None, updated_at=_utcnow()))
-            else:
-                res = conn.execute(sa.delete(t).where(*cond))
-            return res.rowcount == 1
+            return conn.execute(sa.update(t).where(*cond).values(values)).rowcount == 1
 
     def break_lease(self, task: str) -> LeaseInfo | None:
         """Operator action: remove a task's lease whoever owns it (e.g. a run that died on its
