@@ -7,6 +7,15 @@
   paths and counts) through XCom -- never records.
 * ``max_active_runs=1``, ``catchup=False``, every task in the connector's shared pool,
   retries with exponential backoff (errors a retry cannot fix fail at once).
+* Deadlines: every task has an ``execution_timeout`` and the DAG a ``dagrun_timeout``
+  (task file ``timeouts``, else ``JIRA_ESM_TASK_TIMEOUT_MINUTES`` /
+  ``JIRA_ESM_RUN_TIMEOUT_MINUTES``), so one hung request cannot block later runs forever.
+* One run of a task at a time, also across deployments and schedulers: each task holds
+  the task's lease in the state database (:mod:`..state.lease`) with the Airflow run id as
+  owner. extract starts the run's claim (waiting for another run up to
+  ``JIRA_ESM_LEASE_WAIT_SECONDS``), later steps continue it, the last step releases it;
+  a failure that Airflow will not retry releases it too. A step of a run whose lease was
+  taken over fails without retry ("superseded").
 * Run parameters: ``clear_cache`` (push everything again) and, for full imports,
   ``allow_mass_removal`` (override the removal safety limit once).
 * ``doc_md`` shows the JQL, mode, schedule, template, mapping and any scheduling-table
@@ -17,7 +26,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Iterator
 
 from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
@@ -41,6 +52,21 @@ def _no_retry_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _will_not_retry(ti: Any, exc: BaseException) -> bool:
+    """Does this failure end the run (no Airflow retry follows)? Mirrors Airflow's rule:
+    AirflowFailException never retries; otherwise retries while try_number <= max_tries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    if isinstance(exc, AirflowFailException):
+        return True
+    retries = getattr(getattr(ti, "task", None), "retries", 0) or 0
+    try_number = getattr(ti, "try_number", None) or 1
+    max_tries = getattr(ti, "max_tries", None)
+    if max_tries is None:
+        max_tries = retries
+    return not (retries and try_number <= max_tries)
+
+
 def _run_step(fn, *args: Any, **kwargs: Any) -> Any:
     """Run a pipeline step; turn errors a retry cannot fix into an immediate failure."""
     try:
@@ -52,6 +78,14 @@ def _run_step(fn, *args: Any, **kwargs: Any) -> Any:
 
 def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _deadlines_text(task: ScheduledTask, settings: Any) -> str:
+    try:
+        step, run = task.deadlines(settings)
+    except ValueError as exc:
+        return str(exc)
+    return f"each step {int(step.total_seconds() // 60)} min, whole run {int(run.total_seconds() // 60)} min"
 
 
 def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = None) -> str:
@@ -76,6 +110,7 @@ def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = 
         ("connections", f"Jira `{task.jira_conn_id}`, ESM `{task.esm_conn_id}`"),
         ("removed records", f"`{removal.attribute}` = `{removal.value}` (safety limit {removal.max_share:.0%})"
          if removal else "not marked"),
+        ("deadlines", _deadlines_text(task, settings)),
         ("task cache cleared at (UTC)", ", ".join(f"{h:02d}:00" for h in task.clear_hours(settings.cache_clear_hours)) or "never by clock"),
     ]
     if status and status.get("volume") is not None:
@@ -106,6 +141,8 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
     settings = connector_settings(settings)
     full = task.mode == "full"
     removal = task.removal
+    step_deadline, run_deadline = task.deadlines(settings)  # ValueError names the key -> import error
+    args = {**default_args(settings), "execution_timeout": step_deadline}
     params: dict[str, Param] = {
         "clear_cache": Param(
             False, type="boolean", title="Clear the task cache",
@@ -126,7 +163,8 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=default_args(settings),
+        dagrun_timeout=run_deadline,
+        default_args=args,
         tags=dag_tags("import", f"mapping:{task.mapping_type}", f"mode:{task.mode}", *task.tags),
         doc_md=import_doc_md(task, settings, source_file),
         description=(task.description or f"Jira → ESM {task.mapping_type} import into {task.template}")[:250],
@@ -140,6 +178,28 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             ctx = get_current_context()
             run_id = ctx["run_id"]
             return run_id, dict(ctx.get("params") or {}), run_dir(settings.staging_dir, task.name, run_id)
+
+        @contextmanager
+        def _lease(state: Any, step: str, *, first: bool = False, last: bool = False) -> Iterator[Any]:
+            """Hold the task's lease for one step of this Airflow run (see the module docs)."""
+            from ..state.lease import LeaseLostError, hold_lease
+
+            ctx = get_current_context()
+            ti = ctx["ti"]
+            run_id = ctx["run_id"]
+            dag_run = ctx.get("dag_run")
+            started = getattr(dag_run, "start_date", None) or datetime.now(timezone.utc)
+            try:
+                with hold_lease(
+                    state, task.name, run_id, f"{run_id}|{step}|try {getattr(ti, 'try_number', 1)}",
+                    run_expires_at=started + run_deadline,  # never shorter than the run's deadline
+                    first_step=first, last_step=last,
+                    run_over_on_error=lambda exc: _will_not_retry(ti, exc),
+                    wait_s=settings.lease_wait_seconds, ttl_s=settings.lease_ttl_seconds, logger=log,
+                ) as lease:
+                    yield lease
+            except LeaseLostError as exc:  # superseded: a retry would only meet the same answer
+                raise fail_without_retry(exc) from exc
 
         @task_decorator(task_id="extract")
         def extract_step() -> dict[str, Any]:
@@ -157,21 +217,23 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
                     log.debug("no scheduling advice: %s", exc)
                 if warning:
                     log.warning("Scheduling: %s", warning)
-                return _run_step(extract, task, jira, state, path, logger=log)
+                with _lease(state, "extract", first=True):
+                    return _run_step(extract, task, jira, state, path, logger=log)
 
         @task_decorator(task_id="transform")
         def transform_step(extracted: dict[str, Any]) -> dict[str, Any]:
             from ..pipeline import transform
 
             _run_id, _params, path = _context()
-            return _run_step(transform, task, extracted, path, settings=settings, logger=log)
+            with open_state(settings) as state, _lease(state, "transform"):
+                return _run_step(transform, task, extracted, path, settings=settings, logger=log)
 
         @task_decorator(task_id="diff")
         def diff_step(transformed: dict[str, Any]) -> dict[str, Any]:
             from ..pipeline import diff
 
             _run_id, params, path = _context()
-            with open_state(settings) as state:
+            with open_state(settings) as state, _lease(state, "diff"):
                 return _run_step(
                     diff, task, transformed, state, path,
                     default_clear_hours=settings.cache_clear_hours,
@@ -191,7 +253,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             from ..pipeline import load
 
             run_id, _params, _path = _context()
-            with open_state(settings) as state:
+            with open_state(settings) as state, _lease(state, "load", last=not full) as lease:
                 if diffed.get("changed", 0) == 0:
                     log.info("Nothing new or changed: nothing is written to ESM.")
                     loaded = {"created": 0, "updated": 0, "refused": 0, "refused_records": []}
@@ -200,6 +262,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
                         loaded = _run_step(load, task, diffed, esm, state, logger=log)
                 if full:
                     return loaded
+                lease.check()  # never move the watermark for a superseded run
                 return _finish(state, run_id, extracted, transformed, diffed, loaded)
 
         @task_decorator(task_id="mark_removed")
@@ -209,7 +272,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             from ..pipeline import mark_removed
 
             run_id, params, _path = _context()
-            with open_state(settings) as state:
+            with open_state(settings) as state, _lease(state, "mark_removed", last=True) as lease:
                 removed = None
                 if removal is not None:
                     with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
@@ -219,6 +282,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
                         )
                 else:
                     log.info("This task does not mark removed records (removed: false).")
+                lease.check()
                 return _finish(state, run_id, extracted, transformed, diffed, loaded, removed)
 
         extracted = extract_step()
