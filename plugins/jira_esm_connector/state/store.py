@@ -7,12 +7,14 @@ so different tasks (and processes) can use the store at the same time.
 """
 from __future__ import annotations
 
+import logging
+import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -21,14 +23,54 @@ from sqlalchemy.pool import StaticPool
 
 from .schema import MIGRATIONS, SCHEMA_VERSION, Tables
 
-__all__ = ["EventRecord", "LeaseClaim", "LeaseInfo", "StateStore", "StateStoreError"]
+__all__ = ["EventRecord", "LeaseClaim", "LeaseInfo", "StateStore", "StateStoreError", "connect_with_retry"]
+
+log = logging.getLogger("jira_esm_connector.state")
 
 _CHUNK = 500
+_MAX_CONNECT_DELAY_S = 8.0
 _MAX_ERROR = 2000
 
 
 class StateStoreError(RuntimeError):
     """The state database cannot be used (wrong URL, newer schema, ...); never holds a password."""
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def connect_with_retry(
+    connect: Callable[[], Any],
+    *,
+    retriable: tuple[type[BaseException], ...],
+    retries: int,
+    backoff_s: float,
+    where: str,
+    secret: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """``connect()``, retried ``retries`` times on ``retriable`` errors with exponential
+    backoff (``backoff_s``, doubling, at most 8 s), one log line per retry. A database that
+    restarts or fails over for a few seconds must not fail a run. ``where`` is the URL with
+    the password hidden; ``secret`` (the password) is scrubbed from driver messages."""
+    for attempt in range(retries + 1):
+        try:
+            return connect()
+        except retriable as exc:
+            if attempt >= retries:
+                log.error(
+                    "State database %s still unreachable after %d attempt(s); giving up.", where, attempt + 1
+                )
+                raise
+            delay = min(backoff_s * (2 ** attempt), _MAX_CONNECT_DELAY_S)
+            reason = _scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "", secret)
+            log.warning(
+                "State database %s unreachable (%s: %s); retry %d of %d in %.1f s.",
+                where, type(exc).__name__, reason, attempt + 1, retries, delay,
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _utcnow() -> datetime:
@@ -128,6 +170,8 @@ class StateStore:
         schema: str | None = None,
         busy_timeout_s: float = 30.0,
         engine: sa.Engine | None = None,
+        connect_retries: int = 4,
+        connect_backoff_s: float = 0.5,
     ) -> None:
         try:
             parsed = make_url(url)
@@ -138,14 +182,17 @@ class StateStore:
         self.tables = Tables(table_prefix, schema)
         self._schema = schema
         self._lock_key = zlib.crc32(f"jira_esm_state:{schema}:{table_prefix}".encode()) & 0x7FFFFFFF
+        self._connect_retries = max(0, int(connect_retries))
+        self._connect_backoff_s = max(0.0, float(connect_backoff_s))
         self.engine = engine or self._make_engine(parsed, busy_timeout_s)
         try:
             self._migrate()
         except sa.exc.OperationalError as exc:
             self.engine.dispose()
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig and str(exc.orig).strip() else ""
             raise StateStoreError(
                 f"cannot open the state database {self._safe_url}: {type(exc.orig).__name__}: "
-                f"{str(exc.orig).splitlines()[0] if exc.orig else ''}"
+                f"{_scrub(detail, str(parsed.password) if parsed.password else None)}"
             ) from None
 
     def __repr__(self) -> str:
@@ -154,7 +201,9 @@ class StateStore:
     # ---- engine and schema ---------------------------------------------------------
     def _make_engine(self, url: sa.URL, busy_timeout_s: float) -> sa.Engine:
         if self.dialect != "sqlite":
-            return sa.create_engine(url, pool_pre_ping=True, future=True)
+            engine = sa.create_engine(url, pool_pre_ping=True, future=True)
+            self._retry_connects(engine, url.password)
+            return engine
         database = url.database or ""
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
         kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_s, "check_same_thread": False}}
@@ -186,6 +235,21 @@ class StateStore:
                 conn.exec_driver_sql("BEGIN")
 
         return engine
+
+    def _retry_connects(self, engine: sa.Engine, password: str | None) -> None:
+        """Every new DB connection (first use, pool refill, pre-ping reconnect) is retried on
+        the driver's OperationalError (refused, reset, server starting up). Not for SQLite:
+        a local file that cannot be opened does not come back by waiting."""
+        retries, backoff, where = self._connect_retries, self._connect_backoff_s, self._safe_url
+
+        @sa_event.listens_for(engine, "do_connect")
+        def _connect(dialect: Any, _conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+            return connect_with_retry(
+                lambda: dialect.connect(*cargs, **cparams),
+                retriable=(dialect.loaded_dbapi.OperationalError,),
+                retries=retries, backoff_s=backoff, where=where,
+                secret=str(password) if password else None,
+            )
 
     def _migrate(self) -> None:
         t = self.tables
