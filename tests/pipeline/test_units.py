@@ -115,6 +115,26 @@ def test_cache_cli_clears_fingerprints_but_not_the_watermark(tmp_path):
     assert "0 cached record(s)" in status.stdout and "2026-01-01T00:00:00+00:00" in status.stdout
 
 
+def test_cache_cli_shows_and_releases_a_dead_runs_lease(tmp_path, capsys):
+    from datetime import timedelta
+
+    from jira_esm_connector.pipeline.cache import main
+
+    url = f"sqlite:///{tmp_path}/state.db"
+    store = StateStore(url)
+    now = datetime.now(timezone.utc)
+    assert store.try_acquire_lease("t", "scheduled__dead", "scheduled__dead|load|try 4",
+                                   holder_expires_at=now - timedelta(minutes=1), run_expires_at=now + timedelta(hours=3)).acquired
+    assert main(["--db-url", url, "status", "t"]) == 0
+    assert "lease: held by run 'scheduled__dead' until" in capsys.readouterr().out
+    assert main(["--db-url", url, "release-lease", "t"]) == 0
+    assert "held by run 'scheduled__dead'" in capsys.readouterr().out
+    assert store.get_lease("t") is None
+    assert main(["--db-url", url, "status", "t"]) == 0
+    assert "lease: free" in capsys.readouterr().out
+    store.dispose()
+
+
 def test_incremental_user_import_is_refused_with_a_plain_message():
     import pytest
 
