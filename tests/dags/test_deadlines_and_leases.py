@@ -146,12 +146,56 @@ def test_dag_run_beside_a_running_one_fails_at_extract_naming_the_other_run(airf
 
 
 def test_a_failure_airflow_will_retry_keeps_the_runs_claim_the_last_one_frees_it():
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTerminated, AirflowTaskTimeout
 
     from jira_esm_connector.dagfactory.imports import _will_not_retry
 
     ti = SimpleNamespace(task=SimpleNamespace(retries=3), try_number=1, max_tries=3)
     assert not _will_not_retry(ti, RuntimeError("ESM 503"))
+    assert not _will_not_retry(ti, AirflowTaskTimeout())  # a step past its deadline is retried
     assert _will_not_retry(ti, AirflowFailException("quality"))
+    assert _will_not_retry(ti, AirflowTaskTerminated("SIGTERM"))
     assert _will_not_retry(SimpleNamespace(task=SimpleNamespace(retries=3), try_number=4, max_tries=3), RuntimeError())
     assert _will_not_retry(SimpleNamespace(task=SimpleNamespace(retries=0), try_number=1, max_tries=0), RuntimeError())
+
+
+def test_later_step_of_a_superseded_run_fails_without_retry_and_writes_nothing(
+    airflow_db, connector_env, esm_sim, tmp_path, monkeypatch
+):
+    import sqlalchemy as sa
+
+    import jira_esm_connector.pipeline as pipeline
+
+    monkeypatch.setenv("JIRA_ESM_TASK_RETRIES", "2")
+    monkeypatch.setenv("JIRA_ESM_RETRY_DELAY_S", "1")
+    shutil.copy(USERS_FILE, connector_env)
+    dag = build_all_dags()["jira_users_to_persons"]
+    state = StateStore(f"sqlite:///{tmp_path}/state.db")
+    real_extract = pipeline.extract
+
+    def extract_then_lose_the_task(*args, **kwargs):
+        result = real_extract(*args, **kwargs)
+        # meanwhile this run's lease expired and a newer run (another scheduler) took it over
+        with state.engine.begin() as conn:
+            conn.execute(sa.update(state.tables.leases).values(
+                owner_run="scheduled__newer", holder="scheduled__newer|load|try 1",
+                holder_expires_at=datetime.now(timezone.utc) + timedelta(minutes=5),
+                run_expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+            ))
+        return result
+
+    monkeypatch.setattr(pipeline, "extract", extract_then_lose_the_task)
+
+    run = dag.test()
+
+    states = _states(run)
+    assert states["extract"] == "success" and states["transform"] == "failed", states
+    ti = next(t for t in run.get_task_instances() if t.task_id == "transform")
+    assert ti.try_number == 1  # no retry: it would meet the same answer
+    assert state.get_lease("jira_users_to_persons").owner_run == "scheduled__newer"  # untouched
+    from jira_esm_connector.esm import EsmClient
+
+    esm = EsmClient(esm_sim.base_url, esm_sim.username, esm_sim.password, verify=esm_sim.ca_pem)
+    assert list(esm.iter_cards("person")) == []
+    esm.close()
+    state.dispose()

@@ -54,10 +54,11 @@ def _no_retry_errors() -> tuple[type[BaseException], ...]:
 
 def _will_not_retry(ti: Any, exc: BaseException) -> bool:
     """Does this failure end the run (no Airflow retry follows)? Mirrors Airflow's rule:
-    AirflowFailException never retries; otherwise retries while try_number <= max_tries."""
-    from airflow.sdk.exceptions import AirflowFailException
+    AirflowFailException and a terminated task never retry; otherwise retries while
+    try_number <= max_tries."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTerminated
 
-    if isinstance(exc, AirflowFailException):
+    if isinstance(exc, (AirflowFailException, AirflowTaskTerminated)):
         return True
     retries = getattr(getattr(ti, "task", None), "retries", 0) or 0
     try_number = getattr(ti, "try_number", None) or 1
