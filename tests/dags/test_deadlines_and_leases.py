@@ -117,7 +117,32 @@ def test_dag_run_holds_the_lease_and_frees_it_at_the_end(airflow_db, connector_e
 
     assert str(run.state) == "success", _states(run)
     lease = StateStore(f"sqlite:///{tmp_path}/state.db").get_lease("jira_users_to_persons")
-    assert lease.owner_run == run.run_id and lease.free(datetime.now(timezone.utc))
+    assert lease.run_name == run.run_id and lease.owner_run.startswith(f"{run.run_id} (started ")
+    assert lease.free(datetime.now(timezone.utc))
+
+
+def test_lease_left_by_a_run_airflow_already_ended_is_not_waited_out(airflow_db, connector_env, tmp_path, monkeypatch):
+    """A run marked failed by an operator between two steps keeps its lease until its
+    deadline; the next run asks Airflow, learns that run is over and takes the task."""
+    import sqlalchemy as sa
+
+    monkeypatch.setenv("JIRA_ESM_LEASE_WAIT_SECONDS", "1")
+    shutil.copy(USERS_FILE, connector_env)
+    dag = build_all_dags()["jira_users_to_persons"]
+    first = dag.test()
+    assert str(first.state) == "success"
+    state = StateStore(f"sqlite:///{tmp_path}/state.db")
+    with state.engine.begin() as conn:  # as if `first` had been marked failed between extract and transform
+        conn.execute(sa.update(state.tables.leases).values(
+            holder=None, holder_expires_at=None, run_expires_at=datetime.now(timezone.utc) + timedelta(hours=4),
+        ))
+    assert not state.get_lease("jira_users_to_persons").free(datetime.now(timezone.utc))
+
+    second = dag.test()
+
+    assert str(second.state) == "success", _states(second)
+    assert state.get_lease("jira_users_to_persons").run_name == second.run_id
+    state.dispose()
 
 
 def test_dag_run_beside_a_running_one_fails_at_extract_naming_the_other_run(airflow_db, connector_env, esm_sim, tmp_path, monkeypatch):
@@ -178,7 +203,7 @@ def test_later_step_of_a_superseded_run_fails_without_retry_and_writes_nothing(
         # meanwhile this run's lease expired and a newer run (another scheduler) took it over
         with state.engine.begin() as conn:
             conn.execute(sa.update(state.tables.leases).values(
-                owner_run="scheduled__newer", holder="scheduled__newer|load|try 1",
+                owner_run="scheduled__newer", run_name="scheduled__newer", holder="scheduled__newer|load|try 1",
                 holder_expires_at=datetime.now(timezone.utc) + timedelta(minutes=5),
                 run_expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
             ))

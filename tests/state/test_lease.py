@@ -22,9 +22,10 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def claim(store, run, holder, now_s, *, ttl=60, run_s=3600, first=True, task="t"):
+def claim(store, run, holder, now_s, *, ttl=60, run_s=3600, first=True, task="t", **kw):
     return store.try_acquire_lease(
-        task, run, holder, holder_expires_at=at(now_s + ttl), run_expires_at=at(run_s), first_step=first, now=at(now_s)
+        task, run, holder, holder_expires_at=at(now_s + ttl), run_expires_at=at(run_s), first_step=first, now=at(now_s),
+        **kw,
     )
 
 
@@ -90,6 +91,51 @@ def test_release_frees_the_task_and_a_rerun_step_of_an_older_run_is_refused(stor
     assert late.outcome == "lost" and late.current.owner_run == "run_b"
     assert store.break_lease("t").owner_run == "run_b" and store.get_lease("t") is None
     assert claim(store, "run_b", "run_b|load|2", 3, first=False).outcome == "lost"  # broken by hand
+
+
+def test_same_scheduled_run_id_on_two_deployments_is_two_runs(store):
+    """Both deployments name the 09:00 slot `scheduled__...09:00`: the owner token (run id +
+    start time) keeps them apart, even while the first is between two steps."""
+    slot = "scheduled__2026-11-29T09:00:00+00:00"
+    a, b = f"{slot} (started 09:00:01.1)", f"{slot} (started 09:00:02.7)"
+    assert claim(store, a, f"{slot}|extract|try 1", 0, run_name=slot).acquired
+    assert store.release_lease("t", a, f"{slot}|extract|try 1", keep_run=True)
+    assert claim(store, b, f"{slot}|extract|try 1", 5, run_name=slot).outcome == "busy"
+    assert claim(store, b, f"{slot}|transform|try 1", 5, first=False, run_name=slot).outcome == "lost"
+    assert claim(store, a, f"{slot}|transform|try 1", 6, first=False, run_name=slot).acquired
+
+
+def test_cleared_step_of_an_ended_run_continues_only_while_nobody_ran_since(store):
+    """Clearing a failed step restarts the Airflow run (new start time, same run id)."""
+    run = "scheduled__2026-11-29T09:00:00+00:00"
+    assert claim(store, f"{run} (started 1)", f"{run}|load|try 4", 0, run_name=run).acquired
+    assert store.release_lease("t", f"{run} (started 1)")  # failed on its last try
+    again = claim(store, f"{run} (started 2)", f"{run}|load|try 5", 10, first=False, run_name=run)
+    assert again.acquired and store.get_lease("t").owner_run == f"{run} (started 2)"
+
+
+def test_owner_known_to_be_over_is_not_waited_out_unless_an_attempt_is_alive(store):
+    assert claim(store, "run_a", "run_a|extract|1", 0, run_s=4 * 3600).acquired
+    assert claim(store, "run_b", "run_b|extract|1", 10, dead_owner="run_a").outcome == "busy"  # extract alive
+    assert store.release_lease("t", "run_a", "run_a|extract|1", keep_run=True)  # then marked failed
+    assert claim(store, "run_b", "run_b|extract|1", 20).outcome == "busy"
+    assert claim(store, "run_b", "run_b|extract|1", 20, dead_owner="run_a").acquired
+
+
+def test_lease_asks_whether_the_owner_is_over_instead_of_waiting_it_out(store):
+    dead = datetime.now(UTC) - timedelta(minutes=1)  # run_a's extract died a minute ago
+    assert store.try_acquire_lease("t", "run_a", "run_a|extract|1", holder_expires_at=dead,
+                                   run_expires_at=future(4), now=dead - timedelta(minutes=1)).acquired
+    asked = []
+
+    def owner_is_over(lease):
+        asked.append(lease.run_name)
+        return True
+
+    with hold_lease(store, "t", "run_b", "run_b|extract|1", run_expires_at=future(), wait_s=0, ttl_s=1,
+                    owner_is_over=owner_is_over):
+        assert store.get_lease("t").owner_run == "run_b"
+    assert asked == ["run_a"]
 
 
 def test_run_expiry_only_moves_forward(store):

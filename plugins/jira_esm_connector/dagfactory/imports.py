@@ -189,13 +189,25 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             ti = ctx["ti"]
             run_id = ctx["run_id"]
             dag_run = ctx.get("dag_run")
-            started = getattr(dag_run, "start_date", None) or datetime.now(timezone.utc)
+            started = getattr(dag_run, "start_date", None)
+            # The owner token is unique per run instance: two deployments give the same
+            # schedule slot the same run id, and a cleared (restarted) run gets a new start.
+            since = started or getattr(dag_run, "run_after", None)
+            owner = f"{run_id} (started {since.isoformat()})" if since else run_id
+
+            def owner_is_over(current: Any) -> bool:
+                # a run of this DAG that Airflow already ended (marked failed between steps)
+                run_state = ti.get_dagrun_state(dag_id=task.name, run_id=current.run_name)
+                return str(getattr(run_state, "value", run_state)) in ("success", "failed")
+
             try:
                 with hold_lease(
-                    state, task.name, run_id, f"{run_id}|{step}|try {getattr(ti, 'try_number', 1)}",
-                    run_expires_at=started + run_deadline,  # never shorter than the run's deadline
+                    state, task.name, owner, f"{run_id}|{step}|try {getattr(ti, 'try_number', 1)}",
+                    run_name=run_id,
+                    run_expires_at=(started or datetime.now(timezone.utc)) + run_deadline,  # >= the run's deadline
                     first_step=first, last_step=last,
                     run_over_on_error=lambda exc: _will_not_retry(ti, exc),
+                    owner_is_over=owner_is_over,
                     wait_s=settings.lease_wait_seconds, ttl_s=settings.lease_ttl_seconds, logger=log,
                 ) as lease:
                     yield lease

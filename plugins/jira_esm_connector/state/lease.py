@@ -107,6 +107,10 @@ class RunLease:
     ``run_expires_at``: the run's deadline; the lease of a dead run lasts until then.
     ``first_step``: may start the run (take a free or expired lease, waiting up to
     ``wait_s``); a later step only continues a lease its run owns.
+    ``run_name``: the Airflow run id when ``run_id`` is a more unique token (see
+    :meth:`..store.StateStore.try_acquire_lease`). ``owner_is_over(lease)``: asks the
+    orchestrator whether the owning run has ended (e.g. an operator marked it failed
+    between two steps), so its lease need not be waited out.
     """
 
     def __init__(
@@ -122,6 +126,8 @@ class RunLease:
         ttl_s: float = DEFAULT_HOLDER_TTL_S,
         poll_s: float | None = None,
         logger: logging.Logger | logging.LoggerAdapter | None = None,
+        run_name: str | None = None,
+        owner_is_over: Callable[[LeaseInfo], bool] | None = None,
     ) -> None:
         if ttl_s <= 0:
             raise ValueError("the lease heartbeat TTL must be positive")
@@ -132,24 +138,51 @@ class RunLease:
         self.ttl_s = float(ttl_s)
         self.poll_s = poll_s if poll_s is not None else min(5.0, max(0.2, self.ttl_s / 6))
         self.log = logger or log
+        self.run_name = run_name
+        self.owner_is_over = owner_is_over
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lost: _Lost | None = None
         self.held = False
 
     # ---- claim ---------------------------------------------------------------------
+    def _owner_over(self, current: LeaseInfo, asked: dict[str, float]) -> bool:
+        """Ask (at most every 15 s per owner) whether the owning run has ended."""
+        if self.owner_is_over is None or not self.first_step or current.owner_run == self.run_id:
+            return False
+        if current.holder_live(_utcnow()) or time.monotonic() - asked.get(current.owner_run, -1e9) < 15:
+            return False
+        asked[current.owner_run] = time.monotonic()
+        try:
+            over = bool(self.owner_is_over(current))
+        except Exception as exc:  # noqa: BLE001 - unknown (e.g. another deployment's run): wait
+            self.log.debug("Could not ask whether run '%s' is over: %s", current.owner_run, exc)
+            return False
+        if over:
+            self.log.warning(
+                "Run '%s' still held the lease of task '%s' but has ended (e.g. marked failed between "
+                "steps); run '%s' takes the task over.", current.owner_run, self.task, self.run_id,
+            )
+        return over
+
     def acquire(self) -> LeaseInfo:
         start = time.monotonic()
         announced = -1.0
+        dead_owner: str | None = None
+        asked: dict[str, float] = {}
         while True:
             now = _utcnow()
             claim = self.store.try_acquire_lease(
                 self.task, self.run_id, self.holder,
                 holder_expires_at=now + timedelta(seconds=self.ttl_s),
-                run_expires_at=self.run_expires_at, first_step=self.first_step, now=now,
+                run_expires_at=self.run_expires_at, first_step=self.first_step,
+                run_name=self.run_name, dead_owner=dead_owner, now=now,
             )
             if claim.acquired:
                 break
+            if claim.outcome == "busy" and self._owner_over(claim.current, asked):
+                dead_owner = claim.current.owner_run
+                continue
             if claim.outcome == "lost":
                 self.log.error("Lease of task '%s' lost: %s", self.task, LeaseLostError(self.task, self.run_id, claim.current))
                 raise LeaseLostError(self.task, self.run_id, claim.current)
@@ -265,6 +298,8 @@ def hold_lease(
     ttl_s: float = DEFAULT_HOLDER_TTL_S,
     poll_s: float | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
+    run_name: str | None = None,
+    owner_is_over: Callable[[LeaseInfo], bool] | None = None,
 ) -> Iterator[RunLease]:
     """Hold ``task``'s lease around a block (a whole run, or one step of it).
 
@@ -276,7 +311,7 @@ def hold_lease(
     """
     lease = RunLease(
         store, task, run_id, holder, run_expires_at=run_expires_at, first_step=first_step,
-        wait_s=wait_s, ttl_s=ttl_s, poll_s=poll_s, logger=logger,
+        wait_s=wait_s, ttl_s=ttl_s, poll_s=poll_s, logger=logger, run_name=run_name, owner_is_over=owner_is_over,
     )
     lease.acquire()
     try:

@@ -93,12 +93,14 @@ class Tables:
             sa.Column("created_at", UTCDateTime, nullable=False),
             sa.Column("finished_at", UTCDateTime, nullable=True),
         )
-        # One row per task while a run of it is in progress (see lease.py): who owns the
-        # run, which attempt is working right now, and until when each claim is valid.
+        # One row per task (see lease.py): which run owns the task (owner_run: unique per run
+        # instance; run_name: the Airflow run id, equal for the same schedule slot on two
+        # deployments), which attempt is working right now, and until when each claim holds.
         self.leases = sa.Table(
             f"{p}leases", m,
             sa.Column("task", sa.String(250), primary_key=True),
-            sa.Column("owner_run", sa.String(250), nullable=False),
+            sa.Column("owner_run", sa.String(300), nullable=False),
+            sa.Column("run_name", sa.String(250), nullable=False),
             sa.Column("run_expires_at", UTCDateTime, nullable=False),
             sa.Column("holder", sa.String(400), nullable=True),
             sa.Column("holder_expires_at", UTCDateTime, nullable=True),

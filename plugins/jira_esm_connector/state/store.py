@@ -128,6 +128,7 @@ class LeaseInfo:
     holder: str | None
     holder_expires_at: datetime | None
     acquired_at: datetime
+    run_name: str = ""
 
     def holder_live(self, now: datetime) -> bool:
         return self.holder is not None and self.holder_expires_at is not None and self.holder_expires_at > now
@@ -583,6 +584,7 @@ class StateStore:
         return LeaseInfo(
             task=row["task"], owner_run=row["owner_run"], run_expires_at=row["run_expires_at"],
             holder=row["holder"], holder_expires_at=row["holder_expires_at"], acquired_at=row["acquired_at"],
+            run_name=row["run_name"],
         )
 
     def get_lease(self, task: str) -> LeaseInfo | None:
@@ -600,17 +602,28 @@ class StateStore:
         holder_expires_at: datetime,
         run_expires_at: datetime,
         first_step: bool = True,
+        run_name: str | None = None,
+        dead_owner: str | None = None,
         now: datetime | None = None,
     ) -> LeaseClaim:
         """One atomic attempt to make ``holder`` (an attempt of run ``run_id``) the lease holder.
+
+        ``run_id`` identifies one run instance (the DAG uses the Airflow run id plus the
+        run's start time: two deployments produce the same scheduled run ids, and clearing
+        a finished run starts it anew); ``run_name`` is the Airflow run id alone (default
+        ``run_id``). ``dead_owner``: an owner the caller knows is over (Airflow says its
+        run ended, e.g. marked failed between steps): treated as free once no attempt of it
+        is alive.
 
         * no lease -> taken (``first_step`` only: a later step finding no lease was released
           or replaced meanwhile -> ``lost``);
         * owned by ``run_id`` and no *other* live holder -> taken (next step, an Airflow retry
           after the previous attempt's heartbeat ran out, or a step of a finished run cleared
           by an operator while no other run has run since); another live holder -> ``busy``;
-        * owned by another run -> ``lost`` for a later step (superseded); for a first step
-          ``busy``, unless both the run lease and the holder heartbeat expired -> taken over.
+        * owned by another run -> for a later step ``lost`` (superseded), except a free lease
+          of the same ``run_name`` (a step of an ended run re-run by an operator, nobody
+          else ran since) -> taken; for a first step ``busy``, unless both the run lease
+          and the holder heartbeat expired (or it is ``dead_owner``'s) -> taken over.
 
         The run expiry only ever moves forward. SQLite serialises this with ``BEGIN
         IMMEDIATE``, PostgreSQL with a row lock (``SELECT ... FOR UPDATE``) and
@@ -620,15 +633,16 @@ class StateStore:
         now = _aware(now, "now") if now is not None else _utcnow()
         holder_expires_at = _aware(holder_expires_at, "holder_expires_at")
         run_expires_at = max(_aware(run_expires_at, "run_expires_at"), holder_expires_at)
-        run_id, holder = str(run_id), str(holder)[:400]
+        run_id, holder = str(run_id)[:300], str(holder)[:400]
+        run_name = str(run_name)[:250] if run_name is not None else run_id[:250]
         for _ in range(20):
             with self._write() as conn:
                 row = conn.execute(sa.select(t).where(t.c.task == task).with_for_update()).mappings().first()
                 if row is None:
                     if not first_step:
                         return LeaseClaim("lost", None)
-                    values = dict(task=task, owner_run=run_id, run_expires_at=run_expires_at, holder=holder,
-                                  holder_expires_at=holder_expires_at, acquired_at=now, updated_at=now)
+                    values = dict(task=task, owner_run=run_id, run_name=run_name, run_expires_at=run_expires_at,
+                                  holder=holder, holder_expires_at=holder_expires_at, acquired_at=now, updated_at=now)
                     if self._insert_if_absent(conn, t, values, ["task"]):
                         return LeaseClaim("acquired", self._lease(values))
                     continue  # another run inserted first: look again
@@ -641,19 +655,20 @@ class StateStore:
                     conn.execute(sa.update(t).where(t.c.task == task).values(values))
                     return LeaseClaim("acquired", LeaseInfo(
                         task=task, owner_run=run_id, run_expires_at=values["run_expires_at"], holder=holder,
-                        holder_expires_at=holder_expires_at, acquired_at=found.acquired_at,
+                        holder_expires_at=holder_expires_at, acquired_at=found.acquired_at, run_name=run_name,
                     ))
                 if not first_step:
-                    return LeaseClaim("lost", found)
-                if not found.free(now):
+                    if not (found.run_name == run_name and found.free(now)):
+                        return LeaseClaim("lost", found)
+                elif not (found.free(now) or (dead_owner == found.owner_run and not found.holder_live(now))):
                     return LeaseClaim("busy", found)
-                conn.execute(sa.update(t).where(t.c.task == task).values(
-                    owner_run=run_id, run_expires_at=run_expires_at, holder=holder,
+                conn.execute(sa.update(t).where(t.c.task == task, t.c.owner_run == found.owner_run).values(
+                    owner_run=run_id, run_name=run_name, run_expires_at=run_expires_at, holder=holder,
                     holder_expires_at=holder_expires_at, acquired_at=now, updated_at=now,
                 ))
                 return LeaseClaim("acquired", LeaseInfo(
                     task=task, owner_run=run_id, run_expires_at=run_expires_at, holder=holder,
-                    holder_expires_at=holder_expires_at, acquired_at=now,
+                    holder_expires_at=holder_expires_at, acquired_at=now, run_name=run_name,
                 ), taken_over=found)
         raise StateStoreError(f"could not take the lease of task {task!r}: too much contention")
 
@@ -664,7 +679,7 @@ class StateStore:
         holder_expires_at = _aware(holder_expires_at, "holder_expires_at")
         with self._write() as conn:
             res = conn.execute(
-                sa.update(t).where(t.c.task == task, t.c.owner_run == str(run_id), t.c.holder == str(holder)[:400])
+                sa.update(t).where(t.c.task == task, t.c.owner_run == str(run_id)[:300], t.c.holder == str(holder)[:400])
                 .values(holder_expires_at=holder_expires_at, updated_at=_utcnow())
             )
             return res.rowcount == 1
@@ -677,7 +692,7 @@ class StateStore:
         run has taken the task since (its staged data is then still the newest).
         Only ``run_id``'s lease is touched; False when it holds none."""
         t = self.tables.leases
-        cond = [t.c.task == task, t.c.owner_run == str(run_id)]
+        cond = [t.c.task == task, t.c.owner_run == str(run_id)[:300]]
         if holder is not None:
             cond.append(t.c.holder == str(holder)[:400])
         now = _utcnow()
