@@ -252,3 +252,21 @@ def test_jql_must_not_order():
     err = problem(**gen, jql="project = SUP ORDER BY created DESC")
     assert err.key == "jql" and "ORDER BY" in err.message
     assert task(**gen, jql='project = SUP AND summary ~ "order by"').jql.endswith('"order by"')
+
+
+def test_timeouts_override_the_global_deadlines_and_are_validated():
+    from datetime import timedelta
+
+    settings = ConnectorSettings(task_timeout_minutes=30, run_timeout_minutes=120)
+    assert task().deadlines() == (timedelta(minutes=60), timedelta(hours=4))  # built-in defaults
+    assert task().deadlines(settings) == (timedelta(minutes=30), timedelta(minutes=120))
+    assert task(timeouts={"task_minutes": 90}).deadlines(settings) == (timedelta(minutes=90), timedelta(minutes=120))
+    assert task(timeouts={"task_minutes": 10, "run_minutes": 20}).deadlines(settings) == (
+        timedelta(minutes=10), timedelta(minutes=20))
+    err = problem(timeouts={"task_minutes": 90, "run_minutes": 30})
+    assert err.key == "timeouts.run_minutes" and "at least task_minutes (90)" in err.message
+    assert problem(timeouts={"task_minute": 5}).key.startswith("timeouts")
+    assert problem(timeouts={"task_minutes": 0}).key == "timeouts.task_minutes"
+    # a task step longer than the global run deadline: refused when the DAG is built, naming the key
+    with pytest.raises(ValueError, match=r"key 'timeouts'.*JIRA_ESM_RUN_TIMEOUT_MINUTES.*at least 180"):
+        task(timeouts={"task_minutes": 180}).deadlines(settings)

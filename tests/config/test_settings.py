@@ -45,3 +45,19 @@ def test_index_lag_seconds(monkeypatch):
     monkeypatch.setenv("JIRA_ESM_INDEX_LAG_SECONDS", "-1")
     with pytest.raises(ValidationError):
         ConnectorSettings()
+
+
+def test_deadline_and_lease_settings(monkeypatch):
+    for var in ("TASK_TIMEOUT_MINUTES", "RUN_TIMEOUT_MINUTES", "LEASE_WAIT_SECONDS", "LEASE_TTL_SECONDS"):
+        monkeypatch.delenv(f"JIRA_ESM_{var}", raising=False)
+    s = ConnectorSettings()
+    assert (s.task_timeout_minutes, s.run_timeout_minutes) == (60, 240)
+    assert (s.lease_wait_seconds, s.lease_ttl_seconds) == (120, 60)
+    monkeypatch.setenv("JIRA_ESM_TASK_TIMEOUT_MINUTES", "30")
+    monkeypatch.setenv("JIRA_ESM_RUN_TIMEOUT_MINUTES", "90")
+    monkeypatch.setenv("JIRA_ESM_LEASE_WAIT_SECONDS", "5")
+    s = ConnectorSettings()
+    assert (s.task_timeout_minutes, s.run_timeout_minutes, s.lease_wait_seconds) == (30, 90, 5)
+    monkeypatch.setenv("JIRA_ESM_RUN_TIMEOUT_MINUTES", "20")
+    with pytest.raises(ValidationError, match="JIRA_ESM_RUN_TIMEOUT_MINUTES \\(20\\) must be at least"):
+        ConnectorSettings()

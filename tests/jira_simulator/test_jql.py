@@ -70,6 +70,14 @@ def test_same_date_means_utc_for_a_utc_account(sim):
     assert keys(sim, 'labels = tz-test AND updated >= "2030-01-01 22:30"', utc) == [sim.marked["key"]]
 
 
+def test_epoch_milliseconds_are_the_same_instant_for_every_callers_time_zone(sim):
+    """What incremental imports send (``updated >= <epoch ms>``): no zone involved, as in Jira."""
+    utc = sim.session("utc@example.com", "utc-token")
+    for session in (None, utc):  # the Europe/Helsinki demo account and a UTC account
+        assert keys(sim, f"labels = tz-test AND updated >= {STAMP_MS}", session) == [sim.marked["key"]]
+        assert keys(sim, f"labels = tz-test AND updated >= {STAMP_MS + 1}", session) == []
+
+
 def test_equality_in_and_negation(sim):
     sup = fetch(sim, "project = SUP AND status in ('Open', \"Resolved\")", ["status", "project"])
     assert sup and all(i["fields"]["status"]["name"] in ("Open", "Resolved") for i in sup)

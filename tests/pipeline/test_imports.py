@@ -418,3 +418,31 @@ def test_records_are_staged_page_by_page_and_xcom_gets_only_references(jira, esm
     for handoff in (extracted, transformed, diffed):  # what XCom carries: paths and counts, no records
         assert len(repr(handoff)) < 1000 and str(path) in handoff["dataset"]
     assert load(task, diffed, esm, state)["created"] == total
+
+
+def test_incremental_run_from_a_watermark_in_the_helsinki_autumn_ambiguous_hour(jira, jira_sim, esm, state, staging):
+    """Issue 8 item 6: the watermark goes to Jira as epoch milliseconds (no zone, no
+    repeated hour) and the connector no longer asks Jira for the user's time zone."""
+    task = make_task(ISSUES_TASK, jql="project = SUP AND labels = dst-test")
+    first_pass = datetime(2024, 10, 27, 0, 30, tzinfo=timezone.utc)  # 03:30 EEST; 03:30 EET follows an hour later
+    made = {
+        when: jira_sim.admin("POST", "issues", json={
+            "project": "SUP", "summary": f"DST {when:%H:%M}", "labels": ["dst-test"], "updated": when.isoformat(),
+        }).json()["key"]
+        for when in (first_pass - timedelta(minutes=5),    # before the watermark - overlap: not fetched
+                     first_pass + timedelta(minutes=10),   # 03:40 EEST
+                     first_pass + timedelta(minutes=50),   # 04:20 EEST -> 03:20 EET: local time is before the mark
+                     first_pass + timedelta(minutes=70))   # 03:40 EET
+    }
+    state.set_watermark(task.name, first_pass)
+    jira_sim.admin("DELETE", "stats")
+
+    extracted = extract(task, jira, state, run_dir(staging, task.name, run_id(1)))
+
+    from jira_esm_connector.pipeline.staging import Dataset
+
+    fetched = {row["key"] for row in Dataset(extracted["dataset"]).iter_rows(["key"])}
+    assert fetched == {key for when, key in made.items() if when >= first_pass - timedelta(minutes=1)}
+    assert f"updated >= {int((first_pass - timedelta(minutes=1)).timestamp() * 1000)}" in extracted["jql"]
+    endpoints = jira_sim.admin("GET", "stats").json()["endpoints"]
+    assert "GET /rest/api/3/myself" not in endpoints and endpoints.get("POST /rest/api/3/search/jql")

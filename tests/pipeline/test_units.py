@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from jira_esm_connector.pipeline import search_fields
 from jira_esm_connector.pipeline.staging import Dataset, DatasetWriter, safe_name
@@ -16,24 +18,45 @@ from .conftest import ISSUES_TASK, make_task
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
 
-def test_watermark_jql_is_floored_moved_back_by_the_overlap_and_in_the_users_zone():
-    mark = datetime(2026, 1, 1, 0, 0, 30, tzinfo=timezone.utc)  # 02:00:30 in Helsinki
-    assert watermark_jql("project = SUP", mark, HELSINKI) == (
-        f'(project = SUP) AND updated >= "2026/01/01 01:59" {ORDER}'
-    )
-    assert watermark_jql("project = SUP", mark, HELSINKI, overlap_minutes=5) == (
-        f'(project = SUP) AND updated >= "2026/01/01 01:55" {ORDER}'
-    )
-    # summer time: UTC+3
-    summer = datetime(2026, 7, 1, 21, 30, tzinfo=timezone.utc)
-    assert '"2026/07/02 00:29"' in watermark_jql("project = SUP", summer, HELSINKI)
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
-def test_watermark_jql_keeps_an_or_inside_the_task_jql_bounded():
-    mark = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    jql = watermark_jql("project = SUP OR project = OPS", mark, timezone.utc)
-    assert jql.startswith("(project = SUP OR project = OPS) AND updated >=")
-    assert watermark_jql("project = SUP", None, None) == f"project = SUP {ORDER}"
+def test_watermark_jql_is_floored_moved_back_by_the_overlap_in_epoch_milliseconds():
+    mark = datetime(2026, 1, 1, 0, 0, 30, tzinfo=timezone.utc)
+    assert watermark_jql("project = SUP", mark) == (
+        f"(project = SUP) AND updated >= {_ms(datetime(2025, 12, 31, 23, 59, tzinfo=timezone.utc))} {ORDER}"
+    )
+    assert watermark_jql("project = SUP", mark, overlap_minutes=5) == (
+        f"(project = SUP) AND updated >= {_ms(datetime(2025, 12, 31, 23, 55, tzinfo=timezone.utc))} {ORDER}"
+    )
+    # the same instant whatever zone the stored value carries
+    assert watermark_jql("project = SUP", mark.astimezone(HELSINKI)) == watermark_jql("project = SUP", mark)
+
+
+def _instants_jira_may_read(clause_value: str, zone) -> list[datetime]:
+    """Every instant a Jira in ``zone`` may take the value of ``updated >= <value>`` for:
+    one for epoch milliseconds; for a local "yyyy/MM/dd HH:mm" both readings of an
+    ambiguous wall-clock time (the autumn hour that happens twice)."""
+    if clause_value.isdigit():
+        return [datetime.fromtimestamp(int(clause_value) / 1000, timezone.utc)]
+    local = datetime.strptime(clause_value.strip('"'), "%Y/%m/%d %H:%M")
+    return sorted({local.replace(tzinfo=zone, fold=f).astimezone(timezone.utc) for f in (0, 1)})
+
+
+@pytest.mark.parametrize("mark", [
+    datetime(2024, 10, 27, 0, 30, tzinfo=timezone.utc),   # 03:30 EEST: first pass through 03:00-04:00
+    datetime(2024, 10, 27, 1, 30, tzinfo=timezone.utc),   # 03:30 EET: second pass
+    datetime(2024, 10, 27, 1, 0, 20, tzinfo=timezone.utc),  # just after the change, overlap crosses it
+])
+def test_watermark_in_the_helsinki_autumn_ambiguous_hour_skips_nothing(mark):
+    """Whatever way Jira resolves local times, the run must fetch from watermark - overlap
+    or earlier; a local time in the repeated hour read as its later occurrence skipped an hour."""
+    jql = watermark_jql("project = SUP", mark)
+    value = jql.split("updated >= ", 1)[1].split(" ORDER BY", 1)[0]
+    since = mark.replace(second=0, microsecond=0) - timedelta(minutes=1)
+    readings = _instants_jira_may_read(value, HELSINKI)
+    assert readings == [since], f"{value!r} may be read as {readings}, fetching from {since} is needed"
 
 
 def test_split_order_by_ignores_order_by_inside_quotes():
@@ -91,6 +114,26 @@ def test_cache_cli_clears_fingerprints_but_not_the_watermark(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert "0 cached record(s)" in status.stdout and "2026-01-01T00:00:00+00:00" in status.stdout
+
+
+def test_cache_cli_shows_and_releases_a_dead_runs_lease(tmp_path, capsys):
+    from datetime import timedelta
+
+    from jira_esm_connector.pipeline.cache import main
+
+    url = f"sqlite:///{tmp_path}/state.db"
+    store = StateStore(url)
+    now = datetime.now(timezone.utc)
+    assert store.try_acquire_lease("t", "scheduled__dead", "scheduled__dead|load|try 4",
+                                   holder_expires_at=now - timedelta(minutes=1), run_expires_at=now + timedelta(hours=3)).acquired
+    assert main(["--db-url", url, "status", "t"]) == 0
+    assert "lease: held by run 'scheduled__dead' until" in capsys.readouterr().out
+    assert main(["--db-url", url, "release-lease", "t"]) == 0
+    assert "held by run 'scheduled__dead'" in capsys.readouterr().out
+    assert store.get_lease("t") is None
+    assert main(["--db-url", url, "status", "t"]) == 0
+    assert "lease: free" in capsys.readouterr().out
+    store.dispose()
 
 
 def test_incremental_user_import_is_refused_with_a_plain_message():

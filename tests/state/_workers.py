@@ -23,3 +23,21 @@ def hammer(url: str, kwargs: dict, task: str, rounds: int, shared_events: int) -
         return {"claimed": claimed}
     finally:
         store.dispose()
+
+
+def hold_lease_forever(url: str, kwargs: dict, task: str, run_id: str, holder: str, ttl_s: float, ready) -> None:
+    """Take a task's lease with a heartbeat and sit on it until killed (a crashed worker)."""
+    import time
+    from datetime import timedelta
+
+    from jira_esm_connector.state import RunLease, StateStore
+
+    store = StateStore(url, **kwargs)
+    lease = RunLease(
+        store, task, run_id, holder, ttl_s=ttl_s, wait_s=0,
+        run_expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+    )
+    lease.acquire()
+    ready.set()
+    while True:
+        time.sleep(1)

@@ -13,6 +13,7 @@ from .loader import LoadResult, Task, load_task_dir, load_task_file, parse_task
 from .params import allowed_keys, param_kwargs, params_schema, unknown_keys
 from .scheduled import (
     CacheSettings,
+    TimeoutSettings,
     CommentSettings,
     KeySpec,
     QualityExpectation,
@@ -34,6 +35,7 @@ __all__ = [
     "OPERATIONS",
     "SCHEDULING_TABLE",
     "CacheSettings",
+    "TimeoutSettings",
     "CommentSettings",
     "ConnectorSettings",
     "EventTask",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_serializer, field_validator, model_validator
@@ -20,6 +21,7 @@ __all__ = [
     "QualityExpectation",
     "RemovalSettings",
     "ScheduledTask",
+    "TimeoutSettings",
     "DEFAULT_REMOVAL",
     "WORKLOG_ENTRY_FIELDS",
     "DEFAULT_COMMENT_ATTRIBUTES",
@@ -138,6 +140,23 @@ def parse_clear_hours(value: Any) -> list[int]:
     return sorted(hours)
 
 
+class TimeoutSettings(StrictModel):
+    """Deadlines overriding the global ones: ``task_minutes`` per step (Airflow
+    ``execution_timeout``), ``run_minutes`` per run (``dagrun_timeout``, also the longest a
+    dead run's lease blocks the task)."""
+
+    task_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
+    run_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
+
+    @model_validator(mode="after")
+    def _order(self) -> "TimeoutSettings":
+        if self.task_minutes is not None and self.run_minutes is not None and self.run_minutes < self.task_minutes:
+            raise located(
+                f"must be at least task_minutes ({self.task_minutes}): a run holds at least one step", "run_minutes"
+            )
+        return self
+
+
 class CommentSettings(StrictModel):
     """Comment imports: every Jira comment becomes a worklog entry on its issue's ESM card."""
 
@@ -171,6 +190,7 @@ class ScheduledTask(StrictModel):
     attributes: dict[NonEmptyStr, PathSpec] = {}
     removed: RemovalSettings | None = None
     cache: CacheSettings | None = None
+    timeouts: TimeoutSettings | None = None
     task_id_attribute: NonEmptyStr = "task_id"
     quality: list[QualityExpectation] = []
     page_size: int | None = Field(None, ge=1, le=5000)
@@ -378,6 +398,21 @@ class ScheduledTask(StrictModel):
         if self.cache is not None:
             return list(self.cache.clear_hours)
         return list(default) if default is not None else [0]
+
+    def deadlines(self, settings: Any | None = None) -> tuple[timedelta, timedelta]:
+        """``(step deadline, run deadline)``: the task's ``timeouts``, else the global
+        settings (``JIRA_ESM_TASK_TIMEOUT_MINUTES`` / ``JIRA_ESM_RUN_TIMEOUT_MINUTES``), else
+        60 min / 4 h. ValueError (naming the key) when the run deadline is the shorter."""
+        given = self.timeouts or TimeoutSettings()
+        task_min = given.task_minutes or getattr(settings, "task_timeout_minutes", None) or 60
+        run_min = given.run_minutes or getattr(settings, "run_timeout_minutes", None) or 240
+        if run_min < task_min:
+            source = "timeouts.run_minutes" if given.run_minutes else "JIRA_ESM_RUN_TIMEOUT_MINUTES"
+            raise ValueError(
+                f"key 'timeouts': the run deadline ({run_min} min, from {source}) is shorter than the step "
+                f"deadline ({task_min} min); set timeouts.run_minutes to at least {task_min}"
+            )
+        return timedelta(minutes=task_min), timedelta(minutes=run_min)
 
     def mapping_options(self, settings: Any | None = None) -> MappingOptions:
         """Date options: task values, else global settings, else ESM REST defaults."""

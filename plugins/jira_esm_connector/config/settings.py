@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .scheduled import parse_clear_hours
@@ -28,7 +28,30 @@ def _default_state_url() -> str:
 class ConnectorSettings(BaseSettings):
     """Read fresh with ``ConnectorSettings()``; every value overridable by env var.
 
-    ====================================== ===================================================    """
+    ====================================== ===================================================
+    ``JIRA_ESM_STATE_DB_URL``              SQLAlchemy URL of the state DB
+                                           (default ``sqlite:///<AIRFLOW_HOME or .>/jira_esm_state.db``)
+    ``JIRA_ESM_STAGING_DIR``               staged extract/transform files (default ``<AIRFLOW_HOME>/jira_esm_staging``)
+    ``JIRA_ESM_STAGING_RETENTION_HOURS``   how long a run's staged files are kept after its
+                                           last step (default 6; they hold Jira data)
+    ``JIRA_ESM_CACHE_CLEAR_HOURS``         UTC hours the task cache is cleared, e.g. ``0`` or ``6,12``
+    ``JIRA_ESM_POOL``                      Airflow pool shared by all connector tasks
+    ``JIRA_ESM_POOL_SLOTS``                its size (default 6)
+    ``JIRA_ESM_MAPPINGS_DIR``              task files folder (default ``<repo>/include/mappings``)
+    ``JIRA_ESM_TIMEZONE``                  zone ESM date/datetime values are written in (default UTC)
+    ``JIRA_ESM_DATE_FORMAT``               default ESM date format (default ``%Y-%m-%d``)
+    ``JIRA_ESM_DATETIME_FORMAT``           default ESM datetime format (default ``%Y-%m-%dT%H:%M:%SZ``)
+    ``JIRA_ESM_INDEX_LAG_SECONDS``         how long Jira's search may lag behind a create (default 60):
+                                           an issue create whose outcome is unknown is sent again
+                                           only when a search made that much later misses it
+    ``JIRA_ESM_TASK_TIMEOUT_MINUTES``      deadline of one import step (Airflow ``execution_timeout``, default 60)
+    ``JIRA_ESM_RUN_TIMEOUT_MINUTES``       deadline of a whole import run (``dagrun_timeout``, default 240;
+                                           at least the task timeout); also how long a dead run's lease lasts
+    ``JIRA_ESM_LEASE_WAIT_SECONDS``        how long a run waits for another run of the same task (default 120)
+    ``JIRA_ESM_LEASE_TTL_SECONDS``         heartbeat lifetime of a running step's lease (default 60): a killed
+                                           worker frees the step this long after it died
+    ====================================== ===================================================
+    """
 
     model_config = SettingsConfigDict(env_prefix="JIRA_ESM_", extra="ignore", frozen=True)
 
@@ -43,6 +66,10 @@ class ConnectorSettings(BaseSettings):
     date_format: str = "%Y-%m-%d"
     datetime_format: str = "%Y-%m-%dT%H:%M:%SZ"
     index_lag_seconds: float = Field(60.0, ge=0, le=3600)
+    task_timeout_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    run_timeout_minutes: int = Field(240, ge=1, le=7 * 24 * 60)
+    lease_wait_seconds: float = Field(120.0, ge=0, le=24 * 3600)
+    lease_ttl_seconds: float = Field(60.0, gt=0, le=3600)
 
     @field_validator("cache_clear_hours", mode="before")
     @classmethod
@@ -56,6 +83,15 @@ class ConnectorSettings(BaseSettings):
 
         get_zone(value)
         return value
+
+    @model_validator(mode="after")
+    def _deadlines(self) -> "ConnectorSettings":
+        if self.run_timeout_minutes < self.task_timeout_minutes:
+            raise ValueError(
+                f"JIRA_ESM_RUN_TIMEOUT_MINUTES ({self.run_timeout_minutes}) must be at least "
+                f"JIRA_ESM_TASK_TIMEOUT_MINUTES ({self.task_timeout_minutes}): a run holds at least one step"
+            )
+        return self
 
     def safe_state_db_url(self) -> str:
         """The state DB URL with its password and query-string secrets masked, for logs."""

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
+from ..state.store import StateStoreError  # SQLAlchemy only; no I/O at import
+
 __all__ = [
     "START_DATE",
     "connector_settings",
@@ -20,11 +22,17 @@ __all__ = [
     "fail_without_retry",
     "cap_doc_md",
     "MAX_DOC_MD",
+    "configured_executor",
+    "refuse_sqlite_under_distributed_executor",
+    "StateDbNotSharedError",
 ]
 
 # doc_md is stored with every serialized DAG and rendered in the UI: a task file with a
 # huge JQL or mapping must not make it megabytes.
 MAX_DOC_MD = 20_000
+
+# Executors whose workers run on several machines: a SQLite file is not shared between them.
+_DISTRIBUTED_EXECUTORS = ("celery", "kubernetes", "edge")
 
 # A fixed start in the past; catchup is off, so only the latest interval ever runs.
 START_DATE = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -76,12 +84,60 @@ def dag_tags(kind: str, *extra: str | None) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+class StateDbNotSharedError(StateStoreError):
+    """SQLite as the state database while Airflow runs tasks on several machines."""
+
+
+def configured_executor() -> str:
+    """Airflow's executor setting (``AIRFLOW__CORE__EXECUTOR`` first, then airflow.cfg);
+    ``""`` when unknown. May be a comma-separated list (Airflow 3 multiple executors)."""
+    value = os.environ.get("AIRFLOW__CORE__EXECUTOR")
+    if value:
+        return value
+    try:
+        from airflow.configuration import conf
+
+        return str(conf.get("core", "executor", fallback="") or "")
+    except Exception:  # noqa: BLE001 - no Airflow config: nothing to refuse
+        return ""
+
+
+def refuse_sqlite_under_distributed_executor(state_db_url: str, executor: str | None) -> None:
+    """Raise :class:`StateDbNotSharedError` when the state DB is SQLite and ``executor``
+    (e.g. ``CeleryExecutor``, ``LocalExecutor,KubernetesExecutor``, a module path) runs
+    tasks on several machines: every worker would keep its own state file, so watermarks,
+    the task cache and leases would not be shared -- duplicate cards, concurrent runs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(state_db_url)
+    except Exception:  # noqa: BLE001 - StateStore reports unparseable URLs (without echoing them)
+        return
+    if url.get_backend_name() != "sqlite":
+        return
+    names = [part.strip() for part in (executor or "").split(",") if part.strip()]
+    distributed = [n for n in names if any(k in n.lower() for k in _DISTRIBUTED_EXECUTORS)]
+    if distributed:
+        raise StateDbNotSharedError(
+            f"The connector's state database is a SQLite file ({url.render_as_string(hide_password=True)}), "
+            f"but Airflow runs tasks with {distributed[0]}, on several machines: each worker would keep its "
+            "own watermarks, task cache and run leases, so runs would push duplicates and could run at "
+            "the same time. Set JIRA_ESM_STATE_DB_URL to a PostgreSQL database every worker can reach."
+        )
+
+
 @contextmanager
 def open_state(settings: Any) -> Iterator[Any]:
+    """The state store for one task; refused at once (no retry) for SQLite under a
+    distributed executor."""
     from ..masking import mask_secret
     from ..state import StateStore
     from ..state.store import db_url_secrets
 
+    try:
+        refuse_sqlite_under_distributed_executor(settings.state_db_url, configured_executor())
+    except StateDbNotSharedError as exc:
+        raise fail_without_retry(exc) from exc
     for secret in db_url_secrets(settings.state_db_url):  # also a ?password= in the query string
         mask_secret(secret)
     store = StateStore(settings.state_db_url)

@@ -7,6 +7,15 @@
   paths and counts) through XCom -- never records.
 * ``max_active_runs=1``, ``catchup=False``, every task in the connector's shared pool,
   retries with exponential backoff (errors a retry cannot fix fail at once).
+* Deadlines: every task has an ``execution_timeout`` and the DAG a ``dagrun_timeout``
+  (task file ``timeouts``, else ``JIRA_ESM_TASK_TIMEOUT_MINUTES`` /
+  ``JIRA_ESM_RUN_TIMEOUT_MINUTES``), so one hung request cannot block later runs forever.
+* One run of a task at a time, also across deployments and schedulers: each task holds
+  the task's lease in the state database (:mod:`..state.lease`) with the Airflow run id as
+  owner. extract starts the run's claim (waiting for another run up to
+  ``JIRA_ESM_LEASE_WAIT_SECONDS``), later steps continue it, the last step releases it;
+  a failure that Airflow will not retry releases it too. A step of a run whose lease was
+  taken over fails without retry ("superseded").
 * Run parameters: ``clear_cache`` (push everything again) and, for full imports,
   ``allow_mass_removal`` (override the removal share limit once) and ``allow_shrink``
   (mark removed records although this run fetched markedly fewer than the last one).
@@ -18,7 +27,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Iterator
 
 from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
@@ -43,6 +54,22 @@ def _no_retry_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _will_not_retry(ti: Any, exc: BaseException) -> bool:
+    """Does this failure end the run (no Airflow retry follows)? Mirrors Airflow's rule:
+    AirflowFailException and a terminated task never retry; otherwise retries while
+    try_number <= max_tries."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTerminated
+
+    if isinstance(exc, (AirflowFailException, AirflowTaskTerminated)):
+        return True
+    retries = getattr(getattr(ti, "task", None), "retries", 0) or 0
+    try_number = getattr(ti, "try_number", None) or 1
+    max_tries = getattr(ti, "max_tries", None)
+    if max_tries is None:
+        max_tries = retries
+    return not (retries and try_number <= max_tries)
+
+
 def _run_step(fn, *args: Any, **kwargs: Any) -> Any:
     """Run a pipeline step; turn errors a retry cannot fix into an immediate failure."""
     try:
@@ -54,6 +81,14 @@ def _run_step(fn, *args: Any, **kwargs: Any) -> Any:
 
 def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _deadlines_text(task: ScheduledTask, settings: Any) -> str:
+    try:
+        step, run = task.deadlines(settings)
+    except ValueError as exc:
+        return str(exc)
+    return f"each step {int(step.total_seconds() // 60)} min, whole run {int(run.total_seconds() // 60)} min"
 
 
 def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = None) -> str:
@@ -80,6 +115,7 @@ def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = 
                             f"{removal.max_share:.0%} of the cards, not after a fetch {removal.max_shrink:.0%} smaller "
                             f"than the last run's; {'re-activated' if removal.reactivate else 'never re-activated'})"
          if removal else "not marked"),
+        ("deadlines", _deadlines_text(task, settings)),
         ("task cache cleared at (UTC)", ", ".join(f"{h:02d}:00" for h in task.clear_hours(settings.cache_clear_hours)) or "never by clock"),
     ]
     if status and status.get("volume") is not None:
@@ -111,6 +147,8 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
     settings = connector_settings(settings)
     full = task.mode == "full"
     removal = task.removal
+    step_deadline, run_deadline = task.deadlines(settings)  # ValueError names the key -> import error
+    args = {**default_args(settings), "execution_timeout": step_deadline}
     params: dict[str, Param] = {
         "clear_cache": Param(
             False, type="boolean", title="Clear the task cache",
@@ -136,7 +174,8 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=default_args(settings),
+        dagrun_timeout=run_deadline,
+        default_args=args,
         tags=dag_tags("import", f"mapping:{task.mapping_type}", f"mode:{task.mode}", *task.tags),
         doc_md=cap_doc_md(import_doc_md(task, settings, source_file)),
         description=(task.description or f"Jira → ESM {task.mapping_type} import into {task.template}")[:250],
@@ -150,6 +189,40 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             ctx = get_current_context()
             run_id = ctx["run_id"]
             return run_id, dict(ctx.get("params") or {}), run_dir(settings.staging_dir, task.name, run_id)
+
+        @contextmanager
+        def _lease(state: Any, step: str, *, first: bool = False, last: bool = False) -> Iterator[Any]:
+            """Hold the task's lease for one step of this Airflow run (see the module docs)."""
+            from ..state.lease import LeaseLostError, hold_lease
+
+            ctx = get_current_context()
+            ti = ctx["ti"]
+            run_id = ctx["run_id"]
+            dag_run = ctx.get("dag_run")
+            started = getattr(dag_run, "start_date", None)
+            # The owner token is unique per run instance: two deployments give the same
+            # schedule slot the same run id, and a cleared (restarted) run gets a new start.
+            since = started or getattr(dag_run, "run_after", None)
+            owner = f"{run_id} (started {since.isoformat()})" if since else run_id
+
+            def owner_is_over(current: Any) -> bool:
+                # a run of this DAG that Airflow already ended (marked failed between steps)
+                run_state = ti.get_dagrun_state(dag_id=task.name, run_id=current.run_name)
+                return str(getattr(run_state, "value", run_state)) in ("success", "failed")
+
+            try:
+                with hold_lease(
+                    state, task.name, owner, f"{run_id}|{step}|try {getattr(ti, 'try_number', 1)}",
+                    run_name=run_id,
+                    run_expires_at=(started or datetime.now(timezone.utc)) + run_deadline,  # >= the run's deadline
+                    first_step=first, last_step=last,
+                    run_over_on_error=lambda exc: _will_not_retry(ti, exc),
+                    owner_is_over=owner_is_over,
+                    wait_s=settings.lease_wait_seconds, ttl_s=settings.lease_ttl_seconds, logger=log,
+                ) as lease:
+                    yield lease
+            except LeaseLostError as exc:  # superseded: a retry would only meet the same answer
+                raise fail_without_retry(exc) from exc
 
         @task_decorator(task_id="extract")
         def extract_step() -> dict[str, Any]:
@@ -167,21 +240,23 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
                     log.debug("no scheduling advice: %s", exc)
                 if warning:
                     log.warning("Scheduling: %s", warning)
-                return _run_step(extract, task, jira, state, path, logger=log)
+                with _lease(state, "extract", first=True):
+                    return _run_step(extract, task, jira, state, path, logger=log)
 
         @task_decorator(task_id="transform")
         def transform_step(extracted: dict[str, Any]) -> dict[str, Any]:
             from ..pipeline import transform
 
             _run_id, _params, path = _context()
-            return _run_step(transform, task, extracted, path, settings=settings, logger=log)
+            with open_state(settings) as state, _lease(state, "transform"):
+                return _run_step(transform, task, extracted, path, settings=settings, logger=log)
 
         @task_decorator(task_id="diff")
         def diff_step(transformed: dict[str, Any]) -> dict[str, Any]:
             from ..pipeline import diff
 
             _run_id, params, path = _context()
-            with open_state(settings) as state:
+            with open_state(settings) as state, _lease(state, "diff"):
                 return _run_step(
                     diff, task, transformed, state, path,
                     default_clear_hours=settings.cache_clear_hours,
@@ -201,7 +276,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             from ..pipeline import load
 
             run_id, _params, _path = _context()
-            with open_state(settings) as state:
+            with open_state(settings) as state, _lease(state, "load", last=not full) as lease:
                 if diffed.get("changed", 0) == 0:
                     log.info("Nothing new or changed: nothing is written to ESM.")
                     loaded = {"created": 0, "updated": 0, "refused": 0, "refused_records": []}
@@ -210,6 +285,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
                         loaded = _run_step(load, task, diffed, esm, state, logger=log)
                 if full:
                     return loaded
+                lease.check()  # never move the watermark for a superseded run
                 return _finish(state, run_id, extracted, transformed, diffed, loaded)
 
         @task_decorator(task_id="mark_removed")
@@ -219,7 +295,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             from ..pipeline import mark_removed
 
             run_id, params, _path = _context()
-            with open_state(settings) as state:
+            with open_state(settings) as state, _lease(state, "mark_removed", last=True) as lease:
                 removed = None
                 if removal is not None:
                     with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
@@ -230,6 +306,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
                         )
                 else:
                     log.info("This task does not mark removed records (removed: false).")
+                lease.check()
                 return _finish(state, run_id, extracted, transformed, diffed, loaded, removed)
 
         extracted = extract_step()

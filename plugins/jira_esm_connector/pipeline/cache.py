@@ -2,11 +2,16 @@
 
     python -m jira_esm_connector.pipeline.cache clear <task> [<task> ...] [--db-url URL]
     python -m jira_esm_connector.pipeline.cache status <task> [--db-url URL]
+    python -m jira_esm_connector.pipeline.cache release-lease <task> [--db-url URL]
 
 ``clear`` forgets the task's fingerprints, so its next run pushes every record to ESM
 again (the watermark is left alone). The state database is the one the DAGs use
 (``JIRA_ESM_STATE_DB_URL``) unless ``--db-url`` is given. A DAG run can do the same with
 the ``clear_cache`` parameter.
+
+``release-lease`` removes a task's run lease (one run of a task at a time), for a run that
+died on its last try and would otherwise block the task until its run deadline. Only do
+this when that run is really gone: two runs at once create duplicate cards.
 """
 from __future__ import annotations
 
@@ -20,6 +25,16 @@ __all__ = ["main", "clear_task_cache"]
 def clear_task_cache(state, task_name: str, reason: str = "cleared by hand (cache CLI)") -> int:
     """Clear one task's cache; returns how many fingerprints were forgotten."""
     return state.clear_cache(task_name, reason)
+
+
+def _lease_text(state, task_name: str) -> str:
+    from datetime import datetime, timezone
+
+    lease = state.get_lease(task_name)
+    if lease is None or lease.free(datetime.now(timezone.utc)):
+        return "free" + (f" (last run '{lease.owner_run}')" if lease else "")
+    working = f", attempt {lease.holder} working" if lease.holder else ""
+    return f"held by run '{lease.owner_run}' until {lease.run_expires_at.isoformat()}{working}"
 
 
 def _store(db_url: str | None):
@@ -39,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     clear.add_argument("tasks", nargs="+", metavar="task", help="task name (= DAG id)")
     status = sub.add_parser("status", help="show a task's cache size, last clear and watermark")
     status.add_argument("tasks", nargs="+", metavar="task")
+    release = sub.add_parser(
+        "release-lease", help="remove a task's run lease (only when the run holding it is dead)"
+    )
+    release.add_argument("tasks", nargs="+", metavar="task")
     args = parser.parse_args(argv)
     try:
         state = _store(args.db_url)
@@ -51,12 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 n = clear_task_cache(state, name)
                 print(f"Task cache of '{name}' cleared ({n} record fingerprint(s) forgotten); "
                       "its next run pushes every record to ESM again. The watermark is unchanged.")
+            elif args.command == "release-lease":
+                gone = state.break_lease(name)
+                print(f"Lease of '{name}' removed (it was held by run '{gone.owner_run}'); the next run may start."
+                      if gone else f"Task '{name}' has no lease.")
             else:
                 last = state.last_cache_clear(name)
                 mark = state.get_watermark(name)
                 print(f"{name}: {state.count_fingerprints(name)} cached record(s); "
                       f"last clear: {f'{last[0].isoformat()} ({last[1]})' if last else 'never'}; "
-                      f"watermark: {mark.isoformat() if mark else 'none'}")
+                      f"watermark: {mark.isoformat() if mark else 'none'}; lease: {_lease_text(state, name)}")
     finally:
         state.dispose()
     return 0

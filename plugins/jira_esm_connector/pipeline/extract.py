@@ -8,7 +8,7 @@
   (``expand=properties``, so comments the connector pushed to Jira are recognised and
   skipped: no ping-pong). Each comment becomes one record with its issue under ``issue``.
 
-Incremental imports add ``updated >= <watermark - overlap>`` to the JQL (see
+Incremental imports add ``updated >= <watermark - overlap, in epoch ms>`` to the JQL (see
 :mod:`.watermark`); the new watermark *candidate* is the largest ``updated`` seen in the
 data, never the wall clock, and is only stored by :func:`..finish.finish` when the whole
 run succeeded.
@@ -35,7 +35,7 @@ from urllib.parse import quote
 from ..mapping.dates import parse_jira_datetime
 from ..mapping.paths import get_path
 from .staging import DatasetWriter
-from .watermark import user_zone, watermark_jql
+from .watermark import watermark_jql, watermark_since
 
 __all__ = ["extract", "search_fields", "EXTRACT_COLUMNS"]
 
@@ -256,15 +256,17 @@ def extract(
     staged = _Staged(run_path / "extract", task.record_key_path, updated_path, set(pending))
 
     if kind in ("generic", "comment"):
-        jql = watermark_jql(task.jql, None, None)  # the task's JQL with the connector's ordering
+        jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering
         if task.mode == "incremental":
             watermark_used = state.get_watermark(task.name)
             if watermark_used is not None:
-                zone_name = (jira.myself() or {}).get("timeZone")
-                jql = watermark_jql(task.jql, watermark_used, user_zone(zone_name), task.overlap_minutes)
+                # epoch milliseconds: no time zone, no ambiguous hour at the clock change
+                jql = watermark_jql(task.jql, watermark_used, task.overlap_minutes)
                 lg.info(
-                    "Incremental run from watermark %s (UTC), Jira user's time zone %s, overlap %d min.",
-                    watermark_used.isoformat(), zone_name or "UTC", task.overlap_minutes,
+                    "Incremental run from watermark %s (UTC): fetching what changed since %s (UTC, "
+                    "overlap %d min).",
+                    watermark_used.isoformat(), watermark_since(watermark_used, task.overlap_minutes).isoformat(),
+                    task.overlap_minutes,
                 )
             else:
                 lg.info("Incremental task '%s' has no watermark yet: this first run fetches everything.", task.name)

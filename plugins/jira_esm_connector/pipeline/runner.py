@@ -1,9 +1,13 @@
 """Run a whole import in one process (tests, the CLI, debugging): the same steps, in the
-same order, with the same hand-offs as the DAG."""
+same order, with the same hand-offs as the DAG -- and under the same per-task lease, so a
+run here and a DAG run (or two of these) never load the same task at once."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import os
+import socket
+import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,21 +37,39 @@ def run_import(
     now: datetime | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> dict[str, Any]:
-    """extract -> transform -> diff -> load [-> mark_removed] -> finish; returns the summary."""
-    path = run_dir(staging_root, task.name, run_id)
-    extracted = extract(task, jira, state, path, logger=logger)
-    transformed = transform(task, extracted, path, settings=settings, logger=logger)
-    diffed = diff(
-        task, transformed, state, path,
-        default_clear_hours=getattr(settings, "cache_clear_hours", None),
-        clear_cache=clear_cache, now=now, logger=logger,
-    )
-    loaded = load(task, diffed, esm, state, logger=logger)
-    removed = None
-    if task.mode == "full":
-        removed = mark_removed(task, extracted, esm, state, allow_mass_removal=allow_mass_removal,
-                               allow_shrink=allow_shrink, logger=logger)
-    return finish(
-        task, state, run_id, extracted, transformed, diffed, loaded, removed,
-        staging_root=staging_root, logger=logger,
-    )
+    """extract -> transform -> diff -> load [-> mark_removed] -> finish; returns the summary.
+
+    The task's lease is held for the whole run (waiting up to ``settings.lease_wait_seconds``
+    for another run, else :class:`~..state.LeaseBusyError`) and released at the end, also
+    when a step fails (nothing retries this run in place)."""
+    from ..state.lease import DEFAULT_HOLDER_TTL_S, DEFAULT_WAIT_S, hold_lease
+
+    _step_deadline, run_deadline = task.deadlines(settings)
+    holder = f"{run_id}|run_import|{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    with hold_lease(
+        state, task.name, run_id, holder,
+        run_expires_at=datetime.now(timezone.utc) + run_deadline,
+        wait_s=float(getattr(settings, "lease_wait_seconds", DEFAULT_WAIT_S)),
+        ttl_s=float(getattr(settings, "lease_ttl_seconds", DEFAULT_HOLDER_TTL_S)),
+        logger=logger,
+    ) as lease:
+        path = run_dir(staging_root, task.name, run_id)
+        extracted = extract(task, jira, state, path, logger=logger)
+        transformed = transform(task, extracted, path, settings=settings, logger=logger)
+        diffed = diff(
+            task, transformed, state, path,
+            default_clear_hours=getattr(settings, "cache_clear_hours", None),
+            clear_cache=clear_cache, now=now, logger=logger,
+        )
+        lease.check()  # taken over meanwhile (this process was frozen past its expiries)? write nothing
+        loaded = load(task, diffed, esm, state, logger=logger)
+        removed = None
+        if task.mode == "full":
+            lease.check()
+            removed = mark_removed(task, extracted, esm, state, allow_mass_removal=allow_mass_removal,
+                                   allow_shrink=allow_shrink, logger=logger)
+        lease.check()
+        return finish(
+            task, state, run_id, extracted, transformed, diffed, loaded, removed,
+            staging_root=staging_root, logger=logger,
+        )

@@ -1,35 +1,32 @@
 """Incremental imports: the watermark clause added to a task's JQL.
 
-Jira compares ``updated >= "yyyy/MM/dd HH:mm"`` in the *calling user's* time zone and only
-to the minute, so the stored watermark (UTC, taken from the data) is converted to that
-zone, floored to the minute and moved back by an overlap (default one minute). Records
-at the boundary are then fetched twice at worst -- harmless, the task cache drops the
-duplicates -- and never missed.
+The clause is ``updated >= <epoch milliseconds>``: an instant, not a wall-clock time.
+A ``"yyyy/MM/dd HH:mm"`` value would be read in the *calling user's* time zone, and at
+the autumn clock change an hour of local times happens twice (Europe/Helsinki
+2024-10-27 03:00-04:00), so Jira may read the later of the two and skip an hour of
+changes; epoch milliseconds have no zone and no such hour. The stored watermark (UTC,
+taken from the data) is still floored to the minute and moved back by an overlap
+(default one minute): records at the boundary are fetched twice at worst -- harmless,
+the task cache drops the duplicates -- and never missed.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["ORDER", "split_order_by", "watermark_jql", "jql_datetime", "user_zone"]
-
-
-def user_zone(name: str | None):
-    """The Jira user's zone from ``myself().timeZone``; UTC when missing or unknown."""
-    if not name:
-        return timezone.utc
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return timezone.utc
+__all__ = ["ORDER", "split_order_by", "watermark_jql", "jql_epoch_ms", "watermark_since"]
 
 
-def jql_datetime(moment: datetime, zone) -> str:
-    """``"yyyy/MM/dd HH:mm"`` of ``moment`` in ``zone`` (quoted, ready for JQL)."""
+def jql_epoch_ms(moment: datetime) -> str:
+    """``moment`` as JQL epoch milliseconds (unquoted), e.g. ``1732860000000``."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    local = moment.astimezone(zone)
-    return '"' + local.strftime("%Y/%m/%d %H:%M") + '"'
+        raise ValueError("the watermark must be time-zone aware")
+    return str(int(moment.timestamp() * 1000))
+
+
+def watermark_since(watermark: datetime, overlap_minutes: int = 1) -> datetime:
+    """The instant the incremental run fetches from: watermark floored to the minute,
+    minus the overlap (UTC)."""
+    return watermark.astimezone(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=overlap_minutes)
 
 
 def split_order_by(jql: str) -> tuple[str, str]:
@@ -61,14 +58,13 @@ def split_order_by(jql: str) -> tuple[str, str]:
 ORDER = "ORDER BY updated ASC, key ASC"
 
 
-def watermark_jql(jql: str, watermark: datetime | None, zone, overlap_minutes: int = 1) -> str:
+def watermark_jql(jql: str, watermark: datetime | None, overlap_minutes: int = 1) -> str:
     """The task's JQL, restricted to what changed since ``watermark`` (minus the overlap),
     with the connector's ordering (unless the JQL brings its own)."""
     where, order = split_order_by(jql)
     order = order or ORDER
     if watermark is None:
         return f"{where} {order}".strip() if where else order
-    since = watermark.replace(second=0, microsecond=0) - timedelta(minutes=overlap_minutes)
-    clause = f"updated >= {jql_datetime(since, zone)}"
+    clause = f"updated >= {jql_epoch_ms(watermark_since(watermark, overlap_minutes))}"
     combined = f"({where}) AND {clause}" if where else clause
     return f"{combined} {order}".strip()

@@ -1,9 +1,22 @@
 """The connector's own state database (never Airflow's metadata DB)."""
 from __future__ import annotations
 
-from .store import EventRecord, StateStore, StateStoreError, hour_boundary_crossed
+from .lease import LeaseBusyError, LeaseError, LeaseLostError, RunLease, hold_lease
+from .store import EventRecord, LeaseInfo, StateStore, StateStoreError, hour_boundary_crossed
 
-__all__ = ["EventRecord", "StateStore", "StateStoreError", "hour_boundary_crossed", "open_state_store"]
+__all__ = [
+    "EventRecord",
+    "LeaseBusyError",
+    "LeaseError",
+    "LeaseInfo",
+    "LeaseLostError",
+    "RunLease",
+    "StateStore",
+    "StateStoreError",
+    "hold_lease",
+    "hour_boundary_crossed",
+    "open_state_store",
+]
 
 
 def open_state_store(settings=None) -> StateStore:

@@ -105,6 +105,20 @@ class Tables:
             sa.Column("created_at", UTCDateTime, nullable=False),
             sa.Column("finished_at", UTCDateTime, nullable=True),
         )
+        # One row per task (see lease.py): which run owns the task (owner_run: unique per run
+        # instance; run_name: the Airflow run id, equal for the same schedule slot on two
+        # deployments), which attempt is working right now, and until when each claim holds.
+        self.leases = sa.Table(
+            f"{p}leases", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("owner_run", sa.String(300), nullable=False),
+            sa.Column("run_name", sa.String(250), nullable=False),
+            sa.Column("run_expires_at", UTCDateTime, nullable=False),
+            sa.Column("holder", sa.String(400), nullable=True),
+            sa.Column("holder_expires_at", UTCDateTime, nullable=True),
+            sa.Column("acquired_at", UTCDateTime, nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
 
     @property
     def data_tables(self) -> list[sa.Table]:
@@ -120,8 +134,16 @@ def _v2(conn: sa.Connection, tables: Tables) -> None:
     tables.pending_records.create(conn, checkfirst=True)
 
 
+def _v3(conn: sa.Connection, tables: Tables) -> None:
+    # per-task run leases (one run of a task at a time)
+    tables.leases.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
-# transaction as the version bump. (A fresh database gets every table from _v1, which
-# creates whatever the Tables class declares; later migrations then find theirs there.)
-MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2}
+# transaction as the version bump. Numbers may have gaps (branches add migrations in
+# parallel): the runner applies every version above the stored one, in order, and each
+# migration only creates what is missing, so applying one twice is harmless. (A fresh
+# database gets every table from _v1, which creates whatever the Tables class declares;
+# later migrations then find theirs there.)
+MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2, 3: _v3}
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -8,12 +8,14 @@ so different tasks (and processes) can use the store at the same time.
 """
 from __future__ import annotations
 
+import logging
+import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -23,9 +25,15 @@ from sqlalchemy.pool import StaticPool
 from ..http.redact import redact
 from .schema import MIGRATIONS, PENDING_REASON_MAX, SCHEMA_VERSION, Tables
 
-__all__ = ["EventRecord", "StateStore", "StateStoreError", "db_url_secrets", "safe_db_url"]
+__all__ = [
+    "EventRecord", "LeaseClaim", "LeaseInfo", "StateStore", "StateStoreError", "connect_with_retry",
+    "db_url_secrets", "safe_db_url",
+]
+
+log = logging.getLogger("jira_esm_connector.state")
 
 _CHUNK = 500
+_MAX_CONNECT_DELAY_S = 8.0
 _MAX_ERROR = 2000
 
 
@@ -74,6 +82,40 @@ def safe_db_url(url: str) -> str:
         return _render_safe(make_url(url))
     except Exception:  # noqa: BLE001 - never echo an unparseable URL (may hold a secret)
         return "<unparseable database URL>"
+
+
+def connect_with_retry(
+    connect: Callable[[], Any],
+    *,
+    retriable: tuple[type[BaseException], ...],
+    retries: int,
+    backoff_s: float,
+    where: str,
+    secrets: Iterable[str] = (),
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """``connect()``, retried ``retries`` times on ``retriable`` errors with exponential
+    backoff (``backoff_s``, doubling, at most 8 s), one log line per retry. A database that
+    restarts or fails over for a few seconds must not fail a run. ``where`` is the URL with
+    the password hidden; ``secrets`` (password, secret query values) are scrubbed from driver
+    messages."""
+    for attempt in range(retries + 1):
+        try:
+            return connect()
+        except retriable as exc:
+            if attempt >= retries:
+                log.error(
+                    "State database %s still unreachable after %d attempt(s); giving up.", where, attempt + 1
+                )
+                raise
+            delay = min(backoff_s * (2 ** attempt), _MAX_CONNECT_DELAY_S)
+            reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "", secrets)
+            log.warning(
+                "State database %s unreachable (%s: %s); retry %d of %d in %.1f s.",
+                where, type(exc).__name__, reason, attempt + 1, retries, delay,
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _utcnow() -> datetime:
@@ -130,6 +172,46 @@ class EventRecord:
         return dict(self.result)
 
 
+@dataclass(frozen=True)
+class LeaseInfo:
+    """A task's lease row: the run that owns it and the attempt (holder) working now."""
+
+    task: str
+    owner_run: str
+    run_expires_at: datetime
+    holder: str | None
+    holder_expires_at: datetime | None
+    acquired_at: datetime
+    run_name: str = ""
+
+    def holder_live(self, now: datetime) -> bool:
+        return self.holder is not None and self.holder_expires_at is not None and self.holder_expires_at > now
+
+    def free(self, now: datetime) -> bool:
+        """Nobody can still be working under it: run lease and holder heartbeat both ran out."""
+        return self.run_expires_at <= now and not self.holder_live(now)
+
+
+@dataclass(frozen=True)
+class LeaseClaim:
+    """Outcome of :meth:`StateStore.try_acquire_lease`.
+
+    ``outcome``: ``acquired``; ``busy`` (another run, or another live attempt of this run,
+    holds it: wait or give up); ``lost`` (a later step whose run no longer owns the lease:
+    the run was superseded and must stop). ``current`` is the row as found (``None``: no
+    row); after ``acquired`` it is the new row and ``taken_over`` the expired lease of
+    another run that was replaced, if any.
+    """
+
+    outcome: str
+    current: LeaseInfo | None
+    taken_over: LeaseInfo | None = None
+
+    @property
+    def acquired(self) -> bool:
+        return self.outcome == "acquired"
+
+
 class StateStore:
     """``StateStore(url)``; ``url`` is any SQLAlchemy URL (``sqlite:///path.db``,
     ``postgresql+psycopg2://user@host/db``). ``table_prefix`` / ``schema`` place the tables
@@ -143,6 +225,8 @@ class StateStore:
         schema: str | None = None,
         busy_timeout_s: float = 30.0,
         engine: sa.Engine | None = None,
+        connect_retries: int = 4,
+        connect_backoff_s: float = 0.5,
     ) -> None:
         try:
             parsed = make_url(url)
@@ -154,6 +238,8 @@ class StateStore:
         self.tables = Tables(table_prefix, schema)
         self._schema = schema
         self._lock_key = zlib.crc32(f"jira_esm_state:{schema}:{table_prefix}".encode()) & 0x7FFFFFFF
+        self._connect_retries = max(0, int(connect_retries))
+        self._connect_backoff_s = max(0.0, float(connect_backoff_s))
         self.engine = engine or self._make_engine(parsed, busy_timeout_s)
         try:
             self._migrate()
@@ -171,7 +257,9 @@ class StateStore:
     # ---- engine and schema ---------------------------------------------------------
     def _make_engine(self, url: sa.URL, busy_timeout_s: float) -> sa.Engine:
         if self.dialect != "sqlite":
-            return sa.create_engine(url, pool_pre_ping=True, future=True)
+            engine = sa.create_engine(url, pool_pre_ping=True, future=True)
+            self._retry_connects(engine, _url_secrets(url))
+            return engine
         database = url.database or ""
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
         kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_s, "check_same_thread": False}}
@@ -203,6 +291,21 @@ class StateStore:
                 conn.exec_driver_sql("BEGIN")
 
         return engine
+
+    def _retry_connects(self, engine: sa.Engine, secrets: list[str]) -> None:
+        """Every new DB connection (first use, pool refill, pre-ping reconnect) is retried on
+        the driver's OperationalError (refused, reset, server starting up). Not for SQLite:
+        a local file that cannot be opened does not come back by waiting."""
+        retries, backoff, where = self._connect_retries, self._connect_backoff_s, self._safe_url
+
+        @sa_event.listens_for(engine, "do_connect")
+        def _connect(dialect: Any, _conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+            return connect_with_retry(
+                lambda: dialect.connect(*cargs, **cparams),
+                retriable=(dialect.loaded_dbapi.OperationalError,),
+                retries=retries, backoff_s=backoff, where=where,
+                secrets=secrets,
+            )
 
     def _migrate(self) -> None:
         t = self.tables
@@ -608,6 +711,141 @@ class StateStore:
                     task=task, event_id=event_id, status=status, owner=None, attempts=1, result=result,
                     error=error, claimed_at=now, created_at=now, finished_at=now,
                 ))
+
+    # ---- run leases (one run of a task at a time; see lease.py for the protocol) ------------
+    @staticmethod
+    def _lease(row: Any) -> LeaseInfo:
+        return LeaseInfo(
+            task=row["task"], owner_run=row["owner_run"], run_expires_at=row["run_expires_at"],
+            holder=row["holder"], holder_expires_at=row["holder_expires_at"], acquired_at=row["acquired_at"],
+            run_name=row["run_name"],
+        )
+
+    def get_lease(self, task: str) -> LeaseInfo | None:
+        t = self.tables.leases
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.task == task)).mappings().first()
+        return self._lease(row) if row else None
+
+    def try_acquire_lease(
+        self,
+        task: str,
+        run_id: str,
+        holder: str,
+        *,
+        holder_expires_at: datetime,
+        run_expires_at: datetime,
+        first_step: bool = True,
+        run_name: str | None = None,
+        dead_owner: str | None = None,
+        now: datetime | None = None,
+    ) -> LeaseClaim:
+        """One atomic attempt to make ``holder`` (an attempt of run ``run_id``) the lease holder.
+
+        ``run_id`` identifies one run instance (the DAG uses the Airflow run id plus the
+        run's start time: two deployments produce the same scheduled run ids, and clearing
+        a finished run starts it anew); ``run_name`` is the Airflow run id alone (default
+        ``run_id``). ``dead_owner``: an owner the caller knows is over (Airflow says its
+        run ended, e.g. marked failed between steps): treated as free once no attempt of it
+        is alive.
+
+        * no lease -> taken (``first_step`` only: a later step finding no lease was released
+          or replaced meanwhile -> ``lost``);
+        * owned by ``run_id`` and no *other* live holder -> taken (next step, an Airflow retry
+          after the previous attempt's heartbeat ran out, or a step of a finished run cleared
+          by an operator while no other run has run since); another live holder -> ``busy``;
+        * owned by another run -> for a later step ``lost`` (superseded), except a free lease
+          of the same ``run_name`` (a step of an ended run re-run by an operator, nobody
+          else ran since) -> taken; for a first step ``busy``, unless both the run lease
+          and the holder heartbeat expired (or it is ``dead_owner``'s) -> taken over.
+
+        The run expiry only ever moves forward. SQLite serialises this with ``BEGIN
+        IMMEDIATE``, PostgreSQL with a row lock (``SELECT ... FOR UPDATE``) and
+        insert-if-absent for the first claim.
+        """
+        t = self.tables.leases
+        now = _aware(now, "now") if now is not None else _utcnow()
+        holder_expires_at = _aware(holder_expires_at, "holder_expires_at")
+        run_expires_at = max(_aware(run_expires_at, "run_expires_at"), holder_expires_at)
+        run_id, holder = str(run_id)[:300], str(holder)[:400]
+        run_name = str(run_name)[:250] if run_name is not None else run_id[:250]
+        for _ in range(20):
+            with self._write() as conn:
+                row = conn.execute(sa.select(t).where(t.c.task == task).with_for_update()).mappings().first()
+                if row is None:
+                    if not first_step:
+                        return LeaseClaim("lost", None)
+                    values = dict(task=task, owner_run=run_id, run_name=run_name, run_expires_at=run_expires_at,
+                                  holder=holder, holder_expires_at=holder_expires_at, acquired_at=now, updated_at=now)
+                    if self._insert_if_absent(conn, t, values, ["task"]):
+                        return LeaseClaim("acquired", self._lease(values))
+                    continue  # another run inserted first: look again
+                found = self._lease(row)
+                if found.owner_run == run_id:
+                    if found.holder != holder and found.holder_live(now):
+                        return LeaseClaim("busy", found)
+                    values = dict(holder=holder, holder_expires_at=holder_expires_at, updated_at=now,
+                                  run_expires_at=max(found.run_expires_at, run_expires_at))
+                    conn.execute(sa.update(t).where(t.c.task == task).values(values))
+                    return LeaseClaim("acquired", LeaseInfo(
+                        task=task, owner_run=run_id, run_expires_at=values["run_expires_at"], holder=holder,
+                        holder_expires_at=holder_expires_at, acquired_at=found.acquired_at, run_name=run_name,
+                    ))
+                if not first_step:
+                    if not (found.run_name == run_name and found.free(now)):
+                        return LeaseClaim("lost", found)
+                elif not (found.free(now) or (dead_owner == found.owner_run and not found.holder_live(now))):
+                    return LeaseClaim("busy", found)
+                conn.execute(sa.update(t).where(t.c.task == task, t.c.owner_run == found.owner_run).values(
+                    owner_run=run_id, run_name=run_name, run_expires_at=run_expires_at, holder=holder,
+                    holder_expires_at=holder_expires_at, acquired_at=now, updated_at=now,
+                ))
+                return LeaseClaim("acquired", LeaseInfo(
+                    task=task, owner_run=run_id, run_expires_at=run_expires_at, holder=holder,
+                    holder_expires_at=holder_expires_at, acquired_at=now, run_name=run_name,
+                ), taken_over=found)
+        raise StateStoreError(f"could not take the lease of task {task!r}: too much contention")
+
+    def renew_lease(self, task: str, run_id: str, holder: str, holder_expires_at: datetime) -> bool:
+        """Heartbeat: push the holder expiry forward. False when the lease is no longer
+        this holder's (released, or taken over after it expired)."""
+        t = self.tables.leases
+        holder_expires_at = _aware(holder_expires_at, "holder_expires_at")
+        with self._write() as conn:
+            res = conn.execute(
+                sa.update(t).where(t.c.task == task, t.c.owner_run == str(run_id)[:300], t.c.holder == str(holder)[:400])
+                .values(holder_expires_at=holder_expires_at, updated_at=_utcnow())
+            )
+            return res.rowcount == 1
+
+    def release_lease(self, task: str, run_id: str, holder: str | None = None, *, keep_run: bool = False) -> bool:
+        """``keep_run``: the attempt ends but the run goes on (next step or an Airflow retry):
+        only the holder is cleared. Otherwise the run is over: its claim expires now, so any
+        run may take the task. The row stays as the record of the last owner -- if an
+        operator later re-runs a step of that same run, it may continue only while no other
+        run has taken the task since (its staged data is then still the newest).
+        Only ``run_id``'s lease is touched; False when it holds none."""
+        t = self.tables.leases
+        cond = [t.c.task == task, t.c.owner_run == str(run_id)[:300]]
+        if holder is not None:
+            cond.append(t.c.holder == str(holder)[:400])
+        now = _utcnow()
+        values: dict[str, Any] = dict(holder=None, holder_expires_at=None, updated_at=now)
+        if not keep_run:
+            values["run_expires_at"] = now
+        with self._write() as conn:
+            return conn.execute(sa.update(t).where(*cond).values(values)).rowcount == 1
+
+    def break_lease(self, task: str) -> LeaseInfo | None:
+        """Operator action: remove a task's lease whoever owns it (e.g. a run that died on its
+        last try); returns what was removed."""
+        t = self.tables.leases
+        with self._write() as conn:
+            row = conn.execute(sa.select(t).where(t.c.task == task).with_for_update()).mappings().first()
+            if row is None:
+                return None
+            conn.execute(sa.delete(t).where(t.c.task == task))
+            return self._lease(row)
 
     def get_event(self, task: str, event_id: str) -> EventRecord | None:
         with self.engine.connect() as conn:

@@ -1,0 +1,324 @@
+"""One run of a task at a time: a lease in the connector's state database.
+
+Airflow's ``max_active_runs=1`` is not enough on its own: a retry after a missed
+heartbeat, a manual run on a second deployment or a second scheduler can start a run of
+the same task while another is loading, and two loads of one diff create every card
+twice. So every run holds a lease row per task (``leases`` table) from extract to the end:
+
+* **owner** -- the run (Airflow ``run_id``). Its expiry (``run_expires_at``) is the run's
+  deadline (``dagrun_timeout``): a run that died on its last try frees the task at the
+  latest when Airflow would have given up on it anyway.
+* **holder** -- the attempt working right now (run id + step + try number). A background
+  thread renews its expiry every ``ttl/3`` seconds, so a killed process frees the step
+  within ``ttl`` (default 60 s) and an Airflow retry of the same run can take over.
+
+A first step (extract) waits up to ``wait_s`` for a busy lease, then fails with
+:class:`LeaseBusyError` naming the run that holds it and when its lease expires. A later
+step of a run whose lease was taken over fails with :class:`LeaseLostError` ("superseded"):
+its staged data is older than the other run's and must never be written over it.
+
+Clocks: expiries are compared with each worker's own UTC clock; keep workers in NTP sync
+(seconds of skew matter only against the short holder TTL).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator
+
+from .store import LeaseInfo, StateStoreError
+
+__all__ = [
+    "DEFAULT_HOLDER_TTL_S",
+    "DEFAULT_WAIT_S",
+    "LeaseBusyError",
+    "LeaseError",
+    "LeaseLostError",
+    "RunLease",
+    "hold_lease",
+]
+
+log = logging.getLogger("jira_esm_connector.lease")
+
+DEFAULT_HOLDER_TTL_S = 60.0
+DEFAULT_WAIT_S = 120.0
+
+
+class LeaseError(StateStoreError):
+    """Base of the lease errors (never holds a secret)."""
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+
+class LeaseBusyError(LeaseError):
+    """Another run (or another live attempt of this run) holds the task's lease."""
+
+    def __init__(self, task: str, run_id: str, current: LeaseInfo, waited_s: float) -> None:
+        self.task, self.run_id, self.current, self.waited_s = task, run_id, current, waited_s
+        if current.owner_run == run_id:
+            who = f"another attempt of this run ({current.holder}) is still working; its heartbeat expires at {_when(current.holder_expires_at)}"
+        else:
+            working = (
+                f"attempt {current.holder} is working, heartbeat until {_when(current.holder_expires_at)}"
+                if current.holder else "no attempt is working right now (between steps or waiting for a retry)"
+            )
+            who = f"run '{current.owner_run}' holds it until {_when(current.run_expires_at)} ({working})"
+        super().__init__(
+            f"Task '{task}' is already running: {who}. Run '{run_id}' waited {waited_s:.0f} s and gives up, "
+            "because two runs of one task at once would create duplicate ESM cards. It will run once the "
+            "other run has finished; if that run is dead and its lease must go sooner, an operator can "
+            f"remove it: python -m jira_esm_connector.pipeline.cache release-lease {task}"
+        )
+
+
+class LeaseLostError(LeaseError):
+    """This run no longer owns the task's lease: another run took it over (superseded)."""
+
+    def __init__(self, task: str, run_id: str, current: LeaseInfo | None) -> None:
+        self.task, self.run_id, self.current = task, run_id, current
+        if current is not None and current.owner_run != run_id:
+            why = f"superseded by run '{current.owner_run}' (which took the lease at {_when(current.acquired_at)} after this run's lease expired)"
+        else:
+            why = "its lease was released or removed by an operator"
+        super().__init__(
+            f"Run '{run_id}' of task '{task}' stops: {why}. Its staged data may be older than what is in ESM "
+            "now and is not written; the next run (or a fresh run from extract) picks the changes up again."
+        )
+
+
+@dataclass
+class _Lost:
+    current: LeaseInfo | None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class RunLease:
+    """A claim of ``task``'s lease by ``holder`` (an attempt) of run ``run_id``.
+
+    ``run_expires_at``: the run's deadline; the lease of a dead run lasts until then.
+    ``first_step``: may start the run (take a free or expired lease, waiting up to
+    ``wait_s``); a later step only continues a lease its run owns.
+    ``run_name``: the Airflow run id when ``run_id`` is a more unique token (see
+    :meth:`..store.StateStore.try_acquire_lease`). ``owner_is_over(lease)``: asks the
+    orchestrator whether the owning run has ended (e.g. an operator marked it failed
+    between two steps), so its lease need not be waited out.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        task: str,
+        run_id: str,
+        holder: str,
+        *,
+        run_expires_at: datetime,
+        first_step: bool = True,
+        wait_s: float = DEFAULT_WAIT_S,
+        ttl_s: float = DEFAULT_HOLDER_TTL_S,
+        poll_s: float | None = None,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,
+        run_name: str | None = None,
+        owner_is_over: Callable[[LeaseInfo], bool] | None = None,
+    ) -> None:
+        if ttl_s <= 0:
+            raise ValueError("the lease heartbeat TTL must be positive")
+        self.store, self.task, self.run_id, self.holder = store, task, str(run_id), str(holder)
+        self.run_expires_at = run_expires_at
+        self.first_step = first_step
+        self.wait_s = max(0.0, float(wait_s))
+        self.ttl_s = float(ttl_s)
+        self.poll_s = poll_s if poll_s is not None else min(5.0, max(0.2, self.ttl_s / 6))
+        self.log = logger or log
+        self.run_name = run_name
+        self.owner_is_over = owner_is_over
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lost: _Lost | None = None
+        self.held = False
+
+    # ---- claim ---------------------------------------------------------------------
+    def _owner_over(self, current: LeaseInfo, asked: dict[str, float]) -> bool:
+        """Ask (at most every 15 s per owner) whether the owning run has ended."""
+        if self.owner_is_over is None or not self.first_step or current.owner_run == self.run_id:
+            return False
+        if current.holder_live(_utcnow()) or time.monotonic() - asked.get(current.owner_run, -1e9) < 15:
+            return False
+        asked[current.owner_run] = time.monotonic()
+        try:
+            over = bool(self.owner_is_over(current))
+        except Exception as exc:  # noqa: BLE001 - unknown (e.g. another deployment's run): wait
+            self.log.debug("Could not ask whether run '%s' is over: %s", current.owner_run, exc)
+            return False
+        if over:
+            self.log.warning(
+                "Run '%s' still held the lease of task '%s' but has ended (e.g. marked failed between "
+                "steps); run '%s' takes the task over.", current.owner_run, self.task, self.run_id,
+            )
+        return over
+
+    def acquire(self) -> LeaseInfo:
+        start = time.monotonic()
+        announced = -1.0
+        dead_owner: str | None = None
+        asked: dict[str, float] = {}
+        while True:
+            now = _utcnow()
+            claim = self.store.try_acquire_lease(
+                self.task, self.run_id, self.holder,
+                holder_expires_at=now + timedelta(seconds=self.ttl_s),
+                run_expires_at=self.run_expires_at, first_step=self.first_step,
+                run_name=self.run_name, dead_owner=dead_owner, now=now,
+            )
+            if claim.acquired:
+                break
+            if claim.outcome == "busy" and self._owner_over(claim.current, asked):
+                dead_owner = claim.current.owner_run
+                continue
+            if claim.outcome == "lost":
+                self.log.error("Lease of task '%s' lost: %s", self.task, LeaseLostError(self.task, self.run_id, claim.current))
+                raise LeaseLostError(self.task, self.run_id, claim.current)
+            waited = time.monotonic() - start
+            if waited >= self.wait_s:
+                err = LeaseBusyError(self.task, self.run_id, claim.current, waited)
+                self.log.error("%s", err)
+                raise err
+            if announced < 0 or waited - announced >= 30:
+                announced = waited
+                cur = claim.current
+                self.log.warning(
+                    "Task '%s' is held by run '%s' (attempt %s, run lease until %s, heartbeat until %s); "
+                    "run '%s' waits up to %.0f s more.",
+                    self.task, cur.owner_run, cur.holder or "none", _when(cur.run_expires_at),
+                    _when(cur.holder_expires_at), self.run_id, self.wait_s - waited,
+                )
+            time.sleep(min(self.poll_s, max(0.05, self.wait_s - waited)))
+        info = claim.current
+        self.held = True
+        if claim.taken_over is not None:
+            old = claim.taken_over
+            self.log.warning(
+                "Run '%s' took over the expired lease of task '%s' from run '%s' (its lease ran out at %s): "
+                "that run's later steps will stop instead of writing older data.",
+                self.run_id, self.task, old.owner_run, _when(old.run_expires_at),
+            )
+        self.log.info(
+            "Lease of task '%s' held by %s (run lease until %s, heartbeat every %.0f s).",
+            self.task, self.holder, _when(info.run_expires_at), self.ttl_s / 3,
+        )
+        self._start_heartbeat()
+        return info
+
+    # ---- heartbeat -------------------------------------------------------------------
+    def _start_heartbeat(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"lease-heartbeat-{self.task}", daemon=True  # dies with a killed process
+        )
+        self._thread.start()
+
+    def _beat(self) -> None:
+        interval = self.ttl_s / 3
+        while not self._stop.wait(interval):
+            try:
+                ok = self.store.renew_lease(
+                    self.task, self.run_id, self.holder, _utcnow() + timedelta(seconds=self.ttl_s)
+                )
+            except Exception as exc:  # noqa: BLE001 - a DB blip must not kill the step; the TTL covers it
+                self.log.warning("Could not renew the lease of task '%s' (will retry): %s", self.task, type(exc).__name__)
+                continue
+            if not ok:
+                current = None
+                try:
+                    current = self.store.get_lease(self.task)
+                except Exception:  # noqa: BLE001
+                    pass
+                self._lost = _Lost(current)
+                self.log.error("%s", LeaseLostError(self.task, self.run_id, current))
+                return
+
+    def _stop_heartbeat(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    @property
+    def lost(self) -> bool:
+        return self._lost is not None
+
+    def check(self) -> None:
+        """Raise :class:`LeaseLostError` if the heartbeat found the lease taken over; call
+        before anything that writes (load, the watermark)."""
+        if self._lost is not None:
+            raise LeaseLostError(self.task, self.run_id, self._lost.current)
+
+    # ---- end -------------------------------------------------------------------------
+    def release(self, *, run_over: bool) -> None:
+        """``run_over``: the run ended (finished, or failed for good): remove the lease.
+        Otherwise only this attempt lets go; the run keeps the task for its next step/retry."""
+        self._stop_heartbeat()
+        if not self.held:
+            return
+        self.held = False
+        if self._lost is not None:
+            return  # not ours any more: never touch the other run's lease
+        try:
+            self.store.release_lease(self.task, self.run_id, self.holder, keep_run=not run_over)
+        except Exception as exc:  # noqa: BLE001 - the TTLs free it anyway
+            self.log.warning(
+                "Could not release the lease of task '%s' (%s); it frees itself when it expires.",
+                self.task, type(exc).__name__,
+            )
+            return
+        if run_over:
+            self.log.info("Lease of task '%s' released: run '%s' is over.", self.task, self.run_id)
+
+
+@contextmanager
+def hold_lease(
+    store: Any,
+    task: str,
+    run_id: str,
+    holder: str,
+    *,
+    run_expires_at: datetime,
+    first_step: bool = True,
+    last_step: bool = True,
+    run_over_on_error: bool | Callable[[BaseException], bool] = True,
+    wait_s: float = DEFAULT_WAIT_S,
+    ttl_s: float = DEFAULT_HOLDER_TTL_S,
+    poll_s: float | None = None,
+    logger: logging.Logger | logging.LoggerAdapter | None = None,
+    run_name: str | None = None,
+    owner_is_over: Callable[[LeaseInfo], bool] | None = None,
+) -> Iterator[RunLease]:
+    """Hold ``task``'s lease around a block (a whole run, or one step of it).
+
+    On success the lease is released when ``last_step`` (the run is over) and otherwise
+    kept for the run's next step. On error ``run_over_on_error`` (a bool, or a function of
+    the exception) says whether the run is over (no retry will come: free the task) or an
+    Airflow retry of this run will continue (keep the run's claim, drop the holder).
+    A lease lost while the block ran raises :class:`LeaseLostError` at the end.
+    """
+    lease = RunLease(
+        store, task, run_id, holder, run_expires_at=run_expires_at, first_step=first_step,
+        wait_s=wait_s, ttl_s=ttl_s, poll_s=poll_s, logger=logger, run_name=run_name, owner_is_over=owner_is_over,
+    )
+    lease.acquire()
+    try:
+        yield lease
+    except BaseException as exc:
+        over = run_over_on_error(exc) if callable(run_over_on_error) else bool(run_over_on_error)
+        lease.release(run_over=over)
+        raise
+    lease.release(run_over=last_step)
+    lease.check()

@@ -1,0 +1,133 @@
+"""Two runs of one import at once (issue 8 item 3): the per-task lease makes the second wait,
+so one diff is loaded once -- without it, both loads create every card (60 for 30)."""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import threading
+from datetime import datetime, timezone
+
+import pytest
+
+from jira_esm_connector.config import ConnectorSettings
+from jira_esm_connector.esm import EsmClient
+from jira_esm_connector.jira import JiraClient
+from jira_esm_connector.pipeline import run_import
+from jira_esm_connector.state import LeaseBusyError, StateStore
+
+from .conftest import ISSUES_TASK, PG_URL, make_task
+from .helpers import esm_cards, jira_issues, run_id
+
+# the module, not the `load` function the package re-exports under the same name
+load_module = importlib.import_module("jira_esm_connector.pipeline.load")
+
+
+def _clients(jira_sim, esm_sim):
+    jira = JiraClient(jira_sim.base_url, jira_sim.email, jira_sim.token, verify=jira_sim.ca_pem)
+    esm = EsmClient(esm_sim.base_url, esm_sim.username, esm_sim.password, verify=esm_sim.ca_pem)
+    return jira, esm
+
+
+def _race(monkeypatch, jira_sim, esm_sim, state_url, staging, *, settings, store_kwargs=None):
+    """Two workers (own clients, own state store connection) run the same task at once.
+    Both are held right after load's "which cards exist?" lookup until the other is there
+    too (or 3 s passed): the window in which two loads both see no card and both create."""
+    barrier = threading.Barrier(2)
+    real_lookup = load_module.lookup_cards
+
+    def lookup_then_meet(*args, **kwargs):
+        found = real_lookup(*args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=3)
+        return found
+
+    monkeypatch.setattr(load_module, "lookup_cards", lookup_then_meet)
+    task = make_task(ISSUES_TASK)
+    results: dict[int, object] = {}
+
+    def worker(n: int) -> None:
+        jira, esm = _clients(jira_sim, esm_sim)
+        store = StateStore(state_url, **(store_kwargs or {}))
+        try:
+            results[n] = run_import(task, jira, esm, store, staging, run_id(f"race_{n}"), settings=settings)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            results[n] = exc
+        finally:
+            jira.close()
+            esm.close()
+            store.dispose()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in (1, 2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(300)
+    return task, results
+
+
+def _cards_per_key(esm, task) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for card in esm_cards(esm, "incident", task.name).values():
+        counts[str(card.value("jira_key"))] = counts.get(str(card.value("jira_key")), 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_two_concurrent_runs_of_one_task_create_exactly_one_card_per_key(
+    backend, request, monkeypatch, jira, esm, jira_sim, esm_sim, tmp_path, staging
+):
+    if backend == "sqlite":
+        url, kwargs = f"sqlite:///{tmp_path}/state.db", {}
+    else:
+        pg = request.getfixturevalue("pg_state")
+        url, kwargs = PG_URL, {"schema": pg.tables.metadata.schema}
+    settings = ConnectorSettings(lease_wait_seconds=120, lease_ttl_seconds=2)
+
+    task, results = _race(monkeypatch, jira_sim, esm_sim, url, staging, settings=settings, store_kwargs=kwargs)
+
+    assert all(isinstance(r, dict) for r in results.values()), results
+    keys = jira_issues(jira, "project = SUP")
+    assert _cards_per_key(esm, task) == {k: 1 for k in keys}
+    assert sorted(r["created"] for r in results.values()) == [0, len(keys)]  # the second found them all
+    assert StateStore(url, **kwargs).get_lease(task.name).free(datetime.now(timezone.utc))  # released at the end
+
+
+def test_without_the_lease_the_same_race_duplicates_every_card(monkeypatch, jira, esm, jira_sim, esm_sim, tmp_path, staging):
+    """Proof that the race above is real: with the lease switched off, 2 cards per key."""
+
+    @contextlib.contextmanager
+    def no_lease(*args, **kwargs):
+        class _Nothing:
+            def check(self) -> None:
+                pass
+
+        yield _Nothing()
+
+    monkeypatch.setattr("jira_esm_connector.state.lease.hold_lease", no_lease)
+    settings = ConnectorSettings(lease_wait_seconds=120, lease_ttl_seconds=2)
+
+    task, results = _race(monkeypatch, jira_sim, esm_sim, f"sqlite:///{tmp_path}/state.db", staging, settings=settings)
+
+    assert all(isinstance(r, dict) for r in results.values()), results
+    keys = jira_issues(jira, "project = SUP")
+    assert _cards_per_key(esm, task) == {k: 2 for k in keys}
+
+
+def test_second_run_that_cannot_wait_fails_with_a_message_naming_the_first(jira, esm, tmp_path, staging):
+    task = make_task(ISSUES_TASK)
+    state = StateStore(f"sqlite:///{tmp_path}/state.db")
+    from datetime import timedelta
+
+    from jira_esm_connector.state import RunLease
+
+    other = RunLease(state, task.name, "scheduled__2026-11-29T08:00:00+00:00", "scheduled|extract|1",
+                     run_expires_at=datetime.now(timezone.utc) + timedelta(hours=4), ttl_s=5)
+    other.acquire()
+    try:
+        with pytest.raises(LeaseBusyError, match=r"run 'scheduled__2026-11-29T08:00:00\+00:00' holds it until"):
+            run_import(task, jira, esm, state, staging, run_id("manual"),
+                       settings=ConnectorSettings(lease_wait_seconds=0.5, lease_ttl_seconds=5))
+        assert esm_cards(esm, "incident") == {}
+    finally:
+        other.release(run_over=True)
+        state.dispose()
