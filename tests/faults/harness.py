@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from jira_esm_connector.config import parse_task
 from jira_esm_connector.esm import EsmClient
 from jira_esm_connector.http import RetryPolicy
 from jira_esm_connector.jira import JiraClient
-from jira_esm_connector.pipeline import diff, extract, finish, load, mark_removed, run_dir, transform
+from jira_esm_connector.pipeline import run_import
 from jira_esm_connector.state import StateStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -219,19 +220,16 @@ class FaultEnv:
 
 # ---- running ---------------------------------------------------------------------------
 
+# Short lease timings: a killed worker's step is free again within a second or two, as
+# Airflow's retry of the same run would find it after JIRA_ESM_LEASE_TTL_SECONDS.
+LEASE_SETTINGS = SimpleNamespace(lease_ttl_seconds=1.5, lease_wait_seconds=20.0, cache_clear_hours=None)
+
+
 def run_steps(task: Any, jira: Any, esm: Any, state: Any, staging: Path, run_id: str, *,
               chunk_size: int = CHUNK, logger: Any = None) -> dict[str, Any]:
-    """``run_import`` step by step (the DAG's order), with the bulk chunk size chosen here."""
-    path = run_dir(staging, task.name, run_id)
-    extracted = extract(task, jira, state, path, logger=logger)
-    transformed = transform(task, extracted, path, logger=logger)
-    diffed = diff(task, transformed, state, path, logger=logger)
-    loaded = load(task, diffed, esm, state, chunk_size=chunk_size, logger=logger)
-    removed = None
-    if task.mode == "full":
-        removed = mark_removed(task, extracted, esm, state, logger=logger)
-    return finish(task, state, run_id, extracted, transformed, diffed, loaded, removed,
-                  staging_root=staging, logger=logger)
+    """The connector's ``run_import`` (its lease included), with the bulk chunk size chosen here."""
+    return run_import(task, jira, esm, state, staging, run_id, settings=LEASE_SETTINGS,
+                      chunk_size=chunk_size, logger=logger)
 
 
 @dataclass
@@ -272,12 +270,14 @@ def tolerant(fn: Callable[[], Attempts], attempts: int) -> Attempts:
 
 def import_until_done(env: FaultEnv, task: Any, *, attempts: int = 4, delay: float = 0.3,
                       jira: Any = None, esm: Any = None, state: Any = None,
-                      before_retry: Callable[[], None] | None = None) -> Attempts:
+                      before_retry: Callable[[], None] | None = None, run_id: str | None = None) -> Attempts:
+    """Run the import until it succeeds; ``run_id`` given: every attempt is that run's retry
+    (as Airflow retries a task), else each attempt is a new run."""
     jira = jira or env.jira()
     esm = esm or env.esm()
     state = state or env.state()
     return with_retries(
-        lambda: run_steps(task, jira, esm, state, env.staging, new_run_id(task.name)),
+        lambda: run_steps(task, jira, esm, state, env.staging, run_id or new_run_id(task.name)),
         attempts=attempts, delay=delay, before_retry=before_retry,
     )
 

@@ -52,8 +52,11 @@ def test_sigkill_import_then_rerun(env, report, kill_at, base):
     task = make_task(base)
     if base is ISSUES_FULL and kill_at == "extract-page-2":
         import_until_done(env, task, attempts=1)  # cards exist: a half listing must not remove any
-    _assert_killed(run_child(env, {"task": base, "run_id": new_run_id(task.name)}, kill_at))
-    runs = 1 + import_until_done(env, task, attempts=2).runs
+    run_id = new_run_id(task.name)
+    _assert_killed(run_child(env, {"task": base, "run_id": run_id}, kill_at))
+    # Airflow's retry of the killed task: the same run, taking over once the dead worker's
+    # lease heartbeat has run out
+    runs = 1 + import_until_done(env, task, attempts=2, run_id=run_id).runs
     env.calm()
     report(f"SIGKILL import at {kill_at}", runs, check_import(task, env.jira_sim, env.esm()))
 

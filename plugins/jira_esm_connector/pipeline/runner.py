@@ -34,6 +34,7 @@ def run_import(
     clear_cache: bool = False,
     allow_mass_removal: bool = False,
     allow_shrink: bool = False,
+    chunk_size: int = 200,
     now: datetime | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def run_import(
             clear_cache=clear_cache, now=now, logger=logger,
         )
         lease.check()  # taken over meanwhile (this process was frozen past its expiries)? write nothing
-        loaded = load(task, diffed, esm, state, logger=logger)
+        loaded = load(task, diffed, esm, state, chunk_size=chunk_size, logger=logger)
         removed = None
         if task.mode == "full":
             lease.check()
