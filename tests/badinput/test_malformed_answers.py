@@ -1,0 +1,251 @@
+"""Malformed Jira and ESM answers, served by a scripted local HTTP server.
+
+Every client call either returns well-formed data (the answer was fine after all) or
+raises a typed :class:`ConnectorHTTPError` whose message names the endpoint (path, never
+the query string or a secret) and stays short -- never a raw KeyError, TypeError,
+AttributeError or JSONDecodeError. Steps that write (an import's load, an event's create)
+write nothing when what they read first was malformed.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jira_esm_connector.esm.models import BulkImportResult, EsmCard, TemplateInfo, TemplateSummary
+from jira_esm_connector.http import ConnectorHTTPError
+
+from .conftest import ESM_PASSWORD, ESM_ROOT, MAX_MESSAGE, SECRET_TOKEN, esm_login_route
+from .fakeserver import PROXY_502_PAGE, Answer, FakeServer, js
+from .tally import record
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str  # as the connector sends it (regex-safe: no special characters besides '.')
+    good: Any  # a well-formed answer
+    call: Callable[[Any], Any]
+    well_formed: Callable[[Any], bool]
+
+
+def _dicts(result: Any) -> bool:
+    return isinstance(result, list) and all(isinstance(i, dict) for i in result)
+
+
+def _dict_with(*keys: str) -> Callable[[Any], bool]:
+    return lambda r: isinstance(r, dict) and all(r.get(k) not in (None, "") for k in keys)
+
+
+ISSUE = {"id": "10001", "key": "SUP-1", "fields": {"summary": "s", "updated": "2026-01-01T00:00:00.000+0000"}}
+
+JIRA_ENDPOINTS = [
+    Endpoint("search", "POST", "/rest/api/3/search/jql", {"issues": [ISSUE], "isLast": True},
+             lambda c: list(c.search("project = SUP", fields=["summary"])), _dicts),
+    Endpoint("fields", "GET", "/rest/api/3/field", [{"id": "summary", "name": "Summary"}],
+             lambda c: c.fields(), _dicts),
+    Endpoint("transitions", "GET", "/rest/api/3/issue/SUP-1/transitions",
+             {"transitions": [{"id": "31", "name": "Done", "to": {"name": "Done"}}]},
+             lambda c: c.get_transitions("SUP-1"), _dicts),
+    Endpoint("users", "GET", "/rest/api/3/users/search", [{"accountId": "a1", "displayName": "A"}],
+             lambda c: list(c.iter_users()), _dicts),
+    Endpoint("find_users", "GET", "/rest/api/3/user/search", [{"accountId": "a1", "emailAddress": "a@x.org"}],
+             lambda c: c.find_users("a@x.org"), _dicts),
+    Endpoint("groups", "GET", "/rest/api/3/group/bulk", {"values": [{"groupId": "g1", "name": "team"}], "isLast": True},
+             lambda c: list(c.iter_groups()), _dicts),
+    Endpoint("members", "GET", "/rest/api/3/group/member", {"values": [{"accountId": "a1"}], "isLast": True},
+             lambda c: list(c.iter_group_members(group_id="g1")), _dicts),
+    Endpoint("comments", "GET", "/rest/api/3/issue/SUP-1/comment",
+             {"comments": [{"id": "5", "body": {"type": "doc", "version": 1, "content": []}}], "startAt": 0, "total": 1},
+             lambda c: list(c.iter_comments("SUP-1")), _dicts),
+    Endpoint("get_issue", "GET", "/rest/api/3/issue/SUP-1", ISSUE,
+             lambda c: c.get_issue("SUP-1", fields=["status"]), _dict_with("key")),
+    Endpoint("bulk_fetch", "POST", "/rest/api/3/issue/bulkfetch", {"issues": [ISSUE], "issueErrors": []},
+             lambda c: c.bulk_fetch(["SUP-1"]), _dicts),
+    Endpoint("approximate_count", "POST", "/rest/api/3/search/approximate-count", {"count": 3},
+             lambda c: c.approximate_count("project = SUP"), lambda r: isinstance(r, int) and not isinstance(r, bool)),
+    Endpoint("issue_property", "GET", "/rest/api/3/issue/SUP-1/properties/p.x", {"key": "p.x", "value": {"event_id": "e"}},
+             lambda c: c.get_issue_property("SUP-1", "p.x"), lambda r: r is None or isinstance(r, (dict, list, str, int, float, bool))),
+    Endpoint("create_issue", "POST", "/rest/api/3/issue", {"id": "10002", "key": "SUP-2", "self": "x"},
+             lambda c: c.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Bug"}, "summary": "s"}),
+             _dict_with("key")),
+    Endpoint("add_comment", "POST", "/rest/api/3/issue/SUP-1/comment", {"id": "77"},
+             lambda c: c.add_comment("SUP-1", {"type": "doc", "version": 1, "content": []}), _dict_with("id")),
+    Endpoint("create_user", "POST", "/rest/api/3/user", {"accountId": "a9", "emailAddress": "n@x.org"},
+             lambda c: c.create_user("n@x.org", ["jira-software"]), _dict_with("accountId")),
+    Endpoint("create_group", "POST", "/rest/api/3/group", {"groupId": "g9", "name": "new"},
+             lambda c: c.create_group("new"), _dict_with("groupId")),
+]
+
+CARD = {"dataCardId": "5", "name": "c", "templateCode": "incident", "data": {"subject": {"values": [{"value": "x"}]}}}
+
+
+def _cards(result: Any) -> bool:
+    return isinstance(result, list) and all(isinstance(c, EsmCard) and c.data_card_id not in ("", "None") for c in result)
+
+
+ESM_ENDPOINTS = [
+    Endpoint("templates", "GET", ESM_ROOT + "/dc", [{"templateCode": "incident", "name": "Incident"}],
+             lambda c: c.templates(), lambda r: isinstance(r, list) and all(isinstance(t, TemplateSummary) for t in r)),
+    Endpoint("template", "GET", ESM_ROOT + "/dc/incident",
+             {"code": "incident", "name": "Incident", "attributes": {"subject": {"name": "Subject", "type": "string"}},
+              "allowedFolders": [{"folderCode": "f", "folderName": "F"}]},
+             lambda c: c.template("incident"), lambda r: isinstance(r, TemplateInfo)),
+    Endpoint("iter_cards", "GET", ESM_ROOT + "/dc/incident/data", {"data": [CARD], "meta": {}},
+             lambda c: list(c.iter_cards("incident")), _cards),
+    Endpoint("stream_cards", "GET", ESM_ROOT + "/dc/incident/data/stream", {"data": [CARD], "meta": {}},
+             lambda c: list(c.stream_cards("incident")), _cards),
+    Endpoint("get_card", "GET", ESM_ROOT + "/dc/incident/data/5", CARD,
+             lambda c: c.get_card("incident", "5"), lambda r: _cards([r])),
+    Endpoint("bulk_import", "PUT", ESM_ROOT + "/dc/incident/data",
+             {"data": [{"dataCard": {"dataCardId": "7"}}], "meta": {"importResult": {"savedDataCards": 1}}},
+             lambda c: c.bulk_import("incident", [{"data": {"subject": "x"}, "folder": "f"}]),
+             lambda r: isinstance(r, BulkImportResult) and all(o.status in ("created", "updated", "refused") for o in r.outcomes)),
+    Endpoint("patch_card", "PATCH", ESM_ROOT + "/dc/incident/data/5", {"dataCard": {"dataCardId": "5"}, "meta": {}},
+             lambda c: c.patch_card("incident", "5", {"subject": "x"}), lambda r: r is None),
+]
+
+# ---- strategies: how an answer goes wrong ------------------------------------------------------
+
+WRONG_VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=20),
+    st.integers(),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.lists(st.one_of(st.integers(), st.text(max_size=5), st.none()), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+
+
+def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every place inside a JSON value (top level, keys, first list items), depth <= 3."""
+    out = [prefix]
+    if len(prefix) >= 3:
+        return out
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, prefix + (k,))
+    elif isinstance(value, list) and value:
+        out += _paths(value[0], prefix + (0,))
+    return out
+
+
+def _replace(doc: Any, path: tuple, new: Any, delete: bool) -> Any:
+    if not path:
+        return new
+    doc = copy.deepcopy(doc)
+    parent = doc
+    for step in path[:-1]:
+        parent = parent[step]
+    if delete and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = new
+    return doc
+
+
+@st.composite
+def malformed_answers(draw, good: Any) -> tuple[str, Answer]:
+    raw = json.dumps(good).encode()
+    kind = draw(st.sampled_from(["truncated", "cut off in transfer", "html page", "wrong type", "missing key"]))
+    if kind == "truncated":
+        return kind, Answer(200, raw[: draw(st.integers(0, len(raw) - 1))])
+    if kind == "cut off in transfer":
+        return kind, Answer(200, raw[: draw(st.integers(0, len(raw) - 1))], cut_short=True)
+    if kind == "html page":
+        status = draw(st.sampled_from([200, 502, 503, 500, 404]))
+        return kind, Answer(status, PROXY_502_PAGE, "text/html")
+    places = [p for p in _paths(good) if kind == "wrong type" or (p and isinstance(p[-1], str))]
+    path = draw(st.sampled_from(places))
+    if kind == "missing key":
+        return kind, js(_replace(good, path, None, delete=True))
+    return kind, js(_replace(good, path, draw(WRONG_VALUES), delete=False))
+
+
+def _check(ep: Endpoint, client: Any, srv: FakeServer, input_class: str) -> None:
+    try:
+        result = ep.call(client)
+    except ConnectorHTTPError as exc:
+        msg = str(exc)
+        assert ep.path.replace(ESM_ROOT, "") in msg or ep.path in msg, f"the error does not name {ep.path}: {msg}"
+        assert len(msg) < MAX_MESSAGE, f"unbounded message ({len(msg)} characters)"
+        for secret in (SECRET_TOKEN, ESM_PASSWORD, "maxResults=", "startAt="):
+            assert secret not in msg and secret not in repr(exc)
+        record(input_class, "refused")
+    except Exception as exc:  # noqa: BLE001 - the point of the suite
+        pytest.fail(f"{ep.name}: raw {type(exc).__name__} instead of a typed error: {exc!s:.300}")
+    else:
+        assert ep.well_formed(result), f"{ep.name} returned malformed data without complaint: {result!r:.300}"
+        record(input_class, "inert")
+
+
+@pytest.mark.parametrize("ep", JIRA_ENDPOINTS, ids=lambda e: e.name)
+def test_good_jira_answers_are_accepted(ep: Endpoint, fake: FakeServer, jira_client) -> None:
+    fake.route(ep.method, ep.path, js(ep.good))
+    assert ep.well_formed(ep.call(jira_client))
+
+
+@pytest.mark.parametrize("ep", ESM_ENDPOINTS, ids=lambda e: e.name)
+def test_good_esm_answers_are_accepted(ep: Endpoint, fake: FakeServer, esm_client) -> None:
+    esm_login_route(fake)
+    fake.route(ep.method, ep.path, js(ep.good))
+    assert ep.well_formed(ep.call(esm_client))
+
+
+@given(data=st.data())
+def test_malformed_jira_answers_give_typed_errors(data, fake: FakeServer, jira_client) -> None:
+    ep = data.draw(st.sampled_from(JIRA_ENDPOINTS), label="endpoint")
+    kind, answer = data.draw(malformed_answers(ep.good), label="answer")
+    fake.reset()
+    fake.route(ep.method, ep.path, answer)
+    _check(ep, jira_client, fake, f"Jira answer: {kind}")
+
+
+@given(data=st.data())
+def test_malformed_esm_answers_give_typed_errors(data, fake: FakeServer, esm_client) -> None:
+    ep = data.draw(st.sampled_from(ESM_ENDPOINTS), label="endpoint")
+    kind, answer = data.draw(malformed_answers(ep.good), label="answer")
+    fake.reset()
+    esm_login_route(fake)
+    fake.route(ep.method, ep.path, answer)
+    _check(ep, esm_client, fake, f"ESM answer: {kind}")
+
+
+# ---- the shapes that used to pass silently -----------------------------------------------------
+
+@pytest.mark.parametrize(
+    "body, wrong",
+    [
+        ({"issues": None, "isLast": True}, "issues"),
+        ({"issues": "SUP-1", "isLast": True}, "issues"),
+        ({"isLast": True}, "issues"),
+        ({"issues": [1, 2], "isLast": True}, "issues"),
+        ([{"key": "SUP-1"}], "object"),
+        ({"issues": [ISSUE], "isLast": "no", "nextPageToken": 5}, "nextPageToken"),
+        (None, "empty"),
+    ],
+    ids=["null", "string", "missing", "not-objects", "array", "bad-token", "empty-body"],
+)
+def test_search_page_of_the_wrong_shape_is_not_an_empty_result(body, wrong, fake: FakeServer, jira_client) -> None:
+    """A full import that took ``issues: null`` for "no issues" would mark every card removed."""
+    fake.route("POST", "/rest/api/3/search/jql", Answer(200, b"" if body is None else json.dumps(body).encode()))
+    with pytest.raises(ConnectorHTTPError) as caught:
+        list(jira_client.search("project = SUP"))
+    msg = str(caught.value)
+    assert "/rest/api/3/search/jql" in msg and wrong.lower() in msg.lower(), msg
+    record("Jira answer: wrong shape (search)", "refused")
+
+
+def test_card_without_an_id_is_refused(fake: FakeServer, esm_client) -> None:
+    esm_login_route(fake)
+    fake.route("GET", ESM_ROOT + "/dc/incident/data", js({"data": [{"name": "no id"}], "meta": {}}))
+    with pytest.raises(ConnectorHTTPError, match="dataCardId"):
+        list(esm_client.iter_cards("incident"))
+    record("ESM answer: wrong shape (cards)", "refused")
