@@ -30,7 +30,19 @@ __all__ = [
     "EventConfigError",
     "is_permanent",
     "is_transient",
+    "shown_key",
 ]
+
+
+def shown_key(key: object, limit: int = 60) -> str:
+    """A payload key for an error message: as it is when it is short, printable text;
+    otherwise its repr (control characters visible), cut to ``limit`` characters."""
+    text = str(key)
+    if text and len(text) <= limit and text.isprintable() and text.strip() == text:
+        return text
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
+
 
 
 class EventError(Exception):

@@ -25,7 +25,7 @@ from ..config.params import allowed_keys, params_schema
 from ..http.errors import ConnectorHTTPError
 from ..mapping import MappingError, text_to_adf
 from . import operations as ops
-from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient
+from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient, shown_key
 from .fields import FieldResolver, resolve_fields
 from .markers import IMPORTED_COMMENT_PREFIX, EventRef, came_from_jira
 
@@ -90,7 +90,7 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
     if not isinstance(conf, Mapping):
         raise PayloadError(f"the trigger's conf must be a JSON object, got {type(conf).__name__}")
     allowed = allowed_keys(task)
-    unknown = sorted(str(k) for k in conf if k not in allowed)
+    unknown = sorted(shown_key(k) for k in conf if k not in allowed)
     if unknown:
         raise PayloadError(
             f"the payload has keys this event does not take: {', '.join(unknown)} "
