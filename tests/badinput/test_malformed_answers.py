@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jira_esm_connector.esm.models import BulkImportResult, EsmCard, TemplateInfo, TemplateSummary
 from jira_esm_connector.http import ConnectorHTTPError
+from jira_esm_connector.pipeline.quality import QualityError
+from jira_esm_connector.pipeline.transform import TransformError
 
 from .conftest import ESM_PASSWORD, ESM_ROOT, MAX_MESSAGE, SECRET_TOKEN, esm_login_route
 from .fakeserver import PROXY_502_PAGE, Answer, FakeServer, js
@@ -249,3 +251,108 @@ def test_card_without_an_id_is_refused(fake: FakeServer, esm_client) -> None:
     with pytest.raises(ConnectorHTTPError, match="dataCardId"):
         list(esm_client.iter_cards("incident"))
     record("ESM answer: wrong shape (cards)", "refused")
+
+
+# ---- no partial effects: a malformed answer stops a step before it writes -------------------------
+
+def _import_task():
+    from jira_esm_connector.config import load_task_file, parse_task
+
+    import yaml
+
+    path = __import__("pathlib").Path(__file__).resolve().parents[2] / "include" / "mappings" / "import_3_issues_to_incidents.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc.update(mode="full", removed={"attribute": "status", "value": "07 - Removed"})
+    try:
+        return parse_task(doc, path.name)
+    except Exception:  # the removal block's shape is the task file's business: keep it incremental
+        return load_task_file(path)
+
+
+def _issue(n: int) -> dict[str, Any]:
+    return {"id": str(10000 + n), "key": f"SUP-{n}", "fields": {
+        "summary": f"issue {n}", "updated": "2026-01-01T00:00:00.000+0000", "status": {"name": "Open"},
+        "priority": {"name": "High"}, "description": None}}
+
+
+def _script_import(srv: FakeServer, page2: Answer) -> None:
+    srv.reset()
+
+    def search(req):
+        token = req.json().get("nextPageToken")
+        if token is None:
+            return js({"issues": [_issue(1), _issue(2)], "nextPageToken": "page-2", "isLast": False})
+        return page2
+
+    srv.route("POST", "/rest/api/3/search/jql", search)
+    srv.route("GET", "/rest/api/3/myself", js({"accountId": "me", "timeZone": "UTC"}))
+    esm_login_route(srv)
+    srv.route("GET", ESM_ROOT + r"/dc/[a-z_]+/data", js({"data": [], "meta": {}}))
+    srv.route("PUT", ESM_ROOT + r"/dc/[a-z_]+/data",
+              lambda req: js({"data": [{"dataCard": {"dataCardId": str(900 + i)}} for i, _ in enumerate(req.json())]}))
+
+
+@settings(max_examples=25)  # a whole import per example
+@given(data=st.data())
+def test_an_import_with_a_malformed_page_writes_nothing_to_esm(data, fake: FakeServer, jira_client, esm_client, tmp_path_factory) -> None:
+    """Page 1 is fine, page 2 is malformed: extract fails, ESM sees no write at all (and a
+    full import does not take the broken page for "the other issues are gone")."""
+    from jira_esm_connector.pipeline import run_import
+    from jira_esm_connector.state import StateStore
+
+    kind, page2 = data.draw(malformed_answers({"issues": [_issue(3)], "isLast": True}), label="page 2")
+    _script_import(fake, page2)
+    task = _import_task()
+    root = tmp_path_factory.mktemp("import", numbered=True)
+    state = StateStore(f"sqlite:///{root / 'state.db'}")
+    try:
+        run_import(task, jira_client, esm_client, state, root / "staging", "manual__badinput")
+    except (ConnectorHTTPError, TransformError, QualityError) as exc:
+        writes = fake.writes()
+        if writes:
+            record(f"import: page 2 {kind}", "partial")
+        assert not writes, f"the import failed ({exc}) but wrote {[(w.method, w.path) for w in writes]}"
+        if isinstance(exc, ConnectorHTTPError):
+            assert "/rest/api/3/search/jql" in str(exc), str(exc)
+        else:  # an issue without its key or summary: transform / quality gate name it, load nothing
+            assert "nothing was loaded to ESM" in str(exc), str(exc)
+        assert len(str(exc)) < MAX_MESSAGE
+        record(f"import: page 2 {kind}", "refused")
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"raw {type(exc).__name__} from the import: {exc!s:.300}")
+    else:  # page 2 was well-formed after all (e.g. an optional key missing): a normal run
+        record(f"import: page 2 {kind}", "inert")
+    finally:
+        state.engine.dispose()
+
+
+@pytest.mark.parametrize("answer", [
+    Answer(200, b'[{"id": "summary", "name": "Summ'),
+    Answer(200, PROXY_502_PAGE, "text/html"),
+    Answer(502, PROXY_502_PAGE, "text/html"),
+    js({"fields": []}),
+    js([{"name": "no id"}]),
+    js(None),
+], ids=["truncated", "html-200", "html-502", "object", "no-id", "null"])
+def test_an_event_with_a_malformed_field_list_creates_nothing(answer: Answer, fake: FakeServer, jira_client, esm_client, tmp_path) -> None:
+    """The custom field names are resolved before the create: a broken field list stops the
+    event before Jira or ESM is written to."""
+    from jira_esm_connector.config import load_task_file
+    from jira_esm_connector.events import clear_field_cache, run_event
+    from jira_esm_connector.state import StateStore
+
+    task = load_task_file(__import__("pathlib").Path(__file__).resolve().parents[2] / "include" / "mappings" / "event_create_issue.yaml")
+    fake.route("GET", "/rest/api/3/field", answer)
+    fake.route("POST", "/rest/api/3/issue", js({"id": "1", "key": "SUP-1"}))
+    esm_login_route(fake)
+    clear_field_cache()
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        with pytest.raises(ConnectorHTTPError) as caught:
+            run_event(task, {"event_id": "e-1", "datacard_id": "4711", "subject": "s"}, jira_client, esm_client, state,
+                      owner="run-1", wait_for_other=0)
+    finally:
+        state.engine.dispose()
+    assert "/rest/api/3/field" in str(caught.value)
+    assert fake.writes() == []
+    record("event: malformed field list", "refused")
