@@ -410,7 +410,7 @@ class JiraClient:
         if expand:
             params["expand"] = expand
         path = f"/rest/api/3/issue/{_seg(key)}"
-        return _object(self.request("GET", path, params=params or None), "GET", path)
+        return _object(self.request("GET", path, params=params or None), "GET", path, required=("key",))
 
     def create_issue(
         self, fields: Mapping[str, Any], properties: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None
