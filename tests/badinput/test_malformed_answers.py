@@ -356,3 +356,45 @@ def test_an_event_with_a_malformed_field_list_creates_nothing(answer: Answer, fa
     assert "/rest/api/3/field" in str(caught.value)
     assert fake.writes() == []
     record("event: malformed field list", "refused")
+
+
+@pytest.mark.parametrize("answer", [
+    js({"id": "10001"}),  # no key
+    Answer(201, b'{"id": "10001", "key": "SU'),  # cut off
+], ids=["no-key", "truncated"])
+def test_a_malformed_create_answer_is_checked_not_repeated_blindly(answer: Answer, fake: FakeServer, jira_client, tmp_path, monkeypatch) -> None:
+    """Jira may have created the issue although its answer was broken: the connector looks
+    for it (by the event's property) before creating again, and finds it -- one issue."""
+    from jira_esm_connector.config import load_task_file
+    from jira_esm_connector.events import clear_field_cache, operations, run_event
+    from jira_esm_connector.events.markers import ISSUE_EVENT_PROPERTY
+    from jira_esm_connector.state import StateStore
+
+    monkeypatch.setattr(operations, "LOOKUP_PAUSES", (0.0,))
+    task = load_task_file(__import__("pathlib").Path(__file__).resolve().parents[2] / "include" / "mappings" / "event_create_issue.yaml")
+    task = task.model_copy(update={"write_back": None})
+    created: list[dict] = []
+
+    def create(req):
+        created.append(req.json())
+        return answer if len(created) == 1 else js({"id": "10002", "key": "SUP-2"})
+
+    fake.route("GET", "/rest/api/3/field", js([{"id": "customfield_10042", "name": "ESM reference"}]))
+    fake.route("POST", "/rest/api/3/issue", create)
+    fake.route("POST", "/rest/api/3/search/jql", lambda req: js({"issues": [{"id": "10001", "key": "SUP-1"}], "isLast": True}))
+    fake.route("GET", f"/rest/api/3/issue/SUP-1/properties/{re_escape(ISSUE_EVENT_PROPERTY)}",
+               lambda req: js({"key": ISSUE_EVENT_PROPERTY, "value": created[0]["properties"][0]["value"]}))
+    clear_field_cache()
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        result = run_event(task, {"event_id": "e-9", "subject": "s"}, jira_client, None, state, owner="r", wait_for_other=0)
+    finally:
+        state.engine.dispose()
+    assert result["issue_key"] == "SUP-1" and len(created) == 1
+    record("event: malformed create answer", "inert")
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)

@@ -439,9 +439,11 @@ class EsmClient:
             if cards:
                 yield cards
             meta = body.get("meta") or {}
-            links = meta.get("links") or {} if isinstance(meta, Mapping) else None
+            if not isinstance(meta, Mapping):
+                raise _malformed(what, f"'meta' is {describe_json(meta)}, expected an object")
+            links = meta.get("links") or {}
             if not isinstance(links, Mapping):
-                raise _malformed(what, "'meta.links' is not an object")
+                raise _malformed(what, f"'meta.links' is {describe_json(links)}, expected an object")
             next_link = links.get("next")
             if next_link is not None and not isinstance(next_link, str):
                 raise _malformed(what, f"'meta.links.next' is {describe_json(next_link)}, expected a link")

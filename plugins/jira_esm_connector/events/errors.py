@@ -18,6 +18,7 @@ from ..http.errors import (
     ConnectorHTTPError,
     RateLimitedError,
     InsecureURLError,
+    MalformedResponseError,
     RequestTimeoutError,
     ServiceUnavailableError,
     TLSError,
@@ -78,6 +79,10 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, EventError):
         return not exc.permanent
     if isinstance(exc, (ServiceUnavailableError, RateLimitedError, RequestTimeoutError)):
+        return True
+    if isinstance(exc, MalformedResponseError):
+        # a cut-off body, a proxy's error page: the request may have taken effect (a create is
+        # checked before it is repeated) and the next attempt usually gets a proper answer
         return True
     if isinstance(exc, (AuthenticationError, TLSError, InsecureURLError)):
         return False  # bad credentials / certificates do not fix themselves
