@@ -1,6 +1,7 @@
 """Reading task files: one file -> one task, a folder -> tasks + per-file errors."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -74,6 +75,9 @@ def parse_task(data: Any, file: str = "<task>") -> Task:
         raise TaskFileError(file, f"must be a mapping of keys (name, kind, ...), got {type(data).__name__}")
     kind = data.get("kind")
     if kind is None:
+        typo = difflib.get_close_matches("kind", [k for k in data if isinstance(k, str)], n=1, cutoff=0.6)
+        if typo:  # e.g. "knd:" -- name the key that is there, not only the one that is missing
+            raise TaskFileError(file, "unknown key; did you mean 'kind'?", key=typo[0])
         raise TaskFileError(file, "is required: scheduled (a Jira import) or event (a push to Jira)", key="kind")
     model = _KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:

@@ -66,6 +66,10 @@ def _field_schema(name: str, field: PayloadField) -> dict[str, Any]:
         schema["maxLength"] = field.max_length
     if field.min_length is not None:
         schema["minLength"] = field.min_length
+    elif field.required and field.type == "string":
+        # "" is no value: refused at trigger time, naming the field (not later by Jira, as
+        # "cannot create a Jira issue without summary")
+        schema["minLength"] = 1
     if field.enum is not None:
         schema["enum"] = list(field.enum)
     if field.format is not None:

@@ -122,5 +122,11 @@ def load_yaml(text: str) -> Any:
         if exc.context and "appears twice" not in problem:
             problem = f"{exc.context}: {problem}" if "while" not in exc.context else problem
         raise YamlProblem(f"YAML syntax error: {problem}", line) from None
+    except yaml.reader.ReaderError as exc:
+        # a character YAML does not allow (NUL, other control characters): say which, and where
+        position = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        raise YamlProblem(f"control character U+{char:04X} is not allowed in a task file", line) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"YAML syntax error: {exc}", None) from None

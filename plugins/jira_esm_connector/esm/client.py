@@ -38,6 +38,7 @@ from ..http import (
     ConnectorHTTPError,
     RetryPolicy,
     build_session,
+    describe_json,
     error_for_exception,
     error_for_response,
     redact,
@@ -92,6 +93,27 @@ def _jwt_expiry(token: str) -> float | None:
 
 def _q(segment: str) -> str:
     return quote(str(segment), safe="")
+
+
+def _malformed(what: str, problem: str, status: int | None = 200) -> EsmProtocolError:
+    """``what`` is the endpoint as ``"GET /dc/incident/data"`` (never a query string)."""
+    method, _, path = what.partition(" ")
+    return EsmProtocolError(
+        f"ESM's answer to {what} is not what the ESM REST API returns: {problem}",
+        status, SERVICE, method=method or None, path=path or None,
+    )
+
+
+def _card(item: Any, template: str, what: str, n: int | None = None) -> EsmCard:
+    """One card of an answer: an object with a ``dataCardId`` (a card without one cannot be
+    matched or updated; taking ``"None"`` for its id would duplicate it later)."""
+    where = "the card" if n is None else f"item {n} of 'data'"
+    if not isinstance(item, Mapping):
+        raise _malformed(what, f"{where} is {describe_json(item)}, expected an object")
+    card_id = item.get("dataCardId")
+    if card_id in (None, "") or isinstance(card_id, (bool, dict, list)):
+        raise _malformed(what, f"{where} has no dataCardId")
+    return EsmCard.from_json(item, template)
 
 
 class EsmClient:
@@ -296,6 +318,10 @@ class EsmClient:
         detail = "; ".join(msgs) or None
         low = (detail or "").lower()
         status = resp.status_code
+        if "json" not in resp.headers.get("Content-Type", "").lower():
+            # not ESM's own words (a proxy's or web server's error page): no guessing about
+            # templates or cards, just the endpoint and the status
+            return error_for_response(resp, service=SERVICE, secrets=self._secrets())
         if template and status in (400, 403, 404):
             if "static-value" in low or "static value" in low:
                 return RefusedValueError(
@@ -321,10 +347,14 @@ class EsmClient:
         try:
             return resp.json()
         except ValueError:
+            method, _, path = what.partition(" ")
             raise EsmProtocolError(
-                f"ESM answered {what} with something that is not JSON (status {resp.status_code})",
+                f"ESM answered {what} with something that is not JSON (status {resp.status_code}; "
+                f"{'an empty body' if not resp.content else 'cut off, or an error page'})",
                 resp.status_code,
                 SERVICE,
+                method=method or None,
+                path=path or None,
             ) from None
 
     def _ok_json(self, resp: requests.Response, what: str, **ctx: Any) -> Any:
@@ -365,8 +395,12 @@ class EsmClient:
     def template(self, code: str) -> TemplateInfo:
         """``GET /dc/{code}``: attributes (types, multi-value, static values, reference targets) and folders."""
         body = self._ok_json(self._request("GET", f"dc/{_q(code)}"), f"GET /dc/{code}", template=code)
+        what = f"GET /dc/{code}"
         if not isinstance(body, Mapping):
-            raise EsmProtocolError(f"ESM's description of template '{code}' is not a JSON object", 200, SERVICE)
+            raise _malformed(what, f"the description of template '{code}' is {describe_json(body)}, expected an object")
+        for key, kind, expected in (("attributes", Mapping, "an object"), ("allowedFolders", list, "a list")):
+            if body.get(key) is not None and not isinstance(body[key], kind):
+                raise _malformed(what, f"'{key}' is {describe_json(body[key])}, expected {expected}")
         info = TemplateInfo.from_json(body)
         if not info.code:
             info = TemplateInfo(code=code, name=info.name or code, folders=info.folders, attributes=info.attributes, raw=info.raw)
@@ -406,15 +440,26 @@ class EsmClient:
             if filter_id is not None:
                 params["filterId"] = filter_id
             path = f"dc/{_q(template)}/data"
-            body = self._ok_json(self._request("GET", path, params=params), f"GET /dc/{template}/data", template=template)
-            if not isinstance(body, Mapping) or not isinstance(body.get("data", []), list):
-                raise EsmProtocolError(f"ESM's page of '{template}' cards has no data list", 200, SERVICE)
+            what = f"GET /dc/{template}/data"
+            body = self._ok_json(self._request("GET", path, params=params), what, template=template)
+            if not isinstance(body, Mapping):
+                raise _malformed(what, f"the page of '{template}' cards is {describe_json(body)}, expected an object")
+            if not isinstance(body.get("data"), list):
+                raise _malformed(what, f"the page of '{template}' cards has no 'data' list ({describe_json(body.get('data'))})")
             pages += 1
-            cards = [EsmCard.from_json(c, template) for c in body.get("data") or [] if isinstance(c, Mapping)]
+            cards = [_card(c, template, what, n) for n, c in enumerate(body["data"])]
             cards_read += len(cards)
             if cards:
                 yield cards
-            next_link = ((body.get("meta") or {}).get("links") or {}).get("next")
+            meta = body.get("meta") or {}
+            if not isinstance(meta, Mapping):
+                raise _malformed(what, f"'meta' is {describe_json(meta)}, expected an object")
+            links = meta.get("links") or {}
+            if not isinstance(links, Mapping):
+                raise _malformed(what, f"'meta.links' is {describe_json(links)}, expected an object")
+            next_link = links.get("next")
+            if next_link is not None and not isinstance(next_link, str):
+                raise _malformed(what, f"'meta.links.next' is {describe_json(next_link)}, expected a link")
             if not next_link or not cards:
                 self.log.log(
                     logging.INFO if pages > 1 else logging.DEBUG,
@@ -475,13 +520,15 @@ class EsmClient:
             if not resp.ok:
                 raise self._error(resp, template=template)
             resp.encoding = resp.encoding or "utf-8"
-            for item in iter_array_items(resp.iter_content(chunk_size=64 * 1024, decode_unicode=True)):
-                if isinstance(item, Mapping):
-                    yield EsmCard.from_json(item, template)
+            what = f"GET /dc/{template}/data/stream"
+            for n, item in enumerate(iter_array_items(resp.iter_content(chunk_size=64 * 1024, decode_unicode=True))):
+                yield _card(item, template, what, n)
         except ValueError as exc:
             if isinstance(exc, ConnectorHTTPError):
                 raise
-            raise EsmProtocolError(f"ESM's card stream for '{template}' is not valid JSON: {exc}", 200, SERVICE) from None
+            raise _malformed(
+                f"GET /dc/{template}/data/stream", f"the card stream for '{template}' is not valid JSON: {str(exc)[:200]}"
+            ) from None
         except requests.RequestException as exc:
             raise error_for_exception(exc, service=SERVICE, url=self._url(f"dc/{template}/data/stream")) from None
         finally:
@@ -493,8 +540,9 @@ class EsmClient:
         if selected_attributes:
             params = {"selectedAttributes": self._read_params(None, selected_attributes, True)["selectedAttributes"]}
         resp = self._request("GET", f"dc/{_q(template)}/data/{_q(str(card_id))}", params=params)
-        body = self._ok_json(resp, f"GET /dc/{template}/data/{card_id}", template=template, card_id=str(card_id))
-        return EsmCard.from_json(body, template)
+        what = f"GET /dc/{template}/data/{card_id}"
+        body = self._ok_json(resp, what, template=template, card_id=str(card_id))
+        return _card(body, template, what)
 
     def find_cards(self, template: str, attribute: str, value: Any, *, data_cards: bool = True) -> list[EsmCard]:
         """Every card whose ``attribute`` equals ``value`` (value escaped)."""
@@ -713,8 +761,11 @@ class EsmClient:
         return self._match_outcomes(template, cards, out)
 
     def _match_outcomes(self, template: str, cards: list[tuple[int, CardInput]], out: Any) -> list[CardOutcome]:
+        what = f"PUT /dc/{template}/data"
         if not isinstance(out, Mapping):
-            raise EsmProtocolError(f"ESM's bulk import answer for '{template}' is not a JSON object", 200, SERVICE)
+            raise _malformed(what, f"the bulk import answer for '{template}' is {describe_json(out)}, expected an object")
+        if out.get("data") is not None and not isinstance(out["data"], list):
+            raise _malformed(what, f"'data' is {describe_json(out['data'])}, expected a list of per-card results")
         items = [i if isinstance(i, Mapping) else {} for i in (out.get("data") or [])]
         meta = out.get("meta") if isinstance(out.get("meta"), Mapping) else {}
         outcomes: list[CardOutcome] = []

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from ..http.errors import (
     AuthenticationError,
     BadRequestError,
-    ConnectorHTTPError,
     HostUnreachableError,
+    MalformedResponseError,
     NotFoundError,
 )
 
@@ -89,7 +89,7 @@ class CardNotFoundError(NotFoundError):
         return cls(msg, 404, SERVICE, details=[detail] if detail else None)
 
 
-class EsmProtocolError(ConnectorHTTPError):
+class EsmProtocolError(MalformedResponseError):
     """ESM answered, but not in the shape the REST API v1 defines."""
 
 

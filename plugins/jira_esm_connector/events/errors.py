@@ -18,6 +18,7 @@ from ..http.errors import (
     ConnectorHTTPError,
     RateLimitedError,
     InsecureURLError,
+    MalformedResponseError,
     RequestTimeoutError,
     ServiceUnavailableError,
     TLSError,
@@ -30,7 +31,19 @@ __all__ = [
     "EventConfigError",
     "is_permanent",
     "is_transient",
+    "shown_key",
 ]
+
+
+def shown_key(key: object, limit: int = 60) -> str:
+    """A payload key for an error message: as it is when it is short, printable text;
+    otherwise its repr (control characters visible), cut to ``limit`` characters."""
+    text = str(key)
+    if text and len(text) <= limit and text.isprintable() and text.strip() == text:
+        return text
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
+
 
 
 class EventError(Exception):
@@ -66,6 +79,10 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, EventError):
         return not exc.permanent
     if isinstance(exc, (ServiceUnavailableError, RateLimitedError, RequestTimeoutError)):
+        return True
+    if isinstance(exc, MalformedResponseError):
+        # a cut-off body, a proxy's error page: the request may have taken effect (a create is
+        # checked before it is repeated) and the next attempt usually gets a proper answer
         return True
     if isinstance(exc, (AuthenticationError, TLSError, InsecureURLError)):
         return False  # bad credentials / certificates do not fix themselves

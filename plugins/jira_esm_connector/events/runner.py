@@ -27,7 +27,7 @@ from ..config.params import allowed_keys, params_schema
 from ..http.errors import ConnectorHTTPError
 from ..mapping import MappingError, text_to_adf
 from . import operations as ops
-from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient
+from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient, shown_key
 from .fields import FieldResolver, resolve_fields
 from .markers import EventRef, came_from_jira
 
@@ -109,7 +109,7 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
     if not isinstance(conf, Mapping):
         raise PayloadError(f"the trigger's conf must be a JSON object, got {type(conf).__name__}")
     allowed = allowed_keys(task)
-    unknown = sorted(str(k) for k in conf if k not in allowed)
+    unknown = sorted(shown_key(k) for k in conf if k not in allowed)
     if unknown:
         shown = ", ".join(cut(k, 60) for k in unknown[:_MAX_LISTED])
         if len(unknown) > _MAX_LISTED:

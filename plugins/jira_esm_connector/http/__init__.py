@@ -26,12 +26,14 @@ from .errors import (
     ConnectorHTTPError,
     HostUnreachableError,
     InsecureURLError,
+    MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
     RequestTimeoutError,
     ServiceUnavailableError,
     TLSError,
+    describe_json,
 )
 from .redact import REDACTED, redact, safe_path, safe_url
 from .retry import IDEMPOTENT_METHODS, LoggingRetry, RetryPolicy, describe_transport_error
@@ -55,6 +57,7 @@ __all__ = [
     "HostUnreachableError",
     "InsecureURLError",
     "LoggingRetry",
+    "MalformedResponseError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
@@ -63,6 +66,7 @@ __all__ = [
     "ServiceUnavailableError",
     "TLSError",
     "build_session",
+    "describe_json",
     "describe_transport_error",
     "error_for_exception",
     "error_for_response",

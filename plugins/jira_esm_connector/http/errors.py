@@ -90,6 +90,29 @@ class RequestTimeoutError(ConnectorHTTPError):
     """Connect or read timeout."""
 
 
+class MalformedResponseError(ConnectorHTTPError):
+    """The service answered, but not in the shape its API defines: cut-off or invalid JSON,
+    a wrong type where a list or object belongs, a missing key. The message names the
+    endpoint (method and path, never the query string) and what was wrong."""
+
+
+def describe_json(value: Any) -> str:
+    """A JSON value's kind in plain words (never the value itself: messages stay short)."""
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 class InsecureURLError(ConnectorHTTPError, ValueError):
     """The configured base URL is not https (and the local-testing opt-in is off) or is malformed."""
 
@@ -101,10 +124,12 @@ __all__ = [
     "ConnectorHTTPError",
     "HostUnreachableError",
     "InsecureURLError",
+    "MalformedResponseError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
     "RequestTimeoutError",
     "ServiceUnavailableError",
     "TLSError",
+    "describe_json",
 ]

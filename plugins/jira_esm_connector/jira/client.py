@@ -22,16 +22,18 @@ from ..http import (
     BasicAuth,
     ConnectorHTTPError,
     HostUnreachableError,
+    MalformedResponseError,
     NotFoundError,
     RetryPolicy,
     build_session,
+    describe_json,
     error_for_exception,
     error_for_response,
     redact,
     validate_base_url,
 )
 from .jql import jql_list, jql_quote  # noqa: F401  (re-exported: escape values placed into JQL)
-from .paginators import OffsetArrayPaginator, Paginator, StartAtPaginator, TokenPaginator
+from .paginators import OffsetArrayPaginator, Paginator, PagingError, StartAtPaginator, TokenPaginator
 
 SERVICE = "Jira"
 USER_AGENT = "jira-esm-connector/0.1 (+Apache Airflow)"
@@ -85,6 +87,37 @@ def _is_jira_resource_404(response: requests.Response) -> bool:
         return False
     messages = body.get("errorMessages") or []
     return not any(isinstance(m, str) and m.startswith("null for uri") for m in messages)
+
+
+def _malformed(method: str, path: str, problem: str, status: int | None = 200) -> MalformedResponseError:
+    """Jira answered, but not as its REST API defines (``path`` never carries the query string)."""
+    return MalformedResponseError(
+        f"Jira's answer to {method} {path} is not what the Jira REST API returns: {problem}",
+        status, SERVICE, method=method, path=path,
+    )
+
+
+def _objects(value: Any, method: str, path: str, what: str, *, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """``value`` as a list of objects (each with the ``required`` keys), or a typed error."""
+    if not isinstance(value, list):
+        raise _malformed(method, path, f"{what} is {describe_json(value)}, expected a list of objects")
+    for n, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise _malformed(method, path, f"item {n} of {what} is {describe_json(item)}, expected an object")
+        for key in required:
+            if item.get(key) in (None, ""):
+                raise _malformed(method, path, f"item {n} of {what} has no '{key}'")
+    return value
+
+
+def _object(value: Any, method: str, path: str, *, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``value`` as an object with the ``required`` keys, or a typed error."""
+    if not isinstance(value, dict):
+        raise _malformed(method, path, f"the answer is {describe_json(value)}, expected an object")
+    for key in required:
+        if value.get(key) in (None, ""):
+            raise _malformed(method, path, f"the answer has no '{key}'")
+    return value
 
 
 def _seg(value: str | int) -> str:
@@ -234,8 +267,12 @@ class JiraClient:
             return None
         try:
             return response.json()
-        except ValueError:
+        except ValueError as exc:
             ctype = response.headers.get("Content-Type", "?")
+            if "json" in ctype.lower():
+                # Jira's own content type, but cut off or corrupted (a proxy, a dropped stream)
+                problem = getattr(exc, "msg", None) or "cannot be parsed"
+                raise _malformed(method, path, f"the JSON body is cut off or invalid ({problem})", response.status_code) from None
             raise HostUnreachableError(
                 f"Wrong host: {self.host} answered {method} {path} with {ctype}, not JSON; "
                 "it does not look like a Jira Cloud site.",
@@ -258,8 +295,14 @@ class JiraClient:
                 page = self.request(method, path, params=params, json={**(json or {}), **cursor})
             else:
                 page = self.request(method, path, params={**(params or {}), **cursor}, json=json)
-            items = paginator.items(page)
-            cursor = paginator.next(page, items)
+            try:
+                items = paginator.items(page)
+                cursor = paginator.next(page, items)
+            except PagingError as exc:
+                raise PagingError(
+                    f"Jira's answer to {method} {path} is not a page of the expected shape: {exc}",
+                    200, SERVICE, method=method, path=path,
+                ) from None
             yield page, items
 
     # -- site ----------------------------------------------------------------------------------
@@ -270,7 +313,8 @@ class JiraClient:
         return self.request("GET", "/rest/api/3/serverInfo")
 
     def fields(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/rest/api/3/field")
+        path = "/rest/api/3/field"
+        return _objects(self.request("GET", path), "GET", path, "the field list", required=("id",))
 
     # -- search --------------------------------------------------------------------------------
     def iter_search_pages(
@@ -307,7 +351,11 @@ class JiraClient:
             token = page.get("nextPageToken")
             is_last = page.get("isLast") is True or not token
             self.log.debug("JQL page %d: %d issues", number, len(items))
-            yield SearchPage(issues=items, number=number, is_last=is_last, next_page_token=token, names=page.get("names") or {})
+            names = page.get("names")
+            yield SearchPage(
+                issues=items, number=number, is_last=is_last, next_page_token=token,
+                names=names if isinstance(names, dict) else {},
+            )
         self.log.info("JQL returned %d issue%s in %d page%s", count, "" if count == 1 else "s", number, "" if number == 1 else "s")
 
     def search(
@@ -324,8 +372,11 @@ class JiraClient:
             yield from page.issues
 
     def approximate_count(self, jql: str) -> int:
-        result = self.request("POST", "/rest/api/3/search/approximate-count", json={"jql": jql})
-        return int((result or {}).get("count", 0))
+        path = "/rest/api/3/search/approximate-count"
+        count = _object(self.request("POST", path, json={"jql": jql}), "POST", path).get("count")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise _malformed("POST", path, f"'count' is {describe_json(count)}, expected a whole number")
+        return count
 
     def iter_bulk_fetch(
         self, keys: Iterable[str], fields: Iterable[str] | None = None
@@ -341,11 +392,13 @@ class JiraClient:
             body: dict[str, Any] = {"issueIdsOrKeys": chunk}
             if field_list is not None:
                 body["fields"] = field_list
-            result = self.request("POST", "/rest/api/3/issue/bulkfetch", json=body) or {}
-            errors = [e for e in result.get("issueErrors") or [] if isinstance(e, dict)]
+            path = "/rest/api/3/issue/bulkfetch"
+            result = _object(self.request("POST", path, json=body), "POST", path)
+            found = _objects(result.get("issues"), "POST", path, "'issues'")
+            errors = _objects(result.get("issueErrors") or [], "POST", path, "'issueErrors'")
             for err in errors:
                 self.log.warning("Jira could not return issue %s in a bulk fetch: %s", err.get("id"), err.get("errorMessage"))
-            yield list(result.get("issues") or []), [str(e.get("id")) for e in errors if e.get("id") is not None]
+            yield found, [str(e.get("id")) for e in errors if e.get("id") is not None]
 
     def bulk_fetch(self, keys: Iterable[str], fields: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Issues by key or id, 100 per request. Keys Jira could not return are logged."""
@@ -369,7 +422,8 @@ class JiraClient:
             params["fields"] = ",".join(fields)
         if expand:
             params["expand"] = expand
-        return self.request("GET", f"/rest/api/3/issue/{_seg(key)}", params=params or None)
+        path = f"/rest/api/3/issue/{_seg(key)}"
+        return _object(self.request("GET", path, params=params or None), "GET", path, required=("key",))
 
     def create_issue(
         self, fields: Mapping[str, Any], properties: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None
@@ -379,8 +433,9 @@ class JiraClient:
         props = _properties_list(properties)
         if props:
             body["properties"] = props
-        created = self.request("POST", "/rest/api/3/issue", json=body)
-        self.log.info("Created Jira issue %s", (created or {}).get("key"))
+        path = "/rest/api/3/issue"
+        created = _object(self.request("POST", path, json=body), "POST", path, required=("key",))
+        self.log.info("Created Jira issue %s", created["key"])
         return created
 
     def edit_issue(self, key: str, fields: Mapping[str, Any], *, notify_users: bool = True) -> None:
@@ -388,8 +443,9 @@ class JiraClient:
         self.request("PUT", f"/rest/api/3/issue/{_seg(key)}", params=params, json={"fields": dict(fields)})
 
     def get_transitions(self, key: str) -> list[dict[str, Any]]:
-        result = self.request("GET", f"/rest/api/3/issue/{_seg(key)}/transitions") or {}
-        return list(result.get("transitions") or [])
+        path = f"/rest/api/3/issue/{_seg(key)}/transitions"
+        result = _object(self.request("GET", path), "GET", path)
+        return list(_objects(result.get("transitions"), "GET", path, "'transitions'", required=("id",)))
 
     def transition_issue(
         self,
@@ -423,17 +479,19 @@ class JiraClient:
         props = _properties_list(properties)
         if props:
             body["properties"] = props
-        return self.request("POST", f"/rest/api/3/issue/{_seg(key)}/comment", json=body)
+        path = f"/rest/api/3/issue/{_seg(key)}/comment"
+        return _object(self.request("POST", path, json=body), "POST", path, required=("id",))
 
     def get_issue_property(self, key: str, property_key: str, *, missing_ok: bool = False) -> Any:
         """The property's value; with ``missing_ok`` a missing property gives None (a missing issue still raises)."""
+        path = f"/rest/api/3/issue/{_seg(key)}/properties/{_seg(property_key)}"
         try:
-            result = self.request("GET", f"/rest/api/3/issue/{_seg(key)}/properties/{_seg(property_key)}")
+            result = self.request("GET", path)
         except NotFoundError as exc:
             if missing_ok and "propert" in " ".join(exc.details).lower():
                 return None
             raise
-        return (result or {}).get("value")
+        return _object(result, "GET", path).get("value")
 
     def set_issue_property(self, key: str, property_key: str, value: Any) -> None:
         self.request("PUT", f"/rest/api/3/issue/{_seg(key)}/properties/{_seg(property_key)}", json=value)
@@ -463,7 +521,8 @@ class JiraClient:
         body: dict[str, Any] = {"emailAddress": email, "products": list(products)}
         if display_name:
             body["displayName"] = display_name
-        return self.request("POST", "/rest/api/3/user", json=body)
+        path = "/rest/api/3/user"
+        return _object(self.request("POST", path, json=body), "POST", path, required=("accountId",))
 
     def delete_user(self, account_id: str) -> None:
         self.request("DELETE", "/rest/api/3/user", params={"accountId": account_id})
@@ -501,7 +560,8 @@ class JiraClient:
 
     def create_group(self, name: str) -> dict[str, Any]:
         """``POST /rest/api/3/group``. Not retried except on 429: check with ``find_group`` before repeating."""
-        return self.request("POST", "/rest/api/3/group", json={"name": name})
+        path = "/rest/api/3/group"
+        return _object(self.request("POST", path, json={"name": name}), "POST", path, required=("groupId",))
 
     def delete_group(self, group_id: str | None = None, name: str | None = None) -> None:
         self.request("DELETE", "/rest/api/3/group", params=self._group_params(group_id, name))

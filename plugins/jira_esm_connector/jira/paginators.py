@@ -21,9 +21,43 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from ..http.errors import MalformedResponseError, describe_json
 
-class PagingError(RuntimeError):
-    """The service's paging answers do not add up (e.g. the same cursor twice)."""
+
+class PagingError(MalformedResponseError, RuntimeError):
+    """The service's paging answers do not add up (the same cursor twice) or a page is not
+    of the expected shape (``issues: null``, a string where the list belongs). The client
+    re-raises it naming the endpoint."""
+
+
+def _object_page(page: Any) -> dict[str, Any]:
+    if not isinstance(page, dict):
+        raise PagingError(f"the page is {describe_json(page)}, expected an object")
+    return page
+
+
+def _object_list(page: dict[str, Any], key: str) -> list[Any]:
+    """``page[key]``, which must be a list of objects: a missing or null list is not an
+    empty page (a full import would take it for "everything is gone")."""
+    if key not in page:
+        raise PagingError(f"the page has no '{key}' list")
+    return _objects(page[key], f"'{key}'")
+
+
+def _objects(items: Any, what: str) -> list[Any]:
+    if not isinstance(items, list):
+        raise PagingError(f"{what} is {describe_json(items)}, expected a list of objects")
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise PagingError(f"item {n} of {what} is {describe_json(item)}, expected an object")
+    return items
+
+
+def _optional(page: dict[str, Any], key: str, kinds: tuple[type, ...], expected: str) -> Any:
+    value = page.get(key)
+    if value is not None and (not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool))):
+        raise PagingError(f"'{key}' is {describe_json(value)}, expected {expected}")
+    return value
 
 
 class Paginator(ABC):
@@ -69,10 +103,14 @@ class TokenPaginator(Paginator):
         return {"maxResults": self.page_size}
 
     def items(self, page: Any) -> list[Any]:
-        return list((page or {}).get(self.items_key) or [])
+        page = _object_page(page)
+        items = _object_list(page, self.items_key)
+        _optional(page, "nextPageToken", (str,), "a string")
+        _optional(page, "isLast", (bool,), "true or false")
+        return list(items)
 
     def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
-        token = (page or {}).get("nextPageToken")
+        token = page.get("nextPageToken")
         if page.get("isLast") is True or not token:
             return None
         if token in self._seen_tokens:
@@ -88,18 +126,28 @@ class StartAtPaginator(Paginator):
         super().__init__(page_size)
         self.items_key = items_key
         self.start_at = 0
+        self._previous: list[Any] | None = None
 
     def first(self) -> dict[str, Any]:
         return {"startAt": 0, "maxResults": self.page_size}
 
     def items(self, page: Any) -> list[Any]:
-        return list((page or {}).get(self.items_key) or [])
+        page = _object_page(page)
+        items = _object_list(page, self.items_key)
+        _optional(page, "startAt", (int,), "a whole number")
+        _optional(page, "total", (int,), "a whole number")
+        _optional(page, "isLast", (bool,), "true or false")
+        return list(items)
 
     def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
         if not items:
             return None
-        started = page.get("startAt", self.start_at)
-        self.start_at = int(started) + len(items)
+        if items == self._previous:
+            # a server that ignores startAt (and sends neither isLast nor total) would page forever
+            raise PagingError("the same page came back twice (startAt ignored?); stopping instead of looping forever")
+        self._previous = items
+        started = page.get("startAt")
+        self.start_at = int(self.start_at if started is None else started) + len(items)
         is_last = page.get("isLast")
         if is_last is True:
             return None
@@ -129,8 +177,8 @@ class OffsetArrayPaginator(Paginator):
 
     def items(self, page: Any) -> list[Any]:
         if not isinstance(page, list):
-            raise PagingError(f"expected a JSON array page, got {type(page).__name__}")
-        return page
+            raise PagingError(f"the page is {describe_json(page)}, expected a list")
+        return _objects(page, "the page")
 
     def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
         if not items:
