@@ -35,6 +35,16 @@ class Endpoint:
     good: Any  # a well-formed answer
     call: Callable[[Any], Any]
     well_formed: Callable[[Any], bool]
+    offset_paged: bool = False  # a bare-array listing: the client pages on until an empty page
+
+
+def _serve(fake: FakeServer, ep: Endpoint, answer: Answer) -> None:
+    """Route ``answer`` for ``ep``; an offset-paged listing gets it as its first page and an
+    empty page after it (the client stops only on an empty page: Jira shortens pages at will)."""
+    if not ep.offset_paged:
+        fake.route(ep.method, ep.path, answer)
+        return
+    fake.route(ep.method, ep.path, lambda req: answer if req.query.get("startAt", ["0"])[0] == "0" else js([]))
 
 
 def _dicts(result: Any) -> bool:
@@ -56,9 +66,9 @@ JIRA_ENDPOINTS = [
              {"transitions": [{"id": "31", "name": "Done", "to": {"name": "Done"}}]},
              lambda c: c.get_transitions("SUP-1"), _dicts),
     Endpoint("users", "GET", "/rest/api/3/users/search", [{"accountId": "a1", "displayName": "A"}],
-             lambda c: list(c.iter_users()), _dicts),
+             lambda c: list(c.iter_users()), _dicts, offset_paged=True),
     Endpoint("find_users", "GET", "/rest/api/3/user/search", [{"accountId": "a1", "emailAddress": "a@x.org"}],
-             lambda c: c.find_users("a@x.org"), _dicts),
+             lambda c: c.find_users("a@x.org"), _dicts, offset_paged=True),
     Endpoint("groups", "GET", "/rest/api/3/group/bulk", {"values": [{"groupId": "g1", "name": "team"}], "isLast": True},
              lambda c: list(c.iter_groups()), _dicts),
     Endpoint("members", "GET", "/rest/api/3/group/member", {"values": [{"accountId": "a1"}], "isLast": True},
@@ -190,14 +200,14 @@ def _check(ep: Endpoint, client: Any, srv: FakeServer, input_class: str) -> None
 
 @pytest.mark.parametrize("ep", JIRA_ENDPOINTS, ids=lambda e: e.name)
 def test_good_jira_answers_are_accepted(ep: Endpoint, fake: FakeServer, jira_client) -> None:
-    fake.route(ep.method, ep.path, js(ep.good))
+    _serve(fake, ep, js(ep.good))
     assert ep.well_formed(ep.call(jira_client))
 
 
 @pytest.mark.parametrize("ep", ESM_ENDPOINTS, ids=lambda e: e.name)
 def test_good_esm_answers_are_accepted(ep: Endpoint, fake: FakeServer, esm_client) -> None:
     esm_login_route(fake)
-    fake.route(ep.method, ep.path, js(ep.good))
+    _serve(fake, ep, js(ep.good))
     assert ep.well_formed(ep.call(esm_client))
 
 
@@ -206,7 +216,7 @@ def test_malformed_jira_answers_give_typed_errors(data, fake: FakeServer, jira_c
     ep = data.draw(st.sampled_from(JIRA_ENDPOINTS), label="endpoint")
     kind, answer = data.draw(malformed_answers(ep.good), label="answer")
     fake.reset()
-    fake.route(ep.method, ep.path, answer)
+    _serve(fake, ep, answer)
     _check(ep, jira_client, fake, f"Jira answer: {kind}")
 
 
@@ -216,7 +226,7 @@ def test_malformed_esm_answers_give_typed_errors(data, fake: FakeServer, esm_cli
     kind, answer = data.draw(malformed_answers(ep.good), label="answer")
     fake.reset()
     esm_login_route(fake)
-    fake.route(ep.method, ep.path, answer)
+    _serve(fake, ep, answer)
     _check(ep, esm_client, fake, f"ESM answer: {kind}")
 
 

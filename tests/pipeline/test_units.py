@@ -82,7 +82,7 @@ def test_staged_pages_round_trip_and_a_rerun_starts_clean(tmp_path):
     again = DatasetWriter(tmp_path / "extract", ["key", "record"]).close()  # an Airflow retry
     assert again.count() == 0
     # readable slug + hash of the exact run id (tests/pipeline/test_staging_names.py)
-    assert safe_name("manual__2026-01-01T00:00:00+00:00").startswith("manual__2026-01-01T00_00_00_00_00~")
+    assert safe_name("manual__2026-01-01T00:00:00+00:00").startswith("manual__2026-01-01t00_00_00_00_00~")
     assert Dataset(tmp_path / "extract").count() == 0
 
 

@@ -186,7 +186,8 @@ class OffsetArrayPaginator(Paginator):
         if self.start_at and items[0] == self._previous_first:
             # a server that ignores startAt would send the first page for ever
             raise PagingError(
-                f"Jira returned the same page again at startAt={self.start_at}; stopping instead of looping forever."
+                f"Jira returned the same page again at offset {self.start_at} (is the start offset ignored?); "
+                "stopping instead of looping forever."
             )
         self._previous_first = items[0]
         self.start_at += len(items)

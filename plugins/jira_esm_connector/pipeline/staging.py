@@ -44,15 +44,17 @@ def safe_name(value: str) -> str:
     """A file-system-safe folder name for a task name or Airflow run id; different names
     always give different folders.
 
-    A name that is already safe (letters, digits, ``_.-``; not starting or ending with
-    ``.``/``_``; at most 180 characters) is used as it is. Any other name becomes a
-    readable slug plus ``~`` and a hash of the exact name
-    (``manual__2026-01-01T00_00_00_00_00~3f1c9a0b2d4e``): cleaning alone would give
+    A name that is already safe (lower-case letters, digits, ``_.-``; not starting or
+    ending with ``.``/``_``; at most 180 characters) is used as it is. Any other name
+    becomes a readable lower-case slug plus ``~`` and a hash of the exact name
+    (``manual__2026-01-01t00_00_00_00_00~3f1c9a0b2d4e``): cleaning alone would give
     ``a.b.`` and ``a.b`` -- or two long names sharing their first 180 characters -- one
-    folder. ``~`` never occurs in a safe name, so the two forms cannot meet either.
+    folder, and ``Jira_Issues`` and ``jira_issues`` are one folder on a case-insensitive
+    file system (a mounted share, macOS). ``~`` never occurs in a safe name, so the two
+    forms cannot meet either.
     """
     text = str(value)
-    cleaned = _UNSAFE.sub("_", text).strip("._")
+    cleaned = _UNSAFE.sub("_", text).strip("._").lower()
     if text and cleaned == text and len(text) <= _MAX_NAME:
         return text
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
