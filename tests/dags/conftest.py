@@ -37,3 +37,20 @@ def connector_env(monkeypatch, tmp_path, jira_sim, esm_sim):
     monkeypatch.setenv("JIRA_ESM_MAPPINGS_DIR", str(mappings))
     monkeypatch.setenv("JIRA_ESM_TASK_RETRIES", "0")
     return mappings
+
+
+@pytest.fixture
+def no_io_at_parse_time(monkeypatch, tmp_path):
+    """Sockets refuse to connect and the state DB URL points at a file that must not appear:
+    building DAGs (what the DAG processor does) may read task files, nothing else. Returns
+    that file's path."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network I/O at DAG parse time")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    db = tmp_path / "must-not-exist.db"
+    monkeypatch.setenv("JIRA_ESM_STATE_DB_URL", f"sqlite:///{db}")
+    return db

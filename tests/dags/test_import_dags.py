@@ -3,7 +3,6 @@ files, and whole runs with ``dag.test`` against the simulators."""
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 
@@ -84,17 +83,11 @@ def test_every_example_import_becomes_a_dag_with_the_spec_shape():
     assert "mapping:user" in imports["jira_users_to_persons"].tags
 
 
-def test_parsing_does_no_network_or_database_io(monkeypatch, tmp_path):
-    def refuse(*args, **kwargs):
-        raise AssertionError("network I/O at DAG parse time")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("JIRA_ESM_STATE_DB_URL", f"sqlite:///{tmp_path}/must-not-exist.db")
+def test_parsing_does_no_network_or_database_io(no_io_at_parse_time, monkeypatch, tmp_path):
     monkeypatch.setenv("JIRA_ESM_STAGING_DIR", str(tmp_path / "staging"))
     dags = build_all_dags(EXAMPLES)
     assert "jira_issues_to_incidents" in dags
-    assert not (tmp_path / "must-not-exist.db").exists()
+    assert not no_io_at_parse_time.exists()
 
 
 def test_scheduling_table_warning_reaches_the_dag_docs(monkeypatch, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import socket
 
 import pytest
 
@@ -44,16 +43,10 @@ def test_dagbag_has_the_reconcile_dag_with_an_enum_of_the_scheduled_tasks(monkey
             _validated(dag, bad)  # what Airflow answers with HTTP 400 when the run is triggered
 
 
-def test_parsing_does_no_network_or_database_io(monkeypatch, tmp_path):
-    def refuse(*args, **kwargs):
-        raise AssertionError("network I/O at DAG parse time")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("JIRA_ESM_STATE_DB_URL", f"sqlite:///{tmp_path}/must-not-exist.db")
+def test_parsing_does_no_network_or_database_io(no_io_at_parse_time):
     dag = build_reconcile_dag(EXAMPLES)
     assert dag.dag_id == RECONCILE_DAG_ID
-    assert not (tmp_path / "must-not-exist.db").exists()
+    assert not no_io_at_parse_time.exists()
 
 
 def test_an_empty_task_folder_still_gives_a_valid_dag(tmp_path):

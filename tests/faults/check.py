@@ -196,6 +196,16 @@ def check_import(task: Any, jira_sim: Any, esm: Any, *, values: bool = True) -> 
     return out
 
 
+def count_copies(out: Counts, n: int, what: str, noun: str) -> None:
+    """Exactly one copy of ``what`` is right: none is lost, more are duplicated."""
+    if n == 0:
+        out.lost += 1
+        out.details.append(f"{what}: no {noun}")
+    elif n > 1:
+        out.duplicated += n - 1
+        out.details.append(f"{what}: {n} {noun}s")
+
+
 def check_comments(task: Any, jira_sim: Any, esm: Any) -> Counts:
     """Every Jira comment (not pushed by the connector) of the selected issues is exactly once
     in its issue card's worklog (recognised by the ``[Jira comment N]`` marker)."""
@@ -213,13 +223,8 @@ def check_comments(task: Any, jira_sim: Any, esm: Any) -> Counts:
                                                    task.comments.worklog_attribute), ensure_ascii=False)
         for c in comments:
             out.checked += 1
-            n = worklog.count(WORKLOG_MARKER.format(c["id"]))
-            if n == 0:
-                out.lost += 1
-                out.details.append(f"{key} comment {c['id']}: not in the worklog")
-            elif n > 1:
-                out.duplicated += n - 1
-                out.details.append(f"{key} comment {c['id']}: {n} times in the worklog")
+            count_copies(out, worklog.count(WORKLOG_MARKER.format(c["id"])), f"{key} comment {c['id']}",
+                         "worklog entry")
     return out
 
 
@@ -230,12 +235,7 @@ def check_issue_events(jira_sim: Any, task_name: str, event_ids: list[str]) -> C
     out = Counts(checked=len(event_ids))
     for event_id in event_ids:
         n = len(jira_issues(jira_sim, f'labels = "{EventRef(task_name, event_id).label}"'))
-        if n == 0:
-            out.lost += 1
-            out.details.append(f"event {event_id}: no issue")
-        elif n > 1:
-            out.duplicated += n - 1
-            out.details.append(f"event {event_id}: {n} issues")
+        count_copies(out, n, f"event {event_id}", "issue")
     return out
 
 
@@ -248,11 +248,5 @@ def check_comment_events(jira_sim: Any, issue_key: str, event_ids: list[str]) ->
                 per_event[str(p["value"].get("event_id"))] += 1
     out = Counts(checked=len(event_ids))
     for event_id in event_ids:
-        n = per_event.get(event_id, 0)
-        if n == 0:
-            out.lost += 1
-            out.details.append(f"event {event_id}: no comment")
-        elif n > 1:
-            out.duplicated += n - 1
-            out.details.append(f"event {event_id}: {n} comments")
+        count_copies(out, per_event.get(event_id, 0), f"event {event_id}", "comment")
     return out

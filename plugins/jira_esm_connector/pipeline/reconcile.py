@@ -355,14 +355,22 @@ def _reconcile_comments(task: Any, jira: Any, esm: Any, *, listed: int, lg: Any)
         "missing_in_esm_keys": missing, "not_in_jira_keys": extra, "duplicate_key_examples": duplicated,
         "notes": notes,
     }
-    report["summary"] = reconcile_summary_line(task.name, report)
+    _log_report(lg, task.name, report, [("missing in ESM (issue#comment)", missing),
+                                         ("not in Jira (issue#comment)", extra),
+                                         ("duplicate entries (issue#comment)", duplicated)], notes)
+    return report
+
+
+def _log_report(lg: Any, task_name: str, report: dict[str, Any], listed: list[tuple[str, list[str]]],
+                notes: list[str]) -> None:
+    """The summary line (also the report's ``summary``), the first keys of each kind, the notes."""
+    report["summary"] = reconcile_summary_line(task_name, report)
     lg.info("%s", report["summary"])
-    for label, items in (("missing in ESM", missing), ("not in Jira", extra), ("duplicate entries", duplicated)):
+    for label, items in listed:
         if items:
-            lg.warning("First %s (issue#comment): %s", label, ", ".join(items))
+            lg.warning("First %s: %s", label, ", ".join(items))
     for note in notes:
         lg.info("Note: %s", note)
-    return report
 
 
 def reconcile(
@@ -488,16 +496,13 @@ def reconcile(
 
     stale = _stale_sample(task, jira, esm, state, sample, settings=settings, listed=listed, notes=notes, lg=lg)
     report.update(stale)
-    report["summary"] = reconcile_summary_line(task.name, report)
-    lg.info("%s", report["summary"])
-    for label, name in (("missing in ESM", "missing_in_esm_keys"), ("not in Jira", "not_in_jira_keys"),
-                        ("wrongly removed", "wrongly_removed_keys"), ("duplicate keys", "duplicate_key_examples")):
-        if report[name]:
-            lg.warning("First %s: %s", label, ", ".join(report[name]))
+    _log_report(lg, task.name, report, [
+        (label, report[name]) for label, name in (
+            ("missing in ESM", "missing_in_esm_keys"), ("not in Jira", "not_in_jira_keys"),
+            ("wrongly removed", "wrongly_removed_keys"), ("duplicate keys", "duplicate_key_examples"))
+    ], notes)
     for example in report["stale_examples"]:
         lg.warning("Stale card %s (%s): %s differ.", example["key"], example["card_id"], ", ".join(example["attributes"]))
-    for note in notes:
-        lg.info("Note: %s", note)
     return report
 
 
