@@ -4,9 +4,6 @@ from __future__ import annotations
 import pytest
 
 from jira_esm_connector.events import (
-    COMMENT_ORIGIN_PROPERTY,
-    ISSUE_EVENT_PROPERTY,
-    EventRef,
     EventRefused,
     FieldResolver,
     add_comment,
@@ -23,6 +20,7 @@ from jira_esm_connector.events import (
     update_issue,
 )
 from jira_esm_connector.events.errors import EventConfigError
+from jira_esm_connector.markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef
 from jira_esm_connector.mapping import adf_to_text, text_to_adf
 
 from .conftest import project_with, unique
@@ -205,15 +203,20 @@ def test_find_comment_escapes_the_issue_key_in_the_url(jira, jira_sim, suffix):
 def test_find_comment_escapes_a_slash_in_the_issue_key():
     """"/" cannot be told apart on the simulator (the server decodes %2F before routing), so
     the path the connector asks for is checked directly."""
+    from jira_esm_connector.jira import JiraClient
+
     asked = []
 
-    class Recorder:
-        def paginate(self, method, path, paginator, params=None):
-            asked.append(path)
+    class Recorder(JiraClient):
+        def paginate(self, method, path, paginator, params=None, json=None):
+            asked.append((path, params))
             return iter(())
 
-    assert find_comment_for_event(Recorder(), _ref(), "SUP-1/../../project/SUP") is None
-    assert asked == ["/rest/api/3/issue/SUP-1%2F..%2F..%2Fproject%2FSUP/comment"]
+    recorder = Recorder("https://your-site.atlassian.net", "me@example.com", "token")
+    assert find_comment_for_event(recorder, _ref(), "SUP-1/../../project/SUP") is None
+    assert asked == [
+        ("/rest/api/3/issue/SUP-1%2F..%2F..%2Fproject%2FSUP/comment", {"expand": "properties", "orderBy": "-created"})
+    ]
 
 
 class CloudSearch:

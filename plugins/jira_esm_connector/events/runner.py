@@ -9,7 +9,7 @@ Steps:
    recorded an outcome (crash, task retry, failure) -> act with ``check_first`` so a
    create looks in Jira before repeating itself.
 3. **Map** the payload to Jira values (the task file's ``fields``/``issue``/``comment``/
-   ``transition``/``user``/``group``; custom field names resolved via ``/rest/api/3/field``).
+   ``transition``/``user``/``group``; custom field names resolved through Jira's field list).
 4. **Act** in Jira with the operation function, **write back** the result to the ESM card
    when the task asks, **record** the outcome, and return it (the DAG run's result).
 """
@@ -29,7 +29,7 @@ from ..mapping import MappingError, text_to_adf
 from . import operations as ops
 from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient, shown_key
 from .fields import FieldResolver, resolve_fields
-from .markers import EventRef, came_from_jira
+from ..markers import EventRef, came_from_jira
 
 __all__ = ["RESULT_KEYS", "EventBusy", "run_event", "check_payload", "write_back"]
 
