@@ -28,12 +28,11 @@ from .operations import (
     transition_issue,
     update_issue,
 )
-from .runner import RESULT_KEYS, EventBusy, check_payload, run_event, write_back
+from .runner import EventBusy, check_payload, run_event, write_back
 
 __all__ = [
     "CreateGuard",
     "CreateUnconfirmed",
-    "RESULT_KEYS",
     "EventBusy",
     "EventConfigError",
     "EventError",
