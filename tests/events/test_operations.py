@@ -391,3 +391,21 @@ def test_a_create_failing_without_an_answer_is_treated_as_ambiguous():
     jira = DroppedAfterCreate(clock)
     assert create_issue(jira, ref, {**BUG, "summary": "x"}, guard=guard) == {"issue_key": "SUP-9", "issue_id": "10009"}
     assert jira.creates == 1 and noted == [noted[0]] and noted[0] is not None
+
+
+def test_find_comment_reads_the_property_when_jira_does_not_embed_it():
+    ref = _ref()
+    from jira_esm_connector.http.errors import NotFoundError
+
+    class NoExpand:
+        def iter_comments(self, key, *, order_by=None, expand_properties=False):
+            assert expand_properties and order_by == "-created"
+            return iter([{"id": "3"}, {"id": "2"}, {"id": "1"}])
+
+        def get_comment_property(self, comment_id, key):
+            assert key == COMMENT_ORIGIN_PROPERTY
+            if comment_id == "3":
+                raise NotFoundError("no such property", 404, "Jira")
+            return ref.comment_property() if comment_id == "2" else {"event_id": "other", "task": ref.task}
+
+    assert find_comment_for_event(NoExpand(), ref, "SUP-1") == {"issue_key": "SUP-1", "comment_id": "2"}
