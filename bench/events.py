@@ -71,7 +71,8 @@ def run(opts: Any) -> BenchResult:
     })
     no_ca_bundle_env()
     from jira_esm_connector.config import load_task_file
-    from jira_esm_connector.events import EventRef, create_issue, run_event
+    from jira_esm_connector.events import create_issue, run_event
+    from jira_esm_connector.markers import EventRef
     from jira_esm_connector.state import StateStore
 
     task = load_task_file(TASK_FILE)

@@ -26,7 +26,7 @@ from jira_esm_connector.config.params import params_schema
 from jira_esm_connector.esm import eql
 from jira_esm_connector.events import clear_field_cache
 from jira_esm_connector.events.errors import PayloadError, shown_key
-from jira_esm_connector.events.markers import ISSUE_EVENT_PROPERTY
+from jira_esm_connector.markers import ISSUE_EVENT_PROPERTY
 from jira_esm_connector.events.runner import check_payload, run_event
 from jira_esm_connector.jira.jql import jql_quote
 from jira_esm_connector.state import StateStore
@@ -229,7 +229,7 @@ def test_payloads_are_refused_naming_the_field_or_pass_inertly(
 
 
 def _label(event_id: str) -> str:
-    from jira_esm_connector.events.markers import EventRef
+    from jira_esm_connector.markers import EventRef
 
     return EventRef(TASK.name, event_id).label
 

@@ -377,7 +377,7 @@ def test_a_malformed_create_answer_is_checked_not_repeated_blindly(answer: Answe
     for it (by the event's property) before creating again, and finds it -- one issue."""
     from jira_esm_connector.config import load_task_file
     from jira_esm_connector.events import clear_field_cache, operations, run_event
-    from jira_esm_connector.events.markers import ISSUE_EVENT_PROPERTY
+    from jira_esm_connector.markers import ISSUE_EVENT_PROPERTY
     from jira_esm_connector.state import StateStore
 
     monkeypatch.setattr(operations, "LOOKUP_PAUSES", (0.0,))

@@ -10,7 +10,6 @@ from jira_esm_connector.config import (
     load_task_file,
     param_kwargs,
     params_schema,
-    unknown_keys,
 )
 
 
@@ -67,10 +66,8 @@ def test_datacard_optional_without_write_back(examples):
     assert errors(t, {"event_id": "e", "issue_key": "sup 1 OR x", "status": "Done"}) == [(["issue_key"], "pattern")]
 
 
-def test_allowed_and_unknown_keys(create):
+def test_allowed_keys(create):
     assert allowed_keys(create) == {"event_id", "datacard_id", "subject", "description", "priority", "reporter_email"}
-    assert unknown_keys(create, {**GOOD, "zz": 1, "aa": 2}) == ["aa", "zz"]
-    assert unknown_keys(create, GOOD) == []
 
 
 def test_param_kwargs_are_plain_json_schema_per_field(create):

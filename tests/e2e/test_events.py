@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from jira_esm_connector.esm import EsmClient
-from jira_esm_connector.events import EventRef
 from jira_esm_connector.jira import JiraClient
+from jira_esm_connector.markers import EventRef
 
 pytestmark = pytest.mark.airflow_e2e
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 import pytest
 
 from jira_esm_connector.events import (
-    COMMENT_ORIGIN_PROPERTY,
-    ISSUE_EVENT_PROPERTY,
-    EventRef,
     EventRefused,
     FieldResolver,
     add_comment,
@@ -23,6 +20,7 @@ from jira_esm_connector.events import (
     update_issue,
 )
 from jira_esm_connector.events.errors import EventConfigError
+from jira_esm_connector.markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef
 from jira_esm_connector.mapping import adf_to_text, text_to_adf
 
 from .conftest import project_with, unique
@@ -205,15 +203,20 @@ def test_find_comment_escapes_the_issue_key_in_the_url(jira, jira_sim, suffix):
 def test_find_comment_escapes_a_slash_in_the_issue_key():
     """"/" cannot be told apart on the simulator (the server decodes %2F before routing), so
     the path the connector asks for is checked directly."""
+    from jira_esm_connector.jira import JiraClient
+
     asked = []
 
-    class Recorder:
-        def paginate(self, method, path, paginator, params=None):
-            asked.append(path)
+    class Recorder(JiraClient):
+        def paginate(self, method, path, paginator, params=None, json=None):
+            asked.append((path, params))
             return iter(())
 
-    assert find_comment_for_event(Recorder(), _ref(), "SUP-1/../../project/SUP") is None
-    assert asked == ["/rest/api/3/issue/SUP-1%2F..%2F..%2Fproject%2FSUP/comment"]
+    recorder = Recorder("https://your-site.atlassian.net", "me@example.com", "token")
+    assert find_comment_for_event(recorder, _ref(), "SUP-1/../../project/SUP") is None
+    assert asked == [
+        ("/rest/api/3/issue/SUP-1%2F..%2F..%2Fproject%2FSUP/comment", {"expand": "properties", "orderBy": "-created"})
+    ]
 
 
 class CloudSearch:
@@ -388,3 +391,21 @@ def test_a_create_failing_without_an_answer_is_treated_as_ambiguous():
     jira = DroppedAfterCreate(clock)
     assert create_issue(jira, ref, {**BUG, "summary": "x"}, guard=guard) == {"issue_key": "SUP-9", "issue_id": "10009"}
     assert jira.creates == 1 and noted == [noted[0]] and noted[0] is not None
+
+
+def test_find_comment_reads_the_property_when_jira_does_not_embed_it():
+    ref = _ref()
+    from jira_esm_connector.http.errors import NotFoundError
+
+    class NoExpand:
+        def iter_comments(self, key, *, order_by=None, expand_properties=False):
+            assert expand_properties and order_by == "-created"
+            return iter([{"id": "3"}, {"id": "2"}, {"id": "1"}])
+
+        def get_comment_property(self, comment_id, key):
+            assert key == COMMENT_ORIGIN_PROPERTY
+            if comment_id == "3":
+                raise NotFoundError("no such property", 404, "Jira")
+            return ref.comment_property() if comment_id == "2" else {"event_id": "other", "task": ref.task}
+
+    assert find_comment_for_event(NoExpand(), ref, "SUP-1") == {"issue_key": "SUP-1", "comment_id": "2"}

@@ -9,8 +9,6 @@ import time
 import pytest
 
 from jira_esm_connector.events import (
-    ISSUE_EVENT_PROPERTY,
-    EventRef,
     EventRefused,
     PayloadError,
     check_payload,
@@ -19,7 +17,7 @@ from jira_esm_connector.events import (
 )
 from jira_esm_connector.events.errors import is_permanent
 from jira_esm_connector.mapping import adf_to_text
-from jira_esm_connector.pipeline.load import worklog_marker
+from jira_esm_connector.markers import ISSUE_EVENT_PROPERTY, EventRef, worklog_marker
 
 from .conftest import example_task, make_task, unique
 
@@ -478,7 +476,7 @@ def test_a_comment_that_merely_starts_with_jira_is_pushed(jira, state):
 
 
 def test_came_from_jira_knows_only_the_imports_exact_marker():
-    from jira_esm_connector.events.markers import came_from_jira
+    from jira_esm_connector.markers import came_from_jira
 
     assert came_from_jira(f"Looked at it.\n\n{worklog_marker('10001')}")
     assert came_from_jira(f"Aino (ESM): Looked at it.\n\n{worklog_marker('7')}\n")

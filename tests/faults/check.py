@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from jira_esm_connector.events.markers import COMMENT_ORIGIN_PROPERTY, EventRef
+from jira_esm_connector.markers import COMMENT_ORIGIN_PROPERTY, EventRef
 
 from .harness import STATUS_MAP
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from jira_esm_connector.mapping import adf_to_text
-from jira_esm_connector.pipeline.load import worklog_marker
+from jira_esm_connector.markers import worklog_marker
 from jira_esm_connector.pipeline import (
     QualityError,
     RemovalLimitError,

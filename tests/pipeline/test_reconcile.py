@@ -185,7 +185,7 @@ def test_card_owned_by_another_task_is_not_missing(jira, jira_sim, esm, esm_sim,
 
 
 def test_comment_task_compares_comments_with_worklog_markers(jira, jira_sim, esm, esm_sim, state, staging):
-    from jira_esm_connector.pipeline.load import worklog_marker
+    from jira_esm_connector.markers import worklog_marker
 
     issues = make_task(ISSUES_TASK, jql="key in (SUP-1, SUP-2)")
     run_import(issues, jira, esm, state, staging, run_id(1))

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from .describe import describe_task
 from .errors import TaskFileError
-from .event import OPERATIONS, EventTask, PayloadField, RenderedEvent, event_renderer
+from .event import EventTask, PayloadField, RenderedEvent, event_renderer
 from .expectations import KNOWN_EXPECTATIONS
 from .loader import LoadResult, Task, load_task_dir, load_task_file, parse_task
-from .params import allowed_keys, param_kwargs, params_schema, unknown_keys
+from .operation_specs import OPERATION_SPECS, OPERATIONS, OperationSpec
+from .params import allowed_keys, param_kwargs, params_schema
 from .scheduled import (
     CacheSettings,
     TimeoutSettings,
@@ -33,6 +34,7 @@ from .settings import ConnectorSettings
 __all__ = [
     "KNOWN_EXPECTATIONS",
     "OPERATIONS",
+    "OPERATION_SPECS",
     "SCHEDULING_TABLE",
     "CacheSettings",
     "TimeoutSettings",
@@ -41,6 +43,7 @@ __all__ = [
     "EventTask",
     "KeySpec",
     "LoadResult",
+    "OperationSpec",
     "PayloadField",
     "QualityExpectation",
     "RemovalSettings",
@@ -61,5 +64,4 @@ __all__ = [
     "schedule_warning",
     "shortest_interval",
     "suggest_cron",
-    "unknown_keys",
 ]

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from ..bounded import short_repr
 from ..mapping.specs import FieldSpec, spec_template_names
 from .common import ConnId, DagId, NonEmptyStr, StrictModel, TemplateSpec, located
+from .operation_specs import BLOCKS, OPERATION_SPECS, OPERATIONS, SUB_BLOCKS
 
 __all__ = [
     "OPERATIONS",
@@ -22,11 +23,8 @@ __all__ = [
     "WriteBack",
 ]
 
-Operation = Literal[
-    "create_issue", "update_issue", "add_comment", "transition_issue", "create_user",
-    "delete_user", "create_group", "delete_group", "add_user_to_group", "remove_user_from_group",
-]
-OPERATIONS: tuple[str, ...] = Operation.__args__  # type: ignore[attr-defined]
+# The operation names, in the order of the table in operation_specs (pydantic lists them so).
+Operation = Literal[OPERATIONS]  # type: ignore[valid-type]
 
 # Always part of the payload; a task file cannot redeclare them.
 RESERVED_PAYLOAD_KEYS = ("event_id", "datacard_id")
@@ -110,22 +108,6 @@ class WriteBack(StrictModel):
     attribute: NonEmptyStr
 
 
-# Which operation-specific blocks each operation takes.
-_BLOCKS: dict[str, set[str]] = {
-    "create_issue": {"fields"},
-    "update_issue": {"issue", "fields"},
-    "add_comment": {"issue", "comment"},
-    "transition_issue": {"issue", "transition", "comment", "fields"},
-    "create_user": {"user"},
-    "delete_user": {"user"},
-    "create_group": {"group"},
-    "delete_group": {"group"},
-    "add_user_to_group": {"user", "group"},
-    "remove_user_from_group": {"user", "group"},
-}
-_CREATE_ISSUE_FIELDS = ("project", "issuetype", "summary")
-
-
 class EventTask(StrictModel):
     name: DagId
     kind: Literal["event"] = "event"
@@ -163,41 +145,22 @@ class EventTask(StrictModel):
 
     @model_validator(mode="after")
     def _operation_rules(self) -> "EventTask":
-        op = self.operation
-        allowed = _BLOCKS[op]
-        for block in ("fields", "issue", "comment", "transition", "user", "group"):
+        """The operation's blocks and requirements, as its entry in OPERATION_SPECS declares."""
+        spec = OPERATION_SPECS[self.operation]
+        for block in BLOCKS:
             present = bool(getattr(self, block)) if block == "fields" else getattr(self, block) is not None
-            if present and block not in allowed:
-                users = sorted(o for o, b in _BLOCKS.items() if block in b)
-                raise located(f"{op} does not use '{block}' (it is for {', '.join(users)})", block)
-        if op == "create_issue":
-            missing = [f for f in _CREATE_ISSUE_FIELDS if f not in self.fields]
-            if missing:
-                raise located(
-                    f"create_issue needs at least project, issuetype and summary; missing: {', '.join(missing)}",
-                    "fields",
-                )
-        if op == "update_issue" and not self.fields:
-            raise located("update_issue needs at least one field to change", "fields")
-        if op in ("update_issue", "add_comment", "transition_issue") and self.issue is None:
-            raise located(f"is required for {op}: the issue key or id, e.g. \"{{{{ issue_key }}}}\"", "issue")
-        if op == "add_comment" and self.comment is None:
-            raise located("is required for add_comment: the comment text, e.g. \"{{ comment }}\"", "comment")
-        if op == "transition_issue" and self.transition is None:
-            raise located("is required for transition_issue: {to: <target status>, resolution: <optional>}", "transition")
-        if op == "create_user":
-            if self.user is None or self.user.email is None:
-                raise located("create_user needs the new user's e-mail", "user", "email")
-        elif self.user is not None and self.user.products:
-            raise located("only create_user takes products", "user", "products")
-        if op in ("delete_user", "add_user_to_group", "remove_user_from_group"):
-            if self.user is None or (self.user.account_id is None and self.user.email is None):
-                raise located(f"{op} needs the user's account_id or email", "user")
-        if op == "create_group" and (self.group is None or self.group.name is None):
-            raise located("create_group needs the group's name", "group", "name")
-        if op in ("delete_group", "add_user_to_group", "remove_user_from_group"):
-            if self.group is None or (self.group.name is None and self.group.id is None):
-                raise located(f"{op} needs the group's name or id", "group")
+            if present and block not in spec.blocks:
+                users = sorted(o for o, s in OPERATION_SPECS.items() if block in s.blocks)
+                raise located(f"{spec.name} does not use '{block}' (it is for {', '.join(users)})", block)
+        for sub in SUB_BLOCKS:
+            block, key = sub.split(".")
+            model = getattr(self, block)
+            if model is not None and getattr(model, key) and sub not in spec.blocks:
+                users = sorted(o for o, s in OPERATION_SPECS.items() if sub in s.blocks)
+                raise located(f"only {' and '.join(users)} takes {key}", block, key)
+        problem = spec.problem(self)
+        if problem is not None:
+            raise located(problem[0], *problem[1])
         self._check_payload_references()
         return self
 

@@ -17,7 +17,6 @@ __all__ = [
     "params_schema",
     "allowed_keys",
     "param_kwargs",
-    "unknown_keys",
 ]
 
 EVENT_ID_MAX_LENGTH = 200  # the state store's events.event_id column holds at most this many characters
@@ -123,11 +122,6 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 def allowed_keys(task: EventTask) -> frozenset[str]:
     """Conf keys a trigger may carry; anything else must be refused."""
     return frozenset({"event_id", "datacard_id", *task.payload})
-
-
-def unknown_keys(task: EventTask, conf: dict[str, Any]) -> list[str]:
-    """Sorted conf keys that ``task`` does not declare (empty list: all fine)."""
-    return sorted(k for k in conf if k not in allowed_keys(task))
 
 
 def param_kwargs(task: EventTask) -> dict[str, dict[str, Any]]:

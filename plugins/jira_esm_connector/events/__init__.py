@@ -4,20 +4,14 @@
 state store (exactly once by ``event_id``), maps the payload to Jira values, performs the
 operation, writes the result back to the ESM card when the task asks, and returns the
 result dict (``issue_key`` / ``comment_id`` / ``account_id`` / ``group_id`` ..., plus
-``event_id`` and ``replayed``). No Airflow imports here: the DAG factory
+``event_id`` and ``replayed``). The markers that identify an event's objects in Jira
+(``EventRef``, the property keys) live in :mod:`jira_esm_connector.markers`. No Airflow imports here: the DAG factory
 (:mod:`jira_esm_connector.dagfactory.events`) wraps it in a task.
 """
 from __future__ import annotations
 
 from .errors import EventConfigError, EventError, EventRefused, PayloadError, is_permanent, is_transient
 from .fields import FieldResolver, clear_field_cache, resolve_fields
-from .markers import (
-    COMMENT_ORIGIN_PROPERTY,
-    EVENT_LABEL_PREFIX,
-    ISSUE_EVENT_PROPERTY,
-    EventRef,
-    is_connector_comment,
-)
 from .operations import (
     CreateGuard,
     CreateUnconfirmed,
@@ -34,19 +28,14 @@ from .operations import (
     transition_issue,
     update_issue,
 )
-from .runner import RESULT_KEYS, EventBusy, check_payload, run_event, write_back
+from .runner import EventBusy, check_payload, run_event, write_back
 
 __all__ = [
-    "COMMENT_ORIGIN_PROPERTY",
     "CreateGuard",
     "CreateUnconfirmed",
-    "EVENT_LABEL_PREFIX",
-    "ISSUE_EVENT_PROPERTY",
-    "RESULT_KEYS",
     "EventBusy",
     "EventConfigError",
     "EventError",
-    "EventRef",
     "EventRefused",
     "FieldResolver",
     "clear_field_cache",
@@ -61,7 +50,6 @@ __all__ = [
     "delete_user",
     "find_comment_for_event",
     "find_issue_for_event",
-    "is_connector_comment",
     "is_permanent",
     "is_transient",
     "remove_user_from_group",

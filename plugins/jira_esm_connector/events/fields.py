@@ -1,8 +1,8 @@
 """Jira fields of an event, computed from the task file's ``fields:`` mapping and the payload.
 
 A mapping key is a Jira field id (``summary``, ``priority``, ``customfield_10042``) or a
-field *name* as shown in Jira (``"ESM reference"``); names are resolved through
-``GET /rest/api/3/field``. The list is cached per process, per Jira site and account, for
+field *name* as shown in Jira (``"ESM reference"``); names are resolved through Jira's
+field list (``JiraClient.fields``). The list is cached per process, per Jira site and account, for
 :data:`FIELD_CACHE_TTL_S` (an event push is interactive: one Jira round trip less); a name
 the cached list does not know is looked up once more in a fresh list before the event
 fails, so a custom field created a minute ago is found.
@@ -54,7 +54,7 @@ def _cache_key(jira: Any) -> tuple[str, str] | None:
 
 
 class FieldResolver:
-    """Field id for a field id or name, from ``/rest/api/3/field``: the process-wide cached
+    """Field id for a field id or name, from Jira's field list: the process-wide cached
     list when younger than ``ttl`` seconds, refetched once when a name is not in it."""
 
     def __init__(self, jira: Any, *, ttl: float | None = None) -> None:

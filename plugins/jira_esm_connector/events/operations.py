@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from ..http.errors import (
     BadRequestError,
@@ -40,9 +39,8 @@ from ..http.errors import (
     RateLimitedError,
 )
 from ..jira.jql import jql_quote
-from ..jira.paginators import StartAtPaginator
+from ..markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef
 from .errors import EventError, EventRefused, is_transient
-from .markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef
 
 __all__ = [
     "CREATE_ATTEMPTS",
@@ -326,7 +324,7 @@ def create_issue(
     check_first: bool = False,
     guard: CreateGuard | None = None,
 ) -> dict[str, Any]:
-    """``POST /rest/api/3/issue`` carrying the event's property and label.
+    """Create the issue (``JiraClient.create_issue``) carrying the event's property and label.
 
     ``guard``: the index-lag rules and what earlier attempts left (see :class:`CreateGuard`;
     default: a fresh one, 60 s lag, nothing remembered beyond this call).
@@ -358,7 +356,7 @@ def create_issue(
 
 
 def update_issue(jira: Any, ref: EventRef, issue_key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """``PUT /rest/api/3/issue/{key}`` (repeating it is harmless). Returns ``{"issue_key", "fields"}``."""
+    """Edit the issue's fields (``JiraClient.edit_issue``; repeating it is harmless). Returns ``{"issue_key", "fields"}``."""
     if not fields:
         raise EventRefused(f"nothing to change on {issue_key}: the payload gave no value for any mapped field")
     _call(f"edit issue {issue_key}", lambda: jira.edit_issue(issue_key, fields))
@@ -377,22 +375,19 @@ def _comment_has_marker(jira: Any, comment: Mapping[str, Any], ref: EventRef) ->
         return False
     # properties not embedded: ask for this comment's property
     try:
-        got = jira.request("GET", f"/rest/api/3/comment/{comment['id']}/properties/{COMMENT_ORIGIN_PROPERTY}")
+        value = jira.get_comment_property(comment["id"], COMMENT_ORIGIN_PROPERTY)
     except NotFoundError:
         return False
-    return ref.matches((got or {}).get("value"))
+    return ref.matches(value)
 
 
 def find_comment_for_event(jira: Any, ref: EventRef, issue_key: str) -> dict[str, Any] | None:
     """The comment an earlier attempt of this event added to ``issue_key``, newest first."""
-    paginator = StartAtPaginator(100, items_key="comments")
-    params = {"expand": "properties", "orderBy": "-created"}
-    # the key comes from the payload: escaped, so "SUP-1/../x" or "SUP-1?a=b" cannot reach another endpoint
-    path = f"/rest/api/3/issue/{quote(str(issue_key), safe='')}/comment"
-    for _page, items in jira.paginate("GET", path, paginator, params=params):
-        for comment in items:
-            if _comment_has_marker(jira, comment, ref):
-                return {"issue_key": issue_key, "comment_id": str(comment["id"])}
+    # the key comes from the payload: the client escapes it, so "SUP-1/../x" or "SUP-1?a=b"
+    # cannot reach another endpoint
+    for comment in jira.iter_comments(str(issue_key), order_by="-created", expand_properties=True):
+        if _comment_has_marker(jira, comment, ref):
+            return {"issue_key": issue_key, "comment_id": str(comment["id"])}
     return None
 
 
@@ -521,7 +516,7 @@ def create_user(
     display_name: str | None = None,
     check_first: bool = False,
 ) -> dict[str, Any]:
-    """``POST /rest/api/3/user``. Returns ``{"account_id", "email"}``."""
+    """Create the user (``JiraClient.create_user``). Returns ``{"account_id", "email"}``."""
     product_list = [p for p in products if p]
 
     def create() -> dict[str, Any]:
@@ -540,7 +535,7 @@ def create_user(
 def delete_user(
     jira: Any, ref: EventRef, *, account_id: str | None = None, email: str | None = None, check_first: bool = False
 ) -> dict[str, Any]:
-    """``DELETE /rest/api/3/user``. Returns ``{"account_id", "deleted"}`` (False: already gone)."""
+    """Delete the user (``JiraClient.delete_user``). Returns ``{"account_id", "deleted"}`` (False: already gone)."""
     resolved = resolve_account_id(jira, account_id=account_id, email=email)
     if resolved is None:
         if check_first:
@@ -569,7 +564,7 @@ def _group_result(group: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def create_group(jira: Any, ref: EventRef, name: str, *, check_first: bool = False) -> dict[str, Any]:
-    """``POST /rest/api/3/group``. Returns ``{"group_id", "group_name"}``."""
+    """Create the group (``JiraClient.create_group``). Returns ``{"group_id", "group_name"}``."""
 
     def find() -> dict[str, Any] | None:
         group = jira.find_group(name)
@@ -594,7 +589,7 @@ def _find_group(jira: Any, *, group_id: str | None, name: str | None) -> dict[st
 def delete_group(
     jira: Any, ref: EventRef, *, name: str | None = None, group_id: str | None = None, check_first: bool = False
 ) -> dict[str, Any]:
-    """``DELETE /rest/api/3/group``. Returns ``{"group_id", "group_name", "deleted"}``
+    """Delete the group (``JiraClient.delete_group``). Returns ``{"group_id", "group_name", "deleted"}``
     (``deleted`` False: an earlier attempt of this event already deleted it)."""
     if not (name or group_id):
         raise EventRefused("the payload names no group: give a group name or id")
@@ -679,7 +674,7 @@ def add_user_to_group(
     email: str | None = None,
     check_first: bool = False,
 ) -> dict[str, Any]:
-    """``POST /rest/api/3/group/user``; a user already in the group is fine.
+    """Add the user to the group (``JiraClient.add_user_to_group``); a user already in the group is fine.
     Returns ``{"group_id", "group_name", "account_id", "changed"}``."""
     return _membership(
         jira, add=True, group_name=group_name, group_id=group_id, account_id=account_id, email=email,
@@ -697,7 +692,7 @@ def remove_user_from_group(
     email: str | None = None,
     check_first: bool = False,
 ) -> dict[str, Any]:
-    """``DELETE /rest/api/3/group/user``; a user not in the group is fine.
+    """Remove the user from the group (``JiraClient.remove_user_from_group``); a user not in the group is fine.
     Returns ``{"group_id", "group_name", "account_id", "changed"}``."""
     return _membership(
         jira, add=False, group_name=group_name, group_id=group_id, account_id=account_id, email=email,

@@ -9,9 +9,11 @@ Steps:
    recorded an outcome (crash, task retry, failure) -> act with ``check_first`` so a
    create looks in Jira before repeating itself.
 3. **Map** the payload to Jira values (the task file's ``fields``/``issue``/``comment``/
-   ``transition``/``user``/``group``; custom field names resolved via ``/rest/api/3/field``).
-4. **Act** in Jira with the operation function, **write back** the result to the ESM card
-   when the task asks, **record** the outcome, and return it (the DAG run's result).
+   ``transition``/``user``/``group``; custom field names resolved through Jira's field list).
+4. **Act** in Jira with the operation's handler (:mod:`.handlers`, as the operation's entry
+   in :data:`~jira_esm_connector.config.operation_specs.OPERATION_SPECS` names it), **write
+   back** the result to the ESM card when the task asks, **record** the outcome, and return
+   it (the DAG run's result).
 """
 from __future__ import annotations
 
@@ -23,31 +25,18 @@ from typing import Any
 
 from ..bounded import cut, short_repr
 from ..config.event import EventTask, event_renderer
+from ..config.operation_specs import OPERATION_SPECS
 from ..config.params import allowed_keys, params_schema
 from ..http.errors import ConnectorHTTPError
-from ..mapping import MappingError, text_to_adf
+from ..mapping import MappingError
+from ..markers import EventRef
 from . import operations as ops
 from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient, shown_key
-from .fields import FieldResolver, resolve_fields
-from .markers import EventRef, came_from_jira
+from .handlers import Act, handler_for
 
-__all__ = ["RESULT_KEYS", "EventBusy", "run_event", "check_payload", "write_back"]
+__all__ = ["EventBusy", "run_event", "check_payload", "write_back"]
 
 log = logging.getLogger("jira_esm_connector.events")
-
-# Which result value is written back to the ESM card, per operation.
-RESULT_KEYS: dict[str, str] = {
-    "create_issue": "issue_key",
-    "update_issue": "issue_key",
-    "add_comment": "comment_id",
-    "transition_issue": "issue_key",
-    "create_user": "account_id",
-    "delete_user": "account_id",
-    "create_group": "group_id",
-    "delete_group": "group_id",
-    "add_user_to_group": "account_id",
-    "remove_user_from_group": "account_id",
-}
 
 _RENDERERS: dict[int, tuple[EventTask, Any]] = {}
 
@@ -141,12 +130,6 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
     return payload
 
 
-def _require(value: str | None, what: str) -> str:
-    if value is None or not str(value).strip():
-        raise PayloadError(f"{what} came out empty for this payload")
-    return str(value).strip()
-
-
 def _act(
     task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, check_first: bool, guard: ops.CreateGuard
 ) -> dict[str, Any]:
@@ -154,56 +137,7 @@ def _act(
         rendered = _renderer(task)(payload)
     except MappingError as exc:
         raise PayloadError(f"cannot map the payload: {exc}") from None
-    op = task.operation
-    resolver = FieldResolver(jira)
-    if op == "create_issue":
-        return ops.create_issue(
-            jira, ref, resolve_fields(rendered.fields, resolver), check_first=check_first, guard=guard
-        )
-    if op == "update_issue":
-        return ops.update_issue(
-            jira, ref, _require(rendered.issue, "the issue key"), resolve_fields(rendered.fields, resolver)
-        )
-    if op == "add_comment":
-        text = _require(rendered.comment, "the comment text")
-        if came_from_jira(text):
-            log.info(
-                "The comment came from Jira (it ends with the comment import's [Jira comment N] marker): "
-                "not pushing it back"
-            )
-            return {"issue_key": rendered.issue, "comment_id": None, "skipped": "the comment came from Jira (no ping-pong)"}
-        body = text_to_adf(text)
-        return ops.add_comment(jira, ref, _require(rendered.issue, "the issue key"), body, check_first=check_first)
-    if op == "transition_issue":
-        return ops.transition_issue(
-            jira, ref, _require(rendered.issue, "the issue key"), _require(rendered.transition_to, "the target status"),
-            resolution=rendered.resolution or None,
-            comment_adf=text_to_adf(rendered.comment) if rendered.comment else None,
-            fields=resolve_fields(rendered.fields, resolver) or None,
-            check_first=check_first,
-        )
-    if op == "create_user":
-        return ops.create_user(
-            jira, ref, _require(rendered.email, "the user's e-mail"), rendered.products or ["jira-software"],
-            check_first=check_first,
-        )
-    if op == "delete_user":
-        return ops.delete_user(
-            jira, ref, account_id=rendered.account_id or None, email=rendered.email or None, check_first=check_first
-        )
-    if op == "create_group":
-        return ops.create_group(jira, ref, _require(rendered.group_name, "the group name"), check_first=check_first)
-    if op == "delete_group":
-        return ops.delete_group(
-            jira, ref, name=rendered.group_name or None, group_id=rendered.group_id or None, check_first=check_first
-        )
-    if op in ("add_user_to_group", "remove_user_from_group"):
-        fn = ops.add_user_to_group if op == "add_user_to_group" else ops.remove_user_from_group
-        return fn(
-            jira, ref, group_name=rendered.group_name or None, group_id=rendered.group_id or None,
-            account_id=rendered.account_id or None, email=rendered.email or None, check_first=check_first,
-        )
-    raise AssertionError(f"unknown operation {op}")
+    return handler_for(task.operation)(Act(jira, ref, rendered, check_first, guard))
 
 
 def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any], esm: Any) -> dict[str, Any] | None:
@@ -214,7 +148,7 @@ def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str,
     card_id = payload.get("datacard_id")
     if not card_id:
         raise PayloadError("the task writes the result back to ESM, but the payload has no datacard_id")
-    key = RESULT_KEYS[task.operation]
+    key = OPERATION_SPECS[task.operation].result_key
     value = result.get(key)
     if value is None:
         log.info("Nothing to write back to ESM: the result has no %s", key)

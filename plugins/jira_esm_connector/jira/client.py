@@ -461,11 +461,20 @@ class JiraClient:
             body["update"] = {"comment": [{"add": {"body": dict(comment_adf)}}]}
         self.request("POST", f"/rest/api/3/issue/{_seg(key)}/transitions", json=body)
 
-    def iter_comments(self, issue_key: str, page_size: int = 100, *, order_by: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every comment of an issue (``startAt`` paging)."""
-        params = {"orderBy": order_by} if order_by else None
+    def iter_comments(
+        self, issue_key: str, page_size: int = 100, *, order_by: str | None = None, expand_properties: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Every comment of an issue (``startAt`` paging); ``expand_properties`` embeds each
+        comment's properties (``properties``: a list of ``{"key", "value"}``, empty when none)."""
+        params: dict[str, str] = {}
+        if expand_properties:
+            params["expand"] = "properties"
+        if order_by:
+            params["orderBy"] = order_by
         paginator = StartAtPaginator(page_size, items_key="comments")
-        for _page, items in self.paginate("GET", f"/rest/api/3/issue/{_seg(issue_key)}/comment", paginator, params=params):
+        for _page, items in self.paginate(
+            "GET", f"/rest/api/3/issue/{_seg(issue_key)}/comment", paginator, params=params or None
+        ):
             yield from items
 
     def add_comment(
@@ -481,6 +490,18 @@ class JiraClient:
             body["properties"] = props
         path = f"/rest/api/3/issue/{_seg(key)}/comment"
         return _object(self.request("POST", path, json=body), "POST", path, required=("id",))
+
+    def get_comment_property(self, comment_id: str | int, property_key: str, *, missing_ok: bool = False) -> Any:
+        """The comment property's value; with ``missing_ok`` a missing property gives None (a
+        missing comment still raises :class:`NotFoundError`)."""
+        path = f"/rest/api/3/comment/{_seg(comment_id)}/properties/{_seg(property_key)}"
+        try:
+            result = self.request("GET", path)
+        except NotFoundError as exc:
+            if missing_ok and "propert" in " ".join(exc.details).lower():
+                return None
+            raise
+        return _object(result, "GET", path).get("value")
 
     def get_issue_property(self, key: str, property_key: str, *, missing_ok: bool = False) -> Any:
         """The property's value; with ``missing_ok`` a missing property gives None (a missing issue still raises)."""

@@ -30,9 +30,9 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ..mapping.dates import parse_jira_datetime
+from ..markers import is_connector_comment
 from ..mapping.paths import get_path
 from .staging import DatasetWriter
 from .watermark import watermark_jql, watermark_since
@@ -42,17 +42,6 @@ __all__ = ["extract", "search_fields", "EXTRACT_COLUMNS"]
 log = logging.getLogger("jira_esm_connector.pipeline")
 
 EXTRACT_COLUMNS = ("key", "updated", "record")
-COMMENT_PROPERTY = "jira_esm_connector.origin"  # agreed with events/markers.py
-
-
-def _is_connector_comment(comment: dict[str, Any]) -> bool:
-    try:
-        from ..events.markers import is_connector_comment
-    except ImportError:  # events package not there: same rule, kept in step with markers.py
-        return any(
-            isinstance(p, dict) and p.get("key") == COMMENT_PROPERTY for p in comment.get("properties") or []
-        )
-    return is_connector_comment(comment)
 
 
 def search_fields(task: Any) -> list[str]:
@@ -148,8 +137,6 @@ def _iter_user_records(jira: Any, task: Any) -> Iterator[list[dict[str, Any]]]:
 
 
 def _iter_comment_records(jira: Any, task: Any, jql: str, stats: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
-    from ..jira.paginators import StartAtPaginator
-
     size = _page_size(task, 100)
     out: list[dict[str, Any]] = []
     skip_marked = task.comments.skip_marked if task.comments is not None else True
@@ -157,20 +144,17 @@ def _iter_comment_records(jira: Any, task: Any, jql: str, stats: dict[str, int])
         stats["pages"] += 1
         for issue in page.issues:
             issue_ref = {"id": issue.get("id"), "key": issue.get("key"), "fields": issue.get("fields") or {}}
-            paginator = StartAtPaginator(100, items_key="comments")
-            path = f"/rest/api/3/issue/{quote(str(issue.get('key') or issue.get('id')), safe='')}/comment"
-            for _p, comments in jira.paginate("GET", path, paginator, params={"expand": "properties"}):
-                for comment in comments:
-                    if skip_marked and _is_connector_comment(comment):
-                        stats["skipped_connector_comments"] += 1
-                        continue
-                    record = dict(comment)
-                    record.pop("properties", None)
-                    record["issue"] = issue_ref
-                    out.append(record)
-                    if len(out) >= size:
-                        yield out
-                        out = []
+            for comment in jira.iter_comments(str(issue.get("key") or issue.get("id")), expand_properties=True):
+                if skip_marked and is_connector_comment(comment):
+                    stats["skipped_connector_comments"] += 1
+                    continue
+                record = dict(comment)
+                record.pop("properties", None)
+                record["issue"] = issue_ref
+                out.append(record)
+                if len(out) >= size:
+                    yield out
+                    out = []
     if out:
         yield out
 

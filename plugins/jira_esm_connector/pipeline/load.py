@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from ..bounded import short_repr
 from ..http.errors import BadRequestError, ConflictError, NotFoundError
 from ..mapping import Reference
+from ..markers import WORKLOG_MARKER_RE, worklog_marker
 from .staging import Dataset
 from .transform import decode_data
 
@@ -48,12 +48,6 @@ __all__ = ["load", "ReferenceResolver", "lookup_cards"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 LOOKUP_BATCH = 50
-WORKLOG_MARKER_RE = re.compile(r"\[Jira comment (\d+)\]")
-
-
-def worklog_marker(comment_id: str) -> str:
-    """The tag that ends a worklog entry imported from Jira comment ``comment_id``."""
-    return f"[Jira comment {comment_id}]"
 
 
 def _comments_in_worklog(esm: Any, template: str, card_id: str, attribute: str) -> set[str]:

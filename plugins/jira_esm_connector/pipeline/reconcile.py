@@ -39,7 +39,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote
 
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
@@ -272,19 +271,15 @@ def _owned_elsewhere(task: Any, esm: Any, missing: list[str]) -> set[str]:
 def _issue_comment_ids(jira: Any, issue_key: str, skip_marked: bool) -> tuple[set[str], int]:
     """Ids of an issue's comments as the comment import selects them (the connector's own
     comments, pushed from ESM, skipped), and how many were skipped."""
-    from ..events.markers import is_connector_comment
-    from ..jira.paginators import StartAtPaginator
+    from ..markers import is_connector_comment
 
     ids: set[str] = set()
     skipped = 0
-    path = f"/rest/api/3/issue/{quote(issue_key, safe='')}/comment"
-    for _page, comments in jira.paginate("GET", path, StartAtPaginator(100, items_key="comments"),
-                                         params={"expand": "properties"}):
-        for comment in comments:
-            if skip_marked and is_connector_comment(comment):
-                skipped += 1
-            else:
-                ids.add(str(comment.get("id")))
+    for comment in jira.iter_comments(issue_key, expand_properties=True):
+        if skip_marked and is_connector_comment(comment):
+            skipped += 1
+        else:
+            ids.add(str(comment.get("id")))
     return ids, skipped
 
 
@@ -293,7 +288,8 @@ def _reconcile_comments(task: Any, jira: Any, esm: Any, *, listed: int, lg: Any)
     markers in the worklog of its issue's card. Bounded memory: one page of issues at a time."""
     import json
 
-    from .load import WORKLOG_MARKER_RE, lookup_cards
+    from ..markers import WORKLOG_MARKER_RE
+    from .load import lookup_cards
     from .watermark import watermark_jql
 
     settings = task.comments

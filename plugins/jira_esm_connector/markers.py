@@ -1,4 +1,7 @@
-"""How the connector recognises what it created in Jira for an event.
+"""The connector's markers: how it recognises what it wrote, in Jira and in ESM.
+
+One neutral module, imported by both ``pipeline/`` (the imports) and ``events/`` (the
+pushes), so neither has to know the other's conventions.
 
 Every object an event creates carries the event's identity, so that a retry after a crash
 (Jira answered, the state record was not written) finds it instead of creating a second:
@@ -9,12 +12,12 @@ Every object an event creates carries the event's identity, so that a retry afte
   by reading its property. Not property JQL: Jira Cloud indexes an entity property for JQL
   only when an installed app declares it, which a REST client cannot. The label holds only
   hex digits, so no payload text ever reaches the JQL unescaped. Search lags behind
-  creates (eventually consistent): see :class:`~.operations.CreateGuard`.
+  creates (eventually consistent): see :class:`~.events.operations.CreateGuard`.
 * comments: the comment property ``jira_esm_connector.origin`` =
   ``{"source": "esm", "event_id", "task"}``. The comment import skips comments carrying it
   (no ping-pong) and a retried ``add_comment`` finds its comment by it.
 * the other direction: the comment import ends every worklog entry it writes into ESM with
-  the marker ``[Jira comment N]`` (pipeline/load.py). An ``add_comment`` event whose
+  the marker ``[Jira comment N]`` (:func:`worklog_marker`). An ``add_comment`` event whose
   comment text ends with that exact marker came from Jira in the first place and is not
   pushed back (result ``skipped``). Only the marker counts: an ESM comment that merely
   starts with ``Jira:`` (the example import's author prefix, a task-file template, or
@@ -33,9 +36,11 @@ __all__ = [
     "COMMENT_ORIGIN_PROPERTY",
     "EVENT_LABEL_PREFIX",
     "IMPORTED_COMMENT_PREFIX",
+    "WORKLOG_MARKER_RE",
     "EventRef",
     "came_from_jira",
     "is_connector_comment",
+    "worklog_marker",
 ]
 
 ISSUE_EVENT_PROPERTY = "jira_esm_connector.event"
@@ -44,9 +49,16 @@ EVENT_LABEL_PREFIX = "esm-event-"
 IMPORTED_COMMENT_PREFIX = "Jira:"  # the example import's author prefix; NOT a skip criterion
 
 
-# The exact marker the comment import ends each worklog entry with (pipeline/load.py
-# worklog_marker), at the very end of the text: a marker quoted mid-text is a person's words.
+# Every "[Jira comment N]" marker in a worklog: the comment ids it already holds.
+WORKLOG_MARKER_RE = re.compile(r"\[Jira comment (\d+)\]")
+# The exact marker the comment import ends each worklog entry with (worklog_marker), at the
+# very end of the text: a marker quoted mid-text is a person's words.
 _IMPORTED_ENTRY_END = re.compile(r"\[Jira comment [0-9]+\]\s*\Z")
+
+
+def worklog_marker(comment_id: str) -> str:
+    """The tag that ends a worklog entry imported from Jira comment ``comment_id``."""
+    return f"[Jira comment {comment_id}]"
 
 
 def came_from_jira(text: str | None) -> bool:
