@@ -5,7 +5,6 @@ No Airflow imports, no network.
 """
 from __future__ import annotations
 
-from .describe import describe_task
 from .errors import TaskFileError
 from .event import OPERATIONS, EventTask, PayloadField, RenderedEvent, event_renderer
 from .expectations import KNOWN_EXPECTATIONS
@@ -49,7 +48,6 @@ __all__ = [
     "Task",
     "TaskFileError",
     "allowed_keys",
-    "describe_task",
     "event_renderer",
     "load_task_dir",
     "load_task_file",

@@ -1,7 +1,6 @@
-"""Efecte / Matrix42 ESM REST API v1: client, typed errors, EQL builder, Airflow hook.
+"""Efecte / Matrix42 ESM REST API v1: client, keyset paginator, typed errors, EQL builder.
 
-``EsmHook`` lives in :mod:`.hook` and is not imported here, so the client stays usable
-without Airflow.
+No Airflow here: the hook is :class:`jira_esm_connector.hooks.esm.EsmHook`.
 """
 from __future__ import annotations
 

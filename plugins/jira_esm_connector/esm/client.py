@@ -7,9 +7,8 @@
   request once -- the log says so. Bad credentials on login raise
   :class:`~.errors.EsmBadCredentialsError` ("bad credentials for ESM user 'x' ...").
 * Reads: keyset paging (``limit`` <= 200, ``filterId`` from ``meta.links.next``, ids
-  strictly decreasing) with :meth:`EsmClient.iter_cards`, or one streamed response with
-  :meth:`EsmClient.stream_cards`, both with optional EQL filters (build them with
-  :mod:`.eql` so values are escaped).
+  strictly decreasing) with :meth:`EsmClient.iter_cards`, with optional EQL filters
+  (build them with :mod:`.eql` so values are escaped).
 * Writes: bulk import in chunks with per-card outcomes (:meth:`EsmClient.bulk_import`),
   single-card create / patch / delete, attribute get / set, worklog append.
 * Errors are the typed errors of :mod:`jira_esm_connector.http.errors`, refined in
@@ -29,7 +28,6 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from ..http import (
     IDEMPOTENT_METHODS,
@@ -56,7 +54,6 @@ from .errors import (
     UnknownAttributeError,
     UnknownTemplateError,
 )
-from .jsonstream import iter_array_items
 from .models import (
     AttributeInfo,
     BulkImportResult,
@@ -160,15 +157,9 @@ class EsmClient:
         # Bulk PUTs that create cards are not idempotent: a second session whose retries
         # treat PUT like POST (only 429 / connect failures are repeated).
         self._create_session = build_session(
-            user_agent=_USER_AGENT, verify=verify, retry=self.retry, logger=self.log, service_name=SERVICE
+            user_agent=_USER_AGENT, verify=verify, retry=self.retry, logger=self.log, service_name=SERVICE,
+            idempotent_methods=IDEMPOTENT_METHODS - {"PUT"},
         )
-        careful = HTTPAdapter(
-            max_retries=self.retry.to_retry(
-                logger=self.log, service_name=SERVICE, idempotent_methods=IDEMPOTENT_METHODS - {"PUT"}
-            )
-        )
-        self._create_session.mount("https://", careful)
-        self._create_session.mount("http://", careful)
         self._token: str | None = None
         self._token_expiry: float | None = None
         self._login_lock = threading.Lock()
@@ -505,35 +496,6 @@ class EsmClient:
         ):
             yield from page
 
-    def stream_cards(
-        self,
-        template: str,
-        *,
-        filter: str | None = None,
-        selected_attributes: Sequence[str] | str | None = None,
-        data_cards: bool = True,
-    ) -> Iterator[EsmCard]:
-        """Every card of ``template`` from one ``GET /dc/{template}/data/stream`` response, parsed as it arrives."""
-        params = self._read_params(filter, selected_attributes, data_cards)
-        resp = self._request("GET", f"dc/{_q(template)}/data/stream", params=params, stream=True)
-        try:
-            if not resp.ok:
-                raise self._error(resp, template=template)
-            resp.encoding = resp.encoding or "utf-8"
-            what = f"GET /dc/{template}/data/stream"
-            for n, item in enumerate(iter_array_items(resp.iter_content(chunk_size=64 * 1024, decode_unicode=True))):
-                yield _card(item, template, what, n)
-        except ValueError as exc:
-            if isinstance(exc, ConnectorHTTPError):
-                raise
-            raise _malformed(
-                f"GET /dc/{template}/data/stream", f"the card stream for '{template}' is not valid JSON: {str(exc)[:200]}"
-            ) from None
-        except requests.RequestException as exc:
-            raise error_for_exception(exc, service=SERVICE, url=self._url(f"dc/{template}/data/stream")) from None
-        finally:
-            resp.close()
-
     def get_card(self, template: str, card_id: str | int, *, selected_attributes: Sequence[str] | str | None = None) -> EsmCard:
         """``GET /dc/{template}/data/{id}``; :class:`CardNotFoundError` when there is none."""
         params = {}
@@ -561,18 +523,6 @@ class EsmClient:
                 len(cards), template, attribute, value, ", ".join(c.data_card_id for c in cards), cards[0].data_card_id,
             )
         return cards[0] if cards else None
-
-    def find_ids_by_key(self, template: str, attribute: str, values: Iterable[Any], *, batch: int = 40) -> dict[str, str]:
-        """``{key value: data card id}`` for the cards whose ``attribute`` is one of ``values``."""
-        wanted = list(dict.fromkeys(str(v) for v in values if v is not None and str(v) != ""))
-        found: dict[str, str] = {}
-        for start in range(0, len(wanted), batch):
-            part = wanted[start : start + batch]
-            for card in self.iter_cards(template, filter=eql.any_of(attribute, part), selected_attributes=[attribute]):
-                key = card.value(attribute)
-                if key is not None and str(key) not in found:  # newest first wins
-                    found[str(key)] = card.data_card_id
-        return found
 
     # ------------------------------------------------------------------ writes
     def create_card(self, template: str, data: Mapping[str, Any], *, folder: str) -> str:
@@ -809,13 +759,6 @@ class EsmClient:
         return outcomes
 
     # ------------------------------------------------------------------ helpers for callers
-    def check_attributes(self, template: str | TemplateInfo, attributes: Iterable[str]) -> TemplateInfo:
-        """Raise :class:`UnknownAttributeError` for the first attribute the template lacks."""
-        info = template if isinstance(template, TemplateInfo) else self.template(template)
-        for code in attributes:
-            info.attribute(code)
-        return info
-
     def check_static_value(self, template: str | TemplateInfo, attribute: str, value: Any) -> AttributeInfo:
         """Raise :class:`RefusedValueError` when ``value`` is not one of the attribute's static values."""
         info = template if isinstance(template, TemplateInfo) else self.template(template)
