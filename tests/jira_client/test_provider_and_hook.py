@@ -19,6 +19,16 @@ from jira_esm_connector.provider import CONNECTION_TYPES, get_provider_info
 VENV_BIN = Path(sys.executable).parent
 
 
+def test_the_clients_import_no_airflow():
+    """jira/ and esm/ are plain clients; the Airflow hooks live in hooks/."""
+    code = (
+        "import sys, jira_esm_connector.jira, jira_esm_connector.esm, jira_esm_connector.hooks; "
+        "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_provider_info_matches_airflow_schema():
     import airflow
 
