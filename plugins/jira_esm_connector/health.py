@@ -41,7 +41,7 @@ def connection_ids(tasks: Iterable[Any]) -> tuple[list[str], list[str]]:
 
 
 def check_jira_connection(conn_id: str, *, today: date | None = None) -> ConnectionHealth:
-    from .jira.hook import JiraCloudHook
+    from .hooks.jira import JiraCloudHook
 
     hook = JiraCloudHook(conn_id)
     try:
@@ -57,7 +57,7 @@ def check_jira_connection(conn_id: str, *, today: date | None = None) -> Connect
 
 
 def check_esm_connection(conn_id: str) -> ConnectionHealth:
-    from .esm.hook import EsmHook
+    from .hooks.esm import EsmHook
 
     ok, message = EsmHook(conn_id).test_connection()
     return ConnectionHealth(conn_id, "esm", ok, message)

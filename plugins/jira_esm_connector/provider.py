@@ -22,7 +22,7 @@ def _boolean(label: str, description: str, default: bool) -> dict[str, Any]:
 
 JIRA_CLOUD_CONNECTION: dict[str, Any] = {
     "connection-type": "jira_cloud",
-    "hook-class-name": "jira_esm_connector.jira.hook.JiraCloudHook",
+    "hook-class-name": "jira_esm_connector.hooks.jira.JiraCloudHook",
     "hook-name": "Jira Cloud",
     "conn-fields": {
         "token_expires": _string(
@@ -58,7 +58,7 @@ JIRA_CLOUD_CONNECTION: dict[str, Any] = {
 
 EFECTE_ESM_CONNECTION: dict[str, Any] = {
     "connection-type": "efecte_esm",
-    "hook-class-name": "jira_esm_connector.esm.hook.EsmHook",
+    "hook-class-name": "jira_esm_connector.hooks.esm.EsmHook",
     "hook-name": "Efecte ESM",
     "conn-fields": {
         "ca_bundle": _string(

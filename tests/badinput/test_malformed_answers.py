@@ -111,8 +111,6 @@ ESM_ENDPOINTS = [
              lambda c: c.template("incident"), lambda r: isinstance(r, TemplateInfo)),
     Endpoint("iter_cards", "GET", ESM_ROOT + "/dc/incident/data", {"data": [CARD], "meta": {}},
              lambda c: list(c.iter_cards("incident")), _cards),
-    Endpoint("stream_cards", "GET", ESM_ROOT + "/dc/incident/data/stream", {"data": [CARD], "meta": {}},
-             lambda c: list(c.stream_cards("incident")), _cards),
     Endpoint("get_card", "GET", ESM_ROOT + "/dc/incident/data/5", CARD,
              lambda c: c.get_card("incident", "5"), lambda r: _cards([r])),
     Endpoint("bulk_import", "PUT", ESM_ROOT + "/dc/incident/data",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jira_esm_connector.esm.hook import EsmHook, base_url_from_connection
+from jira_esm_connector.hooks.esm import EsmHook, base_url_from_connection
 from jira_esm_connector.http import InsecureURLError
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -30,7 +30,7 @@ def test_provider_info_registers_efecte_esm():
     info = get_provider_info()
     jsonschema.validate(info, schema)
     esm = next(c for c in info["connection-types"] if c["connection-type"] == "efecte_esm")
-    assert esm["hook-class-name"] == "jira_esm_connector.esm.hook.EsmHook"
+    assert esm["hook-class-name"] == "jira_esm_connector.hooks.esm.EsmHook"
     assert set(esm["conn-fields"]) == {"ca_bundle", "verify", "allow_insecure_http"}
 
 
@@ -39,7 +39,7 @@ def test_providers_manager_knows_the_esm_hook():
 
     pm = ProvidersManager()
     hook = pm.hooks.get("efecte_esm")
-    assert hook is not None and hook.hook_class_name == "jira_esm_connector.esm.hook.EsmHook"
+    assert hook is not None and hook.hook_class_name == "jira_esm_connector.hooks.esm.EsmHook"
     assert hook.connection_id_attribute_name == "esm_conn_id"
     assert hook.connection_testable
     assert pm.connection_form_widgets["extra__efecte_esm__verify"].field["value"] is True

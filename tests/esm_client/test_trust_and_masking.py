@@ -13,8 +13,8 @@ import pytest
 
 from jira_esm_connector.connection_extras import ca_bundle_path, private_dir
 from jira_esm_connector.esm import EsmClient
-from jira_esm_connector.esm.hook import EsmHook
-from jira_esm_connector.jira.hook import JiraCloudHook
+from jira_esm_connector.hooks.esm import EsmHook
+from jira_esm_connector.hooks.jira import JiraCloudHook
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----"
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

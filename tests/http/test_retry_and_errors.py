@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from jira_esm_connector.http import (
+    IDEMPOTENT_METHODS,
     AuthenticationError,
     BadRequestError,
     HostUnreachableError,
@@ -103,6 +104,18 @@ def test_read_only_post_paths_get_idempotent_rules(scripted):
     assert scripted.hits["/rest/api/3/search/jql"] == 3
     scripted.script("/rest/api/3/issue", [(503, {}, {})])
     assert s.post(scripted.base_url + "/rest/api/3/issue", json={}).status_code == 503
+
+
+def test_idempotent_methods_choose_what_is_repeated_after_a_503(scripted):
+    scripted.script("/put", [(503, {}, {})])
+    assert session().put(scripted.base_url + "/put", json={}).status_code == 200
+    assert scripted.hits["/put"] == 2
+    careful = session(idempotent_methods=IDEMPOTENT_METHODS - {"PUT"})
+    scripted.script("/put2", [(503, {}, {})])
+    assert careful.put(scripted.base_url + "/put2", json={}).status_code == 503
+    assert scripted.hits["/put2"] == 1, "PUT was repeated although it is not idempotent here"
+    scripted.script("/get", [(503, {}, {})])
+    assert careful.get(scripted.base_url + "/get").status_code == 200
 
 
 def test_connection_reset_get_retried_post_not(scripted, caplog):

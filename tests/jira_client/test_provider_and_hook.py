@@ -19,6 +19,16 @@ from jira_esm_connector.provider import CONNECTION_TYPES, get_provider_info
 VENV_BIN = Path(sys.executable).parent
 
 
+def test_the_clients_import_no_airflow():
+    """jira/ and esm/ are plain clients; the Airflow hooks live in hooks/."""
+    code = (
+        "import sys, jira_esm_connector.jira, jira_esm_connector.esm, jira_esm_connector.hooks; "
+        "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_provider_info_matches_airflow_schema():
     import airflow
 
@@ -26,7 +36,7 @@ def test_provider_info_matches_airflow_schema():
     info = get_provider_info()
     jsonschema.validate(info, schema)
     jira = next(c for c in info["connection-types"] if c["connection-type"] == "jira_cloud")
-    assert jira["hook-class-name"] == "jira_esm_connector.jira.hook.JiraCloudHook"
+    assert jira["hook-class-name"] == "jira_esm_connector.hooks.jira.JiraCloudHook"
     assert set(jira["conn-fields"]) >= {"token_expires", "ca_bundle", "verify", "allow_insecure_http"}
     assert isinstance(CONNECTION_TYPES, list)
 
@@ -43,7 +53,7 @@ def test_providers_manager_registers_jira_cloud():
     pm = ProvidersManager()
     hook = pm.hooks.get("jira_cloud")
     assert hook is not None
-    assert hook.hook_class_name == "jira_esm_connector.jira.hook.JiraCloudHook"
+    assert hook.hook_class_name == "jira_esm_connector.hooks.jira.JiraCloudHook"
     assert hook.connection_id_attribute_name == "jira_conn_id"
     assert hook.connection_testable
     widgets = pm.connection_form_widgets
@@ -63,7 +73,7 @@ def test_airflow_providers_hooks_cli_lists_jira_cloud(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     rows = json.loads(out.stdout[out.stdout.index("[") :])
     jira = [r for r in rows if r.get("connection_type") == "jira_cloud"]
-    assert jira and jira[0]["class"] == "jira_esm_connector.jira.hook.JiraCloudHook"
+    assert jira and jira[0]["class"] == "jira_esm_connector.hooks.jira.JiraCloudHook"
 
 
 def _conn(monkeypatch, **conn):
@@ -71,7 +81,7 @@ def _conn(monkeypatch, **conn):
 
 
 def test_hook_builds_client_from_connection(monkeypatch, tmp_path):
-    from jira_esm_connector.jira.hook import JiraCloudHook
+    from jira_esm_connector.hooks.jira import JiraCloudHook
 
     ca = tmp_path / "ca.pem"
     ca.write_text("not used before a request")
@@ -90,7 +100,7 @@ def test_hook_builds_client_from_connection(monkeypatch, tmp_path):
 
 
 def test_hook_refuses_http_without_opt_in(monkeypatch):
-    from jira_esm_connector.jira.hook import JiraCloudHook
+    from jira_esm_connector.hooks.jira import JiraCloudHook
 
     _conn(monkeypatch, host="http://localhost:1", login="a@b.c", password="tok-SECRET-2")
     ok, message = JiraCloudHook(jira_conn_id="jira_unit").test_connection()
@@ -101,7 +111,7 @@ def test_hook_refuses_http_without_opt_in(monkeypatch):
 
 
 def test_hook_reports_bad_extras_plainly(monkeypatch):
-    from jira_esm_connector.jira.hook import JiraCloudHook
+    from jira_esm_connector.hooks.jira import JiraCloudHook
 
     _conn(monkeypatch, host="https://acme.atlassian.net", login="a@b.c", password="tok-SECRET-3", extra={"token_expires": "31.01.2027"})
     ok, message = JiraCloudHook(jira_conn_id="jira_unit").test_connection()

@@ -5,7 +5,6 @@ No Airflow imports, no network.
 """
 from __future__ import annotations
 
-from .describe import describe_task
 from .errors import TaskFileError
 from .event import EventTask, PayloadField, RenderedEvent, event_renderer
 from .expectations import KNOWN_EXPECTATIONS
@@ -52,7 +51,6 @@ __all__ = [
     "Task",
     "TaskFileError",
     "allowed_keys",
-    "describe_task",
     "event_renderer",
     "load_task_dir",
     "load_task_file",

@@ -148,13 +148,13 @@ def open_state(settings: Any) -> Iterator[Any]:
 
 
 def open_jira(conn_id: str) -> Any:
-    from ..jira.hook import JiraCloudHook
+    from ..hooks.jira import JiraCloudHook
 
     return JiraCloudHook(conn_id).get_client()
 
 
 def open_esm(conn_id: str) -> Any:
-    from ..esm.hook import EsmHook
+    from ..hooks.esm import EsmHook
 
     return EsmHook(conn_id).get_client()
 

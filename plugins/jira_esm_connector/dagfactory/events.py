@@ -102,7 +102,7 @@ def execute_event(task: EventTask, conf: dict[str, Any] | None, *, owner: str | 
     from airflow.sdk.exceptions import AirflowFailException
 
     from ..events import is_permanent, run_event
-    from ..jira.hook import JiraCloudHook
+    from ..hooks.jira import JiraCloudHook
     from ..state import open_state_store
 
     settings = _settings(settings)
@@ -112,7 +112,7 @@ def execute_event(task: EventTask, conf: dict[str, Any] | None, *, owner: str | 
     try:
         jira = JiraCloudHook(task.jira_conn_id).get_client()
         if task.write_back is not None:
-            from ..esm.hook import EsmHook
+            from ..hooks.esm import EsmHook
 
             esm = EsmHook(task.esm_conn_id).get_client()
         result = run_event(

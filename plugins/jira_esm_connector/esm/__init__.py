@@ -1,11 +1,10 @@
-"""Efecte / Matrix42 ESM REST API v1: client, typed errors, EQL builder, Airflow hook.
+"""Efecte / Matrix42 ESM REST API v1: client, keyset paginator, typed errors, EQL builder.
 
-``EsmHook`` lives in :mod:`.hook` and is not imported here, so the client stays usable
-without Airflow.
+No Airflow here: the hook is :class:`jira_esm_connector.hooks.esm.EsmHook`.
 """
 from __future__ import annotations
 
-from .client import MAX_CHUNK_SIZE, MAX_PAGE_SIZE, EsmClient
+from .client import MAX_CHUNK_SIZE, MAX_PAGE_SIZE, EsmClient, Refusal
 from .eql import any_of, eq, eql_and, eql_attr, eql_not, eql_or, eql_quote, gt, lt, ne
 from .errors import (
     CardNotFoundError,
@@ -28,6 +27,7 @@ from .models import (
     TemplateInfo,
     TemplateSummary,
 )
+from .paginators import KeysetPaginator
 
 __all__ = [
     "MAX_CHUNK_SIZE",
@@ -42,8 +42,10 @@ __all__ = [
     "EsmClient",
     "EsmProtocolError",
     "FolderInfo",
+    "KeysetPaginator",
     "NotAnEsmApiError",
     "Ref",
+    "Refusal",
     "RefusedValueError",
     "StaticValueInfo",
     "TemplateInfo",

@@ -7,11 +7,14 @@
   request once -- the log says so. Bad credentials on login raise
   :class:`~.errors.EsmBadCredentialsError` ("bad credentials for ESM user 'x' ...").
 * Reads: keyset paging (``limit`` <= 200, ``filterId`` from ``meta.links.next``, ids
-  strictly decreasing) with :meth:`EsmClient.iter_cards`, or one streamed response with
-  :meth:`EsmClient.stream_cards`, both with optional EQL filters (build them with
-  :mod:`.eql` so values are escaped).
+  strictly decreasing) with :meth:`EsmClient.iter_cards`, with optional EQL filters
+  (build them with :mod:`.eql` so values are escaped).
 * Writes: bulk import in chunks with per-card outcomes (:meth:`EsmClient.bulk_import`),
   single-card create / patch / delete, attribute get / set, worklog append.
+* One :meth:`EsmClient.request` sends, parses the JSON answer and raises the typed
+  errors; a caller that handles a status itself (409 "already in the trash", a bulk
+  chunk's 400) names it and gets a :class:`Refusal` instead. Keyset paging is
+  :class:`~.paginators.KeysetPaginator`.
 * Errors are the typed errors of :mod:`jira_esm_connector.http.errors`, refined in
   :mod:`.errors` (unknown template, unknown attribute, refused value, card not found).
   No message, log line or repr carries the password or the token.
@@ -24,12 +27,12 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Callable
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from ..http import (
     IDEMPOTENT_METHODS,
@@ -55,8 +58,8 @@ from .errors import (
     RefusedValueError,
     UnknownAttributeError,
     UnknownTemplateError,
+    malformed_answer,
 )
-from .jsonstream import iter_array_items
 from .models import (
     AttributeInfo,
     BulkImportResult,
@@ -66,13 +69,14 @@ from .models import (
     TemplateInfo,
     TemplateSummary,
     as_card_input,
+    card_from_answer,
     encode_card_data,
     encode_values,
 )
+from .paginators import MAX_PAGE_SIZE, KeysetPaginator
 
-__all__ = ["EsmClient", "MAX_PAGE_SIZE", "MAX_CHUNK_SIZE"]
+__all__ = ["EsmClient", "MAX_PAGE_SIZE", "MAX_CHUNK_SIZE", "Refusal"]
 
-MAX_PAGE_SIZE = 200  # the API's limit for GET /dc/{template}/data
 MAX_CHUNK_SIZE = 200  # cards per bulk PUT; keeps each request well inside ESM's limits
 _EXPIRY_SKEW = 30.0  # log in again this many seconds before the token's exp
 _USER_AGENT = "jira-esm-connector/0.1 (+Airflow; Efecte ESM REST v1)"
@@ -95,25 +99,13 @@ def _q(segment: str) -> str:
     return quote(str(segment), safe="")
 
 
-def _malformed(what: str, problem: str, status: int | None = 200) -> EsmProtocolError:
-    """``what`` is the endpoint as ``"GET /dc/incident/data"`` (never a query string)."""
-    method, _, path = what.partition(" ")
-    return EsmProtocolError(
-        f"ESM's answer to {what} is not what the ESM REST API returns: {problem}",
-        status, SERVICE, method=method or None, path=path or None,
-    )
+@dataclass(frozen=True)
+class Refusal:
+    """A failed answer whose status the caller of :meth:`EsmClient.request` handles itself:
+    the status and ESM's own messages (secrets redacted)."""
 
-
-def _card(item: Any, template: str, what: str, n: int | None = None) -> EsmCard:
-    """One card of an answer: an object with a ``dataCardId`` (a card without one cannot be
-    matched or updated; taking ``"None"`` for its id would duplicate it later)."""
-    where = "the card" if n is None else f"item {n} of 'data'"
-    if not isinstance(item, Mapping):
-        raise _malformed(what, f"{where} is {describe_json(item)}, expected an object")
-    card_id = item.get("dataCardId")
-    if card_id in (None, "") or isinstance(card_id, (bool, dict, list)):
-        raise _malformed(what, f"{where} has no dataCardId")
-    return EsmCard.from_json(item, template)
+    status: int
+    messages: tuple[str, ...]
 
 
 class EsmClient:
@@ -160,15 +152,9 @@ class EsmClient:
         # Bulk PUTs that create cards are not idempotent: a second session whose retries
         # treat PUT like POST (only 429 / connect failures are repeated).
         self._create_session = build_session(
-            user_agent=_USER_AGENT, verify=verify, retry=self.retry, logger=self.log, service_name=SERVICE
+            user_agent=_USER_AGENT, verify=verify, retry=self.retry, logger=self.log, service_name=SERVICE,
+            idempotent_methods=IDEMPOTENT_METHODS - {"PUT"},
         )
-        careful = HTTPAdapter(
-            max_retries=self.retry.to_retry(
-                logger=self.log, service_name=SERVICE, idempotent_methods=IDEMPOTENT_METHODS - {"PUT"}
-            )
-        )
-        self._create_session.mount("https://", careful)
-        self._create_session.mount("http://", careful)
         self._token: str | None = None
         self._token_expiry: float | None = None
         self._login_lock = threading.Lock()
@@ -208,7 +194,6 @@ class EsmClient:
         *,
         session: requests.Session | None = None,
         auth: bool = True,
-        stream: bool = False,
         **kwargs: Any,
     ) -> requests.Response:
         url = self._url(path)
@@ -217,7 +202,7 @@ class EsmClient:
             headers["Authorization"] = f"Bearer {self._token}"
         try:
             return (session or self._session).request(
-                method, url, headers=headers, timeout=self.timeout, stream=stream, verify=self.verify, **kwargs
+                method, url, headers=headers, timeout=self.timeout, verify=self.verify, **kwargs
             )
         except requests.RequestException as exc:
             raise error_for_exception(exc, service=SERVICE, url=url, method=method) from None
@@ -286,7 +271,7 @@ class EsmClient:
             )
             self.login()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _authorized(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """An authenticated request; one transparent re-login on 401. Returns any status."""
         self._ensure_token()
         used = self._token
@@ -305,6 +290,38 @@ class EsmClient:
                 )
         return resp
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str | None = None,
+        refusals: Collection[int] = (),
+        parse: bool = True,
+        auth: bool = True,
+        template: str | None = None,
+        card_id: str | None = None,
+        attribute: str | None = None,
+        attribute_403: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Send one request to ``base_url/path`` and return ESM's parsed JSON answer.
+
+        With ``auth`` it logs in first when needed, and once more on a 401. A status in
+        ``refusals`` comes back as a :class:`Refusal`; any other failure raises the most
+        specific typed error, told by ``template`` / ``card_id`` / ``attribute`` what the
+        request was about (``attribute_403``: a 403 naming an attribute means it does not
+        exist). ``what`` names the endpoint in errors about the answer's shape (default
+        ``"METHOD /path"``); ``parse=False`` leaves the body unread and returns None.
+        Other keywords (``params``, ``json``, ``session``, ...) go to the HTTP request.
+        """
+        resp = self._authorized(method, path, **kwargs) if auth else self._send(method, path, auth=False, **kwargs)
+        if resp.status_code in refusals:
+            return Refusal(resp.status_code, tuple(service_messages(resp, secrets=self._secrets())))
+        if not resp.ok:
+            raise self._error(resp, template=template, card_id=card_id, attribute=attribute, attribute_403=attribute_403)
+        return self._json(resp, what or f"{method} /{path}") if parse else None
+
     def _error(
         self,
         resp: requests.Response,
@@ -312,8 +329,12 @@ class EsmClient:
         template: str | None = None,
         card_id: str | None = None,
         attribute: str | None = None,
+        attribute_403: bool = False,
     ) -> ConnectorHTTPError:
         """The most specific typed error for a failed ESM response."""
+        if attribute_403 and resp.status_code == 403 and "attribute" in " ".join(service_messages(resp)).lower():
+            # the spec documents 403 as "Resource not found" for the attribute endpoints
+            return UnknownAttributeError.for_attribute(str(template), str(attribute))
         msgs = service_messages(resp, secrets=self._secrets())
         detail = "; ".join(msgs) or None
         low = (detail or "").lower()
@@ -357,33 +378,27 @@ class EsmClient:
                 path=path or None,
             ) from None
 
-    def _ok_json(self, resp: requests.Response, what: str, **ctx: Any) -> Any:
-        if not resp.ok:
-            raise self._error(resp, **ctx)
-        return self._json(resp, what)
-
     # ------------------------------------------------------------------ health
     def echo(self, message: str = "ping") -> str:
         """``GET /echo`` (no login needed): the message ESM echoes back."""
-        resp = self._send("GET", "echo", auth=False, params={"message": message})
-        if resp.status_code == 404:
+        body = self.request("GET", "echo", auth=False, refusals=(404,), params={"message": message})
+        if isinstance(body, Refusal):
             raise NotAnEsmApiError(
                 f"Wrong host or path: there is no ESM REST API at {self.base_url} (GET /echo answered 404)",
                 404,
                 SERVICE,
             )
-        body = self._ok_json(resp, "GET /echo")
         return str(body.get("message", "")) if isinstance(body, Mapping) else str(body)
 
     def echo_jwt(self, message: str = "ping") -> str:
         """``GET /echo/jwt``: proves that login works and the token is accepted."""
-        body = self._ok_json(self._request("GET", "echo/jwt", params={"message": message}), "GET /echo/jwt")
+        body = self.request("GET", "echo/jwt", params={"message": message})
         return str(body.get("message", "")) if isinstance(body, Mapping) else str(body)
 
     # ------------------------------------------------------------------ templates
     def templates(self) -> list[TemplateSummary]:
         """``GET /dc``: every template the user can see."""
-        body = self._ok_json(self._request("GET", "dc"), "GET /dc")
+        body = self.request("GET", "dc")
         if not isinstance(body, list):
             raise EsmProtocolError("ESM's template list (GET /dc) is not a JSON array", 200, SERVICE)
         return [
@@ -394,13 +409,13 @@ class EsmClient:
 
     def template(self, code: str) -> TemplateInfo:
         """``GET /dc/{code}``: attributes (types, multi-value, static values, reference targets) and folders."""
-        body = self._ok_json(self._request("GET", f"dc/{_q(code)}"), f"GET /dc/{code}", template=code)
         what = f"GET /dc/{code}"
+        body = self.request("GET", f"dc/{_q(code)}", what=what, template=code)
         if not isinstance(body, Mapping):
-            raise _malformed(what, f"the description of template '{code}' is {describe_json(body)}, expected an object")
+            raise malformed_answer(what, f"the description of template '{code}' is {describe_json(body)}, expected an object")
         for key, kind, expected in (("attributes", Mapping, "an object"), ("allowedFolders", list, "a list")):
             if body.get(key) is not None and not isinstance(body[key], kind):
-                raise _malformed(what, f"'{key}' is {describe_json(body[key])}, expected {expected}")
+                raise malformed_answer(what, f"'{key}' is {describe_json(body[key])}, expected {expected}")
         info = TemplateInfo.from_json(body)
         if not info.code:
             info = TemplateInfo(code=code, name=info.name or code, folders=info.folders, attributes=info.attributes, raw=info.raw)
@@ -430,61 +445,28 @@ class EsmClient:
         data_cards: bool = True,
     ) -> Iterator[list[EsmCard]]:
         """Pages of cards (newest id first), following ``meta.links.next`` by its ``filterId``."""
-        if not 1 <= int(page_size) <= MAX_PAGE_SIZE:
-            raise ValueError(f"ESM page size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
+        paginator = KeysetPaginator(page_size, template=template)
         params = self._read_params(filter, selected_attributes, data_cards)
-        params["limit"] = int(page_size)
-        filter_id: int | None = None
-        pages = cards_read = 0
-        while True:
-            if filter_id is not None:
-                params["filterId"] = filter_id
-            path = f"dc/{_q(template)}/data"
-            what = f"GET /dc/{template}/data"
-            body = self._ok_json(self._request("GET", path, params=params), what, template=template)
-            if not isinstance(body, Mapping):
-                raise _malformed(what, f"the page of '{template}' cards is {describe_json(body)}, expected an object")
-            if not isinstance(body.get("data"), list):
-                raise _malformed(what, f"the page of '{template}' cards has no 'data' list ({describe_json(body.get('data'))})")
-            pages += 1
-            cards = [_card(c, template, what, n) for n, c in enumerate(body["data"])]
-            cards_read += len(cards)
+        yield from self.paginate(f"dc/{_q(template)}/data", paginator, params=params)
+        self.log.log(
+            logging.INFO if paginator.pages_read > 1 else logging.DEBUG,
+            "Read %d page(s), %d card(s), of ESM template '%s'%s.",
+            paginator.pages_read, paginator.items_read, template, " (filtered)" if filter else "",
+        )
+
+    def paginate(
+        self, path: str, paginator: KeysetPaginator, *, params: Mapping[str, Any] | None = None
+    ) -> Iterator[list[EsmCard]]:
+        """Yield every non-empty page of cards of a listing, driven by ``paginator``."""
+        cursor: dict[str, Any] | None = paginator.first()
+        while cursor is not None:
+            page = self.request(
+                "GET", path, params={**(params or {}), **cursor}, what=paginator.what, template=paginator.template
+            )
+            cards = paginator.items(page)
             if cards:
                 yield cards
-            meta = body.get("meta") or {}
-            if not isinstance(meta, Mapping):
-                raise _malformed(what, f"'meta' is {describe_json(meta)}, expected an object")
-            links = meta.get("links") or {}
-            if not isinstance(links, Mapping):
-                raise _malformed(what, f"'meta.links' is {describe_json(links)}, expected an object")
-            next_link = links.get("next")
-            if next_link is not None and not isinstance(next_link, str):
-                raise _malformed(what, f"'meta.links.next' is {describe_json(next_link)}, expected a link")
-            if not next_link or not cards:
-                self.log.log(
-                    logging.INFO if pages > 1 else logging.DEBUG,
-                    "Read %d page(s), %d card(s), of ESM template '%s'%s.",
-                    pages, cards_read, template, " (filtered)" if filter else "",
-                )
-                return
-            next_id = self._filter_id_of(next_link, cards)
-            if filter_id is not None and next_id >= filter_id:
-                raise EsmProtocolError(
-                    f"ESM paging of '{template}' did not move forward (filterId {next_id} after {filter_id}); stopping",
-                    200,
-                    SERVICE,
-                )
-            filter_id = next_id
-
-    @staticmethod
-    def _filter_id_of(next_link: str, cards: list[EsmCard]) -> int:
-        values = parse_qs(urlsplit(next_link).query).get("filterId")
-        try:
-            if values:
-                return int(values[0])
-            return min(int(c.data_card_id) for c in cards)  # keyset by the smallest id seen
-        except ValueError:
-            raise EsmProtocolError(f"ESM sent a next-page link without a usable filterId: {_safe_next(next_link)}", 200, SERVICE) from None
+            cursor = paginator.next(page, cards)
 
     def iter_cards(
         self,
@@ -505,44 +487,16 @@ class EsmClient:
         ):
             yield from page
 
-    def stream_cards(
-        self,
-        template: str,
-        *,
-        filter: str | None = None,
-        selected_attributes: Sequence[str] | str | None = None,
-        data_cards: bool = True,
-    ) -> Iterator[EsmCard]:
-        """Every card of ``template`` from one ``GET /dc/{template}/data/stream`` response, parsed as it arrives."""
-        params = self._read_params(filter, selected_attributes, data_cards)
-        resp = self._request("GET", f"dc/{_q(template)}/data/stream", params=params, stream=True)
-        try:
-            if not resp.ok:
-                raise self._error(resp, template=template)
-            resp.encoding = resp.encoding or "utf-8"
-            what = f"GET /dc/{template}/data/stream"
-            for n, item in enumerate(iter_array_items(resp.iter_content(chunk_size=64 * 1024, decode_unicode=True))):
-                yield _card(item, template, what, n)
-        except ValueError as exc:
-            if isinstance(exc, ConnectorHTTPError):
-                raise
-            raise _malformed(
-                f"GET /dc/{template}/data/stream", f"the card stream for '{template}' is not valid JSON: {str(exc)[:200]}"
-            ) from None
-        except requests.RequestException as exc:
-            raise error_for_exception(exc, service=SERVICE, url=self._url(f"dc/{template}/data/stream")) from None
-        finally:
-            resp.close()
-
     def get_card(self, template: str, card_id: str | int, *, selected_attributes: Sequence[str] | str | None = None) -> EsmCard:
         """``GET /dc/{template}/data/{id}``; :class:`CardNotFoundError` when there is none."""
         params = {}
         if selected_attributes:
             params = {"selectedAttributes": self._read_params(None, selected_attributes, True)["selectedAttributes"]}
-        resp = self._request("GET", f"dc/{_q(template)}/data/{_q(str(card_id))}", params=params)
         what = f"GET /dc/{template}/data/{card_id}"
-        body = self._ok_json(resp, what, template=template, card_id=str(card_id))
-        return _card(body, template, what)
+        body = self.request(
+            "GET", f"dc/{_q(template)}/data/{_q(str(card_id))}", params=params, what=what, template=template, card_id=str(card_id)
+        )
+        return card_from_answer(body, template, what)
 
     def find_cards(self, template: str, attribute: str, value: Any, *, data_cards: bool = True) -> list[EsmCard]:
         """Every card whose ``attribute`` equals ``value`` (value escaped)."""
@@ -562,24 +516,13 @@ class EsmClient:
             )
         return cards[0] if cards else None
 
-    def find_ids_by_key(self, template: str, attribute: str, values: Iterable[Any], *, batch: int = 40) -> dict[str, str]:
-        """``{key value: data card id}`` for the cards whose ``attribute`` is one of ``values``."""
-        wanted = list(dict.fromkeys(str(v) for v in values if v is not None and str(v) != ""))
-        found: dict[str, str] = {}
-        for start in range(0, len(wanted), batch):
-            part = wanted[start : start + batch]
-            for card in self.iter_cards(template, filter=eql.any_of(attribute, part), selected_attributes=[attribute]):
-                key = card.value(attribute)
-                if key is not None and str(key) not in found:  # newest first wins
-                    found[str(key)] = card.data_card_id
-        return found
-
     # ------------------------------------------------------------------ writes
     def create_card(self, template: str, data: Mapping[str, Any], *, folder: str) -> str:
         """``POST /dc/{template}/data``: create one card; returns its id."""
         body = {"folderCode": folder, "data": encode_card_data(data)}
-        resp = self._request("POST", f"dc/{_q(template)}/data", json=body)
-        out = self._ok_json(resp, f"POST /dc/{template}/data", template=template, attribute=_only(data))
+        out = self.request(
+            "POST", f"dc/{_q(template)}/data", json=body, what=f"POST /dc/{template}/data", template=template, attribute=_only(data)
+        )
         errors = _errors_of(out.get("meta") if isinstance(out, Mapping) else None)
         card_id = ((out.get("dataCard") or {}) if isinstance(out, Mapping) else {}).get("dataCardId")
         if errors or not card_id:
@@ -591,9 +534,9 @@ class EsmClient:
         body: dict[str, Any] = {"dataCardId": str(card_id), "data": encode_card_data(data)}
         if folder:
             body["folderCode"] = folder
-        resp = self._request("PATCH", f"dc/{_q(template)}/data/{_q(str(card_id))}", json=body)
-        out = self._ok_json(
-            resp, f"PATCH /dc/{template}/data/{card_id}", template=template, card_id=str(card_id), attribute=_only(data)
+        out = self.request(
+            "PATCH", f"dc/{_q(template)}/data/{_q(str(card_id))}", json=body,
+            what=f"PATCH /dc/{template}/data/{card_id}", template=template, card_id=str(card_id), attribute=_only(data),
         )
         errors = _errors_of(out.get("meta") if isinstance(out, Mapping) else None)
         if errors:
@@ -601,22 +544,20 @@ class EsmClient:
 
     def delete_card(self, template: str, card_id: str | int, *, missing_ok: bool = True) -> bool:
         """Move a card to the trash. ``False`` when it already was there (409) and ``missing_ok``."""
-        resp = self._request("DELETE", f"dc/{_q(template)}/data/{_q(str(card_id))}")
-        if resp.status_code == 409 and missing_ok:
+        out = self.request(
+            "DELETE", f"dc/{_q(template)}/data/{_q(str(card_id))}",
+            refusals=(409,) if missing_ok else (), parse=False, template=template, card_id=str(card_id),
+        )
+        if isinstance(out, Refusal):
             self.log.info("ESM '%s' card %s is already in the trash.", template, card_id)
             return False
-        if not resp.ok:
-            raise self._error(resp, template=template, card_id=str(card_id))
         return True
 
     def get_attribute(self, template: str, card_id: str | int, attribute: str) -> list[Any]:
         """The value elements of one attribute of one card."""
-        resp = self._request("GET", f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}")
-        if resp.status_code == 403 and "attribute" in " ".join(service_messages(resp)).lower():
-            # the spec documents 403 as "Resource not found" for this endpoint
-            raise UnknownAttributeError.for_attribute(template, attribute)
-        body = self._ok_json(
-            resp, f"GET attribute {attribute}", template=template, card_id=str(card_id), attribute=attribute
+        body = self.request(
+            "GET", f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}", what=f"GET attribute {attribute}",
+            template=template, card_id=str(card_id), attribute=attribute, attribute_403=True,
         )
         return list(body.get("values") or []) if isinstance(body, Mapping) else []
 
@@ -629,9 +570,10 @@ class EsmClient:
         self._attribute_write("POST", template, card_id, attribute, encode_values(value))
 
     def clear_attribute(self, template: str, card_id: str | int, attribute: str) -> None:
-        resp = self._request("DELETE", f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}")
-        if not resp.ok:
-            raise self._error(resp, template=template, card_id=str(card_id), attribute=attribute)
+        self.request(
+            "DELETE", f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}",
+            parse=False, template=template, card_id=str(card_id), attribute=attribute,
+        )
 
     def append_worklog(self, template: str, card_id: str | int, attribute: str, text: str) -> None:
         """Append one entry to a worklog attribute (ESM stamps author and date)."""
@@ -640,11 +582,10 @@ class EsmClient:
         self._attribute_write("POST", template, card_id, attribute, {"values": [{"value": text}]})
 
     def _attribute_write(self, method: str, template: str, card_id: str | int, attribute: str, body: Mapping[str, Any]) -> None:
-        resp = self._request(method, f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}", json=body)
-        if not resp.ok:
-            if resp.status_code == 403 and "attribute" in " ".join(service_messages(resp)).lower():
-                raise UnknownAttributeError.for_attribute(template, attribute)
-            raise self._error(resp, template=template, card_id=str(card_id), attribute=attribute)
+        self.request(
+            method, f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}", json=body,
+            parse=False, template=template, card_id=str(card_id), attribute=attribute, attribute_403=True,
+        )
 
     def _refusal(self, template: str, errors: list[Mapping[str, Any]]) -> ConnectorHTTPError:
         reasons = [_reason(e) for e in errors]
@@ -742,10 +683,11 @@ class EsmClient:
                 item["folderCode"] = card.folder or folder
             body.append(item)
         creates = any(not c.data_card_id for _, c in cards)
-        resp = self._request(
-            "PUT", f"dc/{_q(template)}/data", json=body, session=self._create_session if creates else self._session
+        out = self.request(
+            "PUT", f"dc/{_q(template)}/data", json=body, session=self._create_session if creates else self._session,
+            refusals=(400,), what=f"PUT /dc/{template}/data", template=template,
         )
-        if resp.status_code == 400 and len(cards) > 1:
+        if isinstance(out, Refusal) and len(cards) > 1:
             # ESM refused the chunk as a whole: isolate the culprit(s) by halves.
             self.log.info(
                 "ESM refused a bulk chunk of %d '%s' cards as a whole; splitting it to find the refused card(s).",
@@ -753,19 +695,18 @@ class EsmClient:
             )
             mid = len(cards) // 2
             return self._put_cards(template, cards[:mid], folder) + self._put_cards(template, cards[mid:], folder)
-        if resp.status_code == 400:
+        if isinstance(out, Refusal):
             index, card = cards[0]
-            reasons = tuple(service_messages(resp, secrets=self._secrets())) or ("ESM refused the card (400)",)
+            reasons = out.messages or ("ESM refused the card (400)",)
             return [CardOutcome(index, "refused", card.data_card_id, reasons, card.ref, card)]
-        out = self._ok_json(resp, f"PUT /dc/{template}/data", template=template)
         return self._match_outcomes(template, cards, out)
 
     def _match_outcomes(self, template: str, cards: list[tuple[int, CardInput]], out: Any) -> list[CardOutcome]:
         what = f"PUT /dc/{template}/data"
         if not isinstance(out, Mapping):
-            raise _malformed(what, f"the bulk import answer for '{template}' is {describe_json(out)}, expected an object")
+            raise malformed_answer(what, f"the bulk import answer for '{template}' is {describe_json(out)}, expected an object")
         if out.get("data") is not None and not isinstance(out["data"], list):
-            raise _malformed(what, f"'data' is {describe_json(out['data'])}, expected a list of per-card results")
+            raise malformed_answer(what, f"'data' is {describe_json(out['data'])}, expected a list of per-card results")
         items = [i if isinstance(i, Mapping) else {} for i in (out.get("data") or [])]
         meta = out.get("meta") if isinstance(out.get("meta"), Mapping) else {}
         outcomes: list[CardOutcome] = []
@@ -809,13 +750,6 @@ class EsmClient:
         return outcomes
 
     # ------------------------------------------------------------------ helpers for callers
-    def check_attributes(self, template: str | TemplateInfo, attributes: Iterable[str]) -> TemplateInfo:
-        """Raise :class:`UnknownAttributeError` for the first attribute the template lacks."""
-        info = template if isinstance(template, TemplateInfo) else self.template(template)
-        for code in attributes:
-            info.attribute(code)
-        return info
-
     def check_static_value(self, template: str | TemplateInfo, attribute: str, value: Any) -> AttributeInfo:
         """Raise :class:`RefusedValueError` when ``value`` is not one of the attribute's static values."""
         info = template if isinstance(template, TemplateInfo) else self.template(template)
@@ -848,9 +782,4 @@ def _reason(error: Mapping[str, Any]) -> str:
 
 def _only(data: Mapping[str, Any]) -> str | None:
     return next(iter(data)) if len(data) == 1 else None
-
-
-def _safe_next(link: str) -> str:
-    parts = urlsplit(link)
-    return f"{parts.path}?{parts.query}"[:200]
 

@@ -28,6 +28,7 @@ __all__ = [
     "CardNotFoundError",
     "EsmProtocolError",
     "NotAnEsmApiError",
+    "malformed_answer",
 ]
 
 
@@ -91,6 +92,15 @@ class CardNotFoundError(NotFoundError):
 
 class EsmProtocolError(MalformedResponseError):
     """ESM answered, but not in the shape the REST API v1 defines."""
+
+
+def malformed_answer(what: str, problem: str, status: int | None = 200) -> EsmProtocolError:
+    """``what`` is the endpoint as ``"GET /dc/incident/data"`` (never a query string)."""
+    method, _, path = what.partition(" ")
+    return EsmProtocolError(
+        f"ESM's answer to {what} is not what the ESM REST API returns: {problem}",
+        status, SERVICE, method=method or None, path=path or None,
+    )
 
 
 class NotAnEsmApiError(HostUnreachableError):

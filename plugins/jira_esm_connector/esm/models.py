@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Literal
 
+from ..http.errors import describe_json
+from .errors import malformed_answer
+
 __all__ = [
     "StaticValueInfo",
     "AttributeInfo",
@@ -198,6 +201,18 @@ class EsmCard:
             hidden=bool(raw.get("hidden", False)),
             data=data if isinstance(data, Mapping) else {},
         )
+
+
+def card_from_answer(item: Any, template: str, what: str, n: int | None = None) -> EsmCard:
+    """One card of ESM's answer to ``what``: an object with a ``dataCardId`` (a card without
+    one cannot be matched or updated; taking ``"None"`` for its id would duplicate it later)."""
+    where = "the card" if n is None else f"item {n} of 'data'"
+    if not isinstance(item, Mapping):
+        raise malformed_answer(what, f"{where} is {describe_json(item)}, expected an object")
+    card_id = item.get("dataCardId")
+    if card_id in (None, "") or isinstance(card_id, (bool, dict, list)):
+        raise malformed_answer(what, f"{where} has no dataCardId")
+    return EsmCard.from_json(item, template)
 
 
 @dataclass(frozen=True)

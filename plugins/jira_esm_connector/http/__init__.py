@@ -8,7 +8,7 @@ Public API::
     error_for_response(response, service=...) -- typed error for a non-2xx response
     error_for_exception(exc, service=..., url=...) -- typed error for a transport failure
     service_messages(response)                -- the service's own error messages, verbatim
-    redact(text, secrets=()), safe_path(url), safe_url(url)
+    redact(text, secrets=()), safe_path(url)
     BasicAuth(user, password), BearerAuth(token) -- auth objects with secret-free reprs
     ConnectorHTTPError and subclasses (see .errors)
 
@@ -35,7 +35,7 @@ from .errors import (
     TLSError,
     describe_json,
 )
-from .redact import REDACTED, redact, safe_path, safe_url
+from .redact import REDACTED, redact, safe_path
 from .retry import IDEMPOTENT_METHODS, LoggingRetry, RetryPolicy, describe_transport_error
 from .session import (
     build_session,
@@ -72,7 +72,6 @@ __all__ = [
     "error_for_response",
     "redact",
     "safe_path",
-    "safe_url",
     "service_messages",
     "validate_base_url",
 ]

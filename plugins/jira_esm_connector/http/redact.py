@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 REDACTED = "***"
 
@@ -78,11 +78,3 @@ def safe_path(url: str) -> str:
     parts = urlsplit(url)
     return parts.path or "/"
 
-
-def safe_url(url: str) -> str:
-    """scheme://host[:port]/path of a URL: no user-info, no query string, no fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))

@@ -98,6 +98,7 @@ def build_session(
     base_url: str | None = None,
     read_only_post_paths: Iterable[str] = (),
     pool_maxsize: int = 10,
+    idempotent_methods: Iterable[str] = IDEMPOTENT_METHODS,
 ) -> requests.Session:
     """A ``requests.Session`` with retrying adapters mounted for http and https.
 
@@ -106,6 +107,8 @@ def build_session(
     endpoints that only read (e.g. ``/rest/api/3/search/jql``): they get the idempotent
     retry rules. Every other POST is retried only on 429 -- see :mod:`.retry`; a caller
     that creates something must check whether it exists before repeating the request.
+    ``idempotent_methods`` are the methods retried on 5xx / resets (default
+    :data:`IDEMPOTENT_METHODS`); e.g. without ``PUT`` for ESM's bulk import that creates cards.
     """
     log = logger or logging.getLogger("jira_esm_connector.http")
     if isinstance(verify, str):
@@ -120,8 +123,9 @@ def build_session(
     session.headers["Accept"] = "application/json"
     session.verify = verify
 
+    idempotent = frozenset(m.upper() for m in idempotent_methods)
     adapter = HTTPAdapter(
-        max_retries=retry.to_retry(logger=log, service_name=service_name),
+        max_retries=retry.to_retry(logger=log, service_name=service_name, idempotent_methods=idempotent),
         pool_connections=4,
         pool_maxsize=pool_maxsize,
     )
@@ -134,7 +138,7 @@ def build_session(
             raise ValueError("read_only_post_paths needs base_url")
         read_adapter = HTTPAdapter(
             max_retries=retry.to_retry(
-                logger=log, service_name=service_name, idempotent_methods=IDEMPOTENT_METHODS | {"POST"}
+                logger=log, service_name=service_name, idempotent_methods=idempotent | {"POST"}
             ),
             pool_connections=4,
             pool_maxsize=pool_maxsize,

@@ -1,4 +1,4 @@
-"""Jira Cloud client, paginators, JQL escaping and the Airflow hook (``jira.hook``, imported lazily)."""
+"""Jira Cloud client, paginators and JQL escaping (no Airflow; the hook is :mod:`jira_esm_connector.hooks.jira`)."""
 from __future__ import annotations
 
 from .client import JiraClient, SearchPage, parse_token_expiry

@@ -19,25 +19,12 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow.sdk.bases.hook import BaseHook
-
-from ..connection_extras import ca_bundle_path, extra_bool, extra_seconds, extra_value, warn_if_unverified
-from ..http import ConnectorHTTPError, RetryPolicy, redact
+from ..esm.client import EsmClient
+from ..http import RetryPolicy
 from ..masking import mask_secret
-from .client import EsmClient
+from .base import ConnectorHook
 
 DEFAULT_API_PATH = "/rest-api/itsm/v1"
-
-def _extra(extras: dict[str, Any], name: str) -> Any:
-    return extra_value(extras, name, "efecte_esm")
-
-
-def _as_bool(value: Any, name: str, default: bool) -> bool:
-    return extra_bool(value, name, default, service="ESM")
-
-
-def _as_float(value: Any, name: str, default: float) -> float:
-    return extra_seconds(value, name, default, service="ESM")
 
 
 def base_url_from_connection(host: str | None, *, schema: str | None = None, port: int | None = None) -> str:
@@ -57,28 +44,18 @@ def base_url_from_connection(host: str | None, *, schema: str | None = None, por
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
 
 
-class EsmHook(BaseHook):
+class EsmHook(ConnectorHook):
     """Gives an :class:`~jira_esm_connector.esm.client.EsmClient` for an ``efecte_esm`` connection."""
 
     conn_name_attr = "esm_conn_id"
     default_conn_name = "esm_default"
     conn_type = "efecte_esm"
     hook_name = "Efecte ESM"
+    service = "ESM"
+    secret_kwarg = "password"
 
-    def __init__(
-        self,
-        esm_conn_id: str = default_conn_name,
-        *,
-        retry: RetryPolicy | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.esm_conn_id = esm_conn_id
-        self.retry = retry
-        self._client: EsmClient | None = None
-
-    def __repr__(self) -> str:
-        return f"EsmHook(esm_conn_id={self.esm_conn_id!r})"
+    def __init__(self, esm_conn_id: str = default_conn_name, *, retry: RetryPolicy | None = None, **kwargs: Any) -> None:
+        super().__init__(esm_conn_id, retry=retry, **kwargs)
 
     # -- Airflow UI --------------------------------------------------------------------------
     @classmethod
@@ -104,58 +81,46 @@ class EsmHook(BaseHook):
         conn = self.get_connection(self.esm_conn_id)
         extra = conn.extra_dejson or {}
         base_url = base_url_from_connection(conn.host, schema=conn.schema, port=conn.port)
-        verify: bool | str = _as_bool(_extra(extra, "verify"), "verify", True)
-        ca_bundle = _extra(extra, "ca_bundle")
-        if ca_bundle and verify:
-            verify = ca_bundle_path(str(ca_bundle))
         return {
             "base_url": base_url,
             "username": conn.login or "",
             "password": conn.password or "",
-            "verify": verify,
+            "verify": self.tls_verify(extra),
             "timeout": (
-                _as_float(_extra(extra, "connect_timeout"), "connect_timeout", 5.0),
-                _as_float(_extra(extra, "timeout"), "timeout", 60.0),
+                self.extra_seconds(extra, "connect_timeout", 5.0),
+                self.extra_seconds(extra, "timeout", 60.0),
             ),
-            "allow_insecure_http": _as_bool(_extra(extra, "allow_insecure_http"), "allow_insecure_http", False),
+            "allow_insecure_http": self.extra_bool(extra, "allow_insecure_http", False),
             "logger": logging.getLogger("jira_esm_connector.esm"),
             # the password and every JWT the client gets go to Airflow's log masker
             "on_secret": mask_secret,
         }
 
+    def _require_credentials(self, kwargs: dict[str, Any]) -> None:
+        if not kwargs["username"]:
+            raise ValueError(f"ESM connection '{self.esm_conn_id}' has no login (ESM user)")
+        if not kwargs["password"]:
+            raise ValueError(f"ESM connection '{self.esm_conn_id}' has no password")
+
+    def _new_client(self, kwargs: dict[str, Any]) -> EsmClient:
+        return EsmClient(**kwargs, retry=self.retry or RetryPolicy())
+
     def get_client(self) -> EsmClient:
         """A logged-out client for this connection (it logs in on first use); cached per hook."""
-        if self._client is None:
-            kwargs = self.client_kwargs()
-            if not kwargs["username"]:
-                raise ValueError(f"ESM connection '{self.esm_conn_id}' has no login (ESM user)")
-            if not kwargs["password"]:
-                raise ValueError(f"ESM connection '{self.esm_conn_id}' has no password")
-            warn_if_unverified(kwargs["logger"], "ESM", self.esm_conn_id, kwargs["verify"])
-            self._client = EsmClient(**kwargs, retry=self.retry or RetryPolicy())
-        return self._client
+        return super().get_client()
 
-    def get_conn(self) -> EsmClient:
-        return self.get_client()
+    def _test(self, kwargs: dict[str, Any]) -> tuple[bool, str]:
+        """Log in and call ``GET /echo/jwt``."""
+        if not kwargs["username"] or not kwargs["password"]:
+            return False, "The ESM connection needs a login (ESM user) and a password."
+        # Quick answer for the UI: short timeouts, no long retry waits.
+        kwargs["timeout"] = (min(kwargs["timeout"][0], 5.0), min(kwargs["timeout"][1], 20.0))
+        quick = RetryPolicy(total=1, connect_retries=0, read_retries=0, backoff_base=0.5, backoff_cap=2.0, max_retry_after=5.0)
+        with EsmClient(**kwargs, retry=quick) as client:
+            client.login()
+            client.echo_jwt("airflow connection test")
+            return True, f"Logged in to ESM at {client.base_url} as '{client.username}'; echo/jwt answered."
 
-    def test_connection(self) -> tuple[bool, str]:
-        """Log in and call ``GET /echo/jwt``; ``(False, plain reason)`` on failure."""
-        password: str | None = None
-        try:
-            kwargs = self.client_kwargs()
-            password = kwargs["password"]
-            if not kwargs["username"] or not password:
-                return False, "The ESM connection needs a login (ESM user) and a password."
-            # Quick answer for the UI: short timeouts, no long retry waits.
-            kwargs["timeout"] = (min(kwargs["timeout"][0], 5.0), min(kwargs["timeout"][1], 20.0))
-            quick = RetryPolicy(total=1, connect_retries=0, read_retries=0, backoff_base=0.5, backoff_cap=2.0, max_retry_after=5.0)
-            with EsmClient(**kwargs, retry=quick) as client:
-                client.login()
-                client.echo_jwt("airflow connection test")
-                return True, f"Logged in to ESM at {client.base_url} as '{client.username}'; echo/jwt answered."
-        except ConnectorHTTPError as exc:
-            return False, redact(str(exc), [password])
-        except ValueError as exc:
-            return False, redact(str(exc), [password])
-        except Exception as exc:  # the UI shows the text: keep it plain and secret-free
-            return False, redact(f"{type(exc).__name__}: {exc}", [password])
+    def _failure_text(self, exc: Exception) -> str:
+        # a bad extra or a missing host is already a plain sentence
+        return str(exc) if isinstance(exc, ValueError) else super()._failure_text(exc)

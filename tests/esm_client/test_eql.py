@@ -1,16 +1,14 @@
-"""Pure-function parts of the ESM client: EQL quoting/building and the streamed-JSON reader.
+"""Pure-function parts of the ESM client: EQL quoting and building.
 
 (The same EQL strings are also run against the real simulator in test_client_live.py.)
 """
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from jira_esm_connector.esm import eql
-from jira_esm_connector.esm.jsonstream import ArrayItemReader, JsonStreamError, iter_array_items
 
 
 @pytest.mark.parametrize(
@@ -70,32 +68,3 @@ def test_eql_builder_parenthesises():
     assert eql.eql_and(eql.eq("a", "b")) == "$a$ = 'b'"
     with pytest.raises(ValueError):
         eql.any_of("k", [])
-
-
-def _chunks(text: str, size: int) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)]
-
-
-@pytest.mark.parametrize("size", [1, 2, 5, 64, 10_000_000])
-def test_stream_reader_yields_every_item_whatever_the_chunking(size):
-    doc = {
-        "meta": {"count": 300, "links": {"self": "/dc/incident/data/stream"}},
-        "data": [{"dataCardId": str(i), "name": f"card \"{i}\" ]}}", "n": i * 1.25} for i in range(300)],
-        "after": 12345,
-    }
-    reader = ArrayItemReader(_chunks(json.dumps(doc), size))
-    assert list(reader) == doc["data"]
-    assert reader.other == {"meta": doc["meta"], "after": 12345}
-
-
-def test_stream_reader_data_first_and_top_level_array():
-    assert list(iter_array_items(['{"data": [1, 2, {"a": [3]}], "meta": {}}'])) == [1, 2, {"a": [3]}]
-    assert list(iter_array_items(["[", "10", "0,", " 2]"])) == [100, 2]
-    assert list(iter_array_items(['{"meta": {"data": [9]}, "data": []}'])) == []
-
-
-def test_stream_reader_reports_truncated_body():
-    with pytest.raises(JsonStreamError):
-        list(iter_array_items(['{"data": [{"a": 1}, {"b": ']))
-    with pytest.raises(JsonStreamError):
-        list(iter_array_items(["<html>oops</html>"]))
