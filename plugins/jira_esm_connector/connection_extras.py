@@ -69,6 +69,7 @@ def private_dir(name: str = "jira-esm-connector") -> Path:
     0700 and then checked: a real folder (not a symlink), owned by this user, with no
     access for group or others; otherwise a plain error names it.
     """
+    # the platform's per-user runtime folder, not a connector setting (see config/settings.py)
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     uid = os.getuid() if hasattr(os, "getuid") else None
     path = Path(base) / (f"{name}-{uid}" if uid is not None else name)

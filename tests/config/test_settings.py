@@ -17,7 +17,24 @@ def test_defaults(monkeypatch, tmp_path):
     assert s.staging_dir == tmp_path / "jira_esm_staging"
     assert s.cache_clear_hours == [0]
     assert (s.pool, s.pool_slots) == ("jira_esm_connector", 6)
-    assert s.mappings_dir == Path(__file__).resolve().parents[2] / "include" / "mappings"
+    # the task folder never depends on where the package is installed: the DAG files pass
+    # theirs, else AIRFLOW_HOME's include/mappings
+    assert s.mappings_dir is None
+    assert s.task_folder(Path("/dags/../include/mappings")) == Path("/dags/../include/mappings")
+    assert s.task_folder() == tmp_path / "include" / "mappings"
+    assert (s.task_retries, s.retry_delay_s) == (3, 60)
+
+
+def test_mappings_dir_env_wins_over_the_dag_files_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("JIRA_ESM_MAPPINGS_DIR", str(tmp_path))
+    assert ConnectorSettings().task_folder(Path("/elsewhere")) == tmp_path
+
+
+def test_retry_settings_from_env_fall_back_to_defaults_when_not_numbers(monkeypatch):
+    monkeypatch.setenv("JIRA_ESM_TASK_RETRIES", "2")
+    monkeypatch.setenv("JIRA_ESM_RETRY_DELAY_S", "soon")
+    s = ConnectorSettings()
+    assert (s.task_retries, s.retry_delay_s) == (2, 60)
 
 
 def test_env_overrides(monkeypatch):

@@ -66,9 +66,11 @@ def test_every_example_import_becomes_a_dag_with_the_spec_shape():
     for name, dag in imports.items():
         full = name in ("jira_users_to_persons", "jira_groups_to_groups")
         ids = [t.task_id for t in dag.tasks]
-        assert ids == ["extract", "transform", "diff", "load"] + (["mark_removed"] if full else [])
+        assert ids == ["extract", "transform", "diff", "load"] + (["mark_removed"] if full else []) + ["finish"]
         assert dag.task_dict["transform"].upstream_task_ids == {"extract"}
         assert dag.task_dict["load"].upstream_task_ids >= {"diff"}
+        assert dag.task_dict["finish"].downstream_task_ids == set()  # the run's result
+        assert dag.task_dict["finish"].upstream_task_ids >= {"load"} | ({"mark_removed"} if full else set())
         assert dag.max_active_runs == 1 and dag.catchup is False
         for t in dag.tasks:
             assert t.pool == "jira_esm_connector"
@@ -144,7 +146,7 @@ def test_full_user_import_dag_run_creates_persons_and_returns_the_counts(airflow
     run = dag.test()
 
     assert str(run.state) == "success", _states(run)
-    summary = _result(run, "mark_removed")
+    summary = _result(run, "finish")
     esm = _esm(esm_sim)
     persons = list(esm.iter_cards("person", filter=eql.eq("task_id", "jira_users_to_persons")))
     assert summary["created"] == summary["fetched"] == len(persons) > 0
@@ -167,7 +169,7 @@ def test_incremental_dag_reruns_with_clear_cache_param_push_everything(airflow_d
     cleared = dags["jira_issues_to_incidents"].test(run_conf={"clear_cache": True})
 
     assert _result(quiet, "load")["updated"] == 0
-    result = _result(cleared, "load")
+    result = _result(cleared, "finish")
     assert result["cache_cleared"] and result["updated"] == result["fetched"] > 0 and created > 0
     assert state.get_watermark("jira_issues_to_incidents") == mark
     # reporter references resolved to the person cards of the user import

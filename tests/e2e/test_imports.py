@@ -73,7 +73,7 @@ def test_import_triggered_through_the_rest_api_fills_esm(quiet_imports, jira_sim
         assert result["summary"].startswith("Import 'jira_users_to_persons' finished")
         # the task log carries the one-line summary (what an operator reads in the UI)
         log = airflow_e2e.api(
-            "GET", f"/dags/jira_users_to_persons/dagRuns/{run['dag_run_id']}/taskInstances/mark_removed/logs/1",
+            "GET", f"/dags/jira_users_to_persons/dagRuns/{run['dag_run_id']}/taskInstances/finish/logs/1",
             params={"full_content": "true"},
         )
         assert log.status_code == 200, log.text

@@ -1,67 +1,81 @@
 """Great-expectations (GX Core 1.x) expectations a task file may declare under ``quality:``.
 
-A static list (importing GX costs seconds, too slow for DAG parsing); a test checks it
-against the installed GX. Expectations that need a SQL datasource or a second table are
+A static table (importing GX costs seconds, too slow for DAG parsing); a test checks it
+against the installed GX. The one table gives each expectation its GX class and its
+category for the quality gate (row-wise, schema, whole-column). Expectations that need a SQL datasource or a second table are
 left out: task batches are pandas DataFrames.
 """
 from __future__ import annotations
 
-# snake_case name as written in task files -> GX class name in great_expectations.expectations
-KNOWN_EXPECTATIONS: dict[str, str] = {
-    "expect_column_distinct_values_to_be_in_set": "ExpectColumnDistinctValuesToBeInSet",
-    "expect_column_distinct_values_to_contain_set": "ExpectColumnDistinctValuesToContainSet",
-    "expect_column_distinct_values_to_equal_set": "ExpectColumnDistinctValuesToEqualSet",
-    "expect_column_kl_divergence_to_be_less_than": "ExpectColumnKLDivergenceToBeLessThan",
-    "expect_column_max_to_be_between": "ExpectColumnMaxToBeBetween",
-    "expect_column_mean_to_be_between": "ExpectColumnMeanToBeBetween",
-    "expect_column_median_to_be_between": "ExpectColumnMedianToBeBetween",
-    "expect_column_min_to_be_between": "ExpectColumnMinToBeBetween",
-    "expect_column_most_common_value_to_be_in_set": "ExpectColumnMostCommonValueToBeInSet",
-    "expect_column_pair_values_a_to_be_greater_than_b": "ExpectColumnPairValuesAToBeGreaterThanB",
-    "expect_column_pair_values_to_be_equal": "ExpectColumnPairValuesToBeEqual",
-    "expect_column_pair_values_to_be_in_set": "ExpectColumnPairValuesToBeInSet",
-    "expect_column_proportion_of_non_null_values_to_be_between": "ExpectColumnProportionOfNonNullValuesToBeBetween",
-    "expect_column_proportion_of_unique_values_to_be_between": "ExpectColumnProportionOfUniqueValuesToBeBetween",
-    "expect_column_quantile_values_to_be_between": "ExpectColumnQuantileValuesToBeBetween",
-    "expect_column_stdev_to_be_between": "ExpectColumnStdevToBeBetween",
-    "expect_column_sum_to_be_between": "ExpectColumnSumToBeBetween",
-    "expect_column_to_exist": "ExpectColumnToExist",
-    "expect_column_type_to_be": "ExpectColumnTypeToBe",
-    "expect_column_unique_value_count_to_be_between": "ExpectColumnUniqueValueCountToBeBetween",
-    "expect_column_value_lengths_to_be_between": "ExpectColumnValueLengthsToBeBetween",
-    "expect_column_value_lengths_to_equal": "ExpectColumnValueLengthsToEqual",
-    "expect_column_value_z_scores_to_be_less_than": "ExpectColumnValueZScoresToBeLessThan",
-    "expect_column_values_to_be_between": "ExpectColumnValuesToBeBetween",
-    "expect_column_values_to_be_dateutil_parseable": "ExpectColumnValuesToBeDateutilParseable",
-    "expect_column_values_to_be_decreasing": "ExpectColumnValuesToBeDecreasing",
-    "expect_column_values_to_be_in_set": "ExpectColumnValuesToBeInSet",
-    "expect_column_values_to_be_in_type_list": "ExpectColumnValuesToBeInTypeList",
-    "expect_column_values_to_be_increasing": "ExpectColumnValuesToBeIncreasing",
-    "expect_column_values_to_be_json_parseable": "ExpectColumnValuesToBeJsonParseable",
-    "expect_column_values_to_be_null": "ExpectColumnValuesToBeNull",
-    "expect_column_values_to_be_of_type": "ExpectColumnValuesToBeOfType",
-    "expect_column_values_to_be_unique": "ExpectColumnValuesToBeUnique",
-    "expect_column_values_to_match_json_schema": "ExpectColumnValuesToMatchJsonSchema",
-    "expect_column_values_to_match_like_pattern": "ExpectColumnValuesToMatchLikePattern",
-    "expect_column_values_to_match_like_pattern_list": "ExpectColumnValuesToMatchLikePatternList",
-    "expect_column_values_to_match_regex": "ExpectColumnValuesToMatchRegex",
-    "expect_column_values_to_match_regex_list": "ExpectColumnValuesToMatchRegexList",
-    "expect_column_values_to_match_strftime_format": "ExpectColumnValuesToMatchStrftimeFormat",
-    "expect_column_values_to_not_be_in_set": "ExpectColumnValuesToNotBeInSet",
-    "expect_column_values_to_not_be_null": "ExpectColumnValuesToNotBeNull",
-    "expect_column_values_to_not_be_outliers": "ExpectColumnValuesToNotBeOutliers",
-    "expect_column_values_to_not_match_like_pattern": "ExpectColumnValuesToNotMatchLikePattern",
-    "expect_column_values_to_not_match_like_pattern_list": "ExpectColumnValuesToNotMatchLikePatternList",
-    "expect_column_values_to_not_match_regex": "ExpectColumnValuesToNotMatchRegex",
-    "expect_column_values_to_not_match_regex_list": "ExpectColumnValuesToNotMatchRegexList",
-    "expect_compound_columns_to_be_unique": "ExpectCompoundColumnsToBeUnique",
-    "expect_multicolumn_sum_to_equal": "ExpectMulticolumnSumToEqual",
-    "expect_multicolumn_values_to_be_equal": "ExpectMulticolumnValuesToBeEqual",
-    "expect_select_column_values_to_be_unique_within_record": "ExpectSelectColumnValuesToBeUniqueWithinRecord",
-    "expect_table_column_count_to_be_between": "ExpectTableColumnCountToBeBetween",
-    "expect_table_column_count_to_equal": "ExpectTableColumnCountToEqual",
-    "expect_table_columns_to_match_ordered_list": "ExpectTableColumnsToMatchOrderedList",
-    "expect_table_columns_to_match_set": "ExpectTableColumnsToMatchSet",
-    "expect_table_row_count_to_be_between": "ExpectTableRowCountToBeBetween",
-    "expect_table_row_count_to_equal": "ExpectTableRowCountToEqual",
+from typing import Literal
+
+__all__ = ["EXPECTATIONS", "KNOWN_EXPECTATIONS", "ROW_WISE", "SCHEMA_ONLY", "ROW", "SCHEMA", "COLUMN"]
+
+# How the quality gate (pipeline/quality.py) runs an expectation in bounded memory:
+ROW: Literal["row"] = "row"  # the verdict on a row depends only on that row: exact per chunk
+SCHEMA: Literal["schema"] = "schema"  # about the frame's columns only (every chunk has the same ones)
+COLUMN: Literal["column"] = "column"  # needs whole columns (uniqueness, order, types, aggregates, row counts)
+
+# snake_case name as written in task files -> (GX class name in great_expectations.expectations, category)
+EXPECTATIONS: dict[str, tuple[str, Literal["row", "schema", "column"]]] = {
+    'expect_column_distinct_values_to_be_in_set':                ('ExpectColumnDistinctValuesToBeInSet', COLUMN),
+    'expect_column_distinct_values_to_contain_set':              ('ExpectColumnDistinctValuesToContainSet', COLUMN),
+    'expect_column_distinct_values_to_equal_set':                ('ExpectColumnDistinctValuesToEqualSet', COLUMN),
+    'expect_column_kl_divergence_to_be_less_than':               ('ExpectColumnKLDivergenceToBeLessThan', COLUMN),
+    'expect_column_max_to_be_between':                           ('ExpectColumnMaxToBeBetween', COLUMN),
+    'expect_column_mean_to_be_between':                          ('ExpectColumnMeanToBeBetween', COLUMN),
+    'expect_column_median_to_be_between':                        ('ExpectColumnMedianToBeBetween', COLUMN),
+    'expect_column_min_to_be_between':                           ('ExpectColumnMinToBeBetween', COLUMN),
+    'expect_column_most_common_value_to_be_in_set':              ('ExpectColumnMostCommonValueToBeInSet', COLUMN),
+    'expect_column_pair_values_a_to_be_greater_than_b':          ('ExpectColumnPairValuesAToBeGreaterThanB', ROW),
+    'expect_column_pair_values_to_be_equal':                     ('ExpectColumnPairValuesToBeEqual', ROW),
+    'expect_column_pair_values_to_be_in_set':                    ('ExpectColumnPairValuesToBeInSet', ROW),
+    'expect_column_proportion_of_non_null_values_to_be_between': ('ExpectColumnProportionOfNonNullValuesToBeBetween', COLUMN),
+    'expect_column_proportion_of_unique_values_to_be_between':   ('ExpectColumnProportionOfUniqueValuesToBeBetween', COLUMN),
+    'expect_column_quantile_values_to_be_between':               ('ExpectColumnQuantileValuesToBeBetween', COLUMN),
+    'expect_column_stdev_to_be_between':                         ('ExpectColumnStdevToBeBetween', COLUMN),
+    'expect_column_sum_to_be_between':                           ('ExpectColumnSumToBeBetween', COLUMN),
+    'expect_column_to_exist':                                    ('ExpectColumnToExist', SCHEMA),
+    'expect_column_type_to_be':                                  ('ExpectColumnTypeToBe', COLUMN),
+    'expect_column_unique_value_count_to_be_between':            ('ExpectColumnUniqueValueCountToBeBetween', COLUMN),
+    'expect_column_value_lengths_to_be_between':                 ('ExpectColumnValueLengthsToBeBetween', ROW),
+    'expect_column_value_lengths_to_equal':                      ('ExpectColumnValueLengthsToEqual', ROW),
+    'expect_column_value_z_scores_to_be_less_than':              ('ExpectColumnValueZScoresToBeLessThan', COLUMN),
+    'expect_column_values_to_be_between':                        ('ExpectColumnValuesToBeBetween', ROW),
+    'expect_column_values_to_be_dateutil_parseable':             ('ExpectColumnValuesToBeDateutilParseable', ROW),
+    'expect_column_values_to_be_decreasing':                     ('ExpectColumnValuesToBeDecreasing', COLUMN),
+    'expect_column_values_to_be_in_set':                         ('ExpectColumnValuesToBeInSet', ROW),
+    'expect_column_values_to_be_in_type_list':                   ('ExpectColumnValuesToBeInTypeList', COLUMN),
+    'expect_column_values_to_be_increasing':                     ('ExpectColumnValuesToBeIncreasing', COLUMN),
+    'expect_column_values_to_be_json_parseable':                 ('ExpectColumnValuesToBeJsonParseable', ROW),
+    'expect_column_values_to_be_null':                           ('ExpectColumnValuesToBeNull', ROW),
+    'expect_column_values_to_be_of_type':                        ('ExpectColumnValuesToBeOfType', COLUMN),
+    'expect_column_values_to_be_unique':                         ('ExpectColumnValuesToBeUnique', COLUMN),
+    'expect_column_values_to_match_json_schema':                 ('ExpectColumnValuesToMatchJsonSchema', ROW),
+    'expect_column_values_to_match_like_pattern':                ('ExpectColumnValuesToMatchLikePattern', ROW),
+    'expect_column_values_to_match_like_pattern_list':           ('ExpectColumnValuesToMatchLikePatternList', ROW),
+    'expect_column_values_to_match_regex':                       ('ExpectColumnValuesToMatchRegex', ROW),
+    'expect_column_values_to_match_regex_list':                  ('ExpectColumnValuesToMatchRegexList', ROW),
+    'expect_column_values_to_match_strftime_format':             ('ExpectColumnValuesToMatchStrftimeFormat', ROW),
+    'expect_column_values_to_not_be_in_set':                     ('ExpectColumnValuesToNotBeInSet', ROW),
+    'expect_column_values_to_not_be_null':                       ('ExpectColumnValuesToNotBeNull', ROW),
+    'expect_column_values_to_not_be_outliers':                   ('ExpectColumnValuesToNotBeOutliers', COLUMN),
+    'expect_column_values_to_not_match_like_pattern':            ('ExpectColumnValuesToNotMatchLikePattern', ROW),
+    'expect_column_values_to_not_match_like_pattern_list':       ('ExpectColumnValuesToNotMatchLikePatternList', ROW),
+    'expect_column_values_to_not_match_regex':                   ('ExpectColumnValuesToNotMatchRegex', ROW),
+    'expect_column_values_to_not_match_regex_list':              ('ExpectColumnValuesToNotMatchRegexList', ROW),
+    'expect_compound_columns_to_be_unique':                      ('ExpectCompoundColumnsToBeUnique', COLUMN),
+    'expect_multicolumn_sum_to_equal':                           ('ExpectMulticolumnSumToEqual', ROW),
+    'expect_multicolumn_values_to_be_equal':                     ('ExpectMulticolumnValuesToBeEqual', ROW),
+    'expect_select_column_values_to_be_unique_within_record':    ('ExpectSelectColumnValuesToBeUniqueWithinRecord', ROW),
+    'expect_table_column_count_to_be_between':                   ('ExpectTableColumnCountToBeBetween', SCHEMA),
+    'expect_table_column_count_to_equal':                        ('ExpectTableColumnCountToEqual', SCHEMA),
+    'expect_table_columns_to_match_ordered_list':                ('ExpectTableColumnsToMatchOrderedList', SCHEMA),
+    'expect_table_columns_to_match_set':                         ('ExpectTableColumnsToMatchSet', SCHEMA),
+    'expect_table_row_count_to_be_between':                      ('ExpectTableRowCountToBeBetween', COLUMN),
+    'expect_table_row_count_to_equal':                           ('ExpectTableRowCountToEqual', COLUMN),
 }
+
+KNOWN_EXPECTATIONS: dict[str, str] = {name: class_name for name, (class_name, _) in EXPECTATIONS.items()}
+ROW_WISE = frozenset(name for name, (_, category) in EXPECTATIONS.items() if category == ROW)
+SCHEMA_ONLY = frozenset(name for name, (_, category) in EXPECTATIONS.items() if category == SCHEMA)

@@ -1,4 +1,13 @@
-"""Global connector settings from ``JIRA_ESM_*`` environment variables."""
+"""Global connector settings from ``JIRA_ESM_*`` environment variables.
+
+The one place the connector reads its environment. Besides ``JIRA_ESM_*`` only Airflow's
+own ``AIRFLOW_HOME`` is read here (where the default state DB and staging folder go).
+Elsewhere in the package only two variables that are not the connector's are read where
+they are needed: ``AIRFLOW__CORE__EXECUTOR`` (Airflow's executor setting, in
+``dagfactory/common.py``: SQLite is refused under a distributed executor) and the
+platform's ``XDG_RUNTIME_DIR`` (the private folder for CA bundles given as PEM text, in
+``connection_extras.py``).
+"""
 from __future__ import annotations
 
 import os
@@ -10,15 +19,20 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .scheduled import parse_clear_hours
 
-__all__ = ["ConnectorSettings", "REPO_ROOT"]
-
-# plugins/jira_esm_connector/config/settings.py -> repository root
-REPO_ROOT = Path(__file__).resolve().parents[3]
+__all__ = ["ConnectorSettings"]
 
 
 def _airflow_home() -> Path:
-    home = os.environ.get("AIRFLOW_HOME")
+    home = os.environ.get("AIRFLOW_HOME")  # Airflow's own variable
     return Path(home) if home else Path(".")
+
+
+def _int_or_default(value: Any, default: int) -> Any:
+    """A retry count or delay that is not a whole number falls back to its default (as before)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def _default_state_url() -> str:
@@ -37,7 +51,9 @@ class ConnectorSettings(BaseSettings):
     ``JIRA_ESM_CACHE_CLEAR_HOURS``         UTC hours the task cache is cleared, e.g. ``0`` or ``6,12``
     ``JIRA_ESM_POOL``                      Airflow pool shared by all connector tasks
     ``JIRA_ESM_POOL_SLOTS``                its size (default 6)
-    ``JIRA_ESM_MAPPINGS_DIR``              task files folder (default ``<repo>/include/mappings``)
+    ``JIRA_ESM_MAPPINGS_DIR``              task files folder (default: the ``include/mappings`` folder next to
+                                           the ``dags/`` folder, passed in by the DAG files; without one,
+                                           ``<AIRFLOW_HOME or .>/include/mappings``) -- see :meth:`task_folder`
     ``JIRA_ESM_TIMEZONE``                  zone ESM date/datetime values are written in (default UTC)
     ``JIRA_ESM_DATE_FORMAT``               default ESM date format (default ``%Y-%m-%d``)
     ``JIRA_ESM_DATETIME_FORMAT``           default ESM datetime format (default ``%Y-%m-%dT%H:%M:%SZ``)
@@ -50,6 +66,11 @@ class ConnectorSettings(BaseSettings):
     ``JIRA_ESM_LEASE_WAIT_SECONDS``        how long a run waits for another run of the same task (default 120)
     ``JIRA_ESM_LEASE_TTL_SECONDS``         heartbeat lifetime of a running step's lease (default 60): a killed
                                            worker frees the step this long after it died
+    ``JIRA_ESM_TASK_RETRIES``              Airflow retries of every import step (default 3; exponential backoff)
+    ``JIRA_ESM_RETRY_DELAY_S``             first retry delay of an import step in seconds (default 60)
+    ``JIRA_ESM_EVENT_RETRIES``             retries of an event push (default 2: interactive, so fewer and sooner)
+    ``JIRA_ESM_EVENT_RETRY_DELAY_S``       first retry delay of an event push in seconds (default 5)
+    ``JIRA_ESM_EVENT_TIMEOUT_MINUTES``     deadline of an event push (``execution_timeout``, default 5)
     ====================================== ===================================================
     """
 
@@ -61,7 +82,7 @@ class ConnectorSettings(BaseSettings):
     cache_clear_hours: Annotated[list[int], NoDecode] = [0]
     pool: str = "jira_esm_connector"
     pool_slots: int = Field(6, ge=1)
-    mappings_dir: Path = REPO_ROOT / "include" / "mappings"
+    mappings_dir: Path | None = None  # None: the DAG file's default (see task_folder)
     timezone: str = "UTC"
     date_format: str = "%Y-%m-%d"
     datetime_format: str = "%Y-%m-%dT%H:%M:%SZ"
@@ -70,6 +91,32 @@ class ConnectorSettings(BaseSettings):
     run_timeout_minutes: int = Field(240, ge=1, le=7 * 24 * 60)
     lease_wait_seconds: float = Field(120.0, ge=0, le=24 * 3600)
     lease_ttl_seconds: float = Field(60.0, gt=0, le=3600)
+    task_retries: int = 3
+    retry_delay_s: int = 60
+    event_retries: int = Field(2, ge=0)
+    event_retry_delay_s: int = Field(5, ge=0)
+    event_timeout_minutes: int = Field(5, ge=1, le=24 * 60)
+
+    @field_validator("task_retries", mode="before")
+    @classmethod
+    def _retries(cls, value: Any) -> Any:
+        return _int_or_default(value, 3)
+
+    @field_validator("retry_delay_s", mode="before")
+    @classmethod
+    def _retry_delay(cls, value: Any) -> Any:
+        return _int_or_default(value, 60)
+
+    def task_folder(self, default: str | Path | None = None) -> Path:
+        """The task files folder: ``JIRA_ESM_MAPPINGS_DIR`` if set, else ``default`` (the DAG
+        files pass the ``include/mappings`` folder next to their own ``dags/`` folder), else
+        ``<AIRFLOW_HOME or .>/include/mappings``. Never derived from where this package is
+        installed: after ``pip install .`` that is site-packages."""
+        if self.mappings_dir is not None:
+            return Path(self.mappings_dir)
+        if default is not None:
+            return Path(default)
+        return (_airflow_home() / "include" / "mappings").resolve()
 
     @field_validator("cache_clear_hours", mode="before")
     @classmethod

@@ -15,6 +15,10 @@ Why two files: Airflow records import errors per Python file, and a Python file 
 raises contributes no DAGs at all. Keeping the valid DAGs and the error report in
 separate files is the one way that only uses Airflow's public behaviour.
 
+Each DAG file passes its own task folder, ``include/mappings`` next to its ``dags/``
+folder (``default_mappings_dir``), used unless ``JIRA_ESM_MAPPINGS_DIR`` is set: the folder
+never depends on where this package is installed.
+
 Parsing reads the task files and environment settings only: no network, no database.
 """
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "load_tasks",
     "raise_task_file_errors",
     "task_file_errors",
+    "task_folder",
 ]
 
 log = logging.getLogger("jira_esm_connector.dagfactory")
@@ -40,17 +45,19 @@ class TaskFilesBroken(Exception):
     """One or more task files are invalid; the message lists each file, key and problem."""
 
 
-def _mappings_dir(mappings_dir: str | Path | None, settings: Any) -> Path:
-    return Path(mappings_dir) if mappings_dir is not None else Path(settings.mappings_dir)
+def task_folder(mappings_dir: str | Path | None, settings: Any, default: str | Path | None = None) -> Path:
+    """``mappings_dir`` when given, else ``settings.task_folder(default)``:
+    ``JIRA_ESM_MAPPINGS_DIR``, else ``default`` (the DAG file's ``include/mappings``)."""
+    return Path(mappings_dir) if mappings_dir is not None else settings.task_folder(default)
 
 
-def load_tasks(mappings_dir: str | Path | None = None, settings: Any = None):
-    """``(settings, LoadResult)`` for the task folder (default ``JIRA_ESM_MAPPINGS_DIR``)."""
+def load_tasks(mappings_dir: str | Path | None = None, settings: Any = None, *, default_mappings_dir: str | Path | None = None):
+    """``(settings, LoadResult)`` for the task folder (see :func:`task_folder`)."""
     from ..config import load_task_dir
     from .common import connector_settings
 
     settings = connector_settings(settings)
-    return settings, load_task_dir(_mappings_dir(mappings_dir, settings))
+    return settings, load_task_dir(task_folder(mappings_dir, settings, default_mappings_dir))
 
 
 def _event_builder():
@@ -62,11 +69,13 @@ def _event_builder():
     return build_event_dag
 
 
-def _build(mappings_dir: str | Path | None, settings: Any) -> tuple[dict[str, Any], list[str]]:
+def _build(
+    mappings_dir: str | Path | None, settings: Any, default_mappings_dir: str | Path | None = None
+) -> tuple[dict[str, Any], list[str]]:
     from ..config import ScheduledTask
     from .imports import build_import_dag
 
-    settings, result = load_tasks(mappings_dir, settings)
+    settings, result = load_tasks(mappings_dir, settings, default_mappings_dir=default_mappings_dir)
     problems = [str(err) for err in result.errors]
     dags: dict[str, Any] = {}
     build_event_dag = None
@@ -87,10 +96,13 @@ def _build(mappings_dir: str | Path | None, settings: Any) -> tuple[dict[str, An
     return dags, problems
 
 
-def build_all_dags(mappings_dir: str | Path | None = None, settings: Any = None) -> dict[str, Any]:
+def build_all_dags(
+    mappings_dir: str | Path | None = None, settings: Any = None, *, default_mappings_dir: str | Path | None = None
+) -> dict[str, Any]:
     """``{dag_id: DAG}`` for every valid task file. Broken files are logged (and reported
-    as import errors by :func:`raise_task_file_errors`), never fatal here."""
-    dags, problems = _build(mappings_dir, settings)
+    as import errors by :func:`raise_task_file_errors`), never fatal here.
+    ``default_mappings_dir``: the folder used unless ``JIRA_ESM_MAPPINGS_DIR`` is set."""
+    dags, problems = _build(mappings_dir, settings, default_mappings_dir)
     for problem in problems:
         log.error("Task file problem: %s", problem)
     return dags
@@ -111,15 +123,19 @@ def _no_autoregistration() -> Iterator[None]:
         DagContext.autoregistered_dags.intersection_update(before)
 
 
-def task_file_errors(mappings_dir: str | Path | None = None, settings: Any = None) -> list[str]:
+def task_file_errors(
+    mappings_dir: str | Path | None = None, settings: Any = None, *, default_mappings_dir: str | Path | None = None
+) -> list[str]:
     """Every problem with the task files, one plain line per problem (file, key, message)."""
     with _no_autoregistration():
-        return _build(mappings_dir, settings)[1]
+        return _build(mappings_dir, settings, default_mappings_dir)[1]
 
 
-def raise_task_file_errors(mappings_dir: str | Path | None = None, settings: Any = None) -> None:
+def raise_task_file_errors(
+    mappings_dir: str | Path | None = None, settings: Any = None, *, default_mappings_dir: str | Path | None = None
+) -> None:
     """Raise :class:`TaskFilesBroken` listing every broken task file; return when all are fine."""
-    problems = task_file_errors(mappings_dir, settings)
+    problems = task_file_errors(mappings_dir, settings, default_mappings_dir=default_mappings_dir)
     if problems:
         count = len(problems)
         raise TaskFilesBroken(

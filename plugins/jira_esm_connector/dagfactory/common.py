@@ -14,6 +14,7 @@ from ..state.store import StateStoreError  # SQLAlchemy only; no I/O at import
 
 __all__ = [
     "START_DATE",
+    "OWNER",
     "connector_settings",
     "default_args",
     "dag_tags",
@@ -54,25 +55,23 @@ def cap_doc_md(text: str, limit: int = MAX_DOC_MD) -> str:
     return text[: max(0, limit - len(note))] + note
 
 
-def _int_env(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
+OWNER = "jira-esm-connector"
 
 
 def default_args(settings: Any) -> dict[str, Any]:
-    """Retries with exponential backoff, in the connector's shared pool.
+    """Owner, retries with exponential backoff, the connector's shared pool: the defaults of
+    every connector DAG (import and event DAGs; the event push and the on-demand DAGs
+    override the retries for their task).
 
-    ``JIRA_ESM_TASK_RETRIES`` (default 3) and ``JIRA_ESM_RETRY_DELAY_S`` (default 60) tune
-    them; errors a retry cannot fix (failed expectations, the removal safety limit, bad
-    mappings) fail at once regardless.
+    ``settings.task_retries`` / ``settings.retry_delay_s`` (``JIRA_ESM_TASK_RETRIES``,
+    default 3; ``JIRA_ESM_RETRY_DELAY_S``, default 60) tune them; errors a retry cannot fix
+    (failed expectations, the removal safety limit, bad mappings) fail at once regardless.
     """
     return {
-        "owner": "jira-esm-connector",
+        "owner": OWNER,
         "pool": settings.pool,
-        "retries": _int_env("JIRA_ESM_TASK_RETRIES", 3),
-        "retry_delay": timedelta(seconds=_int_env("JIRA_ESM_RETRY_DELAY_S", 60)),
+        "retries": settings.task_retries,
+        "retry_delay": timedelta(seconds=settings.retry_delay_s),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
     }
@@ -90,7 +89,10 @@ class StateDbNotSharedError(StateStoreError):
 
 def configured_executor() -> str:
     """Airflow's executor setting (``AIRFLOW__CORE__EXECUTOR`` first, then airflow.cfg);
-    ``""`` when unknown. May be a comma-separated list (Airflow 3 multiple executors)."""
+    ``""`` when unknown. May be a comma-separated list (Airflow 3 multiple executors).
+
+    Airflow's own variable, read as Airflow reads it -- not a connector setting, so not in
+    :class:`~..config.settings.ConnectorSettings`."""
     value = os.environ.get("AIRFLOW__CORE__EXECUTOR")
     if value:
         return value

@@ -26,7 +26,7 @@ from airflow.sdk import DAG, Param, task as task_decorator
 
 from ..config.event import EventTask
 from ..config.params import param_kwargs
-from .common import START_DATE, cap_doc_md, dag_tags
+from .common import START_DATE, cap_doc_md, dag_tags, default_args
 
 __all__ = ["build_event_dag", "execute_event", "PUSH_TASK_ID", "event_doc_md"]
 
@@ -139,8 +139,7 @@ def execute_event(task: EventTask, conf: dict[str, Any] | None, *, owner: str | 
 def build_event_dag(task: EventTask, settings: Any = None) -> DAG:
     """The Airflow DAG for one ``kind: event`` task file."""
     settings = _settings(settings)
-    pool = getattr(settings, "pool", "jira_esm_connector")
-    concurrent = max(1, int(getattr(settings, "pool_slots", 6)))
+    concurrent = max(1, int(settings.pool_slots))
     with DAG(
         dag_id=task.name,
         schedule=None,
@@ -152,7 +151,7 @@ def build_event_dag(task: EventTask, settings: Any = None) -> DAG:
         description=(task.description or f"ESM -> Jira event: {task.operation}")[:200],
         tags=dag_tags("event", task.operation, *task.tags),
         start_date=START_DATE,
-        default_args={"owner": "jira_esm_connector"},
+        default_args=default_args(settings),  # owner, pool and retry defaults shared with the import DAGs
         is_paused_upon_creation=False,
     ) as dag:
 
@@ -161,16 +160,16 @@ def build_event_dag(task: EventTask, settings: Any = None) -> DAG:
             # the result dict is the run's result, one XCom (return_value); the return
             # annotation would otherwise make Airflow push every key too (~20 ms each)
             multiple_outputs=False,
-            pool=pool,
             # interactive: when the shared pool is busy, a waiting push gets the next free
             # slot before queued import tasks
             priority_weight=EVENT_PRIORITY_WEIGHT,
             weight_rule="absolute",
-            retries=2,
-            retry_delay=timedelta(seconds=5),
+            # interactive: fewer and sooner retries than an import step
+            retries=settings.event_retries,
+            retry_delay=timedelta(seconds=settings.event_retry_delay_s),
             retry_exponential_backoff=True,
             max_retry_delay=timedelta(minutes=1),
-            execution_timeout=timedelta(minutes=5),
+            execution_timeout=timedelta(minutes=settings.event_timeout_minutes),
         )
         def push(**context: Any) -> dict[str, Any]:
             dag_run = context.get("dag_run")

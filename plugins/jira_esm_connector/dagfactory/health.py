@@ -54,9 +54,13 @@ def _remove_staging_of_deleted_tasks(result: Any, settings: Any = None) -> list[
     return removed
 
 
-def build_health_dag(mappings_dir: str | Path | None = None, settings: Any = None) -> DAG:
+def build_health_dag(
+    mappings_dir: str | Path | None = None, settings: Any = None, *, default_mappings_dir: str | Path | None = None
+) -> DAG:
+    from . import task_folder
+
     settings = connector_settings(settings)
-    folder = str(mappings_dir) if mappings_dir is not None else None
+    folder = str(task_folder(mappings_dir, settings, default_mappings_dir))
 
     with DAG(
         dag_id=HEALTH_DAG_ID,
@@ -77,7 +81,7 @@ def build_health_dag(mappings_dir: str | Path | None = None, settings: Any = Non
             from ..health import HealthCheckFailed, run_health_check
             from .common import open_state
 
-            result = load_task_dir(folder or settings.mappings_dir)
+            result = load_task_dir(folder)
             _remove_staging_of_deleted_tasks(result, settings)
             with open_state(settings) as state:
                 try:

@@ -1,10 +1,11 @@
 """Scheduled import DAGs: one ``kind: scheduled`` task file -> one DAG.
 
-    extract -> transform -> diff -> load [-> mark_removed]      (mark_removed: full imports)
+    extract -> transform -> diff -> load [-> mark_removed] -> finish   (mark_removed: full imports)
 
 * TaskFlow tasks (``airflow.sdk``); each calls one plain function of
-  :mod:`jira_esm_connector.pipeline` and hands the next task a small dict (staged file
-  paths and counts) through XCom -- never records.
+  :mod:`jira_esm_connector.pipeline` and hands the next task one typed result
+  (:mod:`jira_esm_connector.pipeline.results`: staged file paths and counts) through
+  XCom -- never records.
 * ``max_active_runs=1``, ``catchup=False``, every task in the connector's shared pool,
   retries with exponential backoff (errors a retry cannot fix fail at once).
 * Deadlines: every task has an ``execution_timeout`` and the DAG a ``dagrun_timeout``
@@ -13,7 +14,8 @@
 * One run of a task at a time, also across deployments and schedulers: each task holds
   the task's lease in the state database (:mod:`..state.lease`) with the Airflow run id as
   owner. extract starts the run's claim (waiting for another run up to
-  ``JIRA_ESM_LEASE_WAIT_SECONDS``), later steps continue it, the last step releases it;
+  ``JIRA_ESM_LEASE_WAIT_SECONDS``), later steps continue it, the last step (``finish``)
+  releases it;
   a failure that Airflow will not retry releases it too. A step of a run whose lease was
   taken over fails without retry ("superseded").
 * Run parameters: ``clear_cache`` (push everything again) and, for full imports,
@@ -22,24 +24,27 @@
 * ``doc_md`` shows the JQL, mode, schedule, template, mapping and any scheduling-table
   warning from the last run (read from a small local status file: parsing does no
   network or database I/O).
-* The last task returns the run's counts (the run's result) and logs them in one line.
+* The last task, ``finish``, records the run, moves the watermark (incremental) and
+  returns the run's counts (the run's result), logged in one line.
 """
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
 from ..config.scheduled import ScheduledTask
+from ..pipeline.results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
+from ..protocols import StateApi
 from .common import START_DATE, connector_settings, dag_tags, default_args, fail_without_retry, open_clients, open_state
 from .common import cap_doc_md
 
 __all__ = ["build_import_dag", "import_doc_md", "IMPORT_TASK_IDS"]
 
-IMPORT_TASK_IDS = ("extract", "transform", "diff", "load", "mark_removed")
+IMPORT_TASK_IDS = ("extract", "transform", "diff", "load", "mark_removed", "finish")
 log = logging.getLogger("jira_esm_connector.pipeline")
 
 
@@ -142,13 +147,9 @@ def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = 
     return "\n".join(lines)
 
 
-def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: str | None = None) -> DAG:
-    """The import DAG of one scheduled task file (no I/O beyond reading a local status file)."""
-    settings = connector_settings(settings)
-    full = task.mode == "full"
+def _import_params(task: ScheduledTask) -> dict[str, Param]:
+    """The run parameters of an import DAG (the removal overrides only for full imports that mark)."""
     removal = task.removal
-    step_deadline, run_deadline = task.deadlines(settings)  # ValueError names the key -> import error
-    args = {**default_args(settings), "execution_timeout": step_deadline}
     params: dict[str, Param] = {
         "clear_cache": Param(
             False, type="boolean", title="Clear the task cache",
@@ -156,7 +157,7 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
                         "(the watermark is not changed).",
         ),
     }
-    if full and removal is not None:
+    if task.mode == "full" and removal is not None:
         params["allow_mass_removal"] = Param(
             False, type="boolean", title="Allow mass removal",
             description=f"Mark removed records even if more than {removal.max_share:.0%} of this task's cards "
@@ -167,7 +168,162 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
             description=f"Mark removed records even though this run fetched more than {removal.max_shrink:.0%} "
                         "fewer records than the last successful run (use only when Jira really has fewer).",
         )
+    return params
 
+
+def _run_context(task: ScheduledTask, settings: Any) -> tuple[str, dict[str, Any], Any]:
+    """(Airflow run id, run parameters, this run's staging folder) of the running task."""
+    from ..pipeline.staging import run_dir
+
+    ctx = get_current_context()
+    run_id = ctx["run_id"]
+    return run_id, dict(ctx.get("params") or {}), run_dir(settings.staging_dir, task.name, run_id)
+
+
+@contextmanager
+def _step_lease(
+    task: ScheduledTask, settings: Any, run_deadline: timedelta, state: StateApi, step: str,
+    *, first: bool = False, last: bool = False,
+) -> Iterator[Any]:
+    """Hold the task's lease for one step of this Airflow run (see the module docs)."""
+    from ..state.lease import LeaseLostError, hold_lease
+
+    ctx = get_current_context()
+    ti = ctx["ti"]
+    run_id = ctx["run_id"]
+    dag_run = ctx.get("dag_run")
+    started = getattr(dag_run, "start_date", None)
+    # The owner token is unique per run instance: two deployments give the same
+    # schedule slot the same run id, and a cleared (restarted) run gets a new start.
+    since = started or getattr(dag_run, "run_after", None)
+    owner = f"{run_id} (started {since.isoformat()})" if since else run_id
+
+    def owner_is_over(current: Any) -> bool:
+        # a run of this DAG that Airflow already ended (marked failed between steps)
+        run_state = ti.get_dagrun_state(dag_id=task.name, run_id=current.run_name)
+        return str(getattr(run_state, "value", run_state)) in ("success", "failed")
+
+    try:
+        with hold_lease(
+            state, task.name, owner, f"{run_id}|{step}|try {getattr(ti, 'try_number', 1)}",
+            run_name=run_id,
+            run_expires_at=(started or datetime.now(timezone.utc)) + run_deadline,  # >= the run's deadline
+            first_step=first, last_step=last,
+            run_over_on_error=lambda exc: _will_not_retry(ti, exc),
+            owner_is_over=owner_is_over,
+            wait_s=settings.lease_wait_seconds, ttl_s=settings.lease_ttl_seconds, logger=log,
+        ) as lease:
+            yield lease
+    except LeaseLostError as exc:  # superseded: a retry would only meet the same answer
+        raise fail_without_retry(exc) from exc
+
+
+def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelta) -> None:
+    """The import's TaskFlow tasks, wired inside the open DAG context:
+    extract -> transform -> diff -> load [-> mark_removed] -> finish."""
+    full = task.mode == "full"
+
+    def _lease(state: StateApi, step: str, *, first: bool = False, last: bool = False):
+        return _step_lease(task, settings, run_deadline, state, step, first=first, last=last)
+
+    @task_decorator(task_id="extract")
+    def extract_step() -> ExtractResult:
+        from ..config.scheduling import schedule_warning
+        from ..pipeline import extract
+        from ..pipeline.staging import cleanup_old_runs
+
+        run_id, _params, path = _run_context(task, settings)
+        cleanup_old_runs(settings.staging_dir, task.name, current_run=run_id)  # runs idle beyond the retention
+        with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
+            try:
+                warning = schedule_warning(task, state.last_volume(task.name))
+            except Exception as exc:  # noqa: BLE001 - advice only, never fails a run
+                warning = None
+                log.debug("no scheduling advice: %s", exc)
+            if warning:
+                log.warning("Scheduling: %s", warning)
+            with _lease(state, "extract", first=True):
+                return _run_step(extract, task, jira, state, path, logger=log)
+
+    @task_decorator(task_id="transform")
+    def transform_step(extracted: ExtractResult) -> TransformResult:
+        from ..pipeline import transform
+
+        _run_id, _params, path = _run_context(task, settings)
+        with open_state(settings) as state, _lease(state, "transform"):
+            return _run_step(transform, task, extracted, path, settings=settings, logger=log)
+
+    @task_decorator(task_id="diff")
+    def diff_step(transformed: TransformResult) -> DiffResult:
+        from ..pipeline import diff
+
+        _run_id, params, path = _run_context(task, settings)
+        with open_state(settings) as state, _lease(state, "diff"):
+            return _run_step(
+                diff, task, transformed, state, path,
+                default_clear_hours=settings.cache_clear_hours,
+                clear_cache=bool(params.get("clear_cache")), logger=log,
+            )
+
+    @task_decorator(task_id="load")
+    def load_step(diffed: DiffResult) -> LoadResult:
+        from ..pipeline import load
+
+        with open_state(settings) as state, _lease(state, "load"):
+            if diffed.get("changed", 0) == 0:
+                log.info("Nothing new or changed: nothing is written to ESM.")
+                return {"created": 0, "updated": 0, "refused": 0, "refused_records": []}
+            with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
+                return _run_step(load, task, diffed, esm, state, logger=log)
+
+    @task_decorator(task_id="mark_removed")
+    def mark_removed_step(extracted: ExtractResult) -> RemovalResult:
+        from ..pipeline import mark_removed
+        from ..pipeline.removal import nothing_marked
+
+        _run_id, params, _path = _run_context(task, settings)
+        with open_state(settings) as state, _lease(state, "mark_removed"):
+            if task.removal is None:
+                log.info("This task does not mark removed records (removed: false).")
+                return nothing_marked()
+            with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
+                return _run_step(
+                    mark_removed, task, extracted, esm, state,
+                    allow_mass_removal=bool(params.get("allow_mass_removal")),
+                    allow_shrink=bool(params.get("allow_shrink")), logger=log,
+                )
+
+    @task_decorator(task_id="finish")
+    def finish_step(
+        extracted: ExtractResult, transformed: TransformResult, diffed: DiffResult, loaded: LoadResult,
+        removed: RemovalResult | None = None,
+    ) -> RunSummary:
+        from ..pipeline import finish
+
+        run_id, _params, _path = _run_context(task, settings)
+        with open_state(settings) as state, _lease(state, "finish", last=True) as lease:
+            lease.check()  # never move the watermark for a superseded run
+            return finish(
+                task, state, run_id, extracted, transformed, diffed, loaded, removed,
+                staging_root=settings.staging_dir, logger=log,
+            )
+
+    extracted = extract_step()
+    transformed = transform_step(extracted)
+    diffed = diff_step(transformed)
+    loaded = load_step(diffed)
+    if full:
+        removed = mark_removed_step(extracted)
+        loaded >> removed  # mark removed only after this run's records are loaded
+        finish_step(extracted, transformed, diffed, loaded, removed)
+    else:
+        finish_step(extracted, transformed, diffed, loaded)
+
+
+def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: str | None = None) -> DAG:
+    """The import DAG of one scheduled task file (no I/O beyond reading a local status file)."""
+    settings = connector_settings(settings)
+    step_deadline, run_deadline = task.deadlines(settings)  # ValueError names the key -> import error
     with DAG(
         dag_id=task.name,
         schedule=task.schedule,
@@ -175,144 +331,12 @@ def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: 
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=run_deadline,
-        default_args=args,
+        default_args={**default_args(settings), "execution_timeout": step_deadline},
         tags=dag_tags("import", f"mapping:{task.mapping_type}", f"mode:{task.mode}", *task.tags),
         doc_md=cap_doc_md(import_doc_md(task, settings, source_file)),
         description=(task.description or f"Jira → ESM {task.mapping_type} import into {task.template}")[:250],
-        params=params,
+        params=_import_params(task),
         auto_register=False,  # the DAG file exposes it through its globals
     ) as dag:
-
-        def _context() -> tuple[str, dict[str, Any], Any]:
-            from ..pipeline.staging import run_dir
-
-            ctx = get_current_context()
-            run_id = ctx["run_id"]
-            return run_id, dict(ctx.get("params") or {}), run_dir(settings.staging_dir, task.name, run_id)
-
-        @contextmanager
-        def _lease(state: Any, step: str, *, first: bool = False, last: bool = False) -> Iterator[Any]:
-            """Hold the task's lease for one step of this Airflow run (see the module docs)."""
-            from ..state.lease import LeaseLostError, hold_lease
-
-            ctx = get_current_context()
-            ti = ctx["ti"]
-            run_id = ctx["run_id"]
-            dag_run = ctx.get("dag_run")
-            started = getattr(dag_run, "start_date", None)
-            # The owner token is unique per run instance: two deployments give the same
-            # schedule slot the same run id, and a cleared (restarted) run gets a new start.
-            since = started or getattr(dag_run, "run_after", None)
-            owner = f"{run_id} (started {since.isoformat()})" if since else run_id
-
-            def owner_is_over(current: Any) -> bool:
-                # a run of this DAG that Airflow already ended (marked failed between steps)
-                run_state = ti.get_dagrun_state(dag_id=task.name, run_id=current.run_name)
-                return str(getattr(run_state, "value", run_state)) in ("success", "failed")
-
-            try:
-                with hold_lease(
-                    state, task.name, owner, f"{run_id}|{step}|try {getattr(ti, 'try_number', 1)}",
-                    run_name=run_id,
-                    run_expires_at=(started or datetime.now(timezone.utc)) + run_deadline,  # >= the run's deadline
-                    first_step=first, last_step=last,
-                    run_over_on_error=lambda exc: _will_not_retry(ti, exc),
-                    owner_is_over=owner_is_over,
-                    wait_s=settings.lease_wait_seconds, ttl_s=settings.lease_ttl_seconds, logger=log,
-                ) as lease:
-                    yield lease
-            except LeaseLostError as exc:  # superseded: a retry would only meet the same answer
-                raise fail_without_retry(exc) from exc
-
-        @task_decorator(task_id="extract")
-        def extract_step() -> dict[str, Any]:
-            from ..config.scheduling import schedule_warning
-            from ..pipeline import extract
-            from ..pipeline.staging import cleanup_old_runs
-
-            _run_id, _params, path = _context()
-            cleanup_old_runs(settings.staging_dir, task.name, current_run=_run_id)  # runs idle beyond the retention
-            with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
-                try:
-                    warning = schedule_warning(task, state.last_volume(task.name))
-                except Exception as exc:  # noqa: BLE001 - advice only, never fails a run
-                    warning = None
-                    log.debug("no scheduling advice: %s", exc)
-                if warning:
-                    log.warning("Scheduling: %s", warning)
-                with _lease(state, "extract", first=True):
-                    return _run_step(extract, task, jira, state, path, logger=log)
-
-        @task_decorator(task_id="transform")
-        def transform_step(extracted: dict[str, Any]) -> dict[str, Any]:
-            from ..pipeline import transform
-
-            _run_id, _params, path = _context()
-            with open_state(settings) as state, _lease(state, "transform"):
-                return _run_step(transform, task, extracted, path, settings=settings, logger=log)
-
-        @task_decorator(task_id="diff")
-        def diff_step(transformed: dict[str, Any]) -> dict[str, Any]:
-            from ..pipeline import diff
-
-            _run_id, params, path = _context()
-            with open_state(settings) as state, _lease(state, "diff"):
-                return _run_step(
-                    diff, task, transformed, state, path,
-                    default_clear_hours=settings.cache_clear_hours,
-                    clear_cache=bool(params.get("clear_cache")), logger=log,
-                )
-
-        def _finish(state, run_id, extracted, transformed, diffed, loaded, removed=None) -> dict[str, Any]:
-            from ..pipeline import finish
-
-            return finish(
-                task, state, run_id, extracted, transformed, diffed, loaded, removed,
-                staging_root=settings.staging_dir, logger=log,
-            )
-
-        @task_decorator(task_id="load")
-        def load_step(extracted: dict[str, Any], transformed: dict[str, Any], diffed: dict[str, Any]) -> dict[str, Any]:
-            from ..pipeline import load
-
-            run_id, _params, _path = _context()
-            with open_state(settings) as state, _lease(state, "load", last=not full) as lease:
-                if diffed.get("changed", 0) == 0:
-                    log.info("Nothing new or changed: nothing is written to ESM.")
-                    loaded = {"created": 0, "updated": 0, "refused": 0, "refused_records": []}
-                else:
-                    with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
-                        loaded = _run_step(load, task, diffed, esm, state, logger=log)
-                if full:
-                    return loaded
-                lease.check()  # never move the watermark for a superseded run
-                return _finish(state, run_id, extracted, transformed, diffed, loaded)
-
-        @task_decorator(task_id="mark_removed")
-        def mark_removed_step(
-            extracted: dict[str, Any], transformed: dict[str, Any], diffed: dict[str, Any], loaded: dict[str, Any]
-        ) -> dict[str, Any]:
-            from ..pipeline import mark_removed
-
-            run_id, params, _path = _context()
-            with open_state(settings) as state, _lease(state, "mark_removed", last=True) as lease:
-                removed = None
-                if removal is not None:
-                    with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
-                        removed = _run_step(
-                            mark_removed, task, extracted, esm, state,
-                            allow_mass_removal=bool(params.get("allow_mass_removal")),
-                            allow_shrink=bool(params.get("allow_shrink")), logger=log,
-                        )
-                else:
-                    log.info("This task does not mark removed records (removed: false).")
-                lease.check()
-                return _finish(state, run_id, extracted, transformed, diffed, loaded, removed)
-
-        extracted = extract_step()
-        transformed = transform_step(extracted)
-        diffed = diff_step(transformed)
-        loaded = load_step(extracted, transformed, diffed)
-        if full:
-            mark_removed_step(extracted, transformed, diffed, loaded)
+        _add_import_steps(task, settings, run_deadline)
     return dag

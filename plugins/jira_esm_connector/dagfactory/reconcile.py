@@ -109,9 +109,13 @@ def run_reconcile(
         return reconcile(task, jira, esm, state, settings=settings, sample_size=int(sample_size), logger=log)
 
 
-def build_reconcile_dag(mappings_dir: str | Path | None = None, settings: Any = None) -> DAG:
+def build_reconcile_dag(
+    mappings_dir: str | Path | None = None, settings: Any = None, *, default_mappings_dir: str | Path | None = None
+) -> DAG:
+    from . import task_folder
+
     settings = connector_settings(settings)
-    folder = str(mappings_dir) if mappings_dir is not None else None
+    folder = str(task_folder(mappings_dir, settings, default_mappings_dir))
     names = _scheduled_names(folder, settings)
 
     with DAG(

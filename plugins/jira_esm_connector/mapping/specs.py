@@ -150,25 +150,9 @@ def parse_spec(raw: Any, *, strings: Strings = "path") -> FieldSpec:
     if isinstance(raw, FieldSpec):
         return raw
     if isinstance(raw, str):
-        if not raw.strip():
-            raise SpecError("must not be empty")
-        if strings == "template":
-            return FieldSpec(raw=raw, template=_check_template(raw, ()))
-        if is_template(raw):
-            return FieldSpec(raw=raw, template=_check_template(raw, ()))
-        return FieldSpec(raw=raw, source=raw.strip())
+        return _parse_text(raw, strings)
     if isinstance(raw, list):
-        if not raw:
-            raise SpecError("a list of values must not be empty")
-        items = []
-        for n, item in enumerate(raw):
-            if isinstance(item, list):
-                raise SpecError("lists cannot be nested", (n,))
-            try:
-                items.append(parse_spec(item, strings=strings))
-            except SpecError as exc:
-                raise SpecError(exc.message, (n, *exc.subpath)) from None
-        return FieldSpec(raw=raw, items=tuple(items))
+        return _parse_list(raw, strings)
     if raw is None:
         raise SpecError("is empty; give a Jira path, {value: ...}, {template: ...} or {from: ...}")
     if not isinstance(raw, dict):
@@ -198,8 +182,40 @@ def parse_spec(raw: Any, *, strings: Strings = "path") -> FieldSpec:
             key = sorted(map(str, extra))[0]
             raise SpecError("a {template: ...} takes no other keys", (key,))
         return FieldSpec(raw=raw, template=_check_template(_nonempty_str(raw["template"], "template"), ("template",)))
+    return _parse_from(raw)
 
-    for key in keys:
+
+def _parse_text(raw: str, strings: Strings) -> FieldSpec:
+    """A plain string: a Jira path, or a template (``{{ ... }}``, or any text where
+    ``strings`` is ``"template"``)."""
+    if not raw.strip():
+        raise SpecError("must not be empty")
+    if strings == "template":
+        return FieldSpec(raw=raw, template=_check_template(raw, ()))
+    if is_template(raw):
+        return FieldSpec(raw=raw, template=_check_template(raw, ()))
+    return FieldSpec(raw=raw, source=raw.strip())
+
+
+def _parse_list(raw: list[Any], strings: Strings) -> FieldSpec:
+    """A list of specs (not nested), each validated; errors name the item's index."""
+    if not raw:
+        raise SpecError("a list of values must not be empty")
+    items = []
+    for n, item in enumerate(raw):
+        if isinstance(item, list):
+            raise SpecError("lists cannot be nested", (n,))
+        try:
+            items.append(parse_spec(item, strings=strings))
+        except SpecError as exc:
+            raise SpecError(exc.message, (n, *exc.subpath)) from None
+    return FieldSpec(raw=raw, items=tuple(items))
+
+
+def _parse_from(raw: dict[str, Any]) -> FieldSpec:
+    """``{from: <path>, ...}`` with its options (each, transform, format, timezone,
+    separator, map, join, default, reference)."""
+    for key in set(raw):
         if key not in _FROM_KEYS:
             raise SpecError(f"unknown key{_suggest(str(key), _FROM_KEYS)}", (key,))
     source = _nonempty_str(raw["from"], "from").strip()
@@ -209,6 +225,29 @@ def parse_spec(raw: Any, *, strings: Strings = "path") -> FieldSpec:
     transform = raw.get("transform")
     if transform is not None and transform not in TRANSFORMS:
         raise SpecError(f"must be one of {', '.join(TRANSFORMS)}, got {short_repr(transform)}", ("transform",))
+    fmt, tz = _check_date_options(raw, transform)
+    separator = raw.get("separator")
+    if separator is not None:
+        if transform != "join":
+            raise SpecError("'separator' only applies to transform: join (or use join: ', ')", ("separator",))
+        if not isinstance(separator, str):
+            raise SpecError(f"must be text, got {short_repr(separator)}", ("separator",))
+    mapping = raw.get("map")
+    if mapping is not None and (not isinstance(mapping, dict) or not mapping):
+        raise SpecError("must be a non-empty mapping of source value → target value", ("map",))
+    join = raw.get("join")
+    if join is not None and not isinstance(join, str):
+        raise SpecError(f"must be the separator text, e.g. ', ', got {short_repr(join)}", ("join",))
+    reference = _parse_reference(raw["reference"], join, transform) if "reference" in raw else None
+    return FieldSpec(
+        raw=raw, source=source, each=each, transform=transform, format=fmt, timezone=tz,
+        separator=separator, mapping=dict(mapping) if mapping is not None else None,
+        default=raw.get("default"), has_default="default" in raw, join=join, reference=reference,
+    )
+
+
+def _check_date_options(raw: dict[str, Any], transform: Any) -> tuple[Any, Any]:
+    """(format, timezone) of a ``{from: ...}``: only with transform date or datetime."""
     fmt = raw.get("format")
     if fmt is not None:
         if transform not in _DATE_TRANSFORMS:
@@ -222,38 +261,24 @@ def parse_spec(raw: Any, *, strings: Strings = "path") -> FieldSpec:
             get_zone(_nonempty_str(tz, "timezone"))
         except ValueError as exc:
             raise SpecError(str(exc), ("timezone",)) from None
-    separator = raw.get("separator")
-    if separator is not None:
-        if transform != "join":
-            raise SpecError("'separator' only applies to transform: join (or use join: ', ')", ("separator",))
-        if not isinstance(separator, str):
-            raise SpecError(f"must be text, got {short_repr(separator)}", ("separator",))
-    mapping = raw.get("map")
-    if mapping is not None and (not isinstance(mapping, dict) or not mapping):
-        raise SpecError("must be a non-empty mapping of source value → target value", ("map",))
-    join = raw.get("join")
-    if join is not None and not isinstance(join, str):
-        raise SpecError(f"must be the separator text, e.g. ', ', got {short_repr(join)}", ("join",))
-    reference = None
-    if "reference" in raw:
-        ref = raw["reference"]
-        if not isinstance(ref, dict):
-            raise SpecError("must be {template: <ESM template>, by: <ESM attribute>}", ("reference",))
-        for key in ref:
-            if key not in ("template", "by"):
-                raise SpecError(f"unknown key{_suggest(str(key), {'template', 'by'})}", ("reference", key))
-        for key in ("template", "by"):
-            if key not in ref:
-                raise SpecError(f"'{key}' is required", ("reference", key))
-            _nonempty_str(ref[key], key)
-        reference = ReferenceSpec(template=ref["template"], by=ref["by"])
-        if join is not None or transform == "join":
-            raise SpecError("a reference cannot also be joined into text", ("join",))
-    return FieldSpec(
-        raw=raw, source=source, each=each, transform=transform, format=fmt, timezone=tz,
-        separator=separator, mapping=dict(mapping) if mapping is not None else None,
-        default=raw.get("default"), has_default="default" in raw, join=join, reference=reference,
-    )
+    return fmt, tz
+
+
+def _parse_reference(ref: Any, join: Any, transform: Any) -> ReferenceSpec:
+    """``reference: {template, by}``; a reference cannot also be joined into text."""
+    if not isinstance(ref, dict):
+        raise SpecError("must be {template: <ESM template>, by: <ESM attribute>}", ("reference",))
+    for key in ref:
+        if key not in ("template", "by"):
+            raise SpecError(f"unknown key{_suggest(str(key), {'template', 'by'})}", ("reference", key))
+    for key in ("template", "by"):
+        if key not in ref:
+            raise SpecError(f"'{key}' is required", ("reference", key))
+        _nonempty_str(ref[key], key)
+    reference = ReferenceSpec(template=ref["template"], by=ref["by"])
+    if join is not None or transform == "join":
+        raise SpecError("a reference cannot also be joined into text", ("join",))
+    return reference
 
 
 def spec_template_names(spec: FieldSpec) -> set[str]:

@@ -1,16 +1,17 @@
 """Scheduled imports (Jira -> ESM) as plain functions, one per DAG task.
 
-No Airflow imports: every step takes explicit inputs (the task model, clients, the state
-store, the run's staging folder) and returns a small dict of references and counts --
-exactly what the DAG's tasks pass to each other through XCom.
+No Airflow imports: every step takes explicit inputs (the task model, clients and the
+state store as :mod:`..protocols` Protocols, the run's staging folder) and returns one
+typed result of references and counts (:mod:`.results`, TypedDicts) -- exactly what the
+DAG's tasks pass to each other through XCom.
 
-    extract(task, jira, state, run_path)                 -> {"dataset", "fetched", "pages", "jql", ...}
-    transform(task, extracted, run_path, settings=...)   -> {"dataset", "transformed", ...}
-    diff(task, transformed, state, run_path, ...)        -> {"dataset", "changed", "unchanged", "cache_cleared"}
-    load(task, diffed, esm, state)                       -> {"created", "updated", "refused", "refused_records", ...}
-    mark_removed(task, extracted, esm, state, ...)       -> {"marked_removed", "active_cards", ...}   (full imports;
+    extract(task, jira, state, run_path)                 -> ExtractResult {"dataset", "fetched", "pages", "jql", ...}
+    transform(task, extracted, run_path, settings=...)   -> TransformResult {"dataset", "transformed", ...}
+    diff(task, transformed, state, run_path, ...)        -> DiffResult {"dataset", "changed", "unchanged", ...}
+    load(task, diffed, esm, state)                       -> LoadResult {"created", "updated", "refused", ...}
+    mark_removed(task, extracted, esm, state, ...)       -> RemovalResult {"marked_removed", ...}   (full imports;
                                                             refuses on the share / shrink safety limits)
-    finish(task, state, run_id, extracted, transformed, diffed, loaded, removed) -> run summary
+    finish(task, state, run_id, extracted, transformed, diffed, loaded, removed) -> RunSummary (the run's result)
 
 :func:`run_import` chains them (tests, CLI, debugging).
 """

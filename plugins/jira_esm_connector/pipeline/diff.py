@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..protocols import StateApi
+from .results import DiffResult, TransformResult
 from .staging import Dataset, DatasetWriter
 from .transform import TRANSFORM_COLUMNS
 
@@ -23,7 +25,7 @@ log = logging.getLogger("jira_esm_connector.pipeline")
 
 def maybe_clear_cache(
     task: Any,
-    state: Any,
+    state: StateApi,
     *,
     default_clear_hours: list[int] | None = None,
     force: bool = False,
@@ -50,15 +52,15 @@ def maybe_clear_cache(
 
 def diff(
     task: Any,
-    transformed: dict[str, Any],
-    state: Any,
+    transformed: TransformResult,
+    state: StateApi,
     run_path: str | Path,
     *,
     default_clear_hours: list[int] | None = None,
     clear_cache: bool = False,
     now: datetime | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
-) -> dict[str, Any]:
+) -> DiffResult:
     """Compare the transformed records with the task cache; stage the new/changed ones.
 
     Returns ``{"dataset", "changed", "unchanged", "cache_cleared"}``.

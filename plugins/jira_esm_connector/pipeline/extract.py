@@ -34,6 +34,8 @@ from typing import Any
 from ..mapping.dates import parse_jira_datetime
 from ..markers import is_connector_comment
 from ..mapping.paths import get_path
+from ..protocols import JiraApi, StateApi
+from .results import ExtractResult
 from .staging import DatasetWriter
 from .watermark import watermark_jql, watermark_since
 
@@ -107,7 +109,7 @@ class _Staged:
         self.writer.write_page(rows)
 
 
-def _iter_group_records(jira: Any, task: Any) -> Iterator[list[dict[str, Any]]]:
+def _iter_group_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any]]]:
     size = _page_size(task, 50)
     page: list[dict[str, Any]] = []
     for group in jira.iter_groups(page_size=min(size, 50)):
@@ -124,7 +126,7 @@ def _iter_group_records(jira: Any, task: Any) -> Iterator[list[dict[str, Any]]]:
         yield page
 
 
-def _iter_user_records(jira: Any, task: Any) -> Iterator[list[dict[str, Any]]]:
+def _iter_user_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any]]]:
     size = _page_size(task, 100)
     page: list[dict[str, Any]] = []
     for user in jira.iter_users(page_size=min(size, 1000)):
@@ -136,7 +138,7 @@ def _iter_user_records(jira: Any, task: Any) -> Iterator[list[dict[str, Any]]]:
         yield page
 
 
-def _iter_comment_records(jira: Any, task: Any, jql: str, stats: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
+def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
     size = _page_size(task, 100)
     out: list[dict[str, Any]] = []
     skip_marked = task.comments.skip_marked if task.comments is not None else True
@@ -160,7 +162,7 @@ def _iter_comment_records(jira: Any, task: Any, jql: str, stats: dict[str, int])
 
 
 def _refetch_pending(
-    jira: Any, task: Any, state: Any, staged: _Staged, pending: list[str], fields: list[str], stats: dict[str, int], lg: Any
+    jira: JiraApi, task: Any, state: StateApi, staged: _Staged, pending: list[str], fields: list[str], stats: dict[str, int], lg: Any
 ) -> None:
     """Stage the pending records the search did not return, read by key (bulkfetch)."""
     todo = [k for k in pending if k not in staged.seen_watched]
@@ -215,12 +217,12 @@ def _refetch_pending(
 
 def extract(
     task: Any,
-    jira: Any,
-    state: Any,
+    jira: JiraApi,
+    state: StateApi,
     run_path: str | Path,
     *,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
-) -> dict[str, Any]:
+) -> ExtractResult:
     """Fetch the task's records from Jira into ``<run_path>/extract/``.
 
     Returns ``{"dataset", "fetched", "pages", "jql", "watermark_used",
@@ -280,7 +282,7 @@ def extract(
     candidate = staged.max_updated
     if candidate is None or (watermark_used is not None and candidate < watermark_used):
         candidate = watermark_used  # nothing new: the watermark stays where it was
-    result = {
+    result: ExtractResult = {
         "dataset": str(dataset.path),
         "fetched": staged.writer.rows,
         "pages": stats["pages"],

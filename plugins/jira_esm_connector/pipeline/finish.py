@@ -1,8 +1,8 @@
 """Finish: the run's counts in one readable line, the run record, and the watermark.
 
-Called at the end of the last step of a run (``load`` for incremental imports,
-``mark_removed`` for full ones), i.e. only when every earlier step succeeded -- which is
-the only moment the watermark may move.
+The last step of every import run (the DAG's ``finish`` task, after ``load`` and, for
+full imports, ``mark_removed``), i.e. run only when every earlier step succeeded -- which
+is the only moment the watermark may move. Its return value is the run's result.
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ..protocols import StateApi
+from .results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
 from .staging import safe_name
 
 __all__ = ["finish", "summary_line", "COUNT_KEYS", "status_file", "read_status"]
@@ -53,7 +55,7 @@ def _parse(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _references_pending(task: Any, state: Any, extracted: dict[str, Any], lg: Any) -> int:
+def _references_pending(task: Any, state: StateApi, extracted: ExtractResult, lg: Any) -> int:
     """How many of the task's records wait for referenced cards (the state store's pending
     list). A full run fetched every record the task selects: pending keys it did not fetch
     are gone from Jira and leave the list."""
@@ -85,17 +87,17 @@ def _references_pending(task: Any, state: Any, extracted: dict[str, Any], lg: An
 
 def finish(
     task: Any,
-    state: Any,
+    state: StateApi,
     run_id: str,
-    extracted: dict[str, Any],
-    transformed: dict[str, Any],
-    diffed: dict[str, Any],
-    loaded: dict[str, Any],
-    removed: dict[str, Any] | None = None,
+    extracted: ExtractResult,
+    transformed: TransformResult,
+    diffed: DiffResult,
+    loaded: LoadResult,
+    removed: RemovalResult | None = None,
     *,
     staging_root: str | Path | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Record the run, advance the watermark (incremental), log and return the summary."""
     lg = logger or log
     counts = {
@@ -154,7 +156,7 @@ def finish(
             lg.debug("could not write %s: %s", path, exc)
     line = summary_line(task.name, counts)
     lg.info("%s", line)
-    summary = {
+    summary: RunSummary = {
         "task": task.name,
         "run_id": run_id,
         "mode": task.mode,

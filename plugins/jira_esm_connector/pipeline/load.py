@@ -41,6 +41,8 @@ from ..bounded import short_repr
 from ..http.errors import BadRequestError, ConflictError, NotFoundError
 from ..mapping import Reference
 from ..markers import WORKLOG_MARKER_RE, worklog_marker
+from ..protocols import EsmApi, StateApi
+from .results import DiffResult, LoadResult, RefusedRecord
 from .staging import Dataset
 from .transform import decode_data
 
@@ -50,7 +52,7 @@ log = logging.getLogger("jira_esm_connector.pipeline")
 LOOKUP_BATCH = 50
 
 
-def _comments_in_worklog(esm: Any, template: str, card_id: str, attribute: str) -> set[str]:
+def _comments_in_worklog(esm: EsmApi, template: str, card_id: str, attribute: str) -> set[str]:
     """Ids of the Jira comments a card's worklog already holds (read from their markers)."""
     entries = esm.get_attribute(template, card_id, attribute)
     return set(WORKLOG_MARKER_RE.findall(json.dumps(entries, ensure_ascii=False)))
@@ -64,7 +66,7 @@ def _esm_modules():
 
 
 def lookup_cards(
-    esm: Any, template: str, attribute: str, keys: Iterable[str], extra: Iterable[str] = ()
+    esm: EsmApi, template: str, attribute: str, keys: Iterable[str], extra: Iterable[str] = ()
 ) -> dict[str, Any]:
     """``{key: EsmCard}`` for cards of ``template`` whose ``attribute`` is one of ``keys``
     (newest card wins when a key is not unique), reading ``attribute`` and ``extra``."""
@@ -84,7 +86,7 @@ def lookup_cards(
 class ReferenceResolver:
     """Resolves reference markers to ESM card ids, with a per-run cache."""
 
-    def __init__(self, esm: Any) -> None:
+    def __init__(self, esm: EsmApi) -> None:
         self.esm = esm
         self.cache: dict[tuple[str, str], dict[str, str | None]] = {}
 
@@ -159,7 +161,7 @@ def _chunks(dataset: Dataset, size: int) -> Iterable[list[dict[str, Any]]]:
         yield chunk
 
 
-def _oldest(refused: list[dict[str, Any]]) -> str | None:
+def _oldest(refused: list[RefusedRecord]) -> str | None:
     """The earliest ``updated`` among refused records (ISO, UTC): an incremental watermark
     must not pass it, or the next run would not fetch them again."""
     from ..mapping.dates import parse_jira_datetime
@@ -168,7 +170,7 @@ def _oldest(refused: list[dict[str, Any]]) -> str | None:
     return min(moments).isoformat() if moments else None
 
 
-def _report_refused(lg: Any, task: Any, refused: list[dict[str, Any]]) -> None:
+def _report_refused(lg: Any, task: Any, refused: list[RefusedRecord]) -> None:
     for item in refused[:_MAX_LISTED]:
         lg.warning("ESM refused record %s of task '%s': %s", item["key"], task.name, item["reason"])
     if len(refused) > _MAX_LISTED:
@@ -177,126 +179,33 @@ def _report_refused(lg: Any, task: Any, refused: list[dict[str, Any]]) -> None:
 
 def load(
     task: Any,
-    diffed: dict[str, Any],
-    esm: Any,
-    state: Any,
+    diffed: DiffResult,
+    esm: EsmApi,
+    state: StateApi,
     *,
     chunk_size: int = 200,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
-) -> dict[str, Any]:
+) -> LoadResult:
     """Write the diff dataset to ESM. Returns counts and the refused records (first 100)."""
     lg = logger or log
     dataset = Dataset(diffed["dataset"])
     if task.mapping_type == "comment":
         return _load_comments(task, dataset, esm, state, lg)
-    CardInput, _, _ = _esm_modules()
-    removal = task.removal
-    key_attr = task.key.esm
     resolver = ReferenceResolver(esm)
     counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "reactivated": 0,
               "unresolved_references": 0, "already_loaded": 0}
-    refused: list[dict[str, Any]] = []
+    refused: list[RefusedRecord] = []
     chunks = 0
     # records saved earlier without some references: they leave the list once loaded fully
     pending_before = set(state.pending_keys(task.name))
     resolved_now = 0
     for chunk in _chunks(dataset, chunk_size):
         chunks += 1
-        # the same record twice in one chunk (changed while the run paged): keep the newest,
-        # or ESM would get two creates for one key
-        chunk = list({row["key"]: row for row in chunk}.values())
-        # an Airflow retry of this step: what an earlier attempt already saved is skipped
-        saved = state.get_fingerprints(task.name, [row["key"] for row in chunk])
-        # (a record is only cached once it loaded fully: a crash between caching it and
-        # leaving the pending list must not keep it pending)
-        stale_pending = [row["key"] for row in chunk if saved.get(row["key"]) == row["fingerprint"]
-                         and row["key"] in pending_before]
-        if stale_pending:
-            state.delete_pending(task.name, stale_pending)
-            resolved_now += len(stale_pending)
-        chunk = [row for row in chunk if saved.get(row["key"]) != row["fingerprint"]]
-        counts["already_loaded"] += len(saved) - sum(1 for row in chunk if row["key"] in saved)
-        if not chunk:
-            continue
-        keys = [row["key"] for row in chunk]
-        hinted = state.get_card_ids(task.name, keys)
-        existing = lookup_cards(esm, task.template, key_attr, keys, [removal.attribute if removal else None])
-        stale = [k for k, cid in hinted.items() if k not in existing]
-        if stale:
-            lg.info("%d mapped card(s) no longer exist in ESM and will be created again: %s", len(stale), ", ".join(stale[:20]))
-            state.forget_card_ids(task.name, stale)
-        decoded = [(row, decode_data(row["data"])) for row in chunk]
-        resolver.prefetch(ref for _, data in decoded for ref in _references(data))
-        cards = []
-        partial: dict[str, list[str]] = {}
-        reactivating: dict[str, Any] = {}  # key -> the active value its disabled card gets back
-        for row, data in decoded:
-            data, missing = _resolve_data(data, resolver)
-            if missing:
-                partial[row["key"]] = missing
-            data[task.task_id_attribute] = task.name
-            card = existing.get(row["key"])
-            card_id = card.data_card_id if card is not None else None
-            current = card.value(removal.attribute) if card is not None and removal else None
-            if current is not None and str(current) == str(removal.value):  # the card is disabled
-                mapped = data.get(removal.attribute)
-                active = mapped if mapped not in (None, "") else removal.active_value
-                if mapped is not None and str(mapped) == str(removal.value):
-                    pass  # the record itself says removed: written as mapped
-                elif removal.reactivate and active is not None:
-                    # opt-in: the record is back in Jira, so is its card
-                    data[removal.attribute] = active
-                    reactivating[row["key"]] = active
-                elif removal.attribute in data:
-                    # never re-enable on our own: the card stays disabled
-                    data.pop(removal.attribute)
-                    counts["kept_disabled"] += 1
-                    lg.info(
-                        "Card %s (%s) is disabled (%s = %s); the import leaves it disabled.",
-                        card_id, row["key"], removal.attribute, removal.value,
-                    )
-            cards.append(CardInput(data=data, data_card_id=card_id, folder=None if card_id else task.folder, ref=row))
-        for key, missing in partial.items():
-            counts["unresolved_references"] += 1
-            lg.warning(
-                "Record %s: reference(s) not found in ESM, left out for now and retried on later runs until they "
-                "resolve: %s", key, "; ".join(missing[:10])
-            )
-        fingerprints: dict[str, str] = {}
-        card_ids: dict[str, str] = {}
-        pending: dict[str, str] = {}  # saved without some references: key -> what is missing
-        for outcomes in esm.iter_bulk_import(task.template, cards, folder=task.folder, chunk_size=min(chunk_size, 200)):
-            for outcome in outcomes:
-                row = outcome.ref
-                if outcome.ok:
-                    counts[outcome.status] += 1
-                    card_ids[row["key"]] = outcome.data_card_id
-                    if row["key"] in partial:
-                        pending[row["key"]] = "; ".join(partial[row["key"]])
-                    else:
-                        fingerprints[row["key"]] = row["fingerprint"]
-                    if row["key"] in reactivating:
-                        counts["reactivated"] += 1
-                        lg.info(
-                            "Re-activated card %s (%s): its record is back in Jira, %s set from %s to %s "
-                            "(removed.reactivate).",
-                            outcome.data_card_id, row["key"], removal.attribute, removal.value, reactivating[row["key"]],
-                        )
-                else:
-                    counts["refused"] += 1
-                    refused.append({"key": row["key"], "reason": outcome.reason, "updated": row.get("updated")})
-        # record right after ESM answered: a crash later loses nothing that was saved
-        if card_ids:
-            state.put_card_ids(task.name, card_ids)
-        if fingerprints:
-            state.put_fingerprints(task.name, fingerprints)
-        if pending:
-            # not cached either, and an incremental extract fetches them again by key
-            state.put_pending(task.name, pending)
-        done = [k for k in fingerprints if k in pending_before]
-        if done:
-            state.delete_pending(task.name, done)
-            resolved_now += len(done)
+        chunk, resolved = _skip_already_loaded(task, chunk, state, pending_before, counts)
+        resolved_now += resolved
+        if chunk:
+            resolved_now += _load_chunk(task, chunk, esm, state, resolver, pending_before, counts, refused,
+                                        chunk_size=chunk_size, lg=lg)
     _report_refused(lg, task, refused)
     if resolved_now:
         lg.info("%d record(s) whose references were pending now carry all of them.", resolved_now)
@@ -310,12 +219,149 @@ def load(
             "refused_oldest_updated": _oldest(refused)}
 
 
-def _load_comments(task: Any, dataset: Dataset, esm: Any, state: Any, lg: Any) -> dict[str, Any]:
+def _skip_already_loaded(
+    task: Any, chunk: list[dict[str, Any]], state: StateApi, pending_before: set[str], counts: dict[str, int]
+) -> tuple[list[dict[str, Any]], int]:
+    """(the chunk's records still to write, how many pending records turned out complete)."""
+    # the same record twice in one chunk (changed while the run paged): keep the newest,
+    # or ESM would get two creates for one key
+    chunk = list({row["key"]: row for row in chunk}.values())
+    # an Airflow retry of this step: what an earlier attempt already saved is skipped
+    saved = state.get_fingerprints(task.name, [row["key"] for row in chunk])
+    # (a record is only cached once it loaded fully: a crash between caching it and
+    # leaving the pending list must not keep it pending)
+    stale_pending = [row["key"] for row in chunk if saved.get(row["key"]) == row["fingerprint"]
+                     and row["key"] in pending_before]
+    if stale_pending:
+        state.delete_pending(task.name, stale_pending)
+    chunk = [row for row in chunk if saved.get(row["key"]) != row["fingerprint"]]
+    counts["already_loaded"] += len(saved) - sum(1 for row in chunk if row["key"] in saved)
+    return chunk, len(stale_pending)
+
+
+def _existing_cards(task: Any, keys: list[str], esm: EsmApi, state: StateApi, lg: Any) -> dict[str, Any]:
+    """``{key: EsmCard}`` of the chunk's cards in ESM (the truth); mapped ids ESM no longer
+    has are forgotten, so those records are created again."""
+    removal = task.removal
+    hinted = state.get_card_ids(task.name, keys)
+    existing = lookup_cards(esm, task.template, task.key.esm, keys, [removal.attribute if removal else None])
+    stale = [k for k, cid in hinted.items() if k not in existing]
+    if stale:
+        lg.info("%d mapped card(s) no longer exist in ESM and will be created again: %s", len(stale), ", ".join(stale[:20]))
+        state.forget_card_ids(task.name, stale)
+    return existing
+
+
+def _keep_disabled_state(
+    task: Any, row: dict[str, Any], data: dict[str, Any], card: Any, reactivating: dict[str, Any],
+    counts: dict[str, int], lg: Any,
+) -> None:
+    """A disabled card stays disabled unless the record says so or ``removed.reactivate``
+    is on (then ``reactivating[key]`` gets the active value); changes ``data`` in place."""
+    removal = task.removal
+    current = card.value(removal.attribute) if card is not None and removal else None
+    if current is None or str(current) != str(removal.value):
+        return  # the card is not disabled
+    mapped = data.get(removal.attribute)
+    active = mapped if mapped not in (None, "") else removal.active_value
+    if mapped is not None and str(mapped) == str(removal.value):
+        pass  # the record itself says removed: written as mapped
+    elif removal.reactivate and active is not None:
+        # opt-in: the record is back in Jira, so is its card
+        data[removal.attribute] = active
+        reactivating[row["key"]] = active
+    elif removal.attribute in data:
+        # never re-enable on our own: the card stays disabled
+        data.pop(removal.attribute)
+        counts["kept_disabled"] += 1
+        lg.info(
+            "Card %s (%s) is disabled (%s = %s); the import leaves it disabled.",
+            card.data_card_id, row["key"], removal.attribute, removal.value,
+        )
+
+
+def _card_inputs(
+    task: Any, chunk: list[dict[str, Any]], existing: dict[str, Any], resolver: ReferenceResolver,
+    counts: dict[str, int], lg: Any,
+) -> tuple[list[Any], dict[str, list[str]], dict[str, Any]]:
+    """(the chunk's cards to write, key -> references not found, key -> active value of the
+    disabled cards being re-activated)."""
+    CardInput, _, _ = _esm_modules()
+    decoded = [(row, decode_data(row["data"])) for row in chunk]
+    resolver.prefetch(ref for _, data in decoded for ref in _references(data))
+    cards = []
+    partial: dict[str, list[str]] = {}
+    reactivating: dict[str, Any] = {}  # key -> the active value its disabled card gets back
+    for row, data in decoded:
+        data, missing = _resolve_data(data, resolver)
+        if missing:
+            partial[row["key"]] = missing
+        data[task.task_id_attribute] = task.name
+        card = existing.get(row["key"])
+        card_id = card.data_card_id if card is not None else None
+        _keep_disabled_state(task, row, data, card, reactivating, counts, lg)
+        cards.append(CardInput(data=data, data_card_id=card_id, folder=None if card_id else task.folder, ref=row))
+    for key, missing in partial.items():
+        counts["unresolved_references"] += 1
+        lg.warning(
+            "Record %s: reference(s) not found in ESM, left out for now and retried on later runs until they "
+            "resolve: %s", key, "; ".join(missing[:10])
+        )
+    return cards, partial, reactivating
+
+
+def _load_chunk(
+    task: Any, chunk: list[dict[str, Any]], esm: EsmApi, state: StateApi, resolver: ReferenceResolver,
+    pending_before: set[str], counts: dict[str, int], refused: list[RefusedRecord], *, chunk_size: int, lg: Any,
+) -> int:
+    """Write one chunk with one bulk request and record what ESM accepted; returns how many
+    pending records now carry all their references."""
+    removal = task.removal
+    existing = _existing_cards(task, [row["key"] for row in chunk], esm, state, lg)
+    cards, partial, reactivating = _card_inputs(task, chunk, existing, resolver, counts, lg)
+    fingerprints: dict[str, str] = {}
+    card_ids: dict[str, str] = {}
+    pending: dict[str, str] = {}  # saved without some references: key -> what is missing
+    for outcomes in esm.iter_bulk_import(task.template, cards, folder=task.folder, chunk_size=min(chunk_size, 200)):
+        for outcome in outcomes:
+            row = outcome.ref
+            if outcome.ok:
+                counts[outcome.status] += 1
+                card_ids[row["key"]] = outcome.data_card_id
+                if row["key"] in partial:
+                    pending[row["key"]] = "; ".join(partial[row["key"]])
+                else:
+                    fingerprints[row["key"]] = row["fingerprint"]
+                if row["key"] in reactivating:
+                    counts["reactivated"] += 1
+                    lg.info(
+                        "Re-activated card %s (%s): its record is back in Jira, %s set from %s to %s "
+                        "(removed.reactivate).",
+                        outcome.data_card_id, row["key"], removal.attribute, removal.value, reactivating[row["key"]],
+                    )
+            else:
+                counts["refused"] += 1
+                refused.append({"key": row["key"], "reason": outcome.reason, "updated": row.get("updated")})
+    # record right after ESM answered: a crash later loses nothing that was saved
+    if card_ids:
+        state.put_card_ids(task.name, card_ids)
+    if fingerprints:
+        state.put_fingerprints(task.name, fingerprints)
+    if pending:
+        # not cached either, and an incremental extract fetches them again by key
+        state.put_pending(task.name, pending)
+    done = [k for k in fingerprints if k in pending_before]
+    if done:
+        state.delete_pending(task.name, done)
+    return len(done)
+
+
+def _load_comments(task: Any, dataset: Dataset, esm: EsmApi, state: StateApi, lg: Any) -> LoadResult:
     """Append each new comment as a worklog entry to its issue's card."""
     settings = task.comments
     counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0,
               "already_present": 0}
-    refused: list[dict[str, Any]] = []
+    refused: list[RefusedRecord] = []
     for chunk in _chunks(dataset, 200):
         issue_cards = lookup_cards(esm, task.template, settings.card_key_attribute, [r["issue_key"] for r in chunk])
         fingerprints: dict[str, str] = {}

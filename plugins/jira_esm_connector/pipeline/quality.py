@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ..bounded import short_repr
+from ..config.expectations import ROW_WISE, SCHEMA_ONLY
 
 __all__ = [
     "CHUNK_ROWS", "KEY_COLUMN", "QualityFailure", "QualityError", "QualityGate", "validate_frame",
@@ -42,43 +43,8 @@ _context: Any = None
 _counter = 0
 _NAN = float("nan")
 
-# Map expectations whose verdict on a row depends only on that row: exact per chunk.
-ROW_WISE = frozenset({
-    "expect_column_pair_values_a_to_be_greater_than_b",
-    "expect_column_pair_values_to_be_equal",
-    "expect_column_pair_values_to_be_in_set",
-    "expect_column_value_lengths_to_be_between",
-    "expect_column_value_lengths_to_equal",
-    "expect_column_values_to_be_between",
-    "expect_column_values_to_be_dateutil_parseable",
-    "expect_column_values_to_be_in_set",
-    "expect_column_values_to_be_json_parseable",
-    "expect_column_values_to_be_null",
-    "expect_column_values_to_match_json_schema",
-    "expect_column_values_to_match_like_pattern",
-    "expect_column_values_to_match_like_pattern_list",
-    "expect_column_values_to_match_regex",
-    "expect_column_values_to_match_regex_list",
-    "expect_column_values_to_match_strftime_format",
-    "expect_column_values_to_not_be_in_set",
-    "expect_column_values_to_not_be_null",
-    "expect_column_values_to_not_match_like_pattern",
-    "expect_column_values_to_not_match_like_pattern_list",
-    "expect_column_values_to_not_match_regex",
-    "expect_column_values_to_not_match_regex_list",
-    "expect_multicolumn_sum_to_equal",
-    "expect_multicolumn_values_to_be_equal",
-    "expect_select_column_values_to_be_unique_within_record",
-})
-# Expectations about the frame's columns only (every chunk has the same columns).
-SCHEMA_ONLY = frozenset({
-    "expect_column_to_exist",
-    "expect_table_column_count_to_be_between",
-    "expect_table_column_count_to_equal",
-    "expect_table_columns_to_match_ordered_list",
-    "expect_table_columns_to_match_set",
-})
-# Everything else needs whole columns (uniqueness, order, types, aggregates, row counts).
+# ROW_WISE / SCHEMA_ONLY: the categories of config/expectations.py's one table; every other
+# known expectation needs whole columns (uniqueness, order, types, aggregates, row counts).
 
 
 @dataclass

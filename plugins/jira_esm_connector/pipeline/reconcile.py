@@ -43,6 +43,8 @@ from typing import Any
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
 from ..mapping.paths import get_path
+from ..protocols import EsmApi, JiraApi, StateApi
+from .results import ReconcileReport
 
 __all__ = ["reconcile", "reconcile_summary_line", "RECONCILE_COUNT_KEYS", "DEFAULT_SAMPLE_SIZE", "LISTED"]
 
@@ -101,7 +103,7 @@ class _EsmSide:
         self.without_key_count = 0
 
 
-def _read_esm(task: Any, esm: Any) -> _EsmSide:
+def _read_esm(task: Any, esm: EsmApi) -> _EsmSide:
     from ..esm import eql
 
     removal = task.removal
@@ -143,7 +145,7 @@ def _key_fields(task: Any) -> list[str]:
     return ["key"]
 
 
-def _iter_jira_records(task: Any, jira: Any) -> Iterator[dict[str, Any]]:
+def _iter_jira_records(task: Any, jira: JiraApi) -> Iterator[dict[str, Any]]:
     """The task's Jira selection, light records (generic: key fields only; groups: no members)."""
     kind = task.mapping_type
     if kind == "generic":
@@ -160,7 +162,7 @@ def _iter_jira_records(task: Any, jira: Any) -> Iterator[dict[str, Any]]:
         raise ValueError(f"cannot reconcile mapping_type {kind!r}")
 
 
-def _complete_sample(task: Any, jira: Any, sample: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _complete_sample(task: Any, jira: JiraApi, sample: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """``{key: full record}`` for the sampled light records, as the extract step sees them."""
     key_path = task.record_key_path
     if task.mapping_type == "generic":
@@ -245,7 +247,7 @@ def _references(data: dict[str, Any]) -> Iterator[Reference]:
 # --------------------------------------------------------------------------- owners of missing keys
 
 
-def _owned_elsewhere(task: Any, esm: Any, missing: list[str]) -> set[str]:
+def _owned_elsewhere(task: Any, esm: EsmApi, missing: list[str]) -> set[str]:
     """The missing keys that do have a card of the template -- one not stamped with this
     task's id (another task wrote it last, so that task owns it; or it was made by hand)."""
     from .load import lookup_cards
@@ -268,7 +270,7 @@ def _owned_elsewhere(task: Any, esm: Any, missing: list[str]) -> set[str]:
 # --------------------------------------------------------------------------- the report
 
 
-def _issue_comment_ids(jira: Any, issue_key: str, skip_marked: bool) -> tuple[set[str], int]:
+def _issue_comment_ids(jira: JiraApi, issue_key: str, skip_marked: bool) -> tuple[set[str], int]:
     """Ids of an issue's comments as the comment import selects them (the connector's own
     comments, pushed from ESM, skipped), and how many were skipped."""
     from ..markers import is_connector_comment
@@ -283,7 +285,7 @@ def _issue_comment_ids(jira: Any, issue_key: str, skip_marked: bool) -> tuple[se
     return ids, skipped
 
 
-def _reconcile_comments(task: Any, jira: Any, esm: Any, *, listed: int, lg: Any) -> dict[str, Any]:
+def _reconcile_comments(task: Any, jira: JiraApi, esm: EsmApi, *, listed: int, lg: Any) -> ReconcileReport:
     """Comment imports: every comment of the selected issues against the ``[Jira comment N]``
     markers in the worklog of its issue's card. Bounded memory: one page of issues at a time."""
     import json
@@ -371,16 +373,16 @@ def _log_report(lg: Any, task_name: str, report: dict[str, Any], listed: list[tu
 
 def reconcile(
     task: Any,
-    jira: Any,
-    esm: Any,
-    state: Any = None,
+    jira: JiraApi,
+    esm: EsmApi,
+    state: StateApi | None = None,
     *,
     settings: Any = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     seed: int | None = None,
     listed: int = LISTED,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
-) -> dict[str, Any]:
+) -> ReconcileReport:
     """Compare ``task``'s Jira selection with its ESM cards; returns the report (counts and
     the first ``listed`` keys of each kind; no records). Never writes anywhere.
 
@@ -391,7 +393,6 @@ def reconcile(
     lg = logger or log
     if task.mapping_type == "comment":
         return _reconcile_comments(task, jira, esm, listed=listed, lg=lg)
-    key_attr = task.key.esm
     removal = task.removal
     lg.info(
         "Reconciling task '%s' (%s import into ESM '%s'): reading the task's cards (%s = %s) ...",
@@ -403,9 +404,39 @@ def reconcile(
         _fmt(side.cards), task.name, _fmt(side.active_cards), _fmt(side.removed_cards),
         f" ({removal.attribute} = {removal.value})" if removal else " (this task does not mark removed records)",
     )
+    jira_keys, missing, sample, no_key = _scan_jira(task, jira, side, sample_size, random.Random(seed))
+    lg.info("Jira: %s record(s) selected by task '%s'.", _fmt(len(jira_keys)), task.name)
+    report = _record_report(task, esm, side, jira_keys, missing, no_key, listed)
+    del jira_keys  # not needed any more: free it before the sample is fetched
+    notes: list[str] = report["notes"]
+    if state is not None and report["missing_in_esm"]:
+        cached = state.get_fingerprints(task.name, report["_missing"])
+        report["missing_but_cached"] = len(cached)
+        if cached:
+            notes.append(
+                f"{len(cached)} missing record(s) are in the task cache, so the next import skips them as unchanged: "
+                f"run the task once with clear_cache = true."
+            )
+    del report["_missing"]
 
-    # Jira: stream the selection, classify every key against the ESM sets
-    rng = random.Random(seed)
+    stale = _stale_sample(task, jira, esm, state, sample, settings=settings, listed=listed, notes=notes, lg=lg)
+    report.update(stale)
+    _log_report(lg, task.name, report, [
+        (label, report[name]) for label, name in (
+            ("missing in ESM", "missing_in_esm_keys"), ("not in Jira", "not_in_jira_keys"),
+            ("wrongly removed", "wrongly_removed_keys"), ("duplicate keys", "duplicate_key_examples"))
+    ], notes)
+    for example in report["stale_examples"]:
+        lg.warning("Stale card %s (%s): %s differ.", example["key"], example["card_id"], ", ".join(example["attributes"]))
+    return report
+
+
+def _scan_jira(
+    task: Any, jira: JiraApi, side: _EsmSide, sample_size: int, rng: random.Random
+) -> tuple[set[str], list[str], list[dict[str, Any]], int]:
+    """Stream the task's Jira selection, classifying every key against the ESM sets:
+    (every key, keys with no card of this task in Jira order, a uniform sample of the
+    records with an active card, how many records have no key)."""
     sample_size = max(0, int(sample_size))
     sample: list[dict[str, Any]] = []
     candidates = 0  # keys with an active card: what the sample is drawn from
@@ -432,14 +463,20 @@ def reconcile(
                     sample[slot] = record
         elif key not in side.removed:
             missing.append(key)
-    lg.info("Jira: %s record(s) selected by task '%s'.", _fmt(len(jira_keys)), task.name)
+    return jira_keys, missing, sample, no_key
 
+
+def _record_report(
+    task: Any, esm: EsmApi, side: _EsmSide, jira_keys: set[str], missing: list[str], no_key: int, listed: int
+) -> dict[str, Any]:
+    """The report's counts, first keys and notes for a record import (before the stale
+    sample); ``_missing`` holds every truly missing key for the cache check."""
+    removal = task.removal
     owned = _owned_elsewhere(task, esm, missing) if missing else set()
     truly_missing = [k for k in missing if k not in owned]
     not_in_jira = sum(1 for k in side.active if k not in jira_keys)
     wrongly = [k for k in side.removed if k in jira_keys and k not in side.active]
     dup_cards = sum(n - 1 for n in side.duplicates.values())
-
     report: dict[str, Any] = {
         "task": task.name,
         "mapping_type": task.mapping_type,
@@ -463,6 +500,7 @@ def reconcile(
         "duplicate_cards": dup_cards,
         "duplicate_key_examples": sorted(side.duplicates)[:listed],
         "notes": [],
+        "_missing": truly_missing,
     }
     notes: list[str] = report["notes"]
     if removal is None and not_in_jira:
@@ -476,37 +514,19 @@ def reconcile(
             f"it last and owns it, or it was made by hand), so they are not counted as missing."
         )
     if no_key:
-        notes.append(f"{no_key} Jira record(s) have no value at the key path '{key_path}' (an import refuses them).")
+        notes.append(
+            f"{no_key} Jira record(s) have no value at the key path '{task.record_key_path}' (an import refuses them)."
+        )
     if side.without_key_count:
-        notes.append(f"{side.without_key_count} card(s) of this task have no {key_attr}; nothing can match them.")
-    del jira_keys  # not needed any more: free it before the sample is fetched
-
-    if state is not None and truly_missing:
-        cached = state.get_fingerprints(task.name, truly_missing)
-        report["missing_but_cached"] = len(cached)
-        if cached:
-            notes.append(
-                f"{len(cached)} missing record(s) are in the task cache, so the next import skips them as unchanged: "
-                f"run the task once with clear_cache = true."
-            )
-
-    stale = _stale_sample(task, jira, esm, state, sample, settings=settings, listed=listed, notes=notes, lg=lg)
-    report.update(stale)
-    _log_report(lg, task.name, report, [
-        (label, report[name]) for label, name in (
-            ("missing in ESM", "missing_in_esm_keys"), ("not in Jira", "not_in_jira_keys"),
-            ("wrongly removed", "wrongly_removed_keys"), ("duplicate keys", "duplicate_key_examples"))
-    ], notes)
-    for example in report["stale_examples"]:
-        lg.warning("Stale card %s (%s): %s differ.", example["key"], example["card_id"], ", ".join(example["attributes"]))
+        notes.append(f"{side.without_key_count} card(s) of this task have no {task.key.esm}; nothing can match them.")
     return report
 
 
 def _stale_sample(
     task: Any,
-    jira: Any,
-    esm: Any,
-    state: Any,
+    jira: JiraApi,
+    esm: EsmApi,
+    state: StateApi | None,
     sample: list[dict[str, Any]],
     *,
     settings: Any,

@@ -28,9 +28,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..protocols import EsmApi, StateApi
+from .results import ExtractResult, RemovalResult
 from .staging import Dataset
 
-__all__ = ["mark_removed", "RemovalLimitError", "ShrinkLimitError"]
+__all__ = ["mark_removed", "nothing_marked", "RemovalLimitError", "ShrinkLimitError"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 
@@ -43,25 +45,17 @@ class ShrinkLimitError(RemovalLimitError):
     """The run fetched markedly fewer records than the last successful one: nothing is marked."""
 
 
-def mark_removed(
-    task: Any,
-    extracted: dict[str, Any],
-    esm: Any,
-    state: Any,
-    *,
-    allow_mass_removal: bool = False,
-    allow_shrink: bool = False,
-    logger: logging.Logger | logging.LoggerAdapter | None = None,
-) -> dict[str, Any]:
-    """Returns ``{"marked_removed", "active_cards", "refused_removals", "skipped", "last_volume"}``."""
-    lg = logger or log
-    removal = task.removal
-    if task.mode != "full" or removal is None:
-        lg.info("Task '%s' does not mark removed records (%s).", task.name,
-                "incremental import" if task.mode != "full" else "removed: false")
-        return {"marked_removed": 0, "active_cards": None, "refused_removals": 0, "skipped": True, "last_volume": None}
-    from ..esm import CardInput, eql
+def nothing_marked() -> RemovalResult:
+    """The result of a run that does not mark removed records (incremental, ``removed: false``)."""
+    return {"marked_removed": 0, "active_cards": None, "refused_removals": 0, "skipped": True, "last_volume": None}
 
+
+def _removal_candidates(task: Any, extracted: ExtractResult, esm: EsmApi, lg: Any) -> tuple[int, list[tuple[str, str]]]:
+    """(how many of the task's cards are active, the active ones whose key this run did not
+    fetch as ``(card id, key)``). Cards without a key are left alone (and logged)."""
+    from ..esm import eql
+
+    removal = task.removal
     seen = {row["key"] for row in Dataset(extracted["dataset"]).iter_rows(columns=["key"]) if row["key"] is not None}
     key_attr = task.key.esm
     active = 0
@@ -87,13 +81,21 @@ def mark_removed(
             "%d '%s' card(s) carry task id '%s' but no %s; left alone: %s",
             len(no_key), task.template, task.name, key_attr, ", ".join(no_key[:20]),
         )
+    return active, candidates
+
+
+def _check_safety_limits(
+    task: Any, candidates: list[tuple[str, str]], active: int, fetched: int, last_volume: int | None,
+    *, allow_mass_removal: bool, allow_shrink: bool, lg: Any,
+) -> None:
+    """Raise :class:`RemovalLimitError` / :class:`ShrinkLimitError` when a safety limit trips
+    and its override was not given (see the module docs)."""
+    removal = task.removal
     share = (len(candidates) / active) if active else 0.0
     lg.info(
         "Removal check: %d of %d active '%s' card(s) of task '%s' were not fetched this run (%.0f%%; limit %.0f%%).",
         len(candidates), active, task.template, task.name, share * 100, removal.max_share * 100,
     )
-    fetched = int(extracted.get("fetched") or 0)
-    last_volume = state.last_volume(task.name)
     refusals: list[str] = []
     shrink_refused = False
     if candidates and share > removal.max_share:
@@ -129,22 +131,56 @@ def mark_removed(
         message = " ".join(refusals)
         lg.error("%s", message)
         raise (ShrinkLimitError if shrink_refused else RemovalLimitError)(message)
+
+
+def _mark(task: Any, candidates: list[tuple[str, str]], esm: EsmApi, state: StateApi, lg: Any) -> tuple[list[str], int]:
+    """Set the removal value on the candidates' cards: (keys marked, how many ESM refused)."""
+    from ..esm import CardInput
+
+    removal = task.removal
     marked: list[str] = []
     refused = 0
-    if candidates:
-        cards = [
-            CardInput(data={removal.attribute: removal.value}, data_card_id=card_id, ref=key) for card_id, key in candidates
-        ]
-        result = esm.bulk_import(task.template, cards)
-        for outcome in result.outcomes:
-            if outcome.ok:
-                marked.append(outcome.ref)
-                lg.info("Marked %s (card %s) as %s = %s.", outcome.ref, outcome.data_card_id, removal.attribute, removal.value)
-            else:
-                refused += 1
-                lg.warning("ESM refused to mark %s (card %s) removed: %s", outcome.ref, outcome.data_card_id, outcome.reason)
-        if marked:
-            # a record that comes back is compared afresh (the card itself stays disabled)
-            state.delete_fingerprints(task.name, marked)
+    if not candidates:
+        return marked, refused
+    cards = [
+        CardInput(data={removal.attribute: removal.value}, data_card_id=card_id, ref=key) for card_id, key in candidates
+    ]
+    result = esm.bulk_import(task.template, cards)
+    for outcome in result.outcomes:
+        if outcome.ok:
+            marked.append(outcome.ref)
+            lg.info("Marked %s (card %s) as %s = %s.", outcome.ref, outcome.data_card_id, removal.attribute, removal.value)
+        else:
+            refused += 1
+            lg.warning("ESM refused to mark %s (card %s) removed: %s", outcome.ref, outcome.data_card_id, outcome.reason)
+    if marked:
+        # a record that comes back is compared afresh (the card itself stays disabled)
+        state.delete_fingerprints(task.name, marked)
+    return marked, refused
+
+
+def mark_removed(
+    task: Any,
+    extracted: ExtractResult,
+    esm: EsmApi,
+    state: StateApi,
+    *,
+    allow_mass_removal: bool = False,
+    allow_shrink: bool = False,
+    logger: logging.Logger | logging.LoggerAdapter | None = None,
+) -> RemovalResult:
+    """Mark the cards of records this run did not fetch (within the safety limits)."""
+    lg = logger or log
+    if task.mode != "full" or task.removal is None:
+        lg.info("Task '%s' does not mark removed records (%s).", task.name,
+                "incremental import" if task.mode != "full" else "removed: false")
+        return nothing_marked()
+    active, candidates = _removal_candidates(task, extracted, esm, lg)
+    last_volume = state.last_volume(task.name)
+    _check_safety_limits(
+        task, candidates, active, int(extracted.get("fetched") or 0), last_volume,
+        allow_mass_removal=allow_mass_removal, allow_shrink=allow_shrink, lg=lg,
+    )
+    marked, refused = _mark(task, candidates, esm, state, lg)
     return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False,
             "last_volume": last_volume}

@@ -11,11 +11,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..protocols import EsmApi, JiraApi, StateApi
 from .diff import diff
 from .extract import extract
 from .finish import finish
 from .load import load
 from .removal import mark_removed
+from .results import RemovalResult, RunSummary
 from .staging import run_dir
 from .transform import transform
 
@@ -24,9 +26,9 @@ __all__ = ["run_import"]
 
 def run_import(
     task: Any,
-    jira: Any,
-    esm: Any,
-    state: Any,
+    jira: JiraApi,
+    esm: EsmApi,
+    state: StateApi,
     staging_root: str | Path,
     run_id: str,
     *,
@@ -37,7 +39,7 @@ def run_import(
     chunk_size: int = 200,
     now: datetime | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """extract -> transform -> diff -> load [-> mark_removed] -> finish; returns the summary.
 
     The task's lease is held for the whole run (waiting up to ``settings.lease_wait_seconds``
@@ -64,7 +66,7 @@ def run_import(
         )
         lease.check()  # taken over meanwhile (this process was frozen past its expiries)? write nothing
         loaded = load(task, diffed, esm, state, chunk_size=chunk_size, logger=logger)
-        removed = None
+        removed: RemovalResult | None = None
         if task.mode == "full":
             lease.check()
             removed = mark_removed(task, extracted, esm, state, allow_mass_removal=allow_mass_removal,

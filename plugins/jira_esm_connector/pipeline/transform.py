@@ -17,6 +17,7 @@ from typing import Any
 
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
+from .results import ExtractResult, TransformResult
 from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, QualityGate
 from .staging import Dataset, DatasetWriter
 
@@ -74,13 +75,13 @@ def _frame_value(value: Any) -> Any:
 
 def transform(
     task: Any,
-    extracted: dict[str, Any],
+    extracted: ExtractResult,
     run_path: str | Path,
     *,
     settings: Any = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
     chunk_rows: int = CHUNK_ROWS,
-) -> dict[str, Any]:
+) -> TransformResult:
     """Map the staged extract of this run; run the quality gate (``chunk_rows`` rows at a
     time); stage the result.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["ORDER", "split_order_by", "watermark_jql", "jql_epoch_ms", "watermark_since"]
+__all__ = ["ORDER", "watermark_jql", "jql_epoch_ms", "watermark_since"]
 
 
 def jql_epoch_ms(moment: datetime) -> str:
@@ -29,30 +29,6 @@ def watermark_since(watermark: datetime, overlap_minutes: int = 1) -> datetime:
     return watermark.astimezone(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=overlap_minutes)
 
 
-def split_order_by(jql: str) -> tuple[str, str]:
-    """``("project = X", "ORDER BY key")`` -- finds ``ORDER BY`` outside quoted strings."""
-    quote: str | None = None
-    i = 0
-    upper = jql.upper()
-    while i < len(jql):
-        ch = jql[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in ('"', "'"):
-            quote = ch
-        elif upper.startswith("ORDER", i) and (i == 0 or not (jql[i - 1].isalnum() or jql[i - 1] == "_")):
-            rest = upper[i + 5 :]
-            stripped = rest.lstrip()
-            if stripped.startswith("BY") and len(rest) > len(stripped):
-                return jql[:i].strip(), jql[i:].strip()
-        i += 1
-    return jql.strip(), ""
-
-
 # Oldest change first: a record changed while the run pages through the result moves
 # behind the cursor's position and is read again (harmless), never skipped.
 ORDER = "ORDER BY updated ASC, key ASC"
@@ -60,11 +36,11 @@ ORDER = "ORDER BY updated ASC, key ASC"
 
 def watermark_jql(jql: str, watermark: datetime | None, overlap_minutes: int = 1) -> str:
     """The task's JQL, restricted to what changed since ``watermark`` (minus the overlap),
-    with the connector's ordering (unless the JQL brings its own)."""
-    where, order = split_order_by(jql)
-    order = order or ORDER
+    with the connector's ordering. A task's JQL never has its own ``ORDER BY``: the task
+    model refuses it (``config/scheduled.py``)."""
+    where = jql.strip()
     if watermark is None:
-        return f"{where} {order}".strip() if where else order
+        return f"{where} {ORDER}" if where else ORDER
     clause = f"updated >= {jql_epoch_ms(watermark_since(watermark, overlap_minutes))}"
     combined = f"({where}) AND {clause}" if where else clause
-    return f"{combined} {order}".strip()
+    return f"{combined} {ORDER}"

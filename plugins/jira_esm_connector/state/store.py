@@ -479,6 +479,8 @@ class StateStore:
         return hour_boundary_crossed(last[0], now, hours)
 
     # ---- key -> data card id map ----------------------------------------------------------
+    # Today only a hint (load asks ESM for the truth and forgets ids ESM no longer has); it
+    # is kept on purpose: the planned performance work uses it to skip that ESM look-up.
     def get_card_ids(self, scope: str, keys: Iterable[Any]) -> dict[str, str]:
         """``scope`` is a task name or an ESM template (a key map shared by tasks)."""
         t = self.tables.key_map

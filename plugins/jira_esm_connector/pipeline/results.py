@@ -1,0 +1,153 @@
+"""The typed hand-offs between the import steps (and the reconciliation's report).
+
+Each step returns one of these. They are ``TypedDict``s: at run time plain dicts, so
+Airflow stores them in XCom as JSON unchanged and a step reads what the one before it
+returned -- paths of staged files and counts, never records.
+
+    extract -> ExtractResult -> transform -> TransformResult -> diff -> DiffResult
+    -> load -> LoadResult [-> mark_removed -> RemovalResult] -> finish -> RunSummary
+"""
+from __future__ import annotations
+
+from typing import TypedDict
+
+__all__ = [
+    "ExtractResult",
+    "TransformResult",
+    "DiffResult",
+    "RefusedRecord",
+    "LoadResult",
+    "RemovalResult",
+    "RunSummary",
+    "StaleExample",
+    "ReconcileReport",
+]
+
+
+class ExtractResult(TypedDict):
+    dataset: str  # the staged extract (a folder of Parquet pages)
+    fetched: int  # includes the pending records fetched again by key
+    pages: int
+    jql: str | None
+    watermark_used: str | None  # ISO, UTC
+    watermark_candidate: str | None  # ISO, UTC: the newest ``updated`` seen
+    skipped_connector_comments: int
+    pending_refetched: int
+    missing_keys: list[str]  # first 20 records without a key
+    missing_key_count: int
+
+
+class TransformResult(TypedDict):
+    dataset: str
+    transformed: int
+    quality_checked: bool
+
+
+class DiffResult(TypedDict):
+    dataset: str  # only the new and changed records
+    changed: int
+    unchanged: int
+    cache_cleared: bool
+
+
+class RefusedRecord(TypedDict):
+    key: str
+    reason: str
+    updated: str | None
+
+
+class _LoadCounts(TypedDict):
+    created: int
+    updated: int
+    refused: int
+    refused_records: list[RefusedRecord]  # the first 100
+
+
+class LoadResult(_LoadCounts, total=False):
+    """Record imports fill every key; comment imports have ``already_present`` instead of
+    ``already_loaded`` / ``reactivated`` / ``references_resolved``; a run with nothing
+    changed only the four counts of :class:`_LoadCounts`."""
+
+    kept_disabled: int
+    reactivated: int
+    unresolved_references: int
+    already_loaded: int
+    already_present: int
+    references_resolved: int
+    refused_oldest_updated: str | None  # an incremental watermark must not pass it
+
+
+class RemovalResult(TypedDict):
+    marked_removed: int
+    active_cards: int | None
+    refused_removals: int
+    skipped: bool  # the task does not mark removed records
+    last_volume: int | None
+
+
+class RunSummary(TypedDict):
+    """What ``finish`` returns: the run's result (the import DAG's last task)."""
+
+    task: str
+    run_id: str
+    mode: str
+    fetched: int
+    transformed: int
+    unchanged: int
+    created: int
+    updated: int
+    refused: int
+    references_pending: int
+    marked_removed: int
+    reactivated: int
+    refused_records: list[RefusedRecord]
+    watermark: str | None
+    cache_cleared: bool
+    schedule_warning: str | None
+    summary: str  # the one-line summary also logged
+
+
+class StaleExample(TypedDict):
+    key: str
+    card_id: str
+    attributes: list[str]
+
+
+class ReconcileReport(TypedDict, total=False):
+    """The reconciliation's report: counts and the first keys of each kind, no records.
+    Comment tasks leave the record-only counts ``None``; ``*_but_cached`` only when a state
+    store was given."""
+
+    task: str
+    mapping_type: str
+    mode: str
+    jira_records: int | None
+    jira_records_without_key: int | None
+    jira_issues: int
+    esm_cards: int | None
+    esm_active_cards: int | None
+    esm_removed_cards: int | None
+    esm_cards_without_key: int | None
+    esm_cards_without_key_ids: list[str]
+    esm_worklog_entries: int
+    missing_in_esm: int | None
+    missing_in_esm_keys: list[str]
+    missing_but_cached: int
+    issues_without_card: int
+    owned_by_other_task: int | None
+    owned_by_other_task_keys: list[str]
+    not_in_jira: int | None
+    not_in_jira_keys: list[str]
+    wrongly_removed: int | None
+    wrongly_removed_keys: list[str]
+    duplicate_keys: int | None
+    duplicate_cards: int | None
+    duplicate_key_examples: list[str]
+    skipped_connector_comments: int
+    stale: int | None
+    stale_sampled: int | None
+    stale_examples: list[StaleExample]
+    stale_unmappable: int | None
+    stale_but_cached: int
+    notes: list[str]
+    summary: str
