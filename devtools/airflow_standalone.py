@@ -158,7 +158,7 @@ class AirflowStandalone:
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token()}"}
-        return requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
+        return requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=120, **kwargs)
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
         """Wait until the DAG processor has parsed `dag_id` and return the DAG's details."""
