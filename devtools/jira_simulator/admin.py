@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from . import model
 from .base import GROUP_NOT_FOUND, ISSUE_NOT_FOUND, USER_NOT_FOUND, JiraError, JSONResponse, Simulator, body_json, parse_time
-from .issue_input import change_items
+from .issue_input import save_change
 from .knobs import Fault
 from .render import is_adf_value
 from .store import Account, Conflict, NotFound, Store, adf_to_text, text_to_adf
@@ -188,12 +188,8 @@ def _register_admin_data(app: FastAPI, sim: Simulator) -> None:
         body = await body_json(request)
         values, labels = admin_issue_values(store, body, creating=False)
         values.pop("project_key", None)
-        items = change_items(store, row, values, labels)
-        if items:  # Jira changed "by someone else": the changelog shows it
-            store.add_history(row["id"], body.get("author"), items)
-        store.update_issue(row["id"], values)
-        if labels is not None:
-            store.set_labels(row["id"], labels)
+        # Jira changed "by someone else": the changelog shows it
+        save_change(store, row, values, labels, [], body.get("author"))
         return issue_ref(store.issue_row(str(row["id"])))
 
     @app.delete("/_admin/issues/{key}")

@@ -218,6 +218,18 @@ def page_window(
     return start, limit if floor is None else max(floor, limit)
 
 
+def page_bean(request: Request, start: int, limit: int, total: int, values: list, *, next_with_limit: bool = True) -> dict:
+    """A PageBean of ``values`` (the page at ``start`` of ``total``), with ``nextPage`` unless it
+    is the last page (its URL carries ``maxResults`` too unless ``next_with_limit`` is False)."""
+    is_last = start + len(values) >= total
+    out: dict[str, Any] = {"self": str(request.url), "maxResults": limit, "startAt": start, "total": total,
+                           "isLast": is_last, "values": values}
+    if not is_last:
+        params = {"startAt": start + len(values), **({"maxResults": limit} if next_with_limit else {})}
+        out["nextPage"] = str(request.url.include_query_params(**params))
+    return out
+
+
 @dataclass
 class Api:
     """What the endpoints of one REST version (``3`` or ``2``) share."""

@@ -79,6 +79,18 @@ def record_history(store: Store, row: Any, values: dict[str, Any], labels: list[
         store.add_history(row["id"], author, items)
 
 
+def save_change(
+    store: Store, row: Any, values: dict[str, Any], labels: list[str] | None, comments: list[dict], author: str | None,
+) -> None:
+    """Apply a change to issue ``row``: its changelog entry, columns, labels (None: unchanged), new comments."""
+    record_history(store, row, values, labels, author)
+    store.update_issue(row["id"], values)
+    if labels is not None:
+        store.set_labels(row["id"], labels)
+    for c in comments:
+        store.add_comment(row["id"], author, c["adf"], c["properties"])
+
+
 def _custom_field_input(fid: str, value: Any, extra: dict[str, Any], errors: dict[str, str]) -> bool:
     """A custom field's value into ``extra``; False (and an error) when refused."""
     kind = model.CUSTOM_FIELDS[fid][2]

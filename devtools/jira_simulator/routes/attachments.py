@@ -14,6 +14,7 @@ def register_attachments(app: FastAPI, api: Api) -> None:
     """The attachment endpoints."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     # --- attachments -------------------------------------------------------------------
     def attachment_or_404(attachment_id: str) -> Any:
         a = store.attachment(attachment_id)

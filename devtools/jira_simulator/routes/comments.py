@@ -16,6 +16,7 @@ def register_comments(app: FastAPI, api: Api) -> None:
     """The comment endpoints."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     # --- comments ----------------------------------------------------------------------
     @app.get(prefix + "/issue/{issueIdOrKey}/comment")
     async def get_comments(request: Request, issueIdOrKey: str) -> Any:

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ..base import (
     GROUP_NOT_FOUND, GROUP_PICKER_DEFAULT, GROUP_PICKER_LIMIT, GROUP_USERS_PAGE, USER_NOT_FOUND,
-    Api, JiraError, JSONResponse, body_json, page_window, q_bool, q_int,
+    Api, JiraError, JSONResponse, body_json, page_bean, page_window, q_bool, q_int,
 )
 from ..store import Conflict, Store
 
@@ -123,6 +123,7 @@ def register_group_members(app: FastAPI, api: Api) -> None:
     """Groups in bulk, a group's members, adding and removing them."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     @app.get(prefix + "/group/bulk")
     async def group_bulk(request: Request) -> Any:
         caller, r = ctx(request, version)
@@ -131,14 +132,7 @@ def register_group_members(app: FastAPI, api: Api) -> None:
         ids = request.query_params.getlist("groupId")
         names = request.query_params.getlist("groupName")
         rows, total = store.groups_page(start, limit, ids, names)
-        is_last = start + len(rows) >= total
-        out: dict[str, Any] = {
-            "self": str(request.url), "maxResults": limit, "startAt": start, "total": total,
-            "isLast": is_last, "values": [{"name": g["name"], "groupId": g["group_id"]} for g in rows],
-        }
-        if not is_last:
-            out["nextPage"] = str(request.url.include_query_params(startAt=start + len(rows), maxResults=limit))
-        return out
+        return page_bean(request, start, limit, total, [{"name": g["name"], "groupId": g["group_id"]} for g in rows])
 
     @app.get(prefix + "/group/member")
     async def group_members(request: Request) -> Any:
@@ -147,15 +141,8 @@ def register_group_members(app: FastAPI, api: Api) -> None:
         start, limit = page_window(
             request, sim.knobs, 50, 50, invalid="startAt must be >= 0 and maxResults must be between 1 and 50.", min_limit=1)
         members = store.members(g["group_id"], q_bool(request, "includeInactiveUsers", False))
-        page = members[start : start + limit]
-        is_last = start + len(page) >= len(members)
-        out: dict[str, Any] = {
-            "self": str(request.url), "maxResults": limit, "startAt": start, "total": len(members),
-            "isLast": is_last, "values": [r.user(u, details=True) for u in page],
-        }
-        if not is_last:
-            out["nextPage"] = str(request.url.include_query_params(startAt=start + len(page), maxResults=limit))
-        return out
+        page = [r.user(u, details=True) for u in members[start : start + limit]]
+        return page_bean(request, start, limit, len(members), page)
 
     @app.post(prefix + "/group/user")
     async def add_group_user(request: Request) -> Any:

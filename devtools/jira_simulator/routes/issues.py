@@ -8,10 +8,10 @@ from starlette.responses import Response
 
 from .. import model
 from ..base import (
-    BULK_CREATE_MAX, USER_NOT_FOUND, Api, Caller, JiraError, JSONResponse, body_json, page_window,
-    q_bool, q_list, resolve_fields,
+    BULK_CREATE_MAX, USER_NOT_FOUND, Api, Caller, JiraError, JSONResponse, body_json, page_bean,
+    page_window, q_bool, q_list, resolve_fields,
 )
-from ..issue_input import apply_issue_input, record_history
+from ..issue_input import apply_issue_input, save_change
 from ..render import Renderer
 from ..store import now_ms
 
@@ -20,6 +20,7 @@ def register_changelog(app: FastAPI, api: Api) -> None:
     """The paged changelog of an issue."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     @app.get(prefix + "/issue/{issueIdOrKey}/changelog")
     async def get_changelog(request: Request, issueIdOrKey: str) -> Any:
         caller, r = ctx(request, version)
@@ -27,11 +28,7 @@ def register_changelog(app: FastAPI, api: Api) -> None:
         start, limit = page_window(request, sim.knobs, 100, 100, invalid="startAt and maxResults must not be negative.")
         page = store.histories(row["id"], start, limit)
         total = store.history_count(row["id"])
-        out: dict[str, Any] = {"self": str(request.url), "maxResults": limit, "startAt": start, "total": total,
-                               "isLast": start + len(page) >= total, "values": [r.history(h) for h in page]}
-        if not out["isLast"]:
-            out["nextPage"] = str(request.url.include_query_params(startAt=start + len(page), maxResults=limit))
-        return out
+        return page_bean(request, start, limit, total, [r.history(h) for h in page])
 
 
 
@@ -39,6 +36,7 @@ def register_issues(app: FastAPI, api: Api) -> None:
     """Create, bulk-create, read, edit and delete issues."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     @app.post(prefix + "/issue")
     async def create_issue(request: Request) -> Any:
         caller, r = ctx(request, version)
@@ -97,12 +95,7 @@ def register_issues(app: FastAPI, api: Api) -> None:
         row = issue_or_404(issueIdOrKey)
         body = await body_json(request)
         values, labels, comments = apply_issue_input(sim, body, v2=v2, creating=False, row=row)
-        record_history(store, row, values, labels, caller.account_id)
-        store.update_issue(row["id"], values)
-        if labels is not None:
-            store.set_labels(row["id"], labels)
-        for c in comments:
-            store.add_comment(row["id"], caller.account_id, c["adf"], c["properties"])
+        save_change(store, row, values, labels, comments, caller.account_id)
         if q_bool(request, "returnIssue", False):
             return r.issue(store.issue_row(str(row["id"])), model.all_field_ids(), set(), [])
         return Response(status_code=204)
@@ -121,6 +114,7 @@ def register_assignee_watchers(app: FastAPI, api: Api) -> None:
     """An issue's assignee and watchers."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     @app.put(prefix + "/issue/{issueIdOrKey}/assignee")
     async def assign_issue(request: Request, issueIdOrKey: str) -> Any:
         caller, r = ctx(request, version)
@@ -136,8 +130,7 @@ def register_assignee_watchers(app: FastAPI, api: Api) -> None:
             u = store.user(str(account_id))
             if u is None or not u["active"]:
                 raise JiraError(400, [], {"assignee": f"User '{account_id}' cannot be assigned issues."})
-        record_history(store, row, {"assignee": account_id}, None, caller.account_id)
-        store.update_issue(row["id"], {"assignee": account_id})
+        save_change(store, row, {"assignee": account_id}, None, [], caller.account_id)
         return Response(status_code=204)
 
     @app.get(prefix + "/issue/{issueIdOrKey}/watchers")
@@ -177,6 +170,7 @@ def register_transitions(app: FastAPI, api: Api) -> None:
     """An issue's transitions."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     @app.get(prefix + "/issue/{issueIdOrKey}/transitions")
     async def get_transitions(request: Request, issueIdOrKey: str) -> Any:
         caller, r = ctx(request, version)
@@ -210,10 +204,5 @@ def register_transitions(app: FastAPI, api: Api) -> None:
             values["resolution"] = None
             values["resolved"] = None
         values["updated"] = now
-        record_history(store, row, values, labels, caller.account_id)
-        store.update_issue(row["id"], values)
-        if labels is not None:
-            store.set_labels(row["id"], labels)
-        for c in comments:
-            store.add_comment(row["id"], caller.account_id, c["adf"], c["properties"])
+        save_change(store, row, values, labels, comments, caller.account_id)
         return Response(status_code=204)

@@ -17,6 +17,7 @@ def register_links(app: FastAPI, api: Api) -> None:
     """The issue link endpoints."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     # --- issue links -------------------------------------------------------------------
     @app.get(prefix + "/issueLinkType")
     async def link_types(request: Request) -> Any:

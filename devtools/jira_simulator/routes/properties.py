@@ -15,6 +15,7 @@ def register_properties(app: FastAPI, api: Api) -> None:
     """The issue property endpoints."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     # --- issue properties --------------------------------------------------------------
     @app.get(prefix + "/issue/{issueIdOrKey}/properties")
     async def list_properties(request: Request, issueIdOrKey: str) -> Any:

@@ -92,6 +92,7 @@ def register_search(app: FastAPI, api: Api) -> None:
     """The search endpoints."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     # --- search ------------------------------------------------------------------------
     @app.api_route(prefix + "/search", methods=["GET", "POST"])
     async def removed_search(request: Request) -> Any:

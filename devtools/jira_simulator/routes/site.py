@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from .. import model
-from ..base import USER_NOT_FOUND, Api, JiraError, page_window, q_list
+from ..base import USER_NOT_FOUND, Api, JiraError, page_bean, page_window, q_list
 from ..render import Renderer
 from ..store import now_ms
 
@@ -15,6 +15,7 @@ def register_identity(app: FastAPI, api: Api) -> None:
     """serverInfo, myself and the field list."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     # --- server / identity -------------------------------------------------------------
     @app.get(prefix + "/serverInfo")
     async def server_info(request: Request) -> Any:
@@ -59,6 +60,7 @@ def register_projects(app: FastAPI, api: Api) -> None:
     """Projects and the site's priorities, resolutions, statuses and issue types."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     # --- site metadata (what clients look up before creating or transitioning) ---------
     def project_full(r: Renderer, p: Any) -> dict:
         out = r.project(p["key"])
@@ -82,12 +84,8 @@ def register_projects(app: FastAPI, api: Api) -> None:
         keys = set(q_list(request, "keys"))
         query = (request.query_params.get("query") or "").lower()
         rows = [p for p in rows if (not keys or p["key"] in keys) and (query in p["key"].lower() or query in p["name"].lower())]
-        page = rows[start : start + limit]
-        out: dict[str, Any] = {"self": str(request.url), "maxResults": limit, "startAt": start, "total": len(rows),
-                               "isLast": start + len(page) >= len(rows), "values": [r.project(p["key"]) for p in page]}
-        if not out["isLast"]:
-            out["nextPage"] = str(request.url.include_query_params(startAt=start + len(page)))
-        return out
+        page = [r.project(p["key"]) for p in rows[start : start + limit]]
+        return page_bean(request, start, limit, len(rows), page, next_with_limit=False)
 
     @app.get(prefix + "/project/{projectIdOrKey}")
     async def project(request: Request, projectIdOrKey: str) -> Any:

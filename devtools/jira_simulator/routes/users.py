@@ -22,6 +22,7 @@ def register_users(app: FastAPI, api: Api) -> None:
     """user (GET, POST, DELETE) and the user listings."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     # --- users -------------------------------------------------------------------------
     @app.get(prefix + "/user")
     async def get_user(request: Request) -> Any:
@@ -85,6 +86,7 @@ def register_user_search(app: FastAPI, api: Api) -> None:
     """user/search and user/assignable/search."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     @app.get(prefix + "/user/search")
     async def user_search(request: Request) -> Any:
         caller, r = ctx(request, version)

@@ -16,6 +16,7 @@ def register_worklogs(app: FastAPI, api: Api) -> None:
     """The worklog endpoints."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
     # --- worklogs ---------------------------------------------------------------------
     def worklog_input(body: Any, creating: bool) -> dict[str, Any]:
         """Columns from a Worklog body; Jira's field errors when refused."""
