@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from .admin import register_admin
-from .base import ISSUE_NOT_FOUND, Api, Caller, JiraError, JSONResponse, Simulator, jira_error_response
+from .base import ISSUE_NOT_FOUND, Api, Caller, JiraError, JSONResponse, Simulator, found_or_404, jira_error_response
 from .render import Renderer
 from .routes import register_api
 
@@ -116,10 +116,7 @@ def create_app(sim: Simulator) -> FastAPI:
         return caller, Renderer(store, base, version, caller.tz, caller.account_id)
 
     def issue_or_404(id_or_key: str) -> Any:
-        row = store.issue_row(id_or_key)
-        if row is None:
-            raise JiraError(404, ISSUE_NOT_FOUND)
-        return row
+        return found_or_404(store.issue_row(id_or_key), ISSUE_NOT_FOUND)
 
     def require_admin(caller: Caller, what: str) -> None:
         if caller.account is None or not caller.account.admin:

@@ -218,6 +218,13 @@ def page_window(
     return start, limit if floor is None else max(floor, limit)
 
 
+def found_or_404(found: Any, message: str) -> Any:
+    """``found``, or a 404 with ``message`` when it is None."""
+    if found is None:
+        raise JiraError(404, message)
+    return found
+
+
 def page_bean(request: Request, start: int, limit: int, total: int, values: list, *, next_with_limit: bool = True) -> dict:
     """A PageBean of ``values`` (the page at ``start`` of ``total``), with ``nextPage`` unless it
     is the last page (its URL carries ``maxResults`` too unless ``next_with_limit`` is False)."""

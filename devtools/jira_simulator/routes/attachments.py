@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from .. import model
-from ..base import Api, JiraError, q_bool
+from ..base import Api, JiraError, found_or_404, q_bool
 
 
 def register_attachments(app: FastAPI, api: Api) -> None:
@@ -17,10 +17,7 @@ def register_attachments(app: FastAPI, api: Api) -> None:
 
     # --- attachments -------------------------------------------------------------------
     def attachment_or_404(attachment_id: str) -> Any:
-        a = store.attachment(attachment_id)
-        if a is None:
-            raise JiraError(404, f"The attachment with id '{attachment_id}' does not exist.")
-        return a
+        return found_or_404(store.attachment(attachment_id), f"The attachment with id '{attachment_id}' does not exist.")
 
     @app.post(prefix + "/issue/{issueIdOrKey}/attachments")
     async def add_attachments(request: Request, issueIdOrKey: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from ..base import Api, JiraError, JSONResponse, body_json, page_window, q_list
+from ..base import Api, JiraError, JSONResponse, body_json, found_or_404, page_window, q_list
 from ..render import rich_input_to_storage
 from ..store import text_to_adf
 
@@ -47,10 +47,7 @@ def register_comments(app: FastAPI, api: Api) -> None:
         return JSONResponse(r.comment(c, row["id"], expand), status_code=201)
 
     def comment_or_404(row: Any, comment_id: str) -> Any:
-        c = store.comment(row["id"], comment_id)
-        if c is None:
-            raise JiraError(404, f"Can not find a comment for the id: {comment_id}.")
-        return c
+        return found_or_404(store.comment(row["id"], comment_id), f"Can not find a comment for the id: {comment_id}.")
 
     @app.get(prefix + "/issue/{issueIdOrKey}/comment/{commentId}")
     async def get_comment(request: Request, issueIdOrKey: str, commentId: str) -> Any:

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from .. import model
-from ..base import Api, JiraError, body_json
+from ..base import Api, JiraError, body_json, found_or_404
 from ..render import rich_input_to_storage
 from ..store import text_to_adf
 
@@ -32,10 +32,7 @@ def register_links(app: FastAPI, api: Api) -> None:
         return r.link_type(issueLinkTypeId)
 
     def link_or_404(link_id: str) -> Any:
-        link = store.link(link_id)
-        if link is None:
-            raise JiraError(404, f"No issue link with id '{link_id}' exists.")
-        return link
+        return found_or_404(store.link(link_id), f"No issue link with id '{link_id}' exists.")
 
     @app.post(prefix + "/issueLink")
     async def create_link(request: Request) -> Any:

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from .. import model
-from ..base import Api, JiraError, JSONResponse, body_json, page_window, parse_time
+from ..base import Api, JiraError, JSONResponse, body_json, found_or_404, page_window, parse_time
 from ..render import rich_input_to_storage
 from ..store import now_ms
 
@@ -59,10 +59,7 @@ def register_worklogs(app: FastAPI, api: Api) -> None:
         return values
 
     def worklog_or_404(row: Any, worklog_id: str) -> Any:
-        w = store.worklog(row["id"], worklog_id)
-        if w is None:
-            raise JiraError(404, f"Cannot find worklog with id: '{worklog_id}'.")
-        return w
+        return found_or_404(store.worklog(row["id"], worklog_id), f"Cannot find worklog with id: '{worklog_id}'.")
 
     @app.get(prefix + "/issue/{issueIdOrKey}/worklog")
     async def get_worklogs(request: Request, issueIdOrKey: str) -> Any:
