@@ -10,19 +10,19 @@ from __future__ import annotations
 import math
 import os
 import platform
-import queue
 import re
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from devtools.processes import start_module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -212,10 +212,6 @@ def process_rss_mib(pid: int) -> float:
 
 # ---------------------------------------------------------------------------- simulators
 
-class SimulatorError(RuntimeError):
-    pass
-
-
 @dataclass
 class SimProcess:
     """A simulator subprocess that printed its ready line; ``stop()`` ends it (by pid)."""
@@ -226,10 +222,14 @@ class SimProcess:
     proc: subprocess.Popen
     log_path: Path
     startup_s: float
-    output: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"SimProcess({self.name!r}, {self.base_url!r}, pid={self.proc.pid})"
+
+    @property
+    def output(self) -> list[str]:
+        """What the simulator printed so far (stdout and stderr), line by line."""
+        return self.log_path.read_text(errors="replace").splitlines()
 
     @property
     def root_url(self) -> str:
@@ -248,46 +248,12 @@ class SimProcess:
                 self.proc.wait(timeout=10)
 
 
-def _pump(stream: Any, sink: "queue.Queue[str]", keep: list[str]) -> None:
-    for line in iter(stream.readline, ""):
-        keep.append(line)
-        sink.put(line)
-
-
-def start_process(name: str, cmd: list[str], ready: str, workdir: Path, *, timeout: float,
+def start_process(name: str, args: list[str], ready: str, workdir: Path, *, timeout: float,
                   ca_pem: str | bool) -> SimProcess:
-    """Start ``cmd`` (stdout and stderr merged), wait for a line containing ``ready``; the
-    URL is the last word of that line."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / f"{name}.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env)
-    lines: "queue.Queue[str]" = queue.Queue()
-    keep: list[str] = []
-    threading.Thread(target=_pump, args=(proc.stdout, lines, keep), daemon=True).start()
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            if proc.poll() is not None:
-                time.sleep(0.2)
-                raise SimulatorError(f"{name} exited with {proc.returncode}:\n" + "".join(keep)[-3000:])
-            if time.monotonic() > deadline:
-                raise SimulatorError(f"{name} not ready within {timeout:.0f} s:\n" + "".join(keep)[-3000:])
-            try:
-                line = lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if ready in line:
-                url = line.strip().rsplit(" ", 1)[-1]
-                sim = SimProcess(name, url, ca_pem, proc, log_path, time.perf_counter() - started, keep)
-                return sim
-    except BaseException:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        raise
+    """Start ``python -m <args>`` (stdout and stderr in ``<workdir>/<name>.log``), wait for a line
+    containing ``ready``; the URL is the last word of that line."""
+    started = start_module(args, workdir / f"{name}.log", re.escape(ready), name=name, timeout=timeout)
+    return SimProcess(name, started.url, ca_pem, started.proc, started.log, started.startup_s)
 
 
 def start_jira_simulator(workdir: Path, *, issues: int, projects: int = 5, users: int = 200,
@@ -295,7 +261,7 @@ def start_jira_simulator(workdir: Path, *, issues: int, projects: int = 5, users
                          timeout: float = 900) -> SimProcess:
     """The Jira Cloud simulator seeded with ``issues`` issues, account ``bench@example.com``."""
     cmd = [
-        sys.executable, "-m", "devtools.jira_simulator", "--host", "127.0.0.1", "--port", "0",
+        "devtools.jira_simulator", "--host", "127.0.0.1", "--port", "0",
         "--seed", str(seed), "--projects", str(projects), "--issues", str(issues),
         "--users", str(users), "--groups", str(groups), "--db", str(workdir / "jira.db"),
         "--tls-dir", str(workdir / "tls"),
@@ -322,7 +288,7 @@ def start_esm_simulator(workdir: Path, *, incidents: int = 0, persons: int = 0, 
                         db_path: Path | None = None) -> SimProcess:
     """The ESM simulator (fresh database unless ``db_path`` exists) with user ``bench``."""
     cmd = [
-        sys.executable, "-m", "devtools.esm_simulator", "--host", "127.0.0.1", "--port", "0",
+        "devtools.esm_simulator", "--host", "127.0.0.1", "--port", "0",
         "--db", str(db_path or workdir / "esm.sqlite"), "--tls-dir", str(workdir / "tls"),
         "--user", f"{ESM_USER}:{ESM_PASSWORD}", "--seed", str(seed),
         "--incidents", str(incidents), "--persons", str(persons), "--groups", str(groups),
@@ -360,15 +326,32 @@ def no_ca_bundle_env() -> None:
     os.environ.pop("CURL_CA_BUNDLE", None)
 
 
-def jira_client(sim: SimProcess, **kwargs: Any):
+# ---------------------------------------------------------------------------- connector objects
+# The one place the benchmarks build the connector's clients and state store (a simulator
+# process, or its URL and CA when a child process gets them as plain values).
+
+def jira_client_at(url: str, ca_pem: str | bool, **kwargs: Any):
     from jira_esm_connector.jira import JiraClient
 
-    return JiraClient(sim.base_url, JIRA_EMAIL, JIRA_TOKEN, verify=sim.ca_pem,
-                      allow_insecure_http=sim.base_url.startswith("http:"), **kwargs)
+    return JiraClient(url, JIRA_EMAIL, JIRA_TOKEN, verify=ca_pem, allow_insecure_http=url.startswith("http:"), **kwargs)
+
+
+def esm_client_at(url: str, ca_pem: str | bool, **kwargs: Any):
+    from jira_esm_connector.esm import EsmClient
+
+    return EsmClient(url, ESM_USER, ESM_PASSWORD, verify=ca_pem, allow_insecure_http=url.startswith("http:"), **kwargs)
+
+
+def jira_client(sim: SimProcess, **kwargs: Any):
+    return jira_client_at(sim.base_url, sim.ca_pem, **kwargs)
 
 
 def esm_client(sim: SimProcess, **kwargs: Any):
-    from jira_esm_connector.esm import EsmClient
+    return esm_client_at(sim.base_url, sim.ca_pem, **kwargs)
 
-    return EsmClient(sim.base_url, ESM_USER, ESM_PASSWORD, verify=sim.ca_pem,
-                     allow_insecure_http=sim.base_url.startswith("http:"), **kwargs)
+
+def state_store(path: Path | str):
+    """The connector's state store in the SQLite file ``path``."""
+    from jira_esm_connector.state import StateStore
+
+    return StateStore(f"sqlite:///{path}")

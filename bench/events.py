@@ -28,6 +28,7 @@ from .common import (
     esm_client,
     jira_client,
     no_ca_bundle_env,
+    state_store,
     running,
     start_esm_simulator,
     start_jira_simulator,
@@ -73,7 +74,6 @@ def run(opts: Any) -> BenchResult:
     from jira_esm_connector.config import load_task_file
     from jira_esm_connector.events import create_issue, run_event
     from jira_esm_connector.markers import EventRef
-    from jira_esm_connector.state import StateStore
 
     task = load_task_file(TASK_FILE)
     prefix = f"bench-{os.getpid()}-{int(time.time())}"
@@ -83,7 +83,7 @@ def run(opts: Any) -> BenchResult:
         with running(jira_sim):
             esm_sim = start_esm_simulator(work / "esm", incidents=max(runs, 10), persons=10, tls=opts.tls)
             with running(esm_sim), jira_client(jira_sim) as jira, esm_client(esm_sim) as esm:
-                state = StateStore(f"sqlite:///{Path(work) / 'state.db'}")
+                state = state_store(Path(work) / "state.db")
                 try:
                     jira.myself()  # warm the connection pool: every figure is on a warm session
                     # 1. the operation function alone

@@ -31,14 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from .common import (
-    ESM_PASSWORD,
-    ESM_USER,
-    JIRA_EMAIL,
-    JIRA_TOKEN,
     REPO_ROOT,
     BenchResult,
     Budget,
+    esm_client_at,
+    jira_client_at,
     running,
+    state_store,
     start_esm_simulator,
     start_jira_simulator,
     workspace,
@@ -188,19 +187,18 @@ def worker_main(spec: dict[str, Any]) -> dict[str, Any]:
         os.environ.pop(var, None)
     logging.basicConfig(level=logging.WARNING)
     from jira_esm_connector.config import parse_task
-    from jira_esm_connector.esm import EsmClient
-    from jira_esm_connector.jira import JiraClient
-    from jira_esm_connector.pipeline import run_dir  # noqa: F401 - import everything before the baseline
-    from jira_esm_connector.state import StateStore
+    # import everything before the baseline
+    from jira_esm_connector.esm import EsmClient  # noqa: F401
+    from jira_esm_connector.jira import JiraClient  # noqa: F401
+    from jira_esm_connector.pipeline import run_dir  # noqa: F401
+    from jira_esm_connector.state import StateStore  # noqa: F401
     import pandas  # noqa: F401
     import great_expectations  # noqa: F401
 
     task = parse_task(dict(TASK), "bench_issues_to_incidents.yaml")
-    ca = spec["jira_ca"]
-    insecure = spec["jira_url"].startswith("http:")
-    jira = JiraClient(spec["jira_url"], JIRA_EMAIL, JIRA_TOKEN, verify=ca, allow_insecure_http=insecure)
-    esm = EsmClient(spec["esm_url"], ESM_USER, ESM_PASSWORD, verify=spec["esm_ca"], allow_insecure_http=insecure)
-    state = StateStore(f"sqlite:///{spec['state_db']}")
+    jira = jira_client_at(spec["jira_url"], spec["jira_ca"])
+    esm = esm_client_at(spec["esm_url"], spec["esm_ca"])
+    state = state_store(spec["state_db"])
     staging = Path(spec["staging"])
     staging.mkdir(parents=True, exist_ok=True)
     baseline_rss = _rss_now_mib()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import requests
 
 from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone, connection_json
+from devtools.processes import start_module
 from devtools.tls import ensure_tls_material
 
 DEFAULTS = {
@@ -60,26 +60,8 @@ class Service:
 
 
 def start_service(name: str, args: list[str], log: Path, ready: str, timeout: float = 120) -> Service:
-    """Start `python -m <args>` and wait for its readiness line in the log."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text("")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", *args],
-        cwd=str(REPO_ROOT),
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    service = Service(name, proc, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {proc.returncode}; last lines of {log}:\n{tail(log)}")
-        if re.search(ready, log.read_text(errors="replace")):
-            return service
-        time.sleep(0.3)
-    service.stop()
-    raise TimeoutError(f"{name} not ready after {timeout:.0f} s; see {log}")
+    """Start `python -m <args>` in its own session and wait for its readiness line in the log."""
+    return Service(name, start_module(args, log, ready, name=name, timeout=timeout, new_session=True).proc, log)
 
 
 def jira_simulator_args(demo_dir: Path) -> list[str]:
@@ -107,10 +89,6 @@ def esm_simulator_args(demo_dir: Path) -> list[str]:
         "--seed", "42",
         "--parent-pid", str(os.getpid()),
     ]
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def connection_env(demo_dir: Path, ca_pem: Path) -> dict[str, str]:

@@ -106,6 +106,11 @@ Admin API (no auth, JSON bodies; only API paths under /rest-api are affected by 
 - ``POST /_admin/seed {"seed": 42, "persons": N, "groups": N, "incidents": N}``
 - ``GET /_admin/cards?template=&limit=&offset=``, ``GET /_admin/cards/{id}``: stored form
   (``{id, template, folder, name, deleted, data, created_at, updated_at}``)
+
+Layout: :mod:`.app` assembles the FastAPI app behind the knobs middleware; :mod:`.core` holds
+the state, knobs, errors and the checks every endpoint makes; :mod:`.routes` has one module per
+resource (login/echo, templates, reading cards, writing cards, attributes); :mod:`.admin` the
+/_admin/ API.
 """
 from __future__ import annotations
 

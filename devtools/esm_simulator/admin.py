@@ -1,31 +1,44 @@
 """Admin API under /_admin/ (no authentication: a local dev tool). See the package docstring."""
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import json
 import time
 from typing import Any
 
 from fastapi import FastAPI, Request
 
+from .core import ApiError, SimState
+from .seed import seed
 from .store import CardRow
 
 
+
+async def admin_body(request: Request) -> dict:
+    """The JSON object of an admin request ({} when empty); 400 otherwise."""
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "Invalid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "Expected a JSON object")
+    return data
+
+
 def register_admin(app: FastAPI, state: Any) -> None:
-    from .app import ApiError
-    from .seed import seed
+    """The whole /_admin/ API."""
+    _register_admin_status(app, state)
+    _register_admin_knobs(app, state)
+    _register_admin_data(app, state)
+    _register_admin_cards(app, state)
 
-    async def body(request: Request) -> dict:
-        raw = await request.body()
-        if not raw:
-            return {}
-        try:
-            import json
-            data = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, "Invalid JSON.") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "Expected a JSON object")
-        return data
 
+def _register_admin_status(app: FastAPI, state: SimState) -> None:
+    """health, config and the request statistics."""
     @app.get("/_admin/health")
     def health() -> dict:
         return {"status": "ok"}
@@ -49,9 +62,12 @@ def register_admin(app: FastAPI, state: Any) -> None:
             state.statuses.clear()
         return {"status": "ok"}
 
+
+def _register_admin_knobs(app: FastAPI, state: SimState) -> None:
+    """Latency, rate limit, injected errors and connection resets, token expiry."""
     @app.post("/_admin/latency")
     async def latency(request: Request) -> dict:
-        data = await body(request)
+        data = await admin_body(request)
         seconds = float(data.get("seconds", data.get("ms", 0) / 1000 if "ms" in data else 0))
         if seconds < 0:
             raise ApiError(400, "latency must be >= 0")
@@ -60,7 +76,7 @@ def register_admin(app: FastAPI, state: Any) -> None:
 
     @app.post("/_admin/ratelimit")
     async def ratelimit(request: Request) -> dict:
-        data = await body(request)
+        data = await admin_body(request)
         per_second = float(data.get("per_second", 0))
         if per_second < 0:
             raise ApiError(400, "per_second must be >= 0 (0 turns the limit off)")
@@ -71,7 +87,7 @@ def register_admin(app: FastAPI, state: Any) -> None:
 
     @app.post("/_admin/errors")
     async def errors(request: Request) -> dict:
-        data = await body(request)
+        data = await admin_body(request)
         status = int(data.get("status", 503))
         if not 400 <= status <= 599:
             raise ApiError(400, "status must be 400-599")
@@ -83,7 +99,7 @@ def register_admin(app: FastAPI, state: Any) -> None:
 
     @app.post("/_admin/resets")
     async def resets(request: Request) -> dict:
-        data = await body(request)
+        data = await admin_body(request)
         with state.lock:
             state.knobs.reset_count = int(data.get("count", 1))
             state.knobs.reset_path = str(data.get("path_contains", ""))
@@ -98,17 +114,19 @@ def register_admin(app: FastAPI, state: Any) -> None:
 
     @app.post("/_admin/tokens/ttl")
     async def token_ttl(request: Request) -> dict:
-        data = await body(request)
+        data = await admin_body(request)
         seconds = int(data.get("seconds", 0))
         if seconds < 1:
             raise ApiError(400, "seconds must be >= 1")
         state.knobs.token_ttl = seconds
         return state.knobs.as_dict()
 
+
+def _register_admin_data(app: FastAPI, state: SimState) -> None:
+    """Reset, wipe and seed."""
     @app.post("/_admin/reset")
     async def reset(request: Request) -> dict:
-        data = await body(request)
-        import dataclasses
+        data = await admin_body(request)
         # tokens expired on demand stay expired
         state.knobs = dataclasses.replace(state.start_knobs, tokens_not_before_ms=state.knobs.tokens_not_before_ms)
         with state.lock:
@@ -125,14 +143,16 @@ def register_admin(app: FastAPI, state: Any) -> None:
 
     @app.post("/_admin/seed")
     async def seed_route(request: Request) -> dict:
-        data = await body(request)
-        import asyncio
+        data = await admin_body(request)
         result = await asyncio.to_thread(
             seed, state.store, state.catalog, seed_value=int(data.get("seed", 42)),
             persons=int(data.get("persons", 0)), groups=int(data.get("groups", 0)),
             incidents=int(data.get("incidents", 0)))
         return result
 
+
+def _register_admin_cards(app: FastAPI, state: SimState) -> None:
+    """The stored cards as they are (no rendering)."""
     def raw(row: CardRow) -> dict[str, Any]:
         return row.as_dict()
 

@@ -107,4 +107,12 @@ Design: data lives in SQLite (:mod:`.store`) with an indexed column per JQL-sear
 field; JQL (:mod:`.jql`) compiles to a parameterised WHERE + ORDER BY (id as tie-breaker),
 and ``nextPageToken`` is the opaque keyset position (sort values + id), so every page is an
 index seek and the last page of a large result costs about what the first one does.
+Endpoints live one module per resource in :mod:`.routes` (the /_admin/ API in :mod:`.admin`);
+:mod:`.app` assembles them behind the middleware that authenticates and applies the knobs.
+
+Issue properties are stored and served, but JQL does not search them (``issue.property[...]``
+is not supported): Jira Cloud only searches properties an installed app declares for
+indexing, so the connector's exactly-once lookup searches the event's label and confirms the
+property with a GET (``find_issue_for_event`` in events/operations.py) -- the path the
+simulator serves.
 """

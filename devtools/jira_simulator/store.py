@@ -273,11 +273,28 @@ class Store:
     # --- seeding ---------------------------------------------------------------------------
 
     def _seed(self) -> None:
-        spec = self.spec
-        rng = random.Random(spec.seed)
+        """Generate the data set of ``self.spec`` (deterministic: one random stream, in this order)."""
+        rng = random.Random(self.spec.seed)
         c = self.conn
         c.execute("BEGIN")
-        # users
+        all_ids, atlassian_ids = self._seed_users(rng)
+        self._seed_groups(rng, all_ids)
+        # projects
+        projects = []
+        nproj = max(1, self.spec.projects)
+        for p in range(nproj):
+            key, name = _PROJECTS[p] if p < len(_PROJECTS) else (f"P{p}", f"Project {p}")
+            workflow = model.WORKFLOW_ORDER[p % len(model.WORKFLOW_ORDER)]
+            lead = atlassian_ids[p % len(atlassian_ids)] if atlassian_ids else None
+            projects.append([10000 + p, key, name, workflow, 1, lead])
+        self._seed_issues(rng, projects, atlassian_ids)
+        c.executemany("INSERT INTO projects VALUES (?,?,?,?,?,?)", [tuple(p) for p in projects])
+        c.execute("COMMIT")
+        c.execute("ANALYZE")
+
+    def _seed_users(self, rng: random.Random) -> tuple[list[str], list[str]]:
+        """Users (every 20th an app) and the accounts' users: all ids and the active people's."""
+        spec, c = self.spec, self.conn
         users: list[tuple] = []
         atlassian_ids: list[str] = []
         for i in range(spec.users):
@@ -305,7 +322,11 @@ class Store:
         all_ids = [u[0] for u in users]
         if not atlassian_ids:
             atlassian_ids = [a.account_id for a in spec.accounts] or all_ids
-        # groups and memberships
+        return all_ids, atlassian_ids
+
+    def _seed_groups(self, rng: random.Random, all_ids: list[str]) -> None:
+        """Groups with random members (the first one big enough to page)."""
+        spec, c = self.spec, self.conn
         groups = []
         members: list[tuple[str, str]] = []
         for g in range(spec.groups):
@@ -320,15 +341,11 @@ class Store:
                     members.append((gid, account_id))
         c.executemany("INSERT INTO groups VALUES (?,?,?)", groups)
         c.executemany("INSERT OR IGNORE INTO memberships VALUES (?,?)", members)
-        # projects
-        projects = []
-        nproj = max(1, spec.projects)
-        for p in range(nproj):
-            key, name = _PROJECTS[p] if p < len(_PROJECTS) else (f"P{p}", f"Project {p}")
-            workflow = model.WORKFLOW_ORDER[p % len(model.WORKFLOW_ORDER)]
-            lead = atlassian_ids[p % len(atlassian_ids)] if atlassian_ids else None
-            projects.append([10000 + p, key, name, workflow, 1, lead])
-        # issues
+
+    def _seed_issues(self, rng: random.Random, projects: list[list], atlassian_ids: list[str]) -> None:
+        """Issues with labels and comments, spread over ``projects`` (their counters advance)."""
+        spec, c = self.spec, self.conn
+        nproj = len(projects)
         heavy_p = 0.025 if spec.issues <= 20_000 else 0.002
         issue_rows: list[tuple] = []
         label_rows: list[tuple] = []
@@ -406,9 +423,6 @@ class Store:
             if len(issue_rows) >= batch:
                 flush()
         flush()
-        c.executemany("INSERT INTO projects VALUES (?,?,?,?,?,?)", [tuple(p) for p in projects])
-        c.execute("COMMIT")
-        c.execute("ANALYZE")
 
     # --- catalog (for the JQL compiler) ----------------------------------------------------
 

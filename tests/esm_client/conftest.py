@@ -10,7 +10,6 @@ import uuid
 
 import pytest
 
-from jira_esm_connector.esm import EsmClient
 from jira_esm_connector.http import RetryPolicy
 
 FAST_RETRY = RetryPolicy(total=3, backoff_base=0.01, backoff_cap=0.05, jitter=0, max_retry_after=1.0)
@@ -24,8 +23,7 @@ def esm_logger() -> logging.Logger:
 @pytest.fixture
 def esm(esm_sim, esm_logger, caplog):
     caplog.set_level(logging.DEBUG)
-    client = EsmClient(esm_sim.base_url, esm_sim.username, esm_sim.password, verify=esm_sim.ca_pem,
-                       retry=FAST_RETRY, logger=esm_logger)
+    client = esm_sim.client(retry=FAST_RETRY, logger=esm_logger)
     try:
         yield client
     finally:

@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 
 from jira_esm_connector.config import load_task_file, parse_task
-from jira_esm_connector.esm import EsmClient
 from jira_esm_connector.events import clear_field_cache
 from jira_esm_connector.http import RetryPolicy
 from jira_esm_connector.jira import JiraClient
-from jira_esm_connector.state import StateStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = REPO_ROOT / "include" / "mappings"
@@ -36,24 +34,18 @@ def fresh_field_cache():
 
 
 @pytest.fixture
-def jira(jira_sim):
-    client = JiraClient(jira_sim.base_url, jira_sim.email, jira_sim.token, verify=jira_sim.ca_pem, retry=FAST_RETRY)
-    yield client
-    client.close()
+def jira(jira_clients):
+    return jira_clients(retry=FAST_RETRY)
 
 
 @pytest.fixture
-def esm(esm_sim):
-    client = EsmClient(esm_sim.base_url, esm_sim.username, esm_sim.password, verify=esm_sim.ca_pem, retry=FAST_RETRY)
-    yield client
-    client.close()
+def esm(esm_clients):
+    return esm_clients(retry=FAST_RETRY)
 
 
 @pytest.fixture
-def state(tmp_path):
-    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    yield store
-    store.engine.dispose()
+def state(sqlite_state):
+    return sqlite_state
 
 
 @pytest.fixture

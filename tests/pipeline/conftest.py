@@ -14,8 +14,6 @@ import pytest
 import sqlalchemy as sa
 
 from jira_esm_connector.config import parse_task
-from jira_esm_connector.esm import EsmClient
-from jira_esm_connector.jira import JiraClient
 from jira_esm_connector.state import StateStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -72,26 +70,20 @@ def make_task(base: dict[str, Any], **changes: Any):
 
 
 @pytest.fixture
-def jira(jira_sim):
+def jira(jira_sim, jira_clients):
     jira_sim.reset()
-    client = JiraClient(jira_sim.base_url, jira_sim.email, jira_sim.token, verify=jira_sim.ca_pem)
-    yield client
-    client.close()
+    return jira_clients()
 
 
 @pytest.fixture
-def esm(esm_sim):
+def esm(esm_sim, esm_clients):
     esm_sim.reset()
-    client = EsmClient(esm_sim.base_url, esm_sim.username, esm_sim.password, verify=esm_sim.ca_pem)
-    yield client
-    client.close()
+    return esm_clients()
 
 
 @pytest.fixture
-def state(tmp_path):
-    store = StateStore(f"sqlite:///{tmp_path}/state.db")
-    yield store
-    store.dispose()
+def state(sqlite_state):
+    return sqlite_state
 
 
 @pytest.fixture

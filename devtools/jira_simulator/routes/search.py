@@ -1,0 +1,153 @@
+"""Searching: search/jql (GET and POST), approximate-count, issue/bulkfetch; the removed search."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from ..base import (
+    ISSUE_NOT_FOUND, REMOVED_SEARCH, SEARCH_MAX, SEARCH_MAX_WITH_FIELDS, UNBOUNDED, Api, Caller,
+    JiraError, Simulator, as_list, body_json, q_int, q_list, resolve_fields,
+)
+from ..jql import CompiledQuery, JqlError, compile_query, parse
+from ..store import decode_token, encode_token, fingerprint, now_ms
+
+
+def indexed_only(sim: Simulator, compiled: CompiledQuery) -> CompiledQuery:
+    """With the ``search_lag_seconds`` knob on, leave out the issues created or changed in
+    the last N seconds: Jira's search index has not caught up with them yet."""
+    lag = sim.knobs.search_lag_seconds
+    if lag <= 0:
+        return compiled
+    # appended last, after the query's own condition and parameters (keyset conditions
+    # of later pages go first in Store.search_statements, so the order of ? still holds)
+    cond = "issues.updated <= ?"
+    where = f"({compiled.where_sql}) AND {cond}" if compiled.where_sql else cond
+    return dataclasses.replace(compiled, where_sql=where, params=[*compiled.params, now_ms() - int(lag * 1000)])
+
+
+def compile_bounded(api: Api, caller: Caller, jql: str) -> CompiledQuery:
+    """The compiled query of ``jql`` as the search index sees it; 400 if unbounded or invalid."""
+    try:
+        query = parse(jql)
+        if query.where is None:
+            raise JiraError(400, UNBOUNDED)
+        return indexed_only(api.sim, compile_query(query, api.sim.store, account_id=caller.account_id, tz=caller.tz, now_ms=now_ms()))
+    except JqlError as exc:
+        raise JiraError(400, str(exc)) from None
+
+
+def run_search(api: Api, request: Request, params: dict[str, Any]) -> dict:
+    """One page of search/jql (GET and POST): issues after ``nextPageToken``, as Jira pages them."""
+    sim, store = api.sim, api.sim.store
+    caller, r = api.ctx(request, api.version)
+    jql = params.get("jql") or ""
+    properties = as_list(params.get("properties"))
+    if len(properties) > 5:
+        raise JiraError(400, "You can request at most 5 issue properties.")
+    max_results = params.get("maxResults", 50)
+    if max_results is None:
+        max_results = 50
+    if isinstance(max_results, bool) or not isinstance(max_results, int):
+        raise JiraError(400, "The 'maxResults' parameter must be an integer.")
+    if max_results < 1:
+        raise JiraError(400, "The 'maxResults' parameter must be between 1 and 5000.")
+    compiled = compile_bounded(api, caller, jql)
+    fields = resolve_fields(as_list(params.get("fields")), "id")
+    expand = {e.lower() for e in as_list(params.get("expand"))}
+    cheap = (fields is None or set(fields) <= {"id", "key"}) and not expand and not properties
+    limit = sim.knobs.page_limit(max_results, SEARCH_MAX if cheap else SEARCH_MAX_WITH_FIELDS)
+    fp = fingerprint(jql.strip())
+    after = None
+    token = params.get("nextPageToken")
+    if token:
+        try:
+            after = decode_token(str(token), fp)
+        except ValueError:
+            raise JiraError(400, "The provided next page token is invalid or expired.") from None
+    try:
+        rows, positions = store.search(compiled, limit + 1, after)
+    except ValueError:
+        raise JiraError(400, "The provided next page token is invalid or expired.") from None
+    is_last = len(rows) <= limit
+    rows, positions = rows[:limit], positions[:limit]
+    issues = [r.issue(row, fields, expand, properties) for row in rows]
+    out: dict[str, Any] = {"issues": issues}
+    if "names" in expand or "schema" in expand:
+        for issue in issues:
+            names = issue.pop("names", None)
+            schema = issue.pop("schema", None)
+            if names is not None:
+                out.setdefault("names", {}).update(names)
+            if schema is not None:
+                out.setdefault("schema", {}).update(schema)
+    if not is_last:
+        out["nextPageToken"] = encode_token(positions[-1], fp)
+    out["isLast"] = is_last
+    return out
+
+
+def register_search(app: FastAPI, api: Api) -> None:
+    """The search endpoints."""
+    sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
+    ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
+    # --- search ------------------------------------------------------------------------
+    @app.api_route(prefix + "/search", methods=["GET", "POST"])
+    async def removed_search(request: Request) -> Any:
+        raise JiraError(410, REMOVED_SEARCH.replace("/rest/api/3/", f"/rest/api/{version}/"))
+
+    @app.get(prefix + "/search/jql")
+    async def search_get(request: Request) -> Any:
+        params = {
+            "jql": request.query_params.get("jql"),
+            "nextPageToken": request.query_params.get("nextPageToken"),
+            "maxResults": q_int(request, "maxResults", 50),
+            "fields": q_list(request, "fields"),
+            "expand": request.query_params.get("expand"),
+            "properties": q_list(request, "properties"),
+        }
+        return run_search(api, request, params)
+
+    @app.post(prefix + "/search/jql")
+    async def search_post(request: Request) -> Any:
+        body = await body_json(request)
+        if not isinstance(body, dict):
+            raise JiraError(400, "Can not deserialize the request body: expected an object.")
+        allowed = {"jql", "nextPageToken", "maxResults", "fields", "expand", "properties", "fieldsByKeys", "reconcileIssues"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise JiraError(400, f"Unrecognized field \"{unknown[0]}\": not one of the known properties.")
+        return run_search(api, request, body)
+
+    @app.post(prefix + "/search/approximate-count")
+    async def approximate_count(request: Request) -> Any:
+        caller, _ = ctx(request, version)
+        body = await body_json(request)
+        jql = (body or {}).get("jql") or ""
+        compiled = compile_bounded(api, caller, jql)
+        return {"count": store.count(compiled)}
+
+    @app.post(prefix + "/issue/bulkfetch")
+    async def bulkfetch(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        body = await body_json(request)
+        ids = (body or {}).get("issueIdsOrKeys") if isinstance(body, dict) else None
+        if not ids or not isinstance(ids, list):
+            raise JiraError(400, "At least one issue id or key must be provided.")
+        if len(ids) > 100:
+            raise JiraError(400, "The number of issue ids or keys must be between 1 and 100.")
+        fields = resolve_fields(as_list(body.get("fields")), "*navigable")
+        expand = {e.lower() for e in as_list(body.get("expand"))}
+        properties = as_list(body.get("properties"))
+        found: dict[int, Any] = {}
+        errors = []
+        for ident in ids:
+            row = store.issue_row(str(ident))
+            if row is None:
+                errors.append({"id": str(ident), "errorMessage": ISSUE_NOT_FOUND})
+            else:
+                found[row["id"]] = row
+        issues = [r.issue(found[i], fields or [], expand, properties, envelope=True) for i in sorted(found)]
+        return {"issues": issues, "issueErrors": errors}

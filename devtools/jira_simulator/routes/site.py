@@ -1,0 +1,133 @@
+"""Server, identity and site metadata: what clients look up before creating or transitioning."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from .. import model
+from ..base import USER_NOT_FOUND, Api, JiraError, page_bean, page_window, q_list
+from ..render import Renderer
+from ..store import now_ms
+
+
+def register_identity(app: FastAPI, api: Api) -> None:
+    """serverInfo, myself and the field list."""
+    sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
+    ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
+    # --- server / identity -------------------------------------------------------------
+    @app.get(prefix + "/serverInfo")
+    async def server_info(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return {
+            "baseUrl": r.base, "displayUrl": r.base, "version": "1001.0.0-SNAPSHOT",
+            "versionNumbers": [1001, 0, 0], "deploymentType": "Cloud", "buildNumber": 100290,
+            "buildDate": "2025-11-20T00:00:00.000+0000", "serverTime": r.date(now_ms()),
+            "scmInfo": "57a0ca5b0f8b3e4e9f0c1b0ad5c1e1f1d9a6c2e3", "serverTitle": "Jira",
+        }
+
+    @app.get(prefix + "/myself")
+    async def myself(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        u = store.user(caller.account_id)
+        if u is None:
+            raise JiraError(404, USER_NOT_FOUND)
+        return r.user_full(u, {e.strip().lower() for e in q_list(request, "expand")})
+
+    @app.get(prefix + "/field")
+    async def fields(request: Request) -> Any:
+        out = []
+        for fid, (name, schema, navigable, orderable, searchable, clauses) in model.SYSTEM_FIELDS.items():
+            item: dict[str, Any] = {
+                "id": fid, "key": fid, "name": name, "custom": False, "orderable": orderable,
+                "navigable": navigable, "searchable": searchable, "clauseNames": clauses,
+            }
+            if schema:
+                item["schema"] = schema
+            out.append(item)
+        for fid, (name, schema, _kind) in model.CUSTOM_FIELDS.items():
+            out.append({
+                "id": fid, "key": fid, "name": name, "custom": True, "orderable": True,
+                "navigable": True, "searchable": True,
+                "clauseNames": [f"cf[{fid.split('_')[1]}]", name], "schema": schema,
+            })
+        return out
+
+
+
+def register_projects(app: FastAPI, api: Api) -> None:
+    """Projects and the site's priorities, resolutions, statuses and issue types."""
+    sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
+    ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
+    # --- site metadata (what clients look up before creating or transitioning) ---------
+    def project_full(r: Renderer, p: Any) -> dict:
+        out = r.project(p["key"])
+        out.update({
+            "description": "", "style": "classic" if not out["simplified"] else "next-gen",
+            "isPrivate": False, "lead": r.user(store.user(p["lead"]), details=True) or {},
+            "issueTypes": [r.issuetype(t["name"]) for t in model.ISSUE_TYPES],
+        })
+        return out
+
+    @app.get(prefix + "/project")
+    async def projects(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [r.project(p["key"]) for p in store.project_rows()]
+
+    @app.get(prefix + "/project/search")
+    async def project_search(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        start, limit = page_window(request, sim.knobs, 50, 100, clamp_start=True, floor=1)
+        rows = store.project_rows()
+        keys = set(q_list(request, "keys"))
+        query = (request.query_params.get("query") or "").lower()
+        rows = [p for p in rows if (not keys or p["key"] in keys) and (query in p["key"].lower() or query in p["name"].lower())]
+        page = [r.project(p["key"]) for p in rows[start : start + limit]]
+        return page_bean(request, start, limit, len(rows), page, next_with_limit=False)
+
+    @app.get(prefix + "/project/{projectIdOrKey}")
+    async def project(request: Request, projectIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        p = store.project(projectIdOrKey)
+        if p is None:
+            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
+        return project_full(r, p)
+
+    @app.get(prefix + "/project/{projectIdOrKey}/components")
+    async def project_components(request: Request, projectIdOrKey: str) -> Any:
+        if store.project(projectIdOrKey) is None:
+            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
+        return []  # the simulator's projects have no components
+
+    @app.get(prefix + "/project/{projectIdOrKey}/versions")
+    async def project_versions(request: Request, projectIdOrKey: str) -> Any:
+        if store.project(projectIdOrKey) is None:
+            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
+        return []  # ... and no versions
+
+    @app.get(prefix + "/priority")
+    async def priorities(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [dict(r.priority(p["name"]), description=p["name"], statusColor="#cfcfcf", isDefault=p["name"] == "Medium") for p in model.PRIORITIES]
+
+    @app.get(prefix + "/resolution")
+    async def resolutions(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [r.resolution(x["name"]) for x in model.RESOLUTIONS]
+
+    @app.get(prefix + "/status")
+    async def statuses(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [r.status(x.name) for x in model.STATUSES]
+
+    @app.get(prefix + "/statuscategory")
+    async def status_categories(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [{"self": f"{r.api}/statuscategory/{c['id']}", **c} for c in model.STATUS_CATEGORIES.values()]
+
+    @app.get(prefix + "/issuetype")
+    async def issue_types(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [r.issuetype(t["name"]) for t in model.ISSUE_TYPES]

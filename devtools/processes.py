@@ -1,0 +1,86 @@
+"""Starting the simulators (or any ``python -m`` service) as subprocesses.
+
+:func:`start_module` serves ``make demo`` (devtools/demo.py), the benchmarks (bench/common.py)
+and the test fixtures (tests/fixtures/jira_simulator.py, tests/fixtures/esm_simulator.py):
+it starts ``python -m <args>`` with stdout and stderr in a log file and waits for the line
+that says the service is ready (the simulators print ``... ready at <URL>``).
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class StartError(RuntimeError):
+    """The process exited, or did not print its ready line in time (the message has its log's end)."""
+
+
+@dataclass
+class Started:
+    """A process that printed its ready line."""
+
+    proc: subprocess.Popen
+    ready_line: str
+    log: Path
+    startup_s: float
+
+    @property
+    def url(self) -> str:
+        """The last word of the ready line (``Jira simulator ready at https://...``)."""
+        return self.ready_line.strip().rsplit(" ", 1)[-1]
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def start_module(
+    args: list[str], log: Path, ready: str, *, name: str, timeout: float,
+    parent_pid: bool = False, new_session: bool = False, append: bool = False,
+) -> Started:
+    """Start ``python -m <args>`` in the repository root and wait for its ready line.
+
+    stdout and stderr go to ``log`` (emptied first, or appended to with ``append``: then only
+    lines written by this start count). ``ready`` is a regular expression searched line by
+    line. ``parent_pid``: pass ``--parent-pid <this process>`` so the simulator exits when
+    its starter dies (a ``--parent-pid`` in ``args`` overrides it). ``new_session``: the child gets its own session (Ctrl-C on a terminal
+    reaches only the starter). Raises :class:`StartError` when the process exits or is not
+    ready within ``timeout`` seconds (it is killed then).
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if not append or not log.exists():
+        log.write_bytes(b"")
+    offset = log.stat().st_size
+    # right after the module name: a --parent-pid among ``args`` comes later and wins
+    cmd = [sys.executable, "-m", args[0], *(["--parent-pid", str(os.getpid())] if parent_pid else []), *args[1:]]
+    started = time.perf_counter()
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=new_session, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    pattern = re.compile(ready)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with open(log, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+            line = next((l for l in text.splitlines() if pattern.search(l)), None)
+            if line is not None:
+                return Started(proc, line, log, time.perf_counter() - started)
+            if proc.poll() is not None:
+                raise StartError(f"{name} exited with code {proc.returncode}; last lines of {log}:\n{log_tail(log)}")
+            if time.monotonic() > deadline:
+                raise StartError(f"{name} not ready after {timeout:.0f} s; last lines of {log}:\n{log_tail(log)}")
+            time.sleep(0.05)
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        raise
