@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 
 from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone, connection_json
 from devtools.processes import start_module

@@ -139,9 +139,3 @@ class ConnectorSettings(BaseSettings):
                 f"JIRA_ESM_TASK_TIMEOUT_MINUTES ({self.task_timeout_minutes}): a run holds at least one step"
             )
         return self
-
-    def safe_state_db_url(self) -> str:
-        """The state DB URL with its password and query-string secrets masked, for logs."""
-        from ..state.store import safe_db_url
-
-        return safe_db_url(self.state_db_url)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..protocols import JiraApi
 from .errors import EventConfigError
 
 __all__ = ["FIELD_CACHE_TTL_S", "FieldResolver", "clear_field_cache", "resolve_fields"]
@@ -46,7 +47,7 @@ def clear_field_cache() -> None:
         _cache.clear()
 
 
-def _cache_key(jira: Any) -> tuple[str, str] | None:
+def _cache_key(jira: JiraApi) -> tuple[str, str] | None:
     site = getattr(jira, "base_url", None)
     if not isinstance(site, str) or not site:
         return None  # a client we cannot tell apart from others: no sharing
@@ -57,7 +58,7 @@ class FieldResolver:
     """Field id for a field id or name, from Jira's field list: the process-wide cached
     list when younger than ``ttl`` seconds, refetched once when a name is not in it."""
 
-    def __init__(self, jira: Any, *, ttl: float | None = None) -> None:
+    def __init__(self, jira: JiraApi, *, ttl: float | None = None) -> None:
         self._jira = jira
         self._fields: list[dict[str, Any]] | None = None
         self._fresh = False  # True once this resolver fetched the list itself

@@ -16,6 +16,7 @@ from ..config.event import RenderedEvent
 from ..config.operation_specs import OPERATION_SPECS
 from ..mapping import text_to_adf
 from ..markers import EventRef, came_from_jira
+from ..protocols import JiraApi
 from . import operations as ops
 from .errors import PayloadError
 from .fields import FieldResolver, resolve_fields
@@ -29,7 +30,7 @@ log = logging.getLogger("jira_esm_connector.events")
 class Act:
     """One event about to be performed: the client, the event, the rendered values."""
 
-    jira: Any
+    jira: JiraApi
     ref: EventRef
     rendered: RenderedEvent
     check_first: bool

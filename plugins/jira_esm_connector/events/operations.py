@@ -40,6 +40,7 @@ from ..http.errors import (
 )
 from ..jira.jql import jql_quote
 from ..markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef
+from ..protocols import JiraApi
 from .errors import EventError, EventRefused, is_transient
 
 __all__ = [
@@ -301,7 +302,7 @@ def _unconfirmed(doing: str, guard: CreateGuard) -> CreateUnconfirmed:
 
 # ---- issues ---------------------------------------------------------------------------------
 
-def find_issue_for_event(jira: Any, ref: EventRef) -> dict[str, Any] | None:
+def find_issue_for_event(jira: JiraApi, ref: EventRef) -> dict[str, Any] | None:
     """The issue an earlier attempt of this event created: ``{"issue_key", "issue_id"}`` or None.
 
     Searched by the event's label, confirmed by the issue property (read with GET, which is
@@ -317,7 +318,7 @@ def find_issue_for_event(jira: Any, ref: EventRef) -> dict[str, Any] | None:
 
 
 def create_issue(
-    jira: Any,
+    jira: JiraApi,
     ref: EventRef,
     fields: Mapping[str, Any],
     *,
@@ -355,7 +356,7 @@ def create_issue(
     return result
 
 
-def update_issue(jira: Any, ref: EventRef, issue_key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+def update_issue(jira: JiraApi, ref: EventRef, issue_key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Edit the issue's fields (``JiraClient.edit_issue``; repeating it is harmless). Returns ``{"issue_key", "fields"}``."""
     if not fields:
         raise EventRefused(f"nothing to change on {issue_key}: the payload gave no value for any mapped field")
@@ -366,7 +367,7 @@ def update_issue(jira: Any, ref: EventRef, issue_key: str, fields: Mapping[str, 
 
 # ---- comments -------------------------------------------------------------------------------
 
-def _comment_has_marker(jira: Any, comment: Mapping[str, Any], ref: EventRef) -> bool:
+def _comment_has_marker(jira: JiraApi, comment: Mapping[str, Any], ref: EventRef) -> bool:
     props = comment.get("properties")
     if isinstance(props, list):  # embedded by expand=properties (empty: the comment has none)
         for prop in props:
@@ -381,7 +382,7 @@ def _comment_has_marker(jira: Any, comment: Mapping[str, Any], ref: EventRef) ->
     return ref.matches(value)
 
 
-def find_comment_for_event(jira: Any, ref: EventRef, issue_key: str) -> dict[str, Any] | None:
+def find_comment_for_event(jira: JiraApi, ref: EventRef, issue_key: str) -> dict[str, Any] | None:
     """The comment an earlier attempt of this event added to ``issue_key``, newest first."""
     # the key comes from the payload: the client escapes it, so "SUP-1/../x" or "SUP-1?a=b"
     # cannot reach another endpoint
@@ -392,7 +393,7 @@ def find_comment_for_event(jira: Any, ref: EventRef, issue_key: str) -> dict[str
 
 
 def add_comment(
-    jira: Any, ref: EventRef, issue_key: str, body_adf: Mapping[str, Any], *, check_first: bool = False
+    jira: JiraApi, ref: EventRef, issue_key: str, body_adf: Mapping[str, Any], *, check_first: bool = False
 ) -> dict[str, Any]:
     """``POST .../comment`` with the origin marker property. Returns ``{"issue_key", "comment_id"}``."""
     if not body_adf:
@@ -412,7 +413,7 @@ def add_comment(
 
 # ---- transitions ----------------------------------------------------------------------------
 
-def _status_of(jira: Any, issue_key: str) -> str | None:
+def _status_of(jira: JiraApi, issue_key: str) -> str | None:
     issue = _call(f"read issue {issue_key}", lambda: jira.get_issue(issue_key, fields=["status"]))
     return (((issue or {}).get("fields") or {}).get("status") or {}).get("name")
 
@@ -424,7 +425,7 @@ def _targets(status: str | Sequence[str]) -> list[str]:
 
 
 def transition_issue(
-    jira: Any,
+    jira: JiraApi,
     ref: EventRef,
     issue_key: str,
     status: str | Sequence[str],
@@ -488,7 +489,7 @@ def transition_issue(
 
 # ---- users ----------------------------------------------------------------------------------
 
-def find_user_by_email(jira: Any, email: str) -> dict[str, Any] | None:
+def find_user_by_email(jira: JiraApi, email: str) -> dict[str, Any] | None:
     wanted = email.strip().casefold()
     users = _call(f"look up the user {email}", lambda: jira.find_users(email))
     for user in users:
@@ -497,7 +498,7 @@ def find_user_by_email(jira: Any, email: str) -> dict[str, Any] | None:
     return None
 
 
-def resolve_account_id(jira: Any, *, account_id: str | None = None, email: str | None = None) -> str | None:
+def resolve_account_id(jira: JiraApi, *, account_id: str | None = None, email: str | None = None) -> str | None:
     """An account id as given, or the account id of the user with this e-mail (None: no such user)."""
     if account_id:
         return account_id
@@ -508,7 +509,7 @@ def resolve_account_id(jira: Any, *, account_id: str | None = None, email: str |
 
 
 def create_user(
-    jira: Any,
+    jira: JiraApi,
     ref: EventRef,
     email: str,
     products: Iterable[str],
@@ -533,7 +534,7 @@ def create_user(
 
 
 def delete_user(
-    jira: Any, ref: EventRef, *, account_id: str | None = None, email: str | None = None, check_first: bool = False
+    jira: JiraApi, ref: EventRef, *, account_id: str | None = None, email: str | None = None, check_first: bool = False
 ) -> dict[str, Any]:
     """Delete the user (``JiraClient.delete_user``). Returns ``{"account_id", "deleted"}`` (False: already gone)."""
     resolved = resolve_account_id(jira, account_id=account_id, email=email)
@@ -563,7 +564,7 @@ def _group_result(group: Mapping[str, Any]) -> dict[str, Any]:
     return {"group_id": group.get("groupId"), "group_name": group.get("name")}
 
 
-def create_group(jira: Any, ref: EventRef, name: str, *, check_first: bool = False) -> dict[str, Any]:
+def create_group(jira: JiraApi, ref: EventRef, name: str, *, check_first: bool = False) -> dict[str, Any]:
     """Create the group (``JiraClient.create_group``). Returns ``{"group_id", "group_name"}``."""
 
     def find() -> dict[str, Any] | None:
@@ -577,7 +578,7 @@ def create_group(jira: Any, ref: EventRef, name: str, *, check_first: bool = Fal
     return result
 
 
-def _find_group(jira: Any, *, group_id: str | None, name: str | None) -> dict[str, Any] | None:
+def _find_group(jira: JiraApi, *, group_id: str | None, name: str | None) -> dict[str, Any] | None:
     if name:
         return jira.find_group(name)
     for group in jira.iter_groups():
@@ -587,7 +588,7 @@ def _find_group(jira: Any, *, group_id: str | None, name: str | None) -> dict[st
 
 
 def delete_group(
-    jira: Any, ref: EventRef, *, name: str | None = None, group_id: str | None = None, check_first: bool = False
+    jira: JiraApi, ref: EventRef, *, name: str | None = None, group_id: str | None = None, check_first: bool = False
 ) -> dict[str, Any]:
     """Delete the group (``JiraClient.delete_group``). Returns ``{"group_id", "group_name", "deleted"}``
     (``deleted`` False: an earlier attempt of this event already deleted it)."""
@@ -614,13 +615,13 @@ def delete_group(
     return {"group_id": gid, "group_name": gname, "deleted": True}
 
 
-def _is_member(jira: Any, account_id: str, *, group_id: str | None, name: str | None) -> bool:
+def _is_member(jira: JiraApi, account_id: str, *, group_id: str | None, name: str | None) -> bool:
     members = jira.iter_group_members(group_id=group_id or None, group_name=None if group_id else name)
     return any(m.get("accountId") == account_id for m in members)
 
 
 def _membership(
-    jira: Any,
+    jira: JiraApi,
     *,
     add: bool,
     group_name: str | None,
@@ -665,7 +666,7 @@ def _membership(
 
 
 def add_user_to_group(
-    jira: Any,
+    jira: JiraApi,
     ref: EventRef,
     *,
     group_name: str | None = None,
@@ -683,7 +684,7 @@ def add_user_to_group(
 
 
 def remove_user_from_group(
-    jira: Any,
+    jira: JiraApi,
     ref: EventRef,
     *,
     group_name: str | None = None,

@@ -30,6 +30,7 @@ from ..config.params import allowed_keys, params_schema
 from ..http.errors import ConnectorHTTPError
 from ..mapping import MappingError
 from ..markers import EventRef
+from ..protocols import EsmApi, JiraApi, StateApi
 from . import operations as ops
 from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient, shown_key
 from .handlers import Act, handler_for
@@ -131,7 +132,7 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
 
 
 def _act(
-    task: EventTask, payload: dict[str, Any], jira: Any, ref: EventRef, check_first: bool, guard: ops.CreateGuard
+    task: EventTask, payload: dict[str, Any], jira: JiraApi, ref: EventRef, check_first: bool, guard: ops.CreateGuard
 ) -> dict[str, Any]:
     try:
         rendered = _renderer(task)(payload)
@@ -140,7 +141,7 @@ def _act(
     return handler_for(task.operation)(Act(jira, ref, rendered, check_first, guard))
 
 
-def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any], esm: Any) -> dict[str, Any] | None:
+def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any], esm: EsmApi) -> dict[str, Any] | None:
     """Write the operation's result value to the originating ESM card, when the task asks."""
     wb = task.write_back
     if wb is None:
@@ -173,7 +174,7 @@ class EventBusy(EventError):
     permanent = False
 
 
-def _claim(state: Any, ref: EventRef, owner: str | None, wait_for_other: float) -> Any:
+def _claim(state: StateApi, ref: EventRef, owner: str | None, wait_for_other: float) -> Any:
     deadline = time.monotonic() + wait_for_other
     pause = 0.2
     while True:
@@ -193,7 +194,7 @@ def _claim(state: Any, ref: EventRef, owner: str | None, wait_for_other: float) 
 AMBIGUOUS_CREATE_NOTE = "ambiguous_create_at"  # event note: when a create of unknown outcome was sent
 
 
-def _create_guard(state: Any, ref: EventRef, claim: Any, index_lag_s: float) -> ops.CreateGuard:
+def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float) -> ops.CreateGuard:
     """The create's index-lag guard, fed from and stored into the event's state row."""
     noted = (getattr(claim, "notes", None) or {}).get(AMBIGUOUS_CREATE_NOTE)
     ambiguous_at = None
@@ -214,9 +215,9 @@ def _create_guard(state: Any, ref: EventRef, claim: Any, index_lag_s: float) -> 
 def run_event(
     task: EventTask,
     conf: Mapping[str, Any] | None,
-    jira: Any,
-    esm: Any,
-    state: Any,
+    jira: JiraApi,
+    esm: EsmApi,
+    state: StateApi,
     *,
     owner: str | None = None,
     wait_for_other: float = 30.0,
