@@ -27,10 +27,6 @@ class LoadResult:
     files: dict[str, Path] = field(default_factory=dict)  # task name -> file it came from
 
 
-def _short(value: Any) -> str:
-    return short_repr(value)
-
-
 def _plain(err: dict[str, Any]) -> tuple[str, str]:
     """pydantic error -> (key path, plain message)."""
     loc = list(err.get("loc", ()))
@@ -44,24 +40,24 @@ def _plain(err: dict[str, Any]) -> tuple[str, str]:
     elif kind == "missing":
         msg = "is required"
     elif kind == "literal_error":
-        msg = f"must be {ctx.get('expected')}, got {_short(value)}"
+        msg = f"must be {ctx.get('expected')}, got {short_repr(value)}"
     elif kind in ("string_type",):
-        msg = f"must be text, got {_short(value)}"
+        msg = f"must be text, got {short_repr(value)}"
     elif kind in ("int_type", "int_parsing", "int_from_float"):
-        msg = f"must be a whole number, got {_short(value)}"
+        msg = f"must be a whole number, got {short_repr(value)}"
     elif kind in ("float_type", "float_parsing"):
-        msg = f"must be a number, got {_short(value)}"
+        msg = f"must be a number, got {short_repr(value)}"
     elif kind in ("bool_type", "bool_parsing"):
-        msg = f"must be true or false, got {_short(value)}"
+        msg = f"must be true or false, got {short_repr(value)}"
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
-        msg = f"must be a mapping of keys to values, got {_short(value)}"
+        msg = f"must be a mapping of keys to values, got {short_repr(value)}"
     elif kind in ("list_type",):
-        msg = f"must be a list, got {_short(value)}"
+        msg = f"must be a list, got {short_repr(value)}"
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         bound = {"greater_than": "greater than", "greater_than_equal": "at least",
                  "less_than": "less than", "less_than_equal": "at most"}[kind]
         limit = next(iter(ctx.values()), "?")
-        msg = f"must be {bound} {limit}, got {_short(value)}"
+        msg = f"must be {bound} {limit}, got {short_repr(value)}"
     elif kind == "value_error":
         msg = msg.removeprefix("Value error, ")
     if msg[:1].isupper() and not msg[1:2].isupper():
@@ -81,7 +77,7 @@ def parse_task(data: Any, file: str = "<task>") -> Task:
         raise TaskFileError(file, "is required: scheduled (a Jira import) or event (a push to Jira)", key="kind")
     model = _KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
-        raise TaskFileError(file, f"must be 'scheduled' or 'event', got {_short(kind)}", key="kind")
+        raise TaskFileError(file, f"must be 'scheduled' or 'event', got {short_repr(kind)}", key="kind")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

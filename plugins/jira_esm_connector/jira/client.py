@@ -494,18 +494,15 @@ class JiraClient:
     def get_comment_property(self, comment_id: str | int, property_key: str, *, missing_ok: bool = False) -> Any:
         """The comment property's value; with ``missing_ok`` a missing property gives None (a
         missing comment still raises :class:`NotFoundError`)."""
-        path = f"/rest/api/3/comment/{_seg(comment_id)}/properties/{_seg(property_key)}"
-        try:
-            result = self.request("GET", path)
-        except NotFoundError as exc:
-            if missing_ok and "propert" in " ".join(exc.details).lower():
-                return None
-            raise
-        return _object(result, "GET", path).get("value")
+        return self._get_property(f"/rest/api/3/comment/{_seg(comment_id)}/properties/{_seg(property_key)}", missing_ok)
 
     def get_issue_property(self, key: str, property_key: str, *, missing_ok: bool = False) -> Any:
         """The property's value; with ``missing_ok`` a missing property gives None (a missing issue still raises)."""
-        path = f"/rest/api/3/issue/{_seg(key)}/properties/{_seg(property_key)}"
+        return self._get_property(f"/rest/api/3/issue/{_seg(key)}/properties/{_seg(property_key)}", missing_ok)
+
+    def _get_property(self, path: str, missing_ok: bool) -> Any:
+        """An entity property's value (issue or comment): Jira answers 404 both for a missing
+        property and a missing entity; only the former is None with ``missing_ok``."""
         try:
             result = self.request("GET", path)
         except NotFoundError as exc:
