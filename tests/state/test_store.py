@@ -312,3 +312,26 @@ def test_migration_2_adds_pending_records_to_a_version_1_database(store_factory)
     assert new.get_watermark("t") == dt(2024, 1, 1)
     new.put_pending("t", {"SUP-1": "reporter missing"})
     assert new.pending_keys("t") == ["SUP-1"]
+
+
+def test_stores_opened_at_once_on_a_new_sqlite_file_all_open(tmp_path):
+    """Two tasks opening a brand-new state database at the same moment: switching the file
+    to WAL needs a lock SQLite does not wait for by itself ("database is locked")."""
+    import threading
+
+    errors: list[str] = []
+    for trial in range(20):
+        url = f"sqlite:///{tmp_path}/new-{trial}.db"
+
+        def open_store() -> None:
+            try:
+                StateStore(url).dispose()
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(str(exc))
+
+        threads = [threading.Thread(target=open_store) for _ in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+    assert errors == []

@@ -118,6 +118,21 @@ def connect_with_retry(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _switch_to_wal(cur: Any, wait_s: float) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting up to ``wait_s`` for the lock it needs: SQLite
+    answers "database is locked" at once, without its busy handler, when another connection
+    holds the file -- e.g. two tasks opening a new state database at the same moment."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # noqa: BLE001 - sqlite3.OperationalError; others re-raised below
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -275,9 +290,9 @@ class StateStore:
             # Let SQLAlchemy (not pysqlite) decide when transactions begin.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            if not memory:
-                cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+            if not memory:
+                _switch_to_wal(cur, busy_timeout_s)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
