@@ -71,6 +71,12 @@ class ConnectorSettings(BaseSettings):
     ``JIRA_ESM_EVENT_RETRIES``             retries of an event push (default 2: interactive, so fewer and sooner)
     ``JIRA_ESM_EVENT_RETRY_DELAY_S``       first retry delay of an event push in seconds (default 5)
     ``JIRA_ESM_EVENT_TIMEOUT_MINUTES``     deadline of an event push (``execution_timeout``, default 5)
+    ``JIRA_ESM_JIRA_RATE_LIMIT``           most requests per second one task process sends to one Jira site
+                                           (default 50; retries included). Atlassian's burst limits are per
+                                           site and shared by every token: divide the site's budget by the
+                                           connector pool's slots
+    ``JIRA_ESM_JIRA_CONCURRENCY``          most Jira requests in flight at once in one task (default 8)
+    ``JIRA_ESM_ESM_CONCURRENCY``           most ESM bulk writes / lookups in flight at once in one task (default 4)
     ====================================== ===================================================
     """
 
@@ -96,6 +102,10 @@ class ConnectorSettings(BaseSettings):
     event_retries: int = Field(2, ge=0)
     event_retry_delay_s: int = Field(5, ge=0)
     event_timeout_minutes: int = Field(5, ge=1, le=24 * 60)
+    # -- parallelism (issue 10) --
+    jira_rate_limit: float = Field(50.0, gt=0, le=10_000)
+    jira_concurrency: int = Field(8, ge=1, le=64)
+    esm_concurrency: int = Field(4, ge=1, le=32)
 
     @field_validator("task_retries", mode="before")
     @classmethod
