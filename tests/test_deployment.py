@@ -2,8 +2,12 @@
 checked against what SPEC §7 asks of it) and the project's two-command contract."""
 from __future__ import annotations
 
+import copy
+import json
 import re
+from urllib.parse import urlparse
 
+import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
@@ -43,3 +47,174 @@ def test_readme_and_ci_keep_the_two_command_contract():
     assert "make demo" in readme and "make test" in readme
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+# --------------------------------------------------------------------------- Compose specification
+
+COMPOSE_TEXT = (REPO_ROOT / "docker-compose.yaml").read_text()
+AIRFLOW_SERVICES = sorted(n for n in COMPOSE["services"] if n.startswith("airflow-"))
+
+
+def _compose_schema_errors(document) -> list[str]:
+    """Errors of a Compose document against the Compose specification's JSON schema, the copy
+    check-jsonschema vendors (no network)."""
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads((files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text())
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator(schema).iter_errors(document)]
+
+
+def test_compose_file_is_valid_against_the_compose_specification():
+    assert _compose_schema_errors(COMPOSE) == []
+
+
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (lambda c: c["services"]["airflow-worker"].update(enviroment={"A": "1"}), "services/airflow-worker"),
+        (lambda c: c["services"]["redis"].update(restart=["always"]), "services/redis/restart"),
+        (lambda c: c["services"]["airflow-apiserver"].update(ports=8080), "services/airflow-apiserver/ports"),
+        (lambda c: c["x-airflow-common"]["build"].update(dockerfile=7) or c["services"]["airflow-init"].update(build=c["x-airflow-common"]["build"]), "services/airflow-init/build"),
+        (lambda c: c.update(volume={"staging": None}), ""),
+    ],
+    ids=["misspelt-key", "list-for-a-string", "int-for-a-list", "int-for-a-path", "misspelt-top-level-key"],
+)
+def test_compose_validation_catches_a_broken_copy(mutate, where):
+    broken = copy.deepcopy(COMPOSE)
+    mutate(broken)
+    errors = _compose_schema_errors(broken)
+    assert errors and any(e.startswith(f"{where}:") for e in errors), errors
+
+
+# --------------------------------------------------------------------------- Airflow settings
+
+
+def _url(value: str):
+    """A URL whose ${...} interpolations are replaced by a placeholder, parsed."""
+    return urlparse(re.sub(r"\$\{[^}]*\}", "placeholder", value))
+
+
+def test_every_airflow_service_shares_the_one_environment_anchor_and_the_image():
+    common = COMPOSE["x-airflow-common"]
+    assert {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "airflow-init"} <= set(AIRFLOW_SERVICES)
+    for name in AIRFLOW_SERVICES:
+        service = COMPOSE["services"][name]
+        # the same object: a service with its own `environment:` (even a merged copy) is not
+        assert service["environment"] is common["environment"], name
+        assert service["build"] is common["build"] and service["image"] == common["image"], name
+
+
+def test_every_airflow_setting_names_an_option_airflow_knows():
+    from airflow.configuration import conf
+
+    known = conf.configuration_description
+    env = COMPOSE["x-airflow-common"]["environment"]
+    unknown = []
+    for name in (k for k in env if k.startswith("AIRFLOW__")):
+        _, section, option = name.split("__", 2)
+        if option.lower() not in known.get(section.lower(), {}).get("options", {}):
+            unknown.append(name)
+    assert unknown == []
+    assert sum(k.startswith("AIRFLOW__") for k in env) >= 10
+
+
+def test_celery_executor_with_redis_broker_and_postgres_for_results_metadata_and_state():
+    env = COMPOSE["x-airflow-common"]["environment"]
+    services = COMPOSE["services"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    broker = _url(env["AIRFLOW__CELERY__BROKER_URL"])
+    assert broker.scheme == "redis" and broker.hostname == "redis" and (broker.port or 6379) == 6379
+    assert services["redis"]["image"].startswith("redis:")
+    assert services["postgres"]["image"].startswith("postgres:")
+    metadata = _url(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    results = _url(env["AIRFLOW__CELERY__RESULT_BACKEND"])
+    state = _url(env["JIRA_ESM_STATE_DB_URL"])
+    assert metadata.scheme.startswith("postgresql") and results.scheme.startswith("db+postgresql")
+    assert state.scheme.startswith("postgresql")
+    assert {metadata.hostname, results.hostname, state.hostname} == {"postgres"}
+    assert metadata.path == results.path == "/" + services["postgres"]["environment"]["POSTGRES_DB"]
+    # the connector's state: its own database, created by the postgres init script
+    assert state.path != metadata.path
+    init_mount = next(v for v in services["postgres"]["volumes"] if "docker-entrypoint-initdb.d" in v)
+    init_script = (REPO_ROOT / init_mount.split(":")[0]).read_text()
+    assert f"CREATE DATABASE {state.path.lstrip('/')}" in init_script
+
+
+def test_execution_api_url_points_at_the_api_server_service_and_its_port():
+    env = COMPOSE["x-airflow-common"]["environment"]
+    apiserver = COMPOSE["services"]["airflow-apiserver"]
+    url = _url(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"])
+    container_ports = {str(p).split(":")[-1] for p in apiserver["ports"]}
+    assert apiserver["command"] == "api-server"
+    assert url.hostname == "airflow-apiserver" and str(url.port) in container_ports
+    assert url.path == "/execution/"
+    health = _url(apiserver["healthcheck"]["test"][-1])
+    assert health.port == url.port
+    # workers need the API server up before they take tasks
+    assert apiserver["healthcheck"] and COMPOSE["services"]["airflow-worker"]["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
+
+
+def test_compose_builds_the_repository_dockerfile_and_mounts_only_existing_paths():
+    build = COMPOSE["x-airflow-common"]["build"]
+    assert build == {"context": ".", "dockerfile": "Dockerfile"}
+    assert (REPO_ROOT / build["context"] / build["dockerfile"]).is_file()
+    assert "dockerfile_inline" not in COMPOSE_TEXT
+    for name, service in COMPOSE["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (REPO_ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
+            else:
+                assert source.startswith("/") or source in COMPOSE["volumes"], f"{name}: volume {source} is not declared"
+    # the connector is the image's installed distribution: no plugins/ folder mounted over it
+    assert not any("plugins" in v for v in COMPOSE["x-airflow-common"]["volumes"])
+
+
+# --------------------------------------------------------------------------- secrets
+
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|TOKEN|PRIVATE_KEY", re.I)
+
+
+def _plaintext_secrets(compose_text: str) -> list[str]:
+    """Secret-looking settings given a literal value or an interpolation default (``${X:-v}``)."""
+    found = []
+    for name, default in re.findall(r"\$\{(\w+):?-([^}]*)\}", compose_text):
+        if SECRET_NAME.search(name):
+            found.append(f"{name} defaults to {default!r}")
+    for key, value in re.findall(r"^\s*([\w.]+):\s*(.+?)\s*(?:#.*)?$", compose_text, re.M):
+        if SECRET_NAME.search(key) and not value.startswith("${"):
+            found.append(f"{key}: {value}")
+    for url in re.findall(r"\w+(?:\+\w+)?://[^\s@/]*:([^\s@/]*)@", compose_text):
+        if url and not url.startswith("${"):
+            found.append(f"a URL with the password {url!r}")
+    return found
+
+
+def test_no_secret_has_a_plaintext_value_or_default_and_no_default_ui_password():
+    assert _plaintext_secrets(COMPOSE_TEXT) == []
+    env = COMPOSE["x-airflow-common"]["environment"]
+    # SimpleAuthManager's users are user:role pairs; passwords are generated, never configured here
+    for user in env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(","):
+        assert user.split(":")[1] in {"viewer", "user", "op", "admin"}
+    assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS" not in env
+    assert "SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" not in COMPOSE_TEXT
+    for name in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
+        assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", env[name]), f"{name} must be required from the environment"
+    init = (REPO_ROOT / "deploy" / "postgres-init.sh").read_text()
+    assert "PASSWORD :'password'" in init and "'airflow'" not in init
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:-airflow}",
+        "    AIRFLOW__API_AUTH__JWT_SECRET: changeme",
+        "    X: postgresql+psycopg2://airflow:airflow@postgres/airflow",
+    ],
+)
+def test_the_secret_check_finds_a_plaintext_secret(line):
+    assert _plaintext_secrets(COMPOSE_TEXT + "\n" + line + "\n")
