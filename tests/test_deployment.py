@@ -5,10 +5,14 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shlex
+import tomllib
 from urllib.parse import urlparse
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.conftest import REPO_ROOT
 
@@ -218,3 +222,132 @@ def test_no_secret_has_a_plaintext_value_or_default_and_no_default_ui_password()
 )
 def test_the_secret_check_finds_a_plaintext_secret(line):
     assert _plaintext_secrets(COMPOSE_TEXT + "\n" + line + "\n")
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+DOCKERFILE_TEXT = (REPO_ROOT / "Dockerfile").read_text()
+PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+RUNTIME_EXTRAS = {"postgres", "celery"}  # what a production image may add to the runtime dependencies
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
+    logical, current = [], ""
+    for line in text.splitlines():
+        if line.lstrip().startswith("#") and not current:
+            continue
+        if line.rstrip().endswith("\\"):
+            current += line.rstrip()[:-1] + " "
+            continue
+        current += line
+        if current.strip():
+            word, _, args = current.strip().partition(" ")
+            logical.append((word.upper(), args.strip()))
+        current = ""
+    return logical
+
+
+def _extra_packages(extras: set[str], seen: set[str] | None = None) -> set[str]:
+    """The package names the given extras of this project declare, following self-references."""
+    seen = set() if seen is None else seen
+    names = set()
+    for extra in extras - seen:
+        seen.add(extra)
+        for line in PROJECT["optional-dependencies"][extra]:
+            req = Requirement(line)
+            if canonicalize_name(req.name) == canonicalize_name(PROJECT["name"]):
+                names |= _extra_packages(set(req.extras), seen)
+            else:
+                names.add(canonicalize_name(req.name))
+    return names
+
+
+def _pip_problems(args: list[str]) -> list[str]:
+    problems = []
+    runtime = {canonicalize_name(Requirement(r).name) for r in PROJECT["dependencies"]}
+    tools = _extra_packages({"test", "simulators"}) - runtime - _extra_packages(RUNTIME_EXTRAS)
+    if "-c" not in args:
+        problems.append("pip install without the lock as constraints (-c constraints.txt)")
+    for i, arg in enumerate(args):
+        if arg in ("-r", "--requirement"):
+            problems.append(f"pip install -r {args[i + 1]} (the lock's direct pins include the test tools)")
+        elif arg in ("-e", "--editable"):
+            problems.append("pip install -e (editable: the connector must be installed as a distribution)")
+        elif not arg.startswith("-") and args[i - 1] not in ("-c", "-r", "--constraint", "--requirement"):
+            name, listed = re.match(r"([^\[=<>!~;\s]+)(?:\[([^\]]*)\])?", arg).groups()
+            extras = {e.strip() for e in (listed or "").split(",") if e.strip()}
+            if extras - RUNTIME_EXTRAS:
+                problems.append(f"pip install {arg}: extras {sorted(extras - RUNTIME_EXTRAS)} are not runtime")
+            if canonicalize_name(name.rsplit("/", 1)[-1]) in tools:
+                problems.append(f"pip install {arg}: a test or simulator tool")
+    return problems
+
+
+def _dockerfile_problems(text: str) -> list[str]:
+    """What keeps a Dockerfile from being the production image the README promises."""
+    steps = _instructions(text)
+    problems = []
+    if ("FROM", "apache/airflow:3.3.2-python3.11") != steps[0]:
+        problems.append(f"does not start FROM apache/airflow:3.3.2-python3.11: {steps[0]}")
+    if not any(word == "LABEL" and "org.opencontainers.image.title=" in args for word, args in steps):
+        problems.append("no org.opencontainers.image.title label")
+    for word, args in steps:
+        if word in ("ENV", "ARG") and SECRET_NAME.search(args):
+            problems.append(f"{word} {args}: a secret in the image")
+        if word in ("COPY", "ADD"):
+            sources = [a for a in shlex.split(args) if not a.startswith("--")][:-1]
+            for source in sources:
+                if source.split("/")[0] in ("tests", "devtools", "bench", ".env", "requirements.txt", ".demo", "."):
+                    problems.append(f"{word} {source}: not part of the production image")
+        if word == "RUN":
+            for command in re.split(r"&&|;", args):
+                words = shlex.split(command)
+                for j, word_ in enumerate(words[:-1]):  # pip, pip3, python -m pip, /path/to/pip
+                    if word_.rsplit("/", 1)[-1] in ("pip", "pip3") and words[j + 1] == "install":
+                        problems.extend(_pip_problems(words[j + 2 :]))
+    if not any(word == "RUN" and "pip install" in args for word, args in steps):
+        problems.append("the connector is never installed")
+    if [args for word, args in steps if word == "USER"][-1:] != ["airflow"]:
+        problems.append("does not end as USER airflow")
+    return problems
+
+
+def test_dockerfile_has_runtime_dependencies_only_and_installs_the_connector_non_editable():
+    assert _dockerfile_problems(DOCKERFILE_TEXT) == []
+    steps = _instructions(DOCKERFILE_TEXT)
+    install = next(args for word, args in steps if word == "RUN" and "pip install" in args)
+    assert "-c /opt/connector/constraints.txt" in install and "/opt/connector[" in install
+    copied = {s for word, args in steps if word == "COPY" for s in shlex.split(args)[1:-1]}
+    assert {"dags", "include", "constraints.txt", "pyproject.toml"} <= copied
+
+
+OLD_INLINE_IMAGE = """\
+FROM apache/airflow:3.3.2-python3.11
+COPY --chown=airflow:0 requirements.txt constraints.txt pyproject.toml /opt/connector/
+RUN pip install --no-cache-dir -r /opt/connector/requirements.txt -c /opt/connector/constraints.txt \\
+ && pip install --no-cache-dir --no-deps -e /opt/connector
+"""
+
+
+@pytest.mark.parametrize(
+    "mutate, problem",
+    [
+        (lambda _: OLD_INLINE_IMAGE, "requirements.txt"),  # what docker-compose.yaml used to build
+        (lambda _: OLD_INLINE_IMAGE, "editable"),
+        (lambda t: t.replace("[postgres,celery]", "[postgres,test]"), "are not runtime"),
+        (lambda t: t.replace('"apache-airflow==', '"pytest" "apache-airflow=='), "a test or simulator tool"),
+        (lambda t: t.replace("COPY --chown=airflow:0 dags", "COPY --chown=airflow:0 devtools /opt/devtools\nCOPY --chown=airflow:0 dags"), "devtools"),
+        (lambda t: t.replace(" -c /opt/connector/constraints.txt", ""), "constraints"),
+        (lambda t: t + "ENV AIRFLOW__CORE__FERNET_KEY=abc\n", "a secret in the image"),
+        (lambda t: t.replace("FROM apache/airflow:3.3.2-python3.11", "FROM apache/airflow:latest"), "FROM"),
+        (lambda t: t.replace("\nUSER airflow", "\nUSER root"), "USER airflow"),
+        (lambda t: t.replace("RUN pip install", "RUN python -m pip install").replace("[postgres,celery]", "[simulators]"), "are not runtime"),
+    ],
+    ids=["old-inline-image-requirements", "old-inline-image-editable", "test-extra", "pytest", "devtools-copied", "no-lock", "secret-env", "other-base", "root", "python-m-pip"],
+)
+def test_the_dockerfile_check_finds_what_a_production_image_must_not_have(mutate, problem):
+    text = mutate(DOCKERFILE_TEXT)
+    assert text != DOCKERFILE_TEXT
+    problems = _dockerfile_problems(text)
+    assert any(problem in p for p in problems), problems
