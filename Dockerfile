@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # The connector's production image: Apache Airflow 3.3.2 with the connector installed as a
 # regular (not editable) distribution, the project's DAG files and the example task files.
 # Runtime dependencies only: no test tools, no simulators, no devtools/ or tests/.
@@ -11,16 +12,19 @@ LABEL org.opencontainers.image.title="jira-esm-connector" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.base.name="docker.io/apache/airflow:3.3.2-python3.11"
 
-# The connector's source, only for the install below (removed in the same layer).
-COPY --chown=airflow:0 pyproject.toml constraints.txt /opt/connector/
-COPY --chown=airflow:0 plugins/jira_esm_connector /opt/connector/plugins/jira_esm_connector
-
-# The exact lock as constraints, so the image runs the versions the tests ran; Airflow named
-# at the image's own version, as Airflow's docs ask, so pip never swaps the host. Extras:
-# PostgreSQL for the state database, the Celery executor with Redis.
-RUN pip install --no-cache-dir -c /opt/connector/constraints.txt \
-        "apache-airflow==${AIRFLOW_VERSION}" "/opt/connector[postgres,celery]" \
- && rm -rf /opt/connector
+# The connector is built from a scratch copy of its source, bind-mounted so that no source stays
+# in the image, and installed as a regular distribution (not editable). The exact lock is the
+# constraints file, so the image runs the versions the tests ran; Airflow is named at the
+# image's own version, as Airflow's docs ask, so pip never swaps the host. Extras: PostgreSQL
+# for the state database, the Celery executor with Redis. pip runs as the image's airflow user.
+RUN --mount=type=bind,source=pyproject.toml,target=/tmp/connector-src/pyproject.toml \
+    --mount=type=bind,source=plugins/jira_esm_connector,target=/tmp/connector-src/plugins/jira_esm_connector \
+    --mount=type=bind,source=constraints.txt,target=/tmp/constraints.txt \
+    build="$(mktemp -d)" \
+ && cp -r /tmp/connector-src/. "${build}/" \
+ && pip install --no-cache-dir -c /tmp/constraints.txt \
+        "apache-airflow==${AIRFLOW_VERSION}" "${build}[postgres,celery]" \
+ && rm -rf "${build}"
 
 # The DAG files find the task files in include/mappings next to their dags/ folder
 # (JIRA_ESM_MAPPINGS_DIR overrides it, e.g. for task files on a mounted volume).

@@ -284,6 +284,21 @@ def _pip_problems(args: list[str]) -> list[str]:
     return problems
 
 
+def _context_sources(steps: list[tuple[str, str]]) -> list[str]:
+    """What a Dockerfile takes from the build context: COPY/ADD sources and RUN bind mounts."""
+    sources = []
+    for word, args in steps:
+        if word in ("COPY", "ADD"):
+            plain = [a for a in shlex.split(args) if not a.startswith("--")]
+            sources += [] if any(a.startswith("--from=") for a in shlex.split(args)) else plain[:-1]
+        elif word == "RUN":
+            for mount in re.findall(r"--mount=(\S+)", args):
+                options = dict(o.partition("=")[::2] for o in mount.split(","))
+                if options.get("type") == "bind" and "from" not in options:
+                    sources.append(options.get("source", "."))
+    return [s.rstrip("/") or "." for s in sources]
+
+
 def _dockerfile_problems(text: str) -> list[str]:
     """What keeps a Dockerfile from being the production image the README promises."""
     steps = _instructions(text)
@@ -292,14 +307,12 @@ def _dockerfile_problems(text: str) -> list[str]:
         problems.append(f"does not start FROM apache/airflow:3.3.2-python3.11: {steps[0]}")
     if not any(word == "LABEL" and "org.opencontainers.image.title=" in args for word, args in steps):
         problems.append("no org.opencontainers.image.title label")
+    for source in _context_sources(steps):
+        if source.split("/")[0] in ("tests", "devtools", "bench", ".env", "requirements.txt", ".demo", ".venv", "."):
+            problems.append(f"{source}: not part of the production image")
     for word, args in steps:
         if word in ("ENV", "ARG") and SECRET_NAME.search(args):
             problems.append(f"{word} {args}: a secret in the image")
-        if word in ("COPY", "ADD"):
-            sources = [a for a in shlex.split(args) if not a.startswith("--")][:-1]
-            for source in sources:
-                if source.split("/")[0] in ("tests", "devtools", "bench", ".env", "requirements.txt", ".demo", "."):
-                    problems.append(f"{word} {source}: not part of the production image")
         if word == "RUN":
             for command in re.split(r"&&|;", args):
                 words = shlex.split(command)
@@ -317,9 +330,15 @@ def test_dockerfile_has_runtime_dependencies_only_and_installs_the_connector_non
     assert _dockerfile_problems(DOCKERFILE_TEXT) == []
     steps = _instructions(DOCKERFILE_TEXT)
     install = next(args for word, args in steps if word == "RUN" and "pip install" in args)
-    assert "-c /opt/connector/constraints.txt" in install and "/opt/connector[" in install
-    copied = {s for word, args in steps if word == "COPY" for s in shlex.split(args)[1:-1]}
-    assert {"dags", "include", "constraints.txt", "pyproject.toml"} <= copied
+    assert "-c /tmp/constraints.txt" in install and '"${build}[postgres,celery]"' in install
+    assert set(_context_sources(steps)) == {"pyproject.toml", "plugins/jira_esm_connector", "constraints.txt", "dags", "include"}
+
+
+def test_dockerignore_sends_only_what_the_dockerfile_uses():
+    lines = [l.strip() for l in (REPO_ROOT / ".dockerignore").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert lines[0] == "*"  # everything else (.venv, .demo, .env, tests, devtools) stays out
+    allowed = {l[1:] for l in lines if l.startswith("!")}
+    assert allowed == set(_context_sources(_instructions(DOCKERFILE_TEXT)))
 
 
 OLD_INLINE_IMAGE = """\
@@ -338,13 +357,14 @@ RUN pip install --no-cache-dir -r /opt/connector/requirements.txt -c /opt/connec
         (lambda t: t.replace("[postgres,celery]", "[postgres,test]"), "are not runtime"),
         (lambda t: t.replace('"apache-airflow==', '"pytest" "apache-airflow=='), "a test or simulator tool"),
         (lambda t: t.replace("COPY --chown=airflow:0 dags", "COPY --chown=airflow:0 devtools /opt/devtools\nCOPY --chown=airflow:0 dags"), "devtools"),
-        (lambda t: t.replace(" -c /opt/connector/constraints.txt", ""), "constraints"),
+        (lambda t: t.replace(" -c /tmp/constraints.txt", ""), "constraints"),
         (lambda t: t + "ENV AIRFLOW__CORE__FERNET_KEY=abc\n", "a secret in the image"),
         (lambda t: t.replace("FROM apache/airflow:3.3.2-python3.11", "FROM apache/airflow:latest"), "FROM"),
         (lambda t: t.replace("\nUSER airflow", "\nUSER root"), "USER airflow"),
-        (lambda t: t.replace("RUN pip install", "RUN python -m pip install").replace("[postgres,celery]", "[simulators]"), "are not runtime"),
+        (lambda t: t.replace("&& pip install", "&& python -m pip install").replace("[postgres,celery]", "[simulators]"), "are not runtime"),
+        (lambda t: t.replace("source=pyproject.toml,target", "source=.,target"), "not part of the production image"),
     ],
-    ids=["old-inline-image-requirements", "old-inline-image-editable", "test-extra", "pytest", "devtools-copied", "no-lock", "secret-env", "other-base", "root", "python-m-pip"],
+    ids=["old-inline-image-requirements", "old-inline-image-editable", "test-extra", "pytest", "devtools-copied", "no-lock", "secret-env", "other-base", "root", "python-m-pip", "whole-context-mounted"],
 )
 def test_the_dockerfile_check_finds_what_a_production_image_must_not_have(mutate, problem):
     text = mutate(DOCKERFILE_TEXT)
