@@ -736,7 +736,7 @@ class EsmClient:
                     CardOutcome(
                         index, "refused", card.data_card_id,
                         ("ESM's answer did not say what happened to this card; it is tried again next time",),
-                        card.ref, card,
+                        card.ref, card, uncertain=True,
                     )
                 )
                 continue
