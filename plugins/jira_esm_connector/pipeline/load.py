@@ -227,8 +227,9 @@ def load(
     if task.mapping_type == "comment":
         return _load_comments(task, dataset, esm, state, lg)
     key_attr = task.key.esm
-    covered = state.key_map_complete(task.name, task.template, key_attr)
-    empty = _template_is_empty(esm, task.template)
+    writes = dataset.count() > 0  # nothing to write: no question to ESM, the coverage note stays
+    covered = writes and state.key_map_complete(task.name, task.template, key_attr)
+    empty = writes and _template_is_empty(esm, task.template)
     if empty:
         lg.info("ESM template '%s' holds no card yet: no look-ups of existing cards in this run.", task.template)
     if covered:

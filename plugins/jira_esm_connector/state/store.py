@@ -512,6 +512,22 @@ class StateStore:
         with self.engine.connect() as conn:
             return {k: c for k, c in conn.execute(sa.select(t.c.record_key, t.c.card_id).where(t.c.scope == scope))}
 
+    def iter_card_ids(self, scope: str, page_size: int = 5000) -> Iterator[tuple[str, str]]:
+        """Every (key, card id) of ``scope`` in key order, read page by page (no connection
+        is held while the caller works between pages)."""
+        t = self.tables.key_map
+        after: str | None = None
+        while True:
+            query = sa.select(t.c.record_key, t.c.card_id).where(t.c.scope == scope)
+            if after is not None:
+                query = query.where(t.c.record_key > after)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(t.c.record_key).limit(page_size)).all()
+            yield from ((k, c) for k, c in rows)
+            if len(rows) < page_size:
+                return
+            after = rows[-1][0]
+
     def put_card_ids(self, scope: str, card_ids: Mapping[Any, Any]) -> None:
         now = _utcnow()
         rows = [{"scope": scope, "record_key": str(k), "card_id": str(v), "updated_at": now} for k, v in card_ids.items()]
