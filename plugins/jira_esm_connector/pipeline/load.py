@@ -1,12 +1,21 @@
 """Load: write the new/changed records to ESM, idempotently.
 
-For each chunk of records (at most 200, ESM's bulk size):
+Each key is written once per run (the last of its records, as diff keeps the last), so
+no two chunks share a key. Up to ``concurrency`` chunks (at most 200 records, ESM's bulk
+size) are at ESM at once, each in a worker thread doing steps 1, 2 and 4; the calling
+thread alone reads and writes the state store (it may be SQLite), recording each chunk's
+answer as soon as it arrives. When a chunk fails, the chunks already sent are awaited and
+recorded, then the error is raised (an Airflow retry of the step finds the rest by key).
 
 1. **Which card is it?** The key -> data card id map of the state store is a hint; the
-   truth is asked from ESM (cards of the template whose key attribute is one of the
-   chunk's keys). A card created by an earlier attempt that crashed before recording it
-   is therefore found and edited, never duplicated; a mapped card that no longer exists
-   in ESM is forgotten and created again.
+   truth is asked from ESM: cards of the template whose key attribute is one of the
+   chunk's keys, mapped or not, in one look-up (or two, when the keys do not fit one URL).
+   A card created by an earlier attempt that crashed before recording it is therefore
+   found and edited, never duplicated; a mapped card that no longer exists in ESM is
+   forgotten and created again. **First import:** when one request at the start shows
+   that the template holds no card at all, no card can match any key -- whichever task or
+   crashed attempt would have made it -- and the per-chunk look-ups are skipped; cards this
+   run creates cannot collide either, since no key is in two chunks.
 2. **References** (``{"$reference": ...}`` markers from the mapping) are resolved to card
    ids by looking the keys up in ESM (cached for the run). A key with no card is left
    out of the value and the card is *not* cached, so the next run tries again; the log
@@ -20,6 +29,10 @@ For each chunk of records (at most 200, ESM's bulk size):
 4. One bulk ``PUT /dc/{template}/data`` per chunk; ESM answers card by card. Fingerprints
    and card ids are recorded right after each chunk, only for cards ESM accepted; refused
    cards are logged one by one and stay uncached, so the next run retries them.
+   The key map is noted *complete* for the task (see :mod:`.removal`) only while it holds
+   every card carrying the task's id: the note is removed before the first write and put
+   back at the end only if it was there (or the template was empty) and every card ESM may
+   have created was recorded.
 5. Records whose references could not all be resolved are saved without them and kept
    in the state store's ``pending_records``; incremental extracts fetch them again by key
    until they load fully (see :mod:`.extract`), full imports see them anyway. A record that
@@ -297,14 +310,25 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
                 in_flight.add(pool.submit(_write_chunk, run, chunk, hinted))
                 while len(in_flight) >= concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        _record_chunk(run, future.result())
+                    _record_done(run, done, in_flight)
             while in_flight:
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    _record_chunk(run, future.result())
+                _record_done(run, done, in_flight)
         except BaseException:
             _record_what_finished(run, in_flight)
+            raise
+
+
+def _record_done(run: _Run, done: set[Future[_ChunkDone]], in_flight: set[Future[_ChunkDone]]) -> None:
+    """Record finished chunks; on a failure the ones not yet recorded go back to
+    ``in_flight`` (recorded by :func:`_record_what_finished`)."""
+    left = list(done)
+    while left:
+        future = left.pop()
+        try:
+            _record_chunk(run, future.result())
+        except BaseException:
+            in_flight.update(left)
             raise
 
 
@@ -312,11 +336,16 @@ def _record_what_finished(run: _Run, in_flight: set[Future[_ChunkDone]]) -> None
     """After a failure: wait for the chunks still at ESM and record what it saved, so the
     retry edits those cards instead of looking for them (it would find them anyway)."""
     for future in in_flight:
+        error = future.exception()
+        if error is not None:
+            run.uncertain += 1
+            run.lg.warning("Another chunk sent at the same time failed as well: %s", error)
+            continue
         try:
             _record_chunk(run, future.result())
         except Exception as exc:  # noqa: BLE001 - the first failure is the one raised
             run.uncertain += 1
-            run.lg.warning("A chunk written at the same time as the failure could not be recorded: %s", exc)
+            run.lg.warning("A chunk ESM answered at the time of the failure could not be recorded: %s", exc)
 
 
 def _chunks_of(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
