@@ -173,6 +173,21 @@ def test_bulk_creates_are_not_blindly_repeated_after_a_server_error(esm, esm_sim
     assert not any(k.startswith("PUT") for k in stats["requests"])  # not sent a second time
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_bulk_creates_are_repeated_after_a_refusal_with_retry_after(esm, esm_sim, tag, caplog, status):
+    """429 / 503 with Retry-After: ESM turned the request away before doing anything, so
+    the creating PUT is sent again after the wait -- and creates its card once."""
+    esm.echo_jwt()
+    esm_sim.admin("POST", "stats/reset")
+    esm_sim.admin("POST", "errors", {"count": 2, "status": status, "path_contains": "/dc/incident/data"})
+    result = esm.bulk_import("incident", [{"subject": "refused twice", "task_id": tag}], folder=FOLDER)
+    assert [o.status for o in result.outcomes] == ["created"]
+    stats = esm_sim.admin("GET", "stats")["requests"]
+    assert stats.get("injected error") == 2
+    assert len(list(esm.iter_cards("incident", filter=eql.eq("task_id", tag)))) == 1
+    assert f"ESM answered {status}" in caplog.text and "as Retry-After asks" in caplog.text
+
+
 def test_reads_are_retried_and_the_retry_is_logged(esm, esm_sim, caplog):
     esm.echo_jwt()
     esm_sim.admin("POST", "errors", {"count": 2, "status": 502, "path_contains": "/dc"})

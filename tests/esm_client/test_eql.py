@@ -68,3 +68,21 @@ def test_eql_builder_parenthesises():
     assert eql.eql_and(eql.eq("a", "b")) == "$a$ = 'b'"
     with pytest.raises(ValueError):
         eql.any_of("k", [])
+
+
+def test_any_of_batches_keeps_every_value_once_in_filters_that_fit_a_url():
+    from urllib.parse import quote_plus
+
+    values = [f"PROJ-{i}" for i in range(1000)] + ["O'Brien", "x' or $a$ <> '", "é" * 40]
+    within = eql.eq("task_id", "t")
+    batches = list(eql.any_of_batches("jira_key", values, within=within, max_chars=3000, max_values=150))
+    assert [v for part, _ in batches for v in part] == values  # each once, in order
+    assert all(len(quote_plus(f)) <= 3000 and len(part) <= 150 for part, f in batches)
+    assert len(batches) < len(values) / 50  # far fewer than one request per 50 keys
+    part, text = batches[-1]
+    assert text.startswith("($task_id$ = 't') and (") and "$jira_key$ = 'O''Brien'" in text
+    one, = eql.any_of_batches("k", ["a"])
+    assert one == (["a"], "$k$ = 'a'")
+    assert list(eql.any_of_batches("k", [])) == []
+    huge = "z" * 5000  # too long to share a filter: goes alone
+    assert [p for p, _ in eql.any_of_batches("k", ["a", huge, "b"], max_chars=1000)] == [["a"], [huge], ["b"]]

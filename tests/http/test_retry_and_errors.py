@@ -219,6 +219,16 @@ def test_policy_backoff_is_capped_with_jitter():
     assert r.new().service_name == "ESM"
 
 
+def test_refusals_with_retry_after_are_retried_for_non_idempotent_methods_only_with_the_header():
+    plain = LoggingRetry.from_policy(RetryPolicy(), idempotent_methods=frozenset({"GET"}))
+    assert not plain.is_retry("PUT", 503, True)  # by default a 503 may have been processed
+    r = LoggingRetry.from_policy(RetryPolicy(refusals_with_retry_after={503}), idempotent_methods=frozenset({"GET"}))
+    assert r.is_retry("PUT", 503, True) and r.is_retry("POST", 503, True)
+    assert not r.is_retry("PUT", 503, False)  # without Retry-After: maybe half done, never repeated
+    assert not r.is_retry("PUT", 500, True) and not r.is_retry("PUT", 502, True)
+    assert r.is_retry("PUT", 429) and r.is_retry("GET", 503)
+
+
 def test_connection_ca_bundle_beats_requests_ca_bundle_env(monkeypatch, tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")

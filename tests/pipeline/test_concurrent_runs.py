@@ -30,18 +30,21 @@ def _clients(jira_sim, esm_sim):
 
 def _race(monkeypatch, jira_sim, esm_sim, state_url, staging, *, settings, store_kwargs=None):
     """Two workers (own clients, own state store connection) run the same task at once.
-    Both are held right after load's "which cards exist?" lookup until the other is there
-    too (or 3 s passed): the window in which two loads both see no card and both create."""
+    Both are held right after load's "which cards exist?" questions (is the template empty;
+    the look-up by key) until the other is there too (or 3 s passed): the window in which
+    two loads both see no card and both create."""
     barrier = threading.Barrier(2)
-    real_lookup = load_module.lookup_cards
 
-    def lookup_then_meet(*args, **kwargs):
-        found = real_lookup(*args, **kwargs)
-        with contextlib.suppress(threading.BrokenBarrierError):
-            barrier.wait(timeout=3)
-        return found
+    def then_meet(real):
+        def wrapper(*args, **kwargs):
+            found = real(*args, **kwargs)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=3)
+            return found
+        return wrapper
 
-    monkeypatch.setattr(load_module, "lookup_cards", lookup_then_meet)
+    monkeypatch.setattr(load_module, "lookup_cards", then_meet(load_module.lookup_cards))
+    monkeypatch.setattr(load_module, "_template_is_empty", then_meet(load_module._template_is_empty))
     task = make_task(ISSUES_TASK)
     results: dict[int, object] = {}
 

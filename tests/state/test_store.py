@@ -335,3 +335,28 @@ def test_stores_opened_at_once_on_a_new_sqlite_file_all_open(tmp_path):
         for th in threads:
             th.join(60)
     assert errors == []
+
+
+def test_key_map_coverage_is_per_task_template_and_key_and_a_v3_database_gets_its_table(store_factory):
+    store = store_factory()
+    assert not store.key_map_complete("t", "person", "jira_account_id")  # unknown until a step knows
+    store.set_key_map_complete("t", "person", "jira_account_id")
+    assert store.key_map_complete("t", "person", "jira_account_id")
+    assert not store.key_map_complete("t", "person", "email")  # another key attribute: not known
+    assert not store.key_map_complete("t", "incident", "jira_account_id")
+    assert not store.key_map_complete("u", "person", "jira_account_id")
+    store.set_key_map_complete("t", "person", "jira_account_id", False)
+    assert not store.key_map_complete("t", "person", "jira_account_id")
+    store.set_key_map_complete("t", "person", "jira_account_id", False)  # twice: harmless
+
+    store.put_card_ids("t", {f"k{i:03d}": str(i) for i in range(12)})
+    assert list(store.iter_card_ids("t", page_size=5)) == [(f"k{i:03d}", str(i)) for i in range(12)]
+    assert list(store.iter_card_ids("nobody")) == []
+
+    store.set_key_map_complete("t", "person", "jira_account_id")
+    with store.engine.begin() as conn:  # a database made by a connector with schema version 3
+        store.tables.key_map_coverage.drop(conn)
+        conn.execute(sa.update(store.tables.schema_version).values(version=3))
+    again = store_factory()
+    assert again.schema_version() == SCHEMA_VERSION >= 4
+    assert not again.key_map_complete("t", "person", "jira_account_id")  # after a migration: unknown

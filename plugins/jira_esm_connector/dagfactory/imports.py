@@ -274,7 +274,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
                 log.info("Nothing new or changed: nothing is written to ESM.")
                 return {"created": 0, "updated": 0, "refused": 0, "refused_records": []}
             with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
-                return _run_step(load, task, diffed, esm, state, logger=log)
+                return _run_step(load, task, diffed, esm, state, concurrency=settings.esm_concurrency, logger=log)
 
     @task_decorator(task_id="mark_removed")
     def mark_removed_step(extracted: ExtractResult) -> RemovalResult:
@@ -290,7 +290,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
                 return _run_step(
                     mark_removed, task, extracted, esm, state,
                     allow_mass_removal=bool(params.get("allow_mass_removal")),
-                    allow_shrink=bool(params.get("allow_shrink")), logger=log,
+                    allow_shrink=bool(params.get("allow_shrink")), concurrency=settings.esm_concurrency, logger=log,
                 )
 
     @task_decorator(task_id="finish")

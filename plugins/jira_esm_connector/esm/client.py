@@ -78,6 +78,9 @@ from .paginators import MAX_PAGE_SIZE, KeysetPaginator
 __all__ = ["EsmClient", "MAX_PAGE_SIZE", "MAX_CHUNK_SIZE", "Refusal"]
 
 MAX_CHUNK_SIZE = 200  # cards per bulk PUT; keeps each request well inside ESM's limits
+# kept-alive connections per session: the load step sends up to settings.esm_concurrency
+# (at most 32) requests at once from threads sharing this client
+MAX_CONNECTIONS = 32
 _EXPIRY_SKEW = 30.0  # log in again this many seconds before the token's exp
 _USER_AGENT = "jira-esm-connector/0.1 (+Airflow; Efecte ESM REST v1)"
 # ESM's words for a missing attribute, e.g. "Template 'incident' has no attribute 'foo'"
@@ -147,13 +150,20 @@ class EsmClient:
         self.log = logger or logging.getLogger("jira_esm_connector.esm")
         self._report_secret(password)
         self._session = build_session(
-            user_agent=_USER_AGENT, verify=verify, retry=self.retry, logger=self.log, service_name=SERVICE
-        )
-        # Bulk PUTs that create cards are not idempotent: a second session whose retries
-        # treat PUT like POST (only 429 / connect failures are repeated).
-        self._create_session = build_session(
             user_agent=_USER_AGENT, verify=verify, retry=self.retry, logger=self.log, service_name=SERVICE,
-            idempotent_methods=IDEMPOTENT_METHODS - {"PUT"},
+            pool_maxsize=MAX_CONNECTIONS,
+        )
+        # Bulk PUTs that create cards are not idempotent: repeated blindly after ESM may have
+        # saved them, they would create every card twice. Their session retries PUT like POST:
+        # on connect failures (nothing was sent), on 429 (ESM refuses before processing), and
+        # on 503 only WITH Retry-After -- ESM (and the proxy in front of it) answer that when
+        # they turn a request away unprocessed (overload, maintenance). Never on 500/502/504,
+        # a 503 without Retry-After, read timeouts or resets: the cards may exist; the load
+        # step then fails and its retry finds them by key before writing.
+        self._create_session = build_session(
+            user_agent=_USER_AGENT, verify=verify, retry=self.retry.with_(refusals_with_retry_after={503}),
+            logger=self.log, service_name=SERVICE, idempotent_methods=IDEMPOTENT_METHODS - {"PUT"},
+            pool_maxsize=MAX_CONNECTIONS,
         )
         self._token: str | None = None
         self._token_expiry: float | None = None
@@ -726,7 +736,7 @@ class EsmClient:
                     CardOutcome(
                         index, "refused", card.data_card_id,
                         ("ESM's answer did not say what happened to this card; it is tried again next time",),
-                        card.ref, card,
+                        card.ref, card, uncertain=True,
                     )
                 )
                 continue

@@ -14,8 +14,10 @@ are checked against a strict pattern instead, because they cannot be quoted.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timezone
 from typing import Any
+from urllib.parse import quote_plus
 
 from ..bounded import short_repr
 
@@ -30,7 +32,15 @@ __all__ = [
     "eql_or",
     "eql_not",
     "any_of",
+    "any_of_batches",
+    "MAX_FILTER_CHARS",
 ]
+
+# ESM offers no POST search: a filter travels in the GET query string. Common servers in
+# front of ESM refuse request lines / headers beyond 8 KiB (Tomcat's maxHttpHeaderSize,
+# nginx's large_client_header_buffers), which the token and the rest of the URL share; a
+# filter is therefore kept at most this long once URL-encoded.
+MAX_FILTER_CHARS = 6500
 
 _ATTRIBUTE_CODE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
@@ -122,3 +132,36 @@ def any_of(code: str, values: Any) -> str:
     if not values:
         raise ValueError("any_of needs at least one value")
     return eql_or(*(eq(code, v) for v in values))
+
+
+def any_of_batches(
+    code: str, values: Iterable[Any], *, within: str | None = None, max_chars: int = MAX_FILTER_CHARS,
+    max_values: int = 200,
+) -> Iterator[tuple[list[Any], str]]:
+    """Look-up filters for many values, as few as fit: ``(values, filter)`` pairs where the
+    filter is ``$code$ = 'a' or $code$ = 'b' ...`` (and-ed with ``within`` when given) and at
+    most ``max_chars`` long URL-encoded, with at most ``max_values`` values. A value too long
+    to share a filter goes alone."""
+    attr = eql_attr(code)
+    base = len(quote_plus(f"({within}) and ()")) if within else 0
+    batch: list[Any] = []
+    terms: list[str] = []
+    size = base
+    for value in values:
+        term = f"{attr} = {eql_quote(value)}"
+        cost = len(quote_plus(term)) + (len("+or+") if terms else 0)
+        if terms and (size + cost > max_chars or len(terms) >= max_values):
+            yield batch, _batch_filter(terms, within)
+            batch, terms, size = [], [], base
+            cost = len(quote_plus(term))
+        batch.append(value)
+        terms.append(term)
+        size += cost
+    if terms:
+        yield batch, _batch_filter(terms, within)
+
+
+def _batch_filter(terms: list[str], within: str | None) -> str:
+    # comparisons bind tighter than "or": no parentheses needed around each (shorter URLs)
+    either = " or ".join(terms)
+    return eql_and(within, either) if within else either

@@ -252,6 +252,8 @@ class CardOutcome:
     reasons: tuple[str, ...] = ()
     ref: Any = None
     card: CardInput | None = field(default=None, repr=False)
+    # ESM's answer did not say what became of this card: a new one may exist all the same
+    uncertain: bool = False
 
     @property
     def ok(self) -> bool:

@@ -11,6 +11,11 @@ Rules (SPEC §6, Atlassian's rate-limit guidance):
   object exists before repeating such a request themselves.
   Read-only POST endpoints (e.g. Jira's ``POST /rest/api/3/search/jql``) can be declared
   idempotent per path through :func:`jira_esm_connector.http.build_session`.
+  A caller that knows its service answers a status *with* ``Retry-After`` only when it
+  refused the request before processing it (ESM's 503 "come back later") lists that status
+  in ``RetryPolicy.refusals_with_retry_after``: then, and only with the header, it is
+  retried for non-idempotent methods too. Without the header it is not (the service may
+  have failed half-way).
 * ``Retry-After`` is honoured (seconds or HTTP date), capped at ``max_retry_after``;
   a 429 without it waits until Jira's ``X-RateLimit-Reset``; otherwise the wait is capped
   exponential backoff with jitter (Atlassian's guidance: a random factor of 0.7-1.3).
@@ -52,6 +57,8 @@ class RetryPolicy:
     ``jitter``: the backoff is multiplied by a random factor in ``[1 - jitter, 1 + jitter]``.
     ``statuses``: retried for idempotent methods; of these only 429 is retried for POST/PATCH.
     ``idempotent_statuses``: additionally retried for idempotent methods only.
+    ``refusals_with_retry_after``: retried for non-idempotent methods too, but only when the
+    answer carries ``Retry-After`` (a refusal before processing; empty by default).
     ``respect_retry_after`` / ``max_retry_after``: honour the server's ``Retry-After``, capped.
     ``connect_retries``: retries after failing to connect (request never sent).
     ``read_retries``: retries after a read timeout / reset (idempotent methods only).
@@ -63,6 +70,7 @@ class RetryPolicy:
     jitter: float = 0.3
     statuses: frozenset[int] = field(default_factory=lambda: frozenset({429, 503}))
     idempotent_statuses: frozenset[int] = field(default_factory=lambda: frozenset({500, 502, 504}))
+    refusals_with_retry_after: frozenset[int] = frozenset()
     respect_retry_after: bool = True
     max_retry_after: float = 120.0
     connect_retries: int = 3
@@ -78,6 +86,7 @@ class RetryPolicy:
         # accept any iterable of ints for convenience
         object.__setattr__(self, "statuses", frozenset(int(s) for s in self.statuses))
         object.__setattr__(self, "idempotent_statuses", frozenset(int(s) for s in self.idempotent_statuses))
+        object.__setattr__(self, "refusals_with_retry_after", frozenset(int(s) for s in self.refusals_with_retry_after))
 
     def with_(self, **changes: Any) -> RetryPolicy:
         """A copy with some fields changed."""
@@ -178,7 +187,7 @@ class LoggingRetry(Retry):
             status=None,
             other=0,  # TLS and other unexpected failures are not retried
             allowed_methods=frozenset(m.upper() for m in idempotent_methods),
-            status_forcelist=policy.statuses | policy.idempotent_statuses,
+            status_forcelist=policy.statuses | policy.idempotent_statuses | policy.refusals_with_retry_after,
             backoff_factor=policy.backoff_base,
             backoff_max=policy.backoff_cap,
             raise_on_redirect=False,
@@ -208,6 +217,8 @@ class LoggingRetry(Retry):
         idempotent = self._is_method_retryable(method)
         if status_code == 429 and 429 in self.policy.statuses:
             return True  # the request was not processed: safe for every method
+        if status_code in self.policy.refusals_with_retry_after and has_retry_after:
+            return True  # the caller's service refuses before processing when it says when to come back
         if not idempotent:
             return False
         return status_code in self.policy.statuses or status_code in self.policy.idempotent_statuses

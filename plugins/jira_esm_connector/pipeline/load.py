@@ -1,12 +1,21 @@
 """Load: write the new/changed records to ESM, idempotently.
 
-For each chunk of records (at most 200, ESM's bulk size):
+Each key is written once per run (the last of its records, as diff keeps the last), so
+no two chunks share a key. Up to ``concurrency`` chunks (at most 200 records, ESM's bulk
+size) are at ESM at once, each in a worker thread doing steps 1, 2 and 4; the calling
+thread alone reads and writes the state store (it may be SQLite), recording each chunk's
+answer as soon as it arrives. When a chunk fails, the chunks already sent are awaited and
+recorded, then the error is raised (an Airflow retry of the step finds the rest by key).
 
 1. **Which card is it?** The key -> data card id map of the state store is a hint; the
-   truth is asked from ESM (cards of the template whose key attribute is one of the
-   chunk's keys). A card created by an earlier attempt that crashed before recording it
-   is therefore found and edited, never duplicated; a mapped card that no longer exists
-   in ESM is forgotten and created again.
+   truth is asked from ESM: cards of the template whose key attribute is one of the
+   chunk's keys, mapped or not, in one look-up (or two, when the keys do not fit one URL).
+   A card created by an earlier attempt that crashed before recording it is therefore
+   found and edited, never duplicated; a mapped card that no longer exists in ESM is
+   forgotten and created again. **First import:** when one request at the start shows
+   that the template holds no card at all, no card can match any key -- whichever task or
+   crashed attempt would have made it -- and the per-chunk look-ups are skipped; cards this
+   run creates cannot collide either, since no key is in two chunks.
 2. **References** (``{"$reference": ...}`` markers from the mapping) are resolved to card
    ids by looking the keys up in ESM (cached for the run). A key with no card is left
    out of the value and the card is *not* cached, so the next run tries again; the log
@@ -20,6 +29,10 @@ For each chunk of records (at most 200, ESM's bulk size):
 4. One bulk ``PUT /dc/{template}/data`` per chunk; ESM answers card by card. Fingerprints
    and card ids are recorded right after each chunk, only for cards ESM accepted; refused
    cards are logged one by one and stay uncached, so the next run retries them.
+   The key map is noted *complete* for the task (see :mod:`.removal`) only while it holds
+   every card carrying the task's id: the note is removed before the first write and put
+   back at the end only if it was there (or the template was empty) and every card ESM may
+   have created was recorded.
 5. Records whose references could not all be resolved are saved without them and kept
    in the state store's ``pending_records``; incremental extracts fetch them again by key
    until they load fully (see :mod:`.extract`), full imports see them anyway. A record that
@@ -34,7 +47,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..bounded import short_repr
@@ -49,7 +65,9 @@ from .transform import decode_data
 __all__ = ["load", "ReferenceResolver", "lookup_cards"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
-LOOKUP_BATCH = 50
+# bulk PUT chunks in flight at once when the caller does not say (the DAG passes
+# ConnectorSettings.esm_concurrency, whose default this is)
+DEFAULT_CONCURRENCY = 4
 
 
 def _comments_in_worklog(esm: EsmApi, template: str, card_id: str, attribute: str) -> set[str]:
@@ -69,14 +87,15 @@ def lookup_cards(
     esm: EsmApi, template: str, attribute: str, keys: Iterable[str], extra: Iterable[str] = ()
 ) -> dict[str, Any]:
     """``{key: EsmCard}`` for cards of ``template`` whose ``attribute`` is one of ``keys``
-    (newest card wins when a key is not unique), reading ``attribute`` and ``extra``."""
+    (newest card wins when a key is not unique), reading ``attribute`` and ``extra``. As few
+    requests as the URL length allows (see :func:`..esm.eql.any_of_batches`): a chunk of
+    200 short keys is one or two."""
     _, _, eql = _esm_modules()
     wanted = list(dict.fromkeys(str(k) for k in keys if k not in (None, "")))
     selected = list(dict.fromkeys([attribute, *[e for e in extra if e]]))
     found: dict[str, Any] = {}
-    for start in range(0, len(wanted), LOOKUP_BATCH):
-        part = wanted[start : start + LOOKUP_BATCH]
-        for card in esm.iter_cards(template, filter=eql.any_of(attribute, part), selected_attributes=selected):
+    for _, filter_ in eql.any_of_batches(attribute, wanted):
+        for card in esm.iter_cards(template, filter=filter_, selected_attributes=selected):
             value = card.value(attribute)
             if value is not None and str(value) not in found:
                 found[str(value)] = card
@@ -89,27 +108,32 @@ class ReferenceResolver:
     def __init__(self, esm: EsmApi) -> None:
         self.esm = esm
         self.cache: dict[tuple[str, str], dict[str, str | None]] = {}
+        self._lock = threading.Lock()  # shared by the load's worker threads
 
     def prefetch(self, refs: Iterable[Reference]) -> None:
         todo: dict[tuple[str, str], set[str]] = {}
-        for ref in refs:
-            known = self.cache.setdefault((ref.template, ref.by), {})
-            todo.setdefault((ref.template, ref.by), set()).update(k for k in ref.keys if k not in known)
+        with self._lock:
+            for ref in refs:
+                known = self.cache.setdefault((ref.template, ref.by), {})
+                todo.setdefault((ref.template, ref.by), set()).update(k for k in ref.keys if k not in known)
         for (template, by), keys in todo.items():
             if not keys:
                 continue
+            # outside the lock: two workers may look up the same key at once (harmless reads)
             found = lookup_cards(self.esm, template, by, sorted(keys))
-            known = self.cache[(template, by)]
-            for key in keys:
-                known[key] = found[key].data_card_id if key in found else None
+            with self._lock:
+                known = self.cache[(template, by)]
+                for key in keys:
+                    known[key] = found[key].data_card_id if key in found else None
 
     def resolve(self, ref: Reference) -> tuple[list[Any], list[str]]:
         """(list of Ref values, keys with no card)."""
         _, Ref, _ = _esm_modules()
-        known = self.cache.get((ref.template, ref.by), {})
+        with self._lock:
+            known = self.cache.get((ref.template, ref.by), {})
+            card_ids = [(key, known.get(key)) for key in ref.keys]
         values, missing = [], []
-        for key in ref.keys:
-            card_id = known.get(key)
+        for key, card_id in card_ids:
             if card_id:
                 values.append(Ref(card_id))
             else:
@@ -150,17 +174,6 @@ def _resolve_data(data: dict[str, Any], resolver: ReferenceResolver) -> tuple[di
     return resolved, missing_all
 
 
-def _chunks(dataset: Dataset, size: int) -> Iterable[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for row in dataset.iter_rows():
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _oldest(refused: list[RefusedRecord]) -> str | None:
     """The earliest ``updated`` among refused records (ISO, UTC): an incremental watermark
     must not pass it, or the next run would not fetch them again."""
@@ -177,6 +190,39 @@ def _report_refused(lg: Any, task: Any, refused: list[RefusedRecord]) -> None:
         lg.warning("... and %d more refused record(s).", len(refused) - _MAX_LISTED)
 
 
+@dataclass
+class _Run:
+    """What one load shares between its chunks. Only the calling thread touches ``state``,
+    ``counts``, ``refused`` and ``pending_before``; workers get ``esm`` and ``resolver``."""
+
+    task: Any
+    esm: EsmApi
+    state: StateApi
+    lg: Any
+    chunk_size: int
+    look_up: bool  # False: the template held no card at the start, nothing to find
+    resolver: ReferenceResolver
+    pending_before: set[str]
+    counts: dict[str, int] = field(default_factory=lambda: {
+        "created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "reactivated": 0,
+        "unresolved_references": 0, "already_loaded": 0})
+    refused: list[RefusedRecord] = field(default_factory=list)
+    resolved_now: int = 0
+    chunks: int = 0
+    uncertain: int = 0  # new cards ESM may have saved without saying so (not in the key map)
+
+
+@dataclass
+class _ChunkDone:
+    """A worker's answer for one chunk: mapped keys ESM has no card for, and ESM's outcomes."""
+
+    stale: list[str]
+    outcomes: list[Any]
+    partial: dict[str, list[str]]
+    reactivating: dict[str, Any]
+    counts: dict[str, int]
+
+
 def load(
     task: Any,
     diffed: DiffResult,
@@ -184,39 +230,133 @@ def load(
     state: StateApi,
     *,
     chunk_size: int = 200,
+    concurrency: int = DEFAULT_CONCURRENCY,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> LoadResult:
-    """Write the diff dataset to ESM. Returns counts and the refused records (first 100)."""
+    """Write the diff dataset to ESM, up to ``concurrency`` bulk chunks at once. Returns
+    counts and the refused records (first 100)."""
     lg = logger or log
     dataset = Dataset(diffed["dataset"])
     if task.mapping_type == "comment":
         return _load_comments(task, dataset, esm, state, lg)
-    resolver = ReferenceResolver(esm)
-    counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "reactivated": 0,
-              "unresolved_references": 0, "already_loaded": 0}
-    refused: list[RefusedRecord] = []
-    chunks = 0
-    # records saved earlier without some references: they leave the list once loaded fully
-    pending_before = set(state.pending_keys(task.name))
-    resolved_now = 0
-    for chunk in _chunks(dataset, chunk_size):
-        chunks += 1
-        chunk, resolved = _skip_already_loaded(task, chunk, state, pending_before, counts)
-        resolved_now += resolved
-        if chunk:
-            resolved_now += _load_chunk(task, chunk, esm, state, resolver, pending_before, counts, refused,
-                                        chunk_size=chunk_size, lg=lg)
-    _report_refused(lg, task, refused)
-    if resolved_now:
-        lg.info("%d record(s) whose references were pending now carry all of them.", resolved_now)
+    key_attr = task.key.esm
+    writes = dataset.count() > 0  # nothing to write: no question to ESM, the coverage note stays
+    covered = writes and state.key_map_complete(task.name, task.template, key_attr)
+    empty = writes and _template_is_empty(esm, task.template)
+    if empty:
+        lg.info("ESM template '%s' holds no card yet: no look-ups of existing cards in this run.", task.template)
+    if covered:
+        # a crash from here on may leave cards with this task's id the key map lacks
+        state.set_key_map_complete(task.name, task.template, key_attr, False)
+    run = _Run(task, esm, state, lg, min(int(chunk_size), 200), not empty, ReferenceResolver(esm),
+               set(state.pending_keys(task.name)))  # pending: saved earlier without some references
+    _write_all(run, _unique_rows(dataset, lg), max(1, int(concurrency)))
+    if (covered or empty) and not run.uncertain:
+        # every card this run stamped is in the key map, and so was every earlier one
+        state.set_key_map_complete(task.name, task.template, key_attr, True)
+    counts = run.counts
+    _report_refused(lg, task, run.refused)
+    if run.resolved_now:
+        lg.info("%d record(s) whose references were pending now carry all of them.", run.resolved_now)
     lg.info(
         "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s.",
-        task.template, chunks, counts["created"], counts["updated"], counts["refused"],
+        task.template, run.chunks, counts["created"], counts["updated"], counts["refused"],
         f", {counts['unresolved_references']} with unresolved references" if counts["unresolved_references"] else "",
         f", {counts['reactivated']} re-activated" if counts["reactivated"] else "",
     )
-    return {**counts, "references_resolved": resolved_now, "refused_records": refused[:_MAX_LISTED],
-            "refused_oldest_updated": _oldest(refused)}
+    return {**counts, "references_resolved": run.resolved_now, "refused_records": run.refused[:_MAX_LISTED],
+            "refused_oldest_updated": _oldest(run.refused)}
+
+
+def _template_is_empty(esm: EsmApi, template: str) -> bool:
+    """One request: does ``template`` hold no card at all? Then no key can match an existing
+    card (whichever task or crashed attempt would have made it) and look-ups are skipped.
+    Any card -- even one without a key -- keeps them on: EQL cannot ask "has a value"."""
+    return next(iter(esm.iter_cards(template, page_size=1, data_cards=False)), None) is None
+
+
+def _unique_rows(dataset: Dataset, lg: Any) -> Iterator[dict[str, Any]]:
+    """The dataset's rows, each key once (its last row, as diff keeps the last). Chunks run
+    at the same time: a key in two of them would get two new cards."""
+    last: dict[str, int] = {}
+    repeated: dict[str, int] = {}  # key -> position of its last row, for keys seen twice
+    for index, row in enumerate(dataset.iter_rows(columns=["key"])):
+        if row["key"] in last:
+            repeated[row["key"]] = index
+        last[row["key"]] = index
+    del last
+    if repeated:
+        lg.info("%d key(s) appear more than once in the changed records; each is written once (its last record).",
+                len(repeated))
+    for index, row in enumerate(dataset.iter_rows()):
+        if repeated.get(row["key"], index) == index:
+            yield row
+
+
+def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> None:
+    """Chunks go to ``concurrency`` worker threads (look-up, references, bulk PUT); each
+    answer is recorded here, in the calling thread, as soon as it arrives. On a failure the
+    chunks already sent are awaited and recorded before the error is raised."""
+    in_flight: set[Future[_ChunkDone]] = set()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="esm-load") as pool:
+        try:
+            for chunk in _chunks_of(rows, run.chunk_size):
+                run.chunks += 1
+                chunk, resolved = _skip_already_loaded(run.task, chunk, run.state, run.pending_before, run.counts)
+                run.resolved_now += resolved
+                if not chunk:
+                    continue
+                hinted = run.state.get_card_ids(run.task.name, [row["key"] for row in chunk])
+                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted))
+                while len(in_flight) >= concurrency:
+                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    _record_done(run, done, in_flight)
+            while in_flight:
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                _record_done(run, done, in_flight)
+        except BaseException:
+            _record_what_finished(run, in_flight)
+            raise
+
+
+def _record_done(run: _Run, done: set[Future[_ChunkDone]], in_flight: set[Future[_ChunkDone]]) -> None:
+    """Record finished chunks; on a failure the ones not yet recorded go back to
+    ``in_flight`` (recorded by :func:`_record_what_finished`)."""
+    left = list(done)
+    while left:
+        future = left.pop()
+        try:
+            _record_chunk(run, future.result())
+        except BaseException:
+            in_flight.update(left)
+            raise
+
+
+def _record_what_finished(run: _Run, in_flight: set[Future[_ChunkDone]]) -> None:
+    """After a failure: wait for the chunks still at ESM and record what it saved, so the
+    retry edits those cards instead of looking for them (it would find them anyway)."""
+    for future in in_flight:
+        error = future.exception()
+        if error is not None:
+            run.uncertain += 1
+            run.lg.warning("Another chunk sent at the same time failed as well: %s", error)
+            continue
+        try:
+            _record_chunk(run, future.result())
+        except Exception as exc:  # noqa: BLE001 - the first failure is the one raised
+            run.uncertain += 1
+            run.lg.warning("A chunk ESM answered at the time of the failure could not be recorded: %s", exc)
+
+
+def _chunks_of(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _skip_already_loaded(
@@ -239,17 +379,16 @@ def _skip_already_loaded(
     return chunk, len(stale_pending)
 
 
-def _existing_cards(task: Any, keys: list[str], esm: EsmApi, state: StateApi, lg: Any) -> dict[str, Any]:
-    """``{key: EsmCard}`` of the chunk's cards in ESM (the truth); mapped ids ESM no longer
-    has are forgotten, so those records are created again."""
-    removal = task.removal
-    hinted = state.get_card_ids(task.name, keys)
-    existing = lookup_cards(esm, task.template, task.key.esm, keys, [removal.attribute if removal else None])
-    stale = [k for k, cid in hinted.items() if k not in existing]
-    if stale:
-        lg.info("%d mapped card(s) no longer exist in ESM and will be created again: %s", len(stale), ", ".join(stale[:20]))
-        state.forget_card_ids(task.name, stale)
-    return existing
+def _existing_cards(run: _Run, keys: list[str], hinted: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """(``{key: EsmCard}`` of the chunk's cards in ESM -- the truth, one look-up for the
+    whole chunk, mapped keys included --, the mapped keys ESM has no card for: they are
+    forgotten and created again)."""
+    removal = run.task.removal
+    existing: dict[str, Any] = {}
+    if run.look_up:
+        existing = lookup_cards(run.esm, run.task.template, run.task.key.esm, keys,
+                                [removal.attribute if removal else None])
+    return existing, [k for k in hinted if k not in existing]
 
 
 def _keep_disabled_state(
@@ -310,39 +449,52 @@ def _card_inputs(
     return cards, partial, reactivating
 
 
-def _load_chunk(
-    task: Any, chunk: list[dict[str, Any]], esm: EsmApi, state: StateApi, resolver: ReferenceResolver,
-    pending_before: set[str], counts: dict[str, int], refused: list[RefusedRecord], *, chunk_size: int, lg: Any,
-) -> int:
-    """Write one chunk with one bulk request and record what ESM accepted; returns how many
-    pending records now carry all their references."""
-    removal = task.removal
-    existing = _existing_cards(task, [row["key"] for row in chunk], esm, state, lg)
-    cards, partial, reactivating = _card_inputs(task, chunk, existing, resolver, counts, lg)
+def _write_chunk(run: _Run, chunk: list[dict[str, Any]], hinted: dict[str, str]) -> _ChunkDone:
+    """In a worker thread: find the chunk's cards, resolve references, one bulk PUT. Touches
+    no state: the calling thread records the answer (:func:`_record_chunk`)."""
+    task = run.task
+    counts = {"kept_disabled": 0, "unresolved_references": 0}
+    existing, stale = _existing_cards(run, [row["key"] for row in chunk], hinted)
+    cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.lg)
+    outcomes = [o for part in run.esm.iter_bulk_import(task.template, cards, folder=task.folder,
+                                                       chunk_size=run.chunk_size) for o in part]
+    return _ChunkDone(stale, outcomes, partial, reactivating, counts)
+
+
+def _record_chunk(run: _Run, done: _ChunkDone) -> None:
+    """Record one chunk's answer right after ESM gave it (a crash later loses nothing that
+    was saved): card ids, fingerprints of records saved fully, pending ones."""
+    task, state, counts, removal, lg = run.task, run.state, run.counts, run.task.removal, run.lg
+    for name, n in done.counts.items():
+        counts[name] += n
+    if done.stale:
+        lg.info("%d mapped card(s) no longer exist in ESM and will be created again: %s",
+                len(done.stale), ", ".join(done.stale[:20]))
+        state.forget_card_ids(task.name, done.stale)
     fingerprints: dict[str, str] = {}
     card_ids: dict[str, str] = {}
     pending: dict[str, str] = {}  # saved without some references: key -> what is missing
-    for outcomes in esm.iter_bulk_import(task.template, cards, folder=task.folder, chunk_size=min(chunk_size, 200)):
-        for outcome in outcomes:
-            row = outcome.ref
-            if outcome.ok:
-                counts[outcome.status] += 1
-                card_ids[row["key"]] = outcome.data_card_id
-                if row["key"] in partial:
-                    pending[row["key"]] = "; ".join(partial[row["key"]])
-                else:
-                    fingerprints[row["key"]] = row["fingerprint"]
-                if row["key"] in reactivating:
-                    counts["reactivated"] += 1
-                    lg.info(
-                        "Re-activated card %s (%s): its record is back in Jira, %s set from %s to %s "
-                        "(removed.reactivate).",
-                        outcome.data_card_id, row["key"], removal.attribute, removal.value, reactivating[row["key"]],
-                    )
+    for outcome in done.outcomes:
+        row = outcome.ref
+        if outcome.ok:
+            counts[outcome.status] += 1
+            card_ids[row["key"]] = outcome.data_card_id
+            if row["key"] in done.partial:
+                pending[row["key"]] = "; ".join(done.partial[row["key"]])
             else:
-                counts["refused"] += 1
-                refused.append({"key": row["key"], "reason": outcome.reason, "updated": row.get("updated")})
-    # record right after ESM answered: a crash later loses nothing that was saved
+                fingerprints[row["key"]] = row["fingerprint"]
+            if row["key"] in done.reactivating:
+                counts["reactivated"] += 1
+                lg.info(
+                    "Re-activated card %s (%s): its record is back in Jira, %s set from %s to %s "
+                    "(removed.reactivate).",
+                    outcome.data_card_id, row["key"], removal.attribute, removal.value, done.reactivating[row["key"]],
+                )
+        else:
+            counts["refused"] += 1
+            if outcome.card is not None and not outcome.card.data_card_id and (outcome.uncertain or outcome.data_card_id):
+                run.uncertain += 1  # a new card may exist that the key map does not know
+            run.refused.append({"key": row["key"], "reason": outcome.reason, "updated": row.get("updated")})
     if card_ids:
         state.put_card_ids(task.name, card_ids)
     if fingerprints:
@@ -350,10 +502,10 @@ def _load_chunk(
     if pending:
         # not cached either, and an incremental extract fetches them again by key
         state.put_pending(task.name, pending)
-    done = [k for k in fingerprints if k in pending_before]
-    if done:
-        state.delete_pending(task.name, done)
-    return len(done)
+    finished = [k for k in fingerprints if k in run.pending_before]
+    if finished:
+        state.delete_pending(task.name, finished)
+    run.resolved_now += len(finished)
 
 
 def _load_comments(task: Any, dataset: Dataset, esm: EsmApi, state: StateApi, lg: Any) -> LoadResult:
@@ -362,7 +514,7 @@ def _load_comments(task: Any, dataset: Dataset, esm: EsmApi, state: StateApi, lg
     counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0,
               "already_present": 0}
     refused: list[RefusedRecord] = []
-    for chunk in _chunks(dataset, 200):
+    for chunk in _chunks_of(dataset.iter_rows(), 200):
         issue_cards = lookup_cards(esm, task.template, settings.card_key_attribute, [r["issue_key"] for r in chunk])
         fingerprints: dict[str, str] = {}
         present: dict[str, set[str]] = {}  # card id -> comment ids its worklog holds

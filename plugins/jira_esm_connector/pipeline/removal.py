@@ -22,10 +22,37 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
 Both fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry would see
 the same listing. The run's volume is not recorded, so the next run compares against the
 last good one again.
+
+Which cards are candidates -- two ways to the same answer:
+
+* **Paging** (the reference): every card of the template carrying this task's id, read
+  from ESM page by page. It also records their keys in the state store's key map and notes
+  the map as *complete* for the task (``key_map_coverage``).
+* **From the key map** (fast), only while the map is noted complete: the candidates are
+  the mapped keys this run did not fetch; they are looked up in ESM in bulk (a few keys
+  per request, ``concurrency`` requests at once) with a filter that also demands this
+  task's id, and only cards ESM returns that way, not disabled, are candidates. The
+  "active" count of the share limit is then the candidates still active plus the mapped
+  keys this run fetched (cards this task wrote; one kept disabled or taken over by another
+  task would be counted too -- rare, and a listing cut short still shows as a share near
+  100 %). The shrink limit does not depend on ESM at all.
+
+  Why this never marks a card whose record was fetched: a card is marked only if ESM, asked
+  this run, says it carries this task's id, is not disabled, and its key attribute equals
+  a key that is not in this run's fetched set -- the same test the paging makes, applied to
+  fewer cards. Why it never marks a card the state does not know: the keys asked for come
+  only from the key map. Why it misses no card the paging would mark: the map is complete
+  -- set after a full paging, or by a load that started on an empty template and recorded
+  every card it wrote; the load clears the note before its first write and sets it back
+  only when it recorded every card it wrote (a crash, or an answer that does not say what
+  became of a new card, leaves it cleared), no other step stamps a task's id, and a card
+  that leaves the task (another task took it over, it was trashed) needs no marking.
+  Without the note (a new state database, a migration, a crashed load) the step pages.
 """
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..protocols import EsmApi, StateApi
@@ -50,38 +77,101 @@ def nothing_marked() -> RemovalResult:
     return {"marked_removed": 0, "active_cards": None, "refused_removals": 0, "skipped": True, "last_volume": None}
 
 
-def _removal_candidates(task: Any, extracted: ExtractResult, esm: EsmApi, lg: Any) -> tuple[int, list[tuple[str, str]]]:
-    """(how many of the task's cards are active, the active ones whose key this run did not
-    fetch as ``(card id, key)``). Cards without a key are left alone (and logged)."""
+def _fetched_keys(extracted: ExtractResult) -> set[str]:
+    return {str(row["key"]) for row in Dataset(extracted["dataset"]).iter_rows(columns=["key"]) if row["key"] is not None}
+
+
+def _disabled(task: Any, card: Any) -> bool:
+    status = card.value(task.removal.attribute)
+    return status is not None and str(status) == str(task.removal.value)
+
+
+def _removal_candidates(
+    task: Any, seen: set[str], esm: EsmApi, state: StateApi, lg: Any
+) -> tuple[int, list[tuple[str, str]]]:
+    """By paging: (how many of the task's cards are active, the active ones whose key this
+    run did not fetch as ``(card id, key)``). Cards without a key are left alone (and
+    logged). Records every card's key in the key map and notes the map complete."""
     from ..esm import eql
 
     removal = task.removal
-    seen = {row["key"] for row in Dataset(extracted["dataset"]).iter_rows(columns=["key"]) if row["key"] is not None}
     key_attr = task.key.esm
     active = 0
     candidates: list[tuple[str, str]] = []  # (card id, key)
     no_key: list[str] = []
+    mapped: dict[str, str] = {}
     for card in esm.iter_cards(
         task.template,
         filter=eql.eq(task.task_id_attribute, task.name),
         selected_attributes=[key_attr, removal.attribute, task.task_id_attribute],
     ):
-        status = card.value(removal.attribute)
-        if status is not None and str(status) == str(removal.value):
-            continue  # already disabled
-        active += 1
         key = card.value(key_attr)
+        if key not in (None, ""):
+            mapped.setdefault(str(key), card.data_card_id)  # newest first: the newest wins
+        if _disabled(task, card):
+            continue
+        active += 1
         if key in (None, ""):
             no_key.append(card.data_card_id)
             continue
         if str(key) not in seen:
             candidates.append((card.data_card_id, str(key)))
+    # every card carrying this task's id is now in the key map: the next runs need no paging
+    state.put_card_ids(task.name, mapped)
+    state.set_key_map_complete(task.name, task.template, key_attr, True)
     if no_key:
         lg.warning(
             "%d '%s' card(s) carry task id '%s' but no %s; left alone: %s",
             len(no_key), task.template, task.name, key_attr, ", ".join(no_key[:20]),
         )
     return active, candidates
+
+
+def _candidates_from_key_map(
+    task: Any, seen: set[str], esm: EsmApi, state: StateApi, lg: Any, concurrency: int
+) -> tuple[int, list[tuple[str, str]]]:
+    """From the (complete) key map: (active count, candidates) -- see the module docs."""
+    from ..esm import eql
+
+    key_attr = task.key.esm
+    fetched_mapped = 0
+    unfetched: list[str] = []
+    for key, _card_id in state.iter_card_ids(task.name):
+        if key in seen:
+            fetched_mapped += 1
+        else:
+            unfetched.append(key)
+    within = eql.eq(task.task_id_attribute, task.name)
+    selected = [key_attr, task.removal.attribute, task.task_id_attribute]
+
+    def ask(filter_: str) -> list[Any]:
+        return list(esm.iter_cards(task.template, filter=filter_, selected_attributes=selected))
+
+    batches = [f for _, f in eql.any_of_batches(key_attr, unfetched, within=within)]
+    with ThreadPoolExecutor(max_workers=max(1, int(concurrency)), thread_name_prefix="esm-removal") as pool:
+        found = [card for cards in pool.map(ask, batches) for card in cards]
+    wanted = set(unfetched)
+    candidates: list[tuple[str, str]] = []
+    still_ours: set[str] = set()
+    for card in found:
+        key = card.value(key_attr)
+        # ESM filtered already; checked again here because a wrong mark cannot be undone
+        if str(card.value(task.task_id_attribute)) != task.name or key in (None, "") or str(key) not in wanted:
+            continue
+        still_ours.add(str(key))
+        if str(key) not in seen and not _disabled(task, card):
+            candidates.append((card.data_card_id, str(key)))
+    gone = [k for k in unfetched if k not in still_ours]
+    if gone:
+        # no card with this task's id has these keys any more (trashed, taken over by
+        # another task): the map stays complete without them
+        state.forget_card_ids(task.name, gone)
+    lg.info(
+        "Removal check from the key map: %d mapped record(s) fetched this run, %d not fetched, checked in ESM "
+        "in %d request(s); %d of them are still this task's active cards.",
+        fetched_mapped, len(unfetched), len(batches), len(candidates),
+    )
+    return fetched_mapped + len(candidates), candidates
 
 
 def _check_safety_limits(
@@ -167,15 +257,22 @@ def mark_removed(
     *,
     allow_mass_removal: bool = False,
     allow_shrink: bool = False,
+    concurrency: int = 4,  # ConnectorSettings.esm_concurrency's default; the DAG passes the setting
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> RemovalResult:
-    """Mark the cards of records this run did not fetch (within the safety limits)."""
+    """Mark the cards of records this run did not fetch (within the safety limits);
+    ``concurrency``: ESM look-ups at once when the key map is complete (module docs)."""
     lg = logger or log
     if task.mode != "full" or task.removal is None:
         lg.info("Task '%s' does not mark removed records (%s).", task.name,
                 "incremental import" if task.mode != "full" else "removed: false")
         return nothing_marked()
-    active, candidates = _removal_candidates(task, extracted, esm, lg)
+    seen = _fetched_keys(extracted)
+    if state.key_map_complete(task.name, task.template, task.key.esm):
+        active, candidates = _candidates_from_key_map(task, seen, esm, state, lg, concurrency)
+    else:
+        lg.info("The key map of task '%s' is not known to be complete: reading all its cards from ESM.", task.name)
+        active, candidates = _removal_candidates(task, seen, esm, state, lg)
     last_volume = state.last_volume(task.name)
     _check_safety_limits(
         task, candidates, active, int(extracted.get("fetched") or 0), last_volume,

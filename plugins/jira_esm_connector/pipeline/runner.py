@@ -15,7 +15,7 @@ from ..protocols import EsmApi, JiraApi, StateApi
 from .diff import diff
 from .extract import extract
 from .finish import finish
-from .load import load
+from .load import DEFAULT_CONCURRENCY, load
 from .removal import mark_removed
 from .results import RemovalResult, RunSummary
 from .staging import run_dir
@@ -65,12 +65,13 @@ def run_import(
             clear_cache=clear_cache, now=now, logger=logger,
         )
         lease.check()  # taken over meanwhile (this process was frozen past its expiries)? write nothing
-        loaded = load(task, diffed, esm, state, chunk_size=chunk_size, logger=logger)
+        esm_concurrency = int(getattr(settings, "esm_concurrency", DEFAULT_CONCURRENCY))
+        loaded = load(task, diffed, esm, state, chunk_size=chunk_size, concurrency=esm_concurrency, logger=logger)
         removed: RemovalResult | None = None
         if task.mode == "full":
             lease.check()
             removed = mark_removed(task, extracted, esm, state, allow_mass_removal=allow_mass_removal,
-                                   allow_shrink=allow_shrink, logger=logger)
+                                   allow_shrink=allow_shrink, concurrency=esm_concurrency, logger=logger)
         lease.check()
         return finish(
             task, state, run_id, extracted, transformed, diffed, loaded, removed,

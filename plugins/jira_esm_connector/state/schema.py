@@ -92,6 +92,18 @@ class Tables:
             sa.Column("first_seen", UTCDateTime, nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
+        # Tasks whose key map is known to hold every ESM card stamped with the task's id
+        # (for the template and key attribute named): mark_removed may then verify only the
+        # mapped cards instead of paging the whole task through ESM (migration 4). No row:
+        # not known; the load step deletes the row before it writes and puts it back only
+        # when it recorded every card it wrote.
+        self.key_map_coverage = sa.Table(
+            f"{p}key_map_coverage", m,
+            sa.Column("scope", sa.String(250), primary_key=True),
+            sa.Column("template", sa.String(250), nullable=False),
+            sa.Column("key_attribute", sa.String(250), nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
         self.events = sa.Table(
             f"{p}events", m,
             sa.Column("task", sa.String(250), primary_key=True),
@@ -139,11 +151,16 @@ def _v3(conn: sa.Connection, tables: Tables) -> None:
     tables.leases.create(conn, checkfirst=True)
 
 
+def _v4(conn: sa.Connection, tables: Tables) -> None:
+    # which tasks' key maps are complete (no row: unknown, so mark_removed pages ESM)
+    tables.key_map_coverage.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps (branches add migrations in
 # parallel): the runner applies every version above the stored one, in order, and each
 # migration only creates what is missing, so applying one twice is harmless. (A fresh
 # database gets every table from _v1, which creates whatever the Tables class declares;
 # later migrations then find theirs there.)
-MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2, 3: _v3}
+MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 SCHEMA_VERSION = max(MIGRATIONS)

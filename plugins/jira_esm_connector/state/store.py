@@ -494,8 +494,8 @@ class StateStore:
         return hour_boundary_crossed(last[0], now, hours)
 
     # ---- key -> data card id map ----------------------------------------------------------
-    # Today only a hint (load asks ESM for the truth and forgets ids ESM no longer has); it
-    # is kept on purpose: the planned performance work uses it to skip that ESM look-up.
+    # A hint for load (ESM is asked for the truth; ids ESM no longer has are forgotten) and,
+    # while key_map_coverage says it is complete, mark_removed's list of the task's cards.
     def get_card_ids(self, scope: str, keys: Iterable[Any]) -> dict[str, str]:
         """``scope`` is a task name or an ESM template (a key map shared by tasks)."""
         t = self.tables.key_map
@@ -512,6 +512,22 @@ class StateStore:
         with self.engine.connect() as conn:
             return {k: c for k, c in conn.execute(sa.select(t.c.record_key, t.c.card_id).where(t.c.scope == scope))}
 
+    def iter_card_ids(self, scope: str, page_size: int = 5000) -> Iterator[tuple[str, str]]:
+        """Every (key, card id) of ``scope`` in key order, read page by page (no connection
+        is held while the caller works between pages)."""
+        t = self.tables.key_map
+        after: str | None = None
+        while True:
+            query = sa.select(t.c.record_key, t.c.card_id).where(t.c.scope == scope)
+            if after is not None:
+                query = query.where(t.c.record_key > after)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(t.c.record_key).limit(page_size)).all()
+            yield from ((k, c) for k, c in rows)
+            if len(rows) < page_size:
+                return
+            after = rows[-1][0]
+
     def put_card_ids(self, scope: str, card_ids: Mapping[Any, Any]) -> None:
         now = _utcnow()
         rows = [{"scope": scope, "record_key": str(k), "card_id": str(v), "updated_at": now} for k, v in card_ids.items()]
@@ -526,6 +542,26 @@ class StateStore:
             for chunk in _chunks(wanted):
                 n += conn.execute(sa.delete(t).where(t.c.scope == scope, t.c.record_key.in_(chunk))).rowcount
         return n
+
+    def key_map_complete(self, scope: str, template: str, key_attribute: str) -> bool:
+        """True when the key map of ``scope`` is known to hold every card that carries its
+        task id in ``template`` (keyed by ``key_attribute``); see :meth:`set_key_map_complete`."""
+        t = self.tables.key_map_coverage
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.c.template, t.c.key_attribute).where(t.c.scope == scope)).first()
+        return row is not None and (row[0], row[1]) == (template, key_attribute)
+
+    def set_key_map_complete(self, scope: str, template: str, key_attribute: str, complete: bool = True) -> None:
+        """Record that the key map of ``scope`` holds (or, ``complete=False``, may no longer
+        hold) every card carrying its task id in ``template``. Cleared before any write that
+        could stamp a card the map might then miss; set only by a step that knows."""
+        t = self.tables.key_map_coverage
+        with self._write() as conn:
+            if complete:
+                row = {"scope": scope, "template": template, "key_attribute": key_attribute, "updated_at": _utcnow()}
+                self._upsert(conn, t, [row], ["scope"])
+            else:
+                conn.execute(sa.delete(t).where(t.c.scope == scope))
 
     # ---- records with pending references --------------------------------------------------
     def put_pending(self, task: str, reasons: Mapping[Any, str]) -> None:
