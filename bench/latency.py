@@ -561,9 +561,11 @@ def report_size(result: BenchResult, size: int, data: Mapping[str, Any]) -> None
                f"{inc['total_s'] / first['total_s']:.1%} of the first import (target <= 5 %)")
     result.add(f"{s}: peak RSS of the connector's process", c["peak_rss_mib"],
                f"MiB (after imports, Airflow included: {c['baseline_rss_mib']:.0f} MiB; target <= 500)")
-    peak = max(r["jira"]["peak_per_s"] for r in (first, again, inc))
+    # the incremental setup run counts here too: at zero latency it tests the rate limit hardest
+    peak = max(r["jira"]["peak_per_s"] for r in (first, again, c["incremental_setup"], inc))
     result.add(f"{s}: peak Jira request rate of the connector", peak,
-               f"requests in any 1 s; configured {rate:g}/s: {'within' if peak <= rate else 'EXCEEDED'}")
+               f"requests in any 1 s over all its runs (the zero-latency setup run included); configured "
+               f"{rate:g}/s: {'within' if peak <= rate else 'EXCEEDED'}")
     result.add(f"{s}: ESM equals Jira", "yes", f"{data['check']['issues']:,} issues, {data['check']['cards']:,} cards, "
                f"one per key, {'/'.join(CHECKED_ATTRIBUTES)} as mapped")
 
