@@ -248,16 +248,22 @@ def import_steps(task: Any, settings: Any, run_id: str, timed: Callable[[str, Ca
     """One run of the import, step by step as the import DAG calls them (``dagfactory/imports.py``):
     the same functions with the same arguments; each step opens its state store and clients as its
     DAG task does. When the parallel step versions land, their ``settings``-driven arguments go here."""
+    from jira_esm_connector.config.scheduling import schedule_warning
     from jira_esm_connector.dagfactory.common import open_clients, open_state
     from jira_esm_connector.pipeline import diff, extract, finish, load, mark_removed, transform
     from jira_esm_connector.pipeline.removal import nothing_marked
-    from jira_esm_connector.pipeline.staging import run_dir
+    from jira_esm_connector.pipeline.staging import cleanup_old_runs, run_dir
 
     log = _log()
     path = run_dir(settings.staging_dir, task.name, run_id)
 
     def extract_step() -> Any:
+        cleanup_old_runs(settings.staging_dir, task.name, current_run=run_id)
         with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
+            try:
+                schedule_warning(task, state.last_volume(task.name))  # advice the DAG logs
+            except Exception as exc:  # noqa: BLE001 - as in the DAG: advice never fails a run
+                log.debug("no scheduling advice: %s", exc)
             return extract(task, jira, state, path, logger=log)
 
     def load_step(diffed: Any) -> Any:
