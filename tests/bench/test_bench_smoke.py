@@ -107,10 +107,14 @@ def test_time_budget_stops_a_benchmark_early():
 
 # ---------------------------------------------------------------------------- latency
 
-def test_latency_benchmark_tiny():
+def test_latency_benchmark_tiny_through_the_cli(tmp_path):
     size = 150  # two floor pages of 100
-    result = load("latency").run(tiny(latency_sizes=str(size), jira_latency_ms=5, esm_latency_ms=5, tap=False))
-    data = result.data["sizes"][str(size)]
+    md, js = tmp_path / "out.md", tmp_path / "out.json"
+    assert main(["latency", "--tiny", "--no-tap", "--latency-sizes", str(size), "--jira-latency-ms", "5",
+                 "--esm-latency-ms", "5", "--markdown", str(md), "--json", str(js)]) == 0
+    report = json.loads(js.read_text())
+    assert report["failed"] == [] and [r["name"] for r in report["results"]] == ["latency"]
+    data = report["results"][0]["data"]["sizes"][str(size)]
     floor = data["floor"]
     assert floor["issues"] == size and floor["pages"] == 2
     assert floor["jira"]["total"] == 2 and floor["jira"]["endpoints"] == {"POST /rest/api/3/search/jql": 2}
@@ -127,10 +131,11 @@ def test_latency_benchmark_tiny():
     assert "mark_removed" not in inc["seconds"]  # incremental imports do not mark removed records
     assert c["peak_rss_mib"] >= c["baseline_rss_mib"] > 0
     assert data["check"] == {"issues": size, "cards": size}
-    metrics = [metric for metric, _value, _unit in result.rows]
+    metrics = [row[0] for row in report["results"][0]["rows"]]
     assert any("first import / floor" in m for m in metrics) and any("ESM equals Jira" in m for m in metrics)
     assert not any("tap-jira" in m for m in metrics)  # skipped, so no row and no ratio
-    assert "| 150 issues: ESM equals Jira | yes |" in result.markdown()
+    text = md.read_text()
+    assert "python -m bench latency --tiny --no-tap" in text and "| 150 issues: ESM equals Jira | yes |" in text
 
 
 def test_esm_jira_check_on_the_simulators_passes_only_when_equal(tmp_path):
