@@ -12,6 +12,9 @@ One module per benchmark, each with ``NAME``, ``TITLE`` and ``run(opts) -> Bench
   run_event), p50/p95 latency, without Airflow.
 - ``airflow``  (:mod:`bench.airflow_events`): the same event through a real ``airflow standalone``,
   trigger -> run success, against a no-op one-task DAG (Airflow's floor).
+- ``latency``  (:mod:`bench.latency`): the import at cloud latency (Jira 100 ms, ESM 50 ms per
+  request) at 20k and 100k issues next to the sequential search/jql floor and Singer tap-jira
+  on the same data; steps, requests, peak Jira rate, peak RSS, and ESM checked equal to Jira.
 
 Speed and memory targets are checked here, never by timed tests; ``tests/bench`` only proves
 that each benchmark runs at a tiny size.
@@ -28,6 +31,7 @@ BENCHMARKS = {
     "pipeline": "bench.pipeline",
     "events": "bench.events",
     "airflow": "bench.airflow_events",
+    "latency": "bench.latency",
 }
 
 

@@ -6,6 +6,7 @@ Examples::
     python -m bench jira esm                         # only the two simulator benchmarks
     python -m bench pipeline --pipeline-sizes 10000,50000
     python -m bench events --event-runs 200
+    python -m bench latency --latency-sizes 20000,100000 --jira-latency-ms 100 --esm-latency-ms 50 [--no-tap]
     python -m bench --tiny                           # every benchmark at a tiny size (smoke)
     python -m bench --markdown out.md --json out.json
 
@@ -39,6 +40,10 @@ DEFAULTS: dict[str, Any] = {
     "event_runs": 200,
     "event_seed_issues": 5_000,
     "airflow_runs": 20,
+    "latency_sizes": "20000,100000",
+    "jira_latency_ms": 100,
+    "esm_latency_ms": 50,
+    "tap": True,
     "repeat": 30,
     "budget": 900.0,
 }
@@ -53,6 +58,10 @@ TINY: dict[str, Any] = {
     "event_runs": 5,
     "event_seed_issues": 50,
     "airflow_runs": 2,
+    "latency_sizes": "60",
+    "jira_latency_ms": 5,
+    "esm_latency_ms": 5,
+    "tap": False,
     "repeat": 3,
     "budget": 60.0,
 }
@@ -74,6 +83,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--event-runs", type=int, help=f"create_issue pushes timed (default {DEFAULTS['event_runs']})")
     p.add_argument("--event-seed-issues", type=int, help=f"issues in the Jira simulator for the event benchmark (default {DEFAULTS['event_seed_issues']:,})")
     p.add_argument("--airflow-runs", type=int, help=f"runs per DAG through airflow standalone (default {DEFAULTS['airflow_runs']})")
+    p.add_argument("--latency-sizes", help=f"latency: comma-separated import sizes (default {DEFAULTS['latency_sizes']})")
+    p.add_argument("--jira-latency-ms", type=int,
+                   help=f"latency: added to every Jira request (default {DEFAULTS['jira_latency_ms']})")
+    p.add_argument("--esm-latency-ms", type=int,
+                   help=f"latency: added to every ESM request (default {DEFAULTS['esm_latency_ms']})")
+    p.add_argument("--tap", action=argparse.BooleanOptionalAction,
+                   help="latency: also measure Singer tap-jira (default on; off with --tiny); --no-tap skips it")
     p.add_argument("--repeat", type=int, help=f"timed requests per latency figure (default {DEFAULTS['repeat']})")
     p.add_argument("--budget", type=float, help=f"seconds of measuring per benchmark before loops stop early (default {DEFAULTS['budget']:.0f})")
     p.add_argument("--tracemalloc", action="store_true",

@@ -258,14 +258,16 @@ def start_process(name: str, args: list[str], ready: str, workdir: Path, *, time
 
 def start_jira_simulator(workdir: Path, *, issues: int, projects: int = 5, users: int = 200,
                          groups: int = 20, seed: int = 42, tls: bool = True,
-                         timeout: float = 900) -> SimProcess:
-    """The Jira Cloud simulator seeded with ``issues`` issues, account ``bench@example.com``."""
+                         timeout: float = 900, latency_ms: int = 0) -> SimProcess:
+    """The Jira Cloud simulator seeded with ``issues`` issues, account ``bench@example.com``;
+    ``latency_ms`` is added to every API request (an asyncio sleep: concurrent requests overlap)."""
     cmd = [
         "devtools.jira_simulator", "--host", "127.0.0.1", "--port", "0",
         "--seed", str(seed), "--projects", str(projects), "--issues", str(issues),
         "--users", str(users), "--groups", str(groups), "--db", str(workdir / "jira.db"),
         "--tls-dir", str(workdir / "tls"),
         "--account", f"{JIRA_EMAIL}:{JIRA_TOKEN}:{JIRA_TIME_ZONE}",
+        "--latency-ms", str(int(latency_ms)),
     ]
     if not tls:
         cmd.append("--insecure-http")
@@ -285,19 +287,34 @@ def jira_seed_seconds(sim: SimProcess) -> float | None:
 
 def start_esm_simulator(workdir: Path, *, incidents: int = 0, persons: int = 0, groups: int = 0,
                         seed: int = 42, tls: bool = True, timeout: float = 1800,
-                        db_path: Path | None = None) -> SimProcess:
-    """The ESM simulator (fresh database unless ``db_path`` exists) with user ``bench``."""
+                        db_path: Path | None = None, latency_ms: int = 0) -> SimProcess:
+    """The ESM simulator (fresh database unless ``db_path`` exists) with user ``bench``;
+    ``latency_ms`` is added to every API request (an asyncio sleep: concurrent requests overlap)."""
     cmd = [
         "devtools.esm_simulator", "--host", "127.0.0.1", "--port", "0",
         "--db", str(db_path or workdir / "esm.sqlite"), "--tls-dir", str(workdir / "tls"),
         "--user", f"{ESM_USER}:{ESM_PASSWORD}", "--seed", str(seed),
         "--incidents", str(incidents), "--persons", str(persons), "--groups", str(groups),
-        "--token-ttl", "86400",
+        "--token-ttl", "86400", "--latency", f"{latency_ms / 1000:g}",
     ]
     if not tls:
         cmd.append("--insecure-http")
     ca: str | bool = str(workdir / "tls" / "ca.pem") if tls else False
     return start_process("esm-simulator", cmd, "ESM simulator ready at ", workdir, timeout=timeout, ca_pem=ca)
+
+
+def esm_api_requests(admin_root: str, ca: str | bool) -> dict[str, int]:
+    """ESM API requests by endpoint since the simulator's counters were reset (logins and
+    admin calls left out)."""
+    import requests
+
+    stats = requests.get(f"{admin_root}/_admin/stats", verify=ca, timeout=60).json()["requests"]
+    return {k: n for k, n in stats.items() if "/rest-api/" in k and "login" not in k}
+
+
+def esm_write_count(by_endpoint: dict[str, int]) -> int:
+    """The writes among :func:`esm_api_requests` (logins are no writes)."""
+    return sum(n for k, n in by_endpoint.items() if k.split(" ")[0] in ("PUT", "POST", "PATCH", "DELETE"))
 
 
 @contextmanager

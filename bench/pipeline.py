@@ -34,7 +34,9 @@ from .common import (
     REPO_ROOT,
     BenchResult,
     Budget,
+    esm_api_requests,
     esm_client_at,
+    esm_write_count,
     jira_client_at,
     running,
     state_store,
@@ -97,25 +99,6 @@ def _rss_now_mib() -> float:
     return float("nan")
 
 
-def _esm_writes(admin_root: str, ca: str | bool) -> int:
-    import requests
-
-    stats = requests.get(f"{admin_root}/_admin/stats", verify=ca, timeout=60).json()["requests"]
-    # API writes only: the admin call that reset the counters is counted too, and logins are no writes
-    return sum(
-        n for k, n in stats.items()
-        if k.split(" ")[0] in ("PUT", "POST", "PATCH", "DELETE") and "/rest-api/" in k and "login" not in k
-    )
-
-
-def _esm_requests(admin_root: str, ca: str | bool) -> dict[str, int]:
-    """ESM API requests by endpoint since the counters were reset (logins and admin calls left out)."""
-    import requests
-
-    stats = requests.get(f"{admin_root}/_admin/stats", verify=ca, timeout=60).json()["requests"]
-    return {k: n for k, n in stats.items() if "/rest-api/" in k and "login" not in k}
-
-
 def _one_run(task: Any, jira: Any, esm: Any, state: Any, staging: Path, run_id: str) -> dict[str, Any]:
     from jira_esm_connector.pipeline import diff, extract, finish, load, mark_removed, run_dir, transform
 
@@ -172,7 +155,7 @@ def _incremental_runs(spec: dict[str, Any], jira: Any, esm: Any, state: Any, sta
     admin.close()
     requests.post(f"{spec['esm_root']}/_admin/stats/reset", verify=spec["esm_ca"], timeout=60).raise_for_status()
     run = _one_run(task, jira, esm, state, staging, "bench__incremental_changed")
-    run["esm_requests"] = _esm_requests(spec["esm_root"], spec["esm_ca"])
+    run["esm_requests"] = esm_api_requests(spec["esm_root"], spec["esm_ca"])
     run["changed_in_jira"] = changed
     return {"first": baseline, "changed": run}
 
@@ -215,12 +198,12 @@ def worker_main(spec: dict[str, Any]) -> dict[str, Any]:
         requests.post(f"{requests_root}/_admin/stats/reset", verify=spec["esm_ca"], timeout=60).raise_for_status()
         first = _one_run(task, jira, esm, state, staging, "bench__first")
         first["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        first["esm_requests"] = _esm_requests(requests_root, spec["esm_ca"])
+        first["esm_requests"] = esm_api_requests(requests_root, spec["esm_ca"])
         out["first"] = first
         requests.post(f"{requests_root}/_admin/stats/reset", verify=spec["esm_ca"], timeout=60).raise_for_status()
         again = _one_run(task, jira, esm, state, staging, "bench__unchanged")
         again["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        again["esm_write_requests"] = _esm_writes(requests_root, spec["esm_ca"])
+        again["esm_write_requests"] = esm_write_count(esm_api_requests(requests_root, spec["esm_ca"]))
         out["unchanged"] = again
         if spec.get("incremental", True):
             out["incremental"] = _incremental_runs(spec, jira, esm, state, staging)

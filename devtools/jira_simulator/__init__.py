@@ -77,7 +77,11 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
     GET    /_admin/faults                      pending faults;  DELETE /_admin/faults clears them
     GET    /_admin/stats                       {"total": N, "endpoints": {"GET /rest/api/3/search/jql": n},
                                                 "responses": {"GET /rest/api/3/search/jql": {"200": n, "429": m}},
-                                                "unrouted": {"GET /rest/api/3/nope": 1}}  (404/405: no endpoint)
+                                                "unrouted": {"GET /rest/api/3/nope": 1},  (404/405: no endpoint)
+                                                "arrivals_kept": N, "arrivals_dropped": 0}
+    GET    /_admin/stats/arrivals              {"arrivals": [epoch seconds, sorted], "dropped": 0}: when
+                                               each counted request arrived (before the latency knob;
+                                               the first 1,000,000 since the counters were zeroed)
     DELETE /_admin/stats                       zero the counters
     POST   /_admin/reset                       back to the seed; body {"data": true, "knobs": true,
                                                "stats": true} (each defaults to true)

@@ -134,6 +134,10 @@ def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
     async def get_stats() -> Any:
         return sim.stats.snapshot()
 
+    @app.get("/_admin/stats/arrivals")
+    async def get_arrivals() -> Any:
+        return sim.stats.arrival_times()
+
     @app.delete("/_admin/stats")
     async def clear_stats() -> Any:
         sim.stats.reset()

@@ -11,6 +11,7 @@ import asyncio
 import math
 import socket
 import struct
+import time
 from typing import Any, Awaitable, Callable
 
 from fastapi import FastAPI, Request
@@ -62,6 +63,7 @@ def create_app(sim: Simulator) -> FastAPI:
         path = request.url.path
         if path.startswith("/_admin"):
             return await call_next(request)
+        arrived = time.time()  # before the latency knob: when the client's request came in
         name, routed = endpoint_name(request)
         status: int | str = "reset"
         try:
@@ -108,7 +110,7 @@ def create_app(sim: Simulator) -> FastAPI:
             status = response.status_code
             return response
         finally:
-            sim.stats.record(name, status, routed)
+            sim.stats.record(name, status, routed, arrived=arrived)
 
     def ctx(request: Request, version: str) -> tuple[Caller, Renderer]:
         caller: Caller = getattr(request.state, "caller", Caller(None))

@@ -5,6 +5,7 @@ import datetime as _dt
 import math
 import threading
 import time
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,10 +136,18 @@ class Stats:
 
     ``unrouted`` counts the calls no endpoint serves (answered 404 / 405): what a client
     needs that the simulator does not implement.
+
+    ``arrivals``: when each counted request arrived (epoch seconds, before any latency is
+    added), for request rates over time (the benchmarks' peak requests per second). Kept in
+    a compact array of 8-byte floats, at most ``max_arrivals`` (8 MB at the default);
+    later requests are still counted, but only as ``arrivals_dropped``.
     """
 
-    def __init__(self) -> None:
+    MAX_ARRIVALS = 1_000_000
+
+    def __init__(self, max_arrivals: int = MAX_ARRIVALS) -> None:
         self._lock = threading.Lock()
+        self.max_arrivals = max_arrivals
         self.reset()
 
     def reset(self) -> None:
@@ -147,14 +156,26 @@ class Stats:
             self.endpoints: dict[str, int] = defaultdict(int)
             self.statuses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             self.unrouted: dict[str, int] = defaultdict(int)
+            self.arrivals = array("d")
+            self.arrivals_dropped = 0
 
-    def record(self, endpoint: str, status: int | str, routed: bool = True) -> None:
+    def record(self, endpoint: str, status: int | str, routed: bool = True, *, arrived: float | None = None) -> None:
         with self._lock:
             self.total += 1
             self.endpoints[endpoint] += 1
             self.statuses[endpoint][str(status)] += 1
             if not routed:
                 self.unrouted[endpoint] += 1
+            if arrived is not None:
+                if len(self.arrivals) < self.max_arrivals:
+                    self.arrivals.append(arrived)
+                else:
+                    self.arrivals_dropped += 1
+
+    def arrival_times(self) -> dict[str, Any]:
+        """``{"arrivals": [epoch seconds, in arrival order], "dropped": n}``."""
+        with self._lock:
+            return {"arrivals": sorted(self.arrivals), "dropped": self.arrivals_dropped}
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -163,4 +184,6 @@ class Stats:
                 "endpoints": dict(self.endpoints),
                 "responses": {k: dict(v) for k, v in self.statuses.items()},
                 "unrouted": dict(self.unrouted),
+                "arrivals_kept": len(self.arrivals),
+                "arrivals_dropped": self.arrivals_dropped,
             }

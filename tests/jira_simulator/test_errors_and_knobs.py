@@ -146,6 +146,33 @@ def test_stats_count_calls_per_endpoint(sim):
     assert sim.stats()["total"] == 0
 
 
+def test_stats_keep_when_each_request_arrived_within_a_bound(sim):
+    import time
+
+    from devtools.jira_simulator.knobs import Stats
+
+    sim.admin("DELETE", "stats")
+    s = sim.session()
+    before = time.time()
+    for key in ("SUP-1", "SUP-2", "SUP-3"):
+        s.get(sim.base_url + f"/rest/api/3/issue/{key}")
+    after = time.time()
+    sim.admin("GET", "stats")  # admin calls are neither counted nor timed
+    got = sim.admin("GET", "stats/arrivals").json()
+    assert got["dropped"] == 0 and len(got["arrivals"]) == 3
+    assert got["arrivals"] == sorted(got["arrivals"])
+    assert all(before <= t <= after for t in got["arrivals"])
+    assert sim.stats()["arrivals_kept"] == 3
+    sim.admin("DELETE", "stats")
+    assert sim.admin("GET", "stats/arrivals").json() == {"arrivals": [], "dropped": 0}
+    # the log is bounded: beyond the cap requests are still counted, their times dropped
+    small = Stats(max_arrivals=2)
+    for t in (3.0, 1.0, 2.0):
+        small.record("GET /x", 200, arrived=t)
+    assert small.arrival_times() == {"arrivals": [1.0, 3.0], "dropped": 1}
+    assert small.snapshot()["total"] == 3
+
+
 def test_reset_restores_seed_and_keeps_run_time_accounts(sim):
     sim.admin("POST", "accounts", json={"email": "late@example.com", "token": "late-token", "timeZone": "UTC"})
     s = sim.session()
