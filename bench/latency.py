@@ -276,14 +276,15 @@ def import_steps(task: Any, settings: Any, run_id: str, timed: Callable[[str, Ca
             if diffed.get("changed", 0) == 0:
                 return {"created": 0, "updated": 0, "refused": 0, "refused_records": []}
             with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
-                return load(task, diffed, esm, state, logger=log)
+                return load(task, diffed, esm, state, concurrency=settings.esm_concurrency, logger=log)
 
     def mark_removed_step(extracted: Any) -> Any:
         with open_state(settings) as state:
             if task.removal is None:
                 return nothing_marked()
             with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
-                return mark_removed(task, extracted, esm, state, allow_mass_removal=False, allow_shrink=False, logger=log)
+                return mark_removed(task, extracted, esm, state, allow_mass_removal=False, allow_shrink=False,
+                                    concurrency=settings.esm_concurrency, logger=log)
 
     def with_state(fn: Callable[[Any], Any]) -> Callable[[], Any]:
         def call() -> Any:

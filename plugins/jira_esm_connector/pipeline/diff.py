@@ -70,22 +70,27 @@ def diff(
         task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now, logger=lg
     )
     writer = DatasetWriter(Path(run_path) / "diff", TRANSFORM_COLUMNS)
+    source = Dataset(transformed["dataset"])
+    # The same key twice in one run (overlap, Jira paging while data changes): only its last
+    # record counts, here as in load. Comparing an earlier copy with the cache would write the
+    # older data whenever the last copy is the cached one, and the card would flip between the
+    # two versions from run to run. A first pass finds each key's last row (keys only).
+    last_row: dict[str, int] = {}
+    total = 0
+    for total, row in enumerate(source.iter_rows(columns=["key"]), start=1):
+        last_row[row["key"]] = total - 1
+    duplicates = total - len(last_row)
     unchanged = 0
-    seen: dict[str, str] = {}
-    duplicates = 0
-    for page in Dataset(transformed["dataset"]).iter_pages():
-        # the same record twice in one run (overlap, Jira paging while data changes): keep the last
+    number = -1
+    for page in source.iter_pages():
         fresh: dict[str, dict[str, Any]] = {}
         for row in page:
-            if row["key"] in fresh or row["key"] in seen:
-                duplicates += 1
-            fresh[row["key"]] = row
+            number += 1
+            if last_row.get(row["key"]) == number:
+                fresh[row["key"]] = row
         cached = state.get_fingerprints(task.name, list(fresh))
         out = []
         for key, row in fresh.items():
-            if seen.get(key) == row["fingerprint"]:
-                continue
-            seen[key] = row["fingerprint"]
             if cached.get(key) == row["fingerprint"]:
                 unchanged += 1
             else:
