@@ -56,7 +56,7 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
 
     GET    /_admin/health                      {"status": "ok", "issues": N}
     GET    /_admin/config                      knobs: latency_ms, rate_limit_per_second,
-                                               search_lag_seconds, faults
+                                               max_results_cap, search_lag_seconds, log_arrivals, faults
     PUT    /_admin/config                      {"latency_ms": 200, "rate_limit_per_second": 5}
                                                (rate limit per account; 0 = off; over the limit:
                                                429 + Retry-After + X-RateLimit-Limit/-Remaining/-Reset)
@@ -64,6 +64,10 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                approximate-count leave out issues created or
                                                changed in the last 10 s (Jira's eventually
                                                consistent index); GET issue/{key} sees them
+                                               {"log_arrivals": true}: record when each API request
+                                               arrives (before any knob acts on it)
+    GET    /_admin/arrivals                    [[epoch seconds, "METHOD /path"], ...] since then;
+                                               DELETE /_admin/arrivals clears them
     POST   /_admin/faults                      inject faults into the next N matching /rest/ calls:
                                                {"type": "status", "status": 503, "count": 3,
                                                 "retry_after": 2, "path": "/rest/api/3/search/jql",

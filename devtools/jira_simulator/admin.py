@@ -105,7 +105,19 @@ def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
             if not 0 <= lag <= 3600:
                 raise JiraError(400, "search_lag_seconds must be between 0 and 3600")
             sim.knobs.search_lag_seconds = lag
+        if "log_arrivals" in body:
+            sim.knobs.log_arrivals = bool(body["log_arrivals"])
         return sim.knobs.config()
+
+    @app.get("/_admin/arrivals")
+    async def get_arrivals() -> Any:
+        """``[[epoch seconds, "METHOD /path"], ...]`` of the API requests since ``log_arrivals`` was set."""
+        return [list(a) for a in sim.knobs.arrivals]
+
+    @app.delete("/_admin/arrivals")
+    async def clear_arrivals() -> Any:
+        sim.knobs.arrivals.clear()
+        return Response(status_code=204)
 
     @app.get("/_admin/faults")
     async def get_faults() -> Any:

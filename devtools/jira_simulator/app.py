@@ -62,6 +62,7 @@ def create_app(sim: Simulator) -> FastAPI:
         path = request.url.path
         if path.startswith("/_admin"):
             return await call_next(request)
+        sim.knobs.note_arrival(request.method, path)  # first: the arrival, whatever the knobs do next
         name, routed = endpoint_name(request)
         status: int | str = "reset"
         try:

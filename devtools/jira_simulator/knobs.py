@@ -72,6 +72,10 @@ class Knobs:
     # (Real Jira shows a changed issue with its old values for a while; leaving it out is the
     # simple, stricter stand-in. reconcileIssues is not modelled.)
     search_lag_seconds: float = 0.0
+    # Record when each API request arrived (epoch seconds, and "METHOD /path"), before any
+    # knob acts on it: what a rate limit test checks sliding windows on. Off by default.
+    log_arrivals: bool = False
+    arrivals: list[tuple[float, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     _windows: dict[str, tuple[int, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,8 +86,13 @@ class Knobs:
             "rate_limit_per_second": self.rate_limit_per_second,
             "max_results_cap": self.max_results_cap,
             "search_lag_seconds": self.search_lag_seconds,
+            "log_arrivals": self.log_arrivals,
             "faults": [f.as_dict() for f in self.faults],
         }
+
+    def note_arrival(self, method: str, path: str) -> None:
+        if self.log_arrivals and len(self.arrivals) < 1_000_000:  # bounded: a forgotten switch cannot fill memory
+            self.arrivals.append((time.time(), f"{method} {path}"))
 
     def reset(self, latency_ms: int = 0, rate_limit_per_second: int = 0) -> None:
         with self._lock:
@@ -91,6 +100,8 @@ class Knobs:
             self.rate_limit_per_second = rate_limit_per_second
             self.max_results_cap = 0
             self.search_lag_seconds = 0.0
+            self.log_arrivals = False
+            self.arrivals.clear()
             self.faults.clear()
             self._windows.clear()
 

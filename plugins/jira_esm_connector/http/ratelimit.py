@@ -146,11 +146,11 @@ class SiteLimiter:
     # -- the hard cap --------------------------------------------------------------------------
     def _send_wait(self, now: float) -> float:
         """Seconds until one more send is allowed (0: allowed now). Caller holds the lock."""
-        while self._sent and self._sent[0] <= now - self.window:
-            self._sent.popleft()
+        while self._sent and self._sent[0] + self.window < now:
+            self._sent.popleft()  # a send exactly one window ago still counts: closed windows hold too
         wait = self._paused_until - now
         if len(self._sent) >= self.capacity:
-            wait = max(wait, self._sent[0] + self.window - now)
+            wait = max(wait, self._sent[0] + self.window - now, 1e-6)
         return max(0.0, wait)
 
     def before_send(self) -> float:
