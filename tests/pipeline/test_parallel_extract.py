@@ -115,3 +115,53 @@ def test_changes_between_listing_and_fetching_neither_duplicate_nor_lose_records
         candidate = _moment(extracted["watermark_candidate"])
         # the newest `updated` the listing saw is X's change, never W's later one
         assert candidate == _moment(touched["X"]["updated"]) < _moment(touched["W"]["updated"])
+
+
+COMMENTS_TASK = {
+    "name": "t_comments", "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
+    "schedule": "*/30 * * * *", "mode": "incremental", "mapping_type": "comment", "jql": "project = SUP",
+    "template": "incident", "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
+}
+GROUPS_TASK = {
+    "name": "t_groups", "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
+    "schedule": "0 * * * *", "mode": "full", "mapping_type": "group", "template": "group", "folder": "groups",
+    "key": {"jira": "groupId", "esm": "jira_group_id"}, "removed": False,
+    "attributes": {"name": "name", "members": {"from": "members", "each": "accountId",
+                                               "reference": {"template": "person", "by": "jira_account_id"}}},
+}
+
+
+@pytest.mark.parametrize("cap", [1, 7, 100, 5000])
+def test_comments_of_issues_read_in_parallel_come_once_each(fast_jira, jira_sim, state, staging, cap):
+    expected = {
+        c["id"]: key for key in jira_issues(fast_jira, "project = SUP", fields=("updated",))
+        for c in fast_jira.iter_comments(key)
+    }
+    assert len(expected) > 7 and len(expected) % 7 and len(set(expected.values())) > 8  # several issues in parallel
+    jira_sim.admin("PUT", "config", json={"max_results_cap": cap})
+    task = make_task(COMMENTS_TASK, name=f"t_comments_{cap}")
+
+    extracted = extract(task, fast_jira, state, run_dir(staging, task.name, run_id(cap)))
+
+    rows = list(Dataset(extracted["dataset"]).iter_rows())
+    assert Counter(r["key"] for r in rows).most_common(1)[0][1] == 1
+    assert {r["key"]: json.loads(r["record"])["issue"]["key"] for r in rows} == expected
+    assert extracted["fetched"] == len(expected)
+
+
+@pytest.mark.parametrize("cap", [1, 7, 100, 5000])
+def test_members_of_groups_read_in_parallel_come_once_each(fast_jira, jira_sim, state, staging, cap):
+    expected = {
+        g["groupId"]: sorted(m["accountId"] for m in fast_jira.iter_group_members(group_id=g["groupId"]))
+        for g in fast_jira.iter_groups()
+    }
+    assert len(expected) > 1 and sum(map(len, expected.values())) > 7
+    jira_sim.admin("PUT", "config", json={"max_results_cap": cap})
+    task = make_task(GROUPS_TASK, name=f"t_groups_{cap}")
+
+    extracted = extract(task, fast_jira, state, run_dir(staging, task.name, run_id(cap)))
+
+    rows = list(Dataset(extracted["dataset"]).iter_rows())
+    assert Counter(r["key"] for r in rows).most_common(1)[0][1] == 1
+    staged = {r["key"]: sorted(m["accountId"] for m in json.loads(r["record"])["members"]) for r in rows}
+    assert staged == expected and extracted["fetched"] == len(expected)
