@@ -165,3 +165,20 @@ def test_members_of_groups_read_in_parallel_come_once_each(fast_jira, jira_sim, 
     assert Counter(r["key"] for r in rows).most_common(1)[0][1] == 1
     staged = {r["key"]: sorted(m["accountId"] for m in json.loads(r["record"])["members"]) for r in rows}
     assert staged == expected and extracted["fetched"] == len(expected)
+
+
+def test_a_bulk_fetch_answer_that_silently_leaves_out_an_issue_fails_the_extract(fast_jira, state, staging, monkeypatch):
+    """An id neither returned nor reported in issueErrors is not taken for deleted (a full
+    import would mark its card removed): the extract stops and the run can be retried."""
+    from jira_esm_connector.http import MalformedResponseError
+
+    real = fast_jira._bulk_fetch_batch
+
+    def drops_one(batch, fields):  # Jira's answer, minus one issue and without an error for it
+        found, not_found = real(batch, fields)
+        return found[1:], not_found
+
+    monkeypatch.setattr(fast_jira, "_bulk_fetch_batch", drops_one)
+    task = _task(name="t_silent", mode="full")
+    with pytest.raises(MalformedResponseError, match=r"left out 1 of (100|50) requested issue"):
+        extract(task, fast_jira, state, run_dir(staging, task.name, run_id(1)))

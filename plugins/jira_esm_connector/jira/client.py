@@ -440,7 +440,17 @@ class JiraClient:
         an incremental import takes its watermark from. The parallel hydration
         (:meth:`iter_hydrated`) reads the records themselves."""
         fields = ["updated"] if with_updated else ["id"]
-        yield from self.iter_search_pages(jql, fields=fields, page_size=max(1, min(page_size, ID_PAGE_MAX)))
+        for page in self.iter_search_pages(jql, fields=fields, page_size=max(1, min(page_size, ID_PAGE_MAX))):
+            for n, issue in enumerate(page.issues):
+                ident = issue.get("id")
+                if isinstance(ident, bool) or not isinstance(ident, (str, int)) or not str(ident).strip():
+                    # an issue that cannot be fetched would look deleted: a full import would
+                    # mark its card removed
+                    raise _malformed(
+                        "POST", "/rest/api/3/search/jql",
+                        f"issue {n} of page {page.number} has no usable 'id' ({describe_json(ident)})",
+                    )
+            yield page
 
     def iter_hydrated(
         self, batches: Iterable[Sequence[str]], fields: Iterable[str] | None = None

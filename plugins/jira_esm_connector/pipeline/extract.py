@@ -45,6 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..http.errors import MalformedResponseError
 from ..mapping.dates import parse_jira_datetime
 from ..markers import is_connector_comment
 from ..mapping.paths import get_path
@@ -210,12 +211,25 @@ def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, i
 
 
 def _issue_id(issue: dict[str, Any]) -> int | str:
-    """An issue's id as the listing gives it: an int when numeric (smaller in the de-duplication
-    set at 500,000 issues), else the text."""
-    ident = str(issue.get("id") or issue.get("key") or "")
-    if not ident:
-        raise ValueError("Jira listed an issue without an id or key; cannot fetch it (nothing is staged twice or lost).")
+    """An issue's id (the client checked the listing has one): an int when numeric (smaller
+    in the de-duplication set at 500,000 issues), else the text."""
+    ident = str(issue["id"]).strip()
     return int(ident) if ident.isdigit() else ident
+
+
+def _check_accounted(batch: list[str], issues: list[dict[str, Any]], not_found: list[str]) -> None:
+    """Every id asked for came back, or Jira said it cannot return it (``issueErrors``: deleted
+    or hidden). An id it passes over in silence is not taken for deleted: a full import would
+    mark its card removed."""
+    returned = {str(i.get("id")) for i in issues} | set(not_found)
+    silent = [i for i in batch if i not in returned]
+    if silent:
+        raise MalformedResponseError(
+            f"Jira's answer to POST /rest/api/3/issue/bulkfetch left out {len(silent)} of {len(batch)} requested "
+            f"issue(s) without an error for them (ids {', '.join(silent[:10])}); stopping rather than taking them "
+            "for deleted. The run can be retried.",
+            200, "Jira", method="POST", path="/rest/api/3/issue/bulkfetch",
+        )
 
 
 def _extract_generic(
@@ -248,9 +262,10 @@ def _extract_generic(
         if batch:
             yield batch
 
-    for batch, issues, _not_found in jira.iter_hydrated(batches(), fields):
+    for batch, issues, not_found in jira.iter_hydrated(batches(), fields):
         stats["requests"] += 1
-        stats["gone"] += len(batch) - len(issues)
+        _check_accounted(batch, issues, not_found)
+        stats["gone"] += len(not_found)
         if issues:
             stats["pages"] += 1
             staged.add_page(issues, moves_watermark=False)
