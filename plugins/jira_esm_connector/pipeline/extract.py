@@ -214,7 +214,7 @@ def _issue_id(issue: dict[str, Any]) -> int | str:
     """An issue's id (the client checked the listing has one): an int when numeric (smaller
     in the de-duplication set at 500,000 issues), else the text."""
     ident = str(issue["id"]).strip()
-    return int(ident) if ident.isdigit() else ident
+    return int(ident) if ident.isdigit() and str(int(ident)) == ident else ident  # "0123" stays text
 
 
 def _check_accounted(batch: list[str], issues: list[dict[str, Any]], not_found: list[str]) -> None:
