@@ -56,7 +56,7 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
 
     GET    /_admin/health                      {"status": "ok", "issues": N}
     GET    /_admin/config                      knobs: latency_ms, rate_limit_per_second,
-                                               search_lag_seconds, faults
+                                               max_results_cap, search_lag_seconds, faults
     PUT    /_admin/config                      {"latency_ms": 200, "rate_limit_per_second": 5}
                                                (rate limit per account; 0 = off; over the limit:
                                                429 + Retry-After + X-RateLimit-Limit/-Remaining/-Reset)

@@ -292,7 +292,14 @@ def _script_import(srv: FakeServer, page2: Answer) -> None:
             return js({"issues": [_issue(1), _issue(2)], "nextPageToken": "page-2", "isLast": False})
         return page2
 
+    def bulkfetch(req):  # the records of the listed ids, well-formed: the listing is what is malformed here
+        known = {str(10000 + n): _issue(n) for n in (1, 2, 3)} | {f"SUP-{n}": _issue(n) for n in (1, 2, 3)}
+        asked = [str(i) for i in req.json().get("issueIdsOrKeys") or []]
+        return js({"issues": [known[i] for i in asked if i in known],
+                   "issueErrors": [{"id": i, "errorMessage": "Issue does not exist"} for i in asked if i not in known]})
+
     srv.route("POST", "/rest/api/3/search/jql", search)
+    srv.route("POST", "/rest/api/3/issue/bulkfetch", bulkfetch)
     srv.route("GET", "/rest/api/3/myself", js({"accountId": "me", "timeZone": "UTC"}))
     esm_login_route(srv)
     srv.route("GET", ESM_ROOT + r"/dc/[a-z_]+/data", js({"data": [], "meta": {}}))

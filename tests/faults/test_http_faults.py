@@ -14,6 +14,7 @@ from .harness import (
     GROUPS_FULL,
     ISSUES_FULL,
     ISSUES_INCREMENTAL,
+    PAGE,
     USERS_FULL,
     after_pages,
     before_put,
@@ -61,11 +62,27 @@ def test_jira_fault_mid_search_pages(env, report, fault):
             "reset": {"type": "reset", "count": 4},
             "read-timeout": {"type": "slow", "delay_ms": 1500, "count": 3}}[fault]
     jira = env.jira(timeout=(5, 1.0))
+    # the ids listing asks for 5,000 per page: a server cap keeps it several pages long
+    env.jira_sim.admin("PUT", "config", json={"max_results_cap": PAGE})
     after_pages(jira, 3, lambda: env.jira_sim.admin("POST", "faults", json={**spec, "path": SEARCH, "method": "POST"}))
     attempts = import_until_done(env, task, jira=jira, delay=0.5)
     env.calm()
     report(f"Jira {fault} mid search pages", 1 + attempts.runs, check_import(task, env.jira_sim, env.esm()))
     assert attempts.errors, "the faulted listing did not fail"
+
+
+def test_jira_fault_mid_parallel_bulk_fetches(env, report):
+    """A full import whose parallel bulk fetches fail after the ids listing (more 500s than
+    the retries of every request in flight): the run fails, marks nothing removed, and the
+    next run converges."""
+    task = make_task(ISSUES_FULL)
+    import_until_done(env, task, attempts=1)  # cards exist: a broken fetch must not mark any removed
+    env.jira_sim.admin("POST", "faults", json={"type": "status", "status": 500, "count": 200,
+                                               "path": "/rest/api/3/issue/bulkfetch", "method": "POST"})
+    attempts = import_until_done(env, task, attempts=3, before_retry=lambda: env.jira_sim.admin("DELETE", "faults"))
+    assert attempts.errors and env.jira_sim.stats()["responses"]["POST /rest/api/3/issue/bulkfetch"].get("500")
+    env.calm()
+    report("Jira 500s on parallel bulk fetches", 1 + attempts.runs, check_import(task, env.jira_sim, env.esm()))
 
 
 @pytest.mark.parametrize("fault", ["500", "503", "reset", "read-timeout"])

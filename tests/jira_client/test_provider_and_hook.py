@@ -99,6 +99,20 @@ def test_hook_builds_client_from_connection(monkeypatch, tmp_path):
     assert "tok-SECRET-1" not in repr(client) + repr(hook) + repr(client._session)
 
 
+def test_hook_passes_the_rate_and_concurrency_settings_and_clients_share_the_site_limiter(monkeypatch):
+    from jira_esm_connector.hooks.jira import JiraCloudHook
+
+    _conn(monkeypatch, host="https://limits.atlassian.net", login="ops@acme.example", password="tok")
+    monkeypatch.setenv("JIRA_ESM_JIRA_RATE_LIMIT", "12.5")
+    monkeypatch.setenv("JIRA_ESM_JIRA_CONCURRENCY", "24")
+    first = JiraCloudHook(jira_conn_id="jira_unit").get_client()
+    second = JiraCloudHook(jira_conn_id="jira_unit").get_client()
+    assert first is not second and first.limiter is second.limiter  # one limiter per site and process
+    assert (first.concurrency, first.limiter.rate, first.limiter.max_concurrency) == (24, 12.5, 24)
+    adapter = first._session.get_adapter("https://limits.atlassian.net/rest/api/3/issue/bulkfetch")
+    assert adapter._pool_maxsize >= 24 and adapter.limiter is first.limiter  # a connection per sender
+
+
 def test_hook_refuses_http_without_opt_in(monkeypatch):
     from jira_esm_connector.hooks.jira import JiraCloudHook
 

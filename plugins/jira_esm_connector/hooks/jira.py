@@ -5,6 +5,10 @@ e-mail of the account that created the API token, password = the API token. Extr
 (UI fields from ``provider.py``): ``token_expires`` (YYYY-MM-DD), ``ca_bundle`` (path or PEM text),
 ``verify`` (bool), ``allow_insecure_http`` (bool, local testing only), optionally
 ``timeout`` (read timeout, seconds).
+
+The request rate and concurrency toward the site are not per connection but per process
+and site: they come from :class:`~jira_esm_connector.config.settings.ConnectorSettings`
+(``JIRA_ESM_JIRA_RATE_LIMIT``, ``JIRA_ESM_JIRA_CONCURRENCY``).
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import base64
 import logging
 from typing import Any
 
+from ..config.settings import ConnectorSettings
 from ..http import RetryPolicy
 from ..jira.client import JiraClient
 from ..masking import mask_secret
@@ -67,6 +72,9 @@ class JiraCloudHook(ConnectorHook):
             "token_expires": self.extra(extras, "token_expires"),
             "logger": logging.getLogger("jira_esm_connector.jira"),
         }
+        settings = ConnectorSettings()
+        kwargs["rate_limit"] = settings.jira_rate_limit
+        kwargs["concurrency"] = settings.jira_concurrency
         if timeout_value is not None:
             kwargs["timeout"] = (5, self.extra_seconds(extras, "timeout", 60.0))
         if self.retry is not None:

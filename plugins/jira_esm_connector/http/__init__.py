@@ -10,6 +10,7 @@ Public API::
     service_messages(response)                -- the service's own error messages, verbatim
     redact(text, secrets=()), safe_path(url)
     BasicAuth(user, password), BearerAuth(token) -- auth objects with secret-free reprs
+    SiteLimiter, site_limiter(base_url, ...)  -- one request-rate limiter per site and process
     ConnectorHTTPError and subclasses (see .errors)
 
 POST (and PATCH) requests are retried only on 429 and on connect failures; never on 5xx,
@@ -35,6 +36,7 @@ from .errors import (
     TLSError,
     describe_json,
 )
+from .ratelimit import SiteLimiter, site_limiter
 from .redact import REDACTED, redact, safe_path
 from .retry import IDEMPOTENT_METHODS, LoggingRetry, RetryPolicy, describe_transport_error
 from .session import (
@@ -64,6 +66,7 @@ __all__ = [
     "RequestTimeoutError",
     "RetryPolicy",
     "ServiceUnavailableError",
+    "SiteLimiter",
     "TLSError",
     "build_session",
     "describe_json",
@@ -73,5 +76,6 @@ __all__ = [
     "redact",
     "safe_path",
     "service_messages",
+    "site_limiter",
     "validate_base_url",
 ]

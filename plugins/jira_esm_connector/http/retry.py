@@ -20,6 +20,8 @@ Rules (SPEC §6, Atlassian's rate-limit guidance):
   a 429 without it waits until Jira's ``X-RateLimit-Reset``; otherwise the wait is capped
   exponential backoff with jitter (Atlassian's guidance: a random factor of 0.7-1.3).
 * DNS failures and TLS failures are never retried: they will not fix themselves.
+* With a :class:`~.ratelimit.SiteLimiter`, each retried answer is reported to it and each
+  retry waits for a send permit after its own sleep: retries count against the site's rate.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
+from .ratelimit import SiteLimiter
 from .redact import safe_path
 
 IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -106,9 +109,10 @@ class RetryPolicy:
         logger: logging.Logger | logging.LoggerAdapter | None = None,
         service_name: str = "the service",
         idempotent_methods: frozenset[str] = IDEMPOTENT_METHODS,
+        limiter: SiteLimiter | None = None,
     ) -> LoggingRetry:
         return LoggingRetry.from_policy(
-            self, logger=logger, service_name=service_name, idempotent_methods=idempotent_methods
+            self, logger=logger, service_name=service_name, idempotent_methods=idempotent_methods, limiter=limiter
         )
 
 
@@ -162,6 +166,7 @@ class LoggingRetry(Retry):
         logger: logging.Logger | logging.LoggerAdapter | None = None,
         service_name: str = "the service",
         idempotent_methods: frozenset[str] = IDEMPOTENT_METHODS,
+        limiter: SiteLimiter | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -169,6 +174,7 @@ class LoggingRetry(Retry):
         self.logger = logger or logging.getLogger("jira_esm_connector.http")
         self.service_name = service_name
         self.idempotent_methods = frozenset(m.upper() for m in idempotent_methods)
+        self.limiter = limiter
 
     @classmethod
     def from_policy(
@@ -178,6 +184,7 @@ class LoggingRetry(Retry):
         logger: logging.Logger | logging.LoggerAdapter | None = None,
         service_name: str = "the service",
         idempotent_methods: frozenset[str] = IDEMPOTENT_METHODS,
+        limiter: SiteLimiter | None = None,
     ) -> LoggingRetry:
         return cls(
             total=policy.total,
@@ -198,6 +205,7 @@ class LoggingRetry(Retry):
             logger=logger,
             service_name=service_name,
             idempotent_methods=idempotent_methods,
+            limiter=limiter,
         )
 
     # urllib3 rebuilds the object on every increment through new(): carry our extras along.
@@ -207,6 +215,7 @@ class LoggingRetry(Retry):
         fresh.logger = self.logger
         fresh.service_name = self.service_name
         fresh.idempotent_methods = self.idempotent_methods
+        fresh.limiter = self.limiter
         return fresh
 
     # -- decisions -------------------------------------------------------------------------
@@ -236,14 +245,18 @@ class LoggingRetry(Retry):
         if error is not None and isinstance(error, (NameResolutionError, SSLError)):
             raise MaxRetryError(_pool, url or "", error) from error
         try:
-            return super().increment(method, url, response, error, _pool, _stacktrace)
+            fresh = super().increment(method, url, response, error, _pool, _stacktrace)
         except MaxRetryError:
             what = self._what(method, url, response, error)
             done = len(self.history)
             self.logger.warning(
                 "%s; giving up after %d %s.", what, done, "retry" if done == 1 else "retries"
             )
-            raise
+            raise  # the answer goes back to the adapter, which reports it to the limiter
+        if self.limiter is not None and response is not None and getattr(response, "status", None):
+            # an answer that is retried: the others pause no longer than this request waits
+            self.limiter.observe(response.status, response.headers, max_pause=self.policy.max_retry_after)
+        return fresh
 
     # -- waiting ---------------------------------------------------------------------------
     def _rate_limit_reset_seconds(self, response: Any) -> float | None:
@@ -328,3 +341,5 @@ class LoggingRetry(Retry):
         self.logger.warning("%s; %s %s", what, how, of)
         if wait > 0:
             time.sleep(wait)
+        if self.limiter is not None:
+            self.limiter.before_send()  # the retry goes on the wire: it counts against the rate

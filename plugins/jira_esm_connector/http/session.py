@@ -25,6 +25,7 @@ from .errors import (
     ServiceUnavailableError,
     TLSError,
 )
+from .ratelimit import MAX_PAUSE, SiteLimiter
 from .redact import redact, safe_path
 from .retry import IDEMPOTENT_METHODS, RetryPolicy
 
@@ -88,6 +89,27 @@ class _NamedSession(requests.Session):
         return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
 
+class _LimitedAdapter(HTTPAdapter):
+    """An adapter whose requests go through a :class:`SiteLimiter`: a slot for the whole
+    request (its retries included), a send permit for its first attempt (the Retry takes
+    one for each retry), and its final answer reported. Without a limiter: a plain adapter."""
+
+    def __init__(self, *args: Any, limiter: SiteLimiter | None = None, **kwargs: Any) -> None:
+        self.limiter = limiter
+        super().__init__(*args, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if self.limiter is None:
+            return super().send(request, *args, **kwargs)
+        with self.limiter.slot():
+            self.limiter.before_send()
+            response = super().send(request, *args, **kwargs)
+            policy = getattr(self.max_retries, "policy", None)
+            cap = policy.max_retry_after if policy is not None else MAX_PAUSE
+            self.limiter.observe(response.status_code, response.headers, max_pause=cap)
+            return response
+
+
 def build_session(
     *,
     user_agent: str,
@@ -99,6 +121,7 @@ def build_session(
     read_only_post_paths: Iterable[str] = (),
     pool_maxsize: int = 10,
     idempotent_methods: Iterable[str] = IDEMPOTENT_METHODS,
+    limiter: SiteLimiter | None = None,
 ) -> requests.Session:
     """A ``requests.Session`` with retrying adapters mounted for http and https.
 
@@ -109,6 +132,8 @@ def build_session(
     that creates something must check whether it exists before repeating the request.
     ``idempotent_methods`` are the methods retried on 5xx / resets (default
     :data:`IDEMPOTENT_METHODS`); e.g. without ``PUT`` for ESM's bulk import that creates cards.
+    ``limiter``: the site's :class:`SiteLimiter`; every attempt, retries included, passes it.
+    ``pool_maxsize`` must be at least the number of threads sending at once.
     """
     log = logger or logging.getLogger("jira_esm_connector.http")
     if isinstance(verify, str):
@@ -124,10 +149,11 @@ def build_session(
     session.verify = verify
 
     idempotent = frozenset(m.upper() for m in idempotent_methods)
-    adapter = HTTPAdapter(
-        max_retries=retry.to_retry(logger=log, service_name=service_name, idempotent_methods=idempotent),
+    adapter = _LimitedAdapter(
+        max_retries=retry.to_retry(logger=log, service_name=service_name, idempotent_methods=idempotent, limiter=limiter),
         pool_connections=4,
         pool_maxsize=pool_maxsize,
+        limiter=limiter,
     )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -136,12 +162,13 @@ def build_session(
     if paths:
         if not base_url:
             raise ValueError("read_only_post_paths needs base_url")
-        read_adapter = HTTPAdapter(
+        read_adapter = _LimitedAdapter(
             max_retries=retry.to_retry(
-                logger=log, service_name=service_name, idempotent_methods=idempotent | {"POST"}
+                logger=log, service_name=service_name, idempotent_methods=idempotent | {"POST"}, limiter=limiter
             ),
             pool_connections=4,
             pool_maxsize=pool_maxsize,
+            limiter=limiter,
         )
         root = base_url.rstrip("/")
         for path in paths:

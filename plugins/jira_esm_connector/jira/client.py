@@ -5,11 +5,19 @@ errors of :mod:`jira_esm_connector.http.errors` with plain messages. Retries fol
 :class:`~jira_esm_connector.http.RetryPolicy`: reads (including the read-only POST
 search endpoints) are retried on 429/5xx/resets; creating POSTs only on 429 -- a caller
 that creates something must check whether it exists before repeating the call.
+
+Every request of every client of one process to one site passes the site's
+:class:`~jira_esm_connector.http.SiteLimiter` (a hard cap on requests per second, retries
+included, and adaptive concurrency). The parallel readers -- :meth:`JiraClient.iter_hydrated`
+(``issue/bulkfetch``), :meth:`JiraClient.iter_comments_of`,
+:meth:`JiraClient.iter_group_members_of` -- run at most ``concurrency`` requests at once
+through :func:`~jira_esm_connector.http.parallel.bounded_parallel` and yield results as
+they arrive.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -25,20 +33,26 @@ from ..http import (
     MalformedResponseError,
     NotFoundError,
     RetryPolicy,
+    SiteLimiter,
     build_session,
     describe_json,
     error_for_exception,
     error_for_response,
     redact,
+    site_limiter,
     validate_base_url,
 )
+from ..http.parallel import bounded_parallel
 from .jql import jql_list, jql_quote  # noqa: F401  (re-exported: escape values placed into JQL)
 from .paginators import OffsetArrayPaginator, Paginator, PagingError, StartAtPaginator, TokenPaginator
 
 SERVICE = "Jira"
 USER_AGENT = "jira-esm-connector/0.1 (+Apache Airflow)"
 EXPIRY_WARNING_DAYS = 30
-BULK_FETCH_MAX = 100
+BULK_FETCH_MAX = 100  # issue/bulkfetch: "up to 100 issues" per request (the published contract)
+ID_PAGE_MAX = 5000  # search/jql pages of ids only: Jira returns up to 5,000 (fewer with fields)
+DEFAULT_RATE_LIMIT = 50.0  # as ConnectorSettings.jira_rate_limit
+DEFAULT_CONCURRENCY = 8  # as ConnectorSettings.jira_concurrency
 
 # POST endpoints that only read: safe to retry like a GET.
 READ_ONLY_POST_PATHS = (
@@ -142,6 +156,10 @@ class JiraClient:
     ``token_expires``: the token's recorded expiry; from 30 days before it a WARNING naming
     the date is logged whenever a client is created, and a 401 after it says
     "API token expired or revoked".
+    ``rate_limit`` / ``concurrency``: the site's request cap per second (retries included)
+    and the most requests in flight (the hook passes ``ConnectorSettings``); the limiter is
+    shared with every other client of this process for the same site. ``limiter``: use this
+    one instead (tests).
     """
 
     def __init__(
@@ -156,6 +174,9 @@ class JiraClient:
         logger: logging.Logger | logging.LoggerAdapter | None = None,
         allow_insecure_http: bool = False,
         token_expires: date | str | None = None,
+        rate_limit: float = DEFAULT_RATE_LIMIT,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        limiter: SiteLimiter | None = None,
     ) -> None:
         self.base_url = validate_base_url(base_url, allow_insecure_http=allow_insecure_http, service=SERVICE)
         if not email:
@@ -169,6 +190,10 @@ class JiraClient:
         self.retry = retry or RetryPolicy()
         self.log = logger or logging.getLogger("jira_esm_connector.jira")
         self.token_expires = parse_token_expiry(token_expires)
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = int(concurrency)
+        self.limiter = limiter or site_limiter(self.base_url, rate=rate_limit, concurrency=self.concurrency, logger=self.log)
         self._session = build_session(
             user_agent=USER_AGENT,
             verify=verify,
@@ -177,6 +202,8 @@ class JiraClient:
             service_name=SERVICE,
             base_url=self.base_url,
             read_only_post_paths=READ_ONLY_POST_PATHS,
+            pool_maxsize=max(10, self.concurrency),  # a connection for every thread sending at once
+            limiter=self.limiter,
         )
         self._session.auth = BasicAuth(email, api_token)
         self.warn_if_token_expiring()
@@ -382,23 +409,63 @@ class JiraClient:
         self, keys: Iterable[str], fields: Iterable[str] | None = None
     ) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
         """``POST /rest/api/3/issue/bulkfetch`` in batches of at most 100 keys or ids (Jira's
-        limit): yields ``(issues, not_found)`` per batch, ``not_found`` being the requested
-        keys Jira answered with an ``issueErrors`` entry (deleted, or not visible to the
-        account). Unlike ``key in (...)`` in JQL, one missing key does not fail the request."""
+        limit), one after the other: yields ``(issues, not_found)`` per batch, ``not_found``
+        being the requested keys Jira answered with an ``issueErrors`` entry (deleted, or not
+        visible to the account). Unlike ``key in (...)`` in JQL, one missing key does not fail
+        the request. :meth:`iter_hydrated` is the parallel form."""
         key_list = list(dict.fromkeys(str(k) for k in keys))
         field_list = list(fields) if fields is not None else None
         for start in range(0, len(key_list), BULK_FETCH_MAX):
-            chunk = key_list[start : start + BULK_FETCH_MAX]
-            body: dict[str, Any] = {"issueIdsOrKeys": chunk}
-            if field_list is not None:
-                body["fields"] = field_list
-            path = "/rest/api/3/issue/bulkfetch"
-            result = _object(self.request("POST", path, json=body), "POST", path)
-            found = _objects(result.get("issues"), "POST", path, "'issues'")
-            errors = _objects(result.get("issueErrors") or [], "POST", path, "'issueErrors'")
-            for err in errors:
-                self.log.warning("Jira could not return issue %s in a bulk fetch: %s", err.get("id"), err.get("errorMessage"))
-            yield found, [str(e.get("id")) for e in errors if e.get("id") is not None]
+            found, not_found = self._bulk_fetch_batch(key_list[start : start + BULK_FETCH_MAX], field_list)
+            for key in not_found:
+                self.log.warning("Jira could not return issue %s in a bulk fetch (deleted, or not visible).", key)
+            yield found, not_found
+
+    def _bulk_fetch_batch(self, batch: Sequence[str], fields: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
+        """One ``issue/bulkfetch`` request: ``(issues, ids or keys Jira could not return)``."""
+        if not 0 < len(batch) <= BULK_FETCH_MAX:
+            raise ValueError(f"a bulk fetch takes 1 to {BULK_FETCH_MAX} issues, not {len(batch)}")
+        body: dict[str, Any] = {"issueIdsOrKeys": [str(k) for k in batch]}
+        if fields is not None:
+            body["fields"] = fields
+        path = "/rest/api/3/issue/bulkfetch"
+        result = _object(self.request("POST", path, json=body), "POST", path)
+        found = _objects(result.get("issues"), "POST", path, "'issues'")
+        errors = _objects(result.get("issueErrors") or [], "POST", path, "'issueErrors'")
+        return found, [str(e.get("id")) for e in errors if e.get("id") is not None]
+
+    def iter_issue_ids(self, jql: str, *, with_updated: bool = False, page_size: int = ID_PAGE_MAX) -> Iterator[SearchPage]:
+        """The JQL's issues as cheap listing pages: ``id`` (and ``key``) only, up to 5,000 per
+        page; with ``with_updated`` also ``fields.updated`` (Jira then pages smaller) -- what
+        an incremental import takes its watermark from. The parallel hydration
+        (:meth:`iter_hydrated`) reads the records themselves."""
+        fields = ["updated"] if with_updated else ["id"]
+        for page in self.iter_search_pages(jql, fields=fields, page_size=max(1, min(page_size, ID_PAGE_MAX))):
+            for n, issue in enumerate(page.issues):
+                ident = issue.get("id")
+                if isinstance(ident, bool) or not isinstance(ident, (str, int)) or not str(ident).strip():
+                    # an issue that cannot be fetched would look deleted: a full import would
+                    # mark its card removed
+                    raise _malformed(
+                        "POST", "/rest/api/3/search/jql",
+                        f"issue {n} of page {page.number} has no usable 'id' ({describe_json(ident)})",
+                    )
+            yield page
+
+    def iter_hydrated(
+        self, batches: Iterable[Sequence[str]], fields: Iterable[str] | None = None
+    ) -> Iterator[tuple[Sequence[str], list[dict[str, Any]], list[str]]]:
+        """Each batch of at most 100 issue ids or keys through ``POST /rest/api/3/issue/bulkfetch``,
+        at most ``concurrency`` requests at once; yields ``(batch, issues, not_found)`` as the
+        answers arrive (not in input order). ``batches`` is drawn lazily: it may page a listing
+        itself while the requests already sent proceed."""
+        field_list = list(fields) if fields is not None else None
+
+        def fetch(batch: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
+            return self._bulk_fetch_batch(batch, field_list)
+
+        for batch, (found, not_found) in bounded_parallel(fetch, batches, self.concurrency, name="jira-bulkfetch"):
+            yield batch, found, not_found
 
     def bulk_fetch(self, keys: Iterable[str], fields: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Issues by key or id, 100 per request. Keys Jira could not return are logged."""
@@ -476,6 +543,18 @@ class JiraClient:
             "GET", f"/rest/api/3/issue/{_seg(issue_key)}/comment", paginator, params=params or None
         ):
             yield from items
+
+    def iter_comments_of(
+        self, issue_keys: Iterable[str], *, expand_properties: bool = False, page_size: int = 100
+    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Every comment of each issue, issues in parallel (at most ``concurrency`` at once):
+        yields ``(issue key, all its comments)`` as each issue's comments are complete. Each
+        issue's own pages are read one after the other (``startAt`` paging)."""
+
+        def comments(key: str) -> list[dict[str, Any]]:
+            return list(self.iter_comments(key, page_size, expand_properties=expand_properties))
+
+        yield from bounded_parallel(comments, (str(k) for k in issue_keys), self.concurrency, name="jira-comments")
 
     def add_comment(
         self,
@@ -575,6 +654,20 @@ class JiraClient:
         paginator = StartAtPaginator(page_size, items_key="values")
         for _page, items in self.paginate("GET", "/rest/api/3/group/member", paginator, params=params):
             yield from items
+
+    def iter_group_members_of(
+        self, groups: Iterable[dict[str, Any]], include_inactive: bool = True
+    ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Every member of each group (by ``groupId``, else ``name``), groups in parallel (at
+        most ``concurrency`` at once): yields ``(group, its members)`` as each group is done."""
+
+        def members(group: dict[str, Any]) -> list[dict[str, Any]]:
+            group_id = group.get("groupId")
+            return list(self.iter_group_members(
+                group_id=group_id, group_name=None if group_id else group.get("name"), include_inactive=include_inactive
+            ))
+
+        yield from bounded_parallel(members, groups, self.concurrency, name="jira-members")
 
     def create_group(self, name: str) -> dict[str, Any]:
         """``POST /rest/api/3/group``. Not retried except on 429: check with ``find_group`` before repeating."""

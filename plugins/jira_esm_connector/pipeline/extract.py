@@ -1,23 +1,37 @@
 """Extract: read what the task selects from Jira and stage it page by page.
 
-* generic imports run the task's JQL through ``POST /rest/api/3/search/jql``;
-* user imports list ``/rest/api/3/users/search``;
+* generic imports list the ids the task's JQL selects (``POST /rest/api/3/search/jql``
+  with ``fields: ["id"]``, up to 5,000 per page) and read the records in parallel through
+  ``POST /rest/api/3/issue/bulkfetch`` (the task's ``page_size``, at most 100, per request;
+  at most ``concurrency`` requests at once), staging each answer as a page as it arrives;
+* user imports list ``/rest/api/3/users/search`` one page after the other: it is offset
+  paging with no total and an unknown server cap, so offsets guessed in parallel could
+  skip users (see :func:`_iter_user_records`);
 * group imports list ``/rest/api/3/group/bulk`` and, when the mapping needs them, each
-  group's members (``/rest/api/3/group/member``) into the record as ``members``;
-* comment imports run the JQL and page every selected issue's comments
-  (``expand=properties``, so comments the connector pushed to Jira are recognised and
-  skipped: no ping-pong). Each comment becomes one record with its issue under ``issue``.
+  group's members (``/rest/api/3/group/member``, several groups in parallel) into the
+  record as ``members``;
+* comment imports run the JQL and page every selected issue's comments, several issues in
+  parallel (``expand=properties``, so comments the connector pushed to Jira are recognised
+  and skipped: no ping-pong). Each comment becomes one record with its issue under ``issue``.
+
+Exactly once: the listing may return an issue twice (it is ordered by ``updated``, and an
+issue changed while the listing pages moves behind the cursor), so ids are de-duplicated
+across listing pages; an issue deleted between the listing and its bulk fetch is not
+staged (the count is logged). User, group and comment records are de-duplicated by key.
 
 Incremental imports add ``updated >= <watermark - overlap, in epoch ms>`` to the JQL (see
 :mod:`.watermark`); the new watermark *candidate* is the largest ``updated`` seen in the
 data, never the wall clock, and is only stored by :func:`..finish.finish` when the whole
-run succeeded.
+run succeeded. For generic imports it is the largest ``updated`` *the search listed*
+(the incremental listing asks for ``fields: ["updated"]``, so its pages are smaller):
+never taken from the hydrated records, which are read later -- a record changed after the
+listing would otherwise push the watermark past changes the listing never saw.
 
 Incremental generic imports also fetch again the task's *pending* records -- saved earlier
 without some references because the referenced card did not exist yet (see
 :mod:`.load`) -- so they are retried until the references resolve, although Jira reports
 no change for them. They are read by key through ``POST /rest/api/3/issue/bulkfetch``
-(100 per request, the search's fields), never through ``key in (...)`` in the JQL, which
+(100 per request, in parallel, the search's fields), never through ``key in (...)`` in the JQL, which
 fails the whole search in Jira as soon as one key no longer exists. Pending keys Jira no
 longer has are dropped from the list (and logged). Re-fetched records do not move the
 watermark: they were read after the search, and a change they carry could otherwise hide
@@ -31,6 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..http.errors import MalformedResponseError
 from ..mapping.dates import parse_jira_datetime
 from ..markers import is_connector_comment
 from ..mapping.paths import get_path
@@ -82,7 +97,10 @@ def _updated(record: dict[str, Any], path: str) -> str | None:
 class _Staged:
     """Writes extracted records page by page, tracking keys and the newest ``updated``."""
 
-    def __init__(self, path: Path, key_path: str, updated_path: str | None, watched: set[str] | None = None) -> None:
+    def __init__(
+        self, path: Path, key_path: str, updated_path: str | None, watched: set[str] | None = None,
+        *, dedupe_keys: bool = False,
+    ) -> None:
         self.writer = DatasetWriter(path, EXTRACT_COLUMNS)
         self.key_path = key_path
         self.updated_path = updated_path
@@ -90,6 +108,16 @@ class _Staged:
         self.missing_key: list[str] = []
         self.watched = watched or set()  # pending keys: which of them the search returned
         self.seen_watched: set[str] = set()
+        # keys staged so far, for listings that may repeat a record (offset paging);
+        # generic imports de-duplicate by issue id before fetching instead
+        self.staged_keys: set[str] | None = set() if dedupe_keys else None
+        self.repeated = 0
+
+    def note_updated(self, value: Any) -> None:
+        """Count one ``updated`` value toward the watermark candidate."""
+        moment = parse_jira_datetime(str(value)) if value not in (None, "") else None
+        if moment is not None and (self.max_updated is None or moment > self.max_updated):
+            self.max_updated = moment
 
     def add_page(self, records: list[dict[str, Any]], *, moves_watermark: bool = True) -> None:
         rows = []
@@ -98,26 +126,32 @@ class _Staged:
             if key in (None, ""):
                 # never dropped silently: the run fails in transform, naming the record
                 self.missing_key.append(str(record.get("key") or record.get("id") or record.get("accountId") or "?"))
-            elif str(key) in self.watched:
+            elif self.staged_keys is not None and str(key) in self.staged_keys:
+                self.repeated += 1  # the listing returned it twice: staged once
+                continue
+            elif self.staged_keys is not None:
+                self.staged_keys.add(str(key))
+            if key not in (None, "") and str(key) in self.watched:
                 self.seen_watched.add(str(key))
             updated = _updated(record, self.updated_path) if self.updated_path else None
             if updated and moves_watermark:
-                moment = parse_jira_datetime(updated)
-                if moment is not None and (self.max_updated is None or moment > self.max_updated):
-                    self.max_updated = moment
+                self.note_updated(updated)
             rows.append({"key": None if key in (None, "") else str(key), "updated": updated, "record": record})
         self.writer.write_page(rows)
 
 
 def _iter_group_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any]]]:
     size = _page_size(task, 50)
+    groups = jira.iter_groups(page_size=min(size, 50))
+    if task.fetch_members:
+        # members of several groups in parallel, each group's record complete when it arrives
+        records: Iterator[dict[str, Any]] = (
+            {**group, "members": members} for group, members in jira.iter_group_members_of(groups)
+        )
+    else:
+        records = (dict(group) for group in groups)
     page: list[dict[str, Any]] = []
-    for group in jira.iter_groups(page_size=min(size, 50)):
-        record = dict(group)
-        if task.fetch_members:
-            record["members"] = list(
-                jira.iter_group_members(group_id=group.get("groupId"), group_name=None if group.get("groupId") else group.get("name"))
-            )
+    for record in records:
         page.append(record)
         if len(page) >= size:
             yield page
@@ -127,9 +161,12 @@ def _iter_group_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any
 
 
 def _iter_user_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any]]]:
+    # One page after the other, the largest the endpoint gives: /users/search is offset
+    # paging with no total and a server cap below what is asked, so offsets requested in
+    # parallel would be guesses -- a page shorter than the guess leaves a gap no one reads.
     size = _page_size(task, 100)
     page: list[dict[str, Any]] = []
-    for user in jira.iter_users(page_size=min(size, 1000)):
+    for user in jira.iter_users(page_size=1000):
         page.append(user)
         if len(page) >= size:
             yield page
@@ -142,29 +179,112 @@ def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, i
     size = _page_size(task, 100)
     out: list[dict[str, Any]] = []
     skip_marked = task.comments.skip_marked if task.comments is not None else True
-    for page in jira.iter_search_pages(jql, fields=["summary", "updated"], page_size=min(size, 100)):
-        stats["pages"] += 1
-        for issue in page.issues:
-            issue_ref = {"id": issue.get("id"), "key": issue.get("key"), "fields": issue.get("fields") or {}}
-            for comment in jira.iter_comments(str(issue.get("key") or issue.get("id")), expand_properties=True):
-                if skip_marked and is_connector_comment(comment):
-                    stats["skipped_connector_comments"] += 1
-                    continue
-                record = dict(comment)
-                record.pop("properties", None)
-                record["issue"] = issue_ref
-                out.append(record)
-                if len(out) >= size:
-                    yield out
-                    out = []
+    refs: dict[str, dict[str, Any]] = {}  # issues listed whose comments are not read yet
+    listed: set[str] = set()
+
+    def issue_keys() -> Iterator[str]:
+        for page in jira.iter_search_pages(jql, fields=["summary", "updated"], page_size=min(size, 100)):
+            stats["pages"] += 1
+            for issue in page.issues:
+                key = str(issue.get("key") or issue.get("id"))
+                if str(issue.get("id") or key) in listed:
+                    continue  # listed twice (changed while the listing paged): its comments once
+                listed.add(str(issue.get("id") or key))
+                refs[key] = {"id": issue.get("id"), "key": issue.get("key"), "fields": issue.get("fields") or {}}
+                yield key
+
+    for key, comments in jira.iter_comments_of(issue_keys(), expand_properties=True):
+        issue_ref = refs.pop(key)
+        for comment in comments:
+            if skip_marked and is_connector_comment(comment):
+                stats["skipped_connector_comments"] += 1
+                continue
+            record = dict(comment)
+            record.pop("properties", None)
+            record["issue"] = issue_ref
+            out.append(record)
+            if len(out) >= size:
+                yield out
+                out = []
     if out:
         yield out
 
 
+def _issue_id(issue: dict[str, Any]) -> int | str:
+    """An issue's id (the client checked the listing has one): an int when numeric (smaller
+    in the de-duplication set at 500,000 issues), else the text."""
+    ident = str(issue["id"]).strip()
+    return int(ident) if ident.isdigit() and str(int(ident)) == ident else ident  # "0123" stays text
+
+
+def _check_accounted(batch: list[str], issues: list[dict[str, Any]], not_found: list[str]) -> None:
+    """Every id asked for came back, or Jira said it cannot return it (``issueErrors``: deleted
+    or hidden). An id it passes over in silence is not taken for deleted: a full import would
+    mark its card removed."""
+    returned = {str(i.get("id")) for i in issues} | set(not_found)
+    silent = [i for i in batch if i not in returned]
+    if silent:
+        raise MalformedResponseError(
+            f"Jira's answer to POST /rest/api/3/issue/bulkfetch left out {len(silent)} of {len(batch)} requested "
+            f"issue(s) without an error for them (ids {', '.join(silent[:10])}); stopping rather than taking them "
+            "for deleted. The run can be retried.",
+            200, "Jira", method="POST", path="/rest/api/3/issue/bulkfetch",
+        )
+
+
+def _extract_generic(
+    jira: JiraApi, task: Any, jql: str, fields: list[str], staged: _Staged, stats: dict[str, int], lg: Any,
+    *, incremental: bool,
+) -> set[int | str]:
+    """List the JQL's ids, fetch the records in parallel and stage each answer as it arrives.
+    Returns the ids listed (each fetched once)."""
+    from ..jira.client import BULK_FETCH_MAX
+
+    batch_size = min(_page_size(task, 100), BULK_FETCH_MAX)
+    listed: set[int | str] = set()
+
+    def batches() -> Iterator[list[str]]:
+        batch: list[str] = []
+        for page in jira.iter_issue_ids(jql, with_updated=incremental):
+            stats["listing_pages"] += 1
+            for issue in page.issues:
+                if incremental:  # the watermark candidate: what the search saw, not what is fetched later
+                    staged.note_updated((issue.get("fields") or {}).get("updated"))
+                ident = _issue_id(issue)
+                if ident in listed:
+                    stats["listed_twice"] += 1
+                    continue
+                listed.add(ident)
+                batch.append(str(ident))
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    for batch, issues, not_found in jira.iter_hydrated(batches(), fields):
+        stats["requests"] += 1
+        _check_accounted(batch, issues, not_found)
+        stats["gone"] += len(not_found)
+        if issues:
+            stats["pages"] += 1
+            staged.add_page(issues, moves_watermark=False)
+    lg.info(
+        "Listed %d issue(s) in %d page(s)%s; fetched them in %d bulk request(s), up to %d at once%s.",
+        len(listed), stats["listing_pages"],
+        f" ({stats['listed_twice']} listed twice, fetched once)" if stats["listed_twice"] else "",
+        stats["requests"], getattr(jira, "concurrency", 1),
+        f"; {stats['gone']} were deleted (or hidden) after the listing and are not staged" if stats["gone"] else "",
+    )
+    return listed
+
+
 def _refetch_pending(
-    jira: JiraApi, task: Any, state: StateApi, staged: _Staged, pending: list[str], fields: list[str], stats: dict[str, int], lg: Any
+    jira: JiraApi, task: Any, state: StateApi, staged: _Staged, pending: list[str], fields: list[str], stats: dict[str, int], lg: Any,
+    listed: set[int | str],
 ) -> None:
-    """Stage the pending records the search did not return, read by key (bulkfetch)."""
+    """Stage the pending records the search did not return, read by key (bulkfetch, in
+    parallel); an issue the listing had under another key (moved) is not staged twice."""
     todo = [k for k in pending if k not in staged.seen_watched]
     already = len(pending) - len(todo)
     if not todo:
@@ -181,17 +301,18 @@ def _refetch_pending(
 
     gone: list[str] = []
     renamed: list[str] = []
-    for first in range(0, len(todo), BULK_FETCH_MAX):
-        batch = todo[first : first + BULK_FETCH_MAX]
-        for issues, not_found in jira.iter_bulk_fetch(batch, fields=fields):  # one request per batch
-            stats["pending_requests"] += 1
-            # the search's fields, staged with its pages; none of these keys was in the
-            # search result, so no record is staged twice
-            staged.add_page(issues, moves_watermark=False)
-            stats["pending_refetched"] += len(issues)
-            returned = {str(i.get("key")) for i in issues} | {str(i.get("id")) for i in issues}
-            gone += [k for k in batch if k in not_found]
-            renamed += [k for k in batch if k not in returned and k not in not_found]
+    batches = (todo[first : first + BULK_FETCH_MAX] for first in range(0, len(todo), BULK_FETCH_MAX))
+    for batch, issues, not_found in jira.iter_hydrated(batches, fields):  # one request per batch
+        stats["pending_requests"] += 1
+        # the search's fields, staged with its pages; none of these keys was in the search
+        # result, and an issue it listed under another key is already staged
+        fresh = [i for i in issues if _issue_id(i) not in listed]
+        listed.update(_issue_id(i) for i in fresh)
+        staged.add_page(fresh, moves_watermark=False)
+        stats["pending_refetched"] += len(fresh)
+        returned = {str(i.get("key")) for i in issues} | {str(i.get("id")) for i in issues}
+        gone += [k for k in batch if k in not_found]
+        renamed += [k for k in batch if k not in returned and k not in not_found]
     dropped = gone + renamed
     if dropped:
         # nothing left to retry under these keys: a moved issue comes back under its new key
@@ -232,14 +353,17 @@ def extract(
     """
     lg = logger or log
     run_path = Path(run_path)
-    stats = {"pages": 0, "skipped_connector_comments": 0, "pending_refetched": 0, "pending_requests": 0}
+    stats = {
+        "pages": 0, "skipped_connector_comments": 0, "pending_refetched": 0, "pending_requests": 0,
+        "listing_pages": 0, "listed_twice": 0, "requests": 0, "gone": 0,
+    }
     jql: str | None = None
     watermark_used: datetime | None = None
     kind = task.mapping_type
     updated_path = {"generic": "fields.updated", "comment": "issue.fields.updated"}.get(kind)
     # Full imports fetch every record anyway; incremental ones must ask for the pending ones.
     pending: list[str] = state.pending_keys(task.name) if kind == "generic" and task.mode == "incremental" else []
-    staged = _Staged(run_path / "extract", task.record_key_path, updated_path, set(pending))
+    staged = _Staged(run_path / "extract", task.record_key_path, updated_path, set(pending), dedupe_keys=kind != "generic")
 
     if kind in ("generic", "comment"):
         jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering
@@ -259,11 +383,9 @@ def extract(
         lg.info("JQL: %s", jql)
         if kind == "generic":
             fields = search_fields(task)
-            for page in jira.iter_search_pages(jql, fields=fields, page_size=min(_page_size(task, 100), 5000)):
-                stats["pages"] += 1
-                staged.add_page(page.issues)
+            listed = _extract_generic(jira, task, jql, fields, staged, stats, lg, incremental=task.mode == "incremental")
             if pending:
-                _refetch_pending(jira, task, state, staged, pending, fields, stats, lg)
+                _refetch_pending(jira, task, state, staged, pending, fields, stats, lg, listed)
         else:
             for records in _iter_comment_records(jira, task, jql, stats):
                 staged.add_page(records)
@@ -278,6 +400,8 @@ def extract(
     else:  # pragma: no cover - the task model refuses other kinds
         raise ValueError(f"unknown mapping_type {kind!r}")
 
+    if staged.repeated:
+        lg.info("The listing returned %d record(s) twice (it changed while it was paged); each is staged once.", staged.repeated)
     dataset = staged.writer.close()
     candidate = staged.max_updated
     if candidate is None or (watermark_used is not None and candidate < watermark_used):
