@@ -63,7 +63,7 @@ def test_an_unknown_name_is_refused_with_did_you_mean_and_the_others_load(tmp_pa
     assert set(result.tasks) == {"jira_users_to_persons"} and "groups" not in result.files
     [err] = result.errors
     assert str(err).startswith("b.yaml: key 'after[0]': there is no import task named 'jira_users_to_person'")
-    assert "did you mean 'jira_users_to_persons'?" in str(err)
+    assert "(did you mean 'jira_users_to_persons'?); if its file has an error, fix that first" in str(err)
 
 
 def test_an_event_task_cannot_be_followed(tmp_path):
@@ -138,7 +138,7 @@ def test_a_task_after_a_broken_file_is_refused_too_never_run_out_of_order(tmp_pa
     errors = _errors(result)
     assert errors["a.yaml"].key == "mode"
     assert str(errors["b.yaml"]).startswith("b.yaml: key 'after[0]': there is no import task named 'users'")
-    assert "If its file has an error, fix that first" in str(errors["b.yaml"])
+    assert "if its file has an error, fix that first" in str(errors["b.yaml"])
     assert str(errors["c.yaml"]).startswith("c.yaml: key 'after[0]': 'groups' (b.yaml) has a problem of its own")
 
 

@@ -49,8 +49,8 @@ def _missing_message(dep: str, result: "LoadResult", refused: Mapping[str, str])
         return f"'{dep}' is an event task (kind: event); a task can only run after imports (kind: scheduled)"
     names = sorted(n for n, t in result.tasks.items() if getattr(t, "kind", None) == "scheduled")
     close = difflib.get_close_matches(dep, names, n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else (f" (imports: {', '.join(names)})" if names else "")
-    return f"there is no import task named '{dep}' in the task folder{hint}. If its file has an error, fix that first"
+    hint = f" (did you mean '{close[0]}'?)" if close else (f" (imports: {', '.join(names)})" if names else "")
+    return f"there is no import task named '{dep}' in the task folder{hint}; if its file has an error, fix that first"
 
 
 def _refuse_unresolved(result: "LoadResult", refused: dict[str, str]) -> None:
