@@ -9,8 +9,8 @@ from typing import Any, Union
 from pydantic import ValidationError
 
 from .errors import TaskFileError, format_key_path, short_repr
-from .ordering import check_run_order
 from .event import EventTask
+from .ordering import check_run_order
 from .scheduled import ScheduledTask
 from .yamlio import MAX_YAML_CHARS, YamlProblem, load_yaml
 
