@@ -107,10 +107,19 @@ def connection_env(demo_dir: Path, ca_pem: Path) -> dict[str, str]:
 
 
 def run_examples(airflow: AirflowStandalone, ca_pem: Path) -> None:
-    """Trigger each example DAG once through the REST API and print the outcome."""
+    """Trigger each example DAG once through the REST API and print the outcome.
+
+    Imports that run `after` others are not triggered: as in production, Airflow starts
+    them when the imports they follow succeed (Assets), so the demo triggers the head of
+    the chain and shows the runs Airflow started -- comments only after the issue cards
+    exist. The runs come in file order, so each follower's predecessors have run by then."""
+    from datetime import datetime, timezone
+
     from devtools.demo_runs import esm_card_resolver, example_runs
+    from jira_esm_connector.config import load_task_dir
     from jira_esm_connector.esm import EsmClient
 
+    started = datetime.now(timezone.utc).isoformat()  # this session's runs
     esm = EsmClient(
         f"https://localhost:{setting('DEMO_ESM_PORT')}/rest-api/itsm/v1",
         setting("DEMO_ESM_USER"),
@@ -121,16 +130,32 @@ def run_examples(airflow: AirflowStandalone, ca_pem: Path) -> None:
         runs = example_runs(REPO_ROOT / "include" / "mappings", esm_card_resolver(esm))
     finally:
         esm.close()
+    tasks = load_task_dir(REPO_ROOT / "include" / "mappings").tasks
+    followers = {name for name, task in tasks.items() if getattr(task, "after", None)}
     for dag_id, conf in runs:
         airflow.wait_for_dag(dag_id)
         # Unpaused import DAGs start their latest scheduled interval on their own: show
         # that first run (it creates the cards), then the manual one (mostly unchanged).
-        for run in airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "scheduled"}).json().get(
-            "dag_runs", []
-        ):
-            run = airflow.wait_for_run(dag_id, run["dag_run_id"])
+        deadline, dag_runs, previous = time.monotonic() + 300, [], None
+        while True:
+            listed = airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "scheduled"}).json().get("dag_runs", [])
+            if dag_id in followers:  # and the runs Airflow started after its predecessors, this session
+                listed += airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={
+                    "run_type": "asset_triggered", "run_after_gte": started}).json().get("dag_runs", [])
+            listed.sort(key=lambda run: run.get("run_after") or "")
+            dag_runs = [airflow.wait_for_run(dag_id, run["dag_run_id"]) for run in listed]
+            # a follower: until Airflow has started it and no further run appeared for 5 s
+            if dag_id not in followers or (dag_runs and len(dag_runs) == previous) or time.monotonic() > deadline:
+                break
+            previous = len(dag_runs)
+            time.sleep(5)
+        for run in dag_runs:
             result = airflow.last_task_result(dag_id, run["dag_run_id"])
-            print(f"  {dag_id} (scheduled run): {run['state']}  {_summary(result)}")
+            print(f"  {dag_id} ({run['run_type'].replace('_', ' ')} run): {run['state']}  {_summary(result)}")
+        if dag_id in followers:
+            after = ", ".join(tasks[dag_id].after)
+            print(f"  {dag_id}: not triggered by the demo; Airflow runs it after {after}" + ("" if dag_runs else " (no run yet)"))
+            continue
         resp = airflow.trigger(dag_id, conf)
         if resp.status_code != 200:
             print(f"  {dag_id}: trigger refused: HTTP {resp.status_code} {resp.text[:300]}")

@@ -1,5 +1,6 @@
 """Connector health check: are the connections usable, are API tokens about to expire, are
-tasks scheduled more often than their measured volume allows?
+tasks scheduled more often than their measured volume allows, and when did each import last
+succeed, with what counts?
 
 Plain functions; the `jira_esm_connector_health` DAG (dagfactory/health.py) only calls
 :func:`run_health_check` once a day so the answers show up in the Airflow UI and logs
@@ -9,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import date
-from typing import Any, Iterable
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping
 
 log = logging.getLogger("jira_esm_connector.health")
 
@@ -77,7 +78,69 @@ def schedule_warnings(tasks: Iterable[Any], state: Any) -> dict[str, str]:
     return warnings
 
 
-def run_health_check(tasks: Iterable[Any], state: Any | None = None, *, today: date | None = None) -> dict[str, Any]:
+# A task is overdue when its last success is older than this many of its schedule's longest
+# gaps: two scheduled runs in a row did not succeed (one late or slow run is not an alarm).
+MISSED_RUNS = 2
+
+
+def overdue_after(task: Any, tasks: Mapping[str, Any], _seen: frozenset[str] = frozenset()) -> timedelta | None:
+    """How old the last successful run of ``task`` may be before the health check warns:
+    ``MISSED_RUNS`` x the longest gap of its cron; a task that runs ``after`` others runs when
+    all of them have succeeded, so their longest limit counts (with a cron as well, whichever
+    is shorter). ``None``: only run by hand, no limit."""
+    from .config.scheduling import longest_interval
+
+    limits: list[timedelta] = []
+    if task.schedule:
+        limits.append(MISSED_RUNS * longest_interval(task.schedule))
+    followed = [overdue_after(tasks[n], tasks, _seen | {task.name}) for n in task.after if n in tasks and n not in _seen]
+    if task.after and followed and all(f is not None for f in followed):
+        limits.append(max(f for f in followed if f is not None))
+    return min(limits) if limits else None
+
+
+def _hours(value: timedelta) -> str:
+    hours = value.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def last_runs(tasks: Iterable[Any], state: Any, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The last successful run of every import (the state store records a run when its
+    ``finish`` step succeeds): when, its counts, its age, and a warning when it is overdue."""
+    from .pipeline.finish import summary_line
+
+    now = now or datetime.now(timezone.utc)
+    imports = {t.name: t for t in tasks if getattr(t, "kind", None) == "scheduled"}
+    report = []
+    for name, task in imports.items():
+        limit = overdue_after(task, imports)
+        [last] = state.recent_runs(name, limit=1) or [None]
+        entry: dict[str, Any] = {
+            "task": name, "last_success": None, "run_id": None, "age_hours": None, "counts": {},
+            "overdue_after_hours": round(limit.total_seconds() / 3600, 2) if limit else None, "warning": None,
+        }
+        if last is None:
+            entry["warning"] = "no successful run recorded yet (a new task, or every run so far failed)"
+        else:
+            age = now - last["recorded_at"]
+            entry.update(last_success=last["recorded_at"].isoformat(), run_id=last["run_id"],
+                         age_hours=round(age.total_seconds() / 3600, 2), counts=dict(last["counts"] or {}))
+            if limit is not None and age > limit:
+                entry["warning"] = (
+                    f"the last successful run finished {_hours(age)} ago, more than {_hours(limit)} "
+                    f"({MISSED_RUNS} scheduled runs in a row did not succeed): see the DAG's recent runs"
+                )
+            log.info("Task %s: last successful run %s ago (%s). %s", name, _hours(age), last["run_id"],
+                     summary_line(name, entry["counts"]))
+        if entry["warning"]:
+            log.warning("Task %s: %s", name, entry["warning"])
+        report.append(entry)
+    return report
+
+
+def run_health_check(
+    tasks: Iterable[Any], state: Any | None = None, *, today: date | None = None, now: datetime | None = None,
+) -> dict[str, Any]:
     """Check every connection the tasks use (and their schedules, given a state store).
 
     Logs one line per connection and per warning; raises :class:`HealthCheckFailed` naming
@@ -94,10 +157,13 @@ def run_health_check(tasks: Iterable[Any], state: Any | None = None, *, today: d
     warnings = schedule_warnings(tasks, state) if state is not None else {}
     for name, warning in warnings.items():
         log.warning("Task %s: %s", name, warning)
+    runs = last_runs(tasks, state, now=now) if state is not None else []
     report = {
         "connections": [asdict(r) for r in results],
         "token_warnings": [r.token_warning for r in results if r.token_warning],
         "schedule_warnings": warnings,
+        "last_runs": runs,
+        "overdue_warnings": {r["task"]: r["warning"] for r in runs if r["warning"]},
     }
     failed = [r for r in results if not r.ok]
     if failed:
@@ -106,7 +172,7 @@ def run_health_check(tasks: Iterable[Any], state: Any | None = None, *, today: d
             + "; ".join(f"{r.conn_id}: {r.message}" for r in failed)
         )
     log.info(
-        "Health check passed: %d connections OK, %d token warnings, %d schedule warnings.",
-        len(results), len(report["token_warnings"]), len(warnings),
+        "Health check passed: %d connections OK, %d token warnings, %d schedule warnings, %d imports overdue.",
+        len(results), len(report["token_warnings"]), len(warnings), len(report["overdue_warnings"]),
     )
     return report

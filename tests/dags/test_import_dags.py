@@ -80,7 +80,7 @@ def test_every_example_import_becomes_a_dag_with_the_spec_shape():
         assert ("allow_mass_removal" in dag.params) == full
         assert ("allow_shrink" in dag.params) == full
     doc = imports["jira_issues_to_incidents"].doc_md
-    for text in ("project in (SUP, OPS)", "incremental", "*/30 * * * *", "`incident`", "fields.summary", "→ person by jira_account_id"):
+    for text in ("project in (SUP, OPS)", "incremental", "30 * * * *", "`incident`", "fields.summary", "→ person by jira_account_id"):
         assert text in doc
     assert "mapping:user" in imports["jira_users_to_persons"].tags
 

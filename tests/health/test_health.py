@@ -7,7 +7,6 @@ from datetime import date, timedelta
 
 import pytest
 
-from devtools.airflow_standalone import connection_json
 from jira_esm_connector.config import parse_task
 from jira_esm_connector.health import HealthCheckFailed, run_health_check
 from jira_esm_connector.state import StateStore
@@ -25,19 +24,6 @@ TASK = {
     "key": {"jira": "accountId", "esm": "jira_account_id"},
     "attributes": {"full_name": "displayName"},
 }
-
-
-@pytest.fixture
-def connections(monkeypatch, jira_sim, esm_sim):
-    def configure(*, token=None, token_expires=None, esm_password=None):
-        expiry = {"token_expires": token_expires.isoformat()} if token_expires else {}
-        monkeypatch.setenv("AIRFLOW_CONN_JIRA_HEALTH", connection_json(
-            "jira_cloud", jira_sim.base_url, jira_sim.email, token or jira_sim.token, ca_pem=jira_sim.ca_pem, **expiry,
-        ))
-        monkeypatch.setenv("AIRFLOW_CONN_ESM_HEALTH", connection_json(
-            "efecte_esm", esm_sim.base_url, esm_sim.username, esm_password or esm_sim.password, ca_pem=esm_sim.ca_pem,
-        ))
-    return configure
 
 
 def test_healthy_connections_pass(connections):

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from .errors import TaskFileError, format_key_path, short_repr
 from .event import EventTask
+from .ordering import check_run_order
 from .scheduled import ScheduledTask
 from .yamlio import MAX_YAML_CHARS, YamlProblem, load_yaml
 
@@ -123,8 +124,9 @@ def load_task_file(path: str | Path) -> Task:
 def load_task_dir(directory: str | Path) -> LoadResult:
     """Load every ``*.yaml``/``*.yml`` file (sorted by name, hidden files skipped).
 
-    A broken file adds one :class:`TaskFileError` and never affects the others; a task
-    name used by an earlier file makes the later file an error.
+    A broken file adds one :class:`TaskFileError` and never affects the others -- except a
+    task that runs ``after`` it, which is refused too (:mod:`.ordering`: nothing runs out of
+    order); a task name used by an earlier file makes the later file an error.
     """
     result = LoadResult()
     directory = Path(directory)
@@ -149,4 +151,5 @@ def load_task_dir(directory: str | Path) -> LoadResult:
             continue
         result.tasks[task.name] = task
         result.files[task.name] = path
+    check_run_order(result)
     return result

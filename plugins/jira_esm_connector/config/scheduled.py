@@ -180,7 +180,8 @@ class ScheduledTask(StrictModel):
     tags: list[NonEmptyStr] = []
     jira_conn_id: ConnId
     esm_conn_id: ConnId
-    schedule: str | None  # cron or preset; null = only run by hand
+    schedule: str | None  # cron or preset; null = only run by hand (or after the tasks in `after`)
+    after: list[DagId] = []  # imports this one runs after (Airflow Assets; ordering.py checks the names)
     mode: Literal["full", "incremental"]
     mapping_type: MappingType
     jql: str | None = None
@@ -213,6 +214,25 @@ class ScheduledTask(StrictModel):
             return validate_schedule(value)
         except ValueError as exc:
             raise located(str(exc)) from None
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]  # `after: jira_users_to_persons` means a list of one
+        if not isinstance(value, list):
+            raise located(f"must be a list of import task names, e.g. [jira_users_to_persons], got {short_repr(value)}")
+        return value
+
+    @field_validator("after", mode="after")
+    @classmethod
+    def _after_unique(cls, value: list[str]) -> list[str]:
+        for n, name in enumerate(value):
+            if name in value[:n]:
+                raise located(f"'{name}' is listed twice", n)
+        return value
 
     @field_validator("removed", mode="before")
     @classmethod
@@ -274,6 +294,10 @@ class ScheduledTask(StrictModel):
     @model_validator(mode="after")
     def _consistency(self) -> "ScheduledTask":
         kind = self.mapping_type
+        if self.name in self.after:
+            raise located(
+                f"'{self.name}' is this task itself; a task cannot run after itself", "after", self.after.index(self.name)
+            )
         if kind in ("user", "group") and self.mode == "incremental":
             raise located(_INCREMENTAL_REFUSED.format(kind=kind), "mode")
         if kind in ("generic", "comment"):

@@ -24,6 +24,7 @@ __all__ = [
     "cron_expression",
     "validate_schedule",
     "shortest_interval",
+    "longest_interval",
     "recommended_schedule",
     "suggest_cron",
     "schedule_warning",
@@ -81,6 +82,23 @@ def shortest_interval(schedule: str, *, start: datetime | None = None) -> timede
             break
     assert best is not None
     return best
+
+
+def longest_interval(schedule: str, *, start: datetime | None = None) -> timedelta:
+    """Largest gap between consecutive runs: over at least ~8 days and two gaps, so a
+    weekend pause, a monthly or a yearly schedule is seen whole."""
+    start = start or datetime(2025, 1, 6, tzinfo=timezone.utc)  # a Monday: deterministic
+    it = croniter(cron_expression(schedule), start)
+    prev = it.get_next(datetime)
+    longest = timedelta(0)
+    end = start + timedelta(days=8)
+    for gaps in range(1, 20_000):  # every minute for 8 days is 11,520 gaps
+        nxt = it.get_next(datetime)
+        longest = max(longest, nxt - prev)
+        prev = nxt
+        if nxt > end and gaps >= 2:
+            break
+    return longest
 
 
 @dataclass(frozen=True)

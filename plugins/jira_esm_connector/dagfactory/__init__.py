@@ -84,7 +84,7 @@ def _build(
         file_label = source.name if source else name
         try:
             if isinstance(task, ScheduledTask):
-                dags[name] = build_import_dag(task, settings, source_file=file_label)
+                dags[name] = build_import_dag(task, settings, source_file=file_label, tasks=result.tasks)
             else:
                 build_event_dag = build_event_dag or _event_builder()
                 if build_event_dag is None:

@@ -26,6 +26,9 @@ __all__ = [
     "configured_executor",
     "refuse_sqlite_under_distributed_executor",
     "StateDbNotSharedError",
+    "ASSET_GROUP",
+    "import_asset_uri",
+    "import_asset",
 ]
 
 # doc_md is stored with every serialized DAG and rendered in the UI: a task file with a
@@ -56,6 +59,30 @@ def cap_doc_md(text: str, limit: int = MAX_DOC_MD) -> str:
 
 
 OWNER = "jira-esm-connector"
+
+# The Airflow Asset group of the ESM data the imports write (the UI groups assets by it).
+ASSET_GROUP = "jira-esm-connector"
+
+
+def import_asset_uri(task: Any) -> str:
+    """``esm://<template>/<task name>``: the ESM cards of one template that one import
+    writes. The template says what the data is; the task name makes it one import's output
+    (two imports may fill the same template, and a follower waits for the one it names).
+    Both parts are percent-quoted, so any template name gives a valid URI."""
+    from urllib.parse import quote
+
+    return f"esm://{quote(task.template, safe='')}/{quote(task.name, safe='')}"
+
+
+def import_asset(task: Any) -> Any:
+    """The Airflow Asset an import updates after each successful run (its ``finish`` outlet)
+    and that the imports running ``after`` it are scheduled on."""
+    from airflow.sdk import Asset
+
+    return Asset(
+        name=import_asset_uri(task), uri=import_asset_uri(task), group=ASSET_GROUP,
+        extra={"template": task.template, "task": task.name},
+    )
 
 
 def default_args(settings: Any) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The `jira_esm_connector_health` DAG: once a day, test every connection the task files
-use, warn from 30 days before a Jira API token's recorded expiry, and compare each
-import's schedule with the vendor's scheduling table (jira_esm_connector.health)."""
+use, warn from 30 days before a Jira API token's recorded expiry, compare each import's
+schedule with the vendor's scheduling table, and report each import's last successful run
+(counts and age; a warning when it is overdue) (jira_esm_connector.health)."""
 from __future__ import annotations
 
 import logging
@@ -26,6 +27,11 @@ the mappings folder use:
 * **ESM** connections: login + `echo/jwt`.
 * **Schedules**: each import's schedule against the vendor's scheduling table for the
   volume its last run measured.
+* **Last runs**: for each import, its last successful run -- when, how long ago, and its
+  counts (fetched, created, updated, refused, marked removed, ...) -- with a **warning when
+  it is overdue**: older than two of its schedule's longest gaps (an import that runs
+  `after` others: theirs; with a cron as well, the shorter). Failed runs are not recorded
+  by the connector: the DAG's grid shows them.
 * **Staging**: the staged files of tasks whose task file was deleted are removed (only
   when every task file loads, and once unused for `JIRA_ESM_STAGING_RETENTION_HOURS`).
 

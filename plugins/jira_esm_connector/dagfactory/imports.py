@@ -26,13 +26,20 @@
   network or database I/O).
 * The last task, ``finish``, records the run, moves the watermark (incremental) and
   returns the run's counts (the run's result), logged in one line.
+* Order between imports (Airflow Assets): ``finish`` has the task's Asset
+  ``esm://<template>/<task name>`` (:func:`.common.import_asset`) as its outlet, so Airflow
+  records an asset event -- with the run's counts as its extra -- exactly when a run
+  succeeded (``finish`` runs only after every other step succeeded, and a superseded run
+  fails it). A task file with ``after: [a, b]`` is scheduled on the Assets of ``a`` and
+  ``b`` (all of them updated since its last run, Airflow's rule for a list of assets);
+  with a ``schedule`` of its own as well, either starts a run (``AssetOrTimeSchedule``).
 """
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
@@ -40,9 +47,9 @@ from ..config.scheduled import ScheduledTask
 from ..pipeline.results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
 from ..protocols import StateApi
 from .common import START_DATE, connector_settings, dag_tags, default_args, fail_without_retry, open_clients, open_state
-from .common import cap_doc_md
+from .common import cap_doc_md, import_asset, import_asset_uri
 
-__all__ = ["build_import_dag", "import_doc_md", "IMPORT_TASK_IDS"]
+__all__ = ["build_import_dag", "import_doc_md", "import_schedule", "IMPORT_TASK_IDS"]
 
 IMPORT_TASK_IDS = ("extract", "transform", "diff", "load", "mark_removed", "finish")
 log = logging.getLogger("jira_esm_connector.pipeline")
@@ -96,6 +103,36 @@ def _deadlines_text(task: ScheduledTask, settings: Any) -> str:
     return f"each step {int(step.total_seconds() // 60)} min, whole run {int(run.total_seconds() // 60)} min"
 
 
+def _schedule_text(task: ScheduledTask) -> str:
+    cron = f"`{task.schedule}`" if task.schedule else None
+    if not task.after:
+        return cron or "none (run by hand)"
+    names = ", ".join(f"`{name}`" for name in task.after)
+    text = f"after {names} (a run starts once {'each has' if len(task.after) > 1 else 'it has'} succeeded since this task's last run)"
+    return f"{text}, and also at {cron}" if cron else text
+
+
+def import_schedule(task: ScheduledTask, tasks: Mapping[str, Any] | None = None) -> Any:
+    """The DAG's ``schedule``: the task's cron; with ``after``, the Assets of the imports it
+    follows (all of them updated), or either those or its cron when it has one too.
+    ``tasks``: the folder's tasks by name (ValueError naming the key when one is missing)."""
+    if not task.after:
+        return task.schedule
+    from airflow.sdk import AssetAll, AssetOrTimeSchedule, CronTriggerTimetable
+
+    from ..config.scheduling import cron_expression
+
+    tasks = tasks or {}
+    missing = [name for name in task.after if name not in tasks]
+    if missing:
+        raise ValueError(f"key 'after': no import task named {', '.join(repr(n) for n in missing)} in the task folder")
+    condition = AssetAll(*(import_asset(tasks[name]) for name in task.after))
+    if task.schedule is None:
+        return condition
+    # the same timetable a plain cron string gets (start_date, hence the DAG, is in UTC)
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron_expression(task.schedule), timezone="UTC"), assets=condition)
+
+
 def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = None) -> str:
     """The DAG's documentation in the Airflow UI."""
     from ..pipeline.finish import read_status
@@ -110,12 +147,13 @@ def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = 
     rows = [
         ("mode", task.mode + (" (first run fetches everything, then `updated >=` watermark "
                               f"minus {task.overlap_minutes} min)" if task.mode == "incremental" else "")),
-        ("schedule", f"`{task.schedule}`" if task.schedule else "none (run by hand)"),
+        ("schedule", _schedule_text(task)),
         ("mapping type", task.mapping_type),
         ("ESM template / folder", f"`{task.template}` / `{task.folder or '-'}`"),
         ("key", f"Jira `{task.key.jira}` → ESM `{task.key.esm}`" if task.key else "comment id"),
         ("task id stamped in", f"`{task.task_id_attribute}`"),
         ("connections", f"Jira `{task.jira_conn_id}`, ESM `{task.esm_conn_id}`"),
+        ("Airflow Asset updated by each successful run", f"`{import_asset_uri(task)}`"),
         ("removed records", f"`{removal.attribute}` = `{removal.value}` (safety limits: at most "
                             f"{removal.max_share:.0%} of the cards, not after a fetch {removal.max_shrink:.0%} smaller "
                             f"than the last run's; {'re-activated' if removal.reactivate else 'never re-activated'})"
@@ -218,6 +256,40 @@ def _step_lease(
         raise fail_without_retry(exc) from exc
 
 
+def _describe_asset_event(task: ScheduledTask, summary: RunSummary) -> RunSummary:
+    """Put the run's counts on the asset event its success records (shown in the Assets
+    view and to the runs it starts); returns ``summary``."""
+    from ..pipeline.finish import COUNT_KEYS
+
+    get_current_context()["outlet_events"][import_asset(task)].extra = {
+        "run_id": summary["run_id"], **{key: int(summary.get(key, 0)) for key in COUNT_KEYS},  # type: ignore[misc]
+    }
+    return summary
+
+
+def _finish_task(task: ScheduledTask, settings: Any, lease: Any) -> Any:
+    """The ``finish`` task: record the run, move the watermark, return the run's result; its
+    outlet, the task's Asset, gets an event only when it succeeds (``lease``: the step lease)."""
+
+    @task_decorator(task_id="finish", outlets=[import_asset(task)])
+    def finish_step(
+        extracted: ExtractResult, transformed: TransformResult, diffed: DiffResult, loaded: LoadResult,
+        removed: RemovalResult | None = None,
+    ) -> RunSummary:
+        from ..pipeline import finish
+
+        run_id, _params, _path = _run_context(task, settings)
+        with open_state(settings) as state, lease(state, "finish", last=True) as held:
+            held.check()  # never move the watermark for a superseded run
+            summary = finish(
+                task, state, run_id, extracted, transformed, diffed, loaded, removed,
+                staging_root=settings.staging_dir, logger=log,
+            )
+        return _describe_asset_event(task, summary)
+
+    return finish_step
+
+
 def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelta) -> None:
     """The import's TaskFlow tasks, wired inside the open DAG context:
     extract -> transform -> diff -> load [-> mark_removed] -> finish."""
@@ -293,20 +365,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
                     allow_shrink=bool(params.get("allow_shrink")), concurrency=settings.esm_concurrency, logger=log,
                 )
 
-    @task_decorator(task_id="finish")
-    def finish_step(
-        extracted: ExtractResult, transformed: TransformResult, diffed: DiffResult, loaded: LoadResult,
-        removed: RemovalResult | None = None,
-    ) -> RunSummary:
-        from ..pipeline import finish
-
-        run_id, _params, _path = _run_context(task, settings)
-        with open_state(settings) as state, _lease(state, "finish", last=True) as lease:
-            lease.check()  # never move the watermark for a superseded run
-            return finish(
-                task, state, run_id, extracted, transformed, diffed, loaded, removed,
-                staging_root=settings.staging_dir, logger=log,
-            )
+    finish_step = _finish_task(task, settings, _lease)
 
     extracted = extract_step()
     transformed = transform_step(extracted)
@@ -320,13 +379,16 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
         finish_step(extracted, transformed, diffed, loaded)
 
 
-def build_import_dag(task: ScheduledTask, settings: Any = None, *, source_file: str | None = None) -> DAG:
-    """The import DAG of one scheduled task file (no I/O beyond reading a local status file)."""
+def build_import_dag(
+    task: ScheduledTask, settings: Any = None, *, source_file: str | None = None, tasks: Mapping[str, Any] | None = None,
+) -> DAG:
+    """The import DAG of one scheduled task file (no I/O beyond reading a local status file).
+    ``tasks``: the folder's tasks by name, to schedule a task with ``after`` on theirs."""
     settings = connector_settings(settings)
     step_deadline, run_deadline = task.deadlines(settings)  # ValueError names the key -> import error
     with DAG(
         dag_id=task.name,
-        schedule=task.schedule,
+        schedule=import_schedule(task, tasks),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
