@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
@@ -18,7 +17,7 @@ from jira_esm_connector.mapping import Reference, fingerprint
 from jira_esm_connector.pipeline import QualityError, diff, transform
 from jira_esm_connector.pipeline.extract import EXTRACT_COLUMNS
 from jira_esm_connector.pipeline.staging import Dataset, DatasetWriter
-from jira_esm_connector.pipeline.transform import TransformError, encode_data
+from jira_esm_connector.pipeline.transform import TransformError, encode_data, encode_with_fingerprint
 from jira_esm_connector.state import StateStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(row_condition|condition_parser).*:DeprecationWarning")
@@ -193,3 +192,39 @@ def test_quality_failures_name_the_records_and_expectations_as_before(tmp_path, 
     with pytest.raises(QualityError) as err:
         transform(task, stage_extract(tmp_path, QUALITY_RECORDS, page_rows), tmp_path, chunk_rows=chunk_rows)
     assert str(err.value) == PINNED_QUALITY_ERROR
+
+
+class Text(str):
+    """A str subclass: encoded like a str, but not a plain JSON type."""
+
+
+REF = Reference("person", "jira_account_id", ("a", "b"))
+ENCODED_VALUES = [
+    {}, {"a": None}, {"s": "ü \" \\ \n ☃ \u2028"}, {"i": 1, "f": 2.5, "neg": -0.0, "big": 2**80, "t": True, "n": False},
+    {"l": [1, "x", None, [2, [3]], {"z": 1, "a": 2}]}, {"t": ("x", 1)}, {"r": REF}, {"r": [REF, "k"]},
+    {"r": Reference("group", "name", ())}, {"adf": {"type": "doc", "content": [{"type": "text", "text": "x"}]}},
+    {"nan": float("nan")}, {"deep": [{"x": float("nan")}]}, {"d": date(2024, 1, 31)},
+    {"dt": datetime(2024, 1, 31, 12, tzinfo=timezone.utc)}, {"dec": Decimal("1.10")}, {"set": {3, 1, 2}},
+    {"ints": {2: "b", 10: "a"}}, {"bools": {True: 1}}, {"sub": Text("x")}, {"subkey": {Text("k"): 1}},
+    {"b": 1, "a": {"d": [REF], "c": None}},
+]
+
+
+@pytest.mark.parametrize("data", ENCODED_VALUES, ids=lambda d: ",".join(map(str, d)) or "empty")
+def test_one_encoding_gives_the_stored_text_and_fingerprint_of_the_two_separate_ones(data):
+    assert encode_with_fingerprint(data) == (encode_data(data), fingerprint(data))
+
+
+def test_values_that_json_cannot_hold_fail_as_before():
+    for data in ({"inf": float("inf")}, {"o": object()}):
+        with pytest.raises((ValueError, TypeError)) as old:
+            fingerprint(data)
+        with pytest.raises(type(old.value)) as new:
+            encode_with_fingerprint(data)
+        assert str(new.value) == str(old.value)
+
+
+def test_nan_keeps_its_stored_text_and_fingerprint():
+    text, digest = encode_with_fingerprint({"points": float("nan"), "s": "x"})
+    assert text == '{"points":NaN,"s":"x"}'
+    assert digest == hashlib.sha256(b'{"points":null,"s":"x"}').hexdigest()
