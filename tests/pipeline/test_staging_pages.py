@@ -1,0 +1,110 @@
+"""Staged datasets: steps that re-stage Jira's small pages gather them into larger files
+without losing, reordering or duplicating a row, and without holding more than a bounded
+amount of text; diff keeps its verdicts whatever the page boundaries."""
+from __future__ import annotations
+
+import copy
+
+import pyarrow.parquet as pq
+import pytest
+
+from jira_esm_connector.config import parse_task
+from jira_esm_connector.pipeline import diff
+from jira_esm_connector.pipeline.diff import _compact
+from jira_esm_connector.pipeline.staging import Dataset, DatasetWriter
+from jira_esm_connector.pipeline.transform import TRANSFORM_COLUMNS
+from jira_esm_connector.state import StateStore
+
+from .conftest import ISSUES_TASK
+
+COLUMNS = ["key", "value"]
+
+
+def rows(start, n, text="v"):
+    return [{"key": f"K-{i}", "value": f"{text}{i}" if i % 5 else None} for i in range(start, start + n)]
+
+
+def write(path, pages, **kwargs):
+    writer = DatasetWriter(path, COLUMNS, **kwargs)
+    for page in pages:
+        writer.write_page(page)
+    return writer, writer.close()
+
+
+@pytest.mark.parametrize("page_rows", [1, 7, 100, 5_000])
+def test_gathered_pages_keep_every_row_once_in_order(tmp_path, page_rows):
+    pages = [rows(i * 13, 13) for i in range(20)] + [[]] + [rows(260, 1)]
+    expected = [r for page in pages for r in page]
+    writer, dataset = write(tmp_path / "ds", pages, page_rows=page_rows)
+    assert writer.rows == len(expected) == dataset.count()
+    assert list(dataset.iter_rows()) == expected
+    sizes = [pq.ParquetFile(f).metadata.num_rows for f in dataset.files()]
+    assert all(size >= min(page_rows, 13) for size in sizes[:-1]), sizes
+    assert len(sizes) == writer.pages <= len(expected)
+
+
+def test_without_page_rows_every_page_is_one_file_as_before(tmp_path):
+    pages = [rows(0, 3), rows(3, 2)]
+    writer, dataset = write(tmp_path / "ds", pages)
+    assert [pq.ParquetFile(f).metadata.num_rows for f in dataset.files()] == [3, 2]
+
+
+def test_gathered_text_is_bounded_by_bytes_too(tmp_path):
+    big = "x" * 10_000
+    pages = [rows(i * 10, 10, big) for i in range(10)]
+    writer, dataset = write(tmp_path / "ds", pages, page_rows=1_000_000, page_bytes=150_000)
+    sizes = [pq.ParquetFile(f).metadata.num_rows for f in dataset.files()]
+    assert sum(sizes) == 100 and max(sizes) <= 20 and len(sizes) >= 5, sizes
+
+
+def test_nothing_is_written_until_close_when_rows_are_gathered(tmp_path):
+    writer = DatasetWriter(tmp_path / "ds", COLUMNS, page_rows=100)
+    writer.write_page(rows(0, 10))
+    assert writer.rows == 10 and Dataset(tmp_path / "ds").files() == []
+    assert writer.close().count() == 10
+
+
+def test_reading_selected_columns(tmp_path):
+    _, dataset = write(tmp_path / "ds", [rows(0, 4)])
+    assert [r for page in dataset.iter_pages(columns=["key"]) for r in page] == [{"key": f"K-{i}"} for i in range(4)]
+
+
+def test_compact_fingerprints_compare_exactly_like_the_text():
+    values = ["ab" * 32, "AB" * 32, "aB" * 32, "ab" * 31, "ab " * 32, " " + "ab" * 32, "not hex", "", None, "0" * 64]
+    for a in values:
+        for b in values:
+            assert (_compact(a) == _compact(b)) == (a == b), (a, b)
+    assert _compact("ab" * 32) == bytes.fromhex("ab" * 32)  # the memory saving itself
+
+
+def transformed_rows(prints):
+    return [{"key": k, "fingerprint": fp, "data": f'{{"v":"{fp}"}}', "issue_key": None, "updated": None}
+            for k, fp in prints]
+
+
+# a re-fetched record (same key twice) keeps the last version; an identical repeat is dropped
+PRINTS = [("A", "a" * 64), ("B", "b" * 64), ("C", "c" * 64), ("B", "b" * 64), ("D", "d" * 64),
+          ("A", "e" * 64), ("E", "f" * 64), ("C", "c" * 64)]
+
+
+@pytest.mark.parametrize("page_rows", [1, 2, 3, 7, 100])
+def test_diff_passes_each_new_or_changed_record_whatever_the_page_boundaries(tmp_path, page_rows):
+    task = parse_task(copy.deepcopy(ISSUES_TASK), "test_issues.yaml")
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    state.put_fingerprints(task.name, {"D": "d" * 64, "E": "0" * 64})  # D unchanged, E changed
+    writer = DatasetWriter(tmp_path / "transform", TRANSFORM_COLUMNS)
+    data = transformed_rows(PRINTS)
+    for start in range(0, len(data), page_rows):
+        writer.write_page(data[start:start + page_rows])
+    out = diff(task, {"dataset": str(writer.close().path)}, state, tmp_path, clear_cache=False, default_clear_hours=[])
+    passed = list(Dataset(out["dataset"]).iter_rows())
+    last = {}
+    for row in passed:
+        last[row["key"]] = row["fingerprint"]
+    # what ESM ends up with: the last version of every key but the unchanged D
+    assert last == {"A": "e" * 64, "B": "b" * 64, "C": "c" * 64, "E": "f" * 64}
+    times = {key: [r["key"] for r in passed].count(key) for key in "ABCE"}
+    assert times["B"] == times["C"] == times["E"] == 1  # an identical repeat is not passed again
+    assert times["A"] in (1, 2)  # the older version too, when it went out in an earlier page
+    assert out["unchanged"] == 1 and out["changed"] == len(passed)
+    state.dispose()
