@@ -1,6 +1,5 @@
-"""Staged datasets: steps that re-stage Jira's small pages gather them into larger files
-without losing, reordering or duplicating a row, and without holding more than a bounded
-amount of text; diff keeps its verdicts whatever the page boundaries."""
+"""Staged datasets are read back page by page exactly as written; diff keeps its verdicts
+whatever the page boundaries."""
 from __future__ import annotations
 
 import copy
@@ -31,37 +30,11 @@ def write(path, pages, **kwargs):
     return writer, writer.close()
 
 
-@pytest.mark.parametrize("page_rows", [1, 7, 100, 5_000])
-def test_gathered_pages_keep_every_row_once_in_order(tmp_path, page_rows):
-    pages = [rows(i * 13, 13) for i in range(20)] + [[]] + [rows(260, 1)]
-    expected = [r for page in pages for r in page]
-    writer, dataset = write(tmp_path / "ds", pages, page_rows=page_rows)
-    assert writer.rows == len(expected) == dataset.count()
-    assert list(dataset.iter_rows()) == expected
-    sizes = [pq.ParquetFile(f).metadata.num_rows for f in dataset.files()]
-    assert all(size >= min(page_rows, 13) for size in sizes[:-1]), sizes
-    assert len(sizes) == writer.pages <= len(expected)
-
-
-def test_without_page_rows_every_page_is_one_file_as_before(tmp_path):
-    pages = [rows(0, 3), rows(3, 2)]
+def test_every_page_is_one_file_read_back_in_order(tmp_path):
+    pages = [rows(0, 3), [], rows(3, 2), rows(5, 1)]
     writer, dataset = write(tmp_path / "ds", pages)
-    assert [pq.ParquetFile(f).metadata.num_rows for f in dataset.files()] == [3, 2]
-
-
-def test_gathered_text_is_bounded_by_bytes_too(tmp_path):
-    big = "x" * 10_000
-    pages = [rows(i * 10, 10, big) for i in range(10)]
-    writer, dataset = write(tmp_path / "ds", pages, page_rows=1_000_000, page_bytes=150_000)
-    sizes = [pq.ParquetFile(f).metadata.num_rows for f in dataset.files()]
-    assert sum(sizes) == 100 and max(sizes) <= 20 and len(sizes) >= 5, sizes
-
-
-def test_nothing_is_written_until_close_when_rows_are_gathered(tmp_path):
-    writer = DatasetWriter(tmp_path / "ds", COLUMNS, page_rows=100)
-    writer.write_page(rows(0, 10))
-    assert writer.rows == 10 and Dataset(tmp_path / "ds").files() == []
-    assert writer.close().count() == 10
+    assert [pq.ParquetFile(f).metadata.num_rows for f in dataset.files()] == [3, 2, 1]
+    assert list(dataset.iter_pages()) == [p for p in pages if p] and writer.rows == dataset.count() == 6
 
 
 def test_reading_selected_columns(tmp_path):

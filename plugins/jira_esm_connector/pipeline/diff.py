@@ -15,7 +15,7 @@ from typing import Any
 
 from ..protocols import StateApi
 from .results import DiffResult, TransformResult
-from .staging import PAGE_ROWS, Dataset, DatasetWriter
+from .staging import Dataset, DatasetWriter
 from .transform import TRANSFORM_COLUMNS
 
 __all__ = ["diff", "maybe_clear_cache"]
@@ -79,7 +79,7 @@ def diff(
     reason = maybe_clear_cache(
         task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now, logger=lg
     )
-    writer = DatasetWriter(Path(run_path) / "diff", TRANSFORM_COLUMNS, page_rows=PAGE_ROWS)
+    writer = DatasetWriter(Path(run_path) / "diff", TRANSFORM_COLUMNS)
     unchanged = 0
     seen: dict[str, Any] = {}  # every key of this run -> its last fingerprint (compact)
     duplicates = 0

@@ -30,7 +30,6 @@ __all__ = [
     "cleanup_old_runs",
     "cleanup_unknown_tasks",
     "DEFAULT_RETENTION_HOURS",
-    "PAGE_ROWS",
 ]
 
 # Staged files hold personal data from Jira: keep them only as long as a retry of the run
@@ -71,28 +70,15 @@ def run_dir(staging_root: str | Path, task_name: str, run_id: str) -> Path:
     return path
 
 
-# Steps that re-stage many small pages (transform, diff) gather them into files of about this
-# many rows: a Parquet file costs about a millisecond to write and to read whatever its size.
-PAGE_ROWS = 1_000
-PAGE_BYTES = 8 * 2**20  # ... and never more than this much text in memory at once
-
-
 class DatasetWriter:
     """Writes rows page by page as ``page-00001.parquet``, ``page-00002.parquet``, ...
 
     ``columns`` are all strings (nullable). Re-running a step rewrites its dataset from
     scratch (the folder is emptied first), so an Airflow retry never sees half of an
     earlier attempt.
-
-    By default every :meth:`write_page` is one file. With ``page_rows``, pages are
-    gathered (as Arrow columns, compactly) into files of at least ``page_rows`` rows or
-    ``page_bytes`` bytes of text; :meth:`close` writes the rest, so it must be called
-    before the dataset is read. ``rows`` counts every row handed over.
     """
 
-    def __init__(
-        self, path: str | Path, columns: Iterable[str], *, page_rows: int | None = None, page_bytes: int = PAGE_BYTES,
-    ) -> None:
+    def __init__(self, path: str | Path, columns: Iterable[str]) -> None:
         self.path = Path(path)
         self.columns = list(columns)
         import pyarrow as pa
@@ -103,48 +89,22 @@ class DatasetWriter:
         self.path.mkdir(parents=True)
         self.pages = 0
         self.rows = 0
-        self.page_rows = page_rows
-        self.page_bytes = page_bytes
-        self._gathered: list[Any] = []  # Arrow tables not written yet
-        self._gathered_rows = 0
-        self._gathered_bytes = 0
 
     def write_page(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
+        self.pages += 1
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
         arrays = [pa.array([_text(r.get(c)) for r in rows], type=pa.string()) for c in self.columns]
         table = pa.Table.from_arrays(arrays, schema=self.schema)
-        self.rows += len(rows)
-        if self.page_rows is None:
-            self._write(table)
-            return
-        self._gathered.append(table)
-        self._gathered_rows += table.num_rows
-        self._gathered_bytes += table.nbytes
-        if self._gathered_rows >= self.page_rows or self._gathered_bytes >= self.page_bytes:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._gathered:
-            return
-        import pyarrow as pa
-
-        tables, self._gathered = self._gathered, []
-        self._gathered_rows = self._gathered_bytes = 0
-        self._write(tables[0] if len(tables) == 1 else pa.concat_tables(tables))
-
-    def _write(self, table: Any) -> None:
-        import pyarrow.parquet as pq
-
-        self.pages += 1
         tmp = self.path / f".page-{self.pages:05d}.parquet.tmp"
         pq.write_table(table, tmp, compression="zstd")
         tmp.rename(self.path / f"page-{self.pages:05d}.parquet")  # never a half-written page
+        self.rows += len(rows)
 
     def close(self) -> Dataset:
-        self._flush()
         return Dataset(self.path)
 
 
