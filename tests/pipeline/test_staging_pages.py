@@ -3,6 +3,7 @@ whatever the page boundaries."""
 from __future__ import annotations
 
 import copy
+import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -61,7 +62,10 @@ PRINTS = [("A", "a" * 64), ("B", "b" * 64), ("C", "c" * 64), ("B", "b" * 64), ("
 
 
 @pytest.mark.parametrize("page_rows", [1, 2, 3, 7, 100])
-def test_diff_passes_each_new_or_changed_record_whatever_the_page_boundaries(tmp_path, page_rows):
+@pytest.mark.parametrize("lookup_rows", [1, 4, 1_000])
+def test_diff_passes_each_new_or_changed_record_whatever_the_page_boundaries(tmp_path, page_rows, lookup_rows,
+                                                                              monkeypatch):
+    monkeypatch.setattr(sys.modules["jira_esm_connector.pipeline.diff"], "LOOKUP_ROWS", lookup_rows)
     task = parse_task(copy.deepcopy(ISSUES_TASK), "test_issues.yaml")
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     state.put_fingerprints(task.name, {"D": "d" * 64, "E": "0" * 64})  # D unchanged, E changed
@@ -80,4 +84,6 @@ def test_diff_passes_each_new_or_changed_record_whatever_the_page_boundaries(tmp
     assert times["B"] == times["C"] == times["E"] == 1  # an identical repeat is not passed again
     assert times["A"] in (1, 2)  # the older version too, when it went out in an earlier page
     assert out["unchanged"] == 1 and out["changed"] == len(passed)
+    # one file per page that passed anything, in order
+    assert len(Dataset(out["dataset"]).files()) <= -(-len(PRINTS) // page_rows)
     state.dispose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..protocols import StateApi
 from .results import DiffResult, TransformResult
@@ -50,6 +50,24 @@ def maybe_clear_cache(
     return reason
 
 
+# pages of the transform dataset whose keys are looked up in the task cache at once
+LOOKUP_ROWS = 1_000
+
+
+def _groups(tables: Iterator[Any], rows: int) -> Iterator[list[Any]]:
+    """Consecutive pages, gathered until they hold at least ``rows`` rows."""
+    group: list[Any] = []
+    held = 0
+    for table in tables:
+        group.append(table)
+        held += table.num_rows
+        if held >= rows:
+            yield group
+            group, held = [], 0
+    if group:
+        yield group
+
+
 def _compact(fingerprint: Any) -> Any:
     """A sha256 hex fingerprint as its 32 bytes (half the memory per key seen in a run);
     anything else as it is. Two values are equal exactly when the fingerprints are."""
@@ -75,6 +93,8 @@ def diff(
 
     Returns ``{"dataset", "changed", "unchanged", "cache_cleared"}``.
     """
+    import pyarrow as pa  # here, not at import: DAG files import this module
+
     lg = logger or log
     reason = maybe_clear_cache(
         task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now, logger=lg
@@ -83,25 +103,30 @@ def diff(
     unchanged = 0
     seen: dict[str, Any] = {}  # every key of this run -> its last fingerprint (compact)
     duplicates = 0
-    for page in Dataset(transformed["dataset"]).iter_pages():
-        # the same record twice in one run (overlap, Jira paging while data changes): keep the last
-        fresh: dict[str, dict[str, Any]] = {}
-        for row in page:
-            if row["key"] in fresh or row["key"] in seen:
-                duplicates += 1
-            fresh[row["key"]] = row
-        cached = state.get_fingerprints(task.name, list(fresh))
-        out = []
-        for key, row in fresh.items():
-            compact = _compact(row["fingerprint"])
-            if seen.get(key) == compact:
-                continue
-            seen[key] = compact
-            if cached.get(key) == row["fingerprint"]:
-                unchanged += 1
-            else:
-                out.append(row)
-        writer.write_page(out)
+    for group in _groups(Dataset(transformed["dataset"]).iter_tables(), LOOKUP_ROWS):
+        # only keys and fingerprints are looked at; each page is filtered as it is (Arrow)
+        pages = [(t, t.column("key").to_pylist(), t.column("fingerprint").to_pylist()) for t in group]
+        # one cache lookup for the group, not one per page (the cache does not change in diff)
+        cached = state.get_fingerprints(task.name, dict.fromkeys(k for _, keys, _ in pages for k in keys))
+        for table, keys, prints in pages:
+            # the same record twice in one run (overlap, Jira paging while data changes): keep the last
+            fresh: dict[str, int] = {}  # key -> its last row in this page
+            for row, key in enumerate(keys):
+                if key in fresh or key in seen:
+                    duplicates += 1
+                fresh[key] = row
+            passed: list[int] = []
+            for key, row in fresh.items():
+                compact = _compact(prints[row])
+                if seen.get(key) == compact:
+                    continue
+                seen[key] = compact
+                if cached.get(key) == prints[row]:
+                    unchanged += 1
+                else:
+                    passed.append(row)
+            if passed:
+                writer.write_table(table.take(pa.array(passed, type=pa.int64())))
     dataset = writer.close()
     lg.info(
         "Diff against the task cache: %d new or changed, %d unchanged%s.",
