@@ -64,19 +64,17 @@ def _plain(value: Any) -> bool:
     """Only JSON types (exactly, no subclasses), text dict keys and references: for such a
     value the stored text and the fingerprint's canonical text are one and the same string."""
     kind = type(value)
-    if kind in _PLAIN_SCALARS:
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _PLAIN_SCALARS and not _plain(item)):
+                return False
         return True
     if kind is list or kind is tuple:
         for item in value:
-            if not _plain(item):
+            if type(item) not in _PLAIN_SCALARS and not _plain(item):
                 return False
         return True
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not _plain(item):
-                return False
-        return True
-    return False
+    return kind in _PLAIN_SCALARS
 
 
 def _reference_dict(value: Any) -> Any:
