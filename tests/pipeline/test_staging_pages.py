@@ -13,7 +13,6 @@ from jira_esm_connector.pipeline import diff
 from jira_esm_connector.pipeline.diff import _compact
 from jira_esm_connector.pipeline.staging import Dataset, DatasetWriter
 from jira_esm_connector.pipeline.transform import TRANSFORM_COLUMNS
-from jira_esm_connector.state import StateStore
 
 from .conftest import ISSUES_TASK
 
@@ -64,10 +63,9 @@ PRINTS = [("A", "a" * 64), ("B", "b" * 64), ("C", "c" * 64), ("B", "b" * 64), ("
 @pytest.mark.parametrize("page_rows", [1, 2, 3, 7, 100])
 @pytest.mark.parametrize("lookup_rows", [1, 4, 1_000])
 def test_diff_passes_each_new_or_changed_record_whatever_the_page_boundaries(tmp_path, page_rows, lookup_rows,
-                                                                              monkeypatch):
+                                                                              state, monkeypatch):
     monkeypatch.setattr(sys.modules["jira_esm_connector.pipeline.diff"], "LOOKUP_ROWS", lookup_rows)
     task = parse_task(copy.deepcopy(ISSUES_TASK), "test_issues.yaml")
-    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     state.put_fingerprints(task.name, {"D": "d" * 64, "E": "0" * 64})  # D unchanged, E changed
     writer = DatasetWriter(tmp_path / "transform", TRANSFORM_COLUMNS)
     data = transformed_rows(PRINTS)
@@ -86,4 +84,3 @@ def test_diff_passes_each_new_or_changed_record_whatever_the_page_boundaries(tmp
     assert out["unchanged"] == 1 and out["changed"] == len(passed)
     # one file per page that passed anything, in order
     assert len(Dataset(out["dataset"]).files()) <= -(-len(PRINTS) // page_rows)
-    state.dispose()
