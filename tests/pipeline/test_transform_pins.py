@@ -228,3 +228,28 @@ def test_nan_keeps_its_stored_text_and_fingerprint():
     text, digest = encode_with_fingerprint({"points": float("nan"), "s": "x"})
     assert text == '{"points":NaN,"s":"x"}'
     assert digest == hashlib.sha256(b'{"points":null,"s":"x"}').hexdigest()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 100])
+def test_a_row_wise_expectation_on_a_missing_column_fails_in_chunks_as_on_the_whole_frame(chunk_rows):
+    # a typo in a task file's quality section must never make the gate pass silently
+    import pandas as pd
+
+    from jira_esm_connector.config import KNOWN_EXPECTATIONS
+    from jira_esm_connector.config.scheduled import QualityExpectation
+    from jira_esm_connector.pipeline.quality import KEY_COLUMN, QualityGate, validate_frame
+
+    def exp(name, **kwargs):
+        return QualityExpectation(name=name, class_name=KNOWN_EXPECTATIONS[name], kwargs=kwargs)
+
+    columns = [KEY_COLUMN, "subject", "points"]
+    rows = [{KEY_COLUMN: f"SUP-{i}", "subject": f"s{i}", "points": i} for i in range(5)]
+    expectations = [exp("expect_column_values_to_not_be_null", column="subjct"),
+                    exp("expect_column_pair_values_to_be_equal", column_A="subject", column_B="pionts"),
+                    exp("expect_column_values_to_not_be_null", column="subject")]
+    gate = QualityGate(expectations, columns, chunk_rows=chunk_rows)
+    for row in rows:
+        gate.add(row)
+    chunked = [f.describe() for f in gate.finish()]
+    assert chunked == [f.describe() for f in validate_frame(pd.DataFrame(rows, columns=columns), expectations)]
+    assert len(chunked) == 2 and 'The column "subjct"' in chunked[0] and 'The column "pionts"' in chunked[1]

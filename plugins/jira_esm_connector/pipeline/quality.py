@@ -158,6 +158,11 @@ def _error(item: Any) -> str | None:
     info = item.exception_info or {}
     if info.get("raised_exception"):
         return info.get("exception_message") or "error"
+    # a metric that could not be computed (a column the frame does not have) is reported
+    # per metric: {metric id: {"raised_exception": True, "exception_message": ...}}
+    for nested in info.values():
+        if isinstance(nested, dict) and nested.get("raised_exception"):
+            return nested.get("exception_message") or "error"
     return None
 
 
@@ -225,6 +230,10 @@ class _RowWiseTotals:
             self.error = self.error or error
             return
         res = item.result or {}
+        if not item.success and not res.get("unexpected_count"):
+            # failed without saying which records: never let the totals pass it
+            self.error = self.error or "failed without counting unexpected values"
+            return
         elements = int(res.get("element_count") or 0)
         self.element_count += elements
         missing = res.get("missing_count")
