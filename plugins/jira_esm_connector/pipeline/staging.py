@@ -148,7 +148,8 @@ class Dataset:
 
             # one file, read directly (read_table would set up a dataset scan for each)
             with pq.ParquetFile(file) as parquet:
-                yield parquet.read(columns=columns, use_threads=False)
+                table = parquet.read(columns=columns, use_threads=False)
+            yield table  # the file is closed while the caller works on the page
 
     def iter_pages(self, columns: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
         for table in self.iter_tables(columns):
