@@ -49,8 +49,7 @@ def _inline(nodes: list[dict]) -> str:
 
 def _inline_node(node: dict) -> str:
     kind = node.get("type")
-    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
-    if kind == "text":
+    if kind == "text":  # by far the most common node: before anything else
         text = str(node.get("text", ""))
         for mark in node.get("marks") or []:
             if isinstance(mark, dict) and mark.get("type") == "link":
@@ -58,6 +57,7 @@ def _inline_node(node: dict) -> str:
                 if href and href != text:
                     text = f"{text} ({href})"
         return text
+    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
     if kind == "hardBreak":
         return "\n"
     if kind == "mention":
@@ -100,11 +100,11 @@ def _list_item(item: dict, marker: str, indent: int) -> str:
 
 def _block(node: dict, indent: int) -> str:
     kind = node.get("type")
-    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
     if kind == "doc":
         return _blocks(_children(node), indent)
     if kind in ("paragraph", "heading"):
         return _inline(_children(node))
+    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
     if kind == "codeBlock":
         return "".join(str(c.get("text", "")) for c in _children(node))
     if kind == "blockquote":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timezone, tzinfo
 from functools import lru_cache
+from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..bounded import short_repr
@@ -21,6 +22,7 @@ __all__ = [
     "parse_jira_datetime",
     "to_esm_date",
     "to_esm_datetime",
+    "esm_datetime_formatter",
     "to_strftime",
     "get_zone",
 ]
@@ -88,7 +90,11 @@ def parse_jira_datetime(value: object, *, assume: tzinfo = timezone.utc) -> date
         text = value.strip()
         if text.endswith("Z") or text.endswith("z"):
             text = text[:-1] + "+00:00"
-        text = _OFFSET_NO_COLON.sub(r"\1:\2", text)
+        tail = text[-4:]
+        if len(text) > 5 and text[-5] in "+-" and tail.isascii() and tail.isdigit():
+            text = f"{text[:-2]}:{tail[2:]}"  # what the regex below does, without its cost
+        else:
+            text = _OFFSET_NO_COLON.sub(r"\1:\2", text)
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:
@@ -112,6 +118,31 @@ def to_esm_datetime(value: object, fmt: str | None = None, tz: str | None = None
         # The literal "Z" would lie about a non-UTC zone: give the real offset instead.
         return local.isoformat(timespec="seconds")
     return local.strftime(fmt)
+
+
+def esm_datetime_formatter(fmt: str | None = None, tz: str | None = None) -> Callable[[object], str | None]:
+    """:func:`to_esm_datetime` with ``fmt`` and ``tz`` resolved once (a mapping applies the
+    same ones to every record): ``fn(value)`` gives what ``to_esm_datetime(value, fmt, tz)``
+    gives."""
+    zone = get_zone(tz)
+    pattern = to_strftime(fmt or ESM_DATETIME_FORMAT)
+    default_pattern = pattern == ESM_DATETIME_FORMAT
+    with_offset = default_pattern and zone is not timezone.utc
+
+    def convert(value: object) -> str | None:
+        dt = parse_jira_datetime(value)
+        if dt is None:
+            return None
+        local = dt.astimezone(zone)
+        if with_offset:
+            return local.isoformat(timespec="seconds")
+        if default_pattern and local.year >= 1000:
+            # the text strftime writes for the default pattern in UTC ('+00:00' -> 'Z'), at a
+            # fraction of its cost; strftime writes years before 1000 unpadded, so it does those
+            return local.isoformat(timespec="seconds")[:-6] + "Z"
+        return local.strftime(pattern)
+
+    return convert
 
 
 def to_esm_date(value: object, fmt: str | None = None, tz: str | None = None) -> str | None:

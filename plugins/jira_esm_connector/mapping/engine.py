@@ -7,8 +7,8 @@ from typing import Any, Callable, Mapping
 from ..bounded import short_repr
 
 from .adf import adf_to_text, text_to_adf
-from .dates import ESM_DATE_FORMAT, ESM_DATETIME_FORMAT, get_zone, to_esm_date, to_esm_datetime
-from .paths import get_path
+from .dates import ESM_DATE_FORMAT, ESM_DATETIME_FORMAT, esm_datetime_formatter, get_zone, to_esm_date
+from .paths import compile_path
 from .specs import FieldSpec, Strings, parse_spec
 from .templates import TemplateError, compile_template
 
@@ -109,8 +109,7 @@ def _scalar_transform(spec: FieldSpec, options: MappingOptions) -> Callable[[Any
         fmt, tz = spec.format or options.date_format, spec.timezone or options.timezone
         return lambda v: to_esm_date(v, fmt, tz)
     if kind == "datetime":
-        fmt, tz = spec.format or options.datetime_format, spec.timezone or options.timezone
-        return lambda v: to_esm_datetime(v, fmt, tz)
+        return esm_datetime_formatter(spec.format or options.datetime_format, spec.timezone or options.timezone)
     if kind == "lower":
         return lambda v: str(v).lower()
     if kind == "upper":
@@ -186,35 +185,62 @@ def compile_spec(
 
         return templated
 
-    source, each = spec.source, spec.each
+    return _compile_from_path(spec, options)
+
+
+def _compile_scalar(spec: FieldSpec, options: MappingOptions) -> Callable[[Any], Any] | None:
+    """What ``transform`` then ``map`` (+ ``default``) do to one value that is not ``None``;
+    ``None`` when the spec has neither (the value is kept as it is)."""
     transform = _scalar_transform(spec, options) if spec.transform and spec.transform != "join" else None
+    mapping, has_default, default = spec.mapping, spec.has_default, spec.default
+    if mapping is None:
+        return transform
+
+    def mapped(value: Any) -> Any:
+        if transform is not None:
+            value = transform(value)
+            if value is None:
+                return None
+        found = _lookup(mapping, value)
+        if found is not _MISSING:
+            return found
+        return default if has_default else value
+
+    return mapped
+
+
+def _compile_from_path(spec: FieldSpec, options: MappingOptions) -> Callable[[Any], Any]:
+    """``{from: ...}`` (or a plain path): each -> transform -> map/default -> join -> reference.
+
+    Lists keep their items that are not ``None`` (ADF transforms take the whole value)."""
+    get = compile_path(spec.source)
+    get_each = compile_path(spec.each) if spec.each is not None else None
+    scalar = _compile_scalar(spec, options)
+    whole = spec.transform in ("adf_to_text", "text_to_adf")
     join_sep = spec.join if spec.join is not None else (
         (spec.separator if spec.separator is not None else ", ") if spec.transform == "join" else None
     )
-    mapping, has_default, default = spec.mapping, spec.has_default, spec.default
-    reference = spec.reference
+    has_default, default, reference = spec.has_default, spec.default, spec.reference
+    if get_each is None and scalar is None and not has_default and join_sep is None and reference is None:
+        def plain(record: Any) -> Any:  # a bare path: the most common spec by far
+            value = get(record)
+            if isinstance(value, (list, tuple)):
+                return [v for v in value if v is not None]
+            return value
 
-    def apply_scalar(value: Any) -> Any:
-        if value is None:
-            return None
-        if transform is not None:
-            value = transform(value)
-        if mapping is not None and value is not None:
-            mapped = _lookup(mapping, value)
-            if mapped is not _MISSING:
-                return mapped
-            return default if has_default else value
-        return value
+        return plain
 
     def from_path(record: Any) -> Any:
-        value = get_path(record, source)
-        if each is not None and value is not None:
+        value = get(record)
+        if get_each is not None and value is not None:
             items = value if isinstance(value, (list, tuple)) else [value]
-            value = [v for v in (get_path(item, each) for item in items) if v is not None]
-        if isinstance(value, (list, tuple)) and spec.transform not in ("adf_to_text", "text_to_adf"):
-            value = [v for v in (apply_scalar(v) for v in value) if v is not None]
-        else:
-            value = apply_scalar(value)
+            value = [v for v in map(get_each, items) if v is not None]
+        if isinstance(value, (list, tuple)) and not whole:
+            value = [v for v in value if v is not None]
+            if scalar is not None:
+                value = [v for v in map(scalar, value) if v is not None]
+        elif value is not None and scalar is not None:
+            value = scalar(value)
         if value is None and has_default:
             value = default
         if join_sep is not None:

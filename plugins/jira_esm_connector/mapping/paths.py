@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 
 @lru_cache(maxsize=4096)
@@ -48,3 +48,43 @@ def get_path(record: Any, path: str | None) -> Any:
         else:
             return None
     return value
+
+
+def compile_path(path: str | None) -> Callable[[Any], Any]:
+    """``get_path`` for one fixed path, resolved once: ``fn(record)`` gives exactly what
+    ``get_path(record, path)`` gives. Paths of names only (the usual Jira paths, ``key``,
+    ``fields.status.name``) skip the per-record parsing and type checks of list indexes."""
+    if path is None:
+        return lambda record: None
+    parts = split_path(path)
+    if not parts:
+        return lambda record: record
+    if any(isinstance(p, int) for p in parts):
+        return lambda record: get_path(record, path)
+    if len(parts) == 1:
+        (name,) = parts
+
+        def one(record: Any) -> Any:
+            return record.get(name) if isinstance(record, dict) else None
+
+        return one
+    if len(parts) > 2:
+        def names(record: Any) -> Any:
+            value = record
+            for name in parts:
+                if not isinstance(value, dict):
+                    return None
+                value = value.get(name)
+            return value
+
+        return names
+    first, second = parts
+
+    def two(record: Any) -> Any:
+        if isinstance(record, dict):
+            value = record.get(first)
+            if isinstance(value, dict):
+                return value.get(second)
+        return None
+
+    return two

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..protocols import StateApi
 from .results import DiffResult, TransformResult
@@ -50,6 +50,24 @@ def maybe_clear_cache(
     return reason
 
 
+# pages of the transform dataset whose keys are looked up in the task cache at once
+LOOKUP_ROWS = 1_000
+
+
+def _groups(tables: Iterator[Any], rows: int) -> Iterator[list[Any]]:
+    """Consecutive pages, gathered until they hold at least ``rows`` rows."""
+    group: list[Any] = []
+    held = 0
+    for table in tables:
+        group.append(table)
+        held += table.num_rows
+        if held >= rows:
+            yield group
+            group, held = [], 0
+    if group:
+        yield group
+
+
 def diff(
     task: Any,
     transformed: TransformResult,
@@ -65,6 +83,8 @@ def diff(
 
     Returns ``{"dataset", "changed", "unchanged", "cache_cleared"}``.
     """
+    import pyarrow as pa  # here, not at import: DAG files import this module
+
     lg = logger or log
     reason = maybe_clear_cache(
         task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now, logger=lg
@@ -74,28 +94,33 @@ def diff(
     # The same key twice in one run (overlap, Jira paging while data changes): only its last
     # record counts, here as in load. Comparing an earlier copy with the cache would write the
     # older data whenever the last copy is the cached one, and the card would flip between the
-    # two versions from run to run. A first pass finds each key's last row (keys only).
+    # two versions from run to run. A first pass reads only the keys: each key's last row.
     last_row: dict[str, int] = {}
     total = 0
-    for total, row in enumerate(source.iter_rows(columns=["key"]), start=1):
-        last_row[row["key"]] = total - 1
+    for table in source.iter_tables():
+        for key in table.column("key").to_pylist():
+            last_row[key] = total
+            total += 1
     duplicates = total - len(last_row)
     unchanged = 0
-    number = -1
-    for page in source.iter_pages():
-        fresh: dict[str, dict[str, Any]] = {}
-        for row in page:
-            number += 1
-            if last_row.get(row["key"]) == number:
-                fresh[row["key"]] = row
-        cached = state.get_fingerprints(task.name, list(fresh))
-        out = []
-        for key, row in fresh.items():
-            if cached.get(key) == row["fingerprint"]:
-                unchanged += 1
-            else:
-                out.append(row)
-        writer.write_page(out)
+    number = 0  # global row number of the first row of the page at hand
+    for group in _groups(source.iter_tables(), LOOKUP_ROWS):
+        # only keys and fingerprints are looked at; each page is filtered as it is (Arrow)
+        pages = [(t, t.column("key").to_pylist(), t.column("fingerprint").to_pylist()) for t in group]
+        # one cache lookup for the group, not one per page (the cache does not change in diff)
+        cached = state.get_fingerprints(task.name, dict.fromkeys(k for _, keys, _ in pages for k in keys))
+        for table, keys, prints in pages:
+            passed: list[int] = []
+            for row, key in enumerate(keys):
+                if last_row[key] != number + row:
+                    continue  # a later copy of this key follows
+                if cached.get(key) == prints[row]:
+                    unchanged += 1
+                else:
+                    passed.append(row)
+            number += len(keys)
+            if passed:
+                writer.write_table(table.take(pa.array(passed, type=pa.int64())))
     dataset = writer.close()
     lg.info(
         "Diff against the task cache: %d new or changed, %d unchanged%s.",

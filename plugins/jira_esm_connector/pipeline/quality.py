@@ -10,8 +10,9 @@ on the whole batch (:class:`QualityGate`):
 
 * **row-wise** expectations (``expect_column_values_to_match_regex``, ``..._to_be_in_set``,
   ``..._to_not_be_null``, column pairs, multicolumn sums, ...) run on chunks of
-  :data:`CHUNK_ROWS` rows; their counts are added up over the chunks and ``mostly`` is
-  decided on the totals exactly as GX decides it on one frame (``_mostly_success``);
+  :data:`CHUNK_ROWS` rows holding the key and the columns they read; their counts are added
+  up over the chunks and ``mostly`` is decided on the totals exactly as GX decides it on one
+  frame (``_mostly_success``);
 * **schema** expectations (column count, column names, ``expect_column_to_exist``) look
   only at the columns, which every chunk has: they run on the first chunk;
 * **whole-column** expectations (uniqueness, increasing/decreasing, z-scores, types, and
@@ -24,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..bounded import short_repr
 from ..config.expectations import ROW_WISE, SCHEMA_ONLY
@@ -157,6 +158,11 @@ def _error(item: Any) -> str | None:
     info = item.exception_info or {}
     if info.get("raised_exception"):
         return info.get("exception_message") or "error"
+    # a metric that could not be computed (a column the frame does not have) is reported
+    # per metric: {metric id: {"raised_exception": True, "exception_message": ...}}
+    for nested in info.values():
+        if isinstance(nested, dict) and nested.get("raised_exception"):
+            return nested.get("exception_message") or "error"
     return None
 
 
@@ -224,6 +230,10 @@ class _RowWiseTotals:
             self.error = self.error or error
             return
         res = item.result or {}
+        if not item.success and not res.get("unexpected_count"):
+            # failed without saying which records: never let the totals pass it
+            self.error = self.error or "failed without counting unexpected values"
+            return
         elements = int(res.get("element_count") or 0)
         self.element_count += elements
         missing = res.get("missing_count")
@@ -251,61 +261,84 @@ class QualityGate:
     """Validates a batch fed one record at a time (:meth:`add`), in bounded memory.
 
     ``columns`` are the frame's columns (``KEY_COLUMN`` first). :meth:`finish` returns the
-    failures in the order the expectations are declared.
+    failures in the order the expectations are declared. ``convert`` (optional) is applied
+    to each value the gate keeps.
+
+    Only the columns the expectations read are kept: the chunk frames hold the key plus the
+    columns of the row-wise expectations (all columns when a schema expectation or a
+    ``row_condition`` needs them), and pandas infers each column's type from that column's
+    values alone, so a narrower frame gives the same verdicts as the whole one.
     """
 
-    def __init__(self, expectations: list[Any], columns: list[str], *, chunk_rows: int = CHUNK_ROWS) -> None:
+    def __init__(
+        self, expectations: list[Any], columns: list[str], *, chunk_rows: int = CHUNK_ROWS,
+        convert: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.expectations = list(expectations)
         self.columns = list(columns)
         self.chunk_rows = max(1, int(chunk_rows))
         self.rows = 0
         self.chunks = 0
-        self._pending: list[dict[str, Any]] = []
+        self._convert = convert
         self._row_wise: list[tuple[int, Any]] = []
         self._schema: list[tuple[int, Any]] = []
         self._whole: list[tuple[int, Any]] = []
-        whole_columns: list[str] = []
         for i, exp in enumerate(self.expectations):
-            if exp.name in ROW_WISE:
-                self._row_wise.append((i, exp))
-            elif exp.name in SCHEMA_ONLY:
-                self._schema.append((i, exp))
-            else:
-                self._whole.append((i, exp))
-                needed = columns_needed(exp.kwargs, self.columns)
-                whole_columns += [c for c in self.columns if c != KEY_COLUMN] if needed is None else needed
+            kind = self._row_wise if exp.name in ROW_WISE else self._schema if exp.name in SCHEMA_ONLY else self._whole
+            kind.append((i, exp))
+        self._chunk_columns = self._frame_columns(self._row_wise, every=bool(self._schema)) \
+            if self._row_wise or self._schema else []
+        self._pending_rows = 0
+        self._pending: dict[str, list[Any]] = {c: [] for c in self._chunk_columns}
         # the whole-column frame: the key (to name failing records) + the columns named
-        self._whole_columns = [KEY_COLUMN, *[c for c in dict.fromkeys(whole_columns) if c != KEY_COLUMN]]
-        self._whole_values: dict[str, list[Any]] = {c: [] for c in self._whole_columns} if self._whole else {}
+        self._whole_columns = self._frame_columns(self._whole) if self._whole else []
+        self._whole_values: dict[str, list[Any]] = {c: [] for c in self._whole_columns}
         self._totals: dict[int, _RowWiseTotals] = {i: _RowWiseTotals() for i, _ in self._row_wise}
         self._schema_failures: list[tuple[int, QualityFailure]] = []
 
+    def _frame_columns(self, indexed: list[tuple[int, Any]], every: bool = False) -> list[str]:
+        """``KEY_COLUMN`` + the columns ``indexed`` read (all of them when one may read any)."""
+        if every:
+            return list(self.columns)
+        named: list[str] = []
+        for _, exp in indexed:
+            needed = columns_needed(exp.kwargs, self.columns)
+            named += [c for c in self.columns if c != KEY_COLUMN] if needed is None else needed
+        return [KEY_COLUMN, *[c for c in dict.fromkeys(named) if c != KEY_COLUMN]]
+
     def add(self, row: Mapping[str, Any]) -> None:
-        """One record: ``{KEY_COLUMN: key, <column>: value, ...}``."""
-        self._pending.append(dict(row))
+        """One record: ``{KEY_COLUMN: key, <column>: value, ...}`` (a missing column is NaN,
+        as in a DataFrame built from the rows)."""
+        convert = self._convert
+        for column, values in self._pending.items():
+            value = row.get(column, _NAN)
+            values.append(convert(value) if convert is not None else value)
+        for column, values in self._whole_values.items():
+            value = row.get(column, _NAN)
+            values.append(convert(value) if convert is not None else value)
         self.rows += 1
-        if len(self._pending) >= self.chunk_rows:
+        self._pending_rows += 1
+        if self._pending_rows >= self.chunk_rows:
             self._flush()
 
     def _flush(self) -> None:
         import pandas as pd
 
-        rows, self._pending = self._pending, []
-        if not rows:
+        if not self._pending_rows:
             return
-        frame = pd.DataFrame(rows, columns=self.columns)
+        self._pending_rows = 0
         schema = self._schema if self.chunks == 0 else []
         self.chunks += 1
+        if not self._chunk_columns:
+            return
+        # column lists infer the same dtypes as the list of row dicts (see the class docstring)
+        frame = pd.DataFrame(self._pending, columns=self._chunk_columns)
+        self._pending = {c: [] for c in self._chunk_columns}
         for i, item in _run(frame, self._row_wise + schema):
             if i in self._totals:
                 self._totals[i].add(item)
             elif not item.success:
                 self._schema_failures.append((i, _failure(item)))
-        if self._whole:
-            for column in self._whole_columns:
-                # the raw values, so the final frame infers the dtype the one-frame
-                # DataFrame would (a missing key is NaN there too)
-                self._whole_values[column].extend([r.get(column, _NAN) for r in rows])
         del frame
 
     def finish(self) -> list[QualityFailure]:

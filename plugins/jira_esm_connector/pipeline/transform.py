@@ -10,6 +10,7 @@ like a failed expectation: nothing Jira returned is silently dropped.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -21,7 +22,9 @@ from .results import ExtractResult, TransformResult
 from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, QualityGate
 from .staging import Dataset, DatasetWriter
 
-__all__ = ["transform", "TransformError", "TRANSFORM_COLUMNS", "encode_data", "decode_data"]
+__all__ = [
+    "transform", "TransformError", "TRANSFORM_COLUMNS", "encode_data", "decode_data", "encode_with_fingerprint",
+]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 TRANSFORM_COLUMNS = ("key", "fingerprint", "data", "issue_key", "updated")
@@ -54,6 +57,49 @@ def encode_data(data: dict[str, Any]) -> str:
     return json.dumps(_jsonable(data), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None), Reference})
+
+
+def _plain(value: Any) -> bool:
+    """Only JSON types (exactly, no subclasses), text dict keys and references: for such a
+    value the stored text and the fingerprint's canonical text are one and the same string."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _PLAIN_SCALARS and not _plain(item)):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            if type(item) not in _PLAIN_SCALARS and not _plain(item):
+                return False
+        return True
+    return kind in _PLAIN_SCALARS
+
+
+def _reference_dict(value: Any) -> Any:
+    if isinstance(value, Reference):
+        return value.to_dict()
+    raise TypeError(type(value).__name__)  # never reached for a _plain value
+
+
+def encode_with_fingerprint(data: dict[str, Any]) -> tuple[str, str]:
+    """``(encode_data(data), fingerprint(data))``, with one JSON encoding where both are
+    the same text (the usual case: values straight from Jira JSON). Values where they
+    differ (NaN, a date or datetime constant, non-text keys) take the two separate ways."""
+    if _plain(data):
+        try:
+            text = json.dumps(
+                data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False,
+                default=_reference_dict,
+            )
+        except ValueError:  # NaN or infinity: stored as NaN, fingerprinted as null (or refused)
+            pass
+        else:
+            return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return encode_data(data), fingerprint(data)
+
+
 def _revive(value: Any) -> Any:
     if Reference.is_reference_dict(value):
         return Reference.from_dict(value)
@@ -71,6 +117,11 @@ def _frame_value(value: Any) -> Any:
     if isinstance(value, Reference):
         return value.keys[0] if len(value.keys) == 1 else (list(value.keys) or None)
     return value
+
+
+def _note(problems: list[tuple[str, str]], problem: tuple[str, str]) -> None:
+    if len(problems) < _MAX_LISTED:
+        problems.append(problem)
 
 
 def transform(
@@ -94,12 +145,12 @@ def transform(
     key_attr = task.key.esm if task.key is not None else None
     is_comment = task.mapping_type == "comment"
     writer = DatasetWriter(Path(run_path) / "transform", TRANSFORM_COLUMNS)
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []  # the first _MAX_LISTED (the error lists no more)
     problem_count = 0
     expectations = list(task.quality or [])
     columns = list(dict.fromkeys([KEY_COLUMN, *attributes, *([key_attr] if key_attr else [])]))
     # chunked, bounded memory; exact for every expectation (see quality.QualityGate)
-    gate = QualityGate(expectations, columns, chunk_rows=chunk_rows) if expectations else None
+    gate = QualityGate(expectations, columns, chunk_rows=chunk_rows, convert=_frame_value) if expectations else None
     for page in Dataset(extracted["dataset"]).iter_pages():
         out = []
         for row in page:
@@ -107,23 +158,21 @@ def transform(
             key = row["key"]
             if key is None:
                 problem_count += 1
-                problems.append(("(no key)", f"the key path '{task.record_key_path}' is empty in this record"))
+                _note(problems, ("(no key)", f"the key path '{task.record_key_path}' is empty in this record"))
                 continue
             try:
                 data = apply(record)
             except MappingError as exc:
                 problem_count += 1
-                problems.append((key, str(exc)))
+                _note(problems, (key, str(exc)))
                 continue
             if key_attr:
                 data[key_attr] = key
             issue_key = str(record.get("issue", {}).get("key")) if is_comment else None
-            out.append({
-                "key": key, "fingerprint": fingerprint(data), "data": encode_data(data),
-                "issue_key": issue_key, "updated": row["updated"],
-            })
-            if gate is not None:
-                gate.add({KEY_COLUMN: key, **{k: _frame_value(v) for k, v in data.items()}})
+            text, digest = encode_with_fingerprint(data)
+            out.append({"key": key, "fingerprint": digest, "data": text, "issue_key": issue_key, "updated": row["updated"]})
+            if gate is not None:  # reads only the columns its expectations need
+                gate.add({KEY_COLUMN: key, **data})
         writer.write_page(out)
     if problem_count:
         raise TransformError(task.name, problems, problem_count)
