@@ -1,11 +1,19 @@
 """`make demo`: the connector end to end on this machine.
 
 Starts the seeded Jira Cloud simulator and ESM simulator over HTTPS (local CA in
-.demo/ca.pem), points the `jira_default` and `esm_default` Airflow connections at them,
-starts `airflow standalone` with the project's DAGs, runs every example import once and
-one example event of each kind through the REST API, prints what happened, and keeps
-everything running until Ctrl-C.
+.demo/ca.pem), stores the `jira_default` and `esm_default` connections pointing at them in
+Airflow's metadata database (Admin -> Connections lists and tests them), starts Airflow with
+the project's DAGs, runs every example import once and one example event of each kind
+through the REST API, prints what happened, and keeps everything running until Ctrl-C.
 
+``DEMO_EXECUTOR=standalone`` (default): `airflow standalone`, SQLite under .demo/.
+``DEMO_EXECUTOR=celery``: CeleryExecutor as separate processes with two workers
+(devtools/airflow_celery.py), PostgreSQL on 127.0.0.1:5432 for Airflow's metadata and the
+connector's state (databases DEMO_AIRFLOW_DB, DEMO_STATE_DB), Redis on 127.0.0.1:6379
+(database number DEMO_REDIS_DB) as the broker.
+
+Everything persists under .demo/ (and in those PostgreSQL databases): the simulators' data,
+the connector state, Airflow's metadata, so a second `make demo` continues from the first.
 Every default can be overridden by an environment variable (see DEFAULTS).
 """
 from __future__ import annotations
@@ -20,12 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone, connection_json
+from devtools.airflow_celery import POSTGRES_SERVER, AirflowCelery, ensure_database
+from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone, LocalAirflow, connection_json
 from devtools.processes import start_module
 from devtools.tls import ensure_tls_material
 
 DEFAULTS = {
     "DEMO_DIR": str(REPO_ROOT / ".demo"),
+    "DEMO_EXECUTOR": "standalone",
+    "DEMO_AIRFLOW_DB": "jira_esm_demo_airflow",
+    "DEMO_STATE_DB": "jira_esm_demo_state",
+    "DEMO_REDIS_DB": "5",
     "DEMO_AIRFLOW_PORT": "8080",
     "DEMO_AIRFLOW_USER": "admin",
     "DEMO_AIRFLOW_PASSWORD": "admin",
@@ -73,6 +86,8 @@ def jira_simulator_args(demo_dir: Path) -> list[str]:
         "--seed", setting("DEMO_JIRA_SEED"),
         "--tls-dir", str(demo_dir),
         "--account", f"{setting('DEMO_JIRA_EMAIL')}:{setting('DEMO_JIRA_TOKEN')}",
+        # kept like ESM's: a second demo continues with the same issues (seeded only when new)
+        "--db", str(demo_dir / "jira-simulator.sqlite"),
         "--parent-pid", str(os.getpid()),
     ]
 
@@ -90,23 +105,54 @@ def esm_simulator_args(demo_dir: Path) -> list[str]:
     ]
 
 
-def connection_env(demo_dir: Path, ca_pem: Path) -> dict[str, str]:
+def connections(ca_pem: Path) -> dict[str, dict]:
+    """`jira_default` and `esm_default` as stored in Airflow's metadata database."""
     return {
-        "AIRFLOW_CONN_JIRA_DEFAULT": connection_json(
+        "jira_default": json.loads(connection_json(
             "jira_cloud", f"https://localhost:{setting('DEMO_JIRA_PORT')}", setting("DEMO_JIRA_EMAIL"),
             setting("DEMO_JIRA_TOKEN"), ca_pem=str(ca_pem), token_expires="2027-11-01",
-        ),
-        "AIRFLOW_CONN_ESM_DEFAULT": connection_json(
+        )),
+        "esm_default": json.loads(connection_json(
             "efecte_esm", f"https://localhost:{setting('DEMO_ESM_PORT')}/rest-api/itsm/v1", setting("DEMO_ESM_USER"),
             setting("DEMO_ESM_PASSWORD"), ca_pem=str(ca_pem),
-        ),
-        "JIRA_ESM_STATE_DB_URL": f"sqlite:///{demo_dir / 'connector_state.db'}",
+        )),
+    }
+
+
+def connector_env(demo_dir: Path, ca_pem: Path) -> dict[str, str]:
+    """The connector's settings for every Airflow process: its state DB (SQLite under
+    standalone; PostgreSQL, which every Celery worker reaches, under Celery) and staging."""
+    if setting("DEMO_EXECUTOR") == "celery":
+        state_db_url = ensure_database(POSTGRES_SERVER, setting("DEMO_STATE_DB"))
+    else:
+        state_db_url = f"sqlite:///{demo_dir / 'connector_state.db'}"
+    return {
+        "JIRA_ESM_STATE_DB_URL": state_db_url,
         "JIRA_ESM_STAGING_DIR": str(demo_dir / "staging"),
         "REQUESTS_CA_BUNDLE": str(ca_pem),
     }
 
 
-def run_examples(airflow: AirflowStandalone, ca_pem: Path) -> None:
+def make_airflow(demo_dir: Path, env: dict[str, str]) -> LocalAirflow:
+    """The Airflow deployment DEMO_EXECUTOR asks for (standalone or celery)."""
+    common = dict(
+        port=int(setting("DEMO_AIRFLOW_PORT")),
+        username=setting("DEMO_AIRFLOW_USER"),
+        password=setting("DEMO_AIRFLOW_PASSWORD"),
+        extra_env=env,
+    )
+    executor = setting("DEMO_EXECUTOR")
+    if executor == "celery":
+        return AirflowCelery(
+            home=demo_dir / "airflow-celery", log_dir=demo_dir / "logs", metadata_db=setting("DEMO_AIRFLOW_DB"),
+            broker_db=int(setting("DEMO_REDIS_DB")), log_path=demo_dir / "logs", **common,
+        )
+    if executor != "standalone":
+        raise SystemExit(f"DEMO_EXECUTOR must be 'standalone' or 'celery', not {executor!r}")
+    return AirflowStandalone(home=demo_dir / "airflow", log_path=demo_dir / "logs" / "airflow-standalone.log", **common)
+
+
+def run_examples(airflow: LocalAirflow, ca_pem: Path) -> None:
     """Trigger each example DAG once through the REST API and print the outcome."""
     from devtools.demo_runs import esm_card_resolver, example_runs
     from jira_esm_connector.esm import EsmClient
@@ -157,16 +203,8 @@ def main() -> int:
     demo_dir = Path(setting("DEMO_DIR")).resolve()
     demo_dir.mkdir(parents=True, exist_ok=True)
     tls = ensure_tls_material(demo_dir)
-    env_for_children = connection_env(demo_dir, Path(tls.ca_pem))
     services: list[Service] = []
-    airflow = AirflowStandalone(
-        home=demo_dir / "airflow",
-        port=int(setting("DEMO_AIRFLOW_PORT")),
-        username=setting("DEMO_AIRFLOW_USER"),
-        password=setting("DEMO_AIRFLOW_PASSWORD"),
-        extra_env=env_for_children,
-        log_path=demo_dir / "logs" / "airflow-standalone.log",
-    )
+    airflow = make_airflow(demo_dir, connector_env(demo_dir, Path(tls.ca_pem)))
     try:
         print("Starting the Jira Cloud simulator ...", flush=True)
         services.append(
@@ -186,9 +224,12 @@ def main() -> int:
                 ready=r"ESM simulator ready",
             )
         )
-        print("Starting airflow standalone (first start migrates its database; about a minute) ...", flush=True)
+        print(f"Preparing Airflow's metadata database ({setting('DEMO_EXECUTOR')}): migration, "
+              "connections, pool (the first time takes about a minute) ...", flush=True)
+        # before any Airflow process starts, so no scheduled run starts without its connections
+        airflow.prepare(connections(Path(tls.ca_pem)))
+        print(f"Starting Airflow ({type(airflow).__name__}) ...", flush=True)
         airflow.start(timeout=300)
-        airflow.ensure_pool()
         for conn_id in ("jira_default", "esm_default"):
             ok, message = airflow.test_connection_cli(conn_id)
             print(f"  connection {conn_id}: {'OK' if ok else 'FAILED'} - {message}")
@@ -208,9 +249,9 @@ def main() -> int:
         )
         if os.environ.get("DEMO_EXIT_AFTER_EXAMPLES") == "1":
             return 0
-        while all(s.proc.poll() is None for s in services):
+        while all(s.proc.poll() is None for s in services) and not airflow.exited():
             time.sleep(1)
-        print("A simulator stopped unexpectedly; shutting down.", file=sys.stderr)
+        print(f"Stopped unexpectedly: {airflow.exited() or 'a simulator'}; shutting down.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nStopping ...")
