@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import psutil
+
 from devtools.airflow_standalone import REPO_ROOT, LocalAirflow, free_port
 
 POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -155,15 +157,16 @@ class AirflowCelery(LocalAirflow):
         raise KeyError(f"no worker named {hostname!r}")
 
     def kill_worker(self, hostname: str) -> None:
-        """SIGKILL the whole worker (Celery's main process, its pool and the running tasks),
-        as when its machine dies."""
+        """SIGKILL the whole worker, as when its machine dies: Celery's main process, its pool,
+        the task supervisors and the task processes (which sit in process groups of their own)."""
         proc = self.worker_process(hostname)
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_tree(proc, signal.SIGKILL)
         proc.wait(timeout=30)
 
     def stop(self) -> None:
-        # workers first (they finish or give back their tasks), the scheduler and API server last
+        # workers first (they end or give back their tasks), the scheduler and API server last
         running = [p for p in reversed(list(self._procs.values())) if p.poll() is None]
+        trees = {p.pid: _descendants(p) for p in running}
         for proc in running:
             os.killpg(proc.pid, signal.SIGTERM)
         for proc in running:
@@ -172,9 +175,27 @@ class AirflowCelery(LocalAirflow):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
-        # task runners left behind in a group whose leader already exited
-        for proc in self._procs.values():
+        # task processes run in process groups of their own: none may outlive the deployment
+        for leftover in (c for tree in trees.values() for c in tree):
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
+                leftover.kill()
+            except psutil.NoSuchProcess:
                 pass
+
+
+def _descendants(proc: subprocess.Popen) -> list["psutil.Process"]:
+    try:
+        return psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _kill_tree(proc: subprocess.Popen, sig: int) -> None:
+    """``sig`` to ``proc``'s process group and every process below it, all at once."""
+    tree = _descendants(proc)
+    os.killpg(proc.pid, sig)
+    for child in tree:
+        try:
+            child.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
