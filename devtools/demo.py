@@ -12,8 +12,10 @@ through the REST API, prints what happened, and keeps everything running until C
 connector's state (databases DEMO_AIRFLOW_DB, DEMO_STATE_DB), Redis on 127.0.0.1:6379
 (database number DEMO_REDIS_DB) as the broker.
 
-Everything persists under .demo/ (and in those PostgreSQL databases): the simulators' data,
-the connector state, Airflow's metadata, so a second `make demo` continues from the first.
+Everything persists under .demo/ (the Celery demo: .demo/celery/, and its PostgreSQL
+databases): the simulators' data, the connector state, Airflow's metadata, so a second
+`make demo` continues from the first. When the folder is new, the PostgreSQL databases and the
+Redis database are emptied too, so all of it starts fresh together.
 Every default can be overridden by an environment variable (see DEFAULTS).
 """
 from __future__ import annotations
@@ -119,11 +121,13 @@ def connections(ca_pem: Path) -> dict[str, dict]:
     }
 
 
-def connector_env(demo_dir: Path, ca_pem: Path) -> dict[str, str]:
+def connector_env(demo_dir: Path, ca_pem: Path, *, fresh: bool) -> dict[str, str]:
     """The connector's settings for every Airflow process: its state DB (SQLite under
-    standalone; PostgreSQL, which every Celery worker reaches, under Celery) and staging."""
+    standalone; PostgreSQL, which every Celery worker reaches, under Celery) and staging.
+    ``fresh``: the simulators start empty, so the PostgreSQL state starts over too (a state
+    that remembers cards the new ESM does not have would skip writing them)."""
     if setting("DEMO_EXECUTOR") == "celery":
-        state_db_url = ensure_database(POSTGRES_SERVER, setting("DEMO_STATE_DB"))
+        state_db_url = ensure_database(POSTGRES_SERVER, setting("DEMO_STATE_DB"), fresh=fresh)
     else:
         state_db_url = f"sqlite:///{demo_dir / 'connector_state.db'}"
     return {
@@ -133,8 +137,9 @@ def connector_env(demo_dir: Path, ca_pem: Path) -> dict[str, str]:
     }
 
 
-def make_airflow(demo_dir: Path, env: dict[str, str]) -> LocalAirflow:
-    """The Airflow deployment DEMO_EXECUTOR asks for (standalone or celery)."""
+def make_airflow(demo_dir: Path, env: dict[str, str], *, fresh: bool) -> LocalAirflow:
+    """The Airflow deployment DEMO_EXECUTOR asks for (standalone or celery); ``fresh``: its
+    PostgreSQL metadata DB and Redis broker DB start over with the simulators."""
     common = dict(
         port=int(setting("DEMO_AIRFLOW_PORT")),
         username=setting("DEMO_AIRFLOW_USER"),
@@ -144,8 +149,8 @@ def make_airflow(demo_dir: Path, env: dict[str, str]) -> LocalAirflow:
     executor = setting("DEMO_EXECUTOR")
     if executor == "celery":
         return AirflowCelery(
-            home=demo_dir / "airflow-celery", log_dir=demo_dir / "logs", metadata_db=setting("DEMO_AIRFLOW_DB"),
-            broker_db=int(setting("DEMO_REDIS_DB")), log_path=demo_dir / "logs", **common,
+            home=demo_dir / "airflow", log_dir=demo_dir / "logs", metadata_db=setting("DEMO_AIRFLOW_DB"),
+            broker_db=int(setting("DEMO_REDIS_DB")), log_path=demo_dir / "logs", fresh=fresh, **common,
         )
     if executor != "standalone":
         raise SystemExit(f"DEMO_EXECUTOR must be 'standalone' or 'celery', not {executor!r}")
@@ -201,10 +206,15 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 def main() -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     demo_dir = Path(setting("DEMO_DIR")).resolve()
+    if setting("DEMO_EXECUTOR") == "celery":
+        # its own simulators' data and connector state: never mixed with the standalone demo's
+        demo_dir = demo_dir / "celery"
+    # the databases outside the folder (PostgreSQL, Redis) start over when the folder does
+    fresh = not (demo_dir / "esm-simulator.sqlite").exists()
     demo_dir.mkdir(parents=True, exist_ok=True)
     tls = ensure_tls_material(demo_dir)
     services: list[Service] = []
-    airflow = make_airflow(demo_dir, connector_env(demo_dir, Path(tls.ca_pem)))
+    airflow = make_airflow(demo_dir, connector_env(demo_dir, Path(tls.ca_pem), fresh=fresh), fresh=fresh)
     try:
         print("Starting the Jira Cloud simulator ...", flush=True)
         services.append(
