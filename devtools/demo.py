@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 
@@ -157,8 +158,9 @@ def make_airflow(demo_dir: Path, env: dict[str, str], *, fresh: bool) -> LocalAi
     return AirflowStandalone(home=demo_dir / "airflow", log_path=demo_dir / "logs" / "airflow-standalone.log", **common)
 
 
-def run_examples(airflow: LocalAirflow, ca_pem: Path) -> None:
-    """Trigger each example DAG once through the REST API and print the outcome."""
+def run_examples(airflow: LocalAirflow, ca_pem: Path, since: datetime) -> None:
+    """Trigger each example DAG once through the REST API and print the outcome (and that of
+    the scheduled runs that had not ended before ``since``, when this demo started Airflow)."""
     from devtools.demo_runs import esm_card_resolver, example_runs
     from jira_esm_connector.esm import EsmClient
 
@@ -179,6 +181,8 @@ def run_examples(airflow: LocalAirflow, ca_pem: Path) -> None:
         for run in airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "scheduled"}).json().get(
             "dag_runs", []
         ):
+            if run.get("end_date") and datetime.fromisoformat(run["end_date"]) < since:
+                continue  # an earlier demo's run
             run = airflow.wait_for_run(dag_id, run["dag_run_id"])
             result = airflow.last_task_result(dag_id, run["dag_run_id"])
             print(f"  {dag_id} (scheduled run): {run['state']}  {_summary(result)}")
@@ -238,13 +242,14 @@ def main() -> int:
               "connections, pool (the first time takes about a minute) ...", flush=True)
         # before any Airflow process starts, so no scheduled run starts without its connections
         airflow.prepare(connections(Path(tls.ca_pem)))
+        started = datetime.now(timezone.utc)
         print(f"Starting Airflow ({type(airflow).__name__}) ...", flush=True)
         airflow.start(timeout=300)
         for conn_id in ("jira_default", "esm_default"):
             ok, message = airflow.test_connection_cli(conn_id)
             print(f"  connection {conn_id}: {'OK' if ok else 'FAILED'} - {message}")
         print("Running the examples once through the REST API ...", flush=True)
-        run_examples(airflow, Path(tls.ca_pem))
+        run_examples(airflow, Path(tls.ca_pem), started)
         print(
             "\nThe demo is running:\n"
             f"  Airflow UI and REST API  {airflow.base_url}   login {airflow.username} / {airflow.password}\n"

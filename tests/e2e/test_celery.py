@@ -37,10 +37,11 @@ STATE_DB = "jira_esm_test_celery_state"
 BROKER_DB = 7
 
 
-def _skip_without_services() -> None:
+@pytest.fixture(scope="module")
+def services() -> None:
+    """Skip (before any simulator starts) without Redis or PostgreSQL."""
     if not redis_reachable():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379 (the Celery broker); CI provides it")
-    pytest.importorskip("asyncpg", reason="asyncpg (Airflow's async PostgreSQL driver) missing: run `make venv`")
     try:
         ensure_database(POSTGRES_SERVER, STATE_DB, fresh=True)
     except Exception as exc:  # noqa: BLE001 - any connection failure means: no PostgreSQL here
@@ -48,7 +49,7 @@ def _skip_without_services() -> None:
 
 
 @pytest.fixture(scope="module")
-def sims(tmp_path_factory):
+def sims(services, tmp_path_factory):
     # more issues than one ESM bulk write (200 cards) takes: the load writes several chunks
     jira = start_jira_simulator(tmp_path_factory.mktemp("celery-jira"), ["--issues", "700"])
     esm = EsmSimulatorProcess(tmp_path_factory.mktemp("celery-esm"))
@@ -62,7 +63,6 @@ def sims(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def celery(sims, tmp_path_factory):
-    _skip_without_services()
     jira, esm = sims
     root = tmp_path_factory.mktemp("celery-airflow")
     airflow = AirflowCelery(
@@ -138,7 +138,14 @@ def _attr(card: dict, name: str):
 @pytest.mark.timeout(600)
 def test_a_worker_killed_mid_load_ends_with_esm_complete_and_free_of_duplicates(celery, sims):
     jira, esm = sims
-    assert celery.api("GET", "/connections/jira_default").status_code == 200  # stored, not only env
+    for conn_id in ("jira_default", "esm_default"):  # stored in the metadata DB: Admin -> Connections
+        stored = celery.api("GET", f"/connections/{conn_id}")
+        assert stored.status_code == 200, stored.text
+        # what the UI's Test button sends: the form without the password (the API server
+        # takes the stored one)
+        form = {k: stored.json()[k] for k in ("connection_id", "conn_type", "host", "login", "extra")}
+        tested = celery.api("POST", "/connections/test", json=form).json()
+        assert tested["status"] is True, tested
     assert _run_import(celery, "jira_users_to_persons")["state"] == "success"
     client = jira.client()
     try:
