@@ -29,6 +29,7 @@ faults: venv
 	$(BIN)/python -m pytest -ra tests/faults $(PYTEST_ARGS)
 
 ## Simulators + airflow standalone with the project's DAGs; Ctrl-C stops everything.
+## DEMO_EXECUTOR=celery: CeleryExecutor with two workers on PostgreSQL + Redis (README).
 demo: venv
 	$(BIN)/python -m devtools.demo
 

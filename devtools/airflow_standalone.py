@@ -1,9 +1,12 @@
-"""Run `airflow standalone` for the demo and the end-to-end tests, and talk to its REST API.
+"""A local Airflow 3.3 for the demo and the end-to-end tests, and its REST API.
 
-One place knows how to bring up a local Airflow 3.3 that can run the project's DAGs:
-the environment it needs (fixed admin login, execution API on the real port, DAGs not
-paused, no examples, test-connection enabled), how to tell it is ready, and how to
-trigger a DAG run and wait for it through the public REST API.
+:class:`LocalAirflow` is the one interface the demo and the tests use, whatever runs the
+tasks: ``prepare`` (metadata DB migrated, connections and the connector pool stored in it),
+``start`` / ``wait_ready`` / ``stop``, ``api``, ``trigger`` and ``wait_for_run``. It knows the
+environment every Airflow process needs (fixed admin login, execution API on the real port,
+API server on 127.0.0.1 only, DAGs not paused, no examples, test-connection enabled).
+:class:`AirflowStandalone` runs it all as ``airflow standalone`` (LocalExecutor, SQLite);
+devtools/airflow_celery.py runs the same DAGs as separate processes on CeleryExecutor.
 """
 from __future__ import annotations
 
@@ -43,7 +46,9 @@ def connection_json(conn_type: str, host: str, login: str, password: str, *, ca_
 
 
 @dataclass
-class AirflowStandalone:
+class LocalAirflow:
+    """What every local Airflow deployment shares; subclasses say how its processes run."""
+
     home: Path
     port: int = 8080
     username: str = "admin"
@@ -53,12 +58,15 @@ class AirflowStandalone:
     log_path: Path | None = None
     worker_log_port: int = field(default_factory=free_port)
     trigger_log_port: int = field(default_factory=free_port)
-    _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _token: str | None = field(default=None, init=False, repr=False)
 
     @property
     def base_url(self) -> str:
         return f"http://localhost:{self.port}"
+
+    def deployment_env(self) -> dict[str, str]:
+        """Settings of this kind of deployment (executor, metadata DB); overridden."""
+        return {}
 
     def environment(self) -> dict[str, str]:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -75,13 +83,12 @@ class AirflowStandalone:
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                # Only this machine reaches the UI and the REST API (the login is a demo one).
+                "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__BASE_URL": self.base_url,
                 # Tasks reach the metadata DB only through the API server's real port.
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-                # Wait for SQLite locks instead of failing requests with "Database error".
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "devtools.airflow_sqlite.SYNC",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "devtools.airflow_sqlite.ASYNC",
                 # New task files show up quickly in the UI.
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "15",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
@@ -89,38 +96,62 @@ class AirflowStandalone:
                 # can share a machine without "address already in use".
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.worker_log_port),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
-                # standalone starts its components as `airflow ...` subprocesses.
+                # Airflow starts components and task runners as `airflow ...` subprocesses.
                 "PATH": os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", ""))),
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
                 ),
             }
         )
+        env.update(self.deployment_env())
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 180) -> "AirflowStandalone":
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """One `airflow ...` command with this deployment's environment; raises when it fails."""
         airflow = Path(sys.executable).with_name("airflow")
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self._proc = subprocess.Popen(
-            [str(airflow), "standalone"],
-            env=self.environment(),
-            cwd=str(REPO_ROOT),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so stop() can end the whole process group
+        proc = subprocess.run(
+            [str(airflow), *args], env=self.environment(), cwd=str(REPO_ROOT),
+            capture_output=True, text=True, timeout=timeout,
         )
-        self.wait_ready(timeout)
-        return self
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+            raise RuntimeError(f"`airflow {args[0]} {args[1] if len(args) > 1 else ''}` failed "
+                               f"(exit code {proc.returncode}):\n{tail}")
+        return proc
+
+    def prepare(self, connections: dict[str, dict[str, Any]] | None = None, pool_slots: int = 6) -> None:
+        """Before the first start: the metadata DB migrated, then ``connections``
+        (conn_id -> fields as in :func:`connection_json`) and the connector pool stored in it,
+        so Admin -> Connections lists them and no scheduled run starts without them."""
+        self.cli("db", "migrate", timeout=600)
+        if connections:
+            conn_file = self.home / "demo_connections.json"
+            conn_file.write_text(json.dumps(connections))
+            conn_file.chmod(0o600)
+            try:
+                self.cli("connections", "import", "--overwrite", str(conn_file))
+            finally:
+                conn_file.unlink()  # holds passwords
+        self.cli("pools", "set", "jira_esm_connector", str(pool_slots), "Jira <-> ESM connector")
+
+    def start(self, timeout: float = 180) -> "LocalAirflow":
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def exited(self) -> str | None:
+        """Why the deployment cannot become ready (a process exited), or None."""
+        return None
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         last = "no answer yet"
         while time.monotonic() < deadline:
-            if self._proc is not None and self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"airflow standalone exited with code {self._proc.returncode}; see {self.log_path}"
-                )
+            gone = self.exited()
+            if gone:
+                raise RuntimeError(gone)
             try:
                 health = requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).json()
                 states = {k: (v or {}).get("status") for k, v in health.items()}
@@ -131,17 +162,7 @@ class AirflowStandalone:
             except (requests.RequestException, ValueError) as exc:
                 last = type(exc).__name__
             time.sleep(1)
-        raise TimeoutError(f"airflow standalone not ready after {timeout:.0f} s ({last}); see {self.log_path}")
-
-    def stop(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        os.killpg(self._proc.pid, signal.SIGINT)
-        try:
-            self._proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=10)
+        raise TimeoutError(f"Airflow not ready after {timeout:.0f} s ({last}); see {self.log_path}")
 
     # --- REST API -------------------------------------------------------------------
 
@@ -218,3 +239,46 @@ class AirflowStandalone:
         )
         lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
         return proc.returncode == 0, (lines[-1] if lines else f"exit code {proc.returncode}")
+
+
+@dataclass
+class AirflowStandalone(LocalAirflow):
+    """`airflow standalone`: every component in one process group, LocalExecutor, SQLite."""
+
+    _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
+
+    def deployment_env(self) -> dict[str, str]:
+        # Wait for SQLite locks instead of failing requests with "Database error".
+        return {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "devtools.airflow_sqlite.SYNC",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "devtools.airflow_sqlite.ASYNC",
+        }
+
+    def start(self, timeout: float = 180) -> "AirflowStandalone":
+        airflow = Path(sys.executable).with_name("airflow")
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self._proc = subprocess.Popen(
+            [str(airflow), "standalone"],
+            env=self.environment(),
+            cwd=str(REPO_ROOT),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so stop() can end the whole process group
+        )
+        self.wait_ready(timeout)
+        return self
+
+    def exited(self) -> str | None:
+        if self._proc is not None and self._proc.poll() is not None:
+            return f"airflow standalone exited with code {self._proc.returncode}; see {self.log_path}"
+        return None
+
+    def stop(self) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        os.killpg(self._proc.pid, signal.SIGINT)
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(timeout=10)

@@ -1,11 +1,21 @@
 """`make demo`: the connector end to end on this machine.
 
 Starts the seeded Jira Cloud simulator and ESM simulator over HTTPS (local CA in
-.demo/ca.pem), points the `jira_default` and `esm_default` Airflow connections at them,
-starts `airflow standalone` with the project's DAGs, runs every example import once and
-one example event of each kind through the REST API, prints what happened, and keeps
-everything running until Ctrl-C.
+.demo/ca.pem), stores the `jira_default` and `esm_default` connections pointing at them in
+Airflow's metadata database (Admin -> Connections lists and tests them), starts Airflow with
+the project's DAGs, runs every example import once and one example event of each kind
+through the REST API, prints what happened, and keeps everything running until Ctrl-C.
 
+``DEMO_EXECUTOR=standalone`` (default): `airflow standalone`, SQLite under .demo/.
+``DEMO_EXECUTOR=celery``: CeleryExecutor as separate processes with two workers
+(devtools/airflow_celery.py), PostgreSQL on 127.0.0.1:5432 for Airflow's metadata and the
+connector's state (databases DEMO_AIRFLOW_DB, DEMO_STATE_DB), Redis on 127.0.0.1:6379
+(database number DEMO_REDIS_DB) as the broker.
+
+Everything persists under .demo/ (the Celery demo: .demo/celery/, and its PostgreSQL
+databases): the simulators' data, the connector state, Airflow's metadata, so a second
+`make demo` continues from the first. When the folder is new, the PostgreSQL databases and the
+Redis database are emptied too, so all of it starts fresh together.
 Every default can be overridden by an environment variable (see DEFAULTS).
 """
 from __future__ import annotations
@@ -17,15 +27,21 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 
-from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone, connection_json
+from devtools.airflow_celery import POSTGRES_SERVER, AirflowCelery, ensure_database
+from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone, LocalAirflow, connection_json
 from devtools.processes import start_module
 from devtools.tls import ensure_tls_material
 
 DEFAULTS = {
     "DEMO_DIR": str(REPO_ROOT / ".demo"),
+    "DEMO_EXECUTOR": "standalone",
+    "DEMO_AIRFLOW_DB": "jira_esm_demo_airflow",
+    "DEMO_STATE_DB": "jira_esm_demo_state",
+    "DEMO_REDIS_DB": "5",
     "DEMO_AIRFLOW_PORT": "8080",
     "DEMO_AIRFLOW_USER": "admin",
     "DEMO_AIRFLOW_PASSWORD": "admin",
@@ -73,6 +89,8 @@ def jira_simulator_args(demo_dir: Path) -> list[str]:
         "--seed", setting("DEMO_JIRA_SEED"),
         "--tls-dir", str(demo_dir),
         "--account", f"{setting('DEMO_JIRA_EMAIL')}:{setting('DEMO_JIRA_TOKEN')}",
+        # kept like ESM's: a second demo continues with the same issues (seeded only when new)
+        "--db", str(demo_dir / "jira-simulator.sqlite"),
         "--parent-pid", str(os.getpid()),
     ]
 
@@ -90,36 +108,69 @@ def esm_simulator_args(demo_dir: Path) -> list[str]:
     ]
 
 
-def connection_env(demo_dir: Path, ca_pem: Path) -> dict[str, str]:
+def connections(ca_pem: Path) -> dict[str, dict]:
+    """`jira_default` and `esm_default` as stored in Airflow's metadata database."""
     return {
-        "AIRFLOW_CONN_JIRA_DEFAULT": connection_json(
+        "jira_default": json.loads(connection_json(
             "jira_cloud", f"https://localhost:{setting('DEMO_JIRA_PORT')}", setting("DEMO_JIRA_EMAIL"),
             setting("DEMO_JIRA_TOKEN"), ca_pem=str(ca_pem), token_expires="2027-11-01",
-        ),
-        "AIRFLOW_CONN_ESM_DEFAULT": connection_json(
+        )),
+        "esm_default": json.loads(connection_json(
             "efecte_esm", f"https://localhost:{setting('DEMO_ESM_PORT')}/rest-api/itsm/v1", setting("DEMO_ESM_USER"),
             setting("DEMO_ESM_PASSWORD"), ca_pem=str(ca_pem),
-        ),
-        "JIRA_ESM_STATE_DB_URL": f"sqlite:///{demo_dir / 'connector_state.db'}",
+        )),
+    }
+
+
+def connector_env(demo_dir: Path, ca_pem: Path, *, fresh: bool) -> dict[str, str]:
+    """The connector's settings for every Airflow process: its state DB (SQLite under
+    standalone; PostgreSQL, which every Celery worker reaches, under Celery) and staging.
+    ``fresh``: the simulators start empty, so the PostgreSQL state starts over too (a state
+    that remembers cards the new ESM does not have would skip writing them)."""
+    if setting("DEMO_EXECUTOR") == "celery":
+        state_db_url = ensure_database(POSTGRES_SERVER, setting("DEMO_STATE_DB"), fresh=fresh)
+    else:
+        state_db_url = f"sqlite:///{demo_dir / 'connector_state.db'}"
+    return {
+        "JIRA_ESM_STATE_DB_URL": state_db_url,
         "JIRA_ESM_STAGING_DIR": str(demo_dir / "staging"),
         "REQUESTS_CA_BUNDLE": str(ca_pem),
     }
 
 
-def run_examples(airflow: AirflowStandalone, ca_pem: Path) -> None:
-    """Trigger each example DAG once through the REST API and print the outcome.
+def make_airflow(demo_dir: Path, env: dict[str, str], *, fresh: bool) -> LocalAirflow:
+    """The Airflow deployment DEMO_EXECUTOR asks for (standalone or celery); ``fresh``: its
+    PostgreSQL metadata DB and Redis broker DB start over with the simulators."""
+    common = dict(
+        port=int(setting("DEMO_AIRFLOW_PORT")),
+        username=setting("DEMO_AIRFLOW_USER"),
+        password=setting("DEMO_AIRFLOW_PASSWORD"),
+        extra_env=env,
+    )
+    executor = setting("DEMO_EXECUTOR")
+    if executor == "celery":
+        return AirflowCelery(
+            home=demo_dir / "airflow", log_dir=demo_dir / "logs", metadata_db=setting("DEMO_AIRFLOW_DB"),
+            broker_db=int(setting("DEMO_REDIS_DB")), log_path=demo_dir / "logs", fresh=fresh, **common,
+        )
+    if executor != "standalone":
+        raise SystemExit(f"DEMO_EXECUTOR must be 'standalone' or 'celery', not {executor!r}")
+    return AirflowStandalone(home=demo_dir / "airflow", log_path=demo_dir / "logs" / "airflow-standalone.log", **common)
+
+
+def run_examples(airflow: LocalAirflow, ca_pem: Path, since: datetime) -> None:
+    """Trigger each example DAG once through the REST API and print the outcome (and that of
+    the runs Airflow started itself that had not ended before ``since``, when this demo
+    started Airflow).
 
     Imports that run `after` others are not triggered: as in production, Airflow starts
     them when the imports they follow succeed (Assets), so the demo triggers the head of
     the chain and shows the runs Airflow started -- comments only after the issue cards
     exist. The runs come in file order, so each follower's predecessors have run by then."""
-    from datetime import datetime, timezone
-
     from devtools.demo_runs import esm_card_resolver, example_runs
     from jira_esm_connector.config import load_task_dir
     from jira_esm_connector.esm import EsmClient
 
-    started = datetime.now(timezone.utc).isoformat()  # this session's runs
     esm = EsmClient(
         f"https://localhost:{setting('DEMO_ESM_PORT')}/rest-api/itsm/v1",
         setting("DEMO_ESM_USER"),
@@ -136,19 +187,7 @@ def run_examples(airflow: AirflowStandalone, ca_pem: Path) -> None:
         airflow.wait_for_dag(dag_id)
         # Unpaused import DAGs start their latest scheduled interval on their own: show
         # that first run (it creates the cards), then the manual one (mostly unchanged).
-        deadline, dag_runs, previous = time.monotonic() + 300, [], None
-        while True:
-            listed = airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "scheduled"}).json().get("dag_runs", [])
-            if dag_id in followers:  # and the runs Airflow started after its predecessors, this session
-                listed += airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={
-                    "run_type": "asset_triggered", "run_after_gte": started}).json().get("dag_runs", [])
-            listed.sort(key=lambda run: run.get("run_after") or "")
-            dag_runs = [airflow.wait_for_run(dag_id, run["dag_run_id"]) for run in listed]
-            # a follower: until Airflow has started it and no further run appeared for 5 s
-            if dag_id not in followers or (dag_runs and len(dag_runs) == previous) or time.monotonic() > deadline:
-                break
-            previous = len(dag_runs)
-            time.sleep(5)
+        dag_runs = _own_runs(airflow, dag_id, follower=dag_id in followers, since=since)
         for run in dag_runs:
             result = airflow.last_task_result(dag_id, run["dag_run_id"])
             print(f"  {dag_id} ({run['run_type'].replace('_', ' ')} run): {run['state']}  {_summary(result)}")
@@ -166,6 +205,25 @@ def run_examples(airflow: AirflowStandalone, ca_pem: Path) -> None:
         print(f"  {dag_id}: {run['state']}  {_summary(result)}")
 
 
+def _own_runs(airflow: LocalAirflow, dag_id: str, *, follower: bool, since: datetime) -> list[dict]:
+    """The DAG's runs Airflow started itself (scheduled; for a follower also those its Assets
+    started) that had not ended before ``since``, each waited for. A follower is watched until
+    Airflow has started it and no further run appeared for 5 s (at most 5 minutes)."""
+    deadline, dag_runs, previous = time.monotonic() + 300, [], None
+    while True:
+        listed = airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "scheduled"}).json().get("dag_runs", [])
+        if follower:
+            listed += airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={
+                "run_type": "asset_triggered", "run_after_gte": since.isoformat()}).json().get("dag_runs", [])
+        listed = [r for r in listed if not (r.get("end_date") and datetime.fromisoformat(r["end_date"]) < since)]
+        listed.sort(key=lambda run: run.get("run_after") or "")
+        dag_runs = [airflow.wait_for_run(dag_id, run["dag_run_id"]) for run in listed]
+        if not follower or (dag_runs and len(dag_runs) == previous) or time.monotonic() > deadline:
+            return dag_runs
+        previous = len(dag_runs)
+        time.sleep(5)
+
+
 def _summary(result: object) -> str:
     """The run's own summary line when it has one, else its result as JSON."""
     if isinstance(result, dict) and isinstance(result.get("summary"), str):
@@ -180,18 +238,15 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 def main() -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     demo_dir = Path(setting("DEMO_DIR")).resolve()
+    if setting("DEMO_EXECUTOR") == "celery":
+        # its own simulators' data and connector state: never mixed with the standalone demo's
+        demo_dir = demo_dir / "celery"
+    # the databases outside the folder (PostgreSQL, Redis) start over when the folder does
+    fresh = not (demo_dir / "esm-simulator.sqlite").exists()
     demo_dir.mkdir(parents=True, exist_ok=True)
     tls = ensure_tls_material(demo_dir)
-    env_for_children = connection_env(demo_dir, Path(tls.ca_pem))
     services: list[Service] = []
-    airflow = AirflowStandalone(
-        home=demo_dir / "airflow",
-        port=int(setting("DEMO_AIRFLOW_PORT")),
-        username=setting("DEMO_AIRFLOW_USER"),
-        password=setting("DEMO_AIRFLOW_PASSWORD"),
-        extra_env=env_for_children,
-        log_path=demo_dir / "logs" / "airflow-standalone.log",
-    )
+    airflow = make_airflow(demo_dir, connector_env(demo_dir, Path(tls.ca_pem), fresh=fresh), fresh=fresh)
     try:
         print("Starting the Jira Cloud simulator ...", flush=True)
         services.append(
@@ -211,14 +266,18 @@ def main() -> int:
                 ready=r"ESM simulator ready",
             )
         )
-        print("Starting airflow standalone (first start migrates its database; about a minute) ...", flush=True)
+        print(f"Preparing Airflow's metadata database ({setting('DEMO_EXECUTOR')}): migration, "
+              "connections, pool (the first time takes about a minute) ...", flush=True)
+        # before any Airflow process starts, so no scheduled run starts without its connections
+        airflow.prepare(connections(Path(tls.ca_pem)))
+        started = datetime.now(timezone.utc)
+        print(f"Starting Airflow ({type(airflow).__name__}) ...", flush=True)
         airflow.start(timeout=300)
-        airflow.ensure_pool()
         for conn_id in ("jira_default", "esm_default"):
             ok, message = airflow.test_connection_cli(conn_id)
             print(f"  connection {conn_id}: {'OK' if ok else 'FAILED'} - {message}")
         print("Running the examples once through the REST API ...", flush=True)
-        run_examples(airflow, Path(tls.ca_pem))
+        run_examples(airflow, Path(tls.ca_pem), started)
         print(
             "\nThe demo is running:\n"
             f"  Airflow UI and REST API  {airflow.base_url}   login {airflow.username} / {airflow.password}\n"
@@ -233,9 +292,9 @@ def main() -> int:
         )
         if os.environ.get("DEMO_EXIT_AFTER_EXAMPLES") == "1":
             return 0
-        while all(s.proc.poll() is None for s in services):
+        while all(s.proc.poll() is None for s in services) and not airflow.exited():
             time.sleep(1)
-        print("A simulator stopped unexpectedly; shutting down.", file=sys.stderr)
+        print(f"Stopped unexpectedly: {airflow.exited() or 'a simulator'}; shutting down.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nStopping ...")

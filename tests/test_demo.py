@@ -61,3 +61,35 @@ def test_a_simulator_exits_after_the_demo_that_started_it_is_killed(tmp_path):
         fake_demo.kill()
         if simulator is not None and not _gone(simulator):
             os.kill(simulator, signal.SIGKILL)
+
+
+def test_a_second_demo_continues_with_the_jira_data_of_the_first(tmp_path, monkeypatch):
+    """The Jira simulator keeps its data under the demo folder (like ESM's): an issue created
+    during one demo is there, with the same key, in the next; a fresh Jira would give that key
+    to another issue, and replayed events would report it."""
+    from devtools import demo
+    from jira_esm_connector.jira import JiraClient
+
+    monkeypatch.setenv("DEMO_JIRA_PORT", "0")
+    monkeypatch.setenv("DEMO_JIRA_SEED", "7")
+
+    def start() -> tuple[demo.Service, str]:
+        service = demo.start_service("Jira simulator", demo.jira_simulator_args(tmp_path), tmp_path / "jira.log",
+                                     ready=r"Jira simulator ready", timeout=90)
+        ready = [ln for ln in (tmp_path / "jira.log").read_text().splitlines() if "Jira simulator ready" in ln][-1]
+        return service, ready.rsplit(" ", 1)[-1]
+
+    first, url = start()
+    try:
+        with JiraClient(url, "demo@example.com", "demo-token", verify=str(tmp_path / "ca.pem")) as jira:
+            key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"},
+                                     "summary": "made in the first demo"})["key"]
+    finally:
+        first.stop()
+    second, url = start()
+    try:
+        assert "Reused the data in" in (tmp_path / "jira.log").read_text()
+        with JiraClient(url, "demo@example.com", "demo-token", verify=str(tmp_path / "ca.pem")) as jira:
+            assert jira.get_issue(key, fields=["summary"])["fields"]["summary"] == "made in the first demo"
+    finally:
+        second.stop()
