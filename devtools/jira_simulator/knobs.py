@@ -7,6 +7,7 @@ import threading
 import time
 from array import array
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +132,18 @@ class Knobs:
         return RateDecision(allowed, limit, limit - used, start + 1)
 
 
+def peak_in_window(times: Iterable[float], window: float = 1.0) -> int:
+    """The most events in any closed window ``[t, t + window]`` (both ends count: the stricter
+    reading, and the one the connector's rate limiter guarantees), times in any order."""
+    ordered = sorted(times)
+    best = first = 0
+    for last, t in enumerate(ordered):
+        while ordered[first] < t - window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
 class Stats:
     """Request counts per endpoint (method + route template) and per status code.
 
@@ -173,9 +186,11 @@ class Stats:
                     self.arrivals_dropped += 1
 
     def arrival_times(self) -> dict[str, Any]:
-        """``{"arrivals": [epoch seconds, in arrival order], "dropped": n}``."""
+        """``{"arrivals": [epoch seconds, in arrival order], "dropped": n, "peak_per_second": n}``
+        (the most arrivals in any closed one-second window)."""
         with self._lock:
-            return {"arrivals": sorted(self.arrivals), "dropped": self.arrivals_dropped}
+            arrivals = sorted(self.arrivals)
+            return {"arrivals": arrivals, "dropped": self.arrivals_dropped, "peak_per_second": peak_in_window(arrivals)}
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

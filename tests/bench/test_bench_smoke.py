@@ -197,13 +197,14 @@ def test_esm_jira_check_names_every_kind_of_difference():
 
 
 def test_peak_request_rate_in_a_sliding_second():
-    from bench.latency import peak_in_window
+    from devtools.jira_simulator.knobs import peak_in_window
 
     assert peak_in_window([]) == 0
     assert peak_in_window([5.0]) == 1
-    # 3 inside [0.5, 1.5), though each fixed second (0-1, 1-2) holds only 2
+    # 3 inside [0.5, 1.5], though each fixed second (0-1, 1-2) holds only 2
     assert peak_in_window([0.1, 0.6, 0.9, 1.4, 2.6]) == 3
-    assert peak_in_window([2.0, 1.0, 0.0]) == 1  # a window holds its start, not its end; any order
+    assert peak_in_window([2.0, 1.0, 0.0]) == 2  # a window holds its start and its end; any order
+    assert peak_in_window([0.0, 1.01, 2.02]) == 1
     assert peak_in_window([0.0] * 4 + [10.0]) == 4
 
 

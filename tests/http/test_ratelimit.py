@@ -10,6 +10,7 @@ import pytest
 
 from jira_esm_connector.http import RetryPolicy, SiteLimiter, build_session, site_limiter
 from jira_esm_connector.http.ratelimit import site_key
+from devtools.jira_simulator.knobs import peak_in_window
 
 
 class FakeClock:
@@ -55,17 +56,6 @@ def limiter(clock: FakeClock, lines: Lines | None = None, *, rate: float = 5, co
                        clock=clock, sleep=clock.sleep, logger=log)
 
 
-def max_in_window(times: list[float], window: float = 1.0) -> int:
-    """The most send times in any closed window [t, t + window]."""
-    times = sorted(times)
-    best, first = 0, 0
-    for last, t in enumerate(times):
-        while times[first] < t - window:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
-
-
 def test_the_cap_holds_in_every_sliding_window_not_only_per_second(clock):
     lim = limiter(clock, rate=5)
     clock.now = 1000.9  # late in a calendar second
@@ -80,8 +70,8 @@ def test_the_cap_holds_in_every_sliding_window_not_only_per_second(clock):
     for _ in range(300):  # senders arriving at random moments
         clock.now += rng.choice([0.0, 0.0, 0.01, 0.05, 0.3, 1.2])
         times.append(lim.before_send())
-    assert max_in_window(times) <= 5 and lim.sent_total == len(times)
-    assert max_in_window(times, 0.999) == 5  # and it does use the rate it is given
+    assert peak_in_window(times) <= 5 and lim.sent_total == len(times)
+    assert peak_in_window(times, 0.999) == 5  # and it does use the rate it is given
 
 
 def test_rates_below_one_and_fractional_rates(clock):
@@ -90,13 +80,13 @@ def test_rates_below_one_and_fractional_rates(clock):
     assert [b - a for a, b in zip(times, times[1:])] == pytest.approx([2.0, 2.0, 2.0])
     frac = limiter(clock, rate=2.5)
     times = [frac.before_send() for _ in range(20)]
-    assert max_in_window(times) <= 2
+    assert peak_in_window(times) <= 2
 
 
 def test_the_guard_lengthens_the_window_for_network_jitter(clock):
     lim = limiter(clock, rate=2, guard=0.05)
     times = [lim.before_send() for _ in range(6)]
-    assert max_in_window(times, 1.05) <= 2
+    assert peak_in_window(times, 1.05) <= 2
 
 
 def test_a_429_burst_halves_once_and_pauses_every_sender_until_retry_after(clock, lines):

@@ -10,21 +10,11 @@ import logging
 from collections import Counter
 
 from jira_esm_connector.http import RetryPolicy, SiteLimiter
+from devtools.jira_simulator.knobs import peak_in_window
 
 R = 5  # the connector's cap, requests per second
 STORM = 6  # 429s with Retry-After: 1 the simulator answers in a row
 PATIENT = RetryPolicy(total=25, backoff_base=0.05, backoff_cap=0.5, jitter=0.2, max_retry_after=3.0)
-
-
-def _max_in_window(times: list[float], window: float = 1.0) -> int:
-    """The most arrivals in any closed window [t, t + window]."""
-    times = sorted(times)
-    best, first = 0, 0
-    for last, t in enumerate(times):
-        while times[first] < t - window:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
 
 
 class _Lines(logging.Handler):
@@ -62,7 +52,7 @@ def test_limiter_never_exceeds_its_rate_under_a_429_storm(jira_sim_fresh, jira_c
     assert set(got) == set(wanted) and set(got.values()) == {1}  # every issue, once
     assert responses.get("429", 0) == STORM and responses.get("200") == len(batches), responses
     assert len(arrivals) == sum(responses.values()) > len(batches)  # retries arrived, and were counted
-    assert _max_in_window(arrivals) <= R, sorted(arrivals)
+    assert peak_in_window(arrivals) <= R, sorted(arrivals)
     assert limiter.sent_total - sent_before == len(arrivals)  # it saw every attempt the server saw
     # the limiter slowed down (logged once per change, not per request) and paused everyone
     decreases = [l for l in lines.lines if "answered 429" in l and "requests in flight" in l]

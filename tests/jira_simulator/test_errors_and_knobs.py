@@ -160,16 +160,17 @@ def test_stats_keep_when_each_request_arrived_within_a_bound(sim):
     sim.admin("GET", "stats")  # admin calls are neither counted nor timed
     got = sim.admin("GET", "stats/arrivals").json()
     assert got["dropped"] == 0 and len(got["arrivals"]) == 3
+    assert 1 <= got["peak_per_second"] <= 3
     assert got["arrivals"] == sorted(got["arrivals"])
     assert all(before <= t <= after for t in got["arrivals"])
     assert sim.stats()["arrivals_kept"] == 3
     sim.admin("DELETE", "stats")
-    assert sim.admin("GET", "stats/arrivals").json() == {"arrivals": [], "dropped": 0}
+    assert sim.admin("GET", "stats/arrivals").json() == {"arrivals": [], "dropped": 0, "peak_per_second": 0}
     # the log is bounded: beyond the cap requests are still counted, their times dropped
     small = Stats(max_arrivals=2)
     for t in (3.0, 1.0, 2.0):
         small.record("GET /x", 200, arrived=t)
-    assert small.arrival_times() == {"arrivals": [1.0, 3.0], "dropped": 1}
+    assert small.arrival_times() == {"arrivals": [1.0, 3.0], "dropped": 1, "peak_per_second": 1}
     assert small.snapshot()["total"] == 3
 
 

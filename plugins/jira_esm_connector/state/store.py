@@ -430,14 +430,18 @@ class StateStore:
         """Every cached (key, fingerprint) of the task in key order, read page by page
         (no connection is held while the caller works between pages)."""
         t = self.tables.task_cache
+        yield from self._iter_by_key(t, t.c.fingerprint, t.c.task == task, page_size)
+
+    def _iter_by_key(self, t: sa.Table, value: sa.Column, where: Any, page_size: int) -> Iterator[tuple[str, str]]:
+        """(record_key, value) rows of ``t`` matching ``where``, in key order, a page per query."""
         after: str | None = None
         while True:
-            query = sa.select(t.c.record_key, t.c.fingerprint).where(t.c.task == task)
+            query = sa.select(t.c.record_key, value).where(where)
             if after is not None:
                 query = query.where(t.c.record_key > after)
             with self.engine.connect() as conn:
                 rows = conn.execute(query.order_by(t.c.record_key).limit(page_size)).all()
-            yield from ((k, fp) for k, fp in rows)
+            yield from ((k, v) for k, v in rows)
             if len(rows) < page_size:
                 return
             after = rows[-1][0]
@@ -516,17 +520,7 @@ class StateStore:
         """Every (key, card id) of ``scope`` in key order, read page by page (no connection
         is held while the caller works between pages)."""
         t = self.tables.key_map
-        after: str | None = None
-        while True:
-            query = sa.select(t.c.record_key, t.c.card_id).where(t.c.scope == scope)
-            if after is not None:
-                query = query.where(t.c.record_key > after)
-            with self.engine.connect() as conn:
-                rows = conn.execute(query.order_by(t.c.record_key).limit(page_size)).all()
-            yield from ((k, c) for k, c in rows)
-            if len(rows) < page_size:
-                return
-            after = rows[-1][0]
+        yield from self._iter_by_key(t, t.c.card_id, t.c.scope == scope, page_size)
 
     def put_card_ids(self, scope: str, card_ids: Mapping[Any, Any]) -> None:
         now = _utcnow()
