@@ -47,7 +47,7 @@ from ..config.scheduled import ScheduledTask
 from ..pipeline.results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
 from ..protocols import StateApi
 from .common import START_DATE, connector_settings, dag_tags, default_args, fail_without_retry, open_clients, open_state
-from .common import cap_doc_md, import_asset, import_asset_uri, staging_description, staging_root
+from .common import cap_doc_md, import_asset, import_asset_uri, staging_root
 
 __all__ = ["build_import_dag", "import_doc_md", "import_schedule", "IMPORT_TASK_IDS"]
 
@@ -307,8 +307,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
 
         run_id, _params, path = _run_context(task, settings)
         removed = cleanup_old_runs(staging_root(settings), task.name, current_run=run_id)  # idle beyond the retention
-        log.info("Staging this run's pages under %s/%s/ (%d old run folder(s) removed).",
-                 staging_description(settings), task.name, removed)
+        log.info("Staging this run's pages under %s (%d old run folder(s) of this task removed).", path, removed)
         with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
             try:
                 warning = schedule_warning(task, state.last_volume(task.name))
