@@ -77,3 +77,18 @@ def test_deadline_and_lease_settings(monkeypatch):
     monkeypatch.setenv("JIRA_ESM_RUN_TIMEOUT_MINUTES", "20")
     with pytest.raises(ValidationError, match="JIRA_ESM_RUN_TIMEOUT_MINUTES \\(20\\) must be at least"):
         ConnectorSettings()
+
+
+def test_staging_url_and_connection(monkeypatch):
+    s = ConnectorSettings()
+    assert s.staging_url is None and s.staging_conn_id is None  # the local folder staging_dir
+    monkeypatch.setenv("JIRA_ESM_STAGING_URL", "s3://bucket/jira-esm-staging")
+    monkeypatch.setenv("JIRA_ESM_STAGING_CONN_ID", "aws_staging")
+    s = ConnectorSettings()
+    assert (s.staging_url, s.staging_conn_id) == ("s3://bucket/jira-esm-staging", "aws_staging")
+    monkeypatch.setenv("JIRA_ESM_STAGING_URL", " ")
+    monkeypatch.setenv("JIRA_ESM_STAGING_CONN_ID", "")
+    assert (ConnectorSettings().staging_url, ConnectorSettings().staging_conn_id) == (None, None)
+    monkeypatch.setenv("JIRA_ESM_STAGING_URL", "/mnt/shared/staging")
+    with pytest.raises(ValueError, match="JIRA_ESM_STAGING_URL '/mnt/shared/staging' is not a URL"):
+        ConnectorSettings()

@@ -77,6 +77,11 @@ class ConnectorSettings(BaseSettings):
                                            connector pool's slots
     ``JIRA_ESM_JIRA_CONCURRENCY``          most Jira requests in flight at once in one task (default 8)
     ``JIRA_ESM_ESM_CONCURRENCY``           most ESM bulk writes / lookups in flight at once in one task (default 4)
+    ``JIRA_ESM_STAGING_URL``               the staging root as an Airflow ObjectStoragePath URL, reached by every
+                                           worker: ``s3://bucket/prefix``, ``gs://...``, ``file:///shared/volume``
+                                           (default: none, i.e. the local folder ``JIRA_ESM_STAGING_DIR``)
+    ``JIRA_ESM_STAGING_CONN_ID``           Airflow connection with the credentials for ``JIRA_ESM_STAGING_URL``
+                                           (default: none, the file system's own defaults, e.g. an instance role)
     ====================================== ===================================================
     """
 
@@ -106,6 +111,9 @@ class ConnectorSettings(BaseSettings):
     jira_rate_limit: float = Field(50.0, gt=0, le=10_000)
     jira_concurrency: int = Field(8, ge=1, le=64)
     esm_concurrency: int = Field(4, ge=1, le=32)
+    # -- staging every worker reaches (issue 11) --
+    staging_url: str | None = None  # None: staging_dir (a local folder)
+    staging_conn_id: str | None = None
 
     @field_validator("task_retries", mode="before")
     @classmethod
@@ -139,6 +147,22 @@ class ConnectorSettings(BaseSettings):
         from ..mapping.dates import get_zone
 
         get_zone(value)
+        return value
+
+    @field_validator("staging_url", "staging_conn_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        # an empty variable (``JIRA_ESM_STAGING_URL=``) means "not set": the local folder
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("staging_url")
+    @classmethod
+    def _staging_url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(
+                f"JIRA_ESM_STAGING_URL {value!r} is not a URL (s3://bucket/prefix, gs://..., file:///path); "
+                "a local folder is JIRA_ESM_STAGING_DIR"
+            )
         return value
 
     @model_validator(mode="after")

@@ -29,6 +29,8 @@ __all__ = [
     "ASSET_GROUP",
     "import_asset_uri",
     "import_asset",
+    "staging_root",
+    "staging_description",
 ]
 
 # doc_md is stored with every serialized DAG and rendered in the UI: a task file with a
@@ -48,6 +50,54 @@ def connector_settings(settings: Any = None) -> Any:
     from ..config.settings import ConnectorSettings
 
     return ConnectorSettings()
+
+
+def staging_root(settings: Any) -> Any:
+    """The staging root of the running task: ``JIRA_ESM_STAGING_URL`` as an Airflow
+    ``ObjectStoragePath`` (credentials from ``JIRA_ESM_STAGING_CONN_ID``), else the local
+    folder ``JIRA_ESM_STAGING_DIR``. Returned as the pipeline's location
+    (:func:`..pipeline.staging.location`): a ``Path`` for anything local (the fast path),
+    else the store's file system and path, remembered in this process so that the dataset
+    URLs the steps pass through XCom are read with the same credentials on any worker.
+
+    Call it in task code only: with a connection id, building the path looks the
+    connection up.
+    """
+    from ..pipeline.staging import location
+
+    url = getattr(settings, "staging_url", None)
+    if not url:
+        return location(settings.staging_dir)
+    from airflow.sdk import ObjectStoragePath
+
+    conn_id = getattr(settings, "staging_conn_id", None) or None
+    root = ObjectStoragePath(url, conn_id=conn_id)
+    if (root.protocol or "file") not in ("file", "local") and root.conn_id is None:
+        _attach_plain_fsspec(root.protocol)
+    return location(root)
+
+
+def _attach_plain_fsspec(protocol: str) -> None:
+    """Let Airflow reach a file system no provider registers (``memory://``, fsspec's own
+    implementations) with fsspec's defaults; one that a provider registers is left alone."""
+    from airflow.sdk.io import attach, has_fs
+
+    if not has_fs(protocol):
+        import fsspec
+
+        attach(protocol, fs=fsspec.filesystem(protocol))
+
+
+def staging_description(settings: Any) -> str:
+    """Where staged files go, for logs and docs (never credentials: the URL without any
+    user part; the connection by its id)."""
+    url = getattr(settings, "staging_url", None)
+    if not url:
+        return str(settings.staging_dir)
+    scheme, _, rest = url.partition("://")
+    shown = f"{scheme}://{rest.rpartition('@')[2]}"
+    conn_id = getattr(settings, "staging_conn_id", None)
+    return f"{shown} (connection {conn_id})" if conn_id else shown
 
 
 def cap_doc_md(text: str, limit: int = MAX_DOC_MD) -> str:

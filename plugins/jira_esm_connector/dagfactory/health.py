@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from .common import START_DATE, connector_settings, dag_tags, fail_without_retry
+from .common import START_DATE, connector_settings, dag_tags, fail_without_retry, staging_description, staging_root
 
 HEALTH_DAG_ID = "jira_esm_connector_health"
 log = logging.getLogger("jira_esm_connector.health")
@@ -50,10 +50,10 @@ def _remove_staging_of_deleted_tasks(result: Any, settings: Any = None) -> list[
         return []
     try:
         removed = cleanup_unknown_tasks(
-            settings.staging_dir, result.tasks, retention_hours=settings.staging_retention_hours
+            staging_root(settings), result.tasks, retention_hours=settings.staging_retention_hours
         )
-    except OSError as exc:
-        log.warning("Could not clean the staging folder %s: %s", settings.staging_dir, exc)
+    except Exception as exc:  # noqa: BLE001 - housekeeping; an object store may fail in its own ways
+        log.warning("Could not clean the staging root %s: %s", staging_description(settings), exc)
         return []
     if removed:
         log.info("Removed the staged files of deleted tasks: %s", ", ".join(removed))

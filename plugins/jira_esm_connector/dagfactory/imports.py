@@ -47,7 +47,7 @@ from ..config.scheduled import ScheduledTask
 from ..pipeline.results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
 from ..protocols import StateApi
 from .common import START_DATE, connector_settings, dag_tags, default_args, fail_without_retry, open_clients, open_state
-from .common import cap_doc_md, import_asset, import_asset_uri
+from .common import cap_doc_md, import_asset, import_asset_uri, staging_root
 
 __all__ = ["build_import_dag", "import_doc_md", "import_schedule", "IMPORT_TASK_IDS"]
 
@@ -141,7 +141,8 @@ def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = 
     lines = [f"### Jira → ESM import `{task.name}`", ""]
     if task.description:
         lines += [task.description, ""]
-    status = read_status(getattr(settings, "staging_dir", None), task.name)
+    # parse time: only a local status file is read (an object-store root would be network I/O)
+    status = None if getattr(settings, "staging_url", None) else read_status(getattr(settings, "staging_dir", None), task.name)
     if status and status.get("warning"):
         lines += [f"> **Scheduling warning:** {status['warning']}", ""]
     rows = [
@@ -215,7 +216,7 @@ def _run_context(task: ScheduledTask, settings: Any) -> tuple[str, dict[str, Any
 
     ctx = get_current_context()
     run_id = ctx["run_id"]
-    return run_id, dict(ctx.get("params") or {}), run_dir(settings.staging_dir, task.name, run_id)
+    return run_id, dict(ctx.get("params") or {}), run_dir(staging_root(settings), task.name, run_id)
 
 
 @contextmanager
@@ -283,7 +284,7 @@ def _finish_task(task: ScheduledTask, settings: Any, lease: Any) -> Any:
             held.check()  # never move the watermark for a superseded run
             summary = finish(
                 task, state, run_id, extracted, transformed, diffed, loaded, removed,
-                staging_root=settings.staging_dir, logger=log,
+                staging_root=staging_root(settings), logger=log,
             )
         return _describe_asset_event(task, summary)
 
@@ -305,7 +306,8 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
         from ..pipeline.staging import cleanup_old_runs
 
         run_id, _params, path = _run_context(task, settings)
-        cleanup_old_runs(settings.staging_dir, task.name, current_run=run_id)  # runs idle beyond the retention
+        removed = cleanup_old_runs(staging_root(settings), task.name, current_run=run_id)  # idle beyond the retention
+        log.info("Staging this run's pages under %s (%d old run folder(s) of this task removed).", path, removed)
         with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
             try:
                 warning = schedule_warning(task, state.last_volume(task.name))
@@ -341,6 +343,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
     def load_step(diffed: DiffResult) -> LoadResult:
         from ..pipeline import load
 
+        staging_root(settings)  # the staged changes are read with the staging root's credentials
         with open_state(settings) as state, _lease(state, "load"):
             if diffed.get("changed", 0) == 0:
                 log.info("Nothing new or changed: nothing is written to ESM.")

@@ -51,7 +51,7 @@ from ..markers import is_connector_comment
 from ..mapping.paths import get_path
 from ..protocols import JiraApi, StateApi
 from .results import ExtractResult
-from .staging import DatasetWriter
+from .staging import DatasetWriter, location
 from .watermark import watermark_jql, watermark_since
 
 __all__ = ["extract", "search_fields", "EXTRACT_COLUMNS"]
@@ -352,7 +352,7 @@ def extract(
     records fetched again by key.
     """
     lg = logger or log
-    run_path = Path(run_path)
+    run_path = location(run_path)  # a local folder or a folder on the object store
     stats = {
         "pages": 0, "skipped_connector_comments": 0, "pending_refetched": 0, "pending_requests": 0,
         "listing_pages": 0, "listed_twice": 0, "requests": 0, "gone": 0,

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from ..protocols import StateApi
 from .results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
-from .staging import safe_name
+from .staging import StagingPath, location, read_text, safe_name, write_text
 
 __all__ = ["finish", "summary_line", "COUNT_KEYS", "status_file", "read_status"]
 
@@ -30,20 +29,21 @@ def summary_line(task_name: str, counts: dict[str, Any]) -> str:
     return f"Import '{task_name}' finished: {parts}."
 
 
-def status_file(staging_root: str | Path, task_name: str) -> Path:
+def status_file(staging_root: Any, task_name: str) -> StagingPath:
     """A small JSON file per task with the last run's volume and scheduling advice.
 
-    The DAG factory reads it at parse time (a local file: no database or network I/O)
+    The DAG factory reads it at parse time (a local file: no database or network I/O; with
+    the staging root on an object store it is written there but not read at parse time)
     to put the scheduling-table warning into the DAG's docs.
     """
-    return Path(staging_root) / "_status" / f"{safe_name(task_name)}.json"
+    return location(staging_root) / "_status" / f"{safe_name(task_name)}.json"
 
 
-def read_status(staging_root: str | Path | None, task_name: str) -> dict[str, Any] | None:
+def read_status(staging_root: Any, task_name: str) -> dict[str, Any] | None:
     if not staging_root:
         return None
     try:
-        return json.loads(status_file(staging_root, task_name).read_text())
+        return json.loads(read_text(status_file(staging_root, task_name)))
     except (OSError, ValueError):
         return None
 
@@ -95,7 +95,7 @@ def finish(
     loaded: LoadResult,
     removed: RemovalResult | None = None,
     *,
-    staging_root: str | Path | None = None,
+    staging_root: Any = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> RunSummary:
     """Record the run, advance the watermark (incremental), log and return the summary."""
@@ -145,14 +145,11 @@ def finish(
     if staging_root and volume is not None:
         path = status_file(staging_root, task.name)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({
+            write_text(path, json.dumps({
                 "task": task.name, "run_id": run_id, "volume": volume, "warning": warning,
                 "finished_at": datetime.now(timezone.utc).isoformat(), "counts": counts,
             }))
-            tmp.replace(path)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - advice only; never fails a run
             lg.debug("could not write %s: %s", path, exc)
     line = summary_line(task.name, counts)
     lg.info("%s", line)

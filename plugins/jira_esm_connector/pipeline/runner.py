@@ -8,7 +8,6 @@ import os
 import socket
 import threading
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from ..protocols import EsmApi, JiraApi, StateApi
@@ -29,7 +28,7 @@ def run_import(
     jira: JiraApi,
     esm: EsmApi,
     state: StateApi,
-    staging_root: str | Path,
+    staging_root: Any,
     run_id: str,
     *,
     settings: Any = None,

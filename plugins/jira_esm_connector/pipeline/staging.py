@@ -2,11 +2,28 @@
 
 Every run gets its own folder ``<staging root>/<task name>/<run id>/``; each step writes
 its output there as a *dataset*: a sub-folder of Parquet files, one file per page, with a
-small fixed schema (a key column plus JSON text). XCom carries only the dataset's path and
-counts, so records never travel through Airflow's metadata database, and a step reads and
-writes one page at a time, so memory stays bounded however large the import is.
+small fixed schema (a key column plus JSON text). XCom carries only the dataset's address
+and counts, so records never travel through Airflow's metadata database, and a step reads
+and writes one page at a time, so memory stays bounded however large the import is.
 
-The staging root must be reachable by every worker (a shared volume in production).
+The staging root must be reachable by every worker, because each step may run on another
+machine. It is either
+
+* a local folder (``pathlib.Path``; the default, and a shared volume in production): the
+  fast path, plain file I/O, a page becomes visible by an atomic rename; or
+* any fsspec file system (``s3://``, ``gs://``, ...): the DAG factory builds an Airflow
+  ``ObjectStoragePath`` from the settings (credentials from an Airflow connection) and
+  passes it in; this module only needs its ``fs`` and ``path`` (no Airflow import here).
+  Every read and write then goes through that file system: a page is one PUT (an object
+  appears whole or not at all), and a dataset's page list is written with it
+  (``_pages.json``), so a reader never depends on a listing -- object stores list by
+  prefix and clients cache listings -- and an empty dataset still exists.
+
+A dataset's address in XCom is a string: a local path, or the store's URL
+(``s3://bucket/staging/<task>/<run>/extract``). A step on another worker turns it back
+into a location with :func:`location`; the file system of a URL under a root given to this
+process (:func:`location` of the root, which every step does first) is that root's --
+with its connection's credentials -- else fsspec's default for the URL's scheme.
 """
 from __future__ import annotations
 
@@ -15,16 +32,22 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 # pyarrow is imported where pages are written or read: not when a DAG file is parsed
 
 __all__ = [
     "Dataset",
     "DatasetWriter",
+    "RemotePath",
+    "StagingPath",
+    "location",
+    "read_text",
+    "write_text",
     "run_dir",
     "safe_name",
     "cleanup_old_runs",
@@ -38,6 +61,9 @@ DEFAULT_RETENTION_HOURS = 6.0
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_NAME = 180
+_LOCAL_PROTOCOLS = ("", "file", "local")
+_PAGE_LIST = "_pages.json"  # a dataset's pages on a file system reached through fsspec
+_LAST_USED = "_last_used"  # a run folder's retention clock there (folders have no mtime)
 
 
 def safe_name(value: str) -> str:
@@ -61,13 +87,131 @@ def safe_name(value: str) -> str:
     return f"{cleaned[:_MAX_NAME] or 'run'}~{digest}"
 
 
-def run_dir(staging_root: str | Path, task_name: str, run_id: str) -> Path:
+# --------------------------------------------------------------------------- locations
+
+
+class RemotePath:
+    """A file or folder on an fsspec file system: the file system plus the path on it.
+    ``str()`` is its URL (what XCom carries); ``/`` joins like ``pathlib``."""
+
+    __slots__ = ("fs", "path")
+
+    def __init__(self, fs: Any, path: str) -> None:
+        self.fs = fs
+        self.path = path.rstrip("/") or path
+
+    def __truediv__(self, name: str) -> RemotePath:
+        return RemotePath(self.fs, f"{self.path}/{name}")
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return self.fs.unstrip_protocol(self.path)
+
+    def __repr__(self) -> str:
+        return f"RemotePath({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemotePath) and other.fs is self.fs and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash((id(self.fs), self.path))
+
+
+StagingPath = Union[Path, RemotePath]
+
+# Roots handed to this process (URL -> file system), so the URL of a dataset under one is
+# read with the root's file system -- and the root's credentials -- on any worker.
+_ROOTS: dict[str, Any] = {}
+_ROOTS_LOCK = threading.Lock()
+
+
+def location(value: Any) -> StagingPath:
+    """A staging root, run folder or dataset address as a :class:`Path` (local: the fast
+    path) or a :class:`RemotePath`.
+
+    ``value``: a ``Path`` or local path text; ``file://`` text; a path object with ``fs``
+    and ``path`` (an Airflow ``ObjectStoragePath``, any UPath; remembered as a root); or a
+    URL (``memory://...``, ``s3://...``), read with a remembered root's file system when
+    it lies under one.
+    """
+    if isinstance(value, (Path, RemotePath)):
+        return value
+    if hasattr(value, "fs") and hasattr(value, "path"):
+        protocol = getattr(value, "protocol", "") or ""
+        if protocol in _LOCAL_PROTOCOLS:
+            return Path(value.path)
+        root = RemotePath(value.fs, value.path)
+        with _ROOTS_LOCK:
+            _ROOTS[str(root).rstrip("/")] = root.fs
+        return root
+    text = os.fspath(value) if not isinstance(value, str) else value
+    scheme, sep, rest = text.partition("://")
+    if not sep or "/" in scheme:
+        return Path(text)
+    if scheme in _LOCAL_PROTOCOLS:
+        return Path(rest)
+    return _remote_from_url(text.rstrip("/"))
+
+
+def _remote_from_url(url: str) -> RemotePath:
+    with _ROOTS_LOCK:
+        roots = sorted(_ROOTS.items(), key=lambda item: len(item[0]), reverse=True)
+    for prefix, fs in roots:
+        if url == prefix or url.startswith(prefix + "/"):
+            return RemotePath(fs, fs._strip_protocol(url))
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(url)  # no root given to this process: the scheme's default credentials
+    return RemotePath(fs, path)
+
+
+def write_text(path: Any, text: str) -> None:
+    """Write a small text file whole (never seen half-written)."""
+    target = location(path)
+    if isinstance(target, RemotePath):
+        target.fs.pipe_file(target.path, text.encode("utf-8"))
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+
+
+def read_text(path: Any) -> str:
+    """A small text file's content (FileNotFoundError when it is not there)."""
+    source = location(path)
+    if isinstance(source, RemotePath):
+        return source.fs.cat_file(source.path).decode("utf-8")
+    return source.read_text(encoding="utf-8")
+
+
+def _remove_tree(path: StagingPath) -> None:
+    if isinstance(path, RemotePath):
+        try:
+            path.fs.rm(path.path, recursive=True)
+        except FileNotFoundError:
+            pass
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def run_dir(staging_root: Any, task_name: str, run_id: str) -> StagingPath:
     """``<root>/<task>/<run>/``, created, and marked as in use now (every step of a run
     calls this, so the retention clock of a running run starts at its latest step)."""
-    path = Path(staging_root) / safe_name(task_name) / safe_name(run_id)
+    path = location(staging_root) / safe_name(task_name) / safe_name(run_id)
+    if isinstance(path, RemotePath):
+        path.fs.makedirs(path.path, exist_ok=True)  # a no-op on object stores
+        write_text(path / _LAST_USED, repr(time.time()))
+        return path
     path.mkdir(parents=True, exist_ok=True)
     os.utime(path)
     return path
+
+
+# --------------------------------------------------------------------------- datasets
 
 
 class DatasetWriter:
@@ -78,17 +222,20 @@ class DatasetWriter:
     earlier attempt.
     """
 
-    def __init__(self, path: str | Path, columns: Iterable[str]) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Any, columns: Iterable[str]) -> None:
+        self.path = location(path)
         self.columns = list(columns)
         import pyarrow as pa
 
         self.schema = pa.schema([(c, pa.string()) for c in self.columns])
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True)
+        _remove_tree(self.path)
+        if isinstance(self.path, RemotePath):
+            self.path.fs.makedirs(self.path.path, exist_ok=True)
+        else:
+            self.path.mkdir(parents=True)
         self.pages = 0
         self.rows = 0
+        self._page_rows: list[int] = []
 
     def write_page(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -103,18 +250,30 @@ class DatasetWriter:
         page read with :meth:`Dataset.iter_tables` and filtered: no detour through Python."""
         if table.num_rows == 0:
             return
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = table.select(self.columns).cast(self.schema)
         self.pages += 1
-        tmp = self.path / f".page-{self.pages:05d}.parquet.tmp"
+        name = f"page-{self.pages:05d}.parquet"
         # no dictionaries (keys, JSON texts: nearly all values differ) and no min/max
         # statistics (nothing filters on them): smaller files, written and read faster
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=False, write_statistics=False)
-        tmp.rename(self.path / f"page-{self.pages:05d}.parquet")  # never a half-written page
+        options = {"compression": "zstd", "use_dictionary": False, "write_statistics": False}
+        if isinstance(self.path, RemotePath):
+            buffer = pa.BufferOutputStream()
+            pq.write_table(table, buffer, **options)
+            self.path.fs.pipe_file((self.path / name).path, buffer.getvalue().to_pybytes())  # one PUT
+        else:
+            tmp = self.path / f".{name}.tmp"
+            pq.write_table(table, tmp, **options)
+            tmp.rename(self.path / name)  # never a half-written page
+        self._page_rows.append(table.num_rows)
         self.rows += table.num_rows
 
     def close(self) -> Dataset:
+        if isinstance(self.path, RemotePath):
+            pages = [{"file": f"page-{n:05d}.parquet", "rows": rows} for n, rows in enumerate(self._page_rows, 1)]
+            write_text(self.path / _PAGE_LIST, json.dumps({"pages": pages, "rows": self.rows}))
         return Dataset(self.path)
 
 
@@ -127,27 +286,42 @@ def _text(value: Any) -> str | None:
 class Dataset:
     """A staged dataset (folder of Parquet pages), read back page by page."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Any) -> None:
+        self.path = location(path)
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.path)!r})"
 
-    def files(self) -> list[Path]:
+    def _missing(self) -> FileNotFoundError:
+        return FileNotFoundError(
+            f"staged dataset {self.path} is missing: the staging root must be shared by all "
+            "workers and kept until the run is over (was it cleaned up, or is this another machine?)"
+        )
+
+    def _page_list(self) -> list[dict[str, Any]]:
+        assert isinstance(self.path, RemotePath)
+        try:
+            return list(json.loads(read_text(self.path / _PAGE_LIST))["pages"])
+        except FileNotFoundError:
+            raise self._missing() from None
+
+    def files(self) -> list[StagingPath]:
+        if isinstance(self.path, RemotePath):
+            return [self.path / page["file"] for page in self._page_list()]
         if not self.path.is_dir():
-            raise FileNotFoundError(
-                f"staged dataset {self.path} is missing: the staging folder must be shared by all "
-                "workers and kept until the run is over (was it cleaned up, or is this another machine?)"
-            )
+            raise self._missing()
         return sorted(self.path.glob("page-*.parquet"))
 
     def iter_tables(self, columns: list[str] | None = None) -> Iterator[Any]:
         """The pages as Arrow tables (for steps that filter pages without looking at every value)."""
         for file in self.files():
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            # one file, read directly (read_table would set up a dataset scan for each)
-            with pq.ParquetFile(file) as parquet:
+            # one file, read directly (read_table would set up a dataset scan for each); a
+            # remote page is fetched whole with one GET
+            source = pa.BufferReader(file.fs.cat_file(file.path)) if isinstance(file, RemotePath) else file
+            with pq.ParquetFile(source) as parquet:
                 table = parquet.read(columns=columns, use_threads=False)
             yield table  # the file is closed while the caller works on the page
 
@@ -165,9 +339,14 @@ class Dataset:
             yield from page
 
     def count(self) -> int:
+        if isinstance(self.path, RemotePath):
+            return sum(int(page["rows"]) for page in self._page_list())
         import pyarrow.parquet as pq
 
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files())
+
+
+# --------------------------------------------------------------------------- retention
 
 
 def _retention_s(retention_hours: float | None) -> float:
@@ -185,8 +364,48 @@ def _idle_s(path: Path, now: float) -> float:
         return 0.0  # vanished or unreadable: leave it to the next cleanup
 
 
+def _folders(path: StagingPath) -> list[StagingPath]:
+    """The sub-folders of ``path`` (none when it does not exist); never symlinks."""
+    if isinstance(path, RemotePath):
+        path.fs.invalidate_cache(path.path)  # another worker may have written meanwhile
+        try:
+            entries = path.fs.ls(path.path, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            (RemotePath(path.fs, e["name"]) for e in entries if e.get("type") == "directory"),
+            key=lambda p: p.path,
+        )
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.iterdir() if not p.is_symlink() and p.is_dir())
+
+
+def _remote_idle_s(run: RemotePath, now: float) -> float:
+    """Seconds since a remote run folder was last used: its ``_last_used`` mark, else the
+    newest modification time of what is in it (a folder left half removed); nothing in it
+    at all: nothing to keep. Unreadable: 0 (kept until a later cleanup can tell)."""
+    try:
+        return now - float(read_text(run / _LAST_USED))
+    except FileNotFoundError:
+        pass
+    except Exception:  # noqa: BLE001 - keep what cannot be judged
+        return 0.0
+    try:
+        files = run.fs.find(run.path)
+        if not files:
+            return float("inf")
+        return now - max(run.fs.modified(f).timestamp() for f in files)
+    except Exception:  # noqa: BLE001 - e.g. a file system without modification times
+        return 0.0
+
+
+def _run_idle_s(run: StagingPath, now: float) -> float:
+    return _remote_idle_s(run, now) if isinstance(run, RemotePath) else _idle_s(run, now)
+
+
 def cleanup_old_runs(
-    staging_root: str | Path,
+    staging_root: Any,
     task_name: str,
     *,
     current_run: str | None = None,
@@ -198,24 +417,52 @@ def cleanup_old_runs(
     (``JIRA_ESM_STAGING_RETENTION_HOURS``, default 6 hours; see :func:`run_dir`).
     Returns how many run folders were removed.
     """
-    base = Path(staging_root) / safe_name(task_name)
-    if not base.is_dir():
-        return 0
+    base = location(staging_root) / safe_name(task_name)
     keep = safe_name(current_run) if current_run is not None else None
     retention = _retention_s(retention_hours)
     now = time.time()
     removed = 0
-    for path in base.iterdir():
-        if path.name == keep or path.is_symlink() or not path.is_dir():
+    for path in _folders(base):
+        if path.name == keep:
             continue
-        if _idle_s(path, now) > retention:
-            shutil.rmtree(path, ignore_errors=True)
+        if _run_idle_s(path, now) > retention:
+            if isinstance(path, RemotePath):
+                _remove_tree(path)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
             removed += 1
     return removed
 
 
+def _task_idle_s(task: StagingPath, now: float) -> float:
+    """A task folder is as idle as its most recently used run (local: the folder's mtime,
+    which a new run folder in it moves)."""
+    if not isinstance(task, RemotePath):
+        return _idle_s(task, now)
+    return min((_remote_idle_s(run, now) for run in _folders(task)), default=float("inf"))
+
+
+def _remove_unknown_status_files(root: StagingPath, known: set[str], retention: float, now: float) -> None:
+    status = root / "_status"
+    if isinstance(status, RemotePath):
+        status.fs.invalidate_cache(status.path)
+        try:
+            files = status.fs.ls(status.path, detail=False)
+        except FileNotFoundError:
+            return
+        for name in files:
+            file = RemotePath(status.fs, name)
+            if file.name.endswith(".json") and file.name[:-5] not in known and _remote_idle_s(file, now) > retention:
+                status.fs.rm_file(file.path)
+        return
+    if status.is_dir():
+        for file in status.glob("*.json"):
+            if file.stem not in known and _idle_s(file, now) > retention:
+                file.unlink(missing_ok=True)
+
+
 def cleanup_unknown_tasks(
-    staging_root: str | Path,
+    staging_root: Any,
     known_task_names: Iterable[str],
     *,
     retention_hours: float | None = None,
@@ -227,23 +474,20 @@ def cleanup_unknown_tasks(
     kept while it was used within the retention, so a task file renamed or removed by
     mistake for a moment loses nothing. Returns the removed folder names.
     """
-    root = Path(staging_root)
-    if not root.is_dir():
-        return []
+    root = location(staging_root)
     known = {safe_name(n) for n in known_task_names}
     retention = _retention_s(retention_hours)
     now = time.time()
     removed: list[str] = []
-    for path in sorted(root.iterdir()):
+    for path in _folders(root):
         # task folders never start with '_' or '.' (see safe_name): those are ours (_status)
-        if path.name.startswith(("_", ".")) or path.name in known or path.is_symlink() or not path.is_dir():
+        if path.name.startswith(("_", ".")) or path.name in known:
             continue
-        if _idle_s(path, now) > retention:
-            shutil.rmtree(path, ignore_errors=True)
+        if _task_idle_s(path, now) > retention:
+            if isinstance(path, RemotePath):
+                _remove_tree(path)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)
-    status = root / "_status"
-    if status.is_dir():
-        for file in status.glob("*.json"):
-            if file.stem not in known and _idle_s(file, now) > retention:
-                file.unlink(missing_ok=True)
+    _remove_unknown_status_files(root, known, retention, now)
     return removed
