@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from playwright.sync_api import expect, sync_playwright
 
 from devtools.airflow_standalone import REPO_ROOT, connection_json
 from jira_esm_connector.esm import EsmClient
@@ -97,8 +98,6 @@ def airflow(airflow_e2e, jira_sim, esm_sim):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
@@ -110,8 +109,6 @@ def browser():
 @pytest.fixture
 def page(browser, airflow, screenshots, request):
     """A fresh browser context (no cookies) per test; a screenshot of where it ended."""
-    from playwright.sync_api import expect
-
     expect.set_options(timeout=UI_TIMEOUT_MS)
     context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=airflow.base_url)
     context.set_default_timeout(UI_TIMEOUT_MS)
@@ -125,8 +122,6 @@ def page(browser, airflow, screenshots, request):
 
 def _log_in(page, airflow, screenshots) -> None:
     """The SimpleAuthManager login page, as an operator sees it first."""
-    from playwright.sync_api import expect
-
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/auth/login"))
     expect(page.get_by_text("Sign into Airflow")).to_be_visible()
@@ -139,8 +134,6 @@ def _log_in(page, airflow, screenshots) -> None:
 
 
 def test_every_task_files_dag_is_listed_with_its_tags_and_docs(page, airflow, screenshots):
-    from playwright.sync_api import expect
-
     _log_in(page, airflow, screenshots)
     page.goto("/dags")
     task_files = _task_files()
@@ -170,8 +163,6 @@ def test_every_task_files_dag_is_listed_with_its_tags_and_docs(page, airflow, sc
 
 def test_event_triggered_from_the_form_succeeds_in_the_grid_and_logs_its_summary(page, airflow, screenshots,
                                                                                   jira_sim, esm_sim):
-    from playwright.sync_api import expect
-
     tag = uuid.uuid4().hex[:10]
     event_id, group, run_id = f"ui-{tag}", f"ui-group-{tag}", f"ui_browser_{tag}"
     esm = EsmClient(esm_sim.base_url, esm_sim.username, esm_sim.password, verify=esm_sim.ca_pem)
@@ -224,8 +215,6 @@ def test_event_triggered_from_the_form_succeeds_in_the_grid_and_logs_its_summary
 
 
 def test_connection_test_succeeds_in_admin_connections(page, airflow, screenshots):
-    from playwright.sync_api import expect
-
     _log_in(page, airflow, screenshots)
     page.get_by_role("button", name="Admin").click()
     page.get_by_role("menuitem", name="Connections").click()
