@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -42,7 +43,15 @@ def connection_json(conn_type: str, host: str, login: str, password: str, *, ca_
     """
     extras: dict[str, Any] = {"ca_bundle": str(ca_pem)} if ca_pem else {"allow_insecure_http": True}
     extras.update(extra)
-    return json.dumps({"conn_type": conn_type, "host": host, "login": login, "password": password, "extra": extras})
+    fields: dict[str, Any] = {"conn_type": conn_type, "host": host, "login": login, "password": password, "extra": extras}
+    # The port the URL names, stored as the port too (the hooks use the URL's own): Airflow
+    # 3.3.2's Test button in Admin -> Connections sends port 0 for a connection without one,
+    # and the API then refuses to reuse the stored password ("host or port ... differs",
+    # HTTP 400; fixed upstream in apache/airflow#73298).
+    port = urlsplit(host).port if "://" in host else None
+    if port:
+        fields["port"] = port
+    return json.dumps(fields)
 
 
 @dataclass
