@@ -6,7 +6,8 @@ worker. The kill points are test-side wrappers installed here, never code in the
 
 Kill points:
 
-* ``extract-page-2``: after Jira answered the 2nd page of the listing;
+* ``extract-fetch-2``: after the 2nd parallel bulk fetch of the listed records was staged
+  (the ids listing itself is complete by then or still paging: the run is half extracted);
 * ``load-after-esm-answer``: after ESM answered the 2nd bulk PUT, before the load step
   records card ids and fingerprints in the state store;
 * ``finish-before-watermark``: everything loaded, the watermark not yet written;
@@ -74,8 +75,8 @@ def main(spec_path: str) -> int:
     state = StateStore(spec["state_url"])
     task = parse_task(spec["task"], f"{spec['task']['name']}.yaml")
 
-    if kill_at == "extract-page-2":
-        _kill_after_items(jira, "paginate", 2)
+    if kill_at == "extract-fetch-2":
+        _kill_after_items(jira, "iter_hydrated", 2)
     elif kill_at == "load-after-esm-answer":
         original = esm._put_cards
         calls = [0]

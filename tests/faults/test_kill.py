@@ -43,14 +43,14 @@ def _assert_killed(proc: subprocess.CompletedProcess) -> None:
 @pytest.mark.parametrize(
     "kill_at, base",
     [
-        ("extract-page-2", ISSUES_FULL),
+        ("extract-fetch-2", ISSUES_FULL),
         ("load-after-esm-answer", ISSUES_FULL),
         ("finish-before-watermark", ISSUES_INCREMENTAL),
     ],
 )
 def test_sigkill_import_then_rerun(env, report, kill_at, base):
     task = make_task(base)
-    if base is ISSUES_FULL and kill_at == "extract-page-2":
+    if base is ISSUES_FULL and kill_at == "extract-fetch-2":
         import_until_done(env, task, attempts=1)  # cards exist: a half listing must not remove any
     run_id = new_run_id(task.name)
     _assert_killed(run_child(env, {"task": base, "run_id": run_id}, kill_at))
