@@ -44,10 +44,11 @@ JIRA_CLOUD_CONNECTION: dict[str, Any] = {
         ),
     },
     "ui-field-behaviour": {
-        "hidden-fields": ["schema", "port"],
+        "hidden-fields": ["schema"],  # port shown: Airflow 3.3.2's Test button needs it (docs/OPERATIONS.md)
         "relabeling": {"host": "Jira site URL", "login": "E-mail", "password": "API token"},
         "placeholders": {
             "host": "https://your-site.atlassian.net",
+            "port": "443 (the site URL's port is used; Airflow 3.3.2's Test button needs a value)",
             "login": "the e-mail of the account that created the API token",
             "password": "API token",
             "token_expires": "2027-01-31",
@@ -74,10 +75,11 @@ EFECTE_ESM_CONNECTION: dict[str, Any] = {
         ),
     },
     "ui-field-behaviour": {
-        "hidden-fields": ["schema", "port"],
+        "hidden-fields": ["schema"],  # port shown: Airflow 3.3.2's Test button needs it (docs/OPERATIONS.md)
         "relabeling": {"host": "ESM REST base URL", "login": "ESM user", "password": "ESM password"},
         "placeholders": {
             "host": "https://esm.example.com/rest-api/itsm/v1",
+            "port": "443 (a port in the URL wins; Airflow 3.3.2's Test button needs a value)",
             "login": "a local ESM user allowed to use the REST API",
             "password": "the ESM user's password",
             "ca_bundle": "/path/to/ca.pem",
