@@ -26,7 +26,7 @@ def bulk_import_sync(api: Api, request: Request, tpl: Template, body: list, user
         if isinstance(card, dict) and str(card.get("dataCardId", "")).isdigit() and len(str(card["dataCardId"])) < 19:
             target_ids.add(int(card["dataCardId"]))
     refs = store.brief(ref_ids)
-    existing = {i: store.get(i) for i in target_ids}
+    existing = store.get_many(target_ids)
     plans: list[tuple[str, Any, Any]] = []  # (kind, prepared, row)
     for card in body:
         row = None
