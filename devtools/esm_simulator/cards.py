@@ -29,12 +29,16 @@ class Prepared:
     data: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def referenced_ids(body: Any) -> set[int]:
-    """Every dataCardId named inside ``data`` values (for one batched existence query)."""
+def referenced_ids(body: Any, tpl: Template) -> set[int]:
+    """Every dataCardId named in the values of ``tpl``'s reference attributes (for one batched
+    existence query; :func:`prepare` looks no other value up)."""
     out: set[int] = set()
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         return out
-    for spec in body["data"].values():
+    for code, spec in body["data"].items():
+        attr = tpl.attributes.get(code)
+        if attr is None or attr.type != "reference":
+            continue
         if isinstance(spec, dict) and isinstance(spec.get("values"), list):
             for v in spec["values"]:
                 ref = str(v.get("dataCardId", "")) if isinstance(v, dict) else ""
