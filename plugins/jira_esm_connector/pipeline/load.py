@@ -409,12 +409,12 @@ def _existing_cards(run: _Run, keys: list[str], hinted: dict[str, str]) -> tuple
 
 
 def _keep_disabled_state(
-    task: Any, row: dict[str, Any], data: dict[str, Any], card: Any, reactivating: dict[str, Any],
+    removal: Any, row: dict[str, Any], data: dict[str, Any], card: Any, reactivating: dict[str, Any],
     counts: dict[str, int], lg: Any,
 ) -> None:
     """A disabled card stays disabled unless the record says so or ``removed.reactivate``
-    is on (then ``reactivating[key]`` gets the active value); changes ``data`` in place."""
-    removal = task.removal
+    is on (then ``reactivating[key]`` gets the active value); changes ``data`` in place.
+    ``removal`` is the task's ``removal`` (built anew on each access: read once per chunk)."""
     current = card.value(removal.attribute) if card is not None and removal else None
     if current is None or str(current) != str(removal.value):
         return  # the card is not disabled
@@ -448,6 +448,7 @@ def _card_inputs(
     cards = []
     partial: dict[str, list[str]] = {}
     reactivating: dict[str, Any] = {}  # key -> the active value its disabled card gets back
+    removal = task.removal
     for row, data in decoded:
         data, missing = _resolve_data(data, resolver)
         if missing:
@@ -455,7 +456,7 @@ def _card_inputs(
         data[task.task_id_attribute] = task.name
         card = existing.get(row["key"])
         card_id = card.data_card_id if card is not None else None
-        _keep_disabled_state(task, row, data, card, reactivating, counts, lg)
+        _keep_disabled_state(removal, row, data, card, reactivating, counts, lg)
         cards.append(CardInput(data=data, data_card_id=card_id, folder=None if card_id else task.folder, ref=row))
     for key, missing in partial.items():
         counts["unresolved_references"] += 1
