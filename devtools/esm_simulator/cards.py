@@ -1,7 +1,6 @@
 """Data card rules shared by every write endpoint, and the JSON shapes cards are served in."""
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +78,9 @@ def prepare(catalog: Catalog, tpl: Template, body: Any, existing: CardRow | None
             f"(allowed: {', '.join(tpl.allowed_folders)})"))
     out.folder = folder if isinstance(folder, str) else ""
 
-    data = copy.deepcopy(existing.data) if existing else {}
+    # the stored values of an edited card, copied (value elements are flat: a copy of each
+    # is a deep copy, at a fraction of copy.deepcopy's cost)
+    data = {code: [dict(v) for v in values] for code, values in existing.data.items()} if existing else {}
     for code, spec in data_in.items():
         attr = tpl.attributes.get(code)
         if attr is None:
