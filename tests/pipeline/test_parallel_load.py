@@ -268,6 +268,7 @@ def test_the_older_heap_is_left_out_of_gc_only_while_the_chunks_stream(esm, stat
     garbage made before the load is still collected."""
     task = make_task(ISSUES_TASK)
     before = gc.get_freeze_count()
+    assert before == 0  # the test process does not freeze its heap (see the next test for one that does)
     garbage = _Cycle()
     garbage.me = garbage
     gone = weakref.ref(garbage)
@@ -295,3 +296,17 @@ def test_the_older_heap_is_left_out_of_gc_only_while_the_chunks_stream(esm, stat
     with pytest.raises(RuntimeError, match="went away"):
         load(task, _stage(tmp_path / "d2", [_record(k, "v2") for k in _keys(60)]), esm, state, chunk_size=20)
     assert gc.get_freeze_count() == before
+
+
+def test_a_heap_the_process_froze_itself_stays_frozen(esm, state, tmp_path):
+    """Airflow's LocalExecutor freezes its heap before forking workers (their pages stay
+    shared); the load must not undo that."""
+    task = make_task(ISSUES_TASK)
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        load(task, _stage(tmp_path / "d", [_record(k, "v1") for k in _keys(20)]), esm, state, chunk_size=20)
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()

@@ -277,12 +277,16 @@ def _older_objects_left_out_of_gc() -> Iterator[None]:
     Airflow, pandas, the quality gate -- millions) stay out of the garbage collector's full
     passes. The rows and cards of the chunks in flight set those passes off every few
     chunks, and each walked that whole heap: a third of the load's CPU time in the latency
-    benchmark. Handed back afterwards, so nothing is kept that would otherwise be collected."""
+    benchmark. Handed back afterwards, so nothing is kept that would otherwise be collected
+    -- unless the process had frozen its heap itself (Airflow's LocalExecutor does before
+    forking workers, to keep their memory pages shared): then it stays frozen as meant."""
+    frozen_before = gc.get_freeze_count()
     gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
 
 
 def _template_is_empty(esm: EsmApi, template: str) -> bool:
