@@ -61,6 +61,23 @@ sim_meta = sa.Table(
 )
 
 
+# one statement for every card a bulk import edits (executemany, the id bound per row)
+_UPDATE_CARD = (
+    sa.update(cards).where(cards.c.id == sa.bindparam("card_id"))
+    .values(folder=sa.bindparam("folder"), name=sa.bindparam("name"), data=sa.bindparam("data"),
+            updated_at=sa.bindparam("updated_at"))
+)
+
+# card_values rows go in as plain tuples through the driver's executemany: SQLAlchemy's
+# per-row parameter handling cost more than SQLite's insert (a bulk import writes ~7 per card)
+_INSERT_INDEX_ROW = f"INSERT INTO {card_values.name} (card_id, template, attr, value) VALUES (?, ?, ?, ?)"
+
+
+def _insert_index_rows(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        conn.exec_driver_sql(_INSERT_INDEX_ROW, rows)
+
+
 class CardRow:
     """One stored card; ``data`` is parsed from JSON only when first used (listing info
     elements never needs it)."""
@@ -114,6 +131,7 @@ class Store:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA wal_autocheckpoint=10000")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA cache_size=-65536")
         cur.close()
@@ -136,6 +154,16 @@ class Store:
         with self.engine.connect() as conn:
             r = conn.execute(sa.select(cards).where(cards.c.id == card_id)).first()
         return _row(r) if r else None
+
+    def get_many(self, card_ids: Iterable[int]) -> dict[int, CardRow]:
+        """id -> card for the ids that exist (one query per 500 ids)."""
+        wanted = sorted(set(card_ids))
+        out: dict[int, CardRow] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                for r in conn.execute(sa.select(cards).where(cards.c.id.in_(wanted[start : start + 500]))):
+                    out[r.id] = _row(r)
+        return out
 
     def counts(self) -> dict[str, dict[str, int]]:
         q = sa.select(cards.c.template, cards.c.deleted, sa.func.count()).group_by(cards.c.template, cards.c.deleted)
@@ -203,7 +231,8 @@ class Store:
             return [_row(r) for r in conn.execute(q)]
 
     # --- writes ----------------------------------------------------------------------
-    def _index_rows(self, card_id: int, template: str, data: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    def _index_rows(self, card_id: int, template: str, data: dict[str, list[dict[str, Any]]]) -> list[tuple[Any, ...]]:
+        """card_values rows (card_id, template, attr, value) of one card's filterable values."""
         tpl = self.catalog.templates[template]
         rows = []
         for code, elements in data.items():
@@ -213,33 +242,38 @@ class Store:
             for el in elements:
                 text = index_text(attr, el)
                 if text is not None:
-                    rows.append({"card_id": card_id, "template": template, "attr": code, "value": text})
+                    rows.append((card_id, template, code, text))
         return rows
 
     def save(self, creates: list[dict[str, Any]], updates: list[dict[str, Any]]) -> list[int]:
         """One transaction. creates: {template, folder, name, data}; updates: {id, folder, name, data}.
-        Returns the new ids of ``creates`` in order."""
+        Returns the new ids of ``creates`` in order.
+
+        Each kind is one executemany (a statement per card cost more than the database work):
+        creates insert with ``RETURNING id`` sorted by parameter order, so the i-th id is the
+        i-th card's; updates bind the card id per row."""
         now = now_iso()
         new_ids: list[int] = []
         with self.write_lock, self.engine.begin() as conn:
-            index_rows: list[dict[str, Any]] = []
-            for c in creates:
-                res = conn.execute(sa.insert(cards).values(
-                    template=c["template"], folder=c["folder"], name=c["name"], deleted=False,
-                    data=json.dumps(c["data"]), created_at=now, updated_at=now))
-                cid = int(res.inserted_primary_key[0])
-                new_ids.append(cid)
-                index_rows += self._index_rows(cid, c["template"], c["data"])
-            for u in updates:
-                conn.execute(sa.update(cards).where(cards.c.id == u["id"]).values(
-                    folder=u["folder"], name=u["name"], data=json.dumps(u["data"]), updated_at=now))
-                index_rows += self._index_rows(u["id"], u["template"], u["data"])
+            index_rows: list[tuple[Any, ...]] = []
+            if creates:
+                rows = [{"template": c["template"], "folder": c["folder"], "name": c["name"], "deleted": False,
+                         "data": json.dumps(c["data"]), "created_at": now, "updated_at": now} for c in creates]
+                returned = conn.execute(sa.insert(cards).returning(cards.c.id, sort_by_parameter_order=True), rows)
+                new_ids = [int(cid) for cid in returned.scalars()]
+                if len(new_ids) != len(creates):
+                    raise RuntimeError(f"inserted {len(creates)} cards but got {len(new_ids)} ids back")
+                for cid, c in zip(new_ids, creates):
+                    index_rows += self._index_rows(cid, c["template"], c["data"])
             if updates:
+                conn.execute(_UPDATE_CARD, [{"card_id": u["id"], "folder": u["folder"], "name": u["name"],
+                                             "data": json.dumps(u["data"]), "updated_at": now} for u in updates])
                 ids = [u["id"] for u in updates]
                 for start in range(0, len(ids), 500):
                     conn.execute(sa.delete(card_values).where(card_values.c.card_id.in_(ids[start : start + 500])))
-            if index_rows:
-                conn.execute(sa.insert(card_values), index_rows)
+                for u in updates:
+                    index_rows += self._index_rows(u["id"], u["template"], u["data"])
+            _insert_index_rows(conn, index_rows)
         return new_ids
 
     def trash(self, card_id: int) -> bool:
@@ -267,9 +301,8 @@ class Store:
                  "deleted": False, "data": json.dumps(r["data"]), "created_at": now, "updated_at": now}
                 for cid, r in zip(ids, rows)
             ])
-            index_rows: list[dict[str, Any]] = []
+            index_rows: list[tuple[Any, ...]] = []
             for cid, r in zip(ids, rows):
                 index_rows += self._index_rows(cid, r["template"], r["data"])
-            if index_rows:
-                conn.execute(sa.insert(card_values), index_rows)
+            _insert_index_rows(conn, index_rows)
         return ids

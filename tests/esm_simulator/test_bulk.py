@@ -75,3 +75,39 @@ def test_bulk_import_of_many_cards_is_fast(esm_api):
     out = esm_api.bulk("person", cards)
     assert out["meta"]["importResult"]["savedDataCards"] == 2000
     assert time.monotonic() - t0 < 15
+
+
+def test_a_mixed_bulk_answers_each_card_with_its_own_id_and_saves_its_own_values(esm_api):
+    """Creates and edits of one request are saved together (one statement per kind): every
+    answer names the card that holds that input's values, in input order, and EQL finds the
+    edited values, not the old ones."""
+    old = esm_api.make_persons(3, prefix="old")
+    cards = []
+    for i in range(30):
+        if i % 10 == 3:
+            cards.append({"dataCardId": old[i // 10], "data": {"display_name": vals(f"edited {i}")}})
+        elif i % 10 == 7:
+            cards.append({"folderCode": "persons", "data": {"colour": vals("red")}})  # refused
+        else:
+            cards.append(person(f"new{i}"))
+    out = esm_api.bulk("person", cards)
+
+    assert out["meta"]["importResult"] == {"handledDataCards": 30, "savedDataCards": 27, "notSavedDataCards": 3}
+    new_ids = []
+    for i, item in enumerate(out["data"]):
+        if i % 10 == 7:
+            assert item["errors"] and "dataCard" not in item
+            continue
+        card = esm_api.get(f"/dc/person/data/{item['dataCard']['dataCardId']}").json()["data"]
+        if i % 10 == 3:
+            assert item["dataCard"]["dataCardId"] == old[i // 10]
+            assert card["display_name"]["values"][0]["value"] == f"edited {i}"
+            assert card["jira_account_id"]["values"][0]["value"] == f"old{i // 10}"  # untouched
+        else:
+            assert card["jira_account_id"]["values"][0]["value"] == f"new{i}"
+            new_ids.append(int(item["dataCard"]["dataCardId"]))
+    assert new_ids == sorted(new_ids) and len(set(new_ids)) == 24 and min(new_ids) > max(int(o) for o in old)
+    found = esm_api.get("/dc/person/data", params={"limit": 10, "filter": "$display_name$ = 'edited 13'"}).json()
+    assert [c["dataCardId"] for c in found["data"]] == [old[1]]
+    gone = esm_api.get("/dc/person/data", params={"limit": 10, "filter": "$display_name$ = 'User old1'"}).json()
+    assert gone["data"] == []

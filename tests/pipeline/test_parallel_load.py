@@ -3,8 +3,10 @@ none on a first import; exactly one card per key whatever happens. Real ESM simu
 HTTPS; the diff datasets are staged by hand so keys, duplicates and chunk borders are known."""
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -254,3 +256,57 @@ def test_an_esm_rate_limit_slows_the_parallel_load_down_but_loses_nothing(esm_si
     cards = _cards_by_key(esm, task.name)
     assert sorted(cards) == sorted(keys) and all(len(c) == 1 for c in cards.values())
     assert all(c[0].value("subject") == "v2" for c in cards.values())
+
+
+class _Cycle:
+    pass
+
+
+def test_the_older_heap_is_left_out_of_gc_only_while_the_chunks_stream(esm, state, tmp_path, monkeypatch):
+    """The load keeps the objects older than itself out of the collector's full passes while
+    it writes (they made those passes slow), and hands them back after, also on a failure:
+    garbage made before the load is still collected."""
+    task = make_task(ISSUES_TASK)
+    before = gc.get_freeze_count()
+    assert before == 0  # the test process does not freeze its heap (see the next test for one that does)
+    garbage = _Cycle()
+    garbage.me = garbage
+    gone = weakref.ref(garbage)
+    del garbage
+    frozen_while_writing = []
+    real_write = load_module._write_chunk
+
+    def spy(*args, **kwargs):
+        frozen_while_writing.append(gc.get_freeze_count())
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(load_module, "_write_chunk", spy)
+    result = load(task, _stage(tmp_path / "d1", [_record(k, "v1") for k in _keys(60)]), esm, state, chunk_size=20)
+
+    assert result["created"] == 60 and len(frozen_while_writing) == 3
+    assert all(n > before for n in frozen_while_writing)
+    assert gc.get_freeze_count() == before
+    gc.collect()
+    assert gone() is None
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("ESM went away")
+
+    monkeypatch.setattr(load_module, "_write_chunk", broken)
+    with pytest.raises(RuntimeError, match="went away"):
+        load(task, _stage(tmp_path / "d2", [_record(k, "v2") for k in _keys(60)]), esm, state, chunk_size=20)
+    assert gc.get_freeze_count() == before
+
+
+def test_a_heap_the_process_froze_itself_stays_frozen(esm, state, tmp_path):
+    """Airflow's LocalExecutor freezes its heap before forking workers (their pages stay
+    shared); the load must not undo that."""
+    task = make_task(ISSUES_TASK)
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        load(task, _stage(tmp_path / "d", [_record(k, "v1") for k in _keys(20)]), esm, state, chunk_size=20)
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()

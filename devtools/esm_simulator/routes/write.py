@@ -22,11 +22,11 @@ def bulk_import_sync(api: Api, request: Request, tpl: Template, body: list, user
     ref_ids: set[int] = set()
     target_ids: set[int] = set()
     for card in body:
-        ref_ids |= card_rules.referenced_ids(card)
+        ref_ids |= card_rules.referenced_ids(card, tpl)
         if isinstance(card, dict) and str(card.get("dataCardId", "")).isdigit() and len(str(card["dataCardId"])) < 19:
             target_ids.add(int(card["dataCardId"]))
     refs = store.brief(ref_ids)
-    existing = {i: store.get(i) for i in target_ids}
+    existing = store.get_many(target_ids)
     plans: list[tuple[str, Any, Any]] = []  # (kind, prepared, row)
     for card in body:
         row = None
@@ -75,7 +75,7 @@ def write_one(api: Api, request: Request, tpl: Template, body: Any, row: Any, us
               append_multi: bool = False) -> tuple[int, card_rules.Prepared]:
     """Create (``row`` None) or update one card; 400 with the attribute errors if refused."""
     store, catalog = api.state.store, api.state.catalog
-    refs = store.brief(card_rules.referenced_ids(body))
+    refs = store.brief(card_rules.referenced_ids(body, tpl))
     prepared = card_rules.prepare(catalog, tpl, body, row, user, refs, append_multi=append_multi)
     if prepared.errors:
         raise ApiError(400, "; ".join(

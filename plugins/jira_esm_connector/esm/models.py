@@ -302,7 +302,14 @@ class BulkImportResult:
 # --------------------------------------------------------------------------- encoding
 
 
+# exact types sent as they are: checked first, as most values are plain (a load encodes
+# every attribute of every card; the ABC checks below cost several times more)
+_PLAIN_TYPES = frozenset({str, int, float, bool})
+
+
 def _encode_one(value: Any) -> dict[str, Any]:
+    if type(value) in _PLAIN_TYPES:
+        return {"value": value}
     if isinstance(value, Ref):
         return {"dataCardId": str(value.data_card_id)}
     if isinstance(value, Mapping):
@@ -322,6 +329,11 @@ def encode_values(value: Any) -> dict[str, Any]:
     """``{"values": [...]}`` for one attribute (lists/tuples become several values)."""
     if value is None:
         return {"values": []}
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return {"values": [{"value": value}]}
+    if kind is list or kind is tuple:
+        return {"values": [_encode_one(v) for v in value if v is not None]}
     if isinstance(value, Mapping) and "values" in value and len(value) <= 3:
         return {"values": [_encode_one(v) for v in value["values"]]}
     if isinstance(value, (list, tuple)):
