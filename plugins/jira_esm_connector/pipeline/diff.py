@@ -94,14 +94,8 @@ def diff(
     # The same key twice in one run (overlap, Jira paging while data changes): only its last
     # record counts, here as in load. Comparing an earlier copy with the cache would write the
     # older data whenever the last copy is the cached one, and the card would flip between the
-    # two versions from run to run. A first pass reads only the keys: each key's last row.
-    last_row: dict[str, int] = {}
-    total = 0
-    for table in source.iter_tables():
-        for key in table.column("key").to_pylist():
-            last_row[key] = total
-            total += 1
-    duplicates = total - len(last_row)
+    # two versions from run to run. A first pass reads only the keys.
+    repeated, duplicates = source.repeated_keys()
     unchanged = 0
     number = 0  # global row number of the first row of the page at hand
     for group in _groups(source.iter_tables(), LOOKUP_ROWS):
@@ -112,7 +106,7 @@ def diff(
         for table, keys, prints in pages:
             passed: list[int] = []
             for row, key in enumerate(keys):
-                if last_row[key] != number + row:
+                if repeated.get(key, number + row) != number + row:
                     continue  # a later copy of this key follows
                 if cached.get(key) == prints[row]:
                     unchanged += 1

@@ -299,13 +299,7 @@ def _template_is_empty(esm: EsmApi, template: str) -> bool:
 def _unique_rows(dataset: Dataset, lg: Any) -> Iterator[dict[str, Any]]:
     """The dataset's rows, each key once (its last row, as diff keeps the last). Chunks run
     at the same time: a key in two of them would get two new cards."""
-    last: dict[str, int] = {}
-    repeated: dict[str, int] = {}  # key -> position of its last row, for keys seen twice
-    for index, row in enumerate(dataset.iter_rows(columns=["key"])):
-        if row["key"] in last:
-            repeated[row["key"]] = index
-        last[row["key"]] = index
-    del last
+    repeated, _ = dataset.repeated_keys()
     if repeated:
         lg.info("%d key(s) appear more than once in the changed records; each is written once (its last record).",
                 len(repeated))

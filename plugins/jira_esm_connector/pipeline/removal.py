@@ -52,9 +52,9 @@ Which cards are candidates -- two ways to the same answer:
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..http.parallel import bounded_parallel
 from ..protocols import EsmApi, StateApi
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
@@ -148,8 +148,8 @@ def _candidates_from_key_map(
         return list(esm.iter_cards(task.template, filter=filter_, selected_attributes=selected))
 
     batches = [f for _, f in eql.any_of_batches(key_attr, unfetched, within=within)]
-    with ThreadPoolExecutor(max_workers=max(1, int(concurrency)), thread_name_prefix="esm-removal") as pool:
-        found = [card for cards in pool.map(ask, batches) for card in cards]
+    found = [card for _, cards in bounded_parallel(ask, batches, max(1, int(concurrency)), name="esm-removal")
+             for card in cards]
     wanted = set(unfetched)
     candidates: list[tuple[str, str]] = []
     still_ours: set[str] = set()

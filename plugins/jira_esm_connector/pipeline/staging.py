@@ -325,6 +325,21 @@ class Dataset:
                 table = parquet.read(columns=columns, use_threads=False)
             yield table  # the file is closed while the caller works on the page
 
+    def repeated_keys(self) -> tuple[dict[Any, int], int]:
+        """(each key found on more than one row -> the number of its last row, counted from 0 in
+        dataset order; how many rows are earlier copies). Reads the ``key`` column only. A run
+        keeps a key's last record: an earlier copy written after it would bring older data back."""
+        last: dict[Any, int] = {}
+        repeated: dict[Any, int] = {}
+        number = 0
+        for table in self.iter_tables(columns=["key"]):
+            for key in table.column("key").to_pylist():
+                if key in last:
+                    repeated[key] = number
+                last[key] = number
+                number += 1
+        return repeated, number - len(last)
+
     def iter_pages(self, columns: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
         for table in self.iter_tables(columns):
             names = table.column_names
