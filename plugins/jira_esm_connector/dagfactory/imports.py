@@ -193,7 +193,7 @@ def _import_params(task: ScheduledTask) -> dict[str, Param]:
         "clear_cache": Param(
             False, type="boolean", title="Clear the task cache",
             description="Forget what was pushed before, so this run writes every record to ESM again "
-                        "(the watermark is not changed).",
+                        "(a full import also reads every issue again; the watermark is not changed).",
         ),
     }
     if task.mode == "full" and removal is not None:

@@ -4,6 +4,8 @@
   with ``fields: ["id"]``, up to 5,000 per page) and read the records in parallel through
   ``POST /rest/api/3/issue/bulkfetch`` (the task's ``page_size``, at most 100, per request;
   at most ``concurrency`` requests at once), staging each answer as a page as it arrives;
+* a *full* generic run stages the issues unchanged since ESM accepted them as keys only,
+  without reading them (they count as fetched; see :mod:`.carry`);
 * user imports list ``/rest/api/3/users/search`` one page after the other: it is offset
   paging with no total and an unknown server cap, so offsets guessed in parallel could
   skip users (see :func:`_iter_user_records`);
