@@ -152,3 +152,27 @@ def test_a_change_the_search_index_did_not_show_yet_is_read_by_the_next_run(jira
     third = _run(task, jira, esm, state, staging, 3)  # the overlap (1 min) reaches back over the change
     assert _subjects(esm, task)[key] == "Changed while the index lagged"
     assert third["updated"] == 1 and _read(third) == 1
+
+
+def test_a_run_with_refused_records_does_not_move_the_starting_point(jira, jira_sim, esm, state, staging):
+    """A refused record keeps its older fingerprint in the task cache (ESM accepted it before
+    and refuses it now): were the starting point moved past its change, the next full run
+    would carry it and never retry it. So a run with refusals records nothing."""
+    issues = jira_issues(jira, "project = SUP")
+    unused = next(s for s in ("In Review", "Backlog", "Selected for Development", "Waiting for customer")
+                  if s not in {i["fields"]["status"]["name"] for i in issues.values()})
+    bad_map = dict(FULL["attributes"]["status"], map={unused: "99 - No such status"})
+    task = make_task(FULL, attributes=dict(FULL["attributes"], status=bad_map))
+    first = _run(task, jira, esm, state, staging, 1)
+    assert first["refused"] == 0
+    recorded = state.get_full_sync(task.name)
+    key = sorted(issues)[2]
+    jira_sim.admin("PATCH", f"issues/{key}", json={"status": unused})  # ESM will refuse its new status
+
+    second = _run(task, jira, esm, state, staging, 2)
+    assert [r["key"] for r in second["refused_records"]] == [key]
+    assert state.get_full_sync(task.name) == recorded  # not moved
+
+    third = _run(task, jira, esm, state, staging, 3)  # reads everything changed since run 1: the refused one again
+    assert [r["key"] for r in third["refused_records"]] == [key]
+    assert _read(third) == 1
