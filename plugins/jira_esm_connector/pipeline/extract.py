@@ -396,7 +396,11 @@ def extract(
         hours = task.clear_hours(default_clear_hours)
         clear_due = clear_cache or bool(hours and state.cache_due_for_clear(task.name, now or datetime.now(timezone.utc), hours))
         plan = plan_carry(task, jira, state, settings=settings, clear_due=clear_due, logger=lg)
-    run_path = location(run_path)  # a local folder or a folder on the object store
+    return _extract(task, jira, state, location(run_path), plan, lg)
+
+
+def _extract(task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: CarryPlan | None, lg: Any) -> ExtractResult:
+    """:func:`extract` once the full run's carry plan is made (``None``: read everything)."""
     stats = {
         "pages": 0, "skipped_connector_comments": 0, "pending_refetched": 0, "pending_requests": 0,
         "listing_pages": 0, "listed_twice": 0, "requests": 0, "gone": 0,

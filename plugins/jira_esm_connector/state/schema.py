@@ -104,17 +104,7 @@ class Tables:
             sa.Column("key_attribute", sa.String(250), nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
-        # Per full generic import: the Jira server time its last successful run started
-        # listing at, and the digest of the task's mapping then (migration 5). The next full
-        # run re-reads only the issues changed since (minus the overlap) or not yet in ESM;
-        # see pipeline/carry.py.
-        self.full_syncs = sa.Table(
-            f"{p}full_syncs", m,
-            sa.Column("task", sa.String(250), primary_key=True),
-            sa.Column("since", UTCDateTime, nullable=False),
-            sa.Column("digest", sa.String(64), nullable=False),
-            sa.Column("updated_at", UTCDateTime, nullable=False),
-        )
+        self.full_syncs = self._full_syncs(m, p)
         self.events = sa.Table(
             f"{p}events", m,
             sa.Column("task", sa.String(250), primary_key=True),
@@ -140,6 +130,20 @@ class Tables:
             sa.Column("holder", sa.String(400), nullable=True),
             sa.Column("holder_expires_at", UTCDateTime, nullable=True),
             sa.Column("acquired_at", UTCDateTime, nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+
+    @staticmethod
+    def _full_syncs(m: sa.MetaData, p: str) -> sa.Table:
+        """Per full generic import: the Jira server time its last successful run started
+        listing at, and the digest of the task's mapping then (migration 5). The next full
+        run re-reads only the issues changed since (minus the overlap) or not yet in ESM;
+        see pipeline/carry.py."""
+        return sa.Table(
+            f"{p}full_syncs", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("since", UTCDateTime, nullable=False),
+            sa.Column("digest", sa.String(64), nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
 
