@@ -291,7 +291,7 @@ def import_steps(task: Any, settings: Any, run_id: str, timed: Callable[[str, Ca
     summary = timed("finish", with_state(lambda state: finish(
         task, state, run_id, extracted, transformed, diffed, loaded, removed, staging_root=settings.staging_dir, logger=log)))
     return {"fetched": extracted.get("fetched"), "carried": extracted.get("carried"),
-            "changed": diffed.get("changed"), "unchanged": diffed.get("unchanged"),
+            "changed": diffed.get("changed"), "unchanged": summary.get("unchanged"),
             "created": loaded.get("created"), "updated": loaded.get("updated"), "refused": loaded.get("refused"),
             "marked_removed": (removed or {}).get("marked_removed", 0), "finished": bool(summary)}
 
