@@ -258,7 +258,8 @@ def import_steps(task: Any, settings: Any, run_id: str, timed: Callable[[str, Ca
                 schedule_warning(task, state.last_volume(task.name))  # advice the DAG logs
             except Exception as exc:  # noqa: BLE001 - as in the DAG: advice never fails a run
                 log.debug("no scheduling advice: %s", exc)
-            return extract(task, jira, state, path, logger=log)
+            return extract(task, jira, state, path, settings=settings, default_clear_hours=settings.cache_clear_hours,
+                           clear_cache=False, logger=log)
 
     def load_step(diffed: Any) -> Any:
         with open_state(settings) as state:
@@ -289,7 +290,8 @@ def import_steps(task: Any, settings: Any, run_id: str, timed: Callable[[str, Ca
     removed = timed("mark_removed", lambda: mark_removed_step(extracted)) if task.mode == "full" else None
     summary = timed("finish", with_state(lambda state: finish(
         task, state, run_id, extracted, transformed, diffed, loaded, removed, staging_root=settings.staging_dir, logger=log)))
-    return {"fetched": extracted.get("fetched"), "changed": diffed.get("changed"), "unchanged": diffed.get("unchanged"),
+    return {"fetched": extracted.get("fetched"), "carried": extracted.get("carried"),
+            "changed": diffed.get("changed"), "unchanged": summary.get("unchanged"),
             "created": loaded.get("created"), "updated": loaded.get("updated"), "refused": loaded.get("refused"),
             "marked_removed": (removed or {}).get("marked_removed", 0), "finished": bool(summary)}
 

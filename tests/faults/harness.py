@@ -282,6 +282,14 @@ def import_until_done(env: FaultEnv, task: Any, *, attempts: int = 4, delay: flo
     )
 
 
+def touch_every_issue(env: FaultEnv, task: Any) -> None:
+    """Change every issue the task selects, so that its next full run must read them all
+    again (a full run carries the issues unchanged since ESM accepted them)."""
+    for page in env.jira().iter_issue_ids(task.jql, with_key=True):
+        for issue in page.issues:
+            env.jira_sim.admin("PATCH", f"issues/{issue['key']}", json={"summary": f"Touched ({issue['key']})"})
+
+
 # ---- hooks between pages / chunks (test-side wrappers, never in the connector) ------------
 
 class Hook:

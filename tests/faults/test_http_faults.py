@@ -21,6 +21,7 @@ from .harness import (
     import_until_done,
     later,
     make_task,
+    touch_every_issue,
 )
 
 SEARCH = "/rest/api/3/search/jql"
@@ -77,6 +78,7 @@ def test_jira_fault_mid_parallel_bulk_fetches(env, report):
     next run converges."""
     task = make_task(ISSUES_FULL)
     import_until_done(env, task, attempts=1)  # cards exist: a broken fetch must not mark any removed
+    touch_every_issue(env, task)  # the faulted run must read them all (unchanged ones it would carry)
     env.jira_sim.admin("POST", "faults", json={"type": "status", "status": 500, "count": 200,
                                                "path": "/rest/api/3/issue/bulkfetch", "method": "POST"})
     attempts = import_until_done(env, task, attempts=3, before_retry=lambda: env.jira_sim.admin("DELETE", "faults"))

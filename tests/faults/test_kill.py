@@ -21,6 +21,7 @@ from .harness import (
     import_until_done,
     make_task,
     new_run_id,
+    touch_every_issue,
 )
 
 KILL_ENV = "FAULT_KILL_AT"
@@ -52,6 +53,7 @@ def test_sigkill_import_then_rerun(env, report, kill_at, base):
     task = make_task(base)
     if base is ISSUES_FULL and kill_at == "extract-fetch-2":
         import_until_done(env, task, attempts=1)  # cards exist: a half listing must not remove any
+        touch_every_issue(env, task)  # the killed run must read them (unchanged ones it would carry)
     run_id = new_run_id(task.name)
     _assert_killed(run_child(env, {"task": base, "run_id": run_id}, kill_at))
     # Airflow's retry of the killed task: the same run, taking over once the dead worker's

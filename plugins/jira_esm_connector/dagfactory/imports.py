@@ -193,7 +193,7 @@ def _import_params(task: ScheduledTask) -> dict[str, Param]:
         "clear_cache": Param(
             False, type="boolean", title="Clear the task cache",
             description="Forget what was pushed before, so this run writes every record to ESM again "
-                        "(the watermark is not changed).",
+                        "(a full import also reads every issue again; the watermark is not changed).",
         ),
     }
     if task.mode == "full" and removal is not None:
@@ -305,7 +305,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
         from ..pipeline import extract
         from ..pipeline.staging import cleanup_old_runs
 
-        run_id, _params, path = _run_context(task, settings)
+        run_id, params, path = _run_context(task, settings)
         removed = cleanup_old_runs(staging_root(settings), task.name, current_run=run_id)  # idle beyond the retention
         log.info("Staging this run's pages under %s (%d old run folder(s) of this task removed).", path, removed)
         with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
@@ -317,7 +317,11 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
             if warning:
                 log.warning("Scheduling: %s", warning)
             with _lease(state, "extract", first=True):
-                return _run_step(extract, task, jira, state, path, logger=log)
+                return _run_step(
+                    extract, task, jira, state, path, settings=settings,
+                    default_clear_hours=settings.cache_clear_hours,
+                    clear_cache=bool(params.get("clear_cache")), logger=log,
+                )
 
     @task_decorator(task_id="transform")
     def transform_step(extracted: ExtractResult) -> TransformResult:

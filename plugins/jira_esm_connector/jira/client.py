@@ -434,12 +434,14 @@ class JiraClient:
         errors = _objects(result.get("issueErrors") or [], "POST", path, "'issueErrors'")
         return found, [str(e.get("id")) for e in errors if e.get("id") is not None]
 
-    def iter_issue_ids(self, jql: str, *, with_updated: bool = False, page_size: int = ID_PAGE_MAX) -> Iterator[SearchPage]:
-        """The JQL's issues as cheap listing pages: ``id`` (and ``key``) only, up to 5,000 per
-        page; with ``with_updated`` also ``fields.updated`` (Jira then pages smaller) -- what
-        an incremental import takes its watermark from. The parallel hydration
-        (:meth:`iter_hydrated`) reads the records themselves."""
-        fields = ["updated"] if with_updated else ["id"]
+    def iter_issue_ids(
+        self, jql: str, *, with_updated: bool = False, with_key: bool = False, page_size: int = ID_PAGE_MAX,
+    ) -> Iterator[SearchPage]:
+        """The JQL's issues as cheap listing pages: ``id`` only (with ``with_key`` also ``key``:
+        still the cheapest listing), up to 5,000 per page; with ``with_updated`` also
+        ``fields.updated`` (Jira then pages smaller) -- what an incremental import takes its
+        watermark from. The parallel hydration (:meth:`iter_hydrated`) reads the records."""
+        fields = ["key", "updated"] if with_updated else ["id", "key"] if with_key else ["id"]
         for page in self.iter_search_pages(jql, fields=fields, page_size=max(1, min(page_size, ID_PAGE_MAX))):
             for n, issue in enumerate(page.issues):
                 ident = issue.get("id")

@@ -4,6 +4,8 @@
   with ``fields: ["id"]``, up to 5,000 per page) and read the records in parallel through
   ``POST /rest/api/3/issue/bulkfetch`` (the task's ``page_size``, at most 100, per request;
   at most ``concurrency`` requests at once), staging each answer as a page as it arrives;
+* a *full* generic run stages the issues unchanged since ESM accepted them as keys only,
+  without reading them (they count as fetched; see :mod:`.carry`);
 * user imports list ``/rest/api/3/users/search`` one page after the other: it is offset
   paging with no total and an unknown server cap, so offsets guessed in parallel could
   skip users (see :func:`_iter_user_records`);
@@ -50,6 +52,7 @@ from ..mapping.dates import parse_jira_datetime
 from ..markers import is_connector_comment
 from ..mapping.paths import get_path
 from ..protocols import JiraApi, StateApi
+from .carry import CarryPlan, plan_carry
 from .results import ExtractResult
 from .staging import DatasetWriter, location
 from .watermark import watermark_jql, watermark_since
@@ -112,12 +115,20 @@ class _Staged:
         # generic imports de-duplicate by issue id before fetching instead
         self.staged_keys: set[str] | None = set() if dedupe_keys else None
         self.repeated = 0
+        self.carried = 0
 
     def note_updated(self, value: Any) -> None:
         """Count one ``updated`` value toward the watermark candidate."""
         moment = parse_jira_datetime(str(value)) if value not in (None, "") else None
         if moment is not None and (self.max_updated is None or moment > self.max_updated):
             self.max_updated = moment
+
+    def add_carried(self, keys: list[str]) -> None:
+        """Stage keys listed but not read again (see :mod:`.carry`): a row without a record,
+        counted as fetched; transform passes over it, mark_removed sees its key."""
+        if keys:
+            self.carried += len(keys)
+            self.writer.write_page([{"key": key, "updated": None, "record": None} for key in keys])
 
     def add_page(self, records: list[dict[str, Any]], *, moves_watermark: bool = True) -> None:
         rows = []
@@ -232,21 +243,37 @@ def _check_accounted(batch: list[str], issues: list[dict[str, Any]], not_found: 
         )
 
 
-def _extract_generic(
-    jira: JiraApi, task: Any, jql: str, fields: list[str], staged: _Staged, stats: dict[str, int], lg: Any,
-    *, incremental: bool,
+def _carried_of_page(
+    issues: list[dict[str, Any]], task: Any, state: StateApi, plan: CarryPlan | None,
 ) -> set[int | str]:
-    """List the JQL's ids, fetch the records in parallel and stage each answer as it arrives.
-    Returns the ids listed (each fetched once)."""
+    """The ids of a listing page this full run need not read again (see :mod:`.carry`)."""
+    if plan is None or not plan.active:
+        return set()
+    by_key = task.record_key_path == "key"
+    keys = {_issue_id(i): str(i.get("key") or "") if by_key else str(_issue_id(i)) for i in issues}
+    cached = state.get_fingerprints(task.name, [k for k in keys.values() if k])
+    return {ident for ident, key in keys.items() if key and plan.may_carry(str(ident), key, key in cached)}
+
+
+def _extract_generic(
+    jira: JiraApi, task: Any, state: StateApi, jql: str, fields: list[str], staged: _Staged, stats: dict[str, int],
+    lg: Any, *, incremental: bool, plan: CarryPlan | None = None,
+) -> set[int | str]:
+    """List the JQL's ids, fetch the records in parallel and stage each answer as it arrives
+    (a full run stages the issues it carries as keys only). Returns the ids listed (each
+    fetched or carried once)."""
     from ..jira.client import BULK_FETCH_MAX
 
     batch_size = min(_page_size(task, 100), BULK_FETCH_MAX)
     listed: set[int | str] = set()
+    with_key = plan is not None and plan.active and task.record_key_path == "key"
 
     def batches() -> Iterator[list[str]]:
         batch: list[str] = []
-        for page in jira.iter_issue_ids(jql, with_updated=incremental):
+        for page in jira.iter_issue_ids(jql, with_updated=incremental, with_key=with_key):
             stats["listing_pages"] += 1
+            carried = _carried_of_page(page.issues, task, state, plan)
+            carried_keys: list[str] = []
             for issue in page.issues:
                 if incremental:  # the watermark candidate: what the search saw, not what is fetched later
                     staged.note_updated((issue.get("fields") or {}).get("updated"))
@@ -255,10 +282,14 @@ def _extract_generic(
                     stats["listed_twice"] += 1
                     continue
                 listed.add(ident)
+                if ident in carried:
+                    carried_keys.append(str(issue["key"]) if with_key else str(ident))
+                    continue
                 batch.append(str(ident))
                 if len(batch) >= batch_size:
                     yield batch
                     batch = []
+            staged.add_carried(carried_keys)
         if batch:
             yield batch
 
@@ -270,10 +301,11 @@ def _extract_generic(
             stats["pages"] += 1
             staged.add_page(issues, moves_watermark=False)
     lg.info(
-        "Listed %d issue(s) in %d page(s)%s; fetched them in %d bulk request(s), up to %d at once%s.",
+        "Listed %d issue(s) in %d page(s)%s%s; fetched %s in %d bulk request(s), up to %d at once%s.",
         len(listed), stats["listing_pages"],
         f" ({stats['listed_twice']} listed twice, fetched once)" if stats["listed_twice"] else "",
-        stats["requests"], getattr(jira, "concurrency", 1),
+        f"; {staged.carried} unchanged since ESM accepted them, not read again" if staged.carried else "",
+        "the others" if staged.carried else "them", stats["requests"], getattr(jira, "concurrency", 1),
         f"; {stats['gone']} were deleted (or hidden) after the listing and are not staged" if stats["gone"] else "",
     )
     return listed
@@ -342,17 +374,33 @@ def extract(
     state: StateApi,
     run_path: str | Path,
     *,
+    settings: Any = None,
+    default_clear_hours: list[int] | None = None,
+    clear_cache: bool = False,
+    now: datetime | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> ExtractResult:
     """Fetch the task's records from Jira into ``<run_path>/extract/``.
 
     Returns ``{"dataset", "fetched", "pages", "jql", "watermark_used",
     "watermark_candidate", "skipped_connector_comments", "pending_refetched",
-    "missing_keys"}`` (ISO strings, small lists only). ``fetched`` includes the pending
-    records fetched again by key.
+    "missing_keys", "carried", "sync_since", "sync_digest"}`` (ISO strings, small lists
+    only). ``fetched`` includes the pending records fetched again by key and the issues a
+    full run carried (:mod:`.carry`: listed, unchanged since ESM accepted them, not read
+    again); ``clear_cache`` / ``default_clear_hours`` are diff's, so a run that clears
+    the cache carries nothing.
     """
     lg = logger or log
-    run_path = location(run_path)  # a local folder or a folder on the object store
+    plan = None
+    if task.mapping_type == "generic" and task.mode == "full":
+        hours = task.clear_hours(default_clear_hours)
+        clear_due = clear_cache or bool(hours and state.cache_due_for_clear(task.name, now or datetime.now(timezone.utc), hours))
+        plan = plan_carry(task, jira, state, settings=settings, clear_due=clear_due, logger=lg)
+    return _extract(task, jira, state, location(run_path), plan, lg)
+
+
+def _extract(task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: CarryPlan | None, lg: Any) -> ExtractResult:
+    """:func:`extract` once the full run's carry plan is made (``None``: read everything)."""
     stats = {
         "pages": 0, "skipped_connector_comments": 0, "pending_refetched": 0, "pending_requests": 0,
         "listing_pages": 0, "listed_twice": 0, "requests": 0, "gone": 0,
@@ -383,7 +431,9 @@ def extract(
         lg.info("JQL: %s", jql)
         if kind == "generic":
             fields = search_fields(task)
-            listed = _extract_generic(jira, task, jql, fields, staged, stats, lg, incremental=task.mode == "incremental")
+            listed = _extract_generic(
+                jira, task, state, jql, fields, staged, stats, lg, incremental=task.mode == "incremental", plan=plan,
+            )
             if pending:
                 _refetch_pending(jira, task, state, staged, pending, fields, stats, lg, listed)
         else:
@@ -417,6 +467,9 @@ def extract(
         "pending_refetched": stats["pending_refetched"],
         "missing_keys": staged.missing_key[:20],
         "missing_key_count": len(staged.missing_key),
+        "carried": staged.carried,
+        "sync_since": plan.since.isoformat() if plan is not None else None,
+        "sync_digest": plan.digest if plan is not None else None,
     }
     lg.info(
         "Extracted %d %s record(s) in %d page(s)%s; new watermark candidate: %s.",

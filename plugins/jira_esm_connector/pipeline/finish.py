@@ -100,10 +100,11 @@ def finish(
 ) -> RunSummary:
     """Record the run, advance the watermark (incremental), log and return the summary."""
     lg = logger or log
+    carried = int(extracted.get("carried") or 0)  # listed by a full run, unchanged, not read again
     counts = {
         "fetched": int(extracted.get("fetched", 0)),
         "transformed": int(transformed.get("transformed", 0)),
-        "unchanged": int(diffed.get("unchanged", 0)),
+        "unchanged": int(diffed.get("unchanged", 0)) + carried,
         "created": int(loaded.get("created", 0)),
         "updated": int(loaded.get("updated", 0)),
         "refused": int(loaded.get("refused", 0)),
@@ -128,6 +129,18 @@ def finish(
         elif candidate is not None:
             lg.info("Watermark of '%s' stays at %s (nothing newer in this run).", task.name, candidate.isoformat())
         watermark = candidate.isoformat() if candidate else None
+    if carried:
+        lg.info("%d issue(s) were unchanged since ESM accepted them and were not read again.", carried)
+    if task.mode == "full" and extracted.get("sync_since") and extracted.get("sync_digest"):
+        if counts["refused"]:
+            # a refused record keeps an older fingerprint in the task cache: were the starting
+            # point to move past its change, the next run would carry it and never retry it
+            lg.warning(
+                "%d record(s) were refused: the next full run reads again everything changed since the last "
+                "full run without refusals.", counts["refused"],
+            )
+        else:  # the next full run reads again only what changed since this run began listing
+            state.set_full_sync(task.name, datetime.fromisoformat(str(extracted["sync_since"])), str(extracted["sync_digest"]))
     # A volume is only meaningful when the run saw everything (full, or a first incremental run).
     complete = task.mode == "full" or not extracted.get("watermark_used")
     volume = counts["fetched"] if complete else None
@@ -159,6 +172,7 @@ def finish(
         "mode": task.mode,
         **counts,
         "reactivated": int(loaded.get("reactivated", 0)),
+        "carried": carried,
         "refused_records": list(loaded.get("refused_records") or [])[:20],
         "watermark": watermark,
         "cache_cleared": bool(diffed.get("cache_cleared")),

@@ -35,6 +35,9 @@ class ExtractResult(TypedDict):
     pending_refetched: int
     missing_keys: list[str]  # first 20 records without a key
     missing_key_count: int
+    carried: int  # full runs: listed, unchanged since ESM accepted them, not read again (in ``fetched``)
+    sync_since: str | None  # full generic runs: Jira's time before the listing (ISO, UTC)
+    sync_digest: str | None  # ... and the task's mapping digest (pipeline/carry.py)
 
 
 class TransformResult(TypedDict):
@@ -100,6 +103,7 @@ class RunSummary(TypedDict):
     references_pending: int
     marked_removed: int
     reactivated: int
+    carried: int  # full runs: issues listed, unchanged since ESM accepted them, not read again (in fetched, unchanged)
     refused_records: list[RefusedRecord]
     watermark: str | None
     cache_cleared: bool

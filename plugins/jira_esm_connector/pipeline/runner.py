@@ -56,7 +56,11 @@ def run_import(
         logger=logger,
     ) as lease:
         path = run_dir(staging_root, task.name, run_id)
-        extracted = extract(task, jira, state, path, logger=logger)
+        extracted = extract(
+            task, jira, state, path, settings=settings,
+            default_clear_hours=getattr(settings, "cache_clear_hours", None),
+            clear_cache=clear_cache, now=now, logger=logger,
+        )
         transformed = transform(task, extracted, path, settings=settings, logger=logger)
         diffed = diff(
             task, transformed, state, path,

@@ -154,6 +154,8 @@ def transform(
     for page in Dataset(extracted["dataset"]).iter_pages():
         out = []
         for row in page:
+            if row["record"] is None:
+                continue  # carried by a full run (pipeline/carry.py): unchanged, not read again
             record = json.loads(row["record"])
             key = row["key"]
             if key is None:

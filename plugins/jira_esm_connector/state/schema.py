@@ -104,6 +104,7 @@ class Tables:
             sa.Column("key_attribute", sa.String(250), nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
+        self.full_syncs = self._full_syncs(m, p)
         self.events = sa.Table(
             f"{p}events", m,
             sa.Column("task", sa.String(250), primary_key=True),
@@ -132,6 +133,20 @@ class Tables:
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
 
+    @staticmethod
+    def _full_syncs(m: sa.MetaData, p: str) -> sa.Table:
+        """Per full generic import: the Jira server time its last successful run started
+        listing at, and the digest of the task's mapping then (migration 5). The next full
+        run re-reads only the issues changed since (minus the overlap) or not yet in ESM;
+        see pipeline/carry.py."""
+        return sa.Table(
+            f"{p}full_syncs", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("since", UTCDateTime, nullable=False),
+            sa.Column("digest", sa.String(64), nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+
     @property
     def data_tables(self) -> list[sa.Table]:
         return [t for t in self.metadata.sorted_tables if t is not self.schema_version]
@@ -156,11 +171,16 @@ def _v4(conn: sa.Connection, tables: Tables) -> None:
     tables.key_map_coverage.create(conn, checkfirst=True)
 
 
+def _v5(conn: sa.Connection, tables: Tables) -> None:
+    # full imports' last listing start: what a full run need not read again
+    tables.full_syncs.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps (branches add migrations in
 # parallel): the runner applies every version above the stored one, in order, and each
 # migration only creates what is missing, so applying one twice is harmless. (A fresh
 # database gets every table from _v1, which creates whatever the Tables class declares;
 # later migrations then find theirs there.)
-MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
+MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
 SCHEMA_VERSION = max(MIGRATIONS)

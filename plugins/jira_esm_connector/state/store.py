@@ -412,6 +412,29 @@ class StateStore:
         with self._write() as conn:
             return conn.execute(sa.delete(t).where(t.c.task == task)).rowcount > 0
 
+    # ---- full imports: what the last successful run saw --------------------------------
+    def get_full_sync(self, task: str) -> tuple[datetime, str] | None:
+        """``(since, digest)`` of the task's last successful full run, or ``None``."""
+        t = self.tables.full_syncs
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.c.since, t.c.digest).where(t.c.task == task)).first()
+        return (row[0], row[1]) if row else None
+
+    def set_full_sync(self, task: str, since: datetime, digest: str) -> None:
+        """Call only after a successful full run (``since``: Jira's time when its listing began)."""
+        since = _aware(since, "since")
+        with self._write() as conn:
+            self._upsert(
+                conn, self.tables.full_syncs,
+                [{"task": task, "since": since, "digest": str(digest)[:64], "updated_at": _utcnow()}], ["task"],
+            )
+
+    def forget_full_sync(self, task: str) -> bool:
+        """Operator action: the next full run reads every issue again."""
+        t = self.tables.full_syncs
+        with self._write() as conn:
+            return conn.execute(sa.delete(t).where(t.c.task == task)).rowcount > 0
+
     # ---- task cache -----------------------------------------------------------------
     def get_fingerprints(self, task: str, keys: Iterable[Any]) -> dict[str, str]:
         """``{key: fingerprint}`` for the keys that are cached (missing keys are absent)."""

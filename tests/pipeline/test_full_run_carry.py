@@ -1,0 +1,178 @@
+"""Full imports read again only what changed since ESM accepted it (pipeline/carry.py).
+
+Real simulators over HTTPS. Each test checks what ESM holds afterwards and how many issues
+were read from Jira (``issue/bulkfetch`` requests on the simulator), so a carried issue that
+should have been read -- a change lost -- fails the test, and so does a run that still reads
+everything."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+from jira_esm_connector.pipeline import extract, run_import
+
+from .conftest import ISSUES_TASK, make_task
+from .helpers import by_attr, esm_cards, esm_writes, jira_issues, reset_esm_stats, run_id
+
+REMOVAL = {"attribute": "status", "value": "07 - Cancelled", "max_share": 0.5}
+FULL = dict(ISSUES_TASK, name="test_issues_carry", mode="full", removed=REMOVAL)
+NO_CLEAR = SimpleNamespace(cache_clear_hours=[])  # no clock-driven cache clear in the middle of a test
+
+
+def _bulkfetches(jira_sim) -> int:
+    """issue/bulkfetch requests since the last stats reset."""
+    return jira_sim.stats()["endpoints"].get("POST /rest/api/3/issue/bulkfetch", 0)
+
+
+def _read(summary) -> int:
+    """Issues this run read from Jira (listed and not carried)."""
+    return summary["fetched"] - summary["carried"]
+
+
+def _run(task, jira, esm, state, staging, n, **kwargs):
+    return run_import(task, jira, esm, state, staging, run_id(n), settings=kwargs.pop("settings", NO_CLEAR), **kwargs)
+
+
+def _subjects(esm, task) -> dict[str, str]:
+    return {k: c.value("subject") for k, c in by_attr(esm_cards(esm, "incident", task.name), "jira_key").items()}
+
+
+def test_unchanged_full_rerun_reads_no_issue_again_and_writes_nothing(jira, jira_sim, esm, esm_sim, state, staging):
+    task = make_task(FULL)
+    jira_sim.admin("DELETE", "stats")
+    first = _run(task, jira, esm, state, staging, 1)
+    total = first["fetched"]
+    assert total > 50 and first["created"] == total and _read(first) == total
+    assert _bulkfetches(jira_sim) == -(-total // 100)
+    assert state.get_full_sync(task.name) is not None
+
+    jira_sim.admin("DELETE", "stats")
+    reset_esm_stats(esm_sim)
+    second = _run(task, jira, esm, state, staging, 2)
+    assert _bulkfetches(jira_sim) == 0 and _read(second) == 0
+    assert esm_writes(esm_sim) == 0
+    assert (second["fetched"], second["unchanged"], second["created"], second["updated"]) == (total, total, 0, 0)
+    assert second["marked_removed"] == 0
+    assert len(_subjects(esm, task)) == total
+
+
+def test_changed_new_and_deleted_issues_are_read_written_and_removed(jira, jira_sim, esm, state, staging):
+    task = make_task(FULL)
+    first = _run(task, jira, esm, state, staging, 1)
+    keys = sorted(jira_issues(jira, "project = SUP"))
+    changed, deleted = keys[:3], keys[3]
+    for key in changed:
+        jira_sim.admin("PATCH", f"issues/{key}", json={"summary": f"Changed after the first run ({key})"})
+    jira_sim.admin("DELETE", f"issues/{deleted}")
+    new_key = jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": "Born after the first run"}).json()["key"]
+
+    jira_sim.admin("DELETE", "stats")
+    second = _run(task, jira, esm, state, staging, 2)
+    assert _read(second) == len(changed) + 1  # the changed ones and the new one, nothing else
+    assert _bulkfetches(jira_sim) == 1
+    assert (second["updated"], second["created"], second["marked_removed"]) == (len(changed), 1, 1)
+    assert second["fetched"] == first["fetched"]  # one gone, one new
+    subjects = _subjects(esm, task)
+    assert all(subjects[k] == f"Changed after the first run ({k})" for k in changed)
+    assert subjects[new_key] == "Born after the first run"
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    assert cards[deleted].value("status") == "07 - Cancelled"
+    assert sum(c.value("status") == "07 - Cancelled" for c in cards.values()) == 1
+
+
+def test_a_mapping_change_reads_every_issue_again(jira, jira_sim, esm, state, staging):
+    task = make_task(FULL)
+    first = _run(task, jira, esm, state, staging, 1)
+    renamed = make_task(FULL, attributes=dict(FULL["attributes"], subject={"from": "fields.summary", "transform": "upper"}))
+    jira_sim.admin("DELETE", "stats")
+    second = _run(renamed, jira, esm, state, staging, 2)
+    assert _read(second) == first["fetched"] and _bulkfetches(jira_sim) == -(-first["fetched"] // 100)
+    assert second["updated"] == first["fetched"]
+    assert all(s == s.upper() for s in _subjects(esm, renamed).values())
+
+
+def test_clear_cache_reads_and_pushes_every_issue(jira, jira_sim, esm, state, staging):
+    task = make_task(FULL)
+    first = _run(task, jira, esm, state, staging, 1)
+    jira_sim.admin("DELETE", "stats")
+    second = _run(task, jira, esm, state, staging, 2, clear_cache=True)
+    assert _read(second) == first["fetched"] and _bulkfetches(jira_sim) == -(-first["fetched"] // 100)
+    assert second["updated"] == first["fetched"] and second["unchanged"] == 0
+
+
+def test_a_due_scheduled_cache_clear_reads_every_issue(jira, jira_sim, esm, state, staging):
+    task = make_task(FULL)
+    state.clear_cache(task.name, "long ago", now=datetime(2000, 1, 1, tzinfo=timezone.utc))
+    first = _run(task, jira, esm, state, staging, 1)
+    every_hour = SimpleNamespace(cache_clear_hours=list(range(24)))  # due: an hour has begun since 2000
+    jira_sim.admin("DELETE", "stats")
+    second = _run(task, jira, esm, state, staging, 2, settings=every_hour)
+    assert second["cache_cleared"] and _read(second) == first["fetched"]
+    assert second["updated"] == first["fetched"]
+
+
+def test_whole_column_expectations_make_full_runs_read_everything(jira, jira_sim, esm, state, staging):
+    task = make_task(FULL, quality=[{"expect_column_values_to_be_unique": {"column": "jira_key"}}])
+    first = _run(task, jira, esm, state, staging, 1)
+    jira_sim.admin("DELETE", "stats")
+    second = _run(task, jira, esm, state, staging, 2)
+    assert _read(second) == first["fetched"] and second["unchanged"] == first["fetched"]
+    assert _bulkfetches(jira_sim) == -(-first["fetched"] // 100)
+
+
+def test_a_run_that_did_not_finish_does_not_move_the_starting_point(jira, jira_sim, esm, state, staging):
+    task = make_task(FULL)
+    _run(task, jira, esm, state, staging, 1)
+    recorded = state.get_full_sync(task.name)
+    key = sorted(jira_issues(jira, "project = SUP"))[5]
+    jira_sim.admin("PATCH", f"issues/{key}", json={"summary": "Changed before a run that died"})
+    # a run that stopped after extract (it carried nothing it should not; it recorded nothing)
+    died = extract(task, jira, state, staging / "died", settings=NO_CLEAR, default_clear_hours=[])
+    assert died["carried"] == died["fetched"] - 1
+    assert state.get_full_sync(task.name) == recorded
+
+    second = _run(task, jira, esm, state, staging, 2)
+    assert second["updated"] == 1
+    assert _subjects(esm, task)[key] == "Changed before a run that died"
+
+
+def test_a_change_the_search_index_did_not_show_yet_is_read_by_the_next_run(jira, jira_sim, esm, state, staging):
+    task = make_task(FULL, removed=False)  # the lagging index hides the issue from run 2's listing
+    _run(task, jira, esm, state, staging, 1)
+    key = sorted(jira_issues(jira, "project = SUP"))[7]
+    time.sleep(1.1)
+    jira_sim.admin("PATCH", f"issues/{key}", json={"summary": "Changed while the index lagged"})
+    # the search hides changes younger than 2 s: run 2's listings miss this one
+    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 2})
+    try:
+        _run(task, jira, esm, state, staging, 2)
+    finally:
+        jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
+    third = _run(task, jira, esm, state, staging, 3)  # the overlap (1 min) reaches back over the change
+    assert _subjects(esm, task)[key] == "Changed while the index lagged"
+    assert third["updated"] == 1 and _read(third) == 1
+
+
+def test_a_run_with_refused_records_does_not_move_the_starting_point(jira, jira_sim, esm, state, staging):
+    """A refused record keeps its older fingerprint in the task cache (ESM accepted it before
+    and refuses it now): were the starting point moved past its change, the next full run
+    would carry it and never retry it. So a run with refusals records nothing."""
+    issues = jira_issues(jira, "project = SUP")
+    unused = next(s for s in ("In Review", "Backlog", "Selected for Development", "Waiting for customer")
+                  if s not in {i["fields"]["status"]["name"] for i in issues.values()})
+    bad_map = dict(FULL["attributes"]["status"], map={unused: "99 - No such status"})
+    task = make_task(FULL, attributes=dict(FULL["attributes"], status=bad_map))
+    first = _run(task, jira, esm, state, staging, 1)
+    assert first["refused"] == 0
+    recorded = state.get_full_sync(task.name)
+    key = sorted(issues)[2]
+    jira_sim.admin("PATCH", f"issues/{key}", json={"status": unused})  # ESM will refuse its new status
+
+    second = _run(task, jira, esm, state, staging, 2)
+    assert [r["key"] for r in second["refused_records"]] == [key]
+    assert state.get_full_sync(task.name) == recorded  # not moved
+
+    third = _run(task, jira, esm, state, staging, 3)  # reads everything changed since run 1: the refused one again
+    assert [r["key"] for r in third["refused_records"]] == [key]
+    assert _read(third) == 1
