@@ -72,6 +72,21 @@ def test_the_cap_holds_in_every_sliding_window_not_only_per_second(clock):
         times.append(lim.before_send())
     assert peak_in_window(times) <= 5 and lim.sent_total == len(times)
     assert peak_in_window(times, 0.999) == 5  # and it does use the rate it is given
+    # its own measurement of the send log agrees with the one computed from the send times
+    assert lim.peak_per_second == peak_in_window(times)
+    lim.reset_peak()
+    assert lim.peak_per_second == 0
+
+
+def test_the_peak_counts_a_closed_second_of_the_send_log(clock):
+    lim = limiter(clock, rate=10, guard=0.0)
+    for moment in (1000.0, 1000.5, 1001.0, 1001.01):  # three in [1000.0, 1001.0], three in [1000.01, 1001.01]
+        clock.now = moment
+        lim.before_send()
+    assert lim.peak_per_second == 3
+    clock.now = 1003.0
+    lim.before_send()
+    assert lim.peak_per_second == 3
 
 
 def test_rates_below_one_and_fractional_rates(clock):

@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["SiteLimiter", "site_limiter", "site_key"]
+__all__ = ["SiteLimiter", "site_limiter", "site_limiters", "site_key"]
 
 NEAR_LIMIT_FRACTION = 0.2  # Atlassian: X-RateLimit-NearLimit means "less than 20 % of a budget remains"
 DEFAULT_PAUSE = 1.0  # a 429 without Retry-After or X-RateLimit-Reset: one window
@@ -116,6 +116,7 @@ class SiteLimiter:
         self._last_decrease = -math.inf
         self._successes = 0
         self.sent_total = 0
+        self.peak_per_second = 0  # most sends in any closed 1-second span of the send log (a measurement)
         self._configure(rate, concurrency)
         self.limit = self.max_concurrency
 
@@ -164,9 +165,23 @@ class SiteLimiter:
                 if wait <= 0:
                     self._sent.append(now)
                     self.sent_total += 1
+                    self._note_peak(now)
                     self._local.sent_at = now
                     return now
             self._sleep(min(wait, 1.0))  # re-check: a pause may start or end meanwhile
+
+    def _note_peak(self, now: float) -> None:
+        """Count the sends of the closed second ending now (caller holds the lock)."""
+        recent = 0
+        for sent in reversed(self._sent):
+            if sent < now - 1.0:
+                break
+            recent += 1
+        self.peak_per_second = max(self.peak_per_second, recent)
+
+    def reset_peak(self) -> None:
+        with self._cond:
+            self.peak_per_second = 0
 
     # -- concurrency ---------------------------------------------------------------------------
     def try_acquire(self) -> bool:
@@ -273,6 +288,12 @@ def site_key(base_url: str) -> str:
 
 _REGISTRY: dict[str, SiteLimiter] = {}
 _REGISTRY_LOCK = threading.Lock()
+
+
+def site_limiters() -> list[SiteLimiter]:
+    """Every site limiter this process made (benchmarks read their send logs' peaks)."""
+    with _REGISTRY_LOCK:
+        return list(_REGISTRY.values())
 
 
 def site_limiter(
