@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 
 from .. import model
 from ..base import (
-    BULK_FETCH_MAX, BULK_FETCH_MAX_SINGLE_VALUE, ISSUE_NOT_FOUND, REMOVED_SEARCH, SEARCH_MAX, SEARCH_MAX_WITH_FIELDS,
+    BULK_FETCH_BASIC, BULK_FETCH_MAX, ISSUE_NOT_FOUND, REMOVED_SEARCH, SEARCH_MAX, SEARCH_MAX_WITH_FIELDS,
     UNBOUNDED, Api, Caller, JiraError, Simulator, as_list, body_json, q_int, q_list, resolve_fields,
 )
 from ..jql import CompiledQuery, JqlError, compile_query, parse
@@ -50,16 +50,16 @@ def bulkfetch_limit(sim: Simulator, fields: list[str]) -> tuple[int, str]:
     wildcard = [f for f in fields if f.startswith(("*", "-"))]
     multi = [f for f in fields if not f.startswith(("*", "-")) and model.is_multi_value(f)]
     if not fields:
-        limit, rule = BULK_FETCH_MAX, "up to 1,000 only when 'fields' names the fields (none is named here)"
+        limit, rule = BULK_FETCH_BASIC, "up to 1,000 only when 'fields' names the fields (none is named here)"
     elif wildcard:
-        limit, rule = BULK_FETCH_MAX, f"up to 1,000 only when 'fields' names each field ({wildcard[0]!r} does not)"
+        limit, rule = BULK_FETCH_BASIC, f"up to 1,000 only when 'fields' names each field ({wildcard[0]!r} does not)"
     elif multi:
-        limit, rule = BULK_FETCH_MAX, (
+        limit, rule = BULK_FETCH_BASIC, (
             f"up to 1,000 only when no field is multi-value ({', '.join(repr(f) for f in multi[:5])} "
             "is multi-value or unknown)"
         )
     else:
-        limit, rule = BULK_FETCH_MAX_SINGLE_VALUE, "up to 1,000 when every field is named and single-value"
+        limit, rule = BULK_FETCH_MAX, "up to 1,000 when every field is named and single-value"
     cap = sim.knobs.bulkfetch_max
     if 0 < cap < limit:
         limit, rule = cap, f"this site grants at most {cap} per request"
