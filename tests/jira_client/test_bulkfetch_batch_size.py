@@ -23,7 +23,9 @@ SINGLE_VALUE = ["created", "description", "status", "summary", "updated"]
 
 @pytest.fixture
 def sim(jira_sim_fresh):
-    return jira_sim_fresh
+    yield jira_sim_fresh
+    # the simulator is shared by the session: tests that do not reset it must not meet these knobs
+    jira_sim_fresh.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False})
 
 
 @pytest.fixture

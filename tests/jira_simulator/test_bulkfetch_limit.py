@@ -12,7 +12,9 @@ SINGLE_VALUE = ["summary", "status", "priority", "updated", "created", "customfi
 
 @pytest.fixture
 def sim(jira_sim_fresh):
-    return jira_sim_fresh
+    yield jira_sim_fresh
+    # the simulator is shared by the session: tests that do not reset it must not meet these knobs
+    jira_sim_fresh.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False})
 
 
 def _ids(sim, n: int) -> list[str]:

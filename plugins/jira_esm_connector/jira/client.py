@@ -579,7 +579,8 @@ class JiraClient:
             yield part, found, not_found
 
     def bulk_fetch(self, keys: Iterable[str], fields: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Issues by key or id, 100 (or 1,000, see :meth:`bulk_fetch_size`) per request. Keys Jira could not return are logged."""
+        """Issues by key or id, 100 (or 1,000: :meth:`bulk_fetch_size`) per request. Keys Jira
+        could not return are logged."""
         key_list = list(dict.fromkeys(keys))
         issues: list[dict[str, Any]] = []
         for found, _not_found in self.iter_bulk_fetch(key_list, fields):
