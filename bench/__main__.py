@@ -90,6 +90,9 @@ def parser() -> argparse.ArgumentParser:
                    help=f"latency: added to every ESM request (default {DEFAULTS['esm_latency_ms']})")
     p.add_argument("--tap", action=argparse.BooleanOptionalAction,
                    help="latency: also measure Singer tap-jira (default on; off with --tiny); --no-tap skips it")
+    p.add_argument("--single-value-fields", action="store_true",
+                   help="latency: drop the multi-value labels attribute from the benchmark mapping, so that "
+                        "issue/bulkfetch may carry 1,000 issues per request (default: the mapping as is, 100)")
     p.add_argument("--repeat", type=int, help=f"timed requests per latency figure (default {DEFAULTS['repeat']})")
     p.add_argument("--budget", type=float, help=f"seconds of measuring per benchmark before loops stop early (default {DEFAULTS['budget']:.0f})")
     p.add_argument("--tracemalloc", action="store_true",

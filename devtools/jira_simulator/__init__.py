@@ -20,7 +20,8 @@ Jira endpoints (under ``/rest/api/3`` and, with plain-text rich fields, ``/rest/
 ``GET|POST search/jql`` (``nextPageToken``/``isLast`` keyset paging; ``fields`` defaults to
 id only; up to 5000 per page for id/key-only pages, 100 when fields, expand or properties
 are asked for; unbounded JQL is refused with 400), ``POST search/approximate-count``,
-``POST issue/bulkfetch``, ``POST issue``, ``POST issue/bulk`` (50 at most, refused ones by
+``POST issue/bulkfetch`` (100 ids, or 1,000 when ``fields`` names only single-value fields),
+``POST issue``, ``POST issue/bulk`` (50 at most, refused ones by
 position), ``GET|PUT|DELETE issue/{key}``, ``PUT issue/{key}/assignee``,
 ``GET|POST|DELETE issue/{key}/watchers`` (creating an issue makes you watch it, as Jira's
 default autowatch does), ``GET issue/{key}/changelog`` and ``expand=changelog`` (edits made
@@ -56,7 +57,8 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
 
     GET    /_admin/health                      {"status": "ok", "issues": N}
     GET    /_admin/config                      knobs: latency_ms, rate_limit_per_second,
-                                               max_results_cap, search_lag_seconds, faults
+                                               max_results_cap, search_lag_seconds,
+                                               bulkfetch_max, bulkfetch_silent, faults
     PUT    /_admin/config                      {"latency_ms": 200, "rate_limit_per_second": 5}
                                                (rate limit per account; 0 = off; over the limit:
                                                429 + Retry-After + X-RateLimit-Limit/-Remaining/-Reset)
@@ -64,6 +66,11 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                approximate-count leave out issues created or
                                                changed in the last 10 s (Jira's eventually
                                                consistent index); GET issue/{key} sees them
+                                               {"bulkfetch_max": 100}: issue/bulkfetch takes at
+                                               most 100 ids whatever the fields (a Jira that does
+                                               not grant 1,000; 0 = Jira's rule); more: 400, or with
+                                               {"bulkfetch_silent": true} an answer holding only the
+                                               first 100 issues, no error for the rest
     POST   /_admin/faults                      inject faults into the next N matching /rest/ calls:
                                                {"type": "status", "status": 503, "count": 3,
                                                 "retry_after": 2, "path": "/rest/api/3/search/jql",

@@ -105,6 +105,13 @@ def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
             if not 0 <= lag <= 3600:
                 raise JiraError(400, "search_lag_seconds must be between 0 and 3600")
             sim.knobs.search_lag_seconds = lag
+        if "bulkfetch_max" in body:
+            cap = body["bulkfetch_max"] or 0
+            if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= 1000:
+                raise JiraError(400, "bulkfetch_max must be a whole number from 0 (Jira's rule) to 1000")
+            sim.knobs.bulkfetch_max = cap
+        if "bulkfetch_silent" in body:
+            sim.knobs.bulkfetch_silent = bool(body["bulkfetch_silent"])
         return sim.knobs.config()
 
     @app.get("/_admin/faults")

@@ -74,6 +74,12 @@ class Knobs:
     # (Real Jira shows a changed issue with its old values for a while; leaving it out is the
     # simple, stricter stand-in. reconcileIssues is not modelled.)
     search_lag_seconds: float = 0.0
+    # issue/bulkfetch: the most ids one request may carry (0 = Jira's rule: 1,000 with
+    # explicit single-value fields, else 100); e.g. 100 for a Jira that does not grant 1,000.
+    # More ids than this: 400 -- or, with bulkfetch_silent, an answer holding only the first
+    # this many issues and no error for the others (a cap lowered quietly).
+    bulkfetch_max: int = 0
+    bulkfetch_silent: bool = False
     faults: list[Fault] = field(default_factory=list)
     _windows: dict[str, tuple[int, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -84,6 +90,8 @@ class Knobs:
             "rate_limit_per_second": self.rate_limit_per_second,
             "max_results_cap": self.max_results_cap,
             "search_lag_seconds": self.search_lag_seconds,
+            "bulkfetch_max": self.bulkfetch_max,
+            "bulkfetch_silent": self.bulkfetch_silent,
             "faults": [f.as_dict() for f in self.faults],
         }
 
@@ -93,6 +101,8 @@ class Knobs:
             self.rate_limit_per_second = rate_limit_per_second
             self.max_results_cap = 0
             self.search_lag_seconds = 0.0
+            self.bulkfetch_max = 0
+            self.bulkfetch_silent = False
             self.faults.clear()
             self._windows.clear()
 

@@ -211,6 +211,22 @@ def field_schema(field_id: str) -> dict | None:
     return None
 
 
+# Schema types of fields that hold several values: "array" (labels, components, fixVersions,
+# versions, issuelinks, subtasks, attachment, worklog, multi-select custom fields) and the
+# comment field's "comments-page" (Jira's own type for it, a list of comments all the same).
+MULTI_VALUE_TYPES = frozenset({"array", "comments-page"})
+ISSUE_IDENTITY_FIELDS = frozenset({"id", "key", "issuekey"})  # the issue's own id and key
+
+
+def is_multi_value(field_id: str) -> bool:
+    """True for a field whose schema (as GET /field lists it) holds several values, and for a
+    field that is not in the field list at all (unknown: taken for the worse case)."""
+    if field_id in ISSUE_IDENTITY_FIELDS:
+        return False
+    schema = field_schema(field_id)
+    return schema is None or schema.get("type") in MULTI_VALUE_TYPES
+
+
 # --- time tracking: Jira's default working time (8 h days, 5 day weeks) ------------------------
 
 _DURATION_UNITS = {"w": 5 * 8 * 3600, "d": 8 * 3600, "h": 3600, "m": 60}

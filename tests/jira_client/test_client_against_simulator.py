@@ -116,16 +116,21 @@ def test_bulk_fetch_and_get_issue(client):
     assert one["key"] == keys[0] and "summary" in one["fields"]
 
 
-def test_iter_bulk_fetch_batches_100_and_reports_keys_jira_no_longer_has(client, jira_sim):
+@pytest.mark.parametrize("fields, sizes", [
+    (["summary", "labels"], [100, 31]),  # labels is multi-value: 100 per request
+    (["summary", "updated"], [131]),  # named single-value fields: up to 1,000 per request
+])
+def test_iter_bulk_fetch_batches_and_reports_keys_jira_no_longer_has(jira_clients, jira_sim, fields, sizes):
+    client = jira_clients()  # a new client: the field metadata and the batch cap are per client
     keys = [i["key"] for i in client.search("project in (SUP, ENG, OPS)", fields=["summary"], page_size=100)][:130]
     assert len(keys) == 130
     jira_sim.admin("DELETE", "stats")
-    batches = list(client.iter_bulk_fetch(keys[:70] + ["ENG-999999"] + keys[70:], fields=["summary", "updated"]))
-    assert [len(found) + len(missing) for found, missing in batches] == [100, 31]
+    batches = list(client.iter_bulk_fetch(keys[:70] + ["ENG-999999"] + keys[70:], fields=fields))
+    assert [len(found) + len(missing) for found, missing in batches] == sizes
     assert sorted(i["key"] for found, _ in batches for i in found) == sorted(keys)
-    assert [missing for _, missing in batches] == [["ENG-999999"], []]
-    assert set(batches[0][0][0]["fields"]) == {"summary", "updated"}
-    assert jira_sim.stats()["endpoints"]["POST /rest/api/3/issue/bulkfetch"] == 2
+    assert [missing for _, missing in batches] == [["ENG-999999"], []][: len(sizes)]
+    assert set(batches[0][0][0]["fields"]) == set(fields)
+    assert jira_sim.stats()["endpoints"]["POST /rest/api/3/issue/bulkfetch"] == len(sizes)
 
 
 def test_comments_users_groups_members_page_through_everything(client):

@@ -62,11 +62,79 @@ def test_each_issue_is_staged_exactly_once_whatever_the_page_cap(fast_jira, jira
     assert extracted["pages"] == len(Dataset(extracted["dataset"]).files()) == -(-len(expected) // min(cap, 100))
     endpoints = jira_sim.stats()["endpoints"]
     listing_cap = cap if mode == "full" else min(cap, 100)  # a listing with `updated` pages at 100
-    assert endpoints["POST /rest/api/3/search/jql"] == -(-len(expected) // listing_cap)
+    assert endpoints["POST /rest/api/3/search/jql"] == -(-len(expected) // listing_cap), jira_sim.stats()["responses"]
     assert endpoints["POST /rest/api/3/issue/bulkfetch"] == extracted["pages"]
     if mode == "incremental":
         newest = max(_moment(i["fields"]["updated"]) for i in expected.values())
         assert _moment(extracted["watermark_candidate"]) == newest
+
+
+SINGLE_VALUE_ATTRIBUTES = {k: v for k, v in ISSUES_TASK["attributes"].items() if k != "labels"}
+
+
+@pytest.fixture
+def bulkfetch_knobs(jira_sim):
+    """Sets the simulator's bulkfetch knobs; they are off again after the test (the simulator
+    is shared by the session, and not every test resets it)."""
+    yield lambda **knobs: jira_sim.admin("PUT", "config", json=knobs)
+    jira_sim.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False})
+
+
+@pytest.mark.parametrize("page_size, requests", [(None, 1), (120, 3)])
+@pytest.mark.parametrize("mode", ["full", "incremental"])
+@pytest.mark.parametrize("cap", [1, 7, 100, 5000])
+def test_each_issue_is_staged_exactly_once_with_large_bulk_fetches(
+    fast_jira, jira_sim, state, staging, cap, mode, page_size, requests
+):
+    """The same with a mapping of single-value fields only: up to 1,000 ids per bulk fetch
+    (the task's page_size when smaller), batches carried across listing pages of any cap."""
+    expected = jira_issues(fast_jira, JQL, fields=("updated",))
+    jira_sim.admin("PUT", "config", json={"max_results_cap": cap})
+    jira_sim.admin("DELETE", "stats")
+    task = _task(name=f"t_large_{mode}_{cap}", mode=mode, page_size=page_size, attributes=SINGLE_VALUE_ATTRIBUTES)
+
+    extracted = extract(task, fast_jira, state, run_dir(staging, task.name, run_id(cap)))
+
+    keys = _staged_keys(extracted)
+    assert Counter(keys).most_common(1)[0][1] == 1  # no record twice
+    assert set(keys) == set(expected) and extracted["fetched"] == len(expected) == len(keys)  # none lost
+    responses = jira_sim.stats()["responses"]["POST /rest/api/3/issue/bulkfetch"]
+    assert responses == {"200": requests} == {"200": extracted["pages"]}, (  # 250 or 120 ids per request
+        jira_sim.stats()["endpoints"], fast_jira._bulk_cap, len(fast_jira._field_types or {}))
+    if mode == "incremental":
+        newest = max(_moment(i["fields"]["updated"]) for i in expected.values())
+        assert _moment(extracted["watermark_candidate"]) == newest
+
+
+@pytest.mark.parametrize("knobs", [{"bulkfetch_max": 100}, {"bulkfetch_max": 100, "bulkfetch_silent": True}])
+def test_a_jira_granting_only_100_per_bulk_fetch_loses_and_repeats_nothing(
+    fast_jira, jira_sim, state, staging, bulkfetch_knobs, knobs
+):
+    """A 400 to the large batch, or an answer quietly cut to 100: the client asks again for
+    the rest 100 at a time; each issue is staged once."""
+    expected = jira_issues(fast_jira, JQL, fields=("updated",))
+    bulkfetch_knobs(max_results_cap=7, **knobs)
+    task = _task(name="t_granted_100", mode="full", attributes=SINGLE_VALUE_ATTRIBUTES)
+
+    extracted = extract(task, fast_jira, state, run_dir(staging, task.name, run_id(1)))
+
+    keys = _staged_keys(extracted)
+    assert Counter(keys).most_common(1)[0][1] == 1 and set(keys) == set(expected)
+    assert extracted["fetched"] == len(expected)
+    responses = jira_sim.stats()["responses"]["POST /rest/api/3/issue/bulkfetch"]
+    assert responses.get("400", 0) == (0 if knobs.get("bulkfetch_silent") else 1)
+    assert responses["200"] == (1 + 2 if knobs.get("bulkfetch_silent") else 3)  # 100 answered + 150 again; 3 of 100
+
+
+def test_an_issue_still_left_out_at_100_stops_the_extract(fast_jira, state, staging, bulkfetch_knobs):
+    """Jira quietly answers only 50 ids of every request: after asking again 100 at a time,
+    the ids still unanswered are not taken for deleted -- the extract stops."""
+    from jira_esm_connector.http import MalformedResponseError
+
+    bulkfetch_knobs(bulkfetch_max=50, bulkfetch_silent=True)
+    task = _task(name="t_cut_at_50", mode="full", attributes=SINGLE_VALUE_ATTRIBUTES)
+    with pytest.raises(MalformedResponseError, match=r"left out 100 of 250 requested issue"):
+        extract(task, fast_jira, state, run_dir(staging, task.name, run_id(1)))
 
 
 @pytest.mark.parametrize("mode", ["full", "incremental"])

@@ -17,6 +17,7 @@ they arrive.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -27,6 +28,7 @@ import requests
 
 from ..http import (
     AuthenticationError,
+    BadRequestError,
     BasicAuth,
     ConnectorHTTPError,
     HostUnreachableError,
@@ -49,7 +51,15 @@ from .paginators import OffsetArrayPaginator, Paginator, PagingError, StartAtPag
 SERVICE = "Jira"
 USER_AGENT = "jira-esm-connector/0.1 (+Apache Airflow)"
 EXPIRY_WARNING_DAYS = 30
-BULK_FETCH_MAX = 100  # issue/bulkfetch: "up to 100 issues" per request (the published contract)
+# issue/bulkfetch: "up to 100 issues" per request (the published contract), or up to 1,000
+# when the fields are named explicitly and none is multi-value (Atlassian's limit as issue 10
+# states it). The batch size is chosen per call (JiraClient.bulk_fetch_size).
+BULK_FETCH_MAX = 1000
+BULK_FETCH_BASIC = 100
+# schema types (GET /rest/api/3/field) of fields holding several values: "array" (labels,
+# components, versions, links, attachments, worklogs, multi-selects) and the comment field's own
+MULTI_VALUE_TYPES = frozenset({"array", "comments-page"})
+ISSUE_IDENTITY_FIELDS = frozenset({"id", "key", "issuekey"})  # the issue's own id and key: one value
 ID_PAGE_MAX = 5000  # search/jql pages of ids only: Jira returns up to 5,000 (fewer with fields)
 DEFAULT_RATE_LIMIT = 50.0  # as ConnectorSettings.jira_rate_limit
 DEFAULT_CONCURRENCY = 8  # as ConnectorSettings.jira_concurrency
@@ -206,6 +216,11 @@ class JiraClient:
             limiter=self.limiter,
         )
         self._session.auth = BasicAuth(email, api_token)
+        # issue/bulkfetch: ids per request at most (lowered to 100 for good once Jira refuses
+        # or quietly cuts a larger batch) and the site's field schema types, read once
+        self._bulk_cap = BULK_FETCH_MAX
+        self._field_types: dict[str, str | None] | None = None
+        self._bulk_lock = threading.Lock()
         self.warn_if_token_expiring()
 
     # -- housekeeping --------------------------------------------------------------------------
@@ -408,18 +423,102 @@ class JiraClient:
     def iter_bulk_fetch(
         self, keys: Iterable[str], fields: Iterable[str] | None = None
     ) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
-        """``POST /rest/api/3/issue/bulkfetch`` in batches of at most 100 keys or ids (Jira's
-        limit), one after the other: yields ``(issues, not_found)`` per batch, ``not_found``
+        """``POST /rest/api/3/issue/bulkfetch`` in batches of :meth:`bulk_fetch_size` keys or
+        ids, one after the other: yields ``(issues, not_found)`` per batch, ``not_found``
         being the requested keys Jira answered with an ``issueErrors`` entry (deleted, or not
         visible to the account). Unlike ``key in (...)`` in JQL, one missing key does not fail
         the request. :meth:`iter_hydrated` is the parallel form."""
         key_list = list(dict.fromkeys(str(k) for k in keys))
         field_list = list(fields) if fields is not None else None
-        for start in range(0, len(key_list), BULK_FETCH_MAX):
-            found, not_found = self._bulk_fetch_batch(key_list[start : start + BULK_FETCH_MAX], field_list)
+        size = self.bulk_fetch_size(field_list)
+        start = 0
+        while start < len(key_list):
+            batch = key_list[start : start + min(size, self._bulk_cap)]  # a fallback shrinks the rest
+            start += len(batch)
+            found, not_found = self._hydrate(batch, field_list)
             for key in not_found:
                 self.log.warning("Jira could not return issue %s in a bulk fetch (deleted, or not visible).", key)
             yield found, not_found
+
+    def bulk_fetch_size(self, fields: Sequence[str] | None) -> int:
+        """Ids per ``issue/bulkfetch`` request for these fields: 1,000 when every field is named
+        and single-value by the site's field metadata (``GET /rest/api/3/field``, read once per
+        client; a field missing from it counts as multi-value), else 100 -- and 100 for good
+        once this client saw Jira refuse or quietly cut a larger batch."""
+        if self._bulk_cap <= BULK_FETCH_BASIC or not fields or any(f.startswith(("*", "-")) for f in fields):
+            return BULK_FETCH_BASIC
+        types = self._field_schema_types()
+        single = all(
+            f in ISSUE_IDENTITY_FIELDS or (types.get(f) is not None and types[f] not in MULTI_VALUE_TYPES)
+            for f in fields
+        )
+        return self._bulk_cap if single else BULK_FETCH_BASIC
+
+    def _field_schema_types(self) -> dict[str, str | None]:
+        """Field id -> its schema type, from ``GET /rest/api/3/field`` (asked once per client)."""
+        with self._bulk_lock:
+            if self._field_types is None:
+                try:
+                    listed = self.fields()
+                except ConnectorHTTPError as exc:
+                    # not worth failing the run for: 100 per request is always allowed
+                    self.log.warning(
+                        "Could not read Jira's field list (%s); bulk fetches send 100 issues per request.", exc
+                    )
+                    listed = []
+                self._field_types = {
+                    str(f["id"]): (f.get("schema") or {}).get("type") if isinstance(f.get("schema"), dict) else None
+                    for f in listed
+                }
+            return self._field_types
+
+    def _lower_bulk_cap(self, why: str) -> None:
+        """From now on 100 ids per bulk fetch (logged once per client)."""
+        with self._bulk_lock:
+            if self._bulk_cap <= BULK_FETCH_BASIC:
+                return
+            self._bulk_cap = BULK_FETCH_BASIC
+        self.log.warning(
+            "%s. This Jira site does not grant more than 100 issues per bulk fetch: sending 100 per request "
+            "from now on; the issues of that batch are asked for again, 100 at a time (none is lost).", why,
+        )
+
+    def _hydrate(self, batch: Sequence[str], fields: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
+        """One batch through ``issue/bulkfetch``: ``(issues, ids or keys Jira could not return)``.
+        A batch over 100 that Jira refuses (400) is sent again in parts of 100; one whose answer
+        holds fewer issues than asked and no error for the rest (a cap lowered quietly) has the
+        ids left out asked for again, 100 at a time. Either lowers this client to 100 per
+        request. An id still left out without an error is left to the caller to judge."""
+        try:
+            found, not_found = self._bulk_fetch_batch(batch, fields)
+        except BadRequestError as exc:
+            if exc.status != 400 or len(batch) <= BULK_FETCH_BASIC:
+                raise
+            self._lower_bulk_cap(f"Jira refused a bulk fetch of {len(batch)} issues ({'; '.join(exc.details) or exc})")
+            return self._bulk_fetch_by_hundred(batch, fields)
+        asked = set(batch)
+        if len(batch) > BULK_FETCH_BASIC and len(found) + len(not_found) < len(asked):
+            answered = {str(i.get("id")) for i in found} | {str(i.get("key")) for i in found} | set(not_found)
+            left_out = [k for k in dict.fromkeys(batch) if k not in answered]
+            self._lower_bulk_cap(
+                f"Jira answered a bulk fetch of {len(asked)} issues with {len(found)} issue(s) and {len(not_found)} "
+                f"error(s), nothing for the other {len(left_out)}"
+            )
+            more, gone = self._bulk_fetch_by_hundred(left_out, fields)
+            have = {str(i.get("id")) for i in found}
+            found = found + [i for i in more if str(i.get("id")) not in have]  # a moved key: its issue once
+            not_found = not_found + gone
+        return found, not_found
+
+    def _bulk_fetch_by_hundred(self, ids: Sequence[str], fields: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
+        """``ids`` through ``issue/bulkfetch``, 100 per request, one request after the other."""
+        found: list[dict[str, Any]] = []
+        not_found: list[str] = []
+        for start in range(0, len(ids), BULK_FETCH_BASIC):
+            part_found, part_missing = self._bulk_fetch_batch(ids[start : start + BULK_FETCH_BASIC], fields)
+            found += part_found
+            not_found += part_missing
+        return found, not_found
 
     def _bulk_fetch_batch(self, batch: Sequence[str], fields: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
         """One ``issue/bulkfetch`` request: ``(issues, ids or keys Jira could not return)``."""
@@ -457,20 +556,33 @@ class JiraClient:
     def iter_hydrated(
         self, batches: Iterable[Sequence[str]], fields: Iterable[str] | None = None
     ) -> Iterator[tuple[Sequence[str], list[dict[str, Any]], list[str]]]:
-        """Each batch of at most 100 issue ids or keys through ``POST /rest/api/3/issue/bulkfetch``,
-        at most ``concurrency`` requests at once; yields ``(batch, issues, not_found)`` as the
-        answers arrive (not in input order). ``batches`` is drawn lazily: it may page a listing
-        itself while the requests already sent proceed."""
+        """The issues of ``batches`` of ids or keys through ``POST /rest/api/3/issue/bulkfetch``,
+        at most ``concurrency`` requests at once; yields ``(ids asked, issues, not_found)`` as
+        the answers arrive (not in input order). A batch larger than Jira grants for these
+        fields (:meth:`bulk_fetch_size`: 1,000 or 100) is split into requests of that size;
+        batches are never merged. ``batches`` is drawn lazily: it may page a listing itself
+        while the requests already sent proceed."""
         field_list = list(fields) if fields is not None else None
+        size = self.bulk_fetch_size(field_list)
 
-        def fetch(batch: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
-            return self._bulk_fetch_batch(batch, field_list)
+        def parts() -> Iterator[list[str]]:
+            for batch in batches:
+                ids = [str(k) for k in batch]
+                start = 0
+                while start < len(ids):
+                    part = ids[start : start + min(size, self._bulk_cap)]  # a fallback meanwhile shrinks the rest
+                    start += len(part)
+                    yield part
 
-        for batch, (found, not_found) in bounded_parallel(fetch, batches, self.concurrency, name="jira-bulkfetch"):
-            yield batch, found, not_found
+        def fetch(part: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+            return self._hydrate(part, field_list)
+
+        for part, (found, not_found) in bounded_parallel(fetch, parts(), self.concurrency, name="jira-bulkfetch"):
+            yield part, found, not_found
 
     def bulk_fetch(self, keys: Iterable[str], fields: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Issues by key or id, 100 per request. Keys Jira could not return are logged."""
+        """Issues by key or id, 100 (or 1,000: :meth:`bulk_fetch_size`) per request. Keys Jira
+        could not return are logged."""
         key_list = list(dict.fromkeys(keys))
         issues: list[dict[str, Any]] = []
         for found, _not_found in self.iter_bulk_fetch(key_list, fields):

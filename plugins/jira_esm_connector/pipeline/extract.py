@@ -2,7 +2,8 @@
 
 * generic imports list the ids the task's JQL selects (``POST /rest/api/3/search/jql``
   with ``fields: ["id"]``, up to 5,000 per page) and read the records in parallel through
-  ``POST /rest/api/3/issue/bulkfetch`` (the task's ``page_size``, at most 100, per request;
+  ``POST /rest/api/3/issue/bulkfetch`` (the task's ``page_size`` per request, at most what the
+  client finds Jira grants: 1,000 with named single-value fields, else 100;
   at most ``concurrency`` requests at once), staging each answer as a page as it arrives;
 * a *full* generic run stages the issues unchanged since ESM accepted them as keys only,
   without reading them (they count as fetched; see :mod:`.carry`);
@@ -33,7 +34,7 @@ Incremental generic imports also fetch again the task's *pending* records -- sav
 without some references because the referenced card did not exist yet (see
 :mod:`.load`) -- so they are retried until the references resolve, although Jira reports
 no change for them. They are read by key through ``POST /rest/api/3/issue/bulkfetch``
-(100 per request, in parallel, the search's fields), never through ``key in (...)`` in the JQL, which
+(as many per request as for the search, in parallel, the search's fields), never through ``key in (...)`` in the JQL, which
 fails the whole search in Jira as soon as one key no longer exists. Pending keys Jira no
 longer has are dropped from the list (and logged). Re-fetched records do not move the
 watermark: they were read after the search, and a change they carry could otherwise hide
@@ -264,7 +265,7 @@ def _extract_generic(
     fetched or carried once)."""
     from ..jira.client import BULK_FETCH_MAX
 
-    batch_size = min(_page_size(task, 100), BULK_FETCH_MAX)
+    batch_size = min(_page_size(task, BULK_FETCH_MAX), BULK_FETCH_MAX)  # the client splits it to what Jira grants
     listed: set[int | str] = set()
     with_key = plan is not None and plan.active and task.record_key_path == "key"
 

@@ -1,0 +1,142 @@
+"""The client's issue/bulkfetch batch size, against the real Jira simulator: 1,000 ids per
+request when the mapping's fields are named and single-value by GET /field, else 100; a 400
+to a larger batch, or an answer quietly short of issues, makes the client fall back to 100
+for good and ask again for that batch's ids -- nothing lost, nothing twice."""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import pytest
+
+from jira_esm_connector.http import SiteLimiter
+from jira_esm_connector.jira.client import JiraClient
+from jira_esm_connector.pipeline import search_fields
+
+from ..pipeline.conftest import ISSUES_TASK, make_task
+
+BULK = "POST /rest/api/3/issue/bulkfetch"
+LOG_NAME = "tests.jira_client.bulkfetch"
+JQL = "project in (SUP, ENG, OPS)"
+SINGLE_VALUE = ["created", "description", "status", "summary", "updated"]
+
+
+@pytest.fixture
+def sim(jira_sim_fresh):
+    yield jira_sim_fresh
+    # the simulator is shared by the session: tests that do not reset it must not meet these knobs
+    jira_sim_fresh.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False})
+
+
+@pytest.fixture
+def client(sim, jira_clients):
+    """A new client (field metadata and batch cap are per client), 4 requests at once."""
+    return jira_clients(concurrency=4, limiter=SiteLimiter("test-bulkfetch", rate=2000, concurrency=4),
+                        logger=logging.getLogger(LOG_NAME))
+
+
+def _ids(client: JiraClient) -> tuple[list[str], list[str]]:
+    """The 250 seeded issue ids, and 1,100 ids to ask for: those 250 first, then 850 ids no
+    issue has (Jira answers them in issueErrors)."""
+    real = [str(i["id"]) for page in client.iter_issue_ids(JQL) for i in page.issues]
+    assert len(real) == 250
+    return real, real + [str(900000 + n) for n in range(850)]
+
+
+def _hydrate(client: JiraClient, batches, fields):
+    """Every answer of iter_hydrated, checked: each id of the batches asked for as often as
+    the batches hold it, and answered."""
+    asked: Counter[str] = Counter()
+    found: Counter[str] = Counter()
+    gone: list[str] = []
+    for part, issues, not_found in client.iter_hydrated(batches, fields):
+        asked.update(part)
+        found.update(str(i["id"]) for i in issues)
+        gone += not_found
+        answered = {str(i["id"]) for i in issues} | set(not_found)
+        assert set(part) <= answered, f"left out without an error: {sorted(set(part) - answered)[:5]}"
+    assert asked == Counter(i for batch in batches for i in batch)
+    return found, gone
+
+
+def _bulkfetch_responses(sim) -> dict[str, int]:
+    return sim.stats()["responses"].get(BULK, {})
+
+
+def test_the_mappings_fields_choose_1000_or_100(sim, client):
+    single = search_fields(make_task(ISSUES_TASK, attributes={
+        k: v for k, v in ISSUES_TASK["attributes"].items() if k != "labels"}))
+    multi = search_fields(make_task(ISSUES_TASK))
+    assert single == SINGLE_VALUE and "labels" in multi
+    assert client.bulk_fetch_size(single) == 1000
+    assert client.bulk_fetch_size(multi) == 100
+    assert client.bulk_fetch_size(["summary", "customfield_99999"]) == 100  # not in GET /field: multi-value
+    assert client.bulk_fetch_size(["summary", "comment"]) == 100  # comments-page: multi-value
+    assert client.bulk_fetch_size(["customfield_10020", "key"]) == 1000  # single select; the issue key
+    for wide in (None, [], ["*all"], ["*navigable"], ["summary", "-labels"]):
+        assert client.bulk_fetch_size(wide) == 100, wide
+    assert sim.stats()["endpoints"]["GET /rest/api/3/field"] == 1  # read once per client
+
+    real, ids = _ids(client)
+    sim.admin("DELETE", "stats")
+    found, gone = _hydrate(client, [ids], single)
+    assert found == Counter(real) and sorted(gone) == sorted(ids[250:])
+    assert _bulkfetch_responses(sim) == {"200": 2}  # 1,000 + 100
+    sim.admin("DELETE", "stats")
+    found, gone = _hydrate(client, [ids[:500], ids[500:]], multi)
+    assert found == Counter(real) and len(gone) == 850
+    assert _bulkfetch_responses(sim) == {"200": 11}  # 100 per request; batches are split, never merged
+
+
+def test_a_400_to_a_large_batch_falls_back_to_100_for_good(sim, client, caplog):
+    real, ids = _ids(client)
+    sim.admin("PUT", "config", json={"bulkfetch_max": 100})  # a Jira that does not grant 1,000
+    sim.admin("DELETE", "stats")
+    with caplog.at_level(logging.WARNING, logger=LOG_NAME):
+        found, gone = _hydrate(client, [ids, ids[:250]], SINGLE_VALUE)  # the second batch: the same ids again
+    assert found == Counter({i: 2 for i in real}) and sorted(gone) == sorted(ids[250:])
+    responses = _bulkfetch_responses(sim)
+    assert 1 <= responses["400"] <= 2  # what was in flight when the first 400 came
+    assert responses["200"] == 11 + 3  # everything again in 100s
+    warnings = [r.getMessage() for r in caplog.records if "100 per request from now on" in r.getMessage()]
+    assert len(warnings) == 1 and "refused a bulk fetch of 1000 issues" in warnings[0], warnings
+    assert "between 1 and 100" in warnings[0]  # Jira's own words
+
+    assert client.bulk_fetch_size(SINGLE_VALUE) == 100  # for the rest of this client's life
+    sim.admin("DELETE", "stats")
+    found, _ = _hydrate(client, [ids], SINGLE_VALUE)
+    assert found == Counter(real) and _bulkfetch_responses(sim) == {"200": 11}
+
+
+def test_a_quietly_short_answer_has_the_rest_fetched_again_by_100(sim, client, caplog):
+    real, ids = _ids(client)
+    sim.admin("PUT", "config", json={"bulkfetch_max": 100, "bulkfetch_silent": True})
+    sim.admin("DELETE", "stats")
+    with caplog.at_level(logging.WARNING, logger=LOG_NAME):
+        found, gone = _hydrate(client, [ids], SINGLE_VALUE)
+    assert found == Counter(real) and sorted(gone) == sorted(ids[250:])
+    # 1,000 answered with 100 issues; its other 900 again in 9; the last 100 ids in 1
+    assert _bulkfetch_responses(sim) == {"200": 11}
+    warnings = [r.getMessage() for r in caplog.records if "100 per request from now on" in r.getMessage()]
+    assert len(warnings) == 1 and "with 100 issue(s) and 0 error(s), nothing for the other 900" in warnings[0]
+    assert client.bulk_fetch_size(SINGLE_VALUE) == 100
+
+
+def test_an_id_still_left_out_at_100_is_passed_on_unanswered(sim, client):
+    """Jira quietly answers only 50 of every request: the client asks again at 100 once and
+    hands the ids still unanswered to the caller (the extract stops on them)."""
+    real, _ = _ids(client)
+    sim.admin("PUT", "config", json={"bulkfetch_max": 50, "bulkfetch_silent": True})
+    [(part, issues, not_found)] = list(client.iter_hydrated([real], SINGLE_VALUE))
+    # 250 asked: 50 answered, the other 200 again in 2 requests of 100, 50 answered each
+    assert part == real and len(issues) == 150 and not_found == []
+    assert len({i["id"] for i in issues}) == 150
+
+
+def test_sequential_bulk_fetch_uses_the_same_rule(sim, client):
+    real, ids = _ids(client)
+    sim.admin("PUT", "config", json={"bulkfetch_max": 100})
+    sim.admin("DELETE", "stats")
+    fetched = client.bulk_fetch(ids, SINGLE_VALUE)
+    assert Counter(str(i["id"]) for i in fetched) == Counter(real)
+    assert _bulkfetch_responses(sim) == {"400": 1, "200": 11}
