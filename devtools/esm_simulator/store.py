@@ -118,6 +118,12 @@ class Store:
         self.engine = sa.create_engine(f"sqlite:///{db_path}", pool_size=8, max_overflow=16)
         sa.event.listen(self.engine, "connect", self._pragmas)
         self.write_lock = threading.Lock()
+        # Every write (under write_lock, so one at a time) goes through this one connection. In
+        # WAL mode a connection drops its page cache whenever another one wrote meanwhile: with
+        # writes spread over the pool, each bulk import read its index pages back first (~20 %
+        # more SQLite time than one writer whose cache stays warm).
+        self.writer = sa.create_engine(f"sqlite:///{db_path}", pool_size=1, max_overflow=0)
+        sa.event.listen(self.writer, "connect", self._pragmas)
         metadata.create_all(self.engine)
         with self.engine.begin() as conn:  # indexes added since a database was created
             for table in metadata.sorted_tables:
@@ -135,11 +141,12 @@ class Store:
         cur.close()
 
     def close(self) -> None:
+        self.writer.dispose()
         self.engine.dispose()
 
     # --- meta ------------------------------------------------------------------------
     def secret(self) -> str:
-        with self.write_lock, self.engine.begin() as conn:
+        with self.write_lock, self.writer.begin() as conn:
             found = conn.execute(sa.select(sim_meta.c.value).where(sim_meta.c.key == "jwt_secret")).scalar()
             if found:
                 return found
@@ -275,7 +282,7 @@ class Store:
         """One transaction. creates: {template, folder, name, data}; updates: {id, folder, name, data}.
         Returns the new ids of ``creates`` in order."""
         now = now_iso()
-        with self.write_lock, self.engine.begin() as conn:
+        with self.write_lock, self.writer.begin() as conn:
             new_ids = self._insert_cards(conn, creates, now)
             if updates:
                 conn.exec_driver_sql(_UPDATE_CARD, [(u["folder"], u["name"], json.dumps(u["data"]), now, u["id"])
@@ -291,17 +298,17 @@ class Store:
 
     def trash(self, card_id: int) -> bool:
         """Move to the trash can; False if it already was there."""
-        with self.write_lock, self.engine.begin() as conn:
+        with self.write_lock, self.writer.begin() as conn:
             res = conn.execute(sa.update(cards).where(cards.c.id == card_id, cards.c.deleted.is_(False))
                                .values(deleted=True, updated_at=now_iso()))
             return res.rowcount == 1
 
     def wipe(self) -> None:
-        with self.write_lock, self.engine.begin() as conn:
+        with self.write_lock, self.writer.begin() as conn:
             conn.execute(sa.delete(card_values))
             conn.execute(sa.delete(cards))
 
     def bulk_insert(self, rows: list[dict[str, Any]]) -> list[int]:
         """Seeding: rows {template, folder, name, data}; ids assigned in order."""
-        with self.write_lock, self.engine.begin() as conn:
+        with self.write_lock, self.writer.begin() as conn:
             return self._insert_cards(conn, rows, now_iso())

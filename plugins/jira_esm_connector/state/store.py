@@ -152,25 +152,28 @@ def _executemany_sqlite(conn: sa.Connection, table: sa.Table, stmt: Any, rows: l
     dialect = conn.dialect
     compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
     names = list(compiled.positiontup or ())
-    if set(names) != set(rows[0]):  # a value SQLAlchemy fills in itself (a column default)
+    if not names or set(names) != set(rows[0]):  # a value SQLAlchemy fills in itself (a column default)
         conn.execute(stmt, rows)
         return
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    processors = [(i, process) for i, process in
+                  ((i, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for i, name in enumerate(names))
+                  if process is not None]
     bound: dict[tuple[int, Any], Any] = {}
-
-    def value(i: int, raw: Any) -> Any:
-        process = processors[i]
-        if process is None or raw is None:
-            return raw
-        try:
-            return bound[(i, raw)]
-        except KeyError:
-            bound[(i, raw)] = out = process(raw)
-            return out
-        except TypeError:  # an unhashable value (JSON): bound on its own
-            return process(raw)
-
-    conn.exec_driver_sql(compiled.string, [tuple(value(i, row[name]) for i, name in enumerate(names)) for row in rows])
+    params: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = [row[name] for name in names]
+        for i, process in processors:
+            raw = values[i]
+            if raw is None:
+                continue
+            try:
+                values[i] = bound[(i, raw)]
+            except KeyError:
+                values[i] = bound[(i, raw)] = process(raw)
+            except TypeError:  # an unhashable value (JSON): bound on its own
+                values[i] = process(raw)
+        params.append(tuple(values))
+    conn.exec_driver_sql(compiled.string, params)
 
 
 def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
