@@ -237,8 +237,9 @@ class Store:
 
     # --- writes ----------------------------------------------------------------------
     def _index_rows(self, card_id: int, template: str, data: dict[str, list[dict[str, Any]]]) -> list[tuple[Any, ...]]:
-        """card_values rows (card_id, template, attr, value) of one card's filterable values
-        (the text :func:`.templates.index_text` gives, inlined: ~9 values per card)."""
+        """card_values rows (card_id, template, attr, value) of one card's filterable values:
+        the text an EQL comparison sees -- a reference's card id, a float's repr, any other
+        value as str; worklogs, links and empty values are not indexed."""
         attrs = self.catalog.templates[template].attributes
         rows = []
         for code, elements in data.items():

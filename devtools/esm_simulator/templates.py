@@ -279,15 +279,3 @@ def parse_date(value: Any, code: str) -> str:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).strftime("%Y-%m-%d")
     except ValueError:
         raise ValueProblem(f"Attribute '{code}' takes a date like 2021-03-24, got '{value}'") from None
-
-
-def index_text(attr: Attribute, element: dict[str, Any]) -> str | None:
-    """The text an EQL comparison sees for one stored value (None: not indexed)."""
-    if attr.type not in INDEXED_TYPES:
-        return None
-    if attr.type == "reference":
-        return element["dataCardId"]
-    value = element.get("value")
-    if value is None:
-        return None
-    return repr(value) if isinstance(value, float) else str(value)
