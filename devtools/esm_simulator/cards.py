@@ -34,10 +34,9 @@ def referenced_ids(body: Any, tpl: Template) -> set[int]:
     out: set[int] = set()
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         return out
-    for code, spec in body["data"].items():
-        attr = tpl.attributes.get(code)
-        if attr is None or attr.type != "reference":
-            continue
+    data = body["data"]
+    for code in tpl.reference_codes:
+        spec = data.get(code)
         if isinstance(spec, dict) and isinstance(spec.get("values"), list):
             for v in spec["values"]:
                 ref = str(v.get("dataCardId", "")) if isinstance(v, dict) else ""

@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .templates import Catalog, index_text, now_iso
+from .templates import INDEXED_TYPES, Catalog, now_iso
 
 metadata = sa.MetaData()
 
@@ -61,15 +61,13 @@ sim_meta = sa.Table(
 )
 
 
-# one statement for every card a bulk import edits (executemany, the id bound per row)
-_UPDATE_CARD = (
-    sa.update(cards).where(cards.c.id == sa.bindparam("card_id"))
-    .values(folder=sa.bindparam("folder"), name=sa.bindparam("name"), data=sa.bindparam("data"),
-            updated_at=sa.bindparam("updated_at"))
-)
-
-# card_values rows go in as plain tuples through the driver's executemany: SQLAlchemy's
-# per-row parameter handling cost more than SQLite's insert (a bulk import writes ~7 per card)
+# Card and card_values rows go in as plain tuples through the driver's executemany, one call
+# per kind: SQLAlchemy's per-row parameter handling cost more than SQLite's work (a bulk import
+# writes 200 cards and ~9 value rows per card), and an INSERT ... RETURNING ran one statement
+# per card. New cards get their ids up front instead (see :meth:`Store._next_ids`).
+_INSERT_CARD = (f"INSERT INTO {cards.name} (id, template, folder, name, deleted, data, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, 0, ?, ?, ?)")
+_UPDATE_CARD = f"UPDATE {cards.name} SET folder = ?, name = ?, data = ?, updated_at = ? WHERE id = ?"
 _INSERT_INDEX_ROW = f"INSERT INTO {card_values.name} (card_id, template, attr, value) VALUES (?, ?, ?, ?)"
 
 
@@ -120,6 +118,12 @@ class Store:
         self.engine = sa.create_engine(f"sqlite:///{db_path}", pool_size=8, max_overflow=16)
         sa.event.listen(self.engine, "connect", self._pragmas)
         self.write_lock = threading.Lock()
+        # Every write (under write_lock, so one at a time) goes through this one connection. In
+        # WAL mode a connection drops its page cache whenever another one wrote meanwhile: with
+        # writes spread over the pool, each bulk import read its index pages back first (~20 %
+        # more SQLite time than one writer whose cache stays warm).
+        self.writer = sa.create_engine(f"sqlite:///{db_path}", pool_size=1, max_overflow=0)
+        sa.event.listen(self.writer, "connect", self._pragmas)
         metadata.create_all(self.engine)
         with self.engine.begin() as conn:  # indexes added since a database was created
             for table in metadata.sorted_tables:
@@ -137,11 +141,12 @@ class Store:
         cur.close()
 
     def close(self) -> None:
+        self.writer.dispose()
         self.engine.dispose()
 
     # --- meta ------------------------------------------------------------------------
     def secret(self) -> str:
-        with self.write_lock, self.engine.begin() as conn:
+        with self.write_lock, self.writer.begin() as conn:
             found = conn.execute(sa.select(sim_meta.c.value).where(sim_meta.c.key == "jwt_secret")).scalar()
             if found:
                 return found
@@ -232,77 +237,79 @@ class Store:
 
     # --- writes ----------------------------------------------------------------------
     def _index_rows(self, card_id: int, template: str, data: dict[str, list[dict[str, Any]]]) -> list[tuple[Any, ...]]:
-        """card_values rows (card_id, template, attr, value) of one card's filterable values."""
-        tpl = self.catalog.templates[template]
+        """card_values rows (card_id, template, attr, value) of one card's filterable values:
+        the text an EQL comparison sees -- a reference's card id, a float's repr, any other
+        value as str; worklogs, links and empty values are not indexed."""
+        attrs = self.catalog.templates[template].attributes
         rows = []
         for code, elements in data.items():
-            attr = tpl.attributes.get(code)
-            if attr is None:
+            attr = attrs.get(code)
+            if attr is None or attr.type not in INDEXED_TYPES:
+                continue
+            if attr.type == "reference":
+                rows += [(card_id, template, code, el["dataCardId"]) for el in elements]
                 continue
             for el in elements:
-                text = index_text(attr, el)
-                if text is not None:
-                    rows.append((card_id, template, code, text))
+                value = el.get("value")
+                if value is not None:
+                    rows.append((card_id, template, code, repr(value) if isinstance(value, float) else str(value)))
         return rows
+
+    @staticmethod
+    def _next_ids(conn: sa.Connection, n: int) -> list[int]:
+        """Ids for ``n`` new cards, above any card that ever existed (AUTOINCREMENT's
+        ``sqlite_sequence``, which SQLite raises past explicit ids itself). Called under
+        ``write_lock`` inside the write transaction: no other writer can take them."""
+        start = int(conn.exec_driver_sql(
+            "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'cards'").scalar() or 0)
+        start = max(start, int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(cards.c.id), 0))).scalar()))
+        return list(range(start + 1, start + 1 + n))
+
+    def _insert_cards(self, conn: sa.Connection, rows: list[dict[str, Any]], now: str) -> list[int]:
+        """Insert {template, folder, name, data} rows with new ids (returned in order), their
+        card_values rows included."""
+        if not rows:
+            return []
+        ids = self._next_ids(conn, len(rows))
+        conn.exec_driver_sql(_INSERT_CARD, [(cid, r["template"], r["folder"], r["name"], json.dumps(r["data"]), now, now)
+                                            for cid, r in zip(ids, rows)])
+        index_rows: list[tuple[Any, ...]] = []
+        for cid, r in zip(ids, rows):
+            index_rows += self._index_rows(cid, r["template"], r["data"])
+        _insert_index_rows(conn, index_rows)
+        return ids
 
     def save(self, creates: list[dict[str, Any]], updates: list[dict[str, Any]]) -> list[int]:
         """One transaction. creates: {template, folder, name, data}; updates: {id, folder, name, data}.
-        Returns the new ids of ``creates`` in order.
-
-        Each kind is one executemany (a statement per card cost more than the database work):
-        creates insert with ``RETURNING id`` sorted by parameter order, so the i-th id is the
-        i-th card's; updates bind the card id per row."""
+        Returns the new ids of ``creates`` in order."""
         now = now_iso()
-        new_ids: list[int] = []
-        with self.write_lock, self.engine.begin() as conn:
-            index_rows: list[tuple[Any, ...]] = []
-            if creates:
-                rows = [{"template": c["template"], "folder": c["folder"], "name": c["name"], "deleted": False,
-                         "data": json.dumps(c["data"]), "created_at": now, "updated_at": now} for c in creates]
-                returned = conn.execute(sa.insert(cards).returning(cards.c.id, sort_by_parameter_order=True), rows)
-                new_ids = [int(cid) for cid in returned.scalars()]
-                if len(new_ids) != len(creates):
-                    raise RuntimeError(f"inserted {len(creates)} cards but got {len(new_ids)} ids back")
-                for cid, c in zip(new_ids, creates):
-                    index_rows += self._index_rows(cid, c["template"], c["data"])
+        with self.write_lock, self.writer.begin() as conn:
+            new_ids = self._insert_cards(conn, creates, now)
             if updates:
-                conn.execute(_UPDATE_CARD, [{"card_id": u["id"], "folder": u["folder"], "name": u["name"],
-                                             "data": json.dumps(u["data"]), "updated_at": now} for u in updates])
+                conn.exec_driver_sql(_UPDATE_CARD, [(u["folder"], u["name"], json.dumps(u["data"]), now, u["id"])
+                                                    for u in updates])
                 ids = [u["id"] for u in updates]
                 for start in range(0, len(ids), 500):
                     conn.execute(sa.delete(card_values).where(card_values.c.card_id.in_(ids[start : start + 500])))
+                index_rows: list[tuple[Any, ...]] = []
                 for u in updates:
                     index_rows += self._index_rows(u["id"], u["template"], u["data"])
-            _insert_index_rows(conn, index_rows)
+                _insert_index_rows(conn, index_rows)
         return new_ids
 
     def trash(self, card_id: int) -> bool:
         """Move to the trash can; False if it already was there."""
-        with self.write_lock, self.engine.begin() as conn:
+        with self.write_lock, self.writer.begin() as conn:
             res = conn.execute(sa.update(cards).where(cards.c.id == card_id, cards.c.deleted.is_(False))
                                .values(deleted=True, updated_at=now_iso()))
             return res.rowcount == 1
 
     def wipe(self) -> None:
-        with self.write_lock, self.engine.begin() as conn:
+        with self.write_lock, self.writer.begin() as conn:
             conn.execute(sa.delete(card_values))
             conn.execute(sa.delete(cards))
 
     def bulk_insert(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Fast path for seeding: rows {template, folder, name, data}; ids assigned in order."""
-        now = now_iso()
-        with self.write_lock, self.engine.begin() as conn:
-            start = int(conn.execute(sa.text(
-                "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'cards'")).scalar() or 0)
-            start = max(start, int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(cards.c.id), 0))).scalar()))
-            ids = list(range(start + 1, start + 1 + len(rows)))
-            conn.execute(sa.insert(cards), [
-                {"id": cid, "template": r["template"], "folder": r["folder"], "name": r["name"],
-                 "deleted": False, "data": json.dumps(r["data"]), "created_at": now, "updated_at": now}
-                for cid, r in zip(ids, rows)
-            ])
-            index_rows: list[tuple[Any, ...]] = []
-            for cid, r in zip(ids, rows):
-                index_rows += self._index_rows(cid, r["template"], r["data"])
-            _insert_index_rows(conn, index_rows)
-        return ids
+        """Seeding: rows {template, folder, name, data}; ids assigned in order."""
+        with self.write_lock, self.writer.begin() as conn:
+            return self._insert_cards(conn, rows, now_iso())

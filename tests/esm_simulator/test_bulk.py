@@ -111,3 +111,17 @@ def test_a_mixed_bulk_answers_each_card_with_its_own_id_and_saves_its_own_values
     assert [c["dataCardId"] for c in found["data"]] == [old[1]]
     gone = esm_api.get("/dc/person/data", params={"limit": 10, "filter": "$display_name$ = 'User old1'"}).json()
     assert gone["data"] == []
+
+
+def test_new_cards_get_ids_above_every_card_that_ever_existed_even_after_a_wipe(esm_api, esm_sim):
+    """The bulk import hands out ids itself (one executemany, no RETURNING per card): like
+    AUTOINCREMENT they stay above any id ever used, so descending keyset paging never meets
+    a card twice, even when the newest cards are gone."""
+    before = [int(i) for i in esm_api.make_persons(3, prefix="gone")]
+    esm_sim.admin("POST", "wipe")
+    out = esm_api.bulk("person", [person(f"after{i}") for i in range(3)])
+    after = [int(item["dataCard"]["dataCardId"]) for item in out["data"]]
+    assert after == sorted(after) and len(set(after)) == 3 and min(after) > max(before)
+    for card_id, i in zip(after, range(3)):
+        card = esm_api.get(f"/dc/person/data/{card_id}").json()["data"]
+        assert card["jira_account_id"]["values"][0]["value"] == f"after{i}"

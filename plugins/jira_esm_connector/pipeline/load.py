@@ -144,12 +144,12 @@ class ReferenceResolver:
 
 
 def _references(data: dict[str, Any]) -> list[Reference]:
-    out = []
+    out: list[Reference] = []
     for value in data.values():
         if isinstance(value, Reference):
             out.append(value)
         elif isinstance(value, list):
-            out.extend(v for v in value if isinstance(v, Reference))
+            out += [v for v in value if isinstance(v, Reference)]
     return out
 
 
@@ -441,16 +441,17 @@ def _card_inputs(
     """(the chunk's cards to write, key -> references not found, key -> active value of the
     disabled cards being re-activated)."""
     CardInput, _, _ = _esm_modules()
-    decoded = [(row, decode_data(row["data"])) for row in chunk]
-    resolver.prefetch(ref for _, data in decoded for ref in _references(data))
+    decoded = [(row, data, _references(data)) for row, data in ((row, decode_data(row["data"])) for row in chunk)]
+    resolver.prefetch(ref for _, _, refs in decoded for ref in refs)
     cards = []
     partial: dict[str, list[str]] = {}
     reactivating: dict[str, Any] = {}  # key -> the active value its disabled card gets back
     removal = task.removal
-    for row, data in decoded:
-        data, missing = _resolve_data(data, resolver)
-        if missing:
-            partial[row["key"]] = missing
+    for row, data, refs in decoded:
+        if refs:  # (without references, the freshly decoded dict is the card's own)
+            data, missing = _resolve_data(data, resolver)
+            if missing:
+                partial[row["key"]] = missing
         data[task.task_id_attribute] = task.name
         card = existing.get(row["key"])
         card_id = card.data_card_id if card is not None else None
