@@ -25,9 +25,10 @@ def _stop(airflow, dag_id: str) -> None:
 
 @pytest.fixture
 def quiet_imports(airflow_e2e):
-    """The example imports are scheduled (and unpaused in the test Airflow): keep the other
-    imports from running alongside, and afterwards stop all of them, so later tests in the
-    session see no background writes to the simulators."""
+    """The example imports are unpaused in the test Airflow (cron schedules are off, but a
+    finished import's Asset starts its followers): keep the other imports from running
+    alongside, and afterwards stop all of them, so later tests in the session see no
+    background writes to the simulators."""
     for dag_id in IMPORTS:
         airflow_e2e.wait_for_dag(dag_id, timeout=180)
     for dag_id in IMPORTS[1:]:
