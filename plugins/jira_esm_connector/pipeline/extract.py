@@ -265,7 +265,9 @@ def _extract_generic(
     fetched or carried once)."""
     from ..jira.client import BULK_FETCH_MAX
 
-    batch_size = min(_page_size(task, BULK_FETCH_MAX), BULK_FETCH_MAX)  # the client splits it to what Jira grants
+    # a batch is sent as soon as it holds what one request takes for these fields (1,000 or
+    # 100): fuller batches would only hold requests back while the listing pages
+    batch_size = min(_page_size(task, BULK_FETCH_MAX), jira.bulk_fetch_size(fields))
     listed: set[int | str] = set()
     with_key = plan is not None and plan.active and task.record_key_path == "key"
 
