@@ -430,15 +430,20 @@ class JiraClient:
         the request. :meth:`iter_hydrated` is the parallel form."""
         key_list = list(dict.fromkeys(str(k) for k in keys))
         field_list = list(fields) if fields is not None else None
-        size = self.bulk_fetch_size(field_list)
-        start = 0
-        while start < len(key_list):
-            batch = key_list[start : start + min(size, self._bulk_cap)]  # a fallback shrinks the rest
-            start += len(batch)
+        for batch in self._requests_of(key_list, self.bulk_fetch_size(field_list)):
             found, not_found = self._hydrate(batch, field_list)
             for key in not_found:
                 self.log.warning("Jira could not return issue %s in a bulk fetch (deleted, or not visible).", key)
             yield found, not_found
+
+    def _requests_of(self, ids: list[str], size: int) -> Iterator[list[str]]:
+        """``ids`` in parts of ``size`` -- or of 100, as soon as a fallback lowered this client
+        (the parts not yet cut shrink with it)."""
+        start = 0
+        while start < len(ids):
+            part = ids[start : start + min(size, self._bulk_cap)]
+            start += len(part)
+            yield part
 
     def bulk_fetch_size(self, fields: Sequence[str] | None) -> int:
         """Ids per ``issue/bulkfetch`` request for these fields: 1,000 when every field is named
@@ -567,12 +572,7 @@ class JiraClient:
 
         def parts() -> Iterator[list[str]]:
             for batch in batches:
-                ids = [str(k) for k in batch]
-                start = 0
-                while start < len(ids):
-                    part = ids[start : start + min(size, self._bulk_cap)]  # a fallback meanwhile shrinks the rest
-                    start += len(part)
-                    yield part
+                yield from self._requests_of([str(k) for k in batch], size)
 
         def fetch(part: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
             return self._hydrate(part, field_list)
