@@ -18,9 +18,30 @@ from .results import DiffResult, TransformResult
 from .staging import Dataset, DatasetWriter, location
 from .transform import TRANSFORM_COLUMNS
 
-__all__ = ["diff", "maybe_clear_cache"]
+__all__ = ["diff", "maybe_clear_cache", "cache_clear_reason"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
+
+
+def cache_clear_reason(
+    task: Any,
+    state: StateApi,
+    *,
+    default_clear_hours: list[int] | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+) -> str | None:
+    """Why the task's cache is to be cleared now (forced, or a clear hour has come), or
+    ``None``. Asks only; :func:`maybe_clear_cache` clears (extract asks too: a run that
+    clears carries nothing, see :mod:`.carry`)."""
+    if force:
+        return "cleared on request (run parameter clear_cache)"
+    hours = task.clear_hours(default_clear_hours)
+    if hours and state.cache_due_for_clear(task.name, now or datetime.now(timezone.utc), hours):
+        if state.last_cache_clear(task.name) is None:
+            return "first run of this task: its cache starts empty"
+        return f"scheduled clear at UTC hour(s) {', '.join(str(h) for h in hours)}"
+    return None
 
 
 def maybe_clear_cache(
@@ -35,15 +56,7 @@ def maybe_clear_cache(
     """Clear the task's cache if forced or due; returns the reason, or ``None``."""
     lg = logger or log
     now = now or datetime.now(timezone.utc)
-    hours = task.clear_hours(default_clear_hours)
-    reason = None
-    if force:
-        reason = "cleared on request (run parameter clear_cache)"
-    elif hours and state.cache_due_for_clear(task.name, now, hours):
-        if state.last_cache_clear(task.name) is None:
-            reason = "first run of this task: its cache starts empty"
-        else:
-            reason = f"scheduled clear at UTC hour(s) {', '.join(str(h) for h in hours)}"
+    reason = cache_clear_reason(task, state, default_clear_hours=default_clear_hours, force=force, now=now)
     if reason:
         state.clear_cache(task.name, reason, now=now)
         lg.info("Task cache of '%s' cleared (%s): this run pushes every record to ESM again.", task.name, reason)

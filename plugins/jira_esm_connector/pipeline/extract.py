@@ -54,6 +54,7 @@ from ..markers import is_connector_comment
 from ..mapping.paths import get_path
 from ..protocols import JiraApi, StateApi
 from .carry import CarryPlan, plan_carry
+from .diff import cache_clear_reason
 from .results import ExtractResult
 from .staging import DatasetWriter, location
 from .watermark import watermark_jql, watermark_since
@@ -246,14 +247,18 @@ def _check_accounted(batch: list[str], issues: list[dict[str, Any]], not_found: 
 
 def _carried_of_page(
     issues: list[dict[str, Any]], task: Any, state: StateApi, plan: CarryPlan | None,
-) -> set[int | str]:
-    """The ids of a listing page this full run need not read again (see :mod:`.carry`)."""
+) -> dict[int | str, str]:
+    """id -> record key of the issues of a listing page this full run need not read again
+    (see :mod:`.carry`)."""
     if plan is None or not plan.active:
-        return set()
+        return {}
     by_key = task.record_key_path == "key"
-    keys = {_issue_id(i): str(i.get("key") or "") if by_key else str(_issue_id(i)) for i in issues}
+    keys = {}
+    for issue in issues:
+        ident = _issue_id(issue)
+        keys[ident] = str(issue.get("key") or "") if by_key else str(ident)
     cached = state.get_fingerprints(task.name, [k for k in keys.values() if k])
-    return {ident for ident, key in keys.items() if key and plan.may_carry(str(ident), key, key in cached)}
+    return {ident: key for ident, key in keys.items() if key and plan.may_carry(str(ident), key, key in cached)}
 
 
 def _extract_generic(
@@ -286,7 +291,7 @@ def _extract_generic(
                     continue
                 listed.add(ident)
                 if ident in carried:
-                    carried_keys.append(str(issue["key"]) if with_key else str(ident))
+                    carried_keys.append(carried[ident])
                     continue
                 batch.append(str(ident))
                 if len(batch) >= batch_size:
@@ -396,8 +401,9 @@ def extract(
     lg = logger or log
     plan = None
     if task.mapping_type == "generic" and task.mode == "full":
-        hours = task.clear_hours(default_clear_hours)
-        clear_due = clear_cache or bool(hours and state.cache_due_for_clear(task.name, now or datetime.now(timezone.utc), hours))
+        clear_due = cache_clear_reason(
+            task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now,
+        ) is not None
         plan = plan_carry(task, jira, state, settings=settings, clear_due=clear_due, logger=lg)
     return _extract(task, jira, state, location(run_path), plan, lg)
 

@@ -461,12 +461,6 @@ class StateStore:
                 [{"task": task, "since": since, "digest": str(digest)[:64], "updated_at": _utcnow()}], ["task"],
             )
 
-    def forget_full_sync(self, task: str) -> bool:
-        """Operator action: the next full run reads every issue again."""
-        t = self.tables.full_syncs
-        with self._write() as conn:
-            return conn.execute(sa.delete(t).where(t.c.task == task)).rowcount > 0
-
     # ---- task cache -----------------------------------------------------------------
     def get_fingerprints(self, task: str, keys: Iterable[Any]) -> dict[str, str]:
         """``{key: fingerprint}`` for the keys that are cached (missing keys are absent)."""
