@@ -5,6 +5,7 @@ for good and ask again for that batch's ids -- nothing lost, nothing twice."""
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 
 import pytest
@@ -99,7 +100,9 @@ def test_a_400_to_a_large_batch_falls_back_to_100_for_good(sim, client, caplog):
     assert 1 <= responses["400"] <= 2  # what was in flight when the first 400 came
     assert responses["200"] == 11 + 3  # everything again in 100s
     warnings = [r.getMessage() for r in caplog.records if "100 per request from now on" in r.getMessage()]
-    assert len(warnings) == 1 and "refused a bulk fetch of 1000 issues" in warnings[0], warnings
+    # Both batches are in flight at once, so either may be the one whose 400 is reported.
+    assert len(warnings) == 1, warnings
+    assert re.search(r"refused a bulk fetch of (1000|250) issues", warnings[0]), warnings
     assert "between 1 and 100" in warnings[0]  # Jira's own words
 
     assert client.bulk_fetch_size(SINGLE_VALUE) == 100  # for the rest of this client's life
