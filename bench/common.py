@@ -210,6 +210,16 @@ def process_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) another process has used so far, NaN when unknown: what a
+    simulator spent while a step ran, on the cores it shares with the connector."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 # ---------------------------------------------------------------------------- simulators
 
 @dataclass

@@ -23,7 +23,9 @@ requests overlap as they would over a network), and on the SAME seeded Jira data
 It reports each step's time, the ratios to both baselines, Jira and ESM requests, the peak
 Jira request rate (most requests that arrived in any sliding 1-second window, from the
 simulator's per-request arrival times) against the configured ``JIRA_ESM_JIRA_RATE_LIMIT``,
-and the child's peak RSS. Each size ends with a check that ESM equals Jira (every issue key
+the child's peak RSS, and per step of the first import the CPU seconds the connector, the Jira
+simulator and the ESM simulator used (``/proc``): all three share the machine's cores, so a
+step that waits on a busy simulator shows it there. Each size ends with a check that ESM equals Jira (every issue key
 exactly one card, subject / status / priority as mapped, no other card): the run fails loudly
 if not, as it does when the unchanged re-run writes to ESM.
 
@@ -62,6 +64,7 @@ from .common import (
     esm_client_at,
     esm_write_count,
     no_ca_bundle_env,
+    process_cpu_s,
     running,
     start_esm_simulator,
     start_jira_simulator,
@@ -326,11 +329,20 @@ def _measured_run(task: Any, settings: Any, spec: Mapping[str, Any], run_id: str
     for limiter in site_limiters():
         limiter.reset_peak()
     seconds: dict[str, float] = {}
+    cpu: dict[str, dict[str, float]] = {}  # step -> process -> CPU seconds it used during the step
+    sims = {"jira_sim": spec.get("jira_pid"), "esm_sim": spec.get("esm_pid")}
+
+    def cpu_now() -> dict[str, float]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return {"connector": own.ru_utime + own.ru_stime,
+                **{name: process_cpu_s(pid) for name, pid in sims.items() if pid}}
 
     def timed(step: str, fn: Callable[[], Any]) -> Any:
-        t0 = time.perf_counter()
+        c0, t0 = cpu_now(), time.perf_counter()
         out = fn()
         seconds[step] = time.perf_counter() - t0
+        c1 = cpu_now()
+        cpu[step] = {name: c1[name] - c0[name] for name in c0}
         return out
 
     out = import_steps(task, settings, run_id, timed)
@@ -339,7 +351,7 @@ def _measured_run(task: Any, settings: Any, spec: Mapping[str, Any], run_id: str
     # the connector's own send log (every attempt, as the limiter let it out): the simulator's
     # arrival clock can bunch requests that waited behind its busy event loop
     jira["client_peak_per_s"] = max((lim.peak_per_second for lim in site_limiters() if lim.service == "Jira"), default=0)
-    return {**out, "seconds": seconds, "total_s": sum(seconds.values()),
+    return {**out, "seconds": seconds, "cpu": cpu, "total_s": sum(seconds.values()),
             "jira": jira,
             "esm": {"total": sum(esm.values()), "writes": esm_write_count(esm), "endpoints": esm},
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -427,7 +439,8 @@ def child_env(work: Path, jira: Any, esm: Any) -> dict[str, str]:
 def run_connector(work: Path, jira: Any, esm: Any, size: int, opts: Any) -> dict[str, Any]:
     spec = {"jira_url": jira.base_url, "jira_ca": jira.ca_pem, "esm_root": esm.root_url, "esm_ca": esm.ca_pem,
             "size": size, "jira_latency_ms": opts.jira_latency_ms, "verbose": bool(getattr(opts, "verbose", False)),
-            "single_value_fields": bool(getattr(opts, "single_value_fields", False))}
+            "single_value_fields": bool(getattr(opts, "single_value_fields", False)),
+            "jira_pid": jira.proc.pid, "esm_pid": esm.proc.pid}
     proc = subprocess.run([sys.executable, "-m", "bench.latency", json.dumps(spec)], cwd=REPO_ROOT,
                           env=child_env(work, jira, esm), capture_output=True, text=True, timeout=6 * 3600)
     if proc.returncode != 0:
@@ -569,6 +582,14 @@ def _steps_text(seconds: Mapping[str, float]) -> str:
     return ", ".join(f"{k} {seconds[k]:.1f}" for k in STEPS if k in seconds)
 
 
+def _cpu_text(run: Mapping[str, Any]) -> str:
+    """Per step, the CPU seconds the connector / the Jira simulator / the ESM simulator used
+    while it ran: on 2 shared cores, which of them a step waited on."""
+    cpu = run.get("cpu") or {}
+    return "; ".join(f"{k} {c.get('connector', 0):.1f} / {c.get('jira_sim', 0):.1f} / {c.get('esm_sim', 0):.1f}"
+                     for k in STEPS if (c := cpu.get(k)) and run["seconds"].get(k, 0) >= 0.05)
+
+
 def report_size(result: BenchResult, size: int, data: Mapping[str, Any]) -> None:
     """The rows of one size (see the module docs for what each measures)."""
     s = f"{size:,} issues"
@@ -581,6 +602,8 @@ def report_size(result: BenchResult, size: int, data: Mapping[str, Any]) -> None
         result.add(f"{s}: tap-jira {TAP_VERSION}, issues stream, extraction alone", tap["seconds"],
                    f"s; {tap['records']:,} records; {tap['jira']['total']:,} Jira requests, peak {tap['jira']['peak_per_s']}/s")
     result.add(f"{s}: connector, first full import", first["total_s"], f"s ({_steps_text(first['seconds'])})")
+    result.add(f"{s}: first import, CPU by step", sum(sum(c.values()) for c in first.get("cpu", {}).values()),
+               f"CPU s in all (connector / Jira simulator / ESM simulator, per step: {_cpu_text(first)})")
     result.add(f"{s}: first import / floor", first["total_s"] / floor["seconds"], "x (target at 100,000: <= 0.3)")
     if tap:
         result.add(f"{s}: first import / tap-jira", first["total_s"] / tap["seconds"], "x (target at 100,000: <= 0.1)")
