@@ -131,22 +131,22 @@ def test_a_failed_state_write_between_chunks_then_a_retry_leaves_no_duplicate(es
     task = make_task(ISSUES_TASK)
     keys = _keys(260)
     diffed = _stage(tmp_path / "diff", [_record(k, "v1") for k in keys])
-    real_put = state.put_fingerprints
+    real_record = state.record_loaded
     calls = Counter()
 
-    def crash_on_the_third(task_name, fingerprints):
-        calls["put"] += 1
-        if calls["put"] == 3:
+    def crash_on_the_third(task_name, **answer):
+        calls["record"] += 1
+        if calls["record"] == 3:
             raise RuntimeError("state database went away")
-        return real_put(task_name, fingerprints)
+        return real_record(task_name, **answer)
 
-    monkeypatch.setattr(state, "put_fingerprints", crash_on_the_third)
+    monkeypatch.setattr(state, "record_loaded", crash_on_the_third)
     with pytest.raises(RuntimeError, match="went away"):
         load(task, diffed, esm, state, chunk_size=30, concurrency=4)
     written = _cards_by_key(esm, task.name)
     assert 0 < len(written) < 260  # it stopped part-way, with chunks already saved in ESM
     assert not state.key_map_complete(task.name, "incident", "jira_key")
-    monkeypatch.setattr(state, "put_fingerprints", real_put)
+    monkeypatch.setattr(state, "record_loaded", real_record)
 
     retry = load(task, diffed, esm, state, chunk_size=30, concurrency=4)
 

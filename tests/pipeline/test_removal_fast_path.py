@@ -139,7 +139,7 @@ def test_a_load_that_crashed_leaves_the_map_unknown_and_the_next_removal_pages(
     def broken(*args, **kwargs):
         raise RuntimeError("state database went away")
 
-    monkeypatch.setattr(state, "put_card_ids", broken)
+    monkeypatch.setattr(state, "record_loaded", broken)
     with pytest.raises(RuntimeError):
         _load_people(task, esm, state, tmp_path / "load2", _keys(30))  # cards acc-21.. created, not mapped
     monkeypatch.undo()

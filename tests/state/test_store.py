@@ -360,3 +360,24 @@ def test_key_map_coverage_is_per_task_template_and_key_and_a_v3_database_gets_it
     again = store_factory()
     assert again.schema_version() == SCHEMA_VERSION >= 4
     assert not again.key_map_complete("t", "person", "jira_account_id")  # after a migration: unknown
+
+
+def test_record_loaded_writes_a_chunks_answer_in_one_transaction(store, monkeypatch):
+    store.put_card_ids("t", {"GONE-1": "7", "KEEP-1": "8"})
+    store.put_pending("t", {"P-1": "manager: nobody@x", "P-2": "manager: other@x"})
+    store.record_loaded("t", card_ids={"A-1": 11, "P-2": 12}, fingerprints={"A-1": "fa"},
+                        pending={"P-2": "manager: still missing"}, resolved=["P-1"], forgotten=["GONE-1"])
+    assert store.get_card_ids("t", ["A-1", "P-2", "GONE-1", "KEEP-1"]) == {"A-1": "11", "P-2": "12", "KEEP-1": "8"}
+    assert store.get_fingerprints("t", ["A-1", "P-2"]) == {"A-1": "fa"}
+    assert store.pending_keys("t") == ["P-2"]
+
+    # a failure part-way leaves nothing of that answer behind: no card id without its fingerprint
+    def broken(*args, **kwargs):
+        raise RuntimeError("state database went away")
+
+    monkeypatch.setattr(store, "_put_fingerprints", broken)
+    with pytest.raises(RuntimeError, match="went away"):
+        store.record_loaded("t", card_ids={"B-1": 21}, fingerprints={"B-1": "fb"}, pending={},
+                            resolved=["P-2"], forgotten=["KEEP-1"])
+    assert store.get_card_ids("t", ["B-1", "KEEP-1"]) == {"KEEP-1": "8"}
+    assert store.pending_keys("t") == ["P-2"]

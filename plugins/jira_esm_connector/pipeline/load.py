@@ -480,14 +480,14 @@ def _write_chunk(run: _Run, chunk: list[dict[str, Any]], hinted: dict[str, str])
 
 def _record_chunk(run: _Run, done: _ChunkDone) -> None:
     """Record one chunk's answer right after ESM gave it (a crash later loses nothing that
-    was saved): card ids, fingerprints of records saved fully, pending ones."""
+    was saved), in one state transaction: card ids, fingerprints of records saved fully,
+    pending ones."""
     task, state, counts, removal, lg = run.task, run.state, run.counts, run.task.removal, run.lg
     for name, n in done.counts.items():
         counts[name] += n
     if done.stale:
         lg.info("%d mapped card(s) no longer exist in ESM and will be created again: %s",
                 len(done.stale), ", ".join(done.stale[:20]))
-        state.forget_card_ids(task.name, done.stale)
     fingerprints: dict[str, str] = {}
     card_ids: dict[str, str] = {}
     pending: dict[str, str] = {}  # saved without some references: key -> what is missing
@@ -512,16 +512,10 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
             if outcome.card is not None and not outcome.card.data_card_id and (outcome.uncertain or outcome.data_card_id):
                 run.uncertain += 1  # a new card may exist that the key map does not know
             run.refused.append({"key": row["key"], "reason": outcome.reason, "updated": row.get("updated")})
-    if card_ids:
-        state.put_card_ids(task.name, card_ids)
-    if fingerprints:
-        state.put_fingerprints(task.name, fingerprints)
-    if pending:
-        # not cached either, and an incremental extract fetches them again by key
-        state.put_pending(task.name, pending)
+    # pending records are not cached either, and an incremental extract fetches them again by key
     finished = [k for k in fingerprints if k in run.pending_before]
-    if finished:
-        state.delete_pending(task.name, finished)
+    state.record_loaded(task.name, card_ids=card_ids, fingerprints=fingerprints, pending=pending,
+                        resolved=finished, forgotten=done.stale)
     run.resolved_now += len(finished)
 
 

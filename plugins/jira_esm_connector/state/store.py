@@ -501,10 +501,12 @@ class StateStore:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.task == task)).scalar() or 0)
 
     def put_fingerprints(self, task: str, fingerprints: Mapping[Any, str]) -> None:
-        now = _utcnow()
-        rows = [{"task": task, "record_key": str(k), "fingerprint": fp, "updated_at": now} for k, fp in fingerprints.items()]
         with self._write() as conn:
-            self._upsert(conn, self.tables.task_cache, rows, ["task", "record_key"])
+            self._put_fingerprints(conn, task, fingerprints, _utcnow())
+
+    def _put_fingerprints(self, conn: sa.Connection, task: str, fingerprints: Mapping[Any, str], now: datetime) -> None:
+        rows = [{"task": task, "record_key": str(k), "fingerprint": fp, "updated_at": now} for k, fp in fingerprints.items()]
+        self._upsert(conn, self.tables.task_cache, rows, ["task", "record_key"])
 
     def delete_fingerprints(self, task: str, keys: Iterable[Any]) -> int:
         t = self.tables.task_cache
@@ -514,6 +516,40 @@ class StateStore:
             for chunk in _chunks(wanted):
                 deleted += conn.execute(sa.delete(t).where(t.c.task == task, t.c.record_key.in_(chunk))).rowcount
         return deleted
+
+    def record_loaded(
+        self, task: str, *, card_ids: Mapping[Any, Any], fingerprints: Mapping[Any, str],
+        pending: Mapping[Any, str], resolved: Iterable[Any] = (), forgotten: Iterable[Any] = (),
+    ) -> None:
+        """What ESM's answer to one load chunk teaches, in ONE transaction (a crash keeps all of
+        it or none; and one commit instead of up to five, which load pays per chunk): the
+        mapped card ids ESM no longer has (``forgotten``), the card ids of the cards it saved,
+        the fingerprints of records saved fully, the records saved without some references
+        (``pending``: key -> what is missing) and the pending ones now complete (``resolved``).
+        The key map's scope is the task."""
+        forgotten, resolved = list(forgotten), list(resolved)
+        if not (card_ids or fingerprints or pending or resolved or forgotten):
+            return
+        now = _utcnow()
+        with self._write() as conn:
+            if forgotten:
+                self._delete_keys(conn, self.tables.key_map, self.tables.key_map.c.scope == task, forgotten)
+            if card_ids:
+                self._put_card_ids(conn, task, card_ids, now)
+            if fingerprints:
+                self._put_fingerprints(conn, task, fingerprints, now)
+            if pending:
+                self._put_pending(conn, task, pending, now)
+            if resolved:
+                self._delete_keys(conn, self.tables.pending_records, self.tables.pending_records.c.task == task, resolved)
+
+    @staticmethod
+    def _delete_keys(conn: sa.Connection, table: sa.Table, scope: sa.ColumnElement[bool], keys: Iterable[Any]) -> int:
+        """Delete the rows of ``keys`` (``record_key``) within ``scope``; how many there were."""
+        n = 0
+        for chunk in _chunks(list(dict.fromkeys(str(k) for k in keys))):
+            n += conn.execute(sa.delete(table).where(scope, table.c.record_key.in_(chunk))).rowcount
+        return n
 
     def clear_cache(self, task: str, reason: str, *, now: datetime | None = None) -> int:
         """Forget every fingerprint of ``task`` (the next run pushes everything) and record
@@ -572,19 +608,17 @@ class StateStore:
         yield from self._iter_by_key(t, t.c.card_id, t.c.scope == scope, page_size)
 
     def put_card_ids(self, scope: str, card_ids: Mapping[Any, Any]) -> None:
-        now = _utcnow()
-        rows = [{"scope": scope, "record_key": str(k), "card_id": str(v), "updated_at": now} for k, v in card_ids.items()]
         with self._write() as conn:
-            self._upsert(conn, self.tables.key_map, rows, ["scope", "record_key"])
+            self._put_card_ids(conn, scope, card_ids, _utcnow())
+
+    def _put_card_ids(self, conn: sa.Connection, scope: str, card_ids: Mapping[Any, Any], now: datetime) -> None:
+        rows = [{"scope": scope, "record_key": str(k), "card_id": str(v), "updated_at": now} for k, v in card_ids.items()]
+        self._upsert(conn, self.tables.key_map, rows, ["scope", "record_key"])
 
     def forget_card_ids(self, scope: str, keys: Iterable[Any]) -> int:
         t = self.tables.key_map
-        wanted = [str(k) for k in keys]
-        n = 0
         with self._write() as conn:
-            for chunk in _chunks(wanted):
-                n += conn.execute(sa.delete(t).where(t.c.scope == scope, t.c.record_key.in_(chunk))).rowcount
-        return n
+            return self._delete_keys(conn, t, t.c.scope == scope, keys)
 
     def key_map_complete(self, scope: str, template: str, key_attribute: str) -> bool:
         """True when the key map of ``scope`` is known to hold every card that carries its
@@ -610,23 +644,21 @@ class StateStore:
     def put_pending(self, task: str, reasons: Mapping[Any, str]) -> None:
         """Remember records saved without some references (``{key: why}``); ``first_seen``
         stays what it was when a record is already pending."""
-        now = _utcnow()
+        with self._write() as conn:
+            self._put_pending(conn, task, reasons, _utcnow())
+
+    def _put_pending(self, conn: sa.Connection, task: str, reasons: Mapping[Any, str], now: datetime) -> None:
         rows = [
             {"task": task, "record_key": str(k), "reason": str(why)[:PENDING_REASON_MAX], "first_seen": now,
              "updated_at": now}
             for k, why in reasons.items()
         ]
-        with self._write() as conn:
-            self._upsert(conn, self.tables.pending_records, rows, ["task", "record_key"], keep=("first_seen",))
+        self._upsert(conn, self.tables.pending_records, rows, ["task", "record_key"], keep=("first_seen",))
 
     def delete_pending(self, task: str, keys: Iterable[Any]) -> int:
         t = self.tables.pending_records
-        wanted = list(dict.fromkeys(str(k) for k in keys))
-        n = 0
         with self._write() as conn:
-            for chunk in _chunks(wanted):
-                n += conn.execute(sa.delete(t).where(t.c.task == task, t.c.record_key.in_(chunk))).rowcount
-        return n
+            return self._delete_keys(conn, t, t.c.task == task, keys)
 
     def pending_keys(self, task: str) -> list[str]:
         """The task's pending record keys, oldest first."""
