@@ -36,6 +36,15 @@ def test_every_page_is_one_file_read_back_in_order(tmp_path):
     assert list(dataset.iter_pages()) == [p for p in pages if p] and writer.rows == dataset.count() == 6
 
 
+@pytest.mark.parametrize("page_rows, files", [(4, [4, 4, 2]), (10, [10]), (100, [10]), (1, [2, 2, 2, 2, 2])])
+def test_pages_gathered_into_files_of_page_rows_keep_every_row_in_order(tmp_path, page_rows, files):
+    pages = [rows(i * 2, 2) for i in range(5)]
+    writer, dataset = write(tmp_path / "ds", pages[:2] + [[]] + pages[2:], page_rows=page_rows)
+    assert [pq.ParquetFile(f).metadata.num_rows for f in dataset.files()] == files
+    assert list(dataset.iter_rows()) == [r for p in pages for r in p]
+    assert writer.rows == dataset.count() == 10 and writer.pages == len(files)
+
+
 def test_reading_selected_columns(tmp_path):
     _, dataset = write(tmp_path / "ds", [rows(0, 4)])
     assert [r for page in dataset.iter_pages(columns=["key"]) for r in page] == [{"key": f"K-{i}"} for i in range(4)]

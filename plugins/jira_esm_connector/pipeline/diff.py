@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from ..protocols import StateApi
 from .results import DiffResult, TransformResult
-from .staging import Dataset, DatasetWriter, location
+from .staging import FILE_ROWS, Dataset, DatasetWriter, location
 from .transform import TRANSFORM_COLUMNS
 
 __all__ = ["diff", "maybe_clear_cache", "cache_clear_reason"]
@@ -102,7 +102,7 @@ def diff(
     reason = maybe_clear_cache(
         task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now, logger=lg
     )
-    writer = DatasetWriter(location(run_path) / "diff", TRANSFORM_COLUMNS)
+    writer = DatasetWriter(location(run_path) / "diff", TRANSFORM_COLUMNS, page_rows=FILE_ROWS)
     source = Dataset(transformed["dataset"])
     # The same key twice in one run (overlap, Jira paging while data changes): only its last
     # record counts, here as in load. Comparing an earlier copy with the cache would write the

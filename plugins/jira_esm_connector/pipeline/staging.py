@@ -53,7 +53,11 @@ __all__ = [
     "cleanup_old_runs",
     "cleanup_unknown_tasks",
     "DEFAULT_RETENTION_HOURS",
+    "FILE_ROWS",
 ]
+
+# rows per file of the datasets transform and diff write (DatasetWriter's page_rows)
+FILE_ROWS = 1_000
 
 # Staged files hold personal data from Jira: keep them only as long as a retry of the run
 # may still need them (Airflow retries back off up to 30 minutes, a few times).
@@ -220,11 +224,19 @@ class DatasetWriter:
     ``columns`` are all strings (nullable). Re-running a step rewrites its dataset from
     scratch (the folder is emptied first), so an Airflow retry never sees half of an
     earlier attempt.
+
+    ``page_rows``: pages given are gathered until they hold at least that many rows and
+    written as one file (0: each page as given). Every file costs its reader an open and a
+    Parquet footer, and load reads the diff dataset twice: 100 files of 1,000 rows instead of
+    1,000 of 100 take a 100,000-record import's steps about a second less each.
     """
 
-    def __init__(self, path: Any, columns: Iterable[str]) -> None:
+    def __init__(self, path: Any, columns: Iterable[str], *, page_rows: int = 0) -> None:
         self.path = location(path)
         self.columns = list(columns)
+        self.page_rows = int(page_rows)
+        self._held: list[Any] = []  # pages not yet written (page_rows)
+        self._held_rows = 0
         import pyarrow as pa
 
         self.schema = pa.schema([(c, pa.string()) for c in self.columns])
@@ -250,10 +262,28 @@ class DatasetWriter:
         page read with :meth:`Dataset.iter_tables` and filtered: no detour through Python."""
         if table.num_rows == 0:
             return
+        table = table.select(self.columns).cast(self.schema)
+        self.rows += table.num_rows
+        if self.page_rows > 1:
+            self._held.append(table)
+            self._held_rows += table.num_rows
+            if self._held_rows >= self.page_rows:
+                self._flush()
+            return
+        self._write_file(table)
+
+    def _flush(self) -> None:
+        if self._held:
+            import pyarrow as pa
+
+            table = self._held[0] if len(self._held) == 1 else pa.concat_tables(self._held)
+            self._held, self._held_rows = [], 0
+            self._write_file(table)
+
+    def _write_file(self, table: Any) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = table.select(self.columns).cast(self.schema)
         self.pages += 1
         name = f"page-{self.pages:05d}.parquet"
         # no dictionaries (keys, JSON texts: nearly all values differ) and no min/max
@@ -268,9 +298,9 @@ class DatasetWriter:
             pq.write_table(table, tmp, **options)
             tmp.rename(self.path / name)  # never a half-written page
         self._page_rows.append(table.num_rows)
-        self.rows += table.num_rows
 
     def close(self) -> Dataset:
+        self._flush()
         if isinstance(self.path, RemotePath):
             pages = [{"file": f"page-{n:05d}.parquet", "rows": rows} for n, rows in enumerate(self._page_rows, 1)]
             write_text(self.path / _PAGE_LIST, json.dumps({"pages": pages, "rows": self.rows}))

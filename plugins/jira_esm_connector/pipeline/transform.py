@@ -20,7 +20,7 @@ from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
 from .results import ExtractResult, TransformResult
 from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, QualityGate
-from .staging import Dataset, DatasetWriter, location
+from .staging import FILE_ROWS, Dataset, DatasetWriter, location
 
 __all__ = [
     "transform", "TransformError", "TRANSFORM_COLUMNS", "encode_data", "decode_data", "encode_with_fingerprint",
@@ -144,7 +144,7 @@ def transform(
     apply = compile_attributes(attributes, options=task.mapping_options(settings))
     key_attr = task.key.esm if task.key is not None else None
     is_comment = task.mapping_type == "comment"
-    writer = DatasetWriter(location(run_path) / "transform", TRANSFORM_COLUMNS)
+    writer = DatasetWriter(location(run_path) / "transform", TRANSFORM_COLUMNS, page_rows=FILE_ROWS)
     problems: list[tuple[str, str]] = []  # the first _MAX_LISTED (the error lists no more)
     problem_count = 0
     expectations = list(task.quality or [])
