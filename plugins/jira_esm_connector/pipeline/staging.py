@@ -1,8 +1,9 @@
 """Staged files: how the import steps hand data to each other without XCom.
 
 Every run gets its own folder ``<staging root>/<task name>/<run id>/``; each step writes
-its output there as a *dataset*: a sub-folder of Parquet files, one file per page, with a
-small fixed schema (a key column plus JSON text). XCom carries only the dataset's address
+its output there as a *dataset*: a sub-folder of Parquet files, one file per page (extract:
+one per answer from Jira; transform and diff gather pages into files of ``FILE_ROWS`` rows),
+with a small fixed schema (a key column plus JSON text). XCom carries only the dataset's address
 and counts, so records never travel through Airflow's metadata database, and a step reads
 and writes one page at a time, so memory stays bounded however large the import is.
 
