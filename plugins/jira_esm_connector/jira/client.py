@@ -538,14 +538,22 @@ class JiraClient:
         errors = _objects(result.get("issueErrors") or [], "POST", path, "'issueErrors'")
         return found, [str(e.get("id")) for e in errors if e.get("id") is not None]
 
+    def newest_updated(self, jql: str) -> Any:
+        """``fields.updated`` of the first issue of ``jql`` (which orders newest change first),
+        as the search index has it now, or None when the JQL matches nothing: one request."""
+        for page in self.iter_search_pages(jql, fields=["updated"], page_size=1):
+            for issue in page.issues:
+                return (issue.get("fields") or {}).get("updated")
+            return None
+        return None
+
     def iter_issue_ids(
-        self, jql: str, *, with_updated: bool = False, with_key: bool = False, page_size: int = ID_PAGE_MAX,
+        self, jql: str, *, with_key: bool = False, page_size: int = ID_PAGE_MAX,
     ) -> Iterator[SearchPage]:
         """The JQL's issues as cheap listing pages: ``id`` only (with ``with_key`` also ``key``:
-        still the cheapest listing), up to 5,000 per page; with ``with_updated`` also
-        ``fields.updated`` (Jira then pages smaller) -- what an incremental import takes its
-        watermark from. The parallel hydration (:meth:`iter_hydrated`) reads the records."""
-        fields = ["key", "updated"] if with_updated else ["id", "key"] if with_key else ["id"]
+        still the cheapest listing), up to 5,000 per page. The parallel hydration
+        (:meth:`iter_hydrated`) reads the records."""
+        fields = ["id", "key"] if with_key else ["id"]
         for page in self.iter_search_pages(jql, fields=fields, page_size=max(1, min(page_size, ID_PAGE_MAX))):
             for n, issue in enumerate(page.issues):
                 ident = issue.get("id")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["ORDER", "watermark_jql", "jql_epoch_ms", "watermark_since"]
+__all__ = ["NEWEST_FIRST", "ORDER", "watermark_jql", "jql_epoch_ms", "watermark_since"]
 
 
 def jql_epoch_ms(moment: datetime) -> str:
@@ -32,15 +32,18 @@ def watermark_since(watermark: datetime, overlap_minutes: int = 1) -> datetime:
 # Oldest change first: a record changed while the run pages through the result moves
 # behind the cursor's position and is read again (harmless), never skipped.
 ORDER = "ORDER BY updated ASC, key ASC"
+# The newest change first: the first issue of this ordering is an incremental run's
+# watermark candidate (one request; see pipeline.extract).
+NEWEST_FIRST = "ORDER BY updated DESC, key DESC"
 
 
-def watermark_jql(jql: str, watermark: datetime | None, overlap_minutes: int = 1) -> str:
+def watermark_jql(jql: str, watermark: datetime | None, overlap_minutes: int = 1, *, order: str = ORDER) -> str:
     """The task's JQL, restricted to what changed since ``watermark`` (minus the overlap),
-    with the connector's ordering. A task's JQL never has its own ``ORDER BY``: the task
-    model refuses it (``config/scheduled.py``)."""
+    with the connector's ordering (or ``order``). A task's JQL never has its own
+    ``ORDER BY``: the task model refuses it (``config/scheduled.py``)."""
     where = jql.strip()
     if watermark is None:
-        return f"{where} {ORDER}" if where else ORDER
+        return f"{where} {order}" if where else order
     clause = f"updated >= {jql_epoch_ms(watermark_since(watermark, overlap_minutes))}"
     combined = f"({where}) AND {clause}" if where else clause
-    return f"{combined} {ORDER}"
+    return f"{combined} {order}"
