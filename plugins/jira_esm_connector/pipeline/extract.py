@@ -434,16 +434,13 @@ def _extract(task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: Car
     pending: list[str] = state.pending_keys(task.name) if kind == "generic" and task.mode == "incremental" else []
     staged = _Staged(run_path / "extract", task.record_key_path, updated_path, set(pending), dedupe_keys=kind != "generic")
 
-    newest_jql: str | None = None  # incremental generic runs: where the watermark candidate comes from
     if kind in ("generic", "comment"):
         jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering
         if task.mode == "incremental":
             watermark_used = state.get_watermark(task.name)
-            newest_jql = watermark_jql(task.jql, None, order=NEWEST_FIRST)
             if watermark_used is not None:
                 # epoch milliseconds: no time zone, no ambiguous hour at the clock change
                 jql = watermark_jql(task.jql, watermark_used, task.overlap_minutes)
-                newest_jql = watermark_jql(task.jql, watermark_used, task.overlap_minutes, order=NEWEST_FIRST)
                 lg.info(
                     "Incremental run from watermark %s (UTC): fetching what changed since %s (UTC, "
                     "overlap %d min).",
@@ -455,6 +452,9 @@ def _extract(task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: Car
         lg.info("JQL: %s", jql)
         if kind == "generic":
             fields = search_fields(task)
+            # incremental: the same selection, newest change first (the watermark candidate)
+            newest_jql = (watermark_jql(task.jql, watermark_used, task.overlap_minutes, order=NEWEST_FIRST)
+                          if task.mode == "incremental" else None)
             listed = _extract_generic(jira, task, state, jql, fields, staged, stats, lg, newest_jql=newest_jql, plan=plan)
             if pending:
                 _refetch_pending(jira, task, state, staged, pending, fields, stats, lg, listed)
