@@ -519,8 +519,8 @@ class JiraClient:
         """``ids`` through ``issue/bulkfetch``, 100 per request, one request after the other."""
         found: list[dict[str, Any]] = []
         not_found: list[str] = []
-        for start in range(0, len(ids), BULK_FETCH_BASIC):
-            part_found, part_missing = self._bulk_fetch_batch(ids[start : start + BULK_FETCH_BASIC], fields)
+        for part in self._requests_of(list(ids), BULK_FETCH_BASIC):
+            part_found, part_missing = self._bulk_fetch_batch(part, fields)
             found += part_found
             not_found += part_missing
         return found, not_found

@@ -510,12 +510,8 @@ class StateStore:
 
     def delete_fingerprints(self, task: str, keys: Iterable[Any]) -> int:
         t = self.tables.task_cache
-        wanted = [str(k) for k in keys]
-        deleted = 0
         with self._write() as conn:
-            for chunk in _chunks(wanted):
-                deleted += conn.execute(sa.delete(t).where(t.c.task == task, t.c.record_key.in_(chunk))).rowcount
-        return deleted
+            return self._delete_keys(conn, t, t.c.task == task, keys)
 
     def record_loaded(
         self, task: str, *, card_ids: Mapping[Any, Any], fingerprints: Mapping[Any, str],
