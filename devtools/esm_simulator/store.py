@@ -137,7 +137,7 @@ class Store:
         cur.execute("PRAGMA synchronous=NORMAL")
         # A bulk import dirties ~1,800 index pages at random (one per value row); the bigger the
         # WAL between checkpoints, the more often a page is copied back once for several
-        # imports: at 50,000 pages (~200 MB) 100,000 cards import ~20 % faster than at 10,000.
+        # imports (at most ~200 MB of WAL; the latency benchmark's load step, bench/RESULTS.md).
         cur.execute("PRAGMA wal_autocheckpoint=50000")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA cache_size=-65536")
