@@ -17,6 +17,10 @@
   parallel (``expand=properties``, so comments the connector pushed to Jira are recognised
   and skipped: no ping-pong). Each comment becomes one record with its issue under ``issue``.
 
+Each staged page is also mapped ahead of the transform step (:class:`.transform.TransformAhead`):
+extract mostly waits on Jira's rate limit, and transform then only checks and gates what was
+mapped. Nothing goes wrong in extract because of it: a failure there only loses the head start.
+
 Exactly once: the listing may return an issue twice (it is ordered by ``updated``, and an
 issue changed while the listing pages moves behind the cursor), so ids are de-duplicated
 across listing pages; an issue deleted between the listing and its bulk fetch is not
@@ -57,7 +61,8 @@ from ..protocols import JiraApi, StateApi
 from .carry import CarryPlan, plan_carry
 from .diff import cache_clear_reason
 from .results import ExtractResult
-from .staging import DatasetWriter, location
+from .staging import DatasetWriter, cell_text, location
+from .transform import TransformAhead
 from .watermark import NEWEST_FIRST, watermark_jql, watermark_since
 
 __all__ = ["extract", "search_fields", "EXTRACT_COLUMNS"]
@@ -105,9 +110,11 @@ class _Staged:
 
     def __init__(
         self, path: Path, key_path: str, updated_path: str | None, watched: set[str] | None = None,
-        *, dedupe_keys: bool = False,
+        *, dedupe_keys: bool = False, ahead: TransformAhead | None = None, logger: Any = log,
     ) -> None:
         self.writer = DatasetWriter(path, EXTRACT_COLUMNS)
+        self.ahead = ahead  # maps each page as it is staged (pipeline/transform.py)
+        self.log = logger
         self.key_path = key_path
         self.updated_path = updated_path
         self.max_updated: datetime | None = None
@@ -150,8 +157,28 @@ class _Staged:
             updated = _updated(record, self.updated_path) if self.updated_path else None
             if updated and moves_watermark:
                 self.note_updated(updated)
-            rows.append({"key": None if key in (None, "") else str(key), "updated": updated, "record": record})
+            # the JSON text the dataset holds: what transform reads back, mapped ahead from the same
+            rows.append({"key": None if key in (None, "") else str(key), "updated": updated, "record": cell_text(record)})
         self.writer.write_page(rows)
+        if self.ahead is not None:
+            try:
+                self.ahead.add_page(rows)
+            except Exception as exc:  # noqa: BLE001 - only a head start: transform maps everything
+                self._drop_ahead(exc)
+
+    def _drop_ahead(self, exc: Exception) -> None:
+        self.ahead = None
+        self.log.warning("Could not map the records while extracting them (%s); the transform step maps them.", exc)
+
+    def close(self) -> Any:
+        """Close the dataset (and the records mapped ahead of transform); the dataset."""
+        dataset = self.writer.close()
+        if self.ahead is not None:
+            try:
+                self.ahead.close(str(dataset.path), self.writer.rows)
+            except Exception as exc:  # noqa: BLE001 - as above
+                self._drop_ahead(exc)
+        return dataset
 
 
 def _iter_group_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any]]]:
@@ -417,10 +444,20 @@ def extract(
             task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now,
         ) is not None
         plan = plan_carry(task, jira, state, settings=settings, clear_due=clear_due, logger=lg)
-    return _extract(task, jira, state, location(run_path), plan, lg)
+    return _extract(task, jira, state, location(run_path), plan, lg, settings)
 
 
-def _extract(task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: CarryPlan | None, lg: Any) -> ExtractResult:
+def _ahead_of_transform(task: Any, settings: Any, run_path: Any, lg: Any) -> TransformAhead | None:
+    try:
+        return TransformAhead(task, settings, run_path)
+    except Exception as exc:  # noqa: BLE001 - only a head start: transform maps everything
+        lg.warning("Could not map the records while extracting them (%s); the transform step maps them.", exc)
+        return None
+
+
+def _extract(
+    task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: CarryPlan | None, lg: Any, settings: Any = None,
+) -> ExtractResult:
     """:func:`extract` once the full run's carry plan is made (``None``: read everything)."""
     stats = {
         "pages": 0, "skipped_connector_comments": 0, "pending_refetched": 0, "pending_requests": 0,
@@ -432,7 +469,8 @@ def _extract(task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: Car
     updated_path = {"generic": "fields.updated", "comment": "issue.fields.updated"}.get(kind)
     # Full imports fetch every record anyway; incremental ones must ask for the pending ones.
     pending: list[str] = state.pending_keys(task.name) if kind == "generic" and task.mode == "incremental" else []
-    staged = _Staged(run_path / "extract", task.record_key_path, updated_path, set(pending), dedupe_keys=kind != "generic")
+    staged = _Staged(run_path / "extract", task.record_key_path, updated_path, set(pending), dedupe_keys=kind != "generic",
+                     ahead=_ahead_of_transform(task, settings, run_path, lg), logger=lg)
 
     if kind in ("generic", "comment"):
         jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering
@@ -474,7 +512,7 @@ def _extract(task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: Car
 
     if staged.repeated:
         lg.info("The listing returned %d record(s) twice (it changed while it was paged); each is staged once.", staged.repeated)
-    dataset = staged.writer.close()
+    dataset = staged.close()
     candidate = staged.max_updated
     if candidate is None or (watermark_used is not None and candidate < watermark_used):
         candidate = watermark_used  # nothing new: the watermark stays where it was

@@ -255,7 +255,7 @@ class DatasetWriter:
             return
         import pyarrow as pa
 
-        arrays = [pa.array([_text(r.get(c)) for r in rows], type=pa.string()) for c in self.columns]
+        arrays = [pa.array([cell_text(r.get(c)) for r in rows], type=pa.string()) for c in self.columns]
         self.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
 
     def write_table(self, table: Any) -> None:
@@ -308,7 +308,8 @@ class DatasetWriter:
         return Dataset(self.path)
 
 
-def _text(value: Any) -> str | None:
+def cell_text(value: Any) -> str | None:
+    """What a dataset cell holds for ``value``: text as it is, anything else as canonical JSON."""
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)

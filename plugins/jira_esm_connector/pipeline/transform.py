@@ -7,12 +7,21 @@ Comment imports also carry ``issue_key`` (whose card receives the worklog entry)
 
 A record that cannot be mapped (or has no key) stops the run before anything is loaded,
 like a failed expectation: nothing Jira returned is silently dropped.
+
+**Mapped ahead.** Extract mostly waits on Jira's rate limit, so it maps each page as it
+stages it (:class:`TransformAhead`, into ``<run>/transform_ahead/``). Transform then only
+runs the quality gate on that dataset -- when it was made from this very extract, with the
+same mapping (:func:`.carry.task_digest`: the task file, the date settings, the connector's
+version), and every record's data reads back exactly as mapped (the gate must see the same
+values). Otherwise, or when anything went wrong ahead, transform maps everything itself:
+the head start is an optimisation, never a second source of truth.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +29,18 @@ from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
 from .results import ExtractResult, TransformResult
 from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, QualityGate
-from .staging import FILE_ROWS, Dataset, DatasetWriter, location
+from .staging import FILE_ROWS, Dataset, DatasetWriter, location, read_text, write_text
 
 __all__ = [
     "transform", "TransformError", "TRANSFORM_COLUMNS", "encode_data", "decode_data", "encode_with_fingerprint",
+    "RecordMapper", "TransformAhead", "AHEAD_FOLDER",
 ]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 TRANSFORM_COLUMNS = ("key", "fingerprint", "data", "issue_key", "updated")
 _MAX_LISTED = 50
+AHEAD_FOLDER = "transform_ahead"
+_AHEAD_MANIFEST = "_ahead.json"  # written last: without it, nothing ahead is used
 
 
 class TransformError(RuntimeError):
@@ -124,6 +136,101 @@ def _note(problems: list[tuple[str, str]], problem: tuple[str, str]) -> None:
         problems.append(problem)
 
 
+class RecordMapper:
+    """Applies a task's mapping to staged extract rows (``key``, ``record`` as staged JSON text
+    -- ``None`` for a row a full run carried --, ``updated``): the one place that does, for
+    :func:`transform` and for :class:`TransformAhead`. Records that cannot be mapped are
+    counted (the first ``_MAX_LISTED`` kept with the reason), never dropped silently."""
+
+    def __init__(self, task: Any, settings: Any = None) -> None:
+        self.apply = compile_attributes(task.effective_attributes, options=task.mapping_options(settings))
+        self.key_attr = task.key.esm if task.key is not None else None
+        self.key_path = task.record_key_path
+        self.is_comment = task.mapping_type == "comment"
+        self.problems: list[tuple[str, str]] = []
+        self.problem_count = 0
+
+    def _problem(self, key: str, message: str) -> None:
+        self.problem_count += 1
+        _note(self.problems, (key, message))
+
+    def map_page(self, page: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """(transform row, the mapped data) for each row of ``page`` that maps."""
+        for row in page:
+            if row["record"] is None:
+                continue  # carried by a full run (pipeline/carry.py): unchanged, not read again
+            record = json.loads(row["record"])
+            key = row["key"]
+            if key is None:
+                self._problem("(no key)", f"the key path '{self.key_path}' is empty in this record")
+                continue
+            try:
+                data = self.apply(record)
+            except MappingError as exc:
+                self._problem(key, str(exc))
+                continue
+            if self.key_attr:
+                data[self.key_attr] = key
+            issue_key = str(record.get("issue", {}).get("key")) if self.is_comment else None
+            text, digest = encode_with_fingerprint(data)
+            yield {"key": key, "fingerprint": digest, "data": text, "issue_key": issue_key, "updated": row["updated"]}, data
+
+
+class TransformAhead:
+    """Extract's head start on transform (see the module's docstring): each staged page is
+    mapped into ``<run>/transform_ahead/``. It stops (and transform maps everything) as soon
+    as a record's data would not read back exactly as mapped; :meth:`close` writes the
+    manifest that lets transform use the dataset."""
+
+    def __init__(self, task: Any, settings: Any, run_path: Any) -> None:
+        from .carry import task_digest
+
+        self.mapper = RecordMapper(task, settings)
+        self.digest = task_digest(task, settings)
+        self.writer = DatasetWriter(location(run_path) / AHEAD_FOLDER, TRANSFORM_COLUMNS, page_rows=FILE_ROWS)
+        self.usable = True
+
+    def add_page(self, page: list[dict[str, Any]]) -> None:
+        if not self.usable:
+            return
+        out = []
+        for row, data in self.mapper.map_page(page):
+            if decode_data(row["data"]) != data:  # e.g. a tuple or a date: the gate would see other values
+                self.usable = False
+                return
+            out.append(row)
+        self.writer.write_page(out)
+
+    def close(self, extracted_dataset: str, extracted_rows: int) -> None:
+        dataset = self.writer.close()
+        if self.usable:
+            manifest = {
+                "digest": self.digest, "extract": extracted_dataset, "extract_rows": extracted_rows,
+                "rows": self.writer.rows, "problem_count": self.mapper.problem_count,
+                "problems": [list(p) for p in self.mapper.problems],
+            }
+            write_text(dataset.path / _AHEAD_MANIFEST, json.dumps(manifest))
+
+
+def _mapped_ahead(task: Any, extracted: ExtractResult, run_path: Any, settings: Any, lg: Any) -> dict[str, Any] | None:
+    """The manifest of ``<run>/transform_ahead/`` when transform may use that dataset, else None."""
+    from .carry import task_digest
+
+    path = location(run_path) / AHEAD_FOLDER
+    try:
+        manifest = json.loads(read_text(path / _AHEAD_MANIFEST))
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        lg.warning("The records mapped during extract cannot be used (%s); mapping them again.", exc)
+        return None
+    if (manifest.get("extract") != extracted["dataset"] or manifest.get("extract_rows") != extracted["fetched"]
+            or manifest.get("digest") != task_digest(task, settings)):
+        lg.info("The records mapped during extract were mapped for another extract or mapping; mapping them again.")
+        return None
+    return {**manifest, "dataset": str(path)}
+
+
 def transform(
     task: Any,
     extracted: ExtractResult,
@@ -133,58 +240,50 @@ def transform(
     logger: logging.Logger | logging.LoggerAdapter | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> TransformResult:
-    """Map the staged extract of this run; run the quality gate (``chunk_rows`` rows at a
-    time); stage the result.
+    """Map the staged extract of this run (or take what extract mapped ahead: see the
+    module's docstring); run the quality gate (``chunk_rows`` rows at a time); stage the
+    result.
 
     Returns ``{"dataset", "transformed", "quality_checked"}``. Raises
     :class:`TransformError` or :class:`~.quality.QualityError` (nothing is loaded).
     """
     lg = logger or log
     attributes = task.effective_attributes
-    apply = compile_attributes(attributes, options=task.mapping_options(settings))
     key_attr = task.key.esm if task.key is not None else None
-    is_comment = task.mapping_type == "comment"
-    writer = DatasetWriter(location(run_path) / "transform", TRANSFORM_COLUMNS, page_rows=FILE_ROWS)
-    problems: list[tuple[str, str]] = []  # the first _MAX_LISTED (the error lists no more)
-    problem_count = 0
     expectations = list(task.quality or [])
     columns = list(dict.fromkeys([KEY_COLUMN, *attributes, *([key_attr] if key_attr else [])]))
     # chunked, bounded memory; exact for every expectation (see quality.QualityGate)
     gate = QualityGate(expectations, columns, chunk_rows=chunk_rows, convert=_frame_value) if expectations else None
-    for page in Dataset(extracted["dataset"]).iter_pages():
-        out = []
-        for row in page:
-            if row["record"] is None:
-                continue  # carried by a full run (pipeline/carry.py): unchanged, not read again
-            record = json.loads(row["record"])
-            key = row["key"]
-            if key is None:
-                problem_count += 1
-                _note(problems, ("(no key)", f"the key path '{task.record_key_path}' is empty in this record"))
-                continue
-            try:
-                data = apply(record)
-            except MappingError as exc:
-                problem_count += 1
-                _note(problems, (key, str(exc)))
-                continue
-            if key_attr:
-                data[key_attr] = key
-            issue_key = str(record.get("issue", {}).get("key")) if is_comment else None
-            text, digest = encode_with_fingerprint(data)
-            out.append({"key": key, "fingerprint": digest, "data": text, "issue_key": issue_key, "updated": row["updated"]})
-            if gate is not None:  # reads only the columns its expectations need
-                gate.add({KEY_COLUMN: key, **data})
-        writer.write_page(out)
-    if problem_count:
-        raise TransformError(task.name, problems, problem_count)
+    ahead = _mapped_ahead(task, extracted, run_path, settings, lg)
+    if ahead is not None:
+        if ahead["problem_count"]:
+            raise TransformError(task.name, [tuple(p) for p in ahead["problems"]], ahead["problem_count"])
+        dataset = Dataset(ahead["dataset"])
+        if gate is not None:
+            for page in dataset.iter_pages():
+                for row in page:
+                    gate.add({KEY_COLUMN: row["key"], **decode_data(row["data"])})
+        rows = int(ahead["rows"])
+        lg.info("The %d record(s) were mapped while they were extracted (same mapping): not mapped again.", rows)
+    else:
+        mapper = RecordMapper(task, settings)
+        writer = DatasetWriter(location(run_path) / "transform", TRANSFORM_COLUMNS, page_rows=FILE_ROWS)
+        for page in Dataset(extracted["dataset"]).iter_pages():
+            out = []
+            for row, data in mapper.map_page(page):
+                out.append(row)
+                if gate is not None:  # reads only the columns its expectations need
+                    gate.add({KEY_COLUMN: row["key"], **data})
+            writer.write_page(out)
+        if mapper.problem_count:
+            raise TransformError(task.name, mapper.problems, mapper.problem_count)
+        dataset, rows = writer.close(), writer.rows
     if gate is not None:
         failures = gate.finish()  # an empty batch is validated too (row-count expectations)
         if failures:
             error = QualityError(task.name, failures)
             lg.error("%s", error)
             raise error
-        lg.info("Data quality: %d expectation(s) passed on %d record(s).", len(expectations), writer.rows)
-    dataset = writer.close()
-    lg.info("Transformed %d record(s) with %d mapped attribute(s).", writer.rows, len(attributes))
-    return {"dataset": str(dataset.path), "transformed": writer.rows, "quality_checked": bool(expectations)}
+        lg.info("Data quality: %d expectation(s) passed on %d record(s).", len(expectations), rows)
+    lg.info("Transformed %d record(s) with %d mapped attribute(s).", rows, len(attributes))
+    return {"dataset": str(dataset.path), "transformed": rows, "quality_checked": bool(expectations)}
