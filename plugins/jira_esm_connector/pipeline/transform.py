@@ -264,7 +264,8 @@ def transform(
                 for row in page:
                     gate.add({KEY_COLUMN: row["key"], **decode_data(row["data"])})
         rows = int(ahead["rows"])
-        lg.info("The %d record(s) were mapped while they were extracted (same mapping): not mapped again.", rows)
+        if rows:
+            lg.info("The %d record(s) were mapped while they were extracted (same mapping): not mapped again.", rows)
     else:
         mapper = RecordMapper(task, settings)
         writer = DatasetWriter(location(run_path) / "transform", TRANSFORM_COLUMNS, page_rows=FILE_ROWS)
