@@ -168,7 +168,7 @@ class _Staged:
 
     def _drop_ahead(self, exc: Exception) -> None:
         self.ahead = None
-        self.log.warning("Could not map the records while extracting them (%s); the transform step maps them.", exc)
+        _head_start_lost(self.log, exc)
 
     def close(self) -> Any:
         """Close the dataset (and the records mapped ahead of transform); the dataset."""
@@ -447,11 +447,15 @@ def extract(
     return _extract(task, jira, state, location(run_path), plan, lg, settings)
 
 
+def _head_start_lost(lg: Any, exc: Exception) -> None:
+    lg.warning("Could not map the records while extracting them (%s); the transform step maps them.", exc)
+
+
 def _ahead_of_transform(task: Any, settings: Any, run_path: Any, lg: Any) -> TransformAhead | None:
     try:
         return TransformAhead(task, settings, run_path)
     except Exception as exc:  # noqa: BLE001 - only a head start: transform maps everything
-        lg.warning("Could not map the records while extracting them (%s); the transform step maps them.", exc)
+        _head_start_lost(lg, exc)
         return None
 
 

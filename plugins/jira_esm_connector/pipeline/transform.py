@@ -27,6 +27,7 @@ from typing import Any
 
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
+from .carry import task_digest
 from .results import ExtractResult, TransformResult
 from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, QualityGate
 from .staging import FILE_ROWS, Dataset, DatasetWriter, location, read_text, write_text
@@ -183,8 +184,6 @@ class TransformAhead:
     manifest that lets transform use the dataset."""
 
     def __init__(self, task: Any, settings: Any, run_path: Any) -> None:
-        from .carry import task_digest
-
         self.mapper = RecordMapper(task, settings)
         self.digest = task_digest(task, settings)
         self.writer = DatasetWriter(location(run_path) / AHEAD_FOLDER, TRANSFORM_COLUMNS, page_rows=FILE_ROWS)
@@ -214,8 +213,6 @@ class TransformAhead:
 
 def _mapped_ahead(task: Any, extracted: ExtractResult, run_path: Any, settings: Any, lg: Any) -> dict[str, Any] | None:
     """The manifest of ``<run>/transform_ahead/`` when transform may use that dataset, else None."""
-    from .carry import task_digest
-
     path = location(run_path) / AHEAD_FOLDER
     try:
         manifest = json.loads(read_text(path / _AHEAD_MANIFEST))
@@ -260,7 +257,7 @@ def transform(
             raise TransformError(task.name, [tuple(p) for p in ahead["problems"]], ahead["problem_count"])
         dataset = Dataset(ahead["dataset"])
         if gate is not None:
-            for page in dataset.iter_pages():
+            for page in dataset.iter_pages(["key", "data"]):
                 for row in page:
                     gate.add({KEY_COLUMN: row["key"], **decode_data(row["data"])})
         rows = int(ahead["rows"])
