@@ -65,17 +65,37 @@ def pg_behind_forwarder():
     engine.dispose()
 
 
-def _outage_mid_load(env, pg_behind_forwarder, *, attempts: int):
+class _InsideStateTransaction:
+    """Runs ``action`` once, just before the state store's first statement writing
+    ``table``: the database goes away under an open transaction, after the pool handed
+    out a connection it had checked."""
+
+    def __init__(self, state, table: str, action) -> None:
+        self.fired = False
+
+        def before(_conn, _cursor, statement, *_args):
+            if not self.fired and statement.startswith("INSERT") and f".{table} " in statement:
+                self.fired = True
+                action()
+
+        sa.event.listen(state.engine, "before_cursor_execute", before)
+
+
+def _outage_mid_load(env, pg_behind_forwarder, *, attempts: int, inside_transaction: bool = False):
     url, schema, forwarder = pg_behind_forwarder
     task = make_task(ISSUES_FULL)
     state = env.state(url, schema=schema)
     esm = env.esm()
-    # ESM saves chunk 2 while the state database is gone: the load cannot record it
-    hook = before_put(esm, 2, lambda: forwarder.outage(3.0))
+    if inside_transaction:  # while load records what ESM saved of chunk 1
+        hook = _InsideStateTransaction(state, "task_cache", lambda: forwarder.outage(3.0))
+    else:  # ESM saves chunk 2 while the state database is gone: the load cannot record it
+        hook = before_put(esm, 2, lambda: forwarder.outage(3.0))
     try:
         runs = import_until_done(env, task, esm=esm, state=state, attempts=attempts, delay=3.5).runs
-    except AssertionError:  # no attempt succeeded: what ESM holds now is what the table shows
-        runs = attempts
+    except AssertionError:
+        if attempts == 1:  # the run itself must ride out the outage (ESM may hold every card anyway)
+            raise
+        runs = attempts  # no attempt succeeded: what ESM holds now is what the table shows
     assert hook.fired
     forwarder.up()
     env.calm()
@@ -93,3 +113,11 @@ def test_state_db_outage_mid_load_single_run_survives(env, report, pg_behind_for
     """With retries on the state database, the run itself rides out a 3 s outage."""
     runs, counts = _outage_mid_load(env, pg_behind_forwarder, attempts=1)
     report("state DB (PostgreSQL) down 3 s mid load, one run", runs, counts)
+
+
+@pytest.mark.postgres
+def test_state_db_outage_inside_a_state_transaction_single_run_survives(env, report, pg_behind_forwarder):
+    """The database goes away under a transaction the load has open (its connection passed
+    the pool's check): the store runs that transaction again once the database is back."""
+    runs, counts = _outage_mid_load(env, pg_behind_forwarder, attempts=1, inside_transaction=True)
+    report("state DB (PostgreSQL) down 3 s inside a state transaction, one run", runs, counts)

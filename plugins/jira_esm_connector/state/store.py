@@ -8,6 +8,7 @@ so different tasks (and processes) can use the store at the same time.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import zlib
@@ -116,6 +117,62 @@ def connect_with_retry(
             )
             sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+# Set on the driver error when the connection dropped while COMMIT was under way: the
+# transaction may or may not have been applied.
+_COMMIT_IN_DOUBT = "jesm_commit_in_doubt"
+
+
+def _first_line(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return redact(text.splitlines()[0] if text else "", secrets)
+
+
+def transaction(*, idempotent: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Marks a :class:`StateStore` method that is ONE transaction: when the database
+    connection drops under it (a restart, a failover, a proxy closing idle connections --
+    connections are only checked when taken from the pool, so one can die between the check
+    and the query), the whole method runs again on a new connection, whose opening is
+    retried with backoff. Re-running is safe while the transaction did not reach COMMIT: the
+    database rolled it back. When the connection dropped during the COMMIT itself, whether it
+    was applied is unknown, and the method runs again only if it is ``idempotent`` (running
+    it twice leaves the same state and returns the same); otherwise the error is raised."""
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def run(self: "StateStore", *args: Any, **kwargs: Any) -> Any:
+            attempt = 0
+            while True:
+                try:
+                    return method(self, *args, **kwargs)
+                except sa.exc.DBAPIError as exc:
+                    if not exc.connection_invalidated:
+                        raise
+                    attempt += 1
+                    reason = f"{type(exc.orig or exc).__name__}: {_first_line(exc, self._secrets)}"
+                    if getattr(exc, _COMMIT_IN_DOUBT, False) and not idempotent:
+                        log.error(
+                            "State database %s: the connection dropped while committing %s (%s); whether it "
+                            "was saved is unknown, and running it twice is not safe: not run again.",
+                            self._safe_url, method.__name__, reason,
+                        )
+                        raise
+                    if attempt > self._connect_retries:
+                        log.error(
+                            "State database %s: the connection dropped in %s again (%s); giving up after "
+                            "%d attempt(s).", self._safe_url, method.__name__, reason, attempt,
+                        )
+                        raise
+                    log.warning(
+                        "State database %s: the connection dropped in %s (%s); running it again on a new "
+                        "connection (retry %d of %d).",
+                        self._safe_url, method.__name__, reason, attempt, self._connect_retries,
+                    )
+
+        return run
+
+    return decorate
 
 
 def _switch_to_wal(cur: Any, wait_s: float) -> None:
@@ -279,7 +336,7 @@ class StateStore:
         except Exception:  # noqa: BLE001 - the URL may hold a password: never echo it
             raise StateStoreError("the state database URL cannot be parsed (check JIRA_ESM_STATE_DB_URL)") from None
         self._safe_url = _render_safe(parsed)
-        secrets = _url_secrets(parsed)
+        secrets = self._secrets = _url_secrets(parsed)
         self.dialect = parsed.get_backend_name()
         self.tables = Tables(table_prefix, schema)
         self._schema = schema
@@ -382,11 +439,22 @@ class StateStore:
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        """One write transaction (committed on success, rolled back on error)."""
+        """One write transaction (committed on success, rolled back on error). A connection
+        lost during the commit is marked on the error (see :func:`transaction`)."""
         with self.engine.connect().execution_options(jesm_write=True) as conn:
-            with conn.begin():
+            tx = conn.begin()
+            try:
                 yield conn
+            except BaseException:
+                tx.rollback()
+                raise
+            try:
+                tx.commit()
+            except sa.exc.DBAPIError as exc:
+                setattr(exc, _COMMIT_IN_DOUBT, True)
+                raise
 
+    @transaction(idempotent=True)
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(self.tables.schema_version.c.version)).scalar() or 0)
@@ -427,17 +495,20 @@ class StateStore:
                 conn.execute(sa.insert(table).values(row))
 
     # ---- watermarks -----------------------------------------------------------------
+    @transaction(idempotent=True)
     def get_watermark(self, task: str) -> datetime | None:
         t = self.tables.watermarks
         with self.engine.connect() as conn:
             return conn.execute(sa.select(t.c.value).where(t.c.task == task)).scalar()
 
+    @transaction(idempotent=True)
     def set_watermark(self, task: str, value: datetime) -> None:
         """Call only after a successful run. Cache clears never touch watermarks."""
         value = _aware(value, "watermark")
         with self._write() as conn:
             self._upsert(conn, self.tables.watermarks, [{"task": task, "value": value, "updated_at": _utcnow()}], ["task"])
 
+    @transaction(idempotent=False)
     def reset_watermark(self, task: str) -> bool:
         """Operator action: the next incremental run fetches everything again."""
         t = self.tables.watermarks
@@ -445,6 +516,7 @@ class StateStore:
             return conn.execute(sa.delete(t).where(t.c.task == task)).rowcount > 0
 
     # ---- full imports: what the last successful run saw --------------------------------
+    @transaction(idempotent=True)
     def get_full_sync(self, task: str) -> tuple[datetime, str] | None:
         """``(since, digest)`` of the task's last successful full run, or ``None``."""
         t = self.tables.full_syncs
@@ -452,6 +524,7 @@ class StateStore:
             row = conn.execute(sa.select(t.c.since, t.c.digest).where(t.c.task == task)).first()
         return (row[0], row[1]) if row else None
 
+    @transaction(idempotent=True)
     def set_full_sync(self, task: str, since: datetime, digest: str) -> None:
         """Call only after a successful full run (``since``: Jira's time when its listing began)."""
         since = _aware(since, "since")
@@ -462,6 +535,7 @@ class StateStore:
             )
 
     # ---- task cache -----------------------------------------------------------------
+    @transaction(idempotent=True)
     def get_fingerprints(self, task: str, keys: Iterable[Any]) -> dict[str, str]:
         """``{key: fingerprint}`` for the keys that are cached (missing keys are absent)."""
         t = self.tables.task_cache
@@ -488,18 +562,24 @@ class StateStore:
             query = sa.select(t.c.record_key, value).where(where)
             if after is not None:
                 query = query.where(t.c.record_key > after)
-            with self.engine.connect() as conn:
-                rows = conn.execute(query.order_by(t.c.record_key).limit(page_size)).all()
+            rows = self._read_all(query.order_by(t.c.record_key).limit(page_size))
             yield from ((k, v) for k, v in rows)
             if len(rows) < page_size:
                 return
             after = rows[-1][0]
 
+    @transaction(idempotent=True)
+    def _read_all(self, query: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
+
+    @transaction(idempotent=True)
     def count_fingerprints(self, task: str) -> int:
         t = self.tables.task_cache
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.task == task)).scalar() or 0)
 
+    @transaction(idempotent=True)
     def put_fingerprints(self, task: str, fingerprints: Mapping[Any, str]) -> None:
         with self._write() as conn:
             self._put_fingerprints(conn, task, fingerprints, _utcnow())
@@ -508,11 +588,13 @@ class StateStore:
         rows = [{"task": task, "record_key": str(k), "fingerprint": fp, "updated_at": now} for k, fp in fingerprints.items()]
         self._upsert(conn, self.tables.task_cache, rows, ["task", "record_key"])
 
+    @transaction(idempotent=False)
     def delete_fingerprints(self, task: str, keys: Iterable[Any]) -> int:
         t = self.tables.task_cache
         with self._write() as conn:
             return self._delete_keys(conn, t, t.c.task == task, keys)
 
+    @transaction(idempotent=True)
     def record_loaded(
         self, task: str, *, card_ids: Mapping[Any, Any], fingerprints: Mapping[Any, str],
         pending: Mapping[Any, str], resolved: Iterable[Any] = (), forgotten: Iterable[Any] = (),
@@ -547,6 +629,7 @@ class StateStore:
             n += conn.execute(sa.delete(table).where(scope, table.c.record_key.in_(chunk))).rowcount
         return n
 
+    @transaction(idempotent=False)
     def clear_cache(self, task: str, reason: str, *, now: datetime | None = None) -> int:
         """Forget every fingerprint of ``task`` (the next run pushes everything) and record
         when and why. Watermarks are not touched. Returns how many were forgotten."""
@@ -560,6 +643,7 @@ class StateStore:
             )
         return deleted
 
+    @transaction(idempotent=True)
     def last_cache_clear(self, task: str) -> tuple[datetime, str] | None:
         t = self.tables.cache_clears
         with self.engine.connect() as conn:
@@ -581,6 +665,7 @@ class StateStore:
     # ---- key -> data card id map ----------------------------------------------------------
     # A hint for load (ESM is asked for the truth; ids ESM no longer has are forgotten) and,
     # while key_map_coverage says it is complete, mark_removed's list of the task's cards.
+    @transaction(idempotent=True)
     def get_card_ids(self, scope: str, keys: Iterable[Any]) -> dict[str, str]:
         """``scope`` is a task name or an ESM template (a key map shared by tasks)."""
         t = self.tables.key_map
@@ -592,6 +677,7 @@ class StateStore:
                 out.update({k: c for k, c in rows})
         return out
 
+    @transaction(idempotent=True)
     def all_card_ids(self, scope: str) -> dict[str, str]:
         t = self.tables.key_map
         with self.engine.connect() as conn:
@@ -603,6 +689,7 @@ class StateStore:
         t = self.tables.key_map
         yield from self._iter_by_key(t, t.c.card_id, t.c.scope == scope, page_size)
 
+    @transaction(idempotent=True)
     def put_card_ids(self, scope: str, card_ids: Mapping[Any, Any]) -> None:
         with self._write() as conn:
             self._put_card_ids(conn, scope, card_ids, _utcnow())
@@ -611,11 +698,13 @@ class StateStore:
         rows = [{"scope": scope, "record_key": str(k), "card_id": str(v), "updated_at": now} for k, v in card_ids.items()]
         self._upsert(conn, self.tables.key_map, rows, ["scope", "record_key"])
 
+    @transaction(idempotent=False)
     def forget_card_ids(self, scope: str, keys: Iterable[Any]) -> int:
         t = self.tables.key_map
         with self._write() as conn:
             return self._delete_keys(conn, t, t.c.scope == scope, keys)
 
+    @transaction(idempotent=True)
     def key_map_complete(self, scope: str, template: str, key_attribute: str) -> bool:
         """True when the key map of ``scope`` is known to hold every card that carries its
         task id in ``template`` (keyed by ``key_attribute``); see :meth:`set_key_map_complete`."""
@@ -624,6 +713,7 @@ class StateStore:
             row = conn.execute(sa.select(t.c.template, t.c.key_attribute).where(t.c.scope == scope)).first()
         return row is not None and (row[0], row[1]) == (template, key_attribute)
 
+    @transaction(idempotent=True)
     def set_key_map_complete(self, scope: str, template: str, key_attribute: str, complete: bool = True) -> None:
         """Record that the key map of ``scope`` holds (or, ``complete=False``, may no longer
         hold) every card carrying its task id in ``template``. Cleared before any write that
@@ -637,6 +727,7 @@ class StateStore:
                 conn.execute(sa.delete(t).where(t.c.scope == scope))
 
     # ---- records with pending references --------------------------------------------------
+    @transaction(idempotent=True)
     def put_pending(self, task: str, reasons: Mapping[Any, str]) -> None:
         """Remember records saved without some references (``{key: why}``); ``first_seen``
         stays what it was when a record is already pending."""
@@ -651,11 +742,13 @@ class StateStore:
         ]
         self._upsert(conn, self.tables.pending_records, rows, ["task", "record_key"], keep=("first_seen",))
 
+    @transaction(idempotent=False)
     def delete_pending(self, task: str, keys: Iterable[Any]) -> int:
         t = self.tables.pending_records
         with self._write() as conn:
             return self._delete_keys(conn, t, t.c.task == task, keys)
 
+    @transaction(idempotent=True)
     def pending_keys(self, task: str) -> list[str]:
         """The task's pending record keys, oldest first."""
         t = self.tables.pending_records
@@ -665,6 +758,7 @@ class StateStore:
             )
             return [k for (k,) in rows]
 
+    @transaction(idempotent=True)
     def pending_records(self, task: str, limit: int | None = None) -> list[dict[str, Any]]:
         """``[{"record_key", "reason", "first_seen", "updated_at"}]``, oldest first (operators, tests)."""
         t = self.tables.pending_records
@@ -677,18 +771,21 @@ class StateStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    @transaction(idempotent=True)
     def count_pending(self, task: str) -> int:
         t = self.tables.pending_records
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.task == task)).scalar() or 0)
 
     # ---- run statistics ---------------------------------------------------------------------
+    @transaction(idempotent=True)
     def record_run(self, task: str, run_id: str, counts: Mapping[str, int], volume: int | None) -> None:
         """Store a run's counts and measured volume (records the task selects)."""
         row = {"task": task, "run_id": str(run_id), "counts": dict(counts), "volume": volume, "recorded_at": _utcnow()}
         with self._write() as conn:
             self._upsert(conn, self.tables.runs, [row], ["task", "run_id"])
 
+    @transaction(idempotent=True)
     def last_volume(self, task: str) -> int | None:
         t = self.tables.runs
         with self.engine.connect() as conn:
@@ -697,6 +794,7 @@ class StateStore:
                 .order_by(t.c.recorded_at.desc()).limit(1)
             ).scalar()
 
+    @transaction(idempotent=True)
     def recent_runs(self, task: str, limit: int = 10) -> list[dict[str, Any]]:
         t = self.tables.runs
         with self.engine.connect() as conn:
@@ -719,6 +817,7 @@ class StateStore:
             created_at=row["created_at"], claimed_at=row["claimed_at"], finished_at=row["finished_at"],
         )
 
+    @transaction(idempotent=False)
     def begin_event(
         self,
         task: str,
@@ -786,6 +885,7 @@ class StateStore:
         res = conn.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=keys))
         return res.rowcount == 1
 
+    @transaction(idempotent=True)
     def note_event(self, task: str, event_id: str, notes: Mapping[str, Any]) -> bool:
         """Merge ``notes`` (JSON values; None removes a key) into a running or failed event's
         notes, kept across attempts until the event is done. They live in the ``result``
@@ -817,6 +917,7 @@ class StateStore:
         The event's notes stay: the next attempt needs them."""
         self._finish_event(task, event_id, status="failed", result=None, error=str(error)[:_MAX_ERROR], keep_notes=True)
 
+    @transaction(idempotent=True)
     def _finish_event(
         self, task: str, event_id: str, *, status: str, result: Any, error: str | None, keep_notes: bool = False
     ) -> None:
@@ -845,12 +946,14 @@ class StateStore:
             run_name=row["run_name"],
         )
 
+    @transaction(idempotent=True)
     def get_lease(self, task: str) -> LeaseInfo | None:
         t = self.tables.leases
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(t).where(t.c.task == task)).mappings().first()
         return self._lease(row) if row else None
 
+    @transaction(idempotent=False)
     def try_acquire_lease(
         self,
         task: str,
@@ -930,6 +1033,7 @@ class StateStore:
                 ), taken_over=found)
         raise StateStoreError(f"could not take the lease of task {task!r}: too much contention")
 
+    @transaction(idempotent=True)
     def renew_lease(self, task: str, run_id: str, holder: str, holder_expires_at: datetime) -> bool:
         """Heartbeat: push the holder expiry forward. False when the lease is no longer
         this holder's (released, or taken over after it expired)."""
@@ -942,6 +1046,7 @@ class StateStore:
             )
             return res.rowcount == 1
 
+    @transaction(idempotent=True)
     def release_lease(self, task: str, run_id: str, holder: str | None = None, *, keep_run: bool = False) -> bool:
         """``keep_run``: the attempt ends but the run goes on (next step or an Airflow retry):
         only the holder is cleared. Otherwise the run is over: its claim expires now, so any
@@ -960,6 +1065,7 @@ class StateStore:
         with self._write() as conn:
             return conn.execute(sa.update(t).where(*cond).values(values)).rowcount == 1
 
+    @transaction(idempotent=False)
     def break_lease(self, task: str) -> LeaseInfo | None:
         """Operator action: remove a task's lease whoever owns it (e.g. a run that died on its
         last try); returns what was removed."""
@@ -971,6 +1077,7 @@ class StateStore:
             conn.execute(sa.delete(t).where(t.c.task == task))
             return self._lease(row)
 
+    @transaction(idempotent=True)
     def get_event(self, task: str, event_id: str) -> EventRecord | None:
         with self.engine.connect() as conn:
             row = self._event_row(conn, task, str(event_id))
