@@ -4,7 +4,8 @@ records with pending references.
 SQLAlchemy Core on SQLite (default; WAL, busy timeout, write transactions taken with
 ``BEGIN IMMEDIATE`` so two processes never deadlock on a lock upgrade) or PostgreSQL.
 The schema is created and migrated on first use. Every method is one short transaction,
-so different tasks (and processes) can use the store at the same time.
+so different tasks (and processes) can use the store at the same time, and runs again on a
+new connection when its connection drops (see :func:`transaction`).
 """
 from __future__ import annotations
 
@@ -85,6 +86,12 @@ def safe_db_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
+def _first_line(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    """The first line of a (driver) error, with ``secrets`` scrubbed."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return redact(text.splitlines()[0] if text else "", secrets)
+
+
 def connect_with_retry(
     connect: Callable[[], Any],
     *,
@@ -110,7 +117,7 @@ def connect_with_retry(
                 )
                 raise
             delay = min(backoff_s * (2 ** attempt), _MAX_CONNECT_DELAY_S)
-            reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "", secrets)
+            reason = _first_line(exc, secrets)
             log.warning(
                 "State database %s unreachable (%s: %s); retry %d of %d in %.1f s.",
                 where, type(exc).__name__, reason, attempt + 1, retries, delay,
@@ -122,11 +129,6 @@ def connect_with_retry(
 # Set on the driver error when the connection dropped while COMMIT was under way: the
 # transaction may or may not have been applied.
 _COMMIT_IN_DOUBT = "jesm_commit_in_doubt"
-
-
-def _first_line(exc: BaseException, secrets: Iterable[str] = ()) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return redact(text.splitlines()[0] if text else "", secrets)
 
 
 def transaction(*, idempotent: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -349,7 +351,7 @@ class StateStore:
         except sa.exc.OperationalError as exc:
             self.engine.dispose()
             # the driver's message may echo connection parameters: scrub the URL's secrets
-            detail = redact(str(exc.orig).splitlines()[0] if exc.orig else "", secrets)
+            detail = _first_line(exc, secrets)
             raise StateStoreError(
                 f"cannot open the state database {self._safe_url}: {type(exc.orig).__name__}: {detail}"
             ) from None
