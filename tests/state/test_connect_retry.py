@@ -8,6 +8,7 @@ import socket
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from jira_esm_connector.state import StateStore, StateStoreError
 from jira_esm_connector.state.store import connect_with_retry
@@ -106,8 +107,6 @@ class KillSession:
 
     def __init__(self, store: StateStore, when=lambda statement: True, *, at_commit: bool = False,
                  times: int = 1) -> None:
-        import sqlalchemy as sa
-
         self.fired, self.times = 0, times
         self._admin = sa.create_engine(PG_URL)
         if at_commit:
@@ -119,8 +118,6 @@ class KillSession:
             sa.event.listen(store.engine, "before_cursor_execute", before)
 
     def _kill(self, conn) -> None:
-        import sqlalchemy as sa
-
         if self.fired >= self.times:
             return
         self.fired += 1
@@ -178,8 +175,6 @@ def test_session_killed_inside_a_write_transaction_writes_it_once_again(pg_schem
 
 @pytest.mark.postgres
 def test_commit_cut_off_runs_again_only_what_is_safe_to_run_twice(pg_schema, caplog):
-    import sqlalchemy as sa
-
     store = _store(pg_schema)
     KillSession(store, at_commit=True)
     store.put_fingerprints("t", {"A-1": "f1"})  # an upsert: running it twice is harmless
@@ -200,8 +195,6 @@ def test_commit_cut_off_runs_again_only_what_is_safe_to_run_twice(pg_schema, cap
 
 @pytest.mark.postgres
 def test_a_connection_that_keeps_dropping_is_given_up_after_the_retries(pg_schema):
-    import sqlalchemy as sa
-
     store = StateStore(PG_URL, schema=pg_schema, connect_retries=2, connect_backoff_s=0.01)
     kill = KillSession(store, lambda sql: "watermarks" in sql, times=10)
     with pytest.raises(sa.exc.OperationalError):

@@ -1048,6 +1048,8 @@ class StateStore:
             )
             return res.rowcount == 1
 
+    # idempotent: run again after a commit that did apply, it changes nothing and answers
+    # False ("held none"), which the lease's release() does not act on
     @transaction(idempotent=True)
     def release_lease(self, task: str, run_id: str, holder: str | None = None, *, keep_run: bool = False) -> bool:
         """``keep_run``: the attempt ends but the run goes on (next step or an Airflow retry):
