@@ -17,6 +17,7 @@ from jira_esm_connector.http import (
     LoggingRetry,
     RetryPolicy,
     ServiceUnavailableError,
+    TLSError,
     build_session,
     error_for_exception,
     error_for_response,
@@ -28,8 +29,8 @@ FAST = RetryPolicy(total=6, backoff_base=0.01, backoff_cap=0.05, jitter=0.2, max
 LOG = logging.getLogger("tests.http.retry")
 
 
-def session(policy: RetryPolicy = FAST, **kw) -> requests.Session:
-    return build_session(user_agent="tests/1", verify=True, retry=policy, logger=LOG, service_name="Jira", **kw)
+def session(policy: RetryPolicy = FAST, verify: bool | str = True, **kw) -> requests.Session:
+    return build_session(user_agent="tests/1", verify=verify, retry=policy, logger=LOG, service_name="Jira", **kw)
 
 
 def retry_lines(caplog) -> list[str]:
@@ -132,6 +133,49 @@ def test_connection_reset_get_retried_post_not(scripted, caplog):
     err = error_for_exception(info.value, service="Jira", url=scripted.base_url + "/p", method="POST")
     assert isinstance(err, ServiceUnavailableError)
     assert "dropped the connection" in str(err) and "not repeated automatically" in str(err)
+
+
+def test_tls_session_cut_is_retried_as_a_reset_not_reported_as_a_tls_failure(tls_cutting, caplog):
+    """A connection closed in the middle of TLS (ssl.SSLEOFError; a server resetting a request
+    while its body was still going out looked like this under load in CI) is a dropped
+    connection: retried like a reset, never the permanent "TLS handshake failed"."""
+    caplog.set_level(logging.INFO, logger=LOG.name)
+    server = tls_cutting(cuts=1)
+    assert session(verify=server.ca_pem).get(server.url("/a")).status_code == 200
+    assert (server.connections, server.served) == (2, 1)
+    assert "Jira request GET /a failed: the connection closed without an answer" in caplog.text
+
+
+def test_tls_session_cut_on_post_is_not_repeated_and_says_so(tls_cutting):
+    server = tls_cutting(cuts=1)
+    with pytest.raises(requests.ConnectionError) as info:
+        session(verify=server.ca_pem).post(server.url("/p"), json={})
+    assert server.connections == 1, "a POST that may have taken effect was repeated"
+    err = error_for_exception(info.value, service="Jira", url=server.url("/p"), method="POST")
+    assert isinstance(err, ServiceUnavailableError)
+    assert "cut in the middle of TLS" in str(err) and "not repeated automatically" in str(err)
+
+
+def test_tls_session_cut_every_time_gives_up_after_the_read_retries(tls_cutting):
+    server = tls_cutting(cuts=100)
+    url = server.url("/always")
+    with pytest.raises(requests.ConnectionError) as info:
+        session(verify=server.ca_pem).get(url)
+    assert server.connections == 1 + FAST.read_retries
+    err = error_for_exception(info.value, service="Jira", url=url)
+    assert isinstance(err, ServiceUnavailableError) and "dropped the connection during GET /always" in str(err)
+
+
+def test_untrusted_certificate_stays_a_tls_error_and_is_not_retried(tls_cutting, tmp_path):
+    server = tls_cutting(cuts=0)
+    from devtools.tls import ensure_tls_material
+
+    other_ca = ensure_tls_material(tmp_path / "other-ca").ca_pem
+    with pytest.raises(requests.exceptions.SSLError) as info:
+        session(verify=other_ca).get(server.url("/x"))
+    assert server.connections == 1
+    err = error_for_exception(info.value, service="Jira", url=server.url("/x"))
+    assert isinstance(err, TLSError) and "not trusted" in str(err)
 
 
 def test_gives_up_and_returns_last_response(scripted, caplog):

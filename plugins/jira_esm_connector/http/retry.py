@@ -19,7 +19,9 @@ Rules (SPEC §6, Atlassian's rate-limit guidance):
 * ``Retry-After`` is honoured (seconds or HTTP date), capped at ``max_retry_after``;
   a 429 without it waits until Jira's ``X-RateLimit-Reset``; otherwise the wait is capped
   exponential backoff with jitter (Atlassian's guidance: a random factor of 0.7-1.3).
-* DNS failures and TLS failures are never retried: they will not fix themselves.
+* DNS failures and TLS failures are never retried: they will not fix themselves. A TLS
+  session cut in the middle (:func:`is_tls_connection_cut`) is no TLS failure but a dropped
+  connection, retried -- or not -- as a connection reset.
 * With a :class:`~.ratelimit.SiteLimiter`, each retried answer is reported to it and each
   retry waits for a send permit after its own sleep: retries count against the site's rate.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import ssl
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -49,6 +52,19 @@ from .ratelimit import SiteLimiter
 from .redact import safe_path
 
 IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+# What Python raises when a connection is closed in the middle of a TLS session: on a
+# handshake or a write (a read turns it into an empty answer instead). Seen when a server, a
+# load balancer or a proxy cuts a connection while a request body is still going out.
+TLS_CONNECTION_CUT: tuple[type[BaseException], ...] = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
+def is_tls_connection_cut(error: BaseException | None) -> bool:
+    """Is this urllib3 ``SSLError`` a connection cut inside TLS (:data:`TLS_CONNECTION_CUT`),
+    not a certificate or protocol problem? urllib3 wraps the ``ssl`` error as its argument."""
+    return isinstance(error, SSLError) and any(
+        isinstance(e, TLS_CONNECTION_CUT) for e in (*error.args, error.__cause__, error.__context__)
+    )
 
 
 @dataclass(frozen=True)
@@ -241,6 +257,10 @@ class LoggingRetry(Retry):
         _pool: Any = None,
         _stacktrace: Any = None,
     ) -> LoggingRetry:
+        if is_tls_connection_cut(error):
+            # a dropped connection, not a TLS problem: retried -- or not, when the request may
+            # have taken effect -- exactly as a connection reset
+            error = ProtocolError("Connection aborted.", error)
         # Failures that will not fix themselves are not retried.
         if error is not None and isinstance(error, (NameResolutionError, SSLError)):
             raise MaxRetryError(_pool, url or "", error) from error

@@ -27,7 +27,7 @@ from .errors import (
 )
 from .ratelimit import MAX_PAUSE, SiteLimiter
 from .redact import redact, safe_path
-from .retry import IDEMPOTENT_METHODS, RetryPolicy
+from .retry import IDEMPOTENT_METHODS, TLS_CONNECTION_CUT, RetryPolicy
 
 
 def validate_base_url(url: str, *, allow_insecure_http: bool = False, service: str = "service") -> str:
@@ -322,8 +322,9 @@ def error_for_exception(exc: requests.RequestException, *, service: str, url: st
         host = f"{host}:{parts.port}"
     where = f"{method.upper()} {parts.path or '/'}"
     chain = _chain(exc)
+    cut = any(isinstance(e, TLS_CONNECTION_CUT) for e in chain)  # a dropped connection, not a TLS problem
 
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, requests.exceptions.SSLError) and not cut:
         detail = "the certificate is not trusted"
         text = " ".join(str(e) for e in chain).lower()
         if "hostname mismatch" in text or "doesn't match" in text or "not valid for" in text:
@@ -372,12 +373,13 @@ def error_for_exception(exc: requests.RequestException, *, service: str, url: st
             f"Could not connect to {service} at {host} (wrong host or network problem).",
             service=service, method=method, path=parts.path,
         )
-    if any(isinstance(e, (ProtocolError, ConnectionResetError)) for e in chain):
+    if cut or any(isinstance(e, (ProtocolError, ConnectionResetError)) for e in chain):
         note = ""
         if method.upper() not in IDEMPOTENT_METHODS:
             note = " It was not repeated automatically because it may already have taken effect."
+        how = "the connection was cut in the middle of TLS" if cut else "connection reset"
         return ServiceUnavailableError(
-            f"{service} at {host} dropped the connection during {where} (connection reset).{note}",
+            f"{service} at {host} dropped the connection during {where} ({how}).{note}",
             service=service, method=method, path=parts.path,
         )
     if isinstance(exc, requests.exceptions.RetryError):
