@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 
+from devtools.tls import ensure_tls_material
 from jira_esm_connector.http import (
     IDEMPOTENT_METHODS,
     AuthenticationError,
@@ -168,8 +169,6 @@ def test_tls_session_cut_every_time_gives_up_after_the_read_retries(tls_cutting)
 
 def test_untrusted_certificate_stays_a_tls_error_and_is_not_retried(tls_cutting, tmp_path):
     server = tls_cutting(cuts=0)
-    from devtools.tls import ensure_tls_material
-
     other_ca = ensure_tls_material(tmp_path / "other-ca").ca_pem
     with pytest.raises(requests.exceptions.SSLError) as info:
         session(verify=other_ca).get(server.url("/x"))
