@@ -56,14 +56,14 @@ IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT",
 # What Python raises when a connection is closed in the middle of a TLS session: on a
 # handshake or a write (a read turns it into an empty answer instead). Seen when a server, a
 # load balancer or a proxy cuts a connection while a request body is still going out.
-TLS_CONNECTION_CUT: tuple[type[BaseException], ...] = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+_TLS_CONNECTION_CUT: tuple[type[BaseException], ...] = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
 def is_tls_connection_cut(error: BaseException | None) -> bool:
-    """Is this urllib3 ``SSLError`` a connection cut inside TLS (:data:`TLS_CONNECTION_CUT`),
+    """Is this urllib3 ``SSLError`` a connection cut inside TLS (:data:`_TLS_CONNECTION_CUT`),
     not a certificate or protocol problem? urllib3 wraps the ``ssl`` error as its argument."""
     return isinstance(error, SSLError) and any(
-        isinstance(e, TLS_CONNECTION_CUT) for e in (*error.args, error.__cause__, error.__context__)
+        isinstance(e, _TLS_CONNECTION_CUT) for e in (*error.args, error.__cause__, error.__context__)
     )
 
 

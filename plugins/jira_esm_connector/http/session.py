@@ -27,7 +27,7 @@ from .errors import (
 )
 from .ratelimit import MAX_PAUSE, SiteLimiter
 from .redact import redact, safe_path
-from .retry import IDEMPOTENT_METHODS, TLS_CONNECTION_CUT, RetryPolicy
+from .retry import IDEMPOTENT_METHODS, RetryPolicy, is_tls_connection_cut
 
 
 def validate_base_url(url: str, *, allow_insecure_http: bool = False, service: str = "service") -> str:
@@ -322,7 +322,7 @@ def error_for_exception(exc: requests.RequestException, *, service: str, url: st
         host = f"{host}:{parts.port}"
     where = f"{method.upper()} {parts.path or '/'}"
     chain = _chain(exc)
-    cut = any(isinstance(e, TLS_CONNECTION_CUT) for e in chain)  # a dropped connection, not a TLS problem
+    cut = any(is_tls_connection_cut(e) for e in chain)  # a dropped connection, not a TLS problem
 
     if isinstance(exc, requests.exceptions.SSLError) and not cut:
         detail = "the certificate is not trusted"
