@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from ..http.errors import MalformedResponseError
+from ..http.parallel import read_ahead
 from ..mapping.dates import parse_jira_datetime
 from ..markers import is_connector_comment
 from ..mapping.paths import get_path
@@ -224,7 +225,8 @@ def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, i
     listed: set[str] = set()
 
     def issue_keys() -> Iterator[str]:
-        for page in jira.iter_search_pages(jql, fields=["summary", "updated"], page_size=min(size, 100)):
+        pages = jira.iter_search_pages(jql, fields=["summary", "updated"], page_size=min(size, 100))
+        for page in read_ahead(pages, name="jira-listing"):  # a page ahead, as for generic imports
             stats["pages"] += 1
             for issue in page.issues:
                 key = str(issue.get("key") or issue.get("id"))
@@ -319,7 +321,9 @@ def _extract_generic(
 
     def batches() -> Iterator[list[str]]:
         batch: list[str] = []
-        for page in jira.iter_issue_ids(jql, with_key=with_key):
+        # the listing runs a page ahead: read only when its ids ran out, each of its pages
+        # would hold back the bulk fetches while it is on its way
+        for page in read_ahead(jira.iter_issue_ids(jql, with_key=with_key), name="jira-listing"):
             stats["listing_pages"] += 1
             carried = _carried_of_page(page.issues, task, state, plan)
             carried_keys: list[str] = []
