@@ -184,10 +184,11 @@ class _Staged:
 
 def _iter_group_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any]]]:
     size = _page_size(task, 50)
-    groups = jira.iter_groups(page_size=min(size, 50))
+    listing_page = min(size, 50)
+    groups = jira.iter_groups(page_size=listing_page)
     if task.fetch_members:
         # the group listing runs a page ahead of the member reads, as the issue listings do
-        groups = read_ahead(groups, depth=min(size, 50), name="jira-listing")
+        groups = read_ahead(groups, depth=listing_page, name="jira-listing")
         # members of several groups in parallel, each group's record complete when it arrives
         records: Iterator[dict[str, Any]] = (
             {**group, "members": members} for group, members in jira.iter_group_members_of(groups)
