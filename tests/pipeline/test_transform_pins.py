@@ -115,7 +115,8 @@ PINNED_QUALITY_ERROR = (
     "  - expect_column_values_to_not_be_null(column='subject'): 1 record(s) failed: SUP-2\n"
     "  - expect_column_values_to_be_in_set(column='owner', value_set=['acc-1']): 3 record(s) failed: SUP-2, SUP-4, SUP-6\n"
     "  - expect_column_values_to_be_unique(column='subject'): 2 record(s) failed: SUP-3, SUP-5\n"
-    "  - expect_column_max_to_be_between(column='points', max_value=5.0): failed (observed value np.int64(6))\n"
+    # numpy scalars read as the numbers they hold (it read np.int64(6) before)
+    "  - expect_column_max_to_be_between(column='points', max_value=5.0): failed (observed value 6)\n"
     "  - expect_table_columns_to_match_set(column_set=['subject']): failed (observed value "
     "['__key__', 'jira_key', 'owner', 'points', 'priority', 'subject'])\n"
     "  - expect_table_row_count_to_be_between(min_value=1, max_value=3): failed (observed value 6)"

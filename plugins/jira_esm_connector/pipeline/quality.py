@@ -41,6 +41,7 @@ MAX_KEYS_KEPT = 1_000  # failing record keys remembered per expectation (the cou
 log = logging.getLogger("jira_esm_connector.pipeline")
 _lock = threading.Lock()
 _context: Any = None
+_definition: Any = None
 _counter = 0
 _NAN = float("nan")
 
@@ -101,6 +102,17 @@ def _get_context() -> Any:
     return _context
 
 
+def _batch_definition() -> Any:
+    """The one in-memory dataframe batch definition every validation goes through (under
+    ``_lock``). Each frame is its own batch; adding and deleting a data source per frame made
+    GX write its whole project config out twice per chunk."""
+    global _definition
+    if _definition is None:
+        source = _get_context().data_sources.add_pandas("jira_esm_records")
+        _definition = source.add_dataframe_asset("records").add_batch_definition_whole_dataframe("all")
+    return _definition
+
+
 def _expectation(name: str, class_name: str, kwargs: dict[str, Any], index: int) -> Any:
     import great_expectations.expectations as gxe
 
@@ -122,26 +134,15 @@ def _run(frame: Any, indexed: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
 
     global _counter
     with _lock:  # GX contexts are not thread safe
-        ctx = _get_context()
         _counter += 1
-        n = _counter
-        source = ctx.data_sources.add_pandas(f"batch_{n}")
-        try:
-            asset = source.add_dataframe_asset("records")
-            definition = asset.add_batch_definition_whole_dataframe("all")
-            batch = definition.get_batch(batch_parameters={"dataframe": frame})
-            suite = gx.ExpectationSuite(name=f"suite_{n}")
-            for i, exp in indexed:
-                suite.add_expectation(_expectation(exp.name, exp.class_name, dict(exp.kwargs), i))
-            index_cols = [KEY_COLUMN] if KEY_COLUMN in frame.columns else []
-            result = batch.validate(
-                suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": index_cols}
-            )
-        finally:
-            try:
-                ctx.data_sources.delete(f"batch_{n}")
-            except Exception:  # noqa: BLE001
-                pass
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+        suite = gx.ExpectationSuite(name=f"suite_{_counter}")
+        for i, exp in indexed:
+            suite.add_expectation(_expectation(exp.name, exp.class_name, dict(exp.kwargs), i))
+        index_cols = [KEY_COLUMN] if KEY_COLUMN in frame.columns else []
+        result = batch.validate(
+            suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": index_cols}
+        )
     out = []
     for item in result.results:
         meta = item.expectation_config.meta or {}
@@ -184,9 +185,16 @@ def _failure(item: Any) -> QualityFailure:
         kwargs=_kwargs(item),
         failing_keys=keys,
         failing_count=int(res.get("unexpected_count") or len(keys)),
-        observed=res.get("observed_value"),
+        observed=_plain_scalar(res.get("observed_value")),
         error=_error(item),
     )
+
+
+def _plain_scalar(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds: messages read ``2024.0``, not ``np.float64(2024.0)``."""
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        return value.item()
+    return value
 
 
 def validate_frame(frame: Any, expectations: list[Any]) -> list[QualityFailure]:
