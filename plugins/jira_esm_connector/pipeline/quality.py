@@ -22,6 +22,7 @@ on the whole batch (:class:`QualityGate`):
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -72,6 +73,41 @@ class QualityFailure:
         if self.observed is not None:
             return f"{text}: failed (observed value {short_repr(self.observed)})"
         return f"{text}: failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON for a verdict reached in another step (:class:`..transform.TransformAhead`):
+        :meth:`from_dict` gives a failure that describes itself in the same words. The observed
+        value is kept as shown (bounded): an aggregate may observe a whole column."""
+        return {
+            "expectation": self.expectation,
+            "kwargs": json.loads(json.dumps(self.kwargs, default=str)),
+            "failing_keys": list(self.failing_keys),
+            "failing_count": self.failing_count,
+            "observed": None if self.observed is None else short_repr(self.observed),
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "QualityFailure":
+        observed = data.get("observed")
+        return cls(
+            expectation=str(data["expectation"]), kwargs=dict(data.get("kwargs") or {}),
+            failing_keys=[str(k) for k in data.get("failing_keys") or []],
+            failing_count=int(data.get("failing_count") or 0),
+            observed=None if observed is None else _Shown(str(observed)), error=data.get("error"),
+        )
+
+
+class _Shown:
+    """An observed value read back as it was shown: its repr is that text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 class QualityError(RuntimeError):

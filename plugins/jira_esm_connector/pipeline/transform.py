@@ -9,19 +9,24 @@ A record that cannot be mapped (or has no key) stops the run before anything is 
 like a failed expectation: nothing Jira returned is silently dropped.
 
 **Mapped ahead.** Extract mostly waits on Jira's rate limit, so it maps each page as it
-stages it (:class:`TransformAhead`, into ``<run>/transform_ahead/``). Transform then only
-runs the quality gate on that dataset -- when it was made from this very extract, with the
-same mapping (:func:`.carry.task_digest`: the task file, the date settings, the connector's
-version), and every record's data reads back exactly as mapped (the gate must see the same
-values). Otherwise, or when anything went wrong ahead, transform maps everything itself:
-the head start is an optimisation, never a second source of truth.
+stages it (:class:`TransformAhead`, into ``<run>/transform_ahead/``), and feeds the quality
+gate with the mapped records on a thread of its own (the gate's validations never hold back
+extract's requests). Transform then only reads the gate's verdict -- when the dataset was
+made from this very extract, with the same mapping and expectations (:func:`.carry.task_digest`:
+the task file, the date settings, the connector's version), every record's data reads back
+exactly as mapped (the gate must see the values transform would give it), and the gate ran
+in chunks of the size transform asks for. Nothing is loaded before that verdict either way.
+Otherwise, or when anything went wrong ahead, transform runs the gate (and if need be maps
+everything) itself: the head start is an optimisation, never a second source of truth.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +34,12 @@ from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
 from .carry import task_digest
 from .results import ExtractResult, TransformResult
-from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, QualityGate
+from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, QualityFailure, QualityGate
 from .staging import FILE_ROWS, Dataset, DatasetWriter, location, read_text, write_text
 
 __all__ = [
     "transform", "TransformError", "TRANSFORM_COLUMNS", "encode_data", "decode_data", "encode_with_fingerprint",
-    "RecordMapper", "TransformAhead", "AHEAD_FOLDER",
+    "RecordMapper", "TransformAhead", "AHEAD_FOLDER", "quality_gate",
 ]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
@@ -42,6 +47,7 @@ TRANSFORM_COLUMNS = ("key", "fingerprint", "data", "issue_key", "updated")
 _MAX_LISTED = 50
 AHEAD_FOLDER = "transform_ahead"
 _AHEAD_MANIFEST = "_ahead.json"  # written last: without it, nothing ahead is used
+_GATE_PAGES_AHEAD = 64  # staged pages waiting for the gate at most (a chunk's validation is ~0.1 s)
 
 
 class TransformError(RuntimeError):
@@ -177,36 +183,94 @@ class RecordMapper:
             yield {"key": key, "fingerprint": digest, "data": text, "issue_key": issue_key, "updated": row["updated"]}, data
 
 
+def quality_gate(task: Any, chunk_rows: int = CHUNK_ROWS) -> QualityGate | None:
+    """The gate of the task's expectations over its transformed records (None without any)."""
+    expectations = list(task.quality or [])
+    if not expectations:
+        return None
+    key_attr = task.key.esm if task.key is not None else None
+    columns = list(dict.fromkeys([KEY_COLUMN, *task.effective_attributes, *([key_attr] if key_attr else [])]))
+    # chunked, bounded memory; exact for every expectation (see quality.QualityGate)
+    return QualityGate(expectations, columns, chunk_rows=chunk_rows, convert=_frame_value)
+
+
 class TransformAhead:
     """Extract's head start on transform (see the module's docstring): each staged page is
-    mapped into ``<run>/transform_ahead/``. It stops (and transform maps everything) as soon
-    as a record's data would not read back exactly as mapped; :meth:`close` writes the
-    manifest that lets transform use the dataset."""
+    mapped into ``<run>/transform_ahead/`` and handed to the quality gate, which runs on a
+    thread of its own, in page order. Mapping ahead stops (and transform maps everything) as
+    soon as a record's data would not read back exactly as mapped; a gate that fails to run
+    costs only the verdict (transform runs the gate itself). :meth:`close` writes the
+    manifest that lets transform use the dataset and the verdict."""
 
     def __init__(self, task: Any, settings: Any, run_path: Any) -> None:
         self.mapper = RecordMapper(task, settings)
         self.digest = task_digest(task, settings)
         self.writer = DatasetWriter(location(run_path) / AHEAD_FOLDER, TRANSFORM_COLUMNS, page_rows=FILE_ROWS)
         self.usable = True
+        self.gate = quality_gate(task)
+        self.gate_error: BaseException | None = None
+        # one worker: pages reach the gate in staging order; the semaphore bounds what waits
+        self._checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quality-ahead") if self.gate else None
+        self._room = threading.BoundedSemaphore(_GATE_PAGES_AHEAD)
 
     def add_page(self, page: list[dict[str, Any]]) -> None:
         if not self.usable:
             return
-        out = []
+        out, checked = [], []
         for row, data in self.mapper.map_page(page):
             if decode_data(row["data"]) != data:  # e.g. a tuple or a date: the gate would see other values
                 self.usable = False
+                self._stop_checking()
                 return
             out.append(row)
+            checked.append({KEY_COLUMN: row["key"], **data})
         self.writer.write_page(out)
+        if self._checker is not None and self.gate_error is None:
+            self._room.acquire()
+            self._checker.submit(self._check, checked)
+
+    def _check(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            if self.gate_error is None:
+                for row in rows:
+                    self.gate.add(row)
+        except BaseException as exc:  # noqa: BLE001 - reported by close(); transform runs the gate
+            self.gate_error = exc
+        finally:
+            self._room.release()
+
+    def _stop_checking(self) -> None:
+        if self._checker is not None:
+            self._checker.shutdown(wait=True, cancel_futures=True)
+            self._checker = None
+
+    def _verdict(self) -> dict[str, Any] | None:
+        """The gate's verdict on every record mapped ahead, or None when it could not run."""
+        if self.gate is None or self._checker is None:
+            return None
+        self._checker.shutdown(wait=True)
+        self._checker = None
+        if self.gate_error is None:
+            try:
+                failures = self.gate.finish()  # the whole-column expectations, then all verdicts
+            except Exception as exc:  # noqa: BLE001 - as in _check
+                self.gate_error = exc
+        if self.gate_error is not None:
+            log.warning("Could not run the data-quality checks while extracting (%s); the transform step "
+                        "runs them.", self.gate_error)
+            return None
+        return {"expectations": len(self.gate.expectations), "chunk_rows": self.gate.chunk_rows,
+                "rows": self.gate.rows, "failures": [f.to_dict() for f in failures]}
 
     def close(self, extracted_dataset: str, extracted_rows: int) -> None:
+        verdict = self._verdict() if self.usable else None
+        self._stop_checking()
         dataset = self.writer.close()
         if self.usable:
             manifest = {
                 "digest": self.digest, "extract": extracted_dataset, "extract_rows": extracted_rows,
                 "rows": self.writer.rows, "problem_count": self.mapper.problem_count,
-                "problems": [list(p) for p in self.mapper.problems],
+                "problems": [list(p) for p in self.mapper.problems], "quality": verdict,
             }
             write_text(dataset.path / _AHEAD_MANIFEST, json.dumps(manifest))
 
@@ -246,21 +310,24 @@ def transform(
     """
     lg = logger or log
     attributes = task.effective_attributes
-    key_attr = task.key.esm if task.key is not None else None
     expectations = list(task.quality or [])
-    columns = list(dict.fromkeys([KEY_COLUMN, *attributes, *([key_attr] if key_attr else [])]))
-    # chunked, bounded memory; exact for every expectation (see quality.QualityGate)
-    gate = QualityGate(expectations, columns, chunk_rows=chunk_rows, convert=_frame_value) if expectations else None
+    gate = quality_gate(task, chunk_rows)
+    failures: list[QualityFailure] | None = None  # the gate's verdict, once there is one
     ahead = _mapped_ahead(task, extracted, run_path, settings, lg)
     if ahead is not None:
         if ahead["problem_count"]:
             raise TransformError(task.name, [tuple(p) for p in ahead["problems"]], ahead["problem_count"])
         dataset = Dataset(ahead["dataset"])
-        if gate is not None:
+        rows = int(ahead["rows"])
+        verdict = ahead.get("quality")
+        if (gate is not None and verdict is not None and verdict.get("chunk_rows") == gate.chunk_rows
+                and verdict.get("rows") == rows and verdict.get("expectations") == len(expectations)):
+            failures = [QualityFailure.from_dict(f) for f in verdict["failures"]]
+            lg.info("The data-quality checks ran on the %d record(s) while they were extracted.", rows)
+        elif gate is not None:
             for page in dataset.iter_pages(["key", "data"]):
                 for row in page:
                     gate.add({KEY_COLUMN: row["key"], **decode_data(row["data"])})
-        rows = int(ahead["rows"])
         if rows:
             lg.info("The %d record(s) were mapped while they were extracted (same mapping): not mapped again.", rows)
     else:
@@ -277,7 +344,8 @@ def transform(
             raise TransformError(task.name, mapper.problems, mapper.problem_count)
         dataset, rows = writer.close(), writer.rows
     if gate is not None:
-        failures = gate.finish()  # an empty batch is validated too (row-count expectations)
+        if failures is None:
+            failures = gate.finish()  # an empty batch is validated too (row-count expectations)
         if failures:
             error = QualityError(task.name, failures)
             lg.error("%s", error)
