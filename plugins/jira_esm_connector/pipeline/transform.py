@@ -263,8 +263,7 @@ class TransformAhead:
                 "rows": self.gate.rows, "failures": [f.to_dict() for f in failures]}
 
     def close(self, extracted_dataset: str, extracted_rows: int) -> None:
-        verdict = self._verdict() if self.usable else None
-        self._stop_checking()
+        verdict = self._verdict() if self.usable else None  # an unusable head start stopped its gate already
         dataset = self.writer.close()
         if self.usable:
             manifest = {
