@@ -27,6 +27,7 @@ from typing import IO
 import psutil
 
 from devtools.airflow_standalone import REPO_ROOT, LocalAirflow, free_port
+from devtools.processes import descendants, stop_process_groups
 
 POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 REDIS_SERVER = "redis://127.0.0.1:6379"
@@ -164,35 +165,14 @@ class AirflowCelery(LocalAirflow):
         proc.wait(timeout=30)
 
     def stop(self) -> None:
-        # workers first (they end or give back their tasks), the scheduler and API server last
-        running = [p for p in reversed(list(self._procs.values())) if p.poll() is None]
-        trees = {p.pid: _descendants(p) for p in running}
-        for proc in running:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in running:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        # task processes run in process groups of their own: none may outlive the deployment
-        for leftover in (c for tree in trees.values() for c in tree):
-            try:
-                leftover.kill()
-            except psutil.NoSuchProcess:
-                pass
-
-
-def _descendants(proc: subprocess.Popen) -> list["psutil.Process"]:
-    try:
-        return psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
+        # workers first in the list (they end or give back their tasks), the scheduler and API
+        # server last; task processes, in process groups of their own, do not outlive them
+        stop_process_groups(reversed(list(self._procs.values())), signal.SIGTERM)
 
 
 def _kill_tree(proc: subprocess.Popen, sig: int) -> None:
     """``sig`` to ``proc``'s process group and every process below it, all at once."""
-    tree = _descendants(proc)
+    tree = descendants(proc)
     os.killpg(proc.pid, sig)
     for child in tree:
         try:

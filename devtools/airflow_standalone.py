@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from devtools.processes import stop_process_groups
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -283,11 +285,9 @@ class AirflowStandalone(LocalAirflow):
         return None
 
     def stop(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        os.killpg(self._proc.pid, signal.SIGINT)
-        try:
-            self._proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=10)
+        if self._proc is not None:
+            # SIGTERM to the whole group: each component shuts down on it by itself. Not Ctrl-C's
+            # SIGINT: a process started in the background of a non-interactive shell (CI, nohup,
+            # `make demo &`) inherits SIGINT ignored, and `airflow standalone` would then sit out
+            # the whole timeout. Task processes in groups of their own are ended after it.
+            stop_process_groups([self._proc], signal.SIGTERM)

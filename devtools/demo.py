@@ -33,7 +33,7 @@ from pathlib import Path
 
 from devtools.airflow_celery import POSTGRES_SERVER, AirflowCelery, ensure_database
 from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone, LocalAirflow, connection_json
-from devtools.processes import start_module
+from devtools.processes import start_module, stop_process_groups
 from devtools.tls import ensure_tls_material
 
 DEFAULTS = {
@@ -66,12 +66,7 @@ class Service:
     log: Path
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_process_groups([self.proc], signal.SIGTERM, timeout=15)
 
 
 def start_service(name: str, args: list[str], log: Path, ready: str, timeout: float = 120) -> Service:

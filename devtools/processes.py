@@ -4,16 +4,22 @@
 and the test fixtures (tests/fixtures/jira_simulator.py, tests/fixtures/esm_simulator.py):
 it starts ``python -m <args>`` with stdout and stderr in a log file and waits for the line
 that says the service is ready (the simulators print ``... ready at <URL>``).
+:func:`stop_process_groups` is the one way the demo and the local Airflow deployments stop
+what they started, Airflow's task processes included.
 """
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +41,39 @@ class Started:
     def url(self) -> str:
         """The last word of the ready line (``Jira simulator ready at https://...``)."""
         return self.ready_line.strip().rsplit(" ", 1)[-1]
+
+
+def descendants(proc: subprocess.Popen) -> list[psutil.Process]:
+    """Every process below ``proc`` now (none once it is gone)."""
+    try:
+        return psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def stop_process_groups(leaders: Iterable[subprocess.Popen], sig: int = signal.SIGTERM, *,
+                        timeout: float = 30, grace: float = 5) -> None:
+    """End processes started in sessions of their own (``start_new_session``) and everything
+    below them: ``sig`` to each process group at once, then up to ``timeout`` s for each
+    leader to exit (SIGKILL to its group after that). Whatever was below a leader and is still
+    there ``grace`` s later gets SIGKILL -- a process slow to obey, or one that left the group
+    (Airflow starts each task process in a group of its own): none outlives the stop."""
+    running = [p for p in leaders if p.poll() is None]
+    below = [child for p in running for child in descendants(p)]
+    for proc in running:
+        os.killpg(proc.pid, sig)
+    for proc in running:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    _, left = psutil.wait_procs(below, timeout=grace)
+    for child in left:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def log_tail(path: Path, lines: int = 20) -> str:

@@ -93,3 +93,45 @@ def test_a_second_demo_continues_with_the_jira_data_of_the_first(tmp_path, monke
             assert jira.get_issue(key, fields=["summary"])["fields"]["summary"] == "made in the first demo"
     finally:
         second.stop()
+
+
+LEADER = textwrap.dedent("""\
+    import signal, subprocess, sys, time
+    # a child in a process group of its own that ignores the stop signal, as Airflow's task
+    # processes sit in groups of their own below `airflow standalone`
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                              "signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"],
+                             start_new_session=True, stdout=subprocess.PIPE, text=True)
+    child.stdout.readline()
+    print(child.pid, flush=True)
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    time.sleep(600)
+""")
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_stopping_a_process_group_ends_what_left_the_group_too():
+    """The demo's and the e2e tests' stop (devtools.processes.stop_process_groups): the leader
+    obeys Ctrl-C and exits; a process below it in a group of its own that does not obey is
+    killed after the grace period instead of running on."""
+    from devtools.processes import stop_process_groups
+
+    leader = subprocess.Popen([sys.executable, "-c", LEADER], start_new_session=True, stdout=subprocess.PIPE, text=True)
+    child = None
+    try:
+        child = int(leader.stdout.readline())
+        assert os.getpgid(child) != os.getpgid(leader.pid)
+        started = time.monotonic()
+        stop_process_groups([leader], signal.SIGINT, timeout=20, grace=1)
+        assert leader.returncode == 0, "the leader should have ended on its own signal"
+        deadline = time.monotonic() + 10
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(child), "a process below the leader outlived the stop"
+        assert time.monotonic() - started < 15
+    finally:
+        if leader.poll() is None:
+            leader.kill()
+        if child is not None and not _gone(child):
+            os.kill(child, signal.SIGKILL)
