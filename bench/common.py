@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from devtools.processes import start_module
+from devtools.processes import start_module, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -249,13 +249,7 @@ class SimProcess:
         return process_rss_mib(self.proc.pid)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
 
 def start_process(name: str, args: list[str], ready: str, workdir: Path, *, timeout: float,

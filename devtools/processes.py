@@ -51,6 +51,19 @@ def descendants(proc: subprocess.Popen) -> list[psutil.Process]:
         return []
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM, up to ``timeout`` s to exit, then SIGKILL: for a service with no processes of
+    its own below it (the simulators). Started in a session of its own or with children:
+    :func:`stop_process_groups`."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def stop_process_groups(leaders: Iterable[subprocess.Popen], sig: int = signal.SIGTERM, *,
                         timeout: float = 30, grace: float = 5) -> None:
     """End processes started in sessions of their own (``start_new_session``) and everything

@@ -104,8 +104,8 @@ LEADER = textwrap.dedent("""\
                               "signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"],
                              start_new_session=True, stdout=subprocess.PIPE, text=True)
     child.stdout.readline()
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # before the test may send it
     print(child.pid, flush=True)
-    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     time.sleep(600)
 """)
 
