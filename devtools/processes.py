@@ -74,12 +74,12 @@ def stop_process_groups(leaders: Iterable[subprocess.Popen], sig: int = signal.S
     running = [p for p in leaders if p.poll() is None]
     below = [child for p in running for child in descendants(p)]
     for proc in running:
-        os.killpg(proc.pid, sig)
+        _signal_group(proc, sig)
     for proc in running:
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _signal_group(proc, signal.SIGKILL)
             proc.wait(timeout=10)
     _, left = psutil.wait_procs(below, timeout=grace)
     for child in left:
@@ -87,6 +87,13 @@ def stop_process_groups(leaders: Iterable[subprocess.Popen], sig: int = signal.S
             child.kill()
         except psutil.NoSuchProcess:
             pass
+
+
+def _signal_group(leader: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(leader.pid, sig)
+    except ProcessLookupError:
+        pass  # the whole group ended since it was looked at
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
