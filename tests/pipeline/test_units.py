@@ -134,6 +134,12 @@ def test_cache_cli_shows_and_releases_a_dead_runs_lease(tmp_path, capsys):
     assert store.get_lease("t") is None
     assert main(["--db-url", url, "status", "t"]) == 0
     assert "lease: free" in capsys.readouterr().out
+    # a run that finished released its lease; one that died let it run out
+    assert store.try_acquire_lease("t", "scheduled__done", "scheduled__done|finish|try 1",
+                                   holder_expires_at=now + timedelta(minutes=1), run_expires_at=now + timedelta(hours=3)).acquired
+    assert store.release_lease("t", "scheduled__done")
+    assert main(["--db-url", url, "status", "t"]) == 0
+    assert "lease: free (last run 'scheduled__done': released it at " in capsys.readouterr().out
     store.dispose()
 
 

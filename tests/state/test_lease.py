@@ -195,6 +195,39 @@ def test_second_run_that_waits_long_enough_gets_the_task_when_the_first_finishes
     assert store.get_lease("t").free(datetime.now(UTC))
 
 
+def test_a_released_lease_is_told_apart_from_one_that_ran_out(store):
+    assert claim(store, "run_a", "run_a|extract|1", 0, run_s=600).acquired
+    assert not store.get_lease("t").released  # held
+    assert store.release_lease("t", "run_a", "run_a|extract|1", keep_run=True)
+    assert not store.get_lease("t").released  # between steps: the run goes on
+    taken = claim(store, "run_b", "run_b|extract|1", 700)  # run_a died; its run lease ran out at 600 s
+    assert taken.acquired and not taken.taken_over.released and not taken.current.released
+    assert store.release_lease("t", "run_b", "run_b|extract|1")  # run_b is over
+    assert store.get_lease("t").released
+    after = store.try_acquire_lease("t", "run_c", "run_c|extract|1", holder_expires_at=future(), run_expires_at=future())
+    assert after.acquired and after.taken_over.owner_run == "run_b" and after.taken_over.released
+    assert not store.get_lease("t").released
+
+
+def test_the_next_run_after_a_finished_one_logs_no_takeover_warning_but_after_a_dead_one_does(store, caplog):
+    caplog.set_level("INFO", logger="jira_esm_connector.lease")
+    with hold_lease(store, "t", "run_a", "run_a|extract|1", run_expires_at=future(), ttl_s=1):
+        pass  # a whole run that finished: it released the task
+    caplog.clear()
+    with hold_lease(store, "t", "run_b", "run_b|extract|1", run_expires_at=future(), ttl_s=1, last_step=False):
+        pass  # run_b keeps the task for its next step ... and dies there
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "the last run 'run_a' released it at" in caplog.text
+    with store.engine.begin() as conn:  # ... until its run lease runs out
+        conn.execute(sa.update(store.tables.leases).values(run_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    caplog.clear()
+    with hold_lease(store, "t", "run_c", "run_c|extract|1", run_expires_at=future(), ttl_s=1):
+        pass
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "took over the expired lease of task 't' from run 'run_b'" in warnings[0]
+    assert "released it" not in caplog.text
+
+
 def test_heartbeat_keeps_a_long_step_alive_beyond_its_ttl(store):
     with hold_lease(store, "t", "run_a", "run_a|load|1", run_expires_at=datetime.now(UTC), ttl_s=0.6):
         time.sleep(2.0)  # > 3 TTLs: without renewals the retry below would take over

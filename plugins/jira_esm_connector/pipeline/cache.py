@@ -31,8 +31,11 @@ def _lease_text(state, task_name: str) -> str:
     from datetime import datetime, timezone
 
     lease = state.get_lease(task_name)
-    if lease is None or lease.free(datetime.now(timezone.utc)):
-        return "free" + (f" (last run '{lease.owner_run}')" if lease else "")
+    if lease is None:
+        return "free"
+    if lease.free(datetime.now(timezone.utc)):
+        how = "released it" if lease.released else "its lease ran out"
+        return f"free (last run '{lease.owner_run}': {how} at {lease.run_expires_at.isoformat()})"
     working = f", attempt {lease.holder} working" if lease.holder else ""
     return f"held by run '{lease.owner_run}' until {lease.run_expires_at.isoformat()}{working}"
 

@@ -203,16 +203,19 @@ class RunLease:
             time.sleep(min(self.poll_s, max(0.05, self.wait_s - waited)))
         info = claim.current
         self.held = True
-        if claim.taken_over is not None:
-            old = claim.taken_over
+        old = claim.taken_over
+        if old is not None and not old.released:
             self.log.warning(
                 "Run '%s' took over the expired lease of task '%s' from run '%s' (its lease ran out at %s): "
                 "that run's later steps will stop instead of writing older data.",
                 self.run_id, self.task, old.owner_run, _when(old.run_expires_at),
             )
+        # a run that said it was over is no news: the next run taking the task is the normal case
+        previous = (f"; the last run '{old.owner_run}' released it at {_when(old.run_expires_at)}"
+                    if old is not None and old.released else "")
         self.log.info(
-            "Lease of task '%s' held by %s (run lease until %s, heartbeat every %.0f s).",
-            self.task, self.holder, _when(info.run_expires_at), self.ttl_s / 3,
+            "Lease of task '%s' held by %s (run lease until %s, heartbeat every %.0f s)%s.",
+            self.task, self.holder, _when(info.run_expires_at), self.ttl_s / 3, previous,
         )
         self._start_heartbeat()
         return info

@@ -288,6 +288,15 @@ class LeaseInfo:
     holder_expires_at: datetime | None
     acquired_at: datetime
     run_name: str = ""
+    updated_at: datetime | None = None
+
+    @property
+    def released(self) -> bool:
+        """The run said it was over (:meth:`StateStore.release_lease` without ``keep_run``):
+        the lease did not run out under a run that may still come back. A release sets the
+        run expiry to the moment of the update itself, which no other write does (an
+        acquire or a heartbeat leaves the run expiry in the future of its update)."""
+        return self.holder is None and self.updated_at is not None and self.run_expires_at == self.updated_at
 
     def holder_live(self, now: datetime) -> bool:
         return self.holder is not None and self.holder_expires_at is not None and self.holder_expires_at > now
@@ -945,7 +954,7 @@ class StateStore:
         return LeaseInfo(
             task=row["task"], owner_run=row["owner_run"], run_expires_at=row["run_expires_at"],
             holder=row["holder"], holder_expires_at=row["holder_expires_at"], acquired_at=row["acquired_at"],
-            run_name=row["run_name"],
+            run_name=row["run_name"], updated_at=row["updated_at"],
         )
 
     @transaction(idempotent=True)
@@ -1019,6 +1028,7 @@ class StateStore:
                     return LeaseClaim("acquired", LeaseInfo(
                         task=task, owner_run=run_id, run_expires_at=values["run_expires_at"], holder=holder,
                         holder_expires_at=holder_expires_at, acquired_at=found.acquired_at, run_name=run_name,
+                        updated_at=now,
                     ))
                 if not first_step:
                     if not (found.run_name == run_name and found.free(now)):
@@ -1031,7 +1041,7 @@ class StateStore:
                 ))
                 return LeaseClaim("acquired", LeaseInfo(
                     task=task, owner_run=run_id, run_expires_at=run_expires_at, holder=holder,
-                    holder_expires_at=holder_expires_at, acquired_at=now, run_name=run_name,
+                    holder_expires_at=holder_expires_at, acquired_at=now, run_name=run_name, updated_at=now,
                 ), taken_over=found)
         raise StateStoreError(f"could not take the lease of task {task!r}: too much contention")
 
@@ -1053,8 +1063,8 @@ class StateStore:
     @transaction(idempotent=True)
     def release_lease(self, task: str, run_id: str, holder: str | None = None, *, keep_run: bool = False) -> bool:
         """``keep_run``: the attempt ends but the run goes on (next step or an Airflow retry):
-        only the holder is cleared. Otherwise the run is over: its claim expires now, so any
-        run may take the task. The row stays as the record of the last owner -- if an
+        only the holder is cleared. Otherwise the run is over: its claim expires now (the
+        moment of this update: :attr:`LeaseInfo.released`), so any run may take the task. The row stays as the record of the last owner -- if an
         operator later re-runs a step of that same run, it may continue only while no other
         run has taken the task since (its staged data is then still the newest).
         Only ``run_id``'s lease is touched; False when it holds none."""
