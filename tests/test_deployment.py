@@ -7,6 +7,7 @@ import json
 import re
 import shlex
 import tomllib
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -371,3 +372,20 @@ def test_the_dockerfile_check_finds_what_a_production_image_must_not_have(mutate
     assert text != DOCKERFILE_TEXT
     problems = _dockerfile_problems(text)
     assert any(problem in p for p in problems), problems
+
+
+def test_airflow_reads_the_plugins_folder_without_the_connector_modules_and_without_a_warning():
+    """Every Airflow process (each task too) lists the plugins folder through its
+    ``.airflowignore``. The connector package must stay out of it (it is an installed
+    distribution), and the listing must not warn: with pathspec 1.x Airflow 3.3's glob rules
+    put a DeprecationWarning into every task log (pathspec is pinned below 1 in the lock)."""
+    import warnings
+
+    from airflow._shared.module_loading import find_path_from_directory
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        listed = list(find_path_from_directory(REPO_ROOT / "plugins", ".airflowignore", "glob"))
+    package = REPO_ROOT / "plugins" / "jira_esm_connector"
+    assert listed and not [p for p in listed if Path(p).is_relative_to(package)]
+    assert [str(w.message) for w in caught] == []
