@@ -26,10 +26,15 @@ def test_incremental_import_retries_references_until_the_person_cards_exist(jira
     assert len(assigned) > 100  # more than one bulkfetch request of 100
 
     # the issues are imported before their assignees' person cards exist
-    first = run_import(task, jira, esm, state, staging, run_id(1))
+    first = run_import(task, jira, esm, state, staging, run_id(1), logger=run_log)
     assert first["created"] == len(issues) and first["refused"] == 0
     assert first["references_pending"] == len(assigned) == state.count_pending(task.name)
     assert "references pending %d" % len(assigned) in first["summary"]
+    # one line each for the first 100 such records, then one line for the rest: not one per record
+    one_by_one = [m for m in run_log.messages if m.startswith("Record ") and "reference(s) not found in ESM" in m]
+    assert len(one_by_one) == 100 and len({m.split(":")[0] for m in one_by_one}) == 100
+    assert sum(m.startswith("More records reference ESM cards") for m in run_log.messages) == 1
+    run_log.messages.clear()
     cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
     assert all(cards[k].value("assignee") is None for k in assigned)
 

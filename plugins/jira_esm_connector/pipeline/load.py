@@ -210,6 +210,7 @@ class _Run:
         "unresolved_references": 0, "already_loaded": 0})
     refused: list[RefusedRecord] = field(default_factory=list)
     resolved_now: int = 0
+    missing_listed: int = 0  # records whose missing references were logged one by one
     chunks: int = 0
     uncertain: int = 0  # new cards ESM may have saved without saying so (not in the key map)
 
@@ -457,12 +458,7 @@ def _card_inputs(
         card_id = card.data_card_id if card is not None else None
         _keep_disabled_state(removal, row, data, card, reactivating, counts, lg)
         cards.append(CardInput(data=data, data_card_id=card_id, folder=None if card_id else task.folder, ref=row))
-    for key, missing in partial.items():
-        counts["unresolved_references"] += 1
-        lg.warning(
-            "Record %s: reference(s) not found in ESM, left out for now and retried on later runs until they "
-            "resolve: %s", key, "; ".join(missing[:10])
-        )
+    counts["unresolved_references"] += len(partial)
     return cards, partial, reactivating
 
 
@@ -478,6 +474,24 @@ def _write_chunk(run: _Run, chunk: list[dict[str, Any]], hinted: dict[str, str])
     return _ChunkDone(stale, outcomes, partial, reactivating, counts)
 
 
+def _report_missing_references(run: _Run, partial: dict[str, list[str]]) -> None:
+    """One line per record saved without some references, for the first ``_MAX_LISTED`` of
+    the run: a first import that runs before the cards it refers to exist would otherwise
+    log every record. The summary counts them all (references pending)."""
+    for key, missing in partial.items():
+        if run.missing_listed < _MAX_LISTED:
+            run.lg.warning(
+                "Record %s: reference(s) not found in ESM, left out for now and retried on later runs until they "
+                "resolve: %s", key, "; ".join(missing[:10])
+            )
+        elif run.missing_listed == _MAX_LISTED:
+            run.lg.warning(
+                "More records reference ESM cards that do not exist yet; they are not listed one by one. "
+                "The run's summary counts them (references pending)."
+            )
+        run.missing_listed += 1
+
+
 def _record_chunk(run: _Run, done: _ChunkDone) -> None:
     """Record one chunk's answer right after ESM gave it (a crash later loses nothing that
     was saved), in one state transaction: card ids, fingerprints of records saved fully,
@@ -485,6 +499,7 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
     task, state, counts, removal, lg = run.task, run.state, run.counts, run.task.removal, run.lg
     for name, n in done.counts.items():
         counts[name] += n
+    _report_missing_references(run, done.partial)
     if done.stale:
         lg.info("%d mapped card(s) no longer exist in ESM and will be created again: %s",
                 len(done.stale), ", ".join(done.stale[:20]))
