@@ -51,7 +51,7 @@ DEFAULTS = {
     "DEMO_JIRA_SEED": "42",
     "DEMO_ESM_PORT": "8444",
     "DEMO_ESM_USER": "demo",
-    "DEMO_ESM_PASSWORD": "demo",
+    "DEMO_ESM_PASSWORD": "demo-password",  # 5+ characters: Airflow masks no shorter secret in logs
 }
 
 
