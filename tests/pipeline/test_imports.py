@@ -109,7 +109,7 @@ def test_issue_at_the_minute_boundary_of_the_watermark_is_not_missed(jira, jira_
     assert all(key in cards for key in made)
 
 
-def test_user_deleted_in_jira_is_marked_deleted_and_stays_so(jira, jira_sim, esm, state, staging):
+def test_user_deleted_in_jira_is_marked_deleted_and_stays_so(jira, jira_sim, esm, state, staging, run_log):
     task = make_task(USERS_TASK)
     run_import(task, jira, esm, state, staging, run_id(1))
     user = next(u for u in jira.iter_users() if u.get("active"))
@@ -127,10 +127,13 @@ def test_user_deleted_in_jira_is_marked_deleted_and_stays_so(jira, jira_sim, esm
     # The account comes back in Jira: the connector never re-enables the card on its own.
     jira_sim.admin("POST", "users", json={"accountId": gone, "email": user.get("emailAddress"),
                                           "displayName": user["displayName"] + " (back)"})
-    fourth = run_import(task, jira, esm, state, staging, run_id(4))
+    fourth = run_import(task, jira, esm, state, staging, run_id(4), logger=run_log)
     card = by_attr(esm_cards(esm, "person", task.name), "jira_account_id")[gone]
     assert fourth["updated"] == 1 and card.value("display_name").endswith("(back)")
     assert card.value("accountStatus") == "Deleted"
+    assert f"Card {card.data_card_id} ({gone}) is disabled (accountStatus = Deleted); the import leaves it disabled." \
+        in run_log.messages
+    assert any(m.startswith("Loaded into ESM 'person'") and m.endswith(", 1 kept disabled.") for m in run_log.messages)
 
 
 def test_cache_clear_hour_pushes_everything_and_leaves_the_watermark(jira, esm, esm_sim, state, staging):

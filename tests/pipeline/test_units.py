@@ -153,3 +153,20 @@ def test_incremental_user_import_is_refused_with_a_plain_message():
     with pytest.raises(TaskFileError) as err:
         make_task(USERS_TASK, mode="incremental")
     assert "key 'mode'" in str(err.value) and "use mode: full" in str(err.value)
+
+
+def test_per_record_log_lines_stop_after_the_first_hundred_of_a_run_even_from_many_threads():
+    import threading
+
+    from jira_esm_connector.pipeline.load import _MAX_LISTED, _RecordLines
+
+    said: list[str] = []
+    lines = _RecordLines(lambda message, *args: said.append(message % args), "More follow.")
+    threads = [threading.Thread(target=lambda t=t: [lines("record %s-%s", t, n) for n in range(60)]) for t in range(5)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert _MAX_LISTED == 100 and len(said) == 101 and said.count("More follow.") == 1
+    records = [m for m in said if m != "More follow."]
+    assert len(set(records)) == 100 and all(m.startswith("record ") for m in records)

@@ -46,6 +46,7 @@ already there (a retried load, a run after a cache clear) is not appended twice.
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import logging
 import threading
@@ -192,6 +193,23 @@ def _report_refused(lg: Any, task: Any, refused: list[RefusedRecord]) -> None:
         lg.warning("... and %d more refused record(s).", len(refused) - _MAX_LISTED)
 
 
+class _RecordLines:
+    """Log lines of one kind, one per record, for the first ``_MAX_LISTED`` records of a run;
+    then one line that more follow (``more``), and silence: a run over many records must not
+    log each of them. Safe from the worker threads (``itertools.count`` hands each call its
+    own number)."""
+
+    def __init__(self, say: Any, more: str) -> None:
+        self._say, self._more, self._seen = say, more, itertools.count()
+
+    def __call__(self, message: str, *args: Any) -> None:
+        n = next(self._seen)
+        if n < _MAX_LISTED:
+            self._say(message, *args)
+        elif n == _MAX_LISTED:
+            self._say(self._more)
+
+
 @dataclass
 class _Run:
     """What one load shares between its chunks. Only the calling thread touches ``state``,
@@ -210,9 +228,17 @@ class _Run:
         "unresolved_references": 0, "already_loaded": 0})
     refused: list[RefusedRecord] = field(default_factory=list)
     resolved_now: int = 0
-    missing_listed: int = 0  # records whose missing references were logged one by one
     chunks: int = 0
     uncertain: int = 0  # new cards ESM may have saved without saying so (not in the key map)
+
+    def __post_init__(self) -> None:
+        summary = "The load's last line counts them all."
+        self.missing_line = _RecordLines(self.lg.warning, "More records reference ESM cards that do not exist yet; "
+                                                          f"they are not listed one by one. {summary}")
+        self.kept_disabled_line = _RecordLines(self.lg.info, "More disabled cards are left disabled; they are not "
+                                                             f"listed one by one. {summary}")
+        self.reactivated_line = _RecordLines(self.lg.info, "More cards are re-activated; they are not listed one "
+                                                           f"by one. {summary}")
 
 
 @dataclass
@@ -263,10 +289,11 @@ def load(
     if run.resolved_now:
         lg.info("%d record(s) whose references were pending now carry all of them.", run.resolved_now)
     lg.info(
-        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s.",
+        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s%s.",
         task.template, run.chunks, counts["created"], counts["updated"], counts["refused"],
         f", {counts['unresolved_references']} with unresolved references" if counts["unresolved_references"] else "",
         f", {counts['reactivated']} re-activated" if counts["reactivated"] else "",
+        f", {counts['kept_disabled']} kept disabled" if counts["kept_disabled"] else "",
     )
     return {**counts, "references_resolved": run.resolved_now, "refused_records": run.refused[:_MAX_LISTED],
             "refused_oldest_updated": _oldest(run.refused)}
@@ -409,7 +436,7 @@ def _existing_cards(run: _Run, keys: list[str], hinted: dict[str, str]) -> tuple
 
 def _keep_disabled_state(
     removal: Any, row: dict[str, Any], data: dict[str, Any], card: Any, reactivating: dict[str, Any],
-    counts: dict[str, int], lg: Any,
+    counts: dict[str, int], say: Any,
 ) -> None:
     """A disabled card stays disabled unless the record says so or ``removed.reactivate``
     is on (then ``reactivating[key]`` gets the active value); changes ``data`` in place.
@@ -429,7 +456,7 @@ def _keep_disabled_state(
         # never re-enable on our own: the card stays disabled
         data.pop(removal.attribute)
         counts["kept_disabled"] += 1
-        lg.info(
+        say(
             "Card %s (%s) is disabled (%s = %s); the import leaves it disabled.",
             card.data_card_id, row["key"], removal.attribute, removal.value,
         )
@@ -437,7 +464,7 @@ def _keep_disabled_state(
 
 def _card_inputs(
     task: Any, chunk: list[dict[str, Any]], existing: dict[str, Any], resolver: ReferenceResolver,
-    counts: dict[str, int], lg: Any,
+    counts: dict[str, int], kept_disabled_line: Any,
 ) -> tuple[list[Any], dict[str, list[str]], dict[str, Any]]:
     """(the chunk's cards to write, key -> references not found, key -> active value of the
     disabled cards being re-activated)."""
@@ -456,7 +483,7 @@ def _card_inputs(
         data[task.task_id_attribute] = task.name
         card = existing.get(row["key"])
         card_id = card.data_card_id if card is not None else None
-        _keep_disabled_state(removal, row, data, card, reactivating, counts, lg)
+        _keep_disabled_state(removal, row, data, card, reactivating, counts, kept_disabled_line)
         cards.append(CardInput(data=data, data_card_id=card_id, folder=None if card_id else task.folder, ref=row))
     counts["unresolved_references"] += len(partial)
     return cards, partial, reactivating
@@ -468,28 +495,10 @@ def _write_chunk(run: _Run, chunk: list[dict[str, Any]], hinted: dict[str, str])
     task = run.task
     counts = {"kept_disabled": 0, "unresolved_references": 0}
     existing, stale = _existing_cards(run, [row["key"] for row in chunk], hinted)
-    cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.lg)
+    cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.kept_disabled_line)
     outcomes = [o for part in run.esm.iter_bulk_import(task.template, cards, folder=task.folder,
                                                        chunk_size=run.chunk_size) for o in part]
     return _ChunkDone(stale, outcomes, partial, reactivating, counts)
-
-
-def _report_missing_references(run: _Run, partial: dict[str, list[str]]) -> None:
-    """One line per record saved without some references, for the first ``_MAX_LISTED`` of
-    the run: a first import that runs before the cards it refers to exist would otherwise
-    log every record. The summary counts them all (references pending)."""
-    for key, missing in partial.items():
-        if run.missing_listed < _MAX_LISTED:
-            run.lg.warning(
-                "Record %s: reference(s) not found in ESM, left out for now and retried on later runs until they "
-                "resolve: %s", key, "; ".join(missing[:10])
-            )
-        elif run.missing_listed == _MAX_LISTED:
-            run.lg.warning(
-                "More records reference ESM cards that do not exist yet; they are not listed one by one. "
-                "The run's summary counts them (references pending)."
-            )
-        run.missing_listed += 1
 
 
 def _record_chunk(run: _Run, done: _ChunkDone) -> None:
@@ -499,7 +508,11 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
     task, state, counts, removal, lg = run.task, run.state, run.counts, run.task.removal, run.lg
     for name, n in done.counts.items():
         counts[name] += n
-    _report_missing_references(run, done.partial)
+    for key, missing in done.partial.items():
+        run.missing_line(
+            "Record %s: reference(s) not found in ESM, left out for now and retried on later runs until they "
+            "resolve: %s", key, "; ".join(missing[:10])
+        )
     if done.stale:
         lg.info("%d mapped card(s) no longer exist in ESM and will be created again: %s",
                 len(done.stale), ", ".join(done.stale[:20]))
@@ -517,7 +530,7 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
                 fingerprints[row["key"]] = row["fingerprint"]
             if row["key"] in done.reactivating:
                 counts["reactivated"] += 1
-                lg.info(
+                run.reactivated_line(
                     "Re-activated card %s (%s): its record is back in Jira, %s set from %s to %s "
                     "(removed.reactivate).",
                     outcome.data_card_id, row["key"], removal.attribute, removal.value, done.reactivating[row["key"]],
