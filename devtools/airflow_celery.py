@@ -78,7 +78,6 @@ class AirflowCelery(LocalAirflow):
     worker_concurrency: int = 3
     fresh: bool = False  # drop the metadata DB and empty the broker's Redis DB first
     log_dir: Path = REPO_ROOT / ".demo" / "logs"
-    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     api_secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict, init=False, repr=False)
 
@@ -92,8 +91,8 @@ class AirflowCelery(LocalAirflow):
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
             "AIRFLOW__CELERY__BROKER_URL": f"{REDIS_SERVER}/{self.broker_db}",
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.metadata_url}",
-            # One secret for every process: tokens the API server issues are valid everywhere.
-            "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
+            # One secret for every process (the JWT secret too, see LocalAirflow): tokens and
+            # sessions the API server issues are valid everywhere.
             "AIRFLOW__API__SECRET_KEY": self.api_secret_key,
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "devtools.airflow_celery.worker_hostname",
         }

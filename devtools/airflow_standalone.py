@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -69,6 +70,10 @@ class LocalAirflow:
     log_path: Path | None = None
     worker_log_port: int = field(default_factory=free_port)
     trigger_log_port: int = field(default_factory=free_port)
+    # Signs the API's tokens (HS512): 64 bytes at least, or PyJWT warns in the logs of every
+    # process -- Airflow's own generated one is 16. One per deployment, so one for all of
+    # its processes.
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(64), repr=False)
     _token: str | None = field(default=None, init=False, repr=False)
 
     @property
@@ -94,6 +99,7 @@ class LocalAirflow:
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
                 # Only this machine reaches the UI and the REST API (the login is a demo one).
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),

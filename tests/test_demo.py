@@ -135,3 +135,22 @@ def test_stopping_a_process_group_ends_what_left_the_group_too():
             leader.kill()
         if child is not None and not _gone(child):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("kind", ["standalone", "celery"])
+def test_a_local_airflow_signs_its_tokens_with_one_secret_long_enough_for_hs512(kind, tmp_path):
+    """Airflow's own generated JWT secret is 16 bytes: PyJWT then warns in every process's log."""
+    import warnings
+
+    import jwt
+
+    from devtools.airflow_celery import AirflowCelery
+    from devtools.airflow_standalone import AirflowStandalone
+
+    airflow = (AirflowStandalone if kind == "standalone" else AirflowCelery)(home=tmp_path / "home")
+    secret = airflow.environment()["AIRFLOW__API_AUTH__JWT_SECRET"]
+    assert airflow.environment()["AIRFLOW__API_AUTH__JWT_SECRET"] == secret  # every process gets the same
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        token = jwt.encode({"sub": "admin"}, secret, algorithm="HS512")
+        assert jwt.decode(token, secret, algorithms=["HS512"]) == {"sub": "admin"}
