@@ -133,6 +133,17 @@ def test_iter_bulk_fetch_batches_and_reports_keys_jira_no_longer_has(jira_client
     assert jira_sim.stats()["endpoints"]["POST /rest/api/3/issue/bulkfetch"] == len(sizes)
 
 
+def test_keys_a_bulk_fetch_cannot_return_are_logged_in_one_line_per_request(client, caplog):
+    keys = [i["key"] for i in client.search("project = SUP", fields=["summary"], page_size=100)][:10]
+    gone = [f"SUP-{900000 + n}" for n in range(25)]
+    with caplog.at_level("WARNING", logger="jira_esm_connector.jira"):
+        batches = list(client.iter_bulk_fetch(keys + gone, fields=["summary", "labels"]))
+    assert len(batches) == 1 and sorted(batches[0][1]) == sorted(gone)
+    lines = [r.getMessage() for r in caplog.records if "could not return" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("Jira could not return 25 issue(s) of a bulk fetch")
+    assert sum(k in lines[0] for k in gone) == 20 and lines[0].endswith(" ...")
+
+
 def test_comments_users_groups_members_page_through_everything(client):
     issue = next(
         i for i in client.search("project = SUP ORDER BY key", fields=["comment"], page_size=100)

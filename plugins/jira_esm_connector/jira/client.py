@@ -432,8 +432,11 @@ class JiraClient:
         field_list = list(fields) if fields is not None else None
         for batch in self._requests_of(key_list, self.bulk_fetch_size(field_list)):
             found, not_found = self._hydrate(batch, field_list)
-            for key in not_found:
-                self.log.warning("Jira could not return issue %s in a bulk fetch (deleted, or not visible).", key)
+            if not_found:  # one line per request, not per issue: a deleted project can miss thousands
+                self.log.warning(
+                    "Jira could not return %d issue(s) of a bulk fetch (deleted, or not visible): %s%s",
+                    len(not_found), ", ".join(not_found[:20]), " ..." if len(not_found) > 20 else ".",
+                )
             yield found, not_found
 
     def _requests_of(self, ids: list[str], size: int) -> Iterator[list[str]]:
