@@ -27,7 +27,7 @@ from typing import IO
 import psutil
 
 from devtools.airflow_standalone import REPO_ROOT, LocalAirflow, free_port
-from devtools.processes import descendants, stop_process_groups
+from devtools.processes import descendants, exit_code, stop_process_groups
 
 POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 REDIS_SERVER = "redis://127.0.0.1:6379"
@@ -145,8 +145,9 @@ class AirflowCelery(LocalAirflow):
 
     def exited(self) -> str | None:
         for name, proc in self._procs.items():
-            if proc.poll() is not None:
-                return f"airflow {name} exited with code {proc.returncode}; see {self.log_dir}/airflow-{name}.log"
+            code = exit_code(proc)  # not reaped: stop() still finds what it left running
+            if code is not None:
+                return f"airflow {name} exited with code {code}; see {self.log_dir}/airflow-{name}.log"
         return None
 
     def worker_process(self, hostname: str) -> subprocess.Popen:

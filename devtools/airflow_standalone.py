@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from devtools.processes import stop_process_groups
+from devtools.processes import exit_code, stop_process_groups
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -290,8 +290,9 @@ class AirflowStandalone(LocalAirflow):
         return self
 
     def exited(self) -> str | None:
-        if self._proc is not None and self._proc.poll() is not None:
-            return f"airflow standalone exited with code {self._proc.returncode}; see {self.log_path}"
+        code = exit_code(self._proc) if self._proc is not None else None
+        if code is not None:  # not reaped: stop() still finds the components it left running
+            return f"airflow standalone exited with code {code}; see {self.log_path}"
         return None
 
     def stop(self) -> None:

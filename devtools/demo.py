@@ -33,7 +33,7 @@ from pathlib import Path
 
 from devtools.airflow_celery import POSTGRES_SERVER, AirflowCelery, ensure_database
 from devtools.airflow_standalone import REPO_ROOT, AirflowStandalone, LocalAirflow, connection_json
-from devtools.processes import start_module, stop_process_groups
+from devtools.processes import exit_code, start_module, stop_process_groups
 from devtools.tls import ensure_tls_material
 
 DEFAULTS = {
@@ -287,7 +287,7 @@ def main() -> int:
         )
         if os.environ.get("DEMO_EXIT_AFTER_EXAMPLES") == "1":
             return 0
-        while all(s.proc.poll() is None for s in services) and not airflow.exited():
+        while all(exit_code(s.proc) is None for s in services) and not airflow.exited():
             time.sleep(1)
         print(f"Stopped unexpectedly: {airflow.exited() or 'a simulator'}; shutting down.", file=sys.stderr)
         return 1

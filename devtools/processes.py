@@ -64,18 +64,51 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
             proc.wait(timeout=10)
 
 
+def exit_code(proc: subprocess.Popen) -> int | None:
+    """``proc``'s exit code once it has ended (negative: the signal that ended it), else None
+    -- without reaping it, unlike ``poll()``: until :func:`stop_process_groups` waits for it,
+    its pid stays taken, and with it the ids of its process group and session, which no other
+    process can then get. So the processes it left behind can still be found and stopped."""
+    if proc.returncode is not None:
+        return proc.returncode
+    try:
+        ended = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:  # reaped already
+        return proc.poll()
+    if ended is None:
+        return None
+    return -ended.si_status if ended.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else ended.si_status
+
+
+def session_members(leader: subprocess.Popen) -> list[psutil.Process]:
+    """Every other process in the session ``leader`` started (``start_new_session``): those
+    below it, and those whose parent ended (Airflow's task processes move to groups of their
+    own, not to sessions of their own). Only while ``leader`` is not reaped (see
+    :func:`exit_code`): until then no other process can have its session id."""
+    members = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != leader.pid and os.getsid(proc.pid) == leader.pid:
+                members.append(proc)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return members
+
+
 def stop_process_groups(leaders: Iterable[subprocess.Popen], sig: int = signal.SIGTERM, *,
                         timeout: float = 30, grace: float = 5) -> None:
     """End processes started in sessions of their own (``start_new_session``) and everything
     below them: ``sig`` to each process group at once, then up to ``timeout`` s for each
-    leader to exit (SIGKILL to its group after that). Whatever was below a leader and is still
-    there ``grace`` s later gets SIGKILL -- a process slow to obey, or one that left the group
-    (Airflow starts each task process in a group of its own): none outlives the stop."""
-    running = [p for p in leaders if p.poll() is None]
-    below = [child for p in running for child in descendants(p)]
-    for proc in running:
+    leader to exit (SIGKILL to its group after that). Whatever was below a leader or in its
+    session and is still there ``grace`` s later gets SIGKILL -- a process slow to obey, or one
+    that left the group (Airflow starts each task process in a group of its own): none
+    outlives the stop. A leader that has ended already counts too, as long as nobody reaped
+    it (watch leaders with :func:`exit_code`, not ``poll()``): what it left behind is stopped."""
+    unreaped = [p for p in leaders if p.returncode is None]  # running, or ended and not waited for
+    below = list({child.pid: child for p in unreaped for child in (*descendants(p), *session_members(p))}.values())
+    for proc in unreaped:
         _signal_group(proc, sig)
-    for proc in running:
+    for proc in unreaped:
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -137,6 +137,48 @@ def test_stopping_a_process_group_ends_what_left_the_group_too():
             os.kill(child, signal.SIGKILL)
 
 
+LEADER_THAT_DIES = textwrap.dedent("""
+    import subprocess, sys
+    # a child in a group of its own (as Airflow's task processes), that ignores the stop signal
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                              "print('ready', flush=True); time.sleep(600)"],
+                             process_group=0, stdout=subprocess.PIPE, text=True)
+    child.stdout.readline()
+    print(child.pid, flush=True)
+    sys.exit(3)  # the leader dies (as `airflow standalone` may) and leaves its child running
+""")
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_stopping_after_the_leader_died_still_ends_what_it_left_running():
+    """The demo's "Stopped unexpectedly" path: the leader is watched with exit_code (it is not
+    reaped), so its session still identifies what it left behind, and the stop ends that."""
+    from devtools.processes import exit_code, stop_process_groups
+
+    leader = subprocess.Popen([sys.executable, "-c", LEADER_THAT_DIES], start_new_session=True,
+                              stdout=subprocess.PIPE, text=True)
+    child = None
+    try:
+        child = int(leader.stdout.readline())
+        deadline = time.monotonic() + 20
+        while exit_code(leader) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert exit_code(leader) == 3 and leader.returncode is None  # ended, not reaped
+        assert not _gone(child) and os.getsid(child) == leader.pid != os.getpgid(child)
+        stop_process_groups([leader], signal.SIGTERM, timeout=5, grace=1)
+        assert leader.returncode == 3
+        deadline = time.monotonic() + 10
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(child), "what the dead leader left running outlived the stop"
+    finally:
+        if leader.poll() is None:
+            leader.kill()
+        if child is not None and not _gone(child):
+            os.kill(child, signal.SIGKILL)
+
+
 @pytest.mark.parametrize("kind", ["standalone", "celery"])
 def test_a_local_airflow_signs_its_tokens_with_one_secret_long_enough_for_hs512(kind, tmp_path):
     """Airflow's own generated JWT secret is 16 bytes: PyJWT then warns in every process's log."""
