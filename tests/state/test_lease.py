@@ -122,7 +122,7 @@ def test_owner_known_to_be_over_is_not_waited_out_unless_an_attempt_is_alive(sto
     assert claim(store, "run_b", "run_b|extract|1", 20, dead_owner="run_a").acquired
 
 
-def test_lease_asks_whether_the_owner_is_over_instead_of_waiting_it_out(store):
+def test_lease_asks_whether_the_owner_is_over_instead_of_waiting_it_out(store, caplog):
     dead = datetime.now(UTC) - timedelta(minutes=1)  # run_a's extract died a minute ago
     assert store.try_acquire_lease("t", "run_a", "run_a|extract|1", holder_expires_at=dead,
                                    run_expires_at=future(4), now=dead - timedelta(minutes=1)).acquired
@@ -132,10 +132,14 @@ def test_lease_asks_whether_the_owner_is_over_instead_of_waiting_it_out(store):
         asked.append(lease.run_name)
         return True
 
+    caplog.set_level("INFO", logger="jira_esm_connector.lease")
     with hold_lease(store, "t", "run_b", "run_b|extract|1", run_expires_at=future(), wait_s=0, ttl_s=1,
                     owner_is_over=owner_is_over):
         assert store.get_lease("t").owner_run == "run_b"
     assert asked == ["run_a"]
+    # said once, in the words that fit: run_a's run lease (4 h) had not run out
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "Run 'run_a' still held the lease of task 't' but has ended" in warnings[0]
 
 
 def test_run_expiry_only_moves_forward(store):

@@ -204,7 +204,8 @@ class RunLease:
         info = claim.current
         self.held = True
         old = claim.taken_over
-        if old is not None and not old.released:
+        # released: no news; a dead owner's: _owner_over said so, and its lease had not run out
+        if old is not None and not old.released and old.owner_run != dead_owner:
             self.log.warning(
                 "Run '%s' took over the expired lease of task '%s' from run '%s' (its lease ran out at %s): "
                 "that run's later steps will stop instead of writing older data.",
