@@ -1063,10 +1063,11 @@ class StateStore:
     @transaction(idempotent=True)
     def release_lease(self, task: str, run_id: str, holder: str | None = None, *, keep_run: bool = False) -> bool:
         """``keep_run``: the attempt ends but the run goes on (next step or an Airflow retry):
-        only the holder is cleared. Otherwise the run is over: its claim expires now (the
-        moment of this update: :attr:`LeaseInfo.released`), so any run may take the task. The row stays as the record of the last owner -- if an
-        operator later re-runs a step of that same run, it may continue only while no other
-        run has taken the task since (its staged data is then still the newest).
+        only the holder is cleared. Otherwise the run is over: its claim expires now, the
+        moment of this update (:attr:`LeaseInfo.released`), so any run may take the task. The
+        row stays as the record of the last owner -- if an operator later re-runs a step of
+        that same run, it may continue only while no other run has taken the task since (its
+        staged data is then still the newest).
         Only ``run_id``'s lease is touched; False when it holds none."""
         t = self.tables.leases
         cond = [t.c.task == task, t.c.owner_run == str(run_id)[:300]]
