@@ -98,3 +98,38 @@ def test_reactivate_puts_a_removed_card_back_when_its_record_reappears(jira, jir
     assert back["reactivated"] == 1 and back["updated"] == 1 and back["marked_removed"] == 0
     assert any(m.startswith(f"Re-activated card {card.data_card_id} ({gone})") and "from Deleted to Active" in m
                for m in run_log.messages), run_log.messages
+
+
+class _AnswerLostAfterMarking:
+    """The ESM client, except that the marking bulk write's answer is lost: ESM applied it, the
+    step fails (a dropped connection, a killed worker)."""
+
+    def __init__(self, esm):
+        self._esm = esm
+
+    def __getattr__(self, name):
+        return getattr(self._esm, name)
+
+    def bulk_import(self, *args, **kwargs):
+        self._esm.bulk_import(*args, **kwargs)
+        raise ConnectionError("the connection dropped before ESM's answer arrived")
+
+
+def test_a_record_back_after_a_marking_whose_answer_was_lost_is_still_re_activated(jira, jira_sim, esm, state, staging):
+    """The fingerprint of a record about to be marked is forgotten before ESM is asked, not
+    after: otherwise, once the answer is lost, the record coming back unchanged would be
+    skipped as unchanged and its card would stay disabled despite removed.reactivate."""
+    task = make_task(USERS_TASK, removed={"reactivate": True})
+    run_import(task, jira, esm, state, staging, run_id(1))
+    user = next(u for u in _people(jira, jira_sim) if u.get("active"))
+    gone = user["accountId"]
+    _delete_users(jira_sim, [user])
+    with pytest.raises(ConnectionError):
+        run_import(task, jira, _AnswerLostAfterMarking(esm), state, staging, run_id(2))
+    assert by_attr(esm_cards(esm, "person", task.name), "jira_account_id")[gone].value("accountStatus") == "Deleted"
+
+    jira_sim.admin("POST", "users", json={"accountId": gone, "email": user.get("emailAddress"),
+                                          "displayName": user["displayName"]})
+    back = run_import(task, jira, esm, state, staging, run_id(3))
+    assert back["reactivated"] == 1 and back["updated"] == 1 and back["marked_removed"] == 0
+    assert by_attr(esm_cards(esm, "person", task.name), "jira_account_id")[gone].value("accountStatus") == "Active"

@@ -235,6 +235,10 @@ def _mark(task: Any, candidates: list[tuple[str, str]], esm: EsmApi, state: Stat
     cards = [
         CardInput(data={removal.attribute: removal.value}, data_card_id=card_id, ref=key) for card_id, key in candidates
     ]
+    # A record that comes back is compared afresh (the card itself stays disabled, unless
+    # removed.reactivate). Forgotten before ESM is asked: if its answer is lost, the cards
+    # may be marked all the same, and a record back unchanged must not be skipped then.
+    state.delete_fingerprints(task.name, [key for _, key in candidates])
     result = esm.bulk_import(task.template, cards)
     for outcome in result.outcomes:
         if outcome.ok:
@@ -243,9 +247,6 @@ def _mark(task: Any, candidates: list[tuple[str, str]], esm: EsmApi, state: Stat
         else:
             refused += 1
             lg.warning("ESM refused to mark %s (card %s) removed: %s", outcome.ref, outcome.data_card_id, outcome.reason)
-    if marked:
-        # a record that comes back is compared afresh (the card itself stays disabled)
-        state.delete_fingerprints(task.name, marked)
     return marked, refused
 
 
