@@ -92,6 +92,25 @@ def test_a_mapping_change_reads_every_issue_again(jira, jira_sim, esm, state, st
     assert all(s == s.upper() for s in _subjects(esm, renamed).values())
 
 
+def test_a_connector_upgrade_reads_every_issue_again(jira, jira_sim, esm, state, staging, monkeypatch):
+    """The digest holds the installed connector's version: a new version may map a record
+    differently, so its first full run must not carry what the old one wrote."""
+    import importlib.metadata
+
+    task = make_task(FULL)
+    first = _run(task, jira, esm, state, staging, 1)
+    installed = importlib.metadata.version
+
+    def upgraded(name: str) -> str:
+        return "99.0.0" if name == "airflow-jira-esm-connector" else installed(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", upgraded)
+    jira_sim.admin("DELETE", "stats")
+    second = _run(task, jira, esm, state, staging, 2)
+    assert _read(second) == first["fetched"] and _bulkfetches(jira_sim) == -(-first["fetched"] // 100)
+    assert second["updated"] == 0  # read again, mapped the same: nothing to write
+
+
 def test_clear_cache_reads_and_pushes_every_issue(jira, jira_sim, esm, state, staging):
     task = make_task(FULL)
     first = _run(task, jira, esm, state, staging, 1)

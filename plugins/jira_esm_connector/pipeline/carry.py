@@ -54,11 +54,13 @@ TRANSFORM_REVISION = 1
 
 
 def _connector_version() -> str:
+    from ..provider import PACKAGE_NAME
+
     try:
         from importlib.metadata import version
 
-        return version("jira-esm-connector")
-    except Exception:  # noqa: BLE001 - not installed (tests, a checkout on PYTHONPATH)
+        return version(PACKAGE_NAME)
+    except Exception:  # noqa: BLE001 - not installed (a checkout on PYTHONPATH)
         return "source"
 
 
