@@ -80,15 +80,17 @@ def exit_code(proc: subprocess.Popen) -> int | None:
     return -ended.si_status if ended.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else ended.si_status
 
 
-def session_members(leader: subprocess.Popen) -> list[psutil.Process]:
-    """Every other process in the session ``leader`` started (``start_new_session``): those
-    below it, and those whose parent ended (Airflow's task processes move to groups of their
-    own, not to sessions of their own). Only while ``leader`` is not reaped (see
-    :func:`exit_code`): until then no other process can have its session id."""
+def session_members(leaders: Iterable[subprocess.Popen]) -> list[psutil.Process]:
+    """Every other process in the sessions the ``leaders`` started (``start_new_session``):
+    those below them, and those whose parent ended (Airflow's task processes move to groups
+    of their own, not to sessions of their own). Only while a leader is not reaped (see
+    :func:`exit_code`): until then no other process can have its session id. One pass over
+    the process table for all of them."""
+    sessions = {leader.pid for leader in leaders}
     members = []
     for proc in psutil.process_iter():
         try:
-            if proc.pid != leader.pid and os.getsid(proc.pid) == leader.pid:
+            if proc.pid not in sessions and os.getsid(proc.pid) in sessions:
                 members.append(proc)
         except (ProcessLookupError, PermissionError):
             pass
@@ -105,7 +107,8 @@ def stop_process_groups(leaders: Iterable[subprocess.Popen], sig: int = signal.S
     outlives the stop. A leader that has ended already counts too, as long as nobody reaped
     it (watch leaders with :func:`exit_code`, not ``poll()``): what it left behind is stopped."""
     unreaped = [p for p in leaders if p.returncode is None]  # running, or ended and not waited for
-    below = list({child.pid: child for p in unreaped for child in (*descendants(p), *session_members(p))}.values())
+    found = [child for p in unreaped for child in descendants(p)] + session_members(unreaped)
+    below = list({child.pid: child for child in found}.values())  # each process once
     for proc in unreaped:
         _signal_group(proc, sig)
     for proc in unreaped:

@@ -43,6 +43,7 @@ from typing import Any
 from ..config.expectations import ROW_WISE, SCHEMA_ONLY
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import JiraApi, StateApi
+from ..provider import PACKAGE_NAME
 from .watermark import watermark_jql, watermark_since
 
 __all__ = ["CarryPlan", "plan_carry", "task_digest", "carry_allowed_by_quality"]
@@ -54,8 +55,6 @@ TRANSFORM_REVISION = 1
 
 
 def _connector_version() -> str:
-    from ..provider import PACKAGE_NAME
-
     try:
         from importlib.metadata import version
 
