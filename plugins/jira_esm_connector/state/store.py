@@ -628,6 +628,9 @@ class StateStore:
             if fingerprints:
                 self._put_fingerprints(conn, task, fingerprints, now)
             if pending:
+                # saved without some references: what the cache held (an earlier, complete
+                # version) no longer describes the card, so diff must not call it unchanged
+                self._delete_keys(conn, self.tables.task_cache, self.tables.task_cache.c.task == task, pending)
                 self._put_pending(conn, task, pending, now)
             if resolved:
                 self._delete_keys(conn, self.tables.pending_records, self.tables.pending_records.c.task == task, resolved)
