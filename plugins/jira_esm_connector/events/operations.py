@@ -446,7 +446,15 @@ def transition_issue(
     targets = _targets(status)
     if not targets:
         raise EventRefused(f"no target status given for {issue_key}")
-    transitions = _call(f"read the transitions of {issue_key}", lambda: jira.get_transitions(issue_key))
+    # Already in (any) one of the targets: leave it there. Checked before the transitions: a
+    # workflow offers the *other* alternatives from there (Resolved -> Closed), and a retry of
+    # this event after the transition worked must not move the issue on.
+    current = _status_of(jira, issue_key)
+    wanted_set = {t.casefold() for t in targets}
+    transitions = (
+        [] if current is not None and current.casefold() in wanted_set
+        else _call(f"read the transitions of {issue_key}", lambda: jira.get_transitions(issue_key))
+    )
 
     def leads_to(t: Mapping[str, Any]) -> str:
         return str((t.get("to") or {}).get("name") or "")
@@ -471,8 +479,7 @@ def transition_issue(
         result.update(status=leads_to(chosen), transition_id=str(chosen["id"]), changed=True)
         log.info("Moved %s to '%s' (transition '%s', id %s)", issue_key, result["status"], chosen.get("name"), chosen["id"])
     else:
-        current = _status_of(jira, issue_key)
-        if current is not None and current.casefold() in {t.casefold() for t in targets}:
+        if current is not None and current.casefold() in wanted_set:
             log.info("%s is already in status '%s': no transition needed", issue_key, current)
             result["status"] = current
         else:
