@@ -758,11 +758,17 @@ class JiraClient:
             yield from items
 
     def find_group(self, name: str) -> dict[str, Any] | None:
-        """The group with exactly this name, or None."""
+        """The group with this name, or None. Jira matches group names without regard to
+        case (``groupName`` finds "Admins" for "admins"): an exact spelling wins, else the
+        case-insensitive match."""
+        loose = None
         for group in self.iter_groups(group_names=[name]):
-            if group.get("name") == name:
+            got = group.get("name")
+            if got == name:
                 return group
-        return None
+            if loose is None and isinstance(got, str) and got.casefold() == name.casefold():
+                loose = group
+        return loose
 
     @staticmethod
     def _group_params(group_id: str | None, group_name: str | None) -> dict[str, str]:
