@@ -190,6 +190,10 @@ def test_paginators_cursor_logic():
     loop.next({"nextPageToken": "same"}, [1])
     with pytest.raises(PagingError):
         loop.next({"nextPageToken": "same"}, [1])
+    # "more pages follow" with no token to ask for them: not the end (a full import would
+    # take the unread pages for removed issues)
+    with pytest.raises(PagingError, match="isLast: false"):
+        TokenPaginator(2).next({"issues": [{"id": "1"}], "isLast": False}, [{"id": "1"}])
 
     start = StartAtPaginator(2, items_key="comments")
     assert start.next({"startAt": 0, "total": 3, "comments": [1, 2]}, [1, 2]) == {"startAt": 2, "maxResults": 2}

@@ -111,7 +111,13 @@ class TokenPaginator(Paginator):
 
     def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
         token = page.get("nextPageToken")
-        if page.get("isLast") is True or not token:
+        if page.get("isLast") is True:
+            return None
+        if not token:
+            if page.get("isLast") is False:
+                # more pages, but no way to ask for them: ending here would pass a truncated
+                # listing off as complete (a full import would mark the rest removed)
+                raise PagingError("the page says more follow (isLast: false) but gives no nextPageToken")
             return None
         if token in self._seen_tokens:
             raise PagingError("Jira returned the same nextPageToken twice; stopping instead of looping forever.")
