@@ -195,22 +195,57 @@ def test_paginators_cursor_logic():
     with pytest.raises(PagingError, match="isLast: false"):
         TokenPaginator(2).next({"issues": [{"id": "1"}], "isLast": False}, [{"id": "1"}])
 
+    def step(paginator, page):
+        items = paginator.items(page)
+        return items, paginator.next(page, items)
+
+    def ids(*numbers):
+        return [{"id": str(n), "accountId": str(n)} for n in numbers]
+
+    # every page after the first starts one item early, at the item read last
     start = StartAtPaginator(2, items_key="comments")
-    assert start.next({"startAt": 0, "total": 3, "comments": [1, 2]}, [1, 2]) == {"startAt": 2, "maxResults": 2}
-    assert start.next({"startAt": 2, "total": 3, "comments": [3]}, [3]) is None
+    assert start.first() == {"startAt": 0, "maxResults": 2}
+    assert step(start, {"startAt": 0, "total": 4, "comments": ids(1, 2)}) == (ids(1, 2), {"startAt": 1, "maxResults": 2})
+    assert step(start, {"startAt": 1, "total": 4, "comments": ids(2, 3)}) == (ids(3), {"startAt": 2, "maxResults": 2})
+    assert step(start, {"startAt": 2, "total": 4, "comments": ids(3, 4)}) == (ids(4), None)
     capped = StartAtPaginator(100)  # server caps the page: isLast decides, not the size
-    assert capped.next({"startAt": 0, "isLast": False, "values": [1] * 50}, [1] * 50) == {"startAt": 50, "maxResults": 100}
+    assert step(capped, {"startAt": 0, "isLast": False, "values": ids(*range(50))})[1] == {"startAt": 49, "maxResults": 100}
     bare = StartAtPaginator(100)  # neither isLast nor total: a short page is not the end, an empty one is
-    assert bare.next({"startAt": 0, "values": [1] * 30}, [1] * 30) == {"startAt": 30, "maxResults": 100}
-    assert bare.next({"startAt": 30, "values": []}, []) is None
+    assert step(bare, {"startAt": 0, "values": ids(*range(30))})[1] == {"startAt": 29, "maxResults": 100}
+    # only the item read last: the end, or pages of one item -- the next page starts at the boundary
+    assert step(bare, {"startAt": 29, "values": ids(29)}) == ([], {"startAt": 30, "maxResults": 100})
+    assert step(bare, {"startAt": 30, "values": []}) == ([], None)
 
     arr = OffsetArrayPaginator(3)
-    assert arr.next([1, 2, 3], [1, 2, 3]) == {"startAt": 3, "maxResults": 3}
+    assert step(arr, ids(1, 2, 3)) == (ids(1, 2, 3), {"startAt": 2, "maxResults": 3})
     # a short page is not the end (Jira caps page sizes at will): only an empty page is
-    assert arr.next([4], [4]) == {"startAt": 4, "maxResults": 3}
-    assert arr.next([], []) is None
-    same = OffsetArrayPaginator(2)  # a server ignoring startAt must not loop for ever
-    same.next([1, 2], [1, 2])
+    assert step(arr, ids(3, 4)) == (ids(4), {"startAt": 3, "maxResults": 3})
+    assert step(arr, ids(4)) == ([], {"startAt": 4, "maxResults": 3})
+    assert step(arr, []) == ([], None)
+    assert arr.restarts == 0 and arr.items_read == 4
+
+    # an item read already was deleted in Jira: the item read last is not where it was, so
+    # the listing is read again from the start, and what was handed out is not handed out again
+    moved = OffsetArrayPaginator(2)
+    assert step(moved, ids(1, 2)) == (ids(1, 2), {"startAt": 1, "maxResults": 2})
+    assert step(moved, ids(3, 4)) == ([], {"startAt": 0, "maxResults": 2})  # 1 deleted: 3 slid back to 1
+    assert "reading it again from the start (1 of 3)" in moved.notice
+    assert step(moved, ids(2, 3)) == (ids(3), {"startAt": 1, "maxResults": 2})
+    assert step(moved, ids(3, 4)) == (ids(4), {"startAt": 2, "maxResults": 2})
+    assert step(moved, ids(4)) == ([], {"startAt": 3, "maxResults": 2})
+    assert step(moved, []) == ([], None)
+    # an item added before the boundary: an earlier item comes again, read again from the start
+    added = StartAtPaginator(2)
+    step(added, {"values": ids(1, 2)})
+    assert step(added, {"values": ids(1, 2)}) == ([], {"startAt": 0, "maxResults": 2})
+    # a server ignoring startAt (or a list that never holds still) must not loop for ever
+    same = OffsetArrayPaginator(2)
+    step(same, ids(1, 2))
+    with pytest.raises(PagingError, match="changed between its pages 4 times"):
+        for _ in range(10):
+            step(same, ids(1, 2))
+    same_one = StartAtPaginator(1)  # pages of one item, startAt ignored
     with pytest.raises(PagingError):
-        same.next([1, 2], [1, 2])
+        for _ in range(20):
+            step(same_one, {"values": ids(1)})
     assert OffsetArrayPaginator(5000).page_size == 1000

@@ -345,6 +345,9 @@ class JiraClient:
                     f"Jira's answer to {method} {path} is not a page of the expected shape: {exc}",
                     200, SERVICE, method=method, path=path,
                 ) from None
+            if paginator.notice:
+                self.log.warning("%s %s: %s.", method, path, paginator.notice)
+                paginator.notice = None
             yield page, items
 
     # -- site ----------------------------------------------------------------------------------
@@ -663,7 +666,7 @@ class JiraClient:
             params["expand"] = "properties"
         if order_by:
             params["orderBy"] = order_by
-        paginator = StartAtPaginator(page_size, items_key="comments")
+        paginator = StartAtPaginator(page_size, items_key="comments", id_keys=("id",))
         for _page, items in self.paginate(
             "GET", f"/rest/api/3/issue/{_seg(issue_key)}/comment", paginator, params=params or None
         ):
@@ -753,7 +756,7 @@ class JiraClient:
     def iter_groups(self, page_size: int = 50, *, group_names: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
         """Every group (``/rest/api/3/group/bulk``, ``startAt`` / ``isLast``)."""
         params = {"groupName": list(group_names)} if group_names else None
-        paginator = StartAtPaginator(page_size, items_key="values")
+        paginator = StartAtPaginator(page_size, items_key="values", id_keys=("groupId", "name"))
         for _page, items in self.paginate("GET", "/rest/api/3/group/bulk", paginator, params=params):
             yield from items
 
@@ -782,7 +785,7 @@ class JiraClient:
         """Members of one group (``/rest/api/3/group/member``, ``startAt`` / ``isLast``)."""
         params: dict[str, Any] = self._group_params(group_id, group_name)
         params["includeInactiveUsers"] = "true" if include_inactive else "false"
-        paginator = StartAtPaginator(page_size, items_key="values")
+        paginator = StartAtPaginator(page_size, items_key="values", id_keys=("accountId",))
         for _page, items in self.paginate("GET", "/rest/api/3/group/member", paginator, params=params):
             yield from items
 

@@ -10,6 +10,10 @@ client does the HTTP; the paginator only keeps the cursor. Styles:
 * :class:`OffsetArrayPaginator` -- ``startAt`` / ``maxResults`` over bare JSON arrays
   (``users/search``, ``user/search``): the end is an empty page.
 
+The two offset styles start each page one item early, to see whether the list moved under
+them (an item deleted before the offset would otherwise go unread): see
+:class:`_OffsetPaginator`.
+
 A page shorter than asked is never taken as the end: Atlassian lowers ``maxResults`` at
 will (per endpoint, per site, under load), so a short page only says how far to advance.
 Listings end on an empty page, a confirmed ``isLast: true``, or a reported ``total``
@@ -18,6 +22,7 @@ every record it did not see as removed.
 """
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -64,6 +69,7 @@ class Paginator(ABC):
     """Cursor over one paged listing. ``where`` is ``"params"`` (query) or ``"json"`` (body)."""
 
     where: str = "params"
+    notice: str | None = None  # something the client should log once (then sets it back to None)
 
     def __init__(self, page_size: int) -> None:
         if page_size < 1:
@@ -125,19 +131,120 @@ class TokenPaginator(Paginator):
         return {"maxResults": self.page_size, "nextPageToken": token}
 
 
-class StartAtPaginator(Paginator):
-    """``startAt`` paging over ``{"values"|"comments": [...], "isLast"?, "total"?}`` pages."""
+class _OffsetPaginator(Paginator):
+    """``startAt`` paging over a list that may change while it is read.
 
-    def __init__(self, page_size: int, *, items_key: str = "values") -> None:
+    Offsets move when Jira adds or deletes an item before them between two pages: after a
+    deletion, the next unread item slides back across the page boundary and plain offset
+    paging never reads it -- a full import would then mark a live user or group removed, or
+    write a group without one of its members. So every page after the first starts one item
+    early, at the item read last. Still there: nothing before the boundary moved. Gone or
+    another item in its place (or an item this pass already read): the listing is read again
+    from the start, at most ``MAX_RESTARTS`` times (then :class:`PagingError`), and items
+    already handed out are not handed out again. A page holding only that one item is not an
+    end either (a server may cap pages at one item): the next page starts at the boundary
+    itself. Items are told apart by ``id_keys`` (the first one an item has).
+    """
+
+    MAX_RESTARTS = 3
+
+    def __init__(self, page_size: int, *, id_keys: tuple[str, ...]) -> None:
         super().__init__(page_size)
-        self.items_key = items_key
-        self.start_at = 0
-        self._previous: list[Any] | None = None
+        self.id_keys = id_keys
+        self.start_at = 0  # positions this pass has read
+        self.restarts = 0
+        self._last: Any = None  # identity of the item at start_at - 1
+        self._overlap = False  # the next page starts at start_at - 1
+        self._requested = 0
+        self._page_length = 0
+        self._fresh = 0  # items of the last page past the boundary
+        self._moved = False
+        self._this_pass: set[Any] = set()
+        self._handed_out: set[Any] = set()
+
+    def _identity(self, item: dict[str, Any]) -> Any:
+        for key in self.id_keys:
+            value = item.get(key)
+            if value not in (None, ""):
+                return str(value)
+        return json.dumps(item, sort_keys=True, default=str)
+
+    def _cursor(self) -> dict[str, Any]:
+        self._requested = self.start_at - 1 if self._overlap else self.start_at
+        return {"startAt": self._requested, "maxResults": self.page_size}
 
     def first(self) -> dict[str, Any]:
-        return {"startAt": 0, "maxResults": self.page_size}
+        return self._cursor()
+
+    @abstractmethod
+    def _page_items(self, page: Any) -> list[Any]:
+        """The page's items, shape checked."""
+
+    def _ends(self, page: Any) -> bool:
+        """Does the page itself say it is the last (beyond an empty page)?"""
+        return False
 
     def items(self, page: Any) -> list[Any]:
+        raw = self._page_items(page)
+        self._moved = False
+        fresh = raw
+        if self._overlap:
+            if not raw or self._identity(raw[0]) != self._last:
+                self._moved = True
+                return []
+            fresh = raw[1:]
+        identities = [self._identity(item) for item in fresh]
+        if any(ident in self._this_pass for ident in identities):
+            self._moved = True  # an item of an earlier page again: the list moved under us
+            return []
+        self._this_pass.update(identities)
+        self._page_length, self._fresh = len(raw), len(fresh)
+        if raw:
+            self._last = self._identity(raw[-1])
+        out = []
+        for ident, item in zip(identities, fresh):
+            if ident not in self._handed_out:  # read by an earlier pass: handed out once
+                self._handed_out.add(ident)
+                out.append(item)
+        return out
+
+    def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
+        if self._moved:
+            return self._restart()
+        if self._fresh:
+            self.start_at = self._requested + self._page_length
+            self._overlap = True
+        elif not self._overlap:
+            return None  # an empty page at the boundary: the end
+        else:
+            self._overlap = False  # only the item read last: the end, or pages of one item
+        return None if self._ends(page) else self._cursor()
+
+    def _restart(self) -> dict[str, Any]:
+        self.restarts += 1
+        if self.restarts > self.MAX_RESTARTS:
+            raise PagingError(
+                f"the listing changed between its pages {self.restarts} times in a row (items added or deleted in "
+                "Jira while it was read, or a server that ignores startAt); stopping rather than leave records "
+                "out, which a full import would take for removed. The next run reads it again."
+            )
+        self.notice = (
+            f"the listing changed while it was read (the item read last, at position {self.start_at - 1}, is no "
+            f"longer there): reading it again from the start ({self.restarts} of {self.MAX_RESTARTS}); what was "
+            "read already is not read twice"
+        )
+        self.start_at, self._last, self._overlap, self._this_pass = 0, None, False, set()
+        return self._cursor()
+
+
+class StartAtPaginator(_OffsetPaginator):
+    """``startAt`` paging over ``{"values"|"comments": [...], "isLast"?, "total"?}`` pages."""
+
+    def __init__(self, page_size: int, *, items_key: str = "values", id_keys: tuple[str, ...] = ("id",)) -> None:
+        super().__init__(page_size, id_keys=id_keys)
+        self.items_key = items_key
+
+    def _page_items(self, page: Any) -> list[Any]:
         page = _object_page(page)
         items = _object_list(page, self.items_key)
         _optional(page, "startAt", (int,), "a whole number")
@@ -145,56 +252,28 @@ class StartAtPaginator(Paginator):
         _optional(page, "isLast", (bool,), "true or false")
         return list(items)
 
-    def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
-        if not items:
-            return None
-        if items == self._previous:
-            # a server that ignores startAt (and sends neither isLast nor total) would page forever
-            raise PagingError("the same page came back twice (startAt ignored?); stopping instead of looping forever")
-        self._previous = items
-        started = page.get("startAt")
-        self.start_at = int(self.start_at if started is None else started) + len(items)
+    def _ends(self, page: Any) -> bool:
         is_last = page.get("isLast")
-        if is_last is True:
-            return None
+        if is_last is not None:
+            return is_last is True
         total = page.get("total")
-        if is_last is None and isinstance(total, int) and self.start_at >= total:
-            return None
-        return {"startAt": self.start_at, "maxResults": self.page_size}
+        return isinstance(total, int) and self._requested + self._page_length >= total
 
 
-class OffsetArrayPaginator(Paginator):
+class OffsetArrayPaginator(_OffsetPaginator):
     """Bare JSON arrays: advance ``startAt`` by what came back; only an empty page ends it.
 
     These pages carry no ``isLast`` or ``total``, and Jira may return fewer items than
     ``maxResults`` on any page (its cap is not the documented one), so the listing costs
-    one extra, empty request -- the price of never taking a capped page for the end.
+    one or two extra requests -- the price of never taking a capped page for the end.
     ``max_page_size`` is the server's documented maximum (1000 for users): asking for more
     is pointless.
     """
 
-    def __init__(self, page_size: int, *, max_page_size: int = 1000) -> None:
-        super().__init__(min(page_size, max_page_size))
-        self.start_at = 0
-        self._previous_first: Any = None
+    def __init__(self, page_size: int, *, max_page_size: int = 1000, id_keys: tuple[str, ...] = ("accountId",)) -> None:
+        super().__init__(min(page_size, max_page_size), id_keys=id_keys)
 
-    def first(self) -> dict[str, Any]:
-        return {"startAt": 0, "maxResults": self.page_size}
-
-    def items(self, page: Any) -> list[Any]:
+    def _page_items(self, page: Any) -> list[Any]:
         if not isinstance(page, list):
             raise PagingError(f"the page is {describe_json(page)}, expected a list")
         return _objects(page, "the page")
-
-    def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
-        if not items:
-            return None
-        if self.start_at and items[0] == self._previous_first:
-            # a server that ignores startAt would send the first page for ever
-            raise PagingError(
-                f"Jira returned the same page again at offset {self.start_at} (is the start offset ignored?); "
-                "stopping instead of looping forever."
-            )
-        self._previous_first = items[0]
-        self.start_at += len(items)
-        return {"startAt": self.start_at, "maxResults": self.page_size}
