@@ -152,6 +152,27 @@ def test_crash_between_jiras_answer_and_the_record_does_not_duplicate(jira, stat
     assert state.get_event(task.name, conf["event_id"]).status == "done"
 
 
+def test_a_claim_is_not_taken_from_a_run_that_may_still_be_at_work(jira, state):
+    """With an event timeout of 30 min, a run 15 min into its work is not taken for crashed:
+    a re-trigger waits for it instead of acting as well (the store's own default is 10 min)."""
+    from datetime import datetime, timedelta, timezone
+
+    from jira_esm_connector.events.runner import EventBusy, claim_stale_after
+
+    assert claim_stale_after(5) == timedelta(minutes=10)
+    assert claim_stale_after(30) == timedelta(minutes=31)
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "slow run"}
+    state.begin_event(task.name, conf["event_id"], owner="run-1",
+                      now=datetime.now(timezone.utc) - timedelta(minutes=15))
+    with pytest.raises(EventBusy):
+        run_event(task, conf, jira, None, state, owner="run-2", wait_for_other=0, stale_after=claim_stale_after(30))
+    assert _issues_for(jira, task.name, conf["event_id"]) == []
+    # the same claim under the store's default counts as crashed and is taken over
+    taken = run_event(task, conf, jira, None, state, owner="run-2", wait_for_other=0)
+    assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [taken["issue_key"]]
+
+
 def test_concurrent_duplicate_triggers_act_once(jira, tmp_path):
     from jira_esm_connector.state import StateStore
 

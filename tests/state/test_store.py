@@ -149,6 +149,15 @@ def test_event_failure_and_retries(store):
     assert not store.begin_event("t", "e1", owner="run-b", now=t0 + timedelta(minutes=5)).claimed
     late = store.begin_event("t", "e1", owner="run-b", now=t0 + timedelta(minutes=11))
     assert late.claimed and late.resumed and late.owner == "run-b"
+    # run-b succeeds; run-a, still at work when its claim was taken, fails late: the event stays done
+    store.complete_event("t", "e1", {"issue_key": "SUP-9"})
+    store.fail_event("t", "e1", "Jira answered 503")
+    done = store.get_event("t", "e1")
+    assert done.status == "done" and done.result == {"issue_key": "SUP-9"} and done.error is None
+    assert not store.begin_event("t", "e1", owner="run-c").claimed
+    # a failure recorded for an event never claimed (no row) is still recorded
+    store.fail_event("t", "e2", "refused")
+    assert store.get_event("t", "e2").status == "failed"
 
 
 def test_event_notes_survive_failed_attempts_and_end_with_success(store):

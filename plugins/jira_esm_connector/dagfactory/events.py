@@ -102,6 +102,7 @@ def execute_event(task: EventTask, conf: dict[str, Any] | None, *, owner: str | 
     from airflow.sdk.exceptions import AirflowFailException
 
     from ..events import is_permanent, run_event
+    from ..events.runner import claim_stale_after
     from ..hooks.jira import JiraCloudHook
     from ..state import open_state_store
 
@@ -118,6 +119,7 @@ def execute_event(task: EventTask, conf: dict[str, Any] | None, *, owner: str | 
         result = run_event(
             task, conf, jira, esm, state, owner=owner,
             index_lag_s=float(getattr(settings, "index_lag_seconds", 60.0)),
+            stale_after=claim_stale_after(getattr(settings, "event_timeout_minutes", 5)),
         )
     except Exception as exc:
         if is_permanent(exc):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..bounded import cut, short_repr
@@ -174,11 +174,25 @@ class EventBusy(EventError):
     permanent = False
 
 
-def _claim(state: StateApi, ref: EventRef, owner: str | None, wait_for_other: float) -> Any:
+CLAIM_STALE_MIN = timedelta(minutes=10)
+
+
+def claim_stale_after(event_timeout_minutes: float) -> timedelta:
+    """When another run's unfinished claim of an event counts as crashed: not before that
+    run's own deadline (the event task's ``execution_timeout``) has passed, with a minute to
+    spare, and never under ten minutes. Taken over sooner, a run still at work and its
+    successor could both act (two issues, two comments)."""
+    return max(CLAIM_STALE_MIN, timedelta(minutes=float(event_timeout_minutes) + 1))
+
+
+def _claim(
+    state: StateApi, ref: EventRef, owner: str | None, wait_for_other: float, stale_after: timedelta | None
+) -> Any:
     deadline = time.monotonic() + wait_for_other
     pause = 0.2
+    extra = {"stale_after": stale_after} if stale_after is not None else {}
     while True:
-        claim = state.begin_event(ref.task, ref.event_id, owner=owner)
+        claim = state.begin_event(ref.task, ref.event_id, owner=owner, **extra)
         if claim.claimed or claim.done:
             return claim
         if time.monotonic() >= deadline:
@@ -222,6 +236,7 @@ def run_event(
     owner: str | None = None,
     wait_for_other: float = 30.0,
     index_lag_s: float = ops.DEFAULT_INDEX_LAG_S,
+    stale_after: timedelta | None = None,
 ) -> dict[str, Any]:
     """Handle one event exactly once; returns the result dict (with ``event_id`` and ``replayed``).
 
@@ -232,10 +247,12 @@ def run_event(
     seconds for its outcome. ``index_lag_s``: how long Jira's search may lag behind a create
     (``JIRA_ESM_INDEX_LAG_SECONDS``); a create whose outcome is unknown is not sent again
     before a search that much later still misses it (:class:`~.operations.CreateGuard`).
+    ``stale_after``: how long another run's unfinished claim is waited for before it counts
+    as crashed and is taken over (:func:`claim_stale_after`; the store's default when None).
     """
     payload = check_payload(task, conf)
     ref = EventRef(task.name, payload["event_id"])
-    claim = _claim(state, ref, owner, wait_for_other)
+    claim = _claim(state, ref, owner, wait_for_other, stale_after)
     if claim.done:
         log.info("Event %s of %s was handled before: returning the recorded result, not acting again", ref.event_id, task.name)
         return {**(claim.result or {}), "event_id": ref.event_id, "replayed": True}

@@ -941,11 +941,13 @@ class StateStore:
         values: dict[str, Any] = dict(status=status, error=error, finished_at=now)
         if not keep_notes:
             values["result"] = result
+        where = [t.c.task == task, t.c.event_id == event_id]
+        if status == "failed":
+            # a late failure of an attempt that lost its claim never undoes another's success
+            where.append(t.c.status != "done")
         with self._write() as conn:
-            res = conn.execute(
-                sa.update(t).where(t.c.task == task, t.c.event_id == event_id).values(**values)
-            )
-            if res.rowcount == 0:
+            res = conn.execute(sa.update(t).where(*where).values(**values))
+            if res.rowcount == 0 and (status != "failed" or self._event_row(conn, task, event_id) is None):
                 conn.execute(sa.insert(t).values(
                     task=task, event_id=event_id, status=status, owner=None, attempts=1, result=result,
                     error=error, claimed_at=now, created_at=now, finished_at=now,
