@@ -30,6 +30,7 @@ permit after its backoff sleep, so retries inside urllib3 are counted too.
 """
 from __future__ import annotations
 
+import email.utils
 import logging
 import math
 import threading
@@ -41,7 +42,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["SiteLimiter", "site_limiter", "site_limiters", "site_key"]
+__all__ = ["SiteLimiter", "retry_after_seconds", "site_limiter", "site_limiters", "site_key"]
 
 NEAR_LIMIT_FRACTION = 0.2  # Atlassian: X-RateLimit-NearLimit means "less than 20 % of a budget remains"
 DEFAULT_PAUSE = 1.0  # a 429 without Retry-After or X-RateLimit-Reset: one window
@@ -55,14 +56,27 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return value.strip() if isinstance(value, str) else None
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` value: delta-seconds or an HTTP-date (RFC 9110, e.g.
+    ``Wed, 21 Oct 2026 07:28:00 GMT``); None when there is none or it cannot be read."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        seconds = email.utils.mktime_tz(parsed) - time.time()
+    return max(0.0, seconds)
+
+
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds) or ``X-RateLimit-Reset`` (ISO 8601)."""
-    value = _header(headers, "Retry-After")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
+    """Seconds to wait from ``Retry-After`` (seconds or an HTTP-date) or ``X-RateLimit-Reset`` (ISO 8601)."""
+    seconds = retry_after_seconds(_header(headers, "Retry-After"))
+    if seconds is not None:
+        return seconds
     reset = _header(headers, "X-RateLimit-Reset")
     if reset:
         try:

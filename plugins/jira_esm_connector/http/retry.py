@@ -27,7 +27,6 @@ Rules (SPEC §6, Atlassian's rate-limit guidance):
 """
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import ssl
@@ -48,7 +47,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
-from .ratelimit import SiteLimiter
+from .ratelimit import SiteLimiter, retry_after_seconds
 from .redact import safe_path
 
 IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -297,18 +296,7 @@ class LoggingRetry(Retry):
             return None
         if response.status not in self.RETRY_AFTER_STATUS_CODES:
             return None
-        value = response.headers.get("Retry-After")
-        if value is None:
-            return None
-        value = value.strip()
-        try:
-            seconds = float(value)
-        except ValueError:
-            parsed = email.utils.parsedate_tz(value)
-            if parsed is None:
-                return None  # unparseable: fall back to backoff
-            seconds = email.utils.mktime_tz(parsed) - time.time()
-        return max(0.0, seconds)
+        return retry_after_seconds(response.headers.get("Retry-After"))  # unreadable: None, backoff
 
     def _consecutive_failures(self) -> int:
         n = 0

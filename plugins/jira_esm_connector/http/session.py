@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -72,10 +72,24 @@ def validate_base_url(url: str, *, allow_insecure_http: bool = False, service: s
     return urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
+class UnsafeRedirect(requests.exceptions.InvalidURL):
+    """A redirect away from the configured origin (another scheme, host or port): not followed,
+    since a 307/308 would carry the request body (e.g. a login form) along."""
+
+
 class _NamedSession(requests.Session):
     """A requests.Session whose repr never shows auth or headers."""
 
     service_name: str = "service"
+
+    def get_redirect_target(self, resp):  # type: ignore[no-untyped-def]
+        target = super().get_redirect_target(resp)
+        if target is None:
+            return None
+        old, new = urlsplit(resp.url), urlsplit(urljoin(resp.url, target))
+        if (old.scheme.lower(), old.hostname, old.port) != (new.scheme.lower(), new.hostname, new.port):
+            raise UnsafeRedirect(f"{self.service_name} redirected to another origin; not followed")
+        return target
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} for {self.service_name}>"
@@ -321,6 +335,12 @@ def error_for_exception(exc: requests.RequestException, *, service: str, url: st
     if parts.port:
         host = f"{host}:{parts.port}"
     where = f"{method.upper()} {parts.path or '/'}"
+    if isinstance(exc, UnsafeRedirect):
+        return InsecureURLError(
+            f"{service} at {host} redirected {where} to another scheme, host or port; the redirect was not "
+            "followed (credentials could leave the configured https origin). Check the connection's host.",
+            service=service, method=method, path=parts.path,
+        )
     chain = _chain(exc)
     cut = any(is_tls_connection_cut(e) for e in chain)  # a dropped connection, not a TLS problem
 
