@@ -168,6 +168,7 @@ class EsmClient:
         self._token: str | None = None
         self._token_expiry: float | None = None
         self._login_lock = threading.Lock()
+        self._worklogs: dict[str, frozenset[str] | None] = {}  # template -> its worklog attributes
         self.logins = 0  # how many times this client logged in (visible in tests and logs)
 
     # ------------------------------------------------------------------ plumbing
@@ -683,6 +684,24 @@ class EsmClient:
                 outcomes[o.index] = o
         return [outcomes[i] for i, _ in chunk]
 
+    def _appends_worklog(self, template: str, cards: list[tuple[int, CardInput]]) -> bool:
+        """Does the chunk write a worklog attribute? Every write of one adds entries, an edit
+        too, so such a PUT is not repeated blindly either (a lost answer would add them twice).
+        The template's worklog attributes are read once per client; unknown (the description
+        could not be read) counts as yes."""
+        if template not in self._worklogs:
+            try:
+                info = self.template(template)
+                self._worklogs[template] = frozenset(c for c, a in info.attributes.items() if a.type == "worklog")
+            except ConnectorHTTPError as exc:
+                self.log.info("Could not read which attributes of '%s' are worklogs (%s): its bulk edits are "
+                              "not repeated after a lost answer.", template, type(exc).__name__)
+                self._worklogs[template] = None
+        worklogs = self._worklogs[template]
+        if worklogs is None:
+            return True
+        return any(code in worklogs and value not in (None, "", []) for _, c in cards for code, value in c.data.items())
+
     def _put_cards(self, template: str, cards: list[tuple[int, CardInput]], folder: str | None) -> list[CardOutcome]:
         body = []
         for _, card in cards:
@@ -693,8 +712,9 @@ class EsmClient:
                 item["folderCode"] = card.folder or folder
             body.append(item)
         creates = any(not c.data_card_id for _, c in cards)
+        once = creates or self._appends_worklog(template, cards)
         out = self.request(
-            "PUT", f"dc/{_q(template)}/data", json=body, session=self._create_session if creates else self._session,
+            "PUT", f"dc/{_q(template)}/data", json=body, session=self._create_session if once else self._session,
             refusals=(400,), what=f"PUT /dc/{template}/data", template=template,
         )
         if isinstance(out, Refusal) and len(cards) > 1:
