@@ -335,7 +335,9 @@ def test_comments_become_worklog_entries_and_connector_comments_are_skipped(jira
 
     # ESM worklogs only grow: after a cache clear the comments are pushed again, but each
     # card's worklog already holds them (by their markers), so nothing is appended twice.
-    after_clear = run_import(comments_task, jira, esm, state, staging, run_id(3), clear_cache=True)
+    # (a full run of the same task: an incremental one fetches nothing, the watermark is past these issues)
+    full = make_task(dict(comments_task.model_dump(mode="json", exclude_none=True), mode="full"))
+    after_clear = run_import(full, jira, esm, state, staging, run_id(3), clear_cache=True)
     assert after_clear["fetched"] == total and after_clear["created"] == 0
     for key, comments in expected.items():
         entries = esm.get_attribute("incident", cards[key].data_card_id, "worklog")

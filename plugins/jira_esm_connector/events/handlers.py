@@ -35,6 +35,15 @@ class Act:
     rendered: RenderedEvent
     check_first: bool
     guard: ops.CreateGuard
+    payload: Any = None  # the validated conf the values were rendered from
+
+    def came_from_jira(self, text: str) -> bool:
+        """The comment text ends with the import's marker, or holds a payload value that does
+        (a task template may put words after the forwarded worklog entry)."""
+        if came_from_jira(text):
+            return True
+        return any(isinstance(v, str) and came_from_jira(v) and v.strip() in text
+                   for v in (self.payload or {}).values())
 
     def __post_init__(self) -> None:
         self._resolver = FieldResolver(self.jira)
@@ -72,7 +81,7 @@ def update_issue(act: Act) -> dict[str, Any]:
 def add_comment(act: Act) -> dict[str, Any]:
     rendered = act.rendered
     text = _require(rendered.comment, "the comment text")
-    if came_from_jira(text):
+    if act.came_from_jira(text):
         log.info(
             "The comment came from Jira (it ends with the comment import's [Jira comment N] marker): "
             "not pushing it back"
@@ -84,10 +93,15 @@ def add_comment(act: Act) -> dict[str, Any]:
 
 def transition_issue(act: Act) -> dict[str, Any]:
     rendered = act.rendered
+    comment = rendered.comment
+    if comment and act.came_from_jira(comment):
+        log.info("The transition's comment came from Jira (it ends with the comment import's "
+                 "[Jira comment N] marker): not pushing it back")
+        comment = None
     return ops.transition_issue(
         act.jira, act.ref, act.issue(), _require(rendered.transition_to, "the target status"),
         resolution=rendered.resolution or None,
-        comment_adf=text_to_adf(rendered.comment) if rendered.comment else None,
+        comment_adf=text_to_adf(comment) if comment else None,
         fields=act.fields() or None,
         check_first=act.check_first,
     )

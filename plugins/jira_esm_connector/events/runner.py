@@ -138,7 +138,7 @@ def _act(
         rendered = _renderer(task)(payload)
     except MappingError as exc:
         raise PayloadError(f"cannot map the payload: {exc}") from None
-    return handler_for(task.operation)(Act(jira, ref, rendered, check_first, guard))
+    return handler_for(task.operation)(Act(jira, ref, rendered, check_first, guard, payload))
 
 
 def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any], esm: EsmApi) -> dict[str, Any] | None:

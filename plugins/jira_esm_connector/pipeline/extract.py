@@ -508,8 +508,15 @@ def _extract(
             if pending:
                 _refetch_pending(jira, task, state, staged, pending, fields, stats, lg, listed)
         else:
+            incremental = task.mode == "incremental"
+            if incremental:
+                # as for generic imports: the watermark candidate is the newest change the search
+                # shows *before* the listing starts; the listing's later pages show changes made
+                # after earlier issues' comments were read, which must not move it
+                staged.note_updated(jira.newest_updated(
+                    watermark_jql(task.jql, watermark_used, task.overlap_minutes, order=NEWEST_FIRST)))
             for records in _iter_comment_records(jira, task, jql, stats):
-                staged.add_page(records)
+                staged.add_page(records, moves_watermark=not incremental)
     elif kind == "user":
         for records in _iter_user_records(jira, task):
             stats["pages"] += 1

@@ -180,6 +180,10 @@ class RecordMapper:
                 data[self.key_attr] = key
             issue_key = str(record.get("issue", {}).get("key")) if self.is_comment else None
             text, digest = encode_with_fingerprint(data)
+            if issue_key is not None:
+                # the card a comment goes to is part of what was pushed: a moved issue's
+                # comments must reach the card of its new key
+                digest = hashlib.sha256(f"{digest}\x00{issue_key}".encode("utf-8")).hexdigest()
             yield {"key": key, "fingerprint": digest, "data": text, "issue_key": issue_key, "updated": row["updated"]}, data
 
 
