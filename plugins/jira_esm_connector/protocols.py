@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # only for annotations: no import cycles, nothing loaded at r
     from .esm.models import BulkImportResult, CardInput, CardOutcome, EsmCard
     from .jira.client import SearchPage
     from .jira.paginators import Paginator
-    from .state.store import EventRecord, LeaseInfo
+    from .state.store import EventRecord, LeaseClaim, LeaseInfo
 
 __all__ = ["JiraApi", "EsmApi", "StateApi"]
 
@@ -115,8 +115,9 @@ class EsmApi(Protocol):
 class StateApi(Protocol):
     """The connector's state store as the pipeline and the event operations use it.
 
-    The run leases (:mod:`.state.lease`) use the store's engine directly and take the
-    concrete store; the maintenance helper :mod:`.pipeline.cache` also inspects leases.
+    The run leases (:mod:`.state.lease`) take the concrete store; the load and removal
+    steps claim the ESM template's write lock through the lease methods below, and the
+    maintenance helper :mod:`.pipeline.cache` also inspects leases.
     """
 
     # watermarks and run records
@@ -155,9 +156,17 @@ class StateApi(Protocol):
     def put_pending(self, task: str, reasons: Mapping[Any, str]) -> None: ...
     def delete_pending(self, task: str, keys: Iterable[Any]) -> int: ...
 
-    # leases (read and broken by the cache maintenance helper)
+    # leases (read and broken by the cache maintenance helper; claimed, renewed and released
+    # as the ESM template's write lock by load and mark_removed)
     def get_lease(self, task: str) -> LeaseInfo | None: ...
     def break_lease(self, task: str) -> LeaseInfo | None: ...
+    def try_acquire_lease(
+        self, task: str, run_id: str, holder: str, *, holder_expires_at: datetime, run_expires_at: datetime,
+        first_step: bool = True, run_name: str | None = None, dead_owner: str | None = None,
+        now: datetime | None = None,
+    ) -> LeaseClaim: ...
+    def renew_lease(self, task: str, run_id: str, holder: str, holder_expires_at: datetime) -> bool: ...
+    def release_lease(self, task: str, run_id: str, holder: str | None = None, *, keep_run: bool = False) -> bool: ...
 
     # event idempotency (events/)
     def begin_event(

@@ -41,3 +41,19 @@ def hold_lease_forever(url: str, kwargs: dict, task: str, run_id: str, holder: s
     ready.set()
     while True:
         time.sleep(1)
+
+
+def hold_template_lock_forever(url: str, kwargs: dict, esm_identity: str, template: str, writer: str,
+                               ttl_s: float, ready) -> None:
+    """Take an ESM template's write lock with a heartbeat and sit on it until killed (a load
+    whose worker crashed mid-write)."""
+    import time
+
+    from jira_esm_connector.state import StateStore, TemplateLock
+
+    store = StateStore(url, **kwargs)
+    lock = TemplateLock(store, esm_identity, template, writer=writer, run_id="scheduled__killed", ttl_s=ttl_s, wait_s=0)
+    lock.acquire()
+    ready.set()
+    while True:
+        time.sleep(1)

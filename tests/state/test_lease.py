@@ -11,7 +11,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from jira_esm_connector.state import LeaseBusyError, LeaseLostError, RunLease, hold_lease
+from jira_esm_connector.state import (
+    LeaseBusyError, LeaseLostError, RunLease, TemplateBusyError, TemplateLock, TemplateLockLostError, hold_lease,
+    hold_template_lock,
+)
 from jira_esm_connector.state.schema import MIGRATIONS, SCHEMA_VERSION
 
 UTC = timezone.utc
@@ -292,6 +295,54 @@ def test_killed_holder_frees_the_step_within_the_ttl_for_a_same_run_retry(store_
         if proc.is_alive():
             proc.kill()
             proc.join(10)
+
+
+# --------------------------------------------------------------------------- ESM template write lock
+
+
+def test_template_lock_one_writer_at_a_time_and_free_at_once_after_release(store):
+    with hold_template_lock(store, "esm.example.com/v1", "incident", writer="task_a", run_id="r1", ttl_s=1) as lock:
+        assert lock.task == "esm-template:esm.example.com/v1/incident"
+        with pytest.raises(TemplateBusyError, match=r"task 'task_a' run 'r1' \(load on .* pid \d+\) is writing it"):
+            with hold_template_lock(store, "esm.example.com/v1", "incident", writer="task_b", wait_s=0.3, poll_s=0.1):
+                pass
+        # another template, another ESM: independent
+        with hold_template_lock(store, "esm.example.com/v1", "person", writer="task_b", wait_s=0):
+            pass
+        with hold_template_lock(store, "esm2.example.com/v1", "incident", writer="task_b", wait_s=0):
+            pass
+    began = time.monotonic()
+    with hold_template_lock(store, "esm.example.com/v1", "incident", writer="task_b", wait_s=5, poll_s=0.1):
+        assert time.monotonic() - began < 1
+    # the same writer again (load, then mark_removed of one run) is no re-entry problem either
+    with hold_template_lock(store, "esm.example.com/v1", "incident", writer="task_b", run_id="r2", wait_s=0):
+        pass
+
+
+def test_template_lock_released_on_error_and_a_stalled_holder_is_taken_over_after_its_ttl(store, caplog):
+    with pytest.raises(RuntimeError):
+        with hold_template_lock(store, "esm", "incident", writer="task_a", ttl_s=1):
+            raise RuntimeError("ESM down")
+    assert store.get_lease("esm-template:esm/incident").released
+    stalled = TemplateLock(store, "esm", "incident", writer="task_a", run_id="r1", ttl_s=0.5)
+    stalled.acquire()
+    stalled._stop_heartbeat()  # a killed process: nobody renews it
+    began = time.monotonic()
+    with hold_template_lock(store, "esm", "incident", writer="task_b", wait_s=10, poll_s=0.1, ttl_s=0.5):
+        assert 0.2 < time.monotonic() - began < 2
+    assert any("was not released" in r.getMessage() and "task 'task_a' run 'r1'" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_template_lock_lost_is_noticed_and_check_stops_the_writer(store):
+    with hold_template_lock(store, "esm", "incident", writer="task_a", ttl_s=0.6) as lock:
+        lock.check()
+        store.break_lease("esm-template:esm/incident")  # an operator removed it
+        time.sleep(0.8)  # the heartbeat finds out
+        assert lock.lost
+        with pytest.raises(TemplateLockLostError, match="lost its write lock"):
+            lock.check()
+    assert store.get_lease("esm-template:esm/incident") is None  # not recreated by the exit
 
 
 # --------------------------------------------------------------------------- migration

@@ -1,7 +1,10 @@
 """The connector's own state database (never Airflow's metadata DB)."""
 from __future__ import annotations
 
-from .lease import LeaseBusyError, LeaseError, LeaseLostError, RunLease, hold_lease
+from .lease import (
+    LeaseBusyError, LeaseError, LeaseLostError, RunLease, TemplateBusyError, TemplateLock, TemplateLockLostError,
+    hold_lease, hold_template_lock,
+)
 from .store import EventRecord, LeaseInfo, StateStore, StateStoreError, hour_boundary_crossed
 
 __all__ = [
@@ -13,7 +16,11 @@ __all__ = [
     "RunLease",
     "StateStore",
     "StateStoreError",
+    "TemplateBusyError",
+    "TemplateLock",
+    "TemplateLockLostError",
     "hold_lease",
+    "hold_template_lock",
     "hour_boundary_crossed",
     "open_state_store",
 ]

@@ -39,7 +39,14 @@ __all__ = [
     "LeaseError",
     "LeaseLostError",
     "RunLease",
+    "TEMPLATE_LOCK_PREFIX",
+    "TemplateBusyError",
+    "TemplateLock",
+    "TemplateLockLostError",
     "hold_lease",
+    "hold_template_lock",
+    "is_template_lock",
+    "template_lock_name",
 ]
 
 log = logging.getLogger("jira_esm_connector.lease")
@@ -246,7 +253,7 @@ class RunLease:
                 except Exception:  # noqa: BLE001
                     pass
                 self._lost = _Lost(current)
-                self.log.error("%s", LeaseLostError(self.task, self.run_id, current))
+                self.log.error("%s", self._lost_error(current))
                 return
 
     def _stop_heartbeat(self) -> None:
@@ -259,11 +266,14 @@ class RunLease:
     def lost(self) -> bool:
         return self._lost is not None
 
+    def _lost_error(self, current: LeaseInfo | None) -> LeaseError:
+        return LeaseLostError(self.task, self.run_id, current)
+
     def check(self) -> None:
         """Raise :class:`LeaseLostError` if the heartbeat found the lease taken over; call
         before anything that writes (load, the watermark)."""
         if self._lost is not None:
-            raise LeaseLostError(self.task, self.run_id, self._lost.current)
+            raise self._lost_error(self._lost.current)
 
     # ---- end -------------------------------------------------------------------------
     def release(self, *, run_over: bool) -> None:
@@ -326,3 +336,186 @@ def hold_lease(
         raise
     lease.release(run_over=last_step)
     lease.check()
+
+
+# ---- per-template write lock ---------------------------------------------------------------
+#
+# The task lease above keeps two runs of ONE task apart. Two DIFFERENT tasks may write the
+# same ESM template (overlapping selections; "the last one to write a record owns it"), and
+# ESM's bulk PUT has no upsert: a load looks its keys up, then creates the cards it did not
+# find, so two loads racing create two cards for one key. A template write lock keeps every
+# writer of one ESM template (load, mark_removed) apart. It is a row of the same ``leases``
+# table under a synthetic name (``esm-template:<ESM host/path>/<template>``; a task name,
+# being a DAG id, never holds a ':'), claimed with the same atomic ``try_acquire_lease``:
+#
+# * owner -- one token per claim (task, run and a random part), so nothing is re-entered;
+#   ``run_name`` says which task and run write, ``holder`` which step on which host/process;
+# * the run expiry is the first heartbeat's, and only the holder heartbeat is renewed
+#   afterwards (every ttl/3 s): a killed writer frees the template within ``ttl_s``;
+# * released at the end of the writing step (expiry = now: free at once).
+
+TEMPLATE_LOCK_PREFIX = "esm-template:"
+_LOCK_NAME_MAX = 250  # leases.task
+
+
+def template_lock_name(esm_identity: str, template: str) -> str:
+    """The lease name of ``template`` on the ESM ``esm_identity`` (a host/path or a
+    connection id -- never a URL with credentials). Shortened with a digest beyond the
+    column's 250 characters."""
+    name = f"{TEMPLATE_LOCK_PREFIX}{esm_identity}/{template}"
+    if len(name) > _LOCK_NAME_MAX:
+        import hashlib
+
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+        name = f"{name[:_LOCK_NAME_MAX - 17]}~{digest}"
+    return name
+
+
+def is_template_lock(name: str) -> bool:
+    return str(name).startswith(TEMPLATE_LOCK_PREFIX)
+
+
+def _writer_text(info: LeaseInfo) -> str:
+    return f"{info.run_name or info.owner_run} ({info.holder or 'no step working'})"
+
+
+class TemplateBusyError(LeaseError):
+    """Another load or removal kept the ESM template for longer than this one may wait."""
+
+    def __init__(self, label: str, writer: str, current: LeaseInfo | None, waited_s: float) -> None:
+        self.label, self.writer, self.current, self.waited_s = label, writer, current, waited_s
+        who = (f"{_writer_text(current)} is writing it, heartbeat until {_when(current.holder_expires_at)}"
+               if current is not None else "another writer holds it")
+        super().__init__(
+            f"{label}: {who}. {writer} waited {waited_s:.0f} s and gives up without writing, because two "
+            "writers of one template at once can create duplicate cards. A retry (or the next run) writes "
+            "once the other writer has finished; a writer that died frees the template by itself when "
+            "its heartbeat runs out."
+        )
+
+
+class TemplateLockLostError(LeaseError):
+    """The template's write lock was taken over (this process stalled past its heartbeat)
+    or removed by an operator: the writer stops before its next write."""
+
+    def __init__(self, label: str, writer: str, current: LeaseInfo | None) -> None:
+        self.label, self.writer, self.current = label, writer, current
+        if current is not None and current.holder is not None:
+            why = f"{_writer_text(current)} took it over after this writer's heartbeat ran out"
+        else:
+            why = "it was released or removed by an operator"
+        super().__init__(
+            f"{label}: {writer} lost its write lock ({why}) and stops writing. What it wrote so far is "
+            "recorded; a retry finds those cards by key and goes on."
+        )
+
+
+class TemplateLock(RunLease):
+    """The write lock of one ESM template, held by one step (``step``) of task ``writer``'s
+    run ``run_id`` (None: a plain call outside any run). ``wait_s``: how long to wait for
+    another writer (then :class:`TemplateBusyError`); ``ttl_s``: heartbeat lifetime."""
+
+    def __init__(
+        self,
+        store: Any,
+        esm_identity: str,
+        template: str,
+        *,
+        writer: str,
+        run_id: str | None = None,
+        step: str = "load",
+        wait_s: float = DEFAULT_WAIT_S,
+        ttl_s: float = DEFAULT_HOLDER_TTL_S,
+        poll_s: float | None = None,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,
+    ) -> None:
+        import os
+        import socket
+        import uuid
+
+        run_text = f"run '{run_id}'" if run_id else "no Airflow run"
+        owner = f"{writer}|{run_id or '-'}|{uuid.uuid4().hex[:12]}"[:300]
+        holder = f"{step} on {socket.gethostname()} pid {os.getpid()}"
+        super().__init__(
+            store, template_lock_name(esm_identity, template), owner, holder,
+            run_expires_at=_utcnow(), first_step=True, wait_s=wait_s, ttl_s=ttl_s, poll_s=poll_s, logger=logger,
+            run_name=f"task '{writer}' {run_text}"[:250],
+        )
+        self.template, self.esm_identity = template, esm_identity
+        self.label = f"ESM template '{template}' at {esm_identity}"
+        self.writer = f"Task '{writer}' ({run_text}, {step})"
+        self._since = 0.0
+
+    def _lost_error(self, current: LeaseInfo | None) -> LeaseError:
+        return TemplateLockLostError(self.label, self.writer, current)
+
+    def acquire(self) -> LeaseInfo:
+        start = time.monotonic()
+        announced = -1.0
+        while True:
+            now = _utcnow()
+            claim = self.store.try_acquire_lease(
+                self.task, self.run_id, self.holder, holder_expires_at=now + timedelta(seconds=self.ttl_s),
+                run_expires_at=now, first_step=True, run_name=self.run_name, now=now,
+            )
+            if claim.acquired:
+                break
+            waited = time.monotonic() - start
+            if waited >= self.wait_s:
+                err = TemplateBusyError(self.label, self.writer, claim.current, waited)
+                self.log.error("%s", err)
+                raise err
+            if announced < 0 or waited - announced >= 30:
+                announced = waited
+                cur = claim.current
+                self.log.warning(
+                    "%s is being written by %s (heartbeat until %s, renewed while it works); %s waits up to "
+                    "%.0f s more.", self.label, _writer_text(cur) if cur else "another writer",
+                    _when(cur.holder_expires_at if cur else None), self.writer, self.wait_s - waited,
+                )
+            time.sleep(min(self.poll_s, max(0.05, self.wait_s - waited)))
+        self.held = True
+        self._lost = None
+        self._since = time.monotonic()
+        old = claim.taken_over
+        if old is not None and not old.released:
+            self.log.warning(
+                "%s: the write lock of %s was not released (its heartbeat stopped at %s: the process died "
+                "or stalled); %s takes the template over.", self.label, _writer_text(old),
+                _when(old.holder_expires_at), self.writer,
+            )
+        self.log.info("%s: write lock taken by %s after %.1f s (heartbeat every %.0f s).",
+                      self.label, self.writer, self._since - start, self.ttl_s / 3)
+        self._start_heartbeat()
+        return claim.current
+
+    def release(self, *, run_over: bool = True) -> None:
+        """Free the template for the next writer (``run_over`` is ignored: a write lock
+        never outlives its step)."""
+        self._stop_heartbeat()
+        if not self.held:
+            return
+        self.held = False
+        if self._lost is not None:
+            return  # not ours any more: never touch the other writer's claim
+        try:
+            self.store.release_lease(self.task, self.run_id, self.holder)
+        except Exception as exc:  # noqa: BLE001 - the heartbeat TTL frees it anyway
+            self.log.warning("%s: could not release the write lock (%s); it frees itself within %.0f s.",
+                             self.label, type(exc).__name__, self.ttl_s)
+            return
+        self.log.info("%s: write lock released by %s after %.1f s.", self.label, self.writer,
+                      time.monotonic() - self._since)
+
+
+@contextmanager
+def hold_template_lock(store: Any, esm_identity: str, template: str, **kwargs: Any) -> Iterator[TemplateLock]:
+    """Hold the write lock of ``template`` around a block (see :class:`TemplateLock` for the
+    arguments); released at the end, also on an error. Call :meth:`TemplateLock.check`
+    before each write: it raises :class:`TemplateLockLostError` once the lock was lost."""
+    lock = TemplateLock(store, esm_identity, template, **kwargs)
+    lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()
