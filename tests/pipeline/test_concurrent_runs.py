@@ -96,18 +96,20 @@ def test_two_concurrent_runs_of_one_task_create_exactly_one_card_per_key(
     assert StateStore(url, **kwargs).get_lease(task.name).free(datetime.now(timezone.utc))  # released at the end
 
 
+@contextlib.contextmanager
+def _no_lock(*args, **kwargs):
+    class _Nothing:
+        def check(self) -> None:
+            pass
+
+    yield _Nothing()
+
+
 def test_without_the_lease_the_same_race_duplicates_every_card(monkeypatch, jira, esm, jira_sim, esm_sim, tmp_path, staging):
-    """Proof that the race above is real: with the lease switched off, 2 cards per key."""
-
-    @contextlib.contextmanager
-    def no_lease(*args, **kwargs):
-        class _Nothing:
-            def check(self) -> None:
-                pass
-
-        yield _Nothing()
-
-    monkeypatch.setattr("jira_esm_connector.state.lease.hold_lease", no_lease)
+    """Proof that the race above is real: with the lease and the ESM template's write lock
+    (which keeps any two loads of one template apart) switched off, 2 cards per key."""
+    monkeypatch.setattr("jira_esm_connector.state.lease.hold_lease", _no_lock)
+    monkeypatch.setattr("jira_esm_connector.pipeline.template_lock.hold_template_lock", _no_lock)
     settings = ConnectorSettings(lease_wait_seconds=120, lease_ttl_seconds=2)
 
     task, results = _race(monkeypatch, jira_sim, esm_sim, f"sqlite:///{tmp_path}/state.db", staging, settings=settings)
@@ -115,6 +117,20 @@ def test_without_the_lease_the_same_race_duplicates_every_card(monkeypatch, jira
     assert all(isinstance(r, dict) for r in results.values()), results
     keys = jira_issues(jira, "project = SUP")
     assert _cards_per_key(esm, task) == {k: 2 for k in keys}
+
+
+def test_without_the_lease_the_template_write_lock_alone_keeps_one_card_per_key(
+    monkeypatch, jira, esm, jira_sim, esm_sim, tmp_path, staging
+):
+    """Defence in depth: the template's write lock serialises the two loads by itself."""
+    monkeypatch.setattr("jira_esm_connector.state.lease.hold_lease", _no_lock)
+    settings = ConnectorSettings(lease_wait_seconds=120, lease_ttl_seconds=2)
+
+    task, results = _race(monkeypatch, jira_sim, esm_sim, f"sqlite:///{tmp_path}/state.db", staging, settings=settings)
+
+    assert all(isinstance(r, dict) for r in results.values()), results
+    keys = jira_issues(jira, "project = SUP")
+    assert _cards_per_key(esm, task) == {k: 1 for k in keys}
 
 
 def test_second_run_that_cannot_wait_fails_with_a_message_naming_the_first(jira, esm, tmp_path, staging):

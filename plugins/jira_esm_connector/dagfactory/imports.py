@@ -18,6 +18,10 @@
   releases it;
   a failure that Airflow will not retry releases it too. A step of a run whose lease was
   taken over fails without retry ("superseded").
+* One writer per ESM template: ``load`` and ``mark_removed`` also hold the template's
+  write lock (:mod:`..pipeline.template_lock`) while they write, so two different tasks
+  writing one template (overlapping selections) take turns instead of both creating a
+  card for a shared key; a step waits for the other writer up to its own deadline.
 * Run parameters: ``clear_cache`` (push everything again) and, for full imports,
   ``allow_mass_removal`` (override the removal share limit once) and ``allow_shrink``
   (mark removed records although this run fetched markedly fewer than the last one).
@@ -348,19 +352,22 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
         from ..pipeline import load
 
         staging_root(settings)  # the staged changes are read with the staging root's credentials
+        run_id = get_current_context()["run_id"]
         with open_state(settings) as state, _lease(state, "load"):
             if diffed.get("changed", 0) == 0:
                 log.info("Nothing new or changed: nothing is written to ESM.")
                 return {"created": 0, "updated": 0, "refused": 0, "refused_records": []}
             with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
-                return _run_step(load, task, diffed, esm, state, concurrency=settings.esm_concurrency, logger=log)
+                # load holds the ESM template's write lock (other tasks writing it wait)
+                return _run_step(load, task, diffed, esm, state, concurrency=settings.esm_concurrency, logger=log,
+                                 run_id=run_id, settings=settings)
 
     @task_decorator(task_id="mark_removed")
     def mark_removed_step(extracted: ExtractResult) -> RemovalResult:
         from ..pipeline import mark_removed
         from ..pipeline.removal import nothing_marked
 
-        _run_id, params, _path = _run_context(task, settings)
+        run_id, params, _path = _run_context(task, settings)
         with open_state(settings) as state, _lease(state, "mark_removed"):
             if task.removal is None:
                 log.info("This task does not mark removed records (removed: false).")
@@ -370,6 +377,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
                     mark_removed, task, extracted, esm, state,
                     allow_mass_removal=bool(params.get("allow_mass_removal")),
                     allow_shrink=bool(params.get("allow_shrink")), concurrency=settings.esm_concurrency, logger=log,
+                    run_id=run_id, settings=settings,
                 )
 
     finish_step = _finish_task(task, settings, _lease)

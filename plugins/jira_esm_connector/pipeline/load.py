@@ -7,6 +7,13 @@ thread alone reads and writes the state store (it may be SQLite), recording each
 answer as soon as it arrives. When a chunk fails, the chunks already sent are awaited and
 recorded, then the error is raised (an Airflow retry of the step finds the rest by key).
 
+0. **One writer per template.** The whole load holds the ESM template's write lock
+   (:mod:`.template_lock`, a lease row in the state database): no other load -- another
+   task whose selection overlaps this one's -- and no removal writes the template until
+   this load is done. ESM's bulk PUT has no upsert, so two loads looking the same key up
+   at once would each create a card for it. Taken before anything below is asked, waited
+   for up to the step's deadline; a load that lost it (stalled past its heartbeat) stops
+   before its next chunk.
 1. **Which card is it?** The key -> data card id map of the state store is a hint; the
    truth is asked from ESM: cards of the template whose key attribute is one of the
    chunk's keys, mapped or not, in one look-up (or two, when the keys do not fit one URL).
@@ -15,7 +22,8 @@ recorded, then the error is raised (an Airflow retry of the step finds the rest 
    forgotten and created again. **First import:** when one request at the start shows
    that the template holds no card at all, no card can match any key -- whichever task or
    crashed attempt would have made it -- and the per-chunk look-ups are skipped; cards this
-   run creates cannot collide either, since no key is in two chunks.
+   run creates cannot collide either, since no key is in two chunks, and no other writer
+   can add one meanwhile (step 0).
 2. **References** (``{"$reference": ...}`` markers from the mapping) are resolved to card
    ids by looking the keys up in ESM (cached for the run). A key with no card is left
    out of the value and the card is *not* cached, so the next run tries again; the log
@@ -54,7 +62,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..bounded import short_repr
 from ..http.errors import BadRequestError, ConflictError, NotFoundError
@@ -63,6 +71,7 @@ from ..markers import WORKLOG_MARKER_RE, worklog_marker
 from ..protocols import EsmApi, StateApi
 from .results import DiffResult, LoadResult, RefusedRecord
 from .staging import Dataset
+from .template_lock import writing_template
 from .transform import decode_data
 
 __all__ = ["load", "ReferenceResolver", "lookup_cards"]
@@ -223,6 +232,7 @@ class _Run:
     look_up: bool  # False: the template held no card at the start, nothing to find
     resolver: ReferenceResolver
     pending_before: set[str]
+    guard: Callable[[], None]  # raises once the template's write lock was lost: write no more
     counts: dict[str, int] = field(default_factory=lambda: {
         "created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "reactivated": 0,
         "unresolved_references": 0, "already_loaded": 0})
@@ -261,16 +271,40 @@ def load(
     chunk_size: int = 200,
     concurrency: int = DEFAULT_CONCURRENCY,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
+    run_id: str | None = None,
+    settings: Any = None,
 ) -> LoadResult:
     """Write the diff dataset to ESM, up to ``concurrency`` bulk chunks at once. Returns
-    counts and the refused records (first 100)."""
+    counts and the refused records (first 100).
+
+    Holds the ESM template's write lock while it writes (step 0 of the module docs): taken
+    before anything is looked up, so no other load or removal of the template runs at the
+    same time; ``run_id`` (the Airflow run) names this writer to those waiting, ``settings``
+    give the step deadline it waits up to and the lock's heartbeat TTL. Nothing to write:
+    no lock, no question to ESM."""
     lg = logger or log
     dataset = Dataset(diffed["dataset"])
+    if dataset.count() == 0:
+        return _load(task, dataset, esm, state, lg, chunk_size, concurrency, writes=False, guard=_no_guard)
+    with writing_template(task, esm, state, step="load", run_id=run_id, settings=settings, logger=lg) as lock:
+        return _load(task, dataset, esm, state, lg, chunk_size, concurrency, writes=True, guard=lock.check)
+
+
+def _no_guard() -> None:
+    return None
+
+
+def _load(
+    task: Any, dataset: Dataset, esm: EsmApi, state: StateApi, lg: Any, chunk_size: int, concurrency: int,
+    *, writes: bool, guard: Callable[[], None],
+) -> LoadResult:
+    """:func:`load` under the template's write lock (``guard`` raises once it was lost)."""
     if task.mapping_type == "comment":
-        return _load_comments(task, dataset, esm, state, lg)
+        return _load_comments(task, dataset, esm, state, lg, guard)
     key_attr = task.key.esm
-    writes = dataset.count() > 0  # nothing to write: no question to ESM, the coverage note stays
+    # writes: nothing to write asks ESM nothing, and the coverage note stays
     covered = writes and state.key_map_complete(task.name, task.template, key_attr)
+    # safe under the write lock: no other writer can add a card to the template meanwhile
     empty = writes and _template_is_empty(esm, task.template)
     if empty:
         lg.info("ESM template '%s' holds no card yet: no look-ups of existing cards in this run.", task.template)
@@ -278,7 +312,7 @@ def load(
         # a crash from here on may leave cards with this task's id the key map lacks
         state.set_key_map_complete(task.name, task.template, key_attr, False)
     run = _Run(task, esm, state, lg, min(int(chunk_size), 200), not empty, ReferenceResolver(esm),
-               set(state.pending_keys(task.name)))  # pending: saved earlier without some references
+               set(state.pending_keys(task.name)), guard)  # pending: saved earlier without some references
     with _older_objects_left_out_of_gc():
         _write_all(run, _unique_rows(dataset, lg), max(1, int(concurrency)))
     if (covered or empty) and not run.uncertain:
@@ -344,6 +378,7 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="esm-load") as pool:
         try:
             for chunk in _chunks_of(rows, run.chunk_size):
+                run.guard()
                 run.chunks += 1
                 chunk, resolved = _skip_already_loaded(run.task, chunk, run.state, run.pending_before, run.counts)
                 run.resolved_now += resolved
@@ -547,13 +582,16 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
     run.resolved_now += len(finished)
 
 
-def _load_comments(task: Any, dataset: Dataset, esm: EsmApi, state: StateApi, lg: Any) -> LoadResult:
+def _load_comments(
+    task: Any, dataset: Dataset, esm: EsmApi, state: StateApi, lg: Any, guard: Callable[[], None] = _no_guard,
+) -> LoadResult:
     """Append each new comment as a worklog entry to its issue's card."""
     settings = task.comments
     counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0,
               "already_present": 0}
     refused: list[RefusedRecord] = []
     for chunk in _chunks_of(dataset.iter_rows(), 200):
+        guard()
         issue_cards = lookup_cards(esm, task.template, settings.card_key_attribute, [r["issue_key"] for r in chunk])
         fingerprints: dict[str, str] = {}
         present: dict[str, set[str]] = {}  # card id -> comment ids its worklog holds

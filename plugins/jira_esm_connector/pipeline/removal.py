@@ -6,7 +6,9 @@ person ``accountStatus`` = ``Deleted``, group ``status`` = ``5 - Removed``). Car
 never re-enabled here or by the load step.
 
 If several tasks fetch the same record, the last one to write it owns it (its task id is
-on the card), so only that task can mark it removed.
+on the card), so only that task can mark it removed. The step holds the ESM template's
+write lock (:mod:`.template_lock`) while it finds and marks candidates, so no other task's
+load takes a candidate over between the two.
 
 Safety limits -- a removal is only as trustworthy as the listing it is based on:
 
@@ -58,6 +60,7 @@ from ..http.parallel import bounded_parallel
 from ..protocols import EsmApi, StateApi
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
+from .template_lock import writing_template
 
 __all__ = ["mark_removed", "nothing_marked", "RemovalLimitError", "ShrinkLimitError"]
 
@@ -260,15 +263,32 @@ def mark_removed(
     allow_shrink: bool = False,
     concurrency: int = 4,  # ConnectorSettings.esm_concurrency's default; the DAG passes the setting
     logger: logging.Logger | logging.LoggerAdapter | None = None,
+    run_id: str | None = None,
+    settings: Any = None,
 ) -> RemovalResult:
     """Mark the cards of records this run did not fetch (within the safety limits);
-    ``concurrency``: ESM look-ups at once when the key map is complete (module docs)."""
+    ``concurrency``: ESM look-ups at once when the key map is complete (module docs).
+
+    Holds the ESM template's write lock (:mod:`.template_lock`) from the candidates to the
+    marking: no other task's load can stamp one of the candidates (take the record over)
+    between the check and the mark. ``run_id`` and ``settings`` as for :func:`.load.load`."""
     lg = logger or log
     if task.mode != "full" or task.removal is None:
         lg.info("Task '%s' does not mark removed records (%s).", task.name,
                 "incremental import" if task.mode != "full" else "removed: false")
         return nothing_marked()
     seen = _fetched_keys(extracted)
+    with writing_template(task, esm, state, step="mark_removed", run_id=run_id, settings=settings,
+                          logger=lg) as lock:
+        return _mark_removed(task, extracted, seen, esm, state, lock.check, allow_mass_removal=allow_mass_removal,
+                             allow_shrink=allow_shrink, concurrency=concurrency, lg=lg)
+
+
+def _mark_removed(
+    task: Any, extracted: ExtractResult, seen: set[str], esm: EsmApi, state: StateApi, guard: Any, *,
+    allow_mass_removal: bool, allow_shrink: bool, concurrency: int, lg: Any,
+) -> RemovalResult:
+    """:func:`mark_removed` under the template's write lock (``guard`` raises once it was lost)."""
     if state.key_map_complete(task.name, task.template, task.key.esm):
         active, candidates = _candidates_from_key_map(task, seen, esm, state, lg, concurrency)
     else:
@@ -279,6 +299,7 @@ def mark_removed(
         task, candidates, active, int(extracted.get("fetched") or 0), last_volume,
         allow_mass_removal=allow_mass_removal, allow_shrink=allow_shrink, lg=lg,
     )
+    guard()  # the write lock was lost meanwhile: another writer may have taken a candidate over
     marked, refused = _mark(task, candidates, esm, state, lg)
     return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False,
             "last_volume": last_volume}

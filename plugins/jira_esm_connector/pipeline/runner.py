@@ -69,12 +69,15 @@ def run_import(
         )
         lease.check()  # taken over meanwhile (this process was frozen past its expiries)? write nothing
         esm_concurrency = int(getattr(settings, "esm_concurrency", DEFAULT_CONCURRENCY))
-        loaded = load(task, diffed, esm, state, chunk_size=chunk_size, concurrency=esm_concurrency, logger=logger)
+        # load and mark_removed each hold the ESM template's write lock (other tasks writing it wait)
+        loaded = load(task, diffed, esm, state, chunk_size=chunk_size, concurrency=esm_concurrency, logger=logger,
+                      run_id=run_id, settings=settings)
         removed: RemovalResult | None = None
         if task.mode == "full":
             lease.check()
             removed = mark_removed(task, extracted, esm, state, allow_mass_removal=allow_mass_removal,
-                                   allow_shrink=allow_shrink, concurrency=esm_concurrency, logger=logger)
+                                   allow_shrink=allow_shrink, concurrency=esm_concurrency, logger=logger,
+                                   run_id=run_id, settings=settings)
         lease.check()
         return finish(
             task, state, run_id, extracted, transformed, diffed, loaded, removed,
