@@ -143,6 +143,33 @@ def test_cache_cli_shows_and_releases_a_dead_runs_lease(tmp_path, capsys):
     store.dispose()
 
 
+def test_cache_cli_lists_the_esm_templates_being_written(tmp_path, capsys):
+    from jira_esm_connector.pipeline.cache import main
+    from jira_esm_connector.state import TemplateLock
+
+    url = f"sqlite:///{tmp_path}/state.db"
+    store = StateStore(url)
+    assert main(["--db-url", url, "template-locks"]) == 0
+    assert "No ESM template is being written." in capsys.readouterr().out
+    lock = TemplateLock(store, "esm.example.com/rest-api/itsm/v1", "incident", writer="issues_sup",
+                        run_id="scheduled__1", ttl_s=30)
+    lock.acquire()
+    try:
+        # a task's run lease is not a template lock (and "esm_template_x" is no prefix match)
+        store.try_acquire_lease("esm_template_x", "r", "h", holder_expires_at=datetime.now(timezone.utc) + timedelta(minutes=1),
+                                run_expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
+        assert main(["--db-url", url, "template-locks"]) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1 and out[0].startswith(
+            "esm.example.com/rest-api/itsm/v1/incident: written by task 'issues_sup' run 'scheduled__1' (load on ")
+        assert "heartbeat until" in out[0]
+    finally:
+        lock.release()
+    assert main(["--db-url", url, "template-locks"]) == 0
+    assert "No ESM template is being written." in capsys.readouterr().out
+    store.dispose()
+
+
 def test_incremental_user_import_is_refused_with_a_plain_message():
     import pytest
 

@@ -3,11 +3,17 @@
     python -m jira_esm_connector.pipeline.cache clear <task> [<task> ...] [--db-url URL]
     python -m jira_esm_connector.pipeline.cache status <task> [--db-url URL]
     python -m jira_esm_connector.pipeline.cache release-lease <task> [--db-url URL]
+    python -m jira_esm_connector.pipeline.cache template-locks [--db-url URL]
 
 ``clear`` forgets the task's fingerprints, so its next run pushes every record to ESM
 again (the watermark is left alone). The state database is the one the DAGs use
 (``JIRA_ESM_STATE_DB_URL``) unless ``--db-url`` is given. A DAG run can do the same with
 the ``clear_cache`` parameter.
+
+``template-locks`` lists the ESM templates being written right now (the write lock that
+keeps two loads or removals of one template apart, see :mod:`.template_lock`): which task
+and run hold each and until when its heartbeat runs. Nothing to release by hand: a killed
+writer's lock frees itself when its heartbeat runs out (``JIRA_ESM_LEASE_TTL_SECONDS``).
 
 ``release-lease`` removes a task's run lease (one run of a task at a time), for a run that
 died on its last try and would otherwise block the task until its run deadline. Only do
@@ -40,6 +46,23 @@ def _lease_text(state, task_name: str) -> str:
     return f"held by run '{lease.owner_run}' until {lease.run_expires_at.isoformat()}{working}"
 
 
+def template_locks_text(state) -> list[str]:
+    """One line per ESM template being written now (released or run-out locks are left out)."""
+    from datetime import datetime, timezone
+
+    from ..state.lease import TEMPLATE_LOCK_PREFIX
+
+    now = datetime.now(timezone.utc)
+    lines = []
+    for lock in state.list_leases(TEMPLATE_LOCK_PREFIX):
+        if lock.free(now):
+            continue
+        lines.append(f"{lock.task[len(TEMPLATE_LOCK_PREFIX):]}: written by {lock.run_name} ({lock.holder or '-'}) "
+                     f"since {lock.acquired_at.isoformat()}, heartbeat until "
+                     f"{lock.holder_expires_at.isoformat() if lock.holder_expires_at else '-'}")
+    return lines
+
+
 def _store(db_url: str | None):
     from ..state import StateStore, open_state_store
 
@@ -61,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "release-lease", help="remove a task's run lease (only when the run holding it is dead)"
     )
     release.add_argument("tasks", nargs="+", metavar="task")
+    sub.add_parser("template-locks", help="list the ESM templates being written now, and by which task and run")
     args = parser.parse_args(argv)
     try:
         state = _store(args.db_url)
@@ -68,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
+        if args.command == "template-locks":
+            lines = template_locks_text(state)
+            print("\n".join(lines) if lines else "No ESM template is being written.")
+            return 0
         for name in args.tasks:
             if args.command == "clear":
                 n = clear_task_cache(state, name)

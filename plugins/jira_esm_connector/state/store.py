@@ -969,6 +969,18 @@ class StateStore:
             row = conn.execute(sa.select(t).where(t.c.task == task)).mappings().first()
         return self._lease(row) if row else None
 
+    @transaction(idempotent=True)
+    def list_leases(self, prefix: str = "") -> list[LeaseInfo]:
+        """Lease rows whose name starts with ``prefix`` (e.g. the ESM template write locks,
+        ``esm-template:``), by name."""
+        t = self.tables.leases
+        query = sa.select(t).order_by(t.c.task)
+        if prefix:
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(t.c.task.like(f"{escaped}%", escape="\\"))
+        with self.engine.connect() as conn:
+            return [self._lease(row) for row in conn.execute(query).mappings()]
+
     @transaction(idempotent=False)
     def try_acquire_lease(
         self,
