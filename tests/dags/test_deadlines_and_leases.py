@@ -133,7 +133,8 @@ def test_lease_left_by_a_run_airflow_already_ended_is_not_waited_out(airflow_db,
     assert str(first.state) == "success"
     state = StateStore(f"sqlite:///{tmp_path}/state.db")
     with state.engine.begin() as conn:  # as if `first` had been marked failed between extract and transform
-        conn.execute(sa.update(state.tables.leases).values(
+        leases = state.tables.leases  # the task's lease only (not the ESM template's write lock)
+        conn.execute(sa.update(leases).where(leases.c.task == "jira_users_to_persons").values(
             holder=None, holder_expires_at=None, run_expires_at=datetime.now(timezone.utc) + timedelta(hours=4),
         ))
     assert not state.get_lease("jira_users_to_persons").free(datetime.now(timezone.utc))
