@@ -282,7 +282,8 @@ def import_steps(task: Any, settings: Any, run_id: str, timed: Callable[[str, Ca
             if diffed.get("changed", 0) == 0:
                 return {"created": 0, "updated": 0, "refused": 0, "refused_records": []}
             with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
-                return load(task, diffed, esm, state, concurrency=settings.esm_concurrency, logger=log)
+                return load(task, diffed, esm, state, concurrency=settings.esm_concurrency, logger=log,
+                            run_id="bench", settings=settings)
 
     def mark_removed_step(extracted: Any) -> Any:
         with open_state(settings) as state:
@@ -290,7 +291,8 @@ def import_steps(task: Any, settings: Any, run_id: str, timed: Callable[[str, Ca
                 return nothing_marked()
             with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
                 return mark_removed(task, extracted, esm, state, allow_mass_removal=False, allow_shrink=False,
-                                    concurrency=settings.esm_concurrency, logger=log)
+                                    concurrency=settings.esm_concurrency, logger=log, run_id="bench",
+                                    settings=settings)
 
     def with_state(fn: Callable[[Any], Any]) -> Callable[[], Any]:
         def call() -> Any:
