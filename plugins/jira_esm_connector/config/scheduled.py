@@ -290,6 +290,15 @@ class ScheduledTask(StrictModel):
             get_zone(value)
         return value
 
+    @field_validator("date_format", "datetime_format")
+    @classmethod
+    def _date_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ..mapping.dates import date_formatter
+
+            date_formatter(value)  # a ValueError names the pattern letter it does not know
+        return value
+
     # ---- cross-field --------------------------------------------------------------
     @model_validator(mode="after")
     def _consistency(self) -> "ScheduledTask":

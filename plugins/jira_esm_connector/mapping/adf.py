@@ -88,7 +88,11 @@ def _indent(text: str, prefix: str) -> str:
 
 
 def _list_item(item: dict, marker: str, indent: int) -> str:
-    body = _blocks(_children(item), indent + 1)
+    children = _children(item)
+    if children and all(c.get("type") not in _BLOCK_TYPES for c in children):
+        body = _inline(children)  # a taskItem holds inline nodes: one line of text
+    else:
+        body = _blocks(children, indent + 1)
     # Inside a list item, blocks are separated by single line breaks, continuation indented.
     body = body.replace(_BLOCK_SEPARATOR, "\n")
     lines = body.split("\n")
@@ -146,7 +150,7 @@ def _block(node: dict, indent: int) -> str:
         return " ".join(_inline_node(c) for c in _children(node))
     if kind in ("panel", "layoutSection", "layoutColumn", "decisionList", "bodiedExtension"):
         return _blocks(_children(node), indent)
-    if kind in _INLINE_TYPES:
+    if kind in _INLINE_TYPES or kind in ("blockCard", "embedCard"):
         return _inline_node(node)
     # Unknown block: try blocks, then inline text.
     children = _children(node)

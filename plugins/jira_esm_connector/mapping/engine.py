@@ -135,7 +135,7 @@ def _join(value: Any, separator: str) -> str | None:
     return str(value)
 
 
-def _lookup(mapping: dict[Any, Any], value: Any) -> Any:
+def _lookup(mapping: dict[Any, Any], value: Any, by_text: dict[str, Any] | None = None) -> Any:
     try:
         if value in mapping:
             return mapping[value]
@@ -144,6 +144,8 @@ def _lookup(mapping: dict[Any, Any], value: Any) -> Any:
     text = str(value)
     if text in mapping:
         return mapping[text]
+    if by_text is not None and not isinstance(value, bool) and text in by_text:
+        return by_text[text]  # a number key (YAML `1:`) matches Jira's text id "1"
     return _MISSING
 
 
@@ -195,13 +197,14 @@ def _compile_scalar(spec: FieldSpec, options: MappingOptions) -> Callable[[Any],
     mapping, has_default, default = spec.mapping, spec.has_default, spec.default
     if mapping is None:
         return transform
+    by_text = {str(k): v for k, v in mapping.items() if isinstance(k, (int, float)) and not isinstance(k, bool)}
 
     def mapped(value: Any) -> Any:
         if transform is not None:
             value = transform(value)
             if value is None:
                 return None
-        found = _lookup(mapping, value)
+        found = _lookup(mapping, value, by_text)
         if found is not _MISSING:
             return found
         return default if has_default else value

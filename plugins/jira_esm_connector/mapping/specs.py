@@ -19,7 +19,7 @@ from typing import Any, Literal
 from ..bounded import short_repr
 
 from .templates import TemplateError, compile_template, is_template, template_variables
-from .dates import get_zone
+from .dates import date_formatter, get_zone
 
 __all__ = [
     "TRANSFORMS",
@@ -252,7 +252,10 @@ def _check_date_options(raw: dict[str, Any], transform: Any) -> tuple[Any, Any]:
     if fmt is not None:
         if transform not in _DATE_TRANSFORMS:
             raise SpecError("'format' only applies to transform: date or datetime", ("format",))
-        _nonempty_str(fmt, "format")
+        try:
+            date_formatter(_nonempty_str(fmt, "format"))
+        except ValueError as exc:
+            raise SpecError(str(exc), ("format",)) from None
     tz = raw.get("timezone")
     if tz is not None:
         if transform not in _DATE_TRANSFORMS:

@@ -51,7 +51,7 @@ __all__ = ["CarryPlan", "plan_carry", "task_digest", "carry_allowed_by_quality"]
 log = logging.getLogger("jira_esm_connector.pipeline")
 
 # Bump when transform's output for the same Jira record changes without a version change.
-TRANSFORM_REVISION = 1
+TRANSFORM_REVISION = 2
 
 
 def _connector_version() -> str:
