@@ -15,7 +15,11 @@ __all__ = [
     "StrictModel",
     "located",
     "DagId",
+    "TaskName",
     "ConnId",
+    "HEALTH_DAG_ID",
+    "RECONCILE_DAG_ID",
+    "RESERVED_DAG_IDS",
     "NonEmptyStr",
     "PathSpec",
     "TemplateSpec",
@@ -24,6 +28,16 @@ __all__ = [
 # Airflow's KEY_REGEX (``^[\w.-]+$``, ASCII here) and max id length.
 DAG_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 DAG_ID_MAX = 250
+
+# The connector's own DAGs (dags/jira_esm_connector_health.py, _reconcile.py). A task file
+# cannot take their ids: Airflow parses each DAG file on its own, so the two definitions
+# would replace each other on every parse, with no import error anywhere.
+HEALTH_DAG_ID = "jira_esm_connector_health"
+RECONCILE_DAG_ID = "jira_esm_connector_reconcile"
+RESERVED_DAG_IDS: dict[str, str] = {
+    HEALTH_DAG_ID: "the connector's health check DAG",
+    RECONCILE_DAG_ID: "the connector's reconcile DAG",
+}
 
 
 def located(message: str, *subpath: str | int) -> PydanticCustomError:
@@ -65,6 +79,16 @@ def _dag_id(value: Any) -> Any:
     return value
 
 
+def _task_name(value: Any) -> Any:
+    value = _dag_id(value)
+    if value in RESERVED_DAG_IDS:
+        raise located(
+            f"'{value}' is the DAG id of {RESERVED_DAG_IDS[value]}; a task's name becomes its DAG id, "
+            "so choose another name"
+        )
+    return value
+
+
 def _conn_id(value: Any) -> Any:
     if not isinstance(value, str) or not value.strip():
         raise located(f"must be an Airflow connection id, got {short_repr(value)}")
@@ -98,6 +122,7 @@ def _spec_raw(spec: FieldSpec) -> Any:
 
 
 DagId = Annotated[str, BeforeValidator(_dag_id)]
+TaskName = Annotated[str, BeforeValidator(_task_name)]  # a DagId that is not one of the connector's own
 ConnId = Annotated[str, BeforeValidator(_conn_id)]
 NonEmptyStr = Annotated[str, BeforeValidator(_non_empty_str)]
 # Scheduled imports: a plain string is a Jira path. Event pushes: a plain string is a template.

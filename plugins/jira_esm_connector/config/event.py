@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..bounded import short_repr
 from ..mapping.specs import FieldSpec, spec_template_names
-from .common import ConnId, DagId, NonEmptyStr, StrictModel, TemplateSpec, located
+from .common import ConnId, NonEmptyStr, StrictModel, TaskName, TemplateSpec, located
 from .operation_specs import BLOCKS, OPERATION_SPECS, OPERATIONS, SUB_BLOCKS
 
 __all__ = [
@@ -109,7 +109,7 @@ class WriteBack(StrictModel):
 
 
 class EventTask(StrictModel):
-    name: DagId
+    name: TaskName
     kind: Literal["event"] = "event"
     description: str | None = None
     tags: list[NonEmptyStr] = []

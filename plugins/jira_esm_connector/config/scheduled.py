@@ -10,7 +10,7 @@ from pydantic import Field, field_serializer, field_validator, model_validator
 from ..bounded import short_repr
 from ..mapping.engine import MappingOptions
 from ..mapping.specs import FieldSpec
-from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, located
+from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, TaskName, located
 from .expectations import KNOWN_EXPECTATIONS
 from .scheduling import validate_schedule
 
@@ -174,7 +174,7 @@ class QualityExpectation(StrictModel):
 
 
 class ScheduledTask(StrictModel):
-    name: DagId
+    name: TaskName
     kind: Literal["scheduled"] = "scheduled"
     description: str | None = None
     tags: list[NonEmptyStr] = []

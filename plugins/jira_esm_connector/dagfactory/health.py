@@ -10,9 +10,9 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
+from ..config.common import HEALTH_DAG_ID
 from .common import START_DATE, connector_settings, dag_tags, fail_without_retry, staging_description, staging_root
 
-HEALTH_DAG_ID = "jira_esm_connector_health"
 log = logging.getLogger("jira_esm_connector.health")
 
 DOC_MD = """\

@@ -21,11 +21,11 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
+from ..config.common import RECONCILE_DAG_ID
 from .common import START_DATE, connector_settings, dag_tags, fail_without_retry
 
 __all__ = ["RECONCILE_DAG_ID", "RECONCILE_TASK_ID", "build_reconcile_dag", "reconcile_params", "run_reconcile"]
 
-RECONCILE_DAG_ID = "jira_esm_connector_reconcile"
 RECONCILE_TASK_ID = "reconcile"
 MAX_SAMPLE_SIZE = 10_000
 log = logging.getLogger("jira_esm_connector.pipeline")
