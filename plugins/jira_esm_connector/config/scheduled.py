@@ -352,6 +352,7 @@ class ScheduledTask(StrictModel):
         if self.include_members is not None and kind != "group":
             raise located("only for mapping_type: group", "include_members")
         self._check_removal()
+        self._check_distinct_attributes(self.removal)
         return self
 
     def _check_removal(self) -> None:
@@ -373,6 +374,15 @@ class ScheduledTask(StrictModel):
             for key in ("attribute", "value"):
                 if getattr(removed, key) is None:
                     raise located(f"is required for generic templates (there is no default)", "removed", key)
+        if removed is not None and removed.enabled and self.mapping_type in DEFAULT_REMOVAL:
+            default_attribute, default_value = DEFAULT_REMOVAL[self.mapping_type]
+            if removed.attribute not in (None, default_attribute) and removed.value is None:
+                # the default value belongs to the default attribute, not to the one chosen here
+                raise located(
+                    f"is required when removed.attribute is '{removed.attribute}': the default value "
+                    f"{default_value!r} is for {default_attribute}, the default attribute of {self.mapping_type} imports",
+                    "removed", "value",
+                )
         removal = self.removal
         if removal is None:
             return
@@ -388,6 +398,38 @@ class ScheduledTask(StrictModel):
                 "(e.g. active_value: Active)", "removed", "active_value",
             )
 
+    def _check_distinct_attributes(self, removal: RemovalSettings | None) -> None:
+        """The key attribute, the task-id stamp and the removal attribute must be three
+        different ESM attributes: load writes the stamp over the card's key, and marking a
+        card removed would overwrite its key or its stamp -- the card is then no longer found
+        by its key, or no longer counted as this task's."""
+        # (ESM attribute, key path, set in the file?, what it is)
+        roles: list[tuple[str, str, bool, str]] = []
+        if self.key is not None:
+            roles.append((self.key.esm, "key.esm", True, "key.esm (the attribute holding the record's key)"))
+        explicit = "task_id_attribute" in self.model_fields_set
+        roles.append((
+            self.task_id_attribute, "task_id_attribute", explicit,
+            "task_id_attribute (" + ("" if explicit else "by default; ")
+            + "the attribute the connector stamps with the task's id)",
+        ))
+        if removal is not None and removal.attribute is not None:
+            explicit = self.removed is not None and self.removed.attribute is not None
+            roles.append((
+                removal.attribute, "removed.attribute", explicit,
+                "removed.attribute (" + ("" if explicit else f"the default of {self.mapping_type} imports; ")
+                + "the attribute removed records are marked in)",
+            ))
+        for n, (attribute, path, explicit, role) in enumerate(roles):
+            for other_attribute, other_path, other_explicit, other_role in roles[:n]:
+                if attribute == other_attribute:
+                    # name the key the file sets (the later one when it sets both)
+                    blamed = path if explicit or not other_explicit else other_path
+                    raise located(
+                        f"'{attribute}' is both {other_role} and {role}; they must be different ESM attributes",
+                        *blamed.split("."),
+                    )
+
     # ---- derived values -------------------------------------------------------------
     @property
     def removal(self) -> RemovalSettings | None:
@@ -398,6 +440,8 @@ class ScheduledTask(StrictModel):
         if not given.enabled:
             return None
         attribute, value = DEFAULT_REMOVAL.get(self.mapping_type, (None, None))
+        if given.attribute not in (None, attribute):
+            value = None  # the default value belongs to the default attribute (validation demands one)
         return given.model_copy(update={"attribute": given.attribute or attribute, "value": given.value or value})
 
     @property

@@ -1,0 +1,100 @@
+"""Task files and settings that would load although they cannot work are refused (or, for
+blank settings, read as "not set")."""
+from __future__ import annotations
+
+import pytest
+
+from jira_esm_connector.config import TaskFileError, parse_task
+
+USER_IMPORT = {
+    "name": "imp",
+    "kind": "scheduled",
+    "jira_conn_id": "jira_default",
+    "esm_conn_id": "esm_default",
+    "schedule": "@hourly",
+    "mode": "full",
+    "mapping_type": "user",
+    "template": "person",
+    "folder": "persons",
+    "key": {"jira": "accountId", "esm": "jira_account_id"},
+    "attributes": {"name": "displayName"},
+}
+GROUP_IMPORT = {**USER_IMPORT, "mapping_type": "group", "template": "group",
+                "key": {"jira": "groupId", "esm": "jira_group_id"}}
+GENERIC_IMPORT = {**USER_IMPORT, "mapping_type": "generic", "template": "incident", "jql": "project = SUP",
+                  "key": {"jira": "key", "esm": "jira_key"}, "attributes": {"subject": "fields.summary"},
+                  "removed": {"attribute": "status", "value": "05 - Removed"}}
+
+
+def refused(data) -> TaskFileError:
+    with pytest.raises(TaskFileError) as info:
+        parse_task(data, "imp.yaml")
+    assert info.value.file == "imp.yaml"
+    return info.value
+
+
+# ---- key.esm / task_id_attribute / removal attribute -------------------------------------
+
+@pytest.mark.parametrize("base, changes, key, named", [
+    # the key attribute is overwritten by the task-id stamp (load stamps the card after the
+    # transform put the key there): no card is ever found by its key, every run creates all again
+    (USER_IMPORT, {"key": {"jira": "accountId", "esm": "task_id"}}, "key.esm", ("key.esm", "task_id_attribute")),
+    (USER_IMPORT, {"task_id_attribute": "jira_account_id"}, "task_id_attribute", ("key.esm", "task_id_attribute")),
+    # marking a card removed overwrites its key (or its task-id stamp): the card is then no
+    # longer found by its key / no longer counted as this task's
+    (USER_IMPORT, {"removed": {"attribute": "jira_account_id", "value": "Deleted"}}, "removed.attribute",
+     ("key.esm", "removed.attribute")),
+    (USER_IMPORT, {"removed": {"attribute": "task_id", "value": "Deleted"}}, "removed.attribute",
+     ("task_id_attribute", "removed.attribute")),
+    # the default removal attribute counts too (users: accountStatus, groups: status)
+    (USER_IMPORT, {"key": {"jira": "accountId", "esm": "accountStatus"}}, "key.esm", ("key.esm", "removed.attribute")),
+    (GROUP_IMPORT, {"task_id_attribute": "status"}, "task_id_attribute", ("task_id_attribute", "removed.attribute")),
+    # both set in the file: the later key is named
+    (GENERIC_IMPORT, {"task_id_attribute": "status"}, "removed.attribute", ("task_id_attribute", "removed.attribute")),
+    # incremental imports mark nothing removed, but still stamp the card
+    ({**GENERIC_IMPORT, "mode": "incremental", "removed": None}, {"key": {"jira": "key", "esm": "task_id"}},
+     "key.esm", ("key.esm", "task_id_attribute")),
+])
+def test_key_stamp_and_removal_attributes_must_differ(base, changes, key, named):
+    err = refused({**base, **changes})
+    assert err.key == key, str(err)
+    assert all(n in err.message for n in named), err.message
+    assert "must be different ESM attributes" in err.message
+
+
+@pytest.mark.parametrize("data", [
+    USER_IMPORT,
+    {**USER_IMPORT, "task_id_attribute": "connector_task", "removed": {"attribute": "status", "value": "Gone"}},
+    # no removal (removed: false): the default removal attribute is not written, so it is free
+    {**USER_IMPORT, "removed": False, "key": {"jira": "accountId", "esm": "accountStatus"}},
+    GENERIC_IMPORT,
+])
+def test_distinct_key_stamp_and_removal_attributes_load(data):
+    parse_task(data, "imp.yaml")
+
+
+# ---- removed.attribute without removed.value ---------------------------------------------
+
+@pytest.mark.parametrize("base, attribute, default_value", [
+    (USER_IMPORT, "status", "Deleted"),
+    (GROUP_IMPORT, "groupStatus", "5 - Removed"),
+])
+def test_removal_attribute_without_value_does_not_borrow_another_attributes_default(base, attribute, default_value):
+    """``removed: {attribute: status}`` on a user import: the SPEC default value belongs to
+    the default attribute (accountStatus = Deleted); it must not be written to another one."""
+    err = refused({**base, "removed": {"attribute": attribute}})
+    assert err.key == "removed.value"
+    assert attribute in err.message and repr(default_value) in err.message
+
+
+@pytest.mark.parametrize("base, removed, expected", [
+    (USER_IMPORT, {"attribute": "accountStatus"}, ("accountStatus", "Deleted")),  # the default attribute: its value
+    (USER_IMPORT, {"value": "Gone"}, ("accountStatus", "Gone")),
+    (USER_IMPORT, {"attribute": "status", "value": "Gone"}, ("status", "Gone")),
+    (GROUP_IMPORT, {"attribute": "status"}, ("status", "5 - Removed")),
+    (GROUP_IMPORT, {"max_share": 0.2}, ("status", "5 - Removed")),
+])
+def test_removal_defaults_fill_in_for_their_own_attribute(base, removed, expected):
+    task = parse_task({**base, "removed": removed}, "imp.yaml")
+    assert (task.removal.attribute, task.removal.value) == expected
+
