@@ -98,3 +98,18 @@ def test_removal_defaults_fill_in_for_their_own_attribute(base, removed, expecte
     task = parse_task({**base, "removed": removed}, "imp.yaml")
     assert (task.removal.attribute, task.removal.value) == expected
 
+
+# ---- cache.clear_hours ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("hours", [[6.5], 6.5, [0, 12.25], "6.5"])
+def test_fractional_cache_clear_hour_is_refused(hours):
+    """``clear_hours: [6.5]`` was silently read as 6 (int(6.5))."""
+    err = refused({**USER_IMPORT, "cache": {"clear_hours": hours}})
+    assert err.key == "cache.clear_hours"
+    assert "whole hours" in err.message
+
+
+@pytest.mark.parametrize("hours, expected", [([6.0], [6]), (12.0, [12]), ([6.0, 12], [6, 12])])
+def test_integer_valued_float_clear_hour_is_the_hour(hours, expected):
+    task = parse_task({**USER_IMPORT, "cache": {"clear_hours": hours}}, "imp.yaml")
+    assert task.clear_hours() == expected

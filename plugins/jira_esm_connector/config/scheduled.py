@@ -118,7 +118,7 @@ def parse_clear_hours(value: Any) -> list[int]:
         return []
     if isinstance(value, bool):
         raise ValueError(f"must be hours of the day 0-23, got {short_repr(value)}")
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         items: list[Any] = [value]
     elif isinstance(value, str):
         items = [p.strip() for p in value.split(",") if p.strip()]
@@ -129,11 +129,11 @@ def parse_clear_hours(value: Any) -> list[int]:
     hours: set[int] = set()
     for item in items:
         try:
-            if isinstance(item, bool):
-                raise ValueError
+            if isinstance(item, bool) or (isinstance(item, float) and not item.is_integer()):
+                raise ValueError  # 6.5 is no hour of the day (int() would make it 6); 6.0 is 6
             hour = int(item)
         except (TypeError, ValueError):
-            raise ValueError(f"must be hours of the day 0-23, got {short_repr(item)}") from None
+            raise ValueError(f"must be whole hours of the day 0-23, got {short_repr(item)}") from None
         if not 0 <= hour <= 23:
             raise ValueError(f"must be hours of the day 0-23, got {hour}")
         hours.add(hour)
