@@ -113,3 +113,57 @@ def test_fractional_cache_clear_hour_is_refused(hours):
 def test_integer_valued_float_clear_hour_is_the_hour(hours, expected):
     task = parse_task({**USER_IMPORT, "cache": {"clear_hours": hours}}, "imp.yaml")
     assert task.clear_hours() == expected
+
+
+# ---- event payload fields --------------------------------------------------------------------
+
+COMMENT = {
+    "name": "comment_from_esm",
+    "kind": "event",
+    "operation": "add_comment",
+    "jira_conn_id": "jira_default",
+    "esm_conn_id": "esm_default",
+    "issue": "{{ issue_key }}",
+    "comment": "{{ text }}",
+}
+
+
+def comment_task(text_field):
+    return {**COMMENT, "payload": {"issue_key": {"required": True}, "text": text_field}}
+
+
+@pytest.mark.parametrize("text_field, key, reason", [
+    # an optional field whose default breaks the field's own rules: every trigger that
+    # leaves the field out would be refused (Airflow validates the default; run_event too)
+    ({"max_length": 3, "default": "abcdef"}, "default", "6 characters, more than max_length 3"),
+    ({"format": "email", "default": "not-an-email"}, "default", "not a valid email"),
+    ({"format": "date", "default": "2024-13-01"}, "default", "not a valid date"),
+    ({"pattern": "^[A-Z]+$", "default": "lower"}, "default", "does not match pattern '^[A-Z]+$'"),
+    ({"min_length": 2, "default": "x"}, "default", "1 character, fewer than min_length 2"),
+    # a required field no value can satisfy: the DAG could never run
+    ({"required": True, "min_length": 5, "max_length": 3}, "min_length", "must be at most max_length (3)"),
+    # an enum value the field's own rules refuse: offered in the trigger form, never accepted
+    ({"enum": ["abc", "abcdef"], "max_length": 3}, "enum[1]", "6 characters, more than max_length 3"),
+])
+def test_payload_field_that_no_trigger_can_satisfy_is_refused_at_load(text_field, key, reason):
+    with pytest.raises(TaskFileError) as info:
+        parse_task(comment_task(text_field), "comment_from_esm.yaml")
+    err = info.value
+    assert (err.file, err.key) == ("comment_from_esm.yaml", f"payload.text.{key}")
+    assert reason in err.message, err.message
+
+
+@pytest.mark.parametrize("text_field", [
+    {"max_length": 3, "default": "abc"},
+    {"format": "email", "default": "ops@example.com"},
+    {"pattern": "^[A-Z]+$", "default": "UPPER"},
+    {"min_length": 2, "max_length": 2, "default": "xy"},
+    {"required": True, "min_length": 3, "max_length": 3},
+    {"enum": ["a", "b"], "max_length": 1, "default": "b"},
+])
+def test_payload_field_default_that_passes_its_own_rules_is_what_an_empty_trigger_gets(text_field):
+    from jira_esm_connector.events.runner import check_payload
+
+    task = parse_task(comment_task(text_field), "comment_from_esm.yaml")
+    payload = check_payload(task, {"event_id": "e-1", "issue_key": "SUP-1", **({"text": "abc"} if text_field.get("required") else {})})
+    assert payload["text"] == text_field.get("default", "abc")

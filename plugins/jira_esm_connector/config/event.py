@@ -53,17 +53,30 @@ class PayloadField(StrictModel):
             for key in ("max_length", "min_length", "format", "pattern"):
                 if getattr(self, key) is not None:
                     raise located(f"only applies to type: string (this field is {self.type})", key)
+        if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
+            raise located(
+                f"must be at most max_length ({self.max_length}): no value can be at least {self.min_length} "
+                f"and at most {self.max_length} characters long", "min_length",
+            )
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
             except re.error as exc:
                 raise located(f"not a valid regular expression: {exc}", "pattern") from None
+        from .params import field_value_problem  # params builds on this module
+
         if self.enum is not None:
             if not self.enum:
                 raise located("must list at least one allowed value", "enum")
             for n, v in enumerate(self.enum):
                 if not _is_type(v, self.type):
                     raise located(f"value {short_repr(v)} is not of type {self.type}", "enum", n)
+                problem = field_value_problem(self, v)
+                if problem is not None:
+                    raise located(
+                        f"value {short_repr(v)} breaks this field's own rules ({problem}): a trigger can never send it",
+                        "enum", n,
+                    )
         if self.default is not None:
             if self.required:
                 raise located("a required field cannot have a default", "default")
@@ -71,6 +84,12 @@ class PayloadField(StrictModel):
                 raise located(f"must be of type {self.type}, got {short_repr(self.default)}", "default")
             if self.enum is not None and self.default not in self.enum:
                 raise located(f"must be one of the enum values, got {short_repr(self.default)}", "default")
+            problem = field_value_problem(self, self.default)
+            if problem is not None:
+                raise located(
+                    f"{short_repr(self.default)} breaks this field's own rules ({problem}): every trigger "
+                    "that leaves the field out would be refused", "default",
+                )
         return self
 
 

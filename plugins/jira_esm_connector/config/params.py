@@ -17,6 +17,7 @@ __all__ = [
     "params_schema",
     "allowed_keys",
     "param_kwargs",
+    "field_value_problem",
 ]
 
 EVENT_ID_MAX_LENGTH = 200  # the state store's events.event_id column holds at most this many characters
@@ -79,6 +80,30 @@ def _field_schema(name: str, field: PayloadField) -> dict[str, Any]:
     if field.description:
         schema["description"] = field.description
     return schema
+
+
+def field_value_problem(field: PayloadField, value: Any) -> str | None:
+    """Why ``value`` fails ``field``'s own JSON schema -- the one the DAG's Params and
+    run_event check a trigger against, format checks included -- or ``None`` when it passes."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(
+        _field_schema("value", field), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return None
+    rule = error.validator_value
+    if error.validator in ("maxLength", "minLength"):
+        length = f"{len(value)} character{'' if len(value) == 1 else 's'}"
+        if error.validator == "maxLength":
+            return f"{length}, more than max_length {rule}"
+        return f"{length}, fewer than min_length {rule}" if value else "empty"
+    if error.validator == "pattern":
+        return f"does not match pattern {rule!r}"
+    if error.validator == "format":
+        return f"not a valid {rule}"
+    return error.message
 
 
 def params_schema(task: EventTask) -> dict[str, Any]:
