@@ -167,3 +167,31 @@ def test_payload_field_default_that_passes_its_own_rules_is_what_an_empty_trigge
     task = parse_task(comment_task(text_field), "comment_from_esm.yaml")
     payload = check_payload(task, {"event_id": "e-1", "issue_key": "SUP-1", **({"text": "abc"} if text_field.get("required") else {})})
     assert payload["text"] == text_field.get("default", "abc")
+
+
+@pytest.mark.parametrize("sent, expected", [(5.0, 5), (5, 5), (-3.0, -3), (10.0**20, 10**20)])
+def test_integer_payload_sent_as_float_is_passed_on_as_int(sent, expected):
+    """JSON schema's "integer" accepts 5.0, so the trigger and run_event accept it; the value
+    is passed on as 5, so "{{ count }}" writes '5' to Jira, not '5.0'."""
+    from jira_esm_connector.config import event_renderer
+    from jira_esm_connector.events.runner import check_payload
+
+    data = {**COMMENT, "payload": {"issue_key": {"required": True}, "count": {"type": "integer", "required": True}},
+            "comment": "Affected users: {{ count }}"}
+    task = parse_task(data, "comment_from_esm.yaml")
+    payload = check_payload(task, {"event_id": "e-1", "issue_key": "SUP-1", "count": sent})
+    assert payload["count"] == expected and type(payload["count"]) is int
+    assert event_renderer(task)(payload).comment == f"Affected users: {expected}"
+
+
+def test_number_payload_keeps_its_float_and_fractional_integer_is_refused():
+    from jira_esm_connector.events.errors import PayloadError
+    from jira_esm_connector.events.runner import check_payload
+
+    data = {**COMMENT, "payload": {"issue_key": {"required": True}, "count": {"type": "integer"}, "ratio": {"type": "number"}},
+            "comment": "{{ count }} {{ ratio }}"}
+    task = parse_task(data, "comment_from_esm.yaml")
+    payload = check_payload(task, {"event_id": "e-1", "issue_key": "SUP-1", "ratio": 2.0})
+    assert payload["ratio"] == 2.0 and type(payload["ratio"]) is float and payload["count"] is None
+    with pytest.raises(PayloadError, match="count"):
+        check_payload(task, {"event_id": "e-1", "issue_key": "SUP-1", "count": 5.5})

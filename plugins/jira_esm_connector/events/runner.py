@@ -91,7 +91,8 @@ def _schema_problem(error: Any) -> str:
 
 def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, Any]:
     """The conf as the operation sees it: declared keys only (optional ones filled with their
-    default), validated against the task's schema. Raises :class:`PayloadError`."""
+    default), validated against the task's schema; a whole number sent as 5.0 for an
+    integer field is passed on as 5. Raises :class:`PayloadError`."""
     import jsonschema
 
     if conf is None:
@@ -124,6 +125,11 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
         if len(problems) > _MAX_LISTED:
             text += f"; and {len(problems) - _MAX_LISTED} more problems"
         raise PayloadError("the payload is not valid: " + text)
+    for name, field in task.payload.items():
+        value = payload.get(name)
+        if field.type == "integer" and isinstance(value, float):
+            # JSON schema's "integer" accepts 5.0 (the schema check passed): 5, so "{{ count }}" renders 5
+            payload[name] = int(value)
     card_id = payload.get("datacard_id")
     if card_id is not None and not isinstance(card_id, str):
         # 4711 and 4711.0 (JSON schema's "integer") -> "4711": ESM's ids are strings of digits
@@ -146,6 +152,11 @@ def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str,
     wb = task.write_back
     if wb is None:
         return None
+    for name, field in task.payload.items():
+        value = payload.get(name)
+        if field.type == "integer" and isinstance(value, float):
+            # JSON schema's "integer" accepts 5.0 (the schema check passed): 5, so "{{ count }}" renders 5
+            payload[name] = int(value)
     card_id = payload.get("datacard_id")
     if not card_id:
         raise PayloadError("the task writes the result back to ESM, but the payload has no datacard_id")
