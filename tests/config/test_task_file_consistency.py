@@ -195,3 +195,45 @@ def test_number_payload_keeps_its_float_and_fractional_integer_is_refused():
     assert payload["ratio"] == 2.0 and type(payload["ratio"]) is float and payload["count"] is None
     with pytest.raises(PayloadError, match="count"):
         check_payload(task, {"event_id": "e-1", "issue_key": "SUP-1", "count": 5.5})
+
+
+# ---- blank settings ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_empty_path_variables_are_not_set_not_the_current_directory(monkeypatch, tmp_path, blank):
+    """``JIRA_ESM_MAPPINGS_DIR=`` (e.g. ``${VAR:-}`` in a compose file) was read as Path(''),
+    the process's working directory: the DAG files then read task files from wherever the
+    DAG processor happens to run (usually none -> every connector DAG vanishes, with no
+    import error). Like JIRA_ESM_STAGING_URL=, an empty value means "not set"."""
+    from jira_esm_connector.config import ConnectorSettings
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("JIRA_ESM_MAPPINGS_DIR", blank)
+    monkeypatch.setenv("JIRA_ESM_STAGING_DIR", blank)
+    s = ConnectorSettings()
+    default = tmp_path / "dags" / ".." / "include" / "mappings"
+    assert s.mappings_dir is None
+    assert s.task_folder(default) == default
+    assert s.task_folder() == tmp_path / "include" / "mappings"
+    assert s.staging_dir == tmp_path / "jira_esm_staging"
+
+
+@pytest.mark.parametrize("var, attr, expected", [
+    ("JIRA_ESM_POOL", "pool", "jira_esm_connector"),
+    ("JIRA_ESM_TIMEZONE", "timezone", "UTC"),
+    ("JIRA_ESM_DATE_FORMAT", "date_format", "%Y-%m-%d"),
+    ("JIRA_ESM_DATETIME_FORMAT", "datetime_format", "%Y-%m-%dT%H:%M:%SZ"),
+])
+def test_empty_text_variables_are_not_set(monkeypatch, var, attr, expected):
+    from jira_esm_connector.config import ConnectorSettings
+
+    monkeypatch.setenv(var, "")
+    assert getattr(ConnectorSettings(), attr) == expected
+
+
+def test_empty_state_db_url_is_the_default_sqlite_file(monkeypatch, tmp_path):
+    from jira_esm_connector.config import ConnectorSettings
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("JIRA_ESM_STATE_DB_URL", "")
+    assert ConnectorSettings().state_db_url == f"sqlite:///{tmp_path}/jira_esm_state.db"

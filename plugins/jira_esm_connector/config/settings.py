@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .scheduled import parse_clear_hours
@@ -83,6 +83,9 @@ class ConnectorSettings(BaseSettings):
     ``JIRA_ESM_STAGING_CONN_ID``           Airflow connection with the credentials for ``JIRA_ESM_STAGING_URL``
                                            (default: none, the file system's own defaults, e.g. an instance role)
     ====================================== ===================================================
+
+    A folder, URL or text variable set to nothing (``JIRA_ESM_MAPPINGS_DIR=``) counts as not
+    set: its default. (``JIRA_ESM_CACHE_CLEAR_HOURS=`` is "never by clock".)
     """
 
     model_config = SettingsConfigDict(env_prefix="JIRA_ESM_", extra="ignore", frozen=True)
@@ -154,6 +157,19 @@ class ConnectorSettings(BaseSettings):
     def _blank_is_none(cls, value: Any) -> Any:
         # an empty variable (``JIRA_ESM_STAGING_URL=``) means "not set": the local folder
         return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator(
+        "state_db_url", "staging_dir", "pool", "mappings_dir", "timezone", "date_format", "datetime_format",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        # an empty variable (``JIRA_ESM_MAPPINGS_DIR=``, e.g. ``${VAR:-}`` in a compose file)
+        # means "not set", as for JIRA_ESM_STAGING_URL -- not Path(""), the working directory
+        # (nor a pool or a date format named "")
+        if isinstance(value, str) and not value.strip():
+            return cls.model_fields[info.field_name].get_default(call_default_factory=True)
+        return value
 
     @field_validator("staging_url")
     @classmethod
