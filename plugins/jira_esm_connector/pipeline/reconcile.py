@@ -45,6 +45,7 @@ from ..mapping.engine import MappingError
 from ..mapping.paths import get_path
 from ..protocols import EsmApi, JiraApi, StateApi
 from .results import ReconcileReport
+from .transform import cached_fingerprint, write_target
 
 __all__ = ["reconcile", "reconcile_summary_line", "RECONCILE_COUNT_KEYS", "DEFAULT_SAMPLE_SIZE", "LISTED"]
 
@@ -558,6 +559,7 @@ def _stale_sample(
         mapped[key] = data
     # what the import's diff step would compare: the transform fingerprint (references as keys)
     cached = state.get_fingerprints(task.name, list(mapped)) if state is not None else {}
+    target = write_target(task)
     cards = lookup_cards(esm, task.template, key_attr, list(mapped), list(attributes))
     resolver = ReferenceResolver(esm)
     resolver.prefetch(ref for data in mapped.values() for ref in _references(data))
@@ -584,7 +586,7 @@ def _stale_sample(
         if fingerprint(expected) == fingerprint(actual):
             continue
         out["stale"] += 1
-        if cached.get(key) == fingerprint(data):
+        if cached.get(key) == cached_fingerprint(fingerprint(data), target):
             stale_cached += 1
         if len(out["stale_examples"]) < listed:
             out["stale_examples"].append({

@@ -143,6 +143,28 @@ def _note(problems: list[tuple[str, str]], problem: tuple[str, str]) -> None:
         problems.append(problem)
 
 
+def write_target(task: Any) -> str:
+    """What a task file decides about where and how its records are written beyond the
+    mapped attributes: the ESM connection, template, task-id stamp, removal attribute and
+    re-activation, comment settings. Part of every fingerprint, so a change to any of them
+    pushes every record again (as a cache clear does) -- else the cache would call every
+    record unchanged and nothing would reach the new template, stamp or ESM."""
+    removal = task.removal
+    parts = {
+        "esm": task.esm_conn_id, "template": task.template, "stamp": task.task_id_attribute,
+        "removal": [removal.attribute, removal.value, removal.active_value, removal.reactivate] if removal else None,
+        "comments": task.comments.model_dump(mode="json") if task.comments is not None else None,
+    }
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def cached_fingerprint(data_fingerprint: str, target: str, issue_key: str | None = None) -> str:
+    """The fingerprint the task cache keeps for a record: its data's, with where the data
+    goes -- the task's :func:`write_target` and, for a comment, its issue (a moved issue's
+    comments must reach the card of its new key)."""
+    return hashlib.sha256(f"{data_fingerprint}\x00{target}\x00{issue_key or ''}".encode("utf-8")).hexdigest()
+
+
 class RecordMapper:
     """Applies a task's mapping to staged extract rows (``key``, ``record`` as staged JSON text
     -- ``None`` for a row a full run carried --, ``updated``): the one place that does, for
@@ -154,6 +176,7 @@ class RecordMapper:
         self.key_attr = task.key.esm if task.key is not None else None
         self.key_path = task.record_key_path
         self.is_comment = task.mapping_type == "comment"
+        self.target = write_target(task)
         self.problems: list[tuple[str, str]] = []
         self.problem_count = 0
 
@@ -180,10 +203,7 @@ class RecordMapper:
                 data[self.key_attr] = key
             issue_key = str(record.get("issue", {}).get("key")) if self.is_comment else None
             text, digest = encode_with_fingerprint(data)
-            if issue_key is not None:
-                # the card a comment goes to is part of what was pushed: a moved issue's
-                # comments must reach the card of its new key
-                digest = hashlib.sha256(f"{digest}\x00{issue_key}".encode("utf-8")).hexdigest()
+            digest = cached_fingerprint(digest, self.target, issue_key)
             yield {"key": key, "fingerprint": digest, "data": text, "issue_key": issue_key, "updated": row["updated"]}, data
 
 
