@@ -732,6 +732,8 @@ class EsmClient:
         return self._match_outcomes(template, cards, out)
 
     def _match_outcomes(self, template: str, cards: list[tuple[int, CardInput]], out: Any) -> list[CardOutcome]:
+        """ESM's per-card results for ``cards``, in the order sent when the answer keeps it
+        (every edit's result names the card sent), else matched by card id."""
         what = f"PUT /dc/{template}/data"
         if not isinstance(out, Mapping):
             raise malformed_answer(what, f"the bulk import answer for '{template}' is {describe_json(out)}, expected an object")
@@ -740,13 +742,15 @@ class EsmClient:
         items = [i if isinstance(i, Mapping) else {} for i in (out.get("data") or [])]
         meta = out.get("meta") if isinstance(out.get("meta"), Mapping) else {}
         outcomes: list[CardOutcome] = []
-        if len(items) == len(cards):
+        if len(items) == len(cards) and all(_same_card(card, item) for (_, card), item in zip(cards, items)):
             pairs = list(zip(cards, items))
         else:
-            # ESM did not answer card by card in order: match edits by id; creates stay unknown.
+            # ESM did not answer card by card in order (the contract does not promise it): match
+            # edits by id; creates stay unknown -- paired by position, a new card's id could go
+            # to another key, and later edits with it
             self.log.warning(
-                "ESM answered a bulk import of %d '%s' cards with %d results; matching them by card id.",
-                len(cards), template, len(items),
+                "ESM answered a bulk import of %d '%s' cards with %d results%s; matching them by card id.",
+                len(cards), template, len(items), "" if len(items) != len(cards) else ", not in the order sent",
             )
             by_id = {str((i.get("dataCard") or {}).get("dataCardId")): i for i in items if i.get("dataCard")}
             pairs = [(c, by_id.get(str(c[1].data_card_id)) if c[1].data_card_id else None) for c in cards]
@@ -793,6 +797,16 @@ class EsmClient:
                 SERVICE,
             )
         return attr
+
+
+def _same_card(card: CardInput, item: Mapping[str, Any]) -> bool:
+    """Does a result paired by position belong to ``card``? An edit's result must name the
+    card sent (a result without a card, a refusal, says nothing against it)."""
+    if not card.data_card_id:
+        return True
+    dc = item.get("dataCard") if isinstance(item.get("dataCard"), Mapping) else None
+    returned = dc.get("dataCardId") if dc else None
+    return returned in (None, "") or str(returned) == str(card.data_card_id)
 
 
 def _errors_of(obj: Any) -> list[Mapping[str, Any]]:
