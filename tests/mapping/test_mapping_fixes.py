@@ -104,3 +104,18 @@ def test_task_item_text_stays_on_its_line():
         {"type": "taskItem", "attrs": {"localId": "b", "state": "DONE"}, "content": [{"type": "text", "text": "Order parts"}]},
     ]}]}
     assert adf_to_text(doc) == "[ ] Call @Ann today\n[x] Order parts"
+
+
+def test_an_empty_reference_key_is_no_reference():
+    """A reference whose Jira value is "" named no card, yet was reported missing on every
+    run: the record stayed pending for ever and was fetched and written again each time."""
+    from jira_esm_connector.mapping import Reference
+
+    fn = compile_attributes({
+        "owner": {"from": "fields.owner", "reference": {"template": "person", "by": "jira_account_id"}},
+        "watchers": {"from": "fields.watchers", "reference": {"template": "person", "by": "jira_account_id"}},
+    })
+    out = fn({"fields": {"owner": " ", "watchers": ["w1", "", "w2"]}})
+    assert out["owner"] is None
+    assert out["watchers"] == Reference("person", "jira_account_id", ("w1", "w2"))
+    assert fn({"fields": {"owner": "acc-1", "watchers": []}})["watchers"] == Reference("person", "jira_account_id", ())

@@ -249,8 +249,10 @@ def _compile_from_path(spec: FieldSpec, options: MappingOptions) -> Callable[[An
         if join_sep is not None:
             value = _join(value, join_sep)
         if reference is not None and value is not None:
-            keys = value if isinstance(value, (list, tuple)) else [value]
-            value = Reference(reference.template, reference.by, tuple(str(k) for k in keys))
+            many = isinstance(value, (list, tuple))
+            # an empty key names no card: no reference (it would wait for a card for ever)
+            keys = tuple(text for text in (str(k) for k in (value if many else [value])) if text.strip())
+            value = Reference(reference.template, reference.by, keys) if keys or many else None
         return value
 
     return from_path
