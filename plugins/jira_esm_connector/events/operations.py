@@ -496,21 +496,35 @@ def transition_issue(
 
 # ---- users ----------------------------------------------------------------------------------
 
-def find_user_by_email(jira: JiraApi, email: str) -> dict[str, Any] | None:
+def _users_for_email(jira: JiraApi, email: str) -> tuple[dict[str, Any] | None, int]:
+    """(the user Jira's search shows with this e-mail or None, how many users it found whose
+    e-mail it hides -- Jira applies each user's profile visibility to the answer)."""
     wanted = email.strip().casefold()
     users = _call(f"look up the user {email}", lambda: jira.find_users(email))
     for user in users:
         if str(user.get("emailAddress") or "").casefold() == wanted:
-            return user
-    return None
+            return user, 0
+    return None, sum(1 for user in users if not user.get("emailAddress"))
+
+
+def find_user_by_email(jira: JiraApi, email: str) -> dict[str, Any] | None:
+    return _users_for_email(jira, email)[0]
 
 
 def resolve_account_id(jira: JiraApi, *, account_id: str | None = None, email: str | None = None) -> str | None:
-    """An account id as given, or the account id of the user with this e-mail (None: no such user)."""
+    """An account id as given, or the account id of the user with this e-mail (None: no such
+    user). :class:`EventRefused` when Jira found users but hides their e-mail addresses: "no
+    such user" cannot be told then (a retried delete would report a live user deleted)."""
     if account_id:
         return account_id
     if email:
-        user = find_user_by_email(jira, email)
+        user, hidden = _users_for_email(jira, email)
+        if user is None and hidden:
+            raise EventRefused(
+                f"Jira's user search for {email} found {hidden} user(s) whose e-mail address it hides (their "
+                "profile visibility), so it cannot tell whether one of them has this address; send the "
+                "user's account id instead"
+            )
         return user.get("accountId") if user else None
     raise EventRefused("the payload names no user: give an account id or an e-mail address")
 
