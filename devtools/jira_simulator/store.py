@@ -861,6 +861,17 @@ class Store:
         self.update_issue(row["issue_id"], {"updated": when})
         return row
 
+    def comment_properties(self, comment_id: str) -> list[dict] | None:
+        """The comment's properties (``[{"key", "value"}]``); None when there is no such comment."""
+        try:
+            ident = int(comment_id)
+        except ValueError:
+            return None
+        row = self.conn.execute("SELECT properties FROM comments WHERE id = ?", (ident,)).fetchone()
+        if row is None:
+            return None
+        return json.loads(row["properties"]) if row["properties"] else []
+
     def delete_comment(self, comment_id: int) -> None:
         row = self.conn.execute("SELECT issue_id FROM comments WHERE id = ?", (comment_id,)).fetchone()
         self.conn.execute("DELETE FROM comments WHERE id = ?", (comment_id,))

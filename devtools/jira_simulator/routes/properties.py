@@ -1,4 +1,4 @@
-"""Issue (entity) properties."""
+"""Issue and comment (entity) properties."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ from ..store import NotFound
 
 
 def register_properties(app: FastAPI, api: Api) -> None:
-    """The issue property endpoints."""
+    """The issue property endpoints, and the comment property read."""
     sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
     ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
 
@@ -55,3 +55,15 @@ def register_properties(app: FastAPI, api: Api) -> None:
         if not store.delete_property(row["id"], propertyKey):
             raise JiraError(404, f"The property with key '{propertyKey}' does not exist.")
         return Response(status_code=204)
+
+    # --- comment properties (read: the connector reads one when a listing did not embed them)
+    @app.get(prefix + "/comment/{commentId}/properties/{propertyKey}")
+    async def get_comment_property(request: Request, commentId: str, propertyKey: str) -> Any:
+        ctx(request, version)
+        props = store.comment_properties(commentId)
+        if props is None:
+            raise JiraError(404, f"Can not find a comment for the id: {commentId}.")
+        for prop in props:
+            if isinstance(prop, dict) and prop.get("key") == propertyKey:
+                return {"key": propertyKey, "value": prop.get("value")}
+        raise JiraError(404, f"The property with key '{propertyKey}' does not exist.")
