@@ -50,6 +50,9 @@ __all__ = ["CarryPlan", "plan_carry", "task_digest", "carry_allowed_by_quality"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 
+# stored as the digest when a run under another digest began: matches no task
+_SUPERSEDED = "superseded"
+
 # Bump when transform's output for the same Jira record changes without a version change.
 TRANSFORM_REVISION = 2
 
@@ -134,12 +137,21 @@ def plan_carry(
     task is not a full generic import or Jira's clock is unknown (everything is read, and
     the run records nothing for the next one)."""
     lg = logger or log
-    if task.mapping_type != "generic" or task.mode != "full":
+    if task.mapping_type != "generic":
+        return None
+    digest = task_digest(task, settings)  # the mode is part of it: an incremental run never matches
+    last = state.get_full_sync(task.name)
+    if last is not None and last[1] not in (digest, _SUPERSEDED):
+        # this run writes under another digest: from now on the task cache may hold its
+        # fingerprints, so the older full run's starting point no longer says what ESM holds
+        # (were this run not to succeed and the task file be reverted, the next run would
+        # carry records this run wrote under the other mapping)
+        state.set_full_sync(task.name, last[0], _SUPERSEDED)
+    if task.mode != "full":
         return None
     since = _server_time(jira)
     if since is None:
         return None
-    digest = task_digest(task, settings)
     plan = CarryPlan(since=since, digest=digest)
     reason, last = _why_not(task, state, digest, clear_due)
     if reason is not None or last is None:

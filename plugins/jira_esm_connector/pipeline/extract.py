@@ -446,8 +446,8 @@ def extract(
     """
     lg = logger or log
     plan = None
-    if task.mapping_type == "generic" and task.mode == "full":
-        clear_due = cache_clear_reason(
+    if task.mapping_type == "generic":
+        clear_due = task.mode == "full" and cache_clear_reason(
             task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now,
         ) is not None
         plan = plan_carry(task, jira, state, settings=settings, clear_due=clear_due, logger=lg)

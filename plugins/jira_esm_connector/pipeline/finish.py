@@ -144,6 +144,12 @@ def finish(
     # A volume is only meaningful when the run saw everything (full, or a first incremental run).
     complete = task.mode == "full" or not extracted.get("watermark_used")
     volume = counts["fetched"] if complete else None
+    if volume is not None and task.mode == "full" and getattr(task, "removal", None) is not None and not removed:
+        # the removal step gave no result (in the DAG: marked "success" by hand after a safety
+        # limit stopped it): its fetch was not trusted, so it is not the shrink limit's baseline
+        lg.warning("The removal step of this run gave no result: its volume (%d) is not recorded as the "
+                   "baseline of the removal safety limits.", volume)
+        volume = None
     state.record_run(task.name, run_id, counts, volume)
     warning = None
     if volume is not None:

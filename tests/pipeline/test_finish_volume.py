@@ -1,0 +1,43 @@
+"""finish recorded a full run's volume although its mark_removed step gave no result.
+
+In the DAG, ``finish`` takes mark_removed's XCom. When the removal step stopped on the shrink
+limit and an operator then marks that task instance "success" in the Airflow UI (to get the
+run's loads through without marking), Airflow resolves the missing return value to ``None``
+(``PlainXComArg.resolve``: a missing ``return_value`` XCom is ``None``) and ``finish`` runs
+with ``removed=None`` -- which it accepts silently. It then records the short fetch as the
+task's volume, i.e. the baseline of the shrink limit, so the next run with the same short
+listing marks the cards the limit had just protected.
+"""
+from __future__ import annotations
+
+import pytest
+
+from jira_esm_connector.pipeline import ShrinkLimitError, diff, extract, finish, load, mark_removed, run_import, transform
+from jira_esm_connector.pipeline.staging import run_dir
+
+from .conftest import USERS_TASK, make_task
+from .helpers import by_attr, esm_cards, run_id
+from .test_removal_safety import _delete_users, _people
+
+
+def test_a_run_whose_removal_step_gave_no_result_is_not_the_new_shrink_baseline(jira, jira_sim, esm, state, staging):
+    task = make_task(USERS_TASK)
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    _delete_users(jira_sim, _people(jira, jira_sim)[:6])  # a listing 15 % shorter (say, a lost permission)
+
+    # run 2, step by step as the DAG runs it
+    path = run_dir(staging, task.name, run_id(2))
+    extracted = extract(task, jira, state, path)
+    transformed = transform(task, extracted, path)
+    diffed = diff(task, transformed, state, path)
+    loaded = load(task, diffed, esm, state)
+    with pytest.raises(ShrinkLimitError):
+        mark_removed(task, extracted, esm, state)
+    # the operator marks mark_removed "success": finish runs with removed=None
+    finish(task, state, run_id(2), extracted, transformed, diffed, loaded, None, staging_root=staging)
+
+    assert state.last_volume(task.name) == first["fetched"], "the refused listing became the shrink baseline"
+    with pytest.raises(ShrinkLimitError):  # the same short listing must still be refused
+        run_import(task, jira, esm, state, staging, run_id(3))
+    cards = by_attr(esm_cards(esm, "person", task.name), "jira_account_id")
+    assert all(c.value("accountStatus") != "Deleted" for c in cards.values())
