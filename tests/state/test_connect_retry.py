@@ -161,13 +161,15 @@ def test_session_killed_between_pages_of_a_paged_read_pages_on(pg_schema):
 @pytest.mark.postgres
 def test_session_killed_inside_a_write_transaction_writes_it_once_again(pg_schema, caplog):
     store = _store(pg_schema)
+    store.put_fingerprints("t", {"A-2": "f2-complete-earlier"})
     kill = KillSession(store, lambda sql: "INSERT INTO" in sql and "key_map" in sql)  # after a statement ran
     with caplog.at_level(logging.WARNING, logger="jira_esm_connector.state"):
-        store.record_loaded("t", card_ids={"A-1": "c1", "A-2": "c2"}, fingerprints={"A-1": "f1", "A-2": "f2"},
+        # A-2 saved without a reference: pending, and its earlier fingerprint forgotten
+        store.record_loaded("t", card_ids={"A-1": "c1", "A-2": "c2"}, fingerprints={"A-1": "f1"},
                             pending={"A-2": "waits for B-9"})
     assert kill.fired == 1
     assert store.get_card_ids("t", ["A-1", "A-2"]) == {"A-1": "c1", "A-2": "c2"}
-    assert store.get_fingerprints("t", ["A-1", "A-2"]) == {"A-1": "f1", "A-2": "f2"}
+    assert store.get_fingerprints("t", ["A-1", "A-2"]) == {"A-1": "f1"}
     assert store.pending_keys("t") == ["A-2"]
     assert "the connection dropped in record_loaded" in caplog.text
     store.dispose()
