@@ -85,6 +85,20 @@ def _references_pending(task: Any, state: StateApi, extracted: ExtractResult, lg
     return count
 
 
+def _run_volume(task: Any, extracted: Any, counts: Any, removed: Any, lg: Any) -> int | None:
+    """The volume this run records (the removal limits' baseline), or None. Only meaningful
+    when the run saw everything (full, or a first incremental run) -- and, for a full import
+    that marks removals, when its removal step gave a result: marked "success" by hand after
+    a safety limit stopped it, its fetch was not trusted."""
+    complete = task.mode == "full" or not extracted.get("watermark_used")
+    volume = counts["fetched"] if complete else None
+    if volume is not None and task.mode == "full" and getattr(task, "removal", None) is not None and not removed:
+        lg.warning("The removal step of this run gave no result: its volume (%d) is not recorded as the "
+                   "baseline of the removal safety limits.", volume)
+        return None
+    return volume
+
+
 def finish(
     task: Any,
     state: StateApi,
@@ -141,15 +155,7 @@ def finish(
             )
         else:  # the next full run reads again only what changed since this run began listing
             state.set_full_sync(task.name, datetime.fromisoformat(str(extracted["sync_since"])), str(extracted["sync_digest"]))
-    # A volume is only meaningful when the run saw everything (full, or a first incremental run).
-    complete = task.mode == "full" or not extracted.get("watermark_used")
-    volume = counts["fetched"] if complete else None
-    if volume is not None and task.mode == "full" and getattr(task, "removal", None) is not None and not removed:
-        # the removal step gave no result (in the DAG: marked "success" by hand after a safety
-        # limit stopped it): its fetch was not trusted, so it is not the shrink limit's baseline
-        lg.warning("The removal step of this run gave no result: its volume (%d) is not recorded as the "
-                   "baseline of the removal safety limits.", volume)
-        volume = None
+    volume = _run_volume(task, extracted, counts, removed, lg)
     state.record_run(task.name, run_id, counts, volume)
     warning = None
     if volume is not None:

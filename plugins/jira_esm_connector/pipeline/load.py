@@ -69,6 +69,7 @@ from ..http.errors import BadRequestError, ConflictError, NotFoundError
 from ..mapping import Reference
 from ..markers import WORKLOG_MARKER_RE, worklog_marker
 from ..protocols import EsmApi, StateApi
+from ..state.schema import RECORD_KEY_MAX
 from .results import DiffResult, LoadResult, RefusedRecord
 from .staging import Dataset
 from .template_lock import writing_template
@@ -314,7 +315,7 @@ def _load(
     run = _Run(task, esm, state, lg, min(int(chunk_size), 200), not empty, ReferenceResolver(esm),
                set(state.pending_keys(task.name)), guard)  # pending: saved earlier without some references
     with _older_objects_left_out_of_gc():
-        _write_all(run, _unique_rows(dataset, lg), max(1, int(concurrency)))
+        _write_all(run, _storable(run, _unique_rows(dataset, lg)), max(1, int(concurrency)))
     if (covered or empty) and not run.uncertain:
         # every card this run stamped is in the key map, and so was every earlier one
         state.set_key_map_complete(task.name, task.template, key_attr, True)
@@ -368,6 +369,20 @@ def _unique_rows(dataset: Dataset, lg: Any) -> Iterator[dict[str, Any]]:
     for index, row in enumerate(dataset.iter_rows()):
         if repeated.get(row["key"], index) == index:
             yield row
+
+
+def _storable(run: _Run, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The rows whose key the state store can keep; a longer one is refused before ESM sees
+    it (written, it could not be recorded: every run would write it again). Transform
+    refuses such keys already; this guards a dataset staged otherwise."""
+    for row in rows:
+        if len(str(row["key"])) > RECORD_KEY_MAX:
+            run.counts["refused"] += 1
+            run.refused.append({"key": str(row["key"])[:60] + "...", "updated": row.get("updated"), "reason": (
+                f"the record key is {len(str(row['key']))} characters long; the connector's state database "
+                f"keeps keys of at most {RECORD_KEY_MAX}")})
+            continue
+        yield row
 
 
 def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> None:
@@ -574,6 +589,9 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
             counts["refused"] += 1
             if outcome.card is not None and not outcome.card.data_card_id and (outcome.uncertain or outcome.data_card_id):
                 run.uncertain += 1  # a new card may exist that the key map does not know
+            elif outcome.uncertain and outcome.card is not None and outcome.card.data_card_id:
+                # an edit ESM may have saved all the same: the card may carry this task's id now
+                card_ids[row["key"]] = str(outcome.card.data_card_id)
             run.refused.append({"key": row["key"], "reason": outcome.reason, "updated": row.get("updated")})
     # pending records are not cached either, and an incremental extract fetches them again by key
     finished = [k for k in fingerprints if k in run.pending_before]

@@ -36,7 +36,8 @@ def esm_identity(esm: Any, conn_id: str | None = None) -> str:
         try:
             parts = urlsplit(base)
             host = (parts.hostname or "").lower()
-            port = f":{parts.port}" if parts.port else ""
+            default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+            port = f":{parts.port}" if parts.port and parts.port != default else ""
         except ValueError:
             host = ""
         if host:

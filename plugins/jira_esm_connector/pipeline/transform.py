@@ -32,6 +32,7 @@ from typing import Any
 
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
+from ..state.schema import RECORD_KEY_MAX
 from .carry import task_digest
 from .results import ExtractResult, TransformResult
 from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, QualityFailure, QualityGate
@@ -193,6 +194,10 @@ class RecordMapper:
             key = row["key"]
             if key is None:
                 self._problem("(no key)", f"the key path '{self.key_path}' is empty in this record")
+                continue
+            if len(key) > RECORD_KEY_MAX:
+                self._problem(key[:60] + "...", f"the key at '{self.key_path}' is {len(key)} characters long; the "
+                              f"connector's state database keeps keys of at most {RECORD_KEY_MAX}")
                 continue
             try:
                 data = self.apply(record)

@@ -7,9 +7,10 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime", "Tables", "SCHEMA_VERSION", "MIGRATIONS", "PENDING_REASON_MAX"]
+__all__ = ["UTCDateTime", "Tables", "SCHEMA_VERSION", "MIGRATIONS", "PENDING_REASON_MAX", "RECORD_KEY_MAX"]
 
 PENDING_REASON_MAX = 1000  # characters of a pending record's reason (the missing references)
+RECORD_KEY_MAX = 400  # characters of a record key (PostgreSQL enforces it; transform and load refuse longer keys)
 
 
 class UTCDateTime(TypeDecorator):
@@ -56,7 +57,7 @@ class Tables:
         self.task_cache = sa.Table(
             f"{p}task_cache", m,
             sa.Column("task", sa.String(250), primary_key=True),
-            sa.Column("record_key", sa.String(400), primary_key=True),
+            sa.Column("record_key", sa.String(RECORD_KEY_MAX), primary_key=True),
             sa.Column("fingerprint", sa.String(64), nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
@@ -69,7 +70,7 @@ class Tables:
         self.key_map = sa.Table(
             f"{p}key_map", m,
             sa.Column("scope", sa.String(250), primary_key=True),
-            sa.Column("record_key", sa.String(400), primary_key=True),
+            sa.Column("record_key", sa.String(RECORD_KEY_MAX), primary_key=True),
             sa.Column("card_id", sa.String(100), nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
@@ -87,7 +88,7 @@ class Tables:
         self.pending_records = sa.Table(
             f"{p}pending_records", m,
             sa.Column("task", sa.String(250), primary_key=True),
-            sa.Column("record_key", sa.String(400), primary_key=True),
+            sa.Column("record_key", sa.String(RECORD_KEY_MAX), primary_key=True),
             sa.Column("reason", sa.String(PENDING_REASON_MAX), nullable=False),
             sa.Column("first_seen", UTCDateTime, nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),

@@ -1,0 +1,62 @@
+"""a record key longer than the state store's 400-character ``record_key`` column.
+
+SQLite ignores VARCHAR lengths, PostgreSQL (the production state database) enforces them.
+The key is written to ESM first and to the state store afterwards, so on PostgreSQL the
+chunk's cards are in ESM while ``record_loaded`` fails: nothing of the chunk is recorded,
+the load step fails, and every retry / later run writes the same cards again and fails
+again (the watermark never moves)."""
+from __future__ import annotations
+
+import pytest
+
+from jira_esm_connector.pipeline import load
+
+from .conftest import ISSUES_TASK, make_task
+from .test_parallel_load import _cards_by_key, _record, _stage
+
+
+def _run(task, diffed, esm, state):
+    try:
+        return load(task, diffed, esm, state, chunk_size=10, concurrency=1), None
+    except Exception as exc:  # noqa: BLE001 - inspected below
+        return None, exc
+
+
+@pytest.mark.postgres
+def test_long_record_key_on_postgresql_is_never_half_written(esm, pg_state, tmp_path):
+    task = make_task(ISSUES_TASK)
+    long_key = "LONG-" + "x" * 420  # accepted by ESM and by SQLite
+    keys = ["LK-1", "LK-2", "LK-3", long_key]
+    diffed = _stage(tmp_path / "diffed", [_record(k, f"subject {k[:10]}") for k in keys])
+
+    result, error = _run(task, diffed, esm, pg_state)
+
+    written = _cards_by_key(esm, task.name)
+    recorded = pg_state.get_fingerprints(task.name, keys)
+    # either the bad key is refused before anything is written, or what ESM saved is recorded
+    assert error is None or not written, f"load failed after writing {len(written)} card(s) to ESM: {error!r:.160}"
+    assert set(recorded) >= {"LK-1", "LK-2", "LK-3"}, (result, recorded)
+
+
+def test_transform_refuses_a_key_the_state_store_cannot_keep():
+    """The run stops at transform, naming the record and the limit, before anything is loaded."""
+    import json
+
+    from jira_esm_connector.pipeline.transform import RecordMapper
+
+    mapper = RecordMapper(make_task(ISSUES_TASK))
+    long_key = "LONG-" + "x" * 420
+    rows = [{"key": k, "updated": None, "record": json.dumps({"key": k, "fields": {"summary": "s"}})}
+            for k in ("SUP-1", long_key)]
+    mapped = [row["key"] for row, _ in mapper.map_page(rows)]
+    assert mapped == ["SUP-1"]
+    assert mapper.problem_count == 1 and "at most 400" in mapper.problems[0][1]
+
+
+def test_load_refuses_a_key_the_state_store_cannot_keep_without_writing_it(esm, state, tmp_path):
+    task = make_task(ISSUES_TASK)
+    long_key = "LONG-" + "y" * 420
+    diffed = _stage(tmp_path / "diffed", [_record(k, f"subject {k[:10]}") for k in ("LK-7", long_key)])
+    result = load(task, diffed, esm, state, chunk_size=10, concurrency=1)
+    assert result["refused"] == 1 and "at most 400" in result["refused_records"][0]["reason"]
+    assert set(_cards_by_key(esm, task.name)) == {"LK-7"}
