@@ -60,3 +60,19 @@ def test_load_refuses_a_key_the_state_store_cannot_keep_without_writing_it(esm, 
     result = load(task, diffed, esm, state, chunk_size=10, concurrency=1)
     assert result["refused"] == 1 and "at most 400" in result["refused_records"][0]["reason"]
     assert set(_cards_by_key(esm, task.name)) == {"LK-7"}
+
+
+def test_a_refused_records_reason_in_the_result_is_bounded(esm, state, tmp_path):
+    """Up to 100 refused records go into the run's result (XCom): ESM's words are cut."""
+    from jira_esm_connector.pipeline.transform import encode_with_fingerprint
+
+    task = make_task(ISSUES_TASK)
+
+    row = _record("LK-9", "subject")
+    text, digest = encode_with_fingerprint({"jira_key": "LK-9", "subject": "s", "status": "x" * 3000})
+    row.update(data=text, fingerprint=digest)
+    diffed = _stage(tmp_path / "diffed2", [row])
+    result = load(task, diffed, esm, state, chunk_size=10, concurrency=1)
+    assert result["refused"] == 1
+    reason = result["refused_records"][0]["reason"]  # ESM echoes the 3,000-character value
+    assert len(reason) == 500 and reason.startswith("status:") and reason.endswith("…")

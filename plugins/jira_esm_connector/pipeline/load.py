@@ -64,7 +64,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..bounded import short_repr
+from ..bounded import cut, short_repr
 from ..http.errors import BadRequestError, ConflictError, NotFoundError
 from ..mapping import Reference
 from ..markers import WORKLOG_MARKER_RE, worklog_marker
@@ -194,6 +194,9 @@ def _oldest(refused: list[RefusedRecord]) -> str | None:
 
     moments = [m for m in (parse_jira_datetime(r.get("updated")) for r in refused if r.get("updated")) if m]
     return min(moments).isoformat() if moments else None
+
+
+_REASON_MAX = 500  # characters of a refused record's reason in the run's result
 
 
 def _report_refused(lg: Any, task: Any, refused: list[RefusedRecord]) -> None:
@@ -592,7 +595,8 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
             elif outcome.uncertain and outcome.card is not None and outcome.card.data_card_id:
                 # an edit ESM may have saved all the same: the card may carry this task's id now
                 card_ids[row["key"]] = str(outcome.card.data_card_id)
-            run.refused.append({"key": row["key"], "reason": outcome.reason, "updated": row.get("updated")})
+            # ESM's words, bounded: up to 100 of these go into the run's result (XCom)
+            run.refused.append({"key": row["key"], "reason": cut(outcome.reason, _REASON_MAX), "updated": row.get("updated")})
     # pending records are not cached either, and an incremental extract fetches them again by key
     finished = [k for k in fingerprints if k in run.pending_before]
     state.record_loaded(task.name, card_ids=card_ids, fingerprints=fingerprints, pending=pending,
@@ -638,7 +642,7 @@ def _load_comments(
                 esm.add_attribute_value(task.template, card.data_card_id, settings.worklog_attribute, entry)
             except (BadRequestError, NotFoundError, ConflictError) as exc:  # ESM refused this entry only
                 counts["refused"] += 1
-                refused.append({"key": row["key"], "reason": str(exc), "updated": row.get("updated")})
+                refused.append({"key": row["key"], "reason": cut(str(exc), _REASON_MAX), "updated": row.get("updated")})
                 continue
             counts["created"] += 1
             present[card.data_card_id].add(comment_id)
