@@ -169,6 +169,7 @@ class EsmClient:
         self._token_expiry: float | None = None
         self._login_lock = threading.Lock()
         self._worklogs: dict[str, frozenset[str] | None] = {}  # template -> its worklog attributes
+        self._worklogs_lock = threading.Lock()
         self.logins = 0  # how many times this client logged in (visible in tests and logs)
 
     # ------------------------------------------------------------------ plumbing
@@ -689,14 +690,15 @@ class EsmClient:
         too, so such a PUT is not repeated blindly either (a lost answer would add them twice).
         The template's worklog attributes are read once per client; unknown (the description
         could not be read) counts as yes."""
-        if template not in self._worklogs:
-            try:
-                info = self.template(template)
-                self._worklogs[template] = frozenset(c for c, a in info.attributes.items() if a.type == "worklog")
-            except ConnectorHTTPError as exc:
-                self.log.info("Could not read which attributes of '%s' are worklogs (%s): its bulk edits are "
-                              "not repeated after a lost answer.", template, type(exc).__name__)
-                self._worklogs[template] = None
+        with self._worklogs_lock:  # the load's worker threads ask at once: read the template once
+            if template not in self._worklogs:
+                try:
+                    info = self.template(template)
+                    self._worklogs[template] = frozenset(c for c, a in info.attributes.items() if a.type == "worklog")
+                except ConnectorHTTPError as exc:
+                    self.log.info("Could not read which attributes of '%s' are worklogs (%s): its bulk edits are "
+                                  "not repeated after a lost answer.", template, type(exc).__name__)
+                    self._worklogs[template] = None
         worklogs = self._worklogs[template]
         if worklogs is None:
             return True
