@@ -5,20 +5,9 @@ from __future__ import annotations
 import pytest
 
 from jira_esm_connector.config import TaskFileError, parse_task
+from .test_scheduled import BASE
 
-USER_IMPORT = {
-    "name": "imp",
-    "kind": "scheduled",
-    "jira_conn_id": "jira_default",
-    "esm_conn_id": "esm_default",
-    "schedule": "@hourly",
-    "mode": "full",
-    "mapping_type": "user",
-    "template": "person",
-    "folder": "persons",
-    "key": {"jira": "accountId", "esm": "jira_account_id"},
-    "attributes": {"name": "displayName"},
-}
+USER_IMPORT = BASE  # a full user import (tests/config/test_scheduled.py)
 GROUP_IMPORT = {**USER_IMPORT, "mapping_type": "group", "template": "group",
                 "key": {"jira": "groupId", "esm": "jira_group_id"}}
 GENERIC_IMPORT = {**USER_IMPORT, "mapping_type": "generic", "template": "incident", "jql": "project = SUP",

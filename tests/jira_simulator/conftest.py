@@ -93,3 +93,11 @@ def validate_error(jira_spec_dict: dict) -> Callable[[requests.Response, int], d
         return body
 
     return _check
+
+
+@pytest.fixture
+def api(jira_sim_fresh):
+    """A session on a fresh simulator; ``api.base`` is its REST API v3 root."""
+    s = jira_sim_fresh.session()
+    s.base = jira_sim_fresh.base_url + "/rest/api/3"
+    return s

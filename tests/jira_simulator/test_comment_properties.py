@@ -7,13 +7,6 @@ import pytest
 ADF = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}]}
 
 
-@pytest.fixture
-def api(jira_sim_fresh):
-    s = jira_sim_fresh.session()
-    s.base = jira_sim_fresh.base_url + "/rest/api/3"
-    return s
-
-
 def test_comment_property_can_be_read(api):
     """GET /rest/api/3/comment/{commentId}/properties/{propertyKey}: "Returns the value of a
     comment property." (404 only "if the comment or the property is not found"). The

@@ -8,13 +8,6 @@ import pytest
 ADF = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Hello from the contract test"}]}]}
 
 
-@pytest.fixture
-def api(jira_sim_fresh):
-    s = jira_sim_fresh.session()
-    s.base = jira_sim_fresh.base_url + "/rest/api/3"
-    return s
-
-
 def test_server_identity_and_fields(api, validate):
     info = validate(api.get(api.base + "/serverInfo")).json()
     assert info["deploymentType"] == "Cloud"

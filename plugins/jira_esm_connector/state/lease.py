@@ -172,42 +172,55 @@ class RunLease:
             )
         return over
 
-    def acquire(self) -> LeaseInfo:
-        start = time.monotonic()
+    def _try_claim(self, now: datetime, dead_owner: str | None) -> Any:
+        """One atomic attempt at the lease (``store.try_acquire_lease``)."""
+        return self.store.try_acquire_lease(
+            self.task, self.run_id, self.holder,
+            holder_expires_at=now + timedelta(seconds=self.ttl_s),
+            run_expires_at=self.run_expires_at, first_step=self.first_step,
+            run_name=self.run_name, dead_owner=dead_owner, now=now,
+        )
+
+    def _busy_error(self, current: LeaseInfo, waited: float) -> LeaseError:
+        return LeaseBusyError(self.task, self.run_id, current, waited)
+
+    def _say_waiting(self, cur: LeaseInfo, waited: float) -> None:
+        self.log.warning(
+            "Task '%s' is held by run '%s' (attempt %s, run lease until %s, heartbeat until %s); "
+            "run '%s' waits up to %.0f s more.",
+            self.task, cur.owner_run, cur.holder or "none", _when(cur.run_expires_at),
+            _when(cur.holder_expires_at), self.run_id, self.wait_s - waited,
+        )
+
+    def _claim_waiting(self, start: float) -> tuple[Any, str | None]:
+        """Claim, waiting up to ``wait_s`` for the holder (a line every 30 s): (the claim, the
+        dead owner it was taken from, if any). Raises the busy / lost error."""
         announced = -1.0
         dead_owner: str | None = None
         asked: dict[str, float] = {}
         while True:
-            now = _utcnow()
-            claim = self.store.try_acquire_lease(
-                self.task, self.run_id, self.holder,
-                holder_expires_at=now + timedelta(seconds=self.ttl_s),
-                run_expires_at=self.run_expires_at, first_step=self.first_step,
-                run_name=self.run_name, dead_owner=dead_owner, now=now,
-            )
+            claim = self._try_claim(_utcnow(), dead_owner)
             if claim.acquired:
-                break
+                return claim, dead_owner
             if claim.outcome == "busy" and self._owner_over(claim.current, asked):
                 dead_owner = claim.current.owner_run
                 continue
             if claim.outcome == "lost":
-                self.log.error("Lease of task '%s' lost: %s", self.task, LeaseLostError(self.task, self.run_id, claim.current))
-                raise LeaseLostError(self.task, self.run_id, claim.current)
+                lost = self._lost_error(claim.current)
+                self.log.error("Lease of task '%s' lost: %s", self.task, lost)
+                raise lost
             waited = time.monotonic() - start
             if waited >= self.wait_s:
-                err = LeaseBusyError(self.task, self.run_id, claim.current, waited)
+                err = self._busy_error(claim.current, waited)
                 self.log.error("%s", err)
                 raise err
             if announced < 0 or waited - announced >= 30:
                 announced = waited
-                cur = claim.current
-                self.log.warning(
-                    "Task '%s' is held by run '%s' (attempt %s, run lease until %s, heartbeat until %s); "
-                    "run '%s' waits up to %.0f s more.",
-                    self.task, cur.owner_run, cur.holder or "none", _when(cur.run_expires_at),
-                    _when(cur.holder_expires_at), self.run_id, self.wait_s - waited,
-                )
+                self._say_waiting(claim.current, waited)
             time.sleep(min(self.poll_s, max(0.05, self.wait_s - waited)))
+
+    def acquire(self) -> LeaseInfo:
+        claim, dead_owner = self._claim_waiting(time.monotonic())
         info = claim.current
         self.held = True
         old = claim.taken_over
@@ -449,31 +462,26 @@ class TemplateLock(RunLease):
     def _lost_error(self, current: LeaseInfo | None) -> LeaseError:
         return TemplateLockLostError(self.label, self.writer, current)
 
+    def _try_claim(self, now: datetime, dead_owner: str | None) -> Any:
+        # the run expiry is the first heartbeat's: only the holder heartbeat keeps it
+        return self.store.try_acquire_lease(
+            self.task, self.run_id, self.holder, holder_expires_at=now + timedelta(seconds=self.ttl_s),
+            run_expires_at=now, first_step=True, run_name=self.run_name, now=now,
+        )
+
+    def _busy_error(self, current: LeaseInfo, waited: float) -> LeaseError:
+        return TemplateBusyError(self.label, self.writer, current, waited)
+
+    def _say_waiting(self, cur: LeaseInfo, waited: float) -> None:
+        self.log.warning(
+            "%s is being written by %s (heartbeat until %s, renewed while it works); %s waits up to "
+            "%.0f s more.", self.label, _writer_text(cur) if cur else "another writer",
+            _when(cur.holder_expires_at if cur else None), self.writer, self.wait_s - waited,
+        )
+
     def acquire(self) -> LeaseInfo:
         start = time.monotonic()
-        announced = -1.0
-        while True:
-            now = _utcnow()
-            claim = self.store.try_acquire_lease(
-                self.task, self.run_id, self.holder, holder_expires_at=now + timedelta(seconds=self.ttl_s),
-                run_expires_at=now, first_step=True, run_name=self.run_name, now=now,
-            )
-            if claim.acquired:
-                break
-            waited = time.monotonic() - start
-            if waited >= self.wait_s:
-                err = TemplateBusyError(self.label, self.writer, claim.current, waited)
-                self.log.error("%s", err)
-                raise err
-            if announced < 0 or waited - announced >= 30:
-                announced = waited
-                cur = claim.current
-                self.log.warning(
-                    "%s is being written by %s (heartbeat until %s, renewed while it works); %s waits up to "
-                    "%.0f s more.", self.label, _writer_text(cur) if cur else "another writer",
-                    _when(cur.holder_expires_at if cur else None), self.writer, self.wait_s - waited,
-                )
-            time.sleep(min(self.poll_s, max(0.05, self.wait_s - waited)))
+        claim, _ = self._claim_waiting(start)
         self.held = True
         self._lost = None
         self._since = time.monotonic()
