@@ -402,10 +402,10 @@ def test_find_comment_reads_the_property_when_jira_does_not_embed_it():
             assert expand_properties and order_by == "-created"
             return iter([{"id": "3"}, {"id": "2"}, {"id": "1"}])
 
-        def get_comment_property(self, comment_id, key):
-            assert key == COMMENT_ORIGIN_PROPERTY
-            if comment_id == "3":
-                raise NotFoundError("no such property", 404, "Jira")
-            return ref.comment_property() if comment_id == "2" else {"event_id": "other", "task": ref.task}
+        def comment_property_of(self, comment, key):  # JiraClient reads it when not embedded
+            assert key == COMMENT_ORIGIN_PROPERTY and "properties" not in comment
+            if comment["id"] == "3":
+                raise NotFoundError("Can not find a comment for the id: 3.", 404, "Jira")  # deleted meanwhile
+            return ref.comment_property() if comment["id"] == "2" else {"event_id": "other", "task": ref.task}
 
     assert find_comment_for_event(NoExpand(), ref, "SUP-1") == {"issue_key": "SUP-1", "comment_id": "2"}

@@ -52,3 +52,17 @@ def test_get_comment_property():
     gone = NotFoundError("no", 404, "Jira", details=["Can not find a comment for the id: 10001."])
     with pytest.raises(NotFoundError):
         Recorded(gone).get_comment_property("10001", "p.x", missing_ok=True)
+
+
+def test_comment_property_of_reads_the_embedded_one_or_asks_jira():
+    embedded = {"id": "7", "properties": [{"key": "p.x", "value": {"a": 1}}]}
+    client = Recorded()
+    assert client.comment_property_of(embedded, "p.x") == {"a": 1}
+    assert client.comment_property_of({"id": "7", "properties": []}, "p.x") is None
+    assert client.asked == []  # embedded: no request
+    missing = NotFoundError("no", 404, "Jira", details=["The property with key 'p.x' does not exist."])
+    asked = Recorded({"key": "p.x", "value": {"b": 2}}, missing)
+    assert asked.comment_property_of({"id": "8"}, "p.x") == {"b": 2}  # not embedded: read on its own
+    assert asked.comment_property_of({"id": "9"}, "p.x") is None
+    assert [path for _m, path, _p in asked.asked] == [
+        "/rest/api/3/comment/8/properties/p.x", "/rest/api/3/comment/9/properties/p.x"]

@@ -344,6 +344,36 @@ def test_comments_become_worklog_entries_and_connector_comments_are_skipped(jira
         assert len(entries) == len(comments)
 
 
+def test_connector_comments_are_skipped_when_jira_does_not_embed_properties(jira, esm, state, staging, monkeypatch):
+    """The contract lists only renderedBody for the comment listing's expand: a Jira that
+    ignores expand=properties must not make the import bring the connector's own comments
+    back (each one's origin property is then read on its own)."""
+    issues = make_task(ISSUES_TASK, jql="key in (SUP-3)")
+    run_import(issues, jira, esm, state, staging, run_id(1))
+    marker = {"source": "esm", "event_id": "evt-2", "task": "add_jira_comment_from_incident"}
+    jira.add_comment("SUP-3", {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "Pushed from ESM, not embedded"}]}]},
+        properties={"jira_esm_connector.origin": marker})
+    listed = jira.iter_comments_of
+
+    def without_properties(*args, **kwargs):
+        for key, comments in listed(*args, **kwargs):
+            yield key, [{k: v for k, v in c.items() if k != "properties"} for c in comments]
+
+    monkeypatch.setattr(jira, "iter_comments_of", without_properties)
+    comments_task = make_task({
+        "name": "test_comments_unembedded", "kind": "scheduled", "jira_conn_id": "jira_default",
+        "esm_conn_id": "esm_default", "schedule": "*/30 * * * *", "mode": "full", "mapping_type": "comment",
+        "jql": "key in (SUP-3)", "template": "incident",
+        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
+    })
+    summary = run_import(comments_task, jira, esm, state, staging, run_id(1))
+    card = by_attr(esm_cards(esm, "incident", issues.name), "jira_key")["SUP-3"]
+    texts = [e.get("value") for e in esm.get_attribute("incident", card.data_card_id, "worklog")]
+    assert not any("Pushed from ESM, not embedded" in t for t in texts), texts
+    assert summary["created"] == len(texts)
+
+
 @pytest.mark.postgres
 def test_state_on_postgresql_full_cycle(jira, jira_sim, esm, esm_sim, pg_state, staging):
     task = make_task(ISSUES_TASK)

@@ -368,18 +368,10 @@ def update_issue(jira: JiraApi, ref: EventRef, issue_key: str, fields: Mapping[s
 # ---- comments -------------------------------------------------------------------------------
 
 def _comment_has_marker(jira: JiraApi, comment: Mapping[str, Any], ref: EventRef) -> bool:
-    props = comment.get("properties")
-    if isinstance(props, list):  # embedded by expand=properties (empty: the comment has none)
-        for prop in props:
-            if isinstance(prop, Mapping) and prop.get("key") == COMMENT_ORIGIN_PROPERTY:
-                return ref.matches(prop.get("value"))
-        return False
-    # properties not embedded: ask for this comment's property
     try:
-        value = jira.get_comment_property(comment["id"], COMMENT_ORIGIN_PROPERTY)
-    except NotFoundError:
+        return ref.matches(jira.comment_property_of(comment, COMMENT_ORIGIN_PROPERTY))
+    except NotFoundError:  # the comment was deleted meanwhile
         return False
-    return ref.matches(value)
 
 
 def find_comment_for_event(jira: JiraApi, ref: EventRef, issue_key: str) -> dict[str, Any] | None:

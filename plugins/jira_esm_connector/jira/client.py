@@ -698,6 +698,19 @@ class JiraClient:
         path = f"/rest/api/3/issue/{_seg(key)}/comment"
         return _object(self.request("POST", path, json=body), "POST", path, required=("id",))
 
+    def comment_property_of(self, comment: Mapping[str, Any], property_key: str) -> Any:
+        """The value of a listed comment's property, None when it has none: the embedded one
+        when the listing embedded properties (``expand=properties``; an empty list: none),
+        else read on its own -- the contract lists only ``renderedBody`` for that expand, so
+        a listing may come without them. A comment deleted meanwhile raises NotFoundError."""
+        props = comment.get("properties")
+        if isinstance(props, list):
+            for prop in props:
+                if isinstance(prop, Mapping) and prop.get("key") == property_key:
+                    return prop.get("value")
+            return None
+        return self.get_comment_property(comment["id"], property_key, missing_ok=True)
+
     def get_comment_property(self, comment_id: str | int, property_key: str, *, missing_ok: bool = False) -> Any:
         """The comment property's value; with ``missing_ok`` a missing property gives None (a
         missing comment still raises :class:`NotFoundError`)."""

@@ -242,7 +242,7 @@ def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, i
     for key, comments in jira.iter_comments_of(issue_keys(), expand_properties=True):
         issue_ref = refs.pop(key)
         for comment in comments:
-            if skip_marked and is_connector_comment(comment):
+            if skip_marked and is_connector_comment(comment, jira):
                 stats["skipped_connector_comments"] += 1
                 continue
             record = dict(comment)

@@ -279,7 +279,7 @@ def _issue_comment_ids(jira: JiraApi, issue_key: str, skip_marked: bool) -> tupl
     ids: set[str] = set()
     skipped = 0
     for comment in jira.iter_comments(issue_key, expand_properties=True):
-        if skip_marked and is_connector_comment(comment):
+        if skip_marked and is_connector_comment(comment, jira):
             skipped += 1
         else:
             ids.add(str(comment.get("id")))
