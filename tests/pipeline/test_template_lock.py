@@ -21,7 +21,7 @@ import pytest
 from jira_esm_connector.pipeline import load, mark_removed
 from jira_esm_connector.pipeline.template_lock import esm_identity, writing_template
 from jira_esm_connector.state import TemplateBusyError
-from jira_esm_connector.state.lease import is_template_lock, template_lock_name
+from jira_esm_connector.state.lease import template_lock_name
 
 from .conftest import ISSUES_TASK, make_task
 from .test_parallel_load import _cards_by_key, _keys, _record, _stage
@@ -147,7 +147,7 @@ def test_templates_and_esm_instances_are_locked_apart(esm, state, tmp_path, monk
     assert esm_identity(other_esm) == "esm2.example.com/rest-api/itsm/v1"
     assert esm_identity(object(), "esm_default") == "conn esm_default"
     name = template_lock_name("esm2.example.com/rest-api/itsm/v1", "incident")
-    assert is_template_lock(name) and name == "esm-template:esm2.example.com/rest-api/itsm/v1/incident"
+    assert name == "esm-template:esm2.example.com/rest-api/itsm/v1/incident"
     assert len(template_lock_name("h" * 300, "incident")) == 250
 
 

@@ -152,11 +152,6 @@ def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str,
     wb = task.write_back
     if wb is None:
         return None
-    for name, field in task.payload.items():
-        value = payload.get(name)
-        if field.type == "integer" and isinstance(value, float):
-            # JSON schema's "integer" accepts 5.0 (the schema check passed): 5, so "{{ count }}" renders 5
-            payload[name] = int(value)
     card_id = payload.get("datacard_id")
     if not card_id:
         raise PayloadError("the task writes the result back to ESM, but the payload has no datacard_id")

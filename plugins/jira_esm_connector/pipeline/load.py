@@ -69,11 +69,10 @@ from ..http.errors import BadRequestError, ConflictError, NotFoundError
 from ..mapping import Reference
 from ..markers import WORKLOG_MARKER_RE, worklog_marker
 from ..protocols import EsmApi, StateApi
-from ..state.schema import RECORD_KEY_MAX
 from .results import DiffResult, LoadResult, RefusedRecord
 from .staging import Dataset
 from .template_lock import writing_template
-from .transform import decode_data
+from .transform import decode_data, key_too_long
 
 __all__ = ["load", "ReferenceResolver", "lookup_cards"]
 
@@ -379,11 +378,11 @@ def _storable(run: _Run, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, A
     it (written, it could not be recorded: every run would write it again). Transform
     refuses such keys already; this guards a dataset staged otherwise."""
     for row in rows:
-        if len(str(row["key"])) > RECORD_KEY_MAX:
+        too_long = key_too_long(str(row["key"]))
+        if too_long:
             run.counts["refused"] += 1
-            run.refused.append({"key": str(row["key"])[:60] + "...", "updated": row.get("updated"), "reason": (
-                f"the record key is {len(str(row['key']))} characters long; the connector's state database "
-                f"keeps keys of at most {RECORD_KEY_MAX}")})
+            run.refused.append({"key": cut(str(row["key"]), 60), "updated": row.get("updated"),
+                                "reason": f"the record key is {too_long}"})
             continue
         yield row
 

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..bounded import cut
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
 from ..state.schema import RECORD_KEY_MAX
@@ -144,6 +145,14 @@ def _note(problems: list[tuple[str, str]], problem: tuple[str, str]) -> None:
         problems.append(problem)
 
 
+def key_too_long(key: str) -> str | None:
+    """Why the state store cannot keep ``key`` (transform refuses such a record; load, as a
+    guard, refuses it before ESM sees it), or None."""
+    if len(key) <= RECORD_KEY_MAX:
+        return None
+    return f"{len(key)} characters long; the connector's state database keeps keys of at most {RECORD_KEY_MAX}"
+
+
 def write_target(task: Any) -> str:
     """What a task file decides about where and how its records are written beyond the
     mapped attributes: the ESM connection, template, task-id stamp, removal attribute and
@@ -195,9 +204,9 @@ class RecordMapper:
             if key is None:
                 self._problem("(no key)", f"the key path '{self.key_path}' is empty in this record")
                 continue
-            if len(key) > RECORD_KEY_MAX:
-                self._problem(key[:60] + "...", f"the key at '{self.key_path}' is {len(key)} characters long; the "
-                              f"connector's state database keeps keys of at most {RECORD_KEY_MAX}")
+            too_long = key_too_long(key)
+            if too_long:
+                self._problem(cut(key, 60), f"the key at '{self.key_path}': {too_long}")
                 continue
             try:
                 data = self.apply(record)

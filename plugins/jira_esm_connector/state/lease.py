@@ -45,7 +45,6 @@ __all__ = [
     "TemplateLockLostError",
     "hold_lease",
     "hold_template_lock",
-    "is_template_lock",
     "template_lock_name",
 ]
 
@@ -382,10 +381,6 @@ def template_lock_name(esm_identity: str, template: str) -> str:
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
         name = f"{name[:_LOCK_NAME_MAX - 17]}~{digest}"
     return name
-
-
-def is_template_lock(name: str) -> bool:
-    return str(name).startswith(TEMPLATE_LOCK_PREFIX)
 
 
 def _writer_text(info: LeaseInfo) -> str:
