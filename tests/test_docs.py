@@ -159,3 +159,48 @@ def test_every_repository_path_the_docs_name_exists():
 def test_the_path_check_finds_a_missing_file():
     assert not _exists("pipeline/no_such_module.py") and not _exists("docs/NO_SUCH.md")
     assert _exists("pipeline/carry.py") and _exists("docs/OPERATIONS.md") and _exists("include/mappings/event_*.yaml")
+
+
+# --------------------------------------------------------------------------- the cache CLI
+
+_CLI = "python -m jira_esm_connector.pipeline.cache"
+
+
+def _documented_cache_commands() -> list[tuple[str, str]]:
+    """(where, argument list) of every cache CLI command line the docs and the module show."""
+    from jira_esm_connector.pipeline import cache
+
+    texts = {**DOC_TEXT, "pipeline/cache.py": cache.__doc__ or ""}
+    found = []
+    for where, text in texts.items():
+        for line in re.findall(re.escape(_CLI) + r"([^`\n]*)", text):
+            found.append((where, line.strip()))
+    return found
+
+
+def _as_argv(usage: str, db_url: str) -> list[str]:
+    """A usage line made concrete: ``<task>`` -> a name, ``[<task> ...]`` -> a second name,
+    ``[--db-url URL]`` -> the option with ``db_url``."""
+    usage = usage.replace("[<task> ...]", "other_task").replace("[--db-url URL]", f"--db-url {db_url}")
+    usage = usage.replace("<task>", "jira_users_to_persons").replace("URL", db_url)
+    return shlex.split(usage)
+
+
+def test_every_documented_cache_cli_command_runs(tmp_path, capsys):
+    from jira_esm_connector.pipeline.cache import main
+
+    commands = _documented_cache_commands()
+    assert {w for w, _ in commands} >= {"README.md", "docs/TASK_FILES.md", "pipeline/cache.py"}
+    db_url = f"sqlite:///{tmp_path}/state.db"
+    failed = []
+    for where, usage in commands:
+        argv = _as_argv(usage, db_url)
+        if "--db-url" not in argv:
+            argv = ["--db-url", db_url, *argv]  # the documented default database is JIRA_ESM_STATE_DB_URL's
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse refused the command line
+            code = exc.code
+        if code != 0:
+            failed.append(f"{where}: {_CLI} {usage} -> exit code {code}: {capsys.readouterr().err.strip()[-200:]}")
+    assert failed == []

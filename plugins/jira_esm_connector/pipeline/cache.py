@@ -1,8 +1,8 @@
 """Task cache by hand.
 
     python -m jira_esm_connector.pipeline.cache clear <task> [<task> ...] [--db-url URL]
-    python -m jira_esm_connector.pipeline.cache status <task> [--db-url URL]
-    python -m jira_esm_connector.pipeline.cache release-lease <task> [--db-url URL]
+    python -m jira_esm_connector.pipeline.cache status <task> [<task> ...] [--db-url URL]
+    python -m jira_esm_connector.pipeline.cache release-lease <task> [<task> ...] [--db-url URL]
     python -m jira_esm_connector.pipeline.cache template-locks [--db-url URL]
 
 ``clear`` forgets the task's fingerprints, so its next run pushes every record to ESM
@@ -74,17 +74,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m jira_esm_connector.pipeline.cache",
         description="Clear or inspect the task cache of scheduled Jira -> ESM imports.",
     )
-    parser.add_argument("--db-url", help="state database URL (default: JIRA_ESM_STATE_DB_URL)")
+    db_url_help = "state database URL (default: JIRA_ESM_STATE_DB_URL)"
+    parser.add_argument("--db-url", help=db_url_help)
+    # --db-url also after the command (``clear <task> --db-url URL``, as the usage above shows);
+    # SUPPRESS: a command line without it there keeps the one given before the command
+    db_url = argparse.ArgumentParser(add_help=False)
+    db_url.add_argument("--db-url", default=argparse.SUPPRESS, help=db_url_help)
     sub = parser.add_subparsers(dest="command", required=True)
-    clear = sub.add_parser("clear", help="forget a task's fingerprints: its next run pushes everything again")
+    clear = sub.add_parser("clear", parents=[db_url],
+                           help="forget a task's fingerprints: its next run pushes everything again")
     clear.add_argument("tasks", nargs="+", metavar="task", help="task name (= DAG id)")
-    status = sub.add_parser("status", help="show a task's cache size, last clear and watermark")
+    status = sub.add_parser("status", parents=[db_url],
+                            help="show a task's cache size, last clear, watermark and lease")
     status.add_argument("tasks", nargs="+", metavar="task")
     release = sub.add_parser(
-        "release-lease", help="remove a task's run lease (only when the run holding it is dead)"
+        "release-lease", parents=[db_url], help="remove a task's run lease (only when the run holding it is dead)"
     )
     release.add_argument("tasks", nargs="+", metavar="task")
-    sub.add_parser("template-locks", help="list the ESM templates being written now, and by which task and run")
+    sub.add_parser("template-locks", parents=[db_url],
+                   help="list the ESM templates being written now, and by which task and run")
     args = parser.parse_args(argv)
     try:
         state = _store(args.db_url)
