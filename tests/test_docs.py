@@ -204,3 +204,30 @@ def test_every_documented_cache_cli_command_runs(tmp_path, capsys):
         if code != 0:
             failed.append(f"{where}: {_CLI} {usage} -> exit code {code}: {capsys.readouterr().err.strip()[-200:]}")
     assert failed == []
+
+
+# --------------------------------------------------------------------------- the demo
+
+
+def test_the_demo_defaults_the_docs_give_are_the_demos():
+    from devtools.demo import DEFAULTS
+
+    table = _section(DOC_TEXT["README.md"], "### What `make demo` starts")
+    documented: dict[str, str] = {}
+    for cells in _table_rows(table):
+        names = _ticked(cells[0])
+        values = _ticked(cells[1])
+        if names and all(n.startswith("DEMO_") for n in names):
+            assert len(values) >= len(names), cells  # "`standalone` (or `celery`, below)"
+            documented.update(zip(names, values))
+    demo_dir = Path(DEFAULTS["DEMO_DIR"]).relative_to(REPO_ROOT).as_posix()
+    assert documented == {**DEFAULTS, "DEMO_DIR": demo_dir}
+    # the logins both docs print
+    for where in ("README.md", "docs/ARCHITECTURE.md"):
+        text = DOC_TEXT[where]
+        assert f"`{DEFAULTS['DEMO_AIRFLOW_USER']}` / `{DEFAULTS['DEMO_AIRFLOW_PASSWORD']}`" in text, where
+        assert f"`{DEFAULTS['DEMO_JIRA_EMAIL']}` / API token `{DEFAULTS['DEMO_JIRA_TOKEN']}`" in text, where
+        esm_lines = [l for l in text.splitlines() if "ESM simulator" in l and f":{DEFAULTS['DEMO_ESM_PORT']}" in l]
+        assert esm_lines and all(
+            f"`{DEFAULTS['DEMO_ESM_USER']}` / `{DEFAULTS['DEMO_ESM_PASSWORD']}`" in l for l in esm_lines
+        ), (where, esm_lines)
