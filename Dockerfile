@@ -31,4 +31,9 @@ RUN --mount=type=bind,source=pyproject.toml,target=/tmp/connector-src/pyproject.
 COPY --chown=airflow:0 dags /opt/airflow/dags
 COPY --chown=airflow:0 include /opt/airflow/include
 
+# The staging folder, made here by the airflow user: docker-compose.yaml mounts a named volume
+# on it, and a new volume takes the owner of the folder it is mounted on (without the folder
+# Docker makes it root's, and no worker could stage anything there).
+RUN mkdir -p /opt/airflow/staging
+
 USER airflow

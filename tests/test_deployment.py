@@ -389,3 +389,45 @@ def test_airflow_reads_the_plugins_folder_without_the_connector_modules_and_with
     package = REPO_ROOT / "plugins" / "jira_esm_connector"
     assert listed and not [p for p in listed if Path(p).is_relative_to(package)]
     assert [str(w.message) for w in caught] == []
+
+
+# Folders the apache/airflow image itself creates, owned by the airflow user (its Dockerfile:
+# mkdir "${AIRFLOW_HOME}/dags" "${AIRFLOW_HOME}/logs"; chown airflow:0).
+BASE_IMAGE_FOLDERS = {"/opt/airflow", "/opt/airflow/dags", "/opt/airflow/logs"}
+
+
+def _folders_the_image_has(dockerfile_text: str) -> set[str]:
+    """The base image's Airflow folders plus those the Dockerfile creates (mkdir, COPY targets)."""
+    folders = set(BASE_IMAGE_FOLDERS)
+    for word, args in _instructions(dockerfile_text):
+        if word == "RUN":
+            for command in re.split(r"&&|;", args):
+                words = shlex.split(command)
+                if words[:1] == ["mkdir"]:
+                    folders |= {w.rstrip("/") for w in words[1:] if not w.startswith("-")}
+        elif word == "COPY":
+            folders.add([a for a in shlex.split(args) if not a.startswith("--")][-1].rstrip("/"))
+    return folders
+
+
+def _unwritable_named_volumes(compose: dict, dockerfile_text: str) -> list[str]:
+    """Named volumes the Airflow containers write to, mounted where the image has no folder:
+    Docker then creates the mount point, and the fresh volume, owned by root, and the airflow
+    user (uid 50000) cannot write there."""
+    has = _folders_the_image_has(dockerfile_text)
+    problems = []
+    for volume in compose["x-airflow-common"]["volumes"]:
+        source, target, *mode = volume.split(":")
+        if source in compose["volumes"] and "ro" not in mode and target.rstrip("/") not in has:
+            problems.append(f"{source} -> {target}: the image has no such folder owned by airflow")
+    return problems
+
+
+def test_every_named_volume_the_airflow_containers_write_is_a_folder_of_the_image():
+    assert _unwritable_named_volumes(COMPOSE, DOCKERFILE_TEXT) == []
+    # without the Dockerfile's folder the staging volume is found (logs is the base image's own)
+    without = DOCKERFILE_TEXT.replace("mkdir -p /opt/airflow/staging", "true")
+    assert without != DOCKERFILE_TEXT
+    assert _unwritable_named_volumes(COMPOSE, without) == [
+        "staging -> /opt/airflow/staging: the image has no such folder owned by airflow"
+    ]
