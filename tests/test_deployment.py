@@ -374,7 +374,7 @@ def test_the_dockerfile_check_finds_what_a_production_image_must_not_have(mutate
     assert any(problem in p for p in problems), problems
 
 
-def test_airflow_reads_the_plugins_folder_without_the_connector_modules_and_without_a_warning():
+def test_airflow_reads_the_plugins_folder_without_the_connector_modules_and_without_a_warning(tmp_path):
     """Every Airflow process (each task too) lists the plugins folder through its
     ``.airflowignore``. The connector package must stay out of it (it is an installed
     distribution), and the listing must not warn: with pathspec 1.x Airflow 3.3's glob rules
@@ -383,11 +383,19 @@ def test_airflow_reads_the_plugins_folder_without_the_connector_modules_and_with
 
     from airflow._shared.module_loading import find_path_from_directory
 
+    import shutil
+
+    # the repository's plugins folder with a plugin of the operator's own beside the package
+    # (a fresh checkout holds nothing else to list; an editable install adds its egg-info)
+    plugins = tmp_path / "plugins"
+    shutil.copytree(REPO_ROOT / "plugins", plugins, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (plugins / "my_plugin.py").write_text("")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        listed = list(find_path_from_directory(REPO_ROOT / "plugins", ".airflowignore", "glob"))
-    package = REPO_ROOT / "plugins" / "jira_esm_connector"
-    assert listed and not [p for p in listed if Path(p).is_relative_to(package)]
+        listed = [Path(p) for p in find_path_from_directory(plugins, ".airflowignore", "glob")]
+    package = plugins / "jira_esm_connector"
+    assert plugins / "my_plugin.py" in listed
+    assert [p for p in listed if p.is_relative_to(package)] == []
     assert [str(w.message) for w in caught] == []
 
 
