@@ -257,3 +257,38 @@ def test_values_compare_as_the_load_step_sends_them(mapped, on_card, equal):
 
     expected, missing = _expected(mapped, resolver=None)
     assert (expected == _values(on_card)) is equal and missing == []
+
+
+COMMENTS_TASK = {
+    "name": "test_comments", "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
+    "schedule": "*/30 * * * *", "mode": "incremental", "mapping_type": "comment",
+    "jql": "key in (SUP-1, SUP-2, SUP-3, SUP-4)", "template": "incident",
+    "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
+}
+
+
+def test_comment_task_counts_an_issue_listed_twice_once(jira, jira_sim, esm, esm_sim, state, staging, monkeypatch):
+    """Jira's listing is ordered by `updated`: an issue changed (e.g. commented on) while the
+    listing pages comes back at its end. Its comments are one issue's, counted once -- as the
+    import reads them once."""
+    run_import(make_task(ISSUES_TASK, jql=COMMENTS_TASK["jql"]), jira, esm, state, staging, run_id(1))
+    for key in ("SUP-1", "SUP-2", "SUP-3", "SUP-4"):
+        jira.add_comment(key, _adf(f"On {key}"))
+    task = make_task(COMMENTS_TASK)
+    summary = run_import(task, jira, esm, state, staging, run_id(1))
+    assert summary["refused"] == 0
+
+    jira_sim.admin("PUT", "config", json={"max_results_cap": 2})
+    real_pages = jira.iter_search_pages
+
+    def pages(jql, **kwargs):
+        for number, page in enumerate(real_pages(jql, **kwargs)):
+            yield page
+            if number == 0:  # changed while the listing pages: it is listed again at the end
+                jira_sim.admin("PATCH", f"issues/{page.issues[0]['key']}", json={"summary": "changed while listed"})
+
+    monkeypatch.setattr(jira, "iter_search_pages", pages)
+    report = reconcile_read_only(task, jira, jira_sim, esm, esm_sim, state)
+    assert (report["jira_issues"], report["esm_active_cards"]) == (4, 4), report
+    assert report["jira_records"] == report["esm_worklog_entries"] == summary["fetched"], report
+    assert (report["missing_in_esm"], report["not_in_jira"], report["duplicate_keys"]) == (0, 0, 0), report

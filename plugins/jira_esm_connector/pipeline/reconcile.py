@@ -306,8 +306,14 @@ def _reconcile_comments(task: Any, jira: JiraApi, esm: EsmApi, *, listed: int, l
     no_card: list[str] = []
     lg.info("Reconciling comment task '%s': comments of the issues selected by %s against the markers in "
             "worklog '%s' of their '%s' cards.", task.name, jql, settings.worklog_attribute, task.template)
+    seen_issues: set[str] = set()  # issue ids: one changed while the listing pages comes back at its end
     for page in jira.iter_search_pages(jql, fields=["key"], page_size=100):
-        keys = [str(i.get("key")) for i in page.issues if i.get("key")]
+        keys = []
+        for issue in page.issues:
+            ident = str(issue.get("id") or issue.get("key"))
+            if issue.get("key") and ident not in seen_issues:
+                seen_issues.add(ident)
+                keys.append(str(issue.get("key")))
         cards = lookup_cards(esm, task.template, settings.card_key_attribute, keys, [settings.worklog_attribute])
         for key in keys:
             counts["jira_issues"] += 1
