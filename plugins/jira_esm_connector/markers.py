@@ -39,6 +39,7 @@ __all__ = [
     "WORKLOG_MARKER_RE",
     "EventRef",
     "came_from_jira",
+    "imported_comment_id",
     "is_connector_comment",
     "worklog_marker",
 ]
@@ -53,7 +54,7 @@ IMPORTED_COMMENT_PREFIX = "Jira:"  # the example import's author prefix; NOT a s
 WORKLOG_MARKER_RE = re.compile(r"\[Jira comment (\d+)\]")
 # The exact marker the comment import ends each worklog entry with (worklog_marker), at the
 # very end of the text: a marker quoted mid-text is a person's words.
-_IMPORTED_ENTRY_END = re.compile(r"\[Jira comment [0-9]+\]\s*\Z")
+_IMPORTED_ENTRY_END = re.compile(r"\[Jira comment ([0-9]+)\]\s*\Z")
 
 
 def worklog_marker(comment_id: str) -> str:
@@ -64,9 +65,16 @@ def worklog_marker(comment_id: str) -> str:
 def came_from_jira(text: str | None) -> bool:
     """A comment text that the comment import brought into ESM (must not go back): it ends
     with the ``[Jira comment N]`` marker the import appends to every worklog entry."""
+    return imported_comment_id(text) is not None
+
+
+def imported_comment_id(text: str | None) -> str | None:
+    """The id of the Jira comment a worklog entry was imported from: the marker that ends
+    its text (a marker quoted mid-text is a person's words), or None."""
     if not text:
-        return False
-    return _IMPORTED_ENTRY_END.search(text) is not None
+        return None
+    found = _IMPORTED_ENTRY_END.search(text)
+    return found.group(1) if found else None
 
 
 @dataclass(frozen=True)

@@ -292,3 +292,22 @@ def test_comment_task_counts_an_issue_listed_twice_once(jira, jira_sim, esm, esm
     assert (report["jira_issues"], report["esm_active_cards"]) == (4, 4), report
     assert report["jira_records"] == report["esm_worklog_entries"] == summary["fetched"], report
     assert (report["missing_in_esm"], report["not_in_jira"], report["duplicate_keys"]) == (0, 0, 0), report
+
+
+def test_comment_task_ignores_markers_quoted_in_a_comment(jira, jira_sim, esm, esm_sim, state, staging):
+    """A Jira comment may quote another's marker ("see [Jira comment 10001]"): only the marker
+    that ends a worklog entry names the comment the entry holds; a quoted one is words."""
+    from jira_esm_connector.markers import worklog_marker
+
+    run_import(make_task(ISSUES_TASK, jql="key in (SUP-1, SUP-2)"), jira, esm, state, staging, run_id(1))
+    task = make_task(COMMENTS_TASK, jql="key in (SUP-1, SUP-2)")
+    first = jira.add_comment("SUP-1", _adf("The printer is on fire"))
+    elsewhere = jira.add_comment("SUP-2", _adf("Same here"))
+    run_import(task, jira, esm, state, staging, run_id(1))
+    jira.add_comment("SUP-1", _adf(f"As said in {worklog_marker(first['id'])} and {worklog_marker(elsewhere['id'])}"))
+    summary = run_import(task, jira, esm, state, staging, run_id(2))
+    assert summary["created"] == 1
+
+    report = reconcile_read_only(task, jira, jira_sim, esm, esm_sim, state)
+    assert (report["missing_in_esm"], report["not_in_jira"], report["duplicate_keys"]) == (0, 0, 0), report
+    assert report["jira_records"] == report["esm_worklog_entries"], report
