@@ -311,3 +311,24 @@ def test_comment_task_ignores_markers_quoted_in_a_comment(jira, jira_sim, esm, e
     report = reconcile_read_only(task, jira, jira_sim, esm, esm_sim, state)
     assert (report["missing_in_esm"], report["not_in_jira"], report["duplicate_keys"]) == (0, 0, 0), report
     assert report["jira_records"] == report["esm_worklog_entries"], report
+
+
+def test_a_card_whose_record_maps_to_the_removal_value_is_not_wrongly_removed(
+    jira, jira_sim, esm, esm_sim, state, staging,
+):
+    """The task maps Jira's "Done" to the very value that marks a card removed: the import
+    writes it as mapped (the record itself says so), and such a card is right, not wrongly
+    removed -- re-enabling it by hand, as the report advises for those, would be wrong."""
+    done = sorted(jira_issues(jira, "project = SUP"))[:3]
+    for key in done:
+        jira_sim.admin("PATCH", f"issues/{key}", json={"status": "Done"})
+    attributes = dict(FULL_ISSUES["attributes"])
+    attributes["status"] = dict(attributes["status"], map={**attributes["status"]["map"], "Done": "07 - Cancelled"})
+    task = make_task(FULL_ISSUES, attributes=attributes)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    assert all(i["fields"]["status"]["name"] != "Done" or k in done for k, i in jira_issues(jira, "project = SUP").items())
+
+    report = reconcile_read_only(task, jira, jira_sim, esm, esm_sim, state, sample_size=1000)
+    assert report["esm_removed_cards"] == len(done)
+    assert (report["wrongly_removed"], report["wrongly_removed_keys"]) == (0, []), report
+    assert {k: report[k] for k in ZERO} == dict.fromkeys(ZERO, 0), report

@@ -14,8 +14,9 @@ when given, is only read to say whether the next import would repair a differenc
 3. **Counts**: keys in Jira with no card of this task (*missing in ESM*; a card owned by
    another task -- the last writer owns it -- is counted apart), active cards whose key
    Jira no longer selects (*not in Jira*: should have been marked removed), cards marked
-   removed whose record *is* in Jira (*wrongly removed*), keys with more than one card
-   (*duplicates*).
+   removed whose record *is* in Jira (*wrongly removed*; not those whose record the task's
+   own mapping gives the removal value -- the import writes that as mapped), keys with more
+   than one card (*duplicates*).
 4. **Stale values**: the sample is completed (generic: the mapped fields through
    ``/issue/bulkfetch``; groups: their members) and mapped with the task's own mapping
    (:func:`..mapping.compile_attributes`, exactly as :mod:`.transform` does); references
@@ -410,9 +411,10 @@ def reconcile(
         _fmt(side.cards), task.name, _fmt(side.active_cards), _fmt(side.removed_cards),
         f" ({removal.attribute} = {removal.value})" if removal else " (this task does not mark removed records)",
     )
-    jira_keys, missing, sample, no_key = _scan_jira(task, jira, side, sample_size, random.Random(seed))
+    jira_keys, missing, sample, no_key, removed = _scan_jira(task, jira, side, sample_size, random.Random(seed))
     lg.info("Jira: %s record(s) selected by task '%s'.", _fmt(len(jira_keys)), task.name)
-    report = _record_report(task, esm, side, jira_keys, missing, no_key, listed)
+    as_mapped = _removed_as_mapped(task, jira, removed, settings)
+    report = _record_report(task, esm, side, jira_keys, missing, no_key, listed, as_mapped)
     del jira_keys  # not needed any more: free it before the sample is fetched
     notes: list[str] = report["notes"]
     if state is not None and report["missing_in_esm"]:
@@ -439,16 +441,19 @@ def reconcile(
 
 def _scan_jira(
     task: Any, jira: JiraApi, side: _EsmSide, sample_size: int, rng: random.Random
-) -> tuple[set[str], list[str], list[dict[str, Any]], int]:
+) -> tuple[set[str], list[str], list[dict[str, Any]], int, list[dict[str, Any]]]:
     """Stream the task's Jira selection, classifying every key against the ESM sets:
     (every key, keys with no card of this task in Jira order, a uniform sample of the
-    records with an active card, how many records have no key)."""
+    records with an active card, how many records have no key, the records whose only
+    cards are marked removed -- kept only when the task maps the removal attribute)."""
     sample_size = max(0, int(sample_size))
     sample: list[dict[str, Any]] = []
     candidates = 0  # keys with an active card: what the sample is drawn from
     jira_keys: set[str] = set()
     missing: list[str] = []  # keys with no card of this task (a subset, in Jira order)
     no_key = 0
+    removed: list[dict[str, Any]] = []
+    keep_removed = task.removal is not None and task.removal.attribute in task.effective_attributes
     key_path = task.record_key_path
     for record in _iter_jira_records(task, jira):
         key = get_path(record, key_path)
@@ -469,19 +474,43 @@ def _scan_jira(
                     sample[slot] = record
         elif key not in side.removed:
             missing.append(key)
-    return jira_keys, missing, sample, no_key
+        elif keep_removed:
+            removed.append(record)
+    return jira_keys, missing, sample, no_key, removed
+
+
+def _removed_as_mapped(task: Any, jira: JiraApi, records: list[dict[str, Any]], settings: Any) -> set[str]:
+    """Keys of ``records`` (Jira records whose cards are marked removed) that the task's own
+    mapping gives the removal value: the import writes it as mapped (see :mod:`.load`), so
+    their cards are right, not wrongly removed."""
+    if not records:
+        return set()
+    removal = task.removal
+    apply = compile_attributes({removal.attribute: task.effective_attributes[removal.attribute]},
+                               options=task.mapping_options(settings))
+    out: set[str] = set()
+    for key, record in _complete_sample(task, jira, records).items():
+        try:
+            value = apply(record).get(removal.attribute)
+        except MappingError:
+            continue  # an import refuses it: its card stays as it is
+        if value is not None and str(value) == str(removal.value):
+            out.add(key)
+    return out
 
 
 def _record_report(
-    task: Any, esm: EsmApi, side: _EsmSide, jira_keys: set[str], missing: list[str], no_key: int, listed: int
+    task: Any, esm: EsmApi, side: _EsmSide, jira_keys: set[str], missing: list[str], no_key: int, listed: int,
+    as_mapped: set[str] = frozenset(),
 ) -> dict[str, Any]:
     """The report's counts, first keys and notes for a record import (before the stale
-    sample); ``_missing`` holds every truly missing key for the cache check."""
+    sample); ``_missing`` holds every truly missing key for the cache check. ``as_mapped``:
+    keys whose record maps to the removal value (their cards are not wrongly removed)."""
     removal = task.removal
     owned = _owned_elsewhere(task, esm, missing) if missing else set()
     truly_missing = [k for k in missing if k not in owned]
     not_in_jira = sum(1 for k in side.active if k not in jira_keys)
-    wrongly = [k for k in side.removed if k in jira_keys and k not in side.active]
+    wrongly = [k for k in side.removed if k in jira_keys and k not in side.active and k not in as_mapped]
     dup_cards = sum(n - 1 for n in side.duplicates.values())
     report: dict[str, Any] = {
         "task": task.name,
@@ -518,6 +547,11 @@ def _record_report(
         notes.append(
             f"{len(owned)} Jira record(s) have a card that is not stamped with this task's id (another task wrote "
             f"it last and owns it, or it was made by hand), so they are not counted as missing."
+        )
+    if as_mapped:
+        notes.append(
+            f"{len(as_mapped)} card(s) hold {removal.attribute} = {removal.value} because the task maps their Jira "
+            f"record to it, as the import writes it; they are not counted as wrongly removed."
         )
     if no_key:
         notes.append(
