@@ -332,3 +332,27 @@ def test_a_card_whose_record_maps_to_the_removal_value_is_not_wrongly_removed(
     assert report["esm_removed_cards"] == len(done)
     assert (report["wrongly_removed"], report["wrongly_removed_keys"]) == (0, []), report
     assert {k: report[k] for k in ZERO} == dict.fromkeys(ZERO, 0), report
+
+
+def test_a_card_the_running_import_creates_meanwhile_is_not_owned_by_another_task(
+    jira, jira_sim, esm, esm_sim, state, staging, monkeypatch,
+):
+    """Reconciliation may run while the import runs: a card the import creates after ESM was
+    read is this task's card, not one "another task wrote last, or made by hand"."""
+    task = make_task(FULL_ISSUES)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    key = sorted(cards)[0]
+    original = esm.get_card("incident", cards[key].data_card_id)
+    values = {name: original.plain_values(name) for name in original.data}
+    esm.delete_card("incident", cards[key].data_card_id)
+    real_pages = jira.iter_search_pages
+
+    def pages(jql, **kwargs):  # ESM was read; the import (re)creates the card while Jira is listed
+        yield from real_pages(jql, **kwargs)
+        esm.create_card("incident", values, folder="incident_management")
+
+    monkeypatch.setattr(jira, "iter_search_pages", pages)
+    report = reconcile(task, jira, esm, state, sample_size=0)
+    assert (report["owned_by_other_task"], report["owned_by_other_task_keys"]) == (0, []), report
+    assert report["missing_in_esm"] == 0, report

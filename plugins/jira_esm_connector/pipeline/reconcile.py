@@ -249,24 +249,30 @@ def _references(data: dict[str, Any]) -> Iterator[Reference]:
 # --------------------------------------------------------------------------- owners of missing keys
 
 
-def _owned_elsewhere(task: Any, esm: EsmApi, missing: list[str]) -> set[str]:
-    """The missing keys that do have a card of the template -- one not stamped with this
-    task's id (another task wrote it last, so that task owns it; or it was made by hand)."""
+def _owned_elsewhere(task: Any, esm: EsmApi, missing: list[str]) -> tuple[set[str], set[str]]:
+    """The missing keys that do have a card of the template: (those with a card not stamped
+    with this task's id -- another task wrote it last, so that task owns it; or it was made
+    by hand --, those whose card carries this task's id after all: the import, running
+    meanwhile, wrote it after this task's cards were read)."""
     from .load import lookup_cards
 
     key_attr = task.key.esm
-    owned: set[str] = set()
+    owners: dict[str, Any] = {}
     if len(missing) <= _OWNER_LOOKUP_LIMIT:
         for start in range(0, len(missing), _OWNER_LOOKUP_CHUNK):
-            found = lookup_cards(esm, task.template, key_attr, missing[start:start + _OWNER_LOOKUP_CHUNK])
-            owned.update(found)
-        return owned
-    wanted = set(missing)
-    for card in esm.iter_cards(task.template, selected_attributes=[key_attr, task.task_id_attribute]):
-        key = card.value(key_attr)
-        if key not in (None, "") and str(key) in wanted:
-            owned.add(str(key))
-    return owned
+            found = lookup_cards(esm, task.template, key_attr, missing[start:start + _OWNER_LOOKUP_CHUNK],
+                                 [task.task_id_attribute])
+            owners.update((key, card.value(task.task_id_attribute)) for key, card in found.items())
+    else:
+        wanted = set(missing)
+        for card in esm.iter_cards(task.template, selected_attributes=[key_attr, task.task_id_attribute]):
+            key = card.value(key_attr)
+            if key not in (None, "") and str(key) in wanted:
+                owner = card.value(task.task_id_attribute)
+                if owners.get(str(key)) != task.name:  # any card of this task's makes it this task's
+                    owners[str(key)] = owner
+    meanwhile = {key for key, owner in owners.items() if owner == task.name}
+    return set(owners) - meanwhile, meanwhile
 
 
 # --------------------------------------------------------------------------- the report
@@ -507,8 +513,8 @@ def _record_report(
     sample); ``_missing`` holds every truly missing key for the cache check. ``as_mapped``:
     keys whose record maps to the removal value (their cards are not wrongly removed)."""
     removal = task.removal
-    owned = _owned_elsewhere(task, esm, missing) if missing else set()
-    truly_missing = [k for k in missing if k not in owned]
+    owned, meanwhile = _owned_elsewhere(task, esm, missing) if missing else (set(), set())
+    truly_missing = [k for k in missing if k not in owned and k not in meanwhile]
     not_in_jira = sum(1 for k in side.active if k not in jira_keys)
     wrongly = [k for k in side.removed if k in jira_keys and k not in side.active and k not in as_mapped]
     dup_cards = sum(n - 1 for n in side.duplicates.values())
@@ -547,6 +553,11 @@ def _record_report(
         notes.append(
             f"{len(owned)} Jira record(s) have a card that is not stamped with this task's id (another task wrote "
             f"it last and owns it, or it was made by hand), so they are not counted as missing."
+        )
+    if meanwhile:
+        notes.append(
+            f"{len(meanwhile)} Jira record(s) got a card of this task while the reconciliation ran (an import "
+            f"was writing), so they are not counted as missing."
         )
     if as_mapped:
         notes.append(
