@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
@@ -67,7 +66,7 @@ from typing import Any, Callable
 from ..bounded import cut, short_repr
 from ..http.errors import BadRequestError, ConflictError, NotFoundError
 from ..mapping import Reference
-from ..markers import WORKLOG_MARKER_RE, worklog_marker
+from ..markers import imported_comment_id, worklog_marker
 from ..protocols import EsmApi, StateApi
 from .results import DiffResult, LoadResult, RefusedRecord
 from .staging import Dataset
@@ -83,9 +82,13 @@ DEFAULT_CONCURRENCY = 4
 
 
 def _comments_in_worklog(esm: EsmApi, template: str, card_id: str, attribute: str) -> set[str]:
-    """Ids of the Jira comments a card's worklog already holds (read from their markers)."""
+    """Ids of the Jira comments a card's worklog already holds: the marker that ends each entry
+    (a marker quoted inside an entry is a person's words, and would keep that comment out)."""
     entries = esm.get_attribute(template, card_id, attribute)
-    return set(WORKLOG_MARKER_RE.findall(json.dumps(entries, ensure_ascii=False)))
+    found = (imported_comment_id(e.get("value") if isinstance(e, dict) else e) for e in entries)
+    return {comment_id for comment_id in found if comment_id is not None}
+
+
 _MAX_LISTED = 100
 
 

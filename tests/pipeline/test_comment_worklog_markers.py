@@ -1,0 +1,34 @@
+"""The comment load tells which comments a card's worklog already holds by the marker that
+ends each entry (markers.imported_comment_id, as reconciliation and the ping-pong check do)."""
+from __future__ import annotations
+
+from jira_esm_connector.markers import worklog_marker
+from jira_esm_connector.pipeline import run_import
+
+from .conftest import ISSUES_TASK, make_task
+from .helpers import by_attr, esm_cards, run_id
+
+
+def test_a_marker_quoted_in_a_worklog_entry_does_not_keep_that_comment_out(jira, jira_sim, esm, state, staging):
+    """The load knows which comments a worklog holds by the marker that ENDS each entry: an
+    entry quoting another comment's marker ("see [Jira comment N]") does not make comment N
+    count as already there, which would keep it out of ESM for good."""
+    key = jira_sim.admin("POST", "issues", json={
+        "project": "SUP", "summary": "quoted", "comments": [{"body": "the first word"}],
+    }).json()["key"]
+    run_import(make_task(ISSUES_TASK, name="quoted_issues", jql=f"key = {key}"), jira, esm, state, staging, run_id(1))
+    first_id = next(iter(jira.iter_comments(key)))["id"]
+    card = by_attr(esm_cards(esm, "incident"), "jira_key")[key]
+    # a person (or an earlier entry) quotes the first comment's marker before it was imported
+    esm.add_attribute_value("incident", card.data_card_id, "worklog",
+                            {"value": f"as said in {worklog_marker(first_id)}, see above"})
+    comments_task = make_task({
+        "name": "quoted_comments", "kind": "scheduled", "jira_conn_id": "jira_default",
+        "esm_conn_id": "esm_default", "schedule": "*/30 * * * *", "mode": "full",
+        "mapping_type": "comment", "jql": f"key = {key}", "template": "incident",
+        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
+    })
+    result = run_import(comments_task, jira, esm, state, staging, run_id(1))
+    texts = [e.get("value") or "" for e in esm.get_attribute("incident", card.data_card_id, "worklog")]
+    assert result["created"] == 1, result
+    assert any(t.startswith("the first word") and t.endswith(worklog_marker(first_id)) for t in texts), texts
