@@ -131,8 +131,11 @@ def finish(
         previous = _parse(extracted.get("watermark_used"))
         held = _parse(loaded.get("refused_oldest_updated"))
         if held is not None and candidate is not None and held < candidate:
-            # refused records must be fetched again by the next run: stop just before them
+            # refused records must be fetched again by the next run: stop just before them (a
+            # watermark already before them stays: its overlap fetches them again)
             candidate = held - timedelta(minutes=1)
+            if previous is not None and candidate < previous:
+                candidate = previous
             lg.warning(
                 "%d record(s) were refused: the watermark is held at %s so the next run fetches them again.",
                 counts["refused"], candidate.isoformat(),

@@ -1,0 +1,38 @@
+"""finish reported a watermark it never stored when refused records held it back.
+
+A record ESM refuses holds an incremental watermark just before its ``updated``. When that
+record was fetched through the overlap -- ``updated`` a little below the stored watermark --
+the held value lies below the watermark too; the stored watermark rightly stays where it
+was (moving it back gains nothing: the overlap fetches the record again), but the run's
+result and its log named the held value as the watermark ("stays at <held>"), a time the
+state store never held.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from jira_esm_connector.pipeline import run_import
+
+from .conftest import ISSUES_TASK, make_task
+from .helpers import run_id
+
+
+def test_a_refusal_inside_the_overlap_reports_the_watermark_that_is_kept(jira, jira_sim, esm, state, staging, run_log):
+    task = make_task(ISSUES_TASK)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    watermark = state.get_watermark(task.name)
+    # an issue the next run fetches through the overlap, which ESM refuses (no such status)
+    jira_sim.admin("POST", "issues", json={
+        "project": "SUP", "summary": "Refused in the overlap", "status": "Resolved",
+        "updated": (watermark - timedelta(seconds=30)).isoformat(),
+    })
+    bad_map = dict(ISSUES_TASK["attributes"]["status"], map={"Resolved": "99 - No such status"})
+    broken = make_task(ISSUES_TASK, attributes=dict(ISSUES_TASK["attributes"], status=bad_map))
+
+    second = run_import(broken, jira, esm, state, staging, run_id(2), logger=run_log)
+
+    assert second["refused"] >= 1
+    assert state.get_watermark(task.name) == watermark  # not moved back, not past the refused record
+    assert second["watermark"] == watermark.isoformat(), "the result names a watermark that was never stored"
+    said = [m for m in run_log.messages if m.startswith(f"Watermark of '{task.name}'")]
+    assert said == [f"Watermark of '{task.name}' stays at {watermark.isoformat()} (nothing newer in this run)."]
