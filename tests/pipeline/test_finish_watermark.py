@@ -36,3 +36,18 @@ def test_a_refusal_inside_the_overlap_reports_the_watermark_that_is_kept(jira, j
     assert second["watermark"] == watermark.isoformat(), "the result names a watermark that was never stored"
     said = [m for m in run_log.messages if m.startswith(f"Watermark of '{task.name}'")]
     assert said == [f"Watermark of '{task.name}' stays at {watermark.isoformat()} (nothing newer in this run)."]
+
+
+def test_a_watermark_held_by_a_refusal_is_reported_in_utc(jira, esm, state, staging, run_log):
+    # Jira writes `updated` in the account's time zone (the simulator's: +02:00); the held
+    # watermark is an instant like any other and is reported in UTC, as the store keeps it
+    bad_map = dict(ISSUES_TASK["attributes"]["status"], map={"Resolved": "99 - No such status"})
+    broken = make_task(ISSUES_TASK, attributes=dict(ISSUES_TASK["attributes"], status=bad_map))
+
+    first = run_import(broken, jira, esm, state, staging, run_id(1), logger=run_log)
+
+    assert first["refused"] >= 1
+    stored = state.get_watermark(broken.name)
+    assert first["watermark"] == stored.isoformat()
+    assert f"Watermark of '{broken.name}' advanced to {stored.isoformat()} (UTC, newest 'updated' in this run's data)." \
+        in run_log.messages

@@ -192,10 +192,12 @@ def _resolve_data(data: dict[str, Any], resolver: ReferenceResolver) -> tuple[di
 def _oldest(refused: list[RefusedRecord]) -> str | None:
     """The earliest ``updated`` among refused records (ISO, UTC): an incremental watermark
     must not pass it, or the next run would not fetch them again."""
+    from datetime import timezone
+
     from ..mapping.dates import parse_jira_datetime
 
     moments = [m for m in (parse_jira_datetime(r.get("updated")) for r in refused if r.get("updated")) if m]
-    return min(moments).isoformat() if moments else None
+    return min(moments).astimezone(timezone.utc).isoformat() if moments else None
 
 
 _REASON_MAX = 500  # characters of a refused record's reason in the run's result
