@@ -7,10 +7,10 @@ everything."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from jira_esm_connector.pipeline import extract, run_import
+from jira_esm_connector.pipeline import diff, extract, finish, load, mark_removed, run_dir, run_import, transform
 
 from .conftest import ISSUES_TASK, make_task
 from .helpers import by_attr, esm_cards, esm_writes, jira_issues, reset_esm_stats, run_id
@@ -129,6 +129,33 @@ def test_a_due_scheduled_cache_clear_reads_every_issue(jira, jira_sim, esm, stat
     second = _run(task, jira, esm, state, staging, 2, settings=every_hour)
     assert second["cache_cleared"] and _read(second) == first["fetched"]
     assert second["updated"] == first["fetched"]
+
+
+def test_a_clear_hour_passing_between_extract_and_diff_is_left_to_the_next_run(jira, jira_sim, esm, state, staging):
+    # In the DAG, extract and diff are tasks of their own, each reading the clock: the clear
+    # hour can pass between them. Extract then carried the unchanged issues (no clear due); a
+    # clear in diff would not push them, although the run reports the cache cleared.
+    task = make_task(FULL)
+    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    state.clear_cache(task.name, "earlier today", now=midnight - timedelta(hours=2))
+    first = _run(task, jira, esm, state, staging, 1, now=midnight - timedelta(hours=1))
+    total = first["fetched"]
+    assert not first["cache_cleared"] and first["created"] == total
+
+    path = run_dir(staging, task.name, run_id(2))  # run 2, step by step as the DAG runs it
+    extracted = extract(task, jira, state, path, settings=NO_CLEAR, default_clear_hours=[0],
+                        now=midnight - timedelta(minutes=1))
+    assert extracted["carried"] == total
+    transformed = transform(task, extracted, path)
+    diffed = diff(task, transformed, state, path, default_clear_hours=[0], now=midnight + timedelta(minutes=1))
+    second = finish(task, state, run_id(2), extracted, transformed, diffed, load(task, diffed, esm, state),
+                    mark_removed(task, extracted, esm, state))
+    assert not second["cache_cleared"] and second["unchanged"] == total  # nothing pushed: no clear claimed
+    assert state.count_fingerprints(task.name) == total
+
+    third = _run(task, jira, esm, state, staging, 3, settings=SimpleNamespace(cache_clear_hours=[0]),
+                 now=midnight + timedelta(minutes=5))
+    assert third["cache_cleared"] and _read(third) == total and third["updated"] == total
 
 
 def test_whole_column_expectations_make_full_runs_read_everything(jira, jira_sim, esm, state, staging):

@@ -4,7 +4,8 @@ The task cache (state store) keeps, per task and record key, the fingerprint of 
 last accepted. Before comparing, the cache is cleared when a configured clear hour (UTC)
 has passed since the last clear, or when the run asks for it (``clear_cache`` param /
 the ``cache clear`` CLI): the first run after a clear pushes everything again. Clearing
-never touches the watermark.
+never touches the watermark. A full run whose extract carried records (no clear was due
+then, see :mod:`.carry`) leaves a clear hour that passed since to the next run.
 """
 from __future__ import annotations
 
@@ -51,12 +52,22 @@ def maybe_clear_cache(
     default_clear_hours: list[int] | None = None,
     force: bool = False,
     now: datetime | None = None,
+    carried: int = 0,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> str | None:
-    """Clear the task's cache if forced or due; returns the reason, or ``None``."""
+    """Clear the task's cache if forced or due; returns the reason, or ``None``. ``carried``:
+    records this run's extract carried without reading them (it found no clear due then): a
+    clear that came due since is left to the next run, which reads them all."""
     lg = logger or log
     now = now or datetime.now(timezone.utc)
     reason = cache_clear_reason(task, state, default_clear_hours=default_clear_hours, force=force, now=now)
+    if reason and carried and not force:
+        lg.info(
+            "Task cache of '%s' not cleared by this run (%s): the clear came due after extract carried %d "
+            "unchanged record(s) without reading them; the next run clears it and pushes every record.",
+            task.name, reason, carried,
+        )
+        return None
     if reason:
         state.clear_cache(task.name, reason, now=now)
         lg.info("Task cache of '%s' cleared (%s): this run pushes every record to ESM again.", task.name, reason)
@@ -100,7 +111,8 @@ def diff(
 
     lg = logger or log
     reason = maybe_clear_cache(
-        task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now, logger=lg
+        task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now,
+        carried=int(transformed.get("carried") or 0), logger=lg,
     )
     writer = DatasetWriter(location(run_path) / "diff", TRANSFORM_COLUMNS, page_rows=FILE_ROWS)
     source = Dataset(transformed["dataset"])

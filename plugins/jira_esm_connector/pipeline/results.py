@@ -44,6 +44,7 @@ class TransformResult(TypedDict):
     dataset: str
     transformed: int
     quality_checked: bool
+    carried: int  # extract's ``carried`` (not transformed): diff clears no cache by clock after a carry
 
 
 class DiffResult(TypedDict):

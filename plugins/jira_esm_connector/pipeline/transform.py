@@ -342,7 +342,7 @@ def transform(
     module's docstring); run the quality gate (``chunk_rows`` rows at a time); stage the
     result.
 
-    Returns ``{"dataset", "transformed", "quality_checked"}``. Raises
+    Returns ``{"dataset", "transformed", "quality_checked", "carried"}``. Raises
     :class:`TransformError` or :class:`~.quality.QualityError` (nothing is loaded).
     """
     lg = logger or log
@@ -389,4 +389,5 @@ def transform(
             raise error
         lg.info("Data quality: %d expectation(s) passed on %d record(s).", len(expectations), rows)
     lg.info("Transformed %d record(s) with %d mapped attribute(s).", rows, len(attributes))
-    return {"dataset": str(dataset.path), "transformed": rows, "quality_checked": bool(expectations)}
+    return {"dataset": str(dataset.path), "transformed": rows, "quality_checked": bool(expectations),
+            "carried": int(extracted.get("carried") or 0)}
