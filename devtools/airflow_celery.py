@@ -100,7 +100,7 @@ class AirflowCelery(LocalAirflow):
     def worker_name(self, number: int) -> str:
         return f"worker{number}@{socket.gethostname()}"
 
-    def prepare(self, connections: dict | None = None, pool_slots: int = 6) -> None:
+    def prepare(self, connections: dict | None = None, pool_slots: int | None = None) -> None:
         """The metadata database created (dropped first and the broker's Redis DB emptied
         with ``fresh``), then as for every deployment: migrated, connections and pool stored."""
         import redis

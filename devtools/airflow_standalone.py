@@ -57,6 +57,15 @@ def connection_json(conn_type: str, host: str, login: str, password: str, *, ca_
     return json.dumps(fields)
 
 
+def connector_pool() -> tuple[str, int]:
+    """``(name, slots)`` of the pool the connector's tasks run in, from ``JIRA_ESM_POOL`` /
+    ``JIRA_ESM_POOL_SLOTS`` as the Airflow processes started from here read them."""
+    from jira_esm_connector.config.settings import ConnectorSettings
+
+    settings = ConnectorSettings()
+    return settings.pool, settings.pool_slots
+
+
 @dataclass
 class LocalAirflow:
     """What every local Airflow deployment shares; subclasses say how its processes run."""
@@ -137,10 +146,12 @@ class LocalAirflow:
                                f"(exit code {proc.returncode}):\n{tail}")
         return proc
 
-    def prepare(self, connections: dict[str, dict[str, Any]] | None = None, pool_slots: int = 6) -> None:
+    def prepare(self, connections: dict[str, dict[str, Any]] | None = None, pool_slots: int | None = None) -> None:
         """Before the first start: the metadata DB migrated, then ``connections``
         (conn_id -> fields as in :func:`connection_json`) and the connector pool stored in it,
-        so Admin -> Connections lists them and no scheduled run starts without them."""
+        so Admin -> Connections lists them and no scheduled run starts without them. The pool
+        is the one the tasks are given, ``JIRA_ESM_POOL`` with ``JIRA_ESM_POOL_SLOTS`` slots
+        (unless ``pool_slots`` says otherwise)."""
         self.cli("db", "migrate", timeout=600)
         if connections:
             conn_file = self.home / "demo_connections.json"
@@ -150,7 +161,8 @@ class LocalAirflow:
                 self.cli("connections", "import", "--overwrite", str(conn_file))
             finally:
                 conn_file.unlink()  # holds passwords
-        self.cli("pools", "set", "jira_esm_connector", str(pool_slots), "Jira <-> ESM connector")
+        pool, slots = connector_pool()
+        self.cli("pools", "set", pool, str(pool_slots or slots), "Jira <-> ESM connector")
 
     def start(self, timeout: float = 180) -> "LocalAirflow":
         raise NotImplementedError
@@ -238,8 +250,9 @@ class LocalAirflow:
                 return resp.json().get("value")
         return None
 
-    def ensure_pool(self, name: str = "jira_esm_connector", slots: int = 6) -> None:
-        """The shared pool every connector task runs in (SPEC: default 6 slots)."""
+    def ensure_pool(self) -> None:
+        """The shared pool every connector task runs in (``JIRA_ESM_POOL``, SPEC: default 6 slots)."""
+        name, slots = connector_pool()
         resp = self.api("GET", f"/pools/{name}")
         if resp.status_code == 404:
             self.api("POST", "/pools", json={"name": name, "slots": slots, "description": "Jira <-> ESM connector"})

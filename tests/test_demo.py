@@ -196,3 +196,17 @@ def test_a_local_airflow_signs_its_tokens_with_one_secret_long_enough_for_hs512(
         warnings.simplefilter("error")
         token = jwt.encode({"sub": "admin"}, secret, algorithm="HS512")
         assert jwt.decode(token, secret, algorithms=["HS512"]) == {"sub": "admin"}
+
+
+def test_a_local_airflow_creates_the_pool_the_connector_tasks_are_given(tmp_path, monkeypatch):
+    """The tasks run in ``JIRA_ESM_POOL``: a demo or test Airflow that made a pool of another
+    name would never schedule one of them."""
+    from devtools.airflow_standalone import AirflowStandalone
+
+    monkeypatch.setenv("JIRA_ESM_POOL", "connector_pool")
+    monkeypatch.setenv("JIRA_ESM_POOL_SLOTS", "3")
+    airflow = AirflowStandalone(home=tmp_path / "home")
+    commands: list[tuple[str, ...]] = []
+    monkeypatch.setattr(airflow, "cli", lambda *args, **kwargs: commands.append(args))
+    airflow.prepare()
+    assert ("pools", "set", "connector_pool", "3", "Jira <-> ESM connector") in commands, commands
