@@ -101,7 +101,7 @@ def load_task_file(path: str | Path) -> Task:
     except OSError as exc:
         raise TaskFileError(name, f"cannot be read: {exc.strerror or exc}") from None
     if len(raw) > MAX_YAML_CHARS:
-        raise TaskFileError(name, f"is too large (more than {MAX_YAML_CHARS} bytes); a task file is a few KiB")
+        raise TaskFileError(name, f"is too large (more than {MAX_YAML_CHARS} characters); a task file is a few KiB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
