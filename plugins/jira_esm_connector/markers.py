@@ -111,7 +111,8 @@ class EventRef:
 def is_connector_comment(comment: dict[str, Any], jira: Any = None) -> bool:
     """True for a Jira comment the connector pushed (its origin property is set). Listed with
     ``expand=properties``, the comment carries its properties; when Jira did not embed them,
-    ``jira`` (a JiraClient) reads the property (without it, such a comment counts as not ours)."""
+    ``jira`` (a JiraClient) reads the property (without it, such a comment counts as not ours);
+    a comment deleted since it was listed then raises NotFoundError: the caller treats it as gone."""
     if not isinstance(comment.get("properties"), list) and jira is not None:
         return jira.comment_property_of(comment, COMMENT_ORIGIN_PROPERTY) is not None
     for prop in comment.get("properties") or []:

@@ -374,6 +374,40 @@ def test_connector_comments_are_skipped_when_jira_does_not_embed_properties(jira
     assert summary["created"] == len(texts)
 
 
+def test_comment_deleted_before_its_property_read_is_not_imported(jira, esm, state, staging, monkeypatch, caplog):
+    """A comment deleted between the listing (which did not embed properties) and the read of
+    its origin property is gone: not imported, not counted as the connector's own, logged;
+    the import goes on with the others."""
+    issues = make_task(ISSUES_TASK, jql="key in (SUP-4)")
+    run_import(issues, jira, esm, state, staging, run_id(1))
+    doomed = jira.add_comment("SUP-4", {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "Deleted while the import runs"}]}]})
+    jira.add_comment("SUP-4", {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "Still there"}]}]})
+    listed = jira.iter_comments_of
+
+    def without_properties_then_deleted(*args, **kwargs):
+        for key, comments in listed(*args, **kwargs):
+            jira.request("DELETE", f"/rest/api/3/issue/{key}/comment/{doomed['id']}")
+            yield key, [{k: v for k, v in c.items() if k != "properties"} for c in comments]
+
+    monkeypatch.setattr(jira, "iter_comments_of", without_properties_then_deleted)
+    comments_task = make_task({
+        "name": "test_comments_deleted", "kind": "scheduled", "jira_conn_id": "jira_default",
+        "esm_conn_id": "esm_default", "schedule": "*/30 * * * *", "mode": "full", "mapping_type": "comment",
+        "jql": "key in (SUP-4)", "template": "incident",
+        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
+    })
+    with caplog.at_level("INFO", logger="jira_esm_connector"):
+        summary = run_import(comments_task, jira, esm, state, staging, run_id(1))
+    remaining = list(jira.iter_comments("SUP-4"))
+    card = by_attr(esm_cards(esm, "incident", issues.name), "jira_key")["SUP-4"]
+    texts = [e.get("value") for e in esm.get_attribute("incident", card.data_card_id, "worklog")]
+    assert not any("Deleted while the import runs" in t for t in texts), texts
+    assert summary["created"] == summary["fetched"] == len(remaining) == len(texts) > 0
+    assert f"comment {doomed['id']} of SUP-4" in caplog.text and "deleted" in caplog.text
+
+
 @pytest.mark.postgres
 def test_state_on_postgresql_full_cycle(jira, jira_sim, esm, esm_sim, pg_state, staging):
     task = make_task(ISSUES_TASK)

@@ -356,3 +356,24 @@ def test_a_card_the_running_import_creates_meanwhile_is_not_owned_by_another_tas
     report = reconcile(task, jira, esm, state, sample_size=0)
     assert (report["owned_by_other_task"], report["owned_by_other_task_keys"]) == (0, []), report
     assert report["missing_in_esm"] == 0, report
+
+
+def test_comment_deleted_before_its_property_read_is_not_compared(caplog):
+    """A listing without embedded properties makes reconciliation read each comment's origin
+    property on its own; a comment deleted meanwhile is gone (neither expected in ESM nor
+    counted as the connector's own), and the comparison goes on."""
+    from jira_esm_connector.http.errors import NotFoundError
+    from jira_esm_connector.pipeline.reconcile import _issue_comment_ids
+
+    class Unembedded:
+        def iter_comments(self, key, *, expand_properties=False):
+            return iter([{"id": "1"}, {"id": "2"}, {"id": "3"}])
+
+        def comment_property_of(self, comment, key):
+            if comment["id"] == "2":
+                raise NotFoundError("Can not find a comment for the id: 2.", 404, "Jira")
+            return {"source": "esm"} if comment["id"] == "3" else None
+
+    with caplog.at_level("INFO", logger="jira_esm_connector"):
+        assert _issue_comment_ids(Unembedded(), "SUP-1", True) == ({"1"}, 1)
+    assert "comment 2 of SUP-1" in caplog.text

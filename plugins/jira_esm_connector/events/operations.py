@@ -370,7 +370,8 @@ def update_issue(jira: JiraApi, ref: EventRef, issue_key: str, fields: Mapping[s
 def _comment_has_marker(jira: JiraApi, comment: Mapping[str, Any], ref: EventRef) -> bool:
     try:
         return ref.matches(jira.comment_property_of(comment, COMMENT_ORIGIN_PROPERTY))
-    except NotFoundError:  # the comment was deleted meanwhile
+    except NotFoundError:  # its origin property was read on its own: the comment is gone
+        log.info("Jira comment %s was deleted after the listing: not this event's.", comment.get("id"))
         return False
 
 

@@ -24,7 +24,9 @@ mapped. Nothing goes wrong in extract because of it: a failure there only loses 
 Exactly once: the listing may return an issue twice (it is ordered by ``updated``, and an
 issue changed while the listing pages moves behind the cursor), so ids are de-duplicated
 across listing pages; an issue deleted between the listing and its bulk fetch is not
-staged (the count is logged). User, group and comment records are de-duplicated by key.
+staged (the count is logged), nor is a comment deleted before its origin property, which a
+listing may not embed, is read on its own (logged). User, group and comment records are
+de-duplicated by key.
 
 Incremental imports add ``updated >= <watermark - overlap, in epoch ms>`` to the JQL (see
 :mod:`.watermark`); the new watermark *candidate* is the largest ``updated`` seen in the
@@ -53,7 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..http.errors import MalformedResponseError
+from ..http.errors import MalformedResponseError, NotFoundError
 from ..http.parallel import read_ahead
 from ..mapping.dates import parse_jira_datetime
 from ..markers import is_connector_comment
@@ -242,7 +244,12 @@ def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, i
     for key, comments in jira.iter_comments_of(issue_keys(), expand_properties=True):
         issue_ref = refs.pop(key)
         for comment in comments:
-            if skip_marked and is_connector_comment(comment, jira):
+            try:
+                ours = skip_marked and is_connector_comment(comment, jira)
+            except NotFoundError:  # its origin property was read on its own: the comment is gone
+                log.info("Jira comment %s of %s was deleted after the listing: not imported.", comment.get("id"), key)
+                continue
+            if ours:
                 stats["skipped_connector_comments"] += 1
                 continue
             record = dict(comment)

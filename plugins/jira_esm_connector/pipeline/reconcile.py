@@ -41,6 +41,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..http.errors import NotFoundError
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
 from ..mapping.paths import get_path
@@ -286,7 +287,12 @@ def _issue_comment_ids(jira: JiraApi, issue_key: str, skip_marked: bool) -> tupl
     ids: set[str] = set()
     skipped = 0
     for comment in jira.iter_comments(issue_key, expand_properties=True):
-        if skip_marked and is_connector_comment(comment, jira):
+        try:
+            ours = skip_marked and is_connector_comment(comment, jira)
+        except NotFoundError:  # its origin property was read on its own: the comment is gone
+            log.info("Jira comment %s of %s was deleted after the listing: not compared.", comment.get("id"), issue_key)
+            continue
+        if ours:
             skipped += 1
         else:
             ids.add(str(comment.get("id")))
