@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import threading
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -15,7 +16,7 @@ from jira_esm_connector.jira import JiraClient
 from jira_esm_connector.pipeline import run_import
 from jira_esm_connector.state import LeaseBusyError, StateStore
 
-from .conftest import ISSUES_TASK, PG_URL, make_task
+from .conftest import ISSUES_TASK, PG_URL, USERS_TASK, make_task
 from .helpers import esm_cards, jira_issues, run_id
 
 # the module, not the `load` function the package re-exports under the same name
@@ -151,3 +152,45 @@ def test_second_run_that_cannot_wait_fails_with_a_message_naming_the_first(jira,
     finally:
         other.release(run_over=True)
         state.dispose()
+
+
+def test_extract_that_lost_its_lease_during_a_state_database_blip_stages_no_more_pages(jira, esm, state, staging, monkeypatch):
+    """The state database does not answer this attempt's heartbeat for longer than the lease's
+    TTL; meanwhile another attempt of the run takes the task over. When the database answers
+    again, this attempt stops before it writes another page into the run's extract folder,
+    without waiting for its heartbeat's next beat."""
+    from jira_esm_connector.pipeline import run_dir
+    from jira_esm_connector.state import LeaseLostError
+
+    task = make_task(USERS_TASK, page_size=2)
+    run = run_id("blip")
+    renew = state.renew_lease
+    listed = jira.iter_users
+    yielded = []
+
+    def renew_during_blip(*args, **kwargs):
+        raise ConnectionError("state database unreachable")
+
+    def users_with_a_blip(*args, **kwargs):
+        for n, user in enumerate(listed(*args, **kwargs)):
+            if n == 4:  # two pages staged: the database goes away past the TTL, another attempt takes over
+                monkeypatch.setattr(state, "renew_lease", renew_during_blip)
+                time.sleep(1.0)
+                lease = state.get_lease(task.name)
+                assert lease.owner_run == run and not lease.holder_live(datetime.now(timezone.utc))
+                assert state.try_acquire_lease(
+                    task.name, run, f"{run}|run_import|other attempt", first_step=False,
+                    holder_expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+                    run_expires_at=datetime.now(timezone.utc) + timedelta(hours=1)).acquired
+                monkeypatch.setattr(state, "renew_lease", renew)  # the database is back
+            yielded.append(user)
+            yield user
+
+    monkeypatch.setattr(jira, "iter_users", users_with_a_blip)
+    settings = ConnectorSettings(lease_ttl_seconds=0.6)
+    with pytest.raises(LeaseLostError, match="another attempt of this run .* took the task over"):
+        run_import(task, jira, esm, state, staging, run, settings=settings)
+    pages = sorted((run_dir(staging, task.name, run) / "extract").glob("page-*.parquet"))
+    assert len(pages) == 2, pages  # nothing staged after the lease was lost
+    assert len(yielded) <= 6
+    assert state.get_lease(task.name).holder == f"{run}|run_import|other attempt"  # untouched

@@ -320,11 +320,12 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
                 log.debug("no scheduling advice: %s", exc)
             if warning:
                 log.warning("Scheduling: %s", warning)
-            with _lease(state, "extract", first=True):
+            with _lease(state, "extract", first=True) as lease:
                 return _run_step(
                     extract, task, jira, state, path, settings=settings,
                     default_clear_hours=settings.cache_clear_hours,
                     clear_cache=bool(params.get("clear_cache")), logger=log,
+                    guard=lease.check,  # an attempt that lost the task stages no more pages
                 )
 
     @task_decorator(task_id="transform")

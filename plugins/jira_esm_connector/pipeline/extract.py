@@ -50,7 +50,7 @@ changes the search did not see.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,9 @@ class _Staged:
     def __init__(
         self, path: Path, key_path: str, updated_path: str | None, watched: set[str] | None = None,
         *, dedupe_keys: bool = False, ahead: TransformAhead | None = None, logger: Any = log,
+        guard: Callable[[], None] | None = None,
     ) -> None:
+        self.guard = guard or (lambda: None)  # raises once the run's lease is lost: stage no more
         self.writer = DatasetWriter(path, EXTRACT_COLUMNS)
         self.ahead = ahead  # maps each page as it is staged (pipeline/transform.py)
         self.log = logger
@@ -140,10 +142,12 @@ class _Staged:
         """Stage keys listed but not read again (see :mod:`.carry`): a row without a record,
         counted as fetched; transform passes over it, mark_removed sees its key."""
         if keys:
+            self.guard()
             self.carried += len(keys)
             self.writer.write_page([{"key": key, "updated": None, "record": None} for key in keys])
 
     def add_page(self, records: list[dict[str, Any]], *, moves_watermark: bool = True) -> None:
+        self.guard()
         rows = []
         for record in records:
             key = get_path(record, self.key_path)
@@ -175,6 +179,7 @@ class _Staged:
 
     def close(self) -> Any:
         """Close the dataset (and the records mapped ahead of transform); the dataset."""
+        self.guard()
         dataset = self.writer.close()
         if self.ahead is not None:
             try:
@@ -440,8 +445,13 @@ def extract(
     clear_cache: bool = False,
     now: datetime | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> ExtractResult:
     """Fetch the task's records from Jira into ``<run_path>/extract/``.
+
+    ``guard`` is called before each page is staged (and before the dataset is closed): the
+    run lease's :meth:`~..state.lease.RunLease.check`, which raises once this attempt no
+    longer holds the task -- another attempt may be staging the same folder.
 
     Returns ``{"dataset", "fetched", "pages", "jql", "watermark_used",
     "watermark_candidate", "skipped_connector_comments", "pending_refetched",
@@ -458,7 +468,7 @@ def extract(
             task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now,
         ) is not None
         plan = plan_carry(task, jira, state, settings=settings, clear_due=clear_due, logger=lg)
-    return _extract(task, jira, state, location(run_path), plan, lg, settings)
+    return _extract(task, jira, state, location(run_path), plan, lg, settings, guard)
 
 
 def _head_start_lost(lg: Any, exc: Exception) -> None:
@@ -475,6 +485,7 @@ def _ahead_of_transform(task: Any, settings: Any, run_path: Any, lg: Any) -> Tra
 
 def _extract(
     task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: CarryPlan | None, lg: Any, settings: Any = None,
+    guard: Callable[[], None] | None = None,
 ) -> ExtractResult:
     """:func:`extract` once the full run's carry plan is made (``None``: read everything)."""
     stats = {
@@ -488,7 +499,7 @@ def _extract(
     # Full imports fetch every record anyway; incremental ones must ask for the pending ones.
     pending: list[str] = state.pending_keys(task.name) if kind == "generic" and task.mode == "incremental" else []
     staged = _Staged(run_path / "extract", task.record_key_path, updated_path, set(pending), dedupe_keys=kind != "generic",
-                     ahead=_ahead_of_transform(task, settings, run_path, lg), logger=lg)
+                     ahead=_ahead_of_transform(task, settings, run_path, lg), logger=lg, guard=guard)
 
     if kind in ("generic", "comment"):
         jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering

@@ -16,6 +16,8 @@ A first step (extract) waits up to ``wait_s`` for a busy lease, then fails with
 :class:`LeaseBusyError` naming the run that holds it and when its lease expires. A later
 step of a run whose lease was taken over fails with :class:`LeaseLostError` ("superseded"):
 its staged data is older than the other run's and must never be written over it.
+:meth:`RunLease.check` says so before each write (extract: before each staged page); it
+asks the database only when the heartbeat could not renew the claim for two beats.
 
 Clocks: expiries are compared with each worker's own UTC clock; keep workers in NTP sync
 (seconds of skew matter only against the short holder TTL).
@@ -90,6 +92,8 @@ class LeaseLostError(LeaseError):
         self.task, self.run_id, self.current = task, run_id, current
         if current is not None and current.owner_run != run_id:
             why = f"superseded by run '{current.owner_run}' (which took the lease at {_when(current.acquired_at)} after this run's lease expired)"
+        elif current is not None and current.holder:
+            why = f"another attempt of this run ({current.holder}) took the task over after this attempt's heartbeat ran out"
         else:
             why = "its lease was released or removed by an operator"
         super().__init__(
@@ -149,6 +153,7 @@ class RunLease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lost: _Lost | None = None
+        self._renewed = 0.0  # time.monotonic() of the last claim or renewal the database confirmed
         self.held = False
 
     # ---- claim ---------------------------------------------------------------------
@@ -242,6 +247,7 @@ class RunLease:
 
     # ---- heartbeat -------------------------------------------------------------------
     def _start_heartbeat(self) -> None:
+        self._renewed = time.monotonic()  # just claimed
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._beat, name=f"lease-heartbeat-{self.task}", daemon=True  # dies with a killed process
@@ -252,21 +258,29 @@ class RunLease:
         interval = self.ttl_s / 3
         while not self._stop.wait(interval):
             try:
-                ok = self.store.renew_lease(
-                    self.task, self.run_id, self.holder, _utcnow() + timedelta(seconds=self.ttl_s)
-                )
-            except Exception as exc:  # noqa: BLE001 - a DB blip must not kill the step; the TTL covers it
+                ok = self._renew()
+            except Exception as exc:  # noqa: BLE001 - a DB blip must not kill the step; the TTL covers it (check)
                 self.log.warning("Could not renew the lease of task '%s' (will retry): %s", self.task, type(exc).__name__)
                 continue
             if not ok:
-                current = None
-                try:
-                    current = self.store.get_lease(self.task)
-                except Exception:  # noqa: BLE001
-                    pass
-                self._lost = _Lost(current)
-                self.log.error("%s", self._lost_error(current))
                 return
+
+    def _renew(self) -> bool:
+        """One renewal: True when the database confirmed the claim is still this holder's;
+        False (and lost) when it is not."""
+        asked = time.monotonic()
+        if self.store.renew_lease(self.task, self.run_id, self.holder, _utcnow() + timedelta(seconds=self.ttl_s)):
+            self._renewed = max(self._renewed, asked)
+            return True
+        current = None
+        try:
+            current = self.store.get_lease(self.task)
+        except Exception:  # noqa: BLE001
+            pass
+        if self._lost is None:
+            self._lost = _Lost(current)
+            self.log.error("%s", self._lost_error(current))
+        return False
 
     def _stop_heartbeat(self) -> None:
         self._stop.set()
@@ -283,7 +297,23 @@ class RunLease:
 
     def check(self) -> None:
         """Raise :class:`LeaseLostError` if the heartbeat found the lease taken over; call
-        before anything that writes (load, the watermark)."""
+        before anything that writes (each staged extract page, load, the watermark).
+
+        No I/O while the heartbeat keeps the claim renewed. When it has not for two of its
+        beats (the state database did not answer, or this process was frozen), the claim may
+        have run out and another attempt taken the task over before the heartbeat could tell:
+        the database is asked once now, and a claim it cannot confirm stops the step too."""
+        if self._lost is None and self.held and time.monotonic() - self._renewed > self.ttl_s * 2 / 3:
+            try:
+                self._renew()
+            except Exception as exc:
+                raise LeaseError(
+                    f"Lease of task '{self.task}' ({self.holder}) could not be confirmed: its heartbeat has not "
+                    f"been renewed for {time.monotonic() - self._renewed:.0f} s (heartbeat lifetime "
+                    f"{self.ttl_s:.0f} s) and the state database does not answer ({type(exc).__name__}). "
+                    "Another attempt may have taken the task over, so this one stops before it writes more; "
+                    "a retry continues once the database answers."
+                ) from None
         if self._lost is not None:
             raise self._lost_error(self._lost.current)
 
