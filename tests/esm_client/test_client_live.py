@@ -23,6 +23,8 @@ from jira_esm_connector.http import (
     AuthenticationError,
     HostUnreachableError,
     InsecureURLError,
+    NotFoundError,
+    PermissionDeniedError,
     RetryPolicy,
     ServiceUnavailableError,
     TLSError,
@@ -282,6 +284,22 @@ def test_plain_typed_errors(esm, esm_sim, tag):
     # https only, unless opted in
     with pytest.raises(InsecureURLError, match="Refusing plain http"):
         EsmClient("http://127.0.0.1:1/rest-api/itsm/v1", "tester", "pw")
+
+
+def test_attribute_read_tells_a_missing_card_from_a_permission_problem(esm, esm_sim, tag):
+    """The attribute read documents 403 "Resource not found" (no 404): a missing card is a
+    CardNotFoundError (not a permission problem that stops a run), a missing template an
+    UnknownTemplateError, and a 403 for a card that exists stays a PermissionDeniedError."""
+    with pytest.raises(CardNotFoundError, match="ESM has no data card 987654321 in template 'incident'"):
+        esm.get_attribute("incident", "987654321", "worklog")
+    card_id = make_incidents(esm, tag, 1)[0]
+    with pytest.raises(UnknownTemplateError, match="ESM has no template 'nope'"):
+        esm.get_attribute("nope", card_id, "worklog")
+    esm_sim.admin("POST", "errors", {"status": 403, "count": 1, "path_contains": f"/{card_id}/worklog"})
+    with pytest.raises(PermissionDeniedError) as err:
+        esm.get_attribute("incident", card_id, "worklog")
+    assert not isinstance(err.value, NotFoundError)
+    assert esm.get_attribute("incident", card_id, "worklog") == []
 
 
 def test_bad_credentials_plainly_and_without_the_password(esm_sim, caplog):

@@ -109,7 +109,7 @@ def test_attribute_endpoints_and_worklog_append(esm_api, esm_sim):
     assert esm_api.get(f"/dc/group/data/{gid}/members").json()["values"] == []
     # single-valued attribute with a value: POST refuses
     assert esm_api.post(f"/dc/group/data/{gid}/name", json={"values": [{"value": "x"}]}).status_code == 400
-    assert esm_api.get(f"/dc/group/data/{gid}/nope", validate=False).status_code == 404
+    assert esm_api.get(f"/dc/group/data/{gid}/nope").status_code == 403  # documented: 403 "Resource not found"
 
     inc = esm_api.post("/dc/incident/data", json={"folderCode": "incident_management", "data": {
         "subject": vals("s"), "worklog": vals("First comment")}}).json()["dataCard"]["dataCardId"]
@@ -196,3 +196,19 @@ def test_absurd_ids_are_plain_404_and_errors(esm_api):
     out = esm_api.bulk("incident", [{"dataCardId": huge, "data": {}},
                                     {"folderCode": "incident_management", "data": {"reporter": {"values": [{"dataCardId": huge}]}}}])
     assert out["meta"]["importResult"]["notSavedDataCards"] == 2
+
+
+def test_a_missing_card_template_or_attribute_answers_each_card_endpoint_as_documented(esm_api):
+    """The attribute read documents no 404: a resource it cannot find is 403 "Resource not
+    found". Every other card endpoint documents 404 for it. Each answer is validated."""
+    card = esm_api.post("/dc/incident/data", json={"folderCode": "incident_management", "data": {
+        "subject": vals("s")}}).json()["dataCard"]["dataCardId"]
+    for path in ("/dc/incident/data/987654321/subject", f"/dc/incident/data/{card}/nope", f"/dc/nope/data/{card}/subject"):
+        assert esm_api.get(path).status_code == 403, path
+    gone = "/dc/incident/data/987654321"
+    assert esm_api.get(gone).status_code == 404
+    assert esm_api.patch(gone, json={"data": {"subject": vals("x")}}).status_code == 404
+    assert esm_api.delete(gone).status_code == 404
+    assert esm_api.put(gone + "/subject", json={"values": [{"value": "x"}]}).status_code == 404
+    assert esm_api.post(gone + "/worklog", json={"values": [{"value": "x"}]}).status_code == 404
+    assert esm_api.delete(gone + "/subject").status_code == 404

@@ -1,4 +1,7 @@
-"""One attribute of a data card: read, replace, add to, clear."""
+"""One attribute of a data card: read, replace, add to, clear.
+
+As the contract documents: the read answers a template, card or attribute it cannot find
+with 403 ("Resource not found"; it documents no 404), the writes with 404."""
 from __future__ import annotations
 
 import asyncio
@@ -27,9 +30,12 @@ def register_attributes(app: FastAPI, api: Api) -> None:
     @app.get(API_PREFIX + "/dc/{templateCode}/data/{dataCardId}/{attributeCode}")
     def get_attribute(request: Request, templateCode: str, dataCardId: str, attributeCode: str) -> dict:
         current_user(request)
-        tpl = template_or_404(templateCode)
-        row = card_or_404(tpl, dataCardId)
-        attribute_or_404(tpl, attributeCode)
+        try:
+            tpl = template_or_404(templateCode)
+            row = card_or_404(tpl, dataCardId)
+            attribute_or_404(tpl, attributeCode)
+        except ApiError as exc:  # this read documents no 404: 403 "Resource not found"
+            raise ApiError(403 if exc.status == 404 else exc.status, exc.message) from None
         refs = store.brief(card_rules.reference_ids_of([row], catalog))
         return card_rules.render_element(catalog, tpl, attributeCode, row, refs)
 

@@ -39,6 +39,7 @@ from ..http import (
     AuthenticationError,
     BadRequestError,
     ConnectorHTTPError,
+    PermissionDeniedError,
     RetryPolicy,
     build_session,
     describe_json,
@@ -566,11 +567,21 @@ class EsmClient:
         return True
 
     def get_attribute(self, template: str, card_id: str | int, attribute: str) -> list[Any]:
-        """The value elements of one attribute of one card."""
-        body = self.request(
-            "GET", f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}", what=f"GET attribute {attribute}",
-            template=template, card_id=str(card_id), attribute=attribute, attribute_403=True,
-        )
+        """The value elements of one attribute of one card.
+
+        This read documents no 404: ESM answers a template, card or attribute it cannot find
+        with 403 ("Resource not found"). A 403 that does not name the attribute is told apart
+        by reading the card (documented 404 when it is missing): a missing card or template
+        raises :class:`CardNotFoundError` / :class:`UnknownTemplateError`, a card that is there
+        leaves the 403 a :class:`PermissionDeniedError`."""
+        try:
+            body = self.request(
+                "GET", f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}", what=f"GET attribute {attribute}",
+                template=template, card_id=str(card_id), attribute=attribute, attribute_403=True,
+            )
+        except PermissionDeniedError:
+            self.get_card(template, card_id, selected_attributes=[attribute])  # raises when it is missing
+            raise
         return list(body.get("values") or []) if isinstance(body, Mapping) else []
 
     def set_attribute(self, template: str, card_id: str | int, attribute: str, value: Any) -> None:
