@@ -143,8 +143,28 @@ def test_users_and_groups_lifecycle(jira):
 
     assert delete_user(jira, ref, email=email)["deleted"] is True
     assert not [u for u in jira.find_users(email) if u.get("emailAddress") == email]
-    with pytest.raises(EventRefused, match="no user with the e-mail"):
+    with pytest.raises(EventRefused, match="no user, active or deactivated, with the e-mail"):
         delete_user(jira, ref, email=email)
+
+
+def test_delete_user_by_email_deletes_a_deactivated_user_and_a_retrigger_reports_it_gone(jira, jira_sim, caplog):
+    """Jira's user search shows active users only: a user deactivated in Jira (still in its
+    user base, and deletable) is found among all users (GET /rest/api/3/users/search) and
+    deleted; a re-trigger of the event then reports plainly that no user has the address."""
+    email = f"{unique('inactive')}@example.com"
+    account_id = jira.create_user(email, ["jira-software"])["accountId"]
+    jira_sim.admin("PATCH", f"users/{account_id}", {"active": False})
+    assert not jira.find_users(email) and jira.get_user(account_id)["active"] is False
+
+    ref = _ref()
+    assert delete_user(jira, ref, email=email) == {"account_id": account_id, "deleted": True}
+    assert account_id not in {u["accountId"] for u in jira.iter_users()}
+    caplog.set_level("INFO", logger="jira_esm_connector.events")
+    again = delete_user(jira, ref, email=email, check_first=True)
+    assert again["deleted"] is False and again["account_id"] is None
+    assert f"No Jira user, active or deactivated, has the e-mail address {email}" in caplog.text
+    with pytest.raises(EventRefused, match=f"no user, active or deactivated, with the e-mail address {email}"):
+        delete_user(jira, _ref(), email=email)
 
 
 def test_creating_a_group_that_exists_surfaces_jiras_words(jira):

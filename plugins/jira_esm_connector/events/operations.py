@@ -547,16 +547,32 @@ def create_user(
     return result
 
 
+def _deactivated_user_with_email(jira: JiraApi, email: str) -> str | None:
+    """The account id of a user with this e-mail among all users (``JiraClient.iter_users``,
+    which lists deactivated users too: the user search shows active ones only), or None.
+    Reads the whole user list: only when the search found no one."""
+    wanted = email.strip().casefold()
+    users = _call(f"look for a deactivated user {email}", lambda: list(jira.iter_users(page_size=1000)))
+    for user in users:
+        if str(user.get("emailAddress") or "").casefold() == wanted and user.get("accountId"):
+            return str(user["accountId"])
+    return None
+
+
 def delete_user(
     jira: JiraApi, ref: EventRef, *, account_id: str | None = None, email: str | None = None, check_first: bool = False
 ) -> dict[str, Any]:
-    """Delete the user (``JiraClient.delete_user``). Returns ``{"account_id", "deleted"}`` (False: already gone)."""
+    """Delete the user (``JiraClient.delete_user``), deactivated ones too. Returns
+    ``{"account_id", "deleted"}`` (False: already gone)."""
     resolved = resolve_account_id(jira, account_id=account_id, email=email)
+    if resolved is None and email:
+        resolved = _deactivated_user_with_email(jira, email)
     if resolved is None:
         if check_first:
-            log.info("No Jira user with e-mail %s any more: an earlier attempt deleted it", email)
+            log.info("No Jira user, active or deactivated, has the e-mail address %s (any more): nothing to delete",
+                     email)
             return {"account_id": None, "email": email, "deleted": False}
-        raise EventRefused(f"Jira has no user with the e-mail address {email}")
+        raise EventRefused(f"Jira has no user, active or deactivated, with the e-mail address {email}")
     try:
         jira.delete_user(resolved)
     except NotFoundError as exc:
