@@ -2,6 +2,7 @@
 
     python -m jira_esm_connector.pipeline.cache clear <task> [<task> ...] [--db-url URL]
     python -m jira_esm_connector.pipeline.cache status <task> [<task> ...] [--db-url URL]
+    python -m jira_esm_connector.pipeline.cache reset-watermark <task> [<task> ...] [--db-url URL]
     python -m jira_esm_connector.pipeline.cache release-lease <task> [<task> ...] [--db-url URL]
     python -m jira_esm_connector.pipeline.cache template-locks [--db-url URL]
 
@@ -9,6 +10,11 @@
 again (the watermark is left alone). The state database is the one the DAGs use
 (``JIRA_ESM_STATE_DB_URL``) unless ``--db-url`` is given. A DAG run can do the same with
 the ``clear_cache`` parameter.
+
+``reset-watermark`` forgets an incremental task's watermark: its next run fetches everything
+its JQL selects (the task cache keeps ESM from being written again where nothing changed).
+A change to the task file does this by itself; this is for what the connector cannot see,
+e.g. cards changed or deleted in ESM by hand.
 
 ``template-locks`` lists the ESM templates being written right now (the write lock that
 keeps two loads or removals of one template apart, see :mod:`.template_lock`): which task
@@ -87,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = sub.add_parser("status", parents=[db_url],
                             help="show a task's cache size, last clear, watermark and lease")
     status.add_argument("tasks", nargs="+", metavar="task")
+    reset = sub.add_parser("reset-watermark", parents=[db_url],
+                           help="forget an incremental task's watermark: its next run fetches everything")
+    reset.add_argument("tasks", nargs="+", metavar="task")
     release = sub.add_parser(
         "release-lease", parents=[db_url], help="remove a task's run lease (only when the run holding it is dead)"
     )
@@ -109,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 n = clear_task_cache(state, name)
                 print(f"Task cache of '{name}' cleared ({n} record fingerprint(s) forgotten); "
                       "its next run pushes every record to ESM again. The watermark is unchanged.")
+            elif args.command == "reset-watermark":
+                print(f"Watermark of '{name}' forgotten; its next run fetches everything its JQL selects."
+                      if state.reset_watermark(name) else f"Task '{name}' has no watermark.")
             elif args.command == "release-lease":
                 gone = state.break_lease(name)
                 print(f"Lease of '{name}' removed (it was held by run '{gone.owner_run}'); the next run may start."

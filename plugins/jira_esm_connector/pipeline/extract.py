@@ -61,7 +61,7 @@ from ..mapping.dates import parse_jira_datetime
 from ..markers import is_connector_comment
 from ..mapping.paths import get_path
 from ..protocols import JiraApi, StateApi
-from .carry import CarryPlan, plan_carry
+from .carry import CarryPlan, plan_carry, task_digest
 from .diff import cache_clear_reason
 from .results import ExtractResult
 from .staging import DatasetWriter, cell_text, location
@@ -494,6 +494,7 @@ def _extract(
     }
     jql: str | None = None
     watermark_used: datetime | None = None
+    watermark_digest: str | None = None  # incremental runs: the task digest the watermark is reached under
     kind = task.mapping_type
     updated_path = {"generic": "fields.updated", "comment": "issue.fields.updated"}.get(kind)
     # Full imports fetch every record anyway; incremental ones must ask for the pending ones.
@@ -505,6 +506,16 @@ def _extract(
         jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering
         if task.mode == "incremental":
             watermark_used = state.get_watermark(task.name)
+            watermark_digest = task_digest(task, settings)
+            recorded = state.get_watermark_digest(task.name) if watermark_used is not None else None
+            if recorded is not None and recorded != watermark_digest:
+                lg.warning(
+                    "Task '%s' changed since its watermark %s (UTC) was reached: its task file (JQL, mapping or "
+                    "another setting), the date settings or the connector's version. This run fetches everything "
+                    "the JQL selects, so issues it now selects or maps differently reach ESM; records ESM already "
+                    "holds unchanged are not written again.", task.name, watermark_used.isoformat(),
+                )
+                watermark_used = None
             if watermark_used is not None:
                 # epoch milliseconds: no time zone, no ambiguous hour at the clock change
                 jql = watermark_jql(task.jql, watermark_used, task.overlap_minutes)
@@ -559,6 +570,7 @@ def _extract(
         "jql": jql,
         "watermark_used": watermark_used.astimezone(timezone.utc).isoformat() if watermark_used else None,
         "watermark_candidate": candidate.astimezone(timezone.utc).isoformat() if candidate else None,
+        "watermark_digest": watermark_digest,
         "skipped_connector_comments": stats["skipped_connector_comments"],
         "pending_refetched": stats["pending_refetched"],
         "missing_keys": staged.missing_key[:20],

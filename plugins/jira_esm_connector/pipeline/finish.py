@@ -140,11 +140,15 @@ def finish(
                 "%d record(s) were refused: the watermark is held at %s so the next run fetches them again.",
                 counts["refused"], candidate.isoformat(),
             )
+        digest = extracted.get("watermark_digest")
         if candidate is not None and (previous is None or candidate > previous):
-            state.set_watermark(task.name, candidate)
+            state.set_watermark(task.name, candidate, digest=digest)
             lg.info("Watermark of '%s' advanced to %s (UTC, newest 'updated' in this run's data).", task.name, candidate.isoformat())
-        elif candidate is not None:
-            lg.info("Watermark of '%s' stays at %s (nothing newer in this run).", task.name, candidate.isoformat())
+        else:
+            if digest:  # the watermark the task has holds for this task file too (this run saw to it)
+                state.set_watermark(task.name, None, digest=digest)
+            if candidate is not None:
+                lg.info("Watermark of '%s' stays at %s (nothing newer in this run).", task.name, candidate.isoformat())
         watermark = candidate.isoformat() if candidate else None
     if carried:
         lg.info("%d issue(s) were unchanged since ESM accepted them and were not read again.", carried)

@@ -31,6 +31,7 @@ class ExtractResult(TypedDict):
     jql: str | None
     watermark_used: str | None  # ISO, UTC
     watermark_candidate: str | None  # ISO, UTC: the newest ``updated`` seen
+    watermark_digest: str | None  # incremental runs: the task's digest (pipeline/carry.task_digest)
     skipped_connector_comments: int
     pending_refetched: int
     missing_keys: list[str]  # first 20 records without a key

@@ -106,6 +106,16 @@ class Tables:
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
         self.full_syncs = self._full_syncs(m, p)
+        # Per incremental task: the digest of the task (its file, the date settings, the
+        # connector's version; pipeline/carry.task_digest) its watermark was reached under
+        # (migration 6). Another digest means the watermark no longer says what ESM holds:
+        # the next run fetches everything its JQL selects. No row: recorded before migration 6.
+        self.watermark_digests = sa.Table(
+            f"{p}watermark_digests", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("digest", sa.String(64), nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
         self.events = sa.Table(
             f"{p}events", m,
             sa.Column("task", sa.String(250), primary_key=True),
@@ -177,11 +187,16 @@ def _v5(conn: sa.Connection, tables: Tables) -> None:
     tables.full_syncs.create(conn, checkfirst=True)
 
 
+def _v6(conn: sa.Connection, tables: Tables) -> None:
+    # the digest each incremental task's watermark was reached under
+    tables.watermark_digests.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps (branches add migrations in
 # parallel): the runner applies every version above the stored one, in order, and each
 # migration only creates what is missing, so applying one twice is harmless. (A fresh
 # database gets every table from _v1, which creates whatever the Tables class declares;
 # later migrations then find theirs there.)
-MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
+MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -513,17 +513,32 @@ class StateStore:
             return conn.execute(sa.select(t.c.value).where(t.c.task == task)).scalar()
 
     @transaction(idempotent=True)
-    def set_watermark(self, task: str, value: datetime) -> None:
-        """Call only after a successful run. Cache clears never touch watermarks."""
-        value = _aware(value, "watermark")
+    def get_watermark_digest(self, task: str) -> str | None:
+        """The digest of the task its watermark was reached under (``None``: not recorded)."""
+        t = self.tables.watermark_digests
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(t.c.digest).where(t.c.task == task)).scalar()
+
+    @transaction(idempotent=True)
+    def set_watermark(self, task: str, value: datetime | None, digest: str | None = None) -> None:
+        """Call only after a successful run. Cache clears never touch watermarks. ``digest``:
+        the task's digest the run fetched under (:func:`..pipeline.carry.task_digest`); with
+        ``value`` ``None`` only the digest is recorded, for a watermark the task already has."""
+        now = _utcnow()
         with self._write() as conn:
-            self._upsert(conn, self.tables.watermarks, [{"task": task, "value": value, "updated_at": _utcnow()}], ["task"])
+            if value is not None:
+                row = {"task": task, "value": _aware(value, "watermark"), "updated_at": now}
+                self._upsert(conn, self.tables.watermarks, [row], ["task"])
+            if digest is not None:
+                self._upsert(conn, self.tables.watermark_digests,
+                             [{"task": task, "digest": str(digest)[:64], "updated_at": now}], ["task"])
 
     @transaction(idempotent=False)
     def reset_watermark(self, task: str) -> bool:
         """Operator action: the next incremental run fetches everything again."""
-        t = self.tables.watermarks
         with self._write() as conn:
+            conn.execute(sa.delete(self.tables.watermark_digests).where(self.tables.watermark_digests.c.task == task))
+            t = self.tables.watermarks
             return conn.execute(sa.delete(t).where(t.c.task == task)).rowcount > 0
 
     # ---- full imports: what the last successful run saw --------------------------------
