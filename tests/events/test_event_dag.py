@@ -82,3 +82,14 @@ def test_a_wrong_token_fails_at_once_and_never_shows_the_token(settings, monkeyp
         execute_event(task, {"event_id": unique(), "subject": "x"}, owner="r1", settings=settings)
     assert "credentials" in str(err.value)
     assert secret not in str(err.value) and secret not in repr(err.value)
+
+
+def test_push_with_a_sqlite_state_db_under_a_distributed_executor_fails_at_once(tmp_path, monkeypatch, connections):
+    # the exactly-once records live in the state DB: one SQLite file per worker would let a
+    # re-trigger on another worker create a second issue -- refused as the import steps are
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    settings = ConnectorSettings(state_db_url=f"sqlite:///{tmp_path / 'state.db'}")
+    task = example_task("event_create_issue.yaml", write_back=None)
+    with pytest.raises(AirflowFailException, match="JIRA_ESM_STATE_DB_URL to a PostgreSQL database"):
+        execute_event(task, {"event_id": unique(), "subject": "x"}, owner="r1", settings=settings)
+    assert not (tmp_path / "state.db").exists()

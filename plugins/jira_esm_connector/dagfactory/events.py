@@ -26,7 +26,7 @@ from airflow.sdk import DAG, Param, task as task_decorator
 
 from ..config.event import EventTask
 from ..config.params import param_kwargs
-from .common import START_DATE, cap_doc_md, dag_tags, default_args
+from .common import START_DATE, cap_doc_md, dag_tags, default_args, open_state
 
 __all__ = ["build_event_dag", "execute_event", "PUSH_TASK_ID", "event_doc_md"]
 
@@ -104,23 +104,24 @@ def execute_event(task: EventTask, conf: dict[str, Any] | None, *, owner: str | 
     from ..events import is_permanent, run_event
     from ..events.runner import claim_stale_after
     from ..hooks.jira import JiraCloudHook
-    from ..state import open_state_store
 
     settings = _settings(settings)
-    state = open_state_store(settings)
     jira = None
     esm = None
     try:
-        jira = JiraCloudHook(task.jira_conn_id).get_client()
-        if task.write_back is not None:
-            from ..hooks.esm import EsmHook
+        # the exactly-once records must be shared by every worker: open_state refuses a
+        # SQLite file under a distributed executor, as for the import steps
+        with open_state(settings) as state:
+            jira = JiraCloudHook(task.jira_conn_id).get_client()
+            if task.write_back is not None:
+                from ..hooks.esm import EsmHook
 
-            esm = EsmHook(task.esm_conn_id).get_client()
-        result = run_event(
-            task, conf, jira, esm, state, owner=owner,
-            index_lag_s=float(getattr(settings, "index_lag_seconds", 60.0)),
-            stale_after=claim_stale_after(getattr(settings, "event_timeout_minutes", 5)),
-        )
+                esm = EsmHook(task.esm_conn_id).get_client()
+            result = run_event(
+                task, conf, jira, esm, state, owner=owner,
+                index_lag_s=float(getattr(settings, "index_lag_seconds", 60.0)),
+                stale_after=claim_stale_after(getattr(settings, "event_timeout_minutes", 5)),
+            )
     except Exception as exc:
         if is_permanent(exc):
             # Jira's / ESM's own words are in the message; retrying cannot help.
@@ -130,9 +131,6 @@ def execute_event(task: EventTask, conf: dict[str, Any] | None, *, owner: str | 
         for client in (jira, esm):
             if client is not None:
                 client.close()
-        dispose = getattr(state, "dispose", None) or getattr(getattr(state, "engine", None), "dispose", None)
-        if dispose is not None:
-            dispose()
     summary = ", ".join(f"{k}={v}" for k, v in result.items() if k not in ("written_back",) and not isinstance(v, (dict, list)))
     log.info("Event result: %s", summary)
     return result
