@@ -212,6 +212,26 @@ def test_safety_limit_param_override_through_run_conf(airflow_db, connector_env,
     assert _result(allowed, "mark_removed")["marked_removed"] == len(users) // 2 + 2
 
 
+def test_a_connection_a_retry_cannot_fix_fails_the_step_at_once(airflow_db, connector_env, monkeypatch):
+    # an http:// Jira host without the opt-in is refused when the client is built: a
+    # retry meets the same connection, so the step fails without Airflow's retries
+    from devtools.airflow_standalone import connection_json
+
+    _copy_examples(connector_env, "users")
+    monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", connection_json(
+        "jira_cloud", "http://jira.example.test", "svc@example.test", "token", allow_insecure_http=False,
+    ))
+    monkeypatch.setenv("JIRA_ESM_TASK_RETRIES", "2")
+    monkeypatch.setenv("JIRA_ESM_RETRY_DELAY_S", "0")
+    dag = build_all_dags()["jira_users_to_persons"]
+
+    run = dag.test()
+
+    assert str(run.state) == "failed"
+    extract = next(ti for ti in run.get_task_instances() if ti.task_id == "extract")
+    assert str(extract.state) == "failed" and extract.try_number == 1
+
+
 def test_import_dags_still_build_when_the_event_dag_module_is_missing(monkeypatch):
     import sys
 

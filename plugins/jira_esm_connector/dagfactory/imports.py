@@ -41,7 +41,7 @@
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
@@ -93,6 +93,19 @@ def _run_step(fn, *args: Any, **kwargs: Any) -> Any:
     except _no_retry_errors() as exc:
         log.error("%s", exc)
         raise fail_without_retry(exc) from exc
+
+
+@contextmanager
+def _step_clients(**conn_ids: str) -> Iterator[tuple[Any, Any]]:
+    """:func:`.common.open_clients` for a step: a connection a retry cannot fix (an http://
+    host without the opt-in, ...) fails the step at once, like the step's own such errors."""
+    with ExitStack() as stack:
+        try:
+            clients = stack.enter_context(open_clients(**conn_ids))
+        except _no_retry_errors() as exc:
+            log.error("%s", exc)
+            raise fail_without_retry(exc) from exc
+        yield clients
 
 
 def _md_escape(text: str) -> str:
@@ -312,7 +325,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
         run_id, params, path = _run_context(task, settings)
         removed = cleanup_old_runs(staging_root(settings), task.name, current_run=run_id)  # idle beyond the retention
         log.info("Staging this run's pages under %s (%d old run folder(s) of this task removed).", path, removed)
-        with open_state(settings) as state, open_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
+        with open_state(settings) as state, _step_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
             try:
                 warning = schedule_warning(task, state.last_volume(task.name))
             except Exception as exc:  # noqa: BLE001 - advice only, never fails a run
@@ -358,7 +371,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
             if diffed.get("changed", 0) == 0:
                 log.info("Nothing new or changed: nothing is written to ESM.")
                 return {"created": 0, "updated": 0, "refused": 0, "refused_records": []}
-            with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
+            with _step_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
                 # load holds the ESM template's write lock (other tasks writing it wait)
                 return _run_step(load, task, diffed, esm, state, concurrency=settings.esm_concurrency, logger=log,
                                  run_id=run_id, settings=settings)
@@ -373,7 +386,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
             if task.removal is None:
                 log.info("This task does not mark removed records (removed: false).")
                 return nothing_marked()
-            with open_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
+            with _step_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
                 return _run_step(
                     mark_removed, task, extracted, esm, state,
                     allow_mass_removal=bool(params.get("allow_mass_removal")),
