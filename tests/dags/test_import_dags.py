@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 
-from jira_esm_connector.dagfactory import build_all_dags, task_file_errors
+from jira_esm_connector.dagfactory import build_all_dags, load_tasks, task_file_errors
 from jira_esm_connector.esm import EsmClient, eql
 from jira_esm_connector.state import StateStore
 
@@ -230,6 +231,26 @@ def test_a_connection_a_retry_cannot_fix_fails_the_step_at_once(airflow_db, conn
     assert str(run.state) == "failed"
     extract = next(ti for ti in run.get_task_instances() if ti.task_id == "extract")
     assert str(extract.state) == "failed" and extract.try_number == 1
+
+
+def test_a_run_conf_key_the_import_does_not_take_fails_the_run_naming_it(airflow_db, connector_env, esm_sim):
+    # Airflow lets undeclared conf keys through: a misspelt clear_cache must not be ignored
+    from airflow.sdk.exceptions import AirflowFailException
+
+    _copy_examples(connector_env, "users", "issues")
+    dags = build_all_dags()
+
+    run = dags["jira_users_to_persons"].test(run_conf={"clear_cach": True})
+
+    assert str(run.state) == "failed" and _states(run)["extract"] == "failed"
+    assert list(_esm(esm_sim).iter_cards("person")) == []
+    from jira_esm_connector.dagfactory.imports import _check_run_conf
+
+    incremental = load_tasks()[1].tasks["jira_issues_to_incidents"]
+    with pytest.raises(AirflowFailException, match=r"does not take: allow_mass_removal \(it takes: clear_cache\)"):
+        _check_run_conf(incremental, {"clear_cache": True, "allow_mass_removal": True})
+    _check_run_conf(incremental, {"clear_cache": True})
+    _check_run_conf(incremental, None)
 
 
 def test_import_dags_still_build_when_the_event_dag_module_is_missing(monkeypatch):

@@ -25,6 +25,8 @@
 * Run parameters: ``clear_cache`` (push everything again) and, for full imports,
   ``allow_mass_removal`` (override the removal share limit once) and ``allow_shrink``
   (mark removed records although this run fetched markedly fewer than the last one).
+  Any other conf key fails the run in extract, naming it (Airflow lets undeclared keys
+  through: a misspelt ``clear_cache`` must not be ignored).
 * ``doc_md`` shows the JQL, mode, schedule, template, mapping and any scheduling-table
   warning from the last run (read from a small local status file: parsing does no
   network or database I/O).
@@ -47,6 +49,7 @@ from typing import Any, Iterator, Mapping
 
 from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
+from ..bounded import short_repr
 from ..config.scheduled import ScheduledTask
 from ..pipeline.results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
 from ..protocols import StateApi
@@ -227,6 +230,20 @@ def _import_params(task: ScheduledTask) -> dict[str, Param]:
     return params
 
 
+def _check_run_conf(task: ScheduledTask, conf: Mapping[str, Any] | None) -> None:
+    """Refuse, at once and naming them, conf keys that are not this import's run parameters:
+    Airflow lets undeclared keys through, so a misspelt ``clear_cache`` would be ignored."""
+    known = list(_import_params(task))
+    unknown = sorted(str(key) for key in (conf or {}) if key not in known)
+    if unknown:
+        shown = ", ".join(short_repr(key, 60) if not key.isidentifier() else key for key in unknown[:10])
+        if len(unknown) > 10:
+            shown += f" and {len(unknown) - 10} more"
+        exc = ValueError(f"The run's conf has keys import '{task.name}' does not take: {shown} (it takes: {', '.join(known)})")
+        log.error("%s", exc)
+        raise fail_without_retry(exc)
+
+
 def _run_context(task: ScheduledTask, settings: Any) -> tuple[str, dict[str, Any], Any]:
     """(Airflow run id, run parameters, this run's staging folder) of the running task."""
     from ..pipeline.staging import run_dir
@@ -322,6 +339,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
         from ..pipeline import extract
         from ..pipeline.staging import cleanup_old_runs
 
+        _check_run_conf(task, getattr(get_current_context().get("dag_run"), "conf", None))
         run_id, params, path = _run_context(task, settings)
         removed = cleanup_old_runs(staging_root(settings), task.name, current_run=run_id)  # idle beyond the retention
         log.info("Staging this run's pages under %s (%d old run folder(s) of this task removed).", path, removed)
