@@ -82,6 +82,24 @@ def test_an_after_naming_a_missing_task_is_an_import_error_and_the_others_keep_t
     )
 
 
+def test_a_task_after_one_whose_dag_cannot_be_built_is_refused_too(tmp_path, monkeypatch):
+    # the users file loads, but its DAG cannot be built (a step deadline longer than the
+    # global run deadline): its followers must not wait for an asset nothing will update
+    for path in IMPORT_EXAMPLES:
+        shutil.copy(path, tmp_path / path.name)
+    users = tmp_path / "import_1_users_to_persons.yaml"
+    users.write_text(users.read_text() + "\ntimeouts: {task_minutes: 300}\n")
+    monkeypatch.delenv("JIRA_ESM_RUN_TIMEOUT_MINUTES", raising=False)
+
+    assert set(build_all_dags(tmp_path)) == set()  # groups and issues after users, comments after issues
+    problems = task_file_errors(tmp_path)
+    assert problems[0].startswith("import_1_users_to_persons.yaml: the DAG could not be built")
+    assert any(p.startswith("import_2_groups_to_groups.yaml: key 'after[0]': 'jira_users_to_persons' "
+                            "(import_1_users_to_persons.yaml) has a problem of its own") for p in problems)
+    assert any(p.startswith("import_4_comments_to_worklog.yaml: key 'after[0]': 'jira_issues_to_incidents'") for p in problems)
+    assert len(problems) == 4
+
+
 def _stored(dag):
     """The DAG as the DAG processor stores it and the scheduler reads it."""
     from airflow.serialization.serialized_objects import DagSerialization

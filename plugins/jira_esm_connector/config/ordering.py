@@ -23,7 +23,7 @@ from .errors import TaskFileError
 if TYPE_CHECKING:  # pragma: no cover
     from .loader import LoadResult
 
-__all__ = ["check_run_order", "find_cycles"]
+__all__ = ["after_refused_message", "check_run_order", "find_cycles"]
 
 
 def _after(task: Any) -> list[str]:
@@ -38,12 +38,17 @@ def _refuse(result: "LoadResult", name: str, key: str, message: str, refused: di
     result.errors.append(TaskFileError(file, message, key=key))
 
 
+def after_refused_message(dep: str, file: str) -> str:
+    """Why a task that runs after ``dep`` (from ``file``), which has a problem, is refused too."""
+    return (
+        f"'{dep}' ({file}) has a problem of its own (see its error), so this task cannot run "
+        "after it and is not scheduled either; fix that file first"
+    )
+
+
 def _missing_message(dep: str, result: "LoadResult", refused: Mapping[str, str]) -> str:
     if dep in refused:
-        return (
-            f"'{dep}' ({refused[dep]}) has a problem of its own (see its error), so this task cannot run "
-            "after it and is not scheduled either; fix that file first"
-        )
+        return after_refused_message(dep, refused[dep])
     other = result.tasks.get(dep)
     if other is not None:
         return f"'{dep}' is an event task (kind: event); a task can only run after imports (kind: scheduled)"

@@ -78,6 +78,7 @@ def _build(
     settings, result = load_tasks(mappings_dir, settings, default_mappings_dir=default_mappings_dir)
     problems = [str(err) for err in result.errors]
     dags: dict[str, Any] = {}
+    unbuilt: dict[str, str] = {}  # task name -> its file, for the tasks whose DAG could not be built
     build_event_dag = None
     for name, task in result.tasks.items():
         source = result.files.get(name)
@@ -93,7 +94,36 @@ def _build(
         except Exception as exc:  # noqa: BLE001 - one bad task never takes the others down
             log.exception("Task file %s could not be turned into a DAG", file_label)
             problems.append(f"{file_label}: the DAG could not be built: {type(exc).__name__}: {exc}")
+            unbuilt[name] = file_label
+    problems += _refuse_followers(result, dags, unbuilt)
     return dags, problems
+
+
+def _refuse_followers(result: Any, dags: dict[str, Any], unbuilt: dict[str, str]) -> list[str]:
+    """Drop the DAGs of the tasks that run ``after`` a task whose DAG could not be built (and
+    of their followers): like a task after a broken file (:mod:`..config.ordering`), they
+    would wait for an Asset nothing updates. One problem line each, naming the key."""
+    from ..config.errors import TaskFileError
+    from ..config.ordering import after_refused_message
+
+    problems: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for name in list(dags):
+            after = list(getattr(result.tasks[name], "after", None) or [])
+            dep = next((d for d in after if d in unbuilt), None)
+            if dep is None:
+                continue
+            source = result.files.get(name)
+            file_label = source.name if source else name
+            problems.append(str(TaskFileError(
+                file_label, after_refused_message(dep, unbuilt[dep]), key=f"after[{after.index(dep)}]"
+            )))
+            del dags[name]
+            unbuilt[name] = file_label
+            changed = True
+    return problems
 
 
 def build_all_dags(
