@@ -63,6 +63,14 @@ def test_base_url_from_connection(host, schema, port, expected):
     assert base_url_from_connection(host, schema=schema, port=port) == expected
 
 
+def test_a_connection_uri_keeps_its_path(monkeypatch):
+    # In a connection URI (AIRFLOW_CONN_*, secrets backends) Airflow keeps the path in ``schema``.
+    monkeypatch.setenv("AIRFLOW_CONN_ESM_URI", "efecte-esm://svc:pw@esm.example.com:8443/efecte/rest-api/itsm/v1")
+    assert EsmHook(esm_conn_id="esm_uri").client_kwargs()["base_url"] == "https://esm.example.com:8443/efecte/rest-api/itsm/v1"
+    monkeypatch.setenv("AIRFLOW_CONN_ESM_URI", "efecte-esm://svc:pw@esm.example.com")
+    assert EsmHook(esm_conn_id="esm_uri").client_kwargs()["base_url"] == "https://esm.example.com/rest-api/itsm/v1"
+
+
 def _conn(monkeypatch, **conn):
     monkeypatch.setenv("AIRFLOW_CONN_ESM_UNIT", json.dumps({"conn_type": "efecte_esm", **conn}))
 

@@ -3,7 +3,9 @@
 Connection fields:
 
 * **Host**: the REST base URL, e.g. ``https://esm.example.com/rest-api/itsm/v1``. A host
-  without a path gets ``/rest-api/itsm/v1``; a bare host name gets ``https://``.
+  without a path gets ``/rest-api/itsm/v1``; a bare host name gets ``https://``. In a
+  connection URI (``efecte-esm://user:pw@esm.example.com/efecte/rest-api/itsm/v1``) the path
+  is what Airflow calls the schema, and is used as the path.
 * **Login** / **Password**: a local ESM user allowed to use the REST API.
 * Extras: ``ca_bundle`` (path of a PEM file, or the PEM text itself, for a private CA),
   ``verify`` (``false`` turns certificate checks off -- local testing only),
@@ -28,19 +30,23 @@ DEFAULT_API_PATH = "/rest-api/itsm/v1"
 
 
 def base_url_from_connection(host: str | None, *, schema: str | None = None, port: int | None = None) -> str:
-    """The REST base URL from the connection's host (and, for a bare host name, schema/port)."""
+    """The REST base URL from the connection's host (and, for a bare host name, schema/port;
+    a ``schema`` other than http/https is the path a connection URI named)."""
     raw = (host or "").strip()
     if not raw:
         raise ValueError("ESM connection has no host; set it to the REST base URL, e.g. https://esm.example.com/rest-api/itsm/v1")
+    # ``schema`` is http/https for a bare host name; in a connection URI Airflow keeps the path there
+    schema_text = (schema or "").strip()
+    schema_path = "" if schema_text.lower() in ("", "http", "https") else "/" + schema_text.strip("/")
     if "://" not in raw:
-        scheme = (schema or "").strip().lower()
+        scheme = schema_text.lower()
         scheme = scheme if scheme in ("http", "https") else "https"
         raw = f"{scheme}://{raw}"
     parts = urlsplit(raw)
     netloc = parts.netloc
     if port and parts.port is None and parts.hostname:
         netloc = f"{netloc}:{int(port)}"
-    path = parts.path.rstrip("/") or DEFAULT_API_PATH
+    path = parts.path.rstrip("/") or schema_path.rstrip("/") or DEFAULT_API_PATH
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
 
 
