@@ -110,7 +110,7 @@ def ca_bundle_path(value: str) -> str:
     is rewritten through a temporary file and a rename, so a reader never sees half a file.
     """
     text = str(value).strip()
-    if not text.startswith("-----BEGIN"):
+    if "-----BEGIN" not in text:  # PEM text may have comment lines before it (certifi, openssl)
         return os.path.expanduser(text)
     data = (text + "\n").encode()
     folder = private_dir()

@@ -98,6 +98,15 @@ def test_hook_accepts_the_ca_as_pem_text(monkeypatch, esm_sim):
     assert ok, message
 
 
+def test_hook_accepts_pem_text_with_comment_lines_before_the_certificate(monkeypatch, esm_sim):
+    # as in certifi's bundle, or openssl's "subject=... issuer=..." lines before each certificate
+    pem = "# Issuer: CN=the simulator's local CA\n# Label: local test CA\n" + Path(esm_sim.ca_pem).read_text()
+    _conn(monkeypatch, host=esm_sim.base_url, login=esm_sim.username, password=esm_sim.password,
+          extra={"ca_bundle": pem})
+    ok, message = EsmHook(esm_conn_id="esm_unit").test_connection()
+    assert ok, message
+
+
 def test_hook_refuses_http_and_bad_extras_plainly(monkeypatch):
     _conn(monkeypatch, host="http://localhost:1/rest-api/itsm/v1", login="u", password="pw-SECRET-9")
     ok, message = EsmHook(esm_conn_id="esm_unit").test_connection()
