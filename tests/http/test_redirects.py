@@ -86,3 +86,24 @@ def test_esm_login_is_not_resent_to_plain_http_after_a_redirect(scripted, tmp_pa
     )
     assert token is None, "a session token handed out over plain http was accepted"
 
+
+
+@pytest.mark.parametrize(
+    ("url", "location"),
+    [
+        # the hook writes the connection's Port field (443, for Airflow 3.3.2's Test button) into the URL
+        ("https://esm.example.com:443/rest-api/itsm/v1/dc", "https://esm.example.com/rest-api/itsm/v1/dc/"),
+        ("https://esm.example.com/rest-api/itsm/v1/dc", "https://esm.example.com:443/rest-api/itsm/v1/dc/"),
+        ("http://localhost:80/rest-api/itsm/v1/dc", "http://localhost/rest-api/itsm/v1/dc/"),
+    ],
+)
+def test_a_redirect_within_the_origin_is_followed_however_the_default_port_is_written(url, location):
+    import requests
+
+    from jira_esm_connector.http import build_session
+
+    session = build_session(user_agent="t", verify=True, retry=RetryPolicy(), logger=None, service_name="ESM")
+    answer = requests.Response()
+    answer.url, answer.status_code = url, 301
+    answer.headers["Location"] = location
+    assert session.get_redirect_target(answer) == location

@@ -77,6 +77,15 @@ class UnsafeRedirect(requests.exceptions.InvalidURL):
     since a 307/308 would carry the request body (e.g. a login form) along."""
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(parts: Any) -> tuple[str, str | None, int | None]:
+    """(scheme, host, port) of a split URL; the scheme's default port whether written or not."""
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(scheme)
+
+
 class _NamedSession(requests.Session):
     """A requests.Session whose repr never shows auth or headers."""
 
@@ -87,7 +96,7 @@ class _NamedSession(requests.Session):
         if target is None:
             return None
         old, new = urlsplit(resp.url), urlsplit(urljoin(resp.url, target))
-        if (old.scheme.lower(), old.hostname, old.port) != (new.scheme.lower(), new.hostname, new.port):
+        if _origin(old) != _origin(new):
             raise UnsafeRedirect(f"{self.service_name} redirected to another origin; not followed")
         return target
 
