@@ -99,6 +99,19 @@ def test_hook_builds_client_from_connection(monkeypatch, tmp_path):
     assert "tok-SECRET-1" not in repr(client) + repr(hook) + repr(client._session)
 
 
+def test_hook_puts_the_port_of_a_bare_host_name_before_any_path(monkeypatch, jira_sim):
+    from urllib.parse import urlsplit
+
+    from jira_esm_connector.hooks.jira import JiraCloudHook
+
+    site = urlsplit(jira_sim.base_url)
+    _conn(monkeypatch, host=f"{site.hostname}/", port=site.port, login=jira_sim.email, password=jira_sim.token,
+          extra={"ca_bundle": jira_sim.ca_pem})
+    assert JiraCloudHook(jira_conn_id="jira_unit").get_client().base_url == f"https://{site.hostname}:{site.port}"
+    ok, message = JiraCloudHook(jira_conn_id="jira_unit").test_connection()
+    assert ok, message
+
+
 def test_hook_passes_the_rate_and_concurrency_settings_and_clients_share_the_site_limiter(monkeypatch):
     from jira_esm_connector.hooks.jira import JiraCloudHook
 

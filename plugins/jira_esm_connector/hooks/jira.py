@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..config.settings import ConnectorSettings
 from ..http import RetryPolicy
@@ -40,8 +41,9 @@ def site_url(host: str | None, port: int | None = None, schema: str | None = Non
         return host
     scheme = schema if schema in ("http", "https") else "https"
     url = f"{scheme}://{host}"
-    if port and ":" not in host:
-        url += f":{port}"
+    parts = urlsplit(url)
+    if port and ":" not in parts.netloc:  # after the host name, before any path
+        url = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{port}"))
     return url
 
 
