@@ -288,6 +288,14 @@ def test_bad_credentials(jira_sim, caplog):
     assert not ok and "bad credentials" in message
 
 
+def test_a_401_without_a_recorded_expiry_names_an_expired_token_too(jira_sim):
+    # API tokens live at most a year: an expired token is the likeliest cause of a 401 that
+    # starts one day, recorded expiry or not (SPEC: 'token expired or revoked' on 401)
+    c = make_client(jira_sim, api_token="expired-token-77d0")
+    ok, message = c.test_connection()
+    assert not ok and "bad credentials" in message and "expired or revoked" in message
+
+
 def test_expired_token(jira_sim, caplog):
     caplog.set_level(logging.INFO, logger=LOG_NAME)
     c = make_client(jira_sim, api_token="revoked-token-9a8b", token_expires="2026-01-01")

@@ -272,7 +272,8 @@ class JiraClient:
             )
         return (
             f"Jira at {self.host} refused the credentials (bad credentials): check the e-mail and API token "
-            "of the connection; the token may also have been revoked"
+            "of the connection; if they are right, the API token expired or revoked (tokens live at most a year: "
+            "create a new one and record its expiry date in the connection's token_expires)"
         )
 
     def _error(self, response: requests.Response) -> ConnectorHTTPError:
