@@ -7,9 +7,9 @@ both the task-file models and the mapping specs can use it.
 from __future__ import annotations
 
 import reprlib
-from typing import Any
+from typing import Any, Collection, Iterable
 
-__all__ = ["MAX_REPR", "cut", "short_repr"]
+__all__ = ["MAX_REPR", "cut", "short_repr", "shown_key", "unknown_keys"]
 
 MAX_REPR = 200
 
@@ -38,3 +38,23 @@ def short_repr(value: Any, limit: int = MAX_REPR) -> str:
     except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
         text = f"<{type(value).__name__}>"
     return cut(text, limit)
+
+
+def shown_key(key: object, limit: int = 60) -> str:
+    """A key for an error message: as it is when it is short, printable text; otherwise its
+    repr (control characters visible), cut to ``limit`` characters."""
+    text = str(key)
+    if text and len(text) <= limit and text.isprintable() and text.strip() == text:
+        return text
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
+
+
+def unknown_keys(keys: Iterable[object], allowed: Collection[str], *, listed: int = 10) -> str | None:
+    """The ``keys`` not in ``allowed`` as an error names them -- sorted, each as
+    :func:`shown_key` shows it, at most ``listed`` ("a, b and 3 more") -- or ``None``."""
+    unknown = sorted(shown_key(k) for k in keys if k not in allowed)
+    if not unknown:
+        return None
+    shown = ", ".join(unknown[:listed])
+    return shown + (f" and {len(unknown) - listed} more" if len(unknown) > listed else "")

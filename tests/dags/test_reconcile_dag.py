@@ -75,3 +75,34 @@ def test_a_triggered_run_returns_the_report_and_refuses_an_unknown_task(airflow_
     assert report["summary"].startswith("Reconciliation of 'jira_users_to_persons': Jira ")
     with pytest.raises(ParamValidationError):
         dag.test(run_conf={"task": "jira_groups_to_groups_typo"})
+    # a key the DAG does not take (Airflow lets it through) fails the run instead of being ignored
+    misspelt = dag.test(run_conf={"task": "jira_users_to_persons", "sampel_size": 10})
+    assert str(misspelt.state) == "failed", _states(misspelt)
+
+
+def test_a_missing_task_is_told_apart_from_a_task_file_that_cannot_be_read(tmp_path):
+    from jira_esm_connector.config.settings import ConnectorSettings
+    from jira_esm_connector.dagfactory.reconcile import run_reconcile
+
+    (tmp_path / "broken.yaml").write_text("name: jira_users_to_persons\nkind: scheduled\nmode: sometimes\n")
+    with pytest.raises(Exception) as err:
+        run_reconcile("jira_users_to_persons", 0, mappings_dir=tmp_path,
+                      settings=ConnectorSettings(state_db_url=f"sqlite:///{tmp_path / 'state.db'}"))
+    assert "There is no scheduled task 'jira_users_to_persons'" in str(err.value)
+    assert "1 task file(s) could not be read" in str(err.value) and "broken.yaml" in str(err.value)
+
+
+def test_the_reconcile_and_health_dags_have_deadlines(tmp_path):
+    from datetime import timedelta
+
+    from jira_esm_connector.config.settings import ConnectorSettings
+    from jira_esm_connector.dagfactory.health import build_health_dag
+
+    settings = ConnectorSettings(state_db_url=f"sqlite:///{tmp_path / 'state.db'}", task_timeout_minutes=30,
+                                 run_timeout_minutes=90)
+    reconcile_dag = build_reconcile_dag(tmp_path, settings)
+    health_dag = build_health_dag(tmp_path, settings)
+    assert reconcile_dag.dagrun_timeout == timedelta(minutes=90)
+    assert all(t.execution_timeout == timedelta(minutes=90) for t in reconcile_dag.tasks)
+    assert health_dag.dagrun_timeout == timedelta(minutes=30)
+    assert all(t.execution_timeout == timedelta(minutes=30) for t in health_dag.tasks)

@@ -5,6 +5,7 @@ schedule with the vendor's scheduling table, and report each import's last succe
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,10 @@ def build_health_dag(
         tags=dag_tags("health"),
         doc_md=DOC_MD,
         description="Connections, API token expiry and schedules of the Jira <-> ESM connector",
-        default_args={"owner": "jira-esm-connector", "pool": settings.pool, "retries": 0},
+        # SPEC: every task has a deadline (a hung connection must not hold a pool slot for ever)
+        dagrun_timeout=timedelta(minutes=settings.task_timeout_minutes),
+        default_args={"owner": "jira-esm-connector", "pool": settings.pool, "retries": 0,
+                      "execution_timeout": timedelta(minutes=settings.task_timeout_minutes)},
         auto_register=False,
     ) as dag:
 

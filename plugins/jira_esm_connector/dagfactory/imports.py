@@ -49,7 +49,7 @@ from typing import Any, Iterator, Mapping
 
 from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
-from ..bounded import short_repr
+from ..bounded import unknown_keys
 from ..config.scheduled import ScheduledTask
 from ..pipeline.results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
 from ..protocols import StateApi
@@ -234,11 +234,8 @@ def _check_run_conf(task: ScheduledTask, conf: Mapping[str, Any] | None) -> None
     """Refuse, at once and naming them, conf keys that are not this import's run parameters:
     Airflow lets undeclared keys through, so a misspelt ``clear_cache`` would be ignored."""
     known = list(_import_params(task))
-    unknown = sorted(str(key) for key in (conf or {}) if key not in known)
-    if unknown:
-        shown = ", ".join(short_repr(key, 60) if not key.isidentifier() else key for key in unknown[:10])
-        if len(unknown) > 10:
-            shown += f" and {len(unknown) - 10} more"
+    shown = unknown_keys(conf or {}, known)
+    if shown:
         exc = ValueError(f"The run's conf has keys import '{task.name}' does not take: {shown} (it takes: {', '.join(known)})")
         log.error("%s", exc)
         raise fail_without_retry(exc)

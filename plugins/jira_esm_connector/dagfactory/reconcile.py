@@ -7,6 +7,8 @@ duplicated or stale (:func:`jira_esm_connector.pipeline.reconcile.reconcile`).
 * the required param ``task`` is an enum of the scheduled task files' names, so the UI's
   trigger form offers a drop-down and a wrong name is refused at trigger time (HTTP 400);
   ``sample_size`` (default 200) sizes the stale-value sample;
+* any other conf key fails the run, naming it (Airflow lets undeclared keys through);
+* deadlines: the task and the run end after ``JIRA_ESM_RUN_TIMEOUT_MINUTES``, as an import run;
 * one task, ``reconcile``, whose return value (XCom) is the report -- counts and the first
   keys of each kind, never records -- and which logs one summary line;
 * read-only: it writes nothing to Jira, ESM or the connector's state store.
@@ -16,11 +18,13 @@ Parsing reads the task files only: no network, no database.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
+from ..bounded import cut, unknown_keys
 from ..config.common import RECONCILE_DAG_ID
 from .common import START_DATE, connector_settings, dag_tags, fail_without_retry
 
@@ -28,6 +32,7 @@ __all__ = ["RECONCILE_DAG_ID", "RECONCILE_TASK_ID", "build_reconcile_dag", "reco
 
 RECONCILE_TASK_ID = "reconcile"
 MAX_SAMPLE_SIZE = 10_000
+RECONCILE_PARAMS = ("task", "sample_size")  # the run parameters (reconcile_params)
 log = logging.getLogger("jira_esm_connector.pipeline")
 
 DOC_MD = """\
@@ -99,9 +104,11 @@ def run_reconcile(
     task = result.tasks.get(task_name)
     if not isinstance(task, ScheduledTask):
         known = sorted(n for n, t in result.tasks.items() if isinstance(t, ScheduledTask))
+        broken = (f"; {len(result.errors)} task file(s) could not be read, it may be one of them: "
+                  + "; ".join(cut(str(e), 300) for e in result.errors[:3])) if result.errors else ""
         raise fail_without_retry(ValueError(
             f"There is no scheduled task '{task_name}' in the task folder (anymore); "
-            f"scheduled tasks: {', '.join(known) or 'none'}."
+            f"scheduled tasks: {', '.join(known) or 'none'}{broken}."
         ))
     with open_state(settings) as state, open_clients(
         jira_conn_id=task.jira_conn_id, esm_conn_id=task.esm_conn_id
@@ -128,14 +135,23 @@ def build_reconcile_dag(
         doc_md=DOC_MD.replace("{tasks}", ", ".join(f"`{n}`" for n in names) or "none yet"),
         description="Compare a scheduled task's Jira records with its ESM cards (read-only)",
         params=reconcile_params(names),
-        default_args={"owner": "jira-esm-connector", "pool": settings.pool, "retries": 0},
+        # SPEC: every task has a deadline; a reconciliation reads as much as a whole full run
+        dagrun_timeout=timedelta(minutes=settings.run_timeout_minutes),
+        default_args={"owner": "jira-esm-connector", "pool": settings.pool, "retries": 0,
+                      "execution_timeout": timedelta(minutes=settings.run_timeout_minutes)},
         is_paused_upon_creation=False,  # nothing runs until someone triggers it
         auto_register=False,
     ) as dag:
 
         @task_decorator(task_id=RECONCILE_TASK_ID, multiple_outputs=False)
         def reconcile_step() -> dict[str, Any]:
-            params = dict(get_current_context().get("params") or {})
+            context = get_current_context()
+            shown = unknown_keys(getattr(context.get("dag_run"), "conf", None) or {}, RECONCILE_PARAMS)
+            if shown:  # Airflow lets undeclared keys through: a misspelt one must not be ignored
+                raise fail_without_retry(ValueError(
+                    f"The run's conf has keys reconciliation does not take: {shown} (it takes: {', '.join(RECONCILE_PARAMS)})"
+                ))
+            params = dict(context.get("params") or {})
             return run_reconcile(
                 str(params.get("task") or ""), int(params.get("sample_size") or 0),
                 mappings_dir=folder, settings=settings,

@@ -13,6 +13,7 @@ and Airflow retries it; the exactly-once record makes that retry safe.
 """
 from __future__ import annotations
 
+from ..bounded import shown_key
 from ..http.errors import (
     AuthenticationError,
     ConnectorHTTPError,
@@ -33,17 +34,6 @@ __all__ = [
     "is_transient",
     "shown_key",
 ]
-
-
-def shown_key(key: object, limit: int = 60) -> str:
-    """A payload key for an error message: as it is when it is short, printable text;
-    otherwise its repr (control characters visible), cut to ``limit`` characters."""
-    text = str(key)
-    if text and len(text) <= limit and text.isprintable() and text.strip() == text:
-        return text
-    shown = repr(text)
-    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
-
 
 
 class EventError(Exception):

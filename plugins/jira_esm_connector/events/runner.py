@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..bounded import cut, short_repr
+from ..bounded import cut, short_repr, unknown_keys
 from ..config.event import EventTask, event_renderer
 from ..config.operation_specs import OPERATION_SPECS
 from ..config.params import allowed_keys, params_schema
@@ -32,7 +32,7 @@ from ..mapping import MappingError
 from ..markers import EventRef
 from ..protocols import EsmApi, JiraApi, StateApi
 from . import operations as ops
-from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient, shown_key
+from .errors import EventError, EventRefused, PayloadError, is_permanent, is_transient
 from .handlers import Act, handler_for
 
 __all__ = ["EventBusy", "run_event", "check_payload", "write_back"]
@@ -100,11 +100,8 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
     if not isinstance(conf, Mapping):
         raise PayloadError(f"the trigger's conf must be a JSON object, got {type(conf).__name__}")
     allowed = allowed_keys(task)
-    unknown = sorted(shown_key(k) for k in conf if k not in allowed)
-    if unknown:
-        shown = ", ".join(cut(k, 60) for k in unknown[:_MAX_LISTED])
-        if len(unknown) > _MAX_LISTED:
-            shown += f" and {len(unknown) - _MAX_LISTED} more"
+    shown = unknown_keys(conf, allowed, listed=_MAX_LISTED)
+    if shown:
         raise PayloadError(
             f"the payload has keys this event does not take: {shown} "
             f"(it takes: {', '.join(sorted(allowed))})"
