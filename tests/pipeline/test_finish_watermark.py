@@ -11,25 +11,29 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from devtools.jira_simulator.model import STATUSES
 from jira_esm_connector.pipeline import run_import
 
 from .conftest import ISSUES_TASK, make_task
-from .helpers import run_id
+from .helpers import jira_issues, run_id
 
 
 def test_a_refusal_inside_the_overlap_reports_the_watermark_that_is_kept(jira, jira_sim, esm, state, staging, run_log):
-    task = make_task(ISSUES_TASK)
-    run_import(task, jira, esm, state, staging, run_id(1))
+    # a status no issue has yet, mapped to a value ESM refuses (the same task file in both runs:
+    # a changed one would make the second run fetch everything)
+    used = {i["fields"]["status"]["name"] for i in jira_issues(jira, "project = SUP").values()}
+    status = next(s.name for s in STATUSES if s.name not in used)
+    bad_map = dict(ISSUES_TASK["attributes"]["status"], map={status: "99 - No such status"})
+    task = make_task(ISSUES_TASK, attributes=dict(ISSUES_TASK["attributes"], status=bad_map))
+    assert run_import(task, jira, esm, state, staging, run_id(1))["refused"] == 0
     watermark = state.get_watermark(task.name)
     # an issue the next run fetches through the overlap, which ESM refuses (no such status)
     jira_sim.admin("POST", "issues", json={
-        "project": "SUP", "summary": "Refused in the overlap", "status": "Resolved",
+        "project": "SUP", "summary": "Refused in the overlap", "status": status,
         "updated": (watermark - timedelta(seconds=30)).isoformat(),
     })
-    bad_map = dict(ISSUES_TASK["attributes"]["status"], map={"Resolved": "99 - No such status"})
-    broken = make_task(ISSUES_TASK, attributes=dict(ISSUES_TASK["attributes"], status=bad_map))
 
-    second = run_import(broken, jira, esm, state, staging, run_id(2), logger=run_log)
+    second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
 
     assert second["refused"] >= 1
     assert state.get_watermark(task.name) == watermark  # not moved back, not past the refused record
