@@ -82,7 +82,7 @@ def test_last_runs_report_counts_and_age_and_warn_when_overdue(sqlite_state, cap
     )
     assert late["by_hand"]["warning"] is None and late["by_hand"]["overdue_after_hours"] is None
     assert ("Task hourly: last successful run 3.0 h ago (scheduled__new). Import 'hourly' finished: fetched 40, "
-            "transformed 40, unchanged 30, created 4, updated 6, refused 1, references pending 0, "
+            "transformed 40, unchanged 30, created 4, updated 6, already loaded 0, refused 1, references pending 0, "
             "marked removed 2.") in caplog.messages
 
 

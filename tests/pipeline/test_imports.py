@@ -14,6 +14,7 @@ from jira_esm_connector.pipeline import (
     ShrinkLimitError,
     diff,
     extract,
+    finish,
     load,
     run_dir,
     run_import,
@@ -265,6 +266,10 @@ def test_crash_after_esm_saved_but_before_state_was_written_duplicates_nothing(j
     again = load(task, diffed, esm, state)
     assert again["already_loaded"] == len(keys) and again["updated"] == again["created"] == 0
     assert esm_writes(esm_sim) == 0
+    # the run's summary adds up: the records a retried load found saved are not lost from it
+    summary = finish(task, state, run_id(1), extracted, transformed, diffed, again)
+    assert summary["already_loaded"] == len(keys) == summary["transformed"], summary
+    assert f"already loaded {len(keys)}" in summary["summary"]
 
 
 def test_group_members_become_references_to_person_cards(jira, jira_sim, esm, state, staging):

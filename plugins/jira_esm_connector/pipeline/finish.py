@@ -18,9 +18,12 @@ from .staging import StagingPath, location, read_text, safe_name, write_text
 __all__ = ["finish", "summary_line", "COUNT_KEYS", "status_file", "read_status"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
-# references_pending: records saved without some references, retried on later runs
+# already_loaded: records ESM already held as they are, found by load (an earlier attempt of
+# this run saved them; a comment already in the worklog); references_pending: records saved
+# without some references, retried on later runs
 COUNT_KEYS = (
-    "fetched", "transformed", "unchanged", "created", "updated", "refused", "references_pending", "marked_removed",
+    "fetched", "transformed", "unchanged", "created", "updated", "already_loaded", "refused", "references_pending",
+    "marked_removed",
 )
 
 
@@ -121,6 +124,8 @@ def finish(
         "unchanged": int(diffed.get("unchanged", 0)) + carried,
         "created": int(loaded.get("created", 0)),
         "updated": int(loaded.get("updated", 0)),
+        # so that the counts add up: without it, a retried load's records looked lost
+        "already_loaded": int(loaded.get("already_loaded", 0)) + int(loaded.get("already_present", 0)),
         "refused": int(loaded.get("refused", 0)),
         "references_pending": _references_pending(task, state, extracted, lg),
         "marked_removed": int((removed or {}).get("marked_removed", 0)),

@@ -101,6 +101,7 @@ class RunSummary(TypedDict):
     unchanged: int
     created: int
     updated: int
+    already_loaded: int  # found in ESM as they are by load (an earlier attempt saved them; comments already there)
     refused: int
     references_pending: int
     marked_removed: int
