@@ -32,3 +32,35 @@ def test_a_marker_quoted_in_a_worklog_entry_does_not_keep_that_comment_out(jira,
     texts = [e.get("value") or "" for e in esm.get_attribute("incident", card.data_card_id, "worklog")]
     assert result["created"] == 1, result
     assert any(t.startswith("the first word") and t.endswith(worklog_marker(first_id)) for t in texts), texts
+
+
+
+def test_a_card_deleted_while_its_comments_load_refuses_them_for_the_next_run(jira, jira_sim, esm, state, staging):
+    """A card found by the look-up and deleted for good before its worklog was read: the
+    client raises CardNotFoundError (a real ESM answers the read with 403 "Resource not found";
+    the simulator keeps deleted cards in its trash, readable, so the answer is injected). Its
+    comments are refused and retried next run; the other cards' comments load."""
+    from jira_esm_connector.esm.errors import CardNotFoundError
+
+    keys = [jira_sim.admin("POST", "issues", json={
+        "project": "SUP", "summary": f"card {n}", "comments": [{"body": f"comment {n}"}],
+    }).json()["key"] for n in range(2)]
+    run_import(make_task(ISSUES_TASK, name="gone_issues", jql=f"key in ({', '.join(keys)})"), jira, esm, state, staging, run_id(1))
+    gone = by_attr(esm_cards(esm, "incident"), "jira_key")[keys[0]].data_card_id
+    real_read = esm.get_attribute
+
+    def get_attribute(template, card_id, attribute):
+        if str(card_id) == str(gone):
+            raise CardNotFoundError.for_card(template, str(card_id))
+        return real_read(template, card_id, attribute)
+
+    esm.get_attribute = get_attribute
+    comments_task = make_task({
+        "name": "gone_comments", "kind": "scheduled", "jira_conn_id": "jira_default",
+        "esm_conn_id": "esm_default", "schedule": "*/30 * * * *", "mode": "full",
+        "mapping_type": "comment", "jql": f"key in ({', '.join(keys)})", "template": "incident",
+        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
+    })
+    result = run_import(comments_task, jira, esm, state, staging, run_id(1))
+    assert (result["created"], result["refused"]) == (1, 1), result
+    assert "was deleted while its comments were loaded" in result["refused_records"][0]["reason"]

@@ -612,6 +612,8 @@ def _load_comments(
     task: Any, dataset: Dataset, esm: EsmApi, state: StateApi, lg: Any, guard: Callable[[], None] = _no_guard,
 ) -> LoadResult:
     """Append each new comment as a worklog entry to its issue's card."""
+    from ..esm.errors import CardNotFoundError
+
     settings = task.comments
     counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0,
               "already_present": 0}
@@ -620,7 +622,7 @@ def _load_comments(
         guard()
         issue_cards = lookup_cards(esm, task.template, settings.card_key_attribute, [r["issue_key"] for r in chunk])
         fingerprints: dict[str, str] = {}
-        present: dict[str, set[str]] = {}  # card id -> comment ids its worklog holds
+        present: dict[str, set[str] | None] = {}  # card id -> comment ids its worklog holds (None: card gone)
         for row in chunk:
             card = issue_cards.get(row["issue_key"])
             if card is None:
@@ -633,9 +635,20 @@ def _load_comments(
                 continue
             comment_id = str(row["key"])
             if card.data_card_id not in present:
-                present[card.data_card_id] = _comments_in_worklog(
-                    esm, task.template, card.data_card_id, settings.worklog_attribute
-                )
+                try:
+                    present[card.data_card_id] = _comments_in_worklog(
+                        esm, task.template, card.data_card_id, settings.worklog_attribute
+                    )
+                except CardNotFoundError:  # deleted since the look-up: this card's comments wait
+                    present[card.data_card_id] = None
+            if present[card.data_card_id] is None:
+                counts["refused"] += 1
+                refused.append({
+                    "key": row["key"], "updated": row.get("updated"),
+                    "reason": f"ESM '{task.template}' card {card.data_card_id} of {short_repr(row['issue_key'])} "
+                              "was deleted while its comments were loaded; retried next run",
+                })
+                continue
             if comment_id in present[card.data_card_id]:
                 counts["already_present"] += 1
                 fingerprints[row["key"]] = row["fingerprint"]
