@@ -46,11 +46,11 @@ def check_jira_connection(conn_id: str, *, today: date | None = None) -> Connect
 
     hook = JiraCloudHook(conn_id)
     try:
-        client = hook.get_client()
+        client = hook.get_client()  # logs the token expiry warning, once
     except Exception as exc:  # unknown connection id, bad extras: the hook words it plainly
         return ConnectionHealth(conn_id, "jira", False, f"{type(exc).__name__}: {exc}")
     try:
-        warning = client.warn_if_token_expiring(today)
+        warning = client.token_expiry_message(today)  # (the Test below says it in its message, not in the log)
     finally:
         client.close()
     ok, message = hook.test_connection()

@@ -24,7 +24,8 @@ the mappings folder use:
 
 * **Jira Cloud** connections: `GET /rest/api/3/myself` with the stored e-mail and API token;
   a **warning from 30 days before** the token expiry recorded in the connection's
-  `token_expires` field, and a failure once it has passed ("API token expired or revoked").
+  `token_expires` field (still a warning once that date has passed, while Jira accepts the
+  token), and a failure once Jira refuses it ("API token expired or revoked").
 * **ESM** connections: login + `echo/jwt`.
 * **Schedules**: each import's schedule against the vendor's scheduling table for the
   volume its last run measured.

@@ -187,6 +187,7 @@ class JiraClient:
         rate_limit: float = DEFAULT_RATE_LIMIT,
         concurrency: int = DEFAULT_CONCURRENCY,
         limiter: SiteLimiter | None = None,
+        warn_token_expiry: bool = True,
     ) -> None:
         self.base_url = validate_base_url(base_url, allow_insecure_http=allow_insecure_http, service=SERVICE)
         if not email:
@@ -221,7 +222,8 @@ class JiraClient:
         self._bulk_cap = BULK_FETCH_MAX
         self._field_types: dict[str, str | None] | None = None
         self._bulk_lock = threading.Lock()
-        self.warn_if_token_expiring()
+        if warn_token_expiry:  # False: a caller that says it itself (the health check, the Test button)
+            self.warn_if_token_expiring()
 
     # -- housekeeping --------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -243,6 +245,13 @@ class JiraClient:
 
     def warn_if_token_expiring(self, today: date | None = None) -> str | None:
         """Log (WARNING) and return a message when the token expires within 30 days or has expired."""
+        msg = self.token_expiry_message(today)
+        if msg:
+            self.log.warning(msg)
+        return msg
+
+    def token_expiry_message(self, today: date | None = None) -> str | None:
+        """The message of :meth:`warn_if_token_expiring`, not logged."""
         days = self.token_days_left(today)
         if days is None or days > EXPIRY_WARNING_DAYS:
             return None
@@ -259,7 +268,6 @@ class JiraClient:
                 f"The Jira API token for {self.email} at {self.host} expires on {when} "
                 f"({days} day{'s' if days != 1 else ''} left). Create a new token and update the connection before then."
             )
-        self.log.warning(msg)
         return msg
 
     # -- core request --------------------------------------------------------------------------
