@@ -131,3 +131,11 @@ def test_yes_no_stay_text_in_value_maps(write):
     text = GOOD.replace('{"To Do": "01 - New"}', "{Yes: ok, No: nok}")
     task = load_task_file(write("t.yaml", text))
     assert task.attributes["status"].mapping == {"Yes": "ok", "No": "nok"}
+
+
+def test_a_tag_airflow_would_refuse_is_a_task_file_error_naming_the_key(write):
+    # Airflow refuses a DAG tag over 100 characters: the DAG could not be built, with a traceback
+    err = error_of(write("t.yaml", GOOD + "tags: [ok, " + "x" * 101 + "]\n"))
+    assert err.key == "tags[1]", err.key
+    assert "at most 100" in str(err)
+    assert load_task_file(write("t.yaml", GOOD + "tags: [" + "x" * 100 + "]\n")).tags == ["x" * 100]

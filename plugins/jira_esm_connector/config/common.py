@@ -107,6 +107,16 @@ def _non_empty_str(value: Any) -> Any:
     return value
 
 
+TAG_MAX = 100  # Airflow refuses a longer DAG tag (the DAG could not be built)
+
+
+def _tag(value: Any) -> Any:
+    value = _non_empty_str(value)
+    if len(value) > TAG_MAX:
+        raise located(f"is {len(value)} characters long; Airflow takes tags of at most {TAG_MAX}")
+    return value
+
+
 def _spec_validator(strings: str):
     def validate(value: Any) -> FieldSpec:
         try:
@@ -125,6 +135,7 @@ DagId = Annotated[str, BeforeValidator(_dag_id)]
 TaskName = Annotated[str, BeforeValidator(_task_name)]  # a DagId that is not one of the connector's own
 ConnId = Annotated[str, BeforeValidator(_conn_id)]
 NonEmptyStr = Annotated[str, BeforeValidator(_non_empty_str)]
+Tag = Annotated[str, BeforeValidator(_tag)]
 # Scheduled imports: a plain string is a Jira path. Event pushes: a plain string is a template.
 PathSpec = Annotated[FieldSpec, BeforeValidator(_spec_validator("path")), PlainSerializer(_spec_raw)]
 TemplateSpec = Annotated[FieldSpec, BeforeValidator(_spec_validator("template")), PlainSerializer(_spec_raw)]

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..bounded import short_repr
 from ..mapping.specs import FieldSpec, spec_template_names
-from .common import ConnId, NonEmptyStr, StrictModel, TaskName, TemplateSpec, located
+from .common import ConnId, NonEmptyStr, StrictModel, Tag, TaskName, TemplateSpec, located
 from .operation_specs import BLOCKS, OPERATION_SPECS, OPERATIONS, SUB_BLOCKS
 
 __all__ = [
@@ -131,7 +131,7 @@ class EventTask(StrictModel):
     name: TaskName
     kind: Literal["event"] = "event"
     description: str | None = None
-    tags: list[NonEmptyStr] = []
+    tags: list[Tag] = []
     operation: Operation
     jira_conn_id: ConnId
     esm_conn_id: ConnId

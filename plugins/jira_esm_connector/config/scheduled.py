@@ -10,7 +10,7 @@ from pydantic import Field, field_serializer, field_validator, model_validator
 from ..bounded import short_repr
 from ..mapping.engine import MappingOptions
 from ..mapping.specs import FieldSpec
-from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, TaskName, located
+from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, Tag, TaskName, located
 from .expectations import KNOWN_EXPECTATIONS
 from .scheduling import validate_schedule
 
@@ -177,7 +177,7 @@ class ScheduledTask(StrictModel):
     name: TaskName
     kind: Literal["scheduled"] = "scheduled"
     description: str | None = None
-    tags: list[NonEmptyStr] = []
+    tags: list[Tag] = []
     jira_conn_id: ConnId
     esm_conn_id: ConnId
     schedule: str | None  # cron or preset; null = only run by hand (or after the tasks in `after`)
