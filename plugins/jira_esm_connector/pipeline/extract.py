@@ -471,6 +471,24 @@ def extract(
     return _extract(task, jira, state, location(run_path), plan, lg, settings, guard)
 
 
+def _incremental_start(task: Any, state: StateApi, settings: Any, lg: Any) -> tuple[datetime | None, str]:
+    """``(watermark to fetch from, or None: everything; the task's digest)``. A watermark
+    reached under another digest of the task is not used: issues the task now selects or maps
+    differently have not changed in Jira since, and would never be fetched."""
+    watermark = state.get_watermark(task.name)
+    digest = task_digest(task, settings)
+    recorded = state.get_watermark_digest(task.name) if watermark is not None else None
+    if watermark is not None and recorded is not None and recorded != digest:
+        lg.warning(
+            "Task '%s' changed since its watermark %s (UTC) was reached: its task file (JQL, mapping or "
+            "another setting), the date settings or the connector's version. This run fetches everything "
+            "the JQL selects, so issues it now selects or maps differently reach ESM; records ESM already "
+            "holds unchanged are not written again.", task.name, watermark.isoformat(),
+        )
+        return None, digest
+    return watermark, digest
+
+
 def _head_start_lost(lg: Any, exc: Exception) -> None:
     lg.warning("Could not map the records while extracting them (%s); the transform step maps them.", exc)
 
@@ -505,17 +523,7 @@ def _extract(
     if kind in ("generic", "comment"):
         jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering
         if task.mode == "incremental":
-            watermark_used = state.get_watermark(task.name)
-            watermark_digest = task_digest(task, settings)
-            recorded = state.get_watermark_digest(task.name) if watermark_used is not None else None
-            if recorded is not None and recorded != watermark_digest:
-                lg.warning(
-                    "Task '%s' changed since its watermark %s (UTC) was reached: its task file (JQL, mapping or "
-                    "another setting), the date settings or the connector's version. This run fetches everything "
-                    "the JQL selects, so issues it now selects or maps differently reach ESM; records ESM already "
-                    "holds unchanged are not written again.", task.name, watermark_used.isoformat(),
-                )
-                watermark_used = None
+            watermark_used, watermark_digest = _incremental_start(task, state, settings, lg)
             if watermark_used is not None:
                 # epoch milliseconds: no time zone, no ambiguous hour at the clock change
                 jql = watermark_jql(task.jql, watermark_used, task.overlap_minutes)

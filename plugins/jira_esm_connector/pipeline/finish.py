@@ -102,6 +102,36 @@ def _run_volume(task: Any, extracted: Any, counts: Any, removed: Any, lg: Any) -
     return volume
 
 
+def _advance_watermark(
+    task: Any, state: StateApi, extracted: ExtractResult, loaded: LoadResult, refused: int, lg: Any,
+) -> str | None:
+    """Store an incremental run's watermark (held before any refused record) with the task's
+    digest; returns it (ISO, UTC) or ``None``."""
+    candidate = _parse(extracted.get("watermark_candidate"))
+    previous = _parse(extracted.get("watermark_used"))
+    held = _parse(loaded.get("refused_oldest_updated"))
+    if held is not None and candidate is not None and held < candidate:
+        # refused records must be fetched again by the next run: stop just before them (a
+        # watermark already before them stays: its overlap fetches them again)
+        candidate = held - timedelta(minutes=1)
+        if previous is not None and candidate < previous:
+            candidate = previous
+        lg.warning(
+            "%d record(s) were refused: the watermark is held at %s so the next run fetches them again.",
+            refused, candidate.isoformat(),
+        )
+    digest = extracted.get("watermark_digest")
+    if candidate is not None and (previous is None or candidate > previous):
+        state.set_watermark(task.name, candidate, digest=digest)
+        lg.info("Watermark of '%s' advanced to %s (UTC, newest 'updated' in this run's data).", task.name, candidate.isoformat())
+    else:
+        if digest:  # the watermark the task has holds for this task file too (this run saw to it)
+            state.set_watermark(task.name, None, digest=digest)
+        if candidate is not None:
+            lg.info("Watermark of '%s' stays at %s (nothing newer in this run).", task.name, candidate.isoformat())
+    return candidate.isoformat() if candidate else None
+
+
 def finish(
     task: Any,
     state: StateApi,
@@ -130,31 +160,7 @@ def finish(
         "references_pending": _references_pending(task, state, extracted, lg),
         "marked_removed": int((removed or {}).get("marked_removed", 0)),
     }
-    watermark = None
-    if task.mode == "incremental":
-        candidate = _parse(extracted.get("watermark_candidate"))
-        previous = _parse(extracted.get("watermark_used"))
-        held = _parse(loaded.get("refused_oldest_updated"))
-        if held is not None and candidate is not None and held < candidate:
-            # refused records must be fetched again by the next run: stop just before them (a
-            # watermark already before them stays: its overlap fetches them again)
-            candidate = held - timedelta(minutes=1)
-            if previous is not None and candidate < previous:
-                candidate = previous
-            lg.warning(
-                "%d record(s) were refused: the watermark is held at %s so the next run fetches them again.",
-                counts["refused"], candidate.isoformat(),
-            )
-        digest = extracted.get("watermark_digest")
-        if candidate is not None and (previous is None or candidate > previous):
-            state.set_watermark(task.name, candidate, digest=digest)
-            lg.info("Watermark of '%s' advanced to %s (UTC, newest 'updated' in this run's data).", task.name, candidate.isoformat())
-        else:
-            if digest:  # the watermark the task has holds for this task file too (this run saw to it)
-                state.set_watermark(task.name, None, digest=digest)
-            if candidate is not None:
-                lg.info("Watermark of '%s' stays at %s (nothing newer in this run).", task.name, candidate.isoformat())
-        watermark = candidate.isoformat() if candidate else None
+    watermark = _advance_watermark(task, state, extracted, loaded, counts["refused"], lg) if task.mode == "incremental" else None
     if carried:
         lg.info("%d issue(s) were unchanged since ESM accepted them and were not read again.", carried)
     if task.mode == "full" and extracted.get("sync_since") and extracted.get("sync_digest"):

@@ -106,16 +106,7 @@ class Tables:
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
         self.full_syncs = self._full_syncs(m, p)
-        # Per incremental task: the digest of the task (its file, the date settings, the
-        # connector's version; pipeline/carry.task_digest) its watermark was reached under
-        # (migration 6). Another digest means the watermark no longer says what ESM holds:
-        # the next run fetches everything its JQL selects. No row: recorded before migration 6.
-        self.watermark_digests = sa.Table(
-            f"{p}watermark_digests", m,
-            sa.Column("task", sa.String(250), primary_key=True),
-            sa.Column("digest", sa.String(64), nullable=False),
-            sa.Column("updated_at", UTCDateTime, nullable=False),
-        )
+        self.watermark_digests = self._watermark_digests(m, p)
         self.events = sa.Table(
             f"{p}events", m,
             sa.Column("task", sa.String(250), primary_key=True),
@@ -141,6 +132,19 @@ class Tables:
             sa.Column("holder", sa.String(400), nullable=True),
             sa.Column("holder_expires_at", UTCDateTime, nullable=True),
             sa.Column("acquired_at", UTCDateTime, nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+
+    @staticmethod
+    def _watermark_digests(m: sa.MetaData, p: str) -> sa.Table:
+        """Per incremental task: the digest of the task (its file, the date settings, the
+        connector's version; pipeline/carry.task_digest) its watermark was reached under
+        (migration 6). Another digest means the watermark no longer says what ESM holds: the
+        next run fetches everything its JQL selects. No row: recorded before migration 6."""
+        return sa.Table(
+            f"{p}watermark_digests", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("digest", sa.String(64), nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
 
