@@ -211,6 +211,17 @@ def test_group_members_detection(examples):
     assert problem(include_members=True).key == "include_members"
 
 
+GROUP = {"mapping_type": "group", "template": "group", "folder": "groups", "key": {"jira": "groupId", "esm": "jira_group_id"}}
+
+
+def test_group_members_read_by_a_template_are_listed():
+    """A template reading `members` is an attribute reading them: without the listing the
+    record has no `members` and the template fails (an undefined name) on every group."""
+    counted = task(**GROUP, attributes={"name": "name", "size": {"template": "{{ members | length }} members"}})
+    assert counted.fetch_members is True
+    assert task(**GROUP, attributes={"name": {"template": "{{ name }}"}}).fetch_members is False
+
+
 def test_example_issue_mapping_end_to_end(examples):
     t = load_task_file(examples / "jira_issues_to_incidents.yaml")
     assert t.clear_hours() == [0, 12] and t.mode == "incremental" and t.removal is None

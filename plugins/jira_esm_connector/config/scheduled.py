@@ -9,7 +9,7 @@ from pydantic import Field, field_serializer, field_validator, model_validator
 
 from ..bounded import short_repr
 from ..mapping.engine import MappingOptions
-from ..mapping.specs import FieldSpec
+from ..mapping.specs import FieldSpec, spec_template_names
 from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, Tag, TaskName, located
 from .expectations import KNOWN_EXPECTATIONS
 from .scheduling import validate_schedule
@@ -459,15 +459,16 @@ class ScheduledTask(StrictModel):
 
     @property
     def fetch_members(self) -> bool:
-        """Group imports: whether members must be listed (explicit, or any attribute reads ``members``)."""
+        """Group imports: whether members must be listed (explicit, or any attribute reads
+        ``members``: a ``from`` path or a template)."""
         if self.mapping_type != "group":
             return False
         if self.include_members is not None:
             return self.include_members
         return any(
-            src.split(".")[0].split("[")[0] == "members"
+            any(src.split(".")[0].split("[")[0] == "members" for src in spec.sources())
+            or "members" in spec_template_names(spec)
             for spec in self.attributes.values()
-            for src in spec.sources()
         )
 
     def clear_hours(self, default: list[int] | None = None) -> list[int]:
