@@ -222,6 +222,17 @@ def test_group_members_read_by_a_template_are_listed():
     assert task(**GROUP, attributes={"name": {"template": "{{ name }}"}}).fetch_members is False
 
 
+def test_include_members_false_is_refused_when_an_attribute_reads_members():
+    """Unlisted, `members` is empty on every record: a members reference would be written as
+    no members at all, clearing every group's memberships in ESM on each run."""
+    members = {"from": "members", "each": "accountId", "reference": {"template": "person", "by": "jira_account_id"}}
+    err = problem(**GROUP, include_members=False, attributes={"name": "name", "members": members})
+    assert err.key == "include_members" and "members" in str(err)
+    assert problem(**GROUP, include_members=False, attributes={"n": {"template": "{{ members | length }}"}}).key \
+        == "include_members"
+    assert task(**GROUP, include_members=False, attributes={"name": "name"}).fetch_members is False
+
+
 def test_example_issue_mapping_end_to_end(examples):
     t = load_task_file(examples / "jira_issues_to_incidents.yaml")
     assert t.clear_hours() == [0, 12] and t.mode == "incremental" and t.removal is None

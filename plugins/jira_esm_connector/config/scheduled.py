@@ -351,6 +351,11 @@ class ScheduledTask(StrictModel):
             )
         if self.include_members is not None and kind != "group":
             raise located("only for mapping_type: group", "include_members")
+        if self.include_members is False and self._reading_members():
+            raise located(
+                f"is false, but {', '.join(self._reading_members())} read(s) the group's members: unlisted, "
+                "every group would be written without members; leave include_members out", "include_members",
+            )
         self._check_removal()
         self._check_distinct_attributes(self.removal)
         return self
@@ -465,11 +470,15 @@ class ScheduledTask(StrictModel):
             return False
         if self.include_members is not None:
             return self.include_members
-        return any(
-            any(src.split(".")[0].split("[")[0] == "members" for src in spec.sources())
+        return bool(self._reading_members())
+
+    def _reading_members(self) -> list[str]:
+        """The attributes that read ``members`` (a ``from`` path or a template)."""
+        return [
+            name for name, spec in self.attributes.items()
+            if any(src.split(".")[0].split("[")[0] == "members" for src in spec.sources())
             or "members" in spec_template_names(spec)
-            for spec in self.attributes.values()
-        )
+        ]
 
     def clear_hours(self, default: list[int] | None = None) -> list[int]:
         """Cache clear hours: the task's override, else the global default (``[0]``)."""
