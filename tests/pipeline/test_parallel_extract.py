@@ -238,6 +238,55 @@ def test_members_of_groups_read_in_parallel_come_once_each(fast_jira, jira_sim, 
     assert staged == expected and extracted["fetched"] == len(expected)
 
 
+def test_a_group_deleted_before_its_members_are_read_is_not_staged(
+    fast_jira, jira_sim, state, staging, monkeypatch, caplog
+):
+    """A group listed, then deleted in Jira before its members are read: group/member answers
+    404 and group/bulk no longer shows it. It is gone -- not staged (logged), as an issue
+    deleted before its bulk fetch; the other groups are staged with their members."""
+    groups = list(fast_jira.iter_groups())
+    gone = groups[1]["groupId"]
+    real = fast_jira.iter_groups
+
+    def listing(*args, **kwargs):
+        for group in real(*args, **kwargs):
+            if group["groupId"] == gone:  # listed; deleted before its members are asked for
+                jira_sim.admin("DELETE", f"groups/{gone}")
+            yield group
+
+    monkeypatch.setattr(fast_jira, "iter_groups", listing)
+    task = make_task(GROUPS_TASK, name="t_groups_gone")
+    with caplog.at_level("INFO", logger="jira_esm_connector.pipeline"):
+        extracted = extract(task, fast_jira, state, run_dir(staging, task.name, run_id(1)))
+    monkeypatch.undo()
+
+    rows = list(Dataset(extracted["dataset"]).iter_rows())
+    assert {r["key"] for r in rows} == {g["groupId"] for g in groups} - {gone} == {g["groupId"] for g in real()}
+    assert extracted["fetched"] == len(groups) - 1
+    assert any(gone in m and "deleted after the listing" in m for m in caplog.messages), caplog.messages
+
+
+def test_a_group_member_listing_answering_404_for_a_listed_group_fails_the_extract(
+    fast_jira, state, staging, monkeypatch
+):
+    """A 404 from group/member while group/bulk still shows the group is not taken for a
+    deletion (its card would be marked removed): the extract stops, the run can be retried."""
+    from jira_esm_connector.http import NotFoundError
+
+    real = fast_jira.iter_group_members
+    listed = list(fast_jira.iter_groups())
+
+    def members(group_id=None, group_name=None, **kwargs):
+        if group_id == listed[0]["groupId"]:
+            raise NotFoundError("Specified group does not exist.", 404, "Jira", method="GET", path="/rest/api/3/group/member")
+        return real(group_id=group_id, group_name=group_name, **kwargs)
+
+    monkeypatch.setattr(fast_jira, "iter_group_members", members)
+    task = make_task(GROUPS_TASK, name="t_groups_404")
+    with pytest.raises(NotFoundError):
+        extract(task, fast_jira, state, run_dir(staging, task.name, run_id(1)))
+
+
 def test_a_bulk_fetch_answer_that_silently_leaves_out_an_issue_fails_the_extract(fast_jira, state, staging, monkeypatch):
     """An id neither returned nor reported in issueErrors is not taken for deleted (a full
     import would mark its card removed): the extract stops and the run can be retried."""

@@ -775,11 +775,17 @@ class JiraClient:
         self.request("DELETE", "/rest/api/3/user", params={"accountId": account_id})
 
     # -- groups --------------------------------------------------------------------------------
-    def iter_groups(self, page_size: int = 50, *, group_names: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
-        """Every group (``/rest/api/3/group/bulk``, ``startAt`` / ``isLast``)."""
-        params = {"groupName": list(group_names)} if group_names else None
+    def iter_groups(
+        self, page_size: int = 50, *, group_names: Iterable[str] | None = None, group_ids: Iterable[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every group (``/rest/api/3/group/bulk``, ``startAt`` / ``isLast``), or those named / with these ids."""
+        params: dict[str, Any] = {}
+        if group_names:
+            params["groupName"] = list(group_names)
+        if group_ids:
+            params["groupId"] = list(group_ids)
         paginator = StartAtPaginator(page_size, items_key="values", id_keys=("groupId", "name"))
-        for _page, items in self.paginate("GET", "/rest/api/3/group/bulk", paginator, params=params):
+        for _page, items in self.paginate("GET", "/rest/api/3/group/bulk", paginator, params=params or None):
             yield from items
 
     def find_group(self, name: str) -> dict[str, Any] | None:
@@ -813,17 +819,31 @@ class JiraClient:
 
     def iter_group_members_of(
         self, groups: Iterable[dict[str, Any]], include_inactive: bool = True
-    ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]] | None]]:
         """Every member of each group (by ``groupId``, else ``name``), groups in parallel (at
-        most ``concurrency`` at once): yields ``(group, its members)`` as each group is done."""
+        most ``concurrency`` at once): yields ``(group, its members)`` as each group is done.
+        The members are ``None`` for a group deleted since it was listed: group/member answers
+        404 and group/bulk no longer shows it (a 404 for a group it still shows is raised)."""
 
-        def members(group: dict[str, Any]) -> list[dict[str, Any]]:
+        def members(group: dict[str, Any]) -> list[dict[str, Any]] | None:
             group_id = group.get("groupId")
-            return list(self.iter_group_members(
-                group_id=group_id, group_name=None if group_id else group.get("name"), include_inactive=include_inactive
-            ))
+            try:
+                return list(self.iter_group_members(
+                    group_id=group_id, group_name=None if group_id else group.get("name"),
+                    include_inactive=include_inactive,
+                ))
+            except NotFoundError:
+                if self._group_listed(group):
+                    raise
+                return None
 
         yield from bounded_parallel(members, groups, self.concurrency, name="jira-members")
+
+    def _group_listed(self, group: Mapping[str, Any]) -> bool:
+        """Does ``group/bulk`` show this group (by ``groupId``, else ``name``)?"""
+        if group.get("groupId"):
+            return next(self.iter_groups(group_ids=[str(group["groupId"])]), None) is not None
+        return self.find_group(str(group.get("name"))) is not None
 
     def create_group(self, name: str) -> dict[str, Any]:
         """``POST /rest/api/3/group``. Not retried except on 429: check with ``find_group`` before repeating."""

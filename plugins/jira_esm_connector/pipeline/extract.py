@@ -25,7 +25,8 @@ Exactly once: the listing may return an issue twice (it is ordered by ``updated`
 issue changed while the listing pages moves behind the cursor), so ids are de-duplicated
 across listing pages; an issue deleted between the listing and its bulk fetch is not
 staged (the count is logged), nor is a comment deleted before its origin property, which a
-listing may not embed, is read on its own (logged). User, group and comment records are
+listing may not embed, is read on its own (logged), nor a group deleted before its members
+are read (logged). User, group and comment records are
 de-duplicated by key.
 
 Incremental imports add ``updated >= <watermark - overlap, in epoch ms>`` to the JQL (see
@@ -50,7 +51,7 @@ changes the search did not see.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -197,9 +198,7 @@ def _iter_group_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any
         # the group listing runs a page ahead of the member reads, as the issue listings do
         groups = read_ahead(groups, depth=listing_page, name="jira-listing")
         # members of several groups in parallel, each group's record complete when it arrives
-        records: Iterator[dict[str, Any]] = (
-            {**group, "members": members} for group, members in jira.iter_group_members_of(groups)
-        )
+        records: Iterator[dict[str, Any]] = _with_members(jira, groups)
     else:
         records = (dict(group) for group in groups)
     page: list[dict[str, Any]] = []
@@ -210,6 +209,17 @@ def _iter_group_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any
             page = []
     if page:
         yield page
+
+
+def _with_members(jira: JiraApi, groups: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each group's record with its ``members``; a group deleted after the listing is not
+    staged (logged), as an issue deleted before its bulk fetch."""
+    for group, members in jira.iter_group_members_of(groups):
+        if members is None:
+            log.info("Jira group %s (%s) was deleted after the listing: not imported.",
+                     group.get("groupId"), group.get("name"))
+            continue
+        yield {**group, "members": members}
 
 
 def _iter_user_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any]]]:
