@@ -167,6 +167,24 @@ def test_delete_user_by_email_deletes_a_deactivated_user_and_a_retrigger_reports
         delete_user(jira, _ref(), email=email)
 
 
+@pytest.mark.parametrize("lookalike", ["\u017f", "\u212a"])  # LATIN SMALL LONG S, KELVIN SIGN
+def test_delete_user_by_email_does_not_take_a_unicode_lookalike_for_another_users_address(jira, lookalike):
+    """A look-alike of a user's e-mail address (U+017F long s case-folds to "s", U+212A Kelvin
+    sign to "k") must not select that user: it was taken for the user's address, and the user
+    deleted."""
+    email = f"{lookalike.casefold()}{unique('user')}@example.com"
+    account_id = jira.create_user(email, ["jira-software"])["accountId"]
+    lookalike_email = lookalike + email[1:]
+    assert lookalike_email != email and lookalike_email.casefold() == email.casefold()
+
+    with pytest.raises(EventRefused, match="no user, active or deactivated, with the e-mail"):
+        delete_user(jira, _ref(), email=lookalike_email)
+    assert delete_user(jira, _ref(), email=lookalike_email, check_first=True)["deleted"] is False
+    assert jira.get_user(account_id)["accountId"] == account_id  # the real user is still there
+    with pytest.raises(EventRefused, match="no user with the e-mail"):
+        add_user_to_group(jira, _ref(), group_name="jira-software-users", email=lookalike_email)
+
+
 def test_creating_a_group_that_exists_surfaces_jiras_words(jira):
     ref = _ref()
     group = unique("dup-group")

@@ -489,13 +489,23 @@ def transition_issue(
 
 # ---- users ----------------------------------------------------------------------------------
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _email_key(email: Any) -> str:
+    """An e-mail address for comparing: A-Z folded to a-z, nothing else. Not ``casefold()``:
+    it makes look-alikes equal ("\u017fupport@..." with a long s, "\u212a" Kelvin sign for "k"),
+    so a payload address could select -- and delete -- another user."""
+    return str(email or "").strip().translate(_ASCII_LOWER)
+
+
 def _users_for_email(jira: JiraApi, email: str) -> tuple[dict[str, Any] | None, int]:
     """(the user Jira's search shows with this e-mail or None, how many users it found whose
     e-mail it hides -- Jira applies each user's profile visibility to the answer)."""
-    wanted = email.strip().casefold()
+    wanted = _email_key(email)
     users = _call(f"look up the user {email}", lambda: jira.find_users(email))
     for user in users:
-        if str(user.get("emailAddress") or "").casefold() == wanted:
+        if _email_key(user.get("emailAddress")) == wanted:
             return user, 0
     return None, sum(1 for user in users if not user.get("emailAddress"))
 
@@ -551,10 +561,10 @@ def _deactivated_user_with_email(jira: JiraApi, email: str) -> str | None:
     """The account id of a user with this e-mail among all users (``JiraClient.iter_users``,
     which lists deactivated users too: the user search shows active ones only), or None.
     Reads the whole user list: only when the search found no one."""
-    wanted = email.strip().casefold()
+    wanted = _email_key(email)
     users = _call(f"look for a deactivated user {email}", lambda: list(jira.iter_users(page_size=1000)))
     for user in users:
-        if str(user.get("emailAddress") or "").casefold() == wanted and user.get("accountId"):
+        if _email_key(user.get("emailAddress")) == wanted and user.get("accountId"):
             return str(user["accountId"])
     return None
 
