@@ -302,6 +302,16 @@ def test_attribute_read_tells_a_missing_card_from_a_permission_problem(esm, esm_
     assert esm.get_attribute("incident", card_id, "worklog") == []
 
 
+@pytest.mark.parametrize("card_id", [".", ".."])
+def test_a_dot_segment_card_id_is_refused_not_sent(esm, card_id):
+    """A card id of "." or ".." is not put into a URL: sent, it was resolved as a step in the
+    path (GET /dc/incident/data/.. read the template, /data/. the card list)."""
+    with pytest.raises(ValueError, match="cannot be sent as a code or id in an ESM URL"):
+        esm.get_card("incident", card_id)
+    with pytest.raises(ValueError, match="cannot be sent as a code or id in an ESM URL"):
+        esm.delete_card("incident", card_id)
+
+
 def test_bad_credentials_plainly_and_without_the_password(esm_sim, caplog):
     caplog.set_level(logging.DEBUG)
     client = EsmClient(esm_sim.base_url, esm_sim.username, "Wr0ng-Pa55-q7", verify=esm_sim.ca_pem)

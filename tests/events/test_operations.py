@@ -257,6 +257,29 @@ def test_find_comment_escapes_a_slash_in_the_issue_key():
     ]
 
 
+@pytest.mark.parametrize("key", [".", ".."])
+def test_a_dot_segment_issue_key_is_refused_not_sent(key):
+    """An issue key of "." or ".." from the payload is not put into a URL: sent, the HTTP client
+    resolved it as a step in the path (PUT /rest/api/3/issue/.. went to PUT /rest/api/3/,
+    /issue/./comment to /issue/comment, /issue/./properties/p to Jira's bulk property endpoint
+    /issue/properties/p) -- and escaped as %2E it is decoded again and resolved by the server."""
+    from jira_esm_connector.jira import JiraClient
+
+    from ..badinput.fakeserver import FakeServer, js
+
+    with FakeServer() as srv:
+        srv.route("GET", r"/.*", js({"comments": [], "startAt": 0, "maxResults": 50, "total": 0}))
+        client = JiraClient(srv.url, "me@example.com", "token", allow_insecure_http=True)
+        try:
+            with pytest.raises(ValueError, match="cannot be sent as a key or id in a Jira URL"):
+                update_issue(client, _ref(), key, {"summary": "x"})
+            with pytest.raises(ValueError, match="cannot be sent as a key or id in a Jira URL"):
+                find_comment_for_event(client, _ref(), key)
+        finally:
+            client.close()
+    assert srv.requests == []
+
+
 class CloudSearch:
     """The Jira client as Jira Cloud answers it: JQL on an entity property that no installed
     app declares for indexing matches nothing (a REST client cannot declare one). Everything

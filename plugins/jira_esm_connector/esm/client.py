@@ -100,7 +100,12 @@ def _jwt_expiry(token: str) -> float | None:
 
 
 def _q(segment: str) -> str:
-    return quote(str(segment), safe="")
+    """One URL path segment, fully escaped. "." and ".." are refused: escaped or not, the HTTP
+    client and the server resolve them as steps in the path (another endpoint)."""
+    text = quote(str(segment), safe="")
+    if text in (".", ".."):
+        raise ValueError(f"{text!r} cannot be sent as a code or id in an ESM URL: it would name another endpoint")
+    return text
 
 
 @dataclass(frozen=True)

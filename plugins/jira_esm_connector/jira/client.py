@@ -145,8 +145,12 @@ def _object(value: Any, method: str, path: str, *, required: tuple[str, ...] = (
 
 
 def _seg(value: str | int) -> str:
-    """One URL path segment, fully escaped."""
-    return quote(str(value), safe="")
+    """One URL path segment, fully escaped. "." and ".." are refused: escaped or not, the HTTP
+    client and the server resolve them as steps in the path (another endpoint)."""
+    text = quote(str(value), safe="")
+    if text in (".", ".."):
+        raise ValueError(f"{text!r} cannot be sent as a key or id in a Jira URL: it would name another endpoint")
+    return text
 
 
 def _properties_list(properties: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
