@@ -506,3 +506,17 @@ def test_came_from_jira_knows_only_the_imports_exact_marker():
     assert not came_from_jira(f"{worklog_marker('7')} was wrong, fixed now")
     assert not came_from_jira("Looked at it. [Jira comment x]")
     assert not came_from_jira("")
+
+
+@pytest.mark.parametrize("key", [".", ".."])
+def test_an_issue_key_that_is_a_path_step_is_a_payload_error_not_retried(jira, state, jira_sim, key):
+    """A task file without a key pattern lets "." or ".." through; it names no issue, and a
+    retry cannot change that: refused at once (permanent), before Jira is asked."""
+    task = make_task(name="comment_anywhere", operation="add_comment",
+                     payload={"issue_key": {"type": "string", "required": True}, "text": {"type": "string", "required": True}},
+                     issue="{{ issue_key }}", comment="{{ text }}")
+    before = jira_sim.stats()["total"]
+    with pytest.raises(PayloadError, match="names no issue") as err:
+        run_event(task, {"event_id": unique(), "issue_key": key, "text": "hello"}, jira, None, state)
+    assert is_permanent(err.value)
+    assert jira_sim.stats()["total"] == before

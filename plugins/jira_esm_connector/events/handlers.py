@@ -53,7 +53,10 @@ class Act:
         return resolve_fields(self.rendered.fields, self._resolver)
 
     def issue(self) -> str:
-        return _require(self.rendered.issue, "the issue key")
+        key = _require(self.rendered.issue, "the issue key")
+        if key in (".", ".."):  # a path step, not a key: refused now rather than retried (the clients refuse it too)
+            raise PayloadError(f"the issue key came out as {key!r} for this payload, which names no issue")
+        return key
 
 
 Handler = Callable[[Act], dict[str, Any]]
