@@ -99,6 +99,20 @@ def _to_number(value: Any) -> int | float:
         return float(text)
 
 
+def _text(value: Any) -> str:
+    """The text of one Jira value. A Jira object or list has none: its Python repr would
+    reach ESM (``{'id': '1', 'name': 'Network'}``), or be a reference key no card has."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        what = "an object" if isinstance(value, dict) else "a list"
+        raise ValueError(
+            f"Jira gave {what} {short_repr(value)}, not a single value: pick one of its fields "
+            "(a longer path such as fields.x.value, or each: <field> for a list)"
+        )
+    return str(value)
+
+
 def _scalar_transform(spec: FieldSpec, options: MappingOptions) -> Callable[[Any], Any]:
     kind = spec.transform
     if kind == "adf_to_text":
@@ -111,13 +125,13 @@ def _scalar_transform(spec: FieldSpec, options: MappingOptions) -> Callable[[Any
     if kind == "datetime":
         return esm_datetime_formatter(spec.format or options.datetime_format, spec.timezone or options.timezone)
     if kind == "lower":
-        return lambda v: str(v).lower()
+        return lambda v: _text(v).lower()
     if kind == "upper":
-        return lambda v: str(v).upper()
+        return lambda v: _text(v).upper()
     if kind == "strip":
-        return lambda v: str(v).strip()
+        return lambda v: _text(v).strip()
     if kind == "string":
-        return lambda v: v if isinstance(v, str) else str(v)
+        return _text
     if kind == "integer":
         return _to_int
     if kind == "number":
@@ -131,8 +145,8 @@ def _join(value: Any, separator: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, (list, tuple)):
-        return separator.join(str(v) for v in value if v is not None and v != "")
-    return str(value)
+        return separator.join(_text(v) for v in value if v is not None and v != "")
+    return _text(value)
 
 
 def _lookup(mapping: dict[Any, Any], value: Any, by_text: dict[str, Any] | None = None) -> Any:
@@ -251,7 +265,7 @@ def _compile_from_path(spec: FieldSpec, options: MappingOptions) -> Callable[[An
         if reference is not None and value is not None:
             many = isinstance(value, (list, tuple))
             # an empty key names no card: no reference (it would wait for a card for ever)
-            keys = tuple(text for text in (str(k) for k in (value if many else [value])) if text.strip())
+            keys = tuple(text for text in (_text(k) for k in (value if many else [value])) if text.strip())
             value = Reference(reference.template, reference.by, keys) if keys or many else None
         return value
 

@@ -1,0 +1,46 @@
+"""Jira field shapes as Jira Cloud sends them (select options, user pickers, component
+lists, number fields) through specs that turn values into text: what reaches ESM is the
+value, or the record is refused naming the attribute -- never the Python repr of a Jira
+object."""
+from __future__ import annotations
+
+import pytest
+
+from jira_esm_connector.mapping import MappingError, compile_attributes
+
+ISSUE = {
+    "key": "SUP-7",
+    "fields": {
+        # select option, user picker, components: objects and lists of objects in Jira's JSON
+        "customfield_10020": {"self": "https://x.atlassian.net/rest/api/3/customFieldOption/10001",
+                              "value": "Red team", "id": "10001"},
+        "reporter": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Ann Admin"},
+        "components": [{"id": "1", "name": "Network"}, {"id": "2", "name": "Remote access"}],
+    },
+}
+
+
+@pytest.mark.parametrize("spec", [
+    {"from": "fields.components", "join": ", "},                  # each: name forgotten
+    {"from": "fields.customfield_10020", "transform": "upper"},     # .value forgotten
+    {"from": "fields.customfield_10020", "transform": "string"},
+    {"from": "fields.reporter", "reference": {"template": "person", "by": "jira_account_id"}},
+])
+def test_a_jira_object_is_never_written_as_its_python_repr(spec):
+    # str() of the object went to ESM: "{'id': '1', 'name': 'Network'}, {'id': '2', ...}" as
+    # the text, or as the reference key no card ever has (pending for ever)
+    fn = compile_attributes({"team": spec})
+    with pytest.raises(MappingError, match="attribute 'team': Jira gave an? (object|list) .*not a single value"):
+        fn(ISSUE)
+
+
+def test_the_values_of_those_objects_still_map():
+    fn = compile_attributes({
+        "components": {"from": "fields.components", "each": "name", "join": ", "},
+        "team": {"from": "fields.customfield_10020.value", "transform": "upper"},
+        "reporter": {"from": "fields.reporter.accountId", "reference": {"template": "person", "by": "jira_account_id"}},
+    })
+    out = fn(ISSUE)
+    assert out["components"] == "Network, Remote access"
+    assert out["team"] == "RED TEAM"
+    assert out["reporter"].keys == ("5b10ac8d82e05b22cc7d4ef5",)
