@@ -44,3 +44,21 @@ def test_the_values_of_those_objects_still_map():
     assert out["components"] == "Network, Remote access"
     assert out["team"] == "RED TEAM"
     assert out["reporter"].keys == ("5b10ac8d82e05b22cc7d4ef5",)
+
+
+def test_a_template_renders_a_field_this_issue_lacks_as_empty():
+    # an unassigned issue (assignee null), a custom field Jira leaves out of this issue's
+    # fields: missing data, as for a path -- it stopped the whole run ("template refers to an
+    # unknown value: 'None' has no attribute 'displayName'"), so nothing was loaded
+    fn = compile_attributes({"title": {"template": "{{ key }} for {{ fields.assignee.displayName }}"
+                                                   "{{ fields.customfield_10050 }}"}})
+    assert fn({"key": "SUP-8", "fields": {"assignee": None}})["title"] == "SUP-8 for "
+    assert fn({"key": "SUP-9", "fields": {"assignee": {"displayName": "Ann"}, "customfield_10050": "!"}})["title"] \
+        == "SUP-9 for Ann!"
+
+
+def test_a_template_name_no_record_has_still_fails():
+    # a typo at the top (kye for key) is no missing data
+    fn = compile_attributes({"title": {"template": "{{ kye }}"}})
+    with pytest.raises(MappingError, match="attribute 'title': template refers to an unknown value: 'kye'"):
+        fn(ISSUE)

@@ -2,16 +2,18 @@
 
 Templates only substitute and format values: the sandbox refuses attribute tricks that
 reach Python internals, undefined names are errors (typos fail loudly), and ``None``
-renders as an empty string.
+renders as an empty string, as does a field that a value lacks (``{{ fields.assignee.displayName }}``
+of an unassigned issue, a custom field Jira leaves out): missing data, as for a path.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
 __all__ = ["TemplateError", "compile_template", "template_variables", "is_template"]
 
@@ -24,8 +26,20 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
+class _FieldUndefined(ChainableUndefined):
+    """A field a value lacks renders empty (and so do fields of it); a name the context lacks
+    (no value to look in) and a refused operation stay errors (StrictUndefined)."""
+
+    __slots__ = ()
+
+    def __new__(cls, hint: Any = None, obj: Any = missing, name: Any = None, exc: Any = UndefinedError):
+        if obj is missing or hint is not None or exc is not UndefinedError:
+            return StrictUndefined(hint, obj, name, exc)
+        return super().__new__(cls)
+
+
 _ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True
+    undefined=_FieldUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True
 )
 
 
