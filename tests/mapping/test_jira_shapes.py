@@ -62,3 +62,20 @@ def test_a_template_name_no_record_has_still_fails():
     fn = compile_attributes({"title": {"template": "{{ kye }}"}})
     with pytest.raises(MappingError, match="attribute 'title': template refers to an unknown value: 'kye'"):
         fn(ISSUE)
+
+
+@pytest.mark.parametrize("template", [
+    "{{ key }}: {{ fields.customfield_10020 }}",   # "SUP-7: {'self': ..., 'value': 'Red team', ...}"
+    "{{ key }} [{{ fields.components }}]",         # "SUP-7 [[{'id': '1', 'name': 'Network'}, ...]]"
+])
+def test_a_template_does_not_write_the_python_repr_of_a_jira_object(template):
+    fn = compile_attributes({"title": {"template": template}})
+    with pytest.raises(MappingError, match="attribute 'title': template writes an? (object|list) .*not a single value"):
+        fn(ISSUE)
+
+
+def test_a_template_still_writes_values_and_joined_lists():
+    fn = compile_attributes({"title": {"template": (
+        "{{ key }}: {{ fields.customfield_10020.value }} ({{ fields.components | map(attribute='name') | join(', ') }})"
+        "{{ fields.nothing }}")}})
+    assert fn(ISSUE)["title"] == "SUP-7: Red team (Network, Remote access)"

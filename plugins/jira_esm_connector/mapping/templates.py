@@ -15,6 +15,8 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from ..bounded import short_repr
+
 __all__ = ["TemplateError", "compile_template", "template_variables", "is_template"]
 
 
@@ -23,6 +25,12 @@ class TemplateError(ValueError):
 
 
 def _finalize(value: Any) -> Any:
+    if isinstance(value, (dict, list, tuple)):  # its Python repr is no text for ESM or Jira
+        what = "an object" if isinstance(value, dict) else "a list"
+        raise TemplateError(
+            f"template writes {what} {short_repr(value)}, not a single value: pick one of its fields "
+            "({{ x.value }}) or join a list ({{ x | join(', ') }})"
+        )
     return "" if value is None else value
 
 
