@@ -79,3 +79,13 @@ def test_a_template_still_writes_values_and_joined_lists():
         "{{ key }}: {{ fields.customfield_10020.value }} ({{ fields.components | map(attribute='name') | join(', ') }})"
         "{{ fields.nothing }}")}})
     assert fn(ISSUE)["title"] == "SUP-7: Red team (Network, Remote access)"
+
+
+def test_a_value_map_matches_a_jira_number_sent_as_a_whole_float():
+    # Jira Cloud sends number fields as JSON floats (story points 3.0); the task file's text
+    # key "3" missed it, so every issue silently got the default
+    fn = compile_attributes({"size": {"from": "fields.customfield_10016", "map": {"3": "M", "5.5": "L"}, "default": "S"}})
+    assert fn({"fields": {"customfield_10016": 3.0}})["size"] == "M"
+    assert fn({"fields": {"customfield_10016": 3}})["size"] == "M"
+    assert fn({"fields": {"customfield_10016": 5.5}})["size"] == "L"
+    assert fn({"fields": {"customfield_10016": 3.5}})["size"] == "S"

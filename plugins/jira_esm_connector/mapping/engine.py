@@ -158,6 +158,8 @@ def _lookup(mapping: dict[Any, Any], value: Any, by_text: dict[str, Any] | None 
     text = str(value)
     if text in mapping:
         return mapping[text]
+    if isinstance(value, float) and value.is_integer() and str(int(value)) in mapping:
+        return mapping[str(int(value))]  # Jira sends number fields as 3.0; the task file says "3"
     if by_text is not None and not isinstance(value, bool) and text in by_text:
         return by_text[text]  # a number key (YAML `1:`) matches Jira's text id "1"
     return _MISSING
