@@ -89,3 +89,14 @@ def test_a_value_map_matches_a_jira_number_sent_as_a_whole_float():
     assert fn({"fields": {"customfield_10016": 3}})["size"] == "M"
     assert fn({"fields": {"customfield_10016": 5.5}})["size"] == "L"
     assert fn({"fields": {"customfield_10016": 3.5}})["size"] == "S"
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-Infinity", "1e999"])
+def test_a_number_transform_refuses_text_that_is_no_finite_number(text):
+    # float() reads these: NaN made ESM's bulk PUT unsendable (requests refuses NaN in JSON), so
+    # the load failed for the whole chunk on every run; infinity failed the transform step with
+    # a bare "Out of range float values are not JSON compliant" naming no record
+    fn = compile_attributes({"points": {"from": "fields.customfield_10031", "transform": "number"}})
+    with pytest.raises(MappingError, match="attribute 'points': not a finite number"):
+        fn({"fields": {"customfield_10031": text}})
+    assert fn({"fields": {"customfield_10031": " 2.5 "}})["points"] == 2.5

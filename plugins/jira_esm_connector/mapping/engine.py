@@ -1,6 +1,7 @@
 """Compile mapping specs once per run into fast callables, and apply them to records."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -91,12 +92,16 @@ def _to_int(value: Any) -> int:
 
 def _to_number(value: Any) -> int | float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    text = str(value).strip()
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
+        number = value
+    else:
+        text = str(value).strip()
+        try:
+            return int(text)
+        except ValueError:
+            number = float(text)
+    if not math.isfinite(number):  # float() reads "nan" and "inf": JSON, so ESM, has no such number
+        raise ValueError(f"not a finite number: {short_repr(value)}")
+    return number
 
 
 def _text(value: Any) -> str:
