@@ -100,3 +100,14 @@ def test_a_number_transform_refuses_text_that_is_no_finite_number(text):
     with pytest.raises(MappingError, match="attribute 'points': not a finite number"):
         fn({"fields": {"customfield_10031": text}})
     assert fn({"fields": {"customfield_10031": " 2.5 "}})["points"] == 2.5
+
+
+def test_an_integer_transform_takes_a_whole_number_written_as_text_with_decimals():
+    # 3.0 as a JSON number was taken, the same number as text "3.0" (a text field, a number
+    # as a string) stopped the run: "invalid literal for int() with base 10: '3.0'"
+    fn = compile_attributes({"n": {"from": "v", "transform": "integer"}})
+    assert fn({"v": "3.0"})["n"] == 3 and fn({"v": " 7200.00 "})["n"] == 7200 and fn({"v": 3.0})["n"] == 3
+    with pytest.raises(MappingError, match="attribute 'n': not a whole number: '1.5'"):
+        fn({"v": "1.5"})
+    with pytest.raises(MappingError, match="attribute 'n': invalid literal for int"):
+        fn({"v": "abc"})

@@ -87,7 +87,17 @@ def _to_int(value: Any) -> int:
         if not value.is_integer():
             raise ValueError(f"not a whole number: {short_repr(value)}")
         return int(value)
-    return int(str(value).strip())
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError as exc:
+        try:
+            number = float(text)  # "3.0": the whole number 3, as 3.0 from Jira's JSON is
+        except ValueError:
+            raise exc from None  # not a number at all: int()'s own words
+        if not number.is_integer():
+            raise ValueError(f"not a whole number: {short_repr(value)}") from None
+        return int(number)
 
 
 def _to_number(value: Any) -> int | float:
