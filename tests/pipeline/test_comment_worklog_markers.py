@@ -64,3 +64,30 @@ def test_a_card_deleted_while_its_comments_load_refuses_them_for_the_next_run(ji
     result = run_import(comments_task, jira, esm, state, staging, run_id(1))
     assert (result["created"], result["refused"]) == (1, 1), result
     assert "was deleted while its comments were loaded" in result["refused_records"][0]["reason"]
+
+
+def test_a_comment_whose_author_is_gone_is_imported_by_the_example_task(jira, jira_sim, esm, state, staging):
+    """Jira leaves `author` out of a comment whose account is gone (the contract marks it
+    optional): the example's `{{ author.displayName }}` renders empty for it instead of
+    stopping the whole comment import."""
+    import yaml
+
+    from jira_esm_connector.config import parse_task
+
+    from .conftest import REPO_ROOT
+
+    key = jira_sim.admin("POST", "issues", json={
+        "project": "SUP", "summary": "orphan comment", "comments": [{"body": "nobody wrote this", "author": "gone-account"}],
+    }).json()["key"]
+    assert "author" not in next(iter(jira.iter_comments(key)))
+    run_import(make_task(ISSUES_TASK, name="orphan_issues", jql=f"key = {key}"), jira, esm, state, staging, run_id(1))
+    example = yaml.safe_load((REPO_ROOT / "include" / "mappings" / "import_4_comments_to_worklog.yaml").read_text())
+    example.update(jql=f"key = {key}", after=None, schedule="*/30 * * * *")
+    task = parse_task(example, "import_4_comments_to_worklog.yaml")
+
+    result = run_import(task, jira, esm, state, staging, run_id(1))
+
+    assert (result["created"], result["refused"]) == (1, 0), result
+    card = by_attr(esm_cards(esm, "incident"), "jira_key")[key]
+    entries = esm.get_attribute("incident", card.data_card_id, task.comments.worklog_attribute)
+    assert any((e.get("value") or "").startswith("nobody wrote this") for e in entries), entries

@@ -267,7 +267,9 @@ def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, i
             if ours:
                 stats["skipped_connector_comments"] += 1
                 continue
-            record = dict(comment)
+            # Jira leaves out the author of a comment whose account is gone (optional in the
+            # contract): present and empty, a template reading author.displayName renders nothing
+            record = {"author": None, "updateAuthor": None, **comment}
             record.pop("properties", None)
             record["issue"] = issue_ref
             out.append(record)
