@@ -188,7 +188,8 @@ def test_a_successful_import_starts_its_followers_and_a_failed_one_does_not(airf
     summary = _result(run, "finish")
     assert source_run_id == run.run_id
     assert extra == {"run_id": run.run_id, **{k: summary[k] for k in (
-        "fetched", "transformed", "unchanged", "created", "updated", "refused", "references_pending", "marked_removed")}}
+        "fetched", "transformed", "unchanged", "created", "updated", "already_loaded", "refused", "references_pending",
+        "marked_removed")}}
     # groups and issues follow the user import; comments wait for the issue import
     assert {GROUPS, ISSUES} <= _dags_started_by_assets() and COMMENTS not in _dags_started_by_assets()
 
