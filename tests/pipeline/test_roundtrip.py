@@ -54,3 +54,37 @@ def test_the_imported_status_pushed_back_by_the_workflow_leaves_the_issue_where_
 
     assert jira.get_issue(key, fields=["status"])["fields"]["status"]["name"] == status, result
     assert result["changed"] is False
+
+
+def test_an_issue_whose_write_back_waits_gets_no_second_card_from_the_import(jira, esm, state, staging, monkeypatch):
+    """The event creates the Jira issue, then ESM refuses the write-back for a while (503): the
+    event fails and waits for its retry. The issue import meets the new key before that retry:
+    it writes the incident the event came from, not a second card -- and the retried write-back
+    then finds the key already there. One issue, one card."""
+    from jira_esm_connector.http.errors import ServiceUnavailableError
+
+    create = example_task("event_create_issue.yaml")
+    card = str(esm.create_card("incident", {"subject": "Printer on fire"}, folder="incident_management"))
+    conf = {"event_id": "inc-write-back-waits", "datacard_id": str(card), "subject": "Printer on fire"}
+    real_patch = esm.patch_card
+
+    def esm_down(*args, **kwargs):
+        raise ServiceUnavailableError("ESM failed with 503", 503, "ESM")
+
+    monkeypatch.setattr(esm, "patch_card", esm_down)
+    with pytest.raises(ServiceUnavailableError):
+        run_event(create, conf, jira, esm, state)
+    from jira_esm_connector.markers import EventRef
+
+    key = next(jira.search(f"labels = {EventRef(create.name, conf['event_id']).label}", fields=["summary"]))["key"]
+    assert by_attr(esm_cards(esm, "incident"), "jira_key").get(key) is None  # the write-back did not happen
+
+    summary = run_import(example_task("import_3_issues_to_incidents.yaml", jql=f"key = {key}"),
+                         jira, esm, state, staging, run_id(1))
+    assert (summary["created"], summary["updated"]) == (0, 1), summary
+
+    monkeypatch.setattr(esm, "patch_card", real_patch)
+    retried = run_event(create, conf, jira, esm, state)
+    assert retried["issue_key"] == key
+    holding = [c for c in esm_cards(esm, "incident").values() if c.value("jira_key") == key]
+    assert [c.data_card_id for c in holding] == [card], holding

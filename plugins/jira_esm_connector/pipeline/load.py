@@ -406,8 +406,10 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
                 run.resolved_now += resolved
                 if not chunk:
                     continue
-                hinted = run.state.get_card_ids(run.task.name, [row["key"] for row in chunk])
-                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted))
+                keys = [row["key"] for row in chunk]
+                hinted = run.state.get_card_ids(run.task.name, keys)
+                origins = run.state.event_cards(run.task.template, run.task.key.esm, keys)
+                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins))
                 while len(in_flight) >= concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     _record_done(run, done, in_flight)
@@ -479,16 +481,42 @@ def _skip_already_loaded(
     return chunk, len(stale_pending)
 
 
-def _existing_cards(run: _Run, keys: list[str], hinted: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+def _existing_cards(
+    run: _Run, keys: list[str], hinted: dict[str, str], origins: dict[str, str],
+) -> tuple[dict[str, Any], list[str]]:
     """(``{key: EsmCard}`` of the chunk's cards in ESM -- the truth, one look-up for the
-    whole chunk, mapped keys included --, the mapped keys ESM has no card for: they are
-    forgotten and created again)."""
+    whole chunk, mapped keys included; a key no card holds yet but an event push created
+    from a card (``origins``) gets that card --, the mapped keys ESM has no card for: they
+    are forgotten and created again)."""
     removal = run.task.removal
     existing: dict[str, Any] = {}
     if run.look_up:
         existing = lookup_cards(run.esm, run.task.template, run.task.key.esm, keys,
                                 [removal.attribute if removal else None])
+    for key in keys:
+        if key not in existing and key in origins:
+            card = _origin_card(run, key, origins[key])
+            if card is not None:
+                existing[key] = card
     return existing, [k for k in hinted if k not in existing]
+
+
+def _origin_card(run: _Run, key: str, card_id: str) -> Any:
+    """The card an event push created ``key`` from, when its write-back has not happened yet
+    (the card holds no key) -- so that the import writes it rather than a second card."""
+    from ..esm.errors import CardNotFoundError
+
+    task, removal = run.task, run.task.removal
+    try:
+        card = run.esm.get_card(task.template, card_id,
+                                selected_attributes=[a for a in (task.key.esm, removal.attribute if removal else None) if a])
+    except CardNotFoundError:
+        return None
+    if card.deleted or card.value(task.key.esm) not in (None, "", key):
+        return None  # gone, or it holds another key: not this record's card
+    run.lg.info("%s was created in Jira by an event push from %s card %s, which does not hold the key yet (the "
+                "event's write-back is still to come): the import writes that card.", key, task.template, card_id)
+    return card
 
 
 def _keep_disabled_state(
@@ -546,12 +574,14 @@ def _card_inputs(
     return cards, partial, reactivating
 
 
-def _write_chunk(run: _Run, chunk: list[dict[str, Any]], hinted: dict[str, str]) -> _ChunkDone:
+def _write_chunk(
+    run: _Run, chunk: list[dict[str, Any]], hinted: dict[str, str], origins: dict[str, str],
+) -> _ChunkDone:
     """In a worker thread: find the chunk's cards, resolve references, one bulk PUT. Touches
     no state: the calling thread records the answer (:func:`_record_chunk`)."""
     task = run.task
     counts = {"kept_disabled": 0, "unresolved_references": 0}
-    existing, stale = _existing_cards(run, [row["key"] for row in chunk], hinted)
+    existing, stale = _existing_cards(run, [row["key"] for row in chunk], hinted, origins)
     cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.kept_disabled_line)
     outcomes = [o for part in run.esm.iter_bulk_import(task.template, cards, folder=task.folder,
                                                        chunk_size=run.chunk_size) for o in part]

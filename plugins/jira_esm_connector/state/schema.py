@@ -107,6 +107,7 @@ class Tables:
         )
         self.full_syncs = self._full_syncs(m, p)
         self.watermark_digests = self._watermark_digests(m, p)
+        self.event_cards = self._event_cards(m, p)
         self.events = sa.Table(
             f"{p}events", m,
             sa.Column("task", sa.String(250), primary_key=True),
@@ -133,6 +134,24 @@ class Tables:
             sa.Column("holder_expires_at", UTCDateTime, nullable=True),
             sa.Column("acquired_at", UTCDateTime, nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+
+    @staticmethod
+    def _event_cards(m: sa.MetaData, p: str) -> sa.Table:
+        """The ESM card an event push created a Jira object for (migration 7): ``key`` (the
+        issue key, account id, group id the event writes back to ``attribute`` of that card).
+        Noted before the write-back, so an import that meets the key before the write-back
+        has happened (ESM was down, the event waits for its retry) writes that card instead
+        of creating a second card for the same key."""
+        return sa.Table(
+            f"{p}event_cards", m,
+            sa.Column("template", sa.String(250), primary_key=True),
+            sa.Column("attribute", sa.String(250), primary_key=True),
+            sa.Column("record_key", sa.String(RECORD_KEY_MAX), primary_key=True),
+            sa.Column("card_id", sa.String(100), nullable=False),
+            sa.Column("task", sa.String(250), nullable=False),
+            sa.Column("event_id", sa.String(200), nullable=False),
+            sa.Column("created_at", UTCDateTime, nullable=False),
         )
 
     @staticmethod
@@ -196,11 +215,16 @@ def _v6(conn: sa.Connection, tables: Tables) -> None:
     tables.watermark_digests.create(conn, checkfirst=True)
 
 
+def _v7(conn: sa.Connection, tables: Tables) -> None:
+    # the card each event push created a Jira object for (read by the import's look-ups)
+    tables.event_cards.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps (branches add migrations in
 # parallel): the runner applies every version above the stored one, in order, and each
 # migration only creates what is missing, so applying one twice is harmless. (A fresh
 # database gets every table from _v1, which creates whatever the Tables class declares;
 # later migrations then find theirs there.)
-MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
+MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
 SCHEMA_VERSION = max(MIGRATIONS)

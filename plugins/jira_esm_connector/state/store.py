@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from ..http.redact import redact
-from .schema import MIGRATIONS, PENDING_REASON_MAX, SCHEMA_VERSION, Tables
+from .schema import MIGRATIONS, PENDING_REASON_MAX, RECORD_KEY_MAX, SCHEMA_VERSION, Tables
 
 __all__ = [
     "EventRecord", "LeaseClaim", "LeaseInfo", "StateStore", "StateStoreError", "connect_with_retry",
@@ -913,6 +913,31 @@ class StateStore:
                 return False
         res = conn.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=keys))
         return res.rowcount == 1
+
+    @transaction(idempotent=True)
+    def note_event_card(
+        self, template: str, attribute: str, key: str, card_id: str, *, task: str, event_id: str
+    ) -> None:
+        """An event push created the Jira object ``key`` for ESM card ``card_id`` and is about
+        to write ``key`` to its ``attribute`` (see ``Tables.event_cards``)."""
+        row = {"template": template, "attribute": attribute, "record_key": str(key)[:RECORD_KEY_MAX],
+               "card_id": str(card_id)[:100], "task": task, "event_id": str(event_id)[:200], "created_at": _utcnow()}
+        with self._write() as conn:
+            self._upsert(conn, self.tables.event_cards, [row], ["template", "attribute", "record_key"])
+
+    @transaction(idempotent=True)
+    def event_cards(self, template: str, attribute: str, keys: Iterable[Any]) -> dict[str, str]:
+        """``{key: card id}`` of the ``keys`` an event push created a Jira object for, from a
+        card of ``template`` whose ``attribute`` it writes the key to."""
+        t = self.tables.event_cards
+        wanted = list(dict.fromkeys(str(k) for k in keys))
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for first in range(0, len(wanted), 500):
+                rows = conn.execute(sa.select(t.c.record_key, t.c.card_id).where(
+                    t.c.template == template, t.c.attribute == attribute, t.c.record_key.in_(wanted[first:first + 500])))
+                found.update({row[0]: row[1] for row in rows})
+        return found
 
     @transaction(idempotent=True)
     def note_event(self, task: str, event_id: str, notes: Mapping[str, Any]) -> bool:
