@@ -173,15 +173,19 @@ def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str,
 
 def _note_event_card(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any], state: StateApi,
                      ref: EventRef) -> None:
-    """Before the write-back: which card the created object belongs to, so that an import
-    meeting its key before the write-back is done (ESM down, the event waiting for its retry)
-    writes that card instead of creating a second one (``StateStore.event_cards``)."""
+    """The write-back failed: note which card the created object belongs to, so that an
+    import meeting its key before the event's retry wrote it (ESM down for a while) writes
+    that card instead of creating a second one (``StateStore.event_cards``). Only then: a
+    write-back that worked made the card findable by the key, and the push pays nothing."""
     wb, card_id = task.write_back, payload.get("datacard_id")
     value = result.get(OPERATION_SPECS[task.operation].result_key) if wb is not None else None
     note = getattr(state, "note_event_card", None)
     if wb is None or not card_id or value is None or note is None:
         return
-    note(wb.template, wb.attribute, str(value), str(card_id), task=ref.task, event_id=ref.event_id)
+    try:
+        note(wb.template, wb.attribute, str(value), str(card_id), task=ref.task, event_id=ref.event_id)
+    except Exception:  # noqa: BLE001 - the write-back's own error is the one to raise
+        log.exception("Could not note ESM card %s for %s %s of event %s", card_id, wb.attribute, value, ref.event_id)
 
 
 class EventBusy(EventError):
@@ -280,8 +284,11 @@ def run_event(
         )
     try:
         result = _act(task, payload, jira, ref, check_first, _create_guard(state, ref, claim, index_lag_s))
-        _note_event_card(task, payload, result, state, ref)
-        written = write_back(task, payload, result, esm)
+        try:
+            written = write_back(task, payload, result, esm)
+        except BaseException:
+            _note_event_card(task, payload, result, state, ref)
+            raise
         if written is not None:
             result["written_back"] = written
     except BaseException as exc:

@@ -140,9 +140,9 @@ class Tables:
     def _event_cards(m: sa.MetaData, p: str) -> sa.Table:
         """The ESM card an event push created a Jira object for (migration 7): ``key`` (the
         issue key, account id, group id the event writes back to ``attribute`` of that card).
-        Noted before the write-back, so an import that meets the key before the write-back
-        has happened (ESM was down, the event waits for its retry) writes that card instead
-        of creating a second card for the same key."""
+        Noted when the write-back failed, so an import that meets the key before the event's
+        retry wrote it (ESM was down) writes that card instead of creating a second card for
+        the same key."""
         return sa.Table(
             f"{p}event_cards", m,
             sa.Column("template", sa.String(250), primary_key=True),
