@@ -63,6 +63,15 @@ USERS_TASK: dict[str, Any] = {
 }
 
 
+def comment_task(name: str, jql: str, mode: str = "full"):
+    """A comment import into the incident cards' worklog (the issue import's jira_key)."""
+    return make_task({
+        "name": name, "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
+        "schedule": "*/30 * * * *", "mode": mode, "mapping_type": "comment", "jql": jql, "template": "incident",
+        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
+    })
+
+
 def make_task(base: dict[str, Any], **changes: Any):
     data = copy.deepcopy(base)
     data.update(changes)

@@ -10,7 +10,7 @@ import dataclasses
 from jira_esm_connector.markers import worklog_marker
 from jira_esm_connector.pipeline import run_import
 
-from .conftest import ISSUES_TASK, make_task
+from .conftest import ISSUES_TASK, comment_task, make_task
 from .helpers import by_attr, esm_cards, run_id
 
 
@@ -21,12 +21,7 @@ def test_comments_of_a_moved_issue_reach_its_new_card(jira, jira_sim, esm, state
     new_key = "OPS-9001"
     issues = make_task(ISSUES_TASK, name="moved_issues", jql=f"key = {old_key}")
     run_import(issues, jira, esm, state, staging, run_id(1))
-    comments_task = make_task({
-        "name": "moved_comments", "kind": "scheduled", "jira_conn_id": "jira_default",
-        "esm_conn_id": "esm_default", "schedule": "*/30 * * * *", "mode": "full",
-        "mapping_type": "comment", "jql": f"key = {old_key}", "template": "incident",
-        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
-    })
+    comments_task = comment_task("moved_comments", f"key = {old_key}")
     first = run_import(comments_task, jira, esm, state, staging, run_id(1))
     ids = [c["id"] for c in jira.iter_comments(old_key)]
     assert first["created"] == len(ids) > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jira_esm_connector.markers import worklog_marker
 from jira_esm_connector.pipeline import run_import
 
-from .conftest import ISSUES_TASK, make_task
+from .conftest import ISSUES_TASK, comment_task, make_task
 from .helpers import by_attr, esm_cards, run_id
 
 
@@ -22,12 +22,7 @@ def test_a_marker_quoted_in_a_worklog_entry_does_not_keep_that_comment_out(jira,
     # a person (or an earlier entry) quotes the first comment's marker before it was imported
     esm.add_attribute_value("incident", card.data_card_id, "worklog",
                             {"value": f"as said in {worklog_marker(first_id)}, see above"})
-    comments_task = make_task({
-        "name": "quoted_comments", "kind": "scheduled", "jira_conn_id": "jira_default",
-        "esm_conn_id": "esm_default", "schedule": "*/30 * * * *", "mode": "full",
-        "mapping_type": "comment", "jql": f"key = {key}", "template": "incident",
-        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
-    })
+    comments_task = comment_task("quoted_comments", f"key = {key}")
     result = run_import(comments_task, jira, esm, state, staging, run_id(1))
     texts = [e.get("value") or "" for e in esm.get_attribute("incident", card.data_card_id, "worklog")]
     assert result["created"] == 1, result
@@ -55,12 +50,7 @@ def test_a_card_deleted_while_its_comments_load_refuses_them_for_the_next_run(ji
         return real_read(template, card_id, attribute)
 
     esm.get_attribute = get_attribute
-    comments_task = make_task({
-        "name": "gone_comments", "kind": "scheduled", "jira_conn_id": "jira_default",
-        "esm_conn_id": "esm_default", "schedule": "*/30 * * * *", "mode": "full",
-        "mapping_type": "comment", "jql": f"key in ({', '.join(keys)})", "template": "incident",
-        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
-    })
+    comments_task = comment_task("gone_comments", f"key in ({', '.join(keys)})")
     result = run_import(comments_task, jira, esm, state, staging, run_id(1))
     assert (result["created"], result["refused"]) == (1, 1), result
     assert "was deleted while its comments were loaded" in result["refused_records"][0]["reason"]

@@ -21,7 +21,7 @@ from jira_esm_connector.pipeline import (
     transform,
 )
 
-from .conftest import ISSUES_TASK, USERS_TASK, make_task
+from .conftest import ISSUES_TASK, USERS_TASK, comment_task, make_task
 from .helpers import esm_stats, by_attr, esm_cards, esm_writes, jira_issues, reset_esm_stats, run_id
 
 FULL_ISSUES = dict(ISSUES_TASK, name="test_issues_full", mode="full", removed=False)
@@ -366,12 +366,7 @@ def test_connector_comments_are_skipped_when_jira_does_not_embed_properties(jira
             yield key, [{k: v for k, v in c.items() if k != "properties"} for c in comments]
 
     monkeypatch.setattr(jira, "iter_comments_of", without_properties)
-    comments_task = make_task({
-        "name": "test_comments_unembedded", "kind": "scheduled", "jira_conn_id": "jira_default",
-        "esm_conn_id": "esm_default", "schedule": "*/30 * * * *", "mode": "full", "mapping_type": "comment",
-        "jql": "key in (SUP-3)", "template": "incident",
-        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
-    })
+    comments_task = comment_task("test_comments_unembedded", "key in (SUP-3)")
     summary = run_import(comments_task, jira, esm, state, staging, run_id(1))
     card = by_attr(esm_cards(esm, "incident", issues.name), "jira_key")["SUP-3"]
     texts = [e.get("value") for e in esm.get_attribute("incident", card.data_card_id, "worklog")]
@@ -397,12 +392,7 @@ def test_comment_deleted_before_its_property_read_is_not_imported(jira, esm, sta
             yield key, [{k: v for k, v in c.items() if k != "properties"} for c in comments]
 
     monkeypatch.setattr(jira, "iter_comments_of", without_properties_then_deleted)
-    comments_task = make_task({
-        "name": "test_comments_deleted", "kind": "scheduled", "jira_conn_id": "jira_default",
-        "esm_conn_id": "esm_default", "schedule": "*/30 * * * *", "mode": "full", "mapping_type": "comment",
-        "jql": "key in (SUP-4)", "template": "incident",
-        "comments": {"card_key_attribute": "jira_key", "worklog_attribute": "worklog"},
-    })
+    comments_task = comment_task("test_comments_deleted", "key in (SUP-4)")
     with caplog.at_level("INFO", logger="jira_esm_connector"):
         summary = run_import(comments_task, jira, esm, state, staging, run_id(1))
     remaining = list(jira.iter_comments("SUP-4"))
