@@ -39,6 +39,7 @@ __all__ = [
     "WORKLOG_MARKER_RE",
     "EventRef",
     "came_from_jira",
+    "connector_comment_or_gone",
     "imported_comment_id",
     "is_connector_comment",
     "worklog_marker",
@@ -106,6 +107,20 @@ class EventRef:
             and value.get("event_id") == self.event_id
             and value.get("task") == self.task
         )
+
+
+def connector_comment_or_gone(comment: dict[str, Any], jira: Any, skip_marked: bool = True) -> bool | None:
+    """What a comment import (and its reconciliation) makes of a listed comment: True for the
+    connector's own (with ``skip_marked``), None for one deleted since it was listed (the
+    read of its origin property answered 404), else False."""
+    from .http.errors import NotFoundError
+
+    if not skip_marked:
+        return False
+    try:
+        return is_connector_comment(comment, jira)
+    except NotFoundError:
+        return None
 
 
 def is_connector_comment(comment: dict[str, Any], jira: Any = None) -> bool:

@@ -56,10 +56,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..http.errors import MalformedResponseError, NotFoundError
+from ..http.errors import MalformedResponseError
 from ..http.parallel import read_ahead
 from ..mapping.dates import parse_jira_datetime
-from ..markers import is_connector_comment
+from ..markers import connector_comment_or_gone
 from ..mapping.paths import get_path
 from ..protocols import JiraApi, StateApi
 from .carry import CarryPlan, plan_carry, task_digest
@@ -259,9 +259,8 @@ def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, i
     for key, comments in jira.iter_comments_of(issue_keys(), expand_properties=True):
         issue_ref = refs.pop(key)
         for comment in comments:
-            try:
-                ours = skip_marked and is_connector_comment(comment, jira)
-            except NotFoundError:  # its origin property was read on its own: the comment is gone
+            ours = connector_comment_or_gone(comment, jira, skip_marked)
+            if ours is None:
                 log.info("Jira comment %s of %s was deleted after the listing: not imported.", comment.get("id"), key)
                 continue
             if ours:

@@ -41,7 +41,6 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..http.errors import NotFoundError
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
 from ..mapping.paths import get_path
@@ -282,14 +281,13 @@ def _owned_elsewhere(task: Any, esm: EsmApi, missing: list[str]) -> tuple[set[st
 def _issue_comment_ids(jira: JiraApi, issue_key: str, skip_marked: bool) -> tuple[set[str], int]:
     """Ids of an issue's comments as the comment import selects them (the connector's own
     comments, pushed from ESM, skipped), and how many were skipped."""
-    from ..markers import is_connector_comment
+    from ..markers import connector_comment_or_gone
 
     ids: set[str] = set()
     skipped = 0
     for comment in jira.iter_comments(issue_key, expand_properties=True):
-        try:
-            ours = skip_marked and is_connector_comment(comment, jira)
-        except NotFoundError:  # its origin property was read on its own: the comment is gone
+        ours = connector_comment_or_gone(comment, jira, skip_marked)
+        if ours is None:
             log.info("Jira comment %s of %s was deleted after the listing: not compared.", comment.get("id"), issue_key)
             continue
         if ours:
