@@ -396,3 +396,12 @@ def test_listings_are_complete_when_jira_caps_the_page_size(client, jira_sim):
     assert [i["key"] for i in client.search("project = SUP", fields=["summary"], page_size=20)] == issues
     assert [c["id"] for c in client.iter_comments("SUP-1", page_size=20)] == comments
     assert [u["accountId"] for u in client.find_users("e", page_size=20)] == found
+
+
+def test_an_account_whose_email_is_not_latin_1_signs_in(jira_sim):
+    """Basic credentials go out as UTF-8 (RFC 7617): requests encodes text as latin-1, so an
+    e-mail address with an internationalised domain raised UnicodeEncodeError on every request."""
+    email = "ops@\u4f8b\u3048.example.com"
+    jira_sim.admin("POST", "accounts", json={"email": email, "token": "idn-token"})
+    with JiraClient(jira_sim.base_url, email, "idn-token", verify=jira_sim.ca_pem) as client:
+        assert client.myself()["emailAddress"].lower() == email.lower()

@@ -1,12 +1,22 @@
 """requests auth objects whose repr never shows the secret."""
 from __future__ import annotations
 
+import base64
+
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
 
 class BasicAuth(HTTPBasicAuth):
-    """HTTP basic auth (Jira: e-mail + API token) with a repr that hides the password."""
+    """HTTP basic auth (Jira: e-mail + API token) with a repr that hides the password. The
+    credentials are sent as UTF-8 (RFC 7617): requests encodes text as latin-1, so an e-mail
+    address with a character outside it (an internationalised domain) raised
+    UnicodeEncodeError on every request."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        user, password = (v.encode("utf-8") if isinstance(v, str) else v for v in (self.username, self.password))
+        request.headers["Authorization"] = "Basic " + base64.b64encode(user + b":" + password).decode("ascii")
+        return request
 
     def __repr__(self) -> str:
         return f"BasicAuth(username={self.username!r}, password='***')"
