@@ -63,24 +63,6 @@ class EsmHook(ConnectorHook):
     def __init__(self, esm_conn_id: str = default_conn_name, *, retry: RetryPolicy | None = None, **kwargs: Any) -> None:
         super().__init__(esm_conn_id, retry=retry, **kwargs)
 
-    # -- Airflow UI --------------------------------------------------------------------------
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {
-                "host": "ESM REST base URL",
-                "login": "ESM user",
-                "password": "ESM password",
-            },
-            "placeholders": {
-                "host": "https://esm.example.com/rest-api/itsm/v1",
-                "login": "integration user (local ESM user)",
-                "password": "the user's password",
-                "extra": '{"ca_bundle": "/path/to/ca.pem", "verify": true, "allow_insecure_http": false}',
-            },
-        }
-
     # -- client ------------------------------------------------------------------------------
     def client_kwargs(self) -> dict[str, Any]:
         """The EsmClient arguments from the Airflow connection (includes the password; never log it)."""
