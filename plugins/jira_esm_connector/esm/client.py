@@ -30,7 +30,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -45,6 +45,7 @@ from ..http import (
     describe_json,
     error_for_exception,
     error_for_response,
+    path_segment,
     redact,
     service_messages,
     validate_base_url,
@@ -100,12 +101,8 @@ def _jwt_expiry(token: str) -> float | None:
 
 
 def _q(segment: str) -> str:
-    """One URL path segment, fully escaped. "." and ".." are refused: escaped or not, the HTTP
-    client and the server resolve them as steps in the path (another endpoint)."""
-    text = quote(str(segment), safe="")
-    if text in (".", ".."):
-        raise ValueError(f"{text!r} cannot be sent as a code or id in an ESM URL: it would name another endpoint")
-    return text
+    """One URL path segment, fully escaped ("." and ".." refused: :func:`..http.path_segment`)."""
+    return path_segment(segment, what="a code or id in an ESM URL")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config.event import RenderedEvent
 from ..config.operation_specs import OPERATION_SPECS
+from ..http import DOT_SEGMENTS
 from ..mapping import text_to_adf
 from ..markers import EventRef, came_from_jira
 from ..protocols import JiraApi
@@ -54,7 +55,7 @@ class Act:
 
     def issue(self) -> str:
         key = _require(self.rendered.issue, "the issue key")
-        if key in (".", ".."):  # a path step, not a key: refused now rather than retried (the clients refuse it too)
+        if key in DOT_SEGMENTS:  # a path step, not a key: refused now rather than retried (the clients refuse it too)
             raise PayloadError(f"the issue key came out as {key!r} for this payload, which names no issue")
         return key
 

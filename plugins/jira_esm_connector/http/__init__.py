@@ -40,14 +40,19 @@ from .ratelimit import SiteLimiter, site_limiter
 from .redact import REDACTED, redact, safe_path
 from .retry import IDEMPOTENT_METHODS, LoggingRetry, RetryPolicy, describe_transport_error
 from .session import (
+    DEFAULT_PORTS,
+    DOT_SEGMENTS,
     build_session,
     error_for_exception,
     error_for_response,
+    path_segment,
     service_messages,
     validate_base_url,
 )
 
 __all__ = [
+    "DEFAULT_PORTS",
+    "DOT_SEGMENTS",
     "IDEMPOTENT_METHODS",
     "REDACTED",
     "AuthenticationError",
@@ -77,5 +82,6 @@ __all__ = [
     "safe_path",
     "service_messages",
     "site_limiter",
+    "path_segment",
     "validate_base_url",
 ]

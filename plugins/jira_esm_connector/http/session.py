@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -77,13 +77,24 @@ class UnsafeRedirect(requests.exceptions.InvalidURL):
     since a 307/308 would carry the request body (e.g. a login form) along."""
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# path steps, not names: escaped or not, the HTTP client and the server resolve them
+DOT_SEGMENTS = (".", "..")
 
 
 def _origin(parts: Any) -> tuple[str, str | None, int | None]:
     """(scheme, host, port) of a split URL; the scheme's default port whether written or not."""
     scheme = parts.scheme.lower()
-    return scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(scheme)
+    return scheme, parts.hostname, parts.port or DEFAULT_PORTS.get(scheme)
+
+
+def path_segment(value: Any, *, what: str) -> str:
+    """One URL path segment, fully escaped. "." and ".." are refused (``what`` names what the
+    segment should have been, e.g. "a key or id in a Jira URL"): they would name another endpoint."""
+    text = quote(str(value), safe="")
+    if text in DOT_SEGMENTS:
+        raise ValueError(f"{text!r} cannot be sent as {what}: it would name another endpoint")
+    return text
 
 
 class _NamedSession(requests.Session):

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -40,6 +40,7 @@ from ..http import (
     describe_json,
     error_for_exception,
     error_for_response,
+    path_segment,
     redact,
     site_limiter,
     validate_base_url,
@@ -145,12 +146,8 @@ def _object(value: Any, method: str, path: str, *, required: tuple[str, ...] = (
 
 
 def _seg(value: str | int) -> str:
-    """One URL path segment, fully escaped. "." and ".." are refused: escaped or not, the HTTP
-    client and the server resolve them as steps in the path (another endpoint)."""
-    text = quote(str(value), safe="")
-    if text in (".", ".."):
-        raise ValueError(f"{text!r} cannot be sent as a key or id in a Jira URL: it would name another endpoint")
-    return text
+    """One URL path segment, fully escaped ("." and ".." refused: :func:`..http.path_segment`)."""
+    return path_segment(value, what="a key or id in a Jira URL")
 
 
 def _properties_list(properties: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+from ..http import DEFAULT_PORTS
 from ..state.lease import DEFAULT_HOLDER_TTL_S, TemplateLock, hold_template_lock
 
 __all__ = ["esm_identity", "lock_wait_seconds", "writing_template", "DEFAULT_LOCK_WAIT_S"]
@@ -36,7 +37,7 @@ def esm_identity(esm: Any, conn_id: str | None = None) -> str:
         try:
             parts = urlsplit(base)
             host = (parts.hostname or "").lower()
-            default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+            default = DEFAULT_PORTS.get(parts.scheme.lower())
             port = f":{parts.port}" if parts.port and parts.port != default else ""
         except ValueError:
             host = ""
