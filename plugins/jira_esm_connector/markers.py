@@ -41,6 +41,7 @@ __all__ = [
     "came_from_jira",
     "connector_comment_or_gone",
     "imported_comment_id",
+    "imported_comment_ids",
     "is_connector_comment",
     "worklog_marker",
 ]
@@ -76,6 +77,13 @@ def imported_comment_id(text: str | None) -> str | None:
         return None
     found = _IMPORTED_ENTRY_END.search(text)
     return found.group(1) if found else None
+
+
+def imported_comment_ids(entries: Iterable[Any]) -> list[str]:
+    """The Jira comment id of each worklog entry the comment import wrote (value elements,
+    ``{"value": text, ...}``, or texts), one per entry, in order (:func:`imported_comment_id`)."""
+    found = (imported_comment_id(e.get("value") if isinstance(e, dict) else e) for e in entries)
+    return [comment_id for comment_id in found if comment_id is not None]
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ from typing import Any, Callable
 from ..bounded import cut, short_repr
 from ..http.errors import BadRequestError, ConflictError, NotFoundError
 from ..mapping import Reference
-from ..markers import imported_comment_id, worklog_marker
+from ..markers import imported_comment_ids, worklog_marker
 from ..protocols import EsmApi, StateApi
 from .results import DiffResult, LoadResult, RefusedRecord
 from .staging import Dataset
@@ -84,9 +84,7 @@ DEFAULT_CONCURRENCY = 4
 def _comments_in_worklog(esm: EsmApi, template: str, card_id: str, attribute: str) -> set[str]:
     """Ids of the Jira comments a card's worklog already holds: the marker that ends each entry
     (a marker quoted inside an entry is a person's words, and would keep that comment out)."""
-    entries = esm.get_attribute(template, card_id, attribute)
-    found = (imported_comment_id(e.get("value") if isinstance(e, dict) else e) for e in entries)
-    return {comment_id for comment_id in found if comment_id is not None}
+    return set(imported_comment_ids(esm.get_attribute(template, card_id, attribute)))
 
 
 _MAX_LISTED = 100

@@ -300,7 +300,7 @@ def _issue_comment_ids(jira: JiraApi, issue_key: str, skip_marked: bool) -> tupl
 def _reconcile_comments(task: Any, jira: JiraApi, esm: EsmApi, *, listed: int, lg: Any) -> ReconcileReport:
     """Comment imports: every comment of the selected issues against the ``[Jira comment N]``
     markers in the worklog of its issue's card. Bounded memory: one page of issues at a time."""
-    from ..markers import imported_comment_id
+    from ..markers import imported_comment_ids
     from .load import lookup_cards
     from .watermark import watermark_jql
 
@@ -338,8 +338,7 @@ def _reconcile_comments(task: Any, jira: JiraApi, esm: EsmApi, *, listed: int, l
                     no_card += [key][: max(0, listed - len(no_card))]
                 continue
             counts["esm_active_cards"] += 1
-            markers = [m for m in (imported_comment_id(e.get("value") if isinstance(e, dict) else e)
-                                   for e in card.values(settings.worklog_attribute)) if m is not None]
+            markers = imported_comment_ids(card.values(settings.worklog_attribute))
             counts["esm_worklog_entries"] += len(markers)
             seen = Counter(markers)
             present = set(seen)
