@@ -5,11 +5,13 @@ state store are opened inside task code only.
 """
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
+from ..bounded import unknown_keys
 from ..state.store import StateStoreError  # SQLAlchemy only; no I/O at import
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "open_clients",
     "open_state",
     "fail_without_retry",
+    "refuse_unknown_conf",
     "cap_doc_md",
     "MAX_DOC_MD",
     "configured_executor",
@@ -32,6 +35,8 @@ __all__ = [
     "staging_root",
     "staging_description",
 ]
+
+log = logging.getLogger("jira_esm_connector.pipeline")
 
 # doc_md is stored with every serialized DAG and rendered in the UI: a task file with a
 # huge JQL or mapping must not make it megabytes.
@@ -259,3 +264,15 @@ def fail_without_retry(exc: BaseException) -> BaseException:
     from airflow.sdk.exceptions import AirflowFailException
 
     return AirflowFailException(str(exc))
+
+
+def refuse_unknown_conf(conf: Mapping[str, Any] | None, known: Iterable[str], *, what: str) -> None:
+    """Fail the task at once (no retry), naming them, on conf keys that are not the DAG's run
+    parameters ``known``: Airflow lets undeclared keys through, so a misspelt one
+    (``clear_cach``) would be ignored. ``what`` names the DAG in the message."""
+    known = list(known)
+    shown = unknown_keys(conf or {}, known)
+    if shown:
+        exc = ValueError(f"The run's conf has keys {what} does not take: {shown} (it takes: {', '.join(known)})")
+        log.error("%s", exc)
+        raise fail_without_retry(exc)

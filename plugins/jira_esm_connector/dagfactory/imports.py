@@ -49,12 +49,11 @@ from typing import Any, Iterator, Mapping
 
 from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
-from ..bounded import unknown_keys
 from ..config.scheduled import ScheduledTask
 from ..pipeline.results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
 from ..protocols import StateApi
 from .common import START_DATE, connector_settings, dag_tags, default_args, fail_without_retry, open_clients, open_state
-from .common import cap_doc_md, import_asset, import_asset_uri, staging_root
+from .common import cap_doc_md, import_asset, import_asset_uri, refuse_unknown_conf, staging_root
 
 __all__ = ["build_import_dag", "import_doc_md", "import_schedule", "IMPORT_TASK_IDS"]
 
@@ -233,12 +232,7 @@ def _import_params(task: ScheduledTask) -> dict[str, Param]:
 def _check_run_conf(task: ScheduledTask, conf: Mapping[str, Any] | None) -> None:
     """Refuse, at once and naming them, conf keys that are not this import's run parameters:
     Airflow lets undeclared keys through, so a misspelt ``clear_cache`` would be ignored."""
-    known = list(_import_params(task))
-    shown = unknown_keys(conf or {}, known)
-    if shown:
-        exc = ValueError(f"The run's conf has keys import '{task.name}' does not take: {shown} (it takes: {', '.join(known)})")
-        log.error("%s", exc)
-        raise fail_without_retry(exc)
+    refuse_unknown_conf(conf, _import_params(task), what=f"import '{task.name}'")
 
 
 def _run_context(task: ScheduledTask, settings: Any) -> tuple[str, dict[str, Any], Any]:

@@ -24,9 +24,9 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task as task_decorator
 
-from ..bounded import cut, unknown_keys
+from ..bounded import cut
 from ..config.common import RECONCILE_DAG_ID
-from .common import START_DATE, connector_settings, dag_tags, fail_without_retry
+from .common import START_DATE, connector_settings, dag_tags, fail_without_retry, refuse_unknown_conf
 
 __all__ = ["RECONCILE_DAG_ID", "RECONCILE_TASK_ID", "build_reconcile_dag", "reconcile_params", "run_reconcile"]
 
@@ -146,11 +146,7 @@ def build_reconcile_dag(
         @task_decorator(task_id=RECONCILE_TASK_ID, multiple_outputs=False)
         def reconcile_step() -> dict[str, Any]:
             context = get_current_context()
-            shown = unknown_keys(getattr(context.get("dag_run"), "conf", None) or {}, RECONCILE_PARAMS)
-            if shown:  # Airflow lets undeclared keys through: a misspelt one must not be ignored
-                raise fail_without_retry(ValueError(
-                    f"The run's conf has keys reconciliation does not take: {shown} (it takes: {', '.join(RECONCILE_PARAMS)})"
-                ))
+            refuse_unknown_conf(getattr(context.get("dag_run"), "conf", None), RECONCILE_PARAMS, what="reconciliation")
             params = dict(context.get("params") or {})
             return run_reconcile(
                 str(params.get("task") or ""), int(params.get("sample_size") or 0),
