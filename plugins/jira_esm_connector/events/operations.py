@@ -560,13 +560,14 @@ def create_user(
 def _deactivated_user_with_email(jira: JiraApi, email: str) -> str | None:
     """The account id of a user with this e-mail among all users (``JiraClient.iter_users``,
     which lists deactivated users too: the user search shows active ones only), or None.
-    Reads the whole user list: only when the search found no one."""
+    Reads the user list up to the match (all of it when there is none): only when the search
+    found no one."""
     wanted = _email_key(email)
-    users = _call(f"look for a deactivated user {email}", lambda: list(jira.iter_users(page_size=1000)))
-    for user in users:
-        if _email_key(user.get("emailAddress")) == wanted and user.get("accountId"):
-            return str(user["accountId"])
-    return None
+    user = _call(f"look for a deactivated user {email}", lambda: next(
+        (u for u in jira.iter_users(page_size=1000) if _email_key(u.get("emailAddress")) == wanted and u.get("accountId")),
+        None,
+    ))
+    return str(user["accountId"]) if user else None
 
 
 def delete_user(

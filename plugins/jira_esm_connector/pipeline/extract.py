@@ -24,10 +24,9 @@ mapped. Nothing goes wrong in extract because of it: a failure there only loses 
 Exactly once: the listing may return an issue twice (it is ordered by ``updated``, and an
 issue changed while the listing pages moves behind the cursor), so ids are de-duplicated
 across listing pages; an issue deleted between the listing and its bulk fetch is not
-staged (the count is logged), nor is a comment deleted before its origin property, which a
-listing may not embed, is read on its own (logged), nor a group deleted before its members
-are read (logged). User, group and comment records are
-de-duplicated by key.
+staged (the count is logged); neither is a comment deleted before its origin property is
+read on its own (when the listing did not embed it), nor a group deleted before its members
+are read (both logged). User, group and comment records are de-duplicated by key.
 
 Incremental imports add ``updated >= <watermark - overlap, in epoch ms>`` to the JQL (see
 :mod:`.watermark`); the new watermark *candidate* is the largest ``updated`` seen in the
