@@ -173,10 +173,11 @@ def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str,
 
 def _note_event_card(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any], state: StateApi,
                      ref: EventRef) -> None:
-    """The write-back failed: note which card the created object belongs to, so that an
-    import meeting its key before the event's retry wrote it (ESM down for a while) writes
-    that card instead of creating a second one (``StateStore.event_cards``). Only then: a
-    write-back that worked made the card findable by the key, and the push pays nothing."""
+    """Before the write-back: note which card the created object belongs to, so that an
+    import meeting its key before the write-back landed writes that card instead of creating
+    a second one (``StateStore.event_cards``). Before, not only when it failed: an import
+    runs on another worker at the same time, and a write-back that is slow (ESM retrying
+    a 503) or whose worker died is as unseen by it as one that failed."""
     wb, card_id = task.write_back, payload.get("datacard_id")
     value = result.get(OPERATION_SPECS[task.operation].result_key) if wb is not None else None
     note = getattr(state, "note_event_card", None)
@@ -184,7 +185,7 @@ def _note_event_card(task: EventTask, payload: Mapping[str, Any], result: Mappin
         return
     try:
         note(wb.template, wb.attribute, str(value), str(card_id), task=ref.task, event_id=ref.event_id)
-    except Exception:  # noqa: BLE001 - the write-back's own error is the one to raise
+    except Exception:  # noqa: BLE001 - the write-back still goes ahead: once it lands, the key finds the card
         log.exception("Could not note ESM card %s for %s %s of event %s", card_id, wb.attribute, value, ref.event_id)
 
 
@@ -284,11 +285,8 @@ def run_event(
         )
     try:
         result = _act(task, payload, jira, ref, check_first, _create_guard(state, ref, claim, index_lag_s))
-        try:
-            written = write_back(task, payload, result, esm)
-        except BaseException:
-            _note_event_card(task, payload, result, state, ref)
-            raise
+        _note_event_card(task, payload, result, state, ref)
+        written = write_back(task, payload, result, esm)
         if written is not None:
             result["written_back"] = written
     except BaseException as exc:
