@@ -19,7 +19,7 @@ from jira_esm_connector.events.errors import is_permanent
 from jira_esm_connector.mapping import adf_to_text
 from jira_esm_connector.markers import ISSUE_EVENT_PROPERTY, EventRef, worklog_marker
 
-from .conftest import example_task, make_task, unique
+from .conftest import FAST_RETRY, example_task, make_task, unique
 
 CREATE = "event_create_issue.yaml"
 
@@ -199,6 +199,60 @@ def test_concurrent_duplicate_triggers_act_once(jira, tmp_path):
     assert len({r["issue_key"] for r in results}) == 1
     assert sorted(r["replayed"] for r in results) == [False, True, True]
     assert len(_issues_for(jira, task.name, conf["event_id"])) == 1
+
+
+def test_a_late_failure_of_a_run_whose_claim_was_taken_over_lets_no_third_run_act(jira_clients, jira, state):
+    """Run A stalls inside its create (its claim goes stale) and run B takes the event over.
+    A then fails: that is A's failure, not the event's -- B is still creating the issue. A
+    third delivery must wait for B, not claim the event too and create a second issue."""
+    from datetime import timedelta
+
+    from jira_esm_connector.events.runner import EventBusy
+
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "late failure"}
+    a_in_create, a_wakes, b_in_create, b_goes = (threading.Event() for _ in range(4))
+    jira_a, jira_b = jira_clients(retry=FAST_RETRY), jira_clients(retry=FAST_RETRY)
+    real_create = jira_b.create_issue
+
+    def a_create(*args, **kwargs):
+        a_in_create.set()
+        assert a_wakes.wait(60)
+        raise RuntimeError("worker A stalled, then lost its connection")
+
+    def b_create(*args, **kwargs):
+        b_in_create.set()
+        assert b_goes.wait(60)
+        return real_create(*args, **kwargs)
+
+    jira_a.create_issue, jira_b.create_issue = a_create, b_create
+    outcomes: dict[str, object] = {}
+
+    def push(name, client, **kwargs):
+        try:
+            outcomes[name] = run_event(task, conf, client, None, state, owner=f"run-{name}", index_lag_s=0, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcomes[name] = exc
+
+    run_a = threading.Thread(target=push, args=("a", jira_a))
+    run_b = threading.Thread(target=push, args=("b", jira_b), kwargs={"stale_after": timedelta(0)})
+    run_a.start()
+    assert a_in_create.wait(60)
+    run_b.start()  # A's claim counts as stale for B: B takes the event over
+    try:
+        assert b_in_create.wait(60), outcomes
+        a_wakes.set()
+        run_a.join(60)
+        assert isinstance(outcomes["a"], RuntimeError), outcomes
+        push("c", jira, wait_for_other=0)
+    finally:
+        a_wakes.set()
+        b_goes.set()
+        run_a.join(60)
+        run_b.join(60)
+    assert isinstance(outcomes["c"], EventBusy), outcomes
+    assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [outcomes["b"]["issue_key"]]
+    assert state.get_event(task.name, conf["event_id"]).status == "done"
 
 
 @pytest.mark.parametrize("kind", ["502", "reset"])

@@ -390,3 +390,20 @@ def test_record_loaded_writes_a_chunks_answer_in_one_transaction(store, monkeypa
                             resolved=["P-2"], forgotten=["KEEP-1"])
     assert store.get_card_ids("t", ["B-1", "KEEP-1"]) == {"KEEP-1": "8"}
     assert store.pending_keys("t") == ["P-2"]
+
+
+def test_a_late_failure_of_an_attempt_whose_claim_was_taken_over_leaves_the_new_claim_running(store):
+    """Run A's claim went stale (its worker stalled) and run B took the event over; A then
+    wakes up and fails. That failure is A's, not the event's: B is still acting, so a third
+    delivery must not be able to claim the event as well (two pushes acting at once create
+    two issues)."""
+    a = store.begin_event("t", "e1", owner="run-a")
+    b = store.begin_event("t", "e1", owner="run-b", now=a.claimed_at + timedelta(minutes=11))
+    assert b.claimed and b.attempts == 2
+    store.fail_event("t", "e1", "Jira answered 503", attempt=a.attempts)
+    current = store.get_event("t", "e1")
+    assert (current.status, current.owner) == ("running", "run-b")
+    c = store.begin_event("t", "e1", owner="run-c", now=b.claimed_at + timedelta(seconds=1))
+    assert not c.claimed and c.owner == "run-b"
+    store.fail_event("t", "e1", "ESM answered 503", attempt=b.attempts)  # B's own failure counts
+    assert store.get_event("t", "e1").status == "failed"

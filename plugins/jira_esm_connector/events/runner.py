@@ -292,7 +292,7 @@ def run_event(
     except BaseException as exc:
         kind = "permanent" if is_permanent(exc) else "transient"
         try:
-            state.fail_event(task.name, ref.event_id, f"{type(exc).__name__}: {exc}")
+            state.fail_event(task.name, ref.event_id, f"{type(exc).__name__}: {exc}", attempt=claim.attempts)
         except Exception:  # noqa: BLE001 - recording must not hide the real error
             log.exception("Could not record the failure of event %s", ref.event_id)
         if isinstance(exc, (EventError, ConnectorHTTPError)):

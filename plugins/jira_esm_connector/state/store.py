@@ -966,14 +966,18 @@ class StateStore:
         """Record success with its JSON-serialisable ``result`` (e.g. ``{"key": "SUP-12"}``)."""
         self._finish_event(task, event_id, status="done", result=result, error=None)
 
-    def fail_event(self, task: str, event_id: str, error: str) -> None:
+    def fail_event(self, task: str, event_id: str, error: str, *, attempt: int | None = None) -> None:
         """Record a failed attempt; ``error`` must already be free of secrets (it is truncated).
-        The event's notes stay: the next attempt needs them."""
-        self._finish_event(task, event_id, status="failed", result=None, error=str(error)[:_MAX_ERROR], keep_notes=True)
+        The event's notes stay: the next attempt needs them. ``attempt``: the failing claim's
+        :attr:`EventRecord.attempts` -- when another attempt has claimed the event since (this
+        one's claim went stale), the failure is that attempt's alone and is not recorded."""
+        self._finish_event(task, event_id, status="failed", result=None, error=str(error)[:_MAX_ERROR],
+                           keep_notes=True, attempt=attempt)
 
     @transaction(idempotent=True)
     def _finish_event(
-        self, task: str, event_id: str, *, status: str, result: Any, error: str | None, keep_notes: bool = False
+        self, task: str, event_id: str, *, status: str, result: Any, error: str | None, keep_notes: bool = False,
+        attempt: int | None = None,
     ) -> None:
         t = self.tables.events
         now = _utcnow()
@@ -983,15 +987,23 @@ class StateStore:
             values["result"] = result
         where = [t.c.task == task, t.c.event_id == event_id]
         if status == "failed":
-            # a late failure of an attempt that lost its claim never undoes another's success
+            # a late failure of an attempt that lost its claim never undoes another's success,
+            # nor frees the event while the attempt that took it over is still acting
             where.append(t.c.status != "done")
+            if attempt is not None:
+                where.append(t.c.attempts == int(attempt))
         with self._write() as conn:
-            res = conn.execute(sa.update(t).where(*where).values(**values))
-            if res.rowcount == 0 and (status != "failed" or self._event_row(conn, task, event_id) is None):
+            if conn.execute(sa.update(t).where(*where).values(**values)).rowcount == 1:
+                return
+            row = self._event_row(conn, task, event_id) if status == "failed" else None
+            if row is None:
                 conn.execute(sa.insert(t).values(
                     task=task, event_id=event_id, status=status, owner=None, attempts=1, result=result,
                     error=error, claimed_at=now, created_at=now, finished_at=now,
                 ))
+            elif row["status"] != "done":
+                log.warning("Event %s of %s: this attempt's failure is not recorded: attempt %s of run %s has "
+                            "taken the event over and is handling it.", event_id, task, row["attempts"], row["owner"])
 
     # ---- run leases (one run of a task at a time; see lease.py for the protocol) ------------
     @staticmethod
