@@ -374,6 +374,10 @@ def test_every_request_and_answer_conforms_to_the_esm_openapi(esm, esm_openapi, 
     ids = make_incidents(esm, tag, 3)
     esm.bulk_import("incident", [CardInput({"subject": "u"}, data_card_id=ids[0]),
                                  CardInput({"status": "bad"}, folder=FOLDER)])
+    # as the load step sends them: the task's folder for the new cards only (an edit naming a
+    # folder would match both oneOf branches of RESTDataCardRequest)
+    esm.bulk_import("incident", [CardInput({"subject": "v"}, data_card_id=ids[1]),
+                                 CardInput({"subject": "w", "task_id": tag})], folder=FOLDER)
     list(esm.iter_cards("incident", filter=eql.eq("task_id", tag), page_size=2))
     list(esm.iter_cards("incident", filter=eql.eq("task_id", tag), page_size=2, data_cards=False))
     esm.get_card("incident", ids[0], selected_attributes=["subject"])

@@ -659,8 +659,9 @@ class EsmClient:
     ) -> BulkImportResult:
         """Create and edit cards with ``PUT /dc/{template}/data``, ``chunk_size`` cards per request.
 
-        A card with ``data_card_id`` edits that card; one without creates a card in its
-        own ``folder`` or else the ``folder`` given here. Returns one
+        A card with ``data_card_id`` edits that card (it stays in its folder unless it
+        names its own ``folder``); one without creates a card in its own ``folder`` or else
+        the ``folder`` given here. Returns one
         :class:`CardOutcome` per input card, in input order: ``created`` / ``updated``
         with the card id, or ``refused`` with ESM's reasons (the rest of the chunk is still
         saved). When ESM rejects a whole chunk with 400, the chunk is split and retried
@@ -723,8 +724,11 @@ class EsmClient:
             item: dict[str, Any] = {"data": encode_card_data(card.data)}
             if card.data_card_id:
                 item["dataCardId"] = str(card.data_card_id)
-            if card.folder or folder:
-                item["folderCode"] = card.folder or folder
+            # the default folder is for new cards: sent with an edit, it would move the card
+            # back from wherever someone put it in ESM
+            folder_code = card.folder or (None if card.data_card_id else folder)
+            if folder_code:
+                item["folderCode"] = folder_code
             body.append(item)
         creates = any(not c.data_card_id for _, c in cards)
         once = creates or self._appends_worklog(template, cards)
