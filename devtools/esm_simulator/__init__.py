@@ -98,6 +98,10 @@ Admin API (no auth, JSON bodies; only API paths under /rest-api are affected by 
   token); 0 turns it off
 - ``POST /_admin/resets {"count": N, "path_contains": ""}``: the next N matching API
   requests have their TCP connection reset before any response byte
+- ``POST /_admin/paging {"filter_in_window": true}``: a filtered ``GET .../data`` page holds
+  the matching cards among the next ``limit`` cards of the template -- fewer than asked, or
+  none -- and ``next`` (``filterId`` = the last card of that window) goes on while cards
+  follow; the contract allows it, an ESM filtering each keyset window answers so
 - ``POST /_admin/tokens/expire`` (every token issued so far is now expired);
   ``POST /_admin/tokens/ttl {"seconds": N}`` (lifetime of tokens issued from now on)
 - ``POST /_admin/reset {"wipe": true}``: knobs back to start-up values (tokens expired on

@@ -105,6 +105,12 @@ def _register_admin_knobs(app: FastAPI, state: SimState) -> None:
             state.knobs.reset_path = str(data.get("path_contains", ""))
         return state.knobs.as_dict()
 
+    @app.post("/_admin/paging")
+    async def paging(request: Request) -> dict:
+        data = await admin_body(request)
+        state.knobs.filter_in_window = bool(data.get("filter_in_window", False))
+        return state.knobs.as_dict()
+
     @app.post("/_admin/tokens/expire")
     def expire_tokens() -> dict:
         # +1 ms so a token issued in this very millisecond is expired as well

@@ -41,6 +41,7 @@ class Knobs:
     rate_limit: float = 0.0             # API requests per second before 429 (0: no limit)
     token_ttl: int = DEFAULT_TOKEN_TTL  # lifetime of newly issued tokens, seconds
     tokens_not_before_ms: int = 0       # tokens issued at or before this instant are expired
+    filter_in_window: bool = False      # a filtered page: the matches among the next `limit` cards
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

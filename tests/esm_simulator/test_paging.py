@@ -84,3 +84,28 @@ def test_filter_id_zero_means_from_the_top(esm_api):
     assert [c["dataCardId"] for c in body["data"]] == sorted(ids, key=int, reverse=True)
     below = esm_api.get("/dc/person/data", params={"limit": 10, "filterId": max(map(int, ids))}).json()
     assert len(below["data"]) == 2
+
+
+def test_filtered_pages_may_hold_fewer_cards_than_asked_or_none_while_next_goes_on(esm_api, esm_sim):
+    """The filter_in_window knob: each page holds the matches among the next `limit` cards,
+    as the contract allows (count below limit, links.next present); a walk by the next
+    links still returns every matching card exactly once."""
+    ids = esm_api.make_persons(12, prefix="w")
+    wanted = {ids[0], ids[5]}  # the oldest and one in the middle
+    flt = " or ".join(f"$jira_account_id$ = 'w{ids.index(i)}'" for i in sorted(wanted))
+    esm_sim.admin("POST", "paging", {"filter_in_window": True})
+    seen: list[str] = []
+    counts: list[int] = []
+    resp = esm_api.get("/dc/person/data", params={"limit": 3, "filter": flt})
+    while True:
+        body = resp.json()
+        counts.append(body["meta"]["count"])
+        seen += [c["dataCardId"] for c in body["data"]]
+        nxt = body["meta"]["links"].get("next")
+        if not nxt:
+            break
+        resp = esm_api.call("GET", nxt[len(esm_api.sim.base_url):])
+    assert sorted(seen) == sorted(wanted)
+    assert counts == [0, 0, 1, 1]  # 12 cards in windows of 3, newest first
+    esm_sim.admin("POST", "reset", {})
+    assert esm_api.get("/dc/person/data", params={"limit": 3, "filter": flt}).json()["meta"]["count"] == 2

@@ -5,6 +5,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
@@ -43,6 +44,25 @@ def render_rows(api: Api, rows: list, full: bool, selected: list[str] | None) ->
 
 
 
+def page_rows(api: Api, tpl: Template, limit: int, before: int | None, cond: Any) -> tuple[list, int | None]:
+    """The cards of one page and the ``filterId`` of the next (None: this is the last).
+
+    With the ``filter_in_window`` knob a filter is applied within the window of the next
+    ``limit`` cards of the template: the page holds the matching ones among them -- fewer
+    than asked, or none -- and the next page starts below the window. The contract allows
+    it (``count`` may be below ``limit`` while ``links.next`` goes on)."""
+    store = api.state.store
+    if cond is not None and api.state.knobs.filter_in_window:
+        window = store.page(tpl.code, limit + 1, before, None)
+        if not window:
+            return [], None
+        last = window[min(limit, len(window)) - 1].id
+        rows = store.page(tpl.code, limit, before, sa.and_(cond, cards_table.c.id >= last))
+        return rows, last if len(window) > limit else None
+    rows = store.page(tpl.code, limit + 1, before, cond)
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+
+
 def register_reads(app: FastAPI, api: Api) -> None:
     """dc/{templateCode}/data (paged by filterId), data/stream and data/{dataCardId}."""
     state, catalog, store = api.state, api.state.catalog, api.state.store
@@ -65,13 +85,11 @@ def register_reads(app: FastAPI, api: Api) -> None:
             raise ApiError(400, f"Query parameter 'filterId' must be a data card id, got '{raw_fid}'")
         before = min(int(raw_fid), 2**63 - 1)
         cond, full, selected = read_params(api, request, tpl)
-        rows = store.page(tpl.code, limit + 1, before or None, cond)
-        more = len(rows) > limit
-        rows = rows[:limit]
+        rows, next_id = page_rows(api, tpl, limit, before or None, cond)
         links: dict[str, str] = {"self": str(request.url)}
-        if more and rows:
+        if next_id is not None:
             params = [(k, v) for k, v in q.multi_items() if k not in ("filterId", "limit")]
-            params += [("limit", str(limit)), ("filterId", str(rows[-1].id))]
+            params += [("limit", str(limit)), ("filterId", str(next_id))]
             links["next"] = f"{request.url.scheme}://{request.url.netloc}{API_PREFIX}/dc/{tpl.code}/data?{urlencode(params)}"
         return {"meta": {"count": len(rows), "limit": limit, "links": links},
                 "data": render_rows(api, rows, full, selected)}
