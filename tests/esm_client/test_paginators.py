@@ -28,6 +28,14 @@ def test_a_link_without_filter_id_continues_below_the_smallest_id_seen():
     assert p.next(page, p.items(page)) == {"limit": 2, "filterId": 3}
 
 
+def test_an_empty_page_goes_on_by_its_link_and_ends_where_the_link_leads_nowhere_new():
+    p = KeysetPaginator(2, template="incident")
+    empty = _page([], "/dc/incident/data?limit=2&filterId=8")  # ESM filtered the whole window
+    assert p.next(empty, p.items(empty)) == {"limit": 2, "filterId": 8}
+    for link in ("/dc/incident/data?limit=2&filterId=8", "/dc/incident/data?limit=2"):
+        assert p.next(_page([], link), []) is None
+
+
 def test_paging_that_does_not_move_forward_stops_with_a_plain_error():
     p = KeysetPaginator(2, template="incident")
     page = _page([9, 8], "/dc/incident/data?filterId=8")

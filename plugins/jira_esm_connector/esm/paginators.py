@@ -3,8 +3,10 @@
 ``GET /dc/{template}/data`` answers ``{"data": [cards...], "meta": {"links": {"next": ...}}}``
 with card ids strictly decreasing; the next page is asked for with the ``filterId`` of
 ``meta.links.next`` (or, when the link has none, the smallest id seen). The listing ends
-when there is no next link or a page is empty. The client does the HTTP; the paginator
-checks each page's shape and keeps the cursor.
+when there is no next link. A page may hold fewer cards than asked, or none, while the
+listing goes on (ESM may filter each keyset window): an empty page ends it only when its
+link leads nowhere new. The client does the HTTP; the paginator checks each page's shape
+and keeps the cursor.
 """
 from __future__ import annotations
 
@@ -24,12 +26,13 @@ def _safe_next(link: str) -> str:
     return f"{parts.path}?{parts.query}"[:200]
 
 
-def _filter_id_of(next_link: str, cards: list[EsmCard]) -> int:
+def _filter_id_of(next_link: str, cards: list[EsmCard]) -> int | None:
+    """The next page's filterId: the link's, else the smallest id seen (None: neither)."""
     values = parse_qs(urlsplit(next_link).query).get("filterId")
     try:
         if values:
             return int(values[0])
-        return min(int(c.data_card_id) for c in cards)  # keyset by the smallest id seen
+        return min(int(c.data_card_id) for c in cards) if cards else None  # keyset by the smallest id seen
     except ValueError:
         raise EsmProtocolError(f"ESM sent a next-page link without a usable filterId: {_safe_next(next_link)}", 200, SERVICE) from None
 
@@ -79,10 +82,13 @@ class KeysetPaginator:
         next_link = links.get("next")
         if next_link is not None and not isinstance(next_link, str):
             raise malformed_answer(self.what, f"'meta.links.next' is {describe_json(next_link)}, expected a link")
-        if not next_link or not items:
+        if not next_link:
             return None
         next_id = _filter_id_of(next_link, items)
-        if self.filter_id is not None and next_id >= self.filter_id:
+        stuck = next_id is None or (self.filter_id is not None and next_id >= self.filter_id)
+        if stuck and not items:
+            return None  # an empty page whose link leads nowhere new: the end
+        if stuck:
             raise EsmProtocolError(
                 f"ESM paging of '{self.template}' did not move forward (filterId {next_id} after {self.filter_id}); stopping",
                 200,
