@@ -111,6 +111,12 @@ def _register_admin_knobs(app: FastAPI, state: SimState) -> None:
         state.knobs.filter_in_window = bool(data.get("filter_in_window", False))
         return state.knobs.as_dict()
 
+    @app.post("/_admin/forbidden")
+    async def forbidden(request: Request) -> dict:
+        data = await admin_body(request)
+        state.knobs.read_only_folders = tuple(str(f) for f in data.get("folders") or [])
+        return state.knobs.as_dict()
+
     @app.post("/_admin/tokens/expire")
     def expire_tokens() -> dict:
         # +1 ms so a token issued in this very millisecond is expired as well

@@ -6,6 +6,8 @@ import time
 import pytest
 import requests
 
+from .conftest import vals
+
 
 def test_injected_errors_then_normal_again(esm_api, esm_sim):
     esm_sim.admin("POST", "errors", {"count": 2, "status": 503, "path_contains": "/dc/"})
@@ -69,3 +71,40 @@ def test_rate_limit_answers_429_with_retry_after(esm_api, esm_sim):
     assert esm_sim.admin("GET", "stats")["requests"]["rate limited"] == 1
     esm_sim.admin("POST", "ratelimit", {"per_second": 0})
     assert esm_api.get("/echo").status_code == 200
+
+
+def test_forbidden_folders_answer_every_write_with_403_as_documented(esm_api, esm_sim):
+    """The read_only_folders knob: the user may read cards of a folder but not update them.
+    Every write touching one answers 403 ("User is forbidden to update the resource"), a bulk
+    PUT as a whole, saving nothing of it; reads are untouched. Each answer is validated."""
+    def make(folder: str) -> str:
+        body = {"folderCode": folder, "data": {"subject": vals(folder)}}
+        return esm_api.post("/dc/incident/data", json=body).json()["dataCard"]["dataCardId"]
+
+    archived, open_card = make("incident_archive"), make("incident_management")
+    esm_sim.admin("POST", "forbidden", {"folders": ["incident_archive"]})
+    try:
+        card = f"/dc/incident/data/{archived}"
+        new_there = {"folderCode": "incident_archive", "data": {"subject": vals("x")}}
+        answers = [
+            esm_api.post("/dc/incident/data", json=new_there),
+            esm_api.patch(card, json={"dataCardId": archived, "data": {"subject": vals("x")}}),
+            esm_api.patch(f"/dc/incident/data/{open_card}", json={"dataCardId": open_card, "folderCode": "incident_archive",
+                                                                  "data": {}}),
+            esm_api.put(card + "/subject", json={"values": [{"value": "x"}]}),
+            esm_api.post(card + "/worklog", json={"values": [{"value": "x"}]}),
+            esm_api.delete(card + "/subject"),
+            esm_api.delete(card),
+            esm_api.put("/dc/incident/data", json=[{"dataCardId": open_card, "data": {"subject": vals("changed")}},
+                                                   {"dataCardId": archived, "data": {"subject": vals("x")}}]),
+        ]
+        assert [a.status_code for a in answers] == [403] * len(answers)
+        assert "forbidden" in answers[0].json()["message"]
+        assert esm_api.get(card).json()["data"]["subject"]["values"] == [{"value": "incident_archive"}]
+        assert esm_api.get(f"/dc/incident/data/{open_card}").json()["data"]["subject"]["values"] == [
+            {"value": "incident_management"}]  # the bulk saved nothing
+        assert esm_api.bulk("incident", [{"dataCardId": open_card, "data": {"subject": vals("ok")}}])[
+            "meta"]["importResult"]["savedDataCards"] == 1
+    finally:
+        esm_sim.admin("POST", "forbidden", {"folders": []})
+    assert esm_api.delete(f"/dc/incident/data/{archived}").status_code == 200
