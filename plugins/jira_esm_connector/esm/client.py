@@ -85,6 +85,9 @@ MAX_CHUNK_SIZE = 200  # cards per bulk PUT; keeps each request well inside ESM's
 MAX_CONNECTIONS = 32
 _EXPIRY_SKEW = 30.0  # log in again this many seconds before the token's exp
 _USER_AGENT = "jira-esm-connector/0.1 (+Airflow; Efecte ESM REST v1)"
+# a bulk PUT refused as a whole, before anything was saved: 400 (a bad card) and 403 (a card
+# the user may not update, e.g. one in a read-only folder; the contract documents 403 for it)
+_CHUNK_REFUSALS = (400, 403)
 # ESM's words for a missing attribute, e.g. "Template 'incident' has no attribute 'foo'"
 _NO_ATTRIBUTE = re.compile(r"has no attribute(?:\(s\))?:?\s*'?([A-Za-z_][A-Za-z0-9_.\-]*)")
 
@@ -734,19 +737,19 @@ class EsmClient:
         once = creates or self._appends_worklog(template, cards)
         out = self.request(
             "PUT", f"dc/{_q(template)}/data", json=body, session=self._create_session if once else self._session,
-            refusals=(400,), what=f"PUT /dc/{template}/data", template=template,
+            refusals=_CHUNK_REFUSALS, what=f"PUT /dc/{template}/data", template=template,
         )
         if isinstance(out, Refusal) and len(cards) > 1:
             # ESM refused the chunk as a whole: isolate the culprit(s) by halves.
             self.log.info(
-                "ESM refused a bulk chunk of %d '%s' cards as a whole; splitting it to find the refused card(s).",
-                len(cards), template,
+                "ESM refused a bulk chunk of %d '%s' cards as a whole (%d); splitting it to find the refused card(s).",
+                len(cards), template, out.status,
             )
             mid = len(cards) // 2
             return self._put_cards(template, cards[:mid], folder) + self._put_cards(template, cards[mid:], folder)
         if isinstance(out, Refusal):
             index, card = cards[0]
-            reasons = out.messages or ("ESM refused the card (400)",)
+            reasons = out.messages or (f"ESM refused the card ({out.status})",)
             return [CardOutcome(index, "refused", card.data_card_id, reasons, card.ref, card)]
         return self._match_outcomes(template, cards, out)
 
