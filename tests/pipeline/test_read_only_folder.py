@@ -8,7 +8,7 @@ import pytest
 
 from jira_esm_connector.pipeline import run_import
 
-from .conftest import ISSUES_TASK, make_task
+from .conftest import ISSUES_TASK, comment_task, make_task
 from .helpers import by_attr, esm_cards, run_id
 
 
@@ -47,3 +47,19 @@ def test_an_edit_esm_forbids_is_refused_and_the_other_records_load(jira, jira_si
     cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
     assert cards[other_key].value("subject") == f"{other_key} changed in Jira"
 
+
+def test_a_comment_esm_forbids_is_refused_and_the_other_comments_load(jira, jira_sim, esm, state, staging,
+                                                                       archive_read_only):
+    archived_key, other_key = _two_issues(jira_sim, comments=[{"body": "a word"}])
+    issues = make_task(ISSUES_TASK, name="read_only_commented", jql=f"key in ({archived_key}, {other_key})")
+    run_import(issues, jira, esm, state, staging, run_id(1))
+    _archive(esm, issues, archived_key)
+    archive_read_only()
+
+    result = run_import(comment_task("read_only_comments", f"key in ({archived_key}, {other_key})"),
+                        jira, esm, state, staging, run_id(1))
+
+    assert (result["created"], result["refused"]) == (1, 1), result
+    assert "forbidden" in result["refused_records"][0]["reason"], result["refused_records"]
+    other = by_attr(esm_cards(esm, "incident", issues.name), "jira_key")[other_key]
+    assert [e["value"].split("\n")[0] for e in other.values("worklog")] == ["a word"]

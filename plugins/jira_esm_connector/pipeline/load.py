@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..bounded import cut, short_repr
-from ..http.errors import BadRequestError, ConflictError, NotFoundError
+from ..http.errors import BadRequestError, ConflictError, NotFoundError, PermissionDeniedError
 from ..mapping import Reference
 from ..markers import imported_comment_ids, worklog_marker
 from ..protocols import EsmApi, StateApi
@@ -685,7 +685,8 @@ def _load_comments(
             entry["value"] = f"{entry.get('value') or '(empty comment)'}\n\n{worklog_marker(comment_id)}"
             try:
                 esm.add_attribute_value(task.template, card.data_card_id, settings.worklog_attribute, entry)
-            except (BadRequestError, NotFoundError, ConflictError) as exc:  # ESM refused this entry only
+            # ESM refused this entry only (403: the user may not update this card, e.g. archived)
+            except (BadRequestError, NotFoundError, ConflictError, PermissionDeniedError) as exc:
                 counts["refused"] += 1
                 refused.append({"key": row["key"], "reason": cut(str(exc), _REASON_MAX), "updated": row.get("updated")})
                 continue
