@@ -43,6 +43,7 @@ class Knobs:
     tokens_not_before_ms: int = 0       # tokens issued at or before this instant are expired
     filter_in_window: bool = False      # a filtered page: the matches among the next `limit` cards
     read_only_folders: tuple[str, ...] = ()  # writes to cards in these folders answer 403
+    read_only_attributes: tuple[str, ...] = ()  # "template.attribute": writes of it answer 403
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -151,12 +152,16 @@ class Api:
             raise ApiError(404, f"Data card {card_id} not found in template '{tpl.code}'")
         return row
 
-    def check_writable(self, tpl: Template, *folders: Any) -> None:
-        """403, as every write documents it, when the write touches a card in a folder the
-        user may not update (the ``read_only_folders`` knob)."""
-        locked = [f for f in folders if isinstance(f, str) and f in self.state.knobs.read_only_folders]
+    def check_writable(self, tpl: Template, folders: Any = (), codes: Any = ()) -> None:
+        """403, as every write documents it, when the write touches a card in a folder or an
+        attribute the user may not update (the ``read_only_folders`` / ``_attributes`` knobs)."""
+        knobs = self.state.knobs
+        locked = [f for f in folders if isinstance(f, str) and f in knobs.read_only_folders]
         if locked:
             raise ApiError(403, f"User is forbidden to update data cards of template '{tpl.code}' in folder '{locked[0]}'")
+        locked = [c for c in codes if f"{tpl.code}.{c}" in knobs.read_only_attributes]
+        if locked:
+            raise ApiError(403, f"User is forbidden to update attribute '{locked[0]}' of template '{tpl.code}'")
 
     def selected_attributes(self, tpl: Template, raw: str | None) -> list[str] | None:
         if raw is None or not raw.strip():

@@ -108,3 +108,22 @@ def test_forbidden_folders_answer_every_write_with_403_as_documented(esm_api, es
     finally:
         esm_sim.admin("POST", "forbidden", {"folders": []})
     assert esm_api.delete(f"/dc/incident/data/{archived}").status_code == 200
+
+
+def test_forbidden_attributes_answer_every_write_of_them_with_403(esm_api, esm_sim):
+    body = {"folderCode": "incident_management", "data": {"subject": vals("s")}}
+    card = esm_api.post("/dc/incident/data", json=body).json()["dataCard"]["dataCardId"]
+    esm_sim.admin("POST", "forbidden", {"attributes": ["incident.worklog"]})
+    try:
+        path = f"/dc/incident/data/{card}"
+        answers = [
+            esm_api.post(path + "/worklog", json={"values": [{"value": "x"}]}),
+            esm_api.patch(path, json={"dataCardId": card, "data": {"worklog": vals("x")}}),
+            esm_api.put("/dc/incident/data", json=[{"dataCardId": card, "data": {"worklog": vals("x")}}]),
+        ]
+        assert [a.status_code for a in answers] == [403] * 3
+        assert "forbidden to update attribute 'worklog'" in answers[0].json()["message"]
+        assert esm_api.put(path + "/subject", json={"values": [{"value": "other attributes can"}]}).status_code == 200
+        assert esm_api.get(path + "/worklog").json()["values"] == []
+    finally:
+        esm_sim.admin("POST", "forbidden", {})

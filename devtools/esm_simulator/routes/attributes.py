@@ -47,7 +47,7 @@ def register_attributes(app: FastAPI, api: Api) -> None:
         attr = attribute_or_404(tpl, attributeCode)
         if row.deleted:
             raise ApiError(400, f"Data card {dataCardId} is in the trash can")
-        api.check_writable(tpl, row.folder)
+        api.check_writable(tpl, [row.folder], [attributeCode])
         if mode == "delete":
             values: Any = []
             if attr.type == "worklog":

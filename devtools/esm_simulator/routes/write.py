@@ -14,6 +14,11 @@ from ..core import API_PREFIX, MAX_BULK_CARDS, Api, ApiError, _ts, json_body, pa
 from ..templates import Template
 
 
+def data_codes(body: dict) -> list[str]:
+    """The attribute codes a card write names."""
+    return list(body["data"]) if isinstance(body.get("data"), dict) else []
+
+
 def response_meta(request: Request, **extra: Any) -> dict:
     return {"timestamp": _ts(), "url": str(request.url), **extra}
 
@@ -30,8 +35,10 @@ def bulk_import_sync(api: Api, request: Request, tpl: Template, body: list, user
     refs = store.brief(ref_ids)
     existing = store.get_many(target_ids)
     # a card to write in a folder the user may not update refuses the whole request (403)
-    api.check_writable(tpl, *(row.folder for row in existing.values() if row.template == tpl.code),
-                       *(card.get("folderCode") for card in body if isinstance(card, dict)))
+    cards_in = [card for card in body if isinstance(card, dict)]
+    api.check_writable(tpl, [row.folder for row in existing.values() if row.template == tpl.code]
+                       + [card.get("folderCode") for card in cards_in],
+                       [code for card in cards_in if isinstance(card.get("data"), dict) for code in card["data"]])
     plans: list[tuple[str, Any, Any]] = []  # (kind, prepared, row)
     for card in body:
         row = None
@@ -135,7 +142,7 @@ def register_writes(app: FastAPI, api: Api) -> None:
         body = await json_body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "Create expects one data card as a JSON object")
-        api.check_writable(tpl, body.get("folderCode"))
+        api.check_writable(tpl, [body.get("folderCode")], data_codes(body))
         cid, _ = await asyncio.to_thread(write_one, api, request, tpl, body, None, user)
         return JSONResponse({"meta": response_meta(request), "dataCard": written_card(api, request, cid)}, status_code=201)
 
@@ -151,7 +158,7 @@ def register_writes(app: FastAPI, api: Api) -> None:
             raise ApiError(400, f"dataCardId {body['dataCardId']} in the body does not match {dataCardId} in the path")
         if row.deleted:
             raise ApiError(400, f"Data card {dataCardId} is in the trash can")
-        api.check_writable(tpl, row.folder, body.get("folderCode"))
+        api.check_writable(tpl, [row.folder, body.get("folderCode")], data_codes(body))
         cid, _ = await asyncio.to_thread(write_one, api, request, tpl, body, row, user)
         return {"meta": response_meta(request), "dataCard": written_card(api, request, cid)}
 
@@ -160,7 +167,7 @@ def register_writes(app: FastAPI, api: Api) -> None:
         current_user(request)
         tpl = template_or_404(templateCode)
         row = card_or_404(tpl, dataCardId)
-        api.check_writable(tpl, row.folder)
+        api.check_writable(tpl, [row.folder])
         if row.deleted or not store.trash(row.id):
             raise ApiError(409, f"Data card {dataCardId} is already in the trash can")
         return {"code": 200, "message": f"Data card {dataCardId} moved to the trash can", "timestamp": _ts()}
