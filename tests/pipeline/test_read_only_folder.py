@@ -63,3 +63,23 @@ def test_a_comment_esm_forbids_is_refused_and_the_other_comments_load(jira, jira
     assert "forbidden" in result["refused_records"][0]["reason"], result["refused_records"]
     other = by_attr(esm_cards(esm, "incident", issues.name), "jira_key")[other_key]
     assert [e["value"].split("\n")[0] for e in other.values("worklog")] == ["a word"]
+
+
+def test_a_worklog_esm_forbids_writing_is_reported_as_forbidden_not_as_missing(jira, jira_sim, esm, esm_sim, state,
+                                                                              staging):
+    """The contract documents 403 on an attribute WRITE as "User is forbidden to update the
+    resource" (only the attribute read uses 403 for "Resource not found"). The client read a
+    403 naming the attribute as "template has no attribute 'worklog'", dropping ESM's words:
+    the operator was sent to look for a missing attribute."""
+    key = jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": "s", "comments": [{"body": "w"}]}).json()["key"]
+    run_import(make_task(ISSUES_TASK, name="forbidden_worklog_issues", jql=f"key = {key}"),
+               jira, esm, state, staging, run_id(1))
+    esm_sim.admin("POST", "forbidden", {"attributes": ["incident.worklog"]})
+    try:
+        result = run_import(comment_task("forbidden_worklog", f"key = {key}"), jira, esm, state, staging, run_id(1))
+    finally:
+        esm_sim.admin("POST", "forbidden", {})
+
+    (refused,) = result["refused_records"]
+    assert "forbidden to update attribute 'worklog'" in refused["reason"], refused
+    assert "has no attribute" not in refused["reason"]

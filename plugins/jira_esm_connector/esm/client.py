@@ -372,7 +372,8 @@ class EsmClient:
                     details=msgs,
                 )
             missing = _NO_ATTRIBUTE.search(detail or "")
-            if missing or (attribute and status in (403, 404) and "attribute" in low):
+            # a 403 is "forbidden" (the attribute read's "not found" 403 was told apart above)
+            if missing or (attribute and status == 404 and "attribute" in low):
                 return UnknownAttributeError.for_attribute(
                     template, missing.group(1) if missing else str(attribute), detail=detail
                 )
@@ -610,9 +611,10 @@ class EsmClient:
         self._attribute_write("POST", template, card_id, attribute, {"values": [{"value": text}]})
 
     def _attribute_write(self, method: str, template: str, card_id: str | int, attribute: str, body: Mapping[str, Any]) -> None:
+        # a 403 here is "User is forbidden to update the resource" (contract), not "not found"
         self.request(
             method, f"dc/{_q(template)}/data/{_q(str(card_id))}/{_q(attribute)}", json=body,
-            parse=False, template=template, card_id=str(card_id), attribute=attribute, attribute_403=True,
+            parse=False, template=template, card_id=str(card_id), attribute=attribute,
         )
 
     def _refusal(self, template: str, errors: list[Mapping[str, Any]]) -> ConnectorHTTPError:
