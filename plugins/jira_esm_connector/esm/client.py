@@ -13,7 +13,7 @@
   single-card create / patch / delete, attribute get / set, worklog append.
 * One :meth:`EsmClient.request` sends, parses the JSON answer and raises the typed
   errors; a caller that handles a status itself (409 "already in the trash", a bulk
-  chunk's 400) names it and gets a :class:`Refusal` instead. Keyset paging is
+  chunk's 400 or 403) names it and gets a :class:`Refusal` instead. Keyset paging is
   :class:`~.paginators.KeysetPaginator`.
 * Errors are the typed errors of :mod:`jira_esm_connector.http.errors`, refined in
   :mod:`.errors` (unknown template, unknown attribute, refused value, card not found).
@@ -669,8 +669,9 @@ class EsmClient:
         the ``folder`` given here. Returns one
         :class:`CardOutcome` per input card, in input order: ``created`` / ``updated``
         with the card id, or ``refused`` with ESM's reasons (the rest of the chunk is still
-        saved). When ESM rejects a whole chunk with 400, the chunk is split and retried
-        until the refused cards are isolated, so one bad card never sinks the others.
+        saved). When ESM rejects a whole chunk with 400 (or 403, a card the user may not
+        update), the chunk is split and retried until the refused cards are isolated, so one
+        bad card never sinks the others.
         """
         result = BulkImportResult()
         for outcomes in self.iter_bulk_import(template, cards, folder=folder, chunk_size=chunk_size):
