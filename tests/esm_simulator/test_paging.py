@@ -96,16 +96,18 @@ def test_filtered_pages_may_hold_fewer_cards_than_asked_or_none_while_next_goes_
     esm_sim.admin("POST", "paging", {"filter_in_window": True})
     seen: list[str] = []
     counts: list[int] = []
-    resp = esm_api.get("/dc/person/data", params={"limit": 3, "filter": flt})
-    while True:
-        body = resp.json()
-        counts.append(body["meta"]["count"])
-        seen += [c["dataCardId"] for c in body["data"]]
-        nxt = body["meta"]["links"].get("next")
-        if not nxt:
-            break
-        resp = esm_api.call("GET", nxt[len(esm_api.sim.base_url):])
+    try:
+        resp = esm_api.get("/dc/person/data", params={"limit": 3, "filter": flt})
+        while True:
+            body = resp.json()
+            counts.append(body["meta"]["count"])
+            seen += [c["dataCardId"] for c in body["data"]]
+            nxt = body["meta"]["links"].get("next")
+            if not nxt:
+                break
+            resp = esm_api.call("GET", nxt[len(esm_api.sim.base_url):])
+    finally:
+        esm_sim.admin("POST", "paging", {"filter_in_window": False})
     assert sorted(seen) == sorted(wanted)
     assert counts == [0, 0, 1, 1]  # 12 cards in windows of 3, newest first
-    esm_sim.admin("POST", "reset", {})
     assert esm_api.get("/dc/person/data", params={"limit": 3, "filter": flt}).json()["meta"]["count"] == 2
