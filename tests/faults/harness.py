@@ -226,10 +226,11 @@ LEASE_SETTINGS = SimpleNamespace(lease_ttl_seconds=1.5, lease_wait_seconds=20.0,
 
 
 def run_steps(task: Any, jira: Any, esm: Any, state: Any, staging: Path, run_id: str, *,
-              chunk_size: int = CHUNK, logger: Any = None) -> dict[str, Any]:
-    """The connector's ``run_import`` (its lease included), with the bulk chunk size chosen here."""
+              chunk_size: int = CHUNK, logger: Any = None, clear_cache: bool = False) -> dict[str, Any]:
+    """The connector's ``run_import`` (its lease included), with the bulk chunk size chosen here;
+    ``clear_cache``: the run parameter of that name."""
     return run_import(task, jira, esm, state, staging, run_id, settings=LEASE_SETTINGS,
-                      chunk_size=chunk_size, logger=logger)
+                      chunk_size=chunk_size, logger=logger, clear_cache=clear_cache)
 
 
 @dataclass
@@ -270,14 +271,16 @@ def tolerant(fn: Callable[[], Attempts], attempts: int) -> Attempts:
 
 def import_until_done(env: FaultEnv, task: Any, *, attempts: int = 4, delay: float = 0.3,
                       jira: Any = None, esm: Any = None, state: Any = None,
-                      before_retry: Callable[[], None] | None = None, run_id: str | None = None) -> Attempts:
+                      before_retry: Callable[[], None] | None = None, run_id: str | None = None,
+                      clear_cache: bool = False) -> Attempts:
     """Run the import until it succeeds; ``run_id`` given: every attempt is that run's retry
-    (as Airflow retries a task), else each attempt is a new run."""
+    (as Airflow retries a task), else each attempt is a new run; ``clear_cache`` as for
+    :func:`run_steps` (an Airflow retry has the run's parameters)."""
     jira = jira or env.jira()
     esm = esm or env.esm()
     state = state or env.state()
     return with_retries(
-        lambda: run_steps(task, jira, esm, state, env.staging, run_id or new_run_id(task.name)),
+        lambda: run_steps(task, jira, esm, state, env.staging, run_id or new_run_id(task.name), clear_cache=clear_cache),
         attempts=attempts, delay=delay, before_retry=before_retry,
     )
 

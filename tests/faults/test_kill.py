@@ -10,11 +10,22 @@ import sys
 
 import pytest
 
-from .check import check_import, check_issue_events
+from .check import (
+    check_import,
+    check_issue_events,
+    esm_cards_by_key,
+    jira_group_member_ids,
+    jira_groups,
+    jira_issues,
+    jira_users,
+)
 from .harness import (
+    COMMENTS_INCREMENTAL,
     CREATE_TASK,
+    GROUPS_FULL,
     ISSUES_FULL,
     ISSUES_INCREMENTAL,
+    USERS_FULL,
     REPO_ROOT,
     create_payload,
     event_task,
@@ -41,26 +52,121 @@ def _assert_killed(proc: subprocess.CompletedProcess) -> None:
     assert proc.returncode == -signal.SIGKILL, f"child was not killed ({proc.returncode}):\n{proc.stderr[-3000:]}"
 
 
+def _first_run(env, task) -> dict:
+    """Nothing before: the killed run is the task's first."""
+    return {}
+
+
+def _persons_first(env, task) -> dict:
+    """The persons the groups' members reference are in ESM; groups go in chunks of 3."""
+    import_until_done(env, make_task(USERS_FULL), attempts=1)
+    return {"chunk_size": 3}
+
+
+def _issue_cards_first(env, task) -> dict:
+    """The issues' cards exist (the comment import appends to their worklogs)."""
+    import_until_done(env, make_task(ISSUES_FULL), attempts=1)
+    return {}
+
+
+def _imported_then_touched(env, task) -> dict:
+    import_until_done(env, task, attempts=1)  # cards exist: a half listing must not remove any
+    touch_every_issue(env, task)  # the killed run must read them (unchanged ones it would carry)
+    return {}
+
+
+def _imported_then_members_changed(env, task) -> dict:
+    """Groups imported; then two of them lose a member in Jira (their cards are written one
+    chunk each, so the kill falls between the two)."""
+    _persons_first(env, task)
+    import_until_done(env, task, attempts=1)
+    changed = 0
+    for group_id in sorted(jira_groups(env.jira_sim)):
+        members = sorted(jira_group_member_ids(env.jira_sim, group_id))
+        if members and changed < 2:
+            env.jira_sim.admin("DELETE", f"groups/{group_id}/members/{members[0]}")
+            changed += 1
+    assert changed == 2
+    return {"chunk_size": 1}
+
+
+def _imported_then_edited_in_esm(env, task) -> dict:
+    """Imported; then cards edited by hand in ESM, and the run asked to clear the cache (what
+    the parameter is for: every record is pushed again)."""
+    import_until_done(env, task, attempts=1)
+    esm = env.esm()
+    for card in list(esm.iter_cards(task.template))[:5]:
+        esm.patch_card(task.template, card.data_card_id, {"subject": "edited by hand in ESM"})
+    return {"clear_cache": True}
+
+
+def _imported_then_some_gone(env, task) -> dict:
+    """Imported; then a few records leave Jira (within the removal share and shrink limits:
+    three groups are added first, so one of eleven goes)."""
+    if task.mapping_type == "group":
+        for n in range(3):
+            env.jira_sim.admin("POST", "groups", json={"name": f"kill-extra-{n}"})
+        _persons_first(env, task)
+    import_until_done(env, task, attempts=1)
+    if task.mapping_type == "generic":
+        gone = sorted(jira_issues(env.jira_sim, task.jql))[:3]
+        path = "issues"
+    elif task.mapping_type == "user":
+        gone, path = sorted(jira_users(env.jira_sim))[:2], "users"
+    else:
+        gone, path = sorted(jira_groups(env.jira_sim))[:1], "groups"
+    for key in gone:
+        env.jira_sim.admin("DELETE", f"{path}/{key}")
+    return {"gone": gone}
+
+
+def _not_marked(env, task, keys: list[str]) -> list[str]:
+    """Which of ``keys`` (gone from Jira) have a card not marked removed."""
+    if not keys:
+        return []
+    removal = task.removal
+    cards = esm_cards_by_key(env.esm(), task.template, task.key.esm)
+    return [k for k in keys if not cards.get(k)
+            or any(str(c.value(removal.attribute)) != str(removal.value) for c in cards[k])]
+
+
 @pytest.mark.parametrize(
-    "kill_at, base",
+    "kill_at, base, before",
     [
-        ("extract-fetch-2", ISSUES_FULL),
-        ("load-after-esm-answer", ISSUES_FULL),
-        ("finish-before-watermark", ISSUES_INCREMENTAL),
+        ("extract-fetch-2", ISSUES_FULL, _imported_then_touched),
+        ("cache-after-clear", ISSUES_FULL, _imported_then_edited_in_esm),
+        ("load-after-esm-answer", ISSUES_FULL, _first_run),
+        ("load-after-esm-answer", USERS_FULL, _first_run),
+        ("load-after-esm-answer", GROUPS_FULL, _persons_first),
+        ("load-after-esm-answer", GROUPS_FULL, _imported_then_members_changed),
+        ("comment-after-esm-answer", COMMENTS_INCREMENTAL, _issue_cards_first),
+        ("removal-before-mark", ISSUES_FULL, _imported_then_some_gone),
+        ("removal-before-mark", USERS_FULL, _imported_then_some_gone),
+        ("removal-before-mark", GROUPS_FULL, _imported_then_some_gone),
+        ("removal-after-esm-answer", ISSUES_FULL, _imported_then_some_gone),
+        ("removal-after-esm-answer", USERS_FULL, _imported_then_some_gone),
+        ("removal-after-esm-answer", GROUPS_FULL, _imported_then_some_gone),
+        ("finish-before-watermark", ISSUES_INCREMENTAL, _first_run),
+        ("finish-before-watermark", COMMENTS_INCREMENTAL, _issue_cards_first),
+        ("finish-before-run-record", ISSUES_FULL, _first_run),
     ],
+    ids=lambda v: v if isinstance(v, str) else v["name"] if isinstance(v, dict) else v.__name__.strip("_"),
 )
-def test_sigkill_import_then_rerun(env, report, kill_at, base):
+def test_sigkill_import_then_rerun(env, report, kill_at, base, before):
     task = make_task(base)
-    if base is ISSUES_FULL and kill_at == "extract-fetch-2":
-        import_until_done(env, task, attempts=1)  # cards exist: a half listing must not remove any
-        touch_every_issue(env, task)  # the killed run must read them (unchanged ones it would carry)
+    spec = before(env, task)
+    gone = spec.pop("gone", [])
     run_id = new_run_id(task.name)
-    _assert_killed(run_child(env, {"task": base, "run_id": run_id}, kill_at))
-    # Airflow's retry of the killed task: the same run, taking over once the dead worker's
-    # lease heartbeat has run out
-    runs = 1 + import_until_done(env, task, attempts=2, run_id=run_id).runs
+    _assert_killed(run_child(env, {"task": base, "run_id": run_id, **spec}, kill_at))
+    # Airflow's retry of the killed task: the same run (and parameters), taking over once
+    # the dead worker's lease heartbeat has run out
+    runs = 1 + import_until_done(env, task, attempts=2, run_id=run_id, clear_cache=spec.get("clear_cache", False)).runs
     env.calm()
-    report(f"SIGKILL import at {kill_at}", runs, check_import(task, env.jira_sim, env.esm()))
+    after_retry = check_import(task, env.jira_sim, env.esm())
+    runs += import_until_done(env, task, attempts=1).runs  # and the next scheduled run
+    assert not _not_marked(env, task, gone), "records gone from Jira whose cards were not marked removed"
+    report(f"SIGKILL {base['mapping_type']} import at {kill_at} ({before.__name__.strip('_')})", runs,
+           after_retry.add(check_import(task, env.jira_sim, env.esm())))
 
 
 def test_sigkill_event_between_jira_answer_and_state_write(env, report):
