@@ -186,3 +186,27 @@ def test_sigkill_event_between_jira_answer_and_state_write(env, report):
         runs += 2
     env.calm()
     report("SIGKILL event after Jira answered", runs, check_issue_events(env.jira_sim, task.name, event_ids))
+
+
+def test_sigkill_event_before_write_back_then_import(env, report):
+    """Jira created the issue; the worker dies before the new key is written back to the ESM
+    card the event came from. An import meets the issue before the event's retry: it must
+    write that card, not create a second one that the retried write-back makes a duplicate."""
+    raw, task = event_task(CREATE_TASK, write_back={"template": "incident", "attribute": "jira_key"})
+    esm = env.esm()
+    origin = esm.create_card("incident", {"subject": "Printer on fire"}, folder="incident_management")
+    # priority Medium: the import's JQL selects the new issue
+    payload = {**create_payload("wb-kill-1"), "datacard_id": origin, "priority": "3 - Normal"}
+    owner = "manual__wb-kill-1"
+    _assert_killed(run_child(env, {"task": raw, "event": payload, "owner": owner}, "event-before-write-back"))
+    imports = make_task(ISSUES_FULL)
+    runs = 1 + import_until_done(env, imports, attempts=1).runs
+    from jira_esm_connector.events import run_event
+
+    key = run_event(task, payload, env.jira(), esm, env.state(), owner=owner)["issue_key"]
+    runs += 1 + import_until_done(env, imports, attempts=1).runs  # the event's retry, the next import
+    env.calm()
+    holders = [c.data_card_id for c in esm_cards_by_key(esm, "incident", "jira_key").get(key, [])]
+    assert holders == [origin], f"{key} should be on the event's card {origin} only, is on {holders}"
+    report("SIGKILL event before write-back, import in between", runs,
+           check_import(imports, env.jira_sim, esm).add(check_issue_events(env.jira_sim, task.name, ["wb-kill-1"])))

@@ -183,6 +183,24 @@ def test_event_notes_survive_failed_attempts_and_end_with_success(store):
     assert not store.note_event("t", "no-such-event", {"x": 1})
 
 
+def test_event_origin_is_offered_to_imports_until_the_event_is_done(store):
+    """The card an event writes back to is noted with its claim: offered (for its template and
+    attribute only) while the event runs, crashed or failed, and no longer once it is done."""
+    origin = {"template": "incident", "attribute": "jira_key", "card_id": "4711"}
+    t0 = store.begin_event("t", "o1", owner="run-a", origin=origin).claimed_at
+    store.begin_event("t", "o2", owner="run-a")  # no write-back: nothing to offer
+    assert store.event_origins("incident", "jira_key") == [("t", "o1", "4711")]
+    assert store.event_origins("incident", "other") == [] and store.event_origins("person", "jira_key") == []
+    store.note_event("t", "o1", {"ambiguous_create_at": "2026-01-02T03:04:05+00:00"})
+    store.fail_event("t", "o1", "ESM answered 503")
+    assert store.event_origins("incident", "jira_key") == [("t", "o1", "4711")]
+    assert store.begin_event("t", "o1", owner="run-a", origin=origin).notes == {
+        "ambiguous_create_at": "2026-01-02T03:04:05+00:00", "origin": origin}
+    assert store.event_origins("incident", "jira_key", now=t0 + timedelta(days=8)) == []  # left to the operator
+    store.complete_event("t", "o1", {"issue_key": "SUP-1"})
+    assert store.event_origins("incident", "jira_key") == []
+
+
 def test_threads_claim_each_event_once(store):
     results: list[bool] = []
     lock = threading.Lock()

@@ -206,12 +206,26 @@ def claim_stale_after(event_timeout_minutes: float) -> timedelta:
     return max(CLAIM_STALE_MIN, timedelta(minutes=float(event_timeout_minutes) + 1))
 
 
+def _origin(task: EventTask, payload: Mapping[str, Any]) -> dict[str, str] | None:
+    """The ESM card the event writes its result back to, noted with the claim (in the claim's
+    own statement: the push pays no extra write) until the event is done. An import that meets
+    the created issue before the write-back -- its worker died after Jira's answer, the retry
+    is still to come -- writes that card instead of a second one (``StateStore.event_origins``)."""
+    wb, card_id = task.write_back, payload.get("datacard_id")
+    if wb is None or not card_id:
+        return None
+    return {"template": wb.template, "attribute": wb.attribute, "card_id": str(card_id)}
+
+
 def _claim(
-    state: StateApi, ref: EventRef, owner: str | None, wait_for_other: float, stale_after: timedelta | None
+    state: StateApi, ref: EventRef, owner: str | None, wait_for_other: float, stale_after: timedelta | None,
+    origin: dict[str, str] | None = None,
 ) -> Any:
     deadline = time.monotonic() + wait_for_other
     pause = 0.2
-    extra = {"stale_after": stale_after} if stale_after is not None else {}
+    extra: dict[str, Any] = {"stale_after": stale_after} if stale_after is not None else {}
+    if origin is not None:
+        extra["origin"] = origin
     while True:
         claim = state.begin_event(ref.task, ref.event_id, owner=owner, **extra)
         if claim.claimed or claim.done:
@@ -273,7 +287,7 @@ def run_event(
     """
     payload = check_payload(task, conf)
     ref = EventRef(task.name, payload["event_id"])
-    claim = _claim(state, ref, owner, wait_for_other, stale_after)
+    claim = _claim(state, ref, owner, wait_for_other, stale_after, _origin(task, payload))
     if claim.done:
         log.info("Event %s of %s was handled before: returning the recorded result, not acting again", ref.event_id, task.name)
         return {**(claim.result or {}), "event_id": ref.event_id, "replayed": True}

@@ -37,6 +37,11 @@ log = logging.getLogger("jira_esm_connector.state")
 _CHUNK = 500
 _MAX_CONNECT_DELAY_S = 8.0
 _MAX_ERROR = 2000
+# event note (kept with the claim until the event is done): the ESM card the event writes its
+# result back to, {"template", "attribute", "card_id"} (see StateStore.event_origins)
+ORIGIN_NOTE = "origin"
+# unfinished events older than this are not offered to imports (StateStore.event_origins)
+ORIGINS_WITHIN = timedelta(days=7)
 
 
 class StateStoreError(RuntimeError):
@@ -190,6 +195,13 @@ def _switch_to_wal(cur: Any, wait_s: float) -> None:
             if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
                 raise
             time.sleep(0.05)
+
+
+def _with_origin(notes: Any, origin: Mapping[str, str] | None) -> Any:
+    """An unfinished event's notes with ``origin`` (StateStore.begin_event) added."""
+    if not origin:
+        return notes
+    return {**(notes if isinstance(notes, dict) else {}), ORIGIN_NOTE: dict(origin)}
 
 
 def _utcnow() -> datetime:
@@ -855,8 +867,11 @@ class StateStore:
         owner: str | None = None,
         stale_after: timedelta = timedelta(minutes=10),
         now: datetime | None = None,
+        origin: Mapping[str, str] | None = None,
     ) -> EventRecord:
-        """Claim ``event_id`` for ``task`` atomically.
+        """Claim ``event_id`` for ``task`` atomically; ``origin``: the ESM card the event writes
+        its result back to (``{"template", "attribute", "card_id"}``), noted in the claim's
+        own statement (no extra write) until the event is done (:meth:`event_origins`).
 
         * new event -> claimed;
         * done -> not claimed, carries the earlier ``result``;
@@ -873,7 +888,8 @@ class StateStore:
                 row = self._event_row(conn, task, event_id)
                 if row is None:
                     values = dict(task=task, event_id=event_id, status="running", owner=owner, attempts=1,
-                                  result=None, error=None, claimed_at=now, created_at=now, finished_at=None)
+                                  result=_with_origin(None, origin), error=None, claimed_at=now, created_at=now,
+                                  finished_at=None)
                     if self._insert_if_absent(conn, t, values, ["task", "event_id"]):
                         return self._record(values, claimed=True, resumed=False)
                     continue  # somebody inserted first: look again
@@ -891,11 +907,12 @@ class StateStore:
                     .where(t.c.task == task, t.c.event_id == event_id, t.c.status == status,
                            t.c.attempts == row["attempts"])
                     .values(status="running", owner=owner, attempts=row["attempts"] + 1, claimed_at=now,
-                            error=row["error"], finished_at=None)
+                            error=row["error"], finished_at=None, result=_with_origin(row["result"], origin))
                 )
                 if res.rowcount == 1:
                     new = dict(row)
-                    new.update(status="running", owner=owner, attempts=row["attempts"] + 1, claimed_at=now, finished_at=None)
+                    new.update(status="running", owner=owner, attempts=row["attempts"] + 1, claimed_at=now, finished_at=None,
+                               result=_with_origin(row["result"], origin))
                     return self._record(new, claimed=True, resumed=True)
         raise StateStoreError(f"could not claim event {event_id!r} of task {task!r}: too much contention")
 
@@ -937,6 +954,23 @@ class StateStore:
                 rows = conn.execute(sa.select(t.c.record_key, t.c.card_id).where(
                     t.c.template == template, t.c.attribute == attribute, t.c.record_key.in_(wanted[first:first + 500])))
                 found.update({row[0]: row[1] for row in rows})
+        return found
+
+    @transaction(idempotent=True)
+    def event_origins(self, template: str, attribute: str, *, now: datetime | None = None) -> list[tuple[str, str, str]]:
+        """``[(task, event_id, card id)]`` of the events not done (running, crashed, failed;
+        claimed within :data:`ORIGINS_WITHIN`) that write their result back to ``attribute`` of
+        a ``template`` card: the objects they created in Jira may not be on that card yet."""
+        t = self.tables.events
+        since = (_aware(now, "now") if now is not None else _utcnow()) - ORIGINS_WITHIN
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.task, t.c.event_id, t.c.result)
+                                .where(t.c.status != "done", t.c.claimed_at >= since)).all()
+        found = []
+        for task, event_id, notes in rows:
+            origin = notes.get(ORIGIN_NOTE) if isinstance(notes, dict) else None
+            if isinstance(origin, dict) and (origin.get("template"), origin.get("attribute")) == (template, attribute):
+                found.append((task, event_id, str(origin.get("card_id"))))
         return found
 
     @transaction(idempotent=True)
