@@ -40,6 +40,7 @@ __all__ = [
     "EventRef",
     "came_from_jira",
     "connector_comment_or_gone",
+    "email_key",
     "imported_comment_id",
     "imported_comment_ids",
     "is_connector_comment",
@@ -57,6 +58,16 @@ WORKLOG_MARKER_RE = re.compile(r"\[Jira comment (\d+)\]")
 # The exact marker the comment import ends each worklog entry with (worklog_marker), at the
 # very end of the text: a marker quoted mid-text is a person's words.
 _IMPORTED_ENTRY_END = re.compile(r"\[Jira comment ([0-9]+)\]\s*\Z")
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def email_key(email: Any) -> str:
+    """An e-mail address for comparing (a user is found by it): A-Z folded to a-z, nothing
+    else. Not ``casefold()``: it makes look-alikes equal ("\u017fupport@..." with a long s,
+    "\u212a" Kelvin sign for "k"), so a payload address could select -- and delete -- another user."""
+    return str(email or "").strip().translate(_ASCII_LOWER)
 
 
 def worklog_marker(comment_id: str) -> str:

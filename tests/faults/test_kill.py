@@ -188,25 +188,44 @@ def test_sigkill_event_between_jira_answer_and_state_write(env, report):
     report("SIGKILL event after Jira answered", runs, check_issue_events(env.jira_sim, task.name, event_ids))
 
 
-def test_sigkill_event_before_write_back_then_import(env, report):
-    """Jira created the issue; the worker dies before the new key is written back to the ESM
-    card the event came from. An import meets the issue before the event's retry: it must
-    write that card, not create a second one that the retried write-back makes a duplicate."""
-    raw, task = event_task(CREATE_TASK, write_back={"template": "incident", "attribute": "jira_key"})
+# (event task file, write-back, the card it comes from, payload, the import that meets the object)
+WRITE_BACK_CASES = {
+    "issue": (CREATE_TASK, {"template": "incident", "attribute": "jira_key"},
+              ("incident", {"subject": "Printer on fire"}, "incident_management"),
+              {"subject": "Printer on fire", "priority": "3 - Normal"}, ISSUES_FULL),  # Medium: the JQL selects it
+    "user": ("event_create_user.yaml", {"template": "person", "attribute": "jira_account_id"},
+             ("person", {"email": "kill.hire@example.com"}, "persons"), {"email": "kill.hire@example.com"}, USERS_FULL),
+    "group": ("event_create_group.yaml", {"template": "group", "attribute": "jira_group_id"},
+              ("group", {"name": "kill-printer-admins"}, "groups"), {"name": "kill-printer-admins"}, GROUPS_FULL),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WRITE_BACK_CASES))
+def test_sigkill_event_before_write_back_then_import(env, report, kind):
+    """Jira created the object; the worker dies before its key is written back to the ESM card
+    the event came from. An import meets the object before the event's retry: it must write
+    that card, not create a second one that the retried write-back makes a duplicate."""
+    file_name, write_back, (template, data, folder), fields, base = WRITE_BACK_CASES[kind]
+    raw, task = event_task(file_name, write_back=write_back)
     esm = env.esm()
-    origin = esm.create_card("incident", {"subject": "Printer on fire"}, folder="incident_management")
-    # priority Medium: the import's JQL selects the new issue
-    payload = {**create_payload("wb-kill-1"), "datacard_id": origin, "priority": "3 - Normal"}
-    owner = "manual__wb-kill-1"
+    if kind == "group":
+        _persons_first(env, None)  # the groups' members are checked too
+    origin = esm.create_card(template, data, folder=folder)
+    event_id = f"wb-kill-{kind}"
+    payload, owner = {"event_id": event_id, "datacard_id": origin, **fields}, f"manual__{event_id}"
     _assert_killed(run_child(env, {"task": raw, "event": payload, "owner": owner}, "event-before-write-back"))
-    imports = make_task(ISSUES_FULL)
+    imports = make_task(base)
     runs = 1 + import_until_done(env, imports, attempts=1).runs
+    from jira_esm_connector.config.operation_specs import OPERATION_SPECS
     from jira_esm_connector.events import run_event
 
-    key = run_event(task, payload, env.jira(), esm, env.state(), owner=owner)["issue_key"]
+    result = run_event(task, payload, env.jira(), esm, env.state(), owner=owner)
+    key = result[OPERATION_SPECS[task.operation].result_key]
     runs += 1 + import_until_done(env, imports, attempts=1).runs  # the event's retry, the next import
     env.calm()
-    holders = [c.data_card_id for c in esm_cards_by_key(esm, "incident", "jira_key").get(key, [])]
+    holders = [c.data_card_id for c in esm_cards_by_key(esm, template, write_back["attribute"]).get(key, [])]
     assert holders == [origin], f"{key} should be on the event's card {origin} only, is on {holders}"
-    report("SIGKILL event before write-back, import in between", runs,
-           check_import(imports, env.jira_sim, esm).add(check_issue_events(env.jira_sim, task.name, ["wb-kill-1"])))
+    counts = check_import(imports, env.jira_sim, esm)
+    if kind == "issue":
+        counts = counts.add(check_issue_events(env.jira_sim, task.name, [event_id]))
+    report(f"SIGKILL {kind} event before write-back, import in between", runs, counts)

@@ -189,11 +189,11 @@ def test_event_origin_is_offered_to_imports_until_the_event_is_done(store):
     origin = {"template": "incident", "attribute": "jira_key", "card_id": "4711"}
     t0 = store.begin_event("t", "o1", owner="run-a", origin=origin).claimed_at
     store.begin_event("t", "o2", owner="run-a")  # no write-back: nothing to offer
-    assert store.event_origins("incident", "jira_key") == [("t", "o1", "4711")]
+    assert store.event_origins("incident", "jira_key") == [("t", "o1", origin)]
     assert store.event_origins("incident", "other") == [] and store.event_origins("person", "jira_key") == []
     store.note_event("t", "o1", {"ambiguous_create_at": "2026-01-02T03:04:05+00:00"})
     store.fail_event("t", "o1", "ESM answered 503")
-    assert store.event_origins("incident", "jira_key") == [("t", "o1", "4711")]
+    assert store.event_origins("incident", "jira_key") == [("t", "o1", origin)]
     assert store.begin_event("t", "o1", owner="run-a", origin=origin).notes == {
         "ambiguous_create_at": "2026-01-02T03:04:05+00:00", "origin": origin}
     assert store.event_origins("incident", "jira_key", now=t0 + timedelta(days=8)) == []  # left to the operator

@@ -39,7 +39,7 @@ from ..http.errors import (
     RateLimitedError,
 )
 from ..jira.jql import jql_quote
-from ..markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef
+from ..markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef, email_key
 from ..protocols import JiraApi
 from .errors import EventError, EventRefused, is_transient
 
@@ -489,23 +489,13 @@ def transition_issue(
 
 # ---- users ----------------------------------------------------------------------------------
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _email_key(email: Any) -> str:
-    """An e-mail address for comparing: A-Z folded to a-z, nothing else. Not ``casefold()``:
-    it makes look-alikes equal ("\u017fupport@..." with a long s, "\u212a" Kelvin sign for "k"),
-    so a payload address could select -- and delete -- another user."""
-    return str(email or "").strip().translate(_ASCII_LOWER)
-
-
 def _users_for_email(jira: JiraApi, email: str) -> tuple[dict[str, Any] | None, int]:
     """(the user Jira's search shows with this e-mail or None, how many users it found whose
     e-mail it hides -- Jira applies each user's profile visibility to the answer)."""
-    wanted = _email_key(email)
+    wanted = email_key(email)
     users = _call(f"look up the user {email}", lambda: jira.find_users(email))
     for user in users:
-        if _email_key(user.get("emailAddress")) == wanted:
+        if email_key(user.get("emailAddress")) == wanted:
             return user, 0
     return None, sum(1 for user in users if not user.get("emailAddress"))
 
@@ -562,9 +552,9 @@ def _deactivated_user_with_email(jira: JiraApi, email: str) -> str | None:
     which lists deactivated users too: the user search shows active ones only), or None.
     Reads the user list up to the match (all of it when there is none): only when the search
     found no one."""
-    wanted = _email_key(email)
+    wanted = email_key(email)
     user = _call(f"look for a deactivated user {email}", lambda: next(
-        (u for u in jira.iter_users(page_size=1000) if _email_key(u.get("emailAddress")) == wanted and u.get("accountId")),
+        (u for u in jira.iter_users(page_size=1000) if email_key(u.get("emailAddress")) == wanted and u.get("accountId")),
         None,
     ))
     return str(user["accountId"]) if user else None

@@ -209,12 +209,22 @@ def claim_stale_after(event_timeout_minutes: float) -> timedelta:
 def _origin(task: EventTask, payload: Mapping[str, Any]) -> dict[str, str] | None:
     """The ESM card the event writes its result back to, noted with the claim (in the claim's
     own statement: the push pays no extra write) until the event is done. An import that meets
-    the created issue before the write-back -- its worker died after Jira's answer, the retry
-    is still to come -- writes that card instead of a second one (``StateStore.event_origins``)."""
+    the created object before the write-back -- its worker died after Jira's answer, the retry
+    is still to come -- writes that card instead of a second one (``StateStore.event_origins``).
+    A new issue is found by the event's label; a new user by its e-mail and a new group by its
+    name, noted here too (a payload they cannot be mapped from fails in ``_act`` as before)."""
     wb, card_id = task.write_back, payload.get("datacard_id")
     if wb is None or not card_id:
         return None
-    return {"template": wb.template, "attribute": wb.attribute, "card_id": str(card_id)}
+    origin = {"template": wb.template, "attribute": wb.attribute, "card_id": str(card_id)}
+    if task.operation in ("create_user", "create_group"):
+        try:
+            rendered = _renderer(task)(payload)
+        except MappingError:
+            return origin
+        found_by = {"email": rendered.email} if task.operation == "create_user" else {"group_name": rendered.group_name}
+        origin.update({k: str(v) for k, v in found_by.items() if v})
+    return origin
 
 
 def _claim(

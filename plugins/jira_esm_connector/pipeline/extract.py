@@ -63,7 +63,7 @@ from ..mapping.paths import get_path
 from ..protocols import JiraApi, StateApi
 from .carry import CarryPlan, plan_carry, task_digest
 from .diff import cache_clear_reason
-from .event_issues import note_event_issues
+from .event_objects import note_event_objects
 from .results import ExtractResult
 from .staging import DatasetWriter, cell_text, location
 from .transform import TransformAhead
@@ -555,8 +555,6 @@ def _extract(
             listed = _extract_generic(jira, task, state, jql, fields, staged, stats, lg, newest_jql=newest_jql, plan=plan)
             if pending:
                 _refetch_pending(jira, task, state, staged, pending, fields, stats, lg, listed)
-            # after the listing: an issue it shows was created after its event's claim
-            note_event_issues(task, jira, state, lg)
         else:
             incremental = task.mode == "incremental"
             if incremental:
@@ -578,6 +576,9 @@ def _extract(
     else:  # pragma: no cover - the task model refuses other kinds
         raise ValueError(f"unknown mapping_type {kind!r}")
 
+    if kind != "comment":
+        # after the listing: an object it shows was created after its event's claim
+        note_event_objects(task, jira, state, lg)
     if staged.repeated:
         lg.info("The listing returned %d record(s) twice (it changed while it was paged); each is staged once.", staged.repeated)
     dataset = staged.close()

@@ -957,10 +957,13 @@ class StateStore:
         return found
 
     @transaction(idempotent=True)
-    def event_origins(self, template: str, attribute: str, *, now: datetime | None = None) -> list[tuple[str, str, str]]:
-        """``[(task, event_id, card id)]`` of the events not done (running, crashed, failed;
+    def event_origins(
+        self, template: str, attribute: str, *, now: datetime | None = None
+    ) -> list[tuple[str, str, dict[str, str]]]:
+        """``[(task, event_id, origin)]`` of the events not done (running, crashed, failed;
         claimed within :data:`ORIGINS_WITHIN`) that write their result back to ``attribute`` of
-        a ``template`` card: the objects they created in Jira may not be on that card yet."""
+        a ``template`` card (``origin``: as given to :meth:`begin_event`, ``card_id`` and what
+        finds the created object): the objects they created in Jira may not be on that card yet."""
         t = self.tables.events
         since = (_aware(now, "now") if now is not None else _utcnow()) - ORIGINS_WITHIN
         with self.engine.connect() as conn:
@@ -970,7 +973,7 @@ class StateStore:
         for task, event_id, notes in rows:
             origin = notes.get(ORIGIN_NOTE) if isinstance(notes, dict) else None
             if isinstance(origin, dict) and (origin.get("template"), origin.get("attribute")) == (template, attribute):
-                found.append((task, event_id, str(origin.get("card_id"))))
+                found.append((task, event_id, {str(k): str(v) for k, v in origin.items()}))
         return found
 
     @transaction(idempotent=True)
