@@ -250,3 +250,25 @@ def check_comment_events(jira_sim: Any, issue_key: str, event_ids: list[str]) ->
     for event_id in event_ids:
         count_copies(out, per_event.get(event_id, 0), f"event {event_id}", "comment")
     return out
+
+
+def check_created_once(records: Any, field_name: str, values: list[str]) -> Counts:
+    """Each create_user / create_group event made exactly one user / group: ``records`` (Jira's
+    users or groups, :func:`jira_users` / :func:`jira_groups`) holding each value in ``field_name``
+    (the e-mail, the group name) once."""
+    out = Counts(checked=len(values))
+    for value in values:
+        count_copies(out, sum(1 for r in records.values() if r.get(field_name) == value), f"{field_name} {value}",
+                     "record")
+    return out
+
+
+def check_not_member(jira_sim: Any, group_id: str, account_ids: list[str]) -> Counts:
+    """Each remove_user_from_group event left its user out of the group (still in: lost)."""
+    members = jira_group_member_ids(jira_sim, group_id)
+    out = Counts(checked=len(account_ids))
+    for account_id in account_ids:
+        if account_id in members:
+            out.lost += 1
+            out.details.append(f"{account_id}: still in group {group_id}")
+    return out

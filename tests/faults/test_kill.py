@@ -7,12 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
 from .check import (
+    Counts,
+    check_created_once,
     check_import,
     check_issue_events,
+    check_not_member,
     esm_cards_by_key,
     jira_group_member_ids,
     jira_groups,
@@ -186,6 +190,37 @@ def test_sigkill_event_between_jira_answer_and_state_write(env, report):
         runs += 2
     env.calm()
     report("SIGKILL event after Jira answered", runs, check_issue_events(env.jira_sim, task.name, event_ids))
+
+
+def _member_to_remove(env) -> tuple[dict, Callable[[], Counts]]:
+    """A payload removing one member from one group, and how the check reads Jira afterwards."""
+    group_id = sorted(jira_groups(env.jira_sim))[0]
+    account_id = sorted(jira_group_member_ids(env.jira_sim, group_id))[0]
+    name = jira_groups(env.jira_sim)[group_id]["name"]
+    return {"account_id": account_id, "group": name}, lambda: check_not_member(env.jira_sim, group_id, [account_id])
+
+
+@pytest.mark.parametrize("file_name", ["event_create_user.yaml", "event_create_group.yaml",
+                                       "event_remove_user_from_group.yaml"])
+def test_sigkill_identity_event_between_jira_answer_and_state_write(env, report, file_name):
+    """Jira created the user / group, or removed the member; the worker dies before the
+    outcome is recorded. The task retry must not create a second one, nor undo anything."""
+    raw, task = event_task(file_name)
+    if task.operation == "create_user":
+        fields, check = {"email": "kill.answer@example.com"}, lambda: check_created_once(
+            jira_users(env.jira_sim), "emailAddress", ["kill.answer@example.com"])
+    elif task.operation == "create_group":
+        fields, check = {"name": "kill-answer-group"}, lambda: check_created_once(
+            jira_groups(env.jira_sim), "name", ["kill-answer-group"])
+    else:
+        fields, check = _member_to_remove(env)
+    payload, owner = {"event_id": f"kill-{task.operation}", **fields}, f"manual__kill-{task.operation}"
+    _assert_killed(run_child(env, {"task": raw, "event": payload, "owner": owner}, "event-after-jira-answer"))
+    from jira_esm_connector.events import run_event
+
+    run_event(task, payload, env.jira(), env.esm(), env.state(), owner=owner)
+    env.calm()
+    report(f"SIGKILL {task.operation} event after Jira answered", 2, check())
 
 
 # (event task file, write-back, the card it comes from, payload, the import that meets the object)
