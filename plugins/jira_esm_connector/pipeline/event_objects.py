@@ -75,11 +75,13 @@ def _users(jira: JiraApi, origins: Origins) -> list[tuple[str, EventRef, str]]:
     """(account id, event, card) of the users with an event's e-mail (Jira keeps it unique)."""
     found = []
     for ref, origin in origins:
-        email = origin.get("email")
-        user = next((u for u in jira.find_users(email) if email_key(u.get("emailAddress")) == email_key(email)),
-                    None) if email else None
-        if user is not None and user.get("accountId"):
-            found.append((str(user["accountId"]), ref, origin["card_id"]))
+        wanted = email_key(origin.get("email"))
+        if not wanted:
+            continue
+        for user in jira.find_users(origin["email"]):  # asked as the event's retry asks
+            if email_key(user.get("emailAddress")) == wanted and user.get("accountId"):
+                found.append((str(user["accountId"]), ref, origin["card_id"]))
+                break
     return found
 
 

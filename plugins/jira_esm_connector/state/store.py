@@ -38,7 +38,8 @@ _CHUNK = 500
 _MAX_CONNECT_DELAY_S = 8.0
 _MAX_ERROR = 2000
 # event note (kept with the claim until the event is done): the ESM card the event writes its
-# result back to, {"template", "attribute", "card_id"} (see StateStore.event_origins)
+# result back to, {"template", "attribute", "card_id"} and what finds the object it creates
+# ("email", "group_name"; an issue: the event's label) -- see StateStore.event_origins
 ORIGIN_NOTE = "origin"
 # unfinished events older than this are not offered to imports (StateStore.event_origins)
 ORIGINS_WITHIN = timedelta(days=7)
