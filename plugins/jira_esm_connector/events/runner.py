@@ -212,7 +212,7 @@ def _origin(task: EventTask, payload: Mapping[str, Any]) -> dict[str, str] | Non
     the created object before the write-back -- its worker died after Jira's answer, the retry
     is still to come -- writes that card instead of a second one (``StateStore.event_origins``).
     A new issue is found by the event's label; a new user by its e-mail and a new group by its
-    name, noted here too (a payload they cannot be mapped from fails in ``_act`` as before)."""
+    name, noted here too."""
     wb, card_id = task.write_back, payload.get("datacard_id")
     if wb is None or not card_id:
         return None
@@ -220,7 +220,7 @@ def _origin(task: EventTask, payload: Mapping[str, Any]) -> dict[str, str] | Non
     if task.operation in ("create_user", "create_group"):
         try:
             rendered = _renderer(task)(payload)
-        except MappingError:
+        except Exception:  # noqa: BLE001 - _act renders again and fails the event with it, as before
             return origin
         found_by = {"email": rendered.email} if task.operation == "create_user" else {"group_name": rendered.group_name}
         origin.update({k: str(v) for k, v in found_by.items() if v})
