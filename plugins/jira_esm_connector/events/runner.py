@@ -173,11 +173,11 @@ def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str,
 
 def _note_event_card(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any], state: StateApi,
                      ref: EventRef) -> None:
-    """Before the write-back: note which card the created object belongs to, so that an
-    import meeting its key before the write-back landed writes that card instead of creating
-    a second one (``StateStore.event_cards``). Before, not only when it failed: an import
-    runs on another worker at the same time, and a write-back that is slow (ESM retrying
-    a 503) or whose worker died is as unseen by it as one that failed."""
+    """The write-back failed: note which card the created object belongs to, so that an
+    import meeting its key before the event's retry wrote it (ESM down for a while) writes
+    that card instead of creating a second one (``StateStore.event_cards``). Only then: a
+    write-back under way, or whose worker died, is found through the claim's origin
+    (``_origin``), and a push whose write-back works pays no extra state write."""
     wb, card_id = task.write_back, payload.get("datacard_id")
     value = result.get(OPERATION_SPECS[task.operation].result_key) if wb is not None else None
     note = getattr(state, "note_event_card", None)
@@ -309,8 +309,11 @@ def run_event(
         )
     try:
         result = _act(task, payload, jira, ref, check_first, _create_guard(state, ref, claim, index_lag_s))
-        _note_event_card(task, payload, result, state, ref)
-        written = write_back(task, payload, result, esm)
+        try:
+            written = write_back(task, payload, result, esm)
+        except BaseException:
+            _note_event_card(task, payload, result, state, ref)
+            raise
         if written is not None:
             result["written_back"] = written
     except BaseException as exc:

@@ -140,9 +140,10 @@ class Tables:
     def _event_cards(m: sa.MetaData, p: str) -> sa.Table:
         """The ESM card an event push created a Jira object for (migration 7): ``key`` (the
         issue key, account id, group id the event writes back to ``attribute`` of that card).
-        Noted before the write-back, so an import that meets the key before the write-back
-        landed (slow, failed and waiting for its retry, its worker killed) writes that card
-        instead of creating a second card for the same key."""
+        Noted when the write-back failed, so an import that meets the key before the event's
+        retry wrote it (ESM was down) writes that card instead of creating a second card for
+        the same key. A write-back still under way, or whose worker died, is found through the
+        event's claim instead (``StateStore.event_origins``)."""
         return sa.Table(
             f"{p}event_cards", m,
             sa.Column("template", sa.String(250), primary_key=True),

@@ -936,8 +936,8 @@ class StateStore:
     def note_event_card(
         self, template: str, attribute: str, key: str, card_id: str, *, task: str, event_id: str
     ) -> None:
-        """An event push created the Jira object ``key`` for ESM card ``card_id`` and is about
-        to write ``key`` to its ``attribute``: see ``Tables.event_cards``."""
+        """An event push created the Jira object ``key`` for ESM card ``card_id`` and could not
+        write ``key`` to its ``attribute`` (yet): see ``Tables.event_cards``."""
         row = {"template": template, "attribute": attribute, "record_key": str(key)[:RECORD_KEY_MAX],
                "card_id": str(card_id)[:100], "task": task, "event_id": str(event_id)[:200], "created_at": _utcnow()}
         with self._write() as conn:
