@@ -162,7 +162,7 @@ def test_delete_user_by_email_deletes_a_deactivated_user_and_a_retrigger_reports
     caplog.set_level("INFO", logger="jira_esm_connector.events")
     again = delete_user(jira, ref, email=email, check_first=True)
     assert again["deleted"] is False and again["account_id"] is None
-    assert f"No Jira user, active or deactivated, has the e-mail address {email}" in caplog.text
+    assert f"Jira has no user, active or deactivated, with the e-mail address {email} (any more)" in caplog.text
     with pytest.raises(EventRefused, match=f"no user, active or deactivated, with the e-mail address {email}"):
         delete_user(jira, _ref(), email=email)
 

@@ -560,27 +560,43 @@ def _deactivated_user_with_email(jira: JiraApi, email: str) -> str | None:
     return str(user["accountId"]) if user else None
 
 
+def _user_exists(jira: JiraApi, account_id: str) -> bool:
+    try:
+        jira.get_user(account_id)
+    except NotFoundError:
+        return False
+    except ConnectorHTTPError as exc:
+        if is_transient(exc):
+            raise
+        raise refused(exc, f"look up the user {account_id}") from None
+    return True
+
+
 def delete_user(
     jira: JiraApi, ref: EventRef, *, account_id: str | None = None, email: str | None = None, check_first: bool = False
 ) -> dict[str, Any]:
     """Delete the user (``JiraClient.delete_user``), deactivated ones too. Returns
     ``{"account_id", "deleted"}`` (False: already gone)."""
-    resolved = resolve_account_id(jira, account_id=account_id, email=email)
-    if resolved is None and email:
-        resolved = _deactivated_user_with_email(jira, email)
+    if account_id:
+        # looked up first: a 404 to the DELETE then means gone, not unknown (the client
+        # repeats a DELETE whose answer was lost, and the repeat meets the deleted user)
+        resolved = account_id if _user_exists(jira, account_id) else None
+        missing = f"no user with the account id {account_id}"
+    else:
+        resolved = resolve_account_id(jira, email=email)
+        if resolved is None and email:
+            resolved = _deactivated_user_with_email(jira, email)
+        missing = f"no user, active or deactivated, with the e-mail address {email}"
     if resolved is None:
         if check_first:
-            log.info("No Jira user, active or deactivated, has the e-mail address %s (any more): nothing to delete",
-                     email)
-            return {"account_id": None, "email": email, "deleted": False}
-        raise EventRefused(f"Jira has no user, active or deactivated, with the e-mail address {email}")
+            log.info("Jira has %s (any more): nothing to delete", missing)
+            return {"account_id": account_id, "email": email, "deleted": False}
+        raise EventRefused(f"Jira has {missing}")
     try:
         jira.delete_user(resolved)
-    except NotFoundError as exc:
-        if email or check_first:  # found a moment ago, or an earlier attempt ran: already gone
-            log.info("Jira user %s is already deleted", resolved)
-            return {"account_id": resolved, "deleted": False}
-        raise refused(exc, f"delete the user {resolved}") from None
+    except NotFoundError:  # there a moment ago: deleted meanwhile, or by this very request repeated
+        log.info("Jira user %s is already deleted", resolved)
+        return {"account_id": resolved, "deleted": False}
     except ConnectorHTTPError as exc:
         if is_transient(exc):
             raise
