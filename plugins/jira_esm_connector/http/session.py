@@ -101,6 +101,19 @@ class _NamedSession(requests.Session):
     """A requests.Session whose repr never shows auth or headers."""
 
     service_name: str = "service"
+    whole_path_mounts: frozenset[str] = frozenset()  # mounts that take their exact path only
+
+    def get_adapter(self, url: str) -> Any:
+        # requests takes any mount that is a prefix of the URL, compared in lower case: the
+        # read-only mount ".../issue/bulkfetch" would also take ".../issue/BULKFETCH-7/comment"
+        # and repeat that POST after a 502 (two comments). Such a mount takes its path only.
+        low = url.lower()
+        for prefix, adapter in self.adapters.items():
+            if low.startswith(prefix.lower()) and (
+                prefix not in self.whole_path_mounts or low[len(prefix):][:1] in ("", "?", "#")
+            ):
+                return adapter
+        return super().get_adapter(url)  # no mount: requests' own error
 
     def get_redirect_target(self, resp):  # type: ignore[no-untyped-def]
         target = super().get_redirect_target(resp)
@@ -205,9 +218,11 @@ def build_session(
             limiter=limiter,
         )
         root = base_url.rstrip("/")
-        for path in paths:
+        mounts = frozenset(root + "/" + path.lstrip("/") for path in paths)
+        for mount in mounts:
             # requests picks the adapter with the longest matching URL prefix
-            session.mount(root + "/" + path.lstrip("/"), read_adapter)
+            session.mount(mount, read_adapter)
+        session.whole_path_mounts = mounts
     return session
 
 
