@@ -167,6 +167,23 @@ def test_delete_user_by_email_deletes_a_deactivated_user_and_a_retrigger_reports
         delete_user(jira, _ref(), email=email)
 
 
+def test_a_deactivated_user_named_by_email_is_removed_from_a_group(jira, jira_sim, request):
+    """Off-boarding: Jira's admin deactivated the user, then ESM's workflow removes them from
+    their groups. Jira's user search shows active users only; before, the event failed with
+    "Jira has no user with the e-mail address ..." and the user stayed in the group."""
+    email = f"{unique('leaver')}@example.com"
+    account_id = jira.create_user(email, ["jira-software"])["accountId"]
+    group = jira.create_group(unique("leaver-group"))
+    request.addfinalizer(lambda: (jira_sim.admin("DELETE", f"users/{account_id}"),
+                                  jira.delete_group(group_id=group["groupId"])))
+    jira_sim.admin("PUT", f"groups/{group['groupId']}/members/{account_id}")
+    jira_sim.admin("PATCH", f"users/{account_id}", {"active": False})
+
+    removed = remove_user_from_group(jira, _ref(), group_name=group["name"], email=email)
+    assert removed["account_id"] == account_id and removed["changed"] is True
+    assert account_id not in _members(jira, group["name"])
+
+
 @pytest.mark.parametrize("lookalike", ["\u017f", "\u212a"])  # LATIN SMALL LONG S, KELVIN SIGN
 def test_delete_user_by_email_does_not_take_a_unicode_lookalike_for_another_users_address(jira, lookalike):
     """A look-alike of a user's e-mail address (U+017F long s case-folds to "s", U+212A Kelvin
@@ -181,7 +198,7 @@ def test_delete_user_by_email_does_not_take_a_unicode_lookalike_for_another_user
         delete_user(jira, _ref(), email=lookalike_email)
     assert delete_user(jira, _ref(), email=lookalike_email, check_first=True)["deleted"] is False
     assert jira.get_user(account_id)["accountId"] == account_id  # the real user is still there
-    with pytest.raises(EventRefused, match="no user with the e-mail"):
+    with pytest.raises(EventRefused, match="no user, active or deactivated, with the e-mail"):
         add_user_to_group(jira, _ref(), group_name="jira-software-users", email=lookalike_email)
 
 

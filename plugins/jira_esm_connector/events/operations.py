@@ -505,9 +505,10 @@ def find_user_by_email(jira: JiraApi, email: str) -> dict[str, Any] | None:
 
 
 def resolve_account_id(jira: JiraApi, *, account_id: str | None = None, email: str | None = None) -> str | None:
-    """An account id as given, or the account id of the user with this e-mail (None: no such
-    user). :class:`EventRefused` when Jira found users but hides their e-mail addresses: "no
-    such user" cannot be told then (a retried delete would report a live user deleted)."""
+    """An account id as given, or the account id of the user with this e-mail, active or
+    deactivated (None: no such user). :class:`EventRefused` when Jira found users but hides
+    their e-mail addresses: "no such user" cannot be told then (a retried delete would report
+    a live user deleted)."""
     if account_id:
         return account_id
     if email:
@@ -518,7 +519,7 @@ def resolve_account_id(jira: JiraApi, *, account_id: str | None = None, email: s
                 "profile visibility), so it cannot tell whether one of them has this address; send the "
                 "user's account id instead"
             )
-        return user.get("accountId") if user else None
+        return user.get("accountId") if user else _deactivated_user_with_email(jira, email)
     raise EventRefused("the payload names no user: give an account id or an e-mail address")
 
 
@@ -584,8 +585,6 @@ def delete_user(
         missing = f"no user with the account id {account_id}"
     else:
         resolved = resolve_account_id(jira, email=email)
-        if resolved is None and email:
-            resolved = _deactivated_user_with_email(jira, email)
         missing = f"no user, active or deactivated, with the e-mail address {email}"
     if resolved is None:
         if check_first:
@@ -681,7 +680,7 @@ def _membership(
         raise EventRefused("the payload names no group: give a group name or id")
     resolved = resolve_account_id(jira, account_id=account_id, email=email)
     if resolved is None:
-        raise EventRefused(f"Jira has no user with the e-mail address {email}")
+        raise EventRefused(f"Jira has no user, active or deactivated, with the e-mail address {email}")
     which = group_name or group_id
     doing = f"{'add' if add else 'remove'} user {resolved} {'to' if add else 'from'} group '{which}'"
     result = {"group_id": group_id, "group_name": group_name, "account_id": resolved, "changed": False}
