@@ -54,3 +54,33 @@ def test_an_issue_already_in_one_of_the_alternatives_is_left_alone(jira):
     again = transition_issue(jira, EventRef("t", unique()), key, "Resolved|Closed", check_first=True)
     assert _status(jira, key) == "Resolved"
     assert again["changed"] is False
+
+
+class EarlierAttemptLands:
+    """The Jira client, but just before this attempt's transition is sent, an earlier
+    attempt's transition request lands in Jira (it timed out on the client's side, and Jira
+    carried it out late): the issue is in the target status when ours arrives."""
+
+    def __init__(self, jira):
+        self._jira = jira
+
+    def __getattr__(self, name):
+        return getattr(self._jira, name)
+
+    def transition_issue(self, *a, **kw):
+        self._jira.transition_issue(*a, **kw)
+        return self._jira.transition_issue(*a, **kw)
+
+
+def test_a_transition_refused_because_the_issue_got_there_meanwhile_succeeds(jira, state):
+    """Jira refuses a transition out of the status the issue is no longer in ("not valid for
+    this issue"); the goal holds, so the event must succeed. Before, it failed for good."""
+    desk = project_with(jira, "Resolved")
+    key = jira.create_issue({"project": {"key": desk}, "issuetype": {"name": "Task"}, "summary": "resolve me"})["key"]
+    task = make_task(
+        name="review_transition_landed", operation="transition_issue", payload={"issue_key": {"required": True}},
+        issue="{{ issue_key }}", transition={"to": "Resolved"},
+    )
+    result = run_event(task, {"event_id": unique(), "issue_key": key}, EarlierAttemptLands(jira), None, state)
+    assert _status(jira, key) == "Resolved"
+    assert result["status"] == "Resolved"

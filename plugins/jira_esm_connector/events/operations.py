@@ -417,6 +417,25 @@ def _targets(status: str | Sequence[str]) -> list[str]:
     return [s.strip() for s in items if s and s.strip()]
 
 
+def _transition(
+    jira: JiraApi, issue_key: str, transition_id: Any, fields: Mapping[str, Any], doing: str, wanted: set[str]
+) -> str | None:
+    """Send the transition; None when it moved the issue. Jira's refusal while the issue is in
+    a wanted status after all gives that status: it got there meanwhile (an earlier attempt's
+    request that timed out here and that Jira carried out late, or a person), the goal holds."""
+    try:
+        jira.transition_issue(issue_key, transition_id, fields=fields or None)
+        return None
+    except ConnectorHTTPError as exc:
+        if is_transient(exc):
+            raise
+        now = _status_of(jira, issue_key) if exc.status in (400, 409) else None  # "not valid for this issue"
+        if now is not None and now.casefold() in wanted:
+            log.info("Jira refused to %s, but %s is in status '%s' already: nothing left to do", doing, issue_key, now)
+            return now
+        raise refused(exc, doing) from None
+
+
 def transition_issue(
     jira: JiraApi,
     ref: EventRef,
@@ -465,12 +484,13 @@ def transition_issue(
         tfields: dict[str, Any] = dict(fields or {})
         if resolution:
             tfields["resolution"] = {"name": resolution}
-        _call(
-            f"move {issue_key} to '{leads_to(chosen)}' by transition '{chosen.get('name')}'",
-            lambda: jira.transition_issue(issue_key, chosen["id"], fields=tfields or None),
-        )
-        result.update(status=leads_to(chosen), transition_id=str(chosen["id"]), changed=True)
-        log.info("Moved %s to '%s' (transition '%s', id %s)", issue_key, result["status"], chosen.get("name"), chosen["id"])
+        doing = f"move {issue_key} to '{leads_to(chosen)}' by transition '{chosen.get('name')}'"
+        arrived = _transition(jira, issue_key, chosen["id"], tfields, doing, wanted_set)
+        if arrived is None:
+            result.update(status=leads_to(chosen), transition_id=str(chosen["id"]), changed=True)
+            log.info("Moved %s to '%s' (transition '%s', id %s)", issue_key, result["status"], chosen.get("name"), chosen["id"])
+        else:
+            result["status"] = arrived
     else:
         if current is not None and current.casefold() in wanted_set:
             log.info("%s is already in status '%s': no transition needed", issue_key, current)
