@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from jira_esm_connector.events import EventRefused, run_event
+from jira_esm_connector.http.errors import RequestTimeoutError
 
 from .conftest import example_task, unique
 
@@ -47,3 +48,33 @@ def test_delete_user_by_an_account_id_jira_does_not_know_is_refused_naming_it(ji
     task = example_task("event_delete_user.yaml")
     with pytest.raises(EventRefused, match="Jira has no user with the account id 0000nosuchaccount"):
         run_event(task, {"event_id": unique(), "account_id": "0000nosuchaccount"}, jira, None, state)
+
+
+class CreateLandsLate:
+    """The Jira client, but the first group create times out on the client's side and Jira
+    carries it out late: just before the connector's second request arrives."""
+
+    def __init__(self, jira):
+        self._jira = jira
+        self.pending: str | None = None
+
+    def __getattr__(self, name):
+        return getattr(self._jira, name)
+
+    def create_group(self, name):
+        if self.pending is None:
+            self.pending = name
+            raise RequestTimeoutError("Jira did not answer POST /rest/api/3/group in time", service="Jira")
+        self._jira.create_group(self.pending)  # the first request lands now ...
+        return self._jira.create_group(name)  # ... and Jira refuses the second: the name is taken
+
+
+def test_a_group_create_refused_because_the_first_request_landed_late_succeeds(jira, state, monkeypatch, request):
+    """Jira answers the repeated create with "A group with that name already exists."; the
+    group is the event's own. Before, the event failed for good although the group was there."""
+    monkeypatch.setattr("jira_esm_connector.events.operations.LOOKUP_PAUSES", (0.0,))
+    name = unique("late group")
+    request.addfinalizer(lambda: jira.find_group(name) and jira.delete_group(name=name))
+    task = example_task("event_create_group.yaml", write_back=None)
+    result = run_event(task, {"event_id": unique(), "name": name}, CreateLandsLate(jira), None, state)
+    assert result["group_id"] == jira.find_group(name)["groupId"]

@@ -154,7 +154,8 @@ def _create_checked(
 ) -> tuple[T, bool]:
     """``(result, found_existing)`` for objects whose ``find`` reads Jira's database (it sees
     a create at once): find first when asked; after a transient failure check Jira before
-    repeating the create (it may have taken effect)."""
+    repeating the create (it may have taken effect), and look once more when Jira refuses the
+    repeat (it may have carried out the first request late)."""
     if check_first:
         found = find()
         if found is not None:
@@ -163,6 +164,16 @@ def _create_checked(
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         try:
             return _call(doing, create), False
+        except EventRefused:
+            # refused ("already exists") after an earlier request whose outcome is unknown:
+            # Jira may have carried that one out late, after the look above
+            if attempt == 1 and not check_first:
+                raise
+            found = _find_or_none(find)
+            if found is None:
+                raise
+            log.info("Jira refused to %s again: an earlier request of this event did it after all", doing)
+            return found, True
         except ConnectorHTTPError as exc:
             if attempt == CREATE_ATTEMPTS:
                 raise
@@ -176,6 +187,13 @@ def _create_checked(
                 return found, True
             log.info("Jira did not %s: repeating the request", doing)
     raise AssertionError("unreachable")
+
+
+def _find_or_none(find: Callable[[], T | None]) -> T | None:
+    try:
+        return find()
+    except ConnectorHTTPError:  # the refusal in hand says more than a failed look
+        return None
 
 
 def _find_patiently(find: Callable[[], T | None]) -> T | None:
