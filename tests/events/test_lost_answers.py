@@ -1,13 +1,15 @@
 """Event operations whose answer was lost after Jira acted (the simulator's ``drop_after``
-fault; the proxy's 502 after the upstream answered): the client repeats an idempotent
-request (DELETE) on its own, and the repeat meets the change already made. The event must
-succeed -- its goal holds -- and say so, not fail for good."""
+fault; the proxy's 502 after the upstream answered) or that Jira carried out late: the
+client repeats an idempotent request (DELETE) on its own, the Airflow retry repeats the
+rest, and the repeat meets the change already made. The event must succeed -- its goal
+holds -- and not do the change twice."""
 from __future__ import annotations
 
 import pytest
 import requests
 
 from jira_esm_connector.events import EventRefused, run_event
+from jira_esm_connector.events.errors import is_permanent
 from jira_esm_connector.http.errors import RequestTimeoutError
 
 from .conftest import example_task, unique
@@ -78,3 +80,33 @@ def test_a_group_create_refused_because_the_first_request_landed_late_succeeds(j
     task = example_task("event_create_group.yaml", write_back=None)
     result = run_event(task, {"event_id": unique(), "name": name}, CreateLandsLate(jira), None, state)
     assert result["group_id"] == jira.find_group(name)["groupId"]
+
+
+@pytest.mark.parametrize("task_file,method,path", [
+    ("event_add_user_to_group.yaml", "POST", "/rest/api/3/group/user"),
+    ("event_remove_user_from_group.yaml", "DELETE", "/rest/api/3/group/user"),
+    ("event_delete_group.yaml", "DELETE", "/rest/api/3/group"),
+])
+def test_membership_and_group_changes_whose_answer_was_lost_end_as_wanted(
+    jira, jira_sim, state, request, task_file, method, path
+):
+    account_id = _new_user(jira, jira_sim, request)
+    group = jira.create_group(unique("lost group ü"))
+    request.addfinalizer(lambda: jira.find_group(group["name"]) and jira.delete_group(group_id=group["groupId"]))
+    if "remove" in task_file:
+        jira.add_user_to_group(account_id, group_id=group["groupId"])
+    task = example_task(task_file)
+    conf = {"event_id": unique(), "name" if "delete_group" in task_file else "group": group["name"]}
+    if "delete_group" not in task_file:
+        conf["account_id"] = account_id
+    jira_sim.admin("POST", "faults", json={"type": "drop_after", "count": 1, "path": path, "method": method})
+    try:
+        run_event(task, conf, jira, None, state, owner="run-1")
+    except Exception as exc:  # noqa: BLE001 - a transient failure is fine: Airflow retries the task
+        assert not is_permanent(exc), exc
+        run_event(task, conf, jira, None, state, owner="run-1")
+    if "delete_group" in task_file:
+        assert jira.find_group(group["name"]) is None
+    else:
+        members = {m["accountId"] for m in jira.iter_group_members(group_id=group["groupId"])}
+        assert (account_id in members) == ("add" in task_file)
