@@ -110,3 +110,15 @@ def test_membership_and_group_changes_whose_answer_was_lost_end_as_wanted(
     else:
         members = {m["accountId"] for m in jira.iter_group_members(group_id=group["groupId"])}
         assert (account_id in members) == ("add" in task_file)
+
+
+def test_a_transition_whose_answer_was_lost_is_confirmed_within_the_attempt(jira, jira_sim, state):
+    """Jira moved the issue; the answer was lost (a POST is not repeated). The status tells
+    that the goal holds: the event succeeds at once, as a create whose answer was lost does.
+    Before, the attempt failed and only Airflow's retry (if any is left) finished the event."""
+    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "lost answer"})["key"]
+    task = example_task("event_transition_issue.yaml")
+    jira_sim.admin("POST", "faults", json={"type": "drop_after", "count": 1,
+                                            "path": f"/rest/api/3/issue/{key}/transitions", "method": "POST"})
+    result = run_event(task, {"event_id": unique(), "issue_key": key, "status": "05 - Solved"}, jira, None, state)
+    assert jira.get_issue(key, fields=["status"])["fields"]["status"]["name"] == result["status"] == "Resolved"

@@ -438,19 +438,23 @@ def _targets(status: str | Sequence[str]) -> list[str]:
 def _transition(
     jira: JiraApi, issue_key: str, transition_id: Any, fields: Mapping[str, Any], doing: str, wanted: set[str]
 ) -> str | None:
-    """Send the transition; None when it moved the issue. Jira's refusal while the issue is in
-    a wanted status after all gives that status: it got there meanwhile (an earlier attempt's
-    request that timed out here and that Jira carried out late, or a person), the goal holds."""
+    """Send the transition; None when it moved the issue. When the request failed but the issue
+    is in a wanted status, that status: a lost answer (the POST is not repeated) after Jira
+    moved it, or a refusal because it got there meanwhile (an earlier attempt's request that
+    timed out here and that Jira carried out late, or a person). The goal holds either way."""
     try:
         jira.transition_issue(issue_key, transition_id, fields=fields or None)
         return None
     except ConnectorHTTPError as exc:
-        if is_transient(exc):
-            raise
-        now = _status_of(jira, issue_key) if exc.status in (400, 409) else None  # "not valid for this issue"
+        transient = is_transient(exc)
+        if not transient and exc.status not in (400, 409):  # 400/409: "not valid for this issue"
+            raise refused(exc, doing) from None
+        now = _status_of(jira, issue_key)
         if now is not None and now.casefold() in wanted:
-            log.info("Jira refused to %s, but %s is in status '%s' already: nothing left to do", doing, issue_key, now)
+            log.info("Could not %s (%s), but %s is in status '%s' now: nothing left to do", doing, exc, issue_key, now)
             return now
+        if transient:
+            raise
         raise refused(exc, doing) from None
 
 
