@@ -68,6 +68,17 @@ def test_payload_refuses_unknown_keys_and_missing_event_id():
     assert ok["priority"] is None and ok["description"] is None
 
 
+@pytest.mark.parametrize("value", [4711, True, ["inc-4711"]])
+def test_an_event_id_of_the_wrong_type_is_refused_as_such_not_as_missing(value):
+    """ESM's workflow sends the card number as the event id, as a JSON number: the refusal
+    says what is wrong with it. Before, it said the payload had no event_id."""
+    task = example_task(CREATE)
+    with pytest.raises(PayloadError) as err:
+        check_payload(task, {"event_id": value, "datacard_id": "1", "subject": "s"})
+    assert "no event_id" not in str(err.value)
+    assert f"event_id: {value!r} must be printable text" in str(err.value)
+
+
 def test_bad_payload_fails_before_touching_jira_or_the_state(jira, state, jira_sim):
     task = example_task(CREATE)
     before = jira_sim.stats()["total"]

@@ -111,7 +111,8 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
         payload[name] = field.default
     payload.update(conf)
     event_id = payload.get("event_id")
-    if not isinstance(event_id, str) or not event_id.strip():
+    # missing or blank; one of another type (a number) is refused below, saying what is wrong with it
+    if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
         raise PayloadError("the payload has no event_id: every event needs a unique, non-empty event_id")
     validator = jsonschema.Draft202012Validator(
         params_schema(task), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
