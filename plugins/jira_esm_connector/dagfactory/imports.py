@@ -395,12 +395,13 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
             if task.removal is None:
                 log.info("This task does not mark removed records (removed: false).")
                 return nothing_marked()
-            with _step_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
+            jira_conn_id = task.jira_conn_id if task.mapping_type == "generic" else None  # index lag check
+            with _step_clients(jira_conn_id=jira_conn_id, esm_conn_id=task.esm_conn_id) as (jira, esm):
                 return _run_step(
                     mark_removed, task, extracted, esm, state,
                     allow_mass_removal=bool(params.get("allow_mass_removal")),
                     allow_shrink=bool(params.get("allow_shrink")), concurrency=settings.esm_concurrency, logger=log,
-                    run_id=run_id, settings=settings,
+                    run_id=run_id, settings=settings, jira=jira,
                 )
 
     finish_step = _finish_task(task, settings, _lease)

@@ -21,7 +21,12 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
   page caps, a lost permission, a lagging index -- nothing is marked either, unless the
   run was triggered with ``allow_shrink: true``.
 
-Both fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry would see
+* **index lag** (generic imports): the listing reads Jira's search index, which lags behind
+  writes. A candidate whose issue Jira still has (``issue/bulkfetch``, read consistently) and
+  that changed since the listing began less the task's ``overlap_minutes`` is not marked this
+  run (logged); the next run decides. Gone or changed earlier: marked as before.
+
+The first two fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry would see
 the same listing. The run's volume is not recorded, so the next run compares against the
 last good one again.
 
@@ -54,10 +59,12 @@ Which cards are candidates -- two ways to the same answer:
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..http.parallel import bounded_parallel
-from ..protocols import EsmApi, StateApi
+from ..mapping.dates import parse_jira_datetime
+from ..protocols import EsmApi, JiraApi, StateApi
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
 from .template_lock import writing_template
@@ -226,6 +233,45 @@ def _check_safety_limits(
         raise (ShrinkLimitError if shrink_refused else RemovalLimitError)(message)
 
 
+def _lag_cutoff(task: Any, extracted: ExtractResult) -> datetime | None:
+    """Jira's time before this run's listing less the task's overlap (how long the search
+    index may lag), or None when Jira's clock was not read (:mod:`.carry`)."""
+    since = extracted.get("sync_since")
+    return datetime.fromisoformat(str(since)) - timedelta(minutes=task.overlap_minutes) if since else None
+
+
+def _not_changed_lately(
+    task: Any, candidates: list[tuple[str, str]], jira: JiraApi | None, extracted: ExtractResult, lg: Any,
+) -> list[tuple[str, str]]:
+    """Generic imports: the candidates left once those Jira still has and that changed since
+    the listing's start less the overlap are set aside. The listing reads the search index,
+    which lags behind writes: such an issue may be missing from it although its JQL still
+    selects it. Asked through ``issue/bulkfetch`` (read consistently, not the index); the
+    next run, with the index caught up, decides. An issue gone, or changed earlier and no
+    longer selected, is still marked."""
+    if jira is None or task.mapping_type != "generic" or task.record_key_path not in ("key", "id") or not candidates:
+        return candidates
+    cutoff = _lag_cutoff(task, extracted)
+    keys = [key for _, key in candidates]
+
+    def lately(issue: dict[str, Any]) -> bool:
+        updated = parse_jira_datetime((issue.get("fields") or {}).get("updated"))
+        return cutoff is None or updated is None or updated >= cutoff
+
+    recent: set[str] = set()
+    for _batch, issues, _gone in jira.iter_hydrated([keys], ["updated"]):
+        recent.update(str(issue.get(task.record_key_path)) for issue in issues if lately(issue))
+    if not recent.intersection(keys):
+        return candidates
+    lg.warning(
+        "%d card(s) are not marked removed this run: Jira still has their issues, changed since %s (the search "
+        "index may not show them yet); the next run decides: %s",
+        len(recent.intersection(keys)), cutoff.isoformat() if cutoff else "an unknown time (Jira's clock was not read)",
+        ", ".join(k for k in keys if k in recent)[:1500],
+    )
+    return [(card_id, key) for card_id, key in candidates if key not in recent]
+
+
 def _mark(task: Any, candidates: list[tuple[str, str]], esm: EsmApi, state: StateApi, lg: Any) -> tuple[list[str], int]:
     """Set the removal value on the candidates' cards: (keys marked, how many ESM refused)."""
     from ..esm import CardInput
@@ -262,12 +308,15 @@ def mark_removed(
     allow_mass_removal: bool = False,
     allow_shrink: bool = False,
     concurrency: int = 4,  # ConnectorSettings.esm_concurrency's default; the DAG passes the setting
+    jira: JiraApi | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
     run_id: str | None = None,
     settings: Any = None,
 ) -> RemovalResult:
     """Mark the cards of records this run did not fetch (within the safety limits);
-    ``concurrency``: ESM look-ups at once when the key map is complete (module docs).
+    ``concurrency``: ESM look-ups at once when the key map is complete (module docs);
+    ``jira``: asked, for generic imports, whether an issue the listing missed may only be
+    missing from the lagging search index (:func:`_not_changed_lately`).
 
     Holds the ESM template's write lock (:mod:`.template_lock`) from the candidates to the
     marking: no other task's load can stamp one of the candidates (take the record over)
@@ -281,12 +330,12 @@ def mark_removed(
     with writing_template(task, esm, state, step="mark_removed", run_id=run_id, settings=settings,
                           logger=lg) as lock:
         return _mark_removed(task, extracted, seen, esm, state, lock.check, allow_mass_removal=allow_mass_removal,
-                             allow_shrink=allow_shrink, concurrency=concurrency, lg=lg)
+                             allow_shrink=allow_shrink, concurrency=concurrency, jira=jira, lg=lg)
 
 
 def _mark_removed(
     task: Any, extracted: ExtractResult, seen: set[str], esm: EsmApi, state: StateApi, guard: Any, *,
-    allow_mass_removal: bool, allow_shrink: bool, concurrency: int, lg: Any,
+    allow_mass_removal: bool, allow_shrink: bool, concurrency: int, jira: JiraApi | None, lg: Any,
 ) -> RemovalResult:
     """:func:`mark_removed` under the template's write lock (``guard`` raises once it was lost)."""
     if state.key_map_complete(task.name, task.template, task.key.esm):
@@ -299,6 +348,7 @@ def _mark_removed(
         task, candidates, active, int(extracted.get("fetched") or 0), last_volume,
         allow_mass_removal=allow_mass_removal, allow_shrink=allow_shrink, lg=lg,
     )
+    candidates = _not_changed_lately(task, candidates, jira, extracted, lg)
     guard()  # the write lock was lost meanwhile: another writer may have taken a candidate over
     marked, refused = _mark(task, candidates, esm, state, lg)
     return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False,

@@ -76,7 +76,7 @@ def run_import(
         if task.mode == "full":
             lease.check()
             removed = mark_removed(task, extracted, esm, state, allow_mass_removal=allow_mass_removal,
-                                   allow_shrink=allow_shrink, concurrency=esm_concurrency, logger=logger,
+                                   allow_shrink=allow_shrink, concurrency=esm_concurrency, jira=jira, logger=logger,
                                    run_id=run_id, settings=settings)
         lease.check()
         return finish(

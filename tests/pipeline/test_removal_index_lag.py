@@ -1,0 +1,62 @@
+"""A full generic import lists issues through the search index, which lags behind writes
+(search/jql is eventually consistent; the Jira simulator's ``search_lag_seconds`` leaves
+recently changed issues out). An issue the listing missed is not taken for gone before
+Jira itself (``issue/bulkfetch``, read consistently) is asked: one it still has and that
+changed within the task's overlap before the listing waits for the next run; one it no
+longer has, or that changed earlier and is no longer selected, is marked as before.
+Real simulators over HTTPS."""
+from __future__ import annotations
+
+from jira_esm_connector.pipeline import run_import
+
+from .conftest import ISSUES_TASK, make_task
+from .helpers import by_attr, esm_cards, jira_issues, run_id
+
+REMOVAL = {"attribute": "status", "value": "07 - Cancelled", "max_share": 0.5}
+FULL = dict(ISSUES_TASK, name="test_issues_lag", mode="full", removed=REMOVAL)
+
+
+def _statuses(esm, task) -> dict[str, str]:
+    return {k: c.value("status") for k, c in by_attr(esm_cards(esm, "incident", task.name), "jira_key").items()}
+
+
+def _lagging_run(jira, jira_sim, esm, state, staging, task, n, **kwargs):
+    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 30})
+    try:
+        return run_import(task, jira, esm, state, staging, run_id(n), **kwargs)
+    finally:
+        jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
+
+
+def test_an_issue_the_lagging_index_left_out_is_not_marked_removed(jira, jira_sim, esm, state, staging, run_log):
+    task = make_task(FULL)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    keys = sorted(jira_issues(jira, "project = SUP"))
+    changed, deleted = keys[7], keys[8]
+    jira_sim.admin("PATCH", f"issues/{changed}", json={"summary": "Changed while the index lagged"})
+    jira_sim.admin("DELETE", f"issues/{deleted}")
+
+    second = _lagging_run(jira, jira_sim, esm, state, staging, task, 2, logger=run_log)
+
+    statuses = _statuses(esm, task)
+    assert statuses[changed] != "07 - Cancelled"  # still in Jira: the index had not caught up
+    assert statuses[deleted] == "07 - Cancelled"  # gone from Jira: marked as before
+    assert second["marked_removed"] == 1
+    assert any(changed in m and "next run" in m for m in run_log.messages), run_log.messages
+
+    third = run_import(task, jira, esm, state, staging, run_id(3))  # the index caught up
+    assert third["marked_removed"] == 0 and third["updated"] == 1
+    assert _statuses(esm, task)[changed] != "07 - Cancelled"
+
+
+def test_an_issue_changed_out_of_the_selection_before_the_listing_is_still_marked(jira, jira_sim, esm, state, staging):
+    """Without an overlap (no lag allowed for), an issue Jira still has but the JQL no longer
+    selects is marked at once: the check never makes a legitimate removal impossible."""
+    task = make_task(FULL, jql="project = SUP AND status != Closed", overlap_minutes=0)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    key = sorted(jira_issues(jira, "project = SUP AND status != Closed"))[3]
+    jira_sim.admin("PATCH", f"issues/{key}", json={"status": "Closed"})
+
+    second = run_import(task, jira, esm, state, staging, run_id(2))
+    assert second["marked_removed"] == 1
+    assert _statuses(esm, task)[key] == "07 - Cancelled"
