@@ -58,7 +58,8 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
     GET    /_admin/health                      {"status": "ok", "issues": N}
     GET    /_admin/config                      knobs: latency_ms, rate_limit_per_second,
                                                max_results_cap, search_lag_seconds,
-                                               bulkfetch_max, bulkfetch_silent, faults
+                                               bulkfetch_max, bulkfetch_silent,
+                                               users_listing_max, faults
     PUT    /_admin/config                      {"latency_ms": 200, "rate_limit_per_second": 5}
                                                (rate limit per account; 0 = off; over the limit:
                                                429 + Retry-After + X-RateLimit-Limit/-Remaining/-Reset)
@@ -71,6 +72,9 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                not grant 1,000; 0 = Jira's rule); more: 400, or with
                                                {"bulkfetch_silent": true} an answer holding only the
                                                first 100 issues, no error for the rest
+                                               {"users_listing_max": 30}: users/search and /users
+                                               list nobody past the 30th user (an empty page: a
+                                               user listing that stops early; 0 = everyone)
     POST   /_admin/faults                      inject faults into the next N matching /rest/ calls:
                                                {"type": "status", "status": 503, "count": 3,
                                                 "retry_after": 2, "path": "/rest/api/3/search/jql",

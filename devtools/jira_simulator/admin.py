@@ -112,6 +112,11 @@ def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
             sim.knobs.bulkfetch_max = cap
         if "bulkfetch_silent" in body:
             sim.knobs.bulkfetch_silent = bool(body["bulkfetch_silent"])
+        if "users_listing_max" in body:
+            most = body["users_listing_max"] or 0
+            if isinstance(most, bool) or not isinstance(most, int) or most < 0:
+                raise JiraError(400, "users_listing_max must be a whole number, 0 (everyone) or more")
+            sim.knobs.users_listing_max = most
         return sim.knobs.config()
 
     @app.get("/_admin/faults")

@@ -80,6 +80,9 @@ class Knobs:
     # this many issues and no error for the others (a cap lowered quietly).
     bulkfetch_max: int = 0
     bulkfetch_silent: bool = False
+    # users/search (and /users) list nobody past this position (0 = everyone): a user listing
+    # that stops early with an empty page, as Jira's user searches do past their first 1,000.
+    users_listing_max: int = 0
     faults: list[Fault] = field(default_factory=list)
     _windows: dict[str, tuple[int, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,6 +95,7 @@ class Knobs:
             "search_lag_seconds": self.search_lag_seconds,
             "bulkfetch_max": self.bulkfetch_max,
             "bulkfetch_silent": self.bulkfetch_silent,
+            "users_listing_max": self.users_listing_max,
             "faults": [f.as_dict() for f in self.faults],
         }
 
@@ -103,6 +107,7 @@ class Knobs:
             self.search_lag_seconds = 0.0
             self.bulkfetch_max = 0
             self.bulkfetch_silent = False
+            self.users_listing_max = 0
             self.faults.clear()
             self._windows.clear()
 

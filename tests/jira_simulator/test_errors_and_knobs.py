@@ -179,14 +179,32 @@ def test_reset_restores_seed_and_keeps_run_time_accounts(sim):
     s = sim.session()
     s.put(sim.base_url + "/rest/api/3/issue/SUP-1", json={"fields": {"summary": "edited"}})
     sim.admin("PUT", "config", json={"latency_ms": 50, "rate_limit_per_second": 100, "max_results_cap": 5,
-                                     "search_lag_seconds": 30, "bulkfetch_max": 100, "bulkfetch_silent": True})
+                                     "search_lag_seconds": 30, "bulkfetch_max": 100, "bulkfetch_silent": True,
+                                     "users_listing_max": 7})
     sim.reset()
     assert s.get(sim.base_url + "/rest/api/3/issue/SUP-1").json()["fields"]["summary"] != "edited"
     assert sim.admin("GET", "config").json() == {"latency_ms": 0, "rate_limit_per_second": 0, "max_results_cap": 0,
                                                  "search_lag_seconds": 0.0, "bulkfetch_max": 0,
-                                                 "bulkfetch_silent": False, "faults": []}
+                                                 "bulkfetch_silent": False, "users_listing_max": 0, "faults": []}
     me = sim.session("late@example.com", "late-token").get(sim.base_url + "/rest/api/3/myself")
     assert me.status_code == 200 and me.json()["timeZone"] == "UTC"
+
+
+def test_users_listing_max_ends_the_user_listing_early_with_an_empty_page(sim):
+    """A user listing that stops early looks complete: pages up to the limit, then an empty
+    page -- the only end a bare-array listing has."""
+    s = sim.session()
+    url = sim.base_url + "/rest/api/3/users/search"
+    everyone = s.get(url, params={"maxResults": 1000}).json()
+    assert len(everyone) > 12
+    assert sim.admin("PUT", "config", json={"users_listing_max": 12}).json()["users_listing_max"] == 12
+    assert s.get(url, params={"maxResults": 1000}).json() == everyone[:12]
+    assert s.get(url, params={"startAt": 10, "maxResults": 5}).json() == everyone[10:12]
+    assert s.get(url, params={"startAt": 12}).json() == []
+    assert s.get(sim.base_url + "/rest/api/3/users", params={"startAt": 12}).json() == []
+    assert requests.put(sim.base_url + "/_admin/config", json={"users_listing_max": -1}, verify=sim.ca_pem).status_code == 400
+    sim.admin("PUT", "config", json={"users_listing_max": 0})
+    assert s.get(url, params={"maxResults": 1000}).json() == everyone
 
 
 def test_max_results_cap_shortens_every_listing_page_silently(sim):

@@ -23,6 +23,7 @@ def test_an_edit_esm_did_not_answer_for_leaves_the_key_map_marked_complete_witho
     _load_people(task, esm, state, tmp_path / "l1", mine)
     mark_removed(task, _extracted(tmp_path / "e1", mine), esm, state)  # pages once: the map is complete
     assert state.key_map_complete(task.name, "person", "jira_account_id")
+    state.record_run(task.name, "manual__earlier", {"fetched": len(mine)}, len(mine))  # that run's volume
     card = _people(esm)["acc-1"][0].data_card_id
 
     # acc-1 enters this task's selection; ESM saves the edit but its answer leaves that card out

@@ -113,7 +113,8 @@ def test_the_share_limit_trips_on_the_fast_path(esm, state, tmp_path, run_log):
         mark_removed(task, _extracted(tmp_path / "extract", keys[:5]), esm, state, logger=run_log)
     assert any(FAST in m for m in run_log.messages)
     assert _deleted(esm) == set()
-    allowed = mark_removed(task, _extracted(tmp_path / "extract2", keys[:5]), esm, state, allow_mass_removal=True)
+    allowed = mark_removed(task, _extracted(tmp_path / "extract2", keys[:5]), esm, state, allow_mass_removal=True,
+                           allow_shrink=True)  # 5 fetched of 20 cards is a shrink as well
     assert allowed["marked_removed"] == 15 and _deleted(esm) == set(keys[5:])
 
 
@@ -144,6 +145,7 @@ def test_a_load_that_crashed_leaves_the_map_unknown_and_the_next_removal_pages(
         _load_people(task, esm, state, tmp_path / "load2", _keys(30))  # cards acc-21.. created, not mapped
     monkeypatch.undo()
     assert not state.key_map_complete(task.name, "person", "jira_account_id")
+    state.record_run(task.name, "manual__earlier", {"fetched": 20}, 20)  # the run of the first load
 
     result = mark_removed(task, _extracted(tmp_path / "extract", keys), esm, state, logger=run_log)
 

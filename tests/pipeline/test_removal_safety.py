@@ -68,6 +68,30 @@ def test_markedly_smaller_fetch_marks_nothing_unless_allowed(jira, jira_sim, esm
     assert run_import(task, jira, esm, state, staging, run_id(5))["marked_removed"] == 0
 
 
+def test_a_listing_cut_short_marks_nothing_when_the_state_has_no_earlier_volume(jira, jira_sim, esm, state, staging,
+                                                                                tmp_path):
+    """A new state database (lost, migrated) has no earlier run's volume to compare with: a
+    user listing that stops early must not de-provision the users it did not reach. The
+    task's active cards in ESM are the baseline then."""
+    from jira_esm_connector.state import StateStore
+
+    task = make_task(USERS_TASK)
+    total = run_import(task, jira, esm, state, staging, run_id(1))["fetched"]
+    new_state = StateStore(f"sqlite:///{tmp_path / 'new-state.db'}")
+    jira_sim.admin("PUT", "config", json={"users_listing_max": total - 8})  # 20 % cut: within max_share
+    try:
+        with pytest.raises(ShrinkLimitError) as err:
+            run_import(task, jira, esm, new_state, staging, run_id(2))
+        assert f"fetched {total - 8} record(s)" in str(err.value) and f"{total} active" in str(err.value)
+        cards = esm_cards(esm, "person", task.name)
+        assert len(cards) == total and all(c.value("accountStatus") != "Deleted" for c in cards.values())
+        # the operator who knows Jira lost those users says so once
+        assert run_import(task, jira, esm, new_state, staging, run_id(3), allow_shrink=True)["marked_removed"] == 8
+    finally:
+        jira_sim.admin("PUT", "config", json={"users_listing_max": 0})
+        new_state.dispose()
+
+
 def test_max_shrink_setting_is_the_threshold(jira, jira_sim, esm, state, staging):
     task = make_task(USERS_TASK, removed={"max_shrink": 0.2})
     run_import(task, jira, esm, state, staging, run_id(1))

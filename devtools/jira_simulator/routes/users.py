@@ -75,6 +75,9 @@ def register_users(app: FastAPI, api: Api) -> None:
     async def list_users(request: Request) -> Any:
         caller, r = ctx(request, version)
         start, limit = page_window(request, sim.knobs, 50, 1000, invalid="startAt and maxResults must not be negative.")
+        most = sim.knobs.users_listing_max
+        if most:
+            limit = max(0, min(limit, most - start))
         return [r.user(u) for u in store.users_page(start, limit)]
 
     app.add_api_route(prefix + "/users/search", list_users, methods=["GET"])

@@ -17,17 +17,17 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
   stops with a clear message and marks nothing, unless the run was triggered with
   ``allow_mass_removal: true``;
 * **shrink**: when this run fetched more than ``removed.max_shrink`` (default 0.10) fewer
-  records than the last successful run (``state.last_volume``) -- a listing cut short by
-  page caps, a lost permission, a lagging index -- nothing is marked either, unless the
-  run was triggered with ``allow_shrink: true``.
-
+  records than the last successful run (``state.last_volume``; with none recorded -- a new
+  or lost state database -- than the task's active cards) -- a listing cut short by page
+  caps, a lost permission, a lagging index -- nothing is marked either, unless the run was
+  triggered with ``allow_shrink: true``;
 * **index lag** (generic imports): the listing reads Jira's search index, which lags behind
   writes. A candidate whose issue Jira still has (``issue/bulkfetch``, read consistently) and
   that changed since the listing began less the task's ``overlap_minutes`` is not marked this
   run (logged); the next run decides. Gone or changed earlier: marked as before.
 
-The first two fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry would see
-the same listing. The run's volume is not recorded, so the next run compares against the
+The first two fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry
+would see the same listing. The run's volume is not recorded, so the next run compares against the
 last good one again.
 
 Which cards are candidates -- two ways to the same answer:
@@ -210,14 +210,18 @@ def _check_safety_limits(
             lg.warning("Safety limit overridden for this run (allow_mass_removal): %s", message)
         else:
             refusals.append(message)
-    if candidates and last_volume and fetched < last_volume * (1 - removal.max_shrink):
+    # no earlier volume (a new or lost state database): the task's active cards are the baseline
+    baseline = last_volume if last_volume is not None else active
+    if candidates and baseline and fetched < baseline * (1 - removal.max_shrink):
         # A listing cut short looks exactly like records deleted in Jira: trust it only when
         # the run saw about as much as the last good one.
-        shrink = 1 - fetched / last_volume
+        shrink = 1 - fetched / baseline
+        against = (f"the {last_volume} of the last successful run" if last_volume is not None else
+                   f"the {active} active card(s) the task has in ESM (the state database records no earlier run)")
         message = (
             f"Task '{task.name}': refusing to mark {len(candidates)} '{task.template}' card(s) as removed: "
-            f"this run fetched {fetched} record(s), {shrink:.0%} fewer than the {last_volume} of the last "
-            f"successful run (limit {removal.max_shrink:.0%}, removed.max_shrink). A listing cut short (Jira "
+            f"this run fetched {fetched} record(s), {shrink:.0%} fewer than {against} "
+            f"(limit {removal.max_shrink:.0%}, removed.max_shrink). A listing cut short (Jira "
             f"capping pages, a lost permission, a search index catching up) looks like records gone. Nothing was "
             f"marked. If Jira really has that many fewer records now, trigger the DAG once with the parameter "
             f"allow_shrink = true. First keys: {', '.join(k for _, k in candidates[:10])}"
