@@ -84,6 +84,10 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                {"type": "drop_after", "count": 1}  -> the request is
                                                 handled (takes effect), then the socket is closed
                                                 (RST) instead of answering
+                                               {"type": "empty", "count": 1}  -> the request is
+                                                handled, then answered with its items left out (a
+                                                bare array, or values / issues / comments), total
+                                                and isLast as they were
                                                ("path" is a prefix and "method" a filter, both optional)
     GET    /_admin/faults                      pending faults;  DELETE /_admin/faults clears them
     GET    /_admin/stats                       {"total": N, "endpoints": {"GET /rest/api/3/search/jql": n},

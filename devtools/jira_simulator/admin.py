@@ -127,8 +127,8 @@ def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
     async def add_fault(request: Request) -> Any:
         body = await body_json(request)
         ftype = body.get("type", "status")
-        if ftype not in ("status", "reset", "slow", "drop_after"):
-            raise JiraError(400, "type must be one of status, reset, slow, drop_after")
+        if ftype not in ("status", "reset", "slow", "drop_after", "empty"):
+            raise JiraError(400, "type must be one of status, reset, slow, drop_after, empty")
         fault = Fault(
             type=ftype, count=int(body.get("count", 1)), status=int(body.get("status", 503)),
             retry_after=body.get("retry_after"), delay_ms=int(body.get("delay_ms", 0)),

@@ -8,6 +8,7 @@ and applies the knobs (latency, rate limits, injected faults) and statistics.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import socket
 import struct
@@ -104,6 +105,8 @@ def create_app(sim: Simulator) -> FastAPI:
                 status = fault.status
                 return jira_error_response(fault.status, _status_text(fault.status), headers)
             response = await call_next(request)
+            if fault is not None and fault.type == "empty":
+                response = await _emptied(response)
             if decision is not None:
                 for k, v in decision.headers().items():
                     response.headers[k] = v
@@ -151,6 +154,20 @@ class LatestApiAlias:
             if raw and raw.startswith(self.PREFIX.encode()):
                 scope["raw_path"] = b"/rest/api/2/" + raw[len(self.PREFIX):]
         await self.app(scope, receive, send)
+
+
+async def _emptied(response: Response) -> Response:
+    """The endpoint's answer with its items left out -- a bare array, or a page's ``values``,
+    ``issues`` or ``comments`` -- and everything else (``total``, ``isLast``) as it was: a
+    page that came back empty although it says more follow."""
+    body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+    data = json.loads(body) if body else None
+    if isinstance(data, list):
+        data = []
+    elif isinstance(data, dict):
+        data = {k: [] if k in ("values", "issues", "comments") and isinstance(v, list) else v for k, v in data.items()}
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(json.dumps(data).encode(), status_code=response.status_code, headers=headers)
 
 
 def _status_text(status: int) -> str:

@@ -19,8 +19,9 @@ class Fault:
     # "status": answer with that status instead of handling the request; "reset": drop the
     # connection instead; "slow": wait delay_ms, then handle it; "drop_after": handle the
     # request (it takes effect), then drop the connection instead of answering -- the
-    # ambiguous failure a client must not blindly repeat.
-    type: str  # "status" | "reset" | "slow" | "drop_after"
+    # ambiguous failure a client must not blindly repeat; "empty": handle it, then answer
+    # with its items left out (total / isLast as they were).
+    type: str  # "status" | "reset" | "slow" | "drop_after" | "empty"
     count: int = 1
     status: int = 503
     retry_after: float | None = None

@@ -293,3 +293,20 @@ def test_drop_after_fault_makes_the_change_then_drops_the_answer(sim):
     assert len(_label_hits(s, base, "dropped-answer")) == 1  # created, though the caller never heard
     assert sim.admin("GET", "faults").json() == []
     assert sim.stats()["responses"]["POST /rest/api/3/issue"] == {"dropped": 1}
+
+
+def test_empty_fault_answers_a_page_without_its_items_but_with_its_total_and_is_last(sim):
+    s = sim.session()
+    base = sim.base_url + "/rest/api/3"
+    group = next(g for g in s.get(base + "/group/bulk").json()["values"]
+                 if s.get(base + "/group/member", params={"groupId": g["groupId"], "maxResults": 2}).json()["total"] > 2)
+    page = s.get(base + "/group/member", params={"groupId": group["groupId"], "maxResults": 2}).json()
+    assert page["isLast"] is False and len(page["values"]) == 2
+    sim.admin("POST", "faults", json={"type": "empty", "count": 2, "path": "/rest/api/3/group/member"})
+
+    empty = s.get(base + "/group/member", params={"groupId": group["groupId"], "maxResults": 2})
+    assert empty.status_code == 200 and empty.headers["Content-Type"].startswith("application/json")
+    assert empty.json() == {**page, "values": []}
+    assert s.get(base + "/users/search").json()  # other paths answer as usual
+    assert s.get(base + "/group/member", params={"groupId": group["groupId"], "maxResults": 2}).json()["values"] == []
+    assert s.get(base + "/group/member", params={"groupId": group["groupId"], "maxResults": 2}).json() == page

@@ -17,7 +17,8 @@ them (an item deleted before the offset would otherwise go unread): see
 A page shorter than asked is never taken as the end: Atlassian lowers ``maxResults`` at
 will (per endpoint, per site, under load), so a short page only says how far to advance.
 Listings end on an empty page, a confirmed ``isLast: true``, or a reported ``total``
-reached. A truncated listing would otherwise look complete, and a full import would mark
+reached -- and an empty page that says more follow (``isLast: false``, a ``total`` beyond
+it) is refused (:class:`PagingError`), not taken for the end. A truncated listing would otherwise look complete, and a full import would mark
 every record it did not see as removed.
 """
 from __future__ import annotations
@@ -184,6 +185,10 @@ class _OffsetPaginator(Paginator):
         """Does the page itself say it is the last (beyond an empty page)?"""
         return False
 
+    def _says_more(self, page: Any) -> str | None:
+        """What in an empty page says more follow (then it is no end), or None."""
+        return None
+
     def items(self, page: Any) -> list[Any]:
         raw = self._page_items(page)
         self._moved = False
@@ -215,6 +220,11 @@ class _OffsetPaginator(Paginator):
             self.start_at = self._requested + self._page_length
             self._overlap = True
         elif not self._overlap:
+            more = self._says_more(page)
+            if more:
+                # taken for the end, the items it leaves out would look gone: a group's
+                # members, removed from its card
+                raise PagingError(f"the page at position {self._requested} is empty although {more}")
             return None  # an empty page at the boundary: the end
         else:
             self._overlap = False  # only the item read last: the end, or pages of one item
@@ -258,6 +268,14 @@ class StartAtPaginator(_OffsetPaginator):
             return is_last is True
         total = page.get("total")
         return isinstance(total, int) and self._requested + self._page_length >= total
+
+    def _says_more(self, page: Any) -> str | None:
+        total = page.get("total")
+        if page.get("isLast") is False:
+            return "it says more follow (isLast: false)"
+        if isinstance(total, int) and total > self._requested:
+            return f"it says the listing holds {total} item(s) (total)"
+        return None
 
 
 class OffsetArrayPaginator(_OffsetPaginator):
