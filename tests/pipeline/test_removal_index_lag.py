@@ -1,10 +1,10 @@
 """A full generic import lists issues through the search index, which lags behind writes
 (search/jql is eventually consistent; the Jira simulator's ``search_lag_seconds`` leaves
-recently changed issues out). An issue the listing missed is not taken for gone before
-Jira itself (``issue/bulkfetch``, read consistently) is asked: one it still has and that
-changed within the task's overlap before the listing waits for the next run; one it no
-longer has, or that changed earlier and is no longer selected, is marked as before.
-Real simulators over HTTPS."""
+recently changed issues out) and may lose a page. An issue the listing missed is not taken
+for gone before Jira itself (``issue/bulkfetch``, read consistently) is asked: one it still
+has and that changed within the task's overlap before the listing waits for the next run,
+one the task's JQL still selects is not marked; one Jira no longer has, or that changed
+earlier and is no longer selected, is marked as before. Real simulators over HTTPS."""
 from __future__ import annotations
 
 from jira_esm_connector.pipeline import run_import
@@ -60,3 +60,23 @@ def test_an_issue_changed_out_of_the_selection_before_the_listing_is_still_marke
     second = run_import(task, jira, esm, state, staging, run_id(2))
     assert second["marked_removed"] == 1
     assert _statuses(esm, task)[key] == "07 - Cancelled"
+
+
+def test_issues_a_listing_page_lost_are_not_marked_removed(jira, jira_sim, esm, state, staging, run_log):
+    """A search/jql page that comes back empty although it hands on to the next one (Jira
+    may do that) loses its issues from the listing: too few for the shrink limit (5 of 83),
+    yet Jira still has them, unchanged, and the JQL still selects them."""
+    task = make_task(FULL)
+    jira_sim.admin("PUT", "config", json={"max_results_cap": 5})
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    assert first["fetched"] > 50
+    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql"})
+    try:  # clear_cache: nothing carried, the listing is the run's first search
+        second = run_import(task, jira, esm, state, staging, run_id(2), clear_cache=True, logger=run_log)
+    finally:
+        jira_sim.admin("DELETE", "faults")
+
+    assert second["fetched"] == first["fetched"] - 5
+    assert second["marked_removed"] == 0
+    assert all(s != "07 - Cancelled" for s in _statuses(esm, task).values())
+    assert any("still selects" in m for m in run_log.messages), run_log.messages

@@ -21,10 +21,11 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
   or lost state database -- than the task's active cards) -- a listing cut short by page
   caps, a lost permission, a lagging index -- nothing is marked either, unless the run was
   triggered with ``allow_shrink: true``;
-* **index lag** (generic imports): the listing reads Jira's search index, which lags behind
-  writes. A candidate whose issue Jira still has (``issue/bulkfetch``, read consistently) and
-  that changed since the listing began less the task's ``overlap_minutes`` is not marked this
-  run (logged); the next run decides. Gone or changed earlier: marked as before.
+* **asked Jira** (generic imports): the listing reads Jira's search index, which lags behind
+  writes and may lose a page. A candidate whose issue Jira still has (``issue/bulkfetch``,
+  read consistently) is not marked when it changed since the listing began less the task's
+  ``overlap_minutes`` (the next run decides), nor when the task's JQL, asked for it alone,
+  still selects it (logged). Gone, or no longer selected: marked.
 
 The first two fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry
 would see the same listing. The run's volume is not recorded, so the next run compares against the
@@ -244,36 +245,64 @@ def _lag_cutoff(task: Any, extracted: ExtractResult) -> datetime | None:
     return datetime.fromisoformat(str(since)) - timedelta(minutes=task.overlap_minutes) if since else None
 
 
-def _not_changed_lately(
+def _in_jira(jira: JiraApi, keys: list[str], key_path: str, cutoff: datetime | None) -> tuple[set[str], dict[str, str]]:
+    """Of these record keys, through ``issue/bulkfetch`` (read consistently, not the search
+    index): (those whose issue changed since ``cutoff`` -- all Jira still has when None --,
+    ``{issue id: record key}`` of the others Jira still has)."""
+    recent: set[str] = set()
+    older: dict[str, str] = {}
+    for _batch, issues, _gone in jira.iter_hydrated([keys], ["updated"]):
+        for issue in issues:
+            updated = parse_jira_datetime((issue.get("fields") or {}).get("updated"))
+            if cutoff is None or updated is None or updated >= cutoff:
+                recent.add(str(issue.get(key_path)))
+            else:
+                older[str(issue.get("id")).strip()] = str(issue.get(key_path))
+    return recent, older
+
+
+def _still_selected(jira: JiraApi, jql: str, issues: dict[str, str]) -> set[str]:
+    """The record keys of ``issues`` (issue id -> key) the JQL still selects, asked for
+    those ids alone (an id that is not a number cannot be asked: kept)."""
+    ids = [i for i in issues if i.isdigit()]
+    selected = {key for ident, key in issues.items() if not ident.isdigit()}
+    where = f"({jql}) AND " if jql.strip() else ""
+    for first in range(0, len(ids), 500):
+        for page in jira.iter_issue_ids(f"{where}id in ({', '.join(ids[first:first + 500])})"):
+            selected.update(issues[str(i["id"]).strip()] for i in page.issues if str(i["id"]).strip() in issues)
+    return selected
+
+
+def _not_gone_from_jira(
     task: Any, candidates: list[tuple[str, str]], jira: JiraApi | None, extracted: ExtractResult, lg: Any,
 ) -> list[tuple[str, str]]:
-    """Generic imports: the candidates left once those Jira still has and that changed since
-    the listing's start less the overlap are set aside. The listing reads the search index,
-    which lags behind writes: such an issue may be missing from it although its JQL still
-    selects it. Asked through ``issue/bulkfetch`` (read consistently, not the index); the
-    next run, with the index caught up, decides. An issue gone, or changed earlier and no
-    longer selected, is still marked."""
+    """Generic imports: the candidates left once Jira was asked about them. The listing reads
+    the search index, so an issue Jira still has is not marked this run when it changed
+    since the listing began less the overlap (the lagging index may not show it yet; the
+    next run decides), nor when the task's JQL, asked for it alone, still selects it (the
+    listing lost it: a page that came back short). Gone, or no longer selected: marked."""
     if jira is None or task.mapping_type != "generic" or task.record_key_path not in ("key", "id") or not candidates:
         return candidates
     cutoff = _lag_cutoff(task, extracted)
     keys = [key for _, key in candidates]
-
-    def lately(issue: dict[str, Any]) -> bool:
-        updated = parse_jira_datetime((issue.get("fields") or {}).get("updated"))
-        return cutoff is None or updated is None or updated >= cutoff
-
-    recent: set[str] = set()
-    for _batch, issues, _gone in jira.iter_hydrated([keys], ["updated"]):
-        recent.update(str(issue.get(task.record_key_path)) for issue in issues if lately(issue))
-    if not recent.intersection(keys):
-        return candidates
-    lg.warning(
-        "%d card(s) are not marked removed this run: Jira still has their issues, changed since %s (the search "
-        "index may not show them yet); the next run decides: %s",
-        len(recent.intersection(keys)), cutoff.isoformat() if cutoff else "an unknown time (Jira's clock was not read)",
-        ", ".join(k for k in keys if k in recent)[:1500],
-    )
-    return [(card_id, key) for card_id, key in candidates if key not in recent]
+    recent, older = _in_jira(jira, keys, task.record_key_path, cutoff)
+    selected = _still_selected(jira, task.jql or "", older) if older else set()
+    # a moved issue answers under its new key: the card of its old key is marked, as before
+    recent, selected = recent.intersection(keys), selected.intersection(keys)
+    if recent:
+        lg.warning(
+            "%d card(s) are not marked removed this run: Jira still has their issues, changed since %s (the search "
+            "index may not show them yet); the next run decides: %s", len(recent),
+            cutoff.isoformat() if cutoff else "an unknown time (Jira's clock was not read)",
+            ", ".join(sorted(recent))[:1500],
+        )
+    if selected:
+        lg.warning(
+            "%d card(s) are not marked removed: this run's listing left their issues out, yet Jira has them and the "
+            "task's JQL still selects them (a search page that came back short?): %s",
+            len(selected), ", ".join(sorted(selected))[:1500],
+        )
+    return [(card_id, key) for card_id, key in candidates if key not in recent and key not in selected]
 
 
 def _mark(task: Any, candidates: list[tuple[str, str]], esm: EsmApi, state: StateApi, lg: Any) -> tuple[list[str], int]:
@@ -319,8 +348,8 @@ def mark_removed(
 ) -> RemovalResult:
     """Mark the cards of records this run did not fetch (within the safety limits);
     ``concurrency``: ESM look-ups at once when the key map is complete (module docs);
-    ``jira``: asked, for generic imports, whether an issue the listing missed may only be
-    missing from the lagging search index (:func:`_not_changed_lately`).
+    ``jira``: asked, for generic imports, whether an issue the listing missed is gone
+    (:func:`_not_gone_from_jira`).
 
     Holds the ESM template's write lock (:mod:`.template_lock`) from the candidates to the
     marking: no other task's load can stamp one of the candidates (take the record over)
@@ -352,7 +381,7 @@ def _mark_removed(
         task, candidates, active, int(extracted.get("fetched") or 0), last_volume,
         allow_mass_removal=allow_mass_removal, allow_shrink=allow_shrink, lg=lg,
     )
-    candidates = _not_changed_lately(task, candidates, jira, extracted, lg)
+    candidates = _not_gone_from_jira(task, candidates, jira, extracted, lg)
     guard()  # the write lock was lost meanwhile: another writer may have taken a candidate over
     marked, refused = _mark(task, candidates, esm, state, lg)
     return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False,
