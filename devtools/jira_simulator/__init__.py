@@ -114,8 +114,10 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                accountId, default none)
     DELETE /_admin/issues/{key}
     POST   /_admin/users                       {"email", "displayName", "accountId", "active",
-                                                "accountType", "timeZone"} -> {"accountId"}
-    PATCH  /_admin/users/{accountId}           {"email", "displayName", "active", "timeZone"}
+                                                "accountType", "timeZone", "emailVisible"} -> {"accountId"}
+    PATCH  /_admin/users/{accountId}           {"email", "displayName", "active", "timeZone", "emailVisible"}
+                                               (emailVisible false: the user's profile visibility
+                                               hides the address from everyone else)
     DELETE /_admin/users/{accountId}
     POST   /_admin/groups                      {"name", "groupId"?} -> {"groupId", "name"}
     DELETE /_admin/groups/{groupId}

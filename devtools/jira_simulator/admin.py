@@ -223,15 +223,17 @@ def _register_admin_data(app: FastAPI, sim: Simulator) -> None:
             body.get("email"), body.get("displayName") or (body.get("email") or "user").split("@")[0],
             account_id=body.get("accountId"), active=bool(body.get("active", True)),
             account_type=body.get("accountType", "atlassian"), time_zone=body.get("timeZone", "Europe/Helsinki"),
-            products=body.get("products", ["jira-software"]),
+            products=body.get("products", ["jira-software"]), email_visible=bool(body.get("emailVisible", True)),
         )
         return JSONResponse({"accountId": u["account_id"]}, status_code=201)
 
     @app.patch("/_admin/users/{account_id}")
     async def admin_update_user(request: Request, account_id: str) -> Any:
         body = await body_json(request)
-        mapping = {"email": "email", "displayName": "display_name", "active": "active", "timeZone": "time_zone", "accountType": "account_type"}
-        values = {mapping[k]: (int(v) if k == "active" else v) for k, v in body.items() if k in mapping}
+        mapping = {"email": "email", "displayName": "display_name", "active": "active", "timeZone": "time_zone",
+                   "accountType": "account_type", "emailVisible": "email_visible"}
+        flags = ("active", "emailVisible")
+        values = {mapping[k]: (int(v) if k in flags else v) for k, v in body.items() if k in mapping}
         try:
             u = store.update_user(account_id, values)
         except NotFound:

@@ -57,7 +57,8 @@ class Renderer:
             "accountId": u["account_id"],
             "accountType": u["account_type"],
         }
-        if u["email"]:
+        # profile visibility: a hidden address is left out, except for its owner (as Jira does)
+        if u["email"] and (u["email_visible"] or u["account_id"] == self.account_id):
             out["emailAddress"] = u["email"]
         out.update({
             "avatarUrls": self.avatars("user", u["account_id"]),

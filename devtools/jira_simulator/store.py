@@ -30,7 +30,8 @@ CREATE TABLE projects (
 CREATE TABLE users (
     account_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, email TEXT, display_name TEXT NOT NULL,
     active INTEGER NOT NULL, account_type TEXT NOT NULL, time_zone TEXT NOT NULL,
-    locale TEXT NOT NULL, products TEXT NOT NULL DEFAULT '[]'
+    locale TEXT NOT NULL, products TEXT NOT NULL DEFAULT '[]',
+    email_visible INTEGER NOT NULL DEFAULT 1  -- 0: profile visibility hides the address from others
 );
 CREATE INDEX users_seq ON users(seq);
 CREATE TABLE groups (
@@ -101,6 +102,8 @@ CREATE TABLE attachments (
 );
 CREATE INDEX attachments_issue ON attachments(issue_id, id);
 """
+
+_USER_COLS = "account_id, seq, email, display_name, active, account_type, time_zone, locale, products"
 
 ANCHOR_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: seeded data ends here (deterministic)
 DAY_MS = 86_400_000
@@ -318,7 +321,7 @@ class Store:
                  acct.email.split("@")[0].replace(".", " ").title(), 1, "atlassian",
                  acct.time_zone, "en_US", '["jira-software","jira-servicedesk"]')
             )
-        c.executemany("INSERT OR REPLACE INTO users VALUES (?,?,?,?,?,?,?,?,?)", users)
+        c.executemany(f"INSERT OR REPLACE INTO users ({_USER_COLS}) VALUES (?,?,?,?,?,?,?,?,?)", users)
         all_ids = [u[0] for u in users]
         if not atlassian_ids:
             atlassian_ids = [a.account_id for a in spec.accounts] or all_ids
@@ -929,14 +932,14 @@ class Store:
     def create_user(
         self, email: str | None, display_name: str, *, account_id: str | None = None,
         active: bool = True, account_type: str = "atlassian", time_zone: str = "Europe/Helsinki",
-        products: list[str] | None = None,
+        products: list[str] | None = None, email_visible: bool = True,
     ) -> dict:
         account_id = account_id or uuid.uuid4().hex[:24]
         seq = self.conn.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM users").fetchone()[0]
         self.conn.execute(
-            "INSERT INTO users VALUES (?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO users ({_USER_COLS}, email_visible) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (account_id, seq, email, display_name, int(active), account_type, time_zone, "en_US",
-             json.dumps(products or [])),
+             json.dumps(products or []), int(email_visible)),
         )
         self._load_users()
         return self._users[account_id]
