@@ -42,3 +42,25 @@ def test_resumed_delete_user_does_not_report_a_user_with_hidden_email_as_deleted
     assert jira.get_user(account_id)["accountId"] == account_id
     # by account id it works
     assert delete_user(jira, ref, account_id=account_id)["deleted"] is True
+
+
+def test_delete_user_by_email_does_not_report_a_deactivated_user_with_hidden_email_as_gone(jira_sim_fresh):
+    """Jira's user search shows active users only, so a deactivated user is looked for among
+    all users (users/search) -- where Jira hides the address of a user whose profile
+    visibility says so. A resumed event (check_first) took "no listed user shows this
+    address" for "an earlier attempt deleted it" and reported success: the deactivated user
+    was never deleted. A first attempt was refused as "no such user". Both are refused now,
+    asking for the account id. Through the real simulator (a fresh one: the users it makes
+    are gone after the test)."""
+    email = f"{unique('hidden-inactive')}@example.com"
+    made = jira_sim_fresh.admin("POST", "/users", json={"email": email, "active": False, "emailVisible": False})
+    account_id = made.json()["accountId"]
+    with jira_sim_fresh.client() as jira:
+        assert account_id in {u["accountId"] for u in jira.iter_users() if "emailAddress" not in u}
+
+        ref = EventRef("test_events", unique())
+        for check_first in (True, False):
+            with pytest.raises(EventRefused, match="hides.*account id"):
+                delete_user(jira, ref, email=email, check_first=check_first)
+        assert jira.get_user(account_id)["accountId"] == account_id  # still in Jira
+        assert delete_user(jira, ref, account_id=account_id)["deleted"] is True

@@ -556,13 +556,18 @@ def resolve_account_id(jira: JiraApi, *, account_id: str | None = None, email: s
     if email:
         user, hidden = _users_for_email(jira, email)
         if user is None and hidden:
-            raise EventRefused(
-                f"Jira's user search for {email} found {hidden} user(s) whose e-mail address it hides (their "
-                "profile visibility), so it cannot tell whether one of them has this address; send the "
-                "user's account id instead"
-            )
+            raise _hidden_emails(f"Jira's user search for {email}", hidden)
         return user.get("accountId") if user else _deactivated_user_with_email(jira, email)
     raise EventRefused("the payload names no user: give an account id or an e-mail address")
+
+
+def _hidden_emails(where: str, hidden: int) -> EventRefused:
+    """No user shows the address, but ``hidden`` users' addresses are hidden: "no such user"
+    cannot be told (a retried delete would report a live user deleted)."""
+    return EventRefused(
+        f"{where} found {hidden} user(s) whose e-mail address it hides (their profile visibility), so it "
+        "cannot tell whether one of them has this address; send the user's account id instead"
+    )
 
 
 def create_user(
@@ -594,13 +599,24 @@ def _deactivated_user_with_email(jira: JiraApi, email: str) -> str | None:
     """The account id of a user with this e-mail among all users (``JiraClient.iter_users``,
     which lists deactivated users too: the user search shows active ones only), or None.
     Reads the user list up to the match (all of it when there is none): only when the search
-    found no one."""
+    found no one. :class:`EventRefused` when no user shows the address but deactivated
+    people's addresses are hidden (the search, which matches hidden addresses, covered the
+    active ones)."""
     wanted = email_key(email)
-    user = _call(f"look for a deactivated user {email}", lambda: next(
-        (u for u in jira.iter_users(page_size=1000) if email_key(u.get("emailAddress")) == wanted and u.get("accountId")),
-        None,
-    ))
-    return str(user["accountId"]) if user else None
+
+    def scan() -> tuple[str | None, int]:
+        hidden = 0
+        for user in jira.iter_users(page_size=1000):
+            if email_key(user.get("emailAddress")) == wanted and user.get("accountId"):
+                return str(user["accountId"]), 0
+            if not user.get("emailAddress") and user.get("active") is False and user.get("accountType") == "atlassian":
+                hidden += 1
+        return None, hidden
+
+    found, hidden = _call(f"look for a deactivated user {email}", scan)
+    if found is None and hidden:
+        raise _hidden_emails(f"Jira's list of all users (looked through for a deactivated user {email})", hidden)
+    return found
 
 
 def _user_exists(jira: JiraApi, account_id: str) -> bool:
