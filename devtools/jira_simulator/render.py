@@ -231,7 +231,10 @@ class Renderer:
         if fid == "customfield_10060":
             v = extra.get(fid)
             return self.date(v) if isinstance(v, int) else v
-        return extra.get(fid)
+        value = extra.get(fid)
+        if fid in model.CUSTOM_FIELDS and model.CUSTOM_FIELDS[fid][2] == "number" and isinstance(value, int):
+            return float(value)  # number custom fields hold doubles: Jira Cloud sends 3 as 3.0
+        return value
 
     def attachment(self, a: Any) -> dict:
         out: dict[str, Any] = {"self": f"{self.api}/attachment/{a['id']}", "id": str(a["id"]), "filename": a["filename"]}

@@ -145,3 +145,18 @@ def test_rest_api_v2_speaks_plain_text(sim):
     v3 = s.get(f"{sim.base_url}/rest/api/3/issue/{created.json()['key']}").json()
     assert v3["fields"]["description"]["type"] == "doc"
     assert s.post(f"{base}/issue/{created.json()['key']}/comment", json={"body": "hi"}).json()["body"] == "hi"
+
+
+def test_number_custom_fields_are_served_as_doubles(sim):
+    """Jira Cloud keeps number custom fields as doubles and writes them as JSON numbers with a
+    fraction (``"customfield_10016": 3.0``), whatever was written (``3``); the schema in GET
+    /field says ``number``. A client that turns the value into text gets "3.0"."""
+    s = sim.session()
+    assert s.put(sim.base_url + "/rest/api/3/issue/SUP-1", json={"fields": {"customfield_10016": 8}}).status_code == 204
+    body = s.get(sim.base_url + "/rest/api/3/issue/SUP-1", params={"fields": "customfield_10016"}).text
+    assert '"customfield_10016":8.0' in body.replace(" ", "")
+    issues = s.post(sim.base_url + "/rest/api/3/search/jql", json={
+        "jql": "project = SUP AND cf[10016] is not empty", "maxResults": 100, "fields": ["customfield_10016"]}).json()["issues"]
+    assert issues and all(type(i["fields"]["customfield_10016"]) is float for i in issues)
+    field = next(f for f in s.get(sim.base_url + "/rest/api/3/field").json() if f["id"] == "customfield_10016")
+    assert field["schema"]["type"] == "number"
