@@ -91,6 +91,20 @@ def test_a_value_map_matches_a_jira_number_sent_as_a_whole_float():
     assert fn({"fields": {"customfield_10016": 3.5}})["size"] == "S"
 
 
+def test_a_jira_number_sent_as_a_whole_float_becomes_the_text_of_the_whole_number():
+    # as text (a transform, a join, a template, a reference key) 3.0 is "3", as ESM and people
+    # write it: "3.0" matched no card and read oddly; 3.5 stays "3.5"
+    fn = compile_attributes({
+        "points": {"from": "fields.customfield_10016", "transform": "string"},
+        "both": {"from": "fields.customfield_10017", "transform": "join"},
+        "title": "{{ fields.summary }} ({{ fields.customfield_10016 }} points)",
+        "team": {"from": "fields.customfield_10016", "reference": {"template": "group", "by": "number"}},
+    })
+    out = fn({"fields": {"summary": "Printer", "customfield_10016": 3.0, "customfield_10017": [3.0, 3.5]}})
+    assert (out["points"], out["both"], out["title"]) == ("3", "3, 3.5", "Printer (3 points)")
+    assert out["team"].keys == ("3",)
+
+
 @pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-Infinity", "1e999"])
 def test_a_number_transform_refuses_text_that_is_no_finite_number(text):
     # float() reads these: NaN made ESM's bulk PUT unsendable (requests refuses NaN in JSON), so

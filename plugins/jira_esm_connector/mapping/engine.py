@@ -11,7 +11,7 @@ from .adf import adf_to_text, text_to_adf
 from .dates import ESM_DATE_FORMAT, ESM_DATETIME_FORMAT, esm_datetime_formatter, get_zone, to_esm_date
 from .paths import compile_path
 from .specs import FieldSpec, Strings, parse_spec
-from .templates import TemplateError, compile_template
+from .templates import TemplateError, compile_template, whole_number
 
 __all__ = [
     "MappingError",
@@ -125,7 +125,7 @@ def _text(value: Any) -> str:
             f"Jira gave {what} {short_repr(value)}, not a single value: pick one of its fields "
             "(a longer path such as fields.x.value, or each: <field> for a list)"
         )
-    return str(value)
+    return str(whole_number(value))
 
 
 def _scalar_transform(spec: FieldSpec, options: MappingOptions) -> Callable[[Any], Any]:
@@ -173,8 +173,9 @@ def _lookup(mapping: dict[Any, Any], value: Any, by_text: dict[str, Any] | None 
     text = str(value)
     if text in mapping:
         return mapping[text]
-    if isinstance(value, float) and value.is_integer() and str(int(value)) in mapping:
-        return mapping[str(int(value))]  # Jira sends number fields as 3.0; the task file says "3"
+    whole = whole_number(value)
+    if whole is not value and str(whole) in mapping:
+        return mapping[str(whole)]  # Jira sends number fields as 3.0; the task file says "3"
     if by_text is not None and not isinstance(value, bool) and text in by_text:
         return by_text[text]  # a number key (YAML `1:`) matches Jira's text id "1"
     return _MISSING

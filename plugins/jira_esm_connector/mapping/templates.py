@@ -17,14 +17,26 @@ from jinja2.utils import missing
 
 from ..bounded import short_repr
 
-__all__ = ["TemplateError", "compile_template", "template_variables", "is_template"]
+__all__ = ["TemplateError", "compile_template", "template_variables", "is_template", "whole_number"]
 
 
 class TemplateError(ValueError):
     """A template is malformed or could not be rendered (undefined name, refused operation)."""
 
 
+_EXACT_WHOLE = 2**53  # doubles hold every whole number up to here exactly
+
+
+def whole_number(value: Any) -> Any:
+    """A whole-number float as an int (Jira sends number fields as doubles: 3 comes as 3.0,
+    whose text "3.0" matches no ESM value "3"); anything else as it is."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_WHOLE:
+        return int(value)
+    return value
+
+
 def _finalize(value: Any) -> Any:
+    value = whole_number(value)
     if isinstance(value, (dict, list, tuple)):  # its Python repr is no text for ESM or Jira
         what = "an object" if isinstance(value, dict) else "a list"
         raise TemplateError(

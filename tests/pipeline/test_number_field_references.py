@@ -1,0 +1,26 @@
+"""Jira Cloud sends number custom fields as doubles (``3.0`` for 3). A reference keyed by one
+-- an ESM card found by the whole number its attribute holds -- looked for a card whose
+attribute is "13.0", found none and stayed pending for ever: the reference was never
+written. Real simulators over HTTPS (the Jira simulator sends doubles as Jira does)."""
+from __future__ import annotations
+
+from jira_esm_connector.pipeline import run_import
+
+from .conftest import ISSUES_TASK, make_task
+from .helpers import by_attr, esm_cards, run_id
+
+TEAM = {"from": "fields.customfield_10016", "reference": {"template": "group", "by": "jira_group_id"}}
+
+
+def test_a_reference_keyed_by_a_number_field_finds_its_card(jira, jira_sim, esm, state, staging):
+    key = jira_sim.admin("POST", "issues", {"project": "SUP", "summary": "Team 13's printer",
+                                            "fields": {"customfield_10016": 13}}).json()["key"]
+    assert jira.get_issue(key, ["customfield_10016"])["fields"]["customfield_10016"] == 13.0
+    group_card = esm.create_card("group", {"name": "Team 13", "jira_group_id": "13"}, folder="groups")
+    task = make_task(ISSUES_TASK, jql=f"key = {key}", attributes=dict(ISSUES_TASK["attributes"], support_group=TEAM))
+
+    result = run_import(task, jira, esm, state, staging, run_id(1))
+
+    assert (result["created"], result["references_pending"]) == (1, 0)
+    card = by_attr(esm_cards(esm, "incident", task.name), "jira_key")[key]
+    assert str(card.value("support_group")) == str(group_card)
