@@ -35,7 +35,9 @@ Jira's "1w 2d 3h 4m" with 8 h days; ``timespent``/``timetracking``/``progress`` 
 ``GET|POST issue/{key}/transitions``, ``GET|POST issue/{key}/comment``,
 ``GET|PUT|DELETE issue/{key}/comment/{id}``,
 ``GET issue/{key}/properties``, ``GET|PUT|DELETE issue/{key}/properties/{propertyKey}``,
-``POST|GET|DELETE user``, ``GET users/search`` (bare array, also ``GET users``),
+``POST|GET|DELETE user`` (a deleted user is removed from the site, not from Atlassian: it
+stays listed, inactive, without groups or product access; deleting it again is 404, and
+creating a user with its address is 400), ``GET users/search`` (bare array, also ``GET users``),
 ``GET user/search``, ``GET user/assignable/search``, ``POST|DELETE group``, ``GET group/bulk``,
 ``GET group/member``, ``POST|DELETE group/user``, ``GET groups/picker``, the deprecated ``GET group``
 (``expand=users[start:end]``, 50 members a page); read-only site metadata ``GET project``,
@@ -118,7 +120,7 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
     PATCH  /_admin/users/{accountId}           {"email", "displayName", "active", "timeZone", "emailVisible"}
                                                (emailVisible false: the user's profile visibility
                                                hides the address from everyone else)
-    DELETE /_admin/users/{accountId}
+    DELETE /_admin/users/{accountId}           the account is closed: gone from every answer
     POST   /_admin/groups                      {"name", "groupId"?} -> {"groupId", "name"}
     DELETE /_admin/groups/{groupId}
     PUT    /_admin/groups/{groupId}/members/{accountId}

@@ -31,7 +31,8 @@ CREATE TABLE users (
     account_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, email TEXT, display_name TEXT NOT NULL,
     active INTEGER NOT NULL, account_type TEXT NOT NULL, time_zone TEXT NOT NULL,
     locale TEXT NOT NULL, products TEXT NOT NULL DEFAULT '[]',
-    email_visible INTEGER NOT NULL DEFAULT 1  -- 0: profile visibility hides the address from others
+    email_visible INTEGER NOT NULL DEFAULT 1,  -- 0: profile visibility hides the address from others
+    removed INTEGER NOT NULL DEFAULT 0  -- 1: deleted from the site (REST DELETE user); the account lives on
 );
 CREATE INDEX users_seq ON users(seq);
 CREATE TABLE groups (
@@ -953,7 +954,18 @@ class Store:
             self._load_users()
         return self._users[account_id]
 
+    def remove_from_site(self, account_id: str) -> None:
+        """DELETE user: "removed from Jira's user base", not the Atlassian account -- Jira
+        still lists it as inactive (users/search, GET user, issues and comments keep it),
+        without product access or groups."""
+        if account_id not in self._users or self._users[account_id]["removed"]:
+            raise NotFound(account_id)
+        self.conn.execute("UPDATE users SET active = 0, products = '[]', removed = 1 WHERE account_id = ?", (account_id,))
+        self.conn.execute("DELETE FROM memberships WHERE account_id = ?", (account_id,))
+        self._load_users()
+
     def delete_user(self, account_id: str) -> None:
+        """The account is gone altogether (closed): no trace of it is left."""
         if account_id not in self._users:
             raise NotFound(account_id)
         self.conn.execute("DELETE FROM users WHERE account_id = ?", (account_id,))

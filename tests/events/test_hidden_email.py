@@ -29,9 +29,10 @@ def _hide_emails(jira, monkeypatch):
     monkeypatch.setattr(jira, "find_users", find_users)
 
 
-def test_resumed_delete_user_does_not_report_a_user_with_hidden_email_as_deleted(jira, monkeypatch):
+def test_resumed_delete_user_does_not_report_a_user_with_hidden_email_as_deleted(jira, monkeypatch, close_accounts_after):
     email = f"{unique('hidden')}@example.com"
     account_id = jira.create_user(email, ["jira-software"])["accountId"]
+    close_accounts_after.append(account_id)
     _hide_emails(jira, monkeypatch)
     assert [u["accountId"] for u in jira.find_users(email)] == [account_id]  # Jira found the user
 

@@ -114,11 +114,12 @@ def test_transition_to_a_status_the_workflow_lacks_is_refused_plainly(jira):
     assert "'Done'" in str(err.value)
 
 
-def test_users_and_groups_lifecycle(jira):
+def test_users_and_groups_lifecycle(jira, close_accounts_after):
     ref = _ref()
     email = f"{unique('user')}@example.com"
     group = unique("esm-group")
     user = create_user(jira, ref, email, ["jira-software"])
+    close_accounts_after.append(user["account_id"])
     assert jira.get_user(user["account_id"])["emailAddress"] == email
     assert create_user(jira, ref, email, ["jira-software"], check_first=True) == user
 
@@ -143,23 +144,33 @@ def test_users_and_groups_lifecycle(jira):
 
     assert delete_user(jira, ref, email=email)["deleted"] is True
     assert not [u for u in jira.find_users(email) if u.get("emailAddress") == email]
-    with pytest.raises(EventRefused, match="no user, active or deactivated, with the e-mail"):
-        delete_user(jira, ref, email=email)
+    # Jira still lists the deleted user (inactive): a re-trigger finds it and reports it gone
+    assert delete_user(jira, _ref(), email=email) == {"account_id": user["account_id"], "deleted": False}
 
 
-def test_delete_user_by_email_deletes_a_deactivated_user_and_a_retrigger_reports_it_gone(jira, jira_sim, caplog):
+def test_delete_user_by_email_deletes_a_deactivated_user_and_a_retrigger_reports_it_gone(
+    jira, jira_sim, caplog, close_accounts_after,
+):
     """Jira's user search shows active users only: a user deactivated in Jira (still in its
     user base, and deletable) is found among all users (GET /rest/api/3/users/search) and
-    deleted; a re-trigger of the event then reports plainly that no user has the address."""
+    deleted; Jira lists the deleted user still (inactive), so a resumed or re-triggered event
+    finds it and reports it already deleted. Once the account is closed, no user has the
+    address: said plainly."""
     email = f"{unique('inactive')}@example.com"
     account_id = jira.create_user(email, ["jira-software"])["accountId"]
+    close_accounts_after.append(account_id)
     jira_sim.admin("PATCH", f"users/{account_id}", {"active": False})
     assert not jira.find_users(email) and jira.get_user(account_id)["active"] is False
 
     ref = _ref()
     assert delete_user(jira, ref, email=email) == {"account_id": account_id, "deleted": True}
-    assert account_id not in {u["accountId"] for u in jira.iter_users()}
+    assert [u["active"] for u in jira.iter_users() if u["accountId"] == account_id] == [False]
     caplog.set_level("INFO", logger="jira_esm_connector.events")
+    assert delete_user(jira, ref, email=email, check_first=True) == {"account_id": account_id, "deleted": False}
+    assert delete_user(jira, _ref(), email=email) == {"account_id": account_id, "deleted": False}
+    assert f"Jira user {account_id} is already deleted" in caplog.text
+
+    jira_sim.admin("DELETE", f"users/{account_id}")  # the Atlassian account is closed
     again = delete_user(jira, ref, email=email, check_first=True)
     assert again["deleted"] is False and again["account_id"] is None
     assert f"Jira has no user, active or deactivated, with the e-mail address {email} (any more)" in caplog.text

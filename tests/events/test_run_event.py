@@ -500,12 +500,13 @@ def test_comment_transition_update_via_run_event(jira, state):
     assert bodies == ["ESM Desk (ESM): Soitettu käyttäjälle.", "Solved in ESM."]
 
 
-def test_user_and_group_events_with_write_back(jira, esm, state):
+def test_user_and_group_events_with_write_back(jira, esm, state, close_accounts_after):
     email = f"{unique('hire')}@example.com"
     group = unique("esm-admins")
     person = esm.create_card("person", {"email": email}, folder="persons")
     group_card = esm.create_card("group", {"name": group}, folder="groups")
     user = run_event(example_task("event_create_user.yaml"), {"event_id": unique(), "datacard_id": person, "email": email}, jira, esm, state)
+    close_accounts_after.append(user["account_id"])
     grp = run_event(example_task("event_create_group.yaml"), {"event_id": unique(), "datacard_id": group_card, "name": group}, jira, esm, state)
     assert esm.get_card("person", person).value("jira_account_id") == user["account_id"]
     assert esm.get_card("group", group_card).value("jira_group_id") == grp["group_id"]

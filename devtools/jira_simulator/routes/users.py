@@ -67,7 +67,7 @@ def register_users(app: FastAPI, api: Api) -> None:
         if not account_id:
             raise JiraError(400, "The accountId query parameter needs to be provided")
         try:
-            store.delete_user(account_id)
+            store.remove_from_site(account_id)
         except NotFound:
             raise JiraError(404, USER_NOT_FOUND) from None
         return Response(status_code=204)
