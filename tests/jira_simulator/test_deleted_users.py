@@ -7,13 +7,13 @@ import saw the user vanish where Jira shows it inactive."""
 from __future__ import annotations
 
 
-def test_a_deleted_user_stays_listed_as_inactive_without_groups(api, validate, validate_error, jira_sim_fresh):
+def test_a_deleted_user_stays_listed_as_inactive_without_groups(api, validate, validate_error, jira_sim_scratch):
     email = "leaver@example.com"
     user = validate(api.post(api.base + "/user", json={"emailAddress": email, "products": ["jira-software"]})).json()
     account_id = user["accountId"]
     group = validate(api.post(api.base + "/group", json={"name": "leavers-team"})).json()
     validate(api.post(api.base + "/group/user", params={"groupId": group["groupId"]}, json={"accountId": account_id}))
-    key = jira_sim_fresh.admin("POST", "/issues", json={"project": "SUP", "summary": "Reported by a leaver",
+    key = jira_sim_scratch.admin("POST", "/issues", json={"project": "SUP", "summary": "Reported by a leaver",
                                                        "reporter": account_id}).json()["key"]
 
     assert validate(api.delete(api.base + "/user", params={"accountId": account_id})).status_code == 204
@@ -35,9 +35,9 @@ def test_a_deleted_user_stays_listed_as_inactive_without_groups(api, validate, v
     validate_error(api.post(api.base + "/user", json={"emailAddress": email, "products": ["jira-software"]}), 400)
 
 
-def test_a_closed_account_is_gone_from_every_answer(api, validate, validate_error, jira_sim_fresh):
-    account_id = jira_sim_fresh.admin("POST", "/users", json={"email": "closed@example.com"}).json()["accountId"]
-    jira_sim_fresh.admin("DELETE", f"/users/{account_id}")
+def test_a_closed_account_is_gone_from_every_answer(api, validate, validate_error, jira_sim_scratch):
+    account_id = jira_sim_scratch.admin("POST", "/users", json={"email": "closed@example.com"}).json()["accountId"]
+    jira_sim_scratch.admin("DELETE", f"/users/{account_id}")
     users = validate(api.get(api.base + "/users/search", params={"maxResults": 1000})).json()
     assert account_id not in {u["accountId"] for u in users}
     validate_error(api.get(api.base + "/user", params={"accountId": account_id}), 404)

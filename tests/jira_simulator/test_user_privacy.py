@@ -6,9 +6,9 @@ The simulator hides it for a user created or patched with ``emailVisible: false`
 from __future__ import annotations
 
 
-def test_a_hidden_email_address_is_left_out_of_every_user_answer(api, validate, jira_sim_fresh):
+def test_a_hidden_email_address_is_left_out_of_every_user_answer(api, validate, jira_sim_scratch):
     email = "hidden.person@example.com"
-    made = jira_sim_fresh.admin("POST", "/users", json={"email": email, "displayName": "Hidden Person",
+    made = jira_sim_scratch.admin("POST", "/users", json={"email": email, "displayName": "Hidden Person",
                                                               "emailVisible": False})
     account_id = made.json()["accountId"]
     group = validate(api.post(api.base + "/group", json={"name": "privacy-test"})).json()
@@ -24,11 +24,11 @@ def test_a_hidden_email_address_is_left_out_of_every_user_answer(api, validate, 
         assert user["accountId"] == account_id and "emailAddress" not in user
     assert len(listed) == len(found) == len(members) == 1
 
-    assert jira_sim_fresh.admin("PATCH", f"/users/{account_id}", json={"emailVisible": True}).ok
+    assert jira_sim_scratch.admin("PATCH", f"/users/{account_id}", json={"emailVisible": True}).ok
     assert validate(api.get(api.base + "/user", params={"accountId": account_id})).json()["emailAddress"] == email
 
 
-def test_the_caller_sees_its_own_hidden_email_address(api, validate, jira_sim_fresh):
+def test_the_caller_sees_its_own_hidden_email_address(api, validate, jira_sim_scratch):
     me = validate(api.get(api.base + "/myself")).json()
-    assert jira_sim_fresh.admin("PATCH", f"/users/{me['accountId']}", json={"emailVisible": False}).ok
+    assert jira_sim_scratch.admin("PATCH", f"/users/{me['accountId']}", json={"emailVisible": False}).ok
     assert validate(api.get(api.base + "/myself")).json()["emailAddress"] == me["emailAddress"]
