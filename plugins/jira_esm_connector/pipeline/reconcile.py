@@ -46,7 +46,7 @@ from ..mapping.engine import MappingError
 from ..mapping.paths import get_path
 from ..protocols import EsmApi, JiraApi, StateApi
 from .results import ReconcileReport
-from .transform import cached_fingerprint, write_target
+from .transform import cached_fingerprint, hidden_email_attributes, write_target
 
 __all__ = ["reconcile", "reconcile_summary_line", "RECONCILE_COUNT_KEYS", "DEFAULT_SAMPLE_SIZE", "LISTED"]
 
@@ -596,6 +596,7 @@ def _stale_sample(
     key_attr = task.key.esm
     attributes = task.effective_attributes
     apply = compile_attributes(attributes, options=task.mapping_options(settings))
+    drop_hidden = hidden_email_attributes(task)  # what the import leaves as it is: not compared
     records = _complete_sample(task, jira, sample)
     gone = len(sample) - len(records)
     if gone:
@@ -608,6 +609,8 @@ def _stale_sample(
             out["stale_unmappable"] += 1
             lg.warning("Sampled record %s cannot be mapped (an import would refuse it too): %s", key, exc)
             continue
+        if drop_hidden is not None:
+            drop_hidden(record, data)
         data[key_attr] = key
         mapped[key] = data
     # what the import's diff step would compare: the transform fingerprint (references as keys)
@@ -626,7 +629,7 @@ def _stale_sample(
         actual: dict[str, list[str]] = {}
         has_missing = False
         try:
-            for name in attributes:
+            for name in (n for n in attributes if n in data):
                 expected[name], absent = _expected(data.get(name), resolver)
                 has_missing = has_missing or bool(absent)
                 actual[name] = _values(card.values(name))
@@ -644,7 +647,7 @@ def _stale_sample(
         if len(out["stale_examples"]) < listed:
             out["stale_examples"].append({
                 "key": key, "card_id": card.data_card_id,
-                "attributes": [n for n in attributes if expected[n] != actual[n]],
+                "attributes": [n for n in expected if expected[n] != actual[n]],
             })
     out["stale_examples"].sort(key=lambda e: e["key"])
     if state is not None:

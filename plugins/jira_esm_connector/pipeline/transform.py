@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bounded import cut
-from ..mapping import Reference, compile_attributes, fingerprint
+from ..mapping import Reference, compile_attributes, fingerprint, parse_spec
 from ..mapping.engine import MappingError
 from ..state.schema import RECORD_KEY_MAX
 from .carry import task_digest
@@ -175,6 +175,26 @@ def cached_fingerprint(data_fingerprint: str, target: str, issue_key: str | None
     return hashlib.sha256(f"{data_fingerprint}\x00{target}\x00{issue_key or ''}".encode("utf-8")).hexdigest()
 
 
+def hidden_email_attributes(task: Any) -> Any:
+    """For a user import: ``fn(record, data)`` that drops from ``data`` the attributes read
+    from ``emailAddress`` when Jira hides it (an Atlassian account always has an address; its
+    profile visibility can keep Jira from showing it), so the card keeps the address it has
+    instead of having it wiped; None for other imports or when no attribute reads it."""
+    if task.mapping_type != "user":
+        return None
+    names = [name for name, spec in task.effective_attributes.items()
+             if "emailAddress" in parse_spec(spec).sources()]
+    if not names:
+        return None
+
+    def drop(record: dict[str, Any], data: dict[str, Any]) -> None:
+        if record.get("accountType") == "atlassian" and not record.get("emailAddress"):
+            for name in names:
+                data.pop(name, None)
+
+    return drop
+
+
 class RecordMapper:
     """Applies a task's mapping to staged extract rows (``key``, ``record`` as staged JSON text
     -- ``None`` for a row a full run carried --, ``updated``): the one place that does, for
@@ -186,6 +206,7 @@ class RecordMapper:
         self.key_attr = task.key.esm if task.key is not None else None
         self.key_path = task.record_key_path
         self.is_comment = task.mapping_type == "comment"
+        self.drop_hidden = hidden_email_attributes(task)
         self.target = write_target(task)
         self.problems: list[tuple[str, str]] = []
         self.problem_count = 0
@@ -213,6 +234,8 @@ class RecordMapper:
             except MappingError as exc:
                 self._problem(key, str(exc))
                 continue
+            if self.drop_hidden is not None:
+                self.drop_hidden(record, data)
             if self.key_attr:
                 data[self.key_attr] = key
             issue_key = str(record.get("issue", {}).get("key")) if self.is_comment else None
