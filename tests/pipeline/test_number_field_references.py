@@ -24,3 +24,19 @@ def test_a_reference_keyed_by_a_number_field_finds_its_card(jira, jira_sim, esm,
     assert (result["created"], result["references_pending"]) == (1, 0)
     card = by_attr(esm_cards(esm, "incident", task.name), "jira_key")[key]
     assert str(card.value("support_group")) == str(group_card)
+
+
+def test_a_record_key_read_from_a_number_field_matches_the_card_holding_the_whole_number(jira, jira_sim, esm, state, staging):
+    """The same for a task keyed by a number field (e.g. the number of an ESM record kept in
+    Jira): the key "13.0" matched no card with "13", and the import made a second card."""
+    key = jira_sim.admin("POST", "issues", {"project": "SUP", "summary": "Numbered incident",
+                                            "fields": {"customfield_10016": 13}}).json()["key"]
+    existing = esm.create_card("incident", {"jira_key": "13", "subject": "before"}, folder="incident_management")
+    task = make_task(ISSUES_TASK, jql=f"key = {key}", key={"jira": "fields.customfield_10016", "esm": "jira_key"})
+
+    result = run_import(task, jira, esm, state, staging, run_id(1))
+
+    assert (result["created"], result["updated"], result["refused"]) == (0, 1, 0)
+    cards = esm_cards(esm, "incident")
+    assert [c.value("jira_key") for c in cards.values()] == ["13"]
+    assert cards[existing].value("subject") == "Numbered incident"

@@ -66,7 +66,7 @@ from .diff import cache_clear_reason
 from .event_objects import note_event_objects
 from .results import ExtractResult
 from .staging import DatasetWriter, cell_text, location
-from .transform import TransformAhead
+from .transform import TransformAhead, record_key
 from .watermark import NEWEST_FIRST, watermark_jql, watermark_since
 
 __all__ = ["extract", "search_fields", "EXTRACT_COLUMNS"]
@@ -151,22 +151,22 @@ class _Staged:
         self.guard()
         rows = []
         for record in records:
-            key = get_path(record, self.key_path)
-            if key in (None, ""):
+            key = record_key(record, self.key_path)
+            if key is None:
                 # never dropped silently: the run fails in transform, naming the record
                 self.missing_key.append(str(record.get("key") or record.get("id") or record.get("accountId") or "?"))
-            elif self.staged_keys is not None and str(key) in self.staged_keys:
+            elif self.staged_keys is not None and key in self.staged_keys:
                 self.repeated += 1  # the listing returned it twice: staged once
                 continue
             elif self.staged_keys is not None:
-                self.staged_keys.add(str(key))
-            if key not in (None, "") and str(key) in self.watched:
-                self.seen_watched.add(str(key))
+                self.staged_keys.add(key)
+            if key is not None and key in self.watched:
+                self.seen_watched.add(key)
             updated = _updated(record, self.updated_path) if self.updated_path else None
             if updated and moves_watermark:
                 self.note_updated(updated)
             # the JSON text the dataset holds: what transform reads back, mapped ahead from the same
-            rows.append({"key": None if key in (None, "") else str(key), "updated": updated, "record": cell_text(record)})
+            rows.append({"key": key, "updated": updated, "record": cell_text(record)})
         self.writer.write_page(rows)
         if self.ahead is not None:
             try:

@@ -43,10 +43,9 @@ from typing import Any
 
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
-from ..mapping.paths import get_path
 from ..protocols import EsmApi, JiraApi, StateApi
 from .results import ReconcileReport
-from .transform import cached_fingerprint, hidden_email_attributes, write_target
+from .transform import cached_fingerprint, hidden_email_attributes, record_key, write_target
 
 __all__ = ["reconcile", "reconcile_summary_line", "RECONCILE_COUNT_KEYS", "DEFAULT_SAMPLE_SIZE", "LISTED"]
 
@@ -170,12 +169,12 @@ def _complete_sample(task: Any, jira: JiraApi, sample: list[dict[str, Any]]) -> 
     if task.mapping_type == "generic":
         from .extract import search_fields
 
-        by_issue = {str(r.get("key") or r.get("id")): str(get_path(r, key_path)) for r in sample}
+        by_issue = {str(r.get("key") or r.get("id")): str(record_key(r, key_path)) for r in sample}
         out: dict[str, dict[str, Any]] = {}
         for issue in jira.bulk_fetch(list(by_issue), fields=search_fields(task)):
-            key = get_path(issue, key_path)
-            if key not in (None, ""):
-                out[str(key)] = issue
+            key = record_key(issue, key_path)
+            if key is not None:
+                out[key] = issue
         return out
     if task.mapping_type == "group" and task.fetch_members:
         out = {}
@@ -184,9 +183,9 @@ def _complete_sample(task: Any, jira: JiraApi, sample: list[dict[str, Any]]) -> 
             record["members"] = list(jira.iter_group_members(
                 group_id=group.get("groupId"), group_name=None if group.get("groupId") else group.get("name"),
             ))
-            out[str(get_path(group, key_path))] = record
+            out[str(record_key(group, key_path))] = record
         return out
-    return {str(get_path(r, key_path)): r for r in sample}
+    return {str(record_key(r, key_path)): r for r in sample}
 
 
 # --------------------------------------------------------------------------- comparison
@@ -465,11 +464,10 @@ def _scan_jira(
     keep_removed = task.removal is not None and task.removal.attribute in task.effective_attributes
     key_path = task.record_key_path
     for record in _iter_jira_records(task, jira):
-        key = get_path(record, key_path)
-        if key in (None, ""):
+        key = record_key(record, key_path)
+        if key is None:
             no_key += 1
             continue
-        key = str(key)
         if key in jira_keys:
             continue  # the same record twice (Jira paged while it changed)
         jira_keys.add(key)

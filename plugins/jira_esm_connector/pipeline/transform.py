@@ -33,6 +33,8 @@ from typing import Any
 from ..bounded import cut
 from ..mapping import Reference, compile_attributes, fingerprint, parse_spec
 from ..mapping.engine import MappingError
+from ..mapping.paths import get_path
+from ..mapping.templates import whole_number
 from ..state.schema import RECORD_KEY_MAX
 from .carry import task_digest
 from .results import ExtractResult, TransformResult
@@ -151,6 +153,13 @@ def key_too_long(key: str) -> str | None:
     if len(key) <= RECORD_KEY_MAX:
         return None
     return f"{len(key)} characters long; the connector's state database keeps keys of at most {RECORD_KEY_MAX}"
+
+
+def record_key(record: Any, path: str) -> str | None:
+    """The text of a record's key (at ``path``), None when it has none. A whole number Jira
+    sends as a double (a number field: 13.0) is "13", as the ESM card holding it has it."""
+    value = get_path(record, path)
+    return None if value in (None, "") else str(whole_number(value))
 
 
 def write_target(task: Any) -> str:
