@@ -7,7 +7,7 @@ one the task's JQL still selects is not marked; one Jira no longer has, or that 
 earlier and is no longer selected, is marked as before. Real simulators over HTTPS."""
 from __future__ import annotations
 
-from jira_esm_connector.pipeline import run_import
+from jira_esm_connector.pipeline import extract, mark_removed, run_dir, run_import
 
 from .conftest import ISSUES_TASK, make_task
 from .helpers import by_attr, esm_cards, jira_issues, run_id
@@ -80,3 +80,27 @@ def test_issues_a_listing_page_lost_are_not_marked_removed(jira, jira_sim, esm, 
     assert second["marked_removed"] == 0
     assert all(s != "07 - Cancelled" for s in _statuses(esm, task).values())
     assert any("still selects" in m for m in run_log.messages), run_log.messages
+
+
+def test_a_refused_re_check_of_the_lost_issues_marks_none_of_them(jira, jira_sim, esm, state, staging, run_log):
+    """The re-check asks the task's JQL for the lost issues' ids. Jira answers such a JQL with
+    400 when one of the ids stopped existing in between (or its search refuses the query for
+    another reason): the run must not fail for it, and must not mark issues it could not
+    re-check; the next run asks again."""
+    task = make_task(FULL)
+    jira_sim.admin("PUT", "config", json={"max_results_cap": 5})
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    path = run_dir(staging, task.name, run_id(2))
+    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql"})
+    try:
+        extracted = extract(task, jira, state, path, clear_cache=True)  # a page lost: 5 issues missing
+        assert extracted["fetched"] == first["fetched"] - 5
+        jira_sim.admin("POST", "faults", json={"type": "status", "status": 400, "count": 1,
+                                               "path": "/rest/api/3/search/jql"})
+        result = mark_removed(task, extracted, esm, state, jira=jira, logger=run_log)
+    finally:
+        jira_sim.admin("DELETE", "faults")
+
+    assert result["marked_removed"] == 0
+    assert all(s != "07 - Cancelled" for s in _statuses(esm, task).values())
+    assert any("could not be re-checked" in m for m in run_log.messages), run_log.messages

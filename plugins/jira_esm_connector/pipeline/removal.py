@@ -63,6 +63,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..http.errors import BadRequestError
 from ..http.parallel import bounded_parallel
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import EsmApi, JiraApi, StateApi
@@ -286,7 +287,16 @@ def _not_gone_from_jira(
     cutoff = _lag_cutoff(task, extracted)
     keys = [key for _, key in candidates]
     recent, older = _in_jira(jira, keys, task.record_key_path, cutoff)
-    selected = _still_selected(jira, task.jql or "", older) if older else set()
+    try:
+        selected = _still_selected(jira, task.jql or "", older) if older else set()
+    except BadRequestError as exc:
+        # Jira refuses such a JQL when one of the ids stopped existing meanwhile: an issue not
+        # re-checked is not marked (the next run asks again)
+        selected = set(older.values())
+        lg.warning(
+            "%d card(s) are not marked removed this run: their issues, which Jira still has, could not be re-checked "
+            "against the task's JQL (%s); the next run asks again.", len(selected), exc,
+        )
     # a moved issue answers under its new key: the card of its old key is marked, as before
     recent, selected = recent.intersection(keys), selected.intersection(keys)
     if recent:
