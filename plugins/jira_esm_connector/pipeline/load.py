@@ -491,11 +491,15 @@ def _existing_cards(
     if run.look_up:
         existing = lookup_cards(run.esm, run.task.template, run.task.key.esm, keys,
                                 [removal.attribute if removal else None])
+    given: set[str] = set()
     for key in keys:
-        if key not in existing and key in origins:
+        # one card for one key: two events from the same card (sent again under a new event
+        # id) created two objects; both on that card, one of them would have no card at all
+        if key not in existing and key in origins and origins[key] not in given:
             card = _origin_card(run, key, origins[key])
             if card is not None:
                 existing[key] = card
+                given.add(origins[key])
     return existing, [k for k in hinted if k not in existing]
 
 
