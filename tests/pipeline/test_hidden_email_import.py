@@ -31,3 +31,21 @@ def test_a_hidden_email_address_leaves_the_cards_email_as_it_is(jira, jira_sim_s
     jira_sim_scratch.admin("PATCH", f"users/{account_id}", {"email": "shown.hire@example.com", "emailVisible": True})
     run_import(task, jira, esm, state, staging, run_id(2))
     assert esm.get_card("person", person).value("email") == "shown.hire@example.com"
+
+
+def test_a_hidden_email_address_leaves_an_attribute_templated_from_it_as_it_is(jira, jira_sim_scratch, esm, state, staging):
+    """The same when the attribute reads the address through a template (an app user has no
+    address at all, hence the default): what it renders without the address says nothing about
+    the card's e-mail."""
+    email = "hidden.template@example.com"
+    account_id = jira_sim_scratch.admin("POST", "users", {"email": email, "displayName": "Hidden Template",
+                                                          "emailVisible": False}).json()["accountId"]
+    person = esm.create_card("person", {"email": email, "jira_account_id": account_id}, folder="persons")
+    attributes = {**USERS_TASK["attributes"], "email": {"template": "{{ emailAddress | default('') | lower }}"}}
+    task = make_task(USERS_TASK, attributes=attributes)
+
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+
+    card = esm.get_card("person", person)
+    assert first["refused"] == 0 and card.value("display_name") == "Hidden Template", first
+    assert card.value("email") == email

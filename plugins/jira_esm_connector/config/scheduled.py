@@ -351,9 +351,9 @@ class ScheduledTask(StrictModel):
             )
         if self.include_members is not None and kind != "group":
             raise located("only for mapping_type: group", "include_members")
-        if self.include_members is False and self._reading_members():
+        if self.include_members is False and self.attributes_reading("members"):
             raise located(
-                f"is false, but {', '.join(self._reading_members())} read(s) the group's members: unlisted, "
+                f"is false, but {', '.join(self.attributes_reading('members'))} read(s) the group's members: unlisted, "
                 "every group would be written without members; leave include_members out", "include_members",
             )
         self._check_removal()
@@ -470,14 +470,15 @@ class ScheduledTask(StrictModel):
             return False
         if self.include_members is not None:
             return self.include_members
-        return bool(self._reading_members())
+        return bool(self.attributes_reading("members"))
 
-    def _reading_members(self) -> list[str]:
-        """The attributes that read ``members`` (a ``from`` path or a template)."""
+    def attributes_reading(self, field: str) -> list[str]:
+        """The attributes that read the record's top-level ``field`` (``members``,
+        ``emailAddress``): through a ``from`` path or a template."""
         return [
-            name for name, spec in self.attributes.items()
-            if any(src.split(".")[0].split("[")[0] == "members" for src in spec.sources())
-            or "members" in spec_template_names(spec)
+            name for name, spec in self.effective_attributes.items()
+            if any(src.split(".")[0].split("[")[0] == field for src in spec.sources())
+            or field in spec_template_names(spec)
         ]
 
     def clear_hours(self, default: list[int] | None = None) -> list[int]:

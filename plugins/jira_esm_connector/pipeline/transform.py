@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bounded import cut
-from ..mapping import Reference, compile_attributes, fingerprint, parse_spec
+from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
 from ..mapping.paths import get_path
 from ..mapping.templates import whole_number
@@ -191,8 +191,7 @@ def hidden_email_attributes(task: Any) -> Any:
     instead of having it wiped; None for other imports or when no attribute reads it."""
     if task.mapping_type != "user":
         return None
-    names = [name for name, spec in task.effective_attributes.items()
-             if "emailAddress" in parse_spec(spec).sources()]
+    names = task.attributes_reading("emailAddress")  # a path or a template
     if not names:
         return None
 
