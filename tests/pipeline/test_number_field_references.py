@@ -40,3 +40,21 @@ def test_a_record_key_read_from_a_number_field_matches_the_card_holding_the_whol
     cards = esm_cards(esm, "incident")
     assert [c.value("jira_key") for c in cards.values()] == ["13"]
     assert cards[existing].value("subject") == "Numbered incident"
+
+
+def test_a_card_an_earlier_version_keyed_with_the_double_is_written_not_doubled(jira, jira_sim, esm, state, staging):
+    """Before, the import itself wrote the key as Jira sent it ("13.0"): after an upgrade the
+    key reads "13", and each card the task wrote before must be found and written (its key
+    now "13") -- not doubled by a second card, with the first one a removal candidate."""
+    key = jira_sim.admin("POST", "issues", {"project": "SUP", "summary": "Numbered incident",
+                                            "fields": {"customfield_10016": 13}}).json()["key"]
+    task = make_task(ISSUES_TASK, jql=f"key = {key}", key={"jira": "fields.customfield_10016", "esm": "jira_key"})
+    earlier = esm.create_card("incident", {"jira_key": "13.0", "subject": "before", task.task_id_attribute: task.name},
+                              folder="incident_management")
+
+    result = run_import(task, jira, esm, state, staging, run_id(1))
+
+    assert (result["created"], result["updated"], result["refused"]) == (0, 1, 0), result
+    cards = esm_cards(esm, "incident")
+    assert [c.value("jira_key") for c in cards.values()] == ["13"]
+    assert cards[earlier].value("subject") == "Numbered incident"

@@ -489,8 +489,7 @@ def _existing_cards(
     removal = run.task.removal
     existing: dict[str, Any] = {}
     if run.look_up:
-        existing = lookup_cards(run.esm, run.task.template, run.task.key.esm, keys,
-                                [removal.attribute if removal else None])
+        existing = _lookup_with_earlier_keys(run, keys, [removal.attribute if removal else None])
     given: set[str] = set()
     for key in keys:
         # one card for one key: two events from the same card (sent again under a new event
@@ -501,6 +500,27 @@ def _existing_cards(
                 existing[key] = card
                 given.add(origins[key])
     return existing, [k for k in hinted if k not in existing]
+
+
+# record keys Jira sends as text, never as a number field's double
+_TEXT_KEYS = ("key", "id", "accountId", "groupId", "name")
+
+
+def _lookup_with_earlier_keys(run: _Run, keys: list[str], extra: list[Any]) -> dict[str, Any]:
+    """:func:`lookup_cards` for the chunk's keys. A key read from a number field ("13") is also
+    looked for as earlier versions wrote it, Jira's double ("13.0"): the card found is this
+    record's card (written, its key becomes "13"), not a reason for a second one."""
+    task = run.task
+    wanted = set(keys)
+    earlier = {} if task.record_key_path in _TEXT_KEYS else {
+        f"{key}.0": key for key in keys if key.lstrip("-").isdigit() and f"{key}.0" not in wanted
+    }
+    found = lookup_cards(run.esm, task.template, task.key.esm, [*keys, *earlier], extra)
+    existing = {key: card for key, card in found.items() if key in wanted}
+    for old, key in earlier.items():
+        if key not in existing and old in found:
+            existing[key] = found[old]
+    return existing
 
 
 def _origin_card(run: _Run, key: str, card_id: str) -> Any:
