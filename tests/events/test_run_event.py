@@ -414,6 +414,56 @@ def test_worker_killed_after_jira_created_under_index_lag_does_not_duplicate(jir
     assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [retried["issue_key"]]
 
 
+
+def test_a_late_refusal_of_a_run_whose_claim_was_taken_over_keeps_the_new_runs_create_note(
+        jira_clients, jira, jira_sim, state, search_lag):
+    """Run A stalls inside its create and run B takes the event over, sends its own create and
+    dies without learning the outcome (noted with the event). A then wakes and Jira refuses its
+    create: A's "nothing was created" is A's view only -- B's note must stay, or the next
+    attempt trusts the lagging search at once and creates a second issue."""
+    from datetime import timedelta
+
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "late refusal"}
+    search_lag(5)
+    a_in_create, a_wakes = threading.Event(), threading.Event()
+    jira_a, jira_b = jira_clients(retry=FAST_RETRY), jira_clients(retry=FAST_RETRY)
+    real_a, real_b = jira_a.create_issue, jira_b.create_issue
+
+    def a_create(fields, **kwargs):
+        a_in_create.set()
+        assert a_wakes.wait(60)
+        return real_a({**fields, "project": {"key": "NOPE"}}, **kwargs)  # Jira refuses it (400)
+
+    def b_create(*args, **kwargs):
+        real_b(*args, **kwargs)
+        raise SystemExit("worker B killed after Jira created the issue")
+
+    jira_a.create_issue, jira_b.create_issue = a_create, b_create
+    outcomes: dict[str, object] = {}
+
+    def push(name, client, **kwargs):
+        try:
+            outcomes[name] = run_event(task, conf, client, None, state, owner=f"run-{name}", **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcomes[name] = exc
+
+    run_a = threading.Thread(target=push, args=("a", jira_a), kwargs={"index_lag_s": 0})
+    run_a.start()
+    try:
+        assert a_in_create.wait(60)
+        push("b", jira_b, stale_after=timedelta(0), index_lag_s=0)  # A's claim counts as stale for B
+        assert isinstance(outcomes["b"], SystemExit), outcomes
+        b_sent = state.get_event(task.name, conf["event_id"]).notes["ambiguous_create_at"]
+    finally:
+        a_wakes.set()
+        run_a.join(60)
+    assert isinstance(outcomes["a"], EventRefused), outcomes
+    assert state.get_event(task.name, conf["event_id"]).notes["ambiguous_create_at"] == b_sent
+    push("c", jira, index_lag_s=6)  # waits for the index to show B's issue
+    assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [
+        outcomes["c"]["issue_key"]]
+
 def test_503_on_create_is_not_ambiguous_and_leaves_no_wait_behind(jira, jira_sim, state, search_lag):
     """Jira refused before acting (503): sending again at once is safe, and no note makes a
     later attempt wait for the index."""

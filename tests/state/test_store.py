@@ -425,3 +425,19 @@ def test_a_late_failure_of_an_attempt_whose_claim_was_taken_over_leaves_the_new_
     assert not c.claimed and c.owner == "run-b"
     store.fail_event("t", "e1", "ESM answered 503", attempt=b.attempts)  # B's own failure counts
     assert store.get_event("t", "e1").status == "failed"
+
+
+def test_a_note_of_an_attempt_whose_claim_was_taken_over_leaves_the_new_attempts_notes(store):
+    """Run A's claim went stale and run B took the event over and sent a create whose outcome
+    is unknown (noted). A then wakes and clears or rewrites the same note: that is A's view,
+    not the event's -- B's note must stay, or the next attempt creates again too early."""
+    a = store.begin_event("t", "e1", owner="run-a")
+    assert store.note_event("t", "e1", {"ambiguous_create_at": "2026-01-02T03:00:00+00:00"}, attempt=a.attempts)
+    b = store.begin_event("t", "e1", owner="run-b", now=a.claimed_at + timedelta(minutes=11))
+    assert store.note_event("t", "e1", {"ambiguous_create_at": "2026-01-02T03:11:00+00:00"}, attempt=b.attempts)
+    assert not store.note_event("t", "e1", {"ambiguous_create_at": None}, attempt=a.attempts)
+    assert not store.note_event("t", "e1", {"ambiguous_create_at": "2026-01-02T03:12:00+00:00"}, attempt=a.attempts)
+    assert store.get_event("t", "e1").notes == {"ambiguous_create_at": "2026-01-02T03:11:00+00:00"}
+    store.complete_event("t", "e1", {"issue_key": "SUP-1"})
+    assert not store.note_event("t", "e1", {"late": 1}, attempt=b.attempts)  # done: never touched
+    assert store.get_event("t", "e1").result == {"issue_key": "SUP-1"}

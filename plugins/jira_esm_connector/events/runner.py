@@ -267,7 +267,8 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
 
     def remember(at: datetime | None) -> None:
         if note_event is not None:
-            note_event(ref.task, ref.event_id, {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None})
+            note_event(ref.task, ref.event_id, {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None},
+                       attempt=claim.attempts)
 
     return ops.CreateGuard(index_lag_s=index_lag_s, ambiguous_at=ambiguous_at, remember=remember)
 

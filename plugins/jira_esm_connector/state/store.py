@@ -978,15 +978,18 @@ class StateStore:
         return found
 
     @transaction(idempotent=True)
-    def note_event(self, task: str, event_id: str, notes: Mapping[str, Any]) -> bool:
+    def note_event(self, task: str, event_id: str, notes: Mapping[str, Any], *, attempt: int | None = None) -> bool:
         """Merge ``notes`` (JSON values; None removes a key) into a running or failed event's
         notes, kept across attempts until the event is done. They live in the ``result``
-        column, unused until then (no schema change). False: no such unfinished event."""
+        column, unused until then (no schema change). ``attempt``: the noting claim's
+        :attr:`EventRecord.attempts` -- once another attempt has claimed the event, this one's
+        notes are its own stale view and must not erase or overwrite the newer attempt's.
+        False: no such unfinished event, or (``attempt``) it is no longer this attempt's."""
         t = self.tables.events
         event_id = str(event_id)
         with self._write() as conn:
             row = self._event_row(conn, task, event_id)
-            if row is None or row["status"] == "done":
+            if row is None or row["status"] == "done" or (attempt is not None and row["attempts"] != int(attempt)):
                 return False
             merged = dict(row["result"]) if isinstance(row["result"], dict) else {}
             for key, value in notes.items():
@@ -994,11 +997,12 @@ class StateStore:
                     merged.pop(key, None)
                 else:
                     merged[key] = value
-            conn.execute(
-                sa.update(t).where(t.c.task == task, t.c.event_id == event_id, t.c.status != "done")
+            # the attempts condition: another attempt may have claimed the event since the read
+            return conn.execute(
+                sa.update(t).where(t.c.task == task, t.c.event_id == event_id, t.c.status != "done",
+                                   t.c.attempts == row["attempts"])
                 .values(result=merged or None)
-            )
-        return True
+            ).rowcount == 1
 
     def complete_event(self, task: str, event_id: str, result: Any) -> None:
         """Record success with its JSON-serialisable ``result`` (e.g. ``{"key": "SUP-12"}``)."""
