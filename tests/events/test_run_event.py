@@ -266,6 +266,55 @@ def test_a_late_failure_of_a_run_whose_claim_was_taken_over_lets_no_third_run_ac
     assert state.get_event(task.name, conf["event_id"]).status == "done"
 
 
+
+class StallBeforeNote:
+    """A state store whose worker freezes just before noting that it sends a create (lost
+    heartbeats: Airflow marks the try failed and starts the next while this one lives on)."""
+
+    def __init__(self, store, stalled: threading.Event, wakes: threading.Event):
+        self.store, self.stalled, self.wakes = store, stalled, wakes
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def note_event(self, *a, **kw):
+        self.stalled.set()
+        assert self.wakes.wait(60)
+        return self.store.note_event(*a, **kw)
+
+
+def test_a_zombie_try_whose_retry_took_the_event_over_does_not_create_too(jira, jira_sim, state):
+    """Try 1 of a run freezes after its checks, just before its create; Airflow starts try 2
+    of the same run, which takes the event over at once, finds nothing in Jira and creates the
+    issue. When try 1 wakes, the event is no longer its own: it stops instead of sending a
+    second create."""
+    from jira_esm_connector.events.runner import EventBusy
+
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "subject": "zombie try"}
+    stalled, wakes = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def try_1():
+        try:
+            outcomes["1"] = run_event(task, conf, jira, None, StallBeforeNote(state, stalled, wakes), owner="run-1")
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcomes["1"] = exc
+
+    zombie = threading.Thread(target=try_1)
+    zombie.start()
+    try:
+        assert stalled.wait(60)
+        posts = _posts(jira_sim)
+        retry = run_event(task, conf, jira, None, state, owner="run-1")
+    finally:
+        wakes.set()
+        zombie.join(60)
+    assert isinstance(outcomes["1"], EventBusy), outcomes
+    assert _posts(jira_sim) - posts == 1  # the retry's create only
+    assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [retry["issue_key"]]
+    assert state.get_event(task.name, conf["event_id"]).result["issue_key"] == retry["issue_key"]
+
 @pytest.mark.parametrize("kind", ["502", "reset"])
 def test_failure_after_jira_created_the_issue_then_retry_ends_with_one_issue(proxied_jira, proxy, jira, state, kind):
     task = example_task(CREATE, write_back=None)

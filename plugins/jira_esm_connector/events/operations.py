@@ -96,7 +96,9 @@ class CreateGuard:
     ``ambiguous_at``: when that create was sent (None: no earlier attempt sent one).
     ``remember``: stores a new ``ambiguous_at`` (or None) with the event, so later attempts
     -- task retries, re-triggers, a worker after a crash -- know it too. It is called
-    *before* each create is sent: a worker killed mid-request leaves the time behind.
+    *before* each create is sent: a worker killed mid-request leaves the time behind; and it
+    raises when the event is no longer this attempt's (another attempt took it over), so a
+    stale attempt sends no create.
     ``max_wait_s``: the longest one attempt keeps searching (it must end well within the
     task's deadline); past it the attempt fails retriably and the next one goes on.
     ``clock`` / ``sleep``: injectable for tests.

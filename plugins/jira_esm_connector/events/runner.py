@@ -266,9 +266,18 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
     note_event = getattr(state, "note_event", None)
 
     def remember(at: datetime | None) -> None:
-        if note_event is not None:
-            note_event(ref.task, ref.event_id, {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None},
-                       attempt=claim.attempts)
+        if note_event is None:
+            return
+        noted = note_event(ref.task, ref.event_id, {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None},
+                           attempt=claim.attempts)
+        if at is not None and noted is False:
+            # noted just before each create: the last moment to learn that another attempt (an
+            # Airflow retry while this try lived on, a re-trigger after its claim went stale)
+            # has the event now -- both creating would make two
+            raise EventBusy(
+                f"event {ref.event_id} of {ref.task} is no longer this attempt's (attempt {claim.attempts}): "
+                "another attempt took it over or finished it meanwhile; not sending the create, that attempt handles it"
+            )
 
     return ops.CreateGuard(index_lag_s=index_lag_s, ambiguous_at=ambiguous_at, remember=remember)
 
