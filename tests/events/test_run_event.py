@@ -315,6 +315,49 @@ def test_a_zombie_try_whose_retry_took_the_event_over_does_not_create_too(jira, 
     assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [retry["issue_key"]]
     assert state.get_event(task.name, conf["event_id"]).result["issue_key"] == retry["issue_key"]
 
+
+class StallAfterClaim(StallBeforeNote):
+    """A state store whose worker freezes right after claiming the event, before acting."""
+
+    def begin_event(self, *a, **kw):
+        claim = self.store.begin_event(*a, **kw)
+        self.stalled.set()
+        assert self.wakes.wait(60)
+        return claim
+
+    def note_event(self, *a, **kw):
+        return self.store.note_event(*a, **kw)
+
+
+def test_a_zombie_try_whose_retry_took_the_event_over_does_not_comment_too(jira, state):
+    """As above for a comment (found by reading the issue's comments, no index wait): try 1
+    freezes right after its claim, try 2 of the same run takes the event over and adds the
+    comment; try 1 wakes and must not add it a second time."""
+    from jira_esm_connector.events.runner import EventBusy
+
+    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "zombie comment"})["key"]
+    task = example_task("event_add_comment.yaml")
+    conf = {"event_id": unique(), "issue_key": key, "text": "Called the user."}
+    stalled, wakes = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def try_1():
+        try:
+            outcomes["1"] = run_event(task, conf, jira, None, StallAfterClaim(state, stalled, wakes), owner="run-1")
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcomes["1"] = exc
+
+    zombie = threading.Thread(target=try_1)
+    zombie.start()
+    try:
+        assert stalled.wait(60)
+        retry = run_event(task, conf, jira, None, state, owner="run-1")
+    finally:
+        wakes.set()
+        zombie.join(60)
+    assert isinstance(outcomes["1"], EventBusy), outcomes
+    assert [str(c["id"]) for c in jira.iter_comments(key)] == [retry["comment_id"]]
+
 @pytest.mark.parametrize("kind", ["502", "reset"])
 def test_failure_after_jira_created_the_issue_then_retry_ends_with_one_issue(proxied_jira, proxy, jira, state, kind):
     task = example_task(CREATE, write_back=None)

@@ -92,7 +92,7 @@ def add_comment(act: Act) -> dict[str, Any]:
         )
         return {"issue_key": rendered.issue, "comment_id": None, "skipped": "the comment came from Jira (no ping-pong)"}
     body = text_to_adf(text)
-    return ops.add_comment(act.jira, act.ref, act.issue(), body, check_first=act.check_first)
+    return ops.add_comment(act.jira, act.ref, act.issue(), body, check_first=act.check_first, guard=act.guard)
 
 
 def transition_issue(act: Act) -> dict[str, Any]:

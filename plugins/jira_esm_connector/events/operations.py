@@ -99,6 +99,8 @@ class CreateGuard:
     *before* each create is sent: a worker killed mid-request leaves the time behind; and it
     raises when the event is no longer this attempt's (another attempt took it over), so a
     stale attempt sends no create.
+    ``still_ours``: the same check for creates found by reading Jira's database (no note
+    needed): called before each is sent, raises when another attempt has the event now.
     ``max_wait_s``: the longest one attempt keeps searching (it must end well within the
     task's deadline); past it the attempt fails retriably and the next one goes on.
     ``clock`` / ``sleep``: injectable for tests.
@@ -107,6 +109,7 @@ class CreateGuard:
     index_lag_s: float = DEFAULT_INDEX_LAG_S
     ambiguous_at: datetime | None = None
     remember: Callable[[datetime | None], None] | None = None
+    still_ours: Callable[[], None] | None = None
     max_wait_s: float = 120.0
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     sleep: Callable[[float], None] = time.sleep
@@ -153,17 +156,21 @@ def _create_checked(
     find: Callable[[], T | None],
     *,
     check_first: bool,
+    guard: CreateGuard | None = None,
 ) -> tuple[T, bool]:
     """``(result, found_existing)`` for objects whose ``find`` reads Jira's database (it sees
     a create at once): find first when asked; after a transient failure check Jira before
     repeating the create (it may have taken effect), and look once more when Jira refuses the
-    repeat (it may have carried out the first request late)."""
+    repeat (it may have carried out the first request late). ``guard.still_ours`` is asked
+    before each create."""
     if check_first:
         found = find()
         if found is not None:
             log.info("An earlier attempt of this event already did this: %s (found in Jira, not repeated)", doing)
             return found, True
     for attempt in range(1, CREATE_ATTEMPTS + 1):
+        if guard is not None and guard.still_ours is not None:
+            guard.still_ours()
         try:
             return _call(doing, create), False
         except EventRefused:
@@ -406,9 +413,11 @@ def find_comment_for_event(jira: JiraApi, ref: EventRef, issue_key: str) -> dict
 
 
 def add_comment(
-    jira: JiraApi, ref: EventRef, issue_key: str, body_adf: Mapping[str, Any], *, check_first: bool = False
+    jira: JiraApi, ref: EventRef, issue_key: str, body_adf: Mapping[str, Any], *, check_first: bool = False,
+    guard: CreateGuard | None = None,
 ) -> dict[str, Any]:
-    """``POST .../comment`` with the origin marker property. Returns ``{"issue_key", "comment_id"}``."""
+    """``POST .../comment`` with the origin marker property. Returns ``{"issue_key", "comment_id"}``.
+    ``guard``: only its ``still_ours`` is used (comments are found without the index)."""
     if not body_adf:
         raise EventRefused(f"cannot add an empty comment to {issue_key}")
 
@@ -418,7 +427,7 @@ def add_comment(
 
     result, _ = _create_checked(
         f"add a comment to {issue_key}", create, lambda: find_comment_for_event(jira, ref, issue_key),
-        check_first=check_first,
+        check_first=check_first, guard=guard,
     )
     log.info("Comment %s on %s holds event %s", result["comment_id"], issue_key, ref.event_id)
     return result

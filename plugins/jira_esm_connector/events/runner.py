@@ -263,7 +263,7 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
             ambiguous_at = datetime.fromisoformat(noted)
         except ValueError:
             log.warning("Ignoring an unreadable %s note on event %s: %r", AMBIGUOUS_CREATE_NOTE, ref.event_id, noted)
-    note_event = getattr(state, "note_event", None)
+    note_event, get_event = getattr(state, "note_event", None), getattr(state, "get_event", None)
 
     def remember(at: datetime | None) -> None:
         if note_event is None:
@@ -271,15 +271,24 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
         noted = note_event(ref.task, ref.event_id, {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None},
                            attempt=claim.attempts)
         if at is not None and noted is False:
-            # noted just before each create: the last moment to learn that another attempt (an
-            # Airflow retry while this try lived on, a re-trigger after its claim went stale)
-            # has the event now -- both creating would make two
-            raise EventBusy(
-                f"event {ref.event_id} of {ref.task} is no longer this attempt's (attempt {claim.attempts}): "
-                "another attempt took it over or finished it meanwhile; not sending the create, that attempt handles it"
-            )
+            raise _claim_lost(ref, claim)
 
-    return ops.CreateGuard(index_lag_s=index_lag_s, ambiguous_at=ambiguous_at, remember=remember)
+    def still_ours() -> None:
+        current = get_event(ref.task, ref.event_id) if get_event is not None else None
+        if current is not None and (current.done or current.attempts != claim.attempts):
+            raise _claim_lost(ref, claim)
+
+    return ops.CreateGuard(index_lag_s=index_lag_s, ambiguous_at=ambiguous_at, remember=remember, still_ours=still_ours)
+
+
+def _claim_lost(ref: EventRef, claim: Any) -> EventBusy:
+    """Checked just before each create: the last moment to learn that another attempt (an
+    Airflow retry while this try lived on, a re-trigger after its claim went stale) has the
+    event now -- both creating would make two."""
+    return EventBusy(
+        f"event {ref.event_id} of {ref.task} is no longer this attempt's (attempt {claim.attempts}): "
+        "another attempt took it over or finished it meanwhile; not sending the create, that attempt handles it"
+    )
 
 
 def run_event(
