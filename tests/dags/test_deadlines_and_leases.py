@@ -225,3 +225,44 @@ def test_later_step_of_a_superseded_run_fails_without_retry_and_writes_nothing(
     assert list(esm.iter_cards("person")) == []
     esm.close()
     state.dispose()
+
+
+def test_a_run_refused_at_extract_leaves_the_staged_data_of_the_run_holding_the_task(
+    airflow_db, connector_env, esm_sim, tmp_path, monkeypatch
+):
+    """A run that still holds the task (e.g. waiting in the pool between two steps longer
+    than the staging retention, or in a long load) keeps its staged data: another run's
+    extract cleans old run folders only once it holds the task itself."""
+    import os
+    import time
+
+    from jira_esm_connector.pipeline.staging import DatasetWriter, run_dir
+
+    monkeypatch.setenv("JIRA_ESM_LEASE_WAIT_SECONDS", "1")
+    shutil.copy(USERS_FILE, connector_env)
+    dag = build_all_dags()["jira_users_to_persons"]
+    state = StateStore(f"sqlite:///{tmp_path}/state.db")
+    other = RunLease(state, "jira_users_to_persons", "scheduled__other_deployment", "scheduled__other_deployment|diff|try 1",
+                     run_expires_at=datetime.now(timezone.utc) + timedelta(hours=12), ttl_s=30)
+    other.acquire()
+    other.release(run_over=False)  # between two steps: the run keeps the task, no attempt works
+    folder = run_dir(tmp_path / "staging", "jira_users_to_persons", "scheduled__other_deployment")
+    writer = DatasetWriter(folder / "extract", ["key", "record"])
+    writer.write_page([{"key": "1", "record": "{}"}])
+    writer.close()
+    seven_hours_ago = time.time() - 7 * 3600  # idle beyond the 6 h retention
+    os.utime(folder, (seven_hours_ago, seven_hours_ago))
+    try:
+        run = dag.test()
+
+        states = _states(run)
+        assert str(run.state) == "failed" and states["extract"] == "failed", states
+        assert (folder / "extract" / "page-00001.parquet").exists()  # the holder's next step still finds it
+
+        other.acquire()
+        other.release(run_over=True)  # that run is over: its folder goes with the next run's extract
+        os.utime(folder, (seven_hours_ago, seven_hours_ago))
+        assert str(dag.test().state) == "success"
+        assert not folder.exists()
+    finally:
+        state.dispose()

@@ -293,6 +293,16 @@ def _describe_asset_event(task: ScheduledTask, summary: RunSummary) -> RunSummar
     return summary
 
 
+def _remove_old_run_folders(task: ScheduledTask, settings: Any, run_id: str, path: Any) -> None:
+    """Remove the task's run folders idle beyond the retention. Only while this run holds the
+    task's lease: a run that still holds it (waiting between steps, in a long load) may have
+    left its folder idle that long and still needs it."""
+    from ..pipeline.staging import cleanup_old_runs
+
+    removed = cleanup_old_runs(staging_root(settings), task.name, current_run=run_id)
+    log.info("Staging this run's pages under %s (%d old run folder(s) of this task removed).", path, removed)
+
+
 def _finish_task(task: ScheduledTask, settings: Any, lease: Any) -> Any:
     """The ``finish`` task: record the run, move the watermark, return the run's result; its
     outlet, the task's Asset, gets an event only when it succeeds (``lease``: the step lease)."""
@@ -328,12 +338,9 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
     def extract_step() -> ExtractResult:
         from ..config.scheduling import schedule_warning
         from ..pipeline import extract
-        from ..pipeline.staging import cleanup_old_runs
 
         _check_run_conf(task, getattr(get_current_context().get("dag_run"), "conf", None))
         run_id, params, path = _run_context(task, settings)
-        removed = cleanup_old_runs(staging_root(settings), task.name, current_run=run_id)  # idle beyond the retention
-        log.info("Staging this run's pages under %s (%d old run folder(s) of this task removed).", path, removed)
         with open_state(settings) as state, _step_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
             try:
                 warning = schedule_warning(task, state.last_volume(task.name))
@@ -343,6 +350,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
             if warning:
                 log.warning("Scheduling: %s", warning)
             with _lease(state, "extract", first=True) as lease:
+                _remove_old_run_folders(task, settings, run_id, path)
                 return _run_step(
                     extract, task, jira, state, path, settings=settings,
                     default_clear_hours=settings.cache_clear_hours,
