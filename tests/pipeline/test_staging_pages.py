@@ -36,6 +36,16 @@ def test_every_page_is_one_file_read_back_in_order(tmp_path):
     assert list(dataset.iter_pages()) == [p for p in pages if p] and writer.rows == dataset.count() == 6
 
 
+def test_a_local_dataset_staged_before_page_lists_is_read_from_its_folder(tmp_path):
+    """A run in flight across the upgrade: its extract wrote no page list."""
+    pages = [rows(0, 3), rows(3, 2)]
+    _writer, dataset = write(tmp_path / "ds", pages)
+    (tmp_path / "ds" / "_pages.json").unlink()
+    assert list(Dataset(tmp_path / "ds").iter_pages()) == pages and Dataset(tmp_path / "ds").count() == 5
+    with pytest.raises(FileNotFoundError, match="staging root must be shared by all workers"):
+        Dataset(tmp_path / "missing").files()
+
+
 @pytest.mark.parametrize("page_rows, files", [(4, [4, 4, 2]), (10, [10]), (100, [10]), (1, [2, 2, 2, 2, 2])])
 def test_pages_gathered_into_files_of_page_rows_keep_every_row_in_order(tmp_path, page_rows, files):
     pages = [rows(i * 2, 2) for i in range(5)]

@@ -16,9 +16,13 @@ machine. It is either
   ``ObjectStoragePath`` from the settings (credentials from an Airflow connection) and
   passes it in; this module only needs its ``fs`` and ``path`` (no Airflow import here).
   Every read and write then goes through that file system: a page is one PUT (an object
-  appears whole or not at all), and a dataset's page list is written with it
-  (``_pages.json``), so a reader never depends on a listing -- object stores list by
-  prefix and clients cache listings -- and an empty dataset still exists.
+  appears whole or not at all).
+
+On both, a dataset's page list (``_pages.json``) is written after its last page, and a
+reader reads the pages it lists, never a listing: object stores list by prefix and clients
+cache listings, an empty dataset still exists, and each writer names its pages with a token
+of its own, so a page that a superseded attempt of the step lands late (it passed its lease
+check just before a retry took over) is never part of the retry's dataset.
 
 A dataset's address in XCom is a string: a local path, or the store's URL
 (``s3://bucket/staging/<task>/<run>/extract``). A step on another worker turns it back
@@ -35,6 +39,7 @@ import re
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Union
@@ -67,7 +72,7 @@ DEFAULT_RETENTION_HOURS = 6.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_NAME = 180
 _LOCAL_PROTOCOLS = ("", "file", "local")
-_PAGE_LIST = "_pages.json"  # a dataset's pages on a file system reached through fsspec
+_PAGE_LIST = "_pages.json"  # a dataset's pages: what its readers read
 _LAST_USED = "_last_used"  # a run folder's retention clock there (folders have no mtime)
 
 
@@ -220,11 +225,13 @@ def run_dir(staging_root: Any, task_name: str, run_id: str) -> StagingPath:
 
 
 class DatasetWriter:
-    """Writes rows page by page as ``page-00001.parquet``, ``page-00002.parquet``, ...
+    """Writes rows page by page as ``page-00001-<token>.parquet``, ``page-00002-<token>.parquet``,
+    ... (``<token>``: this writer's own), then the page list at :meth:`close`.
 
     ``columns`` are all strings (nullable). Re-running a step rewrites its dataset from
-    scratch (the folder is emptied first), so an Airflow retry never sees half of an
-    earlier attempt.
+    scratch (the folder is emptied first), and readers read only the pages the list names,
+    so an Airflow retry never sees a page of an earlier attempt, not even one that attempt
+    lands after the retry began.
 
     ``page_rows``: pages given are gathered until they hold at least that many rows and
     written as one file (0: each page as given). Every file costs its reader an open and a
@@ -248,7 +255,8 @@ class DatasetWriter:
             self.path.mkdir(parents=True)
         self.pages = 0
         self.rows = 0
-        self._page_rows: list[int] = []
+        self._token = uuid.uuid4().hex[:8]
+        self._page_list: list[dict[str, Any]] = []
 
     def write_page(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -286,7 +294,7 @@ class DatasetWriter:
         import pyarrow.parquet as pq
 
         self.pages += 1
-        name = f"page-{self.pages:05d}.parquet"
+        name = f"page-{self.pages:05d}-{self._token}.parquet"
         # no dictionaries (keys, JSON texts: nearly all values differ) and no min/max
         # statistics (nothing filters on them): smaller files, written and read faster
         options = {"compression": "zstd", "use_dictionary": False, "write_statistics": False}
@@ -298,13 +306,11 @@ class DatasetWriter:
             tmp = self.path / f".{name}.tmp"
             pq.write_table(table, tmp, **options)
             tmp.rename(self.path / name)  # never a half-written page
-        self._page_rows.append(table.num_rows)
+        self._page_list.append({"file": name, "rows": table.num_rows})
 
     def close(self) -> Dataset:
         self._flush()
-        if isinstance(self.path, RemotePath):
-            pages = [{"file": f"page-{n:05d}.parquet", "rows": rows} for n, rows in enumerate(self._page_rows, 1)]
-            write_text(self.path / _PAGE_LIST, json.dumps({"pages": pages, "rows": self.rows}))
+        write_text(self.path / _PAGE_LIST, json.dumps({"pages": self._page_list, "rows": self.rows}))
         return Dataset(self.path)
 
 
@@ -331,18 +337,22 @@ class Dataset:
         )
 
     def _page_list(self) -> list[dict[str, Any]]:
-        assert isinstance(self.path, RemotePath)
         try:
             return list(json.loads(read_text(self.path / _PAGE_LIST))["pages"])
         except FileNotFoundError:
+            if isinstance(self.path, Path) and self.path.is_dir():
+                return self._pages_before_lists()
             raise self._missing() from None
 
+    def _pages_before_lists(self) -> list[dict[str, Any]]:
+        """A local dataset staged before datasets had page lists (a run in flight across the
+        upgrade): its pages as they are in the folder."""
+        import pyarrow.parquet as pq
+
+        return [{"file": f.name, "rows": pq.ParquetFile(f).metadata.num_rows} for f in sorted(self.path.glob("page-*.parquet"))]
+
     def files(self) -> list[StagingPath]:
-        if isinstance(self.path, RemotePath):
-            return [self.path / page["file"] for page in self._page_list()]
-        if not self.path.is_dir():
-            raise self._missing()
-        return sorted(self.path.glob("page-*.parquet"))
+        return [self.path / page["file"] for page in self._page_list()]
 
     def iter_tables(self, columns: list[str] | None = None) -> Iterator[Any]:
         """The pages as Arrow tables (for steps that filter pages without looking at every value)."""
@@ -386,11 +396,7 @@ class Dataset:
             yield from page
 
     def count(self) -> int:
-        if isinstance(self.path, RemotePath):
-            return sum(int(page["rows"]) for page in self._page_list())
-        import pyarrow.parquet as pq
-
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files())
+        return sum(int(page["rows"]) for page in self._page_list())
 
 
 # --------------------------------------------------------------------------- retention

@@ -1,0 +1,46 @@
+"""Two attempts of one step staging the same run folder: an attempt that passed its lease
+check just before a retry took the task over (its heartbeat had lapsed: a frozen worker, a
+state-database blip) may still land the page it was writing. That page must never become
+part of the retry's dataset."""
+from __future__ import annotations
+
+import json
+
+from jira_esm_connector.pipeline import extract
+from jira_esm_connector.pipeline.staging import Dataset, run_dir
+
+from .conftest import ISSUES_TASK, make_task
+
+KEYS = [f"SUP-{n}" for n in range(1, 16)]
+
+
+class LeaseLost(Exception):
+    pass
+
+
+def test_a_page_landing_late_from_a_superseded_attempt_is_not_in_the_retrys_dataset(jira, jira_sim_scratch, state, staging):
+    task = make_task(ISSUES_TASK, page_size=5, jql=f"key in ({', '.join(KEYS)})")
+    folder = run_dir(staging, task.name, "scheduled__2026-01-01T00:00:00+00:00")
+    checks: list[int] = []
+    retried: dict = {}
+
+    def superseded_attempts_check():
+        checks.append(1)
+        if len(checks) == 2:  # passes; but before the page it guards lands, the issues change and
+            for key in KEYS:  # the retry stages the whole run again
+                jira.edit_issue(key, {"summary": f"{key} as edited"})
+            retried.update(extract(task, jira, state, folder))
+        elif len(checks) > 2:
+            raise LeaseLost()  # the superseded attempt notices at its next check
+
+    try:
+        extract(task, jira, state, folder, guard=superseded_attempts_check)
+    except LeaseLost:
+        pass
+
+    rows = list(Dataset(retried["dataset"]).iter_rows())
+    # each issue once, as the retry read it: a page of the superseded attempt in its place
+    # would bring older data back and lose the retry's issues on that page (a full import
+    # would mark them removed)
+    assert sorted(r["key"] for r in rows) == sorted(KEYS) and retried["fetched"] == len(KEYS)
+    assert {json.loads(r["record"])["fields"]["summary"] for r in rows} == {f"{k} as edited" for k in KEYS}
