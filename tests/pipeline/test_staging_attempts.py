@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from jira_esm_connector.pipeline import extract
 from jira_esm_connector.pipeline.staging import Dataset, run_dir
 
 from .conftest import ISSUES_TASK, make_task
+from .test_staging_object_store import memory_root  # noqa: F401 - a fixture
 
 KEYS = [f"SUP-{n}" for n in range(1, 16)]
 
@@ -18,9 +21,12 @@ class LeaseLost(Exception):
     pass
 
 
-def test_a_page_landing_late_from_a_superseded_attempt_is_not_in_the_retrys_dataset(jira, jira_sim_scratch, state, staging):
+@pytest.mark.parametrize("root", ["local", "object store"])
+def test_a_page_landing_late_from_a_superseded_attempt_is_not_in_the_retrys_dataset(
+    root, jira, jira_sim_scratch, state, staging, memory_root,  # noqa: F811
+):
     task = make_task(ISSUES_TASK, page_size=5, jql=f"key in ({', '.join(KEYS)})")
-    folder = run_dir(staging, task.name, "scheduled__2026-01-01T00:00:00+00:00")
+    folder = run_dir(staging if root == "local" else memory_root, task.name, "scheduled__2026-01-01T00:00:00+00:00")
     checks: list[int] = []
     retried: dict = {}
 
