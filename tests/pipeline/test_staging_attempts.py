@@ -1,17 +1,18 @@
 """Two attempts of one step staging the same run folder: an attempt that passed its lease
 check just before a retry took the task over (its heartbeat had lapsed: a frozen worker, a
 state-database blip) may still land the page it was writing. That page must never become
-part of the retry's dataset."""
+part of the retry's dataset. Nor is what is left of a dataset being removed."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from jira_esm_connector.pipeline import extract
+from jira_esm_connector.pipeline import extract, mark_removed, run_import
 from jira_esm_connector.pipeline.staging import Dataset, run_dir
 
-from .conftest import ISSUES_TASK, make_task
+from .conftest import ISSUES_TASK, USERS_TASK, make_task
+from .helpers import esm_cards, run_id
 from .test_staging_object_store import memory_root  # noqa: F401 - a fixture
 
 KEYS = [f"SUP-{n}" for n in range(1, 16)]
@@ -50,3 +51,23 @@ def test_a_page_landing_late_from_a_superseded_attempt_is_not_in_the_retrys_data
     # would mark them removed)
     assert sorted(r["key"] for r in rows) == sorted(KEYS) and retried["fetched"] == len(KEYS)
     assert {json.loads(r["record"])["fields"]["summary"] for r in rows} == {f"{k} as edited" for k in KEYS}
+
+
+@pytest.mark.parametrize("lost", ["a page", "the page list and a page"])
+def test_a_dataset_losing_pages_fails_the_step_that_reads_it_and_marks_nothing_removed(
+    lost, jira, esm, state, staging,
+):
+    """A run folder being removed (a cleanup of another deployment or a bucket lifecycle rule
+    while the run still needs it) loses its files one by one: what is left is not the dataset."""
+    task = make_task(USERS_TASK, page_size=10)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    extracted = extract(task, jira, state, run_dir(staging, task.name, run_id(2)))
+    folder = Dataset(extracted["dataset"]).path
+    assert extracted["pages"] > 2
+    sorted(folder.glob("page-*.parquet"))[1].unlink()
+    if lost != "a page":
+        (folder / "_pages.json").unlink()
+
+    with pytest.raises(FileNotFoundError, match=r"staged dataset .*extract is (missing|incomplete)"):
+        mark_removed(task, extracted, esm, state, run_id=run_id(2))
+    assert all(c.value("accountStatus") != "Deleted" for c in esm_cards(esm, "person", task.name).values())

@@ -330,9 +330,10 @@ class Dataset:
     def __repr__(self) -> str:
         return f"Dataset({str(self.path)!r})"
 
-    def _missing(self) -> FileNotFoundError:
+    def _missing(self, page: str | None = None) -> FileNotFoundError:
+        what = f"is incomplete (its page {page} is gone)" if page else "is missing"
         return FileNotFoundError(
-            f"staged dataset {self.path} is missing: the staging root must be shared by all "
+            f"staged dataset {self.path} {what}: the staging root must be shared by all "
             "workers and kept until the run is over (was it cleaned up, or is this another machine?)"
         )
 
@@ -340,16 +341,21 @@ class Dataset:
         try:
             return list(json.loads(read_text(self.path / _PAGE_LIST))["pages"])
         except FileNotFoundError:
-            if isinstance(self.path, Path) and self.path.is_dir():
-                return self._pages_before_lists()
+            old = self._pages_before_lists()
+            if old:
+                return old
             raise self._missing() from None
 
     def _pages_before_lists(self) -> list[dict[str, Any]]:
-        """A local dataset staged before datasets had page lists (a run in flight across the
-        upgrade): its pages as they are in the folder."""
+        """The pages of a local dataset staged before datasets had page lists (a run in flight
+        across the upgrade; their names have no token). A folder of pages with tokens but no
+        list is a dataset being removed (or never closed): never read what is left of it."""
+        if not isinstance(self.path, Path) or not self.path.is_dir():
+            return []
         import pyarrow.parquet as pq
 
-        return [{"file": f.name, "rows": pq.ParquetFile(f).metadata.num_rows} for f in sorted(self.path.glob("page-*.parquet"))]
+        files = sorted(self.path.glob("page-[0-9][0-9][0-9][0-9][0-9].parquet"))
+        return [{"file": f.name, "rows": pq.ParquetFile(f).metadata.num_rows} for f in files]
 
     def files(self) -> list[StagingPath]:
         return [self.path / page["file"] for page in self._page_list()]
@@ -362,9 +368,12 @@ class Dataset:
 
             # one file, read directly (read_table would set up a dataset scan for each); a
             # remote page is fetched whole with one GET
-            source = pa.BufferReader(file.fs.cat_file(file.path)) if isinstance(file, RemotePath) else file
-            with pq.ParquetFile(source) as parquet:
-                table = parquet.read(columns=columns, use_threads=False)
+            try:
+                source = pa.BufferReader(file.fs.cat_file(file.path)) if isinstance(file, RemotePath) else file
+                with pq.ParquetFile(source) as parquet:
+                    table = parquet.read(columns=columns, use_threads=False)
+            except FileNotFoundError:
+                raise self._missing(file.name) from None
             yield table  # the file is closed while the caller works on the page
 
     def repeated_keys(self) -> tuple[dict[Any, int], int]:
