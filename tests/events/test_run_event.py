@@ -283,6 +283,30 @@ class StallBeforeNote:
         return self.store.note_event(*a, **kw)
 
 
+def _zombie_and_its_retry(task, conf, jira, state, stalling, when_stalled=lambda: None):
+    """Try 1 of run-1 runs on a ``stalling`` state store until it freezes; try 2 of the same
+    run then handles the event; try 1 wakes. Returns (try 1's result or error, try 2's result)."""
+    stalled, wakes = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def try_1():
+        try:
+            outcomes["1"] = run_event(task, conf, jira, None, stalling(state, stalled, wakes), owner="run-1")
+        except BaseException as exc:  # noqa: BLE001 - the caller asserts it
+            outcomes["1"] = exc
+
+    zombie = threading.Thread(target=try_1)
+    zombie.start()
+    try:
+        assert stalled.wait(60)
+        when_stalled()
+        retry = run_event(task, conf, jira, None, state, owner="run-1")
+    finally:
+        wakes.set()
+        zombie.join(60)
+    return outcomes["1"], retry
+
+
 def test_a_zombie_try_whose_retry_took_the_event_over_does_not_create_too(jira, jira_sim, state):
     """Try 1 of a run freezes after its checks, just before its create; Airflow starts try 2
     of the same run, which takes the event over at once, finds nothing in Jira and creates the
@@ -292,26 +316,11 @@ def test_a_zombie_try_whose_retry_took_the_event_over_does_not_create_too(jira, 
 
     task = example_task(CREATE, write_back=None)
     conf = {"event_id": unique(), "subject": "zombie try"}
-    stalled, wakes = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
-
-    def try_1():
-        try:
-            outcomes["1"] = run_event(task, conf, jira, None, StallBeforeNote(state, stalled, wakes), owner="run-1")
-        except BaseException as exc:  # noqa: BLE001 - asserted below
-            outcomes["1"] = exc
-
-    zombie = threading.Thread(target=try_1)
-    zombie.start()
-    try:
-        assert stalled.wait(60)
-        posts = _posts(jira_sim)
-        retry = run_event(task, conf, jira, None, state, owner="run-1")
-    finally:
-        wakes.set()
-        zombie.join(60)
-    assert isinstance(outcomes["1"], EventBusy), outcomes
-    assert _posts(jira_sim) - posts == 1  # the retry's create only
+    posts: list[int] = []
+    zombie, retry = _zombie_and_its_retry(task, conf, jira, state, StallBeforeNote,
+                                          when_stalled=lambda: posts.append(_posts(jira_sim)))
+    assert isinstance(zombie, EventBusy), zombie
+    assert _posts(jira_sim) - posts[0] == 1  # the retry's create only
     assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [retry["issue_key"]]
     assert state.get_event(task.name, conf["event_id"]).result["issue_key"] == retry["issue_key"]
 
@@ -338,24 +347,8 @@ def test_a_zombie_try_whose_retry_took_the_event_over_does_not_comment_too(jira,
     key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "zombie comment"})["key"]
     task = example_task("event_add_comment.yaml")
     conf = {"event_id": unique(), "issue_key": key, "text": "Called the user."}
-    stalled, wakes = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
-
-    def try_1():
-        try:
-            outcomes["1"] = run_event(task, conf, jira, None, StallAfterClaim(state, stalled, wakes), owner="run-1")
-        except BaseException as exc:  # noqa: BLE001 - asserted below
-            outcomes["1"] = exc
-
-    zombie = threading.Thread(target=try_1)
-    zombie.start()
-    try:
-        assert stalled.wait(60)
-        retry = run_event(task, conf, jira, None, state, owner="run-1")
-    finally:
-        wakes.set()
-        zombie.join(60)
-    assert isinstance(outcomes["1"], EventBusy), outcomes
+    zombie, retry = _zombie_and_its_retry(task, conf, jira, state, StallAfterClaim)
+    assert isinstance(zombie, EventBusy), zombie
     assert [str(c["id"]) for c in jira.iter_comments(key)] == [retry["comment_id"]]
 
 @pytest.mark.parametrize("kind", ["502", "reset"])
