@@ -183,3 +183,33 @@ def test_a_huge_event_id_is_refused_quickly(create):
         found = errors(create, {**GOOD, "event_id": huge})
         assert time.perf_counter() - started < 2
         assert (["event_id"], "pattern") in found and (["event_id"], "maxLength") in found
+
+
+def test_an_empty_optional_text_is_not_a_bad_value(create):
+    """An ESM workflow sends an empty attribute as "": an optional field's rules (enum, format,
+    pattern) hold for a value, not for "" -- which run_event reads as not sent. A required
+    field's "" and a bad non-empty value are still refused."""
+    assert errors(create, {**GOOD, "priority": "", "reporter_email": "", "description": ""}) == []
+    assert errors(create, {**GOOD, "reporter_email": "not-an-email"}) == [(["reporter_email"], "format")]
+    assert errors(create, {**GOOD, "priority": "4 - Low"}) == [(["priority"], "enum")]
+    assert errors(create, {**GOOD, "subject": ""}) == [(["subject"], "minLength")]
+
+
+def test_airflow_params_take_an_empty_optional_text(create):
+    from airflow.sdk import Param
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = {name: Param(**kw) for name, kw in param_kwargs(create).items()}
+    assert params["priority"].resolve("") == ""
+    assert params["reporter_email"].resolve("") == ""
+    for name, bad in (("reporter_email", "not-an-email"), ("priority", "9 - Whatever"), ("subject", "")):
+        with pytest.raises(ParamValidationError):
+            params[name].resolve(bad)
+
+
+def test_run_event_reads_an_empty_optional_text_as_not_sent(create):
+    from jira_esm_connector.events.runner import check_payload
+
+    payload = check_payload(create, {**GOOD, "priority": "", "reporter_email": ""})
+    assert payload["priority"] is None and payload["reporter_email"] is None
+    assert check_payload(create, GOOD)["priority"] == "2 - High"

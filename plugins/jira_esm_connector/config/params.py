@@ -18,6 +18,7 @@ __all__ = [
     "allowed_keys",
     "param_kwargs",
     "field_value_problem",
+    "empty_optional_fields",
 ]
 
 EVENT_ID_MAX_LENGTH = 200  # the state store's events.event_id column holds at most this many characters
@@ -124,7 +125,7 @@ def params_schema(task: EventTask) -> dict[str, Any]:
             required.append(name)
             properties[name] = schema
         else:
-            properties[name] = _nullable(schema)
+            properties[name] = _optional(schema)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": task.name,
@@ -142,6 +143,32 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     if "enum" in out:
         out["enum"] = [*out["enum"], None]
     return out
+
+
+# rules that speak of a string's content; for an optional field they hold only when it has one
+_CONTENT_RULES = ("pattern", "format", "minLength")
+
+
+def _optional(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional field's schema: ``null`` and, for text, ``""`` count as not sent. An ESM
+    workflow sends an empty attribute as ``""``: an empty e-mail beside an account id, or an
+    empty priority, must not refuse the event (run_event then treats it as left out)."""
+    out = _nullable(schema)
+    if schema["type"] != "string":
+        return out
+    if "enum" in out:
+        out["enum"] = [*out["enum"], ""]
+    content = {rule: out.pop(rule) for rule in _CONTENT_RULES if rule in out}
+    if content:
+        out["if"] = {"type": "string", "minLength": 1}
+        out["then"] = content
+    return out
+
+
+def empty_optional_fields(task: EventTask, payload: dict[str, Any]) -> list[str]:
+    """The optional text fields ``payload`` sends as ``""`` -- to be read as not sent."""
+    return [name for name, field in task.payload.items()
+            if not field.required and field.type == "string" and payload.get(name) == ""]
 
 
 def allowed_keys(task: EventTask) -> frozenset[str]:

@@ -26,7 +26,7 @@ from typing import Any
 from ..bounded import cut, short_repr, unknown_keys
 from ..config.event import EventTask, event_renderer
 from ..config.operation_specs import OPERATION_SPECS
-from ..config.params import allowed_keys, params_schema
+from ..config.params import allowed_keys, empty_optional_fields, params_schema
 from ..http.errors import ConnectorHTTPError
 from ..mapping import MappingError
 from ..markers import EventRef
@@ -110,6 +110,8 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
     for name, field in task.payload.items():
         payload[name] = field.default
     payload.update(conf)
+    for name in empty_optional_fields(task, payload):
+        payload[name] = task.payload[name].default  # "" is how ESM sends an empty attribute: not sent
     event_id = payload.get("event_id")
     # missing or blank; one of another type (a number) is refused below, saying what is wrong with it
     if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
