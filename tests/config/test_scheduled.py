@@ -292,3 +292,14 @@ def test_timeouts_override_the_global_deadlines_and_are_validated():
     # a task step longer than the global run deadline: refused when the DAG is built, naming the key
     with pytest.raises(ValueError, match=r"key 'timeouts'.*JIRA_ESM_RUN_TIMEOUT_MINUTES.*at least 180"):
         task(timeouts={"task_minutes": 180}).deadlines(settings)
+
+
+def test_member_removal_share_is_a_group_setting_below_one():
+    members = {"from": "members", "each": "accountId", "reference": {"template": "person", "by": "jira_account_id"}}
+    groups = dict(GROUP, attributes={"name": "name", "members": members})
+    assert task(**groups).member_share == 0.5 and task(**groups).membership_attributes == ["members"]
+    assert task(**groups, member_removal={"max_share": 0.2}).member_share == 0.2
+    err = problem(**groups, member_removal={"max_share": 1})
+    assert err.key == "member_removal.max_share" and "allow_member_removal" in str(err)
+    assert problem(member_removal={"max_share": 0.2}).key == "member_removal"  # a user import has no members
+    assert task(**GROUP, attributes={"name": "name"}).membership_attributes == []  # members not listed

@@ -80,6 +80,8 @@ def test_every_example_import_becomes_a_dag_with_the_spec_shape():
         assert "clear_cache" in dag.params
         assert ("allow_mass_removal" in dag.params) == full
         assert ("allow_shrink" in dag.params) == full
+        # group imports listing members: the membership safety limit's override (pipeline/memberships.py)
+        assert ("allow_member_removal" in dag.params) == ("mapping:group" in dag.tags)
     doc = imports["jira_issues_to_incidents"].doc_md
     for text in ("project in (SUP, OPS)", "incremental", "30 * * * *", "`incident`", "fields.summary", "→ person by jira_account_id"):
         assert text in doc

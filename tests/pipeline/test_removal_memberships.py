@@ -48,3 +48,93 @@ def test_a_member_page_empty_although_more_follow_removes_no_membership(jira, ji
     assert _members(esm, task) == before
     assert run_import(task, jira, esm, state, staging, run_id(3))["updated"] == 0  # the next run reads them all
     assert _members(esm, task) == before
+
+
+# --------------------------------------------------------------------------- the membership safety limit
+# A member listing that is well formed but short -- a Jira glitch, a permission change of the
+# connector's account -- reads exactly like people leaving their groups. Here Jira's members
+# are really removed (the connector cannot tell the two apart): what matters is what ESM keeps.
+
+
+def _jira_members(jira) -> dict[str, list[str]]:
+    return {g["groupId"]: [m["accountId"] for m in jira.iter_group_members(group_id=g["groupId"])]
+            for g in jira.iter_groups()}
+
+
+def _remove_members(jira_sim, removals: dict[str, list[str]]) -> int:
+    for group_id, account_ids in removals.items():
+        for account_id in account_ids:
+            jira_sim.admin("DELETE", f"groups/{group_id}/members/{account_id}")
+    return sum(len(a) for a in removals.values())
+
+
+def _imported(jira, esm, state, staging):
+    run_import(make_task(USERS_TASK), jira, esm, state, staging, run_id(1))
+    task = make_task(GROUPS_TASK)
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    assert first["groups_held_back"] == 0
+    return task, _members(esm, task), _jira_members(jira)
+
+
+def test_a_member_listing_that_drops_most_members_keeps_them_until_the_override(
+    jira, jira_sim, esm, state, staging, run_log,
+):
+    task, before, members = _imported(jira, esm, state, staging)
+    # every group keeps one member: no group is emptied, yet most memberships go
+    cut = {gid: ms[1:] for gid, ms in members.items() if len(ms) > 1}
+    gone = _remove_members(jira_sim, cut)
+    assert gone > sum(len(ms) for ms in members.values()) / 2, members
+    # a group that only gains a member is not held back with the others
+    grower = next(gid for gid, ms in members.items() if len(ms) == 1 or gid not in cut)
+    newcomer = next(a for ms in members.values() for a in ms if a not in members[grower])
+    jira_sim.admin("PUT", f"groups/{grower}/members/{newcomer}")
+
+    summary = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+
+    after = _members(esm, task)
+    assert {gid: after[gid] for gid in cut} == {gid: before[gid] for gid in cut}  # nobody lost access
+    assert len(after[grower]) == len(before[grower]) + 1
+    assert summary["groups_held_back"] == len(cut) and f"groups held back {len(cut)}" in summary["summary"]
+    warning = next(m for m in run_log.messages if "keep their previous members" in m)
+    assert all(gid in warning for gid in cut) and "allow_member_removal" in warning and "50%" in warning
+
+    # not cached as done: the next run holds them back again, and changes nothing
+    again = run_import(task, jira, esm, state, staging, run_id(3))
+    assert again["groups_held_back"] == len(cut) and _members(esm, task) == after
+
+    # the operator's override for one run writes them
+    allowed = run_import(task, jira, esm, state, staging, run_id(4), allow_member_removal=True, logger=run_log)
+    persons = {c.value("jira_account_id"): cid for cid, c in esm_cards(esm, "person").items()}
+    jira_now = _jira_members(jira)
+    assert allowed["groups_held_back"] == 0 and allowed["updated"] == len(cut)
+    assert _members(esm, task) == {gid: sorted(persons[a] for a in ms) for gid, ms in jira_now.items()}
+    assert any("overridden for this run (allow_member_removal)" in m for m in run_log.messages)
+    assert run_import(task, jira, esm, state, staging, run_id(5))["updated"] == 0
+
+
+def test_one_member_leaving_a_group_goes_through(jira, jira_sim, esm, state, staging, run_log):
+    task, before, members = _imported(jira, esm, state, staging)
+    group_id = next(gid for gid, ms in sorted(members.items(), key=lambda i: len(i[1])) if len(ms) >= 2)
+    _remove_members(jira_sim, {group_id: members[group_id][:1]})
+
+    summary = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+
+    assert summary["groups_held_back"] == 0 and summary["updated"] == 1
+    assert len(_members(esm, task)[group_id]) == len(before[group_id]) - 1
+    assert not any("keep their previous members" in m for m in run_log.messages)
+    assert "groups held back" not in summary["summary"]
+
+
+def test_a_group_emptied_at_once_is_held_back(jira, jira_sim, esm, state, staging, run_log):
+    task, before, members = _imported(jira, esm, state, staging)
+    group_id = max(members, key=lambda gid: len(members[gid]))
+    _remove_members(jira_sim, {group_id: members[group_id]})
+    assert len(members[group_id]) < sum(len(ms) for ms in members.values()) / 2  # within the share
+
+    summary = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+
+    assert _members(esm, task) == before and summary["groups_held_back"] == 1
+    warning = next(m for m in run_log.messages if "keep their previous members" in m)
+    assert group_id in warning and "without any member" in warning
+    allowed = run_import(task, jira, esm, state, staging, run_id(3), allow_member_removal=True)
+    assert allowed["groups_held_back"] == 0 and _members(esm, task)[group_id] == []

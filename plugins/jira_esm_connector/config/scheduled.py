@@ -18,6 +18,7 @@ __all__ = [
     "CacheSettings",
     "CommentSettings",
     "KeySpec",
+    "MemberRemovalSettings",
     "QualityExpectation",
     "RemovalSettings",
     "ScheduledTask",
@@ -97,6 +98,26 @@ class RemovalSettings(StrictModel):
                 f"must be at least 0 and less than 1 (how much smaller than the last successful run a run's "
                 f"fetch may be before nothing is marked removed, e.g. 0.1), got {value!r}. To mark removed "
                 "records once anyway, trigger the run with the parameter allow_shrink: true"
+            )
+        return value
+
+
+class MemberRemovalSettings(StrictModel):
+    """Group imports: ``max_share`` -- never remove more than this share of the task's group
+    memberships in one run; the groups that would lose members keep their previous ones
+    (``allow_member_removal`` overrides it for one run). A group losing every member is held
+    back whatever the share (pipeline/memberships.py)."""
+
+    max_share: float = 0.5
+
+    @field_validator("max_share", mode="after")
+    @classmethod
+    def _max_share(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise located(
+                f"must be more than 0 and less than 1 (a share of the task's group memberships, e.g. 0.5), got "
+                f"{value!r}; 1 or more would switch the membership safety limit off. To remove more memberships "
+                "once, trigger the run with the parameter allow_member_removal: true"
             )
         return value
 
@@ -197,6 +218,7 @@ class ScheduledTask(StrictModel):
     page_size: int | None = Field(None, ge=1, le=5000)
     overlap_minutes: int = Field(1, ge=0, le=1440)
     include_members: bool | None = None
+    member_removal: MemberRemovalSettings | None = None
     comments: CommentSettings | None = None
     timezone: str | None = None
     date_format: str | None = None
@@ -351,6 +373,8 @@ class ScheduledTask(StrictModel):
             )
         if self.include_members is not None and kind != "group":
             raise located("only for mapping_type: group", "include_members")
+        if self.member_removal is not None and kind != "group":
+            raise located("only for mapping_type: group (the safety limit on group memberships)", "member_removal")
         if self.include_members is False and self.attributes_reading("members"):
             raise located(
                 f"is false, but {', '.join(self.attributes_reading('members'))} read(s) the group's members: unlisted, "
@@ -471,6 +495,17 @@ class ScheduledTask(StrictModel):
         if self.include_members is not None:
             return self.include_members
         return bool(self.attributes_reading("members"))
+
+    @property
+    def membership_attributes(self) -> list[str]:
+        """Group imports: the attributes holding a group's members (read from ``members``);
+        the load's membership safety limit guards them (pipeline/memberships.py)."""
+        return self.attributes_reading("members") if self.fetch_members else []
+
+    @property
+    def member_share(self) -> float:
+        """The membership safety limit's share (``member_removal.max_share``, default 0.5)."""
+        return (self.member_removal or MemberRemovalSettings()).max_share
 
     def attributes_reading(self, field: str) -> list[str]:
         """The attributes that read the record's top-level ``field`` (``members``,

@@ -24,7 +24,9 @@
   card for a shared key; a step waits for the other writer up to its own deadline.
 * Run parameters: ``clear_cache`` (push everything again) and, for full imports,
   ``allow_mass_removal`` (override the removal share limit once) and ``allow_shrink``
-  (mark removed records although this run fetched markedly fewer than the last one).
+  (mark removed records although this run fetched markedly fewer than the last one); for
+  group imports listing members, ``allow_member_removal`` (override the membership safety
+  limit once, :mod:`..pipeline.memberships`).
   Any other conf key fails the run in extract, naming it (Airflow lets undeclared keys
   through: a misspelt ``clear_cache`` must not be ignored).
 * ``doc_md`` shows the JQL, mode, schedule, template, mapping and any scheduling-table
@@ -181,6 +183,10 @@ def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = 
         ("deadlines", _deadlines_text(task, settings)),
         ("task cache cleared at (UTC)", ", ".join(f"{h:02d}:00" for h in task.clear_hours(settings.cache_clear_hours)) or "never by clock"),
     ]
+    if task.membership_attributes:
+        rows.append(("group members", f"safety limit: at most {task.member_share:.0%} of the task's memberships "
+                                      "removed in one run, no group emptied at once (else those groups keep "
+                                      "their members)"))
     if status and status.get("volume") is not None:
         rows.append(("last measured volume", f"{status['volume']:,} records"))
     if source_file:
@@ -200,7 +206,9 @@ def import_doc_md(task: ScheduledTask, settings: Any, source_file: str | None = 
     lines += [
         "", "**Run parameters**: `clear_cache` (push every record again)"
         + (", `allow_mass_removal` (override the removal share limit for this run), `allow_shrink` (mark removed "
-           "records although this run fetched markedly fewer than the last successful one)" if removal else "") + ".",
+           "records although this run fetched markedly fewer than the last successful one)" if removal else "")
+        + (", `allow_member_removal` (write group members although the membership safety limit holds them back)"
+           if task.membership_attributes else "") + ".",
     ]
     return "\n".join(lines)
 
@@ -225,6 +233,13 @@ def _import_params(task: ScheduledTask) -> dict[str, Param]:
             False, type="boolean", title="Allow a smaller fetch",
             description=f"Mark removed records even though this run fetched more than {removal.max_shrink:.0%} "
                         "fewer records than the last successful run (use only when Jira really has fewer).",
+        )
+    if task.membership_attributes:
+        params["allow_member_removal"] = Param(
+            False, type="boolean", title="Allow many membership removals",
+            description=f"Write the groups' members even if this run removes more than {task.member_share:.0%} of "
+                        "this task's group memberships, or empties a group (safety limit override; use only when "
+                        "the people really left their groups).",
         )
     return params
 
@@ -285,10 +300,11 @@ def _step_lease(
 def _describe_asset_event(task: ScheduledTask, summary: RunSummary) -> RunSummary:
     """Put the run's counts on the asset event its success records (shown in the Assets
     view and to the runs it starts); returns ``summary``."""
-    from ..pipeline.finish import COUNT_KEYS
+    from ..pipeline.finish import COUNT_KEYS, OPTIONAL_COUNT_KEYS
 
     get_current_context()["outlet_events"][import_asset(task)].extra = {
         "run_id": summary["run_id"], **{key: int(summary.get(key, 0)) for key in COUNT_KEYS},  # type: ignore[misc]
+        **{key: int(summary[key]) for key in OPTIONAL_COUNT_KEYS if summary.get(key)},  # type: ignore[literal-required]
     }
     return summary
 
@@ -383,7 +399,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
         from ..pipeline import load
 
         staging_root(settings)  # the staged changes are read with the staging root's credentials
-        run_id = get_current_context()["run_id"]
+        run_id, params, _path = _run_context(task, settings)
         with open_state(settings) as state, _lease(state, "load"):
             if diffed.get("changed", 0) == 0:
                 log.info("Nothing new or changed: nothing is written to ESM.")
@@ -391,7 +407,8 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
             with _step_clients(esm_conn_id=task.esm_conn_id) as (_, esm):
                 # load holds the ESM template's write lock (other tasks writing it wait)
                 return _run_step(load, task, diffed, esm, state, concurrency=settings.esm_concurrency, logger=log,
-                                 run_id=run_id, settings=settings)
+                                 run_id=run_id, settings=settings,
+                                 allow_member_removal=bool(params.get("allow_member_removal")))
 
     @task_decorator(task_id="mark_removed")
     def mark_removed_step(extracted: ExtractResult) -> RemovalResult:

@@ -16,8 +16,9 @@ from typing import Any, Iterator
 
 from ..protocols import StateApi
 from .results import DiffResult, TransformResult
+from .memberships import count_members
 from .staging import FILE_ROWS, Dataset, DatasetWriter, location
-from .transform import TRANSFORM_COLUMNS
+from .transform import TRANSFORM_COLUMNS, decode_data
 
 __all__ = ["diff", "maybe_clear_cache", "cache_clear_reason"]
 
@@ -105,7 +106,9 @@ def diff(
 ) -> DiffResult:
     """Compare the transformed records with the task cache; stage the new/changed ones.
 
-    Returns ``{"dataset", "changed", "unchanged", "cache_cleared"}``.
+    Returns ``{"dataset", "changed", "unchanged", "cache_cleared", "unchanged_memberships"}``
+    (group imports: the members the unchanged groups list, for the load's membership
+    safety limit, :mod:`.memberships`; ``None`` for other imports).
     """
     import pyarrow as pa  # here, not at import: DAG files import this module
 
@@ -122,6 +125,8 @@ def diff(
     # two versions from run to run. A first pass reads only the keys.
     repeated, duplicates = source.repeated_keys()
     unchanged = 0
+    members = task.membership_attributes
+    unchanged_memberships = 0
     number = 0  # global row number of the first row of the page at hand
     for group in _groups(source.iter_tables(), LOOKUP_ROWS):
         # only keys and fingerprints are looked at; each page is filtered as it is (Arrow)
@@ -130,11 +135,14 @@ def diff(
         cached = state.get_fingerprints(task.name, dict.fromkeys(k for _, keys, _ in pages for k in keys))
         for table, keys, prints in pages:
             passed: list[int] = []
+            data = table.column("data").to_pylist() if members else None
             for row, key in enumerate(keys):
                 if repeated.get(key, number + row) != number + row:
                     continue  # a later copy of this key follows
                 if cached.get(key) == prints[row]:
                     unchanged += 1
+                    if data is not None:
+                        unchanged_memberships += count_members(decode_data(data[row]), members)
                 else:
                     passed.append(row)
             number += len(keys)
@@ -145,4 +153,5 @@ def diff(
         "Diff against the task cache: %d new or changed, %d unchanged%s.",
         writer.rows, unchanged, f", {duplicates} duplicate(s) in this run's data" if duplicates else "",
     )
-    return {"dataset": str(dataset.path), "changed": writer.rows, "unchanged": unchanged, "cache_cleared": reason is not None}
+    return {"dataset": str(dataset.path), "changed": writer.rows, "unchanged": unchanged, "cache_cleared": reason is not None,
+            "unchanged_memberships": unchanged_memberships if members else None}

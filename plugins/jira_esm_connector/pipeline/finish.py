@@ -15,7 +15,7 @@ from ..protocols import StateApi
 from .results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
 from .staging import StagingPath, location, read_text, safe_name, write_text
 
-__all__ = ["finish", "summary_line", "COUNT_KEYS", "status_file", "read_status"]
+__all__ = ["finish", "summary_line", "COUNT_KEYS", "OPTIONAL_COUNT_KEYS", "status_file", "read_status"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 # already_loaded: records ESM already held as they are, found by load (an earlier attempt of
@@ -25,10 +25,14 @@ COUNT_KEYS = (
     "fetched", "transformed", "unchanged", "created", "updated", "already_loaded", "refused", "references_pending",
     "marked_removed",
 )
+# counts of some imports only, in the summary line when not 0 (group imports: groups that kept
+# their previous members, the membership safety limit of pipeline/memberships.py)
+OPTIONAL_COUNT_KEYS = ("groups_held_back",)
 
 
 def summary_line(task_name: str, counts: dict[str, Any]) -> str:
     parts = ", ".join(f"{k.replace('_', ' ')} {counts.get(k, 0)}" for k in COUNT_KEYS)
+    parts += "".join(f", {k.replace('_', ' ')} {counts[k]}" for k in OPTIONAL_COUNT_KEYS if counts.get(k))
     return f"Import '{task_name}' finished: {parts}."
 
 
@@ -159,6 +163,7 @@ def finish(
         "refused": int(loaded.get("refused", 0)),
         "references_pending": _references_pending(task, state, extracted, lg),
         "marked_removed": int((removed or {}).get("marked_removed", 0)),
+        "groups_held_back": int(loaded.get("groups_held_back", 0)),
     }
     watermark = _advance_watermark(task, state, extracted, loaded, counts["refused"], lg) if task.mode == "incremental" else None
     if carried:

@@ -68,6 +68,7 @@ from ..http.errors import BadRequestError, ConflictError, NotFoundError, Permiss
 from ..mapping import Reference
 from ..markers import imported_comment_ids, worklog_marker
 from ..protocols import EsmApi, StateApi
+from .memberships import GroupChange, groups_to_hold_back, member_ids, new_member_ids
 from .results import DiffResult, LoadResult, RefusedRecord
 from .staging import Dataset
 from .template_lock import writing_template
@@ -241,11 +242,15 @@ class _Run:
     guard: Callable[[], None]  # raises once the template's write lock was lost: write no more
     counts: dict[str, int] = field(default_factory=lambda: {
         "created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "reactivated": 0,
-        "unresolved_references": 0, "already_loaded": 0})
+        "unresolved_references": 0, "already_loaded": 0, "groups_held_back": 0})
     refused: list[RefusedRecord] = field(default_factory=list)
     resolved_now: int = 0
     chunks: int = 0
     uncertain: int = 0  # new cards ESM may have saved without saying so (not in the key map)
+    # group imports' membership check (:mod:`.memberships`): the cards it looked up (key -> card,
+    # None: no card), so the chunks ask ESM no second time; the groups whose members are kept
+    known: dict[str, Any] | None = None
+    held_back: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         summary = "The load's last line counts them all."
@@ -279,9 +284,11 @@ def load(
     logger: logging.Logger | logging.LoggerAdapter | None = None,
     run_id: str | None = None,
     settings: Any = None,
+    allow_member_removal: bool = False,
 ) -> LoadResult:
     """Write the diff dataset to ESM, up to ``concurrency`` bulk chunks at once. Returns
-    counts and the refused records (first 100).
+    counts and the refused records (first 100). Group imports first apply the membership
+    safety limit (:mod:`.memberships`; ``allow_member_removal`` overrides it for this run).
 
     Holds the ESM template's write lock while it writes (step 0 of the module docs): taken
     before anything is looked up, so no other load or removal of the template runs at the
@@ -290,10 +297,12 @@ def load(
     no lock, no question to ESM."""
     lg = logger or log
     dataset = Dataset(diffed["dataset"])
+    members = (diffed.get("unchanged_memberships"), allow_member_removal)
     if dataset.count() == 0:
         return _load(task, dataset, esm, state, lg, chunk_size, concurrency, writes=False, guard=_no_guard)
     with writing_template(task, esm, state, step="load", run_id=run_id, settings=settings, logger=lg) as lock:
-        return _load(task, dataset, esm, state, lg, chunk_size, concurrency, writes=True, guard=lock.check)
+        return _load(task, dataset, esm, state, lg, chunk_size, concurrency, writes=True, guard=lock.check,
+                     members=members)
 
 
 def _no_guard() -> None:
@@ -302,9 +311,10 @@ def _no_guard() -> None:
 
 def _load(
     task: Any, dataset: Dataset, esm: EsmApi, state: StateApi, lg: Any, chunk_size: int, concurrency: int,
-    *, writes: bool, guard: Callable[[], None],
+    *, writes: bool, guard: Callable[[], None], members: tuple[int | None, bool] = (None, False),
 ) -> LoadResult:
-    """:func:`load` under the template's write lock (``guard`` raises once it was lost)."""
+    """:func:`load` under the template's write lock (``guard`` raises once it was lost);
+    ``members``: the diff's count of unchanged memberships and ``allow_member_removal``."""
     if task.mapping_type == "comment":
         return _load_comments(task, dataset, esm, state, lg, guard)
     key_attr = task.key.esm
@@ -319,6 +329,8 @@ def _load(
         state.set_key_map_complete(task.name, task.template, key_attr, False)
     run = _Run(task, esm, state, lg, min(int(chunk_size), 200), not empty, ReferenceResolver(esm),
                set(state.pending_keys(task.name)), guard)  # pending: saved earlier without some references
+    if writes and task.membership_attributes:
+        _check_memberships(run, dataset, *members, concurrency=max(1, int(concurrency)))
     with _older_objects_left_out_of_gc():
         _write_all(run, _storable(run, _unique_rows(dataset, lg)), max(1, int(concurrency)))
     if (covered or empty) and not run.uncertain:
@@ -329,11 +341,13 @@ def _load(
     if run.resolved_now:
         lg.info("%d record(s) whose references were pending now carry all of them.", run.resolved_now)
     lg.info(
-        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s%s.",
+        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s%s%s.",
         task.template, run.chunks, counts["created"], counts["updated"], counts["refused"],
         f", {counts['unresolved_references']} with unresolved references" if counts["unresolved_references"] else "",
         f", {counts['reactivated']} re-activated" if counts["reactivated"] else "",
         f", {counts['kept_disabled']} kept disabled" if counts["kept_disabled"] else "",
+        f", {counts['groups_held_back']} group(s) written without their members (membership safety limit)"
+        if counts["groups_held_back"] else "",
     )
     return {**counts, "references_resolved": run.resolved_now, "refused_records": run.refused[:_MAX_LISTED],
             "refused_oldest_updated": _oldest(run.refused)}
@@ -364,11 +378,11 @@ def _template_is_empty(esm: EsmApi, template: str) -> bool:
     return next(iter(esm.iter_cards(template, page_size=1, data_cards=False)), None) is None
 
 
-def _unique_rows(dataset: Dataset, lg: Any) -> Iterator[dict[str, Any]]:
+def _unique_rows(dataset: Dataset, lg: Any, *, quiet: bool = False) -> Iterator[dict[str, Any]]:
     """The dataset's rows, each key once (its last row, as diff keeps the last). Chunks run
     at the same time: a key in two of them would get two new cards."""
     repeated, _ = dataset.repeated_keys()
-    if repeated:
+    if repeated and not quiet:
         lg.info("%d key(s) appear more than once in the changed records; each is written once (its last record).",
                 len(repeated))
     for index, row in enumerate(dataset.iter_rows()):
@@ -487,9 +501,13 @@ def _existing_cards(
     from a card (``origins``) gets that card --, the mapped keys ESM has no card for: they
     are forgotten and created again)."""
     removal = run.task.removal
+    if run.known is not None and all(key in run.known for key in keys):  # looked up by the membership check
+        existing = {key: run.known[key] for key in keys if run.known[key] is not None}
+        return existing, [k for k in hinted if k not in existing]
     existing: dict[str, Any] = {}
     if run.look_up:
-        existing = _lookup_with_earlier_keys(run, keys, [removal.attribute if removal else None])
+        existing = _lookup_with_earlier_keys(run, keys, [removal.attribute if removal else None,
+                                                         *run.task.membership_attributes])
     given: set[str] = set()
     for key in keys:
         # one card for one key: two events from the same card (sent again under a new event
@@ -530,8 +548,8 @@ def _origin_card(run: _Run, key: str, card_id: str) -> Any:
 
     task, removal = run.task, run.task.removal
     try:
-        card = run.esm.get_card(task.template, card_id,
-                                selected_attributes=[a for a in (task.key.esm, removal.attribute if removal else None) if a])
+        card = run.esm.get_card(task.template, card_id, selected_attributes=[
+            a for a in (task.key.esm, removal.attribute if removal else None, *task.membership_attributes) if a])
     except CardNotFoundError:
         return None
     if card.deleted or card.value(task.key.esm) not in (None, "", key):
@@ -571,12 +589,14 @@ def _keep_disabled_state(
 
 def _card_inputs(
     task: Any, chunk: list[dict[str, Any]], existing: dict[str, Any], resolver: ReferenceResolver,
-    counts: dict[str, int], kept_disabled_line: Any,
+    counts: dict[str, int], kept_disabled_line: Any, held_back: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[Any], dict[str, list[str]], dict[str, Any]]:
     """(the chunk's cards to write, key -> references not found, key -> active value of the
-    disabled cards being re-activated)."""
+    disabled cards being re-activated). The groups in ``held_back`` are written without
+    their member attributes: their cards keep the members they have (:mod:`.memberships`)."""
     CardInput, _, _ = _esm_modules()
-    decoded = [(row, data, _references(data)) for row, data in ((row, decode_data(row["data"])) for row in chunk)]
+    decoded = [(row, data, _references(data)) for row, data in ((row, _without_members(task, row, held_back))
+                                                                for row in chunk)]
     resolver.prefetch(ref for _, _, refs in decoded for ref in refs)
     cards = []
     partial: dict[str, list[str]] = {}
@@ -596,6 +616,59 @@ def _card_inputs(
     return cards, partial, reactivating
 
 
+def _without_members(task: Any, row: dict[str, Any], held_back: set[str] | frozenset[str]) -> dict[str, Any]:
+    """The row's mapped data; for a group held back, without its member attributes."""
+    data = decode_data(row["data"])
+    if row["key"] in held_back:
+        for name in task.membership_attributes:
+            data.pop(name, None)
+    return data
+
+
+def _check_memberships(run: _Run, dataset: Dataset, unchanged: int | None, allow: bool, *, concurrency: int) -> None:
+    """Group imports, before anything is written: compare each changed group's members with
+    its card's and decide which groups keep theirs (:mod:`.memberships`). The cards looked up
+    here are the load's look-ups (``run.known``); the references resolved stay in the run's
+    resolver: the chunks ask ESM nothing twice."""
+    from ..http.parallel import bounded_parallel
+
+    task = run.task
+    attributes = task.membership_attributes
+
+    def chunks() -> Iterator[tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]]:
+        # drawn by bounded_parallel in this thread: only this thread reads the state store
+        for chunk in _chunks_of(_unique_rows(dataset, run.lg, quiet=True), run.chunk_size):
+            keys = [row["key"] for row in chunk]
+            yield chunk, run.state.get_card_ids(task.name, keys), run.state.event_cards(task.template, task.key.esm, keys)
+
+    def look_up(item: Any) -> tuple[dict[str, Any], list[GroupChange]]:
+        chunk, hinted, origins = item
+        existing, _stale = _existing_cards(run, [row["key"] for row in chunk], hinted, origins)
+        decoded = [(row["key"], decode_data(row["data"])) for row in chunk]
+        run.resolver.prefetch(ref for _, data in decoded for name in attributes for ref in _references(
+            {name: data.get(name)}))
+        changes = []
+        for key, data in decoded:
+            card = existing.get(key)
+            if card is None:
+                continue  # a new group: nobody is removed from it
+            before = member_ids(v for name in attributes for v in card.values(name))
+            after = new_member_ids(data, attributes, run.resolver)
+            name = data.get("name")
+            changes.append(GroupChange(key, name if isinstance(name, str) else None, len(before),
+                                       len(before - after), len(after)))
+        return {str(row["key"]): existing.get(row["key"]) for row in chunk}, changes
+
+    known: dict[str, Any] = {}
+    changes: list[GroupChange] = []
+    for _item, (found, group_changes) in bounded_parallel(look_up, chunks(), concurrency, name="esm-members"):
+        known.update(found)
+        changes += group_changes
+    run.known = known
+    run.held_back = groups_to_hold_back(task, changes, unchanged, allow=allow, lg=run.lg)
+    run.counts["groups_held_back"] = len(run.held_back)
+
+
 def _write_chunk(
     run: _Run, chunk: list[dict[str, Any]], hinted: dict[str, str], origins: dict[str, str],
 ) -> _ChunkDone:
@@ -604,7 +677,8 @@ def _write_chunk(
     task = run.task
     counts = {"kept_disabled": 0, "unresolved_references": 0}
     existing, stale = _existing_cards(run, [row["key"] for row in chunk], hinted, origins)
-    cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.kept_disabled_line)
+    cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.kept_disabled_line,
+                                                run.held_back)
     outcomes = [o for part in run.esm.iter_bulk_import(task.template, cards, folder=task.folder,
                                                        chunk_size=run.chunk_size) for o in part]
     return _ChunkDone(stale, outcomes, partial, reactivating, counts)
@@ -633,7 +707,9 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
         if outcome.ok:
             counts[outcome.status] += 1
             card_ids[row["key"]] = outcome.data_card_id
-            if row["key"] in done.partial:
+            if row["key"] in run.held_back:
+                pass  # its members were not written: not cached, the next run tries again
+            elif row["key"] in done.partial:
                 pending[row["key"]] = "; ".join(done.partial[row["key"]])
             else:
                 fingerprints[row["key"]] = row["fingerprint"]

@@ -48,11 +48,16 @@ class TransformResult(TypedDict):
     carried: int  # extract's ``carried`` (not transformed): diff clears no cache by clock after a carry
 
 
-class DiffResult(TypedDict):
+class _DiffCounts(TypedDict):
     dataset: str  # only the new and changed records
     changed: int
     unchanged: int
     cache_cleared: bool
+
+
+class DiffResult(_DiffCounts, total=False):
+    # group imports: the members the unchanged groups list (the load's membership limit)
+    unchanged_memberships: int | None
 
 
 class RefusedRecord(TypedDict):
@@ -79,6 +84,7 @@ class LoadResult(_LoadCounts, total=False):
     already_loaded: int
     already_present: int
     references_resolved: int
+    groups_held_back: int  # group imports: groups written without their members (membership safety limit)
     refused_oldest_updated: str | None  # an incremental watermark must not pass it
 
 
@@ -105,6 +111,7 @@ class RunSummary(TypedDict):
     refused: int
     references_pending: int
     marked_removed: int
+    groups_held_back: int  # group imports: groups that kept their previous members (membership safety limit)
     reactivated: int
     carried: int  # full runs: issues listed, unchanged since ESM accepted them, not read again (in fetched, unchanged)
     refused_records: list[RefusedRecord]

@@ -35,6 +35,7 @@ def run_import(
     clear_cache: bool = False,
     allow_mass_removal: bool = False,
     allow_shrink: bool = False,
+    allow_member_removal: bool = False,
     chunk_size: int = 200,
     now: datetime | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
@@ -71,7 +72,7 @@ def run_import(
         esm_concurrency = int(getattr(settings, "esm_concurrency", DEFAULT_CONCURRENCY))
         # load and mark_removed each hold the ESM template's write lock (other tasks writing it wait)
         loaded = load(task, diffed, esm, state, chunk_size=chunk_size, concurrency=esm_concurrency, logger=logger,
-                      run_id=run_id, settings=settings)
+                      run_id=run_id, settings=settings, allow_member_removal=allow_member_removal)
         removed: RemovalResult | None = None
         if task.mode == "full":
             lease.check()
