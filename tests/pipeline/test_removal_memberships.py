@@ -1,8 +1,8 @@
 """A group import writes each group's members as the card's member list: a member the
-listing leaves out is a membership removed in ESM, with no share or shrink limit in the
-way. So a member page that is empty although it says more follow (``isLast: false``, or a
-``total`` beyond what was read) stops the run instead of ending the listing. Real
-simulators over HTTPS."""
+listing leaves out is a membership removed in ESM. So a member page that is empty although
+it says more follow (``isLast: false``, or a ``total`` beyond what was read) stops the run
+instead of ending the listing, and a well-formed listing that drops many members meets the
+membership safety limit (pipeline/memberships.py). Real simulators over HTTPS."""
 from __future__ import annotations
 
 import pytest

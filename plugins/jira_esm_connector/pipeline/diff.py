@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from ..protocols import StateApi
 from .results import DiffResult, TransformResult
-from .memberships import count_members
+from .memberships import count_members, membership_attributes
 from .staging import FILE_ROWS, Dataset, DatasetWriter, location
 from .transform import TRANSFORM_COLUMNS, decode_data
 
@@ -125,7 +125,7 @@ def diff(
     # two versions from run to run. A first pass reads only the keys.
     repeated, duplicates = source.repeated_keys()
     unchanged = 0
-    members = task.membership_attributes
+    members = membership_attributes(task)
     unchanged_memberships = 0
     number = 0  # global row number of the first row of the page at hand
     for group in _groups(source.iter_tables(), LOOKUP_ROWS):

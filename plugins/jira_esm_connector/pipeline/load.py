@@ -68,7 +68,7 @@ from ..http.errors import BadRequestError, ConflictError, NotFoundError, Permiss
 from ..mapping import Reference
 from ..markers import imported_comment_ids, worklog_marker
 from ..protocols import EsmApi, StateApi
-from .memberships import GroupChange, groups_to_hold_back, member_ids, new_member_ids
+from .memberships import GroupChange, groups_to_hold_back, member_ids, membership_attributes, new_member_ids
 from .results import DiffResult, LoadResult, RefusedRecord
 from .staging import Dataset
 from .template_lock import writing_template
@@ -329,7 +329,7 @@ def _load(
         state.set_key_map_complete(task.name, task.template, key_attr, False)
     run = _Run(task, esm, state, lg, min(int(chunk_size), 200), not empty, ReferenceResolver(esm),
                set(state.pending_keys(task.name)), guard)  # pending: saved earlier without some references
-    if writes and task.membership_attributes:
+    if writes and membership_attributes(task):
         _check_memberships(run, dataset, *members, concurrency=max(1, int(concurrency)))
     with _older_objects_left_out_of_gc():
         _write_all(run, _storable(run, _unique_rows(dataset, lg)), max(1, int(concurrency)))
@@ -507,7 +507,7 @@ def _existing_cards(
     existing: dict[str, Any] = {}
     if run.look_up:
         existing = _lookup_with_earlier_keys(run, keys, [removal.attribute if removal else None,
-                                                         *run.task.membership_attributes])
+                                                         *membership_attributes(run.task)])
     given: set[str] = set()
     for key in keys:
         # one card for one key: two events from the same card (sent again under a new event
@@ -549,7 +549,7 @@ def _origin_card(run: _Run, key: str, card_id: str) -> Any:
     task, removal = run.task, run.task.removal
     try:
         card = run.esm.get_card(task.template, card_id, selected_attributes=[
-            a for a in (task.key.esm, removal.attribute if removal else None, *task.membership_attributes) if a])
+            a for a in (task.key.esm, removal.attribute if removal else None, *membership_attributes(task)) if a])
     except CardNotFoundError:
         return None
     if card.deleted or card.value(task.key.esm) not in (None, "", key):
@@ -620,7 +620,7 @@ def _without_members(task: Any, row: dict[str, Any], held_back: set[str] | froze
     """The row's mapped data; for a group held back, without its member attributes."""
     data = decode_data(row["data"])
     if row["key"] in held_back:
-        for name in task.membership_attributes:
+        for name in membership_attributes(task):
             data.pop(name, None)
     return data
 
@@ -633,7 +633,7 @@ def _check_memberships(run: _Run, dataset: Dataset, unchanged: int | None, allow
     from ..http.parallel import bounded_parallel
 
     task = run.task
-    attributes = task.membership_attributes
+    attributes = membership_attributes(task)
 
     def chunks() -> Iterator[tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]]:
         # drawn by bounded_parallel in this thread: only this thread reads the state store

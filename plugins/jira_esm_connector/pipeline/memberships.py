@@ -34,7 +34,7 @@ from typing import Any
 
 from ..mapping import Reference
 
-__all__ = ["GroupChange", "member_ids", "count_members", "new_member_ids", "groups_to_hold_back"]
+__all__ = ["GroupChange", "membership_attributes", "member_ids", "count_members", "new_member_ids", "groups_to_hold_back"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 
@@ -54,6 +54,11 @@ class GroupChange:
     def describe(self) -> str:
         label = f"{self.key} ({self.name})" if self.name else self.key
         return f"{label}: {self.removed} of {self.before} member(s) gone, {self.after} left"
+
+
+def membership_attributes(task: Any) -> list[str]:
+    """The task's attributes holding a group's members (``[]``: no membership limit applies)."""
+    return list(getattr(task, "membership_attributes", None) or [])
 
 
 def _text(value: Any) -> str | None:
