@@ -208,6 +208,24 @@ def _register_admin_data(app: FastAPI, sim: Simulator) -> None:
         save_change(store, row, values, labels, [], body.get("author"))
         return issue_ref(store.issue_row(str(row["id"])))
 
+    @app.post("/_admin/issues/{key}/move")
+    async def admin_move_issue(request: Request, key: str) -> Any:
+        """Move an issue to another project (``{"project": "OPS"}``), as Jira's Move does."""
+        row = store.issue_row(key)
+        if row is None:
+            raise JiraError(404, ISSUE_NOT_FOUND)
+        body = await body_json(request)
+        target = body.get("project") if isinstance(body, dict) else None
+        if not target:
+            raise JiraError(400, "Name the project to move the issue to: {\"project\": \"OPS\"}")
+        try:
+            moved = store.move_issue(row["id"], str(target))
+        except NotFound:
+            raise JiraError(400, f"Unknown project '{target}'") from None
+        except Conflict as exc:
+            raise JiraError(400, f"Issue {key} cannot be moved to {target}: {exc}") from None
+        return issue_ref(moved)
+
     @app.delete("/_admin/issues/{key}")
     async def admin_delete_issue(key: str) -> Any:
         row = store.issue_row(key)

@@ -2,7 +2,7 @@
 
 Supported (what connector tasks and common clients use):
 
-- fields: project, key/issuekey, id, issuetype/type, status, statusCategory, resolution,
+- fields: project, key/issuekey/issue, id, issuetype/type, status, statusCategory, resolution,
   priority, assignee, reporter, creator, labels, summary, description, environment, comment,
   text, created/createdDate, updated/updatedDate, resolved/resolutiondate, and the custom
   fields by id, ``cf[nnnnn]`` or name (text ``~``, number/date comparisons, select ``=``/``IN``);
@@ -346,6 +346,7 @@ class Catalog(Protocol):
     def resolve_users(self, value: str) -> list[str]: ...
     def group_members(self, group_name: str) -> list[str] | None: ...
     def resolve_option(self, field_id: str, value: str) -> str | None: ...
+    def former_key_issue(self, project_key: str, num: int) -> int | None: ...
 
 
 @dataclass
@@ -382,7 +383,7 @@ _DATE_FIELDS = {
     "resolved": "resolved",
     "resolutiondate": "resolved",
 }
-_ALIASES = {"type": "issuetype", "issuekey": "key", "label": "labels", "cat": "statuscategory"}
+_ALIASES = {"type": "issuetype", "issuekey": "key", "issue": "key", "label": "labels", "cat": "statuscategory"}
 
 _ORDER_EXPR: dict[str, list[tuple[str, Any]]] = {
     "key": [("project_key", ""), ("num", 0)],
@@ -714,6 +715,9 @@ class _Compiler:
                     parts.append(f"id = {self._p(k)}")
                 elif k is not None:
                     parts.append(f"(project_key = {self._p(k[0])} AND num = {self._p(k[1])})")
+                    former = self.catalog.former_key_issue(*k)  # a key from before a move or key change
+                    if former is not None:
+                        parts.append(f"id = {self._p(former)}")
             match = "(" + " OR ".join(parts) + ")" if parts else "(0)"
             return match if c.op in ("in", "=") else f"(NOT {match})"
         k = one(c.value)

@@ -102,6 +102,15 @@ CREATE TABLE attachments (
     mime_type TEXT NOT NULL, size INTEGER NOT NULL, created INTEGER NOT NULL, content BLOB NOT NULL
 );
 CREATE INDEX attachments_issue ON attachments(issue_id, id);
+-- keys an issue had before it moved to another project (Jira keeps them: they still resolve)
+CREATE TABLE moved_keys (
+    project_key TEXT NOT NULL COLLATE NOCASE, num INTEGER NOT NULL, issue_id INTEGER NOT NULL,
+    PRIMARY KEY (project_key, num)
+) WITHOUT ROWID;
+-- keys a project had before an admin changed it (Jira keeps them as aliases)
+CREATE TABLE former_project_keys (
+    key TEXT PRIMARY KEY COLLATE NOCASE, project_id INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 _USER_COLS = "account_id, seq, email, display_name, active, account_type, time_zone, locale, products"
@@ -434,15 +443,78 @@ class Store:
         return self.conn.execute("SELECT * FROM projects ORDER BY id").fetchall()
 
     def project(self, key_or_id: str) -> sqlite3.Row | None:
+        """A project by id, key, name or a key it had before (Jira keeps former keys as aliases)."""
         v = str(key_or_id).strip()
         if v.isdigit():
             row = self.conn.execute("SELECT * FROM projects WHERE id = ?", (int(v),)).fetchone()
             if row:
                 return row
-        return self.conn.execute(
+        row = self.conn.execute(
             "SELECT * FROM projects WHERE key = ? COLLATE NOCASE OR name = ? COLLATE NOCASE",
             (v, v),
         ).fetchone()
+        if row is None:
+            row = self.conn.execute(
+                "SELECT projects.* FROM former_project_keys JOIN projects ON projects.id = project_id "
+                "WHERE former_project_keys.key = ?", (v,),
+            ).fetchone()
+        return row
+
+    def former_key_issue(self, project_key: str, num: int) -> int | None:
+        """The id of the issue that had the key ``project_key-num`` before it moved, or whose
+        project was then keyed ``project_key`` (None: no such former key)."""
+        row = self.conn.execute(
+            "SELECT issue_id FROM moved_keys WHERE project_key = ? AND num = ?", (project_key, num)
+        ).fetchone()
+        if row is None:
+            row = self.conn.execute(
+                "SELECT issues.id FROM former_project_keys f JOIN projects p ON p.id = f.project_id "
+                "JOIN issues ON issues.project_key = p.key AND issues.num = ? WHERE f.key = ?", (num, project_key),
+            ).fetchone()
+        return row[0] if row else None
+
+    def move_issue(self, issue_id: int, project_key: str) -> sqlite3.Row:
+        """Move an issue to another project, as Jira's "Move" does: it keeps its id, gets the
+        next number of the target project, its old key keeps resolving, ``updated`` moves on,
+        and the changelog records the new key and project."""
+        with self.lock:
+            row = self.conn.execute("SELECT * FROM issues WHERE id = ?", (issue_id,)).fetchone()
+            target = self.project(project_key)
+            if target is None:
+                raise NotFound(project_key)
+            if target["key"] == row["project_key"]:
+                raise Conflict("the issue is in that project already")
+            num = target["next_num"]
+            self.conn.execute("UPDATE projects SET next_num = ? WHERE id = ?", (num + 1, target["id"]))
+            old_key, new_key = f"{row['project_key']}-{row['num']}", f"{target['key']}-{num}"
+            self.conn.execute("INSERT OR REPLACE INTO moved_keys VALUES (?, ?, ?)", (row["project_key"], row["num"], issue_id))
+            values: dict[str, Any] = {"project_key": target["key"], "num": num}
+            if row["status"] not in model.workflow_statuses(target["workflow"]):
+                values["status"] = model.initial_status(target["workflow"])  # the move maps it
+            self.update_issue(issue_id, values)
+            self.add_history(issue_id, None, [
+                {"field": "Key", "fieldtype": "jira", "fromString": old_key, "toString": new_key},
+                {"field": "project", "fieldtype": "jira", "from": str(self.project(row["project_key"])["id"]),
+                 "fromString": row["project_key"], "to": str(target["id"]), "toString": target["key"]},
+            ])
+            return self.conn.execute("SELECT * FROM issues WHERE id = ?", (issue_id,)).fetchone()
+
+    def rename_project_key(self, project_id: int, new_key: str) -> sqlite3.Row:
+        """Change a project's key, as a Jira admin can: every issue is keyed anew with its
+        number, and the old project key and issue keys keep resolving (JQL, GET, bulkfetch).
+        Issues' ``updated`` does not change (nothing in the issues did)."""
+        with self.lock:
+            project = self.conn.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
+            other = self.project(new_key)
+            if other is not None and other["id"] != project_id:
+                raise Conflict(f"Project '{other['key']}' uses this project key.")
+            if project["key"] == new_key:
+                return project
+            self.conn.execute("INSERT OR REPLACE INTO former_project_keys VALUES (?, ?)", (project["key"], project_id))
+            self.conn.execute("DELETE FROM former_project_keys WHERE key = ?", (new_key,))  # back to a former key
+            self.conn.execute("UPDATE issues SET project_key = ? WHERE project_key = ?", (new_key, project["key"]))
+            self.conn.execute("UPDATE projects SET key = ? WHERE id = ?", (new_key, project_id))
+            return self.conn.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
 
     def resolve_project(self, value: str) -> str | None:
         row = self.project(value)
@@ -599,10 +671,15 @@ class Store:
         if "-" in v:
             pkey, _, num = v.rpartition("-")
             if num.isdigit():
-                return self.conn.execute(
+                row = self.conn.execute(
                     "SELECT * FROM issues WHERE project_key = ? COLLATE NOCASE AND num = ?",
                     (pkey, int(num)),
                 ).fetchone()
+                if row is None:  # a key the issue had before a move or a project key change
+                    former = self.former_key_issue(pkey, int(num))
+                    if former is not None:
+                        row = self.conn.execute("SELECT * FROM issues WHERE id = ?", (former,)).fetchone()
+                return row
         return None
 
     def labels_of(self, issue_id: int) -> list[str]:
@@ -818,7 +895,7 @@ class Store:
 
     def delete_issue(self, issue_id: int) -> None:
         self.conn.execute("DELETE FROM issue_links WHERE inward_id = ? OR outward_id = ?", (issue_id, issue_id))
-        for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id"), ("watchers", "issue_id"), ("changelog", "issue_id"), ("worklogs", "issue_id"), ("attachments", "issue_id")):
+        for table, col in (("issues", "id"), ("labels", "issue_id"), ("comments", "issue_id"), ("issue_properties", "issue_id"), ("watchers", "issue_id"), ("changelog", "issue_id"), ("worklogs", "issue_id"), ("attachments", "issue_id"), ("moved_keys", "issue_id")):
             self.conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (issue_id,))
 
     # --- comments --------------------------------------------------------------------------

@@ -1,14 +1,15 @@
 """Server, identity and site metadata: what clients look up before creating or transitioning."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 
 from .. import model
-from ..base import USER_NOT_FOUND, Api, JiraError, page_bean, page_window, q_list
+from ..base import USER_NOT_FOUND, Api, JiraError, body_json, page_bean, page_window, q_list
 from ..render import Renderer
-from ..store import now_ms
+from ..store import Conflict, now_ms
 
 
 def register_identity(app: FastAPI, api: Api) -> None:
@@ -93,6 +94,32 @@ def register_projects(app: FastAPI, api: Api) -> None:
         p = store.project(projectIdOrKey)
         if p is None:
             raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
+        return project_full(r, p)
+
+    @app.put(prefix + "/project/{projectIdOrKey}")
+    async def update_project(request: Request, projectIdOrKey: str) -> Any:
+        """Change a project's key (other details are not simulated). It needs the Administer
+        Jira permission; the old project key and issue keys stay aliases, as in Jira."""
+        caller, r = ctx(request, version)
+        p = store.project(projectIdOrKey)
+        if p is None:
+            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
+        body = await body_json(request)
+        if not isinstance(body, dict):
+            raise JiraError(400, "Can not deserialize the request body: expected an object.")
+        unsupported = sorted(set(body) - {"key"})
+        if unsupported:
+            raise JiraError(400, f"The simulator changes only a project's key, not: {', '.join(unsupported)}.")
+        if "key" in body:
+            require_admin(caller, "change a project key")
+            key = body["key"]
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Z][A-Z0-9]{1,9}", key):
+                raise JiraError(400, errors={"projectKey": "Project keys must start with an uppercase letter, followed "
+                                                           "by one or more uppercase alphanumeric characters (10 at most)."})
+            try:
+                p = store.rename_project_key(p["id"], key)
+            except Conflict as exc:
+                raise JiraError(400, errors={"projectKey": str(exc)}) from None
         return project_full(r, p)
 
     @app.get(prefix + "/project/{projectIdOrKey}/components")
