@@ -183,6 +183,12 @@ def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
 
 def _register_admin_data(app: FastAPI, sim: Simulator) -> None:
     """Issues, users, groups and memberships, as someone else (or a migration) makes them."""
+    _register_admin_issues(app, sim)
+    _register_admin_people(app, sim)
+
+
+def _register_admin_issues(app: FastAPI, sim: Simulator) -> None:
+    """Create, edit, move and delete issues."""
     store = sim.store
 
     @app.post("/_admin/issues")
@@ -233,6 +239,11 @@ def _register_admin_data(app: FastAPI, sim: Simulator) -> None:
             raise JiraError(404, ISSUE_NOT_FOUND)
         store.delete_issue(row["id"])
         return Response(status_code=204)
+
+
+def _register_admin_people(app: FastAPI, sim: Simulator) -> None:
+    """Users, groups and memberships."""
+    store = sim.store
 
     @app.post("/_admin/users")
     async def admin_create_user(request: Request) -> Any:

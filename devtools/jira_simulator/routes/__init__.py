@@ -14,6 +14,7 @@ from . import attachments, comments, groups, issues, links, properties, search, 
 def register_api(app: FastAPI, api: Api) -> None:
     site.register_identity(app, api)
     site.register_projects(app, api)
+    site.register_project_edits(app, api)
     search.register_search(app, api)
     issues.register_changelog(app, api)
     issues.register_issues(app, api)

@@ -56,45 +56,21 @@ def register_identity(app: FastAPI, api: Api) -> None:
         return out
 
 
+def _project_full(store: Any, r: Renderer, p: Any) -> dict:
+    """A project as GET project/{projectIdOrKey} shows it."""
+    out = r.project(p["key"])
+    out.update({
+        "description": "", "style": "classic" if not out["simplified"] else "next-gen",
+        "isPrivate": False, "lead": r.user(store.user(p["lead"]), details=True) or {},
+        "issueTypes": [r.issuetype(t["name"]) for t in model.ISSUE_TYPES],
+    })
+    return out
 
-def register_projects(app: FastAPI, api: Api) -> None:
-    """Projects and the site's priorities, resolutions, statuses and issue types."""
-    sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
-    ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
 
-    # --- site metadata (what clients look up before creating or transitioning) ---------
-    def project_full(r: Renderer, p: Any) -> dict:
-        out = r.project(p["key"])
-        out.update({
-            "description": "", "style": "classic" if not out["simplified"] else "next-gen",
-            "isPrivate": False, "lead": r.user(store.user(p["lead"]), details=True) or {},
-            "issueTypes": [r.issuetype(t["name"]) for t in model.ISSUE_TYPES],
-        })
-        return out
-
-    @app.get(prefix + "/project")
-    async def projects(request: Request) -> Any:
-        caller, r = ctx(request, version)
-        return [r.project(p["key"]) for p in store.project_rows()]
-
-    @app.get(prefix + "/project/search")
-    async def project_search(request: Request) -> Any:
-        caller, r = ctx(request, version)
-        start, limit = page_window(request, sim.knobs, 50, 100, clamp_start=True, floor=1)
-        rows = store.project_rows()
-        keys = set(q_list(request, "keys"))
-        query = (request.query_params.get("query") or "").lower()
-        rows = [p for p in rows if (not keys or p["key"] in keys) and (query in p["key"].lower() or query in p["name"].lower())]
-        page = [r.project(p["key"]) for p in rows[start : start + limit]]
-        return page_bean(request, start, limit, len(rows), page, next_with_limit=False)
-
-    @app.get(prefix + "/project/{projectIdOrKey}")
-    async def project(request: Request, projectIdOrKey: str) -> Any:
-        caller, r = ctx(request, version)
-        p = store.project(projectIdOrKey)
-        if p is None:
-            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
-        return project_full(r, p)
+def register_project_edits(app: FastAPI, api: Api) -> None:
+    """Changing a project (its key: the simulator keeps the rest as seeded)."""
+    store, version, prefix = api.sim.store, api.version, api.prefix
+    ctx, require_admin = api.ctx, api.require_admin
 
     @app.put(prefix + "/project/{projectIdOrKey}")
     async def update_project(request: Request, projectIdOrKey: str) -> Any:
@@ -120,6 +96,40 @@ def register_projects(app: FastAPI, api: Api) -> None:
                 p = store.rename_project_key(p["id"], key)
             except Conflict as exc:
                 raise JiraError(400, errors={"projectKey": str(exc)}) from None
+        return _project_full(store, r, p)
+
+
+def register_projects(app: FastAPI, api: Api) -> None:
+    """Projects and the site's priorities, resolutions, statuses and issue types."""
+    sim, store, version, prefix, v2 = api.sim, api.sim.store, api.version, api.prefix, api.v2
+    ctx, issue_or_404, require_admin = api.ctx, api.issue_or_404, api.require_admin
+
+    # --- site metadata (what clients look up before creating or transitioning) ---------
+    def project_full(r: Renderer, p: Any) -> dict:
+        return _project_full(store, r, p)
+
+    @app.get(prefix + "/project")
+    async def projects(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        return [r.project(p["key"]) for p in store.project_rows()]
+
+    @app.get(prefix + "/project/search")
+    async def project_search(request: Request) -> Any:
+        caller, r = ctx(request, version)
+        start, limit = page_window(request, sim.knobs, 50, 100, clamp_start=True, floor=1)
+        rows = store.project_rows()
+        keys = set(q_list(request, "keys"))
+        query = (request.query_params.get("query") or "").lower()
+        rows = [p for p in rows if (not keys or p["key"] in keys) and (query in p["key"].lower() or query in p["name"].lower())]
+        page = [r.project(p["key"]) for p in rows[start : start + limit]]
+        return page_bean(request, start, limit, len(rows), page, next_with_limit=False)
+
+    @app.get(prefix + "/project/{projectIdOrKey}")
+    async def project(request: Request, projectIdOrKey: str) -> Any:
+        caller, r = ctx(request, version)
+        p = store.project(projectIdOrKey)
+        if p is None:
+            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
         return project_full(r, p)
 
     @app.get(prefix + "/project/{projectIdOrKey}/components")
