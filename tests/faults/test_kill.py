@@ -173,6 +173,31 @@ def test_sigkill_import_then_rerun(env, report, kill_at, base, before):
            after_retry.add(check_import(task, env.jira_sim, env.esm())))
 
 
+def test_sigkill_between_esm_answer_and_state_write_of_a_rekey(env, report):
+    """A project key change (SUP -> HELP) re-keys every issue card; the worker dies right after
+    ESM saved the second chunk of re-keys, before the state store heard of it. The retry and
+    the next run converge: the same cards, one per issue, under the new keys, none marked
+    removed, and nothing left under the old keys in the state store."""
+    task = make_task(ISSUES_FULL)
+    import_until_done(env, task, attempts=1)
+    before = {k: cs[0].data_card_id for k, cs in esm_cards_by_key(env.esm(), task.template, task.key.esm).items()}
+    assert len(before) > 2 * 20  # more than two chunks: the kill falls before the last one
+    jira = env.jira_sim.session()
+    jira.put(f"{env.jira_sim.base_url}/rest/api/3/project/SUP", json={"key": "HELP"}).raise_for_status()
+    run_id = new_run_id(task.name)
+    _assert_killed(run_child(env, {"task": ISSUES_FULL, "run_id": run_id}, "load-after-esm-answer"))
+    runs = 1 + import_until_done(env, task, attempts=2, run_id=run_id).runs
+    runs += import_until_done(env, task, attempts=1).runs
+    env.calm()
+    after = esm_cards_by_key(env.esm(), task.template, task.key.esm)
+    assert {k: [c.data_card_id for c in cs] for k, cs in after.items()} == {
+        f"HELP-{k.split('-')[1]}": [card] for k, card in before.items()}
+    state = env.state()
+    assert state.get_card_ids(task.name, before) == {} and state.get_fingerprints(task.name, before) == {}
+    report("SIGKILL import between ESM's answer and the state write of re-keys (project key changed)", runs,
+           check_import(task, env.jira_sim, env.esm()))
+
+
 def test_sigkill_event_between_jira_answer_and_state_write(env, report):
     """Jira created the issue; the worker dies before the outcome is recorded. The task
     retry (same run id, so it takes the event over at once) must not create a second."""

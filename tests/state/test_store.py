@@ -410,6 +410,33 @@ def test_record_loaded_writes_a_chunks_answer_in_one_transaction(store, monkeypa
     assert store.pending_keys("t") == ["P-2"]
 
 
+def test_record_loaded_moves_a_rekeyed_records_state_and_a_cache_clear_keeps_the_object_map(store_factory):
+    """A moved Jira issue (SUP-5 is now OPS-12, same id 10005): its card's state follows the new
+    key in the same transaction; the id -> key map survives a cache clear; a v7 database gets it."""
+    store = store_factory()
+    store.record_loaded("t", card_ids={"SUP-5": 7, "SUP-6": 8}, fingerprints={"SUP-6": "f6"},
+                        pending={"SUP-5": "reporter: missing"}, object_ids={"SUP-5": "10005", "SUP-6": "10006"})
+    assert store.object_keys("t", ["10005", "10006", "404"]) == {"10005": ("SUP-5", "7"), "10006": ("SUP-6", "8")}
+    assert store.object_keys("other", ["10005"]) == {} and store.object_keys("t", []) == {}
+    assert store.clear_cache("t", "daily") == 1
+    assert store.object_keys("t", ["10005"]) == {"10005": ("SUP-5", "7")}
+
+    store.record_loaded("t", card_ids={"OPS-12": 7}, fingerprints={"OPS-12": "f12"}, pending={},
+                        object_ids={"OPS-12": "10005"}, rekeyed=["SUP-5"])
+    assert store.object_keys("t", ["10005"]) == {"10005": ("OPS-12", "7")}
+    assert store.get_card_ids("t", ["SUP-5", "OPS-12"]) == {"OPS-12": "7"}
+    assert store.get_fingerprints("t", ["SUP-5", "OPS-12"]) == {"OPS-12": "f12"}
+    assert store.pending_keys("t") == []
+
+    with store.engine.begin() as conn:  # a database made by a connector with schema version 7
+        store.tables.object_keys.drop(conn)
+        conn.execute(sa.update(store.tables.schema_version).values(version=7))
+    again = store_factory()
+    assert again.schema_version() == SCHEMA_VERSION >= 8
+    assert again.object_keys("t", ["10005"]) == {}  # not known: a move then does as before
+    assert again.get_card_ids("t", ["OPS-12"]) == {"OPS-12": "7"}
+
+
 def test_a_late_failure_of_an_attempt_whose_claim_was_taken_over_leaves_the_new_claim_running(store):
     """Run A's claim went stale (its worker stalled) and run B took the event over; A then
     wakes up and fails. That failure is A's, not the event's: B is still acting, so a third

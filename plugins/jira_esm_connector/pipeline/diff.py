@@ -93,6 +93,17 @@ def _groups(tables: Iterator[Any], rows: int) -> Iterator[list[Any]]:
         yield group
 
 
+def _with_all_columns(table: Any) -> Any:
+    """``table`` with an empty column for each transform column it lacks: a dataset
+    transformed before the column existed (a run whose diff is retried after an upgrade)."""
+    import pyarrow as pa
+
+    for name in TRANSFORM_COLUMNS:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+    return table
+
+
 def diff(
     task: Any,
     transformed: TransformResult,
@@ -147,7 +158,7 @@ def diff(
                     passed.append(row)
             number += len(keys)
             if passed:
-                writer.write_table(table.take(pa.array(passed, type=pa.int64())))
+                writer.write_table(_with_all_columns(table.take(pa.array(passed, type=pa.int64()))))
     dataset = writer.close()
     lg.info(
         "Diff against the task cache: %d new or changed, %d unchanged%s.",

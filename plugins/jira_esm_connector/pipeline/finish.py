@@ -207,6 +207,7 @@ def finish(
         "mode": task.mode,
         **counts,
         "reactivated": int(loaded.get("reactivated", 0)),
+        "rekeyed": int(loaded.get("rekeyed", 0)),
         "carried": carried,
         "refused_records": list(loaded.get("refused_records") or [])[:20],
         "watermark": watermark,

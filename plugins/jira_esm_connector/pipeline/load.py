@@ -19,7 +19,14 @@ recorded, then the error is raised (an Airflow retry of the step finds the rest 
    chunk's keys, mapped or not, in one look-up (or two, when the keys do not fit one URL).
    A card created by an earlier attempt that crashed before recording it is therefore
    found and edited, never duplicated; a mapped card that no longer exists in ESM is
-   forgotten and created again. **First import:** when one request at the start shows
+   forgotten and created again. **Moved issues:** a record keyed by the Jira issue key
+   carries the issue's id, which a move to another project or a project key change keeps;
+   the state store remembers the key each id was last written under (one query per
+   chunk). A key no card holds yet whose id was written under another key is looked up
+   under that old key in the same request, and the card found -- still holding the old key
+   and stamped with this task -- is edited: its key attribute gets the new key ("SUP-5 is
+   now OPS-12 (moved in Jira): card 123 re-keyed"), and the old key's state (fingerprint,
+   pending references, key map) goes with it, so mark_removed has nothing to mark. **First import:** when one request at the start shows
    that the template holds no card at all, no card can match any key -- whichever task or
    crashed attempt would have made it -- and the per-chunk look-ups are skipped; cards this
    run creates cannot collide either, since no key is in two chunks, and no other writer
@@ -242,7 +249,7 @@ class _Run:
     guard: Callable[[], None]  # raises once the template's write lock was lost: write no more
     counts: dict[str, int] = field(default_factory=lambda: {
         "created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "reactivated": 0,
-        "unresolved_references": 0, "already_loaded": 0, "groups_held_back": 0})
+        "unresolved_references": 0, "already_loaded": 0, "groups_held_back": 0, "rekeyed": 0})
     refused: list[RefusedRecord] = field(default_factory=list)
     resolved_now: int = 0
     chunks: int = 0
@@ -260,6 +267,8 @@ class _Run:
                                                              f"listed one by one. {summary}")
         self.reactivated_line = _RecordLines(self.lg.info, "More cards are re-activated; they are not listed one "
                                                            f"by one. {summary}")
+        self.rekeyed_line = _RecordLines(self.lg.info, "More cards of moved issues are re-keyed; they are not listed "
+                                                       f"one by one. {summary}")
 
 
 @dataclass
@@ -271,6 +280,16 @@ class _ChunkDone:
     partial: dict[str, list[str]]
     reactivating: dict[str, Any]
     counts: dict[str, int]
+    rekeys: dict[str, "_Rekey"] = field(default_factory=dict)  # new key -> its card under the old key
+
+
+@dataclass(frozen=True)
+class _Rekey:
+    """The card of a record whose Jira issue was written under another key (moved)."""
+
+    old_key: str
+    card_id: str
+    now: bool  # True: this write re-keys it; False: it holds the new key already (an earlier attempt)
 
 
 def load(
@@ -348,6 +367,7 @@ def _load(
         f", {counts['kept_disabled']} kept disabled" if counts["kept_disabled"] else "",
         f", {counts['groups_held_back']} group(s) written without their members (membership safety limit)"
         if counts["groups_held_back"] else "",
+        f", {counts['rekeyed']} re-keyed (moved in Jira)" if counts["rekeyed"] else "",
     )
     return {**counts, "references_resolved": run.resolved_now, "refused_records": run.refused[:_MAX_LISTED],
             "refused_oldest_updated": _oldest(run.refused)}
@@ -421,7 +441,7 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
                 keys = [row["key"] for row in chunk]
                 hinted = run.state.get_card_ids(run.task.name, keys)
                 origins = run.state.event_cards(run.task.template, run.task.key.esm, keys)
-                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins))
+                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins, _earlier_keys(run, chunk)))
                 while len(in_flight) >= concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     _record_done(run, done, in_flight)
@@ -495,19 +515,22 @@ def _skip_already_loaded(
 
 def _existing_cards(
     run: _Run, keys: list[str], hinted: dict[str, str], origins: dict[str, str],
-) -> tuple[dict[str, Any], list[str]]:
+    earlier: dict[str, tuple[str, str]] | None = None,
+) -> tuple[dict[str, Any], list[str], dict[str, _Rekey]]:
     """(``{key: EsmCard}`` of the chunk's cards in ESM -- the truth, one look-up for the
     whole chunk, mapped keys included; a key no card holds yet but an event push created
-    from a card (``origins``) gets that card --, the mapped keys ESM has no card for: they
-    are forgotten and created again)."""
+    from a card (``origins``) gets that card, one whose Jira issue was written under another
+    key (``earlier``: key -> (old key, its card)) the card of the old key --, the mapped keys
+    ESM has no card for: they are forgotten and created again, the moved records' cards)."""
     removal = run.task.removal
     if run.known is not None and all(key in run.known for key in keys):  # looked up by the membership check
         existing = {key: run.known[key] for key in keys if run.known[key] is not None}
-        return existing, [k for k in hinted if k not in existing]
+        return existing, [k for k in hinted if k not in existing], {}
     existing: dict[str, Any] = {}
+    rekeys: dict[str, _Rekey] = {}
     if run.look_up:
-        existing = _lookup_with_earlier_keys(run, keys, [removal.attribute if removal else None,
-                                                         *membership_attributes(run.task)])
+        existing, rekeys = _lookup_with_earlier_keys(
+            run, keys, [removal.attribute if removal else None, *membership_attributes(run.task)], earlier or {})
     given: set[str] = set()
     for key in keys:
         # one card for one key: two events from the same card (sent again under a new event
@@ -517,28 +540,47 @@ def _existing_cards(
             if card is not None:
                 existing[key] = card
                 given.add(origins[key])
-    return existing, [k for k in hinted if k not in existing]
+    return existing, [k for k in hinted if k not in existing], rekeys
 
 
 # record keys Jira sends as text, never as a number field's double
 _TEXT_KEYS = ("key", "id", "accountId", "groupId", "name")
 
 
-def _lookup_with_earlier_keys(run: _Run, keys: list[str], extra: list[Any]) -> dict[str, Any]:
+def _lookup_with_earlier_keys(
+    run: _Run, keys: list[str], extra: list[Any], moved: dict[str, tuple[str, str]],
+) -> tuple[dict[str, Any], dict[str, _Rekey]]:
     """:func:`lookup_cards` for the chunk's keys. A key read from a number field ("13") is also
     looked for as earlier versions wrote it, Jira's double ("13.0"): the card found is this
-    record's card (written, its key becomes "13"), not a reason for a second one."""
+    record's card (written, its key becomes "13"), not a reason for a second one. A moved
+    issue's key (``moved``: key -> (the key its issue id was last written under, that card))
+    is also looked for under the old key, in the same request: the card found there, stamped
+    with this task, is the record's card (written, it is re-keyed). Returns the cards and the
+    re-keys."""
     task = run.task
     wanted = set(keys)
     earlier = {} if task.record_key_path in _TEXT_KEYS else {
         f"{key}.0": key for key in keys if key.lstrip("-").isdigit() and f"{key}.0" not in wanted
     }
-    found = lookup_cards(run.esm, task.template, task.key.esm, [*keys, *earlier], extra)
+    former = {old: key for key, (old, _card) in moved.items() if old not in wanted}
+    stamp = [task.task_id_attribute] if former else []
+    found = lookup_cards(run.esm, task.template, task.key.esm, [*keys, *earlier, *former], [*extra, *stamp])
     existing = {key: card for key, card in found.items() if key in wanted}
     for old, key in earlier.items():
         if key not in existing and old in found:
             existing[key] = found[old]
-    return existing
+    rekeys: dict[str, _Rekey] = {}
+    for key, (old, card_id) in moved.items():
+        card = existing.get(key)
+        if card is not None:  # an earlier attempt re-keyed the card and died before recording it
+            if card.data_card_id == card_id:
+                rekeys[key] = _Rekey(old, card_id, now=False)
+            continue
+        card = found.get(old) if old in former else None
+        if card is not None and str(card.value(task.task_id_attribute)) == task.name:
+            existing[key] = card
+            rekeys[key] = _Rekey(old, card.data_card_id, now=True)
+    return existing, rekeys
 
 
 def _origin_card(run: _Run, key: str, card_id: str) -> Any:
@@ -643,7 +685,7 @@ def _check_memberships(run: _Run, dataset: Dataset, unchanged: int | None, allow
 
     def look_up(item: Any) -> tuple[dict[str, Any], list[GroupChange]]:
         chunk, hinted, origins = item
-        existing, _stale = _existing_cards(run, [row["key"] for row in chunk], hinted, origins)
+        existing, _stale, _rekeys = _existing_cards(run, [row["key"] for row in chunk], hinted, origins)
         decoded = [(row["key"], decode_data(row["data"])) for row in chunk]
         run.resolver.prefetch(ref for _, data in decoded for name in attributes for ref in _references(
             {name: data.get(name)}))
@@ -671,17 +713,29 @@ def _check_memberships(run: _Run, dataset: Dataset, unchanged: int | None, allow
 
 def _write_chunk(
     run: _Run, chunk: list[dict[str, Any]], hinted: dict[str, str], origins: dict[str, str],
+    earlier: dict[str, tuple[str, str]] | None = None,
 ) -> _ChunkDone:
     """In a worker thread: find the chunk's cards, resolve references, one bulk PUT. Touches
     no state: the calling thread records the answer (:func:`_record_chunk`)."""
     task = run.task
     counts = {"kept_disabled": 0, "unresolved_references": 0}
-    existing, stale = _existing_cards(run, [row["key"] for row in chunk], hinted, origins)
+    existing, stale, rekeys = _existing_cards(run, [row["key"] for row in chunk], hinted, origins, earlier)
     cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.kept_disabled_line,
                                                 run.held_back)
     outcomes = [o for part in run.esm.iter_bulk_import(task.template, cards, folder=task.folder,
                                                        chunk_size=run.chunk_size) for o in part]
-    return _ChunkDone(stale, outcomes, partial, reactivating, counts)
+    return _ChunkDone(stale, outcomes, partial, reactivating, counts, rekeys)
+
+
+def _earlier_keys(run: _Run, chunk: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """``{key: (old key, card id)}`` of the chunk's records whose Jira issue (``object_id``)
+    the task last wrote under another key: moved, or its project key changed. One state
+    query; none for records without an id (imports not keyed by the issue key)."""
+    ids = {row["object_id"]: row["key"] for row in chunk if row.get("object_id")}
+    if not ids:
+        return {}
+    known = run.state.object_keys(run.task.name, ids)
+    return {ids[ident]: (old, card) for ident, (old, card) in known.items() if old != ids[ident]}
 
 
 def _record_chunk(run: _Run, done: _ChunkDone) -> None:
@@ -701,12 +755,18 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
                 len(done.stale), ", ".join(done.stale[:20]))
     fingerprints: dict[str, str] = {}
     card_ids: dict[str, str] = {}
+    object_ids: dict[str, str] = {}  # key -> Jira issue id of the cards saved
+    rekeyed: list[str] = []  # old keys of the moved records' cards saved under their new key
     pending: dict[str, str] = {}  # saved without some references: key -> what is missing
     for outcome in done.outcomes:
         row = outcome.ref
         if outcome.ok:
             counts[outcome.status] += 1
             card_ids[row["key"]] = outcome.data_card_id
+            if row.get("object_id"):
+                object_ids[row["key"]] = row["object_id"]
+            if row["key"] in done.rekeys:
+                rekeyed.append(_note_rekey(run, row["key"], done.rekeys[row["key"]]))
             if row["key"] in run.held_back:
                 pass  # its members were not written: not cached, the next run tries again
             elif row["key"] in done.partial:
@@ -732,8 +792,19 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
     # pending records are not cached either, and an incremental extract fetches them again by key
     finished = [k for k in fingerprints if k in run.pending_before]
     state.record_loaded(task.name, card_ids=card_ids, fingerprints=fingerprints, pending=pending,
-                        resolved=finished, forgotten=done.stale)
+                        resolved=finished, forgotten=done.stale, object_ids=object_ids, rekeyed=rekeyed)
     run.resolved_now += len(finished)
+
+
+def _note_rekey(run: _Run, key: str, rekey: _Rekey) -> str:
+    """Count and log a moved record's card saved under its new key; its old key."""
+    if rekey.now:
+        run.counts["rekeyed"] += 1
+        run.rekeyed_line("%s is now %s (moved in Jira): card %s re-keyed.", rekey.old_key, key, rekey.card_id)
+    else:
+        run.rekeyed_line("%s is now %s (moved in Jira): card %s holds the new key already (an earlier attempt "
+                         "re-keyed it); the connector's records follow.", rekey.old_key, key, rekey.card_id)
+    return rekey.old_key
 
 
 def _load_comments(

@@ -246,20 +246,60 @@ def _lag_cutoff(task: Any, extracted: ExtractResult) -> datetime | None:
     return datetime.fromisoformat(str(since)) - timedelta(minutes=task.overlap_minutes) if since else None
 
 
-def _in_jira(jira: JiraApi, keys: list[str], key_path: str, cutoff: datetime | None) -> tuple[set[str], dict[str, str]]:
+def _in_jira(
+    jira: JiraApi, keys: list[str], key_path: str, cutoff: datetime | None,
+) -> tuple[set[str], dict[str, str], dict[str, str]]:
     """Of these record keys, through ``issue/bulkfetch`` (read consistently, not the search
     index): (those whose issue changed since ``cutoff`` -- all Jira still has when None --,
-    ``{issue id: record key}`` of the others Jira still has)."""
+    ``{issue id: record key}`` of the others Jira still has, ``{issue id: its key now}`` of
+    the issues that answered under another key than the one asked: moved in Jira)."""
     recent: set[str] = set()
     older: dict[str, str] = {}
+    moved: dict[str, str] = {}
+    asked = set(keys)
     for _batch, issues, _gone in jira.iter_hydrated([keys], ["updated"]):
         for issue in issues:
+            ident = str(issue.get("id")).strip()
+            if key_path == "key" and str(issue.get("key")) not in asked:
+                moved[ident] = str(issue.get("key"))
             updated = parse_jira_datetime((issue.get("fields") or {}).get("updated"))
             if cutoff is None or updated is None or updated >= cutoff:
                 recent.add(str(issue.get(key_path)))
             else:
-                older[str(issue.get("id")).strip()] = str(issue.get(key_path))
-    return recent, older
+                older[ident] = str(issue.get(key_path))
+    return recent, older, moved
+
+
+def _moved_not_rekeyed(
+    task: Any, state: StateApi, moved: dict[str, str], keys: list[str], seen: set[str], lg: Any,
+) -> set[str]:
+    """Candidates (old keys) whose issue moved in Jira (``moved``: issue id -> key now) to a key
+    this run fetched while the connector still records the issue under the old key: its load
+    did not re-key the card (ESM refused or did not confirm the edit). Not marked: the next
+    run re-keys it. A moved issue recorded otherwise -- under its new key, which then got a
+    card of its own, or not at all (state from before issue ids were recorded, or lost) --
+    leaves its old card a duplicate, marked removed as before (logged)."""
+    fetched = {ident: key for ident, key in moved.items() if key in seen}
+    if not fetched:
+        return set()
+    recorded = state.object_keys(task.name, fetched)
+    wanted = set(keys)
+    spared = {recorded[i][0] for i in fetched if i in recorded and recorded[i][0] in wanted}
+    if spared:
+        lg.warning(
+            "%d card(s) are not marked removed: their issues moved in Jira and this run fetched them under their "
+            "new key, but their cards were not re-keyed yet (ESM refused or did not confirm the edit); the next "
+            "run re-keys them: %s", len(spared), ", ".join(sorted(spared))[:1500],
+        )
+    others = sorted(key for ident, key in fetched.items() if ident not in recorded or recorded[ident][0] not in wanted)
+    if others:
+        lg.warning(
+            "%d issue(s) this run fetched also answer under a key whose card is about to be marked removed: they "
+            "moved in Jira before this task recorded their ids (a state database from before this version, or a "
+            "lost one), so their new keys got cards of their own. The old cards are marked removed as before and "
+            "keep their history: %s", len(others), ", ".join(others)[:1500],
+        )
+    return spared
 
 
 def _still_selected(jira: JiraApi, jql: str, issues: dict[str, str]) -> set[str]:
@@ -276,17 +316,21 @@ def _still_selected(jira: JiraApi, jql: str, issues: dict[str, str]) -> set[str]
 
 def _not_gone_from_jira(
     task: Any, candidates: list[tuple[str, str]], jira: JiraApi | None, extracted: ExtractResult, lg: Any,
+    state: StateApi, seen: set[str],
 ) -> list[tuple[str, str]]:
     """Generic imports: the candidates left once Jira was asked about them. The listing reads
     the search index, so an issue Jira still has is not marked this run when it changed
     since the listing began less the overlap (the lagging index may not show it yet; the
     next run decides), nor when the task's JQL, asked for it alone, still selects it (the
-    listing lost it: a page that came back short). Gone, or no longer selected: marked."""
+    listing lost it: a page that came back short), nor when it moved to a key this run
+    fetched and its card awaits re-keying (:func:`_moved_not_rekeyed`). Gone, or no longer
+    selected: marked."""
     if jira is None or task.mapping_type != "generic" or task.record_key_path not in ("key", "id") or not candidates:
         return candidates
     cutoff = _lag_cutoff(task, extracted)
     keys = [key for _, key in candidates]
-    recent, older = _in_jira(jira, keys, task.record_key_path, cutoff)
+    recent, older, moved = _in_jira(jira, keys, task.record_key_path, cutoff)
+    spared = _moved_not_rekeyed(task, state, moved, keys, seen, lg)
     try:
         selected = _still_selected(jira, task.jql or "", older) if older else set()
     except BadRequestError as exc:
@@ -297,7 +341,7 @@ def _not_gone_from_jira(
             "%d card(s) are not marked removed this run: their issues, which Jira still has, could not be re-checked "
             "against the task's JQL (%s); the next run asks again.", len(selected), exc,
         )
-    # a moved issue answers under its new key: the card of its old key is marked, as before
+    # a moved issue answers under its new key: only _moved_not_rekeyed keeps its old card
     recent, selected = recent.intersection(keys), selected.intersection(keys)
     if recent:
         lg.warning(
@@ -312,7 +356,7 @@ def _not_gone_from_jira(
             "task's JQL still selects them (a search page that came back short?): %s",
             len(selected), ", ".join(sorted(selected))[:1500],
         )
-    return [(card_id, key) for card_id, key in candidates if key not in recent and key not in selected]
+    return [(card_id, key) for card_id, key in candidates if key not in recent | selected | spared]
 
 
 def _mark(task: Any, candidates: list[tuple[str, str]], esm: EsmApi, state: StateApi, lg: Any) -> tuple[list[str], int]:
@@ -391,7 +435,7 @@ def _mark_removed(
         task, candidates, active, int(extracted.get("fetched") or 0), last_volume,
         allow_mass_removal=allow_mass_removal, allow_shrink=allow_shrink, lg=lg,
     )
-    candidates = _not_gone_from_jira(task, candidates, jira, extracted, lg)
+    candidates = _not_gone_from_jira(task, candidates, jira, extracted, lg, state, seen)
     guard()  # the write lock was lost meanwhile: another writer may have taken a candidate over
     marked, refused = _mark(task, candidates, esm, state, lg)
     return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False,

@@ -80,6 +80,7 @@ class LoadResult(_LoadCounts, total=False):
 
     kept_disabled: int
     reactivated: int
+    rekeyed: int  # cards of moved Jira issues given their new key (counted in ``updated``)
     unresolved_references: int
     already_loaded: int
     already_present: int
@@ -113,6 +114,7 @@ class RunSummary(TypedDict):
     marked_removed: int
     groups_held_back: int  # group imports: groups that kept their previous members (membership safety limit)
     reactivated: int
+    rekeyed: int  # cards of moved Jira issues given their new key (in ``updated``)
     carried: int  # full runs: issues listed, unchanged since ESM accepted them, not read again (in fetched, unchanged)
     refused_records: list[RefusedRecord]
     watermark: str | None

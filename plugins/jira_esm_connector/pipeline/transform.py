@@ -3,7 +3,9 @@
 Output dataset ``<run>/transform/``: one row per record with ``key``, ``fingerprint`` (of
 exactly what would be written to ESM, references still as keys) and ``data`` (the ESM
 attributes as JSON; references as ``{"$reference": ...}`` markers the load step resolves).
-Comment imports also carry ``issue_key`` (whose card receives the worklog entry).
+Comment imports also carry ``issue_key`` (whose card receives the worklog entry); imports
+keyed by the Jira issue key carry ``object_id``, the issue's id, which a move to another
+project or a project key change keeps (load re-keys the card instead of making a second).
 
 A record that cannot be mapped (or has no key) stops the run before anything is loaded,
 like a failed expectation: nothing Jira returned is silently dropped.
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
-TRANSFORM_COLUMNS = ("key", "fingerprint", "data", "issue_key", "updated")
+TRANSFORM_COLUMNS = ("key", "fingerprint", "data", "issue_key", "updated", "object_id")
 _MAX_LISTED = 50
 AHEAD_FOLDER = "transform_ahead"
 _AHEAD_MANIFEST = "_ahead.json"  # written last: without it, nothing ahead is used
@@ -214,6 +216,8 @@ class RecordMapper:
         self.key_attr = task.key.esm if task.key is not None else None
         self.key_path = task.record_key_path
         self.is_comment = task.mapping_type == "comment"
+        # issue keys change (a move, a project key change); the id an issue keeps is carried along
+        self.with_object_id = task.mapping_type == "generic" and self.key_path == "key"
         self.drop_hidden = hidden_email_attributes(task)
         self.target = write_target(task)
         self.problems: list[tuple[str, str]] = []
@@ -249,7 +253,9 @@ class RecordMapper:
             issue_key = str(record.get("issue", {}).get("key")) if self.is_comment else None
             text, digest = encode_with_fingerprint(data)
             digest = cached_fingerprint(digest, self.target, issue_key)
-            yield {"key": key, "fingerprint": digest, "data": text, "issue_key": issue_key, "updated": row["updated"]}, data
+            object_id = (str(record.get("id") or "").strip() or None) if self.with_object_id else None
+            yield {"key": key, "fingerprint": digest, "data": text, "issue_key": issue_key, "updated": row["updated"],
+                   "object_id": object_id}, data
 
 
 def quality_gate(task: Any, chunk_rows: int = CHUNK_ROWS) -> QualityGate | None:

@@ -106,6 +106,7 @@ class Tables:
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
         self.full_syncs = self._full_syncs(m, p)
+        self.object_keys = self._object_keys(m, p)
         self.watermark_digests = self._watermark_digests(m, p)
         self.event_cards = self._event_cards(m, p)
         self.events = sa.Table(
@@ -153,6 +154,21 @@ class Tables:
             sa.Column("task", sa.String(250), nullable=False),
             sa.Column("event_id", sa.String(200), nullable=False),
             sa.Column("created_at", UTCDateTime, nullable=False),
+        )
+
+    @staticmethod
+    def _object_keys(m: sa.MetaData, p: str) -> sa.Table:
+        """Per task keyed by Jira's issue key: the record key (and card) each Jira issue id was
+        last written under (migration 8). An issue moved to another project, or whose project
+        key changed, keeps its id: the load step finds its card under the old key and re-keys
+        it instead of creating a second. Not task cache: a cache clear keeps it."""
+        return sa.Table(
+            f"{p}object_keys", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("object_id", sa.String(100), primary_key=True),
+            sa.Column("record_key", sa.String(RECORD_KEY_MAX), nullable=False),
+            sa.Column("card_id", sa.String(100), nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
         )
 
     @staticmethod
@@ -221,11 +237,18 @@ def _v7(conn: sa.Connection, tables: Tables) -> None:
     tables.event_cards.create(conn, checkfirst=True)
 
 
+def _v8(conn: sa.Connection, tables: Tables) -> None:
+    # the record key each Jira issue id was last written under (moved issues keep their card)
+    tables.object_keys.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps (branches add migrations in
 # parallel): the runner applies every version above the stored one, in order, and each
 # migration only creates what is missing, so applying one twice is harmless. (A fresh
 # database gets every table from _v1, which creates whatever the Tables class declares;
 # later migrations then find theirs there.)
-MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
+MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {
+    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8,
+}
 SCHEMA_VERSION = max(MIGRATIONS)

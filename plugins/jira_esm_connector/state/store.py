@@ -637,20 +637,32 @@ class StateStore:
     def record_loaded(
         self, task: str, *, card_ids: Mapping[Any, Any], fingerprints: Mapping[Any, str],
         pending: Mapping[Any, str], resolved: Iterable[Any] = (), forgotten: Iterable[Any] = (),
+        object_ids: Mapping[Any, Any] | None = None, rekeyed: Iterable[Any] = (),
     ) -> None:
         """What ESM's answer to one load chunk teaches, in ONE transaction (a crash keeps all of
         it or none; and one commit instead of up to five, which load pays per chunk): the
         mapped card ids ESM no longer has (``forgotten``), the card ids of the cards it saved,
         the fingerprints of records saved fully, the records saved without some references
         (``pending``: key -> what is missing) and the pending ones now complete (``resolved``).
-        The key map's scope is the task."""
-        forgotten, resolved = list(forgotten), list(resolved)
-        if not (card_ids or fingerprints or pending or resolved or forgotten):
+        ``object_ids`` (key -> Jira issue id) of the saved cards go to the object map (the
+        card id from ``card_ids``); ``rekeyed``: the old keys of records whose card now holds
+        a new key (a moved issue) -- their fingerprints, pending entries and key map rows go,
+        the new key has its own. The key map's scope is the task."""
+        forgotten, resolved, rekeyed = list(forgotten), list(resolved), list(rekeyed)
+        object_ids = object_ids or {}
+        if not (card_ids or fingerprints or pending or resolved or forgotten or rekeyed):
             return
         now = _utcnow()
         with self._write() as conn:
+            if rekeyed:
+                for table in (self.tables.task_cache, self.tables.pending_records):
+                    self._delete_keys(conn, table, table.c.task == task, rekeyed)
+                forgotten += rekeyed
             if forgotten:
                 self._delete_keys(conn, self.tables.key_map, self.tables.key_map.c.scope == task, forgotten)
+            rows = [{"task": task, "object_id": str(ident), "record_key": str(key), "card_id": str(card_ids[key]),
+                     "updated_at": now} for key, ident in object_ids.items() if key in card_ids and ident]
+            self._upsert(conn, self.tables.object_keys, rows, ["task", "object_id"])
             if card_ids:
                 self._put_card_ids(conn, task, card_ids, now)
             if fingerprints:
@@ -662,6 +674,20 @@ class StateStore:
                 self._put_pending(conn, task, pending, now)
             if resolved:
                 self._delete_keys(conn, self.tables.pending_records, self.tables.pending_records.c.task == task, resolved)
+
+    @transaction(idempotent=True)
+    def object_keys(self, task: str, object_ids: Iterable[Any]) -> dict[str, tuple[str, str]]:
+        """``{Jira object id: (record key, card id)}`` the task last wrote those objects under
+        (ids never written are absent); see :meth:`record_loaded`. A cache clear keeps them."""
+        t = self.tables.object_keys
+        wanted = list(dict.fromkeys(str(i) for i in object_ids if i not in (None, "")))
+        out: dict[str, tuple[str, str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                rows = conn.execute(sa.select(t.c.object_id, t.c.record_key, t.c.card_id)
+                                    .where(t.c.task == task, t.c.object_id.in_(chunk)))
+                out.update({ident: (key, card) for ident, key, card in rows})
+        return out
 
     @staticmethod
     def _delete_keys(conn: sa.Connection, table: sa.Table, scope: sa.ColumnElement[bool], keys: Iterable[Any]) -> int:

@@ -1,0 +1,141 @@
+"""A Jira issue moved to another project (SUP-5 becomes OPS-12), or whose project key an
+admin changed (every SUP-n becomes HELP-n), keeps its id: its card follows it -- re-keyed,
+not a second card, and not marked removed. Real simulators (the Jira simulator moves issues
+and changes project keys as Jira Cloud does)."""
+from __future__ import annotations
+
+from jira_esm_connector.markers import worklog_marker
+from jira_esm_connector.pipeline import run_import
+
+from .conftest import ISSUES_TASK, comment_task, make_task
+from .helpers import by_attr, esm_cards, run_id
+
+REMOVED = {"attribute": "status", "value": "07 - Cancelled"}
+FULL = dict(ISSUES_TASK, name="moved_full", mode="full", jql="project in (SUP, OPS)", removed=REMOVED)
+
+
+def _new_issue_with_comments(jira_sim) -> str:
+    return jira_sim.admin("POST", "issues", json={
+        "project": "SUP", "summary": "printer on fire", "comments": [{"body": "first"}, {"body": "second"}],
+    }).json()["key"]
+
+
+def _move(jira_sim, key: str, project: str) -> str:
+    return jira_sim.admin("POST", f"issues/{key}/move", json={"project": project}).json()["key"]
+
+
+def _cards(esm, task) -> dict[str, list]:
+    """key -> the task's cards holding it."""
+    out: dict[str, list] = {}
+    for card in esm_cards(esm, "incident", task.name).values():
+        out.setdefault(str(card.value("jira_key")), []).append(card)
+    return out
+
+
+def _worklog_ids(esm, card_id: str, ids: list[str]) -> list[str]:
+    texts = [e.get("value") or "" for e in esm.get_attribute("incident", card_id, "worklog")]
+    return [i for i in ids if any(t.endswith(worklog_marker(i)) for t in texts)]
+
+
+def test_full_import_after_a_move_rekeys_the_card_and_marks_nothing(jira, jira_sim, esm, state, staging, run_log):
+    old_key = _new_issue_with_comments(jira_sim)
+    task = make_task(FULL)
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    comments = comment_task("moved_full_comments", "project in (SUP, OPS)")
+    assert run_import(comments, jira, esm, state, staging, run_id(1))["created"] > 0
+    card_id = by_attr(esm_cards(esm, "incident", task.name), "jira_key")[old_key].data_card_id
+    comment_ids = [c["id"] for c in jira.iter_comments(old_key)]
+    assert _worklog_ids(esm, card_id, comment_ids) == comment_ids
+
+    new_key = _move(jira_sim, old_key, "OPS")
+    second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+
+    cards = _cards(esm, task)
+    assert old_key not in cards and [c.data_card_id for c in cards[new_key]] == [card_id]
+    assert cards[new_key][0].value("status") != REMOVED["value"]
+    assert (second["created"], second["marked_removed"], second["rekeyed"]) == (0, 0, 1), second
+    assert sum(len(c) for c in cards.values()) == first["created"]
+    assert f"{old_key} is now {new_key} (moved in Jira): card {card_id} re-keyed." in run_log.messages
+    # the card's worklog is the issue's: the comment import finds every comment there
+    again = run_import(comments, jira, esm, state, staging, run_id(2))
+    assert again["created"] == 0 and _worklog_ids(esm, card_id, comment_ids) == comment_ids
+    # the old key's state went with the card: nothing left to write, mark or re-key
+    assert state.get_card_ids(task.name, [old_key]) == {} and state.get_fingerprints(task.name, [old_key]) == {}
+    third = run_import(task, jira, esm, state, staging, run_id(3))
+    assert (third["created"], third["updated"], third["marked_removed"]) == (0, 0, 0), third
+
+
+def test_incremental_import_after_a_move_rekeys_the_card(jira, jira_sim, esm, state, staging):
+    old_key = _new_issue_with_comments(jira_sim)
+    task = make_task(ISSUES_TASK, name="moved_incremental", jql="project in (SUP, OPS)")
+    run_import(task, jira, esm, state, staging, run_id(1))
+    card_id = by_attr(esm_cards(esm, "incident", task.name), "jira_key")[old_key].data_card_id
+    state.clear_cache(task.name, "a cache clear keeps what a moved issue needs")
+
+    new_key = _move(jira_sim, old_key, "OPS")
+    second = run_import(task, jira, esm, state, staging, run_id(2))
+
+    cards = _cards(esm, task)
+    assert old_key not in cards and [c.data_card_id for c in cards[new_key]] == [card_id]
+    assert second["created"] == 0 and second["rekeyed"] == 1, second
+
+
+def test_a_project_key_change_rekeys_every_card_and_creates_or_marks_none(jira, jira_sim, esm, state, staging):
+    task = make_task(FULL, name="renamed_project", jql="project = SUP")
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    before = {k: c[0].data_card_id for k, c in _cards(esm, task).items()}
+    assert len(before) == first["created"] > 10
+
+    session = jira_sim.session()
+    session.put(f"{jira_sim.base_url}/rest/api/3/project/SUP", json={"key": "HELP"}).raise_for_status()
+    second = run_import(task, jira, esm, state, staging, run_id(2))
+
+    after = {k: [c.data_card_id for c in cs] for k, cs in _cards(esm, task).items()}
+    assert after == {f"HELP-{k.split('-')[1]}": [card] for k, card in before.items()}
+    assert (second["created"], second["marked_removed"], second["rekeyed"]) == (0, 0, len(before)), second
+    assert all(c.value("status") != REMOVED["value"] for c in esm_cards(esm, "incident", task.name).values())
+    third = run_import(task, jira, esm, state, staging, run_id(3))
+    assert (third["created"], third["updated"], third["marked_removed"]) == (0, 0, 0), third
+
+
+def test_a_moved_issue_whose_rekey_esm_refused_keeps_its_card_unmarked_until_the_next_run(
+    jira, jira_sim, esm, state, staging, run_log,
+):
+    """ESM refuses the edit that would re-key the card: mark_removed must not mark the old
+    card (the issue is there, under its new key), and the next run re-keys it."""
+    moving = jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": "moving", "labels": ["moving"]})
+    old_key = moving.json()["key"]
+    task = make_task(FULL, name="moved_refused", jql="project = SUP OR labels = moving")
+    run_import(task, jira, esm, state, staging, run_id(1))
+    card_id = by_attr(esm_cards(esm, "incident", task.name), "jira_key")[old_key].data_card_id
+    new_key = _move(jira_sim, old_key, "OPS")  # OPS has another workflow: the issue is now in Backlog
+    refusing = dict(FULL["attributes"]["status"], map={"Backlog": "99 - No such status"})
+    broken = make_task(FULL, name=task.name, jql=task.jql, attributes=dict(FULL["attributes"], status=refusing))
+
+    second = run_import(broken, jira, esm, state, staging, run_id(2), logger=run_log)
+    assert [r["key"] for r in second["refused_records"]] == [new_key] and second["marked_removed"] == 0, second
+    assert by_attr(esm_cards(esm, "incident", task.name), "jira_key")[old_key].value("status") != REMOVED["value"]
+    assert any("were not re-keyed yet" in m and old_key in m for m in run_log.messages)
+
+    third = run_import(task, jira, esm, state, staging, run_id(3))
+    cards = _cards(esm, task)
+    assert old_key not in cards and [c.data_card_id for c in cards[new_key]] == [card_id]
+    assert cards[new_key][0].value("status") != REMOVED["value"]
+    assert (third["created"], third["rekeyed"], third["marked_removed"]) == (0, 1, 0), third
+
+
+def test_a_move_the_state_has_no_issue_id_for_does_as_before_and_says_so(jira, jira_sim, esm, state, staging, run_log):
+    """A state database from before issue ids were recorded (or a lost one): the moved issue
+    gets a card of its own and the old one is marked removed, as before -- and the log says
+    why, naming the new key."""
+    old_key = _new_issue_with_comments(jira_sim)
+    task = make_task(FULL)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    with state.engine.begin() as conn:
+        conn.execute(state.tables.object_keys.delete())
+    new_key = _move(jira_sim, old_key, "OPS")
+    second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+    cards = _cards(esm, task)
+    assert (second["created"], second["marked_removed"]) == (1, 1) and len(cards[new_key]) == 1
+    assert cards[old_key][0].value("status") == REMOVED["value"]
+    assert any("moved in Jira before this task recorded their ids" in m and new_key in m for m in run_log.messages)
