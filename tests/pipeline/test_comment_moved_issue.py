@@ -1,8 +1,9 @@
 """A comment record's fingerprint holds the issue it belongs to: when an issue moves to
 another key (another project) and the issue import -- keyed by the issue key, as in the
 SPEC's example -- gives it a new card, its comments reach the new card (they counted as
-"unchanged" before). (The Jira simulator cannot move issues: the move is simulated by showing the
-comment import the issue under its new key; the real comments are read through the old one.)"""
+"unchanged" before). (The move is simulated by showing the comment import the issue under its new
+key, with a card made by hand for that key -- what a move gives when the issue import had not
+recorded the issue's id; tests/pipeline/test_moved_issues.py moves issues in the simulator.)"""
 from __future__ import annotations
 
 import dataclasses
