@@ -4,6 +4,8 @@ not a second card, and not marked removed. Real simulators (the Jira simulator m
 and changes project keys as Jira Cloud does)."""
 from __future__ import annotations
 
+import pytest
+
 from jira_esm_connector.markers import worklog_marker
 from jira_esm_connector.pipeline import run_import
 
@@ -80,7 +82,11 @@ def test_incremental_import_after_a_move_rekeys_the_card(jira, jira_sim, esm, st
     assert second["created"] == 0 and second["rekeyed"] == 1, second
 
 
-def test_a_project_key_change_rekeys_every_card_and_creates_or_marks_none(jira, jira_sim, esm, state, staging):
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_project_key_change_rekeys_every_card_and_creates_or_marks_none(
+    jira, jira_sim, esm, staging, request, backend,
+):
+    state = request.getfixturevalue("state" if backend == "sqlite" else "pg_state")
     task = make_task(FULL, name="renamed_project", jql="project = SUP")
     first = run_import(task, jira, esm, state, staging, run_id(1))
     before = {k: c[0].data_card_id for k, c in _cards(esm, task).items()}

@@ -26,11 +26,11 @@ recorded, then the error is raised (an Airflow retry of the step finds the rest 
    under that old key in the same request, and the card found -- still holding the old key
    and stamped with this task -- is edited: its key attribute gets the new key ("SUP-5 is
    now OPS-12 (moved in Jira): card 123 re-keyed"), and the old key's state (fingerprint,
-   pending references, key map) goes with it, so mark_removed has nothing to mark. **First import:** when one request at the start shows
-   that the template holds no card at all, no card can match any key -- whichever task or
-   crashed attempt would have made it -- and the per-chunk look-ups are skipped; cards this
-   run creates cannot collide either, since no key is in two chunks, and no other writer
-   can add one meanwhile (step 0).
+   pending references, key map) goes with it, so mark_removed has nothing to mark.
+   **First import:** when one request at the start shows that the template holds no card
+   at all, no card can match any key -- whichever task or crashed attempt would have made
+   it -- and the per-chunk look-ups are skipped; cards this run creates cannot collide
+   either, since no key is in two chunks, and no other writer can add one meanwhile (step 0).
 2. **References** (``{"$reference": ...}`` markers from the mapping) are resolved to card
    ids by looking the keys up in ESM (cached for the run). A key with no card is left
    out of the value and the card is *not* cached, so the next run tries again; the log
@@ -732,7 +732,7 @@ def _earlier_keys(run: _Run, chunk: list[dict[str, Any]]) -> dict[str, tuple[str
     the task last wrote under another key: moved, or its project key changed. One state
     query; none for records without an id (imports not keyed by the issue key)."""
     ids = {row["object_id"]: row["key"] for row in chunk if row.get("object_id")}
-    if not ids:
+    if not ids or not run.look_up:  # an empty template holds no card to re-key
         return {}
     known = run.state.object_keys(run.task.name, ids)
     return {ids[ident]: (old, card) for ident, (old, card) in known.items() if old != ids[ident]}
