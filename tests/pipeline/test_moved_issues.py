@@ -145,3 +145,19 @@ def test_a_move_the_state_has_no_issue_id_for_does_as_before_and_says_so(jira, j
     assert (second["created"], second["marked_removed"]) == (1, 1) and len(cards[new_key]) == 1
     assert cards[old_key][0].value("status") == REMOVED["value"]
     assert any("moved in Jira before this task recorded their ids" in m and new_key in m for m in run_log.messages)
+
+
+def test_diff_passes_on_a_dataset_transformed_before_issue_ids_were_carried(state, staging):
+    """A run whose diff step is retried after the upgrade: its transform dataset has no
+    ``object_id`` column; the records pass on without one (load then does as before)."""
+    from jira_esm_connector.pipeline import diff
+    from jira_esm_connector.pipeline.staging import Dataset, DatasetWriter
+
+    task = make_task(FULL)
+    writer = DatasetWriter(staging / "old-transform", ["key", "fingerprint", "data", "issue_key", "updated"])
+    writer.write_page([{"key": "SUP-1", "fingerprint": "f1", "data": '{"subject": "x"}', "issue_key": None,
+                        "updated": None}])
+    transformed = {"dataset": str(writer.close().path), "transformed": 1, "quality_checked": False, "carried": 0}
+    diffed = diff(task, transformed, state, staging / "run")
+    assert diffed["changed"] == 1
+    assert list(Dataset(diffed["dataset"]).iter_rows(["key", "object_id"])) == [{"key": "SUP-1", "object_id": None}]
