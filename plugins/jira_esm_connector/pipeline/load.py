@@ -360,7 +360,7 @@ def _load(
     if run.resolved_now:
         lg.info("%d record(s) whose references were pending now carry all of them.", run.resolved_now)
     lg.info(
-        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s%s%s.",
+        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s%s%s%s.",
         task.template, run.chunks, counts["created"], counts["updated"], counts["refused"],
         f", {counts['unresolved_references']} with unresolved references" if counts["unresolved_references"] else "",
         f", {counts['reactivated']} re-activated" if counts["reactivated"] else "",
