@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "imported_comment_id",
     "imported_comment_ids",
     "is_connector_comment",
+    "user_with_email",
     "worklog_marker",
 ]
 
@@ -68,6 +70,15 @@ def email_key(email: Any) -> str:
     else. Not ``casefold()``: it makes look-alikes equal ("\u017fupport@..." with a long s,
     "\u212a" Kelvin sign for "k"), so a payload address could select -- and delete -- another user."""
     return str(email or "").strip().translate(_ASCII_LOWER)
+
+
+def user_with_email(users: Iterable[dict[str, Any]], email: Any) -> dict[str, Any] | None:
+    """The first of ``users`` (Jira user objects) whose ``emailAddress`` is ``email`` by
+    :func:`email_key`, or None. An empty address matches no one: it is not a hidden one."""
+    wanted = email_key(email)
+    if not wanted:
+        return None
+    return next((user for user in users if email_key(user.get("emailAddress")) == wanted), None)
 
 
 def worklog_marker(comment_id: str) -> str:

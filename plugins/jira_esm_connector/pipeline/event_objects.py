@@ -21,7 +21,7 @@ import logging
 from typing import Any
 
 from ..jira.jql import jql_list
-from ..markers import ISSUE_EVENT_PROPERTY, EventRef, email_key
+from ..markers import ISSUE_EVENT_PROPERTY, EventRef, email_key, user_with_email
 from ..protocols import JiraApi, StateApi
 
 __all__ = ["note_event_objects"]
@@ -75,13 +75,11 @@ def _users(jira: JiraApi, origins: Origins) -> list[tuple[str, EventRef, str]]:
     """(account id, event, card) of the users with an event's e-mail (Jira keeps it unique)."""
     found = []
     for ref, origin in origins:
-        wanted = email_key(origin.get("email"))
-        if not wanted:
+        if not email_key(origin.get("email")):
             continue
-        for user in jira.find_users(origin["email"]):  # asked as the event's retry asks
-            if email_key(user.get("emailAddress")) == wanted and user.get("accountId"):
-                found.append((str(user["accountId"]), ref, origin["card_id"]))
-                break
+        user = user_with_email(jira.find_users(origin["email"]), origin["email"])  # asked as the event's retry asks
+        if user is not None and user.get("accountId"):
+            found.append((str(user["accountId"]), ref, origin["card_id"]))
     return found
 
 
