@@ -65,3 +65,18 @@ def test_delete_user_by_email_does_not_report_a_deactivated_user_with_hidden_ema
                 delete_user(jira, ref, email=email, check_first=check_first)
         assert jira.get_user(account_id)["accountId"] == account_id  # still in Jira
         assert delete_user(jira, ref, account_id=account_id)["deleted"] is True
+
+
+def test_delete_user_by_a_blank_email_deletes_no_one(jira_sim_scratch):
+    """A payload e-mail of spaces compares as "" -- which every user whose address Jira hides
+    also has. It named no user, yet the look-up among all users took the first such account
+    for it and the event deleted that account. Refused now as naming no user."""
+    made = jira_sim_scratch.admin("POST", "/users", json={"email": f"{unique('blank')}@example.com",
+                                                          "active": False, "emailVisible": False})
+    account_id = made.json()["accountId"]
+    with jira_sim_scratch.client() as jira:
+        ref = EventRef("test_events", unique())
+        for check_first in (True, False):
+            with pytest.raises(EventRefused, match="names no user"):
+                delete_user(jira, ref, email="  ", check_first=check_first)
+        assert jira.get_user(account_id)["accountId"] == account_id  # still in Jira

@@ -39,7 +39,7 @@ from ..http.errors import (
     RateLimitedError,
 )
 from ..jira.jql import jql_quote
-from ..markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef, email_key
+from ..markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef, email_key, user_with_email
 from ..protocols import JiraApi
 from .errors import EventError, EventRefused, is_transient
 
@@ -545,11 +545,10 @@ def transition_issue(
 def _users_for_email(jira: JiraApi, email: str) -> tuple[dict[str, Any] | None, int]:
     """(the user Jira's search shows with this e-mail or None, how many users it found whose
     e-mail it hides -- Jira applies each user's profile visibility to the answer)."""
-    wanted = email_key(email)
     users = _call(f"look up the user {email}", lambda: jira.find_users(email))
-    for user in users:
-        if email_key(user.get("emailAddress")) == wanted:
-            return user, 0
+    user = user_with_email(users, email)
+    if user is not None:
+        return user, 0
     return None, sum(1 for user in users if not user.get("emailAddress"))
 
 
@@ -564,7 +563,7 @@ def resolve_account_id(jira: JiraApi, *, account_id: str | None = None, email: s
     a live user deleted)."""
     if account_id:
         return account_id
-    if email:
+    if email_key(email):  # an address of spaces is none: it would match every hidden address
         user, hidden = _users_for_email(jira, email)
         if user is None and hidden:
             raise _hidden_emails(f"Jira's user search for {email}", hidden)
