@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..bounded import cut, short_repr, unknown_keys
-from ..config.event import EventTask, event_renderer
+from ..config.event import EventTask, RenderedEvent, event_renderer
 from ..config.operation_specs import OPERATION_SPECS
 from ..config.params import allowed_keys, empty_optional_fields, params_schema
 from ..http.errors import ConnectorHTTPError
@@ -137,13 +137,23 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
     return payload
 
 
-def _act(
-    task: EventTask, payload: dict[str, Any], jira: JiraApi, ref: EventRef, check_first: bool, guard: ops.CreateGuard
-) -> dict[str, Any]:
+def _render(task: EventTask, payload: dict[str, Any]) -> RenderedEvent | Exception:
+    """The payload's values for the operation, or the error rendering them raised: raised by
+    ``_act``, after the claim, so that the event's failure is recorded."""
     try:
-        rendered = _renderer(task)(payload)
+        return _renderer(task)(payload)
     except MappingError as exc:
-        raise PayloadError(f"cannot map the payload: {exc}") from None
+        return PayloadError(f"cannot map the payload: {exc}")
+    except Exception as exc:  # noqa: BLE001 - handed on to _act, which raises it
+        return exc
+
+
+def _act(
+    task: EventTask, payload: dict[str, Any], rendered: RenderedEvent | Exception, jira: JiraApi, ref: EventRef,
+    check_first: bool, guard: ops.CreateGuard,
+) -> dict[str, Any]:
+    if isinstance(rendered, Exception):
+        raise rendered
     return handler_for(task.operation)(Act(jira, ref, rendered, check_first, guard, payload))
 
 
@@ -209,7 +219,7 @@ def claim_stale_after(event_timeout_minutes: float) -> timedelta:
     return max(CLAIM_STALE_MIN, timedelta(minutes=float(event_timeout_minutes) + 1))
 
 
-def _origin(task: EventTask, payload: Mapping[str, Any]) -> dict[str, str] | None:
+def _origin(task: EventTask, payload: Mapping[str, Any], rendered: RenderedEvent | Exception) -> dict[str, str] | None:
     """The ESM card the event writes its result back to, noted with the claim (in the claim's
     own statement: the push pays no extra write) until the event is done. An import that meets
     the created object before the write-back -- its worker died after Jira's answer, the retry
@@ -220,11 +230,7 @@ def _origin(task: EventTask, payload: Mapping[str, Any]) -> dict[str, str] | Non
     if wb is None or not card_id:
         return None
     origin = {"template": wb.template, "attribute": wb.attribute, "card_id": str(card_id)}
-    if task.operation in ("create_user", "create_group"):
-        try:
-            rendered = _renderer(task)(payload)
-        except Exception:  # noqa: BLE001 - _act renders again and fails the event with it, as before
-            return origin
+    if task.operation in ("create_user", "create_group") and not isinstance(rendered, Exception):
         found_by = {"email": rendered.email} if task.operation == "create_user" else {"group_name": rendered.group_name}
         origin.update({k: str(v) for k, v in found_by.items() if v})
     return origin
@@ -319,7 +325,8 @@ def run_event(
     """
     payload = check_payload(task, conf)
     ref = EventRef(task.name, payload["event_id"])
-    claim = _claim(state, ref, owner, wait_for_other, stale_after, _origin(task, payload))
+    rendered = _render(task, payload)
+    claim = _claim(state, ref, owner, wait_for_other, stale_after, _origin(task, payload, rendered))
     if claim.done:
         log.info("Event %s of %s was handled before: returning the recorded result, not acting again", ref.event_id, task.name)
         return {**(claim.result or {}), "event_id": ref.event_id, "replayed": True}
@@ -330,7 +337,7 @@ def run_event(
             ref.event_id, task.name, claim.attempts,
         )
     try:
-        result = _act(task, payload, jira, ref, check_first, _create_guard(state, ref, claim, index_lag_s))
+        result = _act(task, payload, rendered, jira, ref, check_first, _create_guard(state, ref, claim, index_lag_s))
         try:
             written = write_back(task, payload, result, esm)
         except BaseException:
