@@ -201,6 +201,33 @@ def test_event_origin_is_offered_to_imports_until_the_event_is_done(store):
     assert store.event_origins("incident", "jira_key") == []
 
 
+def test_migration_9_indexes_unfinished_events_and_a_later_merged_8_still_runs(store_factory, monkeypatch):
+    """A database at 7 migrated to 9 holds the index of unfinished events; a migration 8 that
+    a parallel branch brings later (below the stored version) still runs, once."""
+    from jira_esm_connector.state import schema
+
+    s = store_factory()
+    t = s.tables
+    index = next(ix.name for ix in t.events.indexes if ix.name.endswith("ix_events_unfinished"))
+    monkeypatch.delitem(schema.MIGRATIONS, 8, raising=False)  # this branch's 9 came first
+    with s.engine.begin() as conn:  # a database made by a connector at schema version 7
+        conn.execute(sa.text(f"DROP INDEX {t.metadata.schema + '.' if t.metadata.schema else ''}{index}"))
+        t.schema_migrations.drop(conn)
+        conn.execute(sa.update(t.schema_version).values(version=7))
+    s.dispose()
+
+    def indexes(store):
+        return {ix["name"] for ix in sa.inspect(store.engine).get_indexes(t.events.name, schema=t.metadata.schema)}
+
+    at9 = store_factory()
+    assert at9.schema_version() == SCHEMA_VERSION >= 9 and index in indexes(at9)
+    ran: list[int] = []
+    monkeypatch.setitem(schema.MIGRATIONS, 8, lambda conn, tables: ran.append(8))
+    store_factory()
+    assert ran == [8]
+    assert store_factory().schema_version() == SCHEMA_VERSION and ran == [8]  # recorded: not again
+
+
 def test_threads_claim_each_event_once(store):
     results: list[bool] = []
     lock = threading.Lock()

@@ -48,6 +48,13 @@ class Tables:
             sa.Column("version", sa.Integer, nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
+        # Every migration applied (schema_version holds only the highest): one numbered below
+        # the highest, merged from a parallel branch later, is still applied (migration 9).
+        self.schema_migrations = sa.Table(
+            f"{p}schema_migrations", m,
+            sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("applied_at", UTCDateTime, nullable=False),
+        )
         self.watermarks = sa.Table(
             f"{p}watermarks", m,
             sa.Column("task", sa.String(250), primary_key=True),
@@ -121,6 +128,10 @@ class Tables:
             sa.Column("claimed_at", UTCDateTime, nullable=False),
             sa.Column("created_at", UTCDateTime, nullable=False),
             sa.Column("finished_at", UTCDateTime, nullable=True),
+            # StateStore.event_origins, asked by every import: the few unfinished events only,
+            # not every event done in the last week (migration 9)
+            sa.Index(f"{p}ix_events_unfinished", "claimed_at",
+                     sqlite_where=sa.text("status <> 'done'"), postgresql_where=sa.text("status <> 'done'")),
         )
         # One row per task (see lease.py): which run owns the task (owner_run: unique per run
         # instance; run_name: the Airflow run id, equal for the same schedule slot on two
@@ -200,7 +211,7 @@ class Tables:
 
     @property
     def data_tables(self) -> list[sa.Table]:
-        return [t for t in self.metadata.sorted_tables if t is not self.schema_version]
+        return [t for t in self.metadata.sorted_tables if t not in (self.schema_version, self.schema_migrations)]
 
 
 def _v1(conn: sa.Connection, tables: Tables) -> None:
@@ -242,13 +253,20 @@ def _v8(conn: sa.Connection, tables: Tables) -> None:
     tables.object_keys.create(conn, checkfirst=True)
 
 
+def _v9(conn: sa.Connection, tables: Tables) -> None:
+    # the index of unfinished events (event_origins); schema_migrations is the runner's own
+    for index in tables.events.indexes:
+        index.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
-# transaction as the version bump. Numbers may have gaps (branches add migrations in
-# parallel): the runner applies every version above the stored one, in order, and each
-# migration only creates what is missing, so applying one twice is harmless. (A fresh
-# database gets every table from _v1, which creates whatever the Tables class declares;
-# later migrations then find theirs there.)
+# transaction as the version bump. Numbers may have gaps and may arrive out of order
+# (branches add migrations in parallel): the runner applies, in order, every version above
+# the stored one and every version not recorded in schema_migrations, and each migration
+# only creates what is missing, so applying one twice is harmless. (A fresh database gets
+# every table from _v1, which creates whatever the Tables class declares; later migrations
+# then find theirs there.)
 MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {
-    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8,
+    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

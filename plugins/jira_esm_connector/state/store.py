@@ -442,6 +442,7 @@ class StateStore:
                 if self._schema:
                     conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"'))
             t.schema_version.create(conn, checkfirst=True)
+            t.schema_migrations.create(conn, checkfirst=True)
             current = conn.execute(sa.select(t.schema_version.c.version).where(t.schema_version.c.id == 1)).scalar()
             current = current or 0
             if current > SCHEMA_VERSION:
@@ -449,8 +450,14 @@ class StateStore:
                     f"the state database has schema version {current}, newer than this connector "
                     f"understands ({SCHEMA_VERSION}); upgrade the connector"
                 )
-            for version in sorted(v for v in MIGRATIONS if v > current):
+            recorded = set(conn.execute(sa.select(t.schema_migrations.c.version)).scalars())
+            # none recorded: a database from before the record, holding every version up to its own
+            applied = recorded or {v for v in MIGRATIONS if v <= current}
+            for version in sorted(v for v in MIGRATIONS if v > current or v not in applied):
                 MIGRATIONS[version](conn, t)
+            if set(MIGRATIONS) - recorded:
+                conn.execute(sa.insert(t.schema_migrations),
+                             [{"version": v, "applied_at": _utcnow()} for v in sorted(set(MIGRATIONS) - recorded)])
             if current < SCHEMA_VERSION:
                 now = _utcnow()
                 if current == 0:
