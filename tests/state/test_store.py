@@ -201,6 +201,26 @@ def test_event_origin_is_offered_to_imports_until_the_event_is_done(store):
     assert store.event_origins("incident", "jira_key") == []
 
 
+def test_noted_event_cards_of_events_done_long_ago_are_pruned_and_no_others(store):
+    """note_event_card drops the cards of events done over a week ago (their write-back put the
+    key on the card); an unfinished event's card stays however old, a recently done one's too."""
+    for event_id, key in (("old-done", "SUP-1"), ("old-failed", "SUP-2"), ("new-done", "SUP-3")):
+        store.begin_event("t", event_id, owner="run-a")
+        store.note_event_card("incident", "jira_key", key, f"card-{key}", task="t", event_id=event_id)
+    store.fail_event("t", "old-failed", "ESM answered 503")
+    store.complete_event("t", "old-done", {"issue_key": "SUP-1"})
+    store.complete_event("t", "new-done", {"issue_key": "SUP-3"})
+    events = store.tables.events
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(events).where(events.c.event_id.in_(["old-done", "old-failed"]))
+                     .values(finished_at=datetime.now(UTC) - timedelta(days=8)))
+    keys = ["SUP-1", "SUP-2", "SUP-3", "SUP-4"]
+    assert len(store.event_cards("incident", "jira_key", keys)) == 3  # nothing pruned before a note
+    store.note_event_card("incident", "jira_key", "SUP-4", "card-SUP-4", task="t", event_id="another")
+    assert store.event_cards("incident", "jira_key", keys) == {
+        "SUP-2": "card-SUP-2", "SUP-3": "card-SUP-3", "SUP-4": "card-SUP-4"}
+
+
 def test_migration_9_indexes_unfinished_events_and_a_later_merged_8_still_runs(store_factory, monkeypatch):
     """A database at 7 migrated to 9 holds the index of unfinished events; a migration 8 that
     a parallel branch brings later (below the stored version) still runs, once."""

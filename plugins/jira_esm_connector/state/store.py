@@ -43,6 +43,7 @@ _MAX_ERROR = 2000
 ORIGIN_NOTE = "origin"
 # unfinished events older than this are not offered to imports (StateStore.event_origins)
 ORIGINS_WITHIN = timedelta(days=7)
+EVENT_CARDS_KEPT = timedelta(days=7)  # a noted event card, after its event is done
 
 
 class StateStoreError(RuntimeError):
@@ -971,10 +972,18 @@ class StateStore:
     ) -> None:
         """An event push created the Jira object ``key`` for ESM card ``card_id`` and could not
         write ``key`` to its ``attribute`` (yet): see ``Tables.event_cards``."""
+        now = _utcnow()
         row = {"template": template, "attribute": attribute, "record_key": str(key)[:RECORD_KEY_MAX],
-               "card_id": str(card_id)[:100], "task": task, "event_id": str(event_id)[:200], "created_at": _utcnow()}
+               "card_id": str(card_id)[:100], "task": task, "event_id": str(event_id)[:200], "created_at": now}
+        cards, events = self.tables.event_cards, self.tables.events
+        # the notes of events done long ago: their write-back put the key on the card, where
+        # the import's look-up finds it (this map is read only for a key no card holds)
+        done_long_ago = sa.exists().where(
+            events.c.task == cards.c.task, events.c.event_id == cards.c.event_id,
+            events.c.status == "done", events.c.finished_at < now - EVENT_CARDS_KEPT)
         with self._write() as conn:
-            self._upsert(conn, self.tables.event_cards, [row], ["template", "attribute", "record_key"])
+            conn.execute(sa.delete(cards).where(done_long_ago))
+            self._upsert(conn, cards, [row], ["template", "attribute", "record_key"])
 
     @transaction(idempotent=True)
     def event_cards(self, template: str, attribute: str, keys: Iterable[Any]) -> dict[str, str]:
