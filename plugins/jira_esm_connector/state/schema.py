@@ -116,7 +116,26 @@ class Tables:
         self.object_keys = self._object_keys(m, p)
         self.watermark_digests = self._watermark_digests(m, p)
         self.event_cards = self._event_cards(m, p)
-        self.events = sa.Table(
+        self.events = self._events(m, p)
+        # One row per task (see lease.py): which run owns the task (owner_run: unique per run
+        # instance; run_name: the Airflow run id, equal for the same schedule slot on two
+        # deployments), which attempt is working right now, and until when each claim holds.
+        self.leases = sa.Table(
+            f"{p}leases", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("owner_run", sa.String(300), nullable=False),
+            sa.Column("run_name", sa.String(250), nullable=False),
+            sa.Column("run_expires_at", UTCDateTime, nullable=False),
+            sa.Column("holder", sa.String(400), nullable=True),
+            sa.Column("holder_expires_at", UTCDateTime, nullable=True),
+            sa.Column("acquired_at", UTCDateTime, nullable=False),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+
+    @staticmethod
+    def _events(m: sa.MetaData, p: str) -> sa.Table:
+        """Event pushes handled or under way (``StateStore.begin_event``)."""
+        return sa.Table(
             f"{p}events", m,
             sa.Column("task", sa.String(250), primary_key=True),
             sa.Column("event_id", sa.String(200), primary_key=True),
@@ -132,20 +151,6 @@ class Tables:
             # not every event done in the last week (migration 9)
             sa.Index(f"{p}ix_events_unfinished", "claimed_at",
                      sqlite_where=sa.text("status <> 'done'"), postgresql_where=sa.text("status <> 'done'")),
-        )
-        # One row per task (see lease.py): which run owns the task (owner_run: unique per run
-        # instance; run_name: the Airflow run id, equal for the same schedule slot on two
-        # deployments), which attempt is working right now, and until when each claim holds.
-        self.leases = sa.Table(
-            f"{p}leases", m,
-            sa.Column("task", sa.String(250), primary_key=True),
-            sa.Column("owner_run", sa.String(300), nullable=False),
-            sa.Column("run_name", sa.String(250), nullable=False),
-            sa.Column("run_expires_at", UTCDateTime, nullable=False),
-            sa.Column("holder", sa.String(400), nullable=True),
-            sa.Column("holder_expires_at", UTCDateTime, nullable=True),
-            sa.Column("acquired_at", UTCDateTime, nullable=False),
-            sa.Column("updated_at", UTCDateTime, nullable=False),
         )
 
     @staticmethod
