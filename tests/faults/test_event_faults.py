@@ -75,14 +75,14 @@ def test_add_comment_fails_after_jira_acted(env, report, proxy, kind):
 
 
 def test_create_issue_under_search_index_lag_creates_once(env, report, proxy):
-    """Jira's search index lags 10 s behind; the first create's answer is lost (502 after
-    Jira acted). The retry cannot find the new issue through JQL yet and must still not
-    create a second one."""
+    """Jira's search index lags 3 s behind; the first create's answer is lost (502 after
+    Jira acted). The retry cannot find the new issue through JQL yet (several searches miss
+    it) and must still not create a second one."""
     config = env.jira_sim.admin("GET", "config").json()
     if "search_lag_seconds" not in config:
         pytest.fail(f"the Jira simulator has no 'search_lag_seconds' knob (GET /_admin/config: {sorted(config)})")
     _, task = event_task(CREATE_TASK)
-    env.jira_sim.admin("PUT", "config", json={"search_lag_seconds": 10})
+    env.jira_sim.admin("PUT", "config", json={"search_lag_seconds": 3})
     jira, state = _proxied(env, proxy), env.state()
     ids = _events("elag", 1)
     runs = 0
@@ -93,7 +93,7 @@ def test_create_issue_under_search_index_lag_creates_once(env, report, proxy):
         ), 3).runs
     env.jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
     env.calm()  # lag back to 0, so the check sees every issue
-    report("event create_issue, 502 + search lag 10 s", runs, check_issue_events(env.jira_sim, task.name, ids))
+    report("event create_issue, 502 + search lag 3 s", runs, check_issue_events(env.jira_sim, task.name, ids))
 
 
 def test_same_event_triggered_twice_at_once(env, report):
