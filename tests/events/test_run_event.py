@@ -734,3 +734,16 @@ def test_an_issue_key_that_is_a_path_step_is_a_payload_error_not_retried(jira, s
         run_event(task, {"event_id": unique(), "issue_key": key, "text": "hello"}, jira, None, state)
     assert is_permanent(err.value)
     assert jira_sim.stats()["total"] == before
+
+
+def test_a_payload_that_cannot_be_mapped_fails_the_claimed_event_and_notes_its_card(jira, state):
+    """Rendered once, before the claim: a mapping error is raised only after the claim, so the
+    event is recorded as failed with it, and the claim still notes the card it writes back to."""
+    task = example_task("event_create_user.yaml", user={"email": {"from": "email", "transform": "date"}})
+    conf = {"event_id": unique(), "datacard_id": "4711", "email": "not.a.date@example.com"}
+    with pytest.raises(PayloadError, match="cannot map the payload: attribute 'email'"):
+        run_event(task, conf, jira, None, state, owner="run-1")
+    record = state.get_event(task.name, conf["event_id"])
+    assert record.status == "failed" and "not a Jira date/time" in record.error
+    assert state.event_origins("person", "jira_account_id") == [
+        (task.name, conf["event_id"], {"template": "person", "attribute": "jira_account_id", "card_id": "4711"})]
