@@ -161,3 +161,29 @@ def test_diff_passes_on_a_dataset_transformed_before_issue_ids_were_carried(stat
     diffed = diff(task, transformed, state, staging / "run")
     assert diffed["changed"] == 1
     assert list(Dataset(diffed["dataset"]).iter_rows(["key", "object_id"])) == [{"key": "SUP-1", "object_id": None}]
+
+
+def test_a_moved_issue_the_lagging_index_left_out_is_not_marked_removed(jira, jira_sim, esm, state, staging, run_log):
+    """The move changed the issue just now: the lagging search index lists it under neither
+    key. Like any issue changed within the overlap, its card waits for the next run (which
+    re-keys it) -- it is not marked removed meanwhile."""
+    task = make_task(FULL, name="moved_lagging")
+    run_import(task, jira, esm, state, staging, run_id(1))
+    old_key = sorted(k for k in _cards(esm, task) if k.startswith("SUP-"))[2]
+    card_id = _cards(esm, task)[old_key][0].data_card_id
+    new_key = _move(jira_sim, old_key, "OPS")
+
+    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 30})
+    try:
+        second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+    finally:
+        jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
+    assert _cards(esm, task)[old_key][0].value("status") != REMOVED["value"], second
+    assert second["marked_removed"] == 0, second
+    assert any(old_key in m and "next run" in m for m in run_log.messages), run_log.messages
+
+    third = run_import(task, jira, esm, state, staging, run_id(3))  # the index caught up
+    cards = _cards(esm, task)
+    assert old_key not in cards and [c.data_card_id for c in cards[new_key]] == [card_id]
+    assert cards[new_key][0].value("status") != REMOVED["value"]
+    assert (third["created"], third["rekeyed"], third["marked_removed"]) == (0, 1, 0), third

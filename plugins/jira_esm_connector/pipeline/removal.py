@@ -271,18 +271,18 @@ def _in_jira(
 
 
 def _moved_not_rekeyed(
-    task: Any, state: StateApi, moved: dict[str, str], keys: list[str], seen: set[str], lg: Any,
+    recorded: dict[str, tuple[str, str]], moved: dict[str, str], keys: list[str], seen: set[str], lg: Any,
 ) -> set[str]:
     """Candidates (old keys) whose issue moved in Jira (``moved``: issue id -> key now) to a key
     this run fetched while the connector still records the issue under the old key: its load
     did not re-key the card (ESM refused or did not confirm the edit). Not marked: the next
     run re-keys it. A moved issue recorded otherwise -- under its new key, which then got a
     card of its own, or not at all (state from before issue ids were recorded, or lost) --
-    leaves its old card a duplicate, marked removed as before (logged)."""
+    leaves its old card a duplicate, marked removed as before (logged). ``recorded``: the
+    moved issues' ``StateStore.object_keys``."""
     fetched = {ident: key for ident, key in moved.items() if key in seen}
     if not fetched:
         return set()
-    recorded = state.object_keys(task.name, fetched)
     wanted = set(keys)
     spared = {recorded[i][0] for i in fetched if i in recorded and recorded[i][0] in wanted}
     if spared:
@@ -322,7 +322,8 @@ def _not_gone_from_jira(
     the search index, so an issue Jira still has is not marked this run when it changed
     since the listing began less the overlap (the lagging index may not show it yet; the
     next run decides), nor when the task's JQL, asked for it alone, still selects it (the
-    listing lost it: a page that came back short), nor when it moved to a key this run
+    listing lost it: a page that came back short) -- a moved issue the task still records
+    under the candidate's key counts as that card's --, nor when it moved to a key this run
     fetched and its card awaits re-keying (:func:`_moved_not_rekeyed`). Gone, or no longer
     selected: marked."""
     if jira is None or task.mapping_type != "generic" or task.record_key_path not in ("key", "id") or not candidates:
@@ -330,7 +331,12 @@ def _not_gone_from_jira(
     cutoff = _lag_cutoff(task, extracted)
     keys = [key for _, key in candidates]
     recent, older, moved = _in_jira(jira, keys, task.record_key_path, cutoff)
-    spared = _moved_not_rekeyed(task, state, moved, keys, seen, lg)
+    recorded = state.object_keys(task.name, moved) if moved else {}
+    spared = _moved_not_rekeyed(recorded, moved, keys, seen, lg)
+    # a moved issue answers under its new key; one the task still records under a candidate's
+    # key is that card's issue: changed recently or still selected, the card waits like any other
+    asked = set(keys)
+    former = {moved[ident]: old for ident, (old, _card) in recorded.items() if old in asked}
     try:
         selected = _still_selected(jira, task.jql or "", older) if older else set()
     except BadRequestError as exc:
@@ -341,8 +347,8 @@ def _not_gone_from_jira(
             "%d card(s) are not marked removed this run: their issues, which Jira still has, could not be re-checked "
             "against the task's JQL (%s); the next run asks again.", len(selected), exc,
         )
-    # a moved issue answers under its new key: only _moved_not_rekeyed keeps its old card
-    recent, selected = recent.intersection(keys), selected.intersection(keys)
+    recent = {former.get(key, key) for key in recent}.intersection(asked) - spared
+    selected = {former.get(key, key) for key in selected}.intersection(asked) - spared
     if recent:
         lg.warning(
             "%d card(s) are not marked removed this run: Jira still has their issues, changed since %s (the search "
