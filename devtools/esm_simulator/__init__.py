@@ -102,10 +102,11 @@ Admin API (no auth, JSON bodies; only API paths under /rest-api are affected by 
   the matching cards among the next ``limit`` cards of the template -- fewer than asked, or
   none -- and ``next`` (``filterId`` = the last card of that window) goes on while cards
   follow; the contract allows it, an ESM filtering each keyset window answers so
-- ``POST /_admin/forbidden {"folders": ["incident_archive"], "attributes": ["incident.worklog"]}``:
-  the user may not update cards in those folders, nor those attributes: each write touching
-  one (create, PATCH, DELETE, attribute PUT/POST/DELETE) answers 403 as documented, and so
-  does a bulk ``PUT`` holding one, as a whole (nothing saved); ``{}`` lifts it
+- ``POST /_admin/forbidden {"folders": ["incident_archive"], "attributes": ["incident.worklog"],
+  "templates": ["person"]}``: the user may not update cards in those folders, nor those
+  attributes, nor any card of those templates (its role lost): each write touching one
+  (create, PATCH, DELETE, attribute PUT/POST/DELETE) answers 403 as documented, and so does
+  a bulk ``PUT`` holding one, as a whole (nothing saved); reads still work; ``{}`` lifts it
 - ``POST /_admin/tokens/expire`` (every token issued so far is now expired);
   ``POST /_admin/tokens/ttl {"seconds": N}`` (lifetime of tokens issued from now on)
 - ``POST /_admin/reset {"wipe": true}``: knobs back to start-up values (tokens expired on

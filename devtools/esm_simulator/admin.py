@@ -116,6 +116,7 @@ def _register_admin_knobs(app: FastAPI, state: SimState) -> None:
         data = await admin_body(request)
         state.knobs.read_only_folders = tuple(str(f) for f in data.get("folders") or [])
         state.knobs.read_only_attributes = tuple(str(a) for a in data.get("attributes") or [])
+        state.knobs.read_only_templates = tuple(str(t) for t in data.get("templates") or [])
         return state.knobs.as_dict()
 
     @app.post("/_admin/tokens/expire")

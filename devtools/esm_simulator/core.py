@@ -44,6 +44,7 @@ class Knobs:
     filter_in_window: bool = False      # a filtered page: the matches among the next `limit` cards
     read_only_folders: tuple[str, ...] = ()  # writes to cards in these folders answer 403
     read_only_attributes: tuple[str, ...] = ()  # "template.attribute": writes of it answer 403
+    read_only_templates: tuple[str, ...] = ()  # every write to these templates answers 403 (reads work)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -153,9 +154,12 @@ class Api:
         return row
 
     def check_writable(self, tpl: Template, folders: Any = (), codes: Any = ()) -> None:
-        """403, as every write documents it, when the write touches a card in a folder or an
-        attribute the user may not update (the ``read_only_folders`` / ``_attributes`` knobs)."""
+        """403, as every write documents it, when the user may not update the template at all,
+        or the write touches a card in a folder or an attribute the user may not update (the
+        ``read_only_templates`` / ``_folders`` / ``_attributes`` knobs)."""
         knobs = self.state.knobs
+        if tpl.code in knobs.read_only_templates:
+            raise ApiError(403, f"User is forbidden to update data cards of template '{tpl.code}'")
         locked = [f for f in folders if isinstance(f, str) and f in knobs.read_only_folders]
         if locked:
             raise ApiError(403, f"User is forbidden to update data cards of template '{tpl.code}' in folder '{locked[0]}'")

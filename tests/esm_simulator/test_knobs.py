@@ -127,3 +127,34 @@ def test_forbidden_attributes_answer_every_write_of_them_with_403(esm_api, esm_s
         assert esm_api.get(path + "/worklog").json()["values"] == []
     finally:
         esm_sim.admin("POST", "forbidden", {})
+
+
+def test_a_forbidden_template_answers_every_write_with_403_and_still_reads(esm_api, esm_sim):
+    """The read_only_templates knob: the account lost its role for a whole template. Every
+    write -- create, PATCH, DELETE, attribute writes, a bulk PUT -- answers 403 as documented
+    and saves nothing; reads and the other templates are untouched. Each answer is validated."""
+    body = {"folderCode": "incident_management", "data": {"subject": vals("before")}}
+    card = esm_api.post("/dc/incident/data", json=body).json()["dataCard"]["dataCardId"]
+    esm_sim.admin("POST", "forbidden", {"templates": ["incident"]})
+    try:
+        path = f"/dc/incident/data/{card}"
+        answers = [
+            esm_api.post("/dc/incident/data", json={"folderCode": "incident_management", "data": {"subject": vals("x")}}),
+            esm_api.patch(path, json={"dataCardId": card, "data": {"subject": vals("x")}}),
+            esm_api.put(path + "/subject", json={"values": [{"value": "x"}]}),
+            esm_api.post(path + "/worklog", json={"values": [{"value": "x"}]}),
+            esm_api.delete(path + "/subject"),
+            esm_api.delete(path),
+            esm_api.put("/dc/incident/data", json=[{"dataCardId": card, "data": {"subject": vals("x")}},
+                                                   {"folderCode": "incident_management", "data": {"subject": vals("y")}}]),
+        ]
+        assert [a.status_code for a in answers] == [403] * len(answers)
+        assert "forbidden to update data cards of template 'incident'" in answers[0].json()["message"]
+        assert esm_api.get(path).json()["data"]["subject"]["values"] == [{"value": "before"}]
+        assert esm_api.get("/dc/incident").status_code == 200
+        assert esm_api.bulk("person", [{"folderCode": "persons", "data": {"email": vals("x@example.com")}}])[
+            "meta"]["importResult"]["savedDataCards"] == 1
+    finally:
+        esm_sim.admin("POST", "forbidden", {})
+    assert esm_api.patch(f"/dc/incident/data/{card}", json={"dataCardId": card, "data": {"subject": vals("after")}}
+                         ).status_code == 200
