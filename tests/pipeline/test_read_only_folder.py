@@ -1,15 +1,20 @@
 """A card in a folder the integration user may not update (an archive): ESM answers each
 write touching it with 403, as the contract documents ("User is forbidden to update the
 resource"), a bulk PUT as a whole. That one card is refused with ESM's words; the other
-records of the run still load (before, the one 403 stopped every run at the same place)."""
+records of the run still load (before, the one 403 stopped every run at the same place).
+An account that may not write the template at all (its role lost) is told apart: the load
+fails after a few requests, saying so, instead of refusing every card at two requests each."""
 from __future__ import annotations
 
 import pytest
 
+from jira_esm_connector.esm import TemplateWriteForbiddenError
 from jira_esm_connector.pipeline import run_import
 
 from .conftest import ISSUES_TASK, comment_task, make_task
-from .helpers import by_attr, esm_cards, run_id
+from .helpers import by_attr, esm_cards, esm_stats, reset_esm_stats, run_id
+
+_BULK_PUT = "PUT /rest-api/itsm/v1/dc/{templateCode}/data"
 
 
 @pytest.fixture
@@ -83,3 +88,84 @@ def test_a_worklog_esm_forbids_writing_is_reported_as_forbidden_not_as_missing(j
     (refused,) = result["refused_records"]
     assert "forbidden to update attribute 'worklog'" in refused["reason"], refused
     assert "has no attribute" not in refused["reason"]
+
+
+@pytest.fixture
+def incident_forbidden(esm_sim):
+    yield lambda: esm_sim.admin("POST", "forbidden", {"templates": ["incident"]})
+    esm_sim.admin("POST", "forbidden", {})
+
+
+def _issues(jira_sim, n: int) -> list[str]:
+    return [jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": f"issue {i}"}).json()["key"]
+            for i in range(n)]
+
+
+def _assert_template_refused(err, puts: int) -> None:
+    text = str(err.value)
+    assert "ESM refuses every write to template 'incident' (403)" in text, text
+    assert "may have lost its rights" in text and "forbidden to update data cards of template 'incident'" in text
+    # per chunk at ESM at once (4): the chunk, then up to 3 cards alone -- not 2 per card
+    assert puts <= 16, puts
+
+
+def test_an_account_that_may_not_write_the_template_fails_the_load_after_a_few_requests(
+        jira, jira_sim, esm, esm_sim, state, staging, incident_forbidden):
+    """The role is lost after the cards were made: the daily cache clear pushes every record
+    again as an edit. Before, each of the 60 cards cost ~2 requests (105 PUTs) and the run
+    ended "60 refused", every run. Nothing refused is cached; with the role back all load."""
+    keys = _issues(jira_sim, 60)
+    task = make_task(ISSUES_TASK, name="forbidden_template_edits", jql=f"key in ({', '.join(keys)})")
+    assert run_import(task, jira, esm, state, staging, run_id(1), chunk_size=4)["created"] == 60
+    incident_forbidden()
+    reset_esm_stats(esm_sim)
+
+    with pytest.raises(TemplateWriteForbiddenError) as err:
+        run_import(task, jira, esm, state, staging, run_id(2), chunk_size=4, clear_cache=True)
+
+    _assert_template_refused(err, esm_stats(esm_sim).get(_BULK_PUT, 0))
+    assert state.get_fingerprints(task.name, keys) == {}
+    esm_sim.admin("POST", "forbidden", {})
+    third = run_import(task, jira, esm, state, staging, run_id(3), chunk_size=4)
+    assert (third["updated"], third["created"], third["refused"]) == (60, 0, 0), third
+    assert len(esm_cards(esm, "incident", task.name)) == 60
+
+
+def test_a_first_import_into_a_template_the_account_may_not_write_fails_and_loads_once_allowed(
+        jira, jira_sim, esm, esm_sim, state, staging, incident_forbidden):
+    """New cards into the task's folder, refused with 403: the same clear failure, no card
+    made; once the role is back the retry creates each card once."""
+    keys = _issues(jira_sim, 60)
+    task = make_task(ISSUES_TASK, name="forbidden_template_creates", jql=f"key in ({', '.join(keys)})")
+    incident_forbidden()
+    reset_esm_stats(esm_sim)
+
+    with pytest.raises(TemplateWriteForbiddenError) as err:
+        run_import(task, jira, esm, state, staging, run_id(1), chunk_size=4)
+
+    _assert_template_refused(err, esm_stats(esm_sim).get(_BULK_PUT, 0))
+    assert state.get_fingerprints(task.name, keys) == {} and esm_cards(esm, "incident") == {}
+    esm_sim.admin("POST", "forbidden", {})
+    again = run_import(task, jira, esm, state, staging, run_id(2), chunk_size=4)
+    assert (again["created"], again["refused"]) == (60, 0), again
+    assert sorted(by_attr(esm_cards(esm, "incident", task.name), "jira_key")) == sorted(keys)
+
+
+def test_a_run_whose_only_changes_are_archived_cards_refuses_them_and_does_not_fail(
+        jira, jira_sim, esm, state, staging, archive_read_only):
+    """The cards refused with 403 are all in the read-only folder and ESM accepted nothing
+    yet: no card of the task's own folder to ask with, so nothing says the template is
+    refused -- the cards are refused one by one, as before."""
+    keys = _two_issues(jira_sim)
+    task = make_task(ISSUES_TASK, name="read_only_only_archived", jql=f"key in ({', '.join(keys)})")
+    run_import(task, jira, esm, state, staging, run_id(1))
+    for key in keys:
+        _archive(esm, task, key)
+    archive_read_only()
+    for key in keys:
+        jira_sim.admin("PATCH", f"issues/{key}", json={"summary": f"{key} changed in Jira"})
+
+    second = run_import(task, jira, esm, state, staging, run_id(2))
+
+    assert (second["updated"], second["refused"]) == (0, 2), second
+    assert all("forbidden" in r["reason"] for r in second["refused_records"])

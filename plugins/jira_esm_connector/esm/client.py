@@ -58,6 +58,7 @@ from .errors import (
     EsmProtocolError,
     NotAnEsmApiError,
     RefusedValueError,
+    TemplateWriteForbiddenError,
     UnknownAttributeError,
     UnknownTemplateError,
     malformed_answer,
@@ -65,6 +66,7 @@ from .errors import (
 from .models import (
     AttributeInfo,
     BulkImportResult,
+    BulkWrites,
     CardInput,
     CardOutcome,
     EsmCard,
@@ -88,6 +90,9 @@ _USER_AGENT = "jira-esm-connector/0.1 (+Airflow; Efecte ESM REST v1)"
 # a bulk PUT refused as a whole, before anything was saved: 400 (a bad card) and 403 (a card
 # the user may not update, e.g. one in a read-only folder; the contract documents 403 for it)
 _CHUNK_REFUSALS = (400, 403)
+# cards of the write's own folder sent alone after a 403 while ESM accepted none of the
+# template yet: all refused with 403 too, ESM refuses the template (the account lost its role)
+_TEMPLATE_PROBES = 3
 # ESM's words for a missing attribute, e.g. "Template 'incident' has no attribute 'foo'"
 _NO_ATTRIBUTE = re.compile(r"has no attribute(?:\(s\))?:?\s*'?([A-Za-z_][A-Za-z0-9_.\-]*)")
 
@@ -637,22 +642,25 @@ class EsmClient:
         *,
         folder: str | None = None,
         chunk_size: int = MAX_CHUNK_SIZE,
+        writes: BulkWrites | None = None,
     ) -> Iterator[list[CardOutcome]]:
         """Like :meth:`bulk_import`, but yields each chunk's outcomes as soon as ESM answered.
 
         A caller can record progress chunk by chunk, so a failure later in the run loses
-        nothing that was already saved.
+        nothing that was already saved. A caller writing one run in several calls passes the
+        run's ``writes`` to each (default: one per call).
         """
         if not 1 <= int(chunk_size) <= MAX_CHUNK_SIZE:
             raise ValueError(f"bulk import chunk size must be between 1 and {MAX_CHUNK_SIZE}, not {chunk_size}")
+        writes = writes if writes is not None else BulkWrites()
         chunk: list[tuple[int, CardInput]] = []
         for index, raw in enumerate(cards):
             chunk.append((index, as_card_input(raw)))
             if len(chunk) >= chunk_size:
-                yield self._import_chunk(template, chunk, folder)
+                yield self._import_chunk(template, chunk, folder, writes)
                 chunk = []
         if chunk:
-            yield self._import_chunk(template, chunk, folder)
+            yield self._import_chunk(template, chunk, folder, writes)
 
     def bulk_import(
         self,
@@ -671,7 +679,11 @@ class EsmClient:
         with the card id, or ``refused`` with ESM's reasons (the rest of the chunk is still
         saved). When ESM rejects a whole chunk with 400 (or 403, a card the user may not
         update), the chunk is split and retried until the refused cards are isolated, so one
-        bad card never sinks the others.
+        bad card never sinks the others. A 403 before ESM accepted any card of the template
+        may mean the account lost its rights to the whole template: up to three cards of the
+        ``folder`` (new ones, or edits the caller knows are there: ``CardInput.in_folder``)
+        are sent alone first; one accepted, the split goes on; every one refused with 403
+        raises :class:`TemplateWriteForbiddenError` (a few requests, not two per card).
         """
         result = BulkImportResult()
         for outcomes in self.iter_bulk_import(template, cards, folder=folder, chunk_size=chunk_size):
@@ -690,7 +702,9 @@ class EsmClient:
             )
         return result
 
-    def _import_chunk(self, template: str, chunk: list[tuple[int, CardInput]], folder: str | None) -> list[CardOutcome]:
+    def _import_chunk(
+        self, template: str, chunk: list[tuple[int, CardInput]], folder: str | None, writes: BulkWrites,
+    ) -> list[CardOutcome]:
         outcomes: dict[int, CardOutcome] = {}
         sendable: list[tuple[int, CardInput]] = []
         for index, card in chunk:
@@ -701,7 +715,7 @@ class EsmClient:
             else:
                 sendable.append((index, card))
         if sendable:
-            for o in self._put_cards(template, sendable, folder):
+            for o in self._put_cards(template, sendable, folder, writes):
                 outcomes[o.index] = o
         return [outcomes[i] for i, _ in chunk]
 
@@ -724,7 +738,29 @@ class EsmClient:
             return True
         return any(code in worklogs and value not in (None, "", []) for _, c in cards for code, value in c.data.items())
 
-    def _put_cards(self, template: str, cards: list[tuple[int, CardInput]], folder: str | None) -> list[CardOutcome]:
+    def _put_cards(
+        self, template: str, cards: list[tuple[int, CardInput]], folder: str | None, writes: BulkWrites,
+    ) -> list[CardOutcome]:
+        out = self._bulk_put(template, cards, folder)
+        if isinstance(out, Refusal) and out.status == 403 and not writes.accepted:
+            probed = self._probe_template(template, cards, folder, writes, out)
+            if probed is not None:
+                return probed
+        if isinstance(out, Refusal) and len(cards) > 1:
+            # ESM refused the chunk as a whole: isolate the culprit(s) by halves.
+            self.log.info(
+                "ESM refused a bulk chunk of %d '%s' cards as a whole (%d); splitting it to find the refused card(s).",
+                len(cards), template, out.status,
+            )
+            mid = len(cards) // 2
+            return self._put_cards(template, cards[:mid], folder, writes) + self._put_cards(
+                template, cards[mid:], folder, writes)
+        if isinstance(out, Refusal):
+            return [_refused_alone(cards[0], out)]
+        return self._accepted(self._match_outcomes(template, cards, out), writes)
+
+    def _bulk_put(self, template: str, cards: list[tuple[int, CardInput]], folder: str | None) -> Any:
+        """One ``PUT /dc/{template}/data`` of ``cards``: ESM's answer, or a :class:`Refusal` (400, 403)."""
         body = []
         for _, card in cards:
             item: dict[str, Any] = {"data": encode_card_data(card.data)}
@@ -738,23 +774,51 @@ class EsmClient:
             body.append(item)
         creates = any(not c.data_card_id for _, c in cards)
         once = creates or self._appends_worklog(template, cards)
-        out = self.request(
+        return self.request(
             "PUT", f"dc/{_q(template)}/data", json=body, session=self._create_session if once else self._session,
             refusals=_CHUNK_REFUSALS, what=f"PUT /dc/{template}/data", template=template,
         )
-        if isinstance(out, Refusal) and len(cards) > 1:
-            # ESM refused the chunk as a whole: isolate the culprit(s) by halves.
-            self.log.info(
-                "ESM refused a bulk chunk of %d '%s' cards as a whole (%d); splitting it to find the refused card(s).",
-                len(cards), template, out.status,
-            )
-            mid = len(cards) // 2
-            return self._put_cards(template, cards[:mid], folder) + self._put_cards(template, cards[mid:], folder)
-        if isinstance(out, Refusal):
-            index, card = cards[0]
-            reasons = out.messages or (f"ESM refused the card ({out.status})",)
-            return [CardOutcome(index, "refused", card.data_card_id, reasons, card.ref, card)]
-        return self._match_outcomes(template, cards, out)
+
+    @staticmethod
+    def _accepted(outcomes: list[CardOutcome], writes: BulkWrites) -> list[CardOutcome]:
+        if any(o.ok for o in outcomes):
+            writes.accepted = True
+        return outcomes
+
+    def _probe_template(
+        self, template: str, cards: list[tuple[int, CardInput]], folder: str | None, writes: BulkWrites,
+        refusal: Refusal,
+    ) -> list[CardOutcome] | None:
+        """ESM refused ``cards`` with 403 and accepted no card of the template in this run yet:
+        a card in a folder the account may not update, or no right to the template at all.
+        Cards of the write's own ``folder`` are sent alone; the first one ESM accepts proves
+        the template writable and the rest is written as before. When every one is refused
+        with 403 too, ESM refuses the template: :class:`TemplateWriteForbiddenError`. None:
+        no such card to ask with (the caller splits the chunk as before)."""
+        probes = [c for c in cards if _in_folder(c[1], folder)][:_TEMPLATE_PROBES]
+        if not probes:
+            return None
+        if writes.refused is not None:  # another chunk found it out already
+            raise TemplateWriteForbiddenError.for_template(template, str(folder), *writes.refused)
+        done: list[CardOutcome] = []
+        for probe in probes:
+            answer = refusal if len(cards) == 1 else self._bulk_put(template, [probe], folder)
+            if isinstance(answer, Refusal) and answer.status == 403 and not writes.accepted:
+                done.append(_refused_alone(probe, answer))
+                refusal = answer
+                continue
+            # accepted, refused for a reason of its own, or another chunk was accepted meanwhile
+            done += [_refused_alone(probe, answer)] if isinstance(answer, Refusal) else self._accepted(
+                self._match_outcomes(template, [probe], answer), writes)
+            sent = {o.index for o in done}
+            rest = [c for c in cards if c[0] not in sent]
+            return done + (self._put_cards(template, rest, folder, writes) if rest else [])
+        self.log.error(
+            "ESM refused %d '%s' card(s) of folder '%s' one by one with 403 and accepted none in this run: "
+            "it refuses the template; stopping here.", len(done), template, folder,
+        )
+        writes.refused = (len(done), refusal.messages)
+        raise TemplateWriteForbiddenError.for_template(template, str(folder), *writes.refused)
 
     def _match_outcomes(self, template: str, cards: list[tuple[int, CardInput]], out: Any) -> list[CardOutcome]:
         """ESM's per-card results for ``cards``, in the order sent when the answer keeps it
@@ -822,6 +886,21 @@ class EsmClient:
                 SERVICE,
             )
         return attr
+
+
+def _in_folder(card: CardInput, folder: str | None) -> bool:
+    """Does the write put ``card`` into, or edit it in, ``folder`` (the write's own folder)?"""
+    if not folder:
+        return False
+    if card.data_card_id:
+        return card.in_folder == folder and card.folder in (None, folder)
+    return (card.folder or folder) == folder
+
+
+def _refused_alone(item: tuple[int, CardInput], refusal: Refusal) -> CardOutcome:
+    index, card = item
+    reasons = refusal.messages or (f"ESM refused the card ({refusal.status})",)
+    return CardOutcome(index, "refused", card.data_card_id, reasons, card.ref, card)
 
 
 def _same_card(card: CardInput, item: Mapping[str, Any]) -> bool:

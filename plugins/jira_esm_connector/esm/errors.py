@@ -15,6 +15,7 @@ from ..http.errors import (
     HostUnreachableError,
     MalformedResponseError,
     NotFoundError,
+    PermissionDeniedError,
 )
 
 SERVICE = "ESM"
@@ -26,6 +27,7 @@ __all__ = [
     "UnknownAttributeError",
     "RefusedValueError",
     "CardNotFoundError",
+    "TemplateWriteForbiddenError",
     "EsmProtocolError",
     "NotAnEsmApiError",
     "malformed_answer",
@@ -88,6 +90,25 @@ class CardNotFoundError(NotFoundError):
         if detail:
             msg += f"; ESM said: {detail}"
         return cls(msg, 404, SERVICE, details=[detail] if detail else None)
+
+
+class TemplateWriteForbiddenError(PermissionDeniedError):
+    """ESM refused with 403 every card of a template the connector tried alone, even in the
+    task's own folder, and accepted none: the account may not write the template at all."""
+
+    @classmethod
+    def for_template(cls, template: str, folder: str, tried: int, messages: Iterable[str]) -> TemplateWriteForbiddenError:
+        messages = list(messages)
+        said = "; ".join(messages)
+        return cls(
+            f"ESM refuses every write to template '{template}' (403): it refused {tried} card(s) of folder "
+            f"'{folder}' one by one and accepted none in this run; the connector's ESM account may have lost its "
+            "rights to the template (check its role in ESM). The refused cards are not cached: the first run after "
+            "the rights are back loads them." + (f" ESM said: {said}" if said else ""),
+            403,
+            SERVICE,
+            details=messages,
+        )
 
 
 class EsmProtocolError(MalformedResponseError):

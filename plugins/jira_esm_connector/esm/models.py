@@ -237,6 +237,21 @@ class CardInput:
     data_card_id: str | None = None
     folder: str | None = None
     ref: Any = None
+    # the folder an edited card is in now, when the caller read it (never sent): a 403 on a
+    # card in the write's own folder says ESM refuses the template, not one read-only folder
+    in_folder: str | None = None
+
+
+@dataclass
+class BulkWrites:
+    """What the bulk writes of one run learned about a template, shared by its chunks (worker
+    threads): has ESM accepted a card yet? Until it has, a 403 may mean the account lost its
+    rights to the whole template (:meth:`EsmClient.iter_bulk_import` asks)."""
+
+    accepted: bool = False
+    # set once ESM refused the template: (cards tried alone, ESM's words); the other chunks
+    # then stop at their first 403 instead of asking again
+    refused: tuple[int, tuple[str, ...]] | None = None
 
 
 CardStatus = Literal["created", "updated", "refused"]

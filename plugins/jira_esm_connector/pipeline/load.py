@@ -99,9 +99,9 @@ _MAX_LISTED = 100
 
 
 def _esm_modules():
-    from ..esm import CardInput, Ref, eql
+    from ..esm import BulkWrites, CardInput, Ref, eql
 
-    return CardInput, Ref, eql
+    return CardInput, Ref, eql, BulkWrites
 
 
 def lookup_cards(
@@ -111,7 +111,7 @@ def lookup_cards(
     (newest card wins when a key is not unique), reading ``attribute`` and ``extra``. As few
     requests as the URL length allows (see :func:`..esm.eql.any_of_batches`): a chunk of
     200 short keys is one or two."""
-    _, _, eql = _esm_modules()
+    _, _, eql, _ = _esm_modules()
     wanted = list(dict.fromkeys(str(k) for k in keys if k not in (None, "")))
     selected = list(dict.fromkeys([attribute, *[e for e in extra if e]]))
     found: dict[str, Any] = {}
@@ -149,7 +149,7 @@ class ReferenceResolver:
 
     def resolve(self, ref: Reference) -> tuple[list[Any], list[str]]:
         """(list of Ref values, keys with no card)."""
-        _, Ref, _ = _esm_modules()
+        _, Ref, _, _ = _esm_modules()
         with self._lock:
             known = self.cache.get((ref.template, ref.by), {})
             card_ids = [(key, known.get(key)) for key in ref.keys]
@@ -258,6 +258,9 @@ class _Run:
     # None: no card), so the chunks ask ESM no second time; the groups whose members are kept
     known: dict[str, Any] | None = None
     held_back: set[str] = field(default_factory=set)
+    # has ESM accepted a card of the template in this run? (shared by the chunks: until then a
+    # 403 may be the account's lost rights to the whole template, see EsmClient.bulk_import)
+    writes: Any = field(default_factory=lambda: _esm_modules()[3]())
 
     def __post_init__(self) -> None:
         summary = "The load's last line counts them all."
@@ -636,7 +639,7 @@ def _card_inputs(
     """(the chunk's cards to write, key -> references not found, key -> active value of the
     disabled cards being re-activated). The groups in ``held_back`` are written without
     their member attributes: their cards keep the members they have (:mod:`.memberships`)."""
-    CardInput, _, _ = _esm_modules()
+    CardInput, _, _, _ = _esm_modules()
     decoded = [(row, data, _references(data)) for row, data in ((row, _without_members(task, row, held_back))
                                                                 for row in chunk)]
     resolver.prefetch(ref for _, _, refs in decoded for ref in refs)
@@ -653,7 +656,8 @@ def _card_inputs(
         card = existing.get(row["key"])
         card_id = card.data_card_id if card is not None else None
         _keep_disabled_state(removal, row, data, card, reactivating, counts, kept_disabled_line)
-        cards.append(CardInput(data=data, data_card_id=card_id, folder=None if card_id else task.folder, ref=row))
+        cards.append(CardInput(data=data, data_card_id=card_id, folder=None if card_id else task.folder, ref=row,
+                               in_folder=card.folder_code if card is not None else None))
     counts["unresolved_references"] += len(partial)
     return cards, partial, reactivating
 
@@ -723,7 +727,7 @@ def _write_chunk(
     cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.kept_disabled_line,
                                                 run.held_back)
     outcomes = [o for part in run.esm.iter_bulk_import(task.template, cards, folder=task.folder,
-                                                       chunk_size=run.chunk_size) for o in part]
+                                                       chunk_size=run.chunk_size, writes=run.writes) for o in part]
     return _ChunkDone(stale, outcomes, partial, reactivating, counts, rekeys)
 
 
