@@ -128,6 +128,23 @@ def test_an_integer_card_id_is_written_back_as_esms_string_id(jira, esm, state):
     assert esm.get_card("incident", card).value("jira_key") == result["issue_key"]
 
 
+def test_a_write_back_to_a_template_the_account_may_not_write_is_refused_saying_so(jira, esm, esm_sim, state):
+    """ESM refuses every write to the template (the account lost its role): the event fails
+    for good, naming the issue made, the card, the 403 and the likely cause."""
+    task = example_task(CREATE)
+    card = _incident_card(esm)
+    esm_sim.admin("POST", "forbidden", {"templates": ["incident"]})
+    try:
+        with pytest.raises(EventRefused) as err:
+            run_event(task, {"event_id": unique(), "datacard_id": card, "subject": "no rights"}, jira, esm, state)
+    finally:
+        esm_sim.admin("POST", "forbidden", {})
+    text = str(err.value)
+    assert "write-back of issue_key SUP-" in text and f"incident card {card}, attribute jira_key" in text, text
+    assert "forbidden to update data cards of template 'incident'" in text and "(403:" in text, text
+    assert "may have lost its rights" in text and is_permanent(err.value)
+
+
 # ---- exactly once ---------------------------------------------------------------------------
 
 def test_same_event_twice_creates_one_issue_and_replays_the_result(jira, esm, state):

@@ -176,6 +176,9 @@ def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str,
         if is_transient(exc):
             raise
         said = "; ".join(exc.details) if exc.details else str(exc)
+        if exc.status == 403:  # ESM's words may be only "User is forbidden to update the resource"
+            said += (" (403: the connector's ESM account may not update this card -- its folder, the attribute, or "
+                     "the whole template: it may have lost its rights; check its role in ESM)")
         raise EventRefused(
             f"ESM refused the write-back of {key} {value} to {wb.template} card {card_id}, attribute "
             f"{wb.attribute}: {said}"
