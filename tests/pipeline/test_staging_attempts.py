@@ -71,3 +71,34 @@ def test_a_dataset_losing_pages_fails_the_step_that_reads_it_and_marks_nothing_r
     with pytest.raises(FileNotFoundError, match=r"staged dataset .*extract is (missing|incomplete)"):
         mark_removed(task, extracted, esm, state, run_id=run_id(2))
     assert all(c.value("accountStatus") != "Deleted" for c in esm_cards(esm, "person", task.name).values())
+
+
+def test_two_attempts_writing_one_small_file_at_once_never_leave_it_torn(tmp_path):
+    """The page list, the mapped-ahead manifest and the status file are written whole by
+    :func:`write_text`: two writers at once (a superseded attempt and its retry, two
+    processes) each leave the file whole -- one's or the other's, never a mix, never an error."""
+    import multiprocessing
+
+    target = tmp_path / "run" / "_pages.json"
+    size = 2_000_000
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        outcomes = pool.starmap(_write_many, [(str(target), "a", size), (str(target), "b", size)])
+    assert outcomes == ["ok", "ok"]
+    text = target.read_text()
+    assert text in ("a" * size, "b" * size)
+    assert [p.name for p in target.parent.iterdir()] == ["_pages.json"]  # no temporary file left
+
+
+def _write_many(path: str, letter: str, size: int) -> str:
+    from jira_esm_connector.pipeline.staging import read_text, write_text
+
+    for _ in range(40):
+        try:
+            write_text(path, letter * size)
+            text = read_text(path)
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if text.strip(text[0]) or len(text) != size:
+            return f"torn: {len(text)} characters, {sorted(set(text))}"
+    return "ok"

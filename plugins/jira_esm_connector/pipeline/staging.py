@@ -185,9 +185,15 @@ def write_text(path: Any, text: str) -> None:
         target.fs.pipe_file(target.path, text.encode("utf-8"))
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    # a temp file of this writer's own: two writers at once (a superseded attempt and its
+    # retry) must never write into, or rename, the other's half-written file
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_text(path: Any) -> str:
