@@ -249,7 +249,7 @@ def test_a_run_refused_at_extract_leaves_the_staged_data_of_the_run_holding_the_
     folder = run_dir(tmp_path / "staging", "jira_users_to_persons", "scheduled__other_deployment")
     writer = DatasetWriter(folder / "extract", ["key", "record"])
     writer.write_page([{"key": "1", "record": "{}"}])
-    writer.close()
+    staged = writer.close()
     seven_hours_ago = time.time() - 7 * 3600  # idle beyond the 6 h retention
     os.utime(folder, (seven_hours_ago, seven_hours_ago))
     try:
@@ -257,7 +257,7 @@ def test_a_run_refused_at_extract_leaves_the_staged_data_of_the_run_holding_the_
 
         states = _states(run)
         assert str(run.state) == "failed" and states["extract"] == "failed", states
-        assert Dataset(folder / "extract").count() == 1  # the holder's next step still finds it
+        assert Dataset(staged.path).count() == 1  # the holder's next step still finds it
 
         other.acquire()
         other.release(run_over=True)  # that run is over: its folder goes with the next run's extract

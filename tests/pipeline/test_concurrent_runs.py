@@ -190,7 +190,7 @@ def test_extract_that_lost_its_lease_during_a_state_database_blip_stages_no_more
     settings = ConnectorSettings(lease_ttl_seconds=0.6)
     with pytest.raises(LeaseLostError, match="another attempt of this run .* took the task over"):
         run_import(task, jira, esm, state, staging, run, settings=settings)
-    pages = sorted((run_dir(staging, task.name, run) / "extract").glob("page-*.parquet"))
+    pages = sorted((run_dir(staging, task.name, run) / "extract").glob("attempt-*/page-*.parquet"))
     assert len(pages) == 2, pages  # nothing staged after the lease was lost
     assert len(yielded) <= 6
     assert state.get_lease(task.name).holder == f"{run}|run_import|other attempt"  # untouched

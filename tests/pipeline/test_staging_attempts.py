@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from jira_esm_connector.pipeline import extract, mark_removed, run_import
+from jira_esm_connector.pipeline import extract, mark_removed, run_import, transform
 from jira_esm_connector.pipeline.staging import Dataset, run_dir
 
 from .conftest import ISSUES_TASK, USERS_TASK, make_task
@@ -53,6 +53,38 @@ def test_a_page_landing_late_from_a_superseded_attempt_is_not_in_the_retrys_data
     assert {json.loads(r["record"])["fields"]["summary"] for r in rows} == {f"{k} as edited" for k in KEYS}
 
 
+@pytest.mark.parametrize("root", ["local", "object store"])
+def test_the_page_list_of_a_superseded_attempt_landing_late_never_replaces_the_retrys(
+    root, jira, jira_sim_scratch, state, staging, memory_root,  # noqa: F811
+):
+    """The superseded attempt passes its last lease check (before its page list), stalls
+    while the retry stages the whole run, then writes its page list and its mapped-ahead
+    manifest. The retry's dataset -- what its XCom names -- and what transform makes of it
+    stay the retry's."""
+    task = make_task(ISSUES_TASK, page_size=5, jql=f"key in ({', '.join(KEYS)})")
+    folder = run_dir(staging if root == "local" else memory_root, task.name, "scheduled__2026-01-01T00:00:00+00:00")
+    counted: list[int] = []
+    extract(task, jira, state, folder, guard=lambda: counted.append(1))  # how many checks a whole extract makes
+    checks: list[int] = []
+    retried: dict = {}
+
+    def stalls_after_its_last_check():
+        checks.append(1)
+        if len(checks) == len(counted):
+            for key in KEYS:
+                jira.edit_issue(key, {"summary": f"{key} as edited"})
+            retried.update(extract(task, jira, state, folder))
+
+    extract(task, jira, state, folder, guard=stalls_after_its_last_check)
+
+    rows = list(Dataset(retried["dataset"]).iter_rows())
+    assert sorted(r["key"] for r in rows) == sorted(KEYS) and retried["fetched"] == len(KEYS)
+    assert {json.loads(r["record"])["fields"]["summary"] for r in rows} == {f"{k} as edited" for k in KEYS}
+    transformed = transform(task, retried, folder)
+    subjects = {json.loads(r["data"])["subject"] for r in Dataset(transformed["dataset"]).iter_rows()}
+    assert subjects == {f"{k} as edited" for k in KEYS}
+
+
 @pytest.mark.parametrize("lost", ["a page", "the page list and a page"])
 def test_a_dataset_losing_pages_fails_the_step_that_reads_it_and_marks_nothing_removed(
     lost, jira, esm, state, staging,
@@ -68,7 +100,7 @@ def test_a_dataset_losing_pages_fails_the_step_that_reads_it_and_marks_nothing_r
     if lost != "a page":
         (folder / "_pages.json").unlink()
 
-    with pytest.raises(FileNotFoundError, match=r"staged dataset .*extract is (missing|incomplete)"):
+    with pytest.raises(FileNotFoundError, match=r"staged dataset .*extract/attempt-\w+ is (missing|incomplete)"):
         mark_removed(task, extracted, esm, state, run_id=run_id(2))
     assert all(c.value("accountStatus") != "Deleted" for c in esm_cards(esm, "person", task.name).values())
 

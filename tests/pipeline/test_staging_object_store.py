@@ -134,7 +134,7 @@ def test_dataset_address_is_the_store_url_and_is_read_with_the_roots_file_system
     writer.write_page([{"key": "C", "value": {"x": 1}}])
     address = str(writer.close().path)
 
-    assert address.startswith("memory://") and address.endswith("/extract")
+    assert address.startswith("memory://") and re.search(r"/extract/attempt-\w+$", address)
     again = Dataset(address)  # as a later step gets it through XCom
     assert again.path.fs is own_fs
     assert list(again.iter_rows()) == [{"key": "A", "value": "1"}, {"key": "B", "value": None}, {"key": "C", "value": '{"x":1}'}]
@@ -168,18 +168,18 @@ def _root(kind: str, tmp_path: Path, memory_root) -> object:
 
 
 def _make_run(root, task: str, run: str, *, hours_ago: float, monkeypatch) -> object:
-    """A run folder with a staged dataset, last used ``hours_ago``."""
+    """A run folder with a staged dataset, last used ``hours_ago``; the dataset."""
     then = time.time() - hours_ago * 3600
     with monkeypatch.context() as patch:
         patch.setattr(staging_mod.time, "time", lambda: then)  # the remote _last_used mark
         path = run_dir(root, task, run)
     writer = DatasetWriter(path / "extract", ["key"])
     writer.write_page([{"key": run}])
-    writer.close()
+    dataset = writer.close()
     if isinstance(path, Path):
         os.utime(path, (then, then))
         os.utime(path.parent, (then, then))
-    return path
+    return dataset
 
 
 def _runs(root, task: str) -> list[str]:
@@ -193,7 +193,7 @@ def _runs(root, task: str) -> list[str]:
 def test_old_runs_are_removed_on_either_kind_of_root(kind, tmp_path, memory_root, monkeypatch):
     root = _root(kind, tmp_path, memory_root)
     _make_run(root, "task", "old", hours_ago=7, monkeypatch=monkeypatch)
-    _make_run(root, "task", "recent", hours_ago=1, monkeypatch=monkeypatch)
+    recent = _make_run(root, "task", "recent", hours_ago=1, monkeypatch=monkeypatch)
     _make_run(root, "task", "current", hours_ago=30, monkeypatch=monkeypatch)
     _make_run(root, "other", "old", hours_ago=7, monkeypatch=monkeypatch)
 
@@ -201,7 +201,7 @@ def test_old_runs_are_removed_on_either_kind_of_root(kind, tmp_path, memory_root
 
     assert removed == 1 and _runs(root, "task") == ["current", "recent"]
     assert _runs(root, "other") == ["old"]  # another task's runs are its own extract's business
-    assert [r["key"] for r in Dataset(location(root) / "task" / "recent" / "extract").iter_rows()] == ["recent"]
+    assert [r["key"] for r in Dataset(str(recent.path)).iter_rows()] == ["recent"]
     assert cleanup_old_runs(root, "task", current_run="current", retention_hours=6) == 0
 
 

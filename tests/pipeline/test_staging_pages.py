@@ -41,9 +41,9 @@ def test_a_local_dataset_staged_before_page_lists_is_read_from_its_folder(tmp_pa
     pages = [rows(0, 3), rows(3, 2)]
     _writer, dataset = write(tmp_path / "ds", pages)
     files = dataset.files()
-    (tmp_path / "ds" / "_pages.json").unlink()  # as the earlier version wrote it: no list, no tokens
-    for n, file in enumerate(files, 1):
-        file.rename(file.with_name(f"page-{n:05d}.parquet"))
+    (dataset.path / "_pages.json").unlink()  # as the earlier version wrote it: no list, no tokens,
+    for n, file in enumerate(files, 1):  # in the step's folder
+        file.rename(tmp_path / "ds" / f"page-{n:05d}.parquet")
     assert list(Dataset(tmp_path / "ds").iter_pages()) == pages and Dataset(tmp_path / "ds").count() == 5
     with pytest.raises(FileNotFoundError, match="staging root must be shared by all workers"):
         Dataset(tmp_path / "missing").files()

@@ -35,7 +35,7 @@ def test_transform_takes_the_records_mapped_during_extract(jira, state, staging,
     with caplog.at_level(logging.INFO, logger="jira_esm_connector.pipeline"):
         result = transform(task, extracted, path)
 
-    assert result["dataset"].endswith(AHEAD_FOLDER)
+    assert f"/{AHEAD_FOLDER}/" in result["dataset"]
     assert "mapped while they were extracted" in caplog.text
     rows = _rows(result["dataset"])
     assert result["transformed"] == len(rows) == extracted["fetched"] > 20
@@ -49,7 +49,7 @@ def test_a_mapping_changed_after_extract_is_applied_by_transform(jira, state, st
 
     result = transform(changed, extracted, path)
 
-    assert not result["dataset"].endswith(AHEAD_FOLDER)
+    assert not f"/{AHEAD_FOLDER}/" in result["dataset"]
     rows = _rows(result["dataset"])
     assert rows and all(f'"subject":"{row["key"]}"' in row["data"] for row in rows)
     assert rows == _mapped_again(changed, extracted, tmp_path)
@@ -62,7 +62,7 @@ def test_another_extract_of_the_same_run_folder_is_not_taken_for_this_one(jira, 
 
     result = transform(task, dict(extracted, fetched=extracted["fetched"] + 1), path)
 
-    assert not result["dataset"].endswith(AHEAD_FOLDER)
+    assert not f"/{AHEAD_FOLDER}/" in result["dataset"]
 
 
 def test_records_that_cannot_be_mapped_are_reported_by_transform_as_without_head_start(jira, state, staging, tmp_path):
@@ -87,7 +87,7 @@ def test_values_that_would_not_read_back_as_mapped_are_mapped_by_transform(jira,
 
     result = transform(task, extracted, path)
 
-    assert not result["dataset"].endswith(AHEAD_FOLDER)
+    assert not f"/{AHEAD_FOLDER}/" in result["dataset"]
     assert result["transformed"] == extracted["fetched"]
 
 
@@ -105,7 +105,7 @@ def test_a_failure_while_mapping_ahead_costs_only_the_head_start(jira, state, st
 
     assert "Could not map the records while extracting them (disk full)" in caplog.text
     result = transform(task, extracted, path)
-    assert not result["dataset"].endswith(AHEAD_FOLDER)
+    assert not f"/{AHEAD_FOLDER}/" in result["dataset"]
     assert _rows(result["dataset"]) == _mapped_again(task, extracted, tmp_path)
 
 
@@ -157,7 +157,7 @@ def test_a_batch_that_passed_the_gate_during_extract_is_not_checked_again(jira, 
     _refuse_gate_runs(monkeypatch)
     result = transform(task, extracted, path)
 
-    assert result["quality_checked"] and result["dataset"].endswith(AHEAD_FOLDER)
+    assert result["quality_checked"] and f"/{AHEAD_FOLDER}/" in result["dataset"]
     assert result["transformed"] == extracted["fetched"] > 20
 
 
@@ -193,7 +193,7 @@ def test_a_verdict_in_other_chunks_than_transform_asks_for_is_not_taken(jira, st
         result = transform(task, extracted, path, chunk_rows=3)
 
     assert "data-quality checks ran on the" not in caplog.text
-    assert result["quality_checked"] and result["dataset"].endswith(AHEAD_FOLDER)
+    assert result["quality_checked"] and f"/{AHEAD_FOLDER}/" in result["dataset"]
 
 
 def test_a_stored_failure_describes_itself_in_the_same_words():

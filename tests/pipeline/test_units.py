@@ -84,7 +84,7 @@ def test_staged_pages_round_trip_and_a_rerun_starts_clean(tmp_path):
     assert again.count() == 0
     # readable slug + hash of the exact run id (tests/pipeline/test_staging_names.py)
     assert safe_name("manual__2026-01-01T00:00:00+00:00").startswith("manual__2026-01-01t00_00_00_00_00~")
-    assert Dataset(tmp_path / "extract").count() == 0
+    assert not data.path.exists() and Dataset(again.path).count() == 0  # the earlier attempt's pages are gone
 
 
 def test_cache_cli_clears_fingerprints_but_not_the_watermark(tmp_path):

@@ -20,9 +20,10 @@ machine. It is either
 
 On both, a dataset's page list (``_pages.json``) is written after its last page, and a
 reader reads the pages it lists, never a listing: object stores list by prefix and clients
-cache listings, an empty dataset still exists, and each writer names its pages with a token
-of its own, so a page that a superseded attempt of the step lands late (it passed its lease
-check just before a retry took over) is never part of the retry's dataset.
+cache listings, and an empty dataset still exists. Each writer stages into a folder of its
+own (``<step>/attempt-<token>/``, the address its step returns), so neither a page nor the
+page list that a superseded attempt of the step lands late (it passed its lease check just
+before a retry took over) is ever part of the retry's dataset.
 
 A dataset's address in XCom is a string: a local path, or the store's URL
 (``s3://bucket/staging/<task>/<run>/extract``). A step on another worker turns it back
@@ -231,13 +232,14 @@ def run_dir(staging_root: Any, task_name: str, run_id: str) -> StagingPath:
 
 
 class DatasetWriter:
-    """Writes rows page by page as ``page-00001-<token>.parquet``, ``page-00002-<token>.parquet``,
-    ... (``<token>``: this writer's own), then the page list at :meth:`close`.
+    """Writes rows page by page as ``<path>/attempt-<token>/page-00001-<token>.parquet``, ...
+    (``<token>``: this writer's own), then that folder's page list at :meth:`close`; the
+    dataset's address (``Dataset.path``, what XCom carries) is that attempt folder.
 
     ``columns`` are all strings (nullable). Re-running a step rewrites its dataset from
-    scratch (the folder is emptied first), and readers read only the pages the list names,
-    so an Airflow retry never sees a page of an earlier attempt, not even one that attempt
-    lands after the retry began.
+    scratch (``path`` is emptied first), and readers read only the pages the list names,
+    in the folder the step's result names: an Airflow retry never sees a page or the page
+    list of an earlier attempt, not even one that attempt lands after the retry began.
 
     ``page_rows``: pages given are gathered until they hold at least that many rows and
     written as one file (0: each page as given). Every file costs its reader an open and a
@@ -254,14 +256,15 @@ class DatasetWriter:
         import pyarrow as pa
 
         self.schema = pa.schema([(c, pa.string()) for c in self.columns])
-        _remove_tree(self.path)
+        _remove_tree(self.path)  # the datasets of earlier attempts of the step
+        self._token = uuid.uuid4().hex[:8]
+        self.path = self.path / f"attempt-{self._token}"
         if isinstance(self.path, RemotePath):
             self.path.fs.makedirs(self.path.path, exist_ok=True)
         else:
             self.path.mkdir(parents=True)
         self.pages = 0
         self.rows = 0
-        self._token = uuid.uuid4().hex[:8]
         self._page_list: list[dict[str, Any]] = []
 
     def write_page(self, rows: list[dict[str, Any]]) -> None:
@@ -309,6 +312,9 @@ class DatasetWriter:
             pq.write_table(table, buffer, **options)
             self.path.fs.pipe_file((self.path / name).path, buffer.getvalue().to_pybytes())  # one PUT
         else:
+            # a retry of the step empties the step's folder: an attempt it superseded writes
+            # on, unseen, until its next lease check stops it (as on an object store)
+            self.path.mkdir(parents=True, exist_ok=True)
             tmp = self.path / f".{name}.tmp"
             pq.write_table(table, tmp, **options)
             tmp.rename(self.path / name)  # never a half-written page

@@ -345,25 +345,27 @@ class TransformAhead:
                 "digest": self.digest, "extract": extracted_dataset, "extract_rows": extracted_rows,
                 "rows": self.writer.rows, "problem_count": self.mapper.problem_count,
                 "problems": [list(p) for p in self.mapper.problems], "quality": verdict,
+                "dataset": str(dataset.path),
             }
-            write_text(dataset.path / _AHEAD_MANIFEST, json.dumps(manifest))
+            # in the extract attempt's own folder: a superseded attempt's manifest never replaces the retry's
+            write_text(location(extracted_dataset) / _AHEAD_MANIFEST, json.dumps(manifest))
 
 
-def _mapped_ahead(task: Any, extracted: ExtractResult, run_path: Any, settings: Any, lg: Any) -> dict[str, Any] | None:
-    """The manifest of ``<run>/transform_ahead/`` when transform may use that dataset, else None."""
-    path = location(run_path) / AHEAD_FOLDER
+def _mapped_ahead(task: Any, extracted: ExtractResult, settings: Any, lg: Any) -> dict[str, Any] | None:
+    """The manifest of what was mapped ahead of this extract (kept beside its pages) when
+    transform may use that dataset, else None."""
     try:
-        manifest = json.loads(read_text(path / _AHEAD_MANIFEST))
+        manifest = json.loads(read_text(location(extracted["dataset"]) / _AHEAD_MANIFEST))
     except FileNotFoundError:
         return None
     except ValueError as exc:
         lg.warning("The records mapped during extract cannot be used (%s); mapping them again.", exc)
         return None
     if (manifest.get("extract") != extracted["dataset"] or manifest.get("extract_rows") != extracted["fetched"]
-            or manifest.get("digest") != task_digest(task, settings)):
+            or manifest.get("digest") != task_digest(task, settings) or not manifest.get("dataset")):
         lg.info("The records mapped during extract were mapped for another extract or mapping; mapping them again.")
         return None
-    return {**manifest, "dataset": str(path)}
+    return manifest
 
 
 def transform(
@@ -387,7 +389,7 @@ def transform(
     expectations = list(task.quality or [])
     gate = quality_gate(task, chunk_rows)
     failures: list[QualityFailure] | None = None  # the gate's verdict, once there is one
-    ahead = _mapped_ahead(task, extracted, run_path, settings, lg)
+    ahead = _mapped_ahead(task, extracted, settings, lg)
     if ahead is not None:
         if ahead["problem_count"]:
             raise TransformError(task.name, [tuple(p) for p in ahead["problems"]], ahead["problem_count"])
