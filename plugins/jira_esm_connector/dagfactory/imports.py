@@ -379,19 +379,19 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
         from ..pipeline import transform
 
         _run_id, _params, path = _run_context(task, settings)
-        with open_state(settings) as state, _lease(state, "transform"):
-            return _run_step(transform, task, extracted, path, settings=settings, logger=log)
+        with open_state(settings) as state, _lease(state, "transform") as lease:
+            return _run_step(transform, task, extracted, path, settings=settings, logger=log, guard=lease.check)
 
     @task_decorator(task_id="diff")
     def diff_step(transformed: TransformResult) -> DiffResult:
         from ..pipeline import diff
 
         _run_id, params, path = _run_context(task, settings)
-        with open_state(settings) as state, _lease(state, "diff"):
+        with open_state(settings) as state, _lease(state, "diff") as lease:
             return _run_step(
                 diff, task, transformed, state, path,
                 default_clear_hours=settings.cache_clear_hours,
-                clear_cache=bool(params.get("clear_cache")), logger=log,
+                clear_cache=bool(params.get("clear_cache")), logger=log, guard=lease.check,
             )
 
     @task_decorator(task_id="load")

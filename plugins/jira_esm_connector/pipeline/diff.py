@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..protocols import StateApi
 from .results import DiffResult, TransformResult
@@ -114,8 +114,12 @@ def diff(
     clear_cache: bool = False,
     now: datetime | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> DiffResult:
     """Compare the transformed records with the task cache; stage the new/changed ones.
+    ``guard`` is called before the cache is cleared, before each group of pages and before
+    the dataset is closed: the run lease's check, which raises once another attempt took
+    the task over.
 
     Returns ``{"dataset", "changed", "unchanged", "cache_cleared", "unchanged_memberships"}``
     (group imports: the members the unchanged groups list, for the load's membership
@@ -124,6 +128,8 @@ def diff(
     import pyarrow as pa  # here, not at import: DAG files import this module
 
     lg = logger or log
+    guard = guard or (lambda: None)
+    guard()
     reason = maybe_clear_cache(
         task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now,
         carried=int(transformed.get("carried") or 0), logger=lg,
@@ -140,6 +146,7 @@ def diff(
     unchanged_memberships = 0
     number = 0  # global row number of the first row of the page at hand
     for group in _groups(source.iter_tables(), LOOKUP_ROWS):
+        guard()
         # only keys and fingerprints are looked at; each page is filtered as it is (Arrow)
         pages = [(t, t.column("key").to_pylist(), t.column("fingerprint").to_pylist()) for t in group]
         # one cache lookup for the group, not one per page (the cache does not change in diff)
@@ -159,6 +166,7 @@ def diff(
             number += len(keys)
             if passed:
                 writer.write_table(_with_all_columns(table.take(pa.array(passed, type=pa.int64()))))
+    guard()
     dataset = writer.close()
     lg.info(
         "Diff against the task cache: %d new or changed, %d unchanged%s.",

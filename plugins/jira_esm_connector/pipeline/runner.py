@@ -62,11 +62,11 @@ def run_import(
             default_clear_hours=getattr(settings, "cache_clear_hours", None),
             clear_cache=clear_cache, now=now, logger=logger, guard=lease.check,
         )
-        transformed = transform(task, extracted, path, settings=settings, logger=logger)
+        transformed = transform(task, extracted, path, settings=settings, logger=logger, guard=lease.check)
         diffed = diff(
             task, transformed, state, path,
             default_clear_hours=getattr(settings, "cache_clear_hours", None),
-            clear_cache=clear_cache, now=now, logger=logger,
+            clear_cache=clear_cache, now=now, logger=logger, guard=lease.check,
         )
         lease.check()  # taken over meanwhile (this process was frozen past its expiries)? write nothing
         esm_concurrency = int(getattr(settings, "esm_concurrency", DEFAULT_CONCURRENCY))

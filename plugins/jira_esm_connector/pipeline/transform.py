@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,10 @@ _MAX_LISTED = 50
 AHEAD_FOLDER = "transform_ahead"
 _AHEAD_MANIFEST = "_ahead.json"  # written last: without it, nothing ahead is used
 _GATE_PAGES_AHEAD = 64  # staged pages waiting for the gate at most (a chunk's validation is ~0.1 s)
+
+
+def _no_guard() -> None:
+    pass
 
 
 class TransformError(RuntimeError):
@@ -376,15 +380,18 @@ def transform(
     settings: Any = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    guard: Callable[[], None] | None = None,
 ) -> TransformResult:
     """Map the staged extract of this run (or take what extract mapped ahead: see the
     module's docstring); run the quality gate (``chunk_rows`` rows at a time); stage the
-    result.
+    result. ``guard`` is called before each page and before the dataset is closed: the run
+    lease's check, which raises once another attempt took the task over.
 
     Returns ``{"dataset", "transformed", "quality_checked", "carried"}``. Raises
     :class:`TransformError` or :class:`~.quality.QualityError` (nothing is loaded).
     """
     lg = logger or log
+    guard = guard or _no_guard
     attributes = task.effective_attributes
     expectations = list(task.quality or [])
     gate = quality_gate(task, chunk_rows)
@@ -402,6 +409,7 @@ def transform(
             lg.info("The data-quality checks ran on the %d record(s) while they were extracted.", rows)
         elif gate is not None:
             for page in dataset.iter_pages(["key", "data"]):
+                guard()
                 for row in page:
                     gate.add({KEY_COLUMN: row["key"], **decode_data(row["data"])})
         if rows:
@@ -410,6 +418,7 @@ def transform(
         mapper = RecordMapper(task, settings)
         writer = DatasetWriter(location(run_path) / "transform", TRANSFORM_COLUMNS, page_rows=FILE_ROWS)
         for page in Dataset(extracted["dataset"]).iter_pages():
+            guard()
             out = []
             for row, data in mapper.map_page(page):
                 out.append(row)
@@ -418,6 +427,7 @@ def transform(
             writer.write_page(out)
         if mapper.problem_count:
             raise TransformError(task.name, mapper.problems, mapper.problem_count)
+        guard()
         dataset, rows = writer.close(), writer.rows
     if gate is not None:
         if failures is None:

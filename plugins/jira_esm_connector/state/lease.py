@@ -16,8 +16,9 @@ A first step (extract) waits up to ``wait_s`` for a busy lease, then fails with
 :class:`LeaseBusyError` naming the run that holds it and when its lease expires. A later
 step of a run whose lease was taken over fails with :class:`LeaseLostError` ("superseded"):
 its staged data is older than the other run's and must never be written over it.
-:meth:`RunLease.check` says so before each write (extract: before each staged page); it
-asks the database only when the heartbeat could not renew the claim for two beats.
+:meth:`RunLease.check` says so before each write (extract, transform, diff: before each
+staged page); it asks the database only when the heartbeat could not renew the claim for
+two beats.
 
 Clocks: expiries are compared with each worker's own UTC clock; keep workers in NTP sync
 (seconds of skew matter only against the short holder TTL).
