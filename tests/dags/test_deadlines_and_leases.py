@@ -227,12 +227,15 @@ def test_later_step_of_a_superseded_run_fails_without_retry_and_writes_nothing(
     state.dispose()
 
 
+@pytest.mark.parametrize("holder", ["between two steps", "in a long load"])
 def test_a_run_refused_at_extract_leaves_the_staged_data_of_the_run_holding_the_task(
-    airflow_db, connector_env, esm_sim, tmp_path, monkeypatch
+    holder, airflow_db, connector_env, esm_sim, tmp_path, monkeypatch
 ):
     """A run that still holds the task (e.g. waiting in the pool between two steps longer
-    than the staging retention, or in a long load) keeps its staged data: another run's
-    extract cleans old run folders only once it holds the task itself."""
+    than the staging retention, or in a load -- or its wait for the ESM template's write
+    lock -- that outlasts the retention and even the run's deadline: its heartbeat is live)
+    keeps its staged data: another run's extract cleans old run folders only once it holds
+    the task itself, so load need not refresh the retention clock."""
     import os
     import time
 
@@ -242,10 +245,13 @@ def test_a_run_refused_at_extract_leaves_the_staged_data_of_the_run_holding_the_
     shutil.copy(USERS_FILE, connector_env)
     dag = build_all_dags()["jira_users_to_persons"]
     state = StateStore(f"sqlite:///{tmp_path}/state.db")
-    other = RunLease(state, "jira_users_to_persons", "scheduled__other_deployment", "scheduled__other_deployment|diff|try 1",
-                     run_expires_at=datetime.now(timezone.utc) + timedelta(hours=12), ttl_s=30)
+    loading = holder == "in a long load"
+    other = RunLease(state, "jira_users_to_persons", "scheduled__other_deployment", "scheduled__other_deployment|load|try 1",
+                     run_expires_at=datetime.now(timezone.utc) + (timedelta(hours=-1) if loading else timedelta(hours=12)),
+                     ttl_s=30)
     other.acquire()
-    other.release(run_over=False)  # between two steps: the run keeps the task, no attempt works
+    if not loading:
+        other.release(run_over=False)  # between two steps: the run keeps the task, no attempt works
     folder = run_dir(tmp_path / "staging", "jira_users_to_persons", "scheduled__other_deployment")
     writer = DatasetWriter(folder / "extract", ["key", "record"])
     writer.write_page([{"key": "1", "record": "{}"}])
@@ -259,10 +265,12 @@ def test_a_run_refused_at_extract_leaves_the_staged_data_of_the_run_holding_the_
         assert str(run.state) == "failed" and states["extract"] == "failed", states
         assert Dataset(staged.path).count() == 1  # the holder's next step still finds it
 
-        other.acquire()
+        if not loading:
+            other.acquire()
         other.release(run_over=True)  # that run is over: its folder goes with the next run's extract
         os.utime(folder, (seven_hours_ago, seven_hours_ago))
         assert str(dag.test().state) == "success"
         assert not folder.exists()
     finally:
+        other.release(run_over=True)  # a no-op unless an assertion failed first
         state.dispose()
