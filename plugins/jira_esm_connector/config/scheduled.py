@@ -80,15 +80,7 @@ class RemovalSettings(StrictModel):
     @field_validator("max_share", mode="after")
     @classmethod
     def _max_share(cls, value: float) -> float:
-        # 1 (100 %) would make the limit unreachable -- the share can never exceed it -- and
-        # silently switch the safety net off; a one-off mass removal has its own override.
-        if not 0 < value < 1:
-            raise located(
-                f"must be more than 0 and less than 1 (a share of the task's active cards, e.g. 0.5), got {value!r}; "
-                "1 or more would switch the removal safety limit off. To mark more cards once, trigger the run "
-                "with the parameter allow_mass_removal: true"
-            )
-        return value
+        return _safety_share(value, "the task's active cards", "removal", "mark more cards", "allow_mass_removal")
 
     @field_validator("max_shrink", mode="after")
     @classmethod
@@ -102,6 +94,17 @@ class RemovalSettings(StrictModel):
         return value
 
 
+def _safety_share(value: float, of_what: str, limit: str, to_do: str, override: str) -> float:
+    # 1 (100 %) would make the limit unreachable -- the share can never exceed it -- and
+    # silently switch the safety net off; a one-off mass change has its own override.
+    if not 0 < value < 1:
+        raise located(
+            f"must be more than 0 and less than 1 (a share of {of_what}, e.g. 0.5), got {value!r}; 1 or more would "
+            f"switch the {limit} safety limit off. To {to_do} once, trigger the run with the parameter {override}: true"
+        )
+    return value
+
+
 class MemberRemovalSettings(StrictModel):
     """Group imports: ``max_share`` -- never remove more than this share of the task's group
     memberships in one run; the groups that would lose members keep their previous ones
@@ -113,13 +116,8 @@ class MemberRemovalSettings(StrictModel):
     @field_validator("max_share", mode="after")
     @classmethod
     def _max_share(cls, value: float) -> float:
-        if not 0 < value < 1:
-            raise located(
-                f"must be more than 0 and less than 1 (a share of the task's group memberships, e.g. 0.5), got "
-                f"{value!r}; 1 or more would switch the membership safety limit off. To remove more memberships "
-                "once, trigger the run with the parameter allow_member_removal: true"
-            )
-        return value
+        return _safety_share(value, "the task's group memberships", "membership", "remove more memberships",
+                             "allow_member_removal")
 
 
 class CacheSettings(StrictModel):
