@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -121,9 +120,8 @@ def _register_admin_knobs(app: FastAPI, state: SimState) -> None:
 
     @app.post("/_admin/tokens/expire")
     def expire_tokens() -> dict:
-        # +1 ms so a token issued in this very millisecond is expired as well
-        state.knobs.tokens_not_before_ms = int(time.time() * 1000) + 1
-        time.sleep(0.002)
+        with state.lock:
+            state.knobs.tokens_expired_through = state.tokens_issued  # every token issued so far
         return state.knobs.as_dict()
 
     @app.post("/_admin/tokens/ttl")
@@ -142,7 +140,7 @@ def _register_admin_data(app: FastAPI, state: SimState) -> None:
     async def reset(request: Request) -> dict:
         data = await admin_body(request)
         # tokens expired on demand stay expired
-        state.knobs = dataclasses.replace(state.start_knobs, tokens_not_before_ms=state.knobs.tokens_not_before_ms)
+        state.knobs = dataclasses.replace(state.start_knobs, tokens_expired_through=state.knobs.tokens_expired_through)
         with state.lock:
             state.stats.clear()
             state.statuses.clear()

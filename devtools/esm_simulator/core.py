@@ -40,7 +40,7 @@ class Knobs:
     reset_path: str = ""
     rate_limit: float = 0.0             # API requests per second before 429 (0: no limit)
     token_ttl: int = DEFAULT_TOKEN_TTL  # lifetime of newly issued tokens, seconds
-    tokens_not_before_ms: int = 0       # tokens issued at or before this instant are expired
+    tokens_expired_through: int = 0     # tokens numbered up to this one are expired (/_admin/tokens/expire)
     filter_in_window: bool = False      # a filtered page: the matches among the next `limit` cards
     read_only_folders: tuple[str, ...] = ()  # writes to cards in these folders answer 403
     read_only_attributes: tuple[str, ...] = ()  # "template.attribute": writes of it answer 403
@@ -60,6 +60,9 @@ class SimState:
     statuses: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     secret: str = ""
+    # the number of the last token issued (a token's "seq"); counted on from the clock's
+    # microseconds, so a token from before a restart (the secret survives it) numbers lower
+    tokens_issued: int = field(default_factory=lambda: time.time_ns() // 1000)
     start_knobs: Knobs | None = None  # what /_admin/reset returns to (default: the initial knobs)
 
     def __post_init__(self) -> None:
@@ -120,7 +123,12 @@ class Api:
     def issue_token(self, login: str) -> tuple[str, int]:
         now = time.time()
         ttl = self.state.knobs.token_ttl
-        payload = {"sub": login, "iat": int(now), "exp": math.ceil(now + ttl), "iat_ms": int(now * 1000),
+        with self.state.lock:
+            # numbered, not timed: an expiry ends exactly the tokens issued before it, never one
+            # a client gets right after (in the same millisecond)
+            self.state.tokens_issued += 1
+            seq = self.state.tokens_issued
+        payload = {"sub": login, "iat": int(now), "exp": math.ceil(now + ttl), "seq": seq,
                    "jti": uuid.uuid4().hex, "iss": "esm-simulator"}
         return jwt.encode(payload, self.state.secret, algorithm="HS256"), ttl
 
@@ -135,7 +143,7 @@ class Api:
             raise ApiError(401, "JWT token has expired; log in again") from None
         except jwt.PyJWTError:
             raise ApiError(401, "JWT token is invalid") from None
-        if int(payload.get("iat_ms", 0)) <= self.state.knobs.tokens_not_before_ms:
+        if int(payload.get("seq", 0)) <= self.state.knobs.tokens_expired_through:
             raise ApiError(401, "JWT token has expired; log in again")
         if payload["sub"] not in self.state.users:
             raise ApiError(401, "JWT token is invalid")
