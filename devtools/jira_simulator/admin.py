@@ -9,7 +9,10 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from . import model
-from .base import GROUP_NOT_FOUND, ISSUE_NOT_FOUND, USER_NOT_FOUND, JiraError, JSONResponse, Simulator, body_json, parse_time
+from .base import (
+    GROUP_NOT_FOUND, ISSUE_NOT_FOUND, USER_NOT_FOUND, JiraError, JSONResponse, Simulator, body_json, found_or_404,
+    parse_time,
+)
 from .issue_input import save_change
 from .knobs import Fault
 from .render import is_adf_value
@@ -204,9 +207,7 @@ def _register_admin_issues(app: FastAPI, sim: Simulator) -> None:
 
     @app.patch("/_admin/issues/{key}")
     async def admin_update_issue(request: Request, key: str) -> Any:
-        row = store.issue_row(key)
-        if row is None:
-            raise JiraError(404, ISSUE_NOT_FOUND)
+        row = found_or_404(store.issue_row(key), ISSUE_NOT_FOUND)
         body = await body_json(request)
         values, labels = admin_issue_values(store, body, creating=False)
         values.pop("project_key", None)
@@ -217,9 +218,7 @@ def _register_admin_issues(app: FastAPI, sim: Simulator) -> None:
     @app.post("/_admin/issues/{key}/move")
     async def admin_move_issue(request: Request, key: str) -> Any:
         """Move an issue to another project (``{"project": "OPS"}``), as Jira's Move does."""
-        row = store.issue_row(key)
-        if row is None:
-            raise JiraError(404, ISSUE_NOT_FOUND)
+        row = found_or_404(store.issue_row(key), ISSUE_NOT_FOUND)
         body = await body_json(request)
         target = body.get("project") if isinstance(body, dict) else None
         if not target:
@@ -234,9 +233,7 @@ def _register_admin_issues(app: FastAPI, sim: Simulator) -> None:
 
     @app.delete("/_admin/issues/{key}")
     async def admin_delete_issue(key: str) -> Any:
-        row = store.issue_row(key)
-        if row is None:
-            raise JiraError(404, ISSUE_NOT_FOUND)
+        row = found_or_404(store.issue_row(key), ISSUE_NOT_FOUND)
         store.delete_issue(row["id"])
         return Response(status_code=204)
 
