@@ -754,6 +754,8 @@ def _membership(
     result = {"group_id": group_id, "group_name": group_name, "account_id": resolved, "changed": False}
     gid, gname = (group_id or None), (None if group_id else group_name)
     if check_first and _is_member(jira, resolved, group_id=gid, name=gname) == add:
+        if not add and account_id and not _user_exists(jira, resolved):  # in no group: not "removed before"
+            raise EventRefused(f"Could not {doing}: Jira has no user with the account id {resolved}")
         log.info("An earlier attempt of this event already did this: %s", doing)
         return result
     try:
@@ -762,6 +764,10 @@ def _membership(
         else:
             jira.remove_user_from_group(resolved, group_id=gid, group_name=gname)
     except ConnectorHTTPError as exc:
+        # Jira's 404 is "the group or user are not found": an account id naming no user fails
+        # the event (the user is in no group, so the check below would call it removed)
+        if isinstance(exc, NotFoundError) and not _user_exists(jira, resolved):
+            raise EventRefused(f"Could not {doing}: Jira has no user with the account id {resolved}") from None
         # "already a member" / "not a member" (or a repeated request that already took effect)
         if isinstance(exc, (BadRequestError, NotFoundError)) or is_transient(exc):
             try:
@@ -769,7 +775,10 @@ def _membership(
             except ConnectorHTTPError:
                 state_ok = False
             if state_ok:
-                log.info("User %s is %s group '%s' already", resolved, "in" if add else "not in", which)
+                if add:
+                    log.info("User %s is a member of group '%s' already: nothing to add", resolved, which)
+                else:
+                    log.info("User %s was not a member of group '%s': nothing to remove", resolved, which)
                 return result
         if is_transient(exc):
             raise
