@@ -105,11 +105,12 @@ class TransitionSpec(StrictModel):
 
 
 class UserRef(StrictModel):
-    """A Jira user: by ``account_id`` or ``email``; ``products`` for ``create_user``."""
+    """A Jira user: by ``account_id`` or ``email``; ``products`` for ``create_user`` (not
+    given: jira-software; ``[]``: no product access, as Jira's createUser reads an empty list)."""
 
     account_id: TemplateSpec | None = None
     email: TemplateSpec | None = None
-    products: list[Literal["jira-core", "jira-servicedesk", "jira-product-discovery", "jira-software"]] = []
+    products: list[Literal["jira-core", "jira-servicedesk", "jira-product-discovery", "jira-software"]] | None = None
 
 
 class GroupRef(StrictModel):
@@ -231,7 +232,7 @@ class RenderedEvent(StrictModel):
     resolution: str | None = None
     account_id: str | None = None
     email: str | None = None
-    products: list[str] = []
+    products: list[str] | None = None  # None: the task file gives none (create_user's default applies)
     group_name: str | None = None
     group_id: str | None = None
 
@@ -271,7 +272,7 @@ def event_renderer(task: EventTask):
                 raise MappingError(key, str(exc)) from None
             out[key] = None if value is None else str(value)
         if task.user is not None:
-            out["products"] = list(task.user.products)
+            out["products"] = None if task.user.products is None else list(task.user.products)
         return RenderedEvent(**out)
 
     return render

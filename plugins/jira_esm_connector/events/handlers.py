@@ -111,11 +111,15 @@ def transition_issue(act: Act) -> dict[str, Any]:
     )
 
 
+DEFAULT_PRODUCTS = ["jira-software"]  # create_user's products when the task file gives none
+
+
 def create_user(act: Act) -> dict[str, Any]:
     rendered = act.rendered
+    # an explicit products: [] creates the user without product access (Jira's createUser)
+    products = DEFAULT_PRODUCTS if rendered.products is None else rendered.products
     return ops.create_user(
-        act.jira, act.ref, _require(rendered.email, "the user's e-mail"), rendered.products or ["jira-software"],
-        check_first=act.check_first,
+        act.jira, act.ref, _require(rendered.email, "the user's e-mail"), products, check_first=act.check_first,
     )
 
 
