@@ -213,3 +213,20 @@ def test_run_event_reads_an_empty_optional_text_as_not_sent(create):
     payload = check_payload(create, {**GOOD, "priority": "", "reporter_email": ""})
     assert payload["priority"] is None and payload["reporter_email"] is None
     assert check_payload(create, GOOD)["priority"] == "2 - High"
+
+
+def test_an_empty_optional_datacard_id_counts_as_not_sent(examples):
+    """Without write_back the card id is optional: ESM's workflow sends an empty attribute as
+    "", which is no card id -- like the other optional fields, not a bad one. Before, Airflow's
+    Params and run_event refused it (pattern). With write_back it stays required: "" refused."""
+    from airflow.sdk import Param
+
+    from jira_esm_connector.events.runner import check_payload
+
+    t = load_task_file(examples / "transition_jira_issue.yaml")
+    ok = {"event_id": "e", "issue_key": "SUP-1", "status": "Done"}
+    assert errors(t, {**ok, "datacard_id": ""}) == []
+    assert Param(**param_kwargs(t)["datacard_id"]).resolve("") == ""
+    assert check_payload(t, {**ok, "datacard_id": ""})["datacard_id"] is None
+    assert errors(t, {**ok, "datacard_id": " "}) == [(["datacard_id"], "pattern")]
+    assert errors(t, {**ok, "datacard_id": 0}) == [(["datacard_id"], "minimum")]

@@ -118,7 +118,7 @@ def params_schema(task: EventTask) -> dict[str, Any]:
         required.append("datacard_id")
         properties["datacard_id"] = dc
     else:
-        properties["datacard_id"] = _nullable(dc)
+        properties["datacard_id"] = _optional(dc)  # "": no card, as for the other optional fields
     for name, field in task.payload.items():
         schema = _field_schema(name, field)
         if field.required:
@@ -154,7 +154,7 @@ def _optional(schema: dict[str, Any]) -> dict[str, Any]:
     workflow sends an empty attribute as ``""``: an empty e-mail beside an account id, or an
     empty priority, must not refuse the event (run_event then treats it as left out)."""
     out = _nullable(schema)
-    if schema["type"] != "string":
+    if "string" not in out["type"]:
         return out
     if "enum" in out:
         out["enum"] = [*out["enum"], ""]
@@ -166,9 +166,13 @@ def _optional(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def empty_optional_fields(task: EventTask, payload: dict[str, Any]) -> list[str]:
-    """The optional text fields ``payload`` sends as ``""`` -- to be read as not sent."""
-    return [name for name, field in task.payload.items()
-            if not field.required and field.type == "string" and payload.get(name) == ""]
+    """The optional text fields ``payload`` sends as ``""`` -- to be read as not sent (the
+    implicit ``datacard_id`` among them when ``write_back`` does not require it)."""
+    names = [name for name, field in task.payload.items()
+             if not field.required and field.type == "string" and payload.get(name) == ""]
+    if not task.requires_datacard_id and payload.get("datacard_id") == "":
+        names.append("datacard_id")
+    return names
 
 
 def allowed_keys(task: EventTask) -> frozenset[str]:

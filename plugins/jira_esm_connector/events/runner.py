@@ -111,7 +111,8 @@ def check_payload(task: EventTask, conf: Mapping[str, Any] | None) -> dict[str, 
         payload[name] = field.default
     payload.update(conf)
     for name in empty_optional_fields(task, payload):
-        payload[name] = task.payload[name].default  # "" is how ESM sends an empty attribute: not sent
+        field = task.payload.get(name)  # None: the implicit datacard_id
+        payload[name] = field.default if field is not None else None  # "" is how ESM sends an empty attribute: not sent
     event_id = payload.get("event_id")
     # missing or blank; one of another type (a number) is refused below, saying what is wrong with it
     if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
