@@ -556,11 +556,18 @@ def find_user_by_email(jira: JiraApi, email: str) -> dict[str, Any] | None:
     return _users_for_email(jira, email)[0]
 
 
+def _given_account_id(account_id: str | None) -> str | None:
+    """An account id without surrounding spaces; None for none or only spaces (it names no
+    user: not sent to Jira, the e-mail beside it names the user)."""
+    return (account_id or "").strip() or None
+
+
 def resolve_account_id(jira: JiraApi, *, account_id: str | None = None, email: str | None = None) -> str | None:
     """An account id as given, or the account id of the user with this e-mail, active or
     deactivated (None: no such user). :class:`EventRefused` when Jira found users but hides
     their e-mail addresses: "no such user" cannot be told then (a retried delete would report
     a live user deleted)."""
+    account_id = _given_account_id(account_id)
     if account_id:
         return account_id
     if email_key(email):  # an address of spaces is none: it would match every hidden address
@@ -568,7 +575,9 @@ def resolve_account_id(jira: JiraApi, *, account_id: str | None = None, email: s
         if user is None and hidden:
             raise _hidden_emails(f"Jira's user search for {email}", hidden)
         return user.get("accountId") if user else _deactivated_user_with_email(jira, email)
-    raise EventRefused("the payload names no user: give an account id or an e-mail address")
+    raise EventRefused(
+        "the payload names no user: its account id and e-mail address are empty or only spaces; give one of them"
+    )
 
 
 def _hidden_emails(where: str, hidden: int) -> EventRefused:
@@ -646,6 +655,7 @@ def delete_user(
 ) -> dict[str, Any]:
     """Delete the user (``JiraClient.delete_user``), deactivated ones too. Returns
     ``{"account_id", "deleted"}`` (False: already gone)."""
+    account_id = _given_account_id(account_id)
     if account_id:
         # looked up first: a 404 to the DELETE then means gone, not unknown (the client
         # repeats a DELETE whose answer was lost, and the repeat meets the deleted user)
@@ -746,6 +756,7 @@ def _membership(
 ) -> dict[str, Any]:
     if not (group_name or group_id):
         raise EventRefused("the payload names no group: give a group name or id")
+    account_id = _given_account_id(account_id)
     resolved = resolve_account_id(jira, account_id=account_id, email=email)
     if resolved is None:
         raise EventRefused(f"Jira has no user, active or deactivated, with the e-mail address {email}")
