@@ -26,6 +26,7 @@ Every object an event creates carries the event's identity, so that a retry afte
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -65,11 +66,26 @@ _IMPORTED_ENTRY_END = re.compile(r"\[Jira comment ([0-9]+)\]\s*\Z")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+@functools.lru_cache(maxsize=4096)
+def _fold_letter(char: str) -> str:
+    """A non-ASCII character without case ("Å" -> "å", "Σ" -> "σ", "ẞ" -> "ß"), or itself when
+    folding would make it (partly) ASCII: a look-alike stays apart from the letter it mimics."""
+    for folded in (char.casefold(), char.lower()):
+        if not any(c.isascii() for c in folded):
+            return folded
+    return char
+
+
 def email_key(email: Any) -> str:
-    """An e-mail address for comparing (a user is found by it): A-Z folded to a-z, nothing
-    else. Not ``casefold()``: it makes look-alikes equal ("\u017fupport@..." with a long s,
-    "\u212a" Kelvin sign for "k"), so a payload address could select -- and delete -- another user."""
-    return str(email or "").strip().translate(_ASCII_LOWER)
+    """An e-mail address for comparing (a user is found by it): case folded, non-ASCII
+    letters too ("ÅSA@..." is "åsa@..."). Not plain ``casefold()``: it makes look-alikes
+    equal to ASCII letters ("\u017fupport@..." with a long s, "\u212a" Kelvin sign for "k",
+    "\u0130" for "i"), so a payload address could select -- and delete -- another user; a
+    non-ASCII character never folds to an ASCII one here."""
+    text = str(email or "").strip()
+    if text.isascii():
+        return text.translate(_ASCII_LOWER)
+    return "".join(c.translate(_ASCII_LOWER) if c.isascii() else _fold_letter(c) for c in text)
 
 
 def user_with_email(users: Iterable[dict[str, Any]], email: Any) -> dict[str, Any] | None:
