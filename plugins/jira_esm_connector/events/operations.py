@@ -38,7 +38,7 @@ from ..http.errors import (
     NotFoundError,
     RateLimitedError,
 )
-from ..jira.jql import jql_quote
+from ..jira import group_name, jql_quote
 from ..markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef, email_key, user_with_email
 from ..protocols import JiraApi
 from .errors import EventError, EventRefused, is_transient
@@ -689,12 +689,22 @@ def _group_result(group: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def create_group(jira: JiraApi, ref: EventRef, name: str, *, check_first: bool = False) -> dict[str, Any]:
-    """Create the group (``JiraClient.create_group``). Returns ``{"group_id", "group_name"}``."""
+    """Create the group (``JiraClient.create_group``), its name composed (:func:`group_name`).
+    Returns ``{"group_id", "group_name"}``. A group Jira holds under the same name in another
+    Unicode form is refused, not doubled by a look-alike (Jira itself refuses an exact name)."""
+    name = group_name(name)
 
     def find() -> dict[str, Any] | None:
         group = jira.find_group(name)
         return _group_result(group) if group else None
 
+    if not check_first and not name.isascii():  # only a non-ASCII name has other forms
+        held = _call(f"look up the group '{name}'", lambda: jira.find_group(name))
+        if held is not None and held.get("name") != name:
+            raise EventRefused(
+                f"Jira already has the group '{held.get('name')}' ({held.get('groupId')}): the same name as "
+                f"'{name}' in another Unicode form or case; not creating a look-alike second group"
+            )
     result, _ = _create_checked(
         f"create the group '{name}'", lambda: _group_result(jira.create_group(name)), find, check_first=check_first
     )
@@ -744,6 +754,20 @@ def _is_member(jira: JiraApi, account_id: str, *, group_id: str | None, name: st
     return any(m.get("accountId") == account_id for m in members)
 
 
+def _group_ref(jira: JiraApi, *, group_id: str | None, name: str | None) -> tuple[str | None, str | None]:
+    """``(group id, group name)`` to name the group to Jira: the id when given; a name Jira
+    may hold in another Unicode form (a non-ASCII one) is looked up (:meth:`find_group`) and
+    the group's id used; an ASCII name as given (Jira matches it without case)."""
+    if group_id or not name:
+        return group_id or None, None
+    if name.isascii():
+        return None, name
+    group = _call(f"look up the group '{name}'", lambda: jira.find_group(name))
+    if group is None:
+        raise EventRefused(f"Jira has no group named {name!r}")
+    return (str(group["groupId"]), None) if group.get("groupId") else (None, str(group.get("name")))
+
+
 def _membership(
     jira: JiraApi,
     *,
@@ -763,7 +787,7 @@ def _membership(
     which = group_name or group_id
     doing = f"{'add' if add else 'remove'} user {resolved} {'to' if add else 'from'} group '{which}'"
     result = {"group_id": group_id, "group_name": group_name, "account_id": resolved, "changed": False}
-    gid, gname = (group_id or None), (None if group_id else group_name)
+    gid, gname = _group_ref(jira, group_id=group_id, name=group_name)
     if check_first and _is_member(jira, resolved, group_id=gid, name=gname) == add:
         if not add and account_id and not _user_exists(jira, resolved):  # in no group: not "removed before"
             raise EventRefused(f"Could not {doing}: Jira has no user with the account id {resolved}")

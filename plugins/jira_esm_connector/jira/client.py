@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -156,6 +157,12 @@ def _properties_list(properties: Mapping[str, Any] | Iterable[Mapping[str, Any]]
     if isinstance(properties, Mapping):
         return [{"key": k, "value": v} for k, v in properties.items()]
     return [dict(p) for p in properties]
+
+
+def group_name(name: str) -> str:
+    """A group name as the connector sends and compares it: composed (Unicode NFC), so
+    "Café" typed decomposed (NFD, as macOS may) is the same name and no look-alike is made."""
+    return unicodedata.normalize("NFC", name)
 
 
 class JiraClient:
@@ -791,16 +798,24 @@ class JiraClient:
 
     def find_group(self, name: str) -> dict[str, Any] | None:
         """The group with this name, or None. Jira matches group names without regard to
-        case (``groupName`` finds "Admins" for "admins"): an exact spelling wins, else the
-        case-insensitive match."""
-        loose = None
-        for group in self.iter_groups(group_names=[name]):
+        case (``groupName`` finds "Admins" for "admins") but says nothing of Unicode forms
+        ("Café" composed or decomposed): asked for each form, names compared composed
+        (:func:`group_name`). An exact spelling wins, then the same name in another form,
+        then the case-insensitive match."""
+        wanted = group_name(name)
+        forms = list(dict.fromkeys([name, wanted, unicodedata.normalize("NFD", name)]))
+        same = loose = None
+        for group in self.iter_groups(group_names=forms):
             got = group.get("name")
+            if not isinstance(got, str):
+                continue
             if got == name:
                 return group
-            if loose is None and isinstance(got, str) and got.casefold() == name.casefold():
+            if same is None and group_name(got) == wanted:
+                same = group
+            if loose is None and group_name(got).casefold() == wanted.casefold():
                 loose = group
-        return loose
+        return same or loose
 
     @staticmethod
     def _group_params(group_id: str | None, group_name: str | None) -> dict[str, str]:
