@@ -11,7 +11,7 @@ from jira_esm_connector.http.errors import MalformedResponseError
 from jira_esm_connector.pipeline import run_import
 
 from .conftest import USERS_TASK, make_task
-from .helpers import by_attr, esm_cards, esm_stats, reset_esm_stats, run_id
+from .helpers import by_attr, esm_cards, esm_stats, esm_writes, reset_esm_stats, run_id
 
 GROUPS_TASK = {
     "name": "test_group_members", "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
@@ -77,7 +77,7 @@ def _imported(jira, esm, state, staging):
 
 
 def test_a_member_listing_that_drops_most_members_keeps_them_until_the_override(
-    jira, jira_sim, esm, state, staging, run_log,
+    jira, jira_sim, esm, esm_sim, state, staging, run_log,
 ):
     task, before, members = _imported(jira, esm, state, staging)
     # every group keeps one member: no group is emptied, yet most memberships go
@@ -98,9 +98,15 @@ def test_a_member_listing_that_drops_most_members_keeps_them_until_the_override(
     warning = next(m for m in run_log.messages if "keep their previous members" in m)
     assert all(gid in warning for gid in cut) and "allow_member_removal" in warning and "50%" in warning
 
-    # not cached as done: the next run holds them back again, and changes nothing
-    again = run_import(task, jira, esm, state, staging, run_id(3))
-    assert again["groups_held_back"] == len(cut) and _members(esm, task) == after
+    # not cached as done: the next run checks them again and holds them back again; nothing else
+    # changed, so it writes nothing to ESM (it only reads their cards for the check)
+    run_log.messages.clear()
+    reset_esm_stats(esm_sim)
+    again = run_import(task, jira, esm, state, staging, run_id(3), logger=run_log)
+    assert esm_writes(esm_sim) == 0, esm_stats(esm_sim)
+    assert again["groups_held_back"] == len(cut) and again["updated"] == 0 and _members(esm, task) == after
+    assert f"groups held back {len(cut)}" in again["summary"]
+    assert any("keep their previous members" in m for m in run_log.messages)
 
     # the operator's override for one run writes them
     allowed = run_import(task, jira, esm, state, staging, run_id(4), allow_member_removal=True, logger=run_log)

@@ -75,7 +75,9 @@ from ..http.errors import BadRequestError, ConflictError, NotFoundError, Permiss
 from ..mapping import Reference
 from ..markers import imported_comment_ids, worklog_marker
 from ..protocols import EsmApi, StateApi
-from .memberships import GroupChange, groups_to_hold_back, member_ids, membership_attributes, new_member_ids
+from .memberships import (
+    GroupChange, groups_to_hold_back, held_back_print, member_ids, membership_attributes, new_member_ids,
+)
 from .results import DiffResult, LoadResult, RefusedRecord
 from .staging import Dataset
 from .template_lock import writing_template
@@ -254,6 +256,7 @@ class _Run:
     resolved_now: int = 0
     chunks: int = 0
     uncertain: int = 0  # new cards ESM may have saved without saying so (not in the key map)
+    held_unchanged: int = 0  # groups held back as written before: not written again
     # group imports' membership check (:mod:`.memberships`): the cards it looked up (key -> card,
     # None: no card), so the chunks ask ESM no second time; the groups whose members are kept
     known: dict[str, Any] | None = None
@@ -368,8 +371,9 @@ def _load(
         f", {counts['unresolved_references']} with unresolved references" if counts["unresolved_references"] else "",
         f", {counts['reactivated']} re-activated" if counts["reactivated"] else "",
         f", {counts['kept_disabled']} kept disabled" if counts["kept_disabled"] else "",
-        f", {counts['groups_held_back']} group(s) written without their members (membership safety limit)"
-        if counts["groups_held_back"] else "",
+        f", {counts['groups_held_back']} group(s) held back by the membership safety limit (members not written"
+        + (f"; {run.held_unchanged} of them written so before and not changed since, not written again"
+           if run.held_unchanged else "") + ")" if counts["groups_held_back"] else "",
         f", {counts['rekeyed']} re-keyed (moved in Jira)" if counts["rekeyed"] else "",
     )
     return {**counts, "references_resolved": run.resolved_now, "refused_records": run.refused[:_MAX_LISTED],
@@ -437,7 +441,7 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
             for chunk in _chunks_of(rows, run.chunk_size):
                 run.guard()
                 run.chunks += 1
-                chunk, resolved = _skip_already_loaded(run.task, chunk, run.state, run.pending_before, run.counts)
+                chunk, resolved = _skip_already_loaded(run, chunk)
                 run.resolved_now += resolved
                 if not chunk:
                     continue
@@ -496,10 +500,9 @@ def _chunks_of(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[
         yield chunk
 
 
-def _skip_already_loaded(
-    task: Any, chunk: list[dict[str, Any]], state: StateApi, pending_before: set[str], counts: dict[str, int]
-) -> tuple[list[dict[str, Any]], int]:
+def _skip_already_loaded(run: _Run, chunk: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """(the chunk's records still to write, how many pending records turned out complete)."""
+    task, state = run.task, run.state
     # the same record twice in one chunk (changed while the run paged): keep the newest,
     # or ESM would get two creates for one key
     chunk = list({row["key"]: row for row in chunk}.values())
@@ -508,12 +511,17 @@ def _skip_already_loaded(
     # (a record is only cached once it loaded fully: a crash between caching it and
     # leaving the pending list must not keep it pending)
     stale_pending = [row["key"] for row in chunk if saved.get(row["key"]) == row["fingerprint"]
-                     and row["key"] in pending_before]
+                     and row["key"] in run.pending_before]
     if stale_pending:
         state.delete_pending(task.name, stale_pending)
-    chunk = [row for row in chunk if saved.get(row["key"]) != row["fingerprint"]]
-    counts["already_loaded"] += len(saved) - sum(1 for row in chunk if row["key"] in saved)
-    return chunk, len(stale_pending)
+    # a group held back again whose record is the one written without its members last time:
+    # its card holds all of it but the members it keeps (:mod:`.memberships`)
+    held = {row["key"] for row in chunk if row["key"] in run.held_back
+            and saved.get(row["key"]) == held_back_print(row["fingerprint"])}
+    run.held_unchanged += len(held)
+    left = [row for row in chunk if saved.get(row["key"]) != row["fingerprint"]]
+    run.counts["already_loaded"] += len(chunk) - len(left)
+    return [row for row in left if row["key"] not in held], len(stale_pending)
 
 
 def _existing_cards(
@@ -772,7 +780,10 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
             if row["key"] in done.rekeys:
                 rekeyed.append(_note_rekey(run, row["key"], done.rekeys[row["key"]]))
             if row["key"] in run.held_back:
-                pass  # its members were not written: not cached, the next run tries again
+                # its members were not written: not cached as done (diff passes it on, the next run
+                # checks it again); the next run holding back this same record writes nothing
+                if row["key"] not in done.partial:
+                    fingerprints[row["key"]] = held_back_print(row["fingerprint"])
             elif row["key"] in done.partial:
                 pending[row["key"]] = "; ".join(done.partial[row["key"]])
             else:

@@ -18,8 +18,12 @@ on an unchanged re-run, whose diff passes no group on):
 
 A per-task total, not a per-group share: one person leaving a group of two is half of that
 group, an everyday change. The groups held back are written without their member attributes
-(their other attributes go through), are not cached (every run tries them again) and are
-logged by key and name; the run goes on and counts them (``groups_held_back``). The run
+(their other attributes go through) and are logged by key and name; the run goes on and counts
+them (``groups_held_back``). They are not cached as done: the task cache keeps
+:func:`held_back_print` of the record instead of its fingerprint, which never equals a
+record's own, so diff passes the group on every run and every run checks it again. Held back
+again with the very record written then, it costs no write (nothing but the members it keeps
+could differ); a record changed since is written again, without its members while held back. The run
 parameter ``allow_member_removal`` lets one run through. It is a parameter of its own, not
 ``allow_mass_removal``: a run that legitimately marks many deleted groups removed must still
 protect the memberships of the others, and a task with ``removed: false`` has no
@@ -27,6 +31,7 @@ protect the memberships of the others, and a task with ``removed: false`` has no
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,7 +39,7 @@ from typing import Any
 
 from ..mapping import Reference
 
-__all__ = ["GroupChange", "membership_attributes", "member_ids", "count_members", "new_member_ids", "groups_to_hold_back"]
+__all__ = ["GroupChange", "held_back_print", "membership_attributes", "member_ids", "count_members", "new_member_ids", "groups_to_hold_back"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 
@@ -59,6 +64,14 @@ class GroupChange:
 def membership_attributes(task: Any) -> list[str]:
     """The task's attributes holding a group's members (``[]``: no membership limit applies)."""
     return list(getattr(task, "membership_attributes", None) or [])
+
+
+def held_back_print(fingerprint: str) -> str:
+    """What the task cache keeps for a group written without its members, ``fingerprint``
+    being its record's: never a record's own fingerprint (diff passes the group on, the
+    membership check sees it again), the same for the same record (the load need not write
+    it again while it is held back)."""
+    return hashlib.sha256(f"held back\x00{fingerprint}".encode("utf-8")).hexdigest()
 
 
 def _text(value: Any) -> str | None:
@@ -134,7 +147,7 @@ def groups_to_hold_back(
         f"Task '{task.name}': {len(held)} group(s) keep their previous members in ESM: {why}. A member listing cut "
         f"short (a Jira glitch, a permission change of the connector's Jira account) looks exactly like people "
         f"leaving their groups, and an ESM group membership grants access. Their other attributes are written; "
-        f"their members are not, and every run tries again. If these people really left, trigger the DAG once "
+        f"their members are not, and every run checks them again. If these people really left, trigger the DAG once "
         f"with the parameter allow_member_removal = true. Groups: "
         + "; ".join(c.describe() for c in held[:_LISTED]) + (f"; and {len(held) - _LISTED} more" if len(held) > _LISTED else "")
     )
