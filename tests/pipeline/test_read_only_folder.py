@@ -169,3 +169,31 @@ def test_a_run_whose_only_changes_are_archived_cards_refuses_them_and_does_not_f
 
     assert (second["updated"], second["refused"]) == (0, 2), second
     assert all("forbidden" in r["reason"] for r in second["refused_records"])
+
+
+def test_marking_removed_cards_in_a_template_the_account_may_not_write_fails_after_a_few_requests(
+        jira, jira_sim, esm, esm_sim, state, staging, incident_forbidden):
+    """A run with nothing to load but issues gone from Jira: mark_removed's one bulk PUT is
+    refused with 403. Before, the chunk was split card by card (2 requests per card, 79 PUTs
+    for 40 cards) and the run ended "40 refused removals", every run; now it fails the way the
+    load does, naming the template. With the role back the cards are marked."""
+    keys = _issues(jira_sim, 60)
+    task = make_task(ISSUES_TASK, name="forbidden_template_removals", mode="full",
+                     jql=f"key in ({', '.join(keys)})", removed={"attribute": "status", "value": "07 - Cancelled"})
+    assert run_import(task, jira, esm, state, staging, run_id(1))["created"] == 60
+    gone = keys[:40]
+    for key in gone:
+        jira_sim.admin("DELETE", f"issues/{key}")
+    incident_forbidden()
+    reset_esm_stats(esm_sim)
+
+    with pytest.raises(TemplateWriteForbiddenError) as err:
+        run_import(task, jira, esm, state, staging, run_id(2), allow_mass_removal=True, allow_shrink=True)
+
+    _assert_template_refused(err, esm_stats(esm_sim).get(_BULK_PUT, 0))
+    assert esm_stats(esm_sim).get(_BULK_PUT, 0) <= 4  # the chunk, then up to 3 cards alone
+    esm_sim.admin("POST", "forbidden", {})
+    third = run_import(task, jira, esm, state, staging, run_id(3), allow_mass_removal=True, allow_shrink=True)
+    assert third["marked_removed"] == 40, third
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    assert sorted(k for k, c in cards.items() if c.value("status") == "07 - Cancelled") == sorted(gone)

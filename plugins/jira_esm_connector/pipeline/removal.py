@@ -28,7 +28,9 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
   still selects it (logged). Gone, or no longer selected: marked.
 
 The first two fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry
-would see the same listing. The run's volume is not recorded, so the next run compares against the
+would see the same listing. So does an ESM that refuses the whole template with 403 (the
+account lost its role): the marking stops after a few requests, as the load does
+(:class:`..esm.TemplateWriteForbiddenError`), instead of trying card by card. The run's volume is not recorded, so the next run compares against the
 last good one again.
 
 Which cards are candidates -- two ways to the same answer:
@@ -100,16 +102,18 @@ def _disabled(task: Any, card: Any) -> bool:
 
 def _removal_candidates(
     task: Any, seen: set[str], esm: EsmApi, state: StateApi, lg: Any
-) -> tuple[int, list[tuple[str, str]]]:
+) -> tuple[int, list[tuple[str, str]], dict[str, str | None]]:
     """By paging: (how many of the task's cards are active, the active ones whose key this
-    run did not fetch as ``(card id, key)``). Cards without a key are left alone (and
-    logged). Records every card's key in the key map and notes the map complete."""
+    run did not fetch as ``(card id, key)``, the folder of each of those cards). Cards
+    without a key are left alone (and logged). Records every card's key in the key map and
+    notes the map complete."""
     from ..esm import eql
 
     removal = task.removal
     key_attr = task.key.esm
     active = 0
     candidates: list[tuple[str, str]] = []  # (card id, key)
+    folders: dict[str, str | None] = {}  # card id -> its folder
     no_key: list[str] = []
     mapped: dict[str, str] = {}
     for card in esm.iter_cards(
@@ -128,6 +132,7 @@ def _removal_candidates(
             continue
         if str(key) not in seen:
             candidates.append((card.data_card_id, str(key)))
+            folders[card.data_card_id] = card.folder_code
     # every card carrying this task's id is now in the key map: the next runs need no paging
     state.put_card_ids(task.name, mapped)
     state.set_key_map_complete(task.name, task.template, key_attr, True)
@@ -136,13 +141,13 @@ def _removal_candidates(
             "%d '%s' card(s) carry task id '%s' but no %s; left alone: %s",
             len(no_key), task.template, task.name, key_attr, ", ".join(no_key[:20]),
         )
-    return active, candidates
+    return active, candidates, folders
 
 
 def _candidates_from_key_map(
     task: Any, seen: set[str], esm: EsmApi, state: StateApi, lg: Any, concurrency: int
-) -> tuple[int, list[tuple[str, str]]]:
-    """From the (complete) key map: (active count, candidates) -- see the module docs."""
+) -> tuple[int, list[tuple[str, str]], dict[str, str | None]]:
+    """From the (complete) key map: (active count, candidates, their folders) -- see the module docs."""
     from ..esm import eql
 
     key_attr = task.key.esm
@@ -164,6 +169,7 @@ def _candidates_from_key_map(
              for card in cards]
     wanted = set(unfetched)
     candidates: list[tuple[str, str]] = []
+    folders: dict[str, str | None] = {}
     still_ours: set[str] = set()
     for card in found:
         key = card.value(key_attr)
@@ -173,6 +179,7 @@ def _candidates_from_key_map(
         still_ours.add(str(key))
         if str(key) not in seen and not _disabled(task, card):
             candidates.append((card.data_card_id, str(key)))
+            folders[card.data_card_id] = card.folder_code
     gone = [k for k in unfetched if k not in still_ours]
     if gone:
         # no card with this task's id has these keys any more (trashed, taken over by
@@ -183,7 +190,7 @@ def _candidates_from_key_map(
         "in %d request(s); %d of them are still this task's active cards.",
         fetched_mapped, len(unfetched), len(batches), len(candidates),
     )
-    return fetched_mapped + len(candidates), candidates
+    return fetched_mapped + len(candidates), candidates, folders
 
 
 def _check_safety_limits(
@@ -365,8 +372,15 @@ def _not_gone_from_jira(
     return [(card_id, key) for card_id, key in candidates if key not in recent | selected | spared]
 
 
-def _mark(task: Any, candidates: list[tuple[str, str]], esm: EsmApi, state: StateApi, lg: Any) -> tuple[list[str], int]:
-    """Set the removal value on the candidates' cards: (keys marked, how many ESM refused)."""
+def _mark(
+    task: Any, candidates: list[tuple[str, str]], folders: dict[str, str | None], esm: EsmApi, state: StateApi,
+    lg: Any,
+) -> tuple[list[str], int]:
+    """Set the removal value on the candidates' cards: (keys marked, how many ESM refused).
+    ``folders`` (card id -> the folder it is in) tells ESM's client which cards are in the
+    task's folder: a 403 on those, before ESM accepted any card, means the account may not
+    write the template, and the marking stops after a few requests
+    (:class:`..esm.TemplateWriteForbiddenError`) instead of asking card by card."""
     from ..esm import CardInput
 
     removal = task.removal
@@ -375,13 +389,15 @@ def _mark(task: Any, candidates: list[tuple[str, str]], esm: EsmApi, state: Stat
     if not candidates:
         return marked, refused
     cards = [
-        CardInput(data={removal.attribute: removal.value}, data_card_id=card_id, ref=key) for card_id, key in candidates
+        CardInput(data={removal.attribute: removal.value}, data_card_id=card_id, ref=key, in_folder=folders.get(card_id))
+        for card_id, key in candidates
     ]
     # A record that comes back is compared afresh (the card itself stays disabled, unless
     # removed.reactivate). Forgotten before ESM is asked: if its answer is lost, the cards
     # may be marked all the same, and a record back unchanged must not be skipped then.
     state.delete_fingerprints(task.name, [key for _, key in candidates])
-    result = esm.bulk_import(task.template, cards)
+    # the task's folder is never sent with an edit: it only names the cards ESM's 403 is asked about
+    result = esm.bulk_import(task.template, cards, folder=task.folder)
     for outcome in result.outcomes:
         if outcome.ok:
             marked.append(outcome.ref)
@@ -432,10 +448,10 @@ def _mark_removed(
 ) -> RemovalResult:
     """:func:`mark_removed` under the template's write lock (``guard`` raises once it was lost)."""
     if state.key_map_complete(task.name, task.template, task.key.esm):
-        active, candidates = _candidates_from_key_map(task, seen, esm, state, lg, concurrency)
+        active, candidates, folders = _candidates_from_key_map(task, seen, esm, state, lg, concurrency)
     else:
         lg.info("The key map of task '%s' is not known to be complete: reading all its cards from ESM.", task.name)
-        active, candidates = _removal_candidates(task, seen, esm, state, lg)
+        active, candidates, folders = _removal_candidates(task, seen, esm, state, lg)
     last_volume = state.last_volume(task.name)
     _check_safety_limits(
         task, candidates, active, int(extracted.get("fetched") or 0), last_volume,
@@ -443,6 +459,6 @@ def _mark_removed(
     )
     candidates = _not_gone_from_jira(task, candidates, jira, extracted, lg, state, seen)
     guard()  # the write lock was lost meanwhile: another writer may have taken a candidate over
-    marked, refused = _mark(task, candidates, esm, state, lg)
+    marked, refused = _mark(task, candidates, folders, esm, state, lg)
     return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False,
             "last_volume": last_volume}
