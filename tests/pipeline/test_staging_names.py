@@ -8,7 +8,9 @@ import time
 import pytest
 
 from jira_esm_connector.config.settings import ConnectorSettings
-from jira_esm_connector.pipeline.staging import cleanup_old_runs, cleanup_unknown_tasks, run_dir, safe_name
+from jira_esm_connector.pipeline.staging import (
+    _temp_name, cleanup_old_runs, cleanup_unknown_tasks, run_dir, safe_name, write_text,
+)
 
 # pairs the old cleaning (replace unsafe characters, strip '._', cut at 180) gave one folder
 COLLIDING = [
@@ -103,6 +105,26 @@ def test_folders_of_deleted_tasks_are_removed(tmp_path):
     assert removed == ["deleted_task"]
     assert kept.exists() and odd.exists() and fresh.exists() and not gone.exists()
     assert status.is_dir() and sorted(p.name for p in status.iterdir()) == ["still_here.json"]
+
+
+def test_a_status_file_left_half_written_by_a_killed_writer_is_removed_once_older_than_the_retention(tmp_path):
+    """write_text writes into a temp file of its own, then renames it; a process killed in
+    between (SIGKILL, a lost worker) leaves the temp file, which nothing else ever removes.
+    The cleanup removes those older than the retention -- no live writer takes hours over a
+    small file -- and leaves a fresh one (a writer at work) and the status files alone."""
+    status = tmp_path / "_status"
+    write_text(status / "still_here.json", "{}")
+    stale = status / _temp_name(status / "still_here.json").name
+    stale_gone_task = status / _temp_name(status / "deleted_task.json").name
+    fresh = status / _temp_name(status / "still_here.json").name
+    for path in (stale, stale_gone_task, fresh):
+        path.write_text('{"half": ')
+    for path in (stale, stale_gone_task, status / "still_here.json"):
+        _age(path, 48)
+
+    cleanup_unknown_tasks(tmp_path, {"still_here"}, retention_hours=6)
+
+    assert sorted(p.name for p in status.iterdir()) == sorted([fresh.name, "still_here.json"])
 
 
 def test_health_dag_cleans_staging_only_when_every_task_file_loaded(tmp_path):

@@ -186,15 +186,23 @@ def write_text(path: Any, text: str) -> None:
         target.fs.pipe_file(target.path, text.encode("utf-8"))
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    # a temp file of this writer's own: two writers at once (a superseded attempt and its
-    # retry) must never write into, or rename, the other's half-written file
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = _temp_name(target)
     try:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_TEMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")  # a temp file of write_text (_temp_name)
+
+
+def _temp_name(target: Path) -> Path:
+    """A temp file of this writer's own for ``target``: two writers at once (a superseded
+    attempt and its retry) must never write into, or rename, the other's half-written file.
+    One a killed writer left behind is removed by :func:`cleanup_unknown_tasks`."""
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
 
 
 def read_text(path: Any) -> str:
@@ -517,6 +525,9 @@ def _task_idle_s(task: StagingPath, now: float) -> float:
 
 
 def _remove_unknown_status_files(root: StagingPath, known: set[str], retention: float, now: float) -> None:
+    """The status files of tasks that no longer exist, and the temp files of status writes
+    that never ended (the writer was killed between writing and renaming; on an object
+    store a file is one PUT, none are left), once idle beyond the retention."""
     status = root / "_status"
     if isinstance(status, RemotePath):
         status.fs.invalidate_cache(status.path)
@@ -530,8 +541,11 @@ def _remove_unknown_status_files(root: StagingPath, known: set[str], retention: 
                 status.fs.rm_file(file.path)
         return
     if status.is_dir():
-        for file in status.glob("*.json"):
-            if file.stem not in known and _idle_s(file, now) > retention:
+        for file in status.iterdir():
+            if file.is_symlink() or not file.is_file():
+                continue
+            left = _TEMP.fullmatch(file.name) or (file.suffix == ".json" and file.stem not in known)
+            if left and _idle_s(file, now) > retention:
                 file.unlink(missing_ok=True)
 
 
@@ -541,7 +555,8 @@ def cleanup_unknown_tasks(
     *,
     retention_hours: float | None = None,
 ) -> list[str]:
-    """Remove the staged files (and status file) of tasks that no longer exist.
+    """Remove the staged files (and status file) of tasks that no longer exist, and the
+    temp files of status writes a killed process left behind (any task's).
 
     ``known_task_names`` are the names of every task file that loaded; call it only when
     the whole folder loaded (a broken file's task is unknown, not gone). A folder is also
