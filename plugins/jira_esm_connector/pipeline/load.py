@@ -100,12 +100,6 @@ def _comments_in_worklog(esm: EsmApi, template: str, card_id: str, attribute: st
 _MAX_LISTED = 100
 
 
-def _esm_modules():
-    from ..esm import BulkWrites, CardInput, Ref, eql
-
-    return CardInput, Ref, eql, BulkWrites
-
-
 def lookup_cards(
     esm: EsmApi, template: str, attribute: str, keys: Iterable[str], extra: Iterable[str] = ()
 ) -> dict[str, Any]:
@@ -113,7 +107,8 @@ def lookup_cards(
     (newest card wins when a key is not unique), reading ``attribute`` and ``extra``. As few
     requests as the URL length allows (see :func:`..esm.eql.any_of_batches`): a chunk of
     200 short keys is one or two."""
-    _, _, eql, _ = _esm_modules()
+    from ..esm import eql
+
     wanted = list(dict.fromkeys(str(k) for k in keys if k not in (None, "")))
     selected = list(dict.fromkeys([attribute, *[e for e in extra if e]]))
     found: dict[str, Any] = {}
@@ -151,7 +146,8 @@ class ReferenceResolver:
 
     def resolve(self, ref: Reference) -> tuple[list[Any], list[str]]:
         """(list of Ref values, keys with no card)."""
-        _, Ref, _, _ = _esm_modules()
+        from ..esm import Ref
+
         with self._lock:
             known = self.cache.get((ref.template, ref.by), {})
             card_ids = [(key, known.get(key)) for key in ref.keys]
@@ -235,6 +231,14 @@ class _RecordLines:
             self._say(self._more)
 
 
+def _bulk_writes() -> Any:
+    """A new :class:`..esm.BulkWrites` (the ESM package is imported when a load runs, not
+    when a DAG file imports this module)."""
+    from ..esm import BulkWrites
+
+    return BulkWrites()
+
+
 @dataclass
 class _Run:
     """What one load shares between its chunks. Only the calling thread touches ``state``,
@@ -263,7 +267,7 @@ class _Run:
     held_back: set[str] = field(default_factory=set)
     # has ESM accepted a card of the template in this run? (shared by the chunks: until then a
     # 403 may be the account's lost rights to the whole template, see EsmClient.bulk_import)
-    writes: Any = field(default_factory=lambda: _esm_modules()[3]())
+    writes: Any = field(default_factory=_bulk_writes)
 
     def __post_init__(self) -> None:
         summary = "The load's last line counts them all."
@@ -647,7 +651,8 @@ def _card_inputs(
     """(the chunk's cards to write, key -> references not found, key -> active value of the
     disabled cards being re-activated). The groups in ``held_back`` are written without
     their member attributes: their cards keep the members they have (:mod:`.memberships`)."""
-    CardInput, _, _, _ = _esm_modules()
+    from ..esm import CardInput
+
     decoded = [(row, data, _references(data)) for row, data in ((row, _without_members(task, row, held_back))
                                                                 for row in chunk)]
     resolver.prefetch(ref for _, _, refs in decoded for ref in refs)
