@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..protocols import StateApi
-from .results import DiffResult, TransformResult
+from .results import DiffResult, TransformResult, no_lease_check
 from .memberships import count_members, membership_attributes
 from .staging import FILE_ROWS, Dataset, DatasetWriter, location
 from .transform import TRANSFORM_COLUMNS, decode_data
@@ -128,7 +128,7 @@ def diff(
     import pyarrow as pa  # here, not at import: DAG files import this module
 
     lg = logger or log
-    guard = guard or (lambda: None)
+    guard = guard or no_lease_check
     guard()
     reason = maybe_clear_cache(
         task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now,

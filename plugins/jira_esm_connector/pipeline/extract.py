@@ -64,7 +64,7 @@ from ..protocols import JiraApi, StateApi
 from .carry import CarryPlan, plan_carry, task_digest
 from .diff import cache_clear_reason
 from .event_objects import note_event_objects
-from .results import ExtractResult
+from .results import ExtractResult, no_lease_check
 from .staging import DatasetWriter, cell_text, location
 from .transform import TransformAhead, record_key
 from .watermark import NEWEST_FIRST, watermark_jql, watermark_since
@@ -117,7 +117,7 @@ class _Staged:
         *, dedupe_keys: bool = False, ahead: TransformAhead | None = None, logger: Any = log,
         guard: Callable[[], None] | None = None,
     ) -> None:
-        self.guard = guard or (lambda: None)  # raises once the run's lease is lost: stage no more
+        self.guard = guard or no_lease_check  # raises once the run's lease is lost: stage no more
         self.writer = DatasetWriter(path, EXTRACT_COLUMNS)
         self.ahead = ahead  # maps each page as it is staged (pipeline/transform.py)
         self.log = logger

@@ -78,7 +78,7 @@ from ..protocols import EsmApi, StateApi
 from .memberships import (
     GroupChange, groups_to_hold_back, held_back_print, member_ids, membership_attributes, new_member_ids,
 )
-from .results import DiffResult, LoadResult, RefusedRecord
+from .results import DiffResult, LoadResult, RefusedRecord, no_lease_check
 from .staging import Dataset
 from .template_lock import writing_template
 from .transform import decode_data, key_too_long
@@ -328,14 +328,10 @@ def load(
     dataset = Dataset(diffed["dataset"])
     members = (diffed.get("unchanged_memberships"), allow_member_removal)
     if dataset.count() == 0:
-        return _load(task, dataset, esm, state, lg, chunk_size, concurrency, writes=False, guard=_no_guard)
+        return _load(task, dataset, esm, state, lg, chunk_size, concurrency, writes=False, guard=no_lease_check)
     with writing_template(task, esm, state, step="load", run_id=run_id, settings=settings, logger=lg) as lock:
         return _load(task, dataset, esm, state, lg, chunk_size, concurrency, writes=True, guard=lock.check,
                      members=members)
-
-
-def _no_guard() -> None:
-    return None
 
 
 def _load(
@@ -828,7 +824,7 @@ def _note_rekey(run: _Run, key: str, rekey: _Rekey) -> str:
 
 
 def _load_comments(
-    task: Any, dataset: Dataset, esm: EsmApi, state: StateApi, lg: Any, guard: Callable[[], None] = _no_guard,
+    task: Any, dataset: Dataset, esm: EsmApi, state: StateApi, lg: Any, guard: Callable[[], None] = no_lease_check,
 ) -> LoadResult:
     """Append each new comment as a worklog entry to its issue's card."""
     from ..esm.errors import CardNotFoundError

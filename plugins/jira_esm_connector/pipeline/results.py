@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 __all__ = [
+    "no_lease_check",
     "ExtractResult",
     "TransformResult",
     "DiffResult",
@@ -22,6 +23,12 @@ __all__ = [
     "StaleExample",
     "ReconcileReport",
 ]
+
+
+def no_lease_check() -> None:
+    """The ``guard`` of a step called without the run's lease (a test, a load with nothing
+    to write): checks nothing. With the lease, a step's ``guard`` is its check, which raises
+    once another attempt took the task over (:meth:`..state.lease.RunLease.check`)."""
 
 
 class ExtractResult(TypedDict):

@@ -39,7 +39,7 @@ from ..mapping.paths import get_path
 from ..mapping.templates import whole_number
 from ..state.schema import RECORD_KEY_MAX
 from .carry import task_digest
-from .results import ExtractResult, TransformResult
+from .results import ExtractResult, TransformResult, no_lease_check
 from .quality import CHUNK_ROWS, KEY_COLUMN, QualityError, QualityFailure, QualityGate
 from .staging import FILE_ROWS, Dataset, DatasetWriter, location, read_text, write_text
 
@@ -54,10 +54,6 @@ _MAX_LISTED = 50
 AHEAD_FOLDER = "transform_ahead"
 _AHEAD_MANIFEST = "_ahead.json"  # written last: without it, nothing ahead is used
 _GATE_PAGES_AHEAD = 64  # staged pages waiting for the gate at most (a chunk's validation is ~0.1 s)
-
-
-def _no_guard() -> None:
-    pass
 
 
 class TransformError(RuntimeError):
@@ -391,7 +387,7 @@ def transform(
     :class:`TransformError` or :class:`~.quality.QualityError` (nothing is loaded).
     """
     lg = logger or log
-    guard = guard or _no_guard
+    guard = guard or no_lease_check
     attributes = task.effective_attributes
     expectations = list(task.quality or [])
     gate = quality_gate(task, chunk_rows)
