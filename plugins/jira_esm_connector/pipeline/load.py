@@ -372,7 +372,7 @@ def _load(
         f", {counts['reactivated']} re-activated" if counts["reactivated"] else "",
         f", {counts['kept_disabled']} kept disabled" if counts["kept_disabled"] else "",
         f", {counts['groups_held_back']} group(s) held back by the membership safety limit (members not written"
-        + (f"; {run.held_unchanged} of them written so before and not changed since, not written again"
+        + (f"; {run.held_unchanged} of them not written at all: unchanged since an earlier run wrote them so"
            if run.held_unchanged else "") + ")" if counts["groups_held_back"] else "",
         f", {counts['rekeyed']} re-keyed (moved in Jira)" if counts["rekeyed"] else "",
     )

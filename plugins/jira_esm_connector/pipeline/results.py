@@ -92,7 +92,7 @@ class LoadResult(_LoadCounts, total=False):
     already_loaded: int
     already_present: int
     references_resolved: int
-    groups_held_back: int  # group imports: groups written without their members (membership safety limit)
+    groups_held_back: int  # group imports: groups whose members were not written (membership safety limit)
     refused_oldest_updated: str | None  # an incremental watermark must not pass it
 
 
