@@ -149,3 +149,26 @@ def test_a_group_emptied_at_once_is_held_back(jira, jira_sim, esm, state, stagin
     assert group_id in warning and "without any member" in warning
     allowed = run_import(task, jira, esm, state, staging, run_id(3), allow_member_removal=True)
     assert allowed["groups_held_back"] == 0 and _members(esm, task)[group_id] == []
+
+
+def test_a_group_held_back_is_written_again_when_its_other_attributes_change(
+        jira, jira_sim, esm, esm_sim, state, staging):
+    """The write a held-back group is spared is only the one that would change nothing: when
+    its other attributes change (here the task maps one more), it is written again -- still
+    without its members -- and the run after that writes nothing again."""
+    task, before, members = _imported(jira, esm, state, staging)
+    group_id = max(members, key=lambda gid: len(members[gid]))
+    _remove_members(jira_sim, {group_id: members[group_id]})
+    assert run_import(task, jira, esm, state, staging, run_id(2))["groups_held_back"] == 1
+    described = make_task(dict(GROUPS_TASK, attributes={**GROUPS_TASK["attributes"],
+                                                        "description": {"value": "from Jira"}}))
+
+    third = run_import(described, jira, esm, state, staging, run_id(3))
+
+    assert third["groups_held_back"] == 1 and third["updated"] == len(members), third
+    card = by_attr(esm_cards(esm, "group", task.name), "jira_group_id")[group_id]
+    assert card.value("description") == "from Jira" and _members(esm, task) == before
+    reset_esm_stats(esm_sim)
+    fourth = run_import(described, jira, esm, state, staging, run_id(4))
+    assert fourth["groups_held_back"] == 1 and fourth["updated"] == 0 and esm_writes(esm_sim) == 0, esm_stats(esm_sim)
+    assert _members(esm, task) == before
