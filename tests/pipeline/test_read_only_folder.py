@@ -171,8 +171,9 @@ def test_a_run_whose_only_changes_are_archived_cards_refuses_them_and_does_not_f
     assert all("forbidden" in r["reason"] for r in second["refused_records"])
 
 
+@pytest.mark.parametrize("paging", [False, True], ids=["from-key-map", "paging"])
 def test_marking_removed_cards_in_a_template_the_account_may_not_write_fails_after_a_few_requests(
-        jira, jira_sim, esm, esm_sim, state, staging, incident_forbidden):
+        jira, jira_sim, esm, esm_sim, state, staging, incident_forbidden, paging):
     """A run with nothing to load but issues gone from Jira: mark_removed's one bulk PUT is
     refused with 403. Before, the chunk was split card by card (2 requests per card, 79 PUTs
     for 40 cards) and the run ended "40 refused removals", every run; now it fails the way the
@@ -181,6 +182,8 @@ def test_marking_removed_cards_in_a_template_the_account_may_not_write_fails_aft
     task = make_task(ISSUES_TASK, name="forbidden_template_removals", mode="full",
                      jql=f"key in ({', '.join(keys)})", removed={"attribute": "status", "value": "07 - Cancelled"})
     assert run_import(task, jira, esm, state, staging, run_id(1))["created"] == 60
+    if paging:  # the candidates are found by reading every card of the task (module docs of removal)
+        state.set_key_map_complete(task.name, task.template, task.key.esm, False)
     gone = keys[:40]
     for key in gone:
         jira_sim.admin("DELETE", f"issues/{key}")
