@@ -4,6 +4,8 @@ not a second card, and not marked removed. Real simulators (the Jira simulator m
 and changes project keys as Jira Cloud does)."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from jira_esm_connector.markers import worklog_marker
@@ -187,3 +189,48 @@ def test_a_moved_issue_the_lagging_index_left_out_is_not_marked_removed(jira, ji
     assert old_key not in cards and [c.data_card_id for c in cards[new_key]] == [card_id]
     assert cards[new_key][0].value("status") != REMOVED["value"]
     assert (third["created"], third["rekeyed"], third["marked_removed"]) == (0, 1, 0), third
+
+
+
+@pytest.mark.parametrize("write_back", ["landed", "refused a week ago"])
+def test_an_event_issue_moved_before_the_import_wrote_it_gets_the_event_card(
+    jira, jira_sim, esm, esm_clients, state, staging, write_back,
+):
+    """An event push created SUP-n from an incident; the issue moved to OPS before any import
+    wrote it. Its write-back either put SUP-n on the incident, or ESM refused it and the event
+    was left failed (its claim too old to be searched again: only the note of its card stays).
+    The import meets OPS-m and writes the event's incident -- not a second card (which the
+    event's retry, writing the issue's key now, would turn into a duplicate)."""
+    from jira_esm_connector.events import run_event
+    from jira_esm_connector.markers import EventRef
+
+    from .test_roundtrip import example_task
+
+    create = example_task("event_create_issue.yaml")
+    card = str(esm.create_card("incident", {"subject": "Printer on fire"}, folder="incident_management"))
+    conf = {"event_id": f"inc-moved-{write_back[:7]}", "datacard_id": card, "subject": "Printer on fire"}
+    event_esm = esm_clients()
+    real_patch = event_esm.patch_card
+    if write_back == "landed":
+        run_event(create, conf, jira, event_esm, state)
+    else:
+        def refuse(*args, **kwargs):
+            raise RuntimeError("ESM refused the write-back")
+
+        event_esm.patch_card = refuse
+        with pytest.raises(RuntimeError):
+            run_event(create, conf, jira, event_esm, state)
+        events = state.tables.events
+        with state.engine.begin() as conn:
+            conn.execute(events.update().values(claimed_at=datetime.now(UTC) - timedelta(days=8)))
+    old_key = next(jira.search(f"labels = {EventRef(create.name, conf['event_id']).label}", fields=["summary"]))["key"]
+    new_key = _move(jira_sim, old_key, "OPS")
+
+    task = example_task("import_3_issues_to_incidents.yaml", jql=f"key = {new_key}")
+    summary = run_import(task, jira, esm, state, staging, run_id(1))
+    event_esm.patch_card = real_patch
+    assert run_event(create, conf, jira, event_esm, state)["issue_key"] in (old_key, new_key)  # replayed, or retried
+
+    holding = [c.data_card_id for c in esm_cards(esm, "incident").values() if c.value("jira_key") == new_key]
+    assert holding == [card], (holding, summary)
+    assert (summary["created"], summary["updated"]) == (0, 1), summary

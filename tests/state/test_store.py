@@ -515,3 +515,24 @@ def test_a_note_of_an_attempt_whose_claim_was_taken_over_leaves_the_new_attempts
     store.complete_event("t", "e1", {"issue_key": "SUP-1"})
     assert not store.note_event("t", "e1", {"late": 1}, attempt=b.attempts)  # done: never touched
     assert store.get_event("t", "e1").result == {"issue_key": "SUP-1"}
+
+
+def test_migration_10_adds_the_issue_id_to_the_noted_event_cards_and_keeps_the_notes(store_factory):
+    """A database at 9 (event cards noted without the issue id) migrated to 10: the notes
+    stay, and new ones carry the id an import finds a moved issue's event card by."""
+    s = store_factory()
+    t = s.tables
+    s.note_event_card("incident", "jira_key", "SUP-1", "card-1", task="t", event_id="e1")
+    name = s.engine.dialect.identifier_preparer.format_table(t.event_cards)
+    with s.engine.begin() as conn:  # a database made by a connector at schema version 9
+        conn.execute(sa.text(f"ALTER TABLE {name} DROP COLUMN object_id"))
+        conn.execute(sa.delete(t.schema_migrations).where(t.schema_migrations.c.version == 10))
+        conn.execute(sa.update(t.schema_version).values(version=9))
+    s.dispose()
+
+    at10 = store_factory()
+    assert at10.schema_version() == SCHEMA_VERSION >= 10
+    assert at10.event_cards("incident", "jira_key", ["SUP-1"]) == {"SUP-1": "card-1"}
+    at10.note_event_card("incident", "jira_key", "SUP-2", "card-2", task="t", event_id="e2", object_id="10002")
+    assert at10.event_cards_of_objects("incident", "jira_key", ["10002", "10001"]) == {"10002": ("SUP-2", "card-2")}
+    assert store_factory().schema_version() == SCHEMA_VERSION  # applied once

@@ -188,22 +188,42 @@ def write_back(task: EventTask, payload: Mapping[str, Any], result: Mapping[str,
     return {"template": wb.template, "datacard_id": str(card_id), "attribute": wb.attribute, "value": value}
 
 
+def _event_card(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, str] | None:
+    """The card the event created a Jira object for, as ``StateStore.note_event_card`` notes it
+    (with the issue's id, which a move to another project keeps); None without a write-back."""
+    wb, card_id = task.write_back, payload.get("datacard_id")
+    value = result.get(OPERATION_SPECS[task.operation].result_key) if wb is not None else None
+    if wb is None or not card_id or value is None:
+        return None
+    return {"template": wb.template, "attribute": wb.attribute, "key": str(value), "card_id": str(card_id),
+            "object_id": str(result.get("issue_id") or "") or None}
+
+
 def _note_event_card(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any], state: StateApi,
                      ref: EventRef) -> None:
     """The write-back failed: note which card the created object belongs to, so that an
     import meeting its key before the event's retry wrote it (ESM down for a while) writes
-    that card instead of creating a second one (``StateStore.event_cards``). Only then: a
-    write-back under way, or whose worker died, is found through the claim's origin
-    (``_origin``), and a push whose write-back works pays no extra state write."""
-    wb, card_id = task.write_back, payload.get("datacard_id")
-    value = result.get(OPERATION_SPECS[task.operation].result_key) if wb is not None else None
-    note = getattr(state, "note_event_card", None)
-    if wb is None or not card_id or value is None or note is None:
+    that card instead of creating a second one (``StateStore.event_cards``). A write-back
+    under way, or whose worker died, is found through the claim's origin (``_origin``); one
+    that worked is noted with the event's success (:func:`_done_card`)."""
+    card, note = _event_card(task, payload, result), getattr(state, "note_event_card", None)
+    if card is None or note is None:
         return
     try:
-        note(wb.template, wb.attribute, str(value), str(card_id), task=ref.task, event_id=ref.event_id)
+        note(card["template"], card["attribute"], card["key"], card["card_id"], task=ref.task, event_id=ref.event_id,
+             object_id=card["object_id"])
     except Exception:  # noqa: BLE001 - the write-back still goes ahead: once it lands, the key finds the card
-        log.exception("Could not note ESM card %s for %s %s of event %s", card_id, wb.attribute, value, ref.event_id)
+        log.exception("Could not note ESM card %s for %s %s of event %s", card["card_id"], card["attribute"],
+                      card["key"], ref.event_id)
+
+
+def _done_card(task: EventTask, payload: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, str] | None:
+    """The card noted with an event's success (in the same transaction: the push pays no extra
+    state write): only a created issue's, whose key a move to another project changes. An
+    import meeting the issue under its new key, before it wrote the card, finds the card by
+    the issue's id (``StateStore.event_cards_of_objects``) instead of creating a second."""
+    card = _event_card(task, payload, result)
+    return card if card is not None and card["object_id"] and "written_back" in result else None
 
 
 class EventBusy(EventError):
@@ -359,5 +379,5 @@ def run_event(
             log.error("Event %s of %s failed (%s): %s", ref.event_id, task.name, kind, exc)
         raise
     result = {**result, "operation": task.operation}
-    state.complete_event(task.name, ref.event_id, result)
+    state.complete_event(task.name, ref.event_id, result, card=_done_card(task, payload, result))
     return {**result, "event_id": ref.event_id, "replayed": False}

@@ -26,7 +26,9 @@ recorded, then the error is raised (an Airflow retry of the step finds the rest 
    under that old key in the same request, and the card found -- still holding the old key
    and stamped with this task -- is edited: its key attribute gets the new key ("SUP-5 is
    now OPS-12 (moved in Jira): card 123 re-keyed"), and the old key's state (fingerprint,
-   pending references, key map) goes with it, so mark_removed has nothing to mark.
+   pending references, key map) goes with it, so mark_removed has nothing to mark. An issue
+   the task never wrote that an event push created under another key (the event noted the
+   issue's id beside its card) gets the event's card the same way.
    **First import:** when one request at the start shows that the template holds no card
    at all, no card can match any key -- whichever task or crashed attempt would have made
    it -- and the per-chunk look-ups are skipped; cards this run creates cannot collide
@@ -448,7 +450,8 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
                 keys = [row["key"] for row in chunk]
                 hinted = run.state.get_card_ids(run.task.name, keys)
                 origins = run.state.event_cards(run.task.template, run.task.key.esm, keys)
-                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins, _earlier_keys(run, chunk)))
+                earlier, origins = _earlier_keys(run, chunk, origins)
+                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins, earlier))
                 while len(in_flight) >= concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     _record_done(run, done, in_flight)
@@ -566,7 +569,8 @@ def _lookup_with_earlier_keys(
     record's card (written, its key becomes "13"), not a reason for a second one. A moved
     issue's key (``moved``: key -> (the key its issue id was last written under, that card))
     is also looked for under the old key, in the same request: the card found there, stamped
-    with this task, is the record's card (written, it is re-keyed). Returns the cards and the
+    with this task -- or that card itself, stamped by no task (an event push's, which no import
+    wrote yet) --, is the record's card (written, it is re-keyed). Returns the cards and the
     re-keys."""
     task = run.task
     wanted = set(keys)
@@ -588,7 +592,9 @@ def _lookup_with_earlier_keys(
                 rekeys[key] = _Rekey(old, card_id, now=False)
             continue
         card = found.get(old) if old in former else None
-        if card is not None and str(card.value(task.task_id_attribute)) == task.name:
+        stamp = str(card.value(task.task_id_attribute) or "") if card is not None else None
+        # the task's card, or the one an event push created the issue from (no task wrote it yet)
+        if stamp == task.name or (stamp == "" and card.data_card_id == card_id):
             existing[key] = card
             rekeys[key] = _Rekey(old, card.data_card_id, now=True)
     return existing, rekeys
@@ -740,15 +746,27 @@ def _write_chunk(
     return _ChunkDone(stale, outcomes, partial, reactivating, counts, rekeys)
 
 
-def _earlier_keys(run: _Run, chunk: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
-    """``{key: (old key, card id)}`` of the chunk's records whose Jira issue (``object_id``)
-    the task last wrote under another key: moved, or its project key changed. One state
-    query; none for records without an id (imports not keyed by the issue key)."""
+def _earlier_keys(
+    run: _Run, chunk: list[dict[str, Any]], origins: dict[str, str],
+) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """(``{key: (old key, card id)}`` of the chunk's records whose Jira issue (``object_id``)
+    the task last wrote under another key: moved, or its project key changed; ``origins``
+    and the cards of the issues the task never wrote that an event push created under another
+    key, from a card it may or may not have written that key to -- moved before any import
+    met them: both kinds are looked for under the old key, and the event's card is also its
+    ``origin``). One state query, two when some issue is new to the task; none for records
+    without an id (imports not keyed by the issue key)."""
     ids = {row["object_id"]: row["key"] for row in chunk if row.get("object_id")}
     if not ids or not run.look_up:  # an empty template holds no card to re-key
-        return {}
+        return {}, origins
     known = run.state.object_keys(run.task.name, ids)
-    return {ids[ident]: (old, card) for ident, (old, card) in known.items() if old != ids[ident]}
+    earlier = {ids[ident]: (old, card) for ident, (old, card) in known.items() if old != ids[ident]}
+    new = {ident: key for ident, key in ids.items() if ident not in known and key not in origins}
+    if not new:
+        return earlier, origins
+    noted = run.state.event_cards_of_objects(run.task.template, run.task.key.esm, new)
+    moved = {new[ident]: (old, card) for ident, (old, card) in noted.items() if old != new[ident]}
+    return {**earlier, **moved}, {**origins, **{key: card for key, (_old, card) in moved.items()}}
 
 
 def _record_chunk(run: _Run, done: _ChunkDone) -> None:

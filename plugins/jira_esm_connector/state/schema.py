@@ -160,7 +160,9 @@ class Tables:
         Noted when the write-back failed, so an import that meets the key before the event's
         retry wrote it (ESM was down) writes that card instead of creating a second card for
         the same key. A write-back still under way, or whose worker died, is found through the
-        event's claim instead (``StateStore.event_origins``)."""
+        event's claim instead (``StateStore.event_origins``). ``object_id``: the created issue's
+        id (migration 10), noted also when the write-back worked: an issue moved before an
+        import wrote it (a new key no card holds) still finds that card."""
         return sa.Table(
             f"{p}event_cards", m,
             sa.Column("template", sa.String(250), primary_key=True),
@@ -170,6 +172,7 @@ class Tables:
             sa.Column("task", sa.String(250), nullable=False),
             sa.Column("event_id", sa.String(200), nullable=False),
             sa.Column("created_at", UTCDateTime, nullable=False),
+            sa.Column("object_id", sa.String(100), nullable=True),
         )
 
     @staticmethod
@@ -264,6 +267,14 @@ def _v9(conn: sa.Connection, tables: Tables) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _v10(conn: sa.Connection, tables: Tables) -> None:
+    # the issue id an event push created, beside its card (a moved issue finds the event's card)
+    table = tables.event_cards
+    if "object_id" not in {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=table.schema)}:
+        name = conn.dialect.identifier_preparer.format_table(table)
+        conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN object_id VARCHAR(100)"))
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps and may arrive out of order
 # (branches add migrations in parallel): the runner applies, in order, every version above
@@ -272,6 +283,6 @@ def _v9(conn: sa.Connection, tables: Tables) -> None:
 # every table from _v1, which creates whatever the Tables class declares; later migrations
 # then find theirs there.)
 MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {
-    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9,
+    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -968,36 +968,65 @@ class StateStore:
 
     @transaction(idempotent=True)
     def note_event_card(
-        self, template: str, attribute: str, key: str, card_id: str, *, task: str, event_id: str
+        self, template: str, attribute: str, key: str, card_id: str, *, task: str, event_id: str,
+        object_id: str | None = None,
     ) -> None:
-        """An event push created the Jira object ``key`` for ESM card ``card_id`` and could not
-        write ``key`` to its ``attribute`` (yet): see ``Tables.event_cards``."""
+        """An event push created the Jira object ``key`` (``object_id``: an issue's id, which a
+        move keeps) for ESM card ``card_id`` and could not write ``key`` to its ``attribute``
+        (yet): see ``Tables.event_cards``."""
+        with self._write() as conn:
+            self._note_event_card(conn, {"template": template, "attribute": attribute, "key": key,
+                                         "card_id": card_id, "object_id": object_id}, task, event_id)
+
+    def _note_event_card(self, conn: sa.Connection, note: Mapping[str, Any], task: str, event_id: str) -> None:
         now = _utcnow()
-        row = {"template": template, "attribute": attribute, "record_key": str(key)[:RECORD_KEY_MAX],
-               "card_id": str(card_id)[:100], "task": task, "event_id": str(event_id)[:200], "created_at": now}
+        ident = str(note.get("object_id") or "").strip()[:100] or None
+        row = {"template": note["template"], "attribute": note["attribute"],
+               "record_key": str(note["key"])[:RECORD_KEY_MAX], "card_id": str(note["card_id"])[:100], "task": task,
+               "event_id": str(event_id)[:200], "created_at": now, "object_id": ident}
         cards, events = self.tables.event_cards, self.tables.events
         # the notes of events done long ago: their write-back put the key on the card, where
         # the import's look-up finds it (this map is read only for a key no card holds)
         done_long_ago = sa.exists().where(
             events.c.task == cards.c.task, events.c.event_id == cards.c.event_id,
             events.c.status == "done", events.c.finished_at < now - EVENT_CARDS_KEPT)
-        with self._write() as conn:
-            conn.execute(sa.delete(cards).where(done_long_ago))
-            self._upsert(conn, cards, [row], ["template", "attribute", "record_key"])
+        conn.execute(sa.delete(cards).where(done_long_ago))
+        self._upsert(conn, cards, [row], ["template", "attribute", "record_key"])
 
     @transaction(idempotent=True)
     def event_cards(self, template: str, attribute: str, keys: Iterable[Any]) -> dict[str, str]:
         """``{key: card id}`` of the ``keys`` an event push created a Jira object for, from a
         card of ``template`` whose ``attribute`` it writes the key to."""
         t = self.tables.event_cards
-        wanted = list(dict.fromkeys(str(k) for k in keys))
-        found: dict[str, str] = {}
         with self.engine.connect() as conn:
-            for first in range(0, len(wanted), 500):
-                rows = conn.execute(sa.select(t.c.record_key, t.c.card_id).where(
-                    t.c.template == template, t.c.attribute == attribute, t.c.record_key.in_(wanted[first:first + 500])))
-                found.update({row[0]: row[1] for row in rows})
-        return found
+            rows = self._event_card_rows(conn, t.c.record_key, template, attribute, keys)
+        return {key: card for key, card, _ident in rows}
+
+    @transaction(idempotent=True)
+    def event_cards_of_objects(
+        self, template: str, attribute: str, object_ids: Iterable[Any],
+    ) -> dict[str, tuple[str, str]]:
+        """``{object id: (key, card id)}`` of the Jira issues (by id) an event push created from
+        a card of ``template`` whose ``attribute`` it writes the key to, under the key they had
+        then: an issue moved since answers under another key."""
+        t = self.tables.event_cards
+        with self.engine.connect() as conn:
+            rows = self._event_card_rows(conn, t.c.object_id, template, attribute, object_ids)
+        return {ident: (key, card) for key, card, ident in rows}
+
+    def _event_card_rows(
+        self, conn: sa.Connection, column: Any, template: str, attribute: str, values: Iterable[Any],
+    ) -> list[tuple[str, str, str | None]]:
+        """(key, card id, object id) of the notes whose ``column`` is one of ``values``, oldest first."""
+        t = self.tables.event_cards
+        wanted = list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
+        rows: list[tuple[str, str, str | None]] = []
+        for first in range(0, len(wanted), 500):
+            rows.extend((key, card, ident) for key, card, ident in conn.execute(
+                sa.select(t.c.record_key, t.c.card_id, t.c.object_id)
+                .where(t.c.template == template, t.c.attribute == attribute, column.in_(wanted[first:first + 500]))
+                .order_by(t.c.created_at)))
+        return rows
 
     @transaction(idempotent=True)
     def event_origins(
@@ -1046,9 +1075,12 @@ class StateStore:
                 .values(result=merged or None)
             ).rowcount == 1
 
-    def complete_event(self, task: str, event_id: str, result: Any) -> None:
-        """Record success with its JSON-serialisable ``result`` (e.g. ``{"key": "SUP-12"}``)."""
-        self._finish_event(task, event_id, status="done", result=result, error=None)
+    def complete_event(self, task: str, event_id: str, result: Any, *, card: Mapping[str, Any] | None = None) -> None:
+        """Record success with its JSON-serialisable ``result`` (e.g. ``{"key": "SUP-12"}``).
+        ``card``: the card the event created an issue for, noted in the same transaction (as
+        :meth:`note_event_card` takes it: ``template``, ``attribute``, ``key``, ``card_id``,
+        ``object_id``): the issue may move before an import writes it."""
+        self._finish_event(task, event_id, status="done", result=result, error=None, card=card)
 
     def fail_event(self, task: str, event_id: str, error: str, *, attempt: int | None = None) -> None:
         """Record a failed attempt; ``error`` must already be free of secrets (it is truncated).
@@ -1061,7 +1093,7 @@ class StateStore:
     @transaction(idempotent=True)
     def _finish_event(
         self, task: str, event_id: str, *, status: str, result: Any, error: str | None, keep_notes: bool = False,
-        attempt: int | None = None,
+        attempt: int | None = None, card: Mapping[str, Any] | None = None,
     ) -> None:
         t = self.tables.events
         now = _utcnow()
@@ -1077,6 +1109,8 @@ class StateStore:
             if attempt is not None:
                 where.append(t.c.attempts == int(attempt))
         with self._write() as conn:
+            if card is not None:
+                self._note_event_card(conn, card, task, event_id)
             if conn.execute(sa.update(t).where(*where).values(**values)).rowcount == 1:
                 return
             row = self._event_row(conn, task, event_id) if status == "failed" else None
