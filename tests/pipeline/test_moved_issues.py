@@ -146,7 +146,8 @@ def test_a_move_the_state_has_no_issue_id_for_does_as_before_and_says_so(jira, j
     cards = _cards(esm, task)
     assert (second["created"], second["marked_removed"]) == (1, 1) and len(cards[new_key]) == 1
     assert cards[old_key][0].value("status") == REMOVED["value"]
-    assert any("moved in Jira before this task recorded their ids" in m and new_key in m for m in run_log.messages)
+    assert any("moved in Jira to keys that have cards of their own" in m and "predating the issue ids" in m
+               and f"{old_key} (card {cards[old_key][0].data_card_id}) is now {new_key}" in m for m in run_log.messages)
 
 
 def test_diff_passes_on_a_dataset_transformed_before_issue_ids_were_carried(state, staging):
@@ -234,3 +235,59 @@ def test_an_event_issue_moved_before_the_import_wrote_it_gets_the_event_card(
     holding = [c.data_card_id for c in esm_cards(esm, "incident").values() if c.value("jira_key") == new_key]
     assert holding == [card], (holding, summary)
     assert (summary["created"], summary["updated"]) == (0, 1), summary
+
+
+def test_a_move_to_a_key_with_a_card_of_its_own_marks_the_old_card_a_duplicate_and_says_so(
+    jira, jira_sim, esm, state, staging, run_log,
+):
+    """SUP-n moved to OPS-m, and OPS-m already has a card of its own (another writer on the
+    shared template made it). The import writes that card (one active card per issue) and
+    marks the old key's card removed as the duplicate it is -- the issue keeps its active
+    card, so nothing is de-provisioned -- and the log names both cards and says why, not that
+    the task lacked the issue's id."""
+    old_key = _new_issue_with_comments(jira_sim)
+    task = make_task(FULL, name="moved_onto_a_card")
+    run_import(task, jira, esm, state, staging, run_id(1))
+    old_card = _cards(esm, task)[old_key][0].data_card_id
+    new_key = _move(jira_sim, old_key, "OPS")
+    other = str(esm.create_card("incident", {"jira_key": new_key, "subject": "made by another writer",
+                                             "task_id": "another_task"}, folder="incident_management"))
+
+    second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+
+    cards = _cards(esm, task)
+    assert [c.data_card_id for c in cards[new_key]] == [other] and cards[new_key][0].value("status") != REMOVED["value"]
+    assert [c.data_card_id for c in cards[old_key]] == [old_card] and cards[old_key][0].value("status") == REMOVED["value"]
+    assert (second["created"], second["rekeyed"], second["marked_removed"]) == (0, 0, 1), second
+    said = [m for m in run_log.messages if old_key in m and new_key in m]
+    assert any(f"card {old_card}" in m and f"card {other}" in m and "of its own" in m for m in said), said
+    assert not any("before this task recorded their ids" in m for m in run_log.messages), run_log.messages
+
+
+def test_a_move_without_an_id_record_whose_new_key_esm_refused_keeps_the_only_card(
+    jira, jira_sim, esm, state, staging, run_log,
+):
+    """A move the state has no issue id for (a state database from before they were recorded)
+    and ESM refuses the record under its new key: the old card is the issue's only card, so it
+    is not marked removed (nothing de-provisioned for an issue Jira still has); once the new
+    key's record is written, the old card is the duplicate and is marked."""
+    moving = jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": "moving", "labels": ["moving2"]})
+    old_key = moving.json()["key"]
+    task = make_task(FULL, name="moved_unrecorded_refused", jql="project = SUP OR labels = moving2")
+    run_import(task, jira, esm, state, staging, run_id(1))
+    with state.engine.begin() as conn:
+        conn.execute(state.tables.object_keys.delete())
+    new_key = _move(jira_sim, old_key, "OPS")  # OPS has another workflow: the issue is now in Backlog
+    refusing = dict(FULL["attributes"]["status"], map={"Backlog": "99 - No such status"})
+    broken = make_task(FULL, name=task.name, jql=task.jql, attributes=dict(FULL["attributes"], status=refusing))
+
+    second = run_import(broken, jira, esm, state, staging, run_id(2), logger=run_log)
+    assert [r["key"] for r in second["refused_records"]] == [new_key] and second["marked_removed"] == 0, second
+    assert _cards(esm, task)[old_key][0].value("status") != REMOVED["value"]
+    assert any("has written no card for them under any key yet" in m and f"{old_key} (card " in m
+               for m in run_log.messages), run_log.messages
+
+    third = run_import(task, jira, esm, state, staging, run_id(3))
+    cards = _cards(esm, task)
+    assert (third["created"], third["marked_removed"]) == (1, 1), third
+    assert cards[old_key][0].value("status") == REMOVED["value"] and len(cards[new_key]) == 1

@@ -255,16 +255,18 @@ def _lag_cutoff(task: Any, extracted: ExtractResult) -> datetime | None:
 
 def _in_jira(
     jira: JiraApi, keys: list[str], key_path: str, cutoff: datetime | None,
-) -> tuple[set[str], dict[str, str], dict[str, str]]:
+) -> tuple[set[str], dict[str, str], dict[str, str], list[str]]:
     """Of these record keys, through ``issue/bulkfetch`` (read consistently, not the search
     index): (those whose issue changed since ``cutoff`` -- all Jira still has when None --,
     ``{issue id: record key}`` of the others Jira still has, ``{issue id: its key now}`` of
-    the issues that answered under another key than the one asked: moved in Jira)."""
+    the issues that answered under another key than the one asked: moved in Jira, the keys
+    asked that answered so)."""
     recent: set[str] = set()
     older: dict[str, str] = {}
     moved: dict[str, str] = {}
+    elsewhere: list[str] = []
     asked = set(keys)
-    for _batch, issues, _gone in jira.iter_hydrated([keys], ["updated"]):
+    for batch, issues, gone in jira.iter_hydrated([keys], ["updated"]):
         for issue in issues:
             ident = str(issue.get("id")).strip()
             if key_path == "key" and str(issue.get("key")) not in asked:
@@ -274,39 +276,69 @@ def _in_jira(
                 recent.add(str(issue.get(key_path)))
             else:
                 older[ident] = str(issue.get(key_path))
-    return recent, older, moved
+        if key_path == "key":
+            answered = {str(i.get("key")) for i in issues} | set(gone)
+            elsewhere += [key for key in batch if key not in answered]
+    return recent, older, moved, elsewhere
+
+
+_MAX_PAIRED = 50  # moved candidates asked one by one for their issue (to pair old and new key)
 
 
 def _moved_not_rekeyed(
-    recorded: dict[str, tuple[str, str]], moved: dict[str, str], keys: list[str], seen: set[str], lg: Any,
+    jira: JiraApi, recorded: dict[str, tuple[str, str]], moved: dict[str, str], elsewhere: list[str],
+    cards: dict[str, str], seen: set[str], lg: Any,
 ) -> set[str]:
-    """Candidates (old keys) whose issue moved in Jira (``moved``: issue id -> key now) to a key
-    this run fetched while the connector still records the issue under the old key: its load
-    did not re-key the card (ESM refused or did not confirm the edit). Not marked: the next
-    run re-keys it. A moved issue recorded otherwise -- under its new key, which then got a
-    card of its own, or not at all (state from before issue ids were recorded, or lost) --
-    leaves its old card a duplicate, marked removed as before (logged). ``recorded``: the
-    moved issues' ``StateStore.object_keys``."""
+    """Of the candidates (``cards``: key -> card id) that answered in Jira under another key
+    (``elsewhere``; ``moved``: issue id -> key now; ``recorded``: their ``StateStore.object_keys``),
+    those not to mark, the issue being at a key this run fetched: the task still records it
+    under the candidate's key (its load did not re-key the card: ESM refused or did not confirm
+    the edit; the next run re-keys it), or under no key at all (its new key's record was not
+    written -- ESM refused it -- and the move predates the ids the task records: the old card
+    is the issue's only one). An issue recorded under its new key has a card of its own there,
+    which the task writes: the old card is a duplicate, marked removed (logged, both cards
+    named). Keys are paired with issues by asking Jira for each moved candidate alone (at most
+    :data:`_MAX_PAIRED`; while some issue is recorded under no key, the others are kept too)."""
     fetched = {ident: key for ident, key in moved.items() if key in seen}
-    if not fetched:
-        return set()
-    wanted = set(keys)
-    spared = {recorded[i][0] for i in fetched if i in recorded and recorded[i][0] in wanted}
+    spared = {recorded[i][0] for i in fetched if i in recorded and recorded[i][0] in cards}
     if spared:
         lg.warning(
             "%d card(s) are not marked removed: their issues moved in Jira and this run fetched them under their "
             "new key, but their cards were not re-keyed yet (ESM refused or did not confirm the edit); the next "
             "run re-keys them: %s", len(spared), ", ".join(sorted(spared))[:1500],
         )
-    others = sorted(key for ident, key in fetched.items() if ident not in recorded or recorded[ident][0] not in wanted)
-    if others:
+    olds = [key for key in elsewhere if key in cards and key not in spared]
+    unwritten = {ident: key for ident, key in fetched.items() if ident not in recorded}
+    duplicates = {ident: key for ident, key in fetched.items() if ident in recorded and recorded[ident][0] not in cards}
+    if not olds or not (unwritten or duplicates):
+        return spared
+    old_of = {str(i.get("id")).strip(): batch[0]
+              for batch, issues, _ in jira.iter_hydrated([[key] for key in olds[:_MAX_PAIRED]], ["updated"]) for i in issues}
+
+    def said(issues: dict[str, str], has_card: bool) -> str:
+        return "; ".join((f"{old_of[i]} (card {cards[old_of[i]]})" if i in old_of else "(its old key not asked alone)")
+                         + f" is now {key}" + (f", which has card {recorded[i][1]}" if has_card else "")
+                         for i, key in sorted(issues.items(), key=lambda item: item[1]))
+
+    kept = {old_of[i] for i in unwritten if i in old_of}
+    if unwritten:  # an old key not asked alone may be such an issue's: kept as well
+        kept |= {key for key in olds if key not in old_of.values()}
+        duplicates = {ident: key for ident, key in duplicates.items() if ident in old_of}
+    if duplicates:
         lg.warning(
-            "%d issue(s) this run fetched also answer under a key whose card is about to be marked removed: they "
-            "moved in Jira before this task recorded their ids (a state database from before this version, or a "
-            "lost one), so their new keys got cards of their own. The old cards are marked removed as before and "
-            "keep their history: %s", len(others), ", ".join(others)[:1500],
+            "%d card(s) are about to be marked removed as duplicates: their issues moved in Jira to keys that have "
+            "cards of their own, which this task writes (made by another writer -- the load's log names both -- or "
+            "by this task, the move predating the issue ids it records); one active card per issue, and the old "
+            "cards keep their history: %s", len(duplicates), said(duplicates, True)[:1500],
         )
-    return spared
+    if kept:
+        lg.warning(
+            "%d card(s) are not marked removed: their issues moved in Jira to keys this run fetched, but this task "
+            "has written no card for them under any key yet (ESM refused the record, and the move predates the "
+            "issue ids the task records): the old card is the issue's only one; the next run decides: %s",
+            len(kept), said(unwritten, False)[:1500],
+        )
+    return spared | kept
 
 
 def _still_selected(jira: JiraApi, jql: str, issues: dict[str, str]) -> set[str]:
@@ -331,15 +363,15 @@ def _not_gone_from_jira(
     next run decides), nor when the task's JQL, asked for it alone, still selects it (the
     listing lost it: a page that came back short) -- a moved issue the task still records
     under the candidate's key counts as that card's --, nor when it moved to a key this run
-    fetched and its card awaits re-keying (:func:`_moved_not_rekeyed`). Gone, or no longer
+    fetched and its card awaits re-keying or is the issue's only card (:func:`_moved_not_rekeyed`). Gone, or no longer
     selected: marked."""
     if jira is None or task.mapping_type != "generic" or task.record_key_path not in ("key", "id") or not candidates:
         return candidates
     cutoff = _lag_cutoff(task, extracted)
     keys = [key for _, key in candidates]
-    recent, older, moved = _in_jira(jira, keys, task.record_key_path, cutoff)
+    recent, older, moved, elsewhere = _in_jira(jira, keys, task.record_key_path, cutoff)
     recorded = state.object_keys(task.name, moved) if moved else {}
-    spared = _moved_not_rekeyed(recorded, moved, keys, seen, lg)
+    spared = _moved_not_rekeyed(jira, recorded, moved, elsewhere, {key: card for card, key in candidates}, seen, lg)
     # a moved issue answers under its new key; one the task still records under a candidate's
     # key is that card's issue: changed recently or still selected, the card waits like any other
     asked = set(keys)
