@@ -291,3 +291,39 @@ def test_a_move_without_an_id_record_whose_new_key_esm_refused_keeps_the_only_ca
     cards = _cards(esm, task)
     assert (third["created"], third["marked_removed"]) == (1, 1), third
     assert cards[old_key][0].value("status") == REMOVED["value"] and len(cards[new_key]) == 1
+
+
+def test_an_incremental_import_rekeys_a_renamed_projects_cards_on_its_next_run(
+    jira, jira_sim, esm, state, staging, run_log,
+):
+    """A project key change does not move the issues' ``updated``: an incremental run would
+    re-key their cards only as each issue next changes (and a comment import meanwhile finds
+    no card for the new keys). The run notices the project whose key changed (Jira still
+    answers to the old key) and lists its issues in full once: every card re-keyed, none
+    created; the run after lists only what changed again, though the card of an issue deleted
+    before the change still holds its old key."""
+    task = make_task(ISSUES_TASK, name="renamed_incremental", jql="project = SUP")
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    before = {k: c[0].data_card_id for k, c in _cards(esm, task).items()}
+    assert len(before) == first["created"] > 10
+    comments = comment_task("renamed_incremental_comments", "project = SUP")
+    assert run_import(comments, jira, esm, state, staging, run_id(1))["created"] > 0
+
+    session = jira_sim.session()
+    gone = sorted(before)[0]  # deleted in Jira: an incremental import keeps its card, and its key map row
+    session.delete(f"{jira_sim.base_url}/rest/api/3/issue/{gone}").raise_for_status()
+    session.put(f"{jira_sim.base_url}/rest/api/3/project/SUP", json={"key": "HELP"}).raise_for_status()
+    assert (jira.project_key("SUP"), jira.project_key("HELP"), jira.project_key("NOPE")) == ("HELP", "HELP", None)
+    second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+
+    after = {k: [c.data_card_id for c in cs] for k, cs in _cards(esm, task).items()}
+    assert after == {(k if k == gone else f"HELP-{k.split('-')[1]}"): [card] for k, card in before.items()}
+    assert (second["created"], second["rekeyed"]) == (0, len(before) - 1), second
+    assert any("SUP is now HELP" in m for m in run_log.messages), run_log.messages
+    # the comment import finds every issue's card under its new key: nothing refused, nothing new
+    again = run_import(comments, jira, esm, state, staging, run_id(2))
+    assert (again["created"], again["refused"]) == (0, 0), again
+    said = len(run_log.messages)
+    third = run_import(task, jira, esm, state, staging, run_id(3), logger=run_log)
+    assert third["fetched"] < len(before) and (third["created"], third["rekeyed"]) == (0, 0), third
+    assert not any("is now HELP" in m for m in run_log.messages[said:]), run_log.messages[said:]

@@ -32,6 +32,11 @@ def test_watermark_jql_is_floored_moved_back_by_the_overlap_in_epoch_millisecond
     )
     # the same instant whatever zone the stored value carries
     assert watermark_jql("project = SUP", mark.astimezone(HELSINKI)) == watermark_jql("project = SUP", mark)
+    # a clause listed whatever its change time (a project whose key changed), still within the task's JQL
+    assert watermark_jql("project = SUP", mark, also='project in ("HELP")') == (
+        f"(project = SUP) AND (updated >= {_ms(datetime(2025, 12, 31, 23, 59, tzinfo=timezone.utc))} "
+        f'OR project in ("HELP")) {ORDER}'
+    )
 
 
 def _instants_jira_may_read(clause_value: str, zone) -> list[datetime]:

@@ -536,3 +536,18 @@ def test_migration_10_adds_the_issue_id_to_the_noted_event_cards_and_keeps_the_n
     at10.note_event_card("incident", "jira_key", "SUP-2", "card-2", task="t", event_id="e2", object_id="10002")
     assert at10.event_cards_of_objects("incident", "jira_key", ["10002", "10001"]) == {"10002": ("SUP-2", "card-2")}
     assert store_factory().schema_version() == SCHEMA_VERSION  # applied once
+
+
+def test_key_prefixes_and_the_renamed_projects_a_task_listed(store_factory):
+    """An issue import's project keys, read from its key map in one query (both dialects),
+    and the project key changes a successful run listed in full (kept by a cache clear)."""
+    s = store_factory()
+    s.put_card_ids("issues", {"SUP-1": "1", "SUP-22": "2", "OPS-3": "3", "A_B-4": "4", "plain": "5"})
+    s.put_card_ids("other", {"ZED-1": "6"})
+    assert s.key_prefixes("issues") == ["A_B", "OPS", "SUP"]
+    assert s.renamed_projects_listed("issues") == set()
+    s.note_renamed_projects_listed("issues", {"SUP": "HELP"})
+    s.note_renamed_projects_listed("issues", {"SUP": "HELP", "OPS": "OPS2"})
+    s.clear_cache("issues", "a cache clear keeps them")
+    assert s.renamed_projects_listed("issues") == {("SUP", "HELP"), ("OPS", "OPS2")}
+    assert s.renamed_projects_listed("other") == set()

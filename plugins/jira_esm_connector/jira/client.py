@@ -374,6 +374,16 @@ class JiraClient:
     def server_info(self) -> dict[str, Any]:
         return self.request("GET", "/rest/api/3/serverInfo")
 
+    def project_key(self, key: str) -> str | None:
+        """The key the project with ``key`` has now (``GET /rest/api/3/project/{key}``: Jira
+        also answers to a key a project had before), or None: no project has or had it (or
+        the connector's account cannot see it)."""
+        path = f"/rest/api/3/project/{_seg(key)}"
+        try:
+            return str(_object(self.request("GET", path), "GET", path, required=("key",))["key"])
+        except NotFoundError:
+            return None
+
     def fields(self) -> list[dict[str, Any]]:
         path = "/rest/api/3/field"
         return _objects(self.request("GET", path), "GET", path, "the field list", required=("id",))

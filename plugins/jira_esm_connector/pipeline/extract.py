@@ -37,6 +37,10 @@ listing then pages ids alone, 5,000 per page, not 100 as with ``updated`` in its
 never taken from the hydrated records, which are read later -- a record changed after the
 listing would otherwise push the watermark past changes the listing never saw.
 
+A project key change does not move its issues' ``updated``: an incremental generic import
+keyed by the issue key also lists, once, the task's issues in a project whose key changed since
+it wrote cards under the old key (:func:`_renamed_projects`), so their cards are re-keyed.
+
 Incremental generic imports also fetch again the task's *pending* records -- saved earlier
 without some references because the referenced card did not exist yet (see
 :mod:`.load`) -- so they are retried until the references resolve, although Jira reports
@@ -56,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from ..http.errors import MalformedResponseError
+from ..jira.jql import jql_list
 from ..http.parallel import read_ahead
 from ..mapping.dates import parse_jira_datetime
 from ..markers import connector_comment_or_gone
@@ -500,6 +505,42 @@ def _incremental_start(task: Any, state: StateApi, settings: Any, lg: Any) -> tu
     return watermark, digest
 
 
+def _incremental_jql(
+    task: Any, jira: JiraApi, state: StateApi, watermark: datetime | None, jql: str, lg: Any,
+) -> tuple[str, dict[str, str]]:
+    """(an incremental run's JQL -- ``jql``, everything, when there is no ``watermark`` yet --,
+    the projects whose key changed it lists in full: :func:`_renamed_projects`)."""
+    if watermark is None:
+        lg.info("Incremental task '%s' has no watermark yet: this first run fetches everything.", task.name)
+        return jql, {}
+    renamed = _renamed_projects(task, jira, state, lg)
+    lg.info(
+        "Incremental run from watermark %s (UTC): fetching what changed since %s (UTC, overlap %d min).",
+        watermark.isoformat(), watermark_since(watermark, task.overlap_minutes).isoformat(), task.overlap_minutes,
+    )
+    # epoch milliseconds: no time zone, no ambiguous hour at the clock change
+    return watermark_jql(task.jql, watermark, task.overlap_minutes, also=(
+        f"project in {jql_list(sorted(renamed.values()))}" if renamed else None)), renamed
+
+
+def _renamed_projects(task: Any, jira: JiraApi, state: StateApi, lg: Any) -> dict[str, str]:
+    """``{old key: key now}`` of the projects whose key changed in Jira since the task wrote
+    issues under the old one, and which no successful run listed in full since (incremental
+    imports keyed by the issue key). A key change does not move the issues' ``updated``: this
+    run lists such a project in full once, so its cards are re-keyed now, not as each issue
+    changes. One request per project the task holds cards of (Jira answers to a former key)."""
+    if task.mapping_type != "generic" or task.record_key_path != "key":
+        return {}
+    now = {old: jira.project_key(old) for old in state.key_prefixes(task.name)}
+    listed = state.renamed_projects_listed(task.name)
+    renamed = {old: new for old, new in now.items() if new and new != old and (old, new) not in listed}
+    for old, new in renamed.items():
+        lg.warning("Project %s is now %s in Jira (its key changed; the issues' 'updated' did not): this run also "
+                   "lists the task's issues in %s whatever their change time, once, so their cards take the new "
+                   "keys.", old, new, new)
+    return renamed
+
+
 def _head_start_lost(lg: Any, exc: Exception) -> None:
     lg.warning("Could not map the records while extracting them (%s); the transform step maps them.", exc)
 
@@ -522,6 +563,7 @@ def _extract(
         "listing_pages": 0, "listed_twice": 0, "requests": 0, "gone": 0,
     }
     jql: str | None = None
+    renamed: dict[str, str] = {}  # incremental: projects whose key changed, listed in full once
     watermark_used: datetime | None = None
     watermark_digest: str | None = None  # incremental runs: the task digest the watermark is reached under
     kind = task.mapping_type
@@ -535,17 +577,7 @@ def _extract(
         jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering
         if task.mode == "incremental":
             watermark_used, watermark_digest = _incremental_start(task, state, settings, lg)
-            if watermark_used is not None:
-                # epoch milliseconds: no time zone, no ambiguous hour at the clock change
-                jql = watermark_jql(task.jql, watermark_used, task.overlap_minutes)
-                lg.info(
-                    "Incremental run from watermark %s (UTC): fetching what changed since %s (UTC, "
-                    "overlap %d min).",
-                    watermark_used.isoformat(), watermark_since(watermark_used, task.overlap_minutes).isoformat(),
-                    task.overlap_minutes,
-                )
-            else:
-                lg.info("Incremental task '%s' has no watermark yet: this first run fetches everything.", task.name)
+            jql, renamed = _incremental_jql(task, jira, state, watermark_used, jql, lg)
         lg.info("JQL: %s", jql)
         if kind == "generic":
             fields = search_fields(task)
@@ -600,6 +632,7 @@ def _extract(
         "carried": staged.carried,
         "sync_since": plan.since.isoformat() if plan is not None else None,
         "sync_digest": plan.digest if plan is not None else None,
+        "renamed_projects": renamed,
     }
     lg.info(
         "Extracted %d %s record(s) in %d page(s)%s; new watermark candidate: %s.",

@@ -166,6 +166,9 @@ def finish(
         "groups_held_back": int(loaded.get("groups_held_back", 0)),
     }
     watermark = _advance_watermark(task, state, extracted, loaded, counts["refused"], lg) if task.mode == "incremental" else None
+    if extracted.get("renamed_projects") and not counts["refused"]:
+        # their cards are re-keyed: later runs list only what changed (after a refusal, again)
+        state.note_renamed_projects_listed(task.name, extracted["renamed_projects"])
     if carried:
         lg.info("%d issue(s) were unchanged since ESM accepted them and were not read again.", carried)
     if task.mode == "full" and extracted.get("sync_since") and extracted.get("sync_digest"):

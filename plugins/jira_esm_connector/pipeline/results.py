@@ -9,7 +9,7 @@ returned -- paths of staged files and counts, never records.
 """
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 __all__ = [
     "no_lease_check",
@@ -46,6 +46,7 @@ class ExtractResult(TypedDict):
     carried: int  # full runs: listed, unchanged since ESM accepted them, not read again (in ``fetched``)
     sync_since: str | None  # full generic runs: Jira's time before the listing (ISO, UTC)
     sync_digest: str | None  # ... and the task's mapping digest (pipeline/carry.py)
+    renamed_projects: NotRequired[dict[str, str]]  # incremental: old project key -> new, listed in full once
 
 
 class TransformResult(TypedDict):

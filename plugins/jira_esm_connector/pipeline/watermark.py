@@ -37,13 +37,18 @@ ORDER = "ORDER BY updated ASC, key ASC"
 NEWEST_FIRST = "ORDER BY updated DESC, key DESC"
 
 
-def watermark_jql(jql: str, watermark: datetime | None, overlap_minutes: int = 1, *, order: str = ORDER) -> str:
-    """The task's JQL, restricted to what changed since ``watermark`` (minus the overlap),
-    with the connector's ordering (or ``order``). A task's JQL never has its own
-    ``ORDER BY``: the task model refuses it (``config/scheduled.py``)."""
+def watermark_jql(
+    jql: str, watermark: datetime | None, overlap_minutes: int = 1, *, order: str = ORDER, also: str | None = None,
+) -> str:
+    """The task's JQL, restricted to what changed since ``watermark`` (minus the overlap) --
+    or matches ``also`` (a JQL clause: issues to list whatever their change time) --, with
+    the connector's ordering (or ``order``). A task's JQL never has its own ``ORDER BY``:
+    the task model refuses it (``config/scheduled.py``)."""
     where = jql.strip()
     if watermark is None:
         return f"{where} {order}" if where else order
     clause = f"updated >= {jql_epoch_ms(watermark_since(watermark, overlap_minutes))}"
+    if also:
+        clause = f"({clause} OR {also})"
     combined = f"({where}) AND {clause}" if where else clause
     return f"{combined} {order}"

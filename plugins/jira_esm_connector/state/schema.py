@@ -114,6 +114,7 @@ class Tables:
         )
         self.full_syncs = self._full_syncs(m, p)
         self.object_keys = self._object_keys(m, p)
+        self.renamed_projects = self._renamed_projects(m, p)
         self.watermark_digests = self._watermark_digests(m, p)
         self.event_cards = self._event_cards(m, p)
         self.events = self._events(m, p)
@@ -188,6 +189,21 @@ class Tables:
             sa.Column("record_key", sa.String(RECORD_KEY_MAX), nullable=False),
             sa.Column("card_id", sa.String(100), nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+
+    @staticmethod
+    def _renamed_projects(m: sa.MetaData, p: str) -> sa.Table:
+        """Per incremental task keyed by Jira's issue key: the project key changes it listed the
+        project in full for (migration 11). A key change does not move the issues' ``updated``:
+        the first run that notices it (Jira answers to the old key) lists the project once, so
+        every card is re-keyed; the row keeps later runs from listing it again for the keys of
+        issues gone meanwhile. Not task cache: a cache clear keeps it."""
+        return sa.Table(
+            f"{p}renamed_projects", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("old_key", sa.String(100), primary_key=True),
+            sa.Column("new_key", sa.String(100), primary_key=True),
+            sa.Column("listed_at", UTCDateTime, nullable=False),
         )
 
     @staticmethod
@@ -275,6 +291,11 @@ def _v10(conn: sa.Connection, tables: Tables) -> None:
         conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN object_id VARCHAR(100)"))
 
 
+def _v11(conn: sa.Connection, tables: Tables) -> None:
+    # the project key changes each incremental task listed the project in full for
+    tables.renamed_projects.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps and may arrive out of order
 # (branches add migrations in parallel): the runner applies, in order, every version above
@@ -283,6 +304,6 @@ def _v10(conn: sa.Connection, tables: Tables) -> None:
 # every table from _v1, which creates whatever the Tables class declares; later migrations
 # then find theirs there.)
 MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {
-    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10,
+    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

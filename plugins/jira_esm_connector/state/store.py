@@ -684,6 +684,36 @@ class StateStore:
                 self._delete_keys(conn, self.tables.pending_records, self.tables.pending_records.c.task == task, resolved)
 
     @transaction(idempotent=True)
+    def key_prefixes(self, scope: str) -> list[str]:
+        """The distinct parts before the first "-" of the record keys ``scope`` holds cards for
+        (an issue import's project keys), in order; keys without "-" are left out. One query."""
+        t = self.tables.key_map
+        key = t.c.record_key
+        if self.dialect == "postgresql":
+            prefix = sa.func.split_part(key, "-", 1)
+        else:
+            prefix = sa.func.substr(key, 1, sa.func.instr(key, "-") - 1)
+        query = sa.select(prefix).where(t.c.scope == scope, key.like("%-%")).group_by(prefix).order_by(prefix)
+        with self.engine.connect() as conn:
+            return [str(p) for p in conn.execute(query).scalars() if p]
+
+    @transaction(idempotent=True)
+    def renamed_projects_listed(self, task: str) -> set[tuple[str, str]]:
+        """The (old key, new key) project key changes the task listed the project in full for."""
+        t = self.tables.renamed_projects
+        with self.engine.connect() as conn:
+            return {(o, n) for o, n in conn.execute(sa.select(t.c.old_key, t.c.new_key).where(t.c.task == task))}
+
+    @transaction(idempotent=True)
+    def note_renamed_projects_listed(self, task: str, renamed: Mapping[str, str]) -> None:
+        """A run of ``task`` that listed these projects (old key -> new key) in full succeeded."""
+        now = _utcnow()
+        rows = [{"task": task, "old_key": str(o)[:100], "new_key": str(n)[:100], "listed_at": now}
+                for o, n in renamed.items()]
+        with self._write() as conn:
+            self._upsert(conn, self.tables.renamed_projects, rows, ["task", "old_key", "new_key"])
+
+    @transaction(idempotent=True)
     def object_keys(self, task: str, object_ids: Iterable[Any]) -> dict[str, tuple[str, str]]:
         """``{Jira object id: (record key, card id)}`` the task last wrote those objects under
         (ids never written are absent); see :meth:`record_loaded`. A cache clear keeps them."""
