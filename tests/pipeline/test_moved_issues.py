@@ -327,3 +327,24 @@ def test_an_incremental_import_rekeys_a_renamed_projects_cards_on_its_next_run(
     third = run_import(task, jira, esm, state, staging, run_id(3), logger=run_log)
     assert third["fetched"] < len(before) and (third["created"], third["rekeyed"]) == (0, 0), third
     assert not any("is now HELP" in m for m in run_log.messages[said:]), run_log.messages[said:]
+
+
+def test_a_move_onto_a_key_with_a_card_when_the_old_card_is_another_writers_says_it_stays(
+    jira, jira_sim, esm, state, staging, run_log,
+):
+    """As above, but another task wrote the old card last (it owns it now): the import writes
+    the new key's card and says the old one stays as it is -- not that it will be marked."""
+    old_key = _new_issue_with_comments(jira_sim)
+    task = make_task(FULL, name="moved_onto_a_card_of_another")
+    run_import(task, jira, esm, state, staging, run_id(1))
+    old_card = _cards(esm, task)[old_key][0].data_card_id
+    esm.patch_card("incident", old_card, {"task_id": "another_task"})
+    new_key = _move(jira_sim, old_key, "OPS")
+    other = str(esm.create_card("incident", {"jira_key": new_key, "subject": "made by another writer"},
+                                folder="incident_management"))
+
+    second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+
+    assert [c.data_card_id for c in _cards(esm, task)[new_key]] == [other] and second["created"] == 0, second
+    said = [m for m in run_log.messages if f"card {old_card} of {old_key}" in m]
+    assert said and all("not this task's card" in m and "stays as it is" in m for m in said), said

@@ -590,8 +590,8 @@ def _lookup_with_earlier_keys(
         if card is not None:  # an earlier attempt re-keyed the card and died before recording it
             if card.data_card_id == card_id:
                 rekeys[key] = _Rekey(old, card_id, now=False)
-            else:
-                _say_new_key_has_a_card(run, old, card_id, key, card)
+            elif old in former and old in found:
+                _say_new_key_has_a_card(run, old, found[old], key, card)
             continue
         card = found.get(old) if old in former else None
         stamp = str(card.value(task.task_id_attribute) or "") if card is not None else None
@@ -602,15 +602,19 @@ def _lookup_with_earlier_keys(
     return existing, rekeys
 
 
-def _say_new_key_has_a_card(run: _Run, old: str, old_card: str, key: str, card: Any) -> None:
+def _say_new_key_has_a_card(run: _Run, old: str, old_card: Any, key: str, card: Any) -> None:
     """A moved issue whose new key has a card of its own: that card is written (one card per
-    key), the old key's card is a duplicate of it from now on."""
+    key); the card still holding the old key is a duplicate of it from now on."""
     task = run.task
-    fate = ("mark_removed marks it removed as a duplicate (it keeps its history)" if task.mode == "full" and task.removal
-            else "this task marks nothing removed, so it stays as it is: cancel or delete it in ESM if unwanted")
+    if str(old_card.value(task.task_id_attribute) or "") != task.name:
+        fate = "it is not this task's card (an event push's or another task's), so it stays as it is"
+    elif task.mode == "full" and task.removal:
+        fate = "mark_removed marks it removed as a duplicate (it keeps its history)"
+    else:
+        fate = "this task marks nothing removed, so it stays as it is: cancel or delete it in ESM if unwanted"
     run.rekeyed_line("%s is now %s (moved in Jira), but %s has a card of its own already (card %s): this import "
                      "writes that card, not card %s of %s, which is now a duplicate: %s.", old, key, key,
-                     card.data_card_id, old_card, old, fate)
+                     card.data_card_id, old_card.data_card_id, old, fate)
 
 
 def _origin_card(run: _Run, key: str, card_id: str) -> Any:
