@@ -324,9 +324,15 @@ def test_an_incremental_import_rekeys_a_renamed_projects_cards_on_its_next_run(
     again = run_import(comments, jira, esm, state, staging, run_id(2))
     assert (again["created"], again["refused"]) == (0, 0), again
     said = len(run_log.messages)
+    jira_sim.admin("DELETE", "stats")
     third = run_import(task, jira, esm, state, staging, run_id(3), logger=run_log)
     assert third["fetched"] < len(before) and (third["created"], third["rekeyed"]) == (0, 0), third
     assert not any("is now HELP" in m for m in run_log.messages[said:]), run_log.messages[said:]
+    # what noticing a key change costs each run: one listing of the keys the task holds cards
+    # under (HELP, and SUP for the deleted issue's card), and a look-up only of SUP, which is
+    # no project's key now -- not a request per project
+    asked = jira_sim.stats()["endpoints"]
+    assert (asked.get("GET /rest/api/3/project/search"), asked.get("GET /rest/api/3/project/{projectIdOrKey}")) == (1, 1), asked
 
 
 def test_a_move_onto_a_key_with_a_card_when_the_old_card_is_another_writers_says_it_stays(

@@ -374,6 +374,19 @@ class JiraClient:
     def server_info(self) -> dict[str, Any]:
         return self.request("GET", "/rest/api/3/serverInfo")
 
+    def live_project_keys(self, keys: Iterable[str]) -> set[str]:
+        """Those of ``keys`` that are a project's key now (``GET /rest/api/3/project/search``
+        filtered by ``keys``, 50 a request, as Jira allows): one request for most sites, where
+        asking :meth:`project_key` for each would be one per project."""
+        wanted = list(dict.fromkeys(str(k) for k in keys if k))
+        live: set[str] = set()
+        for start in range(0, len(wanted), 50):
+            paginator = StartAtPaginator(50, items_key="values", id_keys=("id", "key"))
+            params = {"keys": wanted[start:start + 50]}
+            for _page, items in self.paginate("GET", "/rest/api/3/project/search", paginator, params=params):
+                live.update(str(p["key"]) for p in items if isinstance(p, Mapping) and p.get("key"))
+        return live
+
     def project_key(self, key: str) -> str | None:
         """The key the project with ``key`` has now (``GET /rest/api/3/project/{key}``: Jira
         also answers to a key a project had before), or None: no project has or had it (or

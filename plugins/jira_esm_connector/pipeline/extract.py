@@ -528,10 +528,13 @@ def _renamed_projects(task: Any, jira: JiraApi, state: StateApi, lg: Any) -> dic
     issues under the old one, and which no successful run listed in full since (incremental
     imports keyed by the issue key). A key change does not move the issues' ``updated``: this
     run lists such a project in full once, so its cards are re-keyed now, not as each issue
-    changes. One request per project the task holds cards of (Jira answers to a former key)."""
+    changes. One request for the project keys the task holds cards under that are still a
+    project's key (50 a request), one more for each that is not (Jira answers to a former key)."""
     if task.mapping_type != "generic" or task.record_key_path != "key":
         return {}
-    now = {old: jira.project_key(old) for old in state.key_prefixes(task.name)}
+    prefixes = state.key_prefixes(task.name)
+    live = jira.live_project_keys(prefixes) if prefixes else set()
+    now = {old: jira.project_key(old) for old in prefixes if old not in live}
     listed = state.renamed_projects_listed(task.name)
     renamed = {old: new for old, new in now.items() if new and new != old and (old, new) not in listed}
     for old, new in renamed.items():
