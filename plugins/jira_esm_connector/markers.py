@@ -67,25 +67,26 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 
 @functools.lru_cache(maxsize=4096)
-def _fold_letter(char: str) -> str:
-    """A non-ASCII character without case ("Å" -> "å", "Σ" -> "σ", "ẞ" -> "ß"), or itself when
-    folding would make it (partly) ASCII: a look-alike stays apart from the letter it mimics."""
-    for folded in (char.casefold(), char.lower()):
-        if not any(c.isascii() for c in folded):
-            return folded
-    return char
+def _lowers_apart(char: str) -> bool:
+    """Does ``char`` lowercase without becoming (partly) ASCII? True for an ASCII character.
+    False for a look-alike ("\u212a" Kelvin sign -> "k", "\u0130" -> "i" + dot): it stays as
+    it is, apart from the letter it mimics."""
+    return char.isascii() or not any(c.isascii() for c in char.lower())
 
 
 def email_key(email: Any) -> str:
-    """An e-mail address for comparing (a user is found by it): case folded, non-ASCII
-    letters too ("ÅSA@..." is "åsa@..."). Not plain ``casefold()``: it makes look-alikes
-    equal to ASCII letters ("\u017fupport@..." with a long s, "\u212a" Kelvin sign for "k",
-    "\u0130" for "i"), so a payload address could select -- and delete -- another user; a
-    non-ASCII character never folds to an ASCII one here."""
+    """An e-mail address for comparing (a user is found by it): lowercased, as Jira compares
+    addresses, non-ASCII letters too ("\u00c5SA@..." is "\u00e5sa@..."). Not ``casefold()``:
+    it makes different small letters one ("\u00b5" micro sign and "\u03bc" mu, final and
+    other sigma) and look-alikes ASCII ("\u017fupport@..." with a long s), so a payload
+    address could select -- and delete -- another user; a non-ASCII character never lowers
+    to an ASCII one here (it stays as it is)."""
     text = str(email or "").strip()
     if text.isascii():
         return text.translate(_ASCII_LOWER)
-    return "".join(c.translate(_ASCII_LOWER) if c.isascii() else _fold_letter(c) for c in text)
+    if all(_lowers_apart(c) for c in text):
+        return text.lower()  # as Jira: "\u03a3" ending a word is the final "\u03c2"
+    return "".join(c.lower() if _lowers_apart(c) else c for c in text)
 
 
 def user_with_email(users: Iterable[dict[str, Any]], email: Any) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from jira_esm_connector.events import delete_user, remove_user_from_group
+from jira_esm_connector.events import EventRefused, delete_user, remove_user_from_group
 from jira_esm_connector.markers import EventRef, email_key, user_with_email
 
 from .conftest import unique
@@ -51,3 +51,34 @@ def test_an_event_finds_a_user_by_a_non_ascii_address_in_other_case(jira, reques
     removed = remove_user_from_group(jira, EventRef("t", unique()), group_name=group["name"], email=shouted)
     assert removed["account_id"] == account_id and removed["changed"] is True
     assert delete_user(jira, EventRef("t", unique()), email=shouted) == {"account_id": account_id, "deleted": True}
+
+
+@pytest.mark.parametrize("one, other", [
+    ("\u00b5ller@example.com", "\u03bcller@example.com"),  # MICRO SIGN / GREEK SMALL LETTER MU
+    ("\u03c3\u03bf\u03c6\u03b9\u03b1\u03c2@example.gr", "\u03c3\u03bf\u03c6\u03b9\u03b1\u03c3@example.gr"),  # final sigma / sigma
+    ("\u03b8eta@example.com", "\u03d1eta@example.com"),  # GREEK SMALL LETTER THETA / THETA SYMBOL
+])
+def test_two_lowercase_letters_jira_holds_apart_stay_apart(one, other):
+    """Jira compares addresses without case (lowercased), nothing more: two different small
+    letters are two addresses, two users. casefold() makes them one (micro sign and mu, final
+    and other sigma), so an event naming one address could select -- and delete -- the other."""
+    assert one.lower() != other.lower()
+    assert email_key(one) != email_key(other)
+    assert user_with_email([{"accountId": "a1", "emailAddress": one}], other) is None
+
+
+def test_a_final_capital_sigma_is_the_small_final_sigma_as_jira_lowercases_it():
+    assert email_key("\u03a3\u039f\u03a6\u0399\u0391\u03a3@example.gr") == email_key("\u03c3\u03bf\u03c6\u03b9\u03b1\u03c2@example.gr")
+
+
+def test_deleting_by_an_address_no_user_has_never_deletes_a_look_alike_user(jira, close_accounts_after):
+    """Only a user with a micro-sign address exists; the event names the Greek-mu address.
+    Jira's search finds no one, the scan of all users (for a deactivated one) must not take
+    the micro-sign user for it: the event is refused and that user stays."""
+    u = unique("u")
+    micro = f"\u00b5ller-{u}@example.com"
+    account_id = jira.create_user(micro, ["jira-software"])["accountId"]
+    close_accounts_after.append(account_id)
+    with pytest.raises(EventRefused, match="no user, active or deactivated"):
+        delete_user(jira, EventRef("t", unique()), email=f"\u03bcller-{u}@example.com")
+    assert jira.get_user(account_id)["accountId"] == account_id
