@@ -11,6 +11,7 @@ import unicodedata
 import pytest
 
 from jira_esm_connector.events import EventRefused, add_user_to_group, create_group, delete_group, remove_user_from_group
+from jira_esm_connector.http.errors import NotFoundError
 from jira_esm_connector.markers import EventRef
 
 from .conftest import unique
@@ -74,3 +75,41 @@ def test_create_group_makes_no_look_alike_of_a_group_held_decomposed(jira, reque
     assert [g["groupId"] for g in _named(jira, name)] == [held["groupId"]]
     # an earlier attempt of this event may have made it: the group found is the result
     assert create_group(jira, _ref(), nfc(name), check_first=True)["group_id"] == held["groupId"]
+
+
+def _two_look_alikes(jira, request) -> tuple[str, list[dict]]:
+    """Two groups Jira holds apart, each the name "<base> café" up to ASCII case in one
+    Unicode form: "<base> Café" composed, "<base> CAFé" decomposed (made before names were
+    sent composed). The payload "<base> café" is neither exactly."""
+    base = unique("dup")
+    groups = [jira.create_group(f"{base} Caf\u00e9"), jira.create_group(f"{base} CAFe\u0301")]
+    for group in groups:
+        request.addfinalizer(lambda gid=group["groupId"]: _delete_if_there(jira, gid))
+    return f"{base} caf\u00e9", groups
+
+
+def _delete_if_there(jira, group_id: str) -> None:
+    try:
+        jira.delete_group(group_id=group_id)
+    except NotFoundError:
+        pass
+
+
+def test_delete_group_refuses_a_name_two_groups_match_and_deletes_neither(jira, request):
+    """Asked for each Unicode form, Jira (matching without ASCII case) shows both groups and
+    neither is the payload's spelling: taking the first deleted a group the ESM card may not
+    have meant. Refused, naming both; both stay."""
+    name, groups = _two_look_alikes(jira, request)
+    assert len(list(jira.iter_groups(group_names=[nfc(name), nfd(name)]))) == 2
+    with pytest.raises(EventRefused, match="more than one group"):
+        delete_group(jira, _ref(), name=name)
+    assert {g["groupId"] for g in jira.iter_groups(group_ids=[g["groupId"] for g in groups])} == {
+        g["groupId"] for g in groups}
+
+
+def test_a_membership_change_refuses_a_name_two_groups_match(jira, request, user):
+    name, groups = _two_look_alikes(jira, request)
+    jira.add_user_to_group(user, group_id=groups[1]["groupId"])
+    with pytest.raises(EventRefused, match="more than one group"):
+        remove_user_from_group(jira, _ref(), group_name=name, account_id=user)
+    assert user in {m["accountId"] for m in jira.iter_group_members(group_id=groups[1]["groupId"])}

@@ -38,7 +38,7 @@ from ..http.errors import (
     NotFoundError,
     RateLimitedError,
 )
-from ..jira import group_name, jql_quote
+from ..jira import AmbiguousGroupError, group_name, jql_quote
 from ..markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef, email_key, user_with_email
 from ..protocols import JiraApi
 from .errors import EventError, EventRefused, is_transient
@@ -148,6 +148,8 @@ def _call(doing: str, fn: Callable[[], T]) -> T:
         if is_transient(exc):
             raise
         raise refused(exc, doing) from None
+    except AmbiguousGroupError as exc:  # a look-alike group: which one is meant cannot be told
+        raise EventRefused(f"Could not {doing}: {exc}") from None
 
 
 def _create_checked(

@@ -159,6 +159,19 @@ def _properties_list(properties: Mapping[str, Any] | Iterable[Mapping[str, Any]]
     return [dict(p) for p in properties]
 
 
+class AmbiguousGroupError(LookupError):
+    """A group name that matches more than one of Jira's groups, none spelt exactly so
+    (:meth:`JiraClient.find_group`)."""
+
+    def __init__(self, name: str, matches: Sequence[str]) -> None:
+        self.name, self.matches = name, list(matches)
+        shown = ", ".join(repr(m) for m in self.matches)
+        super().__init__(
+            f"the group name {name!r} matches more than one group in Jira, none spelt exactly so "
+            f"(case or Unicode form differ): {shown}; name the group by its id"
+        )
+
+
 def group_name(name: str) -> str:
     """A group name as the connector sends and compares it: composed (Unicode NFC), so
     "Café" typed decomposed (NFD, as macOS may) is the same name and no look-alike is made."""
@@ -824,21 +837,27 @@ class JiraClient:
         case (``groupName`` finds "Admins" for "admins") but says nothing of Unicode forms
         ("Café" composed or decomposed): asked for each form, names compared composed
         (:func:`group_name`). An exact spelling wins, then the same name in another form,
-        then the case-insensitive match."""
+        then the case-insensitive match. :class:`AmbiguousGroupError` when no group has the
+        exact spelling and several tie (a look-alike made in the other form): taking the
+        first could delete, or change the members of, a group the caller did not mean."""
         wanted = group_name(name)
         forms = list(dict.fromkeys([name, wanted, unicodedata.normalize("NFD", name)]))
-        same = loose = None
+        same: list[dict[str, Any]] = []
+        loose: list[dict[str, Any]] = []
         for group in self.iter_groups(group_names=forms):
             got = group.get("name")
             if not isinstance(got, str):
                 continue
             if got == name:
                 return group
-            if same is None and group_name(got) == wanted:
-                same = group
-            if loose is None and group_name(got).casefold() == wanted.casefold():
-                loose = group
-        return same or loose
+            if group_name(got) == wanted:
+                same.append(group)
+            elif group_name(got).casefold() == wanted.casefold():
+                loose.append(group)
+        tied = same or loose
+        if len({str(g.get("groupId") or g.get("name")) for g in tied}) > 1:
+            raise AmbiguousGroupError(name, [str(g.get("name")) for g in tied])
+        return tied[0] if tied else None
 
     @staticmethod
     def _group_params(group_id: str | None, group_name: str | None) -> dict[str, str]:
@@ -882,7 +901,10 @@ class JiraClient:
         """Does ``group/bulk`` show this group (by ``groupId``, else ``name``)?"""
         if group.get("groupId"):
             return next(self.iter_groups(group_ids=[str(group["groupId"])]), None) is not None
-        return self.find_group(str(group.get("name"))) is not None
+        try:
+            return self.find_group(str(group.get("name"))) is not None
+        except AmbiguousGroupError:  # shown, in some form: not taken for a group gone
+            return True
 
     def create_group(self, name: str) -> dict[str, Any]:
         """``POST /rest/api/3/group``. Not retried except on 429: check with ``find_group`` before repeating."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..jira.client import AmbiguousGroupError
 from ..jira.jql import jql_list
 from ..markers import ISSUE_EVENT_PROPERTY, EventRef, email_key, user_with_email
 from ..protocols import JiraApi, StateApi
@@ -87,7 +88,10 @@ def _groups(jira: JiraApi, origins: Origins) -> list[tuple[str, EventRef, str]]:
     """(group id, event, card) of the groups with an event's name (Jira keeps it unique)."""
     found = []
     for ref, origin in origins:
-        group = jira.find_group(origin["group_name"]) if origin.get("group_name") else None
+        try:
+            group = jira.find_group(origin["group_name"]) if origin.get("group_name") else None
+        except AmbiguousGroupError:  # look-alike groups: which one the event made cannot be told
+            group = None
         if group is not None and group.get("groupId"):
             found.append((str(group["groupId"]), ref, origin["card_id"]))
     return found
