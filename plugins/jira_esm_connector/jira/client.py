@@ -901,10 +901,7 @@ class JiraClient:
         """Does ``group/bulk`` show this group (by ``groupId``, else ``name``)?"""
         if group.get("groupId"):
             return next(self.iter_groups(group_ids=[str(group["groupId"])]), None) is not None
-        try:
-            return self.find_group(str(group.get("name"))) is not None
-        except AmbiguousGroupError:  # shown, in some form: not taken for a group gone
-            return True
+        return self.find_group(str(group.get("name"))) is not None
 
     def create_group(self, name: str) -> dict[str, Any]:
         """``POST /rest/api/3/group``. Not retried except on 429: check with ``find_group`` before repeating."""
