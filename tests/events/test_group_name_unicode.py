@@ -123,3 +123,16 @@ def test_the_import_notes_no_event_group_when_its_name_matches_two_groups(jira, 
 
     name, _groups_made = _two_look_alikes(jira, request)
     assert _groups(jira, [(_ref(), {"group_name": name, "card_id": "4711"})]) == []
+
+
+def test_delete_group_refuses_a_name_one_group_matches_in_form_and_another_in_case(jira, request):
+    """"<base> Café" composed: Jira holds "<base> café" composed (its own case-insensitive match
+    for the name) and "<base> Café" decomposed (the same letters in another form). Neither is
+    the payload's spelling; preferring one deleted a group the card may not have meant."""
+    base = unique("dup")
+    groups = [jira.create_group(f"{base} caf\u00e9"), jira.create_group(f"{base} Cafe\u0301")]
+    for group in groups:
+        request.addfinalizer(lambda gid=group["groupId"]: _delete_if_there(jira, gid))
+    with pytest.raises(EventRefused, match="more than one group"):
+        delete_group(jira, _ref(), name=f"{base} Caf\u00e9")
+    assert len(list(jira.iter_groups(group_ids=[g["groupId"] for g in groups]))) == 2

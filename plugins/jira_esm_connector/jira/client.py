@@ -836,28 +836,24 @@ class JiraClient:
         """The group with this name, or None. Jira matches group names without regard to
         case (``groupName`` finds "Admins" for "admins") but says nothing of Unicode forms
         ("Café" composed or decomposed): asked for each form, names compared composed
-        (:func:`group_name`). An exact spelling wins, then the same name in another form,
-        then the case-insensitive match. :class:`AmbiguousGroupError` when no group has the
-        exact spelling and several tie (a look-alike made in the other form): taking the
-        first could delete, or change the members of, a group the caller did not mean."""
+        (:func:`group_name`). An exact spelling wins, else the one group with the same name
+        in another form or case. :class:`AmbiguousGroupError` when no group has the exact
+        spelling and several match (a look-alike made in the other form): taking one could
+        delete, or change the members of, a group the caller did not mean."""
         wanted = group_name(name)
         forms = list(dict.fromkeys([name, wanted, unicodedata.normalize("NFD", name)]))
-        same: list[dict[str, Any]] = []
-        loose: list[dict[str, Any]] = []
+        matches: list[dict[str, Any]] = []  # the same name in another form or case
         for group in self.iter_groups(group_names=forms):
             got = group.get("name")
             if not isinstance(got, str):
                 continue
             if got == name:
                 return group
-            if group_name(got) == wanted:
-                same.append(group)
-            elif group_name(got).casefold() == wanted.casefold():
-                loose.append(group)
-        tied = same or loose
-        if len({str(g.get("groupId") or g.get("name")) for g in tied}) > 1:
-            raise AmbiguousGroupError(name, [str(g.get("name")) for g in tied])
-        return tied[0] if tied else None
+            if group_name(got).casefold() == wanted.casefold():
+                matches.append(group)
+        if len({str(g.get("groupId") or g.get("name")) for g in matches}) > 1:
+            raise AmbiguousGroupError(name, [str(g.get("name")) for g in matches])
+        return matches[0] if matches else None
 
     @staticmethod
     def _group_params(group_id: str | None, group_name: str | None) -> dict[str, str]:
