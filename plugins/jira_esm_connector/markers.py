@@ -86,7 +86,8 @@ def email_key(email: Any) -> str:
         return text.translate(_ASCII_LOWER)
     if all(_lowers_apart(c) for c in text):
         return text.lower()  # as Jira: "\u03a3" ending a word is the final "\u03c2"
-    return "".join(c.lower() if _lowers_apart(c) else c for c in text)
+    # letter by letter, a capital sigma cannot be told final ("\u03c2") or not: kept as it is
+    return "".join(c.lower() if _lowers_apart(c) and c != "\u03a3" else c for c in text)
 
 
 def user_with_email(users: Iterable[dict[str, Any]], email: Any) -> dict[str, Any] | None:

@@ -82,3 +82,12 @@ def test_deleting_by_an_address_no_user_has_never_deletes_a_look_alike_user(jira
     with pytest.raises(EventRefused, match="no user, active or deactivated"):
         delete_user(jira, EventRef("t", unique()), email=f"\u03bcller-{u}@example.com")
     assert jira.get_user(account_id)["accountId"] == account_id
+
+
+def test_a_capital_sigma_beside_a_look_alike_is_not_taken_for_a_small_sigma():
+    """An address with a look-alike kept as it is is lowercased letter by letter, which
+    cannot tell a final capital sigma (Jira: "\u03c2") from another: kept as it is too, so
+    two addresses Jira holds apart ("\u212a\u03bf\u03c2@" and "\u212a\u03bf\u03c3@") stay apart."""
+    one, other = "\u212a\u039f\u03a3@example.com", "\u212a\u03bf\u03c3@example.com"
+    assert one.lower() != other.lower()
+    assert email_key(one) != email_key(other)
