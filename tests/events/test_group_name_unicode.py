@@ -136,3 +136,27 @@ def test_delete_group_refuses_a_name_one_group_matches_in_form_and_another_in_ca
     with pytest.raises(EventRefused, match="more than one group"):
         delete_group(jira, _ref(), name=f"{base} Caf\u00e9")
     assert len(list(jira.iter_groups(group_ids=[g["groupId"] for g in groups]))) == 2
+
+
+def test_delete_group_given_an_id_and_a_name_of_another_group_deletes_neither(jira, request):
+    """An ESM card holds the group's id and its name as last imported; the group was renamed
+    in Jira and another group took the old name. The id names the card's group, the name
+    another one: the name was looked up (the id ignored) and that other group deleted.
+    Refused now, naming both; both stay."""
+    base = unique("renamed")
+    card_group = jira.create_group(f"{base} now")
+    other = jira.create_group(f"{base} was")
+    for group in (card_group, other):
+        request.addfinalizer(lambda gid=group["groupId"]: _delete_if_there(jira, gid))
+    with pytest.raises(EventRefused, match="names another group"):
+        delete_group(jira, _ref(), name=f"{base} was", group_id=card_group["groupId"])
+    assert len(list(jira.iter_groups(group_ids=[card_group["groupId"], other["groupId"]]))) == 2
+
+
+def test_delete_group_given_its_id_and_its_name_in_another_case_deletes_it(jira, request):
+    base = unique("both")
+    group = jira.create_group(f"{base} Caf\u00e9")
+    request.addfinalizer(lambda: _delete_if_there(jira, group["groupId"]))
+    deleted = delete_group(jira, _ref(), name=f"{base} CAFe\u0301", group_id=group["groupId"])
+    assert deleted["deleted"] is True and deleted["group_id"] == group["groupId"]
+    assert list(jira.iter_groups(group_ids=[group["groupId"]])) == []

@@ -715,12 +715,19 @@ def create_group(jira: JiraApi, ref: EventRef, name: str, *, check_first: bool =
 
 
 def _find_group(jira: JiraApi, *, group_id: str | None, name: str | None) -> dict[str, Any] | None:
-    if name:
-        return jira.find_group(name)
-    for group in jira.iter_groups():
-        if group.get("groupId") == group_id:
-            return group
-    return None
+    """The group with this id, else with this name (:meth:`find_group`). Given both, the id
+    names the group (a name can move to another group) and a name that is not that group's,
+    in any case or Unicode form, is refused: one of the two is wrong, and a delete must not guess."""
+    if not group_id:
+        return jira.find_group(name) if name else None
+    group = next((g for g in jira.iter_groups(group_ids=[group_id]) if g.get("groupId") == group_id), None)
+    held = group.get("name") if group is not None else None
+    if name and isinstance(held, str) and group_name(held).casefold() != group_name(name).casefold():
+        raise EventRefused(
+            f"the payload's group id {group_id} is Jira's group '{held}', but its name '{name}' names another "
+            "group (or none): send the id alone, or the group's current name"
+        )
+    return group
 
 
 def delete_group(
@@ -736,7 +743,7 @@ def delete_group(
         if check_first:
             log.info("Jira group %s is already gone: an earlier attempt deleted it", which)
             return {"group_id": group_id, "group_name": name, "deleted": False}
-        raise EventRefused(f"Jira has no group {'named ' + repr(name) if name else 'with id ' + str(group_id)}")
+        raise EventRefused(f"Jira has no group {'with id ' + str(group_id) if group_id else 'named ' + repr(name)}")
     gid, gname = group.get("groupId"), group.get("name")
     try:
         jira.delete_group(group_id=gid) if gid else jira.delete_group(name=gname)
