@@ -103,7 +103,8 @@ class TemplateWriteForbiddenError(PermissionDeniedError):
         return cls(
             f"ESM refuses every write to template '{template}' (403): it refused {tried} card(s) of folder "
             f"'{folder}' one by one and accepted none in this run; the connector's ESM account may have lost its "
-            "rights to the template (check its role in ESM). The refused cards are not cached: the first run after "
+            "rights to the template, or to an attribute every one of these writes sets (check its role in ESM). "
+            "The refused cards are not cached: the first run after "
             "the rights are back loads them." + (f" ESM said: {said}" if said else ""),
             403,
             SERVICE,
