@@ -85,3 +85,69 @@ def test_two_unfinished_events_from_one_card_give_it_to_one_issue_only(jira, esm
                for key in keys}
     assert all(len(cards) == 1 for cards in holding.values()), (holding, summary)
     assert card in holding[keys[0]] + holding[keys[1]], holding
+
+
+CANCELLED = {"attribute": "status", "value": "07 - Cancelled"}
+
+
+def _event_write_back_lands_after_a_move(jira, jira_sim, esm, esm_clients, state, staging, task):
+    """Stage the race: an event push creates SUP-n from an incident; its write-back is held;
+    the issue moves to OPS; the import writes the incident under OPS-m (the event's card);
+    then the held write-back lands, putting the OLD key SUP-n back on the incident.
+    Returns (card, old key, new key, the import's summary)."""
+    create = example_task("event_create_issue.yaml")
+    card = str(esm.create_card("incident", {"subject": "Printer on fire"}, folder="incident_management"))
+    conf = {"event_id": f"inc-late-write-back-{task.name}", "datacard_id": card, "subject": "Printer on fire"}
+    event_esm = esm_clients()
+    real_patch = event_esm.patch_card
+    writing_back, import_done = threading.Event(), threading.Event()
+
+    def slow_patch(*args, **kwargs):
+        writing_back.set()
+        assert import_done.wait(WAIT_S)
+        return real_patch(*args, **kwargs)
+
+    event_esm.patch_card = slow_patch
+    outcome: dict = {}
+
+    def push() -> None:
+        try:
+            outcome["result"] = run_event(create, conf, jira, event_esm, state)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = exc
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    try:
+        assert writing_back.wait(WAIT_S), outcome
+        old_key = next(jira.search(f"labels = {EventRef(create.name, conf['event_id']).label}",
+                                   fields=["summary"]))["key"]
+        new_key = jira_sim.admin("POST", f"issues/{old_key}/move", json={"project": "OPS"}).json()["key"]
+        summary = run_import(task, jira, esm, state, staging, run_id(1))
+    finally:
+        import_done.set()
+        pusher.join(WAIT_S)
+    assert outcome.get("result", {}).get("issue_key") == old_key, outcome
+    assert esm.get_card("incident", card).value("jira_key") == old_key  # the race happened
+    return card, old_key, new_key, summary
+
+
+def test_a_late_event_write_back_of_the_old_key_does_not_cost_the_incident_its_card(
+    jira, jira_sim, esm, esm_clients, state, staging,
+):
+    """The event's write-back of SUP-n lands after the import wrote the incident under the
+    issue's new key OPS-m. When the issue next changes, the import must find the incident
+    (the card it recorded for the issue) and re-key it -- not create a second card and mark
+    the user's own incident removed as its duplicate."""
+    task = example_task("import_3_issues_to_incidents.yaml", mode="full", removed=CANCELLED, jql="project in (SUP, OPS)")
+    card, old_key, new_key, first = _event_write_back_lands_after_a_move(
+        jira, jira_sim, esm, esm_clients, state, staging, task)
+    assert first["created"] > 0 and first["marked_removed"] == 0, first
+    jira.edit_issue(new_key, {"summary": "Printer still on fire"})
+
+    second = run_import(task, jira, esm, state, staging, run_id(2))
+
+    holding = [c for c in esm_cards(esm, "incident").values() if c.value("jira_key") in (old_key, new_key)]
+    assert [(c.data_card_id, c.value("jira_key")) for c in holding] == [(card, new_key)], (holding, second)
+    assert holding[0].value("status") != CANCELLED["value"] and holding[0].value("subject") == "Printer still on fire"
+    assert (second["created"], second["marked_removed"], second["rekeyed"]) == (0, 0, 1), second

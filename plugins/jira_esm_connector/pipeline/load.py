@@ -28,7 +28,11 @@ recorded, then the error is raised (an Airflow retry of the step finds the rest 
    now OPS-12 (moved in Jira): card 123 re-keyed"), and the old key's state (fingerprint,
    pending references, key map) goes with it, so mark_removed has nothing to mark. An issue
    the task never wrote that an event push created under another key (the event noted the
-   issue's id beside its card) gets the event's card the same way.
+   issue's id beside its card) gets the event's card the same way. And when an event's
+   write-back of the issue's old key landed after the move and after an import gave its
+   card the new key (the card holds the old key again), a key no card holds whose recorded
+   card the event noted is looked for under that old key too: the card found -- that very
+   card, still this task's -- is re-keyed again, not doubled by a new one.
    **First import:** when one request at the start shows that the template holds no card
    at all, no card can match any key -- whichever task or crashed attempt would have made
    it -- and the per-chunk look-ups are skipped; cards this run creates cannot collide
@@ -302,6 +306,7 @@ class _Rekey:
     old_key: str
     card_id: str
     now: bool  # True: this write re-keys it; False: it holds the new key already (an earlier attempt)
+    late: bool = False  # True: an event's write-back put the issue's old key back on its card after the move
 
 
 def load(
@@ -450,8 +455,8 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
                 keys = [row["key"] for row in chunk]
                 hinted = run.state.get_card_ids(run.task.name, keys)
                 origins = run.state.event_cards(run.task.template, run.task.key.esm, keys)
-                earlier, origins = _earlier_keys(run, chunk, origins)
-                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins, earlier))
+                earlier, origins, back = _earlier_keys(run, chunk, origins)
+                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins, earlier, back))
                 while len(in_flight) >= concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     _record_done(run, done, in_flight)
@@ -529,7 +534,7 @@ def _skip_already_loaded(run: _Run, chunk: list[dict[str, Any]]) -> tuple[list[d
 
 def _existing_cards(
     run: _Run, keys: list[str], hinted: dict[str, str], origins: dict[str, str],
-    earlier: dict[str, tuple[str, str]] | None = None,
+    earlier: dict[str, tuple[str, str]] | None = None, back: dict[str, tuple[str, str]] | None = None,
 ) -> tuple[dict[str, Any], list[str], dict[str, _Rekey]]:
     """(``{key: EsmCard}`` of the chunk's cards in ESM -- the truth, one look-up for the
     whole chunk, mapped keys included; a key no card holds yet but an event push created
@@ -544,7 +549,8 @@ def _existing_cards(
     rekeys: dict[str, _Rekey] = {}
     if run.look_up:
         existing, rekeys = _lookup_with_earlier_keys(
-            run, keys, [removal.attribute if removal else None, *membership_attributes(run.task)], earlier or {})
+            run, keys, [removal.attribute if removal else None, *membership_attributes(run.task)], earlier or {},
+            back or {})
     given: set[str] = set()
     for key in keys:
         # one card for one key: two events from the same card (sent again under a new event
@@ -563,6 +569,7 @@ _TEXT_KEYS = ("key", "id", "accountId", "groupId", "name")
 
 def _lookup_with_earlier_keys(
     run: _Run, keys: list[str], extra: list[Any], moved: dict[str, tuple[str, str]],
+    back: dict[str, tuple[str, str]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, _Rekey]]:
     """:func:`lookup_cards` for the chunk's keys. A key read from a number field ("13") is also
     looked for as earlier versions wrote it, Jira's double ("13.0"): the card found is this
@@ -570,14 +577,17 @@ def _lookup_with_earlier_keys(
     issue's key (``moved``: key -> (the key its issue id was last written under, that card))
     is also looked for under the old key, in the same request: the card found there, stamped
     with this task -- or that card itself, stamped by no task (an event push's, which no import
-    wrote yet) --, is the record's card (written, it is re-keyed). Returns the cards and the
-    re-keys."""
+    wrote yet) --, is the record's card (written, it is re-keyed). A key no card holds whose
+    recorded card an event push wrote the issue's old key to (``back``: key -> (that old key,
+    the card)) gets that card when it holds the old key and this task's id (re-keyed again).
+    Returns the cards and the re-keys."""
     task = run.task
     wanted = set(keys)
     earlier = {} if task.record_key_path in _TEXT_KEYS else {
         f"{key}.0": key for key in keys if key.lstrip("-").isdigit() and f"{key}.0" not in wanted
     }
-    former = {old: key for key, (old, _card) in moved.items() if old not in wanted}
+    back = back or {}
+    former = {old: key for key, (old, _card) in [*moved.items(), *back.items()] if old not in wanted}
     stamp = [task.task_id_attribute] if former else []
     found = lookup_cards(run.esm, task.template, task.key.esm, [*keys, *earlier, *former], [*extra, *stamp])
     existing = {key: card for key, card in found.items() if key in wanted}
@@ -599,6 +609,12 @@ def _lookup_with_earlier_keys(
         if stamp == task.name or (stamp == "" and card.data_card_id == card_id):
             existing[key] = card
             rekeys[key] = _Rekey(old, card.data_card_id, now=True)
+    for key, (old, card_id) in back.items():
+        card = found.get(old) if key not in existing and old in former else None
+        # only the very card the task last wrote this issue to, still the task's
+        if card is not None and card.data_card_id == card_id and card.value(task.task_id_attribute) == task.name:
+            existing[key] = card
+            rekeys[key] = _Rekey(old, card_id, now=True, late=True)
     return existing, rekeys
 
 
@@ -749,13 +765,13 @@ def _check_memberships(run: _Run, dataset: Dataset, unchanged: int | None, allow
 
 def _write_chunk(
     run: _Run, chunk: list[dict[str, Any]], hinted: dict[str, str], origins: dict[str, str],
-    earlier: dict[str, tuple[str, str]] | None = None,
+    earlier: dict[str, tuple[str, str]] | None = None, back: dict[str, tuple[str, str]] | None = None,
 ) -> _ChunkDone:
     """In a worker thread: find the chunk's cards, resolve references, one bulk PUT. Touches
     no state: the calling thread records the answer (:func:`_record_chunk`)."""
     task = run.task
     counts = {"kept_disabled": 0, "unresolved_references": 0}
-    existing, stale, rekeys = _existing_cards(run, [row["key"] for row in chunk], hinted, origins, earlier)
+    existing, stale, rekeys = _existing_cards(run, [row["key"] for row in chunk], hinted, origins, earlier, back)
     cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.kept_disabled_line,
                                                 run.held_back)
     outcomes = [o for part in run.esm.iter_bulk_import(task.template, cards, folder=task.folder,
@@ -765,25 +781,31 @@ def _write_chunk(
 
 def _earlier_keys(
     run: _Run, chunk: list[dict[str, Any]], origins: dict[str, str],
-) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+) -> tuple[dict[str, tuple[str, str]], dict[str, str], dict[str, tuple[str, str]]]:
     """(``{key: (old key, card id)}`` of the chunk's records whose Jira issue (``object_id``)
     the task last wrote under another key: moved, or its project key changed; ``origins``
     and the cards of the issues the task never wrote that an event push created under another
     key, from a card it may or may not have written that key to -- moved before any import
     met them: both kinds are looked for under the old key, and the event's card is also its
-    ``origin``). One state query, two when some issue is new to the task; none for records
+    ``origin``; ``{key: (old key, card id)}`` of the records the task last wrote under this
+    very key to a card an event push wrote the issue's old key to (its write-back landed
+    after the move and the import's re-key: the card may hold the old key again), looked for
+    under the old key only when no card holds the key). Two state queries; none for records
     without an id (imports not keyed by the issue key)."""
     ids = {row["object_id"]: row["key"] for row in chunk if row.get("object_id")}
     if not ids or not run.look_up:  # an empty template holds no card to re-key
-        return {}, origins
+        return {}, origins, {}
     known = run.state.object_keys(run.task.name, ids)
     earlier = {ids[ident]: (old, card) for ident, (old, card) in known.items() if old != ids[ident]}
     new = {ident: key for ident, key in ids.items() if ident not in known and key not in origins}
-    if not new:
-        return earlier, origins
-    noted = run.state.event_cards_of_objects(run.task.template, run.task.key.esm, new)
-    moved = {new[ident]: (old, card) for ident, (old, card) in noted.items() if old != new[ident]}
-    return {**earlier, **moved}, {**origins, **{key: card for key, (_old, card) in moved.items()}}
+    same = {ident: card for ident, (old, card) in known.items() if old == ids[ident]}
+    if not new and not same:
+        return earlier, origins, {}
+    noted = run.state.event_cards_of_objects(run.task.template, run.task.key.esm, [*new, *same])
+    moved = {new[ident]: (old, card) for ident, (old, card) in noted.items() if ident in new and old != new[ident]}
+    back = {ids[ident]: (old, card) for ident, (old, card) in noted.items()
+            if ident in same and card == same[ident] and old != ids[ident]}
+    return {**earlier, **moved}, {**origins, **{key: card for key, (_old, card) in moved.items()}}, back
 
 
 def _record_chunk(run: _Run, done: _ChunkDone) -> None:
@@ -849,7 +871,12 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
 
 def _note_rekey(run: _Run, key: str, rekey: _Rekey) -> str:
     """Count and log a moved record's card saved under its new key; its old key."""
-    if rekey.now:
+    if rekey.late:
+        run.counts["rekeyed"] += 1
+        run.rekeyed_line("Card %s of %s held the issue's old key %s again: an event push wrote that key back to it "
+                         "after the issue moved and an import had given the card the new key. Card %s re-keyed to %s "
+                         "(no second card).", rekey.card_id, key, rekey.old_key, rekey.card_id, key)
+    elif rekey.now:
         run.counts["rekeyed"] += 1
         run.rekeyed_line("%s is now %s (moved in Jira): card %s re-keyed.", rekey.old_key, key, rekey.card_id)
     else:
