@@ -9,6 +9,7 @@ from jira_esm_connector.events import run_event
 from jira_esm_connector.markers import EventRef
 from jira_esm_connector.pipeline import run_import
 
+from .conftest import ISSUES_TASK, make_task
 from .helpers import esm_cards, run_id
 from .test_roundtrip import example_task
 
@@ -151,3 +152,29 @@ def test_a_late_event_write_back_of_the_old_key_does_not_cost_the_incident_its_c
     assert [(c.data_card_id, c.value("jira_key")) for c in holding] == [(card, new_key)], (holding, second)
     assert holding[0].value("status") != CANCELLED["value"] and holding[0].value("subject") == "Printer still on fire"
     assert (second["created"], second["marked_removed"], second["rekeyed"]) == (0, 0, 1), second
+
+
+def test_a_late_event_write_back_of_the_old_key_is_not_marked_removed_and_is_rekeyed_next_run(
+    jira, jira_sim, esm, esm_clients, state, staging, run_log,
+):
+    """As above, but the issue does not change: the full import writes nothing, and its removal
+    check pages through the task's cards (the key map not known complete: a load crashed in
+    between). It meets the incident under the old key SUP-n, which Jira answers as the issue now
+    at OPS-m -- the key this task recorded the issue under, on this very card. That card is the
+    issue's own, not a duplicate: not marked removed; the run after re-keys it."""
+    task = make_task(ISSUES_TASK, name="late_write_back", mode="full", removed=CANCELLED, jql="project in (SUP, OPS)")
+    card, old_key, new_key, _first = _event_write_back_lands_after_a_move(
+        jira, jira_sim, esm, esm_clients, state, staging, task)
+    state.set_key_map_complete(task.name, task.template, task.key.esm, False)
+
+    second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+    assert esm.get_card("incident", card).value("status") != CANCELLED["value"], second
+    assert (second["created"], second["marked_removed"]) == (0, 0), second
+    assert any(f"card {card}" in m and old_key in m and new_key in m and "not marked removed" in m
+               for m in run_log.messages), run_log.messages
+
+    third = run_import(task, jira, esm, state, staging, run_id(3))
+    holding = [c for c in esm_cards(esm, "incident").values() if c.value("jira_key") in (old_key, new_key)]
+    assert [(c.data_card_id, c.value("jira_key")) for c in holding] == [(card, new_key)], (holding, third)
+    assert holding[0].value("status") != CANCELLED["value"]
+    assert (third["created"], third["marked_removed"], third["rekeyed"]) == (0, 0, 1), third

@@ -341,6 +341,35 @@ def _moved_not_rekeyed(
     return spared | kept
 
 
+def _own_cards_under_old_keys(
+    task: Any, state: StateApi, recorded: dict[str, tuple[str, str]], moved: dict[str, str], cards: dict[str, str],
+    seen: set[str], lg: Any,
+) -> set[str]:
+    """Of the candidates (``cards``: key -> card id), the keys of those that are the very card this
+    task last wrote a moved issue to under its new key (``recorded``), which this run fetched:
+    something wrote an old key of the issue back to it (an event push's write-back landing
+    after the move and the import's re-key). The issue's own card, not a duplicate: never
+    marked. The state learns where it is -- the card under the old key it holds, the issue's
+    id under that key, the new key's fingerprint forgotten --, so the next run writes the
+    issue and re-keys the card as for any move."""
+    key_of = {card: key for key, card in cards.items()}
+    own = {key_of[card]: (new, card, ident) for ident, (new, card) in recorded.items()
+           if card in key_of and key_of[card] != new and moved.get(ident) == new and new in seen}
+    if not own:
+        return set()
+    state.record_loaded(task.name, card_ids={old: card for old, (_new, card, _i) in own.items()}, fingerprints={},
+                        pending={}, object_ids={old: ident for old, (_new, _card, ident) in own.items()},
+                        forgotten=[new for new, _card, _i in own.values()])
+    state.delete_fingerprints(task.name, [new for new, _card, _i in own.values()])
+    lg.warning(
+        "%d card(s) are not marked removed: each is the card of an issue that moved in Jira and that this task "
+        "wrote under its new key, but the card holds the issue's old key again (an event push wrote it back after "
+        "the move); the next run re-keys them: %s", len(own),
+        "; ".join(f"card {card} holds {old}, its issue is now {new}" for old, (new, card, _i) in sorted(own.items()))[:1500],
+    )
+    return set(own)
+
+
 def _still_selected(jira: JiraApi, jql: str, issues: dict[str, str]) -> set[str]:
     """The record keys of ``issues`` (issue id -> key) the JQL still selects, asked for
     those ids alone (an id that is not a number cannot be asked: kept)."""
@@ -363,15 +392,19 @@ def _not_gone_from_jira(
     next run decides), nor when the task's JQL, asked for it alone, still selects it (the
     listing lost it: a page that came back short) -- a moved issue the task still records
     under the candidate's key counts as that card's --, nor when it moved to a key this run
-    fetched and its card awaits re-keying or is the issue's only card (:func:`_moved_not_rekeyed`). Gone, or no longer
-    selected: marked."""
+    fetched and its card awaits re-keying or is the issue's only card (:func:`_moved_not_rekeyed`), or is the very
+    card the task wrote the issue to under that key, holding an old key again (:func:`_own_cards_under_old_keys`).
+    Gone, or no longer selected: marked."""
     if jira is None or task.mapping_type != "generic" or task.record_key_path not in ("key", "id") or not candidates:
         return candidates
     cutoff = _lag_cutoff(task, extracted)
     keys = [key for _, key in candidates]
     recent, older, moved, elsewhere = _in_jira(jira, keys, task.record_key_path, cutoff)
     recorded = state.object_keys(task.name, moved) if moved else {}
-    spared = _moved_not_rekeyed(jira, recorded, moved, elsewhere, {key: card for card, key in candidates}, seen, lg)
+    cards = {key: card for card, key in candidates}
+    own = _own_cards_under_old_keys(task, state, recorded, moved, cards, seen, lg)
+    spared = own | _moved_not_rekeyed(jira, recorded, moved, [k for k in elsewhere if k not in own],
+                                      {k: c for k, c in cards.items() if k not in own}, seen, lg)
     # a moved issue answers under its new key; one the task still records under a candidate's
     # key is that card's issue: changed recently or still selected, the card waits like any other
     asked = set(keys)
