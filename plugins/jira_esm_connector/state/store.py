@@ -1141,6 +1141,7 @@ class StateStore:
         with self._write() as conn:
             if card is not None:
                 self._note_event_card(conn, card, task, event_id)
+                self._write_again_after_late_write_back(conn, card, event_id, now)
             if conn.execute(sa.update(t).where(*where).values(**values)).rowcount == 1:
                 return
             row = self._event_row(conn, task, event_id) if status == "failed" else None
@@ -1152,6 +1153,28 @@ class StateStore:
             elif row["status"] != "done":
                 log.warning("Event %s of %s: this attempt's failure is not recorded: attempt %s of run %s has "
                             "taken the event over and is handling it.", event_id, task, row["attempts"], row["owner"])
+
+    def _write_again_after_late_write_back(self, conn: sa.Connection, card: Mapping[str, Any], event_id: str,
+                                           now: datetime) -> None:
+        """An event wrote the issue key ``card["key"]`` to its card: when an import task already
+        wrote that issue (by id) to the same card under another key -- the issue moved, and the
+        import re-keyed the card before this write-back landed, putting the old key back --, the
+        task forgets its fingerprint and fetches it again (pending): its next run re-keys the card."""
+        ident = str(card.get("object_id") or "").strip()
+        if not ident:
+            return
+        t = self.tables.object_keys
+        rows = conn.execute(sa.select(t.c.task, t.c.record_key).where(
+            t.c.object_id == ident, t.c.card_id == str(card["card_id"]), t.c.record_key != str(card["key"]))).all()
+        for task, key in rows:
+            cache = self.tables.task_cache
+            self._delete_keys(conn, cache, cache.c.task == task, [key])
+            self._put_pending(conn, task, {key: (
+                f"event {event_id} wrote the issue's old key {card['key']} to its card {card['card_id']} after "
+                f"this task gave the card the key {key}: written again to re-key the card")}, now)
+            log.warning("Event %s wrote the issue key %s to ESM card %s, which task %s had re-keyed to %s (the issue "
+                        "moved in Jira): the task's next run writes %s again and re-keys the card.",
+                        event_id, card["key"], card["card_id"], task, key, key)
 
     # ---- run leases (one run of a task at a time; see lease.py for the protocol) ------------
     @staticmethod
