@@ -354,3 +354,20 @@ def test_a_move_onto_a_key_with_a_card_when_the_old_card_is_another_writers_says
     assert [c.data_card_id for c in _cards(esm, task)[new_key]] == [other] and second["created"] == 0, second
     said = [m for m in run_log.messages if f"card {old_card} of {old_key}" in m]
     assert said and all("not this task's card" in m and "stays as it is" in m for m in said), said
+
+
+def test_an_incremental_import_rekeys_a_project_renamed_back_and_again(jira, jira_sim, esm, state, staging):
+    """SUP becomes HELP, back SUP, then HELP again (an admin undoing and redoing a rename). Each
+    change is listed in full once: the third one too, although SUP -> HELP was listed before --
+    the project has been SUP again since."""
+    task = make_task(ISSUES_TASK, name="renamed_back_and_again", jql="project = SUP")
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    before = {k: c[0].data_card_id for k, c in _cards(esm, task).items()}
+    assert len(before) == first["created"] > 10
+    session = jira_sim.session()
+    for n, (project, key) in enumerate([("SUP", "HELP"), ("HELP", "SUP"), ("SUP", "HELP")], start=2):
+        session.put(f"{jira_sim.base_url}/rest/api/3/project/{project}", json={"key": key}).raise_for_status()
+        summary = run_import(task, jira, esm, state, staging, run_id(n))
+        after = {k: [c.data_card_id for c in cs] for k, cs in _cards(esm, task).items()}
+        assert after == {f"{key}-{k.split('-')[1]}": [card] for k, card in before.items()}, (n, summary)
+        assert (summary["created"], summary["rekeyed"]) == (0, len(before)), (n, summary)

@@ -706,11 +706,17 @@ class StateStore:
 
     @transaction(idempotent=True)
     def note_renamed_projects_listed(self, task: str, renamed: Mapping[str, str]) -> None:
-        """A run of ``task`` that listed these projects (old key -> new key) in full succeeded."""
+        """A run of ``task`` that listed these projects (old key -> new key) in full succeeded.
+        A change away from a key a project has again now (renamed back) is forgotten: should
+        the project leave that key once more, that change is listed again."""
         now = _utcnow()
         rows = [{"task": task, "old_key": str(o)[:100], "new_key": str(n)[:100], "listed_at": now}
                 for o, n in renamed.items()]
+        t = self.tables.renamed_projects
         with self._write() as conn:
+            back = [str(n)[:100] for n in renamed.values()]
+            if back:
+                conn.execute(sa.delete(t).where(t.c.task == task, t.c.old_key.in_(back)))
             self._upsert(conn, self.tables.renamed_projects, rows, ["task", "old_key", "new_key"])
 
     @transaction(idempotent=True)
