@@ -524,9 +524,12 @@ def test_migration_10_adds_the_issue_id_to_the_noted_event_cards_and_keeps_the_n
     t = s.tables
     s.note_event_card("incident", "jira_key", "SUP-1", "card-1", task="t", event_id="e1")
     name = s.engine.dialect.identifier_preparer.format_table(t.event_cards)
+    prefix = f"{t.metadata.schema}." if t.metadata.schema else ""
     with s.engine.begin() as conn:  # a database made by a connector at schema version 9
+        for index in t.event_cards.indexes:  # migration 12's, on the column
+            conn.execute(sa.text(f"DROP INDEX {prefix}{index.name}"))
         conn.execute(sa.text(f"ALTER TABLE {name} DROP COLUMN object_id"))
-        conn.execute(sa.delete(t.schema_migrations).where(t.schema_migrations.c.version == 10))
+        conn.execute(sa.delete(t.schema_migrations).where(t.schema_migrations.c.version.in_([10, 12])))
         conn.execute(sa.update(t.schema_version).values(version=9))
     s.dispose()
 
@@ -551,3 +554,35 @@ def test_key_prefixes_and_the_renamed_projects_a_task_listed(store_factory):
     s.clear_cache("issues", "a cache clear keeps them")
     assert s.renamed_projects_listed("issues") == {("SUP", "HELP"), ("OPS", "OPS2")}
     assert s.renamed_projects_listed("other") == set()
+
+
+def test_migration_12_indexes_issue_ids_across_tasks_and_the_lookup_uses_it(store_factory):
+    """Every create_issue push with a write-back asks which import tasks wrote its issue id
+    (``complete_event``), whatever the task -- object_keys' key starts with the task, so
+    without an index of its own that is a scan of every task's ids (100,000s) per push. A
+    database at 11 gets the indexes; on SQLite the look-up's plan uses it."""
+    s = store_factory()
+    t = s.tables
+    prefix = f"{t.metadata.schema}." if t.metadata.schema else ""
+    names = {t.object_keys.name: f"{t.object_keys.name[:-len('object_keys')]}ix_object_keys_object",
+             t.event_cards.name: f"{t.event_cards.name[:-len('event_cards')]}ix_event_cards_object"}
+    with s.engine.begin() as conn:  # a database made by a connector at schema version 11
+        for index in names.values():
+            conn.execute(sa.text(f"DROP INDEX {prefix}{index}"))
+        conn.execute(sa.delete(t.schema_migrations).where(t.schema_migrations.c.version == 12))
+        conn.execute(sa.update(t.schema_version).values(version=11))
+    s.dispose()
+
+    def indexes(store, table):
+        return {ix["name"] for ix in sa.inspect(store.engine).get_indexes(table, schema=t.metadata.schema)}
+
+    at12 = store_factory()
+    assert at12.schema_version() == SCHEMA_VERSION >= 12
+    assert all(index in indexes(at12, table) for table, index in names.items())
+    if at12.dialect == "sqlite":
+        ok = at12.tables.object_keys
+        query = sa.select(ok.c.task).where(ok.c.object_id == "10001", ok.c.card_id == "5")
+        with at12.engine.connect() as conn:
+            plan = " ".join(str(row[-1]) for row in conn.execute(
+                sa.text("EXPLAIN QUERY PLAN " + str(query.compile(conn, compile_kwargs={"literal_binds": True})))))
+        assert names[ok.name] in plan, plan

@@ -174,6 +174,8 @@ class Tables:
             sa.Column("event_id", sa.String(200), nullable=False),
             sa.Column("created_at", UTCDateTime, nullable=False),
             sa.Column("object_id", sa.String(100), nullable=True),
+            # a load chunk asks for the notes of its new issues' ids (migration 12)
+            sa.Index(f"{p}ix_event_cards_object", "object_id"),
         )
 
     @staticmethod
@@ -189,6 +191,10 @@ class Tables:
             sa.Column("record_key", sa.String(RECORD_KEY_MAX), nullable=False),
             sa.Column("card_id", sa.String(100), nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
+            # every create_issue push with a write-back asks which import tasks wrote its issue
+            # id (StateStore.complete_event), whatever the task: not a scan of every task's ids
+            # (migration 12)
+            sa.Index(f"{p}ix_object_keys_object", "object_id"),
         )
 
     @staticmethod
@@ -296,6 +302,12 @@ def _v11(conn: sa.Connection, tables: Tables) -> None:
     tables.renamed_projects.create(conn, checkfirst=True)
 
 
+def _v12(conn: sa.Connection, tables: Tables) -> None:
+    # look-ups of a Jira issue id across tasks (object_keys) and in the event notes
+    for index in (*tables.object_keys.indexes, *tables.event_cards.indexes):
+        index.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps and may arrive out of order
 # (branches add migrations in parallel): the runner applies, in order, every version above
@@ -304,6 +316,6 @@ def _v11(conn: sa.Connection, tables: Tables) -> None:
 # every table from _v1, which creates whatever the Tables class declares; later migrations
 # then find theirs there.)
 MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {
-    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11,
+    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11, 12: _v12,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
