@@ -210,10 +210,12 @@ def test_noted_event_cards_of_events_done_long_ago_are_pruned_and_no_others(stor
     store.fail_event("t", "old-failed", "ESM answered 503")
     store.complete_event("t", "old-done", {"issue_key": "SUP-1"})
     store.complete_event("t", "new-done", {"issue_key": "SUP-3"})
-    events = store.tables.events
-    with store.engine.begin() as conn:
+    events, cards = store.tables.events, store.tables.event_cards
+    with store.engine.begin() as conn:  # a week and a day pass for the old ones (a note is never younger than its end)
         conn.execute(sa.update(events).where(events.c.event_id.in_(["old-done", "old-failed"]))
                      .values(finished_at=datetime.now(UTC) - timedelta(days=8)))
+        conn.execute(sa.update(cards).where(cards.c.event_id.in_(["old-done", "old-failed"]))
+                     .values(created_at=datetime.now(UTC) - timedelta(days=8, minutes=1)))
     keys = ["SUP-1", "SUP-2", "SUP-3", "SUP-4"]
     assert len(store.event_cards("incident", "jira_key", keys)) == 3  # nothing pruned before a note
     store.note_event_card("incident", "jira_key", "SUP-4", "card-SUP-4", task="t", event_id="another")
@@ -564,10 +566,10 @@ def test_migration_12_indexes_issue_ids_across_tasks_and_the_lookup_uses_it(stor
     s = store_factory()
     t = s.tables
     prefix = f"{t.metadata.schema}." if t.metadata.schema else ""
-    names = {t.object_keys.name: f"{t.object_keys.name[:-len('object_keys')]}ix_object_keys_object",
-             t.event_cards.name: f"{t.event_cards.name[:-len('event_cards')]}ix_event_cards_object"}
+    names = {(table.name, index.name) for table in (t.object_keys, t.event_cards) for index in table.indexes}
+    assert len(names) == 3  # the issue id in both, and event_cards' created_at (its pruning)
     with s.engine.begin() as conn:  # a database made by a connector at schema version 11
-        for index in names.values():
+        for _table, index in names:
             conn.execute(sa.text(f"DROP INDEX {prefix}{index}"))
         conn.execute(sa.delete(t.schema_migrations).where(t.schema_migrations.c.version == 12))
         conn.execute(sa.update(t.schema_version).values(version=11))
@@ -578,11 +580,17 @@ def test_migration_12_indexes_issue_ids_across_tasks_and_the_lookup_uses_it(stor
 
     at12 = store_factory()
     assert at12.schema_version() == SCHEMA_VERSION >= 12
-    assert all(index in indexes(at12, table) for table, index in names.items())
+    assert all(index in indexes(at12, table) for table, index in names)
     if at12.dialect == "sqlite":
         ok = at12.tables.object_keys
         query = sa.select(ok.c.task).where(ok.c.object_id == "10001", ok.c.card_id == "5")
         with at12.engine.connect() as conn:
             plan = " ".join(str(row[-1]) for row in conn.execute(
                 sa.text("EXPLAIN QUERY PLAN " + str(query.compile(conn, compile_kwargs={"literal_binds": True})))))
-        assert names[ok.name] in plan, plan
+        assert "ix_object_keys_object" in plan, plan
+        # the pruning every noting push runs reads only the notes old enough to go
+        prune = at12._prune_event_cards().compile(dialect=at12.engine.dialect)
+        with at12.engine.connect() as conn:
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + str(prune), ("2026-01-01 00:00:00",) * len(prune.positiontup)))
+        assert "ix_event_cards_created" in plan, plan

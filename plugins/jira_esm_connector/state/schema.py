@@ -174,8 +174,10 @@ class Tables:
             sa.Column("event_id", sa.String(200), nullable=False),
             sa.Column("created_at", UTCDateTime, nullable=False),
             sa.Column("object_id", sa.String(100), nullable=True),
-            # a load chunk asks for the notes of its new issues' ids (migration 12)
+            # a load chunk asks for the notes of its new issues' ids; every noting push prunes
+            # the notes of events done long ago (migration 12)
             sa.Index(f"{p}ix_event_cards_object", "object_id"),
+            sa.Index(f"{p}ix_event_cards_created", "created_at"),
         )
 
     @staticmethod

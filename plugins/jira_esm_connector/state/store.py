@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from ..http.redact import redact
-from .schema import MIGRATIONS, PENDING_REASON_MAX, RECORD_KEY_MAX, SCHEMA_VERSION, Tables
+from .schema import MIGRATIONS, PENDING_REASON_MAX, RECORD_KEY_MAX, SCHEMA_VERSION, Tables, UTCDateTime
 
 __all__ = [
     "EventRecord", "LeaseClaim", "LeaseInfo", "StateStore", "StateStoreError", "connect_with_retry",
@@ -364,6 +364,9 @@ class StateStore:
         secrets = self._secrets = _url_secrets(parsed)
         self.dialect = parsed.get_backend_name()
         self.tables = Tables(table_prefix, schema)
+        # statements built once (an event push runs a few per transaction: building them cost
+        # more than SQLite's work); SQLAlchemy caches their compiled form
+        self._statements: dict[tuple[Any, ...], Any] = {}
         self._schema = schema
         self._lock_key = zlib.crc32(f"jira_esm_state:{schema}:{table_prefix}".encode()) & 0x7FFFFFFF
         self._connect_retries = max(0, int(connect_retries))
@@ -508,13 +511,9 @@ class StateStore:
             return
         update_cols = [c for c in rows[0] if c not in keys and c not in keep]
         if self.dialect in ("postgresql", "sqlite"):
-            if self.dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert
-            stmt = insert(table)
-            stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update_cols})
-            if self.dialect == "sqlite":
+            stmt = self._statement(("upsert", table.name, tuple(keys), tuple(update_cols)),
+                                   lambda: self._upsert_statement(table, keys, update_cols))
+            if self.dialect == "sqlite" and len(rows) > 1:
                 _executemany_sqlite(conn, table, stmt, rows)
                 return
             for chunk in _chunks(rows):
@@ -525,6 +524,21 @@ class StateStore:
             res = conn.execute(sa.update(table).where(cond).values({c: row[c] for c in update_cols}))
             if res.rowcount == 0:
                 conn.execute(sa.insert(table).values(row))
+
+    def _statement(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """The statement ``build`` makes, built once per store and ``key``."""
+        stmt = self._statements.get(key)
+        if stmt is None:
+            stmt = self._statements[key] = build()
+        return stmt
+
+    def _upsert_statement(self, table: sa.Table, keys: list[str], update_cols: list[str]) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(table)
+        return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update_cols})
 
     # ---- watermarks -----------------------------------------------------------------
     @transaction(idempotent=True)
@@ -1020,14 +1034,20 @@ class StateStore:
         row = {"template": note["template"], "attribute": note["attribute"],
                "record_key": str(note["key"])[:RECORD_KEY_MAX], "card_id": str(note["card_id"])[:100], "task": task,
                "event_id": str(event_id)[:200], "created_at": now, "object_id": ident}
+        conn.execute(self._statement(("prune event cards",), self._prune_event_cards), {"before": now - EVENT_CARDS_KEPT})
+        self._upsert(conn, self.tables.event_cards, [row], ["template", "attribute", "record_key"])
+
+    def _prune_event_cards(self) -> Any:
+        """The notes of events done long ago (before ``:before``): their write-back put the key
+        on the card, where the import's look-up finds it (this map is read only for a key no
+        card holds). A note is written before or with its event's end: only notes that old can
+        go, found by the index of created_at -- not a scan of every note at every push."""
         cards, events = self.tables.event_cards, self.tables.events
-        # the notes of events done long ago: their write-back put the key on the card, where
-        # the import's look-up finds it (this map is read only for a key no card holds)
+        before = sa.bindparam("before", type_=UTCDateTime)
         done_long_ago = sa.exists().where(
             events.c.task == cards.c.task, events.c.event_id == cards.c.event_id,
-            events.c.status == "done", events.c.finished_at < now - EVENT_CARDS_KEPT)
-        conn.execute(sa.delete(cards).where(done_long_ago))
-        self._upsert(conn, cards, [row], ["template", "attribute", "record_key"])
+            events.c.status == "done", events.c.finished_at < before)
+        return sa.delete(cards).where(cards.c.created_at < before, done_long_ago)
 
     @transaction(idempotent=True)
     def event_cards(self, template: str, attribute: str, keys: Iterable[Any]) -> dict[str, str]:
@@ -1170,8 +1190,10 @@ class StateStore:
         if not ident:
             return
         t = self.tables.object_keys
-        rows = conn.execute(sa.select(t.c.task, t.c.record_key).where(
-            t.c.object_id == ident, t.c.card_id == str(card["card_id"]), t.c.record_key != str(card["key"]))).all()
+        query = self._statement(("object written elsewhere",), lambda: sa.select(t.c.task, t.c.record_key).where(
+            t.c.object_id == sa.bindparam("ident"), t.c.card_id == sa.bindparam("card"),
+            t.c.record_key != sa.bindparam("key")))
+        rows = conn.execute(query, {"ident": ident, "card": str(card["card_id"]), "key": str(card["key"])}).all()
         for task, key in rows:
             cache = self.tables.task_cache
             self._delete_keys(conn, cache, cache.c.task == task, [key])
