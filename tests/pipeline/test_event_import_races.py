@@ -4,6 +4,7 @@ at the racy moment (threading events) while the other runs through, on the real 
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 from jira_esm_connector.events import run_event
 from jira_esm_connector.markers import EventRef
@@ -16,21 +17,21 @@ from .test_roundtrip import example_task
 WAIT_S = 60  # only a broken test waits this long
 
 
-def test_an_import_while_the_event_write_back_is_under_way_makes_no_second_card(jira, esm, esm_clients, state, staging):
-    """The event created the Jira issue and its write-back to the incident is on its way (ESM
-    slow, its client retrying a 503): the issue import runs meanwhile, meets the new key and
-    must write the incident the event came from -- not create a second card that the
-    write-back then turns into a duplicate. One issue, one card."""
+@contextmanager
+def _write_back_held(jira, esm, esm_clients, state, event_id):
+    """An event push that creates an issue from a new incident, on its own thread, held just
+    before its write-back until the block ends. Yields (the incident's card, the issue's key,
+    the push's outcome: ``result`` or ``error`` once the block is left)."""
     create = example_task("event_create_issue.yaml")
     card = str(esm.create_card("incident", {"subject": "Printer on fire"}, folder="incident_management"))
-    conf = {"event_id": "inc-write-back-under-way", "datacard_id": card, "subject": "Printer on fire"}
+    conf = {"event_id": event_id, "datacard_id": card, "subject": "Printer on fire"}
     event_esm = esm_clients()  # the event's own worker and client
     real_patch = event_esm.patch_card
-    writing_back, import_done = threading.Event(), threading.Event()
+    writing_back, release = threading.Event(), threading.Event()
 
     def slow_patch(*args, **kwargs):
         writing_back.set()
-        assert import_done.wait(WAIT_S)
+        assert release.wait(WAIT_S)
         return real_patch(*args, **kwargs)
 
     event_esm.patch_card = slow_patch
@@ -39,19 +40,28 @@ def test_an_import_while_the_event_write_back_is_under_way_makes_no_second_card(
     def push() -> None:
         try:
             outcome["result"] = run_event(create, conf, jira, event_esm, state)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # noqa: BLE001 - reported by the callers' assertions
             outcome["error"] = exc
 
     pusher = threading.Thread(target=push)
     pusher.start()
     try:
         assert writing_back.wait(WAIT_S), outcome
-        key = next(jira.search(f"labels = {EventRef(create.name, conf['event_id']).label}", fields=["summary"]))["key"]
+        key = next(jira.search(f"labels = {EventRef(create.name, event_id).label}", fields=["summary"]))["key"]
+        yield card, key, outcome
+    finally:
+        release.set()
+        pusher.join(WAIT_S)
+
+
+def test_an_import_while_the_event_write_back_is_under_way_makes_no_second_card(jira, esm, esm_clients, state, staging):
+    """The event created the Jira issue and its write-back to the incident is on its way (ESM
+    slow, its client retrying a 503): the issue import runs meanwhile, meets the new key and
+    must write the incident the event came from -- not create a second card that the
+    write-back then turns into a duplicate. One issue, one card."""
+    with _write_back_held(jira, esm, esm_clients, state, "inc-write-back-under-way") as (card, key, outcome):
         summary = run_import(example_task("import_3_issues_to_incidents.yaml", jql=f"key = {key}"),
                              jira, esm, state, staging, run_id(1))
-    finally:
-        import_done.set()
-        pusher.join(WAIT_S)
     assert outcome.get("result", {}).get("issue_key") == key, outcome
     holding = [c.data_card_id for c in esm_cards(esm, "incident").values() if c.value("jira_key") == key]
     assert holding == [card], (holding, summary)
@@ -96,40 +106,12 @@ def _event_write_back_lands_after_a_move(jira, jira_sim, esm, esm_clients, state
     the issue moves to OPS; the import writes the incident under OPS-m (the event's card);
     then the held write-back lands, putting the OLD key SUP-n back on the incident.
     Returns (card, old key, new key, the import's summary)."""
-    create = example_task("event_create_issue.yaml")
-    card = str(esm.create_card("incident", {"subject": "Printer on fire"}, folder="incident_management"))
-    conf = {"event_id": f"inc-late-write-back-{task.name}", "datacard_id": card, "subject": "Printer on fire"}
-    event_esm = esm_clients()
-    real_patch = event_esm.patch_card
-    writing_back, import_done = threading.Event(), threading.Event()
-
-    def slow_patch(*args, **kwargs):
-        writing_back.set()
-        assert import_done.wait(WAIT_S)
-        return real_patch(*args, **kwargs)
-
-    event_esm.patch_card = slow_patch
-    outcome: dict = {}
-
-    def push() -> None:
-        try:
-            outcome["result"] = run_event(create, conf, jira, event_esm, state)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            outcome["error"] = exc
-
-    pusher = threading.Thread(target=push)
-    pusher.start()
-    try:
-        assert writing_back.wait(WAIT_S), outcome
-        old_key = next(jira.search(f"labels = {EventRef(create.name, conf['event_id']).label}",
-                                   fields=["summary"]))["key"]
+    with _write_back_held(jira, esm, esm_clients, state, f"inc-late-write-back-{task.name}") as (
+            card, old_key, outcome):
         new_key = jira_sim.admin("POST", f"issues/{old_key}/move", json={"project": "OPS"}).json()["key"]
         summary = run_import(task, jira, esm, state, staging, run_id(1))
         if after_import is not None:
             after_import(new_key)
-    finally:
-        import_done.set()
-        pusher.join(WAIT_S)
     assert outcome.get("result", {}).get("issue_key") == old_key, outcome
     assert esm.get_card("incident", card).value("jira_key") == old_key  # the race happened
     return card, old_key, new_key, summary
