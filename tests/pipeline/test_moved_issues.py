@@ -374,3 +374,31 @@ def test_an_incremental_import_rekeys_a_project_renamed_back_and_again(jira, jir
             assert (summary["created"], summary["rekeyed"]) == (0, len(before)), (n, summary)
     finally:  # tests outside this directory use the simulator without resetting it: SUP as seeded
         session.put(f"{jira_sim.base_url}/rest/api/3/project/HELP", json={"key": "SUP"})
+
+
+def test_a_card_rekeyed_without_its_state_write_keeps_the_issue_when_it_moves_again(
+    jira, jira_sim, esm, state, staging, run_log,
+):
+    """A run re-keyed the card (SUP-n -> OPS-m) and died before the state write: the state
+    still says SUP-n, card C, while C holds OPS-m. The issue moves again before a run that
+    succeeds: no card holds the new key nor SUP-n -- the next run reads card C by its id and
+    re-keys it, not a second card, and C (the issue's history) is not marked removed."""
+    old_key = _new_issue_with_comments(jira_sim)
+    task = make_task(FULL, name="moved_twice_lost_state")
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    card_id = _cards(esm, task)[old_key][0].data_card_id
+    between = _move(jira_sim, old_key, "OPS")
+    esm.patch_card("incident", card_id, {"jira_key": between})  # the re-key ESM saved; the state write was lost
+    assert state.get_card_ids(task.name, [old_key, between]) == {old_key: card_id}
+    new_key = _move(jira_sim, between, "SUP")
+
+    second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+
+    cards = _cards(esm, task)
+    assert [c.data_card_id for c in cards[new_key]] == [card_id] and between not in cards and old_key not in cards
+    assert cards[new_key][0].value("status") != REMOVED["value"]
+    assert (second["created"], second["marked_removed"], second["rekeyed"]) == (0, 0, 1), second
+    assert sum(len(c) for c in cards.values()) == first["created"]
+    assert f"{old_key} is now {new_key} (moved in Jira): card {card_id} re-keyed." in run_log.messages
+    third = run_import(task, jira, esm, state, staging, run_id(3))
+    assert (third["created"], third["updated"], third["marked_removed"], third["rekeyed"]) == (0, 0, 0, 0), third

@@ -551,6 +551,7 @@ def _existing_cards(
         existing, rekeys = _lookup_with_earlier_keys(
             run, keys, [removal.attribute if removal else None, *membership_attributes(run.task)], earlier or {},
             back or {})
+        _recorded_cards(run, earlier or {}, origins, existing, rekeys)
     given: set[str] = set()
     for key in keys:
         # one card for one key: two events from the same card (sent again under a new event
@@ -616,6 +617,40 @@ def _lookup_with_earlier_keys(
             existing[key] = card
             rekeys[key] = _Rekey(old, card_id, now=True, late=True)
     return existing, rekeys
+
+
+def _recorded_cards(
+    run: _Run, earlier: dict[str, tuple[str, str]], origins: dict[str, str], existing: dict[str, Any],
+    rekeys: dict[str, _Rekey],
+) -> None:
+    """The moved records no card was found for, neither under their key nor under the key the
+    state last wrote their issue under: their recorded card is read by its id (one request
+    each; rare). An earlier run re-keyed it and died before the state write, then the issue
+    moved again: the card, still this task's and holding another key, is the record's card
+    (re-keyed again) -- not a second card, and not a duplicate to mark removed. Changes
+    ``existing`` and ``rekeys`` in place. A key an event push created from a card is left to
+    :func:`_origin_card`, as before."""
+    from ..esm.errors import CardNotFoundError
+
+    task, removal = run.task, run.task.removal
+    used = {card.data_card_id for card in existing.values()}
+    for key, (old, card_id) in earlier.items():
+        if key in existing or card_id in used or key in origins:
+            continue
+        try:
+            card = run.esm.get_card(task.template, card_id, selected_attributes=[
+                a for a in (task.key.esm, task.task_id_attribute, removal.attribute if removal else None,
+                            *membership_attributes(task)) if a])
+        except CardNotFoundError:
+            continue
+        held = str(card.value(task.key.esm) or "")
+        if card.deleted or card.value(task.task_id_attribute) != task.name or held in ("", key):
+            continue  # gone, another writer's, or no key of its own: not this record's card
+        run.lg.info("Card %s of %s holds %s: an earlier run re-keyed it and the state did not record it.",
+                    card_id, old, held)
+        existing[key] = card
+        used.add(card_id)
+        rekeys[key] = _Rekey(old, card_id, now=True)
 
 
 def _say_new_key_has_a_card(run: _Run, old: str, old_card: Any, key: str, card: Any) -> None:
