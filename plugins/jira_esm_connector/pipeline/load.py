@@ -644,7 +644,7 @@ def _recorded_cards(
         except CardNotFoundError:
             continue
         held = str(card.value(task.key.esm) or "")
-        if card.deleted or card.value(task.task_id_attribute) != task.name or held in ("", key):
+        if card.deleted or str(card.value(task.task_id_attribute) or "") != task.name or held in ("", key):
             continue  # gone, another writer's, or no key of its own: not this record's card
         run.lg.info("Card %s of %s holds %s: an earlier run re-keyed it and the state did not record it.",
                     card_id, old, held)
