@@ -532,6 +532,18 @@ def _skip_already_loaded(run: _Run, chunk: list[dict[str, Any]]) -> tuple[list[d
     return [row for row in left if row["key"] not in held], len(stale_pending)
 
 
+def _card_reads(task: Any) -> list[str]:
+    """The attributes a write needs to read from a record's card: its key, the removal
+    attribute (a disabled card), the member attributes (the membership check)."""
+    removal = task.removal
+    return [a for a in (task.key.esm, removal.attribute if removal else None, *membership_attributes(task)) if a]
+
+
+def _stamp(task: Any, card: Any) -> str:
+    """The task id a card is stamped with ("": none)."""
+    return str(card.value(task.task_id_attribute) or "")
+
+
 def _existing_cards(
     run: _Run, keys: list[str], hinted: dict[str, str], origins: dict[str, str],
     earlier: dict[str, tuple[str, str]] | None = None, back: dict[str, tuple[str, str]] | None = None,
@@ -541,7 +553,6 @@ def _existing_cards(
     from a card (``origins``) gets that card, one whose Jira issue was written under another
     key (``earlier``: key -> (old key, its card)) the card of the old key --, the mapped keys
     ESM has no card for: they are forgotten and created again, the moved records' cards)."""
-    removal = run.task.removal
     if run.known is not None and all(key in run.known for key in keys):  # looked up by the membership check
         existing = {key: run.known[key] for key in keys if run.known[key] is not None}
         return existing, [k for k in hinted if k not in existing], {}
@@ -549,8 +560,7 @@ def _existing_cards(
     rekeys: dict[str, _Rekey] = {}
     if run.look_up:
         existing, rekeys = _lookup_with_earlier_keys(
-            run, keys, [removal.attribute if removal else None, *membership_attributes(run.task)], earlier or {},
-            back or {})
+            run, keys, _card_reads(run.task), earlier or {}, back or {})
         _recorded_cards(run, earlier or {}, origins, existing, rekeys)
     given: set[str] = set()
     for key in keys:
@@ -605,7 +615,7 @@ def _lookup_with_earlier_keys(
                 _say_new_key_has_a_card(run, old, found[old], key, card)
             continue
         card = found.get(old) if old in former else None
-        stamp = str(card.value(task.task_id_attribute) or "") if card is not None else None
+        stamp = _stamp(task, card) if card is not None else None
         # the task's card, or the one an event push created the issue from (no task wrote it yet)
         if stamp == task.name or (stamp == "" and card.data_card_id == card_id):
             existing[key] = card
@@ -613,7 +623,7 @@ def _lookup_with_earlier_keys(
     for key, (old, card_id) in back.items():
         card = found.get(old) if key not in existing and old in former else None
         # only the very card the task last wrote this issue to, still the task's
-        if card is not None and card.data_card_id == card_id and card.value(task.task_id_attribute) == task.name:
+        if card is not None and card.data_card_id == card_id and _stamp(task, card) == task.name:
             existing[key] = card
             rekeys[key] = _Rekey(old, card_id, now=True, late=True)
     return existing, rekeys
@@ -632,19 +642,18 @@ def _recorded_cards(
     :func:`_origin_card`, as before."""
     from ..esm.errors import CardNotFoundError
 
-    task, removal = run.task, run.task.removal
+    task = run.task
     used = {card.data_card_id for card in existing.values()}
     for key, (old, card_id) in earlier.items():
         if key in existing or card_id in used or key in origins:
             continue
         try:
-            card = run.esm.get_card(task.template, card_id, selected_attributes=[
-                a for a in (task.key.esm, task.task_id_attribute, removal.attribute if removal else None,
-                            *membership_attributes(task)) if a])
+            card = run.esm.get_card(task.template, card_id,
+                                    selected_attributes=[*_card_reads(task), task.task_id_attribute])
         except CardNotFoundError:
             continue
         held = str(card.value(task.key.esm) or "")
-        if card.deleted or str(card.value(task.task_id_attribute) or "") != task.name or held in ("", key):
+        if card.deleted or _stamp(task, card) != task.name or held in ("", key):
             continue  # gone, another writer's, or no key of its own: not this record's card
         run.lg.info("Card %s of %s holds %s: an earlier run re-keyed it and the state did not record it.",
                     card_id, old, held)
@@ -657,7 +666,7 @@ def _say_new_key_has_a_card(run: _Run, old: str, old_card: Any, key: str, card: 
     """A moved issue whose new key has a card of its own: that card is written (one card per
     key); the card still holding the old key is a duplicate of it from now on."""
     task = run.task
-    if str(old_card.value(task.task_id_attribute) or "") != task.name:
+    if _stamp(task, old_card) != task.name:
         fate = "it is not this task's card (an event push's or another task's), so it stays as it is"
     elif task.mode == "full" and task.removal:
         fate = "mark_removed marks it removed as a duplicate (it keeps its history)"
@@ -673,10 +682,9 @@ def _origin_card(run: _Run, key: str, card_id: str) -> Any:
     (the card holds no key) -- so that the import writes it rather than a second card."""
     from ..esm.errors import CardNotFoundError
 
-    task, removal = run.task, run.task.removal
+    task = run.task
     try:
-        card = run.esm.get_card(task.template, card_id, selected_attributes=[
-            a for a in (task.key.esm, removal.attribute if removal else None, *membership_attributes(task)) if a])
+        card = run.esm.get_card(task.template, card_id, selected_attributes=_card_reads(task))
     except CardNotFoundError:
         return None
     if card.deleted or card.value(task.key.esm) not in (None, "", key):

@@ -1077,10 +1077,10 @@ class StateStore:
         t = self.tables.event_cards
         wanted = list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
         rows: list[tuple[str, str, str | None]] = []
-        for first in range(0, len(wanted), 500):
+        for chunk in _chunks(wanted):
             rows.extend((key, card, ident) for key, card, ident in conn.execute(
                 sa.select(t.c.record_key, t.c.card_id, t.c.object_id)
-                .where(t.c.template == template, t.c.attribute == attribute, column.in_(wanted[first:first + 500]))
+                .where(t.c.template == template, t.c.attribute == attribute, column.in_(chunk))
                 .order_by(t.c.created_at)))
         return rows
 
