@@ -18,8 +18,10 @@ recorded, then the error is raised (an Airflow retry of the step finds the rest 
    truth is asked from ESM: cards of the template whose key attribute is one of the
    chunk's keys, mapped or not, in one look-up (or two, when the keys do not fit one URL).
    A card created by an earlier attempt that crashed before recording it is therefore
-   found and edited, never duplicated; a mapped card that no longer exists in ESM is
-   forgotten and created again. **Moved issues:** a record keyed by the Jira issue key
+   found and edited, never duplicated; a mapped card the look-up does not return is read
+   by its id (rare: deleted by hand): gone or holding another key, it is forgotten and
+   created again; there and holding the key, it is written (ESM's search did not show it
+   yet), not doubled. **Moved issues:** a record keyed by the Jira issue key
    carries the issue's id, which a move to another project or a project key change keeps;
    the state store remembers the key each id was last written under (one query per
    chunk). A key no card holds yet whose id was written under another key is looked up
@@ -571,7 +573,34 @@ def _existing_cards(
             if card is not None:
                 existing[key] = card
                 given.add(origins[key])
+    if run.look_up:
+        _mapped_cards(run, hinted, existing)
     return existing, [k for k in hinted if k not in existing], rekeys
+
+
+def _mapped_cards(run: _Run, hinted: dict[str, str], existing: dict[str, Any]) -> None:
+    """The mapped keys the look-up found no card for: their mapped card is read by its id (one
+    request each; rare -- a card deleted or re-keyed by hand). A card that is there, not in
+    the trash, and holds the key is the record's card all the same: ESM's search did not show
+    it (a card written moments ago, not yet searchable). It is written, not doubled by a new
+    card. Changes ``existing`` in place; a card gone or holding another key stays stale."""
+    from ..esm.errors import CardNotFoundError
+
+    task = run.task
+    used = {card.data_card_id for card in existing.values()}
+    for key, card_id in hinted.items():
+        if key in existing or str(card_id) in used:
+            continue
+        try:
+            card = run.esm.get_card(task.template, card_id, selected_attributes=_card_reads(task))
+        except CardNotFoundError:
+            continue
+        if card.deleted or str(card.value(task.key.esm) or "") != key:
+            continue
+        run.lg.warning("Card %s holds %s but ESM's search for that key did not return it (not searchable yet?): "
+                       "the import writes that card, no second one.", card_id, key)
+        existing[key] = card
+        used.add(str(card_id))
 
 
 # record keys Jira sends as text, never as a number field's double
