@@ -285,6 +285,8 @@ class _Run:
                                                              f"listed one by one. {summary}")
         self.reactivated_line = _RecordLines(self.lg.info, "More cards are re-activated; they are not listed one "
                                                            f"by one. {summary}")
+        self.unsearchable_line = _RecordLines(self.lg.warning, "More mapped cards ESM's search did not return were "
+                                                              "read by their id and written; not listed one by one.")
         self.rekeyed_line = _RecordLines(self.lg.info, "More cards of moved issues are re-keyed; they are not listed "
                                                        f"one by one. {summary}")
 
@@ -597,7 +599,7 @@ def _mapped_cards(run: _Run, hinted: dict[str, str], existing: dict[str, Any]) -
             continue
         if card.deleted or str(card.value(task.key.esm) or "") != key:
             continue
-        run.lg.warning("Card %s holds %s but ESM's search for that key did not return it (not searchable yet?): "
+        run.unsearchable_line("Card %s holds %s but ESM's search for that key did not return it (not searchable yet?): "
                        "the import writes that card, no second one.", card_id, key)
         existing[key] = card
         used.add(str(card_id))
