@@ -697,21 +697,30 @@ def create_group(jira: JiraApi, ref: EventRef, name: str, *, check_first: bool =
     name = group_name(name)
 
     def find() -> dict[str, Any] | None:
-        group = jira.find_group(name)
+        group = _group_named_exactly(jira, name)
         return _group_result(group) if group else None
 
     if not check_first and not name.isascii():  # only a non-ASCII name has other forms
-        held = _call(f"look up the group '{name}'", lambda: jira.find_group(name))
-        if held is not None and held.get("name") != name:
-            raise EventRefused(
-                f"Jira already has the group '{held.get('name')}' ({held.get('groupId')}): the same name as "
-                f"'{name}' in another Unicode form or case; not creating a look-alike second group"
-            )
+        _group_named_exactly(jira, name)  # Jira itself would make the look-alike
     result, _ = _create_checked(
         f"create the group '{name}'", lambda: _group_result(jira.create_group(name)), find, check_first=check_first
     )
     log.info("Jira group '%s' has id %s", name, result["group_id"])
     return result
+
+
+def _group_named_exactly(jira: JiraApi, name: str) -> dict[str, Any] | None:
+    """The group Jira holds under exactly ``name`` (composed: what a create of this event
+    sent, and Jira keeps a name as sent), or None. A group with the same name in another
+    Unicode form or case is refused: no attempt of this event made it, and a create must not
+    make a look-alike of it."""
+    held = _call(f"look up the group '{name}'", lambda: jira.find_group(name))
+    if held is not None and held.get("name") != name:
+        raise EventRefused(
+            f"Jira already has the group '{held.get('name')}' ({held.get('groupId')}): the same name as "
+            f"'{name}' in another Unicode form or case; not creating a look-alike second group"
+        )
+    return held
 
 
 def _find_group(jira: JiraApi, *, group_id: str | None, name: str | None) -> dict[str, Any] | None:
