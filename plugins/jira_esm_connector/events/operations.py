@@ -773,9 +773,14 @@ def _is_member(jira: JiraApi, account_id: str, *, group_id: str | None, name: st
 
 
 def _group_ref(jira: JiraApi, *, group_id: str | None, name: str | None) -> tuple[str | None, str | None]:
-    """``(group id, group name)`` to name the group to Jira: the id when given; a name Jira
-    may hold in another Unicode form (a non-ASCII one) is looked up (:meth:`find_group`) and
-    the group's id used; an ASCII name as given (Jira matches it without case)."""
+    """``(group id, group name)`` to name the group to Jira: the id when given (a name given
+    with it must be that group's, as :func:`_find_group` checks); a name Jira may hold in
+    another Unicode form (a non-ASCII one) is looked up (:meth:`find_group`) and the group's
+    id used; an ASCII name as given (Jira matches it without case)."""
+    if group_id and name:  # one of the two may be wrong: the name must be the id's group's
+        group = _call(f"look up the group {group_id}", lambda: _find_group(jira, group_id=group_id, name=name))
+        if group is None:
+            raise EventRefused(f"Jira has no group with id {group_id}")
     if group_id or not name:
         return group_id or None, None
     if name.isascii():
