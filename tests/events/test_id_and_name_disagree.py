@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from jira_esm_connector.events import EventRefused, add_user_to_group, remove_user_from_group
+from jira_esm_connector.events import EventRefused, add_user_to_group, delete_user, remove_user_from_group
 from jira_esm_connector.http.errors import NotFoundError
 from jira_esm_connector.markers import EventRef
 
@@ -73,3 +73,45 @@ def test_an_id_and_its_groups_name_in_another_case_change_that_group(jira, perso
     added = add_user_to_group(jira, _ref(), group_id=card_group["groupId"], group_name=card_group["name"].upper(),
                               account_id=person["account_id"])
     assert added["changed"] is True and _members(jira, card_group["groupId"]) == {person["account_id"]}
+
+
+def test_deleting_by_an_account_id_and_another_users_address_deletes_no_one(jira, person, close_accounts_after):
+    other_email = f"{unique('other')}@example.com"
+    close_accounts_after.append(jira.create_user(other_email, ["jira-software"])["accountId"])
+    for check_first in (False, True):
+        with pytest.raises(EventRefused, match=f"account id {person['account_id']} is Jira's user with the e-mail "
+                                               f"address {person['email']}, but its e-mail address {other_email}"):
+            delete_user(jira, _ref(), account_id=person["account_id"], email=other_email, check_first=check_first)
+    assert jira.get_user(person["account_id"]).get("active") is not False
+
+
+def test_deleting_by_an_account_id_and_its_address_in_another_case_deletes_the_user(jira, person):
+    deleted = delete_user(jira, _ref(), account_id=person["account_id"], email=person["email"].upper())
+    assert deleted == {"account_id": person["account_id"], "deleted": True}
+
+
+def test_a_membership_change_by_an_account_id_and_another_users_address_changes_nothing(
+    jira, person, renamed, close_accounts_after
+):
+    group = renamed[0]
+    jira.add_user_to_group(person["account_id"], group_id=group["groupId"])
+    other_email = f"{unique('other')}@example.com"
+    close_accounts_after.append(jira.create_user(other_email, ["jira-software"])["accountId"])
+    with pytest.raises(EventRefused, match=f"but its e-mail address {other_email} is another one"):
+        remove_user_from_group(jira, _ref(), group_id=group["groupId"], account_id=person["account_id"],
+                               email=other_email)
+    assert _members(jira, group["groupId"]) == {person["account_id"]}
+
+
+def test_deleting_by_an_account_id_whose_address_jira_hides_goes_on_by_the_id(jira_sim_scratch, caplog):
+    """Jira hides the address (the user's profile visibility): it cannot be checked, and the
+    account id alone names the user. Logged so; the user is deleted."""
+    email = f"{unique('hidden')}@example.com"
+    made = jira_sim_scratch.admin("POST", "/users", json={"email": email, "emailVisible": False})
+    account_id = made.json()["accountId"]
+    caplog.set_level("INFO", logger="jira_esm_connector.events")
+    with jira_sim_scratch.client() as jira:
+        assert "emailAddress" not in jira.get_user(account_id)
+        deleted = delete_user(jira, _ref(), account_id=account_id, email=f"someone-else-{email}")
+    assert deleted == {"account_id": account_id, "deleted": True}
+    assert f"Jira hides the e-mail address of user {account_id}" in caplog.text

@@ -640,16 +640,35 @@ def _deactivated_user_with_email(jira: JiraApi, email: str) -> str | None:
     return found
 
 
-def _user_exists(jira: JiraApi, account_id: str) -> bool:
+def _user_by_id(jira: JiraApi, account_id: str, email: str | None = None) -> dict[str, Any] | None:
+    """The user with this account id, or None. Given an e-mail address too, the id names the
+    user (an address can move to another account) and an address Jira shows for that user
+    that is another one (by :func:`email_key`) is refused: one of the two is wrong, and a
+    change must not guess. An address Jira hides (profile visibility) cannot be checked."""
     try:
-        jira.get_user(account_id)
+        user = jira.get_user(account_id)
     except NotFoundError:
-        return False
+        return None
     except ConnectorHTTPError as exc:
         if is_transient(exc):
             raise
         raise refused(exc, f"look up the user {account_id}") from None
-    return True
+    if not email_key(email):
+        return user
+    shown = user.get("emailAddress")
+    if not email_key(shown):
+        log.info("Jira hides the e-mail address of user %s: the payload's address %s could not be checked "
+                 "against it; going on by the account id", account_id, email)
+    elif email_key(shown) != email_key(email):
+        raise EventRefused(
+            f"the payload's account id {account_id} is Jira's user with the e-mail address {shown}, but its "
+            f"e-mail address {email} is another one: send the account id alone, or the user's current e-mail address"
+        )
+    return user
+
+
+def _user_exists(jira: JiraApi, account_id: str) -> bool:
+    return _user_by_id(jira, account_id) is not None
 
 
 def delete_user(
@@ -661,7 +680,7 @@ def delete_user(
     if account_id:
         # looked up first: a 404 to the DELETE then means gone, not unknown (the client
         # repeats a DELETE whose answer was lost, and the repeat meets the deleted user)
-        resolved = account_id if _user_exists(jira, account_id) else None
+        resolved = account_id if _user_by_id(jira, account_id, email) is not None else None
         missing = f"no user with the account id {account_id}"
     else:
         resolved = resolve_account_id(jira, email=email)
@@ -810,6 +829,8 @@ def _membership(
     which = group_name or group_id
     doing = f"{'add' if add else 'remove'} user {resolved} {'to' if add else 'from'} group '{which}'"
     result = {"group_id": group_id, "group_name": group_name, "account_id": resolved, "changed": False}
+    if account_id and email_key(email) and _user_by_id(jira, account_id, email) is None:
+        raise EventRefused(f"Could not {doing}: Jira has no user with the account id {resolved}")
     gid, gname = _group_ref(jira, group_id=group_id, name=group_name)
     if check_first and _is_member(jira, resolved, group_id=gid, name=gname) == add:
         if not add and account_id and not _user_exists(jira, resolved):  # in no group: not "removed before"
