@@ -171,3 +171,31 @@ def test_delete_group_given_its_id_and_its_name_in_another_case_deletes_it(jira,
     deleted = delete_group(jira, _ref(), name=f"{base} CAFe\u0301", group_id=group["groupId"])
     assert deleted["deleted"] is True and deleted["group_id"] == group["groupId"]
     assert list(jira.iter_groups(group_ids=[group["groupId"]])) == []
+
+
+def test_a_resumed_delete_group_does_not_delete_the_look_alike_of_the_group_it_deleted(jira, request):
+    """Jira holds "Café" composed and, made before names were sent composed, "Café"
+    decomposed: two groups. A delete of "Café" (composed) deletes the group spelt exactly so;
+    when that attempt records no outcome (its write-back failed, the worker died), the resumed
+    event looked the name up again, found the decomposed group -- the only match left -- and
+    deleted it too. On a resume, a group whose name is not the payload's up to ASCII case (two
+    such groups can be held apart) is refused now; it stays."""
+    name = f"Café {unique('grp')}"
+    exact, look_alike = jira.create_group(nfc(name)), jira.create_group(nfd(name))
+    for group in (exact, look_alike):
+        request.addfinalizer(lambda gid=group["groupId"]: _delete_if_there(jira, gid))
+    ref = _ref()
+    assert delete_group(jira, ref, name=nfc(name))["group_id"] == exact["groupId"]
+    with pytest.raises(EventRefused, match="another Unicode form or case.*may have deleted"):
+        delete_group(jira, ref, name=nfc(name), check_first=True)
+    assert [g["groupId"] for g in _named(jira, name)] == [look_alike["groupId"]]
+
+
+def test_a_resumed_delete_group_deletes_the_group_named_in_another_ascii_case(jira, request):
+    """Jira cannot hold two names apart that differ in ASCII case only: the one it finds is
+    the group meant, resumed or not."""
+    name = f"Café {unique('Grp')}"
+    group = jira.create_group(name)
+    request.addfinalizer(lambda: _delete_if_there(jira, group["groupId"]))
+    deleted = delete_group(jira, _ref(), name=name.upper().replace("É", "é"), check_first=True)
+    assert deleted["deleted"] is True and deleted["group_id"] == group["groupId"]

@@ -39,7 +39,7 @@ from ..http.errors import (
     RateLimitedError,
 )
 from ..jira import AmbiguousGroupError, group_name, jql_quote
-from ..markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef, email_key, user_with_email
+from ..markers import _ASCII_LOWER, COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef, email_key, user_with_email
 from ..protocols import JiraApi
 from .errors import EventError, EventRefused, is_transient
 
@@ -758,6 +758,12 @@ def _find_group(jira: JiraApi, *, group_id: str | None, name: str | None) -> dic
     return group
 
 
+def _one_name_to_jira(held: str, name: str) -> bool:
+    """Names Jira cannot hold as two groups: the same up to ASCII case (Jira matches names
+    without it). In another Unicode form or non-ASCII case they can be two look-alikes."""
+    return held.translate(_ASCII_LOWER) == name.translate(_ASCII_LOWER)
+
+
 def delete_group(
     jira: JiraApi, ref: EventRef, *, name: str | None = None, group_id: str | None = None, check_first: bool = False
 ) -> dict[str, Any]:
@@ -773,6 +779,12 @@ def delete_group(
             return {"group_id": group_id, "group_name": name, "deleted": False}
         raise EventRefused(f"Jira has no group {'with id ' + str(group_id) if group_id else 'named ' + repr(name)}")
     gid, gname = group.get("groupId"), group.get("name")
+    if check_first and not group_id and not _one_name_to_jira(str(gname), str(name)):
+        raise EventRefused(
+            f"Jira's group '{gname}' ({gid}) has the same name as '{name}' in another Unicode form or case, and "
+            "an earlier attempt of this event may have deleted the group named exactly so: not deleting a "
+            "look-alike; send the group id"
+        )
     try:
         jira.delete_group(group_id=gid) if gid else jira.delete_group(name=gname)
     except NotFoundError:  # deleted meanwhile (or by a repeated request): the goal is reached
