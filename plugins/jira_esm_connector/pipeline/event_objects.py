@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..jira.client import AmbiguousGroupError
+from ..jira.client import AmbiguousGroupError, group_name
 from ..jira.jql import jql_list
 from ..markers import ISSUE_EVENT_PROPERTY, EventRef, email_key, user_with_email
 from ..protocols import JiraApi, StateApi
@@ -85,13 +85,18 @@ def _users(jira: JiraApi, origins: Origins) -> list[tuple[str, EventRef, str]]:
 
 
 def _groups(jira: JiraApi, origins: Origins) -> list[tuple[str, EventRef, str]]:
-    """(group id, event, card) of the groups with an event's name (Jira keeps it unique)."""
+    """(group id, event, card) of the groups with an event's name (Jira keeps it unique). Only
+    a group named as the event's create sent it (composed, :func:`group_name`): Jira's look-up
+    also answers with a group named so in another case or Unicode form, which the event did
+    not make (``create_group`` refuses to make a look-alike) -- its id on the event's card
+    would tie that card to someone else's group."""
     found = []
     for ref, origin in origins:
+        name = group_name(origin["group_name"]) if origin.get("group_name") else None
         try:
-            group = jira.find_group(origin["group_name"]) if origin.get("group_name") else None
+            group = jira.find_group(name) if name else None
         except AmbiguousGroupError:  # look-alike groups: which one the event made cannot be told
             group = None
-        if group is not None and group.get("groupId"):
+        if group is not None and group.get("groupId") and group.get("name") == name:
             found.append((str(group["groupId"]), ref, origin["card_id"]))
     return found
