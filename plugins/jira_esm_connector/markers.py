@@ -40,6 +40,7 @@ __all__ = [
     "IMPORTED_COMMENT_PREFIX",
     "WORKLOG_MARKER_RE",
     "EventRef",
+    "ascii_lower",
     "came_from_jira",
     "connector_comment_or_gone",
     "email_key",
@@ -66,6 +67,11 @@ _IMPORTED_ENTRY_END = re.compile(r"\[Jira comment ([0-9]+)\]\s*\Z")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+def ascii_lower(text: str) -> str:
+    """``text`` with its ASCII letters lowercased, every other character as it is."""
+    return text.translate(_ASCII_LOWER)
+
+
 @functools.lru_cache(maxsize=4096)
 def _lowers_apart(char: str) -> bool:
     """Does ``char`` lowercase without becoming (partly) ASCII? True for an ASCII character.
@@ -83,7 +89,7 @@ def email_key(email: Any) -> str:
     to an ASCII one here (it stays as it is)."""
     text = str(email or "").strip()
     if text.isascii():
-        return text.translate(_ASCII_LOWER)
+        return ascii_lower(text)
     if all(_lowers_apart(c) for c in text):
         return text.lower()  # as Jira: "\u03a3" ending a word is the final "\u03c2"
     # letter by letter, a capital sigma cannot be told final ("\u03c2") or not: kept as it is

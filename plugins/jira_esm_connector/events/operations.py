@@ -39,7 +39,7 @@ from ..http.errors import (
     RateLimitedError,
 )
 from ..jira import AmbiguousGroupError, group_name, jql_quote
-from ..markers import _ASCII_LOWER, COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef, email_key, user_with_email
+from ..markers import COMMENT_ORIGIN_PROPERTY, ISSUE_EVENT_PROPERTY, EventRef, ascii_lower, email_key, user_with_email
 from ..protocols import JiraApi
 from .errors import EventError, EventRefused, is_transient
 
@@ -761,7 +761,7 @@ def _find_group(jira: JiraApi, *, group_id: str | None, name: str | None) -> dic
 def _one_name_to_jira(held: str, name: str) -> bool:
     """Names Jira cannot hold as two groups: the same up to ASCII case (Jira matches names
     without it). In another Unicode form or non-ASCII case they can be two look-alikes."""
-    return held.translate(_ASCII_LOWER) == name.translate(_ASCII_LOWER)
+    return ascii_lower(held) == ascii_lower(name)
 
 
 def delete_group(
