@@ -26,6 +26,10 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
   read consistently) is not marked when it changed since the listing began less the task's
   ``overlap_minutes`` (the next run decides), nor when the task's JQL, asked for it alone,
   still selects it (logged). Gone, or no longer selected: marked.
+* **a fetched record's card**: a candidate the key map records as the card of a record this
+  run fetched is not marked (logged): its key attribute was changed in ESM, the record is
+  still in Jira. Once the task writes the record again it gets a card of its own, and the
+  changed card is a candidate like any other.
 
 The first two fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry
 would see the same listing. So does an ESM that refuses the whole template with 403 (the
@@ -437,6 +441,30 @@ def _not_gone_from_jira(
     return [(card_id, key) for card_id, key in candidates if key not in recent | selected | spared]
 
 
+def _not_fetched_records_cards(
+    task: Any, candidates: list[tuple[str, str]], seen: set[str], state: StateApi, lg: Any,
+) -> list[tuple[str, str]]:
+    """The candidates left once those are set aside that the key map records as the card of a
+    record this run fetched: the task wrote that record to the card, whose key attribute now
+    holds another key (changed by hand in ESM). The record is still in Jira: marking its card
+    would de-provision a live person (the key-map path never asks about such a card; the
+    paging meets it, and records its new key, which a later key-map path then asks about)."""
+    if not candidates:
+        return candidates
+    written = {card: key for key, card in state.keys_of_cards(task.name, [card for card, _ in candidates]).items()
+               if key in seen}
+    kept = [(card, key) for card, key in candidates if card in written]
+    if kept:
+        lg.warning(
+            "%d card(s) are not marked removed: each is the card of a record this run fetched (this task wrote it "
+            "there), but its %s holds another key now (changed in ESM by hand?). Set it back to the record's key; "
+            "else the next time this task writes the record it gets a card of its own, and this one is marked "
+            "removed then: %s", len(kept), task.key.esm,
+            "; ".join(f"card {card} holds {key} but is the card of {written[card]}" for card, key in kept)[:1500],
+        )
+    return [(card, key) for card, key in candidates if card not in written]
+
+
 def _mark(
     task: Any, candidates: list[tuple[str, str]], folders: dict[str, str | None], esm: EsmApi, state: StateApi,
     lg: Any,
@@ -523,6 +551,7 @@ def _mark_removed(
         allow_mass_removal=allow_mass_removal, allow_shrink=allow_shrink, lg=lg,
     )
     candidates = _not_gone_from_jira(task, candidates, jira, extracted, lg, state, seen)
+    candidates = _not_fetched_records_cards(task, candidates, seen, state, lg)
     guard()  # the write lock was lost meanwhile: another writer may have taken a candidate over
     marked, refused = _mark(task, candidates, folders, esm, state, lg)
     return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False,

@@ -804,6 +804,19 @@ class StateStore:
         return out
 
     @transaction(idempotent=True)
+    def keys_of_cards(self, scope: str, card_ids: Iterable[Any]) -> dict[str, str]:
+        """``{key: card id}`` of the keys ``scope`` maps to one of ``card_ids`` (the map read
+        backwards: which records were written to these cards)."""
+        t = self.tables.key_map
+        wanted = list(dict.fromkeys(str(c) for c in card_ids))
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                rows = conn.execute(sa.select(t.c.record_key, t.c.card_id).where(t.c.scope == scope, t.c.card_id.in_(chunk)))
+                out.update({k: c for k, c in rows})
+        return out
+
+    @transaction(idempotent=True)
     def all_card_ids(self, scope: str) -> dict[str, str]:
         t = self.tables.key_map
         with self.engine.connect() as conn:
