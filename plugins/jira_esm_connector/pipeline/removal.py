@@ -120,11 +120,17 @@ def _removal_candidates(
     folders: dict[str, str | None] = {}  # card id -> its folder
     no_key: list[str] = []
     mapped: dict[str, str] = {}
+    others = 0
     for card in esm.iter_cards(
         task.template,
         filter=eql.eq(task.task_id_attribute, task.name),
         selected_attributes=[key_attr, removal.attribute, task.task_id_attribute],
     ):
+        if str(card.value(task.task_id_attribute)) != task.name:
+            # ESM filtered already; checked again because a wrong mark cannot be undone (an ESM
+            # comparing text without regard to case returns the cards of a task named alike)
+            others += 1
+            continue
         key = card.value(key_attr)
         if key not in (None, ""):
             mapped.setdefault(str(key), card.data_card_id)  # newest first: the newest wins
@@ -140,6 +146,9 @@ def _removal_candidates(
     # every card carrying this task's id is now in the key map: the next runs need no paging
     state.put_card_ids(task.name, mapped)
     state.set_key_map_complete(task.name, task.template, key_attr, True)
+    if others:
+        lg.warning("ESM's filter on %s = '%s' also returned %d '%s' card(s) stamped otherwise (another task's): "
+                   "left alone.", task.task_id_attribute, task.name, others, task.template)
     if no_key:
         lg.warning(
             "%d '%s' card(s) carry task id '%s' but no %s; left alone: %s",

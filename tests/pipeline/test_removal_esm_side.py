@@ -1,9 +1,11 @@
-"""mark_removed and a card whose key attribute someone changed by hand in ESM: the task wrote
-the record to that card (the state's key map says so) and this run fetched the record, so the
-card is that record's card -- a person still in Jira, not one gone. Neither the paging nor the
-key-map path marks it. Real ESM simulator; datasets staged by hand, as in test_removal_fast_path."""
+"""mark_removed and what the ESM side may hold besides the task's own cards: a card whose key
+attribute someone changed by hand (the task wrote a record it fetched to that card, as the
+state's key map says: a person still in Jira, not one gone), and the cards of another task that
+ESM's filter on the task id returns as well. Real ESM simulator; datasets staged by hand, as in
+test_removal_fast_path."""
 from __future__ import annotations
 
+from jira_esm_connector.esm import eql
 from jira_esm_connector.pipeline import mark_removed
 
 from .conftest import USERS_TASK, make_task
@@ -54,3 +56,28 @@ def test_a_card_of_a_record_this_run_did_not_fetch_is_marked_whatever_key_it_hol
     result = mark_removed(task, _extracted(tmp_path / "e1", [k for k in keys if k != "acc-3"]), esm, state)
 
     assert result["marked_removed"] == 1 and _deleted(esm) == {"acc-3 (old account)"}
+
+
+def test_the_paging_marks_no_card_another_task_stamped_when_esm_compares_without_case(
+    esm, state, tmp_path, run_log, monkeypatch
+):
+    """ESM's ``=`` is ESM's to define: on a database that compares text without regard to case,
+    a filter on this task's id also returns the cards of a task whose name differs only in case.
+    The paging checks the stamp of every card it reads, as the key-map path does: a card of
+    another task is never this task's to mark."""
+    task = make_task(USERS_TASK)
+    other = make_task(USERS_TASK, name="TEST_USERS")
+    keys = _keys(10)
+    _load_people(task, esm, state, tmp_path / "load", keys)
+    _load_people(other, esm, state, tmp_path / "load2", ["other-1", "other-2"])
+    state.record_run(task.name, "manual__earlier", {"fetched": 10}, 10)
+    state.set_key_map_complete(task.name, "person", "jira_account_id", False)
+    own, loose = eql.eq("task_id", task.name), eql.any_of("task_id", [task.name, other.name])
+    real = esm.iter_cards
+    monkeypatch.setattr(esm, "iter_cards", lambda template, *, filter=None, **kw: real(
+        template, filter=filter.replace(own, loose) if filter else filter, **kw))
+
+    result = mark_removed(task, _extracted(tmp_path / "e1", keys), esm, state, logger=run_log)
+
+    assert result["marked_removed"] == 0 and _deleted(esm) == set()
+    assert result["active_cards"] == 10
