@@ -402,3 +402,47 @@ def test_a_card_rekeyed_without_its_state_write_keeps_the_issue_when_it_moves_ag
     assert f"{old_key} is now {new_key} (moved in Jira): card {card_id} re-keyed." in run_log.messages
     third = run_import(task, jira, esm, state, staging, run_id(3))
     assert (third["created"], third["updated"], third["marked_removed"], third["rekeyed"]) == (0, 0, 0, 0), third
+
+
+@pytest.mark.parametrize("second_card", ["the same card", "another card"])
+def test_an_event_issue_a_later_event_noted_again_keeps_the_event_card_when_it_moves(
+    jira, jira_sim, esm, esm_clients, state, staging, second_card,
+):
+    """An event push created SUP-n from incident A (its write-back landed: A holds SUP-n, the
+    note has the issue's id). A later update event with a write-back of the issue key, from A
+    or from incident B, had its write-back refused: its note of SUP-n (without an id: an update
+    creates nothing) must not cost A the issue. The issue moves before any import: the import
+    writes A under the new key -- not a second card beside A."""
+    from jira_esm_connector.events import run_event
+    from jira_esm_connector.markers import EventRef
+
+    from .test_roundtrip import example_task
+
+    create = example_task("event_create_issue.yaml")
+    update = example_task("event_update_issue.yaml", name="update_with_write_back",
+                          write_back={"template": "incident", "attribute": "jira_key"})
+    card = str(esm.create_card("incident", {"subject": "Printer on fire"}, folder="incident_management"))
+    other = card if second_card == "the same card" else str(
+        esm.create_card("incident", {"subject": "Same printer"}, folder="incident_management"))
+    conf = {"event_id": f"inc-noted-twice-{second_card[:5]}", "datacard_id": card, "subject": "Printer on fire"}
+    old_key = run_event(create, conf, jira, esm, state)["issue_key"]
+    assert old_key == next(jira.search(f"labels = {EventRef(create.name, conf['event_id']).label}",
+                                       fields=["summary"]))["key"]
+    event_esm = esm_clients()
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("ESM refused the write-back")
+
+    event_esm.patch_card = refuse
+    with pytest.raises(RuntimeError):
+        run_event(update, {"event_id": f"inc-upd-{second_card[:5]}", "datacard_id": other, "issue_key": old_key,
+                           "subject": "Printer still on fire"}, jira, event_esm, state)
+    new_key = _move(jira_sim, old_key, "OPS")
+
+    task = example_task("import_3_issues_to_incidents.yaml", jql=f"key = {new_key}")
+    summary = run_import(task, jira, esm, state, staging, run_id(1))
+
+    holding = {c.data_card_id: c.value("jira_key") for c in esm_cards(esm, "incident").values()
+               if c.value("jira_key") in (old_key, new_key)}
+    assert holding == {card: new_key}, (holding, summary)
+    assert (summary["created"], summary["updated"], summary["rekeyed"]) == (0, 1, 1), summary

@@ -223,6 +223,20 @@ def test_noted_event_cards_of_events_done_long_ago_are_pruned_and_no_others(stor
         "SUP-2": "card-SUP-2", "SUP-3": "card-SUP-3", "SUP-4": "card-SUP-4"}
 
 
+def test_a_note_without_an_issue_id_keeps_the_note_of_the_event_that_created_the_issue(store):
+    """A create event noted SUP-1's card with the issue's id; a later update event's refused
+    write-back notes SUP-1 again, from another card and without an id (it created nothing):
+    the creating event's note stays, or an import meeting the moved issue finds no card."""
+    store.note_event_card("incident", "jira_key", "SUP-1", "card-1", task="create", event_id="e1", object_id="10001")
+    store.note_event_card("incident", "jira_key", "SUP-1", "card-2", task="update", event_id="e2")
+    assert store.event_cards_of_objects("incident", "jira_key", ["10001"]) == {"10001": ("SUP-1", "card-1")}
+    assert store.event_cards("incident", "jira_key", ["SUP-1"]) == {"SUP-1": "card-1"}
+    # a key noted without an id is noted again as before
+    store.note_event_card("incident", "jira_key", "SUP-2", "card-3", task="update", event_id="e3")
+    store.note_event_card("incident", "jira_key", "SUP-2", "card-4", task="update", event_id="e4")
+    assert store.event_cards("incident", "jira_key", ["SUP-2"]) == {"SUP-2": "card-4"}
+
+
 def test_migration_9_indexes_unfinished_events_and_a_later_merged_8_still_runs(store_factory, monkeypatch):
     """A database at 7 migrated to 9 holds the index of unfinished events; a migration 8 that
     a parallel branch brings later (below the stored version) still runs, once."""

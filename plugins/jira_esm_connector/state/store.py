@@ -1048,7 +1048,20 @@ class StateStore:
                "record_key": str(note["key"])[:RECORD_KEY_MAX], "card_id": str(note["card_id"])[:100], "task": task,
                "event_id": str(event_id)[:200], "created_at": now, "object_id": ident}
         conn.execute(self._statement(("prune event cards",), self._prune_event_cards), {"before": now - EVENT_CARDS_KEPT})
+        if ident is None and self._noted_with_an_issue_id(conn, row):
+            # the note of the event that created the issue stays: an update event's refused
+            # write-back of the same key (no id: it created nothing) must not cost a moved issue
+            # its card (an import finds it only by the id)
+            return
         self._upsert(conn, self.tables.event_cards, [row], ["template", "attribute", "record_key"])
+
+    def _noted_with_an_issue_id(self, conn: sa.Connection, row: Mapping[str, Any]) -> bool:
+        """Is ``row``'s key noted already, with the id of the issue an event created?"""
+        t = self.tables.event_cards
+        query = self._statement(("event card noted with an id",), lambda: sa.select(t.c.object_id).where(
+            t.c.template == sa.bindparam("template"), t.c.attribute == sa.bindparam("attribute"),
+            t.c.record_key == sa.bindparam("record_key"), t.c.object_id.is_not(None)))
+        return conn.execute(query, {k: row[k] for k in ("template", "attribute", "record_key")}).first() is not None
 
     def _prune_event_cards(self) -> Any:
         """The notes of events done long ago (before ``:before``): their write-back put the key
