@@ -21,7 +21,8 @@ WAIT_S = 60  # only a broken test waits this long
 def _write_back_held(jira, esm, esm_clients, state, event_id):
     """An event push that creates an issue from a new incident, on its own thread, held just
     before its write-back until the block ends. Yields (the incident's card, the issue's key,
-    the push's outcome: ``result`` or ``error`` once the block is left)."""
+    the push's outcome: ``result`` or ``error`` once the block is left, a function that lets
+    the write-back go and waits for the push to end)."""
     create = example_task("event_create_issue.yaml")
     card = str(esm.create_card("incident", {"subject": "Printer on fire"}, folder="incident_management"))
     conf = {"event_id": event_id, "datacard_id": card, "subject": "Printer on fire"}
@@ -44,14 +45,18 @@ def _write_back_held(jira, esm, esm_clients, state, event_id):
             outcome["error"] = exc
 
     pusher = threading.Thread(target=push)
+
+    def let_go() -> None:
+        release.set()
+        pusher.join(WAIT_S)
+
     pusher.start()
     try:
         assert writing_back.wait(WAIT_S), outcome
         key = next(jira.search(f"labels = {EventRef(create.name, event_id).label}", fields=["summary"]))["key"]
-        yield card, key, outcome
+        yield card, key, outcome, let_go
     finally:
-        release.set()
-        pusher.join(WAIT_S)
+        let_go()
 
 
 def test_an_import_while_the_event_write_back_is_under_way_makes_no_second_card(jira, esm, esm_clients, state, staging):
@@ -59,7 +64,7 @@ def test_an_import_while_the_event_write_back_is_under_way_makes_no_second_card(
     slow, its client retrying a 503): the issue import runs meanwhile, meets the new key and
     must write the incident the event came from -- not create a second card that the
     write-back then turns into a duplicate. One issue, one card."""
-    with _write_back_held(jira, esm, esm_clients, state, "inc-write-back-under-way") as (card, key, outcome):
+    with _write_back_held(jira, esm, esm_clients, state, "inc-write-back-under-way") as (card, key, outcome, _):
         summary = run_import(example_task("import_3_issues_to_incidents.yaml", jql=f"key = {key}"),
                              jira, esm, state, staging, run_id(1))
     assert outcome.get("result", {}).get("issue_key") == key, outcome
@@ -107,11 +112,11 @@ def _event_write_back_lands_after_a_move(jira, jira_sim, esm, esm_clients, state
     then the held write-back lands, putting the OLD key SUP-n back on the incident.
     Returns (card, old key, new key, the import's summary)."""
     with _write_back_held(jira, esm, esm_clients, state, f"inc-late-write-back-{task.name}") as (
-            card, old_key, outcome):
+            card, old_key, outcome, let_go):
         new_key = jira_sim.admin("POST", f"issues/{old_key}/move", json={"project": "OPS"}).json()["key"]
         summary = run_import(task, jira, esm, state, staging, run_id(1))
         if after_import is not None:
-            after_import(new_key)
+            after_import(new_key, let_go)
     assert outcome.get("result", {}).get("issue_key") == old_key, outcome
     assert esm.get_card("incident", card).value("jira_key") == old_key  # the race happened
     return card, old_key, new_key, summary
@@ -150,7 +155,7 @@ def test_a_late_event_write_back_of_the_old_key_is_not_marked_removed_and_is_rek
     saved: dict = {}
     card, old_key, new_key, _first = _event_write_back_lands_after_a_move(
         jira, jira_sim, esm, esm_clients, state, staging, task,
-        after_import=lambda key: saved.update(state.get_fingerprints(task.name, [key])))
+        after_import=lambda key, _let_go: saved.update(state.get_fingerprints(task.name, [key])))
     # as if the import's state write came after the event's success (which then saw nothing to
     # write again): the issue's record stays unchanged for the import
     state.delete_pending(task.name, [new_key])
@@ -188,3 +193,56 @@ def test_a_late_event_write_back_of_the_old_key_is_undone_by_the_next_incrementa
     assert [(c.data_card_id, c.value("jira_key")) for c in holding] == [(card, new_key)], (holding, second)
     assert (second["created"], second["rekeyed"]) == (0, 1), second
     assert state.pending_keys(task.name) == []
+
+
+
+def test_a_late_event_write_back_landing_before_the_imports_state_write_is_undone_by_the_next_run(
+    jira, jira_sim, esm, esm_clients, state, staging, monkeypatch,
+):
+    """The late write-back of SUP-n lands after the import wrote the incident under OPS-m, and
+    the event succeeds before the import records that write: the event sees no record of the
+    issue to write again. The import's record sees the event's note of the old key on the very
+    card it wrote: the next run writes the issue again and re-keys the incident, though the
+    issue did not change (an incremental run fetches it again) -- not weeks later, once the note
+    has expired, as a second card."""
+    from datetime import UTC, datetime, timedelta
+
+    task = make_task(ISSUES_TASK, name="late_write_back_before_record", jql="project in (SUP, OPS)")
+    real_record = state.record_loaded
+    event_done: list = []
+
+    def record_after_the_event(*args, **kwargs):
+        if event_done:
+            event_done.pop()()  # the write-back lands, and the event succeeds, before this record
+        return real_record(*args, **kwargs)
+
+    def run_import_recording_late(*args, **kwargs):
+        monkeypatch.setattr(state, "record_loaded", record_after_the_event)
+        try:
+            return run_import(*args, **kwargs)
+        finally:
+            monkeypatch.setattr(state, "record_loaded", real_record)
+
+    with _write_back_held(jira, esm, esm_clients, state, "inc-late-write-back-before-record") as (
+            card, old_key, outcome, let_go):
+        new_key = jira_sim.admin("POST", f"issues/{old_key}/move", json={"project": "OPS"}).json()["key"]
+        event_done.append(let_go)
+        first = run_import_recording_late(task, jira, esm, state, staging, run_id(1))
+    assert outcome.get("result", {}).get("issue_key") == old_key and not event_done, outcome
+    assert esm.get_card("incident", card).value("jira_key") == old_key, first  # the race happened
+
+    second = run_import(task, jira, esm, state, staging, run_id(2))
+    assert (second["created"], second["rekeyed"]) == (0, 1), second
+    # weeks later the event's note is gone and the issue changes: its card is found by its key
+    long_ago = datetime.now(UTC) - timedelta(days=30)
+    with state.engine.begin() as conn:
+        conn.execute(state.tables.events.update().values(finished_at=long_ago))
+        conn.execute(state.tables.event_cards.update().values(created_at=long_ago))
+    state.note_event_card("incident", "jira_key", "SUP-99999", "9999", task="another", event_id="later-push")
+    assert state.event_cards("incident", "jira_key", [old_key]) == {}  # pruned
+    jira.edit_issue(new_key, {"summary": "Printer still on fire"})
+    third = run_import(task, jira, esm, state, staging, run_id(3))
+
+    holding = [c for c in esm_cards(esm, "incident").values() if c.value("jira_key") in (old_key, new_key)]
+    assert [(c.data_card_id, c.value("jira_key")) for c in holding] == [(card, new_key)], (holding, third)
+    assert holding[0].value("subject") == "Printer still on fire" and third["created"] == 0, third

@@ -237,6 +237,37 @@ def test_a_note_without_an_issue_id_keeps_the_note_of_the_event_that_created_the
     assert store.event_cards("incident", "jira_key", ["SUP-2"]) == {"SUP-2": "card-4"}
 
 
+def test_a_record_of_a_card_an_event_wrote_an_old_key_to_since_its_look_up_is_fetched_again(store):
+    """The import wrote issue 10001 under OPS-1 to card-1, looked up when card-1 held no key; an
+    event's write-back of the issue's old key SUP-1 landed and the event succeeded before the
+    import recorded its write: the record is kept pending (written again next run), not cached.
+    Not when the card held SUP-1 at the look-up (the write overwrote it), nor for a write-back
+    that failed (the event not done), nor for a note older than the look-up."""
+    looked_up = datetime.now(UTC)
+    card = {"template": "incident", "attribute": "jira_key", "card_id": "card-1", "object_id": "10001"}
+    store.begin_event("create_issue", "e1")
+    store.complete_event("create_issue", "e1", {"issue_key": "SUP-1"}, card={**card, "key": "SUP-1"})
+    store.begin_event("create_issue", "e2")
+    store.fail_event("create_issue", "e2", "ESM refused the write-back")
+    store.note_event_card("incident", "jira_key", "SUP-2", "card-2", task="create_issue", event_id="e2",
+                          object_id="10002")
+
+    def record(key: str, ident: str, card_id: str, **kwargs) -> None:
+        store.record_loaded("t", card_ids={key: card_id}, fingerprints={key: "fp"}, pending={},
+                            object_ids={key: ident}, written_since=looked_up - timedelta(seconds=1), **kwargs)
+
+    record("OPS-1", "10001", "card-1", held_before={"OPS-1": ""})
+    assert store.pending_keys("t") == ["OPS-1"] and store.get_fingerprints("t", ["OPS-1"]) == {}
+    assert "SUP-1" in store.pending_records("t")[0]["reason"]
+    record("OPS-3", "10001", "card-1", held_before={"OPS-3": "SUP-1"})
+    record("OPS-2", "10002", "card-2", held_before={"OPS-2": ""})
+    assert store.pending_keys("t") == ["OPS-1"]
+    store.record_loaded("t", card_ids={"OPS-4": "card-1"}, fingerprints={"OPS-4": "fp"}, pending={},
+                        object_ids={"OPS-4": "10001"}, written_since=looked_up + timedelta(minutes=1))
+    assert store.pending_keys("t") == ["OPS-1"]
+    assert store.get_fingerprints("t", ["OPS-2", "OPS-3", "OPS-4"]) == {"OPS-2": "fp", "OPS-3": "fp", "OPS-4": "fp"}
+
+
 def test_migration_9_indexes_unfinished_events_and_a_later_merged_8_still_runs(store_factory, monkeypatch):
     """A database at 7 migrated to 9 holds the index of unfinished events; a migration 8 that
     a parallel branch brings later (below the stored version) still runs, once."""

@@ -34,7 +34,9 @@ recorded, then the error is raised (an Airflow retry of the step finds the rest 
    write-back of the issue's old key landed after the move and after an import gave its
    card the new key (the card holds the old key again), a key no card holds whose recorded
    card the event noted is looked for under that old key too: the card found -- that very
-   card, still this task's -- is re-keyed again, not doubled by a new one.
+   card, still this task's -- is re-keyed again, not doubled by a new one. Such a record is
+   fetched again by the next run (while the note lasts), whichever came first: the event's
+   success (the chunk's record sees its note) or the chunk's record (the event sees it).
    **First import:** when one request at the start shows that the template holds no card
    at all, no card can match any key -- whichever task or crashed attempt would have made
    it -- and the per-chunk look-ups are skipped; cards this run creates cannot collide
@@ -76,6 +78,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from ..bounded import cut, short_repr
@@ -94,6 +97,8 @@ from .transform import decode_data, key_too_long
 __all__ = ["load", "ReferenceResolver", "lookup_cards"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
+# how far apart the clocks of two workers (an import's, an event push's) may be
+_CLOCKS_APART = timedelta(minutes=5)
 # bulk PUT chunks in flight at once when the caller does not say (the DAG passes
 # ConnectorSettings.esm_concurrency, whose default this is)
 DEFAULT_CONCURRENCY = 4
@@ -204,8 +209,6 @@ def _resolve_data(data: dict[str, Any], resolver: ReferenceResolver) -> tuple[di
 def _oldest(refused: list[RefusedRecord]) -> str | None:
     """The earliest ``updated`` among refused records (ISO, UTC): an incremental watermark
     must not pass it, or the next run would not fetch them again."""
-    from datetime import timezone
-
     from ..mapping.dates import parse_jira_datetime
 
     moments = [m for m in (parse_jira_datetime(r.get("updated")) for r in refused if r.get("updated")) if m]
@@ -301,6 +304,8 @@ class _ChunkDone:
     reactivating: dict[str, Any]
     counts: dict[str, int]
     rekeys: dict[str, "_Rekey"] = field(default_factory=dict)  # new key -> its card under the old key
+    looked_up_at: datetime | None = None  # when the worker began to look the chunk's cards up
+    held: dict[str, str] = field(default_factory=dict)  # key -> the key its card held when looked up
 
 
 @dataclass(frozen=True)
@@ -845,12 +850,14 @@ def _write_chunk(
     no state: the calling thread records the answer (:func:`_record_chunk`)."""
     task = run.task
     counts = {"kept_disabled": 0, "unresolved_references": 0}
+    looked_up_at = datetime.now(timezone.utc)
     existing, stale, rekeys = _existing_cards(run, [row["key"] for row in chunk], hinted, origins, earlier, back)
     cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.kept_disabled_line,
                                                 run.held_back)
     outcomes = [o for part in run.esm.iter_bulk_import(task.template, cards, folder=task.folder,
                                                        chunk_size=run.chunk_size, writes=run.writes) for o in part]
-    return _ChunkDone(stale, outcomes, partial, reactivating, counts, rekeys)
+    held = {key: str(card.value(task.key.esm) or "") for key, card in existing.items()}
+    return _ChunkDone(stale, outcomes, partial, reactivating, counts, rekeys, looked_up_at, held)
 
 
 def _earlier_keys(
@@ -938,8 +945,12 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
             run.refused.append({"key": row["key"], "reason": cut(outcome.reason, _REASON_MAX), "updated": row.get("updated")})
     # pending records are not cached either, and an incremental extract fetches them again by key
     finished = [k for k in fingerprints if k in run.pending_before]
+    # an event's write-back noted since the look-up (less the clocks' difference between workers)
+    # may have put an old key of the issue on a card just written: see StateStore.record_loaded
+    since = done.looked_up_at - _CLOCKS_APART if done.looked_up_at else None
     state.record_loaded(task.name, card_ids=card_ids, fingerprints=fingerprints, pending=pending,
-                        resolved=finished, forgotten=done.stale, object_ids=object_ids, rekeyed=rekeyed)
+                        resolved=finished, forgotten=done.stale, object_ids=object_ids, rekeyed=rekeyed,
+                        written_since=since, held_before=done.held)
     run.resolved_now += len(finished)
 
 
