@@ -172,3 +172,33 @@ def test_a_group_held_back_is_written_again_when_its_other_attributes_change(
     fourth = run_import(described, jira, esm, state, staging, run_id(4))
     assert fourth["groups_held_back"] == 1 and fourth["updated"] == 0 and esm_writes(esm_sim) == 0, esm_stats(esm_sim)
     assert _members(esm, task) == before
+
+
+def test_held_back_groups_are_counted_apart_from_the_cached_records(
+    jira, jira_sim, esm, esm_sim, state, staging, capsys,
+):
+    """A group held back by the membership limit is not cached as done (diff passes it on every
+    run): the cache CLI counts it apart from the cached records, and the reconcile report, when
+    its card is gone, does not call it skipped by the next import as unchanged."""
+    from jira_esm_connector.pipeline.cache import main as cache_cli
+    from jira_esm_connector.pipeline.reconcile import reconcile
+
+    task, _before, members = _imported(jira, esm, state, staging)
+    group_id = max(members, key=lambda gid: len(members[gid]))
+    _remove_members(jira_sim, {group_id: members[group_id]})
+    assert run_import(task, jira, esm, state, staging, run_id(2))["groups_held_back"] == 1
+
+    url = state.engine.url.render_as_string(hide_password=False)
+    assert cache_cli(["status", task.name, "--db-url", url]) == 0
+    said = capsys.readouterr().out
+    assert f"{task.name}: {len(members) - 1} cached record(s); 1 group(s) held back by the membership" in said, said
+
+    other = next(gid for gid in members if gid != group_id)
+    cards = by_attr(esm_cards(esm, "group", task.name), "jira_group_id")
+    for gid in (group_id, other):
+        esm.delete_card("group", cards[gid].data_card_id)
+    report = reconcile(task, jira, esm, state, sample_size=0)
+    assert report["missing_in_esm"] == 2, report
+    assert (report["missing_but_cached"], report["missing_but_held_back"]) == (1, 1), report
+    assert any("1 missing record(s) are in the task cache" in n for n in report["notes"]), report["notes"]
+    assert any("1 missing group(s) were held back" in n for n in report["notes"]), report["notes"]

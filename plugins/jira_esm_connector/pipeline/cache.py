@@ -69,6 +69,18 @@ def template_locks_text(state) -> list[str]:
     return lines
 
 
+def _cached_text(state, task_name: str) -> str:
+    """The task cache's size, the groups the membership safety limit held back apart: they are
+    not cached as done (every run checks them again)."""
+    from .memberships import HELD_BACK_PREFIX
+
+    cached = state.count_fingerprints(task_name)
+    held = state.count_fingerprints(task_name, starting=HELD_BACK_PREFIX)
+    return f"{cached - held} cached record(s)" + (
+        f"; {held} group(s) held back by the membership safety limit (written without their members, "
+        "not cached: checked again every run)" if held else "")
+
+
 def _store(db_url: str | None):
     from ..state import StateStore, open_state_store
 
@@ -128,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 last = state.last_cache_clear(name)
                 mark = state.get_watermark(name)
-                print(f"{name}: {state.count_fingerprints(name)} cached record(s); "
+                print(f"{name}: {_cached_text(state, name)}; "
                       f"last clear: {f'{last[0].isoformat()} ({last[1]})' if last else 'never'}; "
                       f"watermark: {mark.isoformat() if mark else 'none'}; lease: {_lease_text(state, name)}")
     finally:

@@ -39,7 +39,7 @@ from typing import Any
 
 from ..mapping import Reference
 
-__all__ = ["GroupChange", "held_back_print", "membership_attributes", "member_ids", "count_members", "new_member_ids", "groups_to_hold_back"]
+__all__ = ["GroupChange", "HELD_BACK_PREFIX", "held_back_print", "is_held_back_print", "membership_attributes", "member_ids", "count_members", "new_member_ids", "groups_to_hold_back"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 
@@ -66,12 +66,23 @@ def membership_attributes(task: Any) -> list[str]:
     return list(getattr(task, "membership_attributes", None) or [])
 
 
+# how a held-back print begins: a record's own fingerprint (hex digits) never does, and the
+# cache CLI and the reconcile report tell the groups held back from the cached records by it
+HELD_BACK_PREFIX = "held:"
+
+
 def held_back_print(fingerprint: str) -> str:
     """What the task cache keeps for a group written without its members, ``fingerprint``
     being its record's: never a record's own fingerprint (diff passes the group on, the
     membership check sees it again), the same for the same record (the load need not write
-    it again while it is held back)."""
-    return hashlib.sha256(f"held back\x00{fingerprint}".encode("utf-8")).hexdigest()
+    it again while it is held back). As long as a fingerprint (the cache's column)."""
+    digest = hashlib.sha256(f"held back\x00{fingerprint}".encode("utf-8")).hexdigest()
+    return HELD_BACK_PREFIX + digest[len(HELD_BACK_PREFIX):]
+
+
+def is_held_back_print(cached: str | None) -> bool:
+    """Is this what the task cache keeps for a group held back (not a record cached as done)?"""
+    return bool(cached) and str(cached).startswith(HELD_BACK_PREFIX)
 
 
 def _text(value: Any) -> str | None:

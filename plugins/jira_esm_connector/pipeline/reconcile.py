@@ -426,13 +426,7 @@ def reconcile(
     del jira_keys  # not needed any more: free it before the sample is fetched
     notes: list[str] = report["notes"]
     if state is not None and report["missing_in_esm"]:
-        cached = state.get_fingerprints(task.name, report["_missing"])
-        report["missing_but_cached"] = len(cached)
-        if cached:
-            notes.append(
-                f"{len(cached)} missing record(s) are in the task cache, so the next import skips them as unchanged: "
-                f"run the task once with clear_cache = true."
-            )
+        _missing_but_cached(task, state, report, notes)
     del report["_missing"]
 
     stale = _stale_sample(task, jira, esm, state, sample, settings=settings, listed=listed, notes=notes, lg=lg)
@@ -445,6 +439,28 @@ def reconcile(
     for example in report["stale_examples"]:
         lg.warning("Stale card %s (%s): %s differ.", example["key"], example["card_id"], ", ".join(example["attributes"]))
     return report
+
+
+def _missing_but_cached(task: Any, state: StateApi, report: dict[str, Any], notes: list[str]) -> None:
+    """Of the missing records, how many the task cache makes the next import skip as unchanged,
+    and how many are groups the membership safety limit held back when last written: not cached
+    as done (diff passes them on), so the next import writes them -- counted apart."""
+    from .memberships import is_held_back_print
+
+    cached = state.get_fingerprints(task.name, report["_missing"])
+    held = sum(1 for value in cached.values() if is_held_back_print(value))
+    report["missing_but_cached"] = len(cached) - held
+    report["missing_but_held_back"] = held
+    if len(cached) > held:
+        notes.append(
+            f"{len(cached) - held} missing record(s) are in the task cache, so the next import skips them as "
+            f"unchanged: run the task once with clear_cache = true."
+        )
+    if held:
+        notes.append(
+            f"{held} missing group(s) were held back by the membership safety limit when last written (not cached "
+            f"as done): the next import writes them again."
+        )
 
 
 def _scan_jira(

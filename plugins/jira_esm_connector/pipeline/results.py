@@ -157,6 +157,7 @@ class ReconcileReport(TypedDict, total=False):
     missing_in_esm: int | None
     missing_in_esm_keys: list[str]
     missing_but_cached: int
+    missing_but_held_back: int  # groups the membership safety limit held back (not cached as done)
     issues_without_card: int
     owned_by_other_task: int | None
     owned_by_other_task_keys: list[str]

@@ -635,10 +635,15 @@ class StateStore:
             return conn.execute(query).all()
 
     @transaction(idempotent=True)
-    def count_fingerprints(self, task: str) -> int:
+    def count_fingerprints(self, task: str, starting: str | None = None) -> int:
+        """How many fingerprints the task cache keeps for ``task`` (``starting``: only those that
+        begin with it, e.g. the membership limit's held-back prints)."""
         t = self.tables.task_cache
+        where = [t.c.task == task]
+        if starting:
+            where.append(t.c.fingerprint.startswith(starting, autoescape=True))
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.task == task)).scalar() or 0)
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(*where)).scalar() or 0)
 
     @transaction(idempotent=True)
     def put_fingerprints(self, task: str, fingerprints: Mapping[Any, str]) -> None:
