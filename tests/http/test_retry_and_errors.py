@@ -23,6 +23,7 @@ from jira_esm_connector.http import (
     error_for_exception,
     error_for_response,
     redact,
+    resends_checked,
     validate_base_url,
 )
 
@@ -118,6 +119,32 @@ def test_idempotent_methods_choose_what_is_repeated_after_a_503(scripted):
     assert scripted.hits["/put2"] == 1, "PUT was repeated although it is not idempotent here"
     scripted.script("/get", [(503, {}, {})])
     assert careful.get(scripted.base_url + "/get").status_code == 200
+
+
+def test_a_write_is_resent_after_its_wait_only_while_the_installed_check_lets_it(scripted, caplog):
+    """A writer holding a lock (the ESM template's) checks it before each resend: the check
+    rides along on every retry urllib3 makes (Retry.new), reads do not ask it, and it is
+    gone after the block."""
+    caplog.set_level(logging.INFO, logger=LOG.name)
+    s = session()
+    asked: list[str] = []
+
+    def check() -> None:
+        asked.append("asked")
+        if len(asked) >= 2:
+            raise RuntimeError("the write lock is gone")
+
+    scripted.script("/put", [(429, {"Retry-After": "0"}, {})] * 3)
+    scripted.script("/get", [(429, {"Retry-After": "0"}, {})])
+    with resends_checked([s], check):
+        with pytest.raises(RuntimeError, match="the write lock is gone"):
+            s.put(scripted.base_url + "/put", json={})
+        assert scripted.hits["/put"] == 2  # resent once; after the second wait the check stopped it
+        assert s.get(scripted.base_url + "/get").status_code == 200 and len(asked) == 2
+    assert ("Jira answered 429 Too Many Requests for PUT /put; not sent again after the wait (retry 2 of 6): "
+            "the write lock is gone") in retry_lines(caplog)
+    scripted.script("/put2", [(429, {"Retry-After": "0"}, {})])
+    assert s.put(scripted.base_url + "/put2", json={}).status_code == 200 and len(asked) == 2
 
 
 def test_connection_reset_get_retried_post_not(scripted, caplog):

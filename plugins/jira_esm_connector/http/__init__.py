@@ -4,6 +4,7 @@ Public API::
 
     RetryPolicy, LoggingRetry                 -- retry rules and the retry that logs itself
     build_session(...)                        -- a requests.Session with those retries mounted
+    resends_checked(sessions, check)          -- writes resent after a retry wait only if check() passes
     validate_base_url(url, allow_insecure_http=...)
     error_for_response(response, service=...) -- typed error for a non-2xx response
     error_for_exception(exc, service=..., url=...) -- typed error for a transport failure
@@ -46,6 +47,7 @@ from .session import (
     error_for_exception,
     error_for_response,
     path_segment,
+    resends_checked,
     service_messages,
     validate_base_url,
 )
@@ -79,6 +81,7 @@ __all__ = [
     "error_for_exception",
     "error_for_response",
     "redact",
+    "resends_checked",
     "safe_path",
     "service_messages",
     "site_limiter",

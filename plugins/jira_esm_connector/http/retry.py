@@ -24,6 +24,11 @@ Rules (SPEC §6, Atlassian's rate-limit guidance):
   connection, retried -- or not -- as a connection reset.
 * With a :class:`~.ratelimit.SiteLimiter`, each retried answer is reported to it and each
   retry waits for a send permit after its own sleep: retries count against the site's rate.
+* A write (any method but GET, HEAD, OPTIONS) is sent again after its wait only if the
+  retry's ``before_resend`` check -- none by default -- lets it: a writer that holds a lock
+  (the ESM template's write lock, see :func:`.session.resends_checked`) installs the lock's
+  check, so a wait of minutes that outlived the lock stops the write instead of resending it
+  next to the lock's new holder. What the check raises goes to the caller, logged.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Callable
 
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -51,6 +56,8 @@ from .ratelimit import SiteLimiter, retry_after_seconds
 from .redact import safe_path
 
 IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+# requests that only read: sent again without asking the ``before_resend`` check
+READ_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # What Python raises when a connection is closed in the middle of a TLS session: on a
 # handshake or a write (a read turns it into an empty answer instead). Seen when a server, a
@@ -172,6 +179,9 @@ class LoggingRetry(Retry):
         Retry-After asks (retry 2 of 6)
 
     Only the method and URL path are logged -- never query strings or headers.
+
+    ``before_resend``: called after a write's retry wait, before it is sent again (see the
+    module docs); raising stops the request. None: resent as urllib3 would.
     """
 
     def __init__(
@@ -182,6 +192,7 @@ class LoggingRetry(Retry):
         service_name: str = "the service",
         idempotent_methods: frozenset[str] = IDEMPOTENT_METHODS,
         limiter: SiteLimiter | None = None,
+        before_resend: Callable[[], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -190,6 +201,7 @@ class LoggingRetry(Retry):
         self.service_name = service_name
         self.idempotent_methods = frozenset(m.upper() for m in idempotent_methods)
         self.limiter = limiter
+        self.before_resend = before_resend
 
     @classmethod
     def from_policy(
@@ -231,6 +243,7 @@ class LoggingRetry(Retry):
         fresh.service_name = self.service_name
         fresh.idempotent_methods = self.idempotent_methods
         fresh.limiter = self.limiter
+        fresh.before_resend = self.before_resend
         return fresh
 
     # -- decisions -------------------------------------------------------------------------
@@ -349,5 +362,16 @@ class LoggingRetry(Retry):
         self.logger.warning("%s; %s %s", what, how, of)
         if wait > 0:
             time.sleep(wait)
+        self._check_before_resend(method, what, of)
         if self.limiter is not None:
             self.limiter.before_send()  # the retry goes on the wire: it counts against the rate
+
+    def _check_before_resend(self, method: str | None, what: str, of: str) -> None:
+        """After the wait, before a write goes out again: ``before_resend`` may stop it."""
+        if self.before_resend is None or (method or "").upper() in READ_METHODS:
+            return
+        try:
+            self.before_resend()
+        except Exception as exc:
+            self.logger.error("%s; not sent again after the wait %s: %s", what, of, exc)
+            raise

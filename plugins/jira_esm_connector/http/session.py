@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -27,7 +28,7 @@ from .errors import (
 )
 from .ratelimit import MAX_PAUSE, SiteLimiter
 from .redact import redact, safe_path
-from .retry import IDEMPOTENT_METHODS, RetryPolicy, is_tls_connection_cut
+from .retry import IDEMPOTENT_METHODS, LoggingRetry, RetryPolicy, is_tls_connection_cut
 
 
 def validate_base_url(url: str, *, allow_insecure_http: bool = False, service: str = "service") -> str:
@@ -224,6 +225,26 @@ def build_session(
             session.mount(mount, read_adapter)
         session.whole_path_mounts = mounts
     return session
+
+
+@contextmanager
+def resends_checked(sessions: Iterable[requests.Session], check: Callable[[], None]) -> Iterator[None]:
+    """While the block runs, a write that one of ``sessions`` is about to send again after a
+    retry wait (429, 503 with Retry-After, a connect failure, ...) is sent only if ``check()``
+    returns; what it raises stops the request and reaches the caller (logged by the retry,
+    :meth:`.retry.LoggingRetry.sleep`). Reads are resent as before. It holds for the requests
+    started in the block, on every thread (the retries of one session are shared); the checks
+    in place before are put back at the end."""
+    retries = [adapter.max_retries for session in sessions for adapter in session.adapters.values()
+               if isinstance(adapter.max_retries, LoggingRetry)]
+    before = [retry.before_resend for retry in retries]
+    for retry in retries:
+        retry.before_resend = check
+    try:
+        yield
+    finally:
+        for retry, previous in zip(reversed(retries), reversed(before)):
+            retry.before_resend = previous
 
 
 # -- response and exception mapping ------------------------------------------------------------
