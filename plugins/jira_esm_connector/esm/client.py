@@ -28,6 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -47,6 +48,7 @@ from ..http import (
     error_for_response,
     path_segment,
     redact,
+    resends_checked,
     service_messages,
     validate_base_url,
 )
@@ -190,6 +192,14 @@ class EsmClient:
     def close(self) -> None:
         self._session.close()
         self._create_session.close()
+
+    def resends_checked(self, check: Callable[[], None]) -> AbstractContextManager[None]:
+        """While the block runs, a write of this client (a bulk PUT, ...) that ESM answered
+        with a retry -- 429, 503 with Retry-After: waits of up to ``RetryPolicy.max_retry_after``
+        each -- is sent again only if ``check()`` returns; what it raises (the template write
+        lock's check: lost meanwhile) stops the write. Every thread's writes, see
+        :func:`..http.resends_checked`."""
+        return resends_checked((self._session, self._create_session), check)
 
     def __enter__(self) -> EsmClient:
         return self

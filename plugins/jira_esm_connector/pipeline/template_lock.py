@@ -10,6 +10,10 @@ client's base URL (which never carries credentials: :func:`..http.session.valida
 refuses them), so two connection ids for one ESM share the lock; a client without a base
 URL is named by the task's ``esm_conn_id``.
 
+A write the ESM client is about to send again after a retry wait (429, 503 with Retry-After:
+up to ``max_retry_after`` each, minutes in all) first checks the lock, as each chunk does:
+lost meanwhile, the write stops instead of going out next to the lock's new holder.
+
 Cost: two state-database writes per step (take, release) plus a heartbeat every ttl/3 s;
 no ESM request. Waiting: up to the step's deadline (task ``timeouts`` /
 ``JIRA_ESM_TASK_TIMEOUT_MINUTES``) less a margin for the writing itself, logged every 30 s
@@ -18,8 +22,8 @@ with the writer that holds the template.
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
-from typing import Any, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from ..http import DEFAULT_PORTS
@@ -70,12 +74,20 @@ def writing_template(
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> Iterator[TemplateLock]:
     """Hold the write lock of ``task.template`` on ``esm`` around a block (waiting for
-    another writer as the module docs say); ``check()`` the yielded lock before each write."""
+    another writer as the module docs say); ``check()`` the yielded lock before each write.
+    ``esm``'s writes resent after a retry wait check it too (module docs)."""
     with hold_template_lock(
         state, esm_identity(esm, getattr(task, "esm_conn_id", None)), task.template,
         writer=task.name, run_id=run_id, step=step,
         wait_s=lock_wait_seconds(task, settings) if wait_s is None else wait_s,
         ttl_s=float(getattr(settings, "lease_ttl_seconds", None) or DEFAULT_HOLDER_TTL_S),
         logger=logger,
-    ) as lock:
+    ) as lock, _resends_checked(esm, lock.check):
         yield lock
+
+
+def _resends_checked(esm: Any, check: Callable[[], None]) -> AbstractContextManager[Any]:
+    """``esm.resends_checked(check)``; a client without retries of its own (a test double)
+    resends nothing."""
+    install = getattr(esm, "resends_checked", None)
+    return install(check) if install is not None else nullcontext()
