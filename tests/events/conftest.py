@@ -13,12 +13,21 @@ import pytest
 from jira_esm_connector.config import load_task_file, parse_task
 from jira_esm_connector.events import clear_field_cache
 from jira_esm_connector.http import RetryPolicy
+from jira_esm_connector.http.errors import NotFoundError
 from jira_esm_connector.jira import JiraClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = REPO_ROOT / "include" / "mappings"
 FAST_RETRY = RetryPolicy(total=3, backoff_base=0.05, backoff_cap=0.2, jitter=0.0, connect_retries=1, read_retries=1)
 _COUNTER = itertools.count(1)
+
+
+def delete_group_if_there(jira, group_id: str) -> None:
+    """A test's clean-up: the group goes, unless the test deleted it already."""
+    try:
+        jira.delete_group(group_id=group_id)
+    except NotFoundError:
+        pass
 
 
 def unique(prefix: str = "evt") -> str:

@@ -11,10 +11,9 @@ import unicodedata
 import pytest
 
 from jira_esm_connector.events import EventRefused, add_user_to_group, create_group, delete_group, remove_user_from_group
-from jira_esm_connector.http.errors import NotFoundError
 from jira_esm_connector.markers import EventRef
 
-from .conftest import unique
+from .conftest import delete_group_if_there, unique
 
 
 def nfc(text: str) -> str:
@@ -95,15 +94,8 @@ def _two_look_alikes(jira, request) -> tuple[str, list[dict]]:
     base = unique("dup")
     groups = [jira.create_group(f"{base} Caf\u00e9"), jira.create_group(f"{base} CAFe\u0301")]
     for group in groups:
-        request.addfinalizer(lambda gid=group["groupId"]: _delete_if_there(jira, gid))
+        request.addfinalizer(lambda gid=group["groupId"]: delete_group_if_there(jira, gid))
     return f"{base} caf\u00e9", groups
-
-
-def _delete_if_there(jira, group_id: str) -> None:
-    try:
-        jira.delete_group(group_id=group_id)
-    except NotFoundError:
-        pass
 
 
 def test_delete_group_refuses_a_name_two_groups_match_and_deletes_neither(jira, request):
@@ -143,7 +135,7 @@ def test_delete_group_refuses_a_name_one_group_matches_in_form_and_another_in_ca
     base = unique("dup")
     groups = [jira.create_group(f"{base} caf\u00e9"), jira.create_group(f"{base} Cafe\u0301")]
     for group in groups:
-        request.addfinalizer(lambda gid=group["groupId"]: _delete_if_there(jira, gid))
+        request.addfinalizer(lambda gid=group["groupId"]: delete_group_if_there(jira, gid))
     with pytest.raises(EventRefused, match="more than one group"):
         delete_group(jira, _ref(), name=f"{base} Caf\u00e9")
     assert len(list(jira.iter_groups(group_ids=[g["groupId"] for g in groups]))) == 2
@@ -158,7 +150,7 @@ def test_delete_group_given_an_id_and_a_name_of_another_group_deletes_neither(ji
     card_group = jira.create_group(f"{base} now")
     other = jira.create_group(f"{base} was")
     for group in (card_group, other):
-        request.addfinalizer(lambda gid=group["groupId"]: _delete_if_there(jira, gid))
+        request.addfinalizer(lambda gid=group["groupId"]: delete_group_if_there(jira, gid))
     with pytest.raises(EventRefused, match="names another group"):
         delete_group(jira, _ref(), name=f"{base} was", group_id=card_group["groupId"])
     assert len(list(jira.iter_groups(group_ids=[card_group["groupId"], other["groupId"]]))) == 2
@@ -167,7 +159,7 @@ def test_delete_group_given_an_id_and_a_name_of_another_group_deletes_neither(ji
 def test_delete_group_given_its_id_and_its_name_in_another_case_deletes_it(jira, request):
     base = unique("both")
     group = jira.create_group(f"{base} Caf\u00e9")
-    request.addfinalizer(lambda: _delete_if_there(jira, group["groupId"]))
+    request.addfinalizer(lambda: delete_group_if_there(jira, group["groupId"]))
     deleted = delete_group(jira, _ref(), name=f"{base} CAFe\u0301", group_id=group["groupId"])
     assert deleted["deleted"] is True and deleted["group_id"] == group["groupId"]
     assert list(jira.iter_groups(group_ids=[group["groupId"]])) == []
@@ -183,7 +175,7 @@ def test_a_resumed_delete_group_does_not_delete_the_look_alike_of_the_group_it_d
     name = f"Café {unique('grp')}"
     exact, look_alike = jira.create_group(nfc(name)), jira.create_group(nfd(name))
     for group in (exact, look_alike):
-        request.addfinalizer(lambda gid=group["groupId"]: _delete_if_there(jira, gid))
+        request.addfinalizer(lambda gid=group["groupId"]: delete_group_if_there(jira, gid))
     ref = _ref()
     assert delete_group(jira, ref, name=nfc(name))["group_id"] == exact["groupId"]
     with pytest.raises(EventRefused, match="another Unicode form or case.*may have deleted"):
@@ -196,7 +188,7 @@ def test_a_resumed_delete_group_deletes_the_group_named_in_another_ascii_case(ji
     the group meant, resumed or not."""
     name = f"Café {unique('Grp')}"
     group = jira.create_group(name)
-    request.addfinalizer(lambda: _delete_if_there(jira, group["groupId"]))
+    request.addfinalizer(lambda: delete_group_if_there(jira, group["groupId"]))
     deleted = delete_group(jira, _ref(), name=name.upper().replace("É", "é"), check_first=True)
     assert deleted["deleted"] is True and deleted["group_id"] == group["groupId"]
 
@@ -211,7 +203,7 @@ def test_the_import_notes_no_event_group_a_look_alike_answers_for(jira, request,
 
     name = f"{unique('grp')} Caf\u00e9"
     other = jira.create_group(held(name))
-    request.addfinalizer(lambda: _delete_if_there(jira, other["groupId"]))
+    request.addfinalizer(lambda: delete_group_if_there(jira, other["groupId"]))
     assert jira.find_group(name)["groupId"] == other["groupId"]  # Jira's look-up answers with it
     assert _groups(jira, [(_ref(), {"group_name": name, "card_id": "4711"})]) == []
 
@@ -222,6 +214,6 @@ def test_the_import_notes_the_event_group_named_as_its_create_sent_it(jira, requ
 
     name = f"{unique('grp')} Caf\u00e9"
     made = jira.create_group(name)
-    request.addfinalizer(lambda: _delete_if_there(jira, made["groupId"]))
+    request.addfinalizer(lambda: delete_group_if_there(jira, made["groupId"]))
     ref = _ref()
     assert _groups(jira, [(ref, {"group_name": nfd(name), "card_id": "4711"})]) == [(made["groupId"], ref, "4711")]
