@@ -106,7 +106,7 @@ class EsmApi(Protocol):
     ) -> Iterator[EsmCard]: ...
     def bulk_import(
         self, template: str, cards: Iterable[CardInput | Mapping[str, Any]], *, folder: str | None = None,
-        chunk_size: int = 200,
+        chunk_size: int = 200, writes: Any = None,
     ) -> BulkImportResult: ...
     def iter_bulk_import(
         self, template: str, cards: Iterable[CardInput | Mapping[str, Any]], *, folder: str | None = None,

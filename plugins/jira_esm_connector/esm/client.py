@@ -679,6 +679,7 @@ class EsmClient:
         *,
         folder: str | None = None,
         chunk_size: int = MAX_CHUNK_SIZE,
+        writes: BulkWrites | None = None,
     ) -> BulkImportResult:
         """Create and edit cards with ``PUT /dc/{template}/data``, ``chunk_size`` cards per request.
 
@@ -694,9 +695,10 @@ class EsmClient:
         ``folder`` (new ones, or edits the caller knows are there: ``CardInput.in_folder``)
         are sent alone first; one accepted, the split goes on; every one refused with 403
         raises :class:`TemplateWriteForbiddenError` (a few requests, not two per card).
+        ``writes``: as for :meth:`iter_bulk_import` (a caller writing one run in several calls).
         """
         result = BulkImportResult()
-        for outcomes in self.iter_bulk_import(template, cards, folder=folder, chunk_size=chunk_size):
+        for outcomes in self.iter_bulk_import(template, cards, folder=folder, chunk_size=chunk_size, writes=writes):
             result.outcomes.extend(outcomes)
             result.chunks += 1
         counts = result.counts()

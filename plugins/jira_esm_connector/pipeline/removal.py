@@ -67,12 +67,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from ..http.errors import BadRequestError
 from ..http.parallel import bounded_parallel
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import EsmApi, JiraApi, StateApi
+from .load import _chunks_of
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
 from .template_lock import writing_template
@@ -476,14 +477,15 @@ def _not_fetched_records_cards(
 
 def _mark(
     task: Any, candidates: list[tuple[str, str]], folders: dict[str, str | None], esm: EsmApi, state: StateApi,
-    lg: Any,
+    lg: Any, guard: Callable[[], None],
 ) -> tuple[list[str], int]:
-    """Set the removal value on the candidates' cards: (keys marked, how many ESM refused).
+    """Set the removal value on the candidates' cards, ``guard()`` (the write lock's check)
+    before each bulk chunk: (keys marked, how many ESM refused).
     ``folders`` (card id -> the folder it is in) tells ESM's client which cards are in the
     task's folder: a 403 on those, before ESM accepted any card, means the account may not
     write the template, and the marking stops after a few requests
     (:class:`..esm.TemplateWriteForbiddenError`) instead of asking card by card."""
-    from ..esm import CardInput
+    from ..esm import MAX_CHUNK_SIZE, BulkWrites, CardInput
 
     removal = task.removal
     marked: list[str] = []
@@ -498,15 +500,24 @@ def _mark(
     # removed.reactivate). Forgotten before ESM is asked: if its answer is lost, the cards
     # may be marked all the same, and a record back unchanged must not be skipped then.
     state.delete_fingerprints(task.name, [key for _, key in candidates])
-    # the task's folder is never sent with an edit: it only names the cards ESM's 403 is asked about
-    result = esm.bulk_import(task.template, cards, folder=task.folder)
-    for outcome in result.outcomes:
-        if outcome.ok:
-            marked.append(outcome.ref)
-            lg.info("Marked %s (card %s) as %s = %s.", outcome.ref, outcome.data_card_id, removal.attribute, removal.value)
-        else:
-            refused += 1
-            lg.warning("ESM refused to mark %s (card %s) removed: %s", outcome.ref, outcome.data_card_id, outcome.reason)
+    writes = BulkWrites()  # shared by the chunks: a 403 before any accepted card is asked about once
+    try:
+        for chunk in _chunks_of(cards, MAX_CHUNK_SIZE):
+            guard()  # before each chunk, as the load: lost, the rest is left to the lock's new holder
+            # the task's folder is never sent with an edit: it only names the cards ESM's 403 is asked about
+            for outcome in esm.bulk_import(task.template, chunk, folder=task.folder, writes=writes).outcomes:
+                if outcome.ok:
+                    marked.append(outcome.ref)
+                    lg.info("Marked %s (card %s) as %s = %s.", outcome.ref, outcome.data_card_id, removal.attribute,
+                            removal.value)
+                else:
+                    refused += 1
+                    lg.warning("ESM refused to mark %s (card %s) removed: %s", outcome.ref, outcome.data_card_id,
+                               outcome.reason)
+    except BaseException:
+        lg.warning("The marking of '%s' cards stopped after %d of %d candidate(s) were marked (%d refused); the "
+                   "next run checks the rest again.", task.template, len(marked), len(cards), refused)
+        raise
     return marked, refused
 
 
@@ -545,7 +556,7 @@ def mark_removed(
 
 
 def _mark_removed(
-    task: Any, extracted: ExtractResult, seen: set[str], esm: EsmApi, state: StateApi, guard: Any, *,
+    task: Any, extracted: ExtractResult, seen: set[str], esm: EsmApi, state: StateApi, guard: Callable[[], None], *,
     allow_mass_removal: bool, allow_shrink: bool, concurrency: int, jira: JiraApi | None, lg: Any,
 ) -> RemovalResult:
     """:func:`mark_removed` under the template's write lock (``guard`` raises once it was lost)."""
@@ -561,7 +572,7 @@ def _mark_removed(
     )
     candidates = _not_gone_from_jira(task, candidates, jira, extracted, lg, state, seen)
     candidates = _not_fetched_records_cards(task, candidates, seen, state, lg)
-    guard()  # the write lock was lost meanwhile: another writer may have taken a candidate over
-    marked, refused = _mark(task, candidates, folders, esm, state, lg)
+    # guarded before each chunk: the write lock lost meanwhile, another writer may have taken a candidate over
+    marked, refused = _mark(task, candidates, folders, esm, state, lg, guard)
     return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False,
             "last_volume": last_volume}
