@@ -335,14 +335,29 @@ def test_template_lock_released_on_error_and_a_stalled_holder_is_taken_over_afte
 
 
 def test_template_lock_lost_is_noticed_and_check_stops_the_writer(store):
-    with hold_template_lock(store, "esm", "incident", writer="task_a", ttl_s=0.6) as lock:
-        lock.check()
-        store.break_lease("esm-template:esm/incident")  # an operator removed it
-        time.sleep(0.8)  # the heartbeat finds out
-        assert lock.lost
-        with pytest.raises(TemplateLockLostError, match="lost its write lock"):
+    with pytest.raises(TemplateLockLostError, match="lost its write lock"):  # at the block's end as well
+        with hold_template_lock(store, "esm", "incident", writer="task_a", ttl_s=0.6) as lock:
             lock.check()
+            store.break_lease("esm-template:esm/incident")  # an operator removed it
+            time.sleep(0.8)  # the heartbeat finds out
+            assert lock.lost
+            with pytest.raises(TemplateLockLostError, match="lost its write lock"):
+                lock.check()
     assert store.get_lease("esm-template:esm/incident") is None  # not recreated by the exit
+
+
+def test_template_lock_lost_after_the_last_write_fails_the_block(store):
+    """As hold_lease: a block whose writes all went out fails when the lock was lost meanwhile
+    (the last write may have gone out next to another writer's): its step does not count as done."""
+    with pytest.raises(TemplateLockLostError, match=r"lost its write lock \(task 'task_b'"):
+        with hold_template_lock(store, "esm", "incident", writer="task_a", ttl_s=0.6) as lock:
+            lock.check()  # the last write
+            store.break_lease("esm-template:esm/incident")  # an operator removed it; task_b takes the template
+            other = TemplateLock(store, "esm", "incident", writer="task_b", wait_s=0, ttl_s=60)
+            other.acquire()
+            time.sleep(0.8)  # the heartbeat finds out
+    assert store.get_lease("esm-template:esm/incident").holder == other.holder  # untouched by the exit
+    other.release()
 
 
 # --------------------------------------------------------------------------- migration

@@ -375,7 +375,9 @@ def _load(
     with _older_objects_left_out_of_gc():
         _write_all(run, _storable(run, _unique_rows(dataset, lg)), max(1, int(concurrency)))
     if (covered or empty) and not run.uncertain:
-        # every card this run stamped is in the key map, and so was every earlier one
+        # every card this run stamped is in the key map, and so was every earlier one -- if it
+        # wrote alone: the write lock lost meanwhile (taken over), the note stays cleared
+        guard()
         state.set_key_map_complete(task.name, task.template, key_attr, True)
     counts = run.counts
     _report_refused(lg, task, run.refused)

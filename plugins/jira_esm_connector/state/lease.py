@@ -546,10 +546,14 @@ class TemplateLock(RunLease):
 def hold_template_lock(store: Any, esm_identity: str, template: str, **kwargs: Any) -> Iterator[TemplateLock]:
     """Hold the write lock of ``template`` around a block (see :class:`TemplateLock` for the
     arguments); released at the end, also on an error. Call :meth:`TemplateLock.check`
-    before each write: it raises :class:`TemplateLockLostError` once the lock was lost."""
+    before each write: it raises :class:`TemplateLockLostError` once the lock was lost.
+    A lock lost while the block ran raises it at the end too (as :func:`hold_lease`): the
+    last write may have gone out next to another writer's, so the step must not count as
+    done (its run records no watermark or volume)."""
     lock = TemplateLock(store, esm_identity, template, **kwargs)
     lock.acquire()
     try:
         yield lock
+        lock.check()  # still held: asks the database if the heartbeat has not renewed it lately
     finally:
         lock.release()
