@@ -1,8 +1,8 @@
 """A writer that loses the ESM template's write lock (its state database did not answer for
 longer than the lock's TTL, another writer took the template over) stops writing and records
 nothing that claims it wrote alone: mark_removed checks the lock before each bulk chunk (as
-the load does); a load that lost the lock after its last chunk does not note the task's key
-map complete, and the step fails. Real ESM simulator and state store; short lock TTL (the
+the load does); a load that lost the lock after its last chunk, or a removal that lost it
+while it read the task's cards, does not note the task's key map complete, and the step fails. Real ESM simulator and state store; short lock TTL (the
 takeover is staged as in test_template_lock_resends)."""
 from __future__ import annotations
 
@@ -84,4 +84,32 @@ def test_a_load_that_lost_the_write_lock_after_its_last_chunk_fails_and_does_not
     cards = _cards_by_key(esm, task.name)  # what it wrote is there and recorded: nothing lost
     assert sorted(cards) == sorted(keys) and all(len(c) == 1 for c in cards.values())
     assert state.get_card_ids(task.name, keys) == {k: c[0].data_card_id for k, c in cards.items()}
+    assert state.get_lease(lock_name).holder == OTHER
+
+
+def test_mark_removed_that_lost_the_write_lock_while_paging_does_not_note_the_key_map_complete(
+    esm_sim, esm_clients, state, tmp_path, monkeypatch
+):
+    esm_sim.reset()
+    esm = esm_clients()
+    task = make_task(ISSUES_TASK, name="test_issues_full", mode="full",
+                     removed={"attribute": "status", "value": "06 - Closed"})
+    keys = _keys(5, "PAGED")
+    load(task, _stage(tmp_path / "d", [_record(k, "v1") for k in keys]), esm, state, settings=SETTINGS)
+    state.set_key_map_complete(task.name, task.template, task.key.esm, False)  # e.g. a crashed load: pages
+    lock_name = template_lock_name(esm_identity(esm), task.template)
+    real_put_card_ids = state.put_card_ids
+
+    def then_the_lock_is_taken_over(*args, **kwargs):  # the cards were read, then another writer took over
+        real_put_card_ids(*args, **kwargs)
+        _db_unreachable_past_the_ttl(state, monkeypatch, lock_name, taken_over=True)
+
+    monkeypatch.setattr(state, "put_card_ids", then_the_lock_is_taken_over)
+    extracted = {**_stage(tmp_path / "e", [_record(keys[0], "v1")]), "fetched": 1}
+
+    with pytest.raises(TemplateLockLostError, match=r"lost its write lock \(task 'test_issues_other'"):
+        mark_removed(task, extracted, esm, state, allow_mass_removal=True, allow_shrink=True, settings=SETTINGS)
+
+    assert not state.key_map_complete(task.name, task.template, task.key.esm)
+    assert {k: c[0].value("status") for k, c in _cards_by_key(esm, task.name).items()} == dict.fromkeys(keys, "01 - New")
     assert state.get_lease(lock_name).holder == OTHER

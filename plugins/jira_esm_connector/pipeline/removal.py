@@ -106,12 +106,12 @@ def _disabled(task: Any, card: Any) -> bool:
 
 
 def _removal_candidates(
-    task: Any, seen: set[str], esm: EsmApi, state: StateApi, lg: Any
+    task: Any, seen: set[str], esm: EsmApi, state: StateApi, lg: Any, guard: Callable[[], None],
 ) -> tuple[int, list[tuple[str, str]], dict[str, str | None]]:
     """By paging: (how many of the task's cards are active, the active ones whose key this
     run did not fetch as ``(card id, key)``, the folder of each of those cards). Cards
     without a key are left alone (and logged). Records every card's key in the key map and
-    notes the map complete."""
+    notes the map complete -- while the write lock (``guard``) is still held."""
     from ..esm import eql
 
     removal = task.removal
@@ -146,6 +146,7 @@ def _removal_candidates(
             folders[card.data_card_id] = card.folder_code
     # every card carrying this task's id is now in the key map: the next runs need no paging
     state.put_card_ids(task.name, mapped)
+    guard()  # complete only if no other writer held the template while the cards were read
     state.set_key_map_complete(task.name, task.template, key_attr, True)
     if others:
         lg.warning("ESM's filter on %s = '%s' also returned %d '%s' card(s) stamped otherwise (another task's): "
@@ -564,7 +565,7 @@ def _mark_removed(
         active, candidates, folders = _candidates_from_key_map(task, seen, esm, state, lg, concurrency)
     else:
         lg.info("The key map of task '%s' is not known to be complete: reading all its cards from ESM.", task.name)
-        active, candidates, folders = _removal_candidates(task, seen, esm, state, lg)
+        active, candidates, folders = _removal_candidates(task, seen, esm, state, lg, guard)
     last_volume = state.last_volume(task.name)
     _check_safety_limits(
         task, candidates, active, int(extracted.get("fetched") or 0), last_volume,
