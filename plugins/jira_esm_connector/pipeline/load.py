@@ -94,7 +94,7 @@ from .staging import Dataset
 from .template_lock import writing_template
 from .transform import decode_data, key_too_long
 
-__all__ = ["load", "ReferenceResolver", "lookup_cards"]
+__all__ = ["load", "ReferenceResolver", "chunks_of", "lookup_cards"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 # how far apart the clocks of two workers (an import's, an event push's) may be
@@ -456,7 +456,7 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
     in_flight: set[Future[_ChunkDone]] = set()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="esm-load") as pool:
         try:
-            for chunk in _chunks_of(rows, run.chunk_size):
+            for chunk in chunks_of(rows, run.chunk_size):
                 run.guard()
                 run.chunks += 1
                 chunk, resolved = _skip_already_loaded(run, chunk)
@@ -508,8 +508,9 @@ def _record_what_finished(run: _Run, in_flight: set[Future[_ChunkDone]]) -> None
             run.lg.warning("A chunk ESM answered at the time of the failure could not be recorded: %s", exc)
 
 
-def _chunks_of(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
+def chunks_of(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``rows`` in lists of ``size`` (the last one shorter), drawn lazily."""
+    chunk: list[Any] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) >= size:
@@ -812,7 +813,7 @@ def _check_memberships(run: _Run, dataset: Dataset, unchanged: int | None, allow
 
     def chunks() -> Iterator[tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]]:
         # drawn by bounded_parallel in this thread: only this thread reads the state store
-        for chunk in _chunks_of(_unique_rows(dataset, run.lg, quiet=True), run.chunk_size):
+        for chunk in chunks_of(_unique_rows(dataset, run.lg, quiet=True), run.chunk_size):
             keys = [row["key"] for row in chunk]
             yield chunk, run.state.get_card_ids(task.name, keys), run.state.event_cards(task.template, task.key.esm, keys)
 
@@ -982,7 +983,7 @@ def _load_comments(
     counts = {"created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "unresolved_references": 0,
               "already_present": 0}
     refused: list[RefusedRecord] = []
-    for chunk in _chunks_of(dataset.iter_rows(), 200):
+    for chunk in chunks_of(dataset.iter_rows(), 200):
         guard()
         issue_cards = lookup_cards(esm, task.template, settings.card_key_attribute, [r["issue_key"] for r in chunk])
         fingerprints: dict[str, str] = {}

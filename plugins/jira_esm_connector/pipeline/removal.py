@@ -73,7 +73,7 @@ from ..http.errors import BadRequestError
 from ..http.parallel import bounded_parallel
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import EsmApi, JiraApi, StateApi
-from .load import _chunks_of
+from .load import chunks_of
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
 from .template_lock import writing_template
@@ -503,7 +503,7 @@ def _mark(
     state.delete_fingerprints(task.name, [key for _, key in candidates])
     writes = BulkWrites()  # shared by the chunks: a 403 before any accepted card is asked about once
     try:
-        for chunk in _chunks_of(cards, MAX_CHUNK_SIZE):
+        for chunk in chunks_of(cards, MAX_CHUNK_SIZE):
             guard()  # before each chunk, as the load: lost, the rest is left to the lock's new holder
             # the task's folder is never sent with an edit: it only names the cards ESM's 403 is asked about
             for outcome in esm.bulk_import(task.template, chunk, folder=task.folder, writes=writes).outcomes:
