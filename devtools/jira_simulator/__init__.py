@@ -20,7 +20,8 @@ Jira endpoints (under ``/rest/api/3`` and, with plain-text rich fields, ``/rest/
 ``GET|POST search/jql`` (``nextPageToken``/``isLast`` keyset paging; ``fields`` defaults to
 id only; up to 5000 per page for id/key-only pages, 100 when fields, expand or properties
 are asked for; unbounded JQL is refused with 400), ``POST search/approximate-count``,
-``POST issue/bulkfetch`` (100 ids, or 1,000 when ``fields`` names only single-value fields),
+``POST issue/bulkfetch`` (100 ids, or 1,000 when ``fields`` names only single-value fields;
+ids no issue has are left out of the answer, as the contract says),
 ``POST issue``, ``POST issue/bulk`` (50 at most, refused ones by
 position), ``GET|PUT|DELETE issue/{key}``, ``PUT issue/{key}/assignee``,
 ``GET|POST|DELETE issue/{key}/watchers`` (creating an issue makes you watch it, as Jira's
@@ -61,6 +62,7 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
     GET    /_admin/config                      knobs: latency_ms, rate_limit_per_second,
                                                max_results_cap, search_lag_seconds,
                                                bulkfetch_max, bulkfetch_silent,
+                                               bulkfetch_missing_errors,
                                                users_listing_max, faults
     PUT    /_admin/config                      {"latency_ms": 200, "rate_limit_per_second": 5}
                                                (rate limit per account; 0 = off; over the limit:
@@ -74,6 +76,9 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                not grant 1,000; 0 = Jira's rule); more: 400, or with
                                                {"bulkfetch_silent": true} an answer holding only the
                                                first 100 issues, no error for the rest
+                                               {"bulkfetch_missing_errors": true}: issue/bulkfetch
+                                               answers ids no issue has in issueErrors (the
+                                               contract leaves them out of the answer: the default)
                                                {"users_listing_max": 30}: users/search and /users
                                                list nobody past the 30th user (an empty page: a
                                                user listing that stops early; 0 = everyone)

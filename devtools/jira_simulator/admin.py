@@ -115,6 +115,8 @@ def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
             sim.knobs.bulkfetch_max = cap
         if "bulkfetch_silent" in body:
             sim.knobs.bulkfetch_silent = bool(body["bulkfetch_silent"])
+        if "bulkfetch_missing_errors" in body:
+            sim.knobs.bulkfetch_missing_errors = bool(body["bulkfetch_missing_errors"])
         if "users_listing_max" in body:
             most = body["users_listing_max"] or 0
             if isinstance(most, bool) or not isinstance(most, int) or most < 0:

@@ -81,6 +81,9 @@ class Knobs:
     # this many issues and no error for the others (a cap lowered quietly).
     bulkfetch_max: int = 0
     bulkfetch_silent: bool = False
+    # issue/bulkfetch: an id or key no issue has is left out of the answer, as the contract
+    # says; True answers it in issueErrors ("Issue does not exist...") instead, as a Jira might.
+    bulkfetch_missing_errors: bool = False
     # users/search (and /users) list nobody past this position (0 = everyone): a user listing
     # that stops early with an empty page, as Jira's user searches do past their first 1,000.
     users_listing_max: int = 0
@@ -96,6 +99,7 @@ class Knobs:
             "search_lag_seconds": self.search_lag_seconds,
             "bulkfetch_max": self.bulkfetch_max,
             "bulkfetch_silent": self.bulkfetch_silent,
+            "bulkfetch_missing_errors": self.bulkfetch_missing_errors,
             "users_listing_max": self.users_listing_max,
             "faults": [f.as_dict() for f in self.faults],
         }
@@ -108,6 +112,7 @@ class Knobs:
             self.search_lag_seconds = 0.0
             self.bulkfetch_max = 0
             self.bulkfetch_silent = False
+            self.bulkfetch_missing_errors = False
             self.users_listing_max = 0
             self.faults.clear()
             self._windows.clear()

@@ -14,12 +14,13 @@ SINGLE_VALUE = ["summary", "status", "priority", "updated", "created", "customfi
 def sim(jira_sim_fresh):
     yield jira_sim_fresh
     # the simulator is shared by the session: tests that do not reset it must not meet these knobs
-    jira_sim_fresh.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False})
+    jira_sim_fresh.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False,
+                                                "bulkfetch_missing_errors": False})
 
 
 def _ids(sim, n: int) -> list[str]:
-    """``n`` ids: every seeded issue's id first, then ids no issue has (they come back as
-    issueErrors), so a request of 1,000 is a real 1,000-id request."""
+    """``n`` ids: every seeded issue's id first, then ids no issue has (left out of the
+    answer), so a request of 1,000 is a real 1,000-id request."""
     ids = [i["id"] for i in sim.session().post(sim.base_url + "/rest/api/3/search/jql", json={
         "jql": "project in (SUP, ENG, OPS)", "maxResults": 5000, "fields": ["id"]}).json()["issues"]]
     assert len(ids) == 250
@@ -45,7 +46,7 @@ def test_field_metadata_marks_the_multi_value_fields(sim):
 def test_a_thousand_ids_with_explicit_single_value_fields(sim, validate):
     ids = _ids(sim, 1000)
     body = validate(_post(sim, ids, SINGLE_VALUE)).json()
-    assert len(body["issues"]) == 250 and len(body["issueErrors"]) == 750
+    assert len(body["issues"]) == 250 and body["issueErrors"] == []  # the 750 others: not found, left out
     assert set(body["issues"][0]["fields"]) == set(SINGLE_VALUE)
     # the same rule with the fields as one comma-separated string
     assert _post(sim, ids, ",".join(SINGLE_VALUE)).status_code == 200
@@ -91,6 +92,19 @@ def test_a_silent_cap_answers_the_first_issues_and_no_error_for_the_rest(sim):
     assert resp.status_code == 200
     body = resp.json()
     assert sorted(i["id"] for i in body["issues"]) == sorted(ids[:100]) and body["issueErrors"] == []
+
+
+def test_ids_no_issue_has_are_left_out_or_with_the_knob_answered_as_errors(sim, validate):
+    """The contract's BulkIssueResults: an issue not found is in neither list. A Jira might
+    still answer it in issueErrors: the bulkfetch_missing_errors knob does."""
+    ids = _ids(sim, 260)
+    body = validate(_post(sim, ids[245:], SINGLE_VALUE)).json()
+    assert sorted(i["id"] for i in body["issues"]) == sorted(ids[245:250]) and body["issueErrors"] == []
+    sim.admin("PUT", "config", json={"bulkfetch_missing_errors": True})
+    body = validate(_post(sim, ids[245:], SINGLE_VALUE)).json()
+    assert sorted(i["id"] for i in body["issues"]) == sorted(ids[245:250])
+    assert [e["id"] for e in body["issueErrors"]] == ids[250:]
+    assert all("does not exist" in e["errorMessage"] for e in body["issueErrors"])
 
 
 @pytest.mark.parametrize("bad", [-1, 1001, "100", True, 2.5])

@@ -146,6 +146,11 @@ def _object(value: Any, method: str, path: str, *, required: tuple[str, ...] = (
     return value
 
 
+def _answered_by(issues: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The ids and keys these bulk fetch issues answer."""
+    return {str(i.get("id")) for i in issues} | {str(i.get("key")) for i in issues}
+
+
 def _seg(value: str | int) -> str:
     """One URL path segment, fully escaped ("." and ".." refused: :func:`..http.path_segment`)."""
     return path_segment(value, what="a key or id in a Jira URL")
@@ -238,8 +243,8 @@ class JiraClient:
             limiter=self.limiter,
         )
         self._session.auth = BasicAuth(email, api_token)
-        # issue/bulkfetch: ids per request at most (lowered to 100 for good once Jira refuses
-        # or quietly cuts a larger batch) and the site's field schema types, read once
+        # issue/bulkfetch: ids per request at most (lowered for good once Jira refuses a larger
+        # batch, or proves it quietly cuts one) and the site's field schema types, read once
         self._bulk_cap = BULK_FETCH_MAX
         self._field_types: dict[str, str | None] | None = None
         self._bulk_lock = threading.Lock()
@@ -481,9 +486,11 @@ class JiraClient:
     ) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
         """``POST /rest/api/3/issue/bulkfetch`` in batches of :meth:`bulk_fetch_size` keys or
         ids, one after the other: yields ``(issues, not_found)`` per batch, ``not_found``
-        being the requested keys Jira answered with an ``issueErrors`` entry (deleted, or not
-        visible to the account). Unlike ``key in (...)`` in JQL, one missing key does not fail
-        the request. :meth:`iter_hydrated` is the parallel form."""
+        being the requested keys Jira answered with an ``issueErrors`` entry or left out of its
+        answer for certain (deleted, or not visible to the account: see :meth:`_hydrate`); a
+        key in neither list answered under another key, or may have. Unlike ``key in (...)``
+        in JQL, one missing key does not fail the request. :meth:`iter_hydrated` is the
+        parallel form."""
         key_list = list(dict.fromkeys(str(k) for k in keys))
         field_list = list(fields) if fields is not None else None
         for batch in self._requests_of(key_list, self.bulk_fetch_size(field_list)):
@@ -536,51 +543,87 @@ class JiraClient:
                 }
             return self._field_types
 
-    def _lower_bulk_cap(self, why: str) -> None:
-        """From now on 100 ids per bulk fetch (logged once per client)."""
+    def _lower_bulk_cap(self, why: str, most: int = BULK_FETCH_BASIC) -> None:
+        """From now on at most ``most`` ids per bulk fetch (logged once per lowering)."""
         with self._bulk_lock:
-            if self._bulk_cap <= BULK_FETCH_BASIC:
+            if self._bulk_cap <= most:
                 return
-            self._bulk_cap = BULK_FETCH_BASIC
+            self._bulk_cap = most
         self.log.warning(
-            "%s. This Jira site does not grant more than 100 issues per bulk fetch: sending 100 per request "
-            "from now on; the issues of that batch are asked for again, 100 at a time (none is lost).", why,
+            "%s. This Jira site does not grant more than %d issues per bulk fetch: sending %d per request "
+            "from now on; the issues of that batch are asked for again (none is lost).", why, most, most,
         )
 
-    def _hydrate(self, batch: Sequence[str], fields: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
+    def _hydrate(
+        self, batch: Sequence[str], fields: list[str] | None, proven: int = 0,
+    ) -> tuple[list[dict[str, Any]], list[str]]:
         """One batch through ``issue/bulkfetch``: ``(issues, ids or keys Jira could not return)``.
-        A batch over 100 that Jira refuses (400) is sent again in parts of 100; one whose answer
-        holds fewer issues than asked and no error for the rest (a cap lowered quietly) has the
-        ids left out asked for again, 100 at a time. Either lowers this client to 100 per
-        request. An id still left out without an error is left to the caller to judge."""
+        A batch over 100 that Jira refuses (400) is sent again in parts of 100 (and the client
+        lowered to 100 per request). Jira's contract leaves an issue it cannot find or show out
+        of the answer, with no error; a quietly lowered cap would leave issues out the same way.
+        So ids left out count as not found only once that is conclusive (:meth:`_left_out`);
+        those still in doubt (asked by an old key of a moved issue) are in neither list: the
+        caller judges them. ``proven``: an answer asking these ids again held that many issues."""
+        asked = list(dict.fromkeys(str(k) for k in batch))
         try:
-            found, not_found = self._bulk_fetch_batch(batch, fields)
+            found, not_found = self._bulk_fetch_batch(asked, fields)
         except BadRequestError as exc:
-            if exc.status != 400 or len(batch) <= BULK_FETCH_BASIC:
+            if exc.status != 400 or len(asked) <= BULK_FETCH_BASIC:
                 raise
-            self._lower_bulk_cap(f"Jira refused a bulk fetch of {len(batch)} issues ({'; '.join(exc.details) or exc})")
-            return self._bulk_fetch_by_hundred(batch, fields)
-        asked = set(batch)
-        if len(batch) > BULK_FETCH_BASIC and len(found) + len(not_found) < len(asked):
-            answered = {str(i.get("id")) for i in found} | {str(i.get("key")) for i in found} | set(not_found)
-            left_out = [k for k in dict.fromkeys(batch) if k not in answered]
-            self._lower_bulk_cap(
-                f"Jira answered a bulk fetch of {len(asked)} issues with {len(found)} issue(s) and {len(not_found)} "
-                f"error(s), nothing for the other {len(left_out)}"
-            )
-            more, gone = self._bulk_fetch_by_hundred(left_out, fields)
-            have = {str(i.get("id")) for i in found}
-            found = found + [i for i in more if str(i.get("id")) not in have]  # a moved key: its issue once
-            not_found = not_found + gone
-        return found, not_found
+            self._lower_bulk_cap(f"Jira refused a bulk fetch of {len(asked)} issues ({'; '.join(exc.details) or exc})")
+            return self._hydrate_parts(asked, BULK_FETCH_BASIC, fields)
+        found = list({str(i.get("id")): i for i in found}.values())  # an issue asked by id and key: once
+        answered = _answered_by(found) | set(not_found)
+        left_out = [k for k in asked if k not in answered]
+        if not left_out:
+            return found, not_found
+        more, gone = self._left_out(asked, found, len(not_found), left_out, fields, proven)
+        have = {str(i.get("id")) for i in found}
+        return found + [i for i in more if str(i.get("id")) not in have], not_found + gone
 
-    def _bulk_fetch_by_hundred(self, ids: Sequence[str], fields: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
-        """``ids`` through ``issue/bulkfetch``, 100 per request, one request after the other."""
+    def _left_out(
+        self, asked: list[str], found: list[dict[str, Any]], errors: int, left_out: list[str], fields: list[str] | None,
+        proven: int,
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """``(issues, not found)`` of the ids an answer of ``len(found)`` issues to ``asked``
+        left out without an error. An answer holding as many issues as asked was not cut:
+        they are not found -- unless an issue answered under none of the asked ids or keys (a
+        moved issue asked by its old key), then which one it answered is unknown: left out of
+        both. An empty answer to no more than the client trusts Jira to answer whole is
+        conclusive too: 100 (the contract's "up to 100", or less where Jira proved it cuts
+        there), or as many as an earlier answer in this chain held (``proven``: any cap is at
+        least that). Otherwise the left out ids are asked again in parts of at most what this
+        answer held (any cap is at least that, so no part is cut) -- of the trusted size after an
+        empty answer -- each judged the same way; a part answered with issues the first answer
+        left out proves a quiet cap, and the client lowers its requests to it."""
+        k, f = len(asked), len(found)
+        if f >= k:
+            ours = set(asked)
+            unasked = [i for i in found if not {str(i.get("id")), str(i.get("key"))} & ours]
+            return [], [] if unasked else left_out
+        trusted = max(min(self._bulk_cap, BULK_FETCH_BASIC), proven)
+        if f == 0 and k <= trusted:
+            return [], left_out
+        more, gone = self._hydrate_parts(left_out, f or trusted, fields, max(f, proven))
+        cut_at = min(BULK_FETCH_BASIC, f or k - 1)
+        if cut_at and _answered_by(more) & set(left_out):
+            self._lower_bulk_cap(
+                f"Jira answered a bulk fetch of {k} issues with {f} issue(s) and {errors} error(s), nothing for the "
+                f"other {len(left_out)}, and some of those when asked again", cut_at,
+            )
+        return more, gone
+
+    def _hydrate_parts(
+        self, ids: Sequence[str], size: int, fields: list[str] | None, proven: int = 0,
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """``ids`` through :meth:`_hydrate` in parts of ``size`` (or of the client's cap, once
+        lowered), one request after the other."""
         found: list[dict[str, Any]] = []
         not_found: list[str] = []
-        for part in self._requests_of(list(ids), BULK_FETCH_BASIC):
-            part_found, part_missing = self._bulk_fetch_batch(part, fields)
-            found += part_found
+        for part in self._requests_of(list(ids), size):
+            part_found, part_missing = self._hydrate(part, fields, proven)
+            have = {str(i.get("id")) for i in found}
+            found += [i for i in part_found if str(i.get("id")) not in have]  # a moved issue: once
             not_found += part_missing
         return found, not_found
 
@@ -630,7 +673,7 @@ class JiraClient:
     ) -> Iterator[tuple[Sequence[str], list[dict[str, Any]], list[str]]]:
         """The issues of ``batches`` of ids or keys through ``POST /rest/api/3/issue/bulkfetch``,
         at most ``concurrency`` requests at once; yields ``(ids asked, issues, not_found)`` as
-        the answers arrive (not in input order). A batch larger than Jira grants for these
+        the answers arrive (not in input order); ``not_found`` as in :meth:`iter_bulk_fetch`. A batch larger than Jira grants for these
         fields (:meth:`bulk_fetch_size`: 1,000 or 100) is split into requests of that size;
         batches are never merged. ``batches`` is drawn lazily: it may page a listing itself
         while the requests already sent proceed."""
