@@ -132,6 +132,34 @@ def test_a_moved_issue_whose_rekey_esm_refused_keeps_its_card_unmarked_until_the
     assert (third["created"], third["rekeyed"], third["marked_removed"]) == (0, 1, 0), third
 
 
+def test_a_moved_issue_asked_by_its_old_key_is_paired_and_a_deleted_one_marked_under_a_quiet_cap(
+    jira, jira_sim, esm, state, staging, run_log,
+):
+    """The removal re-check asks Jira for both candidates by key, and Jira quietly answers only
+    the first 2 ids of a request and leaves a deleted issue out of its answer (the contract):
+    the moved issue answers under its new key, so which key it answered is paired one by one --
+    its card (not re-keyed: ESM refused the edit) is not marked; the deleted issue's card is."""
+    old_key = jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": "moving", "labels": ["moving"]}).json()["key"]
+    doomed = jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": "to be deleted"}).json()["key"]
+    task = make_task(FULL, name="moved_paired", jql="project = SUP OR labels = moving")
+    run_import(task, jira, esm, state, staging, run_id(1))
+    new_key = _move(jira_sim, old_key, "OPS")  # OPS has another workflow: the issue is now in Backlog
+    jira_sim.admin("DELETE", f"issues/{doomed}")
+    refusing = dict(FULL["attributes"]["status"], map={"Backlog": "99 - No such status"})
+    broken = make_task(FULL, name=task.name, jql=task.jql, attributes=dict(FULL["attributes"], status=refusing))
+
+    jira_sim.admin("PUT", "config", json={"bulkfetch_max": 2, "bulkfetch_silent": True})
+    try:
+        second = run_import(broken, jira, esm, state, staging, run_id(2), logger=run_log)
+    finally:
+        jira_sim.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False})
+
+    assert [r["key"] for r in second["refused_records"]] == [new_key] and second["marked_removed"] == 1, second
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    assert cards[old_key].value("status") != REMOVED["value"] and cards[doomed].value("status") == REMOVED["value"]
+    assert any("were not re-keyed yet" in m and old_key in m for m in run_log.messages)
+
+
 def test_a_move_the_state_has_no_issue_id_for_does_as_before_and_says_so(jira, jira_sim, esm, state, staging, run_log):
     """A state database from before issue ids were recorded (or a lost one): the moved issue
     gets a card of its own and the old one is marked removed, as before -- and the log says

@@ -7,6 +7,8 @@ one the task's JQL still selects is not marked; one Jira no longer has, or that 
 earlier and is no longer selected, is marked as before. Real simulators over HTTPS."""
 from __future__ import annotations
 
+import pytest
+
 from jira_esm_connector.pipeline import extract, mark_removed, run_dir, run_import
 
 from .conftest import ISSUES_TASK, make_task
@@ -104,3 +106,35 @@ def test_a_refused_re_check_of_the_lost_issues_marks_none_of_them(jira, jira_sim
     assert result["marked_removed"] == 0
     assert all(s != "07 - Cancelled" for s in _statuses(esm, task).values())
     assert any("could not be re-checked" in m for m in run_log.messages), run_log.messages
+
+
+@pytest.mark.parametrize("missing_errors", [False, True], ids=["left-out", "issueErrors"])
+def test_a_quiet_bulkfetch_cap_marks_the_deleted_issue_and_no_live_one(
+    jira, jira_sim, esm, state, staging, run_log, missing_errors,
+):
+    """The re-check of the candidates through issue/bulkfetch meets a Jira that quietly
+    answers only the first 2 ids of a request. The 5 issues a lost listing page left out are
+    live: none is marked. The issue deleted in Jira -- left out of the answer, as the contract
+    says, or answered in issueErrors -- is marked."""
+    task = make_task(FULL)
+    jira_sim.admin("PUT", "config", json={"max_results_cap": 5})
+    first = run_import(task, jira, esm, state, staging, run_id(1))
+    deleted = sorted(jira_issues(jira, "project = SUP"))[-1]
+    jira_sim.admin("DELETE", f"issues/{deleted}")
+    path = run_dir(staging, task.name, run_id(2))
+    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql"})
+    try:
+        extracted = extract(task, jira, state, path, clear_cache=True)  # a page lost: 5 live issues missing
+        assert extracted["fetched"] == first["fetched"] - 6
+        jira_sim.admin("PUT", "config", json={"bulkfetch_max": 2, "bulkfetch_silent": True,
+                                              "bulkfetch_missing_errors": missing_errors})
+        result = mark_removed(task, extracted, esm, state, jira=jira, logger=run_log)
+    finally:
+        jira_sim.admin("DELETE", "faults")
+        jira_sim.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False,
+                                              "bulkfetch_missing_errors": False})
+
+    statuses = _statuses(esm, task)
+    assert [key for key, status in statuses.items() if status == "07 - Cancelled"] == [deleted]
+    assert result["marked_removed"] == 1
+    assert any("still selects" in m and m.count(", ") >= 4 for m in run_log.messages), run_log.messages

@@ -292,9 +292,10 @@ def _issue_id(issue: dict[str, Any]) -> int | str:
 
 
 def _check_accounted(batch: list[str], issues: list[dict[str, Any]], not_found: list[str]) -> None:
-    """Every id asked for came back, or Jira said it cannot return it (``issueErrors``: deleted
-    or hidden). An id it passes over in silence is not taken for deleted: a full import would
-    mark its card removed."""
+    """Every id asked for came back, or the client found Jira cannot return it (deleted or
+    hidden: answered in ``issueErrors``, or left out of the answer, which the client confirmed).
+    An id the client could not account for (an answer holding an issue under an id not asked
+    for) is not taken for deleted: a full import would mark its card removed."""
     returned = {str(i.get("id")) for i in issues} | set(not_found)
     silent = [i for i in batch if i not in returned]
     if silent:

@@ -275,7 +275,10 @@ def _in_jira(
     index): (those whose issue changed since ``cutoff`` -- all Jira still has when None --,
     ``{issue id: record key}`` of the others Jira still has, ``{issue id: its key now}`` of
     the issues that answered under another key than the one asked: moved in Jira, the keys
-    asked that answered so)."""
+    asked that answered so). A key the client found Jira does not have (``gone``: answered in
+    issueErrors, or left out of the answer for certain -- a quiet cap is ruled out first) is in
+    none of them; one left out while a moved issue answered may be that issue's old key: it is
+    among those that answered elsewhere, paired one by one (:func:`_moved_not_rekeyed`)."""
     recent: set[str] = set()
     older: dict[str, str] = {}
     moved: dict[str, str] = {}
