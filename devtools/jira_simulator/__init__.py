@@ -42,7 +42,8 @@ creating a user with its address is 400), ``GET users/search`` (bare array, also
 ``GET user/search``, ``GET user/assignable/search``, ``POST|DELETE group``, ``GET group/bulk``,
 ``GET group/member``, ``POST|DELETE group/user``, ``GET groups/picker``, the deprecated ``GET group``
 (``expand=users[start:end]``, 50 members a page); read-only site metadata ``GET project``,
-``project/search``, ``project/{key}`` (``/components`` and ``/versions``: none), ``priority``,
+``project/search`` (404 when no project matches, as the contract says), ``project/{key}``
+(``/components`` and ``/versions``: none), ``priority``,
 ``resolution``, ``status``, ``statuscategory``, ``issuetype``. ``GET|POST search`` answers
 410 Gone like Jira Cloud. ``/rest/api/latest/...`` is an alias of ``/rest/api/2/...``.
 User references by the GDPR-removed ``name``/``username`` find no user (404 on
@@ -62,7 +63,7 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
     GET    /_admin/config                      knobs: latency_ms, rate_limit_per_second,
                                                max_results_cap, search_lag_seconds,
                                                bulkfetch_max, bulkfetch_silent,
-                                               bulkfetch_missing_errors,
+                                               bulkfetch_missing_errors, project_search_empty_page,
                                                users_listing_max, faults
     PUT    /_admin/config                      {"latency_ms": 200, "rate_limit_per_second": 5}
                                                (rate limit per account; 0 = off; over the limit:
@@ -79,6 +80,9 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                {"bulkfetch_missing_errors": true}: issue/bulkfetch
                                                answers ids no issue has in issueErrors (the
                                                contract leaves them out of the answer: the default)
+                                               {"project_search_empty_page": true}: project/search
+                                               answers an empty page when no project matches (the
+                                               contract's answer, the default, is 404)
                                                {"users_listing_max": 30}: users/search and /users
                                                list nobody past the 30th user (an empty page: a
                                                user listing that stops early; 0 = everyone)

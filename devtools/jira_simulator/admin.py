@@ -117,6 +117,8 @@ def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
             sim.knobs.bulkfetch_silent = bool(body["bulkfetch_silent"])
         if "bulkfetch_missing_errors" in body:
             sim.knobs.bulkfetch_missing_errors = bool(body["bulkfetch_missing_errors"])
+        if "project_search_empty_page" in body:
+            sim.knobs.project_search_empty_page = bool(body["project_search_empty_page"])
         if "users_listing_max" in body:
             most = body["users_listing_max"] or 0
             if isinstance(most, bool) or not isinstance(most, int) or most < 0:

@@ -84,6 +84,9 @@ class Knobs:
     # issue/bulkfetch: an id or key no issue has is left out of the answer, as the contract
     # says; True answers it in issueErrors ("Issue does not exist...") instead, as a Jira might.
     bulkfetch_missing_errors: bool = False
+    # project/search: no project matches the filters (e.g. ``keys`` a project no longer has):
+    # 404, as the contract says; True answers an empty page instead, as a Jira might.
+    project_search_empty_page: bool = False
     # users/search (and /users) list nobody past this position (0 = everyone): a user listing
     # that stops early with an empty page, as Jira's user searches do past their first 1,000.
     users_listing_max: int = 0
@@ -100,6 +103,7 @@ class Knobs:
             "bulkfetch_max": self.bulkfetch_max,
             "bulkfetch_silent": self.bulkfetch_silent,
             "bulkfetch_missing_errors": self.bulkfetch_missing_errors,
+            "project_search_empty_page": self.project_search_empty_page,
             "users_listing_max": self.users_listing_max,
             "faults": [f.as_dict() for f in self.faults],
         }
@@ -113,6 +117,7 @@ class Knobs:
             self.bulkfetch_max = 0
             self.bulkfetch_silent = False
             self.bulkfetch_missing_errors = False
+            self.project_search_empty_page = False
             self.users_listing_max = 0
             self.faults.clear()
             self._windows.clear()

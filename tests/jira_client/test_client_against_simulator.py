@@ -116,6 +116,21 @@ def test_bulk_fetch_and_get_issue(client):
     assert one["key"] == keys[0] and "summary" in one["fields"]
 
 
+@pytest.mark.parametrize("empty_page", [False, True])
+def test_live_project_keys_when_none_matches(client, jira_sim, empty_page):
+    """project/search answers 404 when no project matches its ``keys`` (the contract; the
+    project_search_empty_page knob answers an empty page, as a Jira might): either way none
+    of the keys is live -- an incremental run whose projects all changed key goes on."""
+    set_knobs(jira_sim, project_search_empty_page=empty_page)
+    try:
+        assert client.live_project_keys(["NOPE", "GONE"]) == set()
+        assert client.live_project_keys(["NOPE", "SUP", "ENG"]) == {"SUP", "ENG"}
+        # more than 50 keys: two requests, the first matching none
+        assert client.live_project_keys([f"X{n}" for n in range(50)] + ["OPS"]) == {"OPS"}
+    finally:
+        set_knobs(jira_sim, project_search_empty_page=False)
+
+
 @pytest.mark.parametrize("fields, sizes", [
     (["summary", "labels"], [100, 31]),  # labels is multi-value: 100 per request
     (["summary", "updated"], [131]),  # named single-value fields: up to 1,000 per request

@@ -180,13 +180,15 @@ def test_reset_restores_seed_and_keeps_run_time_accounts(sim):
     s.put(sim.base_url + "/rest/api/3/issue/SUP-1", json={"fields": {"summary": "edited"}})
     sim.admin("PUT", "config", json={"latency_ms": 50, "rate_limit_per_second": 100, "max_results_cap": 5,
                                      "search_lag_seconds": 30, "bulkfetch_max": 100, "bulkfetch_silent": True,
-                                     "bulkfetch_missing_errors": True, "users_listing_max": 7})
+                                     "bulkfetch_missing_errors": True, "project_search_empty_page": True,
+                                     "users_listing_max": 7})
     sim.reset()
     assert s.get(sim.base_url + "/rest/api/3/issue/SUP-1").json()["fields"]["summary"] != "edited"
     assert sim.admin("GET", "config").json() == {"latency_ms": 0, "rate_limit_per_second": 0, "max_results_cap": 0,
                                                  "search_lag_seconds": 0.0, "bulkfetch_max": 0,
                                                  "bulkfetch_silent": False, "bulkfetch_missing_errors": False,
-                                                 "users_listing_max": 0, "faults": []}
+                                                 "project_search_empty_page": False, "users_listing_max": 0,
+                                                 "faults": []}
     me = sim.session("late@example.com", "late-token").get(sim.base_url + "/rest/api/3/myself")
     assert me.status_code == 200 and me.json()["timeZone"] == "UTC"
 

@@ -130,8 +130,24 @@ def test_site_metadata(api, validate, validate_error):
     sup = validate(api.get(api.base + "/project/SUP")).json()
     assert sup["key"] == "SUP" and {t["name"] for t in sup["issueTypes"]} >= {"Bug", "Incident"}
     validate_error(api.get(api.base + "/project/NOPE"), 404)
+    # project/search: "404 Returned if no projects matching the search criteria are found"
+    validate_error(api.get(api.base + "/project/search", params={"keys": ["NOPE", "GONE"]}), 404)
+    validate_error(api.get(api.base + "/project/search", params={"query": "no such project"}), 404)
+    found = validate(api.get(api.base + "/project/search", params={"keys": ["NOPE", "SUP"]})).json()
+    assert [p["key"] for p in found["values"]] == ["SUP"] and found["isLast"] is True
     assert {p["name"] for p in validate(api.get(api.base + "/priority")).json()} >= {"High", "Medium"}
     assert {x["name"] for x in validate(api.get(api.base + "/resolution")).json()} >= {"Done", "Won't Do"}
     assert {x["name"] for x in validate(api.get(api.base + "/status")).json()} >= {"Open", "Done"}
     assert {x["key"] for x in validate(api.get(api.base + "/statuscategory")).json()} == {"new", "indeterminate", "done"}
     assert {x["name"] for x in validate(api.get(api.base + "/issuetype")).json()} >= {"Task", "Bug"}
+
+
+def test_project_search_without_a_match_answers_an_empty_page_with_the_knob(api, validate, jira_sim_fresh):
+    """A Jira might answer an empty page instead of the contract's 404: the
+    project_search_empty_page knob does."""
+    jira_sim_fresh.admin("PUT", "config", json={"project_search_empty_page": True})
+    try:
+        page = validate(api.get(api.base + "/project/search", params={"keys": ["NOPE"]})).json()
+        assert (page["values"], page["total"], page["isLast"]) == ([], 0, True)
+    finally:  # the simulator is shared by the session
+        jira_sim_fresh.admin("PUT", "config", json={"project_search_empty_page": False})

@@ -121,6 +121,9 @@ def register_projects(app: FastAPI, api: Api) -> None:
         keys = set(q_list(request, "keys"))
         query = (request.query_params.get("query") or "").lower()
         rows = [p for p in rows if (not keys or p["key"] in keys) and (query in p["key"].lower() or query in p["name"].lower())]
+        if not rows and not sim.knobs.project_search_empty_page:
+            # the contract: "404 Returned if no projects matching the search criteria are found"
+            raise JiraError(404, "No projects matching the search criteria were found.")
         page = [r.project(p["key"]) for p in rows[start : start + limit]]
         return page_bean(request, start, limit, len(rows), page, next_with_limit=False)
 

@@ -395,14 +395,19 @@ class JiraClient:
     def live_project_keys(self, keys: Iterable[str]) -> set[str]:
         """Those of ``keys`` that are a project's key now (``GET /rest/api/3/project/search``
         filtered by ``keys``, 50 a request, as Jira allows): one request for most sites, where
-        asking :meth:`project_key` for each would be one per project."""
+        asking :meth:`project_key` for each would be one per project. When none of a request's
+        keys is a project's key, Jira answers 404 ("no projects matching the search criteria",
+        as the contract says) or an empty page: both mean none of them is live."""
         wanted = list(dict.fromkeys(str(k) for k in keys if k))
         live: set[str] = set()
         for start in range(0, len(wanted), 50):
             paginator = StartAtPaginator(50, items_key="values", id_keys=("id", "key"))
             params = {"keys": wanted[start:start + 50]}
-            for _page, items in self.paginate("GET", "/rest/api/3/project/search", paginator, params=params):
-                live.update(str(p["key"]) for p in items if isinstance(p, Mapping) and p.get("key"))
+            try:
+                for _page, items in self.paginate("GET", "/rest/api/3/project/search", paginator, params=params):
+                    live.update(str(p["key"]) for p in items if isinstance(p, Mapping) and p.get("key"))
+            except NotFoundError:  # none (more) of these keys is live: the caller looks each up
+                continue
         return live
 
     def project_key(self, key: str) -> str | None:
