@@ -442,17 +442,17 @@ class Store:
     def project_rows(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM projects ORDER BY id").fetchall()
 
-    def project(self, key_or_id: str) -> sqlite3.Row | None:
-        """A project by id, key, name or a key it had before (Jira keeps former keys as aliases)."""
+    def project(self, key_or_id: str, *, exact: bool = False) -> sqlite3.Row | None:
+        """A project by id, key, name or a key it had before (Jira keeps former keys as aliases).
+        ``exact``: by id or key only, the key in its case (the REST paths' ``projectIdOrKey``:
+        "The project ID or project key (case sensitive)"); JQL and issue input also take names."""
         v = str(key_or_id).strip()
         if v.isdigit():
             row = self.conn.execute("SELECT * FROM projects WHERE id = ?", (int(v),)).fetchone()
             if row:
                 return row
-        row = self.conn.execute(
-            "SELECT * FROM projects WHERE key = ? COLLATE NOCASE OR name = ? COLLATE NOCASE",
-            (v, v),
-        ).fetchone()
+        sql = "key = ?" if exact else "key = ? COLLATE NOCASE OR name = ? COLLATE NOCASE"
+        row = self.conn.execute(f"SELECT * FROM projects WHERE {sql}", (v,) if exact else (v, v)).fetchone()
         if row is None:
             row = self.conn.execute(
                 "SELECT projects.* FROM former_project_keys JOIN projects ON projects.id = project_id "

@@ -130,6 +130,10 @@ def test_site_metadata(api, validate, validate_error):
     sup = validate(api.get(api.base + "/project/SUP")).json()
     assert sup["key"] == "SUP" and {t["name"] for t in sup["issueTypes"]} >= {"Bug", "Incident"}
     validate_error(api.get(api.base + "/project/NOPE"), 404)
+    # projectIdOrKey: "The project ID or project key (case sensitive)" -- not its name
+    assert validate(api.get(api.base + f"/project/{sup['id']}")).json()["key"] == "SUP"
+    validate_error(api.get(api.base + "/project/sup"), 404)
+    validate_error(api.get(api.base + "/project/Engineering"), 404)
     # project/search: "404 Returned if no projects matching the search criteria are found"
     validate_error(api.get(api.base + "/project/search", params={"keys": ["NOPE", "GONE"]}), 404)
     validate_error(api.get(api.base + "/project/search", params={"query": "no such project"}), 404)

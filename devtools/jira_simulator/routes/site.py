@@ -77,7 +77,7 @@ def register_project_edits(app: FastAPI, api: Api) -> None:
         """Change a project's key (other details are not simulated). It needs the Administer
         Jira permission; the old project key and issue keys stay aliases, as in Jira."""
         caller, r = ctx(request, version)
-        p = store.project(projectIdOrKey)
+        p = store.project(projectIdOrKey, exact=True)
         if p is None:
             raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
         body = await body_json(request)
@@ -130,20 +130,20 @@ def register_projects(app: FastAPI, api: Api) -> None:
     @app.get(prefix + "/project/{projectIdOrKey}")
     async def project(request: Request, projectIdOrKey: str) -> Any:
         caller, r = ctx(request, version)
-        p = store.project(projectIdOrKey)
+        p = store.project(projectIdOrKey, exact=True)
         if p is None:
             raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
         return project_full(r, p)
 
     @app.get(prefix + "/project/{projectIdOrKey}/components")
     async def project_components(request: Request, projectIdOrKey: str) -> Any:
-        if store.project(projectIdOrKey) is None:
+        if store.project(projectIdOrKey, exact=True) is None:
             raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
         return []  # the simulator's projects have no components
 
     @app.get(prefix + "/project/{projectIdOrKey}/versions")
     async def project_versions(request: Request, projectIdOrKey: str) -> Any:
-        if store.project(projectIdOrKey) is None:
+        if store.project(projectIdOrKey, exact=True) is None:
             raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
         return []  # ... and no versions
 
