@@ -456,7 +456,7 @@ class Store:
         if row is None:
             row = self.conn.execute(
                 "SELECT projects.* FROM former_project_keys JOIN projects ON projects.id = project_id "
-                "WHERE former_project_keys.key = ?", (v,),
+                f"WHERE former_project_keys.key = ?{' COLLATE BINARY' if exact else ''}", (v,),
             ).fetchone()
         return row
 

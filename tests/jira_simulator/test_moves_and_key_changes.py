@@ -29,6 +29,10 @@ def test_a_moved_issue_keeps_its_id_and_its_old_key_resolves(api, validate, jira
     assert validate(api.get(api.base + f"/issue/{new_key}")).json()["id"] == before["id"]
     fetched = _bulkfetch(api, validate, ["SUP-5", "SUP-6"])
     assert sorted(i["key"] for i in fetched["issues"]) == sorted([new_key, "SUP-6"]) and not fetched["issueErrors"]
+    # "if the identifier doesn't match an issue, a case-insensitive search and check for moved
+    # issues is performed" (GET issue and bulkfetch): the old key in another case finds it too
+    assert [i["key"] for i in _bulkfetch(api, validate, ["sup-5"])["issues"]] == [new_key]
+    assert validate(api.get(api.base + "/issue/Sup-5")).json()["key"] == new_key
     assert _keys(api, "key = SUP-5") == [new_key]
     assert _keys(api, "issue in (SUP-5, SUP-6)") == sorted([new_key, "SUP-6"])
     assert _keys(api, f"issuekey = {new_key}") == [new_key]
@@ -69,6 +73,7 @@ def test_a_project_key_change_rekeys_every_issue_and_keeps_the_old_keys(api, val
     assert {i["id"] for i in _bulkfetch(api, validate, sup)["issues"]} == set(ids.values())
     assert _keys(api, "key in (SUP-1, SUP-2)") == ["HELP-1", "HELP-2"]
     assert validate(api.get(api.base + "/project/SUP")).json()["key"] == "HELP"
+    validate_error(api.get(api.base + "/project/sup"), 404)  # "project key (case sensitive)": former ones too
 
     validate_error(api.put(api.base + "/project/HELP", json={"key": "OPS"}), 400)  # taken
     validate_error(api.put(api.base + "/project/HELP", json={"key": "help"}), 400)  # not a key
