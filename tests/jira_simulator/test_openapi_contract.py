@@ -72,6 +72,10 @@ def test_issue_lifecycle(api, validate, jira_sim_fresh):
     assert comment["body"] == ADF
     page = validate(api.get(f"{api.base}/issue/{key}/comment", params={"startAt": 0, "maxResults": 10})).json()
     assert page["total"] == 1 and page["comments"][0]["id"] == comment["id"]
+    for order in ("created", "+created", "-created"):
+        assert validate(api.get(f"{api.base}/issue/{key}/comment", params={"orderBy": order})).json()["total"] == 1
+    # "400 Returned if `orderBy` is set to a value other than *created*"
+    assert api.get(f"{api.base}/issue/{key}/comment", params={"orderBy": "updated"}).status_code == 400
     r = validate(api.put(f"{api.base}/issue/{key}/properties/sync", json={"origin": "esm", "n": 1}))
     assert r.status_code == 201
     r = validate(api.put(f"{api.base}/issue/{key}/properties/sync", json={"origin": "esm", "n": 2}))

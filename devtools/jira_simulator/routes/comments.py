@@ -25,6 +25,8 @@ def register_comments(app: FastAPI, api: Api) -> None:
         start, limit = page_window(request, sim.knobs, 100, 100, invalid="startAt must be greater than or equal to 0.",
                                    min_limit=None, floor=0)
         order = request.query_params.get("orderBy", "created")
+        if order not in ("created", "+created", "-created"):  # the contract's only order
+            raise JiraError(400, f"Invalid orderBy '{order}': comments can be ordered by 'created' only.")
         expand = {e for e in q_list(request, "expand")}
         return r.comment_page(row["id"], start, limit, desc=order == "-created", expand=expand)
 
