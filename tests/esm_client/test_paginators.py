@@ -36,6 +36,20 @@ def test_an_empty_page_goes_on_by_its_link_and_ends_where_the_link_leads_nowhere
         assert p.next(_page([], link), []) is None
 
 
+@pytest.mark.parametrize("first", [None, 8])
+def test_a_link_with_filter_id_0_goes_on_below_the_smallest_id_seen_never_back_to_the_top(first):
+    """The contract: "Only data cards with id:s lower than filterId will be shown if filterId
+    is not empty or 0" -- a next link with filterId 0 leads back to the newest card. Followed,
+    the listing repeated every card from the top."""
+    p = KeysetPaginator(2, template="incident")
+    if first is not None:
+        page = _page([9, first], f"/dc/incident/data?limit=2&filterId={first}")
+        p.next(page, p.items(page))
+    page = _page([7, 6], "/dc/incident/data?limit=2&filterId=0")
+    assert p.next(page, p.items(page)) == {"limit": 2, "filterId": 6}
+    assert p.next(_page([], "/dc/incident/data?limit=2&filterId=0"), []) is None  # an empty page: the end
+
+
 def test_paging_that_does_not_move_forward_stops_with_a_plain_error():
     p = KeysetPaginator(2, template="incident")
     page = _page([9, 8], "/dc/incident/data?filterId=8")

@@ -2,7 +2,8 @@
 
 ``GET /dc/{template}/data`` answers ``{"data": [cards...], "meta": {"links": {"next": ...}}}``
 with card ids strictly decreasing; the next page is asked for with the ``filterId`` of
-``meta.links.next`` (or, when the link has none, the smallest id seen). The listing ends
+``meta.links.next`` (or, when the link has none or 0 -- no filter, the top again -- the
+smallest id seen). The listing ends
 when there is no next link. A page may hold fewer cards than asked, or none, while the
 listing goes on (ESM may filter each keyset window): an empty page ends it only when its
 link leads nowhere new. The client does the HTTP; the paginator checks each page's shape
@@ -27,10 +28,12 @@ def _safe_next(link: str) -> str:
 
 
 def _filter_id_of(next_link: str, cards: list[EsmCard]) -> int | None:
-    """The next page's filterId: the link's, else the smallest id seen (None: neither)."""
+    """The next page's filterId: the link's, else the smallest id seen (None: neither). A
+    filterId of 0 is no filter at all (the contract): it would list from the top again, so
+    it counts as none."""
     values = parse_qs(urlsplit(next_link).query).get("filterId")
     try:
-        if values:
+        if values and int(values[0]) > 0:
             return int(values[0])
         return min(int(c.data_card_id) for c in cards) if cards else None  # keyset by the smallest id seen
     except ValueError:
