@@ -30,3 +30,15 @@ def test_results_in_another_order_are_matched_by_card_id_and_new_cards_stay_unkn
         ("updated", "22", False),
     ]
     assert "not in the order sent" in caplog.text
+
+
+def test_errors_the_answer_lists_outside_the_per_card_results_are_logged(caplog):
+    """RESTDataCardListResponse.meta is RESTMetaData, which has an ``errors`` list of its own:
+    ESM's reasons there were dropped, and the operator only read that ESM did not say what
+    happened to the card."""
+    cards = [(0, CardInput({"jira_key": "SUP-1"}, data_card_id="11")), (1, CardInput({"jira_key": "SUP-2"}, data_card_id="12"))]
+    answer = {"data": [_result("11")], "meta": {"errors": [
+        {"attributeCode": "status", "message": "Couldn't find static-value with value: Done"}]}}
+    outcomes = _client()._match_outcomes("incident", cards, answer)
+    assert [(o.status, o.uncertain) for o in outcomes] == [("updated", False), ("refused", True)]
+    assert "lists 1 error(s) not tied to a card: status: Couldn't find static-value with value: Done" in caplog.text

@@ -882,6 +882,13 @@ class EsmClient:
                     "ESM's import result for '%s' says %s card(s) saved, its per-card answers say %d.",
                     template, result.get("savedDataCards"), saved,
                 )
+        # the contract's answer has room for errors outside the per-card results (meta.errors)
+        loose = _errors_of(meta)
+        if loose:
+            self.log.warning(
+                "ESM's answer to a bulk import of %d '%s' card(s) lists %d error(s) not tied to a card: %s",
+                len(cards), template, len(loose), "; ".join(redact(_reason(e), self._secrets()) for e in loose[:5]),
+            )
         return outcomes
 
     # ------------------------------------------------------------------ helpers for callers
