@@ -102,6 +102,11 @@ Admin API (no auth, JSON bodies; only API paths under /rest-api are affected by 
   the matching cards among the next ``limit`` cards of the template -- fewer than asked, or
   none -- and ``next`` (``filterId`` = the last card of that window) goes on while cards
   follow; the contract allows it, an ESM filtering each keyset window answers so
+- ``POST /_admin/trash {"list_trashed": true}``: listings (``GET .../data``, with or without
+  ``filter``, and ``data/stream``) include the cards in the trash can too, as whole cards
+  with ``deleted: true`` (as a read by id shows them; an info element has no such field in
+  the contract, so a trashed one looks like any other); the contract does not say whether a
+  real ESM lists them. Off by default: trashed cards answer a read by id only
 - ``POST /_admin/forbidden {"folders": ["incident_archive"], "attributes": ["incident.worklog"],
   "templates": ["person"]}``: the user may not update cards in those folders, nor those
   attributes, nor any card of those templates (its role lost): each write touching one

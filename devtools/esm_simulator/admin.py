@@ -110,6 +110,12 @@ def _register_admin_knobs(app: FastAPI, state: SimState) -> None:
         state.knobs.filter_in_window = bool(data.get("filter_in_window", False))
         return state.knobs.as_dict()
 
+    @app.post("/_admin/trash")
+    async def trash(request: Request) -> dict:
+        data = await admin_body(request)
+        state.knobs.list_trashed = bool(data.get("list_trashed", False))
+        return state.knobs.as_dict()
+
     @app.post("/_admin/forbidden")
     async def forbidden(request: Request) -> dict:
         data = await admin_body(request)

@@ -42,6 +42,7 @@ class Knobs:
     token_ttl: int = DEFAULT_TOKEN_TTL  # lifetime of newly issued tokens, seconds
     tokens_expired_through: int = 0     # tokens numbered up to this one are expired (/_admin/tokens/expire)
     filter_in_window: bool = False      # a filtered page: the matches among the next `limit` cards
+    list_trashed: bool = False          # listings (data, data/stream) include trashed cards (deleted: true)
     read_only_folders: tuple[str, ...] = ()  # writes to cards in these folders answer 403
     read_only_attributes: tuple[str, ...] = ()  # "template.attribute": writes of it answer 403
     read_only_templates: tuple[str, ...] = ()  # every write to these templates answers 403 (reads work)

@@ -185,8 +185,12 @@ class Store:
         return out
 
     def page(self, template: str, limit: int, before_id: int | None,
-             cond: sa.ColumnElement[bool] | None) -> list[CardRow]:
-        q = sa.select(cards).where(cards.c.template == template, cards.c.deleted.is_(False))
+             cond: sa.ColumnElement[bool] | None, *, trashed: bool = False) -> list[CardRow]:
+        """Up to ``limit`` matching cards below ``before_id``, newest first; trashed ones too
+        when ``trashed`` (the ``list_trashed`` knob)."""
+        q = sa.select(cards).where(cards.c.template == template)
+        if not trashed:
+            q = q.where(cards.c.deleted.is_(False))
         if before_id:
             q = q.where(cards.c.id < before_id)
         if cond is not None:
@@ -196,11 +200,11 @@ class Store:
             return [_row(r) for r in conn.execute(q)]
 
     def iter_batches(self, template: str, cond: sa.ColumnElement[bool] | None,
-                     batch: int = 1000) -> Iterator[list[CardRow]]:
+                     batch: int = 1000, *, trashed: bool = False) -> Iterator[list[CardRow]]:
         """Every matching card, newest first, in keyset batches (non-empty lists)."""
         before: int | None = None
         while True:
-            rows = self.page(template, batch, before, cond)
+            rows = self.page(template, batch, before, cond, trashed=trashed)
             if rows:
                 yield rows
             if len(rows) < batch:

@@ -111,3 +111,32 @@ def test_filtered_pages_may_hold_fewer_cards_than_asked_or_none_while_next_goes_
     assert sorted(seen) == sorted(wanted)
     assert counts == [0, 0, 1, 1]  # 12 cards in windows of 3, newest first
     assert esm_api.get("/dc/person/data", params={"limit": 3, "filter": flt}).json()["meta"]["count"] == 2
+
+
+def test_list_trashed_knob_lists_trashed_cards_with_deleted_true(esm_api, esm_sim):
+    """The list_trashed knob: listings -- filtered or not, paged or streamed -- include the
+    cards in the trash, whole cards marked ``deleted: true`` as a read by id shows them; off
+    (the default) they are answered by id only."""
+    ids = esm_api.make_persons(3, prefix="t")
+    assert esm_api.delete(f"/dc/person/data/{ids[1]}").status_code == 200
+    flt = "$jira_account_id$ = 't1'"
+
+    def listed(**params: str) -> dict[str, bool]:
+        body = esm_api.get("/dc/person/data", params={"limit": 10, "dataCards": "true", **params}).json()
+        return {c["dataCardId"]: c["deleted"] for c in body["data"]}
+
+    def streamed() -> list[str]:
+        body = esm_api.get("/dc/person/data/stream", validate=False).json()
+        return [c["dataCardId"] for c in body["data"]]
+
+    assert listed() == {ids[2]: False, ids[0]: False}
+    assert listed(filter=flt) == {} and ids[1] not in streamed()
+    esm_sim.admin("POST", "trash", {"list_trashed": True})
+    try:
+        assert listed() == {ids[2]: False, ids[1]: True, ids[0]: False}
+        assert listed(filter=flt) == {ids[1]: True}
+        assert ids[1] in streamed()
+        assert esm_api.get(f"/dc/person/data/{ids[1]}").json()["deleted"] is True
+    finally:
+        esm_sim.admin("POST", "trash", {"list_trashed": False})
+    assert listed() == {ids[2]: False, ids[0]: False}

@@ -51,15 +51,15 @@ def page_rows(api: Api, tpl: Template, limit: int, before: int | None, cond: Any
     ``limit`` cards of the template: the page holds the matching ones among them -- fewer
     than asked, or none -- and the next page starts below the window. The contract allows
     it (``count`` may be below ``limit`` while ``links.next`` goes on)."""
-    store = api.state.store
+    store, trashed = api.state.store, api.state.knobs.list_trashed
     if cond is not None and api.state.knobs.filter_in_window:
-        window = store.page(tpl.code, limit + 1, before, None)
+        window = store.page(tpl.code, limit + 1, before, None, trashed=trashed)
         if not window:
             return [], None
         last = window[min(limit, len(window)) - 1].id
-        rows = store.page(tpl.code, limit, before, sa.and_(cond, cards_table.c.id >= last))
+        rows = store.page(tpl.code, limit, before, sa.and_(cond, cards_table.c.id >= last), trashed=trashed)
         return rows, last if len(window) > limit else None
-    rows = store.page(tpl.code, limit + 1, before, cond)
+    rows = store.page(tpl.code, limit + 1, before, cond, trashed=trashed)
     return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
 
 
@@ -104,7 +104,7 @@ def register_reads(app: FastAPI, api: Api) -> None:
             # one chunk per batch of cards: every chunk of a sync iterator costs a thread hop
             yield b'{"data":['
             count = 0
-            for rows in store.iter_batches(tpl.code, cond, batch=1000):
+            for rows in store.iter_batches(tpl.code, cond, batch=1000, trashed=state.knobs.list_trashed):
                 items = render_rows(api, rows, full, selected)
                 chunk = b",".join(json.dumps(item, separators=(",", ":")).encode() for item in items)
                 yield (b"," if count else b"") + chunk
