@@ -408,3 +408,17 @@ def test_a_chunk_refused_as_a_whole_is_split_until_the_refused_cards_are_isolate
     result = esm.bulk_import("incident", cards[:2], folder=FOLDER)
     assert [o.status for o in result.outcomes] == ["refused", "refused"]
     assert all("Injected error 400" in o.reason for o in result.outcomes)
+
+
+def test_listings_leave_out_trashed_cards_an_esm_lists_and_page_on_past_them(esm, esm_sim, tag, caplog):
+    """An ESM listing trashed cards (``deleted: true``; the simulator's list_trashed knob):
+    iter_cards gives the live ones only -- also past pages that hold trashed cards only,
+    whose cursor still moves on -- and the log counts those left out."""
+    ids = make_incidents(esm, tag, 7)  # oldest first
+    for card_id in ids[2:6]:
+        esm.delete_card("incident", card_id)
+    esm_sim.admin("POST", "trash", {"list_trashed": True})
+    listed = [c.data_card_id for c in esm.iter_cards("incident", filter=eql.eq("task_id", tag), page_size=2)]
+    assert listed == [ids[6], ids[1], ids[0]]
+    assert any("left out 4 card(s) in the trash" in r.getMessage() for r in caplog.records)
+    assert esm.get_card("incident", ids[3]).deleted  # read by id: still there, in the trash

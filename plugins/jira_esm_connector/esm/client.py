@@ -478,14 +478,30 @@ class EsmClient:
         page_size: int = MAX_PAGE_SIZE,
         data_cards: bool = True,
     ) -> Iterator[list[EsmCard]]:
-        """Pages of cards (newest id first), following ``meta.links.next`` by its ``filterId``."""
+        """Pages of cards (newest id first), following ``meta.links.next`` by its ``filterId``.
+
+        Cards in the trash (``deleted: true``) are left out, so every listing means the live
+        cards, as the read-by-id paths do: the contract does not say whether ESM lists them,
+        and a trashed card taken for a key's card would be edited (refused) every run while
+        the record never got a live card again; removal and reconcile would count it. No
+        caller wants them from a listing (none revives one). An info element
+        (``data_cards=False``) carries no ``deleted`` in the contract, so a trashed one cannot
+        be told and stays in: its only reader asks "is the template empty?", where a card too
+        many errs on the safe side (look-ups stay on). Left out here, after the paginator:
+        its cursor still sees every card of the page."""
         paginator = KeysetPaginator(page_size, template=template)
         params = self._read_params(filter, selected_attributes, data_cards)
-        yield from self.paginate(f"dc/{_q(template)}/data", paginator, params=params)
+        trashed = 0
+        for page in self.paginate(f"dc/{_q(template)}/data", paginator, params=params):
+            live = [card for card in page if not card.deleted]
+            trashed += len(page) - len(live)
+            if live:
+                yield live
         self.log.log(
-            logging.INFO if paginator.pages_read > 1 else logging.DEBUG,
-            "Read %d page(s), %d card(s), of ESM template '%s'%s.",
+            logging.INFO if paginator.pages_read > 1 or trashed else logging.DEBUG,
+            "Read %d page(s), %d card(s), of ESM template '%s'%s%s.",
             paginator.pages_read, paginator.items_read, template, " (filtered)" if filter else "",
+            f"; left out {trashed} card(s) in the trash" if trashed else "",
         )
 
     def paginate(
@@ -511,7 +527,8 @@ class EsmClient:
         page_size: int = MAX_PAGE_SIZE,
         data_cards: bool = True,
     ) -> Iterator[EsmCard]:
-        """Every card of ``template`` matching the EQL ``filter``, newest id first, by keyset paging.
+        """Every live card of ``template`` matching the EQL ``filter``, newest id first, by keyset
+        paging (none in the trash: see :meth:`iter_pages`).
 
         ``data_cards=False`` returns short info elements (id, name) only, which is much
         lighter when only ids are needed.
