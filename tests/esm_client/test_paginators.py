@@ -62,6 +62,7 @@ def test_paging_that_does_not_move_forward_stops_with_a_plain_error():
     ([], "expected an object"),
     ({"data": None}, "no 'data' list"),
     ({"data": [{"name": "x"}]}, "item 0 of 'data' has no dataCardId"),
+    ({"data": [{"dataCardId": "7", "deleted": "false"}]}, "item 0 of 'data' .card 7.: 'deleted' is a string, expected true or false"),
 ])
 def test_malformed_pages_name_the_endpoint(page, words):
     with pytest.raises(EsmProtocolError, match=words) as info:

@@ -212,6 +212,11 @@ def card_from_answer(item: Any, template: str, what: str, n: int | None = None) 
     card_id = item.get("dataCardId")
     if card_id in (None, "") or isinstance(card_id, (bool, dict, list)):
         raise malformed_answer(what, f"{where} has no dataCardId")
+    if item.get("deleted") not in (None, True, False):
+        # listings leave trashed cards out: a "false" taken for true would hide a live card
+        # (and a new one be created for its key), a "true" taken for false revive one
+        raise malformed_answer(what, f"{where} (card {card_id}): 'deleted' is {describe_json(item.get('deleted'))}, "
+                                     "expected true or false")
     return EsmCard.from_json(item, template)
 
 
