@@ -377,3 +377,24 @@ def test_comment_deleted_before_its_property_read_is_not_compared(caplog):
     with caplog.at_level("INFO", logger="jira_esm_connector"):
         assert _issue_comment_ids(Unembedded(), "SUP-1", True) == ({"1"}, 1)
     assert "comment 2 of SUP-1" in caplog.text
+
+
+def test_a_trashed_card_an_esm_lists_is_missing_in_esm_not_an_active_card(jira, jira_sim, esm, esm_sim, state, staging):
+    """An ESM whose listings include trashed cards (``deleted: true``; the simulator's
+    list_trashed knob): the record whose card is in the trash is missing in ESM, as when ESM
+    does not list it, and the trashed card is counted nowhere."""
+    task = make_task(FULL_ISSUES)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    trashed = sorted(cards)[0]
+    esm.delete_card("incident", cards[trashed].data_card_id)
+
+    esm_sim.admin("POST", "trash", {"list_trashed": True})
+    try:
+        report = reconcile_read_only(task, jira, jira_sim, esm, esm_sim, state, sample_size=1000)
+    finally:
+        esm_sim.admin("POST", "trash", {"list_trashed": False})
+
+    assert (report["missing_in_esm"], report["missing_in_esm_keys"]) == (1, [trashed]), report
+    assert report["esm_cards"] == report["esm_active_cards"] == len(cards) - 1
+    assert (report["duplicate_keys"], report["stale"], report["not_in_jira"]) == (0, 0, 0)
