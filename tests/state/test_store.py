@@ -268,6 +268,25 @@ def test_a_record_of_a_card_an_event_wrote_an_old_key_to_since_its_look_up_is_fe
     assert store.get_fingerprints("t", ["OPS-2", "OPS-3", "OPS-4"]) == {"OPS-2": "fp", "OPS-3": "fp", "OPS-4": "fp"}
 
 
+def test_a_pending_record_written_over_by_an_event_since_its_look_up_stays_pending(store):
+    """OPS-1 was pending (saved without a reference); this run writes it in full, so the load
+    asks its pending entry resolved -- but an event's write-back of the issue's old key SUP-1
+    landed on its card since the look-up: it stays pending (fetched again next run, which
+    re-keys the card), not resolved and forgotten with its fingerprint gone."""
+    looked_up = datetime.now(UTC)
+    store.put_pending("t", {"OPS-1": "reference REF-9 not found"})
+    store.begin_event("create_issue", "e1")
+    store.complete_event("create_issue", "e1", {"issue_key": "SUP-1"},
+                         card={"template": "incident", "attribute": "jira_key", "card_id": "card-1",
+                               "object_id": "10001", "key": "SUP-1"})
+    store.record_loaded("t", card_ids={"OPS-1": "card-1"}, fingerprints={"OPS-1": "fp"}, pending={},
+                        resolved=["OPS-1"], object_ids={"OPS-1": "10001"},
+                        written_since=looked_up - timedelta(seconds=1), held_before={"OPS-1": ""})
+    assert store.get_fingerprints("t", ["OPS-1"]) == {}
+    assert store.pending_keys("t") == ["OPS-1"]
+    assert "SUP-1" in store.pending_records("t")[0]["reason"]
+
+
 def test_migration_9_indexes_unfinished_events_and_a_later_merged_8_still_runs(store_factory, monkeypatch):
     """A database at 7 migrated to 9 holds the index of unfinished events; a migration 8 that
     a parallel branch brings later (below the stored version) still runs, once."""

@@ -699,6 +699,8 @@ class StateStore:
             if late:
                 fingerprints = {k: v for k, v in fingerprints.items() if str(k) not in late}
                 pending = {**pending, **late}
+                # a record pending before and written in full now stays pending all the same
+                resolved = [k for k in resolved if str(k) not in late]
             if card_ids:
                 self._put_card_ids(conn, task, card_ids, now)
             if fingerprints:
