@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from jira_esm_connector.esm import eql
 from jira_esm_connector.pipeline import run_import
 from jira_esm_connector.pipeline.reconcile import reconcile, reconcile_summary_line
 
@@ -182,6 +183,27 @@ def test_card_owned_by_another_task_is_not_missing(jira, jira_sim, esm, esm_sim,
     report = reconcile_read_only(task, jira, jira_sim, esm, esm_sim, state, sample_size=0)
     assert report["missing_in_esm"] == 0 and report["owned_by_other_task"] == 1
     assert report["owned_by_other_task_keys"] == ["SUP-1"]
+
+
+def test_cards_of_a_task_named_alike_that_esm_filter_returns_are_not_counted(
+    jira, jira_sim, esm, esm_sim, state, staging, monkeypatch
+):
+    """An ESM comparing text without regard to case returns, for a filter on this task's id,
+    the cards of a task named alike too (as mark_removed's paging is guarded against): they
+    are not this task's cards -- not counted, not "not in Jira"."""
+    task = make_task(FULL_ISSUES, jql="key in (SUP-1, SUP-2, SUP-3)")
+    other = make_task(FULL_ISSUES, name=FULL_ISSUES["name"].upper(), jql="key in (SUP-4, SUP-5)")
+    run_import(task, jira, esm, state, staging, run_id(1))
+    run_import(other, jira, esm, state, staging, run_id(2))
+    own, loose = eql.eq("task_id", task.name), eql.any_of("task_id", [task.name, other.name])
+    real = esm.iter_cards
+    monkeypatch.setattr(esm, "iter_cards", lambda template, *, filter=None, **kw: real(
+        template, filter=filter.replace(own, loose) if filter else filter, **kw))
+
+    report = reconcile_read_only(task, jira, jira_sim, esm, esm_sim, state, sample_size=0)
+
+    assert report["esm_cards"] == report["esm_active_cards"] == report["jira_records"] == 3, report
+    assert (report["not_in_jira"], report["not_in_jira_keys"], report["duplicate_keys"]) == (0, [], 0)
 
 
 def test_comment_task_compares_comments_with_worklog_markers(jira, jira_sim, esm, esm_sim, state, staging):

@@ -102,6 +102,7 @@ class _EsmSide:
         self.removed_cards = 0
         self.without_key: list[str] = []
         self.without_key_count = 0
+        self.others = 0  # cards ESM's filter returned that another task stamped
 
 
 def _read_esm(task: Any, esm: EsmApi) -> _EsmSide:
@@ -114,6 +115,11 @@ def _read_esm(task: Any, esm: EsmApi) -> _EsmSide:
     for card in esm.iter_cards(
         task.template, filter=eql.eq(task.task_id_attribute, task.name), selected_attributes=selected,
     ):
+        if str(card.value(task.task_id_attribute)) != task.name:
+            # as mark_removed's paging: an ESM comparing text without regard to case also returns
+            # the cards of a task named alike -- not this task's cards, never "not in Jira"
+            side.others += 1
+            continue
         side.cards += 1
         status = card.value(removal.attribute) if removal else None
         is_removed = removal is not None and status is not None and str(status) == str(removal.value)
@@ -414,6 +420,9 @@ def reconcile(
         task.name, task.mapping_type, task.template, task.task_id_attribute, task.name,
     )
     side = _read_esm(task, esm)
+    if side.others:
+        lg.warning("ESM's filter on %s = '%s' also returned %d '%s' card(s) stamped otherwise (another task's): "
+                   "not counted.", task.task_id_attribute, task.name, side.others, task.template)
     lg.info(
         "ESM: %s card(s) of task '%s': %s active, %s marked removed%s.",
         _fmt(side.cards), task.name, _fmt(side.active_cards), _fmt(side.removed_cards),
