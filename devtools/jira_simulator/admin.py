@@ -82,6 +82,37 @@ def register_admin(app: FastAPI, sim: Simulator) -> None:
     _register_admin_data(app, sim)
 
 
+def _apply_config(sim: Simulator, body: Any) -> None:
+    """PUT /_admin/config: set the knobs the body names (400 naming a value out of range)."""
+    if "latency_ms" in body:
+        sim.knobs.latency_ms = int(body["latency_ms"])
+    if "rate_limit_per_second" in body:
+        sim.knobs.rate_limit_per_second = int(body["rate_limit_per_second"] or 0)
+    if "max_results_cap" in body:
+        sim.knobs.max_results_cap = max(0, int(body["max_results_cap"] or 0))
+    if "search_lag_seconds" in body:
+        lag = float(body["search_lag_seconds"] or 0)
+        if not 0 <= lag <= 3600:
+            raise JiraError(400, "search_lag_seconds must be between 0 and 3600")
+        sim.knobs.search_lag_seconds = lag
+    if "bulkfetch_max" in body:
+        cap = body["bulkfetch_max"] or 0
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= 1000:
+            raise JiraError(400, "bulkfetch_max must be a whole number from 0 (Jira's rule) to 1000")
+        sim.knobs.bulkfetch_max = cap
+    if "bulkfetch_silent" in body:
+        sim.knobs.bulkfetch_silent = bool(body["bulkfetch_silent"])
+    if "bulkfetch_missing_errors" in body:
+        sim.knobs.bulkfetch_missing_errors = bool(body["bulkfetch_missing_errors"])
+    if "project_search_empty_page" in body:
+        sim.knobs.project_search_empty_page = bool(body["project_search_empty_page"])
+    if "users_listing_max" in body:
+        most = body["users_listing_max"] or 0
+        if isinstance(most, bool) or not isinstance(most, int) or most < 0:
+            raise JiraError(400, "users_listing_max must be a whole number, 0 (everyone) or more")
+        sim.knobs.users_listing_max = most
+
+
 def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
     """Health, configuration knobs, faults, statistics, reset and accounts."""
     store = sim.store
@@ -96,34 +127,7 @@ def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
 
     @app.put("/_admin/config")
     async def put_config(request: Request) -> Any:
-        body = await body_json(request)
-        if "latency_ms" in body:
-            sim.knobs.latency_ms = int(body["latency_ms"])
-        if "rate_limit_per_second" in body:
-            sim.knobs.rate_limit_per_second = int(body["rate_limit_per_second"] or 0)
-        if "max_results_cap" in body:
-            sim.knobs.max_results_cap = max(0, int(body["max_results_cap"] or 0))
-        if "search_lag_seconds" in body:
-            lag = float(body["search_lag_seconds"] or 0)
-            if not 0 <= lag <= 3600:
-                raise JiraError(400, "search_lag_seconds must be between 0 and 3600")
-            sim.knobs.search_lag_seconds = lag
-        if "bulkfetch_max" in body:
-            cap = body["bulkfetch_max"] or 0
-            if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= 1000:
-                raise JiraError(400, "bulkfetch_max must be a whole number from 0 (Jira's rule) to 1000")
-            sim.knobs.bulkfetch_max = cap
-        if "bulkfetch_silent" in body:
-            sim.knobs.bulkfetch_silent = bool(body["bulkfetch_silent"])
-        if "bulkfetch_missing_errors" in body:
-            sim.knobs.bulkfetch_missing_errors = bool(body["bulkfetch_missing_errors"])
-        if "project_search_empty_page" in body:
-            sim.knobs.project_search_empty_page = bool(body["project_search_empty_page"])
-        if "users_listing_max" in body:
-            most = body["users_listing_max"] or 0
-            if isinstance(most, bool) or not isinstance(most, int) or most < 0:
-                raise JiraError(400, "users_listing_max must be a whole number, 0 (everyone) or more")
-            sim.knobs.users_listing_max = most
+        _apply_config(sim, await body_json(request))
         return sim.knobs.config()
 
     @app.get("/_admin/faults")

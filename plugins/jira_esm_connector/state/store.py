@@ -842,22 +842,23 @@ class StateStore:
     @transaction(idempotent=True)
     def get_card_ids(self, scope: str, keys: Iterable[Any]) -> dict[str, str]:
         """``scope`` is a task name or an ESM template (a key map shared by tasks)."""
-        return self._key_map_rows(scope, self.tables.key_map.c.record_key, keys)
+        with self.engine.connect() as conn:
+            return self._key_map_rows(conn, scope, self.tables.key_map.c.record_key, keys)
 
     @transaction(idempotent=True)
     def keys_of_cards(self, scope: str, card_ids: Iterable[Any]) -> dict[str, str]:
         """``{key: card id}`` of the keys ``scope`` maps to one of ``card_ids`` (the map read
         backwards: which records were written to these cards)."""
-        return self._key_map_rows(scope, self.tables.key_map.c.card_id, card_ids)
+        with self.engine.connect() as conn:
+            return self._key_map_rows(conn, scope, self.tables.key_map.c.card_id, card_ids)
 
-    def _key_map_rows(self, scope: str, column: Any, values: Iterable[Any]) -> dict[str, str]:
+    def _key_map_rows(self, conn: sa.Connection, scope: str, column: Any, values: Iterable[Any]) -> dict[str, str]:
         """``{key: card id}`` of ``scope``'s key map rows whose ``column`` is one of ``values``."""
         t = self.tables.key_map
         out: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(str(v) for v in values))):
-                rows = conn.execute(sa.select(t.c.record_key, t.c.card_id).where(t.c.scope == scope, column.in_(chunk)))
-                out.update({k: c for k, c in rows})
+        for chunk in _chunks(list(dict.fromkeys(str(v) for v in values))):
+            rows = conn.execute(sa.select(t.c.record_key, t.c.card_id).where(t.c.scope == scope, column.in_(chunk)))
+            out.update({k: c for k, c in rows})
         return out
 
     @transaction(idempotent=True)
