@@ -151,6 +151,11 @@ def _answered_by(issues: Iterable[Mapping[str, Any]]) -> set[str]:
     return {str(i.get("id")) for i in issues} | {str(i.get("key")) for i in issues}
 
 
+def _each_once(issues: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """``issues`` with each issue once (by id): a moved issue answers its old keys and its own."""
+    return list({str(i.get("id")): i for i in issues}.values())
+
+
 def _seg(value: str | int) -> str:
     """One URL path segment, fully escaped ("." and ".." refused: :func:`..http.path_segment`)."""
     return path_segment(value, what="a key or id in a Jira URL")
@@ -491,8 +496,9 @@ class JiraClient:
     ) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
         """``POST /rest/api/3/issue/bulkfetch`` in batches of :meth:`bulk_fetch_size` keys or
         ids, one after the other: yields ``(issues, not_found)`` per batch, ``not_found``
-        being the requested keys Jira answered with an ``issueErrors`` entry or left out of its
-        answer for certain (deleted, or not visible to the account: see :meth:`_hydrate`); a
+        being the requested keys Jira has no issue for (deleted, or not visible to the account):
+        left out of its answer for certain, or answered 404 when read alone after an
+        ``issueErrors`` entry (see :meth:`_hydrate`); a
         key in neither list answered under another key, or may have. Unlike ``key in (...)``
         in JQL, one missing key does not fail the request. :meth:`iter_hydrated` is the
         parallel form."""
@@ -562,8 +568,8 @@ class JiraClient:
     def _hydrate(
         self, batch: Sequence[str], fields: list[str] | None, proven: int = 0,
     ) -> tuple[list[dict[str, Any]], list[str]]:
-        """One batch through ``issue/bulkfetch``: ``(issues, ids or keys Jira could not return)``.
-        A batch over 100 that Jira refuses (400) is sent again in parts of 100 (and the client
+        """One batch through ``issue/bulkfetch``: ``(issues, ids or keys Jira has no issue for)``.
+        Ids the answer lists in ``issueErrors`` are read alone (:meth:`_errored`). A batch over 100 that Jira refuses (400) is sent again in parts of 100 (and the client
         lowered to 100 per request). Jira's contract leaves an issue it cannot find or show out
         of the answer, with no error; a quietly lowered cap would leave issues out the same way.
         So ids left out count as not found only once that is conclusive (:meth:`_left_out`);
@@ -571,20 +577,37 @@ class JiraClient:
         caller judges them. ``proven``: an answer asking these ids again held that many issues."""
         asked = list(dict.fromkeys(str(k) for k in batch))
         try:
-            found, not_found = self._bulk_fetch_batch(asked, fields)
+            found, errored = self._bulk_fetch_batch(asked, fields)
         except BadRequestError as exc:
             if exc.status != 400 or len(asked) <= BULK_FETCH_BASIC:
                 raise
             self._lower_bulk_cap(f"Jira refused a bulk fetch of {len(asked)} issues ({'; '.join(exc.details) or exc})")
             return self._hydrate_parts(asked, BULK_FETCH_BASIC, fields)
-        found = list({str(i.get("id")): i for i in found}.values())  # an issue asked by id and key: once
-        answered = _answered_by(found) | set(not_found)
-        left_out = [k for k in asked if k not in answered]
-        if not left_out:
-            return found, not_found
-        more, gone = self._left_out(asked, found, len(not_found), left_out, fields, proven)
-        have = {str(i.get("id")) for i in found}
-        return found + [i for i in more if str(i.get("id")) not in have], not_found + gone
+        found = _each_once(found)  # an issue asked by id and key: once
+        read_alone, not_found = self._errored(errored, fields)
+        left_out = [k for k in asked if k not in _answered_by(found) | set(errored)]
+        more, gone = self._left_out(asked, found, len(errored), left_out, fields, proven) if left_out else ([], [])
+        return _each_once(found + read_alone + more), not_found + gone
+
+    def _errored(self, ids: list[str], fields: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
+        """``(issues, not found)`` of the ids an answer listed in ``issueErrors``. The contract
+        calls such an entry "a retriable error or payload constraint" -- an issue Jira cannot
+        find is left out instead -- so an error is no proof that the issue is gone (taken for
+        one, a full import marked a live issue's card removed). Each is read alone (``GET
+        issue/{id}``): its issue, or not found on Jira's 404; any other answer fails the
+        caller, as a failed bulk fetch would. Some Jira sites list missing issues there too:
+        then this costs one request per missing issue."""
+        found: list[dict[str, Any]] = []
+        gone: list[str] = []
+        for ident in dict.fromkeys(ids):
+            try:
+                found.append(self.get_issue(ident, fields))
+            except NotFoundError:
+                gone.append(ident)
+        if ids:
+            self.log.info("Jira's bulk fetch listed %d issue(s) as errors; read one by one: %d there, %d not found.",
+                          len(ids), len(found), len(gone))
+        return found, gone
 
     def _left_out(
         self, asked: list[str], found: list[dict[str, Any]], errors: int, left_out: list[str], fields: list[str] | None,
