@@ -18,7 +18,7 @@ from jira_esm_connector.state.lease import template_lock_name
 
 from .conftest import ISSUES_TASK, make_task
 from .test_parallel_load import _cards_by_key, _keys, _record, _stage
-from .test_template_lock_resends import OTHER, SETTINGS, _db_unreachable_past_the_ttl
+from .test_template_lock_resends import OTHER, SETTINGS, _db_unreachable_past_the_ttl, loaded_full_task
 
 load_module = importlib.import_module("jira_esm_connector.pipeline.load")
 
@@ -28,11 +28,7 @@ def test_mark_removed_checks_the_write_lock_before_each_chunk_and_stops_once_it_
 ):
     esm_sim.reset()
     esm = esm_clients()
-    task = make_task(ISSUES_TASK, name="test_issues_full", mode="full",
-                     removed={"attribute": "status", "value": "06 - Closed"})
-    keys = _keys(251, "GONE")
-    load(task, _stage(tmp_path / "d", [_record(k, "v1") for k in keys]), esm, state, settings=SETTINGS)
-    lock_name = template_lock_name(esm_identity(esm), task.template)
+    task, keys, lock_name = loaded_full_task(esm, state, tmp_path, 251, "GONE")
     real_put_cards = esm._put_cards
     puts: list[int] = []
 
@@ -92,12 +88,8 @@ def test_mark_removed_that_lost_the_write_lock_while_paging_does_not_note_the_ke
 ):
     esm_sim.reset()
     esm = esm_clients()
-    task = make_task(ISSUES_TASK, name="test_issues_full", mode="full",
-                     removed={"attribute": "status", "value": "06 - Closed"})
-    keys = _keys(5, "PAGED")
-    load(task, _stage(tmp_path / "d", [_record(k, "v1") for k in keys]), esm, state, settings=SETTINGS)
+    task, keys, lock_name = loaded_full_task(esm, state, tmp_path, 5, "PAGED")
     state.set_key_map_complete(task.name, task.template, task.key.esm, False)  # e.g. a crashed load: pages
-    lock_name = template_lock_name(esm_identity(esm), task.template)
     real_put_card_ids = state.put_card_ids
 
     def then_the_lock_is_taken_over(*args, **kwargs):  # the cards were read, then another writer took over

@@ -37,6 +37,16 @@ PUT = "PUT /rest-api/itsm/v1/dc/{templateCode}/data"  # bulk PUTs ESM processed 
 OTHER = "load on another worker"
 
 
+def loaded_full_task(esm, state, tmp_path, count: int, prefix: str):
+    """(a full task with removal whose ``count`` cards ``prefix``-n are loaded, their keys,
+    the name of the template's write lock)."""
+    task = make_task(ISSUES_TASK, name="test_issues_full", mode="full",
+                     removed={"attribute": "status", "value": "06 - Closed"})
+    keys = _keys(count, prefix)
+    load(task, _stage(tmp_path / "d", [_record(k, "v1") for k in keys]), esm, state, settings=SETTINGS)
+    return task, keys, template_lock_name(esm_identity(esm), task.template)
+
+
 def _db_unreachable_past_the_ttl(state, monkeypatch, lock_name: str, *, taken_over: bool) -> None:
     """This worker's state database stops answering (the lock's heartbeat cannot renew it)
     for two TTLs; with ``taken_over`` another writer takes the expired lock meanwhile. Then
@@ -117,11 +127,7 @@ def test_mark_removed_does_not_resend_its_marking_once_the_write_lock_was_taken_
 ):
     esm_sim.reset()
     esm = esm_clients(retry=FAST)
-    task = make_task(ISSUES_TASK, name="test_issues_full", mode="full",
-                     removed={"attribute": "status", "value": "06 - Closed"})
-    keys = _keys(3, "GONE")
-    load(task, _stage(tmp_path / "d", [_record(k, "v1") for k in keys]), esm, state, settings=SETTINGS)
-    lock_name = template_lock_name(esm_identity(esm), task.template)
+    task, keys, lock_name = loaded_full_task(esm, state, tmp_path, 3, "GONE")
     real_not_gone = removal_module._not_gone_from_jira
 
     def then_refuse_the_marking(*args, **kwargs):
