@@ -94,7 +94,7 @@ from .staging import Dataset
 from .template_lock import writing_template
 from .transform import decode_data, key_too_long
 
-__all__ = ["load", "ReferenceResolver", "chunks_of", "lookup_cards"]
+__all__ = ["load", "ReferenceResolver", "chunks_of", "lookup_cards", "stamped_by_task", "task_cards"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 # how far apart the clocks of two workers (an import's, an event push's) may be
@@ -554,6 +554,31 @@ def _card_reads(task: Any) -> list[str]:
 def _stamp(task: Any, card: Any) -> str:
     """The task id a card is stamped with ("": none)."""
     return str(card.value(task.task_id_attribute) or "")
+
+
+def stamped_by_task(task: Any, card: Any) -> bool:
+    """Is ``card`` stamped with ``task``'s id? Asked again of every card an EQL filter on the
+    task id returned: a wrong mark cannot be undone, and an ESM comparing text without regard
+    to case also returns the cards of a task named alike."""
+    return _stamp(task, card) == task.name
+
+
+def task_cards(task: Any, esm: EsmApi, selected: list[str], lg: Any, *, others: str) -> Iterator[Any]:
+    """Every card ESM lists as ``task``'s (filtered on its task id, ``selected`` attributes and
+    the task id read), each stamp checked again (:func:`stamped_by_task`); cards of another task
+    are left out, counted, and logged once at the end, saying ``others`` of them."""
+    from ..esm import eql
+
+    skipped = 0
+    for card in esm.iter_cards(task.template, filter=eql.eq(task.task_id_attribute, task.name),
+                               selected_attributes=list(dict.fromkeys([*selected, task.task_id_attribute]))):
+        if stamped_by_task(task, card):
+            yield card
+        else:
+            skipped += 1
+    if skipped:
+        lg.warning("ESM's filter on %s = '%s' also returned %d '%s' card(s) stamped otherwise (another task's): %s.",
+                   task.task_id_attribute, task.name, skipped, task.template, others)
 
 
 def _existing_cards(

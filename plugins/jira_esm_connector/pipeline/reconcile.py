@@ -102,24 +102,17 @@ class _EsmSide:
         self.removed_cards = 0
         self.without_key: list[str] = []
         self.without_key_count = 0
-        self.others = 0  # cards ESM's filter returned that another task stamped
 
 
-def _read_esm(task: Any, esm: EsmApi) -> _EsmSide:
-    from ..esm import eql
+def _read_esm(task: Any, esm: EsmApi, lg: Any) -> _EsmSide:
+    from .load import task_cards
 
     removal = task.removal
     key_attr = task.key.esm
     side = _EsmSide()
-    selected = [key_attr, task.task_id_attribute] + ([removal.attribute] if removal else [])
-    for card in esm.iter_cards(
-        task.template, filter=eql.eq(task.task_id_attribute, task.name), selected_attributes=selected,
-    ):
-        if str(card.value(task.task_id_attribute)) != task.name:
-            # as mark_removed's paging: an ESM comparing text without regard to case also returns
-            # the cards of a task named alike -- not this task's cards, never "not in Jira"
-            side.others += 1
-            continue
+    selected = [key_attr] + ([removal.attribute] if removal else [])
+    # another task's cards (named alike) are not this task's: never "not in Jira"
+    for card in task_cards(task, esm, selected, lg, others="not counted"):
         side.cards += 1
         status = card.value(removal.attribute) if removal else None
         is_removed = removal is not None and status is not None and str(status) == str(removal.value)
@@ -419,10 +412,7 @@ def reconcile(
         "Reconciling task '%s' (%s import into ESM '%s'): reading the task's cards (%s = %s) ...",
         task.name, task.mapping_type, task.template, task.task_id_attribute, task.name,
     )
-    side = _read_esm(task, esm)
-    if side.others:
-        lg.warning("ESM's filter on %s = '%s' also returned %d '%s' card(s) stamped otherwise (another task's): "
-                   "not counted.", task.task_id_attribute, task.name, side.others, task.template)
+    side = _read_esm(task, esm, lg)
     lg.info(
         "ESM: %s card(s) of task '%s': %s active, %s marked removed%s.",
         _fmt(side.cards), task.name, _fmt(side.active_cards), _fmt(side.removed_cards),

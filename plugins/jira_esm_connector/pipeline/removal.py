@@ -73,7 +73,7 @@ from ..http.errors import BadRequestError
 from ..http.parallel import bounded_parallel
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import EsmApi, JiraApi, StateApi
-from .load import chunks_of
+from .load import chunks_of, stamped_by_task, task_cards
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
 from .template_lock import writing_template
@@ -112,8 +112,6 @@ def _removal_candidates(
     run did not fetch as ``(card id, key)``, the folder of each of those cards). Cards
     without a key are left alone (and logged). Records every card's key in the key map and
     notes the map complete -- while the write lock (``guard``) is still held."""
-    from ..esm import eql
-
     removal = task.removal
     key_attr = task.key.esm
     active = 0
@@ -121,17 +119,7 @@ def _removal_candidates(
     folders: dict[str, str | None] = {}  # card id -> its folder
     no_key: list[str] = []
     mapped: dict[str, str] = {}
-    others = 0
-    for card in esm.iter_cards(
-        task.template,
-        filter=eql.eq(task.task_id_attribute, task.name),
-        selected_attributes=[key_attr, removal.attribute, task.task_id_attribute],
-    ):
-        if str(card.value(task.task_id_attribute)) != task.name:
-            # ESM filtered already; checked again because a wrong mark cannot be undone (an ESM
-            # comparing text without regard to case returns the cards of a task named alike)
-            others += 1
-            continue
+    for card in task_cards(task, esm, [key_attr, removal.attribute], lg, others="left alone"):
         key = card.value(key_attr)
         if key not in (None, ""):
             mapped.setdefault(str(key), card.data_card_id)  # newest first: the newest wins
@@ -148,9 +136,6 @@ def _removal_candidates(
     state.put_card_ids(task.name, mapped)
     guard()  # complete only if no other writer held the template while the cards were read
     state.set_key_map_complete(task.name, task.template, key_attr, True)
-    if others:
-        lg.warning("ESM's filter on %s = '%s' also returned %d '%s' card(s) stamped otherwise (another task's): "
-                   "left alone.", task.task_id_attribute, task.name, others, task.template)
     if no_key:
         lg.warning(
             "%d '%s' card(s) carry task id '%s' but no %s; left alone: %s",
@@ -189,7 +174,7 @@ def _candidates_from_key_map(
     for card in found:
         key = card.value(key_attr)
         # ESM filtered already; checked again here because a wrong mark cannot be undone
-        if str(card.value(task.task_id_attribute)) != task.name or key in (None, "") or str(key) not in wanted:
+        if not stamped_by_task(task, card) or key in (None, "") or str(key) not in wanted:
             continue
         still_ours.add(str(key))
         if str(key) not in seen and not _disabled(task, card):
