@@ -650,10 +650,9 @@ class JiraClient:
         not_found: list[str] = []
         for part in self._requests_of(list(ids), size):
             part_found, part_missing = self._hydrate(part, fields, proven)
-            have = {str(i.get("id")) for i in found}
-            found += [i for i in part_found if str(i.get("id")) not in have]  # a moved issue: once
+            found += part_found
             not_found += part_missing
-        return found, not_found
+        return _each_once(found), not_found  # a moved issue answered in two parts: once
 
     def _bulk_fetch_batch(self, batch: Sequence[str], fields: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
         """One ``issue/bulkfetch`` request: ``(issues, ids or keys Jira could not return)``."""
