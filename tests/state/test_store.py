@@ -607,6 +607,40 @@ def test_migration_10_adds_the_issue_id_to_the_noted_event_cards_and_keeps_the_n
     assert store_factory().schema_version() == SCHEMA_VERSION  # applied once
 
 
+def test_migration_13_indexes_the_key_map_by_card_and_keys_of_cards_uses_it(store_factory):
+    """``keys_of_cards`` reads the key map backwards (card id -> key): key_map's key starts
+    with (scope, record_key), so without an index of its own every chunk of card ids scanned
+    the whole scope (6.4 s for 50,000 ids against 300,000 keys). A fresh database has the
+    index, a database at 12 gets it; on SQLite the look-up's plan uses it."""
+    s = store_factory()
+    t = s.tables
+    prefix = f"{t.metadata.schema}." if t.metadata.schema else ""
+    index = "ix_key_map_card"  # no table prefix here
+
+    def indexes(store):
+        return {ix["name"] for ix in sa.inspect(store.engine).get_indexes(t.key_map.name, schema=t.metadata.schema)}
+
+    assert index in indexes(s)
+    s.put_card_ids("t", {"SUP-1": "1", "SUP-2": "2"})
+    with s.engine.begin() as conn:  # a database made by a connector at schema version 12
+        conn.execute(sa.text(f"DROP INDEX {prefix}{index}"))
+        conn.execute(sa.delete(t.schema_migrations).where(t.schema_migrations.c.version == 13))
+        conn.execute(sa.update(t.schema_version).values(version=12))
+    s.dispose()
+
+    at13 = store_factory()
+    assert at13.schema_version() == SCHEMA_VERSION >= 13 and index in indexes(at13)
+    assert at13.keys_of_cards("t", ["2", "3"]) == {"SUP-2": "2"}
+    if at13.dialect == "sqlite":
+        km = at13.tables.key_map
+        query = sa.select(km.c.record_key, km.c.card_id).where(km.c.scope == "t", km.c.card_id.in_(["2", "3"]))
+        with at13.engine.connect() as conn:
+            plan = " ".join(str(row[-1]) for row in conn.execute(
+                sa.text("EXPLAIN QUERY PLAN " + str(query.compile(conn, compile_kwargs={"literal_binds": True})))))
+        assert "ix_key_map_card" in plan, plan
+    assert store_factory().schema_version() == SCHEMA_VERSION  # applied once
+
+
 def test_key_prefixes_and_the_renamed_projects_a_task_listed(store_factory):
     """An issue import's project keys, read from its key map in one query (both dialects),
     and the project key changes a successful run listed in full (kept by a cache clear)."""

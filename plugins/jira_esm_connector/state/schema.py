@@ -80,6 +80,9 @@ class Tables:
             sa.Column("record_key", sa.String(RECORD_KEY_MAX), primary_key=True),
             sa.Column("card_id", sa.String(100), nullable=False),
             sa.Column("updated_at", UTCDateTime, nullable=False),
+            # the map read backwards (StateStore.keys_of_cards: which keys were written to these
+            # cards): without it each chunk of card ids scans the whole scope (migration 13)
+            sa.Index(f"{p}ix_key_map_card", "scope", "card_id"),
         )
         self.runs = sa.Table(
             f"{p}runs", m,
@@ -310,6 +313,12 @@ def _v12(conn: sa.Connection, tables: Tables) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _v13(conn: sa.Connection, tables: Tables) -> None:
+    # the key map read backwards, card id -> key (keys_of_cards)
+    for index in tables.key_map.indexes:
+        index.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps and may arrive out of order
 # (branches add migrations in parallel): the runner applies, in order, every version above
@@ -318,6 +327,6 @@ def _v12(conn: sa.Connection, tables: Tables) -> None:
 # every table from _v1, which creates whatever the Tables class declares; later migrations
 # then find theirs there.)
 MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {
-    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11, 12: _v12,
+    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11, 12: _v12, 13: _v13,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
