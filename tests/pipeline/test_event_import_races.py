@@ -196,6 +196,37 @@ def test_a_late_event_write_back_of_the_old_key_is_undone_by_the_next_incrementa
 
 
 
+def _write_back_lands_before_the_record(
+    jira, jira_sim, esm, esm_clients, state, staging, monkeypatch, task, moved=None, logger=None,
+):
+    """Stage the race: the held write-back of SUP-n lands, and its event succeeds, after the
+    import wrote the incident under the issue's new key OPS-m but before the import records
+    that write. ``moved(new key)`` runs once the issue moved. Returns (card, old key, new key,
+    the import's summary)."""
+    real_record = state.record_loaded
+    event_done: list = []
+
+    def record_after_the_event(*args, **kwargs):
+        if event_done:
+            event_done.pop()()  # the write-back lands, and the event succeeds, before this record
+        return real_record(*args, **kwargs)
+
+    with _write_back_held(jira, esm, esm_clients, state, f"inc-late-write-back-before-record-{task.name}") as (
+            card, old_key, outcome, let_go):
+        new_key = jira_sim.admin("POST", f"issues/{old_key}/move", json={"project": "OPS"}).json()["key"]
+        if moved is not None:
+            moved(new_key)
+        event_done.append(let_go)
+        monkeypatch.setattr(state, "record_loaded", record_after_the_event)
+        try:
+            first = run_import(task, jira, esm, state, staging, run_id(1), logger=logger)
+        finally:
+            monkeypatch.setattr(state, "record_loaded", real_record)
+    assert outcome.get("result", {}).get("issue_key") == old_key and not event_done, outcome
+    assert esm.get_card("incident", card).value("jira_key") == old_key, first  # the race happened
+    return card, old_key, new_key, first
+
+
 def test_a_late_event_write_back_landing_before_the_imports_state_write_is_undone_by_the_next_run(
     jira, jira_sim, esm, esm_clients, state, staging, monkeypatch,
 ):
@@ -208,28 +239,8 @@ def test_a_late_event_write_back_landing_before_the_imports_state_write_is_undon
     from datetime import UTC, datetime, timedelta
 
     task = make_task(ISSUES_TASK, name="late_write_back_before_record", jql="project in (SUP, OPS)")
-    real_record = state.record_loaded
-    event_done: list = []
-
-    def record_after_the_event(*args, **kwargs):
-        if event_done:
-            event_done.pop()()  # the write-back lands, and the event succeeds, before this record
-        return real_record(*args, **kwargs)
-
-    def run_import_recording_late(*args, **kwargs):
-        monkeypatch.setattr(state, "record_loaded", record_after_the_event)
-        try:
-            return run_import(*args, **kwargs)
-        finally:
-            monkeypatch.setattr(state, "record_loaded", real_record)
-
-    with _write_back_held(jira, esm, esm_clients, state, "inc-late-write-back-before-record") as (
-            card, old_key, outcome, let_go):
-        new_key = jira_sim.admin("POST", f"issues/{old_key}/move", json={"project": "OPS"}).json()["key"]
-        event_done.append(let_go)
-        first = run_import_recording_late(task, jira, esm, state, staging, run_id(1))
-    assert outcome.get("result", {}).get("issue_key") == old_key and not event_done, outcome
-    assert esm.get_card("incident", card).value("jira_key") == old_key, first  # the race happened
+    card, old_key, new_key, _first = _write_back_lands_before_the_record(
+        jira, jira_sim, esm, esm_clients, state, staging, monkeypatch, task)
 
     second = run_import(task, jira, esm, state, staging, run_id(2))
     assert (second["created"], second["rekeyed"]) == (0, 1), second
@@ -246,3 +257,38 @@ def test_a_late_event_write_back_landing_before_the_imports_state_write_is_undon
     holding = [c for c in esm_cards(esm, "incident").values() if c.value("jira_key") in (old_key, new_key)]
     assert [(c.data_card_id, c.value("jira_key")) for c in holding] == [(card, new_key)], (holding, third)
     assert holding[0].value("subject") == "Printer still on fire" and third["created"] == 0, third
+
+
+def test_a_record_held_pending_for_a_late_write_back_is_counted_and_named_apart(
+    jira, jira_sim, esm, esm_clients, state, staging, monkeypatch, run_log,
+):
+    """A record the late write-back holds pending misses no reference: its card is written
+    again next run to re-key it. The load counts it apart -- not among the pending records
+    now complete, though it was pending before (here: waiting for a reference) and is written
+    in full -- and finish names that reason, not missing referenced cards, for it alone."""
+    from jira_esm_connector.pipeline import finish
+
+    task = make_task(ISSUES_TASK, name="late_write_back_counted", jql="project in (SUP, OPS)")
+    waiting = "assignee: no person card with jira_account_id = 'acc-9'"
+    _card, _old_key, new_key, first = _write_back_lands_before_the_record(
+        jira, jira_sim, esm, esm_clients, state, staging, monkeypatch, task,
+        moved=lambda key: state.put_pending(task.name, {key: waiting}), logger=run_log)
+
+    assert state.pending_keys(task.name) == [new_key]
+    assert not any("now carry all of them" in m for m in run_log.messages), run_log.messages  # still pending
+    assert not any("wait for referenced" in m for m in run_log.messages), run_log.messages
+    assert (first["references_pending"], first["held_for_rekey"]) == (0, 1), first
+    assert any(m.startswith("Loaded into ESM") and "1 held pending" in m for m in run_log.messages), run_log.messages
+    held = [m for m in run_log.messages if "re-key" in m and new_key in m and m.startswith("1 record(s)")]
+    assert len(held) == 1, run_log.messages
+
+    # with a record waiting for a reference beside it, finish names each one's reason
+    state.put_pending(task.name, {"SUP-1": waiting})
+    run_log.messages.clear()
+    summary = finish(task, state, run_id(2), {}, {}, {}, {"created": 0, "updated": 0, "refused": 0}, logger=run_log)
+    assert (summary["references_pending"], summary["held_for_rekey"]) == (1, 1), summary
+    waits = [m for m in run_log.messages if "wait for referenced ESM cards" in m]
+    assert len(waits) == 1 and waits[0].startswith("1 record(s)") and "SUP-1" in waits[0] and new_key not in waits[0]
+    held = [m for m in run_log.messages if "re-key" in m and m.startswith("1 record(s)")]
+    assert len(held) == 1 and new_key in held[0] and "SUP-1 " not in held[0], run_log.messages
+    assert "references pending 1" in summary["summary"] and "held for rekey 1" in summary["summary"]

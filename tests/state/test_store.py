@@ -279,12 +279,19 @@ def test_a_pending_record_written_over_by_an_event_since_its_look_up_stays_pendi
     store.complete_event("create_issue", "e1", {"issue_key": "SUP-1"},
                          card={"template": "incident", "attribute": "jira_key", "card_id": "card-1",
                                "object_id": "10001", "key": "SUP-1"})
-    store.record_loaded("t", card_ids={"OPS-1": "card-1"}, fingerprints={"OPS-1": "fp"}, pending={},
-                        resolved=["OPS-1"], object_ids={"OPS-1": "10001"},
-                        written_since=looked_up - timedelta(seconds=1), held_before={"OPS-1": ""})
+    store.put_pending("t", {"OPS-9": "assignee: no person card with jira_account_id = 'acc-9'"})
+    held = store.record_loaded("t", card_ids={"OPS-1": "card-1"}, fingerprints={"OPS-1": "fp"}, pending={},
+                               resolved=["OPS-1"], object_ids={"OPS-1": "10001"},
+                               written_since=looked_up - timedelta(seconds=1), held_before={"OPS-1": ""})
+    assert held == ["OPS-1"]  # the load counts it apart, not resolved
     assert store.get_fingerprints("t", ["OPS-1"]) == {}
-    assert store.pending_keys("t") == ["OPS-1"]
+    assert store.pending_keys("t") == ["OPS-1", "OPS-9"]
     assert "SUP-1" in store.pending_records("t")[0]["reason"]
+    # the two kinds of pending record: held to re-key the card, waiting for a reference
+    assert (store.count_pending("t"), store.count_pending("t", rekey=True), store.count_pending("t", rekey=False)) \
+        == (2, 1, 1)
+    assert [r["record_key"] for r in store.pending_records("t", rekey=True)] == ["OPS-1"]
+    assert [r["record_key"] for r in store.pending_records("t", limit=5, rekey=False)] == ["OPS-9"]
 
 
 def test_migration_9_indexes_unfinished_events_and_a_later_merged_8_still_runs(store_factory, monkeypatch):

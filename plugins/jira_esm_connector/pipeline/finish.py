@@ -26,8 +26,9 @@ COUNT_KEYS = (
     "marked_removed",
 )
 # counts of some imports only, in the summary line when not 0 (group imports: groups that kept
-# their previous members, the membership safety limit of pipeline/memberships.py)
-OPTIONAL_COUNT_KEYS = ("groups_held_back",)
+# their previous members, the membership safety limit of pipeline/memberships.py; records held
+# pending because an event wrote their card after the load looked it up, re-keyed next run)
+OPTIONAL_COUNT_KEYS = ("groups_held_back", "held_for_rekey")
 
 
 def summary_line(task_name: str, counts: dict[str, Any]) -> str:
@@ -62,10 +63,10 @@ def _parse(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _references_pending(task: Any, state: StateApi, extracted: ExtractResult, lg: Any) -> int:
-    """How many of the task's records wait for referenced cards (the state store's pending
-    list). A full run fetched every record the task selects: pending keys it did not fetch
-    are gone from Jira and leave the list."""
+def _references_pending(task: Any, state: StateApi, extracted: ExtractResult, lg: Any) -> tuple[int, int]:
+    """How many of the task's records wait for referenced cards, and how many are held for a
+    re-key (the state store's pending list, two kinds). A full run fetched every record the
+    task selects: pending keys it did not fetch are gone from Jira and leave the list."""
     count = state.count_pending(task.name)
     if count and task.mode == "full" and extracted.get("dataset"):
         from .staging import Dataset
@@ -82,14 +83,25 @@ def _references_pending(task: Any, state: StateApi, extracted: ExtractResult, lg
                 "no longer retried: %s", len(pending), ", ".join(sorted(pending)[:20]),
             )
             count = state.count_pending(task.name)
-    if count:
+    held = state.count_pending(task.name, rekey=True) if count else 0
+    if count - held:
         lg.warning(
             "%d record(s) of '%s' wait for referenced ESM cards that do not exist yet (saved without them); "
             "they are tried again on every run until the references resolve. First: %s",
-            count, task.name,
-            "; ".join(f"{r['record_key']} ({r['reason']})" for r in state.pending_records(task.name, limit=5))[:1500],
+            count - held, task.name, _first_pending(state, task, rekey=False),
         )
-    return count
+    if held:
+        lg.warning(
+            "%d record(s) of '%s' are held pending: an event push wrote their card after the load looked it up "
+            "(the issue's old key back on it); the next run writes them again and re-keys the card. First: %s",
+            held, task.name, _first_pending(state, task, rekey=True),
+        )
+    return count - held, held
+
+
+def _first_pending(state: StateApi, task: Any, *, rekey: bool) -> str:
+    return "; ".join(f"{r['record_key']} ({r['reason']})"
+                     for r in state.pending_records(task.name, limit=5, rekey=rekey))[:1500]
 
 
 def _run_volume(task: Any, extracted: Any, counts: Any, removed: Any, lg: Any) -> int | None:
@@ -152,6 +164,7 @@ def finish(
     """Record the run, advance the watermark (incremental), log and return the summary."""
     lg = logger or log
     carried = int(extracted.get("carried") or 0)  # listed by a full run, unchanged, not read again
+    pending, held_for_rekey = _references_pending(task, state, extracted, lg)
     counts = {
         "fetched": int(extracted.get("fetched", 0)),
         "transformed": int(transformed.get("transformed", 0)),
@@ -161,9 +174,10 @@ def finish(
         # so that the counts add up: without it, a retried load's records looked lost
         "already_loaded": int(loaded.get("already_loaded", 0)) + int(loaded.get("already_present", 0)),
         "refused": int(loaded.get("refused", 0)),
-        "references_pending": _references_pending(task, state, extracted, lg),
+        "references_pending": pending,
         "marked_removed": int((removed or {}).get("marked_removed", 0)),
         "groups_held_back": int(loaded.get("groups_held_back", 0)),
+        "held_for_rekey": held_for_rekey,
     }
     watermark = _advance_watermark(task, state, extracted, loaded, counts["refused"], lg) if task.mode == "incremental" else None
     if extracted.get("renamed_projects") and not counts["refused"]:

@@ -266,7 +266,7 @@ class _Run:
     guard: Callable[[], None]  # raises once the template's write lock was lost: write no more
     counts: dict[str, int] = field(default_factory=lambda: {
         "created": 0, "updated": 0, "refused": 0, "kept_disabled": 0, "reactivated": 0,
-        "unresolved_references": 0, "already_loaded": 0, "groups_held_back": 0, "rekeyed": 0})
+        "unresolved_references": 0, "already_loaded": 0, "groups_held_back": 0, "rekeyed": 0, "held_for_rekey": 0})
     refused: list[RefusedRecord] = field(default_factory=list)
     resolved_now: int = 0
     chunks: int = 0
@@ -384,7 +384,7 @@ def _load(
     if run.resolved_now:
         lg.info("%d record(s) whose references were pending now carry all of them.", run.resolved_now)
     lg.info(
-        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s%s%s%s.",
+        "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s%s%s%s%s.",
         task.template, run.chunks, counts["created"], counts["updated"], counts["refused"],
         f", {counts['unresolved_references']} with unresolved references" if counts["unresolved_references"] else "",
         f", {counts['reactivated']} re-activated" if counts["reactivated"] else "",
@@ -393,6 +393,8 @@ def _load(
         + (f"; {run.held_unchanged} of them not written at all: unchanged since an earlier run wrote them so"
            if run.held_unchanged else "") + ")" if counts["groups_held_back"] else "",
         f", {counts['rekeyed']} re-keyed (moved in Jira)" if counts["rekeyed"] else "",
+        f", {counts['held_for_rekey']} held pending (an event wrote the card after this run looked it up: the next "
+        "run writes it again and re-keys it)" if counts["held_for_rekey"] else "",
     )
     return {**counts, "references_resolved": run.resolved_now, "refused_records": run.refused[:_MAX_LISTED],
             "refused_oldest_updated": _oldest(run.refused)}
@@ -976,10 +978,12 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
     # an event's write-back noted since the look-up (less the clocks' difference between workers)
     # may have put an old key of the issue on a card just written: see StateStore.record_loaded
     since = done.looked_up_at - _CLOCKS_APART if done.looked_up_at else None
-    state.record_loaded(task.name, card_ids=card_ids, fingerprints=fingerprints, pending=pending,
-                        resolved=finished, forgotten=done.stale, object_ids=object_ids, rekeyed=rekeyed,
-                        written_since=since, held_before=done.held)
-    run.resolved_now += len(finished)
+    held = state.record_loaded(task.name, card_ids=card_ids, fingerprints=fingerprints, pending=pending,
+                               resolved=finished, forgotten=done.stale, object_ids=object_ids, rekeyed=rekeyed,
+                               written_since=since, held_before=done.held)
+    # held pending all the same (written in full): not resolved, nor waiting for a reference
+    counts["held_for_rekey"] += len(held)
+    run.resolved_now += len(set(finished) - set(held))
 
 
 def _note_rekey(run: _Run, key: str, rekey: _Rekey) -> str:

@@ -89,6 +89,8 @@ class LoadResult(_LoadCounts, total=False):
     kept_disabled: int
     reactivated: int
     rekeyed: int  # cards of moved Jira issues given their new key (counted in ``updated``)
+    # written, then held pending: an event wrote the card after the look-up (the next run re-keys it)
+    held_for_rekey: int
     unresolved_references: int
     already_loaded: int
     already_present: int
@@ -119,6 +121,7 @@ class RunSummary(TypedDict):
     already_loaded: int  # found in ESM as they are by load (an earlier attempt saved them; comments already there)
     refused: int
     references_pending: int
+    held_for_rekey: int  # pending records that wait for no reference: the next run re-keys their card
     marked_removed: int
     groups_held_back: int  # group imports: groups that kept their previous members (membership safety limit)
     reactivated: int

@@ -44,6 +44,13 @@ ORIGIN_NOTE = "origin"
 # unfinished events older than this are not offered to imports (StateStore.event_origins)
 ORIGINS_WITHIN = timedelta(days=7)
 EVENT_CARDS_KEPT = timedelta(days=7)  # a noted event card, after its event is done
+# the reason of a record written in full but held pending because an event's write-back landed
+# on its card (StateStore._written_over_by_events): it misses no reference, the next run writes
+# it again to re-key the card. Its start tells the two kinds of pending record apart (it stays
+# within the stored reason, which PENDING_REASON_MAX may cut).
+_REKEY_REASON = ("event {event_id} wrote the issue's old key {key} to its card {card} while this task gave the card "
+                 "the key {mine}: written again to re-key the card")
+_REKEY_REASON_LIKE = "event % wrote the issue's old key %"
 
 
 class StateStoreError(RuntimeError):
@@ -666,7 +673,7 @@ class StateStore:
         pending: Mapping[Any, str], resolved: Iterable[Any] = (), forgotten: Iterable[Any] = (),
         object_ids: Mapping[Any, Any] | None = None, rekeyed: Iterable[Any] = (),
         written_since: datetime | None = None, held_before: Mapping[str, str] | None = None,
-    ) -> None:
+    ) -> list[str]:
         """What ESM's answer to one load chunk teaches, in ONE transaction (a crash keeps all of
         it or none; and one commit instead of up to five, which load pays per chunk): the
         mapped card ids ESM no longer has (``forgotten``), the card ids of the cards it saved,
@@ -678,11 +685,12 @@ class StateStore:
         the new key has its own. The key map's scope is the task. ``written_since``: when the
         chunk's cards were looked up, ``held_before``: key -> the key its card held then -- a
         saved issue whose card an event push wrote another key of the issue to since then is
-        fetched again (:meth:`_written_over_by_events`)."""
+        fetched again (:meth:`_written_over_by_events`). Returns the keys held pending so, in
+        order (none of them is resolved, whatever the caller asked)."""
         forgotten, resolved, rekeyed = list(forgotten), list(resolved), list(rekeyed)
         object_ids = object_ids or {}
         if not (card_ids or fingerprints or pending or resolved or forgotten or rekeyed):
-            return
+            return []
         now = _utcnow()
         with self._write() as conn:
             if rekeyed:
@@ -712,6 +720,7 @@ class StateStore:
                 self._put_pending(conn, task, pending, now)
             if resolved:
                 self._delete_keys(conn, self.tables.pending_records, self.tables.pending_records.c.task == task, resolved)
+        return sorted(late)
 
     def _written_over_by_events(
         self, conn: sa.Connection, rows: list[dict[str, Any]], since: datetime, held_before: Mapping[str, str],
@@ -737,8 +746,7 @@ class StateStore:
             for key, card, ident, event_id in conn.execute(query, {"idents": chunk, "since": _aware(since, "since")}):
                 mine = written.get((ident, card))
                 if mine is not None and mine != key and held_before.get(mine) != key:
-                    late[mine] = (f"event {event_id} wrote the issue's old key {key} to its card {card} while this "
-                                  f"task gave the card the key {mine}: written again to re-key the card")
+                    late[mine] = _REKEY_REASON.format(event_id=event_id, key=key, card=card, mine=mine)
         if late:
             log.warning("%d card(s) written just now may hold their issue's old key again (an event push wrote it "
                         "back after the issue moved): the next run writes them again and re-keys them: %s",
@@ -942,13 +950,23 @@ class StateStore:
             )
             return [k for (k,) in rows]
 
+    def _pending_of(self, task: str, rekey: bool | None) -> Any:
+        """The condition of ``task``'s pending records; ``rekey``: True only those held pending to
+        re-key their card (:meth:`_written_over_by_events`), False only those waiting for references."""
+        t = self.tables.pending_records
+        if rekey is None:
+            return t.c.task == task
+        held = t.c.reason.like(_REKEY_REASON_LIKE)
+        return sa.and_(t.c.task == task, held if rekey else sa.not_(held))
+
     @transaction(idempotent=True)
-    def pending_records(self, task: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """``[{"record_key", "reason", "first_seen", "updated_at"}]``, oldest first (operators, tests)."""
+    def pending_records(self, task: str, limit: int | None = None, rekey: bool | None = None) -> list[dict[str, Any]]:
+        """``[{"record_key", "reason", "first_seen", "updated_at"}]``, oldest first (operators, tests);
+        ``rekey``: of one kind only (:meth:`_pending_of`)."""
         t = self.tables.pending_records
         query = (
             sa.select(t.c.record_key, t.c.reason, t.c.first_seen, t.c.updated_at)
-            .where(t.c.task == task).order_by(t.c.first_seen, t.c.record_key)
+            .where(self._pending_of(task, rekey)).order_by(t.c.first_seen, t.c.record_key)
         )
         if limit is not None:
             query = query.limit(limit)
@@ -956,10 +974,12 @@ class StateStore:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     @transaction(idempotent=True)
-    def count_pending(self, task: str) -> int:
+    def count_pending(self, task: str, rekey: bool | None = None) -> int:
+        """``rekey``: of one kind only (:meth:`_pending_of`)."""
         t = self.tables.pending_records
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.task == task)).scalar() or 0)
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(self._pending_of(task, rekey)))
+                       .scalar() or 0)
 
     # ---- run statistics ---------------------------------------------------------------------
     @transaction(idempotent=True)
