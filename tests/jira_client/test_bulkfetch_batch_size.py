@@ -3,7 +3,8 @@ request when the mapping's fields are named and single-value by GET /field, else
 to a larger batch, or an answer quietly short of issues, makes the client fall back to 100
 for good and ask again for that batch's ids -- nothing lost, nothing twice. Issues Jira does
 not have are left out of its answer, as the contract says (``bulkfetch_missing_errors``: in
-issueErrors); the client calls them not found only once a re-ask no cap can cut confirms it."""
+issueErrors); the client calls them not found only once an answer no cap can have cut says so:
+as many issues as asked, or empty to one id or to no more ids than an answer held."""
 from __future__ import annotations
 
 import logging
@@ -147,16 +148,55 @@ def test_a_quiet_cap_below_100_loses_no_issue_and_lowers_the_client(sim, client,
     assert found == Counter(real[:100]) and gone == [] and _bulkfetch_responses(sim) == {"200": 2}
 
 
+def test_an_empty_answer_hides_no_live_issue_behind_deleted_ones_under_a_quiet_cap(sim, client):
+    """Jira quietly answers only the first 50 ids of a request; asked for 100 whose first 50 no
+    issue has, it answers none. Taken on the contract's "up to 100" unproven, that empty
+    answer made the 50 live issues behind them not found (mark_removed marked such cards
+    removed). An empty answer counts only up to what an answer held; with none yet, each id
+    is asked alone: every live issue comes back, only the 50 are not found."""
+    real, _ = _ids(client)  # a listing: no bulk fetch answer yet
+    deleted = [str(900000 + n) for n in range(50)]
+    sim.admin("PUT", "config", json={"bulkfetch_max": 50, "bulkfetch_silent": True})
+    sim.admin("DELETE", "stats")
+    found, gone = _hydrate(client, [deleted + real[:50]], ["updated"])
+    assert found == Counter(real[:50]) and sorted(gone) == sorted(deleted)
+    assert _bulkfetch_responses(sim) == {"200": 1 + 100}  # sound, not cheap: mark_removed proves first
+
+
+def test_a_proven_cap_keeps_the_empty_answers_cheap(sim, client, caplog):
+    """prove_bulk_fetch asks for 100 issues Jira has; the quiet cap answers 50: 50 are proven
+    (and the client sends 50 per request from then on). The 100 ids of above then take 2
+    requests: the empty answer to the 50 no issue has counts as all missing, the 50 live
+    come back. Nothing live is ever taken for missing."""
+    real, _ = _ids(client)
+    deleted = [str(900000 + n) for n in range(50)]
+    sim.admin("PUT", "config", json={"bulkfetch_max": 50, "bulkfetch_silent": True})
+    sim.admin("DELETE", "stats")
+    with caplog.at_level(logging.INFO, logger=LOG_NAME):
+        assert client.prove_bulk_fetch(real[100:200], ["updated"]) == 50
+    assert _bulkfetch_responses(sim) == {"200": 2}  # 50 answered, the other 50 asked again: answered
+    assert any("Jira answered 50 of 100 known issues in one bulk fetch: an empty answer to up to 50 ids counts "
+               "as all missing" in r.getMessage() for r in caplog.records), caplog.text
+    assert client.prove_bulk_fetch(real[:50], ["updated"]) == 50  # proven already: no request
+    sim.admin("DELETE", "stats")
+    found, gone = _hydrate(client, [deleted + real[:50]], ["updated"])
+    assert found == Counter(real[:50]) and sorted(gone) == sorted(deleted)
+    assert _bulkfetch_responses(sim) == {"200": 2}
+
+
 def test_issues_left_out_per_the_contract_are_not_found_once_a_re_ask_confirms_it(sim, client, caplog):
     """The contract leaves an issue Jira does not have out of the answer, with no error. 1,100
     ids (850 of them no issue's): the 1,000 are answered with the 250 issues, so the 750 left
     out are asked again in parts of 250 (no cap cuts those) and, left out again, are not
-    found; the 100 are answered with none (the contract grants 100): not found at once."""
+    found; then the 100 are answered with none: not found at once (an answer held 250 before:
+    no cap cuts 100)."""
     real, ids = _ids(client)
     sim.admin("DELETE", "stats")
     with caplog.at_level(logging.WARNING, logger=LOG_NAME):
-        found, gone = _hydrate(client, [ids], SINGLE_VALUE)
-    assert found == Counter(real) and sorted(gone) == sorted(ids[250:])
+        found, gone = _hydrate(client, [ids[:1000]], SINGLE_VALUE)
+        assert _bulkfetch_responses(sim) == {"200": 1 + 3}
+        found_after, gone_after = _hydrate(client, [ids[1000:]], SINGLE_VALUE)
+    assert found == Counter(real) and not found_after and sorted(gone + gone_after) == sorted(ids[250:])
     assert _bulkfetch_responses(sim) == {"200": 1 + 3 + 1}
     assert client.bulk_fetch_size(SINGLE_VALUE) == 1000  # deleted issues are no quiet cap
     assert not [r for r in caplog.records if "per request from now on" in r.getMessage()]

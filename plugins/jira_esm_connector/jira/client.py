@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -252,6 +252,9 @@ class JiraClient:
         # batch, or proves it quietly cuts one) and the site's field schema types, read once
         self._bulk_cap = BULK_FETCH_MAX
         self._field_types: dict[str, str | None] | None = None
+        # per field list: the most issues one bulkfetch answer held -- a cap Jira proved it
+        # grants at least (see _left_out: the only ground on which an empty answer counts)
+        self._bulk_proof: dict[tuple[str, ...] | None, int] = {}
         self._bulk_lock = threading.Lock()
         if warn_token_expiry:  # False: a caller that says it itself (the health check, the Test button)
             self.warn_if_token_expiring()
@@ -513,12 +516,12 @@ class JiraClient:
                 )
             yield found, not_found
 
-    def _requests_of(self, ids: list[str], size: int) -> Iterator[list[str]]:
-        """``ids`` in parts of ``size`` -- or of 100, as soon as a fallback lowered this client
-        (the parts not yet cut shrink with it)."""
+    def _requests_of(self, ids: list[str], size: int | Callable[[], int]) -> Iterator[list[str]]:
+        """``ids`` in parts of ``size`` (a callable: read again for each part) -- or of 100, as
+        soon as a fallback lowered this client (the parts not yet cut shrink with it)."""
         start = 0
         while start < len(ids):
-            part = ids[start : start + min(size, self._bulk_cap)]
+            part = ids[start : start + min(size() if callable(size) else size, self._bulk_cap)]
             start += len(part)
             yield part
 
@@ -565,8 +568,34 @@ class JiraClient:
             "from now on; the issues of that batch are asked for again (none is lost).", why, most, most,
         )
 
+    def _proven(self, fields: list[str] | None, held: int = 0) -> int:
+        """The most issues one bulk fetch answer for these fields held, ``held`` (one more
+        such answer's) included: the least cap Jira proved it grants for them (the cap
+        depends on the fields)."""
+        key = tuple(fields) if fields is not None else None
+        with self._bulk_lock:
+            most = self._bulk_proof[key] = max(self._bulk_proof.get(key, 0), held)
+        return most
+
+    def prove_bulk_fetch(self, ids: Iterable[str], fields: Iterable[str] | None = None) -> int:
+        """One ``issue/bulkfetch`` of up to :meth:`bulk_fetch_size` of ``ids`` -- issues the
+        caller knows Jira has (a run's listing) -- so that later answers for these fields can
+        be judged: an empty answer counts as all not found only up to as many ids as one answer
+        held (:meth:`_left_out`); without that proof its ids are asked again one by one. An
+        answer holding fewer than asked is judged as any (a quiet cap is learnt). No request
+        when an earlier answer proved as much. Returns the proof (logged)."""
+        field_list = list(fields) if fields is not None else None
+        asked = list(dict.fromkeys(str(i) for i in ids))[: self.bulk_fetch_size(field_list)]
+        if len(asked) <= max(1, self._proven(field_list)):  # proven already (one id needs no proof)
+            return self._proven(field_list)
+        self._hydrate(asked, field_list)
+        proof = self._proven(field_list)
+        self.log.info("Jira answered %d of %d known issues in one bulk fetch: an empty answer to up to %d ids "
+                      "counts as all missing.", proof, len(asked), proof)
+        return proof
+
     def _hydrate(
-        self, batch: Sequence[str], fields: list[str] | None, proven: int = 0,
+        self, batch: Sequence[str], fields: list[str] | None,
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """One batch through ``issue/bulkfetch``: ``(issues, ids or keys Jira has no issue for)``.
         Ids the answer lists in ``issueErrors`` are read alone (:meth:`_errored`). A batch over 100 that Jira refuses (400) is sent again in parts of 100 (and the client
@@ -574,7 +603,7 @@ class JiraClient:
         of the answer, with no error; a quietly lowered cap would leave issues out the same way.
         So ids left out count as not found only once that is conclusive (:meth:`_left_out`);
         those still in doubt (asked by an old key of a moved issue) are in neither list: the
-        caller judges them. ``proven``: an answer asking these ids again held that many issues."""
+        caller judges them."""
         asked = list(dict.fromkeys(str(k) for k in batch))
         try:
             found, errored = self._bulk_fetch_batch(asked, fields)
@@ -584,9 +613,10 @@ class JiraClient:
             self._lower_bulk_cap(f"Jira refused a bulk fetch of {len(asked)} issues ({'; '.join(exc.details) or exc})")
             return self._hydrate_parts(asked, BULK_FETCH_BASIC, fields)
         found = _each_once(found)  # an issue asked by id and key: once
+        self._proven(fields, len(found))  # no cap is below what an answer held
         read_alone, not_found = self._errored(errored, fields)
         left_out = [k for k in asked if k not in _answered_by(found) | set(errored)]
-        more, gone = self._left_out(asked, found, len(errored), left_out, fields, proven) if left_out else ([], [])
+        more, gone = self._left_out(asked, found, len(errored), left_out, fields) if left_out else ([], [])
         return _each_once(found + read_alone + more), not_found + gone
 
     def _errored(self, ids: list[str], fields: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -611,28 +641,31 @@ class JiraClient:
 
     def _left_out(
         self, asked: list[str], found: list[dict[str, Any]], errors: int, left_out: list[str], fields: list[str] | None,
-        proven: int,
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """``(issues, not found)`` of the ids an answer of ``len(found)`` issues to ``asked``
         left out without an error. An answer holding as many issues as asked was not cut:
         they are not found -- unless an issue answered under none of the asked ids or keys (a
         moved issue asked by its old key), then which one it answered is unknown: left out of
-        both. An empty answer to no more than the client trusts Jira to answer whole is
-        conclusive too: 100 (the contract's "up to 100", or less where Jira proved it cuts
-        there), or as many as an earlier answer in this chain held (``proven``: any cap is at
-        least that). Otherwise the left out ids are asked again in parts of at most what this
-        answer held (any cap is at least that, so no part is cut) -- of the trusted size after an
-        empty answer -- each judged the same way; a part answered with issues the first answer
-        left out proves a quiet cap, and the client lowers its requests to it."""
+        both. An empty answer is conclusive for one id (no cap is below 1), or for no more ids
+        than one answer for these fields held (:meth:`_proven`: any cap is at least that) --
+        not for the contract's "up to 100" unproven: a Jira that quietly cuts lower answers a
+        request whose first ids are all deleted empty, and the live issues behind them were
+        taken for gone (mark_removed's re-check, whose candidates are mostly deleted, marked
+        their cards removed; it proves the cap first: :meth:`prove_bulk_fetch`). Otherwise the
+        left out ids are asked again in parts of what this answer held -- after an empty
+        answer, of what one answer held by then, at least 1 -- (any cap is at least that, so
+        no part is cut), each judged the same way; a part answered with issues the first
+        answer left out proves a quiet cap, and the client lowers its requests to it."""
         k, f = len(asked), len(found)
         if f >= k:
             ours = set(asked)
             unasked = [i for i in found if not {str(i.get("id")), str(i.get("key"))} & ours]
             return [], [] if unasked else left_out
-        trusted = max(min(self._bulk_cap, BULK_FETCH_BASIC), proven)
-        if f == 0 and k <= trusted:
+        if f == 0 and k <= max(1, self._proven(fields)):
             return [], left_out
-        more, gone = self._hydrate_parts(left_out, f or trusted, fields, max(f, proven))
+        # after an empty answer: what is proven by the time each part is cut (an answer running
+        # in parallel may prove more meanwhile: fewer requests)
+        more, gone = self._hydrate_parts(left_out, f or (lambda: max(1, self._proven(fields))), fields)
         cut_at = min(BULK_FETCH_BASIC, f or k - 1)
         if cut_at and _answered_by(more) & set(left_out):
             self._lower_bulk_cap(
@@ -642,14 +675,14 @@ class JiraClient:
         return more, gone
 
     def _hydrate_parts(
-        self, ids: Sequence[str], size: int, fields: list[str] | None, proven: int = 0,
+        self, ids: Sequence[str], size: int | Callable[[], int], fields: list[str] | None,
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """``ids`` through :meth:`_hydrate` in parts of ``size`` (or of the client's cap, once
         lowered), one request after the other."""
         found: list[dict[str, Any]] = []
         not_found: list[str] = []
         for part in self._requests_of(list(ids), size):
-            part_found, part_missing = self._hydrate(part, fields, proven)
+            part_found, part_missing = self._hydrate(part, fields)
             found += part_found
             not_found += part_missing
         return _each_once(found), not_found  # a moved issue answered in two parts: once
