@@ -165,3 +165,76 @@ def test_an_issue_a_bulk_fetch_answers_with_an_error_is_read_alone_not_marked_re
     card = by_attr(esm_cards(esm, "incident", task.name), "jira_key")[victim]
     assert card.value("status") != "07 - Cancelled"
     assert card.value("subject") == "Changed; its bulk fetch fails"
+
+
+BULK = "POST /rest/api/3/issue/bulkfetch"
+
+
+def test_a_quiet_bulkfetch_cap_below_100_hides_no_live_issue_behind_deleted_candidates(
+    jira, jira_sim, esm, state, staging, run_log, monkeypatch,
+):
+    """The re-check's candidates are mostly deleted, so Jira's answer about them is mostly
+    empty. A Jira that quietly answers only the first 50 ids of a request answers empty when
+    those 50 are deleted -- and the live issue the lagging index left out sits behind them.
+    Taken on the contract's "up to 100" unproven, that empty answer marked the live issue's
+    card removed. The cap is proven first, with issues this run fetched: the live card is
+    kept (the next run decides), the 60 deleted ones are marked."""
+    task = make_task(FULL)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    # ESM lists the newest card first, as the re-check's candidates come: the oldest card last
+    order = [str(card.value("jira_key")) for card in esm_cards(esm, "incident", task.name).values()]
+    live, deleted = order[-1], order[:60]
+    jira_sim.admin("PATCH", f"issues/{live}", json={"summary": "Changed while the index lagged"})
+    for key in deleted:
+        jira_sim.admin("DELETE", f"issues/{key}")
+    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 30})
+    try:
+        extracted = extract(task, jira, state, run_dir(staging, task.name, run_id(2)), clear_cache=True)
+    finally:
+        jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
+    assert extracted["fetched"] == len(order) - 61
+    asked: list[list[str]] = []
+    real = jira._bulk_fetch_batch
+
+    def watched(batch, fields):
+        asked.append([str(k) for k in batch])
+        return real(batch, fields)
+
+    monkeypatch.setattr(jira, "_bulk_fetch_batch", watched)
+    jira_sim.admin("PUT", "config", json={"bulkfetch_max": 50, "bulkfetch_silent": True})
+    try:
+        result = mark_removed(task, extracted, esm, state, jira=jira, logger=run_log, allow_mass_removal=True,
+                              allow_shrink=True)
+    finally:
+        jira_sim.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False})
+
+    # the case: the first request about the candidates meets 50 deleted ones before the live one
+    first = next(batch for batch in asked if set(batch) & set(deleted))
+    assert set(first[:50]) <= set(deleted) and live in first[50:], asked
+    statuses = _statuses(esm, task)
+    assert statuses[live] != "07 - Cancelled"
+    assert sorted(key for key, status in statuses.items() if status == "07 - Cancelled") == sorted(deleted)
+    assert result["marked_removed"] == 60
+    assert any(live in m and "next run" in m for m in run_log.messages), run_log.messages
+
+
+def test_deleted_candidates_cost_a_few_bulk_fetches_not_one_each(jira, jira_sim, esm, state, staging):
+    """Proving the cap costs one request: on a Jira that keeps the contract, 250 candidates
+    Jira no longer has take 2 bulk fetches -- the proof (250 issues this run fetched) and one
+    for all 250, whose empty answer counts as all missing -- not one request each."""
+    task = make_task(FULL, name="test_issues_gone", jql="project in (SUP, ENG, OPS)")
+    run_import(task, jira, esm, state, staging, run_id(1))
+    old = sorted(jira_issues(jira, task.jql, fields=("updated",)))
+    assert len(old) == 250
+    for n in range(250):
+        jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": f"new issue {n}"})
+    for key in old:
+        jira_sim.admin("DELETE", f"issues/{key}")
+    extracted = extract(task, jira, state, run_dir(staging, task.name, run_id(2)))
+    assert extracted["fetched"] == 250
+    jira_sim.admin("DELETE", "stats")
+
+    result = mark_removed(task, extracted, esm, state, jira=jira, allow_mass_removal=True)
+
+    assert result["marked_removed"] == 250
+    assert jira_sim.stats()["responses"][BULK] == {"200": 2}
