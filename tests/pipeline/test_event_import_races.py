@@ -275,7 +275,7 @@ def test_a_record_held_pending_for_a_late_write_back_is_counted_and_named_apart(
         moved=lambda key: state.put_pending(task.name, {key: waiting}), logger=run_log)
 
     assert state.pending_keys(task.name) == [new_key]
-    assert not any("now carry all of them" in m for m in run_log.messages), run_log.messages  # still pending
+    assert not any("now written in full" in m for m in run_log.messages), run_log.messages  # still pending
     assert not any("wait for referenced" in m for m in run_log.messages), run_log.messages
     assert (first["references_pending"], first["held_for_rekey"]) == (0, 1), first
     assert any(m.startswith("Loaded into ESM") and "1 held pending" in m for m in run_log.messages), run_log.messages

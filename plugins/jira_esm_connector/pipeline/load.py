@@ -382,7 +382,8 @@ def _load(
     counts = run.counts
     _report_refused(lg, task, run.refused)
     if run.resolved_now:
-        lg.info("%d record(s) whose references were pending now carry all of them.", run.resolved_now)
+        # pending from an earlier run: waiting for referenced cards, or held to re-key the card
+        lg.info("%d record(s) pending from an earlier run are now written in full.", run.resolved_now)
     lg.info(
         "Loaded into ESM '%s' in %d chunk(s): %d created, %d updated, %d refused%s%s%s%s%s%s.",
         task.template, run.chunks, counts["created"], counts["updated"], counts["refused"],
