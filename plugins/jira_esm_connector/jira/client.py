@@ -252,9 +252,10 @@ class JiraClient:
         # batch, or proves it quietly cuts one) and the site's field schema types, read once
         self._bulk_cap = BULK_FETCH_MAX
         self._field_types: dict[str, str | None] | None = None
-        # per field list: the most issues one bulkfetch answer held -- a cap Jira proved it
-        # grants at least (see _left_out: the only ground on which an empty answer counts)
-        self._bulk_proof: dict[tuple[str, ...] | None, int] = {}
+        # per field list: the ids of the bulkfetch answer that held the most issues -- as many as
+        # Jira proved it grants at least (see _left_out: the only ground on which an answer that
+        # left issues out counts), and the issues to prove it again with when a cap may have dropped
+        self._bulk_proof: dict[tuple[str, ...] | None, list[str]] = {}
         self._bulk_lock = threading.Lock()
         if warn_token_expiry:  # False: a caller that says it itself (the health check, the Test button)
             self.warn_if_token_expiring()
@@ -568,20 +569,52 @@ class JiraClient:
             "from now on; the issues of that batch are asked for again (none is lost).", why, most, most,
         )
 
-    def _proven(self, fields: list[str] | None, held: int = 0) -> int:
-        """The most issues one bulk fetch answer for these fields held, ``held`` (one more
-        such answer's) included: the least cap Jira proved it grants for them (the cap
-        depends on the fields)."""
+    def _proven(self, fields: list[str] | None, found: Sequence[Mapping[str, Any]] = ()) -> int:
+        """The most issues one bulk fetch answer for these fields held, ``found`` (one more such
+        answer's issues) included: the least cap Jira proved it grants for them (the cap
+        depends on the fields). The ids of that answer are kept to prove it again with
+        (:meth:`_still_grants`)."""
         key = tuple(fields) if fields is not None else None
         with self._bulk_lock:
-            most = self._bulk_proof[key] = max(self._bulk_proof.get(key, 0), held)
-        return most
+            if len(found) > len(self._bulk_proof.get(key, ())):
+                self._bulk_proof[key] = [str(i.get("id")) for i in found]
+            return len(self._bulk_proof.get(key, ()))
+
+    def _still_grants(self, k: int, found: list[dict[str, Any]], fields: list[str] | None) -> bool:
+        """Whether Jira still answers ``k`` issues (no more than proven) in one bulk fetch for
+        these fields, after an answer that held only ``found`` of them: ``k`` of the issues
+        that proved the cap, sent again (one request) -- a cap may have been lowered quietly
+        since the proof. When they do not all come back, the proof is lowered to what this
+        answer (or ``found``) held, and logged."""
+        key = tuple(fields) if fields is not None else None
+        with self._bulk_lock:
+            ids = self._bulk_proof.get(key, [])[:k]
+        if len(ids) < k:  # lowered meanwhile by a request running in parallel
+            return False
+        try:
+            held = _each_once(self._bulk_fetch_batch(ids, fields)[0])
+        except BadRequestError as exc:
+            if exc.status != 400 or k <= BULK_FETCH_BASIC:
+                raise
+            held = []  # refused this many now: the cut answer's parts learn the new limit
+        if len(held) >= k:
+            return True
+        best = held if len(held) > len(found) else found
+        with self._bulk_lock:
+            self._bulk_proof[key] = [str(i.get("id")) for i in best]
+        self.log.info("Jira cut a bulk fetch of %d issues to %d, and answered %d of %d issues it had answered in one "
+                      "request before (its cap is lower now, or some were deleted since): the ids left out are asked "
+                      "again; an empty answer counts as all missing only up to %d ids now.",
+                      k, len(found), len(held), k, len(best))
+        return False
 
     def prove_bulk_fetch(self, ids: Iterable[str], fields: Iterable[str] | None = None) -> int:
         """One ``issue/bulkfetch`` of up to :meth:`bulk_fetch_size` of ``ids`` -- issues the
         caller knows Jira has (a run's listing) -- so that later answers for these fields can
         be judged: an empty answer counts as all not found only up to as many ids as one answer
         held (:meth:`_left_out`); without that proof its ids are asked again one by one. An
+        answer holding some of up to that many ids has these issues sent again to confirm it
+        (one request, instead of asking the ids left out again in parts of what it held). An
         answer holding fewer than asked is judged as any (a quiet cap is learnt). No request
         when an earlier answer proved as much. Returns the proof (logged)."""
         field_list = list(fields) if fields is not None else None
@@ -613,7 +646,7 @@ class JiraClient:
             self._lower_bulk_cap(f"Jira refused a bulk fetch of {len(asked)} issues ({'; '.join(exc.details) or exc})")
             return self._hydrate_parts(asked, BULK_FETCH_BASIC, fields)
         found = _each_once(found)  # an issue asked by id and key: once
-        self._proven(fields, len(found))  # no cap is below what an answer held
+        self._proven(fields, found)  # no cap is below what an answer held
         read_alone, not_found = self._errored(errored, fields)
         left_out = [k for k in asked if k not in _answered_by(found) | set(errored)]
         more, gone = self._left_out(asked, found, len(errored), left_out, fields) if left_out else ([], [])
@@ -651,13 +684,17 @@ class JiraClient:
         not for the contract's "up to 100" unproven: a Jira that quietly cuts lower answers a
         request whose first ids are all deleted empty, and the live issues behind them were
         taken for gone (mark_removed's re-check, whose candidates are mostly deleted, marked
-        their cards removed; it proves the cap first: :meth:`prove_bulk_fetch`). Otherwise the
-        left out ids are asked again in parts of what this answer held -- after an empty
-        answer, of what one answer held by then, at least 1 -- (any cap is at least that, so
-        no part is cut), each judged the same way; a part answered with issues the first
-        answer left out proves a quiet cap, and the client lowers its requests to it."""
+        their cards removed; it proves the cap first: :meth:`prove_bulk_fetch`). An answer
+        holding some, to no more ids than proven, is as conclusive once the issues that proved
+        the cap come back whole when sent again (:meth:`_still_grants`: one request -- a cap
+        lowered since the proof cut them too); asked again in parts of 1, one live candidate
+        among 999 deleted ones cost 999 requests one after the other. Otherwise the left out
+        ids are asked again in parts of what this answer held -- after an empty answer, of
+        what one answer held by then, at least 1 -- (any cap is at least that, so no part is
+        cut), each judged the same way; a part answered with issues the first answer left out
+        proves a quiet cap, and the client lowers its requests to it."""
         k, f = len(asked), len(found)
-        if f >= k:
+        if f >= k or (f and k <= self._proven(fields) and self._still_grants(k, found, fields)):
             ours = set(asked)
             unasked = [i for i in found if not {str(i.get("id")), str(i.get("key"))} & ours]
             return [], [] if unasked else left_out
