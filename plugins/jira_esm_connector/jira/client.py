@@ -648,7 +648,8 @@ class JiraClient:
         found = _each_once(found)  # an issue asked by id and key: once
         self._proven(fields, found)  # no cap is below what an answer held
         read_alone, not_found = self._errored(errored, fields)
-        left_out = [k for k in asked if k not in _answered_by(found) | set(errored)]
+        answered = _answered_by(found) | set(errored)  # once: asked runs to 1,000 ids
+        left_out = [k for k in asked if k not in answered]
         more, gone = self._left_out(asked, found, len(errored), left_out, fields) if left_out else ([], [])
         return _each_once(found + read_alone + more), not_found + gone
 
