@@ -50,7 +50,8 @@ EVENT_CARDS_KEPT = timedelta(days=7)  # a noted event card, after its event is d
 # within the stored reason, which PENDING_REASON_MAX may cut).
 _REKEY_REASON = ("event {event_id} wrote the issue's old key {key} to its card {card} while this task gave the card "
                  "the key {mine}: written again to re-key the card")
-_REKEY_REASON_LIKE = "event % wrote the issue's old key %"
+# its start up to the old key, as a LIKE pattern (derived: the two cannot drift apart)
+_REKEY_REASON_LIKE = _REKEY_REASON.split(" to its card")[0].format(event_id="%", key="%")
 
 
 class StateStoreError(RuntimeError):
