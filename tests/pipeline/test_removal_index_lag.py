@@ -170,6 +170,52 @@ def test_an_issue_a_bulk_fetch_answers_with_an_error_is_read_alone_not_marked_re
 BULK = "POST /rest/api/3/issue/bulkfetch"
 
 
+def _live_behind_deleted(jira, jira_sim, esm, state, staging, deleting=60):
+    """A full import (84 issues), then ``deleting`` of its issues deleted and the oldest card's
+    issue changed while the index lags (the listing leaves it out): the re-check's candidates
+    are the deleted ones and, last, the live one. (task, extracted, live key, deleted keys)."""
+    task = make_task(FULL)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    # ESM lists the newest card first, as the re-check's candidates come: the oldest card last
+    order = [str(card.value("jira_key")) for card in esm_cards(esm, "incident", task.name).values()]
+    live, deleted = order[-1], order[:deleting]
+    jira_sim.admin("PATCH", f"issues/{live}", json={"summary": "Changed while the index lagged"})
+    for key in deleted:
+        jira_sim.admin("DELETE", f"issues/{key}")
+    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 30})
+    try:
+        extracted = extract(task, jira, state, run_dir(staging, task.name, run_id(2)), clear_cache=True)
+    finally:
+        jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
+    assert extracted["fetched"] == len(order) - deleting - 1
+    return task, extracted, live, deleted
+
+
+def _watch_bulk_fetches(jira, monkeypatch, after=None) -> list[list[str]]:
+    """The ids of each bulk fetch the client sends, in order; ``after(n)`` runs once the n-th
+    was answered."""
+    asked: list[list[str]] = []
+    real = jira._bulk_fetch_batch
+
+    def watched(batch, fields):
+        asked.append([str(k) for k in batch])
+        answer = real(batch, fields)
+        if after is not None:
+            after(len(asked))
+        return answer
+
+    monkeypatch.setattr(jira, "_bulk_fetch_batch", watched)
+    return asked
+
+
+def _only_deleted_marked(esm, task, result, live, deleted, run_log) -> None:
+    statuses = _statuses(esm, task)
+    assert statuses[live] != "07 - Cancelled"
+    assert sorted(key for key, status in statuses.items() if status == "07 - Cancelled") == sorted(deleted)
+    assert result["marked_removed"] == len(deleted)
+    assert any(live in m and "next run" in m for m in run_log.messages), run_log.messages
+
+
 def test_a_quiet_bulkfetch_cap_below_100_hides_no_live_issue_behind_deleted_candidates(
     jira, jira_sim, esm, state, staging, run_log, monkeypatch,
 ):
@@ -179,28 +225,8 @@ def test_a_quiet_bulkfetch_cap_below_100_hides_no_live_issue_behind_deleted_cand
     Taken on the contract's "up to 100" unproven, that empty answer marked the live issue's
     card removed. The cap is proven first, with issues this run fetched: the live card is
     kept (the next run decides), the 60 deleted ones are marked."""
-    task = make_task(FULL)
-    run_import(task, jira, esm, state, staging, run_id(1))
-    # ESM lists the newest card first, as the re-check's candidates come: the oldest card last
-    order = [str(card.value("jira_key")) for card in esm_cards(esm, "incident", task.name).values()]
-    live, deleted = order[-1], order[:60]
-    jira_sim.admin("PATCH", f"issues/{live}", json={"summary": "Changed while the index lagged"})
-    for key in deleted:
-        jira_sim.admin("DELETE", f"issues/{key}")
-    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 30})
-    try:
-        extracted = extract(task, jira, state, run_dir(staging, task.name, run_id(2)), clear_cache=True)
-    finally:
-        jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
-    assert extracted["fetched"] == len(order) - 61
-    asked: list[list[str]] = []
-    real = jira._bulk_fetch_batch
-
-    def watched(batch, fields):
-        asked.append([str(k) for k in batch])
-        return real(batch, fields)
-
-    monkeypatch.setattr(jira, "_bulk_fetch_batch", watched)
+    task, extracted, live, deleted = _live_behind_deleted(jira, jira_sim, esm, state, staging)
+    asked = _watch_bulk_fetches(jira, monkeypatch)
     jira_sim.admin("PUT", "config", json={"bulkfetch_max": 50, "bulkfetch_silent": True})
     try:
         result = mark_removed(task, extracted, esm, state, jira=jira, logger=run_log, allow_mass_removal=True,
@@ -211,17 +237,69 @@ def test_a_quiet_bulkfetch_cap_below_100_hides_no_live_issue_behind_deleted_cand
     # the case: the first request about the candidates meets 50 deleted ones before the live one
     first = next(batch for batch in asked if set(batch) & set(deleted))
     assert set(first[:50]) <= set(deleted) and live in first[50:], asked
-    statuses = _statuses(esm, task)
-    assert statuses[live] != "07 - Cancelled"
-    assert sorted(key for key, status in statuses.items() if status == "07 - Cancelled") == sorted(deleted)
-    assert result["marked_removed"] == 60
-    assert any(live in m and "next run" in m for m in run_log.messages), run_log.messages
+    _only_deleted_marked(esm, task, result, live, deleted, run_log)
+
+
+def test_a_bulkfetch_cap_lowered_after_the_proof_hides_no_live_issue_behind_deleted_candidates(
+    jira, jira_sim, esm, state, staging, run_log, monkeypatch,
+):
+    """The cap is proven whole (the 21 issues asked, of the 63 this run fetched), then Jira
+    quietly lowers it to 10 before the candidates are asked: the answer to the 21 candidates
+    -- 20 deleted, the live one last -- is empty, and to no more ids than proven. Taken on
+    the proof, the live card was marked removed. The proof is sent again after the answers
+    judged on it: cut now, it is lowered and the candidates asked again in parts of what it
+    still holds."""
+    task, extracted, live, deleted = _live_behind_deleted(jira, jira_sim, esm, state, staging, deleting=20)
+
+    def lower_the_cap(answered: int) -> None:
+        if answered == 1:
+            jira_sim.admin("PUT", "config", json={"bulkfetch_max": 10, "bulkfetch_silent": True})
+
+    asked = _watch_bulk_fetches(jira, monkeypatch, after=lower_the_cap)
+    try:
+        result = mark_removed(task, extracted, esm, state, jira=jira, logger=run_log, allow_mass_removal=True,
+                              allow_shrink=True)
+    finally:
+        jira_sim.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False})
+
+    # the case: the proof held all 21, then the candidates, the live one behind 20 deleted ones
+    assert len(asked[0]) == 21 and not set(asked[0]) & set(deleted), asked
+    assert len(asked[1]) == 21 and set(asked[1][:10]) <= set(deleted) and asked[1][-1] == live, asked
+    _only_deleted_marked(esm, task, result, live, deleted, run_log)
+    # the proof, the candidates (cut: empty), the proof again (cut: lowered to 10), the candidates
+    # again (more than proven now: in parts of 10 -- the live one is answered), the new proof again
+    assert [len(batch) for batch in asked] == [21, 21, 21, 21, 10, 10, 1, 10], asked
+
+
+def test_a_bulkfetch_cap_that_keeps_dropping_marks_no_candidate(
+    jira, jira_sim, esm, state, staging, run_log, monkeypatch,
+):
+    """Jira answers fewer issues per bulk fetch after every request: each time the proof is
+    sent again it is cut, so no answer about the candidates can be trusted. After three
+    rounds none is marked (the next run asks again), and the log says why."""
+    task, extracted, live, deleted = _live_behind_deleted(jira, jira_sim, esm, state, staging, deleting=20)
+
+    def lower_the_cap(answered: int) -> None:
+        jira_sim.admin("PUT", "config", json={"bulkfetch_max": max(2, 20 - 2 * answered), "bulkfetch_silent": True})
+
+    _watch_bulk_fetches(jira, monkeypatch, after=lower_the_cap)
+    try:
+        result = mark_removed(task, extracted, esm, state, jira=jira, logger=run_log, allow_mass_removal=True,
+                              allow_shrink=True)
+    finally:
+        jira_sim.admin("PUT", "config", json={"bulkfetch_max": 0, "bulkfetch_silent": False})
+
+    assert result["marked_removed"] == 0
+    assert all(status != "07 - Cancelled" for status in _statuses(esm, task).values())
+    assert any("21 card(s) are not marked removed" in m and "fewer issues per bulk fetch" in m
+               for m in run_log.messages), run_log.messages
 
 
 def test_deleted_candidates_cost_a_few_bulk_fetches_not_one_each(jira, jira_sim, esm, state, staging):
-    """Proving the cap costs one request: on a Jira that keeps the contract, 250 candidates
-    Jira no longer has take 2 bulk fetches -- the proof (250 issues this run fetched) and one
-    for all 250, whose empty answer counts as all missing -- not one request each."""
+    """Proving the cap costs two requests: on a Jira that keeps the contract, 250 candidates
+    Jira no longer has take 3 bulk fetches -- the proof (250 issues this run fetched), one
+    for all 250, whose empty answer counts as all missing, and the proof again (the cap held
+    over that answer) -- not one request each."""
     task = make_task(FULL, name="test_issues_gone", jql="project in (SUP, ENG, OPS)")
     run_import(task, jira, esm, state, staging, run_id(1))
     old = sorted(jira_issues(jira, task.jql, fields=("updated",)))
@@ -237,7 +315,7 @@ def test_deleted_candidates_cost_a_few_bulk_fetches_not_one_each(jira, jira_sim,
     result = mark_removed(task, extracted, esm, state, jira=jira, allow_mass_removal=True)
 
     assert result["marked_removed"] == 250
-    assert jira_sim.stats()["responses"][BULK] == {"200": 2}
+    assert jira_sim.stats()["responses"][BULK] == {"200": 3}
 
 
 def test_one_live_candidate_among_deleted_ones_costs_a_few_bulk_fetches_not_one_each(

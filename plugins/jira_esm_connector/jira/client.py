@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -256,6 +257,10 @@ class JiraClient:
         # Jira proved it grants at least (see _left_out: the only ground on which an answer that
         # left issues out counts), and the issues to prove it again with when a cap may have dropped
         self._bulk_proof: dict[tuple[str, ...] | None, list[str]] = {}
+        # per field list: when (time.monotonic) the latest answer came that counted ids it left
+        # out as missing on the proof alone, and no answer of the proof's issues came whole since
+        # (see confirm_bulk_fetch: a cap lowered after the proof would have cut it)
+        self._trusted_at: dict[tuple[str, ...] | None, float] = {}
         self._bulk_lock = threading.Lock()
         if warn_token_expiry:  # False: a caller that says it itself (the health check, the Test button)
             self.warn_if_token_expiring()
@@ -586,26 +591,71 @@ class JiraClient:
         that proved the cap, sent again (one request) -- a cap may have been lowered quietly
         since the proof. When they do not all come back, the proof is lowered to what this
         answer (or ``found``) held, and logged."""
+        held = self._resend_proof(k, fields)
+        if held is None:  # lowered meanwhile by a request running in parallel
+            return False
+        if len(held) >= k:
+            return True
+        best = self._lower_proof(fields, held if len(held) > len(found) else found)
+        self.log.info("Jira cut a bulk fetch of %d issues to %d, and answered %d of %d issues it had answered in one "
+                      "request before (its cap is lower now, or some were deleted since): the ids left out are asked "
+                      "again; an empty answer counts as all missing only up to %d ids now.",
+                      k, len(found), len(held), k, best)
+        return False
+
+    def _resend_proof(self, k: int, fields: list[str] | None) -> list[dict[str, Any]] | None:
+        """``k`` of the issues that proved the cap for these fields, sent again in one bulk
+        fetch: the issues that came back (none when Jira refused that many with 400), or None
+        when the proof holds fewer than ``k`` now. Whole, it also confirms every answer judged on
+        the proof before it was sent (:meth:`confirm_bulk_fetch`)."""
         key = tuple(fields) if fields is not None else None
         with self._bulk_lock:
             ids = self._bulk_proof.get(key, [])[:k]
-        if len(ids) < k:  # lowered meanwhile by a request running in parallel
-            return False
+        if len(ids) < k:
+            return None
+        sent = time.monotonic()
         try:
             held = _each_once(self._bulk_fetch_batch(ids, fields)[0])
         except BadRequestError as exc:
             if exc.status != 400 or k <= BULK_FETCH_BASIC:
                 raise
             held = []  # refused this many now: the cut answer's parts learn the new limit
-        if len(held) >= k:
-            return True
-        best = held if len(held) > len(found) else found
         with self._bulk_lock:
-            self._bulk_proof[key] = [str(i.get("id")) for i in best]
-        self.log.info("Jira cut a bulk fetch of %d issues to %d, and answered %d of %d issues it had answered in one "
-                      "request before (its cap is lower now, or some were deleted since): the ids left out are asked "
-                      "again; an empty answer counts as all missing only up to %d ids now.",
-                      k, len(found), len(held), k, len(best))
+            if len(held) >= k >= len(self._bulk_proof.get(key, ())) and self._trusted_at.get(key, sent) < sent:
+                del self._trusted_at[key]
+        return held
+
+    def _lower_proof(self, fields: list[str] | None, issues: list[dict[str, Any]]) -> int:
+        """The proof for these fields is now what ``issues`` (one answer) held: its size."""
+        with self._bulk_lock:
+            self._bulk_proof[tuple(fields) if fields is not None else None] = [str(i.get("id")) for i in issues]
+        return len(issues)
+
+    def confirm_bulk_fetch(self, fields: Iterable[str] | None = None) -> bool:
+        """Whether the answers that counted ids they left out as missing on the proof alone
+        (:meth:`_left_out`) still stand: a cap lowered quietly after the proof and before such
+        an answer cut it, and live issues were taken for missing. The issues that proved the cap
+        are sent again (one request) when such an answer came since they last came back whole:
+        all back, the cap held over those answers (True); else the proof is lowered to what came
+        back, logged, and the caller asks again (False). No request otherwise."""
+        field_list = list(fields) if fields is not None else None
+        key = tuple(field_list) if field_list is not None else None
+        with self._bulk_lock:
+            trusted, k = key in self._trusted_at, len(self._bulk_proof.get(key, ()))
+        if not trusted:
+            return True
+        held = self._resend_proof(k, field_list)
+        if held is not None and len(held) >= k:
+            return True
+        with self._bulk_lock:  # the caller asks again what was judged on the proof
+            self._trusted_at.pop(key, None)
+        if held is None:  # lowered meanwhile by a request running in parallel
+            return False
+        proof = self._lower_proof(field_list, held)
+        self.log.warning("Jira answered %d of the %d issues that proved its bulk fetch cap when sent again (its cap is "
+                         "lower now, or some were deleted since): the answers judged on that proof are asked for "
+                         "again; an empty answer counts as all missing only up to %d ids now.",
+                         len(held), k, max(1, proof))
         return False
 
     def prove_bulk_fetch(self, ids: Iterable[str], fields: Iterable[str] | None = None) -> int:
@@ -700,6 +750,9 @@ class JiraClient:
             unasked = [i for i in found if not {str(i.get("id")), str(i.get("key"))} & ours]
             return [], [] if unasked else left_out
         if f == 0 and k <= max(1, self._proven(fields)):
+            if k > 1:  # on the proof alone: confirm_bulk_fetch tells whether the cap held
+                with self._bulk_lock:
+                    self._trusted_at[tuple(fields) if fields is not None else None] = time.monotonic()
             return [], left_out
         # after an empty answer: what is proven by the time each part is cut (an answer running
         # in parallel may prove more meanwhile: fewer requests)

@@ -254,9 +254,12 @@ def _lag_cutoff(task: Any, extracted: ExtractResult) -> datetime | None:
     return datetime.fromisoformat(str(since)) - timedelta(minutes=task.overlap_minutes) if since else None
 
 
+_RECHECKS = 3  # re-checks of the candidates while Jira's bulk fetch cap keeps dropping under them
+
+
 def _in_jira(
     jira: JiraApi, keys: list[str], key_path: str, cutoff: datetime | None, seen: set[str],
-) -> tuple[set[str], dict[str, str], dict[str, str], list[str]]:
+) -> tuple[set[str], dict[str, str], dict[str, str], list[str]] | None:
     """Of these record keys, through ``issue/bulkfetch`` (read consistently, not the search
     index): (those whose issue changed since ``cutoff`` -- all Jira still has when None --,
     ``{issue id: record key}`` of the others Jira still has, ``{issue id: its key now}`` of
@@ -268,8 +271,22 @@ def _in_jira(
     The candidates are mostly deleted: an empty answer is the common case, and counts as all
     gone only for as many ids as Jira proved it answers whole (a quiet cap would hide live
     issues behind deleted ones). So the cap is proven first with record keys this run fetched
-    (``seen``: issues Jira has), as many as the re-check asks at once."""
+    (``seen``: issues Jira has), as many as the re-check asks at once -- and confirmed after
+    the answers judged on it (a cap lowered in between cut them): not confirmed, the proof is
+    lowered and the candidates asked again, up to :data:`_RECHECKS` times; None when the cap
+    kept dropping (no candidate can be judged this run)."""
     jira.prove_bulk_fetch(islice(seen, len(keys)), ["updated"])
+    for _ in range(_RECHECKS):
+        answer = _asked_of_jira(jira, keys, key_path, cutoff)
+        if jira.confirm_bulk_fetch(["updated"]):
+            return answer
+    return None
+
+
+def _asked_of_jira(
+    jira: JiraApi, keys: list[str], key_path: str, cutoff: datetime | None,
+) -> tuple[set[str], dict[str, str], dict[str, str], list[str]]:
+    """:func:`_in_jira`'s four answers from one round of bulk fetches of ``keys``."""
     recent: set[str] = set()
     older: dict[str, str] = {}
     moved: dict[str, str] = {}
@@ -408,7 +425,13 @@ def _not_gone_from_jira(
         return candidates
     cutoff = _lag_cutoff(task, extracted)
     keys = [key for _, key in candidates]
-    recent, older, moved, elsewhere = _in_jira(jira, keys, task.record_key_path, cutoff, seen)
+    answer = _in_jira(jira, keys, task.record_key_path, cutoff, seen)
+    if answer is None:
+        lg.warning("%d card(s) are not marked removed this run: Jira answered fewer issues per bulk fetch each time "
+                   "their issues were asked about (%d times), so an issue it left out may be live; the next run asks "
+                   "again.", len(candidates), _RECHECKS)
+        return []
+    recent, older, moved, elsewhere = answer
     recorded = state.object_keys(task.name, moved) if moved else {}
     cards = {key: card for card, key in candidates}
     own = _own_cards_under_old_keys(task, state, recorded, moved, cards, seen, lg)
