@@ -152,6 +152,11 @@ def _answered_by(issues: Iterable[Mapping[str, Any]]) -> set[str]:
     return {str(i.get("id")) for i in issues} | {str(i.get("key")) for i in issues}
 
 
+def _proof_key(fields: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The key of a field list in the client's bulk fetch proofs (the cap depends on the fields)."""
+    return tuple(fields) if fields is not None else None
+
+
 def _each_once(issues: Iterable[Mapping[str, Any]]) -> list[Any]:
     """``issues`` with each issue once (by id): a moved issue answers its old keys and its own."""
     return list({str(i.get("id")): i for i in issues}.values())
@@ -579,7 +584,7 @@ class JiraClient:
         answer's issues) included: the least cap Jira proved it grants for them (the cap
         depends on the fields). The ids of that answer are kept to prove it again with
         (:meth:`_still_grants`)."""
-        key = tuple(fields) if fields is not None else None
+        key = _proof_key(fields)
         with self._bulk_lock:
             if len(found) > len(self._bulk_proof.get(key, ())):
                 self._bulk_proof[key] = [str(i.get("id")) for i in found]
@@ -608,7 +613,7 @@ class JiraClient:
         fetch: the issues that came back (none when Jira refused that many with 400), or None
         when the proof holds fewer than ``k`` now. Whole, it also confirms every answer judged on
         the proof before it was sent (:meth:`confirm_bulk_fetch`)."""
-        key = tuple(fields) if fields is not None else None
+        key = _proof_key(fields)
         with self._bulk_lock:
             ids = self._bulk_proof.get(key, [])[:k]
         if len(ids) < k:
@@ -628,7 +633,7 @@ class JiraClient:
     def _lower_proof(self, fields: list[str] | None, issues: list[dict[str, Any]]) -> int:
         """The proof for these fields is now what ``issues`` (one answer) held: its size."""
         with self._bulk_lock:
-            self._bulk_proof[tuple(fields) if fields is not None else None] = [str(i.get("id")) for i in issues]
+            self._bulk_proof[_proof_key(fields)] = [str(i.get("id")) for i in issues]
         return len(issues)
 
     def confirm_bulk_fetch(self, fields: Iterable[str] | None = None) -> bool:
@@ -639,7 +644,7 @@ class JiraClient:
         all back, the cap held over those answers (True); else the proof is lowered to what came
         back, logged, and the caller asks again (False). No request otherwise."""
         field_list = list(fields) if fields is not None else None
-        key = tuple(field_list) if field_list is not None else None
+        key = _proof_key(field_list)
         with self._bulk_lock:
             trusted, k = key in self._trusted_at, len(self._bulk_proof.get(key, ()))
         if not trusted:
@@ -669,8 +674,9 @@ class JiraClient:
         when an earlier answer proved as much. Returns the proof (logged)."""
         field_list = list(fields) if fields is not None else None
         asked = list(dict.fromkeys(str(i) for i in ids))[: self.bulk_fetch_size(field_list)]
-        if len(asked) <= max(1, self._proven(field_list)):  # proven already (one id needs no proof)
-            return self._proven(field_list)
+        proven = self._proven(field_list)
+        if len(asked) <= max(1, proven):  # proven already (one id needs no proof)
+            return proven
         self._hydrate(asked, field_list)
         proof = self._proven(field_list)
         self.log.info("Jira answered %d of %d known issues in one bulk fetch: an empty answer to up to %d ids "
@@ -752,7 +758,7 @@ class JiraClient:
         if f == 0 and k <= max(1, self._proven(fields)):
             if k > 1:  # on the proof alone: confirm_bulk_fetch tells whether the cap held
                 with self._bulk_lock:
-                    self._trusted_at[tuple(fields) if fields is not None else None] = time.monotonic()
+                    self._trusted_at[_proof_key(fields)] = time.monotonic()
             return [], left_out
         # after an empty answer: what is proven by the time each part is cut (an answer running
         # in parallel may prove more meanwhile: fewer requests)
