@@ -37,3 +37,21 @@ def test_a_resumed_removal_of_an_unknown_account_id_fails_too(jira, request):
     with pytest.raises(EventRefused, match="no user with the account id 0000nosuchuser0000"):
         remove_user_from_group(jira, EventRef("t", unique()), group_name=group["name"],
                                account_id="0000nosuchuser0000", check_first=True)
+
+
+def test_a_resumed_removal_given_an_id_and_an_address_reads_the_user_once(jira, request, monkeypatch,
+                                                                          close_accounts_after):
+    """Given the account id and the e-mail address, the user is read (and the address checked)
+    before the group; a resumed removal of a non-member then reads it no second time."""
+    group = jira.create_group(unique("rm-group"))
+    request.addfinalizer(lambda: jira.delete_group(group_id=group["groupId"]))
+    email = f"{unique('nonmember')}@example.com"
+    account_id = jira.create_user(email, ["jira-software"])["accountId"]
+    close_accounts_after.append(account_id)
+    reads: list[str] = []
+    real_get_user = jira.get_user
+    monkeypatch.setattr(jira, "get_user", lambda ident, *a, **k: reads.append(ident) or real_get_user(ident, *a, **k))
+    result = remove_user_from_group(jira, EventRef("t", unique()), group_name=group["name"], account_id=account_id,
+                                    email=email, check_first=True)
+    assert result["changed"] is False and result["account_id"] == account_id
+    assert reads == [account_id]

@@ -841,11 +841,14 @@ def _membership(
     which = group_name or group_id
     doing = f"{'add' if add else 'remove'} user {resolved} {'to' if add else 'from'} group '{which}'"
     result = {"group_id": group_id, "group_name": group_name, "account_id": resolved, "changed": False}
-    if account_id and email_key(email) and _user_by_id(jira, account_id, email) is None:
+    # given an id and an address, the user is read here; a resumed removal need not read it again
+    user_read = bool(account_id and email_key(email))
+    if user_read and _user_by_id(jira, account_id, email) is None:
         raise EventRefused(f"Could not {doing}: Jira has no user with the account id {resolved}")
     gid, gname = _group_ref(jira, group_id=group_id, name=group_name)
     if check_first and _is_member(jira, resolved, group_id=gid, name=gname) == add:
-        if not add and account_id and not _user_exists(jira, resolved):  # in no group: not "removed before"
+        # in no group: not "removed before"
+        if not add and account_id and not user_read and not _user_exists(jira, resolved):
             raise EventRefused(f"Could not {doing}: Jira has no user with the account id {resolved}")
         log.info("An earlier attempt of this event already did this: %s", doing)
         return result
