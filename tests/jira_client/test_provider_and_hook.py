@@ -225,17 +225,56 @@ def test_paginators_cursor_logic():
     assert step(capped, {"startAt": 0, "isLast": False, "values": ids(*range(50))})[1] == {"startAt": 49, "maxResults": 100}
     bare = StartAtPaginator(100)  # neither isLast nor total: a short page is not the end, an empty one is
     assert step(bare, {"startAt": 0, "values": ids(*range(30))})[1] == {"startAt": 29, "maxResults": 100}
-    # only the item read last: the end, or pages of one item -- the next page starts at the boundary
+    # only the item read last: the end, or pages of one item -- the next page starts at the boundary,
+    # and a look-back asks for the item read last again afterwards: an empty page is the end only
+    # once that item is still where it was
     assert step(bare, {"startAt": 29, "values": ids(29)}) == ([], {"startAt": 30, "maxResults": 100})
-    assert step(bare, {"startAt": 30, "values": []}) == ([], None)
+    assert step(bare, {"startAt": 30, "values": []}) == ([], {"startAt": 29, "maxResults": 100})
+    assert step(bare, {"startAt": 29, "values": ids(29)}) == ([], None)
 
     arr = OffsetArrayPaginator(3)
     assert step(arr, ids(1, 2, 3)) == (ids(1, 2, 3), {"startAt": 2, "maxResults": 3})
     # a short page is not the end (Jira caps page sizes at will): only an empty page is
     assert step(arr, ids(3, 4)) == (ids(4), {"startAt": 3, "maxResults": 3})
     assert step(arr, ids(4)) == ([], {"startAt": 4, "maxResults": 3})
-    assert step(arr, []) == ([], None)
+    assert step(arr, []) == ([], {"startAt": 3, "maxResults": 3})
+    assert step(arr, ids(4)) == ([], None)
     assert arr.restarts == 0 and arr.items_read == 4
+
+    # pages of one item: each page beyond the boundary is checked by a look-back at the item
+    # before it; an item deleted in between slid the next one behind the cursor: read again
+    one = OffsetArrayPaginator(3)
+    assert step(one, ids(1)) == (ids(1), {"startAt": 0, "maxResults": 3})
+    assert step(one, ids(1)) == ([], {"startAt": 1, "maxResults": 3})
+    assert step(one, ids(2)) == (ids(2), {"startAt": 0, "maxResults": 3})  # look back at 1
+    assert step(one, ids(1)) == ([], {"startAt": 2, "maxResults": 3})  # 1 still there: 2 was its successor
+    assert step(one, ids(4)) == (ids(4), {"startAt": 1, "maxResults": 3})  # 2 deleted meanwhile: 3 slid to 1
+    assert step(one, ids(3)) == ([], {"startAt": 0, "maxResults": 3})  # not 2: read again from the start
+    assert "reading it again from the start (1 of 3)" in one.notice
+    assert step(one, ids(1)) == ([], {"startAt": 0, "maxResults": 3})
+    assert step(one, ids(1)) == ([], {"startAt": 1, "maxResults": 3})
+    assert step(one, ids(3)) == (ids(3), {"startAt": 0, "maxResults": 3})  # 3 read now
+    assert step(one, ids(1)) == ([], {"startAt": 2, "maxResults": 3})
+    assert step(one, ids(4)) == ([], {"startAt": 1, "maxResults": 3})  # 4 handed out already
+    assert step(one, ids(3)) == ([], {"startAt": 3, "maxResults": 3})
+    assert step(one, []) == ([], {"startAt": 2, "maxResults": 3})
+    assert step(one, ids(4)) == ([], None)
+    # a look-back answered with more than one item checks them against the page it checks
+    grown = OffsetArrayPaginator(3)
+    step(grown, ids(1)), step(grown, ids(1))
+    assert step(grown, ids(2)) == (ids(2), {"startAt": 0, "maxResults": 3})
+    assert step(grown, ids(1, 2, 3)) == (ids(3), {"startAt": 2, "maxResults": 3})
+    assert step(grown, ids(3)) == ([], {"startAt": 3, "maxResults": 3})
+    wrong = OffsetArrayPaginator(3)
+    step(wrong, ids(1)), step(wrong, ids(1)), step(wrong, ids(2))
+    assert step(wrong, ids(1, 3)) == ([], {"startAt": 0, "maxResults": 3})  # 2 is no longer 1's successor
+    # records with an account id that names no one ("unknown") are told apart by their place
+    unnamed = OffsetArrayPaginator(2, anonymous=frozenset({"unknown"}))
+    ghost = {"accountId": "unknown"}
+    assert step(unnamed, [ghost, *ids(1)]) == ([ghost, *ids(1)], {"startAt": 1, "maxResults": 2})
+    assert step(unnamed, [*ids(1), ghost]) == ([ghost], {"startAt": 2, "maxResults": 2})
+    assert step(unnamed, [ghost]) == ([], {"startAt": 3, "maxResults": 2})
+    assert unnamed.restarts == 0
 
     # an item read already was deleted in Jira: the item read last is not where it was, so
     # the listing is read again from the start, and what was handed out is not handed out again
@@ -246,7 +285,8 @@ def test_paginators_cursor_logic():
     assert step(moved, ids(2, 3)) == (ids(3), {"startAt": 1, "maxResults": 2})
     assert step(moved, ids(3, 4)) == (ids(4), {"startAt": 2, "maxResults": 2})
     assert step(moved, ids(4)) == ([], {"startAt": 3, "maxResults": 2})
-    assert step(moved, []) == ([], None)
+    assert step(moved, []) == ([], {"startAt": 2, "maxResults": 2})
+    assert step(moved, ids(4)) == ([], None)
     # an item added before the boundary: an earlier item comes again, read again from the start
     added = StartAtPaginator(2)
     step(added, {"values": ids(1, 2)})

@@ -162,6 +162,15 @@ def _each_once(issues: Iterable[Mapping[str, Any]]) -> list[Any]:
     return list({str(i.get("id")): i for i in issues}.values())
 
 
+# Jira's account id of every corrupted record of a deleted user (schema ``User``: "accountId
+# returns *unknown*"): it names no one, and two such records are not one user listed twice
+_NO_ACCOUNT = frozenset({"unknown"})
+
+
+def _named_users(users: list[Any]) -> list[Any]:
+    return [u for u in users if str(u.get("accountId")) not in _NO_ACCOUNT]
+
+
 def _seg(value: str | int) -> str:
     """One URL path segment, fully escaped ("." and ".." refused: :func:`..http.path_segment`)."""
     return path_segment(value, what="a key or id in a Jira URL")
@@ -991,10 +1000,14 @@ class JiraClient:
     def iter_users(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
         """Every user (``/rest/api/3/users/search``, bare arrays; only an empty page ends the listing:
         Jira may return fewer users per page than asked)."""
-        paginator = OffsetArrayPaginator(page_size, max_page_size=1000)
+        paginator = OffsetArrayPaginator(page_size, max_page_size=1000, anonymous=_NO_ACCOUNT)
+        unnamed = 0
         for _page, items in self.paginate("GET", "/rest/api/3/users/search", paginator):
-            yield from items
-        self.log.info("Listed %d Jira users in %d pages", paginator.items_read, paginator.pages_read)
+            named = _named_users(items)
+            unnamed += len(items) - len(named)
+            yield from named
+        self.log.info("Listed %d Jira users in %d pages", paginator.items_read - unnamed, paginator.pages_read)
+        self._say_unnamed(unnamed, "users/search")
 
     def find_users(self, query: str, *, page_size: int = 100) -> list[dict[str, Any]]:
         """Users whose name or e-mail matches ``query`` (``/rest/api/3/user/search``)."""
@@ -1067,9 +1080,18 @@ class JiraClient:
         """Members of one group (``/rest/api/3/group/member``, ``startAt`` / ``isLast``)."""
         params: dict[str, Any] = self._group_params(group_id, group_name)
         params["includeInactiveUsers"] = "true" if include_inactive else "false"
-        paginator = StartAtPaginator(page_size, items_key="values", id_keys=("accountId",))
+        paginator = StartAtPaginator(page_size, items_key="values", id_keys=("accountId",), anonymous=_NO_ACCOUNT)
+        unnamed = 0
         for _page, items in self.paginate("GET", "/rest/api/3/group/member", paginator, params=params):
-            yield from items
+            named = _named_users(items)
+            unnamed += len(items) - len(named)
+            yield from named
+        self._say_unnamed(unnamed, f"the members of group {group_id or group_name}")
+
+    def _say_unnamed(self, count: int, listing: str) -> None:
+        if count:
+            self.log.info("Left out %d user record(s) of %s with the account id 'unknown': Jira's corrupted records "
+                          "of deleted users, which name no one.", count, listing)
 
     def iter_group_members_of(
         self, groups: Iterable[dict[str, Any]], include_inactive: bool = True

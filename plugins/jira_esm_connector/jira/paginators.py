@@ -139,39 +139,56 @@ class _OffsetPaginator(Paginator):
     deletion, the next unread item slides back across the page boundary and plain offset
     paging never reads it -- a full import would then mark a live user or group removed, or
     write a group without one of its members. So every page after the first starts one item
-    early, at the item read last. Still there: nothing before the boundary moved. Gone or
-    another item in its place (or an item this pass already read): the listing is read again
-    from the start, at most ``MAX_RESTARTS`` times (then :class:`PagingError`), and items
-    already handed out are not handed out again. A page holding only that one item is not an
-    end either (a server may cap pages at one item): the next page starts at the boundary
-    itself. Items are told apart by ``id_keys`` (the first one an item has).
+    early, at the item read last: still there in the same answer, nothing before the
+    boundary moved. Gone or another item in its place (or an item this pass already read):
+    the listing is read again from the start, at most ``MAX_RESTARTS`` times (then
+    :class:`PagingError`), and items already handed out are not handed out again.
+
+    A page holding only that one item is the end, or a server capping pages at one item.
+    Then no answer can hold the item read last and the next one, so the next page starts at
+    the boundary itself and is checked afterwards: a *look-back* asks for the item read last
+    again, at its place. Still there, nothing before it moved while the page beyond was read
+    (an item deleted then would have slid the next unread item back behind the cursor); an
+    empty page beyond it is the end only then. Pages of one item thus cost two requests each,
+    as before, and a listing that ends on a short page one more request.
+
+    Items are told apart by ``id_keys`` (the first one an item has). An id in ``anonymous``
+    names no item (Jira lists every corrupted record of a deleted user with the account id
+    "unknown"): such an item is told apart by its place alone, and two of them are never
+    taken for one item read twice.
     """
 
     MAX_RESTARTS = 3
 
-    def __init__(self, page_size: int, *, id_keys: tuple[str, ...]) -> None:
+    def __init__(self, page_size: int, *, id_keys: tuple[str, ...], anonymous: frozenset[str] = frozenset()) -> None:
         super().__init__(page_size)
         self.id_keys = id_keys
+        self.anonymous = anonymous
         self.start_at = 0  # positions this pass has read
         self.restarts = 0
         self._last: Any = None  # identity of the item at start_at - 1
-        self._overlap = False  # the next page starts at start_at - 1
+        self._mode = "plain"  # the next page starts at start_at ("plain"), start_at - 1 ("overlap"), or looks back
+        self._back: tuple[int, Any] = (0, None)  # a look-back: the place and identity of the item it expects
+        self._beyond: list[Any] = []  # what the page the look-back checks read after that item
+        self._beyond_ends = False  # ... and whether that page said it was the last
         self._requested = 0
         self._page_length = 0
         self._fresh = 0  # items of the last page past the boundary
         self._moved = False
         self._this_pass: set[Any] = set()
         self._handed_out: set[Any] = set()
+        self._before: Any = None
+        self._read: list[Any] = []
 
-    def _identity(self, item: dict[str, Any]) -> Any:
+    def _identity(self, item: dict[str, Any], position: int) -> Any:
         for key in self.id_keys:
             value = item.get(key)
             if value not in (None, ""):
-                return str(value)
+                return ("at", position) if str(value) in self.anonymous else str(value)
         return json.dumps(item, sort_keys=True, default=str)
 
     def _cursor(self) -> dict[str, Any]:
-        self._requested = self.start_at - 1 if self._overlap else self.start_at
+        self._requested = {"overlap": self.start_at - 1, "back": self._back[0]}.get(self._mode, self.start_at)
         return {"startAt": self._requested, "maxResults": self.page_size}
 
     def first(self) -> dict[str, Any]:
@@ -191,23 +208,28 @@ class _OffsetPaginator(Paginator):
 
     def items(self, page: Any) -> list[Any]:
         raw = self._page_items(page)
+        identities = [self._identity(item, self._requested + n) for n, item in enumerate(raw)]
         self._moved = False
-        fresh = raw
-        if self._overlap:
-            if not raw or self._identity(raw[0]) != self._last:
+        self._before = self._last  # the item before this page, for a look-back
+        known = 0  # items at the head of the page read already: the item read last, and what a look-back checks
+        if self._mode in ("overlap", "back"):
+            expected = self._last if self._mode == "overlap" else self._back[1]
+            beyond = self._beyond if self._mode == "back" else []
+            after = identities[1:1 + len(beyond)]
+            if not raw or identities[0] != expected or after != beyond[:len(after)]:
                 self._moved = True
                 return []
-            fresh = raw[1:]
-        identities = [self._identity(item) for item in fresh]
-        if any(ident in self._this_pass for ident in identities):
+            known = 1 + len(beyond)
+        fresh = identities[known:]
+        if any(ident in self._this_pass for ident in fresh):
             self._moved = True  # an item of an earlier page again: the list moved under us
             return []
-        self._this_pass.update(identities)
-        self._page_length, self._fresh = len(raw), len(fresh)
-        if raw:
-            self._last = self._identity(raw[-1])
+        self._this_pass.update(fresh)
+        self._page_length, self._fresh, self._read = len(raw), len(fresh), fresh
+        if fresh:
+            self._last = fresh[-1]
         out = []
-        for ident, item in zip(identities, fresh):
+        for ident, item in zip(fresh, raw[known:]):
             if ident not in self._handed_out:  # read by an earlier pass: handed out once
                 self._handed_out.add(ident)
                 out.append(item)
@@ -216,19 +238,36 @@ class _OffsetPaginator(Paginator):
     def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
         if self._moved:
             return self._restart()
+        mode, ends = self._mode, self._ends(page)
+        if mode == "back":
+            if self._fresh:  # more than the checked page held: go on from here as usual
+                self.start_at, self._mode = self._requested + self._page_length, "overlap"
+                return None if ends else self._cursor()
+            if self._beyond_ends or not self._beyond:
+                return None  # the end, confirmed: the item before it had not moved
+            # checked; an answer of one item: the server pages by one, the next page is checked the same way
+            self._mode = "plain" if self._page_length == 1 else "overlap"
+            return self._cursor()
+        if mode == "plain" and self.start_at:  # beyond a page of only the item read last: look back after it
+            if not self._fresh and (more := self._says_more(page)):
+                raise PagingError(f"the page at position {self._requested} is empty although {more}")
+            self._back, self._beyond = (self.start_at - 1, self._before), self._read
+            self._beyond_ends = ends
+            self.start_at += self._fresh
+            self._mode = "back"
+            return self._cursor()
         if self._fresh:
-            self.start_at = self._requested + self._page_length
-            self._overlap = True
-        elif not self._overlap:
+            self.start_at, self._mode = self._requested + self._page_length, "overlap"
+        elif mode == "plain":  # the first page of a pass, empty
             more = self._says_more(page)
             if more:
                 # taken for the end, the items it leaves out would look gone: a group's
                 # members, removed from its card
                 raise PagingError(f"the page at position {self._requested} is empty although {more}")
-            return None  # an empty page at the boundary: the end
+            return None
         else:
-            self._overlap = False  # only the item read last: the end, or pages of one item
-        return None if self._ends(page) else self._cursor()
+            self._mode = "plain"  # only the item read last: the end, or pages of one item
+        return None if ends else self._cursor()
 
     def _restart(self) -> dict[str, Any]:
         self.restarts += 1
@@ -239,19 +278,22 @@ class _OffsetPaginator(Paginator):
                 "out, which a full import would take for removed. The next run reads it again."
             )
         self.notice = (
-            f"the listing changed while it was read (the item read last, at position {self.start_at - 1}, is no "
-            f"longer there): reading it again from the start ({self.restarts} of {self.MAX_RESTARTS}); what was "
-            "read already is not read twice"
+            f"the listing changed while it was read (an item read already, at position {self._requested}, is no "
+            f"longer where it was): reading it again from the start ({self.restarts} of {self.MAX_RESTARTS}); what "
+            "was read already is not read twice"
         )
-        self.start_at, self._last, self._overlap, self._this_pass = 0, None, False, set()
+        self.start_at, self._last, self._mode, self._this_pass = 0, None, "plain", set()
         return self._cursor()
 
 
 class StartAtPaginator(_OffsetPaginator):
     """``startAt`` paging over ``{"values"|"comments": [...], "isLast"?, "total"?}`` pages."""
 
-    def __init__(self, page_size: int, *, items_key: str = "values", id_keys: tuple[str, ...] = ("id",)) -> None:
-        super().__init__(page_size, id_keys=id_keys)
+    def __init__(
+        self, page_size: int, *, items_key: str = "values", id_keys: tuple[str, ...] = ("id",),
+        anonymous: frozenset[str] = frozenset(),
+    ) -> None:
+        super().__init__(page_size, id_keys=id_keys, anonymous=anonymous)
         self.items_key = items_key
 
     def _page_items(self, page: Any) -> list[Any]:
@@ -288,8 +330,11 @@ class OffsetArrayPaginator(_OffsetPaginator):
     is pointless.
     """
 
-    def __init__(self, page_size: int, *, max_page_size: int = 1000, id_keys: tuple[str, ...] = ("accountId",)) -> None:
-        super().__init__(min(page_size, max_page_size), id_keys=id_keys)
+    def __init__(
+        self, page_size: int, *, max_page_size: int = 1000, id_keys: tuple[str, ...] = ("accountId",),
+        anonymous: frozenset[str] = frozenset(),
+    ) -> None:
+        super().__init__(min(page_size, max_page_size), id_keys=id_keys, anonymous=anonymous)
 
     def _page_items(self, page: Any) -> list[Any]:
         if not isinstance(page, list):
