@@ -94,7 +94,7 @@ from .staging import Dataset
 from .template_lock import writing_template
 from .transform import decode_data, key_too_long
 
-__all__ = ["load", "ReferenceResolver", "chunks_of", "lookup_cards", "stamped_by_task", "task_cards"]
+__all__ = ["load", "ReferenceResolver", "chunks_of", "earlier_key_forms", "lookup_cards", "stamped_by_task", "task_cards"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 # how far apart the clocks of two workers (an import's, an event push's) may be
@@ -271,6 +271,9 @@ class _Run:
     resolved_now: int = 0
     chunks: int = 0
     uncertain: int = 0  # new cards ESM may have saved without saying so (not in the key map)
+    # mapped cards of this task that hold another key (changed in ESM by hand): forgotten under
+    # the key they were written for, they are in the key map under none
+    unmapped: int = 0
     held_unchanged: int = 0  # groups held back as written before: not written again
     # group imports' membership check (:mod:`.memberships`): the cards it looked up (key -> card,
     # None: no card), so the chunks ask ESM no second time; the groups whose members are kept
@@ -374,7 +377,7 @@ def _load(
         _check_memberships(run, dataset, *members, concurrency=max(1, int(concurrency)))
     with _older_objects_left_out_of_gc():
         _write_all(run, _storable(run, _unique_rows(dataset, lg)), max(1, int(concurrency)))
-    if (covered or empty) and not run.uncertain:
+    if (covered or empty) and not run.uncertain and not run.unmapped:
         # every card this run stamped is in the key map, and so was every earlier one -- if it
         # wrote alone: the write lock lost meanwhile (taken over), the note stays cleared
         guard()
@@ -630,10 +633,21 @@ def _mapped_cards(run: _Run, hinted: dict[str, str], existing: dict[str, Any]) -
         if key in existing or str(card_id) in used:
             continue
         try:
-            card = run.esm.get_card(task.template, card_id, selected_attributes=_card_reads(task))
+            card = run.esm.get_card(task.template, card_id,
+                                    selected_attributes=[*_card_reads(task), task.task_id_attribute])
         except CardNotFoundError:
             continue
-        if card.deleted or str(card.value(task.key.esm) or "") != key:
+        if card.deleted:
+            continue
+        if str(card.value(task.key.esm) or "") != key:
+            if stamped_by_task(task, card):
+                # still this task's, under a key no run fetched: the paging (the reference)
+                # finds it for mark_removed, the key map would not -- it stays noted incomplete
+                run.unmapped += 1
+                run.lg.warning(
+                    "Card %s was written for %s %s but now holds %r (changed in ESM?): the record gets a card of its "
+                    "own, and the next removal check reads every card of task '%s' from ESM.",
+                    card_id, task.key.esm, key, card.value(task.key.esm), task.name)
             continue
         run.unsearchable_line("Card %s holds %s but ESM's search for that key did not return it (not searchable yet?): "
                        "the import writes that card, no second one.", card_id, key)
@@ -643,6 +657,15 @@ def _mapped_cards(run: _Run, hinted: dict[str, str], existing: dict[str, Any]) -
 
 # record keys Jira sends as text, never as a number field's double
 _TEXT_KEYS = ("key", "id", "accountId", "groupId", "name")
+
+
+def earlier_key_forms(task: Any, keys: Iterable[str]) -> dict[str, str]:
+    """``{the key as earlier versions wrote it: the key}`` for keys read from a number field:
+    Jira sends a number as a double, and they wrote record 13's key as "13.0". Such a card is
+    that record's card (the load rewrites its key; removal does not take it for another's)."""
+    if task.record_key_path in _TEXT_KEYS:
+        return {}
+    return {f"{key}.0": key for key in keys if key.lstrip("-").isdigit()}
 
 
 def _lookup_with_earlier_keys(
@@ -661,9 +684,7 @@ def _lookup_with_earlier_keys(
     Returns the cards and the re-keys."""
     task = run.task
     wanted = set(keys)
-    earlier = {} if task.record_key_path in _TEXT_KEYS else {
-        f"{key}.0": key for key in keys if key.lstrip("-").isdigit() and f"{key}.0" not in wanted
-    }
+    earlier = {old: key for old, key in earlier_key_forms(task, keys).items() if old not in wanted}
     back = back or {}
     former = {old: key for key, (old, _card) in [*moved.items(), *back.items()] if old not in wanted}
     stamp = [task.task_id_attribute] if former else []

@@ -59,8 +59,11 @@ Which cards are candidates -- two ways to the same answer:
   -- set after a full paging, or by a load that started on an empty template and recorded
   every card it wrote; the load clears the note before its first write and sets it back
   only when it recorded every card it wrote (a crash, or an answer that does not say what
-  became of a new card, leaves it cleared), no other step stamps a task's id, and a card
-  that leaves the task (another task took it over, it was trashed) needs no marking.
+  became of a new card, or a mapped card found holding another key, leaves it cleared), no
+  other step stamps a task's id, and a card that leaves the task (another task took it over,
+  it was trashed) needs no marking. A mapped key no card of the task holds any more is
+  read by its card's id first: a card still the task's under another key (changed in ESM by
+  hand) is one the map no longer knows, and the step pages instead.
   Without the note (a new state database, a migration, a crashed load) the step pages.
 """
 from __future__ import annotations
@@ -74,7 +77,7 @@ from ..http.errors import BadRequestError
 from ..http.parallel import bounded_parallel
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import EsmApi, JiraApi, StateApi
-from .load import chunks_of, stamped_by_task, task_cards
+from .load import chunks_of, earlier_key_forms, stamped_by_task, task_cards
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
 from .template_lock import writing_template
@@ -147,18 +150,19 @@ def _removal_candidates(
 
 def _candidates_from_key_map(
     task: Any, seen: set[str], esm: EsmApi, state: StateApi, lg: Any, concurrency: int
-) -> tuple[int, list[tuple[str, str]], dict[str, str | None]]:
-    """From the (complete) key map: (active count, candidates, their folders) -- see the module docs."""
+) -> tuple[int, list[tuple[str, str]], dict[str, str | None]] | None:
+    """From the (complete) key map: (active count, candidates, their folders) -- see the module
+    docs; None when a card of the map turned out to hold another key (then the caller pages)."""
     from ..esm import eql
 
     key_attr = task.key.esm
     fetched_mapped = 0
-    unfetched: list[str] = []
-    for key, _card_id in state.iter_card_ids(task.name):
+    unfetched: dict[str, str] = {}  # key -> its card
+    for key, card_id in state.iter_card_ids(task.name):
         if key in seen:
             fetched_mapped += 1
         else:
-            unfetched.append(key)
+            unfetched[key] = card_id
     within = eql.eq(task.task_id_attribute, task.name)
     selected = [key_attr, task.removal.attribute, task.task_id_attribute]
 
@@ -183,6 +187,9 @@ def _candidates_from_key_map(
             folders[card.data_card_id] = card.folder_code
     gone = [k for k in unfetched if k not in still_ours]
     if gone:
+        if _holds_another_key(task, {k: unfetched[k] for k in gone}, esm, lg, concurrency):
+            state.set_key_map_complete(task.name, task.template, key_attr, False)
+            return None
         # no card with this task's id has these keys any more (trashed, taken over by
         # another task): the map stays complete without them
         state.forget_card_ids(task.name, gone)
@@ -192,6 +199,32 @@ def _candidates_from_key_map(
         fetched_mapped, len(unfetched), len(batches), len(candidates),
     )
     return fetched_mapped + len(candidates), candidates, folders
+
+
+def _holds_another_key(task: Any, gone: dict[str, str], esm: EsmApi, lg: Any, concurrency: int) -> bool:
+    """Does one of the cards of ``gone`` (mapped keys no card of this task holds: ``{key: its
+    card}``) still carry this task's id under another key (changed in ESM by hand)? Then the
+    key map misses a card the paging would judge: it is not complete. One read per card --
+    trashed or taken-over cards, forgotten after this, are asked about once."""
+    from ..esm.errors import CardNotFoundError
+
+    selected = [task.key.esm, task.task_id_attribute]
+
+    def read(item: tuple[str, str]) -> Any:
+        try:
+            return esm.get_card(task.template, item[1], selected_attributes=selected)
+        except CardNotFoundError:
+            return None
+
+    for (key, card_id), card in bounded_parallel(read, list(gone.items()), max(1, int(concurrency)),
+                                                 name="esm-removal"):
+        if card is not None and not card.deleted and stamped_by_task(task, card):
+            lg.warning(
+                "Card %s was written for %s %s but now holds %r (changed in ESM?): the key map no longer says which "
+                "cards are task '%s''s; reading all of them from ESM.",
+                card_id, task.key.esm, key, card.value(task.key.esm), task.name)
+            return True
+    return False
 
 
 def _check_safety_limits(
@@ -567,6 +600,9 @@ def mark_removed(
                 "incremental import" if task.mode != "full" else "removed: false")
         return nothing_marked()
     seen = _fetched_keys(extracted)
+    # a card an earlier version keyed "13.0" is record 13's card, fetched -- even when ESM
+    # refused the record's write this run, and its key is not rewritten yet
+    seen |= set(earlier_key_forms(task, seen))
     with writing_template(task, esm, state, step="mark_removed", run_id=run_id, settings=settings,
                           logger=lg) as lock:
         return _mark_removed(task, extracted, seen, esm, state, lock.check, allow_mass_removal=allow_mass_removal,
@@ -578,11 +614,12 @@ def _mark_removed(
     allow_mass_removal: bool, allow_shrink: bool, concurrency: int, jira: JiraApi | None, lg: Any,
 ) -> RemovalResult:
     """:func:`mark_removed` under the template's write lock (``guard`` raises once it was lost)."""
+    from_map = None
     if state.key_map_complete(task.name, task.template, task.key.esm):
-        active, candidates, folders = _candidates_from_key_map(task, seen, esm, state, lg, concurrency)
+        from_map = _candidates_from_key_map(task, seen, esm, state, lg, concurrency)
     else:
         lg.info("The key map of task '%s' is not known to be complete: reading all its cards from ESM.", task.name)
-        active, candidates, folders = _removal_candidates(task, seen, esm, state, lg, guard)
+    active, candidates, folders = from_map or _removal_candidates(task, seen, esm, state, lg, guard)
     last_volume = state.last_volume(task.name)
     _check_safety_limits(
         task, candidates, active, int(extracted.get("fetched") or 0), last_volume,
