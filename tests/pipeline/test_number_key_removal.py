@@ -16,22 +16,28 @@ from .helpers import esm_cards, run_id
 REMOVAL = {"attribute": "status", "value": "07 - Cancelled", "max_share": 0.5}
 
 
-def test_a_fetched_record_whose_legacy_double_keyed_card_was_not_rewritten_is_not_marked_removed(
-    jira, jira_sim, esm, state, staging
-):
+def _legacy_setup(jira_sim, esm, name: str):
+    """Issues with number keys 13, 14, 15 (ESM refuses 13's summary as a date) and a card an
+    earlier version keyed "13.0": ``(task, Jira keys by number, that card's id)``."""
     keys = {}
     for number, summary in ((13, "not a date"), (14, "2024-01-14"), (15, "2024-01-15")):
         keys[number] = jira_sim.admin("POST", "issues", {"project": "SUP", "summary": summary,
                                                          "fields": {"customfield_10016": number}}).json()["key"]
     task = make_task(
-        ISSUES_TASK, name="double_keys", mode="full", removed=REMOVAL,
+        ISSUES_TASK, name=name, mode="full", removed=REMOVAL,
         jql=f"key in ({', '.join(keys.values())})", key={"jira": "fields.customfield_10016", "esm": "jira_key"},
-        # ESM refuses the summary of issue 13 as a date: its record is refused this run
         attributes={"subject": "fields.summary", "due_date": "fields.summary",
                     "status": {"from": "fields.status.name", "map": {"Done": "05 - Solved"}, "default": "01 - New"}},
     )
     legacy = esm.create_card("incident", {"jira_key": "13.0", "subject": "before", "status": "01 - New",
                                           task.task_id_attribute: task.name}, folder="incident_management")
+    return task, keys, legacy
+
+
+def test_a_fetched_record_whose_legacy_double_keyed_card_was_not_rewritten_is_not_marked_removed(
+    jira, jira_sim, esm, state, staging
+):
+    task, _keys, legacy = _legacy_setup(jira_sim, esm, "double_keys")
 
     result = run_import(task, jira, esm, state, staging, run_id(1))
 
@@ -42,22 +48,11 @@ def test_a_fetched_record_whose_legacy_double_keyed_card_was_not_rewritten_is_no
         f"removed: marked_removed={result['marked_removed']}")
 
 
-def test_once_marked_the_record_never_gets_an_active_card_again(jira, jira_sim, esm, state, staging):
-    """The consequence: the next run writes record 13 fine (its value fixed in Jira), finds
-    the "13.0" card as its card -- now disabled -- and keeps it disabled. Record 13, alive in
-    Jira all along, has no active card."""
-    keys = {}
-    for number, summary in ((13, "not a date"), (14, "2024-01-14"), (15, "2024-01-15")):
-        keys[number] = jira_sim.admin("POST", "issues", {"project": "SUP", "summary": summary,
-                                                         "fields": {"customfield_10016": number}}).json()["key"]
-    task = make_task(
-        ISSUES_TASK, name="double_keys_after", mode="full", removed=REMOVAL,
-        jql=f"key in ({', '.join(keys.values())})", key={"jira": "fields.customfield_10016", "esm": "jira_key"},
-        attributes={"subject": "fields.summary", "due_date": "fields.summary",
-                    "status": {"from": "fields.status.name", "map": {"Done": "05 - Solved"}, "default": "01 - New"}},
-    )
-    esm.create_card("incident", {"jira_key": "13.0", "subject": "before", "status": "01 - New",
-                                 task.task_id_attribute: task.name}, folder="incident_management")
+def test_once_its_value_is_fixed_the_record_has_one_active_card(jira, jira_sim, esm, state, staging):
+    """Marked removed in the first run, the next run (its value fixed in Jira) found the "13.0"
+    card as record 13's card -- disabled -- and kept it disabled: record 13, alive in Jira all
+    along, had no active card. Now it has its one card, active, keyed "13"."""
+    task, keys, _legacy = _legacy_setup(jira_sim, esm, "double_keys_after")
     run_import(task, jira, esm, state, staging, run_id(1))
     jira_sim.admin("PATCH", f"issues/{keys[13]}", json={"summary": "2024-01-13"})
 
