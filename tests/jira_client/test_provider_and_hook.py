@@ -272,9 +272,23 @@ def test_paginators_cursor_logic():
     unnamed = OffsetArrayPaginator(2, anonymous=frozenset({"unknown"}))
     ghost = {"accountId": "unknown"}
     assert step(unnamed, [ghost, *ids(1)]) == ([ghost, *ids(1)], {"startAt": 1, "maxResults": 2})
-    assert step(unnamed, [*ids(1), ghost]) == ([ghost], {"startAt": 2, "maxResults": 2})
-    assert step(unnamed, [ghost]) == ([], {"startAt": 3, "maxResults": 2})
+    # a record that names no one is never the anchor: the next check starts at 1 again
+    assert step(unnamed, [*ids(1), ghost]) == ([ghost], {"startAt": 1, "maxResults": 2})
+    assert step(unnamed, [*ids(1), ghost]) == ([], {"startAt": 3, "maxResults": 2})
+    assert step(unnamed, []) == ([], {"startAt": 1, "maxResults": 2})
+    assert step(unnamed, [*ids(1), ghost]) == ([], None)
     assert unnamed.restarts == 0
+    # 1 and 2 read, then both deleted: another unnamed record in the first one's place does not pass
+    # for it -- the check starts at 2, the last named record, and finds 3 there
+    slid = OffsetArrayPaginator(3, anonymous=frozenset({"unknown"}))
+    assert step(slid, [*ids(1, 2), ghost]) == ([*ids(1, 2), ghost], {"startAt": 1, "maxResults": 3})
+    assert step(slid, [*ids(3), ghost, *ids(4)]) == ([], {"startAt": 0, "maxResults": 3})
+    # a server that ignores startAt, answering the same unnamed record: bounded, not endless
+    ghosts = OffsetArrayPaginator(1, anonymous=frozenset({"unknown"}))
+    ghosts.MAX_UNNAMED_RUN = 10
+    with pytest.raises(PagingError, match="name no one"):
+        for _ in range(100):
+            step(ghosts, [ghost])
 
     # an item read already was deleted in Jira: the item read last is not where it was, so
     # the listing is read again from the start, and what was handed out is not handed out again

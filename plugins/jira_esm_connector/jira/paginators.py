@@ -138,47 +138,55 @@ class _OffsetPaginator(Paginator):
     Offsets move when Jira adds or deletes an item before them between two pages: after a
     deletion, the next unread item slides back across the page boundary and plain offset
     paging never reads it -- a full import would then mark a live user or group removed, or
-    write a group without one of its members. So every page after the first starts one item
-    early, at the item read last: still there in the same answer, nothing before the
-    boundary moved. Gone or another item in its place (or an item this pass already read):
-    the listing is read again from the start, at most ``MAX_RESTARTS`` times (then
-    :class:`PagingError`), and items already handed out are not handed out again.
+    write a group without one of its members. So every page after the first is a *check*:
+    it starts at the *anchor*, the last item read that has an id of its own, and must repeat
+    what was read from there on before anything new counts. Repeated, nothing before the
+    boundary moved (in the same answer). Another item there (or an item this pass already
+    read as new): the listing is read again from the start, at most ``MAX_RESTARTS`` times
+    (then :class:`PagingError`), and items already handed out are not handed out again.
 
-    A page holding only that one item is the end, or a server capping pages at one item.
-    Then no answer can hold the item read last and the next one, so the next page starts at
-    the boundary itself and is checked afterwards: a *look-back* asks for the item read last
-    again, at its place. Still there, nothing before it moved while the page beyond was read
-    (an item deleted then would have slid the next unread item back behind the cursor); an
-    empty page beyond it is the end only then. Pages of one item thus cost two requests each,
-    as before, and a listing that ends on a short page one more request.
+    A check that holds nothing new is the end, or a server capping pages below what it
+    repeats (down to one item). Then the next page is read at the boundary itself, and the
+    check after it tells whether anything moved meanwhile: anchor still in place, what was
+    read stands; an empty page beyond it is the end only then (and only if that check does
+    not say more follow: ``isLast: false``, a ``total`` beyond it). Pages of one item cost
+    two requests each, and a listing ends with one or two requests more. What a server
+    answering one item per page cannot show: a deletion and an insertion before the
+    boundary that cancel out between two requests -- no answer holds two neighbours.
 
     Items are told apart by ``id_keys`` (the first one an item has). An id in ``anonymous``
     names no item (Jira lists every corrupted record of a deleted user with the account id
-    "unknown"): such an item is told apart by its place alone, and two of them are never
-    taken for one item read twice.
+    "unknown"): such an item is told apart by its place alone, is never an anchor, and two of
+    them are never taken for one item read twice. Such records (of users deleted long ago)
+    are taken not to come and go while a listing is read: one deleted among several in a row,
+    behind a check the page cap cut short, would go unseen. More than ``MAX_UNNAMED_RUN`` of
+    them in a row look like a server that ignores ``startAt``: :class:`PagingError`.
     """
 
     MAX_RESTARTS = 3
+    MAX_UNNAMED_RUN = 5000
 
     def __init__(self, page_size: int, *, id_keys: tuple[str, ...], anonymous: frozenset[str] = frozenset()) -> None:
         super().__init__(page_size)
         self.id_keys = id_keys
         self.anonymous = anonymous
-        self.start_at = 0  # positions this pass has read
         self.restarts = 0
-        self._last: Any = None  # identity of the item at start_at - 1
-        self._mode = "plain"  # the next page starts at start_at ("plain"), start_at - 1 ("overlap"), or looks back
-        self._back: tuple[int, Any] = (0, None)  # a look-back: the place and identity of the item it expects
-        self._beyond: list[Any] = []  # what the page the look-back checks read after that item
-        self._beyond_ends = False  # ... and whether that page said it was the last
+        self._handed_out: set[Any] = set()
         self._requested = 0
         self._page_length = 0
-        self._fresh = 0  # items of the last page past the boundary
         self._moved = False
+        self._read: list[Any] = []  # identities of the last page's new items
+        self._reset()
+
+    def _reset(self) -> None:
+        """A new pass from the start of the listing."""
+        self.start_at = 0  # positions this pass has read
+        self._anchor: tuple[int, Any] | None = None  # (place, identity) of the last named item read
+        self._tail: list[Any] = []  # identities read after the anchor (after the start: no anchor yet)
+        self._mode = "plain"  # the next page starts at start_at ("plain") or at the anchor ("check")
+        self._checks_plain = False  # the next check also vouches for the plain page before it
+        self._plain_ends = False  # ... which was empty or said it was the last
         self._this_pass: set[Any] = set()
-        self._handed_out: set[Any] = set()
-        self._before: Any = None
-        self._read: list[Any] = []
 
     def _identity(self, item: dict[str, Any], position: int) -> Any:
         for key in self.id_keys:
@@ -188,7 +196,8 @@ class _OffsetPaginator(Paginator):
         return json.dumps(item, sort_keys=True, default=str)
 
     def _cursor(self) -> dict[str, Any]:
-        self._requested = {"overlap": self.start_at - 1, "back": self._back[0]}.get(self._mode, self.start_at)
+        at_anchor = self._anchor[0] if self._anchor else 0
+        self._requested = at_anchor if self._mode == "check" else self.start_at
         return {"startAt": self._requested, "maxResults": self.page_size}
 
     def first(self) -> dict[str, Any]:
@@ -206,30 +215,29 @@ class _OffsetPaginator(Paginator):
         """What in an empty page says more follow (then it is no end), or None."""
         return None
 
+    def _more_beyond(self, page: Any, boundary: int) -> bool:
+        """Does the page say items follow position ``boundary`` - 1?"""
+        return False
+
     def items(self, page: Any) -> list[Any]:
         raw = self._page_items(page)
         identities = [self._identity(item, self._requested + n) for n, item in enumerate(raw)]
         self._moved = False
-        self._before = self._last  # the item before this page, for a look-back
-        known = 0  # items at the head of the page read already: the item read last, and what a look-back checks
-        if self._mode in ("overlap", "back"):
-            expected = self._last if self._mode == "overlap" else self._back[1]
-            beyond = self._beyond if self._mode == "back" else []
-            after = identities[1:1 + len(beyond)]
-            if not raw or identities[0] != expected or after != beyond[:len(after)]:
-                self._moved = True
+        known: list[Any] = []
+        if self._mode == "check":
+            known = ([self._anchor[1]] if self._anchor else []) + self._tail
+            head = identities[:len(known)]
+            if head != known[:len(head)] or (known and not raw):
+                self._moved = True  # not what was read from the anchor on: the list moved under us
                 return []
-            known = 1 + len(beyond)
-        fresh = identities[known:]
+        fresh = identities[len(known):]
         if any(ident in self._this_pass for ident in fresh):
             self._moved = True  # an item of an earlier page again: the list moved under us
             return []
         self._this_pass.update(fresh)
-        self._page_length, self._fresh, self._read = len(raw), len(fresh), fresh
-        if fresh:
-            self._last = fresh[-1]
+        self._page_length, self._read = len(raw), fresh
         out = []
-        for ident, item in zip(fresh, raw[known:]):
+        for ident, item in zip(fresh, raw[len(known):]):
             if ident not in self._handed_out:  # read by an earlier pass: handed out once
                 self._handed_out.add(ident)
                 out.append(item)
@@ -238,36 +246,52 @@ class _OffsetPaginator(Paginator):
     def _next(self, page: Any, items: list[Any]) -> dict[str, Any] | None:
         if self._moved:
             return self._restart()
-        mode, ends = self._mode, self._ends(page)
-        if mode == "back":
-            if self._fresh:  # more than the checked page held: go on from here as usual
-                self.start_at, self._mode = self._requested + self._page_length, "overlap"
-                return None if ends else self._cursor()
-            if self._beyond_ends or not self._beyond:
-                return None  # the end, confirmed: the item before it had not moved
-            # checked; an answer of one item: the server pages by one, the next page is checked the same way
-            self._mode = "plain" if self._page_length == 1 else "overlap"
-            return self._cursor()
-        if mode == "plain" and self.start_at:  # beyond a page of only the item read last: look back after it
-            if not self._fresh and (more := self._says_more(page)):
-                raise PagingError(f"the page at position {self._requested} is empty although {more}")
-            self._back, self._beyond = (self.start_at - 1, self._before), self._read
-            self._beyond_ends = ends
-            self.start_at += self._fresh
-            self._mode = "back"
-            return self._cursor()
-        if self._fresh:
-            self.start_at, self._mode = self._requested + self._page_length, "overlap"
-        elif mode == "plain":  # the first page of a pass, empty
-            more = self._says_more(page)
-            if more:
+        ends = self._ends(page)
+        self._tail += self._read
+        if self._mode == "plain":
+            if not self._read and (more := self._says_more(page)):
                 # taken for the end, the items it leaves out would look gone: a group's
                 # members, removed from its card
                 raise PagingError(f"the page at position {self._requested} is empty although {more}")
+            first_page = self.start_at == 0
+            self.start_at += len(self._read)
+            if first_page:  # nothing before the first page can move under it
+                self._settle()
+                if not self._read or ends:
+                    return None
+            else:  # beyond a check that held nothing new: the check after it vouches for it
+                self._checks_plain, self._plain_ends = True, ends or not self._read
+            self._mode = "check"
+            return self._cursor()
+        if self._read:  # new items after what the check repeated
+            self.start_at = self._requested + self._page_length
+            self._checks_plain = False
+            self._settle()
+            return None if ends else self._cursor()
+        if self._checks_plain:
+            self._checks_plain = False
+            if self._plain_ends:
+                if self._more_beyond(page, self.start_at):  # the end read before, yet more follow: the list moved
+                    return self._restart()
+                return None  # the end, confirmed: nothing before it had moved
+            self._settle()
+        elif ends:
             return None
-        else:
-            self._mode = "plain"  # only the item read last: the end, or pages of one item
-        return None if ends else self._cursor()
+        self._mode = "plain"  # nothing new: the end, or a server capping pages below what the check repeats
+        return self._cursor()
+
+    def _settle(self) -> None:
+        """The last named item read becomes the anchor, the items after it the tail."""
+        base = self._anchor[0] + 1 if self._anchor else 0
+        for n in range(len(self._tail) - 1, -1, -1):
+            if not isinstance(self._tail[n], tuple):
+                self._anchor, self._tail = (base + n, self._tail[n]), self._tail[n + 1:]
+                break
+        if len(self._tail) > self.MAX_UNNAMED_RUN:
+            raise PagingError(
+                f"more than {self.MAX_UNNAMED_RUN} records in a row name no one (account id 'unknown'): a server "
+                "that ignores startAt? Stopping rather than page for ever."
+            )
 
     def _restart(self) -> dict[str, Any]:
         self.restarts += 1
@@ -278,11 +302,11 @@ class _OffsetPaginator(Paginator):
                 "out, which a full import would take for removed. The next run reads it again."
             )
         self.notice = (
-            f"the listing changed while it was read (an item read already, at position {self._requested}, is no "
-            f"longer where it was): reading it again from the start ({self.restarts} of {self.MAX_RESTARTS}); what "
-            "was read already is not read twice"
+            f"the listing changed while it was read (the page at position {self._requested} does not hold what "
+            f"was read there): reading it again from the start ({self.restarts} of {self.MAX_RESTARTS}); what was "
+            "read already is not read twice"
         )
-        self.start_at, self._last, self._mode, self._this_pass = 0, None, "plain", set()
+        self._reset()
         return self._cursor()
 
 
@@ -310,6 +334,13 @@ class StartAtPaginator(_OffsetPaginator):
             return is_last is True
         total = page.get("total")
         return isinstance(total, int) and self._requested + self._page_length >= total
+
+    def _more_beyond(self, page: Any, boundary: int) -> bool:
+        total = page.get("total")
+        if isinstance(total, int) and total > boundary:
+            return True
+        # a page cut short before the boundary says "more" of what was read already
+        return page.get("isLast") is False and self._requested + self._page_length >= boundary
 
     def _says_more(self, page: Any) -> str | None:
         total = page.get("total")
