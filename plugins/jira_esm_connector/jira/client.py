@@ -936,13 +936,18 @@ class JiraClient:
 
     def iter_comments_of(
         self, issue_keys: Iterable[str], *, expand_properties: bool = False, page_size: int = 100
-    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    ) -> Iterator[tuple[str, list[dict[str, Any]] | None]]:
         """Every comment of each issue, issues in parallel (at most ``concurrency`` at once):
         yields ``(issue key, all its comments)`` as each issue's comments are complete. Each
-        issue's own pages are read one after the other (``startAt`` paging)."""
+        issue's own pages are read one after the other (``startAt`` paging). None instead of
+        the comments: Jira has no such issue (404 -- deleted since the caller listed it, or
+        hidden from the account); the caller says so, one issue does not fail the others."""
 
-        def comments(key: str) -> list[dict[str, Any]]:
-            return list(self.iter_comments(key, page_size, expand_properties=expand_properties))
+        def comments(key: str) -> list[dict[str, Any]] | None:
+            try:
+                return list(self.iter_comments(key, page_size, expand_properties=expand_properties))
+            except NotFoundError:
+                return None
 
         yield from bounded_parallel(comments, (str(k) for k in issue_keys), self.concurrency, name="jira-comments")
 

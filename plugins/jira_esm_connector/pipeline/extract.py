@@ -263,6 +263,12 @@ def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, i
 
     for key, comments in jira.iter_comments_of(issue_keys(), expand_properties=True):
         issue_ref = refs.pop(key)
+        if comments is None:
+            # comments are only added to a card's worklog, never taken back: skipping loses nothing
+            stats["gone"] += 1
+            log.warning("Jira has no issue %s any more (deleted after the listing, or hidden from the account): its "
+                        "comments are not imported.", key)
+            continue
         for comment in comments:
             ours = connector_comment_or_gone(comment, jira, skip_marked)
             if ours is None:
@@ -645,4 +651,6 @@ def _extract(
         if stats["skipped_connector_comments"] else "",
         result["watermark_candidate"] or "none",
     )
+    if kind == "comment" and stats["gone"]:
+        lg.warning("%d listed issue(s) were gone from Jira when their comments were read: not imported.", stats["gone"])
     return result

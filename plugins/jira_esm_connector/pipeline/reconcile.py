@@ -281,9 +281,16 @@ def _issue_comment_ids(jira: JiraApi, issue_key: str, skip_marked: bool) -> tupl
     comments, pushed from ESM, skipped), and how many were skipped."""
     from ..markers import connector_comment_or_gone
 
+    from ..http.errors import NotFoundError
+
     ids: set[str] = set()
     skipped = 0
-    for comment in jira.iter_comments(issue_key, expand_properties=True):
+    try:
+        comments = list(jira.iter_comments(issue_key, expand_properties=True))
+    except NotFoundError:
+        log.info("Jira has no issue %s any more (deleted after the listing, or hidden): not compared.", issue_key)
+        return ids, skipped
+    for comment in comments:
         ours = connector_comment_or_gone(comment, jira, skip_marked)
         if ours is None:
             log.info("Jira comment %s of %s was deleted after the listing: not compared.", comment.get("id"), issue_key)
