@@ -12,6 +12,8 @@ from types import SimpleNamespace
 
 from jira_esm_connector.pipeline import diff, extract, finish, load, mark_removed, run_dir, run_import, transform
 
+from jira_esm_connector.pipeline.watermark import watermark_jql
+
 from .conftest import ISSUES_TASK, make_task
 from .helpers import by_attr, esm_cards, esm_writes, jira_issues, reset_esm_stats, run_id
 
@@ -30,6 +32,15 @@ def _read(summary) -> int:
     return summary["fetched"] - summary["carried"]
 
 
+def _window(jira, state, task) -> set[str]:
+    """The issues the next full run reads again: those its JQL selects that changed since the
+    recorded start (the earlier of Jira's clock and the newest change the search showed
+    before the last full run's listing) less the overlap -- changed ones, and the few changed
+    within the overlap before that newest change."""
+    since, _digest = state.get_full_sync(task.name)
+    return set(jira_issues(jira, watermark_jql(task.jql, since, task.overlap_minutes)))
+
+
 def _run(task, jira, esm, state, staging, n, **kwargs):
     return run_import(task, jira, esm, state, staging, run_id(n), settings=kwargs.pop("settings", NO_CLEAR), **kwargs)
 
@@ -38,7 +49,7 @@ def _subjects(esm, task) -> dict[str, str]:
     return {k: c.value("subject") for k, c in by_attr(esm_cards(esm, "incident", task.name), "jira_key").items()}
 
 
-def test_unchanged_full_rerun_reads_no_issue_again_and_writes_nothing(jira, jira_sim, esm, esm_sim, state, staging):
+def test_unchanged_full_rerun_reads_only_the_newest_changes_again_and_writes_nothing(jira, jira_sim, esm, esm_sim, state, staging):
     task = make_task(FULL)
     jira_sim.admin("DELETE", "stats")
     first = _run(task, jira, esm, state, staging, 1)
@@ -49,8 +60,10 @@ def test_unchanged_full_rerun_reads_no_issue_again_and_writes_nothing(jira, jira
 
     jira_sim.admin("DELETE", "stats")
     reset_esm_stats(esm_sim)
+    window = _window(jira, state, task)  # the newest seeded issues: within the overlap before the newest change
+    assert 0 < len(window) < total / 10
     second = _run(task, jira, esm, state, staging, 2)
-    assert _bulkfetches(jira_sim) == 0 and _read(second) == 0
+    assert _bulkfetches(jira_sim) == 1 and _read(second) == len(window)
     assert esm_writes(esm_sim) == 0
     assert (second["fetched"], second["unchanged"], second["created"], second["updated"]) == (total, total, 0, 0)
     assert second["marked_removed"] == 0
@@ -68,8 +81,10 @@ def test_changed_new_and_deleted_issues_are_read_written_and_removed(jira, jira_
     new_key = jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": "Born after the first run"}).json()["key"]
 
     jira_sim.admin("DELETE", "stats")
+    window = _window(jira, state, task)
+    assert set(changed) | {new_key} <= window and deleted not in window
     second = _run(task, jira, esm, state, staging, 2)
-    assert _read(second) == len(changed) + 1  # the changed ones and the new one, nothing else
+    assert _read(second) == len(window)  # the changed ones, the new one, and the newest before run 1
     # one read; one asking Jira whether the deleted issue is gone (not only missing from the index)
     assert _bulkfetches(jira_sim) == 2
     assert (second["updated"], second["created"], second["marked_removed"]) == (len(changed), 1, 1)
@@ -144,9 +159,10 @@ def test_a_clear_hour_passing_between_extract_and_diff_is_left_to_the_next_run(j
     assert not first["cache_cleared"] and first["created"] == total
 
     path = run_dir(staging, task.name, run_id(2))  # run 2, step by step as the DAG runs it
+    window = _window(jira, state, task)
     extracted = extract(task, jira, state, path, settings=NO_CLEAR, default_clear_hours=[0],
                         now=midnight - timedelta(minutes=1))
-    assert extracted["carried"] == total
+    assert extracted["carried"] == total - len(window)
     transformed = transform(task, extracted, path)
     diffed = diff(task, transformed, state, path, default_clear_hours=[0], now=midnight + timedelta(minutes=1))
     second = finish(task, state, run_id(2), extracted, transformed, diffed, load(task, diffed, esm, state),
@@ -175,8 +191,10 @@ def test_a_run_that_did_not_finish_does_not_move_the_starting_point(jira, jira_s
     key = sorted(jira_issues(jira, "project = SUP"))[5]
     jira_sim.admin("PATCH", f"issues/{key}", json={"summary": "Changed before a run that died"})
     # a run that stopped after extract (it carried nothing it should not; it recorded nothing)
+    window = _window(jira, state, task)
+    assert key in window
     died = extract(task, jira, state, staging / "died", settings=NO_CLEAR, default_clear_hours=[])
-    assert died["carried"] == died["fetched"] - 1
+    assert died["carried"] == died["fetched"] - len(window)
     assert state.get_full_sync(task.name) == recorded
 
     second = _run(task, jira, esm, state, staging, 2)
@@ -196,9 +214,34 @@ def test_a_change_the_search_index_did_not_show_yet_is_read_by_the_next_run(jira
         _run(task, jira, esm, state, staging, 2)
     finally:
         jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
-    third = _run(task, jira, esm, state, staging, 3)  # the overlap (1 min) reaches back over the change
+    window = _window(jira, state, task)
+    assert key in window  # the overlap (1 min) reaches back over the change
+    third = _run(task, jira, esm, state, staging, 3)
     assert _subjects(esm, task)[key] == "Changed while the index lagged"
-    assert third["updated"] == 1 and _read(third) == 1
+    assert third["updated"] == 1 and _read(third) == len(window)
+
+
+def test_a_change_the_index_hid_for_longer_than_the_overlap_is_read_by_a_later_run(jira, jira_sim, esm, state, staging):
+    """The next run's start was Jira's clock before this run's listing alone: a change made
+    90 s before run 2 (overlap 0 here) that an index 120 s behind hid from run 2 fell before
+    run 3's window, and every later run carried the issue until a cache clear. The start is
+    now never later than the newest change the search showed, as the incremental watermark."""
+    task = make_task(FULL, removed=False, overlap_minutes=0)
+    _run(task, jira, esm, state, staging, 1)
+    since, digest = state.get_full_sync(task.name)
+    state.set_full_sync(task.name, since - timedelta(minutes=5), digest)  # as if run 1 ran five minutes ago
+    key = sorted(jira_issues(jira, "project = SUP"))[7]
+    changed_at = datetime.now(timezone.utc) - timedelta(seconds=90)
+    jira_sim.admin("PATCH", f"issues/{key}", json={"summary": "Hidden by the index", "updated": changed_at.isoformat()})
+    jira_sim.admin("PUT", "config", json={"search_lag_seconds": 120})
+    try:
+        _run(task, jira, esm, state, staging, 2)
+    finally:
+        jira_sim.admin("PUT", "config", json={"search_lag_seconds": 0})
+    assert _subjects(esm, task)[key] != "Hidden by the index"  # run 2's listings did not show it
+    assert key in _window(jira, state, task)
+    third = _run(task, jira, esm, state, staging, 3)
+    assert _subjects(esm, task)[key] == "Hidden by the index" and third["updated"] == 1
 
 
 def test_a_run_with_refused_records_does_not_move_the_starting_point(jira, jira_sim, esm, state, staging):
@@ -220,6 +263,7 @@ def test_a_run_with_refused_records_does_not_move_the_starting_point(jira, jira_
     assert [r["key"] for r in second["refused_records"]] == [key]
     assert state.get_full_sync(task.name) == recorded  # not moved
 
+    window = _window(jira, state, task)
     third = _run(task, jira, esm, state, staging, 3)  # reads everything changed since run 1: the refused one again
     assert [r["key"] for r in third["refused_records"]] == [key]
-    assert _read(third) == 1
+    assert key in window and _read(third) == len(window)

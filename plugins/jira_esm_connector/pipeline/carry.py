@@ -15,9 +15,13 @@ An issue is carried only when **all** of these hold -- otherwise it is read as b
 * the task cache holds the issue's record key (ESM accepted its current data) and the
   issue is not waiting for references (``pending_records``);
 * the issue is not in the *changed* listing: the task's JQL with ``updated >=`` the last
-  full run's start on **Jira's clock** (``serverInfo.serverTime``, read before that run's
-  listing) minus the task's overlap -- every change after that run read the issue has a
-  later ``updated``, and the overlap covers the search index's lag, as for incremental runs;
+  full run's start minus the task's overlap. That start is the earlier of **Jira's clock**
+  before that run's listing (``serverInfo.serverTime``) and the newest change the search
+  index showed then (one request, newest first): every change after that run read the issue
+  has a later ``updated`` -- also one the lagging index did not show yet, which is newer than
+  the newest it showed (as the incremental watermark: an index that shows changes out of
+  order is what the overlap is for). Jira's clock alone lost such a change when the index
+  lagged longer than the overlap: every later run carried the issue;
 * no cache clear is due or asked for (``clear_cache``): a cleared cache must push every
   record, so a run that clears reads everything; with the default daily clear
   (``JIRA_ESM_CACHE_CLEAR_HOURS=0``) every issue is read at least once a day, which also
@@ -44,7 +48,7 @@ from ..config.expectations import ROW_WISE, SCHEMA_ONLY
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import JiraApi, StateApi
 from ..provider import PACKAGE_NAME
-from .watermark import watermark_jql, watermark_since
+from .watermark import NEWEST_FIRST, watermark_jql, watermark_since
 
 __all__ = ["CarryPlan", "plan_carry", "task_digest", "carry_allowed_by_quality"]
 
@@ -113,6 +117,19 @@ def _server_time(jira: JiraApi) -> datetime | None:
     return moment.astimezone(timezone.utc) if moment else None
 
 
+def _newest_shown(jira: JiraApi, task: Any) -> tuple[bool, datetime | None]:
+    """``(read, the newest updated the search index shows for the task's JQL now)``; not
+    read (logged): the run carries nothing and records no start for the next one."""
+    try:
+        value = jira.newest_updated(watermark_jql(task.jql, None, order=NEWEST_FIRST))
+        moment = parse_jira_datetime(str(value)) if value else None
+    except Exception as exc:  # noqa: BLE001 - without it nothing is carried
+        log.warning("Could not read the newest change Jira's search shows (%s): this full run reads every issue "
+                    "again.", exc)
+        return False, None
+    return True, moment.astimezone(timezone.utc) if moment else None
+
+
 def _why_not(task: Any, state: StateApi, digest: str, clear_due: bool) -> tuple[str | None, datetime | None]:
     """(the reason nothing is carried, or None; the last full run's start)."""
     if task.record_key_path not in ("key", "id"):
@@ -152,6 +169,13 @@ def plan_carry(
     since = _server_time(jira)
     if since is None:
         return None
+    read, shown = _newest_shown(jira, task)
+    if not read:
+        return None
+    if shown is not None and shown < since:
+        lg.info("Newest change the search shows before listing: %s (UTC; the next full run reads what changed since "
+                "then, or since Jira's clock %s if later).", shown.isoformat(), since.isoformat())
+        since = shown
     plan = CarryPlan(since=since, digest=digest)
     reason, last = _why_not(task, state, digest, clear_due)
     if reason is not None or last is None:
