@@ -99,7 +99,8 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                 handled, then answered with its items left out (a
                                                 bare array, or values / issues / comments), total
                                                 and isLast as they were
-                                               ("path" is a prefix and "method" a filter, both optional)
+                                               ("path" is a prefix and "method" a filter, both optional;
+                                                "after": N lets the first N matching calls through)
     GET    /_admin/faults                      pending faults;  DELETE /_admin/faults clears them
     GET    /_admin/stats                       {"total": N, "endpoints": {"GET /rest/api/3/search/jql": n},
                                                 "responses": {"GET /rest/api/3/search/jql": {"200": n, "429": m}},

@@ -143,7 +143,7 @@ def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:
         fault = Fault(
             type=ftype, count=int(body.get("count", 1)), status=int(body.get("status", 503)),
             retry_after=body.get("retry_after"), delay_ms=int(body.get("delay_ms", 0)),
-            path=body.get("path"), method=body.get("method"),
+            path=body.get("path"), method=body.get("method"), after=int(body.get("after", 0)),
         )
         sim.knobs.faults.append(fault)
         return JSONResponse(fault.as_dict(), status_code=201)

@@ -28,6 +28,7 @@ class Fault:
     delay_ms: int = 0
     path: str | None = None  # path prefix the fault applies to (default: every /rest/ call)
     method: str | None = None
+    after: int = 0  # matching requests to let through untouched first
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method.upper():
@@ -38,7 +39,7 @@ class Fault:
         return {
             "type": self.type, "count": self.count, "status": self.status,
             "retry_after": self.retry_after, "delay_ms": self.delay_ms, "path": self.path,
-            "method": self.method,
+            "method": self.method, "after": self.after,
         }
 
 
@@ -134,6 +135,9 @@ class Knobs:
         with self._lock:
             for f in self.faults:
                 if f.count > 0 and f.matches(method, path):
+                    if f.after > 0:
+                        f.after -= 1
+                        continue
                     f.count -= 1
                     if f.count <= 0:
                         self.faults.remove(f)

@@ -61,8 +61,9 @@ def test_each_issue_is_staged_exactly_once_whatever_the_page_cap(fast_jira, jira
     assert extracted["fetched"] == len(expected) == len(keys)
     assert extracted["pages"] == len(Dataset(extracted["dataset"]).files()) == -(-len(expected) // min(cap, 100))
     endpoints = jira_sim.stats()["endpoints"]
-    # the listing pages ids alone in both modes; an incremental run first asks for its newest change
-    newest_first = 1 if mode == "incremental" else 0
+    # the listing pages ids alone in both modes; both first ask for the newest change the search
+    # shows (the incremental watermark candidate; the next full run's start)
+    newest_first = 1
     assert endpoints["POST /rest/api/3/search/jql"] == -(-len(expected) // cap) + newest_first, jira_sim.stats()["responses"]
     assert endpoints["POST /rest/api/3/issue/bulkfetch"] == extracted["pages"]
     if mode == "incremental":

@@ -72,8 +72,10 @@ def test_issues_a_listing_page_lost_are_not_marked_removed(jira, jira_sim, esm, 
     jira_sim.admin("PUT", "config", json={"max_results_cap": 5})
     first = run_import(task, jira, esm, state, staging, run_id(1))
     assert first["fetched"] > 50
-    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql"})
-    try:  # clear_cache: nothing carried, the listing is the run's first search
+    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql", "after": 1})
+    # clear_cache: nothing carried; the run's first search asks for the newest change, its second
+    # is the listing's first page
+    try:
         second = run_import(task, jira, esm, state, staging, run_id(2), clear_cache=True, logger=run_log)
     finally:
         jira_sim.admin("DELETE", "faults")
@@ -93,7 +95,7 @@ def test_a_refused_re_check_of_the_lost_issues_marks_none_of_them(jira, jira_sim
     jira_sim.admin("PUT", "config", json={"max_results_cap": 5})
     first = run_import(task, jira, esm, state, staging, run_id(1))
     path = run_dir(staging, task.name, run_id(2))
-    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql"})
+    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql", "after": 1})
     try:
         extracted = extract(task, jira, state, path, clear_cache=True)  # a page lost: 5 issues missing
         assert extracted["fetched"] == first["fetched"] - 5
@@ -122,7 +124,7 @@ def test_a_quiet_bulkfetch_cap_marks_the_deleted_issue_and_no_live_one(
     deleted = sorted(jira_issues(jira, "project = SUP"))[-1]
     jira_sim.admin("DELETE", f"issues/{deleted}")
     path = run_dir(staging, task.name, run_id(2))
-    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql"})
+    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql", "after": 1})
     try:
         extracted = extract(task, jira, state, path, clear_cache=True)  # a page lost: 5 live issues missing
         assert extracted["fetched"] == first["fetched"] - 6

@@ -808,11 +808,12 @@ class JiraClient:
 
     def newest_updated(self, jql: str) -> Any:
         """``fields.updated`` of the first issue of ``jql`` (which orders newest change first),
-        as the search index has it now, or None when the JQL matches nothing: one request."""
+        as the search index has it now, or None when the JQL matches nothing: one request --
+        more only when a page comes back empty while it says more follow (taken for "nothing",
+        a start or watermark would be set past changes the index still hides)."""
         for page in self.iter_search_pages(jql, fields=["updated"], page_size=1):
             for issue in page.issues:
                 return (issue.get("fields") or {}).get("updated")
-            return None
         return None
 
     def iter_issue_ids(

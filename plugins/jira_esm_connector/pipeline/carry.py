@@ -32,8 +32,8 @@ An issue is carried only when **all** of these hold -- otherwise it is read as b
   so such tasks read everything;
 * the record key is the issue ``key`` or ``id`` (known from the listing).
 
-``sync_since`` (Jira's time before this run's listing) and the digest travel in the extract
-result; :func:`..finish.finish` stores them only when the whole run succeeded.
+``sync_since`` (Jira's time before this run's listing), ``sync_start`` (the next run's start)
+and the digest travel in the extract result; :func:`..finish.finish` stores them only when the whole run succeeded.
 """
 from __future__ import annotations
 
@@ -97,8 +97,9 @@ def carry_allowed_by_quality(task: Any) -> bool:
 class CarryPlan:
     """This run's listing start on Jira's clock, the digest, and what may be carried."""
 
-    since: datetime  # Jira's serverTime before this run's listing: the next run's "changed since"
+    since: datetime  # Jira's serverTime before this run's listing (removal's "may the index lag" cutoff)
     digest: str
+    start: datetime | None = None  # the next run's "changed since": the newest change shown, if earlier
     active: bool = False  # False: read everything (the reason is logged)
     changed_ids: set[str] = field(default_factory=set)
     pending: set[str] = field(default_factory=set)
@@ -172,11 +173,10 @@ def plan_carry(
     read, shown = _newest_shown(jira, task)
     if not read:
         return None
+    plan = CarryPlan(since=since, digest=digest, start=min(since, shown) if shown is not None else since)
     if shown is not None and shown < since:
         lg.info("Newest change the search shows before listing: %s (UTC; the next full run reads what changed since "
-                "then, or since Jira's clock %s if later).", shown.isoformat(), since.isoformat())
-        since = shown
-    plan = CarryPlan(since=since, digest=digest)
+                "then, as Jira's clock says %s).", shown.isoformat(), since.isoformat())
     reason, last = _why_not(task, state, digest, clear_due)
     if reason is not None or last is None:
         lg.info("Full run reads every issue: %s.", reason)

@@ -242,7 +242,13 @@ def _iter_user_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any]
         yield page
 
 
-def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
+def _iter_comment_records(
+    jira: JiraApi, task: Any, jql: str, stats: dict[str, int], skipped: list[datetime],
+) -> Iterator[list[dict[str, Any]]]:
+    """The comments of the issues ``jql`` lists, a page at a time. ``skipped`` gets the
+    ``updated`` of each listed issue Jira then had no more (404): an incremental watermark
+    must not pass it -- an issue hidden for a moment (a permission changed back) is listed
+    again by the next run."""
     size = _page_size(task, 100)
     out: list[dict[str, Any]] = []
     skip_marked = task.comments.skip_marked if task.comments is not None else True
@@ -264,8 +270,12 @@ def _iter_comment_records(jira: JiraApi, task: Any, jql: str, stats: dict[str, i
     for key, comments in jira.iter_comments_of(issue_keys(), expand_properties=True):
         issue_ref = refs.pop(key)
         if comments is None:
-            # comments are only added to a card's worklog, never taken back: skipping loses nothing
+            # deleted: nothing to import (a worklog is only added to); hidden for a moment: the
+            # watermark is held before it, and the next run reads its comments
             stats["gone"] += 1
+            when = parse_jira_datetime(issue_ref["fields"].get("updated"))
+            if when is not None:
+                skipped.append(when)
             log.warning("Jira has no issue %s any more (deleted after the listing, or hidden from the account): its "
                         "comments are not imported.", key)
             continue
@@ -478,7 +488,7 @@ def extract(
 
     Returns ``{"dataset", "fetched", "pages", "jql", "watermark_used",
     "watermark_candidate", "skipped_connector_comments", "pending_refetched",
-    "missing_keys", "carried", "sync_since", "sync_digest"}`` (ISO strings, small lists
+    "missing_keys", "carried", "sync_since", "sync_start", "sync_digest"}`` (ISO strings, small lists
     only). ``fetched`` includes the pending records fetched again by key and the issues a
     full run carried (:mod:`.carry`: listed, unchanged since ESM accepted them, not read
     again); ``clear_cache`` / ``default_clear_hours`` are diff's, so a run that clears
@@ -568,6 +578,7 @@ def _extract(
     guard: Callable[[], None] | None = None,
 ) -> ExtractResult:
     """:func:`extract` once the full run's carry plan is made (``None``: read everything)."""
+    skipped: list[datetime] = []  # comment imports: the updated of listed issues gone when read
     stats = {
         "pages": 0, "skipped_connector_comments": 0, "pending_refetched": 0, "pending_requests": 0,
         "listing_pages": 0, "listed_twice": 0, "requests": 0, "gone": 0,
@@ -605,7 +616,7 @@ def _extract(
                 # after earlier issues' comments were read, which must not move it
                 staged.note_updated(jira.newest_updated(
                     watermark_jql(task.jql, watermark_used, task.overlap_minutes, order=NEWEST_FIRST)))
-            for records in _iter_comment_records(jira, task, jql, stats):
+            for records in _iter_comment_records(jira, task, jql, stats, skipped):
                 staged.add_page(records, moves_watermark=not incremental)
     elif kind == "user":
         for records in _iter_user_records(jira, task):
@@ -641,6 +652,8 @@ def _extract(
         "missing_key_count": len(staged.missing_key),
         "carried": staged.carried,
         "sync_since": plan.since.isoformat() if plan is not None else None,
+        "sync_start": (plan.start or plan.since).isoformat() if plan is not None else None,
+        "skipped_oldest_updated": min(skipped).astimezone(timezone.utc).isoformat() if skipped else None,
         "sync_digest": plan.digest if plan is not None else None,
         "renamed_projects": renamed,
     }

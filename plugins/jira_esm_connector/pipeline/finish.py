@@ -125,16 +125,20 @@ def _advance_watermark(
     digest; returns it (ISO, UTC) or ``None``."""
     candidate = _parse(extracted.get("watermark_candidate"))
     previous = _parse(extracted.get("watermark_used"))
-    held = _parse(loaded.get("refused_oldest_updated"))
+    held_at = [t for t in (_parse(loaded.get("refused_oldest_updated")), _parse(extracted.get("skipped_oldest_updated")))
+               if t is not None]
+    held = min(held_at) if held_at else None
     if held is not None and candidate is not None and held < candidate:
-        # refused records must be fetched again by the next run: stop just before them (a
-        # watermark already before them stays: its overlap fetches them again)
+        # refused records (and issues gone when their comments were read, perhaps hidden for a
+        # moment) must be fetched again by the next run: stop just before them (a watermark
+        # already before them stays: its overlap fetches them again)
         candidate = held - timedelta(minutes=1)
         if previous is not None and candidate < previous:
             candidate = previous
         lg.warning(
-            "%d record(s) were refused: the watermark is held at %s so the next run fetches them again.",
-            refused, candidate.isoformat(),
+            "%d record(s) were refused%s: the watermark is held at %s so the next run fetches them again.",
+            refused, " and listed issues were gone when read" if extracted.get("skipped_oldest_updated") else "",
+            candidate.isoformat(),
         )
     digest = extracted.get("watermark_digest")
     if candidate is not None and (previous is None or candidate > previous):
@@ -194,7 +198,8 @@ def finish(
                 "full run without refusals.", counts["refused"],
             )
         else:  # the next full run reads again only what changed since this run began listing
-            state.set_full_sync(task.name, datetime.fromisoformat(str(extracted["sync_since"])), str(extracted["sync_digest"]))
+            start = extracted.get("sync_start") or extracted["sync_since"]
+            state.set_full_sync(task.name, datetime.fromisoformat(str(start)), str(extracted["sync_digest"]))
     volume = _run_volume(task, extracted, counts, removed, lg)
     state.record_run(task.name, run_id, counts, volume)
     warning = None

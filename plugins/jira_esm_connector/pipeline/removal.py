@@ -187,12 +187,13 @@ def _candidates_from_key_map(
             folders[card.data_card_id] = card.folder_code
     gone = [k for k in unfetched if k not in still_ours]
     if gone:
-        if _holds_another_key(task, {k: unfetched[k] for k in gone}, esm, lg, concurrency):
+        rekeyed = _holds_another_key(task, {k: unfetched[k] for k in gone}, esm, lg, concurrency)
+        # no card with this task's id has these keys any more (trashed, taken over by another
+        # task, or holding another key -- which the paging records instead)
+        state.forget_card_ids(task.name, gone)
+        if rekeyed:
             state.set_key_map_complete(task.name, task.template, key_attr, False)
             return None
-        # no card with this task's id has these keys any more (trashed, taken over by
-        # another task): the map stays complete without them
-        state.forget_card_ids(task.name, gone)
     lg.info(
         "Removal check from the key map: %d mapped record(s) fetched this run, %d not fetched, checked in ESM "
         "in %d request(s); %d of them are still this task's active cards.",
@@ -526,6 +527,28 @@ def _not_fetched_records_cards(
     return [(card, key) for card, key in candidates if card not in written]
 
 
+def _not_earlier_forms_of_fetched(
+    task: Any, candidates: list[tuple[str, str]], seen: set[str], state: StateApi, lg: Any,
+) -> list[tuple[str, str]]:
+    """The candidates left once those are set aside that hold a fetched number key as earlier
+    versions wrote it ("13.0" for record 13, :func:`.load.earlier_key_forms`) while the key map
+    gives record 13 no other card: that card is record 13's -- the load rewrites its key once
+    ESM takes the record (marked, a refused write this run left record 13 without an active
+    card for good). A record "13" with a card of its own (a text key, where "13.0" is another
+    record) does not keep it."""
+    forms = earlier_key_forms(task, seen)
+    hits = [(card, key) for card, key in candidates if key in forms]
+    if not hits:
+        return candidates
+    own = state.get_card_ids(task.name, [forms[key] for _, key in hits])
+    kept = {card: key for card, key in hits if own.get(forms[key], card) == card}
+    if kept:
+        lg.info("%d card(s) are not marked removed: each holds a fetched record's number key as earlier versions "
+                "wrote it, and is that record's card (the load rewrites the key): %s", len(kept),
+                ", ".join(f"card {card} ({key})" for card, key in list(kept.items())[:20]))
+    return [(card, key) for card, key in candidates if card not in kept]
+
+
 def _mark(
     task: Any, candidates: list[tuple[str, str]], folders: dict[str, str | None], esm: EsmApi, state: StateApi,
     lg: Any, guard: Callable[[], None],
@@ -600,9 +623,6 @@ def mark_removed(
                 "incremental import" if task.mode != "full" else "removed: false")
         return nothing_marked()
     seen = _fetched_keys(extracted)
-    # a card an earlier version keyed "13.0" is record 13's card, fetched -- even when ESM
-    # refused the record's write this run, and its key is not rewritten yet
-    seen |= set(earlier_key_forms(task, seen))
     with writing_template(task, esm, state, step="mark_removed", run_id=run_id, settings=settings,
                           logger=lg) as lock:
         return _mark_removed(task, extracted, seen, esm, state, lock.check, allow_mass_removal=allow_mass_removal,
@@ -627,6 +647,7 @@ def _mark_removed(
     )
     candidates = _not_gone_from_jira(task, candidates, jira, extracted, lg, state, seen)
     candidates = _not_fetched_records_cards(task, candidates, seen, state, lg)
+    candidates = _not_earlier_forms_of_fetched(task, candidates, seen, state, lg)
     # guarded before each chunk: the write lock lost meanwhile, another writer may have taken a candidate over
     marked, refused = _mark(task, candidates, folders, esm, state, lg, guard)
     return {"marked_removed": len(marked), "active_cards": active, "refused_removals": refused, "skipped": False,

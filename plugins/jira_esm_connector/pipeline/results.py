@@ -45,6 +45,8 @@ class ExtractResult(TypedDict):
     missing_key_count: int
     carried: int  # full runs: listed, unchanged since ESM accepted them, not read again (in ``fetched``)
     sync_since: str | None  # full generic runs: Jira's time before the listing (ISO, UTC)
+    sync_start: str | None  # ... the next full run's "changed since" (no later than the newest change shown)
+    skipped_oldest_updated: str | None  # comment imports: issues gone when read; a watermark must not pass it
     sync_digest: str | None  # ... and the task's mapping digest (pipeline/carry.py)
     renamed_projects: NotRequired[dict[str, str]]  # incremental: old project key -> new, listed in full once
 
