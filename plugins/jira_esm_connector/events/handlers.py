@@ -108,6 +108,7 @@ def transition_issue(act: Act) -> dict[str, Any]:
         comment_adf=text_to_adf(comment) if comment else None,
         fields=act.fields() or None,
         check_first=act.check_first,
+        guard=act.guard,
     )
 
 

@@ -101,6 +101,10 @@ class CreateGuard:
     stale attempt sends no create.
     ``still_ours``: the same check for creates found by reading Jira's database (no note
     needed): called before each is sent, raises when another attempt has the event now.
+    ``created_id`` / ``remember_created``: the id of the issue a create of this event made
+    (Jira answered it), noted with the event: a later attempt (the write-back failed) reads
+    that issue by its id instead of searching by the event's label, which someone may have
+    removed meanwhile (a second issue was created then).
     ``max_wait_s``: the longest one attempt keeps searching (it must end well within the
     task's deadline); past it the attempt fails retriably and the next one goes on.
     ``clock`` / ``sleep``: injectable for tests.
@@ -110,6 +114,8 @@ class CreateGuard:
     ambiguous_at: datetime | None = None
     remember: Callable[[datetime | None], None] | None = None
     still_ours: Callable[[], None] | None = None
+    created_id: str | None = None
+    remember_created: Callable[[str], None] | None = None
     max_wait_s: float = 120.0
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     sleep: Callable[[float], None] = time.sleep
@@ -346,6 +352,20 @@ def find_issue_for_event(jira: JiraApi, ref: EventRef) -> dict[str, Any] | None:
     return None
 
 
+def _noted_issue(jira: JiraApi, ref: EventRef, issue_id: str | None) -> dict[str, Any] | None:
+    """The issue an earlier attempt noted it created (``{"issue_key", "issue_id"}``, its key as
+    now: a move changes it), when it is there and holds the event's property; else None."""
+    if not issue_id:
+        return None
+    try:
+        if not ref.matches(jira.get_issue_property(issue_id, ISSUE_EVENT_PROPERTY, missing_ok=True)):
+            return None
+        issue = jira.get_issue(issue_id, ["summary"])
+    except NotFoundError:  # deleted meanwhile: the label search decides
+        return None
+    return {"issue_key": str(issue["key"]), "issue_id": str(issue.get("id") or issue_id)}
+
+
 def create_issue(
     jira: JiraApi,
     ref: EventRef,
@@ -373,13 +393,23 @@ def create_issue(
         labels.append(ref.label)
     body["labels"] = labels
 
+    guard = guard if guard is not None else CreateGuard()
+
     def create() -> dict[str, Any]:
         created = jira.create_issue(body, properties={ISSUE_EVENT_PROPERTY: ref.issue_property()})
-        return {"issue_key": created["key"], "issue_id": str(created.get("id", ""))}
+        result = {"issue_key": created["key"], "issue_id": str(created.get("id", ""))}
+        if guard.remember_created is not None and result["issue_id"]:
+            try:
+                guard.remember_created(result["issue_id"])
+            except Exception:  # noqa: BLE001 - the issue exists: a later attempt finds it by its label
+                log.exception("Could not note issue %s as the one event %s created", result["issue_key"], ref.event_id)
+        return result
+
+    def find() -> dict[str, Any] | None:
+        return _noted_issue(jira, ref, guard.created_id) or find_issue_for_event(jira, ref)
 
     result, _ = _create_guarded(
-        "create the issue", create, lambda: _call("look up the event's issue", lambda: find_issue_for_event(jira, ref)),
-        guard if guard is not None else CreateGuard(), check_first=check_first,
+        "create the issue", create, lambda: _call("look up the event's issue", find), guard, check_first=check_first,
     )
     log.info("Jira issue %s holds event %s", result["issue_key"], ref.event_id)
     return result
@@ -481,13 +511,15 @@ def transition_issue(
     comment_adf: Mapping[str, Any] | None = None,
     fields: Mapping[str, Any] | None = None,
     check_first: bool = False,
+    guard: CreateGuard | None = None,
 ) -> dict[str, Any]:
     """Move ``issue_key`` to the status named ``status`` by the transition of *its* workflow
     that leads there (transition ids differ between workflows). ``status`` may name
     alternatives, ``"Done|Resolved"``: the first one the issue's workflow offers wins, so one
     task serves projects with different workflows. Already in that status: nothing to do.
     ``resolution`` (a name) and ``fields`` go with the transition; ``comment_adf`` is added
-    after it as a marked comment (so the comment import does not bring it back).
+    after it as a marked comment (so the comment import does not bring it back), with the
+    same ``guard`` as :func:`add_comment`: a try that lost the event meanwhile posts no second one.
 
     Returns ``{"issue_key", "status", "transition_id", "changed"}`` (+ ``comment_id``)."""
     targets = _targets(status)
@@ -537,7 +569,8 @@ def transition_issue(
                 f"transitions available from there: {offered}"
             )
     if comment_adf:
-        made = add_comment(jira, ref, issue_key, comment_adf, check_first=check_first or not result["changed"])
+        made = add_comment(jira, ref, issue_key, comment_adf, check_first=check_first or not result["changed"],
+                           guard=guard)
         result["comment_id"] = made["comment_id"]
     return result
 

@@ -284,6 +284,7 @@ def _claim(
 
 
 AMBIGUOUS_CREATE_NOTE = "ambiguous_create_at"  # event note: when a create of unknown outcome was sent
+CREATED_ISSUE_NOTE = "created_issue_id"  # event note: the issue a create made (Jira answered)
 
 
 def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float) -> ops.CreateGuard:
@@ -310,7 +311,13 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
         if current is not None and (current.done or current.attempts != claim.attempts):
             raise _claim_lost(ref, claim)
 
-    return ops.CreateGuard(index_lag_s=index_lag_s, ambiguous_at=ambiguous_at, remember=remember, still_ours=still_ours)
+    def remember_created(issue_id: str) -> None:
+        if note_event is not None:
+            note_event(ref.task, ref.event_id, {CREATED_ISSUE_NOTE: issue_id}, attempt=claim.attempts)
+
+    created = (getattr(claim, "notes", None) or {}).get(CREATED_ISSUE_NOTE)
+    return ops.CreateGuard(index_lag_s=index_lag_s, ambiguous_at=ambiguous_at, remember=remember, still_ours=still_ours,
+                           created_id=str(created) if created else None, remember_created=remember_created)
 
 
 def _claim_lost(ref: EventRef, claim: Any) -> EventBusy:

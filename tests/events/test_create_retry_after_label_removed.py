@@ -1,0 +1,54 @@
+"""A create_issue event whose Jira create was answered (the key was in hand) but whose
+write-back to ESM failed transiently is retried by Airflow. The retry looked for the issue
+again only through a JQL search on the event's label. When the label was gone by then (a
+person or a Jira automation rule replaced the issue's labels -- the label ``esm-event-<hash>``
+looks like noise), the retry found nothing and created a SECOND issue, although the first
+one still carries the event's issue property and Jira's answer named it. Now the created
+issue's id is noted with the event, and a later attempt reads that issue first."""
+from __future__ import annotations
+
+import pytest
+
+from jira_esm_connector.events import run_event
+from jira_esm_connector.http.errors import ServiceUnavailableError
+from jira_esm_connector.markers import ISSUE_EVENT_PROPERTY, EventRef
+
+from .conftest import example_task, unique
+
+
+class EsmDownOnce:
+    """The ESM client, but the first write-back answers 503 (ESM briefly down)."""
+
+    def __init__(self, esm):
+        self._esm, self.calls = esm, 0
+
+    def __getattr__(self, name):
+        return getattr(self._esm, name)
+
+    def patch_card(self, *a, **kw):
+        self.calls += 1
+        if self.calls == 1:
+            raise ServiceUnavailableError("ESM answered 503", status=503)
+        return self._esm.patch_card(*a, **kw)
+
+
+def _issues_with_event_property(jira, task_name, event_id, keys):
+    ref = EventRef(task_name, event_id)
+    return [k for k in keys if ref.matches(jira.get_issue_property(k, ISSUE_EVENT_PROPERTY, missing_ok=True))]
+
+
+def test_a_retry_after_a_failed_write_back_does_not_create_a_second_issue(jira, esm, state):
+    task = example_task("event_create_issue.yaml")
+    card = esm.create_card("incident", {"subject": "write-back down"}, folder="incident_management")
+    conf = {"event_id": unique(), "datacard_id": card, "subject": "write-back down"}
+    flaky = EsmDownOnce(esm)
+    with pytest.raises(ServiceUnavailableError):  # transient: Airflow retries the task
+        run_event(task, conf, jira, flaky, state, owner="run-1", index_lag_s=0)
+    ref = EventRef(task.name, conf["event_id"])
+    first = next(iter(jira.search(f'labels = "{ref.label}"', fields=["labels"])))["key"]
+    # before the retry, someone tidies the issue's labels (Jira automation "set labels", a person)
+    jira.edit_issue(first, {"labels": ["triaged"]})
+    retried = run_event(task, conf, jira, flaky, state, owner="run-1", index_lag_s=0)
+    created = [first] + ([retried["issue_key"]] if retried["issue_key"] != first else [])
+    assert _issues_with_event_property(jira, task.name, conf["event_id"], created) == [first], retried
+    assert retried["issue_key"] == first

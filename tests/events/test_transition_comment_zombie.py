@@ -1,0 +1,87 @@
+"""A transition event's comment was created without the claim check (``still_ours``) that
+the add_comment operation and the issue create use.
+
+Try 1 of a run moves the issue and freezes before the transition's comment (lost heartbeats:
+Airflow marks the try failed and starts try 2 of the same run, which takes the event over at
+once). Try 2 finds the issue in the target status, looks for the event's comment, finds none
+and adds it. Try 1 woke and added the comment a second time: two comments for one event, and
+its success overwrote the recorded result. Now the transition's comment goes through the same
+guard: try 1 finds the event no longer its own and stops. (A try that freezes inside the
+comment's own request, after the check, is the window no check can close.)"""
+from __future__ import annotations
+
+import threading
+
+from jira_esm_connector.events import run_event
+
+from .conftest import example_task, unique
+
+
+class StallBeforeComment:
+    """The Jira client, but once the transition took effect the worker freezes until woken
+    (try 1's worker, before its comment)."""
+
+    def __init__(self, jira, stalled: threading.Event, wakes: threading.Event):
+        self._jira, self.stalled, self.wakes = jira, stalled, wakes
+
+    def __getattr__(self, name):
+        return getattr(self._jira, name)
+
+    def transition_issue(self, *a, **kw):
+        done = self._jira.transition_issue(*a, **kw)
+        self.stalled.set()
+        assert self.wakes.wait(60)
+        return done
+
+
+def test_a_zombie_transition_try_does_not_add_the_comment_a_second_time(jira, state):
+    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "zombie transition"})["key"]
+    task = example_task("event_transition_issue.yaml")
+    conf = {"event_id": unique(), "issue_key": key, "status": "05 - Solved", "comment": "Solved in ESM."}
+    stalled, wakes = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def try_1():
+        try:
+            outcomes["1"] = run_event(task, conf, StallBeforeComment(jira, stalled, wakes), None, state, owner="run-1")
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcomes["1"] = exc
+
+    zombie = threading.Thread(target=try_1)
+    zombie.start()
+    try:
+        assert stalled.wait(60)
+        retry = run_event(task, conf, jira, None, state, owner="run-1")  # try 2 of the same run
+    finally:
+        wakes.set()
+        zombie.join(60)
+    comments = [str(c["id"]) for c in jira.iter_comments(key)]
+    assert comments == [retry["comment_id"]], (comments, outcomes["1"])
+
+
+def test_a_zombie_transition_try_does_not_overwrite_the_retrys_recorded_result(jira, state):
+    """Same race: the zombie's complete_event is not tied to its attempt (fail_event is), so
+    the recorded (replayed) result names the zombie's comment, not the one the retry returned."""
+    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "zombie transition"})["key"]
+    task = example_task("event_transition_issue.yaml")
+    conf = {"event_id": unique(), "issue_key": key, "status": "05 - Solved", "comment": "Solved in ESM."}
+    stalled, wakes = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def try_1():
+        try:
+            outcomes["1"] = run_event(task, conf, StallBeforeComment(jira, stalled, wakes), None, state, owner="run-1")
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcomes["1"] = exc
+
+    zombie = threading.Thread(target=try_1)
+    zombie.start()
+    try:
+        assert stalled.wait(60)
+        retry = run_event(task, conf, jira, None, state, owner="run-1")
+    finally:
+        wakes.set()
+        zombie.join(60)
+    replay = run_event(task, conf, jira, None, state, owner="run-2")
+    assert replay["replayed"] is True
+    assert replay["comment_id"] == retry["comment_id"], (replay, retry, outcomes["1"])
