@@ -395,14 +395,18 @@ def create_issue(
 
     guard = guard if guard is not None else CreateGuard()
 
+    def note(result: dict[str, Any]) -> None:
+        if guard.remember_created is not None and result["issue_id"] and result["issue_id"] != guard.created_id:
+            try:
+                guard.remember_created(result["issue_id"])
+                guard.created_id = result["issue_id"]
+            except Exception:  # noqa: BLE001 - the issue exists: a later attempt finds it by its label
+                log.exception("Could not note issue %s as the one event %s created", result["issue_key"], ref.event_id)
+
     def create() -> dict[str, Any]:
         created = jira.create_issue(body, properties={ISSUE_EVENT_PROPERTY: ref.issue_property()})
         result = {"issue_key": created["key"], "issue_id": str(created.get("id", ""))}
-        if guard.remember_created is not None and result["issue_id"]:
-            try:
-                guard.remember_created(result["issue_id"])
-            except Exception:  # noqa: BLE001 - the issue exists: a later attempt finds it by its label
-                log.exception("Could not note issue %s as the one event %s created", result["issue_key"], ref.event_id)
+        note(result)  # at once: whatever fails next, a later attempt reads this issue
         return result
 
     def find() -> dict[str, Any] | None:
@@ -411,6 +415,7 @@ def create_issue(
     result, _ = _create_guarded(
         "create the issue", create, lambda: _call("look up the event's issue", find), guard, check_first=check_first,
     )
+    note(result)  # found by a search (a create whose answer was lost): noted the same way
     log.info("Jira issue %s holds event %s", result["issue_key"], ref.event_id)
     return result
 

@@ -188,11 +188,12 @@ def _candidates_from_key_map(
     gone = [k for k in unfetched if k not in still_ours]
     if gone:
         rekeyed = _holds_another_key(task, {k: unfetched[k] for k in gone}, esm, lg, concurrency)
+        if rekeyed:  # noted first: a map still noted complete must not have lost the card
+            state.set_key_map_complete(task.name, task.template, key_attr, False)
         # no card with this task's id has these keys any more (trashed, taken over by another
         # task, or holding another key -- which the paging records instead)
         state.forget_card_ids(task.name, gone)
         if rekeyed:
-            state.set_key_map_complete(task.name, task.template, key_attr, False)
             return None
     lg.info(
         "Removal check from the key map: %d mapped record(s) fetched this run, %d not fetched, checked in ESM "
