@@ -346,7 +346,11 @@ def find_issue_for_event(jira: JiraApi, ref: EventRef) -> dict[str, Any] | None:
     finds nothing (or is refused), and "nothing" would read as "not created yet"."""
     jql = f"labels = {jql_quote(ref.label)}"
     for issue in jira.search(jql, fields=["summary"], page_size=10):
-        value = jira.get_issue_property(issue["key"], ISSUE_EVENT_PROPERTY, missing_ok=True)
+        try:
+            value = jira.get_issue_property(issue["key"], ISSUE_EVENT_PROPERTY, missing_ok=True)
+        except NotFoundError:  # deleted since the search's index saw it: not the event's issue
+            log.info("Jira issue %s, found by the event's label, was deleted meanwhile: not this event's.", issue["key"])
+            continue
         if ref.matches(value):
             return {"issue_key": issue["key"], "issue_id": str(issue.get("id", ""))}
     return None
