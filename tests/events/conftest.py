@@ -13,7 +13,7 @@ import pytest
 from jira_esm_connector.config import load_task_file, parse_task
 from jira_esm_connector.events import clear_field_cache
 from jira_esm_connector.http import RetryPolicy
-from jira_esm_connector.http.errors import NotFoundError
+from jira_esm_connector.http.errors import NotFoundError, ServiceUnavailableError
 from jira_esm_connector.jira import JiraClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +32,23 @@ def delete_group_if_there(jira, group_id: str) -> None:
 
 def unique(prefix: str = "evt") -> str:
     return f"{prefix}-{os.getpid()}-{next(_COUNTER)}-{uuid.uuid4().hex[:6]}"
+
+
+class EsmDownOnce:
+    """The ESM client, but the first write-back answers 503 (ESM briefly down): the event
+    fails retriably after Jira acted."""
+
+    def __init__(self, esm):
+        self._esm, self.calls = esm, 0
+
+    def __getattr__(self, name):
+        return getattr(self._esm, name)
+
+    def patch_card(self, *a, **kw):
+        self.calls += 1
+        if self.calls == 1:
+            raise ServiceUnavailableError("ESM answered 503", status=503)
+        return self._esm.patch_card(*a, **kw)
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from jira_esm_connector.events import run_event
 from jira_esm_connector.http.errors import RequestTimeoutError, ServiceUnavailableError
 from jira_esm_connector.markers import ISSUE_EVENT_PROPERTY, EventRef
 
-from .conftest import example_task, unique
+from .conftest import EsmDownOnce, example_task, unique
 
 
 class CreateAnswerLostOnce:
@@ -30,19 +30,6 @@ class CreateAnswerLostOnce:
             raise RequestTimeoutError("Jira did not answer POST /rest/api/3/issue in time", service="Jira")
         return made
 
-
-class EsmDownOnce:
-    def __init__(self, esm):
-        self._esm, self.calls = esm, 0
-
-    def __getattr__(self, name):
-        return getattr(self._esm, name)
-
-    def patch_card(self, *a, **kw):
-        self.calls += 1
-        if self.calls == 1:
-            raise ServiceUnavailableError("ESM answered 503", status=503)
-        return self._esm.patch_card(*a, **kw)
 
 
 def test_an_issue_found_after_a_lost_answer_is_noted_too(jira, esm, state):

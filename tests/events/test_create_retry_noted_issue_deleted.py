@@ -16,21 +16,8 @@ from jira_esm_connector.events import is_permanent, run_event
 from jira_esm_connector.http.errors import ServiceUnavailableError
 from jira_esm_connector.markers import EventRef
 
-from .conftest import example_task, unique
+from .conftest import EsmDownOnce, example_task, unique
 
-
-class EsmDownOnce:
-    def __init__(self, esm):
-        self._esm, self.calls = esm, 0
-
-    def __getattr__(self, name):
-        return getattr(self._esm, name)
-
-    def patch_card(self, *a, **kw):
-        self.calls += 1
-        if self.calls == 1:
-            raise ServiceUnavailableError("ESM answered 503", status=503)
-        return self._esm.patch_card(*a, **kw)
 
 
 class LaggingIndex:

@@ -34,7 +34,9 @@ class StallBeforeComment:
         return done
 
 
-def test_a_zombie_transition_try_does_not_add_the_comment_a_second_time(jira, state):
+def _zombie_then_retry(jira, state):
+    """Try 1 freezes after the transition; try 2 of the same run handles the event; try 1
+    wakes. ``(issue key, task, conf, try 2's result, try 1's outcome)``."""
     key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "zombie transition"})["key"]
     task = example_task("event_transition_issue.yaml")
     conf = {"event_id": unique(), "issue_key": key, "status": "05 - Solved", "comment": "Solved in ESM."}
@@ -44,7 +46,7 @@ def test_a_zombie_transition_try_does_not_add_the_comment_a_second_time(jira, st
     def try_1():
         try:
             outcomes["1"] = run_event(task, conf, StallBeforeComment(jira, stalled, wakes), None, state, owner="run-1")
-        except BaseException as exc:  # noqa: BLE001 - asserted below
+        except BaseException as exc:  # noqa: BLE001 - asserted by the callers
             outcomes["1"] = exc
 
     zombie = threading.Thread(target=try_1)
@@ -55,33 +57,19 @@ def test_a_zombie_transition_try_does_not_add_the_comment_a_second_time(jira, st
     finally:
         wakes.set()
         zombie.join(60)
+    return key, task, conf, retry, outcomes.get("1")
+
+
+def test_a_zombie_transition_try_does_not_add_the_comment_a_second_time(jira, state):
+    key, _task, _conf, retry, zombie = _zombie_then_retry(jira, state)
     comments = [str(c["id"]) for c in jira.iter_comments(key)]
-    assert comments == [retry["comment_id"]], (comments, outcomes["1"])
+    assert comments == [retry["comment_id"]], (comments, zombie)
 
 
 def test_a_zombie_transition_try_does_not_overwrite_the_retrys_recorded_result(jira, state):
-    """Same race: the zombie's complete_event is not tied to its attempt (fail_event is), so
-    the recorded (replayed) result names the zombie's comment, not the one the retry returned."""
-    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "zombie transition"})["key"]
-    task = example_task("event_transition_issue.yaml")
-    conf = {"event_id": unique(), "issue_key": key, "status": "05 - Solved", "comment": "Solved in ESM."}
-    stalled, wakes = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
-
-    def try_1():
-        try:
-            outcomes["1"] = run_event(task, conf, StallBeforeComment(jira, stalled, wakes), None, state, owner="run-1")
-        except BaseException as exc:  # noqa: BLE001 - asserted below
-            outcomes["1"] = exc
-
-    zombie = threading.Thread(target=try_1)
-    zombie.start()
-    try:
-        assert stalled.wait(60)
-        retry = run_event(task, conf, jira, None, state, owner="run-1")
-    finally:
-        wakes.set()
-        zombie.join(60)
+    """Same race: the zombie's success overwrote the recorded (replayed) result, which then
+    named the zombie's comment, not the one the retry returned."""
+    _key, task, conf, retry, zombie = _zombie_then_retry(jira, state)
     replay = run_event(task, conf, jira, None, state, owner="run-2")
     assert replay["replayed"] is True
-    assert replay["comment_id"] == retry["comment_id"], (replay, retry, outcomes["1"])
+    assert replay["comment_id"] == retry["comment_id"], (replay, retry, zombie)

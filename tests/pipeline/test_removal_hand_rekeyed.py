@@ -17,6 +17,17 @@ from .test_removal_fast_path import _deleted, _extracted, _keys, _load_people, _
 FAST = "Removal check from the key map"
 
 
+def gone_and_rekeyed_by_hand(task, esm, state, tmp_path) -> list[str]:
+    """20 people loaded (the load notes the key map complete), then acc-7's card re-keyed by
+    hand in ESM and acc-7 deleted in Jira: the keys a run fetches now."""
+    keys = _keys(20)
+    _load_people(task, esm, state, tmp_path / "load", keys)
+    assert state.key_map_complete(task.name, "person", "jira_account_id")
+    card = _people(esm)["acc-7"][0].data_card_id
+    esm.patch_card("person", card, {"jira_account_id": "acc-7 (old account)"})
+    return [k for k in keys if k != "acc-7"]
+
+
 def test_a_card_rekeyed_by_hand_after_a_load_is_marked_once_its_record_has_a_new_card(esm, state, tmp_path, run_log):
     task = make_task(USERS_TASK, name="rekeyed_users")
     keys = _keys(20)
@@ -62,12 +73,7 @@ def test_a_card_rekeyed_by_hand_whose_record_left_jira_is_marked_on_the_fast_pat
     and kept the map noted complete -- the card was never a candidate again. Now it reads the
     card by its id, finds it still the task's, and pages."""
     task = make_task(USERS_TASK, name="rekeyed_gone_users")
-    keys = _keys(20)
-    _load_people(task, esm, state, tmp_path / "load", keys)
-    assert state.key_map_complete(task.name, "person", "jira_account_id")
-    card = _people(esm)["acc-7"][0].data_card_id
-    esm.patch_card("person", card, {"jira_account_id": "acc-7 (old account)"})  # edited in ESM by hand
-    fetched = [k for k in keys if k != "acc-7"]  # acc-7 deleted in Jira
+    fetched = gone_and_rekeyed_by_hand(task, esm, state, tmp_path)
 
     first = mark_removed(task, _extracted(tmp_path / "e1", fetched), esm, state, logger=run_log)
     second = mark_removed(task, _extracted(tmp_path / "e2", fetched), esm, state, logger=run_log)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from jira_esm_connector.pipeline import mark_removed
 
 from .conftest import USERS_TASK, make_task
-from .test_removal_fast_path import _deleted, _extracted, _keys, _load_people, _people
+from .test_removal_fast_path import _deleted, _extracted
+from .test_removal_hand_rekeyed import gone_and_rekeyed_by_hand
 
 FAST = "Removal check from the key map"
 PAGING = "is not known to be complete"
@@ -20,12 +21,7 @@ HELD = "the key map no longer says which cards"
 
 def test_after_the_hand_rekeyed_card_is_marked_later_runs_use_the_key_map_again(esm, state, tmp_path, run_log):
     task = make_task(USERS_TASK, name="rekeyed_gone_pages")
-    keys = _keys(20)
-    _load_people(task, esm, state, tmp_path / "load", keys)
-    assert state.key_map_complete(task.name, "person", "jira_account_id")
-    card = _people(esm)["acc-7"][0].data_card_id
-    esm.patch_card("person", card, {"jira_account_id": "acc-7 (old account)"})  # edited in ESM by hand
-    fetched = [k for k in keys if k != "acc-7"]  # acc-7 deleted in Jira
+    fetched = gone_and_rekeyed_by_hand(task, esm, state, tmp_path)
 
     first = mark_removed(task, _extracted(tmp_path / "e1", fetched), esm, state, logger=run_log)
     assert first["marked_removed"] == 1 and _deleted(esm) == {"acc-7 (old account)"}

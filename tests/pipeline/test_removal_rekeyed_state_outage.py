@@ -13,7 +13,8 @@ import pytest
 from jira_esm_connector.pipeline import mark_removed
 
 from .conftest import USERS_TASK, make_task
-from .test_removal_fast_path import _deleted, _extracted, _keys, _load_people, _people
+from .test_removal_fast_path import _deleted, _extracted
+from .test_removal_hand_rekeyed import gone_and_rekeyed_by_hand
 
 
 class StateBlip:
@@ -34,12 +35,7 @@ class StateBlip:
 
 def test_a_failed_incomplete_note_does_not_hide_the_rekeyed_card_for_ever(esm, state, tmp_path, run_log):
     task = make_task(USERS_TASK, name="rekeyed_forget_order")
-    keys = _keys(20)
-    _load_people(task, esm, state, tmp_path / "load", keys)
-    assert state.key_map_complete(task.name, "person", "jira_account_id")
-    card = _people(esm)["acc-7"][0].data_card_id
-    esm.patch_card("person", card, {"jira_account_id": "acc-7 (old account)"})  # edited in ESM by hand
-    fetched = [k for k in keys if k != "acc-7"]  # acc-7 deleted in Jira
+    fetched = gone_and_rekeyed_by_hand(task, esm, state, tmp_path)
 
     blip = StateBlip(state)
     with pytest.raises(ConnectionError):  # the run fails; the next one is expected to do the work
