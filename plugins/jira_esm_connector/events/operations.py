@@ -346,26 +346,30 @@ def find_issue_for_event(jira: JiraApi, ref: EventRef) -> dict[str, Any] | None:
     finds nothing (or is refused), and "nothing" would read as "not created yet"."""
     jql = f"labels = {jql_quote(ref.label)}"
     for issue in jira.search(jql, fields=["summary"], page_size=10):
-        try:
-            value = jira.get_issue_property(issue["key"], ISSUE_EVENT_PROPERTY, missing_ok=True)
-        except NotFoundError:  # deleted since the search's index saw it: not the event's issue
-            log.info("Jira issue %s, found by the event's label, was deleted meanwhile: not this event's.", issue["key"])
-            continue
-        if ref.matches(value):
+        if _holds_event(jira, ref, issue["key"]):
             return {"issue_key": issue["key"], "issue_id": str(issue.get("id", ""))}
     return None
 
 
+def _holds_event(jira: JiraApi, ref: EventRef, issue: str) -> bool:
+    """Does the issue (key or id) carry this event's property? Not when Jira no longer has it
+    (deleted since a search's index or an earlier attempt saw it)."""
+    try:
+        return ref.matches(jira.get_issue_property(issue, ISSUE_EVENT_PROPERTY, missing_ok=True))
+    except NotFoundError:
+        log.info("Jira issue %s was deleted meanwhile: not the issue of event %s.", issue, ref.event_id)
+        return False
+
+
 def _noted_issue(jira: JiraApi, ref: EventRef, issue_id: str | None) -> dict[str, Any] | None:
     """The issue an earlier attempt noted it created (``{"issue_key", "issue_id"}``, its key as
-    now: a move changes it), when it is there and holds the event's property; else None."""
-    if not issue_id:
+    now: a move changes it), when it is there and holds the event's property; else None (the
+    label search decides)."""
+    if not issue_id or not _holds_event(jira, ref, issue_id):
         return None
     try:
-        if not ref.matches(jira.get_issue_property(issue_id, ISSUE_EVENT_PROPERTY, missing_ok=True)):
-            return None
         issue = jira.get_issue(issue_id, ["summary"])
-    except NotFoundError:  # deleted meanwhile: the label search decides
+    except NotFoundError:  # deleted between the two reads
         return None
     return {"issue_key": str(issue["key"]), "issue_id": str(issue.get("id") or issue_id)}
 

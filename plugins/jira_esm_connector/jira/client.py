@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -165,10 +165,6 @@ def _each_once(issues: Iterable[Mapping[str, Any]]) -> list[Any]:
 # Jira's account id of every corrupted record of a deleted user (schema ``User``: "accountId
 # returns *unknown*"): it names no one, and two such records are not one user listed twice
 _NO_ACCOUNT = frozenset({"unknown"})
-
-
-def _named_users(users: list[Any]) -> list[Any]:
-    return [u for u in users if str(u.get("accountId")) not in _NO_ACCOUNT]
 
 
 def _seg(value: str | int) -> str:
@@ -1007,13 +1003,8 @@ class JiraClient:
         """Every user (``/rest/api/3/users/search``, bare arrays; only an empty page ends the listing:
         Jira may return fewer users per page than asked)."""
         paginator = OffsetArrayPaginator(page_size, max_page_size=1000, anonymous=_NO_ACCOUNT)
-        unnamed = 0
-        for _page, items in self.paginate("GET", "/rest/api/3/users/search", paginator):
-            named = _named_users(items)
-            unnamed += len(items) - len(named)
-            yield from named
-        self.log.info("Listed %d Jira users in %d pages", paginator.items_read - unnamed, paginator.pages_read)
-        self._say_unnamed(unnamed, "users/search")
+        listed = yield from self._named_users("/rest/api/3/users/search", paginator, "users/search")
+        self.log.info("Listed %d Jira users in %d pages", listed, paginator.pages_read)
 
     def find_users(self, query: str, *, page_size: int = 100) -> list[dict[str, Any]]:
         """Users whose name or e-mail matches ``query`` (``/rest/api/3/user/search``)."""
@@ -1087,17 +1078,27 @@ class JiraClient:
         params: dict[str, Any] = self._group_params(group_id, group_name)
         params["includeInactiveUsers"] = "true" if include_inactive else "false"
         paginator = StartAtPaginator(page_size, items_key="values", id_keys=("accountId",), anonymous=_NO_ACCOUNT)
-        unnamed = 0
-        for _page, items in self.paginate("GET", "/rest/api/3/group/member", paginator, params=params):
-            named = _named_users(items)
-            unnamed += len(items) - len(named)
-            yield from named
-        self._say_unnamed(unnamed, f"the members of group {group_id or group_name}")
+        listing = f"the members of group {group_id or group_name}"
+        yield from self._named_users("/rest/api/3/group/member", paginator, listing, params=params)
 
-    def _say_unnamed(self, count: int, listing: str) -> None:
-        if count:
+    def _named_users(
+        self, path: str, paginator: Paginator, listing: str, **kwargs: Any,
+    ) -> Generator[dict[str, Any], None, int]:
+        """The users of a listing (``GET path``), less the records with the account id 'unknown'
+        (Jira's corrupted records of deleted users, which name no one: counted and logged);
+        returns how many users it yielded."""
+        named = unnamed = 0
+        for _page, items in self.paginate("GET", path, paginator, **kwargs):
+            for user in items:
+                if str(user.get("accountId")) in _NO_ACCOUNT:
+                    unnamed += 1
+                else:
+                    named += 1
+                    yield user
+        if unnamed:
             self.log.info("Left out %d user record(s) of %s with the account id 'unknown': Jira's corrupted records "
-                          "of deleted users, which name no one.", count, listing)
+                          "of deleted users, which name no one.", unnamed, listing)
+        return named
 
     def iter_group_members_of(
         self, groups: Iterable[dict[str, Any]], include_inactive: bool = True

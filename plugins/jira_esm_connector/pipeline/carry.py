@@ -99,7 +99,7 @@ class CarryPlan:
 
     since: datetime  # Jira's serverTime before this run's listing (removal's "may the index lag" cutoff)
     digest: str
-    start: datetime | None = None  # the next run's "changed since": the newest change shown, if earlier
+    start: datetime  # the next run's "changed since": the newest change shown, if earlier than ``since``
     active: bool = False  # False: read everything (the reason is logged)
     changed_ids: set[str] = field(default_factory=set)
     pending: set[str] = field(default_factory=set)

@@ -652,7 +652,7 @@ def _extract(
         "missing_key_count": len(staged.missing_key),
         "carried": staged.carried,
         "sync_since": plan.since.isoformat() if plan is not None else None,
-        "sync_start": (plan.start or plan.since).isoformat() if plan is not None else None,
+        "sync_start": plan.start.isoformat() if plan is not None else None,
         "skipped_oldest_updated": min(skipped).astimezone(timezone.utc).isoformat() if skipped else None,
         "sync_digest": plan.digest if plan is not None else None,
         "renamed_projects": renamed,
