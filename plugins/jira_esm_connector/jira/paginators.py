@@ -297,7 +297,7 @@ class _OffsetPaginator(Paginator):
         self.restarts += 1
         if self.restarts > self.MAX_RESTARTS:
             raise PagingError(
-                f"the listing changed between its pages {self.restarts} times in a row (items added or deleted in "
+                f"the listing changed between its pages {self.restarts} times while it was read (items added or deleted in "
                 "Jira while it was read, or a server that ignores startAt); stopping rather than leave records "
                 "out, which a full import would take for removed. The next run reads it again."
             )
