@@ -188,7 +188,7 @@ class StateApi(Protocol):
     # event idempotency (events/)
     def begin_event(
         self, task: str, event_id: str, *, owner: str | None = None, stale_after: timedelta = ...,
-        now: datetime | None = None, origin: Mapping[str, str] | None = None,
+        now: datetime | None = None, origin: Mapping[str, str] | None = None, payload_digest: str | None = None,
     ) -> EventRecord: ...
     def complete_event(self, task: str, event_id: str, result: Any, *, card: Mapping[str, Any] | None = None) -> None: ...
     def note_event_card(

@@ -166,6 +166,24 @@ def test_same_event_twice_creates_one_issue_and_replays_the_result(jira, esm, st
     assert esm.get_card("incident", card).value("jira_key") == first["issue_key"]
 
 
+def test_a_replay_with_another_payload_is_told_not_passed_over(jira, state, caplog):
+    """An event id reused for another event (say the card id taken for the event id): the
+    replay acts on nothing, so the operator and the workflow are told the payload differs."""
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "datacard_id": "1", "subject": "first words"}
+    first = run_event(task, conf, jira, None, state, owner="run-1")
+    same = run_event(task, dict(reversed(list(conf.items()))), jira, None, state, owner="run-2")
+    assert same["replayed"] is True and "payload_differs" not in same  # keys in another order: the same event
+    with caplog.at_level("WARNING", logger="jira_esm_connector.events"):
+        other = run_event(task, {**conf, "subject": "second words"}, jira, None, state, owner="run-3")
+    assert other["replayed"] is True and other["payload_differs"] is True
+    assert other["issue_key"] == first["issue_key"]
+    assert len(_issues_for(jira, task.name, conf["event_id"])) == 1
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("handled before with another payload" in m and conf["event_id"] in m for m in warned), warned
+    assert not any("second words" in m for m in warned)  # payload values stay out of the log
+
+
 def test_crash_between_jiras_answer_and_the_record_does_not_duplicate(jira, state):
     task = example_task(CREATE, write_back=None)
     conf = {"event_id": unique(), "datacard_id": "1", "subject": "crash test"}

@@ -17,6 +17,8 @@ Steps:
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -260,13 +262,22 @@ def _origin(task: EventTask, payload: Mapping[str, Any], rendered: RenderedEvent
     return origin
 
 
+def payload_digest(payload: Mapping[str, Any]) -> str:
+    """A digest of the checked payload (keys in any order): tells a replay of the same event
+    from another event sent under an id already used."""
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _claim(
     state: StateApi, ref: EventRef, owner: str | None, wait_for_other: float, stale_after: timedelta | None,
-    origin: dict[str, str] | None = None,
+    origin: dict[str, str] | None = None, digest: str | None = None,
 ) -> Any:
     deadline = time.monotonic() + wait_for_other
     pause = 0.2
     extra: dict[str, Any] = {"stale_after": stale_after} if stale_after is not None else {}
+    if digest is not None:
+        extra["payload_digest"] = digest
     if origin is not None:
         extra["origin"] = origin
     while True:
@@ -357,10 +368,21 @@ def run_event(
     payload = check_payload(task, conf)
     ref = EventRef(task.name, payload["event_id"])
     rendered = _render(task, payload)
-    claim = _claim(state, ref, owner, wait_for_other, stale_after, _origin(task, payload, rendered))
+    digest = payload_digest(payload)
+    claim = _claim(state, ref, owner, wait_for_other, stale_after, _origin(task, payload, rendered), digest)
     if claim.done:
-        log.info("Event %s of %s was handled before: returning the recorded result, not acting again", ref.event_id, task.name)
-        return {**(claim.result or {}), "event_id": ref.event_id, "replayed": True}
+        replay = {**(claim.result or {}), "event_id": ref.event_id, "replayed": True}
+        if claim.payload_digest is not None and claim.payload_digest != digest:
+            log.warning(
+                "Event %s of %s was handled before with another payload: returning the recorded result, not acting "
+                "on this payload. An event id names one event: if this is a new event, trigger it with a new "
+                "event_id (the earlier DAG run's conf shows the payload that was handled).", ref.event_id, task.name,
+            )
+            replay["payload_differs"] = True
+        else:
+            log.info("Event %s of %s was handled before: returning the recorded result, not acting again",
+                     ref.event_id, task.name)
+        return replay
     check_first = bool(claim.resumed)
     if check_first:
         log.info(

@@ -151,6 +151,9 @@ class Tables:
             sa.Column("claimed_at", UTCDateTime, nullable=False),
             sa.Column("created_at", UTCDateTime, nullable=False),
             sa.Column("finished_at", UTCDateTime, nullable=True),
+            # a digest of the payload the last try acted on: a replay under the same event id
+            # with another payload is told to the operator, not passed over (migration 14)
+            sa.Column("payload_digest", sa.String(64), nullable=True),
             # StateStore.event_origins, asked by every import: the few unfinished events only,
             # not every event done in the last week (migration 9)
             sa.Index(f"{p}ix_events_unfinished", "claimed_at",
@@ -319,6 +322,14 @@ def _v13(conn: sa.Connection, tables: Tables) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _v14(conn: sa.Connection, tables: Tables) -> None:
+    # the digest of the payload each event was handled with (a replay with another payload is warned of)
+    table = tables.events
+    if "payload_digest" not in {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=table.schema)}:
+        name = conn.dialect.identifier_preparer.format_table(table)
+        conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN payload_digest VARCHAR(64)"))
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps and may arrive out of order
 # (branches add migrations in parallel): the runner applies, in order, every version above
@@ -327,6 +338,6 @@ def _v13(conn: sa.Connection, tables: Tables) -> None:
 # every table from _v1, which creates whatever the Tables class declares; later migrations
 # then find theirs there.)
 MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {
-    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11, 12: _v12, 13: _v13,
+    1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11, 12: _v12, 13: _v13, 14: _v14,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -285,6 +285,7 @@ class EventRecord:
     created_at: datetime
     claimed_at: datetime
     finished_at: datetime | None
+    payload_digest: str | None = None  # of the payload the last try acted on (None: not recorded)
 
     @property
     def done(self) -> bool:
@@ -1020,6 +1021,7 @@ class StateStore:
             task=row["task"], event_id=row["event_id"], status=row["status"], attempts=row["attempts"],
             result=row["result"], error=row["error"], owner=row["owner"], claimed=claimed, resumed=resumed,
             created_at=row["created_at"], claimed_at=row["claimed_at"], finished_at=row["finished_at"],
+            payload_digest=row.get("payload_digest"),
         )
 
     @transaction(idempotent=False)
@@ -1032,10 +1034,13 @@ class StateStore:
         stale_after: timedelta = timedelta(minutes=10),
         now: datetime | None = None,
         origin: Mapping[str, str] | None = None,
+        payload_digest: str | None = None,
     ) -> EventRecord:
         """Claim ``event_id`` for ``task`` atomically; ``origin``: the ESM card the event writes
         its result back to (``{"template", "attribute", "card_id"}``), noted in the claim's
         own statement (no extra write) until the event is done (:meth:`event_origins`).
+        ``payload_digest``: of the payload this try acts on, kept with a claim it wins (the
+        record of a done event carries the digest its last try acted on).
 
         * new event -> claimed;
         * done -> not claimed, carries the earlier ``result``;
@@ -1053,7 +1058,7 @@ class StateStore:
                 if row is None:
                     values = dict(task=task, event_id=event_id, status="running", owner=owner, attempts=1,
                                   result=_with_origin(None, origin), error=None, claimed_at=now, created_at=now,
-                                  finished_at=None)
+                                  finished_at=None, payload_digest=payload_digest)
                     if self._insert_if_absent(conn, t, values, ["task", "event_id"]):
                         return self._record(values, claimed=True, resumed=False)
                     continue  # somebody inserted first: look again
@@ -1071,12 +1076,13 @@ class StateStore:
                     .where(t.c.task == task, t.c.event_id == event_id, t.c.status == status,
                            t.c.attempts == row["attempts"])
                     .values(status="running", owner=owner, attempts=row["attempts"] + 1, claimed_at=now,
-                            error=row["error"], finished_at=None, result=_with_origin(row["result"], origin))
+                            error=row["error"], finished_at=None, result=_with_origin(row["result"], origin),
+                            payload_digest=payload_digest)
                 )
                 if res.rowcount == 1:
                     new = dict(row)
                     new.update(status="running", owner=owner, attempts=row["attempts"] + 1, claimed_at=now, finished_at=None,
-                               result=_with_origin(row["result"], origin))
+                               result=_with_origin(row["result"], origin), payload_digest=payload_digest)
                     return self._record(new, claimed=True, resumed=True)
         raise StateStoreError(f"could not claim event {event_id!r} of task {task!r}: too much contention")
 
