@@ -496,8 +496,20 @@ class ScheduledTask(StrictModel):
 
     @property
     def membership_attributes(self) -> list[str]:
-        """Group imports: the attributes holding a group's members (read from ``members``);
-        the load's membership safety limit guards them (pipeline/memberships.py)."""
+        """Group imports: the attributes whose values are a group's members (``from: members``,
+        one value per member, not joined into one text); the load's membership safety limit
+        guards them (pipeline/memberships.py). An attribute that merely reads ``members`` -- a
+        template counting them, a joined text of names -- holds no member: counted as one, its
+        text would keep an emptied group from looking emptied."""
+        if not self.fetch_members:
+            return []
+        return [name for name, spec in self.effective_attributes.items() if _lists_members(spec)]
+
+    @property
+    def member_derived_attributes(self) -> list[str]:
+        """Group imports: every attribute that reads ``members`` (the member attributes and
+        what is worked out from the members, such as a count): a group whose members are held
+        back is written without any of them, so its card stays consistent with the members it keeps."""
         return self.attributes_reading("members") if self.fetch_members else []
 
     @property
@@ -547,3 +559,14 @@ class ScheduledTask(StrictModel):
     def references(self) -> list[tuple[str, Any]]:
         """(attribute, ReferenceSpec) for every reference attribute — the load step resolves them."""
         return [(name, ref) for name, spec in self.attributes.items() for ref in spec.references()]
+
+
+def _lists_members(spec: FieldSpec) -> bool:
+    """Does the spec (or one of a multi-value spec's items) give a group's members as values:
+    a ``from`` path into ``members``, neither a template nor joined into one text?"""
+    items = spec.items if spec.items is not None else (spec,)
+    return any(
+        item.source is not None and item.template is None and item.join is None and item.transform != "join"
+        and item.source.split(".")[0].split("[")[0] == "members"
+        for item in items
+    )

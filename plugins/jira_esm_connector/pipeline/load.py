@@ -842,10 +842,11 @@ def _card_inputs(
 
 
 def _without_members(task: Any, row: dict[str, Any], held_back: set[str] | frozenset[str]) -> dict[str, Any]:
-    """The row's mapped data; for a group held back, without its member attributes."""
+    """The row's mapped data; for a group held back, without its member attributes (nor what
+    is worked out from its members)."""
     data = decode_data(row["data"])
     if row["key"] in held_back:
-        for name in membership_attributes(task):
+        for name in getattr(task, "member_derived_attributes", None) or membership_attributes(task):
             data.pop(name, None)
     return data
 
