@@ -12,9 +12,11 @@ again (the watermark is left alone). The state database is the one the DAGs use
 the ``clear_cache`` parameter.
 
 ``reset-watermark`` forgets an incremental task's watermark: its next run fetches everything
-its JQL selects (the task cache keeps ESM from being written again where nothing changed).
-A change to the task file does this by itself; this is for what the connector cannot see,
-e.g. cards changed or deleted in ESM by hand.
+its JQL selects (the task cache keeps ESM from being written again where nothing changed). A
+change to the task file does this by itself; this is for what the connector cannot see in
+Jira, e.g. issues its account was given access to without their changing. Cards changed or
+deleted in ESM by hand need ``clear`` as well: the cache still holds what ESM had before. A
+reset while a run of the task is under way holds: that run does not store a new watermark.
 
 ``template-locks`` lists the ESM templates being written right now (the write lock that
 keeps two loads or removals of one template apart, see :mod:`.template_lock`): which task
@@ -131,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"Task cache of '{name}' cleared ({n} record fingerprint(s) forgotten); "
                       "its next run pushes every record to ESM again. The watermark is unchanged.")
             elif args.command == "reset-watermark":
-                print(f"Watermark of '{name}' forgotten; its next run fetches everything its JQL selects."
+                print(f"Watermark of '{name}' forgotten; its next run fetches everything its JQL selects (and "
+                      "writes to ESM only what the task cache does not know: after cards were changed or deleted "
+                      f"in ESM by hand, also run 'clear {name}')."
                       if state.reset_watermark(name) else f"Task '{name}' has no watermark.")
             elif args.command == "release-lease":
                 gone = state.break_lease(name)

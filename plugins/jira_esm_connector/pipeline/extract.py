@@ -84,8 +84,8 @@ EXTRACT_COLUMNS = ("key", "updated", "record")
 def search_fields(task: Any) -> list[str]:
     """The Jira fields a generic import needs: every ``fields.<id>`` its mapping reads.
 
-    Anything read outside ``fields`` other than ``key``/``id`` (e.g. ``renderedFields``)
-    makes the search ask for ``*all``; ``updated`` is always fetched (watermark).
+    A template (which may read any field) makes the search ask for ``*all`` (the task model
+    refuses paths outside ``key``/``id``/``fields``); ``updated`` is always fetched (watermark).
     """
     paths: list[str] = [task.record_key_path]
     for spec in task.effective_attributes.values():
@@ -638,6 +638,16 @@ def _extract(
     candidate = staged.max_updated
     if candidate is None or (watermark_used is not None and candidate < watermark_used):
         candidate = watermark_used  # nothing new: the watermark stays where it was
+    if kind == "generic" and task.mode == "incremental" and stats["gone"]:
+        # listed, then not returned by the bulk fetch: deleted, or hidden from the account for
+        # a moment. The listing read ids only, so when each changed is unknown: a watermark
+        # moved past them would leave a hidden one's change behind for good
+        candidate = watermark_used
+        lg.warning(
+            "%d listed issue(s) were not returned when read (deleted, or hidden for a moment): the watermark "
+            "stays at %s so the next run lists them again.", stats["gone"],
+            watermark_used.astimezone(timezone.utc).isoformat() if watermark_used else "none (the next run reads everything)",
+        )
     result: ExtractResult = {
         "dataset": str(dataset.path),
         "fetched": staged.writer.rows,

@@ -125,6 +125,12 @@ def _advance_watermark(
     digest; returns it (ISO, UTC) or ``None``."""
     candidate = _parse(extracted.get("watermark_candidate"))
     previous = _parse(extracted.get("watermark_used"))
+    if previous is not None and state.get_watermark(task.name) is None:
+        # forgotten by an operator (reset-watermark) while this run was under way: storing this
+        # run's would undo the reset the CLI confirmed
+        lg.warning("The watermark of '%s' was reset while this run was under way: it stays unset, so the next run "
+                   "fetches everything its JQL selects.", task.name)
+        return None
     held_at = [t for t in (_parse(loaded.get("refused_oldest_updated")), _parse(extracted.get("skipped_oldest_updated")))
                if t is not None]
     held = min(held_at) if held_at else None
