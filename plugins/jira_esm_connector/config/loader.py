@@ -118,7 +118,14 @@ def load_task_file(path: str | Path) -> Task:
         raise TaskFileError(name, exc.message, line=exc.line) from None
     if data is None:
         raise TaskFileError(name, "is empty")
-    return parse_task(data, name)
+    try:
+        return parse_task(data, name)
+    except TaskFileError:
+        raise
+    except (RecursionError, ValueError, TypeError) as exc:
+        # not one of the checks' own messages: still this file's error alone (the DAG files
+        # build every task's DAG from one folder, and one file must not take the others down)
+        raise TaskFileError(name, f"cannot be read as a task file: {type(exc).__name__}: {exc}") from None
 
 
 def load_task_dir(directory: str | Path) -> LoadResult:

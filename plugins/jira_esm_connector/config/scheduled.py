@@ -380,7 +380,40 @@ class ScheduledTask(StrictModel):
             )
         self._check_removal()
         self._check_distinct_attributes(self.removal)
+        self._check_quality_columns()
+        if kind == "generic":
+            self._check_issue_paths()
         return self
+
+    def _check_issue_paths(self) -> None:
+        """An issue import's attributes read ``key``, ``id`` and ``fields``: every other part of
+        an issue (``renderedFields``, ``changelog``, ``names``, ...) Jira sends only when asked
+        to expand it, which the connector does not -- such an attribute would be written empty,
+        silently, on every card."""
+        for name, spec in self.effective_attributes.items():
+            heads = {src.split(".")[0].split("[")[0] for src in spec.sources()} | spec_template_names(spec)
+            for head in sorted(heads - _ISSUE_PARTS):
+                raise located(
+                    f"reads '{head}', which Jira sends only when asked to expand it, and an import does not: read "
+                    "key, id or fields.<field id> (e.g. fields.description with transform: adf_to_text)",
+                    "attributes", name,
+                )
+
+    def _check_quality_columns(self) -> None:
+        """Each column an expectation names is one the batch has (an attribute, or the key's):
+        a typo would otherwise fail every run at the quality gate, after the whole extract."""
+        columns = [*self.effective_attributes, *([self.key.esm] if self.key is not None else [])]
+        for n, expectation in enumerate(self.quality):
+            for arg in ("column", "column_A", "column_B", "column_list"):
+                given = expectation.kwargs.get(arg)
+                for column in (given if isinstance(given, list) else [given]):
+                    if isinstance(column, str) and column not in columns:
+                        import difflib
+
+                        close = difflib.get_close_matches(column, columns, n=1)
+                        hint = f"; did you mean '{close[0]}'?" if close else f"; the columns are: {', '.join(columns)}"
+                        raise located(f"'{column}' is not an attribute this task maps{hint}",
+                                      "quality", n, expectation.name, arg)
 
     def _check_removal(self) -> None:
         removed = self.removed
@@ -570,3 +603,7 @@ def _lists_members(spec: FieldSpec) -> bool:
         and item.source.split(".")[0].split("[")[0] == "members"
         for item in items
     )
+
+
+# what an issue holds without an expand (search/jql and issue/bulkfetch answers)
+_ISSUE_PARTS = frozenset({"key", "id", "self", "fields"})

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from ..bounded import short_repr
 
@@ -61,6 +61,11 @@ def validate_schedule(schedule: str) -> str:
         )
     if not croniter.is_valid(text):
         raise ValueError(f"{short_repr(text)} is not a valid cron expression, e.g. '*/30 * * * *'")
+    try:  # valid, yet a day no month has (31 February): Airflow would never run the DAG
+        croniter(text, datetime(2025, 1, 1, tzinfo=timezone.utc)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"{short_repr(text)} never matches a date (a day its months do not have, such as "
+                         "31 February): the task would never run") from None
     return text
 
 

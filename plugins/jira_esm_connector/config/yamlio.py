@@ -130,3 +130,7 @@ def load_yaml(text: str) -> Any:
         raise YamlProblem(f"control character U+{char:04X} is not allowed in a task file", line) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"YAML syntax error: {exc}", None) from None
+    except RecursionError:
+        # PyYAML builds nested values recursively: a few hundred levels exhaust Python's stack
+        raise YamlProblem("is nested too deeply (values inside values hundreds of levels down); "
+                          "a task file needs a few levels", None) from None
