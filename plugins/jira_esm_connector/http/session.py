@@ -299,7 +299,8 @@ def service_messages(response: requests.Response, *, secrets: Iterable[str | Non
     elif response.text:
         snippet = response.text.strip()
         if snippet and not snippet.lstrip().startswith("<"):  # skip HTML error pages
-            add(snippet[:300])
+            # redacted before it is cut: a secret across the cut would no longer be found whole
+            add(redact(snippet[:4000], secrets)[:300])
     return messages
 
 
