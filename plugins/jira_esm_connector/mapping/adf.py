@@ -22,12 +22,14 @@ def adf_to_text(adf: Any) -> str | None:
     breaks, list items ``- `` / ``1. `` (nested lists indented), headings and code
     blocks keep their text, mentions their ``@name``, links ``text (url)`` when the text
     is not the url itself, and tables one row per line with ``|`` between cells.
-    A plain string (older API versions) is returned unchanged.
+    A plain string (older API versions) is returned unchanged; a list of nodes gives their blocks.
     """
     if adf is None:
         return None
     if isinstance(adf, str):
         return adf
+    if isinstance(adf, (list, tuple)):  # a node's content (``fields.description.content``): its blocks
+        return _blocks([n for n in adf if isinstance(n, dict)], 0).strip("\n")
     if not isinstance(adf, dict):
         return str(adf)
     return _block(adf, 0).strip("\n")

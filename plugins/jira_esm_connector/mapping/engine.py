@@ -247,11 +247,12 @@ def _compile_scalar(spec: FieldSpec, options: MappingOptions) -> Callable[[Any],
 def _compile_from_path(spec: FieldSpec, options: MappingOptions) -> Callable[[Any], Any]:
     """``{from: ...}`` (or a plain path): each -> transform -> map/default -> join -> reference.
 
-    Lists keep their items that are not ``None`` (ADF transforms take the whole value)."""
+    Lists keep their items that are not ``None`` (ADF transforms take the whole value, except
+    after ``each``: one document per item)."""
     get = compile_path(spec.source)
     get_each = compile_path(spec.each) if spec.each is not None else None
     scalar = _compile_scalar(spec, options)
-    whole = spec.transform in ("adf_to_text", "text_to_adf")
+    whole = spec.transform in ("adf_to_text", "text_to_adf") and get_each is None
     join_sep = spec.join if spec.join is not None else (
         (spec.separator if spec.separator is not None else ", ") if spec.transform == "join" else None
     )
