@@ -122,6 +122,22 @@ def test_cache_cli_clears_fingerprints_but_not_the_watermark(tmp_path):
     assert "0 cached record(s)" in status.stdout and "2026-01-01T00:00:00+00:00" in status.stdout
 
 
+def test_cache_cli_refuses_to_clear_a_task_the_state_database_does_not_know(tmp_path, capsys):
+    from jira_esm_connector.pipeline.cache import main as cache_cli
+
+    url = f"sqlite:///{tmp_path}/state.db"
+    store = StateStore(url)
+    store.put_fingerprints("jira_issues_to_incidents", {"SUP-1": "a" * 64})
+    store.dispose()
+    assert cache_cli(["--db-url", url, "clear", "jira_issues_to_incident"]) == 1  # one letter short
+    said = capsys.readouterr()
+    assert "'jira_issues_to_incident' has no cached records" in said.err and "Check the name" in said.err
+    store = StateStore(url)
+    assert store.get_fingerprints("jira_issues_to_incidents", ["SUP-1"]) == {"SUP-1": "a" * 64}
+    assert store.last_cache_clear("jira_issues_to_incident") is None  # no clear recorded for the typo
+    store.dispose()
+
+
 def test_cache_cli_shows_and_releases_a_dead_runs_lease(tmp_path, capsys):
     from datetime import timedelta
 

@@ -7,7 +7,8 @@
     python -m jira_esm_connector.pipeline.cache template-locks [--db-url URL]
 
 ``clear`` forgets the task's fingerprints, so its next run pushes every record to ESM
-again (the watermark is left alone). The state database is the one the DAGs use
+again (the watermark is left alone). A name the state database knows nothing of (a typo) is
+refused, exit code 1. The state database is the one the DAGs use
 (``JIRA_ESM_STATE_DB_URL``) unless ``--db-url`` is given. A DAG run can do the same with
 the ``clear_cache`` parameter.
 
@@ -127,8 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines = template_locks_text(state)
             print("\n".join(lines) if lines else "No ESM template is being written.")
             return 0
+        unknown = 0
         for name in args.tasks:
-            if args.command == "clear":
+            if args.command == "clear" and not _known(state, name):
+                # a mistyped name would otherwise be "cleared" and the real task left as it was
+                print(f"Task '{name}' has no cached records, watermark, lease or earlier clear in this state database: "
+                      "nothing to clear. Check the name (the task file's 'name', which is the DAG id).", file=sys.stderr)
+                unknown += 1
+            elif args.command == "clear":
                 n = clear_task_cache(state, name)
                 print(f"Task cache of '{name}' cleared ({n} record fingerprint(s) forgotten); "
                       "its next run pushes every record to ESM again. The watermark is unchanged.")
@@ -149,7 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"watermark: {mark.isoformat() if mark else 'none'}; lease: {_lease_text(state, name)}")
     finally:
         state.dispose()
-    return 0
+    return 1 if unknown else 0
+
+
+def _known(state, task_name: str) -> bool:
+    """Does the state database hold anything of this task?"""
+    return bool(state.count_fingerprints(task_name) or state.last_cache_clear(task_name)
+                or state.get_watermark(task_name) or state.get_lease(task_name))
 
 
 if __name__ == "__main__":  # pragma: no cover
