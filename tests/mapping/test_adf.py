@@ -102,3 +102,16 @@ def test_round_trip(text):
 def test_round_trip_adf_to_text_to_adf_for_simple_docs():
     original = doc(p(t("a"), {"type": "hardBreak"}, t("b")), p(t("c")))
     assert text_to_adf(adf_to_text(original)) == original
+
+
+def test_media_renders_the_address_of_an_external_image_and_the_name_of_an_attachment():
+    def single(**attrs):
+        return doc({"type": "mediaSingle", "content": [{"type": "media", "attrs": attrs}]})
+
+    assert adf_to_text(single(type="external", url="https://example.com/a.png")) == "[image: https://example.com/a.png]"
+    assert adf_to_text(single(type="external", url="https://example.com/b.png", alt="plan")) == (
+        "[image: plan (https://example.com/b.png)]")
+    # another address is another text: the card is written again when the image changes
+    assert adf_to_text(single(type="external", url="https://example.com/a.png")) != adf_to_text(
+        single(type="external", url="https://example.com/c.png"))
+    assert adf_to_text(single(type="file", id="6e7c7f2c", collection="x", alt="report.pdf")) == "[attachment: report.pdf]"

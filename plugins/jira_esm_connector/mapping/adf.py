@@ -78,6 +78,9 @@ def _inline_node(node: dict) -> str:
         except (TypeError, ValueError):
             return str(stamp or "")
     if kind in ("media", "mediaInline"):
+        url = attrs.get("url") if attrs.get("type") == "external" else None
+        if url:  # an image linked from the web: its address is what the text can keep (and what changes)
+            return f"[image: {attrs['alt']} ({url})]" if attrs.get("alt") else f"[image: {url}]"
         return f"[attachment: {attrs.get('alt') or attrs.get('id') or 'file'}]"
     # Unknown inline node: keep whatever text it carries.
     if "text" in node:
