@@ -188,6 +188,7 @@ def _as_argv(usage: str, db_url: str) -> list[str]:
 
 def test_every_documented_cache_cli_command_runs(tmp_path, capsys):
     from jira_esm_connector.pipeline.cache import main
+    from jira_esm_connector.state import StateStore
 
     commands = _documented_cache_commands()
     assert {w for w, _ in commands} >= {"README.md", "docs/TASK_FILES.md", "pipeline/cache.py"}
@@ -197,6 +198,12 @@ def test_every_documented_cache_cli_command_runs(tmp_path, capsys):
         argv = _as_argv(usage, db_url)
         if "--db-url" not in argv:
             argv = ["--db-url", db_url, *argv]  # the documented default database is JIRA_ESM_STATE_DB_URL's
+        if "clear" in argv:  # clear refuses a task the state database knows nothing of (a typo)
+            store = StateStore(db_url)
+            for name in argv[argv.index("clear") + 1:]:
+                if not name.startswith("-") and name != db_url:
+                    store.put_fingerprints(name, {"KEY-1": "a" * 64})
+            store.dispose()
         try:
             code = main(argv)
         except SystemExit as exc:  # argparse refused the command line
