@@ -73,3 +73,48 @@ def test_two_corrupted_deleted_users_on_different_pages_do_not_stop_the_user_imp
     cards = by_attr(esm_cards(esm, "person", task.name), "jira_account_id")
     assert set(live) <= set(cards), result
     assert "unknown" not in cards and result["fetched"] == len(live), result
+
+
+def _status(esm, task, account_id):
+    return by_attr(esm_cards(esm, "person", task.name), "jira_account_id")[account_id].value("accountStatus")
+
+
+def test_a_live_user_jira_cannot_name_for_a_while_is_not_marked_deleted(
+    jira_sim_scratch, proxied_jira, proxy, esm, state, staging,
+):
+    """The contract (schema ``User``): "User record unavailable: This usually occurs due to an
+    internal service outage. In this case, all parameters have fallback values" -- the account
+    id 'unknown' as for a corrupted record. The import leaves such records out, so the person
+    behind one looked gone and was marked Deleted (de-provisioned) by the next full run. More
+    such records than the last successful run had: nothing is marked until the operator says
+    the directory is sound (allow_shrink)."""
+    from jira_esm_connector.pipeline import ShrinkLimitError
+
+    sim = jira_sim_scratch
+    for n in range(30):
+        sim.admin("POST", "users", json={"email": f"staff.{n}@example.com", "displayName": f"Staff {n}"})
+    task = make_task(USERS_TASK)
+    first = run_import(task, proxied_jira, esm, state, staging, run_id(1))
+    cards = by_attr(esm_cards(esm, "person", task.name), "jira_account_id")
+    hidden = sorted(a for a, c in cards.items() if c.value("email") == "staff.3@example.com")[0]
+    gone = sorted(a for a, c in cards.items() if c.value("email") == "staff.4@example.com")[0]
+    sim.admin("DELETE", f"users/{gone}")  # a real departure: no longer listed
+    proxy.rewrite_response("GET", "/rest/api/3/users/search", _corrupted({hidden}))  # the directory fails for one
+
+    try:
+        with pytest.raises(ShrinkLimitError) as err:
+            run_import(task, proxied_jira, esm, state, staging, run_id(2))
+    finally:
+        assert _status(esm, task, hidden) != "Deleted", "a live person Jira could not name was de-provisioned"
+    assert first.get("unnamed_users") == 0
+    assert "1 user record(s) with the account id 'unknown' (0 in the last successful run)" in str(err.value)
+    assert _status(esm, task, hidden) != "Deleted" and _status(esm, task, gone) != "Deleted"
+
+    # the operator checked: the record is a deleted user's -- this run marks what is gone
+    third = run_import(task, proxied_jira, esm, state, staging, run_id(3), allow_shrink=True)
+    assert third["unnamed_users"] == 1 and third["marked_removed"] == 2
+    # from now on one such record is the baseline: the next departure is marked as usual
+    later = sorted(a for a, c in cards.items() if c.value("email") == "staff.5@example.com")[0]
+    sim.admin("DELETE", f"users/{later}")
+    fourth = run_import(task, proxied_jira, esm, state, staging, run_id(4))
+    assert fourth["marked_removed"] == 1 and _status(esm, task, later) == "Deleted"

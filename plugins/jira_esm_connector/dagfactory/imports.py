@@ -232,7 +232,8 @@ def _import_params(task: ScheduledTask) -> dict[str, Param]:
         params["allow_shrink"] = Param(
             False, type="boolean", title="Allow a smaller fetch",
             description=f"Mark removed records even though this run fetched more than {removal.max_shrink:.0%} "
-                        "fewer records than the last successful run (use only when Jira really has fewer).",
+                        "fewer records than the last successful run, or (user imports) Jira listed more users it "
+                        "could not name (account id 'unknown') than then (use only when Jira really has fewer).",
         )
     if task.membership_attributes:
         params["allow_member_removal"] = Param(

@@ -272,6 +272,10 @@ class JiraClient:
         # (see confirm_bulk_fetch: a cap lowered after the proof would have cut it)
         self._trusted_at: dict[tuple[str, ...] | None, float] = {}
         self._bulk_lock = threading.Lock()
+        # user records with the account id 'unknown' left out of listings so far (all threads):
+        # the removal of a user import compares a run's count with the last successful run's
+        self.unnamed_users_left_out = 0
+        self._unnamed_lock = threading.Lock()
         if warn_token_expiry:  # False: a caller that says it itself (the health check, the Test button)
             self.warn_if_token_expiring()
 
@@ -1085,8 +1089,9 @@ class JiraClient:
         self, path: str, paginator: Paginator, listing: str, **kwargs: Any,
     ) -> Generator[dict[str, Any], None, int]:
         """The users of a listing (``GET path``), less the records with the account id 'unknown'
-        (Jira's corrupted records of deleted users, which name no one: counted and logged);
-        returns how many users it yielded."""
+        (Jira's corrupted records of deleted users, which name no one; the contract's fallback
+        records of users its directory could not give in an outage look the same): counted in
+        :attr:`unnamed_users_left_out` and logged; returns how many users it yielded."""
         named = unnamed = 0
         for _page, items in self.paginate("GET", path, paginator, **kwargs):
             for user in items:
@@ -1096,8 +1101,11 @@ class JiraClient:
                     named += 1
                     yield user
         if unnamed:
-            self.log.info("Left out %d user record(s) of %s with the account id 'unknown': Jira's corrupted records "
-                          "of deleted users, which name no one.", unnamed, listing)
+            with self._unnamed_lock:
+                self.unnamed_users_left_out += unnamed
+            self.log.info("Left out %d user record(s) of %s with the account id 'unknown' (Jira's corrupted records "
+                          "of deleted users, or the fallback records of users its directory could not give).",
+                          unnamed, listing)
         return named
 
     def iter_group_members_of(

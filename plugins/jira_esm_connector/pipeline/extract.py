@@ -619,9 +619,11 @@ def _extract(
             for records in _iter_comment_records(jira, task, jql, stats, skipped):
                 staged.add_page(records, moves_watermark=not incremental)
     elif kind == "user":
+        unnamed_before = getattr(jira, "unnamed_users_left_out", 0)
         for records in _iter_user_records(jira, task):
             stats["pages"] += 1
             staged.add_page(records)
+        stats["unnamed_users"] = getattr(jira, "unnamed_users_left_out", 0) - unnamed_before
     elif kind == "group":
         for records in _iter_group_records(jira, task):
             stats["pages"] += 1
@@ -667,6 +669,8 @@ def _extract(
         "sync_digest": plan.digest if plan is not None else None,
         "renamed_projects": renamed,
     }
+    if kind == "user":
+        result["unnamed_users"] = stats["unnamed_users"]
     lg.info(
         "Extracted %d %s record(s) in %d page(s)%s; new watermark candidate: %s.",
         result["fetched"], kind, result["pages"],

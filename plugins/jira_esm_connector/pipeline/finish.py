@@ -28,7 +28,7 @@ COUNT_KEYS = (
 # counts of some imports only, in the summary line when not 0 (group imports: groups that kept
 # their previous members, the membership safety limit of pipeline/memberships.py; records held
 # pending because an event wrote their card after the load looked it up, re-keyed next run)
-OPTIONAL_COUNT_KEYS = ("groups_held_back", "held_for_rekey")
+OPTIONAL_COUNT_KEYS = ("groups_held_back", "held_for_rekey", "unnamed_users")
 
 
 def summary_line(task_name: str, counts: dict[str, Any]) -> str:
@@ -189,6 +189,8 @@ def finish(
         "groups_held_back": int(loaded.get("groups_held_back", 0)),
         "held_for_rekey": held_for_rekey,
     }
+    if extracted.get("unnamed_users") is not None:  # user imports: the removal's baseline (removal.py)
+        counts["unnamed_users"] = int(extracted["unnamed_users"])
     watermark = _advance_watermark(task, state, extracted, loaded, counts["refused"], lg) if task.mode == "incremental" else None
     if extracted.get("renamed_projects") and not counts["refused"]:
         # their cards are re-keyed: later runs list only what changed (after a refusal, again)

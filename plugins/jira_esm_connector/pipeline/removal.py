@@ -21,6 +21,12 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
   or lost state database -- than the task's active cards) -- a listing cut short by page
   caps, a lost permission, a lagging index -- nothing is marked either, unless the run was
   triggered with ``allow_shrink: true``;
+* **users Jira could not name** (user imports): Jira lists the corrupted record of a deleted
+  user with the account id ``unknown``, and the contract gives the record of a user its
+  directory cannot give in an outage fallback values too -- such a record names no one, so
+  a live person behind it looks gone. When a run left out more such records than the last
+  successful run (none recorded: than none), nothing is marked either, unless the run was
+  triggered with ``allow_shrink: true`` (the listing is short of those users);
 * **asked Jira** (generic imports): the listing reads Jira's search index, which lags behind
   writes and may lose a page. A candidate whose issue Jira still has (``issue/bulkfetch``,
   read consistently) is not marked when it changed since the listing began less the task's
@@ -31,7 +37,7 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
   still in Jira. Once the task writes the record again it gets a card of its own, and the
   changed card is a candidate like any other.
 
-The first two fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry
+The first three fail the run without an Airflow retry (:class:`RemovalLimitError`): a retry
 would see the same listing. So does an ESM that refuses the whole template with 403 (the
 account lost its role): the marking stops after a few requests, as the load does
 (:class:`..esm.TemplateWriteForbiddenError`), instead of trying card by card. The run's volume is not recorded, so the next run compares against the
@@ -227,6 +233,31 @@ def _holds_another_key(task: Any, gone: dict[str, str], esm: EsmApi, lg: Any, co
                 card_id, task.key.esm, key, card.value(task.key.esm), task.name)
             return True
     return False
+
+
+def _check_unnamed_users(
+    task: Any, candidates: list[tuple[str, str]], unnamed: int, state: StateApi, *, allow_shrink: bool, lg: Any,
+) -> None:
+    """Raise :class:`ShrinkLimitError` when the run left out more user records with the account
+    id 'unknown' than the last successful run (module docs), unless ``allow_shrink``."""
+    last = next(iter(state.recent_runs(task.name, limit=1)), None)
+    before = (last.get("counts") or {}).get("unnamed_users") if last else None
+    if before is not None and unnamed <= int(before):
+        return  # as many as before: corrupted records of users deleted long ago
+    against = f"{before} in the last successful run" if before is not None else "none recorded before"
+    message = (
+        f"Task '{task.name}': refusing to mark {len(candidates)} '{task.template}' card(s) as removed: Jira listed "
+        f"{unnamed} user record(s) with the account id 'unknown' ({against}). Such a record names no one: Jira "
+        f"gives it for a corrupted deleted user, and for a user its directory could not give (an outage), who then "
+        f"looks gone. Nothing was marked. If Jira's user directory is sound (the extra records are deleted users), "
+        f"trigger the DAG once with the parameter allow_shrink = true. First keys: "
+        f"{', '.join(k for _, k in candidates[:10])}"
+    )
+    if allow_shrink:
+        lg.warning("Unnamed-user check overridden for this run (allow_shrink): %s", message)
+        return
+    lg.error("%s", message)
+    raise ShrinkLimitError(message)
 
 
 def _check_safety_limits(
@@ -646,6 +677,8 @@ def _mark_removed(
         task, candidates, active, int(extracted.get("fetched") or 0), last_volume,
         allow_mass_removal=allow_mass_removal, allow_shrink=allow_shrink, lg=lg,
     )
+    if candidates and extracted.get("unnamed_users"):
+        _check_unnamed_users(task, candidates, int(extracted["unnamed_users"]), state, allow_shrink=allow_shrink, lg=lg)
     candidates = _not_gone_from_jira(task, candidates, jira, extracted, lg, state, seen)
     candidates = _not_fetched_records_cards(task, candidates, seen, state, lg)
     candidates = _not_earlier_forms_of_fetched(task, candidates, seen, state, lg)

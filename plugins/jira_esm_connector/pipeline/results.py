@@ -49,6 +49,7 @@ class ExtractResult(TypedDict):
     skipped_oldest_updated: str | None  # comment imports: issues gone when read; a watermark must not pass it
     sync_digest: str | None  # ... and the task's mapping digest (pipeline/carry.py)
     renamed_projects: NotRequired[dict[str, str]]  # incremental: old project key -> new, listed in full once
+    unnamed_users: NotRequired[int]  # user imports: records with the account id 'unknown' left out
 
 
 class TransformResult(TypedDict):
@@ -134,6 +135,7 @@ class RunSummary(TypedDict):
     cache_cleared: bool
     schedule_warning: str | None
     summary: str  # the one-line summary also logged
+    unnamed_users: NotRequired[int]  # user imports: records with the account id 'unknown' left out
 
 
 class StaleExample(TypedDict):
