@@ -50,7 +50,7 @@ from ..protocols import JiraApi, StateApi
 from ..provider import PACKAGE_NAME
 from .watermark import NEWEST_FIRST, watermark_jql, watermark_since
 
-__all__ = ["CarryPlan", "plan_carry", "task_digest", "carry_allowed_by_quality"]
+__all__ = ["CarryPlan", "plan_carry", "supersede_watermark", "task_digest", "carry_allowed_by_quality"]
 
 log = logging.getLogger("jira_esm_connector.pipeline")
 
@@ -58,7 +58,7 @@ log = logging.getLogger("jira_esm_connector.pipeline")
 _SUPERSEDED = "superseded"
 
 # Bump when transform's output for the same Jira record changes without a version change.
-TRANSFORM_REVISION = 2
+TRANSFORM_REVISION = 3
 
 
 def _connector_version() -> str:
@@ -147,6 +147,16 @@ def _why_not(task: Any, state: StateApi, digest: str, clear_due: bool) -> tuple[
     return None, last[0]
 
 
+def supersede_watermark(task: Any, state: StateApi, settings: Any = None) -> None:
+    """A run under a task digest other than the one the watermark was reached under (a changed
+    task file, a full-mode interlude) notes the watermark superseded before it writes: were the
+    task file reverted afterwards, the digests would match again and an incremental run would
+    trust a watermark from before the cards were written under the other mapping."""
+    recorded = state.get_watermark_digest(task.name)
+    if recorded is not None and recorded != _SUPERSEDED and recorded != task_digest(task, settings):
+        state.set_watermark(task.name, None, digest=_SUPERSEDED)
+
+
 def plan_carry(
     task: Any, jira: JiraApi, state: StateApi, *, settings: Any = None, clear_due: bool = False,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
@@ -173,7 +183,12 @@ def plan_carry(
     read, shown = _newest_shown(jira, task)
     if not read:
         return None
-    plan = CarryPlan(since=since, digest=digest, start=min(since, shown) if shown is not None else since)
+    start = min(since, shown) if shown is not None else since
+    if shown is None and last is not None and last[1] == digest:
+        # the search shows nothing: an empty selection, or every change of it hidden by a
+        # lagging index -- moved to Jira's clock, the start would pass those changes for good
+        start = min(since, last[0])
+    plan = CarryPlan(since=since, digest=digest, start=start)
     if shown is not None and shown < since:
         lg.info("Newest change the search shows before listing: %s (UTC; the next full run reads what changed since "
                 "then, as Jira's clock says %s).", shown.isoformat(), since.isoformat())

@@ -66,7 +66,7 @@ from ..mapping.dates import parse_jira_datetime
 from ..markers import connector_comment_or_gone
 from ..mapping.paths import get_path
 from ..protocols import JiraApi, StateApi
-from .carry import CarryPlan, plan_carry, task_digest
+from .carry import CarryPlan, plan_carry, supersede_watermark, task_digest
 from .diff import cache_clear_reason
 from .event_objects import note_event_objects
 from .results import ExtractResult, no_lease_check
@@ -496,6 +496,8 @@ def extract(
     """
     lg = logger or log
     plan = None
+    if task.mapping_type in ("generic", "comment"):
+        supersede_watermark(task, state, settings)
     if task.mapping_type == "generic":
         clear_due = task.mode == "full" and cache_clear_reason(
             task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now,

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..protocols import StateApi
 from .results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
-from .staging import StagingPath, location, read_text, safe_name, write_text
+from .staging import Dataset, StagingPath, location, read_text, safe_name, write_text
 
 __all__ = ["finish", "summary_line", "COUNT_KEYS", "OPTIONAL_COUNT_KEYS", "status_file", "read_status"]
 
@@ -118,6 +118,20 @@ def _run_volume(task: Any, extracted: Any, counts: Any, removed: Any, lg: Any) -
     return volume
 
 
+def _forget_unlisted(task: Any, state: StateApi, extracted: ExtractResult, lg: Any) -> None:
+    """A full run's listing is the task's selection: the task cache forgets the records it did
+    not list. Such a record may come back into the selection (an assignee back in the group a
+    ``membersOf`` names, a filter or permission changed) with a change made while it was out --
+    a change the next run's "changed since" listing, which runs the task's JQL, never showed:
+    with its fingerprint kept, every later run would carry it unread. Forgotten, it is read."""
+    listed = {str(row["key"]) for row in Dataset(extracted["dataset"]).iter_rows(columns=["key"]) if row["key"] is not None}
+    unlisted = [key for key, _print in state.iter_fingerprints(task.name) if key not in listed]
+    if unlisted:
+        state.delete_fingerprints(task.name, unlisted)
+        lg.info("The task cache forgot %d record(s) this full run did not list: if they are selected again, the "
+                "next run reads them.", len(unlisted))
+
+
 def _advance_watermark(
     task: Any, state: StateApi, extracted: ExtractResult, loaded: LoadResult, refused: int, lg: Any,
 ) -> str | None:
@@ -208,6 +222,7 @@ def finish(
         else:  # the next full run reads again only what changed since this run began listing
             start = extracted.get("sync_start") or extracted["sync_since"]
             state.set_full_sync(task.name, datetime.fromisoformat(str(start)), str(extracted["sync_digest"]))
+        _forget_unlisted(task, state, extracted, lg)
     volume = _run_volume(task, extracted, counts, removed, lg)
     state.record_run(task.name, run_id, counts, volume)
     warning = None
