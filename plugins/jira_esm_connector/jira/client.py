@@ -1100,6 +1100,9 @@ class JiraClient:
                 else:
                     named += 1
                     yield user
+        # told apart by their place alone, such records are handed out again by a pass that
+        # restarts the listing: the last pass says how many the listing holds
+        unnamed = getattr(paginator, "unnamed_read", unnamed)
         if unnamed:
             with self._unnamed_lock:
                 self.unnamed_users_left_out += unnamed

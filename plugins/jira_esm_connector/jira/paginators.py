@@ -187,6 +187,7 @@ class _OffsetPaginator(Paginator):
         self._checks_plain = False  # the next check also vouches for the plain page before it
         self._plain_ends = False  # ... which was empty or said it was the last
         self._this_pass: set[Any] = set()
+        self.unnamed_read = 0  # records of an ``anonymous`` id this pass read (a restart reads them again)
 
     def _identity(self, item: dict[str, Any], position: int) -> Any:
         for key in self.id_keys:
@@ -235,6 +236,7 @@ class _OffsetPaginator(Paginator):
             self._moved = True  # an item of an earlier page again: the list moved under us
             return []
         self._this_pass.update(fresh)
+        self.unnamed_read += sum(isinstance(ident, tuple) for ident in fresh)
         self._page_length, self._read = len(raw), fresh
         out = []
         for ident, item in zip(fresh, raw[len(known):]):
