@@ -620,7 +620,13 @@ class EsmClient:
         except PermissionDeniedError:
             self.get_card(template, card_id, selected_attributes=[attribute])  # raises when it is missing
             raise
-        return list(body.get("values") or []) if isinstance(body, Mapping) else []
+        # the comment load decides from this read which comments a worklog holds and adds the
+        # rest (not safe to repeat): an answer it cannot read is no empty attribute
+        if not isinstance(body, Mapping) or not isinstance(body.get("values"), list):
+            raise malformed_answer(f"GET /dc/{template}/data/{card_id}/{attribute}",
+                                   f"the attribute is {describe_json(body)}, expected an "
+                                   "object with a 'values' list (RESTDataCardElement)")
+        return list(body["values"])
 
     def set_attribute(self, template: str, card_id: str | int, attribute: str, value: Any) -> None:
         """Replace the value(s) of one attribute (``PUT``); ``None`` or ``[]`` clears it."""

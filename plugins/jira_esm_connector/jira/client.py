@@ -1019,7 +1019,9 @@ class JiraClient:
         return found
 
     def get_user(self, account_id: str) -> dict[str, Any]:
-        return self.request("GET", "/rest/api/3/user", params={"accountId": account_id})
+        # shape checked: an empty answer read as None would be "no such user" to an event
+        path = "/rest/api/3/user"
+        return _object(self.request("GET", path, params={"accountId": account_id}), "GET", path, required=("accountId",))
 
     def create_user(self, email: str, products: Iterable[str], display_name: str | None = None) -> dict[str, Any]:
         """``POST /rest/api/3/user``. Not retried except on 429: check with ``find_users`` before repeating."""
