@@ -212,6 +212,8 @@ def finish(
     if carried:
         lg.info("%d issue(s) were unchanged since ESM accepted them and were not read again.", carried)
     if task.mode == "full" and extracted.get("sync_since") and extracted.get("sync_digest"):
+        # first: a finish failing after the start below moved would leave a forgotten change carried
+        _forget_unlisted(task, state, extracted, lg)
         if counts["refused"]:
             # a refused record keeps an older fingerprint in the task cache: were the starting
             # point to move past its change, the next run would carry it and never retry it
@@ -222,7 +224,6 @@ def finish(
         else:  # the next full run reads again only what changed since this run began listing
             start = extracted.get("sync_start") or extracted["sync_since"]
             state.set_full_sync(task.name, datetime.fromisoformat(str(start)), str(extracted["sync_digest"]))
-        _forget_unlisted(task, state, extracted, lg)
     volume = _run_volume(task, extracted, counts, removed, lg)
     state.record_run(task.name, run_id, counts, volume)
     warning = None
