@@ -575,6 +575,26 @@ def _ahead_of_transform(task: Any, settings: Any, run_path: Any, lg: Any) -> Tra
         return None
 
 
+def _watermark_candidate(
+    task: Any, newest: datetime | None, watermark_used: datetime | None, gone: int, lg: Any,
+) -> datetime | None:
+    """The watermark an incremental run may store: the newest change staged, not before the
+    one it used."""
+    if newest is None or (watermark_used is not None and newest < watermark_used):
+        newest = watermark_used  # nothing new: the watermark stays where it was
+    if task.mapping_type == "generic" and task.mode == "incremental" and gone:
+        # listed, then not returned by the bulk fetch: deleted, or hidden from the account for
+        # a moment. The listing read ids only, so when each changed is unknown: a watermark
+        # moved past them would leave a hidden one's change behind for good
+        lg.warning(
+            "%d listed issue(s) were not returned when read (deleted, or hidden for a moment): the watermark "
+            "stays at %s so the next run lists them again.", gone,
+            watermark_used.astimezone(timezone.utc).isoformat() if watermark_used else "none (the next run reads everything)",
+        )
+        return watermark_used
+    return newest
+
+
 def _extract(
     task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: CarryPlan | None, lg: Any, settings: Any = None,
     guard: Callable[[], None] | None = None,
@@ -639,19 +659,7 @@ def _extract(
     if staged.repeated:
         lg.info("The listing returned %d record(s) twice (it changed while it was paged); each is staged once.", staged.repeated)
     dataset = staged.close()
-    candidate = staged.max_updated
-    if candidate is None or (watermark_used is not None and candidate < watermark_used):
-        candidate = watermark_used  # nothing new: the watermark stays where it was
-    if kind == "generic" and task.mode == "incremental" and stats["gone"]:
-        # listed, then not returned by the bulk fetch: deleted, or hidden from the account for
-        # a moment. The listing read ids only, so when each changed is unknown: a watermark
-        # moved past them would leave a hidden one's change behind for good
-        candidate = watermark_used
-        lg.warning(
-            "%d listed issue(s) were not returned when read (deleted, or hidden for a moment): the watermark "
-            "stays at %s so the next run lists them again.", stats["gone"],
-            watermark_used.astimezone(timezone.utc).isoformat() if watermark_used else "none (the next run reads everything)",
-        )
+    candidate = _watermark_candidate(task, staged.max_updated, watermark_used, stats["gone"], lg)
     result: ExtractResult = {
         "dataset": str(dataset.path),
         "fetched": staged.writer.rows,
