@@ -79,7 +79,7 @@ def create_issue(act: Act) -> dict[str, Any]:
 
 
 def update_issue(act: Act) -> dict[str, Any]:
-    return ops.update_issue(act.jira, act.ref, act.issue(), act.fields())
+    return ops.update_issue(act.jira, act.ref, act.issue(), act.fields(), guard=act.guard)
 
 
 def add_comment(act: Act) -> dict[str, Any]:
@@ -121,6 +121,7 @@ def create_user(act: Act) -> dict[str, Any]:
     products = DEFAULT_PRODUCTS if rendered.products is None else rendered.products
     return ops.create_user(
         act.jira, act.ref, _require(rendered.email, "the user's e-mail"), products, check_first=act.check_first,
+        guard=act.guard,
     )
 
 
@@ -128,13 +129,14 @@ def delete_user(act: Act) -> dict[str, Any]:
     rendered = act.rendered
     return ops.delete_user(
         act.jira, act.ref, account_id=rendered.account_id or None, email=rendered.email or None,
-        check_first=act.check_first,
+        check_first=act.check_first, guard=act.guard,
     )
 
 
 def create_group(act: Act) -> dict[str, Any]:
     return ops.create_group(
-        act.jira, act.ref, _require(act.rendered.group_name, "the group name"), check_first=act.check_first
+        act.jira, act.ref, _require(act.rendered.group_name, "the group name"), check_first=act.check_first,
+        guard=act.guard,
     )
 
 
@@ -142,7 +144,7 @@ def delete_group(act: Act) -> dict[str, Any]:
     rendered = act.rendered
     return ops.delete_group(
         act.jira, act.ref, name=rendered.group_name or None, group_id=rendered.group_id or None,
-        check_first=act.check_first,
+        check_first=act.check_first, guard=act.guard,
     )
 
 
@@ -151,7 +153,7 @@ def _membership_args(act: Act) -> dict[str, Any]:
     return {
         "group_name": rendered.group_name or None, "group_id": rendered.group_id or None,
         "account_id": rendered.account_id or None, "email": rendered.email or None,
-        "check_first": act.check_first,
+        "check_first": act.check_first, "guard": act.guard,
     }
 
 

@@ -132,6 +132,14 @@ class CreateGuard:
         return self.ambiguous_at + timedelta(seconds=self.index_lag_s)
 
 
+def still_ours(guard: CreateGuard | None) -> None:
+    """Before a change to Jira: raises when the event is no longer this attempt's (a retry took it
+    over while this one was frozen), so a stale attempt does not redo, after newer events, what
+    its retry already did."""
+    if guard is not None and guard.still_ours is not None:
+        guard.still_ours()
+
+
 def _took_no_effect(exc: ConnectorHTTPError) -> bool:
     """Jira refused before acting: 429, 503 (overloaded / maintenance), or never reached."""
     return isinstance(exc, (RateLimitedError, HostUnreachableError)) or exc.status in (429, 503)
@@ -177,8 +185,7 @@ def _create_checked(
             log.info("An earlier attempt of this event already did this: %s (found in Jira, not repeated)", doing)
             return found, True
     for attempt in range(1, CREATE_ATTEMPTS + 1):
-        if guard is not None and guard.still_ours is not None:
-            guard.still_ours()
+        still_ours(guard)
         try:
             return _call(doing, create), False
         except EventRefused:
@@ -428,10 +435,13 @@ def create_issue(
     return result
 
 
-def update_issue(jira: JiraApi, ref: EventRef, issue_key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+def update_issue(
+    jira: JiraApi, ref: EventRef, issue_key: str, fields: Mapping[str, Any], *, guard: CreateGuard | None = None,
+) -> dict[str, Any]:
     """Edit the issue's fields (``JiraClient.edit_issue``; repeating it is harmless). Returns ``{"issue_key", "fields"}``."""
     if not fields:
         raise EventRefused(f"nothing to change on {issue_key}: the payload gave no value for any mapped field")
+    still_ours(guard)
     _call(f"edit issue {issue_key}", lambda: jira.edit_issue(issue_key, fields))
     log.info("Updated Jira issue %s: %s", issue_key, ", ".join(sorted(fields)))
     return {"issue_key": issue_key, "fields": sorted(fields)}
@@ -492,12 +502,14 @@ def _targets(status: str | Sequence[str]) -> list[str]:
 
 
 def _transition(
-    jira: JiraApi, issue_key: str, transition_id: Any, fields: Mapping[str, Any], doing: str, wanted: set[str]
+    jira: JiraApi, issue_key: str, transition_id: Any, fields: Mapping[str, Any], doing: str, wanted: set[str],
+    guard: CreateGuard | None = None,
 ) -> str | None:
     """Send the transition; None when it moved the issue. When the request failed but the issue
     is in a wanted status, that status: a lost answer (the POST is not repeated) after Jira
     moved it, or a refusal because it got there meanwhile (an earlier attempt's request that
     timed out here and that Jira carried out late, or a person). The goal holds either way."""
+    still_ours(guard)
     try:
         jira.transition_issue(issue_key, transition_id, fields=fields or None)
         return None
@@ -565,7 +577,7 @@ def transition_issue(
         if resolution:
             tfields["resolution"] = {"name": resolution}
         doing = f"move {issue_key} to '{leads_to(chosen)}' by transition '{chosen.get('name')}'"
-        arrived = _transition(jira, issue_key, chosen["id"], tfields, doing, wanted_set)
+        arrived = _transition(jira, issue_key, chosen["id"], tfields, doing, wanted_set, guard)
         if arrived is None:
             result.update(status=leads_to(chosen), transition_id=str(chosen["id"]), changed=True)
             log.info("Moved %s to '%s' (transition '%s', id %s)", issue_key, result["status"], chosen.get("name"), chosen["id"])
@@ -645,6 +657,7 @@ def create_user(
     *,
     display_name: str | None = None,
     check_first: bool = False,
+    guard: CreateGuard | None = None,
 ) -> dict[str, Any]:
     """Create the user (``JiraClient.create_user``). Returns ``{"account_id", "email"}``."""
     product_list = [p for p in products if p]
@@ -657,7 +670,7 @@ def create_user(
         user = find_user_by_email(jira, email)
         return {"account_id": user["accountId"], "email": email} if user else None
 
-    result, _ = _create_checked(f"create the user {email}", create, find, check_first=check_first)
+    result, _ = _create_checked(f"create the user {email}", create, find, check_first=check_first, guard=guard)
     log.info("Jira user %s has account id %s", email, result["account_id"])
     return result
 
@@ -718,7 +731,8 @@ def _user_exists(jira: JiraApi, account_id: str) -> bool:
 
 
 def delete_user(
-    jira: JiraApi, ref: EventRef, *, account_id: str | None = None, email: str | None = None, check_first: bool = False
+    jira: JiraApi, ref: EventRef, *, account_id: str | None = None, email: str | None = None, check_first: bool = False,
+    guard: CreateGuard | None = None,
 ) -> dict[str, Any]:
     """Delete the user (``JiraClient.delete_user``), deactivated ones too. Returns
     ``{"account_id", "deleted"}`` (False: already gone)."""
@@ -736,6 +750,7 @@ def delete_user(
             log.info("Jira has %s (any more): nothing to delete", missing)
             return {"account_id": account_id, "email": email, "deleted": False}
         raise EventRefused(f"Jira has {missing}")
+    still_ours(guard)
     try:
         jira.delete_user(resolved)
     except NotFoundError:  # there a moment ago: deleted meanwhile, or by this very request repeated
@@ -755,7 +770,9 @@ def _group_result(group: Mapping[str, Any]) -> dict[str, Any]:
     return {"group_id": group.get("groupId"), "group_name": group.get("name")}
 
 
-def create_group(jira: JiraApi, ref: EventRef, name: str, *, check_first: bool = False) -> dict[str, Any]:
+def create_group(
+    jira: JiraApi, ref: EventRef, name: str, *, check_first: bool = False, guard: CreateGuard | None = None,
+) -> dict[str, Any]:
     """Create the group (``JiraClient.create_group``), its name composed (:func:`group_name`).
     Returns ``{"group_id", "group_name"}``. A group Jira holds under the same name in another
     Unicode form is refused, not doubled by a look-alike (Jira itself refuses an exact name)."""
@@ -768,7 +785,8 @@ def create_group(jira: JiraApi, ref: EventRef, name: str, *, check_first: bool =
     if not check_first and not name.isascii():  # only a non-ASCII name has other forms
         _group_named_exactly(jira, name)  # Jira itself would make the look-alike
     result, _ = _create_checked(
-        f"create the group '{name}'", lambda: _group_result(jira.create_group(name)), find, check_first=check_first
+        f"create the group '{name}'", lambda: _group_result(jira.create_group(name)), find, check_first=check_first,
+        guard=guard,
     )
     log.info("Jira group '%s' has id %s", name, result["group_id"])
     return result
@@ -811,7 +829,8 @@ def _one_name_to_jira(held: str, name: str) -> bool:
 
 
 def delete_group(
-    jira: JiraApi, ref: EventRef, *, name: str | None = None, group_id: str | None = None, check_first: bool = False
+    jira: JiraApi, ref: EventRef, *, name: str | None = None, group_id: str | None = None, check_first: bool = False,
+    guard: CreateGuard | None = None,
 ) -> dict[str, Any]:
     """Delete the group (``JiraClient.delete_group``). Returns ``{"group_id", "group_name", "deleted"}``
     (``deleted`` False: an earlier attempt of this event already deleted it)."""
@@ -831,6 +850,7 @@ def delete_group(
             "an earlier attempt of this event may have deleted the group named exactly so: not deleting a "
             "look-alike; send the group id"
         )
+    still_ours(guard)
     try:
         jira.delete_group(group_id=gid) if gid else jira.delete_group(name=gname)
     except NotFoundError:  # deleted meanwhile (or by a repeated request): the goal is reached
@@ -877,6 +897,7 @@ def _membership(
     account_id: str | None,
     email: str | None,
     check_first: bool,
+    guard: CreateGuard | None = None,
 ) -> dict[str, Any]:
     if not (group_name or group_id):
         raise EventRefused("the payload names no group: give a group name or id")
@@ -898,6 +919,7 @@ def _membership(
             raise EventRefused(f"Could not {doing}: Jira has no user with the account id {resolved}")
         log.info("An earlier attempt of this event already did this: %s", doing)
         return result
+    still_ours(guard)
     try:
         if add:
             jira.add_user_to_group(resolved, group_id=gid, group_name=gname)
@@ -937,12 +959,13 @@ def add_user_to_group(
     account_id: str | None = None,
     email: str | None = None,
     check_first: bool = False,
+    guard: CreateGuard | None = None,
 ) -> dict[str, Any]:
     """Add the user to the group (``JiraClient.add_user_to_group``); a user already in the group is fine.
     Returns ``{"group_id", "group_name", "account_id", "changed"}``."""
     return _membership(
         jira, add=True, group_name=group_name, group_id=group_id, account_id=account_id, email=email,
-        check_first=check_first,
+        check_first=check_first, guard=guard,
     )
 
 
@@ -955,10 +978,11 @@ def remove_user_from_group(
     account_id: str | None = None,
     email: str | None = None,
     check_first: bool = False,
+    guard: CreateGuard | None = None,
 ) -> dict[str, Any]:
     """Remove the user from the group (``JiraClient.remove_user_from_group``); a user not in the group is fine.
     Returns ``{"group_id", "group_name", "account_id", "changed"}``."""
     return _membership(
         jira, add=False, group_name=group_name, group_id=group_id, account_id=account_id, email=email,
-        check_first=check_first,
+        check_first=check_first, guard=guard,
     )

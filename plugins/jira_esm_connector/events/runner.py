@@ -332,12 +332,14 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
 
 
 def _claim_lost(ref: EventRef, claim: Any) -> EventBusy:
-    """Checked just before each create: the last moment to learn that another attempt (an
-    Airflow retry while this try lived on, a re-trigger after its claim went stale) has the
-    event now -- both creating would make two."""
+    """Checked just before each change sent to Jira: the last moment to learn that another
+    attempt (an Airflow retry while this try lived on, a re-trigger after its claim went stale)
+    has the event now -- both creating would make two, and a change sent after a later event
+    would undo that one."""
     return EventBusy(
         f"event {ref.event_id} of {ref.task} is no longer this attempt's (attempt {claim.attempts}): "
-        "another attempt took it over or finished it meanwhile; not sending the create, that attempt handles it"
+        "another attempt took it over or finished it meanwhile; not sending the create or change, that attempt "
+        "handles it"
     )
 
 
