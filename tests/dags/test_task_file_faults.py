@@ -4,7 +4,7 @@ other tasks:
 * a mapping nested hundreds of levels deep (PyYAML's constructor ran out of stack, and the
   DAG file that builds every connector DAG failed: every task's DAG disappeared);
 * a cron schedule that never fires (31 February: a DAG that never runs, and the health
-  check's interval reckoning failed for every task);
+  check's interval reckoning failed for every task: refused, such a task never reaches it);
 * a quality expectation naming a column the mapping does not produce (every run read all of
   Jira and then failed at the quality gate).
 """
@@ -91,25 +91,6 @@ def test_a_schedule_that_never_fires_is_refused_naming_the_key(tmp_path, cron):
     with pytest.raises(TaskFileError) as err:
         load_task_file(path)
     assert err.value.key == "schedule"
-
-
-def test_a_task_with_a_never_firing_schedule_does_not_break_the_health_check(airflow_db, connector_env):
-    from jira_esm_connector.dagfactory.health import build_health_dag
-
-    from .test_import_dags import _result, _states
-
-    shutil.copy(USERS_FILE, connector_env / USERS_FILE.name)
-    never = _renamed(USERS_FILE.read_text(), "users_on_february_31")
-    (connector_env / "zz_never.yaml").write_text(never.replace('schedule: "0 * * * *"', 'schedule: "0 0 31 2 *"', 1))
-
-    run = build_health_dag(connector_env).test()
-
-    # the check task failed with croniter's "failed to find next date" (from
-    # health.overdue_after -> scheduling.longest_interval), so no connection, token or
-    # last-run report came out for any task
-    assert str(run.state) == "success", _states(run)
-    report = _result(run, "check")
-    assert "jira_users_to_persons" in {r["task"] for r in report["last_runs"]}
 
 
 # ---------------------------------------------------------------------------
