@@ -4,7 +4,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
+
 from jira_esm_connector.esm import eql
+from jira_esm_connector.pipeline import RemovalLimitError, diff, extract, finish, load, mark_removed, run_dir, transform
 
 
 def esm_cards(esm, template: str, task_name: str | None = None) -> dict[str, Any]:
@@ -45,3 +48,18 @@ def utc(text: str) -> datetime:
 
 def esm_stats(esm_sim) -> dict:
     return esm_sim.admin("GET", "stats")["requests"]
+
+
+def run_with_refused_removal_set_to_success(task, jira, esm, state, staging, n: int) -> dict:
+    """Run ``n`` step by step as the DAG runs it, its ``mark_removed`` refusing (a safety limit:
+    the caller's listing must make it refuse), then ``finish`` as Airflow runs it once the
+    operator marked ``mark_removed`` "success" by hand: with no removal result. Returns extract's result."""
+    path = run_dir(staging, task.name, run_id(n))
+    extracted = extract(task, jira, state, path)
+    transformed = transform(task, extracted, path)
+    diffed = diff(task, transformed, state, path)
+    loaded = load(task, diffed, esm, state)
+    with pytest.raises(RemovalLimitError):
+        mark_removed(task, extracted, esm, state)
+    finish(task, state, run_id(n), extracted, transformed, diffed, loaded, None, staging_root=staging)
+    return extracted

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from jira_esm_connector.pipeline import ShrinkLimitError, diff, extract, finish, load, mark_removed, run_import, transform
-from jira_esm_connector.pipeline.staging import run_dir
+from jira_esm_connector.pipeline import ShrinkLimitError, run_import
 
 from .conftest import USERS_TASK, make_task
-from .helpers import by_attr, esm_cards, run_id
+from .helpers import by_attr, esm_cards, run_id, run_with_refused_removal_set_to_success
 from .test_removal_safety import _delete_users, _people
 
 
@@ -25,16 +24,7 @@ def test_a_run_whose_removal_step_gave_no_result_is_not_the_new_shrink_baseline(
     first = run_import(task, jira, esm, state, staging, run_id(1))
     _delete_users(jira_sim, _people(jira, jira_sim)[:6])  # a listing 15 % shorter (say, a lost permission)
 
-    # run 2, step by step as the DAG runs it
-    path = run_dir(staging, task.name, run_id(2))
-    extracted = extract(task, jira, state, path)
-    transformed = transform(task, extracted, path)
-    diffed = diff(task, transformed, state, path)
-    loaded = load(task, diffed, esm, state)
-    with pytest.raises(ShrinkLimitError):
-        mark_removed(task, extracted, esm, state)
-    # the operator marks mark_removed "success": finish runs with removed=None
-    finish(task, state, run_id(2), extracted, transformed, diffed, loaded, None, staging_root=staging)
+    run_with_refused_removal_set_to_success(task, jira, esm, state, staging, 2)
 
     assert state.last_volume(task.name) == first["fetched"], "the refused listing became the shrink baseline"
     with pytest.raises(ShrinkLimitError):  # the same short listing must still be refused

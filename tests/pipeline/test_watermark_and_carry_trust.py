@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from jira_esm_connector.pipeline import diff, extract, load, run_dir, run_import, transform
+import pytest
+
+from jira_esm_connector.pipeline import diff, extract, finish, load, run_dir, run_import, transform
 
 from .conftest import ISSUES_TASK, make_task
 from .helpers import by_attr, esm_cards, jira_issues, run_id
@@ -104,46 +106,94 @@ def test_full_run_carry_reads_a_hidden_change_when_the_search_showed_nothing(jir
     assert cards[hidden].value("subject") == "Hidden by the index"
 
 
-def test_full_run_carry_reads_an_issue_that_changed_while_outside_the_selection(
-    jira, jira_sim_scratch, esm, state, staging,
-):
-    """SPEC §4: a full import fetches everything the task selects on every run. The carry
-    (pipeline/carry.py:plan_carry, CarryPlan.may_carry) takes an issue as unchanged when the
-    task cache holds its key and it is not in the 'changed since the last full run' listing --
-    which runs the task's JQL, so it misses an issue that changed while the JQL did not select
-    it. An issue that leaves the selection without its ``updated`` moving (its assignee left
-    the group the JQL names with membersOf, a filter or permission changed), is edited outside,
-    and comes back, keeps the stale fingerprint (``removed: false`` marks nothing, so nothing
-    drops it): every later full run carries it and ESM keeps the old data for good (with
-    clear_hours [], else until the next cache clear)."""
-    sim = jira_sim_scratch
+def _selection_scenario(sim, jira, esm, state, staging, name: str):
+    """Issues X and Y selected through their assignees' membership of a group (``membersOf``),
+    both written by run 1. Then X leaves the selection without its ``updated`` moving (its
+    assignee leaves the group), X is edited while out, and Y changes later. Returns ``(task,
+    x, y, put_back)``: ``put_back()`` brings X's assignee back into the group."""
     now = datetime.now(timezone.utc)
-    group = sim.admin("POST", "groups", json={"name": "carry-team"}).json()["groupId"]
-    users = [sim.admin("POST", "users", json={"email": f"carry-member-{n}@example.com"}).json()["accountId"]
-             for n in (1, 2)]
+    group = sim.admin("POST", "groups", json={"name": f"{name}-team"}).json()["groupId"]
+    users = [sim.admin("POST", "users", json={"email": f"{name}-{n}@example.com"}).json()["accountId"] for n in (1, 2)]
     for account in users:
         sim.admin("PUT", f"groups/{group}/members/{account}")
     x, y = (sim.admin("POST", "issues", json={
-        "project": "SUP", "summary": f"original {name}", "assignee": account,
+        "project": "SUP", "summary": f"original {label}", "assignee": account,
         "updated": (now - timedelta(minutes=30)).isoformat(),
-    }).json()["key"] for name, account in (("X", users[0]), ("Y", users[1])))
-    task = make_task(ISSUES_TASK, name="test_carry_selection", mode="full", removed=False, overlap_minutes=0,
-                     jql=f'key in ({x}, {y}) AND assignee in membersOf("carry-team")')
+    }).json()["key"] for label, account in (("X", users[0]), ("Y", users[1])))
+    task = make_task(ISSUES_TASK, name=f"test_{name}".replace("-", "_"), mode="full", removed=False, overlap_minutes=0,
+                     jql=f'key in ({x}, {y}) AND assignee in membersOf("{name}-team")')
     first = run_import(task, jira, esm, state, staging, run_id(1), settings=NO_CLEAR)
     assert first["created"] == 2
-
-    # X's assignee leaves the team (X leaves the selection; its 'updated' does not move) ...
     sim.admin("DELETE", f"groups/{group}/members/{users[0]}")
-    # ... X is edited meanwhile, and later Y (the selection moves on)
     sim.admin("PATCH", f"issues/{x}", json={"summary": "X changed outside", "updated": (now - timedelta(minutes=10)).isoformat()})
     sim.admin("PATCH", f"issues/{y}", json={"summary": "Y changed", "updated": (now - timedelta(minutes=5)).isoformat()})
+    return task, x, y, lambda: sim.admin("PUT", f"groups/{group}/members/{users[0]}")
+
+
+def test_full_run_carry_reads_an_issue_that_changed_while_outside_the_selection(
+    jira, jira_sim_scratch, esm, state, staging,
+):
+    """SPEC section 4: a full import fetches everything the task selects on every run. The carry
+    (pipeline/carry.py) takes an issue as unchanged when the task cache holds its key and it is
+    not in the 'changed since the last full run' listing -- which runs the task's JQL, so it
+    misses an issue that changed while the JQL did not select it. An issue that leaves the
+    selection without its ``updated`` moving (its assignee left the group the JQL names with
+    membersOf, a filter or permission changed), is edited outside, and comes back, kept its
+    stale fingerprint (``removed: false`` marks nothing): every later full run carried it. A
+    full run now forgets the cached records it did not list."""
+    task, x, y, put_back = _selection_scenario(jira_sim_scratch, jira, esm, state, staging, "carry-selection")
     second = run_import(task, jira, esm, state, staging, run_id(2), settings=NO_CLEAR)
     assert second["fetched"] == 1
 
-    # the assignee is back in the team: X is selected again, its change never written
-    sim.admin("PUT", f"groups/{group}/members/{users[0]}")
+    put_back()  # X is selected again
     third = run_import(task, jira, esm, state, staging, run_id(3), settings=NO_CLEAR)
     assert third["fetched"] == 2
     cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
     assert cards[y].value("subject") == "Y changed"
     assert cards[x].value("subject") == "X changed outside", third
+
+
+class _StateBlip:
+    """The state store, but its first ``delete_fingerprints`` fails (the connection dropped, the
+    worker was killed at the step's deadline): a finish that fails part-way."""
+
+    def __init__(self, state):
+        self._state, self.failed = state, False
+
+    def __getattr__(self, name):
+        return getattr(self._state, name)
+
+    def delete_fingerprints(self, task, keys):
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("state database connection lost")
+        return self._state.delete_fingerprints(task, keys)
+
+
+def test_a_finish_failing_part_way_does_not_leave_a_stale_record_carried_for_good(
+    jira, jira_sim_scratch, esm, state, staging,
+):
+    """finish stores the next full run's start and forgets the records the run did not list:
+    two state writes. A finish failing between them (a state-database blip, the worker killed
+    at the step's deadline; the DAG run then fails for good) must not leave the start moved
+    past the change of an issue that was out of the selection while its old fingerprint stays:
+    it forgets first (at worst a record is read once more)."""
+    task, x, y, put_back = _selection_scenario(jira_sim_scratch, jira, esm, state, staging, "finish-order")
+
+    # run 2 lists Y alone; its finish fails part-way
+    path = run_dir(staging, task.name, run_id(2))
+    extracted = extract(task, jira, state, path, settings=NO_CLEAR, default_clear_hours=[])
+    transformed = transform(task, extracted, path, settings=NO_CLEAR)
+    diffed = diff(task, transformed, state, path, default_clear_hours=[])
+    loaded = load(task, diffed, esm, state, run_id=run_id(2), settings=NO_CLEAR)
+    assert extracted["fetched"] == 1
+    with pytest.raises(ConnectionError):
+        finish(task, _StateBlip(state), run_id(2), extracted, transformed, diffed, loaded, None, staging_root=staging)
+
+    put_back()  # X is selected again; the next runs succeed
+    for n in (3, 4):
+        run_import(task, jira, esm, state, staging, run_id(n), settings=NO_CLEAR)
+    cards = by_attr(esm_cards(esm, "incident", task.name), "jira_key")
+    assert cards[y].value("subject") == "Y changed"
+    assert cards[x].value("subject") == "X changed outside", (
+        f"X, changed while out of the selection, is carried unread: its card keeps {cards[x].value('subject')!r}")
