@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..bounded import short_repr
+from ..mapping.paths import path_head
 from ..mapping.specs import FieldSpec, spec_template_names
 from .common import ConnId, NonEmptyStr, StrictModel, Tag, TaskName, TemplateSpec, located
 from .operation_specs import BLOCKS, OPERATION_SPECS, OPERATIONS, SUB_BLOCKS
@@ -187,7 +188,7 @@ class EventTask(StrictModel):
     def _check_payload_references(self) -> None:
         known = set(self.payload) | set(RESERVED_PAYLOAD_KEYS)
         for path, spec in self.specs():
-            names = spec_template_names(spec) | {s.split(".")[0].split("[")[0] for s in spec.sources()}
+            names = spec_template_names(spec) | {path_head(s) for s in spec.sources()}
             unknown = sorted(names - known)
             if unknown:
                 declared = ", ".join(sorted(known))

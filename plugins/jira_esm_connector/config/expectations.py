@@ -8,9 +8,10 @@ and the like): GX evaluates them only in SQL; the ``..._regex`` ones say the sam
 """
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-__all__ = ["EXPECTATIONS", "KNOWN_EXPECTATIONS", "ROW_WISE", "SCHEMA_ONLY", "ROW", "SCHEMA", "COLUMN"]
+__all__ = ["EXPECTATIONS", "KNOWN_EXPECTATIONS", "ROW_WISE", "SCHEMA_ONLY", "ROW", "SCHEMA", "COLUMN", "named_columns"]
 
 # How the quality gate (pipeline/quality.py) runs an expectation in bounded memory:
 ROW: Literal["row"] = "row"  # the verdict on a row depends only on that row: exact per chunk
@@ -76,3 +77,13 @@ EXPECTATIONS: dict[str, tuple[str, Literal["row", "schema", "column"]]] = {
 KNOWN_EXPECTATIONS: dict[str, str] = {name: class_name for name, (class_name, _) in EXPECTATIONS.items()}
 ROW_WISE = frozenset(name for name, (_, category) in EXPECTATIONS.items() if category == ROW)
 SCHEMA_ONLY = frozenset(name for name, (_, category) in EXPECTATIONS.items() if category == SCHEMA)
+
+
+def named_columns(kwargs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(argument, column)`` for each column an expectation's arguments name: ``column``,
+    ``column_A``/``column_B`` and the items of ``column_list`` (texts only; the task model
+    checks them against the task's attributes, the quality gate keeps only those columns)."""
+    named = [(arg, kwargs[arg]) for arg in ("column", "column_A", "column_B") if isinstance(kwargs.get(arg), str)]
+    if isinstance(kwargs.get("column_list"), (list, tuple)):
+        named += [("column_list", c) for c in kwargs["column_list"] if isinstance(c, str)]
+    return named

@@ -9,9 +9,10 @@ from pydantic import Field, field_serializer, field_validator, model_validator
 
 from ..bounded import short_repr
 from ..mapping.engine import MappingOptions
+from ..mapping.paths import path_head
 from ..mapping.specs import FieldSpec, spec_template_names
 from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, Tag, TaskName, located
-from .expectations import KNOWN_EXPECTATIONS
+from .expectations import KNOWN_EXPECTATIONS, named_columns
 from .scheduling import validate_schedule
 
 __all__ = [
@@ -391,7 +392,7 @@ class ScheduledTask(StrictModel):
         to expand it, which the connector does not -- such an attribute would be written empty,
         silently, on every card."""
         for name, spec in self.effective_attributes.items():
-            heads = {src.split(".")[0].split("[")[0] for src in spec.sources()} | spec_template_names(spec)
+            heads = {path_head(src) for src in spec.sources()} | spec_template_names(spec)
             for head in sorted(heads - _ISSUE_PARTS):
                 raise located(
                     f"reads '{head}', which Jira sends only when asked to expand it, and an import does not: read "
@@ -404,16 +405,13 @@ class ScheduledTask(StrictModel):
         a typo would otherwise fail every run at the quality gate, after the whole extract."""
         columns = [*self.effective_attributes, *([self.key.esm] if self.key is not None else [])]
         for n, expectation in enumerate(self.quality):
-            for arg in ("column", "column_A", "column_B", "column_list"):
-                given = expectation.kwargs.get(arg)
-                for column in (given if isinstance(given, list) else [given]):
-                    if isinstance(column, str) and column not in columns:
-                        import difflib
+            for arg, column in named_columns(expectation.kwargs):
+                if column not in columns:
+                    import difflib
 
-                        close = difflib.get_close_matches(column, columns, n=1)
-                        hint = f"; did you mean '{close[0]}'?" if close else f"; the columns are: {', '.join(columns)}"
-                        raise located(f"'{column}' is not an attribute this task maps{hint}",
-                                      "quality", n, expectation.name, arg)
+                    close = difflib.get_close_matches(column, columns, n=1)
+                    hint = f"; did you mean '{close[0]}'?" if close else f"; the columns are: {', '.join(columns)}"
+                    raise located(f"'{column}' is not an attribute this task maps{hint}", "quality", n, expectation.name, arg)
 
     def _check_removal(self) -> None:
         removed = self.removed
@@ -555,7 +553,7 @@ class ScheduledTask(StrictModel):
         ``emailAddress``): through a ``from`` path or a template."""
         return [
             name for name, spec in self.effective_attributes.items()
-            if any(src.split(".")[0].split("[")[0] == field for src in spec.sources())
+            if any(path_head(src) == field for src in spec.sources())
             or field in spec_template_names(spec)
         ]
 
@@ -600,7 +598,7 @@ def _lists_members(spec: FieldSpec) -> bool:
     items = spec.items if spec.items is not None else (spec,)
     return any(
         item.source is not None and item.template is None and item.join is None and item.transform != "join"
-        and item.source.split(".")[0].split("[")[0] == "members"
+        and path_head(item.source) == "members"
         for item in items
     )
 

@@ -21,6 +21,11 @@ def split_path(path: str) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
+def path_head(path: str) -> str:
+    """The top-level name a dotted path starts with: ``"members[0].name"`` -> ``"members"``."""
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
 def get_path(record: Any, path: str | None) -> Any:
     """Value at ``path`` in nested dicts/lists; anything missing -> ``None``.
 

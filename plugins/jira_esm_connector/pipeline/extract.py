@@ -64,7 +64,7 @@ from ..jira.jql import jql_list
 from ..http.parallel import read_ahead
 from ..mapping.dates import parse_jira_datetime
 from ..markers import connector_comment_or_gone
-from ..mapping.paths import get_path
+from ..mapping.paths import get_path, path_head
 from ..protocols import JiraApi, StateApi
 from .carry import CarryPlan, plan_carry, supersede_watermark, task_digest
 from .diff import cache_clear_reason
@@ -94,12 +94,11 @@ def search_fields(task: Any) -> list[str]:
             paths.append("*")  # templates may read anything
     needed = {"updated"}
     for path in paths:
-        head, _, rest = path.partition(".")
-        head = head.split("[")[0]
+        head, rest = path_head(path), path.partition(".")[2]
         if head in ("key", "id", "self"):
             continue
         if head == "fields" and rest:
-            needed.add(rest.split(".")[0].split("[")[0])
+            needed.add(path_head(rest))
         else:
             return ["*all"]
     return sorted(needed)

@@ -124,7 +124,7 @@ def _forget_unlisted(task: Any, state: StateApi, extracted: ExtractResult, lg: A
     ``membersOf`` names, a filter or permission changed) with a change made while it was out --
     a change the next run's "changed since" listing, which runs the task's JQL, never showed:
     with its fingerprint kept, every later run would carry it unread. Forgotten, it is read."""
-    listed = {str(row["key"]) for row in Dataset(extracted["dataset"]).iter_rows(columns=["key"]) if row["key"] is not None}
+    listed = Dataset(extracted["dataset"]).key_set()
     unlisted = [key for key, _print in state.iter_fingerprints(task.name) if key not in listed]
     if unlisted:
         state.delete_fingerprints(task.name, unlisted)

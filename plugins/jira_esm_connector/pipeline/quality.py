@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from ..bounded import short_repr
-from ..config.expectations import ROW_WISE, SCHEMA_ONLY
+from ..config.expectations import ROW_WISE, SCHEMA_ONLY, named_columns
 
 __all__ = [
     "CHUNK_ROWS", "KEY_COLUMN", "QualityFailure", "QualityError", "QualityGate", "validate_frame",
@@ -256,15 +256,9 @@ def columns_needed(kwargs: Mapping[str, Any], all_columns: Iterable[str]) -> lis
     ``column_list``); ``None`` = all of them (a ``row_condition`` may name any column)."""
     if kwargs.get("row_condition"):
         return None
-    named: list[str] = []
-    for key in ("column", "column_A", "column_B"):
-        if isinstance(kwargs.get(key), str):
-            named.append(kwargs[key])
-    if isinstance(kwargs.get("column_list"), (list, tuple)):
-        named += [c for c in kwargs["column_list"] if isinstance(c, str)]
     present = set(all_columns)
     # a column the frame does not have is left to GX to report, as on the whole frame
-    return [c for c in dict.fromkeys(named) if c in present]
+    return [c for c in dict.fromkeys(column for _, column in named_columns(kwargs)) if c in present]
 
 
 @dataclass

@@ -43,6 +43,7 @@ from typing import Any
 
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
+from ..mapping.paths import path_head
 from ..protocols import EsmApi, JiraApi, StateApi
 from .results import ReconcileReport
 from .transform import cached_fingerprint, hidden_email_attributes, record_key, write_target
@@ -141,7 +142,7 @@ def _key_fields(task: Any) -> list[str]:
     which sampled issues are fetched again); ``key`` alone gives ``{"id", "key"}``."""
     head, _, rest = task.record_key_path.partition(".")
     if head == "fields" and rest:
-        return ["key", rest.split(".")[0].split("[")[0]]
+        return ["key", path_head(rest)]
     return ["key"]
 
 

@@ -107,7 +107,7 @@ def nothing_marked() -> RemovalResult:
 
 
 def _fetched_keys(extracted: ExtractResult) -> set[str]:
-    return {str(row["key"]) for row in Dataset(extracted["dataset"]).iter_rows(columns=["key"]) if row["key"] is not None}
+    return Dataset(extracted["dataset"]).key_set()
 
 
 def _disabled(task: Any, card: Any) -> bool:

@@ -396,6 +396,10 @@ class Dataset:
                 raise self._missing(file.name) from None
             yield table  # the file is closed while the caller works on the page
 
+    def key_set(self) -> set[str]:
+        """Every record key the dataset holds, as text (reads the ``key`` column only)."""
+        return {str(row["key"]) for row in self.iter_rows(columns=["key"]) if row["key"] is not None}
+
     def repeated_keys(self) -> tuple[dict[Any, int], int]:
         """(each key found on more than one row -> the number of its last row, counted from 0 in
         dataset order; how many rows are earlier copies). Reads the ``key`` column only. A run
