@@ -846,7 +846,7 @@ def _without_members(task: Any, row: dict[str, Any], held_back: set[str] | froze
     is worked out from its members)."""
     data = decode_data(row["data"])
     if row["key"] in held_back:
-        for name in getattr(task, "member_derived_attributes", None) or membership_attributes(task):
+        for name in task.member_derived_attributes:  # the member attributes among them
             data.pop(name, None)
     return data
 

@@ -41,6 +41,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..http.errors import NotFoundError
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
 from ..mapping.paths import path_head
@@ -281,8 +282,6 @@ def _issue_comment_ids(jira: JiraApi, issue_key: str, skip_marked: bool) -> tupl
     """Ids of an issue's comments as the comment import selects them (the connector's own
     comments, pushed from ESM, skipped), and how many were skipped."""
     from ..markers import connector_comment_or_gone
-
-    from ..http.errors import NotFoundError
 
     ids: set[str] = set()
     skipped = 0

@@ -297,12 +297,16 @@ def _v9(conn: sa.Connection, tables: Tables) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _add_column(conn: sa.Connection, table: sa.Table, column: str, sql_type: str) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` unless the table has the column already."""
+    if column not in {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=table.schema)}:
+        name = conn.dialect.identifier_preparer.format_table(table)
+        conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN {column} {sql_type}"))
+
+
 def _v10(conn: sa.Connection, tables: Tables) -> None:
     # the issue id an event push created, beside its card (a moved issue finds the event's card)
-    table = tables.event_cards
-    if "object_id" not in {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=table.schema)}:
-        name = conn.dialect.identifier_preparer.format_table(table)
-        conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN object_id VARCHAR(100)"))
+    _add_column(conn, tables.event_cards, "object_id", "VARCHAR(100)")
 
 
 def _v11(conn: sa.Connection, tables: Tables) -> None:
@@ -324,10 +328,7 @@ def _v13(conn: sa.Connection, tables: Tables) -> None:
 
 def _v14(conn: sa.Connection, tables: Tables) -> None:
     # the digest of the payload each event was handled with (a replay with another payload is warned of)
-    table = tables.events
-    if "payload_digest" not in {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=table.schema)}:
-        name = conn.dialect.identifier_preparer.format_table(table)
-        conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN payload_digest VARCHAR(64)"))
+    _add_column(conn, tables.events, "payload_digest", "VARCHAR(64)")
 
 
 # version -> migration; append new ones (never edit old ones). Each runs in the same
