@@ -20,6 +20,7 @@ from jira_esm_connector.mapping import adf_to_text
 from jira_esm_connector.markers import ISSUE_EVENT_PROPERTY, EventRef, worklog_marker
 
 from .conftest import FAST_RETRY, example_task, make_task, unique
+from .zombies import StallAfterClaim, StallBeforeNote, frozen_try
 
 CREATE = "event_create_issue.yaml"
 
@@ -302,44 +303,15 @@ def test_a_late_failure_of_a_run_whose_claim_was_taken_over_lets_no_third_run_ac
 
 
 
-class StallBeforeNote:
-    """A state store whose worker freezes just before noting that it sends a create (lost
-    heartbeats: Airflow marks the try failed and starts the next while this one lives on)."""
-
-    def __init__(self, store, stalled: threading.Event, wakes: threading.Event):
-        self.store, self.stalled, self.wakes = store, stalled, wakes
-
-    def __getattr__(self, name):
-        return getattr(self.store, name)
-
-    def note_event(self, *a, **kw):
-        self.stalled.set()
-        assert self.wakes.wait(60)
-        return self.store.note_event(*a, **kw)
-
-
 def _zombie_and_its_retry(task, conf, jira, state, stalling, when_stalled=lambda: None):
     """Try 1 of run-1 runs on a ``stalling`` state store until it freezes; try 2 of the same
     run then handles the event; try 1 wakes. Returns (try 1's result or error, try 2's result)."""
-    stalled, wakes = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
-
-    def try_1():
-        try:
-            outcomes["1"] = run_event(task, conf, jira, None, stalling(state, stalled, wakes), owner="run-1")
-        except BaseException as exc:  # noqa: BLE001 - the caller asserts it
-            outcomes["1"] = exc
-
-    zombie = threading.Thread(target=try_1)
-    zombie.start()
-    try:
-        assert stalled.wait(60)
+    def retry():
         when_stalled()
-        retry = run_event(task, conf, jira, None, state, owner="run-1")
-    finally:
-        wakes.set()
-        zombie.join(60)
-    return outcomes["1"], retry
+        return run_event(task, conf, jira, None, state, owner="run-1")
+
+    return frozen_try(lambda stalled, wakes: run_event(task, conf, jira, None, stalling(state, stalled, wakes),
+                                                       owner="run-1"), retry)
 
 
 def test_a_zombie_try_whose_retry_took_the_event_over_does_not_create_too(jira, jira_sim, state):
@@ -358,19 +330,6 @@ def test_a_zombie_try_whose_retry_took_the_event_over_does_not_create_too(jira, 
     assert _posts(jira_sim) - posts[0] == 1  # the retry's create only
     assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [retry["issue_key"]]
     assert state.get_event(task.name, conf["event_id"]).result["issue_key"] == retry["issue_key"]
-
-
-class StallAfterClaim(StallBeforeNote):
-    """A state store whose worker freezes right after claiming the event, before acting."""
-
-    def begin_event(self, *a, **kw):
-        claim = self.store.begin_event(*a, **kw)
-        self.stalled.set()
-        assert self.wakes.wait(60)
-        return claim
-
-    def note_event(self, *a, **kw):
-        return self.store.note_event(*a, **kw)
 
 
 def test_a_zombie_try_whose_retry_took_the_event_over_does_not_comment_too(jira, state):

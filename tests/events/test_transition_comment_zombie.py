@@ -15,6 +15,7 @@ import threading
 from jira_esm_connector.events import run_event
 
 from .conftest import example_task, unique
+from .zombies import frozen_try
 
 
 class StallBeforeComment:
@@ -40,24 +41,11 @@ def _zombie_then_retry(jira, state):
     key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "zombie transition"})["key"]
     task = example_task("event_transition_issue.yaml")
     conf = {"event_id": unique(), "issue_key": key, "status": "05 - Solved", "comment": "Solved in ESM."}
-    stalled, wakes = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
-
-    def try_1():
-        try:
-            outcomes["1"] = run_event(task, conf, StallBeforeComment(jira, stalled, wakes), None, state, owner="run-1")
-        except BaseException as exc:  # noqa: BLE001 - asserted by the callers
-            outcomes["1"] = exc
-
-    zombie = threading.Thread(target=try_1)
-    zombie.start()
-    try:
-        assert stalled.wait(60)
-        retry = run_event(task, conf, jira, None, state, owner="run-1")  # try 2 of the same run
-    finally:
-        wakes.set()
-        zombie.join(60)
-    return key, task, conf, retry, outcomes.get("1")
+    zombie, retry = frozen_try(
+        lambda stalled, wakes: run_event(task, conf, StallBeforeComment(jira, stalled, wakes), None, state, owner="run-1"),
+        lambda: run_event(task, conf, jira, None, state, owner="run-1"),  # try 2 of the same run
+    )
+    return key, task, conf, retry, zombie
 
 
 def test_a_zombie_transition_try_does_not_add_the_comment_a_second_time(jira, state):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,8 @@ from jira_esm_connector.config import load_task_file
 from jira_esm_connector.events import run_event
 from jira_esm_connector.http import RetryPolicy
 from jira_esm_connector.state import StateStore
+
+from tests.events.zombies import StallAfterClaim, frozen_try
 
 from .conftest import PG_URL
 
@@ -48,45 +49,13 @@ def jira(jira_clients):
 
 # ---- an event try that lost its claim still writes to Jira -------------------------------------
 
-class StallAfterClaim:
-    """The state store of try 1's worker: it freezes right after claiming the event, before it
-    acts (lost heartbeats: Airflow marks the try failed and starts try 2 of the same run, which
-    takes the event over at once while this one lives on)."""
-
-    def __init__(self, store, stalled: threading.Event, wakes: threading.Event):
-        self.store, self.stalled, self.wakes = store, stalled, wakes
-
-    def __getattr__(self, name):
-        return getattr(self.store, name)
-
-    def begin_event(self, *a, **kw):
-        claim = self.store.begin_event(*a, **kw)
-        self.stalled.set()
-        assert self.wakes.wait(60)
-        return claim
-
-
 def _zombie_try_after(task, conf, jira, state, then):
     """Try 1 of run-1 claims the event and freezes; ``then()`` runs (try 2 of run-1 handles the
     event, later events follow); try 1 wakes and goes on. Returns try 1's result or error."""
-    stalled, wakes = threading.Event(), threading.Event()
-    outcome: dict[str, object] = {}
-
-    def try_1():
-        try:
-            outcome["1"] = run_event(task, conf, jira, None, StallAfterClaim(state, stalled, wakes), owner="run-1")
-        except BaseException as exc:  # noqa: BLE001 - the caller asserts it
-            outcome["1"] = exc
-
-    zombie = threading.Thread(target=try_1)
-    zombie.start()
-    try:
-        assert stalled.wait(60)
-        then()
-    finally:
-        wakes.set()
-        zombie.join(60)
-    return outcome.get("1")
+    return frozen_try(
+        lambda stalled, wakes: run_event(task, conf, jira, None, StallAfterClaim(state, stalled, wakes), owner="run-1"),
+        then,
+    )[0]
 
 
 def test_a_zombie_removal_try_does_not_remove_the_user_a_later_event_added_back(
