@@ -574,6 +574,22 @@ def test_a_late_failure_of_an_attempt_whose_claim_was_taken_over_leaves_the_new_
     assert store.get_event("t", "e1").status == "failed"
 
 
+def test_a_late_success_of_an_attempt_whose_claim_was_taken_over_keeps_the_new_attempts_result(store):
+    """Run A's claim went stale and run B took the event over and finished it. A then wakes
+    and records its own success (a resumed try that found the work done): the recorded
+    result stays B's, the one that acted last. While B is still acting, A's success does not
+    end B's claim either: a third delivery must still wait for B."""
+    a = store.begin_event("t", "e1", owner="run-a")
+    b = store.begin_event("t", "e1", owner="run-b", now=a.claimed_at + timedelta(minutes=11))
+    store.complete_event("t", "e1", {"issue_key": "SUP-1", "status": "Done"}, attempt=a.attempts)
+    current = store.get_event("t", "e1")
+    assert (current.status, current.owner) == ("running", "run-b")
+    store.complete_event("t", "e1", {"issue_key": "SUP-1", "status": "In Progress"}, attempt=b.attempts)
+    store.complete_event("t", "e1", {"issue_key": "SUP-1", "status": "Done"}, attempt=a.attempts)
+    done = store.get_event("t", "e1")
+    assert done.status == "done" and done.result == {"issue_key": "SUP-1", "status": "In Progress"}
+
+
 def test_a_note_of_an_attempt_whose_claim_was_taken_over_leaves_the_new_attempts_notes(store):
     """Run A's claim went stale and run B took the event over and sent a create whose outcome
     is unknown (noted). A then wakes and clears or rewrites the same note: that is A's view,

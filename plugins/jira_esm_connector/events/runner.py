@@ -410,5 +410,6 @@ def run_event(
             log.error("Event %s of %s failed (%s): %s", ref.event_id, task.name, kind, exc)
         raise
     result = {**result, "operation": task.operation}
-    state.complete_event(task.name, ref.event_id, result, card=_done_card(task, payload, result))
+    state.complete_event(task.name, ref.event_id, result, card=_done_card(task, payload, result),
+                         attempt=claim.attempts)
     return {**result, "event_id": ref.event_id, "replayed": False}

@@ -1229,12 +1229,16 @@ class StateStore:
                 .values(result=merged or None)
             ).rowcount == 1
 
-    def complete_event(self, task: str, event_id: str, result: Any, *, card: Mapping[str, Any] | None = None) -> None:
+    def complete_event(self, task: str, event_id: str, result: Any, *, card: Mapping[str, Any] | None = None,
+                       attempt: int | None = None) -> None:
         """Record success with its JSON-serialisable ``result`` (e.g. ``{"key": "SUP-12"}``).
         ``card``: the card the event created an issue for, noted in the same transaction (as
         :meth:`note_event_card` takes it: ``template``, ``attribute``, ``key``, ``card_id``,
-        ``object_id``): the issue may move before an import writes it."""
-        self._finish_event(task, event_id, status="done", result=result, error=None, card=card)
+        ``object_id``): the issue may move before an import writes it. ``attempt``: the
+        succeeding claim's :attr:`EventRecord.attempts` -- when another attempt has claimed the
+        event since, that attempt acts (or acted) last: its claim and its result stand, this
+        one's success is not recorded (the card is still noted: its write-back happened)."""
+        self._finish_event(task, event_id, status="done", result=result, error=None, card=card, attempt=attempt)
 
     def fail_event(self, task: str, event_id: str, error: str, *, attempt: int | None = None) -> None:
         """Record a failed attempt; ``error`` must already be free of secrets (it is truncated).
@@ -1256,27 +1260,31 @@ class StateStore:
         if not keep_notes:
             values["result"] = result
         where = [t.c.task == task, t.c.event_id == event_id]
+        # a late outcome of an attempt that lost its claim never overwrites another's success,
+        # nor ends the claim of the attempt that took the event over and is still acting
         if status == "failed":
-            # a late failure of an attempt that lost its claim never undoes another's success,
-            # nor frees the event while the attempt that took it over is still acting
             where.append(t.c.status != "done")
-            if attempt is not None:
-                where.append(t.c.attempts == int(attempt))
+        if attempt is not None:
+            where.append(t.c.attempts == int(attempt))
         with self._write() as conn:
             if card is not None:
                 self._note_event_card(conn, card, task, event_id)
                 self._write_again_after_late_write_back(conn, card, event_id, now)
             if conn.execute(sa.update(t).where(*where).values(**values)).rowcount == 1:
                 return
-            row = self._event_row(conn, task, event_id) if status == "failed" else None
+            row = self._event_row(conn, task, event_id) if status == "failed" or attempt is not None else None
             if row is None:
                 conn.execute(sa.insert(t).values(
                     task=task, event_id=event_id, status=status, owner=None, attempts=1, result=result,
                     error=error, claimed_at=now, created_at=now, finished_at=now,
                 ))
-            elif row["status"] != "done":
+            elif status == "failed" and row["status"] != "done":
                 log.warning("Event %s of %s: this attempt's failure is not recorded: attempt %s of run %s has "
                             "taken the event over and is handling it.", event_id, task, row["attempts"], row["owner"])
+            elif status == "done":
+                log.warning("Event %s of %s: this attempt's success is not recorded: attempt %s (run %s, now %s) "
+                            "took the event over; its outcome stands.", event_id, task, row["attempts"],
+                            row["owner"], row["status"])
 
     def _write_again_after_late_write_back(self, conn: sa.Connection, card: Mapping[str, Any], event_id: str,
                                            now: datetime) -> None:
