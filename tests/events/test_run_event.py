@@ -185,6 +185,25 @@ def test_a_replay_with_another_payload_is_told_not_passed_over(jira, state, capl
     assert not any("second words" in m for m in warned)  # payload values stay out of the log
 
 
+def test_a_resumed_try_with_another_payload_is_told_its_payload_was_not_acted_on(jira, state, caplog):
+    """A try created the issue and crashed before its record; the event id is then sent again
+    with another payload. The resumed try finds the issue the first made (from the first
+    payload) and keeps it -- the workflow is told the new payload differs, as for a replay."""
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "datacard_id": "1", "subject": "first words"}
+    with pytest.raises(SystemExit):
+        run_event(task, conf, jira, None, CrashAfterJira(state), owner="run-1")
+    with caplog.at_level("WARNING", logger="jira_esm_connector.events"):
+        resumed = run_event(task, {**conf, "subject": "second words"}, jira, None, state, owner="run-1")
+    assert resumed["replayed"] is False and resumed["payload_differs"] is True
+    issues = _issues_for(jira, task.name, conf["event_id"])
+    assert [i["key"] for i in issues] == [resumed["issue_key"]]
+    assert jira.get_issue(resumed["issue_key"], fields=["summary"])["fields"]["summary"] == "first words"
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("with another payload" in m and conf["event_id"] in m for m in warned), warned
+    assert not any("second words" in m for m in warned)
+
+
 def test_crash_between_jiras_answer_and_the_record_does_not_duplicate(jira, state):
     task = example_task(CREATE, write_back=None)
     conf = {"event_id": unique(), "datacard_id": "1", "subject": "crash test"}
@@ -193,7 +212,7 @@ def test_crash_between_jiras_answer_and_the_record_does_not_duplicate(jira, stat
     assert state.get_event(task.name, conf["event_id"]).status == "running"
     # Airflow retries the task (same run): the event is resumed, Jira is checked first
     retried = run_event(task, conf, jira, None, state, owner="run-9")
-    assert retried["replayed"] is False
+    assert retried["replayed"] is False and "payload_differs" not in retried
     issues = _issues_for(jira, task.name, conf["event_id"])
     assert [i["key"] for i in issues] == [retried["issue_key"]]
     assert state.get_event(task.name, conf["event_id"]).status == "done"

@@ -386,7 +386,16 @@ def run_event(
                      ref.event_id, task.name)
         return replay
     check_first = bool(claim.resumed)
-    if check_first:
+    # an unfinished try acted on another payload under this event id: what it did in Jira (say
+    # the issue it created) is found and kept, not redone with this payload -- say so
+    differs = bool(check_first and claim.earlier_payload_digest and claim.earlier_payload_digest != digest)
+    if differs:
+        log.warning(
+            "Event %s of %s was begun before (attempt %d) with another payload and did not finish: checking Jira "
+            "first; what that try already did there is kept, not redone with this payload. An event id names one "
+            "event: if this is a new event, trigger it with a new event_id.", ref.event_id, task.name, claim.attempts,
+        )
+    elif check_first:
         log.info(
             "Event %s of %s was begun before (attempt %d) without a recorded success: checking Jira before acting",
             ref.event_id, task.name, claim.attempts,
@@ -409,7 +418,7 @@ def run_event(
         if isinstance(exc, (EventError, ConnectorHTTPError)):
             log.error("Event %s of %s failed (%s): %s", ref.event_id, task.name, kind, exc)
         raise
-    result = {**result, "operation": task.operation}
+    result = {**result, "operation": task.operation, **({"payload_differs": True} if differs else {})}
     state.complete_event(task.name, ref.event_id, result, card=_done_card(task, payload, result),
                          attempt=claim.attempts)
     return {**result, "event_id": ref.event_id, "replayed": False}

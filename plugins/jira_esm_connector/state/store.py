@@ -286,6 +286,8 @@ class EventRecord:
     claimed_at: datetime
     finished_at: datetime | None
     payload_digest: str | None = None  # of the payload the last try acted on (None: not recorded)
+    # a resumed claim: the digest of the payload the unfinished try before it acted on
+    earlier_payload_digest: str | None = None
 
     @property
     def done(self) -> bool:
@@ -1016,12 +1018,12 @@ class StateStore:
         return conn.execute(sa.select(t).where(t.c.task == task, t.c.event_id == event_id)).mappings().first()
 
     @staticmethod
-    def _record(row: Any, *, claimed: bool, resumed: bool) -> EventRecord:
+    def _record(row: Any, *, claimed: bool, resumed: bool, earlier_payload_digest: str | None = None) -> EventRecord:
         return EventRecord(
             task=row["task"], event_id=row["event_id"], status=row["status"], attempts=row["attempts"],
             result=row["result"], error=row["error"], owner=row["owner"], claimed=claimed, resumed=resumed,
             created_at=row["created_at"], claimed_at=row["claimed_at"], finished_at=row["finished_at"],
-            payload_digest=row.get("payload_digest"),
+            payload_digest=row.get("payload_digest"), earlier_payload_digest=earlier_payload_digest,
         )
 
     @transaction(idempotent=False)
@@ -1040,7 +1042,8 @@ class StateStore:
         its result back to (``{"template", "attribute", "card_id"}``), noted in the claim's
         own statement (no extra write) until the event is done (:meth:`event_origins`).
         ``payload_digest``: of the payload this try acts on, kept with a claim it wins (the
-        record of a done event carries the digest its last try acted on).
+        record of a done event carries the digest its last try acted on; a resumed claim
+        tells the digest of the try before it, ``earlier_payload_digest``).
 
         * new event -> claimed;
         * done -> not claimed, carries the earlier ``result``;
@@ -1083,7 +1086,8 @@ class StateStore:
                     new = dict(row)
                     new.update(status="running", owner=owner, attempts=row["attempts"] + 1, claimed_at=now, finished_at=None,
                                result=_with_origin(row["result"], origin), payload_digest=payload_digest)
-                    return self._record(new, claimed=True, resumed=True)
+                    return self._record(new, claimed=True, resumed=True,
+                                        earlier_payload_digest=row.get("payload_digest"))
         raise StateStoreError(f"could not claim event {event_id!r} of task {task!r}: too much contention")
 
     def _insert_if_absent(self, conn: sa.Connection, table: sa.Table, values: dict[str, Any], keys: list[str]) -> bool:
