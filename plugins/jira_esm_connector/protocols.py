@@ -190,8 +190,12 @@ class StateApi(Protocol):
     def begin_event(
         self, task: str, event_id: str, *, owner: str | None = None, stale_after: timedelta = ...,
         now: datetime | None = None, origin: Mapping[str, str] | None = None, payload_digest: str | None = None,
+        first_notes: Mapping[str, Any] | None = None,
     ) -> EventRecord: ...
-    def complete_event(self, task: str, event_id: str, result: Any, *, card: Mapping[str, Any] | None = None) -> None: ...
+    def complete_event(
+        self, task: str, event_id: str, result: Any, *, card: Mapping[str, Any] | None = None,
+        attempt: int | None = None,
+    ) -> None: ...
     def note_event_card(
         self, template: str, attribute: str, key: str, card_id: str, *, task: str, event_id: str,
         object_id: str | None = None,

@@ -415,7 +415,8 @@ def test_jira_refusal_fails_permanently_and_is_recorded(jira, state):
     assert "Specify a valid project ID or key" in str(err.value)
     record = state.get_event(task.name, "r1")
     assert record.status == "failed" and "Specify a valid project ID or key" in record.error
-    assert record.notes == {}  # a refused create took no effect: nothing for a later attempt to wait for
+    # a refused create took no effect: nothing for a later attempt to wait for
+    assert "ambiguous_create_at" not in record.notes
 
 
 # ---- Jira's search index lags behind creates ------------------------------------------------
@@ -573,7 +574,7 @@ def test_503_on_create_is_not_ambiguous_and_leaves_no_wait_behind(jira, jira_sim
     with pytest.raises(Exception) as err:
         run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=60)
     assert not is_permanent(err.value)
-    assert state.get_event(task.name, conf["event_id"]).notes == {}
+    assert "ambiguous_create_at" not in state.get_event(task.name, conf["event_id"]).notes
     started = time.monotonic()
     result = run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=60)
     assert time.monotonic() - started < 5  # one search, then the create: no index wait

@@ -6,7 +6,8 @@ that may have taken effect (5xx, reset, read timeout), so a create that fails th
 is followed by a *check* -- is the issue / comment / user / group there now? -- and only
 repeated when it is not. ``check_first=True`` (set by :func:`~.runner.run_event` when an
 earlier attempt of the same event began but never recorded an outcome) looks before the
-first attempt too.
+first attempt too -- for a change that attempt sent, by the event's ledger of changes
+(:attr:`CreateGuard.steps`), which also keeps a retry from repeating a change Jira confirmed.
 
 Issues are the hard case: they are found through ``search/jql``, which Jira documents as
 eventually consistent (a new issue may be missing from search for seconds to minutes),
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ..http.errors import (
     BadRequestError,
@@ -107,6 +108,15 @@ class CreateGuard:
     removed meanwhile (a second issue was created then).
     ``max_wait_s``: the longest one attempt keeps searching (it must end well within the
     task's deadline); past it the attempt fails retriably and the next one goes on.
+    ``steps`` / ``remember_step``: the event's ledger of changes other than an issue create,
+    kept with the event across attempts: a step is noted ``"sent"`` before its request goes
+    out and with its result once Jira confirmed it (a refusal removes it). A later attempt
+    repeats no confirmed step (a transition is not made again after a person moved the
+    issue on) and takes "already there" / "already gone" for its own earlier work only when
+    a step was sent (a retry of a delete of a name Jira never had is refused, not reported
+    done). ``steps`` None: not known (the event began under a version without the ledger),
+    so every step may have been sent. ``remember_step`` stores the ledger; noting a step
+    sent, it raises when the event is no longer this attempt's (as ``remember`` does).
     ``clock`` / ``sleep``: injectable for tests.
     """
 
@@ -117,6 +127,8 @@ class CreateGuard:
     created_id: str | None = None
     remember_created: Callable[[str], None] | None = None
     max_wait_s: float = 120.0
+    steps: dict[str, Any] | None = None
+    remember_step: Callable[[str, Any], None] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     sleep: Callable[[float], None] = time.sleep
 
@@ -138,6 +150,56 @@ def still_ours(guard: CreateGuard | None) -> None:
     its retry already did."""
     if guard is not None and guard.still_ours is not None:
         guard.still_ours()
+
+
+STEP_SENT = "sent"  # ledger value of a step whose request went out, outcome not yet known
+
+
+def _may_have_sent(guard: CreateGuard | None, step: str, check_first: bool) -> bool:
+    """``check_first`` narrowed by the ledger: whether an earlier attempt may have sent ``step``."""
+    if not check_first:
+        return False
+    if guard is None or guard.steps is None:
+        return True
+    return step in guard.steps
+
+
+def _confirmed_before(guard: CreateGuard | None, step: str) -> dict[str, Any] | None:
+    """The result an earlier attempt noted for ``step`` once Jira confirmed it, or None."""
+    noted = (guard.steps or {}).get(step) if guard is not None else None
+    if isinstance(noted, dict):
+        log.info("An earlier attempt of this event already did this step (%s): not repeating it", step)
+        return dict(noted)
+    return None
+
+
+def _note_step(guard: CreateGuard | None, step: str, value: Any) -> None:
+    if guard is None or guard.remember_step is None or guard.steps is None:
+        return
+    if value is None:
+        guard.steps.pop(step, None)
+    else:
+        guard.steps[step] = value
+    guard.remember_step(step, value)
+
+
+def _sending(guard: CreateGuard | None, step: str) -> None:
+    """Before ``step``'s request goes out: noted in the ledger, which also checks that the event
+    is still this attempt's (:func:`still_ours`); raises when it is not."""
+    if guard is None or guard.remember_step is None or guard.steps is None or isinstance(guard.steps.get(step), dict):
+        still_ours(guard)
+    else:
+        _note_step(guard, step, STEP_SENT)
+
+
+def _confirmed(guard: CreateGuard | None, step: str, result: Mapping[str, Any]) -> None:
+    """Jira confirmed ``step``: a later attempt (the write-back failed) does not repeat it."""
+    _note_step(guard, step, dict(result))
+
+
+def _refused_step(guard: CreateGuard | None, step: str) -> None:
+    """Jira refused ``step``'s request and did nothing: no longer "sent"."""
+    _note_step(guard, step, None)
 
 
 def _took_no_effect(exc: ConnectorHTTPError) -> bool:
@@ -173,25 +235,34 @@ def _create_checked(
     *,
     check_first: bool,
     guard: CreateGuard | None = None,
+    step: str = "create",
 ) -> tuple[T, bool]:
     """``(result, found_existing)`` for objects whose ``find`` reads Jira's database (it sees
-    a create at once): find first when asked; after a transient failure check Jira before
-    repeating the create (it may have taken effect), and look once more when Jira refuses the
-    repeat (it may have carried out the first request late). ``guard.still_ours`` is asked
-    before each create."""
+    a create at once): find first when an earlier attempt may have sent the create (``step``
+    in the guard's ledger); after a transient failure check Jira before repeating the create
+    (it may have taken effect), and look once more when Jira refuses the repeat (it may have
+    carried out the first request late). Each create is noted in the ledger before it is
+    sent (which checks the event is still this attempt's) and its result once Jira answered."""
+    confirmed = _confirmed_before(guard, step)
+    if confirmed is not None:
+        return cast(T, confirmed), True
+    check_first = _may_have_sent(guard, step, check_first)
     if check_first:
         found = find()
         if found is not None:
             log.info("An earlier attempt of this event already did this: %s (found in Jira, not repeated)", doing)
             return found, True
     for attempt in range(1, CREATE_ATTEMPTS + 1):
-        still_ours(guard)
+        _sending(guard, step)
         try:
-            return _call(doing, create), False
+            made = _call(doing, create)
+            _confirmed(guard, step, cast(Mapping[str, Any], made))
+            return made, False
         except EventRefused:
             # refused ("already exists") after an earlier request whose outcome is unknown:
             # Jira may have carried that one out late, after the look above
             if attempt == 1 and not check_first:
+                _refused_step(guard, step)
                 raise
             found = _find_or_none(find)
             if found is None:
@@ -441,10 +512,15 @@ def update_issue(
     """Edit the issue's fields (``JiraClient.edit_issue``; repeating it is harmless). Returns ``{"issue_key", "fields"}``."""
     if not fields:
         raise EventRefused(f"nothing to change on {issue_key}: the payload gave no value for any mapped field")
-    still_ours(guard)
+    confirmed = _confirmed_before(guard, "edit")  # not again over a person's later edit
+    if confirmed is not None:
+        return confirmed
+    _sending(guard, "edit")
     _call(f"edit issue {issue_key}", lambda: jira.edit_issue(issue_key, fields))
     log.info("Updated Jira issue %s: %s", issue_key, ", ".join(sorted(fields)))
-    return {"issue_key": issue_key, "fields": sorted(fields)}
+    result = {"issue_key": issue_key, "fields": sorted(fields)}
+    _confirmed(guard, "edit", result)
+    return result
 
 
 # ---- comments -------------------------------------------------------------------------------
@@ -472,7 +548,7 @@ def add_comment(
     guard: CreateGuard | None = None,
 ) -> dict[str, Any]:
     """``POST .../comment`` with the origin marker property. Returns ``{"issue_key", "comment_id"}``.
-    ``guard``: only its ``still_ours`` is used (comments are found without the index)."""
+    ``guard``: its ledger and ``still_ours`` are used (comments are found without the index)."""
     if not body_adf:
         raise EventRefused(f"cannot add an empty comment to {issue_key}")
 
@@ -482,7 +558,7 @@ def add_comment(
 
     result, _ = _create_checked(
         f"add a comment to {issue_key}", create, lambda: find_comment_for_event(jira, ref, issue_key),
-        check_first=check_first, guard=guard,
+        check_first=check_first, guard=guard, step="comment",
     )
     log.info("Comment %s on %s holds event %s", result["comment_id"], issue_key, ref.event_id)
     return result
@@ -509,13 +585,14 @@ def _transition(
     is in a wanted status, that status: a lost answer (the POST is not repeated) after Jira
     moved it, or a refusal because it got there meanwhile (an earlier attempt's request that
     timed out here and that Jira carried out late, or a person). The goal holds either way."""
-    still_ours(guard)
+    _sending(guard, "transition")
     try:
         jira.transition_issue(issue_key, transition_id, fields=fields or None)
         return None
     except ConnectorHTTPError as exc:
         transient = is_transient(exc)
         if not transient and exc.status not in (400, 409):  # 400/409: "not valid for this issue"
+            _refused_step(guard, "transition")
             raise refused(exc, doing) from None
         now = _status_of(jira, issue_key)
         if now is not None and now.casefold() in wanted:
@@ -523,6 +600,7 @@ def _transition(
             return now
         if transient:
             raise
+        _refused_step(guard, "transition")
         raise refused(exc, doing) from None
 
 
@@ -550,6 +628,22 @@ def transition_issue(
     targets = _targets(status)
     if not targets:
         raise EventRefused(f"no target status given for {issue_key}")
+    # An earlier attempt's transition Jira confirmed is not made again (a person may have moved
+    # the issue on since); only what that attempt left undone is
+    confirmed = _confirmed_before(guard, "transition")
+    result: dict[str, Any] = confirmed or _transition_to(jira, issue_key, targets, resolution, fields, guard)
+    if comment_adf:
+        made = add_comment(jira, ref, issue_key, comment_adf, check_first=check_first or not result["changed"],
+                           guard=guard)
+        result["comment_id"] = made["comment_id"]
+    return result
+
+
+def _transition_to(
+    jira: JiraApi, issue_key: str, targets: list[str], resolution: str | None, fields: Mapping[str, Any] | None,
+    guard: CreateGuard | None,
+) -> dict[str, Any]:
+    """The transition part of :func:`transition_issue`; its result is noted in the ledger."""
     # Already in (any) one of the targets: leave it there. Checked before the transitions: a
     # workflow offers the *other* alternatives from there (Resolved -> Closed), and a retry of
     # this event after the transition worked must not move the issue on.
@@ -593,10 +687,7 @@ def transition_issue(
                 f"Jira offers no transition to status {wanted} for {issue_key} (now in '{current}'); "
                 f"transitions available from there: {offered}"
             )
-    if comment_adf:
-        made = add_comment(jira, ref, issue_key, comment_adf, check_first=check_first or not result["changed"],
-                           guard=guard)
-        result["comment_id"] = made["comment_id"]
+    _confirmed(guard, "transition", result)
     return result
 
 
@@ -736,6 +827,10 @@ def delete_user(
 ) -> dict[str, Any]:
     """Delete the user (``JiraClient.delete_user``), deactivated ones too. Returns
     ``{"account_id", "deleted"}`` (False: already gone)."""
+    confirmed = _confirmed_before(guard, "delete")
+    if confirmed is not None:
+        return confirmed
+    check_first = _may_have_sent(guard, "delete", check_first)
     account_id = _given_account_id(account_id)
     if account_id:
         # looked up first: a 404 to the DELETE then means gone, not unknown (the client
@@ -750,18 +845,22 @@ def delete_user(
             log.info("Jira has %s (any more): nothing to delete", missing)
             return {"account_id": account_id, "email": email, "deleted": False}
         raise EventRefused(f"Jira has {missing}")
-    still_ours(guard)
+    _sending(guard, "delete")
     try:
         jira.delete_user(resolved)
     except NotFoundError:  # there a moment ago: deleted meanwhile, or by this very request repeated
         log.info("Jira user %s is already deleted", resolved)
-        return {"account_id": resolved, "deleted": False}
+        result = {"account_id": resolved, "deleted": False}
     except ConnectorHTTPError as exc:
         if is_transient(exc):
             raise
+        _refused_step(guard, "delete")
         raise refused(exc, f"delete the user {resolved}") from None
-    log.info("Deleted Jira user %s", resolved)
-    return {"account_id": resolved, "deleted": True}
+    else:
+        log.info("Deleted Jira user %s", resolved)
+        result = {"account_id": resolved, "deleted": True}
+    _confirmed(guard, "delete", result)
+    return result
 
 
 # ---- groups ---------------------------------------------------------------------------------
@@ -782,7 +881,7 @@ def create_group(
         group = _group_named_exactly(jira, name)
         return _group_result(group) if group else None
 
-    if not check_first and not name.isascii():  # only a non-ASCII name has other forms
+    if not _may_have_sent(guard, "create", check_first) and not name.isascii():  # only it has other forms
         _group_named_exactly(jira, name)  # Jira itself would make the look-alike
     result, _ = _create_checked(
         f"create the group '{name}'", lambda: _group_result(jira.create_group(name)), find, check_first=check_first,
@@ -836,6 +935,10 @@ def delete_group(
     (``deleted`` False: an earlier attempt of this event already deleted it)."""
     if not (name or group_id):
         raise EventRefused("the payload names no group: give a group name or id")
+    confirmed = _confirmed_before(guard, "delete")
+    if confirmed is not None:
+        return confirmed
+    check_first = _may_have_sent(guard, "delete", check_first)
     which = name or group_id
     group = _call(f"look up the group {which}", lambda: _find_group(jira, group_id=group_id, name=name))
     if group is None:
@@ -850,18 +953,22 @@ def delete_group(
             "an earlier attempt of this event may have deleted the group named exactly so: not deleting a "
             "look-alike; send the group id"
         )
-    still_ours(guard)
+    _sending(guard, "delete")
     try:
         jira.delete_group(group_id=gid) if gid else jira.delete_group(name=gname)
     except NotFoundError:  # deleted meanwhile (or by a repeated request): the goal is reached
         log.info("Jira group %s is already gone", which)
-        return {"group_id": gid, "group_name": gname, "deleted": False}
+        result = {"group_id": gid, "group_name": gname, "deleted": False}
     except ConnectorHTTPError as exc:
         if is_transient(exc):
             raise
+        _refused_step(guard, "delete")
         raise refused(exc, f"delete the group {which}") from None
-    log.info("Deleted Jira group %s (%s)", gname, gid)
-    return {"group_id": gid, "group_name": gname, "deleted": True}
+    else:
+        log.info("Deleted Jira group %s (%s)", gname, gid)
+        result = {"group_id": gid, "group_name": gname, "deleted": True}
+    _confirmed(guard, "delete", result)
+    return result
 
 
 def _is_member(jira: JiraApi, account_id: str, *, group_id: str | None, name: str | None) -> bool:
@@ -901,6 +1008,10 @@ def _membership(
 ) -> dict[str, Any]:
     if not (group_name or group_id):
         raise EventRefused("the payload names no group: give a group name or id")
+    confirmed = _confirmed_before(guard, "membership")  # not again over a person's later change
+    if confirmed is not None:
+        return confirmed
+    check_first = _may_have_sent(guard, "membership", check_first)
     account_id = _given_account_id(account_id)
     resolved = resolve_account_id(jira, account_id=account_id, email=email)
     if resolved is None:
@@ -919,7 +1030,7 @@ def _membership(
             raise EventRefused(f"Could not {doing}: Jira has no user with the account id {resolved}")
         log.info("An earlier attempt of this event already did this: %s", doing)
         return result
-    still_ours(guard)
+    _sending(guard, "membership")
     try:
         if add:
             jira.add_user_to_group(resolved, group_id=gid, group_name=gname)
@@ -929,6 +1040,7 @@ def _membership(
         # Jira's 404 is "the group or user are not found": an account id naming no user fails
         # the event (the user is in no group, so the check below would call it removed)
         if isinstance(exc, NotFoundError) and not _user_exists(jira, resolved):
+            _refused_step(guard, "membership")
             raise EventRefused(f"Could not {doing}: Jira has no user with the account id {resolved}") from None
         # "already a member" / "not a member" (or a repeated request that already took effect)
         if isinstance(exc, (BadRequestError, NotFoundError)) or is_transient(exc):
@@ -941,12 +1053,15 @@ def _membership(
                     log.info("User %s is a member of group '%s' already: nothing to add", resolved, which)
                 else:
                     log.info("User %s was not a member of group '%s': nothing to remove", resolved, which)
+                _confirmed(guard, "membership", result)
                 return result
         if is_transient(exc):
             raise
+        _refused_step(guard, "membership")
         raise refused(exc, doing) from None
     log.info("Done: %s", doing)
     result["changed"] = True
+    _confirmed(guard, "membership", result)
     return result
 
 

@@ -278,6 +278,7 @@ def _claim(
     extra: dict[str, Any] = {"stale_after": stale_after} if stale_after is not None else {}
     if digest is not None:
         extra["payload_digest"] = digest
+    extra["first_notes"] = {LEDGER_NOTE: 1}
     if origin is not None:
         extra["origin"] = origin
     while True:
@@ -296,6 +297,10 @@ def _claim(
 
 AMBIGUOUS_CREATE_NOTE = "ambiguous_create_at"  # event note: when a create of unknown outcome was sent
 CREATED_ISSUE_NOTE = "created_issue_id"  # event note: the issue a create made (Jira answered)
+STEPS_NOTE = "steps"  # event note: the ledger of changes sent / confirmed (CreateGuard.steps)
+# event note, set by the first claim: this event began under a version that keeps the ledger,
+# so a step missing from it was never sent (without it, every step may have been)
+LEDGER_NOTE = "ledger"
 
 
 def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float) -> ops.CreateGuard:
@@ -326,9 +331,28 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
         if note_event is not None:
             note_event(ref.task, ref.event_id, {CREATED_ISSUE_NOTE: issue_id}, attempt=claim.attempts)
 
-    created = (getattr(claim, "notes", None) or {}).get(CREATED_ISSUE_NOTE)
+    notes = getattr(claim, "notes", None) or {}
+    ledger = notes.get(STEPS_NOTE)
+    steps = dict(ledger) if isinstance(ledger, dict) else {}
+    if claim.resumed and LEDGER_NOTE not in notes:
+        log.info("Event %s of %s began under an earlier version of the connector: each of its changes may have "
+                 "been sent, Jira is checked before each", ref.event_id, ref.task)
+        steps_known: dict[str, Any] | None = None
+    else:
+        steps_known = steps
+
+    def remember_step(step: str, value: Any) -> None:
+        if note_event is None:
+            return
+        noted = note_event(ref.task, ref.event_id, {STEPS_NOTE: dict(steps_known or {}) or None},
+                           attempt=claim.attempts)
+        if value == ops.STEP_SENT and noted is False:
+            raise _claim_lost(ref, claim)
+
+    created = notes.get(CREATED_ISSUE_NOTE)
     return ops.CreateGuard(index_lag_s=index_lag_s, ambiguous_at=ambiguous_at, remember=remember, still_ours=still_ours,
-                           created_id=str(created) if created else None, remember_created=remember_created)
+                           created_id=str(created) if created else None, remember_created=remember_created,
+                           steps=steps_known, remember_step=remember_step if steps_known is not None else None)
 
 
 def _claim_lost(ref: EventRef, claim: Any) -> EventBusy:

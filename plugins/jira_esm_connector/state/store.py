@@ -1037,10 +1037,13 @@ class StateStore:
         now: datetime | None = None,
         origin: Mapping[str, str] | None = None,
         payload_digest: str | None = None,
+        first_notes: Mapping[str, Any] | None = None,
     ) -> EventRecord:
         """Claim ``event_id`` for ``task`` atomically; ``origin``: the ESM card the event writes
         its result back to (``{"template", "attribute", "card_id"}``), noted in the claim's
         own statement (no extra write) until the event is done (:meth:`event_origins`).
+        ``first_notes``: notes the event starts with when this claim is its first (kept by
+        later attempts: they tell what the first attempt's version of the connector noted).
         ``payload_digest``: of the payload this try acts on, kept with a claim it wins (the
         record of a done event carries the digest its last try acted on; a resumed claim
         tells the digest of the try before it, ``earlier_payload_digest``).
@@ -1060,7 +1063,8 @@ class StateStore:
                 row = self._event_row(conn, task, event_id)
                 if row is None:
                     values = dict(task=task, event_id=event_id, status="running", owner=owner, attempts=1,
-                                  result=_with_origin(None, origin), error=None, claimed_at=now, created_at=now,
+                                  result=_with_origin(dict(first_notes) if first_notes else None, origin),
+                                  error=None, claimed_at=now, created_at=now,
                                   finished_at=None, payload_digest=payload_digest)
                     if self._insert_if_absent(conn, t, values, ["task", "event_id"]):
                         return self._record(values, claimed=True, resumed=False)
