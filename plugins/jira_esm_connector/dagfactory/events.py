@@ -6,9 +6,11 @@
   title, description), so Airflow answers a bad payload with HTTP 400 naming the field
   and the UI's trigger form shows the fields. Undeclared conf keys, which Airflow lets
   through, are refused by the task;
-* one task, so a push finishes close to Airflow's own floor; several runs at once
-  (``max_active_runs`` = pool size), all in the connector's shared pool, where a waiting
-  push is served before queued import tasks (higher priority weight);
+* one task, so a push finishes close to Airflow's own floor; ``max_active_runs=1`` as for
+  every connector DAG (SPEC): the pushes of one task run one at a time, in the order they
+  were triggered, so an earlier event that is slow or retried cannot land after a later one
+  on the same issue or group and undo it; the task runs in the connector's shared pool,
+  where a waiting push is served before queued import tasks (higher priority weight);
 * the task returns the result dict (the DAG run's result, readable as XCom
   ``return_value`` of ``push``). Jira's refusals and bad payloads fail the run at once,
   without retries; transient failures (5xx, timeouts, rate limits) are retried, and the
@@ -139,13 +141,11 @@ def execute_event(task: EventTask, conf: dict[str, Any] | None, *, owner: str | 
 def build_event_dag(task: EventTask, settings: Any = None) -> DAG:
     """The Airflow DAG for one ``kind: event`` task file."""
     settings = _settings(settings)
-    concurrent = max(1, int(settings.pool_slots))
     with DAG(
         dag_id=task.name,
         schedule=None,
         catchup=False,
-        max_active_runs=concurrent,
-        max_active_tasks=concurrent,
+        max_active_runs=1,
         params=build_params(task),
         doc_md=cap_doc_md(event_doc_md(task)),
         description=(task.description or f"ESM -> Jira event: {task.operation}")[:200],
