@@ -28,7 +28,7 @@ def test_event_dag_shape(settings):
     dag = build_event_dag(example_task("event_create_issue.yaml"), settings)
     assert dag.dag_id == "create_jira_issue_from_incident"
     assert dag.schedule is None and type(dag.timetable).__name__ == "NullTimetable"  # triggered only
-    assert dag.max_active_runs == 1  # SPEC: pushes of a task one at a time, in trigger order
+    assert dag.max_active_runs == 1  # SPEC: pushes of a task never overlap
     assert [t.task_id for t in dag.tasks] == [PUSH_TASK_ID]
     assert dag.tasks[0].pool == "jira_esm_connector"
     assert dag.tasks[0].priority_weight > 1  # served before queued import tasks in the pool

@@ -7,9 +7,9 @@
   and the UI's trigger form shows the fields. Undeclared conf keys, which Airflow lets
   through, are refused by the task;
 * one task, so a push finishes close to Airflow's own floor; ``max_active_runs=1`` as for
-  every connector DAG (SPEC): the pushes of one task run one at a time, in the order they
-  were triggered, so an earlier event that is slow or retried cannot land after a later one
-  on the same issue or group and undo it; the task runs in the connector's shared pool,
+  every connector DAG (SPEC): the pushes of one task never overlap (Airflow starts queued
+  runs by their trigger time; a run's retries end before the next starts), so an earlier
+  event that is slow or retried cannot land after a later one and undo it; the task runs in the connector's shared pool,
   where a waiting push is served before queued import tasks (higher priority weight);
 * the task returns the result dict (the DAG run's result, readable as XCom
   ``return_value`` of ``push``). Jira's refusals and bad payloads fail the run at once,
