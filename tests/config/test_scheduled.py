@@ -204,6 +204,22 @@ def test_comment_import(examples):
     assert problem(**base, comments=comments, attributes={}, removed={"attribute": "a", "value": "b"}).key == "removed"
 
 
+def test_a_comment_import_maps_the_entry_text_and_reads_only_what_the_listing_carries():
+    """Entries without text, or read from what the comment listing does not carry, would be
+    written empty for good (the marker keeps a comment from being appended again)."""
+    base = dict(mapping_type="comment", template="incident", jql="project = SUP", mode="incremental",
+                key=..., folder=..., comments={"card_key_attribute": "jira_key", "worklog_attribute": "worklog"})
+    err = problem(**base, attributes={"author": "author.displayName"})
+    assert err.key == "attributes" and "'value'" in err.message
+    err = problem(**base, attributes={"value": "renderedBody"})
+    assert err.key == "attributes.value" and "'renderedBody'" in err.message
+    err = problem(**base, attributes={"value": {"template": "{{ issue.fields.priority.name }}: {{ body }}"},
+                                      "author": "issue.fields.assignee.displayName"})
+    assert err.key == "attributes.author" and "issue.fields.summary" in err.message
+    assert task(**base, attributes={"value": {"template": "{{ issue.key }} {{ issue.fields.summary }}: {{ body }}"},
+                                    "date": {"from": "issue.fields.updated", "transform": "datetime"}})
+
+
 def test_group_members_detection(examples):
     g = load_task_file(examples / "jira_groups_to_groups.yaml")
     assert g.fetch_members is True

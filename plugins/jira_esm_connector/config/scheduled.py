@@ -352,6 +352,14 @@ class ScheduledTask(StrictModel):
                         f"a comment import fills worklog entries, whose fields are {', '.join(WORKLOG_ENTRY_FIELDS)}",
                         "attributes", name,
                     )
+            if self.attributes and "value" not in self.attributes:
+                # without it every entry would be written as "(empty comment)" -- for good: its
+                # marker keeps a corrected task file from appending the comment again
+                raise located(
+                    "must map 'value', the worklog entry's text (e.g. value: {from: body, transform: adf_to_text}); "
+                    "leave attributes out for the defaults", "attributes",
+                )
+            self._check_comment_paths()
             if self.removed is not None and self.removed.enabled:
                 raise located("comment imports do not mark removed records; remove this key", "removed")
         else:
@@ -399,6 +407,27 @@ class ScheduledTask(StrictModel):
                     "key, id or fields.<field id> (e.g. fields.description with transform: adf_to_text)",
                     "attributes", name,
                 )
+
+    def _check_comment_paths(self) -> None:
+        """A comment import's attributes read the comment Jira lists and, under ``issue``, the
+        issue's key, id, summary and updated (all the listing asks for): anything else --
+        ``renderedBody``, another issue field -- would be written empty on every entry, and an
+        entry is never written again."""
+        for name, spec in self.effective_attributes.items():
+            heads = {path_head(src) for src in spec.sources()} | spec_template_names(spec)
+            for head in sorted(heads - _COMMENT_PARTS):
+                raise located(
+                    f"reads '{head}', which the comment listing does not carry: read {', '.join(sorted(_COMMENT_PARTS))} "
+                    f"(the issue as {', '.join(_COMMENT_ISSUE_PATHS)})", "attributes", name,
+                )
+            for src in spec.sources():
+                if path_head(src) == "issue" and not any(
+                    src == p or src.startswith(p + ".") or src.startswith(p + "[") for p in _COMMENT_ISSUE_PATHS
+                ):
+                    raise located(
+                        f"reads '{src}': a comment import knows of its issue only {', '.join(_COMMENT_ISSUE_PATHS)}",
+                        "attributes", name,
+                    )
 
     def _check_quality_columns(self) -> None:
         """Each column an expectation names is one the batch has (an attribute, or the key's):
@@ -605,3 +634,9 @@ def _lists_members(spec: FieldSpec) -> bool:
 
 # what an issue holds without an expand (search/jql and issue/bulkfetch answers)
 _ISSUE_PARTS = frozenset({"key", "id", "self", "fields"})
+# what the comment listing carries (the contract's Comment without renderedBody, which Jira
+# sends only when expanded, and the properties the listing reads for its own marker), plus
+# the issue it belongs to, listed with these fields only
+_COMMENT_PARTS = frozenset({"author", "body", "created", "id", "jsdAuthorCanSeeRequest", "jsdPublic", "self",
+                            "updateAuthor", "updated", "visibility", "issue"})
+_COMMENT_ISSUE_PATHS = ("issue.key", "issue.id", "issue.fields.summary", "issue.fields.updated")

@@ -1072,6 +1072,9 @@ def _load_comments(
                 continue
             entry = {k: v for k, v in decode_data(row["data"]).items() if v not in (None, "")}
             entry["value"] = f"{entry.get('value') or '(empty comment)'}\n\n{worklog_marker(comment_id)}"
+            # each entry is its own write: a load that lost the template's lock (another writer
+            # read the worklog since) must not append next to it (no I/O while the lease is fresh)
+            guard()
             try:
                 esm.add_attribute_value(task.template, card.data_card_id, settings.worklog_attribute, entry)
             # ESM refused this entry only (403: the user may not update this card, e.g. archived)
