@@ -1,4 +1,5 @@
-"""a record key longer than the state store's 400-character ``record_key`` column.
+"""a record key the connector cannot keep: longer than the state store's 400-character
+``record_key`` column (below), or holding a NUL character (UNKEEPABLE).
 
 SQLite ignores VARCHAR lengths, PostgreSQL (the production state database) enforces them.
 The key is written to ESM first and to the state store afterwards, so on PostgreSQL the
@@ -38,28 +39,47 @@ def test_long_record_key_on_postgresql_is_never_half_written(esm, pg_state, tmp_
     assert set(recorded) >= {"LK-1", "LK-2", "LK-3"}, (result, recorded)
 
 
-def test_transform_refuses_a_key_the_state_store_cannot_keep():
-    """The run stops at transform, naming the record and the limit, before anything is loaded."""
+# keys the connector cannot keep: longer than the state store's column, or holding a NUL,
+# which no ESM filter can name (created once, the card could never be found again: every
+# later run would fail in its look-up, or write a second card)
+UNKEEPABLE = pytest.mark.parametrize("bad_key, said", [
+    ("LONG-" + "x" * 420, "at most 400"),
+    ("SUP-\x00-9", "NUL character"),
+], ids=["too-long", "nul"])
+
+
+@UNKEEPABLE
+def test_transform_refuses_a_key_the_connector_cannot_keep(bad_key, said):
+    """The record is refused at transform, named and with the reason, before anything is loaded."""
     import json
 
     from jira_esm_connector.pipeline.transform import RecordMapper
 
     mapper = RecordMapper(make_task(ISSUES_TASK))
-    long_key = "LONG-" + "x" * 420
     rows = [{"key": k, "updated": None, "record": json.dumps({"key": k, "fields": {"summary": "s"}})}
-            for k in ("SUP-1", long_key)]
+            for k in ("SUP-1", bad_key)]
     mapped = [row["key"] for row, _ in mapper.map_page(rows)]
     assert mapped == ["SUP-1"]
-    assert mapper.problem_count == 1 and "at most 400" in mapper.problems[0][1]
+    assert mapper.problem_count == 1 and said in mapper.problems[0][1]
 
 
-def test_load_refuses_a_key_the_state_store_cannot_keep_without_writing_it(esm, state, tmp_path):
+@UNKEEPABLE
+def test_load_refuses_a_key_the_connector_cannot_keep_without_writing_it(esm, state, tmp_path, bad_key, said):
     task = make_task(ISSUES_TASK)
-    long_key = "LONG-" + "y" * 420
-    diffed = _stage(tmp_path / "diffed", [_record(k, f"subject {k[:10]}") for k in ("LK-7", long_key)])
-    result = load(task, diffed, esm, state, chunk_size=10, concurrency=1)
-    assert result["refused"] == 1 and "at most 400" in result["refused_records"][0]["reason"]
-    assert set(_cards_by_key(esm, task.name)) == {"LK-7"}
+    for run in (1, 2):  # the second run looks its cards up: the bad key must not sink it
+        diffed = _stage(tmp_path / f"diffed{run}", [_record(k, f"subject {run}") for k in ("LK-7", bad_key)])
+        result = load(task, diffed, esm, state, chunk_size=10, concurrency=1)
+        assert result["refused"] == 1 and said in result["refused_records"][0]["reason"]
+    cards = _cards_by_key(esm, task.name)
+    assert set(cards) == {"LK-7"} and cards["LK-7"][0].value("subject") == "subject 2"
+
+
+def test_a_reference_to_a_key_no_filter_can_name_is_not_found_rather_than_failing_the_load(esm):
+    from jira_esm_connector.pipeline.load import lookup_cards
+
+    card = str(esm.create_card("incident", {"jira_key": "LK-8", "subject": "s"}, folder="incident_management"))
+    found = lookup_cards(esm, "incident", "jira_key", ["SUP-\x00-1", "LK-8"])
+    assert {k: c.data_card_id for k, c in found.items()} == {"LK-8": card}
 
 
 def test_a_refused_records_reason_in_the_result_is_bounded(esm, state, tmp_path):

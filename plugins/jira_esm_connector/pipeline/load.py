@@ -81,7 +81,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from ..bounded import cut, short_repr
+from ..bounded import cut, short_repr, shown_key
 from ..http.errors import BadRequestError, ConflictError, NotFoundError, PermissionDeniedError
 from ..mapping import Reference
 from ..markers import imported_comment_ids, worklog_marker
@@ -92,7 +92,7 @@ from .memberships import (
 from .results import DiffResult, LoadResult, RefusedRecord, no_lease_check
 from .staging import Dataset
 from .template_lock import writing_template
-from .transform import decode_data, key_too_long
+from .transform import decode_data, key_problem
 
 __all__ = ["load", "ReferenceResolver", "chunks_of", "earlier_key_forms", "lookup_cards", "stamped_by_task", "task_cards"]
 
@@ -122,7 +122,9 @@ def lookup_cards(
     200 short keys is one or two."""
     from ..esm import eql
 
-    wanted = list(dict.fromkeys(str(k) for k in keys if k not in (None, "")))
+    # a key with a NUL character cannot be named in a filter, so no card is found by it (the
+    # import never writes such a key: transform refuses it; a reference to one stays missing)
+    wanted = list(dict.fromkeys(str(k) for k in keys if k not in (None, "") and "\x00" not in str(k)))
     selected = list(dict.fromkeys([attribute, *[e for e in extra if e]]))
     found: dict[str, Any] = {}
     for _, filter_ in eql.any_of_batches(attribute, wanted):
@@ -442,15 +444,16 @@ def _unique_rows(dataset: Dataset, lg: Any, *, quiet: bool = False) -> Iterator[
 
 
 def _storable(run: _Run, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """The rows whose key the state store can keep; a longer one is refused before ESM sees
-    it (written, it could not be recorded: every run would write it again). Transform
-    refuses such keys already; this guards a dataset staged otherwise."""
+    """The rows whose key the connector can keep (:func:`~.transform.key_problem`); another
+    is refused before ESM sees it (written, it could not be recorded or found again: every
+    run would write it again). Transform refuses such keys already; this guards a dataset
+    staged otherwise."""
     for row in rows:
-        too_long = key_too_long(str(row["key"]))
-        if too_long:
+        unkeepable = key_problem(str(row["key"]))
+        if unkeepable:
             run.counts["refused"] += 1
-            run.refused.append({"key": cut(str(row["key"]), 60), "updated": row.get("updated"),
-                                "reason": f"the record key is {too_long}"})
+            run.refused.append({"key": shown_key(row["key"]), "updated": row.get("updated"),
+                                "reason": f"the record key {unkeepable}"})
             continue
         yield row
 

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..bounded import cut
+from ..bounded import cut, shown_key
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
 from ..mapping.paths import get_path
@@ -149,12 +149,16 @@ def _note(problems: list[tuple[str, str]], problem: tuple[str, str]) -> None:
         problems.append(problem)
 
 
-def key_too_long(key: str) -> str | None:
-    """Why the state store cannot keep ``key`` (transform refuses such a record; load, as a
-    guard, refuses it before ESM sees it), or None."""
+def key_problem(key: str) -> str | None:
+    """Why the connector cannot keep ``key`` (transform refuses such a record; load, as a
+    guard, refuses it before ESM sees it), or None: longer than the state store keeps, or
+    holding a NUL character, which no ESM filter can name (its card could be created once and
+    never found again: every later run would fail, or write a second card)."""
+    if "\x00" in key:
+        return "holds a NUL character, which ESM's filter language (EQL) cannot hold"
     if len(key) <= RECORD_KEY_MAX:
         return None
-    return f"{len(key)} characters long; the connector's state database keeps keys of at most {RECORD_KEY_MAX}"
+    return f"is {len(key)} characters long; the connector's state database keeps keys of at most {RECORD_KEY_MAX}"
 
 
 def record_key(record: Any, path: str) -> str | None:
@@ -237,9 +241,9 @@ class RecordMapper:
             if key is None:
                 self._problem("(no key)", f"the key path '{self.key_path}' is empty in this record")
                 continue
-            too_long = key_too_long(key)
-            if too_long:
-                self._problem(cut(key, 60), f"the key at '{self.key_path}': {too_long}")
+            unkeepable = key_problem(key)
+            if unkeepable:
+                self._problem(shown_key(key), f"the key at '{self.key_path}' {unkeepable}")
                 continue
             try:
                 data = self.apply(record)
