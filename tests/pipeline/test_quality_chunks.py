@@ -186,14 +186,38 @@ def _peak_mib(n: int, expectations) -> float:
         tracemalloc.stop()
 
 
+TEXT_EXPECTATIONS = [
+    exp("expect_column_values_to_match_regex", column="points", regex=r"^\d+$"),
+    exp("expect_column_values_to_not_match_regex", column="points", regex=r"\.0$"),
+    exp("expect_column_values_to_match_regex_list", column="points", regex_list=[r"^\d+$", r"^x"]),
+    exp("expect_column_value_lengths_to_equal", column="points", value=1),
+    exp("expect_column_value_lengths_to_be_between", column="points", min_value=1, max_value=1),
+    exp("expect_column_values_to_be_json_parseable", column="points"),
+]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 100])
+@pytest.mark.parametrize("expectation", TEXT_EXPECTATIONS, ids=lambda e: e.name)
+def test_a_verdict_on_values_read_as_text_does_not_depend_on_where_the_chunks_split(expectation, chunk_rows):
+    """GX on one frame reads a number column holding an empty value as floats ("1.0"); a
+    chunk without the empty value would read as ints ("1"): the same batch would pass or fail
+    by the chunk size. Such expectations are decided on the whole column."""
+    data = [{KEY_COLUMN: f"SUP-{i}", "subject": "s", "status": "01 - New", "points": v, "created": "2026-01-01",
+             "a": 1, "b": 1} for i, v in enumerate([1, 2, 3, None, 4, 5], start=1)]
+    whole = summary(whole_failures([expectation], data))
+    assert whole and whole[0][1] > 0  # the whole frame fails it: "1.0" and the like
+    assert summary(gate_failures([expectation], data, chunk_rows)[0]) == whole
+
+
 def test_memory_stays_flat_as_the_batch_grows():
     row_wise = [exp("expect_column_values_to_not_be_null", column="subject"),
-                exp("expect_column_values_to_match_regex", column="subject", regex="^A ")]
+                exp("expect_column_values_to_be_in_set", column="status", value_set=["01 - New"])]
     _peak_mib(2_000, row_wise)  # GX's own one-off allocations out of the way
     small, large = _peak_mib(4_000, row_wise), _peak_mib(16_000, row_wise)
     assert large < small * 1.5, (small, large)
-    # a whole-column expectation keeps only its column and the key, not the whole rows
-    whole = row_wise + [exp("expect_column_values_to_be_unique", column="status")]
+    # a whole-column expectation (a text one too) keeps only its column and the key, not the whole rows
+    whole = row_wise + [exp("expect_column_values_to_be_unique", column="status"),
+                        exp("expect_column_values_to_match_regex", column="points", regex=r"^\d+$")]
     assert _peak_mib(16_000, whole) < large + 8, "the compact column frame stays small"
 
 

@@ -17,6 +17,10 @@ __all__ = ["EXPECTATIONS", "KNOWN_EXPECTATIONS", "ROW_WISE", "SCHEMA_ONLY", "ROW
 ROW: Literal["row"] = "row"  # the verdict on a row depends only on that row: exact per chunk
 SCHEMA: Literal["schema"] = "schema"  # about the frame's columns only (every chunk has the same ones)
 COLUMN: Literal["column"] = "column"  # needs whole columns (uniqueness, order, types, aggregates, row counts)
+# reads each value as text, and the text depends on the whole column's type: pandas reads a
+# number column holding a null anywhere as floats ("1.0", not "1"), so a chunk without one
+# would judge its values otherwise than the whole batch -- run on whole columns too
+TEXT: Literal["column"] = COLUMN
 
 # snake_case name as written in task files -> (GX class name in great_expectations.expectations, category)
 EXPECTATIONS: dict[str, tuple[str, Literal["row", "schema", "column"]]] = {
@@ -40,28 +44,28 @@ EXPECTATIONS: dict[str, tuple[str, Literal["row", "schema", "column"]]] = {
     'expect_column_to_exist':                                    ('ExpectColumnToExist', SCHEMA),
     'expect_column_type_to_be':                                  ('ExpectColumnTypeToBe', COLUMN),
     'expect_column_unique_value_count_to_be_between':            ('ExpectColumnUniqueValueCountToBeBetween', COLUMN),
-    'expect_column_value_lengths_to_be_between':                 ('ExpectColumnValueLengthsToBeBetween', ROW),
-    'expect_column_value_lengths_to_equal':                      ('ExpectColumnValueLengthsToEqual', ROW),
+    'expect_column_value_lengths_to_be_between':                 ('ExpectColumnValueLengthsToBeBetween', TEXT),
+    'expect_column_value_lengths_to_equal':                      ('ExpectColumnValueLengthsToEqual', TEXT),
     'expect_column_value_z_scores_to_be_less_than':              ('ExpectColumnValueZScoresToBeLessThan', COLUMN),
     'expect_column_values_to_be_between':                        ('ExpectColumnValuesToBeBetween', ROW),
-    'expect_column_values_to_be_dateutil_parseable':             ('ExpectColumnValuesToBeDateutilParseable', ROW),
+    'expect_column_values_to_be_dateutil_parseable':             ('ExpectColumnValuesToBeDateutilParseable', TEXT),
     'expect_column_values_to_be_decreasing':                     ('ExpectColumnValuesToBeDecreasing', COLUMN),
     'expect_column_values_to_be_in_set':                         ('ExpectColumnValuesToBeInSet', ROW),
     'expect_column_values_to_be_in_type_list':                   ('ExpectColumnValuesToBeInTypeList', COLUMN),
     'expect_column_values_to_be_increasing':                     ('ExpectColumnValuesToBeIncreasing', COLUMN),
-    'expect_column_values_to_be_json_parseable':                 ('ExpectColumnValuesToBeJsonParseable', ROW),
+    'expect_column_values_to_be_json_parseable':                 ('ExpectColumnValuesToBeJsonParseable', TEXT),
     'expect_column_values_to_be_null':                           ('ExpectColumnValuesToBeNull', ROW),
     'expect_column_values_to_be_of_type':                        ('ExpectColumnValuesToBeOfType', COLUMN),
     'expect_column_values_to_be_unique':                         ('ExpectColumnValuesToBeUnique', COLUMN),
-    'expect_column_values_to_match_json_schema':                 ('ExpectColumnValuesToMatchJsonSchema', ROW),
-    'expect_column_values_to_match_regex':                       ('ExpectColumnValuesToMatchRegex', ROW),
-    'expect_column_values_to_match_regex_list':                  ('ExpectColumnValuesToMatchRegexList', ROW),
-    'expect_column_values_to_match_strftime_format':             ('ExpectColumnValuesToMatchStrftimeFormat', ROW),
+    'expect_column_values_to_match_json_schema':                 ('ExpectColumnValuesToMatchJsonSchema', TEXT),
+    'expect_column_values_to_match_regex':                       ('ExpectColumnValuesToMatchRegex', TEXT),
+    'expect_column_values_to_match_regex_list':                  ('ExpectColumnValuesToMatchRegexList', TEXT),
+    'expect_column_values_to_match_strftime_format':             ('ExpectColumnValuesToMatchStrftimeFormat', TEXT),
     'expect_column_values_to_not_be_in_set':                     ('ExpectColumnValuesToNotBeInSet', ROW),
     'expect_column_values_to_not_be_null':                       ('ExpectColumnValuesToNotBeNull', ROW),
     'expect_column_values_to_not_be_outliers':                   ('ExpectColumnValuesToNotBeOutliers', COLUMN),
-    'expect_column_values_to_not_match_regex':                   ('ExpectColumnValuesToNotMatchRegex', ROW),
-    'expect_column_values_to_not_match_regex_list':              ('ExpectColumnValuesToNotMatchRegexList', ROW),
+    'expect_column_values_to_not_match_regex':                   ('ExpectColumnValuesToNotMatchRegex', TEXT),
+    'expect_column_values_to_not_match_regex_list':              ('ExpectColumnValuesToNotMatchRegexList', TEXT),
     'expect_compound_columns_to_be_unique':                      ('ExpectCompoundColumnsToBeUnique', COLUMN),
     'expect_multicolumn_sum_to_equal':                           ('ExpectMulticolumnSumToEqual', ROW),
     'expect_multicolumn_values_to_be_equal':                     ('ExpectMulticolumnValuesToBeEqual', ROW),

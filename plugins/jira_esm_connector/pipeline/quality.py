@@ -8,7 +8,7 @@ seconds, far too slow for DAG parsing.
 Memory stays bounded whatever the batch size, and every expectation keeps the meaning it has
 on the whole batch (:class:`QualityGate`):
 
-* **row-wise** expectations (``expect_column_values_to_match_regex``, ``..._to_be_in_set``,
+* **row-wise** expectations (``expect_column_values_to_be_in_set``, ``..._to_be_between``,
   ``..._to_not_be_null``, column pairs, multicolumn sums, ...) run on chunks of
   :data:`CHUNK_ROWS` rows holding the key and the columns they read; their counts are added
   up over the chunks and ``mostly`` is decided on the totals exactly as GX decides it on one
@@ -18,7 +18,10 @@ on the whole batch (:class:`QualityGate`):
 * **whole-column** expectations (uniqueness, increasing/decreasing, z-scores, types, and
   column or table aggregates: min/max/mean/median/quantiles/sum/stdev, distinct values,
   proportions, row counts, ...) run once at the end on a compact frame holding only the
-  column(s) they name plus the record key -- not the whole batch.
+  column(s) they name plus the record key -- not the whole batch. So do the expectations
+  that read each value as text (regexes, lengths, date and JSON parsing): the text of a
+  value depends on the whole column's type (a number column holding a null anywhere is read
+  as floats, "1.0"), which a chunk cannot know.
 """
 from __future__ import annotations
 
@@ -316,7 +319,9 @@ class QualityGate:
     Only the columns the expectations read are kept: the chunk frames hold the key plus the
     columns of the row-wise expectations (all columns when a schema expectation or a
     ``row_condition`` needs them), and pandas infers each column's type from that column's
-    values alone, so a narrower frame gives the same verdicts as the whole one.
+    values alone, so a narrower frame gives the same verdicts as the whole one. A shorter
+    one does too: no row-wise expectation depends on whether a number column reads as ints
+    or as floats (those that read values as text are whole-column, above).
     """
 
     def __init__(
