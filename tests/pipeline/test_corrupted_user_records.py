@@ -122,9 +122,11 @@ def test_a_live_user_jira_cannot_name_for_a_while_is_not_marked_deleted(
     assert "1 user record(s) with the account id 'unknown' (0 in the last successful run)" in str(err.value)
     assert _status(esm, task, hidden) != "Deleted" and _status(esm, task, gone) != "Deleted"
 
-    # the operator checked: the record is a deleted user's -- this run marks what is gone
+    # the operator lets the run through: it marks what Jira, asked for each account, no longer
+    # has -- the departed user, not the live one behind the unnamed record
     third = run_import(task, proxied_jira, esm, state, staging, run_id(3), allow_shrink=True)
-    assert third["unnamed_users"] == 1 and third["marked_removed"] == 2
+    assert third["unnamed_users"] == 1 and third["marked_removed"] == 1
+    assert _status(esm, task, gone) == "Deleted" and _status(esm, task, hidden) != "Deleted"
     # from now on one such record is the baseline: the next departure is marked as usual
     later = sorted(a for a, c in cards.items() if c.value("email") == "staff.5@example.com")[0]
     sim.admin("DELETE", f"users/{later}")

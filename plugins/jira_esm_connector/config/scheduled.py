@@ -369,6 +369,13 @@ class ScheduledTask(StrictModel):
                 raise located(
                     "is required: {jira: <Jira path of the record's id>, esm: <ESM attribute holding it>}", "key"
                 )
+            if kind == "user" and self.key.jira != "accountId":
+                raise located(
+                    f"is '{self.key.jira}', but must be accountId for a user import: the one value every Jira user "
+                    "record has and that never "
+                    "changes (app accounts have no e-mail address, a profile may hide it, and a changed one would "
+                    "make a second card and mark the first removed)", "key", "jira",
+                )
             if self.folder is None:
                 raise located(f"is required: the ESM folder new {self.template} cards are created in", "folder")
             if not self.attributes:

@@ -421,7 +421,8 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
             if task.removal is None:
                 log.info("This task does not mark removed records (removed: false).")
                 return nothing_marked()
-            jira_conn_id = task.jira_conn_id if task.mapping_type == "generic" else None  # index lag check
+            # generic imports: the index lag check; user imports: a left-out user is asked about
+            jira_conn_id = task.jira_conn_id if task.mapping_type in ("generic", "user") else None
             with _step_clients(jira_conn_id=jira_conn_id, esm_conn_id=task.esm_conn_id) as (jira, esm):
                 return _run_step(
                     mark_removed, task, extracted, esm, state,

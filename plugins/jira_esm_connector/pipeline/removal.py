@@ -32,6 +32,10 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
   read consistently) is not marked when it changed since the listing began less the task's
   ``overlap_minutes`` (the next run decides), nor when the task's JQL, asked for it alone,
   still selects it (logged). Gone, or no longer selected: marked.
+* **asked Jira** (user imports): Jira's user listing keeps inactive and removed users, so a
+  user it left out is almost always a listing that ended early. A candidate is marked only
+  when Jira, asked for its account alone (``GET /user``), answers that it has none (a
+  closed account); a user Jira still has is not marked (logged).
 * **a fetched record's card**: a candidate the key map records as the card of a record this
   run fetched is not marked (logged): its key attribute was changed in ESM, the record is
   still in Jira. Once the task writes the record again it gets a card of its own, and the
@@ -79,7 +83,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, Callable
 
-from ..http.errors import BadRequestError
+from ..http.errors import BadRequestError, NotFoundError
 from ..http.parallel import bounded_parallel
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import EsmApi, JiraApi, StateApi
@@ -537,6 +541,32 @@ def _not_gone_from_jira(
     return [(card_id, key) for card_id, key in candidates if key not in recent | selected | spared]
 
 
+def _users_gone_from_jira(
+    task: Any, candidates: list[tuple[str, str]], jira: JiraApi | None, lg: Any,
+) -> list[tuple[str, str]]:
+    """User imports: the candidates whose account Jira, asked for it alone, no longer has. Jira's
+    user listing keeps inactive and removed users (they map to a disabled card, not a removed
+    one), so a user it left out is almost always a listing that ended early -- a page cut
+    short, an outage -- and marking would de-provision a live person. Only an account Jira
+    answers it does not have (404, a closed account) is marked; an error fails the step with
+    nothing marked."""
+    if jira is None or task.mapping_type != "user" or task.record_key_path != "accountId" or not candidates:
+        return candidates
+    live: set[str] = set()
+    for _card, key in candidates:
+        try:
+            jira.get_user(key)
+        except NotFoundError:
+            continue
+        live.add(key)
+    if live:
+        lg.warning(
+            "%d card(s) are not marked removed: Jira still has their users, which this run's listing left out (a "
+            "listing that ended early?); the next run asks again: %s", len(live), ", ".join(sorted(live))[:1500],
+        )
+    return [(card_id, key) for card_id, key in candidates if key not in live]
+
+
 def _not_fetched_records_cards(
     task: Any, candidates: list[tuple[str, str]], seen: set[str], state: StateApi, lg: Any,
 ) -> list[tuple[str, str]]:
@@ -646,7 +676,8 @@ def mark_removed(
     """Mark the cards of records this run did not fetch (within the safety limits);
     ``concurrency``: ESM look-ups at once when the key map is complete (module docs);
     ``jira``: asked, for generic imports, whether an issue the listing missed is gone
-    (:func:`_not_gone_from_jira`).
+    (:func:`_not_gone_from_jira`), for user imports whether a user's account is
+    (:func:`_users_gone_from_jira`).
 
     Holds the ESM template's write lock (:mod:`.template_lock`) from the candidates to the
     marking: no other task's load can stamp one of the candidates (take the record over)
@@ -682,6 +713,7 @@ def _mark_removed(
     if candidates and extracted.get("unnamed_users"):
         _check_unnamed_users(task, candidates, int(extracted["unnamed_users"]), state, allow_shrink=allow_shrink, lg=lg)
     candidates = _not_gone_from_jira(task, candidates, jira, extracted, lg, state, seen)
+    candidates = _users_gone_from_jira(task, candidates, jira, lg)
     candidates = _not_fetched_records_cards(task, candidates, seen, state, lg)
     candidates = _not_earlier_forms_of_fetched(task, candidates, seen, state, lg)
     # guarded before each chunk: the write lock lost meanwhile, another writer may have taken a candidate over
