@@ -37,3 +37,22 @@ def test_a_retry_after_a_failed_write_back_does_not_create_a_second_issue(jira, 
     created = [first] + ([retried["issue_key"]] if retried["issue_key"] != first else [])
     assert _issues_with_event_property(jira, task.name, conf["event_id"], created) == [first], retried
     assert retried["issue_key"] == first
+
+
+def test_a_create_jira_answered_leaves_nothing_to_wait_for(jira, esm, state):
+    """Jira answered the create (its key in hand), then the write-back failed: the event's notes
+    hold the created issue, not a create "of unknown outcome", so the retry reads that issue at
+    once instead of waiting out the search index's lag for it."""
+    import time
+
+    task = example_task("event_create_issue.yaml")
+    card = esm.create_card("incident", {"subject": "answered create"}, folder="incident_management")
+    conf = {"event_id": unique(), "datacard_id": card, "subject": "answered create"}
+    flaky = EsmDownOnce(esm)
+    with pytest.raises(ServiceUnavailableError):
+        run_event(task, conf, jira, flaky, state, owner="run-1", index_lag_s=60)
+    notes = state.get_event(task.name, conf["event_id"]).notes
+    assert notes.get("created_issue_id") and "ambiguous_create_at" not in notes, notes
+    started = time.monotonic()
+    retried = run_event(task, conf, jira, flaky, state, owner="run-1", index_lag_s=60)
+    assert time.monotonic() - started < 10 and retried["replayed"] is False

@@ -328,8 +328,10 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
             raise _claim_lost(ref, claim)
 
     def remember_created(issue_id: str) -> None:
+        # Jira answered the create: no request of unknown outcome is left to wait for
         if note_event is not None:
-            note_event(ref.task, ref.event_id, {CREATED_ISSUE_NOTE: issue_id}, attempt=claim.attempts)
+            note_event(ref.task, ref.event_id, {CREATED_ISSUE_NOTE: issue_id, AMBIGUOUS_CREATE_NOTE: None},
+                       attempt=claim.attempts)
 
     notes = getattr(claim, "notes", None) or {}
     ledger = notes.get(STEPS_NOTE)
