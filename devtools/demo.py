@@ -99,6 +99,10 @@ def esm_simulator_args(demo_dir: Path) -> list[str]:
         "--tls-dir", str(demo_dir),
         "--user", f"{setting('DEMO_ESM_USER')}:{setting('DEMO_ESM_PASSWORD')}",
         "--seed", "42",
+        # as many incident cards (keyed SUP-1 ...) as the demo's Jira has SUP issues: a card
+        # holding a key Jira has not given yet would be a second card for the issue the demo's
+        # create event makes next (SUP-101)
+        "--persons", "60", "--groups", "12", "--incidents", "100",
         "--parent-pid", str(os.getpid()),
     ]
 
@@ -185,19 +189,19 @@ def run_examples(airflow: LocalAirflow, ca_pem: Path, since: datetime) -> None:
         dag_runs = _own_runs(airflow, dag_id, follower=dag_id in followers, since=since)
         for run in dag_runs:
             result = airflow.last_task_result(dag_id, run["dag_run_id"])
-            print(f"  {dag_id} ({run['run_type'].replace('_', ' ')} run): {run['state']}  {_summary(result)}")
+            print(f"  {dag_id} ({run['run_type'].replace('_', ' ')} run): {run['state']}  {_summary(result)}", flush=True)
         if dag_id in followers:
             after = ", ".join(tasks[dag_id].after)
-            print(f"  {dag_id}: not triggered by the demo; Airflow runs it after {after}" + ("" if dag_runs else " (no run yet)"))
+            print(f"  {dag_id}: not triggered by the demo; Airflow runs it after {after}" + ("" if dag_runs else " (no run yet)"), flush=True)
             continue
         resp = airflow.trigger(dag_id, conf)
         if resp.status_code != 200:
-            print(f"  {dag_id}: trigger refused: HTTP {resp.status_code} {resp.text[:300]}")
+            print(f"  {dag_id}: trigger refused: HTTP {resp.status_code} {resp.text[:300]}", flush=True)
             continue
         run_id = resp.json()["dag_run_id"]
         run = airflow.wait_for_run(dag_id, run_id)
         result = airflow.last_task_result(dag_id, run_id)
-        print(f"  {dag_id}: {run['state']}  {_summary(result)}")
+        print(f"  {dag_id}: {run['state']}  {_summary(result)}", flush=True)
 
 
 def _own_runs(airflow: LocalAirflow, dag_id: str, *, follower: bool, since: datetime) -> list[dict]:
@@ -270,7 +274,7 @@ def main() -> int:
         airflow.start(timeout=300)
         for conn_id in ("jira_default", "esm_default"):
             ok, message = airflow.test_connection_cli(conn_id)
-            print(f"  connection {conn_id}: {'OK' if ok else 'FAILED'} - {message}")
+            print(f"  connection {conn_id}: {'OK' if ok else 'FAILED'} - {message}", flush=True)
         print("Running the examples once through the REST API ...", flush=True)
         run_examples(airflow, Path(tls.ca_pem), started)
         print(
@@ -292,7 +296,7 @@ def main() -> int:
         print(f"Stopped unexpectedly: {airflow.exited() or 'a simulator'}; shutting down.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nStopping ...")
+        print("\nStopping ...", flush=True)
         return 0
     finally:
         airflow.stop()

@@ -81,7 +81,10 @@ def build_health_dag(
         description="Connections, API token expiry and schedules of the Jira <-> ESM connector",
         # SPEC: every task has a deadline (a hung connection must not hold a pool slot for ever)
         dagrun_timeout=timedelta(minutes=settings.task_timeout_minutes),
-        default_args={"owner": "jira-esm-connector", "pool": settings.pool, "retries": 0,
+        # one retry: a failed check (problems found) fails at once, but a worker or API server
+        # too busy to start the task (Airflow kills it) should not leave a red run for the day
+        default_args={"owner": "jira-esm-connector", "pool": settings.pool, "retries": 1,
+                      "retry_delay": timedelta(minutes=2),
                       "execution_timeout": timedelta(minutes=settings.task_timeout_minutes)},
         auto_register=False,
     ) as dag:
