@@ -311,6 +311,10 @@ class _ChunkDone:
     rekeys: dict[str, "_Rekey"] = field(default_factory=dict)  # new key -> its card under the old key
     looked_up_at: datetime | None = None  # when the worker began to look the chunk's cards up
     held: dict[str, str] = field(default_factory=dict)  # key -> the key its card held when looked up
+    # removal attribute's value each record was sent with (absent: not sent), and the keys
+    # whose cards their own record had disabled (:meth:`StateStore.disabled_by_record`)
+    sent_removal: dict[str, Any] = field(default_factory=dict)
+    own_disabled: set[str] | frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -476,7 +480,8 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
                 hinted = run.state.get_card_ids(run.task.name, keys)
                 origins = run.state.event_cards(run.task.template, run.task.key.esm, keys)
                 earlier, origins, back = _earlier_keys(run, chunk, origins)
-                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins, earlier, back))
+                own_disabled = run.state.disabled_by_record(run.task.name, keys) if run.task.removal else frozenset()
+                in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins, earlier, back, own_disabled))
                 while len(in_flight) >= concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     _record_done(run, done, in_flight)
@@ -787,10 +792,12 @@ def _origin_card(run: _Run, key: str, card_id: str) -> Any:
 
 def _keep_disabled_state(
     removal: Any, row: dict[str, Any], data: dict[str, Any], card: Any, reactivating: dict[str, Any],
-    counts: dict[str, int], say: Any,
+    counts: dict[str, int], say: Any, own_disabled: set[str] | frozenset[str] = frozenset(),
 ) -> None:
     """A disabled card stays disabled unless the record says so or ``removed.reactivate``
     is on (then ``reactivating[key]`` gets the active value); changes ``data`` in place.
+    A card the record itself disabled (its mapping gave the removal value: ``own_disabled``)
+    follows the record: that is the record's data, not a removal the connector undoes.
     ``removal`` is the task's ``removal`` (built anew on each access: read once per chunk)."""
     current = card.value(removal.attribute) if card is not None and removal else None
     if current is None or str(current) != str(removal.value):
@@ -799,6 +806,9 @@ def _keep_disabled_state(
     active = mapped if mapped not in (None, "") else removal.active_value
     if mapped is not None and str(mapped) == str(removal.value):
         pass  # the record itself says removed: written as mapped
+    elif row["key"] in own_disabled and mapped not in (None, ""):
+        say("Card %s (%s): its record, which had set %s = %s itself, now gives %s: written as mapped.",
+            card.data_card_id, row["key"], removal.attribute, removal.value, mapped)
     elif removal.reactivate and active is not None:
         # opt-in: the record is back in Jira, so is its card
         data[removal.attribute] = active
@@ -816,6 +826,7 @@ def _keep_disabled_state(
 def _card_inputs(
     task: Any, chunk: list[dict[str, Any]], existing: dict[str, Any], resolver: ReferenceResolver,
     counts: dict[str, int], kept_disabled_line: Any, held_back: set[str] | frozenset[str] = frozenset(),
+    own_disabled: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[Any], dict[str, list[str]], dict[str, Any]]:
     """(the chunk's cards to write, key -> references not found, key -> active value of the
     disabled cards being re-activated). The groups in ``held_back`` are written without
@@ -837,7 +848,7 @@ def _card_inputs(
         data[task.task_id_attribute] = task.name
         card = existing.get(row["key"])
         card_id = card.data_card_id if card is not None else None
-        _keep_disabled_state(removal, row, data, card, reactivating, counts, kept_disabled_line)
+        _keep_disabled_state(removal, row, data, card, reactivating, counts, kept_disabled_line, own_disabled)
         cards.append(CardInput(data=data, data_card_id=card_id, folder=None if card_id else task.folder, ref=row,
                                in_folder=card.folder_code if card is not None else None))
     counts["unresolved_references"] += len(partial)
@@ -901,6 +912,7 @@ def _check_memberships(run: _Run, dataset: Dataset, unchanged: int | None, allow
 def _write_chunk(
     run: _Run, chunk: list[dict[str, Any]], hinted: dict[str, str], origins: dict[str, str],
     earlier: dict[str, tuple[str, str]] | None = None, back: dict[str, tuple[str, str]] | None = None,
+    own_disabled: set[str] | frozenset[str] = frozenset(),
 ) -> _ChunkDone:
     """In a worker thread: find the chunk's cards, resolve references, one bulk PUT. Touches
     no state: the calling thread records the answer (:func:`_record_chunk`)."""
@@ -909,11 +921,14 @@ def _write_chunk(
     looked_up_at = datetime.now(timezone.utc)
     existing, stale, rekeys = _existing_cards(run, [row["key"] for row in chunk], hinted, origins, earlier, back)
     cards, partial, reactivating = _card_inputs(task, chunk, existing, run.resolver, counts, run.kept_disabled_line,
-                                                run.held_back)
+                                                run.held_back, own_disabled)
     outcomes = [o for part in run.esm.iter_bulk_import(task.template, cards, folder=task.folder,
                                                        chunk_size=run.chunk_size, writes=run.writes) for o in part]
     held = {key: str(card.value(task.key.esm) or "") for key, card in existing.items()}
-    return _ChunkDone(stale, outcomes, partial, reactivating, counts, rekeys, looked_up_at, held)
+    removal = task.removal
+    sent = {str(c.ref["key"]): c.data[removal.attribute] for c in cards if removal.attribute in c.data} \
+        if removal is not None else {}
+    return _ChunkDone(stale, outcomes, partial, reactivating, counts, rekeys, looked_up_at, held, sent, own_disabled)
 
 
 def _earlier_keys(
@@ -965,11 +980,19 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
     object_ids: dict[str, str] = {}  # key -> Jira issue id of the cards saved
     rekeyed: list[str] = []  # old keys of the moved records' cards saved under their new key
     pending: dict[str, str] = {}  # saved without some references: key -> what is missing
+    disabled: list[str] = []  # saved with the removal value the record itself gave
+    enabled: list[str] = []  # the record had disabled its card and now gives another value
     for outcome in done.outcomes:
         row = outcome.ref
         if outcome.ok:
             counts[outcome.status] += 1
             card_ids[row["key"]] = outcome.data_card_id
+            if str(row["key"]) in done.sent_removal:
+                sent = done.sent_removal[str(row["key"])]
+                if removal is not None and str(sent) == str(removal.value):
+                    disabled.append(row["key"])
+                elif str(row["key"]) in done.own_disabled:
+                    enabled.append(row["key"])
             if row.get("object_id"):
                 object_ids[row["key"]] = row["object_id"]
             if row["key"] in done.rekeys:
@@ -1006,7 +1029,7 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
     since = done.looked_up_at - _CLOCKS_APART if done.looked_up_at else None
     held = state.record_loaded(task.name, card_ids=card_ids, fingerprints=fingerprints, pending=pending,
                                resolved=finished, forgotten=done.stale, object_ids=object_ids, rekeyed=rekeyed,
-                               written_since=since, held_before=done.held)
+                               written_since=since, held_before=done.held, disabled=disabled, enabled=enabled)
     # held pending all the same (written in full): not resolved, nor waiting for a reference
     counts["held_for_rekey"] += len(held)
     run.resolved_now += len(set(finished) - set(held))

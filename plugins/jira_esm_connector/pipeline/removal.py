@@ -637,7 +637,7 @@ def _mark(
     # A record that comes back is compared afresh (the card itself stays disabled, unless
     # removed.reactivate). Forgotten before ESM is asked: if its answer is lost, the cards
     # may be marked all the same, and a record back unchanged must not be skipped then.
-    state.delete_fingerprints(task.name, [key for _, key in candidates])
+    state.delete_fingerprints(task.name, [key for _, key in candidates], marking_removed=True)
     writes = BulkWrites()  # shared by the chunks: a 403 before any accepted card is asked about once
     try:
         for chunk in chunks_of(cards, MAX_CHUNK_SIZE):

@@ -116,6 +116,7 @@ class Tables:
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
         self.full_syncs = self._full_syncs(m, p)
+        self.disabled_by_record = self._disabled_by_record(m, p)
         self.object_keys = self._object_keys(m, p)
         self.renamed_projects = self._renamed_projects(m, p)
         self.watermark_digests = self._watermark_digests(m, p)
@@ -247,6 +248,19 @@ class Tables:
             sa.Column("updated_at", UTCDateTime, nullable=False),
         )
 
+    @staticmethod
+    def _disabled_by_record(m: sa.MetaData, p: str) -> sa.Table:
+        """The records a task last wrote with the removal value its own mapping gave (the
+        record said so: a deactivated user, a cancelled issue). Their cards follow the record
+        when it changes back; a card mark_removed disabled, or one disabled by hand, does not
+        (the connector never re-enables a card on its own)."""
+        return sa.Table(
+            f"{p}disabled_by_record", m,
+            sa.Column("task", sa.String(250), primary_key=True),
+            sa.Column("record_key", sa.String(RECORD_KEY_MAX), primary_key=True),
+            sa.Column("updated_at", UTCDateTime, nullable=False),
+        )
+
     @property
     def data_tables(self) -> list[sa.Table]:
         return [t for t in self.metadata.sorted_tables if t not in (self.schema_version, self.schema_migrations)]
@@ -331,6 +345,11 @@ def _v14(conn: sa.Connection, tables: Tables) -> None:
     _add_column(conn, tables.events, "payload_digest", "VARCHAR(64)")
 
 
+def _v15(conn: sa.Connection, tables: Tables) -> None:
+    # the records whose own data disabled their cards (they follow the record back)
+    tables.disabled_by_record.create(conn, checkfirst=True)
+
+
 # version -> migration; append new ones (never edit old ones). Each runs in the same
 # transaction as the version bump. Numbers may have gaps and may arrive out of order
 # (branches add migrations in parallel): the runner applies, in order, every version above
@@ -340,5 +359,6 @@ def _v14(conn: sa.Connection, tables: Tables) -> None:
 # then find theirs there.)
 MIGRATIONS: dict[int, Callable[[sa.Connection, Tables], None]] = {
     1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11, 12: _v12, 13: _v13, 14: _v14,
+    15: _v15,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -666,10 +666,29 @@ class StateStore:
         self._upsert(conn, self.tables.task_cache, rows, ["task", "record_key"])
 
     @transaction(idempotent=False)
-    def delete_fingerprints(self, task: str, keys: Iterable[Any]) -> int:
+    def delete_fingerprints(self, task: str, keys: Iterable[Any], *, marking_removed: bool = False) -> int:
+        """Forget the fingerprints of ``keys``. ``marking_removed``: their cards are about to be
+        marked removed, so they are no longer cards their own record disabled
+        (:meth:`disabled_by_record`): a record that comes back does not re-enable them."""
+        keys = list(keys)
         t = self.tables.task_cache
         with self._write() as conn:
+            if marking_removed:
+                own = self.tables.disabled_by_record
+                self._delete_keys(conn, own, own.c.task == task, keys)
             return self._delete_keys(conn, t, t.c.task == task, keys)
+
+    @transaction(idempotent=True)
+    def disabled_by_record(self, task: str, keys: Iterable[Any]) -> set[str]:
+        """The ``keys`` whose cards the task last wrote with the removal value its own mapping
+        gave (see :meth:`record_loaded`'s ``disabled``)."""
+        t = self.tables.disabled_by_record
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(str(k) for k in keys))):
+                found.update(conn.execute(sa.select(t.c.record_key).where(t.c.task == task,
+                                                                          t.c.record_key.in_(chunk))).scalars())
+        return found
 
     @transaction(idempotent=True)
     def record_loaded(
@@ -677,6 +696,7 @@ class StateStore:
         pending: Mapping[Any, str], resolved: Iterable[Any] = (), forgotten: Iterable[Any] = (),
         object_ids: Mapping[Any, Any] | None = None, rekeyed: Iterable[Any] = (),
         written_since: datetime | None = None, held_before: Mapping[str, str] | None = None,
+        disabled: Iterable[Any] = (), enabled: Iterable[Any] = (),
     ) -> list[str]:
         """What ESM's answer to one load chunk teaches, in ONE transaction (a crash keeps all of
         it or none; and one commit instead of up to five, which load pays per chunk): the
@@ -689,14 +709,22 @@ class StateStore:
         the new key has its own. The key map's scope is the task. ``written_since``: when the
         chunk's cards were looked up, ``held_before``: key -> the key its card held then -- a
         saved issue whose card an event push wrote another key of the issue to since then is
-        fetched again (:meth:`_written_over_by_events`). Returns the keys held pending so, in
-        order (none of them is resolved, whatever the caller asked)."""
+        fetched again (:meth:`_written_over_by_events`). ``disabled``: keys saved with the
+        removal value their own mapping gave; ``enabled``: keys among those saved with another
+        value again (:meth:`disabled_by_record`). Returns the keys held pending so, in order
+        (none of them is resolved, whatever the caller asked)."""
         forgotten, resolved, rekeyed = list(forgotten), list(resolved), list(rekeyed)
+        disabled, enabled = list(disabled), list(enabled)
         object_ids = object_ids or {}
-        if not (card_ids or fingerprints or pending or resolved or forgotten or rekeyed):
+        if not (card_ids or fingerprints or pending or resolved or forgotten or rekeyed or disabled or enabled):
             return []
         now = _utcnow()
         with self._write() as conn:
+            own = self.tables.disabled_by_record
+            if enabled:
+                self._delete_keys(conn, own, own.c.task == task, enabled)
+            self._upsert(conn, own, [{"task": task, "record_key": str(k), "updated_at": now} for k in disabled],
+                         ["task", "record_key"])
             if rekeyed:
                 for table in (self.tables.task_cache, self.tables.pending_records):
                     self._delete_keys(conn, table, table.c.task == task, rekeyed)
