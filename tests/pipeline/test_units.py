@@ -136,6 +136,12 @@ def test_cache_cli_refuses_to_clear_a_task_the_state_database_does_not_know(tmp_
     assert store.get_fingerprints("jira_issues_to_incidents", ["SUP-1"]) == {"SUP-1": "a" * 64}
     assert store.last_cache_clear("jira_issues_to_incident") is None  # no clear recorded for the typo
     store.dispose()
+    # the other commands go on, but say that the name, or the database, looks wrong
+    for command in ("status", "reset-watermark", "release-lease"):
+        assert cache_cli(["--db-url", url, command, "jira_issues_to_incident"]) == 0
+        assert "holds nothing of task 'jira_issues_to_incident'" in capsys.readouterr().err
+    assert cache_cli(["--db-url", url, "status", "jira_issues_to_incidents"]) == 0
+    assert "holds nothing" not in capsys.readouterr().err
 
 
 def test_cache_cli_shows_and_releases_a_dead_runs_lease(tmp_path, capsys):

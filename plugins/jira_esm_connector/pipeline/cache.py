@@ -12,6 +12,9 @@ refused, exit code 1. The state database is the one the DAGs use
 (``JIRA_ESM_STATE_DB_URL``) unless ``--db-url`` is given. A DAG run can do the same with
 the ``clear_cache`` parameter.
 
+``status``, ``reset-watermark`` and ``release-lease`` note on stderr a task the state database
+holds nothing of (a typo, or not the workers' database), and go on.
+
 ``reset-watermark`` forgets an incremental task's watermark: its next run fetches everything
 its JQL selects (the task cache keeps ESM from being written again where nothing changed). A
 change to the task file does this by itself; this is for what the connector cannot see in
@@ -130,6 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         unknown = 0
         for name in args.tasks:
+            if args.command != "clear" and not _known(state, name):
+                # not refused (a task before its first run has nothing yet), but a typo, or the
+                # CLI's own database instead of the workers', shows the same: say so
+                print(f"Note: this state database holds nothing of task '{name}'. Check the name (the task file's "
+                      "'name', which is the DAG id) and that this is the workers' state database "
+                      "(JIRA_ESM_STATE_DB_URL, or --db-url).", file=sys.stderr)
             if args.command == "clear" and not _known(state, name):
                 # a mistyped name would otherwise be "cleared" and the real task left as it was
                 print(f"Task '{name}' has no cached records, watermark, lease or earlier clear in this state database: "
