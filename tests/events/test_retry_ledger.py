@@ -163,3 +163,48 @@ def test_an_event_begun_without_the_ledger_is_checked_in_jira_before_each_change
     state.fail_event(task.name, conf["event_id"], "RequestTimeoutError: Jira did not answer in time")
     result = run_event(task, conf, jira, None, state, owner="run-1")
     assert result["deleted"] is False and result["replayed"] is False
+
+
+# ---- a re-trigger with another payload -------------------------------------------------------
+
+def test_a_retrigger_after_a_refused_try_that_sent_nothing_is_not_told_its_payload_was_not_acted_on(
+    jira, state, close_accounts_after, caplog,
+):
+    """An ESM workflow de-provisions a leaver with a mistyped account id: Jira has no such user,
+    the event is refused (nothing was sent to Jira: the ledger is empty). The operator fixes
+    the account id on the card and the workflow re-triggers the failed step (same event id).
+    The retry deletes the right user -- it acted on its own payload, fully: it is not told
+    ``payload_differs`` (a workflow reads that as "your payload was not applied"), since the
+    earlier try did nothing at all."""
+    account_id = jira.create_user(f"{unique('leaver')}@example.com", ["jira-software"])["accountId"]
+    close_accounts_after.append(account_id)
+    task = example_task("event_delete_user.yaml")
+    event_id = unique("leaver")
+    with pytest.raises(EventRefused):
+        run_event(task, {"event_id": event_id, "account_id": f"0000{unique('typo')}"}, jira, None, state, owner="run-1")
+    with caplog.at_level("WARNING", logger="jira_esm_connector.events"):
+        fixed = run_event(task, {"event_id": event_id, "account_id": account_id}, jira, None, state, owner="run-2")
+    assert fixed["deleted"] is True and fixed["account_id"] == account_id  # the fixed payload was acted on
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "payload_differs" not in fixed, (fixed, warned)
+
+
+def test_a_retrigger_naming_another_issue_than_its_kept_transition_is_refused_not_half_applied(
+    jira, state, monkeypatch,
+):
+    """Try 1 (payload A: SUP-a, "05 - Solved", comment) resolves SUP-a -- confirmed in the
+    ledger -- then its comment fails (503). The event id is sent again with payload B naming
+    another issue SUP-b (a corrected key). Keeping A's transition and posting B's comment on
+    SUP-b would apply half of each: the try is refused, naming both issues."""
+    monkeypatch.setattr("jira_esm_connector.events.operations.LOOKUP_PAUSES", (0.0,))
+    a = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "issue a"})["key"]
+    b = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "issue b"})["key"]
+    task = example_task("event_transition_issue.yaml")
+    conf_a = {"event_id": unique(), "issue_key": a, "status": "05 - Solved", "comment": "Solved in ESM."}
+    with pytest.raises(Exception) as first:
+        run_event(task, conf_a, CommentsDown(jira), None, state, owner="run-1")
+    assert not is_permanent(first.value)
+    with pytest.raises(EventRefused, match=f"already did its transition on issue_key {a}"):
+        run_event(task, {**conf_a, "issue_key": b}, jira, None, state, owner="run-2")
+    assert [c["id"] for c in jira.iter_comments(b)] == []  # payload B: nothing half-applied
+    assert jira.get_issue(b, fields=["status"])["fields"]["status"]["name"] != "Resolved"

@@ -164,13 +164,22 @@ def _may_have_sent(guard: CreateGuard | None, step: str, check_first: bool) -> b
     return step in guard.steps
 
 
-def _confirmed_before(guard: CreateGuard | None, step: str) -> dict[str, Any] | None:
-    """The result an earlier attempt noted for ``step`` once Jira confirmed it, or None."""
+def _confirmed_before(guard: CreateGuard | None, step: str, **target: Any) -> dict[str, Any] | None:
+    """The result an earlier attempt noted for ``step`` once Jira confirmed it, or None.
+    ``target`` (e.g. ``issue_key=...``): what this try's payload names; a confirmed step that
+    acted on something else (the event was re-triggered with another payload) is refused --
+    half of each would be done."""
     noted = (guard.steps or {}).get(step) if guard is not None else None
-    if isinstance(noted, dict):
-        log.info("An earlier attempt of this event already did this step (%s): not repeating it", step)
-        return dict(noted)
-    return None
+    if not isinstance(noted, dict):
+        return None
+    for name, value in target.items():
+        if name in noted and str(noted[name]) != str(value):
+            raise EventRefused(
+                f"an earlier try of this event already did its {step} on {name} {noted[name]}, but this payload "
+                f"names {value}: an event id names one event -- trigger a new event for {value}"
+            )
+    log.info("An earlier attempt of this event already did this step (%s): not repeating it", step)
+    return dict(noted)
 
 
 def _note_step(guard: CreateGuard | None, step: str, value: Any) -> None:
@@ -512,7 +521,7 @@ def update_issue(
     """Edit the issue's fields (``JiraClient.edit_issue``; repeating it is harmless). Returns ``{"issue_key", "fields"}``."""
     if not fields:
         raise EventRefused(f"nothing to change on {issue_key}: the payload gave no value for any mapped field")
-    confirmed = _confirmed_before(guard, "edit")  # not again over a person's later edit
+    confirmed = _confirmed_before(guard, "edit", issue_key=issue_key)  # not again over a person's later edit
     if confirmed is not None:
         return confirmed
     _sending(guard, "edit")
@@ -630,7 +639,7 @@ def transition_issue(
         raise EventRefused(f"no target status given for {issue_key}")
     # An earlier attempt's transition Jira confirmed is not made again (a person may have moved
     # the issue on since); only what that attempt left undone is
-    confirmed = _confirmed_before(guard, "transition")
+    confirmed = _confirmed_before(guard, "transition", issue_key=issue_key)
     result: dict[str, Any] = confirmed or _transition_to(jira, issue_key, targets, resolution, fields, guard)
     if comment_adf:
         made = add_comment(jira, ref, issue_key, comment_adf, check_first=check_first or not result["changed"],

@@ -303,6 +303,13 @@ STEPS_NOTE = "steps"  # event note: the ledger of changes sent / confirmed (Crea
 LEDGER_NOTE = "ledger"
 
 
+def _may_have_acted(claim: Any) -> bool:
+    """Whether an earlier try of a resumed event may have changed something in Jira: its notes
+    hold a step sent or confirmed, or a create (or it began under a version without the ledger)."""
+    notes = getattr(claim, "notes", None) or {}
+    return LEDGER_NOTE not in notes or any(notes.get(k) for k in (STEPS_NOTE, AMBIGUOUS_CREATE_NOTE, CREATED_ISSUE_NOTE))
+
+
 def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float) -> ops.CreateGuard:
     """The create's index-lag guard, fed from and stored into the event's state row."""
     noted = (getattr(claim, "notes", None) or {}).get(AMBIGUOUS_CREATE_NOTE)
@@ -414,7 +421,8 @@ def run_event(
     check_first = bool(claim.resumed)
     # an unfinished try acted on another payload under this event id: what it did in Jira (say
     # the issue it created) is found and kept, not redone with this payload -- say so
-    differs = bool(check_first and claim.earlier_payload_digest and claim.earlier_payload_digest != digest)
+    differs = bool(check_first and claim.earlier_payload_digest and claim.earlier_payload_digest != digest
+                   and _may_have_acted(claim))
     if differs:
         log.warning(
             "Event %s of %s was begun before (attempt %d) with another payload and did not finish: checking Jira "
