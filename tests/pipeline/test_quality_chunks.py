@@ -199,14 +199,16 @@ TEXT_EXPECTATIONS = [
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 100])
 @pytest.mark.parametrize("expectation", TEXT_EXPECTATIONS, ids=lambda e: e.name)
 def test_a_verdict_on_values_read_as_text_does_not_depend_on_where_the_chunks_split(expectation, chunk_rows):
-    """GX on one frame reads a number column holding an empty value as floats ("1.0"); a
-    chunk without the empty value would read as ints ("1"): the same batch would pass or fail
-    by the chunk size. Such expectations are decided on the whole column."""
+    """One pandas frame reads an integer column holding an empty value as floats ("1.0"), a
+    chunk without the empty value as ints ("1"): the same batch would pass or fail by the
+    chunk size. Such expectations see each value as it is: "1", whatever the chunks."""
     data = [{KEY_COLUMN: f"SUP-{i}", "subject": "s", "status": "01 - New", "points": v, "created": "2026-01-01",
              "a": 1, "b": 1} for i, v in enumerate([1, 2, 3, None, 4, 5], start=1)]
-    whole = summary(whole_failures([expectation], data))
-    assert whole and whole[0][1] > 0  # the whole frame fails it: "1.0" and the like
-    assert summary(gate_failures([expectation], data, chunk_rows)[0]) == whole
+    as_is = pd.DataFrame({c: pd.Series([row[c] for row in data], dtype=object) for c in COLUMNS}, columns=COLUMNS)
+    expected = summary(validate_frame(as_is, [expectation]))
+    assert summary(gate_failures([expectation], data, chunk_rows)[0]) == expected
+    if expectation.name == "expect_column_values_to_match_regex":
+        assert summary(whole_failures([expectation], data)) != expected  # one pandas frame reads "1.0"
 
 
 def test_memory_stays_flat_as_the_batch_grows():
@@ -215,9 +217,10 @@ def test_memory_stays_flat_as_the_batch_grows():
     _peak_mib(2_000, row_wise)  # GX's own one-off allocations out of the way
     small, large = _peak_mib(4_000, row_wise), _peak_mib(16_000, row_wise)
     assert large < small * 1.5, (small, large)
-    # a whole-column expectation (a text one too) keeps only its column and the key, not the whole rows
-    whole = row_wise + [exp("expect_column_values_to_be_unique", column="status"),
-                        exp("expect_column_values_to_match_regex", column="points", regex=r"^\d+$")]
+    text = row_wise + [exp("expect_column_value_lengths_to_be_between", column="subject", min_value=1)]
+    assert _peak_mib(16_000, text) < _peak_mib(4_000, text) * 1.5, "text expectations run per chunk too"
+    # a whole-column expectation keeps only its column and the key, not the whole rows
+    whole = row_wise + [exp("expect_column_values_to_be_unique", column="status")]
     assert _peak_mib(16_000, whole) < large + 8, "the compact column frame stays small"
 
 

@@ -11,16 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-__all__ = ["EXPECTATIONS", "KNOWN_EXPECTATIONS", "ROW_WISE", "SCHEMA_ONLY", "ROW", "SCHEMA", "COLUMN", "named_columns"]
+__all__ = ["EXPECTATIONS", "KNOWN_EXPECTATIONS", "READ_AS_TEXT", "ROW_WISE", "SCHEMA_ONLY", "ROW", "SCHEMA", "COLUMN", "named_columns"]
 
 # How the quality gate (pipeline/quality.py) runs an expectation in bounded memory:
 ROW: Literal["row"] = "row"  # the verdict on a row depends only on that row: exact per chunk
 SCHEMA: Literal["schema"] = "schema"  # about the frame's columns only (every chunk has the same ones)
 COLUMN: Literal["column"] = "column"  # needs whole columns (uniqueness, order, types, aggregates, row counts)
-# reads each value as text, and the text depends on the whole column's type: pandas reads a
-# number column holding a null anywhere as floats ("1.0", not "1"), so a chunk without one
-# would judge its values otherwise than the whole batch -- run on whole columns too
-TEXT: Literal["column"] = COLUMN
 
 # snake_case name as written in task files -> (GX class name in great_expectations.expectations, category)
 EXPECTATIONS: dict[str, tuple[str, Literal["row", "schema", "column"]]] = {
@@ -44,28 +40,28 @@ EXPECTATIONS: dict[str, tuple[str, Literal["row", "schema", "column"]]] = {
     'expect_column_to_exist':                                    ('ExpectColumnToExist', SCHEMA),
     'expect_column_type_to_be':                                  ('ExpectColumnTypeToBe', COLUMN),
     'expect_column_unique_value_count_to_be_between':            ('ExpectColumnUniqueValueCountToBeBetween', COLUMN),
-    'expect_column_value_lengths_to_be_between':                 ('ExpectColumnValueLengthsToBeBetween', TEXT),
-    'expect_column_value_lengths_to_equal':                      ('ExpectColumnValueLengthsToEqual', TEXT),
+    'expect_column_value_lengths_to_be_between':                 ('ExpectColumnValueLengthsToBeBetween', ROW),
+    'expect_column_value_lengths_to_equal':                      ('ExpectColumnValueLengthsToEqual', ROW),
     'expect_column_value_z_scores_to_be_less_than':              ('ExpectColumnValueZScoresToBeLessThan', COLUMN),
     'expect_column_values_to_be_between':                        ('ExpectColumnValuesToBeBetween', ROW),
-    'expect_column_values_to_be_dateutil_parseable':             ('ExpectColumnValuesToBeDateutilParseable', TEXT),
+    'expect_column_values_to_be_dateutil_parseable':             ('ExpectColumnValuesToBeDateutilParseable', ROW),
     'expect_column_values_to_be_decreasing':                     ('ExpectColumnValuesToBeDecreasing', COLUMN),
     'expect_column_values_to_be_in_set':                         ('ExpectColumnValuesToBeInSet', ROW),
     'expect_column_values_to_be_in_type_list':                   ('ExpectColumnValuesToBeInTypeList', COLUMN),
     'expect_column_values_to_be_increasing':                     ('ExpectColumnValuesToBeIncreasing', COLUMN),
-    'expect_column_values_to_be_json_parseable':                 ('ExpectColumnValuesToBeJsonParseable', TEXT),
+    'expect_column_values_to_be_json_parseable':                 ('ExpectColumnValuesToBeJsonParseable', ROW),
     'expect_column_values_to_be_null':                           ('ExpectColumnValuesToBeNull', ROW),
     'expect_column_values_to_be_of_type':                        ('ExpectColumnValuesToBeOfType', COLUMN),
     'expect_column_values_to_be_unique':                         ('ExpectColumnValuesToBeUnique', COLUMN),
-    'expect_column_values_to_match_json_schema':                 ('ExpectColumnValuesToMatchJsonSchema', TEXT),
-    'expect_column_values_to_match_regex':                       ('ExpectColumnValuesToMatchRegex', TEXT),
-    'expect_column_values_to_match_regex_list':                  ('ExpectColumnValuesToMatchRegexList', TEXT),
-    'expect_column_values_to_match_strftime_format':             ('ExpectColumnValuesToMatchStrftimeFormat', TEXT),
+    'expect_column_values_to_match_json_schema':                 ('ExpectColumnValuesToMatchJsonSchema', ROW),
+    'expect_column_values_to_match_regex':                       ('ExpectColumnValuesToMatchRegex', ROW),
+    'expect_column_values_to_match_regex_list':                  ('ExpectColumnValuesToMatchRegexList', ROW),
+    'expect_column_values_to_match_strftime_format':             ('ExpectColumnValuesToMatchStrftimeFormat', ROW),
     'expect_column_values_to_not_be_in_set':                     ('ExpectColumnValuesToNotBeInSet', ROW),
     'expect_column_values_to_not_be_null':                       ('ExpectColumnValuesToNotBeNull', ROW),
     'expect_column_values_to_not_be_outliers':                   ('ExpectColumnValuesToNotBeOutliers', COLUMN),
-    'expect_column_values_to_not_match_regex':                   ('ExpectColumnValuesToNotMatchRegex', TEXT),
-    'expect_column_values_to_not_match_regex_list':              ('ExpectColumnValuesToNotMatchRegexList', TEXT),
+    'expect_column_values_to_not_match_regex':                   ('ExpectColumnValuesToNotMatchRegex', ROW),
+    'expect_column_values_to_not_match_regex_list':              ('ExpectColumnValuesToNotMatchRegexList', ROW),
     'expect_compound_columns_to_be_unique':                      ('ExpectCompoundColumnsToBeUnique', COLUMN),
     'expect_multicolumn_sum_to_equal':                           ('ExpectMulticolumnSumToEqual', ROW),
     'expect_multicolumn_values_to_be_equal':                     ('ExpectMulticolumnValuesToBeEqual', ROW),
@@ -80,6 +76,17 @@ EXPECTATIONS: dict[str, tuple[str, Literal["row", "schema", "column"]]] = {
 
 KNOWN_EXPECTATIONS: dict[str, str] = {name: class_name for name, (class_name, _) in EXPECTATIONS.items()}
 ROW_WISE = frozenset(name for name, (_, category) in EXPECTATIONS.items() if category == ROW)
+# row-wise expectations that read each value as text (regexes, lengths, date and JSON parsing):
+# the quality gate gives them each value as it is (an integer reads "1"), not as pandas would
+# convert it for the column (an integer column holding an empty value reads "1.0") -- which a
+# chunk of rows would decide otherwise than the whole batch
+READ_AS_TEXT = frozenset({
+    "expect_column_value_lengths_to_be_between", "expect_column_value_lengths_to_equal",
+    "expect_column_values_to_be_dateutil_parseable", "expect_column_values_to_be_json_parseable",
+    "expect_column_values_to_match_json_schema", "expect_column_values_to_match_regex",
+    "expect_column_values_to_match_regex_list", "expect_column_values_to_match_strftime_format",
+    "expect_column_values_to_not_match_regex", "expect_column_values_to_not_match_regex_list",
+})
 SCHEMA_ONLY = frozenset(name for name, (_, category) in EXPECTATIONS.items() if category == SCHEMA)
 
 

@@ -8,7 +8,7 @@ seconds, far too slow for DAG parsing.
 Memory stays bounded whatever the batch size, and every expectation keeps the meaning it has
 on the whole batch (:class:`QualityGate`):
 
-* **row-wise** expectations (``expect_column_values_to_be_in_set``, ``..._to_be_between``,
+* **row-wise** expectations (``expect_column_values_to_match_regex``, ``..._to_be_in_set``,
   ``..._to_not_be_null``, column pairs, multicolumn sums, ...) run on chunks of
   :data:`CHUNK_ROWS` rows holding the key and the columns they read; their counts are added
   up over the chunks and ``mostly`` is decided on the totals exactly as GX decides it on one
@@ -18,10 +18,12 @@ on the whole batch (:class:`QualityGate`):
 * **whole-column** expectations (uniqueness, increasing/decreasing, z-scores, types, and
   column or table aggregates: min/max/mean/median/quantiles/sum/stdev, distinct values,
   proportions, row counts, ...) run once at the end on a compact frame holding only the
-  column(s) they name plus the record key -- not the whole batch. So do the expectations
-  that read each value as text (regexes, lengths, date and JSON parsing): the text of a
-  value depends on the whole column's type (a number column holding a null anywhere is read
-  as floats, "1.0"), which a chunk cannot know.
+  column(s) they name plus the record key -- not the whole batch.
+
+The one difference from GX on one frame: the row-wise expectations that read each value as
+text (regexes, lengths, date and JSON parsing) see each value as it is -- an integer reads
+"1" -- where one pandas frame reads an integer column holding an empty value anywhere as
+floats ("1.0"); chunks would otherwise judge such a column by where they split.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from ..bounded import short_repr
-from ..config.expectations import ROW_WISE, SCHEMA_ONLY, named_columns
+from ..config.expectations import READ_AS_TEXT, ROW_WISE, SCHEMA_ONLY, named_columns
 
 __all__ = [
     "CHUNK_ROWS", "KEY_COLUMN", "QualityFailure", "QualityError", "QualityGate", "validate_frame",
@@ -321,7 +323,8 @@ class QualityGate:
     ``row_condition`` needs them), and pandas infers each column's type from that column's
     values alone, so a narrower frame gives the same verdicts as the whole one. A shorter
     one does too: no row-wise expectation depends on whether a number column reads as ints
-    or as floats (those that read values as text are whole-column, above).
+    or as floats, except those that read values as text, which get the values as they are
+    (module docstring).
     """
 
     def __init__(
@@ -340,6 +343,9 @@ class QualityGate:
         for i, exp in enumerate(self.expectations):
             kind = self._row_wise if exp.name in ROW_WISE else self._schema if exp.name in SCHEMA_ONLY else self._whole
             kind.append((i, exp))
+        # row-wise ones that read values as text get their own chunk frame (see _flush)
+        self._as_text = [(i, exp) for i, exp in self._row_wise if exp.name in READ_AS_TEXT]
+        self._as_read = [(i, exp) for i, exp in self._row_wise if exp.name not in READ_AS_TEXT]
         self._chunk_columns = self._frame_columns(self._row_wise, every=bool(self._schema)) \
             if self._row_wise or self._schema else []
         self._pending_rows = 0
@@ -387,8 +393,16 @@ class QualityGate:
             return
         # column lists infer the same dtypes as the list of row dicts (see the class docstring)
         frame = pd.DataFrame(self._pending, columns=self._chunk_columns)
+        results = _run(frame, self._as_read + schema)
+        if self._as_text:
+            # each value as it is: pandas would read an integer column holding an empty value
+            # as floats ("1.0"), one without as ints ("1") -- a verdict by where chunks split
+            as_text = pd.DataFrame({c: pd.Series(self._pending[c], dtype=object) for c in self._chunk_columns},
+                                   columns=self._chunk_columns)
+            results += _run(as_text, self._as_text)
+            del as_text
         self._pending = {c: [] for c in self._chunk_columns}
-        for i, item in _run(frame, self._row_wise + schema):
+        for i, item in results:
             if i in self._totals:
                 self._totals[i].add(item)
             elif not item.success:
