@@ -8,6 +8,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from jira_esm_connector.esm import eql
 from jira_esm_connector.pipeline import diff, load, mark_removed, run_import
 from jira_esm_connector.pipeline.staging import DatasetWriter
@@ -20,10 +22,10 @@ from .helpers import by_attr, esm_cards, run_id
 CANCELLED = "07 - Cancelled"
 
 
-def _record(key: str, **data: Any) -> dict[str, Any]:
+def _record(key: str, object_id: str | None = None, **data: Any) -> dict[str, Any]:
     encoded = encode_data({"jira_key": key, **data})
     return {"key": key, "fingerprint": hashlib.sha256(encoded.encode()).hexdigest(), "data": encoded,
-            "issue_key": None, "updated": "2026-01-01T00:00:00+00:00"}
+            "issue_key": None, "updated": "2026-01-01T00:00:00+00:00", "object_id": object_id}
 
 
 def _stage(path: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -106,3 +108,53 @@ def test_a_card_disabled_by_hand_or_by_removal_stays_disabled_when_its_record_ch
     assert {k: (c[0].value("subject"), c[0].value("status")) for k, c in cards.items()} == {
         "SUP-1": ("v2", CANCELLED), "SUP-2": ("v2", CANCELLED)}
     assert second["kept_disabled"] == 2
+
+
+def test_a_card_its_record_cancelled_follows_it_back_after_a_crash_before_the_state_write(esm, state, tmp_path):
+    """Run 1 writes SUP-1 with the Cancelled its own mapping gives; ESM saves the card, then the
+    worker dies (or the state database is unreachable) before ``record_loaded``: the state never
+    learns that the record itself disabled the card. Run 2: Jira reopened the issue. The card
+    was disabled by its record, not by removal nor by hand: it follows the record (as it does
+    without the crash) -- the note is made before the write."""
+    task = make_task(ISSUES_TASK, name="crash_own", mode="full", removed={"attribute": "status", "value": CANCELLED})
+    real = state.record_loaded
+    died = []
+
+    def dies_once(*args, **kwargs):
+        if kwargs.get("card_ids") and not died:  # what ESM's answer teaches: the worker dies first
+            died.append(1)
+            raise RuntimeError("worker killed after ESM's answer, before the state write")
+        return real(*args, **kwargs)
+
+    state.record_loaded = dies_once  # the instance only
+    with pytest.raises(Exception):
+        _run(task, [_record("SUP-1", subject="Printer", status=CANCELLED)], esm, state, tmp_path / "r1")
+    del state.record_loaded
+    assert _cards_by_key(esm, task_name=task.name)["SUP-1"][0].value("status") == CANCELLED  # ESM saved it
+
+    second = _run(task, [_record("SUP-1", subject="Printer", status="02 - Solving")], esm, state, tmp_path / "r2")
+    third = _run(task, [_record("SUP-1", subject="Printer", status="02 - Solving")], esm, state, tmp_path / "r3")
+    card = _cards_by_key(esm, task_name=task.name)["SUP-1"][0]
+    assert card.value("status") == "02 - Solving", (
+        f"the record that cancelled its card is reopened, the card stays {card.value('status')!r} for good "
+        f"(run 2 kept_disabled={second['kept_disabled']}, run 3 updated={third['updated']})")
+
+
+def test_a_moved_issue_whose_record_cancelled_its_card_follows_it_back(esm, state, tmp_path):
+    """SUP-1 (issue id 10001) is 'Won't Do': its mapping writes Cancelled. The issue moves to OPS
+    (key OPS-7, same id) and is reopened there: the load re-keys the card (found by the issue id)
+    -- the card its own record cancelled follows the record as it would without the move, and
+    no note is left under the old key."""
+    task = make_task(ISSUES_TASK, name="moved_own", mode="full", removed={"attribute": "status", "value": CANCELLED})
+    first = _run(task, [_record("SUP-1", "10001", subject="Printer", status=CANCELLED)], esm, state, tmp_path / "r1")
+    assert first["created"] == 1
+    card_id = _cards_by_key(esm, task_name=task.name)["SUP-1"][0].data_card_id
+
+    second = _run(task, [_record("OPS-7", "10001", subject="Printer", status="02 - Solving")], esm, state, tmp_path / "r2")
+    cards = _cards_by_key(esm, task_name=task.name)
+    assert "SUP-1" not in cards and [c.data_card_id for c in cards["OPS-7"]] == [card_id], second  # re-keyed
+    assert cards["OPS-7"][0].value("status") == "02 - Solving", (
+        f"the moved issue was reopened, its card (which its own record had cancelled) stays "
+        f"{cards['OPS-7'][0].value('status')!r} (kept_disabled={second['kept_disabled']})")
+    # and no stale note is left under the old key
+    assert state.disabled_by_record(task.name, ["SUP-1"]) == set()

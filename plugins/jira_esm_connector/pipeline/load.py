@@ -480,7 +480,7 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
                 hinted = run.state.get_card_ids(run.task.name, keys)
                 origins = run.state.event_cards(run.task.template, run.task.key.esm, keys)
                 earlier, origins, back = _earlier_keys(run, chunk, origins)
-                own_disabled = run.state.disabled_by_record(run.task.name, keys) if run.task.removal else frozenset()
+                own_disabled = _disabled_by_record(run, chunk, earlier)
                 in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins, earlier, back, own_disabled))
                 while len(in_flight) >= concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -491,6 +491,25 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
         except BaseException:
             _record_what_finished(run, in_flight)
             raise
+
+
+def _disabled_by_record(
+    run: _Run, chunk: list[dict[str, Any]], earlier: dict[str, tuple[str, str]],
+) -> set[str] | frozenset[str]:
+    """The chunk's keys whose cards their own record disabled (``StateStore.disabled_by_record``),
+    a moved record's under its old key too. The records about to be written with the removal
+    value their mapping gives are noted so first: should ESM's answer be lost, the card they
+    disable is still known as theirs, and follows them back."""
+    removal = run.task.removal
+    if removal is None:
+        return frozenset()
+    keys = [row["key"] for row in chunk]
+    found = run.state.disabled_by_record(run.task.name, [*keys, *(old for old, _card in earlier.values())])
+    disabling = [row["key"] for row in chunk
+                 if str(decode_data(row["data"]).get(removal.attribute)) == str(removal.value)]
+    if disabling:  # (forgotten again by _record_chunk when ESM refuses the write)
+        run.state.record_loaded(run.task.name, card_ids={}, fingerprints={}, pending={}, disabled=disabling)
+    return {key for key in keys if key in found or (key in earlier and earlier[key][0] in found)}
 
 
 def _record_done(run: _Run, done: set[Future[_ChunkDone]], in_flight: set[Future[_ChunkDone]]) -> None:
@@ -1015,6 +1034,9 @@ def _record_chunk(run: _Run, done: _ChunkDone) -> None:
                 )
         else:
             counts["refused"] += 1
+            if (not outcome.uncertain and removal is not None and str(row["key"]) not in done.own_disabled
+                    and str(done.sent_removal.get(str(row["key"]))) == str(removal.value)):
+                enabled.append(row["key"])  # noted before the write (_disabled_by_record), which ESM refused
             if outcome.card is not None and not outcome.card.data_card_id and (outcome.uncertain or outcome.data_card_id):
                 run.uncertain += 1  # a new card may exist that the key map does not know
             elif outcome.uncertain and outcome.card is not None and outcome.card.data_card_id:

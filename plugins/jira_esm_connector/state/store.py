@@ -726,7 +726,7 @@ class StateStore:
             self._upsert(conn, own, [{"task": task, "record_key": str(k), "updated_at": now} for k in disabled],
                          ["task", "record_key"])
             if rekeyed:
-                for table in (self.tables.task_cache, self.tables.pending_records):
+                for table in (self.tables.task_cache, self.tables.pending_records, self.tables.disabled_by_record):
                     self._delete_keys(conn, table, table.c.task == task, rekeyed)
                 forgotten += rekeyed
             if forgotten:
