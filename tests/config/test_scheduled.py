@@ -213,9 +213,11 @@ def test_a_comment_import_maps_the_entry_text_and_reads_only_what_the_listing_ca
     assert err.key == "attributes" and "'value'" in err.message
     err = problem(**base, attributes={"value": "renderedBody"})
     assert err.key == "attributes.value" and "'renderedBody'" in err.message
-    err = problem(**base, attributes={"value": {"template": "{{ issue.fields.priority.name }}: {{ body }}"},
+    err = problem(**base, attributes={"value": {"from": "body", "transform": "adf_to_text"},
                                       "author": "issue.fields.assignee.displayName"})
     assert err.key == "attributes.author" and "issue.fields.summary" in err.message
+    err = problem(**base, attributes={"value": {"template": "{{ body }} for {{ issue.fields.assignee.displayName }}"}})
+    assert err.key == "attributes.value" and "issue.fields.assignee.displayName" in err.message
     assert task(**base, attributes={"value": {"template": "{{ issue.key }} {{ issue.fields.summary }}: {{ body }}"},
                                     "date": {"from": "issue.fields.updated", "transform": "datetime"}})
 

@@ -11,6 +11,7 @@ from ..bounded import short_repr
 from ..mapping.engine import MappingOptions
 from ..mapping.paths import path_head
 from ..mapping.specs import FieldSpec, spec_template_names
+from ..mapping.templates import template_paths
 from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, Tag, TaskName, located
 from .expectations import KNOWN_EXPECTATIONS, named_columns
 from .scheduling import validate_schedule
@@ -427,7 +428,8 @@ class ScheduledTask(StrictModel):
                     f"reads '{head}', which the comment listing does not carry: read {', '.join(sorted(_COMMENT_PARTS))} "
                     f"(the issue as {', '.join(_COMMENT_ISSUE_PATHS)})", "attributes", name,
                 )
-            for src in spec.sources():
+            read = [*spec.sources(), *(path for t in spec.templates() for path in template_paths(t))]
+            for src in read:
                 if path_head(src) == "issue" and not any(
                     src == p or src.startswith(p + ".") or src.startswith(p + "[") for p in _COMMENT_ISSUE_PATHS
                 ):

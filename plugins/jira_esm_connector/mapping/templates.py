@@ -10,14 +10,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from ..bounded import short_repr
 
-__all__ = ["TemplateError", "compile_template", "template_variables", "is_template", "whole_number"]
+__all__ = ["TemplateError", "compile_template", "template_paths", "template_variables", "is_template", "whole_number"]
 
 
 class TemplateError(ValueError):
@@ -78,6 +78,45 @@ def _parse(source: str):
 def template_variables(source: str) -> set[str]:
     """Top-level names a template refers to (``{{ fields.summary }}`` -> ``{"fields"}``)."""
     return set(meta.find_undeclared_variables(_parse(source)))
+
+
+def _chain(node: Any) -> list[str] | None:
+    """``a.b['c']`` -> ``["a", "b", "c"]`` (``*`` for a computed key); None unless it starts at a name."""
+    parts: list[str] = []
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+        else:
+            parts.append(node.arg.value if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str) else "*")
+        node = node.node
+    return [node.name, *reversed(parts)] if isinstance(node, nodes.Name) else None
+
+
+def template_paths(source: str) -> set[str]:
+    """The dotted paths a template reads (``{{ issue.fields.summary }}`` -> ``{"issue.fields.summary"}``;
+    a bare name is its own path), for checking them against what a record carries."""
+    paths: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, (nodes.Getattr, nodes.Getitem)):
+            chain = _chain(node)
+            if chain:
+                paths.add(".".join(chain))
+            inner = node
+            while isinstance(inner, (nodes.Getattr, nodes.Getitem)):
+                if isinstance(inner, nodes.Getitem):
+                    visit(inner.arg)
+                inner = inner.node
+            if not isinstance(inner, nodes.Name):
+                visit(inner)
+            return
+        if isinstance(node, nodes.Name) and node.ctx == "load":
+            paths.add(node.name)
+        for child in node.iter_child_nodes():
+            visit(child)
+
+    visit(_parse(source))
+    return paths
 
 
 @lru_cache(maxsize=2048)
