@@ -347,6 +347,7 @@ class Catalog(Protocol):
     def group_members(self, group_name: str) -> list[str] | None: ...
     def resolve_option(self, field_id: str, value: str) -> str | None: ...
     def former_key_issue(self, project_key: str, num: int) -> int | None: ...
+    def key_issue(self, project_key: str, num: int) -> int | None: ...
 
 
 @dataclass
@@ -714,8 +715,11 @@ class _Compiler:
                 if isinstance(k, int):
                     parts.append(f"id = {self._p(k)}")
                 elif k is not None:
-                    parts.append(f"(project_key = {self._p(k[0])} AND num = {self._p(k[1])})")
                     former = self.catalog.former_key_issue(*k)  # a key from before a move or key change
+                    if former is None and self.catalog.key_issue(*k) is None:
+                        # Jira checks the keys a query names: one no issue has fails the search
+                        raise JqlError(f"An issue with key '{k[0]}-{k[1]}' does not exist for field '{fname}'.")
+                    parts.append(f"(project_key = {self._p(k[0])} AND num = {self._p(k[1])})")
                     if former is not None:
                         parts.append(f"id = {self._p(former)}")
             match = "(" + " OR ".join(parts) + ")" if parts else "(0)"

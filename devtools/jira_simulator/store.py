@@ -460,6 +460,12 @@ class Store:
             ).fetchone()
         return row
 
+    def key_issue(self, project_key: str, num: int) -> int | None:
+        """The id of the issue keyed ``project_key-num`` now (None: no such issue)."""
+        row = self.conn.execute("SELECT id FROM issues WHERE project_key = ? COLLATE NOCASE AND num = ?",
+                                (project_key, num)).fetchone()
+        return row[0] if row else None
+
     def former_key_issue(self, project_key: str, num: int) -> int | None:
         """The id of the issue that had the key ``project_key-num`` before it moved, or whose
         project was then keyed ``project_key`` (None: no such former key)."""

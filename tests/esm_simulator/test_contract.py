@@ -114,7 +114,7 @@ def test_attribute_endpoints_and_worklog_append(esm_api, esm_sim):
     inc = esm_api.post("/dc/incident/data", json={"folderCode": "incident_management", "data": {
         "subject": vals("s"), "worklog": vals("First comment")}}).json()["dataCard"]["dataCardId"]
     esm_api.post(f"/dc/incident/data/{inc}/worklog", json={"values": [{"value": "Second comment"}]})
-    esm_api.patch(f"/dc/incident/data/{inc}", json={"data": {"worklog": vals("Third comment")}})
+    esm_api.patch(f"/dc/incident/data/{inc}", json={"dataCardId": str(inc), "data": {"worklog": vals("Third comment")}})
     worklog = esm_api.get(f"/dc/incident/data/{inc}/worklog").json()
     assert worklog["type"] == "worklog"
     assert [w["value"] for w in worklog["values"]] == ["Third comment", "Second comment", "First comment"]

@@ -96,8 +96,9 @@ def incident_forbidden(esm_sim):
     esm_sim.admin("POST", "forbidden", {})
 
 
-def _issues(jira_sim, n: int) -> list[str]:
-    return [jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": f"issue {i}"}).json()["key"]
+def _issues(jira_sim, n: int, label: str | None = None) -> list[str]:
+    extra = {"labels": [label]} if label else {}
+    return [jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": f"issue {i}", **extra}).json()["key"]
             for i in range(n)]
 
 
@@ -178,9 +179,10 @@ def test_marking_removed_cards_in_a_template_the_account_may_not_write_fails_aft
     refused with 403. Before, the chunk was split card by card (2 requests per card, 79 PUTs
     for 40 cards) and the run ended "40 refused removals", every run; now it fails the way the
     load does, naming the template. With the role back the cards are marked."""
-    keys = _issues(jira_sim, 60)
+    label = f"forbidden-removals-{'paging' if paging else 'map'}"
+    keys = _issues(jira_sim, 60, label)  # selected by the label: Jira refuses a JQL naming a deleted key
     task = make_task(ISSUES_TASK, name="forbidden_template_removals", mode="full",
-                     jql=f"key in ({', '.join(keys)})", removed={"attribute": "status", "value": "07 - Cancelled"})
+                     jql=f"labels = {label}", removed={"attribute": "status", "value": "07 - Cancelled"})
     assert run_import(task, jira, esm, state, staging, run_id(1))["created"] == 60
     if paging:  # the candidates are found by reading every card of the task (module docs of removal)
         state.set_key_map_complete(task.name, task.template, task.key.esm, False)

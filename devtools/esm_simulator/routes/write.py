@@ -154,7 +154,9 @@ def register_writes(app: FastAPI, api: Api) -> None:
         body = await json_body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "Modify expects one data card as a JSON object")
-        if body.get("dataCardId") not in (None, "", dataCardId):
+        if body.get("dataCardId") in (None, ""):  # RESTDataCardModifyRequest requires it
+            raise ApiError(400, "dataCardId is required in the body of a modify request")
+        if str(body["dataCardId"]) != dataCardId:
             raise ApiError(400, f"dataCardId {body['dataCardId']} in the body does not match {dataCardId} in the path")
         if row.deleted:
             raise ApiError(400, f"Data card {dataCardId} is in the trash can")

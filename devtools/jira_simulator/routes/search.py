@@ -167,9 +167,15 @@ def register_search(app: FastAPI, api: Api) -> None:
         ``bulkfetch_missing_errors`` knob answers it in ``issueErrors`` instead."""
         caller, r = ctx(request, version)
         body = await body_json(request)
+        if isinstance(body, dict):  # BulkFetchIssueRequestBean: additionalProperties false
+            unknown = sorted(set(body) - {"expand", "fields", "fieldsByKeys", "issueIdsOrKeys", "properties"})
+            if unknown:
+                raise JiraError(400, f"Unrecognized field \"{unknown[0]}\": not one of the known properties.")
         ids = (body or {}).get("issueIdsOrKeys") if isinstance(body, dict) else None
         if not ids or not isinstance(ids, list):
             raise JiraError(400, "At least one issue id or key must be provided.")
+        if len(as_list(body.get("properties"))) > 5:
+            raise JiraError(400, "You can request at most 5 issue properties.")
         limit, rule = bulkfetch_limit(sim, as_list(body.get("fields")))
         if len(ids) > limit and not sim.knobs.bulkfetch_silent:
             raise JiraError(400, f"The number of issue ids or keys must be between 1 and {limit}: {rule}")

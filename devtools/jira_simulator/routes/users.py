@@ -97,6 +97,8 @@ def register_user_search(app: FastAPI, api: Api) -> None:
         account_id = request.query_params.get("accountId")
         if not query and not account_id:
             raise JiraError(400, "One of 'accountId' or 'query' query parameters must be provided.")
+        if query and account_id:  # the contract's 400: "`query` and `accountId` are provided"
+            raise JiraError(400, "Only one of 'accountId' or 'query' query parameters can be provided.")
         start, limit = page_window(request, sim.knobs, 50, 1000)
         found = []
         for u in store.users_page(0, 10**9):
@@ -107,6 +109,7 @@ def register_user_search(app: FastAPI, api: Api) -> None:
             if not u["active"] and not account_id:
                 continue
             found.append(u)
+        found = found[:1000]  # "up to the thousandth user" (the contract): Get all users lists the rest
         return [r.user(u) for u in found[start : start + limit]]
 
     @app.get(prefix + "/user/assignable/search")
