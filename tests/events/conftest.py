@@ -51,6 +51,23 @@ class EsmDownOnce:
         return self._esm.patch_card(*a, **kw)
 
 
+class CommentsDown:
+    """The Jira client, but adding a comment answers 503 (Jira did not act; a transition works)."""
+
+    def __init__(self, jira):
+        self._jira = jira
+
+    def __getattr__(self, name):
+        return getattr(self._jira, name)
+
+    def add_comment(self, *a, **kw):
+        raise ServiceUnavailableError("Jira answered 503", status=503)
+
+
+def issue_status(jira, key: str) -> str:
+    return jira.get_issue(key, fields=["status"])["fields"]["status"]["name"]
+
+
 @pytest.fixture(autouse=True)
 def fresh_field_cache():
     """Each test starts without cached Jira field lists (they are per process)."""

@@ -9,7 +9,7 @@ from jira_esm_connector.events import EventRefused, run_event
 from jira_esm_connector.events.errors import is_permanent
 from jira_esm_connector.http.errors import RequestTimeoutError
 
-from .conftest import delete_group_if_there, example_task, unique
+from .conftest import CommentsDown, delete_group_if_there, example_task, issue_status, unique
 
 
 class TimesOutOnce:
@@ -84,23 +84,16 @@ def test_a_retried_delete_group_of_a_name_jira_never_had_is_refused_not_reported
 
 # ---- transition_issue: a retry must not redo the transition it already made -----------------
 
-class CommentsDown:
-    """The Jira client, but adding a comment answers 503 (Jira did not act; the transition works)."""
-
-    def __init__(self, jira):
-        self._jira = jira
-
-    def __getattr__(self, name):
-        return getattr(self._jira, name)
-
-    def add_comment(self, *a, **kw):
-        from jira_esm_connector.http.errors import ServiceUnavailableError
-
-        raise ServiceUnavailableError("Jira answered 503", status=503)
-
-
-def _status(jira, key):
-    return jira.get_issue(key, fields=["status"])["fields"]["status"]["name"]
+def _resolved_then_comment_failed(jira, state, summary: str) -> tuple[str, object, dict]:
+    """(issue key, task, conf) of a transition event whose try resolved the issue and then
+    failed retriably on its comment (503)."""
+    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": summary})["key"]
+    task = example_task("event_transition_issue.yaml")
+    conf = {"event_id": unique(), "issue_key": key, "status": "05 - Solved", "comment": "Solved in ESM."}
+    with pytest.raises(Exception) as first:
+        run_event(task, conf, CommentsDown(jira), None, state, owner="run-1")
+    assert not is_permanent(first.value) and issue_status(jira, key) == "Resolved"
+    return key, task, conf
 
 
 def test_a_retried_transition_event_does_not_undo_a_reopen_made_after_its_transition(jira, state, monkeypatch):
@@ -109,19 +102,13 @@ def test_a_retried_transition_event_does_not_undo_a_reopen_made_after_its_transi
     comment left to do, but it reads the status, finds the issue out of "Resolved" and resolves
     it again -- undoing the person's later change with a transition this event already made."""
     monkeypatch.setattr("jira_esm_connector.events.operations.LOOKUP_PAUSES", (0.0,))
-    key = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "reopened"})["key"]
-    task = example_task("event_transition_issue.yaml")
-    conf = {"event_id": unique(), "issue_key": key, "status": "05 - Solved", "comment": "Solved in ESM."}
-    with pytest.raises(Exception) as first:
-        run_event(task, conf, CommentsDown(jira), None, state, owner="run-1")
-    assert not is_permanent(first.value)
-    assert _status(jira, key) == "Resolved"
+    key, task, conf = _resolved_then_comment_failed(jira, state, "reopened")
 
     reopen = next(t for t in jira.get_transitions(key) if t["to"]["name"] == "Open")
     jira.transition_issue(key, reopen["id"])  # a person reopens it: it is not solved after all
 
     retried = run_event(task, conf, jira, None, state, owner="run-1")  # Airflow's retry
-    assert _status(jira, key) == "Open", retried  # the person's reopen stands
+    assert issue_status(jira, key) == "Open", retried  # the person's reopen stands
     assert retried.get("comment_id")  # what was left to do is done
 
 
@@ -197,13 +184,8 @@ def test_a_retrigger_naming_another_issue_than_its_kept_transition_is_refused_no
     another issue SUP-b (a corrected key). Keeping A's transition and posting B's comment on
     SUP-b would apply half of each: the try is refused, naming both issues."""
     monkeypatch.setattr("jira_esm_connector.events.operations.LOOKUP_PAUSES", (0.0,))
-    a = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "issue a"})["key"]
+    a, task, conf_a = _resolved_then_comment_failed(jira, state, "issue a")
     b = jira.create_issue({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "issue b"})["key"]
-    task = example_task("event_transition_issue.yaml")
-    conf_a = {"event_id": unique(), "issue_key": a, "status": "05 - Solved", "comment": "Solved in ESM."}
-    with pytest.raises(Exception) as first:
-        run_event(task, conf_a, CommentsDown(jira), None, state, owner="run-1")
-    assert not is_permanent(first.value)
     with pytest.raises(EventRefused, match=f"already did its transition on issue_key {a}"):
         run_event(task, {**conf_a, "issue_key": b}, jira, None, state, owner="run-2")
     assert [c["id"] for c in jira.iter_comments(b)] == []  # payload B: nothing half-applied

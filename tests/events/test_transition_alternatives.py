@@ -8,24 +8,7 @@ from jira_esm_connector.events import run_event, transition_issue
 from jira_esm_connector.http.errors import ServiceUnavailableError
 from jira_esm_connector.markers import EventRef
 
-from .conftest import make_task, project_with, unique
-
-
-def _status(jira, key):
-    return jira.get_issue(key, fields=["status"])["fields"]["status"]["name"]
-
-
-class CommentsDown:
-    """The Jira client, but adding a comment answers 503 (the transition itself works)."""
-
-    def __init__(self, jira):
-        self._jira = jira
-
-    def __getattr__(self, name):
-        return getattr(self._jira, name)
-
-    def add_comment(self, *a, **kw):
-        raise ServiceUnavailableError("Jira answered 503", status=503)
+from .conftest import CommentsDown, issue_status, make_task, project_with, unique
 
 
 def test_retry_of_a_transition_event_does_not_move_the_issue_on_to_the_next_alternative(jira, state, monkeypatch):
@@ -40,9 +23,9 @@ def test_retry_of_a_transition_event_does_not_move_the_issue_on_to_the_next_alte
     conf = {"event_id": unique(), "issue_key": key, "comment": "Solved in ESM."}
     with pytest.raises(ServiceUnavailableError):  # transient: Airflow retries the task
         run_event(task, conf, CommentsDown(jira), None, state, owner="run-1")
-    assert _status(jira, key) == "Resolved"
+    assert issue_status(jira, key) == "Resolved"
     retried = run_event(task, conf, jira, None, state, owner="run-1")  # the task retry
-    assert _status(jira, key) == "Resolved", retried
+    assert issue_status(jira, key) == "Resolved", retried
     assert retried["status"] == "Resolved"
 
 
@@ -50,9 +33,9 @@ def test_an_issue_already_in_one_of_the_alternatives_is_left_alone(jira):
     desk = project_with(jira, "Resolved")
     key = jira.create_issue({"project": {"key": desk}, "issuetype": {"name": "Task"}, "summary": "resolve me"})["key"]
     first = transition_issue(jira, EventRef("t", unique()), key, "Resolved|Closed")
-    assert first["status"] == "Resolved" and _status(jira, key) == "Resolved"
+    assert first["status"] == "Resolved" and issue_status(jira, key) == "Resolved"
     again = transition_issue(jira, EventRef("t", unique()), key, "Resolved|Closed", check_first=True)
-    assert _status(jira, key) == "Resolved"
+    assert issue_status(jira, key) == "Resolved"
     assert again["changed"] is False
 
 
@@ -82,5 +65,5 @@ def test_a_transition_refused_because_the_issue_got_there_meanwhile_succeeds(jir
         issue="{{ issue_key }}", transition={"to": "Resolved"},
     )
     result = run_event(task, {"event_id": unique(), "issue_key": key}, EarlierAttemptLands(jira), None, state)
-    assert _status(jira, key) == "Resolved"
+    assert issue_status(jira, key) == "Resolved"
     assert result["status"] == "Resolved"
