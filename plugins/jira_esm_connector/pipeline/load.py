@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
@@ -284,6 +285,8 @@ class _Run:
     # has ESM accepted a card of the template in this run? (shared by the chunks: until then a
     # 403 may be the account's lost rights to the whole template, see EsmClient.bulk_import)
     writes: Any = field(default_factory=_bulk_writes)
+    # the keys whose cards their own record disabled (StateStore.disabled_by_record), read once
+    record_disabled: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         summary = "The load's last line counts them all."
@@ -379,6 +382,8 @@ def _load(
         state.set_key_map_complete(task.name, task.template, key_attr, False)
     run = _Run(task, esm, state, lg, min(int(chunk_size), 200), not empty, ReferenceResolver(esm),
                set(state.pending_keys(task.name)), guard)  # pending: saved earlier without some references
+    if task.removal is not None:
+        run.record_disabled = state.disabled_by_record(task.name)
     if writes and membership_attributes(task):
         _check_memberships(run, dataset, *members, concurrency=max(1, int(concurrency)))
     with _older_objects_left_out_of_gc():
@@ -503,13 +508,16 @@ def _disabled_by_record(
     removal = run.task.removal
     if removal is None:
         return frozenset()
-    keys = [row["key"] for row in chunk]
-    found = run.state.disabled_by_record(run.task.name, [*keys, *(old for old, _card in earlier.values())])
-    disabling = [row["key"] for row in chunk
-                 if str(decode_data(row["data"]).get(removal.attribute)) == str(removal.value)]
+    found = run.record_disabled
+    # decoded only where the text holds the value at all (rarely: most records are not removed)
+    value = str(removal.value)
+    needle = json.dumps(value, ensure_ascii=False)[1:-1]  # as the staged JSON text holds it
+    disabling = [row["key"] for row in chunk if needle in row["data"]
+                 and str(decode_data(row["data"]).get(removal.attribute)) == value]
     if disabling:  # (forgotten again by _record_chunk when ESM refuses the write)
         run.state.record_loaded(run.task.name, card_ids={}, fingerprints={}, pending={}, disabled=disabling)
-    return {key for key in keys if key in found or (key in earlier and earlier[key][0] in found)}
+    return {row["key"] for row in chunk
+            if row["key"] in found or (row["key"] in earlier and earlier[row["key"]][0] in found)}
 
 
 def _record_done(run: _Run, done: set[Future[_ChunkDone]], in_flight: set[Future[_ChunkDone]]) -> None:
