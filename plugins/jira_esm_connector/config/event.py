@@ -7,8 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..bounded import short_repr
-from ..mapping.paths import path_head
-from ..mapping.specs import FieldSpec, spec_template_names
+from ..mapping.specs import FieldSpec, spec_read_names
 from .common import ConnId, NonEmptyStr, StrictModel, Tag, TaskName, TemplateSpec, located
 from .operation_specs import BLOCKS, OPERATION_SPECS, OPERATIONS, SUB_BLOCKS
 
@@ -188,7 +187,7 @@ class EventTask(StrictModel):
     def _check_payload_references(self) -> None:
         known = set(self.payload) | set(RESERVED_PAYLOAD_KEYS)
         for path, spec in self.specs():
-            names = spec_template_names(spec) | {path_head(s) for s in spec.sources()}
+            names = spec_read_names(spec)
             unknown = sorted(names - known)
             if unknown:
                 declared = ", ".join(sorted(known))

@@ -10,7 +10,7 @@ from pydantic import Field, field_serializer, field_validator, model_validator
 from ..bounded import short_repr
 from ..mapping.engine import MappingOptions
 from ..mapping.paths import path_head
-from ..mapping.specs import FieldSpec, spec_template_names
+from ..mapping.specs import FieldSpec, spec_read_names
 from ..mapping.templates import template_paths
 from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, Tag, TaskName, located
 from .expectations import KNOWN_EXPECTATIONS, named_columns
@@ -408,7 +408,7 @@ class ScheduledTask(StrictModel):
         to expand it, which the connector does not -- such an attribute would be written empty,
         silently, on every card."""
         for name, spec in self.effective_attributes.items():
-            heads = {path_head(src) for src in spec.sources()} | spec_template_names(spec)
+            heads = spec_read_names(spec)
             for head in sorted(heads - _ISSUE_PARTS):
                 raise located(
                     f"reads '{head}', which Jira sends only when asked to expand it, and an import does not: read "
@@ -422,7 +422,7 @@ class ScheduledTask(StrictModel):
         ``renderedBody``, another issue field -- would be written empty on every entry, and an
         entry is never written again."""
         for name, spec in self.effective_attributes.items():
-            heads = {path_head(src) for src in spec.sources()} | spec_template_names(spec)
+            heads = spec_read_names(spec)
             for head in sorted(heads - _COMMENT_PARTS):
                 raise located(
                     f"reads '{head}', which the comment listing does not carry: read {', '.join(sorted(_COMMENT_PARTS))} "
@@ -591,8 +591,7 @@ class ScheduledTask(StrictModel):
         ``emailAddress``): through a ``from`` path or a template."""
         return [
             name for name, spec in self.effective_attributes.items()
-            if any(path_head(src) == field for src in spec.sources())
-            or field in spec_template_names(spec)
+            if field in spec_read_names(spec)
         ]
 
     def clear_hours(self, default: list[int] | None = None) -> list[int]:

@@ -20,6 +20,7 @@ from ..bounded import short_repr
 
 from .templates import TemplateError, compile_template, is_template, template_variables
 from .dates import date_formatter, get_zone
+from .paths import path_head
 
 __all__ = [
     "TRANSFORMS",
@@ -284,9 +285,10 @@ def _parse_reference(ref: Any, join: Any, transform: Any) -> ReferenceSpec:
     return reference
 
 
-def spec_template_names(spec: FieldSpec) -> set[str]:
-    """Top-level names used by the spec's templates (for validating against declared inputs)."""
-    names: set[str] = set()
+def spec_read_names(spec: FieldSpec) -> set[str]:
+    """Top-level names the spec reads: the head of each ``from`` path and the names its
+    templates use (for checking them against what a record or payload holds)."""
+    names = {path_head(src) for src in spec.sources()}
     for t in spec.templates():
         names |= template_variables(t)
     return names
