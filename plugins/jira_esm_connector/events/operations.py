@@ -195,7 +195,7 @@ def _note_step(guard: CreateGuard | None, step: str, value: Any) -> None:
 def _sending(guard: CreateGuard | None, step: str) -> None:
     """Before ``step``'s request goes out: noted in the ledger, which also checks that the event
     is still this attempt's (:func:`still_ours`); raises when it is not."""
-    if guard is None or guard.remember_step is None or guard.steps is None or isinstance(guard.steps.get(step), dict):
+    if guard is None or guard.remember_step is None or guard.steps is None:
         still_ours(guard)
     else:
         _note_step(guard, step, STEP_SENT)

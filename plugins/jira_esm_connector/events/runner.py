@@ -312,7 +312,8 @@ def _may_have_acted(claim: Any) -> bool:
 
 def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float) -> ops.CreateGuard:
     """The create's index-lag guard, fed from and stored into the event's state row."""
-    noted = (getattr(claim, "notes", None) or {}).get(AMBIGUOUS_CREATE_NOTE)
+    notes = getattr(claim, "notes", None) or {}
+    noted = notes.get(AMBIGUOUS_CREATE_NOTE)
     ambiguous_at = None
     if isinstance(noted, str):
         try:
@@ -340,7 +341,6 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
             note_event(ref.task, ref.event_id, {CREATED_ISSUE_NOTE: issue_id, AMBIGUOUS_CREATE_NOTE: None},
                        attempt=claim.attempts)
 
-    notes = getattr(claim, "notes", None) or {}
     ledger = notes.get(STEPS_NOTE)
     steps = dict(ledger) if isinstance(ledger, dict) else {}
     if claim.resumed and LEDGER_NOTE not in notes:

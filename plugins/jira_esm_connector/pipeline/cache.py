@@ -133,13 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         unknown = 0
         for name in args.tasks:
-            if args.command != "clear" and not _known(state, name):
+            known = _known(state, name)
+            if args.command != "clear" and not known:
                 # not refused (a task before its first run has nothing yet), but a typo, or the
                 # CLI's own database instead of the workers', shows the same: say so
                 print(f"Note: this state database holds nothing of task '{name}'. Check the name (the task file's "
                       "'name', which is the DAG id) and that this is the workers' state database "
                       "(JIRA_ESM_STATE_DB_URL, or --db-url).", file=sys.stderr)
-            if args.command == "clear" and not _known(state, name):
+            if args.command == "clear" and not known:
                 # a mistyped name would otherwise be "cleared" and the real task left as it was
                 print(f"Task '{name}' has no cached records, watermark, lease or earlier clear in this state database: "
                       "nothing to clear. Check the name (the task file's 'name', which is the DAG id).", file=sys.stderr)

@@ -679,18 +679,12 @@ class StateStore:
             return self._delete_keys(conn, t, t.c.task == task, keys)
 
     @transaction(idempotent=True)
-    def disabled_by_record(self, task: str, keys: Iterable[Any] | None = None) -> set[str]:
-        """The keys (of ``keys``; None: all) whose cards the task last wrote with the removal
-        value its own mapping gave (see :meth:`record_loaded`'s ``disabled``)."""
+    def disabled_by_record(self, task: str) -> set[str]:
+        """The keys whose cards the task last wrote with the removal value its own mapping gave
+        (see :meth:`record_loaded`'s ``disabled``; a load reads them once)."""
         t = self.tables.disabled_by_record
         with self.engine.connect() as conn:
-            if keys is None:
-                return set(conn.execute(sa.select(t.c.record_key).where(t.c.task == task)).scalars())
-            found: set[str] = set()
-            for chunk in _chunks(list(dict.fromkeys(str(k) for k in keys))):
-                found.update(conn.execute(sa.select(t.c.record_key).where(t.c.task == task,
-                                                                          t.c.record_key.in_(chunk))).scalars())
-            return found
+            return set(conn.execute(sa.select(t.c.record_key).where(t.c.task == task)).scalars())
 
     @transaction(idempotent=True)
     def record_loaded(
