@@ -51,6 +51,27 @@ class EsmDownOnce:
         return self._esm.patch_card(*a, **kw)
 
 
+class FirstCallFails:
+    """The Jira client, but the first call of ``method`` raises ``error`` (and never reached Jira)."""
+
+    def __init__(self, jira, method: str, error: Exception):
+        self._jira, self._method, self._error = jira, method, error
+        self.failed = False
+
+    def __getattr__(self, name):
+        real = getattr(self._jira, name)
+        if name != self._method:
+            return real
+
+        def first_fails(*args, **kwargs):
+            if not self.failed:
+                self.failed = True
+                raise self._error
+            return real(*args, **kwargs)
+
+        return first_fails
+
+
 class CommentsDown:
     """The Jira client, but adding a comment answers 503 (Jira did not act; a transition works)."""
 

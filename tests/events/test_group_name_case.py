@@ -9,28 +9,7 @@ from jira_esm_connector.events import EventRefused, create_group, run_event
 from jira_esm_connector.http.errors import RequestTimeoutError, ServiceUnavailableError
 from jira_esm_connector.markers import EventRef
 
-from .conftest import delete_group_if_there, example_task, unique
-
-
-class FirstCallFails:
-    """The Jira client, but the first call of ``method`` raises ``error`` (and never reached Jira)."""
-
-    def __init__(self, jira, method: str, error: Exception):
-        self._jira, self._method, self._error = jira, method, error
-        self.failed = False
-
-    def __getattr__(self, name):
-        real = getattr(self._jira, name)
-        if name != self._method:
-            return real
-
-        def first_fails(*args, **kwargs):
-            if not self.failed:
-                self.failed = True
-                raise self._error
-            return real(*args, **kwargs)
-
-        return first_fails
+from .conftest import FirstCallFails, delete_group_if_there, example_task, unique
 
 
 def test_jira_itself_finds_the_group_whatever_the_case(jira):

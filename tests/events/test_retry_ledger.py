@@ -9,28 +9,13 @@ from jira_esm_connector.events import EventRefused, run_event
 from jira_esm_connector.events.errors import is_permanent
 from jira_esm_connector.http.errors import RequestTimeoutError
 
-from .conftest import CommentsDown, delete_group_if_there, example_task, issue_status, unique
+from .conftest import CommentsDown, FirstCallFails, delete_group_if_there, example_task, issue_status, unique
 
 
-class TimesOutOnce:
+def _times_out_once(jira, method: str) -> FirstCallFails:
     """The Jira client, but the first call of ``method`` times out (Jira never got it: the
     failure is transient and nothing was changed)."""
-
-    def __init__(self, jira, method: str):
-        self._jira, self._method, self.failed = jira, method, False
-
-    def __getattr__(self, name):
-        real = getattr(self._jira, name)
-        if name != self._method:
-            return real
-
-        def once(*a, **kw):
-            if not self.failed:
-                self.failed = True
-                raise RequestTimeoutError(f"Jira did not answer {name} in time", service="Jira")
-            return real(*a, **kw)
-
-        return once
+    return FirstCallFails(jira, method, RequestTimeoutError(f"Jira did not answer {method} in time", service="Jira"))
 
 
 def _transient_then_retry(task, conf, first_client, second_client, state):
@@ -55,7 +40,7 @@ def test_a_retried_delete_user_by_an_account_id_jira_never_had_is_refused_not_re
     account_id = f"0000{unique('nosuch')}"
     conf = {"event_id": unique(), "account_id": account_id}
     with pytest.raises(EventRefused, match=f"no user with the account id {account_id}"):
-        _transient_then_retry(task, conf, TimesOutOnce(jira, "get_user"), jira, state)
+        _transient_then_retry(task, conf, _times_out_once(jira, "get_user"), jira, state)
 
 
 def test_a_retriggered_refused_delete_user_stays_refused(jira, state):
@@ -79,7 +64,7 @@ def test_a_retried_delete_group_of_a_name_jira_never_had_is_refused_not_reported
     name = unique("never-was-a-group")
     conf = {"event_id": unique(), "name": name}
     with pytest.raises(EventRefused, match="no group named"):
-        _transient_then_retry(task, conf, TimesOutOnce(jira, "find_group"), jira, state)
+        _transient_then_retry(task, conf, _times_out_once(jira, "find_group"), jira, state)
 
 
 # ---- transition_issue: a retry must not redo the transition it already made -----------------
