@@ -17,9 +17,10 @@ from jira_esm_connector.events import (
 )
 from jira_esm_connector.events.errors import is_permanent
 from jira_esm_connector.mapping import adf_to_text
+from jira_esm_connector.http.errors import ServiceUnavailableError
 from jira_esm_connector.markers import ISSUE_EVENT_PROPERTY, EventRef, worklog_marker
 
-from .conftest import FAST_RETRY, example_task, make_task, unique
+from .conftest import FAST_RETRY, FirstCallFails, example_task, make_task, unique
 from .zombies import StallAfterClaim, StallBeforeNote, frozen_try
 
 CREATE = "event_create_issue.yaml"
@@ -761,3 +762,23 @@ def test_a_payload_that_cannot_be_mapped_fails_the_claimed_event_and_notes_its_c
     assert record.status == "failed" and "not a Jira date/time" in record.error
     assert state.event_origins("person", "jira_account_id") == [
         (task.name, conf["event_id"], {"template": "person", "attribute": "jira_account_id", "card_id": "4711"})]
+
+
+def test_a_third_try_is_still_told_its_payload_was_not_acted_on(jira, state):
+    """The first try created the issue with the first payload and crashed; a second try with
+    another payload failed before it could finish (Jira answered 503), and a third try comes
+    with that same other payload. The issue in Jira still holds the first payload's words, so
+    the third try is told its payload differs -- the try just before it is not the one that acted."""
+    task = example_task(CREATE, write_back=None)
+    conf = {"event_id": unique(), "datacard_id": "1", "subject": "first words"}
+    with pytest.raises(SystemExit):
+        run_event(task, conf, jira, None, CrashAfterJira(state), owner="run-1")
+    other = {**conf, "subject": "second words"}
+    down = FirstCallFails(jira, "get_issue", ServiceUnavailableError("Jira answered 503", status=503))
+    with pytest.raises(ServiceUnavailableError):
+        run_event(task, other, down, None, state, owner="run-1")
+    assert down.failed
+    third = run_event(task, other, jira, None, state, owner="run-1")
+    assert third["replayed"] is False and third["payload_differs"] is True
+    assert jira.get_issue(third["issue_key"], fields=["summary"])["fields"]["summary"] == "first words"
+    assert len(_issues_for(jira, task.name, conf["event_id"])) == 1

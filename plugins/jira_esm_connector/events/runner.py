@@ -301,6 +301,19 @@ STEPS_NOTE = "steps"  # event note: the ledger of changes sent / confirmed (Crea
 # event note, set by the first claim: this event began under a version that keeps the ledger,
 # so a step missing from it was never sent (without it, every step may have been)
 LEDGER_NOTE = "ledger"
+# event note: the digest of the payload of the first try that sent a change to Jira -- later
+# tries with another payload are told theirs differs, however many tries came between
+ACTED_PAYLOAD_NOTE = "acted_payload"
+
+
+def _acted_on_another_payload(claim: Any, digest: str) -> bool:
+    """Whether a change an earlier try of a resumed event may have sent to Jira came from another
+    payload than ``digest``'s. Events begun before the ``acted_payload`` note go by the try
+    just before this one."""
+    acted = (getattr(claim, "notes", None) or {}).get(ACTED_PAYLOAD_NOTE)
+    if acted:
+        return acted != digest
+    return bool(claim.earlier_payload_digest and claim.earlier_payload_digest != digest and _may_have_acted(claim))
 
 
 def _may_have_acted(claim: Any) -> bool:
@@ -310,9 +323,16 @@ def _may_have_acted(claim: Any) -> bool:
     return LEDGER_NOTE not in notes or any(notes.get(k) for k in (STEPS_NOTE, AMBIGUOUS_CREATE_NOTE, CREATED_ISSUE_NOTE))
 
 
-def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float) -> ops.CreateGuard:
-    """The create's index-lag guard, fed from and stored into the event's state row."""
+def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float, digest: str) -> ops.CreateGuard:
+    """The create's index-lag guard, fed from and stored into the event's state row. ``digest``:
+    of this try's payload, noted with its first change sent when no earlier try sent one."""
     notes = getattr(claim, "notes", None) or {}
+    if notes.get(ACTED_PAYLOAD_NOTE):
+        acted: dict[str, str] = {}
+    elif claim.resumed and claim.earlier_payload_digest and _may_have_acted(claim):
+        acted = {ACTED_PAYLOAD_NOTE: claim.earlier_payload_digest}  # begun before the note: the try before acted
+    else:
+        acted = {ACTED_PAYLOAD_NOTE: digest}
     noted = notes.get(AMBIGUOUS_CREATE_NOTE)
     ambiguous_at = None
     if isinstance(noted, str):
@@ -325,7 +345,8 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
     def remember(at: datetime | None) -> None:
         if note_event is None:
             return
-        noted = note_event(ref.task, ref.event_id, {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None},
+        noted = note_event(ref.task, ref.event_id,
+                           {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None, **(acted if at else {})},
                            attempt=claim.attempts)
         if at is not None and noted is False:
             raise _claim_lost(ref, claim)
@@ -338,7 +359,7 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
     def remember_created(issue_id: str) -> None:
         # Jira answered the create: no request of unknown outcome is left to wait for
         if note_event is not None:
-            note_event(ref.task, ref.event_id, {CREATED_ISSUE_NOTE: issue_id, AMBIGUOUS_CREATE_NOTE: None},
+            note_event(ref.task, ref.event_id, {CREATED_ISSUE_NOTE: issue_id, AMBIGUOUS_CREATE_NOTE: None, **acted},
                        attempt=claim.attempts)
 
     ledger = notes.get(STEPS_NOTE)
@@ -353,7 +374,8 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
     def remember_step(step: str, value: Any) -> None:
         if note_event is None:
             return
-        noted = note_event(ref.task, ref.event_id, {STEPS_NOTE: dict(steps_known or {}) or None},
+        noted = note_event(ref.task, ref.event_id,
+                           {STEPS_NOTE: dict(steps_known or {}) or None, **(acted if value == ops.STEP_SENT else {})},
                            attempt=claim.attempts)
         if value == ops.STEP_SENT and noted is False:
             raise _claim_lost(ref, claim)
@@ -421,8 +443,7 @@ def run_event(
     check_first = bool(claim.resumed)
     # an unfinished try acted on another payload under this event id: what it did in Jira (say
     # the issue it created) is found and kept, not redone with this payload -- say so
-    differs = bool(check_first and claim.earlier_payload_digest and claim.earlier_payload_digest != digest
-                   and _may_have_acted(claim))
+    differs = check_first and _acted_on_another_payload(claim, digest)
     if differs:
         log.warning(
             "Event %s of %s was begun before (attempt %d) with another payload and did not finish: checking Jira "
@@ -435,7 +456,7 @@ def run_event(
             ref.event_id, task.name, claim.attempts,
         )
     try:
-        result = _act(task, payload, rendered, jira, ref, check_first, _create_guard(state, ref, claim, index_lag_s))
+        result = _act(task, payload, rendered, jira, ref, check_first, _create_guard(state, ref, claim, index_lag_s, digest))
         try:
             written = write_back(task, payload, result, esm)
         except BaseException:
