@@ -22,6 +22,7 @@ from jira_esm_connector.pipeline.staging import Dataset, DatasetWriter
 from jira_esm_connector.pipeline.transform import (
     TransformError,
     cached_fingerprint,
+    decode_data,
     encode_data,
     encode_with_fingerprint,
     write_target,
@@ -270,3 +271,23 @@ def test_a_row_wise_expectation_on_a_missing_column_fails_in_chunks_as_on_the_wh
     chunked = [f.describe() for f in gate.finish()]
     assert chunked == [f.describe() for f in validate_frame(pd.DataFrame(rows, columns=columns), expectations)]
     assert len(chunked) == 2 and 'The column "subjct"' in chunked[0] and 'The column "pionts"' in chunked[1]
+
+
+@pytest.mark.parametrize("lookalike", [
+    {"$reference": {"template": "person", "by": "jira_account_id", "keys": ["admin"]}},
+    {"$literal": {"$reference": {"template": "person", "by": "jira_account_id", "keys": ["admin"]}}},
+    {"$literal": "x"},
+])
+def test_a_jira_value_shaped_like_a_stored_marker_is_read_back_as_itself(lookalike):
+    """An app's custom field can hold any JSON object, one shaped like the connector's stored
+    reference marker too: read back as a reference, it would link the card to whatever card
+    its keys name. It is read back as the value Jira gave, with its own fingerprint."""
+    data = {"plain": lookalike, "listed": [lookalike, "k", REF], "real": REF}
+    text, digest = encode_with_fingerprint(data)
+    assert (text, digest) == (encode_data(data), encode_with_fingerprint(dict(data))[1])
+    back = decode_data(text)
+    assert back == {"plain": lookalike, "listed": [lookalike, "k", REF], "real": REF}
+    assert not isinstance(back["plain"], Reference) and not isinstance(back["listed"][0], Reference)
+    # a real reference with the marker's contents is another value
+    as_reference = {**data, "plain": Reference("person", "jira_account_id", ("admin",))}
+    assert encode_with_fingerprint(as_reference)[1] != digest

@@ -78,8 +78,33 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# A Jira value (an app's custom field holds any JSON object) shaped like a stored reference
+# marker is kept wrapped as {"$literal": value}: read back bare, it would become a reference
+# and link the card to whatever card its keys name.
+_LITERAL = "$literal"
+_MARKER_KEYS = frozenset({"$reference", _LITERAL})
+
+
+def _marker_shaped(value: Any) -> bool:
+    return type(value) is dict and len(value) == 1 and next(iter(value)) in _MARKER_KEYS
+
+
+def _escaped(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with each value (or list item) shaped like a stored marker wrapped as a literal;
+    only the values :func:`decode_data` revives can be taken for one."""
+    def escape(value: Any) -> Any:
+        if _marker_shaped(value):
+            return {_LITERAL: value}
+        if isinstance(value, (list, tuple)):
+            return [{_LITERAL: v} if _marker_shaped(v) else v for v in value]
+        return value
+
+    return {k: escape(v) for k, v in data.items()}
+
+
 def encode_data(data: dict[str, Any]) -> str:
-    return json.dumps(_jsonable(data), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return json.dumps(_jsonable(_escaped(data)), ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                      default=str)
 
 
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None), Reference})
@@ -90,6 +115,8 @@ def _plain(value: Any) -> bool:
     value the stored text and the fingerprint's canonical text are one and the same string."""
     kind = type(value)
     if kind is dict:
+        if len(value) == 1 and next(iter(value)) in _MARKER_KEYS:
+            return False  # a marker lookalike: escaped on the slower way
         for key, item in value.items():
             if type(key) is not str or (type(item) not in _PLAIN_SCALARS and not _plain(item)):
                 return False
@@ -122,10 +149,12 @@ def encode_with_fingerprint(data: dict[str, Any]) -> tuple[str, str]:
             pass
         else:
             return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return encode_data(data), fingerprint(data)
+    return encode_data(data), fingerprint(_escaped(data))
 
 
 def _revive(value: Any) -> Any:
+    if type(value) is dict and len(value) == 1 and _LITERAL in value:
+        return value[_LITERAL]
     if Reference.is_reference_dict(value):
         return Reference.from_dict(value)
     if isinstance(value, list):
