@@ -1,9 +1,9 @@
 """A mapped key the fast removal check no longer finds, whose card is
 still the task's under another key (edited in ESM by hand), makes the step page
-(``_holds_another_key`` clears the key-map-complete note). The paging marks the card and notes
+(``_read_unlisted`` clears the key-map-complete note). The paging marks the card and notes
 the map complete again -- but it only *adds* rows to the key map (``put_card_ids`` upserts):
 the stale row (the record's old key -> that card) stays. So every later run finds the same
-mapped key gone, reads the same card (now disabled: ``_holds_another_key`` does not look at
+mapped key gone, reads the same card (now disabled: ``_read_unlisted`` does not look at
 that), warns again and pages the whole template again -- for ever, with nothing changed.
 Fixtures as tests/pipeline/test_removal_hand_rekeyed.py. Now the stale row is forgotten before the step pages."""
 from __future__ import annotations

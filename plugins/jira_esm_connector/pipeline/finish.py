@@ -27,8 +27,10 @@ COUNT_KEYS = (
 )
 # counts of some imports only, in the summary line when not 0 (group imports: groups that kept
 # their previous members, the membership safety limit of pipeline/memberships.py; records held
-# pending because an event wrote their card after the load looked it up, re-keyed next run)
-OPTIONAL_COUNT_KEYS = ("groups_held_back", "held_for_rekey", "unnamed_users")
+# pending because an event wrote their card after the load looked it up, re-keyed next run;
+# cards of records gone from Jira that ESM refused to mark removed: still active, the next run
+# tries again)
+OPTIONAL_COUNT_KEYS = ("groups_held_back", "held_for_rekey", "unnamed_users", "refused_removals")
 
 
 def summary_line(task_name: str, counts: dict[str, Any]) -> str:
@@ -202,6 +204,7 @@ def finish(
         "marked_removed": int((removed or {}).get("marked_removed", 0)),
         "groups_held_back": int(loaded.get("groups_held_back", 0)),
         "held_for_rekey": held_for_rekey,
+        "refused_removals": int((removed or {}).get("refused_removals") or 0),
     }
     if extracted.get("unnamed_users") is not None:  # user imports: the removal's baseline (removal.py)
         counts["unnamed_users"] = int(extracted["unnamed_users"])

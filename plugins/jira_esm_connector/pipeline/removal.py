@@ -197,7 +197,12 @@ def _candidates_from_key_map(
             folders[card.data_card_id] = card.folder_code
     gone = [k for k in unfetched if k not in still_ours]
     if gone:
-        rekeyed = _holds_another_key(task, {k: unfetched[k] for k in gone}, esm, lg, concurrency)
+        rekeyed, unlisted = _read_unlisted(task, {k: unfetched[k] for k in gone}, esm, lg, concurrency)
+        for key, card in unlisted.items():  # still the task's under its key: ESM's search left it out
+            gone.remove(key)
+            if not _disabled(task, card):
+                candidates.append((card.data_card_id, key))
+                folders[card.data_card_id] = card.folder_code
         if rekeyed:  # noted first: a map still noted complete must not have lost the card
             state.set_key_map_complete(task.name, task.template, key_attr, False)
         # no card with this task's id has these keys any more (trashed, taken over by another
@@ -213,14 +218,19 @@ def _candidates_from_key_map(
     return fetched_mapped + len(candidates), candidates, folders
 
 
-def _holds_another_key(task: Any, gone: dict[str, str], esm: EsmApi, lg: Any, concurrency: int) -> bool:
-    """Does one of the cards of ``gone`` (mapped keys no card of this task holds: ``{key: its
-    card}``) still carry this task's id under another key (changed in ESM by hand)? Then the
-    key map misses a card the paging would judge: it is not complete. One read per card --
-    trashed or taken-over cards, forgotten after this, are asked about once."""
+def _read_unlisted(
+    task: Any, gone: dict[str, str], esm: EsmApi, lg: Any, concurrency: int,
+) -> tuple[bool, dict[str, Any]]:
+    """The cards of ``gone`` (mapped keys ESM's search returned no card of this task for:
+    ``{key: its card}``), each read by its id -- one read per card; trashed or taken-over
+    cards, forgotten after this, are asked about once. Returns (whether one still carries this
+    task's id under another key -- changed in ESM by hand: the key map misses a card the paging
+    would judge, it is not complete --, ``{key: card}`` of those still the task's under the
+    very key: the search left them out for a moment (not searchable yet), they are judged as
+    listed)."""
     from ..esm.errors import CardNotFoundError
 
-    selected = [task.key.esm, task.task_id_attribute]
+    selected = [task.key.esm, task.task_id_attribute, task.removal.attribute]
 
     def read(item: tuple[str, str]) -> Any:
         try:
@@ -228,15 +238,25 @@ def _holds_another_key(task: Any, gone: dict[str, str], esm: EsmApi, lg: Any, co
         except CardNotFoundError:
             return None
 
+    rekeyed = False
+    unlisted: dict[str, Any] = {}
     for (key, card_id), card in bounded_parallel(read, list(gone.items()), max(1, int(concurrency)),
                                                  name="esm-removal"):
-        if card is not None and not card.deleted and stamped_by_task(task, card):
-            lg.warning(
-                "Card %s was written for %s %s but now holds %r (changed in ESM?): the key map no longer says which "
-                "cards are task '%s''s; reading all of them from ESM.",
-                card_id, task.key.esm, key, card.value(task.key.esm), task.name)
-            return True
-    return False
+        if card is None or card.deleted or not stamped_by_task(task, card):
+            continue
+        if str(card.value(task.key.esm)) == key:
+            unlisted[key] = card
+            continue
+        rekeyed = True
+        lg.warning(
+            "Card %s was written for %s %s but now holds %r (changed in ESM?): the key map no longer says which "
+            "cards are task '%s''s; reading all of them from ESM.",
+            card_id, task.key.esm, key, card.value(task.key.esm), task.name)
+    if unlisted:
+        lg.info("%d card(s) of this task ESM's search did not return were read by their ids: still the task's under "
+                "their keys (not searchable yet?), judged as listed: %s", len(unlisted),
+                ", ".join(sorted(unlisted))[:1500])
+    return rekeyed, unlisted
 
 
 def _check_unnamed_users(
