@@ -20,6 +20,7 @@ Jira endpoints (under ``/rest/api/3`` and, with plain-text rich fields, ``/rest/
 ``GET|POST search/jql`` (``nextPageToken``/``isLast`` keyset paging; ``fields`` defaults to
 id only; up to 5000 per page for id/key-only pages, 100 when fields, expand or properties
 are asked for; unbounded JQL is refused with 400), ``POST search/approximate-count``,
+``POST jql/match`` (1,000 ids and 100 queries per request; as the search index sees issues),
 ``POST issue/bulkfetch`` (100 ids, or 1,000 when ``fields`` names only single-value fields;
 ids no issue has are left out of the answer, as the contract says),
 ``POST issue``, ``POST issue/bulk`` (50 at most, refused ones by

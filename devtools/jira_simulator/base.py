@@ -32,6 +32,10 @@ SEARCH_MAX = 5000  # search/jql: "It returns max 5000 issues" (id/key only)
 SEARCH_MAX_WITH_FIELDS = 100  # fewer per page when fields are requested, as Jira does
 BULK_FETCH_BASIC = 100  # issue/bulkfetch: "up to 100 issues" (the OpenAPI's word)
 BULK_FETCH_MAX = 1000  # ... up to 1,000 when every field is named and single-value (issue 10)
+# jql/match: the contract answers 400 past "the maximum number of" issue ids / JQL queries
+# without naming them; this simulator grants 1,000 ids and 100 queries per request
+JQL_MATCH_MAX_IDS = 1000
+JQL_MATCH_MAX_JQLS = 100
 UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
 REMOVED_SEARCH = (
     "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "

@@ -662,6 +662,15 @@ class Store:
             statements.append((select(conds + base), [*after[:k], after[k], *compiled.params]))
         return statements
 
+    def matching_ids(self, compiled: CompiledQuery, ids: list[int]) -> list[int]:
+        """Of the issues ``ids``, those the query selects (jql/match), in ascending order."""
+        if not ids:
+            return []
+        sql = f"SELECT id FROM issues WHERE id IN ({', '.join('?' for _ in ids)})" + (
+            f" AND ({compiled.where_sql})" if compiled.where_sql else ""
+        ) + " ORDER BY id"
+        return [row[0] for row in self.conn.execute(sql, [*ids, *compiled.params])]
+
     def count(self, compiled: CompiledQuery) -> int:
         sql = "SELECT COUNT(*) FROM issues" + (
             f" WHERE {compiled.where_sql}" if compiled.where_sql else ""

@@ -87,9 +87,9 @@ def test_issues_a_listing_page_lost_are_not_marked_removed(jira, jira_sim, esm, 
 
 
 def test_a_refused_re_check_of_the_lost_issues_marks_none_of_them(jira, jira_sim, esm, state, staging, run_log):
-    """The re-check asks the task's JQL for the lost issues' ids. Jira answers such a JQL with
-    400 when one of the ids stopped existing in between (or its search refuses the query for
-    another reason): the run must not fail for it, and must not mark issues it could not
+    """The re-check asks Jira whether the task's JQL selects the lost issues (jql/match). Jira
+    refuses it with 400 (or answers the JQL in ``errors``: it names an issue that stopped
+    existing in between): the run must not fail for it, and must not mark issues it could not
     re-check; the next run asks again."""
     task = make_task(FULL)
     jira_sim.admin("PUT", "config", json={"max_results_cap": 5})
@@ -100,7 +100,7 @@ def test_a_refused_re_check_of_the_lost_issues_marks_none_of_them(jira, jira_sim
         extracted = extract(task, jira, state, path, clear_cache=True)  # a page lost: 5 issues missing
         assert extracted["fetched"] == first["fetched"] - 5
         jira_sim.admin("POST", "faults", json={"type": "status", "status": 400, "count": 1,
-                                               "path": "/rest/api/3/search/jql"})
+                                               "path": "/rest/api/3/jql/match"})
         result = mark_removed(task, extracted, esm, state, jira=jira, logger=run_log)
     finally:
         jira_sim.admin("DELETE", "faults")

@@ -16,6 +16,7 @@ def register_api(app: FastAPI, api: Api) -> None:
     site.register_projects(app, api)
     site.register_project_edits(app, api)
     search.register_search(app, api)
+    search.register_jql_match(app, api)
     issues.register_changelog(app, api)
     issues.register_issues(app, api)
     issues.register_assignee_watchers(app, api)

@@ -1,4 +1,4 @@
-"""Searching: search/jql (GET and POST), approximate-count, issue/bulkfetch; the removed search."""
+"""Searching: search/jql (GET and POST), approximate-count, jql/match, issue/bulkfetch; the removed search."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +8,8 @@ from fastapi import FastAPI, Request
 
 from .. import model
 from ..base import (
-    BULK_FETCH_BASIC, BULK_FETCH_MAX, ISSUE_NOT_FOUND, REMOVED_SEARCH, SEARCH_MAX, SEARCH_MAX_WITH_FIELDS,
-    UNBOUNDED, Api, Caller, JiraError, Simulator, as_list, body_json, q_int, q_list, resolve_fields,
+    BULK_FETCH_BASIC, BULK_FETCH_MAX, ISSUE_NOT_FOUND, JQL_MATCH_MAX_IDS, JQL_MATCH_MAX_JQLS, REMOVED_SEARCH,
+    SEARCH_MAX, SEARCH_MAX_WITH_FIELDS, UNBOUNDED, Api, Caller, JiraError, Simulator, as_list, body_json, q_int, q_list, resolve_fields,
 )
 from ..jql import CompiledQuery, JqlError, compile_query, parse
 from ..store import decode_token, encode_token, fingerprint, now_ms
@@ -195,3 +195,40 @@ def register_search(app: FastAPI, api: Api) -> None:
             # doesn't have permission to view won't be returned in this list" (issueErrors)
         issues = [r.issue(found[i], fields or [], expand, properties, envelope=True) for i in sorted(found)]
         return {"issues": issues, "issueErrors": errors}
+
+
+def register_jql_match(app: FastAPI, api: Api) -> None:
+    """``POST jql/match``."""
+    prefix = api.prefix
+
+    @app.post(prefix + "/jql/match")
+    async def jql_match(request: Request) -> Any:
+        """Which of ``issueIds`` each of ``jqls`` selects (``IssueMatches``: one entry per query,
+        in order; a query Jira cannot read answers in its ``errors``, not as a 400). As the
+        search index sees the issues (``search_lag_seconds``): nothing here is more current
+        than search/jql."""
+        caller, _ = api.ctx(request, api.version)
+        body = await body_json(request)
+        if not isinstance(body, dict):
+            raise JiraError(400, "Can not deserialize the request body: expected an object.")
+        unknown = sorted(set(body) - {"issueIds", "jqls"})  # IssuesAndJQLQueries: additionalProperties false
+        if unknown:
+            raise JiraError(400, f"Unrecognized field \"{unknown[0]}\": not one of the known properties.")
+        ids, jqls = body.get("issueIds"), body.get("jqls")
+        if not isinstance(ids, list) or not isinstance(jqls, list):
+            raise JiraError(400, "'issueIds' and 'jqls' are required lists.")
+        if any(isinstance(i, bool) or not isinstance(i, int) for i in ids) or any(not isinstance(j, str) for j in jqls):
+            raise JiraError(400, "'issueIds' takes issue ids (numbers) and 'jqls' JQL queries (text).")
+        if len(ids) > JQL_MATCH_MAX_IDS or len(jqls) > JQL_MATCH_MAX_JQLS:
+            raise JiraError(400, f"At most {JQL_MATCH_MAX_IDS} issue ids and {JQL_MATCH_MAX_JQLS} JQL queries can be "
+                                 "matched in one request.")
+        matches = []
+        for jql in jqls:
+            try:
+                compiled = indexed_only(api.sim, compile_query(parse(jql), api.sim.store, account_id=caller.account_id,
+                                                           tz=caller.tz, now_ms=now_ms()))
+            except JqlError as exc:
+                matches.append({"matchedIssues": [], "errors": [str(exc)]})
+                continue
+            matches.append({"matchedIssues": api.sim.store.matching_ids(compiled, sorted(set(ids))), "errors": []})
+        return {"matches": matches}

@@ -72,7 +72,9 @@ READ_ONLY_POST_PATHS = (
     "/rest/api/3/search/jql",
     "/rest/api/3/search/approximate-count",
     "/rest/api/3/issue/bulkfetch",
+    "/rest/api/3/jql/match",
 )
+JQL_MATCH_IDS = 1000  # issue ids per jql/match request (the contract names a maximum, not its value)
 
 
 @dataclass
@@ -805,6 +807,30 @@ class JiraClient:
         found = _objects(result.get("issues"), "POST", path, "'issues'")
         errors = _objects(result.get("issueErrors") or [], "POST", path, "'issueErrors'")
         return found, [str(e.get("id")) for e in errors if e.get("id") is not None]
+
+    def matching_issue_ids(self, jql: str, ids: Iterable[str]) -> set[str]:
+        """Of the issue ``ids``, those ``jql`` selects: ``POST /rest/api/3/jql/match``, one
+        answer per :data:`JQL_MATCH_IDS` ids -- no paging, so no page of it can be lost. An id
+        that is not a number cannot be asked and is not in the answer. A JQL Jira cannot read
+        (say it names an issue that no longer exists) raises :class:`BadRequestError`."""
+        asked = [int(i) for i in dict.fromkeys(str(i).strip() for i in ids) if i.isdigit()]
+        path = "/rest/api/3/jql/match"
+        matched: set[str] = set()
+        for first in range(0, len(asked), JQL_MATCH_IDS):
+            body = {"issueIds": asked[first:first + JQL_MATCH_IDS], "jqls": [jql]}
+            matches = _objects(_object(self.request("POST", path, json=body), "POST", path).get("matches"),
+                               "POST", path, "'matches'")
+            if len(matches) != 1:
+                raise _malformed("POST", path, f"{len(matches)} entries in 'matches' for one JQL query")
+            errors = matches[0].get("errors") or []
+            if errors:
+                raise BadRequestError(f"Jira could not match issues against the JQL: {'; '.join(map(str, errors))}",
+                                      400, SERVICE, details=[str(e) for e in errors], method="POST", path=path)
+            found = matches[0].get("matchedIssues")
+            if not isinstance(found, list):
+                raise _malformed("POST", path, "'matchedIssues' is not a list")
+            matched.update(str(i) for i in found)
+        return matched
 
     def newest_updated(self, jql: str) -> Any:
         """``fields.updated`` of the first issue of ``jql`` (which orders newest change first),

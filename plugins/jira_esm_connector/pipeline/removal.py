@@ -30,8 +30,9 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
 * **asked Jira** (generic imports): the listing reads Jira's search index, which lags behind
   writes and may lose a page. A candidate whose issue Jira still has (``issue/bulkfetch``,
   read consistently) is not marked when it changed since the listing began less the task's
-  ``overlap_minutes`` (the next run decides), nor when the task's JQL, asked for it alone,
-  still selects it (logged). Gone, or no longer selected: marked.
+  ``overlap_minutes`` (the next run decides), nor when the task's JQL, asked for it alone
+  (``jql/match``: no pages, so none of it can be lost as the listing's was), still selects it
+  (logged). Gone, or no longer selected: marked.
 * **asked Jira** (user imports): Jira's user listing keeps inactive and removed users, so a
   user it left out is almost always a listing that ended early. A candidate is marked only
   when Jira, asked for its account alone (``GET /user``), answers that it has none (a
@@ -489,15 +490,16 @@ def _own_cards_under_old_keys(
 
 
 def _still_selected(jira: JiraApi, jql: str, issues: dict[str, str]) -> set[str]:
-    """The record keys of ``issues`` (issue id -> key) the JQL still selects, asked for
-    those ids alone (an id that is not a number cannot be asked: kept)."""
-    ids = [i for i in issues if i.isdigit()]
+    """The record keys of ``issues`` (issue id -> key) the JQL still selects, asked for those
+    ids alone through ``jql/match`` -- not the paged search: the listing may have lost these
+    issues to a page that came back empty, and the same glitch on a paged re-check would read
+    as "no longer selected". An id that is not a number cannot be asked: kept. No JQL: the
+    task selects every issue, so every one Jira still has."""
+    if not jql.strip():
+        return set(issues.values())
     selected = {key for ident, key in issues.items() if not ident.isdigit()}
-    where = f"({jql}) AND " if jql.strip() else ""
-    for first in range(0, len(ids), 500):
-        for page in jira.iter_issue_ids(f"{where}id in ({', '.join(ids[first:first + 500])})"):
-            selected.update(issues[str(i["id"]).strip()] for i in page.issues if str(i["id"]).strip() in issues)
-    return selected
+    matched = jira.matching_issue_ids(jql, [i for i in issues if i.isdigit()])
+    return selected | {key for ident, key in issues.items() if ident in matched}
 
 
 def _not_gone_from_jira(
