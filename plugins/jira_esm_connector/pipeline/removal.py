@@ -515,8 +515,10 @@ def _not_gone_from_jira(
     fetched and its card awaits re-keying or is the issue's only card (:func:`_moved_not_rekeyed`), or is the very
     card the task wrote the issue to under that key, holding an old key again (:func:`_own_cards_under_old_keys`).
     Gone, or no longer selected: marked."""
-    if jira is None or task.mapping_type != "generic" or task.record_key_path not in ("key", "id") or not candidates:
+    if jira is None or task.mapping_type != "generic" or not candidates:
         return candidates
+    if task.record_key_path not in ("key", "id"):
+        return _not_gone_by_issue_id(task, candidates, jira, extracted, lg, state, seen)
     cutoff = _lag_cutoff(task, extracted)
     keys = [key for _, key in candidates]
     answer = _in_jira(jira, keys, task.record_key_path, cutoff, seen)
@@ -561,6 +563,46 @@ def _not_gone_from_jira(
             len(selected), ", ".join(sorted(selected))[:1500],
         )
     return [(card_id, key) for card_id, key in candidates if key not in recent | selected | spared]
+
+
+def _not_gone_by_issue_id(
+    task: Any, candidates: list[tuple[str, str]], jira: JiraApi, extracted: ExtractResult, lg: Any,
+    state: StateApi, seen: set[str],
+) -> list[tuple[str, str]]:
+    """:func:`_not_gone_from_jira` for a generic import keyed by something Jira cannot be asked
+    by (a custom field): each candidate's issue is found through the id the task recorded
+    with the record (the object map), and judged the same way -- changed since the listing
+    began less the overlap, or still selected by the task's JQL: not marked. A candidate
+    written before ids were recorded cannot be asked about: judged by the listing (logged)."""
+    ids = state.object_ids_of(task.name, [key for _, key in candidates])
+    unknown = [key for _, key in candidates if key not in ids]
+    if unknown:
+        lg.info("%d candidate card(s) were written before the connector recorded their issues' ids: Jira cannot be "
+                "asked about them, the listing decides: %s", len(unknown), ", ".join(sorted(unknown))[:1500])
+    if not ids:
+        return candidates
+    key_of = {ident: key for key, ident in ids.items()}
+    proof = set(state.object_ids_of(task.name, islice(seen, len(ids))).values())
+    answer = _in_jira(jira, list(key_of), "id", _lag_cutoff(task, extracted), proof)
+    if answer is None:
+        lg.warning("%d card(s) are not marked removed this run: Jira answered fewer issues per bulk fetch each time "
+                   "their issues were asked about (%d times), so an issue it left out may be live; the next run asks "
+                   "again.", len(ids), _RECHECKS)
+        return [(card, key) for card, key in candidates if key not in ids]
+    recent, older, _moved, _elsewhere = answer
+    try:
+        selected = _still_selected(jira, task.jql or "", older) if older else set()
+    except BadRequestError as exc:
+        selected = set(older)
+        lg.warning("%d card(s) are not marked removed this run: their issues, which Jira still has, could not be "
+                   "re-checked against the task's JQL (%s); the next run asks again.", len(selected), exc)
+    kept = {key_of[i] for i in recent | selected if i in key_of}
+    if kept:
+        lg.warning("%d card(s) are not marked removed this run: this run's listing left their issues out, yet Jira "
+                   "has them, changed since the listing began less the overlap or still selected by the task's JQL "
+                   "(a lagging search index, a page that came back short?); the next run decides: %s",
+                   len(kept), ", ".join(sorted(kept))[:1500])
+    return [(card, key) for card, key in candidates if key not in kept]
 
 
 def _users_gone_from_jira(

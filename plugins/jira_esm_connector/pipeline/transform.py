@@ -3,9 +3,10 @@
 Output dataset ``<run>/transform/``: one row per record with ``key``, ``fingerprint`` (of
 exactly what would be written to ESM, references still as keys) and ``data`` (the ESM
 attributes as JSON; references as ``{"$reference": ...}`` markers the load step resolves).
-Comment imports also carry ``issue_key`` (whose card receives the worklog entry); imports
-keyed by the Jira issue key carry ``object_id``, the issue's id, which a move to another
-project or a project key change keeps (load re-keys the card instead of making a second).
+Comment imports also carry ``issue_key`` (whose card receives the worklog entry); generic
+imports carry ``object_id``, the issue's id, which a move to another project, a project key
+change or a change of the task's own key keeps (load re-keys the card instead of making a
+second; removal asks Jira by it when the key is a custom field).
 
 A record that cannot be mapped (or has no key) stops the run before anything is loaded,
 like a failed expectation: nothing Jira returned is silently dropped.
@@ -249,8 +250,10 @@ class RecordMapper:
         self.key_attr = task.key.esm if task.key is not None else None
         self.key_path = task.record_key_path
         self.is_comment = task.mapping_type == "comment"
-        # issue keys change (a move, a project key change); the id an issue keeps is carried along
-        self.with_object_id = task.mapping_type == "generic" and self.key_path == "key"
+        # issue keys change (a move, a project key change), and so may a task's key (another
+        # key path; a custom field edited): the id an issue keeps is carried along, so its card
+        # is found and re-keyed rather than a second one made and the first marked removed
+        self.with_object_id = task.mapping_type == "generic"
         self.drop_hidden = hidden_email_attributes(task)
         self.target = write_target(task)
         self.problems: list[tuple[str, str]] = []

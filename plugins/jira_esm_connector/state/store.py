@@ -831,6 +831,20 @@ class StateStore:
                 out.update({ident: (key, card) for ident, key, card in rows})
         return out
 
+    @transaction(idempotent=True)
+    def object_ids_of(self, task: str, keys: Iterable[Any]) -> dict[str, str]:
+        """``{record key: Jira object id}`` of the records the task last wrote under those keys
+        (keys never written with an id are absent): :meth:`object_keys` the other way round."""
+        t = self.tables.object_keys
+        wanted = list(dict.fromkeys(str(k) for k in keys if k not in (None, "")))
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                rows = conn.execute(sa.select(t.c.record_key, t.c.object_id)
+                                    .where(t.c.task == task, t.c.record_key.in_(chunk)))
+                out.update({key: ident for key, ident in rows})
+        return out
+
     @staticmethod
     def _delete_keys(conn: sa.Connection, table: sa.Table, scope: sa.ColumnElement[bool], keys: Iterable[Any]) -> int:
         """Delete the rows of ``keys`` (``record_key``) within ``scope``; how many there were."""
