@@ -376,14 +376,20 @@ def test_failure_after_jira_created_the_issue_then_retry_ends_with_one_issue(pro
     assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [result["issue_key"]]
 
 
-def test_5xx_before_jira_acted_is_checked_then_repeated_once(jira, jira_sim, state):
+def test_a_503_on_create_is_looked_for_in_jira_before_the_create_is_sent_again(jira, jira_sim, state):
+    """A 503 does not prove Jira did not act (a gateway answers 503 too after Jira took the
+    request): the create is looked for in Jira's search for as long as the index may lag, and
+    only a later attempt, whose search has had that time, sends it again -- once."""
     task = example_task(CREATE, write_back=None)
     conf = {"event_id": unique(), "subject": "503 first"}
     jira_sim.admin("POST", "faults", json={"type": "status", "status": 503, "count": 1, "path": "/rest/api/3/issue", "method": "POST"})
     try:
-        result = run_event(task, conf, jira, None, state)
+        with pytest.raises(Exception) as err:
+            run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=1)
     finally:
         jira_sim.admin("DELETE", "faults")
+    assert not is_permanent(err.value) and "could not confirm" in str(err.value)
+    result = run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=1)
     assert [i["key"] for i in _issues_for(jira, task.name, conf["event_id"])] == [result["issue_key"]]
 
 
@@ -565,13 +571,15 @@ def test_a_late_refusal_of_a_run_whose_claim_was_taken_over_keeps_the_new_runs_c
     assert [i["key"] for i in _indexed_issues_for(jira, jira_sim, task.name, conf["event_id"])] == [
         outcomes["c"]["issue_key"]]
 
-def test_503_on_create_is_not_ambiguous_and_leaves_no_wait_behind(jira, jira_sim, state, search_lag):
-    """Jira refused before acting (503): sending again at once is safe, and no note makes a
-    later attempt wait for the index."""
+def test_429_on_create_is_not_ambiguous_and_leaves_no_wait_behind(jira, jira_sim, state, search_lag):
+    """Jira refused before acting (429, rate limited): sending again at once is safe, and no
+    note makes a later attempt wait for the index. (A 503 is not taken so: a gateway answers
+    503 too after Jira took the request -- tests/faults/test_event_faults.py.)"""
     task = example_task(CREATE, write_back=None)
-    conf = {"event_id": unique(), "subject": "503 under lag"}
+    conf = {"event_id": unique(), "subject": "429 under lag"}
     search_lag(10)
-    jira_sim.admin("POST", "faults", json={"type": "status", "status": 503, "count": 3, "path": "/rest/api/3/issue", "method": "POST"})
+    jira_sim.admin("POST", "faults", json={"type": "status", "status": 429, "count": 12, "retry_after": 0,
+                                           "path": "/rest/api/3/issue", "method": "POST"})
     with pytest.raises(Exception) as err:
         run_event(task, conf, jira, None, state, owner="run-1", index_lag_s=60)
     assert not is_permanent(err.value)

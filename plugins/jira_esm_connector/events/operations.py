@@ -212,8 +212,12 @@ def _refused_step(guard: CreateGuard | None, step: str) -> None:
 
 
 def _took_no_effect(exc: ConnectorHTTPError) -> bool:
-    """Jira refused before acting: 429, 503 (overloaded / maintenance), or never reached."""
-    return isinstance(exc, (RateLimitedError, HostUnreachableError)) or exc.status in (429, 503)
+    """Jira refused before acting: 429 (rate limited), or never reached (no connection made).
+    Not a 503: a gateway in front of Jira answers 503 too when Jira reset the request after
+    taking it; nor an answer that is not Jira's JSON (a proxy's page, even with a 200)."""
+    if isinstance(exc, RateLimitedError) or exc.status == 429:
+        return True
+    return isinstance(exc, HostUnreachableError) and exc.status is None
 
 
 def refused(exc: ConnectorHTTPError, doing: str) -> EventRefused:
