@@ -43,8 +43,14 @@ def base_url_from_connection(host: str | None, *, schema: str | None = None, por
         scheme = scheme if scheme in ("http", "https") else "https"
         raw = f"{scheme}://{raw}"
     parts = urlsplit(raw)
+    try:
+        written_port = parts.port
+    except ValueError:
+        # unreadable (e.g. user-info whose password holds '/', '?' or '#'): the client refuses
+        # it without repeating it; Python's own error would quote a piece of the password
+        return raw
     netloc = parts.netloc
-    if port and parts.port is None and parts.hostname:
+    if port and written_port is None and parts.hostname:
         netloc = f"{netloc}:{int(port)}"
     path = parts.path.rstrip("/") or schema_path.rstrip("/") or DEFAULT_API_PATH
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))

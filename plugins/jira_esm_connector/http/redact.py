@@ -52,6 +52,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Any], ...] = (
     # user:password@host in URLs; the password may itself contain '@' (the last '@'
     # before the path ends the user-info)
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s]*)@"), _userinfo),
+    # ... and a password holding '/', '?' or '#' (https://bob:pa/ss@host): user-info up to the
+    # last '@' of the word, unless what follows the ':' can be a port (host:8080/a?mail=x@y)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s:@]*:(?!\d*(?:[/?#\s]|$))\S*@"), r"\1" + REDACTED + "@"),
     # bare JWTs (header.payload.signature, base64url)
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\b"), REDACTED),
 )

@@ -31,6 +31,18 @@ from .redact import redact, safe_path
 from .retry import IDEMPOTENT_METHODS, LoggingRetry, RetryPolicy, is_tls_connection_cut
 
 
+def _shown_url(raw: str) -> str:
+    """An unusable base URL as an error message may show it. A password holding '/', '?' or '#'
+    hides where the authority ends, so everything up to the last '@' after the scheme goes
+    (a path's own '@' too: better too little shown than a password), then the rest is redacted."""
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = "", raw
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return redact(scheme + sep + rest)
+
+
 def validate_base_url(url: str, *, allow_insecure_http: bool = False, service: str = "service") -> str:
     """Check and normalise a service base URL; return it without a trailing slash.
 
@@ -45,11 +57,11 @@ def validate_base_url(url: str, *, allow_insecure_http: bool = False, service: s
         parts = urlsplit(raw)
         port = parts.port  # raises ValueError on a bad port
     except ValueError:
-        raise InsecureURLError(f"The {service} base URL {redact(raw)!r} is not a valid URL.", service=service) from None
+        raise InsecureURLError(f"The {service} base URL {_shown_url(raw)!r} is not a valid URL.", service=service) from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or not parts.hostname:
         raise InsecureURLError(
-            f"The {service} base URL {redact(raw)!r} is not a full URL; write it as https://host[/path].",
+            f"The {service} base URL {_shown_url(raw)!r} is not a full URL; write it as https://host[/path].",
             service=service,
         )
     if parts.username or parts.password:
