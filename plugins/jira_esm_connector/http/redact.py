@@ -1,6 +1,7 @@
 """Scrub secrets out of text before it reaches a log line or an exception message."""
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -81,3 +82,39 @@ def safe_path(url: str) -> str:
     parts = urlsplit(url)
     return parts.path or "/"
 
+
+
+# a query string in a logged URL or request line: up to the next space or quote
+_QUERY = re.compile(r"\?[^\s'\"]+")
+QUERY_HIDDEN = "?(query not logged)"
+
+
+class QueryStringFilter(logging.Filter):
+    """Takes query strings out of every record of the logger it is added to.
+
+    urllib3 logs request URLs whole -- its "Retrying (...) after connection broken by ...:
+    <url>" warning and its DEBUG request lines -- and a query string carries personal data
+    (user searches, ESM EQL filters) or even a token. The connector logs its own retry line
+    with the path only (:class:`.retry.LoggingRetry`); this keeps urllib3's lines readable
+    without the query. The record is rewritten, never dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is logging's problem, not ours
+            return True
+        if "?" in text:
+            record.msg, record.args = _QUERY.sub(QUERY_HIDDEN, text), None
+        return True
+
+
+QUERY_STRING_FILTER = QueryStringFilter()
+# urllib3's loggers that write request URLs (connection pool lines, retry increments)
+URLLIB3_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+
+
+def hide_urllib3_query_strings() -> None:
+    """Add :data:`QUERY_STRING_FILTER` to urllib3's URL-writing loggers (once: adding it again
+    changes nothing)."""
+    for name in URLLIB3_URL_LOGGERS:
+        logging.getLogger(name).addFilter(QUERY_STRING_FILTER)

@@ -178,7 +178,8 @@ class LoggingRetry(Retry):
         Jira answered 429 Too Many Requests for GET /rest/api/3/search/jql; waiting 3.0 s as
         Retry-After asks (retry 2 of 6)
 
-    Only the method and URL path are logged -- never query strings or headers.
+    Only the method and URL path are logged -- never query strings or headers (urllib3's own
+    lines lose theirs too: :class:`.redact.QueryStringFilter`, added by the session).
 
     ``before_resend``: called after a write's retry wait, before it is sent again (see the
     module docs); raising stops the request. None: resent as urllib3 would.

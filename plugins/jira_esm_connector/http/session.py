@@ -27,7 +27,7 @@ from .errors import (
     TLSError,
 )
 from .ratelimit import MAX_PAUSE, SiteLimiter
-from .redact import redact, safe_path
+from .redact import hide_urllib3_query_strings, redact, safe_path
 from .retry import IDEMPOTENT_METHODS, LoggingRetry, RetryPolicy, is_tls_connection_cut
 
 
@@ -194,8 +194,10 @@ def build_session(
     :data:`IDEMPOTENT_METHODS`); e.g. without ``PUT`` for ESM's bulk import that creates cards.
     ``limiter``: the site's :class:`SiteLimiter`; every attempt, retries included, passes it.
     ``pool_maxsize`` must be at least the number of threads sending at once.
+    urllib3's own log lines lose their query strings (:class:`.redact.QueryStringFilter`).
     """
     log = logger or logging.getLogger("jira_esm_connector.http")
+    hide_urllib3_query_strings()  # urllib3 logs whole URLs; a query string may hold personal data
     if isinstance(verify, str):
         if not os.path.isfile(verify):
             raise TLSError(
