@@ -133,6 +133,26 @@ def test_error_after_retries_says_how_often_it_was_tried_and_a_write_that_was_no
     assert "not repeated" in post_text or "may already have taken effect" in post_text, post_text
 
 
+def test_a_dropped_connection_error_says_how_often_a_read_was_tried(scripted):
+    """A GET whose connection is reset every time fails naming its attempts; a POST reset once
+    says it was not repeated because it may already have taken effect."""
+    jira = _jira(scripted.base_url)
+    try:
+        scripted.script("/rest/api/3/myself", ["reset"] * 10)
+        with pytest.raises(ConnectorHTTPError) as got:
+            jira.myself()
+        scripted.script("/rest/api/3/issue", ["reset"])
+        with pytest.raises(ConnectorHTTPError) as post:
+            jira.create_issue({"summary": "x"})
+    finally:
+        jira.close()
+    # read_retries=2 (the policy's default): three attempts
+    assert scripted.hits["/rest/api/3/myself"] == 3
+    assert "after 3 attempts (2 retries)" in str(got.value) and "not repeated" not in str(got.value), str(got.value)
+    assert scripted.hits["/rest/api/3/issue"] == 1
+    assert "not repeated automatically" in str(post.value) and "attempts" not in str(post.value), str(post.value)
+
+
 # ---- timeouts ---------------------------------------------------------------------------------
 
 def test_a_trickling_answer_cannot_hold_a_request_far_beyond_its_timeouts():

@@ -279,9 +279,10 @@ class LoggingRetry(Retry):
             raise MaxRetryError(_pool, url or "", error) from error
         try:
             fresh = super().increment(method, url, response, error, _pool, _stacktrace)
-        except MaxRetryError:
+        except MaxRetryError as exc:
             what = self._what(method, url, response, error)
             done = len(self.history)
+            exc.attempts = done + 1  # type: ignore[attr-defined]  # for the caller's error message
             self.logger.warning(
                 "%s; giving up after %d %s.", what, done, "retry" if done == 1 else "retries"
             )

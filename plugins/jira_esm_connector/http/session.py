@@ -328,6 +328,36 @@ _STATUS_ERRORS: dict[int, type[ConnectorHTTPError]] = {
 }
 
 
+NOT_REPEATED = "it may already have taken effect"
+
+
+def _attempts_text(attempts: int | None) -> str:
+    """" after 4 attempts (3 retries)", or nothing for a single attempt or an unknown count."""
+    if not attempts or attempts < 2:
+        return ""
+    retries = attempts - 1
+    return f" after {attempts} attempts ({retries} {'retry' if retries == 1 else 'retries'})"
+
+
+def _answer_tries(response: requests.Response, method: str) -> tuple[int | None, bool]:
+    """(attempts, a write not repeated after this answer) from the urllib3 retry state the
+    answer carries: its history holds one entry per retry before it. A write whose answer the
+    retry would not repeat (POST/PATCH on a 5xx) may have taken effect."""
+    retries = getattr(getattr(response, "raw", None), "retries", None)
+    history = getattr(retries, "history", None)
+    if not isinstance(history, tuple):
+        return None, False
+    idempotent = getattr(retries, "idempotent_methods", IDEMPOTENT_METHODS)
+    not_repeated = False
+    if method.upper() not in idempotent:
+        has_retry_after = bool(response.headers.get("Retry-After"))
+        try:
+            not_repeated = not retries.is_retry(method, response.status_code, has_retry_after)
+        except Exception:  # noqa: BLE001 - a stranger's Retry: assume the worst, say so
+            not_repeated = True
+    return len(history) + 1, not_repeated
+
+
 def error_for_response(
     response: requests.Response,
     *,
@@ -356,14 +386,25 @@ def error_for_response(
         return NotFoundError(f"{service} found nothing at {where} (404){said}", status, service, details=msgs, method=method, path=path)
     if status == 409:
         return ConflictError(f"{service} reports a conflict for {where} (409){said}", status, service, details=msgs, method=method, path=path)
+    attempts, not_repeated = _answer_tries(response, method)
     if status == 429:
+        tried = f" ({attempts} attempt{'' if attempts == 1 else 's'})" if attempts else ""
         return RateLimitedError(
-            f"{service} is still rate limiting {where} (429 Too Many Requests) after every retry{said}", status, service,
+            f"{service} is still rate limiting {where} (429 Too Many Requests) after every retry{tried}{said}", status, service,
             details=msgs, method=method, path=path,
         )
     if status >= 500:
+        tried = _attempts_text(attempts)
+        if not_repeated:
+            # a write the service may have carried out before failing: the caller must check
+            # before sending it again (what the reset branch of error_for_exception says too)
+            if tried:
+                tried = f"{tried[:-1]}; not repeated after this answer: {NOT_REPEATED})"
+            else:
+                tried = f" (sent once and not repeated automatically: {NOT_REPEATED})"
         return ServiceUnavailableError(
-            f"{service} at {host} failed with {status} for {where}{said}", status, service, details=msgs, method=method, path=path,
+            f"{service} at {host} failed with {status} for {where}{tried}{said}", status, service,
+            details=msgs, method=method, path=path,
         )
     cls = _STATUS_ERRORS.get(status, BadRequestError)
     return cls(f"{service} refused {where} ({status}){said}", status, service, details=msgs, method=method, path=path)
@@ -391,6 +432,19 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _transport_tries(chain: list[BaseException], method: str) -> tuple[str, str]:
+    """(" after N attempts (...)", " It was not repeated ...") for a transport failure. A
+    MaxRetryError means urllib3 gave up after retrying (LoggingRetry notes the count); without
+    one, a read failure was not retried at all: a write (POST/PATCH) is then never repeated."""
+    from urllib3.exceptions import MaxRetryError
+
+    gave_up = [e for e in chain if isinstance(e, MaxRetryError)]
+    tried = _attempts_text(getattr(gave_up[0], "attempts", None) if gave_up else None)
+    if gave_up or method.upper() in IDEMPOTENT_METHODS:
+        return tried, ""
+    return tried, f" It was not repeated automatically because {NOT_REPEATED}."
+
+
 def error_for_exception(exc: requests.RequestException, *, service: str, url: str, method: str = "GET") -> ConnectorHTTPError:
     """Map a requests transport exception to a typed error naming the host (never credentials)."""
     from urllib3.exceptions import (
@@ -414,6 +468,7 @@ def error_for_exception(exc: requests.RequestException, *, service: str, url: st
         )
     chain = _chain(exc)
     cut = any(is_tls_connection_cut(e) for e in chain)  # a dropped connection, not a TLS problem
+    tried, not_repeated = _transport_tries(chain, method)
 
     if isinstance(exc, requests.exceptions.SSLError) and not cut:
         detail = "the certificate is not trusted"
@@ -440,7 +495,7 @@ def error_for_exception(exc: requests.RequestException, *, service: str, url: st
         )
     if isinstance(exc, requests.exceptions.ReadTimeout) or any(isinstance(e, ReadTimeoutError) for e in chain):
         return RequestTimeoutError(
-            f"{service} at {host} did not answer {where} within the read timeout (timeout).",
+            f"{service} at {host} did not answer {where} within the read timeout (timeout){tried}.{not_repeated}",
             service=service, method=method, path=parts.path,
         )
     if any(isinstance(e, NameResolutionError) for e in chain) or any(
@@ -465,17 +520,15 @@ def error_for_exception(exc: requests.RequestException, *, service: str, url: st
             service=service, method=method, path=parts.path,
         )
     if cut or any(isinstance(e, (ProtocolError, ConnectionResetError)) for e in chain):
-        note = ""
-        if method.upper() not in IDEMPOTENT_METHODS:
-            note = " It was not repeated automatically because it may already have taken effect."
         how = "the connection was cut in the middle of TLS" if cut else "connection reset"
         return ServiceUnavailableError(
-            f"{service} at {host} dropped the connection during {where} ({how}).{note}",
+            f"{service} at {host} dropped the connection during {where} ({how}){tried}.{not_repeated}",
             service=service, method=method, path=parts.path,
         )
     if isinstance(exc, requests.exceptions.RetryError):
         return ServiceUnavailableError(
-            f"{service} at {host} kept failing {where} after every retry.", service=service, method=method, path=parts.path,
+            f"{service} at {host} kept failing {where}{tried or ' after every retry'}.",
+            service=service, method=method, path=parts.path,
         )
     return ConnectorHTTPError(
         f"Request {where} to {service} at {host} failed: {type(exc).__name__}.",
