@@ -10,7 +10,7 @@ import pytest
 
 from jira_esm_connector.esm import EsmClient
 from jira_esm_connector.http import InsecureURLError, RetryPolicy, SiteLimiter
-from jira_esm_connector.http.errors import ConnectorHTTPError
+from jira_esm_connector.http.errors import ConnectorHTTPError, RequestTimeoutError
 from jira_esm_connector.jira import JiraClient
 
 FAST = RetryPolicy(total=3, backoff_base=0.01, backoff_cap=0.05, jitter=0.0, max_retry_after=2.0)
@@ -199,6 +199,8 @@ def test_a_trickling_answer_cannot_hold_a_request_far_beyond_its_timeouts():
     jira.close()
     listener.close()
     assert elapsed < 4.0, f"a request with timeout=(1, 0.5) was still running after {elapsed:.1f} s"
+    assert outcome and isinstance(outcome[0], RequestTimeoutError), outcome
+    assert "was still sending its answer to GET /rest/api/3/myself after 2 s" in str(outcome[0]), str(outcome[0])
 
 
 def _call(fn):

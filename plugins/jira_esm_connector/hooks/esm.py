@@ -10,7 +10,8 @@ Connection fields:
 * Extras: ``ca_bundle`` (path of a PEM file, or the PEM text itself, for a private CA),
   ``verify`` (``false`` turns certificate checks off -- local testing only),
   ``allow_insecure_http`` (``true`` allows ``http://`` -- local simulators only),
-  ``timeout`` (read timeout, seconds, default 60) and ``connect_timeout`` (default 5).
+  ``timeout`` (read timeout, seconds, default 60; a whole answer must arrive within 4 of
+  them) and ``connect_timeout`` (default 5).
 
 "Test" (UI, ``airflow connections test``) logs in and calls ``GET /echo/jwt``, and
 reports a plain reason when that fails: bad credentials, wrong host, TLS, timeout.

@@ -4,7 +4,7 @@ Connection fields: host = full site URL (``https://<site>.atlassian.net``), logi
 e-mail of the account that created the API token, password = the API token. Extra fields
 (UI fields from ``provider.py``): ``token_expires`` (YYYY-MM-DD), ``ca_bundle`` (path or PEM text),
 ``verify`` (bool), ``allow_insecure_http`` (bool, local testing only), optionally
-``timeout`` (read timeout, seconds).
+``timeout`` (read timeout, seconds; a whole answer must arrive within 4 of them).
 
 The request rate and concurrency toward the site are not per connection but per process
 and site: they come from :class:`~jira_esm_connector.config.settings.ConnectorSettings`

@@ -17,6 +17,9 @@ Public API::
 POST (and PATCH) requests are retried only on 429 and on connect failures; never on 5xx,
 read timeouts or resets, because they may have taken effect. Callers that create things
 check whether the object exists before repeating such a request themselves.
+
+The read timeout bounds each socket read; an answer's whole body must arrive within
+``BODY_DEADLINE_READ_TIMEOUTS`` (4) read timeouts (a trickling answer is given up).
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.response import HTTPResponse
 
 from .errors import (
     AuthenticationError,
@@ -149,16 +151,78 @@ class _NamedSession(requests.Session):
         return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
 
+# An answer's body must have arrived within this many read timeouts: requests applies the
+# read timeout to each socket read, so a server (or a broken proxy) that sends a byte now and
+# then could otherwise hold a request -- and the task -- for as long as it likes.
+BODY_DEADLINE_READ_TIMEOUTS = 4
+_BODY_CHUNK = 64 * 1024
+
+
+class AnswerTooSlow(requests.exceptions.ReadTimeout):
+    """The answer's body did not arrive within :data:`BODY_DEADLINE_READ_TIMEOUTS` read
+    timeouts. A read timeout: a write may have taken effect (the service answered)."""
+
+    def __init__(self, seconds: float, *args: Any, **kwargs: Any) -> None:
+        self.seconds = seconds
+        super().__init__(f"the answer's body did not arrive within {seconds:g} s", *args, **kwargs)
+
+
+def _read_timeout(timeout: Any) -> float | None:
+    """The read timeout of a requests ``timeout`` (a number, ``(connect, read)``, or None)."""
+    if isinstance(timeout, tuple):
+        timeout = timeout[1] if len(timeout) > 1 else None
+    return float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None
+
+
+def _read_body(response: requests.Response, deadline: float) -> None:
+    """Read the whole body now, as requests would after the adapter (``Response.content``),
+    but give up once ``deadline`` seconds have passed: ``read1`` waits for one socket read at
+    most (itself bounded by the read timeout), so the deadline is checked between reads."""
+    from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+
+    chunks: list[bytes] = []
+    end = time.monotonic() + deadline
+    try:
+        while True:
+            chunk = response.raw.read1(_BODY_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if time.monotonic() > end:
+                response.close()  # the connection is dropped, not handed on with a half-read answer
+                raise AnswerTooSlow(deadline, request=response.request, response=response)
+    # the same exceptions requests raises when it reads the body (models.Response.iter_content)
+    except ProtocolError as e:
+        raise requests.exceptions.ChunkedEncodingError(e) from e
+    except DecodeError as e:
+        raise requests.exceptions.ContentDecodingError(e) from e
+    except ReadTimeoutError as e:
+        raise requests.exceptions.ConnectionError(e) from e
+    except SSLError as e:
+        raise requests.exceptions.SSLError(e) from e
+    response._content = b"".join(chunks)
+    response._content_consumed = True
+
+
 class _LimitedAdapter(HTTPAdapter):
     """An adapter whose requests go through a :class:`SiteLimiter`: a slot for the whole
     request (its retries included), a send permit for its first attempt (the Retry takes
-    one for each retry), and its final answer reported. Without a limiter: a plain adapter."""
+    one for each retry), and its final answer reported. Without a limiter: a plain adapter.
+    Unless the caller streams, the body is read here, within :data:`BODY_DEADLINE_READ_TIMEOUTS`
+    read timeouts (:class:`AnswerTooSlow` when it takes longer)."""
 
     def __init__(self, *args: Any, limiter: SiteLimiter | None = None, **kwargs: Any) -> None:
         self.limiter = limiter
         super().__init__(*args, **kwargs)
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = self._send(request, *args, **kwargs)
+        read = _read_timeout(kwargs.get("timeout"))
+        if not kwargs.get("stream") and read is not None and isinstance(response.raw, HTTPResponse):
+            _read_body(response, read * BODY_DEADLINE_READ_TIMEOUTS)
+        return response
+
+    def _send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         if self.limiter is None:
             return super().send(request, *args, **kwargs)
         with self.limiter.slot():
@@ -491,6 +555,12 @@ def error_for_exception(exc: requests.RequestException, *, service: str, url: st
     ):
         return RequestTimeoutError(
             f"Timed out connecting to {service} at {host} for {where} (timeout). Check the host and the network.",
+            service=service, method=method, path=parts.path,
+        )
+    if isinstance(exc, AnswerTooSlow):
+        return RequestTimeoutError(
+            f"{service} at {host} was still sending its answer to {where} after {exc.seconds:g} s "
+            f"({BODY_DEADLINE_READ_TIMEOUTS} x the read timeout); gave up (timeout).{not_repeated}",
             service=service, method=method, path=parts.path,
         )
     if isinstance(exc, requests.exceptions.ReadTimeout) or any(isinstance(e, ReadTimeoutError) for e in chain):
