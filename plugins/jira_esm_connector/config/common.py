@@ -21,8 +21,10 @@ __all__ = [
     "RECONCILE_DAG_ID",
     "RESERVED_DAG_IDS",
     "NonEmptyStr",
+    "Number",
     "PathSpec",
     "TemplateSpec",
+    "WholeNumber",
 ]
 
 # Airflow's KEY_REGEX (``^[\w.-]+$``, ASCII here) and max id length.
@@ -107,6 +109,15 @@ def _non_empty_str(value: Any) -> Any:
     return value
 
 
+def _not_yes_no(value: Any) -> Any:
+    # YAML reads yes/no, true/false and on/off as booleans, and pydantic would take True as 1
+    # (one issue per request, a step killed after one minute): never a number
+    if isinstance(value, bool):
+        raise located(f"must be a number, got {short_repr(value)} (YAML reads yes/no, true/false and on/off "
+                      "as a yes-or-no value, not as a number)")
+    return value
+
+
 TAG_MAX = 100  # Airflow refuses a longer DAG tag (the DAG could not be built)
 
 
@@ -136,6 +147,8 @@ TaskName = Annotated[str, BeforeValidator(_task_name)]  # a DagId that is not on
 ConnId = Annotated[str, BeforeValidator(_conn_id)]
 NonEmptyStr = Annotated[str, BeforeValidator(_non_empty_str)]
 Tag = Annotated[str, BeforeValidator(_tag)]
+WholeNumber = Annotated[int, BeforeValidator(_not_yes_no)]  # an int, never a yes/no value
+Number = Annotated[float, BeforeValidator(_not_yes_no)]  # a float, never a yes/no value
 # Scheduled imports: a plain string is a Jira path. Event pushes: a plain string is a template.
 PathSpec = Annotated[FieldSpec, BeforeValidator(_spec_validator("path")), PlainSerializer(_spec_raw)]
 TemplateSpec = Annotated[FieldSpec, BeforeValidator(_spec_validator("template")), PlainSerializer(_spec_raw)]

@@ -12,7 +12,7 @@ from ..mapping.engine import MappingOptions
 from ..mapping.paths import path_head
 from ..mapping.specs import FieldSpec, spec_read_names
 from ..mapping.templates import template_paths
-from .common import ConnId, DagId, NonEmptyStr, PathSpec, StrictModel, Tag, TaskName, located
+from .common import ConnId, DagId, NonEmptyStr, Number, PathSpec, StrictModel, Tag, TaskName, WholeNumber, located
 from .expectations import KNOWN_EXPECTATIONS, named_columns
 from .scheduling import validate_schedule
 
@@ -74,8 +74,8 @@ class RemovalSettings(StrictModel):
     enabled: bool = True  # `removed: false` in a task file -> enabled=False
     attribute: NonEmptyStr | None = None
     value: NonEmptyStr | None = None
-    max_share: float = 0.5
-    max_shrink: float = 0.10
+    max_share: Number = 0.5
+    max_shrink: Number = 0.10
     reactivate: bool = False
     active_value: NonEmptyStr | None = None
 
@@ -113,7 +113,7 @@ class MemberRemovalSettings(StrictModel):
     (``allow_member_removal`` overrides it for one run). A group losing every member is held
     back whatever the share (pipeline/memberships.py)."""
 
-    max_share: float = 0.5
+    max_share: Number = 0.5
 
     @field_validator("max_share", mode="after")
     @classmethod
@@ -166,8 +166,8 @@ class TimeoutSettings(StrictModel):
     ``execution_timeout``), ``run_minutes`` per run (``dagrun_timeout``, also the longest a
     dead run's lease blocks the task)."""
 
-    task_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
-    run_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
+    task_minutes: WholeNumber | None = Field(None, ge=1, le=7 * 24 * 60)
+    run_minutes: WholeNumber | None = Field(None, ge=1, le=7 * 24 * 60)
 
     @model_validator(mode="after")
     def _order(self) -> "TimeoutSettings":
@@ -215,8 +215,8 @@ class ScheduledTask(StrictModel):
     timeouts: TimeoutSettings | None = None
     task_id_attribute: NonEmptyStr = "task_id"
     quality: list[QualityExpectation] = []
-    page_size: int | None = Field(None, ge=1, le=5000)
-    overlap_minutes: int = Field(1, ge=0, le=1440)
+    page_size: WholeNumber | None = Field(None, ge=1, le=5000)
+    overlap_minutes: WholeNumber = Field(1, ge=0, le=1440)
     include_members: bool | None = None
     member_removal: MemberRemovalSettings | None = None
     comments: CommentSettings | None = None
