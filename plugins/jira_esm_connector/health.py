@@ -65,14 +65,14 @@ def check_esm_connection(conn_id: str) -> ConnectionHealth:
 
 
 def schedule_warnings(tasks: Iterable[Any], state: Any) -> dict[str, str]:
-    """Vendor scheduling table vs each scheduled task's last measured volume."""
+    """Vendor scheduling table vs each scheduled task's last measured volume, by how often
+    the task really runs (its cron and the imports it runs ``after``)."""
     from .config.scheduling import schedule_warning
 
+    imports = {t.name: t for t in tasks if getattr(t, "kind", None) == "scheduled"}
     warnings: dict[str, str] = {}
-    for task in tasks:
-        if getattr(task, "kind", None) != "scheduled":
-            continue
-        warning = schedule_warning(task, state.last_volume(task.name))
+    for task in imports.values():
+        warning = schedule_warning(task, state.last_volume(task.name), imports)
         if warning:
             warnings[task.name] = warning
     return warnings
@@ -83,20 +83,16 @@ def schedule_warnings(tasks: Iterable[Any], state: Any) -> dict[str, str]:
 MISSED_RUNS = 2
 
 
-def overdue_after(task: Any, tasks: Mapping[str, Any], _seen: frozenset[str] = frozenset()) -> timedelta | None:
+def overdue_after(task: Any, tasks: Mapping[str, Any]) -> timedelta | None:
     """How old the last successful run of ``task`` may be before the health check warns:
-    ``MISSED_RUNS`` x the longest gap of its cron; a task that runs ``after`` others runs when
-    all of them have succeeded, so their longest limit counts (with a cron as well, whichever
-    is shorter). ``None``: only run by hand, no limit."""
-    from .config.scheduling import longest_interval
+    ``MISSED_RUNS`` x the longest gap between its runs (:func:`..config.scheduling.run_interval`:
+    its cron's; a task that runs ``after`` others runs when all of them have succeeded, so
+    their longest gap counts; with a cron as well, whichever is shorter). ``None``: only run
+    by hand, no limit."""
+    from .config.scheduling import longest_interval, run_interval
 
-    limits: list[timedelta] = []
-    if task.schedule:
-        limits.append(MISSED_RUNS * longest_interval(task.schedule))
-    followed = [overdue_after(tasks[n], tasks, _seen | {task.name}) for n in task.after if n in tasks and n not in _seen]
-    if task.after and followed and all(f is not None for f in followed):
-        limits.append(max(f for f in followed if f is not None))
-    return min(limits) if limits else None
+    gap = run_interval(task, tasks, longest_interval)
+    return MISSED_RUNS * gap if gap is not None else None
 
 
 def _hours(value: timedelta) -> str:

@@ -27,12 +27,12 @@ the mappings folder use:
   `token_expires` field (still a warning once that date has passed, while Jira accepts the
   token), and a failure once Jira refuses it ("API token expired or revoked").
 * **ESM** connections: login + `echo/jwt`.
-* **Schedules**: each import's schedule against the vendor's scheduling table for the
-  volume its last run measured.
+* **Schedules**: how often each import runs (its cron and the runs `after` starts) against
+  the vendor's scheduling table for the volume its last run measured.
 * **Last runs**: for each import, its last successful run -- when, how long ago, and its
   counts (fetched, created, updated, refused, marked removed, ...) -- with a **warning when
   it is overdue**: older than two of its schedule's longest gaps (an import that runs
-  `after` others: theirs; with a cron as well, the shorter). Failed runs are not recorded
+  `after` others: theirs; with a cron as well, those of both together). Failed runs are not recorded
   by the connector: the DAG's grid shows them.
 * **Staging**: the staged files of tasks whose task file was deleted are removed (only
   when every task file loads, and once unused for `JIRA_ESM_STAGING_RETENTION_HOURS`).
