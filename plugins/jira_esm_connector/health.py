@@ -1,6 +1,6 @@
-"""Connector health check: are the connections usable, are API tokens about to expire, are
-tasks scheduled more often than their measured volume allows, and when did each import last
-succeed, with what counts?
+"""Connector health check: are the connections usable, do all task files load, are API
+tokens about to expire, are tasks scheduled more often than their measured volume allows,
+and when did each import last succeed, with what counts?
 
 Plain functions; the `jira_esm_connector_health` DAG (dagfactory/health.py) only calls
 :func:`run_health_check` once a day so the answers show up in the Airflow UI and logs
@@ -17,7 +17,8 @@ log = logging.getLogger("jira_esm_connector.health")
 
 
 class HealthCheckFailed(Exception):
-    """A connection cannot be used (bad credentials, expired token, wrong host, TLS, ...)."""
+    """A connection cannot be used (bad credentials, expired token, wrong host, TLS, ...),
+    or a task file is broken (its DAG is gone until it is fixed)."""
 
 
 @dataclass
@@ -136,13 +137,23 @@ def last_runs(tasks: Iterable[Any], state: Any, *, now: datetime | None = None) 
 
 def run_health_check(
     tasks: Iterable[Any], state: Any | None = None, *, today: date | None = None, now: datetime | None = None,
+    task_file_errors: Iterable[Any] = (),
 ) -> dict[str, Any]:
     """Check every connection the tasks use (and their schedules, given a state store).
 
-    Logs one line per connection and per warning; raises :class:`HealthCheckFailed` naming
-    each unusable connection after all have been checked. Returns a JSON-able report.
+    ``task_file_errors``: the task files of the folder that did not load (the loader's
+    errors). A broken file's DAG is gone -- its import stopped, with only an import error in
+    the Airflow UI -- and its task's connections and last run cannot be checked, so each is
+    listed in the report (``task_file_errors``) and fails the check.
+
+    Logs one line per connection, per broken file and per warning; raises
+    :class:`HealthCheckFailed` naming each unusable connection and broken task file after
+    all have been checked. Returns a JSON-able report.
     """
     tasks = list(tasks)
+    broken = [str(e) for e in task_file_errors]
+    for problem in broken:
+        log.error("Task file broken (its DAG does not run until it is fixed): %s", problem)
     jira_ids, esm_ids = connection_ids(tasks)
     results = [check_jira_connection(c, today=today) for c in jira_ids] + [check_esm_connection(c) for c in esm_ids]
     for r in results:
@@ -160,13 +171,18 @@ def run_health_check(
         "schedule_warnings": warnings,
         "last_runs": runs,
         "overdue_warnings": {r["task"]: r["warning"] for r in runs if r["warning"]},
+        "task_file_errors": broken,
     }
     failed = [r for r in results if not r.ok]
+    reasons = []
     if failed:
-        raise HealthCheckFailed(
-            f"{len(failed)} of {len(results)} connections cannot be used: "
-            + "; ".join(f"{r.conn_id}: {r.message}" for r in failed)
-        )
+        reasons.append(f"{len(failed)} of {len(results)} connections cannot be used: "
+                       + "; ".join(f"{r.conn_id}: {r.message}" for r in failed))
+    if broken:
+        reasons.append(f"{len(broken)} task file(s) are broken, so their imports do not run (the Airflow UI "
+                       "shows them as DAG import errors; the other imports were checked): " + "; ".join(broken))
+    if reasons:
+        raise HealthCheckFailed(". ".join(reasons))
     log.info(
         "Health check passed: %d connections OK, %d token warnings, %d schedule warnings, %d imports overdue.",
         len(results), len(report["token_warnings"]), len(warnings), len(report["overdue_warnings"]),

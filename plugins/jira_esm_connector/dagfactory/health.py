@@ -37,8 +37,11 @@ the mappings folder use:
 * **Staging**: the staged files of tasks whose task file was deleted are removed (only
   when every task file loads, and once unused for `JIRA_ESM_STAGING_RETENTION_HOURS`).
 
-The task fails (red in the grid) when a connection cannot be used; its log names each one
-and why. Warnings appear in the log and in the task's result (XCom).
+* **Task files**: a task file that does not load (a typo in an edit) has no DAG any more, so
+  its import has stopped; each broken file is named with its problem.
+
+The task fails (red in the grid) when a connection cannot be used or a task file is broken;
+its log names each one and why (the other imports are still checked). Warnings appear in the log and in the task's result (XCom).
 """
 
 
@@ -99,7 +102,8 @@ def build_health_dag(
             _remove_staging_of_deleted_tasks(result, settings)
             with open_state(settings) as state:
                 try:
-                    return run_health_check(result.tasks.values(), state)
+                    # a broken file's import has stopped: named, and the check fails
+                    return run_health_check(result.tasks.values(), state, task_file_errors=result.errors)
                 except HealthCheckFailed as exc:
                     raise fail_without_retry(exc) from exc
 
