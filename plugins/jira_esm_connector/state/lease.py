@@ -20,8 +20,12 @@ its staged data is older than the other run's and must never be written over it.
 staged page); it asks the database only when the heartbeat could not renew the claim for
 two beats.
 
-Clocks: expiries are compared with each worker's own UTC clock; keep workers in NTP sync
-(seconds of skew matter only against the short holder TTL).
+Clocks: the store writes and judges every expiry by one clock -- on PostgreSQL the
+database's (``clock_timestamp()``), so a worker whose clock runs ahead can never see a live
+holder's heartbeat as run out; on SQLite (one machine) the local one. A worker gives only
+the heartbeat's lifetime (``holder_ttl_s``). The run deadline (``run_expires_at``) is
+Airflow's run start plus its timeout, a time of the scheduler's clock: minutes of skew
+there move a dead run's 4-hour deadline by minutes.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from .store import LeaseInfo, StateStoreError
@@ -68,7 +72,10 @@ def _when(moment: datetime | None) -> str:
 class LeaseBusyError(LeaseError):
     """Another run (or another live attempt of this run) holds the task's lease."""
 
-    def __init__(self, task: str, run_id: str, current: LeaseInfo, waited_s: float) -> None:
+    def __init__(
+        self, task: str, run_id: str, current: LeaseInfo, waited_s: float, now: datetime | None = None,
+    ) -> None:
+        """``now``: the time the lease was judged by (the claim's: the database's clock)."""
         self.task, self.run_id, self.current, self.waited_s = task, run_id, current, waited_s
         if current.owner_run == run_id:
             who = f"another attempt of this run ({current.holder}) is still working; its heartbeat expires at {_when(current.holder_expires_at)}"
@@ -115,7 +122,8 @@ def _utcnow() -> datetime:
 class RunLease:
     """A claim of ``task``'s lease by ``holder`` (an attempt) of run ``run_id``.
 
-    ``run_expires_at``: the run's deadline; the lease of a dead run lasts until then.
+    ``run_expires_at``: the run's deadline; the lease of a dead run lasts until then
+    (``None``: the claim lives by its heartbeat alone).
     ``first_step``: may start the run (take a free or expired lease, waiting up to
     ``wait_s``); a later step only continues a lease its run owns.
     ``run_name``: the Airflow run id when ``run_id`` is a more unique token (see
@@ -131,7 +139,7 @@ class RunLease:
         run_id: str,
         holder: str,
         *,
-        run_expires_at: datetime,
+        run_expires_at: datetime | None,
         first_step: bool = True,
         wait_s: float = DEFAULT_WAIT_S,
         ttl_s: float = DEFAULT_HOLDER_TTL_S,
@@ -158,11 +166,12 @@ class RunLease:
         self.held = False
 
     # ---- claim ---------------------------------------------------------------------
-    def _owner_over(self, current: LeaseInfo, asked: dict[str, float]) -> bool:
-        """Ask (at most every 15 s per owner) whether the owning run has ended."""
+    def _owner_over(self, current: LeaseInfo, asked: dict[str, float], now: datetime) -> bool:
+        """Ask (at most every 15 s per owner) whether the owning run has ended; never while
+        an attempt of it is alive at ``now`` (the claim's clock)."""
         if self.owner_is_over is None or not self.first_step or current.owner_run == self.run_id:
             return False
-        if current.holder_live(_utcnow()) or time.monotonic() - asked.get(current.owner_run, -1e9) < 15:
+        if current.holder_live(now) or time.monotonic() - asked.get(current.owner_run, -1e9) < 15:
             return False
         asked[current.owner_run] = time.monotonic()
         try:
@@ -177,17 +186,17 @@ class RunLease:
             )
         return over
 
-    def _try_claim(self, now: datetime, dead_owner: str | None) -> Any:
-        """One atomic attempt at the lease (``store.try_acquire_lease``)."""
+    def _try_claim(self, dead_owner: str | None) -> Any:
+        """One atomic attempt at the lease (``store.try_acquire_lease``; the heartbeat's
+        expiry by the store's clock)."""
         return self.store.try_acquire_lease(
-            self.task, self.run_id, self.holder,
-            holder_expires_at=now + timedelta(seconds=self.ttl_s),
+            self.task, self.run_id, self.holder, holder_ttl_s=self.ttl_s,
             run_expires_at=self.run_expires_at, first_step=self.first_step,
-            run_name=self.run_name, dead_owner=dead_owner, now=now,
+            run_name=self.run_name, dead_owner=dead_owner,
         )
 
-    def _busy_error(self, current: LeaseInfo, waited: float) -> LeaseError:
-        return LeaseBusyError(self.task, self.run_id, current, waited)
+    def _busy_error(self, current: LeaseInfo, waited: float, now: datetime | None) -> LeaseError:
+        return LeaseBusyError(self.task, self.run_id, current, waited, now)
 
     def _say_waiting(self, cur: LeaseInfo, waited: float) -> None:
         self.log.warning(
@@ -204,10 +213,10 @@ class RunLease:
         dead_owner: str | None = None
         asked: dict[str, float] = {}
         while True:
-            claim = self._try_claim(_utcnow(), dead_owner)
+            claim = self._try_claim(dead_owner)
             if claim.acquired:
                 return claim, dead_owner
-            if claim.outcome == "busy" and self._owner_over(claim.current, asked):
+            if claim.outcome == "busy" and self._owner_over(claim.current, asked, claim.now or _utcnow()):
                 dead_owner = claim.current.owner_run
                 continue
             if claim.outcome == "lost":
@@ -216,7 +225,7 @@ class RunLease:
                 raise lost
             waited = time.monotonic() - start
             if waited >= self.wait_s:
-                err = self._busy_error(claim.current, waited)
+                err = self._busy_error(claim.current, waited, claim.now)
                 self.log.error("%s", err)
                 raise err
             if announced < 0 or waited - announced >= 30:
@@ -270,7 +279,7 @@ class RunLease:
         """One renewal: True when the database confirmed the claim is still this holder's;
         False (and lost) when it is not."""
         asked = time.monotonic()
-        if self.store.renew_lease(self.task, self.run_id, self.holder, _utcnow() + timedelta(seconds=self.ttl_s)):
+        if self.store.renew_lease(self.task, self.run_id, self.holder, holder_ttl_s=self.ttl_s):
             self._renewed = max(self._renewed, asked)
             return True
         current = None
@@ -477,7 +486,7 @@ class TemplateLock(RunLease):
         holder = f"{step} on {socket.gethostname()} pid {os.getpid()}"
         super().__init__(
             store, template_lock_name(esm_identity, template), owner, holder,
-            run_expires_at=_utcnow(), first_step=True, wait_s=wait_s, ttl_s=ttl_s, poll_s=poll_s, logger=logger,
+            run_expires_at=None, first_step=True, wait_s=wait_s, ttl_s=ttl_s, poll_s=poll_s, logger=logger,
             run_name=f"task '{writer}' {run_text}"[:250],
         )
         self.template, self.esm_identity = template, esm_identity
@@ -488,14 +497,14 @@ class TemplateLock(RunLease):
     def _lost_error(self, current: LeaseInfo | None) -> LeaseError:
         return TemplateLockLostError(self.label, self.writer, current)
 
-    def _try_claim(self, now: datetime, dead_owner: str | None) -> Any:
+    def _try_claim(self, dead_owner: str | None) -> Any:
         # the run expiry is the first heartbeat's: only the holder heartbeat keeps it
         return self.store.try_acquire_lease(
-            self.task, self.run_id, self.holder, holder_expires_at=now + timedelta(seconds=self.ttl_s),
-            run_expires_at=now, first_step=True, run_name=self.run_name, now=now,
+            self.task, self.run_id, self.holder, holder_ttl_s=self.ttl_s, run_expires_at=None, first_step=True,
+            run_name=self.run_name,
         )
 
-    def _busy_error(self, current: LeaseInfo, waited: float) -> LeaseError:
+    def _busy_error(self, current: LeaseInfo, waited: float, now: datetime | None) -> LeaseError:
         return TemplateBusyError(self.label, self.writer, current, waited)
 
     def _say_waiting(self, cur: LeaseInfo, waited: float) -> None:

@@ -339,12 +339,14 @@ class LeaseClaim:
     holds it: wait or give up); ``lost`` (a later step whose run no longer owns the lease:
     the run was superseded and must stop). ``current`` is the row as found (``None``: no
     row); after ``acquired`` it is the new row and ``taken_over`` the expired lease of
-    another run that was replaced, if any.
+    another run that was replaced, if any. ``now``: the time the lease was judged by (the
+    database's clock on PostgreSQL): judge ``current`` with it, never with a local clock.
     """
 
     outcome: str
     current: LeaseInfo | None
     taken_over: LeaseInfo | None = None
+    now: datetime | None = None
 
     @property
     def acquired(self) -> bool:
@@ -1357,6 +1359,18 @@ class StateStore:
                         event_id, card["key"], card["card_id"], task, key, key)
 
     # ---- run leases (one run of a task at a time; see lease.py for the protocol) ------------
+    def _lease_clock(self, conn: sa.Connection, now: datetime | None = None) -> datetime:
+        """The time leases are written and judged by: ``now`` when the caller gives one
+        (tests simulate time with it); else the database's clock on PostgreSQL -- the workers
+        run on several machines, and one whose clock runs ahead would see a live holder's
+        heartbeat as run out and take its lease (two writers at once) -- and this machine's
+        clock on SQLite (one file, one machine)."""
+        if now is not None:
+            return _aware(now, "now")
+        if self.dialect == "postgresql":
+            return conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one().astimezone(timezone.utc)
+        return _utcnow()
+
     @staticmethod
     def _lease(row: Any) -> LeaseInfo:
         return LeaseInfo(
@@ -1391,12 +1405,13 @@ class StateStore:
         run_id: str,
         holder: str,
         *,
-        holder_expires_at: datetime,
-        run_expires_at: datetime,
+        holder_expires_at: datetime | None = None,
+        run_expires_at: datetime | None = None,
         first_step: bool = True,
         run_name: str | None = None,
         dead_owner: str | None = None,
         now: datetime | None = None,
+        holder_ttl_s: float | None = None,
     ) -> LeaseClaim:
         """One atomic attempt to make ``holder`` (an attempt of run ``run_id``) the lease holder.
 
@@ -1406,6 +1421,12 @@ class StateStore:
         ``run_id``). ``dead_owner``: an owner the caller knows is over (Airflow says its
         run ended, e.g. marked failed between steps): treated as free once no attempt of it
         is alive.
+
+        Expiries: ``holder_ttl_s`` (what a worker passes) makes the holder's heartbeat run
+        out that many seconds after the lease clock's now (:meth:`_lease_clock`: on
+        PostgreSQL the database's, so workers' clocks never matter); ``holder_expires_at``
+        gives it as a time of ``now``'s clock instead. ``run_expires_at`` ``None``: the claim
+        lives by its heartbeat alone (a template write lock).
 
         * no lease -> taken (``first_step`` only: a later step finding no lease was released
           or replaced meanwhile -> ``lost``);
@@ -1422,59 +1443,72 @@ class StateStore:
         insert-if-absent for the first claim.
         """
         t = self.tables.leases
-        now = _aware(now, "now") if now is not None else _utcnow()
-        holder_expires_at = _aware(holder_expires_at, "holder_expires_at")
-        run_expires_at = max(_aware(run_expires_at, "run_expires_at"), holder_expires_at)
+        if (holder_ttl_s is None) == (holder_expires_at is None):
+            raise ValueError("give the holder's heartbeat either as holder_ttl_s or as holder_expires_at")
+        given_now = now
         run_id, holder = str(run_id)[:300], str(holder)[:400]
         run_name = str(run_name)[:250] if run_name is not None else run_id[:250]
         for _ in range(20):
             with self._write() as conn:
                 row = conn.execute(sa.select(t).where(t.c.task == task).with_for_update()).mappings().first()
+                now = self._lease_clock(conn, given_now)  # after the row lock: a wait for it is not counted
+                holder_exp = (now + timedelta(seconds=holder_ttl_s) if holder_ttl_s is not None
+                              else _aware(holder_expires_at, "holder_expires_at"))
+                run_exp = max(_aware(run_expires_at, "run_expires_at") if run_expires_at is not None else holder_exp,
+                              holder_exp)
                 if row is None:
                     if not first_step:
-                        return LeaseClaim("lost", None)
-                    values = dict(task=task, owner_run=run_id, run_name=run_name, run_expires_at=run_expires_at,
-                                  holder=holder, holder_expires_at=holder_expires_at, acquired_at=now, updated_at=now)
+                        return LeaseClaim("lost", None, now=now)
+                    values = dict(task=task, owner_run=run_id, run_name=run_name, run_expires_at=run_exp,
+                                  holder=holder, holder_expires_at=holder_exp, acquired_at=now, updated_at=now)
                     if self._insert_if_absent(conn, t, values, ["task"]):
-                        return LeaseClaim("acquired", self._lease(values))
+                        return LeaseClaim("acquired", self._lease(values), now=now)
                     continue  # another run inserted first: look again
                 found = self._lease(row)
                 if found.owner_run == run_id:
                     if found.holder != holder and found.holder_live(now):
-                        return LeaseClaim("busy", found)
-                    values = dict(holder=holder, holder_expires_at=holder_expires_at, updated_at=now,
-                                  run_expires_at=max(found.run_expires_at, run_expires_at))
+                        return LeaseClaim("busy", found, now=now)
+                    values = dict(holder=holder, holder_expires_at=holder_exp, updated_at=now,
+                                  run_expires_at=max(found.run_expires_at, run_exp))
                     conn.execute(sa.update(t).where(t.c.task == task).values(values))
                     return LeaseClaim("acquired", LeaseInfo(
                         task=task, owner_run=run_id, run_expires_at=values["run_expires_at"], holder=holder,
-                        holder_expires_at=holder_expires_at, acquired_at=found.acquired_at, run_name=run_name,
+                        holder_expires_at=holder_exp, acquired_at=found.acquired_at, run_name=run_name,
                         updated_at=now,
-                    ))
+                    ), now=now)
                 if not first_step:
                     if not (found.run_name == run_name and found.free(now)):
-                        return LeaseClaim("lost", found)
+                        return LeaseClaim("lost", found, now=now)
                 elif not (found.free(now) or (dead_owner == found.owner_run and not found.holder_live(now))):
-                    return LeaseClaim("busy", found)
+                    return LeaseClaim("busy", found, now=now)
                 conn.execute(sa.update(t).where(t.c.task == task, t.c.owner_run == found.owner_run).values(
-                    owner_run=run_id, run_name=run_name, run_expires_at=run_expires_at, holder=holder,
-                    holder_expires_at=holder_expires_at, acquired_at=now, updated_at=now,
+                    owner_run=run_id, run_name=run_name, run_expires_at=run_exp, holder=holder,
+                    holder_expires_at=holder_exp, acquired_at=now, updated_at=now,
                 ))
                 return LeaseClaim("acquired", LeaseInfo(
-                    task=task, owner_run=run_id, run_expires_at=run_expires_at, holder=holder,
-                    holder_expires_at=holder_expires_at, acquired_at=now, run_name=run_name, updated_at=now,
-                ), taken_over=found)
+                    task=task, owner_run=run_id, run_expires_at=run_exp, holder=holder,
+                    holder_expires_at=holder_exp, acquired_at=now, run_name=run_name, updated_at=now,
+                ), taken_over=found, now=now)
         raise StateStoreError(f"could not take the lease of task {task!r}: too much contention")
 
     @transaction(idempotent=True)
-    def renew_lease(self, task: str, run_id: str, holder: str, holder_expires_at: datetime) -> bool:
-        """Heartbeat: push the holder expiry forward. False when the lease is no longer
-        this holder's (released, or taken over after it expired)."""
+    def renew_lease(
+        self, task: str, run_id: str, holder: str, holder_expires_at: datetime | None = None, *,
+        holder_ttl_s: float | None = None,
+    ) -> bool:
+        """Heartbeat: push the holder expiry forward -- ``holder_ttl_s`` seconds past the
+        lease clock's now (:meth:`_lease_clock`), or to ``holder_expires_at``. False when the
+        lease is no longer this holder's (released, or taken over after it expired)."""
         t = self.tables.leases
-        holder_expires_at = _aware(holder_expires_at, "holder_expires_at")
+        if (holder_ttl_s is None) == (holder_expires_at is None):
+            raise ValueError("give the holder's heartbeat either as holder_ttl_s or as holder_expires_at")
         with self._write() as conn:
+            now = self._lease_clock(conn)
+            expires = (now + timedelta(seconds=holder_ttl_s) if holder_ttl_s is not None
+                       else _aware(holder_expires_at, "holder_expires_at"))
             res = conn.execute(
                 sa.update(t).where(t.c.task == task, t.c.owner_run == str(run_id)[:300], t.c.holder == str(holder)[:400])
-                .values(holder_expires_at=holder_expires_at, updated_at=_utcnow())
+                .values(holder_expires_at=expires, updated_at=now)
             )
             return res.rowcount == 1
 
@@ -1493,11 +1527,11 @@ class StateStore:
         cond = [t.c.task == task, t.c.owner_run == str(run_id)[:300]]
         if holder is not None:
             cond.append(t.c.holder == str(holder)[:400])
-        now = _utcnow()
-        values: dict[str, Any] = dict(holder=None, holder_expires_at=None, updated_at=now)
-        if not keep_run:
-            values["run_expires_at"] = now
         with self._write() as conn:
+            now = self._lease_clock(conn)  # the clock the claims judge by
+            values: dict[str, Any] = dict(holder=None, holder_expires_at=None, updated_at=now)
+            if not keep_run:
+                values["run_expires_at"] = now
             return conn.execute(sa.update(t).where(*cond).values(values)).rowcount == 1
 
     @transaction(idempotent=False)
