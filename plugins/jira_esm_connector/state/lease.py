@@ -7,7 +7,9 @@ twice. So every run holds a lease row per task (``leases`` table) from extract t
 
 * **owner** -- the run (Airflow ``run_id``). Its expiry (``run_expires_at``) is the run's
   deadline (``dagrun_timeout``): a run that died on its last try frees the task at the
-  latest when Airflow would have given up on it anyway.
+  latest when Airflow would have given up on it anyway -- or sooner for that same run
+  cleared by an operator: its new instance (same run id, new start) takes over the lease
+  once the killed attempt's heartbeat has run out.
 * **holder** -- the attempt working right now (run id + step + try number). A background
   thread renews its expiry every ``ttl/3`` seconds, so a killed process frees the step
   within ``ttl`` (default 60 s) and an Airflow retry of the same run can take over.
@@ -80,10 +82,13 @@ class LeaseBusyError(LeaseError):
         if current.owner_run == run_id:
             who = f"another attempt of this run ({current.holder}) is still working; its heartbeat expires at {_when(current.holder_expires_at)}"
         else:
-            working = (
-                f"attempt {current.holder} is working, heartbeat until {_when(current.holder_expires_at)}"
-                if current.holder else "no attempt is working right now (between steps or waiting for a retry)"
-            )
+            if current.holder_live(now or _utcnow()):
+                working = f"attempt {current.holder} is working, heartbeat until {_when(current.holder_expires_at)}"
+            elif current.holder:
+                working = (f"its attempt {current.holder} stopped renewing its heartbeat at "
+                           f"{_when(current.holder_expires_at)} (killed or stalled; a retry of that run may continue)")
+            else:
+                working = "no attempt is working right now (between steps or waiting for a retry)"
             who = f"run '{current.owner_run}' holds it until {_when(current.run_expires_at)} ({working})"
         super().__init__(
             f"Task '{task}' is already running: {who}. Run '{run_id}' waited {waited_s:.0f} s and gives up, "
@@ -239,7 +244,16 @@ class RunLease:
         self.held = True
         old = claim.taken_over
         # released: no news; a dead owner's: _owner_over said so, and its lease had not run out
-        if old is not None and not old.released and old.owner_run != dead_owner:
+        restarted = (old is not None and old.run_name == info.run_name and old.holder is not None
+                     and not old.free(claim.now or _utcnow()))
+        if restarted:
+            self.log.warning(
+                "Run '%s' of task '%s' was started again (cleared): its earlier instance '%s' died working -- "
+                "attempt %s stopped renewing its heartbeat at %s (killed, e.g. out of memory or a lost node) "
+                "and nothing released its lease -- so it is over and this instance takes the task over.",
+                info.run_name, self.task, old.owner_run, old.holder, _when(old.holder_expires_at),
+            )
+        elif old is not None and not old.released and old.owner_run != dead_owner:
             self.log.warning(
                 "Run '%s' took over the expired lease of task '%s' from run '%s' (its lease ran out at %s): "
                 "that run's later steps will stop instead of writing older data.",

@@ -1436,7 +1436,11 @@ class StateStore:
         * owned by another run -> for a later step ``lost`` (superseded), except a free lease
           of the same ``run_name`` (a step of an ended run re-run by an operator, nobody
           else ran since) -> taken; for a first step ``busy``, unless both the run lease
-          and the holder heartbeat expired (or it is ``dead_owner``'s) -> taken over.
+          and the holder heartbeat expired (or it is ``dead_owner``'s) -> taken over;
+        * owned by an earlier instance of the same ``run_name`` (an operator cleared the run
+          and Airflow started it again) whose attempt's heartbeat ran out without a release
+          (killed on its last try) -> taken over by a first or a later step: that instance is
+          over, and Airflow runs one instance of a run id at a time.
 
         The run expiry only ever moves forward. SQLite serialises this with ``BEGIN
         IMMEDIATE``, PostgreSQL with a row lock (``SELECT ... FOR UPDATE``) and
@@ -1476,10 +1480,14 @@ class StateStore:
                         holder_expires_at=holder_exp, acquired_at=found.acquired_at, run_name=run_name,
                         updated_at=now,
                     ), now=now)
+                # an earlier instance of this very run (cleared and started again) whose attempt
+                # died working: its heartbeat ran out with nothing released, and it is over
+                restarted = found.run_name == run_name and found.holder is not None and not found.holder_live(now)
                 if not first_step:
-                    if not (found.run_name == run_name and found.free(now)):
+                    if not (found.run_name == run_name and (found.free(now) or restarted)):
                         return LeaseClaim("lost", found, now=now)
-                elif not (found.free(now) or (dead_owner == found.owner_run and not found.holder_live(now))):
+                elif not (found.free(now) or restarted
+                          or (dead_owner == found.owner_run and not found.holder_live(now))):
                     return LeaseClaim("busy", found, now=now)
                 conn.execute(sa.update(t).where(t.c.task == task, t.c.owner_run == found.owner_run).values(
                     owner_run=run_id, run_name=run_name, run_expires_at=run_exp, holder=holder,
