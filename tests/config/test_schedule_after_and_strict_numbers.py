@@ -131,3 +131,17 @@ def test_numbers_are_still_read_as_numbers(tmp_path):
     assert not result.errors, result.errors
     task = result.tasks["jira_issues_to_incidents"]
     assert (task.page_size, task.overlap_minutes, task.timeouts.task_minutes, task.timeouts.run_minutes) == (250, 0, 30, 120)
+
+
+@pytest.mark.parametrize("key", ["max_length", "min_length"])
+def test_an_event_fields_length_limit_refuses_a_yes_no_value(key):
+    """An event task file's payload field limit ``max_length: true`` would have allowed one
+    character: refused, naming the key."""
+    from pydantic import ValidationError
+
+    from jira_esm_connector.config.event import PayloadField
+
+    with pytest.raises(ValidationError) as err:
+        PayloadField.model_validate({"type": "string", key: True})
+    assert key in str(err.value) and "number" in str(err.value)
+    assert getattr(PayloadField.model_validate({"type": "string", key: 3}), key) == 3

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..bounded import short_repr
 from ..mapping.specs import FieldSpec, spec_read_names
-from .common import ConnId, NonEmptyStr, StrictModel, Tag, TaskName, TemplateSpec, located
+from .common import ConnId, NonEmptyStr, StrictModel, Tag, TaskName, TemplateSpec, WholeNumber, located
 from .operation_specs import BLOCKS, OPERATION_SPECS, OPERATIONS, SUB_BLOCKS
 
 __all__ = [
@@ -38,8 +38,8 @@ class PayloadField(StrictModel):
 
     type: Literal["string", "integer", "number", "boolean"] = "string"
     required: bool = False
-    max_length: int | None = Field(None, ge=1)
-    min_length: int | None = Field(None, ge=0)
+    max_length: WholeNumber | None = Field(None, ge=1)
+    min_length: WholeNumber | None = Field(None, ge=0)
     enum: list[Any] | None = None
     format: Literal["email", "date", "date-time", "uri", "uuid"] | None = None
     pattern: str | None = None

@@ -320,9 +320,10 @@ def _remove_old_run_folders(task: ScheduledTask, settings: Any, run_id: str, pat
     log.info("Staging this run's pages under %s (%d old run folder(s) of this task removed).", path, removed)
 
 
-def _finish_task(task: ScheduledTask, settings: Any, lease: Any) -> Any:
+def _finish_task(task: ScheduledTask, settings: Any, lease: Any, tasks: Mapping[str, Any] | None) -> Any:
     """The ``finish`` task: record the run, move the watermark, return the run's result; its
-    outlet, the task's Asset, gets an event only when it succeeds (``lease``: the step lease)."""
+    outlet, the task's Asset, gets an event only when it succeeds (``lease``: the step lease;
+    ``tasks``: the folder's imports, for the scheduling advice)."""
 
     @task_decorator(task_id="finish", outlets=[import_asset(task)])
     def finish_step(
@@ -336,14 +337,30 @@ def _finish_task(task: ScheduledTask, settings: Any, lease: Any) -> Any:
             held.check()  # never move the watermark for a superseded run
             summary = finish(
                 task, state, run_id, extracted, transformed, diffed, loaded, removed,
-                staging_root=staging_root(settings), logger=log,
+                staging_root=staging_root(settings), logger=log, tasks=tasks,
             )
         return _describe_asset_event(task, summary)
 
     return finish_step
 
 
-def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelta) -> None:
+def _log_schedule_advice(task: ScheduledTask, state: StateApi, tasks: Mapping[str, Any] | None) -> None:
+    """The vendor table's advice for the task's schedule, by its last run's volume (advice only:
+    it never fails a run)."""
+    from ..config.scheduling import schedule_warning
+
+    try:
+        warning = schedule_warning(task, state.last_volume(task.name), tasks)
+    except Exception as exc:  # noqa: BLE001 - advice only, never fails a run
+        log.debug("no scheduling advice: %s", exc)
+        return
+    if warning:
+        log.warning("Scheduling: %s", warning)
+
+
+def _add_import_steps(
+    task: ScheduledTask, settings: Any, run_deadline: timedelta, tasks: Mapping[str, Any] | None = None,
+) -> None:
     """The import's TaskFlow tasks, wired inside the open DAG context:
     extract -> transform -> diff -> load [-> mark_removed] -> finish."""
     full = task.mode == "full"
@@ -353,19 +370,12 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
 
     @task_decorator(task_id="extract")
     def extract_step() -> ExtractResult:
-        from ..config.scheduling import schedule_warning
         from ..pipeline import extract
 
         _check_run_conf(task, getattr(get_current_context().get("dag_run"), "conf", None))
         run_id, params, path = _run_context(task, settings)
         with open_state(settings) as state, _step_clients(jira_conn_id=task.jira_conn_id) as (jira, _):
-            try:
-                warning = schedule_warning(task, state.last_volume(task.name))
-            except Exception as exc:  # noqa: BLE001 - advice only, never fails a run
-                warning = None
-                log.debug("no scheduling advice: %s", exc)
-            if warning:
-                log.warning("Scheduling: %s", warning)
+            _log_schedule_advice(task, state, tasks)
             with _lease(state, "extract", first=True) as lease:
                 _remove_old_run_folders(task, settings, run_id, path)
                 return _run_step(
@@ -431,7 +441,7 @@ def _add_import_steps(task: ScheduledTask, settings: Any, run_deadline: timedelt
                     run_id=run_id, settings=settings, jira=jira,
                 )
 
-    finish_step = _finish_task(task, settings, _lease)
+    finish_step = _finish_task(task, settings, _lease, tasks)
 
     extracted = extract_step()
     transformed = transform_step(extracted)
@@ -466,5 +476,5 @@ def build_import_dag(
         params=_import_params(task),
         auto_register=False,  # the DAG file exposes it through its globals
     ) as dag:
-        _add_import_steps(task, settings, run_deadline)
+        _add_import_steps(task, settings, run_deadline, tasks)
     return dag

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -574,11 +574,41 @@ def _ahead_of_transform(task: Any, settings: Any, run_path: Any, lg: Any) -> Tra
         return None
 
 
+_CLOCK_UNREAD = object()  # an incremental run could not read Jira's clock
+
+
+def _index_settled_until(jira: JiraApi, settings: Any, lg: Any) -> Any:
+    """Jira's clock before an incremental run's listing, less how long its search index may lag
+    (``JIRA_ESM_INDEX_LAG_SECONDS``, default 60): the listing has shown every change made up to
+    then. A newer change it shows may have overtaken an older one the index has not caught up
+    with, which the next run's ``updated >=`` would then leave behind for good (the overlap is a
+    minute). :data:`_CLOCK_UNREAD` when Jira's clock cannot be read."""
+    lag = float(getattr(settings, "index_lag_seconds", 60.0) if settings is not None else 60.0)
+    try:
+        value = jira.server_info().get("serverTime")
+        moment = parse_jira_datetime(str(value)) if value else None
+    except Exception as exc:  # noqa: BLE001 - the watermark is held instead
+        lg.warning("Could not read Jira's server time (%s): the watermark is not moved this run.", exc)
+        return _CLOCK_UNREAD
+    if moment is None:
+        lg.warning("Jira's serverInfo gave no serverTime: the watermark is not moved this run.")
+        return _CLOCK_UNREAD
+    return moment.astimezone(timezone.utc) - timedelta(seconds=lag)
+
+
 def _watermark_candidate(
     task: Any, newest: datetime | None, watermark_used: datetime | None, gone: int, lg: Any,
+    settled_until: Any = None,
 ) -> datetime | None:
     """The watermark an incremental run may store: the newest change staged, not before the
-    one it used."""
+    one it used, nor after ``settled_until`` (:func:`_index_settled_until`; None: no cap)."""
+    if settled_until is _CLOCK_UNREAD:
+        return watermark_used
+    if settled_until is not None and newest is not None and newest > settled_until:
+        lg.info("The watermark candidate is held at %s (Jira's clock before the listing less the search index's lag) "
+                "rather than the newest change listed, %s: a change the index has not shown yet may be older.",
+                settled_until.isoformat(), newest.astimezone(timezone.utc).isoformat())
+        newest = settled_until
     if newest is None or (watermark_used is not None and newest < watermark_used):
         newest = watermark_used  # nothing new: the watermark stays where it was
     if task.mapping_type == "generic" and task.mode == "incremental" and gone:
@@ -615,10 +645,12 @@ def _extract(
     staged = _Staged(run_path / "extract", task.record_key_path, updated_path, set(pending), dedupe_keys=kind != "generic",
                      ahead=_ahead_of_transform(task, settings, run_path, lg), logger=lg, guard=guard)
 
+    settled_until: Any = None
     if kind in ("generic", "comment"):
         jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering
         if task.mode == "incremental":
             watermark_used, watermark_digest = _incremental_start(task, state, settings, lg)
+            settled_until = _index_settled_until(jira, settings, lg)  # before the listing begins
             jql, renamed = _incremental_jql(task, jira, state, watermark_used, jql, lg)
         lg.info("JQL: %s", jql)
         if kind == "generic":
@@ -658,7 +690,7 @@ def _extract(
     if staged.repeated:
         lg.info("The listing returned %d record(s) twice (it changed while it was paged); each is staged once.", staged.repeated)
     dataset = staged.close()
-    candidate = _watermark_candidate(task, staged.max_updated, watermark_used, stats["gone"], lg)
+    candidate = _watermark_candidate(task, staged.max_updated, watermark_used, stats["gone"], lg, settled_until)
     result: ExtractResult = {
         "dataset": str(dataset.path),
         "fetched": staged.writer.rows,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Mapping
 
 from ..protocols import StateApi
 from .results import DiffResult, ExtractResult, LoadResult, RemovalResult, RunSummary, TransformResult
@@ -186,8 +186,11 @@ def finish(
     *,
     staging_root: Any = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
+    tasks: Mapping[str, Any] | None = None,
 ) -> RunSummary:
-    """Record the run, advance the watermark (incremental), log and return the summary."""
+    """Record the run, advance the watermark (incremental), log and return the summary.
+    ``tasks``: the folder's imports by name, so that the scheduling advice counts the runs
+    ``after`` starts."""
     lg = logger or log
     carried = int(extracted.get("carried") or 0)  # listed by a full run, unchanged, not read again
     pending, held_for_rekey = _references_pending(task, state, extracted, lg)
@@ -234,7 +237,7 @@ def finish(
         try:
             from ..config.scheduling import schedule_warning
 
-            warning = schedule_warning(task, volume)
+            warning = schedule_warning(task, volume, tasks)
         except Exception as exc:  # noqa: BLE001 - advice only; never fails a run
             lg.debug("no scheduling advice: %s", exc)
     if warning:
