@@ -18,8 +18,10 @@ A page shorter than asked is never taken as the end: Atlassian lowers ``maxResul
 will (per endpoint, per site, under load), so a short page only says how far to advance.
 Listings end on an empty page, a confirmed ``isLast: true``, or a reported ``total``
 reached -- and an empty page that says more follow (``isLast: false``, a ``total`` beyond
-it) is refused (:class:`PagingError`), not taken for the end. A truncated listing would otherwise look complete, and a full import would mark
-every record it did not see as removed.
+it) is refused (:class:`PagingError`), not taken for the end. A page saying ``isLast: true``
+while its ``total`` counts items beyond it is not the end either: paging goes on (logged
+once), and an empty page that still counts more is refused as above. A truncated listing would otherwise look complete, and a full import would mark
+every record it did not see as removed (or write a group without the members it left out).
 """
 from __future__ import annotations
 
@@ -321,6 +323,7 @@ class StartAtPaginator(_OffsetPaginator):
     ) -> None:
         super().__init__(page_size, id_keys=id_keys, anonymous=anonymous)
         self.items_key = items_key
+        self._contradicted = False  # a page said isLast: true with a total beyond it (logged once)
 
     def _page_items(self, page: Any) -> list[Any]:
         page = _object_page(page)
@@ -332,10 +335,20 @@ class StartAtPaginator(_OffsetPaginator):
 
     def _ends(self, page: Any) -> bool:
         is_last = page.get("isLast")
+        total = page.get("total")
+        beyond = self._requested + self._page_length  # the position after this page
+        if is_last is True and isinstance(total, int) and total > beyond:
+            # the page contradicts itself: taken for the end, the items its total counts would
+            # look gone (a group's members, removed from its card). Read on: the next page shows
+            # which is right -- more items, or an empty page still counting more (PagingError)
+            if not self._contradicted:
+                self._contradicted = True
+                self.notice = (f"the page at position {self._requested} says it is the last (isLast: true) but "
+                               f"its total says {total} item(s), {beyond} reached: reading on")
+            return False
         if is_last is not None:
             return is_last is True
-        total = page.get("total")
-        return isinstance(total, int) and self._requested + self._page_length >= total
+        return isinstance(total, int) and beyond >= total
 
     def _more_beyond(self, page: Any, boundary: int) -> bool:
         total = page.get("total")
