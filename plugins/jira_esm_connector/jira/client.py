@@ -1161,6 +1161,22 @@ class JiraClient:
 
         yield from bounded_parallel(members, groups, self.concurrency, name="jira-members")
 
+    def has_group(self, group_id: str | None = None, group_name: str | None = None) -> bool:
+        """Does Jira have this group, asked for it alone? ``group/member`` (one member) answers
+        404 only for a group it does not have ("group is not found"); a 404 counts only when
+        ``group/bulk`` does not show the group either (a 404 of anything else on the way is no
+        proof). Names are matched as Jira matches them (without regard to case); a name several
+        groups answer to is a group Jira has. Other errors are raised."""
+        params = {**self._group_params(group_id, group_name), "startAt": 0, "maxResults": 1}
+        try:
+            self.request("GET", "/rest/api/3/group/member", params=params)
+        except NotFoundError:
+            try:
+                return self._group_listed({"groupId": group_id} if group_id else {"name": group_name})
+            except AmbiguousGroupError:
+                return True
+        return True
+
     def _group_listed(self, group: Mapping[str, Any]) -> bool:
         """Does ``group/bulk`` show this group (by ``groupId``, else ``name``)?"""
         if group.get("groupId"):
