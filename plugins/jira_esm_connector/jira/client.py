@@ -195,6 +195,16 @@ class AmbiguousGroupError(LookupError):
         )
 
 
+def _drain(generator: Iterable[Any], into: list[Any]) -> Any:
+    """Append what ``generator`` yields to ``into``; returns what it returns."""
+    items = iter(generator)
+    while True:
+        try:
+            into.append(next(items))
+        except StopIteration as end:
+            return end.value
+
+
 def group_name(name: str) -> str:
     """A group name as the connector sends and compares it: composed (Unicode NFC), so
     "Café" typed decomposed (NFD, as macOS may) is the same name and no look-alike is made."""
@@ -1105,13 +1115,16 @@ class JiraClient:
 
     def iter_group_members(
         self, group_id: str | None = None, group_name: str | None = None, include_inactive: bool = True, page_size: int = 50
-    ) -> Iterator[dict[str, Any]]:
-        """Members of one group (``/rest/api/3/group/member``, ``startAt`` / ``isLast``)."""
+    ) -> Generator[dict[str, Any], None, int]:
+        """Members of one group (``/rest/api/3/group/member``, ``startAt`` / ``isLast``); the
+        generator returns how many records of the listing had the account id 'unknown' (left
+        out: they name no one)."""
         params: dict[str, Any] = self._group_params(group_id, group_name)
         params["includeInactiveUsers"] = "true" if include_inactive else "false"
         paginator = StartAtPaginator(page_size, items_key="values", id_keys=("accountId",), anonymous=_NO_ACCOUNT)
         listing = f"the members of group {group_id or group_name}"
         yield from self._named_users("/rest/api/3/group/member", paginator, listing, params=params)
+        return paginator.unnamed_read
 
     def _named_users(
         self, path: str, paginator: Paginator, listing: str, **kwargs: Any,
@@ -1140,24 +1153,33 @@ class JiraClient:
         return named
 
     def iter_group_members_of(
-        self, groups: Iterable[dict[str, Any]], include_inactive: bool = True
+        self, groups: Iterable[dict[str, Any]], include_inactive: bool = True, *, unnamed: dict[str, int] | None = None,
     ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]] | None]]:
         """Every member of each group (by ``groupId``, else ``name``), groups in parallel (at
         most ``concurrency`` at once): yields ``(group, its members)`` as each group is done.
         The members are ``None`` for a group deleted since it was listed: group/member answers
-        404 and group/bulk no longer shows it (a 404 for a group it still shows is raised)."""
+        404 and group/bulk no longer shows it (a 404 for a group it still shows is raised).
+
+        ``unnamed``, when given, gets for each group whose listing held records with the account
+        id 'unknown' (left out of its members: Jira's fallback record of a user its directory
+        could not give looks so, and that user is still a member) how many, under the group's
+        ``groupId`` (else its ``name``), before the group is yielded."""
 
         def members(group: dict[str, Any]) -> list[dict[str, Any]] | None:
             group_id = group.get("groupId")
+            found: list[dict[str, Any]] = []
             try:
-                return list(self.iter_group_members(
+                left_out = _drain(self.iter_group_members(
                     group_id=group_id, group_name=None if group_id else group.get("name"),
                     include_inactive=include_inactive,
-                ))
+                ), found)
             except NotFoundError:
                 if self._group_listed(group):
                     raise
                 return None
+            if left_out and unnamed is not None:
+                unnamed[str(group_id or group.get("name"))] = left_out  # a key per group: no lock needed
+            return found
 
         yield from bounded_parallel(members, groups, self.concurrency, name="jira-members")
 

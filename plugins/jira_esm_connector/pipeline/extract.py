@@ -12,7 +12,10 @@
   skip users (see :func:`_iter_user_records`);
 * group imports list ``/rest/api/3/group/bulk`` and, when the mapping needs them, each
   group's members (``/rest/api/3/group/member``, several groups in parallel) into the
-  record as ``members``;
+  record as ``members``; a group whose member listing holds records with the account id
+  'unknown' (they name no one: Jira's fallback record of a member its directory could not
+  give looks so) is staged as its key alone, so its card is left as it is that run
+  (:func:`_with_members`, logged);
 * comment imports run the JQL and page every selected issue's comments, several issues in
   parallel (``expand=properties``, so comments the connector pushed to Jira are recognised
   and skipped: no ping-pong). Each comment becomes one record with its issue under ``issue``.
@@ -194,7 +197,10 @@ class _Staged:
         return dataset
 
 
-def _iter_group_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any]]]:
+def _iter_group_records(
+    jira: JiraApi, task: Any, held: list[tuple[dict[str, Any], int]],
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of group records; ``held`` gets the groups not written this run (:func:`_with_members`)."""
     size = _page_size(task, 50)
     listing_page = min(size, 50)
     groups = jira.iter_groups(page_size=listing_page)
@@ -202,7 +208,7 @@ def _iter_group_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any
         # the group listing runs a page ahead of the member reads, as the issue listings do
         groups = read_ahead(groups, depth=listing_page, name="jira-listing")
         # members of several groups in parallel, each group's record complete when it arrives
-        records: Iterator[dict[str, Any]] = _with_members(jira, groups)
+        records: Iterator[dict[str, Any]] = _with_members(jira, groups, held)
     else:
         records = (dict(group) for group in groups)
     page: list[dict[str, Any]] = []
@@ -215,15 +221,59 @@ def _iter_group_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any
         yield page
 
 
-def _with_members(jira: JiraApi, groups: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _with_members(
+    jira: JiraApi, groups: Iterable[dict[str, Any]], held: list[tuple[dict[str, Any], int]],
+) -> Iterator[dict[str, Any]]:
     """Each group's record with its ``members``; a group deleted after the listing is not
-    staged (logged), as an issue deleted before its bulk fetch."""
-    for group, members in jira.iter_group_members_of(groups):
+    staged (logged), as an issue deleted before its bulk fetch. A group whose member listing
+    held records with the account id 'unknown' goes to ``held`` with their count instead:
+    such a record names no one -- Jira's fallback record of a user its directory could not
+    give (an outage) looks so, and that person is still a member --, so the members listed
+    are not the group's, and written over its card they would remove that person's access."""
+    unnamed: dict[str, int] = {}
+    for group, members in jira.iter_group_members_of(groups, unnamed=unnamed):  # type: ignore[call-arg]
         if members is None:
             log.info("Jira group %s (%s) was deleted after the listing: not imported.",
                      group.get("groupId"), group.get("name"))
             continue
+        left_out = unnamed.get(str(group.get("groupId") or group.get("name")), 0)
+        if left_out:
+            held.append((group, left_out))
+            continue
         yield {**group, "members": members}
+
+
+def _stage_held_groups(
+    staged: _Staged, task: Any, held: list[tuple[dict[str, Any], int]], lg: Any,
+) -> None:
+    """Stage the groups :func:`_with_members` held as keys only: the run leaves their cards as
+    they are (members and all: nothing is mapped or written for them, the task cache keeps
+    what it had), while mark_removed sees their keys -- the groups are in Jira. Each is
+    named in a warning; every run checks them again."""
+    if not held:
+        return
+    keys: list[str] = []
+    for group, _count in held:
+        key = record_key(group, task.record_key_path)
+        if key is None:  # staged as any keyless record: the run fails in transform, naming it
+            staged.add_page([dict(group)])
+        elif staged.staged_keys is None or key not in staged.staged_keys:
+            keys.append(key)
+            if staged.staged_keys is not None:
+                staged.staged_keys.add(key)
+    if keys:
+        staged.guard()
+        staged.writer.write_page([{"key": key, "updated": None, "record": None} for key in keys])
+    lg.warning(
+        "%d Jira group(s) are not written this run: their member listings hold records with the account id "
+        "'unknown', which name no one (Jira's fallback record of a user its directory could not give -- an outage "
+        "-- looks so, and that person is still a member). Written with the members Jira could name, their cards "
+        "would lose those people. Their cards keep what they have (members and all); the next run reads them "
+        "again. If the records persist (a corrupted record of a deleted user), remove that user from the group in "
+        "Jira. Groups: %s",
+        len(held), "; ".join(f"{group.get('groupId') or '-'} ({group.get('name')}): {count} such record(s)"
+                             for group, count in held[:20]) + (f"; and {len(held) - 20} more" if len(held) > 20 else ""),
+    )
 
 
 def _iter_user_records(jira: JiraApi, task: Any) -> Iterator[list[dict[str, Any]]]:
@@ -678,9 +728,11 @@ def _extract(
             staged.add_page(records)
         stats["unnamed_users"] = getattr(jira, "unnamed_users_left_out", 0) - unnamed_before
     elif kind == "group":
-        for records in _iter_group_records(jira, task):
+        held: list[tuple[dict[str, Any], int]] = []  # groups whose member listings name not everyone
+        for records in _iter_group_records(jira, task, held):
             stats["pages"] += 1
             staged.add_page(records)
+        _stage_held_groups(staged, task, held, lg)
     else:  # pragma: no cover - the task model refuses other kinds
         raise ValueError(f"unknown mapping_type {kind!r}")
 
