@@ -231,7 +231,7 @@ def _with_members(
     give (an outage) looks so, and that person is still a member --, so the members listed
     are not the group's, and written over its card they would remove that person's access."""
     unnamed: dict[str, int] = {}
-    for group, members in jira.iter_group_members_of(groups, unnamed=unnamed):  # type: ignore[call-arg]
+    for group, members in jira.iter_group_members_of(groups, unnamed=unnamed):
         if members is None:
             log.info("Jira group %s (%s) was deleted after the listing: not imported.",
                      group.get("groupId"), group.get("name"))

@@ -37,6 +37,9 @@ Safety limits -- a removal is only as trustworthy as the listing it is based on:
   user it left out is almost always a listing that ended early. A candidate is marked only
   when Jira, asked for its account alone (``GET /user``), answers that it has none (a
   closed account); a user Jira still has is not marked (logged).
+* **asked Jira** (group imports): a group the listing left out is marked only when Jira,
+  asked for that group alone (``group/member`` 404, and ``group/bulk`` not showing it), does
+  not have it; a group Jira still has is not marked (logged) -- its members would lose access.
 * **a fetched record's card**: a candidate the key map records as the card of a record this
   run fetched is not marked (logged): its key attribute was changed in ESM, the record is
   still in Jira. Once the task writes the record again it gets a card of its own, and the
@@ -641,7 +644,7 @@ def _groups_gone_from_jira(
     by = {"groupId": "group_id", "name": "group_name"}.get(task.record_key_path)
     if jira is None or task.mapping_type != "group" or by is None or not candidates:
         return candidates
-    live = {key for _card, key in candidates if jira.has_group(**{by: key})}  # type: ignore[attr-defined]
+    live = {key for _card, key in candidates if jira.has_group(**{by: key})}
     if live:
         lg.warning(
             "%d card(s) are not marked removed: Jira still has their groups, which this run's listing left out (a "
