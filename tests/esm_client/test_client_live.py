@@ -422,3 +422,21 @@ def test_listings_leave_out_trashed_cards_an_esm_lists_and_page_on_past_them(esm
     assert listed == [ids[6], ids[1], ids[0]]
     assert any("left out 4 card(s) in the trash" in r.getMessage() for r in caplog.records)
     assert esm.get_card("incident", ids[3]).deleted  # read by id: still there, in the trash
+
+
+def test_a_netrc_entry_for_the_esm_host_does_not_replace_the_token(esm_sim, tmp_path, monkeypatch):
+    """requests reads ~/.netrc (or $NETRC) for a request without an auth object: a Basic entry
+    for ESM's host replaced the Bearer header the client set, and every request failed 401 --
+    with that password sent to ESM. The client signs with an auth object; netrc is never read."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(esm_sim.base_url).hostname
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {host} login someone password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    client = esm_sim.client()
+    try:
+        assert client.templates()
+    finally:
+        client.close()

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ..http.auth import BearerAuth, NoAuth
 from ..http import (
     IDEMPOTENT_METHODS,
     AuthenticationError,
@@ -230,12 +231,13 @@ class EsmClient:
         **kwargs: Any,
     ) -> requests.Response:
         url = self._url(path)
-        headers = dict(kwargs.pop("headers", None) or {})
-        if auth:
-            headers["Authorization"] = f"Bearer {self._token}"
+        # an auth object, never a bare header: requests reads ~/.netrc for a request without one,
+        # and Basic credentials found there would replace the Bearer header
+        signed = BearerAuth(self._token) if auth and self._token else NoAuth()
         try:
             return (session or self._session).request(
-                method, url, headers=headers, timeout=self.timeout, verify=self.verify, **kwargs
+                method, url, headers=kwargs.pop("headers", None), auth=signed, timeout=self.timeout,
+                verify=self.verify, **kwargs
             )
         except requests.RequestException as exc:
             raise error_for_exception(exc, service=SERVICE, url=url, method=method) from None

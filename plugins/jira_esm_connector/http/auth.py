@@ -37,3 +37,15 @@ class BearerAuth(AuthBase):
 
     def __repr__(self) -> str:
         return "BearerAuth(token='***')"
+
+
+class NoAuth(AuthBase):
+    """No credentials -- and none from ``~/.netrc`` either: requests looks a request without
+    an auth object up there, and a Basic entry for the host would replace (or add) the
+    ``Authorization`` header of a service that signs in otherwise (ESM's JWT, its login)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+    def __repr__(self) -> str:
+        return "NoAuth()"
