@@ -239,8 +239,9 @@ def _import_params(task: ScheduledTask) -> dict[str, Param]:
         params["allow_member_removal"] = Param(
             False, type="boolean", title="Allow many membership removals",
             description=f"Write the groups' members even if this run removes more than {task.member_share:.0%} of "
-                        "this task's group memberships, or empties a group (safety limit override; use only when "
-                        "the people really left their groups).",
+                        "this task's group memberships, or empties a group, or Jira could not name more of a group's "
+                        "members than before (safety limit override; use only when the people really left their "
+                        "groups).",
         )
     return params
 
@@ -383,6 +384,7 @@ def _add_import_steps(
                     default_clear_hours=settings.cache_clear_hours,
                     clear_cache=bool(params.get("clear_cache")), logger=log,
                     guard=lease.check,  # an attempt that lost the task stages no more pages
+                    allow_member_removal=bool(params.get("allow_member_removal")),
                 )
 
     @task_decorator(task_id="transform")

@@ -12,10 +12,11 @@
   skip users (see :func:`_iter_user_records`);
 * group imports list ``/rest/api/3/group/bulk`` and, when the mapping needs them, each
   group's members (``/rest/api/3/group/member``, several groups in parallel) into the
-  record as ``members``; a group whose member listing holds records with the account id
-  'unknown' (they name no one: Jira's fallback record of a member its directory could not
-  give looks so) is staged as its key alone, so its card is left as it is that run
-  (:func:`_with_members`, logged);
+  record as ``members``; a group whose member listing holds more records with the account id
+  'unknown' than the last successful run wrote it with (they name no one: Jira's fallback
+  record of a member its directory could not give looks so) is staged as its key alone, so its
+  card is left as it is that run (:func:`_with_members`, logged; ``allow_member_removal`` lets
+  it through and makes its count the baseline);
 * comment imports run the JQL and page every selected issue's comments, several issues in
   parallel (``expand=properties``, so comments the connector pushed to Jira are recognised
   and skipped: no ping-pong). Each comment becomes one record with its issue under ``issue``.
@@ -57,7 +58,8 @@ changes the search did not see.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -197,10 +199,40 @@ class _Staged:
         return dataset
 
 
+@dataclass
+class _UnnamedMembers:
+    """A group import's records of members Jira could not name (account id 'unknown'), per
+    group (by ``groupId``, else name): ``baseline``, as many as the last successful run wrote
+    the group with; ``allow``: the run's ``allow_member_removal``; ``held``: the groups not
+    written this run, with their count; ``written``: the counts of the groups written with
+    such records (the next run's baseline; a held group keeps its old one)."""
+
+    baseline: dict[str, int]
+    allow: bool = False
+    held: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)
+
+    def next_baseline(self) -> dict[str, int]:
+        kept = {gid: self.baseline[gid] for gid in (_group_id(g) for g, _ in self.held) if gid in self.baseline}
+        return {**kept, **self.written}
+
+
+def _group_id(group: Mapping[str, Any]) -> str:
+    return str(group.get("groupId") or group.get("name"))
+
+
+def _unnamed_baseline(state: StateApi, task: Any) -> dict[str, int]:
+    """Per group, the records with the account id 'unknown' the last successful run wrote it
+    with (none recorded: none) -- as for the user import's limit (removal.py)."""
+    last = next((r for r in state.recent_runs(task.name, limit=50) if r.get("volume") is not None), None)
+    noted = (last.get("counts") or {}).get("unnamed_members") if last else None
+    return {str(k): int(v) for k, v in noted.items()} if isinstance(noted, dict) else {}
+
+
 def _iter_group_records(
-    jira: JiraApi, task: Any, held: list[tuple[dict[str, Any], int]],
+    jira: JiraApi, task: Any, unnamed: _UnnamedMembers,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Pages of group records; ``held`` gets the groups not written this run (:func:`_with_members`)."""
+    """Pages of group records; ``unnamed.held`` gets the groups not written this run (:func:`_with_members`)."""
     size = _page_size(task, 50)
     listing_page = min(size, 50)
     groups = jira.iter_groups(page_size=listing_page)
@@ -208,7 +240,7 @@ def _iter_group_records(
         # the group listing runs a page ahead of the member reads, as the issue listings do
         groups = read_ahead(groups, depth=listing_page, name="jira-listing")
         # members of several groups in parallel, each group's record complete when it arrives
-        records: Iterator[dict[str, Any]] = _with_members(jira, groups, held)
+        records: Iterator[dict[str, Any]] = _with_members(jira, groups, unnamed)
     else:
         records = (dict(group) for group in groups)
     page: list[dict[str, Any]] = []
@@ -222,30 +254,46 @@ def _iter_group_records(
 
 
 def _with_members(
-    jira: JiraApi, groups: Iterable[dict[str, Any]], held: list[tuple[dict[str, Any], int]],
+    jira: JiraApi, groups: Iterable[dict[str, Any]], unnamed: _UnnamedMembers,
 ) -> Iterator[dict[str, Any]]:
     """Each group's record with its ``members``; a group deleted after the listing is not
     staged (logged), as an issue deleted before its bulk fetch. A group whose member listing
-    held records with the account id 'unknown' goes to ``held`` with their count instead:
-    such a record names no one -- Jira's fallback record of a user its directory could not
-    give (an outage) looks so, and that person is still a member --, so the members listed
-    are not the group's, and written over its card they would remove that person's access."""
-    unnamed: dict[str, int] = {}
-    for group, members in jira.iter_group_members_of(groups, unnamed=unnamed):
+    held more records with the account id 'unknown' than the last successful run wrote it
+    with goes to ``unnamed.held`` with their count instead: such a record names no one --
+    Jira's fallback record of a user its directory could not give (an outage) looks so, and
+    that person is still a member --, so the members listed are not the group's, and written
+    over its card they would remove that person's access. As many as before (a corrupted
+    record of a user deleted long ago), or the run's ``allow_member_removal``: written."""
+    counts: dict[str, int] = {}
+    for group, members in jira.iter_group_members_of(groups, unnamed=counts):
         if members is None:
             log.info("Jira group %s (%s) was deleted after the listing: not imported.",
                      group.get("groupId"), group.get("name"))
             continue
-        left_out = unnamed.get(str(group.get("groupId") or group.get("name")), 0)
+        gid = _group_id(group)
+        left_out = counts.get(gid, 0)
         if left_out:
-            held.append((group, left_out))
-            continue
+            if left_out > unnamed.baseline.get(gid, 0) and not unnamed.allow:
+                unnamed.held.append((group, left_out))
+                continue
+            unnamed.written[gid] = left_out
         yield {**group, "members": members}
 
 
-def _stage_held_groups(
-    staged: _Staged, task: Any, held: list[tuple[dict[str, Any], int]], lg: Any,
-) -> None:
+def _extract_groups(
+    jira: JiraApi, task: Any, state: StateApi, staged: _Staged, stats: dict[str, int], lg: Any, allow: bool,
+) -> dict[str, int] | None:
+    """Stage the groups (with their members when the mapping reads them); returns the next run's
+    baseline of members Jira could not name, per group (None: members not read)."""
+    unnamed = _UnnamedMembers(_unnamed_baseline(state, task), allow=allow)
+    for records in _iter_group_records(jira, task, unnamed):
+        stats["pages"] += 1
+        staged.add_page(records)
+    _stage_held_groups(staged, task, unnamed.held, lg)
+    return unnamed.next_baseline() if task.fetch_members else None
+
+
+def _stage_held_groups(staged: _Staged, task: Any, held: list[tuple[dict[str, Any], int]], lg: Any) -> None:
     """Stage the groups :func:`_with_members` held as keys only: the run leaves their cards as
     they are (members and all: nothing is mapped or written for them, the task cache keeps
     what it had), while mark_removed sees their keys -- the groups are in Jira. Each is
@@ -265,12 +313,13 @@ def _stage_held_groups(
         staged.guard()
         staged.writer.write_page([{"key": key, "updated": None, "record": None} for key in keys])
     lg.warning(
-        "%d Jira group(s) are not written this run: their member listings hold records with the account id "
-        "'unknown', which name no one (Jira's fallback record of a user its directory could not give -- an outage "
-        "-- looks so, and that person is still a member). Written with the members Jira could name, their cards "
-        "would lose those people. Their cards keep what they have (members and all); the next run reads them "
-        "again. If the records persist (a corrupted record of a deleted user), remove that user from the group in "
-        "Jira. Groups: %s",
+        "%d Jira group(s) are not written this run: their member listings hold more records with the account id "
+        "'unknown' than the last successful run wrote them with; such a record names no one (Jira's fallback "
+        "record of a user its directory could not give -- an outage -- looks so, and that person is still a "
+        "member). Written with the members Jira could name, their cards would lose those people. Their cards keep "
+        "what they have (members and all); the next run reads them again. If the records persist (a corrupted "
+        "record of a deleted user), trigger the DAG once with the parameter allow_member_removal = true: later "
+        "runs write the group while the count does not grow. Groups: %s",
         len(held), "; ".join(f"{group.get('groupId') or '-'} ({group.get('name')}): {count} such record(s)"
                              for group, count in held[:20]) + (f"; and {len(held) - 20} more" if len(held) > 20 else ""),
     )
@@ -528,8 +577,12 @@ def extract(
     now: datetime | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
     guard: Callable[[], None] | None = None,
+    allow_member_removal: bool = False,
 ) -> ExtractResult:
     """Fetch the task's records from Jira into ``<run_path>/extract/``.
+
+    ``allow_member_removal`` (group imports, the run's parameter): a group whose member listing
+    holds more records Jira could not name than before is written all the same.
 
     ``guard`` is called before each page is staged (and before the dataset is closed): the
     run lease's :meth:`~..state.lease.RunLease.check`, which raises once this attempt no
@@ -552,7 +605,7 @@ def extract(
             task, state, default_clear_hours=default_clear_hours, force=clear_cache, now=now,
         ) is not None
         plan = plan_carry(task, jira, state, settings=settings, clear_due=clear_due, logger=lg)
-    return _extract(task, jira, state, location(run_path), plan, lg, settings, guard)
+    return _extract(task, jira, state, location(run_path), plan, lg, settings, guard, allow_member_removal)
 
 
 def _incremental_start(task: Any, state: StateApi, settings: Any, lg: Any) -> tuple[datetime | None, str]:
@@ -676,7 +729,7 @@ def _watermark_candidate(
 
 def _extract(
     task: Any, jira: JiraApi, state: StateApi, run_path: Any, plan: CarryPlan | None, lg: Any, settings: Any = None,
-    guard: Callable[[], None] | None = None,
+    guard: Callable[[], None] | None = None, allow_member_removal: bool = False,
 ) -> ExtractResult:
     """:func:`extract` once the full run's carry plan is made (``None``: read everything)."""
     skipped: list[datetime] = []  # comment imports: the updated of listed issues gone when read
@@ -696,6 +749,7 @@ def _extract(
                      ahead=_ahead_of_transform(task, settings, run_path, lg), logger=lg, guard=guard)
 
     settled_until: Any = None
+    unnamed_members: dict[str, int] | None = None  # group imports reading members: the next baseline
     if kind in ("generic", "comment"):
         jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering
         if task.mode == "incremental":
@@ -728,11 +782,7 @@ def _extract(
             staged.add_page(records)
         stats["unnamed_users"] = getattr(jira, "unnamed_users_left_out", 0) - unnamed_before
     elif kind == "group":
-        held: list[tuple[dict[str, Any], int]] = []  # groups whose member listings name not everyone
-        for records in _iter_group_records(jira, task, held):
-            stats["pages"] += 1
-            staged.add_page(records)
-        _stage_held_groups(staged, task, held, lg)
+        unnamed_members = _extract_groups(jira, task, state, staged, stats, lg, allow_member_removal)
     else:  # pragma: no cover - the task model refuses other kinds
         raise ValueError(f"unknown mapping_type {kind!r}")
 
@@ -764,6 +814,8 @@ def _extract(
     }
     if kind == "user":
         result["unnamed_users"] = stats["unnamed_users"]
+    if unnamed_members is not None:
+        result["unnamed_members"] = unnamed_members
     lg.info(
         "Extracted %d %s record(s) in %d page(s)%s; new watermark candidate: %s.",
         result["fetched"], kind, result["pages"],

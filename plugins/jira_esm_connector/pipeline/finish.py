@@ -211,6 +211,8 @@ def finish(
     }
     if extracted.get("unnamed_users") is not None:  # user imports: the removal's baseline (removal.py)
         counts["unnamed_users"] = int(extracted["unnamed_users"])
+    if extracted.get("unnamed_members"):  # group imports: per group, the next run's baseline (extract.py)
+        counts["unnamed_members"] = dict(extracted["unnamed_members"])
     watermark = _advance_watermark(task, state, extracted, loaded, counts["refused"], lg) if task.mode == "incremental" else None
     if extracted.get("renamed_projects") and not counts["refused"]:
         # their cards are re-keyed: later runs list only what changed (after a refusal, again)

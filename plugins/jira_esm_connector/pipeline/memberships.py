@@ -29,9 +29,10 @@ parameter ``allow_member_removal`` lets one run through. It is a parameter of it
 protect the memberships of the others, and a task with ``removed: false`` has no
 ``allow_mass_removal`` at all.
 
-A group whose member listing holds records with the account id 'unknown' (Jira's fallback
-record of a member its directory could not give names no one) never comes here: extract
-stages it as its key alone, so the run leaves its card as it is (:mod:`.extract`).
+A group whose member listing holds more records with the account id 'unknown' than the last
+successful run wrote it with (Jira's fallback record of a member its directory could not give
+names no one) never comes here: extract stages it as its key alone, so the run leaves its card
+as it is (:mod:`.extract`).
 """
 from __future__ import annotations
 

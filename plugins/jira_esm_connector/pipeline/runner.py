@@ -60,7 +60,7 @@ def run_import(
         extracted = extract(
             task, jira, state, path, settings=settings,
             default_clear_hours=getattr(settings, "cache_clear_hours", None),
-            clear_cache=clear_cache, now=now, logger=logger, guard=lease.check,
+            clear_cache=clear_cache, now=now, logger=logger, guard=lease.check, allow_member_removal=allow_member_removal,
         )
         transformed = transform(task, extracted, path, settings=settings, logger=logger, guard=lease.check)
         diffed = diff(
