@@ -51,17 +51,21 @@ def test_an_issue_the_lagging_index_left_out_is_not_marked_removed(jira, jira_si
     assert _statuses(esm, task)[changed] != "07 - Cancelled"
 
 
-def test_an_issue_changed_out_of_the_selection_before_the_listing_is_still_marked(jira, jira_sim, esm, state, staging):
+def test_an_issue_changed_out_of_the_selection_before_the_listing_is_still_marked(
+    jira, jira_sim, esm, state, staging, run_log,
+):
     """Without an overlap (no lag allowed for), an issue Jira still has but the JQL no longer
-    selects is marked at once: the check never makes a legitimate removal impossible."""
+    selects is marked at once: the check never makes a legitimate removal impossible. The log
+    says why it is marked (not gone from Jira: no longer selected)."""
     task = make_task(FULL, jql="project = SUP AND status != Closed", overlap_minutes=0)
     run_import(task, jira, esm, state, staging, run_id(1))
     key = sorted(jira_issues(jira, "project = SUP AND status != Closed"))[3]
     jira_sim.admin("PATCH", f"issues/{key}", json={"status": "Closed"})
 
-    second = run_import(task, jira, esm, state, staging, run_id(2))
+    second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
     assert second["marked_removed"] == 1
     assert _statuses(esm, task)[key] == "07 - Cancelled"
+    assert any("no longer selects" in m and key in m for m in run_log.messages), run_log.messages
 
 
 def test_issues_a_listing_page_lost_are_not_marked_removed(jira, jira_sim, esm, state, staging, run_log):

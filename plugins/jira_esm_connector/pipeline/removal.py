@@ -565,7 +565,12 @@ def _not_gone_from_jira(
             "task's JQL still selects them (a search page that came back short?): %s",
             len(selected), ", ".join(sorted(selected))[:1500],
         )
-    return [(card_id, key) for card_id, key in candidates if key not in recent | selected | spared]
+    left = [(card_id, key) for card_id, key in candidates if key not in recent | selected | spared]
+    unselected = sorted({former.get(key, key) for key in older.values()}.intersection(key for _, key in left))
+    if unselected:  # the others are gone from Jira (or duplicates of moved issues, logged above)
+        lg.info("%d of the card(s) to mark: Jira still has their issues, but the task's JQL no longer selects them: "
+                "%s", len(unselected), ", ".join(unselected)[:1500])
+    return left
 
 
 def _not_gone_by_issue_id(
