@@ -3,8 +3,6 @@ import it follows with ``after``), and a task file's yes/no value is refused whe
 is meant."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 import yaml
@@ -12,14 +10,7 @@ import yaml
 from jira_esm_connector.config import load_task_dir
 from jira_esm_connector.state import StateStore
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO_ROOT / "include" / "mappings"
-IMPORT_EXAMPLES = sorted(EXAMPLES.glob("import_*.yaml"))
-
-
-def _copy_imports(target: Path) -> None:
-    for path in IMPORT_EXAMPLES:
-        shutil.copy(path, target / path.name)
+from tests.fixtures.examples import EXAMPLES, copy_import_examples
 
 
 # --------------------------------------------------------------------------- scheduling table
@@ -59,7 +50,7 @@ def test_import_with_a_cron_and_after_is_judged_by_how_often_it_really_runs(tmp_
 
     folder = tmp_path / "mappings"
     folder.mkdir()
-    _copy_imports(folder)
+    copy_import_examples(folder)
     issues_file = folder / "import_3_issues_to_incidents.yaml"
     data = yaml.safe_load(issues_file.read_text())
     data.update(mode="full", removed={"attribute": "status", "value": "07 - Removed"})

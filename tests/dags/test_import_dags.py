@@ -2,7 +2,6 @@
 files, and whole runs with ``dag.test`` against the simulators."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,8 @@ from jira_esm_connector.dagfactory import build_all_dags, load_tasks, task_file_
 from jira_esm_connector.esm import EsmClient, eql
 from jira_esm_connector.state import StateStore
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO_ROOT / "include" / "mappings"
-IMPORT_EXAMPLES = sorted(EXAMPLES.glob("import_*.yaml"))
+from tests.fixtures.examples import EXAMPLES, IMPORT_EXAMPLES, REPO_ROOT
+from tests.fixtures.examples import copy_import_examples as _copy_examples
 
 BROKEN = """\
 name: broken_import
@@ -28,12 +26,6 @@ folder: persons
 key: {jira: accountId, esm: jira_account_id}
 attributes: {email: emailAddress}
 """
-
-
-def _copy_examples(target: Path, *names: str) -> None:
-    for path in IMPORT_EXAMPLES:
-        if not names or any(n in path.name for n in names):
-            shutil.copy(path, target / path.name)
 
 
 def _esm(esm_sim) -> EsmClient:

@@ -2,8 +2,6 @@
 names the broken file and fails, after checking everything else."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -14,14 +12,7 @@ from jira_esm_connector.state import StateStore
 # the DAG-test fixtures (Airflow metadata DB, connections to the simulators, a task folder)
 from tests.dags.conftest import airflow_db, connector_env  # noqa: F401
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO_ROOT / "include" / "mappings"
-IMPORT_EXAMPLES = sorted(EXAMPLES.glob("import_*.yaml"))
-
-
-def _copy_imports(target: Path) -> None:
-    for path in IMPORT_EXAMPLES:
-        shutil.copy(path, target / path.name)
+from tests.fixtures.examples import EXAMPLES, copy_import_examples
 
 
 def test_health_dag_fails_naming_a_broken_task_file(airflow_db, connector_env, tmp_path):  # noqa: F811
@@ -33,7 +24,7 @@ def test_health_dag_fails_naming_a_broken_task_file(airflow_db, connector_env, t
 
     from tests.dags.test_import_dags import _result, _states
 
-    _copy_imports(connector_env)
+    copy_import_examples(connector_env)
     users_file = connector_env / "import_1_users_to_persons.yaml"
     users_file.write_text(users_file.read_text().replace("mode: full", "mode: ful", 1))  # a typo in an edit
     state = StateStore(f"sqlite:///{tmp_path}/state.db")

@@ -63,3 +63,12 @@ def run_with_refused_removal_set_to_success(task, jira, esm, state, staging, n: 
         mark_removed(task, extracted, esm, state)
     finish(task, state, run_id(n), extracted, transformed, diffed, loaded, None, staging_root=staging)
     return extracted
+
+
+def extract_losing_a_page(task, jira, jira_sim, state, staging) -> dict:
+    """A second run's extract of ``task`` whose second search/jql page comes back empty although
+    the listing goes on (the simulator pages by 5 -- ``max_results_cap`` -- so 5 issues are
+    lost). The caller removes the faults (``DELETE faults``) when done."""
+    path = run_dir(staging, task.name, run_id(2))
+    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql", "after": 1})
+    return extract(task, jira, state, path, clear_cache=True)

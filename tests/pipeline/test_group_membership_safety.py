@@ -14,15 +14,9 @@ from jira_esm_connector.pipeline import run_import
 
 from .conftest import USERS_TASK, make_task
 from .helpers import by_attr, esm_cards, run_id
+from .test_removal_memberships import GROUPS_TASK as MEMBERS_TASK
 
-GROUPS_TASK = {
-    "name": "group_safety", "kind": "scheduled", "jira_conn_id": "jira_default", "esm_conn_id": "esm_default",
-    "schedule": "0 * * * *", "mode": "full", "mapping_type": "group", "template": "group", "folder": "groups",
-    "key": {"jira": "groupId", "esm": "jira_group_id"},
-    "attributes": {"name": "name", "status": {"value": "1 - Active"},
-                   "members": {"from": "members", "each": "accountId",
-                               "reference": {"template": "person", "by": "jira_account_id"}}},
-}
+GROUPS_TASK = {**MEMBERS_TASK, "name": "group_safety"}
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
-from jira_esm_connector.pipeline import extract, mark_removed, run_dir, run_import
+from jira_esm_connector.pipeline import mark_removed, run_import
 
 from .conftest import ISSUES_TASK, make_task
-from .helpers import by_attr, esm_cards, run_id
+from .helpers import by_attr, esm_cards, extract_losing_a_page, run_id
 
 LAG = 4  # seconds the search index lags behind writes
 REMOVAL = {"attribute": "status", "value": "07 - Cancelled", "max_share": 0.5}
@@ -103,10 +103,8 @@ def test_live_issues_a_lost_listing_page_left_out_stay_when_the_search_loses_a_p
     task = make_task(ISSUES_TASK, name="recheck_empty", mode="full", removed=REMOVAL)
     jira_sim.admin("PUT", "config", json={"max_results_cap": 5})
     first = run_import(task, jira, esm, state, staging, run_id(1))
-    path = run_dir(staging, task.name, run_id(2))
-    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql", "after": 1})
     try:
-        extracted = extract(task, jira, state, path, clear_cache=True)  # a page lost: 5 issues missing
+        extracted = extract_losing_a_page(task, jira, jira_sim, state, staging)
         assert extracted["fetched"] == first["fetched"] - 5
         time.sleep(0.2)
         jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql"})

@@ -12,7 +12,7 @@ import pytest
 from jira_esm_connector.pipeline import extract, mark_removed, run_dir, run_import
 
 from .conftest import ISSUES_TASK, make_task
-from .helpers import by_attr, esm_cards, jira_issues, run_id
+from .helpers import by_attr, esm_cards, extract_losing_a_page, jira_issues, run_id
 
 REMOVAL = {"attribute": "status", "value": "07 - Cancelled", "max_share": 0.5}
 FULL = dict(ISSUES_TASK, name="test_issues_lag", mode="full", removed=REMOVAL)
@@ -98,10 +98,8 @@ def test_a_refused_re_check_of_the_lost_issues_marks_none_of_them(jira, jira_sim
     task = make_task(FULL)
     jira_sim.admin("PUT", "config", json={"max_results_cap": 5})
     first = run_import(task, jira, esm, state, staging, run_id(1))
-    path = run_dir(staging, task.name, run_id(2))
-    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql", "after": 1})
     try:
-        extracted = extract(task, jira, state, path, clear_cache=True)  # a page lost: 5 issues missing
+        extracted = extract_losing_a_page(task, jira, jira_sim, state, staging)
         assert extracted["fetched"] == first["fetched"] - 5
         jira_sim.admin("POST", "faults", json={"type": "status", "status": 400, "count": 1,
                                                "path": "/rest/api/3/jql/match"})
@@ -127,10 +125,8 @@ def test_a_quiet_bulkfetch_cap_marks_the_deleted_issue_and_no_live_one(
     first = run_import(task, jira, esm, state, staging, run_id(1))
     deleted = sorted(jira_issues(jira, "project = SUP"))[-1]
     jira_sim.admin("DELETE", f"issues/{deleted}")
-    path = run_dir(staging, task.name, run_id(2))
-    jira_sim.admin("POST", "faults", json={"type": "empty", "count": 1, "path": "/rest/api/3/search/jql", "after": 1})
     try:
-        extracted = extract(task, jira, state, path, clear_cache=True)  # a page lost: 5 live issues missing
+        extracted = extract_losing_a_page(task, jira, jira_sim, state, staging)  # 5 live issues missing
         assert extracted["fetched"] == first["fetched"] - 6
         jira_sim.admin("PUT", "config", json={"bulkfetch_max": 2, "bulkfetch_silent": True,
                                               "bulkfetch_missing_errors": missing_errors})
