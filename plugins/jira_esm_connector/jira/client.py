@@ -390,6 +390,11 @@ class JiraClient:
                 # Jira's own content type, but cut off or corrupted (a proxy, a dropped stream)
                 problem = getattr(exc, "msg", None) or "cannot be parsed"
                 raise _malformed(method, path, f"the JSON body is cut off or invalid ({problem})", response.status_code) from None
+            if method.upper() not in ("GET", "HEAD"):
+                # a write answered by something else's page (a proxy's "accepted, please wait"):
+                # Jira may have carried it out -- not a wrong host, and not a refusal
+                raise _malformed(method, path, f"the answer is {ctype}, not JSON (a proxy's page?); the request may "
+                                               "have taken effect", response.status_code) from None
             raise HostUnreachableError(
                 f"Wrong host: {self.host} answered {method} {path} with {ctype}, not JSON; "
                 "it does not look like a Jira Cloud site.",
