@@ -342,11 +342,15 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
             log.warning("Ignoring an unreadable %s note on event %s: %r", AMBIGUOUS_CREATE_NOTE, ref.event_id, noted)
     note_event, get_event = getattr(state, "note_event", None), getattr(state, "get_event", None)
 
+    # this try's own acted note is taken back when Jira refused what it sent and nothing else of
+    # the event reached Jira: a corrected payload then is not "another payload than the one that acted"
+    withdraw = {ACTED_PAYLOAD_NOTE: None} if acted.get(ACTED_PAYLOAD_NOTE) == digest else {}
+
     def remember(at: datetime | None) -> None:
         if note_event is None:
             return
-        noted = note_event(ref.task, ref.event_id,
-                           {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None, **(acted if at else {})},
+        sent = acted if at else (withdraw if not notes.get(CREATED_ISSUE_NOTE) else {})
+        noted = note_event(ref.task, ref.event_id, {AMBIGUOUS_CREATE_NOTE: at.isoformat() if at else None, **sent},
                            attempt=claim.attempts)
         if at is not None and noted is False:
             raise _claim_lost(ref, claim)
@@ -374,8 +378,8 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
     def remember_step(step: str, value: Any) -> None:
         if note_event is None:
             return
-        noted = note_event(ref.task, ref.event_id,
-                           {STEPS_NOTE: dict(steps_known or {}) or None, **(acted if value == ops.STEP_SENT else {})},
+        sent = acted if value == ops.STEP_SENT else (withdraw if value is None and not steps_known else {})
+        noted = note_event(ref.task, ref.event_id, {STEPS_NOTE: dict(steps_known or {}) or None, **sent},
                            attempt=claim.attempts)
         if value == ops.STEP_SENT and noted is False:
             raise _claim_lost(ref, claim)
