@@ -976,6 +976,12 @@ def _earlier_keys(
         return {}, origins, {}
     known = run.state.object_keys(run.task.name, ids)
     earlier = {ids[ident]: (old, card) for ident, (old, card) in known.items() if old != ids[ident]}
+    if earlier and run.task.record_key_path not in ("key", "id"):
+        # a custom field's value is no issue's own: another issue may hold (or have held) the old
+        # value, and its card is that issue's -- re-keyed, it would be taken from it
+        shared = {old for old, idents in run.state.object_ids_of(run.task.name, [o for o, _c in earlier.values()]).items()
+                  if len(set(idents)) > 1}
+        earlier = {key: (old, card) for key, (old, card) in earlier.items() if old not in shared}
     new = {ident: key for ident, key in ids.items() if ident not in known and key not in origins}
     same = {ident: card for ident, (old, card) in known.items() if old == ids[ident]}
     if not new and not same:

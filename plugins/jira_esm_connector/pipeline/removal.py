@@ -94,6 +94,7 @@ from ..protocols import EsmApi, JiraApi, StateApi
 from .load import chunks_of, earlier_key_forms, stamped_by_task, task_cards
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
+from .transform import record_key
 from .template_lock import writing_template
 
 __all__ = ["mark_removed", "nothing_marked", "RemovalLimitError", "ShrinkLimitError"]
@@ -578,10 +579,12 @@ def _not_gone_by_issue_id(
     state: StateApi, seen: set[str],
 ) -> list[tuple[str, str]]:
     """:func:`_not_gone_from_jira` for a generic import keyed by something Jira cannot be asked
-    by (a custom field): each candidate's issue is found through the id the task recorded
-    with the record (the object map), and judged the same way -- changed since the listing
-    began less the overlap, or still selected by the task's JQL: not marked. A candidate
-    written before ids were recorded cannot be asked about: judged by the listing (logged)."""
+    by (a custom field): each candidate's issues are found through the ids the task recorded
+    with the records (the object map; a value several issues shared has several), and judged
+    the same way -- changed since the listing began less the overlap, or still selected by the
+    task's JQL -- and then only while one of them still holds the candidate's key (one that
+    took another value has a card of its own under it): not marked. A candidate written before
+    ids were recorded cannot be asked about: judged by the listing (logged)."""
     ids = state.object_ids_of(task.name, [key for _, key in candidates])
     unknown = [key for _, key in candidates if key not in ids]
     if unknown:
@@ -589,8 +592,8 @@ def _not_gone_by_issue_id(
                 "asked about them, the listing decides: %s", len(unknown), ", ".join(sorted(unknown))[:1500])
     if not ids:
         return candidates
-    key_of = {ident: key for key, ident in ids.items()}
-    proof = set(state.object_ids_of(task.name, islice(seen, len(ids))).values())
+    key_of = {ident: key for key, idents in ids.items() for ident in idents}
+    proof = {i for idents in state.object_ids_of(task.name, islice(seen, len(key_of))).values() for i in idents}
     answer = _in_jira(jira, list(key_of), "id", _lag_cutoff(task, extracted), proof)
     if answer is None:
         lg.warning("%d card(s) are not marked removed this run: Jira answered fewer issues per bulk fetch each time "
@@ -604,13 +607,29 @@ def _not_gone_by_issue_id(
         selected = set(older)
         lg.warning("%d card(s) are not marked removed this run: their issues, which Jira still has, could not be "
                    "re-checked against the task's JQL (%s); the next run asks again.", len(selected), exc)
-    kept = {key_of[i] for i in recent | selected if i in key_of}
+    holding = _still_holding(jira, task, {i: key_of[i] for i in recent | selected if i in key_of})
+    kept = set(holding.values())
     if kept:
         lg.warning("%d card(s) are not marked removed this run: this run's listing left their issues out, yet Jira "
-                   "has them, changed since the listing began less the overlap or still selected by the task's JQL "
-                   "(a lagging search index, a page that came back short?); the next run decides: %s",
+                   "has them under these keys, changed since the listing began less the overlap or still selected by "
+                   "the task's JQL (a lagging search index, a page that came back short?); the next run decides: %s",
                    len(kept), ", ".join(sorted(kept))[:1500])
     return [(card, key) for card, key in candidates if key not in kept]
+
+
+def _still_holding(jira: JiraApi, task: Any, issues: dict[str, str]) -> dict[str, str]:
+    """Of ``issues`` (issue id -> the record key it was written under), those whose issue still
+    holds that key at the task's key path (read consistently, ``issue/bulkfetch``). One Jira
+    does not answer now cannot be judged: kept."""
+    if not issues:
+        return {}
+    path = task.record_key_path
+    fields = [path.split(".")[1]] if path.startswith("fields.") and path.count(".") >= 1 else None
+    answered: dict[str, str | None] = {}
+    for _batch, found, _gone in jira.iter_hydrated([list(issues)], fields):
+        for issue in found:
+            answered[str(issue.get("id")).strip()] = record_key(issue, path)
+    return {ident: key for ident, key in issues.items() if ident not in answered or answered[ident] == key}
 
 
 def _users_gone_from_jira(

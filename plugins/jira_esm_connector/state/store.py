@@ -834,17 +834,19 @@ class StateStore:
         return out
 
     @transaction(idempotent=True)
-    def object_ids_of(self, task: str, keys: Iterable[Any]) -> dict[str, str]:
-        """``{record key: Jira object id}`` of the records the task last wrote under those keys
-        (keys never written with an id are absent): :meth:`object_keys` the other way round."""
+    def object_ids_of(self, task: str, keys: Iterable[Any]) -> dict[str, list[str]]:
+        """``{record key: [Jira object ids]}`` of the records the task last wrote under those keys
+        (keys never written with an id are absent; a key several issues shared -- a custom
+        field -- has several): :meth:`object_keys` the other way round."""
         t = self.tables.object_keys
         wanted = list(dict.fromkeys(str(k) for k in keys if k not in (None, "")))
-        out: dict[str, str] = {}
+        out: dict[str, list[str]] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(wanted):
                 rows = conn.execute(sa.select(t.c.record_key, t.c.object_id)
                                     .where(t.c.task == task, t.c.record_key.in_(chunk)))
-                out.update({key: ident for key, ident in rows})
+                for key, ident in rows:
+                    out.setdefault(key, []).append(ident)
         return out
 
     @staticmethod
