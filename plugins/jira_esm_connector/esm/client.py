@@ -240,7 +240,9 @@ class EsmClient:
                 verify=self.verify, **kwargs
             )
         except requests.RequestException as exc:
-            raise error_for_exception(exc, service=SERVICE, url=url, method=method) from None
+            # the create session never repeats a PUT: the error must say it may have taken effect
+            repeats = IDEMPOTENT_METHODS - {"PUT"} if session is self._create_session else None
+            raise error_for_exception(exc, service=SERVICE, url=url, method=method, idempotent=repeats) from None
 
     def login(self) -> None:
         """Log in (again) and keep the new JWT."""

@@ -53,9 +53,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Any], ...] = (
     # user:password@host in URLs; the password may itself contain '@' (the last '@'
     # before the path ends the user-info)
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s]*)@"), _userinfo),
-    # ... and a password holding '/', '?' or '#' (https://bob:pa/ss@host): user-info up to the
-    # last '@' of the word, unless what follows the ':' can be a port (host:8080/a?mail=x@y)
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s:@]*:(?!\d*(?:[/?#\s]|$))\S*@"), r"\1" + REDACTED + "@"),
+    # ... and a password holding '/', '?' or '#' (https://bob:pa/ss@host, bob:2024/pass@host):
+    # user-info up to the last '@' of the word, unless what follows the ':' is a port whose
+    # path reaches a query string, a space or the end before any '@' (host:8080/a?mail=x@y)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s:@]*:(?!\d*(?:$|\s|\?|[/#][^\s?@]*(?:$|\s|\?)))\S*@"),
+     r"\1" + REDACTED + "@"),
     # bare JWTs (header.payload.signature, base64url)
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\b"), REDACTED),
 )
@@ -110,7 +112,7 @@ class QueryStringFilter(logging.Filter):
 
 QUERY_STRING_FILTER = QueryStringFilter()
 # urllib3's loggers that write request URLs (connection pool lines, retry increments)
-URLLIB3_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+URLLIB3_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection")
 
 
 def hide_urllib3_query_strings() -> None:

@@ -55,6 +55,13 @@ def validate_base_url(url: str, *, allow_insecure_http: bool = False, service: s
     if not isinstance(url, str) or not url.strip():
         raise InsecureURLError(f"The {service} base URL is empty; set the connection's host to a full https:// URL.", service=service)
     raw = url.strip()
+    if "@" in raw.partition("://")[2]:
+        # user-info -- or a password holding '/', '?' or '#', which would read as host, port and
+        # path (https://bob:2024/pass@site: host 'bob'): never used, never repeated
+        raise InsecureURLError(
+            f"The {service} base URL must not contain a user name or password (an '@'); put them in the "
+            "connection's login and password fields.", service=service,
+        )
     try:
         parts = urlsplit(raw)
         port = parts.port  # raises ValueError on a bad port
@@ -64,12 +71,6 @@ def validate_base_url(url: str, *, allow_insecure_http: bool = False, service: s
     if scheme not in ("https", "http") or not parts.hostname:
         raise InsecureURLError(
             f"The {service} base URL {_shown_url(raw)!r} is not a full URL; write it as https://host[/path].",
-            service=service,
-        )
-    if parts.username or parts.password:
-        raise InsecureURLError(
-            f"The {service} base URL must not contain a user name or password; "
-            "put them in the connection's login and password fields.",
             service=service,
         )
     if parts.query or parts.fragment:
@@ -496,21 +497,28 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _transport_tries(chain: list[BaseException], method: str) -> tuple[str, str]:
+def _transport_tries(
+    chain: list[BaseException], method: str, idempotent: Iterable[str] | None = None,
+) -> tuple[str, str]:
     """(" after N attempts (...)", " It was not repeated ...") for a transport failure. A
     MaxRetryError means urllib3 gave up after retrying (LoggingRetry notes the count); without
-    one, a read failure was not retried at all: a write (POST/PATCH) is then never repeated."""
+    one, a read failure was not retried at all: a write (POST/PATCH, and a PUT the session does
+    not repeat -- ``idempotent``, the session's own methods) is then never repeated."""
     from urllib3.exceptions import MaxRetryError
 
     gave_up = [e for e in chain if isinstance(e, MaxRetryError)]
     tried = _attempts_text(getattr(gave_up[0], "attempts", None) if gave_up else None)
-    if gave_up or method.upper() in IDEMPOTENT_METHODS:
+    if gave_up or method.upper() in (IDEMPOTENT_METHODS if idempotent is None else frozenset(idempotent)):
         return tried, ""
     return tried, f" It was not repeated automatically because {NOT_REPEATED}."
 
 
-def error_for_exception(exc: requests.RequestException, *, service: str, url: str, method: str = "GET") -> ConnectorHTTPError:
-    """Map a requests transport exception to a typed error naming the host (never credentials)."""
+def error_for_exception(
+    exc: requests.RequestException, *, service: str, url: str, method: str = "GET",
+    idempotent: Iterable[str] | None = None,
+) -> ConnectorHTTPError:
+    """Map a requests transport exception to a typed error naming the host (never credentials).
+    ``idempotent``: the methods the session repeats (default :data:`IDEMPOTENT_METHODS`)."""
     from urllib3.exceptions import (
         ConnectTimeoutError,
         NameResolutionError,
@@ -532,7 +540,7 @@ def error_for_exception(exc: requests.RequestException, *, service: str, url: st
         )
     chain = _chain(exc)
     cut = any(is_tls_connection_cut(e) for e in chain)  # a dropped connection, not a TLS problem
-    tried, not_repeated = _transport_tries(chain, method)
+    tried, not_repeated = _transport_tries(chain, method, idempotent)
 
     if isinstance(exc, requests.exceptions.SSLError) and not cut:
         detail = "the certificate is not trusted"

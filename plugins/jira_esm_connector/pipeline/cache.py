@@ -45,13 +45,19 @@ def clear_task_cache(state, task_name: str, reason: str = "cleared by hand (cach
     return state.clear_cache(task_name, reason)
 
 
-def _lease_text(state, task_name: str) -> str:
+def _lease_now(state):
+    """The lease clock (the state database's on PostgreSQL), this machine's for an old store."""
     from datetime import datetime, timezone
 
+    now = getattr(state, "lease_now", None)
+    return now() if now is not None else datetime.now(timezone.utc)
+
+
+def _lease_text(state, task_name: str) -> str:
     lease = state.get_lease(task_name)
     if lease is None:
         return "free"
-    if lease.free(datetime.now(timezone.utc)):
+    if lease.free(_lease_now(state)):
         how = "released it" if lease.released else "its lease ran out"
         return f"free (last run '{lease.owner_run}': {how} at {lease.run_expires_at.isoformat()})"
     working = f", attempt {lease.holder} working" if lease.holder else ""
@@ -60,11 +66,9 @@ def _lease_text(state, task_name: str) -> str:
 
 def template_locks_text(state) -> list[str]:
     """One line per ESM template being written now (released or run-out locks are left out)."""
-    from datetime import datetime, timezone
-
     from ..state.lease import TEMPLATE_LOCK_PREFIX
 
-    now = datetime.now(timezone.utc)
+    now = _lease_now(state)
     lines = []
     for lock in state.list_leases(TEMPLATE_LOCK_PREFIX):
         if lock.free(now):

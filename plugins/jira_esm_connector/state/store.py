@@ -1389,6 +1389,13 @@ class StateStore:
         return self._lease(row) if row else None
 
     @transaction(idempotent=True)
+    def lease_now(self) -> datetime:
+        """The time leases are judged by now (:meth:`_lease_clock`): what an operator's tool
+        must compare them with -- its own machine's clock may run ahead or behind."""
+        with self.engine.connect() as conn:
+            return self._lease_clock(conn)
+
+    @transaction(idempotent=True)
     def list_leases(self, prefix: str = "") -> list[LeaseInfo]:
         """Lease rows whose name starts with ``prefix`` (e.g. the ESM template write locks,
         ``esm-template:``), by name."""
