@@ -68,6 +68,25 @@ def test_a_worker_whose_clock_runs_ahead_does_not_take_a_live_runs_task_lease(st
 
 
 @pytest.mark.postgres
+def test_a_worker_whose_clock_runs_ahead_does_not_take_a_live_events_claim(store_factory, monkeypatch):
+    """An event's claim counts as crashed once not heard of for ``stale_after``. A worker whose
+    clock ran ahead by more than that took a live try's claim (both acting: an issue created
+    twice). Claims are stamped and judged by the database's clock on PostgreSQL, as leases are."""
+    import jira_esm_connector.state.store as store_module
+
+    store = store_factory()
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    first = store.begin_event("t", "e1", owner="run-a", stale_after=timedelta(minutes=10))
+    assert first.claimed
+    real = store_module._utcnow
+    monkeypatch.setattr(store_module, "_utcnow", lambda: real() + timedelta(minutes=15))
+    second = store.begin_event("t", "e1", owner="run-b", stale_after=timedelta(minutes=10))
+    monkeypatch.setattr(store_module, "_utcnow", real)
+    assert not second.claimed and second.status == "running", second
+
+
+@pytest.mark.postgres
 def test_on_postgresql_expiries_follow_the_database_clock(store_factory):
     """Claims and heartbeats without an explicit ``now`` take the database's clock."""
     store = store_factory()

@@ -1098,10 +1098,13 @@ class StateStore:
         * running elsewhere -> not claimed, ``status == "running"``.
         """
         t = self.tables.events
-        now = _aware(now, "now") if now is not None else _utcnow()
+        given = now
         event_id = str(event_id)
         for _ in range(20):
             with self._write() as conn:
+                # claims are stamped and judged stale by one clock, as leases are: the database's
+                # on PostgreSQL (a worker whose clock runs ahead took a live try's claim)
+                now = self._lease_clock(conn, given)
                 row = self._event_row(conn, task, event_id)
                 if row is None:
                     values = dict(task=task, event_id=event_id, status="running", owner=owner, attempts=1,
