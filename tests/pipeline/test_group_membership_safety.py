@@ -94,6 +94,9 @@ def test_a_member_jira_cannot_name_for_a_while_keeps_the_group_membership(
     after = _members(_group_cards(esm, task)[group_id])
     assert person in after, (
         f"the membership of a person Jira could not name for a while was removed from group {group_id}: {result}")
+    # the run's counts add up: the group is fetched, neither transformed nor unchanged, but counted
+    held = result["groups_not_written"]  # every group the person is in
+    assert held >= 1 and f"groups not written {held}" in result["summary"], result
 
 
 def test_a_lasting_unnamed_member_is_the_baseline_once_a_run_allowed_it(

@@ -290,6 +290,7 @@ def _extract_groups(
         stats["pages"] += 1
         staged.add_page(records)
     _stage_held_groups(staged, task, unnamed.held, lg)
+    stats["groups_not_written"] = len(unnamed.held)
     return unnamed.next_baseline() if task.fetch_members else None
 
 
@@ -816,6 +817,8 @@ def _extract(
         result["unnamed_users"] = stats["unnamed_users"]
     if unnamed_members is not None:
         result["unnamed_members"] = unnamed_members
+    if stats.get("groups_not_written"):  # staged as keys only: fetched, neither transformed nor unchanged
+        result["groups_not_written"] = stats["groups_not_written"]
     lg.info(
         "Extracted %d %s record(s) in %d page(s)%s; new watermark candidate: %s.",
         result["fetched"], kind, result["pages"],

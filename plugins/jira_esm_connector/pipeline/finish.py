@@ -29,8 +29,9 @@ COUNT_KEYS = (
 # their previous members, the membership safety limit of pipeline/memberships.py; records held
 # pending because an event wrote their card after the load looked it up, re-keyed next run;
 # cards of records gone from Jira that ESM refused to mark removed: still active, the next run
-# tries again)
-OPTIONAL_COUNT_KEYS = ("groups_held_back", "held_for_rekey", "unnamed_users", "refused_removals")
+# tries again; groups whose member listing Jira could not name in full, not written this run:
+# fetched, neither transformed nor unchanged)
+OPTIONAL_COUNT_KEYS = ("groups_held_back", "held_for_rekey", "unnamed_users", "refused_removals", "groups_not_written")
 
 
 def summary_line(task_name: str, counts: dict[str, Any]) -> str:
@@ -208,6 +209,7 @@ def finish(
         "groups_held_back": int(loaded.get("groups_held_back", 0)),
         "held_for_rekey": held_for_rekey,
         "refused_removals": int((removed or {}).get("refused_removals") or 0),
+        "groups_not_written": int(extracted.get("groups_not_written") or 0),
     }
     if extracted.get("unnamed_users") is not None:  # user imports: the removal's baseline (removal.py)
         counts["unnamed_users"] = int(extracted["unnamed_users"])

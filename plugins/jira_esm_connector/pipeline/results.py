@@ -50,6 +50,10 @@ class ExtractResult(TypedDict):
     sync_digest: str | None  # ... and the task's mapping digest (pipeline/carry.py)
     renamed_projects: NotRequired[dict[str, str]]  # incremental: old project key -> new, listed in full once
     unnamed_users: NotRequired[int]  # user imports: records with the account id 'unknown' left out
+    # group imports: per group, the records with the account id 'unknown' it is written with (the
+    # next run's baseline), and the groups not written this run for having more of them
+    unnamed_members: NotRequired[dict[str, int]]
+    groups_not_written: NotRequired[int]
 
 
 class TransformResult(TypedDict):
