@@ -358,7 +358,7 @@ def _create_guarded(
       the index may still miss it at the start of this attempt -> search until it may not;
       found -> done, else :class:`CreateUnconfirmed` (the next attempt decides). The index
       has had its time already -> one search, and create only when it finds nothing;
-    * a create fails before Jira acted (429, 503, unreachable) -> send it again;
+    * a create fails before Jira acted (429, or no connection made) -> send it again;
     * a create fails in a way that may have taken effect -> search until the index has had
       its time; found -> done, else :class:`CreateUnconfirmed`.
     """
