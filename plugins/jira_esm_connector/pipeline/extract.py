@@ -282,16 +282,18 @@ def _with_members(
 
 def _extract_groups(
     jira: JiraApi, task: Any, state: StateApi, staged: _Staged, stats: dict[str, int], lg: Any, allow: bool,
-) -> dict[str, int] | None:
-    """Stage the groups (with their members when the mapping reads them); returns the next run's
-    baseline of members Jira could not name, per group (None: members not read)."""
+) -> dict[str, Any]:
+    """Stage the groups (with their members when the mapping reads them); returns what the
+    extract result adds: the next run's baseline of members Jira could not name, per group
+    (``unnamed_members``, when members are read), and the groups not written this run
+    (``groups_not_written``: staged as keys only -- fetched, neither transformed nor unchanged)."""
     unnamed = _UnnamedMembers(_unnamed_baseline(state, task), allow=allow)
     for records in _iter_group_records(jira, task, unnamed):
         stats["pages"] += 1
         staged.add_page(records)
     _stage_held_groups(staged, task, unnamed.held, lg)
-    stats["groups_not_written"] = len(unnamed.held)
-    return unnamed.next_baseline() if task.fetch_members else None
+    extras: dict[str, Any] = {"unnamed_members": unnamed.next_baseline()} if task.fetch_members else {}
+    return {**extras, **({"groups_not_written": len(unnamed.held)} if unnamed.held else {})}
 
 
 def _stage_held_groups(staged: _Staged, task: Any, held: list[tuple[dict[str, Any], int]], lg: Any) -> None:
@@ -750,7 +752,7 @@ def _extract(
                      ahead=_ahead_of_transform(task, settings, run_path, lg), logger=lg, guard=guard)
 
     settled_until: Any = None
-    unnamed_members: dict[str, int] | None = None  # group imports reading members: the next baseline
+    group_extras: dict[str, Any] = {}  # group imports: see _extract_groups
     if kind in ("generic", "comment"):
         jql = watermark_jql(task.jql, None)  # the task's JQL with the connector's ordering
         if task.mode == "incremental":
@@ -783,7 +785,7 @@ def _extract(
             staged.add_page(records)
         stats["unnamed_users"] = getattr(jira, "unnamed_users_left_out", 0) - unnamed_before
     elif kind == "group":
-        unnamed_members = _extract_groups(jira, task, state, staged, stats, lg, allow_member_removal)
+        group_extras = _extract_groups(jira, task, state, staged, stats, lg, allow_member_removal)
     else:  # pragma: no cover - the task model refuses other kinds
         raise ValueError(f"unknown mapping_type {kind!r}")
 
@@ -815,10 +817,7 @@ def _extract(
     }
     if kind == "user":
         result["unnamed_users"] = stats["unnamed_users"]
-    if unnamed_members is not None:
-        result["unnamed_members"] = unnamed_members
-    if stats.get("groups_not_written"):  # staged as keys only: fetched, neither transformed nor unchanged
-        result["groups_not_written"] = stats["groups_not_written"]
+    result.update(group_extras)  # type: ignore[typeddict-item]
     lg.info(
         "Extracted %d %s record(s) in %d page(s)%s; new watermark candidate: %s.",
         result["fetched"], kind, result["pages"],
