@@ -306,14 +306,23 @@ LEDGER_NOTE = "ledger"
 ACTED_PAYLOAD_NOTE = "acted_payload"
 
 
-def _acted_on_another_payload(claim: Any, digest: str) -> bool:
-    """Whether a change an earlier try of a resumed event may have sent to Jira came from another
-    payload than ``digest``'s. Events begun before the ``acted_payload`` note go by the try
-    just before this one."""
+def _digest_that_acted(claim: Any) -> str | None:
+    """The digest of the payload an earlier try of the event may have sent a change to Jira
+    with, or None: the ``acted_payload`` note; for an event begun before that note, the try
+    just before this one's, when it may have acted."""
     acted = (getattr(claim, "notes", None) or {}).get(ACTED_PAYLOAD_NOTE)
     if acted:
-        return acted != digest
-    return bool(claim.earlier_payload_digest and claim.earlier_payload_digest != digest and _may_have_acted(claim))
+        return str(acted)
+    if claim.resumed and claim.earlier_payload_digest and _may_have_acted(claim):
+        return str(claim.earlier_payload_digest)
+    return None
+
+
+def _acted_on_another_payload(claim: Any, digest: str) -> bool:
+    """Whether a change an earlier try of a resumed event may have sent to Jira came from another
+    payload than ``digest``'s (:func:`_digest_that_acted`)."""
+    acted = _digest_that_acted(claim)
+    return acted is not None and acted != digest
 
 
 def _may_have_acted(claim: Any) -> bool:
@@ -327,12 +336,8 @@ def _create_guard(state: StateApi, ref: EventRef, claim: Any, index_lag_s: float
     """The create's index-lag guard, fed from and stored into the event's state row. ``digest``:
     of this try's payload, noted with its first change sent when no earlier try sent one."""
     notes = getattr(claim, "notes", None) or {}
-    if notes.get(ACTED_PAYLOAD_NOTE):
-        acted: dict[str, str] = {}
-    elif claim.resumed and claim.earlier_payload_digest and _may_have_acted(claim):
-        acted = {ACTED_PAYLOAD_NOTE: claim.earlier_payload_digest}  # begun before the note: the try before acted
-    else:
-        acted = {ACTED_PAYLOAD_NOTE: digest}
+    # noted with this try's first change sent, unless noted already: the payload that acted first
+    acted = {} if notes.get(ACTED_PAYLOAD_NOTE) else {ACTED_PAYLOAD_NOTE: _digest_that_acted(claim) or digest}
     noted = notes.get(AMBIGUOUS_CREATE_NOTE)
     ambiguous_at = None
     if isinstance(noted, str):

@@ -108,14 +108,20 @@ class CarryPlan:
         return self.active and cached and ident not in self.changed_ids and record_key not in self.pending
 
 
+def jira_clock(jira: JiraApi) -> datetime | None:
+    """Jira's clock now (``serverInfo.serverTime``, UTC); None when Jira gives none. Raises what
+    the request raises."""
+    value = jira.server_info().get("serverTime")
+    moment = parse_jira_datetime(str(value)) if value else None
+    return moment.astimezone(timezone.utc) if moment else None
+
+
 def _server_time(jira: JiraApi) -> datetime | None:
     try:
-        value = jira.server_info().get("serverTime")
+        return jira_clock(jira)
     except Exception as exc:  # noqa: BLE001 - without Jira's clock nothing is carried
         log.warning("Could not read Jira's server time (%s): this full run reads every issue again.", exc)
         return None
-    moment = parse_jira_datetime(str(value)) if value else None
-    return moment.astimezone(timezone.utc) if moment else None
 
 
 def _newest_shown(jira: JiraApi, task: Any) -> tuple[bool, datetime | None]:

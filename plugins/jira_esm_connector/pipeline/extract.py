@@ -71,9 +71,10 @@ from ..mapping.dates import parse_jira_datetime
 from ..markers import connector_comment_or_gone
 from ..mapping.paths import get_path, path_head
 from ..protocols import JiraApi, StateApi
-from .carry import CarryPlan, plan_carry, supersede_watermark, task_digest
+from .carry import CarryPlan, jira_clock, plan_carry, supersede_watermark, task_digest
 from .diff import cache_clear_reason
 from .event_objects import note_event_objects
+from .finish import baseline_counts
 from .results import ExtractResult, no_lease_check
 from .staging import DatasetWriter, cell_text, location
 from .transform import TransformAhead, record_key
@@ -224,8 +225,7 @@ def _group_id(group: Mapping[str, Any]) -> str:
 def _unnamed_baseline(state: StateApi, task: Any) -> dict[str, int]:
     """Per group, the records with the account id 'unknown' the last successful run wrote it
     with (none recorded: none) -- as for the user import's limit (removal.py)."""
-    last = next((r for r in state.recent_runs(task.name, limit=50) if r.get("volume") is not None), None)
-    noted = (last.get("counts") or {}).get("unnamed_members") if last else None
+    noted = baseline_counts(state, task.name).get("unnamed_members")
     return {str(k): int(v) for k, v in noted.items()} if isinstance(noted, dict) else {}
 
 
@@ -691,15 +691,14 @@ def _index_settled_until(jira: JiraApi, settings: Any, lg: Any) -> Any:
     minute). :data:`_CLOCK_UNREAD` when Jira's clock cannot be read."""
     lag = float(getattr(settings, "index_lag_seconds", 60.0) if settings is not None else 60.0)
     try:
-        value = jira.server_info().get("serverTime")
-        moment = parse_jira_datetime(str(value)) if value else None
+        moment = jira_clock(jira)
     except Exception as exc:  # noqa: BLE001 - the watermark is held instead
         lg.warning("Could not read Jira's server time (%s): the watermark is not moved this run.", exc)
         return _CLOCK_UNREAD
     if moment is None:
         lg.warning("Jira's serverInfo gave no serverTime: the watermark is not moved this run.")
         return _CLOCK_UNREAD
-    return moment.astimezone(timezone.utc) - timedelta(seconds=lag)
+    return moment - timedelta(seconds=lag)
 
 
 def _watermark_candidate(

@@ -34,6 +34,14 @@ COUNT_KEYS = (
 OPTIONAL_COUNT_KEYS = ("groups_held_back", "held_for_rekey", "unnamed_users", "refused_removals", "groups_not_written")
 
 
+def baseline_counts(state: StateApi, task_name: str) -> dict[str, Any]:
+    """The counts of the task's last run whose removal step ran through (a volume recorded, as
+    ``last_volume`` reads it; none: ``{}``): a run whose removal was refused and then set to
+    success by hand is no baseline for the limits that compare with the last good run."""
+    last = next((r for r in state.recent_runs(task_name, limit=50) if r.get("volume") is not None), None)
+    return dict((last or {}).get("counts") or {})
+
+
 def summary_line(task_name: str, counts: dict[str, Any]) -> str:
     parts = ", ".join(f"{k.replace('_', ' ')} {counts.get(k, 0)}" for k in COUNT_KEYS)
     parts += "".join(f", {k.replace('_', ' ')} {counts[k]}" for k in OPTIONAL_COUNT_KEYS if counts.get(k))

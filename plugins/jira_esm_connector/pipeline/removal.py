@@ -91,6 +91,7 @@ from ..http.errors import BadRequestError, NotFoundError
 from ..http.parallel import bounded_parallel
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import EsmApi, JiraApi, StateApi
+from .finish import baseline_counts
 from .load import chunks_of, earlier_key_forms, stamped_by_task, task_cards
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
@@ -269,10 +270,7 @@ def _check_unnamed_users(
 ) -> None:
     """Raise :class:`ShrinkLimitError` when the run left out more user records with the account
     id 'unknown' than the last successful run (module docs), unless ``allow_shrink``."""
-    # the last run whose removal step ran through (a volume recorded, as last_volume reads it): a
-    # run whose removal was refused and then set to success by hand is no baseline
-    last = next((r for r in state.recent_runs(task.name, limit=50) if r.get("volume") is not None), None)
-    before = (last.get("counts") or {}).get("unnamed_users") if last else None
+    before = baseline_counts(state, task.name).get("unnamed_users")
     if before is not None and unnamed <= int(before):
         return  # as many as before: corrupted records of users deleted long ago
     against = f"{before} in the last successful run" if before is not None else "none recorded before"
@@ -493,17 +491,33 @@ def _own_cards_under_old_keys(
     return set(own)
 
 
-def _still_selected(jira: JiraApi, jql: str, issues: dict[str, str]) -> set[str]:
+def _still_selected(jira: JiraApi, jql: str, issues: dict[str, str], lg: Any) -> set[str]:
     """The record keys of ``issues`` (issue id -> key) the JQL still selects, asked for those
     ids alone through ``jql/match`` -- not the paged search: the listing may have lost these
     issues to a page that came back empty, and the same glitch on a paged re-check would read
     as "no longer selected". An id that is not a number cannot be asked: kept. No JQL: the
-    task selects every issue, so every one Jira still has."""
+    task selects every issue, so every one Jira still has. Jira refusing the question (a JQL
+    naming an issue that stopped existing meanwhile): all kept, logged -- the next run asks again."""
+    if not issues:
+        return set()
     if not jql.strip():
         return set(issues.values())
     selected = {key for ident, key in issues.items() if not ident.isdigit()}
-    matched = jira.matching_issue_ids(jql, [i for i in issues if i.isdigit()])
+    try:
+        matched = jira.matching_issue_ids(jql, [i for i in issues if i.isdigit()])
+    except BadRequestError as exc:
+        lg.warning(
+            "%d card(s) are not marked removed this run: their issues, which Jira still has, could not be re-checked "
+            "against the task's JQL (%s); the next run asks again.", len(issues), exc,
+        )
+        return set(issues.values())
     return selected | {key for ident, key in issues.items() if ident in matched}
+
+
+def _warn_cap_kept_dropping(lg: Any, n: int) -> None:
+    lg.warning("%d card(s) are not marked removed this run: Jira answered fewer issues per bulk fetch each time "
+               "their issues were asked about (%d times), so an issue it left out may be live; the next run asks "
+               "again.", n, _RECHECKS)
 
 
 def _not_gone_from_jira(
@@ -527,9 +541,7 @@ def _not_gone_from_jira(
     keys = [key for _, key in candidates]
     answer = _in_jira(jira, keys, task.record_key_path, cutoff, seen)
     if answer is None:
-        lg.warning("%d card(s) are not marked removed this run: Jira answered fewer issues per bulk fetch each time "
-                   "their issues were asked about (%d times), so an issue it left out may be live; the next run asks "
-                   "again.", len(candidates), _RECHECKS)
+        _warn_cap_kept_dropping(lg, len(candidates))
         return []
     recent, older, moved, elsewhere = answer
     recorded = state.object_keys(task.name, moved) if moved else {}
@@ -541,16 +553,7 @@ def _not_gone_from_jira(
     # key is that card's issue: changed recently or still selected, the card waits like any other
     asked = set(keys)
     former = {moved[ident]: old for ident, (old, _card) in recorded.items() if old in asked}
-    try:
-        selected = _still_selected(jira, task.jql or "", older) if older else set()
-    except BadRequestError as exc:
-        # Jira refuses such a JQL when one of the ids stopped existing meanwhile: an issue not
-        # re-checked is not marked (the next run asks again)
-        selected = set(older.values())
-        lg.warning(
-            "%d card(s) are not marked removed this run: their issues, which Jira still has, could not be re-checked "
-            "against the task's JQL (%s); the next run asks again.", len(selected), exc,
-        )
+    selected = _still_selected(jira, task.jql or "", older, lg)
     recent = {former.get(key, key) for key in recent}.intersection(asked) - spared
     selected = {former.get(key, key) for key in selected}.intersection(asked) - spared
     if recent:
@@ -596,17 +599,10 @@ def _not_gone_by_issue_id(
     proof = {i for idents in state.object_ids_of(task.name, islice(seen, len(key_of))).values() for i in idents}
     answer = _in_jira(jira, list(key_of), "id", _lag_cutoff(task, extracted), proof)
     if answer is None:
-        lg.warning("%d card(s) are not marked removed this run: Jira answered fewer issues per bulk fetch each time "
-                   "their issues were asked about (%d times), so an issue it left out may be live; the next run asks "
-                   "again.", len(ids), _RECHECKS)
+        _warn_cap_kept_dropping(lg, len(ids))
         return [(card, key) for card, key in candidates if key not in ids]
     recent, older, _moved, _elsewhere = answer
-    try:
-        selected = _still_selected(jira, task.jql or "", older) if older else set()
-    except BadRequestError as exc:
-        selected = set(older)
-        lg.warning("%d card(s) are not marked removed this run: their issues, which Jira still has, could not be "
-                   "re-checked against the task's JQL (%s); the next run asks again.", len(selected), exc)
+    selected = _still_selected(jira, task.jql or "", older, lg)
     holding = _still_holding(jira, task, {i: key_of[i] for i in recent | selected if i in key_of})
     kept = set(holding.values())
     if kept:
