@@ -220,11 +220,17 @@ def cached_fingerprint(data_fingerprint: str, target: str, issue_key: str | None
     return hashlib.sha256(f"{data_fingerprint}\x00{target}\x00{issue_key or ''}".encode("utf-8")).hexdigest()
 
 
+# the account types that always have an e-mail address (User.accountType: "app" is a system account)
+_ACCOUNTS_WITH_EMAIL = frozenset({"atlassian", "customer"})
+
+
 def hidden_email_attributes(task: Any) -> Any:
     """For a user import: ``fn(record, data)`` that drops from ``data`` the attributes read
-    from ``emailAddress`` when Jira hides it (an Atlassian account always has an address; its
-    profile visibility can keep Jira from showing it), so the card keeps the address it has
-    instead of having it wiped; None for other imports or when no attribute reads it."""
+    from ``emailAddress`` when Jira hides it (an Atlassian account always has an address, and so
+    does a Jira Service Management customer account, made from one; the person's privacy
+    settings can keep Jira from showing it), so the card keeps the address it has instead of
+    having it wiped; None for other imports or when no attribute reads it. An app account has
+    no address: its attributes are written as mapped."""
     if task.mapping_type != "user":
         return None
     names = task.attributes_reading("emailAddress")  # a path or a template
@@ -232,7 +238,7 @@ def hidden_email_attributes(task: Any) -> Any:
         return None
 
     def drop(record: dict[str, Any], data: dict[str, Any]) -> None:
-        if record.get("accountType") == "atlassian" and not record.get("emailAddress"):
+        if record.get("accountType") in _ACCOUNTS_WITH_EMAIL and not record.get("emailAddress"):
             for name in names:
                 data.pop(name, None)
 
