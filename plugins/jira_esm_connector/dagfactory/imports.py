@@ -433,9 +433,9 @@ def _add_import_steps(
             if task.removal is None:
                 log.info("This task does not mark removed records (removed: false).")
                 return nothing_marked()
-            # generic imports: the index lag check; user imports: a left-out user is asked about
-            jira_conn_id = task.jira_conn_id if task.mapping_type in ("generic", "user") else None
-            with _step_clients(jira_conn_id=jira_conn_id, esm_conn_id=task.esm_conn_id) as (jira, esm):
+            # Jira is asked about each candidate before its card is marked (as run_import does):
+            # generic imports the index lag check, user and group imports a left-out account or group
+            with _step_clients(jira_conn_id=task.jira_conn_id, esm_conn_id=task.esm_conn_id) as (jira, esm):
                 return _run_step(
                     mark_removed, task, extracted, esm, state,
                     allow_mass_removal=bool(params.get("allow_mass_removal")),
