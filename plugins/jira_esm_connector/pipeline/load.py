@@ -287,6 +287,8 @@ class _Run:
     writes: Any = field(default_factory=_bulk_writes)
     # the keys whose cards their own record disabled (StateStore.disabled_by_record), read once
     record_disabled: set[str] = field(default_factory=set)
+    # an import keyed by a custom field: every key of the load's dataset (see _earlier_keys)
+    dataset_keys: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         summary = "The load's last line counts them all."
@@ -384,6 +386,8 @@ def _load(
                set(state.pending_keys(task.name)), guard)  # pending: saved earlier without some references
     if task.removal is not None:
         run.record_disabled = state.disabled_by_record(task.name)
+    if writes and not empty and task.record_key_path not in ("key", "id"):
+        run.dataset_keys = frozenset(dataset.key_set())
     if writes and membership_attributes(task):
         _check_memberships(run, dataset, *members, concurrency=max(1, int(concurrency)))
     with _older_objects_left_out_of_gc():
@@ -978,10 +982,13 @@ def _earlier_keys(
     earlier = {ids[ident]: (old, card) for ident, (old, card) in known.items() if old != ids[ident]}
     if earlier and run.task.record_key_path not in ("key", "id"):
         # a custom field's value is no issue's own: another issue may hold (or have held) the old
-        # value, and its card is that issue's -- re-keyed, it would be taken from it
+        # value, and its card is that issue's -- re-keyed, it would be taken from it. Another
+        # record of this load holding it now counts too: its chunk may be at ESM at this moment,
+        # not recorded yet, writing that very card under the old value
         shared = {old for old, idents in run.state.object_ids_of(run.task.name, [o for o, _c in earlier.values()]).items()
                   if len(set(idents)) > 1}
-        earlier = {key: (old, card) for key, (old, card) in earlier.items() if old not in shared}
+        earlier = {key: (old, card) for key, (old, card) in earlier.items()
+                   if old not in shared and old not in run.dataset_keys}
     new = {ident: key for ident, key in ids.items() if ident not in known and key not in origins}
     same = {ident: card for ident, (old, card) in known.items() if old == ids[ident]}
     if not new and not same:

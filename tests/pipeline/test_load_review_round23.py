@@ -1,0 +1,59 @@
+"""Review round 23 of the load step (ESM side). Real ESM simulator over HTTPS, a fresh state
+store per test; the diff datasets are staged by hand so keys, issue ids and chunk borders
+are known."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jira_esm_connector.pipeline import load
+from jira_esm_connector.pipeline.staging import DatasetWriter
+from jira_esm_connector.pipeline.transform import TRANSFORM_COLUMNS, encode_data
+
+from .conftest import ISSUES_TASK, make_task
+from .test_parallel_load import _cards_by_key
+
+CF = "customfield_10050"
+
+
+def _record(key: str, subject: str, object_id: str | None = None) -> dict[str, Any]:
+    data = encode_data({"jira_key": key, "subject": subject, "status": "01 - New"})
+    return {"key": key, "fingerprint": hashlib.sha256(data.encode()).hexdigest(), "data": data,
+            "issue_key": None, "updated": "2026-01-01T00:00:00+00:00", "object_id": object_id}
+
+
+def _stage(path: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+    writer = DatasetWriter(path, TRANSFORM_COLUMNS)
+    writer.write_page(records)
+    return {"dataset": str(writer.close().path), "changed": len(records), "unchanged": 0, "cache_cleared": False}
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_a_custom_field_value_moving_between_issues_in_chunks_at_esm_at_once_keeps_one_card_per_issue(
+    esm, state, tmp_path, concurrency
+):
+    """An import keyed by a custom field (an asset tag). Issue 1 held "X" (card C); now issue 2
+    holds "X" and issue 1 holds "Y". Written one chunk after the other, the load learns that
+    issue 2 is written under "X" before it looks at issue 1, and leaves card C to the value "X"
+    (a custom field's value is no issue's own); issue 1 gets a card of its own. With both chunks
+    at ESM at once, issue 1's chunk re-keyed card C to "Y" while issue 2's chunk wrote issue 2
+    onto the same card C under "X": two issues, one card (the key map naming it for both), and
+    the issue whose write came first lost its card for good (both fingerprints cached)."""
+    task = make_task(ISSUES_TASK, name=f"cf_swap_parallel_{concurrency}", key={"jira": f"fields.{CF}", "esm": "jira_key"})
+    load(task, _stage(tmp_path / "d1", [_record("X", "issue one", "10001")]), esm, state)
+    card = _cards_by_key(esm, task.name)["X"][0].data_card_id
+
+    records = [_record("X", "issue two", "10002"), _record("Y", "issue one, new tag", "10001")]
+    result = load(task, _stage(tmp_path / "d2", records), esm, state, chunk_size=1, concurrency=concurrency)
+
+    cards = _cards_by_key(esm, task.name)
+    held = {key: [(c.data_card_id, c.value("subject")) for c in found] for key, found in cards.items()}
+    assert sorted(cards) == ["X", "Y"], f"{result}; cards by key: {held}"
+    assert all(len(found) == 1 for found in cards.values()), held
+    assert cards["X"][0].value("subject") == "issue two" and cards["Y"][0].value("subject") == "issue one, new tag"
+    assert cards["X"][0].data_card_id == card, held  # the card stays with its value
+    ids = state.get_card_ids(task.name, ["X", "Y"])
+    assert ids == {"X": card, "Y": cards["Y"][0].data_card_id}, ids
