@@ -4,6 +4,7 @@ are known."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from .conftest import ISSUES_TASK, make_task
 from .test_parallel_load import _cards_by_key
 
 CF = "customfield_10050"
+WAIT_S = 3  # how long a chunk reading a card waits for the other chunk to read it
 
 
 def _record(key: str, subject: str, object_id: str | None = None) -> dict[str, Any]:
@@ -57,3 +59,45 @@ def test_a_custom_field_value_moving_between_issues_in_chunks_at_esm_at_once_kee
     assert cards["X"][0].data_card_id == card, held  # the card stays with its value
     ids = state.get_card_ids(task.name, ["X", "Y"])
     assert ids == {"X": card, "Y": cards["Y"][0].data_card_id}, ids
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_two_issues_created_from_one_card_in_chunks_at_esm_at_once_get_one_card_each(
+    esm, state, tmp_path, concurrency
+):
+    """Two event pushes from one incident (ESM sent the event again under a new event id) each
+    created an issue and could not write its key back: both keys are noted with that card. The
+    load gives the card to one of them and a new card to the other -- in one chunk (the chunk's
+    own check) and one chunk after the other (the first recorded, the card holds its key when
+    the second reads it). With both chunks at ESM at once, each read the card holding no key
+    yet and wrote its issue onto it: two issues, one card, one issue's data overwritten and
+    never written again (both cached)."""
+    task = make_task(ISSUES_TASK, name=f"one_origin_parallel_{concurrency}")
+    card = str(esm.create_card("incident", {"subject": "Printer on fire"}, folder="incident_management"))
+    for n, key in enumerate(("SUP-801", "SUP-802"), start=1):
+        state.note_event_card("incident", "jira_key", key, card, task="create_issue", event_id=f"same-card-{n}")
+
+    records = [_record("SUP-801", "first issue"), _record("SUP-802", "second issue")]
+    real_get_card = esm.get_card
+    both_read = threading.Barrier(concurrency, timeout=WAIT_S)
+
+    def get_card(*args, **kwargs):
+        found = real_get_card(*args, **kwargs)
+        try:
+            both_read.wait()  # at once: each chunk has read the card before either writes it
+        except threading.BrokenBarrierError:
+            pass  # the other chunk did not read it
+        return found
+
+    esm.get_card = get_card
+    try:
+        result = load(task, _stage(tmp_path / "d", records), esm, state, chunk_size=1, concurrency=concurrency)
+    finally:
+        esm.get_card = real_get_card
+
+    cards = _cards_by_key(esm, task.name)
+    held = {key: [(c.data_card_id, c.value("subject")) for c in found] for key, found in cards.items()}
+    assert sorted(cards) == ["SUP-801", "SUP-802"], f"{result}; cards by key: {held}"
+    assert all(len(found) == 1 for found in cards.values()), held
+    assert card in (cards["SUP-801"][0].data_card_id, cards["SUP-802"][0].data_card_id), held
+    assert (result["created"], result["updated"]) == (1, 1), result

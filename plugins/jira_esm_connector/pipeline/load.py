@@ -289,6 +289,8 @@ class _Run:
     record_disabled: set[str] = field(default_factory=set)
     # an import keyed by a custom field: every key of the load's dataset (see _earlier_keys)
     dataset_keys: frozenset[str] = frozenset()
+    # the cards event pushes created issues from (origins) that a chunk sent so far may write
+    origins_given: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         summary = "The load's last line counts them all."
@@ -487,8 +489,9 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
                     continue
                 keys = [row["key"] for row in chunk]
                 hinted = run.state.get_card_ids(run.task.name, keys)
-                origins = run.state.event_cards(run.task.template, run.task.key.esm, keys)
+                origins = _origins_not_given(run, run.state.event_cards(run.task.template, run.task.key.esm, keys))
                 earlier, origins, back = _earlier_keys(run, chunk, origins)
+                run.origins_given.update(origins.values())
                 own_disabled = _disabled_by_record(run, chunk, earlier)
                 in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins, earlier, back, own_disabled))
                 while len(in_flight) >= concurrency:
@@ -500,6 +503,18 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
         except BaseException:
             _record_what_finished(run, in_flight)
             raise
+
+
+def _origins_not_given(run: _Run, origins: dict[str, str]) -> dict[str, str]:
+    """``origins`` (key -> the card an event push created it from) less the cards an earlier
+    chunk of this load may write already: one card for one key. Two events from one card
+    (sent again under a new event id) created two issues; in chunks at ESM at once, each read
+    the card holding no key yet and wrote its issue onto it."""
+    taken = [key for key, card in origins.items() if card in run.origins_given]
+    if taken:
+        run.lg.info("%d key(s) were created in Jira from a card an earlier chunk of this load writes for another "
+                    "key: they get cards of their own (%s).", len(taken), ", ".join(taken[:20]))
+    return {key: card for key, card in origins.items() if key not in taken}
 
 
 def _disabled_by_record(
