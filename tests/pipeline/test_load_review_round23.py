@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from jira_esm_connector.pipeline.transform import TRANSFORM_COLUMNS, encode_data
 
 from .conftest import ISSUES_TASK, make_task
 from .test_parallel_load import _cards_by_key
+from .test_removal_memberships import GROUPS_TASK
 
 CF = "customfield_10050"
 WAIT_S = 3  # how long a chunk reading a card waits for the other chunk to read it
@@ -61,6 +63,28 @@ def test_a_custom_field_value_moving_between_issues_in_chunks_at_esm_at_once_kee
     assert ids == {"X": card, "Y": cards["Y"][0].data_card_id}, ids
 
 
+@contextmanager
+def _reads_at_once(esm, chunks: int):
+    """While the block runs, a card read by its id waits (up to ``WAIT_S``) until ``chunks``
+    reads were made: chunks at ESM at once have each read the card before either writes it."""
+    real_get_card = esm.get_card
+    all_read = threading.Barrier(chunks, timeout=WAIT_S)
+
+    def get_card(*args, **kwargs):
+        found = real_get_card(*args, **kwargs)
+        try:
+            all_read.wait()
+        except threading.BrokenBarrierError:
+            pass  # no other chunk read it
+        return found
+
+    esm.get_card = get_card
+    try:
+        yield
+    finally:
+        esm.get_card = real_get_card
+
+
 @pytest.mark.parametrize("concurrency", [1, 2])
 def test_two_issues_created_from_one_card_in_chunks_at_esm_at_once_get_one_card_each(
     esm, state, tmp_path, concurrency
@@ -78,22 +102,8 @@ def test_two_issues_created_from_one_card_in_chunks_at_esm_at_once_get_one_card_
         state.note_event_card("incident", "jira_key", key, card, task="create_issue", event_id=f"same-card-{n}")
 
     records = [_record("SUP-801", "first issue"), _record("SUP-802", "second issue")]
-    real_get_card = esm.get_card
-    both_read = threading.Barrier(concurrency, timeout=WAIT_S)
-
-    def get_card(*args, **kwargs):
-        found = real_get_card(*args, **kwargs)
-        try:
-            both_read.wait()  # at once: each chunk has read the card before either writes it
-        except threading.BrokenBarrierError:
-            pass  # the other chunk did not read it
-        return found
-
-    esm.get_card = get_card
-    try:
+    with _reads_at_once(esm, concurrency):
         result = load(task, _stage(tmp_path / "d", records), esm, state, chunk_size=1, concurrency=concurrency)
-    finally:
-        esm.get_card = real_get_card
 
     cards = _cards_by_key(esm, task.name)
     held = {key: [(c.data_card_id, c.value("subject")) for c in found] for key, found in cards.items()}
@@ -101,3 +111,30 @@ def test_two_issues_created_from_one_card_in_chunks_at_esm_at_once_get_one_card_
     assert all(len(found) == 1 for found in cards.values()), held
     assert card in (cards["SUP-801"][0].data_card_id, cards["SUP-802"][0].data_card_id), held
     assert (result["created"], result["updated"]) == (1, 1), result
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_two_groups_created_from_one_card_in_chunks_looked_up_at_once_get_one_card_each(
+    esm, state, tmp_path, concurrency
+):
+    """As above for a group import, whose cards are looked up by the membership check (chunks
+    at ESM at once) before anything is written: both groups got the card an event push created
+    them from, and both were written onto it."""
+    task = make_task(GROUPS_TASK, name=f"one_origin_groups_{concurrency}")
+    card = str(esm.create_card("group", {"name": "Printers"}, folder="groups"))
+    for n, key in enumerate(("gid-801", "gid-802"), start=1):
+        state.note_event_card("group", "jira_group_id", key, card, task="create_group", event_id=f"same-group-{n}")
+    records = []
+    for key in ("gid-801", "gid-802"):
+        data = encode_data({"jira_group_id": key, "name": f"group {key}", "status": "1 - Active"})
+        records.append({"key": key, "fingerprint": hashlib.sha256(data.encode()).hexdigest(), "data": data,
+                        "issue_key": None, "updated": None, "object_id": None})
+
+    with _reads_at_once(esm, concurrency):
+        result = load(task, _stage(tmp_path / "d", records), esm, state, chunk_size=1, concurrency=concurrency)
+
+    found: dict[str, list[str]] = {}
+    for group in esm.iter_cards("group"):
+        found.setdefault(str(group.value("jira_group_id")), []).append(group.data_card_id)
+    assert len(found.get("gid-801", [])) == 1 and len(found.get("gid-802", [])) == 1, f"{result}; {found}"
+    assert card in found["gid-801"] + found["gid-802"], found

@@ -289,8 +289,9 @@ class _Run:
     record_disabled: set[str] = field(default_factory=set)
     # an import keyed by a custom field: every key of the load's dataset (see _earlier_keys)
     dataset_keys: frozenset[str] = frozenset()
-    # the cards event pushes created issues from (origins) that a chunk sent so far may write
-    origins_given: set[str] = field(default_factory=set)
+    # the cards event pushes created objects from (origins) that a chunk sent so far may write:
+    # card id -> the key it was given to (see _origins_not_given)
+    origins_given: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         summary = "The load's last line counts them all."
@@ -491,7 +492,6 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
                 hinted = run.state.get_card_ids(run.task.name, keys)
                 origins = _origins_not_given(run, run.state.event_cards(run.task.template, run.task.key.esm, keys))
                 earlier, origins, back = _earlier_keys(run, chunk, origins)
-                run.origins_given.update(origins.values())
                 own_disabled = _disabled_by_record(run, chunk, earlier)
                 in_flight.add(pool.submit(_write_chunk, run, chunk, hinted, origins, earlier, back, own_disabled))
                 while len(in_flight) >= concurrency:
@@ -507,14 +507,18 @@ def _write_all(run: _Run, rows: Iterable[dict[str, Any]], concurrency: int) -> N
 
 def _origins_not_given(run: _Run, origins: dict[str, str]) -> dict[str, str]:
     """``origins`` (key -> the card an event push created it from) less the cards an earlier
-    chunk of this load may write already: one card for one key. Two events from one card
-    (sent again under a new event id) created two issues; in chunks at ESM at once, each read
-    the card holding no key yet and wrote its issue onto it."""
-    taken = [key for key, card in origins.items() if card in run.origins_given]
+    chunk of this load may write for another key: one card for one key. Two events from one
+    card (sent again under a new event id) created two objects; in chunks at ESM at once (or
+    looked up by the membership check, all before any write), each read the card holding no
+    key yet and wrote its object onto it. The cards passed on are noted as given."""
+    taken = [key for key, card in origins.items() if run.origins_given.get(card, key) != key]
     if taken:
         run.lg.info("%d key(s) were created in Jira from a card an earlier chunk of this load writes for another "
                     "key: they get cards of their own (%s).", len(taken), ", ".join(taken[:20]))
-    return {key: card for key, card in origins.items() if key not in taken}
+    given = {key: card for key, card in origins.items() if key not in taken}
+    for key, card in given.items():
+        run.origins_given.setdefault(card, key)
+    return given
 
 
 def _disabled_by_record(
@@ -925,7 +929,8 @@ def _check_memberships(run: _Run, dataset: Dataset, unchanged: int | None, allow
         # drawn by bounded_parallel in this thread: only this thread reads the state store
         for chunk in chunks_of(_unique_rows(dataset, run.lg, quiet=True), run.chunk_size):
             keys = [row["key"] for row in chunk]
-            yield chunk, run.state.get_card_ids(task.name, keys), run.state.event_cards(task.template, task.key.esm, keys)
+            origins = _origins_not_given(run, run.state.event_cards(task.template, task.key.esm, keys))
+            yield chunk, run.state.get_card_ids(task.name, keys), origins
 
     def look_up(item: Any) -> tuple[dict[str, Any], list[GroupChange]]:
         chunk, hinted, origins = item
