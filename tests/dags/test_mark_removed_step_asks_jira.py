@@ -1,4 +1,4 @@
-"""Review round 23 (crash safety and resumption, DAG wiring): what the import DAG's steps hand
+"""What the import DAG's steps hand
 the pipeline functions must be what the in-process runner hands them -- a check the DAG leaves
 out is a check production never makes."""
 from __future__ import annotations
@@ -26,7 +26,7 @@ def test_group_import_dag_asks_jira_before_marking_a_group_the_listing_left_out(
     monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", connection_json(
         "jira_cloud", proxy.url, jira_sim.email, jira_sim.token))
     for n in range(6):  # one group of 14 left out is under the shrink limit (10 %)
-        jira_sim.admin("POST", "groups", json={"name": f"round23 team {n:02d}"})
+        jira_sim.admin("POST", "groups", json={"name": f"listed team {n:02d}"})
     copy_import_examples(connector_env, "users", "groups")
     dags = build_all_dags()
     assert str(dags["jira_users_to_persons"].test().state) == "success"

@@ -1,5 +1,5 @@
-"""Review round 23 of the people imports (users, group memberships, comments): real
-simulators over HTTPS, real state store, the real pipeline."""
+"""A user import and the reconciliation leave a hidden e-mail address on the card for every
+account type that has one (real simulators over HTTPS, real state store, the real pipeline)."""
 from __future__ import annotations
 
 from jira_esm_connector.pipeline import run_import

@@ -1,4 +1,4 @@
-"""Review round 23 of the load step (ESM side). Real ESM simulator over HTTPS, a fresh state
+"""The load step gives each ESM card to one record, chunks at ESM at once included. Real ESM simulator over HTTPS, a fresh state
 store per test; the diff datasets are staged by hand so keys, issue ids and chunk borders
 are known."""
 from __future__ import annotations
