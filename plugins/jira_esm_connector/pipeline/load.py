@@ -799,8 +799,10 @@ def _recorded_cards(
         except CardNotFoundError:
             continue
         held = str(card.value(task.key.esm) or "")
-        if card.deleted or _stamp(task, card) != task.name or held in ("", key):
-            continue  # gone, another writer's, or no key of its own: not this record's card
+        if card.deleted or _stamp(task, card) != task.name or held in ("", key) or held in run.dataset_keys:
+            # gone, another writer's, no key of its own, or the key of another record of this
+            # load (a custom field's value moved on): not this record's card
+            continue
         run.lg.info("Card %s of %s holds %s: an earlier run re-keyed it and the state did not record it.",
                     card_id, old, held)
         existing[key] = card
