@@ -326,5 +326,20 @@ def compile_fields(
     specs: Mapping[str, Any], *, options: MappingOptions | None = None
 ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """Event pushes: Jira field specs over a conf payload. Strings are templates; fields
-    whose value comes out empty are left out (an optional payload value was not sent)."""
-    return compile_attributes(specs, strings="template", options=options, drop_none=True)
+    whose value comes out empty are left out (an optional payload value was not sent), and so
+    is a list of values none of which was sent (``labels: ["{{ a }}", "{{ b }}"]``): ``[]``
+    would clear the field in Jira. A constant ``{value: []}`` still clears it."""
+    parsed = {name: parse_spec(spec, strings="template") for name, spec in specs.items()}
+    apply = compile_attributes(parsed, strings="template", options=options, drop_none=True)
+    lists = [name for name, spec in parsed.items() if spec.items is not None]
+    if not lists:
+        return apply
+
+    def fields(record: Mapping[str, Any]) -> dict[str, Any]:
+        out = apply(record)
+        for name in lists:
+            if out.get(name) == []:
+                del out[name]
+        return out
+
+    return fields
