@@ -2,9 +2,11 @@
 simulators and the real pipeline functions)."""
 from __future__ import annotations
 
-from jira_esm_connector.events import run_event
+import pytest
 
-from .conftest import make_task, unique
+from jira_esm_connector.events import is_permanent, run_event
+
+from .conftest import issue_status, make_task, project_with, unique
 
 
 def _issue(jira, labels):
@@ -29,3 +31,49 @@ def test_an_update_whose_list_field_values_were_not_sent_leaves_the_field_alone(
     fields = jira.get_issue(key, ["summary", "labels"])["fields"]
     assert fields["summary"] == "renamed"
     assert sorted(fields["labels"]) == ["and-me", "keep-me"]
+
+
+def _conflict_once(jira_sim, method: str, path: str) -> None:
+    """Jira answers the next ``method path`` with 409, its documented "the issue could not be
+    updated due to a conflicting update" (another edit of the issue at the same moment), and
+    does nothing."""
+    jira_sim.admin("POST", "faults", json={"type": "status", "status": 409, "count": 1, "method": method, "path": path})
+
+
+def test_a_conflicting_update_409_on_an_edit_is_retried_not_a_permanent_refusal(jira, jira_sim, state):
+    """Jira's 409 to ``PUT /issue`` is a conflict with a concurrent edit (an automation rule
+    editing the issue at the same moment): nothing was changed and a retry succeeds. Before,
+    it was taken for a refusal: the event failed for good (no Airflow retry) and the ESM
+    workflow was told Jira refused the update."""
+    task = make_task(
+        name=unique("r23_409e"), operation="update_issue", payload={"issue_key": {"required": True}, "subject": {}},
+        issue="{{ issue_key }}", fields={"summary": "{{ subject }}"},
+    )
+    key = _issue(jira, [])
+    conf = {"event_id": unique(), "issue_key": key, "subject": "after the conflict"}
+    _conflict_once(jira_sim, "PUT", f"/rest/api/3/issue/{key}")
+    with pytest.raises(Exception) as err:
+        run_event(task, conf, jira, None, state)
+    assert not is_permanent(err.value), err.value
+    assert "409" in str(err.value) and "conflict" in str(err.value).lower()
+    result = run_event(task, conf, jira, None, state)  # Airflow's retry
+    assert result["replayed"] is False
+    assert jira.get_issue(key, ["summary"])["fields"]["summary"] == "after the conflict"
+
+
+def test_a_conflicting_update_409_on_a_transition_is_retried_not_a_permanent_refusal(jira, jira_sim, state):
+    """The same for ``POST /issue/{key}/transitions``: the issue did not move; the retry moves it."""
+    project = project_with(jira, "Done")
+    key = jira.create_issue({"project": {"key": project}, "issuetype": {"name": "Task"}, "summary": "r23"})["key"]
+    task = make_task(
+        name=unique("r23_409t"), operation="transition_issue", payload={"issue_key": {"required": True}},
+        issue="{{ issue_key }}", transition={"to": "Done"},
+    )
+    conf = {"event_id": unique(), "issue_key": key}
+    _conflict_once(jira_sim, "POST", f"/rest/api/3/issue/{key}/transitions")
+    with pytest.raises(Exception) as err:
+        run_event(task, conf, jira, None, state)
+    assert not is_permanent(err.value), err.value
+    assert issue_status(jira, key) != "Done"
+    result = run_event(task, conf, jira, None, state)
+    assert result["changed"] is True and issue_status(jira, key) == "Done"

@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT_INDEX_LAG_S",
     "CreateGuard",
     "CreateUnconfirmed",
+    "IssueConflict",
     "add_comment",
     "add_user_to_group",
     "create_group",
@@ -227,6 +228,32 @@ def refused(exc: ConnectorHTTPError, doing: str) -> EventRefused:
         return EventRefused(f"Could not {doing}: {exc}")
     said = "; ".join(exc.details) if exc.details else str(exc)
     return EventRefused(f"Jira refused to {doing}: {said} (HTTP {exc.status})")
+
+
+class IssueConflict(EventError):
+    """Jira's 409 to an edit or a transition: "the issue could not be updated due to a
+    conflicting update" (the contract's words: another change of the issue at the same
+    moment, such as an automation rule's). Jira changed nothing; transient: a retry does it."""
+
+    permanent = False
+
+
+def _conflict(exc: ConnectorHTTPError, doing: str) -> IssueConflict:
+    said = "; ".join(exc.details) if exc.details else str(exc)
+    return IssueConflict(
+        f"Could not {doing} now: Jira reports a conflicting update of the issue (HTTP 409: {said}); "
+        "it changed nothing, retrying later"
+    )
+
+
+def _unless_conflict(doing: str, fn: Callable[[], T]) -> T:
+    """``fn()`` (an edit of an issue), its 409 raised as the retriable :class:`IssueConflict`."""
+    try:
+        return fn()
+    except ConnectorHTTPError as exc:
+        if exc.status == 409:
+            raise _conflict(exc, doing) from None
+        raise
 
 
 def _call(doing: str, fn: Callable[[], T]) -> T:
@@ -529,7 +556,8 @@ def update_issue(
     if confirmed is not None:
         return confirmed
     _sending(guard, "edit")
-    _call(f"edit issue {issue_key}", lambda: jira.edit_issue(issue_key, fields))
+    doing = f"edit issue {issue_key}"
+    _call(doing, lambda: _unless_conflict(doing, lambda: jira.edit_issue(issue_key, fields)))
     log.info("Updated Jira issue %s: %s", issue_key, ", ".join(sorted(fields)))
     result = {"issue_key": issue_key, "fields": sorted(fields)}
     _confirmed(guard, "edit", result)
@@ -597,20 +625,23 @@ def _transition(
     """Send the transition; None when it moved the issue. When the request failed but the issue
     is in a wanted status, that status: a lost answer (the POST is not repeated) after Jira
     moved it, or a refusal because it got there meanwhile (an earlier attempt's request that
-    timed out here and that Jira carried out late, or a person). The goal holds either way."""
+    timed out here and that Jira carried out late, or a person). The goal holds either way.
+    A 409 ("conflicting update": another change of the issue at the same moment) is retried later."""
     _sending(guard, "transition")
     try:
         jira.transition_issue(issue_key, transition_id, fields=fields or None)
         return None
     except ConnectorHTTPError as exc:
         transient = is_transient(exc)
-        if not transient and exc.status not in (400, 409):  # 400/409: "not valid for this issue"
+        if not transient and exc.status not in (400, 409):  # 400: "not valid for this issue"
             _refused_step(guard, "transition")
             raise refused(exc, doing) from None
         now = _status_of(jira, issue_key)
         if now is not None and now.casefold() in wanted:
             log.info("Could not %s (%s), but %s is in status '%s' now: nothing left to do", doing, exc, issue_key, now)
             return now
+        if exc.status == 409:
+            raise _conflict(exc, doing) from None
         if transient:
             raise
         _refused_step(guard, "transition")
