@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jira_esm_connector.events import is_permanent, run_event
+from jira_esm_connector.events import EventRefused, is_permanent, run_event
 
 from .conftest import issue_status, make_task, project_with, unique
 
@@ -77,3 +77,24 @@ def test_a_conflicting_update_409_on_a_transition_is_retried_not_a_permanent_ref
     assert issue_status(jira, key) != "Done"
     result = run_event(task, conf, jira, None, state)
     assert result["changed"] is True and issue_status(jira, key) == "Done"
+
+
+def test_a_retrigger_after_an_edit_jira_refused_is_not_told_its_payload_was_not_acted_on(jira, state):
+    """An update event Jira refuses (its summary is too long: Jira changed nothing); the
+    operator shortens it on the card and the workflow re-triggers the failed step (same event
+    id). The retry edits the issue with the corrected payload -- fully its own work -- so it is
+    not told ``payload_differs`` (which a workflow reads as "your payload was not applied"), as
+    a retried delete after a refused one is not. Before, the refused edit stayed "sent" in the
+    event's ledger, and the corrected retry was flagged although it was applied."""
+    task = make_task(
+        name=unique("r23_refused_edit"), operation="update_issue",
+        payload={"issue_key": {"required": True}, "subject": {}},
+        issue="{{ issue_key }}", fields={"summary": "{{ subject }}"},
+    )
+    key = _issue(jira, [])
+    event_id = unique()
+    with pytest.raises(EventRefused, match="255"):
+        run_event(task, {"event_id": event_id, "issue_key": key, "subject": "x" * 300}, jira, None, state, owner="run-1")
+    fixed = run_event(task, {"event_id": event_id, "issue_key": key, "subject": "shorter"}, jira, None, state, owner="run-2")
+    assert jira.get_issue(key, ["summary"])["fields"]["summary"] == "shorter"
+    assert "payload_differs" not in fixed, fixed

@@ -557,7 +557,11 @@ def update_issue(
         return confirmed
     _sending(guard, "edit")
     doing = f"edit issue {issue_key}"
-    _call(doing, lambda: _unless_conflict(doing, lambda: jira.edit_issue(issue_key, fields)))
+    try:
+        _call(doing, lambda: _unless_conflict(doing, lambda: jira.edit_issue(issue_key, fields)))
+    except EventRefused:
+        _refused_step(guard, "edit")  # Jira changed nothing: a corrected re-trigger is no other payload's sequel
+        raise
     log.info("Updated Jira issue %s: %s", issue_key, ", ".join(sorted(fields)))
     result = {"issue_key": issue_key, "fields": sorted(fields)}
     _confirmed(guard, "edit", result)
