@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jira_esm_connector.events import EventRefused, is_permanent, run_event
+from jira_esm_connector.config.params import param_kwargs
+from jira_esm_connector.events import EventRefused, PayloadError, check_payload, is_permanent, run_event
 
 from .conftest import issue_status, make_task, project_with, unique
 
@@ -98,3 +99,41 @@ def test_a_retrigger_after_an_edit_jira_refused_is_not_told_its_payload_was_not_
     fixed = run_event(task, {"event_id": event_id, "issue_key": key, "subject": "shorter"}, jira, None, state, owner="run-2")
     assert jira.get_issue(key, ["summary"])["fields"]["summary"] == "shorter"
     assert "payload_differs" not in fixed, fixed
+
+
+def _uri_task(**link):
+    return make_task(
+        name=unique("r23_uri"), operation="add_comment",
+        payload={"issue_key": {"required": True}, "link": {"format": "uri", **link}, "must": {"format": "uri", "required": True}},
+        issue="{{ issue_key }}", comment="See {{ link }} {{ must }}",
+    )
+
+
+@pytest.mark.parametrize("bad", ["not a uri", "www.example.com/no-scheme", "https://exa mple.com/", "https://example.com/\n"])
+def test_a_payload_value_that_is_no_uri_is_refused_where_the_field_says_format_uri(bad):
+    """``format: uri`` is one of the documented payload checks, but jsonschema checks "uri" only
+    when the optional rfc3987 package is installed (it is not): any text passed, at trigger
+    time (Airflow's Params) and in run_event, and reached Jira. Now an absolute URI is required."""
+    from airflow.sdk import Param
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    task = _uri_task()
+    ok = {"event_id": unique(), "issue_key": "SUP-1", "must": "https://example.com/a?b=c#d"}
+    assert check_payload(task, ok)["must"] == ok["must"]
+    assert check_payload(task, {**ok, "link": ""})["link"] is None  # an empty optional text: not sent
+    assert check_payload(task, {**ok, "link": "mailto:someone@example.com"})["link"] == "mailto:someone@example.com"
+    for name in ("link", "must"):
+        with pytest.raises(PayloadError, match=f"{name}: .* is not a valid uri"):
+            check_payload(task, {**ok, name: bad})
+    params = {name: Param(**kw) for name, kw in param_kwargs(task).items()}
+    assert params["must"].resolve("https://example.com/") == "https://example.com/"
+    assert params["link"].resolve("") == ""
+    for name in ("link", "must"):
+        with pytest.raises(ParamValidationError):
+            params[name].resolve(bad)
+
+
+def test_a_task_file_whose_uri_default_is_no_uri_is_refused():
+    """The field's own rules apply to its default (a trigger that leaves it out would be refused)."""
+    with pytest.raises(Exception, match="not a valid uri"):
+        _uri_task(default="not a uri")

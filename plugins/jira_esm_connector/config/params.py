@@ -14,6 +14,7 @@ __all__ = [
     "EVENT_ID_MAX_LENGTH",
     "EVENT_ID_PATTERN",
     "EVENT_ID_SCHEMA",
+    "URI_PATTERN",
     "params_schema",
     "allowed_keys",
     "param_kwargs",
@@ -36,6 +37,11 @@ EVENT_ID_PATTERN = f"^(?=\\s*[^\\s{_CONTROLS}])[^{_CONTROLS}]+{_END}"
 # dataCardId is a string of digits) or as JSON integers. At most 18 digits (a 64-bit id).
 DATACARD_ID_PATTERN = f"^[1-9][0-9]{{0,17}}{_END}"
 DATACARD_ID_MAX = 10**18 - 1
+# jsonschema checks the "uri" format only when the optional rfc3987 package is installed (a
+# dependency of neither the connector nor Airflow): without it any text passed, at trigger time
+# too. So the rule is written out as a pattern beside the format: an absolute URI -- a scheme,
+# then RFC 3986's characters only (no spaces, no line breaks; percent-escapes whole).
+URI_PATTERN = f"^[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z0-9._~:/?#\\[\\]@!$&'()*+,;=-]|%[0-9A-Fa-f]{{2}})*{_END}"
 
 EVENT_ID_SCHEMA: dict[str, Any] = {
     "type": "string",
@@ -75,6 +81,8 @@ def _field_schema(name: str, field: PayloadField) -> dict[str, Any]:
         schema["enum"] = list(field.enum)
     if field.format is not None:
         schema["format"] = field.format
+    if field.format == "uri":  # beside a pattern of the task's own, hence allOf
+        schema["allOf"] = [{"pattern": URI_PATTERN}]
     if field.pattern is not None:
         schema["pattern"] = field.pattern
     schema["title"] = field.title or name.replace("_", " ").capitalize()
@@ -101,7 +109,7 @@ def field_value_problem(field: PayloadField, value: Any) -> str | None:
             return f"{length}, more than max_length {rule}"
         return f"{length}, fewer than min_length {rule}" if value else "empty"
     if error.validator == "pattern":
-        return f"does not match pattern {rule!r}"
+        return "not a valid uri" if rule == URI_PATTERN else f"does not match pattern {rule!r}"
     if error.validator == "format":
         return f"not a valid {rule}"
     return error.message
@@ -146,7 +154,7 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 # rules that speak of a string's content; for an optional field they hold only when it has one
-_CONTENT_RULES = ("pattern", "format", "minLength")
+_CONTENT_RULES = ("pattern", "format", "allOf", "minLength")
 
 
 def _optional(schema: dict[str, Any]) -> dict[str, Any]:
