@@ -1,5 +1,5 @@
-"""Review round 23 of the event pushes: defects found and pinned (one test each, on the
-simulators and the real pipeline functions)."""
+"""Event pushes: an edit leaves out lists whose values were not sent, a 409 is retried, a refused
+edit leaves the ledger, and format: uri is checked (simulators and the real pipeline functions)."""
 from __future__ import annotations
 
 import pytest
