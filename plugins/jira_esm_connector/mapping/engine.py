@@ -70,6 +70,7 @@ class Reference:
 # ---- transforms -------------------------------------------------------------------
 
 def _to_bool(value: Any) -> bool:
+    _single(value)  # bool() of a Jira object is True whatever it holds (an option "No")
     if isinstance(value, str):
         low = value.strip().lower()
         if low in ("true", "yes", "1", "on"):
@@ -81,6 +82,7 @@ def _to_bool(value: Any) -> bool:
 
 
 def _to_int(value: Any) -> int:
+    _single(value)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, float):
@@ -104,7 +106,7 @@ def _to_number(value: Any) -> int | float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = value
     else:
-        text = str(value).strip()
+        text = str(_single(value)).strip()
         try:
             return int(text)
         except ValueError:
@@ -114,18 +116,24 @@ def _to_number(value: Any) -> int | float:
     return number
 
 
-def _text(value: Any) -> str:
-    """The text of one Jira value. A Jira object or list has none: its Python repr would
-    reach ESM (``{'id': '1', 'name': 'Network'}``), or be a reference key no card has."""
-    if isinstance(value, str):
-        return value
+def _single(value: Any) -> Any:
+    """``value``, when it is one value; a Jira object or list is refused (ValueError): it has
+    no text, yes/no or number of its own, and matches no key of a value map."""
     if isinstance(value, (dict, list, tuple)):
         what = "an object" if isinstance(value, dict) else "a list"
         raise ValueError(
             f"Jira gave {what} {short_repr(value)}, not a single value: pick one of its fields "
             "(a longer path such as fields.x.value, or each: <field> for a list)"
         )
-    return str(whole_number(value))
+    return value
+
+
+def _text(value: Any) -> str:
+    """The text of one Jira value. A Jira object or list has none: its Python repr would
+    reach ESM (``{'id': '1', 'name': 'Network'}``), or be a reference key no card has."""
+    if isinstance(value, str):
+        return value
+    return str(whole_number(_single(value)))
 
 
 def _scalar_transform(spec: FieldSpec, options: MappingOptions) -> Callable[[Any], Any]:
@@ -165,11 +173,8 @@ def _join(value: Any, separator: str) -> str | None:
 
 
 def _lookup(mapping: dict[Any, Any], value: Any, by_text: dict[str, Any] | None = None) -> Any:
-    try:
-        if value in mapping:
-            return mapping[value]
-    except TypeError:  # unhashable value (dict): only the text form can match
-        pass
+    if value in mapping:  # an object or list (no key of a map) was refused by _single
+        return mapping[value]
     text = str(value)
     if text in mapping:
         return mapping[text]
@@ -236,7 +241,7 @@ def _compile_scalar(spec: FieldSpec, options: MappingOptions) -> Callable[[Any],
             value = transform(value)
             if value is None:
                 return None
-        found = _lookup(mapping, value, by_text)
+        found = _lookup(mapping, _single(value), by_text)
         if found is not _MISSING:
             return found
         return default if has_default else value

@@ -58,7 +58,7 @@ log = logging.getLogger("jira_esm_connector.pipeline")
 _SUPERSEDED = "superseded"
 
 # Bump when transform's output for the same Jira record changes without a version change.
-TRANSFORM_REVISION = 3
+TRANSFORM_REVISION = 4
 
 
 def _connector_version() -> str:
