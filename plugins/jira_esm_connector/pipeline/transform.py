@@ -33,10 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..bounded import cut, shown_key
+from ..bounded import cut, short_repr, shown_key
 from ..mapping import Reference, compile_attributes, fingerprint
 from ..mapping.engine import MappingError
-from ..mapping.paths import get_path
+from ..mapping.paths import compile_path, get_path
 from ..mapping.templates import whole_number
 from ..state.schema import RECORD_KEY_MAX
 from .carry import task_digest
@@ -191,6 +191,16 @@ def key_problem(key: str) -> str | None:
     return f"is {len(key)} characters long; the connector's state database keeps keys of at most {RECORD_KEY_MAX}"
 
 
+def object_key_problem(value: Any) -> str | None:
+    """Why a record's key value cannot identify it, or None: a Jira object or list (a select
+    option, a user picker) has no text of its own, and the Python repr taken for it gives every
+    record holding the same option one key -- all but one of them would be lost."""
+    if not isinstance(value, (dict, list, tuple)):
+        return None
+    what = "an object" if isinstance(value, dict) else "a list"
+    return f"is {what} {short_repr(value)}, not a single value: pick one of its fields (a longer path such as fields.x.value)"
+
+
 def record_key(record: Any, path: str) -> str | None:
     """The text of a record's key (at ``path``), None when it has none. A whole number Jira
     sends as a double (a number field: 13.0) is "13", as the ESM card holding it has it."""
@@ -255,6 +265,7 @@ class RecordMapper:
         self.apply = compile_attributes(task.effective_attributes, options=task.mapping_options(settings))
         self.key_attr = task.key.esm if task.key is not None else None
         self.key_path = task.record_key_path
+        self.key_value = compile_path(self.key_path)
         self.is_comment = task.mapping_type == "comment"
         # issue keys change (a move, a project key change), and so may a task's key (another
         # key path; a custom field edited): the id an issue keeps is carried along, so its card
@@ -279,7 +290,7 @@ class RecordMapper:
             if key is None:
                 self._problem("(no key)", f"the key path '{self.key_path}' is empty in this record")
                 continue
-            unkeepable = key_problem(key)
+            unkeepable = object_key_problem(self.key_value(record)) or key_problem(key)
             if unkeepable:
                 self._problem(shown_key(key), f"the key at '{self.key_path}' {unkeepable}")
                 continue
