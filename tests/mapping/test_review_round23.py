@@ -43,3 +43,52 @@ def test_a_list_inside_a_list_is_refused_by_a_boolean_and_a_map():
     for spec in ({"from": "fields.labels", "transform": "boolean"}, {"from": "fields.labels", "map": {"a": "b"}}):
         with pytest.raises(MappingError, match="Jira gave a list"):
             compile_attributes({"x": spec})(ISSUE)
+
+
+# ---- numbers written with leading zeros in a task file -----------------------------------
+
+CODES_YAML = """
+name: departments
+kind: scheduled
+jira_conn_id: jira_default
+esm_conn_id: esm_default
+schedule: null
+mode: full
+mapping_type: user
+template: person
+folder: persons
+key: {jira: accountId, esm: jira_account_id}
+cache: {clear_hours: [06, 18]}
+page_size: 0100
+attributes:
+  postal_code: {value: 00100}
+  cost_centre:
+    from: department
+    map: {Finance: 0420, Sales: 0610, Support: 1200}
+  department:
+    from: costCentre
+    map: {0420: Finance, 0610: Sales, 1:30: Support}
+"""
+
+
+def test_a_number_written_with_leading_zeros_stays_the_text_the_task_file_says():
+    """YAML 1.1 (PyYAML's safe loader) reads 0420 as the octal number 272 and 1:30 as 90: a
+    constant postal code 00100 went to ESM as 64, and a value map keyed by cost centres matched
+    Jira's "0420" never (its default, or the value unmapped, silently) but "272" instead."""
+    from jira_esm_connector.config import parse_task
+    from jira_esm_connector.config.yamlio import load_yaml
+
+    task = parse_task(load_yaml(CODES_YAML), "departments.yaml")
+    apply = compile_attributes(task.effective_attributes, options=task.mapping_options())
+    assert apply({"accountId": "a1", "department": "Finance", "costCentre": "0420"}) == {
+        "postal_code": "00100", "cost_centre": "0420", "department": "Finance"}
+    assert apply({"accountId": "a1", "department": "Sales", "costCentre": "272"})["department"] == "272"
+    assert apply({"accountId": "a1", "department": "Support", "costCentre": "1:30"})["department"] == "Support"
+    # keys that take a number still read such a text as the number it writes
+    assert task.cache.clear_hours == [6, 18] and task.page_size == 100
+
+
+def test_plain_numbers_are_still_numbers():
+    from jira_esm_connector.config.yamlio import load_yaml
+
+    assert load_yaml("a: [0, 7, -3, 1_000, 0x1F, 1.5, 0.25]") == {"a": [0, 7, -3, 1000, 31, 1.5, 0.25]}

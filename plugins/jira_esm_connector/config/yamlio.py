@@ -2,6 +2,8 @@
 
 * ``yes``/``no``/``on``/``off`` stay text (only ``true``/``false`` are booleans), so value
   maps like ``{Yes: ...}`` mean what they say;
+* a number written with a leading zero (``0420``, a cost centre; ``00100``, a postal code) or
+  with colons (``1:30``) stays text: YAML 1.1 reads them as octal (272) and base 60 (90);
 * a key written twice in one mapping is an error (PyYAML would silently keep the last one);
 * errors carry line numbers;
 * anchors and aliases (``&x`` / ``*x``) are refused: a few hundred bytes of nested aliases
@@ -44,6 +46,16 @@ _Loader.yaml_implicit_resolvers = {
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+# Integers without YAML 1.1's octal (0420) and base 60 (1:30) forms: those stay text.
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:int"]
+    for k, v in _Loader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
 )
 
 
