@@ -92,3 +92,21 @@ def test_plain_numbers_are_still_numbers():
     from jira_esm_connector.config.yamlio import load_yaml
 
     assert load_yaml("a: [0, 7, -3, 1_000, 0x1F, 1.5, 0.25]") == {"a": [0, 7, -3, 1000, 31, 1.5, 0.25]}
+
+
+# ---- a value map's explicit null ---------------------------------------------------------
+
+def test_a_value_mapped_to_null_clears_the_attribute_instead_of_taking_the_default():
+    """``default`` is for the values the map does not name (docs/TASK_FILES.md): a value the map
+    names with null ("Won't Do" has no resolution on the card) got the default all the same."""
+    apply = compile_attributes({
+        "resolution": {"from": "fields.resolution.name", "map": {"Won't Do": None, "Done": "Fixed"}, "default": "Other"},
+        "due": {"from": "fields.duedate", "transform": "date", "map": {"2024-05-01": "May Day"}, "default": "none"},
+    })
+    def issue(resolution, due):
+        return {"fields": {"resolution": {"name": resolution} if resolution else None, "duedate": due}}
+
+    assert apply(issue("Won't Do", "2024-05-01")) == {"resolution": None, "due": "May Day"}
+    assert apply(issue("Done", "2024-05-02")) == {"resolution": "Fixed", "due": "none"}  # not in the map
+    assert apply(issue("Duplicate", None)) == {"resolution": "Other", "due": "none"}
+    assert apply(issue(None, "")) == {"resolution": "Other", "due": "none"}  # no value, or none after the transform

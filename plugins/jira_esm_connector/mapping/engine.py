@@ -240,7 +240,7 @@ def _compile_scalar(spec: FieldSpec, options: MappingOptions) -> Callable[[Any],
         if transform is not None:
             value = transform(value)
             if value is None:
-                return None
+                return default if has_default else None
         found = _lookup(mapping, _single(value), by_text)
         if found is not _MISSING:
             return found
@@ -262,6 +262,8 @@ def _compile_from_path(spec: FieldSpec, options: MappingOptions) -> Callable[[An
         (spec.separator if spec.separator is not None else ", ") if spec.transform == "join" else None
     )
     has_default, default, reference = spec.has_default, spec.default, spec.reference
+    # a value map gives the default itself, to the values it does not name: one it maps to null stays null
+    default_after = has_default and spec.mapping is None
     if get_each is None and scalar is None and not has_default and join_sep is None and reference is None:
         def plain(record: Any) -> Any:  # a bare path: the most common spec by far
             value = get(record)
@@ -282,7 +284,9 @@ def _compile_from_path(spec: FieldSpec, options: MappingOptions) -> Callable[[An
                 value = [v for v in map(scalar, value) if v is not None]
         elif value is not None and scalar is not None:
             value = scalar(value)
-        if value is None and has_default:
+            if value is None and default_after:
+                value = default
+        elif value is None and has_default:
             value = default
         if join_sep is not None:
             value = _join(value, join_sep)
