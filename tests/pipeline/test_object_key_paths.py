@@ -1,4 +1,4 @@
-"""Review round 23 of transform: records that reached ESM other than Jira holds them. Real
+"""Transform: a key path that reads a Jira object is refused, not merged into one card. Real
 simulators over HTTPS."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Review round 23 of the mapping engine: values a task file maps that reached ESM other than
+"""The mapping engine: values a task file maps that reached ESM other than
 Jira and the task file say they are."""
 from __future__ import annotations
 
