@@ -176,7 +176,11 @@ def _advance_watermark(
         state.set_watermark(task.name, candidate, digest=digest)
         lg.info("Watermark of '%s' advanced to %s (UTC, newest 'updated' in this run's data).", task.name, candidate.isoformat())
     else:
-        if digest:  # the watermark the task has holds for this task file too (this run saw to it)
+        if digest and previous is not None:
+            # the watermark this run fetched from holds for this task file too (this run saw to
+            # it). A run that used none (first run, or the task changed) and moves none leaves
+            # the digest alone: the value stored, if any, was reached under another task file,
+            # and the next run must read everything again (a listed issue it could not read)
             state.set_watermark(task.name, None, digest=digest)
         if candidate is not None:
             lg.info("Watermark of '%s' stays at %s (nothing newer in this run).", task.name, candidate.isoformat())
