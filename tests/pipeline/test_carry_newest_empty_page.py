@@ -48,3 +48,18 @@ def test_a_hidden_change_is_read_although_the_newest_query_met_an_empty_page(jir
     for n in (3, 4, 5):
         run_import(task, jira, esm, state, staging, run_id(n), settings=NO_CLEAR)
     assert _subjects(esm, task)[key] == "Hidden by the index"
+
+
+def test_the_next_start_stays_the_index_lag_behind_jiras_clock(jira, jira_sim, esm, state, staging):
+    """With changes as new as Jira's clock shown, the next full run's start is Jira's clock less
+    JIRA_ESM_INDEX_LAG_SECONDS (as the incremental watermark is), not the clock itself: an older
+    change a lag longer than the overlap still hides must fall inside the next run's window."""
+    task = make_task(TASK)
+    key = sorted(jira_issues(jira, "project = SUP"))[3]
+    jira_sim.admin("PATCH", f"issues/{key}", json={"summary": "Changed just now"})  # the newest change: now
+    settings = SimpleNamespace(cache_clear_hours=[], index_lag_seconds=300.0)
+    before = datetime.now(timezone.utc)
+    run_import(task, jira, esm, state, staging, run_id(1), settings=settings)
+    start, _digest = state.get_full_sync(task.name)
+    assert start <= before - timedelta(seconds=290), start
+    assert start >= before - timedelta(seconds=400), start

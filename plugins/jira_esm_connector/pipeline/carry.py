@@ -21,7 +21,9 @@ An issue is carried only when **all** of these hold -- otherwise it is read as b
   has a later ``updated`` -- also one the lagging index did not show yet, which is newer than
   the newest it showed (as the incremental watermark: an index that shows changes out of
   order is what the overlap is for). Jira's clock alone lost such a change when the index
-  lagged longer than the overlap: every later run carried the issue;
+  lagged longer than the overlap: every later run carried the issue. Jira's clock counts
+  less the index lag (``JIRA_ESM_INDEX_LAG_SECONDS``), as for the incremental watermark:
+  a lag set longer than the overlap is covered too;
 * no cache clear is due or asked for (``clear_cache``): a cleared cache must push every
   record, so a run that clears reads everything; with the default daily clear
   (``JIRA_ESM_CACHE_CLEAR_HOURS=0``) every issue is read at least once a day, which also
@@ -41,7 +43,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..config.expectations import ROW_WISE, SCHEMA_ONLY
@@ -114,6 +116,13 @@ def jira_clock(jira: JiraApi) -> datetime | None:
     value = jira.server_info().get("serverTime")
     moment = parse_jira_datetime(str(value)) if value else None
     return moment.astimezone(timezone.utc) if moment else None
+
+
+def index_lag(settings: Any) -> timedelta:
+    """How long Jira's search index may lag behind its issues (``JIRA_ESM_INDEX_LAG_SECONDS``,
+    default 60 s): a change newer than Jira's clock less this may not be shown yet, while a
+    newer one is (changes are not indexed in order)."""
+    return timedelta(seconds=float(getattr(settings, "index_lag_seconds", 60.0) if settings is not None else 60.0))
 
 
 def _server_time(jira: JiraApi) -> datetime | None:
@@ -189,11 +198,13 @@ def plan_carry(
     read, shown = _newest_shown(jira, task)
     if not read:
         return None
-    start = min(since, shown) if shown is not None else since
+    # what the search has shown for certain: the changes up to Jira's clock less the index lag
+    settled = since - index_lag(settings)
+    start = min(settled, shown) if shown is not None else settled
     if shown is None and last is not None and last[1] == digest:
         # the search shows nothing: an empty selection, or every change of it hidden by a
         # lagging index -- moved to Jira's clock, the start would pass those changes for good
-        start = min(since, last[0])
+        start = min(settled, last[0])
     plan = CarryPlan(since=since, digest=digest, start=start)
     if shown is not None and shown < since:
         lg.info("Newest change the search shows before listing: %s (UTC; the next full run reads what changed since "

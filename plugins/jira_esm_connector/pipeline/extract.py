@@ -71,7 +71,7 @@ from ..mapping.dates import parse_jira_datetime
 from ..markers import connector_comment_or_gone
 from ..mapping.paths import get_path, path_head
 from ..protocols import JiraApi, StateApi
-from .carry import CarryPlan, jira_clock, plan_carry, supersede_watermark, task_digest
+from .carry import CarryPlan, index_lag, jira_clock, plan_carry, supersede_watermark, task_digest
 from .diff import cache_clear_reason
 from .event_objects import note_event_objects
 from .finish import baseline_counts
@@ -689,7 +689,6 @@ def _index_settled_until(jira: JiraApi, settings: Any, lg: Any) -> Any:
     then. A newer change it shows may have overtaken an older one the index has not caught up
     with, which the next run's ``updated >=`` would then leave behind for good (the overlap is a
     minute). :data:`_CLOCK_UNREAD` when Jira's clock cannot be read."""
-    lag = float(getattr(settings, "index_lag_seconds", 60.0) if settings is not None else 60.0)
     try:
         moment = jira_clock(jira)
     except Exception as exc:  # noqa: BLE001 - the watermark is held instead
@@ -698,7 +697,7 @@ def _index_settled_until(jira: JiraApi, settings: Any, lg: Any) -> Any:
     if moment is None:
         lg.warning("Jira's serverInfo gave no serverTime: the watermark is not moved this run.")
         return _CLOCK_UNREAD
-    return moment - timedelta(seconds=lag)
+    return moment - index_lag(settings)
 
 
 def _watermark_candidate(

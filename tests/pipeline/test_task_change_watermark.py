@@ -1,4 +1,4 @@
-"""Review round 23: extraction of Jira issues for generic imports, full and incremental --
+"""Extraction of Jira issues for generic imports, full and incremental --
 the watermark an incremental run leaves behind, the listing and the bulk fetch. Real Jira and
 ESM simulators over HTTPS; faults injected through the simulators' own knobs."""
 from __future__ import annotations
