@@ -161,6 +161,26 @@ async def body_json(request: Request, required: bool = True) -> Any:
         raise JiraError(400, f"Unexpected character in the request body: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
 
 
+def check_body_shapes(body: dict, shapes: dict[str, str]) -> None:
+    """400 for a value of ``body`` whose JSON shape no reading of its request bean takes
+    (``shapes``: field -> ``"list"`` of single values, or ``"single"`` value): Jira reads bodies
+    with Jackson, which refuses an array or object where the bean holds one value, and an
+    object (or nested arrays) where it holds a list. One value where a list belongs is left
+    to the endpoint (Jackson may be told to take it as a list of one); ``null`` fits any field."""
+    for name, shape in shapes.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if shape == "list":
+            items = value if isinstance(value, list) else [value]
+            fits = not any(isinstance(v, (list, dict)) for v in items)
+        else:
+            fits = not isinstance(value, (list, dict))
+        if not fits:
+            expected = "an array of single values" if shape == "list" else "a single value, not an array or object"
+            raise JiraError(400, f"Can not deserialize the request body: '{name}' must be {expected}.")
+
+
 def resolve_fields(spec: list[str], default: str) -> list[str] | None:
     """Field ids to render from a `fields` parameter; None means id only."""
     items = list(spec) or [default]

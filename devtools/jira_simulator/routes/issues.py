@@ -188,6 +188,11 @@ def register_transitions(app: FastAPI, api: Api) -> None:
         body = await body_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("transition"), dict) or not body["transition"].get("id"):
             raise JiraError(400, "Missing 'transition' identifier")
+        fields_in, update_in = body.get("fields"), body.get("update")
+        if isinstance(fields_in, dict) and isinstance(update_in, dict) and set(fields_in) & set(update_in):
+            # the contract's 400: "a field is specified in both `fields` and `update`"
+            raise JiraError(400, [], {f: f"Field '{f}' cannot appear in both 'fields' and 'update'"
+                                      for f in sorted(set(fields_in) & set(update_in))})
         tid = str(body["transition"]["id"])
         workflow = store.project(row["project_key"])["workflow"]
         transition = next((t for t in model.WORKFLOWS[workflow] if t.id == tid and t.to != row["status"]), None)

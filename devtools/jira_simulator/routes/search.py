@@ -9,8 +9,15 @@ from fastapi import FastAPI, Request
 from .. import model
 from ..base import (
     BULK_FETCH_BASIC, BULK_FETCH_MAX, ISSUE_NOT_FOUND, JQL_MATCH_MAX_IDS, JQL_MATCH_MAX_JQLS, REMOVED_SEARCH,
-    SEARCH_MAX, SEARCH_MAX_WITH_FIELDS, UNBOUNDED, Api, Caller, JiraError, Simulator, as_list, body_json, q_int, q_list, resolve_fields,
+    SEARCH_MAX, SEARCH_MAX_WITH_FIELDS, UNBOUNDED, Api, Caller, JiraError, Simulator, as_list, body_json, check_body_shapes,
+    q_int, q_list, resolve_fields,
 )
+
+# The value shapes of the request beans (the contract's types; see check_body_shapes)
+SEARCH_BODY_SHAPES = {"jql": "single", "nextPageToken": "single", "maxResults": "single", "expand": "single",
+                      "fieldsByKeys": "single", "fields": "list", "properties": "list", "reconcileIssues": "list"}
+BULKFETCH_BODY_SHAPES = {"expand": "list", "fields": "list", "properties": "list", "fieldsByKeys": "single",
+                         "issueIdsOrKeys": "list"}
 from ..jql import CompiledQuery, JqlError, compile_query, parse
 from ..store import decode_token, encode_token, fingerprint, now_ms
 
@@ -70,7 +77,7 @@ def run_search(api: Api, request: Request, params: dict[str, Any]) -> dict:
     """One page of search/jql (GET and POST): issues after ``nextPageToken``, as Jira pages them."""
     sim, store = api.sim, api.sim.store
     caller, r = api.ctx(request, api.version)
-    jql = params.get("jql") or ""
+    jql = str(params.get("jql") or "")
     properties = as_list(params.get("properties"))
     if len(properties) > 5:
         raise JiraError(400, "You can request at most 5 issue properties.")
@@ -147,14 +154,20 @@ def register_search(app: FastAPI, api: Api) -> None:
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise JiraError(400, f"Unrecognized field \"{unknown[0]}\": not one of the known properties.")
+        check_body_shapes(body, SEARCH_BODY_SHAPES)  # SearchAndReconcileRequestBean: expand is a string here
         return run_search(api, request, body)
 
     @app.post(prefix + "/search/approximate-count")
     async def approximate_count(request: Request) -> Any:
         caller, _ = ctx(request, version)
         body = await body_json(request)
-        jql = (body or {}).get("jql") or ""
-        compiled = compile_bounded(api, caller, jql)
+        if not isinstance(body, dict):
+            raise JiraError(400, "Can not deserialize the request body: expected an object.")
+        unknown = sorted(set(body) - {"jql"})  # JQLCountRequestBean: additionalProperties false
+        if unknown:
+            raise JiraError(400, f"Unrecognized field \"{unknown[0]}\": not one of the known properties.")
+        check_body_shapes(body, {"jql": "single"})
+        compiled = compile_bounded(api, caller, str(body.get("jql") or ""))
         return {"count": store.count(compiled)}
 
     @app.post(prefix + "/issue/bulkfetch")
@@ -171,6 +184,7 @@ def register_search(app: FastAPI, api: Api) -> None:
             unknown = sorted(set(body) - {"expand", "fields", "fieldsByKeys", "issueIdsOrKeys", "properties"})
             if unknown:
                 raise JiraError(400, f"Unrecognized field \"{unknown[0]}\": not one of the known properties.")
+            check_body_shapes(body, BULKFETCH_BODY_SHAPES)  # expand is a list here (a string in search/jql)
         ids = (body or {}).get("issueIdsOrKeys") if isinstance(body, dict) else None
         if not ids or not isinstance(ids, list):
             raise JiraError(400, "At least one issue id or key must be provided.")
