@@ -56,7 +56,10 @@ JSON is served as ``application/json;charset=UTF-8``, as Jira does. Third-party 
 (``tests/jira_simulator/test_third_party_clients.py``).
 The first 20 comments are embedded in an issue's ``comment`` field (with the full
 ``total``); page the rest through ``issue/{key}/comment``. Errors always have Jira's shape
-``{"errorMessages": [...], "errors": {...}}``.
+``{"errorMessages": [...], "errors": {...}}``. Bodies are read as Jira reads them: an unknown
+field of a bean the contract closes (``search/jql``, ``approximate-count``, ``bulkfetch``,
+``jql/match``), an array or object where one value belongs, and a transition naming a field in
+both ``fields`` and ``update`` are 400.
 
 Admin API (not part of Jira, no authentication; JSON in and out)::
 
