@@ -1,9 +1,9 @@
 """Safe YAML reading for task files.
 
 * ``yes``/``no``/``on``/``off`` stay text (only ``true``/``false`` are booleans), so value
-  maps like ``{Yes: ...}`` mean what they say;
-* a number written with a leading zero (``0420``, a cost centre; ``00100``, a postal code) or
-  with colons (``1:30``) stays text: YAML 1.1 reads them as octal (272) and base 60 (90);
+  maps like ``{Yes: ...}`` mean what they say; so do YAML 1.1's other implicit types
+  (``0777``, ``12:30``, ``1_000``, ``0b11``, dates such as ``2024-05-01``): YAML 1.2 numbers
+  only;
 * a key written twice in one mapping is an error (PyYAML would silently keep the last one);
 * errors carry line numbers;
 * anchors and aliases (``&x`` / ``*x``) are refused: a few hundred bytes of nested aliases
@@ -39,23 +39,25 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
     pass
 
 
-# Replace YAML 1.1 booleans (yes/no/on/off/y/n) by YAML 1.2 ones.
+# Replace YAML 1.1's booleans (yes/no/on/off/y/n), numbers and dates by YAML 1.2 ones: 1.1
+# reads 0777 as octal 511, 12:30 as base-60 750, 1_000 as 1000, 0b11 as 3, 2024-05-01 as a
+# date (which no text map key equals) and a lone '=' as a tag it cannot build. Those stay the
+# text written; a key that takes a number still reads '0100' as 100.
+_YAML_1_1_ONLY = {"tag:yaml.org,2002:" + t for t in ("bool", "int", "float", "timestamp", "value")}
 _Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    k: [(tag, rx) for tag, rx in v if tag not in _YAML_1_1_ONLY]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-# Integers without YAML 1.1's octal (0420) and base 60 (1:30) forms: those stay text.
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:int"]
-    for k, v in _Loader.yaml_implicit_resolvers.items()
-}
 _Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."),
 )
 
 

@@ -1,0 +1,111 @@
+"""Review round 23: task-file values that YAML 1.1 read as something else than was written.
+
+The loader already reads ``yes``/``no``/``on``/``off`` as text (YAML 1.2). The other YAML 1.1
+implicit types changed what a task file said just as silently: ``0777`` (an octal number, 511),
+``12:30`` (a base-60 number, 750), ``1_000`` (1000), ``0b11`` (3) and dates (``2024-05-01``, a
+``date`` object, which a value map's text keys never equal) -- a constant, a map key or a
+removal value was written to ESM, or compared, as another value.
+"""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from jira_esm_connector.config import TaskFileError, load_task_file
+from jira_esm_connector.mapping import compile_attributes
+
+IMPORT = textwrap.dedent(
+    """\
+    name: jira_issues
+    kind: scheduled
+    jira_conn_id: jira_default
+    esm_conn_id: esm_default
+    schedule: null
+    mode: full
+    mapping_type: generic
+    jql: project = SUP
+    template: incident
+    folder: incident_management
+    key: {jira: key, esm: jira_key}
+    removed: {attribute: status, value: 07}
+    attributes:
+      subject: fields.summary
+      code: {value: 0777}
+      start: {value: 12:30}
+      budget: {value: 1_000}
+      flags: {value: 0b11}
+      since: {value: 2024-05-01}
+      category:
+        from: fields.customfield_1
+        map: {010: ten, 1:30: ninety, 2024-05-01: may}
+        default: other
+    """
+)
+
+
+def _load(write, text: str = IMPORT):
+    return load_task_file(write("jira_issues.yaml", text))
+
+
+def test_yaml_1_1_numbers_and_dates_are_the_text_written(write):
+    task = _load(write)
+    apply = compile_attributes(task.effective_attributes, options=task.mapping_options())
+    row = apply({"key": "SUP-1", "fields": {"summary": "s", "customfield_1": "010"}})
+    assert row["code"] == "0777"  # not 511 (YAML 1.1 octal)
+    assert row["start"] == "12:30"  # not 750 (YAML 1.1 base 60)
+    assert row["budget"] == "1_000"
+    assert row["flags"] == "0b11"
+    assert row["since"] == "2024-05-01"  # text, as it would reach ESM
+    assert row["category"] == "ten"
+    assert task.removal.value == "07"  # cards are marked with the value written, not "7"
+
+
+@pytest.mark.parametrize("jira_value, expected", [("1:30", "ninety"), ("2024-05-01", "may"), ("10", "other")])
+def test_value_map_keys_match_the_text_written(write, jira_value, expected):
+    task = _load(write)
+    apply = compile_attributes(task.effective_attributes, options=task.mapping_options())
+    assert apply({"key": "SUP-1", "fields": {"customfield_1": jira_value}})["category"] == expected
+
+
+def test_plain_numbers_still_are_numbers(write):
+    text = IMPORT.replace("mode: full", "mode: full\npage_size: 0100\noverlap_minutes: 0").replace(
+        "removed: {attribute: status, value: 07}",
+        "removed: {attribute: status, value: 07, max_share: .25, max_shrink: 1.0e-1}",
+    ).replace("code: {value: 0777}", "code: {value: -12}\n  hex: {value: 0x1F}\n  ratio: {value: 2.5}")
+    task = _load(write, text)
+    assert task.page_size == 100 and task.overlap_minutes == 0
+    assert task.removal.max_share == 0.25 and task.removal.max_shrink == pytest.approx(0.1)
+    apply = compile_attributes(task.effective_attributes, options=task.mapping_options())
+    row = apply({"key": "SUP-1", "fields": {}})
+    assert (row["code"], row["hex"], row["ratio"]) == (-12, 31, 2.5)
+
+
+def test_a_date_default_of_a_text_payload_field_is_its_text(write):
+    text = textwrap.dedent(
+        """\
+        name: push_due
+        kind: event
+        operation: update_issue
+        jira_conn_id: jira_default
+        esm_conn_id: esm_default
+        payload:
+          issue_key: {required: true}
+          due: {format: date, default: 2024-05-01}
+        issue: "{{ issue_key }}"
+        fields:
+          duedate: "{{ due }}"
+        """
+    )
+    task = load_task_file(write("push_due.yaml", text))
+    assert task.payload["due"].default == "2024-05-01"
+
+
+def test_an_equals_sign_is_a_value(write):
+    text = IMPORT.replace("code: {value: 0777}", "code: {value: =}")
+    try:
+        task = _load(write, text)
+    except TaskFileError as exc:  # YAML 1.1's "value" tag has no constructor
+        pytest.fail(str(exc))
+    apply = compile_attributes(task.effective_attributes, options=task.mapping_options())
+    assert apply({"key": "SUP-1", "fields": {}})["code"] == "="
