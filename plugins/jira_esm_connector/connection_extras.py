@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import stat
@@ -17,6 +18,30 @@ from typing import Any
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+def check_extras_text(raw: Any, *, service: str, conn_id: str) -> None:
+    """Raise a plain ValueError when a connection's extra text is not a JSON object.
+
+    Airflow's ``extra_dejson`` turns such text into ``{}`` with only a log line, and the
+    connection would quietly lose its CA bundle, timeouts or http opt-in (the error the
+    operator then sees blames something else). The message says where the JSON breaks,
+    never what it holds."""
+    if raw is None or isinstance(raw, dict) or not str(raw).strip():
+        return
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        where = f" ({exc.msg} at line {exc.lineno} column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ValueError(
+            f"{service} connection '{conn_id}': its extra fields are not valid JSON{where}; write them as a JSON "
+            'object, e.g. {"verify": true} (double quotes, no trailing comma)'
+        ) from None
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(
+            f"{service} connection '{conn_id}': its extra fields must be a JSON object of field names to values, "
+            f'e.g. {{"verify": true}}, not a JSON {type(value).__name__}'
+        )
 
 
 def extra_value(extras: dict[str, Any], name: str, conn_type: str) -> Any:

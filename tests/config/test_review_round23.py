@@ -109,3 +109,60 @@ def test_an_equals_sign_is_a_value(write):
         pytest.fail(str(exc))
     apply = compile_attributes(task.effective_attributes, options=task.mapping_options())
     assert apply({"key": "SUP-1", "fields": {}})["code"] == "="
+
+
+# --- Airflow connections whose extra fields are not a JSON object ----------------------------------
+# Airflow's ``extra_dejson`` turns such extras into {} with only a log line: the connection then
+# quietly lost its CA bundle, timeouts or http opt-in, and the error the operator saw blamed
+# something else (an untrusted certificate, "set allow_insecure_http" -- which they had set).
+
+import json  # noqa: E402
+
+
+def _airflow_conn(monkeypatch, name: str, conn: dict) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{name.upper()}", json.dumps(conn))
+
+
+def test_esm_extras_written_as_a_python_dict_are_named_not_ignored(monkeypatch, esm_sim):
+    from jira_esm_connector.hooks.esm import EsmHook
+
+    extra = "{'ca_bundle': '%s', 'timeout': '30'}" % esm_sim.ca_pem  # single quotes: not JSON
+    _airflow_conn(monkeypatch, "esm_r23", {"conn_type": "efecte_esm", "host": esm_sim.base_url,
+                                           "login": esm_sim.username, "password": esm_sim.password, "extra": extra})
+    ok, message = EsmHook(esm_conn_id="esm_r23").test_connection()
+    assert not ok
+    assert "esm_r23" in message and "extra fields are not valid JSON" in message, message
+    assert esm_sim.password not in message and esm_sim.ca_pem not in message
+    with pytest.raises(ValueError, match="extra fields are not valid JSON"):
+        EsmHook(esm_conn_id="esm_r23").get_client()
+
+
+def test_jira_extras_with_a_trailing_comma_are_named_not_ignored(monkeypatch):
+    from jira_esm_connector.hooks.jira import JiraCloudHook
+
+    _airflow_conn(monkeypatch, "jira_r23", {"conn_type": "jira_cloud", "host": "http://localhost:1",
+                                            "login": "a@b.c", "password": "tok-SECRET-23",
+                                            "extra": '{"allow_insecure_http": true,}'})
+    ok, message = JiraCloudHook(jira_conn_id="jira_r23").test_connection()
+    assert not ok
+    assert "jira_r23" in message and "extra fields are not valid JSON" in message, message
+    assert "line 1 column" in message and "tok-SECRET-23" not in message
+
+
+@pytest.mark.parametrize("extra", ['["verify", false]', '"verify=false"'])
+def test_extras_that_are_not_a_json_object_are_refused(monkeypatch, extra):
+    from jira_esm_connector.hooks.jira import JiraCloudHook
+
+    _airflow_conn(monkeypatch, "jira_r23", {"conn_type": "jira_cloud", "host": "https://acme.atlassian.net",
+                                            "login": "a@b.c", "password": "tok", "extra": extra})
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        JiraCloudHook(jira_conn_id="jira_r23").get_client()
+
+
+@pytest.mark.parametrize("extra", ["", "{}", "null", "  "])
+def test_empty_extras_are_no_extras(monkeypatch, extra):
+    from jira_esm_connector.hooks.jira import JiraCloudHook
+
+    _airflow_conn(monkeypatch, "jira_r23", {"conn_type": "jira_cloud", "host": "https://acme.atlassian.net",
+                                            "login": "a@b.c", "password": "tok", "extra": extra})
+    assert JiraCloudHook(jira_conn_id="jira_r23").get_client().base_url == "https://acme.atlassian.net"

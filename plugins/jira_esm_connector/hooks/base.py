@@ -12,7 +12,14 @@ from typing import Any
 
 from airflow.sdk.bases.hook import BaseHook
 
-from ..connection_extras import ca_bundle_path, extra_bool, extra_seconds, extra_value, warn_if_unverified
+from ..connection_extras import (
+    ca_bundle_path,
+    check_extras_text,
+    extra_bool,
+    extra_seconds,
+    extra_value,
+    warn_if_unverified,
+)
 from ..http import ConnectorHTTPError, RetryPolicy, redact
 
 
@@ -43,6 +50,13 @@ class ConnectorHook(BaseHook):
         return f"{type(self).__name__}({self.conn_name_attr}={self.conn_id!r})"
 
     # -- extras ------------------------------------------------------------------------------
+    def connection_extras(self, conn: Any) -> dict[str, Any]:
+        """The connection's extra fields; a plain error when they are not a JSON object
+        (Airflow would read them as none at all)."""
+        check_extras_text(conn.extra, service=self.service, conn_id=self.conn_id)
+        extras = conn.extra_dejson
+        return extras if isinstance(extras, dict) else {}
+
     def extra(self, extras: dict[str, Any], name: str) -> Any:
         return extra_value(extras, name, self.conn_type)
 

@@ -74,7 +74,7 @@ class EsmHook(ConnectorHook):
     def client_kwargs(self) -> dict[str, Any]:
         """The EsmClient arguments from the Airflow connection (includes the password; never log it)."""
         conn = self.get_connection(self.esm_conn_id)
-        extra = conn.extra_dejson or {}
+        extra = self.connection_extras(conn)
         base_url = base_url_from_connection(conn.host, schema=conn.schema, port=conn.port)
         return {
             "base_url": base_url,

@@ -63,7 +63,7 @@ class JiraCloudHook(ConnectorHook):
     def client_kwargs(self) -> dict[str, Any]:
         """The JiraClient arguments this connection describes (includes the token: never log it)."""
         conn = self.get_connection(self.jira_conn_id)
-        extras = conn.extra_dejson or {}
+        extras = self.connection_extras(conn)
         timeout_value = self.extra(extras, "timeout")
         kwargs: dict[str, Any] = {
             "base_url": site_url(conn.host, conn.port, conn.schema),
