@@ -166,3 +166,34 @@ def test_empty_extras_are_no_extras(monkeypatch, extra):
     _airflow_conn(monkeypatch, "jira_r23", {"conn_type": "jira_cloud", "host": "https://acme.atlassian.net",
                                             "login": "a@b.c", "password": "tok", "extra": extra})
     assert JiraCloudHook(jira_conn_id="jira_r23").get_client().base_url == "https://acme.atlassian.net"
+
+
+# --- anchors right after the ':' of a JSON-style key -----------------------------------------------
+# libyaml takes a value written straight after the ':' of a quoted key ({"a":1}) or a flow '?'; an
+# anchor or alias there slipped past the quick pre-check (it looked for one after a space, '[',
+# '{' or ','),
+# so a small file could hold an alias bomb that the first thing walking it (the task digest of
+# a run, a staged constant) expanded to gigabytes.
+
+def _json_style_bomb(levels: int = 9) -> str:
+    parts = ['"l0":&l0 [' + ",".join(['"lol"'] * 9) + "]"]
+    for n in range(1, levels):
+        parts.append(f'"l{n}":&l{n} {{' + ",".join(f'"k{i}":*l{n - 1}' for i in range(9)) + "}")
+    return "{" + ", ".join(parts) + "}"
+
+
+@pytest.mark.parametrize("text", ['a: {"x":&x [1], "y":*x}\n', "a: {'x':&x 1}\n", 'a: ["x":&x 1]\n',
+                                  "a: [?&x 1]\n", "a: {?&x k: 1}\n"])
+def test_an_anchor_after_a_quoted_keys_colon_is_refused(text):
+    from jira_esm_connector.config.yamlio import YamlProblem, load_yaml
+
+    with pytest.raises(YamlProblem, match="not allowed"):
+        load_yaml(text)
+
+
+def test_a_json_style_alias_bomb_is_refused(write):
+    text = textwrap.dedent(IMPORT).replace("subject: fields.summary", "subject: fields.summary\n  big: {value: "
+                                           + _json_style_bomb() + "}")
+    assert len(text) < 2000
+    with pytest.raises(TaskFileError, match="anchor '&l0' is not allowed"):
+        load_task_file(write("bomb.yaml", text))

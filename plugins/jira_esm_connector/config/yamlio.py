@@ -111,10 +111,12 @@ def _check_events(text: str) -> None:
                 )
 
 
-# Could the text hold an anchor or alias? (one needs whitespace, a flow indicator or the line
-# start before '&'/'*' and a name after it). Cron schedules such as "*/30 * * * *" do not
-# match; any match only means the exact check below runs.
-_MAYBE_ANCHOR = re.compile(r"(?:^|[\s\[{,])[&*][^\s\]},]", re.MULTILINE)
+# Could the text hold an anchor or alias? (one needs whitespace, a flow indicator, the line
+# start -- or the ':' of a quoted key or a flow '?', which libyaml lets a node follow at once:
+# {"a":&x 1}, [?&x 1] --
+# before '&'/'*' and a name after it). Cron schedules such as "*/30 * * * *" do not match;
+# any match only means the exact check below runs.
+_MAYBE_ANCHOR = re.compile(r"(?:^|[\s\[{,:?])[&*][^\s\]},]", re.MULTILINE)
 # Below this size a file cannot hold MAX_YAML_NODES values (each needs 2+ characters).
 _SMALL = 2 * MAX_YAML_NODES
 
