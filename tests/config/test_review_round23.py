@@ -197,3 +197,33 @@ def test_a_json_style_alias_bomb_is_refused(write):
     assert len(text) < 2000
     with pytest.raises(TaskFileError, match="anchor '&l0' is not allowed"):
         load_task_file(write("bomb.yaml", text))
+
+
+# --- number settings set to nothing ----------------------------------------------------------------
+# A text or folder variable set to nothing (``${VAR:-}`` in a compose file) counts as not set;
+# a number variable so set failed ConnectorSettings() -- every connector DAG -- with a pydantic
+# "unable to parse string as a number".
+
+@pytest.mark.parametrize("var, attr", [
+    ("JIRA_ESM_POOL_SLOTS", "pool_slots"), ("JIRA_ESM_INDEX_LAG_SECONDS", "index_lag_seconds"),
+    ("JIRA_ESM_TASK_TIMEOUT_MINUTES", "task_timeout_minutes"), ("JIRA_ESM_RUN_TIMEOUT_MINUTES", "run_timeout_minutes"),
+    ("JIRA_ESM_LEASE_WAIT_SECONDS", "lease_wait_seconds"), ("JIRA_ESM_LEASE_TTL_SECONDS", "lease_ttl_seconds"),
+    ("JIRA_ESM_EVENT_RETRIES", "event_retries"), ("JIRA_ESM_EVENT_RETRY_DELAY_S", "event_retry_delay_s"),
+    ("JIRA_ESM_EVENT_TIMEOUT_MINUTES", "event_timeout_minutes"), ("JIRA_ESM_JIRA_RATE_LIMIT", "jira_rate_limit"),
+    ("JIRA_ESM_JIRA_CONCURRENCY", "jira_concurrency"), ("JIRA_ESM_ESM_CONCURRENCY", "esm_concurrency"),
+    ("JIRA_ESM_STAGING_RETENTION_HOURS", "staging_retention_hours"),
+])
+def test_empty_number_variables_are_not_set(monkeypatch, var, attr):
+    from jira_esm_connector.config import ConnectorSettings
+
+    default = ConnectorSettings.model_fields[attr].default
+    for blank in ("", "  "):
+        monkeypatch.setenv(var, blank)
+        assert getattr(ConnectorSettings(), attr) == default
+
+
+def test_empty_cache_clear_hours_still_means_never(monkeypatch):
+    from jira_esm_connector.config import ConnectorSettings
+
+    monkeypatch.setenv("JIRA_ESM_CACHE_CLEAR_HOURS", "")
+    assert ConnectorSettings().cache_clear_hours == []

@@ -35,6 +35,15 @@ def _int_or_default(value: Any, default: int) -> Any:
         return default
 
 
+# the number settings: set to nothing, their default (as the text ones); the retry count and
+# delay fall back on their own (_int_or_default)
+_NUMBERS = (
+    "staging_retention_hours", "pool_slots", "index_lag_seconds", "task_timeout_minutes", "run_timeout_minutes",
+    "lease_wait_seconds", "lease_ttl_seconds", "event_retries", "event_retry_delay_s", "event_timeout_minutes",
+    "jira_rate_limit", "jira_concurrency", "esm_concurrency",
+)
+
+
 def _default_state_url() -> str:
     return f"sqlite:///{(_airflow_home() / 'jira_esm_state.db').resolve()}"
 
@@ -84,8 +93,9 @@ class ConnectorSettings(BaseSettings):
                                            (default: none, the file system's own defaults, e.g. an instance role)
     ====================================== ===================================================
 
-    A folder, URL or text variable set to nothing (``JIRA_ESM_MAPPINGS_DIR=``) counts as not
-    set: its default. (``JIRA_ESM_CACHE_CLEAR_HOURS=`` is "never by clock".)
+    A folder, URL, text or number variable set to nothing (``JIRA_ESM_MAPPINGS_DIR=``,
+    ``JIRA_ESM_POOL_SLOTS=``) counts as not set: its default. (``JIRA_ESM_CACHE_CLEAR_HOURS=`` is
+    "never by clock".)
     """
 
     model_config = SettingsConfigDict(env_prefix="JIRA_ESM_", extra="ignore", frozen=True)
@@ -160,13 +170,13 @@ class ConnectorSettings(BaseSettings):
 
     @field_validator(
         "state_db_url", "staging_dir", "pool", "mappings_dir", "timezone", "date_format", "datetime_format",
-        mode="before",
+        *_NUMBERS, mode="before",
     )
     @classmethod
     def _blank_is_default(cls, value: Any, info: ValidationInfo) -> Any:
         # an empty variable (``JIRA_ESM_MAPPINGS_DIR=``, e.g. ``${VAR:-}`` in a compose file)
         # means "not set", as for JIRA_ESM_STAGING_URL -- not Path(""), the working directory
-        # (nor a pool or a date format named "")
+        # (nor a pool or a date format named "", nor a number that fails every connector DAG)
         if isinstance(value, str) and not value.strip():
             return cls.model_fields[info.field_name].get_default(call_default_factory=True)
         return value
