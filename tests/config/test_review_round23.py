@@ -227,3 +227,47 @@ def test_empty_cache_clear_hours_still_means_never(monkeypatch):
 
     monkeypatch.setenv("JIRA_ESM_CACHE_CLEAR_HOURS", "")
     assert ConnectorSettings().cache_clear_hours == []
+
+
+# --- key.jira that no record has ---------------------------------------------------------------------
+# The attributes of an issue import are checked against what an issue holds; its key path was not,
+# nor a group import's (``groupID``): the file loaded, and every run stopped at transform with
+# "the key path is empty in this record", naming no file.
+
+@pytest.mark.parametrize("path, hint", [("Key", "did you mean 'key'?"), ("renderedFields.summary", "")])
+def test_an_issue_key_path_an_issue_does_not_have_is_refused(write, path, hint):
+    with pytest.raises(TaskFileError) as info:
+        _load(write, IMPORT.replace("key: {jira: key,", f"key: {{jira: {path},"))
+    assert info.value.key == "key.jira" and f"is '{path}', which an issue does not have" in str(info.value)
+    assert hint in str(info.value)
+
+
+@pytest.mark.parametrize("path", ["key", "id", "fields.customfield_10010"])
+def test_issue_key_paths_that_issues_have_load(write, path):
+    assert _load(write, IMPORT.replace("key: {jira: key,", f"key: {{jira: {path},"))
+
+
+GROUPS = textwrap.dedent(
+    """\
+    name: jira_groups
+    kind: scheduled
+    jira_conn_id: jira_default
+    esm_conn_id: esm_default
+    schedule: null
+    mode: full
+    mapping_type: group
+    template: group
+    folder: groups
+    key: {jira: groupId, esm: jira_group_id}
+    attributes:
+      name: name
+    """
+)
+
+
+def test_a_group_key_path_other_than_group_id_or_name_is_refused(write):
+    with pytest.raises(TaskFileError) as info:
+        load_task_file(write("groups.yaml", GROUPS.replace("jira: groupId", "jira: groupID")))
+    assert info.value.key == "key.jira" and "did you mean 'groupId'?" in str(info.value)
+    for path in ("groupId", "name"):
+        assert load_task_file(write("groups.yaml", GROUPS.replace("jira: groupId", f"jira: {path}"))).key.jira == path

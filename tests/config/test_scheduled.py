@@ -136,7 +136,7 @@ def test_reactivate_needs_an_active_value_unless_the_mapping_sets_the_attribute(
 
 def test_incremental_does_not_mark_removed():
     gen = dict(mapping_type="generic", template="incident", jql="project = SUP", mode="incremental",
-               attributes={"name": "fields.summary"})
+               attributes={"name": "fields.summary"}, key={"jira": "key", "esm": "jira_key"})
     assert task(**gen).removal is None
     err = problem(**gen, removed={"attribute": "status", "value": "x"})
     assert err.key == "removed" and "only full imports" in err.message
@@ -289,7 +289,8 @@ def test_model_dump_round_trips_raw_specs(examples):
 
 
 def test_an_issue_import_reads_only_what_an_issue_holds_unexpanded():
-    gen = dict(mapping_type="generic", template="incident", jql="project = SUP", removed=False)
+    gen = dict(mapping_type="generic", template="incident", jql="project = SUP", removed=False,
+               key={"jira": "key", "esm": "jira_key"})
     err = problem(**gen, attributes={"name": "fields.summary", "body": "renderedFields.description"})
     assert err.key == "attributes.body" and "'renderedFields'" in err.message and "expand" in err.message
     err = problem(**gen, attributes={"name": {"template": "{{ changelog.total }} changes"}})
@@ -298,7 +299,8 @@ def test_an_issue_import_reads_only_what_an_issue_holds_unexpanded():
 
 
 def test_jql_must_not_order():
-    gen = dict(mapping_type="generic", template="incident", removed=False, attributes={"name": "fields.summary"})
+    gen = dict(mapping_type="generic", template="incident", removed=False, attributes={"name": "fields.summary"},
+               key={"jira": "key", "esm": "jira_key"})
     err = problem(**gen, jql="project = SUP ORDER BY created DESC")
     assert err.key == "jql" and "ORDER BY" in err.message
     assert task(**gen, jql='project = SUP AND summary ~ "order by"').jql.endswith('"order by"')

@@ -1,6 +1,7 @@
 """``kind: scheduled`` task files: Jira -> ESM imports."""
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import timedelta
 from typing import Any, Literal
@@ -370,6 +371,7 @@ class ScheduledTask(StrictModel):
                 raise located(
                     "is required: {jira: <Jira path of the record's id>, esm: <ESM attribute holding it>}", "key"
                 )
+            self._check_key_path()
             if kind == "user" and self.key.jira != "accountId":
                 raise located(
                     f"is '{self.key.jira}', but must be accountId for a user import: the one value every Jira user "
@@ -401,6 +403,24 @@ class ScheduledTask(StrictModel):
         if kind == "generic":
             self._check_issue_paths()
         return self
+
+    def _check_key_path(self) -> None:
+        """``key.jira`` names a value the records have: an issue's ``key``, ``id`` or a
+        ``fields.`` path; a group's ``groupId`` or ``name`` (also what the removal check asks
+        Jira by). Any other path is empty in every record -- every run would stop at transform."""
+        assert self.key is not None
+        path = self.key.jira
+        if self.mapping_type == "generic" and path_head(path) not in _ISSUE_PARTS:
+            close = difflib.get_close_matches(path_head(path), sorted(_ISSUE_PARTS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise located(
+                f"is '{path}', which an issue does not have (the listing gives key, id and fields.<field id>){hint}",
+                "key", "jira",
+            )
+        if self.mapping_type == "group" and path not in _GROUP_KEYS:
+            close = difflib.get_close_matches(path, _GROUP_KEYS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise located(f"is '{path}', but a group is identified by groupId or name{hint}", "key", "jira")
 
     def _check_issue_paths(self) -> None:
         """An issue import's attributes read ``key``, ``id`` and ``fields``: every other part of
@@ -640,6 +660,7 @@ def _lists_members(spec: FieldSpec) -> bool:
     )
 
 
+_GROUP_KEYS = ("groupId", "name")  # what identifies a group record of /group/bulk
 # what an issue holds without an expand (search/jql and issue/bulkfetch answers)
 _ISSUE_PARTS = frozenset({"key", "id", "self", "fields"})
 # what the comment listing carries (the contract's Comment without renderedBody, which Jira
