@@ -271,3 +271,25 @@ def test_a_group_key_path_other_than_group_id_or_name_is_refused(write):
     assert info.value.key == "key.jira" and "did you mean 'groupId'?" in str(info.value)
     for path in ("groupId", "name"):
         assert load_task_file(write("groups.yaml", GROUPS.replace("jira: groupId", f"jira: {path}"))).key.jira == path
+
+
+# --- libyaml's words for the usual unquoted values -------------------------------------------------
+# "schedule: */30 * * * *" without quotes (the most common cron mistake) read "did not find expected
+# alphabetic or numeric character", "@hourly" and a tab "found character that cannot start any token".
+
+@pytest.mark.parametrize("line, expected", [
+    ('schedule: */30 * * * *', "a value starting with '*' must be quoted"),
+    ("schedule: @hourly", "a value starting with '@' must be quoted"),
+    ("date_format: %d.%m.%Y", "a value starting with '%' must be quoted"),
+])
+def test_an_unquoted_cron_preset_or_pattern_says_to_quote_it(write, line, expected):
+    text = IMPORT.replace("schedule: null", line)
+    with pytest.raises(TaskFileError) as info:
+        _load(write, text)
+    assert info.value.line == 5 and expected in str(info.value), str(info.value)
+
+
+def test_a_tab_in_the_indentation_is_named(write):
+    text = IMPORT.replace("  subject: fields.summary", "\tsubject: fields.summary")
+    with pytest.raises(TaskFileError, match="a tab character: YAML indents with spaces only"):
+        _load(write, text)

@@ -121,6 +121,27 @@ _MAYBE_ANCHOR = re.compile(r"(?:^|[\s\[{,:?])[&*][^\s\]},]", re.MULTILINE)
 _SMALL = 2 * MAX_YAML_NODES
 
 
+# characters YAML reserves at the start of a value: a cron ("*/30 * * * *" reads as an alias), a
+# preset (@hourly) or a strftime pattern (%d.%m.%Y) written without quotes
+_QUOTE_ME = "*&@`%"
+
+
+def _hint(text: str, exc: yaml.MarkedYAMLError) -> str:
+    """What libyaml's words ("found character that cannot start any token", "did not find
+    expected alphabetic or numeric character") mean at the character they point at."""
+    for mark in (exc.context_mark, exc.problem_mark):
+        if mark is None:
+            continue
+        lines = text.splitlines()
+        row = lines[mark.line] if 0 <= mark.line < len(lines) else ""
+        char = row[mark.column:mark.column + 1]
+        if char == "\t":
+            return " (a tab character: YAML indents with spaces only)"
+        if char and char in _QUOTE_ME:
+            return f" (a value starting with '{char}' must be quoted, e.g. schedule: \"*/30 * * * *\")"
+    return ""
+
+
 def load_yaml(text: str) -> Any:
     if len(text) > MAX_YAML_CHARS:
         raise YamlProblem(
@@ -137,7 +158,7 @@ def load_yaml(text: str) -> Any:
         problem = exc.problem or str(exc)
         if exc.context and "appears twice" not in problem:
             problem = f"{exc.context}: {problem}" if "while" not in exc.context else problem
-        raise YamlProblem(f"YAML syntax error: {problem}", line) from None
+        raise YamlProblem(f"YAML syntax error: {problem}{_hint(text, exc)}", line) from None
     except yaml.reader.ReaderError as exc:
         # a character YAML does not allow (NUL, other control characters): say which, and where
         position = exc.position if isinstance(exc.position, int) else 0
