@@ -112,7 +112,7 @@ def connections(ca_pem: Path) -> dict[str, dict]:
     return {
         "jira_default": json.loads(connection_json(
             "jira_cloud", f"https://localhost:{setting('DEMO_JIRA_PORT')}", setting("DEMO_JIRA_EMAIL"),
-            setting("DEMO_JIRA_TOKEN"), ca_pem=str(ca_pem), token_expires="2027-11-01",
+            setting("DEMO_JIRA_TOKEN"), ca_pem=str(ca_pem), expiry_date="2027-11-01",
         )),
         "esm_default": json.loads(connection_json(
             "efecte_esm", f"https://localhost:{setting('DEMO_ESM_PORT')}/rest-api/itsm/v1", setting("DEMO_ESM_USER"),

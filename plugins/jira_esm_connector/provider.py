@@ -25,7 +25,10 @@ JIRA_CLOUD_CONNECTION: dict[str, Any] = {
     "hook-class-name": "jira_esm_connector.hooks.jira.JiraCloudHook",
     "hook-name": "Jira Cloud",
     "conn-fields": {
-        "token_expires": _string(
+        # not "token_expires" (read too, from older connections): Airflow hides the value of every
+        # extra whose name holds "token" -- as '***' in the connection form, and in every task
+        # log line holding that date, the expiry warning's among them
+        "expiry_date": _string(
             "API token expiry date",
             "YYYY-MM-DD. From 30 days before it, every use of the connection logs a warning; "
             "after it a 401 is reported as 'API token expired or revoked'.",
@@ -51,7 +54,7 @@ JIRA_CLOUD_CONNECTION: dict[str, Any] = {
             "port": "443 (the site URL's port is used; Airflow 3.3.2's Test button needs a value)",
             "login": "the e-mail of the account that created the API token",
             "password": "API token",
-            "token_expires": "2027-01-31",
+            "expiry_date": "2027-01-31",
             "ca_bundle": "/path/to/ca.pem",
         },
     },

@@ -9,7 +9,7 @@ from devtools.airflow_standalone import connection_json
 @pytest.fixture
 def connections(monkeypatch, jira_sim, esm_sim):
     def configure(*, token=None, token_expires=None, esm_password=None):
-        expiry = {"token_expires": token_expires.isoformat()} if token_expires else {}
+        expiry = {"expiry_date": token_expires.isoformat()} if token_expires else {}
         monkeypatch.setenv("AIRFLOW_CONN_JIRA_HEALTH", connection_json(
             "jira_cloud", jira_sim.base_url, jira_sim.email, token or jira_sim.token, ca_pem=jira_sim.ca_pem, **expiry,
         ))

@@ -37,7 +37,7 @@ def test_provider_info_matches_airflow_schema():
     jsonschema.validate(info, schema)
     jira = next(c for c in info["connection-types"] if c["connection-type"] == "jira_cloud")
     assert jira["hook-class-name"] == "jira_esm_connector.hooks.jira.JiraCloudHook"
-    assert set(jira["conn-fields"]) >= {"token_expires", "ca_bundle", "verify", "allow_insecure_http"}
+    assert set(jira["conn-fields"]) >= {"expiry_date", "ca_bundle", "verify", "allow_insecure_http"}
     assert isinstance(CONNECTION_TYPES, list)
 
 
@@ -57,7 +57,7 @@ def test_providers_manager_registers_jira_cloud():
     assert hook.connection_id_attribute_name == "jira_conn_id"
     assert hook.connection_testable
     widgets = pm.connection_form_widgets
-    assert "extra__jira_cloud__token_expires" in widgets
+    assert "extra__jira_cloud__expiry_date" in widgets
     assert widgets["extra__jira_cloud__verify"].field["value"] is True
     assert pm.field_behaviours["jira_cloud"]["relabeling"]["password"] == "API token"
 
@@ -142,7 +142,7 @@ def test_hook_reports_bad_extras_plainly(monkeypatch):
 
     _conn(monkeypatch, host="https://acme.atlassian.net", login="a@b.c", password="tok-SECRET-3", extra={"token_expires": "31.01.2027"})
     ok, message = JiraCloudHook(jira_conn_id="jira_unit").test_connection()
-    assert ok is False and "token_expires must be a date written YYYY-MM-DD" in message
+    assert ok is False and "expiry_date) must be a date written YYYY-MM-DD" in message
     _conn(monkeypatch, host="https://acme.atlassian.net", login="a@b.c", password="")
     ok, message = JiraCloudHook(jira_conn_id="jira_unit").test_connection()
     assert ok is False and "no password" in message

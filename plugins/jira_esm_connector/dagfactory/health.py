@@ -24,7 +24,7 @@ the mappings folder use:
 
 * **Jira Cloud** connections: `GET /rest/api/3/myself` with the stored e-mail and API token;
   a **warning from 30 days before** the token expiry recorded in the connection's
-  `token_expires` field (still a warning once that date has passed, while Jira accepts the
+  `expiry_date` field (still a warning once that date has passed, while Jira accepts the
   token), and a failure once Jira refuses it ("API token expired or revoked").
 * **ESM** connections: login + `echo/jwt`.
 * **Schedules**: how often each import runs (its cron and the runs `after` starts) against

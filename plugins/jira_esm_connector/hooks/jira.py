@@ -2,7 +2,8 @@
 
 Connection fields: host = full site URL (``https://<site>.atlassian.net``), login = the
 e-mail of the account that created the API token, password = the API token. Extra fields
-(UI fields from ``provider.py``): ``token_expires`` (YYYY-MM-DD), ``ca_bundle`` (path or PEM text),
+(UI fields from ``provider.py``): ``expiry_date`` (the API token's, YYYY-MM-DD; ``token_expires``
+in older connections, whose value Airflow masks as a secret), ``ca_bundle`` (path or PEM text),
 ``verify`` (bool), ``allow_insecure_http`` (bool, local testing only), optionally
 ``timeout`` (read timeout, seconds; a whole answer must arrive within 4 of them).
 
@@ -22,6 +23,10 @@ from ..http import RetryPolicy
 from ..jira.client import JiraClient
 from ..masking import mask_secret
 from .base import ConnectorHook
+
+# The extra holding the API token's expiry date. Its name must not hold "token": Airflow hides
+# the value of such an extra as a secret (the form, every task log line with that date in it).
+EXPIRY_EXTRA = "expiry_date"
 
 
 def _mask_credentials(email: str, api_token: str) -> None:
@@ -71,7 +76,7 @@ class JiraCloudHook(ConnectorHook):
             "api_token": conn.password or "",
             "verify": self.tls_verify(extras),
             "allow_insecure_http": self.extra_bool(extras, "allow_insecure_http", False),
-            "token_expires": self.extra(extras, "token_expires"),
+            "token_expires": self.extra(extras, EXPIRY_EXTRA) or self.extra(extras, "token_expires"),
             "logger": logging.getLogger("jira_esm_connector.jira"),
         }
         settings = ConnectorSettings()

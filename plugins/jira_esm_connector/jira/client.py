@@ -54,6 +54,8 @@ from .paginators import OffsetArrayPaginator, Paginator, PagingError, StartAtPag
 SERVICE = "Jira"
 USER_AGENT = "jira-esm-connector/0.1 (+Apache Airflow)"
 EXPIRY_WARNING_DAYS = 30
+# an expiry date at most this long is repeated in its error (a mistyped date: 2027-1-31, 31.01.2027)
+_DATE_SHOWN = 12
 # issue/bulkfetch: "up to 100 issues" per request (the published contract), or up to 1,000
 # when the fields are named explicitly and none is multi-value (Atlassian's limit as issue 10
 # states it). The batch size is chosen per call (JiraClient.bulk_fetch_size).
@@ -99,7 +101,12 @@ def parse_token_expiry(value: date | str | None) -> date | None:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValueError(f"token_expires must be a date written YYYY-MM-DD, got {str(value)[:40]!r}") from None
+        # a date mistyped is shown; anything longer is not (the API token pasted into the
+        # expiry field next to it would be repeated in the Test answer and the health report)
+        text = str(value).strip()
+        got = repr(text) if len(text) <= _DATE_SHOWN else f"a text of {len(text)} characters (not shown)"
+        raise ValueError(f"The API token expiry date (connection extra expiry_date) must be a date written "
+                         f"YYYY-MM-DD, got {got}") from None
 
 
 def _is_jira_resource_404(response: requests.Response) -> bool:
@@ -347,7 +354,7 @@ class JiraClient:
         return (
             f"Jira at {self.host} refused the credentials (bad credentials): check the e-mail and API token "
             "of the connection; if they are right, the API token expired or revoked (tokens live at most a year: "
-            "create a new one and record its expiry date in the connection's token_expires)"
+            "create a new one and record its expiry date in the connection's expiry_date)"
         )
 
     def _error(self, response: requests.Response) -> ConnectorHTTPError:
