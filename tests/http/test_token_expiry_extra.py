@@ -1,4 +1,4 @@
-"""Secrets review, round 23: what Airflow's log masker is told, and what an error may repeat.
+"""The Jira connection's token expiry extra: what Airflow's log masker is told, and what an error may repeat.
 
 Against the real Jira simulator and Airflow's own masker (the one every task log line goes
 through)."""
