@@ -68,7 +68,7 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                max_results_cap, search_lag_seconds,
                                                bulkfetch_max, bulkfetch_silent,
                                                bulkfetch_missing_errors, project_search_empty_page,
-                                               users_listing_max, faults
+                                               users_listing_max, clock_offset_seconds, faults
     PUT    /_admin/config                      {"latency_ms": 200, "rate_limit_per_second": 5}
                                                (rate limit per account; 0 = off; over the limit:
                                                429 + Retry-After + X-RateLimit-Limit/-Remaining/-Reset)
@@ -90,6 +90,9 @@ Admin API (not part of Jira, no authentication; JSON in and out)::
                                                {"users_listing_max": 30}: users/search and /users
                                                list nobody past the 30th user (an empty page: a
                                                user listing that stops early; 0 = everyone)
+                                               {"clock_offset_seconds": 3600}: Jira's clock an hour
+                                               ahead (serverTime, created/updated, relative JQL
+                                               dates); set back to 0, it went back an hour
     POST   /_admin/faults                      inject faults into the next N matching /rest/ calls:
                                                {"type": "status", "status": 503, "count": 3,
                                                 "retry_after": 2, "path": "/rest/api/3/search/jql",

@@ -111,6 +111,11 @@ def _apply_config(sim: Simulator, body: Any) -> None:
         if isinstance(most, bool) or not isinstance(most, int) or most < 0:
             raise JiraError(400, "users_listing_max must be a whole number, 0 (everyone) or more")
         sim.knobs.users_listing_max = most
+    if "clock_offset_seconds" in body:
+        offset = body["clock_offset_seconds"] or 0
+        if isinstance(offset, bool) or not isinstance(offset, (int, float)) or abs(offset) > 366 * 86400:
+            raise JiraError(400, "clock_offset_seconds must be a number of seconds within a year either way")
+        sim.knobs.set_clock_offset(offset)
 
 
 def _register_admin_knobs(app: FastAPI, sim: Simulator) -> None:

@@ -91,6 +91,10 @@ class Knobs:
     # users/search (and /users) list nobody past this position (0 = everyone): a user listing
     # that stops early with an empty page, as Jira's user searches do past their first 1,000.
     users_listing_max: int = 0
+    # Jira's clock this many seconds ahead of (negative: behind) the machine's: serverTime,
+    # created / updated stamps and relative JQL dates all follow it. Set it, then set it back
+    # to 0, and Jira's clock went back between two runs (a wrong server clock corrected).
+    clock_offset_seconds: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     _windows: dict[str, tuple[int, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,6 +110,7 @@ class Knobs:
             "bulkfetch_missing_errors": self.bulkfetch_missing_errors,
             "project_search_empty_page": self.project_search_empty_page,
             "users_listing_max": self.users_listing_max,
+            "clock_offset_seconds": self.clock_offset_seconds,
             "faults": [f.as_dict() for f in self.faults],
         }
 
@@ -120,8 +125,15 @@ class Knobs:
             self.bulkfetch_missing_errors = False
             self.project_search_empty_page = False
             self.users_listing_max = 0
+            self.set_clock_offset(0.0)
             self.faults.clear()
             self._windows.clear()
+
+    def set_clock_offset(self, seconds: float) -> None:
+        from .store import set_clock_offset
+
+        self.clock_offset_seconds = float(seconds)
+        set_clock_offset(self.clock_offset_seconds)
 
     def page_limit(self, asked: int, endpoint_max: int) -> int:
         """Items a listing page holds at most: what the client asked, within the endpoint's

@@ -1134,8 +1134,18 @@ class Store:
         ).fetchall()
 
 
+# How far Jira's clock is from this machine's, in ms: the ``clock_offset_seconds`` knob (a
+# server clock set wrong, then corrected). Everything the simulator stamps or compares with
+# "now" (created, updated, serverTime, relative JQL dates, the search lag) reads now_ms.
+_CLOCK_OFFSET_MS = [0]
+
+
+def set_clock_offset(seconds: float) -> None:
+    _CLOCK_OFFSET_MS[0] = int(round(seconds * 1000))
+
+
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    return int(time.time() * 1000) + _CLOCK_OFFSET_MS[0]
 
 
 # --- page tokens ----------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 504 or a cut-off 200 body, ESM answering per-card results in another order, ESM listings
 that repeat a card on the next page, Jira answers cut off with status 200, an issue
 returned twice by issue/bulkfetch or lost by a search listing, bulk fetches silently capped,
-and people trashing or editing cards in ESM between runs."""
+people trashing or editing cards in ESM between runs, and Jira's clock going back between
+runs."""
 from __future__ import annotations
 
 import json
@@ -307,3 +308,30 @@ def test_jira_listing_loses_an_issue_that_changed(env, report, jira_proxied):
     env.calm()
     report("Jira listing loses a changed issue (still selected)", runs, check_import(task, env.jira_sim, env.esm()))
 
+
+# ---- Jira's clock -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["incremental", "full"])
+def test_jira_clock_goes_back_between_runs(env, report, mode):
+    """Jira's clock ran an hour fast during a run (a wrong server clock), and is corrected
+    before the next: issues changed since carry earlier ``updated`` stamps than the watermark
+    (incremental) or the last full run's start (full) the connector took from Jira's clock.
+    Those changes must reach ESM all the same."""
+    task = make_task(ISSUES_INCREMENTAL if mode == "incremental" else ISSUES_FULL)
+    jira, esm, state = env.jira(), env.esm(), env.state()
+    env.jira_sim.admin("PUT", "config", json={"clock_offset_seconds": 3600})
+    keys = _keys_in_order(env, task)
+    env.jira_sim.admin("PATCH", f"issues/{keys[0]}", json={"summary": "changed while Jira's clock ran fast"})
+    runs = import_until_done(env, task, jira=jira, esm=esm, state=state, attempts=1).runs
+    if mode == "full":  # the carry needs one successful full run under the same task before
+        runs += import_until_done(env, task, jira=jira, esm=esm, state=state, attempts=1).runs
+    env.jira_sim.admin("PUT", "config", json={"clock_offset_seconds": 0})  # corrected: back an hour
+    for key in keys[5:8]:
+        env.jira_sim.admin("PATCH", f"issues/{key}", json={"summary": f"changed after Jira's clock was corrected: {key}"})
+    runs += import_until_done(env, task, jira=jira, esm=esm, state=state, attempts=1).runs
+    first = check_import(task, env.jira_sim, esm)  # the first run after the correction brought them
+    env.jira_sim.admin("PATCH", f"issues/{keys[9]}", json={"summary": "changed after the run that caught up"})
+    runs += import_until_done(env, task, jira=jira, esm=esm, state=state, attempts=1).runs
+    env.calm()
+    report(f"Jira's clock goes back an hour between runs ({mode})", runs,
+           first.add(check_import(task, env.jira_sim, env.esm())))

@@ -181,14 +181,14 @@ def test_reset_restores_seed_and_keeps_run_time_accounts(sim):
     sim.admin("PUT", "config", json={"latency_ms": 50, "rate_limit_per_second": 100, "max_results_cap": 5,
                                      "search_lag_seconds": 30, "bulkfetch_max": 100, "bulkfetch_silent": True,
                                      "bulkfetch_missing_errors": True, "project_search_empty_page": True,
-                                     "users_listing_max": 7})
+                                     "users_listing_max": 7, "clock_offset_seconds": 600})
     sim.reset()
     assert s.get(sim.base_url + "/rest/api/3/issue/SUP-1").json()["fields"]["summary"] != "edited"
     assert sim.admin("GET", "config").json() == {"latency_ms": 0, "rate_limit_per_second": 0, "max_results_cap": 0,
                                                  "search_lag_seconds": 0.0, "bulkfetch_max": 0,
                                                  "bulkfetch_silent": False, "bulkfetch_missing_errors": False,
                                                  "project_search_empty_page": False, "users_listing_max": 0,
-                                                 "faults": []}
+                                                 "clock_offset_seconds": 0.0, "faults": []}
     me = sim.session("late@example.com", "late-token").get(sim.base_url + "/rest/api/3/myself")
     assert me.status_code == 200 and me.json()["timeZone"] == "UTC"
 
@@ -208,6 +208,29 @@ def test_users_listing_max_ends_the_user_listing_early_with_an_empty_page(sim):
     assert requests.put(sim.base_url + "/_admin/config", json={"users_listing_max": -1}, verify=sim.ca_pem).status_code == 400
     sim.admin("PUT", "config", json={"users_listing_max": 0})
     assert s.get(url, params={"maxResults": 1000}).json() == everyone
+
+
+def test_clock_offset_moves_jiras_clock_and_its_stamps(sim):
+    """Jira's clock set an hour ahead: serverTime and the ``updated`` stamp of an edit follow it,
+    and so does a relative JQL date; back to 0, the clock went back an hour."""
+    from datetime import datetime, timedelta, timezone
+
+    s = sim.session()
+    base = sim.base_url + "/rest/api/3"
+
+    def server_time() -> datetime:
+        return datetime.strptime(s.get(base + "/serverInfo").json()["serverTime"], "%Y-%m-%dT%H:%M:%S.%f%z")
+
+    assert abs(server_time() - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert sim.admin("PUT", "config", json={"clock_offset_seconds": 3600}).json()["clock_offset_seconds"] == 3600
+    assert timedelta(minutes=59) < server_time() - datetime.now(timezone.utc) < timedelta(minutes=61)
+    s.put(base + "/issue/SUP-2", json={"fields": {"summary": "edited an hour ahead"}}).raise_for_status()
+    ahead = s.post(base + "/search/jql", json={"jql": "updated > '-30m'", "fields": ["updated"]}).json()["issues"]
+    assert [i["id"] for i in ahead] == [s.get(base + "/issue/SUP-2").json()["id"]]
+    sim.admin("PUT", "config", json={"clock_offset_seconds": 0})
+    assert abs(server_time() - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert requests.put(sim.base_url + "/_admin/config", json={"clock_offset_seconds": "soon"},
+                        verify=sim.ca_pem).status_code == 400
 
 
 def test_max_results_cap_shortens_every_listing_page_silently(sim):

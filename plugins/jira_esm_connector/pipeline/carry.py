@@ -210,6 +210,12 @@ def plan_carry(
         lg.info("Newest change the search shows before listing: %s (UTC; the next full run reads what changed since "
                 "then, as Jira's clock says %s).", shown.isoformat(), since.isoformat())
     reason, last = _why_not(task, state, digest, clear_due)
+    if reason is None and last is not None and since < last:
+        # a run's start is never after Jira's clock: the clock went back since (a wrong server
+        # clock corrected), and changes made since carry earlier times than that start
+        reason = (f"Jira's clock ({since.isoformat()}) is earlier than the last full run's start "
+                  f"({last.astimezone(timezone.utc).isoformat()}): it went back, and changes made since carry "
+                  "earlier times")
     if reason is not None or last is None:
         lg.info("Full run reads every issue: %s.", reason)
         return plan

@@ -700,6 +700,28 @@ def _index_settled_until(jira: JiraApi, settings: Any, lg: Any) -> Any:
     return moment - index_lag(settings)
 
 
+def _unless_clock_went_back(
+    task: Any, watermark: datetime | None, settled_until: Any, settings: Any, lg: Any,
+) -> datetime | None:
+    """The watermark an incremental run fetches from: None (everything) when Jira's clock now
+    is earlier than the watermark. A watermark never passes Jira's clock (it is held at the
+    clock less the index lag), so the clock went back since it was stored (a wrong server
+    clock corrected): changes made since carry earlier ``updated`` stamps than the watermark,
+    and fetching from it would leave them behind for good (the watermark never moves back)."""
+    if watermark is None or not isinstance(settled_until, datetime):
+        return watermark
+    clock = settled_until + index_lag(settings)
+    if clock >= watermark:
+        return watermark
+    lg.warning(
+        "Jira's clock says %s (UTC), earlier than task '%s''s watermark %s: Jira's clock went back since the "
+        "watermark was stored, and changes made since carry earlier times. This run fetches everything the JQL "
+        "selects; records ESM already holds unchanged are not written again.",
+        clock.isoformat(), task.name, watermark.astimezone(timezone.utc).isoformat(),
+    )
+    return None
+
+
 def _watermark_candidate(
     task: Any, newest: datetime | None, watermark_used: datetime | None, gone: int, lg: Any,
     settled_until: Any = None,
@@ -756,6 +778,7 @@ def _extract(
         if task.mode == "incremental":
             watermark_used, watermark_digest = _incremental_start(task, state, settings, lg)
             settled_until = _index_settled_until(jira, settings, lg)  # before the listing begins
+            watermark_used = _unless_clock_went_back(task, watermark_used, settled_until, settings, lg)
             jql, renamed = _incremental_jql(task, jira, state, watermark_used, jql, lg)
         lg.info("JQL: %s", jql)
         if kind == "generic":
