@@ -15,19 +15,9 @@ from jira_esm_connector.config import parse_task
 from jira_esm_connector.health import HealthCheckFailed, run_health_check
 from jira_esm_connector.hooks.jira import JiraCloudHook
 
-TASK = {
-    "name": "users_round23",
-    "kind": "scheduled",
-    "jira_conn_id": "jira_round23",
-    "esm_conn_id": "esm_round23",
-    "schedule": "@daily",
-    "mode": "full",
-    "mapping_type": "user",
-    "template": "person",
-    "folder": "persons",
-    "key": {"jira": "accountId", "esm": "jira_account_id"},
-    "attributes": {"full_name": "displayName"},
-}
+from tests.pipeline.conftest import USERS_TASK
+
+TASK = dict(USERS_TASK, name="users_expiry", jira_conn_id="jira_round23", esm_conn_id="esm_round23")
 
 
 def _airflow_redact(text: str) -> str:
