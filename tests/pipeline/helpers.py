@@ -1,7 +1,7 @@
 """Small helpers for the pipeline tests: reading ESM and Jira through their real APIs."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -35,6 +35,14 @@ def reset_esm_stats(esm_sim) -> None:
 
 def jira_issues(jira, jql: str, fields=("summary", "updated", "status", "labels")) -> dict[str, dict]:
     return {i["key"]: i for i in jira.search(jql, fields=list(fields), page_size=100)}
+
+
+def issues_changed_ago(jira_sim, ages: dict[str, timedelta], summary: str = "issue") -> dict[str, str]:
+    """Create one SUP issue per name, its ``updated`` that long ago; returns name -> issue key."""
+    now = datetime.now(timezone.utc)
+    return {name: jira_sim.admin("POST", "issues", json={
+        "project": "SUP", "summary": f"{summary} {name}", "updated": (now - age).isoformat(),
+    }).json()["key"] for name, age in ages.items()}
 
 
 def run_id(n: int | str) -> str:

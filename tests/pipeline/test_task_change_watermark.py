@@ -3,12 +3,12 @@ the watermark an incremental run leaves behind, the listing and the bulk fetch. 
 ESM simulators over HTTPS; faults injected through the simulators' own knobs."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from jira_esm_connector.pipeline import run_import
 
 from .conftest import ISSUES_TASK, make_task
-from .helpers import by_attr, esm_cards, run_id
+from .helpers import by_attr, esm_cards, issues_changed_ago, run_id
 
 
 def _subjects(esm, task) -> dict[str, str]:
@@ -26,12 +26,7 @@ def test_a_task_change_run_that_could_not_read_a_listed_issue_does_not_adopt_the
     finish recorded the new task digest next to the watermark reached under the *old* JQL, so
     every later run trusted that one, listed only what changed since, and X (unchanged since
     long before it) never reached ESM."""
-    now = datetime.now(timezone.utc)
-    keys = {}
-    for name, days_ago in (("X", 3), ("Y", 2)):
-        keys[name] = jira_sim.admin("POST", "issues", json={
-            "project": "SUP", "summary": f"issue {name}", "updated": (now - timedelta(days=days_ago)).isoformat(),
-        }).json()["key"]
+    keys = issues_changed_ago(jira_sim, {"X": timedelta(days=3), "Y": timedelta(days=2)})
     x, y = keys["X"], keys["Y"]
     narrow = make_task(ISSUES_TASK, name="widened_hidden", jql=f"key in ({y})")
     assert run_import(narrow, jira, esm, state, staging, run_id(1))["created"] == 1

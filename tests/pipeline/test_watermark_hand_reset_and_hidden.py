@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from jira_esm_connector.pipeline import run_import
 
 from .conftest import ISSUES_TASK, make_task
-from .helpers import by_attr, esm_cards, run_id
+from .helpers import by_attr, esm_cards, issues_changed_ago, run_id
 
 
 def _subjects(esm, task) -> dict[str, str]:
@@ -27,11 +27,7 @@ def test_generic_incremental_watermark_is_held_before_an_issue_left_out_of_the_b
     ESM until X changes again. The comment import holds its watermark before such an issue
     (tests/pipeline/test_comment_hidden_issue.py); the issue import does not."""
     now = datetime.now(timezone.utc)
-    keys = {}
-    for name, minutes_ago in (("X", 40), ("Y", 30)):
-        keys[name] = jira_sim.admin("POST", "issues", json={
-            "project": "SUP", "summary": f"original {name}", "updated": (now - timedelta(minutes=minutes_ago)).isoformat(),
-        }).json()["key"]
+    keys = issues_changed_ago(jira_sim, {"X": timedelta(minutes=40), "Y": timedelta(minutes=30)}, "original")
     x, y = keys["X"], keys["Y"]
     task = make_task(ISSUES_TASK, name="hidden_generic", jql=f"key in ({x}, {y})")
     first = run_import(task, jira, esm, state, staging, run_id(1))
