@@ -159,6 +159,7 @@ def _advance_watermark(
     held_at = [t for t in (_parse(loaded.get("refused_oldest_updated")), _parse(extracted.get("skipped_oldest_updated")))
                if t is not None]
     held = min(held_at) if held_at else None
+    newest = candidate  # the newest change this run saw (extract never makes it older than ``previous``)
     if held is not None and candidate is not None and held < candidate:
         # refused records (and issues gone when their comments were read, perhaps hidden for a
         # moment) must be fetched again by the next run: stop just before them (a watermark
@@ -174,7 +175,10 @@ def _advance_watermark(
     digest = extracted.get("watermark_digest")
     if candidate is not None and (previous is None or candidate > previous):
         state.set_watermark(task.name, candidate, digest=digest)
-        lg.info("Watermark of '%s' advanced to %s (UTC, newest 'updated' in this run's data).", task.name, candidate.isoformat())
+        why = ("newest 'updated' in this run's data" if candidate == newest
+               else f"held 1 min before the oldest record the next run fetches again; the newest change seen was "
+                    f"{newest.isoformat()}")
+        lg.info("Watermark of '%s' advanced to %s (UTC, %s).", task.name, candidate.isoformat(), why)
     else:
         if digest and previous is not None:
             # the watermark this run fetched from holds for this task file too (this run saw to
@@ -183,7 +187,10 @@ def _advance_watermark(
             # and the next run must read everything again (a listed issue it could not read)
             state.set_watermark(task.name, None, digest=digest)
         if candidate is not None:
-            lg.info("Watermark of '%s' stays at %s (nothing newer in this run).", task.name, candidate.isoformat())
+            why = ("nothing newer in this run" if newest is None or previous is None or newest <= previous
+                   else f"held back by the record(s) the next run fetches again; this run saw changes up to "
+                        f"{newest.isoformat()}")
+            lg.info("Watermark of '%s' stays at %s (%s).", task.name, candidate.isoformat(), why)
     return candidate.isoformat() if candidate else None
 
 
