@@ -4,15 +4,22 @@
   'updated' in this run's data)" -- the held value is a minute before the oldest refused
   record, not the newest change -- and, when the hold kept it where it was, as "stays at ...
   (nothing newer in this run)" although the run had seen newer changes.
+* The first data-quality check of a task process imported great-expectations before its
+  loggers were quietened: some 200 INFO lines ("Skipping registering function ... because it
+  is a closure") in every task log that ran an expectation.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from datetime import datetime, timedelta, timezone
 
 from devtools.jira_simulator.model import STATUSES
 from jira_esm_connector.pipeline import run_import
 
-from .conftest import ISSUES_TASK, make_task
+from .conftest import ISSUES_TASK, REPO_ROOT, make_task
 from .helpers import jira_issues, run_id
 
 
@@ -59,3 +66,22 @@ def test_a_watermark_kept_by_a_refusal_is_not_said_to_have_seen_nothing_newer(ji
     assert "nothing newer" not in line
     assert (watermark + timedelta(hours=1)).isoformat() in line
 
+
+def test_the_first_quality_check_of_a_process_logs_no_great_expectations_chatter():
+    script = textwrap.dedent("""
+        import logging, sys
+        logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(name)s: %(message)s")
+        from types import SimpleNamespace
+        import pandas as pd
+        from jira_esm_connector.pipeline import quality
+        frame = pd.DataFrame({"subject": ["a", None]})
+        rule = SimpleNamespace(name="expect_column_values_to_not_be_null",
+                               class_name="ExpectColumnValuesToNotBeNull", kwargs={"column": "subject"})
+        print("FAILURES", len(quality.validate_frame(frame, [rule])))
+    """)
+    env = dict(os.environ, PYTHONPATH=f"{REPO_ROOT / 'plugins'}{os.pathsep}{REPO_ROOT}")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+
+    assert "FAILURES 1" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+    chatter = [line for line in out.stdout.splitlines() if line.startswith("INFO great_expectations")]
+    assert chatter == [], f"{len(chatter)} INFO lines from great-expectations, first: {chatter[:3]}"

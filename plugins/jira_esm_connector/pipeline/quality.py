@@ -126,13 +126,25 @@ class QualityError(RuntimeError):
         super().__init__("\n".join(lines))
 
 
+def _gx() -> Any:
+    """The great-expectations package, its loggers quietened *before* the first import: GX
+    logs some 200 INFO lines about itself while it loads; task logs need only our summary."""
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+
+    # a few of its modules set their own logger to INFO ("Created temporary directory ... for
+    # ephemeral docs site" on every context): those too
+    for name, child in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("great_expectations.") and isinstance(child, logging.Logger) \
+                and logging.NOTSET < child.level < logging.WARNING:
+            child.setLevel(logging.WARNING)
+    return gx
+
+
 def _get_context() -> Any:
     global _context
     if _context is None:
-        # GX logs pages of INFO lines about itself; task logs need only our summary
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
-        import great_expectations as gx
-
+        gx = _gx()
         _context = gx.get_context(mode="ephemeral")
         try:
             from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -182,8 +194,7 @@ def _run(frame: Any, indexed: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
 def _validate(frame: Any, indexed: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
     if not indexed:
         return []
-    import great_expectations as gx
-
+    gx = _gx()
     global _counter
     with _lock:  # GX contexts are not thread safe
         _counter += 1
