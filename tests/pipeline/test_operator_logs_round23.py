@@ -7,6 +7,8 @@
 * The first data-quality check of a task process imported great-expectations before its
   loggers were quietened: some 200 INFO lines ("Skipping registering function ... because it
   is a closure") in every task log that ran an expectation.
+* Both removal safety limits tripping gave one error whose two refusals ran together on one
+  line, each naming only its own override: following the first only met the second next run.
 """
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ import sys
 import textwrap
 from datetime import datetime, timedelta, timezone
 
-from devtools.jira_simulator.model import STATUSES
-from jira_esm_connector.pipeline import run_import
+import pytest
 
-from .conftest import ISSUES_TASK, REPO_ROOT, make_task
+from devtools.jira_simulator.model import STATUSES
+from jira_esm_connector.pipeline import ShrinkLimitError, run_import
+
+from .conftest import ISSUES_TASK, REPO_ROOT, USERS_TASK, make_task
 from .helpers import jira_issues, run_id
 
 
@@ -85,3 +89,22 @@ def test_the_first_quality_check_of_a_process_logs_no_great_expectations_chatter
     assert "FAILURES 1" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
     chatter = [line for line in out.stdout.splitlines() if line.startswith("INFO great_expectations")]
     assert chatter == [], f"{len(chatter)} INFO lines from great-expectations, first: {chatter[:3]}"
+
+
+def test_both_removal_limits_tripping_says_both_overrides_are_needed(jira, jira_sim, esm, state, staging, run_log):
+    """Each refusal told the operator to trigger the DAG with its own parameter, the two
+    run together on one line: following the first alone only met the second limit."""
+    task = make_task(USERS_TASK)
+    run_import(task, jira, esm, state, staging, run_id(1))
+    jira_sim.admin("PUT", "config", json={"users_listing_max": 15})  # 26 of 41 users not listed
+
+    with pytest.raises(ShrinkLimitError) as err:
+        run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
+
+    text = str(err.value)
+    share, shrink, both = text.split("\n")
+    assert "allow_mass_removal = true" in share and "removed.max_share" in share
+    assert "allow_shrink = true" in shrink and "removed.max_shrink" in shrink
+    assert both == ("Both safety limits stopped this run: a run that is to mark these cards needs both parameters, "
+                    "allow_mass_removal = true and allow_shrink = true.")
+    assert text in run_log.messages

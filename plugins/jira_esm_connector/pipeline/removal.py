@@ -306,7 +306,8 @@ def _check_safety_limits(
     if candidates and share > removal.max_share:
         message = (
             f"Task '{task.name}': refusing to mark {len(candidates)} of {active} active '{task.template}' cards "
-            f"as removed ({share:.0%}, more than the safety limit of {removal.max_share:.0%}). Nothing was marked. "
+            f"as removed ({share:.0%}, more than the safety limit of {removal.max_share:.0%}, removed.max_share). "
+            f"Nothing was marked. "
             f"If Jira really lost these records, trigger the DAG once with the parameter allow_mass_removal = true; "
             f"otherwise check the task's JQL and the Jira account's permissions. "
             f"First keys: {', '.join(k for _, k in candidates[:10])}"
@@ -337,7 +338,10 @@ def _check_safety_limits(
             refusals.append(message)
             shrink_refused = True
     if refusals:
-        message = " ".join(refusals)
+        if len(refusals) > 1:  # one override alone would only meet the other limit on the next run
+            refusals.append("Both safety limits stopped this run: a run that is to mark these cards needs both "
+                            "parameters, allow_mass_removal = true and allow_shrink = true.")
+        message = "\n".join(refusals)
         lg.error("%s", message)
         raise (ShrinkLimitError if shrink_refused else RemovalLimitError)(message)
 
