@@ -9,6 +9,8 @@
   is a closure") in every task log that ran an expectation.
 * Both removal safety limits tripping gave one error whose two refusals ran together on one
   line, each naming only its own override: following the first only met the second next run.
+* A removal value ESM refuses logged one warning per card, with no cap and no count at the
+  end: 50,000 lines for a clean-up of 50,000 users.
 """
 from __future__ import annotations
 
@@ -108,3 +110,39 @@ def test_both_removal_limits_tripping_says_both_overrides_are_needed(jira, jira_
     assert both == ("Both safety limits stopped this run: a run that is to mark these cards needs both parameters, "
                     "allow_mass_removal = true and allow_shrink = true.")
     assert text in run_log.messages
+
+
+def _users_gone(jira_sim, how_many: int) -> None:
+    """``how_many`` more Jira users, for a first run to import; returns nothing: the caller's
+    second run finds them deleted (see ``_delete_added``)."""
+    for n in range(how_many):
+        jira_sim.admin("POST", "users", json={"email": f"gone.{n}@example.com", "displayName": f"Gone {n}",
+                                              "accountId": f"gone-{n:04d}"})
+
+
+def _delete_added(jira_sim, how_many: int) -> None:
+    for n in range(how_many):
+        jira_sim.admin("DELETE", f"users/gone-{n:04d}")
+
+
+def test_a_removal_value_esm_refuses_lists_the_first_hundred_cards_not_each(jira, jira_sim, esm, state, staging,
+                                                                              run_log):
+    """A removal value ESM does not know is refused for every card: one WARNING per card, no
+    cap and no count at the end -- 50,000 lines when a directory clean-up removes 50,000 users.
+    Refused records of a load are listed for the first 100, then one line says more follow;
+    the marking does the same now and ends with the count. (Each card *marked* keeps its line:
+    what was de-provisioned, tests/pipeline/test_template_lock_lost.py.)"""
+    task = make_task(USERS_TASK, removed={"attribute": "accountStatus", "value": "Gone for good"})
+    _users_gone(jira_sim, 130)
+    assert run_import(task, jira, esm, state, staging, run_id(1))["created"] >= 130
+    _delete_added(jira_sim, 130)
+
+    second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log,
+                        allow_mass_removal=True, allow_shrink=True)
+
+    assert second["refused_removals"] == 130 and second["marked_removed"] == 0
+    per_card = [m for m in run_log.messages if m.startswith("ESM refused to mark ") and " (card " in m]
+    assert len(per_card) == 100, f"{len(per_card)} lines of one card each"
+    assert len([m for m in run_log.messages if m.startswith("ESM refused to mark more cards")]) == 1
+    assert "Marked 0 of 130 'person' card(s) removed (accountStatus = Gone for good); ESM refused 130." \
+        in run_log.messages

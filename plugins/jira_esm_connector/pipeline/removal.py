@@ -92,7 +92,7 @@ from ..http.parallel import bounded_parallel
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import EsmApi, JiraApi, StateApi
 from .finish import baseline_counts
-from .load import chunks_of, earlier_key_forms, stamped_by_task, task_cards
+from .load import _RecordLines, chunks_of, earlier_key_forms, stamped_by_task, task_cards
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
 from .transform import record_key
@@ -749,6 +749,10 @@ def _mark(
     # may be marked all the same, and a record back unchanged must not be skipped then.
     state.delete_fingerprints(task.name, [key for _, key in candidates], marking_removed=True)
     writes = BulkWrites()  # shared by the chunks: a 403 before any accepted card is asked about once
+    # each card marked is logged (what was de-provisioned); a refusal, for the first 100, then one line
+    # that more follow, as the load's: a removal value ESM does not take is refused for every card
+    refused_line = _RecordLines(lg.warning, "ESM refused to mark more cards removed; they are not listed one by one "
+                                            "(the count follows when the marking ends).")
     try:
         for chunk in chunks_of(cards, MAX_CHUNK_SIZE):
             guard()  # before each chunk, as the load: lost, the rest is left to the lock's new holder
@@ -760,12 +764,15 @@ def _mark(
                             removal.value)
                 else:
                     refused += 1
-                    lg.warning("ESM refused to mark %s (card %s) removed: %s", outcome.ref, outcome.data_card_id,
-                               outcome.reason)
+                    refused_line("ESM refused to mark %s (card %s) removed: %s", outcome.ref, outcome.data_card_id,
+                                 outcome.reason)
     except BaseException:
         lg.warning("The marking of '%s' cards stopped after %d of %d candidate(s) were marked (%d refused); the "
                    "next run checks the rest again.", task.template, len(marked), len(cards), refused)
         raise
+    (lg.warning if refused else lg.info)(
+        "Marked %d of %d '%s' card(s) removed (%s = %s); ESM refused %d.", len(marked), len(cards), task.template,
+        removal.attribute, removal.value, refused)
     return marked, refused
 
 
