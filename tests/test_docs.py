@@ -238,3 +238,35 @@ def test_the_demo_defaults_the_docs_give_are_the_demos():
         assert esm_lines and all(
             f"`{DEFAULTS['DEMO_ESM_USER']}` / `{DEFAULTS['DEMO_ESM_PASSWORD']}`" in l for l in esm_lines
         ), (where, esm_lines)
+
+
+# --------------------------------------------------------------------------- quoted log lines
+
+
+def test_every_run_summary_and_reconciliation_line_the_docs_quote_is_the_one_the_code_writes():
+    """The docs show the run's summary line and the reconciliation's as an operator finds them
+    in a task log; each is rebuilt here from its own figures by the function that writes it."""
+    from jira_esm_connector.pipeline.finish import summary_line
+    from jira_esm_connector.pipeline.reconcile import reconcile_summary_line
+
+    quoted = 0
+    for doc, text in DOC_TEXT.items():
+        for task, body in re.findall(r"Import '([^']+)' finished: ([^`\n]*?\.)(?=`|\n|$)", text):
+            counts = {k.replace(" ", "_"): int(v) for k, v in re.findall(r"([a-z ]+?) (\d+)[,.]", " " + body)}
+            counts = {k.strip("_"): v for k, v in counts.items()}
+            assert summary_line(task, counts) == f"Import '{task}' finished: {body}", doc
+            quoted += 1
+        for task, body in re.findall(r"Reconciliation of '([^']+)': ([^`\n]*?\.)(?=`|\n|$)", text):
+            numbers = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", body)]
+            if "comments on" in body:
+                keys = ["jira_records", "jira_issues", "esm_worklog_entries", "esm_active_cards",
+                        "missing_in_esm", "not_in_jira", "duplicate_keys"]
+                report = {"mapping_type": "comment", **dict(zip(keys, numbers))}
+            else:
+                keys = ["jira_records", "esm_active_cards", "missing_in_esm", "not_in_jira", "wrongly_removed",
+                        "duplicate_keys", "stale", "stale_sampled"]
+                report = dict(zip(keys, numbers))
+            assert len(numbers) == len(keys), (doc, body)
+            assert reconcile_summary_line(task, report) == f"Reconciliation of '{task}': {body}", doc
+            quoted += 1
+    assert quoted >= 4
