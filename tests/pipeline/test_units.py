@@ -212,10 +212,10 @@ def test_incremental_user_import_is_refused_with_a_plain_message():
 def test_per_record_log_lines_stop_after_the_first_hundred_of_a_run_even_from_many_threads():
     import threading
 
-    from jira_esm_connector.pipeline.load import _MAX_LISTED, _RecordLines
+    from jira_esm_connector.pipeline.load import _MAX_LISTED, RecordLines
 
     said: list[str] = []
-    lines = _RecordLines(lambda message, *args: said.append(message % args), "More follow.")
+    lines = RecordLines(lambda message, *args: said.append(message % args), "More follow.")
     threads = [threading.Thread(target=lambda t=t: [lines("record %s-%s", t, n) for n in range(60)]) for t in range(5)]
     for th in threads:
         th.start()

@@ -228,7 +228,7 @@ def _report_refused(lg: Any, task: Any, refused: list[RefusedRecord]) -> None:
         lg.warning("... and %d more refused record(s).", len(refused) - _MAX_LISTED)
 
 
-class _RecordLines:
+class RecordLines:
     """Log lines of one kind, one per record, for the first ``_MAX_LISTED`` records of a run;
     then one line that more follow (``more``), and silence: a run over many records must not
     log each of them. Safe from the worker threads (``itertools.count`` hands each call its
@@ -295,15 +295,15 @@ class _Run:
 
     def __post_init__(self) -> None:
         summary = "The load's last line counts them all."
-        self.missing_line = _RecordLines(self.lg.warning, "More records reference ESM cards that do not exist yet; "
+        self.missing_line = RecordLines(self.lg.warning, "More records reference ESM cards that do not exist yet; "
                                                           f"they are not listed one by one. {summary}")
-        self.kept_disabled_line = _RecordLines(self.lg.info, "More disabled cards are left disabled; they are not "
+        self.kept_disabled_line = RecordLines(self.lg.info, "More disabled cards are left disabled; they are not "
                                                              f"listed one by one. {summary}")
-        self.reactivated_line = _RecordLines(self.lg.info, "More cards are re-activated; they are not listed one "
+        self.reactivated_line = RecordLines(self.lg.info, "More cards are re-activated; they are not listed one "
                                                            f"by one. {summary}")
-        self.unsearchable_line = _RecordLines(self.lg.warning, "More mapped cards ESM's search did not return were "
+        self.unsearchable_line = RecordLines(self.lg.warning, "More mapped cards ESM's search did not return were "
                                                               "read by their id and written; not listed one by one.")
-        self.rekeyed_line = _RecordLines(self.lg.info, "More cards of moved issues are re-keyed; they are not listed "
+        self.rekeyed_line = RecordLines(self.lg.info, "More cards of moved issues are re-keyed; they are not listed "
                                                        f"one by one. {summary}")
 
 

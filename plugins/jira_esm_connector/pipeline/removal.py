@@ -92,7 +92,7 @@ from ..http.parallel import bounded_parallel
 from ..mapping.dates import parse_jira_datetime
 from ..protocols import EsmApi, JiraApi, StateApi
 from .finish import baseline_counts
-from .load import _RecordLines, chunks_of, earlier_key_forms, stamped_by_task, task_cards
+from .load import RecordLines, chunks_of, earlier_key_forms, stamped_by_task, task_cards
 from .results import ExtractResult, RemovalResult
 from .staging import Dataset
 from .transform import record_key
@@ -751,7 +751,7 @@ def _mark(
     writes = BulkWrites()  # shared by the chunks: a 403 before any accepted card is asked about once
     # each card marked is logged (what was de-provisioned); a refusal, for the first 100, then one line
     # that more follow, as the load's: a removal value ESM does not take is refused for every card
-    refused_line = _RecordLines(lg.warning, "ESM refused to mark more cards removed; they are not listed one by one "
+    refused_line = RecordLines(lg.warning, "ESM refused to mark more cards removed; they are not listed one by one "
                                             "(the count follows when the marking ends).")
     try:
         for chunk in chunks_of(cards, MAX_CHUNK_SIZE):
