@@ -9,7 +9,7 @@ state store never held.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from devtools.jira_simulator.model import STATUSES
 from jira_esm_connector.pipeline import run_import
@@ -53,7 +53,11 @@ def test_a_watermark_held_by_a_refusal_is_reported_in_utc(jira, esm, state, stag
     assert first["refused"] >= 1
     stored = state.get_watermark(broken.name)
     assert first["watermark"] == stored.isoformat()
-    # (held before the refused record: the line says so -- it named this "the newest 'updated'
-    # in this run's data", which it is not; tests/pipeline/test_operator_logs_round23.py)
-    assert any(m.startswith(f"Watermark of '{broken.name}' advanced to {stored.isoformat()} (UTC, held ")
-               for m in run_log.messages)
+    # held before the refused record: the line says so and names the newest change the run saw
+    # (it named the held value "the newest 'updated' in this run's data", which it is not)
+    newest = max(datetime.strptime(i["fields"]["updated"], "%Y-%m-%dT%H:%M:%S.%f%z")
+                 for i in jira_issues(jira, "project = SUP").values()).astimezone(timezone.utc)
+    assert stored < newest
+    [line] = [m for m in run_log.messages if m.startswith(f"Watermark of '{broken.name}'")]
+    assert line.startswith(f"Watermark of '{broken.name}' advanced to {stored.isoformat()} (UTC, held 1 min before")
+    assert newest.isoformat() in line and "newest 'updated' in this run's data" not in line
