@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from devtools.jira_simulator.model import STATUSES
 from jira_esm_connector.pipeline import run_import
 
@@ -18,7 +20,10 @@ from .conftest import ISSUES_TASK, make_task
 from .helpers import jira_issues, run_id
 
 
-def test_a_refusal_inside_the_overlap_reports_the_watermark_that_is_kept(jira, jira_sim, esm, state, staging, run_log):
+@pytest.mark.parametrize("newer", [False, True], ids=["nothing-newer", "a-newer-change"])
+def test_a_refusal_inside_the_overlap_reports_the_watermark_that_is_kept(
+    jira, jira_sim, esm, state, staging, run_log, newer,
+):
     # a status no issue has yet, mapped to a value ESM refuses (the same task file in both runs:
     # a changed one would make the second run fetch everything)
     used = {i["fields"]["status"]["name"] for i in jira_issues(jira, "project = SUP").values()}
@@ -32,14 +37,21 @@ def test_a_refusal_inside_the_overlap_reports_the_watermark_that_is_kept(jira, j
         "project": "SUP", "summary": "Refused in the overlap", "status": status,
         "updated": (watermark - timedelta(seconds=30)).isoformat(),
     })
+    if newer:  # and a newer change ESM takes: the hold, not a lack of changes, keeps the watermark
+        jira_sim.admin("POST", "issues", json={"project": "SUP", "summary": "A newer change",
+                                               "updated": (watermark + timedelta(hours=1)).isoformat()})
 
     second = run_import(task, jira, esm, state, staging, run_id(2), logger=run_log)
 
-    assert second["refused"] >= 1
+    assert second["refused"] == 1 and second["created"] == int(newer)
     assert state.get_watermark(task.name) == watermark  # not moved back, not past the refused record
     assert second["watermark"] == watermark.isoformat(), "the result names a watermark that was never stored"
-    said = [m for m in run_log.messages if m.startswith(f"Watermark of '{task.name}'")]
-    assert said == [f"Watermark of '{task.name}' stays at {watermark.isoformat()} (nothing newer in this run)."]
+    [said] = [m for m in run_log.messages if m.startswith(f"Watermark of '{task.name}'")]
+    if not newer:
+        assert said == f"Watermark of '{task.name}' stays at {watermark.isoformat()} (nothing newer in this run)."
+    else:  # it said "nothing newer in this run" although the run had seen a newer change
+        assert said.startswith(f"Watermark of '{task.name}' stays at {watermark.isoformat()} (held back by the record(s)")
+        assert (watermark + timedelta(hours=1)).isoformat() in said
 
 
 def test_a_watermark_held_by_a_refusal_is_reported_in_utc(jira, esm, state, staging, run_log):
