@@ -678,17 +678,30 @@ def _groups_gone_from_jira(
 
 
 def _not_fetched_records_cards(
-    task: Any, candidates: list[tuple[str, str]], seen: set[str], state: StateApi, lg: Any,
+    task: Any, candidates: list[tuple[str, str]], seen: set[str], esm: EsmApi, state: StateApi, lg: Any,
 ) -> list[tuple[str, str]]:
     """The candidates left once those are set aside that the key map records as the card of a
     record this run fetched: the task wrote that record to the card, whose key attribute now
     holds another key (changed by hand in ESM). The record is still in Jira: marking its card
     would de-provision a live person (the key-map path never asks about such a card; the
-    paging meets it, and records its new key, which a later key-map path then asks about)."""
+    paging meets it, and records its new key, which a later key-map path then asks about).
+    Unless ESM has another card of this task holding that record's key: then the key map was
+    wrong about the candidate (a create answer ESM gave in another order than the cards were
+    sent paired two records with each other's cards), the candidate is the card of the key it
+    holds, and the map is put right (:func:`_cards_holding`)."""
     if not candidates:
         return candidates
     written = {card: key for key, card in state.keys_of_cards(task.name, [card for card, _ in candidates]).items()
                if key in seen}
+    if written:
+        elsewhere = _cards_holding(task, esm, set(written.values()), exclude=set(written))
+        if elsewhere:
+            state.put_card_ids(task.name, elsewhere)
+            lg.warning(
+                "The key map paired %d record(s) with a card holding another key while ESM has a card of their own "
+                "(ESM answered a create in another order than the cards were sent?); put right: %s", len(elsewhere),
+                "; ".join(f"{key} -> card {card}" for key, card in sorted(elsewhere.items()))[:1500])
+            written = {card: key for card, key in written.items() if key not in elsewhere}
     kept = [(card, key) for card, key in candidates if card in written]
     if kept:
         lg.warning(
@@ -699,6 +712,22 @@ def _not_fetched_records_cards(
             "; ".join(f"card {card} holds {key} but is the card of {written[card]}" for card, key in kept)[:1500],
         )
     return [(card, key) for card, key in candidates if card not in written]
+
+
+def _cards_holding(task: Any, esm: EsmApi, keys: set[str], *, exclude: set[str]) -> dict[str, str]:
+    """``{key: card}`` for the keys one active card of this task (not in ``exclude``) holds in ESM."""
+    from ..esm import eql
+
+    found: dict[str, list[str]] = {}
+    within = eql.eq(task.task_id_attribute, task.name)
+    for _values, filter_ in eql.any_of_batches(task.key.esm, sorted(keys), within=within):
+        for card in esm.iter_cards(task.template, filter=filter_,
+                                   selected_attributes=[task.key.esm, task.task_id_attribute, task.removal.attribute]):
+            key = str(card.value(task.key.esm) or "")
+            if key in keys and stamped_by_task(task, card) and card.data_card_id not in exclude \
+                    and not _disabled(task, card):
+                found.setdefault(key, []).append(card.data_card_id)
+    return {key: cards[0] for key, cards in found.items() if len(cards) == 1}  # two: which is the record's is unknown
 
 
 def _not_earlier_forms_of_fetched(
@@ -832,7 +861,7 @@ def _mark_removed(
     candidates = _not_gone_from_jira(task, candidates, jira, extracted, lg, state, seen)
     candidates = _users_gone_from_jira(task, candidates, jira, lg)
     candidates = _groups_gone_from_jira(task, candidates, jira, lg)
-    candidates = _not_fetched_records_cards(task, candidates, seen, state, lg)
+    candidates = _not_fetched_records_cards(task, candidates, seen, esm, state, lg)
     candidates = _not_earlier_forms_of_fetched(task, candidates, seen, state, lg)
     # guarded before each chunk: the write lock lost meanwhile, another writer may have taken a candidate over
     marked, refused = _mark(task, candidates, folders, esm, state, lg, guard)
