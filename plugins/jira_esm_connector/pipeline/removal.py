@@ -85,7 +85,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from ..http.errors import BadRequestError, NotFoundError
 from ..http.parallel import bounded_parallel
@@ -164,13 +164,29 @@ def _removal_candidates(
     return active, candidates, folders
 
 
+def _task_cards_by_key(task: Any, esm: EsmApi, keys: Iterable[str], concurrency: int = 1) -> tuple[list[Any], int]:
+    """(the cards carrying this task's id whose key attribute is one of ``keys``, read with the
+    key, removal and task id attributes; how many requests that took): as few filters as the URL
+    length allows, ``concurrency`` at once."""
+    from ..esm import eql
+
+    within = eql.eq(task.task_id_attribute, task.name)
+    selected = [task.key.esm, task.removal.attribute, task.task_id_attribute]
+
+    def ask(filter_: str) -> list[Any]:
+        return list(esm.iter_cards(task.template, filter=filter_, selected_attributes=selected))
+
+    batches = [f for _, f in eql.any_of_batches(task.key.esm, keys, within=within)]
+    found = [card for _, cards in bounded_parallel(ask, batches, max(1, int(concurrency)), name="esm-removal")
+             for card in cards]
+    return found, len(batches)
+
+
 def _candidates_from_key_map(
     task: Any, seen: set[str], esm: EsmApi, state: StateApi, lg: Any, concurrency: int
 ) -> tuple[int, list[tuple[str, str]], dict[str, str | None]] | None:
     """From the (complete) key map: (active count, candidates, their folders) -- see the module
     docs; None when a card of the map turned out to hold another key (then the caller pages)."""
-    from ..esm import eql
-
     key_attr = task.key.esm
     fetched_mapped = 0
     unfetched: dict[str, str] = {}  # key -> its card
@@ -179,15 +195,7 @@ def _candidates_from_key_map(
             fetched_mapped += 1
         else:
             unfetched[key] = card_id
-    within = eql.eq(task.task_id_attribute, task.name)
-    selected = [key_attr, task.removal.attribute, task.task_id_attribute]
-
-    def ask(filter_: str) -> list[Any]:
-        return list(esm.iter_cards(task.template, filter=filter_, selected_attributes=selected))
-
-    batches = [f for _, f in eql.any_of_batches(key_attr, unfetched, within=within)]
-    found = [card for _, cards in bounded_parallel(ask, batches, max(1, int(concurrency)), name="esm-removal")
-             for card in cards]
+    found, requests = _task_cards_by_key(task, esm, unfetched, concurrency)
     wanted = set(unfetched)
     candidates: list[tuple[str, str]] = []
     folders: dict[str, str | None] = {}
@@ -219,7 +227,7 @@ def _candidates_from_key_map(
     lg.info(
         "Removal check from the key map: %d mapped record(s) fetched this run, %d not fetched, checked in ESM "
         "in %d request(s); %d of them are still this task's active cards.",
-        fetched_mapped, len(unfetched), len(batches), len(candidates),
+        fetched_mapped, len(unfetched), requests, len(candidates),
     )
     return fetched_mapped + len(candidates), candidates, folders
 
@@ -716,17 +724,11 @@ def _not_fetched_records_cards(
 
 def _cards_holding(task: Any, esm: EsmApi, keys: set[str], *, exclude: set[str]) -> dict[str, str]:
     """``{key: card}`` for the keys one active card of this task (not in ``exclude``) holds in ESM."""
-    from ..esm import eql
-
     found: dict[str, list[str]] = {}
-    within = eql.eq(task.task_id_attribute, task.name)
-    for _values, filter_ in eql.any_of_batches(task.key.esm, sorted(keys), within=within):
-        for card in esm.iter_cards(task.template, filter=filter_,
-                                   selected_attributes=[task.key.esm, task.task_id_attribute, task.removal.attribute]):
-            key = str(card.value(task.key.esm) or "")
-            if key in keys and stamped_by_task(task, card) and card.data_card_id not in exclude \
-                    and not _disabled(task, card):
-                found.setdefault(key, []).append(card.data_card_id)
+    for card in _task_cards_by_key(task, esm, sorted(keys))[0]:
+        key = str(card.value(task.key.esm) or "")
+        if key in keys and stamped_by_task(task, card) and card.data_card_id not in exclude and not _disabled(task, card):
+            found.setdefault(key, []).append(card.data_card_id)
     return {key: cards[0] for key, cards in found.items() if len(cards) == 1}  # two: which is the record's is unknown
 
 
