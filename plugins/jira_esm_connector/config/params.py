@@ -15,6 +15,7 @@ __all__ = [
     "EVENT_ID_PATTERN",
     "EVENT_ID_SCHEMA",
     "URI_PATTERN",
+    "format_broken",
     "params_schema",
     "allowed_keys",
     "param_kwargs",
@@ -108,11 +109,22 @@ def field_value_problem(field: PayloadField, value: Any) -> str | None:
         if error.validator == "maxLength":
             return f"{length}, more than max_length {rule}"
         return f"{length}, fewer than min_length {rule}" if value else "empty"
+    broken = format_broken(error)
+    if broken is not None:
+        return f"not a valid {broken}"
     if error.validator == "pattern":
-        return "not a valid uri" if rule == URI_PATTERN else f"does not match pattern {rule!r}"
-    if error.validator == "format":
-        return f"not a valid {rule}"
+        return f"does not match pattern {rule!r}"
     return error.message
+
+
+def format_broken(error: Any) -> str | None:
+    """The format a jsonschema ``error`` says a value is not (``"email"``, ``"uri"``: the URI
+    rule is checked as :data:`URI_PATTERN`), or None for an error of another rule."""
+    if error.validator == "format":
+        return str(error.validator_value)
+    if error.validator == "pattern" and error.validator_value == URI_PATTERN:
+        return "uri"
+    return None
 
 
 def params_schema(task: EventTask) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any
 from ..bounded import cut, short_repr, unknown_keys
 from ..config.event import EventTask, RenderedEvent, event_renderer
 from ..config.operation_specs import OPERATION_SPECS
-from ..config.params import URI_PATTERN, allowed_keys, empty_optional_fields, params_schema
+from ..config.params import allowed_keys, empty_optional_fields, format_broken, params_schema
 from ..http.errors import ConnectorHTTPError
 from ..mapping import MappingError
 from ..markers import EventRef
@@ -86,8 +86,9 @@ def _schema_problem(error: Any) -> str:
         return f"{where}: {shown} is not one of {allowed}"
     if error.validator == "type":
         return f"{where}: {shown} is not of type {error.validator_value}"
-    if error.validator == "format" or (error.validator == "pattern" and error.validator_value == URI_PATTERN):
-        return f"{where}: {shown} is not a valid {error.validator_value if error.validator == 'format' else 'uri'}"
+    broken = format_broken(error)
+    if broken is not None:
+        return f"{where}: {shown} is not a valid {broken}"
     return f"{where}: {error.message if len(error.message) < 200 else error.message[:200] + '...'}"
 
 
