@@ -246,16 +246,6 @@ def _conflict(exc: ConnectorHTTPError, doing: str) -> IssueConflict:
     )
 
 
-def _unless_conflict(doing: str, fn: Callable[[], T]) -> T:
-    """``fn()`` (an edit of an issue), its 409 raised as the retriable :class:`IssueConflict`."""
-    try:
-        return fn()
-    except ConnectorHTTPError as exc:
-        if exc.status == 409:
-            raise _conflict(exc, doing) from None
-        raise
-
-
 def _call(doing: str, fn: Callable[[], T]) -> T:
     """Run one Jira call; permanent failures become :class:`EventRefused`, transient ones pass."""
     try:
@@ -558,10 +548,14 @@ def update_issue(
     _sending(guard, "edit")
     doing = f"edit issue {issue_key}"
     try:
-        _call(doing, lambda: _unless_conflict(doing, lambda: jira.edit_issue(issue_key, fields)))
-    except EventRefused:
+        jira.edit_issue(issue_key, fields)
+    except ConnectorHTTPError as exc:
+        if exc.status == 409:
+            raise _conflict(exc, doing) from None
+        if is_transient(exc):
+            raise
         _refused_step(guard, "edit")  # Jira changed nothing: a corrected re-trigger is no other payload's sequel
-        raise
+        raise refused(exc, doing) from None
     log.info("Updated Jira issue %s: %s", issue_key, ", ".join(sorted(fields)))
     result = {"issue_key": issue_key, "fields": sorted(fields)}
     _confirmed(guard, "edit", result)
