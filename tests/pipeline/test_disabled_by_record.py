@@ -12,11 +12,11 @@ import pytest
 
 from jira_esm_connector.esm import eql
 from jira_esm_connector.pipeline import diff, load, mark_removed, run_import
-from jira_esm_connector.pipeline.staging import DatasetWriter
-from jira_esm_connector.pipeline.transform import TRANSFORM_COLUMNS, encode_data
+from jira_esm_connector.pipeline.transform import encode_data
 
 from .conftest import ISSUES_TASK, USERS_TASK, make_task
 from .helpers import by_attr, esm_cards, run_id
+from .test_parallel_load import _stage
 
 # the faults suite's removal setting for issues; a status map may well give it too (Jira "Won't Do")
 CANCELLED = "07 - Cancelled"
@@ -26,12 +26,6 @@ def _record(key: str, object_id: str | None = None, **data: Any) -> dict[str, An
     encoded = encode_data({"jira_key": key, **data})
     return {"key": key, "fingerprint": hashlib.sha256(encoded.encode()).hexdigest(), "data": encoded,
             "issue_key": None, "updated": "2026-01-01T00:00:00+00:00", "object_id": object_id}
-
-
-def _stage(path: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
-    writer = DatasetWriter(path, TRANSFORM_COLUMNS)
-    writer.write_page(records)
-    return {"dataset": str(writer.close().path), "changed": len(records), "unchanged": 0, "cache_cleared": False}
 
 
 def _cards_by_key(esm, template: str = "incident", task_name: str | None = None) -> dict[str, list[Any]]:

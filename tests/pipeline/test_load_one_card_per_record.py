@@ -6,33 +6,18 @@ from __future__ import annotations
 import hashlib
 import threading
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from jira_esm_connector.pipeline import load
-from jira_esm_connector.pipeline.staging import DatasetWriter
-from jira_esm_connector.pipeline.transform import TRANSFORM_COLUMNS, encode_data
+from jira_esm_connector.pipeline.transform import encode_data
 
 from .conftest import ISSUES_TASK, make_task
-from .test_parallel_load import _cards_by_key
+from .test_parallel_load import _cards_by_key, _record, _stage
 from .test_removal_memberships import GROUPS_TASK
 
 CF = "customfield_10050"
 WAIT_S = 3  # how long a chunk reading a card waits for the other chunk to read it
-
-
-def _record(key: str, subject: str, object_id: str | None = None) -> dict[str, Any]:
-    data = encode_data({"jira_key": key, "subject": subject, "status": "01 - New"})
-    return {"key": key, "fingerprint": hashlib.sha256(data.encode()).hexdigest(), "data": data,
-            "issue_key": None, "updated": "2026-01-01T00:00:00+00:00", "object_id": object_id}
-
-
-def _stage(path: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
-    writer = DatasetWriter(path, TRANSFORM_COLUMNS)
-    writer.write_page(records)
-    return {"dataset": str(writer.close().path), "changed": len(records), "unchanged": 0, "cache_cleared": False}
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])

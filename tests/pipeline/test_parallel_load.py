@@ -26,10 +26,11 @@ load_module = importlib.import_module("jira_esm_connector.pipeline.load")
 LISTING = "GET /rest-api/itsm/v1/dc/{templateCode}/data"
 
 
-def _record(key: str, subject: str) -> dict[str, Any]:
+def _record(key: str, subject: str, object_id: str | None = None) -> dict[str, Any]:
+    """A transformed issue record as diff stages it (``object_id``: the Jira issue id recorded with it)."""
     data = encode_data({"jira_key": key, "subject": subject, "status": "01 - New"})
     return {"key": key, "fingerprint": hashlib.sha256(data.encode()).hexdigest(), "data": data,
-            "issue_key": None, "updated": "2026-01-01T00:00:00+00:00"}
+            "issue_key": None, "updated": "2026-01-01T00:00:00+00:00", "object_id": object_id}
 
 
 def _stage(path: Path, records: list[dict[str, Any]], page: int = 50) -> dict[str, Any]:
